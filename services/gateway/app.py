@@ -1,0 +1,36 @@
+"""Composition root of the gateway."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import aiohttp
+from aiohttp import web
+
+from services.gateway.config import Settings
+from services.gateway.proxy import HTTP, UPSTREAMS, Upstreams, make_proxy
+from services.gateway.routes import PUBLIC_ROUTES
+from shared.clock import Clock
+from shared.web import create_base_app, database_context
+
+
+def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
+    app = create_base_app(settings, clock=clock)
+    app[UPSTREAMS] = Upstreams(settings.upstreams())
+    app.cleanup_ctx.extend([database_context(settings), _http_client(settings)])
+    for route in PUBLIC_ROUTES:
+        app.router.add_route(route.method, route.path, make_proxy(route.service))
+    return app
+
+
+def _http_client(settings: Settings) -> object:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        timeout = aiohttp.ClientTimeout(
+            total=settings.upstream_timeout, sock_connect=settings.upstream_connect_timeout
+        )
+        connector = aiohttp.TCPConnector(limit=200, ttl_dns_cache=300)
+        async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
+            app[HTTP] = session
+            yield
+
+    return ctx

@@ -1,0 +1,100 @@
+"""Forwarding API requests to the owning service, balanced across its replicas, with timeouts.
+
+An upstream that cannot be reached answers 502 `upstream_unavailable`, a slow one 504
+`upstream_timeout`, both in the error body. A request whose connection could not even be opened is
+tried on the next replica (nothing was sent, so that is safe for every method).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Awaitable, Callable, Iterator
+
+import aiohttp
+import structlog
+from aiohttp import web
+
+from shared.logging import current_correlation_id
+from shared.web import CORRELATION_HEADER, error_response
+
+log = structlog.get_logger(__name__)
+
+# Request headers that travel to the service; everything else (cookies included) stays at the gateway.
+FORWARDED_REQUEST_HEADERS = (
+    "Content-Type",
+    "Accept",
+    "Accept-Language",
+    "Idempotency-Key",
+    "X-Manage-Token",
+)
+RETURNED_RESPONSE_HEADERS = (
+    "Content-Type",
+    "Content-Disposition",
+    "Retry-After",
+    "Location",
+    "Cache-Control",
+)
+
+
+class Upstreams:
+    """Round-robin over the replicas of each service."""
+
+    def __init__(self, table: dict[str, list[str]]) -> None:
+        self._table = table
+        self._cycles = {name: itertools.cycle(range(len(urls))) for name, urls in table.items() if urls}
+
+    def candidates(self, service: str) -> Iterator[str]:
+        urls = self._table.get(service) or []
+        if not urls:
+            return iter(())
+        start = next(self._cycles[service])
+        return iter(urls[start:] + urls[:start])
+
+
+UPSTREAMS = web.AppKey("upstreams", Upstreams)
+HTTP = web.AppKey("http_client", aiohttp.ClientSession)
+
+
+def client_ip(request: web.Request) -> str:
+    return request.remote or "unknown"
+
+
+def make_proxy(
+    service: str, extra_headers: Callable[[web.Request], dict[str, str]] | None = None
+) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        return await forward(request, service, extra_headers(request) if extra_headers else None)
+
+    return handler
+
+
+async def forward(
+    request: web.Request, service: str, extra_headers: dict[str, str] | None = None
+) -> web.StreamResponse:
+    headers = {h: request.headers[h] for h in FORWARDED_REQUEST_HEADERS if h in request.headers}
+    headers[CORRELATION_HEADER] = current_correlation_id()
+    headers["X-Forwarded-For"] = client_ip(request)
+    headers.update(extra_headers or {})
+    body = await request.read()
+    session = request.app[HTTP]
+    for base in request.app[UPSTREAMS].candidates(service):
+        try:
+            async with session.request(
+                request.method, base + request.rel_url.raw_path_qs, headers=headers, data=body or None
+            ) as upstream:
+                payload = await upstream.read()
+                response = web.Response(body=payload, status=upstream.status)
+                for name in RETURNED_RESPONSE_HEADERS:
+                    if name in upstream.headers:
+                        response.headers[name] = upstream.headers[name]
+                return response
+        except aiohttp.ClientConnectorError:
+            log.warning("upstream_unreachable", service=service, upstream=base)
+            continue
+        except TimeoutError:
+            log.warning("upstream_timeout", service=service, upstream=base)
+            return error_response(504, "upstream_timeout", f"The {service} service did not answer in time.")
+        except aiohttp.ClientError as exc:
+            log.warning("upstream_error", service=service, upstream=base, error=type(exc).__name__)
+            return error_response(502, "upstream_unavailable", f"The {service} service is unavailable.")
+    return error_response(502, "upstream_unavailable", f"The {service} service is unavailable.")

@@ -1,0 +1,1 @@
+"""The notifier service of OTV."""

@@ -1,0 +1,71 @@
+"""Settings every service shares: OTV_* environment variables with defaults that work on a developer's
+machine.
+
+Each service subclasses `CommonSettings`, names itself in `service_name` and sets its port. Only a
+service's `__main__` builds `Settings()`; everything else receives it.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import ClassVar
+from urllib.parse import quote
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SERVICE_NAMES = ("gateway", "catalog", "booking", "notifier", "reporting")
+
+
+class CommonSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="OTV_", extra="ignore")
+
+    service_name: ClassVar[str] = "shared"
+
+    host: str = "127.0.0.1"
+    port: int = 0
+
+    db_host: str = "127.0.0.1"
+    db_port: int = 5432
+    db_name: str = "otv"
+    db_pool_min: int = 0  # a service starts (not ready) while the database is down
+    db_pool_max: int = 10
+
+    broker_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    exchange: str = "otv.events"
+    queue_prefix: str = "otv"
+
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    # Consumer retries (I4): attempts before a message goes to the dead letters, and the first back-off.
+    consumer_max_attempts: int = 5
+    consumer_retry_base_ms: int = 500
+
+    # Outbox relay: how often it looks for rows even without a NOTIFY (safety net).
+    outbox_poll_seconds: float = 1.0
+
+    shutdown_timeout: float = 10.0
+
+    # Secret shared by gateway and services to sign the verified staff identity (issue 7).
+    internal_secret: str = Field(default="otv-dev-internal-secret-change-me", min_length=16)
+
+    @property
+    def db_user(self) -> str:
+        return f"otv_{self.service_name}"
+
+    @property
+    def db_password(self) -> str:
+        # Per-service password (production: from a secret); the role name is the development default.
+        return os.environ.get(f"OTV_{self.service_name.upper()}_DB_PASSWORD", self.db_user)
+
+    @property
+    def database_url(self) -> str:
+        return (
+            f"postgresql://{quote(self.db_user)}:{quote(self.db_password)}"
+            f"@{self.db_host}:{self.db_port}/{self.db_name}"
+        )
+
+    @property
+    def db_schema(self) -> str:
+        return self.service_name

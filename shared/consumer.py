@@ -1,0 +1,337 @@
+"""The consumer base (I3, I4): a durable quorum queue per consumer, an inbox row in the same transaction
+as the effect, ack after commit, bounded retries with back-off, then the dead letters.
+
+Queues of a consumer named `notifier.appointments` (with the default prefix `otv`):
+- `otv.notifier.appointments`        the work queue, bound to the events exchange by routing keys;
+- `otv.notifier.appointments.retry`  no consumer: a failed message waits here for its back-off, then
+                                     expires back into the work queue;
+- `otv.notifier.appointments.dead`   dead letters, collected into the service's `dead_letters` table
+                                     where staff can see and replay them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+import aio_pika
+import asyncpg
+import pydantic
+import structlog
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractIncomingMessage,
+    AbstractQueue,
+    AbstractRobustConnection,
+)
+
+from shared.broker import declare_events_exchange
+from shared.config import CommonSettings
+from shared.events import Envelope, EventData, known_versions, model_for
+from shared.logging import correlation_id_var
+from shared.metrics import CONSUMED
+
+log = structlog.get_logger(__name__)
+
+Handler = Callable[[asyncpg.Connection, Envelope, Any], Awaitable[None]]
+
+ATTEMPT_HEADER = "x-otv-attempt"
+ERROR_HEADER = "x-otv-error"
+# A message that kills the process before it can be acked is redelivered; the broker dead-letters it
+# after this many deliveries, so a poison message never blocks the queue (I4).
+DELIVERY_LIMIT = 20
+
+
+class PermanentError(Exception):
+    """Raised by a handler when retrying cannot help: the message goes to the dead letters at once."""
+
+
+def dead_letter_exchange(settings: CommonSettings) -> str:
+    return f"{settings.exchange}.dlx"
+
+
+class Consumer:
+    def __init__(
+        self,
+        name: str,
+        *,
+        pool: asyncpg.Pool,
+        connection: AbstractRobustConnection,
+        settings: CommonSettings,
+        handlers: dict[str, Handler],
+        bindings: Iterable[str] | None = None,
+        prefetch: int = 20,
+    ) -> None:
+        self.name = name
+        self.queue_name = f"{settings.queue_prefix}.{name}"
+        self.retry_queue_name = f"{self.queue_name}.retry"
+        self.dead_queue_name = f"{self.queue_name}.dead"
+        self._pool = pool
+        self._connection = connection
+        self._settings = settings
+        self._handlers = handlers
+        self._bindings = list(bindings) if bindings is not None else list(handlers)
+        self._prefetch = prefetch
+        self._channel: AbstractChannel | None = None
+        self._queue: AbstractQueue | None = None
+        self._dead_queue: AbstractQueue | None = None
+        self._tags: list[tuple[AbstractQueue, str]] = []
+        self._in_flight: set[asyncio.Task[None]] = set()
+
+    async def declare(self, channel: AbstractChannel) -> AbstractQueue:
+        exchange = await declare_events_exchange(channel, self._settings)
+        dlx = await channel.declare_exchange(
+            dead_letter_exchange(self._settings), aio_pika.ExchangeType.DIRECT, durable=True
+        )
+        queue = await channel.declare_queue(
+            self.queue_name,
+            durable=True,
+            arguments={
+                "x-queue-type": "quorum",
+                "x-dead-letter-exchange": dlx.name,
+                "x-dead-letter-routing-key": self.dead_queue_name,
+                "x-dead-letter-strategy": "at-least-once",
+                "x-overflow": "reject-publish",
+                "x-delivery-limit": DELIVERY_LIMIT,
+            },
+        )
+        for key in self._bindings:
+            await queue.bind(exchange, routing_key=key)
+        await channel.declare_queue(
+            self.retry_queue_name,
+            durable=True,
+            arguments={
+                "x-queue-type": "quorum",
+                "x-dead-letter-exchange": "",
+                "x-dead-letter-routing-key": self.queue_name,
+                "x-dead-letter-strategy": "at-least-once",
+                "x-overflow": "reject-publish",
+            },
+        )
+        dead = await channel.declare_queue(
+            self.dead_queue_name, durable=True, arguments={"x-queue-type": "quorum"}
+        )
+        await dead.bind(dlx, routing_key=self.dead_queue_name)
+        self._dead_queue = dead
+        return queue
+
+    async def start(self) -> None:
+        self._channel = await self._connection.channel(publisher_confirms=True)
+        await self._channel.set_qos(prefetch_count=self._prefetch)
+        self._queue = await self.declare(self._channel)
+        assert self._dead_queue is not None  # noqa: S101 -- set by declare()
+        self._tags = [
+            (self._queue, await self._queue.consume(self._spawn)),
+            (self._dead_queue, await self._dead_queue.consume(self._spawn_dead)),
+        ]
+
+    async def stop(self) -> None:
+        """Stop taking messages, let those in hand finish, close the channel (graceful shutdown)."""
+        for queue, tag in self._tags:
+            with contextlib.suppress(Exception):
+                await queue.cancel(tag)
+        self._tags = []
+        if self._in_flight:
+            await asyncio.wait(self._in_flight, timeout=self._settings.shutdown_timeout)
+        if self._channel is not None and not self._channel.is_closed:
+            with contextlib.suppress(Exception):
+                await self._channel.close()
+
+    def _spawn(self, message: AbstractIncomingMessage) -> Awaitable[None]:
+        return self._track(self.handle(message))
+
+    def _spawn_dead(self, message: AbstractIncomingMessage) -> Awaitable[None]:
+        return self._track(self._collect_dead(message))
+
+    async def _track(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._in_flight.add(task)
+        try:
+            await task
+        finally:
+            self._in_flight.discard(task)
+
+    async def handle(self, message: AbstractIncomingMessage) -> None:
+        attempt = int(message.headers.get(ATTEMPT_HEADER) or 1)  # type: ignore[arg-type]
+        try:
+            envelope = Envelope.model_validate_json(message.body)
+        except pydantic.ValidationError:
+            await self._dead(message, "invalid envelope", attempt)
+            return
+        handler = self._handlers.get(envelope.type)
+        if handler is None:
+            CONSUMED.labels(self.name, "ignored").inc()
+            await message.ack()
+            return
+        model = model_for(envelope.type, envelope.version)
+        if model is None:
+            log.warning(
+                "event_version_unknown",
+                consumer=self.name,
+                event_type=envelope.type,
+                version=envelope.version,
+                known=known_versions(envelope.type),
+            )
+            CONSUMED.labels(self.name, "ignored").inc()
+            await message.ack()
+            return
+        try:
+            data = model.model_validate(envelope.data)
+        except pydantic.ValidationError:
+            await self._dead(message, f"invalid data for {envelope.type} v{envelope.version}", attempt)
+            return
+        token = correlation_id_var.set(envelope.correlation_id)
+        try:
+            applied = await self._apply(envelope, data, handler)
+        except PermanentError as exc:
+            await self._dead(message, f"permanent: {type(exc).__name__}: {exc}", attempt)
+            return
+        except Exception as exc:  # noqa: BLE001 -- any failure of the effect is retried, then dead-lettered
+            await self._retry_or_dead(message, exc, attempt)
+            return
+        finally:
+            correlation_id_var.reset(token)
+        CONSUMED.labels(self.name, "applied" if applied else "duplicate").inc()
+        await message.ack()
+
+    async def _apply(self, envelope: Envelope, data: EventData, handler: Handler) -> bool:
+        async with self._pool.acquire() as conn, conn.transaction():
+            fresh = await conn.fetchval(
+                "INSERT INTO inbox (consumer, event_id) VALUES ($1, $2)"
+                " ON CONFLICT DO NOTHING RETURNING true",
+                self.name,
+                envelope.id,
+            )
+            if not fresh:
+                return False
+            await handler(conn, envelope, data)
+            return True
+
+    async def _retry_or_dead(self, message: AbstractIncomingMessage, exc: Exception, attempt: int) -> None:
+        reason = f"{type(exc).__name__}"
+        if attempt >= self._settings.consumer_max_attempts:
+            await self._dead(message, f"failed {attempt} times, last: {reason}", attempt)
+            return
+        delay = self._settings.consumer_retry_base_ms * (2 ** (attempt - 1)) / 1000
+        log.warning("event_retry", consumer=self.name, attempt=attempt, retry_in=delay, error=reason)
+        CONSUMED.labels(self.name, "retried").inc()
+        try:
+            assert self._channel is not None  # noqa: S101 -- started before messages arrive
+            await self._channel.default_exchange.publish(
+                self._copy(message, {ATTEMPT_HEADER: attempt + 1, ERROR_HEADER: reason}, expiration=delay),
+                routing_key=self.retry_queue_name,
+            )
+        except Exception:  # noqa: BLE001 -- broker trouble: let the broker redeliver the original
+            await message.nack(requeue=True)
+            return
+        await message.ack()
+
+    async def _dead(self, message: AbstractIncomingMessage, reason: str, attempt: int) -> None:
+        log.error("event_dead_lettered", consumer=self.name, reason=reason, message_id=message.message_id)
+        CONSUMED.labels(self.name, "dead").inc()
+        try:
+            assert self._channel is not None  # noqa: S101 -- started before messages arrive
+            await self._channel.default_exchange.publish(
+                self._copy(message, {ATTEMPT_HEADER: attempt, ERROR_HEADER: reason[:500]}),
+                routing_key=self.dead_queue_name,
+            )
+        except Exception:  # noqa: BLE001 -- fall back to the broker's own dead-lettering (at least once)
+            await message.reject(requeue=False)
+            return
+        await message.ack()
+
+    @staticmethod
+    def _copy(
+        message: AbstractIncomingMessage, headers: dict[str, Any], expiration: float | None = None
+    ) -> aio_pika.Message:
+        kept = {k: v for k, v in (message.headers or {}).items() if not k.startswith("x-death")}
+        return aio_pika.Message(
+            message.body,
+            headers={**kept, **headers},
+            content_type=message.content_type,
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            message_id=message.message_id,
+            type=message.type,
+            correlation_id=message.correlation_id,
+            expiration=expiration,
+        )
+
+    async def _collect_dead(self, message: AbstractIncomingMessage) -> None:
+        headers = {k: str(v) for k, v in (message.headers or {}).items()}
+        reason = headers.get(ERROR_HEADER) or _death_reason(message) or "dead-lettered by the broker"
+        attempt = int(headers.get(ATTEMPT_HEADER) or 0)
+        event_id, event_type = _peek_ids(message.body)
+        async with self._pool.acquire() as conn:
+            await conn.execute(
+                "INSERT INTO dead_letters (consumer, queue, event_id, event_type, reason, attempts, body,"
+                " headers) VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb)",
+                self.name,
+                self.queue_name,
+                event_id,
+                event_type,
+                reason,
+                attempt,
+                message.body,
+                headers,
+            )
+        await message.ack()
+
+
+def _death_reason(message: AbstractIncomingMessage) -> str | None:
+    deaths = (message.headers or {}).get("x-death")
+    if isinstance(deaths, list) and deaths and isinstance(deaths[0], dict):
+        return f"broker: {deaths[0].get('reason')}"
+    return None
+
+
+def _peek_ids(body: bytes) -> tuple[str | None, str | None]:
+    try:
+        raw = pydantic.TypeAdapter(dict[str, Any]).validate_json(body)
+    except pydantic.ValidationError:
+        return None, None
+    event_id, event_type = raw.get("id"), raw.get("type")
+    return (
+        str(event_id) if event_id is not None else None,
+        str(event_type) if event_type is not None else None,
+    )
+
+
+async def list_dead_letters(pool: asyncpg.Pool, *, include_replayed: bool = False) -> list[dict[str, Any]]:
+    rows = await pool.fetch(
+        "SELECT id, consumer, queue, event_id, event_type, reason, attempts, dead_at, replayed_at"
+        " FROM dead_letters WHERE $1 OR replayed_at IS NULL ORDER BY id",
+        include_replayed,
+    )
+    return [dict(r) for r in rows]
+
+
+async def replay_dead_letter(
+    pool: asyncpg.Pool, connection: AbstractRobustConnection, dead_letter_id: int
+) -> bool:
+    """Send a dead letter back to its consumer's queue with a fresh retry budget."""
+    async with pool.acquire() as conn, conn.transaction():
+        row = await conn.fetchrow(
+            "SELECT queue, body, event_id FROM dead_letters WHERE id = $1 AND replayed_at IS NULL FOR UPDATE",
+            dead_letter_id,
+        )
+        if row is None:
+            return False
+        channel = await connection.channel(publisher_confirms=True)
+        try:
+            await channel.default_exchange.publish(
+                aio_pika.Message(
+                    row["body"],
+                    content_type="application/json",
+                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                    message_id=row["event_id"] or str(uuid.uuid4()),
+                    headers={ATTEMPT_HEADER: 1},
+                ),
+                routing_key=row["queue"],
+            )
+        finally:
+            await channel.close()
+        await conn.execute("UPDATE dead_letters SET replayed_at = now() WHERE id = $1", dead_letter_id)
+    return True

@@ -1,0 +1,53 @@
+"""The error base of every service: a domain error carries the code and HTTP status of the error body.
+
+`{"error": {"code": "...", "message": "...", "details": [...]}}` is built from it in `shared.web`.
+Domain modules import only this module of ours.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class OTVError(Exception):
+    code: ClassVar[str] = "internal_error"
+    status: ClassVar[int] = 500
+
+    def __init__(self, message: str = "", *, details: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message or self.code)
+        self.message = message or self.code.replace("_", " ")
+        self.details = details or []
+
+
+class ValidationError(OTVError):
+    code = "validation_error"
+    status = 422
+
+
+class NotFoundError(OTVError):
+    code = "not_found"
+    status = 404
+
+
+class ConflictError(OTVError):
+    code = "conflict"
+    status = 409
+
+
+class UnauthenticatedError(OTVError):
+    code = "unauthenticated"
+    status = 401
+
+
+class ForbiddenError(OTVError):
+    code = "forbidden"
+    status = 403
+
+
+class UnavailableError(OTVError):
+    code = "unavailable"
+    status = 503
+
+
+def error_body(code: str, message: str, details: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": details or []}}

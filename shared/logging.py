@@ -1,0 +1,71 @@
+"""Structured JSON logs through stdlib logging, with the correlation id from contextvars (R51).
+
+Never log personal data: names, e-mail addresses, phone and customer numbers, a person's concern.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import uuid
+from contextvars import ContextVar
+
+import structlog
+
+correlation_id_var: ContextVar[str | None] = ContextVar("correlation_id", default=None)
+
+
+def current_correlation_id() -> str:
+    """The correlation id of the work in hand; a new one when there is none."""
+    cid = correlation_id_var.get()
+    if cid is None:
+        cid = new_correlation_id()
+        correlation_id_var.set(cid)
+    return cid
+
+
+def new_correlation_id() -> str:
+    return uuid.uuid4().hex
+
+
+def _add_correlation_id(
+    _logger: object, _method: str, event_dict: structlog.types.EventDict
+) -> structlog.types.EventDict:
+    cid = correlation_id_var.get()
+    if cid is not None:
+        event_dict.setdefault("correlation_id", cid)
+    return event_dict
+
+
+def configure_logging(service: str, *, level: str = "INFO", json: bool = True) -> None:
+    shared_processors: list[structlog.types.Processor] = [
+        structlog.contextvars.merge_contextvars,
+        _add_correlation_id,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    renderer: structlog.types.Processor = (
+        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    structlog.configure(
+        processors=[*shared_processors, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared_processors,
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+    )
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    # The access log would print URLs, and manage links carry tokens: keep it quiet.
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    structlog.contextvars.bind_contextvars(service=service)

@@ -1,0 +1,26 @@
+"""Prometheus metrics every service shares (R51). Labels never carry personal data."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+HTTP_REQUESTS = Counter(
+    "otv_http_requests_total", "HTTP requests handled", ["service", "method", "route", "status"]
+)
+HTTP_LATENCY = Histogram(
+    "otv_http_request_duration_seconds",
+    "HTTP request duration",
+    ["service", "route"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+OUTBOX_PUBLISHED = Counter("otv_outbox_published_total", "Events published from the outbox", ["service"])
+OUTBOX_PUBLISH_ERRORS = Counter(
+    "otv_outbox_publish_errors_total", "Failed attempts to publish outbox events", ["service"]
+)
+OUTBOX_LAG = Gauge("otv_outbox_lag_seconds", "Age of the oldest unpublished outbox event", ["service"])
+OUTBOX_PENDING = Gauge("otv_outbox_pending", "Unpublished outbox events", ["service"])
+CONSUMED = Counter(
+    "otv_events_consumed_total",
+    "Events taken from a queue, by outcome (applied, duplicate, ignored, retried, dead)",
+    ["consumer", "outcome"],
+)

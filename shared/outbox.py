@@ -1,0 +1,179 @@
+"""The transactional outbox (I3): events commit with the state change; a relay publishes them.
+
+`add_event` is called inside the use case's transaction. `OutboxRelay` claims unpublished rows with
+`FOR UPDATE SKIP LOCKED` (I7: several replicas share the work, none publishes a row another is
+publishing), publishes each persistently with publisher confirms and marks it published in the same
+transaction. A crash between confirm and commit publishes the row again: at least once, and the
+consumers' inbox makes that harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+
+import aio_pika
+import asyncpg
+import structlog
+from aio_pika.abc import AbstractRobustConnection
+
+from shared.broker import declare_events_exchange
+from shared.clock import Clock
+from shared.config import CommonSettings
+from shared.events import Envelope, EventData, make_envelope
+from shared.metrics import OUTBOX_LAG, OUTBOX_PENDING, OUTBOX_PUBLISH_ERRORS, OUTBOX_PUBLISHED
+
+log = structlog.get_logger(__name__)
+
+BATCH_SIZE = 200
+
+
+async def add_envelope(conn: asyncpg.Connection, envelope: Envelope) -> None:
+    await conn.execute(
+        "INSERT INTO outbox (id, type, envelope) VALUES ($1, $2, $3::jsonb)",
+        envelope.id,
+        envelope.type,
+        envelope.model_dump(mode="json"),
+    )
+
+
+async def add_event(conn: asyncpg.Connection, data: EventData, *, producer: str, clock: Clock) -> Envelope:
+    """Write one event into the outbox, in the caller's transaction."""
+    envelope = make_envelope(data, producer=producer, clock=clock)
+    await add_envelope(conn, envelope)
+    return envelope
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        connection: AbstractRobustConnection,
+        settings: CommonSettings,
+    ) -> None:
+        self._pool = pool
+        self._connection = connection
+        self._settings = settings
+        self._service = settings.service_name
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+        self._listen_conn: asyncpg.Connection | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"outbox-relay-{self._service}")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(self._task, timeout=self._settings.shutdown_timeout)
+            except TimeoutError:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
+        await self._unlisten()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def _listen(self) -> None:
+        if self._listen_conn is not None and not self._listen_conn.is_closed():
+            return
+        try:
+            self._listen_conn = await self._pool.acquire()
+            await self._listen_conn.add_listener(f"{self._settings.db_schema}_outbox", self._on_notify)
+        except (OSError, asyncpg.PostgresError) as exc:
+            log.warning("outbox_listen_failed", error=type(exc).__name__)
+            await self._unlisten()
+
+    async def _unlisten(self) -> None:
+        conn, self._listen_conn = self._listen_conn, None
+        if conn is None:
+            return
+        with contextlib.suppress(Exception):
+            await conn.remove_listener(f"{self._settings.db_schema}_outbox", self._on_notify)
+        with contextlib.suppress(Exception):
+            await self._pool.release(conn)
+
+    def _on_notify(self, *_args: object) -> None:
+        self._wake.set()
+
+    async def _run(self) -> None:
+        backoff = 0.2
+        channel = None
+        while not self._stopping:
+            try:
+                await self._listen()
+                if channel is None or channel.is_closed:
+                    channel = await self._connection.channel(publisher_confirms=True)
+                    exchange = await declare_events_exchange(channel, self._settings)
+                published = await self.drain_once(exchange)
+                backoff = 0.2
+                if published:
+                    continue  # there may be more
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=self._settings.outbox_poll_seconds)
+                self._wake.clear()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 -- the relay must survive any broker or database outage
+                OUTBOX_PUBLISH_ERRORS.labels(self._service).inc()
+                log.warning(
+                    "outbox_relay_error", error=type(exc).__name__, detail=str(exc)[:200], retry_in=backoff
+                )
+                channel = None
+                await self._unlisten()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+        if channel is not None and not channel.is_closed:
+            with contextlib.suppress(Exception):
+                await channel.close()
+
+    async def drain_once(self, exchange: aio_pika.abc.AbstractExchange) -> int:
+        """Publish one batch of unpublished rows; returns how many were published."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(
+                "SELECT seq, id, type, envelope::text AS envelope FROM outbox"
+                " WHERE published_at IS NULL ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED",
+                BATCH_SIZE,
+            )
+            if not rows:
+                await self._record_lag(conn)
+                return 0
+            # Publish in order and wait for every confirm; a failure rolls back and nothing is marked.
+            confirms = [
+                exchange.publish(
+                    aio_pika.Message(
+                        row["envelope"].encode(),
+                        content_type="application/json",
+                        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                        message_id=str(row["id"]),
+                        type=row["type"],
+                        correlation_id=json.loads(row["envelope"]).get("correlation_id"),
+                        app_id=f"otv-{self._service}",
+                    ),
+                    routing_key=row["type"],
+                    timeout=10,
+                )
+                for row in rows
+            ]
+            await asyncio.gather(*confirms)
+            await conn.execute(
+                "UPDATE outbox SET published_at = now() WHERE seq = ANY($1::bigint[])",
+                [row["seq"] for row in rows],
+            )
+        OUTBOX_PUBLISHED.labels(self._service).inc(len(rows))
+        return len(rows)
+
+    async def _record_lag(self, conn: asyncpg.Connection) -> None:
+        row = await conn.fetchrow(
+            "SELECT count(*) AS pending,"
+            " coalesce(extract(epoch FROM now() - min(created_at)), 0) AS lag"
+            " FROM outbox WHERE published_at IS NULL"
+        )
+        if row is not None:
+            OUTBOX_PENDING.labels(self._service).set(row["pending"])
+            OUTBOX_LAG.labels(self._service).set(float(row["lag"]))

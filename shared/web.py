@@ -1,0 +1,276 @@
+"""Web basics every service shares: app keys, middlewares (correlation id, error body, metrics), the
+health/readiness/metrics routes, request parsing with pydantic, and running with graceful shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+import traceback
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+import asyncpg
+import pydantic
+import structlog
+from aio_pika.abc import AbstractRobustConnection
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from shared import errors
+from shared.broker import broker_ready, connect
+from shared.clock import Clock, SystemClock
+from shared.config import CommonSettings
+from shared.db import create_pool
+from shared.logging import correlation_id_var, new_correlation_id
+from shared.metrics import HTTP_LATENCY, HTTP_REQUESTS
+
+log = structlog.get_logger(__name__)
+
+SETTINGS = web.AppKey("settings", CommonSettings)
+CLOCK = web.AppKey("clock", Clock)  # type: ignore[type-abstract]  # a Protocol is the honest type
+POOL = web.AppKey("pool", asyncpg.Pool)
+BROKER = web.AppKey("broker", AbstractRobustConnection)  # type: ignore[type-abstract]
+READY_CHECKS = web.AppKey("ready_checks", list)
+
+ReadyCheck = Callable[[web.Application], Awaitable[str | None]]
+M = TypeVar("M", bound=pydantic.BaseModel)
+
+CORRELATION_HEADER = "X-Correlation-ID"
+_CID_SHAPE = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+
+_STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limited",
+}
+
+
+def error_response(
+    status: int, code: str, message: str, details: list[dict[str, Any]] | None = None
+) -> web.Response:
+    return web.json_response(errors.error_body(code, message, details), status=status)
+
+
+@web.middleware
+async def correlation_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    given = request.headers.get(CORRELATION_HEADER, "")
+    cid = given if _CID_SHAPE.match(given) else new_correlation_id()
+    token = correlation_id_var.set(cid)
+    try:
+        response = await handler(request)
+        response.headers[CORRELATION_HEADER] = cid
+        return response
+    finally:
+        correlation_id_var.reset(token)
+
+
+@web.middleware
+async def error_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except errors.OTVError as exc:
+        return error_response(exc.status, exc.code, exc.message, exc.details)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = _STATUS_CODES.get(exc.status, "error" if exc.status < 500 else "internal_error")
+        response = error_response(exc.status, code, exc.reason)
+        for header in ("Allow", "Retry-After"):
+            if header in exc.headers:
+                response.headers[header] = exc.headers[header]
+        return response
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # noqa: BLE001 -- the client gets the error body, never a stack trace
+        # Only the type and where: an exception's message can carry personal data (a driver's DETAIL).
+        frames = traceback.extract_tb(exc.__traceback__)[-5:]
+        log.error(
+            "unhandled_error",
+            error_type=type(exc).__name__,
+            where=[f"{f.filename.rsplit('/', 2)[-1]}:{f.lineno}:{f.name}" for f in frames],
+            path=request.rel_url.path,
+        )
+        return error_response(500, "internal_error", "Internal error. Please try again later.")
+
+
+def metrics_middleware(service: str) -> Any:
+    @web.middleware
+    async def middleware(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = await handler(request)
+            status = response.status
+            return response
+        finally:
+            # The route's pattern, never the concrete path: paths can hold ids and tokens.
+            info = request.match_info.route.resource
+            route = info.canonical if info is not None else "unmatched"
+            HTTP_REQUESTS.labels(service, request.method, route, str(status)).inc()
+            HTTP_LATENCY.labels(service, route).observe(time.perf_counter() - started)
+
+    return middleware
+
+
+async def healthz(_request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    problems: list[str] = []
+    for check in request.app[READY_CHECKS]:
+        problem = await check(request.app)
+        if problem:
+            problems.append(problem)
+    if problems:
+        return web.json_response(
+            errors.error_body("not_ready", "; ".join(problems), [{"reason": p} for p in problems]),
+            status=503,
+        )
+    return web.json_response({"status": "ready"})
+
+
+async def metrics(_request: web.Request) -> web.Response:
+    response = web.Response(body=generate_latest())
+    response.content_type = CONTENT_TYPE_LATEST.split(";")[0]
+    return response
+
+
+async def database_ready(app: web.Application) -> str | None:
+    pool = app.get(POOL)
+    if pool is None:
+        return "database: not connected"
+    try:
+        async with asyncio.timeout(2):
+            await pool.fetchval("SELECT 1")
+    except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        return f"database: {type(exc).__name__}"
+    return None
+
+
+async def broker_readiness(app: web.Application) -> str | None:
+    return None if broker_ready(app.get(BROKER)) else "broker: not connected"
+
+
+def create_base_app(
+    settings: CommonSettings, *, clock: Clock | None = None, ready_checks: list[ReadyCheck] | None = None
+) -> web.Application:
+    app = web.Application(
+        middlewares=[
+            correlation_middleware,
+            metrics_middleware(settings.service_name),
+            error_middleware,
+        ],
+        client_max_size=256 * 1024,
+    )
+    app[SETTINGS] = settings
+    app[CLOCK] = clock or SystemClock()
+    app[READY_CHECKS] = list(ready_checks or [])
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    return app
+
+
+def database_context(settings: CommonSettings) -> Callable[[web.Application], AsyncIterator[None]]:
+    """Cleanup context: the pool of the service's role; a service starts even while the database is down."""
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        pool = await create_pool(settings)
+        app[POOL] = pool
+        app[READY_CHECKS].append(database_ready)
+        yield
+        await asyncio.wait_for(pool.close(), timeout=settings.shutdown_timeout)
+
+    return ctx
+
+
+def broker_context(settings: CommonSettings) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        connection = await connect(settings)
+        app[BROKER] = connection
+        app[READY_CHECKS].append(broker_readiness)
+        yield
+        await connection.close()
+
+    return ctx
+
+
+async def parse_json(request: web.Request, model: type[M]) -> M:
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise
+    if not raw:
+        raise errors.ValidationError(
+            "The request needs a JSON body.", details=[{"field": "body", "message": "missing"}]
+        )
+    try:
+        return model.model_validate_json(raw)
+    except pydantic.ValidationError as exc:
+        raise validation_error(exc) from None
+
+
+def parse_query(request: web.Request, model: type[M]) -> M:
+    try:
+        return model.model_validate(dict(request.query))
+    except pydantic.ValidationError as exc:
+        raise validation_error(exc) from None
+
+
+def validation_error(exc: pydantic.ValidationError) -> errors.ValidationError:
+    details = [
+        {
+            "field": ".".join(str(p) for p in err["loc"]) or "body",
+            "message": err["msg"],
+            "type": err["type"],
+        }
+        for err in exc.errors(include_url=False, include_input=False)
+    ]
+    fields = ", ".join(d["field"] for d in details[:5])
+    return errors.ValidationError(f"Invalid input: {fields}.", details=details)
+
+
+def json_model(model: pydantic.BaseModel | list[Any], status: int = 200) -> web.Response:
+    if isinstance(model, list):
+        body = (
+            "["
+            + ",".join(
+                m.model_dump_json()
+                if isinstance(m, pydantic.BaseModel)
+                else pydantic.TypeAdapter(Any).dump_json(m).decode()
+                for m in model
+            )
+            + "]"
+        )
+    else:
+        body = model.model_dump_json()
+    return web.Response(text=body, status=status, content_type="application/json")
+
+
+def run(app: web.Application, settings: CommonSettings) -> None:
+    """Serve until SIGTERM/SIGINT; then stop taking requests, finish those in flight, run the cleanups."""
+    web.run_app(
+        app,
+        host=settings.host,
+        port=settings.port,
+        shutdown_timeout=settings.shutdown_timeout,
+        access_log=None,
+        print=lambda *_: None,
+        handle_signals=True,
+    )

@@ -1,0 +1,139 @@
+"""Test fixtures on the real PostgreSQL (database `otv_test`) and the real RabbitMQ.
+
+Each test session uses its own exchange and queue names, so that a running `make run` and the tests
+never see each other's events; everything it declared is deleted at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import aio_pika
+import asyncpg
+import pytest
+
+from shared.config import SERVICE_NAMES, CommonSettings
+from shared.db import create_pool
+from shared.migrate import migrate
+
+RUN_ID = uuid.uuid4().hex[:8]
+TEST_DB = os.environ.get("OTV_TEST_DB_NAME", "otv_test")
+
+TEST_OVERRIDES: dict[str, Any] = {
+    "db_name": TEST_DB,
+    "exchange": f"otv.test.{RUN_ID}.events",
+    "queue_prefix": f"otv.test.{RUN_ID}",
+    "log_json": False,
+    "consumer_retry_base_ms": 50,
+    "outbox_poll_seconds": 0.5,
+    "shutdown_timeout": 5.0,
+}
+
+
+def svc_settings(cls: type[CommonSettings], **overrides: Any) -> CommonSettings:
+    """Settings of a service for tests: the test database and this session's broker names."""
+    return cls(**{**TEST_OVERRIDES, **overrides})
+
+
+def db_settings(service: str, **overrides: Any) -> CommonSettings:
+    cls = type(f"{service.capitalize()}TestSettings", (CommonSettings,), {"service_name": service})
+    return svc_settings(cls, **overrides)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Child processes started by tests use the same database and broker names.
+    os.environ["OTV_DB_NAME"] = TEST_DB
+    os.environ["OTV_EXCHANGE"] = TEST_OVERRIDES["exchange"]
+    os.environ["OTV_QUEUE_PREFIX"] = TEST_OVERRIDES["queue_prefix"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+async def migrated_database() -> None:
+    for service in SERVICE_NAMES:
+        await migrate(db_settings(service))
+
+
+@pytest.fixture(scope="session")
+async def pools() -> AsyncIterator[dict[str, asyncpg.Pool]]:
+    created = {service: await create_pool(db_settings(service)) for service in SERVICE_NAMES}
+    yield created
+    for pool in created.values():
+        await pool.close()
+
+
+@pytest.fixture
+async def clean_db(pools: dict[str, asyncpg.Pool]) -> dict[str, asyncpg.Pool]:
+    """Empty every table of every service's schema (each role empties its own)."""
+    for service, pool in pools.items():
+        tables = await pool.fetch(
+            "SELECT tablename FROM pg_tables WHERE schemaname = $1 AND tablename <> 'schema_migrations'",
+            service,
+        )
+        if tables:
+            names = ", ".join(f'{service}."{t["tablename"]}"' for t in tables)
+            await pool.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+    return pools
+
+
+@pytest.fixture(scope="session")
+async def amqp() -> AsyncIterator[aio_pika.abc.AbstractRobustConnection]:
+    connection = await aio_pika.connect_robust(CommonSettings().broker_url)
+    yield connection
+    await _delete_test_broker_objects(connection)
+    await connection.close()
+
+
+async def _delete_test_broker_objects(connection: aio_pika.abc.AbstractRobustConnection) -> None:
+    prefix = TEST_OVERRIDES["queue_prefix"]
+    try:
+        listed = await asyncio.to_thread(
+            subprocess.run,
+            ["rabbitmqctl", "-q", "list_queues", "name"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return
+    channel = await connection.channel()
+    for name in listed.stdout.split():
+        if name.startswith(prefix):
+            await channel.queue_delete(name)
+    for name in (TEST_OVERRIDES["exchange"], TEST_OVERRIDES["exchange"] + ".dlx"):
+        await channel.exchange_delete(name)
+    await channel.close()
+
+
+async def wait_for(
+    condition: Callable[[], Any],
+    *,
+    timeout: float = 10.0,  # noqa: ASYNC109 -- a polling helper whose deadline is its point
+    interval: float = 0.05,
+    what: str = "condition",
+) -> Any:
+    """Poll an (async or plain) condition until it is truthy; fail with `what` after `timeout` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        value = condition()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return value
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(interval)

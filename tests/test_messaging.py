@@ -1,0 +1,237 @@
+"""The messaging core on the real PostgreSQL and RabbitMQ: outbox, relay, inbox, retries, dead letters
+(I3, I4, I7)."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import uuid
+from collections.abc import AsyncIterator
+
+import aio_pika
+import asyncpg
+import pytest
+
+from shared.clock import SystemClock
+from shared.consumer import Consumer, list_dead_letters, replay_dead_letter
+from shared.events import EventData, event, make_envelope
+from shared.outbox import OutboxRelay, add_event
+from tests.conftest import db_settings, wait_for
+
+SERVICE = "catalog"  # any service's schema has the messaging tables; the probe table lives beside them
+
+
+@event("test.probe_happened", 1)
+class ProbeHappenedV1(EventData):
+    probe: int
+
+
+@event("test.probe_happened", 2)
+class ProbeHappenedV2(EventData):
+    probe: str
+
+
+@pytest.fixture
+async def pool(clean_db: dict[str, asyncpg.Pool]) -> asyncpg.Pool:
+    pool = clean_db[SERVICE]
+    await pool.execute(
+        "CREATE TABLE IF NOT EXISTS messaging_probe (probe integer NOT NULL, event_id uuid NOT NULL)"
+    )
+    await pool.execute("TRUNCATE messaging_probe")
+    return pool
+
+
+@pytest.fixture
+async def harness(pool: asyncpg.Pool, amqp: aio_pika.abc.AbstractRobustConnection) -> AsyncIterator[Harness]:
+    h = Harness(pool, amqp)
+    yield h
+    await h.stop()
+
+
+class Harness:
+    """Relays and consumers of one test, each stopped at the end."""
+
+    def __init__(self, pool: asyncpg.Pool, amqp: aio_pika.abc.AbstractRobustConnection) -> None:
+        self.pool = pool
+        self.amqp = amqp
+        self.settings = db_settings(SERVICE, consumer_max_attempts=3)
+        self.name = f"probe{uuid.uuid4().hex[:6]}"
+        self.relays: list[OutboxRelay] = []
+        self.consumers: list[Consumer] = []
+        self.poison: set[int] = set()
+
+    async def relay(self) -> OutboxRelay:
+        relay = OutboxRelay(self.pool, self.amqp, self.settings)
+        await relay.start()
+        self.relays.append(relay)
+        return relay
+
+    async def consumer(self) -> Consumer:
+        async def record(conn: asyncpg.Connection, envelope: object, data: ProbeHappenedV1) -> None:
+            if data.probe in self.poison:
+                raise RuntimeError("poison")
+            await conn.execute(
+                "INSERT INTO messaging_probe (probe, event_id) VALUES ($1, $2)",
+                data.probe,
+                envelope.id,  # type: ignore[attr-defined]
+            )
+
+        consumer = Consumer(
+            self.name,
+            pool=self.pool,
+            connection=self.amqp,
+            settings=self.settings,
+            handlers={"test.probe_happened": record},
+        )
+        await consumer.start()
+        self.consumers.append(consumer)
+        return consumer
+
+    async def stop(self) -> None:
+        for relay in self.relays:
+            await relay.stop()
+        for consumer in self.consumers:
+            await consumer.stop()
+
+    async def effects(self) -> list[int]:
+        return [r["probe"] for r in await self.pool.fetch("SELECT probe FROM messaging_probe ORDER BY probe")]
+
+    async def unpublished(self) -> int:
+        return int(await self.pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL"))
+
+
+async def write_probe(pool: asyncpg.Pool, probe: int, *, commit: bool = True) -> None:
+    async with pool.acquire() as conn:
+        tx = conn.transaction()
+        await tx.start()
+        await add_event(conn, ProbeHappenedV1(probe=probe), producer="test", clock=SystemClock())
+        if commit:
+            await tx.commit()
+        else:
+            await tx.rollback()
+
+
+async def test_rolled_back_change_publishes_nothing_and_committed_one_arrives_once(harness: Harness) -> None:
+    await harness.consumer()
+    await harness.relay()
+    await write_probe(harness.pool, 1, commit=False)
+    await write_probe(harness.pool, 2)
+    await wait_for(lambda: harness.effects(), what="the committed event")
+    await asyncio.sleep(0.5)  # time for a wrong second delivery to show
+    assert await harness.effects() == [2]
+    assert await harness.unpublished() == 0
+
+
+async def test_same_event_delivered_twice_has_one_effect(harness: Harness) -> None:
+    await harness.consumer()
+    envelope = make_envelope(ProbeHappenedV1(probe=7), producer="test", clock=SystemClock())
+    channel = await harness.amqp.channel(publisher_confirms=True)
+    exchange = await channel.get_exchange(harness.settings.exchange)
+    for _ in range(2):
+        await exchange.publish(
+            aio_pika.Message(envelope.model_dump_json().encode()), routing_key=envelope.type
+        )
+    await channel.close()
+    await wait_for(lambda: harness.effects(), what="the effect")
+    await asyncio.sleep(0.5)
+    assert await harness.effects() == [7]
+
+
+async def test_two_relays_publish_every_row_once_none_stuck(harness: Harness) -> None:
+    await harness.consumer()
+    for probe in range(300):
+        await write_probe(harness.pool, probe)
+    await harness.relay()
+    await harness.relay()
+
+    async def all_arrived() -> bool:
+        return len(await harness.effects()) >= 300
+
+    await wait_for(all_arrived, timeout=30, what="300 events through two relays")
+    assert await harness.effects() == list(range(300))
+    assert await harness.unpublished() == 0
+
+
+async def test_poison_message_ends_in_dead_letters_and_the_rest_flows(harness: Harness) -> None:
+    harness.poison = {13}
+    await harness.consumer()
+    await harness.relay()
+    for probe in (12, 13, 14):
+        await write_probe(harness.pool, probe)
+
+    async def dead() -> list[dict[str, object]]:
+        return await list_dead_letters(harness.pool)
+
+    letters = await wait_for(dead, timeout=15, what="the dead letter")
+    assert await harness.effects() == [12, 14]
+    assert len(letters) == 1
+    assert letters[0]["event_type"] == "test.probe_happened"
+    assert letters[0]["attempts"] == 3  # the bounded retries of the settings
+    assert "RuntimeError" in str(letters[0]["reason"])
+
+    # Once the cause is mended, staff replay it and it takes effect once.
+    harness.poison = set()
+    assert await replay_dead_letter(harness.pool, harness.amqp, int(letters[0]["id"]))  # type: ignore[call-overload]
+    await wait_for(lambda: _has(harness, 13), what="the replayed event")
+    assert await harness.effects() == [12, 13, 14]
+    assert await list_dead_letters(harness.pool) == []
+
+
+async def _has(harness: Harness, probe: int) -> bool:
+    return probe in await harness.effects()
+
+
+async def test_invalid_message_goes_to_dead_letters_at_once(harness: Harness) -> None:
+    await harness.consumer()
+    channel = await harness.amqp.channel(publisher_confirms=True)
+    exchange = await channel.get_exchange(harness.settings.exchange)
+    await exchange.publish(aio_pika.Message(b"{not json"), routing_key="test.probe_happened")
+    await channel.close()
+    letters = await wait_for(lambda: list_dead_letters(harness.pool), what="the dead letter")
+    assert letters[0]["reason"] == "invalid envelope"
+    assert letters[0]["attempts"] == 1
+
+
+async def test_unknown_version_is_acknowledged_without_effect(harness: Harness) -> None:
+    await harness.consumer()
+    await harness.relay()
+    future = make_envelope(ProbeHappenedV1(probe=1), producer="test", clock=SystemClock())
+    future = future.model_copy(update={"version": 9})
+    async with harness.pool.acquire() as conn:
+        from shared.outbox import add_envelope
+
+        await add_envelope(conn, future)
+    await write_probe(harness.pool, 2)
+    await wait_for(lambda: harness.effects(), what="the known event behind the unknown one")
+    assert await harness.effects() == [2]
+    assert await list_dead_letters(harness.pool) == []
+
+
+def _rabbitmqctl(*args: str) -> None:
+    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=120)
+
+
+@pytest.mark.slow
+async def test_events_waiting_while_broker_is_down_are_published_once_after_restart(harness: Harness) -> None:
+    await harness.consumer()
+    await harness.relay()
+    await write_probe(harness.pool, 1)
+    await wait_for(lambda: harness.effects(), what="the first event")
+
+    await asyncio.to_thread(_rabbitmqctl, "stop_app")
+    try:
+        for probe in range(2, 12):
+            await write_probe(harness.pool, probe)
+        await asyncio.sleep(1.0)
+        assert await harness.unpublished() == 10  # held in the outbox, not lost
+    finally:
+        await asyncio.to_thread(_rabbitmqctl, "start_app")
+        await asyncio.to_thread(_rabbitmqctl, "await_startup")
+
+    async def all_arrived() -> bool:
+        return len(await harness.effects()) >= 11
+
+    await wait_for(all_arrived, timeout=60, what="the events held while the broker was down")
+    await asyncio.sleep(0.5)
+    assert await harness.effects() == list(range(1, 12))
+    assert await harness.unpublished() == 0

@@ -1,0 +1,172 @@
+"""Every service: health, readiness, metrics, the error body, graceful shutdown, and the gateway's proxy."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from services.booking.app import create_app as create_booking
+from services.booking.config import Settings as BookingSettings
+from services.gateway.app import create_app as create_gateway
+from services.gateway.config import Settings as GatewaySettings
+from shared.config import SERVICE_NAMES
+from tests.conftest import free_port, svc_settings, wait_for
+from tests.tcp_proxy import TcpProxy
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+async def test_readyz_follows_the_database_down_and_back() -> None:
+    proxy = TcpProxy("127.0.0.1", 5432)
+    port = await proxy.start()
+    settings = svc_settings(BookingSettings, db_port=port)
+    async with TestClient(TestServer(create_booking(settings))) as client:  # type: ignore[arg-type]
+        assert (await client.get("/readyz")).status == 200
+        await proxy.cut()
+        down = await client.get("/readyz")
+        assert down.status == 503
+        body = await down.json()
+        assert body["error"]["code"] == "not_ready"
+        assert "database" in body["error"]["message"]
+        assert (await client.get("/healthz")).status == 200  # alive, just not ready
+        await proxy.start(port)
+
+        async def ready_again() -> bool:
+            return (await client.get("/readyz")).status == 200
+
+        await wait_for(ready_again, timeout=15, what="readiness after the database is back")
+    await proxy.cut()
+
+
+async def test_unknown_route_and_wrong_method_get_the_error_body() -> None:
+    async with TestClient(TestServer(create_booking(svc_settings(BookingSettings)))) as client:  # type: ignore[arg-type]
+        missing = await client.get("/no/such/thing")
+        assert missing.status == 404
+        assert (await missing.json())["error"]["code"] == "not_found"
+        wrong = await client.post("/healthz")
+        assert wrong.status == 405
+        assert (await wrong.json())["error"]["code"] == "method_not_allowed"
+        assert missing.headers["X-Correlation-ID"]
+
+
+async def test_an_unexpected_exception_is_a_500_error_body_without_trace() -> None:
+    app = create_booking(svc_settings(BookingSettings))  # type: ignore[arg-type]
+
+    async def explode(_request: web.Request) -> web.Response:
+        raise KeyError("customer@example.org")
+
+    app.router.add_get("/explode", explode)
+    async with TestClient(TestServer(app)) as client:
+        response = await client.get("/explode")
+        assert response.status == 500
+        text = await response.text()
+        assert "Traceback" not in text and "customer@example.org" not in text
+        assert (await response.json())["error"]["code"] == "internal_error"
+
+
+async def test_metrics_are_prometheus_text() -> None:
+    async with TestClient(TestServer(create_booking(svc_settings(BookingSettings)))) as client:  # type: ignore[arg-type]
+        await client.get("/healthz")
+        metrics = await client.get("/metrics")
+        assert metrics.status == 200
+        text = await metrics.text()
+        assert 'otv_http_requests_total{method="GET",route="/healthz",service="booking",status="200"}' in text
+
+
+@pytest.fixture
+async def slow_upstream() -> AsyncIterator[str]:
+    async def slow(_request: web.Request) -> web.Response:
+        await asyncio.sleep(5)
+        return web.json_response([])
+
+    app = web.Application()
+    app.router.add_get("/api/v1/locations", slow)
+    async with TestServer(app) as server:
+        yield str(server.make_url("")).rstrip("/")
+
+
+async def test_gateway_answers_502_for_a_down_upstream_and_504_for_a_slow_one(slow_upstream: str) -> None:
+    closed = f"http://127.0.0.1:{free_port()}"
+    settings = svc_settings(
+        GatewaySettings, catalog_urls=slow_upstream, booking_urls=closed, upstream_timeout=0.5
+    )
+    async with TestClient(TestServer(create_gateway(settings))) as client:  # type: ignore[arg-type]
+        down = await client.get("/api/v1/locations/mitte/availability")
+        assert down.status == 502
+        assert (await down.json())["error"]["code"] == "upstream_unavailable"
+        slow = await client.get("/api/v1/locations")
+        assert slow.status == 504
+        assert (await slow.json())["error"]["code"] == "upstream_timeout"
+
+
+async def test_gateway_balances_across_replicas_and_skips_a_dead_one() -> None:
+    seen: list[str] = []
+
+    def replica(name: str) -> web.Application:
+        async def handler(request: web.Request) -> web.Response:
+            seen.append(name)
+            return web.json_response({"replica": name, "cid": request.headers.get("X-Correlation-ID")})
+
+        app = web.Application()
+        app.router.add_get("/api/v1/locations", handler)
+        return app
+
+    async with TestServer(replica("a")) as a, TestServer(replica("b")) as b:
+        dead = f"http://127.0.0.1:{free_port()}"
+        urls = ",".join(str(s.make_url("")).rstrip("/") for s in (a, b)) + "," + dead
+        settings = svc_settings(GatewaySettings, catalog_urls=urls)
+        async with TestClient(TestServer(create_gateway(settings))) as client:  # type: ignore[arg-type]
+            for _ in range(6):
+                response = await client.get("/api/v1/locations", headers={"X-Correlation-ID": "abc-123"})
+                assert response.status == 200
+                assert (await response.json())["cid"] == "abc-123"
+    assert set(seen) == {"a", "b"}
+    assert len(seen) == 6
+
+
+@pytest.mark.parametrize("service", SERVICE_NAMES)
+async def test_service_process_starts_answers_and_stops_on_sigterm(service: str) -> None:
+    port = free_port()
+    env = {**os.environ, "OTV_PORT": str(port), "OTV_LOG_JSON": "true"}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        f"services.{service}",
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    try:
+        async with aiohttp.ClientSession() as http:
+
+            async def ready() -> bool:
+                try:
+                    async with http.get(f"http://127.0.0.1:{port}/readyz") as r:
+                        return r.status == 200
+                except aiohttp.ClientError:
+                    return False
+
+            await wait_for(ready, timeout=20, what=f"{service} to become ready")
+            async with http.get(f"http://127.0.0.1:{port}/healthz") as r:
+                assert r.status == 200
+            async with http.get(f"http://127.0.0.1:{port}/metrics") as r:
+                assert "otv_http_requests_total" in await r.text()
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(process.wait(), timeout=15)
+        assert code == 0
+        assert time.monotonic() - started < 10
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
