@@ -58,7 +58,7 @@ class Consumer:
         self,
         name: str,
         *,
-        pool: asyncpg.Pool,
+        pool: asyncpg.Pool | None,
         connection: AbstractRobustConnection,
         settings: CommonSettings,
         handlers: dict[str, Handler],
@@ -69,7 +69,7 @@ class Consumer:
         self.queue_name = f"{settings.queue_prefix}.{name}"
         self.retry_queue_name = f"{self.queue_name}.retry"
         self.dead_queue_name = f"{self.queue_name}.dead"
-        self._pool = pool
+        self._pool: asyncpg.Pool = pool  # None only for a consumer used to declare its queues
         self._connection = connection
         self._settings = settings
         self._handlers = handlers

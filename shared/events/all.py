@@ -1,0 +1,5 @@
+"""Importing this module registers every event model of OTV."""
+
+from shared.events import appointment, catalog
+
+__all__ = ["appointment", "catalog"]

@@ -1,0 +1,108 @@
+"""Events of the booking service. Every event carries the whole appointment as it is after the change,
+with its `revision`, so that a consumer can apply the newest state and drop a stale one.
+
+The customer's data are personal data: consumers keep them only as long as their task needs (R34), and
+never write them into logs, metrics or mail subjects.
+"""
+
+from __future__ import annotations
+
+import uuid
+from enum import StrEnum
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from shared.events import EventData, event
+from shared.events.catalog import Mode
+
+
+class AppointmentStatus(StrEnum):
+    BOOKED = "booked"
+    CANCELLED = "cancelled"
+    PASSED = "passed"
+
+
+class Channel(StrEnum):
+    ONLINE = "online"
+    SERVICE_CENTRE = "service_centre"
+    STAFF = "staff"
+
+
+class CancelledBy(StrEnum):
+    CUSTOMER = "customer"
+    STAFF = "staff"
+    SERVICE_CENTRE = "service_centre"
+    SYSTEM = "system"
+
+
+class Language(StrEnum):
+    DE = "de"
+    LEICHTE_SPRACHE = "de-x-ls"
+    EN = "en"
+
+
+class _Part(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class CustomerData(_Part):
+    first_name: str
+    last_name: str
+    email: str
+    phone: str | None = None
+    customer_number: str | None = None
+    household_number: str | None = None
+
+
+class AppointmentSnapshot(_Part):
+    id: uuid.UUID
+    reference: str
+    revision: int
+    status: AppointmentStatus
+    location_id: str
+    location_name: str
+    location_address: str
+    group_id: str
+    service_point: int
+    concern_id: str
+    # The concern's name in the customer's language. Sensitive concerns (R52) never go into a subject,
+    # a calendar title or a log line.
+    concern_name: str
+    sensitive: bool = False
+    emergency: bool = False
+    start: AwareDatetime
+    end: AwareDatetime
+    mode: Mode
+    channel: Channel
+    language: Language = Language.DE
+    evening: bool = False
+    documents: list[str] = Field(default_factory=list)
+    interpreter_language: str | None = None
+    customer: CustomerData
+    # The customer's manage page (R41); it holds the secret token, so it is personal data too.
+    manage_url: str
+    booked_at: AwareDatetime
+
+
+@event("appointment.booked", 1)
+class AppointmentBookedV1(EventData):
+    appointment: AppointmentSnapshot
+
+
+@event("appointment.rescheduled", 1)
+class AppointmentRescheduledV1(EventData):
+    appointment: AppointmentSnapshot
+    previous_start: AwareDatetime
+    previous_end: AwareDatetime
+
+
+@event("appointment.cancelled", 1)
+class AppointmentCancelledV1(EventData):
+    appointment: AppointmentSnapshot
+    cancelled_by: CancelledBy
+    reason: str = ""
+
+
+@event("appointment.passed", 1)
+class AppointmentPassedV1(EventData):
+    appointment: AppointmentSnapshot
