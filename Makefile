@@ -1,0 +1,49 @@
+# OTV: the usual entry points. Every target that needs the machine set up runs scripts/setup.sh first
+# (idempotent, a few seconds when everything is in place).
+SHELL := /bin/bash
+PYTHON_DIRS := shared services tools tests
+
+# Reserved: the number of replicas of each service that `make run` starts (invariant I7). Not used yet.
+REPLICAS ?= 1
+
+.PHONY: setup run test lint bench clean
+
+setup:
+	bash scripts/setup.sh
+
+run:
+	SETUP_DEMO=1 bash scripts/setup.sh
+	@echo
+	@echo "OTV is starting (Ctrl-C stops everything):"
+	@echo "  gateway (customer and staff pages, API)  http://127.0.0.1:8080"
+	@echo "  mail inbox (local mail sink)             http://127.0.0.1:8025"
+	@echo "  demo logins: demo-admin, demo-statistics, demo-audit, <location>-manager/-leader/-admin,"
+	@echo "               password $${OTV_DEMO_PASSWORD:-otv-demo} (OTV_DEMO_PASSWORD)"
+	@echo
+	PYTHONUNBUFFERED=1 exec .venv/bin/honcho start -f Procfile
+
+# Runs the tests even when lint fails, so that one CI run reports both; fails if either failed.
+test:
+	SETUP_BROWSER=1 bash scripts/setup.sh
+	status=0; \
+	.venv/bin/ruff check . || status=1; \
+	.venv/bin/pytest -q || status=1; \
+	exit $$status
+
+lint: setup
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/mypy $(PYTHON_DIRS)
+
+bench: setup
+	@if [ -f bench/run.sh ]; then \
+		bash bench/run.sh; \
+	else \
+		echo "There is no benchmark yet (bench/run.sh)."; \
+		exit 1; \
+	fi
+
+# Removes the virtual environment and caches; leaves the databases and the broker alone.
+clean:
+	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache tests/artifacts var
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

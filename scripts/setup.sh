@@ -1,0 +1,324 @@
+#!/usr/bin/env bash
+# One-command set-up of OTV on a Debian/Ubuntu machine (make setup, make run and make test call it).
+#
+#   - .venv with the pinned packages of requirements.lock (re-installed only when the lock changes)
+#   - PostgreSQL >= 15 and RabbitMQ >= 3.10 on their standard loopback ports: used where they already
+#     answer, started where installed, installed with apt where absent and we are root; otherwise a clear
+#     message naming what to install
+#   - the databases otv and otv_test, one login role and one schema per service, then the migrations
+#   - optional: the demo data (SETUP_DEMO=1, unless OTV_SKIP_DEMO is set), Chromium (SETUP_BROWSER=1)
+#
+# Idempotent: a second run checks and changes nothing, in a few seconds.
+#
+# Environment:
+#   OTV_<SERVICE>_DB_PASSWORD  password of role otv_<service> (default: the role name; development only)
+#   SETUP_DEMO=1               load the demo data of Jobcenter Bremen into otv
+#   OTV_SKIP_DEMO=<anything>   never load demo data (wins over SETUP_DEMO)
+#   SETUP_BROWSER=1            make sure Debian's Chromium is there for the browser tests
+#   PYTHON                     interpreter for a new .venv (default python3; must be >= 3.11)
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT_DIR=$PWD
+
+SERVICES=(gateway catalog booking notifier reporting)
+DATABASES=(otv otv_test)
+PG_HOST=127.0.0.1
+PG_PORT=5432
+AMQP_PORT=5672
+START_TIMEOUT=${SETUP_START_TIMEOUT:-60}
+
+log() { printf '[setup] %s\n' "$*"; }
+die() {
+    printf '[setup] ERROR: %s\n' "$*" >&2
+    exit 1
+}
+is_root() { [ "$(id -u)" -eq 0 ]; }
+have() { command -v "$1" >/dev/null 2>&1; }
+
+# A TCP connect to loopback: refused at once when nothing listens, so no long timeout is needed.
+port_open() { timeout 3 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
+
+# wait_for SECONDS WHAT COMMAND...: poll COMMAND every half second until it succeeds.
+wait_for() {
+    local seconds=$1 what=$2
+    shift 2
+    local deadline=$((SECONDS + seconds))
+    until "$@"; do
+        if ((SECONDS >= deadline)); then
+            die "$what did not come up within ${seconds} s (see its log; raise SETUP_START_TIMEOUT if the machine is slow)"
+        fi
+        sleep 0.5
+    done
+}
+
+APT_UPDATED=0
+apt_install() {
+    if ((APT_UPDATED == 0)); then
+        log "apt-get update"
+        apt-get update -q
+        APT_UPDATED=1
+    fi
+    log "apt-get install $*"
+    # Stop the packages' maintainer scripts from starting services: there is no systemd here, and this
+    # script starts them itself, the same way on every machine. A policy-rc.d already in place is kept.
+    local policy=/usr/sbin/policy-rc.d made_policy=0
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' >"$policy"
+        chmod 755 "$policy"
+        made_policy=1
+    fi
+    local rc=0
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" || rc=$?
+    if ((made_policy)); then rm -f "$policy"; fi
+    return "$rc"
+}
+
+# --- Python -----------------------------------------------------------------------------------------
+ensure_venv() {
+    local python=${PYTHON:-python3}
+    if [ ! -x .venv/bin/python ]; then
+        have "$python" || die "$python not found: install Python >= 3.11 (Debian/Ubuntu: apt-get install python3 python3-venv)"
+        "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' ||
+            die "$python is $("$python" -V 2>&1); OTV needs Python >= 3.11 (set PYTHON=/path/to/python3.11)"
+        log "creating .venv with $("$python" -V 2>&1)"
+        if ! "$python" -m venv .venv 2>/dev/null; then
+            rm -rf .venv
+            # Debian splits venv (and its ensurepip) into a package of its own.
+            is_root || die "'$python -m venv' failed: install python3-venv (apt-get install python3-venv)"
+            apt_install python3-venv
+            "$python" -m venv .venv
+        fi
+    fi
+    .venv/bin/python -c 'import sys; sys.exit(sys.version_info < (3, 11))' ||
+        die ".venv has $(.venv/bin/python -V 2>&1); OTV needs >= 3.11: remove .venv (make clean) and run again"
+
+    local want have_stamp=""
+    want=$(sha256sum requirements.lock | cut -d' ' -f1)
+    [ -f .venv/.lock-stamp ] && have_stamp=$(cat .venv/.lock-stamp)
+    if [ "$want" = "$have_stamp" ]; then
+        log "packages: up to date with requirements.lock"
+        return
+    fi
+    log "installing requirements.lock into .venv"
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+    echo "$want" >.venv/.lock-stamp
+}
+
+# --- PostgreSQL -------------------------------------------------------------------------------------
+pg_answers() {
+    if have pg_isready; then
+        pg_isready -q -h "$PG_HOST" -p "$PG_PORT"
+    else
+        port_open "$PG_PORT"
+    fi
+}
+
+start_pg_clusters() {
+    local ver name port status rest started=0
+    while read -r ver name port status rest; do
+        [ -n "$ver" ] || continue
+        if [ "$status" != "online" ]; then
+            log "starting PostgreSQL cluster $ver/$name (port $port)"
+            pg_ctlcluster --skip-systemctl-redirect "$ver" "$name" start ||
+                die "could not start PostgreSQL cluster $ver/$name (as root: pg_ctlcluster --skip-systemctl-redirect $ver $name start; see /var/log/postgresql/)"
+            started=1
+        fi
+    done < <(pg_lsclusters --no-header)
+    ((started)) || log "PostgreSQL clusters are online, but none answers on $PG_HOST:$PG_PORT yet"
+}
+
+pg_has_clusters() { have pg_lsclusters && [ -n "$(pg_lsclusters --no-header 2>/dev/null)" ]; }
+
+ensure_postgres() {
+    if pg_answers; then
+        log "PostgreSQL: answers on $PG_HOST:$PG_PORT"
+    elif pg_has_clusters; then
+        start_pg_clusters
+    elif is_root; then
+        log "PostgreSQL: not installed; installing it with apt"
+        apt_install postgresql
+        pg_has_clusters || die "the postgresql package created no cluster (create one: pg_createcluster 15 main)"
+        start_pg_clusters
+    else
+        die "PostgreSQL >= 15 is neither running on $PG_HOST:$PG_PORT nor installed. Install it (Debian/Ubuntu: sudo apt-get install postgresql) or start it, then run make setup again."
+    fi
+    wait_for "$START_TIMEOUT" "PostgreSQL on $PG_HOST:$PG_PORT" pg_answers
+}
+
+# psql as the superuser. Fresh Debian installs allow it only as the OS user postgres on the socket (peer
+# auth), so as root we go through runuser; elsewhere (or where that fails) over TCP as user postgres,
+# which works with trust auth or a PGPASSWORD/.pgpass of the caller.
+PSQL_SUPER=()
+choose_superuser_psql() {
+    local probe=(-X -q -At -v ON_ERROR_STOP=1 -d postgres -c 'select 1')
+    if is_root && have runuser && (cd / && runuser -u postgres -- psql -p "$PG_PORT" "${probe[@]}") >/dev/null 2>&1; then
+        PSQL_SUPER=(runuser -u postgres -- psql -p "$PG_PORT")
+    elif psql -h "$PG_HOST" -p "$PG_PORT" -U postgres -w "${probe[@]}" >/dev/null 2>&1; then
+        PSQL_SUPER=(psql -h "$PG_HOST" -p "$PG_PORT" -U postgres -w)
+    else
+        die "cannot connect to PostgreSQL as the superuser postgres: run this script as root, or allow 'psql -h $PG_HOST -U postgres' (PGPASSWORD or ~/.pgpass)"
+    fi
+}
+# client_min_messages: no NOTICE for every "already exists, skipping" of an idempotent re-run.
+psql_super() { (cd / && PGOPTIONS="-c client_min_messages=warning" "${PSQL_SUPER[@]}" -X -q -v ON_ERROR_STOP=1 "$@"); }
+
+check_pg_version() {
+    local num
+    num=$(psql_super -At -d postgres -c 'show server_version_num')
+    ((num >= 150000)) || die "PostgreSQL on $PG_HOST:$PG_PORT is version $num; OTV needs >= 15 (exclusion constraints, privileges on schema public)"
+}
+
+db_password() {
+    local var="OTV_${1^^}_DB_PASSWORD"
+    printf '%s' "${!var:-otv_$1}"
+}
+
+bootstrap_databases() {
+    choose_superuser_psql
+    check_pg_version
+
+    # Roles belong to the cluster. Values travel as psql variables (:'x' quotes a literal, :"x" an
+    # identifier), never pasted into SQL text; \gexec runs the generated statement only when needed.
+    local svc
+    for svc in "${SERVICES[@]}"; do
+        psql_super -d postgres -v role="otv_$svc" -v pw="$(db_password "$svc")" -v schema="$svc" <<'SQL'
+SELECT format('CREATE ROLE %I LOGIN', :'role')
+ WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'role') \gexec
+-- Always set: a changed OTV_<SERVICE>_DB_PASSWORD takes effect on the next set-up.
+ALTER ROLE :"role" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD :'pw';
+-- Unqualified names find the service's own tables first, then btree_gist's operators in public.
+ALTER ROLE :"role" SET search_path = :"schema", public;
+SQL
+    done
+
+    local db roles
+    roles=$(printf 'otv_%s, ' "${SERVICES[@]}")
+    roles=${roles%, }
+    for db in "${DATABASES[@]}"; do
+        psql_super -d postgres -v db="$db" <<'SQL'
+-- CREATE DATABASE cannot run inside a DO block (no transaction allowed), hence \gexec.
+SELECT format('CREATE DATABASE %I', :'db')
+ WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = :'db') \gexec
+SQL
+        {
+            cat <<SQL
+REVOKE ALL ON DATABASE "$db" FROM PUBLIC;
+GRANT CONNECT, TEMPORARY ON DATABASE "$db" TO $roles;
+REVOKE ALL ON SCHEMA public FROM PUBLIC;
+-- booking's exclusion constraint (invariant I1) needs btree_gist for the equality on the service point.
+CREATE EXTENSION IF NOT EXISTS btree_gist WITH SCHEMA public;
+SQL
+            for svc in "${SERVICES[@]}"; do
+                # One schema per service, owned by its role: only the owner (and superusers) can use it,
+                # so no service reads another's tables. No USAGE is granted on any other service's schema.
+                cat <<SQL
+CREATE SCHEMA IF NOT EXISTS "$svc" AUTHORIZATION "otv_$svc";
+ALTER SCHEMA "$svc" OWNER TO "otv_$svc";
+REVOKE ALL ON SCHEMA "$svc" FROM PUBLIC;
+GRANT USAGE ON SCHEMA public TO "otv_$svc";
+SQL
+            done
+        } | psql_super -d "$db"
+    done
+    log "databases ${DATABASES[*]}: roles, schemas and privileges in place"
+}
+
+run_migrations() {
+    if ! .venv/bin/python -c 'import importlib.util, sys; sys.exit(importlib.util.find_spec("shared.migrate") is None)' 2>/dev/null; then
+        log "migrations: shared.migrate does not exist yet; skipped"
+        return
+    fi
+    local db
+    for db in "${DATABASES[@]}"; do
+        log "migrations: $db"
+        OTV_DB_NAME=$db .venv/bin/python -m shared.migrate
+    done
+}
+
+load_demo() {
+    if [ -n "${OTV_SKIP_DEMO:-}" ] || [ "${SETUP_DEMO:-0}" != 1 ]; then
+        return
+    fi
+    if ! .venv/bin/python -c 'import services.catalog.demo' 2>/dev/null; then
+        log "demo data: services.catalog.demo does not exist yet; skipped"
+        return
+    fi
+    # The queues first, so that the snapshots the demo data publishes reach every consumer.
+    log "message topology: declaring every consumer's queues"
+    .venv/bin/python -m shared.topology
+    log "demo data: loading into otv"
+    OTV_DB_NAME=otv .venv/bin/python -m services.catalog load-demo
+}
+
+# --- RabbitMQ ---------------------------------------------------------------------------------------
+rabbit_ready() { port_open "$AMQP_PORT" && rabbitmqctl -q await_startup >/dev/null 2>&1; }
+
+start_rabbitmq() {
+    log "starting RabbitMQ (rabbitmq-server -detached)"
+    rabbitmq-server -detached ||
+        die "rabbitmq-server -detached failed (see /var/log/rabbitmq/)"
+    wait_for "$START_TIMEOUT" "RabbitMQ on 127.0.0.1:$AMQP_PORT" rabbit_ready
+}
+
+check_rabbit_version() {
+    # rabbitmqctl needs the node's Erlang cookie: as root it has it; elsewhere we may not be able to ask.
+    local version
+    if ! version=$(rabbitmqctl -q version 2>/dev/null); then
+        log "RabbitMQ: could not read its version (rabbitmqctl); OTV needs >= 3.10"
+        return
+    fi
+    local major minor
+    IFS=. read -r major minor _ <<<"$version"
+    if ((major < 3 || (major == 3 && minor < 10))); then
+        die "RabbitMQ is version $version; OTV needs >= 3.10 (at-least-once dead-lettering of quorum queues)"
+    fi
+}
+
+ensure_rabbitmq() {
+    if port_open "$AMQP_PORT"; then
+        log "RabbitMQ: answers on 127.0.0.1:$AMQP_PORT"
+    elif have rabbitmq-server; then
+        start_rabbitmq
+    elif is_root; then
+        log "RabbitMQ: not installed; installing it with apt"
+        apt_install rabbitmq-server
+        # The package may have started it already (where policy-rc.d allows it).
+        if port_open "$AMQP_PORT"; then
+            wait_for "$START_TIMEOUT" "RabbitMQ on 127.0.0.1:$AMQP_PORT" rabbit_ready
+        else
+            start_rabbitmq
+        fi
+    else
+        die "RabbitMQ >= 3.10 is neither running on 127.0.0.1:$AMQP_PORT nor installed. Install it (Debian/Ubuntu: sudo apt-get install rabbitmq-server) or start it, then run make setup again."
+    fi
+    if have rabbitmqctl; then check_rabbit_version; fi
+}
+
+# --- browser tests ----------------------------------------------------------------------------------
+ensure_chromium() {
+    if [ -x /usr/bin/chromium ]; then
+        log "Chromium: /usr/bin/chromium"
+        return
+    fi
+    if is_root; then
+        # Without recommends: they pull in a desktop (printing, avahi, a terminal) that headless tests never use.
+        apt_install --no-install-recommends chromium fonts-dejavu-core
+    else
+        log "Chromium: /usr/bin/chromium is missing and we are not root; browser tests will fail or skip (install: sudo apt-get install chromium fonts-dejavu-core)"
+    fi
+}
+
+main() {
+    local started=$SECONDS
+    ensure_venv
+    ensure_postgres
+    ensure_rabbitmq
+    bootstrap_databases
+    run_migrations
+    load_demo
+    if [ "${SETUP_BROWSER:-0}" = 1 ]; then ensure_chromium; fi
+    log "done in $((SECONDS - started)) s ($ROOT_DIR)"
+}
+
+main "$@"

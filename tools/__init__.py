@@ -1,0 +1,1 @@
+"""Developer tools that run beside the services (not part of any service)."""
