@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any
 
 from aiohttp import web
 
@@ -16,7 +17,7 @@ from shared.config import CommonSettings
 from shared.logging import configure_logging
 from shared.web import run
 
-Command = Callable[[CommonSettings, list[str]], Awaitable[int]]
+Command = Callable[[CommonSettings, list[str]], Coroutine[Any, Any, int]]
 
 
 def main(

@@ -283,7 +283,7 @@ class Consumer:
 def _death_reason(message: AbstractIncomingMessage) -> str | None:
     deaths = (message.headers or {}).get("x-death")
     if isinstance(deaths, list) and deaths and isinstance(deaths[0], dict):
-        return f"broker: {deaths[0].get('reason')}"
+        return f"broker: {deaths[0].get('reason')!s}"
     return None
 
 

@@ -28,9 +28,9 @@ from shared.metrics import HTTP_LATENCY, HTTP_REQUESTS
 log = structlog.get_logger(__name__)
 
 SETTINGS = web.AppKey("settings", CommonSettings)
-CLOCK = web.AppKey("clock", Clock)  # type: ignore[type-abstract]  # a Protocol is the honest type
+CLOCK = web.AppKey("clock", Clock)
 POOL = web.AppKey("pool", asyncpg.Pool)
-BROKER = web.AppKey("broker", AbstractRobustConnection)  # type: ignore[type-abstract]
+BROKER = web.AppKey("broker", AbstractRobustConnection)
 READY_CHECKS = web.AppKey("ready_checks", list)
 
 ReadyCheck = Callable[[web.Application], Awaitable[str | None]]
