@@ -1,4 +1,8 @@
-"""Composition root of the gateway."""
+"""Composition root of the gateway.
+
+The parts plug in here, each from its own package: the API proxy (`proxy.py`, `routes.py`), the
+customer web pages (`web/`), staff access (`staff/`).
+"""
 
 from __future__ import annotations
 
