@@ -168,8 +168,14 @@ async def broker_readiness(app: web.Application) -> str | None:
 
 
 def create_base_app(
-    settings: CommonSettings, *, clock: Clock | None = None, ready_checks: list[ReadyCheck] | None = None
+    settings: CommonSettings,
+    *,
+    clock: Clock | None = None,
+    ready_checks: list[ReadyCheck] | None = None,
+    handler_args: dict[str, Any] | None = None,
 ) -> web.Application:
+    # handler_args: e.g. a larger `max_line_size`, so that an over-long query reaches the handler and
+    # gets a 422 naming the field instead of the HTTP parser's plain-text 400.
     app = web.Application(
         middlewares=[
             correlation_middleware,
@@ -177,6 +183,7 @@ def create_base_app(
             error_middleware,
         ],
         client_max_size=256 * 1024,
+        handler_args=handler_args,
     )
     app[SETTINGS] = settings
     app[CLOCK] = clock or SystemClock()
