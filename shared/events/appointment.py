@@ -82,6 +82,10 @@ class AppointmentSnapshot(_Part):
     # The customer's manage page (R41); it holds the secret token, so it is personal data too.
     manage_url: str
     booked_at: AwareDatetime
+    # The network the booking came from, for the booking-pattern report (R48): an IPv4 /24 or IPv6 /48
+    # prefix such as "192.0.2.0/24", never the full address; None for staff and service-centre bookings.
+    # Personal data too: reporting erases it with the rest after the retention period (R34).
+    client_network: str | None = None
 
 
 @event("appointment.booked", 1)
