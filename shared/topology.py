@@ -19,7 +19,7 @@ from shared.consumer import Consumer
 CONSUMERS: dict[str, tuple[str, ...]] = {
     "booking.catalog": ("catalog.*",),
     "notifier.appointments": ("appointment.*",),
-    "reporting.events": ("appointment.*", "callback.*", "catalog.*", "mail.*"),
+    "reporting.events": ("appointment.*", "callback.*", "catalog.*", "mail.*", "retention.*"),
 }
 
 
