@@ -24,6 +24,10 @@ class CommonSettings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 0
+    # SO_REUSEPORT: several processes of one service listen on the same port and the kernel spreads the
+    # connections (`make run REPLICAS=2` runs two gateways on 8080 this way). Off by default, so that a
+    # second process on a taken port fails loudly.
+    reuse_port: bool = False
 
     db_host: str = "127.0.0.1"
     db_port: int = 5432

@@ -276,6 +276,7 @@ def run(app: web.Application, settings: CommonSettings) -> None:
         app,
         host=settings.host,
         port=settings.port,
+        reuse_port=settings.reuse_port,
         shutdown_timeout=settings.shutdown_timeout,
         access_log=None,
         print=lambda *_: None,
