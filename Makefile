@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 PYTHON_DIRS := shared services tools tests
 
-# Reserved: the number of replicas of each service that `make run` starts (invariant I7). Not used yet.
+# The number of processes of each service that `make run` starts (invariant I7): `make run REPLICAS=2`.
 REPLICAS ?= 1
 
 .PHONY: setup run test lint bench clean
@@ -20,7 +20,8 @@ run:
 	@echo "  demo logins: demo-admin, demo-statistics, demo-audit, <location>-manager/-leader/-admin,"
 	@echo "               password $${OTV_DEMO_PASSWORD:-otv-demo} (OTV_DEMO_PASSWORD)"
 	@echo
-	PYTHONUNBUFFERED=1 exec .venv/bin/honcho start -f Procfile
+	.venv/bin/python scripts/procfile.py $(REPLICAS) -o var/Procfile.run
+	PYTHONUNBUFFERED=1 exec .venv/bin/honcho start -f var/Procfile.run
 
 # Runs the tests even when lint fails, so that one CI run reports both; fails if either failed.
 test:
