@@ -2,15 +2,40 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 from aiohttp import web
 
+from services.notifier import api, consumer
 from services.notifier.config import Settings
-from shared.background import relay_context
+from services.notifier.sender import MailSender, Transport
+from shared.background import consumers_context, relay_context
 from shared.clock import Clock
-from shared.web import broker_context, create_base_app, database_context
+from shared.web import CLOCK, POOL, broker_context, create_base_app, database_context
+
+SENDER = web.AppKey("mail_sender", MailSender)
 
 
-def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
+def create_app(
+    settings: Settings, *, clock: Clock | None = None, transport: Transport | None = None
+) -> web.Application:
     app = create_base_app(settings, clock=clock)
-    app.cleanup_ctx.extend([database_context(settings), broker_context(settings), relay_context])
+    app.add_routes(api.routes)
+
+    async def sender_ctx(app: web.Application) -> AsyncIterator[None]:
+        sender = MailSender(app[POOL], settings, app[CLOCK], transport=transport)
+        app[SENDER] = sender
+        await sender.start()
+        yield
+        await sender.stop()
+
+    app.cleanup_ctx.extend(
+        [
+            database_context(settings),
+            broker_context(settings),
+            relay_context,
+            consumers_context(consumer.consumers),
+            sender_ctx,
+        ]
+    )
     return app

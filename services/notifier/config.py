@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from pydantic import Field
+
 from shared.config import CommonSettings
 
 
@@ -11,3 +13,31 @@ class Settings(CommonSettings):
     service_name: ClassVar[str] = "notifier"
 
     port: int = 8084
+
+    # Outgoing mail: the local mail sink by default (tools/mailsink.py).
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 1025
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    smtp_timeout: float = Field(default=20.0, gt=0)
+    mail_from: str = "Jobcenter Bremen <termine@jobcenter-bremen.example>"
+    mail_reply_to: str | None = None
+    # The right-hand side of every Message-ID and calendar UID.
+    mail_domain: str = "otv.jobcenter-bremen"
+    # Used for the "book again" link when a manage link does not show the public address.
+    public_base_url: str = "http://127.0.0.1:8080"
+    # Key of the hash that stands for an address on the suppression list (no address is kept there).
+    mail_hash_key: str = Field(default="otv-dev-mail-hash-key-change-me", min_length=16)
+
+    # The sender loop (I7): a claimed mail belongs to its sender for the lease; a crashed sender's mail
+    # is taken over once the lease has expired. The lease must outlast one SMTP conversation.
+    mail_lease_seconds: float = Field(default=120.0, gt=0)
+    mail_batch_size: int = Field(default=20, ge=1, le=200)
+    mail_poll_seconds: float = Field(default=5.0, gt=0)
+    # Temporary failures (4xx, connection refused) are retried with exponential back-off ...
+    mail_retry_base_seconds: float = Field(default=30.0, gt=0)
+    mail_retry_max_seconds: float = Field(default=1800.0, gt=0)
+    # ... until the deadline: the start for a reminder, this long after planning for the others.
+    mail_give_up_hours: float = Field(default=48.0, gt=0)
+    reminder_hours: float = Field(default=24.0, gt=0)

@@ -1,5 +1,5 @@
 """Importing this module registers every event model of OTV."""
 
-from shared.events import appointment, catalog, retention
+from shared.events import appointment, catalog, mail, retention
 
-__all__ = ["appointment", "catalog", "retention"]
+__all__ = ["appointment", "catalog", "mail", "retention"]

@@ -1,0 +1,238 @@
+"""Every SQL statement of the notifier."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from services.notifier.domain import MailStatus
+from shared.events.appointment import AppointmentSnapshot
+
+# -- the appointment copy -----------------------------------------------------------------------------
+
+
+async def apply_snapshot(conn: asyncpg.Connection, snap: AppointmentSnapshot, now: datetime) -> bool:
+    """Store the snapshot unless a newer or equal revision is already known; True when it was fresh.
+
+    ON CONFLICT takes the row lock, so two replicas applying events of one appointment at once are
+    serialised and the second compares against what the first committed."""
+    fresh = await conn.fetchval(
+        "INSERT INTO appointments (id, revision, status, start_at, end_at, updated_at)"
+        " VALUES ($1, $2, $3, $4, $5, $6)"
+        " ON CONFLICT (id) DO UPDATE SET revision = excluded.revision, status = excluded.status,"
+        " start_at = excluded.start_at, end_at = excluded.end_at, updated_at = excluded.updated_at"
+        " WHERE appointments.revision < excluded.revision"
+        " RETURNING true",
+        snap.id,
+        snap.revision,
+        str(snap.status),
+        snap.start,
+        snap.end,
+        now,
+    )
+    return bool(fresh)
+
+
+# -- planning -----------------------------------------------------------------------------------------
+
+
+async def erase_personal_data(conn: asyncpg.Connection, appointment_id: uuid.UUID, now: datetime) -> int:
+    """The owner erased the appointment's personal data (R34): so do we, and what was still to be sent
+    to that person is not sent any more."""
+    result: str = await conn.execute(
+        "UPDATE mails SET status = CASE WHEN status = 'pending' THEN 'cancelled' ELSE status END,"
+        " finished_at = coalesce(finished_at, $2), recipient = NULL, payload = NULL,"
+        " claim_token = NULL, claimed_until = NULL"
+        " WHERE appointment_id = $1 AND (recipient IS NOT NULL OR payload IS NOT NULL)",
+        appointment_id,
+        now,
+    )
+    return int(result.split()[-1])
+
+
+async def cancel_pending_reminders(conn: asyncpg.Connection, appointment_id: uuid.UUID, now: datetime) -> int:
+    result: str = await conn.execute(
+        "UPDATE mails SET status = 'cancelled', finished_at = $2, recipient = NULL, payload = NULL"
+        " WHERE appointment_id = $1 AND kind = 'reminder' AND status = 'pending'",
+        appointment_id,
+        now,
+    )
+    return int(result.split()[-1])
+
+
+async def insert_mail(
+    conn: asyncpg.Connection,
+    *,
+    mail_id: uuid.UUID,
+    appointment_id: uuid.UUID,
+    kind: str,
+    revision: int,
+    language: str,
+    due_at: datetime,
+    deadline: datetime,
+    recipient: str,
+    recipient_hash: str,
+    payload: dict[str, Any],
+    correlation_id: str,
+    now: datetime,
+) -> bool:
+    inserted = await conn.fetchval(
+        "INSERT INTO mails (id, appointment_id, kind, revision, language, due_at, deadline, recipient,"
+        " recipient_hash, payload, correlation_id, created_at)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11, $12)"
+        " ON CONFLICT (appointment_id, kind, revision) DO NOTHING RETURNING true",
+        mail_id,
+        appointment_id,
+        kind,
+        revision,
+        language,
+        due_at,
+        deadline,
+        recipient,
+        recipient_hash,
+        payload,
+        correlation_id,
+        now,
+    )
+    return bool(inserted)
+
+
+# -- sending ------------------------------------------------------------------------------------------
+
+
+async def claim_due(
+    conn: asyncpg.Connection, *, now: datetime, lease_until: datetime, token: uuid.UUID, limit: int
+) -> list[asyncpg.Record]:
+    """Take due mails that no live sender holds (I7): SKIP LOCKED keeps two replicas from taking the
+    same row at the same moment, the lease keeps them apart while one is sending."""
+    rows: list[asyncpg.Record] = await conn.fetch(
+        "UPDATE mails SET claim_token = $3, claimed_until = $2, attempts = attempts + 1"
+        " WHERE id IN ("
+        "   SELECT id FROM mails WHERE status = 'pending' AND due_at <= $1"
+        "   AND (claimed_until IS NULL OR claimed_until <= $1)"
+        "   ORDER BY due_at, created_at LIMIT $4 FOR UPDATE SKIP LOCKED)"
+        " RETURNING id, appointment_id, kind, revision, language, attempts, deadline, recipient,"
+        " recipient_hash, payload, correlation_id",
+        now,
+        lease_until,
+        token,
+        limit,
+    )
+    return rows
+
+
+async def next_due(conn: asyncpg.Connection) -> datetime | None:
+    value: datetime | None = await conn.fetchval(
+        "SELECT min(greatest(due_at, coalesce(claimed_until, due_at))) FROM mails WHERE status = 'pending'"
+    )
+    return value
+
+
+async def is_suppressed(conn: asyncpg.Connection, recipient_hash: str) -> bool:
+    return bool(
+        await conn.fetchval("SELECT true FROM suppressions WHERE recipient_hash = $1", recipient_hash)
+    )
+
+
+async def add_suppression(
+    conn: asyncpg.Connection, recipient_hash: str, reason: str, mail_id: uuid.UUID
+) -> None:
+    await conn.execute(
+        "INSERT INTO suppressions (recipient_hash, reason, mail_id) VALUES ($1, $2, $3)"
+        " ON CONFLICT (recipient_hash) DO NOTHING",
+        recipient_hash,
+        reason,
+        mail_id,
+    )
+
+
+async def remove_suppression(conn: asyncpg.Connection, recipient_hash: str) -> bool:
+    result: str = await conn.execute("DELETE FROM suppressions WHERE recipient_hash = $1", recipient_hash)
+    return result != "DELETE 0"
+
+
+async def finish(
+    conn: asyncpg.Connection,
+    mail_id: uuid.UUID,
+    token: uuid.UUID,
+    *,
+    status: MailStatus,
+    now: datetime,
+    error: str | None = None,
+) -> bool:
+    """Record the end of a mail and wipe its personal data (R34). Only the holder of the claim may."""
+    done = await conn.fetchval(
+        "UPDATE mails SET status = $3::text, finished_at = $4,"
+        " sent_at = CASE WHEN $3::text = 'sent' THEN $4 END, last_error = $5,"
+        " recipient = NULL, payload = NULL, claim_token = NULL, claimed_until = NULL"
+        " WHERE id = $1 AND claim_token = $2 RETURNING true",
+        mail_id,
+        token,
+        str(status),
+        now,
+        error,
+    )
+    return bool(done)
+
+
+async def retry_later(
+    conn: asyncpg.Connection, mail_id: uuid.UUID, token: uuid.UUID, *, due_at: datetime, error: str
+) -> bool:
+    done = await conn.fetchval(
+        "UPDATE mails SET due_at = $3, last_error = $4, claim_token = NULL, claimed_until = NULL"
+        " WHERE id = $1 AND claim_token = $2 AND status = 'pending' RETURNING true",
+        mail_id,
+        token,
+        due_at,
+        error,
+    )
+    return bool(done)
+
+
+# -- texts (R10) --------------------------------------------------------------------------------------
+
+
+async def find_template(
+    conn: asyncpg.Connection | asyncpg.Pool, kind: str, language: str
+) -> asyncpg.Record | None:
+    row: asyncpg.Record | None = await conn.fetchrow(
+        "SELECT subject, body_text, body_html, updated_at FROM mail_templates"
+        " WHERE kind = $1 AND language = $2",
+        kind,
+        language,
+    )
+    return row
+
+
+async def save_template(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    kind: str,
+    language: str,
+    *,
+    subject: str,
+    text: str,
+    html: str,
+    now: datetime,
+) -> None:
+    await conn.execute(
+        "INSERT INTO mail_templates (kind, language, subject, body_text, body_html, updated_at)"
+        " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (kind, language) DO UPDATE SET"
+        " subject = excluded.subject, body_text = excluded.body_text, body_html = excluded.body_html,"
+        " updated_at = excluded.updated_at",
+        kind,
+        language,
+        subject,
+        text,
+        html,
+        now,
+    )
+
+
+async def delete_template(conn: asyncpg.Connection | asyncpg.Pool, kind: str, language: str) -> bool:
+    result: str = await conn.execute(
+        "DELETE FROM mail_templates WHERE kind = $1 AND language = $2", kind, language
+    )
+    return result != "DELETE 0"

@@ -1,0 +1,106 @@
+"""The notifier's rules as plain Python: which mails an appointment change plans, when a reminder is
+due, how long a temporary failure is retried, what counts as permanent. No I/O; "now" is passed in."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+
+from shared.events.appointment import AppointmentStatus
+from shared.events.mail import FailureReason, MailKind
+
+# The mail an event type causes; every other appointment event only updates the copy (and so the
+# reminder schedule).
+MAIL_OF_EVENT: dict[str, MailKind] = {
+    "appointment.booked": MailKind.CONFIRMATION,
+    "appointment.rescheduled": MailKind.RESCHEDULE,
+    "appointment.cancelled": MailKind.CANCELLATION,
+}
+
+
+class MailStatus(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+    SUPPRESSED = "suppressed"
+    CANCELLED = "cancelled"
+
+
+class Outcome(StrEnum):
+    SENT = "sent"
+    TEMPORARY = "temporary"
+    REJECTED = "rejected"  # the address, for good: suppress it
+    REFUSED = "refused"  # the message, for good: the address may be fine
+
+
+@dataclass(frozen=True)
+class PlannedMail:
+    kind: MailKind
+    due_at: datetime
+    deadline: datetime
+
+
+def reminder_at(start: datetime, hours: float) -> datetime:
+    """24 elapsed hours before the start (R8): UTC arithmetic, so a DST change in between shifts the wall
+    clock time of the reminder, never the distance to the appointment."""
+    return start.astimezone(UTC) - timedelta(hours=hours)
+
+
+def plan_mails(
+    *,
+    event_type: str,
+    status: AppointmentStatus,
+    start: datetime,
+    occurred_at: datetime,
+    now: datetime,
+    reminder_hours: float,
+    give_up_after: timedelta,
+) -> list[PlannedMail]:
+    """The mails a fresh (not stale) appointment event plans. Pending reminders of earlier revisions are
+    cancelled by the caller before these are added, so a move gets exactly one new reminder."""
+    planned: list[PlannedMail] = []
+    kind = MAIL_OF_EVENT.get(event_type)
+    if kind is not None:
+        deadline = now + give_up_after
+        if kind is not MailKind.CANCELLATION:
+            # A confirmation that cannot go out before the appointment starts has lost its purpose.
+            deadline = min(deadline, start)
+        planned.append(PlannedMail(kind, due_at=now, deadline=deadline))
+    if status is AppointmentStatus.BOOKED:
+        due = reminder_at(start, reminder_hours)
+        # A reminder whose time had already come when the change was made (booked three hours ahead)
+        # is not sent; one that fell due while this service was down still goes out until the start.
+        if due > occurred_at and start > now:
+            planned.append(PlannedMail(MailKind.REMINDER, due_at=due, deadline=start))
+    return planned
+
+
+def retry_delay(attempts: int, *, base: float, maximum: float) -> timedelta:
+    """Exponential back-off after the `attempts`-th failed try."""
+    return timedelta(seconds=min(base * (2 ** max(attempts - 1, 0)), maximum))
+
+
+def classify_reply(code: int | None, *, at_recipient: bool) -> Outcome:
+    """An SMTP reply code of a failed attempt; None stands for no reply at all (refused, timed out)."""
+    if code is None or code < 500:
+        return Outcome.TEMPORARY
+    return Outcome.REJECTED if at_recipient else Outcome.REFUSED
+
+
+FAILURE_OF_OUTCOME: dict[Outcome, FailureReason] = {
+    Outcome.REJECTED: FailureReason.REJECTED,
+    Outcome.REFUSED: FailureReason.REFUSED,
+}
+
+
+def normalise_address(address: str) -> str:
+    return address.strip().lower()
+
+
+def address_hash(address: str, key: str) -> str:
+    """A keyed hash that stands for an address on the suppression list: equal addresses match, and the
+    list alone does not give them away (R34)."""
+    return hmac.new(key.encode(), normalise_address(address).encode(), hashlib.sha256).hexdigest()

@@ -1,0 +1,98 @@
+"""Calendar invitations (R40): one VEVENT per appointment with a stable UID; SEQUENCE is the appointment's
+revision, so every change outranks what the customer's calendar holds. A cancellation is METHOD:CANCEL
+with STATUS:CANCELLED under the same UID.
+
+The title never names the concern (R52): calendars are shared and shown on lock screens. The concern
+is in the mail; the invitation only points to the manage page.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from icalendar import Calendar, Event, Timezone, TimezoneDaylight, TimezoneStandard, vCalAddress, vRecur
+
+from shared.clock import BERLIN
+from shared.events.appointment import AppointmentSnapshot
+
+TITLES = {
+    "de": "Termin im Jobcenter Bremen",
+    "de-x-ls": "Termin im Jobcenter Bremen",
+    "en": "Appointment at Jobcenter Bremen",
+}
+PHONE_LOCATION = {"de": "Telefontermin", "de-x-ls": "Termin am Telefon", "en": "Phone appointment"}
+MANAGE_LABEL = {
+    "de": "Termin ansehen, verschieben oder absagen",
+    "de-x-ls": "Hier können Sie den Termin ansehen, verschieben oder absagen",
+    "en": "View, reschedule or cancel the appointment",
+}
+
+
+def uid_of(snap: AppointmentSnapshot, domain: str) -> str:
+    return f"{snap.id}@{domain}"
+
+
+def _berlin_timezone() -> Timezone:
+    """Europe/Berlin with the EU rules (last Sunday of March and of October), valid beyond 2038."""
+    tz = Timezone()
+    tz.add("tzid", "Europe/Berlin")
+    summer = TimezoneDaylight()
+    summer.add("tzname", "CEST")
+    summer.add("dtstart", datetime(1981, 3, 29, 2, 0))  # noqa: DTZ001 -- VTIMEZONE wants local times
+    summer.add("tzoffsetfrom", BERLIN.utcoffset(datetime(2026, 1, 1)))  # noqa: DTZ001 -- winter offset
+    summer.add("tzoffsetto", BERLIN.utcoffset(datetime(2026, 7, 1)))  # noqa: DTZ001 -- summer offset
+    summer.add("rrule", vRecur(freq="YEARLY", bymonth=3, byday="-1SU"))
+    winter = TimezoneStandard()
+    winter.add("tzname", "CET")
+    winter.add("dtstart", datetime(1996, 10, 27, 3, 0))  # noqa: DTZ001 -- VTIMEZONE wants local times
+    winter.add("tzoffsetfrom", BERLIN.utcoffset(datetime(2026, 7, 1)))  # noqa: DTZ001 -- summer offset
+    winter.add("tzoffsetto", BERLIN.utcoffset(datetime(2026, 1, 1)))  # noqa: DTZ001 -- winter offset
+    winter.add("rrule", vRecur(freq="YEARLY", bymonth=10, byday="-1SU"))
+    tz.add_component(summer)
+    tz.add_component(winter)
+    return tz
+
+
+def invitation(
+    snap: AppointmentSnapshot,
+    *,
+    cancel: bool,
+    organizer_address: str,
+    organizer_name: str,
+    domain: str,
+    stamp: datetime,
+) -> bytes:
+    language = snap.language.value if snap.language.value in TITLES else "de"
+    cal = Calendar()
+    cal.add("prodid", "-//Jobcenter Bremen//OTV//DE")
+    cal.add("version", "2.0")
+    cal.add("calscale", "GREGORIAN")
+    cal.add("method", "CANCEL" if cancel else "REQUEST")
+    cal.add_component(_berlin_timezone())
+
+    event = Event()
+    event.add("uid", uid_of(snap, domain))
+    event.add("sequence", snap.revision)
+    event.add("dtstamp", stamp)
+    event.add("dtstart", snap.start.astimezone(BERLIN))
+    event.add("dtend", snap.end.astimezone(BERLIN))
+    event.add("summary", TITLES[language])
+    if snap.mode.value == "phone":
+        event.add("location", PHONE_LOCATION[language])
+    else:
+        event.add("location", f"{snap.location_name}, {snap.location_address}")
+    event.add("description", f"{snap.reference}\n{MANAGE_LABEL[language]}: {snap.manage_url}")
+    event.add("url", snap.manage_url)
+    organizer = vCalAddress(f"mailto:{organizer_address}")
+    organizer.params["cn"] = organizer_name
+    event.add("organizer", organizer)
+    attendee = vCalAddress(f"mailto:{snap.customer.email}")
+    attendee.params["role"] = "REQ-PARTICIPANT"
+    attendee.params["partstat"] = "ACCEPTED"
+    attendee.params["rsvp"] = "FALSE"
+    event.add("attendee", attendee)
+    event.add("status", "CANCELLED" if cancel else "CONFIRMED")
+    event.add("transp", "OPAQUE")
+    cal.add_component(event)
+    data: bytes = cal.to_ical()
+    return data

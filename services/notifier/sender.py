@@ -1,0 +1,254 @@
+"""The sender loop: claims due mails (I7: several replicas, each mail once; a crashed sender's mails are
+taken over when its lease expires), renders them from the data stored with the mail and the current
+texts (R10), delivers them with aiosmtplib and records the outcome.
+
+A mail is recorded as sent in the transaction right after the server's 250; a crash in the few
+milliseconds between the two sends it again after the lease, with the same Message-ID. That is the
+at-least-once edge no SMTP client can close; everything else (retries, replicas, restarts) sends once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from email.message import EmailMessage
+
+import aiosmtplib
+import asyncpg
+import structlog
+from prometheus_client import Counter, Histogram
+
+from services.notifier import invitation, message, service, texts
+from services.notifier.config import Settings
+from services.notifier.domain import MailStatus, Outcome, classify_reply
+from shared.clock import Clock
+from shared.events.appointment import AppointmentSnapshot
+from shared.events.mail import FailureReason, MailKind
+
+log = structlog.get_logger(__name__)
+
+MAILS = Counter("otv_mails_total", "Mail delivery attempts by kind and outcome", ["kind", "outcome"])
+SEND_SECONDS = Histogram(
+    "otv_mail_send_seconds",
+    "Duration of one SMTP delivery",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+
+# (message, sender address, recipient address) -> (outcome, error class)
+Transport = Callable[[EmailMessage, str, str], Awaitable[tuple[Outcome, str | None]]]
+INVITATION_METHOD = {
+    MailKind.CONFIRMATION: "REQUEST",
+    MailKind.RESCHEDULE: "REQUEST",
+    MailKind.CANCELLATION: "CANCEL",
+}
+
+
+def smtp_transport(settings: Settings) -> Transport:
+    async def send(msg: EmailMessage, sender: str, recipient: str) -> tuple[Outcome, str | None]:
+        try:
+            await aiosmtplib.send(
+                message.to_wire(msg),
+                sender=sender,
+                recipients=[recipient],
+                hostname=settings.smtp_host,
+                port=settings.smtp_port,
+                username=settings.smtp_username,
+                password=settings.smtp_password,
+                start_tls=settings.smtp_starttls or None,
+                timeout=settings.smtp_timeout,
+                local_hostname="otv-notifier",
+            )
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            code = max((r.code for r in exc.recipients), default=None)
+            return classify_reply(code, at_recipient=True), f"smtp_{code}_rcpt"
+        except aiosmtplib.SMTPResponseException as exc:
+            # Only the code: a server's text can echo the address.
+            return classify_reply(exc.code, at_recipient=False), f"smtp_{exc.code}"
+        except (aiosmtplib.SMTPConnectError, ConnectionRefusedError):
+            return Outcome.TEMPORARY, "connect_failed"
+        except (TimeoutError, aiosmtplib.SMTPTimeoutError):
+            return Outcome.TEMPORARY, "timeout"
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            return Outcome.TEMPORARY, type(exc).__name__
+        return Outcome.SENT, None
+
+    return send
+
+
+class MailSender:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        settings: Settings,
+        clock: Clock,
+        *,
+        transport: Transport | None = None,
+    ) -> None:
+        self._pool = pool
+        self._settings = settings
+        self._clock = clock
+        self._transport = transport or smtp_transport(settings)
+        self._from_name, self._from_address = message.sender_parts(settings.mail_from)
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+        self._listen_conn: asyncpg.Connection | None = None
+        self._channel = f"{settings.db_schema}_mail"
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="mail-sender")
+
+    async def stop(self) -> None:
+        """Finish the mails in hand (their SMTP conversations are bounded by the timeout), then stop."""
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(self._task, timeout=self._settings.shutdown_timeout)
+            except TimeoutError:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
+        await self._unlisten()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def _listen(self) -> None:
+        if self._listen_conn is not None and not self._listen_conn.is_closed():
+            return
+        try:
+            self._listen_conn = await self._pool.acquire()
+            await self._listen_conn.add_listener(self._channel, self._on_notify)
+        except (OSError, asyncpg.PostgresError) as exc:
+            log.warning("mail_listen_failed", error=type(exc).__name__)
+            await self._unlisten()
+
+    async def _unlisten(self) -> None:
+        conn, self._listen_conn = self._listen_conn, None
+        if conn is None:
+            return
+        with contextlib.suppress(Exception):
+            await conn.remove_listener(self._channel, self._on_notify)
+        with contextlib.suppress(Exception):
+            await self._pool.release(conn)
+
+    def _on_notify(self, *_args: object) -> None:
+        self._wake.set()
+
+    async def _run(self) -> None:
+        backoff = 0.2
+        while not self._stopping:
+            try:
+                await self._listen()
+                # Cleared before looking, so a NOTIFY that arrives while we work is not lost.
+                self._wake.clear()
+                if await self.run_once():
+                    backoff = 0.2
+                    continue
+                pause = await self._pause()
+                backoff = 0.2
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=pause)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 -- the sender must outlive any database outage
+                log.warning("mail_sender_error", error=type(exc).__name__, retry_in=backoff)
+                await self._unlisten()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    async def _pause(self) -> float:
+        poll = self._settings.mail_poll_seconds
+        until = await service.seconds_until_next_due(self._pool, self._clock)
+        if until is None:
+            return poll
+        return max(0.01, min(poll, until))
+
+    async def run_once(self) -> int:
+        """Claim one batch of due mails and deliver them side by side; returns how many were claimed."""
+        token = uuid.uuid4()
+        mails = await service.claim_due_mails(
+            self._pool,
+            clock=self._clock,
+            settings=self._settings,
+            token=token,
+            limit=self._settings.mail_batch_size,
+        )
+        if mails:
+            await asyncio.gather(*(self._deliver(mail, token) for mail in mails))
+        return len(mails)
+
+    async def _deliver(self, mail: service.ClaimedMail, token: uuid.UUID) -> None:
+        try:
+            await self._deliver_one(mail, token)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 -- one broken mail must not stop the others; its lease expires
+            log.error(
+                "mail_delivery_error", mail_id=str(mail.id), kind=mail.kind.value, error=type(exc).__name__
+            )
+
+    async def _deliver_one(self, mail: service.ClaimedMail, token: uuid.UUID) -> None:
+        if self._clock.now() >= mail.deadline:
+            await service.record_not_tried(self._pool, mail, token, FailureReason.EXPIRED, clock=self._clock)
+            MAILS.labels(mail.kind.value, "expired").inc()
+            return
+        if await service.is_suppressed(self._pool, mail):
+            await service.record_not_tried(
+                self._pool, mail, token, FailureReason.SUPPRESSED, clock=self._clock
+            )
+            MAILS.labels(mail.kind.value, "suppressed").inc()
+            return
+        msg = await self.build_message(mail)
+        started = time.perf_counter()
+        outcome, error = await self._transport(msg, self._from_address, mail.recipient)
+        SEND_SECONDS.observe(time.perf_counter() - started)
+        MAILS.labels(mail.kind.value, outcome.value).inc()
+        status = await service.record_outcome(
+            self._pool, mail, token, outcome, error=error, clock=self._clock, settings=self._settings
+        )
+        if status is MailStatus.SENT:
+            log.info("mail_sent", mail_id=str(mail.id), kind=mail.kind.value, attempts=mail.attempts)
+
+    async def build_message(self, mail: service.ClaimedMail) -> EmailMessage:
+        snap = AppointmentSnapshot.model_validate(mail.payload["appointment"])
+        language = texts.language_of(mail.language)
+        context = texts.mail_context(
+            mail.kind.value, mail.payload, public_base_url=self._settings.public_base_url
+        )
+        current = await service.current_templates(self._pool, mail.kind.value, language)
+        try:
+            rendered = texts.render(current, context)
+        except texts.TemplateProblem as exc:
+            # A stored text that passed validation but fails on these data: the shipped text still works.
+            log.error("mail_template_fallback", kind=mail.kind.value, language=language, field=exc.field)
+            rendered = texts.render(texts.default_templates(mail.kind.value, language), context)
+        calendar = None
+        method = INVITATION_METHOD.get(mail.kind)
+        if method is not None:
+            calendar = invitation.invitation(
+                snap,
+                cancel=method == "CANCEL",
+                organizer_address=self._from_address,
+                organizer_name=self._from_name or "Jobcenter Bremen",
+                domain=self._settings.mail_domain,
+                stamp=self._clock.now(),
+            )
+        return message.compose(
+            mail_id=mail.id,
+            rendered=rendered,
+            mail_from=self._settings.mail_from,
+            reply_to=self._settings.mail_reply_to,
+            recipient_name=f"{snap.customer.first_name} {snap.customer.last_name}",
+            recipient_address=mail.recipient,
+            language=language,
+            correlation_id=mail.correlation_id,
+            domain=self._settings.mail_domain,
+            date=self._clock.now(),
+            calendar=calendar,
+            calendar_method=method or "REQUEST",
+        )

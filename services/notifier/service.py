@@ -1,0 +1,367 @@
+"""Use cases of the notifier, one transaction each: apply an appointment event (plan mails), claim due
+mails, record how a delivery ended (with its `mail.*` event through the outbox), edit the texts."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import asyncpg
+import structlog
+
+from services.notifier import db
+from services.notifier.config import Settings
+from services.notifier.domain import (
+    FAILURE_OF_OUTCOME,
+    MailStatus,
+    Outcome,
+    address_hash,
+    plan_mails,
+    retry_delay,
+)
+from services.notifier.texts import KINDS, LANGUAGES, TemplateSet, default_templates, validate
+from shared import errors
+from shared.clock import Clock
+from shared.events import Envelope
+from shared.events.appointment import (
+    AppointmentCancelledV1,
+    AppointmentRescheduledV1,
+    AppointmentSnapshot,
+)
+from shared.events.mail import FailureReason, MailFailedV1, MailKind, MailSentV1
+from shared.events.retention import AppointmentPersonalDataErasedV1
+from shared.logging import correlation_id_var
+from shared.outbox import add_event
+
+log = structlog.get_logger(__name__)
+
+PRODUCER = "notifier"
+
+
+# -- planning (the consumer's effect, inside its inbox transaction, I3) --------------------------------
+
+
+async def apply_appointment_event(
+    conn: asyncpg.Connection, envelope: Envelope, data: Any, *, clock: Clock, settings: Settings
+) -> list[MailKind]:
+    """Keep the newest revision of the appointment and plan the mails of this change. A stale event
+    (revision not newer than the copy) changes nothing: it can neither resurrect a reminder of a
+    cancelled or moved appointment nor confirm a state that no longer holds."""
+    snap: AppointmentSnapshot = data.appointment
+    now = clock.now()
+    if not await db.apply_snapshot(conn, snap, now):
+        log.info(
+            "appointment_event_stale",
+            event_type=envelope.type,
+            appointment_id=str(snap.id),
+            revision=snap.revision,
+        )
+        return []
+    dropped = await db.cancel_pending_reminders(conn, snap.id, now)
+    planned = plan_mails(
+        event_type=envelope.type,
+        status=snap.status,
+        start=snap.start,
+        occurred_at=envelope.occurred_at,
+        now=now,
+        reminder_hours=settings.reminder_hours,
+        give_up_after=timedelta(hours=settings.mail_give_up_hours),
+    )
+    recipient = snap.customer.email.strip()
+    if not recipient:
+        log.warning("appointment_without_address", appointment_id=str(snap.id), revision=snap.revision)
+        return []
+    payload: dict[str, Any] = {"appointment": snap.model_dump(mode="json")}
+    if isinstance(data, AppointmentRescheduledV1):
+        payload["previous_start"] = data.previous_start.isoformat()
+        payload["previous_end"] = data.previous_end.isoformat()
+    if isinstance(data, AppointmentCancelledV1):
+        payload["cancelled_by"] = data.cancelled_by.value
+        payload["reason"] = data.reason
+    kinds: list[MailKind] = []
+    for mail in planned:
+        inserted = await db.insert_mail(
+            conn,
+            mail_id=uuid.uuid4(),
+            appointment_id=snap.id,
+            kind=mail.kind.value,
+            revision=snap.revision,
+            language=snap.language.value,
+            due_at=mail.due_at,
+            deadline=mail.deadline,
+            recipient=recipient,
+            recipient_hash=address_hash(recipient, settings.mail_hash_key),
+            payload=payload,
+            correlation_id=envelope.correlation_id,
+            now=now,
+        )
+        if inserted:
+            kinds.append(mail.kind)
+    log.info(
+        "mails_planned",
+        event_type=envelope.type,
+        appointment_id=str(snap.id),
+        revision=snap.revision,
+        kinds=[k.value for k in kinds],
+        reminders_dropped=dropped,
+    )
+    return kinds
+
+
+async def erase_personal_data(
+    conn: asyncpg.Connection, envelope: Envelope, data: AppointmentPersonalDataErasedV1, *, clock: Clock
+) -> None:
+    erased = await db.erase_personal_data(conn, data.appointment_id, clock.now())
+    log.info("mail_personal_data_erased", appointment_id=str(data.appointment_id), mails=erased)
+
+
+# -- sending ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClaimedMail:
+    id: uuid.UUID
+    appointment_id: uuid.UUID
+    kind: MailKind
+    revision: int
+    language: str
+    attempts: int
+    deadline: datetime
+    recipient: str
+    recipient_hash: str
+    payload: dict[str, Any]
+    correlation_id: str
+
+    @classmethod
+    def from_row(cls, row: asyncpg.Record) -> ClaimedMail:
+        return cls(
+            id=row["id"],
+            appointment_id=row["appointment_id"],
+            kind=MailKind(row["kind"]),
+            revision=row["revision"],
+            language=row["language"],
+            attempts=row["attempts"],
+            deadline=row["deadline"],
+            recipient=row["recipient"] or "",
+            recipient_hash=row["recipient_hash"],
+            payload=row["payload"] or {},
+            correlation_id=row["correlation_id"],
+        )
+
+
+async def claim_due_mails(
+    pool: asyncpg.Pool, *, clock: Clock, settings: Settings, token: uuid.UUID, limit: int
+) -> list[ClaimedMail]:
+    now = clock.now()
+    async with pool.acquire() as conn, conn.transaction():
+        rows = await db.claim_due(
+            conn,
+            now=now,
+            lease_until=now + timedelta(seconds=settings.mail_lease_seconds),
+            token=token,
+            limit=limit,
+        )
+    return [ClaimedMail.from_row(r) for r in rows]
+
+
+async def seconds_until_next_due(pool: asyncpg.Pool, clock: Clock) -> float | None:
+    async with pool.acquire() as conn:
+        due = await db.next_due(conn)
+    return None if due is None else (due - clock.now()).total_seconds()
+
+
+async def is_suppressed(pool: asyncpg.Pool, mail: ClaimedMail) -> bool:
+    async with pool.acquire() as conn:
+        return await db.is_suppressed(conn, mail.recipient_hash)
+
+
+async def record_outcome(
+    pool: asyncpg.Pool,
+    mail: ClaimedMail,
+    token: uuid.UUID,
+    outcome: Outcome,
+    *,
+    error: str | None,
+    clock: Clock,
+    settings: Settings,
+) -> MailStatus | None:
+    """Record the attempt and publish `mail.sent` / `mail.failed` with it (I3). Returns the mail's new
+    status, None when it stays pending, or when another sender took it over (our lease had expired)."""
+    now = clock.now()
+    token_cid = correlation_id_var.set(mail.correlation_id)
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            if outcome is Outcome.SENT:
+                if not await db.finish(conn, mail.id, token, status=MailStatus.SENT, now=now):
+                    return _lost(mail)
+                await add_event(conn, _sent_event(mail), producer=PRODUCER, clock=clock)
+                return MailStatus.SENT
+            if outcome is Outcome.TEMPORARY:
+                due = now + retry_delay(
+                    mail.attempts,
+                    base=settings.mail_retry_base_seconds,
+                    maximum=settings.mail_retry_max_seconds,
+                )
+                if due < mail.deadline:
+                    if not await db.retry_later(conn, mail.id, token, due_at=due, error=error or "temporary"):
+                        return _lost(mail)
+                    log.warning(
+                        "mail_retry_scheduled",
+                        mail_id=str(mail.id),
+                        kind=mail.kind.value,
+                        attempts=mail.attempts,
+                        error=error,
+                        retry_at=due.isoformat(),
+                    )
+                    return None
+                return await _fail(conn, mail, token, FailureReason.EXPIRED, error, clock=clock, now=now)
+            reason = FAILURE_OF_OUTCOME[outcome]
+            status = await _fail(conn, mail, token, reason, error, clock=clock, now=now)
+            if status is not None and outcome is Outcome.REJECTED:
+                await db.add_suppression(conn, mail.recipient_hash, error or "rejected", mail.id)
+            return status
+    finally:
+        correlation_id_var.reset(token_cid)
+
+
+async def record_not_tried(
+    pool: asyncpg.Pool, mail: ClaimedMail, token: uuid.UUID, reason: FailureReason, *, clock: Clock
+) -> MailStatus | None:
+    """A mail given up before a try: past its deadline, or to a suppressed address."""
+    token_cid = correlation_id_var.set(mail.correlation_id)
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            return await _fail(conn, mail, token, reason, reason.value, clock=clock, now=clock.now())
+    finally:
+        correlation_id_var.reset(token_cid)
+
+
+async def _fail(
+    conn: asyncpg.Connection,
+    mail: ClaimedMail,
+    token: uuid.UUID,
+    reason: FailureReason,
+    error: str | None,
+    *,
+    clock: Clock,
+    now: datetime,
+) -> MailStatus | None:
+    status = MailStatus.SUPPRESSED if reason is FailureReason.SUPPRESSED else MailStatus.FAILED
+    if not await db.finish(conn, mail.id, token, status=status, now=now, error=error or reason.value):
+        return _lost(mail)
+    await add_event(
+        conn,
+        MailFailedV1(
+            mail_id=mail.id,
+            appointment_id=mail.appointment_id,
+            kind=mail.kind,
+            revision=mail.revision,
+            attempts=mail.attempts,
+            reason=reason,
+        ),
+        producer=PRODUCER,
+        clock=clock,
+    )
+    log.warning(
+        "mail_failed",
+        mail_id=str(mail.id),
+        kind=mail.kind.value,
+        attempts=mail.attempts,
+        reason=reason.value,
+        error=error,
+    )
+    return status
+
+
+def _sent_event(mail: ClaimedMail) -> MailSentV1:
+    return MailSentV1(
+        mail_id=mail.id,
+        appointment_id=mail.appointment_id,
+        kind=mail.kind,
+        revision=mail.revision,
+        attempts=mail.attempts,
+    )
+
+
+def _lost(mail: ClaimedMail) -> None:
+    log.warning("mail_claim_lost", mail_id=str(mail.id), kind=mail.kind.value)
+    return None
+
+
+# -- texts (R10) --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MailTexts:
+    kind: str
+    language: str
+    templates: TemplateSet
+    customised: bool
+    updated_at: datetime | None
+
+
+def _check_names(kind: str, language: str) -> None:
+    if kind not in KINDS or language not in LANGUAGES:
+        raise errors.NotFoundError(
+            "There is no such mail text.",
+            details=[{"kinds": list(KINDS), "languages": list(LANGUAGES)}],
+        )
+
+
+async def current_templates(conn: asyncpg.Connection | asyncpg.Pool, kind: str, language: str) -> TemplateSet:
+    row = await db.find_template(conn, kind, language)
+    if row is None:
+        return default_templates(kind, language)
+    return TemplateSet(subject=row["subject"], text=row["body_text"], html=row["body_html"])
+
+
+async def get_mail_texts(pool: asyncpg.Pool, kind: str, language: str) -> MailTexts:
+    _check_names(kind, language)
+    row = await db.find_template(pool, kind, language)
+    if row is None:
+        return MailTexts(kind, language, default_templates(kind, language), False, None)
+    return MailTexts(
+        kind,
+        language,
+        TemplateSet(subject=row["subject"], text=row["body_text"], html=row["body_html"]),
+        True,
+        row["updated_at"],
+    )
+
+
+async def change_mail_texts(
+    pool: asyncpg.Pool, kind: str, language: str, templates: TemplateSet, *, clock: Clock
+) -> MailTexts:
+    """Store an administrator's version; it applies to the next mail rendered (R10)."""
+    _check_names(kind, language)
+    problems = validate(kind, language, templates)
+    if problems:
+        raise errors.ValidationError("The text cannot be used.", details=problems)
+    await db.save_template(
+        pool,
+        kind,
+        language,
+        subject=templates.subject,
+        text=templates.text,
+        html=templates.html,
+        now=clock.now(),
+    )
+    log.info("mail_texts_changed", kind=kind, language=language)
+    return await get_mail_texts(pool, kind, language)
+
+
+async def reset_mail_texts(pool: asyncpg.Pool, kind: str, language: str) -> MailTexts:
+    _check_names(kind, language)
+    if await db.delete_template(pool, kind, language):
+        log.info("mail_texts_reset", kind=kind, language=language)
+    return await get_mail_texts(pool, kind, language)
+
+
+async def lift_suppression(pool: asyncpg.Pool, address: str, *, settings: Settings) -> bool:
+    async with pool.acquire() as conn:
+        lifted = await db.remove_suppression(conn, address_hash(address, settings.mail_hash_key))
+    if lifted:
+        log.info("mail_suppression_lifted")
+    return lifted

@@ -1,0 +1,256 @@
+"""The mail texts (R10, R43): Jinja2 templates per kind and language, as plain text and HTML, with the
+administrators' versions stored in the database in place of the shipped defaults.
+
+Templates run in a sandbox (an administrator's text must not reach Python internals) with strict
+undefined variables (a typo is refused when the text is saved, not found in a customer's mail). HTML
+is autoescaped: customers type their own names, and a name is data, never markup.
+
+The subject gets a reduced context without the concern and without the customer's name or number, so
+no text, shipped or edited, can put them there (R52).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from babel.dates import format_date, format_time
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+
+from shared.clock import BERLIN
+from shared.events.appointment import AppointmentSnapshot, Language
+from shared.events.mail import MailKind
+
+TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
+LANGUAGES: tuple[str, ...] = tuple(lang.value for lang in Language)
+KINDS: tuple[str, ...] = tuple(kind.value for kind in MailKind)
+PARTS = ("subject", "text", "html")
+SUBJECT_FIELDS = ("kind", "reference", "date", "start_time")
+_LOCALES = {"de": "de_DE", "de-x-ls": "de_DE", "en": "en_GB"}
+_MAX_SUBJECT = 200
+
+
+@dataclass(frozen=True)
+class TemplateSet:
+    subject: str
+    text: str
+    html: str
+
+
+@dataclass(frozen=True)
+class RenderedMail:
+    subject: str
+    text: str
+    html: str
+
+
+class TemplateProblem(Exception):
+    """A template that does not compile or render; `field` is subject, text or html."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+def language_of(value: str) -> str:
+    return value if value in LANGUAGES else Language.DE.value
+
+
+def default_templates(kind: str, language: str) -> TemplateSet:
+    return _read_defaults(kind, language_of(language))
+
+
+@lru_cache(maxsize=64)
+def _read_defaults(kind: str, language: str) -> TemplateSet:
+    folder = TEMPLATE_DIR / language
+    return TemplateSet(
+        subject=(folder / f"{kind}.subject.j2").read_text(encoding="utf-8"),
+        text=(folder / f"{kind}.txt.j2").read_text(encoding="utf-8"),
+        html=(folder / f"{kind}.html.j2").read_text(encoding="utf-8"),
+    )
+
+
+def _environment(*, html: bool) -> ImmutableSandboxedEnvironment:
+    return ImmutableSandboxedEnvironment(
+        loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
+        autoescape=html,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        auto_reload=False,
+    )
+
+
+_TEXT_ENV = _environment(html=False)
+_HTML_ENV = _environment(html=True)
+
+
+@lru_cache(maxsize=256)
+def _compile(source: str, html: bool) -> jinja2.Template:
+    return (_HTML_ENV if html else _TEXT_ENV).from_string(source)
+
+
+def _render(field: str, source: str, context: dict[str, Any], *, html: bool) -> str:
+    try:
+        return _compile(source, html).render(context)
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateProblem(field, f"syntax error in line {exc.lineno}: {exc.message}") from None
+    except jinja2.UndefinedError as exc:
+        raise TemplateProblem(field, f"unknown value: {exc.message}") from None
+    except SecurityError as exc:
+        raise TemplateProblem(field, f"not allowed: {exc}") from None
+    except jinja2.TemplateError as exc:
+        raise TemplateProblem(field, f"{type(exc).__name__}: {exc.message}") from None
+    except Exception as exc:  # noqa: BLE001 -- any failure of a template is a problem of that template
+        raise TemplateProblem(field, f"{type(exc).__name__} while rendering") from None
+
+
+def render(templates: TemplateSet, context: dict[str, Any]) -> RenderedMail:
+    subject_context = {k: context[k] for k in SUBJECT_FIELDS}
+    subject = " ".join(_render("subject", templates.subject, subject_context, html=False).split())
+    if not subject:
+        raise TemplateProblem("subject", "the subject is empty")
+    return RenderedMail(
+        subject=subject[:_MAX_SUBJECT],
+        text=_render("text", templates.text, context, html=False),
+        html=_render("html", templates.html, context, html=True),
+    )
+
+
+# -- the context of a mail ----------------------------------------------------------------------------
+
+
+def _date(moment: datetime, language: str) -> str:
+    return format_date(moment.astimezone(BERLIN).date(), format="full", locale=_LOCALES[language])
+
+
+def _time(moment: datetime, language: str) -> str:
+    return format_time(moment.astimezone(BERLIN).time(), format="HH:mm", locale=_LOCALES[language])
+
+
+def book_again_url(manage_url: str, fallback: str) -> str:
+    base = manage_url.split("/manage/", 1)[0] if "/manage/" in manage_url else fallback
+    return base.rstrip("/") + "/"
+
+
+def mail_context(kind: str, payload: dict[str, Any], *, public_base_url: str) -> dict[str, Any]:
+    """What a template may show, from the snapshot stored with the mail."""
+    snap = AppointmentSnapshot.model_validate(payload["appointment"])
+    language = language_of(snap.language.value)
+    context: dict[str, Any] = {
+        "kind": kind,
+        "language": language,
+        "reference": snap.reference,
+        "first_name": snap.customer.first_name,
+        "last_name": snap.customer.last_name,
+        "name": f"{snap.customer.first_name} {snap.customer.last_name}".strip(),
+        "date": _date(snap.start, language),
+        "start_time": _time(snap.start, language),
+        "end_time": _time(snap.end, language),
+        "duration_minutes": int((snap.end - snap.start).total_seconds() // 60),
+        "mode": snap.mode.value,
+        "is_phone": snap.mode.value == "phone",
+        "phone": snap.customer.phone or "",
+        "location_name": snap.location_name,
+        "location_address": snap.location_address,
+        "concern": snap.concern_name,
+        "documents": list(snap.documents),
+        "evening": snap.evening,
+        "interpreter_language": snap.interpreter_language or "",
+        "manage_url": snap.manage_url,
+        "book_again_url": book_again_url(snap.manage_url, public_base_url),
+        "previous_date": "",
+        "previous_start_time": "",
+        "cancelled_by": payload.get("cancelled_by") or "",
+        "cancel_reason": "",
+    }
+    previous = payload.get("previous_start")
+    if previous:
+        previous_start = datetime.fromisoformat(previous)
+        context["previous_date"] = _date(previous_start, language)
+        context["previous_start_time"] = _time(previous_start, language)
+    # A reason given by staff tells the customer why; the customer's own reason is not repeated.
+    if payload.get("cancelled_by") not in (None, "customer"):
+        context["cancel_reason"] = str(payload.get("reason") or "")
+    return context
+
+
+# -- validation of an administrator's text (R10) -------------------------------------------------------
+
+SAMPLE_CONCERN = "Schwangerschaft und Geburt: Erstausstattung"
+
+
+def sample_payload(language: str) -> dict[str, Any]:
+    start = datetime(2026, 3, 3, 9, 0, tzinfo=UTC)
+    snap = {
+        "id": str(uuid.UUID(int=1)),
+        "reference": "OTV-SAMPLE",
+        "revision": 2,
+        "status": "booked",
+        "location_id": "mitte",
+        "location_name": "Geschäftsstelle Mitte",
+        "location_address": "Doventorsteinweg 48-52, 28195 Bremen",
+        "group_id": "ez",
+        "service_point": 1,
+        "concern_id": "sample",
+        "concern_name": SAMPLE_CONCERN,
+        "sensitive": True,
+        "start": start.isoformat(),
+        "end": (start + timedelta(minutes=30)).isoformat(),
+        "mode": "phone",
+        "channel": "online",
+        "language": language,
+        "evening": True,
+        "documents": ["Personalausweis", "Mutterpass"],
+        "interpreter_language": "Arabisch",
+        "customer": {
+            "first_name": "<b>Erika</b>",
+            "last_name": "Müller",
+            "email": "erika@example.org",
+            "phone": "0421 123456",
+        },
+        "manage_url": "https://termine.example/manage/sample?token=sample-token",
+        "booked_at": (start - timedelta(days=3)).isoformat(),
+    }
+    return {
+        "appointment": snap,
+        "previous_start": (start - timedelta(days=1)).isoformat(),
+        "previous_end": (start - timedelta(days=1, minutes=-30)).isoformat(),
+        "cancelled_by": "staff",
+        "reason": "Der Standort ist geschlossen.",
+    }
+
+
+def validate(kind: str, language: str, templates: TemplateSet) -> list[dict[str, str]]:
+    """Problems of a text an administrator wants to save: it must compile in the sandbox and render the
+    sample mail; the subject must not name the concern (R52); the body must carry the manage link
+    (R7, R41) or, for a cancellation, the link to book again."""
+    problems: list[dict[str, str]] = []
+    for field in PARTS:
+        try:
+            _compile(getattr(templates, field), field == "html")
+        except jinja2.TemplateSyntaxError as exc:
+            problems.append({"field": field, "message": f"syntax error in line {exc.lineno}: {exc.message}"})
+    if problems:
+        return problems
+    context = mail_context(kind, sample_payload(language), public_base_url="https://termine.example")
+    try:
+        rendered = render(templates, context)
+    except TemplateProblem as exc:
+        return [{"field": exc.field, "message": exc.message}]
+    if SAMPLE_CONCERN.lower() in rendered.subject.lower():
+        problems.append({"field": "subject", "message": "the subject must not name the concern"})
+    link = context["book_again_url"] if kind == MailKind.CANCELLATION else context["manage_url"]
+    for field in ("text", "html"):
+        body = getattr(rendered, field)
+        if link not in body and link.replace("&", "&amp;") not in body:
+            what = "book again" if kind == MailKind.CANCELLATION else "manage"
+            problems.append({"field": field, "message": f"the text must contain the {what} link"})
+    return problems

@@ -1,0 +1,47 @@
+"""Events of the notifier: the outcome of every mail it planned. No personal data: no address, no name,
+no concern; the appointment id links a mail to what reporting already knows.
+"""
+
+from __future__ import annotations
+
+import uuid
+from enum import StrEnum
+
+from shared.events import EventData, event
+
+
+class MailKind(StrEnum):
+    CONFIRMATION = "confirmation"
+    REMINDER = "reminder"
+    RESCHEDULE = "reschedule"
+    CANCELLATION = "cancellation"
+
+
+class FailureReason(StrEnum):
+    # The receiving server refused the address for good (5xx at RCPT); later mail to it is suppressed.
+    REJECTED = "rejected"
+    # The server refused the message itself for good (5xx after the address was accepted).
+    REFUSED = "refused"
+    # Temporary failures until the deadline (for a reminder: the start of the appointment).
+    EXPIRED = "expired"
+    # Not tried: the address is on the suppression list after an earlier permanent failure.
+    SUPPRESSED = "suppressed"
+
+
+@event("mail.sent", 1)
+class MailSentV1(EventData):
+    mail_id: uuid.UUID
+    appointment_id: uuid.UUID
+    kind: MailKind
+    revision: int
+    attempts: int
+
+
+@event("mail.failed", 1)
+class MailFailedV1(EventData):
+    mail_id: uuid.UUID
+    appointment_id: uuid.UUID
+    kind: MailKind
+    revision: int
+    attempts: int
+    reason: FailureReason

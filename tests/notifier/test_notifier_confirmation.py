@@ -1,0 +1,181 @@
+"""Booking, cancelling and rescheduling through the real exchange: one mail each in the sink, with a
+calendar invitation that the customer's calendar can follow (R2, R7, R9, R40)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import pytest
+
+from shared.events.appointment import CancelledBy
+from tests.notifier.conftest import (
+    Notifier,
+    Publisher,
+    an_appointment,
+    body_of,
+    booked,
+    calendar_of,
+    cancelled,
+    mail_rows,
+    mails_to,
+    moved,
+    received,
+    rescheduled,
+)
+from tools.mailsink import MailSink
+
+StartNotifier = Callable[..., Awaitable[Notifier]]
+
+
+@pytest.mark.req("R2")
+@pytest.mark.req("R7")
+@pytest.mark.req("R40")
+async def test_a_booking_gets_one_confirmation_with_a_valid_invitation(
+    start_notifier: StartNotifier, publish: Publisher, sink: MailSink
+) -> None:
+    await start_notifier()
+    snap = an_appointment(datetime(2026, 12, 8, 9, 0, tzinfo=UTC))
+    envelope = await publish(booked(snap))
+
+    [mail] = await mails_to(sink, snap.customer.email)
+    assert mail.subject.startswith("Terminbestätigung: Ihr Termin im Jobcenter Bremen")
+    assert mail.parsed["Message-ID"] and mail.parsed["X-Correlation-ID"] == envelope.correlation_id
+    assert mail.header_from == "Jobcenter Bremen <termine@jobcenter-bremen.example>"
+
+    text = body_of(mail, "plain")
+    for expected in (
+        "Dienstag, 8. Dezember 2026",
+        "10:00 bis 10:30 Uhr",  # 09:00 UTC is 10:00 in Bremen in winter
+        "Termin vor Ort",
+        "Neuantrag stellen",
+        "Geschäftsstelle Mitte",
+        "Doventorsteinweg 48-52, 28195 Bremen",
+        "Personalausweis",
+        "Mietvertrag",
+        snap.manage_url,
+    ):
+        assert expected in text, expected
+    assert "Abendtermin" not in text
+    assert "verschieben oder absagen" in text
+
+    calendar, method = calendar_of(mail)
+    assert method == "REQUEST"
+    assert calendar["METHOD"] == "REQUEST"
+    [event] = calendar.walk("VEVENT")
+    assert str(event["UID"]) == f"{snap.id}@otv.jobcenter-bremen"
+    assert int(event["SEQUENCE"]) == 1
+    assert event.decoded("DTSTART") == snap.start
+    assert event.decoded("DTEND") == snap.end
+    assert event["DTSTART"].params["TZID"] == "Europe/Berlin"
+    assert calendar.walk("VTIMEZONE")
+    assert str(event["SUMMARY"]) == "Termin im Jobcenter Bremen"
+    assert str(event["STATUS"]) == "CONFIRMED"
+
+    await asyncio.sleep(0.5)
+    assert len(received(sink, snap.customer.email)) == 1
+
+
+@pytest.mark.req("R9")
+@pytest.mark.req("R40")
+async def test_cancelling_sends_one_cancellation_with_the_same_uid_and_a_higher_sequence(
+    start_notifier: StartNotifier, publish: Publisher, sink: MailSink
+) -> None:
+    await start_notifier()
+    snap = an_appointment()
+    await publish(booked(snap))
+    [confirmation] = await mails_to(sink, snap.customer.email)
+    await publish(cancelled(snap, CancelledBy.CUSTOMER))
+
+    _, cancellation = await mails_to(sink, snap.customer.email, 2)
+    assert cancellation.subject.startswith("Absage: Ihr Termin im Jobcenter Bremen")
+    text = body_of(cancellation, "plain")
+    assert "Sie haben Ihren Termin im Jobcenter Bremen abgesagt" in text
+    assert "https://termine.example/" in text  # the link to book again
+    first, _ = calendar_of(confirmation)
+    second, method = calendar_of(cancellation)
+    assert method == "CANCEL" and second["METHOD"] == "CANCEL"
+    [before], [after] = first.walk("VEVENT"), second.walk("VEVENT")
+    assert after["UID"] == before["UID"]
+    assert int(after["SEQUENCE"]) > int(before["SEQUENCE"])
+    assert str(after["STATUS"]) == "CANCELLED"
+    assert cancellation.parsed["Message-ID"] != confirmation.parsed["Message-ID"]
+    await asyncio.sleep(0.5)
+    assert len(received(sink, snap.customer.email)) == 2
+
+
+@pytest.mark.req("R9")
+async def test_a_cancellation_by_staff_says_so_and_gives_the_reason(
+    start_notifier: StartNotifier, publish: Publisher, sink: MailSink
+) -> None:
+    await start_notifier()
+    snap = an_appointment(language="en")
+    await publish(cancelled(snap, CancelledBy.STAFF, "The office is closed because of a water leak."))
+    [mail] = await mails_to(sink, snap.customer.email)
+    assert mail.subject.startswith("Cancelled: your appointment at Jobcenter Bremen")
+    text = body_of(mail, "plain")
+    assert "Jobcenter Bremen has cancelled your appointment" in text
+    assert "water leak" in text
+
+
+@pytest.mark.req("R40")
+async def test_a_reschedule_sends_a_request_with_a_higher_sequence_and_both_times(
+    start_notifier: StartNotifier, publish: Publisher, sink: MailSink
+) -> None:
+    await start_notifier()
+    snap = an_appointment(datetime(2026, 12, 8, 9, 0, tzinfo=UTC))
+    await publish(booked(snap))
+    await mails_to(sink, snap.customer.email)
+    later = moved(snap, start=snap.start + timedelta(days=2), end=snap.end + timedelta(days=2))
+    await publish(rescheduled(snap, later))
+
+    _, mail = await mails_to(sink, snap.customer.email, 2)
+    assert mail.subject.startswith("Neue Zeit: Ihr Termin im Jobcenter Bremen")
+    text = body_of(mail, "plain")
+    assert "Bisher: Dienstag, 8. Dezember 2026, 10:00 Uhr" in text
+    assert "Donnerstag, 10. Dezember 2026" in text
+    calendar, method = calendar_of(mail)
+    [event] = calendar.walk("VEVENT")
+    assert method == "REQUEST"
+    assert int(event["SEQUENCE"]) == 2
+    assert event.decoded("DTSTART") == later.start
+
+
+@pytest.mark.req("R7")
+@pytest.mark.req("R43")
+async def test_a_phone_appointment_in_leichte_sprache_names_the_number_in_the_body_only(
+    start_notifier: StartNotifier, publish: Publisher, sink: MailSink
+) -> None:
+    await start_notifier()
+    snap = an_appointment(mode="phone", language="de-x-ls", evening=True)
+    await publish(booked(snap))
+    [mail] = await mails_to(sink, snap.customer.email)
+    assert mail.subject.startswith("Ihr Termin im Jobcenter Bremen")
+    assert "0421" not in mail.subject
+    text = body_of(mail, "plain")
+    assert "Wir rufen diese Nummer an: 0421 555 0101" in text
+    assert "Der Termin ist am Telefon." in text
+    assert "Ihr Termin ist am Abend." in text  # the evening notice (R12)
+    assert "Eine Maßnahme ist zum Beispiel" in text  # a word explained
+    assert mail.parsed["Content-Language"] == "de-x-ls"
+    calendar, _ = calendar_of(mail)
+    [event] = calendar.walk("VEVENT")
+    assert str(event["LOCATION"]) == "Termin am Telefon"
+
+
+async def test_the_same_event_delivered_twice_sends_one_mail(
+    start_notifier: StartNotifier, publish: Publisher, sink: MailSink, clean_db: dict[str, asyncpg.Pool]
+) -> None:
+    await start_notifier()
+    snap = an_appointment()
+    envelope = await publish(booked(snap))
+    await publish.publish_envelope(envelope)
+    # A producer that repeats the change under a new event id is caught by the mail's own key.
+    await publish(booked(snap))
+    await mails_to(sink, snap.customer.email)
+    await asyncio.sleep(1.0)
+    assert len(received(sink, snap.customer.email)) == 1
+    kinds = [r["kind"] for r in await mail_rows(clean_db["notifier"], snap.id)]
+    assert kinds.count("confirmation") == 1
