@@ -166,7 +166,7 @@ async def finish(
     """Record the end of a mail and wipe its personal data (R34). Only the holder of the claim may."""
     done = await conn.fetchval(
         "UPDATE mails SET status = $3::text, finished_at = $4,"
-        " sent_at = CASE WHEN $3::text = 'sent' THEN $4 END, last_error = $5,"
+        " sent_at = CASE WHEN $3::text = 'sent' THEN $4::timestamptz END, last_error = $5,"
         " recipient = NULL, payload = NULL, claim_token = NULL, claimed_until = NULL"
         " WHERE id = $1 AND claim_token = $2 RETURNING true",
         mail_id,

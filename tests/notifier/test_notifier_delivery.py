@@ -1,0 +1,261 @@
+"""Delivery: the recorded state of every mail and its `mail.*` event, an SMTP server that is down or
+answers 451 for a while, a 550 address that is not retried and suppressed afterwards, customer text
+that is escaped and encoded, sensitive concerns kept out of subjects, titles and logs (R52), several
+senders that share the work (I7), and the time from booking to the mail."""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import asyncpg
+import pytest
+import structlog
+
+from services.notifier.domain import address_hash
+from shared.clock import SystemClock
+from shared.events.retention import AppointmentPersonalDataErasedV1
+from tests.conftest import wait_for
+from tests.notifier.conftest import (
+    Notifier,
+    Publisher,
+    an_appointment,
+    body_of,
+    booked,
+    calendar_of,
+    cancelled,
+    mail_rows,
+    mails_to,
+    received,
+)
+from tools.mailsink import MailSink
+
+StartNotifier = Callable[..., Awaitable[Notifier]]
+
+
+async def statuses(pool: asyncpg.Pool, appointment_id: Any) -> list[tuple[str, str]]:
+    return [(r["kind"], r["status"]) for r in await mail_rows(pool, appointment_id)]
+
+
+async def mail_events(pool: asyncpg.Pool, event_type: str) -> list[dict[str, Any]]:
+    rows = await pool.fetch("SELECT envelope FROM outbox WHERE type = $1 ORDER BY seq", event_type)
+    return [r["envelope"] for r in rows]
+
+
+@pytest.mark.req("R2")
+async def test_a_sent_mail_is_recorded_published_without_personal_data_and_its_data_wiped(
+    start_notifier: StartNotifier, publish: Publisher, sink: MailSink, clean_db: dict[str, asyncpg.Pool]
+) -> None:
+    await start_notifier()
+    pool = clean_db["notifier"]
+    snap = an_appointment()
+    envelope = await publish(booked(snap))
+    [mail] = await mails_to(sink, snap.customer.email)
+
+    async def sent() -> bool:
+        return ("confirmation", "sent") in await statuses(pool, snap.id)
+
+    await wait_for(sent, what="the confirmation recorded as sent")
+    [row] = [r for r in await mail_rows(pool, snap.id) if r["kind"] == "confirmation"]
+    assert row["attempts"] == 1 and row["sent_at"] is not None
+    assert row["recipient"] is None and row["payload"] is None  # R34: nothing kept after sending
+    assert mail.parsed["Message-ID"] == f"<{row['id']}@otv.jobcenter-bremen>"
+
+    [event] = await wait_for(lambda: mail_events(pool, "mail.sent"), what="mail.sent")
+    assert event["correlation_id"] == envelope.correlation_id
+    assert event["data"] == {
+        "mail_id": str(row["id"]),
+        "appointment_id": str(snap.id),
+        "kind": "confirmation",
+        "revision": 1,
+        "attempts": 1,
+    }
+    published = await wait_for(
+        lambda: pool.fetchval("SELECT bool_and(published_at IS NOT NULL) FROM outbox"),
+        what="the relay to publish mail.sent",
+    )
+    assert published
+
+
+async def test_mail_goes_out_when_the_smtp_server_is_back(
+    start_notifier: StartNotifier, publish: Publisher, sink: MailSink, clean_db: dict[str, asyncpg.Pool]
+) -> None:
+    await start_notifier()
+    pool = clean_db["notifier"]
+    port = sink.smtp_port
+    await sink.stop()  # connection refused from now on
+    snap = an_appointment()
+    await publish(booked(snap))
+
+    async def tried_twice() -> bool:
+        rows = await mail_rows(pool, snap.id)
+        return any(r["kind"] == "confirmation" and r["attempts"] >= 2 for r in rows)
+
+    await wait_for(tried_twice, what="two failed attempts")
+    [row] = [r for r in await mail_rows(pool, snap.id) if r["kind"] == "confirmation"]
+    assert row["status"] == "pending" and row["last_error"] == "connect_failed"
+
+    async with MailSink(smtp_port=port, http_port=0) as back:
+        [mail] = await mails_to(back, snap.customer.email)
+        await asyncio.sleep(1.5)  # longer than the back-off: a wrong second delivery would show
+        assert len(received(back, snap.customer.email)) == 1
+    assert mail.subject.startswith("Terminbestätigung")
+    assert ("confirmation", "sent") in await statuses(pool, snap.id)
+
+
+async def test_temporary_refusals_are_retried_and_the_mail_is_sent_once(
+    start_notifier: StartNotifier, publish: Publisher, sink: MailSink, clean_db: dict[str, asyncpg.Pool]
+) -> None:
+    await start_notifier()
+    sink.temporary_failures = 2
+    snap = an_appointment()
+    await publish(booked(snap))
+    await mails_to(sink, snap.customer.email)
+    await asyncio.sleep(1.0)
+    assert len(received(sink, snap.customer.email)) == 1
+    [row] = [r for r in await mail_rows(clean_db["notifier"], snap.id) if r["kind"] == "confirmation"]
+    assert row["status"] == "sent" and row["attempts"] == 3
+
+
+async def test_a_550_address_is_not_retried_shows_as_failed_and_later_mail_to_it_is_suppressed(
+    start_notifier: StartNotifier, publish: Publisher, sink: MailSink, clean_db: dict[str, asyncpg.Pool]
+) -> None:
+    notifier = await start_notifier()
+    pool = clean_db["notifier"]
+    snap = an_appointment()
+    address = snap.customer.email
+    sink.reject_permanent = {address}
+    await publish(booked(snap))
+
+    async def failed() -> bool:
+        return ("confirmation", "failed") in await statuses(pool, snap.id)
+
+    await wait_for(failed, what="the confirmation to fail")
+    await asyncio.sleep(1.0)  # longer than the back-off: a retry would show in the attempts
+    [row] = [r for r in await mail_rows(pool, snap.id) if r["kind"] == "confirmation"]
+    assert row["attempts"] == 1 and row["last_error"] == "smtp_550_rcpt"
+    assert row["recipient"] is None
+    [event] = await mail_events(pool, "mail.failed")
+    assert event["data"]["reason"] == "rejected" and event["data"]["attempts"] == 1
+    [suppression] = await pool.fetch("SELECT * FROM suppressions")
+    assert suppression["recipient_hash"] == address_hash(address, notifier.settings.mail_hash_key)
+    assert address not in str(dict(suppression))
+
+    # The server would take it now, but the address stays suppressed (in any spelling).
+    sink.reject_permanent = set()
+    again = an_appointment(customer={"email": address.upper()})
+    await publish(booked(again))
+
+    async def suppressed() -> bool:
+        return ("confirmation", "suppressed") in await statuses(pool, again.id)
+
+    await wait_for(suppressed, what="the second mail to be suppressed")
+    assert received(sink, address) == []
+    reasons = [e["data"]["reason"] for e in await mail_events(pool, "mail.failed")]
+    assert reasons == ["rejected", "suppressed"]
+
+
+@pytest.mark.req("R43")
+async def test_customer_text_with_markup_umlauts_and_right_to_left_names_is_escaped_and_encoded(
+    start_notifier: StartNotifier, publish: Publisher, sink: MailSink
+) -> None:
+    await start_notifier()
+    first = '<script>alert("x")</script> Jürgen'
+    last = "Größe-مريم-שרה"
+    snap = an_appointment(customer={"first_name": first, "last_name": last}, language="en")
+    await publish(booked(snap))
+    [mail] = await mails_to(sink, snap.customer.email)
+
+    html = body_of(mail, "html")
+    assert "<script>" not in html
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; Jürgen Größe-مريم-שרה" in html
+    assert '<html lang="en">' in html and "<bdi>" in html
+    text = body_of(mail, "plain")
+    assert f"Dear {first} {last}," in text  # plain text shows the name as typed
+    assert mail.parsed["To"].addresses[0].display_name == f"{first} {last}"
+    assert first not in mail.subject and "Größe" not in mail.subject
+    # 7-bit on the wire: UTF-8 travels encoded (RFC 2047 headers, quoted-printable bodies).
+    assert all(byte < 128 for byte in mail.raw)
+    for part in mail.leaf_parts():
+        assert part.get_content_charset() == "utf-8"
+
+
+@pytest.mark.req("R52")
+async def test_a_sensitive_concern_is_in_the_body_but_never_in_the_subject_the_calendar_or_the_logs(
+    start_notifier: StartNotifier, publish: Publisher, sink: MailSink
+) -> None:
+    await start_notifier()
+    concern = "Schwangerschaft und Geburt: Erstausstattung"
+    snap = an_appointment(concern_name=concern, sensitive=True, customer={"first_name": "Ayşe"})
+    with structlog.testing.capture_logs() as logs:
+        await publish(booked(snap))
+        [confirmation] = await mails_to(sink, snap.customer.email)
+        await publish(cancelled(snap))
+        _, cancellation = await mails_to(sink, snap.customer.email, 2)
+        await asyncio.sleep(0.3)
+
+    for mail in (confirmation, cancellation):
+        assert "Schwangerschaft" not in mail.subject
+        calendar, _ = calendar_of(mail)
+        assert "Schwangerschaft" not in calendar.to_ical().decode()
+        [event] = calendar.walk("VEVENT")
+        assert str(event["SUMMARY"]) == "Termin im Jobcenter Bremen"
+    assert concern in body_of(confirmation, "plain")
+
+    logged = repr(logs)
+    assert logs, "the flow logs something"
+    for secret in (concern, "Ayşe", "Mustermann", snap.customer.email, "0421 555 0101", "secret-token"):
+        assert secret not in logged, secret
+
+
+async def test_erasing_an_appointments_personal_data_cancels_its_pending_mail_and_wipes_it(
+    start_notifier: StartNotifier, publish: Publisher, sink: MailSink, clean_db: dict[str, asyncpg.Pool]
+) -> None:
+    await start_notifier()
+    pool = clean_db["notifier"]
+    snap = an_appointment()
+    await publish(booked(snap))
+    await mails_to(sink, snap.customer.email)
+    await publish(AppointmentPersonalDataErasedV1(appointment_id=snap.id, erased_at=SystemClock().now()))
+
+    async def erased() -> bool:
+        rows = await mail_rows(pool, snap.id)
+        return all(r["recipient"] is None and r["payload"] is None for r in rows)
+
+    await wait_for(erased, what="the erasure")
+    assert dict(await statuses(pool, snap.id)) == {"confirmation": "sent", "reminder": "cancelled"}
+
+
+async def test_two_notifiers_share_the_work_and_send_every_mail_once(
+    start_notifier: StartNotifier, publish: Publisher, sink: MailSink, clean_db: dict[str, asyncpg.Pool]
+) -> None:
+    await start_notifier()
+    await start_notifier()
+    snaps = [an_appointment() for _ in range(30)]
+    await asyncio.gather(*(publish(booked(s)) for s in snaps))
+    async with asyncio.timeout(20):
+        await sink.wait_for_messages(30)
+    await asyncio.sleep(1.0)
+    addresses = [rcpt for m in sink.messages for rcpt in m.envelope_to]
+    assert sorted(addresses) == sorted(s.customer.email for s in snaps)
+    ids = [m.parsed["Message-ID"] for m in sink.messages]
+    assert len(set(ids)) == 30
+
+
+@pytest.mark.req("R2")
+async def test_the_confirmation_arrives_within_two_seconds_of_the_booking_event(
+    start_notifier: StartNotifier, publish: Publisher, sink: MailSink
+) -> None:
+    await start_notifier(mail_poll_seconds=5.0)  # the wake-up, not the poll, must carry it
+    delays: list[float] = []
+    for _ in range(20):
+        snap = an_appointment()
+        started = time.perf_counter()
+        await publish(booked(snap))
+        await mails_to(sink, snap.customer.email)
+        delays.append(time.perf_counter() - started)
+    p95 = statistics.quantiles(delays, n=20)[-1]
+    assert p95 <= 2.0, delays
