@@ -1,0 +1,126 @@
+-- The bootstrap of an OTV database by its administrator: the login role of each service, the owner role
+-- of the audit log, the database, one schema per service, btree_gist, and the gateway's append-only audit
+-- log. It MIRRORS bootstrap_databases() and audit_log_sql() of scripts/setup.sh (which does the same for
+-- a developer's machine); tests/deploy/ compares the two, so a change there must be copied here.
+--
+-- Idempotent: run it again after a password change or an upgrade. Run it as a superuser, or on a managed
+-- PostgreSQL as its administrator role (see deploy/README.md), with psql:
+--
+--   psql "host=... user=postgres dbname=postgres sslmode=require" -v ON_ERROR_STOP=1 \
+--        -v db=otv \
+--        -v gateway_password=... -v catalog_password=... -v booking_password=... \
+--        -v notifier_password=... -v reporting_password=... \
+--        -f deploy/postgres-init.sql
+--
+-- deploy/compose.yaml runs it through deploy/postgres-init.sh on the first start of its PostgreSQL.
+-- Values travel as psql variables (:'x' quotes a literal, :"x" an identifier), never pasted into SQL.
+
+\set ON_ERROR_STOP 1
+SET client_min_messages = warning;
+
+-- --- roles (of the cluster) ---------------------------------------------------------------------------
+-- One login role per service. The password is always set, so that a changed one takes effect on a re-run.
+-- Unqualified names find the service's own tables first, then btree_gist's operators in public.
+SELECT 'CREATE ROLE otv_gateway LOGIN' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'otv_gateway') \gexec
+SELECT format('ALTER ROLE otv_gateway WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD %L', :'gateway_password') \gexec
+ALTER ROLE otv_gateway SET search_path = gateway, public;
+SELECT 'CREATE ROLE otv_catalog LOGIN' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'otv_catalog') \gexec
+SELECT format('ALTER ROLE otv_catalog WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD %L', :'catalog_password') \gexec
+ALTER ROLE otv_catalog SET search_path = catalog, public;
+SELECT 'CREATE ROLE otv_booking LOGIN' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'otv_booking') \gexec
+SELECT format('ALTER ROLE otv_booking WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD %L', :'booking_password') \gexec
+ALTER ROLE otv_booking SET search_path = booking, public;
+SELECT 'CREATE ROLE otv_notifier LOGIN' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'otv_notifier') \gexec
+SELECT format('ALTER ROLE otv_notifier WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD %L', :'notifier_password') \gexec
+ALTER ROLE otv_notifier SET search_path = notifier, public;
+SELECT 'CREATE ROLE otv_reporting LOGIN' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'otv_reporting') \gexec
+SELECT format('ALTER ROLE otv_reporting WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD %L', :'reporting_password') \gexec
+ALTER ROLE otv_reporting SET search_path = reporting, public;
+
+-- The owner of the gateway's append-only audit log (I5): a role nobody logs in as, and of which the
+-- application's role otv_gateway is not a member, so that otv_gateway cannot change the log.
+SELECT 'CREATE ROLE otv_audit_owner NOLOGIN'
+ WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'otv_audit_owner') \gexec
+ALTER ROLE otv_audit_owner WITH NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE;
+SELECT 'REVOKE otv_audit_owner FROM otv_gateway'
+ WHERE pg_has_role('otv_gateway', 'otv_audit_owner', 'MEMBER') \gexec
+
+-- --- the database -------------------------------------------------------------------------------------
+-- CREATE DATABASE cannot run inside a DO block (no transaction allowed), hence \gexec.
+SELECT format('CREATE DATABASE %I', :'db')
+ WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = :'db') \gexec
+\connect :"db"
+SET client_min_messages = warning;
+
+REVOKE ALL ON DATABASE :"db" FROM PUBLIC;
+GRANT CONNECT, TEMPORARY ON DATABASE :"db" TO otv_gateway, otv_catalog, otv_booking, otv_notifier, otv_reporting;
+REVOKE ALL ON SCHEMA public FROM PUBLIC;
+-- booking's exclusion constraint (invariant I1) needs btree_gist for the equality on the service point.
+CREATE EXTENSION IF NOT EXISTS btree_gist WITH SCHEMA public;
+
+-- One schema per service, owned by its role: only the owner (and superusers) can use it, so no service
+-- reads another's tables. No USAGE is granted on any other service's schema.
+CREATE SCHEMA IF NOT EXISTS "gateway" AUTHORIZATION "otv_gateway";
+ALTER SCHEMA "gateway" OWNER TO "otv_gateway";
+REVOKE ALL ON SCHEMA "gateway" FROM PUBLIC;
+GRANT USAGE ON SCHEMA public TO "otv_gateway";
+CREATE SCHEMA IF NOT EXISTS "catalog" AUTHORIZATION "otv_catalog";
+ALTER SCHEMA "catalog" OWNER TO "otv_catalog";
+REVOKE ALL ON SCHEMA "catalog" FROM PUBLIC;
+GRANT USAGE ON SCHEMA public TO "otv_catalog";
+CREATE SCHEMA IF NOT EXISTS "booking" AUTHORIZATION "otv_booking";
+ALTER SCHEMA "booking" OWNER TO "otv_booking";
+REVOKE ALL ON SCHEMA "booking" FROM PUBLIC;
+GRANT USAGE ON SCHEMA public TO "otv_booking";
+CREATE SCHEMA IF NOT EXISTS "notifier" AUTHORIZATION "otv_notifier";
+ALTER SCHEMA "notifier" OWNER TO "otv_notifier";
+REVOKE ALL ON SCHEMA "notifier" FROM PUBLIC;
+GRANT USAGE ON SCHEMA public TO "otv_notifier";
+CREATE SCHEMA IF NOT EXISTS "reporting" AUTHORIZATION "otv_reporting";
+ALTER SCHEMA "reporting" OWNER TO "otv_reporting";
+REVOKE ALL ON SCHEMA "reporting" FROM PUBLIC;
+GRANT USAGE ON SCHEMA public TO "otv_reporting";
+
+-- --- the gateway's audit log (issue 7, invariant I5) -----------------------------------------------------
+-- Its own schema, owned by otv_audit_owner. The gateway's role may only read and append; a trigger refuses
+-- UPDATE, DELETE and TRUNCATE even to the owner. Verbatim the audit_log_sql() of scripts/setup.sh:
+-- BEGIN audit_log_sql
+CREATE SCHEMA IF NOT EXISTS gateway_audit AUTHORIZATION otv_audit_owner;
+ALTER SCHEMA gateway_audit OWNER TO otv_audit_owner;
+REVOKE ALL ON SCHEMA gateway_audit FROM PUBLIC;
+CREATE TABLE IF NOT EXISTS gateway_audit.audit_log (
+    id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    occurred_at     timestamptz NOT NULL,
+    actor           text NOT NULL,
+    actor_kind      text NOT NULL,
+    action          text NOT NULL,
+    entity          text NOT NULL,
+    entity_id       text,
+    location        text,
+    outcome         text NOT NULL,
+    status          integer,
+    ip              text,
+    method          text,
+    route           text,
+    changes         jsonb NOT NULL DEFAULT '{}',
+    correlation_id  text
+);
+ALTER TABLE gateway_audit.audit_log OWNER TO otv_audit_owner;
+CREATE INDEX IF NOT EXISTS audit_log_occurred ON gateway_audit.audit_log (occurred_at, id);
+CREATE INDEX IF NOT EXISTS audit_log_actor ON gateway_audit.audit_log (actor, occurred_at);
+CREATE INDEX IF NOT EXISTS audit_log_entity ON gateway_audit.audit_log (entity, entity_id);
+CREATE OR REPLACE FUNCTION gateway_audit.refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'the audit log is append-only' USING ERRCODE = 'insufficient_privilege';
+END $$;
+ALTER FUNCTION gateway_audit.refuse_change() OWNER TO otv_audit_owner;
+CREATE OR REPLACE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON gateway_audit.audit_log
+    FOR EACH ROW EXECUTE FUNCTION gateway_audit.refuse_change();
+CREATE OR REPLACE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON gateway_audit.audit_log
+    FOR EACH STATEMENT EXECUTE FUNCTION gateway_audit.refuse_change();
+REVOKE ALL ON gateway_audit.audit_log FROM PUBLIC, otv_gateway;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA gateway_audit FROM PUBLIC, otv_gateway;
+GRANT USAGE ON SCHEMA gateway_audit TO otv_gateway;
+GRANT SELECT, INSERT ON gateway_audit.audit_log TO otv_gateway;
+GRANT USAGE ON ALL SEQUENCES IN SCHEMA gateway_audit TO otv_gateway;
+-- END audit_log_sql
