@@ -2,15 +2,40 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
+
 from aiohttp import web
 
+from services.booking import api, service
 from services.booking.config import Settings
-from shared.background import relay_context
+from services.booking.consumer import catalog_consumers
+from shared.background import consumers_context, periodic_context, relay_context
 from shared.clock import Clock
-from shared.web import broker_context, create_base_app, database_context
+from shared.web import CLOCK, POOL, broker_context, create_base_app, database_context
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
     app = create_base_app(settings, clock=clock)
-    app.cleanup_ctx.extend([database_context(settings), broker_context(settings), relay_context])
+    app.cleanup_ctx.extend(
+        [database_context(settings), _deps_context(settings), broker_context(settings), relay_context]
+    )
+    if settings.consume_catalog:
+        app.cleanup_ctx.append(consumers_context(catalog_consumers))
+    if settings.run_jobs:
+        app.cleanup_ctx.append(
+            periodic_context("passing", settings.passing_interval_seconds, _pass_started, first_delay=1.0)
+        )
+    app.router.add_routes(api.routes)
     return app
+
+
+def _deps_context(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        app[api.DEPS] = service.Deps(pool=app[POOL], clock=app[CLOCK], settings=settings)
+        yield
+
+    return ctx
+
+
+async def _pass_started(app: web.Application) -> None:
+    await service.pass_started_appointments(app[api.DEPS])

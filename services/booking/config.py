@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from pydantic import Field
+
 from shared.config import CommonSettings
 
 
@@ -11,3 +13,21 @@ class Settings(CommonSettings):
     service_name: ClassVar[str] = "booking"
 
     port: int = 8082
+
+    # The public address of the gateway; manage links (R41) point there: <base>/manage/{id}?token=...
+    public_base_url: str = "http://127.0.0.1:8080"
+
+    # R38: how long a chosen slot is held for the customer while they type their data.
+    hold_minutes: float = Field(default=5.0, gt=0, le=60)
+    # R39: a cancelled slot becomes bookable again only after this delay (against slot trading).
+    cancel_release_minutes: float = Field(default=10.0, ge=0, le=24 * 60)
+    # A repeated request with the same Idempotency-Key answers with the first result this long.
+    idempotency_hours: float = Field(default=24.0, gt=0)
+
+    # The scheduled transition of started appointments to `passed` (and clean-up of expired holds).
+    passing_interval_seconds: float = Field(default=30.0, gt=0)
+    passing_batch: int = Field(default=500, ge=1)
+
+    # Whether the app consumes catalog events and runs its periodic jobs (the benchmark turns them off).
+    consume_catalog: bool = True
+    run_jobs: bool = True

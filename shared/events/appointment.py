@@ -79,8 +79,11 @@ class AppointmentSnapshot(_Part):
     documents: list[str] = Field(default_factory=list)
     interpreter_language: str | None = None
     customer: CustomerData
-    # The customer's manage page (R41); it holds the secret token, so it is personal data too.
-    manage_url: str
+    # The customer's manage page (R41); it holds the secret token, so it is personal data too. The
+    # service keeps only a hash of the token, so the link is in an event only when the change was made
+    # with it: always in `appointment.booked`, and in a change the customer made through the link; it is
+    # None in changes by staff or the system (passed): keep the one from the booked event then.
+    manage_url: str | None = None
     booked_at: AwareDatetime
     # The network the booking came from, for the booking-pattern report (R48): an IPv4 /24 or IPv6 /48
     # prefix such as "192.0.2.0/24", never the full address; None for staff and service-centre bookings.

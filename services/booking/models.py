@@ -1,0 +1,178 @@
+"""The booking API's request and response bodies as pydantic models (the architecture's public API table).
+
+The OpenAPI document is generated from these. Requests are parsed strictly (a string is no number and
+"yes" is no boolean) with lengths bounded; contact data are validated and normalised leniently.
+Unknown fields are ignored, so that a frontend may send more than the API reads.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Annotated
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+from services.booking import domain
+from shared.events.appointment import AppointmentStatus, Language
+from shared.events.catalog import Mode
+
+Id = Annotated[str, Field(min_length=1, max_length=64)]
+Name = Annotated[str, Field(min_length=1, max_length=100)]
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="ignore", strict=True, frozen=True, str_max_length=1000)
+
+
+class CustomerIn(_Request):
+    first_name: Name
+    last_name: Name
+    email: Annotated[str, Field(min_length=3, max_length=254)]
+    phone: Annotated[str | None, Field(max_length=40)] = None
+    customer_number: Annotated[str | None, Field(max_length=40)] = None
+    household_number: Annotated[str | None, Field(max_length=40)] = None
+
+    @field_validator("first_name", "last_name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return domain.normalise_name(value)
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        return domain.normalise_email(value)
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, value: str | None) -> str | None:
+        return domain.normalise_phone(value) if value and value.strip() else None
+
+    @field_validator("customer_number")
+    @classmethod
+    def _customer_number(cls, value: str | None) -> str | None:
+        return domain.normalise_customer_number(value) if value and value.strip() else None
+
+    @field_validator("household_number")
+    @classmethod
+    def _household_number(cls, value: str | None) -> str | None:
+        return domain.normalise_household_number(value) if value and value.strip() else None
+
+
+class BookingRequest(_Request):
+    """`POST /api/v1/appointments`."""
+
+    location_id: Id
+    concern_id: Id
+    start: AwareDatetime
+    mode: Mode
+    customer: CustomerIn
+    evening_declaration: bool | None = None
+    language: Language = Language.DE
+    hold_id: uuid.UUID | None = None
+
+
+class HoldRequest(_Request):
+    """`POST /api/v1/locations/{id}/holds`."""
+
+    concern_id: Id
+    mode: Mode
+    start: AwareDatetime
+
+
+class RescheduleRequest(_Request):
+    """`POST /api/v1/appointments/{id}/reschedule`."""
+
+    start: AwareDatetime
+    evening_declaration: bool | None = None
+    hold_id: uuid.UUID | None = None
+
+
+class CancelRequest(_Request):
+    """`POST /api/v1/appointments/{id}/cancel`; the body is optional."""
+
+    reason: Annotated[str, Field(max_length=500)] = ""
+
+
+class AvailabilityQuery(BaseModel):
+    """`GET /api/v1/locations/{id}/availability?concern=&mode=&from=&to=`; dates YYYY-MM-DD, `to`
+    inclusive, at most 8 weeks. Without dates: the next two weeks."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    concern: Id
+    mode: Mode = Mode.IN_PERSON
+    from_: date | None = Field(default=None, alias="from")
+    to: date | None = None
+
+
+# --- responses -----------------------------------------------------------------------------------------
+
+
+class _Response(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class SlotOut(_Response):
+    start: AwareDatetime
+    end: AwareDatetime
+    evening_reserved: bool
+
+
+class AvailabilityOut(_Response):
+    slots: list[SlotOut]
+
+
+class HoldOut(_Response):
+    hold_id: uuid.UUID
+    expires_at: AwareDatetime
+    start: AwareDatetime
+    end: AwareDatetime
+
+
+class LocationRef(_Response):
+    id: str
+    name: str
+    address: str
+
+
+class ConcernRef(_Response):
+    id: str
+    name: str
+
+
+class AppointmentOut(_Response):
+    """The 201 body of a booking, and the body of a reschedule."""
+
+    id: uuid.UUID
+    reference: str
+    status: AppointmentStatus
+    start: AwareDatetime
+    end: AwareDatetime
+    mode: Mode
+    location: LocationRef
+    concern: ConcernRef
+    documents: list[str]
+    manage_url: str
+    evening_reserved: bool
+    language: Language
+
+
+class CustomerOut(_Response):
+    first_name: str
+    last_name: str
+    email: str
+    phone: str | None = None
+    customer_number: str | None = None
+    household_number: str | None = None
+
+
+class AppointmentView(AppointmentOut):
+    """The customer's view through the manage link (R41)."""
+
+    customer: CustomerOut
+    can_change: bool
+
+
+class CancelledOut(_Response):
+    status: AppointmentStatus

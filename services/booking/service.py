@@ -1,0 +1,667 @@
+"""The booking service's use cases, one transaction each: availability, holds, booking, the customer's
+manage link (view, cancel, reschedule), and the passing of started appointments.
+
+`book_appointment` is the one booking path of every channel: the public API calls it with
+`channel=online`; the staff and service-centre entry points (issues 7/8) call it with their channel and
+an `interpreter_language`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
+
+import asyncpg
+import structlog
+from prometheus_client import Counter
+
+from services.booking import db
+from services.booking.config import Settings
+from services.booking.domain import (
+    Appointment,
+    LocationConfig,
+    NewAppointment,
+    Slot,
+    SlotTakenError,
+    TooLateError,
+    available_slots,
+    check_range,
+    email_key,
+    field_error,
+    free_points,
+    is_allow_listed,
+    local_text,
+    new_reference,
+    resolve_slot,
+)
+from services.booking.idempotency import IdempotencyKey, reused_with_other_request
+from services.booking.models import (
+    AppointmentOut,
+    AppointmentView,
+    BookingRequest,
+    ConcernRef,
+    CustomerOut,
+    HoldOut,
+    HoldRequest,
+    LocationRef,
+    RescheduleRequest,
+)
+from shared.background import with_job_lock
+from shared.clock import BERLIN, Clock
+from shared.errors import NotFoundError, OTVError
+from shared.events.appointment import (
+    AppointmentBookedV1,
+    AppointmentCancelledV1,
+    AppointmentPassedV1,
+    AppointmentRescheduledV1,
+    AppointmentSnapshot,
+    AppointmentStatus,
+    CancelledBy,
+    Channel,
+    CustomerData,
+    Language,
+)
+from shared.events.catalog import ConcernOffer, LocationConfiguredV1, Mode
+from shared.outbox import add_event
+
+log = structlog.get_logger(__name__)
+
+PRODUCER = "booking"
+# A use case that hit a deadlock or a colliding reference is run again this many times.
+ATTEMPTS = 3
+
+BOOKINGS = Counter("otv_booking_requests_total", "Booking attempts by outcome", ["channel", "outcome"])
+PASSED = Counter("otv_booking_passed_total", "Appointments marked as passed")
+
+
+class CatalogCache:
+    """The parsed catalog snapshot per location, refreshed whenever the stored revision moves on. Each
+    lookup is one small query that ships the snapshot only when it has changed."""
+
+    def __init__(self) -> None:
+        self._configs: dict[str, LocationConfig] = {}
+
+    async def get(self, conn: asyncpg.Connection | asyncpg.Pool, location_id: str) -> LocationConfig:
+        cached = self._configs.get(location_id)
+        found = await db.fetch_location(conn, location_id, cached.revision if cached else None)
+        if found is None:
+            raise NotFoundError("There is no such location.")
+        _revision, raw = found
+        if raw is None and cached is not None:
+            return cached
+        config = LocationConfig.of(LocationConfiguredV1.model_validate(raw))
+        self._configs[location_id] = config
+        return config
+
+
+@dataclass(frozen=True)
+class Deps:
+    pool: asyncpg.Pool
+    clock: Clock
+    settings: Settings
+    catalog: CatalogCache = field(default_factory=CatalogCache)
+
+
+@dataclass(frozen=True)
+class Result:
+    """An HTTP-shaped answer of a use case whose answer must be repeatable byte for byte (idempotency)."""
+
+    status: int
+    body: bytes
+
+
+# --- helpers ------------------------------------------------------------------------------------------------
+
+
+def offered_concern(config: LocationConfig, concern_id: str, mode: Mode, *, where: str) -> ConcernOffer:
+    concern = config.concern(concern_id)
+    if concern is None:
+        raise field_error(where, "this location does not offer this concern")
+    if mode not in concern.modes:
+        raise field_error("mode", f"this concern is offered as {', '.join(m.value for m in concern.modes)}")
+    return concern
+
+
+def token_hash(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+def manage_url(settings: Settings, appointment_id: uuid.UUID, token: str) -> str:
+    return f"{settings.public_base_url.rstrip('/')}/manage/{appointment_id}?token={token}"
+
+
+def _berlin(when: datetime) -> datetime:
+    return when.astimezone(BERLIN)
+
+
+def appointment_out(appointment: Appointment, url: str) -> AppointmentOut:
+    return AppointmentOut(
+        id=appointment.id,
+        reference=appointment.reference,
+        status=appointment.status,
+        start=_berlin(appointment.start),
+        end=_berlin(appointment.end),
+        mode=Mode(appointment.mode),
+        location=LocationRef(
+            id=appointment.location_id, name=appointment.location_name, address=appointment.location_address
+        ),
+        concern=ConcernRef(id=appointment.concern_id, name=appointment.concern_name),
+        documents=appointment.documents,
+        manage_url=url,
+        evening_reserved=appointment.evening,
+        language=Language(appointment.language),
+    )
+
+
+def snapshot_of(appointment: Appointment, url: str | None) -> AppointmentSnapshot:
+    return AppointmentSnapshot(
+        id=appointment.id,
+        reference=appointment.reference,
+        revision=appointment.revision,
+        status=appointment.status,
+        location_id=appointment.location_id,
+        location_name=appointment.location_name,
+        location_address=appointment.location_address,
+        group_id=appointment.group_id,
+        service_point=appointment.service_point,
+        concern_id=appointment.concern_id,
+        concern_name=appointment.concern_name,
+        sensitive=appointment.sensitive,
+        emergency=appointment.emergency,
+        start=appointment.start,
+        end=appointment.end,
+        mode=Mode(appointment.mode),
+        channel=Channel(appointment.channel),
+        language=Language(appointment.language),
+        evening=appointment.evening,
+        documents=appointment.documents,
+        interpreter_language=appointment.interpreter_language,
+        customer=CustomerData(
+            first_name=appointment.first_name,
+            last_name=appointment.last_name,
+            email=appointment.email,
+            phone=appointment.phone,
+            customer_number=appointment.customer_number,
+            household_number=appointment.household_number,
+        ),
+        manage_url=url,
+        booked_at=appointment.booked_at,
+    )
+
+
+def _appointment_of(new: NewAppointment, point: int) -> Appointment:
+    return Appointment(
+        id=new.id,
+        reference=new.reference,
+        revision=1,
+        status=AppointmentStatus.BOOKED,
+        location_id=new.location_id,
+        group_id=new.group_id,
+        service_point=point,
+        concern_id=new.concern_id,
+        mode=new.mode,
+        channel=new.channel,
+        language=new.language,
+        start=new.start,
+        end=new.end,
+        evening=new.evening,
+        evening_declared=new.evening_declared,
+        interpreter_language=new.interpreter_language,
+        first_name=new.first_name,
+        last_name=new.last_name,
+        email=new.email,
+        phone=new.phone,
+        customer_number=new.customer_number,
+        household_number=new.household_number,
+        location_name=new.location_name,
+        location_address=new.location_address,
+        concern_name=new.concern_name,
+        documents=new.documents,
+        sensitive=new.sensitive,
+        emergency=new.emergency,
+        booked_at=new.booked_at,
+    )
+
+
+def _require_evening_declaration(slot: Slot, declared: bool) -> None:
+    # R12: evening slots are kept for people in work or in a measure; the customer declares it.
+    if slot.evening and not declared:
+        raise field_error(
+            "evening_declaration",
+            "evening appointments are reserved for people in work or in a measure; confirm with true",
+        )
+
+
+# --- availability -------------------------------------------------------------------------------------------
+
+
+async def availability(
+    deps: Deps, location_id: str, concern_id: str, mode: Mode, first: date | None, last: date | None
+) -> list[Slot]:
+    now = deps.clock.now()
+    today = now.astimezone(BERLIN).date()
+    first = first or today
+    last = last or first + timedelta(days=13)
+    check_range(first, last)
+    config = await deps.catalog.get(deps.pool, location_id)
+    concern = offered_concern(config, concern_id, mode, where="concern")
+    since = datetime.combine(first, datetime.min.time(), BERLIN)
+    until = datetime.combine(last + timedelta(days=1), datetime.min.time(), BERLIN)
+    busy = await db.fetch_busy(deps.pool, location_id, concern.group_id, since, until, now)
+    return available_slots(config, concern, first, last, now, busy)
+
+
+# --- holds (R38) --------------------------------------------------------------------------------------------
+
+
+async def place_hold(deps: Deps, location_id: str, request: HoldRequest) -> HoldOut:
+    now = deps.clock.now()
+    config = await deps.catalog.get(deps.pool, location_id)
+    concern = offered_concern(config, request.concern_id, request.mode, where="concern_id")
+    slot = resolve_slot(config, concern, request.start, now)
+    hold_id = uuid.uuid4()
+    expires_at = now + timedelta(minutes=deps.settings.hold_minutes)
+    async with db.transaction(deps.pool) as conn:
+        busy = await db.fetch_busy(conn, location_id, slot.group_id, slot.start, slot.end, now)
+        for point in free_points(slot, busy):
+            if await db.insert_hold(
+                conn,
+                hold_id=hold_id,
+                location_id=location_id,
+                group_id=slot.group_id,
+                point=point,
+                concern_id=concern.concern_id,
+                mode=request.mode.value,
+                start=slot.start,
+                end=slot.end,
+                expires_at=expires_at,
+                now=now,
+            ):
+                break
+        else:
+            raise SlotTakenError("This slot has just been taken. Please choose another one.")
+    return HoldOut(hold_id=hold_id, expires_at=expires_at, start=slot.start, end=slot.end)
+
+
+# --- booking ------------------------------------------------------------------------------------------------
+
+
+async def book_appointment(
+    deps: Deps,
+    request: BookingRequest,
+    *,
+    channel: Channel = Channel.ONLINE,
+    interpreter_language: str | None = None,
+    idempotency_key: str | None = None,
+) -> Result:
+    """Book an appointment: 201 with the appointment, or a domain error (422, 404, 409)."""
+    try:
+        result = await _book(deps, request, channel, interpreter_language, idempotency_key)
+    except OTVError as exc:
+        BOOKINGS.labels(channel.value, exc.code).inc()
+        raise
+    BOOKINGS.labels(channel.value, "booked").inc()
+    return result
+
+
+async def _book(
+    deps: Deps,
+    request: BookingRequest,
+    channel: Channel,
+    interpreter_language: str | None,
+    raw_key: str | None,
+) -> Result:
+    key = (
+        IdempotencyKey.of(
+            raw_key,
+            scope=channel.value,
+            request=request.model_dump_json().encode(),
+            secret=deps.settings.internal_secret,
+        )
+        if raw_key is not None
+        else None
+    )
+    if key is not None:
+        replayed = await _replay(deps.pool, key)
+        if replayed is not None:
+            return replayed
+
+    now = deps.clock.now()
+    customer = request.customer
+    if not customer.customer_number and not customer.household_number:
+        raise field_error(
+            "customer.customer_number", "a customer number or a household number (BG-Nummer) is required"
+        )
+    config = await deps.catalog.get(deps.pool, request.location_id)
+    concern = offered_concern(config, request.concern_id, request.mode, where="concern_id")
+    if request.mode is Mode.PHONE and not customer.phone:
+        # R4: staff call the customer at the booked time.
+        raise field_error("customer.phone", "a phone number is required for a phone appointment")
+    slot = resolve_slot(config, concern, request.start, now)
+    _require_evening_declaration(slot, bool(request.evening_declaration))
+    allow_listed = is_allow_listed(customer.email, await db.fetch_allow_list(deps.pool))
+
+    token = secrets.token_urlsafe(32)
+    language = request.language.value
+    new = NewAppointment(
+        id=uuid.uuid4(),
+        reference=new_reference(secrets.choice),
+        location_id=config.location_id,
+        group_id=slot.group_id,
+        concern_id=concern.concern_id,
+        mode=request.mode.value,
+        channel=channel.value,
+        language=language,
+        start=slot.start,
+        end=slot.end,
+        evening=slot.evening,
+        evening_declared=bool(request.evening_declaration),
+        interpreter_language=interpreter_language,
+        first_name=customer.first_name,
+        last_name=customer.last_name,
+        email=customer.email,
+        phone=customer.phone,
+        customer_number=customer.customer_number,
+        household_number=customer.household_number,
+        # R6: an internal address is exempt from the e-mail rule; the customer's own numbers still count
+        # (R47), so that one customer gets one pending appointment whoever books it.
+        email_key=None if allow_listed else email_key(customer.email),
+        customer_number_key=customer.customer_number,
+        household_number_key=customer.household_number,
+        manage_token_hash=token_hash(token),
+        location_name=config.snapshot.name,
+        location_address=config.address,
+        concern_name=local_text(concern.name, language),
+        documents=[local_text(document, language) for document in concern.documents],
+        sensitive=concern.sensitive,
+        emergency=concern.emergency,
+        booked_at=now,
+    )
+    url = manage_url(deps.settings, new.id, token)
+
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            async with db.transaction(deps.pool) as conn:
+                if key is not None and not await db.reserve_idempotent(
+                    conn, key.key_hash, key.fingerprint, now
+                ):
+                    raise _AnsweredMeanwhileError
+                point = await _place(conn, new, slot, request.hold_id, now)
+                appointment = _appointment_of(new, point)
+                body = appointment_out(appointment, url).model_dump_json().encode()
+                await add_event(
+                    conn,
+                    AppointmentBookedV1(appointment=snapshot_of(appointment, url)),
+                    producer=PRODUCER,
+                    clock=deps.clock,
+                )
+                if key is not None:
+                    await db.store_idempotent(conn, key.key_hash, 201, key.seal(body))
+        except _AnsweredMeanwhileError:
+            assert key is not None  # noqa: S101 -- raised only with a key
+            replayed = await _replay(deps.pool, key)
+            if replayed is not None:
+                return replayed
+        except db.ReferenceTakenError:
+            new = replace(new, reference=new_reference(secrets.choice))
+        except db.RetryableError:
+            if attempt == ATTEMPTS:
+                raise SlotTakenError("This slot is in high demand right now. Please try again.") from None
+        else:
+            log.info(
+                "appointment_booked",
+                appointment_id=str(appointment.id),
+                location_id=appointment.location_id,
+                channel=channel.value,
+            )
+            return Result(201, body)
+    raise SlotTakenError("This slot is in high demand right now. Please try again.")
+
+
+class _AnsweredMeanwhileError(Exception):
+    """A concurrent request with the same Idempotency-Key has committed its answer meanwhile."""
+
+
+async def _replay(pool: asyncpg.Pool, key: IdempotencyKey) -> Result | None:
+    stored = await db.find_idempotent(pool, key.key_hash)
+    if stored is None:
+        return None
+    fingerprint, status, sealed = stored
+    if not key.matches(fingerprint):
+        raise reused_with_other_request()
+    if status is None or sealed is None:
+        return None
+    body = key.open(sealed)
+    return Result(status, body) if body is not None else None
+
+
+async def _place(
+    conn: asyncpg.Connection, new: NewAppointment, slot: Slot, hold_id: uuid.UUID | None, now: datetime
+) -> int:
+    """Put the appointment on a service point: the customer's own live hold first (R38), then the free
+    points in order. Every attempt is guarded by the database (I1, I2); all taken: slot_taken."""
+    if hold_id is not None:
+        point = await db.take_hold(
+            conn,
+            hold_id,
+            location_id=new.location_id,
+            group_id=slot.group_id,
+            start=slot.start,
+            end=slot.end,
+            now=now,
+        )
+        if point is not None and await db.insert_appointment(conn, new, point, now):
+            return point
+    busy = await db.fetch_busy(conn, new.location_id, slot.group_id, slot.start, slot.end, now)
+    for point in free_points(slot, busy):
+        if await db.insert_appointment(conn, new, point, now):
+            return point
+    raise SlotTakenError("This slot has just been taken. Please choose another one.")
+
+
+# --- the manage link (R41) ----------------------------------------------------------------------------------
+
+
+def _check_token(stored_hash: bytes, token: str | None) -> bool:
+    if not token or len(token) > 256:
+        return False
+    return hmac.compare_digest(token_hash(token), stored_hash)
+
+
+async def _authorised(
+    conn: asyncpg.Connection | asyncpg.Pool, appointment_id: uuid.UUID, token: str | None, *, lock: bool
+) -> Appointment:
+    """The appointment, if the token is its manage token. Otherwise 404, whether the appointment exists
+    or not: a guessed id or another appointment's token reveals nothing."""
+    found = await db.find_appointment(conn, appointment_id, for_update=lock)
+    if found is None or not _check_token(found[1], token):
+        raise NotFoundError("There is no such appointment, or the link is not valid.")
+    return found[0]
+
+
+def can_change(appointment: Appointment, now: datetime) -> bool:
+    return appointment.status == AppointmentStatus.BOOKED and appointment.start > now
+
+
+async def view_appointment(deps: Deps, appointment_id: uuid.UUID, token: str | None) -> AppointmentView:
+    appointment = await _authorised(deps.pool, appointment_id, token, lock=False)
+    assert token is not None  # noqa: S101 -- checked by _authorised
+    out = appointment_out(appointment, manage_url(deps.settings, appointment.id, token))
+    return AppointmentView(
+        **out.model_dump(),
+        customer=CustomerOut(
+            first_name=appointment.first_name,
+            last_name=appointment.last_name,
+            email=appointment.email,
+            phone=appointment.phone,
+            customer_number=appointment.customer_number,
+            household_number=appointment.household_number,
+        ),
+        can_change=can_change(appointment, deps.clock.now()),
+    )
+
+
+async def cancel_appointment(
+    deps: Deps,
+    appointment_id: uuid.UUID,
+    *,
+    token: str | None,
+    cancelled_by: CancelledBy = CancelledBy.CUSTOMER,
+    reason: str = "",
+) -> Appointment:
+    """R9: cancel while the start lies in the future; cancelling twice is harmless. The customer proves
+    the right with the manage token; staff entry points pass their own `cancelled_by` and no token."""
+    now = deps.clock.now()
+    async with db.transaction(deps.pool) as conn:
+        if cancelled_by is CancelledBy.CUSTOMER:
+            appointment = await _authorised(conn, appointment_id, token, lock=True)
+        else:
+            found = await db.find_appointment(conn, appointment_id, for_update=True)
+            if found is None:
+                raise NotFoundError("There is no such appointment.")
+            appointment = found[0]
+        if appointment.status == AppointmentStatus.CANCELLED:
+            return appointment
+        if not can_change(appointment, now):
+            raise TooLateError("The appointment has started or passed; it can no longer be cancelled.")
+        cancelled = await db.mark_cancelled(conn, appointment.id, now, cancelled_by.value, reason)
+        await db.insert_cooldown(
+            conn, cancelled, now, timedelta(minutes=deps.settings.cancel_release_minutes)
+        )
+        url = manage_url(deps.settings, cancelled.id, token) if token else None
+        await add_event(
+            conn,
+            AppointmentCancelledV1(
+                appointment=snapshot_of(cancelled, url), cancelled_by=cancelled_by, reason=reason
+            ),
+            producer=PRODUCER,
+            clock=deps.clock,
+        )
+    log.info("appointment_cancelled", appointment_id=str(cancelled.id), cancelled_by=cancelled_by.value)
+    return cancelled
+
+
+async def reschedule_appointment(
+    deps: Deps, appointment_id: uuid.UUID, token: str | None, request: RescheduleRequest
+) -> AppointmentOut:
+    """R41: move to another slot of the same concern; the new slot is taken and the old one freed in one
+    transaction. The one-appointment rule holds: it is the same appointment."""
+    now = deps.clock.now()
+    current = await _authorised(deps.pool, appointment_id, token, lock=False)
+    assert token is not None  # noqa: S101 -- checked by _authorised
+    url = manage_url(deps.settings, current.id, token)
+    if not can_change(current, now):
+        raise TooLateError("The appointment has started, passed or was cancelled; it cannot be moved.")
+    config = await deps.catalog.get(deps.pool, current.location_id)
+    concern = config.concern(current.concern_id)
+    if concern is None or Mode(current.mode) not in concern.modes:
+        raise field_error("start", "this concern is no longer offered here; please book anew")
+    slot = resolve_slot(config, concern, request.start, now)
+    declared = bool(request.evening_declaration) or current.evening_declared
+    _require_evening_declaration(slot, declared)
+
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            async with db.transaction(deps.pool) as conn:
+                appointment = await _authorised(conn, appointment_id, token, lock=True)
+                if not can_change(appointment, now):
+                    raise TooLateError("The appointment has started, passed or was cancelled.")
+                if appointment.start == slot.start and appointment.group_id == slot.group_id:
+                    return appointment_out(appointment, url)
+                moved = await _move(conn, appointment, slot, request.hold_id, declared, now)
+                await add_event(
+                    conn,
+                    AppointmentRescheduledV1(
+                        appointment=snapshot_of(moved, url),
+                        previous_start=appointment.start,
+                        previous_end=appointment.end,
+                    ),
+                    producer=PRODUCER,
+                    clock=deps.clock,
+                )
+        except db.RetryableError:
+            if attempt == ATTEMPTS:
+                raise SlotTakenError("This slot is in high demand right now. Please try again.") from None
+        else:
+            log.info("appointment_rescheduled", appointment_id=str(moved.id))
+            return appointment_out(moved, url)
+    raise SlotTakenError("This slot is in high demand right now. Please try again.")
+
+
+async def _move(
+    conn: asyncpg.Connection,
+    appointment: Appointment,
+    slot: Slot,
+    hold_id: uuid.UUID | None,
+    declared: bool,
+    now: datetime,
+) -> Appointment:
+    async def move_to(point: int) -> Appointment | None:
+        return await db.move_appointment(
+            conn,
+            appointment,
+            group_id=slot.group_id,
+            point=point,
+            start=slot.start,
+            end=slot.end,
+            evening=slot.evening,
+            evening_declared=declared,
+            now=now,
+        )
+
+    if hold_id is not None:
+        point = await db.take_hold(
+            conn,
+            hold_id,
+            location_id=appointment.location_id,
+            group_id=slot.group_id,
+            start=slot.start,
+            end=slot.end,
+            now=now,
+        )
+        if point is not None and (moved := await move_to(point)) is not None:
+            return moved
+    busy = await db.fetch_busy(
+        conn,
+        appointment.location_id,
+        slot.group_id,
+        slot.start,
+        slot.end,
+        now,
+        except_appointment=appointment.id,
+    )
+    for point in free_points(slot, busy):
+        if (moved := await move_to(point)) is not None:
+            return moved
+    raise SlotTakenError("This slot has just been taken. Please choose another one.")
+
+
+# --- passing (I7) -------------------------------------------------------------------------------------------
+
+
+async def pass_started_appointments(deps: Deps) -> int:
+    """Started appointments stop being pending, so that their customers can book again (R5). Runs in
+    every replica; the advisory lock lets one of them do it and SKIP LOCKED keeps the rows apart."""
+    now = deps.clock.now()
+    passed: list[Appointment] = []
+
+    async def work(conn: asyncpg.Connection) -> None:
+        passed.extend(await db.pass_started(conn, now, deps.settings.passing_batch))
+        for appointment in passed:
+            await add_event(
+                conn,
+                AppointmentPassedV1(appointment=snapshot_of(appointment, None)),
+                producer=PRODUCER,
+                clock=deps.clock,
+            )
+        await db.delete_expired(conn, now, timedelta(hours=deps.settings.idempotency_hours))
+
+    await with_job_lock(deps.pool, "booking.passing", work)
+    if passed:
+        PASSED.inc(len(passed))
+        log.info("appointments_passed", count=len(passed))
+    return len(passed)

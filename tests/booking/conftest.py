@@ -1,0 +1,72 @@
+"""Fixtures of the booking tests: the booking schema of the test database, an injected clock, the
+booking app in-process, and the synthetic location as the catalog would have published it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from services.booking.app import create_app
+from services.booking.config import Settings
+from services.booking.consumer import apply_allow_list_changed, apply_location_configured
+from shared.clock import BERLIN, ManualClock
+from shared.events.catalog import AllowListChangedV1, LocationConfiguredV1
+from tests.booking import factory
+from tests.conftest import svc_settings
+
+# Monday, 2 March 2026, 10:00 in Bremen: the default "now" of these tests.
+MONDAY = datetime(2026, 3, 2, 10, 0, tzinfo=BERLIN)
+
+
+def booking_settings(**overrides: Any) -> Settings:
+    defaults: dict[str, Any] = {"consume_catalog": False, "run_jobs": False, "db_pool_max": 20}
+    settings = svc_settings(Settings, **{**defaults, **overrides})
+    assert isinstance(settings, Settings)
+    return settings
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(MONDAY)
+
+
+@pytest.fixture
+async def pool(clean_db: dict[str, asyncpg.Pool]) -> asyncpg.Pool:
+    return clean_db["booking"]
+
+
+async def configure(pool: asyncpg.Pool, snapshot: LocationConfiguredV1) -> None:
+    """Apply a catalog snapshot the way the consumer does."""
+    async with pool.acquire() as conn, conn.transaction():
+        await apply_location_configured(conn, None, snapshot)
+
+
+async def allow(pool: asyncpg.Pool, *entries: str, revision: int = 1) -> None:
+    async with pool.acquire() as conn, conn.transaction():
+        await apply_allow_list_changed(
+            conn, None, AllowListChangedV1(revision=revision, entries=list(entries))
+        )
+
+
+@pytest.fixture
+async def located(pool: asyncpg.Pool) -> asyncpg.Pool:
+    await configure(pool, factory.location())
+    return pool
+
+
+@pytest.fixture
+async def client(located: asyncpg.Pool, clock: ManualClock) -> AsyncIterator[TestClient[Any, Any]]:
+    app = create_app(booking_settings(), clock=clock)
+    async with TestClient(TestServer(app)) as test_client:
+        yield test_client
+
+
+async def counts(pool: asyncpg.Pool) -> dict[str, int]:
+    """Rows of every table a request could leave something in."""
+    tables = ("appointments", "holds", "outbox", "idempotent_requests")
+    return {t: int(await pool.fetchval(f"SELECT count(*) FROM {t}")) for t in tables}  # noqa: S608 -- fixed names
