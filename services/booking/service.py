@@ -130,8 +130,11 @@ def token_hash(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
-def manage_url(settings: Settings, appointment_id: uuid.UUID, token: str) -> str:
-    return f"{settings.public_base_url.rstrip('/')}/manage/{appointment_id}?token={token}"
+def manage_url(settings: Settings, appointment_id: uuid.UUID, token: str | None) -> str:
+    """The customer's manage link (R41); without the token (a change by staff or the system) the bare
+    page, since only a hash of the token is kept."""
+    page = f"{settings.public_base_url.rstrip('/')}/manage/{appointment_id}"
+    return f"{page}?token={token}" if token else page
 
 
 def _berlin(when: datetime) -> datetime:
@@ -157,7 +160,7 @@ def appointment_out(appointment: Appointment, url: str) -> AppointmentOut:
     )
 
 
-def snapshot_of(appointment: Appointment, url: str | None) -> AppointmentSnapshot:
+def snapshot_of(appointment: Appointment, url: str) -> AppointmentSnapshot:
     return AppointmentSnapshot(
         id=appointment.id,
         reference=appointment.reference,
@@ -532,7 +535,7 @@ async def cancel_appointment(
         await db.insert_cooldown(
             conn, cancelled, now, timedelta(minutes=deps.settings.cancel_release_minutes)
         )
-        url = manage_url(deps.settings, cancelled.id, token) if token else None
+        url = manage_url(deps.settings, cancelled.id, token)
         await add_event(
             conn,
             AppointmentCancelledV1(
@@ -654,7 +657,9 @@ async def pass_started_appointments(deps: Deps) -> int:
         for appointment in passed:
             await add_event(
                 conn,
-                AppointmentPassedV1(appointment=snapshot_of(appointment, None)),
+                AppointmentPassedV1(
+                    appointment=snapshot_of(appointment, manage_url(deps.settings, appointment.id, None))
+                ),
                 producer=PRODUCER,
                 clock=deps.clock,
             )

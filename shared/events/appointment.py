@@ -79,11 +79,13 @@ class AppointmentSnapshot(_Part):
     documents: list[str] = Field(default_factory=list)
     interpreter_language: str | None = None
     customer: CustomerData
-    # The customer's manage page (R41); it holds the secret token, so it is personal data too. The
-    # service keeps only a hash of the token, so the link is in an event only when the change was made
-    # with it: always in `appointment.booked`, and in a change the customer made through the link; it is
-    # None in changes by staff or the system (passed): keep the one from the booked event then.
-    manage_url: str | None = None
+    # The customer's manage page (R41): `<base>/manage/{id}?token=<token>`; the token makes it personal
+    # data too. The booking service keeps only a hash of the token, so the full link is in an event only
+    # when the change was made with it: always in `appointment.booked`, and in changes the customer made
+    # through the link. Changes without it (by staff, or the system's `appointment.passed`) carry the
+    # page without the token, `<base>/manage/{id}`: enough for the site's address, not to open the
+    # appointment; a consumer keeps the link it has then.
+    manage_url: str
     booked_at: AwareDatetime
     # The network the booking came from, for the booking-pattern report (R48): an IPv4 /24 or IPv6 /48
     # prefix such as "192.0.2.0/24", never the full address; None for staff and service-centre bookings.
