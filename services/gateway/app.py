@@ -11,9 +11,11 @@ from collections.abc import AsyncIterator, Callable
 import aiohttp
 from aiohttp import web
 
+from services.gateway.bot_defence import setup_bot_defence
 from services.gateway.config import Settings
 from services.gateway.proxy import HTTP, UPSTREAMS, Upstreams, make_proxy
 from services.gateway.routes import PUBLIC_ROUTES
+from services.gateway.web import setup_web
 from shared.clock import Clock
 from shared.web import create_base_app, database_context
 
@@ -24,6 +26,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app.cleanup_ctx.extend([database_context(settings), _http_client(settings)])
     for route in PUBLIC_ROUTES:
         app.router.add_route(route.method, route.path, make_proxy(route.service))
+    setup_bot_defence(app)
+    setup_web(app)
     return app
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from pydantic import Field
+
 from shared.config import CommonSettings
 
 
@@ -20,6 +22,29 @@ class Settings(CommonSettings):
     notifier_urls: str = "http://127.0.0.1:8084"
     upstream_timeout: float = 10.0
     upstream_connect_timeout: float = 2.0
+
+    # Customer web pages (issue 6). The secret signs CSRF tokens, encrypts the booking dialogue's state
+    # and signs the proof-of-work challenges; set it in production (>= 32 characters).
+    web_secret: str = Field(default="otv-dev-web-secret-change-me-in-production", min_length=16)
+    # Who may frame the customer pages (R36): the CSP `frame-ancestors` sources, space-separated.
+    frame_ancestors: str = "'self'"
+    # Where customers send accessibility feedback (BITV 2.0 statement).
+    accessibility_contact: str = "barrierefreiheit@jobcenter-bremen.example"
+    # The jobcenter's hotline shown where the pages cannot help further.
+    hotline: str = "0421 178 0"
+
+    # Bot defence (R39): token buckets per client IP, in memory per replica. `burst` requests at once,
+    # refilled at `rate` per second; beyond `soft` recent requests a proof-of-work challenge is needed.
+    bot_defence: bool = True
+    bot_availability_rate: float = 1.0
+    bot_availability_burst: int = 120
+    bot_availability_soft: int = 60
+    bot_booking_rate: float = 0.05
+    bot_booking_burst: int = 20
+    bot_booking_soft: int = 8
+    bot_challenge_cost: int = 5000
+    bot_challenge_ttl_seconds: int = 600
+    bot_pass_seconds: int = 900
 
     def upstreams(self) -> dict[str, list[str]]:
         table = {

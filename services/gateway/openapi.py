@@ -1,0 +1,106 @@
+"""The public API's OpenAPI 3.1 document at `GET /api/v1/openapi.json`.
+
+Built by importing the services' own route declarations (`services/<service>/openapi.py`, each from
+its own pydantic models) and merging them with the gateway's own routes, rather than fetching the
+services' `/openapi.json` at run time: the document then never depends on an upstream being up or on a
+cache, is the same on every replica, and is exactly the code that is deployed (all services ship in one
+image). The gateway adds what it does itself: 428/429 of the bot defence and 502/504 of the proxy.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pydantic
+from aiohttp import web
+
+from services.gateway.bot_defence import ALTCHA_HEADER, API_PROTECTED, CHALLENGE_PATH
+from services.gateway.routes import PUBLIC_ROUTES
+from shared.openapi import ApiRoute, add_error_responses, build_document, merge_documents
+
+TITLE = "OTV public API (Jobcenter Bremen online appointments)"
+VERSION = "1.0.0"
+DESCRIPTION = (
+    "Customer booking API of the online appointment booking of Jobcenter Bremen. All times are ISO 8601 "
+    'with offset; JSON field names are snake_case. Errors are `{"error": {"code", "message", '
+    '"details"}}`. Availability and booking are rate-limited per client (429 `rate_limited` with '
+    "Retry-After); when a client's traffic looks abnormal a proof-of-work challenge must be solved (428 "
+    f"`challenge_required`, the challenge in `error.details[0].challenge`; repeat the request with the "
+    f"ALTCHA solution in the `{ALTCHA_HEADER}` header)."
+)
+
+
+class ChallengeParameters(pydantic.BaseModel):
+    algorithm: str
+    nonce: str
+    salt: str
+    cost: int
+    keyLength: int
+    keyPrefix: str
+    expiresAt: int | None = None
+
+
+class Challenge(pydantic.BaseModel):
+    """An ALTCHA (v2) proof-of-work challenge."""
+
+    parameters: ChallengeParameters
+    signature: str
+
+
+GATEWAY_ROUTES = (
+    ApiRoute(
+        "GET",
+        CHALLENGE_PATH,
+        "A proof-of-work challenge (bot defence, R39)",
+        response=Challenge,
+        tags=("bot defence",),
+        description=f"Solve it (ALTCHA v2) and send the base64 solution in the `{ALTCHA_HEADER}` header.",
+    ),
+    ApiRoute(
+        "GET",
+        "/api/v1/openapi.json",
+        "This document",
+        raw_response_schema={"type": "object"},
+        tags=("meta",),
+    ),
+)
+
+
+def document() -> dict[str, Any]:
+    from services.booking.openapi import document as booking_document
+    from services.catalog.openapi import document as catalog_document
+
+    merged = merge_documents(
+        [catalog_document(), booking_document(), build_document(GATEWAY_ROUTES, title="Gateway")],
+        title=TITLE,
+        version=VERSION,
+        description=DESCRIPTION,
+    )
+    proxied = {(r.method.lower(), r.path) for r in PUBLIC_ROUTES}
+    protected = {(m.lower(), p) for m, p in API_PROTECTED}
+    for path, operations in merged["paths"].items():
+        for method, operation in operations.items():
+            if (method, path) in proxied:
+                add_error_responses(operation["responses"], ["upstream_unavailable", "upstream_timeout"])
+            if (method, path) in protected:
+                add_error_responses(operation["responses"], ["challenge_required", "rate_limited"])
+                operation.setdefault("parameters", []).append(
+                    {
+                        "name": ALTCHA_HEADER,
+                        "in": "header",
+                        "required": False,
+                        "description": "The solved proof-of-work challenge, when a 428 asked for one.",
+                        "schema": {"type": "string"},
+                    }
+                )
+                operation["responses"]["429"]["headers"] = {"Retry-After": {"schema": {"type": "integer"}}}
+    return merged
+
+
+_built: list[dict[str, Any]] = []
+
+
+async def openapi_json(_request: web.Request) -> web.Response:
+    if not _built:
+        _built.append(document())
+    return web.json_response(_built[0], headers={"Cache-Control": "public, max-age=300"})

@@ -1,0 +1,67 @@
+"""The customer's web pages of the gateway (issue 6): the booking dialogue, the manage page, the
+accessibility statement and the embedding page, in German, Leichte Sprache and English.
+
+`setup_web(app)` is the one entry point the composition root calls.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+
+from services.gateway.config import Settings
+from services.gateway.openapi import openapi_json
+from services.gateway.web import i18n, pages
+from services.gateway.web.security import Csrf, Sealer, security_headers
+from shared.web import SETTINGS
+
+HERE = Path(__file__).parent
+STATIC_PREFIX = "/static/"
+
+
+def setup_web(app: web.Application) -> None:
+    settings = app[SETTINGS]
+    assert isinstance(settings, Settings)  # noqa: S101 -- the gateway's own settings, for mypy
+    app[i18n.LANGUAGES] = i18n.load_languages()
+    app[pages.CSRF] = Csrf(settings.web_secret)
+    app[pages.SEALER] = Sealer(settings.web_secret)
+    environment = aiohttp_jinja2.setup(
+        app,
+        loader=jinja2.FileSystemLoader(HERE / "templates"),
+        extensions=["jinja2.ext.i18n"],
+        autoescape=jinja2.select_autoescape(default=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined if settings.log_level == "DEBUG" else jinja2.Undefined,
+        app_key=pages.JINJA,
+    )
+    environment.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]  # added by the i18n extension
+    app.middlewares.append(i18n.language_middleware)
+    app.on_response_prepare.append(security_headers(settings.frame_ancestors))
+
+    router = app.router
+    router.add_get("/", pages.location_page, name="web_start")
+    router.add_post("/", pages.location_submit)
+    router.add_get("/finder", pages.finder_get)
+    router.add_post("/finder", pages.finder_submit)
+    router.add_get("/concern", pages.concern_page)
+    router.add_post("/concern", pages.concern_submit)
+    router.add_get("/time", pages.time_page)
+    router.add_post("/time", pages.time_submit)
+    router.add_get("/details", pages.details_page)
+    router.add_post("/details", pages.details_submit)
+    router.add_get("/confirmation", pages.confirmation_page)
+    router.add_get("/manage/{appointment_id}", pages.manage_page)
+    router.add_get("/manage/{appointment_id}/cancel", pages.cancel_page)
+    router.add_post("/manage/{appointment_id}/cancel", pages.cancel_submit)
+    router.add_get("/manage/{appointment_id}/reschedule", pages.reschedule_page)
+    router.add_post("/manage/{appointment_id}/reschedule", pages.reschedule_submit)
+    router.add_post("/challenge", pages.challenge_submit)
+    router.add_get("/accessibility", pages.accessibility_page)
+    router.add_get("/embed", pages.embed_page)
+    router.add_static(STATIC_PREFIX, HERE / "static", append_version=False)
+    # The public API's description (merged from the services' declarations, see services/gateway/openapi.py).
+    router.add_get("/api/v1/openapi.json", openapi_json)

@@ -1,0 +1,120 @@
+"""Languages of the customer pages (R43): Babel message catalogues, compiled in memory at start-up.
+
+Every text of the pages is in `translations/<language>/LC_MESSAGES/messages.po` (the message ids are
+English). A language is content, not code: a new folder with a complete catalogue is a new language,
+offered in the switcher under the name its catalogue gives for `LANGUAGE_NAME`. German is the default.
+
+The language of a request comes from `?lang=` (carried in every link, so that it also survives in an
+iframe where cookies are blocked), then the `otv_lang` cookie, then German.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import io
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.support import NullTranslations, Translations
+
+TRANSLATIONS_DIR = Path(__file__).parent / "translations"
+DEFAULT_LANGUAGE = "de"
+LANGUAGE_COOKIE = "otv_lang"
+LANGUAGE_PARAM = "lang"
+# Each catalogue translates this id into its own name, as shown in the language switcher.
+LANGUAGE_NAME = "language-name"
+# The order of the switcher; languages found beyond these follow alphabetically.
+PREFERRED_ORDER = ("de", "de-x-ls", "en")
+
+
+@dataclass(frozen=True)
+class Language:
+    code: str  # as in <html lang>, the `language` of the booking API and the `lang` parameter
+    name: str  # in the language itself
+    translations: NullTranslations
+
+
+def _compile(po_file: Path) -> Translations:
+    """The catalogue compiled in memory (no binary .mo file is built or committed)."""
+    with po_file.open("rb") as handle:
+        catalog = read_po(handle, locale="de" if po_file.parts[-3].startswith("de") else "en")
+    compiled = io.BytesIO()
+    write_mo(compiled, catalog)  # fuzzy entries are left out; empty ones fall back to the id
+    compiled.seek(0)
+    return Translations(compiled)
+
+
+def load_languages(directory: Path = TRANSLATIONS_DIR) -> dict[str, Language]:
+    found: dict[str, Language] = {}
+    for po_file in sorted(directory.glob("*/LC_MESSAGES/messages.po")):
+        code = po_file.parts[-3]
+        translations = _compile(po_file)
+        name = translations.gettext(LANGUAGE_NAME)
+        found[code] = Language(code, code if name == LANGUAGE_NAME else name, translations)
+    if DEFAULT_LANGUAGE not in found:
+        raise RuntimeError(f"no catalogue for the default language {DEFAULT_LANGUAGE!r} in {directory}")
+    order = [c for c in PREFERRED_ORDER if c in found] + sorted(c for c in found if c not in PREFERRED_ORDER)
+    return {code: found[code] for code in order}
+
+
+LANGUAGES = web.AppKey("web_languages", dict)
+_current: contextvars.ContextVar[Language | None] = contextvars.ContextVar("web_language", default=None)
+
+
+def choose_language(request: web.Request) -> str:
+    languages: dict[str, Language] = request.app[LANGUAGES]
+    for candidate in (request.query.get(LANGUAGE_PARAM), request.cookies.get(LANGUAGE_COOKIE)):
+        if candidate in languages:
+            return candidate
+    return DEFAULT_LANGUAGE
+
+
+@contextmanager
+def using(language: Language) -> Iterator[None]:
+    token = _current.set(language)
+    try:
+        yield
+    finally:
+        _current.reset(token)
+
+
+def current() -> Language | None:
+    return _current.get()
+
+
+def gettext(message: str) -> str:
+    language = _current.get()
+    return language.translations.gettext(message) if language else message
+
+
+def ngettext(singular: str, plural: str, n: int) -> str:
+    language = _current.get()
+    if language is None:
+        return singular if n == 1 else plural
+    return language.translations.ngettext(singular, plural, n)
+
+
+def _(message: str, **values: object) -> str:
+    """Translate, then fill `%(name)s` placeholders (as the templates' newstyle gettext does)."""
+    text = gettext(message)
+    return text % values if values else text
+
+
+@web.middleware
+async def language_middleware(request: web.Request, handler: web.RequestHandler) -> web.StreamResponse:
+    """Every request runs in its language; an explicit `?lang=` is remembered in a cookie."""
+    languages: dict[str, Language] = request.app[LANGUAGES]
+    code = choose_language(request)
+    with using(languages[code]):
+        response = await handler(request)
+    chosen = request.query.get(LANGUAGE_PARAM)
+    if chosen in languages and request.cookies.get(LANGUAGE_COOKIE) != chosen and not response.prepared:
+        response.set_cookie(
+            LANGUAGE_COOKIE, chosen, max_age=365 * 24 * 3600, path="/", samesite="Lax", httponly=True
+        )
+    return response

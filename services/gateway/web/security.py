@@ -1,0 +1,130 @@
+"""Security of the customer pages: response headers, CSRF tokens, and the dialogue's sealed state.
+
+- Headers on every response of the gateway (pages, static files, API): a Content-Security-Policy without
+  inline scripts and with `frame-ancestors` from `OTV_FRAME_ANCESTORS` (R36), `nosniff`,
+  `Referrer-Policy: no-referrer` (the manage link's token never reaches a third party, R41). A part of
+  the gateway that sets its own policy (staff pages) keeps it.
+- CSRF: signed double submit. The `otv_csrf` cookie holds a random value; every form carries
+  HMAC(secret, cookie). Where a browser withholds the cookie from the framed dialogue (third-party
+  cookies blocked), a same-origin `Origin` is accepted instead (OWASP's origin check).
+- The dialogue's state (location, concern, mode, the held slot, the booked appointment) travels in the
+  URL as one Fernet token (encrypted and authenticated): no cookie is needed inside the iframe, replicas
+  share nothing, and neither the concern nor a manage token is readable in a URL or a log.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+from typing import Any
+
+from aiohttp import web
+from cryptography.fernet import Fernet, InvalidToken
+from yarl import URL
+
+CSRF_COOKIE = "otv_csrf"
+CSRF_FIELD = "csrf_token"
+STATE_TTL_SECONDS = 24 * 3600
+
+PAGE_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
+    "connect-src 'self'; worker-src 'self'; form-action 'self'; base-uri 'none'; object-src 'none'; "
+    "frame-ancestors {ancestors}"
+)
+API_CSP = "default-src 'none'; frame-ancestors 'none'"
+
+
+def _derive(secret: str, label: bytes) -> bytes:
+    return hmac.new(secret.encode(), label, hashlib.sha256).digest()
+
+
+class Sealer:
+    """Encrypts small JSON states for URLs; a tampered or stale token reads as None."""
+
+    def __init__(self, secret: str) -> None:
+        self._fernet = Fernet(base64.urlsafe_b64encode(_derive(secret, b"otv-web-state")))
+
+    def seal(self, data: dict[str, Any]) -> str:
+        raw = json.dumps(data, separators=(",", ":"), sort_keys=True).encode()
+        return self._fernet.encrypt(raw).decode()
+
+    def open(self, token: str | None) -> dict[str, Any] | None:
+        if not token:
+            return None
+        try:
+            raw = self._fernet.decrypt(token.encode(), ttl=STATE_TTL_SECONDS)
+            data = json.loads(raw)
+        except (InvalidToken, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
+
+class Csrf:
+    def __init__(self, secret: str) -> None:
+        self._key = _derive(secret, b"otv-web-csrf")
+
+    def token_for(self, cookie_value: str) -> str:
+        return hmac.new(self._key, cookie_value.encode(), hashlib.sha256).hexdigest()
+
+    def ensure_cookie(self, request: web.Request) -> str:
+        """The request's CSRF cookie value; a new one is remembered for the response."""
+        value = request.cookies.get(CSRF_COOKIE)
+        if not value or len(value) != 43:
+            value = request.get(CSRF_COOKIE) or secrets.token_urlsafe(32)
+            request[CSRF_COOKIE] = value
+        return value
+
+    def form_token(self, request: web.Request) -> str:
+        return self.token_for(self.ensure_cookie(request))
+
+    def valid(self, request: web.Request, submitted: str | None) -> bool:
+        cookie = request.cookies.get(CSRF_COOKIE)
+        if cookie and submitted:
+            return hmac.compare_digest(self.token_for(cookie), submitted)
+        if cookie:
+            return False
+        # No cookie at all (a browser blocking cookies in a frame): the browser's own Origin decides.
+        origin = request.headers.get("Origin")
+        return bool(submitted) and origin is not None and _same_origin(request, origin)
+
+
+def _same_origin(request: web.Request, origin: str) -> bool:
+    try:
+        given, own = URL(origin), URL(f"{request.scheme}://{request.host}")
+    except ValueError:
+        return False
+    return given.scheme in ("http", "https") and (given.scheme, given.host, given.port) == (
+        own.scheme,
+        own.host,
+        own.port,
+    )
+
+
+def set_csrf_cookie(request: web.Request, response: web.StreamResponse) -> None:
+    value = request.get(CSRF_COOKIE)
+    if value and not response.prepared:
+        # SameSite=None so that the framed dialogue gets it where the browser allows; Secure is needed
+        # for that, and browsers accept it on http://127.0.0.1 and localhost.
+        response.set_cookie(
+            CSRF_COOKIE, value, path="/", httponly=True, secure=True, samesite="None", max_age=12 * 3600
+        )
+
+
+def security_headers(frame_ancestors: str) -> Any:
+    page_csp = PAGE_CSP.format(ancestors=frame_ancestors.strip() or "'self'")
+
+    async def on_prepare(request: web.Request, response: web.StreamResponse) -> None:
+        headers = response.headers
+        content_type = headers.get("Content-Type", "")
+        is_page = content_type.startswith("text/html")
+        headers.setdefault("Content-Security-Policy", page_csp if is_page else API_CSP)
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("Referrer-Policy", "no-referrer")
+        if is_page:
+            headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+            headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+
+    return on_prepare

@@ -1,0 +1,61 @@
+// Small enhancements of the customer pages; every page works without them.
+(function () {
+  "use strict";
+  document.documentElement.classList.add("js");
+
+  document.addEventListener("DOMContentLoaded", function () {
+    // Move focus to the error summary or to what the page is about (the chosen day's times, a result).
+    var target = document.querySelector(".error-summary") || document.querySelector("[data-focus-on-load]");
+    if (target) {
+      target.focus();
+    }
+
+    // Print buttons (R10): shown only where a script can print.
+    document.querySelectorAll("[data-action=print]").forEach(function (button) {
+      button.hidden = false;
+      button.addEventListener("click", function () { window.print(); });
+    });
+
+    // The held slot (R38): a live countdown with a warning, never a silent time limit (WCAG 2.2.1).
+    var hold = document.getElementById("hold");
+    if (hold) {
+      var seconds = parseInt(hold.getAttribute("data-hold-seconds"), 10);
+      var live = document.getElementById("hold-live");
+      var text = document.getElementById("hold-text");
+      var expired = document.getElementById("hold-expired");
+      var warned = false;
+      var messages = [hold.getAttribute("data-warning") || "", hold.getAttribute("data-expired") || ""];
+      var started = Date.now();
+      var timer = window.setInterval(function () {
+        var left = seconds - Math.floor((Date.now() - started) / 1000);
+        if (left <= 120 && !warned && left > 0) {
+          warned = true;
+          live.textContent = messages[0];
+        }
+        if (left <= 0) {
+          window.clearInterval(timer);
+          if (text) { text.hidden = true; }
+          expired.hidden = false;
+          live.textContent = messages[1];
+        }
+      }, 1000);
+    }
+
+    // Inside an iframe on the jobcenter's homepage (R36): tell the parent page our height.
+    if (window.parent !== window) {
+      var last = 0;
+      var report = function () {
+        var height = Math.ceil(document.documentElement.scrollHeight);
+        if (height !== last) {
+          last = height;
+          window.parent.postMessage({ type: "otv:height", height: height }, "*");
+        }
+      };
+      if (window.ResizeObserver) {
+        new ResizeObserver(report).observe(document.body);
+      }
+      window.addEventListener("load", report);
+      report();
+    }
+  });
+})();
