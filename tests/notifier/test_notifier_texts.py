@@ -1,0 +1,164 @@
+"""Administrators change the mail texts (R10): the change applies to the next mail, a broken text is
+refused with 422, and only a verified administrator reaches the endpoints (I5)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import asyncpg
+import pytest
+
+from services.notifier.texts import KINDS, LANGUAGES, default_templates, validate
+from shared.identity import HEADER, Grant, IdentityKind, Role, StaffIdentity, sign
+from tests.conftest import wait_for
+from tests.notifier.conftest import Notifier, Publisher, an_appointment, body_of, booked, mails_to
+from tools.mailsink import MailSink
+
+StartNotifier = Callable[..., Awaitable[Notifier]]
+PATH = "/api/v1/admin/mail-templates"
+
+
+def as_role(notifier: Notifier, role: Role) -> dict[str, str]:
+    identity = StaffIdentity(
+        subject="demo-admin",
+        kind=IdentityKind.USER,
+        grants=(Grant(role=role, locations=("*",)),),
+        issued_at=notifier.clock.now(),
+    )
+    return {HEADER: sign(identity, notifier.settings.internal_secret)}
+
+
+def admin(notifier: Notifier) -> dict[str, str]:
+    return as_role(notifier, Role.ADMIN)
+
+
+@pytest.mark.req("R10")
+@pytest.mark.req("R43")
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_shipped_text_passes_the_checks_an_administrators_text_must_pass(
+    kind: str, language: str
+) -> None:
+    assert validate(kind, language, default_templates(kind, language)) == []
+
+
+@pytest.mark.req("R10")
+async def test_a_changed_text_applies_to_the_next_mail(
+    start_notifier: StartNotifier, publish: Publisher, sink: MailSink
+) -> None:
+    notifier = await start_notifier()
+    client = notifier.client
+    response = await client.get(f"{PATH}/confirmation/de", headers=admin(notifier))
+    assert response.status == 200
+    current = await response.json()
+    assert current["customised"] is False
+    assert "{{ manage_url }}" in current["text"]
+
+    changed = {
+        "subject": "Bestätigt: Ihr Termin im Jobcenter Bremen am {{ date }}",
+        "text": "Hallo {{ name }}!\nNeu: Bitte 10 Minuten früher kommen.\n{{ manage_url }}\n",
+        "html": "<p>Hallo {{ name }}!</p><p>Neu: Bitte 10 Minuten früher kommen.</p>"
+        '<p><a href="{{ manage_url }}">Termin verwalten</a></p>',
+    }
+    response = await client.put(f"{PATH}/confirmation/de", json=changed, headers=admin(notifier))
+    assert response.status == 200, await response.text()
+    assert (await response.json())["customised"] is True
+
+    snap = an_appointment(customer={"first_name": "<i>Jörg</i>"})
+    await publish(booked(snap))
+    [mail] = await mails_to(sink, snap.customer.email)
+    assert mail.subject.startswith("Bestätigt: Ihr Termin im Jobcenter Bremen am Dienstag")
+    assert "Neu: Bitte 10 Minuten früher kommen." in body_of(mail, "plain")
+    assert "&lt;i&gt;Jörg&lt;/i&gt;" in body_of(mail, "html")  # an administrator's HTML is escaped too
+
+    response = await client.delete(f"{PATH}/confirmation/de", headers=admin(notifier))
+    assert (await response.json())["customised"] is False
+    again = an_appointment()
+    await publish(booked(again))
+    [mail] = await mails_to(sink, again.customer.email)
+    assert mail.subject.startswith("Terminbestätigung")
+
+
+@pytest.mark.req("R10")
+@pytest.mark.req("R52")
+@pytest.mark.parametrize(
+    ("field", "source", "says"),
+    [
+        ("text", "Hallo {{ name }\n{{ manage_url }}", "syntax error"),
+        ("subject", "Ihr Termin: {{ concern }}", "unknown value"),
+        ("subject", "Termin für {{ name }}", "unknown value"),
+        ("html", "<p>{{ customer.email }}</p>{{ manage_url }}", "unknown value"),
+        ("text", "{{ manage_url.__class__.__mro__ }}", "not allowed"),
+        ("text", "Hallo {{ name }}, bis bald.", "manage link"),
+    ],
+    ids=["syntax", "concern-in-subject", "name-in-subject", "unknown-field", "sandbox", "no-manage-link"],
+)
+async def test_a_broken_text_is_refused_with_422_and_the_old_one_stays(
+    start_notifier: StartNotifier, field: str, source: str, says: str
+) -> None:
+    notifier = await start_notifier()
+    defaults = default_templates("reminder", "en")
+    body: dict[str, Any] = {"subject": defaults.subject, "text": defaults.text, "html": defaults.html}
+    body[field] = source
+    response = await notifier.client.put(f"{PATH}/reminder/en", json=body, headers=admin(notifier))
+    assert response.status == 422
+    error = (await response.json())["error"]
+    assert error["code"] == "validation_error"
+    assert any(d["field"] == field and says in d["message"] for d in error["details"]), error
+    current = await (await notifier.client.get(f"{PATH}/reminder/en", headers=admin(notifier))).json()
+    assert current["customised"] is False
+
+
+async def test_a_text_body_without_a_field_is_refused_naming_the_field(start_notifier: StartNotifier) -> None:
+    notifier = await start_notifier()
+    response = await notifier.client.put(
+        f"{PATH}/reminder/en", json={"subject": "x", "text": "y"}, headers=admin(notifier)
+    )
+    assert response.status == 422
+    assert [d["field"] for d in (await response.json())["error"]["details"]] == ["html"]
+
+
+async def test_an_unknown_kind_or_language_is_404(start_notifier: StartNotifier) -> None:
+    notifier = await start_notifier()
+    for path in (f"{PATH}/newsletter/de", f"{PATH}/confirmation/fr"):
+        response = await notifier.client.get(path, headers=admin(notifier))
+        assert response.status == 404
+        assert (await response.json())["error"]["code"] == "not_found"
+
+
+async def test_the_texts_need_a_verified_administrator(start_notifier: StartNotifier) -> None:
+    notifier = await start_notifier()
+    client = notifier.client
+    anonymous = await client.get(f"{PATH}/confirmation/de")
+    assert anonymous.status == 401
+    assert (await anonymous.json())["error"]["code"] == "unauthenticated"
+    forged = await client.get(f"{PATH}/confirmation/de", headers={HEADER: "e30.forged"})
+    assert forged.status == 401
+    manager = await client.get(f"{PATH}/confirmation/de", headers=as_role(notifier, Role.LOCATION_ADMIN))
+    assert manager.status == 403
+    listing = await client.get(PATH, headers=admin(notifier))
+    assert listing.status == 200
+    assert len(await listing.json()) == len(KINDS) * len(LANGUAGES)
+
+
+async def test_an_administrator_lifts_a_suppression_and_mail_flows_again(
+    start_notifier: StartNotifier, publish: Publisher, sink: MailSink, clean_db: dict[str, asyncpg.Pool]
+) -> None:
+    notifier = await start_notifier()
+    snap = an_appointment()
+    sink.reject_permanent = {snap.customer.email}
+    await publish(booked(snap))
+    await wait_for(
+        lambda: clean_db["notifier"].fetchval("SELECT count(*) FROM suppressions"), what="the suppression"
+    )
+    sink.reject_permanent = set()
+
+    response = await notifier.client.post(
+        "/api/v1/admin/mail-suppressions/lift", json={"email": snap.customer.email}, headers=admin(notifier)
+    )
+    assert (await response.json()) == {"lifted": True}
+    later = an_appointment(customer={"email": snap.customer.email})
+    await publish(booked(later))
+    [mail] = await mails_to(sink, snap.customer.email)
+    assert mail.subject.startswith("Terminbestätigung")
