@@ -192,6 +192,16 @@ ALTER ROLE :"role" SET search_path = :"schema", public;
 SQL
     done
 
+    # The owner of the gateway's append-only audit log (I5): a role nobody logs in as, and of which the
+    # application's role otv_gateway is not a member, so that otv_gateway cannot change the log.
+    psql_super -d postgres <<'SQL'
+SELECT 'CREATE ROLE otv_audit_owner NOLOGIN'
+ WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'otv_audit_owner') \gexec
+ALTER ROLE otv_audit_owner WITH NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE;
+SELECT 'REVOKE otv_audit_owner FROM otv_gateway'
+ WHERE pg_has_role('otv_gateway', 'otv_audit_owner', 'MEMBER') \gexec
+SQL
+
     local db roles
     roles=$(printf 'otv_%s, ' "${SERVICES[@]}")
     roles=${roles%, }
@@ -219,9 +229,58 @@ REVOKE ALL ON SCHEMA "$svc" FROM PUBLIC;
 GRANT USAGE ON SCHEMA public TO "otv_$svc";
 SQL
             done
+            audit_log_sql
         } | psql_super -d "$db"
     done
     log "databases ${DATABASES[*]}: roles, schemas and privileges in place"
+}
+
+# The gateway's audit log (issue 7, invariant I5): its own schema, owned by otv_audit_owner. The gateway's
+# role may only read and append (USAGE, SELECT, INSERT, the id sequence); it can neither UPDATE, DELETE nor
+# TRUNCATE, and a trigger refuses those even to the owner. Created here (as the superuser) and not in the
+# gateway's migrations, because otv_gateway must not own it. Changes of its shape are added here,
+# idempotently (ADD COLUMN IF NOT EXISTS).
+audit_log_sql() {
+    cat <<'SQL'
+CREATE SCHEMA IF NOT EXISTS gateway_audit AUTHORIZATION otv_audit_owner;
+ALTER SCHEMA gateway_audit OWNER TO otv_audit_owner;
+REVOKE ALL ON SCHEMA gateway_audit FROM PUBLIC;
+CREATE TABLE IF NOT EXISTS gateway_audit.audit_log (
+    id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    occurred_at     timestamptz NOT NULL,
+    actor           text NOT NULL,
+    actor_kind      text NOT NULL,
+    action          text NOT NULL,
+    entity          text NOT NULL,
+    entity_id       text,
+    location        text,
+    outcome         text NOT NULL,
+    status          integer,
+    ip              text,
+    method          text,
+    route           text,
+    changes         jsonb NOT NULL DEFAULT '{}',
+    correlation_id  text
+);
+ALTER TABLE gateway_audit.audit_log OWNER TO otv_audit_owner;
+CREATE INDEX IF NOT EXISTS audit_log_occurred ON gateway_audit.audit_log (occurred_at, id);
+CREATE INDEX IF NOT EXISTS audit_log_actor ON gateway_audit.audit_log (actor, occurred_at);
+CREATE INDEX IF NOT EXISTS audit_log_entity ON gateway_audit.audit_log (entity, entity_id);
+CREATE OR REPLACE FUNCTION gateway_audit.refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'the audit log is append-only' USING ERRCODE = 'insufficient_privilege';
+END $$;
+ALTER FUNCTION gateway_audit.refuse_change() OWNER TO otv_audit_owner;
+CREATE OR REPLACE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON gateway_audit.audit_log
+    FOR EACH ROW EXECUTE FUNCTION gateway_audit.refuse_change();
+CREATE OR REPLACE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON gateway_audit.audit_log
+    FOR EACH STATEMENT EXECUTE FUNCTION gateway_audit.refuse_change();
+REVOKE ALL ON gateway_audit.audit_log FROM PUBLIC, otv_gateway;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA gateway_audit FROM PUBLIC, otv_gateway;
+GRANT USAGE ON SCHEMA gateway_audit TO otv_gateway;
+GRANT SELECT, INSERT ON gateway_audit.audit_log TO otv_gateway;
+GRANT USAGE ON ALL SEQUENCES IN SCHEMA gateway_audit TO otv_gateway;
+SQL
 }
 
 run_migrations() {

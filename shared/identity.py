@@ -71,6 +71,21 @@ class StaffIdentity(BaseModel):
     kind: IdentityKind
     grants: tuple[Grant, ...]
     issued_at: AwareDatetime
+    # An API key's scope of operations (e.g. "appointments:write"); empty for staff accounts, whose
+    # roles decide. The gateway has checked it against the route; a service may check it again.
+    operations: tuple[str, ...] = ()
+    # The API key's name or the account's display name, for lists and mails ("booked by ..."); no
+    # customer's data.
+    display_name: str = ""
+
+    @property
+    def channel(self) -> str:
+        """How a booking by this identity came in: `service_centre` for an API key (R37), else `staff`."""
+        return "service_centre" if self.kind is IdentityKind.API_KEY else "staff"
+
+    def may(self, operation: str) -> bool:
+        """Whether an API key's scope holds `operation`; staff accounts are governed by their roles."""
+        return self.kind is IdentityKind.USER or operation in self.operations
 
     def has(self, role: Role, location: str | None = None, group: str | None = None) -> bool:
         """Whether some grant includes `role` (at `location`, and `group` where given)."""

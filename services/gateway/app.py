@@ -15,6 +15,7 @@ from services.gateway.bot_defence import setup_bot_defence
 from services.gateway.config import Settings
 from services.gateway.proxy import HTTP, UPSTREAMS, Upstreams, make_proxy
 from services.gateway.routes import PUBLIC_ROUTES
+from services.gateway.staff import setup_staff
 from services.gateway.web import setup_web
 from shared.clock import Clock
 from shared.web import create_base_app, database_context
@@ -28,6 +29,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         app.router.add_route(route.method, route.path, make_proxy(route.service))
     setup_bot_defence(app)
     setup_web(app)
+    setup_staff(app)
     return app
 
 

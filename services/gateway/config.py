@@ -46,6 +46,18 @@ class Settings(CommonSettings):
     bot_challenge_ttl_seconds: int = 600
     bot_pass_seconds: int = 900
 
+    # Staff access (issue 7): sessions end after `idle` minutes without a request and at the latest after
+    # `absolute` hours; `max_failures` wrong passwords in a row lock an account for `lockout` minutes.
+    staff_session_idle_minutes: int = Field(default=30, ge=1)
+    staff_session_absolute_hours: float = Field(default=10.0, gt=0)
+    staff_login_max_failures: int = Field(default=5, ge=1)
+    staff_login_lockout_minutes: int = Field(default=15, ge=1)
+    # The session cookie is always HttpOnly and SameSite=Lax; Secure unless switched off for a plain-HTTP
+    # host other than localhost/127.0.0.1 (browsers accept Secure cookies there over http).
+    staff_cookie_secure: bool = True
+    # Password of the demo logins that `load-demo` creates (never used by anything else).
+    demo_password: str = "otv-demo"
+
     def upstreams(self) -> dict[str, list[str]]:
         table = {
             "catalog": self.catalog_urls,

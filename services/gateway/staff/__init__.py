@@ -1,0 +1,70 @@
+"""Staff access of the gateway (issue 7): accounts and roles per location, sessions, API keys, the audit
+log, the authorisation of every staff and admin route (`rules.py`, applied by `authz.py`), and the
+server-rendered admin pages.
+
+`setup_staff(app)` is the one entry point the composition root calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timedelta
+
+from aiohttp import web
+
+from services.gateway.config import Settings
+from services.gateway.staff import api, authz, pages
+from services.gateway.staff.domain import LockoutPolicy, SessionPolicy
+from services.gateway.staff.forwarding import make_forwarder
+from services.gateway.staff.rules import FORWARDED, is_staff_path, rule_table
+from services.gateway.staff.service import Staff, purge_sessions
+from shared.background import periodic_context
+from shared.web import CLOCK, POOL, SETTINGS
+
+
+def setup_staff(app: web.Application) -> None:
+    settings = app[SETTINGS]
+    assert isinstance(settings, Settings)  # noqa: S101 -- the gateway's own settings, for mypy
+    table = rule_table()
+    app[authz.RULES] = table
+    app[authz.ALLOWED_ORIGINS] = frozenset({authz.origin_of(settings.public_base_url)})
+    app.middlewares.append(authz.staff_middleware)
+
+    app.router.add_routes(api.routes)
+    pages.setup_pages(app)
+    for route in FORWARDED:
+        app.router.add_route(route.method, route.path, make_forwarder(route))
+    _check_every_own_route_has_a_rule(app, table)
+
+    async def start(app: web.Application) -> None:
+        app[authz.STAFF] = Staff(
+            pool=app[POOL],
+            clock=app[CLOCK],
+            sessions=SessionPolicy(
+                idle=timedelta(minutes=settings.staff_session_idle_minutes),
+                absolute=timedelta(hours=settings.staff_session_absolute_hours),
+            ),
+            lockout=LockoutPolicy(
+                max_failures=settings.staff_login_max_failures,
+                lockout=timedelta(minutes=settings.staff_login_lockout_minutes),
+            ),
+        )
+
+    # After the cleanup contexts (the database pool) have started: aiohttp runs them first.
+    app.on_startup.append(start)
+    app.cleanup_ctx.append(periodic_context("staff-session-purge", 600, _purge, first_delay=60))
+
+
+async def _purge(app: web.Application) -> None:
+    await purge_sessions(app[authz.STAFF])
+
+
+def _check_every_own_route_has_a_rule(app: web.Application, table: Mapping[tuple[str, str], object]) -> None:
+    """A staff route registered without a rule would be refused at run time; better to fail at start."""
+    for route in app.router.routes():
+        resource = route.resource
+        if resource is None or route.method == "HEAD":
+            continue
+        path = resource.canonical
+        if is_staff_path(path) and (route.method, path) not in table:
+            raise RuntimeError(f"staff route without an authorisation rule: {route.method} {path}")

@@ -1,0 +1,310 @@
+"""JSON handlers of staff access: sign-in, one's own account, accounts and roles, API keys, the audit log.
+
+Who may call what is decided in `authz.py` from `rules.py` before a handler runs; handlers parse,
+call a use case and answer.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from aiohttp import web
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from services.gateway.proxy import client_ip
+from services.gateway.staff import service
+from services.gateway.staff.authz import COOKIE, IDENTITY, SESSION, STAFF
+from services.gateway.staff.db import AuditFilter
+from services.gateway.staff.domain import LoginRefused
+from services.gateway.staff.service import Actor, grant_json, key_json
+from shared.clock import BERLIN
+from shared.errors import UnauthenticatedError
+from shared.logging import current_correlation_id
+from shared.web import SETTINGS, parse_json, parse_query
+
+routes = web.RouteTableDef()
+
+LOGIN_REFUSED = "Wrong username or password, or the account is locked for a while."
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_max_length=500)
+
+
+class LoginIn(_In):
+    username: str = Field(min_length=1, max_length=200)
+    password: str = Field(min_length=1, max_length=500)
+
+
+class PasswordIn(_In):
+    current_password: str = Field(min_length=1, max_length=500)
+    new_password: str = Field(min_length=1, max_length=500)
+
+
+class GrantIn(_In):
+    role: str = Field(max_length=40)
+    location: str = Field(default="*", max_length=63)
+    groups: list[str] = Field(default_factory=list, max_length=50)
+
+
+class AccountIn(_In):
+    username: str = Field(min_length=2, max_length=63)
+    display_name: str = Field(default="", max_length=120)
+    grants: list[GrantIn] = Field(default_factory=list, max_length=100)
+
+
+class GrantsIn(_In):
+    grants: list[GrantIn] = Field(max_length=100)
+
+
+class LocationRolesIn(_In):
+    roles: list[str] = Field(max_length=5)
+    groups: list[str] = Field(default_factory=list, max_length=50)
+
+
+class ApiKeyIn(_In):
+    name: str = Field(min_length=1, max_length=120)
+    locations: list[str] = Field(min_length=1, max_length=50)
+    operations: list[str] = Field(min_length=1, max_length=10)
+    expires_at: AwareDatetime | None = None
+
+
+class AuditQuery(_In):
+    actor: str | None = Field(default=None, max_length=120)
+    entity: str | None = Field(default=None, max_length=60)
+    entity_id: str | None = Field(default=None, max_length=200)
+    location: str | None = Field(default=None, max_length=63)
+    outcome: str | None = Field(default=None, pattern="^(ok|refused)$")
+    from_: AwareDatetime | date | None = Field(default=None, alias="from")
+    to: AwareDatetime | date | None = None
+    before: int | None = Field(default=None, ge=1)
+    limit: int = Field(default=50, ge=1, le=500)
+
+    def filter(self) -> AuditFilter:
+        return AuditFilter(
+            actor=self.actor or None,
+            entity=self.entity or None,
+            entity_id=self.entity_id or None,
+            location=self.location or None,
+            outcome=self.outcome,
+            since=_instant(self.from_, end=False),
+            until=_instant(self.to, end=True),
+            before_id=self.before,
+            limit=self.limit,
+        )
+
+
+def _instant(value: datetime | date | None, *, end: bool) -> datetime | None:
+    """A date means its Berlin day: `from` its start, `to` (inclusive) the start of the next day."""
+    if value is None or isinstance(value, datetime):
+        return value
+    day = value + timedelta(days=1) if end else value
+    return datetime.combine(day, time(0), tzinfo=BERLIN).astimezone(UTC)
+
+
+def actor(request: web.Request) -> Actor:
+    return Actor.of(request[IDENTITY], client_ip(request), current_correlation_id())
+
+
+def set_session_cookie(request: web.Request, response: web.StreamResponse, token: str) -> None:
+    staff = request.app[STAFF]
+    settings = request.app[SETTINGS]
+    response.set_cookie(
+        COOKIE,
+        token,
+        path="/",
+        httponly=True,
+        secure=bool(getattr(settings, "staff_cookie_secure", True)),
+        samesite="Lax",
+        max_age=int(staff.sessions.absolute.total_seconds()),
+    )
+
+
+def clear_session_cookie(response: web.StreamResponse) -> None:
+    response.del_cookie(COOKIE, path="/")
+
+
+# --- sign-in and one's own account ------------------------------------------------------------------
+@routes.post("/api/v1/staff/login")
+async def login(request: web.Request) -> web.Response:
+    data = await parse_json(request, LoginIn)
+    who = Actor("", "user", client_ip(request), current_correlation_id())
+    try:
+        session = await service.login(request.app[STAFF], data.username, data.password, who)
+    except LoginRefused:
+        raise UnauthenticatedError(LOGIN_REFUSED) from None
+    response = web.json_response(
+        {
+            "username": session.username,
+            "must_change_password": session.must_change_password,
+            "csrf_token": session.csrf_token,
+        }
+    )
+    set_session_cookie(request, response, session.token)
+    return response
+
+
+@routes.post("/api/v1/staff/logout")
+async def logout(request: web.Request) -> web.Response:
+    session = request.get(SESSION)
+    if session is not None:
+        await service.logout(request.app[STAFF], session, actor(request))
+    response = web.json_response({"status": "logged_out"})
+    clear_session_cookie(response)
+    return response
+
+
+@routes.get("/api/v1/staff/me")
+async def me(request: web.Request) -> web.Response:
+    identity = request[IDENTITY]
+    session = request.get(SESSION)
+    body: dict[str, Any] = {
+        "subject": identity.subject,
+        "kind": str(identity.kind),
+        "display_name": identity.display_name,
+        "channel": identity.channel,
+        "grants": [g.model_dump(mode="json") for g in identity.grants],
+        "operations": list(identity.operations),
+    }
+    if session is not None:
+        body["must_change_password"] = session.must_change_password
+        body["csrf_token"] = session.csrf_token
+        body["session_expires_at"] = session.expires_at.isoformat()
+    return web.json_response(body)
+
+
+@routes.post("/api/v1/staff/password")
+async def change_password(request: web.Request) -> web.Response:
+    session = request.get(SESSION)
+    if session is None:  # an API key has no password
+        raise UnauthenticatedError("Only a signed-in person changes a password.")
+    data = await parse_json(request, PasswordIn)
+    await service.change_password(
+        request.app[STAFF], session, data.current_password, data.new_password, actor(request)
+    )
+    return web.json_response({"status": "changed"})
+
+
+# --- accounts and roles -----------------------------------------------------------------------------
+@routes.get("/api/v1/admin/accounts")
+async def list_accounts(request: web.Request) -> web.Response:
+    return web.json_response([a.as_json() for a in await service.list_accounts(request.app[STAFF])])
+
+
+@routes.post("/api/v1/admin/accounts")
+async def create_account(request: web.Request) -> web.Response:
+    data = await parse_json(request, AccountIn)
+    grants = service.parse_grants([g.model_dump() for g in data.grants])
+    view, password = await service.create_account(
+        request.app[STAFF],
+        actor(request),
+        username=data.username,
+        display_name=data.display_name,
+        grants=grants,
+    )
+    return web.json_response({"account": view.as_json(), "start_password": password}, status=201)
+
+
+@routes.get("/api/v1/admin/accounts/{username}")
+async def get_account(request: web.Request) -> web.Response:
+    view = await service.get_account(request.app[STAFF], request.match_info["username"])
+    return web.json_response(view.as_json())
+
+
+@routes.put("/api/v1/admin/accounts/{username}/grants")
+async def put_grants(request: web.Request) -> web.Response:
+    data = await parse_json(request, GrantsIn)
+    grants = service.parse_grants([g.model_dump() for g in data.grants])
+    view = await service.replace_account_grants(
+        request.app[STAFF], actor(request), request.match_info["username"], grants
+    )
+    return web.json_response(view.as_json())
+
+
+@routes.post("/api/v1/admin/accounts/{username}/disable")
+async def disable_account(request: web.Request) -> web.Response:
+    view = await service.set_account_active(
+        request.app[STAFF], actor(request), request.match_info["username"], False
+    )
+    return web.json_response(view.as_json())
+
+
+@routes.post("/api/v1/admin/accounts/{username}/enable")
+async def enable_account(request: web.Request) -> web.Response:
+    view = await service.set_account_active(
+        request.app[STAFF], actor(request), request.match_info["username"], True
+    )
+    return web.json_response(view.as_json())
+
+
+@routes.post("/api/v1/admin/accounts/{username}/reset-password")
+async def reset_password(request: web.Request) -> web.Response:
+    password = await service.reset_password(
+        request.app[STAFF], actor(request), request.match_info["username"]
+    )
+    return web.json_response({"start_password": password})
+
+
+@routes.get("/api/v1/admin/locations/{location_id}/staff-roles")
+async def location_staff(request: web.Request) -> web.Response:
+    rows = await service.staff_at_location(request.app[STAFF], request.match_info["location_id"])
+    return web.json_response([{"username": name, **grant_json(g)} for name, g in rows])
+
+
+@routes.put("/api/v1/admin/locations/{location_id}/staff-roles/{username}")
+async def put_location_roles(request: web.Request) -> web.Response:
+    data = await parse_json(request, LocationRolesIn)
+    view = await service.set_location_roles(
+        request.app[STAFF],
+        actor(request),
+        request.match_info["location_id"],
+        request.match_info["username"],
+        data.roles,
+        data.groups,
+    )
+    return web.json_response(view.as_json())
+
+
+# --- API keys ---------------------------------------------------------------------------------------
+@routes.get("/api/v1/admin/api-keys")
+async def list_keys(request: web.Request) -> web.Response:
+    return web.json_response([key_json(k) for k in await service.list_api_keys(request.app[STAFF])])
+
+
+@routes.post("/api/v1/admin/api-keys")
+async def create_key(request: web.Request) -> web.Response:
+    data = await parse_json(request, ApiKeyIn)
+    created = await service.create_api_key(
+        request.app[STAFF],
+        actor(request),
+        name=data.name,
+        locations=data.locations,
+        operations=data.operations,
+        expires_at=data.expires_at,
+    )
+    keys = {k.id: k for k in await service.list_api_keys(request.app[STAFF])}
+    # The key itself is in this answer only: it is stored as a hash.
+    return web.json_response({**key_json(keys[created.id]), "key": created.plain}, status=201)
+
+
+@routes.post("/api/v1/admin/api-keys/{key_id}/revoke")
+async def revoke_key(request: web.Request) -> web.Response:
+    key = await service.revoke_api_key(request.app[STAFF], actor(request), request.match_info["key_id"])
+    return web.json_response(key_json(key))
+
+
+# --- the audit log (R46) ----------------------------------------------------------------------------
+def audit_json(entry: dict[str, Any]) -> dict[str, Any]:
+    return {
+        **entry,
+        "occurred_at": entry["occurred_at"].isoformat(),
+    }
+
+
+@routes.get("/api/v1/admin/audit-log")
+async def audit_log(request: web.Request) -> web.Response:
+    query = parse_query(request, AuditQuery)
+    entries = await service.search_audit(request.app[STAFF], query.filter())
+    next_before = entries[-1]["id"] if len(entries) == query.limit else None
+    return web.json_response({"entries": [audit_json(e) for e in entries], "next_before": next_before})

@@ -1,0 +1,294 @@
+"""The one place where staff and admin requests are let in or refused (invariant I5, R28-R32, R46, R50).
+
+For every path under `/api/v1/staff/`, `/api/v1/admin/` and `/staff/` the middleware:
+1. finds the route's rule (`rules.py`); public rules (the login) pass at once;
+2. authenticates: an API key (`Authorization: Bearer otv_...`) or the session cookie; nothing valid is
+   401 `unauthenticated`, before anything else is looked at (so an id that does not exist is 401 too);
+   a refused API key is written to the audit log;
+3. protects cookie-authenticated writes against CSRF (same-origin `Origin` / `Sec-Fetch-Site` for JSON,
+   the session's token for HTML forms; API keys need neither);
+4. checks the rule's role at the rule's location (or an API key's operation and locations): 403
+   `forbidden` otherwise, with an audit entry of the refusal; a route without a rule is refused;
+5. hands the verified identity to the handler (`request[IDENTITY]`), which forwards it signed.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import structlog
+from aiohttp import web
+
+from services.gateway.proxy import client_ip
+from services.gateway.staff import service
+from services.gateway.staff.rules import (
+    ALL_LOCATIONS_MARK,
+    From,
+    Rule,
+    is_staff_path,
+)
+from services.gateway.staff.service import Actor, KeyRefused, SessionInfo, Staff
+from shared.errors import ForbiddenError, OTVError, UnauthenticatedError, ValidationError
+from shared.identity import IdentityKind, Role, StaffIdentity
+from shared.logging import current_correlation_id
+from shared.web import CLOCK
+
+log = structlog.get_logger(__name__)
+
+COOKIE = "otv_staff_session"
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+
+STAFF = web.AppKey("staff", Staff)
+RULES = web.AppKey("staff_rules", dict)
+ALLOWED_ORIGINS = web.AppKey("staff_allowed_origins", frozenset)
+IDENTITY = web.RequestKey("staff_identity", StaffIdentity)
+SESSION = web.RequestKey("staff_session", SessionInfo)
+LOCATION = web.RequestKey("staff_location", str)
+RULE = web.RequestKey("staff_rule", Rule)
+
+# While an account must change its start password, only these routes are open to it.
+PASSWORD_CHANGE_ROUTES = frozenset(
+    {
+        ("GET", "/staff/password"),
+        ("POST", "/staff/password"),
+        ("POST", "/api/v1/staff/password"),
+        ("POST", "/staff/logout"),
+        ("POST", "/api/v1/staff/logout"),
+        ("GET", "/api/v1/staff/me"),
+    }
+)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# Renders a refusal as an HTML page for the staff pages (set by pages.py); JSON elsewhere.
+PAGE_ERROR = web.AppKey("staff_page_error", object)
+
+
+class CsrfError(OTVError):
+    code = "csrf_failed"
+    status = 403
+
+
+class PasswordChangeRequired(OTVError):
+    code = "password_change_required"
+    status = 403
+
+
+def route_key(request: web.Request) -> tuple[str, str] | None:
+    """(method, route pattern) of the matched route; None when no route matched (404/405)."""
+    if request.match_info.http_exception is not None:
+        return None
+    resource = request.match_info.route.resource
+    if resource is None:
+        return None
+    method = "GET" if request.method == "HEAD" else request.method
+    return method, resource.canonical
+
+
+def is_page(request: web.Request) -> bool:
+    return request.path == "/staff" or request.path.startswith("/staff/")
+
+
+@web.middleware
+async def staff_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if not is_staff_path(request.path):
+        return await handler(request)
+    try:
+        return await _guard(request, handler)
+    except UnauthenticatedError:
+        if is_page(request) and request.method in SAFE_METHODS:
+            target = quote(request.rel_url.path_qs, safe="/?=&")
+            raise web.HTTPSeeOther(f"/staff/login?next={target}") from None
+        raise
+    except PasswordChangeRequired:
+        if is_page(request) and request.method in SAFE_METHODS:
+            raise web.HTTPSeeOther("/staff/password") from None
+        raise
+    except OTVError as exc:
+        render = request.app.get(PAGE_ERROR)
+        if is_page(request) and callable(render):
+            response: web.StreamResponse = await render(request, exc)
+            return response
+        raise
+
+
+async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    key = route_key(request)
+    rule = request.app[RULES].get(key) if key else None
+    if rule is not None and rule.public:
+        return await handler(request)
+    identity, session = await authenticate(request)
+    if key is None:
+        return await handler(request)  # 404/405 for a signed-in caller
+    if session is not None:
+        check_csrf(request, session)
+        if request.method not in SAFE_METHODS and request.content_type in FORM_TYPES:
+            await check_form_token(request, session)
+        if session.must_change_password and key not in PASSWORD_CHANGE_ROUTES:
+            raise PasswordChangeRequired("Please change your start password first.")
+    if rule is None:
+        # Deny by default: a staff route someone added without a rule is closed, not open.
+        log.error("staff_route_without_rule", route=key[1], method=key[0])
+        await _refuse(request, identity, "no_rule", None)
+    assert rule is not None  # noqa: S101 -- _refuse raised
+    location = await authorise(request, rule, identity)
+    request[IDENTITY] = identity
+    request[RULE] = rule
+    request[LOCATION] = location or ""
+    if session is not None:
+        request[SESSION] = session
+    return await handler(request)
+
+
+async def authenticate(request: web.Request) -> tuple[StaffIdentity, SessionInfo | None]:
+    staff = request.app[STAFF]
+    authorization = request.headers.get("Authorization", "")
+    if authorization:
+        scheme, _, credentials = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not credentials.strip():
+            raise UnauthenticatedError("Staff authentication required.")
+        try:
+            return await service.authenticate_key(staff, credentials.strip()), None
+        except KeyRefused as refused:
+            await service.record(
+                staff,
+                Actor(
+                    f"api-key:{refused.key_id}" if refused.key_id else "unknown-key",
+                    str(IdentityKind.API_KEY),
+                    client_ip(request),
+                    current_correlation_id(),
+                ),
+                action="authenticate",
+                entity="api_key",
+                entity_id=refused.key_id,
+                outcome="refused",
+                status=401,
+                method=request.method,
+                route=_route_name(request),
+                changes={"reason": refused.reason},
+            )
+            log.info("api_key_refused", reason=refused.reason)
+            raise UnauthenticatedError("The API key is not valid.") from None
+    token = request.cookies.get(COOKIE, "")
+    session = await service.find_session(staff, token) if token else None
+    if session is None:
+        raise UnauthenticatedError("Staff authentication required.")
+    return session.identity(request.app[CLOCK].now()), session
+
+
+def origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def check_csrf(request: web.Request, session: SessionInfo) -> None:
+    """Cookie-authenticated writes only come from our own pages (API keys never reach here)."""
+    if request.method in SAFE_METHODS:
+        return
+    allowed = request.app[ALLOWED_ORIGINS] | {f"{request.scheme}://{request.host}".lower()}
+    origin = request.headers.get("Origin")
+    if origin is not None and origin.lower() not in allowed:
+        raise CsrfError("Cross-site request refused.")
+    if request.content_type in FORM_TYPES:
+        return  # forms carry the session's token: checked by check_form_token (aiohttp caches the form)
+    header_token = request.headers.get(CSRF_HEADER, "")
+    if header_token and _same(header_token, session.csrf_token):
+        return
+    if origin is not None:
+        return  # same origin, checked above
+    if request.headers.get("Sec-Fetch-Site", "").lower() == "same-origin":
+        return
+    raise CsrfError("A cookie-authenticated write needs a same-origin Origin header.")
+
+
+def _same(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode(), b.encode())
+
+
+async def check_form_token(request: web.Request, session: SessionInfo) -> None:
+    """A form posted with the session cookie must carry the session's CSRF token."""
+    form = await request.post()  # parsed once; the handler's request.post() gets the same
+    token = form.get(CSRF_FIELD)
+    if not isinstance(token, str) or not _same(token, session.csrf_token):
+        raise CsrfError("The form has expired. Please load the page again.")
+
+
+async def _location_of(request: web.Request, rule: Rule) -> str | None:
+    """The location a request concerns: a location id, ALL_LOCATIONS_MARK for central work, or None
+    where no location is involved or the owning service checks it."""
+    where = rule.location
+    if where.source is From.PATH:
+        return request.match_info.get(where.name, "")
+    if where.source is From.QUERY:
+        return request.query.get(where.name) or ALL_LOCATIONS_MARK
+    if where.source is From.BODY:
+        raw = await request.read()
+        try:
+            data: Any = json.loads(raw) if raw else None
+        except ValueError:
+            data = None
+        value = data.get(where.name) if isinstance(data, dict) else None
+        if not isinstance(value, str) or not value:
+            raise ValidationError(
+                f"The request needs the field {where.name}.",
+                details=[{"field": where.name, "message": "missing"}],
+            )
+        return value
+    if where.source is From.EVERY_LOCATION:
+        return ALL_LOCATIONS_MARK
+    return None
+
+
+def permits(identity: StaffIdentity, rule: Rule, location: str | None, group: str | None) -> bool:
+    """Whether the identity may call a route of this rule at this location (and group)."""
+    if identity.kind is IdentityKind.API_KEY:
+        if rule.operation is None or not identity.may(rule.operation):
+            return False
+        role: Role | None = Role.SERVICE_CENTRE
+    else:
+        role = rule.role
+        if role is None:
+            return True
+    assert role is not None  # noqa: S101 -- narrowed above
+    if location == ALL_LOCATIONS_MARK:
+        return identity.locations_with(role) is None
+    if location is None:
+        return identity.has(role)
+    return identity.has(role, location, group)
+
+
+async def authorise(request: web.Request, rule: Rule, identity: StaffIdentity) -> str | None:
+    location = await _location_of(request, rule)
+    group = request.match_info.get(rule.group) if rule.group else None
+    if not permits(identity, rule, location, group):
+        await _refuse(request, identity, "forbidden", location)
+    return location
+
+
+async def _refuse(request: web.Request, identity: StaffIdentity, reason: str, location: str | None) -> None:
+    """403, with an audit entry: every refusal of an API key (R50), and of staff accounts as well."""
+    await service.record(
+        request.app[STAFF],
+        Actor.of(identity, client_ip(request), current_correlation_id()),
+        action="access",
+        entity=request.app[RULES].get(route_key(request), Rule(None)).entity or "route",
+        entity_id=None,
+        location=location if location and location != ALL_LOCATIONS_MARK else None,
+        outcome="refused",
+        status=403,
+        method=request.method,
+        route=_route_name(request),
+        changes={"reason": reason},
+    )
+    raise ForbiddenError("This needs a role or location you do not have.")
+
+
+def _route_name(request: web.Request) -> str:
+    key = route_key(request)
+    return key[1] if key else "unmatched"

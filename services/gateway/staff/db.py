@@ -1,0 +1,423 @@
+"""Every SQL statement of staff access: accounts, grants, sessions, API keys, and the audit log.
+
+The audit log lives in the schema `gateway_audit`, which `scripts/setup.sh` creates with an owner of its
+own: the gateway's role may read it and append to it, nothing else (invariant I5).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from services.gateway.staff.domain import GrantRow
+from shared.errors import ConflictError
+from shared.identity import Role
+
+AUDIT_TABLE = "gateway_audit.audit_log"
+
+
+@dataclass(frozen=True)
+class Account:
+    id: uuid.UUID
+    username: str
+    display_name: str
+    password_hash: str
+    active: bool
+    must_change_password: bool
+    failed_logins: int
+    locked_until: datetime | None
+    created_at: datetime
+    last_login_at: datetime | None
+    demo: bool
+
+
+_ACCOUNT_COLUMNS = (
+    "id, username, display_name, password_hash, active, must_change_password, failed_logins, "
+    "locked_until, created_at, last_login_at, demo"
+)
+
+
+def _account(row: asyncpg.Record | None) -> Account | None:
+    return Account(**dict(row)) if row is not None else None
+
+
+async def find_account(conn: asyncpg.Connection, username: str, *, lock: bool = False) -> Account | None:
+    sql = f"SELECT {_ACCOUNT_COLUMNS} FROM staff_accounts WHERE username = $1"  # noqa: S608 -- fixed columns
+    return _account(await conn.fetchrow(sql + (" FOR UPDATE" if lock else ""), username))
+
+
+async def find_account_by_id(conn: asyncpg.Connection, account_id: uuid.UUID) -> Account | None:
+    sql = f"SELECT {_ACCOUNT_COLUMNS} FROM staff_accounts WHERE id = $1"  # noqa: S608 -- fixed columns
+    return _account(await conn.fetchrow(sql, account_id))
+
+
+async def list_accounts(conn: asyncpg.Connection) -> list[Account]:
+    sql = f"SELECT {_ACCOUNT_COLUMNS} FROM staff_accounts ORDER BY username"  # noqa: S608 -- fixed columns
+    return [Account(**dict(r)) for r in await conn.fetch(sql)]
+
+
+async def insert_account(
+    conn: asyncpg.Connection,
+    *,
+    username: str,
+    display_name: str,
+    password_hash: str,
+    must_change_password: bool,
+    now: datetime,
+    demo: bool = False,
+) -> uuid.UUID:
+    try:
+        account_id: uuid.UUID = await conn.fetchval(
+            "INSERT INTO staff_accounts (username, display_name, password_hash, must_change_password,"
+            " created_at, updated_at, password_changed_at, demo)"
+            " VALUES ($1, $2, $3, $4, $5, $5, $5, $6) RETURNING id",
+            username,
+            display_name,
+            password_hash,
+            must_change_password,
+            now,
+            demo,
+        )
+    except asyncpg.UniqueViolationError:
+        raise ConflictError("An account with this username exists already.") from None
+    return account_id
+
+
+async def record_login_failure(
+    conn: asyncpg.Connection, account_id: uuid.UUID, failures: int, locked_until: datetime | None
+) -> None:
+    await conn.execute(
+        "UPDATE staff_accounts SET failed_logins = $2,"
+        " locked_until = COALESCE($3, locked_until) WHERE id = $1",
+        account_id,
+        failures,
+        locked_until,
+    )
+
+
+async def record_login_success(
+    conn: asyncpg.Connection, account_id: uuid.UUID, now: datetime, new_hash: str | None
+) -> None:
+    await conn.execute(
+        "UPDATE staff_accounts SET failed_logins = 0, locked_until = NULL, last_login_at = $2,"
+        " password_hash = COALESCE($3, password_hash) WHERE id = $1",
+        account_id,
+        now,
+        new_hash,
+    )
+
+
+async def set_password(
+    conn: asyncpg.Connection,
+    account_id: uuid.UUID,
+    password_hash: str,
+    *,
+    must_change: bool,
+    now: datetime,
+) -> None:
+    await conn.execute(
+        "UPDATE staff_accounts SET password_hash = $2, must_change_password = $3, password_changed_at = $4,"
+        " updated_at = $4, failed_logins = 0, locked_until = NULL WHERE id = $1",
+        account_id,
+        password_hash,
+        must_change,
+        now,
+    )
+
+
+async def set_active(conn: asyncpg.Connection, account_id: uuid.UUID, active: bool, now: datetime) -> None:
+    await conn.execute(
+        "UPDATE staff_accounts SET active = $2, updated_at = $3 WHERE id = $1", account_id, active, now
+    )
+
+
+# --- grants -----------------------------------------------------------------------------------------
+async def grants_of(conn: asyncpg.Connection, account_id: uuid.UUID) -> list[GrantRow]:
+    rows = await conn.fetch(
+        "SELECT role, location, groups FROM staff_grants WHERE account_id = $1 ORDER BY role, location",
+        account_id,
+    )
+    return [GrantRow(Role(r["role"]), r["location"], tuple(r["groups"])) for r in rows]
+
+
+async def grants_at_location(conn: asyncpg.Connection, location: str) -> list[tuple[str, GrantRow]]:
+    rows = await conn.fetch(
+        "SELECT a.username, g.role, g.location, g.groups FROM staff_grants g"
+        " JOIN staff_accounts a ON a.id = g.account_id WHERE g.location = $1"
+        " ORDER BY a.username, g.role",
+        location,
+    )
+    return [(r["username"], GrantRow(Role(r["role"]), r["location"], tuple(r["groups"]))) for r in rows]
+
+
+async def replace_grants(
+    conn: asyncpg.Connection,
+    account_id: uuid.UUID,
+    grants: list[GrantRow],
+    *,
+    by: str,
+    now: datetime,
+    only_location: str | None = None,
+    only_roles: tuple[Role, ...] | None = None,
+) -> None:
+    """Replace an account's grants; narrowed to one location's grants of some roles where given."""
+    if only_location is None:
+        await conn.execute("DELETE FROM staff_grants WHERE account_id = $1", account_id)
+    else:
+        await conn.execute(
+            "DELETE FROM staff_grants WHERE account_id = $1 AND location = $2 AND role = ANY($3::text[])",
+            account_id,
+            only_location,
+            [str(r) for r in only_roles or ()],
+        )
+    await conn.executemany(
+        "INSERT INTO staff_grants (account_id, role, location, groups, granted_at, granted_by)"
+        " VALUES ($1, $2, $3, $4, $5, $6)"
+        " ON CONFLICT (account_id, role, location) DO UPDATE SET groups = EXCLUDED.groups,"
+        " granted_at = EXCLUDED.granted_at, granted_by = EXCLUDED.granted_by",
+        [(account_id, str(g.role), g.location, list(g.groups), now, by) for g in grants],
+    )
+    await conn.execute("UPDATE staff_accounts SET updated_at = $2 WHERE id = $1", account_id, now)
+
+
+# --- sessions ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SessionRow:
+    account_id: uuid.UUID
+    csrf_token: str
+    created_at: datetime
+    last_seen_at: datetime
+    expires_at: datetime
+
+
+async def insert_session(
+    conn: asyncpg.Connection,
+    id_hash: bytes,
+    account_id: uuid.UUID,
+    csrf_token: str,
+    now: datetime,
+    expires_at: datetime,
+) -> None:
+    await conn.execute(
+        "INSERT INTO staff_sessions (id_hash, account_id, csrf_token, created_at, last_seen_at, expires_at)"
+        " VALUES ($1, $2, $3, $4, $4, $5)",
+        id_hash,
+        account_id,
+        csrf_token,
+        now,
+        expires_at,
+    )
+
+
+async def find_session(conn: asyncpg.Connection, id_hash: bytes) -> SessionRow | None:
+    row = await conn.fetchrow(
+        "SELECT account_id, csrf_token, created_at, last_seen_at, expires_at FROM staff_sessions"
+        " WHERE id_hash = $1",
+        id_hash,
+    )
+    return SessionRow(**dict(row)) if row is not None else None
+
+
+async def touch_session(conn: asyncpg.Connection, id_hash: bytes, now: datetime) -> None:
+    await conn.execute("UPDATE staff_sessions SET last_seen_at = $2 WHERE id_hash = $1", id_hash, now)
+
+
+async def delete_session(conn: asyncpg.Connection, id_hash: bytes) -> None:
+    await conn.execute("DELETE FROM staff_sessions WHERE id_hash = $1", id_hash)
+
+
+async def delete_sessions_of(
+    conn: asyncpg.Connection, account_id: uuid.UUID, *, keep: bytes | None = None
+) -> None:
+    await conn.execute(
+        "DELETE FROM staff_sessions WHERE account_id = $1 AND ($2::bytea IS NULL OR id_hash <> $2)",
+        account_id,
+        keep,
+    )
+
+
+async def delete_expired_sessions(conn: asyncpg.Connection, now: datetime, idle_cutoff: datetime) -> int:
+    result: str = await conn.execute(
+        "DELETE FROM staff_sessions WHERE expires_at <= $1 OR last_seen_at <= $2", now, idle_cutoff
+    )
+    return int(result.split()[-1])
+
+
+# --- API keys ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ApiKey:
+    id: uuid.UUID
+    prefix: str
+    secret_hash: bytes
+    name: str
+    locations: list[str]
+    operations: list[str]
+    created_at: datetime
+    created_by: str
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    revoked_by: str | None
+    last_used_at: datetime | None
+
+
+_KEY_COLUMNS = (
+    "id, prefix, secret_hash, name, locations, operations, created_at, created_by, expires_at,"
+    " revoked_at, revoked_by, last_used_at"
+)
+
+
+async def insert_api_key(
+    conn: asyncpg.Connection,
+    *,
+    prefix: str,
+    secret_hash: bytes,
+    name: str,
+    locations: list[str],
+    operations: list[str],
+    created_by: str,
+    now: datetime,
+    expires_at: datetime | None,
+) -> uuid.UUID:
+    key_id: uuid.UUID = await conn.fetchval(
+        "INSERT INTO api_keys (prefix, secret_hash, name, locations, operations, created_at, created_by,"
+        " expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+        prefix,
+        secret_hash,
+        name,
+        locations,
+        operations,
+        now,
+        created_by,
+        expires_at,
+    )
+    return key_id
+
+
+async def find_api_key_by_prefix(conn: asyncpg.Connection, prefix: str) -> ApiKey | None:
+    sql = f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE prefix = $1"  # noqa: S608 -- fixed columns
+    row = await conn.fetchrow(sql, prefix)
+    return ApiKey(**dict(row)) if row is not None else None
+
+
+async def find_api_key(conn: asyncpg.Connection, key_id: uuid.UUID) -> ApiKey | None:
+    sql = f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE id = $1"  # noqa: S608 -- fixed columns
+    row = await conn.fetchrow(sql, key_id)
+    return ApiKey(**dict(row)) if row is not None else None
+
+
+async def list_api_keys(conn: asyncpg.Connection) -> list[ApiKey]:
+    sql = f"SELECT {_KEY_COLUMNS} FROM api_keys ORDER BY revoked_at NULLS FIRST, created_at DESC"  # noqa: S608 -- fixed columns
+    return [ApiKey(**dict(r)) for r in await conn.fetch(sql)]
+
+
+async def mark_key_used(conn: asyncpg.Connection, key_id: uuid.UUID, now: datetime) -> None:
+    # Coarse on purpose: one write a minute per key at most, not one per request.
+    await conn.execute(
+        "UPDATE api_keys SET last_used_at = $2 WHERE id = $1"
+        " AND (last_used_at IS NULL OR last_used_at < $2 - interval '1 minute')",
+        key_id,
+        now,
+    )
+
+
+async def revoke_api_key(conn: asyncpg.Connection, key_id: uuid.UUID, by: str, now: datetime) -> bool:
+    result: str = await conn.execute(
+        "UPDATE api_keys SET revoked_at = $2, revoked_by = $3 WHERE id = $1 AND revoked_at IS NULL",
+        key_id,
+        now,
+        by,
+    )
+    return result.endswith(" 1")
+
+
+# --- the audit log ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class AuditEntry:
+    occurred_at: datetime
+    actor: str
+    actor_kind: str
+    action: str
+    entity: str
+    outcome: str = "ok"
+    entity_id: str | None = None
+    location: str | None = None
+    status: int | None = None
+    ip: str | None = None
+    method: str | None = None
+    route: str | None = None
+    changes: dict[str, Any] | None = None
+    correlation_id: str | None = None
+
+
+async def insert_audit(conn: asyncpg.Connection, entry: AuditEntry) -> None:
+    await conn.execute(
+        f"INSERT INTO {AUDIT_TABLE} (occurred_at, actor, actor_kind, action, entity, entity_id,"  # noqa: S608 -- a constant
+        " location, outcome, status, ip, method, route, changes, correlation_id)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb, $14)",
+        entry.occurred_at,
+        entry.actor,
+        entry.actor_kind,
+        entry.action,
+        entry.entity,
+        entry.entity_id,
+        entry.location,
+        entry.outcome,
+        entry.status,
+        entry.ip,
+        entry.method,
+        entry.route,
+        entry.changes or {},  # the pool's jsonb codec encodes it
+        entry.correlation_id,
+    )
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    actor: str | None = None
+    entity: str | None = None
+    entity_id: str | None = None
+    location: str | None = None
+    outcome: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    before_id: int | None = None  # paging: entries older than this id (newest first)
+    limit: int = 50
+
+
+async def search_audit(conn: asyncpg.Connection, f: AuditFilter) -> list[dict[str, Any]]:
+    conditions: list[str] = []
+    args: list[Any] = []
+
+    def add(sql: str, value: Any) -> None:
+        args.append(value)
+        conditions.append(sql.format(f"${len(args)}"))
+
+    if f.actor:
+        add("actor = {}", f.actor)
+    if f.entity:
+        add("entity = {}", f.entity)
+    if f.entity_id:
+        add("entity_id = {}", f.entity_id)
+    if f.location:
+        add("location = {}", f.location)
+    if f.outcome:
+        add("outcome = {}", f.outcome)
+    if f.since:
+        add("occurred_at >= {}", f.since)
+    if f.until:
+        add("occurred_at < {}", f.until)
+    if f.before_id:
+        add("id < {}", f.before_id)
+    where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+    args.append(f.limit)
+    rows = await conn.fetch(
+        "SELECT id, occurred_at, actor, actor_kind, action, entity, entity_id, location, outcome, status,"  # noqa: S608 -- conditions are fixed text, values are parameters
+        f" ip, method, route, changes, correlation_id FROM {AUDIT_TABLE} {where}"
+        f" ORDER BY id DESC LIMIT ${len(args)}",
+        *args,
+    )
+    return [dict(r) for r in rows]

@@ -1,0 +1,256 @@
+"""Rules of staff access as plain Python (no aiohttp, no database): names and passwords, sessions and
+their timeouts, the lock-out after failed logins, API key format and scopes, and what an audit entry may
+say about a change (never a customer's personal data).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import string
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from shared.errors import ValidationError
+from shared.identity import ALL_LOCATIONS, Grant, Role
+
+USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,62}$")
+LOCATION_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+GROUP_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+PASSWORD_MIN_LENGTH = 12
+PASSWORD_MAX_LENGTH = 256
+
+# Roles an administrator grants to people; the service centre is a role of API keys only.
+GRANTABLE_ROLES = (
+    Role.APPOINTMENT_MANAGER,
+    Role.GROUP_LEADER,
+    Role.LOCATION_ADMIN,
+    Role.ADMIN,
+    Role.STATISTICS,
+    Role.AUDIT,
+)
+# Roles that hold for every location at once (R31, R32, R46): granted with location "*".
+CENTRAL_ROLES = frozenset({Role.ADMIN, Role.STATISTICS, Role.AUDIT})
+# Roles a location administrator hands out at their own location (R30: "their groups and group leaders").
+LOCATION_DELEGABLE_ROLES = (Role.APPOINTMENT_MANAGER, Role.GROUP_LEADER)
+
+ROLE_LABELS_DE: dict[Role, str] = {
+    Role.APPOINTMENT_MANAGER: "Termin-Manager:in",
+    Role.GROUP_LEADER: "Serviceplatzgruppen-Leiter:in",
+    Role.LOCATION_ADMIN: "Standort-Administrator:in",
+    Role.ADMIN: "Administrator:in",
+    Role.STATISTICS: "Statistik",
+    Role.AUDIT: "Revision (Audit-Log)",
+    Role.SERVICE_CENTRE: "Service-Center (API-Schlüssel)",
+}
+
+# Operations an API key may be scoped to (R37, R50).
+OPERATIONS: dict[str, str] = {
+    "appointments:read": "Termine eines Standorts lesen",
+    "appointments:write": "Termine buchen, verschieben und absagen (Service-Center)",
+    "events:read": "Ereignis-Feed der Terminänderungen lesen",
+}
+
+
+class LoginRefused(Exception):
+    """Wrong name or password, or a locked or disabled account: one answer for all (no enumeration)."""
+
+
+def normalise_username(raw: str) -> str:
+    return raw.strip().lower()
+
+
+def check_username(username: str) -> str:
+    name = normalise_username(username)
+    if not USERNAME.match(name):
+        raise ValidationError(
+            "The username needs 2 to 63 lowercase letters, digits, '.', '_' or '-'.",
+            details=[{"field": "username", "message": "invalid username"}],
+        )
+    return name
+
+
+def check_new_password(password: str, *, username: str, field: str = "new_password") -> None:
+    """A password a person chose: long enough, not the username, not one character repeated."""
+    problem = None
+    if len(password) < PASSWORD_MIN_LENGTH:
+        problem = f"at least {PASSWORD_MIN_LENGTH} characters"
+    elif len(password) > PASSWORD_MAX_LENGTH:
+        problem = f"at most {PASSWORD_MAX_LENGTH} characters"
+    elif username and username.lower() in password.lower():
+        problem = "must not contain the username"
+    elif len(set(password)) < 5:
+        problem = "too simple"
+    if problem:
+        raise ValidationError(
+            f"The new password is not acceptable: {problem}.",
+            details=[{"field": field, "message": problem}],
+        )
+
+
+def start_password() -> str:
+    """A one-time start password an administrator hands over; the first login must change it."""
+    alphabet = string.ascii_letters + string.digits
+    return "-".join("".join(secrets.choice(alphabet) for _ in range(5)) for _ in range(4))
+
+
+def new_token() -> str:
+    """A random secret of 256 bits, URL-safe (session ids, CSRF tokens)."""
+    return secrets.token_urlsafe(32)
+
+
+def token_hash(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+# --- lock-out ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class LockoutPolicy:
+    max_failures: int
+    lockout: timedelta
+
+    def is_locked(self, locked_until: datetime | None, now: datetime) -> bool:
+        return locked_until is not None and locked_until > now
+
+    def after_failure(self, failures: int, now: datetime) -> tuple[int, datetime | None]:
+        """The new failure count and, once it reaches the limit, the end of the lock-out. The count starts
+        again after the lock-out, so a wrong password then locks again only after as many attempts."""
+        failures += 1
+        if failures >= self.max_failures:
+            return 0, now + self.lockout
+        return failures, None
+
+
+# --- sessions ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SessionPolicy:
+    idle: timedelta
+    absolute: timedelta
+    touch_every: timedelta = timedelta(seconds=60)
+
+    def expires_at(self, created_at: datetime) -> datetime:
+        return created_at + self.absolute
+
+    def is_valid(self, last_seen_at: datetime, expires_at: datetime, now: datetime) -> bool:
+        return now < expires_at and now < last_seen_at + self.idle
+
+    def needs_touch(self, last_seen_at: datetime, now: datetime) -> bool:
+        return now - last_seen_at >= self.touch_every
+
+
+# --- grants -----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class GrantRow:
+    role: Role
+    location: str
+    groups: tuple[str, ...] = ()
+
+
+def check_grant(role: str, location: str, groups: list[str] | tuple[str, ...] = ()) -> GrantRow:
+    try:
+        parsed = Role(role)
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed not in GRANTABLE_ROLES:
+        raise ValidationError(
+            f"Unknown role {role!r}.", details=[{"field": "role", "message": "unknown role"}]
+        )
+    if parsed in CENTRAL_ROLES:
+        location = ALL_LOCATIONS
+    elif location != ALL_LOCATIONS and not LOCATION_ID.match(location):
+        raise ValidationError(
+            "A location id is a slug such as 'mitte'.",
+            details=[{"field": "location", "message": "invalid location id"}],
+        )
+    if groups and parsed is not Role.GROUP_LEADER:
+        raise ValidationError(
+            "Only a group leader's grant names groups.",
+            details=[{"field": "groups", "message": "only for group_leader"}],
+        )
+    for group in groups:
+        if not GROUP_ID.match(group):
+            raise ValidationError(
+                "Invalid group id.", details=[{"field": "groups", "message": "invalid group id"}]
+            )
+    return GrantRow(parsed, location, tuple(sorted(set(groups))))
+
+
+def to_grants(rows: list[GrantRow]) -> tuple[Grant, ...]:
+    return tuple(Grant(role=r.role, locations=(r.location,), groups=r.groups) for r in rows)
+
+
+# --- API keys ---------------------------------------------------------------------------------------
+KEY_PREFIX_ALPHABET = string.ascii_lowercase + string.digits
+KEY_SHAPE = re.compile(r"^otv_([a-z0-9]{10})_([A-Za-z0-9_-]{43})$")
+
+
+@dataclass(frozen=True)
+class NewKey:
+    prefix: str
+    secret: str
+
+    @property
+    def plain(self) -> str:
+        return f"otv_{self.prefix}_{self.secret}"
+
+    @property
+    def secret_hash(self) -> bytes:
+        return token_hash(self.secret)
+
+
+def new_api_key() -> NewKey:
+    prefix = "".join(secrets.choice(KEY_PREFIX_ALPHABET) for _ in range(10))
+    return NewKey(prefix=prefix, secret=secrets.token_urlsafe(32))  # 256 random bits
+
+
+def parse_api_key(raw: str) -> tuple[str, str] | None:
+    """(prefix, secret) of a key in our format, else None."""
+    match = KEY_SHAPE.match(raw.strip())
+    return (match.group(1), match.group(2)) if match else None
+
+
+def check_key_scope(locations: list[str], operations: list[str]) -> tuple[list[str], list[str]]:
+    locs = sorted(set(locations))
+    ops = sorted(set(operations))
+    if not locs:
+        raise ValidationError(
+            "An API key needs at least one location ('*' for all).",
+            details=[{"field": "locations", "message": "empty"}],
+        )
+    for loc in locs:
+        if loc != ALL_LOCATIONS and not LOCATION_ID.match(loc):
+            raise ValidationError(
+                "Invalid location id.", details=[{"field": "locations", "message": "invalid location id"}]
+            )
+    if ALL_LOCATIONS in locs:
+        locs = [ALL_LOCATIONS]
+    if not ops:
+        raise ValidationError(
+            "An API key needs at least one operation.",
+            details=[{"field": "operations", "message": "empty"}],
+        )
+    unknown = [op for op in ops if op not in OPERATIONS]
+    if unknown:
+        raise ValidationError(
+            f"Unknown operation(s): {', '.join(unknown)}.",
+            details=[{"field": "operations", "message": "unknown operation"}],
+        )
+    return locs, ops
+
+
+# --- audit ------------------------------------------------------------------------------------------
+def changed_fields(body: Any, prefix: str = "", depth: int = 0) -> list[str]:
+    """The names of the fields a request sets, nested as dotted paths: what changed, never the values
+    (they may hold a customer's name, e-mail or number)."""
+    if not isinstance(body, dict) or depth > 3:
+        return []
+    names: list[str] = []
+    for key in sorted(body):
+        name = f"{prefix}{key}" if isinstance(key, str) else f"{prefix}?"
+        if len(name) > 80:
+            continue
+        names.append(name)
+        names.extend(changed_fields(body[key], name + ".", depth + 1))
+    return names[:100]

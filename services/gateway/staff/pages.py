@@ -1,0 +1,729 @@
+"""The staff pages (server-rendered, German, usable without JavaScript): sign-in, the start page of each
+role, one's own password, and for administrators the accounts and roles, API keys, the audit log and the
+mail texts. The location pages (catalog configuration) are in `location_pages.py`.
+
+Who may open which page is decided by `authz.py` from `rules.py`; forms carry the session's CSRF token,
+which the middleware checks before a handler runs.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp_jinja2
+import jinja2
+import pydantic
+from aiohttp import web
+
+from services.gateway.proxy import client_ip
+from services.gateway.staff import service, upstream
+from services.gateway.staff.api import (
+    LOGIN_REFUSED,
+    AuditQuery,
+    actor,
+    audit_json,
+    clear_session_cookie,
+    set_session_cookie,
+)
+from services.gateway.staff.authz import CSRF_FIELD, IDENTITY, PAGE_ERROR, SESSION, STAFF
+from services.gateway.staff.domain import (
+    GRANTABLE_ROLES,
+    LOCATION_DELEGABLE_ROLES,
+    OPERATIONS,
+    ROLE_LABELS_DE,
+    LoginRefused,
+)
+from services.gateway.staff.service import Actor
+from shared.clock import BERLIN
+from shared.errors import OTVError, ValidationError
+from shared.identity import ALL_LOCATIONS, Role, StaffIdentity
+from shared.logging import current_correlation_id
+from shared.web import validation_error
+
+HERE = Path(__file__).parent
+JINJA = web.AppKey("otv_staff_jinja2", jinja2.Environment)
+LOGIN_COOKIE = "otv_staff_login"
+
+# The staff pages' own policy: no inline script or style, never framed.
+STAFF_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "form-action 'self'; base-uri 'none'; object-src 'none'; frame-ancestors 'none'"
+)
+
+ERROR_TEXTS_DE = {
+    "forbidden": "Dafür fehlt Ihnen die Rolle oder der Standort.",
+    "not_found": "Das gibt es nicht (mehr).",
+    "csrf_failed": (
+        "Das Formular ist abgelaufen. Bitte laden Sie die Seite neu und versuchen Sie es noch einmal."
+    ),
+    "unavailable": "Ein Dienst antwortet gerade nicht. Bitte versuchen Sie es gleich noch einmal.",
+    "conflict": "Das geht so nicht.",
+    "validation_error": "Bitte prüfen Sie Ihre Eingaben.",
+}
+
+routes = web.RouteTableDef()
+
+
+def setup_pages(app: web.Application) -> None:
+    env = aiohttp_jinja2.setup(
+        app,
+        loader=jinja2.FileSystemLoader(HERE / "templates"),
+        autoescape=jinja2.select_autoescape(default=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        app_key=JINJA,
+    )
+    env.filters["when"] = _when
+    env.globals["role_label"] = lambda role: ROLE_LABELS_DE.get(Role(role), role)
+    app[PAGE_ERROR] = render_error
+    from services.gateway.staff import location_pages
+
+    app.router.add_routes(routes)
+    app.router.add_routes(location_pages.routes)
+
+
+def _when(value: Any) -> str:
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return str(value)
+    if isinstance(value, datetime):
+        return value.astimezone(BERLIN).strftime("%d.%m.%Y %H:%M")
+    return "\N{EN DASH}" if value is None else str(value)
+
+
+def nav_for(identity: StaffIdentity | None) -> list[tuple[str, str]]:
+    if identity is None:
+        return []
+    items = [("/staff/", "Start")]
+    if identity.locations_with(Role.ADMIN) is None and identity.has(Role.ADMIN):
+        items += [
+            ("/staff/admin/locations", "Standorte"),
+            ("/staff/admin/concerns", "Leistungskatalog"),
+            ("/staff/admin/texts", "Texte"),
+            ("/staff/admin/accounts", "Konten"),
+            ("/staff/admin/api-keys", "API-Schlüssel"),
+        ]
+    if identity.has(Role.AUDIT) and identity.locations_with(Role.AUDIT) is None:
+        items.append(("/staff/admin/audit-log", "Audit-Log"))
+    items.append(("/staff/password", "Passwort"))
+    return items
+
+
+def render(
+    request: web.Request, template: str, context: dict[str, Any], *, status: int = 200
+) -> web.Response:
+    identity = request.get(IDENTITY)
+    session = request.get(SESSION)
+    ctx = {
+        "me": identity,
+        "csrf_token": session.csrf_token if session else "",
+        "csrf_field": CSRF_FIELD,
+        "nav": nav_for(identity),
+        "current_path": request.path,
+        **context,
+    }
+    response = aiohttp_jinja2.render_template(template, request, ctx, status=status, app_key=JINJA)
+    no_store(response)
+    return response
+
+
+def no_store(response: web.StreamResponse) -> None:
+    response.headers["Content-Security-Policy"] = STAFF_CSP
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Frame-Options"] = "DENY"
+
+
+async def render_error(request: web.Request, exc: OTVError) -> web.Response:
+    message = ERROR_TEXTS_DE.get(exc.code, "Das hat nicht geklappt.")
+    return render(
+        request,
+        "error.html",
+        {"title": "Nicht möglich", "message": message, "code": exc.code},
+        status=exc.status,
+    )
+
+
+def error_messages(exc: OTVError) -> list[str]:
+    """German lines for a form: the fields the service named, and its message."""
+    lines = []
+    for detail in exc.details:
+        field = detail.get("field") or ""
+        text = detail.get("message") or ""
+        lines.append(f"{field}: {text}" if field else str(text))
+    return lines or [exc.message]
+
+
+def redirect(location: str) -> web.HTTPSeeOther:
+    return web.HTTPSeeOther(location)
+
+
+# --- sign-in ----------------------------------------------------------------------------------------
+def _safe_next(raw: str | None) -> str:
+    """Only our own staff pages as a target after sign-in (no open redirect)."""
+    if raw and raw.startswith("/staff/") and not raw.startswith("//") and "\\" not in raw:
+        return raw
+    return "/staff/"
+
+
+@routes.get("/staff/login")
+async def login_page(request: web.Request) -> web.Response:
+    return _login_form(request, errors=[], username="")
+
+
+def _login_form(request: web.Request, *, errors: list[str], username: str, status: int = 200) -> web.Response:
+    # Login CSRF: a double-submit value in a cookie and in the form (there is no session yet).
+    token = request.cookies.get(LOGIN_COOKIE)
+    if not token or len(token) != 43:
+        token = secrets.token_urlsafe(32)
+    response = render(
+        request,
+        "login.html",
+        {
+            "title": "Anmeldung",
+            "errors": errors,
+            "username": username,
+            "login_token": token,
+            "next": _safe_next(request.query.get("next")),
+        },
+        status=status,
+    )
+    response.set_cookie(
+        LOGIN_COOKIE, token, path="/staff/login", httponly=True, secure=True, samesite="Strict", max_age=3600
+    )
+    return response
+
+
+@routes.post("/staff/login")
+async def login_submit(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    username = str(form.get("username", ""))[:200]
+    password = str(form.get("password", ""))[:500]
+    token = str(form.get(CSRF_FIELD, ""))
+    cookie = request.cookies.get(LOGIN_COOKIE, "")
+    if not cookie or not secrets.compare_digest(token.encode(), cookie.encode()):
+        return _login_form(
+            request, errors=["Die Anmeldeseite war abgelaufen. Bitte noch einmal."], username="", status=403
+        )
+    if not username or not password:
+        return _login_form(
+            request, errors=["Bitte Benutzername und Passwort eingeben."], username=username, status=422
+        )
+    who = Actor("", "user", client_ip(request), current_correlation_id())
+    try:
+        session = await service.login(request.app[STAFF], username, password, who)
+    except LoginRefused:
+        return _login_form(
+            request,
+            errors=[
+                "Benutzername oder Passwort sind falsch, oder das Konto ist nach mehreren Fehlversuchen "
+                "vorübergehend gesperrt. Bitte versuchen Sie es später noch einmal."
+            ],
+            username=username,
+            status=401,
+        )
+    target = "/staff/password" if session.must_change_password else _safe_next(str(form.get("next", "")))
+    response = web.HTTPSeeOther(target)
+    set_session_cookie(request, response, session.token)
+    response.del_cookie(LOGIN_COOKIE, path="/staff/login")
+    return response
+
+
+assert LOGIN_REFUSED  # noqa: S101 -- the API's wording; the page says the same in German
+
+
+@routes.post("/staff/logout")
+async def logout_submit(request: web.Request) -> web.StreamResponse:
+    session = request.get(SESSION)
+    if session is not None:
+        await service.logout(request.app[STAFF], session, actor(request))
+    response = web.HTTPSeeOther("/staff/login")
+    clear_session_cookie(response)
+    return response
+
+
+# --- start page -------------------------------------------------------------------------------------
+async def location_names(request: web.Request) -> dict[str, str]:
+    """Location ids to names from the catalog's public list; ids alone when the catalog is down."""
+    try:
+        status, data = await upstream.call(request, "catalog", "GET", "/api/v1/locations", signed=False)
+    except OTVError:
+        return {}
+    if status != 200 or not isinstance(data, list):
+        return {}
+    return {str(loc.get("id")): str(loc.get("name", loc.get("id"))) for loc in data if isinstance(loc, dict)}
+
+
+@routes.get("/staff/")
+async def start_page(request: web.Request) -> web.Response:
+    identity = request[IDENTITY]
+    names = await location_names(request)
+    everywhere = {
+        role: identity.locations_with(role) is None and identity.has(role)
+        for role in (Role.ADMIN, Role.LOCATION_ADMIN, Role.GROUP_LEADER, Role.APPOINTMENT_MANAGER)
+    }
+    # The locations this person works at, with the highest role there.
+    mine: list[dict[str, Any]] = []
+    ids = (
+        sorted(names)
+        if everywhere[Role.APPOINTMENT_MANAGER]
+        else sorted(identity.locations_with(Role.APPOINTMENT_MANAGER) or set())
+    )
+    for location in ids:
+        role = (
+            next(
+                r
+                for r in (Role.LOCATION_ADMIN, Role.GROUP_LEADER, Role.APPOINTMENT_MANAGER)
+                if identity.has(r, location)
+            )
+            if identity.has(Role.APPOINTMENT_MANAGER, location)
+            else None
+        )
+        if role is None:
+            continue
+        mine.append({"id": location, "name": names.get(location, location), "role": str(role)})
+    return render(
+        request,
+        "start.html",
+        {
+            "title": "Start",
+            "locations": mine,
+            "is_admin": everywhere[Role.ADMIN],
+            "is_statistics": identity.has(Role.STATISTICS),
+            "is_audit": identity.has(Role.AUDIT) and identity.locations_with(Role.AUDIT) is None,
+            "grants": [
+                {
+                    "role": str(g.role),
+                    "locations": ", ".join(names.get(x, x) for x in g.locations),
+                    "groups": g.groups,
+                }
+                for g in identity.grants
+            ],
+            "notice": _notice(request),
+        },
+    )
+
+
+NOTICES = {
+    "password_changed": "Ihr Passwort ist geändert.",
+    "saved": "Gespeichert.",
+    "revoked": "Der API-Schlüssel ist gesperrt.",
+    "disabled": "Das Konto ist deaktiviert.",
+    "enabled": "Das Konto ist wieder aktiv.",
+}
+
+
+def _notice(request: web.Request) -> str:
+    return NOTICES.get(request.query.get("notice", ""), "")
+
+
+# --- one's own password -----------------------------------------------------------------------------
+@routes.get("/staff/password")
+async def password_page(request: web.Request) -> web.Response:
+    session = request.get(SESSION)
+    return render(
+        request,
+        "password.html",
+        {
+            "title": "Passwort ändern",
+            "errors": [],
+            "must_change": bool(session and session.must_change_password),
+        },
+    )
+
+
+@routes.post("/staff/password")
+async def password_submit(request: web.Request) -> web.StreamResponse:
+    session = request.get(SESSION)
+    if session is None:
+        raise web.HTTPSeeOther("/staff/login")
+    form = await request.post()
+    current = str(form.get("current_password", ""))
+    new = str(form.get("new_password", ""))
+    repeat = str(form.get("new_password_repeat", ""))
+    errors: list[str] = []
+    if new != repeat:
+        errors.append("Die beiden neuen Passwörter stimmen nicht überein.")
+    else:
+        try:
+            await service.change_password(request.app[STAFF], session, current, new, actor(request))
+        except ValidationError as exc:
+            errors = [_password_error(exc)]
+    if errors:
+        return render(
+            request,
+            "password.html",
+            {"title": "Passwort ändern", "errors": errors, "must_change": session.must_change_password},
+            status=422,
+        )
+    raise redirect("/staff/?notice=password_changed")
+
+
+def _password_error(exc: ValidationError) -> str:
+    field = exc.details[0].get("field") if exc.details else ""
+    if field == "current_password":
+        return "Das aktuelle Passwort stimmt nicht."
+    return (
+        "Das neue Passwort muss mindestens 12 Zeichen haben, darf den Benutzernamen nicht enthalten, "
+        "muss sich vom bisherigen unterscheiden und darf nicht zu einfach sein."
+    )
+
+
+# --- accounts and roles (administrators) ------------------------------------------------------------
+def _role_choices() -> list[tuple[str, str]]:
+    return [(str(r), ROLE_LABELS_DE[r]) for r in GRANTABLE_ROLES]
+
+
+@routes.get("/staff/admin/accounts")
+async def accounts_page(request: web.Request) -> web.Response:
+    return await _accounts(request, errors=[], created=None)
+
+
+async def _accounts(
+    request: web.Request, *, errors: list[str], created: dict[str, Any] | None, status: int = 200
+) -> web.Response:
+    accounts = await service.list_accounts(request.app[STAFF])
+    return render(
+        request,
+        "accounts.html",
+        {
+            "title": "Konten und Rollen",
+            "accounts": accounts,
+            "errors": errors,
+            "created": created,
+            "roles": _role_choices(),
+            "locations": await location_names(request),
+            "notice": _notice(request),
+        },
+        status=status,
+    )
+
+
+@routes.post("/staff/admin/accounts")
+async def accounts_create(request: web.Request) -> web.Response:
+    form = await request.post()
+    username = str(form.get("username", ""))
+    role = str(form.get("role", ""))
+    location = str(form.get("location", "")) or ALL_LOCATIONS
+    try:
+        grants = service.parse_grants([{"role": role, "location": location}]) if role else []
+        view, password = await service.create_account(
+            request.app[STAFF],
+            actor(request),
+            username=username,
+            display_name=str(form.get("display_name", "")),
+            grants=grants,
+        )
+    except OTVError as exc:
+        return await _accounts(request, errors=error_messages(exc), created=None, status=exc.status)
+    return await _accounts(
+        request, errors=[], created={"username": view.username, "start_password": password}
+    )
+
+
+@routes.get("/staff/admin/accounts/{username}")
+async def account_page(request: web.Request) -> web.Response:
+    return await _account(request, errors=[], secret=None)
+
+
+async def _account(
+    request: web.Request, *, errors: list[str], secret: str | None, status: int = 200
+) -> web.Response:
+    view = await service.get_account(request.app[STAFF], request.match_info["username"])
+    return render(
+        request,
+        "account.html",
+        {
+            "title": f"Konto {view.username}",
+            "account": view,
+            "errors": errors,
+            "secret": secret,
+            "roles": _role_choices(),
+            "locations": await location_names(request),
+            "notice": _notice(request),
+        },
+        status=status,
+    )
+
+
+def _grant_rows(view: service.AccountView) -> list[dict[str, Any]]:
+    return [service.grant_json(g) for g in view.grants]
+
+
+@routes.post("/staff/admin/accounts/{username}/grants")
+async def account_grant_add(request: web.Request) -> web.Response:
+    staff = request.app[STAFF]
+    username = request.match_info["username"]
+    form = await request.post()
+    groups = [g.strip() for g in str(form.get("groups", "")).split(",") if g.strip()]
+    try:
+        view = await service.get_account(staff, username)
+        grants = service.parse_grants(
+            [
+                *_grant_rows(view),
+                {
+                    "role": str(form.get("role", "")),
+                    "location": str(form.get("location", "")) or "*",
+                    "groups": groups,
+                },
+            ]
+        )
+        await service.replace_account_grants(staff, actor(request), username, grants)
+    except OTVError as exc:
+        if exc.status == 404:
+            raise
+        return await _account(request, errors=error_messages(exc), secret=None, status=exc.status)
+    raise redirect(f"/staff/admin/accounts/{username}?notice=saved")
+
+
+@routes.post("/staff/admin/accounts/{username}/grants/remove")
+async def account_grant_remove(request: web.Request) -> web.Response:
+    staff = request.app[STAFF]
+    username = request.match_info["username"]
+    form = await request.post()
+    role, location = str(form.get("role", "")), str(form.get("location", ""))
+    try:
+        view = await service.get_account(staff, username)
+        keep = [g for g in _grant_rows(view) if not (g["role"] == role and g["location"] == location)]
+        await service.replace_account_grants(staff, actor(request), username, service.parse_grants(keep))
+    except OTVError as exc:
+        if exc.status == 404:
+            raise
+        return await _account(request, errors=error_messages(exc), secret=None, status=exc.status)
+    raise redirect(f"/staff/admin/accounts/{username}?notice=saved")
+
+
+@routes.post("/staff/admin/accounts/{username}/active")
+async def account_active(request: web.Request) -> web.Response:
+    username = request.match_info["username"]
+    form = await request.post()
+    active = form.get("active") == "true"
+    try:
+        await service.set_account_active(request.app[STAFF], actor(request), username, active)
+    except OTVError as exc:
+        if exc.status == 404:
+            raise
+        return await _account(request, errors=error_messages(exc), secret=None, status=exc.status)
+    raise redirect(f"/staff/admin/accounts/{username}?notice={'enabled' if active else 'disabled'}")
+
+
+@routes.post("/staff/admin/accounts/{username}/reset-password")
+async def account_reset(request: web.Request) -> web.Response:
+    password = await service.reset_password(
+        request.app[STAFF], actor(request), request.match_info["username"]
+    )
+    return await _account(request, errors=[], secret=password)
+
+
+# --- API keys (administrators) ----------------------------------------------------------------------
+@routes.get("/staff/admin/api-keys")
+async def keys_page(request: web.Request) -> web.Response:
+    return await _keys(request, errors=[], created=None)
+
+
+async def _keys(
+    request: web.Request, *, errors: list[str], created: dict[str, str] | None, status: int = 200
+) -> web.Response:
+    return render(
+        request,
+        "api_keys.html",
+        {
+            "title": "API-Schlüssel",
+            "keys": [service.key_json(k) for k in await service.list_api_keys(request.app[STAFF])],
+            "operations": OPERATIONS,
+            "locations": await location_names(request),
+            "errors": errors,
+            "created": created,
+            "notice": _notice(request),
+        },
+        status=status,
+    )
+
+
+@routes.post("/staff/admin/api-keys")
+async def keys_create(request: web.Request) -> web.Response:
+    form = await request.post()
+    locations = [str(v) for v in form.getall("locations", [])]
+    operations = [str(v) for v in form.getall("operations", [])]
+    try:
+        created = await service.create_api_key(
+            request.app[STAFF],
+            actor(request),
+            name=str(form.get("name", "")),
+            locations=locations,
+            operations=operations,
+        )
+    except OTVError as exc:
+        return await _keys(request, errors=error_messages(exc), created=None, status=exc.status)
+    return await _keys(request, errors=[], created={"name": str(form.get("name", "")), "key": created.plain})
+
+
+@routes.post("/staff/admin/api-keys/{key_id}/revoke")
+async def keys_revoke(request: web.Request) -> web.Response:
+    await service.revoke_api_key(request.app[STAFF], actor(request), request.match_info["key_id"])
+    raise redirect("/staff/admin/api-keys?notice=revoked")
+
+
+# --- the audit log (audit review, administrators) ---------------------------------------------------
+@routes.get("/staff/admin/audit-log")
+async def audit_page(request: web.Request) -> web.Response:
+    raw = {k: v for k, v in request.query.items() if v}
+    try:
+        query = AuditQuery.model_validate(raw)
+    except pydantic.ValidationError as exc:
+        return render(
+            request,
+            "audit.html",
+            {"title": "Audit-Log", "entries": [], "errors": error_messages(validation_error(exc)), "q": raw},
+            status=422,
+        )
+    entries = [audit_json(e) for e in await service.search_audit(request.app[STAFF], query.filter())]
+    next_before = entries[-1]["id"] if len(entries) == query.limit else None
+    next_query = {**raw, "before": str(next_before)} if next_before else None
+    return render(
+        request,
+        "audit.html",
+        {"title": "Audit-Log", "entries": entries, "errors": [], "q": raw, "next_query": next_query},
+    )
+
+
+# --- mail and page texts (R10, administrators; kept by the notifier) --------------------------------
+@routes.get("/staff/admin/texts")
+async def texts_page(request: web.Request) -> web.Response:
+    status, data = await upstream.call(request, "notifier", "GET", "/api/v1/admin/mail-templates")
+    if status != 200 or not isinstance(data, list):
+        raise _upstream_error(status, data)
+    return render(
+        request, "texts.html", {"title": "Texte der E-Mails", "texts": data, "notice": _notice(request)}
+    )
+
+
+class UpstreamError(OTVError):
+    """A service's error answer, passed on to the page with its status and code."""
+
+    def __init__(self, status: int, data: Any) -> None:
+        error = data.get("error") if isinstance(data, dict) else None
+        error = error if isinstance(error, dict) else {}
+        details = error.get("details")
+        super().__init__(
+            str(error.get("message") or "The service refused the change."),
+            details=details if isinstance(details, list) else None,
+        )
+        self.status = status if 400 <= status < 500 else 502  # type: ignore[misc]  # per instance
+        self.code = str(error.get("code") or "error")  # type: ignore[misc]  # the upstream's code
+
+
+def _upstream_error(status: int, data: Any) -> OTVError:
+    return UpstreamError(status, data)
+
+
+def _text_path(request: web.Request) -> str:
+    kind, language = request.match_info["kind"], request.match_info["language"]
+    return f"/api/v1/admin/mail-templates/{kind}/{language}"
+
+
+@routes.get("/staff/admin/texts/{kind}/{language}")
+async def text_page(request: web.Request) -> web.Response:
+    status, data = await upstream.call(request, "notifier", "GET", _text_path(request))
+    if status != 200 or not isinstance(data, dict):
+        raise _upstream_error(status, data)
+    return render(
+        request,
+        "text_edit.html",
+        {
+            "title": f"Text bearbeiten: {data.get('kind')} ({data.get('language')})",
+            "text": data,
+            "errors": [],
+        },
+    )
+
+
+@routes.post("/staff/admin/texts/{kind}/{language}")
+async def text_submit(request: web.Request) -> web.Response:
+    form = await request.post()
+    body = {k: str(form.get(k, "")) for k in ("subject", "text", "html")}
+    path = _text_path(request)
+    if form.get("reset") == "true":
+        status, data = await upstream.call(request, "notifier", "DELETE", path)
+        action = "reset"
+    else:
+        status, data = await upstream.call(request, "notifier", "PUT", path, json=body)
+        action = "update"
+    if 200 <= status < 300:
+        await service.record(
+            request.app[STAFF],
+            actor(request),
+            action=action,
+            entity="mail_template",
+            entity_id=f"{request.match_info['kind']}/{request.match_info['language']}",
+            status=status,
+            method="DELETE" if action == "reset" else "PUT",
+            route="/api/v1/admin/mail-templates/{kind}/{language}",
+            changes={"fields": [] if action == "reset" else sorted(body)},
+        )
+        raise redirect("/staff/admin/texts?notice=saved")
+    error = _upstream_error(status, data)
+    return render(
+        request,
+        "text_edit.html",
+        {
+            "title": "Text bearbeiten",
+            "text": {**body, "kind": request.match_info["kind"], "language": request.match_info["language"]},
+            "errors": error_messages(error),
+        },
+        status=status if status < 500 else 502,
+    )
+
+
+# --- a location's staff (location administrators, R30) ----------------------------------------------
+@routes.get("/staff/locations/{location_id}/staff-roles")
+async def location_staff_page(request: web.Request) -> web.Response:
+    return await _location_staff(request, errors=[])
+
+
+async def _location_staff(request: web.Request, *, errors: list[str], status: int = 200) -> web.Response:
+    location = request.match_info["location_id"]
+    rows = await service.staff_at_location(request.app[STAFF], location)
+    names = await location_names(request)
+    return render(
+        request,
+        "location_staff.html",
+        {
+            "title": f"Personal \N{EN DASH} {names.get(location, location)}",
+            "location": {"id": location, "name": names.get(location, location)},
+            "rows": [{"username": u, **service.grant_json(g)} for u, g in rows],
+            "roles": [(str(r), ROLE_LABELS_DE[r]) for r in LOCATION_DELEGABLE_ROLES],
+            "errors": errors,
+            "notice": _notice(request),
+        },
+        status=status,
+    )
+
+
+@routes.post("/staff/locations/{location_id}/staff-roles")
+async def location_staff_submit(request: web.Request) -> web.Response:
+    location = request.match_info["location_id"]
+    form = await request.post()
+    roles = [str(v) for v in form.getall("roles", [])]
+    groups = [g.strip() for g in str(form.get("groups", "")).split(",") if g.strip()]
+    try:
+        await service.set_location_roles(
+            request.app[STAFF], actor(request), location, str(form.get("username", "")), roles, groups
+        )
+    except OTVError as exc:
+        return await _location_staff(request, errors=error_messages(exc), status=exc.status)
+    raise redirect(f"/staff/locations/{location}/staff-roles?notice=saved")
+
+
+@routes.get("/staff/static/{name}")
+async def static_file(request: web.Request) -> web.StreamResponse:
+    name = request.match_info["name"]
+    if name not in {"staff.css", "staff.js"}:
+        raise web.HTTPNotFound
+    response = web.FileResponse(HERE / "static" / name)
+    response.headers["Cache-Control"] = "public, max-age=3600"
+    return response

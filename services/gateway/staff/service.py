@@ -1,0 +1,736 @@
+"""Use cases of staff access, one transaction each; every change by staff writes its audit entry in the
+same transaction (invariant I5)."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import asyncpg
+import structlog
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from services.gateway.staff import db
+from services.gateway.staff.domain import (
+    CENTRAL_ROLES,
+    LOCATION_DELEGABLE_ROLES,
+    GrantRow,
+    LockoutPolicy,
+    LoginRefused,
+    SessionPolicy,
+    check_grant,
+    check_key_scope,
+    check_new_password,
+    check_username,
+    new_api_key,
+    new_token,
+    parse_api_key,
+    start_password,
+    to_grants,
+    token_hash,
+)
+from shared.clock import Clock
+from shared.errors import ConflictError, NotFoundError, UnauthenticatedError, ValidationError
+from shared.identity import Grant, IdentityKind, Role, StaffIdentity
+
+log = structlog.get_logger(__name__)
+
+
+class Passwords:
+    """argon2id through argon2-cffi, off the event loop (a hash takes tens of milliseconds)."""
+
+    def __init__(self, hasher: PasswordHasher | None = None) -> None:
+        self._hasher = hasher or PasswordHasher()
+        self._dummy: str | None = None
+
+    async def hash(self, password: str) -> str:
+        return await asyncio.to_thread(self._hasher.hash, password)
+
+    async def verify(self, encoded: str, password: str) -> bool:
+        def check() -> bool:
+            try:
+                return self._hasher.verify(encoded, password)
+            except (VerifyMismatchError, VerificationError, InvalidHashError):
+                return False
+
+        return await asyncio.to_thread(check)
+
+    def needs_rehash(self, encoded: str) -> bool:
+        try:
+            return self._hasher.check_needs_rehash(encoded)
+        except InvalidHashError:
+            return False
+
+    async def burn(self, password: str) -> None:
+        """As much work as a real check, for a name that does not exist: no enumeration by timing."""
+        if self._dummy is None:
+            self._dummy = await self.hash(new_token())
+        await self.verify(self._dummy, password)
+
+
+@dataclass
+class Staff:
+    """What the use cases need: the pool, the clock, the policies, the password hasher."""
+
+    pool: asyncpg.Pool
+    clock: Clock
+    sessions: SessionPolicy
+    lockout: LockoutPolicy
+    passwords: Passwords = field(default_factory=Passwords)
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts, for the audit log: a username or an API key id, never a customer's data."""
+
+    subject: str
+    kind: str
+    ip: str | None = None
+    correlation_id: str | None = None
+
+    @classmethod
+    def of(cls, identity: StaffIdentity, ip: str | None, correlation_id: str | None) -> Actor:
+        return cls(identity.subject, str(identity.kind), ip, correlation_id)
+
+
+async def audit(
+    conn: asyncpg.Connection,
+    actor: Actor,
+    now: datetime,
+    *,
+    action: str,
+    entity: str,
+    entity_id: str | None = None,
+    location: str | None = None,
+    outcome: str = "ok",
+    changes: dict[str, Any] | None = None,
+    status: int | None = None,
+    method: str | None = None,
+    route: str | None = None,
+) -> None:
+    await db.insert_audit(
+        conn,
+        db.AuditEntry(
+            occurred_at=now,
+            actor=actor.subject,
+            actor_kind=actor.kind,
+            action=action,
+            entity=entity,
+            entity_id=entity_id,
+            location=location,
+            outcome=outcome,
+            status=status,
+            ip=actor.ip,
+            method=method,
+            route=route,
+            changes=changes,
+            correlation_id=actor.correlation_id,
+        ),
+    )
+
+
+# --- sign-in ----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class NewSession:
+    token: str
+    csrf_token: str
+    username: str
+    must_change_password: bool
+
+
+async def login(staff: Staff, username: str, password: str, actor: Actor) -> NewSession:
+    """A new session, or `LoginRefused` with the same answer for a wrong name, a wrong password, a
+    locked and a disabled account (no user enumeration). The failure count commits before the refusal."""
+    name = username.strip().lower()
+    now = staff.clock.now()
+    session: NewSession | None = None
+    async with staff.pool.acquire() as conn, conn.transaction():
+        account = await db.find_account(conn, name, lock=True) if len(name) <= 63 else None
+        reason = ""
+        if account is None:
+            await staff.passwords.burn(password)
+            reason = "unknown_user"
+        elif staff.lockout.is_locked(account.locked_until, now):
+            await staff.passwords.burn(password)
+            reason = "locked"
+        elif not await staff.passwords.verify(account.password_hash, password):
+            failures, locked_until = staff.lockout.after_failure(account.failed_logins, now)
+            await db.record_login_failure(conn, account.id, failures, locked_until)
+            reason = "locked_now" if locked_until else "wrong_password"
+        elif not account.active:
+            reason = "disabled"
+        if account is None or reason:
+            # The typed name is stored only when it names an account: a mistyped password in the name
+            # field must not end up in the log.
+            who = Actor(account.username if account else "unknown", "user", actor.ip, actor.correlation_id)
+            await audit(
+                conn,
+                who,
+                now,
+                action="login",
+                entity="session",
+                outcome="refused",
+                changes={"reason": reason},
+            )
+        else:
+            new_hash = (
+                await staff.passwords.hash(password)
+                if staff.passwords.needs_rehash(account.password_hash)
+                else None
+            )
+            await db.record_login_success(conn, account.id, now, new_hash)
+            token, csrf = new_token(), new_token()
+            await db.insert_session(
+                conn, token_hash(token), account.id, csrf, now, staff.sessions.expires_at(now)
+            )
+            who = Actor(account.username, "user", actor.ip, actor.correlation_id)
+            await audit(conn, who, now, action="login", entity="session")
+            session = NewSession(token, csrf, account.username, account.must_change_password)
+    if session is None:
+        log.info("staff_login_refused")
+        raise LoginRefused
+    log.info("staff_login", subject=session.username)
+    return session
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    id_hash: bytes
+    account_id: uuid.UUID
+    username: str
+    display_name: str
+    csrf_token: str
+    must_change_password: bool
+    grants: tuple[GrantRow, ...]
+    expires_at: datetime
+
+    def identity(self, now: datetime) -> StaffIdentity:
+        return StaffIdentity(
+            subject=self.username,
+            kind=IdentityKind.USER,
+            grants=to_grants(list(self.grants)),
+            issued_at=now,
+            display_name=self.display_name,
+        )
+
+
+async def find_session(staff: Staff, token: str) -> SessionInfo | None:
+    """The live session of a cookie's token, or None (unknown, expired, idle too long, account disabled).
+    Grants are read afresh on every request, so that a revoked role stops at once."""
+    if not token or len(token) > 128:
+        return None
+    id_hash = token_hash(token)
+    now = staff.clock.now()
+    async with staff.pool.acquire() as conn:
+        row = await db.find_session(conn, id_hash)
+        if row is None:
+            return None
+        if not staff.sessions.is_valid(row.last_seen_at, row.expires_at, now):
+            await db.delete_session(conn, id_hash)
+            return None
+        account = await db.find_account_by_id(conn, row.account_id)
+        if account is None or not account.active:
+            await db.delete_session(conn, id_hash)
+            return None
+        grants = await db.grants_of(conn, account.id)
+        if staff.sessions.needs_touch(row.last_seen_at, now):
+            await db.touch_session(conn, id_hash, now)
+    return SessionInfo(
+        id_hash=id_hash,
+        account_id=account.id,
+        username=account.username,
+        display_name=account.display_name,
+        csrf_token=row.csrf_token,
+        must_change_password=account.must_change_password,
+        grants=tuple(grants),
+        expires_at=row.expires_at,
+    )
+
+
+async def logout(staff: Staff, session: SessionInfo, actor: Actor) -> None:
+    now = staff.clock.now()
+    async with staff.pool.acquire() as conn, conn.transaction():
+        await db.delete_session(conn, session.id_hash)
+        await audit(conn, actor, now, action="logout", entity="session")
+
+
+async def change_password(staff: Staff, session: SessionInfo, current: str, new: str, actor: Actor) -> None:
+    """The signed-in person changes their own password; their other sessions end."""
+    check_new_password(new, username=session.username)
+    if hmac.compare_digest(current.encode(), new.encode()):
+        raise ValidationError(
+            "The new password must differ from the current one.",
+            details=[{"field": "new_password", "message": "unchanged"}],
+        )
+    now = staff.clock.now()
+    async with staff.pool.acquire() as conn, conn.transaction():
+        account = await db.find_account_by_id(conn, session.account_id)
+        if account is None or not await staff.passwords.verify(account.password_hash, current):
+            await audit(
+                conn,
+                actor,
+                now,
+                action="change_password",
+                entity="staff_account",
+                entity_id=session.username,
+                outcome="refused",
+            )
+            ok = False
+        else:
+            await db.set_password(
+                conn, account.id, await staff.passwords.hash(new), must_change=False, now=now
+            )
+            await db.delete_sessions_of(conn, account.id, keep=session.id_hash)
+            await audit(
+                conn,
+                actor,
+                now,
+                action="change_password",
+                entity="staff_account",
+                entity_id=session.username,
+            )
+            ok = True
+    if not ok:
+        raise ValidationError(
+            "The current password is not right.",
+            details=[{"field": "current_password", "message": "wrong password"}],
+        )
+
+
+async def purge_sessions(staff: Staff) -> int:
+    now = staff.clock.now()
+    async with staff.pool.acquire() as conn:
+        return await db.delete_expired_sessions(conn, now, now - staff.sessions.idle)
+
+
+# --- accounts and roles -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class AccountView:
+    username: str
+    display_name: str
+    active: bool
+    locked: bool
+    must_change_password: bool
+    last_login_at: datetime | None
+    created_at: datetime
+    demo: bool
+    grants: tuple[GrantRow, ...]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "username": self.username,
+            "display_name": self.display_name,
+            "active": self.active,
+            "locked": self.locked,
+            "must_change_password": self.must_change_password,
+            "last_login_at": self.last_login_at.isoformat() if self.last_login_at else None,
+            "created_at": self.created_at.isoformat(),
+            "demo": self.demo,
+            "grants": [grant_json(g) for g in self.grants],
+        }
+
+
+def grant_json(g: GrantRow) -> dict[str, Any]:
+    return {"role": str(g.role), "location": g.location, "groups": list(g.groups)}
+
+
+async def _view(conn: asyncpg.Connection, account: db.Account, now: datetime) -> AccountView:
+    return AccountView(
+        username=account.username,
+        display_name=account.display_name,
+        active=account.active,
+        locked=account.locked_until is not None and account.locked_until > now,
+        must_change_password=account.must_change_password,
+        last_login_at=account.last_login_at,
+        created_at=account.created_at,
+        demo=account.demo,
+        grants=tuple(await db.grants_of(conn, account.id)),
+    )
+
+
+async def list_accounts(staff: Staff) -> list[AccountView]:
+    now = staff.clock.now()
+    async with staff.pool.acquire() as conn:
+        return [await _view(conn, a, now) for a in await db.list_accounts(conn)]
+
+
+async def get_account(staff: Staff, username: str) -> AccountView:
+    async with staff.pool.acquire() as conn:
+        account = await db.find_account(conn, username.lower())
+        if account is None:
+            raise NotFoundError("No such account.")
+        return await _view(conn, account, staff.clock.now())
+
+
+async def _get(conn: asyncpg.Connection, username: str, *, lock: bool = True) -> db.Account:
+    account = await db.find_account(conn, username.lower(), lock=lock)
+    if account is None:
+        raise NotFoundError("No such account.")
+    return account
+
+
+def parse_grants(raw: list[dict[str, Any]]) -> list[GrantRow]:
+    rows: dict[tuple[Role, str], GrantRow] = {}
+    for item in raw:
+        grant = check_grant(
+            str(item.get("role", "")), str(item.get("location", "*")), list(item.get("groups") or [])
+        )
+        rows[(grant.role, grant.location)] = grant
+    return list(rows.values())
+
+
+async def create_account(
+    staff: Staff,
+    actor: Actor,
+    *,
+    username: str,
+    display_name: str,
+    grants: list[GrantRow],
+    password: str | None = None,
+    demo: bool = False,
+) -> tuple[AccountView, str | None]:
+    """A new account. Without a password it gets a one-time start password (returned once) that must be
+    changed at the first login."""
+    name = check_username(username)
+    given = password is not None
+    if password is None:
+        password = start_password()
+    elif not demo:
+        check_new_password(password, username=name, field="password")
+    now = staff.clock.now()
+    password_hash = await staff.passwords.hash(password)
+    async with staff.pool.acquire() as conn, conn.transaction():
+        account_id = await db.insert_account(
+            conn,
+            username=name,
+            display_name=display_name.strip()[:120],
+            password_hash=password_hash,
+            must_change_password=not given,
+            now=now,
+            demo=demo,
+        )
+        await db.replace_grants(conn, account_id, grants, by=actor.subject, now=now)
+        await audit(
+            conn,
+            actor,
+            now,
+            action="create",
+            entity="staff_account",
+            entity_id=name,
+            changes={"grants": [grant_json(g) for g in grants], "fields": ["display_name", "password"]},
+        )
+        account = await db.find_account_by_id(conn, account_id)
+        assert account is not None  # noqa: S101 -- inserted in this transaction
+        view = await _view(conn, account, now)
+    return view, (None if given else password)
+
+
+async def set_account_active(staff: Staff, actor: Actor, username: str, active: bool) -> AccountView:
+    if not active and username.lower() == actor.subject:
+        raise ConflictError("You cannot disable your own account.")
+    now = staff.clock.now()
+    async with staff.pool.acquire() as conn, conn.transaction():
+        account = await _get(conn, username)
+        await db.set_active(conn, account.id, active, now)
+        if not active:
+            await db.delete_sessions_of(conn, account.id)
+        await audit(
+            conn,
+            actor,
+            now,
+            action="enable" if active else "disable",
+            entity="staff_account",
+            entity_id=account.username,
+            changes={"fields": ["active"]},
+        )
+        return await _view(conn, await _get(conn, username, lock=False), now)
+
+
+async def replace_account_grants(
+    staff: Staff, actor: Actor, username: str, grants: list[GrantRow]
+) -> AccountView:
+    now = staff.clock.now()
+    async with staff.pool.acquire() as conn, conn.transaction():
+        account = await _get(conn, username)
+        before = await db.grants_of(conn, account.id)
+        if account.username == actor.subject and not any(g.role is Role.ADMIN for g in grants):
+            raise ConflictError("You cannot take the administrator role from yourself.")
+        await db.replace_grants(conn, account.id, grants, by=actor.subject, now=now)
+        await audit(
+            conn,
+            actor,
+            now,
+            action="grant",
+            entity="staff_account",
+            entity_id=account.username,
+            changes={
+                "before": [grant_json(g) for g in before],
+                "after": [grant_json(g) for g in grants],
+            },
+        )
+        return await _view(conn, account, now)
+
+
+async def reset_password(staff: Staff, actor: Actor, username: str) -> str:
+    """A new one-time start password (shown once); unlocks the account and ends its sessions."""
+    password = start_password()
+    now = staff.clock.now()
+    password_hash = await staff.passwords.hash(password)
+    async with staff.pool.acquire() as conn, conn.transaction():
+        account = await _get(conn, username)
+        await db.set_password(conn, account.id, password_hash, must_change=True, now=now)
+        await db.delete_sessions_of(conn, account.id)
+        await audit(
+            conn,
+            actor,
+            now,
+            action="reset_password",
+            entity="staff_account",
+            entity_id=account.username,
+            changes={"fields": ["password"]},
+        )
+    return password
+
+
+async def staff_at_location(staff: Staff, location: str) -> list[tuple[str, GrantRow]]:
+    async with staff.pool.acquire() as conn:
+        return await db.grants_at_location(conn, location)
+
+
+async def set_location_roles(
+    staff: Staff,
+    actor: Actor,
+    location: str,
+    username: str,
+    roles: list[str],
+    groups: list[str],
+) -> AccountView:
+    """R30: a location administrator decides who is appointment manager or group leader (of which groups)
+    at their location; other roles and other locations of the account stay as they are."""
+    grants: list[GrantRow] = []
+    for role in roles:
+        grant = check_grant(role, location, groups if role == Role.GROUP_LEADER else [])
+        if grant.role not in LOCATION_DELEGABLE_ROLES:
+            raise ValidationError(
+                "At a location, only appointment managers and group leaders are granted here.",
+                details=[{"field": "roles", "message": "not delegable"}],
+            )
+        grants.append(grant)
+    now = staff.clock.now()
+    async with staff.pool.acquire() as conn, conn.transaction():
+        account = await _get(conn, username)
+        before = [g for g in await db.grants_of(conn, account.id) if g.location == location]
+        await db.replace_grants(
+            conn,
+            account.id,
+            grants,
+            by=actor.subject,
+            now=now,
+            only_location=location,
+            only_roles=LOCATION_DELEGABLE_ROLES,
+        )
+        await audit(
+            conn,
+            actor,
+            now,
+            action="grant",
+            entity="staff_account",
+            entity_id=account.username,
+            location=location,
+            changes={
+                "before": [grant_json(g) for g in before if g.role in LOCATION_DELEGABLE_ROLES],
+                "after": [grant_json(g) for g in grants],
+            },
+        )
+        return await _view(conn, account, now)
+
+
+# --- API keys ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CreatedKey:
+    id: uuid.UUID
+    prefix: str
+    plain: str  # shown once, never stored
+
+
+def key_json(key: db.ApiKey) -> dict[str, Any]:
+    return {
+        "id": str(key.id),
+        "prefix": key.prefix,
+        "name": key.name,
+        "locations": key.locations,
+        "operations": key.operations,
+        "created_at": key.created_at.isoformat(),
+        "created_by": key.created_by,
+        "expires_at": key.expires_at.isoformat() if key.expires_at else None,
+        "revoked_at": key.revoked_at.isoformat() if key.revoked_at else None,
+        "last_used_at": key.last_used_at.isoformat() if key.last_used_at else None,
+    }
+
+
+async def create_api_key(
+    staff: Staff,
+    actor: Actor,
+    *,
+    name: str,
+    locations: list[str],
+    operations: list[str],
+    expires_at: datetime | None = None,
+) -> CreatedKey:
+    name = name.strip()
+    if not 1 <= len(name) <= 120:
+        raise ValidationError(
+            "A key needs a name (1 to 120 characters).", details=[{"field": "name", "message": "length"}]
+        )
+    locs, ops = check_key_scope(locations, operations)
+    now = staff.clock.now()
+    if expires_at is not None and expires_at <= now:
+        raise ValidationError(
+            "The expiry lies in the past.", details=[{"field": "expires_at", "message": "in the past"}]
+        )
+    key = new_api_key()
+    async with staff.pool.acquire() as conn, conn.transaction():
+        key_id = await db.insert_api_key(
+            conn,
+            prefix=key.prefix,
+            secret_hash=key.secret_hash,
+            name=name,
+            locations=locs,
+            operations=ops,
+            created_by=actor.subject,
+            now=now,
+            expires_at=expires_at,
+        )
+        await audit(
+            conn,
+            actor,
+            now,
+            action="create",
+            entity="api_key",
+            entity_id=str(key_id),
+            changes={"name": name, "locations": locs, "operations": ops},
+        )
+    return CreatedKey(key_id, key.prefix, key.plain)
+
+
+async def list_api_keys(staff: Staff) -> list[db.ApiKey]:
+    async with staff.pool.acquire() as conn:
+        return await db.list_api_keys(conn)
+
+
+async def revoke_api_key(staff: Staff, actor: Actor, key_id: str) -> db.ApiKey:
+    try:
+        parsed = uuid.UUID(key_id)
+    except ValueError:
+        raise NotFoundError("No such API key.") from None
+    now = staff.clock.now()
+    async with staff.pool.acquire() as conn, conn.transaction():
+        if not await db.revoke_api_key(conn, parsed, actor.subject, now):
+            if await db.find_api_key(conn, parsed) is None:
+                raise NotFoundError("No such API key.")
+        else:
+            await audit(conn, actor, now, action="revoke", entity="api_key", entity_id=key_id)
+        key = await db.find_api_key(conn, parsed)
+        assert key is not None  # noqa: S101 -- found above
+        return key
+
+
+class KeyRefused(UnauthenticatedError):
+    """An API key that is unknown, wrong, revoked or expired; `key_id` where the prefix matched."""
+
+    def __init__(self, reason: str, key_id: str | None) -> None:
+        super().__init__("The API key is not valid.")
+        self.reason = reason
+        self.key_id = key_id
+
+
+async def authenticate_key(staff: Staff, raw: str) -> StaffIdentity:
+    """The identity of a valid API key: the service-centre role at the key's locations, and its
+    operations (R37, R50). `KeyRefused` otherwise."""
+    parsed = parse_api_key(raw)
+    if parsed is None:
+        raise KeyRefused("malformed", None)
+    prefix, secret = parsed
+    now = staff.clock.now()
+    async with staff.pool.acquire() as conn:
+        key = await db.find_api_key_by_prefix(conn, prefix)
+        if key is None:
+            raise KeyRefused("unknown", None)
+        if not hmac.compare_digest(key.secret_hash, token_hash(secret)):
+            raise KeyRefused("wrong_secret", str(key.id))
+        if key.revoked_at is not None:
+            raise KeyRefused("revoked", str(key.id))
+        if key.expires_at is not None and key.expires_at <= now:
+            raise KeyRefused("expired", str(key.id))
+        await db.mark_key_used(conn, key.id, now)
+    return StaffIdentity(
+        subject=f"api-key:{key.id}",
+        kind=IdentityKind.API_KEY,
+        grants=(Grant(role=Role.SERVICE_CENTRE, locations=tuple(key.locations)),),
+        issued_at=now,
+        operations=tuple(key.operations),
+        display_name=key.name,
+    )
+
+
+# --- the audit log ----------------------------------------------------------------------------------
+async def record(staff: Staff, actor: Actor, **entry: Any) -> None:
+    """An audit entry in a transaction of its own (refusals; changes made by another service)."""
+    async with staff.pool.acquire() as conn:
+        await audit(conn, actor, staff.clock.now(), **entry)
+
+
+async def search_audit(staff: Staff, f: db.AuditFilter) -> list[dict[str, Any]]:
+    async with staff.pool.acquire() as conn:
+        return await db.search_audit(conn, f)
+
+
+# --- administrators from the command line -----------------------------------------------------------
+async def ensure_account(
+    staff: Staff,
+    *,
+    username: str,
+    password: str,
+    grants: list[GrantRow],
+    display_name: str = "",
+    demo: bool = False,
+    by: str = "system",
+) -> bool:
+    """Create the account, or (demo data only) set its password and grants again; True when created."""
+    name = check_username(username)
+    now = staff.clock.now()
+    actor = Actor(by, "system")
+    async with staff.pool.acquire() as conn:
+        existing = await db.find_account(conn, name)
+    if existing is None:
+        await create_account(
+            staff,
+            actor,
+            username=name,
+            display_name=display_name,
+            grants=grants,
+            password=password,
+            demo=demo,
+        )
+        return True
+    if not existing.demo:
+        raise ConflictError(f"The account {name!r} exists already and is not a demo account.")
+    password_hash = await staff.passwords.hash(password)
+    async with staff.pool.acquire() as conn, conn.transaction():
+        await db.set_password(conn, existing.id, password_hash, must_change=False, now=now)
+        await db.set_active(conn, existing.id, True, now)
+        await db.replace_grants(conn, existing.id, grants, by=by, now=now)
+    return False
+
+
+def central_grant(role: Role) -> GrantRow:
+    assert role in CENTRAL_ROLES  # noqa: S101 -- a programming error, not input
+    return GrantRow(role, "*")
+
+
+SESSION_PURGE_EVERY = timedelta(minutes=10)

@@ -1,0 +1,204 @@
+"""Fixtures of the staff-access tests: a gateway on the test database, staff accounts made directly
+through the use cases (with a cheap argon2 setting, so that tests stay fast), and a client that signs
+in and sends the session cookie and a same-origin `Origin` like a browser does."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+import asyncpg
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from argon2 import PasswordHasher
+
+from services.gateway.app import create_app as create_gateway
+from services.gateway.config import Settings as GatewaySettings
+from services.gateway.staff.authz import COOKIE, STAFF
+from services.gateway.staff.domain import GrantRow
+from services.gateway.staff.service import Actor, Passwords, Staff, create_account
+from shared.clock import ManualClock
+from shared.identity import Role
+from tests.conftest import free_port, svc_settings
+
+PASSWORD = "correct horse battery staple"
+CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+
+
+@dataclass
+class Upstream:
+    """A stand-in for a service: records what reached it (with the identity header) and answers 200."""
+
+    calls: list[dict[str, Any]] = field(default_factory=list)
+    status: int = 200
+    answer: Any = None
+
+    def app(self) -> web.Application:
+        async def handler(request: web.Request) -> web.Response:
+            raw = await request.read()
+            self.calls.append(
+                {
+                    "method": request.method,
+                    "path": request.path,
+                    "query": dict(request.query),
+                    "identity": request.headers.get("X-OTV-Identity"),
+                    "body": raw,
+                    "headers": dict(request.headers),
+                }
+            )
+            return web.json_response(
+                self.answer if self.answer is not None else {"ok": True}, status=self.status
+            )
+
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", handler)
+        return app
+
+
+class StaffClient:
+    """A browser-like client of the gateway: keeps the staff session cookie and sends Origin on writes."""
+
+    def __init__(self, client: "TestClient[web.Request, web.Application]") -> None:
+        self.client = client
+        self.cookie: str | None = None
+        self.csrf: str | None = None
+
+    @property
+    def origin(self) -> str:
+        return str(self.client.make_url("")).rstrip("/")
+
+    def headers(self, extra: dict[str, str] | None = None, *, write: bool = False) -> dict[str, str]:
+        headers: dict[str, str] = {}
+        if self.cookie:
+            headers["Cookie"] = f"{COOKIE}={self.cookie}"
+        if write:
+            headers["Origin"] = self.origin
+        headers.update(extra or {})
+        return headers
+
+    async def login(self, username: str, password: str = PASSWORD) -> aiohttp.ClientResponse:
+        response = await self.client.post(
+            "/api/v1/staff/login", json={"username": username, "password": password}
+        )
+        if response.status == 200:
+            self.cookie = response.cookies[COOKIE].value
+            self.csrf = (await response.json())["csrf_token"]
+        return response
+
+    async def request(self, method: str, path: str, **kwargs: Any) -> aiohttp.ClientResponse:
+        write = method not in {"GET", "HEAD"}
+        headers = self.headers(kwargs.pop("headers", None), write=write)
+        return await self.client.request(method, path, headers=headers, allow_redirects=False, **kwargs)
+
+    async def get(self, path: str, **kwargs: Any) -> aiohttp.ClientResponse:
+        return await self.request("GET", path, **kwargs)
+
+    async def post(self, path: str, **kwargs: Any) -> aiohttp.ClientResponse:
+        return await self.request("POST", path, **kwargs)
+
+    async def put(self, path: str, **kwargs: Any) -> aiohttp.ClientResponse:
+        return await self.request("PUT", path, **kwargs)
+
+
+@dataclass
+class Gateway:
+    app: web.Application
+    client: "TestClient[web.Request, web.Application]"
+    clock: ManualClock
+    upstreams: dict[str, Upstream]
+
+    @property
+    def staff(self) -> Staff:
+        return self.app[STAFF]
+
+    def browser(self) -> StaffClient:
+        return StaffClient(self.client)
+
+    async def account(
+        self,
+        username: str,
+        *grants: tuple[Role, str] | tuple[Role, str, tuple[str, ...]],
+        password: str = PASSWORD,
+    ) -> None:
+        rows = [GrantRow(g[0], g[1], g[2] if len(g) > 2 else ()) for g in grants]
+        await create_account(
+            self.staff,
+            Actor("test", "system"),
+            username=username,
+            display_name=username,
+            grants=rows,
+            password=password,
+        )
+
+    async def signed_in(self, username: str, *grants: Any) -> StaffClient:
+        await self.account(username, *grants)
+        browser = self.browser()
+        response = await browser.login(username)
+        assert response.status == 200, await response.text()
+        return browser
+
+
+GatewayFactory = Callable[..., Awaitable[Gateway]]
+
+
+@pytest.fixture
+async def make_gateway(clean_db: dict[str, asyncpg.Pool]) -> AsyncIterator[GatewayFactory]:
+    """Start gateways whose upstream services are recording stand-ins (or given URLs)."""
+    started: list[tuple[TestClient[web.Request, web.Application], list[TestServer]]] = []
+
+    async def start(
+        urls: dict[str, str] | None = None, clock: ManualClock | None = None, **overrides: Any
+    ) -> Gateway:
+        urls = dict(urls or {})
+        upstreams: dict[str, Upstream] = {}
+        servers: list[TestServer] = []
+        for name in ("catalog", "booking", "reporting", "notifier"):
+            if name in urls:
+                continue
+            upstream = Upstream()
+            server = TestServer(upstream.app())
+            await server.start_server()
+            servers.append(server)
+            upstreams[name] = upstream
+            urls[name] = str(server.make_url("")).rstrip("/")
+        settings = svc_settings(
+            GatewaySettings,
+            port=free_port(),
+            catalog_urls=urls["catalog"],
+            booking_urls=urls["booking"],
+            reporting_urls=urls["reporting"],
+            notifier_urls=urls["notifier"],
+            bot_defence=False,
+            **overrides,
+        )
+        clock = clock or ManualClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
+        app = create_gateway(settings, clock=clock)  # type: ignore[arg-type]
+        client = TestClient(TestServer(app), cookie_jar=aiohttp.DummyCookieJar())
+        await client.start_server()
+        app[STAFF].passwords = Passwords(CHEAP_HASHER)
+        started.append((client, servers))
+        return Gateway(app, client, clock, upstreams)
+
+    yield start
+    for client, servers in started:
+        await client.close()
+        for server in servers:
+            await server.close()
+
+
+@pytest.fixture
+async def gateway(make_gateway: GatewayFactory) -> Gateway:
+    return await make_gateway()
+
+
+async def audit_rows(pool: asyncpg.Pool, **where: Any) -> list[dict[str, Any]]:
+    conditions = " AND ".join(f"{k} = ${i}" for i, k in enumerate(where, 1)) or "true"
+    rows = await pool.fetch(
+        f"SELECT * FROM gateway_audit.audit_log WHERE {conditions} ORDER BY id",  # noqa: S608 -- test helper, fixed keys
+        *where.values(),
+    )
+    return [dict(r) for r in rows]

@@ -1,0 +1,229 @@
+"""Sign-in, sessions and their cookies, lock-out, CSRF, and one's own password (R28-R32, I5)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from services.gateway.staff.authz import COOKIE
+from shared.identity import Role
+from tests.staff.conftest import PASSWORD, Gateway, audit_rows
+
+
+@pytest.mark.req("R28")
+async def test_login_sets_a_secure_httponly_lax_cookie_and_opens_the_staff_api(gateway: Gateway) -> None:
+    await gateway.account("anna", (Role.APPOINTMENT_MANAGER, "mitte"))
+    browser = gateway.browser()
+    response = await browser.login("anna")
+    assert response.status == 200
+    raw = response.headers["Set-Cookie"]
+    assert raw.startswith(f"{COOKIE}=")
+    lowered = raw.lower()
+    assert "secure" in lowered and "httponly" in lowered and "samesite=lax" in lowered and "path=/" in lowered
+    me = await browser.get("/api/v1/staff/me")
+    assert me.status == 200
+    body = await me.json()
+    assert body["subject"] == "anna"
+    assert body["grants"] == [{"role": "appointment_manager", "locations": ["mitte"], "groups": []}]
+
+
+async def test_wrong_password_and_unknown_user_get_the_same_401(gateway: Gateway) -> None:
+    await gateway.account("bert", (Role.APPOINTMENT_MANAGER, "mitte"))
+    browser = gateway.browser()
+    wrong = await browser.login("bert", "not the password")
+    unknown = await browser.login("nobody-here", "not the password")
+    assert wrong.status == unknown.status == 401
+    assert (await wrong.json()) == (await unknown.json())
+    assert (await wrong.json())["error"]["code"] == "unauthenticated"
+    assert "Set-Cookie" not in wrong.headers
+
+
+async def test_repeated_failures_lock_the_account_until_the_lockout_has_passed(gateway: Gateway) -> None:
+    await gateway.account("carla", (Role.APPOINTMENT_MANAGER, "mitte"))
+    browser = gateway.browser()
+    for _ in range(5):
+        assert (await browser.login("carla", "wrong guess")).status == 401
+    # Locked: even the right password is refused, with the same answer as a wrong one.
+    locked = await browser.login("carla")
+    assert locked.status == 401
+    assert (await locked.json())["error"]["code"] == "unauthenticated"
+    gateway.clock.advance(timedelta(minutes=14))
+    assert (await browser.login("carla")).status == 401
+    gateway.clock.advance(timedelta(minutes=2))
+    assert (await browser.login("carla")).status == 200
+    pool = gateway.staff.pool
+    refusals = await audit_rows(pool, actor="carla", action="login", outcome="refused")
+    reasons = [r["changes"]["reason"] for r in refusals]
+    assert reasons == ["wrong_password"] * 4 + ["locked_now", "locked", "locked"]
+
+
+async def test_a_refused_login_with_an_unknown_name_does_not_store_what_was_typed(gateway: Gateway) -> None:
+    browser = gateway.browser()
+    await browser.login("my-secret-password-typed-into-the-name-field", "x")
+    pool = gateway.staff.pool
+    rows = await pool.fetch(
+        "SELECT actor, changes::text AS changes FROM gateway_audit.audit_log WHERE action = 'login'"
+        " ORDER BY id DESC LIMIT 1"
+    )
+    assert rows[0]["actor"] == "unknown"
+    assert "secret" not in rows[0]["changes"]
+
+
+@pytest.mark.req("R28")
+async def test_a_forged_cookie_is_401_and_an_anonymous_call_is_401_even_for_an_unknown_id(
+    gateway: Gateway,
+) -> None:
+    browser = gateway.browser()
+    browser.cookie = "forged-session-id-that-was-never-issued-by-the-gateway-000"
+    assert (await browser.get("/api/v1/staff/me")).status == 401
+    anonymous = gateway.browser()
+    for method, path in [
+        ("GET", "/api/v1/staff/locations/no-such-place/appointments?date=2026-03-02"),
+        ("POST", "/api/v1/staff/appointments/00000000-0000-0000-0000-000000000000/cancel"),
+        ("GET", "/api/v1/admin/accounts/nobody"),
+        ("PATCH", "/api/v1/admin/groups/no-such-group"),
+        ("GET", "/api/v1/staff/no/such/route"),
+    ]:
+        response = await anonymous.request(method, path, json={})
+        assert response.status == 401, (method, path)
+        assert (await response.json())["error"]["code"] == "unauthenticated"
+    assert not gateway.upstreams["booking"].calls
+
+
+async def test_a_session_ends_after_the_idle_timeout_and_after_the_absolute_timeout(gateway: Gateway) -> None:
+    browser = await gateway.signed_in("dora", (Role.APPOINTMENT_MANAGER, "mitte"))
+    gateway.clock.advance(timedelta(minutes=29))
+    assert (await browser.get("/api/v1/staff/me")).status == 200
+    gateway.clock.advance(timedelta(minutes=31))
+    assert (await browser.get("/api/v1/staff/me")).status == 401
+
+    busy = gateway.browser()
+    assert (await busy.login("dora")).status == 200
+    for _ in range(20):  # active all day: 20 x 29 minutes = 9 h 40 min
+        gateway.clock.advance(timedelta(minutes=29))
+        assert (await busy.get("/api/v1/staff/me")).status == 200
+    gateway.clock.advance(timedelta(minutes=29))  # beyond 10 hours since sign-in
+    assert (await busy.get("/api/v1/staff/me")).status == 401
+
+
+async def test_logout_ends_the_session_on_the_server(gateway: Gateway) -> None:
+    browser = await gateway.signed_in("emil", (Role.APPOINTMENT_MANAGER, "mitte"))
+    cookie = browser.cookie
+    response = await browser.post("/api/v1/staff/logout")
+    assert response.status == 200
+    assert response.cookies[COOKIE].value == ""
+    browser.cookie = cookie  # a copy of the old cookie is worth nothing now
+    assert (await browser.get("/api/v1/staff/me")).status == 401
+
+
+async def test_cookie_authenticated_json_writes_need_a_same_origin_request(gateway: Gateway) -> None:
+    browser = await gateway.signed_in("fritz", (Role.ADMIN, "*"))
+    body = {"username": "new-one", "grants": []}
+    no_origin = await gateway.client.post(
+        "/api/v1/admin/accounts", json=body, headers={"Cookie": f"{COOKIE}={browser.cookie}"}
+    )
+    assert no_origin.status == 403
+    assert (await no_origin.json())["error"]["code"] == "csrf_failed"
+    cross = await gateway.client.post(
+        "/api/v1/admin/accounts",
+        json=body,
+        headers={"Cookie": f"{COOKIE}={browser.cookie}", "Origin": "https://evil.example"},
+    )
+    assert cross.status == 403
+    fetch_site = await gateway.client.post(
+        "/api/v1/admin/accounts",
+        json=body,
+        headers={"Cookie": f"{COOKIE}={browser.cookie}", "Sec-Fetch-Site": "same-origin"},
+    )
+    assert fetch_site.status == 201
+    same = await browser.post("/api/v1/admin/accounts", json={"username": "another-one"})
+    assert same.status == 201
+
+
+async def test_a_form_post_without_the_sessions_csrf_token_is_refused(gateway: Gateway) -> None:
+    browser = await gateway.signed_in("gerda", (Role.ADMIN, "*"))
+    refused = await browser.post(
+        "/staff/admin/accounts", data={"username": "via-form", "csrf_token": "wrong"}
+    )
+    assert refused.status == 403
+    accepted = await browser.post(
+        "/staff/admin/accounts", data={"username": "via-form", "csrf_token": browser.csrf}
+    )
+    assert accepted.status == 200
+    assert "via-form" in await accepted.text()
+
+
+async def test_changing_the_password_ends_other_sessions_and_the_old_password(gateway: Gateway) -> None:
+    first = await gateway.signed_in("hanna", (Role.APPOINTMENT_MANAGER, "mitte"))
+    second = gateway.browser()
+    assert (await second.login("hanna")).status == 200
+    wrong = await first.post(
+        "/api/v1/staff/password", json={"current_password": "nope", "new_password": "a much better secret"}
+    )
+    assert wrong.status == 422
+    assert (await wrong.json())["error"]["details"][0]["field"] == "current_password"
+    short = await first.post(
+        "/api/v1/staff/password", json={"current_password": PASSWORD, "new_password": "short"}
+    )
+    assert short.status == 422
+    ok = await first.post(
+        "/api/v1/staff/password", json={"current_password": PASSWORD, "new_password": "a much better secret"}
+    )
+    assert ok.status == 200
+    assert (await first.get("/api/v1/staff/me")).status == 200
+    assert (await second.get("/api/v1/staff/me")).status == 401
+    assert (await gateway.browser().login("hanna")).status == 401
+    assert (await gateway.browser().login("hanna", "a much better secret")).status == 200
+
+
+@pytest.mark.req("R31")
+async def test_an_account_created_by_an_administrator_must_change_its_start_password_first(
+    gateway: Gateway,
+) -> None:
+    admin = await gateway.signed_in("ines", (Role.ADMIN, "*"))
+    created = await admin.post(
+        "/api/v1/admin/accounts",
+        json={
+            "username": "jonas",
+            "display_name": "Jonas",
+            "grants": [{"role": "location_admin", "location": "mitte"}],
+        },
+    )
+    assert created.status == 201
+    start_password = (await created.json())["start_password"]
+    assert len(start_password) >= 20
+    jonas = gateway.browser()
+    login = await jonas.login("jonas", start_password)
+    assert login.status == 200 and (await login.json())["must_change_password"] is True
+    blocked = await jonas.get("/api/v1/admin/locations/mitte/staff-roles")
+    assert blocked.status == 403
+    assert (await blocked.json())["error"]["code"] == "password_change_required"
+    changed = await jonas.post(
+        "/api/v1/staff/password",
+        json={"current_password": start_password, "new_password": "my own long secret"},
+    )
+    assert changed.status == 200
+    assert (await jonas.get("/api/v1/admin/locations/mitte/staff-roles")).status == 200
+
+
+@pytest.mark.req("R31")
+async def test_a_disabled_account_loses_its_sessions_and_cannot_sign_in(gateway: Gateway) -> None:
+    admin = await gateway.signed_in("karl", (Role.ADMIN, "*"))
+    lena = await gateway.signed_in("lena", (Role.APPOINTMENT_MANAGER, "mitte"))
+    assert (await admin.post("/api/v1/admin/accounts/lena/disable")).status == 200
+    assert (await lena.get("/api/v1/staff/me")).status == 401
+    assert (await gateway.browser().login("lena")).status == 401
+    assert (await admin.post("/api/v1/admin/accounts/lena/enable")).status == 200
+    assert (await gateway.browser().login("lena")).status == 200
+    own = await admin.post("/api/v1/admin/accounts/karl/disable")
+    assert own.status == 409
+
+
+async def test_a_revoked_role_stops_at_once_in_a_running_session(gateway: Gateway) -> None:
+    admin = await gateway.signed_in("max", (Role.ADMIN, "*"))
+    nora = await gateway.signed_in("nora", (Role.LOCATION_ADMIN, "mitte"))
+    assert (await nora.get("/api/v1/admin/locations/mitte/staff-roles")).status == 200
+    response = await admin.put("/api/v1/admin/accounts/nora/grants", json={"grants": []})
+    assert response.status == 200
+    assert (await nora.get("/api/v1/admin/locations/mitte/staff-roles")).status == 403
