@@ -1,16 +1,61 @@
-"""Composition root of the reporting service."""
+"""Composition root of the reporting service: the read model's consumer, the scheduler (day lists at
+06:00, their deletion, the retention job), the staff API and pages."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
+
+import aiohttp_jinja2
+import jinja2
 from aiohttp import web
 
+from services.reporting import api, pages, service
 from services.reporting.config import Settings
-from shared.background import relay_context
-from shared.clock import Clock
-from shared.web import broker_context, create_base_app, database_context
+from services.reporting.consumer import consumers
+from shared.background import consumers_context, periodic_context, relay_context
+from shared.clock import BERLIN, Clock
+from shared.web import CLOCK, POOL, broker_context, create_base_app, database_context
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:.1f} %".replace(".", ",")
+
+
+def _hours(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}".replace(".", ",")
+
+
+def _berlin(value: datetime | None) -> str:
+    return "-" if value is None else value.astimezone(BERLIN).strftime("%d.%m.%Y %H:%M")
+
+
+FILTERS: dict[str, Callable[..., str]] = {"pct": _pct, "hours": _hours, "berlin": _berlin}
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
     app = create_base_app(settings, clock=clock)
-    app.cleanup_ctx.extend([database_context(settings), broker_context(settings), relay_context])
+    aiohttp_jinja2.setup(
+        app,
+        loader=jinja2.PackageLoader("services.reporting", "templates"),
+        autoescape=True,
+        filters=FILTERS,
+    )
+    app.router.add_routes(api.routes)
+    app.router.add_routes(pages.routes)
+
+    async def schedule(app: web.Application) -> None:
+        await service.run_schedule(app[POOL], settings, app[CLOCK])
+
+    app.cleanup_ctx.extend(
+        [
+            database_context(settings),
+            broker_context(settings),
+            relay_context,
+            consumers_context(consumers),
+            periodic_context(
+                "reporting-schedule", settings.scheduler_interval_seconds, schedule, first_delay=1.0
+            ),
+        ]
+    )
     return app

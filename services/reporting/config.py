@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from pydantic import Field
+
 from shared.config import CommonSettings
 
 
@@ -11,3 +13,31 @@ class Settings(CommonSettings):
     service_name: ClassVar[str] = "reporting"
 
     port: int = 8083
+
+    # R34: personal data of an appointment are erased this many days after its end. Booking and the
+    # notifier read the same variable (OTV_RETENTION_DAYS) for their own copies.
+    retention_days: int = Field(default=28, ge=1)
+    # How often the retention job runs (once across replicas per interval, I7).
+    retention_interval_seconds: float = Field(default=3600.0, gt=0)
+
+    # R22: the day lists are created at this Berlin hour of their day (after the 06:00 booking cutoff).
+    day_list_hour: int = Field(default=6, ge=0, le=23)
+    # R33: a list's file is deleted this many hours after the end of its day (0: at midnight).
+    day_list_keep_hours: int = Field(default=0, ge=0)
+    # How often the scheduler looks for due, changed and expired lists.
+    scheduler_interval_seconds: float = Field(default=30.0, gt=0)
+
+    # How many days ahead the offered capacity is written from a location's newest snapshot.
+    capacity_horizon_days: int = Field(default=70, ge=1, le=400)
+
+    # Exports show counts below this as "<5" (counts that could identify a person, R35).
+    statistics_min_count: int = Field(default=5, ge=1)
+    # The longest period one statistics request may cover.
+    statistics_max_days: int = Field(default=400, ge=1)
+
+    # R48 thresholds: online bookings from one network or e-mail domain in the period, a new booking
+    # this many minutes after a cancellation by the same customer, reschedules of one appointment.
+    pattern_network_min: int = Field(default=10, ge=2)
+    pattern_domain_min: int = Field(default=20, ge=2)
+    pattern_rebook_minutes: int = Field(default=60, ge=1)
+    pattern_reschedule_min: int = Field(default=2, ge=1)

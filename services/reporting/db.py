@@ -1,0 +1,556 @@
+"""Every SQL statement of the reporting service (its own schema only)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from typing import Any
+
+import asyncpg
+
+from services.reporting.domain import PERSONAL_COLUMNS
+
+Row = Any  # asyncpg.Record: asyncpg ships no types
+
+
+async def _fetch(conn: Any, sql: str, *args: Any) -> list[Row]:
+    rows: list[Row] = await conn.fetch(sql, *args)
+    return rows
+
+
+async def _fetchrow(conn: Any, sql: str, *args: Any) -> Row | None:
+    row: Row | None = await conn.fetchrow(sql, *args)
+    return row
+
+
+# --- appointments -------------------------------------------------------------------------------------
+
+_SNAPSHOT_COLUMNS = (
+    "revision",
+    "status",
+    "location_id",
+    "location_name",
+    "group_id",
+    "service_point",
+    "concern_id",
+    "concern_name",
+    "sensitive",
+    "emergency",
+    "start_at",
+    "end_at",
+    "day",
+    "mode",
+    "channel",
+    "language",
+    "evening",
+    "interpreter_language",
+    "booked_at",
+)
+# Personal data that come with every snapshot; cancel_reason and outcome_note come with their events.
+_SNAPSHOT_PERSONAL = tuple(c for c in PERSONAL_COLUMNS if c not in ("cancel_reason", "outcome_note"))
+
+
+async def insert_appointment(
+    conn: asyncpg.Connection, appointment_id: Any, values: dict[str, Any], now: datetime
+) -> bool:
+    """Insert the first known state of an appointment; False when a row exists already."""
+    columns = ("id", *_SNAPSHOT_COLUMNS, *_SNAPSHOT_PERSONAL, "anonymised_at", "updated_at")
+    args = [appointment_id, *(values[c] for c in columns[1:-1]), now]
+    placeholders = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
+    inserted = await conn.fetchval(
+        f"INSERT INTO appointments ({', '.join(columns)}) VALUES ({placeholders})"  # noqa: S608 -- column names are constants of this module
+        " ON CONFLICT (id) DO NOTHING RETURNING true",
+        *args,
+    )
+    return bool(inserted)
+
+
+async def lock_appointment(conn: asyncpg.Connection, appointment_id: Any) -> Row | None:
+    return await _fetchrow(
+        conn,
+        "SELECT revision, location_id, day, anonymised_at FROM appointments WHERE id = $1 FOR UPDATE",
+        appointment_id,
+    )
+
+
+async def update_appointment(
+    conn: asyncpg.Connection, appointment_id: Any, values: dict[str, Any], now: datetime
+) -> None:
+    columns = (*_SNAPSHOT_COLUMNS, *_SNAPSHOT_PERSONAL)
+    sets = ", ".join(f"{c} = ${i}" for i, c in enumerate(columns, start=2))
+    await conn.execute(
+        f"UPDATE appointments SET {sets}, updated_at = ${len(columns) + 2} WHERE id = $1",  # noqa: S608 -- column names are constants of this module
+        appointment_id,
+        *(values[c] for c in columns),
+        now,
+    )
+
+
+async def record_revision(
+    conn: asyncpg.Connection,
+    appointment_id: Any,
+    revision: int,
+    event_type: str,
+    occurred_at: datetime,
+    customer_hash: str,
+    anonymised: bool,
+) -> None:
+    if anonymised:
+        return  # nothing about the customer is kept for an anonymised appointment
+    await conn.execute(
+        "INSERT INTO appointment_revisions (appointment_id, revision, event_type, occurred_at, customer_hash)"
+        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+        appointment_id,
+        revision,
+        event_type,
+        occurred_at,
+        customer_hash,
+    )
+
+
+async def record_cancellation(
+    conn: asyncpg.Connection, appointment_id: Any, at: datetime, by: str | None, reason: str | None
+) -> None:
+    # Facts of the cancellation are kept whatever order the events came in: the first one wins.
+    await conn.execute(
+        "UPDATE appointments SET cancelled_at = coalesce(cancelled_at, $2),"
+        " cancelled_by = coalesce(cancelled_by, $3),"
+        " cancel_reason = CASE WHEN anonymised_at IS NULL THEN coalesce(cancel_reason, $4) END"
+        " WHERE id = $1",
+        appointment_id,
+        at,
+        by,
+        reason or None,
+    )
+
+
+async def record_outcome(
+    conn: asyncpg.Connection,
+    appointment_id: Any,
+    outcome: str,
+    at: datetime,
+    note: str | None,
+    *,
+    newest: bool,
+) -> None:
+    """The outcome of the newest revision wins; a stale one fills only a gap."""
+    await conn.execute(
+        "UPDATE appointments SET"
+        " outcome = CASE WHEN $5 OR outcome IS NULL THEN $2 ELSE outcome END,"
+        " outcome_at = CASE WHEN $5 OR outcome IS NULL THEN $3 ELSE outcome_at END,"
+        " outcome_note = CASE WHEN anonymised_at IS NOT NULL THEN NULL"
+        "   WHEN $5 OR outcome IS NULL THEN $4 ELSE outcome_note END"
+        " WHERE id = $1",
+        appointment_id,
+        outcome,
+        at,
+        note or None,
+        newest,
+    )
+
+
+async def record_transfer(conn: asyncpg.Connection, appointment_id: Any, from_location: str) -> None:
+    await conn.execute(
+        "UPDATE appointments SET transferred_from = coalesce(transferred_from, $2) WHERE id = $1",
+        appointment_id,
+        from_location,
+    )
+
+
+_ERASE = ", ".join(f"{c} = NULL" for c in PERSONAL_COLUMNS)
+
+
+async def anonymise_appointment(conn: asyncpg.Connection, appointment_id: Any, now: datetime) -> bool:
+    done = await conn.fetchval(
+        f"UPDATE appointments SET {_ERASE}, anonymised_at = $2, updated_at = $2"  # noqa: S608 -- constant column names
+        " WHERE id = $1 AND anonymised_at IS NULL RETURNING true",
+        appointment_id,
+        now,
+    )
+    await conn.execute("DELETE FROM appointment_revisions WHERE appointment_id = $1", appointment_id)
+    return bool(done)
+
+
+async def anonymise_ended_before(conn: asyncpg.Connection, cutoff: datetime, now: datetime) -> int:
+    """R34: erase the personal data of every appointment that ended before `cutoff`."""
+    ids = await conn.fetch(
+        f"UPDATE appointments SET {_ERASE}, anonymised_at = $2, updated_at = $2"  # noqa: S608 -- constant column names
+        " WHERE anonymised_at IS NULL AND end_at < $1 RETURNING id",
+        cutoff,
+        now,
+    )
+    return len(ids)
+
+
+async def delete_revisions_of_anonymised(conn: asyncpg.Connection) -> int:
+    result = await conn.execute(
+        "DELETE FROM appointment_revisions r USING appointments a"
+        " WHERE r.appointment_id = a.id AND a.anonymised_at IS NOT NULL"
+    )
+    return int(result.split()[-1])
+
+
+async def delete_dead_letters_before(conn: asyncpg.Connection, cutoff: datetime) -> int:
+    # A dead letter holds a whole event, customer data included: it goes with the retention period too.
+    result = await conn.execute("DELETE FROM dead_letters WHERE dead_at < $1", cutoff)
+    return int(result.split()[-1])
+
+
+async def mark_lists_stale(conn: asyncpg.Connection, pairs: Iterable[tuple[str, date]]) -> None:
+    for location_id, day in pairs:
+        await conn.execute(
+            "UPDATE day_lists SET stale = true WHERE location_id = $1 AND day = $2 AND content IS NOT NULL",
+            location_id,
+            day,
+        )
+
+
+# --- catalog ------------------------------------------------------------------------------------------
+
+
+async def location_revision(conn: asyncpg.Connection, location_id: str) -> int | None:
+    value = await conn.fetchval(
+        "SELECT revision FROM locations WHERE location_id = $1 FOR UPDATE", location_id
+    )
+    return int(value) if value is not None else None
+
+
+async def upsert_location(
+    conn: asyncpg.Connection,
+    location_id: str,
+    revision: int,
+    name: str,
+    active: bool,
+    snapshot: dict[str, Any],
+    configured_at: datetime,
+    now: datetime,
+) -> None:
+    await conn.execute(
+        "INSERT INTO locations (location_id, revision, name, active, snapshot, configured_at, updated_at)"
+        " VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7)"
+        " ON CONFLICT (location_id) DO UPDATE SET revision = EXCLUDED.revision, name = EXCLUDED.name,"
+        " active = EXCLUDED.active, snapshot = EXCLUDED.snapshot, configured_at = EXCLUDED.configured_at,"
+        " updated_at = EXCLUDED.updated_at WHERE locations.revision < EXCLUDED.revision",
+        location_id,
+        revision,
+        name,
+        active,
+        snapshot,
+        configured_at,
+        now,
+    )
+
+
+async def replace_capacity(
+    conn: asyncpg.Connection,
+    location_id: str,
+    revision: int,
+    from_day: date,
+    rows: Sequence[tuple[str, date, int]],
+) -> None:
+    """Offered minutes from `from_day` on, as the snapshot `revision` says; earlier days stay as they were."""
+    await conn.execute(
+        "DELETE FROM capacity_days WHERE location_id = $1 AND day >= $2", location_id, from_day
+    )
+    await add_capacity(conn, location_id, revision, rows)
+
+
+async def add_capacity(
+    conn: asyncpg.Connection, location_id: str, revision: int, rows: Sequence[tuple[str, date, int]]
+) -> None:
+    if not rows:
+        return
+    await conn.execute(
+        "INSERT INTO capacity_days (location_id, group_id, day, offered_minutes, revision)"
+        " SELECT $1, g, d, m, $2 FROM unnest($3::text[], $4::date[], $5::int[]) AS t(g, d, m)"
+        " ON CONFLICT DO NOTHING",
+        location_id,
+        revision,
+        [r[0] for r in rows],
+        [r[1] for r in rows],
+        [r[2] for r in rows],
+    )
+
+
+async def capacity_reach(conn: asyncpg.Connection) -> list[Row]:
+    """Every location with its snapshot and the last day its capacity is written for."""
+    return await _fetch(
+        conn,
+        "SELECT l.location_id, l.revision, l.snapshot, max(c.day) AS last_day FROM locations l"
+        " LEFT JOIN capacity_days c ON c.location_id = l.location_id"
+        " GROUP BY l.location_id, l.revision, l.snapshot",
+    )
+
+
+async def locations(conn: asyncpg.Connection | asyncpg.Pool) -> list[Row]:
+    return await _fetch(conn, "SELECT location_id, name, active, snapshot FROM locations ORDER BY name")
+
+
+async def location(conn: asyncpg.Connection | asyncpg.Pool, location_id: str) -> Row | None:
+    return await _fetchrow(
+        conn, "SELECT location_id, name, active, snapshot FROM locations WHERE location_id = $1", location_id
+    )
+
+
+async def set_allow_list(conn: asyncpg.Connection, revision: int, entries: list[str]) -> None:
+    await conn.execute(
+        "INSERT INTO allow_list (id, revision, entries) VALUES (1, $1, $2)"
+        " ON CONFLICT (id) DO UPDATE SET revision = EXCLUDED.revision, entries = EXCLUDED.entries"
+        " WHERE allow_list.revision < EXCLUDED.revision",
+        revision,
+        entries,
+    )
+
+
+async def allow_list(conn: asyncpg.Connection | asyncpg.Pool) -> list[str]:
+    entries = await conn.fetchval("SELECT entries FROM allow_list WHERE id = 1")
+    return list(entries or [])
+
+
+# --- callbacks and mails --------------------------------------------------------------------------------
+
+
+async def upsert_callback(conn: asyncpg.Connection, values: dict[str, Any], now: datetime) -> None:
+    await conn.execute(
+        "INSERT INTO callbacks (id, appointment_id, location_id, group_id, created_at, due_at, closed_at,"
+        " status, revision, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        " ON CONFLICT (id) DO UPDATE SET"
+        " appointment_id = coalesce(EXCLUDED.appointment_id, callbacks.appointment_id),"
+        " location_id = coalesce(EXCLUDED.location_id, callbacks.location_id),"
+        " group_id = coalesce(EXCLUDED.group_id, callbacks.group_id),"
+        " created_at = least(callbacks.created_at, EXCLUDED.created_at),"
+        " due_at = CASE WHEN EXCLUDED.revision >= callbacks.revision THEN EXCLUDED.due_at"
+        "   ELSE callbacks.due_at END,"
+        # Closing is final: a late "created" does not reopen a closed ticket.
+        " closed_at = coalesce(callbacks.closed_at, EXCLUDED.closed_at),"
+        " status = CASE WHEN callbacks.closed_at IS NOT NULL AND EXCLUDED.closed_at IS NULL"
+        "   THEN callbacks.status ELSE EXCLUDED.status END,"
+        " revision = greatest(callbacks.revision, EXCLUDED.revision), updated_at = EXCLUDED.updated_at",
+        values["id"],
+        values["appointment_id"],
+        values["location_id"],
+        values["group_id"],
+        values["created_at"],
+        values["due_at"],
+        values["closed_at"],
+        values["status"],
+        values["revision"],
+        now,
+    )
+
+
+async def upsert_mail(conn: asyncpg.Connection, values: dict[str, Any]) -> None:
+    await conn.execute(
+        "INSERT INTO mails (mail_id, appointment_id, kind, outcome, reason, revision, attempts, occurred_at)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (mail_id) DO UPDATE SET"
+        " outcome = EXCLUDED.outcome, reason = EXCLUDED.reason, attempts = EXCLUDED.attempts,"
+        " occurred_at = EXCLUDED.occurred_at WHERE mails.occurred_at <= EXCLUDED.occurred_at",
+        values["mail_id"],
+        values["appointment_id"],
+        values["kind"],
+        values["outcome"],
+        values["reason"],
+        values["revision"],
+        values["attempts"],
+        values["occurred_at"],
+    )
+
+
+# --- the day lists ------------------------------------------------------------------------------------
+
+
+async def booking_day_locations(conn: asyncpg.Connection, day: date) -> list[str]:
+    """Locations for which `day` is a booking day: capacity offered, or appointments booked."""
+    rows = await conn.fetch(
+        "SELECT location_id FROM capacity_days WHERE day = $1 GROUP BY location_id"
+        " HAVING sum(offered_minutes) > 0"
+        " UNION SELECT DISTINCT location_id FROM appointments WHERE day = $1",
+        day,
+    )
+    return sorted(r["location_id"] for r in rows)
+
+
+async def ensure_day_lists(
+    conn: asyncpg.Connection, day: date, location_ids: Sequence[str], now: datetime, delete_after: datetime
+) -> None:
+    await conn.execute(
+        "INSERT INTO day_lists (location_id, day, created_at, delete_after)"
+        " SELECT l, $2, $3, $4 FROM unnest($1::text[]) AS l ON CONFLICT DO NOTHING",
+        list(location_ids),
+        day,
+        now,
+        delete_after,
+    )
+
+
+async def claim_due_list(conn: asyncpg.Connection, day: date) -> Row | None:
+    """A list of `day` not generated yet and not being generated by another replica (I7)."""
+    return await _fetchrow(
+        conn,
+        "SELECT location_id, day FROM day_lists WHERE day = $1 AND generated_at IS NULL"
+        " AND deleted_at IS NULL ORDER BY location_id LIMIT 1 FOR UPDATE SKIP LOCKED",
+        day,
+    )
+
+
+async def claim_stale_list(conn: asyncpg.Connection, first_day: date) -> Row | None:
+    return await _fetchrow(
+        conn,
+        "SELECT location_id, day FROM day_lists WHERE stale AND content IS NOT NULL AND day >= $1"
+        " ORDER BY day, location_id LIMIT 1 FOR UPDATE SKIP LOCKED",
+        first_day,
+    )
+
+
+async def lock_day_list(
+    conn: asyncpg.Connection, location_id: str, day: date, now: datetime, delete_after: datetime
+) -> Row:
+    """The list row of a location and day, locked (waiting for another replica building it)."""
+    await ensure_day_lists(conn, day, [location_id], now, delete_after)
+    row = await conn.fetchrow(
+        "SELECT location_id, day, generated_at, generation, stale, content, appointment_count"
+        " FROM day_lists WHERE location_id = $1 AND day = $2 FOR UPDATE",
+        location_id,
+        day,
+    )
+    assert row is not None  # noqa: S101 -- inserted just above in this transaction
+    return row
+
+
+async def store_day_list(
+    conn: asyncpg.Connection,
+    location_id: str,
+    day: date,
+    content: bytes,
+    count: int,
+    now: datetime,
+    trigger: str,
+) -> int:
+    generation = await conn.fetchval(
+        "UPDATE day_lists SET generated_at = $3, generation = generation + 1, stale = false,"
+        " content = $4, appointment_count = $5 WHERE location_id = $1 AND day = $2 RETURNING generation",
+        location_id,
+        day,
+        now,
+        content,
+        count,
+    )
+    await conn.execute(
+        "INSERT INTO day_list_runs (location_id, day, generation, trigger, generated_at, appointment_count,"
+        " bytes) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        location_id,
+        day,
+        generation,
+        trigger,
+        now,
+        count,
+        len(content),
+    )
+    return int(generation)
+
+
+async def day_list_appointments(conn: asyncpg.Connection, location_id: str, day: date) -> list[Row]:
+    return await _fetch(
+        conn,
+        "SELECT id, reference, status, group_id, service_point, concern_id, concern_name, start_at, end_at,"
+        " mode, interpreter_language, outcome, first_name, last_name, phone, customer_number,"
+        " household_number FROM appointments WHERE location_id = $1 AND day = $2"
+        " ORDER BY start_at, service_point, reference",
+        location_id,
+        day,
+    )
+
+
+async def delete_expired_lists(conn: asyncpg.Connection, now: datetime) -> int:
+    """R33: the files of lists whose day is over are deleted; the row keeps the facts, not the data."""
+    result = await conn.execute(
+        "UPDATE day_lists SET content = NULL, stale = false, deleted_at = $1"
+        " WHERE content IS NOT NULL AND delete_after <= $1",
+        now,
+    )
+    return int(result.split()[-1])
+
+
+async def day_lists_of(conn: asyncpg.Pool, location_id: str, first: date, last: date) -> list[Row]:
+    return await _fetch(
+        conn,
+        "SELECT location_id, day, generated_at, generation, appointment_count,"
+        " content IS NOT NULL AS available, delete_after, deleted_at FROM day_lists"
+        " WHERE location_id = $1 AND day BETWEEN $2 AND $3 ORDER BY day",
+        location_id,
+        first,
+        last,
+    )
+
+
+# --- the retention job and its report -------------------------------------------------------------------
+
+
+async def claim_job(conn: asyncpg.Connection, job: str, now: datetime, interval_seconds: float) -> bool:
+    """Claim a periodic job for this interval; another replica that asks in the same interval gets False
+    (the row lock makes the second one wait and then see the new time, I7)."""
+    claimed = await conn.fetchval(
+        "INSERT INTO job_runs (job, last_run_at) VALUES ($1, $2)"
+        " ON CONFLICT (job) DO UPDATE SET last_run_at = EXCLUDED.last_run_at"
+        " WHERE job_runs.last_run_at <= $2 - make_interval(secs => $3) RETURNING true",
+        job,
+        now,
+        interval_seconds,
+    )
+    return bool(claimed)
+
+
+async def insert_retention_run(
+    conn: asyncpg.Connection,
+    *,
+    service: str,
+    job: str,
+    started_at: datetime,
+    finished_at: datetime,
+    retention_days: int,
+    cutoff: datetime | None,
+    counts: dict[str, int],
+    event_id: Any = None,
+) -> None:
+    await conn.execute(
+        "INSERT INTO retention_runs (service, job, started_at, finished_at, retention_days, cutoff, counts,"
+        " event_id) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8) ON CONFLICT (event_id) DO NOTHING",
+        service,
+        job,
+        started_at,
+        finished_at,
+        retention_days,
+        cutoff,
+        counts,
+        event_id,
+    )
+
+
+async def retention_runs(conn: asyncpg.Pool, since: datetime, limit: int) -> list[Row]:
+    return await _fetch(
+        conn,
+        "SELECT service, job, started_at, finished_at, retention_days, cutoff, counts FROM retention_runs"
+        " WHERE finished_at >= $1 ORDER BY finished_at DESC, id DESC LIMIT $2",
+        since,
+        limit,
+    )
+
+
+async def retention_totals(conn: asyncpg.Pool, since: datetime) -> tuple[list[Row], list[Row]]:
+    """Per service: runs and the last one; and the sum of each count."""
+    runs = await conn.fetch(
+        "SELECT service, count(*) AS runs, max(finished_at) AS last_run_at FROM retention_runs"
+        " WHERE finished_at >= $1 GROUP BY service ORDER BY service",
+        since,
+    )
+    sums = await conn.fetch(
+        "SELECT r.service, e.key, sum(e.value::bigint) AS total FROM retention_runs r,"
+        " jsonb_each_text(r.counts) AS e WHERE r.finished_at >= $1 GROUP BY r.service, e.key",
+        since,
+    )
+    return runs, sums
+
+
+async def delete_retention_runs_before(conn: asyncpg.Connection, cutoff: datetime) -> int:
+    result = await conn.execute("DELETE FROM retention_runs WHERE finished_at < $1", cutoff)
+    return int(result.split()[-1])

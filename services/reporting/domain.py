@@ -1,0 +1,307 @@
+"""Rules of reporting as plain Python: calendar days in Berlin, offered capacity, pseudonyms, the rows of a
+day list, suppression of small counts. No I/O; "now" is passed in."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from shared.calendar import is_public_holiday
+from shared.clock import BERLIN
+from shared.errors import OTVError, ValidationError
+from shared.events.catalog import LocationConfiguredV1
+
+# The columns of the read model that hold personal data (R34): erased by the retention job, never in
+# statistics. Kept in step with the CHECK constraint of migration 001.
+PERSONAL_COLUMNS = (
+    "reference",
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "customer_number",
+    "household_number",
+    "manage_url",
+    "cancel_reason",
+    "outcome_note",
+    "customer_key",
+    "email_domain",
+    "client_network",
+)
+
+STATUS_LABELS = {
+    "booked": "gebucht",
+    "cancelled": "storniert",
+    "passed": "abgelaufen",
+}
+OUTCOME_LABELS = {
+    "resolved": "Anliegen geklärt",
+    "placement": "an M&I übergeben",
+    "callback": "Rückruf-Ticket",
+    "no_show": "nicht erschienen",
+}
+MODE_LABELS = {"in_person": "persönlich", "phone": "telefonisch"}
+CHANNEL_LABELS = {"online": "online", "service_centre": "Service-Center", "staff": "Mitarbeitende"}
+CANCELLED_BY_LABELS = {
+    "customer": "Kund:in",
+    "staff": "Mitarbeitende",
+    "service_centre": "Service-Center",
+    "system": "System",
+}
+WEEKDAYS_DE = ("Montag", "Dienstag", "Mittwoch", "Donnerstag", "Freitag", "Samstag", "Sonntag")
+
+CALLBACK_PROMISE = timedelta(hours=48)  # directive 2.3: callbacks within 48 hours
+
+
+class GoneError(OTVError):
+    """The thing existed but is deleted on purpose (a past day's list, R33)."""
+
+    code = "gone"
+    status = 410
+
+
+# --- the Berlin calendar ------------------------------------------------------------------------------
+
+
+def berlin_day(instant: datetime) -> date:
+    return instant.astimezone(BERLIN).date()
+
+
+def berlin_instant(day: date, at: time) -> datetime:
+    """The UTC instant of a Berlin wall-clock time on `day` (correct across daylight-saving changes)."""
+    return datetime.combine(day, at, tzinfo=BERLIN).astimezone(UTC)
+
+
+def day_start(day: date) -> datetime:
+    return berlin_instant(day, time(0, 0))
+
+
+def day_end(day: date) -> datetime:
+    return day_start(day + timedelta(days=1))
+
+
+def list_due_at(day: date, hour: int) -> datetime:
+    """When the list of `day` is created automatically (R22: after the 06:00 booking cutoff)."""
+    return berlin_instant(day, time(hour, 0))
+
+
+def list_delete_after(day: date, keep_hours: int) -> datetime:
+    """When the file of the list of `day` is deleted (R33: when its day is over)."""
+    return day_end(day) + timedelta(hours=keep_hours)
+
+
+def iso_week(day: date) -> str:
+    year, week, _ = day.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def date_label(day: date) -> str:
+    return f"{WEEKDAYS_DE[day.weekday()]}, {day:%d.%m.%Y}"
+
+
+# --- offered capacity ---------------------------------------------------------------------------------
+
+
+def offered_minutes(snapshot: LocationConfiguredV1, day: date) -> dict[str, int]:
+    """Minutes offered per group on `day`: the windows of that weekday times their service points, none on
+    public holidays of Bremen, on closures, or at an inactive location."""
+    groups = {g.id: 0 for g in snapshot.groups}
+    if not snapshot.active or is_public_holiday(day):
+        return groups
+    closed_groups: set[str] = set()
+    for closure in snapshot.closures:
+        if closure.first <= day <= closure.last:
+            if closure.group_id is None:
+                return groups
+            closed_groups.add(closure.group_id)
+    for window in snapshot.windows:
+        if window.weekday != day.weekday() or window.group_id in closed_groups:
+            continue
+        if window.valid_from is not None and day < window.valid_from:
+            continue
+        if window.valid_until is not None and day > window.valid_until:
+            continue
+        start = datetime.combine(day, window.start)
+        end = datetime.combine(day, window.end)
+        minutes = max(0, int((end - start).total_seconds() // 60)) * window.service_points
+        groups[window.group_id] = groups.get(window.group_id, 0) + minutes
+    return groups
+
+
+def group_names(snapshot: dict[str, Any] | None) -> dict[str, str]:
+    if not snapshot:
+        return {}
+    return {g["id"]: _german(g.get("name")) or g["id"] for g in snapshot.get("groups", [])}
+
+
+def concern_names(snapshot: dict[str, Any] | None) -> dict[str, str]:
+    if not snapshot:
+        return {}
+    return {c["concern_id"]: _german(c.get("name")) or c["concern_id"] for c in snapshot.get("concerns", [])}
+
+
+def _german(text: Any) -> str:
+    if isinstance(text, dict):
+        return str(text.get("de") or next(iter(text.values()), ""))
+    return str(text or "")
+
+
+# --- pseudonyms (R48) -----------------------------------------------------------------------------------
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def email_domain(email: str) -> str | None:
+    _, at, domain = normalise_email(email).rpartition("@")
+    return domain or None if at else None
+
+
+def keyed_hash(secret: str, *parts: str | None) -> str:
+    """A pseudonym: equal inputs give equal values, and nobody without the key can reverse or test them."""
+    message = "\x1f".join(p or "" for p in parts).encode()
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def customer_key(secret: str, email: str) -> str:
+    return keyed_hash(secret, "customer", normalise_email(email))
+
+
+def network_prefix(value: str | None) -> str | None:
+    """The booking's network as a /24 (IPv4) or /48 (IPv6) prefix: a full address is cut down, so that
+    reporting never stores one; anything unreadable is dropped."""
+    if not value:
+        return None
+    try:
+        network = ipaddress.ip_network(value.strip(), strict=False)
+    except ValueError:
+        return None
+    prefix = 24 if network.version == 4 else 48
+    if network.prefixlen > prefix:
+        network = network.supernet(new_prefix=prefix)
+    return str(network)
+
+
+# --- the day list ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DayListRow:
+    group_id: str
+    group_name: str
+    start: datetime
+    end: datetime
+    service_point: int
+    last_name: str
+    first_name: str
+    customer_number: str | None
+    household_number: str | None
+    concern: str
+    mode: str
+    phone: str | None
+    interpreter_language: str | None
+    status: str
+    outcome: str | None
+    reference: str
+
+    @property
+    def duration_minutes(self) -> int:
+        return int((self.end - self.start).total_seconds() // 60)
+
+    @property
+    def customer_name(self) -> str:
+        return f"{self.last_name}, {self.first_name}" if self.last_name else self.first_name
+
+    @property
+    def numbers(self) -> str:
+        parts = []
+        if self.customer_number:
+            parts.append(f"Kd-Nr. {self.customer_number}")
+        if self.household_number:
+            parts.append(f"BG-Nr. {self.household_number}")
+        return " / ".join(parts)
+
+    @property
+    def phone_for_call(self) -> str:
+        # R4: the number matters for phone appointments only; the list shows no more than the task needs.
+        return (self.phone or "") if self.mode == "phone" else ""
+
+    @property
+    def status_label(self) -> str:
+        if self.outcome:
+            return OUTCOME_LABELS.get(self.outcome, self.outcome)
+        return STATUS_LABELS.get(self.status, self.status)
+
+    def sort_key(self) -> tuple[datetime, int, str]:
+        return (self.start, self.service_point, self.reference)
+
+
+def day_list_filename(location_id: str, day: date) -> str:
+    """The download's name: location and date only, no personal data."""
+    safe = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in location_id)[:40]
+    return f"terminliste_{safe}_{day.isoformat()}.xlsx"
+
+
+# --- statistics -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    first: date
+    last: date
+
+    @property
+    def days(self) -> int:
+        return (self.last - self.first).days + 1
+
+
+def statistics_period(first: date | None, last: date | None, today: date, max_days: int) -> Period:
+    """The period of a statistics request; by default the last 30 days up to today."""
+    last = last or today
+    first = first or last - timedelta(days=29)
+    if first > last:
+        raise ValidationError(
+            "The period ends before it starts.",
+            details=[{"field": "from", "message": "must not be after 'to'"}],
+        )
+    if (last - first).days + 1 > max_days:
+        raise ValidationError(
+            f"The period may cover at most {max_days} days.",
+            details=[{"field": "to", "message": f"at most {max_days} days after 'from'"}],
+        )
+    return Period(first, last)
+
+
+def suppress(count: int, threshold: int) -> int | str:
+    """A count as shown in an export: 1 to threshold-1 become "<threshold" (a handful of appointments of
+    one concern on one day could point to a person); 0 stays 0, it identifies nobody."""
+    if 0 < count < threshold:
+        return f"<{threshold}"
+    return count
+
+
+def utilisation(booked_minutes: int, offered: int | None) -> float | None:
+    if not offered:
+        return None
+    return round(booked_minutes / offered, 4)
+
+
+LEAD_TIME_BUCKETS: tuple[tuple[str, float | None], ...] = (
+    ("unter 1 Tag", 24.0),
+    ("1-2 Tage", 72.0),
+    ("3-7 Tage", 24.0 * 8),
+    ("8-14 Tage", 24.0 * 15),
+    ("15 Tage und mehr", None),
+)
+
+
+def lead_time_bucket(hours: float) -> str:
+    for label, below in LEAD_TIME_BUCKETS:
+        if below is None or hours < below:
+            return label
+    return LEAD_TIME_BUCKETS[-1][0]

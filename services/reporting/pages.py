@@ -1,0 +1,141 @@
+"""Server-rendered staff pages of reporting (the gateway proxies them behind the staff login): the
+statistics with charts as inline SVG (R32, R35), the booking-pattern report (R48) and the deletion report
+(R33, R34). They work without JavaScript and load nothing from elsewhere."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from services.reporting import statistics
+from services.reporting.api import (
+    PRIVATE_HEADERS,
+    PeriodQuery,
+    ReportQuery,
+    clock_of,
+    require_statistics,
+    settings_of,
+    staff_identity,
+    statistics_period,
+)
+from services.reporting.charts import bar_chart, column_chart
+from services.reporting.domain import CANCELLED_BY_LABELS, LEAD_TIME_BUCKETS, OUTCOME_LABELS
+from services.reporting.models import StatisticsReport
+from shared.identity import Role
+from shared.web import POOL, parse_query
+
+routes = web.RouteTableDef()
+
+# Inline SVG and a small inline style sheet; nothing else may load (no CDN, no script).
+CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self';"
+    " frame-ancestors 'self'; base-uri 'none'"
+)
+
+
+def _page(request: web.Request, template: str, context: dict[str, Any]) -> web.Response:
+    response = aiohttp_jinja2.render_template(template, request, context)
+    response.headers.update(PRIVATE_HEADERS)
+    response.headers["Content-Security-Policy"] = CSP
+    response.headers["Referrer-Policy"] = "same-origin"
+    return response
+
+
+def _charts(report: StatisticsReport) -> dict[str, Any]:
+    days = report.by_day
+    weeks = report.by_week
+    return {
+        "per_day": column_chart(
+            "Termine und Stornierungen je Tag",
+            [d.key[8:10] + "." + d.key[5:7] + "." for d in days],
+            [("Termine", [d.appointments for d in days]), ("Stornierungen", [d.cancellations for d in days])],
+        ),
+        "per_week": column_chart(
+            "Termine je Kalenderwoche",
+            [w.key[5:] for w in weeks],
+            [("Termine", [w.appointments for w in weeks]), ("nicht erschienen", [w.no_shows for w in weeks])],
+        ),
+        "locations": bar_chart(
+            "Termine je Standort", [(f.label, f.appointments) for f in report.by_location]
+        ),
+        "utilisation": bar_chart(
+            "Auslastung des angebotenen Kontingents je Standort",
+            [(f.label, f.utilisation or 0.0) for f in report.by_location if f.offered_minutes],
+            percent=True,
+            color="#548235",
+        ),
+        "channels": bar_chart(
+            "Termine je Buchungskanal", [(f.label, f.appointments) for f in report.by_channel]
+        ),
+        "modes": bar_chart("Termine je Art", [(f.label, f.appointments) for f in report.by_mode]),
+        "cancelled_by": bar_chart(
+            "Stornierungen nach Stornierenden",
+            [(label, report.total.cancelled_by.get(k, 0)) for k, label in CANCELLED_BY_LABELS.items()],
+            color="#c55a11",
+        ),
+        "outcomes": bar_chart(
+            "Ergebnisse der Termine",
+            [(label, report.total.outcomes.get(k, 0)) for k, label in OUTCOME_LABELS.items()],
+            color="#7030a0",
+        ),
+        "lead_times": bar_chart(
+            "Vorlaufzeit zwischen Buchung und Termin",
+            [(label, report.total.lead_time_buckets.get(label, 0)) for label, _ in LEAD_TIME_BUCKETS],
+        ),
+        "concerns": bar_chart(
+            "Die häufigsten Anliegen", [(f.label, f.appointments) for f in report.by_concern[:15]]
+        ),
+    }
+
+
+@routes.get("/staff/statistics")
+async def statistics_page(request: web.Request) -> web.Response:
+    identity = staff_identity(request)
+    query = parse_query(request, PeriodQuery)
+    require_statistics(identity, query.location)
+    settings, clock = settings_of(request), clock_of(request)
+    period = statistics_period(request, query)
+    report = await statistics.statistics_report(request.app[POOL], settings, clock, period, query.location)
+    params = {"from": period.first.isoformat(), "to": period.last.isoformat()}
+    if query.location:
+        params["location"] = query.location
+    locations = await statistics.location_choices(request.app[POOL])
+    return _page(
+        request,
+        "statistics.html",
+        {
+            "report": report,
+            "charts": _charts(report),
+            "period": period,
+            "location": query.location,
+            "locations": locations,
+            "query": urlencode(params),
+            "threshold": settings.statistics_min_count,
+            "cancelled_by_labels": CANCELLED_BY_LABELS,
+            "outcome_labels": OUTCOME_LABELS,
+        },
+    )
+
+
+@routes.get("/staff/admin/booking-patterns")
+async def patterns_page(request: web.Request) -> web.Response:
+    identity = staff_identity(request)
+    identity.require(Role.ADMIN)
+    query = parse_query(request, PeriodQuery)
+    period = statistics_period(request, query)
+    patterns = await statistics.booking_patterns(request.app[POOL], settings_of(request), period)
+    return _page(request, "patterns.html", {"patterns": patterns, "period": period})
+
+
+@routes.get("/staff/admin/retention")
+async def retention_page(request: web.Request) -> web.Response:
+    identity = staff_identity(request)
+    identity.require(Role.ADMIN)
+    query = parse_query(request, ReportQuery)
+    report = await statistics.retention_report(
+        request.app[POOL], settings_of(request), clock_of(request), query.days
+    )
+    return _page(request, "retention.html", {"report": report, "days": query.days})

@@ -1,0 +1,538 @@
+"""Use cases of the reporting service: applying events to the read model, the day lists, the scheduled
+deletion. One transaction each (event handlers run in the consumer's transaction, with its inbox row).
+Statistics and the pattern report are in `statistics.py`."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date, datetime, timedelta
+from enum import Enum
+from typing import Any
+
+import asyncpg
+import structlog
+
+from services.reporting import db
+from services.reporting.config import Settings
+from services.reporting.domain import (
+    DayListRow,
+    GoneError,
+    berlin_day,
+    concern_names,
+    customer_key,
+    day_list_filename,
+    email_domain,
+    group_names,
+    keyed_hash,
+    list_delete_after,
+    list_due_at,
+    network_prefix,
+    normalise_email,
+    offered_minutes,
+)
+from services.reporting.models import DayListInfo
+from services.reporting.workbooks import build_day_list
+from shared.clock import Clock
+from shared.errors import NotFoundError, ValidationError
+from shared.events import Envelope, EventData
+from shared.events.appointment import AppointmentSnapshot
+from shared.events.catalog import AllowListChangedV1, LocationConfiguredV1
+from shared.events.retention import AppointmentPersonalDataErasedV1, RetentionRunCompletedV1
+
+log = structlog.get_logger(__name__)
+
+# How far ahead staff may ask for a list (the booking horizon is 8 weeks).
+DAY_LIST_HORIZON = timedelta(days=90)
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    return str(value.value if isinstance(value, Enum) else value)
+
+
+# --- applying events ------------------------------------------------------------------------------------
+
+
+def _snapshot_values(snapshot: AppointmentSnapshot, secret: str) -> dict[str, Any]:
+    customer = snapshot.customer
+    return {
+        "revision": snapshot.revision,
+        "status": snapshot.status.value,
+        "location_id": snapshot.location_id,
+        "location_name": snapshot.location_name,
+        "group_id": snapshot.group_id,
+        "service_point": snapshot.service_point,
+        "concern_id": snapshot.concern_id,
+        "concern_name": snapshot.concern_name,
+        "sensitive": snapshot.sensitive,
+        "emergency": snapshot.emergency,
+        "start_at": snapshot.start,
+        "end_at": snapshot.end,
+        "day": berlin_day(snapshot.start),
+        "mode": snapshot.mode.value,
+        "channel": snapshot.channel.value,
+        "language": snapshot.language.value,
+        "evening": snapshot.evening,
+        "interpreter_language": snapshot.interpreter_language or None,
+        "booked_at": snapshot.booked_at,
+        # personal data (R34)
+        "reference": snapshot.reference,
+        "first_name": customer.first_name,
+        "last_name": customer.last_name,
+        "email": customer.email,
+        "phone": customer.phone,
+        "customer_number": customer.customer_number,
+        "household_number": customer.household_number,
+        "manage_url": snapshot.manage_url,
+        "customer_key": customer_key(secret, customer.email),
+        "email_domain": email_domain(customer.email),
+        "client_network": network_prefix(snapshot.client_network),
+    }
+
+
+_PERSONAL_IN_SNAPSHOT = (
+    "reference",
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "customer_number",
+    "household_number",
+    "manage_url",
+    "customer_key",
+    "email_domain",
+    "client_network",
+)
+
+
+def _customer_hash(snapshot: AppointmentSnapshot, secret: str) -> str:
+    c = snapshot.customer
+    return keyed_hash(
+        secret,
+        "data",
+        c.first_name.strip().lower(),
+        c.last_name.strip().lower(),
+        normalise_email(c.email),
+        c.phone,
+        c.customer_number,
+        c.household_number,
+    )
+
+
+async def apply_appointment_event(
+    conn: asyncpg.Connection, envelope: Envelope, data: EventData, *, settings: Settings, clock: Clock
+) -> None:
+    """Apply any `appointment.*` event that carries the appointment's snapshot: the newest revision wins
+    (a late `booked` after `cancelled` changes nothing), the facts of the event are kept in any order,
+    and an appointment past the retention period is stored without personal data (R34)."""
+    snapshot = getattr(data, "appointment", None)
+    if not isinstance(snapshot, AppointmentSnapshot):
+        log.warning("appointment_event_without_snapshot", event_type=envelope.type)
+        return
+    now = clock.now()
+    expired = snapshot.end < now - timedelta(days=settings.retention_days)
+    values = _snapshot_values(snapshot, settings.internal_secret)
+    if expired:
+        values.update(dict.fromkeys(_PERSONAL_IN_SNAPSHOT))
+    touched = {(values["location_id"], values["day"])}
+
+    newest = await db.insert_appointment(
+        conn, snapshot.id, {**values, "anonymised_at": now if expired else None}, now
+    )
+    anonymised = expired
+    if not newest:
+        existing = await db.lock_appointment(conn, snapshot.id)
+        assert existing is not None  # noqa: S101 -- the insert found it
+        anonymised = expired or existing["anonymised_at"] is not None
+        if snapshot.revision > existing["revision"]:
+            newest = True
+            if anonymised:
+                values.update(dict.fromkeys(_PERSONAL_IN_SNAPSHOT))
+            await db.update_appointment(conn, snapshot.id, values, now)
+            touched.add((existing["location_id"], existing["day"]))
+            if expired and existing["anonymised_at"] is None:
+                await db.anonymise_appointment(conn, snapshot.id, now)
+
+    await db.record_revision(
+        conn,
+        snapshot.id,
+        snapshot.revision,
+        envelope.type,
+        envelope.occurred_at,
+        _customer_hash(snapshot, settings.internal_secret),
+        anonymised,
+    )
+    if envelope.type == "appointment.cancelled":
+        await db.record_cancellation(
+            conn,
+            snapshot.id,
+            envelope.occurred_at,
+            _text(getattr(data, "cancelled_by", None)),
+            None if anonymised else _text(getattr(data, "reason", None)),
+        )
+    outcome = _text(getattr(data, "outcome", None))
+    if outcome:
+        note = None if anonymised else _text(getattr(data, "note", None))
+        await db.record_outcome(conn, snapshot.id, outcome, envelope.occurred_at, note, newest=newest)
+    if envelope.type == "appointment.transferred":
+        previous = next(
+            (
+                _text(getattr(data, name, None))
+                for name in ("from_location_id", "previous_location_id", "from_location")
+                if getattr(data, name, None)
+            ),
+            None,
+        )
+        if previous:
+            await db.record_transfer(conn, snapshot.id, previous)
+            touched.update((previous, day) for _, day in list(touched))
+    if newest:
+        # A list already generated for that day is built again with the change (R22).
+        await db.mark_lists_stale(conn, touched)
+
+
+async def apply_personal_data_erased(
+    conn: asyncpg.Connection,
+    _envelope: Envelope,
+    data: AppointmentPersonalDataErasedV1,
+    *,
+    clock: Clock,
+) -> None:
+    """The owner of the appointment erased its data: erase this copy now, whatever our own schedule says."""
+    await db.anonymise_appointment(conn, data.appointment_id, clock.now())
+
+
+def capacity_rows(snapshot: LocationConfiguredV1, first: date, last: date) -> list[tuple[str, date, int]]:
+    rows: list[tuple[str, date, int]] = []
+    day = first
+    while day <= last:
+        rows.extend((group_id, day, minutes) for group_id, minutes in offered_minutes(snapshot, day).items())
+        day += timedelta(days=1)
+    return rows
+
+
+async def apply_location_configured(
+    conn: asyncpg.Connection,
+    envelope: Envelope,
+    data: LocationConfiguredV1,
+    *,
+    settings: Settings,
+    clock: Clock,
+) -> None:
+    """Keep the newest snapshot of a location and write the capacity it offers from the day it changed;
+    days before keep the capacity that was offered then."""
+    current = await db.location_revision(conn, data.location_id)
+    if current is not None and current >= data.revision:
+        return
+    now = clock.now()
+    await db.upsert_location(
+        conn,
+        data.location_id,
+        data.revision,
+        data.name,
+        data.active,
+        data.model_dump(mode="json"),
+        envelope.occurred_at,
+        now,
+    )
+    first = min(berlin_day(envelope.occurred_at), berlin_day(now))
+    last = berlin_day(now) + timedelta(days=settings.capacity_horizon_days)
+    await db.replace_capacity(conn, data.location_id, data.revision, first, capacity_rows(data, first, last))
+
+
+async def apply_allow_list(conn: asyncpg.Connection, _envelope: Envelope, data: AllowListChangedV1) -> None:
+    await db.set_allow_list(conn, data.revision, [e.strip().lower() for e in data.entries])
+
+
+def _field(payload: dict[str, Any], *names: str) -> Any:
+    for name in names:
+        if payload.get(name) is not None:
+            return payload[name]
+    return None
+
+
+def _instant(value: Any) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value))
+
+
+async def apply_callback_event(
+    conn: asyncpg.Connection, envelope: Envelope, data: EventData, *, clock: Clock
+) -> None:
+    """`callback.created` / `callback.closed`: only ids, team and times are kept (no note, no number).
+    Reads the ticket flat or under `callback`, so that the staff-work models fit as they come."""
+    raw = data.model_dump(mode="json")
+    payload: dict[str, Any] = raw.get("callback") if isinstance(raw.get("callback"), dict) else raw  # type: ignore[assignment]  # checked by isinstance
+    ticket_id = _field(payload, "id", "callback_id", "ticket_id")
+    if ticket_id is None:
+        log.warning("callback_event_without_id", event_type=envelope.type)
+        return
+    created = _instant(_field(payload, "created_at", "opened_at")) or envelope.occurred_at
+    closed = _instant(_field(payload, "closed_at"))
+    if envelope.type == "callback.closed" and closed is None:
+        closed = envelope.occurred_at
+    appointment = _field(payload, "appointment_id") or _field(raw, "appointment_id")
+    await db.upsert_callback(
+        conn,
+        {
+            "id": str(ticket_id),
+            "appointment_id": appointment,
+            "location_id": _text(_field(payload, "location_id", "location")),
+            "group_id": _text(_field(payload, "group_id", "team_id", "team")),
+            "created_at": created,
+            "due_at": _instant(_field(payload, "due_at")) or created + timedelta(hours=48),
+            "closed_at": closed,
+            "status": _text(_field(payload, "status")) or ("closed" if closed else "open"),
+            "revision": int(_field(payload, "revision") or 0),
+        },
+        clock.now(),
+    )
+
+
+async def apply_mail_event(conn: asyncpg.Connection, envelope: Envelope, data: EventData) -> None:
+    await db.upsert_mail(
+        conn,
+        {
+            "mail_id": getattr(data, "mail_id"),  # noqa: B009 -- mail.sent and mail.failed both have it
+            "appointment_id": getattr(data, "appointment_id"),  # noqa: B009 -- as above
+            "kind": _text(getattr(data, "kind", None)) or "unknown",
+            "outcome": "sent" if envelope.type == "mail.sent" else "failed",
+            "reason": _text(getattr(data, "reason", None)),
+            "revision": int(getattr(data, "revision", 0)),
+            "attempts": int(getattr(data, "attempts", 0)),
+            "occurred_at": envelope.occurred_at,
+        },
+    )
+
+
+async def apply_retention_run(
+    conn: asyncpg.Connection, envelope: Envelope, data: RetentionRunCompletedV1
+) -> None:
+    await db.insert_retention_run(
+        conn,
+        service=data.service,
+        job=data.job,
+        started_at=data.started_at,
+        finished_at=data.finished_at,
+        retention_days=data.retention_days,
+        cutoff=data.cutoff,
+        counts={k: int(v) for k, v in data.counts.items()},
+        event_id=envelope.id,
+    )
+
+
+# --- the day lists (R22, R33, I7) -----------------------------------------------------------------------
+
+
+async def _build_list(
+    conn: asyncpg.Connection, location_id: str, day: date, now: datetime
+) -> tuple[bytes, int]:
+    location = await db.location(conn, location_id)
+    records = await db.day_list_appointments(conn, location_id, day)
+    if location is None and not records:
+        raise NotFoundError("No such location.")
+    snapshot = location["snapshot"] if location is not None else None
+    groups = group_names(snapshot)
+    concerns = concern_names(snapshot)
+    rows = [
+        DayListRow(
+            group_id=r["group_id"],
+            group_name=groups.get(r["group_id"], r["group_id"]),
+            start=r["start_at"],
+            end=r["end_at"],
+            service_point=r["service_point"],
+            last_name=r["last_name"] or "",
+            first_name=r["first_name"] or "",
+            customer_number=r["customer_number"],
+            household_number=r["household_number"],
+            # Staff read the catalogue's German name, whatever language the customer booked in.
+            concern=concerns.get(r["concern_id"], r["concern_name"]),
+            mode=r["mode"],
+            phone=r["phone"],
+            interpreter_language=r["interpreter_language"],
+            status=r["status"],
+            outcome=r["outcome"],
+            reference=r["reference"] or "",
+        )
+        for r in records
+    ]
+    location_name = location["name"] if location is not None else location_id
+    content = await asyncio.to_thread(
+        build_day_list,
+        location_id=location_id,
+        location_name=location_name,
+        day=day,
+        groups=list(groups.items()),
+        rows=rows,
+        generated_at=now,
+    )
+    return content, len(rows)
+
+
+async def generate_due_lists(pool: asyncpg.Pool, settings: Settings, clock: Clock) -> int:
+    """From 06:00 (Berlin) on, create today's list of every location with a booking day, each exactly once
+    across replicas: the row is claimed with SKIP LOCKED and marked generated in the same transaction."""
+    now = clock.now()
+    today = berlin_day(now)
+    if now < list_due_at(today, settings.day_list_hour):
+        return 0
+    async with pool.acquire() as conn:
+        locations = await db.booking_day_locations(conn, today)
+        await db.ensure_day_lists(
+            conn, today, locations, now, list_delete_after(today, settings.day_list_keep_hours)
+        )
+    return await _drain(pool, clock, lambda conn: db.claim_due_list(conn, today), "schedule")
+
+
+async def regenerate_stale_lists(pool: asyncpg.Pool, clock: Clock) -> int:
+    """Build again the lists whose appointments changed, while their day is not over."""
+    today = berlin_day(clock.now())
+    return await _drain(pool, clock, lambda conn: db.claim_stale_list(conn, today), "change")
+
+
+async def _drain(pool: asyncpg.Pool, clock: Clock, claim: Any, trigger: str) -> int:
+    done = 0
+    while True:
+        async with pool.acquire() as conn, conn.transaction():
+            row = await claim(conn)
+            if row is None:
+                return done
+            now = clock.now()
+            content, count = await _build_list(conn, row["location_id"], row["day"], now)
+            generation = await db.store_day_list(
+                conn, row["location_id"], row["day"], content, count, now, trigger
+            )
+        log.info(
+            "day_list_generated",
+            location=row["location_id"],
+            day=row["day"].isoformat(),
+            appointments=count,
+            generation=generation,
+            trigger=trigger,
+        )
+        done += 1
+
+
+async def get_day_list(
+    pool: asyncpg.Pool, settings: Settings, clock: Clock, location_id: str, day: date
+) -> tuple[str, bytes]:
+    """The list of a location and day: the stored file while it is current, else built now (and kept until
+    the day is over). A past day's list is not built again (R33)."""
+    now = clock.now()
+    delete_after = list_delete_after(day, settings.day_list_keep_hours)
+    if now >= delete_after:
+        raise GoneError("The list of a past day is deleted and not created again (data protection).")
+    if day > berlin_day(now) + DAY_LIST_HORIZON:
+        raise ValidationError(
+            "That day is too far ahead.", details=[{"field": "date", "message": "at most 90 days ahead"}]
+        )
+    async with pool.acquire() as conn, conn.transaction():
+        row = await db.lock_day_list(conn, location_id, day, now, delete_after)
+        if row["content"] is not None and not row["stale"]:
+            return day_list_filename(location_id, day), bytes(row["content"])
+        content, count = await _build_list(conn, location_id, day, now)
+        generation = await db.store_day_list(conn, location_id, day, content, count, now, "demand")
+    log.info(
+        "day_list_generated",
+        location=location_id,
+        day=day.isoformat(),
+        appointments=count,
+        generation=generation,
+        trigger="demand",
+    )
+    return day_list_filename(location_id, day), content
+
+
+async def day_list_infos(pool: asyncpg.Pool, location_id: str, first: date, last: date) -> list[DayListInfo]:
+    """Which lists of a location exist in a period, and whether their file is still there (no data)."""
+    return [DayListInfo(**dict(r)) for r in await db.day_lists_of(pool, location_id, first, last)]
+
+
+# --- scheduled work -------------------------------------------------------------------------------------
+
+
+async def delete_expired_lists(pool: asyncpg.Pool, settings: Settings, clock: Clock) -> int:
+    """R33: a list's file is deleted when its day is over (plus the configured hours)."""
+    now = clock.now()
+    async with pool.acquire() as conn, conn.transaction():
+        deleted = await db.delete_expired_lists(conn, now)
+        if deleted:
+            await db.insert_retention_run(
+                conn,
+                service=settings.service_name,
+                job="day_list_files",
+                started_at=now,
+                finished_at=clock.now(),
+                retention_days=settings.retention_days,
+                cutoff=None,
+                counts={"day_list_files_deleted": deleted},
+            )
+    if deleted:
+        log.info("day_list_files_deleted", count=deleted)
+    return deleted
+
+
+async def run_retention(
+    pool: asyncpg.Pool, settings: Settings, clock: Clock, *, force: bool = False
+) -> dict[str, int] | None:
+    """R34: erase the personal data of appointments that ended more than the retention period ago, the
+    dead letters of that age, and expired list files; record the counts. Once per interval across
+    replicas (I7); `force` runs it now (operators, tests)."""
+    started = clock.now()
+    cutoff = started - timedelta(days=settings.retention_days)
+    interval = 0.0 if force else settings.retention_interval_seconds
+    async with pool.acquire() as conn, conn.transaction():
+        if not await db.claim_job(conn, "retention", started, interval):
+            return None
+        counts = {
+            "appointments_anonymised": await db.anonymise_ended_before(conn, cutoff, started),
+            "revision_rows_deleted": await db.delete_revisions_of_anonymised(conn),
+            "dead_letters_deleted": await db.delete_dead_letters_before(conn, cutoff),
+            "day_list_files_deleted": await db.delete_expired_lists(conn, started),
+        }
+        # The deletion report itself holds no personal data; a year of it is enough to show the jobs ran.
+        await db.delete_retention_runs_before(conn, started - timedelta(days=400))
+        await db.insert_retention_run(
+            conn,
+            service=settings.service_name,
+            job="personal_data",
+            started_at=started,
+            finished_at=clock.now(),
+            retention_days=settings.retention_days,
+            cutoff=cutoff,
+            counts=counts,
+        )
+    log.info("retention_run", **counts)
+    return counts
+
+
+async def ensure_capacity(pool: asyncpg.Pool, settings: Settings, clock: Clock) -> int:
+    """Write the offered capacity of the coming days from each location's newest snapshot (once an hour
+    across replicas), so that utilisation has a denominator for every day."""
+    now = clock.now()
+    today = berlin_day(now)
+    last = today + timedelta(days=settings.capacity_horizon_days)
+    written = 0
+    async with pool.acquire() as conn, conn.transaction():
+        if not await db.claim_job(conn, "capacity", now, 3600.0):
+            return 0
+        for reach in await db.capacity_reach(conn):
+            first = today if reach["last_day"] is None else max(today, reach["last_day"] + timedelta(days=1))
+            if first > last:
+                continue
+            snapshot = LocationConfiguredV1.model_validate(reach["snapshot"])
+            rows = capacity_rows(snapshot, first, last)
+            await db.add_capacity(conn, reach["location_id"], reach["revision"], rows)
+            written += len(rows)
+    return written
+
+
+async def run_schedule(pool: asyncpg.Pool, settings: Settings, clock: Clock) -> None:
+    """One tick of the scheduler: every step claims its own work, so any number of replicas may tick."""
+    await ensure_capacity(pool, settings, clock)
+    await delete_expired_lists(pool, settings, clock)
+    await generate_due_lists(pool, settings, clock)
+    await regenerate_stale_lists(pool, clock)
+    await run_retention(pool, settings, clock)

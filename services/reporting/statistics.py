@@ -1,0 +1,327 @@
+"""Use cases that read: statistics (R32, R35), the booking-pattern report (R48) and the deletion report
+(R33, R34). Figures come from the read model's columns that hold no personal data."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from services.reporting import db
+from services.reporting import statistics_db as sdb
+from services.reporting.config import Settings
+from services.reporting.domain import (
+    CANCELLED_BY_LABELS,
+    CHANNEL_LABELS,
+    LEAD_TIME_BUCKETS,
+    MODE_LABELS,
+    OUTCOME_LABELS,
+    WEEKDAYS_DE,
+    Period,
+    berlin_day,
+    concern_names,
+    day_end,
+    day_start,
+    group_names,
+    statistics_period,
+)
+from services.reporting.models import (
+    BookingPatterns,
+    CallbackFigures,
+    ChangePattern,
+    DomainPattern,
+    Figures,
+    MailFigures,
+    NetworkPattern,
+    RebookPattern,
+    RetentionReport,
+    RetentionRun,
+    ServiceRetention,
+    StatisticsReport,
+)
+from shared.clock import Clock
+
+
+def period_of(settings: Settings, clock: Clock, first: date | None, last: date | None) -> Period:
+    return statistics_period(first, last, berlin_day(clock.now()), settings.statistics_max_days)
+
+
+def _dimension(row: Any) -> str:
+    if not row["g_location"]:
+        return "group" if not row["g_group"] else "location"
+    for name in ("concern", "mode", "channel", "day", "week"):
+        if not row[f"g_{name}"]:
+            return name
+    return "total"
+
+
+def _figures(row: Any, key: str, label: str, offered: int | None) -> Figures:
+    return Figures(
+        key=key,
+        label=label,
+        appointments=row["appointments"],
+        cancellations=row["cancellations"],
+        cancelled_by={k: row[f"cancelled_by_{k}"] for k in CANCELLED_BY_LABELS},
+        no_shows=row["outcome_no_show"],
+        outcomes={k: row[f"outcome_{k}"] for k in OUTCOME_LABELS},
+        interpreter=row["interpreter"],
+        booked_minutes=int(row["booked_minutes"]),
+        offered_minutes=offered,
+        lead_time_mean_hours=round(float(row["lead_mean"]), 2) if row["lead_mean"] is not None else None,
+        lead_time_median_hours=round(float(row["lead_median"]), 2)
+        if row["lead_median"] is not None
+        else None,
+        lead_time_buckets={label: row[f"lead_{i}"] for i, (label, _) in enumerate(LEAD_TIME_BUCKETS)},
+    )
+
+
+class _Names:
+    def __init__(self, locations: list[Any], concern_fallback: list[Any]) -> None:
+        self.locations = {r["location_id"]: r["name"] for r in locations}
+        self.groups: dict[tuple[str, str], str] = {}
+        self.concerns = {r["concern_id"]: r["name"] for r in concern_fallback}
+        for r in locations:
+            for gid, name in group_names(r["snapshot"]).items():
+                self.groups[(r["location_id"], gid)] = name
+            self.concerns.update(concern_names(r["snapshot"]))
+
+    def key_and_label(self, dimension: str, row: Any) -> tuple[str, str]:
+        if dimension == "location":
+            return row["location_id"], self.locations.get(row["location_id"], row["location_id"])
+        if dimension == "group":
+            loc, gid = row["location_id"], row["group_id"]
+            return f"{loc}/{gid}", f"{self.locations.get(loc, loc)} - {self.groups.get((loc, gid), gid)}"
+        if dimension == "concern":
+            return row["concern_id"], self.concerns.get(row["concern_id"], row["concern_id"])
+        if dimension == "mode":
+            return row["mode"], MODE_LABELS.get(row["mode"], row["mode"])
+        if dimension == "channel":
+            return row["channel"], CHANNEL_LABELS.get(row["channel"], row["channel"])
+        if dimension == "day":
+            d: date = row["day"]
+            return d.isoformat(), f"{WEEKDAYS_DE[d.weekday()][:2]} {d:%d.%m.%Y}"
+        if dimension == "week":
+            return row["week"], row["week"]
+        return "total", "gesamt"
+
+
+def _empty(key: str, label: str, offered: int | None) -> Figures:
+    return Figures(
+        key=key,
+        label=label,
+        cancelled_by=dict.fromkeys(CANCELLED_BY_LABELS, 0),
+        outcomes=dict.fromkeys(OUTCOME_LABELS, 0),
+        offered_minutes=offered,
+    )
+
+
+async def statistics_report(
+    pool: asyncpg.Pool, settings: Settings, clock: Clock, period: Period, location: str | None
+) -> StatisticsReport:
+    now = clock.now()
+    rows = await sdb.figures(pool, period.first, period.last, location)
+    capacity_rows = await sdb.capacity(pool, period.first, period.last, location)
+    names = _Names(await db.locations(pool), await sdb.concern_names(pool, period.first, period.last))
+
+    offered: dict[tuple[str, str], int] = {}
+    for c in capacity_rows:
+        if not c["g_location"]:
+            dim = "group" if not c["g_group"] else "location"
+        elif not c["g_day"]:
+            dim = "day"
+        elif not c["g_week"]:
+            dim = "week"
+        else:
+            dim = "total"
+        key, _ = names.key_and_label(dim, c)
+        offered[(dim, key)] = int(c["offered"])
+    has_capacity = bool(capacity_rows) and any(offered.values())
+
+    buckets: dict[str, dict[str, Figures]] = {
+        d: {} for d in ("location", "group", "concern", "mode", "channel", "day", "week")
+    }
+    total = _empty("total", "gesamt", offered.get(("total", "total")) if has_capacity else None)
+    for row in rows:
+        dim = _dimension(row)
+        key, label = names.key_and_label(dim, row)
+        capacity = (
+            offered.get((dim, key), 0 if has_capacity else None)
+            if dim in ("location", "group", "day", "week", "total")
+            else None
+        )
+        figures = _figures(row, key, label, capacity)
+        if dim == "total":
+            total = figures
+        else:
+            buckets[dim][key] = figures
+
+    # Slices with capacity but no appointment show 0 % utilisation instead of being left out.
+    for (dim, key), minutes in offered.items():
+        if dim in ("location", "group") and key not in buckets[dim] and minutes > 0:
+            loc, _, gid = key.partition("/")
+            label = names.key_and_label(dim, {"location_id": loc, "group_id": gid})[1]
+            buckets[dim][key] = _empty(key, label, minutes)
+    day = period.first
+    while day <= period.last:
+        if day.isoformat() not in buckets["day"]:
+            label = names.key_and_label("day", {"day": day})[1]
+            buckets["day"][day.isoformat()] = _empty(
+                day.isoformat(), label, offered.get(("day", day.isoformat()), 0 if has_capacity else None)
+            )
+        day += timedelta(days=1)
+
+    def ordered(dim: str) -> list[Figures]:
+        items = list(buckets[dim].values())
+        if dim in ("day", "week"):
+            return sorted(items, key=lambda f: f.key)
+        if dim in ("mode", "channel"):
+            order = list(MODE_LABELS if dim == "mode" else CHANNEL_LABELS)
+            return sorted(items, key=lambda f: order.index(f.key) if f.key in order else len(order))
+        if dim == "concern":
+            return sorted(items, key=lambda f: (-f.appointments, f.label))
+        return sorted(items, key=lambda f: f.label)
+
+    start, end = day_start(period.first), day_end(period.last)
+    callbacks = [
+        CallbackFigures(
+            key=r["location_id"] or "total",
+            label=names.locations.get(r["location_id"], r["location_id"]) if r["location_id"] else "gesamt",
+            created=r["created"],
+            closed_in_time=r["closed_in_time"],
+            closed_late=r["closed_late"],
+            open_in_time=r["open_in_time"],
+            open_overdue=r["open_overdue"],
+        )
+        for r in await sdb.callbacks(pool, start, end, location, now)
+    ]
+    callback_total = next(
+        (c for c in callbacks if c.key == "total"), CallbackFigures(key="total", label="gesamt")
+    )
+    mails = [
+        MailFigures(kind=r["kind"], sent=r["sent"], failed=r["failed"])
+        for r in await sdb.mails(pool, start, end, location)
+    ]
+    return StatisticsReport(
+        first=period.first,
+        last=period.last,
+        location=location,
+        total=total,
+        by_location=ordered("location"),
+        by_group=ordered("group"),
+        by_concern=ordered("concern"),
+        by_mode=ordered("mode"),
+        by_channel=ordered("channel"),
+        by_day=ordered("day"),
+        by_week=ordered("week"),
+        callbacks=callback_total,
+        callbacks_by_location=sorted((c for c in callbacks if c.key != "total"), key=lambda c: c.label),
+        mails=mails,
+    )
+
+
+# --- booking patterns (R48) -----------------------------------------------------------------------------
+
+
+def _internal_domains(entries: list[str]) -> set[str]:
+    return {e.rpartition("@")[2] for e in entries if "@" in e}
+
+
+async def booking_patterns(pool: asyncpg.Pool, settings: Settings, period: Period) -> BookingPatterns:
+    start, end = day_start(period.first), day_end(period.last)
+    internal = _internal_domains(await db.allow_list(pool))
+    return BookingPatterns(
+        first=period.first,
+        last=period.last,
+        thresholds={
+            "network_min_bookings": settings.pattern_network_min,
+            "domain_min_bookings": settings.pattern_domain_min,
+            "rebook_window_minutes": settings.pattern_rebook_minutes,
+            "min_reschedules": settings.pattern_reschedule_min,
+        },
+        networks=[
+            NetworkPattern(
+                client_network=r["client_network"],
+                bookings=r["bookings"],
+                cancellations=r["cancellations"],
+                customers=r["customers"],
+                locations=sorted(r["locations"]),
+                first_booked_at=r["first_booked_at"],
+                last_booked_at=r["last_booked_at"],
+            )
+            for r in await sdb.networks(pool, start, end, settings.pattern_network_min)
+        ],
+        email_domains=[
+            DomainPattern(
+                email_domain=r["email_domain"],
+                bookings=r["bookings"],
+                cancellations=r["cancellations"],
+                customers=r["customers"],
+                internal=r["email_domain"] in internal,
+            )
+            for r in await sdb.email_domains(pool, start, end, settings.pattern_domain_min)
+        ],
+        rapid_rebooking=[
+            RebookPattern(
+                customer=r["customer_key"][:12],
+                cycles=r["cycles"],
+                references=sorted({ref for ref in r["refs"] if ref}),
+                locations=sorted(r["locations"]),
+            )
+            for r in await sdb.rebooking(pool, start, end, settings.pattern_rebook_minutes)
+        ],
+        changes_after_booking=[
+            ChangePattern(
+                reference=r["reference"] or "",
+                location_id=r["location_id"],
+                reschedules=r["reschedules"],
+                data_changes=r["data_changes"],
+                booked_at=r["booked_at"],
+            )
+            for r in await sdb.changes(pool, start, end, settings.pattern_reschedule_min)
+        ],
+    )
+
+
+# --- the deletion report --------------------------------------------------------------------------------
+
+
+async def retention_report(
+    pool: asyncpg.Pool, settings: Settings, clock: Clock, days: int = 90
+) -> RetentionReport:
+    since: datetime = clock.now() - timedelta(days=days)
+    runs = await db.retention_runs(pool, since, 500)
+    per_service, sums = await db.retention_totals(pool, since)
+    totals: dict[str, dict[str, int]] = {}
+    for s in sums:
+        totals.setdefault(s["service"], {})[s["key"]] = int(s["total"])
+    return RetentionReport(
+        retention_days=settings.retention_days,
+        day_list_keep_hours=settings.day_list_keep_hours,
+        services=[
+            ServiceRetention(
+                service=r["service"],
+                last_run_at=r["last_run_at"],
+                runs=r["runs"],
+                totals=totals.get(r["service"], {}),
+            )
+            for r in per_service
+        ],
+        runs=[
+            RetentionRun(
+                service=r["service"],
+                job=r["job"],
+                started_at=r["started_at"],
+                finished_at=r["finished_at"],
+                retention_days=r["retention_days"],
+                cutoff=r["cutoff"],
+                counts={k: int(v) for k, v in r["counts"].items()},
+            )
+            for r in runs
+        ],
+    )
+
+
+async def location_choices(pool: asyncpg.Pool) -> list[tuple[str, str]]:
+    """Locations for the statistics page's filter."""
+    return [(r["location_id"], r["name"]) for r in await db.locations(pool)]

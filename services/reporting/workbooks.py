@@ -1,0 +1,362 @@
+"""The Excel files of reporting, built with openpyxl in write-only mode (rows streamed, little memory):
+the daily list of a location (R22) and the statistics export (R35, small counts suppressed). Pure: data
+in, bytes out."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.worksheet import Worksheet
+
+from services.reporting.domain import (
+    CALLBACK_PROMISE,
+    CANCELLED_BY_LABELS,
+    LEAD_TIME_BUCKETS,
+    OUTCOME_LABELS,
+    DayListRow,
+    date_label,
+    suppress,
+)
+from services.reporting.models import CallbackFigures, Figures, StatisticsReport
+from shared.clock import BERLIN
+
+CREATOR = "OTV - Online-Terminvergabe Jobcenter Bremen"
+CONFIDENTIAL = (
+    "Vertraulich: enthält personenbezogene Daten. Nur für die Terminverwaltung des Standorts; "
+    "wird nach Ablauf des Tages automatisch gelöscht. Ausdrucke und Kopien ebenso vernichten (DA 2.4)."
+)
+
+_TITLE = Font(bold=True, size=14)
+_SUBTITLE = Font(bold=True, size=11)
+_NOTE = Font(italic=True, size=9, color="555555")
+_HEAD = Font(bold=True, color="FFFFFF")
+_HEAD_FILL = PatternFill("solid", fgColor="1F4E79")
+_HEAD_BORDER = Border(bottom=Side(style="thin", color="000000"))
+_WRAP = Alignment(vertical="top", wrap_text=True)
+_CANCELLED = Font(strike=True, color="7F7F7F")
+
+_FORBIDDEN_IN_SHEET_NAMES = str.maketrans({c: "-" for c in "[]:*?/\\"})
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    title: str
+    width: float
+
+
+# R22: the columns the issue names, in the order staff read them.
+DAY_LIST_COLUMNS = (
+    Column("Uhrzeit", 9),
+    Column("Dauer (Min.)", 8),
+    Column("Serviceplatz", 8),
+    Column("Name", 28),
+    Column("Kunden-/BG-Nr.", 24),
+    Column("Anliegen", 36),
+    Column("Art", 12),
+    Column("Telefon (Telefontermin)", 20),
+    Column("Sprachmittlung", 16),
+    Column("Status", 16),
+    Column("Buchungsnummer", 16),
+)
+DAY_LIST_HEADER_ROW = 4
+
+
+def sheet_title(name: str, taken: set[str]) -> str:
+    """A valid, unique sheet name (Excel: at most 31 characters, none of []:*?/\\)."""
+    base = (name.translate(_FORBIDDEN_IN_SHEET_NAMES).strip() or "Termine")[:31]
+    title, n = base, 2
+    while title.lower() in taken:
+        suffix = f" ({n})"
+        title = base[: 31 - len(suffix)] + suffix
+        n += 1
+    taken.add(title.lower())
+    return title
+
+
+def _naive_utc(instant: datetime) -> datetime:
+    return instant.astimezone(UTC).replace(tzinfo=None)
+
+
+def _cell(ws: Worksheet, value: Any, **style: Any) -> WriteOnlyCell:
+    cell = WriteOnlyCell(ws, value=value)
+    for name, val in style.items():
+        setattr(cell, name, val)
+    return cell
+
+
+def _print_setup(ws: Worksheet, title_rows: str, *, landscape: bool = True) -> None:
+    ws.page_setup.orientation = "landscape" if landscape else "portrait"
+    ws.page_setup.paperSize = Worksheet.PAPERSIZE_A4
+    # Fit all columns onto the width of a page; as many pages down as needed.
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.print_title_rows = title_rows
+    ws.print_options.gridLines = True
+    ws.page_margins.left = ws.page_margins.right = 0.4
+    ws.page_margins.top = ws.page_margins.bottom = 0.6
+    ws.oddFooter.left.text = "Vertraulich - personenbezogene Daten"
+    ws.oddFooter.left.size = 8
+    ws.oddFooter.right.text = "Seite &P von &N"
+    ws.oddFooter.right.size = 8
+
+
+def build_day_list(
+    *,
+    location_id: str,
+    location_name: str,
+    day: date,
+    groups: Sequence[tuple[str, str]],
+    rows: Iterable[DayListRow],
+    generated_at: datetime,
+) -> bytes:
+    """The list of one location and day: one sheet per group, sorted by time and service point, a header
+    with location and date, frozen header row, filters, A4 landscape print set-up fitted to the width."""
+    by_group: dict[str, list[DayListRow]] = {gid: [] for gid, _ in groups}
+    names = dict(groups)
+    for row in rows:
+        by_group.setdefault(row.group_id, []).append(row)
+        names.setdefault(row.group_id, row.group_name or row.group_id)
+    if not by_group:
+        by_group[""] = []
+        names[""] = "Termine"
+
+    wb = Workbook(write_only=True)
+    taken: set[str] = set()
+    stamp = generated_at.astimezone(BERLIN)
+    last_col = get_column_letter(len(DAY_LIST_COLUMNS))
+    for group_id, group_rows in by_group.items():
+        group_rows.sort(key=DayListRow.sort_key)
+        ws = wb.create_sheet(sheet_title(names[group_id], taken))
+        for index, column in enumerate(DAY_LIST_COLUMNS, start=1):
+            ws.column_dimensions[get_column_letter(index)].width = column.width
+        header = DAY_LIST_HEADER_ROW
+        ws.freeze_panes = f"A{header + 1}"
+        ws.auto_filter.ref = f"A{header}:{last_col}{header + max(len(group_rows), 1)}"
+        _print_setup(ws, f"1:{header}")
+        ws.oddHeader.center.text = f"Terminliste {location_name} - {names[group_id]} - {day:%d.%m.%Y}"
+        ws.oddHeader.center.size = 9
+
+        cancelled = sum(1 for r in group_rows if r.status == "cancelled")
+        ws.append([_cell(ws, f"Terminliste {location_name} - {date_label(day)}", font=_TITLE)])
+        ws.append([_cell(ws, f"Serviceplatzgruppe: {names[group_id]}", font=_SUBTITLE)])
+        ws.append(
+            [
+                _cell(
+                    ws,
+                    f"Stand {stamp:%d.%m.%Y %H:%M} Uhr · {len(group_rows)} Termine"
+                    f" (davon {cancelled} storniert) · {CONFIDENTIAL}",
+                    font=_NOTE,
+                )
+            ]
+        )
+        ws.append(
+            [
+                _cell(ws, c.title, font=_HEAD, fill=_HEAD_FILL, border=_HEAD_BORDER, alignment=_WRAP)
+                for c in DAY_LIST_COLUMNS
+            ]
+        )
+        for r in group_rows:
+            struck = r.status == "cancelled"
+            start = r.start.astimezone(BERLIN)
+            values: list[Any] = [
+                _cell(ws, start.time().replace(second=0, microsecond=0), number_format="HH:MM"),
+                r.duration_minutes,
+                r.service_point,
+                r.customer_name,
+                r.numbers,
+                r.concern,
+                "telefonisch" if r.mode == "phone" else "persönlich",
+                r.phone_for_call,
+                r.interpreter_language or "",
+                r.status_label,
+                r.reference,
+            ]
+            if struck:
+                values = [v if isinstance(v, WriteOnlyCell) else _cell(ws, v) for v in values]
+                for v in values:
+                    v.font = _CANCELLED
+            ws.append(values)
+
+    props = wb.properties
+    props.title = f"Terminliste {location_name} {day:%d.%m.%Y}"
+    props.subject = f"Gebuchte Termine des Standorts {location_name} am {date_label(day)}"
+    props.creator = CREATOR
+    props.lastModifiedBy = CREATOR
+    props.keywords = f"Terminliste; {location_id}; {day.isoformat()}; vertraulich"
+    props.category = "Vertraulich - personenbezogene Daten"
+    props.description = CONFIDENTIAL
+    props.language = "de-DE"
+    props.created = props.modified = _naive_utc(generated_at)
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    return buffer.getvalue()
+
+
+# --- the statistics export -----------------------------------------------------------------------------
+
+_DIMENSION_SHEETS = (
+    ("location", "Standorte", "Standort"),
+    ("group", "Gruppen", "Serviceplatzgruppe"),
+    ("concern", "Anliegen", "Anliegen"),
+    ("mode", "Art", "Art"),
+    ("channel", "Kanal", "Kanal"),
+    ("week", "Wochen", "Kalenderwoche"),
+    ("day", "Tage", "Tag"),
+)
+_CANCEL_KEYS = tuple(CANCELLED_BY_LABELS)
+_OUTCOME_KEYS = tuple(OUTCOME_LABELS)
+
+
+def _figure_header(first: str) -> list[str]:
+    return [
+        first,
+        "Termine",
+        "Stornierungen",
+        *[f"storniert von {CANCELLED_BY_LABELS[k]}" for k in _CANCEL_KEYS],
+        "nicht erschienen",
+        *[f"Ergebnis: {OUTCOME_LABELS[k]}" for k in _OUTCOME_KEYS if k != "no_show"],
+        "mit Sprachmittlung",
+        "gebuchte Minuten",
+        "angebotene Minuten",
+        "Auslastung",
+        "Vorlaufzeit Mittel (Std.)",
+        "Vorlaufzeit Median (Std.)",
+        *[f"Vorlauf {label}" for label, _ in LEAD_TIME_BUCKETS],
+    ]
+
+
+def _figure_row(f: Figures, threshold: int) -> list[Any]:
+    def s(n: int) -> int | str:
+        return suppress(n, threshold)
+
+    few = 0 < f.appointments < threshold  # a mean over a handful would say too much about each one
+    return [
+        f.label,
+        s(f.appointments),
+        s(f.cancellations),
+        *[s(f.cancelled_by.get(k, 0)) for k in _CANCEL_KEYS],
+        s(f.no_shows),
+        *[s(f.outcomes.get(k, 0)) for k in _OUTCOME_KEYS if k != "no_show"],
+        s(f.interpreter),
+        f.booked_minutes,
+        f.offered_minutes if f.offered_minutes is not None else "",
+        f.utilisation if f.utilisation is not None else "",
+        "" if few or f.lead_time_mean_hours is None else round(f.lead_time_mean_hours, 1),
+        "" if few or f.lead_time_median_hours is None else round(f.lead_time_median_hours, 1),
+        *[s(f.lead_time_buckets.get(label, 0)) for label, _ in LEAD_TIME_BUCKETS],
+    ]
+
+
+def _table(ws: Worksheet, header: list[str], rows: list[list[Any]], widths: Sequence[float]) -> None:
+    for index, width in enumerate(widths, start=1):
+        ws.column_dimensions[get_column_letter(index)].width = width
+    ws.freeze_panes = "B2"
+    ws.auto_filter.ref = f"A1:{get_column_letter(len(header))}{max(len(rows), 1) + 1}"
+    _print_setup(ws, "1:1")
+    ws.append([_cell(ws, h, font=_HEAD, fill=_HEAD_FILL, alignment=_WRAP) for h in header])
+    percent = header.index("Auslastung") if "Auslastung" in header else -1
+    for row in rows:
+        ws.append(
+            [_cell(ws, v, number_format="0.0%") if i == percent and v != "" else v for i, v in enumerate(row)]
+        )
+
+
+def _callback_row(c: CallbackFigures, threshold: int) -> list[Any]:
+    return [
+        c.label,
+        *[
+            suppress(n, threshold)
+            for n in (c.created, c.closed_in_time, c.closed_late, c.open_in_time, c.open_overdue)
+        ],
+    ]
+
+
+def build_statistics_export(report: StatisticsReport, *, threshold: int, generated_at: datetime) -> bytes:
+    """The statistics of a period as a workbook: an overview and one sheet per breakdown. Counts from 1
+    to threshold-1 are shown as "<threshold" (R35: small counts could identify a person)."""
+    wb = Workbook(write_only=True)
+    scope = report.location or "alle Standorte"
+    period = f"{report.first:%d.%m.%Y} - {report.last:%d.%m.%Y}"
+
+    info = wb.create_sheet("Hinweise")
+    info.column_dimensions["A"].width = 110
+    for line, font in (
+        (f"OTV-Statistik {period}, {scope}", _TITLE),
+        (f"Erstellt {generated_at.astimezone(BERLIN):%d.%m.%Y %H:%M} Uhr", _NOTE),
+        ("", None),
+        (
+            f"Geheimhaltung: Anzahlen von 1 bis {threshold - 1} werden als „<{threshold}“ ausgewiesen, "
+            "Mittelwerte über weniger als "
+            f"{threshold} Termine nicht. Die Statistik enthält keine personenbezogenen Daten.",
+            None,
+        ),
+        (
+            "Termine zählen nach dem Tag ihres Beginns (Europe/Berlin); stornierte Termine zählen als Termin "
+            "und als Stornierung. Auslastung = gebuchte Minuten nicht stornierter Termine / angebotene "
+            "Minuten (Zeitfenster x Serviceplätze, ohne Feiertage und Schließungen).",
+            None,
+        ),
+        (
+            f"Rückruf-Tickets: fristgerecht = innerhalb von {int(CALLBACK_PROMISE.total_seconds() // 3600)}"
+            " Stunden geschlossen (DA 2.3), gezählt nach dem Tag ihrer Anlage.",
+            None,
+        ),
+    ):
+        info.append([_cell(info, line, font=font, alignment=_WRAP) if font else _cell(info, line)])
+
+    overview = wb.create_sheet("Übersicht")
+    header = _figure_header("Bereich")
+    widths = [34, *([12] * (len(header) - 1))]
+    _table(
+        overview, header, [_figure_row(report.total.model_copy(update={"label": scope}), threshold)], widths
+    )
+
+    for dimension, title, first in _DIMENSION_SHEETS:
+        ws = wb.create_sheet(title)
+        rows = [_figure_row(f, threshold) for f in report.breakdown(dimension)]
+        _table(ws, _figure_header(first), rows, widths)
+
+    callbacks = wb.create_sheet("Rückrufe")
+    _table(
+        callbacks,
+        [
+            "Standort",
+            "angelegt",
+            "fristgerecht geschlossen",
+            "verspätet geschlossen",
+            "offen",
+            "offen überfällig",
+        ],
+        [_callback_row(report.callbacks.model_copy(update={"label": "alle"}), threshold)]
+        + [_callback_row(c, threshold) for c in report.callbacks_by_location],
+        [34, 14, 14, 14, 14, 14],
+    )
+    mails = wb.create_sheet("E-Mails")
+    _table(
+        mails,
+        ["Art der E-Mail", "versandt", "fehlgeschlagen"],
+        [[m.kind, suppress(m.sent, threshold), suppress(m.failed, threshold)] for m in report.mails],
+        [30, 14, 14],
+    )
+
+    props = wb.properties
+    props.title = f"OTV-Statistik {period}"
+    props.subject = f"Statistik der Online-Terminvergabe, {scope}"
+    props.creator = CREATOR
+    props.lastModifiedBy = CREATOR
+    props.keywords = "Statistik; OTV; anonymisiert"
+    props.description = f"Anzahlen unter {threshold} sind unterdrückt. Keine personenbezogenen Daten."
+    props.language = "de-DE"
+    props.created = props.modified = _naive_utc(generated_at)
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    return buffer.getvalue()
