@@ -26,8 +26,14 @@ TRANSLATIONS_DIR = Path(__file__).parent / "translations"
 DEFAULT_LANGUAGE = "de"
 LANGUAGE_COOKIE = "otv_lang"
 LANGUAGE_PARAM = "lang"
+
+
+def N_(message: str) -> str:  # gettext's conventional name for "extract, translate later"
+    return message
+
+
 # Each catalogue translates this id into its own name, as shown in the language switcher.
-LANGUAGE_NAME = "language-name"
+LANGUAGE_NAME = N_("language-name")
 # The order of the switcher; languages found beyond these follow alphabetically.
 PREFERRED_ORDER = ("de", "de-x-ls", "en")
 

@@ -931,7 +931,9 @@ async def manage_page(request: web.Request) -> web.StreamResponse:
             "reschedule_url": url(f"/manage/{appointment_id}/reschedule", token=token),
             "cancel_url": url(f"/manage/{appointment_id}/cancel", token=token),
             "start_over_url": url("/"),
-            "in_future": bool(found.get("start")) and local(found["start"]) > request.app[CLOCK].now(),
+            "in_future": bool(found.get("can_change", True))
+            and bool(found.get("start"))
+            and local(found["start"]) > request.app[CLOCK].now(),
         }
     )
     return render(request, "manage.html", context)
