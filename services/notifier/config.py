@@ -33,6 +33,7 @@ class Settings(CommonSettings):
     # The sender loop (I7): a claimed mail belongs to its sender for the lease; a crashed sender's mail
     # is taken over once the lease has expired. The lease must outlast one SMTP conversation.
     mail_lease_seconds: float = Field(default=120.0, gt=0)
+    # At most this many SMTP conversations of one sender at once.
     mail_batch_size: int = Field(default=20, ge=1, le=200)
     mail_poll_seconds: float = Field(default=5.0, gt=0)
     # Temporary failures (4xx, connection refused) are retried with exponential back-off ...

@@ -104,7 +104,13 @@ async def insert_mail(
 
 
 async def claim_due(
-    conn: asyncpg.Connection, *, now: datetime, lease_until: datetime, token: uuid.UUID, limit: int
+    conn: asyncpg.Connection,
+    *,
+    now: datetime,
+    lease_until: datetime,
+    token: uuid.UUID,
+    limit: int,
+    exclude: list[uuid.UUID],
 ) -> list[asyncpg.Record]:
     """Take due mails that no live sender holds (I7): SKIP LOCKED keeps two replicas from taking the
     same row at the same moment, the lease keeps them apart while one is sending."""
@@ -112,7 +118,7 @@ async def claim_due(
         "UPDATE mails SET claim_token = $3, claimed_until = $2, attempts = attempts + 1"
         " WHERE id IN ("
         "   SELECT id FROM mails WHERE status = 'pending' AND due_at <= $1"
-        "   AND (claimed_until IS NULL OR claimed_until <= $1)"
+        "   AND (claimed_until IS NULL OR claimed_until <= $1) AND id <> ALL($5::uuid[])"
         "   ORDER BY due_at, created_at LIMIT $4 FOR UPDATE SKIP LOCKED)"
         " RETURNING id, appointment_id, kind, revision, language, attempts, deadline, recipient,"
         " recipient_hash, payload, correlation_id",
@@ -120,6 +126,7 @@ async def claim_due(
         lease_until,
         token,
         limit,
+        exclude,
     )
     return rows
 

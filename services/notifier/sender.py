@@ -95,6 +95,9 @@ class MailSender:
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
+        self._in_flight: set[asyncio.Task[None]] = set()
+        # Never claim again what this process is still sending, even when its lease ran out.
+        self._in_flight_ids: dict[asyncio.Task[None], uuid.UUID] = {}
         self._listen_conn: asyncpg.Connection | None = None
         self._channel = f"{settings.db_schema}_mail"
 
@@ -107,15 +110,22 @@ class MailSender:
         self._wake.set()
         if self._task is not None:
             try:
-                await asyncio.wait_for(self._task, timeout=self._settings.shutdown_timeout)
+                await asyncio.wait_for(self._task, timeout=self._settings.shutdown_timeout + 1)
             except TimeoutError:
                 self._task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._task
+        for task in list(self._in_flight):
+            task.cancel()  # its lease expires and another sender takes the mail over
         await self._unlisten()
 
     def wake(self) -> None:
         self._wake.set()
+
+    @property
+    def busy(self) -> int:
+        """How many deliveries are in hand."""
+        return len(self._in_flight)
 
     async def _listen(self) -> None:
         if self._listen_conn is not None and not self._listen_conn.is_closed():
@@ -146,9 +156,9 @@ class MailSender:
                 await self._listen()
                 # Cleared before looking, so a NOTIFY that arrives while we work is not lost.
                 self._wake.clear()
-                if await self.run_once():
-                    backoff = 0.2
-                    continue
+                free = self._settings.mail_batch_size - len(self._in_flight)
+                if free > 0 and await self.claim_and_spawn(free) == free:
+                    continue  # there may be more
                 pause = await self._pause()
                 backoff = 0.2
                 with contextlib.suppress(TimeoutError):
@@ -160,6 +170,9 @@ class MailSender:
                 await self._unlisten()
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
+        if self._in_flight:
+            # Graceful stop: the conversations in hand finish (each bounded by the SMTP timeout).
+            await asyncio.wait(self._in_flight, timeout=self._settings.shutdown_timeout)
 
     async def _pause(self) -> float:
         poll = self._settings.mail_poll_seconds
@@ -168,19 +181,29 @@ class MailSender:
             return poll
         return max(0.01, min(poll, until))
 
-    async def run_once(self) -> int:
-        """Claim one batch of due mails and deliver them side by side; returns how many were claimed."""
+    async def claim_and_spawn(self, limit: int) -> int:
+        """Claim up to `limit` due mails and deliver each in its own task, so that one slow SMTP
+        conversation never holds back the next confirmation; returns how many were claimed."""
         token = uuid.uuid4()
         mails = await service.claim_due_mails(
             self._pool,
             clock=self._clock,
             settings=self._settings,
             token=token,
-            limit=self._settings.mail_batch_size,
+            limit=limit,
+            exclude=list(self._in_flight_ids.values()),
         )
-        if mails:
-            await asyncio.gather(*(self._deliver(mail, token) for mail in mails))
+        for mail in mails:
+            task = asyncio.create_task(self._deliver(mail, token), name=f"mail-{mail.id}")
+            self._in_flight.add(task)
+            self._in_flight_ids[task] = mail.id
+            task.add_done_callback(self._delivered)
         return len(mails)
+
+    def _delivered(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        self._in_flight_ids.pop(task, None)
+        self._wake.set()  # a slot is free again
 
     async def _deliver(self, mail: service.ClaimedMail, token: uuid.UUID) -> None:
         try:

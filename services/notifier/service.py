@@ -152,7 +152,13 @@ class ClaimedMail:
 
 
 async def claim_due_mails(
-    pool: asyncpg.Pool, *, clock: Clock, settings: Settings, token: uuid.UUID, limit: int
+    pool: asyncpg.Pool,
+    *,
+    clock: Clock,
+    settings: Settings,
+    token: uuid.UUID,
+    limit: int,
+    exclude: list[uuid.UUID] | None = None,
 ) -> list[ClaimedMail]:
     now = clock.now()
     async with pool.acquire() as conn, conn.transaction():
@@ -162,6 +168,7 @@ async def claim_due_mails(
             lease_until=now + timedelta(seconds=settings.mail_lease_seconds),
             token=token,
             limit=limit,
+            exclude=exclude or [],
         )
     return [ClaimedMail.from_row(r) for r in rows]
 
