@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
-from services.booking import api, service
+from services.booking import api, service, staff_capacity
 from services.booking.config import Settings
 from services.booking.consumer import catalog_consumers
 from shared.background import consumers_context, periodic_context, relay_context
@@ -26,6 +26,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
             periodic_context("passing", settings.passing_interval_seconds, _pass_started, first_delay=1.0)
         )
     app.router.add_routes(api.routes)
+    app.router.add_routes(staff_capacity.routes)  # R20, for the gateway's staff access (issue 7)
     return app
 
 

@@ -69,13 +69,20 @@ def make_proxy(
 
 
 async def forward(
-    request: web.Request, service: str, extra_headers: dict[str, str] | None = None
+    request: web.Request,
+    service: str,
+    extra_headers: dict[str, str] | None = None,
+    *,
+    body: bytes | None = None,
 ) -> web.StreamResponse:
+    """Forward the request; `body` replaces the request's own body (the staff part strips fields only
+    the gateway reads, such as R20's `confirm_affected`)."""
     headers = {h: request.headers[h] for h in FORWARDED_REQUEST_HEADERS if h in request.headers}
     headers[CORRELATION_HEADER] = current_correlation_id()
     headers["X-Forwarded-For"] = client_ip(request)
     headers.update(extra_headers or {})
-    body = await request.read()
+    if body is None:
+        body = await request.read()
     session = request.app[HTTP]
     for base in request.app[UPSTREAMS].candidates(service):
         try:

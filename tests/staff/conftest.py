@@ -18,8 +18,9 @@ from argon2 import PasswordHasher
 
 from services.gateway.app import create_app as create_gateway
 from services.gateway.config import Settings as GatewaySettings
-from services.gateway.staff.authz import COOKIE, STAFF
+from services.gateway.staff.authz import COOKIE
 from services.gateway.staff.domain import GrantRow
+from services.gateway.staff.keys import STAFF
 from services.gateway.staff.service import Actor, Passwords, Staff, create_account
 from shared.clock import ManualClock
 from shared.identity import Role
@@ -62,7 +63,7 @@ class Upstream:
 class StaffClient:
     """A browser-like client of the gateway: keeps the staff session cookie and sends Origin on writes."""
 
-    def __init__(self, client: "TestClient[web.Request, web.Application]") -> None:
+    def __init__(self, client: TestClient[web.Request, web.Application]) -> None:
         self.client = client
         self.cookie: str | None = None
         self.csrf: str | None = None
@@ -107,7 +108,7 @@ class StaffClient:
 @dataclass
 class Gateway:
     app: web.Application
-    client: "TestClient[web.Request, web.Application]"
+    client: TestClient[web.Request, web.Application]
     clock: ManualClock
     upstreams: dict[str, Upstream]
 
@@ -202,3 +203,135 @@ async def audit_rows(pool: asyncpg.Pool, **where: Any) -> list[dict[str, Any]]:
         *where.values(),
     )
     return [dict(r) for r in rows]
+
+
+# --- the real catalog and booking services in-process ------------------------------------------------
+@dataclass
+class Stack:
+    gateway: Gateway
+    admin: StaffClient
+
+
+async def wait_for_slots(
+    client: StaffClient, location: str, concern: str, day: str, *, present: str | None = None
+) -> list[str]:
+    """Poll the customers' availability (through the gateway) until booking has the catalog's change."""
+    from tests.conftest import wait_for
+
+    async def slots() -> list[str] | None:
+        response = await client.get(
+            f"/api/v1/locations/{location}/availability",
+            params={"concern": concern, "mode": "in_person", "from": day, "to": day},
+        )
+        if response.status != 200:
+            return None
+        found = [s["start"] for s in (await response.json())["slots"]]
+        if present is None:
+            return found or None
+        return found if present in found else None
+
+    result: list[str] = await wait_for(slots, timeout=15, what=f"slots of {location} on {day}")
+    return result
+
+
+@pytest.fixture
+async def stack(make_gateway: GatewayFactory, amqp: Any) -> AsyncIterator[Stack]:
+    """Catalog and booking (consuming the catalog's events through RabbitMQ) behind a gateway, one clock;
+    an administrator signed in; one location `mitte` with an entrance zone of 2 service points, a window
+    on Tuesdays 08:00-12:00 and the concern `neuantrag` (30 minutes)."""
+    from services.booking.app import create_app as create_booking
+    from services.booking.config import Settings as BookingSettings
+    from services.catalog.app import create_app as create_catalog
+    from services.catalog.config import Settings as CatalogSettings
+
+    clock = ManualClock(datetime(2026, 3, 2, 8, 0, tzinfo=UTC))  # Monday, 09:00 in Bremen
+    catalog = TestServer(create_catalog(svc_settings(CatalogSettings), clock=clock))  # type: ignore[arg-type]
+    booking = TestServer(
+        create_booking(svc_settings(BookingSettings, run_jobs=False), clock=clock)  # type: ignore[arg-type]
+    )
+    await catalog.start_server()
+    await booking.start_server()
+    try:
+        gateway = await make_gateway(
+            urls={
+                "catalog": str(catalog.make_url("")).rstrip("/"),
+                "booking": str(booking.make_url("")).rstrip("/"),
+            },
+            clock=clock,
+        )
+        admin = await gateway.signed_in("the-admin", (Role.ADMIN, "*"))
+        await configure_mitte(admin)
+        yield Stack(gateway, admin)
+    finally:
+        await booking.close()
+        await catalog.close()
+
+
+async def configure_mitte(admin: StaffClient) -> None:
+    steps: list[tuple[str, str, dict[str, Any]]] = [
+        (
+            "POST",
+            "/api/v1/admin/locations",
+            {
+                "id": "mitte",
+                "name": "Bremen-Mitte",
+                "street": "Doventorsteinweg 44",
+                "postcode": "28195",
+                "hotline": "0421 178 0",
+            },
+        ),
+        (
+            "POST",
+            "/api/v1/admin/locations",
+            {
+                "id": "nord",
+                "name": "Bremen-Nord (Vegesack)",
+                "street": "Kirchheide 20",
+                "postcode": "28757",
+                "hotline": "0421 178 0",
+            },
+        ),
+        (
+            "POST",
+            "/api/v1/admin/locations/mitte/groups",
+            {"id": "mitte-ez", "kind": "entrance_zone", "name": {"de": "Eingangszone"}, "service_points": 2},
+        ),
+        (
+            "POST",
+            "/api/v1/admin/groups/mitte-ez/windows",
+            {"weekday": 1, "start": "08:00", "end": "12:00", "service_points": 2},
+        ),
+        (
+            "POST",
+            "/api/v1/admin/concerns",
+            {
+                "id": "neuantrag",
+                "group_kinds": ["entrance_zone"],
+                "name": {"de": "Neuantrag stellen"},
+                "default_duration_minutes": 30,
+            },
+        ),
+        (
+            "PUT",
+            "/api/v1/admin/locations/mitte/concerns/neuantrag",
+            {"group_id": "mitte-ez", "duration_minutes": 30, "modes": ["in_person"]},
+        ),
+    ]
+    for method, path, body in steps:
+        response = await admin.request(method, path, json=body)
+        assert response.status in (200, 201), (path, await response.text())
+
+
+def customer(start: str, email: str = "kundin@example.org") -> dict[str, Any]:
+    return {
+        "location_id": "mitte",
+        "concern_id": "neuantrag",
+        "start": start,
+        "mode": "in_person",
+        "customer": {
+            "first_name": "Erika",
+            "last_name": "Mustermann",
+            "email": email,
+            "customer_number": "123A456789",
+        },
+    }

@@ -10,6 +10,10 @@ from services.gateway.staff.authz import COOKIE
 from shared.identity import Role
 from tests.staff.conftest import PASSWORD, Gateway, audit_rows
 
+# The customer pages (services/gateway/web) store their aiohttp-jinja2 environment under a plain string
+# key, which aiohttp warns about; irrelevant to staff access.
+pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
+
 
 @pytest.mark.req("R28")
 async def test_login_sets_a_secure_httponly_lax_cookie_and_opens_the_staff_api(gateway: Gateway) -> None:

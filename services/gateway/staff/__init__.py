@@ -13,7 +13,8 @@ from datetime import timedelta
 from aiohttp import web
 
 from services.gateway.config import Settings
-from services.gateway.staff import api, authz, pages
+from services.gateway.staff import api, authz, keys, pages
+from services.gateway.staff.catalog_index import CATALOG_INDEX, CatalogIndex
 from services.gateway.staff.domain import LockoutPolicy, SessionPolicy
 from services.gateway.staff.forwarding import make_forwarder
 from services.gateway.staff.rules import FORWARDED, is_staff_path, rule_table
@@ -26,8 +27,9 @@ def setup_staff(app: web.Application) -> None:
     settings = app[SETTINGS]
     assert isinstance(settings, Settings)  # noqa: S101 -- the gateway's own settings, for mypy
     table = rule_table()
-    app[authz.RULES] = table
-    app[authz.ALLOWED_ORIGINS] = frozenset({authz.origin_of(settings.public_base_url)})
+    app[keys.RULES] = table
+    app[CATALOG_INDEX] = CatalogIndex()
+    app[keys.ALLOWED_ORIGINS] = frozenset({authz.origin_of(settings.public_base_url)})
     app.middlewares.append(authz.staff_middleware)
 
     app.router.add_routes(api.routes)
@@ -37,7 +39,7 @@ def setup_staff(app: web.Application) -> None:
     _check_every_own_route_has_a_rule(app, table)
 
     async def start(app: web.Application) -> None:
-        app[authz.STAFF] = Staff(
+        app[keys.STAFF] = Staff(
             pool=app[POOL],
             clock=app[CLOCK],
             sessions=SessionPolicy(
@@ -56,7 +58,7 @@ def setup_staff(app: web.Application) -> None:
 
 
 async def _purge(app: web.Application) -> None:
-    await purge_sessions(app[authz.STAFF])
+    await purge_sessions(app[keys.STAFF])
 
 
 def _check_every_own_route_has_a_rule(app: web.Application, table: Mapping[tuple[str, str], object]) -> None:

@@ -14,9 +14,10 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from services.gateway.proxy import client_ip
 from services.gateway.staff import service
-from services.gateway.staff.authz import COOKIE, IDENTITY, SESSION, STAFF
+from services.gateway.staff.authz import COOKIE
 from services.gateway.staff.db import AuditFilter
 from services.gateway.staff.domain import LoginRefused
+from services.gateway.staff.keys import IDENTITY, SESSION, STAFF
 from services.gateway.staff.service import Actor, grant_json, key_json
 from shared.clock import BERLIN
 from shared.errors import UnauthenticatedError

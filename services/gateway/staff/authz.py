@@ -25,13 +25,26 @@ from aiohttp import web
 
 from services.gateway.proxy import client_ip
 from services.gateway.staff import service
+from services.gateway.staff.catalog_index import CATALOG_INDEX
+from services.gateway.staff.keys import (
+    ALLOWED_ORIGINS,
+    IDENTITY,
+    JSON_BODY,
+    LOCATION,
+    PAGE_ERROR,
+    RULE,
+    RULES,
+    SESSION,
+    STAFF,
+)
 from services.gateway.staff.rules import (
     ALL_LOCATIONS_MARK,
+    CONFIRM_AFFECTED,
     From,
     Rule,
     is_staff_path,
 )
-from services.gateway.staff.service import Actor, KeyRefused, SessionInfo, Staff
+from services.gateway.staff.service import Actor, KeyRefused, SessionInfo
 from shared.errors import ForbiddenError, OTVError, UnauthenticatedError, ValidationError
 from shared.identity import IdentityKind, Role, StaffIdentity
 from shared.logging import current_correlation_id
@@ -45,13 +58,6 @@ CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 
-STAFF = web.AppKey("staff", Staff)
-RULES = web.AppKey("staff_rules", dict)
-ALLOWED_ORIGINS = web.AppKey("staff_allowed_origins", frozenset)
-IDENTITY = web.RequestKey("staff_identity", StaffIdentity)
-SESSION = web.RequestKey("staff_session", SessionInfo)
-LOCATION = web.RequestKey("staff_location", str)
-RULE = web.RequestKey("staff_rule", Rule)
 
 # While an account must change its start password, only these routes are open to it.
 PASSWORD_CHANGE_ROUTES = frozenset(
@@ -66,8 +72,6 @@ PASSWORD_CHANGE_ROUTES = frozenset(
 )
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-# Renders a refusal as an HTML page for the staff pages (set by pages.py); JSON elsewhere.
-PAGE_ERROR = web.AppKey("staff_page_error", object)
 
 
 class CsrfError(OTVError):
@@ -219,43 +223,49 @@ async def check_form_token(request: web.Request, session: SessionInfo) -> None:
         raise CsrfError("The form has expired. Please load the page again.")
 
 
-async def _location_of(request: web.Request, rule: Rule) -> str | None:
-    """The location a request concerns: a location id, ALL_LOCATIONS_MARK for central work, or None
-    where no location is involved or the owning service checks it."""
+async def json_body(request: web.Request) -> Any:
+    """The request's JSON body (None when there is none or it is not JSON); aiohttp keeps the bytes, so
+    the handler and the forwarder read them again."""
+    if JSON_BODY in request:
+        return request[JSON_BODY]
+    raw = await request.read()
+    try:
+        data: Any = json.loads(raw) if raw else None
+    except ValueError:
+        data = None
+    request[JSON_BODY] = data
+    return data
+
+
+async def _location_of(request: web.Request, rule: Rule) -> tuple[str | None, str | None]:
+    """The location a request concerns (a location id, ALL_LOCATIONS_MARK for central work, or None where
+    no location is involved or the owning service checks it), and the group where one is named."""
     where = rule.location
+    group = request.match_info.get(rule.group) if rule.group else None
     if where.source is From.PATH:
-        return request.match_info.get(where.name, "")
+        return request.match_info.get(where.name, ""), group
     if where.source is From.QUERY:
-        return request.query.get(where.name) or ALL_LOCATIONS_MARK
+        return request.query.get(where.name) or ALL_LOCATIONS_MARK, group
     if where.source is From.BODY:
-        raw = await request.read()
-        try:
-            data: Any = json.loads(raw) if raw else None
-        except ValueError:
-            data = None
+        data = await json_body(request)
         value = data.get(where.name) if isinstance(data, dict) else None
         if not isinstance(value, str) or not value:
             raise ValidationError(
                 f"The request needs the field {where.name}.",
                 details=[{"field": where.name, "message": "missing"}],
             )
-        return value
+        return value, group
+    if where.source is From.LOOKUP:
+        location, found_group = await request.app[CATALOG_INDEX].locate(
+            request, where.kind, request.match_info.get(where.name, "")
+        )
+        return location, group or found_group
     if where.source is From.EVERY_LOCATION:
-        return ALL_LOCATIONS_MARK
-    return None
+        return ALL_LOCATIONS_MARK, group
+    return None, group
 
 
-def permits(identity: StaffIdentity, rule: Rule, location: str | None, group: str | None) -> bool:
-    """Whether the identity may call a route of this rule at this location (and group)."""
-    if identity.kind is IdentityKind.API_KEY:
-        if rule.operation is None or not identity.may(rule.operation):
-            return False
-        role: Role | None = Role.SERVICE_CENTRE
-    else:
-        role = rule.role
-        if role is None:
-            return True
-    assert role is not None  # noqa: S101 -- narrowed above
+def _role_permits(identity: StaffIdentity, role: Role, location: str | None, group: str | None) -> bool:
     if location == ALL_LOCATIONS_MARK:
         return identity.locations_with(role) is None
     if location is None:
@@ -263,11 +273,52 @@ def permits(identity: StaffIdentity, rule: Rule, location: str | None, group: st
     return identity.has(role, location, group)
 
 
+def permits(identity: StaffIdentity, rule: Rule, location: str | None, group: str | None) -> bool:
+    """Whether the identity may call a route of this rule at this location (and group)."""
+    if identity.kind is IdentityKind.API_KEY:
+        if rule.operation is None or not identity.may(rule.operation):
+            return False
+        return _role_permits(identity, Role.SERVICE_CENTRE, location, None)
+    if rule.role is None:
+        return True
+    return _role_permits(identity, rule.role, location, group)
+
+
+def permits_relaxed(
+    identity: StaffIdentity, rule: Rule, location: str | None, group: str | None, body: Any
+) -> bool:
+    """The narrower form of a change (`Relaxed`): the lesser role at this location for a named group."""
+    relaxed = rule.relaxed
+    if relaxed is None or identity.kind is not IdentityKind.USER:
+        return False
+    if relaxed.fields is not None and not (
+        isinstance(body, dict) and set(body) - {CONFIRM_AFFECTED} <= relaxed.fields
+    ):
+        return False
+    if relaxed.group_field is not None:
+        named = body.get(relaxed.group_field) if isinstance(body, dict) else None
+        group = named if isinstance(named, str) else None
+    # A group must be named: a leader of some groups never changes the whole location.
+    if group is None or location is None or location == ALL_LOCATIONS_MARK:
+        return False
+    return identity.has(relaxed.role, location, group)
+
+
+def _could_permit_somewhere(identity: StaffIdentity, rule: Rule) -> bool:
+    """Before a look-up: whether the identity has the rule's (or the relaxed) role anywhere at all."""
+    if permits(identity, rule, None, None):
+        return True
+    return rule.relaxed is not None and identity.kind is IdentityKind.USER and identity.has(rule.relaxed.role)
+
+
 async def authorise(request: web.Request, rule: Rule, identity: StaffIdentity) -> str | None:
-    location = await _location_of(request, rule)
-    group = request.match_info.get(rule.group) if rule.group else None
+    if rule.location.source is From.LOOKUP and not _could_permit_somewhere(identity, rule):
+        await _refuse(request, identity, "forbidden", None)  # no look-up for someone who may do none
+    location, group = await _location_of(request, rule)
     if not permits(identity, rule, location, group):
-        await _refuse(request, identity, "forbidden", location)
+        body = await json_body(request) if rule.relaxed is not None else None
+        if not permits_relaxed(identity, rule, location, group, body):
+            await _refuse(request, identity, "forbidden", location)
     return location
 
 

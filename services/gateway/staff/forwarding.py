@@ -18,14 +18,14 @@ import structlog
 from aiohttp import web
 
 from services.gateway.proxy import client_ip, forward
-from services.gateway.staff import service
-from services.gateway.staff.authz import IDENTITY, LOCATION, RULE, STAFF
+from services.gateway.staff import capacity, service
+from services.gateway.staff.authz import json_body
 from services.gateway.staff.domain import changed_fields
+from services.gateway.staff.keys import IDENTITY, LOCATION, RULE, STAFF
 from services.gateway.staff.rules import ALL_LOCATIONS_MARK, Forwarded
 from services.gateway.staff.service import Actor
-from shared.identity import HEADER, sign
+from services.gateway.staff.upstream import identity_headers
 from shared.logging import current_correlation_id
-from shared.web import CLOCK, SETTINGS
 
 log = structlog.get_logger(__name__)
 
@@ -34,17 +34,26 @@ WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def identity_headers(request: web.Request) -> dict[str, str]:
-    """The verified identity, signed for the owning service (fresh: it is valid for a minute)."""
-    identity = request[IDENTITY].model_copy(update={"issued_at": request.app[CLOCK].now()})
-    return {HEADER: sign(identity, request.app[SETTINGS].internal_secret)}
-
-
 def make_forwarder(route: Forwarded) -> Handler:
     async def handler(request: web.Request) -> web.StreamResponse:
-        response = await forward(request, route.service, identity_headers(request))
-        if request.method in WRITE_METHODS and 200 <= response.status < 300:
-            await audit_upstream_change(request, response)
+        change = route.rule.capacity_check
+        if change is None:
+            response = await forward(request, route.service, identity_headers(request))
+            if request.method in WRITE_METHODS and 200 <= response.status < 300:
+                await audit_upstream_change(request, response)
+            return response
+        # R20: check booked appointments first; refuse, or apply and list them when confirmed.
+        data = await json_body(request)
+        confirmed, body = capacity.confirmed_and_body(request, data)
+        affected = await capacity.affected_by(request, change, data)
+        if affected and not confirmed:
+            raise capacity.conflict(affected)
+        response = await forward(request, route.service, identity_headers(request), body=body)
+        if 200 <= response.status < 300:
+            extra = {"affected_appointments": [str(a.get("id")) for a in affected]} if affected else None
+            await audit_upstream_change(request, response, extra=extra)
+            if affected:
+                return capacity.with_affected(response, affected)
         return response
 
     return handler
@@ -82,7 +91,8 @@ async def audit_upstream_change(
         location = None
     if location is None and isinstance(data, dict) and isinstance(data.get("location_id"), str):
         location = data["location_id"][:63]
-    changes: dict[str, Any] = {"fields": changed_fields(data)}
+    fields = [f for f in changed_fields(data) if f != capacity.CONFIRM]
+    changes: dict[str, Any] = {"fields": fields}
     changes.update(extra or {})
     try:
         await service.record(

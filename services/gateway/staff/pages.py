@@ -28,7 +28,7 @@ from services.gateway.staff.api import (
     clear_session_cookie,
     set_session_cookie,
 )
-from services.gateway.staff.authz import CSRF_FIELD, IDENTITY, PAGE_ERROR, SESSION, STAFF
+from services.gateway.staff.authz import CSRF_FIELD
 from services.gateway.staff.domain import (
     GRANTABLE_ROLES,
     LOCATION_DELEGABLE_ROLES,
@@ -36,6 +36,7 @@ from services.gateway.staff.domain import (
     ROLE_LABELS_DE,
     LoginRefused,
 )
+from services.gateway.staff.keys import IDENTITY, PAGE_ERROR, SESSION, STAFF
 from services.gateway.staff.service import Actor
 from shared.clock import BERLIN
 from shared.errors import OTVError, ValidationError

@@ -33,6 +33,7 @@ class From(StrEnum):
     BODY = "body"  # a top-level field of the JSON body
     EVERY_LOCATION = "every_location"  # central work: the role at all locations (admin, statistics, audit)
     SOME_LOCATION = "some_location"  # the role somewhere; the owning service checks the entity's location
+    LOOKUP = "lookup"  # a catalog entity in the path (group, window, closure): its location is looked up
     NONE = "none"  # no location involved (one's own password, the start page)
 
 
@@ -40,6 +41,7 @@ class From(StrEnum):
 class LocationFrom:
     source: From
     name: str = ""
+    kind: str = ""  # for LOOKUP: "group", "window" or "closure"
 
 
 def path(name: str = "location_id") -> LocationFrom:
@@ -54,9 +56,42 @@ def body(name: str = "location_id") -> LocationFrom:
     return LocationFrom(From.BODY, name)
 
 
+def lookup(kind: str, name: str) -> LocationFrom:
+    """The location (and group) of the catalog's `kind` whose id is the path parameter `name`."""
+    return LocationFrom(From.LOOKUP, name, kind)
+
+
 EVERY = LocationFrom(From.EVERY_LOCATION)
 SOME = LocationFrom(From.SOME_LOCATION)
 NO_LOCATION = LocationFrom(From.NONE)
+
+
+# R20: the body field (or query parameter) with which a change that affects booked appointments is
+# confirmed; the gateway reads and strips it.
+CONFIRM_AFFECTED = "confirm_affected"
+
+
+class CapacityChange(StrEnum):
+    """R20: changes that may leave booked appointments without a service point; checked with booking
+    before they are forwarded (`capacity.py`)."""
+
+    WINDOW_UPDATE = "window_update"
+    WINDOW_DELETE = "window_delete"
+    GROUP_UPDATE = "group_update"
+    GROUP_DELETE = "group_delete"
+    CLOSURE_CREATE = "closure_create"
+
+
+@dataclass(frozen=True)
+class Relaxed:
+    """A lesser role that may make a narrower form of the change: a group leader changes the capacity of
+    their own groups at short notice (R20, R29), but not the rest of the group."""
+
+    role: Role
+    # The JSON body may set only these fields (None: any).
+    fields: frozenset[str] | None = None
+    # The body field naming the group (else the group comes from the path or the looked-up entity).
+    group_field: str | None = None
 
 
 @dataclass(frozen=True)
@@ -72,8 +107,10 @@ class Rule:
     entity: str = ""
     # Open without signing in: the login itself and the login page's assets.
     public: bool = False
+    # A narrower form of the change that a lesser role may make.
+    relaxed: Relaxed | None = None
     # R20: a change of windows or capacity that is checked against booked appointments first.
-    capacity_check: bool = False
+    capacity_check: CapacityChange | None = None
 
 
 PUBLIC = Rule(role=None, public=True)
@@ -132,7 +169,7 @@ FORWARDED: tuple[Forwarded, ...] = (
     Forwarded("POST", "/api/v1/staff/locations/{location_id}/capacity-check", "booking", Rule(GL, path())),
     Forwarded("GET", "/api/v1/staff/locations/{location_id}/day-list", "reporting", Rule(AM, path())),
     Forwarded("GET", "/api/v1/staff/statistics/summary", "reporting", Rule(Role.STATISTICS, EVERY)),
-    # The notifier's mail and page texts (R10): administrators only.
+    # The notifier's mail texts (R10) and its suppression list: administrators only.
     Forwarded("GET", "/api/v1/admin/mail-templates", "notifier", Rule(ADMIN, EVERY)),
     Forwarded("GET", "/api/v1/admin/mail-templates/{kind}/{language}", "notifier", Rule(ADMIN, EVERY)),
     Forwarded(
@@ -141,6 +178,154 @@ FORWARDED: tuple[Forwarded, ...] = (
         "notifier",
         Rule(ADMIN, EVERY, entity="mail_template"),
     ),
+    Forwarded(
+        "DELETE",
+        "/api/v1/admin/mail-templates/{kind}/{language}",
+        "notifier",
+        Rule(ADMIN, EVERY, entity="mail_template"),
+    ),
+    Forwarded(
+        "POST",
+        "/api/v1/admin/mail-suppressions/lift",
+        "notifier",
+        Rule(ADMIN, EVERY, entity="mail_suppression"),
+    ),
+    # --- the catalog's admin API ---
+    # Locations (R31: administrators create them; R30: location administrators keep their own).
+    Forwarded("GET", "/api/v1/admin/locations", "catalog", Rule(GL, SOME)),
+    Forwarded("POST", "/api/v1/admin/locations", "catalog", Rule(ADMIN, EVERY, entity="location")),
+    Forwarded("GET", "/api/v1/admin/locations/{location_id}", "catalog", Rule(GL, path())),
+    Forwarded(
+        "PATCH", "/api/v1/admin/locations/{location_id}", "catalog", Rule(LA, path(), entity="location")
+    ),
+    Forwarded(
+        "PUT",
+        "/api/v1/admin/locations/{location_id}/lead-time",
+        "catalog",
+        Rule(LA, path(), entity="lead_time"),
+    ),
+    Forwarded(
+        "PUT",
+        "/api/v1/admin/locations/{location_id}/month-change-block",
+        "catalog",
+        Rule(LA, path(), entity="month_change_block"),
+    ),
+    Forwarded(
+        "DELETE",
+        "/api/v1/admin/locations/{location_id}/month-change-block",
+        "catalog",
+        Rule(LA, path(), entity="month_change_block"),
+    ),
+    # Groups and service points (R30); a group leader changes the capacity of their groups (R20, R29).
+    Forwarded(
+        "POST", "/api/v1/admin/locations/{location_id}/groups", "catalog", Rule(LA, path(), entity="group")
+    ),
+    Forwarded(
+        "PATCH",
+        "/api/v1/admin/groups/{group_id}",
+        "catalog",
+        Rule(
+            LA,
+            lookup("group", "group_id"),
+            entity="group",
+            relaxed=Relaxed(GL, fields=frozenset({"service_points"})),
+            capacity_check=CapacityChange.GROUP_UPDATE,
+        ),
+    ),
+    Forwarded(
+        "DELETE",
+        "/api/v1/admin/groups/{group_id}",
+        "catalog",
+        Rule(LA, lookup("group", "group_id"), entity="group", capacity_check=CapacityChange.GROUP_DELETE),
+    ),
+    # Weekly time windows: group leaders of the group, and everyone above them (R20, R29).
+    Forwarded(
+        "POST",
+        "/api/v1/admin/groups/{group_id}/windows",
+        "catalog",
+        Rule(GL, lookup("group", "group_id"), entity="window"),
+    ),
+    Forwarded(
+        "PUT",
+        "/api/v1/admin/windows/{window_id}",
+        "catalog",
+        Rule(GL, lookup("window", "window_id"), entity="window", capacity_check=CapacityChange.WINDOW_UPDATE),
+    ),
+    Forwarded(
+        "DELETE",
+        "/api/v1/admin/windows/{window_id}",
+        "catalog",
+        Rule(GL, lookup("window", "window_id"), entity="window", capacity_check=CapacityChange.WINDOW_DELETE),
+    ),
+    # Which concerns a location's groups offer, with duration and modes (R14, R16, R30).
+    Forwarded(
+        "PUT",
+        "/api/v1/admin/locations/{location_id}/concerns/{concern_id}",
+        "catalog",
+        Rule(LA, path(), entity="concern_offer"),
+    ),
+    Forwarded(
+        "DELETE",
+        "/api/v1/admin/locations/{location_id}/concerns/{concern_id}",
+        "catalog",
+        Rule(LA, path(), entity="concern_offer"),
+    ),
+    # Closures: of the location (its administrator), or of one group at short notice (its leader, R20).
+    Forwarded(
+        "POST",
+        "/api/v1/admin/locations/{location_id}/closures",
+        "catalog",
+        Rule(
+            LA,
+            path(),
+            entity="closure",
+            relaxed=Relaxed(GL, group_field="group_id"),
+            capacity_check=CapacityChange.CLOSURE_CREATE,
+        ),
+    ),
+    Forwarded(
+        "DELETE",
+        "/api/v1/admin/closures/{closure_id}",
+        "catalog",
+        Rule(LA, lookup("closure", "closure_id"), entity="closure", relaxed=Relaxed(GL)),
+    ),
+    # The central catalogue of concerns (R14, R31): administrators keep it, location administrators read it.
+    Forwarded("GET", "/api/v1/admin/concerns", "catalog", Rule(LA, SOME)),
+    Forwarded("POST", "/api/v1/admin/concerns", "catalog", Rule(ADMIN, EVERY, entity="concern")),
+    Forwarded("GET", "/api/v1/admin/concerns/{concern_id}", "catalog", Rule(LA, SOME)),
+    Forwarded(
+        "PATCH", "/api/v1/admin/concerns/{concern_id}", "catalog", Rule(ADMIN, EVERY, entity="concern")
+    ),
+    # The policy check (R21): every location for administrators, one location on its page.
+    Forwarded("GET", "/api/v1/admin/policy", "catalog", Rule(ADMIN, EVERY)),
+    Forwarded("GET", "/api/v1/admin/locations/{location_id}/policy", "catalog", Rule(GL, path())),
+    Forwarded(
+        "POST",
+        "/api/v1/admin/locations/{location_id}/policy-approvals",
+        "catalog",
+        Rule(ADMIN, EVERY, entity="policy_approval"),
+    ),
+    # The internal e-mail allow-list (R6) and the responsibility finder's tables: administrators.
+    Forwarded("GET", "/api/v1/admin/allow-list", "catalog", Rule(ADMIN, EVERY)),
+    Forwarded("POST", "/api/v1/admin/allow-list", "catalog", Rule(ADMIN, EVERY, entity="allow_list")),
+    Forwarded("DELETE", "/api/v1/admin/allow-list", "catalog", Rule(ADMIN, EVERY, entity="allow_list")),
+    Forwarded("GET", "/api/v1/admin/finder/streets", "catalog", Rule(ADMIN, EVERY)),
+    Forwarded("POST", "/api/v1/admin/finder/streets", "catalog", Rule(ADMIN, EVERY, entity="finder_street")),
+    Forwarded(
+        "DELETE",
+        "/api/v1/admin/finder/streets/{street_id}",
+        "catalog",
+        Rule(ADMIN, EVERY, entity="finder_street"),
+    ),
+    Forwarded("GET", "/api/v1/admin/finder/other-jobcenters", "catalog", Rule(ADMIN, EVERY)),
+    Forwarded(
+        "PUT",
+        "/api/v1/admin/finder/other-jobcenters/{jobcenter_id}",
+        "catalog",
+        Rule(ADMIN, EVERY, entity="other_jobcenter"),
+    ),
+    # The catalog's change log of a location (absent `location`: every location, administrators).
+    Forwarded("GET", "/api/v1/admin/changes", "catalog", Rule(LA, query())),
 )
 
 # --- routes the gateway answers itself (handlers in api.py and pages.py) -----------------------------

@@ -10,12 +10,19 @@ import structlog
 from aiohttp import web
 
 from services.gateway.proxy import HTTP, UPSTREAMS, client_ip
-from services.gateway.staff.forwarding import identity_headers
+from services.gateway.staff.keys import IDENTITY
 from shared.errors import UnavailableError
+from shared.identity import HEADER, StaffIdentity, sign
 from shared.logging import current_correlation_id
-from shared.web import CORRELATION_HEADER
+from shared.web import CLOCK, CORRELATION_HEADER, SETTINGS
 
 log = structlog.get_logger(__name__)
+
+
+def identity_headers(request: web.Request) -> dict[str, str]:
+    """The verified identity, signed for the owning service (fresh: it is valid for a minute)."""
+    identity = request[IDENTITY].model_copy(update={"issued_at": request.app[CLOCK].now()})
+    return {HEADER: sign(identity, request.app[SETTINGS].internal_secret)}
 
 
 async def call(
@@ -27,14 +34,19 @@ async def call(
     json: Any = None,
     params: dict[str, str] | None = None,
     signed: bool = True,
+    identity: StaffIdentity | None = None,
 ) -> tuple[int, Any]:
-    """(status, parsed JSON body or None). 503 `unavailable` when no replica answers."""
+    """(status, parsed JSON body or None). 503 `unavailable` when no replica answers. The call carries
+    the signed identity of the person (or `identity`, e.g. the gateway's own for look-ups)."""
     headers = {
         CORRELATION_HEADER: current_correlation_id(),
         "X-Forwarded-For": client_ip(request),
         "Accept": "application/json",
     }
-    if signed:
+    if identity is not None:
+        fresh = identity.model_copy(update={"issued_at": request.app[CLOCK].now()})
+        headers[HEADER] = sign(fresh, request.app[SETTINGS].internal_secret)
+    elif signed:
         headers.update(identity_headers(request))
     session = request.app[HTTP]
     for base in request.app[UPSTREAMS].candidates(service):

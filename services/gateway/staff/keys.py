@@ -1,0 +1,21 @@
+"""The app and request keys of staff access, in one place (no imports of the other staff modules)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from services.gateway.staff.rules import Rule
+from services.gateway.staff.service import SessionInfo, Staff
+from shared.identity import StaffIdentity
+
+STAFF = web.AppKey("staff", Staff)
+RULES = web.AppKey("staff_rules", dict)
+ALLOWED_ORIGINS = web.AppKey("staff_allowed_origins", frozenset)
+# Renders a refusal as an HTML page for the staff pages (set by pages.py); JSON elsewhere.
+PAGE_ERROR = web.AppKey("staff_page_error", object)
+
+IDENTITY = web.RequestKey("staff_identity", StaffIdentity)
+SESSION = web.RequestKey("staff_session", SessionInfo)
+LOCATION = web.RequestKey("staff_location", str)
+RULE = web.RequestKey("staff_rule", Rule)
+JSON_BODY = web.RequestKey("staff_json_body", object)

@@ -1,0 +1,93 @@
+"""R20: a short-notice reduction of windows or capacity never drops booked appointments silently: it is
+refused with the affected appointments listed, or applied only when confirmed, listing them for handling."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.identity import Role
+from tests.staff.conftest import Stack, audit_rows, customer, wait_for_slots
+
+TUESDAY = "2026-03-03"
+TEN = "2026-03-03T10:00:00+01:00"
+
+# The customer pages (services/gateway/web) store their aiohttp-jinja2 environment under a plain string
+# key, which aiohttp warns about; irrelevant to staff access.
+pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
+
+
+async def _window_id(stack: Stack) -> int:
+    details = await (await stack.admin.get("/api/v1/admin/locations/mitte")).json()
+    return int(details["windows"][0]["id"])
+
+
+@pytest.mark.req("R20")
+@pytest.mark.req("R29")
+async def test_a_window_reduction_that_drops_a_booked_appointment_is_refused_or_applied_only_when_confirmed(
+    stack: Stack,
+) -> None:
+    gateway = stack.gateway
+    await wait_for_slots(stack.admin, "mitte", "neuantrag", TUESDAY, present=TEN)
+    booked = await gateway.browser().post("/api/v1/appointments", json=customer(TEN))
+    assert booked.status == 201, await booked.text()
+    appointment = await booked.json()
+    leader = await gateway.signed_in("mitte-lead", (Role.GROUP_LEADER, "mitte"))
+    window_id = await _window_id(stack)
+
+    # Ends before the booked 10:00: refused, listing the appointment without personal data.
+    shorter = {"weekday": 1, "start": "08:00", "end": "10:00", "service_points": 2}
+    refused = await leader.put(f"/api/v1/admin/windows/{window_id}", json=shorter)
+    assert refused.status == 409
+    error = (await refused.json())["error"]
+    assert error["code"] == "capacity_conflict"
+    assert [(a["id"], a["reference"], a["reason"]) for a in error["details"]] == [
+        (appointment["id"], appointment["reference"], "no_window")
+    ]
+    assert "Mustermann" not in await refused.text() and "kundin@" not in await refused.text()
+    unchanged = await (await stack.admin.get("/api/v1/admin/locations/mitte")).json()
+    assert unchanged["windows"][0]["end"] == "12:00"
+
+    # A reduction the appointment survives (it keeps service point 1) goes through without a list.
+    one_point = {"weekday": 1, "start": "08:00", "end": "12:00", "service_points": 1}
+    fewer = await leader.put(f"/api/v1/admin/windows/{window_id}", json=one_point)
+    assert fewer.status == 200, await fewer.text()
+    assert "affected_appointments" not in await fewer.json()
+
+    # Confirmed: applied, and the answer lists the appointment for explicit handling.
+    confirmed = await leader.put(
+        f"/api/v1/admin/windows/{window_id}", json={**shorter, "service_points": 1, "confirm_affected": True}
+    )
+    assert confirmed.status == 200, await confirmed.text()
+    listed = (await confirmed.json())["affected_appointments"]
+    assert [a["id"] for a in listed] == [appointment["id"]]
+    changed = await (await stack.admin.get("/api/v1/admin/locations/mitte")).json()
+    assert changed["windows"][0]["end"] == "10:00"
+    entries = await audit_rows(gateway.staff.pool, actor="mitte-lead", entity="window", outcome="ok")
+    assert entries[-1]["changes"]["affected_appointments"] == [appointment["id"]]
+    assert "confirm_affected" not in entries[-1]["changes"]["fields"]
+
+
+@pytest.mark.req("R20")
+async def test_a_closure_over_a_booked_day_needs_confirmation_and_a_leader_closes_only_their_group(
+    stack: Stack,
+) -> None:
+    gateway = stack.gateway
+    await wait_for_slots(stack.admin, "mitte", "neuantrag", TUESDAY, present=TEN)
+    booked = await gateway.browser().post("/api/v1/appointments", json=customer(TEN))
+    assert booked.status == 201
+    leader = await gateway.signed_in("ez-lead", (Role.GROUP_LEADER, "mitte", ("mitte-ez",)))
+    other = await gateway.signed_in("other-lead", (Role.GROUP_LEADER, "mitte", ("mitte-lt",)))
+    closure = {"first": TUESDAY, "last": TUESDAY, "group_id": "mitte-ez", "reason": "Personalengpass"}
+
+    assert (await other.post("/api/v1/admin/locations/mitte/closures", json=closure)).status == 403
+    whole = {"first": TUESDAY, "last": TUESDAY, "reason": "Betriebsversammlung"}
+    assert (await leader.post("/api/v1/admin/locations/mitte/closures", json=whole)).status == 403
+
+    refused = await leader.post("/api/v1/admin/locations/mitte/closures", json=closure)
+    assert refused.status == 409
+    assert (await refused.json())["error"]["details"][0]["reason"] == "closed"
+    applied = await leader.post(
+        "/api/v1/admin/locations/mitte/closures", json={**closure, "confirm_affected": True}
+    )
+    assert applied.status == 201, await applied.text()
+    assert len((await applied.json())["affected_appointments"]) == 1
