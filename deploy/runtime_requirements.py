@@ -38,14 +38,15 @@ def direct_dependencies() -> list[Requirement]:
 def applies(requirement: Requirement, extras: set[str]) -> bool:
     if requirement.marker is None:
         return True
-    environment = dict(default_environment())
+    environment: dict[str, str] = {k: str(v) for k, v in default_environment().items()}
     return any(requirement.marker.evaluate({**environment, "extra": extra}) for extra in (extras or {""}))
 
 
 def closure(roots: list[Requirement]) -> set[str]:
     """Canonical names of the roots and of everything they require (with their extras), as installed."""
     seen: dict[str, set[str]] = {}
-    todo = [(r, set()) for r in roots]  # (requirement, extras of the package that asked for it)
+    # (requirement, extras of the package that asked for it)
+    todo: list[tuple[Requirement, set[str]]] = [(r, set()) for r in roots]
     while todo:
         requirement, asking_extras = todo.pop()
         if not applies(requirement, asking_extras):

@@ -1,0 +1,469 @@
+"""deploy/: the Kubernetes manifests (validated offline against a pinned Kubernetes version's schemas, and
+checked for what operating OTV needs), the compose file, the container image's Dockerfile, its runtime
+requirements and the alerting rules. No cluster and no Docker engine are reachable here, so nothing is
+applied or built: these are static checks."""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from functools import cache
+from importlib import metadata
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+from packaging.utils import canonicalize_name
+
+from services.booking.config import Settings as BookingSettings
+from services.catalog.config import Settings as CatalogSettings
+from services.gateway.config import Settings as GatewaySettings
+from services.notifier.config import Settings as NotifierSettings
+from services.reporting.config import Settings as ReportingSettings
+from shared.config import SERVICE_NAMES, CommonSettings
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
+K8S = DEPLOY / "k8s"
+# The Kubernetes version whose OpenAPI schemas the manifests must satisfy (strict: no unknown fields).
+KUBERNETES_VERSION = "1.32.0"
+HPA_SERVICES = ("gateway", "booking")
+# Files of deploy/k8s that kustomization.yaml leaves out on purpose (its header says why).
+NOT_IN_KUSTOMIZATION = {"secrets.example.yaml", "migrate-job.yaml", "rabbitmq/rabbitmq-cluster.yaml"}
+SETTINGS_CLASSES = (GatewaySettings, CatalogSettings, BookingSettings, NotifierSettings, ReportingSettings)
+
+
+# --- loading -------------------------------------------------------------------------------------------
+def manifest_files() -> list[Path]:
+    return sorted(p for p in K8S.rglob("*.yaml") if p.name != "kustomization.yaml")
+
+
+@cache
+def documents() -> tuple[tuple[str, dict[str, Any]], ...]:
+    """(file relative to deploy/k8s, document) of every manifest."""
+    found = []
+    for path in manifest_files():
+        for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")):
+            if doc:
+                found.append((str(path.relative_to(K8S)), doc))
+    return tuple(found)
+
+
+def of_kind(kind: str) -> list[dict[str, Any]]:
+    return [doc for _, doc in documents() if doc["kind"] == kind]
+
+
+def by_name(kind: str) -> dict[str, dict[str, Any]]:
+    return {doc["metadata"]["name"]: doc for doc in of_kind(kind)}
+
+
+def pod_specs() -> Iterator[tuple[str, dict[str, Any]]]:
+    for kind in ("Deployment", "Job", "StatefulSet", "DaemonSet"):
+        for doc in of_kind(kind):
+            yield f"{kind}/{doc['metadata']['name']}", doc["spec"]["template"]["spec"]
+
+
+def containers_of(pod: dict[str, Any]) -> list[dict[str, Any]]:
+    return [*pod.get("initContainers", []), *pod["containers"]]
+
+
+def deployment_of(service: str) -> dict[str, Any]:
+    return by_name("Deployment")[f"otv-{service}"]
+
+
+def selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    return all(labels.get(k) == v for k, v in selector.get("matchLabels", {}).items())
+
+
+@cache
+def load_script(path: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def known_environment_variables() -> set[str]:
+    """Every OTV_* variable some process reads: the settings' fields and the per-role passwords."""
+    names = {f"OTV_{field.upper()}" for cls in SETTINGS_CLASSES for field in cls.model_fields}
+    names |= {f"OTV_{field.upper()}" for field in CommonSettings.model_fields}
+    names |= {f"OTV_{service.upper()}_DB_PASSWORD" for service in SERVICE_NAMES}
+    # tools/mailsink.py and deploy/healthcheck.py read these directly.
+    names |= {
+        "OTV_MAILSINK_HTTP_HOST",
+        "OTV_MAILSINK_HTTP_PORT",
+        "OTV_MAILSINK_MAX_MESSAGES",
+        "OTV_HEALTH_URL",
+    }
+    return names
+
+
+# --- Kubernetes: schema --------------------------------------------------------------------------------
+@pytest.mark.parametrize("path", manifest_files(), ids=lambda p: str(p.relative_to(K8S)))
+def test_every_kubernetes_manifest_satisfies_the_pinned_kubernetes_schemas(path: Path) -> None:
+    docs = [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d]
+    assert docs, f"{path} holds no document"
+    for doc in docs:
+        if doc["apiVersion"].startswith("rabbitmq.com/"):
+            continue  # the operator's custom resource: no schema here; checked below
+        try:
+            kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            where = "/".join(str(p) for p in exc.absolute_path)
+            pytest.fail(f"{path.name}: {doc['kind']}/{doc['metadata']['name']} at {where}: {exc.message}")
+        assert doc["metadata"].get("namespace", "otv") in ("otv", "otv-data"), doc["metadata"]["name"]
+
+
+def test_kustomization_lists_every_manifest_but_the_ones_left_out_on_purpose() -> None:
+    kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text(encoding="utf-8"))
+    listed = set(kustomization["resources"])
+    on_disk = {str(p.relative_to(K8S)) for p in manifest_files()}
+    assert listed <= on_disk, f"listed but missing: {listed - on_disk}"
+    assert on_disk - listed == NOT_IN_KUSTOMIZATION
+
+
+def test_the_kustomize_build_is_valid_too() -> None:
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl is not installed (optional: the files themselves are validated above)")
+    built = subprocess.run(
+        [kubectl, "kustomize", str(K8S)], capture_output=True, text=True, timeout=60, check=True
+    ).stdout
+    kinds = []
+    for doc in yaml.safe_load_all(built):
+        kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+        kinds.append(doc["kind"])
+    assert kinds.count("Deployment") == len(SERVICE_NAMES)
+
+
+# --- Kubernetes: what operating OTV needs ---------------------------------------------------------------
+@pytest.mark.req("R51")
+@pytest.mark.parametrize("service", SERVICE_NAMES)
+def test_every_service_runs_replicated_with_readiness_and_liveness_probes(service: str) -> None:
+    deployment = deployment_of(service)
+    assert deployment["spec"]["replicas"] >= 2
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["command"] == ["python", "-m", f"services.{service}"]
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    # Liveness must not restart a pod that is merely not ready (database down): more patient than readiness.
+    live, ready = container["livenessProbe"], container["readinessProbe"]
+    assert (
+        live["periodSeconds"] * live["failureThreshold"] > ready["periodSeconds"] * ready["failureThreshold"]
+    )
+    port = next(p for p in container["ports"] if p["name"] == "http")["containerPort"]
+    annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/port"] == str(port) and annotations["prometheus.io/path"] == "/metrics"
+
+
+@pytest.mark.parametrize("service", SERVICE_NAMES)
+def test_every_service_has_resource_requests_and_limits(service: str) -> None:
+    (container,) = deployment_of(service)["spec"]["template"]["spec"]["containers"]
+    for part in ("requests", "limits"):
+        assert {"cpu", "memory"} <= set(container["resources"][part]), f"{service}: {part}"
+
+
+def test_every_pod_runs_as_non_root_on_a_read_only_root_file_system() -> None:
+    specs = list(pod_specs())
+    assert len(specs) >= len(SERVICE_NAMES) + 1
+    for name, pod in specs:
+        assert pod["securityContext"]["runAsNonRoot"] is True, name
+        assert pod["securityContext"]["runAsUser"] != 0, name
+        assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault", name
+        assert pod.get("automountServiceAccountToken") is False, name
+        for container in containers_of(pod):
+            context = container["securityContext"]
+            where = f"{name} {container['name']}"
+            assert context["runAsNonRoot"] is True, where
+            assert context["readOnlyRootFilesystem"] is True, where
+            assert context["allowPrivilegeEscalation"] is False, where
+            assert context["capabilities"]["drop"] == ["ALL"], where
+
+
+@pytest.mark.parametrize("service", SERVICE_NAMES)
+def test_every_service_has_a_service_and_a_pod_disruption_budget_selecting_its_pods(service: str) -> None:
+    labels = deployment_of(service)["spec"]["template"]["metadata"]["labels"]
+    pdbs = [p for p in of_kind("PodDisruptionBudget") if selects(p["spec"]["selector"], labels)]
+    assert len(pdbs) == 1, f"{service}: {len(pdbs)} PodDisruptionBudgets"
+    spec = pdbs[0]["spec"]
+    # It must leave a pod running: at most one of the (at least two) replicas may be disrupted at a time.
+    assert spec.get("maxUnavailable") == 1 or spec.get("minAvailable", 0) >= 1
+    services = [
+        s for s in of_kind("Service") if all(labels.get(k) == v for k, v in s["spec"]["selector"].items())
+    ]
+    assert [s["metadata"]["name"] for s in services] == [f"otv-{service}"]
+
+
+@pytest.mark.parametrize("service", HPA_SERVICES)
+def test_gateway_and_booking_scale_with_a_horizontal_pod_autoscaler(service: str) -> None:
+    hpas = [
+        h
+        for h in of_kind("HorizontalPodAutoscaler")
+        if h["spec"]["scaleTargetRef"]["name"] == f"otv-{service}"
+    ]
+    assert len(hpas) == 1
+    spec = hpas[0]["spec"]
+    assert spec["scaleTargetRef"]["kind"] == "Deployment"
+    assert 2 <= spec["minReplicas"] < spec["maxReplicas"]
+    assert spec["metrics"], "an HPA needs a metric"
+
+
+def test_the_design_has_no_cronjob_because_the_services_schedule_their_own_work() -> None:
+    assert not of_kind("CronJob")
+    for path in DEPLOY.rglob("*.y*ml"):
+        assert "kind: CronJob" not in path.read_text(encoding="utf-8"), path
+
+
+def test_a_job_runs_the_migrations_and_then_declares_the_message_topology() -> None:
+    (job,) = of_kind("Job")
+    pod = job["spec"]["template"]["spec"]
+    assert [c["command"] for c in pod["initContainers"]] == [["python", "-m", "shared.migrate"]]
+    assert [c["command"] for c in pod["containers"]] == [["python", "-m", "shared.topology"]]
+    assert pod["restartPolicy"] in ("OnFailure", "Never")
+    secrets = {ref["secretRef"]["name"] for ref in pod["initContainers"][0]["envFrom"] if "secretRef" in ref}
+    assert secrets == {f"otv-db-{service}" for service in SERVICE_NAMES}
+
+
+def test_every_referenced_secret_and_config_map_exists_and_passwords_are_only_in_secrets() -> None:
+    secrets = by_name("Secret")
+    config_maps = by_name("ConfigMap")
+    for name, pod in pod_specs():
+        for container in containers_of(pod):
+            for source in container.get("envFrom", []):
+                if "secretRef" in source:
+                    assert source["secretRef"]["name"] in secrets, f"{name}: {source}"
+                if "configMapRef" in source:
+                    assert source["configMapRef"]["name"] in config_maps, f"{name}: {source}"
+            for var in container.get("env", []):
+                assert "PASSWORD" not in var["name"] and "SECRET" not in var["name"], f"{name}: {var['name']}"
+    for config_map in config_maps.values():
+        for key in config_map["data"]:
+            assert not re.search(r"PASSWORD|SECRET|_KEY$", key), f"{key} belongs into a Secret"
+    # Each service sees its own database password only.
+    for service in SERVICE_NAMES:
+        (container,) = deployment_of(service)["spec"]["template"]["spec"]["containers"]
+        refs = {s["secretRef"]["name"] for s in container["envFrom"] if "secretRef" in s}
+        assert {r for r in refs if r.startswith("otv-db-")} == {f"otv-db-{service}"}
+        assert {"otv-internal", "otv-broker"} <= refs
+
+
+def test_every_setting_in_the_manifests_is_one_a_process_reads() -> None:
+    known = known_environment_variables()
+    keys = set()
+    for config_map in of_kind("ConfigMap"):
+        keys |= set(config_map["data"])
+    for secret in of_kind("Secret"):
+        keys |= set(secret["stringData"])
+    for _, pod in pod_specs():
+        for container in containers_of(pod):
+            keys |= {var["name"] for var in container.get("env", [])}
+    assert keys - known == set(), "unknown OTV_* variables (a typo, or a setting that was renamed)"
+
+
+def test_the_gateway_alone_is_exposed_through_the_ingress() -> None:
+    (ingress,) = of_kind("Ingress")
+    backends = {
+        path["backend"]["service"]["name"]
+        for rule in ingress["spec"]["rules"]
+        for path in rule["http"]["paths"]
+    }
+    assert backends == {"otv-gateway"}
+    assert ingress["spec"]["tls"]
+
+
+def test_rabbitmq_is_a_three_node_cluster_of_the_operator() -> None:
+    (cluster,) = [doc for _, doc in documents() if doc["kind"] == "RabbitmqCluster"]
+    assert cluster["spec"]["replicas"] == 3
+    assert cluster["spec"]["image"].startswith("rabbitmq:3.13")
+
+
+# --- compose -------------------------------------------------------------------------------------------
+@cache
+def compose() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load((DEPLOY / "compose.yaml").read_text(encoding="utf-8"))
+    return loaded
+
+
+def test_compose_runs_every_service_with_its_database_and_broker_and_the_mail_sink() -> None:
+    services = compose()["services"]
+    for service in SERVICE_NAMES:
+        spec = services[service]
+        assert spec["command"] == ["python", "-m", f"services.{service}"]
+        assert spec["depends_on"]["setup"]["condition"] == "service_completed_successfully"
+        assert spec["environment"][f"OTV_{service.upper()}_DB_PASSWORD"]
+        assert spec["read_only"] is True
+        other_passwords = [
+            k
+            for k in spec["environment"]
+            if k.endswith("_DB_PASSWORD") and k != f"OTV_{service.upper()}_DB_PASSWORD"
+        ]
+        assert not other_passwords, f"{service} sees {other_passwords}"
+    assert services["postgres"]["image"] == "postgres:16"
+    assert services["rabbitmq"]["image"] == "rabbitmq:3.13-management"
+    assert services["mailsink"]["command"] == ["python", "-m", "tools.mailsink"]
+    assert services["notifier"]["environment"]["OTV_SMTP_HOST"] == "mailsink"
+    setup = " ".join(services["setup"]["command"])
+    assert "python -m shared.migrate" in setup and "python -m shared.topology" in setup
+    assert services["setup"]["build"]["dockerfile"] == "deploy/Dockerfile"
+    upstreams = services["gateway"]["environment"]
+    assert all(
+        upstreams[f"OTV_{s.upper()}_URLS"] == f"http://{s}:8080" for s in SERVICE_NAMES if s != "gateway"
+    )
+
+
+def test_compose_mounts_files_that_exist_and_sets_only_known_settings() -> None:
+    known = known_environment_variables()
+    for name, spec in compose()["services"].items():
+        for volume in spec.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith("."):
+                assert (DEPLOY / source).exists(), f"{name}: {source}"
+        if name in ("postgres", "rabbitmq"):
+            continue
+        unknown = {k for k in spec.get("environment", {}) if k not in known}
+        assert not unknown, f"{name}: {unknown}"
+
+
+# --- the image ------------------------------------------------------------------------------------------
+def dockerfile_instructions() -> list[tuple[str, str]]:
+    text = (DEPLOY / "Dockerfile").read_text(encoding="utf-8").replace("\\\n", " ")
+    result = []
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped and not stripped.startswith("#"):
+            keyword, _, rest = stripped.partition(" ")
+            result.append((keyword.upper(), rest.strip()))
+    return result
+
+
+def test_the_dockerfile_runs_as_a_non_root_user_with_a_health_check() -> None:
+    # Not built here (no Docker engine on this machine): the instructions are checked as text.
+    instructions = dockerfile_instructions()
+    froms = [rest for keyword, rest in instructions if keyword == "FROM"]
+    args = dict(rest.split("=", 1) for keyword, rest in instructions if keyword == "ARG" and "=" in rest)
+    assert args.get("PYTHON_IMAGE") == "python:3.11-slim"
+    assert all(f.startswith("${PYTHON_IMAGE}") for f in froms)
+    final_stage = instructions[max(i for i, (k, _) in enumerate(instructions) if k == "FROM") :]
+    users = [rest for keyword, rest in final_stage if keyword == "USER"]
+    assert users, "the final stage needs a USER"
+    user = users[-1].split(":")[0]
+    assert user not in ("root", "0"), "the image must not run as root"
+    healthchecks = [rest for keyword, rest in final_stage if keyword == "HEALTHCHECK"]
+    assert len(healthchecks) == 1 and "healthcheck.py" in healthchecks[0]
+    assert "/healthz" in (DEPLOY / "healthcheck.py").read_text(encoding="utf-8")
+    runs = " ".join(rest for keyword, rest in instructions if keyword == "RUN")
+    assert "requirements.runtime.txt" in runs and "pip check" in runs
+    assert ("CMD", '["python", "-m", "services.gateway"]') in final_stage
+    ignored = (DEPLOY / "Dockerfile.dockerignore").read_text(encoding="utf-8")
+    for copied in re.findall(r"^COPY (?!--from)(\S+)", (DEPLOY / "Dockerfile").read_text(), re.M):
+        assert f"!{copied}" in ignored, f"{copied} is copied but excluded from the build context"
+
+
+def test_the_runtime_requirements_are_the_locked_closure_of_the_runtime_dependencies() -> None:
+    module = load_script(DEPLOY / "runtime_requirements.py")
+    expected = module.render()
+    actual = (DEPLOY / "requirements.runtime.txt").read_text(encoding="utf-8")
+    assert actual == expected, (
+        "deploy/requirements.runtime.txt is out of date: "
+        ".venv/bin/python deploy/runtime_requirements.py > deploy/requirements.runtime.txt"
+    )
+    lock = set((ROOT / "requirements.lock").read_text(encoding="utf-8").splitlines())
+    pinned = [line for line in actual.splitlines() if not line.startswith("#")]
+    assert set(pinned) <= lock
+    names = {canonicalize_name(line.split("==")[0]) for line in pinned}
+    # Everything the closure needs is pinned in the lock ...
+    assert module.closure(module.direct_dependencies()) == names
+    # ... and no test or development tool gets into the image.
+    assert not names & {
+        "pytest",
+        "ruff",
+        "mypy",
+        "playwright",
+        "hypothesis",
+        "schemathesis",
+        "kubernetes-validate",
+    }
+
+
+def third_party_imports() -> dict[str, set[str]]:
+    first_party = {"shared", "services", "tools", "deploy"}
+    found: dict[str, set[str]] = {}
+    for folder in ("shared", "services", "tools"):
+        for path in (ROOT / folder).rglob("*.py"):
+            tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Import):
+                    modules = [alias.name for alias in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    modules = [node.module]
+                else:
+                    continue
+                for module in modules:
+                    top = module.split(".")[0]
+                    if top not in sys.stdlib_module_names and top not in first_party:
+                        found.setdefault(top, set()).add(str(path.relative_to(ROOT)))
+    return found
+
+
+def test_the_services_import_only_packages_of_the_runtime_requirements() -> None:
+    runtime = {
+        canonicalize_name(line.split("==")[0])
+        for line in (DEPLOY / "requirements.runtime.txt").read_text(encoding="utf-8").splitlines()
+        if line and not line.startswith("#")
+    }
+    distributions = metadata.packages_distributions()
+    missing = {}
+    for module, files in third_party_imports().items():
+        owners = {canonicalize_name(d) for d in distributions.get(module, [])}
+        if not owners & runtime:
+            missing[module] = sorted(files)[:3]
+    assert not missing, (
+        f"imported by the services but not in the image (add to pyproject dependencies): {missing}"
+    )
+
+
+# --- alerting rules -------------------------------------------------------------------------------------
+def metric_names_in_code() -> set[str]:
+    names = set()
+    pattern = re.compile(r"(?:Counter|Gauge|Histogram|Summary)\(\s*\"(otv_[a-z0-9_]+)\"", re.S)
+    for folder in ("shared", "services"):
+        for path in (ROOT / folder).rglob("*.py"):
+            names |= set(pattern.findall(path.read_text(encoding="utf-8")))
+    return names
+
+
+@pytest.mark.req("R51")
+def test_the_alerting_rules_cover_the_important_metrics_and_name_only_existing_ones() -> None:
+    rules = yaml.safe_load((DEPLOY / "alerts.yaml").read_text(encoding="utf-8"))
+    all_rules = [rule for group in rules["groups"] for rule in group["rules"]]
+    names = [r["alert"] for r in all_rules]
+    assert len(names) == len(set(names))
+    for rule in all_rules:
+        assert rule["labels"]["severity"] in ("page", "ticket"), rule["alert"]
+        assert rule["annotations"]["summary"], rule["alert"]
+        assert re.fullmatch(r"\d+[smh]", rule.get("for", "0s")), rule["alert"]
+    exprs = "\n".join(r["expr"] for r in all_rules)
+    known = metric_names_in_code()
+    for name in set(re.findall(r"\b(otv_[a-z0-9_]+)", exprs)):
+        base = re.sub(r"_(bucket|count|sum)$", "", name)
+        assert name in known or base in known, f"{name} is not a metric of the code"
+    for needed in (
+        'up{job="otv"} == 0',  # a service down
+        "kube_pod_status_ready",  # not ready
+        "otv_outbox_lag_seconds",
+        'outcome="dead"',
+        'status=~"5.."',
+        "otv_mails_total",
+        "histogram_quantile(0.95",
+    ):
+        assert needed in exprs, needed

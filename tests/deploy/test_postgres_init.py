@@ -1,0 +1,157 @@
+"""deploy/postgres-init.sql, the database bootstrap of compose and of a managed PostgreSQL, does what
+scripts/setup.sh does on a developer's machine: applied to a fresh database it gives every service its
+role and schema (and nothing of the others'), btree_gist and the append-only audit log, and the
+migrations of every service then run on it.
+
+It runs as the superuser on a scratch database of its own (<test db>_deploy), emptied first. The
+roles belong to the cluster: the script sets their passwords to what scripts/setup.sh sets
+(OTV_<SERVICE>_DB_PASSWORD or the development default), so a run changes nothing for anyone else.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from shared.config import SERVICE_NAMES
+from shared.migrate import migrate
+from tests.conftest import TEST_DB, db_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+INIT_SQL = ROOT / "deploy" / "postgres-init.sql"
+SCRATCH_DB = f"{TEST_DB}_deploy"
+
+
+def superuser_psql() -> list[str] | None:
+    """psql as the superuser postgres, the way scripts/setup.sh reaches it; None where we cannot."""
+    probe = ["-X", "-q", "-At", "-d", "postgres", "-c", "select 1"]
+    candidates = []
+    if os.geteuid() == 0 and shutil.which("runuser"):
+        candidates.append(["runuser", "-u", "postgres", "--", "psql"])
+    candidates.append(["psql", "-h", "127.0.0.1", "-U", "postgres", "-w"])
+    for command in candidates:
+        if shutil.which(command[0]) is None:
+            continue
+        try:
+            done = subprocess.run([*command, *probe], cwd="/", capture_output=True, timeout=20, check=False)
+        except (OSError, subprocess.SubprocessError):
+            continue
+        if done.returncode == 0:
+            return command
+    return None
+
+
+def role_password(service: str) -> str:
+    return os.environ.get(f"OTV_{service.upper()}_DB_PASSWORD", f"otv_{service}")
+
+
+def run_psql(psql: list[str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*psql, "-X", "-v", "ON_ERROR_STOP=1", *args],
+        cwd="/",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def apply_init(psql: list[str], database: str) -> subprocess.CompletedProcess[str]:
+    variables = [f"db={database}"] + [f"{s}_password={role_password(s)}" for s in SERVICE_NAMES]
+    args = [arg for v in variables for arg in ("-v", v)]
+    # psql reads the file itself (-f would need the postgres user to read it; stdin does not).
+    return subprocess.run(
+        [*psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", "postgres", *args],
+        input=INIT_SQL.read_text(encoding="utf-8"),
+        cwd="/",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+RESET = (
+    "DROP SCHEMA IF EXISTS gateway, catalog, booking, notifier, reporting, gateway_audit CASCADE;"
+    " DROP EXTENSION IF EXISTS btree_gist;"
+    " GRANT ALL ON SCHEMA public TO PUBLIC;"
+)
+
+
+@pytest.fixture(scope="module")
+async def scratch_db() -> str:
+    psql = superuser_psql()
+    if psql is None:
+        pytest.skip("no superuser access to PostgreSQL (run as root, or allow psql -U postgres)")
+    # A database left by an earlier run is emptied instead of dropped: DROP DATABASE waits for a
+    # checkpoint, which takes seconds on a machine where other tests write. It is kept afterwards for the
+    # same reason (an empty-ish database of a few MB; the next run empties it again).
+    query = f"SELECT 1 FROM pg_database WHERE datname = '{SCRATCH_DB}'"  # noqa: S608 -- our own test db's name
+    exists = run_psql(psql, "-At", "-d", "postgres", "-c", query)
+    if exists.stdout.strip() == "1":
+        reset = run_psql(psql, "-q", "-d", SCRATCH_DB, "-c", RESET)
+        assert reset.returncode == 0, reset.stderr
+    first = apply_init(psql, SCRATCH_DB)
+    assert first.returncode == 0, first.stderr
+    again = apply_init(psql, SCRATCH_DB)  # idempotent: a second run changes nothing and fails nothing
+    assert again.returncode == 0, again.stderr
+    return SCRATCH_DB
+
+
+async def connect_as(service: str, database: str) -> asyncpg.Connection:
+    return await asyncpg.connect(db_settings(service, db_name=database).database_url)
+
+
+async def test_the_init_script_gives_each_service_its_own_schema_and_the_migrations_run_on_it(
+    scratch_db: str,
+) -> None:
+    for service in SERVICE_NAMES:
+        applied = await migrate(db_settings(service, db_name=scratch_db))
+        assert applied, f"no migration applied for {service}"
+    for service in SERVICE_NAMES:
+        conn = await connect_as(service, scratch_db)
+        try:
+            assert await conn.fetchval("SELECT current_schema()") == service
+            for other in SERVICE_NAMES:
+                usable = await conn.fetchval("SELECT has_schema_privilege($1, 'USAGE')", other)
+                assert usable is (other == service), f"{service} on schema {other}"
+            assert await conn.fetchval("SELECT count(*) FROM pg_extension WHERE extname = 'btree_gist'") == 1
+        finally:
+            await conn.close()
+
+
+async def test_the_gateway_may_only_append_to_the_audit_log_it_does_not_own(scratch_db: str) -> None:
+    conn = await connect_as("gateway", scratch_db)
+    try:
+        owner = await conn.fetchval(
+            "SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = 'gateway_audit.audit_log'::regclass"
+        )
+        assert owner == "otv_audit_owner"
+        for privilege, allowed in (("SELECT", True), ("INSERT", True), ("UPDATE", False), ("DELETE", False)):
+            granted = await conn.fetchval(
+                "SELECT has_table_privilege('gateway_audit.audit_log', $1)", privilege
+            )
+            assert granted is allowed, privilege
+        assert not await conn.fetchval("SELECT has_table_privilege('gateway_audit.audit_log', 'TRUNCATE')")
+    finally:
+        await conn.close()
+
+
+def test_the_audit_log_part_is_the_one_of_setup_sh() -> None:
+    setup = (ROOT / "scripts" / "setup.sh").read_text(encoding="utf-8")
+    function = re.search(r"^audit_log_sql\(\) \{\n    cat <<'SQL'\n(.*?)^SQL\n\}", setup, re.S | re.M)
+    if function is None:
+        pytest.skip("scripts/setup.sh has no audit_log_sql() (yet)")
+    ours = re.search(
+        r"^-- BEGIN audit_log_sql\n(.*?)^-- END audit_log_sql", INIT_SQL.read_text(), re.S | re.M
+    )
+    assert ours is not None, "deploy/postgres-init.sql lost its audit_log_sql markers"
+    assert ours.group(1) == function.group(1), (
+        "scripts/setup.sh changed the audit log: copy its audit_log_sql() body into deploy/postgres-init.sql"
+    )
