@@ -202,7 +202,8 @@ async def record_outcome(
         async with pool.acquire() as conn, conn.transaction():
             if outcome is Outcome.SENT:
                 if not await db.finish(conn, mail.id, token, status=MailStatus.SENT, now=now):
-                    return _lost(mail)
+                    _lost(mail)
+                    return None
                 await add_event(conn, _sent_event(mail), producer=PRODUCER, clock=clock)
                 return MailStatus.SENT
             if outcome is Outcome.TEMPORARY:
@@ -213,7 +214,8 @@ async def record_outcome(
                 )
                 if due < mail.deadline:
                     if not await db.retry_later(conn, mail.id, token, due_at=due, error=error or "temporary"):
-                        return _lost(mail)
+                        _lost(mail)
+                        return None
                     log.warning(
                         "mail_retry_scheduled",
                         mail_id=str(mail.id),
@@ -257,7 +259,8 @@ async def _fail(
 ) -> MailStatus | None:
     status = MailStatus.SUPPRESSED if reason is FailureReason.SUPPRESSED else MailStatus.FAILED
     if not await db.finish(conn, mail.id, token, status=status, now=now, error=error or reason.value):
-        return _lost(mail)
+        _lost(mail)
+        return None
     await add_event(
         conn,
         MailFailedV1(
@@ -294,7 +297,6 @@ def _sent_event(mail: ClaimedMail) -> MailSentV1:
 
 def _lost(mail: ClaimedMail) -> None:
     log.warning("mail_claim_lost", mail_id=str(mail.id), kind=mail.kind.value)
-    return None
 
 
 # -- texts (R10) --------------------------------------------------------------------------------------

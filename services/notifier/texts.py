@@ -20,7 +20,8 @@ from typing import Any
 
 import jinja2
 from babel.dates import format_date, format_time
-from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from shared.clock import BERLIN
 from shared.events.appointment import AppointmentSnapshot, Language

@@ -65,7 +65,10 @@ class Notifier:
 
     @property
     def sender(self) -> MailSender:
-        return self.client.server.app[SENDER]
+        app = self.client.app
+        assert app is not None
+        sender: MailSender = app[SENDER]
+        return sender
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 
-from services.notifier.app import SENDER
 from shared.clock import ManualClock
 from shared.events.appointment import AppointmentSnapshot
 from tests.conftest import wait_for
@@ -36,7 +35,7 @@ StartNotifier = Callable[..., Awaitable[Notifier]]
 
 async def move_clock(notifier: Notifier, when: datetime) -> None:
     assert isinstance(notifier.clock, ManualClock)
-    sender = notifier.client.server.app[SENDER]
+    sender = notifier.sender
     # Time jumps only between deliveries: a jump in the middle would expire the lease of one in hand.
     await wait_for(lambda: sender.busy == 0, what="the deliveries in hand")
     notifier.clock.set(when)
