@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
 
 from services.booking.app import create_app as create_booking
 from services.booking.config import Settings as BookingSettings
@@ -170,3 +170,25 @@ async def test_service_process_starts_answers_and_stops_on_sigterm(service: str)
         if process.returncode is None:
             process.kill()
             await process.wait()
+
+
+async def test_gateway_takes_the_client_address_from_x_forwarded_for_only_behind_a_trusted_proxy() -> None:
+    from services.gateway.proxy import TRUSTED_PROXIES, client_ip, parse_networks
+
+    def ip_seen(trusted: str, forwarded: str) -> str:
+        app = web.Application()
+        app[TRUSTED_PROXIES] = parse_networks(trusted)
+        request = make_mocked_request(
+            "GET", "/", headers={"X-Forwarded-For": forwarded}, app=app, transport=_Transport()
+        )
+        return client_ip(request)
+
+    # The peer is 127.0.0.1 (the test transport). Untrusted: the header is ignored.
+    assert ip_seen("", "203.0.113.9") == "127.0.0.1"
+    # Behind a trusted ingress: the last hop that is not a trusted proxy; a forged first entry is skipped.
+    assert ip_seen("127.0.0.0/8, 10.0.0.0/8", "198.51.100.1, 203.0.113.9, 10.1.2.3") == "203.0.113.9"
+
+
+class _Transport:
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        return ("127.0.0.1", 40000) if name == "peername" else default

@@ -13,7 +13,7 @@ from aiohttp import web
 
 from services.gateway.bot_defence import setup_bot_defence
 from services.gateway.config import Settings
-from services.gateway.proxy import HTTP, UPSTREAMS, Upstreams, make_proxy
+from services.gateway.proxy import HTTP, TRUSTED_PROXIES, UPSTREAMS, Upstreams, make_proxy, parse_networks
 from services.gateway.routes import PUBLIC_ROUTES
 from services.gateway.staff import setup_staff
 from services.gateway.web import setup_web
@@ -24,6 +24,7 @@ from shared.web import create_base_app, database_context
 def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
     app = create_base_app(settings, clock=clock)
     app[UPSTREAMS] = Upstreams(settings.upstreams())
+    app[TRUSTED_PROXIES] = parse_networks(settings.trusted_proxies)
     app.cleanup_ctx.extend([database_context(settings), _http_client(settings)])
     for route in PUBLIC_ROUTES:
         app.router.add_route(route.method, route.path, make_proxy(route.service))

@@ -22,6 +22,9 @@ class Settings(CommonSettings):
     notifier_urls: str = "http://127.0.0.1:8084"
     upstream_timeout: float = 10.0
     upstream_connect_timeout: float = 2.0
+    # Reverse proxies in front of the gateway (an ingress), as comma-separated networks: from these the
+    # client's address is taken from X-Forwarded-For; from anyone else that header is ignored.
+    trusted_proxies: str = ""
 
     # Customer web pages (issue 6). The secret signs CSRF tokens, encrypts the booking dialogue's state
     # and signs the proof-of-work challenges; set it in production (>= 32 characters).

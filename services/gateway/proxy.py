@@ -7,6 +7,7 @@ tried on the next replica (nothing was sent, so that is safe for every method).
 
 from __future__ import annotations
 
+import ipaddress
 import itertools
 from collections.abc import Awaitable, Callable, Iterator
 
@@ -55,8 +56,33 @@ UPSTREAMS = web.AppKey("upstreams", Upstreams)
 HTTP = web.AppKey("http_client", aiohttp.ClientSession)
 
 
+TRUSTED_PROXIES = web.AppKey("trusted_proxies", tuple)
+
+
+def parse_networks(spec: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(part.strip(), strict=False) for part in spec.split(",") if part.strip())
+
+
 def client_ip(request: web.Request) -> str:
-    return request.remote or "unknown"
+    """The customer's address: the socket's peer, or, behind a trusted proxy, the last address in
+    X-Forwarded-For that is not itself a trusted proxy (a client can prepend anything to that header)."""
+    peer = request.remote or "unknown"
+    trusted = request.app.get(TRUSTED_PROXIES, ())
+    if not trusted or not _within(peer, trusted):
+        return peer
+    hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",") if h.strip()]
+    for hop in reversed(hops):
+        if not _within(hop, trusted):
+            return hop
+    return peer
+
+
+def _within(address: str, networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in net for net in networks)
 
 
 def make_proxy(
