@@ -22,6 +22,8 @@ from shared.broker import broker_ready, connect
 from shared.clock import Clock, SystemClock
 from shared.config import CommonSettings
 from shared.db import create_pool
+from shared.identity import HEADER as IDENTITY_HEADER
+from shared.identity import StaffIdentity, verify
 from shared.logging import correlation_id_var, new_correlation_id
 from shared.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
@@ -281,4 +283,11 @@ def run(app: web.Application, settings: CommonSettings) -> None:
         access_log=None,
         print=lambda *_: None,
         handle_signals=True,
+    )
+
+
+def staff_identity(request: web.Request) -> StaffIdentity:
+    """The staff identity the gateway verified and signed (I5); 401 when missing, forged or expired."""
+    return verify(
+        request.headers.get(IDENTITY_HEADER), request.app[SETTINGS].internal_secret, request.app[CLOCK].now()
     )
