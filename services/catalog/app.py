@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from services.catalog import admin_api, api
 from services.catalog.config import Settings
 from shared.background import relay_context
 from shared.clock import Clock
@@ -11,6 +12,12 @@ from shared.web import broker_context, create_base_app, database_context
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
-    app = create_base_app(settings, clock=clock)
+    app = create_base_app(
+        settings,
+        clock=clock,
+        handler_args={"max_line_size": settings.max_request_line, "max_field_size": 16384},
+    )
     app.cleanup_ctx.extend([database_context(settings), broker_context(settings), relay_context])
+    app.router.add_routes(api.routes)
+    app.router.add_routes(admin_api.routes)
     return app

@@ -11,3 +11,11 @@ class Settings(CommonSettings):
     service_name: ClassVar[str] = "catalog"
 
     port: int = 8081
+
+    # The service centre's number the finder names when it cannot help (R3); empty: the hotline of the
+    # first active location.
+    service_centre_phone: str = ""
+
+    # The longest request line the service reads (bytes). Larger than aiohttp's 8190, so that an
+    # over-long finder query gets a 422 naming the field rather than the HTTP parser's plain-text 400.
+    max_request_line: int = 65536

@@ -1,0 +1,228 @@
+"""The catalog's request models: what the admin API accepts and the finder's query. A field that does
+not validate becomes a 422 naming it (shared.web.parse_json / parse_query)."""
+
+from __future__ import annotations
+
+from datetime import date, time
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
+
+from shared.events.catalog import GroupKind, Mode
+
+LOCATION_ID = r"^[a-z][a-z0-9-]{1,31}$"
+ITEM_ID = r"^[a-z][a-z0-9-]{1,47}$"
+
+LocationId = Annotated[str, StringConstraints(pattern=LOCATION_ID)]
+ItemId = Annotated[str, StringConstraints(pattern=ITEM_ID)]
+Language = Literal["de", "en", "de-x-ls"]
+
+
+def _german_present(value: dict[str, str]) -> dict[str, str]:
+    if not value.get("de", "").strip():
+        raise ValueError("the German text ('de') is required")
+    return value
+
+
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
+LongText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
+Name = Annotated[dict[Language, ShortText], AfterValidator(_german_present)]
+Info = dict[Language, LongText]
+Document = Annotated[dict[Language, ShortText], AfterValidator(_german_present)]
+Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
+Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[0-9+()/ -]{3,40}$")]
+Postcode = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[0-9]{5}$")]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- locations --------------------------------------------------------------------------------------
+
+
+class LocationIn(_Body):
+    id: LocationId
+    name: Label
+    street: Label
+    postcode: Postcode
+    city: Label = "Bremen"
+    phone: Phone | None = None
+    hotline: Phone
+    active: bool = True
+    sort_order: int = Field(default=100, ge=0, le=10000)
+
+
+class LocationPatch(_Body):
+    name: Label | None = None
+    street: Label | None = None
+    postcode: Postcode | None = None
+    city: Label | None = None
+    phone: Phone | None = None
+    hotline: Phone | None = None
+    active: bool | None = None
+    sort_order: int | None = Field(default=None, ge=0, le=10000)
+
+
+class LeadTimeIn(_Body):
+    min_minutes: int = Field(ge=0, le=20160)
+    max_days: int = Field(ge=1, le=56)
+
+
+class MonthChangeBlockIn(_Body):
+    last_days: int = Field(ge=0, le=3)
+    first_days: int = Field(ge=0, le=3)
+
+
+# --- groups and windows -----------------------------------------------------------------------------
+
+
+class GroupIn(_Body):
+    id: ItemId
+    kind: GroupKind
+    name: Name
+    service_points: int = Field(ge=0, le=200)
+    active: bool = True
+    sort_order: int = Field(default=100, ge=0, le=10000)
+
+
+class GroupPatch(_Body):
+    name: Name | None = None
+    service_points: int | None = Field(default=None, ge=0, le=200)
+    active: bool | None = None
+    sort_order: int | None = Field(default=None, ge=0, le=10000)
+
+
+class WindowIn(_Body):
+    weekday: int = Field(ge=0, le=6, description="0 = Monday")
+    start: time
+    end: time
+    service_points: int = Field(ge=1, le=200)
+    evening: bool = False
+    valid_from: date | None = None
+    valid_until: date | None = None
+
+
+class ClosureIn(_Body):
+    first: date
+    last: date
+    group_id: ItemId | None = None
+    reason: ShortText = ""
+
+
+# --- concerns and offers ----------------------------------------------------------------------------
+
+
+class LinkIn(_Body):
+    label: Name
+    url: Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^https://[^\s<>\"']{3,500}$")]
+
+
+class ConcernIn(_Body):
+    id: ItemId
+    group_kinds: list[GroupKind] = Field(min_length=1, max_length=3)
+    name: Name
+    info: Info = Field(default_factory=dict)
+    links: list[LinkIn] = Field(default_factory=list, max_length=10)
+    documents: list[Document] = Field(default_factory=list, max_length=20)
+    emergency: bool = False
+    sensitive: bool = False
+    default_duration_minutes: int = Field(default=20, ge=5, le=240)
+    active: bool = True
+    sort_order: int = Field(default=100, ge=0, le=10000)
+
+
+class ConcernPatch(_Body):
+    group_kinds: list[GroupKind] | None = Field(default=None, min_length=1, max_length=3)
+    name: Name | None = None
+    info: Info | None = None
+    links: list[LinkIn] | None = Field(default=None, max_length=10)
+    documents: list[Document] | None = Field(default=None, max_length=20)
+    emergency: bool | None = None
+    sensitive: bool | None = None
+    default_duration_minutes: int | None = Field(default=None, ge=5, le=240)
+    active: bool | None = None
+    sort_order: int | None = Field(default=None, ge=0, le=10000)
+
+
+class OfferIn(_Body):
+    group_id: ItemId
+    duration_minutes: int = Field(ge=5, le=240)
+    modes: list[Mode] = Field(min_length=1, max_length=2)
+    active: bool = True
+
+
+# --- allow-list, approvals --------------------------------------------------------------------------
+
+
+class AllowEntryIn(_Body):
+    entry: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=254)]
+    note: ShortText = ""
+
+
+class ApprovalIn(_Body):
+    rule: Literal["R17"]
+    reference: Label
+    approved_by: Label
+    valid_from: date
+    valid_until: date
+    note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] = ""
+
+
+# --- the finder -------------------------------------------------------------------------------------
+
+
+def _blank_is_none(value: object) -> object:
+    if isinstance(value, str) and not value.strip():
+        return None
+    return value
+
+
+# Letters of any alphabet, digits, spaces, dots and hyphens: what street names in Bremen are made of.
+# Everything else (quotes, semicolons, angle brackets, ...) is refused with a 422 naming the field.
+STREET_PATTERN = r"^[^\W_](?:[^\W_]|[ .\-])*$"
+HOUSE_NUMBER = r"^\d{1,4}\s?[a-zA-Z]?(\s?[-/]\s?\d{1,4}\s?[a-zA-Z]?)?$"
+
+
+class FinderQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    street: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=2, max_length=80, pattern=STREET_PATTERN)
+    ]
+    house_number: Annotated[
+        Annotated[str, StringConstraints(strip_whitespace=True, max_length=15, pattern=HOUSE_NUMBER)] | None,
+        BeforeValidator(_blank_is_none),
+    ] = None
+    postcode: Annotated[Postcode | None, BeforeValidator(_blank_is_none)] = None
+    under_25: bool = False
+    lang: str | None = None
+
+
+class StreetIn(_Body):
+    street: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=2, max_length=80, pattern=STREET_PATTERN)
+    ]
+    postcode: Postcode | None = None
+    first_number: int | None = Field(default=None, ge=1, le=9999)
+    last_number: int | None = Field(default=None, ge=1, le=9999)
+    parity: Literal["all", "odd", "even"] = "all"
+    district: ShortText = ""
+    location_id: LocationId | None = None
+    other_jobcenter_id: ItemId | None = None
+
+
+class OtherJobcenterIn(_Body):
+    name: Label
+    hotline: Phone
+    address: ShortText = ""
+    website: Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)] = ""
+    verified: bool = False
+    postcodes: dict[Postcode, Label] = Field(default_factory=dict, max_length=200)

@@ -1,0 +1,909 @@
+"""Use cases of the catalog: one transaction each.
+
+Every change of a location's bookable configuration ends in `publish_if_changed` inside the same
+transaction: the location's snapshot is rebuilt and, when it differs from the last one published, its
+revision is raised and a `catalog.location_configured` event goes into the outbox (I3). The location's
+row is locked first, so revisions of one location strictly increase whatever the concurrency.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, TypeVar
+
+import asyncpg
+import structlog
+
+from services.catalog import db, domain
+from services.catalog.models import (
+    AllowEntryIn,
+    ApprovalIn,
+    ClosureIn,
+    ConcernIn,
+    ConcernPatch,
+    GroupIn,
+    GroupPatch,
+    LeadTimeIn,
+    LocationIn,
+    LocationPatch,
+    MonthChangeBlockIn,
+    OfferIn,
+    OtherJobcenterIn,
+    StreetIn,
+    WindowIn,
+)
+from shared.calendar import BERLIN
+from shared.clock import Clock
+from shared.errors import NotFoundError, ValidationError
+from shared.events.catalog import (
+    Address,
+    AllowListChangedV1,
+    Closure,
+    ConcernOffer,
+    GroupKind,
+    GroupSnapshot,
+    LeadTime,
+    Link,
+    LocationConfiguredV1,
+    Mode,
+    MonthChangeBlock,
+    WindowSnapshot,
+)
+from shared.outbox import add_event
+
+log = structlog.get_logger(__name__)
+
+PRODUCER = "catalog"
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who makes a change: a staff member's username (or None), recorded in the change log only."""
+
+    staff: str | None = None
+
+
+def today(clock: Clock) -> date:
+    return clock.now().astimezone(BERLIN).date()
+
+
+# --- snapshots --------------------------------------------------------------------------------------
+
+
+async def build_snapshot(
+    conn: asyncpg.Connection, location: asyncpg.Record, revision: int
+) -> LocationConfiguredV1:
+    """The location's bookable configuration as the booking service gets it."""
+    location_id = location["id"]
+    groups = [g for g in await db.groups_of(conn, location_id) if g["active"]]
+    active_groups = {g["id"] for g in groups}
+    windows = [w for w in await db.windows_of(conn, location_id) if w["group_id"] in active_groups]
+    offers = [
+        o
+        for o in await db.offers_of(conn, location_id)
+        if o["offer_active"] and o["concern_active"] and o["group_id"] in active_groups
+    ]
+    closures = [
+        c
+        for c in await db.closures_of(conn, location_id)
+        if c["group_id"] is None or c["group_id"] in active_groups
+    ]
+    block = None
+    if location["block_last_days"] is not None:
+        block = MonthChangeBlock(
+            last_days=location["block_last_days"], first_days=location["block_first_days"]
+        )
+    return LocationConfiguredV1(
+        location_id=location_id,
+        revision=revision,
+        name=location["name"],
+        address=Address(street=location["street"], postcode=location["postcode"], city=location["city"]),
+        phone=location["phone"],
+        hotline=location["hotline"],
+        active=location["active"],
+        lead_time=LeadTime(min_minutes=location["lead_min_minutes"], max_days=location["lead_max_days"]),
+        month_change_block=block,
+        groups=[
+            GroupSnapshot(
+                id=g["id"], kind=GroupKind(g["kind"]), name=g["name"], service_points=g["service_points"]
+            )
+            for g in groups
+        ],
+        windows=[
+            WindowSnapshot(
+                group_id=w["group_id"],
+                weekday=w["weekday"],
+                start=w["start_time"],
+                end=w["end_time"],
+                service_points=w["service_points"],
+                evening=w["evening"],
+                valid_from=w["valid_from"],
+                valid_until=w["valid_until"],
+            )
+            for w in windows
+        ],
+        concerns=[
+            ConcernOffer(
+                concern_id=o["concern_id"],
+                group_id=o["group_id"],
+                name=o["name"],
+                duration_minutes=o["duration_minutes"],
+                modes=[Mode(m) for m in sorted(o["modes"])],
+                emergency=o["emergency"],
+                sensitive=o["sensitive"],
+                info=o["info"],
+                links=[Link(label=link["label"], url=link["url"]) for link in o["links"]],
+                documents=o["documents"],
+            )
+            for o in offers
+        ],
+        closures=[
+            Closure(first=c["first_day"], last=c["last_day"], group_id=c["group_id"], reason=c["reason"])
+            for c in closures
+        ],
+    )
+
+
+async def publish_if_changed(conn: asyncpg.Connection, clock: Clock, location_id: str) -> int | None:
+    """Publish the location's snapshot with the next revision when it differs from the last one.
+    Must run inside the change's transaction, after the location's row was locked."""
+    location = await db.find_location(conn, location_id)
+    if location is None:
+        return None
+    snapshot = await build_snapshot(conn, location, location["revision"] + 1)
+    fingerprint = domain.snapshot_fingerprint(snapshot)
+    if fingerprint == location["snapshot_hash"]:
+        return None
+    await db.record_published(conn, location_id, snapshot.revision, fingerprint)
+    await add_event(conn, snapshot, producer=PRODUCER, clock=clock)
+    log.info("location_configured", location_id=location_id, revision=snapshot.revision)
+    return snapshot.revision
+
+
+async def republish_all(pool: asyncpg.Pool, clock: Clock, *, new_revision: bool = False) -> int:
+    """Publish every location's current snapshot again (for a new consumer) and the allow-list.
+
+    By default with the revision it has: consumers that have it drop it as stale, a new one takes it.
+    `new_revision` raises every revision, so that every consumer replaces its copy."""
+    count = 0
+    async with pool.acquire() as conn, conn.transaction():
+        ids = await db.lock_locations(
+            conn, [r["id"] for r in await db.list_locations(conn, only_active=False)]
+        )
+        for location_id in ids:
+            location = await db.find_location(conn, location_id)
+            assert location is not None  # noqa: S101 -- locked above
+            revision = (
+                location["revision"] + 1
+                if new_revision or location["revision"] == 0
+                else location["revision"]
+            )
+            snapshot = await build_snapshot(conn, location, revision)
+            await db.record_published(conn, location_id, revision, domain.snapshot_fingerprint(snapshot))
+            await add_event(conn, snapshot, producer=PRODUCER, clock=clock)
+            count += 1
+        await db.lock_allow_list(conn)
+        revision, _ = await db.allow_list_state(conn)
+        entries = [r["entry"] for r in await db.allow_list(conn)]
+        await add_event(
+            conn, AllowListChangedV1(revision=revision, entries=entries), producer=PRODUCER, clock=clock
+        )
+    log.info("snapshots_republished", locations=count, new_revision=new_revision)
+    return count
+
+
+# --- reading (public) -------------------------------------------------------------------------------
+
+
+async def public_locations(pool: asyncpg.Pool) -> list[asyncpg.Record]:
+    async with pool.acquire() as conn:
+        return await db.list_locations(conn, only_active=True)
+
+
+async def public_concerns(pool: asyncpg.Pool, location_id: str) -> list[asyncpg.Record]:
+    async with pool.acquire() as conn:
+        location = await db.find_location(conn, location_id)
+        if location is None or not location["active"]:
+            raise NotFoundError("No such location.")
+        return [
+            o
+            for o in await db.offers_of(conn, location_id)
+            if o["offer_active"] and o["concern_active"] and o["group_active"]
+        ]
+
+
+# --- reading (admin) --------------------------------------------------------------------------------
+
+
+async def location_details(pool: asyncpg.Pool, clock: Clock, location_id: str) -> dict[str, Any]:
+    async with pool.acquire() as conn:
+        location = await db.find_location(conn, location_id)
+        if location is None:
+            raise NotFoundError("No such location.")
+        snapshot = await build_snapshot(conn, location, max(location["revision"], 1))
+        findings = domain.policy_findings(
+            snapshot,
+            on=today(clock),
+            catalogue=await db.concern_ids(conn),
+            approvals=_approvals(await db.approvals_of(conn, location_id)),
+        )
+        return {
+            "location": location,
+            "groups": await db.groups_of(conn, location_id),
+            "windows": await db.windows_of(conn, location_id),
+            "offers": await db.offers_of(conn, location_id),
+            "closures": await db.closures_of(conn, location_id),
+            "approvals": await db.approvals_of(conn, location_id),
+            "findings": findings,
+        }
+
+
+async def all_locations(pool: asyncpg.Pool) -> list[asyncpg.Record]:
+    async with pool.acquire() as conn:
+        return await db.list_locations(conn, only_active=False)
+
+
+async def concern_catalogue(pool: asyncpg.Pool) -> list[asyncpg.Record]:
+    async with pool.acquire() as conn:
+        return await db.list_concerns(conn)
+
+
+async def get_concern(pool: asyncpg.Pool, concern_id: str) -> asyncpg.Record:
+    async with pool.acquire() as conn:
+        concern = await db.find_concern(conn, concern_id)
+        if concern is None:
+            raise NotFoundError("No such concern.")
+        return concern
+
+
+async def change_log(pool: asyncpg.Pool, location_id: str | None, limit: int) -> list[asyncpg.Record]:
+    async with pool.acquire() as conn:
+        return await db.changes(conn, location_id=location_id, limit=limit)
+
+
+# --- the policy check (R21) -------------------------------------------------------------------------
+
+
+def _approvals(rows: Sequence[asyncpg.Record]) -> list[domain.Approval]:
+    return [
+        domain.Approval(r["rule"], r["reference"], r["approved_by"], r["valid_from"], r["valid_until"])
+        for r in rows
+    ]
+
+
+async def policy_report(
+    pool: asyncpg.Pool, clock: Clock, *, location_id: str | None = None, on: date | None = None
+) -> list[dict[str, Any]]:
+    """Per location, where it falls short of directive 3.2/3.3 (R15, R17, R18)."""
+    day = on or today(clock)
+    report = []
+    async with pool.acquire() as conn:
+        if location_id is not None:
+            location = await db.find_location(conn, location_id)
+            if location is None:
+                raise NotFoundError("No such location.")
+            locations = [location]
+        else:
+            locations = [r for r in await db.list_locations(conn, only_active=True)]
+        catalogue = await db.concern_ids(conn)
+        for location in locations:
+            snapshot = await build_snapshot(conn, location, max(location["revision"], 1))
+            findings = domain.policy_findings(
+                snapshot,
+                on=day,
+                catalogue=catalogue,
+                approvals=_approvals(await db.approvals_of(conn, location["id"])),
+            )
+            report.append(
+                {
+                    "location_id": location["id"],
+                    "name": location["name"],
+                    "on": day.isoformat(),
+                    "complies": not findings,
+                    "findings": [f.as_dict() for f in findings],
+                }
+            )
+    return report
+
+
+async def add_approval(
+    pool: asyncpg.Pool, clock: Clock, actor: Actor, location_id: str, body: ApprovalIn
+) -> int:
+    if body.valid_until < body.valid_from:
+        raise _invalid("valid_until", "must not be before valid_from")
+    async with pool.acquire() as conn, conn.transaction():
+        await db.lock_location(conn, location_id)
+        approval_id = await db.insert_approval(
+            conn, {**body.model_dump(), "location_id": location_id, "recorded_by": actor.staff}
+        )
+        await _log(
+            conn, clock, actor, "create", "policy_approval", str(approval_id), location_id, body.model_dump()
+        )
+    return approval_id
+
+
+# --- changing a location ----------------------------------------------------------------------------
+
+
+async def _log(
+    conn: asyncpg.Connection,
+    clock: Clock,
+    actor: Actor,
+    action: str,
+    entity: str,
+    entity_id: str,
+    location_id: str | None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    await db.log_change(
+        conn,
+        at=clock.now(),
+        staff=actor.staff,
+        action=action,
+        entity=entity,
+        entity_id=entity_id,
+        location_id=location_id,
+        details=details,
+    )
+
+
+def _invalid(field: str, message: str, kind: str = "value_error") -> ValidationError:
+    return ValidationError(
+        f"Invalid {field}: {message}.", details=[{"field": field, "message": message, "type": kind}]
+    )
+
+
+async def _in_location(
+    pool: asyncpg.Pool,
+    clock: Clock,
+    location_id: str,
+    work: Callable[[asyncpg.Connection, asyncpg.Record], Awaitable[T]],
+) -> tuple[T, int | None]:
+    """Run a change of one location in one transaction, then publish its snapshot if it changed."""
+    async with pool.acquire() as conn, conn.transaction():
+        location = await db.lock_location(conn, location_id)
+        result = await work(conn, location)
+        revision = await publish_if_changed(conn, clock, location_id)
+        return result, revision
+
+
+async def create_location(pool: asyncpg.Pool, clock: Clock, actor: Actor, body: LocationIn) -> int | None:
+    async with pool.acquire() as conn, conn.transaction():
+        await db.insert_location(conn, body.model_dump())
+        await db.lock_location(conn, body.id)
+        await _log(conn, clock, actor, "create", "location", body.id, body.id, body.model_dump())
+        return await publish_if_changed(conn, clock, body.id)
+
+
+async def update_location(
+    pool: asyncpg.Pool, clock: Clock, actor: Actor, location_id: str, body: LocationPatch
+) -> int | None:
+    values = body.model_dump(exclude_unset=True)
+    if "hotline" in values and values["hotline"] is None:
+        raise _invalid("hotline", "a location needs a hotline")
+    for required in ("name", "street", "postcode", "city", "active", "sort_order"):
+        if required in values and values[required] is None:
+            raise _invalid(required, "must not be null")
+
+    async def work(conn: asyncpg.Connection, _location: asyncpg.Record) -> None:
+        await db.update_location(conn, location_id, values)
+        await _log(conn, clock, actor, "update", "location", location_id, location_id, values)
+
+    return (await _in_location(pool, clock, location_id, work))[1]
+
+
+async def set_lead_time(
+    pool: asyncpg.Pool, clock: Clock, actor: Actor, location_id: str, body: LeadTimeIn
+) -> int | None:
+    async def work(conn: asyncpg.Connection, _location: asyncpg.Record) -> None:
+        values = {"lead_min_minutes": body.min_minutes, "lead_max_days": body.max_days}
+        await db.update_location(conn, location_id, values)
+        await _log(conn, clock, actor, "update", "lead_time", location_id, location_id, body.model_dump())
+
+    return (await _in_location(pool, clock, location_id, work))[1]
+
+
+async def set_month_change_block(
+    pool: asyncpg.Pool, clock: Clock, actor: Actor, location_id: str, body: MonthChangeBlockIn | None
+) -> int | None:
+    """Set (or with None remove) the month-change block (R18): at most 3 days, emergencies only."""
+    if body is not None:
+        domain.check_month_change_block(body.last_days, body.first_days)
+
+    async def work(conn: asyncpg.Connection, _location: asyncpg.Record) -> None:
+        values = (
+            {"block_last_days": body.last_days, "block_first_days": body.first_days}
+            if body is not None
+            else {"block_last_days": None, "block_first_days": None}
+        )
+        await db.update_location(conn, location_id, values)
+        await _log(
+            conn,
+            clock,
+            actor,
+            "update" if body is not None else "delete",
+            "month_change_block",
+            location_id,
+            location_id,
+            body.model_dump() if body is not None else {},
+        )
+
+    return (await _in_location(pool, clock, location_id, work))[1]
+
+
+# --- groups -----------------------------------------------------------------------------------------
+
+
+async def create_group(
+    pool: asyncpg.Pool, clock: Clock, actor: Actor, location_id: str, body: GroupIn
+) -> int | None:
+    async def work(conn: asyncpg.Connection, _location: asyncpg.Record) -> None:
+        await db.insert_group(conn, {**body.model_dump(mode="json"), "location_id": location_id})
+        await _log(conn, clock, actor, "create", "group", body.id, location_id, body.model_dump(mode="json"))
+
+    return (await _in_location(pool, clock, location_id, work))[1]
+
+
+async def _group_location(pool: asyncpg.Pool, group_id: str) -> str:
+    async with pool.acquire() as conn:
+        group = await db.find_group(conn, group_id)
+    if group is None:
+        raise NotFoundError("No such group.", details=[{"field": "group_id", "message": "unknown"}])
+    location_id: str = group["location_id"]
+    return location_id
+
+
+async def update_group(
+    pool: asyncpg.Pool, clock: Clock, actor: Actor, group_id: str, body: GroupPatch
+) -> int | None:
+    values = body.model_dump(mode="json", exclude_unset=True)
+    for required in values:
+        if values[required] is None:
+            raise _invalid(required, "must not be null")
+    location_id = await _group_location(pool, group_id)
+
+    async def work(conn: asyncpg.Connection, _location: asyncpg.Record) -> None:
+        if "service_points" in values:
+            needed = await db.max_window_points(conn, group_id)
+            if values["service_points"] < needed:
+                raise _invalid(
+                    "service_points",
+                    f"a time window of the group uses {needed} service points; change it first",
+                )
+        await db.update_group(conn, group_id, values)
+        await _log(conn, clock, actor, "update", "group", group_id, location_id, values)
+
+    return (await _in_location(pool, clock, location_id, work))[1]
+
+
+async def delete_group(pool: asyncpg.Pool, clock: Clock, actor: Actor, group_id: str) -> int | None:
+    location_id = await _group_location(pool, group_id)
+
+    async def work(conn: asyncpg.Connection, _location: asyncpg.Record) -> None:
+        await db.delete_group(conn, group_id)
+        await _log(conn, clock, actor, "delete", "group", group_id, location_id)
+
+    return (await _in_location(pool, clock, location_id, work))[1]
+
+
+# --- windows ----------------------------------------------------------------------------------------
+
+
+def _check_window(body: WindowIn, group: asyncpg.Record) -> None:
+    domain.check_window_times(body.start, body.end)
+    if body.valid_from and body.valid_until and body.valid_until < body.valid_from:
+        raise _invalid("valid_until", "must not be before valid_from")
+    if body.service_points > group["service_points"]:
+        raise _invalid(
+            "service_points",
+            f"the group has {group['service_points']} service points",
+            "too_many_service_points",
+        )
+
+
+async def add_window(
+    pool: asyncpg.Pool, clock: Clock, actor: Actor, group_id: str, body: WindowIn
+) -> tuple[int, int | None]:
+    location_id = await _group_location(pool, group_id)
+
+    async def work(conn: asyncpg.Connection, _location: asyncpg.Record) -> int:
+        group = await db.find_group(conn, group_id)
+        assert group is not None  # noqa: S101 -- groups are deleted only under the location's lock
+        _check_window(body, group)
+        window_id = await db.insert_window(conn, {**body.model_dump(), "group_id": group_id})
+        await _log(
+            conn, clock, actor, "create", "window", str(window_id), location_id, body.model_dump(mode="json")
+        )
+        return window_id
+
+    return await _in_location(pool, clock, location_id, work)
+
+
+async def _window_location(pool: asyncpg.Pool, window_id: int) -> asyncpg.Record:
+    async with pool.acquire() as conn:
+        window = await db.find_window(conn, window_id)
+    if window is None:
+        raise NotFoundError("No such time window.")
+    return window
+
+
+async def update_window(
+    pool: asyncpg.Pool, clock: Clock, actor: Actor, window_id: int, body: WindowIn
+) -> int | None:
+    window = await _window_location(pool, window_id)
+
+    async def work(conn: asyncpg.Connection, _location: asyncpg.Record) -> None:
+        group = await db.find_group(conn, window["group_id"])
+        assert group is not None  # noqa: S101 -- see add_window
+        _check_window(body, group)
+        await db.update_window(conn, window_id, body.model_dump())
+        await _log(
+            conn,
+            clock,
+            actor,
+            "update",
+            "window",
+            str(window_id),
+            window["location_id"],
+            body.model_dump(mode="json"),
+        )
+
+    return (await _in_location(pool, clock, window["location_id"], work))[1]
+
+
+async def delete_window(pool: asyncpg.Pool, clock: Clock, actor: Actor, window_id: int) -> int | None:
+    window = await _window_location(pool, window_id)
+
+    async def work(conn: asyncpg.Connection, _location: asyncpg.Record) -> None:
+        await db.delete_window(conn, window_id)
+        await _log(conn, clock, actor, "delete", "window", str(window_id), window["location_id"])
+
+    return (await _in_location(pool, clock, window["location_id"], work))[1]
+
+
+# --- closures ---------------------------------------------------------------------------------------
+
+
+async def add_closure(
+    pool: asyncpg.Pool, clock: Clock, actor: Actor, location_id: str, body: ClosureIn
+) -> tuple[int, int | None]:
+    if body.last < body.first:
+        raise _invalid("last", "must not be before first")
+
+    async def work(conn: asyncpg.Connection, _location: asyncpg.Record) -> int:
+        if body.group_id is not None:
+            group = await db.find_group(conn, body.group_id)
+            if group is None or group["location_id"] != location_id:
+                raise _invalid("group_id", "no such group at this location", "unknown_group")
+        closure_id = await db.insert_closure(
+            conn, location_id, body.group_id, body.first, body.last, body.reason
+        )
+        await _log(
+            conn,
+            clock,
+            actor,
+            "create",
+            "closure",
+            str(closure_id),
+            location_id,
+            body.model_dump(mode="json"),
+        )
+        return closure_id
+
+    return await _in_location(pool, clock, location_id, work)
+
+
+async def delete_closure(pool: asyncpg.Pool, clock: Clock, actor: Actor, closure_id: int) -> int | None:
+    async with pool.acquire() as conn:
+        closure = await db.find_closure(conn, closure_id)
+    if closure is None:
+        raise NotFoundError("No such closure.")
+
+    async def work(conn: asyncpg.Connection, _location: asyncpg.Record) -> None:
+        await db.delete_closures(conn, [closure_id])
+        await _log(conn, clock, actor, "delete", "closure", str(closure_id), closure["location_id"])
+
+    return (await _in_location(pool, clock, closure["location_id"], work))[1]
+
+
+# --- concerns and offers ----------------------------------------------------------------------------
+
+
+def _concern_values(body: ConcernIn | ConcernPatch, *, exclude_unset: bool) -> dict[str, Any]:
+    values = body.model_dump(mode="json", exclude_unset=exclude_unset, exclude={"id"})
+    for name, value in list(values.items()):
+        if value is None:
+            raise _invalid(name, "must not be null")
+    if "group_kinds" in values:
+        values["group_kinds"] = sorted(set(values["group_kinds"]))
+    return values
+
+
+async def create_concern(pool: asyncpg.Pool, clock: Clock, actor: Actor, body: ConcernIn) -> None:
+    values = _concern_values(body, exclude_unset=False)
+    async with pool.acquire() as conn, conn.transaction():
+        await db.insert_concern(conn, {**values, "id": body.id})
+        await _log(conn, clock, actor, "create", "concern", body.id, None, {"id": body.id})
+
+
+async def update_concern(
+    pool: asyncpg.Pool, clock: Clock, actor: Actor, concern_id: str, body: ConcernPatch
+) -> dict[str, int]:
+    """Change a concern of the central catalogue; every location offering it publishes a new snapshot."""
+    values = _concern_values(body, exclude_unset=True)
+    async with pool.acquire() as conn, conn.transaction():
+        # Locations first (id order, like every other change), then the concern.
+        locked = await db.lock_locations(conn, await db.locations_offering(conn, concern_id))
+        if await db.find_concern(conn, concern_id) is None:
+            raise NotFoundError("No such concern.")
+        if "group_kinds" in values:
+            await _check_kinds_still_fit(conn, concern_id, values["group_kinds"])
+        await db.update_concern(conn, concern_id, values)
+        await _log(conn, clock, actor, "update", "concern", concern_id, None, {"fields": sorted(values)})
+        revisions = {}
+        for location_id in locked:
+            revision = await publish_if_changed(conn, clock, location_id)
+            if revision is not None:
+                revisions[location_id] = revision
+        return revisions
+
+
+async def _check_kinds_still_fit(conn: asyncpg.Connection, concern_id: str, kinds: list[str]) -> None:
+    allowed = _allowed_group_kinds(kinds)
+    for location_id in await db.locations_offering(conn, concern_id):
+        for offer in await db.offers_of(conn, location_id):
+            if offer["concern_id"] == concern_id and offer["group_kind"] not in allowed:
+                raise _invalid(
+                    "group_kinds", f"the concern is offered by a {offer['group_kind']} at {location_id}"
+                )
+
+
+def _allowed_group_kinds(kinds: Sequence[str]) -> set[str]:
+    allowed: set[str] = set()
+    for kind in kinds:
+        allowed |= {str(k) for k in domain.COMPATIBLE_KINDS[GroupKind(kind)]}
+    return allowed
+
+
+async def set_offer(
+    pool: asyncpg.Pool, clock: Clock, actor: Actor, location_id: str, concern_id: str, body: OfferIn
+) -> int | None:
+    """Offer a concern of the catalogue at a location, by one of its groups (R14, R16)."""
+
+    async def work(conn: asyncpg.Connection, _location: asyncpg.Record) -> None:
+        concern = await db.find_concern(conn, concern_id)
+        if concern is None:
+            raise _invalid("concern_id", "no such concern in the central catalogue", "unknown_concern")
+        group = await db.find_group(conn, body.group_id)
+        if group is None or group["location_id"] != location_id:
+            raise _invalid("group_id", "no such group at this location", "unknown_group")
+        if group["kind"] not in _allowed_group_kinds(concern["group_kinds"]):
+            raise _invalid(
+                "group_id",
+                f"a {group['kind']} cannot offer this concern ({', '.join(concern['group_kinds'])})",
+            )
+        values = body.model_dump(mode="json")
+        values["modes"] = sorted(set(values["modes"]))
+        await db.upsert_offer(conn, location_id, concern_id, values)
+        await _log(conn, clock, actor, "update", "offer", concern_id, location_id, values)
+
+    return (await _in_location(pool, clock, location_id, work))[1]
+
+
+async def remove_offer(
+    pool: asyncpg.Pool, clock: Clock, actor: Actor, location_id: str, concern_id: str
+) -> int | None:
+    async def work(conn: asyncpg.Connection, _location: asyncpg.Record) -> None:
+        if not await db.delete_offer(conn, location_id, concern_id):
+            raise NotFoundError("The concern is not offered here.")
+        await _log(conn, clock, actor, "delete", "offer", concern_id, location_id)
+
+    return (await _in_location(pool, clock, location_id, work))[1]
+
+
+# --- the allow-list (R6) ----------------------------------------------------------------------------
+
+
+def _allow_list_hash(entries: Sequence[str]) -> str:
+    return hashlib.sha256("\n".join(sorted(entries)).encode()).hexdigest()
+
+
+async def publish_allow_list_if_changed(conn: asyncpg.Connection, clock: Clock) -> int | None:
+    revision, last_hash = await db.allow_list_state(conn)
+    entries = [r["entry"] for r in await db.allow_list(conn)]
+    list_hash = _allow_list_hash(entries)
+    if list_hash == last_hash:
+        return None
+    revision += 1
+    await db.record_allow_list_published(conn, revision, list_hash)
+    await add_event(
+        conn, AllowListChangedV1(revision=revision, entries=entries), producer=PRODUCER, clock=clock
+    )
+    # Only the count: the entries are addresses.
+    log.info("allow_list_changed", revision=revision, entries=len(entries))
+    return revision
+
+
+async def allow_list(pool: asyncpg.Pool) -> tuple[int, list[asyncpg.Record]]:
+    async with pool.acquire() as conn:
+        revision, _ = await db.allow_list_state(conn)
+        return revision, await db.allow_list(conn)
+
+
+async def add_allow_entry(
+    pool: asyncpg.Pool, clock: Clock, actor: Actor, body: AllowEntryIn
+) -> tuple[str, int | None]:
+    entry = domain.normalise_allow_entry(body.entry)
+    async with pool.acquire() as conn, conn.transaction():
+        await db.lock_allow_list(conn)
+        await db.insert_allow_entry(conn, entry, body.note, actor.staff)
+        await _log(conn, clock, actor, "create", "allow_list_entry", entry, None)
+        return entry, await publish_allow_list_if_changed(conn, clock)
+
+
+async def remove_allow_entry(pool: asyncpg.Pool, clock: Clock, actor: Actor, raw_entry: str) -> int | None:
+    entry = domain.normalise_allow_entry(raw_entry)
+    async with pool.acquire() as conn, conn.transaction():
+        await db.lock_allow_list(conn)
+        if not await db.delete_allow_entry(conn, entry):
+            raise NotFoundError("No such entry.")
+        await _log(conn, clock, actor, "delete", "allow_list_entry", entry, None)
+        return await publish_allow_list_if_changed(conn, clock)
+
+
+# --- the responsibility finder (R3) -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FinderAnswer:
+    result: str  # "location", "other_jobcenter", "unknown"
+    reason: str  # why: found, under_25, other_jobcenter_postcode, unknown_street, ...
+    location: asyncpg.Record | None = None
+    jobcenter: asyncpg.Record | None = None
+    youth_location: asyncpg.Record | None = None
+    district: str = ""
+    suggestions: tuple[str, ...] = ()
+    municipality: str = ""
+
+
+YOUTH_LOCATION = "jba"  # the Jugendberufsagentur serves customers under 25
+
+
+async def find_responsible(
+    pool: asyncpg.Pool,
+    *,
+    street: str,
+    house_number: str | None,
+    postcode: str | None,
+    under_25: bool,
+    bremen_postcodes: frozenset[str],
+) -> FinderAnswer:
+    async with pool.acquire() as conn:
+        youth = await db.find_location(conn, YOUTH_LOCATION)
+        youth = youth if youth is not None and youth["active"] else None
+        if postcode is not None:
+            other = await db.other_jobcenter_for_postcode(conn, postcode)
+            if other is not None:
+                return FinderAnswer(
+                    "other_jobcenter",
+                    "other_jobcenter_postcode",
+                    jobcenter=other,
+                    municipality=other["municipality"],
+                )
+        key = domain.street_key(street)
+        entries = [_entry(r) for r in await db.streets_by_key(conn, key)] if key else []
+        if (
+            postcode is not None
+            and postcode not in bremen_postcodes
+            and not any(e.postcode == postcode for e in entries)
+        ):
+            return FinderAnswer("unknown", "outside_area", youth_location=youth)
+        match = domain.match_street(
+            entries, number=domain.house_number_value(house_number), postcode=postcode
+        )
+        if match.outcome != "found" or match.target is None:
+            suggestions: tuple[str, ...] = ()
+            if match.outcome == "unknown_street":
+                suggestions = await _suggestions(conn, key)
+            return FinderAnswer("unknown", match.outcome, suggestions=suggestions, youth_location=youth)
+        kind, target = match.target
+        if kind == "other_jobcenter":
+            jobcenter = await db.find_other_jobcenter(conn, target)
+            return FinderAnswer("other_jobcenter", "other_jobcenter_street", jobcenter=jobcenter)
+        location = await db.find_location(conn, target)
+        if location is None or not location["active"]:
+            return FinderAnswer("unknown", "location_inactive", youth_location=youth)
+        if under_25 and youth is not None:
+            return FinderAnswer(
+                "location", "under_25", location=youth, district=match.district, youth_location=youth
+            )
+        return FinderAnswer(
+            "location", "found", location=location, district=match.district, youth_location=youth
+        )
+
+
+def _entry(row: asyncpg.Record) -> domain.StreetEntry:
+    return domain.StreetEntry(
+        street=row["street"],
+        postcode=row["postcode"],
+        first_number=row["first_number"],
+        last_number=row["last_number"],
+        parity=row["parity"],
+        district=row["district"],
+        location_id=row["location_id"],
+        other_jobcenter_id=row["other_jobcenter_id"],
+    )
+
+
+async def _suggestions(conn: asyncpg.Connection, key: str) -> tuple[str, ...]:
+    if len(key) < 3:
+        return ()
+    names = {r["street_key"]: r["street"] for r in await db.street_names(conn)}
+    close = difflib.get_close_matches(key, list(names), n=3, cutoff=0.75)
+    return tuple(names[k] for k in close)
+
+
+# --- the finder's tables (admin) --------------------------------------------------------------------
+
+
+async def list_streets(
+    pool: asyncpg.Pool, *, location_id: str | None, district: str | None, prefix: str | None, limit: int
+) -> list[asyncpg.Record]:
+    async with pool.acquire() as conn:
+        return await db.list_streets(
+            conn,
+            location_id=location_id,
+            district=district,
+            prefix=domain.street_key(prefix) if prefix else None,
+            limit=limit,
+        )
+
+
+async def add_street(pool: asyncpg.Pool, clock: Clock, actor: Actor, body: StreetIn) -> int:
+    if (body.location_id is None) == (body.other_jobcenter_id is None):
+        raise _invalid("location_id", "give either location_id or other_jobcenter_id")
+    if body.first_number and body.last_number and body.last_number < body.first_number:
+        raise _invalid("last_number", "must not be below first_number")
+    async with pool.acquire() as conn, conn.transaction():
+        if body.location_id is not None and await db.find_location(conn, body.location_id) is None:
+            raise _invalid("location_id", "no such location", "unknown_location")
+        if (
+            body.other_jobcenter_id is not None
+            and await db.find_other_jobcenter(conn, body.other_jobcenter_id) is None
+        ):
+            raise _invalid("other_jobcenter_id", "no such jobcenter", "unknown_jobcenter")
+        street_id = await db.insert_street(
+            conn, {**body.model_dump(), "street_key": domain.street_key(body.street)}
+        )
+        await _log(
+            conn, clock, actor, "create", "finder_street", str(street_id), body.location_id, body.model_dump()
+        )
+        return street_id
+
+
+async def delete_street(pool: asyncpg.Pool, clock: Clock, actor: Actor, street_id: int) -> None:
+    async with pool.acquire() as conn, conn.transaction():
+        row = await db.find_street(conn, street_id)
+        if row is None:
+            raise NotFoundError("No such street entry.")
+        await db.delete_streets(conn, [street_id])
+        await _log(conn, clock, actor, "delete", "finder_street", str(street_id), row["location_id"])
+
+
+async def other_jobcenters(pool: asyncpg.Pool) -> list[asyncpg.Record]:
+    async with pool.acquire() as conn:
+        return await db.other_jobcenters(conn)
+
+
+async def put_other_jobcenter(
+    pool: asyncpg.Pool, clock: Clock, actor: Actor, jobcenter_id: str, body: OtherJobcenterIn
+) -> None:
+    async with pool.acquire() as conn, conn.transaction():
+        await db.upsert_other_jobcenter(conn, {**body.model_dump(exclude={"postcodes"}), "id": jobcenter_id})
+        await db.set_postcodes(conn, jobcenter_id, dict(body.postcodes))
+        await _log(conn, clock, actor, "update", "other_jobcenter", jobcenter_id, None, {"name": body.name})

@@ -1,0 +1,471 @@
+"""The admin API: every change publishes one new snapshot with a higher revision in the same transaction
+(outbox), a refused change publishes nothing and names the field, and the policy check (R21) finds each
+kind of shortfall on purpose-built data."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import asyncpg
+import pytest
+from aiohttp.test_utils import TestClient
+
+from services.catalog import demo, service
+from services.catalog.domain import MANDATORY_CONCERNS
+from shared.clock import ManualClock
+from shared.events.catalog import GroupKind, LocationConfiguredV1
+from tests.catalog.conftest import outbox_count, snapshot_events
+
+Client = TestClient  # type: ignore[type-arg]
+STAFF = {"X-OTV-Staff": "mitte-admin"}
+
+
+async def latest(pool: asyncpg.Pool, location_id: str) -> LocationConfiguredV1:
+    return LocationConfiguredV1.model_validate((await snapshot_events(pool, location_id))[-1]["data"])
+
+
+async def ok(response: Any, status: int = 200) -> dict[str, Any]:
+    assert response.status == status, await response.text()
+    body: dict[str, Any] = await response.json()
+    return body
+
+
+@pytest.mark.req("R13")
+@pytest.mark.req("R20")
+async def test_a_window_added_by_an_admin_publishes_one_snapshot_with_a_higher_revision(
+    demo_client: Client, demo_pool: asyncpg.Pool
+) -> None:
+    before = await snapshot_events(demo_pool)
+    revision = (await latest(demo_pool, "mitte")).revision
+    response = await demo_client.post(
+        "/api/v1/admin/groups/mitte-ez/windows",
+        json={"weekday": 5, "start": "09:00", "end": "11:30", "service_points": 2},
+        headers=STAFF,
+    )
+    body = await ok(response, 201)
+    assert body["published_revision"] == revision + 1
+    after = await snapshot_events(demo_pool)
+    assert len(after) == len(before) + 1
+    new = LocationConfiguredV1.model_validate(after[-1]["data"])
+    assert (new.location_id, new.revision) == ("mitte", revision + 1)
+    assert any(w.weekday == 5 and w.group_id == "mitte-ez" for w in new.windows)
+    assert after[-1]["producer"] == "catalog" and after[-1]["version"] == 1
+    changes = await ok(await demo_client.get("/api/v1/admin/changes", params={"location": "mitte"}))
+    assert changes[0]["staff"] == "mitte-admin" and changes[0]["entity"] == "window"
+
+
+REFUSED: dict[str, tuple[str, str, dict[str, Any], str]] = {
+    "window ends before it starts": (
+        "POST",
+        "/api/v1/admin/groups/mitte-ez/windows",
+        {"weekday": 5, "start": "12:00", "end": "09:00", "service_points": 1},
+        "end",
+    ),
+    "window of zero length": (
+        "POST",
+        "/api/v1/admin/groups/mitte-ez/windows",
+        {"weekday": 5, "start": "09:00", "end": "09:00", "service_points": 1},
+        "end",
+    ),
+    "window with more service points than the group": (
+        "POST",
+        "/api/v1/admin/groups/mitte-ez/windows",
+        {"weekday": 5, "start": "09:00", "end": "10:00", "service_points": 99},
+        "service_points",
+    ),
+    "window overlapping another": (
+        "POST",
+        "/api/v1/admin/groups/mitte-ez/windows",
+        {"weekday": 0, "start": "10:00", "end": "13:00", "service_points": 1},
+        "start",
+    ),
+    "weekday 7": (
+        "POST",
+        "/api/v1/admin/groups/mitte-ez/windows",
+        {"weekday": 7, "start": "09:00", "end": "10:00", "service_points": 1},
+        "weekday",
+    ),
+    "block longer than 3 days": (
+        "PUT",
+        "/api/v1/admin/locations/mitte/month-change-block",
+        {"last_days": 2, "first_days": 2},
+        "first_days",
+    ),
+    "block part longer than 3 days": (
+        "PUT",
+        "/api/v1/admin/locations/mitte/month-change-block",
+        {"last_days": 4, "first_days": 0},
+        "last_days",
+    ),
+    "unknown concern": (
+        "PUT",
+        "/api/v1/admin/locations/mitte/concerns/gibt-es-nicht",
+        {"group_id": "mitte-ez", "duration_minutes": 20, "modes": ["in_person"]},
+        "concern_id",
+    ),
+    "group of another location": (
+        "PUT",
+        "/api/v1/admin/locations/mitte/concerns/neuantrag",
+        {"group_id": "nord-ez", "duration_minutes": 60, "modes": ["in_person"]},
+        "group_id",
+    ),
+    "benefits concern in the entrance zone": (
+        "PUT",
+        "/api/v1/admin/locations/mitte/concerns/p-konto",
+        {"group_id": "mitte-ez", "duration_minutes": 15, "modes": ["in_person"]},
+        "group_id",
+    ),
+    "unknown mode": (
+        "PUT",
+        "/api/v1/admin/locations/mitte/concerns/neuantrag",
+        {"group_id": "mitte-ez", "duration_minutes": 60, "modes": ["video"]},
+        "modes.0",
+    ),
+    "duration too long": (
+        "PUT",
+        "/api/v1/admin/locations/mitte/concerns/neuantrag",
+        {"group_id": "mitte-ez", "duration_minutes": 600, "modes": ["in_person"]},
+        "duration_minutes",
+    ),
+    "lead time beyond 8 weeks": (
+        "PUT",
+        "/api/v1/admin/locations/mitte/lead-time",
+        {"min_minutes": 0, "max_days": 99},
+        "max_days",
+    ),
+    "unknown field": ("PATCH", "/api/v1/admin/locations/mitte", {"colour": "red"}, "colour"),
+    "closure ending before it starts": (
+        "POST",
+        "/api/v1/admin/locations/mitte/closures",
+        {"first": "2026-12-10", "last": "2026-12-09"},
+        "last",
+    ),
+    "too few service points for the windows": (
+        "PATCH",
+        "/api/v1/admin/groups/mitte-lt",
+        {"service_points": 1},
+        "service_points",
+    ),
+    "group name without German": (
+        "PATCH",
+        "/api/v1/admin/groups/mitte-lt",
+        {"name": {"en": "Benefits"}},
+        "name",
+    ),
+    "link that is not https": (
+        "PATCH",
+        "/api/v1/admin/concerns/neuantrag",
+        {"links": [{"label": {"de": "x"}, "url": "javascript:alert(1)"}]},
+        "links.0.url",
+    ),
+}
+
+
+@pytest.mark.req("R18")
+@pytest.mark.req("R14")
+@pytest.mark.parametrize("case", list(REFUSED))
+async def test_a_refused_change_names_the_field_and_publishes_nothing(
+    demo_client: Client, demo_pool: asyncpg.Pool, case: str
+) -> None:
+    method, path, body, field = REFUSED[case]
+    before = await outbox_count(demo_pool)
+    response = await demo_client.request(method, path, json=body, headers=STAFF)
+    assert response.status == 422, await response.text()
+    error = (await response.json())["error"]
+    assert error["code"] == "validation_error"
+    assert field in {d["field"] for d in error["details"]}, error
+    assert await outbox_count(demo_pool) == before
+
+
+async def test_a_change_to_the_same_value_publishes_nothing(
+    demo_client: Client, demo_pool: asyncpg.Pool
+) -> None:
+    before = await outbox_count(demo_pool)
+    response = await demo_client.put(
+        "/api/v1/admin/locations/mitte/lead-time", json={"min_minutes": 0, "max_days": 56}
+    )
+    assert (await ok(response))["published_revision"] is None
+    assert await outbox_count(demo_pool) == before
+
+
+@pytest.mark.req("R19")
+async def test_the_lead_time_is_set_per_location_and_the_cutoff_stays_at_six(
+    demo_client: Client, demo_pool: asyncpg.Pool
+) -> None:
+    await ok(
+        await demo_client.put(
+            "/api/v1/admin/locations/ost/lead-time", json={"min_minutes": 120, "max_days": 28}
+        )
+    )
+    snapshot = await latest(demo_pool, "ost")
+    assert (snapshot.lead_time.min_minutes, snapshot.lead_time.max_days) == (120, 28)
+    assert snapshot.lead_time.cutoff.isoformat() == "06:00:00"
+
+
+@pytest.mark.req("R14")
+@pytest.mark.req("R11")
+async def test_changing_a_concern_of_the_catalogue_republishes_every_location_offering_it(
+    demo_client: Client, demo_pool: asyncpg.Pool
+) -> None:
+    info = {"de": "Neue Hinweise.", "en": "New notes.", "de-x-ls": "Neue Infos."}
+    body = await ok(await demo_client.patch("/api/v1/admin/concerns/neuantrag", json={"info": info}))
+    assert set(body["published_revisions"]) == {"mitte", "nord", "ost", "sued", "west", "jba"}
+    assert set(body["published_revisions"].values()) == {2}
+    for location_id in body["published_revisions"]:
+        offer = next(
+            o for o in (await latest(demo_pool, location_id)).concerns if o.concern_id == "neuantrag"
+        )
+        assert offer.info == info
+    listed = await ok(await demo_client.get("/api/v1/locations/nord/concerns", params={"lang": "en"}))
+    assert next(c for c in listed if c["id"] == "neuantrag")["info"] == "New notes."
+
+
+async def test_concurrent_changes_of_one_location_get_strictly_increasing_revisions(
+    demo_client: Client, demo_pool: asyncpg.Pool
+) -> None:
+    start = (await latest(demo_pool, "sued")).revision
+    requests = [
+        demo_client.post(
+            "/api/v1/admin/groups/sued-ez/windows",
+            json={"weekday": 5, "start": f"{8 + i:02d}:00", "end": f"{8 + i:02d}:30", "service_points": 1},
+        )
+        for i in range(8)
+    ]
+    responses = await asyncio.gather(*requests)
+    revisions = sorted([(await ok(r, 201))["published_revision"] for r in responses])
+    assert revisions == list(range(start + 1, start + 9))
+    in_outbox = [e["data"]["revision"] for e in await snapshot_events(demo_pool, "sued")]
+    assert in_outbox == sorted(in_outbox) and len(set(in_outbox)) == len(in_outbox)
+
+
+@pytest.mark.req("R6")
+async def test_the_allow_list_publishes_each_change_with_a_higher_revision(
+    demo_client: Client, demo_pool: asyncpg.Pool
+) -> None:
+    async def allow_events() -> list[dict[str, Any]]:
+        rows = await demo_pool.fetch(
+            "SELECT envelope FROM outbox WHERE type = 'catalog.allow_list_changed' ORDER BY seq"
+        )
+        return [r["envelope"]["data"] for r in rows]
+
+    start = (await ok(await demo_client.get("/api/v1/admin/allow-list")))["revision"]
+    added = await ok(
+        await demo_client.post("/api/v1/admin/allow-list", json={"entry": " Team.SC@Jobcenter-Bremen.de "}),
+        201,
+    )
+    assert added == {"entry": "team.sc@jobcenter-bremen.de", "published_revision": start + 1}
+    assert (await allow_events())[-1] == {
+        "revision": start + 1,
+        "entries": [
+            "servicecenter@jobcenter-bremen.de",
+            "team.sc@jobcenter-bremen.de",
+            "terminvergabe@jobcenter-bremen.de",
+        ],
+    }
+    again = await ok(
+        await demo_client.post("/api/v1/admin/allow-list", json={"entry": "team.sc@jobcenter-bremen.de"}), 201
+    )
+    assert again["published_revision"] is None
+    domain_entry = await ok(
+        await demo_client.post("/api/v1/admin/allow-list", json={"entry": "@sc.example.org"}), 201
+    )
+    assert domain_entry["published_revision"] == start + 2
+    removed = await ok(
+        await demo_client.delete("/api/v1/admin/allow-list", json={"entry": "TEAM.SC@jobcenter-bremen.de"})
+    )
+    assert removed["published_revision"] == start + 3
+    assert "team.sc@jobcenter-bremen.de" not in (await allow_events())[-1]["entries"]
+    bad = await demo_client.post("/api/v1/admin/allow-list", json={"entry": "not an address"})
+    assert bad.status == 422 and (await bad.json())["error"]["details"][0]["field"] == "entry"
+    missing = await demo_client.delete("/api/v1/admin/allow-list", json={"entry": "nobody@example.org"})
+    assert missing.status == 404
+
+
+@pytest.mark.req("R14")
+@pytest.mark.req("R15")
+@pytest.mark.req("R21")
+async def test_a_new_location_built_through_the_api_complies_once_complete(
+    client: Client, pool: asyncpg.Pool, clock: ManualClock
+) -> None:
+    await demo.load_demo(pool, clock)  # the catalogue of concerns
+    location = {
+        "id": "huchting",
+        "name": "Außenstelle Huchting",
+        "street": "Amersfoorter Straße 8",
+        "postcode": "28259",
+        "hotline": "0421 566-0",
+    }
+    created = await ok(await client.post("/api/v1/admin/locations", json=location), 201)
+    assert created["published_revision"] == 1
+    await ok(
+        await client.post(
+            "/api/v1/admin/locations/huchting/groups",
+            json={
+                "id": "huchting-ez",
+                "kind": "entrance_zone",
+                "name": {"de": "Eingangszone"},
+                "service_points": 2,
+            },
+        ),
+        201,
+    )
+    await ok(
+        await client.post(
+            "/api/v1/admin/locations/huchting/groups",
+            json={
+                "id": "huchting-lt",
+                "kind": "benefits_team",
+                "name": {"de": "Leistungsteam"},
+                "service_points": 3,
+            },
+        ),
+        201,
+    )
+    policy = await ok(await client.get("/api/v1/admin/locations/huchting/policy"))
+    assert not policy["complies"]
+    assert {"fewer_than_4_days", "no_day_until_18", "mandatory_concern_not_offered"} <= {
+        f["code"] for f in policy["findings"]
+    }
+    for kind, group in ((GroupKind.ENTRANCE_ZONE, "huchting-ez"), (GroupKind.BENEFITS_TEAM, "huchting-lt")):
+        for concern_id in MANDATORY_CONCERNS[kind]:
+            offer = {"group_id": group, "duration_minutes": 20, "modes": ["in_person", "phone"]}
+            await ok(await client.put(f"/api/v1/admin/locations/huchting/concerns/{concern_id}", json=offer))
+        windows = [{"weekday": d, "start": "08:00", "end": "12:00", "service_points": 2} for d in range(4)]
+        windows.append({"weekday": 1, "start": "16:00", "end": "18:00", "service_points": 1, "evening": True})
+        for window in windows:
+            await ok(await client.post(f"/api/v1/admin/groups/{group}/windows", json=window), 201)
+    policy = await ok(await client.get("/api/v1/admin/locations/huchting/policy"))
+    assert policy["complies"], policy
+    snapshot = await latest(pool, "huchting")
+    assert len(snapshot.concerns) == 14 and snapshot.revision == len(await snapshot_events(pool, "huchting"))
+    listed = await ok(await client.get("/api/v1/locations"))
+    assert "huchting" in {item["id"] for item in listed}
+    # taking it off line: the snapshot says so and the public list drops it
+    await ok(await client.patch("/api/v1/admin/locations/huchting", json={"active": False}))
+    assert (await latest(pool, "huchting")).active is False
+    assert "huchting" not in {item["id"] for item in await ok(await client.get("/api/v1/locations"))}
+    assert (await client.get("/api/v1/locations/huchting/concerns")).status == 404
+
+
+@pytest.mark.req("R21")
+@pytest.mark.req("R15")
+@pytest.mark.req("R17")
+@pytest.mark.req("R18")
+async def test_the_policy_endpoint_finds_each_kind_of_shortfall_on_purpose_built_data(
+    demo_client: Client, demo_pool: asyncpg.Pool
+) -> None:
+    # Süd loses Friday and Thursday (3 days left) and with Thursday its only evening; Nord loses a
+    # mandatory concern; West's block is made 4 days long behind the API's back (the API refuses it).
+    windows = (await ok(await demo_client.get("/api/v1/admin/locations/sued")))["windows"]
+    for window in windows:
+        if window["weekday"] in (3, 4):
+            await ok(await demo_client.delete(f"/api/v1/admin/windows/{window['id']}"))
+    await ok(await demo_client.delete("/api/v1/admin/locations/nord/concerns/energiesperre"))
+    await demo_pool.execute(
+        "UPDATE locations SET block_last_days = 2, block_first_days = 2 WHERE id = 'west'"
+    )
+
+    report = await ok(await demo_client.get("/api/v1/admin/policy"))
+    assert report["complies"] is False
+    found = {(r["location_id"], f["rule"], f["code"]) for r in report["locations"] for f in r["findings"]}
+    assert found == {
+        ("sued", "R17", "fewer_than_4_days"),
+        ("sued", "R17", "no_day_until_18"),
+        ("nord", "R15", "mandatory_concern_not_offered"),
+        ("west", "R18", "month_change_block_too_long"),
+    }
+    # a prior approval of the restriction (directive 3.6) shows as such
+    approval = {
+        "rule": "R17",
+        "reference": "GBL2-2026-041",
+        "approved_by": "GBL 2",
+        "valid_from": "2026-11-01",
+        "valid_until": "2026-12-31",
+    }
+    await ok(await demo_client.post("/api/v1/admin/locations/sued/policy-approvals", json=approval), 201)
+    sued = await ok(await demo_client.get("/api/v1/admin/locations/sued/policy"))
+    assert all(f["approved"] and f["approval"]["reference"] == "GBL2-2026-041" for f in sued["findings"])
+
+
+async def test_closures_and_the_block_change_the_snapshot(
+    demo_client: Client, demo_pool: asyncpg.Pool
+) -> None:
+    created = await ok(
+        await demo_client.post(
+            "/api/v1/admin/locations/ost/closures",
+            json={"first": "2026-12-15", "last": "2026-12-16", "group_id": "ost-lt", "reason": "Umzug"},
+        ),
+        201,
+    )
+    snapshot = await latest(demo_pool, "ost")
+    assert any(c.group_id == "ost-lt" and c.reason == "Umzug" for c in snapshot.closures)
+    await ok(await demo_client.delete(f"/api/v1/admin/closures/{created['id']}"))
+    assert not any(c.reason == "Umzug" for c in (await latest(demo_pool, "ost")).closures)
+    await ok(
+        await demo_client.put(
+            "/api/v1/admin/locations/ost/month-change-block", json={"last_days": 0, "first_days": 3}
+        )
+    )
+    block = (await latest(demo_pool, "ost")).month_change_block
+    assert block is not None and (block.last_days, block.first_days) == (0, 3)
+    await ok(await demo_client.delete("/api/v1/admin/locations/ost/month-change-block"))
+    assert (await latest(demo_pool, "ost")).month_change_block is None
+
+
+async def test_unknown_items_are_404_with_the_error_body(demo_client: Client) -> None:
+    for method, path in (
+        ("GET", "/api/v1/admin/locations/nowhere"),
+        ("PATCH", "/api/v1/admin/groups/nowhere-ez"),
+        ("DELETE", "/api/v1/admin/windows/999999"),
+        ("DELETE", "/api/v1/admin/windows/abc"),
+        ("DELETE", "/api/v1/admin/closures/999999"),
+        ("GET", "/api/v1/locations/nowhere/concerns"),
+        ("GET", "/api/v1/admin/concerns/nothing"),
+    ):
+        response = await demo_client.request(method, path, json={"name": {"de": "x"}})
+        assert response.status == 404, (method, path, await response.text())
+        assert (await response.json())["error"]["code"] == "not_found"
+
+
+async def test_republishing_sends_every_snapshot_again_for_a_new_consumer(
+    demo_pool: asyncpg.Pool, clock: ManualClock
+) -> None:
+    before = {e["data"]["location_id"]: e["data"]["revision"] for e in await snapshot_events(demo_pool)}
+    count = await service.republish_all(demo_pool, clock)
+    assert count == 6
+    events = await snapshot_events(demo_pool)
+    again = events[-6:]
+    assert {e["data"]["location_id"]: e["data"]["revision"] for e in again} == before
+    await service.republish_all(demo_pool, clock, new_revision=True)
+    raised = {
+        e["data"]["location_id"]: e["data"]["revision"] for e in (await snapshot_events(demo_pool))[-6:]
+    }
+    assert raised == {k: v + 1 for k, v in before.items()}
+    allow = await demo_pool.fetchval("SELECT count(*) FROM outbox WHERE type = 'catalog.allow_list_changed'")
+    assert allow == 3
+
+
+async def test_loading_the_demo_twice_changes_nothing(demo_pool: asyncpg.Pool, clock: ManualClock) -> None:
+    before = await outbox_count(demo_pool)
+    revisions = dict(await demo_pool.fetch("SELECT id, revision FROM locations"))
+    assert (await demo.load_demo(demo_pool, clock)).skipped
+    forced = await demo.load_demo(demo_pool, clock, force=True)
+    assert forced.published == {} and forced.allow_list_revision is None
+    assert await outbox_count(demo_pool) == before
+    assert dict(await demo_pool.fetch("SELECT id, revision FROM locations")) == revisions
+
+
+async def test_loading_the_demo_again_keeps_admin_changes_unless_forced(
+    demo_client: Client, demo_pool: asyncpg.Pool, clock: ManualClock
+) -> None:
+    await ok(
+        await demo_client.put(
+            "/api/v1/admin/locations/jba/lead-time", json={"min_minutes": 30, "max_days": 30}
+        )
+    )
+    assert (await demo.load_demo(demo_pool, clock)).skipped
+    assert (await latest(demo_pool, "jba")).lead_time.max_days == 30
+    forced = await demo.load_demo(demo_pool, clock, force=True)
+    assert forced.published == {"jba": 3}
+    assert (await latest(demo_pool, "jba")).lead_time.max_days == 56
