@@ -52,6 +52,17 @@ def notifier_settings(smtp_port: int, **overrides: Any) -> Settings:
 
 
 @pytest.fixture
+async def clean_db(pools: dict[str, asyncpg.Pool]) -> dict[str, asyncpg.Pool]:
+    """Empty the notifier's tables and the booking outbox these tests write to; the other services'
+    tables are not touched here (emptying every schema took seconds per test)."""
+    await pools["notifier"].execute(
+        "TRUNCATE appointments, mails, suppressions, mail_templates, outbox, inbox, dead_letters"
+    )
+    await pools["booking"].execute("TRUNCATE outbox")
+    return pools
+
+
+@pytest.fixture
 async def sink() -> AsyncIterator[MailSink]:
     async with MailSink(smtp_port=0, http_port=0) as running:
         yield running

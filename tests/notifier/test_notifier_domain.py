@@ -1,0 +1,106 @@
+"""The notifier's rules without I/O: which mails a change plans, the reminder time in elapsed hours,
+the back-off, what counts as permanent, and the keyed address hash."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from services.notifier.domain import (
+    Outcome,
+    PlannedMail,
+    address_hash,
+    classify_reply,
+    plan_mails,
+    reminder_at,
+    retry_delay,
+)
+from shared.clock import BERLIN
+from shared.events.appointment import AppointmentStatus
+from shared.events.mail import MailKind
+
+NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+GIVE_UP = timedelta(hours=48)
+
+
+def plan(
+    event_type: str, start: datetime, status: AppointmentStatus = AppointmentStatus.BOOKED
+) -> list[PlannedMail]:
+    return plan_mails(
+        event_type=event_type,
+        status=status,
+        start=start,
+        occurred_at=NOW,
+        now=NOW,
+        reminder_hours=24,
+        give_up_after=GIVE_UP,
+    )
+
+
+@pytest.mark.req("R8")
+def test_the_reminder_is_24_elapsed_hours_before_the_start_whatever_the_wall_clock_says() -> None:
+    october = datetime(2026, 10, 25, 10, 0, tzinfo=BERLIN)
+    assert reminder_at(october, 24) == datetime(2026, 10, 24, 9, 0, tzinfo=UTC)
+    assert reminder_at(october, 24).astimezone(BERLIN).hour == 11
+    march = datetime(2026, 3, 29, 10, 0, tzinfo=BERLIN)
+    assert reminder_at(march, 24).astimezone(BERLIN).hour == 9
+
+
+def test_a_booking_plans_a_confirmation_now_and_a_reminder_that_gives_up_at_the_start() -> None:
+    start = NOW + timedelta(days=3)
+    confirmation, reminder = plan("appointment.booked", start)
+    assert confirmation == PlannedMail(MailKind.CONFIRMATION, due_at=NOW, deadline=NOW + GIVE_UP)
+    assert reminder == PlannedMail(MailKind.REMINDER, due_at=start - timedelta(hours=24), deadline=start)
+
+
+def test_a_confirmation_for_an_appointment_tomorrow_gives_up_at_its_start() -> None:
+    start = NOW + timedelta(hours=20)
+    [confirmation] = plan("appointment.booked", start)
+    assert confirmation.deadline == start
+
+
+def test_a_cancellation_plans_only_its_confirmation_and_a_passed_appointment_nothing() -> None:
+    start = NOW + timedelta(days=3)
+    [mail] = plan("appointment.cancelled", start, AppointmentStatus.CANCELLED)
+    assert mail.kind is MailKind.CANCELLATION and mail.deadline == NOW + GIVE_UP
+    assert plan("appointment.passed", NOW - timedelta(hours=1), AppointmentStatus.PASSED) == []
+
+
+def test_a_reschedule_plans_its_confirmation_and_the_reminder_of_the_new_time() -> None:
+    start = NOW + timedelta(days=5)
+    kinds = [m.kind for m in plan("appointment.rescheduled", start)]
+    assert kinds == [MailKind.RESCHEDULE, MailKind.REMINDER]
+
+
+def test_a_change_of_another_kind_only_replans_the_reminder() -> None:
+    [reminder] = plan("appointment.transferred", NOW + timedelta(days=2))
+    assert reminder.kind is MailKind.REMINDER
+
+
+def test_the_back_off_doubles_up_to_its_maximum() -> None:
+    delays = [retry_delay(n, base=30, maximum=600).total_seconds() for n in range(1, 8)]
+    assert delays == [30, 60, 120, 240, 480, 600, 600]
+
+
+@pytest.mark.parametrize(
+    ("code", "at_recipient", "outcome"),
+    [
+        (None, True, Outcome.TEMPORARY),
+        (421, False, Outcome.TEMPORARY),
+        (451, True, Outcome.TEMPORARY),
+        (550, True, Outcome.REJECTED),
+        (554, False, Outcome.REFUSED),
+    ],
+)
+def test_only_a_5xx_is_permanent_and_only_at_the_recipient_does_it_condemn_the_address(
+    code: int | None, at_recipient: bool, outcome: Outcome
+) -> None:
+    assert classify_reply(code, at_recipient=at_recipient) is outcome
+
+
+def test_the_address_hash_ignores_case_and_blanks_and_needs_the_key() -> None:
+    key = "a-key-of-sixteen-characters"
+    assert address_hash(" Erika@Example.org ", key) == address_hash("erika@example.org", key)
+    assert address_hash("erika@example.org", key) != address_hash("erika@example.org", key + "x")
+    assert "erika" not in address_hash("erika@example.org", key)
