@@ -331,7 +331,8 @@ def window_slots(day: date, window: WindowSnapshot, duration_minutes: int, point
         if careful:
             start = _localise(wall)
             end = _localise(wall + step)
-            if start is None or end is None or end - start != step:
+            # Aware datetimes of one zone subtract on the wall clock; the real length needs UTC.
+            if start is None or end is None or end.astimezone(UTC) - start.astimezone(UTC) != step:
                 wall += step
                 continue
         else:

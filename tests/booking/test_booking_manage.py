@@ -1,0 +1,299 @@
+"""The customer's manage link (R41): view, cancel (R9) and reschedule with the secret token; holds (R38)
+and the cool-down of a cancelled slot (R39), all with an injected clock and no job running."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+import pytest
+from aiohttp.test_utils import TestClient
+
+from shared.clock import ManualClock
+from tests.booking import factory
+from tests.booking.conftest import counts
+from tests.booking.factory import at, booking, iso
+
+Client = TestClient[Any, Any]
+TUESDAY_9 = iso("2026-03-03", "09:00")
+TUESDAY_10 = iso("2026-03-03", "10:00")
+
+
+async def booked(client: Client, start: str = TUESDAY_9, **kwargs: Any) -> tuple[str, str]:
+    response = await client.post("/api/v1/appointments", json=booking(start, **kwargs))
+    body = await response.json()
+    assert response.status == 201, body
+    return body["id"], body["manage_url"].split("token=")[1]
+
+
+async def free(client: Client, day: str, concern: str = "bescheid") -> list[str]:
+    response = await client.get(
+        f"/api/v1/locations/{factory.LOCATION}/availability",
+        params={"concern": concern, "from": day, "to": day},
+    )
+    return [s["start"] for s in (await response.json())["slots"]]
+
+
+@pytest.mark.req("R41")
+async def test_the_manage_token_shows_the_appointment_by_query_or_header(client: Client) -> None:
+    appointment_id, token = await booked(client)
+    by_query = await client.get(f"/api/v1/appointments/{appointment_id}", params={"token": token})
+    by_header = await client.get(f"/api/v1/appointments/{appointment_id}", headers={"X-Manage-Token": token})
+    assert by_query.status == by_header.status == 200
+    view = await by_query.json()
+    assert view["id"] == appointment_id and view["status"] == "booked" and view["can_change"] is True
+    assert view["customer"]["first_name"] == "Erika"
+    assert by_query.headers["Cache-Control"] == "no-store"
+
+
+@pytest.mark.req("R41")
+async def test_a_wrong_missing_or_foreign_token_reveals_nothing_and_changes_nothing(
+    client: Client, pool: asyncpg.Pool
+) -> None:
+    mine, my_token = await booked(client)
+    other, other_token = await booked(client, TUESDAY_10)
+    before = await counts(pool)
+    attempts = [
+        ("GET", f"/api/v1/appointments/{mine}", {"token": other_token}, None),
+        ("GET", f"/api/v1/appointments/{mine}", {}, None),
+        ("GET", f"/api/v1/appointments/{mine}", {"token": "x" * 5000}, None),
+        ("GET", "/api/v1/appointments/00000000-0000-0000-0000-000000000000", {"token": my_token}, None),
+        ("GET", "/api/v1/appointments/not-a-uuid", {"token": my_token}, None),
+        ("POST", f"/api/v1/appointments/{mine}/cancel", {"token": other_token}, None),
+        ("POST", f"/api/v1/appointments/{mine}/cancel", {}, None),
+        ("POST", f"/api/v1/appointments/{mine}/reschedule", {"token": other_token}, {"start": TUESDAY_10}),
+    ]
+    for method, path, params, body in attempts:
+        response = await client.request(method, path, params=params, json=body)
+        assert response.status == 404, (method, path)
+        assert (await response.json())["error"]["code"] == "not_found"
+    assert await counts(pool) == before
+    assert await pool.fetchval("SELECT count(*) FROM appointments WHERE status = 'booked'") == 2
+    assert other  # the other appointment exists, and its token opens only it
+
+
+@pytest.mark.req("R9")
+@pytest.mark.req("R39")
+async def test_a_cancelled_slot_becomes_bookable_again_only_after_the_cool_down(
+    client: Client, pool: asyncpg.Pool, clock: ManualClock
+) -> None:
+    # The lt group has two points; fill 09:00 completely, then cancel one of the two.
+    appointment_id, token = await booked(client, concern="bescheid")
+    await booked(client, concern="bescheid")
+    response = await client.post(f"/api/v1/appointments/{appointment_id}/cancel", params={"token": token})
+    assert response.status == 200 and await response.json() == {"status": "cancelled"}
+    again = await client.post(f"/api/v1/appointments/{appointment_id}/cancel", params={"token": token})
+    assert again.status == 200  # cancelling twice is harmless and sends nothing twice
+    events = await pool.fetch("SELECT type, envelope FROM outbox ORDER BY seq")
+    assert [e["type"] for e in events] == [
+        "appointment.booked",
+        "appointment.booked",
+        "appointment.cancelled",
+    ]
+    cancelled = events[-1]["envelope"]["data"]
+    assert cancelled["cancelled_by"] == "customer" and cancelled["appointment"]["revision"] == 2
+    assert cancelled["appointment"]["status"] == "cancelled"
+
+    assert TUESDAY_9 not in await free(client, "2026-03-03")
+    taken = await client.post("/api/v1/appointments", json=booking(TUESDAY_9, concern="bescheid"))
+    assert (await taken.json())["error"]["code"] == "slot_taken"
+    clock.advance(timedelta(minutes=11))  # the default cool-down is 10 minutes; no job has to run
+    assert TUESDAY_9 in await free(client, "2026-03-03")
+    assert (
+        await client.post("/api/v1/appointments", json=booking(TUESDAY_9, concern="bescheid"))
+    ).status == 201
+
+
+@pytest.mark.req("R9")
+async def test_cancelling_after_the_start_is_too_late(
+    client: Client, clock: ManualClock, pool: asyncpg.Pool
+) -> None:
+    appointment_id, token = await booked(client)
+    clock.set(at("2026-03-03", "09:00"))
+    response = await client.post(f"/api/v1/appointments/{appointment_id}/cancel", params={"token": token})
+    assert response.status == 409 and (await response.json())["error"]["code"] == "too_late"
+    reschedule = await client.post(
+        f"/api/v1/appointments/{appointment_id}/reschedule",
+        params={"token": token},
+        json={"start": TUESDAY_10},
+    )
+    assert reschedule.status == 409 and (await reschedule.json())["error"]["code"] == "too_late"
+    assert await pool.fetchval("SELECT status FROM appointments") == "booked"
+    view = await client.get(f"/api/v1/appointments/{appointment_id}", params={"token": token})
+    assert (await view.json())["can_change"] is False
+
+
+@pytest.mark.req("R41")
+async def test_rescheduling_takes_the_new_slot_and_frees_the_old_one_in_one_step(
+    client: Client, pool: asyncpg.Pool
+) -> None:
+    appointment_id, token = await booked(client, concern="bescheid")
+    await booked(client, concern="bescheid")  # 09:00 is full now
+    response = await client.post(
+        f"/api/v1/appointments/{appointment_id}/reschedule",
+        params={"token": token},
+        json={"start": TUESDAY_10},
+    )
+    body = await response.json()
+    assert response.status == 200, body
+    assert body["id"] == appointment_id and body["start"] == TUESDAY_10 and body["status"] == "booked"
+    assert body["manage_url"].endswith(token)
+    assert TUESDAY_9 in await free(client, "2026-03-03")  # freed at once
+    rows = await pool.fetch(
+        "SELECT status, revision, start_at FROM appointments WHERE id = $1", appointment_id
+    )
+    assert rows[0]["revision"] == 2
+    event = await pool.fetchrow("SELECT envelope FROM outbox WHERE type = 'appointment.rescheduled'")
+    data = event["envelope"]["data"]
+    assert data["previous_start"].startswith("2026-03-03T08:00:00") and data["appointment"]["revision"] == 2
+    assert await pool.fetchval("SELECT count(*) FROM appointments") == 2
+
+
+async def test_rescheduling_to_a_full_or_invalid_slot_changes_nothing(
+    client: Client, pool: asyncpg.Pool
+) -> None:
+    appointment_id, token = await booked(client, concern="bescheid")
+    for _ in range(2):
+        await booked(client, TUESDAY_10, concern="bescheid")
+    before = await counts(pool)
+    cases = [
+        ({"start": TUESDAY_10}, 409, "slot_taken"),
+        ({"start": iso("2026-03-03", "09:10")}, 422, "validation_error"),
+        ({"start": iso("2026-03-08", "09:00")}, 422, "validation_error"),
+        ({"start": "morgen"}, 422, "validation_error"),
+        ({}, 422, "validation_error"),
+        ({"start": iso("2026-02-24", "09:00")}, 409, "booking_closed"),
+    ]
+    for body, status, code in cases:
+        response = await client.post(
+            f"/api/v1/appointments/{appointment_id}/reschedule", params={"token": token}, json=body
+        )
+        assert response.status == status, body
+        assert (await response.json())["error"]["code"] == code
+    assert await counts(pool) == before
+    assert await pool.fetchval("SELECT start_at FROM appointments WHERE id = $1", appointment_id) == at(
+        "2026-03-03", "09:00"
+    )
+
+
+@pytest.mark.req("R12")
+async def test_rescheduling_into_an_evening_slot_needs_the_declaration(client: Client) -> None:
+    appointment_id, token = await booked(client)
+    evening = iso("2026-03-05", "16:00")
+    refused = await client.post(
+        f"/api/v1/appointments/{appointment_id}/reschedule", params={"token": token}, json={"start": evening}
+    )
+    assert refused.status == 422
+    assert (await refused.json())["error"]["details"][0]["field"] == "evening_declaration"
+    moved = await client.post(
+        f"/api/v1/appointments/{appointment_id}/reschedule",
+        params={"token": token},
+        json={"start": evening, "evening_declaration": True},
+    )
+    assert moved.status == 200 and (await moved.json())["evening_reserved"] is True
+
+
+@pytest.mark.req("R38")
+async def test_a_hold_keeps_the_slot_for_its_holder_and_expires_by_itself(
+    client: Client, pool: asyncpg.Pool, clock: ManualClock
+) -> None:
+    await booked(client, concern="bescheid")  # one of two points taken
+    hold = await client.post(
+        f"/api/v1/locations/{factory.LOCATION}/holds",
+        json={"concern_id": "bescheid", "mode": "in_person", "start": TUESDAY_9},
+    )
+    held = await hold.json()
+    assert hold.status == 201, held
+    assert held["expires_at"].startswith("2026-03-02T09:05:00")  # five minutes (UTC)
+    assert TUESDAY_9 not in await free(client, "2026-03-03")
+    stranger = await client.post("/api/v1/appointments", json=booking(TUESDAY_9, concern="bescheid"))
+    assert (await stranger.json())["error"]["code"] == "slot_taken"
+    second_hold = await client.post(
+        f"/api/v1/locations/{factory.LOCATION}/holds",
+        json={"concern_id": "bescheid", "mode": "in_person", "start": TUESDAY_9},
+    )
+    assert second_hold.status == 409
+
+    clock.advance(timedelta(minutes=4))
+    mine = await client.post(
+        "/api/v1/appointments", json=booking(TUESDAY_9, concern="bescheid", hold_id=held["hold_id"])
+    )
+    assert mine.status == 201
+    assert await pool.fetchval("SELECT count(*) FROM holds") == 0  # the hold became the appointment
+
+    # A hold nobody uses frees the slot when it expires, without any job.
+    clock.set(at("2026-03-02", "12:00"))
+    other = await client.post(
+        f"/api/v1/locations/{factory.LOCATION}/holds",
+        json={"concern_id": "bescheid", "mode": "in_person", "start": TUESDAY_10},
+    )
+    assert other.status == 201
+    assert TUESDAY_10 in await free(client, "2026-03-03")  # one of two points is still free
+    await booked(client, TUESDAY_10, concern="bescheid")
+    assert TUESDAY_10 not in await free(client, "2026-03-03")
+    clock.advance(timedelta(minutes=6))
+    assert TUESDAY_10 in await free(client, "2026-03-03")
+    assert (
+        await client.post("/api/v1/appointments", json=booking(TUESDAY_10, concern="bescheid"))
+    ).status == 201
+
+
+@pytest.mark.req("R38")
+async def test_an_expired_or_foreign_hold_id_books_fairly_like_no_hold(
+    client: Client, clock: ManualClock
+) -> None:
+    hold = await client.post(
+        f"/api/v1/locations/{factory.LOCATION}/holds",
+        json={"concern_id": "bescheid", "mode": "in_person", "start": TUESDAY_9},
+    )
+    hold_id = (await hold.json())["hold_id"]
+    clock.advance(timedelta(minutes=6))
+    response = await client.post(
+        "/api/v1/appointments", json=booking(TUESDAY_10, concern="bescheid", hold_id=hold_id)
+    )
+    assert response.status == 201  # a hold for another slot: ignored
+    response = await client.post(
+        "/api/v1/appointments", json=booking(TUESDAY_9, concern="bescheid", hold_id=hold_id)
+    )
+    assert response.status == 201  # expired: booked like without a hold
+
+
+@pytest.mark.req("R38")
+async def test_concurrent_holds_and_bookings_never_share_a_point(client: Client, pool: asyncpg.Pool) -> None:
+    async def hold() -> int:
+        response = await client.post(
+            f"/api/v1/locations/{factory.LOCATION}/holds",
+            json={"concern_id": "bescheid", "mode": "in_person", "start": TUESDAY_9},
+        )
+        return response.status
+
+    async def book() -> int:
+        return (await client.post("/api/v1/appointments", json=booking(TUESDAY_9, concern="bescheid"))).status
+
+    results = await asyncio.gather(*(hold() if i % 2 else book() for i in range(40)))
+    assert results.count(201) == 2  # two points, whoever came first
+    rows = await pool.fetch(
+        "SELECT service_point FROM appointments UNION ALL SELECT service_point FROM holds WHERE kind = 'hold'"
+    )
+    assert sorted(r["service_point"] for r in rows) == [1, 2]
+
+
+async def test_hold_requests_are_validated_like_bookings(client: Client, pool: asyncpg.Pool) -> None:
+    before = await counts(pool)
+    cases = [
+        ({"concern_id": "bescheid", "mode": "in_person", "start": iso("2026-03-03", "09:10")}, 422),
+        ({"concern_id": "gibt-es-nicht", "mode": "in_person", "start": TUESDAY_9}, 422),
+        ({"concern_id": "bescheid", "mode": "in_person"}, 422),
+        ({"concern_id": "bescheid", "mode": "in_person", "start": iso("2026-02-24", "09:00")}, 409),
+    ]
+    for body, status in cases:
+        response = await client.post(f"/api/v1/locations/{factory.LOCATION}/holds", json=body)
+        assert response.status == status, body
+    unknown = await client.post(
+        "/api/v1/locations/nirgendwo/holds",
+        json={"concern_id": "bescheid", "mode": "in_person", "start": TUESDAY_9},
+    )
+    assert unknown.status == 404
+    assert await counts(pool) == before
