@@ -133,8 +133,6 @@ def build_document(
     for route in routes:
         if route.body is not None:
             wanted.append((route.body, "validation"))
-        if route.query is not None:
-            wanted.append((route.query, "validation"))
         model, _ = _model_of(route.response)
         if model is not None:
             wanted.append((model, "serialization"))
@@ -214,6 +212,13 @@ def _query_parameters(model: type[pydantic.BaseModel], schemas: dict[str, Any]) 
     params = []
     for name, prop in schema.get("properties", {}).items():
         prop = dict(prop)
+        # A query parameter is absent rather than null: keep only the non-null alternatives.
+        alternatives = [alt for alt in prop.get("anyOf", []) if alt != {"type": "null"}]
+        if "anyOf" in prop and len(alternatives) == 1:
+            del prop["anyOf"]
+            prop.update(alternatives[0])
+        if prop.get("default", 0) is None:
+            del prop["default"]
         description = prop.pop("description", None)
         prop.pop("title", None)
         param: dict[str, Any] = {"name": name, "in": "query", "required": name in required, "schema": prop}

@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import aiohttp_jinja2
+import jinja2
 import structlog
 from aiohttp import web
 from babel.dates import format_date, format_time
@@ -33,17 +34,27 @@ from shared.web import CLOCK, SETTINGS
 
 log = structlog.get_logger(__name__)
 
-JINJA = "otv_web_jinja2"  # our own aiohttp_jinja2 environment; the staff pages may have theirs
+# Our own aiohttp_jinja2 environment; the staff pages have theirs.
+JINJA = web.AppKey("otv_web_jinja2", jinja2.Environment)
 CSRF = web.AppKey("web_csrf", Csrf)
 SEALER = web.AppKey("web_sealer", Sealer)
 STATE = "s"
+# What one handler tells the page it renders (the day to show again, the choices to keep).
+NOTES = web.RequestKey("otv_web_notes", dict)
 HORIZON_DAYS = 56  # availability: at most 8 weeks (`to` inclusive)
 MODES = ("in_person", "phone")
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Handler = Callable[..., Awaitable[web.StreamResponse]]
 
 
 # --- helpers ----------------------------------------------------------------------------------------
+
+
+def notes(request: web.Request) -> dict[str, Any]:
+    found = request.get(NOTES)
+    if found is None:
+        found = request[NOTES] = {}
+    return found
 
 
 def settings_of(request: web.Request) -> Settings:
@@ -118,6 +129,7 @@ def render(
         "errors": forms.FormErrors(),
         "self_url": str(here),
         "request": request,
+        "notes": notes(request),
         "embedded": request.query.get("embed") == "1",
     }
     ctx.update(context or {})
@@ -149,9 +161,9 @@ def unavailable(request: web.Request) -> web.Response:
 def web_errors(handler: Handler) -> Handler:
     """Upstream outages and expired forms become friendly pages instead of JSON errors."""
 
-    async def wrapped(request: web.Request) -> web.StreamResponse:
+    async def wrapped(request: web.Request, *args: Any, **kwargs: Any) -> web.StreamResponse:
         try:
-            return await handler(request)
+            return await handler(request, *args, **kwargs)
         except UpstreamUnavailable:
             return unavailable(request)
 
@@ -271,7 +283,7 @@ def grouped(concerns: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, An
     groups: dict[str, list[dict[str, Any]]] = {}
     for concern in concerns:
         group = concern.get("group")
-        name = group.get("name") if isinstance(group, dict) else group
+        name = concern.get("group_name") or (group.get("name") if isinstance(group, dict) else group)
         groups.setdefault(str(name or ""), []).append(concern)
     return list(groups.items())
 
@@ -361,25 +373,33 @@ async def finder_submit(request: web.Request) -> web.StreamResponse:
     if isinstance(form, web.Response):
         return form
     address = {k: " ".join(form.get(k, "").split())[:100] for k in ("street", "house_number", "postcode")}
+    under_25 = form.get("under_25") == "yes"
     errors = forms.FormErrors()
     if not address["street"]:
         errors.add("street", _("Enter your street."))
-    if not address["postcode"]:
-        errors.add("postcode", _("Enter your postcode, like 28195."))
-    elif not (address["postcode"].isdigit() and len(address["postcode"]) == 5):
+    if address["postcode"] and not (address["postcode"].isdigit() and len(address["postcode"]) == 5):
         errors.add("postcode", _("A postcode has 5 digits, like 28195."))
     context: dict[str, Any] = {
         "title": _("Choose your location"),
         "step": 1,
         "locations": await locations(request),
-        "address": address,
+        "address": {**address, "under_25": "yes" if under_25 else ""},
         "errors": errors,
         "state": {},
     }
     if errors:
         return render(request, "location.html", context, status=422)
     answer = await call(
-        request, "catalog", "GET", "/api/v1/finder", params={**address, "lang": lang()}, language=lang()
+        request,
+        "catalog",
+        "GET",
+        "/api/v1/finder",
+        params={
+            **{k: v for k, v in address.items() if v},
+            "under_25": "true" if under_25 else "false",
+            "lang": lang(),
+        },
+        language=lang(),
     )
     if answer.status == 422:
         for detail in answer.error_details:
@@ -448,7 +468,7 @@ async def concern_submit(request: web.Request) -> web.StreamResponse:
             else _("This concern is only offered by phone."),
         )
     if errors:
-        request["_chosen"] = {"concern": form.get("concern"), "mode": mode}
+        notes(request)["chosen"] = {"concern": form.get("concern"), "mode": mode}
         return await concern_page(request, errors)
     new_state = {"loc": state["loc"], "concern": concern["id"] if concern else None, "mode": mode}
     raise redirect(url("/time", s=seal(request, new_state)))
@@ -601,7 +621,7 @@ async def time_page(request: web.Request, errors: forms.FormErrors | None = None
         if refused is not None:
             return refused
     token = request.query.get(STATE)
-    chosen = parse_day(request.query.get("day")) or parse_day(request.get("_day"))
+    chosen = parse_day(request.query.get("day")) or parse_day(notes(request).get("day"))
     context.update(
         await time_context(
             request,
@@ -609,7 +629,7 @@ async def time_page(request: web.Request, errors: forms.FormErrors | None = None
             state["concern"],
             state["mode"],
             chosen,
-            lambda d: url("/time#slots", s=token, day=d.isoformat()),
+            lambda d: url("/time#slots-title", s=token, day=d.isoformat()),
         )
     )
     day = context["chosen_day"].isoformat() if context["chosen_day"] else None
@@ -645,7 +665,7 @@ async def time_submit(request: web.Request) -> web.StreamResponse:
     except ValueError:
         errors.add("slots", _("Choose a time."))
         return await time_page(request, errors)
-    request["_day"] = local(start_at).date().isoformat()
+    notes(request)["day"] = local(start_at).date().isoformat()
     slots = await availability(request, state["loc"], state["concern"], state["mode"])
     slot = next((s for s in slots if datetime.fromisoformat(s["start"]) == start_at), None)
     evening = bool(slot and slot.get("evening_reserved")) or bool(form.get("evening"))
@@ -726,14 +746,14 @@ async def details_page(
         {
             "title": _("Your contact details"),
             "step": 4,
-            "back": url("/time#slots", s=token, day=local(state["start"]).date().isoformat()),
+            "back": url("/time#slots-title", s=token, day=local(state["start"]).date().isoformat()),
             "errors": errors or forms.FormErrors(),
             "values": values or {},
             "form_action": url("/details", s=token),
             "rehold_action": url("/time", s=token),
             "idempotency_key": (values or {}).get("idempotency_key") or str(uuid.uuid4()),
             "challenge": request.app[BOT_DEFENCE].needs_challenge(client_ip(request), Bucket.BOOKING)
-            or bool(request.get("_challenge")),
+            or bool(notes(request).get("challenge")),
         }
     )
     return render(request, "details.html", context, status=status or (422 if errors else 200))
@@ -765,7 +785,7 @@ async def details_submit(request: web.Request) -> web.StreamResponse:
             if form.get("altcha")
             else _("Please wait until the check below is finished, then send the form again."),
         )
-        request["_challenge"] = True
+        notes(request)["challenge"] = True
         return await details_page(request, errors, values, status=428)
     customer = {k: values[k] for k in forms.CONTACT_FIELDS if values[k]}
     body: dict[str, Any] = {
@@ -832,7 +852,7 @@ async def booking_refused(
         errors.general.append(_("The appointment could not be booked. Please try again."))
     values = {**values, "idempotency_key": str(uuid.uuid4())}  # a corrected form is a new attempt
     context_status = 409 if answer.status == 409 else 422
-    request["_choose_again"] = code in ("slot_taken", "booking_closed", "too_late")
+    notes(request)["choose_again"] = code in ("slot_taken", "booking_closed", "too_late")
     return await details_page(request, errors, values, status=context_status)
 
 
@@ -1017,7 +1037,7 @@ async def reschedule_page(request: web.Request, errors: forms.FormErrors | None 
     context = appointment_context(found)
     location_id = str(context["a_location"].get("id") or found.get("location_id") or "")
     concern_id = str(context["a_concern"].get("id") or found.get("concern_id") or "")
-    chosen = parse_day(request.query.get("day")) or parse_day(request.get("_day"))
+    chosen = parse_day(request.query.get("day")) or parse_day(notes(request).get("day"))
     context.update(
         await time_context(
             request,
@@ -1025,7 +1045,7 @@ async def reschedule_page(request: web.Request, errors: forms.FormErrors | None 
             concern_id,
             str(found.get("mode") or "in_person"),
             chosen,
-            lambda d: url(f"/manage/{appointment_id}/reschedule#slots", token=token, day=d.isoformat()),
+            lambda d: url(f"/manage/{appointment_id}/reschedule#slots-title", token=token, day=d.isoformat()),
         )
     )
     context.update(
@@ -1036,7 +1056,7 @@ async def reschedule_page(request: web.Request, errors: forms.FormErrors | None 
             "form_action": url(
                 f"/manage/{appointment_id}/reschedule",
                 token=token,
-                day=request.query.get("day") or request.get("_day"),
+                day=request.query.get("day") or notes(request).get("day"),
             ),
             "rescheduling": True,
         }
@@ -1063,7 +1083,7 @@ async def reschedule_submit(request: web.Request) -> web.StreamResponse:
     except ValueError:
         errors.add("slots", _("Choose a time."))
         return await reschedule_page(request, errors)
-    request["_day"] = local(start_at).date().isoformat()
+    notes(request)["day"] = local(start_at).date().isoformat()
     if form.get("evening") and form.get("evening_declaration") != "yes":
         errors.add(
             "evening_declaration",

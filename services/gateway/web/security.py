@@ -27,6 +27,7 @@ from yarl import URL
 
 CSRF_COOKIE = "otv_csrf"
 CSRF_FIELD = "csrf_token"
+NEW_CSRF_COOKIE = web.RequestKey("otv_new_csrf_cookie", str)
 STATE_TTL_SECONDS = 24 * 3600
 
 PAGE_CSP = (
@@ -73,8 +74,8 @@ class Csrf:
         """The request's CSRF cookie value; a new one is remembered for the response."""
         value = request.cookies.get(CSRF_COOKIE)
         if not value or len(value) != 43:
-            value = request.get(CSRF_COOKIE) or secrets.token_urlsafe(32)
-            request[CSRF_COOKIE] = value
+            value = request.get(NEW_CSRF_COOKIE) or secrets.token_urlsafe(32)
+            request[NEW_CSRF_COOKIE] = value
         return value
 
     def form_token(self, request: web.Request) -> str:
@@ -104,7 +105,7 @@ def _same_origin(request: web.Request, origin: str) -> bool:
 
 
 def set_csrf_cookie(request: web.Request, response: web.StreamResponse) -> None:
-    value = request.get(CSRF_COOKIE)
+    value = request.get(NEW_CSRF_COOKIE)
     if value and not response.prepared:
         # SameSite=None so that the framed dialogue gets it where the browser allows; Secure is needed
         # for that, and browsers accept it on http://127.0.0.1 and localhost.

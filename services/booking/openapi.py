@@ -1,0 +1,127 @@
+"""The booking service's public routes for the OpenAPI document, declared from its own pydantic models
+(`services/booking/models.py`). Served at `GET /openapi.json`; the gateway merges it into
+`/api/v1/openapi.json`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.booking.models import (
+    AppointmentOut,
+    AppointmentView,
+    AvailabilityOut,
+    AvailabilityQuery,
+    BookingRequest,
+    CancelledOut,
+    CancelRequest,
+    HoldOut,
+    HoldRequest,
+    RescheduleRequest,
+)
+from shared.openapi import ApiRoute, Header, build_document
+
+
+class TokenQuery(BaseModel):
+    """The manage token may come as `?token=` instead of the `X-Manage-Token` header."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    token: str | None = Field(default=None, description="The manage token from the manage link.")
+
+
+APPOINTMENT_ID = {"type": "string", "format": "uuid"}
+LOCATION_ID = {"type": "string", "minLength": 1, "maxLength": 64, "examples": ["mitte"]}
+MANAGE_TOKEN = Header(
+    "X-Manage-Token", "The manage token from the manage link (or `?token=`).", required=False
+)
+IDEMPOTENCY_KEY = Header(
+    "Idempotency-Key",
+    "Optional. A repeated request with the same key answers with the first result (a double click books once).",
+    schema={"type": "string", "maxLength": 200},
+)
+TAGS = ("booking",)
+
+ROUTES = (
+    ApiRoute(
+        "GET",
+        "/api/v1/locations/{location_id}/availability",
+        "Free slots of a concern at a location",
+        query=AvailabilityQuery,
+        response=AvailabilityOut,
+        errors=("validation_error", "not_found"),
+        path_params={"location_id": LOCATION_ID},
+        tags=TAGS,
+        description="Dates `YYYY-MM-DD`, `to` inclusive, at most 8 weeks. `evening_reserved` marks slots "
+        "reserved for people in work or in a measure (R12).",
+    ),
+    ApiRoute(
+        "POST",
+        "/api/v1/locations/{location_id}/holds",
+        "Hold a slot for a few minutes while the customer types (R38)",
+        body=HoldRequest,
+        response=HoldOut,
+        status=201,
+        errors=("validation_error", "not_found", "slot_taken", "booking_closed", "too_late"),
+        path_params={"location_id": LOCATION_ID},
+        tags=TAGS,
+    ),
+    ApiRoute(
+        "POST",
+        "/api/v1/appointments",
+        "Book an appointment",
+        body=BookingRequest,
+        response=AppointmentOut,
+        status=201,
+        headers=(IDEMPOTENCY_KEY,),
+        errors=(
+            "validation_error",
+            "not_found",
+            "slot_taken",
+            "already_booked",
+            "booking_closed",
+            "too_late",
+        ),
+        tags=TAGS,
+    ),
+    ApiRoute(
+        "GET",
+        "/api/v1/appointments/{appointment_id}",
+        "The customer's view of an appointment (needs the manage token)",
+        query=TokenQuery,
+        headers=(MANAGE_TOKEN,),
+        response=AppointmentView,
+        errors=("not_found", "forbidden"),
+        path_params={"appointment_id": APPOINTMENT_ID},
+        tags=TAGS,
+    ),
+    ApiRoute(
+        "POST",
+        "/api/v1/appointments/{appointment_id}/cancel",
+        "Cancel an appointment (needs the manage token)",
+        query=TokenQuery,
+        headers=(MANAGE_TOKEN,),
+        body=CancelRequest,
+        response=CancelledOut,
+        errors=("validation_error", "not_found", "forbidden", "too_late"),
+        path_params={"appointment_id": APPOINTMENT_ID},
+        tags=TAGS,
+    ),
+    ApiRoute(
+        "POST",
+        "/api/v1/appointments/{appointment_id}/reschedule",
+        "Move an appointment to another slot (needs the manage token, R41)",
+        query=TokenQuery,
+        headers=(MANAGE_TOKEN,),
+        body=RescheduleRequest,
+        response=AppointmentOut,
+        errors=("validation_error", "not_found", "forbidden", "slot_taken", "booking_closed", "too_late"),
+        path_params={"appointment_id": APPOINTMENT_ID},
+        tags=TAGS,
+    ),
+)
+
+
+def document() -> dict[str, Any]:
+    return build_document(ROUTES, title="Booking", description="Availability, holds and appointments.")

@@ -1,0 +1,208 @@
+"""The customer pages' test stack: the real catalog, booking, notifier and gateway in-process on free ports,
+the catalog's demo data of Jobcenter Bremen, the local mail sink, and one headless Chromium (Debian's).
+
+Started once per session (a few seconds); every browser test opens its own context (desktop or phone).
+The clock stands still on a Monday in March 2027 at 07:30 in Bremen, so that the calendar, the month-change
+block and the screenshots are the same on every run.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+import pytest
+from aiohttp import web
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+
+from services.booking.app import create_app as create_booking
+from services.booking.config import Settings as BookingSettings
+from services.catalog.app import create_app as create_catalog
+from services.catalog.config import Settings as CatalogSettings
+from services.catalog.demo import load_demo
+from services.gateway.app import create_app as create_gateway
+from services.gateway.config import Settings as GatewaySettings
+from services.notifier.app import create_app as create_notifier
+from services.notifier.config import Settings as NotifierSettings
+from shared.clock import ManualClock
+from tests.conftest import free_port, svc_settings, wait_for
+from tools.mailsink import MailSink, StoredMessage
+
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / "tests" / "artifacts" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+NOW = datetime(2027, 3, 8, 6, 30, tzinfo=UTC)  # Monday, 07:30 in Bremen
+DESKTOP: dict[str, Any] = {"viewport": {"width": 1280, "height": 900}}
+PHONE: dict[str, Any] = {
+    "viewport": {"width": 375, "height": 740},
+    "is_mobile": True,
+    "has_touch": True,
+    "device_scale_factor": 1,
+}
+
+
+@dataclass
+class Stack:
+    gateway_url: str
+    catalog_url: str
+    booking_url: str
+    sink: MailSink
+    clock: ManualClock
+
+    def gateway_settings(self, **overrides: Any) -> GatewaySettings:
+        """Settings of another gateway in front of the same services (for the bot defence tests)."""
+        settings = svc_settings(
+            GatewaySettings,
+            catalog_urls=self.catalog_url,
+            booking_urls=self.booking_url,
+            public_base_url=self.gateway_url,
+            bot_defence=False,
+            **overrides,
+        )
+        assert isinstance(settings, GatewaySettings)
+        return settings
+
+    async def mail_to(self, address: str, count: int = 1) -> list[StoredMessage]:
+        return await self.sink.wait_for_messages(count, to=address)
+
+    def manage_link(self, message: StoredMessage) -> str:
+        match = re.search(r"https?://[^\s\"'<>]+/manage/[0-9a-f-]{36}\?token=[A-Za-z0-9_\-]+", _text(message))
+        assert match, "no manage link in the mail"
+        return match.group(0)
+
+
+def _text(message: StoredMessage) -> str:
+    parts = []
+    for part in message.leaf_parts():
+        if part.get_content_type() in ("text/plain", "text/html"):
+            parts.append(str(part.get_content()))
+    return "\n".join(parts)
+
+
+async def _truncate_everything(pools: dict[str, asyncpg.Pool]) -> None:
+    for service, pool in pools.items():
+        tables = await pool.fetch(
+            "SELECT tablename FROM pg_tables WHERE schemaname = $1 AND tablename <> 'schema_migrations'",
+            service,
+        )
+        if tables:
+            names = ", ".join(f'{service}."{t["tablename"]}"' for t in tables)
+            await pool.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+
+
+async def _serve(app: web.Application, port: int) -> web.AppRunner:
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner
+
+
+@pytest.fixture(scope="session")
+async def stack(pools: dict[str, asyncpg.Pool], amqp: Any) -> AsyncIterator[Stack]:
+    await _truncate_everything(pools)
+    clock = ManualClock(NOW)
+    sink = MailSink(smtp_port=0, http_port=0)
+    await sink.start()
+    ports = {name: free_port() for name in ("gateway", "catalog", "booking", "notifier")}
+    urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    apps = [
+        (
+            create_catalog(svc_settings(CatalogSettings, port=ports["catalog"]), clock=clock),  # type: ignore[arg-type]
+            ports["catalog"],
+        ),
+        (
+            create_booking(
+                svc_settings(BookingSettings, port=ports["booking"], public_base_url=urls["gateway"]),  # type: ignore[arg-type]
+                clock=clock,
+            ),
+            ports["booking"],
+        ),
+        (
+            create_notifier(
+                svc_settings(  # type: ignore[arg-type]
+                    NotifierSettings,
+                    port=ports["notifier"],
+                    smtp_host=sink.smtp_host,
+                    smtp_port=sink.smtp_port,
+                    public_base_url=urls["gateway"],
+                ),
+                clock=clock,
+            ),
+            ports["notifier"],
+        ),
+    ]
+    runners = [await _serve(app, port) for app, port in apps]
+    result = Stack(urls["gateway"], urls["catalog"], urls["booking"], sink, clock)
+    gateway = create_gateway(result.gateway_settings(port=ports["gateway"]), clock=clock)
+    runners.append(await _serve(gateway, ports["gateway"]))
+    await load_demo(pools["catalog"], clock)
+
+    async with aiohttp.ClientSession(base_url=urls["gateway"]) as http:
+
+        async def bookable() -> bool:
+            async with http.get(
+                "/api/v1/locations/mitte/availability", params={"concern": "veraenderung", "mode": "phone"}
+            ) as response:
+                return response.status == 200 and bool((await response.json())["slots"])
+
+        await wait_for(bookable, timeout=30, what="the booking service to know the demo locations")
+    yield result
+    for runner in reversed(runners):
+        await runner.cleanup()
+    await sink.stop()
+
+
+@pytest.fixture(scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        await launched.close()
+
+
+async def new_context(browser: Browser, device: dict[str, Any], **extra: Any) -> BrowserContext:
+    context = await browser.new_context(**device, locale="de-DE", **extra)
+    context.set_default_timeout(10_000)
+    return context
+
+
+class Shots:
+    """Numbered screenshots of one scenario: tests/artifacts/screenshots/<scenario>-<nn>-<step>.png."""
+
+    def __init__(self, scenario: str) -> None:
+        self.scenario = scenario
+        self.count = 0
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+
+    async def take(self, page: Page, step: str) -> None:
+        self.count += 1
+        await page.screenshot(
+            path=SCREENSHOTS / f"{self.scenario}-{self.count:02d}-{step}.png", full_page=True
+        )
+
+
+def unique_customer_number() -> str:
+    """A fresh Kundennummer per booking: the one-appointment rule matches it too (R47)."""
+    digits = f"{uuid.uuid4().int % 10**9:09d}"
+    return f"{digits[:3]}D{digits[3:]}"
+
+
+def unique_email(prefix: str) -> str:
+    """A fresh address per booking: the one-appointment rule (R5) would refuse a second one."""
+    return f"{prefix}-{uuid.uuid4().hex[:10]}@example.org"
