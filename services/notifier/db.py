@@ -14,26 +14,32 @@ from shared.events.appointment import AppointmentSnapshot
 # -- the appointment copy -----------------------------------------------------------------------------
 
 
-async def apply_snapshot(conn: asyncpg.Connection, snap: AppointmentSnapshot, now: datetime) -> bool:
-    """Store the snapshot unless a newer or equal revision is already known; True when it was fresh.
+async def apply_snapshot(
+    conn: asyncpg.Connection, snap: AppointmentSnapshot, now: datetime, manage_url: str | None
+) -> asyncpg.Record | None:
+    """Store the snapshot unless a newer or equal revision is already known. Returns the stored row
+    (with the manage link that holds a token, if one is known) when it was fresh, None when stale.
 
     ON CONFLICT takes the row lock, so two replicas applying events of one appointment at once are
     serialised and the second compares against what the first committed."""
-    fresh = await conn.fetchval(
-        "INSERT INTO appointments (id, revision, status, start_at, end_at, updated_at)"
-        " VALUES ($1, $2, $3, $4, $5, $6)"
+    row: asyncpg.Record | None = await conn.fetchrow(
+        "INSERT INTO appointments (id, revision, status, start_at, end_at, updated_at, manage_url)"
+        " VALUES ($1, $2, $3::text, $4, $5, $6, CASE WHEN $3::text = 'booked' THEN $7::text END)"
         " ON CONFLICT (id) DO UPDATE SET revision = excluded.revision, status = excluded.status,"
-        " start_at = excluded.start_at, end_at = excluded.end_at, updated_at = excluded.updated_at"
+        " start_at = excluded.start_at, end_at = excluded.end_at, updated_at = excluded.updated_at,"
+        " manage_url = CASE WHEN excluded.status = 'booked'"
+        "   THEN coalesce(excluded.manage_url, appointments.manage_url) END"
         " WHERE appointments.revision < excluded.revision"
-        " RETURNING true",
+        " RETURNING manage_url",
         snap.id,
         snap.revision,
         str(snap.status),
         snap.start,
         snap.end,
         now,
+        manage_url,
     )
-    return bool(fresh)
+    return row
 
 
 # -- planning -----------------------------------------------------------------------------------------
@@ -42,6 +48,7 @@ async def apply_snapshot(conn: asyncpg.Connection, snap: AppointmentSnapshot, no
 async def erase_personal_data(conn: asyncpg.Connection, appointment_id: uuid.UUID, now: datetime) -> int:
     """The owner erased the appointment's personal data (R34): so do we, and what was still to be sent
     to that person is not sent any more."""
+    await conn.execute("UPDATE appointments SET manage_url = NULL WHERE id = $1", appointment_id)
     result: str = await conn.execute(
         "UPDATE mails SET status = CASE WHEN status = 'pending' THEN 'cancelled' ELSE status END,"
         " finished_at = coalesce(finished_at, $2), recipient = NULL, payload = NULL,"

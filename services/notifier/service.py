@@ -7,6 +7,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
 import structlog
@@ -51,7 +52,8 @@ async def apply_appointment_event(
     cancelled or moved appointment nor confirm a state that no longer holds."""
     snap: AppointmentSnapshot = data.appointment
     now = clock.now()
-    if not await db.apply_snapshot(conn, snap, now):
+    stored = await db.apply_snapshot(conn, snap, now, snap.manage_url if has_token(snap.manage_url) else None)
+    if stored is None:
         log.info(
             "appointment_event_stale",
             event_type=envelope.type,
@@ -74,6 +76,9 @@ async def apply_appointment_event(
         log.warning("appointment_without_address", appointment_id=str(snap.id), revision=snap.revision)
         return []
     payload: dict[str, Any] = {"appointment": snap.model_dump(mode="json")}
+    if stored["manage_url"] and not has_token(snap.manage_url):
+        # A change by staff carries the bare manage page; the customer's link with its token still works.
+        payload["appointment"]["manage_url"] = stored["manage_url"]
     if isinstance(data, AppointmentRescheduledV1):
         payload["previous_start"] = data.previous_start.isoformat()
         payload["previous_end"] = data.previous_end.isoformat()
@@ -115,6 +120,10 @@ async def erase_personal_data(
 ) -> None:
     erased = await db.erase_personal_data(conn, data.appointment_id, clock.now())
     log.info("mail_personal_data_erased", appointment_id=str(data.appointment_id), mails=erased)
+
+
+def has_token(url: str) -> bool:
+    return bool(parse_qs(urlsplit(url).query).get("token"))
 
 
 # -- sending ------------------------------------------------------------------------------------------

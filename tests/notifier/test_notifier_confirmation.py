@@ -179,3 +179,27 @@ async def test_the_same_event_delivered_twice_sends_one_mail(
     assert len(received(sink, snap.customer.email)) == 1
     kinds = [r["kind"] for r in await mail_rows(clean_db["notifier"], snap.id)]
     assert kinds.count("confirmation") == 1
+
+
+@pytest.mark.req("R7")
+async def test_a_move_by_staff_keeps_the_customers_working_manage_link_in_the_mail(
+    start_notifier: StartNotifier, publish: Publisher, sink: MailSink, clean_db: dict[str, asyncpg.Pool]
+) -> None:
+    await start_notifier()
+    snap = an_appointment()
+    await publish(booked(snap))
+    await mails_to(sink, snap.customer.email)
+    # Staff do not have the customer's token: the event carries the bare manage page.
+    bare = f"https://termine.example/manage/{snap.id}"
+    later = moved(
+        snap, start=snap.start + timedelta(days=1), end=snap.end + timedelta(days=1), manage_url=bare
+    )
+    await publish(rescheduled(snap, later))
+    _, mail = await mails_to(sink, snap.customer.email, 2)
+    assert snap.manage_url in body_of(mail, "plain")
+    assert snap.manage_url.replace("&", "&amp;") in body_of(mail, "html")
+
+    await publish(cancelled(later, CancelledBy.STAFF))
+    await mails_to(sink, snap.customer.email, 3)
+    stored = await clean_db["notifier"].fetchval("SELECT manage_url FROM appointments WHERE id = $1", snap.id)
+    assert stored is None  # the secret link is not kept once the appointment is over
