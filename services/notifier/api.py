@@ -15,8 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.notifier import service
 from services.notifier.config import Settings
 from services.notifier.texts import KINDS, LANGUAGES, TemplateSet
-from shared.identity import HEADER, Role, StaffIdentity, verify
-from shared.web import CLOCK, POOL, SETTINGS, json_model, parse_json
+from shared.identity import Role, StaffIdentity
+from shared.web import CLOCK, POOL, SETTINGS, json_model, parse_json, staff_identity
 
 routes = web.RouteTableDef()
 
@@ -48,8 +48,7 @@ class SuppressionIn(BaseModel):
 
 
 def require_admin(request: web.Request) -> StaffIdentity:
-    settings = request.app[SETTINGS]
-    identity = verify(request.headers.get(HEADER), settings.internal_secret, request.app[CLOCK].now())
+    identity = staff_identity(request)
     identity.require(Role.ADMIN)
     return identity
 

@@ -9,6 +9,7 @@ from aiohttp import web
 from services.notifier import api, consumer
 from services.notifier.config import Settings
 from services.notifier.sender import MailSender, Transport
+from shared import dead_letters
 from shared.background import consumers_context, relay_context
 from shared.clock import Clock
 from shared.web import CLOCK, POOL, broker_context, create_base_app, database_context
@@ -21,6 +22,7 @@ def create_app(
 ) -> web.Application:
     app = create_base_app(settings, clock=clock)
     app.add_routes(api.routes)
+    app.add_routes(dead_letters.routes)
 
     async def sender_ctx(app: web.Application) -> AsyncIterator[None]:
         sender = MailSender(app[POOL], settings, app[CLOCK], transport=transport)

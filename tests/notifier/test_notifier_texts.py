@@ -162,3 +162,11 @@ async def test_an_administrator_lifts_a_suppression_and_mail_flows_again(
     await publish(booked(later))
     [mail] = await mails_to(sink, snap.customer.email)
     assert mail.subject.startswith("Terminbestätigung")
+
+
+async def test_administrators_see_the_notifiers_dead_letters(start_notifier: StartNotifier) -> None:
+    notifier = await start_notifier()
+    assert (await notifier.client.get("/api/v1/admin/dead-letters")).status == 401
+    response = await notifier.client.get("/api/v1/admin/dead-letters", headers=admin(notifier))
+    assert response.status == 200
+    assert await response.json() == []
