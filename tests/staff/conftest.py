@@ -111,6 +111,8 @@ class Gateway:
     client: TestClient[web.Request, web.Application]
     clock: ManualClock
     upstreams: dict[str, Upstream]
+    # The audit log is append-only and outlives tests: each test reads the entries after this id.
+    audit_from: int = 0
 
     @property
     def staff(self) -> Staff:
@@ -147,7 +149,16 @@ GatewayFactory = Callable[..., Awaitable[Gateway]]
 
 
 @pytest.fixture
-async def make_gateway(clean_db: dict[str, asyncpg.Pool]) -> AsyncIterator[GatewayFactory]:
+async def staff_db(pools: dict[str, asyncpg.Pool]) -> asyncpg.Pool:
+    """Empty the staff tables only (fast); tests that need the catalog and booking use `clean_db`."""
+    pool = pools["gateway"]
+    await pool.execute("DELETE FROM staff_sessions; DELETE FROM staff_grants; DELETE FROM staff_accounts;")
+    await pool.execute("DELETE FROM api_keys")
+    return pool
+
+
+@pytest.fixture
+async def make_gateway(staff_db: asyncpg.Pool) -> AsyncIterator[GatewayFactory]:
     """Start gateways whose upstream services are recording stand-ins (or given URLs)."""
     started: list[tuple[TestClient[web.Request, web.Application], list[TestServer]]] = []
 
@@ -182,7 +193,8 @@ async def make_gateway(clean_db: dict[str, asyncpg.Pool]) -> AsyncIterator[Gatew
         await client.start_server()
         app[STAFF].passwords = Passwords(CHEAP_HASHER)
         started.append((client, servers))
-        return Gateway(app, client, clock, upstreams)
+        mark = await staff_db.fetchval("SELECT coalesce(max(id), 0) FROM gateway_audit.audit_log")
+        return Gateway(app, client, clock, upstreams, audit_from=mark)
 
     yield start
     for client, servers in started:
@@ -196,10 +208,12 @@ async def gateway(make_gateway: GatewayFactory) -> Gateway:
     return await make_gateway()
 
 
-async def audit_rows(pool: asyncpg.Pool, **where: Any) -> list[dict[str, Any]]:
-    conditions = " AND ".join(f"{k} = ${i}" for i, k in enumerate(where, 1)) or "true"
-    rows = await pool.fetch(
-        f"SELECT * FROM gateway_audit.audit_log WHERE {conditions} ORDER BY id",  # noqa: S608 -- test helper, fixed keys
+async def audit_rows(gateway: Gateway, **where: Any) -> list[dict[str, Any]]:
+    """This test's audit entries (the log keeps those of earlier runs: it cannot be emptied)."""
+    conditions = "".join(f" AND {k} = ${i}" for i, k in enumerate(where, 2))
+    rows = await gateway.staff.pool.fetch(
+        f"SELECT * FROM gateway_audit.audit_log WHERE id > $1{conditions} ORDER BY id",  # noqa: S608 -- test helper, fixed keys
+        gateway.audit_from,
         *where.values(),
     )
     return [dict(r) for r in rows]
@@ -235,7 +249,9 @@ async def wait_for_slots(
 
 
 @pytest.fixture
-async def stack(make_gateway: GatewayFactory, amqp: Any) -> AsyncIterator[Stack]:
+async def stack(
+    clean_db: dict[str, asyncpg.Pool], make_gateway: GatewayFactory, amqp: Any
+) -> AsyncIterator[Stack]:
     """Catalog and booking (consuming the catalog's events through RabbitMQ) behind a gateway, one clock;
     an administrator signed in; one location `mitte` with an entrance zone of 2 service points, a window
     on Tuesdays 08:00-12:00 and the concern `neuantrag` (30 minutes)."""

@@ -37,7 +37,7 @@ async def test_a_window_reduction_that_drops_a_booked_appointment_is_refused_or_
     # Ends before the booked 10:00: refused, listing the appointment without personal data.
     shorter = {"weekday": 1, "start": "08:00", "end": "10:00", "service_points": 2}
     refused = await leader.put(f"/api/v1/admin/windows/{window_id}", json=shorter)
-    assert refused.status == 409
+    assert refused.status == 409, await refused.text()
     error = (await refused.json())["error"]
     assert error["code"] == "capacity_conflict"
     assert [(a["id"], a["reference"], a["reason"]) for a in error["details"]] == [
@@ -62,7 +62,7 @@ async def test_a_window_reduction_that_drops_a_booked_appointment_is_refused_or_
     assert [a["id"] for a in listed] == [appointment["id"]]
     changed = await (await stack.admin.get("/api/v1/admin/locations/mitte")).json()
     assert changed["windows"][0]["end"] == "10:00"
-    entries = await audit_rows(gateway.staff.pool, actor="mitte-lead", entity="window", outcome="ok")
+    entries = await audit_rows(gateway, actor="mitte-lead", entity="window", outcome="ok")
     assert entries[-1]["changes"]["affected_appointments"] == [appointment["id"]]
     assert "confirm_affected" not in entries[-1]["changes"]["fields"]
 

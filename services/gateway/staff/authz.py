@@ -28,6 +28,7 @@ from services.gateway.staff import service
 from services.gateway.staff.catalog_index import CATALOG_INDEX
 from services.gateway.staff.keys import (
     ALLOWED_ORIGINS,
+    GROUP,
     IDENTITY,
     JSON_BODY,
     LOCATION,
@@ -315,6 +316,8 @@ async def authorise(request: web.Request, rule: Rule, identity: StaffIdentity) -
     if rule.location.source is From.LOOKUP and not _could_permit_somewhere(identity, rule):
         await _refuse(request, identity, "forbidden", None)  # no look-up for someone who may do none
     location, group = await _location_of(request, rule)
+    if group:
+        request[GROUP] = group
     if not permits(identity, rule, location, group):
         body = await json_body(request) if rule.relaxed is not None else None
         if not permits_relaxed(identity, rule, location, group, body):

@@ -4,7 +4,8 @@ The catalog's admin API addresses groups, windows and closures by their own ids 
 {window_id}`), so the gateway looks their location up before it checks a rule. A group never moves to
 another location and ids are never reused, so what is known stays true; an unknown id triggers one
 refresh from the catalog (at most one at a time, and not more often than every second), and is 404 if it
-is still unknown. The catalog is asked with the gateway's own signed identity (read-only calls).
+is still unknown. What is created through the gateway is learnt from the catalog's answer at once. The
+catalog is asked with the gateway's own signed identity (read-only calls).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ class CatalogIndex:
     def __init__(self) -> None:
         self._known: dict[tuple[str, str], tuple[str, str | None]] = {}
         self._lock = asyncio.Lock()
-        self._refreshed = 0.0
+        self._refreshed = -REFRESH_AT_MOST_EVERY
 
     def remember(self, kind: str, key: str, location: str, group: str | None) -> None:
         self._known[(kind, key)] = (location, group)
@@ -49,9 +50,15 @@ class CatalogIndex:
         found = self._known.get((kind, key))
         if found is not None:
             return found
+        missed_at = time.monotonic()
         async with self._lock:
             found = self._known.get((kind, key))
-            if found is None and time.monotonic() - self._refreshed >= REFRESH_AT_MOST_EVERY:
+            if found is None and self._refreshed <= missed_at:
+                # Not more than one refresh a second (a signed-in caller cannot make the gateway scan the
+                # catalog in a loop); a miss waits for the next one rather than failing.
+                pause = REFRESH_AT_MOST_EVERY - (time.monotonic() - self._refreshed)
+                if pause > 0:
+                    await asyncio.sleep(pause)
                 await self._refresh(request)
                 found = self._known.get((kind, key))
         if found is None:
@@ -59,7 +66,7 @@ class CatalogIndex:
         return found
 
     async def _refresh(self, request: web.Request) -> None:
-        self._refreshed = time.monotonic()
+        self._refreshed = time.monotonic()  # when this refresh started: it sees what existed by then
         identity = system_identity(request)
         status, locations = await upstream.call(
             request, "catalog", "GET", "/api/v1/admin/locations", identity=identity
@@ -89,3 +96,22 @@ class CatalogIndex:
 
 
 CATALOG_INDEX = web.AppKey("staff_catalog_index", CatalogIndex)
+
+
+def learn_created(
+    request: web.Request, location: str | None, group: str | None, data: object, answer: object
+) -> None:
+    """After a 2xx creation through the gateway: remember the new group, window or closure."""
+    index = request.app[CATALOG_INDEX]
+    resource = request.match_info.route.resource
+    route = resource.canonical if resource else ""
+    new_id = answer.get("id") if isinstance(answer, dict) else None
+    if not location or new_id is None:
+        return
+    if route == "/api/v1/admin/locations/{location_id}/groups":
+        index.remember("group", str(new_id), location, str(new_id))
+    elif route == "/api/v1/admin/groups/{group_id}/windows":
+        index.remember("window", str(new_id), location, group)
+    elif route == "/api/v1/admin/locations/{location_id}/closures":
+        named = data.get("group_id") if isinstance(data, dict) else None
+        index.remember("closure", str(new_id), location, str(named) if named else None)

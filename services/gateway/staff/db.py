@@ -317,8 +317,8 @@ async def list_api_keys(conn: asyncpg.Connection) -> list[ApiKey]:
 async def mark_key_used(conn: asyncpg.Connection, key_id: uuid.UUID, now: datetime) -> None:
     # Coarse on purpose: one write a minute per key at most, not one per request.
     await conn.execute(
-        "UPDATE api_keys SET last_used_at = $2 WHERE id = $1"
-        " AND (last_used_at IS NULL OR last_used_at < $2 - interval '1 minute')",
+        "UPDATE api_keys SET last_used_at = $2::timestamptz WHERE id = $1"
+        " AND (last_used_at IS NULL OR last_used_at < $2::timestamptz - interval '1 minute')",
         key_id,
         now,
     )

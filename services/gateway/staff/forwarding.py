@@ -20,8 +20,9 @@ from aiohttp import web
 from services.gateway.proxy import client_ip, forward
 from services.gateway.staff import capacity, service
 from services.gateway.staff.authz import json_body
+from services.gateway.staff.catalog_index import learn_created
 from services.gateway.staff.domain import changed_fields
-from services.gateway.staff.keys import IDENTITY, LOCATION, RULE, STAFF
+from services.gateway.staff.keys import GROUP, IDENTITY, LOCATION, RULE, STAFF
 from services.gateway.staff.rules import ALL_LOCATIONS_MARK, Forwarded
 from services.gateway.staff.service import Actor
 from services.gateway.staff.upstream import identity_headers
@@ -63,15 +64,20 @@ def _entity_id(request: web.Request, response: web.StreamResponse) -> str | None
     params = {k: v for k, v in request.match_info.items() if k != "location_id"}
     if params:
         return "/".join(params.values())[:200]
-    body = getattr(response, "body", None)
-    if isinstance(body, bytes | bytearray) and body[:1] == b"{":
-        try:
-            data = json.loads(body)
-        except ValueError:
-            return None
-        if isinstance(data, dict) and isinstance(data.get("id"), str | int):
-            return str(data["id"])[:200]
+    data = _answer(response)
+    if isinstance(data, dict) and isinstance(data.get("id"), str | int):
+        return str(data["id"])[:200]
     return None
+
+
+def _answer(response: web.StreamResponse) -> Any:
+    body = getattr(response, "body", None)
+    if not isinstance(body, bytes | bytearray) or body[:1] != b"{":
+        return None
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None
 
 
 async def audit_upstream_change(
@@ -81,14 +87,12 @@ async def audit_upstream_change(
     extra: dict[str, Any] | None = None,
 ) -> None:
     rule = request[RULE]
-    raw = await request.read()
-    try:
-        data = json.loads(raw) if raw else None
-    except ValueError:
-        data = None
+    data = await json_body(request)
     location = request.get(LOCATION) or None
     if location == ALL_LOCATIONS_MARK:
         location = None
+    if request.method == "POST":
+        learn_created(request, location, request.get(GROUP), data, _answer(response))
     if location is None and isinstance(data, dict) and isinstance(data.get("location_id"), str):
         location = data["location_id"][:63]
     fields = [f for f in changed_fields(data) if f != capacity.CONFIRM]
