@@ -169,30 +169,28 @@ async def republish_all(pool: asyncpg.Pool, clock: Clock, *, new_revision: bool 
     """Publish every location's current snapshot again (for a new consumer) and the allow-list.
 
     By default with the revision it has: consumers that have it drop it as stale, a new one takes it.
-    `new_revision` raises every revision, so that every consumer replaces its copy."""
+    A configuration that changed without being published (a repair in the database) gets the next
+    revision, and so does every one with `new_revision`, so that every consumer replaces its copy."""
     count = 0
     async with pool.acquire() as conn, conn.transaction():
-        ids = await db.lock_locations(
-            conn, [r["id"] for r in await db.list_locations(conn, only_active=False)]
-        )
-        for location_id in ids:
+        all_ids = [r["id"] for r in await db.list_locations(conn, only_active=False)]
+        for location_id in await db.lock_locations(conn, all_ids):
             location = await db.find_location(conn, location_id)
             assert location is not None  # noqa: S101 -- locked above
-            revision = (
-                location["revision"] + 1
-                if new_revision or location["revision"] == 0
-                else location["revision"]
-            )
-            snapshot = await build_snapshot(conn, location, revision)
-            await db.record_published(conn, location_id, revision, domain.snapshot_fingerprint(snapshot))
+            snapshot = await build_snapshot(conn, location, location["revision"])
+            fingerprint = domain.snapshot_fingerprint(snapshot)
+            if new_revision or location["revision"] == 0 or fingerprint != location["snapshot_hash"]:
+                snapshot = snapshot.model_copy(update={"revision": location["revision"] + 1})
+            await db.record_published(conn, location_id, snapshot.revision, fingerprint)
             await add_event(conn, snapshot, producer=PRODUCER, clock=clock)
             count += 1
         await db.lock_allow_list(conn)
-        revision, _ = await db.allow_list_state(conn)
-        entries = [r["entry"] for r in await db.allow_list(conn)]
-        await add_event(
-            conn, AllowListChangedV1(revision=revision, entries=entries), producer=PRODUCER, clock=clock
-        )
+        if await publish_allow_list_if_changed(conn, clock) is None:
+            revision, _ = await db.allow_list_state(conn)
+            entries = [r["entry"] for r in await db.allow_list(conn)]
+            await add_event(
+                conn, AllowListChangedV1(revision=revision, entries=entries), producer=PRODUCER, clock=clock
+            )
     log.info("snapshots_republished", locations=count, new_revision=new_revision)
     return count
 
