@@ -51,8 +51,9 @@ class Upstream:
                     "headers": dict(request.headers),
                 }
             )
+            # `affected` answers booking's R20 capacity check: nothing booked in the way.
             return web.json_response(
-                self.answer if self.answer is not None else {"ok": True}, status=self.status
+                self.answer if self.answer is not None else {"ok": True, "affected": []}, status=self.status
             )
 
         app = web.Application()

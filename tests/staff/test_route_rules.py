@@ -1,0 +1,314 @@
+"""Authorisation at one place (invariant I5, R28-R32, R46, R50): every staff and admin route of the
+gateway's router has a rule, and for every route each role may do at its own location (Mitte) what the
+rule allows and is refused at another (Vegesack, `nord`), in the API and in the pages."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from services.gateway.app import create_app as create_gateway
+from services.gateway.config import Settings as GatewaySettings
+from services.gateway.staff.catalog_index import CATALOG_INDEX
+from services.gateway.staff.rules import ALL_LOCATIONS_MARK, From, Rule, is_staff_path, rule_table
+from shared.identity import Role
+from tests.conftest import svc_settings
+from tests.staff.conftest import Gateway, StaffClient
+
+# The customer pages (services/gateway/web) store their aiohttp-jinja2 environment under a plain string
+# key, which aiohttp warns about; irrelevant to staff access.
+pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
+
+AM, GL, LA = Role.APPOINTMENT_MANAGER, Role.GROUP_LEADER, Role.LOCATION_ADMIN
+# Directive 3.6 and 5, read independently of the code: who includes whom, and who is central.
+INCLUDES: dict[str, set[Role]] = {
+    "manager": {AM},
+    "leader": {AM, GL},
+    "location_admin": {AM, GL, LA},
+    "admin": {AM, GL, LA, Role.ADMIN, Role.AUDIT},
+    "statistics": {Role.STATISTICS},
+    "audit": {Role.AUDIT},
+}
+CENTRAL = {"admin", "statistics", "audit"}
+GRANTS: dict[str, tuple[Role, str]] = {
+    "manager": (AM, "mitte"),
+    "leader": (GL, "mitte"),
+    "location_admin": (LA, "mitte"),
+    "admin": (Role.ADMIN, "*"),
+    "statistics": (Role.STATISTICS, "*"),
+    "audit": (Role.AUDIT, "*"),
+}
+KEY_OPERATIONS = ["appointments:read", "appointments:write", "events:read"]
+# Logging out ends the walking session; it is tested on its own (test_sessions).
+SKIPPED = {("POST", "/api/v1/staff/logout"), ("POST", "/staff/logout")}
+
+
+def staff_routes(app: web.Application) -> set[tuple[str, str]]:
+    found = set()
+    for route in app.router.routes():
+        resource = route.resource
+        if resource is None or route.method in {"HEAD", "OPTIONS"}:
+            continue
+        if is_staff_path(resource.canonical):
+            found.add((route.method, resource.canonical))
+    return found
+
+
+def unruled(app: web.Application) -> set[tuple[str, str]]:
+    return staff_routes(app) - set(rule_table())
+
+
+async def _nothing(_request: web.Request) -> web.Response:
+    return web.json_response({})
+
+
+def _app() -> web.Application:
+    return create_gateway(svc_settings(GatewaySettings))  # type: ignore[arg-type]
+
+
+def test_every_staff_and_admin_route_of_the_router_has_a_rule_and_every_rule_a_route() -> None:
+    app = _app()
+    routes = staff_routes(app)
+    assert len(routes) > 60
+    assert unruled(app) == set()
+    assert set(rule_table()) - routes == set(), "rules for routes that do not exist"
+
+
+async def test_a_new_staff_route_without_a_rule_is_found_by_the_walk_and_closed_at_run_time(
+    gateway: Gateway,
+) -> None:
+    app = _app()
+    app.router.add_get("/api/v1/staff/something-new", _nothing)
+    assert unruled(app) == {("GET", "/api/v1/staff/something-new")}
+
+    # The running gateway refuses such a route too: anonymous 401, even an administrator 403.
+    gateway.app.router._frozen = False  # simulate a route registered without a rule
+    gateway.app.router.add_get("/api/v1/staff/something-new", _nothing)
+    gateway.app.router._frozen = True
+    assert (await gateway.browser().get("/api/v1/staff/something-new")).status == 401
+    admin = await gateway.signed_in("rule-admin", (Role.ADMIN, "*"))
+    assert (await admin.get("/api/v1/staff/something-new")).status == 403
+
+
+# --- the walk ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Place:
+    location: str
+    group: str
+    window: str
+    closure: str
+
+
+MITTE = Place("mitte", "mitte-ez", "101", "201")
+NORD = Place("nord", "nord-ez", "102", "202")
+
+
+def _params(place: Place) -> dict[str, str]:
+    return {
+        "location_id": place.location,
+        "group_id": place.group,
+        "window_id": place.window,
+        "closure_id": place.closure,
+        "appointment_id": str(uuid.uuid4()),
+        "username": "walk-target",
+        "key_id": str(uuid.uuid4()),
+        "kind": "confirmation",
+        "language": "de",
+        "concern_id": "neuantrag",
+        "street_id": "1",
+        "jobcenter_id": "bremerhaven",
+        "name": "staff.css",
+    }
+
+
+def _request(method: str, path: str, rule: Rule, place: Place) -> tuple[str, dict[str, Any]]:
+    url = path.format(**_params(place))
+    kwargs: dict[str, Any] = {"params": {"location": place.location, "date": "2026-03-03"}}
+    if method not in {"GET", "HEAD"}:
+        relaxed = rule.relaxed
+        if relaxed is not None and relaxed.fields:
+            body: dict[str, Any] = dict.fromkeys(sorted(relaxed.fields), 1)
+        elif relaxed is not None and relaxed.group_field:
+            body = {relaxed.group_field: place.group, "first": "2026-03-03", "last": "2026-03-03"}
+        else:
+            body = {"location_id": place.location}
+        kwargs["json"] = body
+    return url, kwargs
+
+
+def expected(persona: str, rule: Rule, own: bool) -> bool:
+    """What directive 3.6 and the route's rule allow the persona at its own location or another."""
+    source = rule.location.source
+    if persona == "key":  # the service centre's key: Mitte only, every operation
+        if rule.operation is None or source is From.EVERY_LOCATION:
+            return False
+        return True if source in (From.SOME_LOCATION, From.NONE) else own
+    if rule.role is None:
+        return True
+    has_role = rule.role in INCLUDES[persona]
+    if source in (From.SOME_LOCATION, From.NONE):
+        return has_role
+    if source is From.EVERY_LOCATION:
+        return has_role and persona in CENTRAL
+    if persona in CENTRAL:
+        return has_role
+    relaxed = rule.relaxed is not None and rule.relaxed.role in INCLUDES[persona]
+    return (has_role or relaxed) and own
+
+
+def _location_specific(rule: Rule) -> bool:
+    return rule.location.source in (From.PATH, From.QUERY, From.BODY, From.LOOKUP)
+
+
+async def _personas(gateway: Gateway) -> dict[str, StaffClient | dict[str, str]]:
+    personas: dict[str, StaffClient | dict[str, str]] = {}
+    for name, grant in GRANTS.items():
+        personas[name] = await gateway.signed_in(f"walk-{name}", grant)
+    await gateway.account("walk-target", (AM, "mitte"))
+    admin = personas["admin"]
+    assert isinstance(admin, StaffClient)
+    created = await admin.post(
+        "/api/v1/admin/api-keys",
+        json={"name": "Service-Center", "locations": ["mitte"], "operations": KEY_OPERATIONS},
+    )
+    personas["key"] = {"Authorization": f"Bearer {(await created.json())['key']}"}
+    index = gateway.app[CATALOG_INDEX]
+    for place in (MITTE, NORD):
+        index.remember("group", place.group, place.location, place.group)
+        index.remember("window", place.window, place.location, place.group)
+    index.remember("closure", MITTE.closure, "mitte", MITTE.group)
+    index.remember("closure", NORD.closure, "nord", None)
+    return personas
+
+
+@pytest.mark.req("R28")
+@pytest.mark.req("R29")
+@pytest.mark.req("R30")
+@pytest.mark.req("R31")
+@pytest.mark.req("R32")
+@pytest.mark.req("R46")
+@pytest.mark.req("R50")
+async def test_each_role_may_do_what_the_rule_allows_at_its_own_location_and_nothing_at_another(
+    gateway: Gateway,
+) -> None:
+    personas = await _personas(gateway)
+    table = rule_table()
+    mismatches: list[str] = []
+    checked = 0
+    for (method, path), rule in sorted(table.items()):
+        if rule.public or (method, path) in SKIPPED:
+            continue
+        places = [(MITTE, True), (NORD, False)] if _location_specific(rule) else [(MITTE, True)]
+        for persona, who in personas.items():
+            for place, own in places:
+                url, kwargs = _request(method, path, rule, place)
+                if isinstance(who, StaffClient):
+                    response = await who.request(method, url, **kwargs)
+                else:
+                    response = await gateway.client.request(
+                        method, url, headers=who, allow_redirects=False, **kwargs
+                    )
+                refused = response.status == 403 and (
+                    "json" not in response.content_type
+                    or (await response.json())["error"]["code"] == "forbidden"
+                )
+                assert response.status != 401, (persona, method, url, await response.text())
+                checked += 1
+                if refused == expected(persona, rule, own):
+                    where = "own" if own else "other"
+                    mismatches.append(f"{persona} {method} {path} at {where}: {response.status}")
+    assert mismatches == []
+    assert checked > 600
+
+
+# --- what the directive says, route by route --------------------------------------------------------
+async def _status(client: StaffClient, method: str, path: str, **kwargs: Any) -> int:
+    return (await client.request(method, path, **kwargs)).status
+
+
+@pytest.mark.req("R28")
+@pytest.mark.req("R29")
+@pytest.mark.req("R30")
+@pytest.mark.req("R31")
+@pytest.mark.req("R32")
+@pytest.mark.req("R46")
+async def test_the_roles_of_directive_3_6_in_examples(gateway: Gateway) -> None:
+    personas = await _personas(gateway)
+    manager, leader, location_admin, admin, statistics, audit = (
+        personas[n] for n in ("manager", "leader", "location_admin", "admin", "statistics", "audit")
+    )
+    assert all(
+        isinstance(p, StaffClient) for p in (manager, leader, location_admin, admin, statistics, audit)
+    )
+    day_list = "/api/v1/staff/locations/{}/day-list?date=2026-03-03"
+    window = {"weekday": 1, "start": "08:00", "end": "12:00", "service_points": 1}
+    offer = {"group_id": "mitte-ez", "duration_minutes": 30, "modes": ["in_person"]}
+    concern = {"id": "neu", "group_kinds": ["entrance_zone"], "name": {"de": "Neu"}}
+    expectations: list[tuple[Any, str, str, dict[str, Any], int]] = [
+        # R28: the appointment manager sees the booking files of their own location only.
+        (manager, "GET", day_list.format("mitte"), {}, 200),
+        (manager, "GET", day_list.format("nord"), {}, 403),
+        (manager, "GET", "/api/v1/staff/locations/mitte/appointments?date=2026-03-03", {}, 200),
+        (manager, "PUT", "/api/v1/admin/windows/101", {"json": window}, 403),
+        (manager, "GET", "/staff/locations/mitte/staff-roles", {}, 403),
+        # R29: the group leader changes the windows and capacity of their groups, not elsewhere.
+        (leader, "PUT", "/api/v1/admin/windows/101", {"json": window}, 200),
+        (leader, "PUT", "/api/v1/admin/windows/102", {"json": window}, 403),
+        (leader, "PATCH", "/api/v1/admin/groups/mitte-ez", {"json": {"service_points": 1}}, 200),
+        (leader, "PATCH", "/api/v1/admin/groups/mitte-ez", {"json": {"name": {"de": "X"}}}, 403),
+        (leader, "PUT", "/api/v1/admin/locations/mitte/concerns/neuantrag", {"json": offer}, 403),
+        # R30: the location administrator decides which concerns their groups offer, and their staff.
+        (location_admin, "PUT", "/api/v1/admin/locations/mitte/concerns/neuantrag", {"json": offer}, 200),
+        (location_admin, "PUT", "/api/v1/admin/locations/nord/concerns/neuantrag", {"json": offer}, 403),
+        (location_admin, "GET", "/staff/locations/mitte/staff-roles", {}, 200),
+        (location_admin, "GET", "/staff/locations/nord/staff-roles", {}, 403),
+        (location_admin, "POST", "/api/v1/admin/concerns", {"json": concern}, 403),
+        (location_admin, "POST", "/api/v1/admin/locations", {"json": {"id": "neu"}}, 403),
+        # R31: the administrator keeps locations, the central catalogue and location administrators.
+        (admin, "POST", "/api/v1/admin/concerns", {"json": concern}, 200),
+        (admin, "POST", "/api/v1/admin/locations", {"json": {"id": "neu"}}, 200),
+        (admin, "PUT", "/api/v1/admin/locations/nord/concerns/neuantrag", {"json": offer}, 200),
+        (admin, "GET", "/staff/admin/accounts", {}, 200),
+        (admin, "GET", "/api/v1/staff/statistics/summary", {}, 403),
+        # R32: statistics only for the statistics role.
+        (statistics, "GET", "/api/v1/staff/statistics/summary", {}, 200),
+        (statistics, "GET", day_list.format("mitte"), {}, 403),
+        (manager, "GET", "/api/v1/staff/statistics/summary", {}, 403),
+        # R46: audit review reads the audit log and nothing else.
+        (audit, "GET", "/api/v1/admin/audit-log", {}, 200),
+        (audit, "GET", "/staff/admin/audit-log", {}, 200),
+        (audit, "GET", day_list.format("mitte"), {}, 403),
+        (audit, "GET", "/api/v1/admin/locations/mitte", {}, 403),
+        (audit, "GET", "/api/v1/admin/accounts", {}, 403),
+        (location_admin, "GET", "/api/v1/admin/audit-log", {}, 403),
+        (admin, "GET", "/api/v1/admin/audit-log", {}, 200),
+    ]
+    for client, method, path, kwargs, status in expectations:
+        assert await _status(client, method, path, **kwargs) == status, (method, path)
+
+
+@pytest.mark.req("R28")
+async def test_the_staff_pages_refuse_another_locations_page_with_an_html_403(gateway: Gateway) -> None:
+    location_admin = await gateway.signed_in("page-la", (LA, "mitte"))
+    response = await location_admin.get("/staff/locations/nord/staff-roles")
+    assert response.status == 403
+    assert response.content_type == "text/html"
+    assert "Dafür fehlt Ihnen die Rolle oder der Standort" in await response.text()
+    anonymous = await gateway.browser().get("/staff/locations/mitte/staff-roles")
+    assert anonymous.status == 303
+    assert anonymous.headers["Location"].startswith("/staff/login?next=/staff/locations/mitte/staff-roles")
+
+
+def test_every_location_source_of_the_table_is_understood() -> None:
+    for (method, path), rule in rule_table().items():
+        where = rule.location
+        if where.source in (From.PATH, From.LOOKUP):
+            assert "{" + where.name + "}" in path, (method, path)
+        if rule.group:
+            assert "{" + rule.group + "}" in path, (method, path)
+        assert where.source is not From.BODY or method in {"POST", "PUT", "PATCH"}, (method, path)
+    assert ALL_LOCATIONS_MARK == "*"
