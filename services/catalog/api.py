@@ -6,6 +6,7 @@ Texts come in the language of `?lang=` (de, en, de-x-ls) or else of the Accept-L
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import asyncpg
@@ -37,8 +38,12 @@ def language_of(request: web.Request) -> str:
     return domain.resolve_language(request.query.get("lang"), request.headers.get("Accept-Language"))
 
 
+def _dumps(body: Any) -> str:
+    return json.dumps(body, ensure_ascii=False)
+
+
 def _json(body: Any, language: str | None = None, *, cache: bool = True) -> web.Response:
-    response = web.json_response(body)
+    response = web.json_response(body, dumps=_dumps)
     if language is not None:
         response.headers["Content-Language"] = language
         response.headers["Vary"] = "Accept-Language"

@@ -3,6 +3,7 @@ not validate becomes a 422 naming it (shared.web.parse_json / parse_query)."""
 
 from __future__ import annotations
 
+import re
 from datetime import date, time
 from typing import Annotated, Literal
 
@@ -38,7 +39,15 @@ Info = dict[Language, LongText]
 Document = Annotated[dict[Language, ShortText], AfterValidator(_german_present)]
 Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
 Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[0-9+()/ -]{3,40}$")]
-Postcode = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[0-9]{5}$")]
+
+
+def _postcode(value: str) -> str:
+    if not (len(value) == 5 and value.isascii() and value.isdigit()):
+        raise ValueError("a postcode has five digits, e.g. 28195")
+    return value
+
+
+Postcode = Annotated[str, StringConstraints(strip_whitespace=True, max_length=10), AfterValidator(_postcode)]
 
 
 class _Body(BaseModel):
@@ -187,29 +196,44 @@ def _blank_is_none(value: object) -> object:
 
 # Letters of any alphabet, digits, spaces, dots and hyphens: what street names in Bremen are made of.
 # Everything else (quotes, semicolons, angle brackets, ...) is refused with a 422 naming the field.
-STREET_PATTERN = r"^[^\W_](?:[^\W_]|[ .\-])*$"
-HOUSE_NUMBER = r"^\d{1,4}\s?[a-zA-Z]?(\s?[-/]\s?\d{1,4}\s?[a-zA-Z]?)?$"
+_STREET = re.compile(r"^[^\W_](?:[^\W_]|[ .\-])*$")
+_HOUSE_NUMBER = re.compile(r"^\d{1,4}\s?[a-zA-Z]?(\s?[-/]\s?\d{1,4}\s?[a-zA-Z]?)?$")
+
+
+def _street_name(value: str) -> str:
+    if not _STREET.fullmatch(value):
+        raise ValueError(
+            "use letters, digits, spaces, dots and hyphens only, e.g. Bürgermeister-Smidt-Straße"
+        )
+    return value
+
+
+def _house_number(value: str) -> str:
+    if not _HOUSE_NUMBER.fullmatch(value):
+        raise ValueError("a house number such as 12, 12a or 12-14")
+    return value
+
+
+StreetName = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=2, max_length=80), AfterValidator(_street_name)
+]
+HouseNumber = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=15), AfterValidator(_house_number)
+]
 
 
 class FinderQuery(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    street: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=2, max_length=80, pattern=STREET_PATTERN)
-    ]
-    house_number: Annotated[
-        Annotated[str, StringConstraints(strip_whitespace=True, max_length=15, pattern=HOUSE_NUMBER)] | None,
-        BeforeValidator(_blank_is_none),
-    ] = None
+    street: StreetName
+    house_number: Annotated[HouseNumber | None, BeforeValidator(_blank_is_none)] = None
     postcode: Annotated[Postcode | None, BeforeValidator(_blank_is_none)] = None
     under_25: bool = False
     lang: str | None = None
 
 
 class StreetIn(_Body):
-    street: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=2, max_length=80, pattern=STREET_PATTERN)
-    ]
+    street: StreetName
     postcode: Postcode | None = None
     first_number: int | None = Field(default=None, ge=1, le=9999)
     last_number: int | None = Field(default=None, ge=1, le=9999)

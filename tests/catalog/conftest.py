@@ -12,6 +12,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from services.catalog import demo
@@ -114,19 +115,25 @@ async def demo_pool(pools: dict[str, asyncpg.Pool], demo_copy: dict[str, Any]) -
 
 
 @pytest.fixture
-async def client(pool: asyncpg.Pool, clock: ManualClock) -> AsyncIterator[TestClient]:  # type: ignore[type-arg]
+async def client(
+    pool: asyncpg.Pool, clock: ManualClock
+) -> AsyncIterator[TestClient[web.Request, web.Application]]:
     async with TestClient(TestServer(create_app(catalog_settings(), clock=clock))) as test_client:
         yield test_client
 
 
 @pytest.fixture
-async def demo_client(demo_pool: asyncpg.Pool, clock: ManualClock) -> AsyncIterator[TestClient]:  # type: ignore[type-arg]
+async def demo_client(
+    demo_pool: asyncpg.Pool, clock: ManualClock
+) -> AsyncIterator[TestClient[web.Request, web.Application]]:
     async with TestClient(TestServer(create_app(catalog_settings(), clock=clock))) as test_client:
         yield test_client
 
 
 @pytest.fixture(scope="module")
-async def demo_module(pools: dict[str, asyncpg.Pool], demo_copy: dict[str, Any]) -> AsyncIterator[TestClient]:  # type: ignore[type-arg]
+async def demo_module(
+    pools: dict[str, asyncpg.Pool], demo_copy: dict[str, Any]
+) -> AsyncIterator[TestClient[web.Request, web.Application]]:
     """The demo data once for a module of read-only tests, and the app over it."""
     await restore(pools["catalog"], demo_copy)
     async with TestClient(TestServer(create_app(catalog_settings(), clock=ManualClock(NOW)))) as test_client:

@@ -9,6 +9,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from services.catalog import demo, service
@@ -17,7 +18,7 @@ from shared.clock import ManualClock
 from shared.events.catalog import GroupKind, LocationConfiguredV1
 from tests.catalog.conftest import outbox_count, snapshot_events
 
-Client = TestClient  # type: ignore[type-arg]
+Client = TestClient[web.Request, web.Application]
 STAFF = {"X-OTV-Staff": "mitte-admin"}
 
 
@@ -25,10 +26,10 @@ async def latest(pool: asyncpg.Pool, location_id: str) -> LocationConfiguredV1:
     return LocationConfiguredV1.model_validate((await snapshot_events(pool, location_id))[-1]["data"])
 
 
-async def ok(response: Any, status: int = 200) -> dict[str, Any]:
+async def ok(response: Any, status: int = 200) -> Any:
+    """The JSON body of a response that must have `status`."""
     assert response.status == status, await response.text()
-    body: dict[str, Any] = await response.json()
-    return body
+    return await response.json()
 
 
 @pytest.mark.req("R13")

@@ -11,6 +11,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from services.catalog import service
@@ -26,7 +27,7 @@ from shared.clock import ManualClock
 from shared.events.catalog import GroupKind, LocationConfiguredV1
 from tests.catalog.conftest import NOW, snapshot_events
 
-Client = TestClient  # type: ignore[type-arg]
+Client = TestClient[web.Request, web.Application]
 
 SEED = Path(__file__).resolve().parents[3] / "shared" / "seed"
 

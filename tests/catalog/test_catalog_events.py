@@ -12,6 +12,7 @@ from typing import Any
 import aio_pika
 import asyncpg
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from services.catalog import commands
@@ -21,7 +22,7 @@ from shared.events.catalog import LocationConfiguredV1
 from tests.catalog.conftest import catalog_settings, outbox_count, snapshot_events
 from tests.conftest import wait_for
 
-Client = TestClient  # type: ignore[type-arg]
+Client = TestClient[web.Request, web.Application]
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -6,12 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from services.catalog.demo_data import OTHER_JOBCENTERS
 from services.catalog.demo_streets import DISTRICTS
 
-Client = TestClient  # type: ignore[type-arg]
+Client = TestClient[web.Request, web.Application]
 
 
 async def find(client: Client, **params: str) -> dict[str, Any]:
@@ -188,6 +189,7 @@ async def test_bad_input_is_a_clear_422_naming_the_field_never_a_500(demo_module
     assert field in {d["field"] for d in body["error"]["details"]}
     text = await response.text()
     assert "<script>" not in text and "DROP TABLE" not in text  # the input is not echoed
+    assert "pattern" not in text  # a sentence a person understands, not a regular expression
 
 
 async def test_the_finder_table_covers_every_stadtteil_of_bremen_with_several_streets() -> None:
