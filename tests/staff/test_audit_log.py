@@ -1,0 +1,140 @@
+"""The audit log (invariant I5, R46): every write by staff and API keys with who, what, when and from
+where, without customers' personal data; append-only for the application's database role; readable by
+audit review and administrators only, with filters and paging."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import asyncpg
+import pytest
+
+from shared.identity import Role
+from tests.conftest import db_settings
+from tests.staff.conftest import Gateway, audit_rows
+
+# The customer pages (services/gateway/web) store their aiohttp-jinja2 environment under a plain string
+# key, which aiohttp warns about; irrelevant to staff access.
+pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
+
+
+@pytest.mark.req("R46")
+async def test_the_applications_database_role_cannot_change_or_delete_the_audit_log(gateway: Gateway) -> None:
+    admin = await gateway.signed_in("audit-admin", (Role.ADMIN, "*"))
+    assert (await admin.post("/api/v1/admin/accounts", json={"username": "someone-new"})).status == 201
+    entry = (await audit_rows(gateway, entity="staff_account", action="create"))[-1]
+    # The gateway's own role (otv_gateway), as the running service connects.
+    settings = db_settings("gateway")
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        assert await conn.fetchval("SELECT current_user") == "otv_gateway"
+        for statement in (
+            "UPDATE gateway_audit.audit_log SET actor = 'someone-else' WHERE id = $1",
+            "DELETE FROM gateway_audit.audit_log WHERE id = $1",
+        ):
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await conn.execute(statement, entry["id"])
+        for statement in (
+            "TRUNCATE gateway_audit.audit_log",
+            "DROP TABLE gateway_audit.audit_log",
+            "ALTER TABLE gateway_audit.audit_log DISABLE TRIGGER ALL",
+            "SET ROLE otv_audit_owner",
+        ):
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await conn.execute(statement)
+        assert not await conn.fetchval("SELECT pg_has_role('otv_gateway', 'otv_audit_owner', 'MEMBER')")
+        row = await conn.fetchrow("SELECT actor FROM gateway_audit.audit_log WHERE id = $1", entry["id"])
+        assert row is not None and row["actor"] == "audit-admin"
+    finally:
+        await conn.close()
+
+
+@pytest.mark.req("R46")
+async def test_every_write_names_who_what_when_and_from_where(gateway: Gateway) -> None:
+    admin = await gateway.signed_in("audit-admin2", (Role.ADMIN, "*"))
+    await admin.post("/api/v1/admin/accounts", json={"username": "lisa", "grants": []})
+    await admin.put(
+        "/api/v1/admin/accounts/lisa/grants", json={"grants": [{"role": "group_leader", "location": "mitte"}]}
+    )
+    await admin.post("/api/v1/admin/accounts/lisa/disable")
+    # A write forwarded to another service: entered once the service answered 2xx, field names only.
+    await admin.put(
+        "/api/v1/admin/mail-templates/confirmation/de",
+        json={"subject": "Ihr Termin", "text": "Hallo Erika Mustermann", "html": "<p>Hallo</p>"},
+    )
+    entries = await audit_rows(gateway, actor="audit-admin2", outcome="ok")
+    summary = [(e["action"], e["entity"], e["entity_id"]) for e in entries]
+    assert summary == [
+        ("login", "session", None),
+        ("create", "staff_account", "lisa"),
+        ("grant", "staff_account", "lisa"),
+        ("disable", "staff_account", "lisa"),
+        ("update", "mail_template", "confirmation/de"),
+    ]
+    grant = entries[2]
+    assert grant["changes"]["after"] == [{"role": "group_leader", "location": "mitte", "groups": []}]
+    assert all(e["ip"] == "127.0.0.1" and e["occurred_at"] == gateway.clock.now() for e in entries)
+    assert entries[-1]["changes"] == {"fields": ["html", "subject", "text"]}
+    assert entries[-1]["status"] == 200 and entries[-1]["method"] == "PUT"
+    assert all(e["correlation_id"] for e in entries)
+
+
+async def test_a_write_the_upstream_refused_is_not_entered_as_done(gateway: Gateway) -> None:
+    admin = await gateway.signed_in("audit-admin3", (Role.ADMIN, "*"))
+    gateway.upstreams["catalog"].status = 422
+    response = await admin.post("/api/v1/admin/concerns", json={"id": "x"})
+    assert response.status == 422
+    assert await audit_rows(gateway, entity="concern") == []
+
+
+@pytest.mark.req("R46")
+async def test_only_audit_review_and_administrators_read_the_log_with_filters_and_paging(
+    gateway: Gateway,
+) -> None:
+    # The log outlives test runs (append-only) and the test clock repeats: a name of this run only.
+    actor = f"audit-admin-{uuid.uuid4().hex[:8]}"
+    admin = await gateway.signed_in(actor, (Role.ADMIN, "*"))
+    for name in ("p1", "p2", "p3", "p4", "p5"):
+        await admin.post("/api/v1/admin/accounts", json={"username": name})
+        gateway.clock.advance(timedelta(minutes=10))
+    reviewer = await gateway.signed_in("reviewer", (Role.AUDIT, "*"))
+    location_admin = await gateway.signed_in("audit-la", (Role.LOCATION_ADMIN, "mitte"))
+    statistics = await gateway.signed_in("audit-stats", (Role.STATISTICS, "*"))
+    assert (await location_admin.get("/api/v1/admin/audit-log")).status == 403
+    assert (await statistics.get("/api/v1/admin/audit-log")).status == 403
+    assert (await admin.get("/api/v1/admin/audit-log")).status == 200
+
+    first = await reviewer.get(
+        "/api/v1/admin/audit-log", params={"actor": actor, "entity": "staff_account", "limit": "2"}
+    )
+    assert first.status == 200
+    page = await first.json()
+    assert [e["entity_id"] for e in page["entries"]] == ["p5", "p4"]
+    second = await reviewer.get(
+        "/api/v1/admin/audit-log",
+        params={
+            "actor": actor,
+            "entity": "staff_account",
+            "limit": "2",
+            "before": str(page["next_before"]),
+        },
+    )
+    assert [e["entity_id"] for e in (await second.json())["entries"]] == ["p3", "p2"]
+    # A time range: the second and third account (created 10 and 20 minutes after the first).
+    start = gateway.clock.now() - timedelta(minutes=40)
+    ranged = await reviewer.get(
+        "/api/v1/admin/audit-log",
+        params={
+            "actor": actor,
+            "entity": "staff_account",
+            "from": start.isoformat(),
+            "to": (start + timedelta(minutes=20)).isoformat(),
+        },
+    )
+    assert [e["entity_id"] for e in (await ranged.json())["entries"]] == ["p3", "p2"]
+    bad = await reviewer.get("/api/v1/admin/audit-log", params={"from": "yesterday"})
+    assert bad.status == 422
+    page_html = await reviewer.get("/staff/admin/audit-log", params={"actor": actor})
+    assert page_html.status == 200
+    assert "p5" in await page_html.text()
