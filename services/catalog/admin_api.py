@@ -8,6 +8,7 @@ a verified `X-OTV-Identity`) only records who changed what in the change log.
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import date
 from typing import Any
@@ -572,4 +573,24 @@ async def admin_changes(request: web.Request) -> web.Response:
             }
             for r in rows
         ]
+    )
+
+
+# --- public holidays of Bremen ----------------------------------------------------------------------
+
+
+class HolidaysQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    year: int = Field(ge=2020, le=2100)
+
+
+@routes.get("/api/v1/admin/holidays")
+async def admin_holidays(request: web.Request) -> web.Response:
+    """The public holidays of the state of Bremen in a year (no appointments on them, at any location).
+    They come from the `holidays` package (Reformationstag included); nobody needs to keep them."""
+    query = parse_query(request, HolidaysQuery)
+    return web.json_response(
+        [{"date": day.isoformat(), "name": name} for day, name in service.public_holidays(query.year)],
+        dumps=lambda body: json.dumps(body, ensure_ascii=False),
     )

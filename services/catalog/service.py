@@ -12,7 +12,7 @@ import difflib
 import hashlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any, TypeVar
 
 import asyncpg
@@ -36,7 +36,7 @@ from services.catalog.models import (
     StreetIn,
     WindowIn,
 )
-from shared.calendar import BERLIN
+from shared.calendar import BERLIN, holiday_name
 from shared.clock import Clock
 from shared.errors import NotFoundError, ValidationError
 from shared.events.catalog import (
@@ -262,6 +262,12 @@ async def get_concern(pool: asyncpg.Pool, concern_id: str) -> asyncpg.Record:
 async def change_log(pool: asyncpg.Pool, location_id: str | None, limit: int) -> list[asyncpg.Record]:
     async with pool.acquire() as conn:
         return await db.changes(conn, location_id=location_id, limit=limit)
+
+
+def public_holidays(year: int) -> list[tuple[date, str]]:
+    """Bremen's public holidays of `year` (shared.calendar, from the `holidays` package)."""
+    days = (date(year, 1, 1) + timedelta(days=n) for n in range(366))
+    return [(day, name) for day in days if day.year == year and (name := holiday_name(day)) is not None]
 
 
 # --- the policy check (R21) -------------------------------------------------------------------------

@@ -33,7 +33,6 @@ async def ok(response: Any, status: int = 200) -> Any:
 
 
 @pytest.mark.req("R13")
-@pytest.mark.req("R20")
 async def test_a_window_added_by_an_admin_publishes_one_snapshot_with_a_higher_revision(
     demo_client: Client, demo_pool: asyncpg.Pool
 ) -> None:

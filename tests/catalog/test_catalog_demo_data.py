@@ -245,3 +245,11 @@ async def test_location_details_for_admins_show_everything(
     assert len(body["groups"]) == 3 and body["windows"] and body["concerns"] and body["closures"]
     report = await service.policy_report(pools["catalog"], ManualClock(NOW), location_id="west")
     assert report[0]["complies"]
+
+
+async def test_admins_see_the_public_holidays_of_bremen_with_reformationstag(demo_module: Client) -> None:
+    response = await demo_module.get("/api/v1/admin/holidays", params={"year": "2026"})
+    holidays = {h["date"]: h["name"] for h in await response.json()}
+    assert "2026-10-31" in holidays and "Reformation" in holidays["2026-10-31"]
+    assert "2026-12-25" in holidays and "2026-11-25" not in holidays
+    assert (await demo_module.get("/api/v1/admin/holidays", params={"year": "x"})).status == 422
