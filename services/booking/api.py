@@ -6,7 +6,6 @@ use cases; the shared error middleware turns them into the error body with their
 
 from __future__ import annotations
 
-import json
 import uuid
 
 from aiohttp import web
@@ -64,17 +63,9 @@ async def get_availability(request: web.Request) -> web.Response:
     slots = await service.availability(
         request.app[DEPS], _location_id(request), query.concern, query.mode, query.from_, query.to
     )
-    # Built by hand: eight weeks can be a few thousand slots, and this is the hottest read (AvailabilityOut
-    # documents the same shape).
-    body = json.dumps(
-        {
-            "slots": [
-                {"start": s.start.isoformat(), "end": s.end.isoformat(), "evening_reserved": s.evening}
-                for s in slots
-            ]
-        },
-        separators=(",", ":"),
-    )
+    # Built by hand from the slots' own JSON: eight weeks can be a few thousand slots, and this is the
+    # hottest read (AvailabilityOut documents the same shape).
+    body = '{"slots":[' + ",".join(slot.json for slot in slots) + "]}"
     return _json(body)
 
 

@@ -101,8 +101,25 @@ async def fetch_allow_list(conn: asyncpg.Connection | asyncpg.Pool) -> list[str]
 
 _BUSY = """
 SELECT service_point,
-       array_agg(extract(epoch FROM start_at)::bigint) AS starts,
-       array_agg(extract(epoch FROM end_at)::bigint) AS ends
+       array_agg(date_part('epoch', start_at)::bigint ORDER BY start_at) AS starts,
+       array_agg(date_part('epoch', end_at)::bigint ORDER BY start_at) AS ends
+FROM (
+    SELECT service_point, start_at, end_at FROM appointments
+     WHERE location_id = $1 AND group_id = $2 AND status <> 'cancelled'
+       AND start_at < $4::timestamptz AND start_at > $3::timestamptz - interval '1 day' AND end_at > $3
+    UNION ALL
+    SELECT service_point, start_at, end_at FROM holds
+     WHERE location_id = $1 AND group_id = $2 AND expires_at > $5
+       AND start_at < $4::timestamptz AND start_at > $3::timestamptz - interval '1 day' AND end_at > $3
+) AS busy
+GROUP BY service_point
+"""
+
+# The same, leaving out one appointment (the one being moved) and one hold (the mover's own).
+_BUSY_EXCEPT = """
+SELECT service_point,
+       array_agg(date_part('epoch', start_at)::bigint ORDER BY start_at) AS starts,
+       array_agg(date_part('epoch', end_at)::bigint ORDER BY start_at) AS ends
 FROM (
     SELECT service_point, start_at, end_at FROM appointments
      WHERE location_id = $1 AND group_id = $2 AND status <> 'cancelled'
@@ -131,8 +148,14 @@ async def fetch_busy(
 ) -> dict[tuple[str, int], Busy]:
     """What occupies the group's service points between `since` and `until`: appointments that are not
     cancelled, and holds and cool-downs that have not expired by `now`. One query, few rows."""
-    rows = await conn.fetch(_BUSY, location_id, group_id, since, until, now, except_appointment, except_hold)
-    return {(group_id, row["service_point"]): Busy.of(row["starts"], row["ends"]) for row in rows}
+    if except_appointment is None and except_hold is None:
+        # Index-only: the occupancy index covers every column this variant reads.
+        rows = await conn.fetch(_BUSY, location_id, group_id, since, until, now)
+    else:
+        rows = await conn.fetch(
+            _BUSY_EXCEPT, location_id, group_id, since, until, now, except_appointment, except_hold
+        )
+    return {(group_id, row["service_point"]): Busy.of_sorted(row["starts"], row["ends"]) for row in rows}
 
 
 async def _lock_point(conn: asyncpg.Connection, location_id: str, group_id: str, point: int) -> None:

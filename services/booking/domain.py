@@ -165,6 +165,8 @@ class LocationConfig:
     concerns: dict[str, ConcernOffer]
     groups: dict[str, GroupSnapshot]
     windows: dict[tuple[str, int], list[WindowSnapshot]]
+    # The slot grid per (concern, day), filled on demand (see grid_slots).
+    grids: dict[tuple[str, date], list[Slot]] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def of(cls, snapshot: LocationConfiguredV1) -> LocationConfig:
@@ -293,8 +295,18 @@ class Slot:
     end: datetime
     start_ts: int  # epoch seconds, for cheap comparisons
     end_ts: int
+    start_iso: str  # ISO 8601 with the Berlin offset, as the API shows it
+    end_iso: str
     points: int  # service points 1..points of the group take appointments in this slot
     evening: bool  # R12: reserved for people in work or in a measure
+
+    # The slot as the availability answer shows it, built once (this is the hottest read).
+    json: str = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        evening = "true" if self.evening else "false"
+        text = f'{{"start":"{self.start_iso}","end":"{self.end_iso}","evening_reserved":{evening}}}'
+        object.__setattr__(self, "json", text)  # a frozen dataclass sets its derived field so
 
     def point_numbers(self) -> range:
         return range(1, self.points + 1)
@@ -345,6 +357,8 @@ def window_slots(day: date, window: WindowSnapshot, duration_minutes: int, point
                 end=end,
                 start_ts=int(start.timestamp()),
                 end_ts=int(end.timestamp()),
+                start_iso=start.isoformat(),
+                end_iso=end.isoformat(),
                 points=points,
                 evening=window.evening,
             )
@@ -360,7 +374,21 @@ def _window_applies(window: WindowSnapshot, day: date) -> bool:
 
 
 def grid_slots(config: LocationConfig, concern: ConcernOffer, day: date) -> list[Slot]:
-    """Every slot of the concern on that day by the weekly windows alone (no calendar, no time rules)."""
+    """Every slot of the concern on that day by the weekly windows alone (no calendar, no time rules).
+    Remembered per configuration revision: the hottest read asks for the same days again and again."""
+    key = (concern.concern_id, day)
+    cached = config.grids.get(key)
+    if cached is None:
+        if len(config.grids) >= _GRID_CACHE_SIZE:
+            config.grids.clear()
+        cached = config.grids[key] = _grid_slots(config, concern, day)
+    return cached
+
+
+_GRID_CACHE_SIZE = 4096
+
+
+def _grid_slots(config: LocationConfig, concern: ConcernOffer, day: date) -> list[Slot]:
     group = config.groups.get(concern.group_id)
     if group is None:
         return []
@@ -447,15 +475,22 @@ class Busy:
     @classmethod
     def of(cls, starts: Sequence[int], ends: Sequence[int]) -> Busy:
         pairs = sorted(zip(starts, ends, strict=True))
+        return cls.of_sorted([p[0] for p in pairs], [p[1] for p in pairs])
+
+    @classmethod
+    def of_sorted(cls, starts: Sequence[int], ends: Sequence[int]) -> Busy:
+        """From intervals ordered by their start (the database sorts them): one linear merge."""
         merged_starts: list[int] = []
         merged_ends: list[int] = []
-        for start, end in pairs:
-            if merged_ends and start <= merged_ends[-1]:
-                if end > merged_ends[-1]:
-                    merged_ends[-1] = end
+        last_end = None
+        for start, end in zip(starts, ends, strict=True):
+            if last_end is not None and start <= last_end:
+                if end > last_end:
+                    merged_ends[-1] = last_end = end
             else:
                 merged_starts.append(start)
                 merged_ends.append(end)
+                last_end = end
         return cls(merged_starts, merged_ends)
 
     def is_free(self, start: int, end: int) -> bool:
@@ -522,7 +557,13 @@ def candidate_slots(
 def available_slots(
     config: LocationConfig, concern: ConcernOffer, first: date, last: date, now: datetime, busy: BusyMap
 ) -> list[Slot]:
-    return [slot for slot in candidate_slots(config, concern, first, last, now) if has_free_point(slot, busy)]
+    occupied_points = sorted(point for group, point in busy if group == concern.group_id)
+    return [
+        slot
+        for slot in candidate_slots(config, concern, first, last, now)
+        # A point with nothing booked or held in the whole range is free for every slot.
+        if bisect.bisect_right(occupied_points, slot.points) < slot.points or has_free_point(slot, busy)
+    ]
 
 
 def resolve_slot(config: LocationConfig, concern: ConcernOffer, start: datetime, now: datetime) -> Slot:
