@@ -1,0 +1,330 @@
+"""The daily Excel list of a location (R22): its content opened with openpyxl, its creation at 06:00 exactly
+once with two reporting instances (I7), its regeneration after a change, its deletion when the day is
+over (R33), and who may download it (I5, I6)."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from aiohttp import ClientResponse
+from aiohttp.test_utils import TestClient
+from openpyxl import load_workbook
+from openpyxl.worksheet.worksheet import Worksheet
+
+from services.reporting.workbooks import DAY_LIST_COLUMNS
+from shared.clock import BERLIN
+from shared.events.appointment import CancelledBy, Channel
+from shared.events.catalog import Mode
+from shared.identity import Role
+from tests.conftest import wait_for
+from tests.reporting.conftest import DAY, Appt, Reporting, berlin, identity_header, location_event
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+HEADER_ROW = 4
+
+
+def data_rows(ws: Worksheet) -> list[dict[str, object]]:
+    titles = [c.title for c in DAY_LIST_COLUMNS]
+    rows = []
+    for values in ws.iter_rows(min_row=HEADER_ROW + 1, values_only=True):
+        if any(v is not None for v in values):
+            rows.append(dict(zip(titles, values, strict=False)))
+    return rows
+
+
+def demo_day() -> tuple[list[Appt], list[Appt]]:
+    """Appointments of Bremen-Mitte on DAY (expected in the list) and others that must not be in it."""
+    mitte = [
+        Appt("mitte", "neuantrag", berlin(DAY, 9), service_point=1, last_name="Adler", first_name="Anna"),
+        Appt("mitte", "neuantrag", berlin(DAY, 8), service_point=2, last_name="Berg", first_name="Bernd"),
+        Appt(
+            "mitte",
+            "veraenderung",
+            berlin(DAY, 8),
+            service_point=1,
+            mode=Mode.PHONE,
+            phone="0421 555 0101",
+            last_name="Cem",
+            first_name="Ceyda",
+            customer_number=None,
+            household_number="BG-7788",
+        ),
+        Appt(
+            "mitte",
+            "leistungsbezug",
+            berlin(DAY, 10, 30),
+            last_name="Dorn",
+            first_name="Dana",
+            interpreter_language="Arabisch",
+            channel=Channel.STAFF,
+        ),
+        Appt(
+            "mitte", "energiesperre", berlin(DAY, 8, 30), service_point=2, last_name="Eck", first_name="Emil"
+        ),
+        Appt(
+            "mitte", "leistungsbezug", berlin(DAY, 11), last_name="Fink", first_name="Frieda", phone="0170 1"
+        ),
+    ]
+    others = [
+        Appt("nord", "neuantrag", berlin(DAY, 9), last_name="Nordmann", first_name="Nils"),
+        Appt("mitte", "neuantrag", berlin(DAY + timedelta(days=1), 9), last_name="Morgen", first_name="Max"),
+    ]
+    return mitte, others
+
+
+async def publish_demo(reporting: Reporting) -> tuple[list[Appt], list[Appt]]:
+    mitte, others = demo_day()
+    setup_at = berlin(DAY, 0) - timedelta(days=5)
+    await reporting.send(
+        (location_event("mitte"), setup_at),
+        (location_event("nord"), setup_at),
+        *((a.booked(), a.booked_at) for a in mitte + others),
+    )
+    # One cancelled by the customer; one moved into DAY from the day after, one moved out of DAY.
+    cancelled = mitte[5]
+    moved_in = others[1].copy()
+    moved_out = Appt("mitte", "neuantrag", berlin(DAY, 11), last_name="Weg", first_name="Willi")
+    await reporting.send((moved_out.booked(), moved_out.booked_at))
+    await reporting.send(
+        (cancelled.cancel(CancelledBy.CUSTOMER), berlin(DAY, 0) - timedelta(days=1)),
+        (moved_in.reschedule(berlin(DAY, 11, 30)), berlin(DAY, 0) - timedelta(days=1)),
+        (moved_out.reschedule(berlin(DAY + timedelta(days=2), 9)), berlin(DAY, 0) - timedelta(days=1)),
+    )
+    others[1] = moved_in
+    return [*mitte, moved_in], [others[0], moved_out]
+
+
+async def download(
+    reporting: Reporting, client: TestClient[Any, Any], location: str = "mitte"
+) -> ClientResponse:
+    return await client.get(
+        f"/api/v1/staff/locations/{location}/day-list?date={DAY.isoformat()}",
+        headers=identity_header(reporting.clock, Role.APPOINTMENT_MANAGER, location),
+    )
+
+
+@pytest.mark.req("R22")
+async def test_day_list_holds_every_appointment_of_the_location_and_day_once_sorted_with_the_right_columns(
+    reporting: Reporting,
+) -> None:
+    client = await reporting.start()
+    expected, not_expected = await publish_demo(reporting)
+
+    response = await download(reporting, client)
+    assert response.status == 200
+    assert response.content_type == XLSX
+    disposition = response.headers["Content-Disposition"]
+    assert disposition == 'attachment; filename="terminliste_mitte_2025-03-11.xlsx"'
+    assert response.headers["Cache-Control"] == "no-store"
+    wb = load_workbook(io.BytesIO(await response.read()))
+
+    # One sheet per group of the location, named after it.
+    assert wb.sheetnames == ["Eingangszone", "Leistungsteam 1"]
+    seen: list[str] = []
+    by_ref = {a.reference: a for a in expected}
+    for ws in wb.worksheets:
+        header = [c.value for c in ws[HEADER_ROW]]
+        assert header == [
+            "Uhrzeit",
+            "Dauer (Min.)",
+            "Serviceplatz",
+            "Name",
+            "Kunden-/BG-Nr.",
+            "Anliegen",
+            "Art",
+            "Telefon (Telefontermin)",
+            "Sprachmittlung",
+            "Status",
+            "Buchungsnummer",
+        ]
+        assert "Bremen-Mitte" in str(ws["A1"].value) and "11.03.2025" in str(ws["A1"].value)
+        assert ws["A2"].value == f"Serviceplatzgruppe: {ws.title}"
+        rows = data_rows(ws)
+        times = [(r["Uhrzeit"], r["Serviceplatz"]) for r in rows]
+        assert times == sorted(times)  # sorted by time, then service point
+        for row in rows:
+            appt = by_ref[str(row["Buchungsnummer"])]
+            seen.append(appt.reference)
+            start = appt.start.astimezone(BERLIN)
+            assert f"{row['Uhrzeit']:%H:%M}" == f"{start:%H:%M}"
+            assert row["Dauer (Min.)"] == appt.minutes
+            assert row["Serviceplatz"] == appt.service_point
+            assert row["Name"] == f"{appt.last_name}, {appt.first_name}"
+            assert ws.title == ("Eingangszone" if appt.group_id == "ez" else "Leistungsteam 1")
+            # The phone number only for phone appointments (R4), nothing more than the task needs.
+            assert row["Telefon (Telefontermin)"] == (appt.phone if appt.mode is Mode.PHONE else None)
+            assert row["Art"] == ("telefonisch" if appt.mode is Mode.PHONE else "persönlich")
+            assert row["Sprachmittlung"] == appt.interpreter_language
+            assert row["Status"] == ("storniert" if appt.status == "cancelled" else "gebucht")
+        # Layout: frozen header, filter over the table, A4 landscape fitted to the width, header repeated.
+        assert ws.freeze_panes == "A5"
+        assert ws.auto_filter.ref == f"A{HEADER_ROW}:K{HEADER_ROW + max(len(rows), 1)}"
+        assert ws.page_setup.orientation == "landscape"
+        assert str(ws.page_setup.paperSize) == ws.PAPERSIZE_A4  # "9", A4
+        assert ws.page_setup.fitToWidth == 1 and ws.page_setup.fitToHeight == 0
+        assert ws.sheet_properties.pageSetUpPr.fitToPage is True
+        assert ws.print_title_rows == "$1:$4"
+        assert all(ws.column_dimensions[c].width >= 8 for c in "ABCDEFGHIJK")
+
+    assert sorted(seen) == sorted(by_ref)  # every appointment of the day once
+    assert not {a.reference for a in not_expected} & set(seen)  # none of another location or day
+    numbers = {str(r["Buchungsnummer"]): r["Kunden-/BG-Nr."] for ws in wb.worksheets for r in data_rows(ws)}
+    assert numbers[expected[0].reference] == "Kd-Nr. 123D456789"
+    assert numbers[expected[2].reference] == "BG-Nr. BG-7788"
+    concerns = {str(r["Buchungsnummer"]): r["Anliegen"] for ws in wb.worksheets for r in data_rows(ws)}
+    assert concerns[expected[4].reference] == "Drohende / eingetretene Energiesperre"
+
+    props = wb.properties
+    assert props.title == "Terminliste Bremen-Mitte 11.03.2025"
+    assert props.creator and "OTV" in props.creator
+    assert props.description and "personenbezogene Daten" in props.description
+    assert props.language == "de-DE"
+    # The properties name no person.
+    texts = " ".join(str(v) for v in (props.title, props.subject, props.keywords, props.description))
+    assert not any(a.last_name in texts for a in expected)
+
+
+@pytest.mark.req("R22")
+async def test_two_reporting_instances_create_the_list_once_at_six_and_rebuild_it_after_a_change(
+    reporting: Reporting,
+) -> None:
+    reporting.clock.set(berlin(DAY, 5, 58))
+    first = await reporting.start()
+    await reporting.start()
+    expected, _ = await publish_demo(reporting)
+    pool = reporting.pool
+
+    await asyncio.sleep(0.5)  # many scheduler ticks of both instances before 06:00: nothing yet
+    assert await pool.fetchval("SELECT count(*) FROM day_list_runs") == 0
+
+    reporting.clock.set(
+        berlin(
+            DAY,
+            6,
+            0,
+        )
+        + timedelta(seconds=20)
+    )
+
+    async def both_generated() -> bool:
+        return bool(await pool.fetchval("SELECT count(*) FROM day_lists WHERE generated_at IS NOT NULL") == 2)
+
+    await wait_for(both_generated, what="the lists of 06:00")
+    await asyncio.sleep(1.0)  # some 40 more ticks across the two instances
+    runs = await pool.fetch(
+        "SELECT location_id, day, generation, trigger FROM day_list_runs ORDER BY location_id"
+    )
+    assert [(r["location_id"], r["day"], r["generation"], r["trigger"]) for r in runs] == [
+        ("mitte", DAY, 1, "schedule"),
+        ("nord", DAY, 1, "schedule"),
+    ]
+
+    # A staff cancellation at 07:00 marks the list changed; one of the instances builds it again, once.
+    reporting.clock.set(berlin(DAY, 7))
+    late = expected[0]
+    await reporting.send((late.cancel(CancelledBy.STAFF), berlin(DAY, 7)))
+
+    async def rebuilt() -> bool:
+        return bool(await pool.fetchval("SELECT generation FROM day_lists WHERE location_id = 'mitte'") == 2)
+
+    await wait_for(rebuilt, what="the list rebuilt after the change")
+    await asyncio.sleep(0.5)
+    assert await pool.fetchval("SELECT count(*) FROM day_list_runs WHERE location_id = 'mitte'") == 2
+    response = await download(reporting, first)
+    wb = load_workbook(io.BytesIO(await response.read()))
+    status = {str(r["Buchungsnummer"]): r["Status"] for ws in wb.worksheets for r in data_rows(ws)}
+    assert status[late.reference] == "storniert"
+    # The download was the stored file: no third build.
+    assert await pool.fetchval("SELECT count(*) FROM day_list_runs WHERE location_id = 'mitte'") == 2
+
+
+@pytest.mark.req("R33")
+async def test_the_list_file_is_deleted_when_its_day_is_over_and_not_built_again(
+    reporting: Reporting,
+) -> None:
+    reporting.clock.set(berlin(DAY, 6, 30))
+    client = await reporting.start()
+    await publish_demo(reporting)
+    pool = reporting.pool
+    assert (await download(reporting, client)).status == 200
+    assert await pool.fetchval("SELECT content IS NOT NULL FROM day_lists WHERE location_id = 'mitte'")
+
+    reporting.clock.set(berlin(DAY + timedelta(days=1), 0, 0) + timedelta(seconds=5))
+
+    async def deleted() -> bool:
+        return bool(
+            await pool.fetchval(
+                "SELECT deleted_at IS NOT NULL AND content IS NULL FROM day_lists WHERE location_id = 'mitte'"
+            )
+        )
+
+    await wait_for(deleted, what="the files of the past day deleted")
+    gone = await download(reporting, client)
+    assert gone.status == 410
+    assert (await gone.json())["error"]["code"] == "gone"
+    report = await client.get(
+        "/api/v1/admin/retention-report", headers=identity_header(reporting.clock, Role.ADMIN)
+    )
+    body = await report.json()
+    jobs = {(r["service"], r["job"]): r["counts"] for r in body["runs"]}
+    assert jobs[("reporting", "day_list_files")] == {"day_list_files_deleted": 1}
+
+
+async def test_the_list_file_may_be_kept_some_hours_after_its_day_when_configured(
+    reporting: Reporting,
+) -> None:
+    reporting.clock.set(berlin(DAY, 6, 30))
+    client = await reporting.start(day_list_keep_hours=6)
+    await publish_demo(reporting)
+    assert (await download(reporting, client)).status == 200
+    reporting.clock.set(berlin(DAY + timedelta(days=1), 5))
+    assert (await download(reporting, client)).status == 200
+    reporting.clock.set(berlin(DAY + timedelta(days=1), 6, 1))
+    assert (await download(reporting, client)).status == 410
+
+
+@pytest.mark.req("R22")
+async def test_only_staff_of_that_location_get_the_list(reporting: Reporting) -> None:
+    client = await reporting.start()
+    await publish_demo(reporting)
+    clock = reporting.clock
+    path = f"/api/v1/staff/locations/mitte/day-list?date={DAY.isoformat()}"
+
+    async def status(headers: dict[str, str]) -> tuple[int, str]:
+        response = await client.get(path, headers=headers)
+        return response.status, (await response.json())["error"]["code"] if response.status != 200 else ""
+
+    # A customer (no identity), a forged identity, an expired one: 401.
+    assert await status({}) == (401, "unauthenticated")
+    forged = identity_header(clock, Role.ADMIN, secret="someone-elses-secret-0123456789")
+    assert await status(forged) == (401, "unauthenticated")
+    tampered = identity_header(clock, Role.APPOINTMENT_MANAGER, "nord")
+    mac = tampered["X-OTV-Identity"].rsplit(".", 1)[1]
+    other = identity_header(clock, Role.APPOINTMENT_MANAGER, "mitte")["X-OTV-Identity"].rsplit(".", 1)[0]
+    assert await status({"X-OTV-Identity": f"{other}.{mac}"}) == (401, "unauthenticated")
+    stale = identity_header(
+        clock, Role.APPOINTMENT_MANAGER, "mitte", issued_at=clock.now() - timedelta(minutes=5)
+    )
+    assert await status(stale) == (401, "unauthenticated")
+    # Staff of another location, and roles without access to booking files: 403.
+    assert await status(identity_header(clock, Role.APPOINTMENT_MANAGER, "nord")) == (403, "forbidden")
+    assert await status(identity_header(clock, Role.STATISTICS, "*")) == (403, "forbidden")
+    assert await status(identity_header(clock, Role.AUDIT, "*")) == (403, "forbidden")
+    assert await status(identity_header(clock, Role.SERVICE_CENTRE, "*")) == (403, "forbidden")
+    # The location's staff and administrators get it.
+    assert await status(identity_header(clock, Role.APPOINTMENT_MANAGER, "mitte")) == (200, "")
+    assert await status(identity_header(clock, Role.GROUP_LEADER, "mitte")) == (200, "")
+    assert await status(identity_header(clock, Role.ADMIN)) == (200, "")
+    # Authentication comes before anything else, even for a location that does not exist.
+    response = await client.get("/api/v1/staff/locations/nowhere/day-list?date=bad")
+    assert response.status == 401
+    bad = await client.get(
+        "/api/v1/staff/locations/mitte/day-list?date=11.03.2025",
+        headers=identity_header(clock, Role.APPOINTMENT_MANAGER, "mitte"),
+    )
+    assert bad.status == 422
+    assert (await bad.json())["error"]["details"][0]["field"] == "date"

@@ -1,0 +1,113 @@
+"""The read model is kept from events alone: idempotent (inbox) and order-tolerant (revision), so that
+reporting works while booking is down and never reads another service's tables."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import asyncpg
+import pytest
+
+from shared.events.appointment import CancelledBy
+from tests.conftest import wait_for
+from tests.reporting.conftest import DAY, Appt, Reporting, berlin, envelope, location_event
+
+
+async def test_a_late_booked_event_after_the_cancellation_does_not_bring_the_appointment_back(
+    reporting: Reporting,
+) -> None:
+    await reporting.start()
+    appt = Appt("mitte", "neuantrag", berlin(DAY, 9))
+    booked = appt.booked()
+    moved = appt.reschedule(berlin(DAY, 10))
+    cancelled = appt.cancel(CancelledBy.SERVICE_CENTRE, reason="verlegt")
+    at = appt.booked_at
+    await reporting.send((cancelled, at + timedelta(hours=2)), (moved, at + timedelta(hours=1)))
+    await reporting.send((booked, at))
+    row = await reporting.pool.fetchrow(
+        "SELECT status, revision, start_at, cancelled_by, cancelled_at FROM appointments WHERE id = $1",
+        appt.id,
+    )
+    assert row["status"] == "cancelled" and row["revision"] == 3
+    assert row["start_at"] == berlin(DAY, 10)
+    assert row["cancelled_by"] == "service_centre"
+    assert row["cancelled_at"] == at + timedelta(hours=2)
+
+
+async def test_the_same_event_delivered_twice_is_applied_once(reporting: Reporting) -> None:
+    await reporting.start()
+    appt = Appt("mitte", "neuantrag", berlin(DAY, 9))
+    once = envelope(appt.booked(), appt.booked_at)
+    await reporting.publish(once, once, once)
+    await reporting.settle()
+    assert await reporting.pool.fetchval("SELECT count(*) FROM appointments") == 1
+    assert await reporting.pool.fetchval("SELECT count(*) FROM appointment_revisions") == 1
+
+
+async def test_a_reschedule_moves_the_appointment_to_its_new_day_and_marks_both_lists_changed(
+    reporting: Reporting,
+) -> None:
+    reporting.clock.set(berlin(DAY, 6, 30))
+    await reporting.start()
+    appt = Appt("mitte", "neuantrag", berlin(DAY, 9))
+    await reporting.send(
+        (location_event("mitte"), berlin(DAY, 0) - timedelta(days=3)), (appt.booked(), appt.booked_at)
+    )
+    pool = reporting.pool
+
+    async def generated() -> bool:
+        return bool(await pool.fetchval("SELECT count(*) FROM day_lists WHERE generated_at IS NOT NULL"))
+
+    await wait_for(generated, what="the list of the day")
+    await reporting.send((appt.reschedule(berlin(DAY + timedelta(days=1), 9)), berlin(DAY, 7)))
+    assert await pool.fetchval("SELECT day FROM appointments") == DAY + timedelta(days=1)
+
+    async def rebuilt() -> bool:
+        return bool(await pool.fetchval("SELECT generation FROM day_lists WHERE day = $1", DAY) == 2)
+
+    await wait_for(rebuilt, what="the list rebuilt without the moved appointment")
+    assert await pool.fetchval("SELECT appointment_count FROM day_lists WHERE day = $1", DAY) == 0
+
+
+async def test_an_older_catalog_snapshot_is_dropped_and_capacity_follows_the_newest(
+    reporting: Reporting,
+) -> None:
+    await reporting.start()
+    at = berlin(DAY, 0) - timedelta(days=7)
+    await reporting.send((location_event("mitte", revision=2, ez_points=1), at + timedelta(hours=1)))
+    await reporting.send((location_event("mitte", revision=1, ez_points=3), at))
+    pool = reporting.pool
+    assert await pool.fetchval("SELECT revision FROM locations WHERE location_id = 'mitte'") == 2
+    # Entrance zone Mon-Fri 8-12 with one service point under revision 2.
+    assert (
+        await pool.fetchval(
+            "SELECT offered_minutes FROM capacity_days"
+            " WHERE location_id = 'mitte' AND group_id = 'ez' AND day = $1",
+            DAY,
+        )
+        == 240
+    )
+
+
+async def test_capacity_of_a_past_day_is_kept_when_the_windows_change_later(reporting: Reporting) -> None:
+    await reporting.start()
+    reporting.clock.set(berlin(DAY + timedelta(days=2), 12))
+    await reporting.send(
+        (location_event("mitte", revision=1, ez_points=3), berlin(DAY, 0) - timedelta(days=7))
+    )
+    await reporting.send(
+        (location_event("mitte", revision=2, ez_points=1), berlin(DAY + timedelta(days=2), 11))
+    )
+    pool = reporting.pool
+    query = "SELECT offered_minutes FROM capacity_days WHERE location_id = 'mitte' AND group_id = 'ez'"
+    query += " AND day = $1"
+    assert await pool.fetchval(query, DAY) == 720  # as offered then
+    assert await pool.fetchval(query, DAY + timedelta(days=3)) == 240  # as offered from the change on
+
+
+async def test_reporting_uses_no_table_of_another_service(reporting: Reporting) -> None:
+    """Reporting's database role cannot even see another schema: all it knows came as events."""
+    await reporting.start()
+    for schema in ("booking", "catalog", "notifier", "gateway"):
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await reporting.pool.fetch(f"SELECT 1 FROM {schema}.schema_migrations LIMIT 1")  # noqa: S608 -- fixed names

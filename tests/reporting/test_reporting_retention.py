@@ -1,0 +1,261 @@
+"""Deletion on schedule (R34, I6): after the retention period no personal data of an appointment remain
+anywhere in reporting's schema, the statistics do not change, a late event brings nothing back, and the
+deletion report shows that the job ran."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import asyncpg
+import pytest
+
+from services.reporting import service
+from shared.events.appointment import CancelledBy, Channel
+from shared.events.catalog import Mode
+from shared.events.retention import AppointmentPersonalDataErasedV1, RetentionRunCompletedV1
+from shared.identity import Role
+from tests.conftest import wait_for
+from tests.reporting.conftest import DAY, Appt, Reporting, berlin, identity_header, location_event
+
+SEARCHABLE = ("text", "character varying", "character", "jsonb", "json", "bytea", "ARRAY")
+
+
+async def places_holding(pool: asyncpg.Pool, needles: list[str]) -> list[str]:
+    """Every table.column of the reporting schema in which one of the needles occurs (any case)."""
+    columns = await pool.fetch(
+        "SELECT table_name, column_name, data_type FROM information_schema.columns"
+        " WHERE table_schema = 'reporting' AND data_type = ANY($1::text[]) ORDER BY table_name, column_name",
+        list(SEARCHABLE),
+    )
+    assert len(columns) > 20  # the search covers the whole schema, not a few columns
+    found = []
+    for col in columns:
+        table, column = col["table_name"], col["column_name"]
+        if col["data_type"] == "bytea":
+            condition = (
+                f"position(convert_to(lower($1), 'UTF8') in lower(encode(\"{column}\", 'escape'))::bytea) > 0"
+            )
+        else:
+            condition = f"\"{column}\"::text ILIKE '%' || $1 || '%'"
+        for needle in needles:
+            hits = await pool.fetchval(f'SELECT count(*) FROM reporting."{table}" WHERE {condition}', needle)  # noqa: S608 -- names from the catalog
+            if hits:
+                found.append(f"{table}.{column}: {needle}")
+    return found
+
+
+def person() -> Appt:
+    return Appt(
+        "mitte",
+        "energiesperre",
+        berlin(DAY, 9),
+        first_name="Zoë",
+        last_name="Quellenhof-Ybarra",
+        email="Zoe.Quellenhof@Example.NET",
+        phone="0421 98765432",
+        customer_number="987X654321",
+        household_number="BG-424242",
+        mode=Mode.PHONE,
+        client_network="198.51.100.77",
+    )
+
+
+PERSONAL = [
+    "Quellenhof",
+    "zoe.quellenhof@example.net",
+    "98765432",
+    "987X654321",
+    "BG-424242",
+    "198.51.100",
+    "example.net",
+    "Ruf mich nicht an",
+]
+
+
+@pytest.mark.req("R34")
+async def test_after_the_retention_period_no_personal_data_remain_and_the_statistics_are_unchanged(
+    reporting: Reporting,
+) -> None:
+    client = await reporting.start()
+    pool = reporting.pool
+    zoe = person()
+    other = Appt(
+        "mitte",
+        "neuantrag",
+        berlin(DAY, 10),
+        last_name="Quellenhof-Ybarra",
+        first_name="Zoë",
+        email="zoe.quellenhof@example.net",
+        channel=Channel.STAFF,
+    )
+    setup = berlin(DAY, 0) - timedelta(days=10)
+    await reporting.send(
+        (location_event("mitte"), setup),
+        (zoe.booked(), zoe.booked_at),
+        (other.booked(), other.booked_at),
+    )
+    await reporting.send((zoe.reschedule(berlin(DAY, 11)), zoe.booked_at + timedelta(hours=1)))
+    await reporting.send((other.cancel(CancelledBy.CUSTOMER, reason="Ruf mich nicht an, Zoë"), zoe.booked_at))
+    reporting.clock.set(berlin(DAY, 6, 30))
+    managers = identity_header(reporting.clock, Role.APPOINTMENT_MANAGER, "mitte")
+    assert (
+        await client.get(f"/api/v1/staff/locations/mitte/day-list?date={DAY}", headers=managers)
+    ).status == 200
+    reporting.clock.set(berlin(DAY, 12))
+    await reporting.send((zoe.passed(), berlin(DAY, 12)))
+
+    assert await places_holding(pool, PERSONAL)  # the search finds them while they are needed
+    stats_path = f"/api/v1/staff/statistics/report?from={DAY}&to={DAY}"
+
+    async def statistics() -> dict[str, object]:
+        headers = identity_header(reporting.clock, Role.STATISTICS, "*")
+        body: dict[str, object] = await (await client.get(stats_path, headers=headers)).json()
+        return body
+
+    before = await statistics()
+
+    # 27 days after the end: still kept; 28 days and a minute after: gone, by the scheduler on its own.
+    reporting.clock.set(zoe.end + timedelta(days=27))
+    kept = await service.run_retention(pool, reporting.settings, reporting.clock, force=True)
+    assert kept is not None and kept["appointments_anonymised"] == 0
+    reporting.clock.set(zoe.end + timedelta(days=28, minutes=1))
+
+    async def erased() -> bool:
+        return bool(await pool.fetchval("SELECT count(*) FROM appointments WHERE anonymised_at IS NULL") == 0)
+
+    await wait_for(erased, what="the scheduled retention run")
+    assert await places_holding(pool, PERSONAL) == []
+    assert await statistics() == before
+
+    # A late redelivery of an old event brings nothing back (I6).
+    late = zoe.copy()
+    late.revision += 5
+    await reporting.send((late.booked(), reporting.clock.now()))
+    assert await places_holding(pool, PERSONAL) == []
+    assert await statistics() == before
+
+    report = await (
+        await client.get(
+            "/api/v1/admin/retention-report", headers=identity_header(reporting.clock, Role.ADMIN)
+        )
+    ).json()
+    assert report["retention_days"] == 28
+    runs = [
+        r for r in report["runs"] if r["job"] == "personal_data" and r["counts"]["appointments_anonymised"]
+    ]
+    assert runs and runs[0]["counts"]["appointments_anonymised"] == 2
+    assert runs[0]["counts"]["revision_rows_deleted"] == 5  # booked, moved, passed; booked, cancelled
+    assert report["services"][0]["service"] == "reporting"
+    text = str(report)
+    assert not any(p.lower() in text.lower() for p in PERSONAL)
+    for role in (Role.STATISTICS, Role.LOCATION_ADMIN, Role.AUDIT):
+        forbidden = await client.get(
+            "/api/v1/admin/retention-report", headers=identity_header(reporting.clock, role, "*")
+        )
+        assert forbidden.status == 403
+
+
+@pytest.mark.req("R34")
+async def test_an_erasure_by_booking_erases_reportings_copy_at_once(reporting: Reporting) -> None:
+    await reporting.start()
+    zoe = person()
+    await reporting.send((zoe.booked(), zoe.booked_at))
+    assert await places_holding(reporting.pool, PERSONAL[:2])
+    await reporting.send(
+        (
+            AppointmentPersonalDataErasedV1(appointment_id=zoe.id, erased_at=reporting.clock.now()),
+            reporting.clock.now(),
+        )
+    )
+    assert await places_holding(reporting.pool, PERSONAL) == []
+    row = await reporting.pool.fetchrow(
+        "SELECT status, concern_id, day FROM appointments WHERE id = $1", zoe.id
+    )
+    assert (row["status"], row["concern_id"], row["day"]) == ("booked", "energiesperre", DAY)
+
+
+@pytest.mark.req("R34")
+async def test_an_event_that_arrives_after_the_retention_period_is_stored_without_personal_data(
+    reporting: Reporting,
+) -> None:
+    await reporting.start()
+    zoe = person()
+    reporting.clock.set(zoe.end + timedelta(days=40))
+    await reporting.send((zoe.booked(), zoe.booked_at), (zoe.passed(), zoe.end))
+    assert await places_holding(reporting.pool, PERSONAL) == []
+    assert (
+        await reporting.pool.fetchval("SELECT count(*) FROM appointments WHERE anonymised_at IS NOT NULL")
+        == 1
+    )
+
+
+async def test_the_database_refuses_personal_data_in_an_anonymised_row(reporting: Reporting) -> None:
+    await reporting.start()
+    zoe = person()
+    await reporting.send((zoe.booked(), zoe.booked_at))
+    with pytest.raises(asyncpg.CheckViolationError):
+        await reporting.pool.execute("UPDATE appointments SET anonymised_at = now() WHERE id = $1", zoe.id)
+
+
+@pytest.mark.req("R34")
+async def test_dead_letters_holding_events_go_with_the_retention_period(reporting: Reporting) -> None:
+    pool = reporting.pool
+    now = reporting.clock.now()
+    for age in (40, 3):
+        await pool.execute(
+            "INSERT INTO dead_letters (consumer, queue, reason, body, dead_at) VALUES ($1, $2, $3, $4, $5)",
+            "reporting.events",
+            "q",
+            "test",
+            b'{"data": {"customer": {"last_name": "Quellenhof"}}}',
+            now - timedelta(days=age),
+        )
+    counts = await service.run_retention(pool, reporting.settings, reporting.clock, force=True)
+    assert counts is not None and counts["dead_letters_deleted"] == 1
+    assert await pool.fetchval("SELECT count(*) FROM dead_letters") == 1
+
+
+@pytest.mark.req("R33")
+async def test_the_deletion_report_shows_the_runs_of_every_service(reporting: Reporting) -> None:
+    client = await reporting.start()
+    now = reporting.clock.now()
+    await service.run_retention(reporting.pool, reporting.settings, reporting.clock, force=True)
+    await reporting.send(
+        (
+            RetentionRunCompletedV1(
+                service="booking",
+                job="personal_data",
+                started_at=now,
+                finished_at=now + timedelta(seconds=2),
+                retention_days=28,
+                cutoff=now - timedelta(days=28),
+                counts={"appointments_anonymised": 17, "holds_deleted": 3},
+            ),
+            now,
+        ),
+        (
+            RetentionRunCompletedV1(
+                service="notifier",
+                job="personal_data",
+                started_at=now,
+                finished_at=now + timedelta(seconds=1),
+                retention_days=28,
+                cutoff=now - timedelta(days=28),
+                counts={"mails_erased": 40},
+            ),
+            now,
+        ),
+    )
+    report = await (
+        await client.get(
+            "/api/v1/admin/retention-report", headers=identity_header(reporting.clock, Role.ADMIN)
+        )
+    ).json()
+    services = {s["service"]: s for s in report["services"]}
+    assert set(services) == {"booking", "notifier", "reporting"}
+    assert services["booking"]["totals"] == {"appointments_anonymised": 17, "holds_deleted": 3}
+    assert services["notifier"]["runs"] == 1
+    page = await client.get("/staff/admin/retention", headers=identity_header(reporting.clock, Role.ADMIN))
+    assert page.status == 200
+    html = await page.text()
+    assert "booking" in html and "mails_erased: 40" in html

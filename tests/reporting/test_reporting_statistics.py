@@ -1,0 +1,431 @@
+"""Statistics (R32, R35): figures from the events through the real broker agree with a direct count of
+the generated data, whatever the order and however often the events arrive; only the statistics role
+sees them; pages draw charts without loading anything; the export suppresses small counts."""
+
+from __future__ import annotations
+
+import io
+import random
+from collections import Counter
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+from openpyxl import load_workbook
+from pydantic import AwareDatetime, BaseModel
+
+from shared.events import EventData, event, model_for
+from shared.events.appointment import AppointmentSnapshot, AppointmentStatus, CancelledBy, Channel
+from shared.events.catalog import Mode
+from shared.identity import Role
+from tests.reporting.conftest import (
+    CONCERNS,
+    DAY,
+    Appt,
+    Reporting,
+    berlin,
+    envelope,
+    identity_header,
+    location_event,
+)
+
+# The staff-work events are not defined yet (issue: outcomes and callbacks); until they are, these
+# stand-ins in the expected shape let the tests drive reporting's handlers. The real models win.
+if model_for("appointment.outcome_recorded", 1) is None:
+
+    @event("appointment.outcome_recorded", 1)
+    class _OutcomeRecordedV1(EventData):
+        appointment: AppointmentSnapshot
+        outcome: str
+        note: str | None = None
+
+
+if model_for("callback.created", 1) is None:
+
+    class _Ticket(BaseModel):
+        id: str
+        appointment_id: str
+        location_id: str
+        group_id: str
+        created_at: AwareDatetime
+        due_at: AwareDatetime
+        closed_at: AwareDatetime | None = None
+        status: str = "open"
+        revision: int = 1
+
+    @event("callback.created", 1)
+    class _CallbackCreatedV1(EventData):
+        callback: _Ticket
+
+    @event("callback.closed", 1)
+    class _CallbackClosedV1(EventData):
+        callback: _Ticket
+
+
+def outcome_event(appt: Appt, outcome: str) -> EventData:
+    appt.revision += 1
+    model = model_for("appointment.outcome_recorded", 1)
+    assert model is not None
+    return model.model_validate({"appointment": appt.snapshot(), "outcome": outcome, "note": "Notiz"})
+
+
+FIRST, LAST = DAY, DAY + timedelta(days=13)
+
+
+def weekdays(first: date, last: date) -> list[date]:
+    days, day = [], first
+    while day <= last:
+        if day.weekday() < 5:
+            days.append(day)
+        day += timedelta(days=1)
+    return days
+
+
+def generate(seed: int = 7, count: int = 160) -> tuple[list[Appt], list[Any]]:
+    """Appointments (160 by default) at two locations over two weeks with their events: bookings, reschedules,
+    cancellations by everyone, passing and outcomes."""
+    rnd = random.Random(seed)
+    days = weekdays(FIRST, LAST)
+    appts: list[Appt] = []
+    events: list[Any] = []
+    for n in range(count):
+        concern = rnd.choice(list(CONCERNS))
+        modes = CONCERNS[concern][3]
+        day = rnd.choice(days)
+        start = berlin(day, rnd.choice([8, 9, 10, 11]), rnd.choice([0, 15, 30]))
+        booked_at = start - timedelta(hours=rnd.randint(20, 20 * 24))
+        appt = Appt(
+            rnd.choice(["mitte", "nord"]),
+            concern,
+            start,
+            mode=rnd.choice(modes),
+            channel=rnd.choice(list(Channel)),
+            service_point=1 + n % 2,
+            booked_at=booked_at,
+            interpreter_language="Farsi" if rnd.random() < 0.1 else None,
+        )
+        events.append((appt.booked(), booked_at))
+        if rnd.random() < 0.2:
+            new_day = rnd.choice(days)
+            moved_at = booked_at + timedelta(hours=2)
+            events.append((appt.reschedule(berlin(new_day, rnd.choice([8, 9, 10]), 0)), moved_at))
+        roll = rnd.random()
+        if roll < 0.25:
+            by = rnd.choice(list(CancelledBy))
+            events.append((appt.cancel(by), appt.booked_at + timedelta(hours=3)))
+        else:
+            events.append((appt.passed(), appt.end + timedelta(minutes=5)))
+            if roll < 0.4:
+                events.append((outcome_event(appt, "no_show"), appt.end + timedelta(minutes=10)))
+            elif roll < 0.7:
+                events.append((outcome_event(appt, "resolved"), appt.end + timedelta(minutes=10)))
+        appts.append(appt)
+    return appts, events
+
+
+def direct_counts(appts: list[Appt]) -> dict[str, Any]:
+    """The figures counted straight from the generated data, without reporting."""
+    in_period = [a for a in appts if FIRST <= a.day <= LAST]
+    cancelled = [a for a in in_period if a.status is AppointmentStatus.CANCELLED]
+    no_show = {a.id for a in in_period if getattr(a, "outcome", None) == "no_show"}
+
+    def slice_(key: Any) -> dict[str, tuple[int, int, int]]:
+        out: dict[str, list[int]] = {}
+        for a in in_period:
+            figures = out.setdefault(key(a), [0, 0, 0])
+            figures[0] += 1
+            figures[1] += a.status is AppointmentStatus.CANCELLED
+            figures[2] += a.id in no_show
+        return {k: (v[0], v[1], v[2]) for k, v in out.items()}
+
+    return {
+        "appointments": len(in_period),
+        "cancellations": len(cancelled),
+        "no_shows": len(no_show),
+        "by_location": slice_(lambda a: a.location_id),
+        "by_concern": slice_(lambda a: a.concern_id),
+        "by_channel": slice_(lambda a: a.channel.value),
+        "cancelled_by": Counter(a.cancelled_by for a in cancelled),  # type: ignore[attr-defined]
+        "booked_minutes_mitte": sum(
+            a.minutes
+            for a in in_period
+            if a.location_id == "mitte" and a.status is not AppointmentStatus.CANCELLED
+        ),
+    }
+
+
+def offered_minutes_mitte() -> int:
+    """What the test snapshot offers at one location in the period: entrance zone Mon-Fri 8-12 with 3
+    service points; benefits team Mon-Thu 8-12 with 2 and Thursday 14-18 with 1."""
+    total = 0
+    for day in weekdays(FIRST, LAST):
+        total += 4 * 60 * 3
+        if day.weekday() < 4:
+            total += 4 * 60 * 2
+        if day.weekday() == 3:
+            total += 4 * 60
+    return total
+
+
+async def publish_generated(reporting: Reporting, seed: int = 7, count: int = 160) -> list[Appt]:
+    appts, events = generate(seed, count)
+    # Remember the facts the direct count needs (the Appt objects hold the final state).
+    for data, _ in events:
+        appt = next((a for a in appts if a.id == data.appointment.id), None)
+        if appt is not None and data.event_type == "appointment.outcome_recorded":
+            appt.outcome = data.outcome  # type: ignore[attr-defined]
+        if appt is not None and data.event_type == "appointment.cancelled":
+            appt.cancelled_by = data.cancelled_by.value  # type: ignore[attr-defined]
+    setup_at = berlin(FIRST, 0) - timedelta(days=30)
+    envelopes = [envelope(location_event("mitte"), setup_at), envelope(location_event("nord"), setup_at)]
+    envelopes += [envelope(data, at) for data, at in events]
+    rnd = random.Random(seed)
+    # Any order, and a tenth delivered twice (at least once, I3): the figures must not care.
+    shuffled = envelopes[:2] + rnd.sample(envelopes[2:], len(envelopes) - 2)
+    shuffled += rnd.sample(envelopes[2:], len(envelopes) // 10)
+    await reporting.publish(*shuffled)
+    await reporting.settle(within=30)
+    return appts
+
+
+def stats_headers(reporting: Reporting, *locations: str) -> dict[str, str]:
+    return identity_header(reporting.clock, Role.STATISTICS, *(locations or ("*",)))
+
+
+@pytest.mark.req("R35")
+@pytest.mark.req("R32")
+async def test_summary_from_the_events_agrees_with_a_direct_count_of_the_generated_data(
+    reporting: Reporting,
+) -> None:
+    reporting.clock.set(berlin(LAST + timedelta(days=1), 12))
+    client = await reporting.start()
+    appts = await publish_generated(reporting)
+    expected = direct_counts(appts)
+
+    response = await client.get(
+        f"/api/v1/staff/statistics/summary?from={FIRST}&to={LAST}", headers=stats_headers(reporting)
+    )
+    assert response.status == 200
+    summary = await response.json()
+    assert set(summary) == {
+        "appointments",
+        "cancellations",
+        "no_shows",
+        "by_location",
+        "by_concern",
+        "by_channel",
+    }
+    assert summary["appointments"] == expected["appointments"] > 100
+    assert summary["cancellations"] == expected["cancellations"] > 10
+    assert summary["no_shows"] == expected["no_shows"] > 5
+    for name, key in (
+        ("by_location", "location_id"),
+        ("by_concern", "concern_id"),
+        ("by_channel", "channel"),
+    ):
+        got = {i[key]: (i["appointments"], i["cancellations"], i["no_shows"]) for i in summary[name]}
+        assert got == expected[name], name
+    assert {i["location_id"]: i["name"] for i in summary["by_location"]} == {
+        "mitte": "Bremen-Mitte",
+        "nord": "Bremen-Nord",
+    }
+
+    report = await (
+        await client.get(
+            f"/api/v1/staff/statistics/report?from={FIRST}&to={LAST}", headers=stats_headers(reporting)
+        )
+    ).json()
+    assert {k: v for k, v in report["total"]["cancelled_by"].items() if v} == dict(expected["cancelled_by"])
+    mitte = next(f for f in report["by_location"] if f["key"] == "mitte")
+    assert mitte["booked_minutes"] == expected["booked_minutes_mitte"]
+    assert mitte["offered_minutes"] == offered_minutes_mitte()
+    assert mitte["utilisation"] == round(expected["booked_minutes_mitte"] / offered_minutes_mitte(), 4)
+    assert sum(d["appointments"] for d in report["by_day"]) == expected["appointments"]
+    assert sum(w["appointments"] for w in report["by_week"]) == expected["appointments"]
+    assert sum(sum(f["lead_time_buckets"].values()) for f in report["by_mode"]) == expected["appointments"]
+
+    # A location's own figures: the same count, filtered.
+    only = await (
+        await client.get(
+            f"/api/v1/staff/statistics/summary?from={FIRST}&to={LAST}&location=nord",
+            headers=stats_headers(reporting),
+        )
+    ).json()
+    assert only["appointments"] == expected["by_location"]["nord"][0]
+
+    breakdown = await (
+        await client.get(
+            f"/api/v1/staff/statistics/breakdown?by=mode&from={FIRST}&to={LAST}",
+            headers=stats_headers(reporting),
+        )
+    ).json()
+    assert {i["key"] for i in breakdown["items"]} <= {m.value for m in Mode}
+    assert sum(i["appointments"] for i in breakdown["items"]) == expected["appointments"]
+
+
+@pytest.mark.req("R32")
+async def test_statistics_are_for_the_statistics_role_only(reporting: Reporting) -> None:
+    client = await reporting.start()
+    clock = reporting.clock
+    path = f"/api/v1/staff/statistics/summary?from={FIRST}&to={LAST}"
+    assert (await client.get(path)).status == 401
+    for role in (Role.APPOINTMENT_MANAGER, Role.LOCATION_ADMIN, Role.ADMIN, Role.AUDIT, Role.SERVICE_CENTRE):
+        response = await client.get(path, headers=identity_header(clock, role, "*"))
+        assert response.status == 403, role
+    assert (await client.get(path, headers=stats_headers(reporting))).status == 200
+    # A statistics grant for one location covers that location's figures only.
+    local = stats_headers(reporting, "mitte")
+    assert (await client.get(path, headers=local)).status == 403
+    assert (await client.get(path + "&location=mitte", headers=local)).status == 200
+    assert (await client.get(path + "&location=nord", headers=local)).status == 403
+    for page in ("/staff/statistics", "/api/v1/staff/statistics/export", "/api/v1/staff/statistics/report"):
+        assert (await client.get(page, headers=identity_header(clock, Role.ADMIN))).status == 403
+    bad = await client.get(
+        f"/api/v1/staff/statistics/summary?from={LAST}&to={FIRST}", headers=stats_headers(reporting)
+    )
+    assert bad.status == 422
+    assert (await bad.json())["error"]["details"][0]["field"] == "from"
+
+
+@pytest.mark.req("R35")
+async def test_statistics_page_draws_inline_svg_charts_and_loads_nothing_from_elsewhere(
+    reporting: Reporting,
+) -> None:
+    reporting.clock.set(berlin(LAST + timedelta(days=1), 12))
+    client = await reporting.start()
+    await publish_generated(reporting, count=60)
+    response = await client.get(f"/staff/statistics?from={FIRST}&to={LAST}", headers=stats_headers(reporting))
+    assert response.status == 200
+    assert response.content_type == "text/html"
+    html = await response.text()
+    assert html.count("<svg") >= 8
+    assert 'role="img"' in html and "<title id=" in html
+    assert "<script" not in html
+    assert "http://" not in html and "https://" not in html  # no CDN, no external font or image
+    assert "default-src 'none'" in response.headers["Content-Security-Policy"]
+    assert "Bremen-Mitte" in html and "Auslastung" in html and "Vorlaufzeit" in html
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+@pytest.mark.req("R35")
+async def test_export_shows_small_counts_as_below_five(reporting: Reporting) -> None:
+    reporting.clock.set(berlin(LAST + timedelta(days=1), 12))
+    client = await reporting.start()
+    appts = await publish_generated(reporting, count=60)
+    expected = direct_counts(appts)
+    response = await client.get(
+        f"/api/v1/staff/statistics/export?from={FIRST}&to={LAST}", headers=stats_headers(reporting)
+    )
+    assert response.status == 200
+    assert response.headers["Content-Disposition"] == (
+        f'attachment; filename="otv-statistik_alle_{FIRST}_{LAST}.xlsx"'
+    )
+    wb = load_workbook(io.BytesIO(await response.read()))
+    assert {"Hinweise", "Übersicht", "Standorte", "Anliegen", "Kanal", "Tage", "Wochen", "Rückrufe"} <= set(
+        wb.sheetnames
+    )
+    notes = " ".join(str(c.value) for row in wb["Hinweise"].iter_rows() for c in row if c.value)
+    assert "„<5“" in notes
+    overview = list(wb["Übersicht"].iter_rows(values_only=True))
+    assert overview[1][1] == expected["appointments"]
+    cells = [v for ws in wb.worksheets for row in ws.iter_rows(min_row=2, values_only=True) for v in row[1:]]
+    assert "<5" in cells  # some days have a handful of cancellations
+    # No count from 1 to 4 is shown anywhere; minutes count no persons.
+    for ws in wb.worksheets:
+        header = next(ws.iter_rows(max_row=1, values_only=True))
+        for row in ws.iter_rows(min_row=2, values_only=True):
+            for title, value in zip(header, row, strict=False):
+                if isinstance(value, int) and "Minuten" not in str(title):
+                    assert not 0 < value < 5, (ws.title, title, value)
+
+
+async def test_callbacks_count_as_in_time_when_closed_within_48_hours(reporting: Reporting) -> None:
+    reporting.clock.set(berlin(DAY + timedelta(days=4), 12))
+    client = await reporting.start()
+    created = model_for("callback.created", 1)
+    closed = model_for("callback.closed", 1)
+    assert created is not None and closed is not None
+    appt = Appt("mitte", "leistungsbezug", berlin(DAY, 9))
+
+    def ticket(n: int, hours_to_close: int | None) -> tuple[Any, ...]:
+        at = berlin(DAY, 10) + timedelta(minutes=n)
+        body: dict[str, Any] = {
+            "id": f"cb-{n}",
+            "appointment_id": str(appt.id),
+            "location_id": "mitte",
+            "group_id": "lt1",
+            "created_at": at,
+            "due_at": at + timedelta(hours=48),
+            "revision": 1,
+        }
+        out: list[Any] = [(created.model_validate({"callback": body}), at)]
+        if hours_to_close is not None:
+            done = at + timedelta(hours=hours_to_close)
+            shut = {**body, "closed_at": done, "status": "closed", "revision": 2}
+            out.append((closed.model_validate({"callback": shut}), done))
+        return tuple(out)
+
+    items = [*ticket(1, 5), *ticket(2, 47), *ticket(3, 50), *ticket(4, None)]
+    # The close of ticket 1 before its creation: order does not matter.
+    await reporting.send(items[1], items[0], *items[2:])
+    report = await (
+        await client.get(
+            f"/api/v1/staff/statistics/report?from={DAY}&to={DAY}", headers=stats_headers(reporting)
+        )
+    ).json()
+    assert report["callbacks"] == {
+        "key": "total",
+        "label": "gesamt",
+        "created": 4,
+        "closed_in_time": 2,
+        "closed_late": 1,
+        "open_in_time": 0,
+        "open_overdue": 1,  # the clock stands four days later
+    }
+
+
+async def test_mail_outcomes_are_counted_by_kind(reporting: Reporting) -> None:
+    client = await reporting.start()
+    sent = model_for("mail.sent", 1)
+    failed = model_for("mail.failed", 1)
+    if sent is None or failed is None:
+        pytest.skip("the notifier's mail events are not defined")
+    appt = Appt("mitte", "neuantrag", berlin(DAY, 9))
+    at = berlin(DAY, 0) - timedelta(days=1)
+    await reporting.send(
+        (appt.booked(), appt.booked_at),
+        (
+            sent.model_validate(
+                {
+                    "mail_id": appt.id,
+                    "appointment_id": appt.id,
+                    "kind": "confirmation",
+                    "revision": 1,
+                    "attempts": 1,
+                }
+            ),
+            at,
+        ),
+        (
+            failed.model_validate(
+                {
+                    "mail_id": Appt("mitte", "neuantrag", at).id,
+                    "appointment_id": appt.id,
+                    "kind": "reminder",
+                    "revision": 1,
+                    "attempts": 3,
+                    "reason": "rejected",
+                }
+            ),
+            at,
+        ),
+    )
+    report = await (
+        await client.get(
+            f"/api/v1/staff/statistics/report?from={at.date()}&to={DAY}", headers=stats_headers(reporting)
+        )
+    ).json()
+    assert {m["kind"]: (m["sent"], m["failed"]) for m in report["mails"]} == {
+        "confirmation": (1, 0),
+        "reminder": (0, 1),
+    }
