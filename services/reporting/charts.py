@@ -33,7 +33,7 @@ def bar_chart(
     largest = max((v for _, v in items), default=0) or 1
     span = width - label_width - value_width
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" width="{width}" height="{height}"'
+        f'<svg class="chart" role="img" width="{width}" height="{height}"'
         f' viewBox="0 0 {width} {height}" aria-labelledby="chart{n}t chart{n}d">',
         f'<title id="chart{n}t">{escape(title)}</title>',
         f'<desc id="chart{n}d">{escape(title)}: '
@@ -73,7 +73,7 @@ def column_chart(
     slot = plot_w / groups
     bar_w = max(1.0, (slot - 2) / max(len(series), 1))
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" width="{width}" height="{height}"'
+        f'<svg class="chart" role="img" width="{width}" height="{height}"'
         f' viewBox="0 0 {width} {height}" aria-labelledby="chart{n}t chart{n}d">',
         f'<title id="chart{n}t">{escape(title)}</title>',
         f'<desc id="chart{n}d">{escape(title)}; die Werte stehen in der Tabelle unter der Grafik.</desc>',

@@ -135,7 +135,7 @@ async def statistics_report(
         else:
             dim = "total"
         key, _ = names.key_and_label(dim, c)
-        offered[(dim, key)] = int(c["offered"])
+        offered[(dim, key)] = int(c["offered"] or 0)
     has_capacity = bool(capacity_rows) and any(offered.values())
 
     buckets: dict[str, dict[str, Figures]] = {

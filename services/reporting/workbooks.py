@@ -12,6 +12,7 @@ from typing import Any
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import Cell
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
@@ -85,7 +86,7 @@ def _naive_utc(instant: datetime) -> datetime:
     return instant.astimezone(UTC).replace(tzinfo=None)
 
 
-def _cell(ws: Worksheet, value: Any, **style: Any) -> WriteOnlyCell:
+def _cell(ws: Worksheet, value: Any, **style: Any) -> Cell:
     cell = WriteOnlyCell(ws, value=value)
     for name, val in style.items():
         setattr(cell, name, val)
@@ -181,7 +182,7 @@ def build_day_list(
                 r.reference,
             ]
             if struck:
-                values = [v if isinstance(v, WriteOnlyCell) else _cell(ws, v) for v in values]
+                values = [v if isinstance(v, Cell) else _cell(ws, v) for v in values]
                 for v in values:
                     v.font = _CANCELLED
             ws.append(values)
