@@ -11,6 +11,7 @@ import uuid
 from aiohttp import web
 
 from services.booking import service
+from services.booking.domain import network_of
 from services.booking.models import (
     AvailabilityQuery,
     BookingRequest,
@@ -51,6 +52,12 @@ def _token(request: web.Request) -> str | None:
     return request.headers.get(TOKEN_HEADER) or request.query.get("token")
 
 
+def _client_address(request: web.Request) -> str | None:
+    # The gateway, the only way in from outside, sets X-Forwarded-For to the client's address.
+    forwarded = request.headers.get("X-Forwarded-For", "")
+    return forwarded.split(",")[0].strip() or request.remote
+
+
 def _json(body: bytes | str, status: int = 200) -> web.Response:
     response = web.Response(status=status, content_type="application/json", headers=NO_STORE)
     response.body = body.encode() if isinstance(body, str) else body
@@ -80,7 +87,10 @@ async def post_hold(request: web.Request) -> web.Response:
 async def post_appointment(request: web.Request) -> web.Response:
     booking = await parse_json(request, BookingRequest)
     result = await service.book_appointment(
-        request.app[DEPS], booking, idempotency_key=request.headers.get(IDEMPOTENCY_HEADER)
+        request.app[DEPS],
+        booking,
+        idempotency_key=request.headers.get(IDEMPOTENCY_HEADER),
+        client_network=network_of(_client_address(request)),
     )
     return _json(result.body, result.status)
 

@@ -173,14 +173,14 @@ INSERT INTO appointments (
     first_name, last_name, email, phone, customer_number, household_number,
     email_key, customer_number_key, household_number_key, manage_token_hash,
     location_name, location_address, concern_name, documents, sensitive, emergency,
-    booked_at, updated_at
+    booked_at, updated_at, client_network
 )
 SELECT $1::uuid, $2::text, 'booked', $3::text, $4::text, $5::int, $6::text, $7::text, $8::text, $9::text,
        $10::timestamptz, $11::timestamptz, $12::bool, $13::bool, $14::text,
        $15::text, $16::text, $17::text, $18::text, $19::text, $20::text,
        $21::text, $22::text, $23::text, $24::bytea,
        $25::text, $26::text, $27::text, $28::jsonb, $29::bool, $30::bool,
-       $31::timestamptz, $31::timestamptz
+       $31::timestamptz, $31::timestamptz, $33::text
 WHERE NOT EXISTS (  -- somebody else's live hold or cool-down on this point
     SELECT 1 FROM holds h
      WHERE h.location_id = $3 AND h.group_id = $4 AND h.service_point = $5
@@ -232,6 +232,7 @@ async def insert_appointment(
                 new.emergency,
                 new.booked_at,
                 now,
+                new.client_network,
             )
     except asyncpg.ExclusionViolationError:
         return False
@@ -358,7 +359,7 @@ _COLUMNS = """
 id, reference, revision, status, location_id, group_id, service_point, concern_id, mode, channel, language,
 start_at, end_at, evening, evening_declared, interpreter_language, first_name, last_name, email, phone,
 customer_number, household_number, location_name, location_address, concern_name, documents, sensitive,
-emergency, booked_at, cancelled_at, cancelled_by, cancel_reason, manage_token_hash
+emergency, booked_at, cancelled_at, cancelled_by, cancel_reason, manage_token_hash, client_network
 """
 
 
@@ -393,6 +394,7 @@ def _appointment(row: asyncpg.Record) -> Appointment:
         sensitive=row["sensitive"],
         emergency=row["emergency"],
         booked_at=row["booked_at"],
+        client_network=row["client_network"],
         cancelled_at=row["cancelled_at"],
         cancelled_by=row["cancelled_by"],
         cancel_reason=row["cancel_reason"],

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import bisect
 import calendar
+import ipaddress
 import re
 import unicodedata
 import uuid
@@ -138,6 +139,18 @@ def normalise_household_number(raw: str) -> str:
     return value
 
 
+def network_of(address: str | None) -> str | None:
+    """R48: the network of a client address, an IPv4 /24 or IPv6 /48 prefix (never the address itself)."""
+    if not address:
+        return None
+    try:
+        ip = ipaddress.ip_address(address.strip())
+    except ValueError:
+        return None
+    prefix = 24 if ip.version == 4 else 48
+    return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
+
+
 def normalise_name(raw: str) -> str:
     value = " ".join(raw.split())
     if not value:
@@ -237,6 +250,7 @@ class Appointment:
     sensitive: bool
     emergency: bool
     booked_at: datetime
+    client_network: str | None = None
     cancelled_at: datetime | None = None
     cancelled_by: str | None = None
     cancel_reason: str | None = None
@@ -276,6 +290,7 @@ class NewAppointment:
     sensitive: bool
     emergency: bool
     booked_at: datetime
+    client_network: str | None = None
 
 
 def new_reference(choice: Callable[[str], str]) -> str:

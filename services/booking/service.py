@@ -193,6 +193,7 @@ def snapshot_of(appointment: Appointment, url: str) -> AppointmentSnapshot:
         ),
         manage_url=url,
         booked_at=appointment.booked_at,
+        client_network=appointment.client_network,
     )
 
 
@@ -227,6 +228,7 @@ def _appointment_of(new: NewAppointment, point: int) -> Appointment:
         sensitive=new.sensitive,
         emergency=new.emergency,
         booked_at=new.booked_at,
+        client_network=new.client_network,
     )
 
 
@@ -287,7 +289,7 @@ async def place_hold(deps: Deps, location_id: str, request: HoldRequest) -> Hold
                 break
         else:
             raise SlotTakenError("This slot has just been taken. Please choose another one.")
-    return HoldOut(hold_id=hold_id, expires_at=expires_at, start=slot.start, end=slot.end)
+    return HoldOut(hold_id=hold_id, expires_at=_berlin(expires_at), start=slot.start, end=slot.end)
 
 
 # --- booking ------------------------------------------------------------------------------------------------
@@ -300,10 +302,12 @@ async def book_appointment(
     channel: Channel = Channel.ONLINE,
     interpreter_language: str | None = None,
     idempotency_key: str | None = None,
+    client_network: str | None = None,
 ) -> Result:
-    """Book an appointment: 201 with the appointment, or a domain error (422, 404, 409)."""
+    """Book an appointment: 201 with the appointment, or a domain error (422, 404, 409).
+    `client_network` is the /24 or /48 prefix of the customer's address (R48), for online bookings."""
     try:
-        result = await _book(deps, request, channel, interpreter_language, idempotency_key)
+        result = await _book(deps, request, channel, interpreter_language, idempotency_key, client_network)
     except OTVError as exc:
         BOOKINGS.labels(channel.value, exc.code).inc()
         raise
@@ -317,6 +321,7 @@ async def _book(
     channel: Channel,
     interpreter_language: str | None,
     raw_key: str | None,
+    client_network: str | None,
 ) -> Result:
     key = (
         IdempotencyKey.of(
@@ -383,6 +388,7 @@ async def _book(
         sensitive=concern.sensitive,
         emergency=concern.emergency,
         booked_at=now,
+        client_network=client_network,
     )
     url = manage_url(deps.settings, new.id, token)
 

@@ -83,8 +83,14 @@ async def test_hold_book_reschedule_and_cancel_through_the_gateway(
     view = await gateway.get(path, params={"token": token})
     assert (await view.json())["status"] == "cancelled"
 
-    types = [r["type"] for r in await pool.fetch("SELECT type FROM outbox ORDER BY seq")]
-    assert types == ["appointment.booked", "appointment.rescheduled", "appointment.cancelled"]
+    events = await pool.fetch("SELECT type, envelope FROM outbox ORDER BY seq")
+    assert [e["type"] for e in events] == [
+        "appointment.booked",
+        "appointment.rescheduled",
+        "appointment.cancelled",
+    ]
+    # R48: the network the booking came from, cut to its /24 by the booking service.
+    assert {e["envelope"]["data"]["appointment"]["client_network"] for e in events} == {"127.0.0.0/24"}
 
 
 async def test_rejected_requests_through_the_gateway_leave_nothing_behind(
