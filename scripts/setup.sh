@@ -308,6 +308,9 @@ load_demo() {
     .venv/bin/python -m shared.topology
     log "demo data: loading into otv"
     OTV_DB_NAME=otv .venv/bin/python -m services.catalog load-demo
+    # The demo logins of every role (demo-admin, <location>-manager ...; password OTV_DEMO_PASSWORD).
+    log "demo data: staff logins"
+    OTV_DB_NAME=otv .venv/bin/python -m services.gateway load-demo
 }
 
 # --- RabbitMQ ---------------------------------------------------------------------------------------

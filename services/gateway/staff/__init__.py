@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import timedelta
 
+import asyncpg
 from aiohttp import web
 
 from services.gateway.config import Settings
@@ -20,6 +21,7 @@ from services.gateway.staff.forwarding import make_forwarder
 from services.gateway.staff.rules import FORWARDED, is_staff_path, rule_table
 from services.gateway.staff.service import Staff, purge_sessions
 from shared.background import periodic_context
+from shared.clock import Clock
 from shared.web import CLOCK, POOL, SETTINGS
 
 
@@ -39,22 +41,26 @@ def setup_staff(app: web.Application) -> None:
     _check_every_own_route_has_a_rule(app, table)
 
     async def start(app: web.Application) -> None:
-        app[keys.STAFF] = Staff(
-            pool=app[POOL],
-            clock=app[CLOCK],
-            sessions=SessionPolicy(
-                idle=timedelta(minutes=settings.staff_session_idle_minutes),
-                absolute=timedelta(hours=settings.staff_session_absolute_hours),
-            ),
-            lockout=LockoutPolicy(
-                max_failures=settings.staff_login_max_failures,
-                lockout=timedelta(minutes=settings.staff_login_lockout_minutes),
-            ),
-        )
+        app[keys.STAFF] = build_staff(settings, app[POOL], app[CLOCK])
 
     # After the cleanup contexts (the database pool) have started: aiohttp runs them first.
     app.on_startup.append(start)
     app.cleanup_ctx.append(periodic_context("staff-session-purge", 600, _purge, first_delay=60))
+
+
+def build_staff(settings: Settings, pool: asyncpg.Pool, clock: Clock) -> Staff:
+    return Staff(
+        pool=pool,
+        clock=clock,
+        sessions=SessionPolicy(
+            idle=timedelta(minutes=settings.staff_session_idle_minutes),
+            absolute=timedelta(hours=settings.staff_session_absolute_hours),
+        ),
+        lockout=LockoutPolicy(
+            max_failures=settings.staff_login_max_failures,
+            lockout=timedelta(minutes=settings.staff_login_lockout_minutes),
+        ),
+    )
 
 
 async def _purge(app: web.Application) -> None:

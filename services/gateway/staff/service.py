@@ -393,6 +393,7 @@ async def create_account(
     grants: list[GrantRow],
     password: str | None = None,
     demo: bool = False,
+    password_hash: str | None = None,
 ) -> tuple[AccountView, str | None]:
     """A new account. Without a password it gets a one-time start password (returned once) that must be
     changed at the first login."""
@@ -403,7 +404,7 @@ async def create_account(
     elif not demo:
         check_new_password(password, username=name, field="password")
     now = staff.clock.now()
-    password_hash = await staff.passwords.hash(password)
+    password_hash = password_hash or await staff.passwords.hash(password)
     async with staff.pool.acquire() as conn, conn.transaction():
         account_id = await db.insert_account(
             conn,
@@ -700,8 +701,10 @@ async def ensure_account(
     display_name: str = "",
     demo: bool = False,
     by: str = "system",
+    password_hash: str | None = None,
 ) -> bool:
-    """Create the account, or (demo data only) set its password and grants again; True when created."""
+    """Create the account, or (demo data only) set its password and grants again; True when created.
+    `password_hash` (of `password`) saves the demo data one argon2 run per account."""
     name = check_username(username)
     now = staff.clock.now()
     actor = Actor(by, "system")
@@ -716,11 +719,12 @@ async def ensure_account(
             grants=grants,
             password=password,
             demo=demo,
+            password_hash=password_hash,
         )
         return True
     if not existing.demo:
         raise ConflictError(f"The account {name!r} exists already and is not a demo account.")
-    password_hash = await staff.passwords.hash(password)
+    password_hash = password_hash or await staff.passwords.hash(password)
     async with staff.pool.acquire() as conn, conn.transaction():
         await db.set_password(conn, existing.id, password_hash, must_change=False, now=now)
         await db.set_active(conn, existing.id, True, now)
