@@ -240,7 +240,7 @@ async def test_a_double_click_books_once(client: Client, pool: asyncpg.Pool) -> 
 
 
 def _without(body: dict[str, Any], *path: str) -> dict[str, Any]:
-    copy = json.loads(json.dumps(body))
+    copy: dict[str, Any] = json.loads(json.dumps(body))
     target = copy
     for key in path[:-1]:
         target = target[key]
@@ -249,7 +249,7 @@ def _without(body: dict[str, Any], *path: str) -> dict[str, Any]:
 
 
 def _with(body: dict[str, Any], value: Any, *path: str) -> dict[str, Any]:
-    copy = json.loads(json.dumps(body))
+    copy: dict[str, Any] = json.loads(json.dumps(body))
     target = copy
     for key in path[:-1]:
         target = target[key]

@@ -297,3 +297,25 @@ async def test_hold_requests_are_validated_like_bookings(client: Client, pool: a
     )
     assert unknown.status == 404
     assert await counts(pool) == before
+
+
+@pytest.mark.req("R38")
+@pytest.mark.req("R41")
+async def test_rescheduling_can_use_a_hold_on_the_new_slot(client: Client, pool: asyncpg.Pool) -> None:
+    appointment_id, token = await booked(client, concern="bescheid")
+    hold = await client.post(
+        f"/api/v1/locations/{factory.LOCATION}/holds",
+        json={"concern_id": "bescheid", "mode": "in_person", "start": TUESDAY_10},
+    )
+    hold_id = (await hold.json())["hold_id"]
+    await booked(
+        client, TUESDAY_10, concern="bescheid"
+    )  # the other point of 10:00: only the held one is left
+    moved = await client.post(
+        f"/api/v1/appointments/{appointment_id}/reschedule",
+        params={"token": token},
+        json={"start": TUESDAY_10, "hold_id": hold_id},
+    )
+    assert moved.status == 200, await moved.text()
+    assert await pool.fetchval("SELECT count(*) FROM holds") == 0
+    assert TUESDAY_10 not in await free(client, "2026-03-03")

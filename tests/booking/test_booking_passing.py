@@ -9,7 +9,7 @@ from typing import Any
 
 import asyncpg
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import BaseTestServer, TestClient, TestServer
 
 from services.booking import service
 from services.booking.app import create_app
@@ -52,7 +52,7 @@ async def test_an_appointment_that_has_not_started_stays_booked(
 
 
 @pytest.fixture
-async def two_replicas(located: asyncpg.Pool, clock: ManualClock) -> AsyncIterator[list[TestServer]]:
+async def two_replicas(located: asyncpg.Pool, clock: ManualClock) -> AsyncIterator[list[BaseTestServer]]:
     settings = booking_settings(run_jobs=True, passing_interval_seconds=0.05)
     async with (
         TestServer(create_app(settings, clock=clock)) as one,
@@ -62,8 +62,9 @@ async def two_replicas(located: asyncpg.Pool, clock: ManualClock) -> AsyncIterat
 
 
 async def test_the_passing_job_runs_once_across_two_replicas(
-    two_replicas: list[TestServer], pool: asyncpg.Pool, clock: ManualClock
+    two_replicas: list[BaseTestServer], pool: asyncpg.Pool, clock: ManualClock
 ) -> None:
+    client: Client
     async with TestClient(two_replicas[0]) as client:
         starts = [iso("2026-03-03", t) for t in ("08:00", "08:15", "08:30", "08:45", "09:00")]
         for start in starts * 3:  # fifteen appointments, three per slot
@@ -71,7 +72,8 @@ async def test_the_passing_job_runs_once_across_two_replicas(
     clock.set(at("2026-03-03", "12:00"))
 
     async def all_passed() -> bool:
-        return await pool.fetchval("SELECT count(*) FROM appointments WHERE status = 'passed'") == 15
+        passed = await pool.fetchval("SELECT count(*) FROM appointments WHERE status = 'passed'")
+        return bool(passed == 15)
 
     await wait_for(all_passed, what="the passing job of either replica")
     await asyncio.sleep(0.3)  # both replicas keep running their schedule meanwhile
