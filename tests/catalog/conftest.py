@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
+import aio_pika
 import asyncpg
 import pytest
 from aiohttp import web
@@ -19,7 +20,7 @@ from services.catalog import demo
 from services.catalog.app import create_app
 from services.catalog.config import Settings
 from shared.clock import BERLIN, ManualClock
-from tests.conftest import svc_settings
+from tests.conftest import TEST_OVERRIDES, svc_settings
 
 NOW = datetime(2026, 11, 25, 10, 0, tzinfo=BERLIN)  # a Wednesday
 
@@ -51,10 +52,28 @@ SERIALS = {
 }
 
 
+# The catalog's tests publish on an exchange of their own: the snapshots they make must not wait in the
+# queues other services' tests declared on the session's exchange (booking.catalog, reporting.events).
+EXCHANGE = f"{TEST_OVERRIDES['exchange']}.catalog"
+
+
 def catalog_settings(**overrides: Any) -> Settings:
-    settings = svc_settings(Settings, **overrides)
+    settings = svc_settings(Settings, **{"exchange": EXCHANGE, **overrides})
     assert isinstance(settings, Settings)
     return settings
+
+
+@pytest.fixture(scope="session", autouse=True)
+async def _delete_catalog_exchange() -> AsyncIterator[None]:
+    yield
+    connection = await aio_pika.connect_robust(Settings().broker_url)
+    try:
+        channel = await connection.channel()
+        for name in (EXCHANGE, f"{EXCHANGE}.dlx"):
+            await channel.exchange_delete(name)
+        await channel.close()
+    finally:
+        await connection.close()
 
 
 async def empty_catalog(pool: asyncpg.Pool) -> None:
