@@ -17,7 +17,7 @@ import asyncpg
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.catalog import service
+from services.catalog import finder, service
 from services.catalog.api import address_line
 from services.catalog.models import (
     AllowEntryIn,
@@ -488,7 +488,7 @@ class StreetQuery(BaseModel):
 @routes.get("/api/v1/admin/finder/streets")
 async def admin_streets(request: web.Request) -> web.Response:
     query = parse_query(request, StreetQuery)
-    rows = await service.list_streets(
+    rows = await finder.list_streets(
         request.app[POOL],
         location_id=query.location,
         district=query.district,
@@ -501,13 +501,13 @@ async def admin_streets(request: web.Request) -> web.Response:
 @routes.post("/api/v1/admin/finder/streets")
 async def admin_add_street(request: web.Request) -> web.Response:
     body = await parse_json(request, StreetIn)
-    street_id = await service.add_street(request.app[POOL], request.app[CLOCK], actor_of(request), body)
+    street_id = await finder.add_street(request.app[POOL], request.app[CLOCK], actor_of(request), body)
     return web.json_response({"id": street_id}, status=201)
 
 
 @routes.delete("/api/v1/admin/finder/streets/{street_id}")
 async def admin_delete_street(request: web.Request) -> web.Response:
-    await service.delete_street(
+    await finder.delete_street(
         request.app[POOL], request.app[CLOCK], actor_of(request), _int_id(request, "street_id")
     )
     return web.json_response({"deleted": True})
@@ -515,7 +515,7 @@ async def admin_delete_street(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/admin/finder/other-jobcenters")
 async def admin_other_jobcenters(request: web.Request) -> web.Response:
-    rows = await service.other_jobcenters(request.app[POOL])
+    rows = await finder.other_jobcenters(request.app[POOL])
     return web.json_response(
         [
             {
@@ -539,7 +539,7 @@ async def admin_put_other_jobcenter(request: web.Request) -> web.Response:
     if not re.match(r"^[a-z][a-z0-9-]{1,47}$", jobcenter_id):
         raise NotFoundError("Not found.")
     body = await parse_json(request, OtherJobcenterIn)
-    await service.put_other_jobcenter(
+    await finder.put_other_jobcenter(
         request.app[POOL], request.app[CLOCK], actor_of(request), jobcenter_id, body
     )
     return web.json_response({"id": jobcenter_id})

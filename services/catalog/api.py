@@ -12,7 +12,7 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
-from services.catalog import domain, service
+from services.catalog import domain, finder, service
 from services.catalog.config import Settings
 from services.catalog.models import FinderQuery
 from services.catalog.texts import WHERE, finder_message
@@ -102,11 +102,11 @@ async def list_concerns(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v1/finder")
-async def finder(request: web.Request) -> web.Response:
+async def find_responsible_office(request: web.Request) -> web.Response:
     query = parse_query(request, FinderQuery)
     language = domain.resolve_language(query.lang, request.headers.get("Accept-Language"))
     pool = request.app[POOL]
-    answer = await service.find_responsible(
+    answer = await finder.find_responsible(
         pool,
         street=query.street,
         house_number=query.house_number,

@@ -8,7 +8,6 @@ row is locked first, so revisions of one location strictly increase whatever the
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -32,8 +31,6 @@ from services.catalog.models import (
     LocationPatch,
     MonthChangeBlockIn,
     OfferIn,
-    OtherJobcenterIn,
-    StreetIn,
     WindowIn,
 )
 from shared.calendar import BERLIN, holiday_name
@@ -319,13 +316,13 @@ async def add_approval(
     pool: asyncpg.Pool, clock: Clock, actor: Actor, location_id: str, body: ApprovalIn
 ) -> int:
     if body.valid_until < body.valid_from:
-        raise _invalid("valid_until", "must not be before valid_from")
+        raise invalid_field("valid_until", "must not be before valid_from")
     async with pool.acquire() as conn, conn.transaction():
         await db.lock_location(conn, location_id)
         approval_id = await db.insert_approval(
             conn, {**body.model_dump(), "location_id": location_id, "recorded_by": actor.staff}
         )
-        await _log(
+        await log_change(
             conn, clock, actor, "create", "policy_approval", str(approval_id), location_id, body.model_dump()
         )
     return approval_id
@@ -334,7 +331,7 @@ async def add_approval(
 # --- changing a location ----------------------------------------------------------------------------
 
 
-async def _log(
+async def log_change(
     conn: asyncpg.Connection,
     clock: Clock,
     actor: Actor,
@@ -356,7 +353,7 @@ async def _log(
     )
 
 
-def _invalid(field: str, message: str, kind: str = "value_error") -> ValidationError:
+def invalid_field(field: str, message: str, kind: str = "value_error") -> ValidationError:
     return ValidationError(
         f"Invalid {field}: {message}.", details=[{"field": field, "message": message, "type": kind}]
     )
@@ -380,7 +377,7 @@ async def create_location(pool: asyncpg.Pool, clock: Clock, actor: Actor, body: 
     async with pool.acquire() as conn, conn.transaction():
         await db.insert_location(conn, body.model_dump())
         await db.lock_location(conn, body.id)
-        await _log(conn, clock, actor, "create", "location", body.id, body.id, body.model_dump())
+        await log_change(conn, clock, actor, "create", "location", body.id, body.id, body.model_dump())
         return await publish_if_changed(conn, clock, body.id)
 
 
@@ -389,14 +386,14 @@ async def update_location(
 ) -> int | None:
     values = body.model_dump(exclude_unset=True)
     if "hotline" in values and values["hotline"] is None:
-        raise _invalid("hotline", "a location needs a hotline")
+        raise invalid_field("hotline", "a location needs a hotline")
     for required in ("name", "street", "postcode", "city", "active", "sort_order"):
         if required in values and values[required] is None:
-            raise _invalid(required, "must not be null")
+            raise invalid_field(required, "must not be null")
 
     async def work(conn: asyncpg.Connection, _location: asyncpg.Record) -> None:
         await db.update_location(conn, location_id, values)
-        await _log(conn, clock, actor, "update", "location", location_id, location_id, values)
+        await log_change(conn, clock, actor, "update", "location", location_id, location_id, values)
 
     return (await _in_location(pool, clock, location_id, work))[1]
 
@@ -407,7 +404,9 @@ async def set_lead_time(
     async def work(conn: asyncpg.Connection, _location: asyncpg.Record) -> None:
         values = {"lead_min_minutes": body.min_minutes, "lead_max_days": body.max_days}
         await db.update_location(conn, location_id, values)
-        await _log(conn, clock, actor, "update", "lead_time", location_id, location_id, body.model_dump())
+        await log_change(
+            conn, clock, actor, "update", "lead_time", location_id, location_id, body.model_dump()
+        )
 
     return (await _in_location(pool, clock, location_id, work))[1]
 
@@ -426,7 +425,7 @@ async def set_month_change_block(
             else {"block_last_days": None, "block_first_days": None}
         )
         await db.update_location(conn, location_id, values)
-        await _log(
+        await log_change(
             conn,
             clock,
             actor,
@@ -448,7 +447,9 @@ async def create_group(
 ) -> int | None:
     async def work(conn: asyncpg.Connection, _location: asyncpg.Record) -> None:
         await db.insert_group(conn, {**body.model_dump(mode="json"), "location_id": location_id})
-        await _log(conn, clock, actor, "create", "group", body.id, location_id, body.model_dump(mode="json"))
+        await log_change(
+            conn, clock, actor, "create", "group", body.id, location_id, body.model_dump(mode="json")
+        )
 
     return (await _in_location(pool, clock, location_id, work))[1]
 
@@ -468,19 +469,19 @@ async def update_group(
     values = body.model_dump(mode="json", exclude_unset=True)
     for required in values:
         if values[required] is None:
-            raise _invalid(required, "must not be null")
+            raise invalid_field(required, "must not be null")
     location_id = await _group_location(pool, group_id)
 
     async def work(conn: asyncpg.Connection, _location: asyncpg.Record) -> None:
         if "service_points" in values:
             needed = await db.max_window_points(conn, group_id)
             if values["service_points"] < needed:
-                raise _invalid(
+                raise invalid_field(
                     "service_points",
                     f"a time window of the group uses {needed} service points; change it first",
                 )
         await db.update_group(conn, group_id, values)
-        await _log(conn, clock, actor, "update", "group", group_id, location_id, values)
+        await log_change(conn, clock, actor, "update", "group", group_id, location_id, values)
 
     return (await _in_location(pool, clock, location_id, work))[1]
 
@@ -490,7 +491,7 @@ async def delete_group(pool: asyncpg.Pool, clock: Clock, actor: Actor, group_id:
 
     async def work(conn: asyncpg.Connection, _location: asyncpg.Record) -> None:
         await db.delete_group(conn, group_id)
-        await _log(conn, clock, actor, "delete", "group", group_id, location_id)
+        await log_change(conn, clock, actor, "delete", "group", group_id, location_id)
 
     return (await _in_location(pool, clock, location_id, work))[1]
 
@@ -501,9 +502,9 @@ async def delete_group(pool: asyncpg.Pool, clock: Clock, actor: Actor, group_id:
 def _check_window(body: WindowIn, group: asyncpg.Record) -> None:
     domain.check_window_times(body.start, body.end)
     if body.valid_from and body.valid_until and body.valid_until < body.valid_from:
-        raise _invalid("valid_until", "must not be before valid_from")
+        raise invalid_field("valid_until", "must not be before valid_from")
     if body.service_points > group["service_points"]:
-        raise _invalid(
+        raise invalid_field(
             "service_points",
             f"the group has {group['service_points']} service points",
             "too_many_service_points",
@@ -520,7 +521,7 @@ async def add_window(
         assert group is not None  # noqa: S101 -- groups are deleted only under the location's lock
         _check_window(body, group)
         window_id = await db.insert_window(conn, {**body.model_dump(), "group_id": group_id})
-        await _log(
+        await log_change(
             conn, clock, actor, "create", "window", str(window_id), location_id, body.model_dump(mode="json")
         )
         return window_id
@@ -546,7 +547,7 @@ async def update_window(
         assert group is not None  # noqa: S101 -- see add_window
         _check_window(body, group)
         await db.update_window(conn, window_id, body.model_dump())
-        await _log(
+        await log_change(
             conn,
             clock,
             actor,
@@ -565,7 +566,7 @@ async def delete_window(pool: asyncpg.Pool, clock: Clock, actor: Actor, window_i
 
     async def work(conn: asyncpg.Connection, _location: asyncpg.Record) -> None:
         await db.delete_window(conn, window_id)
-        await _log(conn, clock, actor, "delete", "window", str(window_id), window["location_id"])
+        await log_change(conn, clock, actor, "delete", "window", str(window_id), window["location_id"])
 
     return (await _in_location(pool, clock, window["location_id"], work))[1]
 
@@ -577,17 +578,17 @@ async def add_closure(
     pool: asyncpg.Pool, clock: Clock, actor: Actor, location_id: str, body: ClosureIn
 ) -> tuple[int, int | None]:
     if body.last < body.first:
-        raise _invalid("last", "must not be before first")
+        raise invalid_field("last", "must not be before first")
 
     async def work(conn: asyncpg.Connection, _location: asyncpg.Record) -> int:
         if body.group_id is not None:
             group = await db.find_group(conn, body.group_id)
             if group is None or group["location_id"] != location_id:
-                raise _invalid("group_id", "no such group at this location", "unknown_group")
+                raise invalid_field("group_id", "no such group at this location", "unknown_group")
         closure_id = await db.insert_closure(
             conn, location_id, body.group_id, body.first, body.last, body.reason
         )
-        await _log(
+        await log_change(
             conn,
             clock,
             actor,
@@ -610,7 +611,7 @@ async def delete_closure(pool: asyncpg.Pool, clock: Clock, actor: Actor, closure
 
     async def work(conn: asyncpg.Connection, _location: asyncpg.Record) -> None:
         await db.delete_closures(conn, [closure_id])
-        await _log(conn, clock, actor, "delete", "closure", str(closure_id), closure["location_id"])
+        await log_change(conn, clock, actor, "delete", "closure", str(closure_id), closure["location_id"])
 
     return (await _in_location(pool, clock, closure["location_id"], work))[1]
 
@@ -622,7 +623,7 @@ def _concern_values(body: ConcernIn | ConcernPatch, *, exclude_unset: bool) -> d
     values = body.model_dump(mode="json", exclude_unset=exclude_unset, exclude={"id"})
     for name, value in list(values.items()):
         if value is None:
-            raise _invalid(name, "must not be null")
+            raise invalid_field(name, "must not be null")
     if "group_kinds" in values:
         values["group_kinds"] = sorted(set(values["group_kinds"]))
     return values
@@ -632,7 +633,7 @@ async def create_concern(pool: asyncpg.Pool, clock: Clock, actor: Actor, body: C
     values = _concern_values(body, exclude_unset=False)
     async with pool.acquire() as conn, conn.transaction():
         await db.insert_concern(conn, {**values, "id": body.id})
-        await _log(conn, clock, actor, "create", "concern", body.id, None, {"id": body.id})
+        await log_change(conn, clock, actor, "create", "concern", body.id, None, {"id": body.id})
 
 
 async def update_concern(
@@ -648,7 +649,9 @@ async def update_concern(
         if "group_kinds" in values:
             await _check_kinds_still_fit(conn, concern_id, values["group_kinds"])
         await db.update_concern(conn, concern_id, values)
-        await _log(conn, clock, actor, "update", "concern", concern_id, None, {"fields": sorted(values)})
+        await log_change(
+            conn, clock, actor, "update", "concern", concern_id, None, {"fields": sorted(values)}
+        )
         revisions = {}
         for location_id in locked:
             revision = await publish_if_changed(conn, clock, location_id)
@@ -662,7 +665,7 @@ async def _check_kinds_still_fit(conn: asyncpg.Connection, concern_id: str, kind
     for location_id in await db.locations_offering(conn, concern_id):
         for offer in await db.offers_of(conn, location_id):
             if offer["concern_id"] == concern_id and offer["group_kind"] not in allowed:
-                raise _invalid(
+                raise invalid_field(
                     "group_kinds", f"the concern is offered by a {offer['group_kind']} at {location_id}"
                 )
 
@@ -682,19 +685,19 @@ async def set_offer(
     async def work(conn: asyncpg.Connection, _location: asyncpg.Record) -> None:
         concern = await db.find_concern(conn, concern_id)
         if concern is None:
-            raise _invalid("concern_id", "no such concern in the central catalogue", "unknown_concern")
+            raise invalid_field("concern_id", "no such concern in the central catalogue", "unknown_concern")
         group = await db.find_group(conn, body.group_id)
         if group is None or group["location_id"] != location_id:
-            raise _invalid("group_id", "no such group at this location", "unknown_group")
+            raise invalid_field("group_id", "no such group at this location", "unknown_group")
         if group["kind"] not in _allowed_group_kinds(concern["group_kinds"]):
-            raise _invalid(
+            raise invalid_field(
                 "group_id",
                 f"a {group['kind']} cannot offer this concern ({', '.join(concern['group_kinds'])})",
             )
         values = body.model_dump(mode="json")
         values["modes"] = sorted(set(values["modes"]))
         await db.upsert_offer(conn, location_id, concern_id, values)
-        await _log(conn, clock, actor, "update", "offer", concern_id, location_id, values)
+        await log_change(conn, clock, actor, "update", "offer", concern_id, location_id, values)
 
     return (await _in_location(pool, clock, location_id, work))[1]
 
@@ -705,7 +708,7 @@ async def remove_offer(
     async def work(conn: asyncpg.Connection, _location: asyncpg.Record) -> None:
         if not await db.delete_offer(conn, location_id, concern_id):
             raise NotFoundError("The concern is not offered here.")
-        await _log(conn, clock, actor, "delete", "offer", concern_id, location_id)
+        await log_change(conn, clock, actor, "delete", "offer", concern_id, location_id)
 
     return (await _in_location(pool, clock, location_id, work))[1]
 
@@ -746,7 +749,7 @@ async def add_allow_entry(
     async with pool.acquire() as conn, conn.transaction():
         await db.lock_allow_list(conn)
         await db.insert_allow_entry(conn, entry, body.note, actor.staff)
-        await _log(conn, clock, actor, "create", "allow_list_entry", entry, None)
+        await log_change(conn, clock, actor, "create", "allow_list_entry", entry, None)
         return entry, await publish_allow_list_if_changed(conn, clock)
 
 
@@ -756,158 +759,5 @@ async def remove_allow_entry(pool: asyncpg.Pool, clock: Clock, actor: Actor, raw
         await db.lock_allow_list(conn)
         if not await db.delete_allow_entry(conn, entry):
             raise NotFoundError("No such entry.")
-        await _log(conn, clock, actor, "delete", "allow_list_entry", entry, None)
+        await log_change(conn, clock, actor, "delete", "allow_list_entry", entry, None)
         return await publish_allow_list_if_changed(conn, clock)
-
-
-# --- the responsibility finder (R3) -----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class FinderAnswer:
-    result: str  # "location", "other_jobcenter", "unknown"
-    reason: str  # why: found, under_25, other_jobcenter_postcode, unknown_street, ...
-    location: asyncpg.Record | None = None
-    jobcenter: asyncpg.Record | None = None
-    youth_location: asyncpg.Record | None = None
-    district: str = ""
-    suggestions: tuple[str, ...] = ()
-    municipality: str = ""
-
-
-YOUTH_LOCATION = "jba"  # the Jugendberufsagentur serves customers under 25
-
-
-async def find_responsible(
-    pool: asyncpg.Pool,
-    *,
-    street: str,
-    house_number: str | None,
-    postcode: str | None,
-    under_25: bool,
-    bremen_postcodes: frozenset[str],
-) -> FinderAnswer:
-    async with pool.acquire() as conn:
-        youth = await db.find_location(conn, YOUTH_LOCATION)
-        youth = youth if youth is not None and youth["active"] else None
-        if postcode is not None:
-            other = await db.other_jobcenter_for_postcode(conn, postcode)
-            if other is not None:
-                return FinderAnswer(
-                    "other_jobcenter",
-                    "other_jobcenter_postcode",
-                    jobcenter=other,
-                    municipality=other["municipality"],
-                )
-        key = domain.street_key(street)
-        entries = [_entry(r) for r in await db.streets_by_key(conn, key)] if key else []
-        if (
-            postcode is not None
-            and postcode not in bremen_postcodes
-            and not any(e.postcode == postcode for e in entries)
-        ):
-            return FinderAnswer("unknown", "outside_area", youth_location=youth)
-        match = domain.match_street(
-            entries, number=domain.house_number_value(house_number), postcode=postcode
-        )
-        if match.outcome != "found" or match.target is None:
-            suggestions: tuple[str, ...] = ()
-            if match.outcome == "unknown_street":
-                suggestions = await _suggestions(conn, key)
-            return FinderAnswer("unknown", match.outcome, suggestions=suggestions, youth_location=youth)
-        kind, target = match.target
-        if kind == "other_jobcenter":
-            jobcenter = await db.find_other_jobcenter(conn, target)
-            return FinderAnswer("other_jobcenter", "other_jobcenter_street", jobcenter=jobcenter)
-        location = await db.find_location(conn, target)
-        if location is None or not location["active"]:
-            return FinderAnswer("unknown", "location_inactive", youth_location=youth)
-        if under_25 and youth is not None:
-            return FinderAnswer(
-                "location", "under_25", location=youth, district=match.district, youth_location=youth
-            )
-        return FinderAnswer(
-            "location", "found", location=location, district=match.district, youth_location=youth
-        )
-
-
-def _entry(row: asyncpg.Record) -> domain.StreetEntry:
-    return domain.StreetEntry(
-        street=row["street"],
-        postcode=row["postcode"],
-        first_number=row["first_number"],
-        last_number=row["last_number"],
-        parity=row["parity"],
-        district=row["district"],
-        location_id=row["location_id"],
-        other_jobcenter_id=row["other_jobcenter_id"],
-    )
-
-
-async def _suggestions(conn: asyncpg.Connection, key: str) -> tuple[str, ...]:
-    if len(key) < 3:
-        return ()
-    names = {r["street_key"]: r["street"] for r in await db.street_names(conn)}
-    close = difflib.get_close_matches(key, list(names), n=3, cutoff=0.75)
-    return tuple(names[k] for k in close)
-
-
-# --- the finder's tables (admin) --------------------------------------------------------------------
-
-
-async def list_streets(
-    pool: asyncpg.Pool, *, location_id: str | None, district: str | None, prefix: str | None, limit: int
-) -> list[asyncpg.Record]:
-    async with pool.acquire() as conn:
-        return await db.list_streets(
-            conn,
-            location_id=location_id,
-            district=district,
-            prefix=domain.street_key(prefix) if prefix else None,
-            limit=limit,
-        )
-
-
-async def add_street(pool: asyncpg.Pool, clock: Clock, actor: Actor, body: StreetIn) -> int:
-    if (body.location_id is None) == (body.other_jobcenter_id is None):
-        raise _invalid("location_id", "give either location_id or other_jobcenter_id")
-    if body.first_number and body.last_number and body.last_number < body.first_number:
-        raise _invalid("last_number", "must not be below first_number")
-    async with pool.acquire() as conn, conn.transaction():
-        if body.location_id is not None and await db.find_location(conn, body.location_id) is None:
-            raise _invalid("location_id", "no such location", "unknown_location")
-        if (
-            body.other_jobcenter_id is not None
-            and await db.find_other_jobcenter(conn, body.other_jobcenter_id) is None
-        ):
-            raise _invalid("other_jobcenter_id", "no such jobcenter", "unknown_jobcenter")
-        street_id = await db.insert_street(
-            conn, {**body.model_dump(), "street_key": domain.street_key(body.street)}
-        )
-        await _log(
-            conn, clock, actor, "create", "finder_street", str(street_id), body.location_id, body.model_dump()
-        )
-        return street_id
-
-
-async def delete_street(pool: asyncpg.Pool, clock: Clock, actor: Actor, street_id: int) -> None:
-    async with pool.acquire() as conn, conn.transaction():
-        row = await db.find_street(conn, street_id)
-        if row is None:
-            raise NotFoundError("No such street entry.")
-        await db.delete_streets(conn, [street_id])
-        await _log(conn, clock, actor, "delete", "finder_street", str(street_id), row["location_id"])
-
-
-async def other_jobcenters(pool: asyncpg.Pool) -> list[asyncpg.Record]:
-    async with pool.acquire() as conn:
-        return await db.other_jobcenters(conn)
-
-
-async def put_other_jobcenter(
-    pool: asyncpg.Pool, clock: Clock, actor: Actor, jobcenter_id: str, body: OtherJobcenterIn
-) -> None:
-    async with pool.acquire() as conn, conn.transaction():
-        await db.upsert_other_jobcenter(conn, {**body.model_dump(exclude={"postcodes"}), "id": jobcenter_id})
-        await db.set_postcodes(conn, jobcenter_id, dict(body.postcodes))
-        await _log(conn, clock, actor, "update", "other_jobcenter", jobcenter_id, None, {"name": body.name})
