@@ -85,7 +85,8 @@ class ConcernOffer(_Part):
 
 
 class Closure(_Part):
-    """The location (or one group, when `group_id` is set) takes no appointments from `first` to `last`."""
+    """The location (or one group, when `group_id` is set) takes no appointments from `first` to `last`
+    (both days included)."""
 
     first: date
     last: date
@@ -112,6 +113,11 @@ class LeadTime(_Part):
 
 @event("catalog.location_configured", 1)
 class LocationConfiguredV1(EventData):
+    """A location's whole bookable configuration. It holds only active groups and the active offers of
+    active concerns by them; `active: false` means the location takes no new bookings. `revision`
+    strictly increases with every change of the location; `python -m services.catalog republish` sends
+    the current snapshots again with the revision they have (unchanged content)."""
+
     location_id: str
     revision: int
     name: str
