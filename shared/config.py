@@ -54,6 +54,11 @@ class CommonSettings(BaseSettings):
     # Secret shared by gateway and services to sign the verified staff identity (issue 7).
     internal_secret: str = Field(default="otv-dev-internal-secret-change-me", min_length=16)
 
+    # R34: personal data of an appointment are erased this many days after its end. Every service that
+    # keeps a copy runs its own retention job with this setting, at most once per interval across replicas.
+    retention_days: int = Field(default=28, ge=1)
+    retention_interval_seconds: float = Field(default=3600.0, gt=0)
+
     @property
     def db_user(self) -> str:
         return f"otv_{self.service_name}"

@@ -14,11 +14,7 @@ class Settings(CommonSettings):
 
     port: int = 8083
 
-    # R34: personal data of an appointment are erased this many days after its end. Booking and the
-    # notifier read the same variable (OTV_RETENTION_DAYS) for their own copies.
-    retention_days: int = Field(default=28, ge=1)
-    # How often the retention job runs (once across replicas per interval, I7).
-    retention_interval_seconds: float = Field(default=3600.0, gt=0)
+    # retention_days and retention_interval_seconds (R34) come from CommonSettings, shared by every service.
 
     # R22: the day lists are created at this Berlin hour of their day (after the 06:00 booking cutoff).
     day_list_hour: int = Field(default=6, ge=0, le=23)
