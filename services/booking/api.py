@@ -11,7 +11,7 @@ import uuid
 from aiohttp import web
 
 from services.booking import service
-from services.booking.domain import network_of
+from services.booking.contact import network_of
 from services.booking.models import (
     AvailabilityQuery,
     BookingRequest,

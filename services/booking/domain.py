@@ -14,11 +14,8 @@ from __future__ import annotations
 
 import bisect
 import calendar
-import ipaddress
-import re
-import unicodedata
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -64,102 +61,6 @@ def field_error(field_name: str, message: str, kind: str = "value_error") -> Val
     return ValidationError(
         f"Invalid input: {field_name}.", details=[{"field": field_name, "message": message, "type": kind}]
     )
-
-
-# --- contact data: validation and the normalised keys of the one-appointment rule (R5, R47) -----------------
-
-_LOCAL_PART = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
-_DOMAIN_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
-_TLD = re.compile(r"^(?:[a-z]{2,63}|xn--[a-z0-9-]{1,59})$")
-_PHONE = re.compile(r"^\+?[0-9 ()/.\-]{5,30}$")
-# Kundennummer of the Bundesagentur für Arbeit: three digits, a letter, six digits (123D456789).
-CUSTOMER_NUMBER = re.compile(r"^[0-9]{3}[A-Z][0-9]{6}$")
-# BG-Nummer (Bedarfsgemeinschaft): five digits (the Träger's number), "BG", seven digits (12345BG1234567).
-HOUSEHOLD_NUMBER = re.compile(r"^[0-9]{5}BG[0-9]{7}$")
-_SEPARATORS = re.compile(r"[\s\-/.]+")
-
-
-def normalise_email(raw: str) -> str:
-    """The address as a customer means it: trimmed, the domain lower case (and IDNA-encoded).
-
-    Raises ValueError with a reason a person understands.
-    """
-    value = raw.strip()
-    if not value or len(value) > 254:
-        raise ValueError("an e-mail address has at most 254 characters")
-    local, sep, domain = value.rpartition("@")
-    if not sep or not local or not domain:
-        raise ValueError("an e-mail address looks like name@example.org")
-    if len(local) > 64 or not _LOCAL_PART.match(local):
-        raise ValueError("the part before @ is not a valid e-mail name")
-    try:
-        ascii_domain = domain.rstrip(".").encode("idna").decode("ascii").lower()
-    except UnicodeError:
-        raise ValueError("the part after @ is not a valid domain") from None
-    labels = ascii_domain.split(".")
-    if len(labels) < 2 or not all(_DOMAIN_LABEL.match(label) for label in labels):
-        raise ValueError("the part after @ is not a valid domain")
-    if not _TLD.match(labels[-1]):
-        raise ValueError("the part after @ is not a valid domain")
-    return f"{local}@{ascii_domain}"
-
-
-def email_key(email: str) -> str:
-    """The key of R5: the whole address case-insensitively (customers do not tell Max@ from max@)."""
-    return email.strip().lower()
-
-
-def is_allow_listed(email: str, entries: Iterable[str]) -> bool:
-    """R6: an internal address (or its whole domain, an entry starting with "@") books any number of times."""
-    key = email_key(email)
-    domain = "@" + key.rpartition("@")[2]
-    allowed = {entry.strip().lower() for entry in entries}
-    return key in allowed or domain in allowed
-
-
-def normalise_phone(raw: str) -> str:
-    value = " ".join(raw.split())
-    if not _PHONE.match(value) or sum(ch.isdigit() for ch in value) < 5:
-        raise ValueError("a phone number has digits and may start with +, e.g. 0421 123456")
-    return value
-
-
-def normalise_customer_number(raw: str) -> str:
-    """Lenient: spaces, dashes, slashes and dots are dropped, letters upper-cased (123 d 456789)."""
-    value = _SEPARATORS.sub("", raw).upper()
-    if not CUSTOMER_NUMBER.match(value):
-        raise ValueError("a customer number (Kundennummer) looks like 123D456789")
-    return value
-
-
-def normalise_household_number(raw: str) -> str:
-    value = _SEPARATORS.sub("", raw).upper()
-    if not HOUSEHOLD_NUMBER.match(value):
-        raise ValueError("a household number (BG-Nummer) looks like 12345BG1234567")
-    return value
-
-
-def network_of(address: str | None) -> str | None:
-    """R48: the network of a client address, an IPv4 /24 or IPv6 /48 prefix (never the address itself)."""
-    if not address:
-        return None
-    try:
-        ip = ipaddress.ip_address(address.strip())
-    except ValueError:
-        return None
-    prefix = 24 if ip.version == 4 else 48
-    return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
-
-
-def normalise_name(raw: str) -> str:
-    value = " ".join(raw.split())
-    if not value:
-        raise ValueError("must not be empty")
-    if any(unicodedata.category(ch).startswith("C") for ch in value):
-        raise ValueError("must not contain control characters")
-    if not any(ch.isalpha() for ch in value):
-        raise ValueError("must contain letters")
-    return value
 
 
 # --- the location's configuration, indexed for the rules ----------------------------------------------------

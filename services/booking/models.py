@@ -13,7 +13,7 @@ from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
-from services.booking import domain
+from services.booking import contact
 from shared.events.appointment import AppointmentStatus, Language
 from shared.events.catalog import Mode
 
@@ -36,27 +36,27 @@ class CustomerIn(_Request):
     @field_validator("first_name", "last_name")
     @classmethod
     def _name(cls, value: str) -> str:
-        return domain.normalise_name(value)
+        return contact.normalise_name(value)
 
     @field_validator("email")
     @classmethod
     def _email(cls, value: str) -> str:
-        return domain.normalise_email(value)
+        return contact.normalise_email(value)
 
     @field_validator("phone")
     @classmethod
     def _phone(cls, value: str | None) -> str | None:
-        return domain.normalise_phone(value) if value and value.strip() else None
+        return contact.normalise_phone(value) if value and value.strip() else None
 
     @field_validator("customer_number")
     @classmethod
     def _customer_number(cls, value: str | None) -> str | None:
-        return domain.normalise_customer_number(value) if value and value.strip() else None
+        return contact.normalise_customer_number(value) if value and value.strip() else None
 
     @field_validator("household_number")
     @classmethod
     def _household_number(cls, value: str | None) -> str | None:
-        return domain.normalise_household_number(value) if value and value.strip() else None
+        return contact.normalise_household_number(value) if value and value.strip() else None
 
 
 class BookingRequest(_Request):

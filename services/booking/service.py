@@ -21,6 +21,7 @@ from prometheus_client import Counter
 
 from services.booking import db
 from services.booking.config import Settings
+from services.booking.contact import email_key, is_allow_listed
 from services.booking.domain import (
     Appointment,
     LocationConfig,
@@ -30,10 +31,8 @@ from services.booking.domain import (
     TooLateError,
     available_slots,
     check_range,
-    email_key,
     field_error,
     free_points,
-    is_allow_listed,
     local_text,
     new_reference,
     resolve_slot,

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.booking import domain
+from services.booking import contact, domain
 from shared.clock import BERLIN
 from shared.events.catalog import LeadTime, MonthChangeBlock, WindowSnapshot
 
@@ -104,8 +104,8 @@ def test_the_cutoff_is_six_in_the_morning_in_berlin_also_on_the_day_the_clocks_c
 def test_email_addresses_are_normalised_and_matched_case_insensitively(
     raw: str, normal: str, key: str
 ) -> None:
-    assert domain.normalise_email(raw) == normal
-    assert domain.email_key(domain.normalise_email(raw)) == key
+    assert contact.normalise_email(raw) == normal
+    assert contact.email_key(contact.normalise_email(raw)) == key
 
 
 @pytest.mark.parametrize(
@@ -125,30 +125,30 @@ def test_email_addresses_are_normalised_and_matched_case_insensitively(
 )
 def test_malformed_email_addresses_are_refused(raw: str) -> None:
     with pytest.raises(ValueError, match=r"e-mail|domain"):
-        domain.normalise_email(raw)
+        contact.normalise_email(raw)
 
 
 @pytest.mark.req("R47")
 def test_customer_and_household_numbers_are_normalised_leniently() -> None:
-    assert domain.normalise_customer_number(" 123 d 456789 ") == "123D456789"
-    assert domain.normalise_customer_number("123-D-456-789") == "123D456789"
-    assert domain.normalise_household_number("12345 bg 1234567") == "12345BG1234567"
-    assert domain.normalise_household_number("12345/BG/1234567") == "12345BG1234567"
+    assert contact.normalise_customer_number(" 123 d 456789 ") == "123D456789"
+    assert contact.normalise_customer_number("123-D-456-789") == "123D456789"
+    assert contact.normalise_household_number("12345 bg 1234567") == "12345BG1234567"
+    assert contact.normalise_household_number("12345/BG/1234567") == "12345BG1234567"
     for wrong in ("123456789", "12D456789", "123DD56789", "ABC"):
         with pytest.raises(ValueError, match="Kundennummer"):
-            domain.normalise_customer_number(wrong)
+            contact.normalise_customer_number(wrong)
     for wrong in ("12345BG123456", "1234BG1234567", "12345XY1234567"):
         with pytest.raises(ValueError, match="BG-Nummer"):
-            domain.normalise_household_number(wrong)
+            contact.normalise_household_number(wrong)
 
 
 @pytest.mark.req("R6")
 def test_the_allow_list_matches_addresses_and_whole_domains() -> None:
     entries = ["servicecenter@jobcenter-bremen.de", "@intern.example"]
-    assert domain.is_allow_listed("ServiceCenter@Jobcenter-Bremen.de", entries)
-    assert domain.is_allow_listed("wer@intern.example", entries)
-    assert not domain.is_allow_listed("wer@extern.example", entries)
-    assert not domain.is_allow_listed("servicecenter@jobcenter-bremen.de.evil.example", entries)
+    assert contact.is_allow_listed("ServiceCenter@Jobcenter-Bremen.de", entries)
+    assert contact.is_allow_listed("wer@intern.example", entries)
+    assert not contact.is_allow_listed("wer@extern.example", entries)
+    assert not contact.is_allow_listed("servicecenter@jobcenter-bremen.de.evil.example", entries)
 
 
 def test_busy_intervals_merge_and_answer_overlaps() -> None:
