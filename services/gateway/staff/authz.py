@@ -238,6 +238,18 @@ async def json_body(request: web.Request) -> Any:
     return data
 
 
+# Fields of the staff pages' forms that are not part of the change itself.
+FORM_CONTROLS = frozenset({CSRF_FIELD, CONFIRM_AFFECTED, "action"})
+
+
+async def request_fields(request: web.Request) -> Any:
+    """What a write sets: the JSON body, or a form's fields without its control fields."""
+    if request.content_type in FORM_TYPES:
+        form = await request.post()
+        return {k: v for k, v in form.items() if k not in FORM_CONTROLS}
+    return await json_body(request)
+
+
 async def _location_of(request: web.Request, rule: Rule) -> tuple[str | None, str | None]:
     """The location a request concerns (a location id, ALL_LOCATIONS_MARK for central work, or None where
     no location is involved or the owning service checks it), and the group where one is named."""
@@ -319,7 +331,7 @@ async def authorise(request: web.Request, rule: Rule, identity: StaffIdentity) -
     if group:
         request[GROUP] = group
     if not permits(identity, rule, location, group):
-        body = await json_body(request) if rule.relaxed is not None else None
+        body = await request_fields(request) if rule.relaxed is not None else None
         if not permits_relaxed(identity, rule, location, group, body):
             await _refuse(request, identity, "forbidden", location)
     return location

@@ -99,19 +99,22 @@ CATALOG_INDEX = web.AppKey("staff_catalog_index", CatalogIndex)
 
 
 def learn_created(
-    request: web.Request, location: str | None, group: str | None, data: object, answer: object
+    request: web.Request,
+    api_route: str,
+    location: str | None,
+    group: str | None,
+    data: object,
+    answer: object,
 ) -> None:
     """After a 2xx creation through the gateway: remember the new group, window or closure."""
     index = request.app[CATALOG_INDEX]
-    resource = request.match_info.route.resource
-    route = resource.canonical if resource else ""
     new_id = answer.get("id") if isinstance(answer, dict) else None
     if not location or new_id is None:
         return
-    if route == "/api/v1/admin/locations/{location_id}/groups":
+    if api_route == "/api/v1/admin/locations/{location_id}/groups":
         index.remember("group", str(new_id), location, str(new_id))
-    elif route == "/api/v1/admin/groups/{group_id}/windows":
+    elif api_route == "/api/v1/admin/groups/{group_id}/windows":
         index.remember("window", str(new_id), location, group)
-    elif route == "/api/v1/admin/locations/{location_id}/closures":
+    elif api_route == "/api/v1/admin/locations/{location_id}/closures":
         named = data.get("group_id") if isinstance(data, dict) else None
         index.remember("closure", str(new_id), location, str(named) if named else None)

@@ -18,7 +18,7 @@ import structlog
 from aiohttp import web
 
 from services.gateway.proxy import client_ip, forward
-from services.gateway.staff import capacity, service
+from services.gateway.staff import capacity, service, upstream
 from services.gateway.staff.authz import json_body
 from services.gateway.staff.catalog_index import learn_created
 from services.gateway.staff.domain import changed_fields
@@ -60,16 +60,6 @@ def make_forwarder(route: Forwarded) -> Handler:
     return handler
 
 
-def _entity_id(request: web.Request, response: web.StreamResponse) -> str | None:
-    params = {k: v for k, v in request.match_info.items() if k != "location_id"}
-    if params:
-        return "/".join(params.values())[:200]
-    data = _answer(response)
-    if isinstance(data, dict) and isinstance(data.get("id"), str | int):
-        return str(data["id"])[:200]
-    return None
-
-
 def _answer(response: web.StreamResponse) -> Any:
     body = getattr(response, "body", None)
     if not isinstance(body, bytes | bytearray) or body[:1] != b"{":
@@ -86,46 +76,109 @@ async def audit_upstream_change(
     *,
     extra: dict[str, Any] | None = None,
 ) -> None:
+    resource = request.match_info.route.resource
+    await audit_change(
+        request,
+        status=response.status,
+        method=request.method,
+        api_route=resource.canonical if resource else request.path,
+        params=dict(request.match_info),
+        data=await json_body(request),
+        answer=_answer(response),
+        extra=extra,
+    )
+
+
+async def audit_change(
+    request: web.Request,
+    *,
+    status: int,
+    method: str,
+    api_route: str,
+    params: dict[str, str],
+    data: Any,
+    answer: Any,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """The audit entry of a change another service made (after its 2xx): who, what (entity and id),
+    where, the names of the fields set; learns new catalog entities for the look-ups."""
     rule = request[RULE]
-    data = await json_body(request)
     location = request.get(LOCATION) or None
     if location == ALL_LOCATIONS_MARK:
         location = None
-    if request.method == "POST":
-        learn_created(request, location, request.get(GROUP), data, _answer(response))
     if location is None and isinstance(data, dict) and isinstance(data.get("location_id"), str):
         location = data["location_id"][:63]
+    if method == "POST":
+        learn_created(request, api_route, location, request.get(GROUP), data, answer)
     fields = [f for f in changed_fields(data) if f != capacity.CONFIRM]
     changes: dict[str, Any] = {"fields": fields}
     changes.update(extra or {})
+    ids = {k: v for k, v in params.items() if k != "location_id"}
+    entity_id = "/".join(ids.values())[:200] if ids else None
+    if entity_id is None and isinstance(answer, dict) and isinstance(answer.get("id"), str | int):
+        entity_id = str(answer["id"])[:200]
     try:
         await service.record(
             request.app[STAFF],
             Actor.of(request[IDENTITY], client_ip(request), current_correlation_id()),
-            action=_action(request),
+            action=_action(method, api_route),
             entity=rule.entity or "resource",
-            entity_id=_entity_id(request, response),
+            entity_id=entity_id,
             location=location,
-            status=response.status,
-            method=request.method,
-            route=request.match_info.route.resource.canonical if request.match_info.route.resource else None,
+            status=status,
+            method=method,
+            route=api_route,
             changes=changes,
         )
     except Exception as exc:  # noqa: BLE001 -- the change is done upstream; the missing entry must be loud
-        log.error("audit_write_failed", error=type(exc).__name__, route=request.match_info.route.name)
+        log.error("audit_write_failed", error=type(exc).__name__, route=api_route)
+
+
+async def apply_change(
+    request: web.Request,
+    service_name: str,
+    method: str,
+    api_route: str,
+    params: dict[str, str],
+    data: dict[str, Any] | None,
+    *,
+    confirmed: bool = False,
+) -> tuple[int, Any, list[dict[str, Any]]]:
+    """A change made by a staff page: the same R20 check, call and audit entry as the API route whose
+    rule the page's route repeats. Raises `CapacityConflictError` (409) unless confirmed."""
+    change = request[RULE].capacity_check
+    affected: list[dict[str, Any]] = []
+    if change is not None:
+        affected = await capacity.affected_by(request, change, data)
+        if affected and not confirmed:
+            raise capacity.conflict(affected)
+    status, answer = await upstream.call(request, service_name, method, api_route.format(**params), json=data)
+    if 200 <= status < 300:
+        extra = {"affected_appointments": [str(a.get("id")) for a in affected]} if affected else None
+        await audit_change(
+            request,
+            status=status,
+            method=method,
+            api_route=api_route,
+            params=params,
+            data=data,
+            answer=answer,
+            extra=extra,
+        )
+    return status, answer, affected
 
 
 # Path endings that name an action rather than a collection.
-ACTION_SEGMENTS = frozenset({"cancel", "reschedule", "outcome", "transfer", "close", "claim", "confirm"})
+ACTION_SEGMENTS = frozenset(
+    {"cancel", "reschedule", "outcome", "transfer", "close", "claim", "confirm", "lift"}
+)
 
 
-def _action(request: web.Request) -> str:
+def _action(method: str, api_route: str) -> str:
     """A short verb: the action a path ends with (`cancel`, `outcome`), else what the method does."""
-    resource = request.match_info.route.resource
-    canonical = resource.canonical if resource else request.path
-    last = canonical.rstrip("/").rsplit("/", 1)[-1]
-    if request.method == "POST" and last in ACTION_SEGMENTS:
+    last = api_route.rstrip("/").rsplit("/", 1)[-1]
+    if method == "POST" and last in ACTION_SEGMENTS:
         return last
     return {"POST": "create", "PUT": "update", "PATCH": "update", "DELETE": "delete"}.get(
-        request.method, request.method.lower()
+        method, method.lower()
     )

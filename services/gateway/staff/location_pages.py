@@ -1,7 +1,554 @@
-"""The location pages of the staff frontend (catalog configuration); filled in below."""
+"""The staff pages of the catalog's configuration (R14, R20, R21, R29-R31): for administrators the
+locations, the central catalogue of concerns and the internal e-mail allow-list; for location
+administrators their location with its groups, service points, concern assignments, weekly windows,
+closures, month-change block and lead time; for group leaders short-notice changes of the windows and
+capacity of their groups. Each location page shows the policy check of R21.
+
+Every form's route repeats the rule of the API route it calls (`rules.py`), and the change goes through
+`forwarding.apply_change`: the same R20 check with booking, the same call with the signed identity and
+the same audit entry as through the API. A change that would leave booked appointments without a service
+point shows them and asks for explicit confirmation.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
+from services.gateway.staff import upstream
+from services.gateway.staff.capacity import CapacityConflictError
+from services.gateway.staff.forwarding import apply_change
+from services.gateway.staff.keys import GROUP, IDENTITY, LOCATION
+from services.gateway.staff.pages import UpstreamError, error_messages, redirect, render
+from shared.errors import OTVError
+from shared.identity import Role
+
 routes = web.RouteTableDef()
+
+WEEKDAYS_DE = ("Montag", "Dienstag", "Mittwoch", "Donnerstag", "Freitag", "Samstag", "Sonntag")
+GROUP_KINDS_DE = {
+    "entrance_zone": "Eingangszone",
+    "benefits_team": "Leistungsteam",
+    "jba_entrance_zone": "Eingangszone der Jugendberufsagentur",
+}
+MODES_DE = {"in_person": "vor Ort", "phone": "telefonisch"}
+REASONS_DE = {
+    "closed": "Tag geschlossen",
+    "no_window": "kein Zeitfenster mehr",
+    "no_service_point": "kein Serviceplatz mehr frei",
+}
+FINDINGS_DE = {
+    "fewer_than_4_days": "Termine an weniger als 4 Tagen pro Woche (Ziffer 3.3 verlangt mindestens 4).",
+    "no_day_until_18": "Kein Tag mit Terminen bis 18 Uhr (Ziffer 3.3 verlangt mindestens einen).",
+    "no_entrance_zone": "Der Standort hat keine Eingangszone mit Serviceplätzen.",
+    "mandatory_concern_missing_from_catalogue": "Ein Pflichtanliegen fehlt im zentralen Leistungskatalog",
+    "mandatory_concern_not_offered": "Ein Pflichtanliegen (Ziffer 3.2) wird nicht angeboten",
+    "mandatory_concern_in_wrong_group": "Ein Pflichtanliegen liegt bei einer unpassenden Gruppe",
+    "mandatory_concern_without_windows": "Ein Pflichtanliegen hat keine Zeitfenster",
+}
+
+
+def finding_text(finding: dict[str, Any]) -> str:
+    text = FINDINGS_DE.get(str(finding.get("code")))
+    if text is None:
+        return str(finding.get("message", ""))
+    concern = (finding.get("details") or {}).get("concern_id")
+    return f"{text}: {concern}." if concern else text
+
+
+async def _get(request: web.Request, path: str) -> Any:
+    status, data = await upstream.call(request, "catalog", "GET", path)
+    if status != 200:
+        raise UpstreamError(status, data)
+    return data
+
+
+def _int(value: Any, default: int | None = None) -> int | None:
+    try:
+        return int(str(value).strip())
+    except (TypeError, ValueError):
+        return default
+
+
+def _text(value: Any) -> str:
+    return str(value or "").strip()
+
+
+# --- a location ------------------------------------------------------------------------------------
+async def _location_context(request: web.Request, location_id: str) -> dict[str, Any]:
+    identity = request[IDENTITY]
+    details = await _get(request, f"/api/v1/admin/locations/{location_id}")
+    concerns = await _get(request, "/api/v1/admin/concerns")
+    groups = details.get("groups") or []
+    windows = sorted(details.get("windows") or [], key=lambda w: (w["group_id"], w["weekday"], w["start"]))
+    return {
+        "title": details.get("name", location_id),
+        "location": details,
+        "groups": groups,
+        "group_names": {g["id"]: (g.get("name") or {}).get("de", g["id"]) for g in groups},
+        "windows_of": {g["id"]: [w for w in windows if w["group_id"] == g["id"]] for g in groups},
+        "may_edit_group": {g["id"]: identity.has(Role.GROUP_LEADER, location_id, g["id"]) for g in groups},
+        "is_location_admin": identity.has(Role.LOCATION_ADMIN, location_id),
+        "concern_catalogue": concerns,
+        "concern_names": {c["id"]: (c.get("name") or {}).get("de", c["id"]) for c in concerns},
+        "findings": [{**f, "text": finding_text(f)} for f in details.get("policy_findings") or []],
+        "weekdays": WEEKDAYS_DE,
+        "group_kinds": GROUP_KINDS_DE,
+        "modes": MODES_DE,
+    }
+
+
+async def _location_page(
+    request: web.Request, location_id: str, *, errors: list[str], status: int = 200, notice: str = ""
+) -> web.Response:
+    context = await _location_context(request, location_id)
+    notice = notice or {"saved": "Gespeichert."}.get(request.query.get("notice", ""), "")
+    return render(request, "location.html", {**context, "errors": errors, "notice": notice}, status=status)
+
+
+@routes.get("/staff/locations/{location_id}")
+async def location_page(request: web.Request) -> web.Response:
+    return await _location_page(request, request.match_info["location_id"], errors=[])
+
+
+async def _change(
+    request: web.Request,
+    method: str,
+    api_route: str,
+    params: dict[str, str],
+    data: dict[str, Any] | None,
+    *,
+    anchor: str,
+) -> web.StreamResponse:
+    """Make the change; back to the location page, or the page with the errors, or (R20) the list of
+    affected appointments to confirm."""
+    form = await request.post()
+    location_id = request[LOCATION]
+    confirmed = form.get("confirm_affected") == "true"
+    try:
+        status, answer, affected = await apply_change(
+            request, "catalog", method, api_route, params, data, confirmed=confirmed
+        )
+    except CapacityConflictError as conflict:
+        return render(
+            request,
+            "capacity_confirm.html",
+            {
+                "title": "Gebuchte Termine betroffen",
+                "affected": conflict.details,
+                "reasons": REASONS_DE,
+                "action": request.path,
+                "fields": [(k, v) for k, v in form.items() if k not in {"csrf_token", "confirm_affected"}],
+                "back": f"/staff/locations/{location_id}#{anchor}",
+            },
+            status=409,
+        )
+    except OTVError as exc:
+        return await _location_page(request, location_id, errors=error_messages(exc), status=exc.status)
+    if not 200 <= status < 300:
+        error = UpstreamError(status, answer)
+        return await _location_page(request, location_id, errors=error_messages(error), status=error.status)
+    if affected:
+        return render(
+            request,
+            "capacity_done.html",
+            {
+                "title": "Änderung gespeichert",
+                "affected": affected,
+                "reasons": REASONS_DE,
+                "back": f"/staff/locations/{location_id}#{anchor}",
+            },
+        )
+    raise redirect(f"/staff/locations/{location_id}?notice=saved#{anchor}")
+
+
+@routes.post("/staff/locations/{location_id}/details")
+async def location_details(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    data: dict[str, Any] = {k: _text(form.get(k)) for k in ("name", "street", "postcode", "city", "hotline")}
+    data["phone"] = _text(form.get("phone")) or None
+    return await _change(
+        request,
+        "PATCH",
+        "/api/v1/admin/locations/{location_id}",
+        {"location_id": request.match_info["location_id"]},
+        data,
+        anchor="details",
+    )
+
+
+@routes.post("/staff/locations/{location_id}/lead-time")
+async def location_lead_time(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    data = {"min_minutes": _int(form.get("min_minutes")), "max_days": _int(form.get("max_days"))}
+    return await _change(
+        request,
+        "PUT",
+        "/api/v1/admin/locations/{location_id}/lead-time",
+        {"location_id": request.match_info["location_id"]},
+        data,
+        anchor="lead-time",
+    )
+
+
+@routes.post("/staff/locations/{location_id}/month-change-block")
+async def location_block(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    params = {"location_id": request.match_info["location_id"]}
+    route = "/api/v1/admin/locations/{location_id}/month-change-block"
+    if form.get("action") == "remove":
+        return await _change(request, "DELETE", route, params, None, anchor="block")
+    data = {"last_days": _int(form.get("last_days"), 0), "first_days": _int(form.get("first_days"), 0)}
+    return await _change(request, "PUT", route, params, data, anchor="block")
+
+
+@routes.post("/staff/locations/{location_id}/groups")
+async def location_add_group(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    data = {
+        "id": _text(form.get("id")),
+        "kind": _text(form.get("kind")),
+        "name": {"de": _text(form.get("name"))},
+        "service_points": _int(form.get("service_points")),
+    }
+    return await _change(
+        request,
+        "POST",
+        "/api/v1/admin/locations/{location_id}/groups",
+        {"location_id": request.match_info["location_id"]},
+        data,
+        anchor="groups",
+    )
+
+
+@routes.post("/staff/groups/{group_id}")
+async def group_change(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    data: dict[str, Any] = {"service_points": _int(form.get("service_points"))}
+    if "name" in form:  # location administrators also rename and switch groups on and off
+        data["name"] = {"de": _text(form.get("name"))}
+        data["active"] = form.get("active") == "true"
+    return await _change(
+        request,
+        "PATCH",
+        "/api/v1/admin/groups/{group_id}",
+        {"group_id": request.match_info["group_id"]},
+        data,
+        anchor=f"group-{request.match_info['group_id']}",
+    )
+
+
+def _window_data(form: Any) -> dict[str, Any]:
+    return {
+        "weekday": _int(form.get("weekday")),
+        "start": _text(form.get("start")),
+        "end": _text(form.get("end")),
+        "service_points": _int(form.get("service_points")),
+        "evening": form.get("evening") == "true",
+        "valid_from": _text(form.get("valid_from")) or None,
+        "valid_until": _text(form.get("valid_until")) or None,
+    }
+
+
+@routes.post("/staff/groups/{group_id}/windows")
+async def window_add(request: web.Request) -> web.StreamResponse:
+    group_id = request.match_info["group_id"]
+    return await _change(
+        request,
+        "POST",
+        "/api/v1/admin/groups/{group_id}/windows",
+        {"group_id": group_id},
+        _window_data(await request.post()),
+        anchor=f"group-{group_id}",
+    )
+
+
+@routes.post("/staff/windows/{window_id}")
+async def window_change(request: web.Request) -> web.StreamResponse:
+    return await _change(
+        request,
+        "PUT",
+        "/api/v1/admin/windows/{window_id}",
+        {"window_id": request.match_info["window_id"]},
+        _window_data(await request.post()),
+        anchor=f"group-{request.get(GROUP, '')}",
+    )
+
+
+@routes.post("/staff/windows/{window_id}/delete")
+async def window_delete(request: web.Request) -> web.StreamResponse:
+    return await _change(
+        request,
+        "DELETE",
+        "/api/v1/admin/windows/{window_id}",
+        {"window_id": request.match_info["window_id"]},
+        None,
+        anchor="groups",
+    )
+
+
+@routes.post("/staff/locations/{location_id}/concerns")
+async def offer_change(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    params = {"location_id": request.match_info["location_id"], "concern_id": _text(form.get("concern_id"))}
+    route = "/api/v1/admin/locations/{location_id}/concerns/{concern_id}"
+    if form.get("action") == "remove":
+        return await _change(request, "DELETE", route, params, None, anchor="concerns")
+    data = {
+        "group_id": _text(form.get("group_id")),
+        "duration_minutes": _int(form.get("duration_minutes")),
+        "modes": [str(m) for m in form.getall("modes", [])],
+    }
+    return await _change(request, "PUT", route, params, data, anchor="concerns")
+
+
+@routes.post("/staff/locations/{location_id}/closures")
+async def closure_add(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    data = {
+        "first": _text(form.get("first")),
+        "last": _text(form.get("last")) or _text(form.get("first")),
+        "group_id": _text(form.get("group_id")) or None,
+        "reason": _text(form.get("reason")),
+    }
+    return await _change(
+        request,
+        "POST",
+        "/api/v1/admin/locations/{location_id}/closures",
+        {"location_id": request.match_info["location_id"]},
+        data,
+        anchor="closures",
+    )
+
+
+@routes.post("/staff/closures/{closure_id}/delete")
+async def closure_delete(request: web.Request) -> web.StreamResponse:
+    return await _change(
+        request,
+        "DELETE",
+        "/api/v1/admin/closures/{closure_id}",
+        {"closure_id": request.match_info["closure_id"]},
+        None,
+        anchor="closures",
+    )
+
+
+# --- central administration ------------------------------------------------------------------------
+async def _admin_change(
+    request: web.Request,
+    method: str,
+    api_route: str,
+    params: dict[str, str],
+    data: dict[str, Any] | None,
+    *,
+    back: str,
+    page: Any,
+) -> web.StreamResponse:
+    try:
+        status, answer, _ = await apply_change(request, "catalog", method, api_route, params, data)
+    except OTVError as exc:
+        response: web.StreamResponse = await page(request, errors=error_messages(exc), status=exc.status)
+        return response
+    if not 200 <= status < 300:
+        error = UpstreamError(status, answer)
+        response = await page(request, errors=error_messages(error), status=error.status)
+        return response
+    raise redirect(f"{back}?notice=saved")
+
+
+@routes.get("/staff/admin/locations")
+async def admin_locations(request: web.Request) -> web.Response:
+    return await _admin_locations(request, errors=[])
+
+
+async def _admin_locations(request: web.Request, *, errors: list[str], status: int = 200) -> web.Response:
+    locations = await _get(request, "/api/v1/admin/locations")
+    policy = await _get(request, "/api/v1/admin/policy")
+    findings = {
+        p["location_id"]: [{**f, "text": finding_text(f)} for f in p.get("findings") or []]
+        for p in policy.get("locations") or []
+    }
+    notice = "Gespeichert." if request.query.get("notice") == "saved" else ""
+    return render(
+        request,
+        "admin_locations.html",
+        {
+            "title": "Standorte",
+            "locations": locations,
+            "findings": findings,
+            "errors": errors,
+            "notice": notice,
+        },
+        status=status,
+    )
+
+
+@routes.post("/staff/admin/locations")
+async def admin_location_create(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    data: dict[str, Any] = {
+        k: _text(form.get(k)) for k in ("id", "name", "street", "postcode", "city", "hotline")
+    }
+    data["city"] = data["city"] or "Bremen"
+    return await _admin_change(
+        request,
+        "POST",
+        "/api/v1/admin/locations",
+        {},
+        data,
+        back="/staff/admin/locations",
+        page=_admin_locations,
+    )
+
+
+@routes.get("/staff/admin/concerns")
+async def admin_concerns(request: web.Request) -> web.Response:
+    return await _admin_concerns(request, errors=[])
+
+
+async def _admin_concerns(request: web.Request, *, errors: list[str], status: int = 200) -> web.Response:
+    concerns = await _get(request, "/api/v1/admin/concerns")
+    notice = "Gespeichert." if request.query.get("notice") == "saved" else ""
+    return render(
+        request,
+        "admin_concerns.html",
+        {
+            "title": "Zentraler Leistungskatalog",
+            "concerns": concerns,
+            "group_kinds": GROUP_KINDS_DE,
+            "errors": errors,
+            "notice": notice,
+        },
+        status=status,
+    )
+
+
+def _lines(value: Any) -> list[str]:
+    return [line.strip() for line in str(value or "").splitlines() if line.strip()]
+
+
+def _concern_data(form: Any, *, new: bool) -> dict[str, Any]:
+    links = []
+    for line in _lines(form.get("links")):
+        label, _, url = line.rpartition("|")
+        links.append({"label": {"de": label.strip() or url.strip()}, "url": url.strip()})
+    info = {lang: _text(form.get(f"info_{lang}")) for lang in ("de", "en", "de-x-ls")}
+    name = {lang: _text(form.get(f"name_{lang}")) for lang in ("de", "en", "de-x-ls")}
+    data: dict[str, Any] = {
+        "group_kinds": [str(k) for k in form.getall("group_kinds", [])],
+        "name": {k: v for k, v in name.items() if v},
+        "info": {k: v for k, v in info.items() if v},
+        "links": links,
+        "documents": [{"de": line} for line in _lines(form.get("documents"))],
+        "emergency": form.get("emergency") == "true",
+        "sensitive": form.get("sensitive") == "true",
+        "default_duration_minutes": _int(form.get("default_duration_minutes"), 20),
+    }
+    if new:
+        data["id"] = _text(form.get("id"))
+    else:
+        data["active"] = form.get("active") == "true"
+    return data
+
+
+@routes.post("/staff/admin/concerns")
+async def admin_concern_create(request: web.Request) -> web.StreamResponse:
+    return await _admin_change(
+        request,
+        "POST",
+        "/api/v1/admin/concerns",
+        {},
+        _concern_data(await request.post(), new=True),
+        back="/staff/admin/concerns",
+        page=_admin_concerns,
+    )
+
+
+@routes.get("/staff/admin/concerns/{concern_id}")
+async def admin_concern(request: web.Request) -> web.Response:
+    return await _admin_concern(request, errors=[])
+
+
+async def _admin_concern(request: web.Request, *, errors: list[str], status: int = 200) -> web.Response:
+    concern = await _get(request, f"/api/v1/admin/concerns/{request.match_info['concern_id']}")
+    return render(
+        request,
+        "admin_concern.html",
+        {
+            "title": f"Anliegen: {(concern.get('name') or {}).get('de', concern.get('id'))}",
+            "concern": concern,
+            "group_kinds": GROUP_KINDS_DE,
+            "links_text": "\n".join(
+                f"{(link.get('label') or {}).get('de', '')} | {link.get('url', '')}"
+                for link in concern.get("links") or []
+            ),
+            "documents_text": "\n".join((d or {}).get("de", "") for d in concern.get("documents") or []),
+            "errors": errors,
+        },
+        status=status,
+    )
+
+
+@routes.post("/staff/admin/concerns/{concern_id}")
+async def admin_concern_update(request: web.Request) -> web.StreamResponse:
+    concern_id = request.match_info["concern_id"]
+    return await _admin_change(
+        request,
+        "PATCH",
+        "/api/v1/admin/concerns/{concern_id}",
+        {"concern_id": concern_id},
+        _concern_data(await request.post(), new=False),
+        back="/staff/admin/concerns",
+        page=_admin_concern,
+    )
+
+
+@routes.get("/staff/admin/allow-list")
+async def admin_allow_list(request: web.Request) -> web.Response:
+    return await _admin_allow_list(request, errors=[])
+
+
+async def _admin_allow_list(request: web.Request, *, errors: list[str], status: int = 200) -> web.Response:
+    listed = await _get(request, "/api/v1/admin/allow-list")
+    notice = "Gespeichert." if request.query.get("notice") == "saved" else ""
+    return render(
+        request,
+        "admin_allow_list.html",
+        {
+            "title": "Interne E-Mail-Adressen (Positivliste)",
+            "entries": listed.get("entries") or [],
+            "errors": errors,
+            "notice": notice,
+        },
+        status=status,
+    )
+
+
+@routes.post("/staff/admin/allow-list")
+async def admin_allow_add(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    data = {"entry": _text(form.get("entry")), "note": _text(form.get("note"))}
+    return await _admin_change(
+        request,
+        "POST",
+        "/api/v1/admin/allow-list",
+        {},
+        data,
+        back="/staff/admin/allow-list",
+        page=_admin_allow_list,
+    )
+
+
+@routes.post("/staff/admin/allow-list/remove")
+async def admin_allow_remove(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    return await _admin_change(
+        request,
+        "DELETE",
+        "/api/v1/admin/allow-list",
+        {},
+        {"entry": _text(form.get("entry"))},
+        back="/staff/admin/allow-list",
+        page=_admin_allow_list,
+    )

@@ -377,6 +377,49 @@ OWN: dict[tuple[str, str], Rule] = {
     ("POST", "/staff/admin/texts/{kind}/{language}"): Rule(ADMIN, EVERY, entity="mail_template"),
     ("GET", "/staff/locations/{location_id}/staff-roles"): Rule(LA, path()),
     ("POST", "/staff/locations/{location_id}/staff-roles"): Rule(LA, path(), entity="staff_account"),
+    # Central administration pages (R6, R14, R31).
+    ("GET", "/staff/admin/locations"): Rule(ADMIN, EVERY),
+    ("POST", "/staff/admin/locations"): Rule(ADMIN, EVERY, entity="location"),
+    ("GET", "/staff/admin/concerns"): Rule(ADMIN, EVERY),
+    ("POST", "/staff/admin/concerns"): Rule(ADMIN, EVERY, entity="concern"),
+    ("GET", "/staff/admin/concerns/{concern_id}"): Rule(ADMIN, EVERY),
+    ("POST", "/staff/admin/concerns/{concern_id}"): Rule(ADMIN, EVERY, entity="concern"),
+    ("GET", "/staff/admin/allow-list"): Rule(ADMIN, EVERY),
+    ("POST", "/staff/admin/allow-list"): Rule(ADMIN, EVERY, entity="allow_list"),
+    ("POST", "/staff/admin/allow-list/remove"): Rule(ADMIN, EVERY, entity="allow_list"),
+    # A location's pages (R20, R21, R29, R30): each form repeats the rule of the API route it calls.
+    ("GET", "/staff/locations/{location_id}"): Rule(GL, path()),
+    ("POST", "/staff/locations/{location_id}/details"): Rule(LA, path(), entity="location"),
+    ("POST", "/staff/locations/{location_id}/lead-time"): Rule(LA, path(), entity="lead_time"),
+    ("POST", "/staff/locations/{location_id}/month-change-block"): Rule(
+        LA, path(), entity="month_change_block"
+    ),
+    ("POST", "/staff/locations/{location_id}/groups"): Rule(LA, path(), entity="group"),
+    ("POST", "/staff/locations/{location_id}/concerns"): Rule(LA, path(), entity="concern_offer"),
+    ("POST", "/staff/locations/{location_id}/closures"): Rule(
+        LA,
+        path(),
+        entity="closure",
+        relaxed=Relaxed(GL, group_field="group_id"),
+        capacity_check=CapacityChange.CLOSURE_CREATE,
+    ),
+    ("POST", "/staff/closures/{closure_id}/delete"): Rule(
+        LA, lookup("closure", "closure_id"), entity="closure", relaxed=Relaxed(GL)
+    ),
+    ("POST", "/staff/groups/{group_id}"): Rule(
+        LA,
+        lookup("group", "group_id"),
+        entity="group",
+        relaxed=Relaxed(GL, fields=frozenset({"service_points"})),
+        capacity_check=CapacityChange.GROUP_UPDATE,
+    ),
+    ("POST", "/staff/groups/{group_id}/windows"): Rule(GL, lookup("group", "group_id"), entity="window"),
+    ("POST", "/staff/windows/{window_id}"): Rule(
+        GL, lookup("window", "window_id"), entity="window", capacity_check=CapacityChange.WINDOW_UPDATE
+    ),
+    ("POST", "/staff/windows/{window_id}/delete"): Rule(
+        GL, lookup("window", "window_id"), entity="window", capacity_check=CapacityChange.WINDOW_DELETE
+    ),
 }
 
 
