@@ -176,8 +176,9 @@ def create_base_app(
     ready_checks: list[ReadyCheck] | None = None,
     handler_args: dict[str, Any] | None = None,
 ) -> web.Application:
-    # handler_args: e.g. a larger `max_line_size`, so that an over-long query reaches the handler and
-    # gets a 422 naming the field instead of the HTTP parser's plain-text 400.
+    # Request lines up to 64 KiB: an over-long query reaches the handler and gets a 422 naming the
+    # field instead of the HTTP parser's plain-text 400 (the gateway forwards it unchanged).
+    handler_args = {"max_line_size": 65536, "max_field_size": 16384, **(handler_args or {})}
     app = web.Application(
         middlewares=[
             correlation_middleware,

@@ -192,3 +192,19 @@ async def test_gateway_takes_the_client_address_from_x_forwarded_for_only_behind
 class _Transport:
     def get_extra_info(self, name: str, default: object = None) -> object:
         return ("127.0.0.1", 40000) if name == "peername" else default
+
+
+async def test_an_over_long_query_through_the_gateway_gets_the_error_body_not_a_parser_error() -> None:
+    async def echo(_request: web.Request) -> web.Response:
+        return web.json_response(
+            {"error": {"code": "validation_error", "message": "too long", "details": []}}, status=422
+        )
+
+    upstream = web.Application()
+    upstream.router.add_get("/api/v1/finder", echo)
+    async with TestServer(upstream) as server:
+        settings = svc_settings(GatewaySettings, catalog_urls=str(server.make_url("")).rstrip("/"))
+        async with TestClient(TestServer(create_gateway(settings))) as client:  # type: ignore[arg-type]
+            response = await client.get("/api/v1/finder", params={"street": "x" * 10_000})
+            assert response.status == 422
+            assert (await response.json())["error"]["code"] == "validation_error"
