@@ -200,7 +200,7 @@ async def test_an_over_long_query_through_the_gateway_gets_the_error_body_not_a_
             {"error": {"code": "validation_error", "message": "too long", "details": []}}, status=422
         )
 
-    upstream = web.Application()
+    upstream = web.Application(handler_args={"max_line_size": 65536})  # as every service of ours
     upstream.router.add_get("/api/v1/finder", echo)
     async with TestServer(upstream) as server:
         settings = svc_settings(GatewaySettings, catalog_urls=str(server.make_url("")).rstrip("/"))
