@@ -6,6 +6,7 @@ use cases; the shared error middleware turns them into the error body with their
 
 from __future__ import annotations
 
+import re
 import uuid
 
 from aiohttp import web
@@ -13,6 +14,7 @@ from aiohttp import web
 from services.booking import service
 from services.booking.contact import network_of
 from services.booking.models import (
+    ID_PATTERN,
     AvailabilityQuery,
     BookingRequest,
     CancelledOut,
@@ -36,7 +38,7 @@ routes = web.RouteTableDef()
 
 def _location_id(request: web.Request) -> str:
     location_id = request.match_info["location_id"]
-    if not 0 < len(location_id) <= 64:
+    if not re.match(ID_PATTERN, location_id):
         raise NotFoundError("There is no such location.")
     return location_id
 

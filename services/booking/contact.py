@@ -93,6 +93,14 @@ def network_of(address: str | None) -> str | None:
     return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
 
 
+def normalise_text(raw: str) -> str:
+    """A free text (a cancellation reason): trimmed, no control characters but line breaks and tabs."""
+    value = raw.strip()
+    if any(unicodedata.category(ch) == "Cc" and ch not in "\n\t" for ch in value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
 def normalise_name(raw: str) -> str:
     value = " ".join(raw.split())
     if not value:

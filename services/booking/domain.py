@@ -439,7 +439,18 @@ def has_free_point(slot: Slot, busy: BusyMap) -> bool:
 # --- availability and the choice of one slot ----------------------------------------------------------------
 
 
+# Dates far outside any booking horizon are refused before any calendar arithmetic is done on them.
+EARLIEST_DAY, LATEST_DAY = date(2000, 1, 1), date(2999, 12, 31)
+
+
+def check_day(name: str, day: date) -> None:
+    if not EARLIEST_DAY <= day <= LATEST_DAY:
+        raise field_error(name, "is not a date anybody can book")
+
+
 def check_range(first: date, last: date) -> None:
+    check_day("from", first)
+    check_day("to", last)
     if last < first:
         raise field_error("to", "must not be before from")
     if (last - first).days + 1 > MAX_RANGE_DAYS:
@@ -487,8 +498,13 @@ def resolve_slot(config: LocationConfig, concern: ConcernOffer, start: datetime,
     `booking_closed` when it is one but cannot be booked now (calendar, cutoff, lead time, horizon)."""
     if not config.snapshot.active:
         raise BookingClosedError("This location takes no bookings at the moment.")
-    wanted = int(start.timestamp())
-    day = start.astimezone(BERLIN).date()
+    try:
+        wanted = int(start.timestamp())
+        day = start.astimezone(BERLIN).date()
+    except (OverflowError, ValueError):  # at the very ends of the calendar
+        raise field_error("start", "is not a date anybody can book") from None
+    if not EARLIEST_DAY <= day <= LATEST_DAY:
+        raise field_error("start", "is not a date anybody can book")
     slot = next((s for s in grid_slots(config, concern, day) if s.start_ts == wanted), None)
     if slot is None:
         raise field_error("start", "is not the start of an appointment slot of this concern")

@@ -17,7 +17,9 @@ from services.booking import contact
 from shared.events.appointment import AppointmentStatus, Language
 from shared.events.catalog import Mode
 
-Id = Annotated[str, Field(min_length=1, max_length=64)]
+# Ids of locations and concerns are readable slugs (the catalog's are stricter still).
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+Id = Annotated[str, Field(min_length=1, max_length=64, pattern=ID_PATTERN)]
 Name = Annotated[str, Field(min_length=1, max_length=100)]
 
 
@@ -92,6 +94,11 @@ class CancelRequest(_Request):
     """`POST /api/v1/appointments/{id}/cancel`; the body is optional."""
 
     reason: Annotated[str, Field(max_length=500)] = ""
+
+    @field_validator("reason")
+    @classmethod
+    def _reason(cls, value: str) -> str:
+        return contact.normalise_text(value)
 
 
 class AvailabilityQuery(BaseModel):

@@ -30,6 +30,7 @@ from services.booking.domain import (
     SlotTakenError,
     TooLateError,
     available_slots,
+    check_day,
     check_range,
     field_error,
     free_points,
@@ -249,6 +250,7 @@ async def availability(
     now = deps.clock.now()
     today = now.astimezone(BERLIN).date()
     first = first or today
+    check_day("from", first)
     last = last or first + timedelta(days=13)
     check_range(first, last)
     config = await deps.catalog.get(deps.pool, location_id)

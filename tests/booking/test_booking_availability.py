@@ -219,6 +219,8 @@ async def test_a_longer_appointment_blocks_the_shorter_slots_it_overlaps(
         ({"mode": "video"}, "mode"),
         ({"concern": "gibt-es-nicht"}, "concern"),
         ({"concern": "neuantrag", "mode": "phone"}, "mode"),
+        ({"from": "9999-12-31"}, "from"),
+        ({"from": "0001-01-01", "to": "0001-01-02"}, "from"),
     ],
 )
 async def test_bad_availability_questions_get_a_422_naming_the_field(

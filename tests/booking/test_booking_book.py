@@ -272,6 +272,9 @@ BAD_BODIES: list[tuple[str, Any, int, str]] = [
     ("mode unknown", _with(GOOD, "video", "mode"), 422, "mode"),
     ("concern not offered", _with(GOOD, "gibt-es-nicht", "concern_id"), 422, "concern_id"),
     ("location unknown", _with(GOOD, "nirgendwo", "location_id"), 404, "not_found"),
+    ("location with a NUL", _with(GOOD, "test\u0000stadt", "location_id"), 422, "location_id"),
+    ("concern with a NUL", _with(GOOD, "bescheid\u0000", "concern_id"), 422, "concern_id"),
+    ("concern a list", _with(GOOD, ["bescheid"], "concern_id"), 422, "concern_id"),
     ("e-mail malformed", _with(GOOD, "erika.example.org", "customer", "email"), 422, "customer.email"),
     ("e-mail with space", _with(GOOD, "erika @example.org", "customer", "email"), 422, "customer.email"),
     (
@@ -350,3 +353,62 @@ async def test_a_catalog_update_is_used_at_once(client: Client, pool: asyncpg.Po
     windows = [*factory.default_windows(), window("ez", 1, "13:00", "14:00", 1)]
     await configure(pool, factory.location(revision=2, windows=windows))
     assert (await book(client, booking(iso("2026-03-03", "13:00"))))[0] == 201
+
+
+WEIRD_VALUES: list[Any] = [
+    None,
+    0,
+    -1,
+    2**63,
+    1.5,
+    True,
+    "",
+    " ",
+    "\u0000",
+    "x" * 5000,
+    "🙂",
+    "'; DROP TABLE appointments; --",
+    "2026-03-03T09:00:00+01:00",
+    "2026-02-30T09:00:00+01:00",
+    "9999-12-31T23:59:59+14:00",
+    "0001-01-01T00:00:00+00:00",
+    "0001-01-01T00:00:00+05:00",
+    [],
+    {},
+    ["a"],
+    {"a": 1},
+]
+
+
+def _paths(body: dict[str, Any], prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    found: list[tuple[str, ...]] = []
+    for key, value in body.items():
+        found.append((*prefix, key))
+        if isinstance(value, dict):
+            found.extend(_paths(value, (*prefix, key)))
+    return found
+
+
+async def test_no_mangled_field_ever_causes_a_server_error_or_a_change(
+    client: Client, pool: asyncpg.Pool
+) -> None:
+    """A fuzz of the booking body: every field in turn replaced by odd values of every JSON type."""
+    good = booking(iso("2026-03-03", "09:00"), customer={"phone": "0421 1234567", "household_number": None})
+    before = await counts(pool)
+    paths = [*_paths(good), ("evening_declaration",), ("language",), ("hold_id",)]
+    statuses: set[int] = set()
+    for path in paths:
+        for value in WEIRD_VALUES:
+            body = _with(good, value, *path)
+            if value == good.get(path[0]) or (len(path) == 1 and value == "2026-03-03T09:00:00+01:00"):
+                continue
+            response = await client.post("/api/v1/appointments", json=body)
+            statuses.add(response.status)
+            assert response.status < 500, (path, value, await response.text())
+            if response.status == 201:  # an odd value that is still valid (e.g. a null optional field)
+                answer = await response.json()
+                token = answer["manage_url"].split("token=")[1]
+                await client.post(f"/api/v1/appointments/{answer['id']}/cancel", params={"token": token})
+                await pool.execute("DELETE FROM holds; DELETE FROM outbox; DELETE FROM appointments")
+    assert await counts(pool) == before
+    assert 422 in statuses

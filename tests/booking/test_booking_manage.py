@@ -64,6 +64,7 @@ async def test_a_wrong_missing_or_foreign_token_reveals_nothing_and_changes_noth
         ("POST", f"/api/v1/appointments/{mine}/cancel", {"token": other_token}, None),
         ("POST", f"/api/v1/appointments/{mine}/cancel", {}, None),
         ("POST", f"/api/v1/appointments/{mine}/reschedule", {"token": other_token}, {"start": TUESDAY_10}),
+        ("POST", f"/api/v1/appointments/{mine}/cancel", {"token": "x\u0000y"}, None),
     ]
     for method, path, params, body in attempts:
         response = await client.request(method, path, params=params, json=body)
@@ -280,6 +281,19 @@ async def test_concurrent_holds_and_bookings_never_share_a_point(client: Client,
     assert sorted(r["service_point"] for r in rows) == [1, 2]
 
 
+async def test_a_cancellation_reason_with_control_characters_is_refused(
+    client: Client, pool: asyncpg.Pool
+) -> None:
+    appointment_id, token = await booked(client)
+    response = await client.post(
+        f"/api/v1/appointments/{appointment_id}/cancel", params={"token": token}, json={"reason": "weg\u0000"}
+    )
+    assert response.status == 422
+    assert await pool.fetchval("SELECT status FROM appointments") == "booked"
+    odd = await client.get("/api/v1/locations/test%00stadt/availability", params={"concern": "bescheid"})
+    assert odd.status == 404
+
+
 async def test_hold_requests_are_validated_like_bookings(client: Client, pool: asyncpg.Pool) -> None:
     before = await counts(pool)
     cases = [
@@ -319,3 +333,27 @@ async def test_rescheduling_can_use_a_hold_on_the_new_slot(client: Client, pool:
     assert moved.status == 200, await moved.text()
     assert await pool.fetchval("SELECT count(*) FROM holds") == 0
     assert TUESDAY_10 not in await free(client, "2026-03-03")
+
+
+ODD = ["", "\u0000", "x" * 3000, "🙂", "-1", "2026-02-30", "9999-12-31", "0001-01-01", "null", "[]", "%00"]
+
+
+async def test_odd_availability_questions_and_hold_bodies_never_cause_a_server_error(
+    client: Client, pool: asyncpg.Pool
+) -> None:
+    good = {"concern": "bescheid", "mode": "in_person", "from": "2026-03-03", "to": "2026-03-04"}
+    for key in good:
+        for value in ODD:
+            response = await client.get(
+                f"/api/v1/locations/{factory.LOCATION}/availability", params={**good, key: value}
+            )
+            assert response.status in (200, 404, 422), (key, value)
+    before = await counts(pool)
+    hold = {"concern_id": "bescheid", "mode": "in_person", "start": TUESDAY_9}
+    for key in hold:
+        for value in [*ODD, None, 7, [], {}, True, "2026-03-03T09:00:00+99:00"]:
+            response = await client.post(
+                f"/api/v1/locations/{factory.LOCATION}/holds", json={**hold, key: value}
+            )
+            assert response.status in (404, 409, 422), (key, value, await response.text())
+    assert await counts(pool) == before
