@@ -351,9 +351,10 @@ async def test_odd_availability_questions_and_hold_bodies_never_cause_a_server_e
     before = await counts(pool)
     hold = {"concern_id": "bescheid", "mode": "in_person", "start": TUESDAY_9}
     for key in hold:
-        for value in [*ODD, None, 7, [], {}, True, "2026-03-03T09:00:00+99:00"]:
+        odd_values: list[Any] = [*ODD, None, 7, [], {}, True, "2026-03-03T09:00:00+99:00"]
+        for odd in odd_values:
             response = await client.post(
-                f"/api/v1/locations/{factory.LOCATION}/holds", json={**hold, key: value}
+                f"/api/v1/locations/{factory.LOCATION}/holds", json={**hold, key: odd}
             )
-            assert response.status in (404, 409, 422), (key, value, await response.text())
+            assert response.status in (404, 409, 422), (key, odd, await response.text())
     assert await counts(pool) == before
