@@ -9,6 +9,7 @@ from aiohttp import web
 from services.booking import api, service, staff_capacity
 from services.booking.config import Settings
 from services.booking.consumer import catalog_consumers
+from services.booking.retention import retention_context
 from shared.background import consumers_context, periodic_context, relay_context
 from shared.clock import Clock
 from shared.web import CLOCK, POOL, broker_context, create_base_app, database_context
@@ -25,6 +26,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         app.cleanup_ctx.append(
             periodic_context("passing", settings.passing_interval_seconds, _pass_started, first_delay=1.0)
         )
+    app.cleanup_ctx.append(retention_context(settings))  # R34: erases its own copy on schedule
     app.router.add_routes(api.routes)
     app.router.add_routes(staff_capacity.routes)  # R20, for the gateway's staff access (issue 7)
     return app

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from services.notifier import api, consumer
 from services.notifier.config import Settings
+from services.notifier.retention import retention_context
 from services.notifier.sender import MailSender, Transport
 from shared import dead_letters
 from shared.background import consumers_context, relay_context
@@ -40,4 +41,5 @@ def create_app(
             sender_ctx,
         ]
     )
+    app.cleanup_ctx.append(retention_context(settings))  # R34: erases its own copy on schedule
     return app
