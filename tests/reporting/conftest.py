@@ -319,3 +319,30 @@ async def reporting(
 
 def refs(appts: Sequence[Appt]) -> set[str]:
     return {a.reference for a in appts}
+
+
+SEARCHABLE = ("text", "character varying", "character", "jsonb", "json", "bytea", "ARRAY")
+
+
+async def schema_holding(pool: asyncpg.Pool, schema: str, needles: Sequence[str]) -> list[str]:
+    """Every table.column of a service's schema (read with that service's own role) in which one of the
+    needles occurs, in any case: text, JSON, arrays and binary columns alike."""
+    columns = await pool.fetch(
+        "SELECT table_name, column_name, data_type FROM information_schema.columns"
+        " WHERE table_schema = $1 AND data_type = ANY($2::text[]) ORDER BY table_name, column_name",
+        schema,
+        list(SEARCHABLE),
+    )
+    assert columns, f"no columns visible in schema {schema}"
+    found = []
+    for col in columns:
+        table, column = col["table_name"], col["column_name"]
+        text = f"encode(\"{column}\", 'escape')" if col["data_type"] == "bytea" else f'"{column}"::text'
+        for needle in needles:
+            hits = await pool.fetchval(
+                f"SELECT count(*) FROM {schema}.\"{table}\" WHERE {text} ILIKE '%' || $1 || '%'",  # noqa: S608 -- names from the catalog
+                needle,
+            )
+            if hits:
+                found.append(f"{schema}.{table}.{column}: {needle}")
+    return found

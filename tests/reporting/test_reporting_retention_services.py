@@ -1,0 +1,178 @@
+"""Deletion on schedule across the services (R34, I6): a booking made through the booking service, mailed
+by the notifier and counted by reporting; after the retention period each service's own job has erased
+its copy, no schema holds the customer's name or address any more, reporting's statistics are unchanged,
+and reporting's deletion report shows the runs of all three."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any, cast
+
+import aio_pika
+import asyncpg
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from services.booking import retention as booking_retention
+from services.booking.app import create_app as create_booking
+from services.booking.config import Settings as BookingSettings
+from services.booking.consumer import apply_location_configured
+from services.notifier import retention as notifier_retention
+from services.notifier.app import create_app as create_notifier
+from services.notifier.config import Settings as NotifierSettings
+from services.reporting import service as reporting_service
+from shared.config import SERVICE_NAMES
+from shared.identity import Role
+from tests.conftest import TEST_OVERRIDES, svc_settings, wait_for
+from tests.reporting.conftest import DAY, Reporting, berlin, identity_header, location_event, schema_holding
+from tools.mailsink import MailSink
+
+NAME, EMAIL = "Quirinius-Zabłocki", "q.zablocki@example.com"
+
+
+@pytest.fixture
+async def sink() -> AsyncIterator[MailSink]:
+    async with MailSink(smtp_port=0, http_port=0) as running:
+        yield running
+
+
+async def purge_notifier_queue(amqp: aio_pika.abc.AbstractRobustConnection) -> None:
+    """Events of earlier tests may wait in the notifier's queue of this session: not for this one."""
+    channel = await amqp.channel()
+    with contextlib.suppress(aio_pika.exceptions.ChannelClosed):
+        queue = await channel.declare_queue(
+            f"{TEST_OVERRIDES['queue_prefix']}.notifier.appointments", passive=True
+        )
+        await queue.purge()
+    with contextlib.suppress(Exception):
+        await channel.close()
+
+
+@pytest.mark.req("R34")
+async def test_after_the_retention_period_no_service_holds_the_customers_data(
+    reporting: Reporting, sink: MailSink, pools: dict[str, asyncpg.Pool]
+) -> None:
+    clock = reporting.clock  # Monday before DAY, 12:00
+    await purge_notifier_queue(reporting.amqp)
+    booking_settings = cast(
+        BookingSettings, svc_settings(BookingSettings, consume_catalog=False, run_jobs=False)
+    )
+    notifier_settings = cast(
+        NotifierSettings,
+        svc_settings(NotifierSettings, smtp_port=sink.smtp_port, mail_poll_seconds=0.2, smtp_timeout=5.0),
+    )
+    async with pools["booking"].acquire() as conn, conn.transaction():
+        await apply_location_configured(conn, None, location_event("mitte"))
+    reports = await reporting.start()
+    clients: list[TestClient[Any, Any]] = []
+    for app in (
+        create_booking(booking_settings, clock=clock),
+        create_notifier(notifier_settings, clock=clock),
+    ):
+        client: TestClient[Any, Any] = TestClient(TestServer(app))
+        await client.start_server()
+        clients.append(client)
+    booking = clients[0]
+    try:
+        response = await booking.post(
+            "/api/v1/appointments",
+            json={
+                "location_id": "mitte",
+                "concern_id": "veraenderung",
+                "start": berlin(DAY, 9).isoformat(),
+                "mode": "phone",
+                "customer": {
+                    "first_name": "Quirin",
+                    "last_name": NAME,
+                    "email": EMAIL,
+                    "phone": "0421 7654321",
+                    "customer_number": "555D123456",
+                },
+            },
+            headers={"X-Forwarded-For": "192.0.2.55"},
+        )
+        assert response.status == 201, await response.text()
+        appointment_id = (await response.json())["id"]
+
+        async def everywhere() -> bool:
+            in_reporting = await reporting.pool.fetchval(
+                "SELECT count(*) FROM appointments WHERE id = $1", appointment_id
+            )
+            mailed = await pools["notifier"].fetchval("SELECT count(*) FROM mails WHERE status = 'sent'")
+            return bool(in_reporting and mailed)
+
+        await wait_for(everywhere, timeout=20, what="the booking in reporting and its confirmation sent")
+        needles = [NAME, EMAIL, "7654321", "555D123456"]
+        assert await schema_holding(pools["booking"], "booking", needles)
+        assert await schema_holding(reporting.pool, "reporting", needles)
+        stats_path = f"/api/v1/staff/statistics/report?from={DAY}&to={DAY}"
+
+        async def statistics() -> Any:
+            response = await reports.get(stats_path, headers=identity_header(clock, Role.STATISTICS, "*"))
+            return await response.json()
+
+        before = await statistics()
+
+        # Four weeks and a bit after the appointment: each service's own job, with the same setting.
+        clock.set(berlin(DAY, 9, 15) + timedelta(days=28, hours=1))
+        erased = await booking_retention.run_retention(pools["booking"], booking_settings, clock, force=True)
+        assert erased is not None and erased["appointments_erased"] == 1
+
+        async def erasure_arrived() -> bool:
+            return bool(
+                await pools["notifier"].fetchval("SELECT count(*) FROM mails WHERE recipient IS NOT NULL")
+                == 0
+                and await reporting.pool.fetchval(
+                    "SELECT count(*) FROM appointments WHERE anonymised_at IS NULL"
+                )
+                == 0
+            )
+
+        await wait_for(
+            erasure_arrived, timeout=20, what="booking's erasure event at the notifier and reporting"
+        )
+        assert await notifier_retention.run_retention(pools["notifier"], notifier_settings, clock, force=True)
+        assert await reporting_service.run_retention(reporting.pool, reporting.settings, clock, force=True)
+
+        async def reported() -> bool:
+            services = await reporting.pool.fetch("SELECT DISTINCT service FROM retention_runs")
+            return {r["service"] for r in services} >= {"booking", "notifier", "reporting"}
+
+        await wait_for(reported, timeout=20, what="the runs of all services in reporting's deletion report")
+
+        async def published(service: str) -> bool:
+            pool = pools[service]
+            return bool(await pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0)
+
+        for service in ("booking", "notifier"):
+            await wait_for(functools.partial(published, service), what=f"{service}'s outbox published")
+        # Published events of the period went with the second run of each job.
+        await booking_retention.run_retention(pools["booking"], booking_settings, clock, force=True)
+        await notifier_retention.run_retention(pools["notifier"], notifier_settings, clock, force=True)
+
+        leftovers = []
+        for schema in SERVICE_NAMES:
+            leftovers += await schema_holding(pools[schema], schema, needles)
+        assert leftovers == []
+        assert await statistics() == before
+        row = await pools["booking"].fetchrow("SELECT status, concern_id, location_id FROM appointments")
+        assert (row["status"], row["concern_id"], row["location_id"]) == ("booked", "veraenderung", "mitte")
+        # The manage link leads nowhere any more.
+        assert (await booking.get(f"/api/v1/appointments/{appointment_id}?token=anything")).status in (
+            403,
+            404,
+        )
+
+        report = await (
+            await reports.get("/api/v1/admin/retention-report", headers=identity_header(clock, Role.ADMIN))
+        ).json()
+        totals = {s["service"]: s["totals"] for s in report["services"]}
+        assert totals["booking"]["appointments_erased"] == 1
+        assert totals["reporting"]["appointments_anonymised"] == 0  # booking's event was first
+        assert "mails_erased" in totals["notifier"]
+    finally:
+        for client in reversed(clients):
+            await client.close()
