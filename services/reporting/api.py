@@ -56,21 +56,23 @@ class _Query(BaseModel):
 
 
 class DayListQuery(_Query):
-    day: date = Field(alias="date")
+    day: date = Field(alias="date", description="The day of the list, `YYYY-MM-DD`.")
 
 
 class PeriodQuery(_Query):
-    first: date | None = Field(default=None, alias="from")
-    last: date | None = Field(default=None, alias="to")
-    location: str | None = Field(default=None, min_length=1, max_length=64)
+    first: date | None = Field(default=None, alias="from", description="First day (default: 30 days ago).")
+    last: date | None = Field(default=None, alias="to", description="Last day, inclusive (default: today).")
+    location: str | None = Field(default=None, min_length=1, max_length=64, description="A location id.")
 
 
 class BreakdownQuery(PeriodQuery):
-    by: Literal["location", "group", "concern", "mode", "channel", "day", "week"]
+    by: Literal["location", "group", "concern", "mode", "channel", "day", "week"] = Field(
+        description="The dimension of the breakdown."
+    )
 
 
 class ReportQuery(_Query):
-    days: int = Field(default=90, ge=1, le=400)
+    days: int = Field(default=90, ge=1, le=400, description="How many days back the report reaches.")
 
 
 def require_statistics(identity: StaffIdentity, location: str | None) -> None:
