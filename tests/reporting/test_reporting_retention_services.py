@@ -27,7 +27,15 @@ from services.reporting import service as reporting_service
 from shared.config import SERVICE_NAMES
 from shared.identity import Role
 from tests.conftest import TEST_OVERRIDES, svc_settings, wait_for
-from tests.reporting.conftest import DAY, Reporting, berlin, identity_header, location_event, schema_holding
+from tests.reporting.conftest import (
+    DAY,
+    Reporting,
+    berlin,
+    empty_schema,
+    identity_header,
+    location_event,
+    schema_holding,
+)
 from tools.mailsink import MailSink
 
 NAME, EMAIL = "Quirinius-Zabłocki", "q.zablocki@example.com"
@@ -56,6 +64,8 @@ async def test_after_the_retention_period_no_service_holds_the_customers_data(
     reporting: Reporting, sink: MailSink, pools: dict[str, asyncpg.Pool]
 ) -> None:
     clock = reporting.clock  # Monday before DAY, 12:00
+    for schema in ("booking", "notifier"):
+        await empty_schema(pools[schema], schema)
     await purge_notifier_queue(reporting.amqp)
     booking_settings = cast(
         BookingSettings, svc_settings(BookingSettings, consume_catalog=False, run_jobs=False)
