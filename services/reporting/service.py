@@ -5,6 +5,7 @@ Statistics and the pattern report are in `statistics.py`."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
 from enum import Enum
 from typing import Any
@@ -40,6 +41,8 @@ from shared.events.catalog import AllowListChangedV1, LocationConfiguredV1
 from shared.events.retention import AppointmentPersonalDataErasedV1, RetentionRunCompletedV1
 
 log = structlog.get_logger(__name__)
+
+Claim = Callable[[asyncpg.Connection], Awaitable[Any]]  # returns the claimed list's row, or None
 
 # How far ahead staff may ask for a list (the booking horizon is 8 weeks).
 DAY_LIST_HORIZON = timedelta(days=90)
@@ -392,7 +395,7 @@ async def regenerate_stale_lists(pool: asyncpg.Pool, clock: Clock) -> int:
     return await _drain(pool, clock, lambda conn: db.claim_stale_list(conn, today), "change")
 
 
-async def _drain(pool: asyncpg.Pool, clock: Clock, claim: Any, trigger: str) -> int:
+async def _drain(pool: asyncpg.Pool, clock: Clock, claim: Claim, trigger: str) -> int:
     done = 0
     while True:
         async with pool.acquire() as conn, conn.transaction():
