@@ -4,6 +4,7 @@ in and sends the session cookie and a same-origin `Origin` like a browser does."
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,7 +25,7 @@ from services.gateway.staff.keys import STAFF
 from services.gateway.staff.service import Actor, Passwords, Staff, create_account
 from shared.clock import ManualClock
 from shared.identity import Role
-from tests.conftest import free_port, svc_settings
+from tests.conftest import TEST_OVERRIDES, free_port, svc_settings
 
 PASSWORD = "correct horse battery staple"
 CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
@@ -37,6 +38,8 @@ class Upstream:
     calls: list[dict[str, Any]] = field(default_factory=list)
     status: int = 200
     answer: Any = None
+    # Answers by exact path (GET lists and details of a stand-in), before `answer`.
+    answers: dict[str, Any] = field(default_factory=dict)
 
     def app(self) -> web.Application:
         async def handler(request: web.Request) -> web.Response:
@@ -51,6 +54,8 @@ class Upstream:
                     "headers": dict(request.headers),
                 }
             )
+            if request.path in self.answers:
+                return web.json_response(self.answers[request.path])
             # `affected` answers booking's R20 capacity check: nothing booked in the way.
             return web.json_response(
                 self.answer if self.answer is not None else {"ok": True, "affected": []}, status=self.status
@@ -262,9 +267,16 @@ async def stack(
     from services.catalog.config import Settings as CatalogSettings
 
     clock = ManualClock(datetime(2026, 3, 2, 8, 0, tzinfo=UTC))  # Monday, 09:00 in Bremen
-    catalog = TestServer(create_catalog(svc_settings(CatalogSettings), clock=clock))  # type: ignore[arg-type]
+    # Broker names of this stack alone: an event a previous test's catalog published late must not reach
+    # this test's booking (its revision would outrank the new catalog's and hide its changes).
+    own = uuid.uuid4().hex[:6]
+    broker = {
+        "exchange": f"{TEST_OVERRIDES['exchange']}.{own}",
+        "queue_prefix": f"{TEST_OVERRIDES['queue_prefix']}.{own}",
+    }
+    catalog = TestServer(create_catalog(svc_settings(CatalogSettings, **broker), clock=clock))  # type: ignore[arg-type]
     booking = TestServer(
-        create_booking(svc_settings(BookingSettings, run_jobs=False), clock=clock)  # type: ignore[arg-type]
+        create_booking(svc_settings(BookingSettings, run_jobs=False, **broker), clock=clock)  # type: ignore[arg-type]
     )
     await catalog.start_server()
     await booking.start_server()
@@ -282,6 +294,11 @@ async def stack(
     finally:
         await booking.close()
         await catalog.close()
+        # Its queues go with the session's (their names start with the session's prefix).
+        channel = await amqp.channel()
+        for name in (broker["exchange"], broker["exchange"] + ".dlx"):
+            await channel.exchange_delete(name)
+        await channel.close()
 
 
 async def configure_mitte(admin: StaffClient) -> None:

@@ -198,9 +198,14 @@ def check_csrf(request: web.Request, session: SessionInfo) -> None:
         return
     allowed = request.app[ALLOWED_ORIGINS] | {f"{request.scheme}://{request.host}".lower()}
     origin = request.headers.get("Origin")
+    is_form = request.content_type in FORM_TYPES
+    if is_form and origin == "null":
+        # A page served under `Referrer-Policy: no-referrer` posts its forms with Origin "null"; a
+        # form must carry the session's token anyway (check_form_token).
+        origin = None
     if origin is not None and origin.lower() not in allowed:
         raise CsrfError("Cross-site request refused.")
-    if request.content_type in FORM_TYPES:
+    if is_form:
         return  # forms carry the session's token: checked by check_form_token (aiohttp caches the form)
     header_token = request.headers.get(CSRF_HEADER, "")
     if header_token and _same(header_token, session.csrf_token):

@@ -137,6 +137,8 @@ def no_store(response: web.StreamResponse) -> None:
     response.headers["Content-Security-Policy"] = STAFF_CSP
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Frame-Options"] = "DENY"
+    # Same-origin form posts then carry their Origin (under `no-referrer` a browser sends "null").
+    response.headers["Referrer-Policy"] = "same-origin"
 
 
 async def render_error(request: web.Request, exc: OTVError) -> web.Response:
@@ -161,6 +163,13 @@ def error_messages(exc: OTVError) -> list[str]:
 
 def redirect(location: str) -> web.HTTPSeeOther:
     return web.HTTPSeeOther(location)
+
+
+def see_other(location: str) -> web.Response:
+    """A 303 that can carry cookies (an HTTPException cannot)."""
+    response = web.Response(status=303, headers={"Location": location})
+    no_store(response)
+    return response
 
 
 # --- sign-in ----------------------------------------------------------------------------------------
@@ -228,7 +237,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
             status=401,
         )
     target = "/staff/password" if session.must_change_password else _safe_next(str(form.get("next", "")))
-    response = web.HTTPSeeOther(target)
+    response = see_other(target)
     set_session_cookie(request, response, session.token)
     response.del_cookie(LOGIN_COOKIE, path="/staff/login")
     return response
@@ -242,7 +251,7 @@ async def logout_submit(request: web.Request) -> web.StreamResponse:
     session = request.get(SESSION)
     if session is not None:
         await service.logout(request.app[STAFF], session, actor(request))
-    response = web.HTTPSeeOther("/staff/login")
+    response = see_other("/staff/login")
     clear_session_cookie(response)
     return response
 

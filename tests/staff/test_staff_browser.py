@@ -1,0 +1,196 @@
+"""The staff pages in a real browser (Chromium through Playwright): a group leader signs in, changes a
+time window, and customers see the new times in the availability (through the gateway's public API);
+axe-core finds no serious or critical accessibility violation on the admin pages (R20, R21, R29, R30)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from axe_playwright_python.async_playwright import Axe
+from playwright.async_api import Browser, Page, async_playwright, expect
+
+from shared.identity import Role
+from tests.staff.conftest import PASSWORD, Stack, audit_rows, customer, wait_for_slots
+
+# The customer pages (services/gateway/web) store their aiohttp-jinja2 environment under a plain string
+# key, which aiohttp warns about; irrelevant to staff access.
+pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+TUESDAY = "2026-03-03"
+MAIL_TEXTS = [
+    {
+        "kind": "confirmation",
+        "language": "de",
+        "subject": "Ihr Termin beim Jobcenter Bremen",
+        "text": "Guten Tag ...",
+        "html": "<p>Guten Tag ...</p>",
+        "customised": False,
+        "updated_at": None,
+    }
+]
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        await launched.close()
+
+
+def base_url(stack: Stack) -> str:
+    return str(stack.gateway.client.make_url("")).rstrip("/")
+
+
+async def sign_in(page: Page, base: str, username: str, target: str = "/staff/") -> None:
+    await page.goto(base + target)
+    await expect(page.get_by_role("heading", name="Anmeldung")).to_be_visible()
+    await page.get_by_label("Benutzername").fill(username)
+    await page.get_by_label("Passwort", exact=True).fill(PASSWORD)
+    await page.get_by_role("button", name="Anmelden").click()
+
+
+@pytest.mark.req("R20")
+@pytest.mark.req("R29")
+async def test_a_group_leader_changes_a_window_in_the_browser_and_customers_see_the_new_times(
+    stack: Stack, browser: Browser
+) -> None:
+    gateway = stack.gateway
+    await gateway.account("mitte-leader", (Role.GROUP_LEADER, "mitte"))
+    later = f"{TUESDAY}T13:30:00+01:00"
+    before = await wait_for_slots(
+        stack.admin, "mitte", "neuantrag", TUESDAY, present=f"{TUESDAY}T11:30:00+01:00"
+    )
+    assert later not in before
+
+    context = await browser.new_context(locale="de-DE")
+    context.set_default_timeout(15_000)
+    page = await context.new_page()
+    try:
+        await sign_in(page, base_url(stack), "mitte-leader")
+        await expect(page.get_by_role("heading", name="Start")).to_be_visible()
+        cookies = {c["name"]: c for c in await context.cookies()}
+        session = cookies["otv_staff_session"]
+        assert session["httpOnly"] and session["secure"] and session["sameSite"] == "Lax"
+
+        await page.get_by_role("link", name="Zeitfenster und Kapazität").click()
+        await expect(page.get_by_role("heading", name="Bremen-Mitte", exact=True)).to_be_visible()
+        await page.get_by_label("Bis (Dienstag)").fill("14:00")
+        await page.get_by_role("button", name="Zeitfenster Dienstag 08:00 speichern").click()
+        await expect(page.get_by_role("status")).to_contain_text("Gespeichert")
+        await expect(page.get_by_label("Bis (Dienstag)")).to_have_value("14:00")
+    finally:
+        await context.close()
+
+    # Customers see the longer window: the booking service got the catalog's new snapshot.
+    after = await wait_for_slots(stack.admin, "mitte", "neuantrag", TUESDAY, present=later)
+    assert later in after
+    entries = await audit_rows(gateway, actor="mitte-leader", entity="window", outcome="ok")
+    assert [(e["action"], e["route"]) for e in entries] == [("update", "/api/v1/admin/windows/{window_id}")]
+
+
+@pytest.mark.req("R20")
+async def test_in_the_browser_a_reduction_over_a_booked_appointment_asks_for_confirmation(
+    stack: Stack, browser: Browser
+) -> None:
+    gateway = stack.gateway
+    ten = f"{TUESDAY}T10:00:00+01:00"
+    await wait_for_slots(stack.admin, "mitte", "neuantrag", TUESDAY, present=ten)
+    booked = await gateway.browser().post("/api/v1/appointments", json=customer(ten))
+    assert booked.status == 201
+    reference = (await booked.json())["reference"]
+    await gateway.account("mitte-leader2", (Role.GROUP_LEADER, "mitte"))
+    context = await browser.new_context(locale="de-DE")
+    context.set_default_timeout(15_000)
+    page = await context.new_page()
+    try:
+        await sign_in(page, base_url(stack), "mitte-leader2", "/staff/locations/mitte")
+        await page.get_by_label("Bis (Dienstag)").fill("09:30")
+        await page.get_by_role("button", name="Zeitfenster Dienstag 08:00 speichern").click()
+        await expect(page.get_by_role("heading", name="Gebuchte Termine betroffen")).to_be_visible()
+        await expect(page.get_by_role("alert")).to_contain_text("nicht")
+        await expect(page.get_by_role("rowheader", name=reference)).to_be_visible()
+        results = await Axe().run(page)
+        assert _serious(results.response) == []
+        await page.get_by_role("button", name="Trotzdem speichern").click()
+        await expect(page.get_by_role("heading", name="Änderung gespeichert")).to_be_visible()
+        await expect(page.get_by_role("rowheader", name=reference)).to_be_visible()
+    finally:
+        await context.close()
+    details = await (await stack.admin.get("/api/v1/admin/locations/mitte")).json()
+    assert details["windows"][0]["end"] == "09:30"
+
+
+def _serious(response: dict[str, Any]) -> list[str]:
+    return [
+        f"{v['id']} ({v['impact']}): {[n['target'] for n in v['nodes']][:3]}"
+        for v in response.get("violations", [])
+        if v.get("impact") in ("serious", "critical")
+    ]
+
+
+@pytest.mark.req("R10")
+@pytest.mark.req("R14")
+@pytest.mark.req("R21")
+@pytest.mark.req("R30")
+@pytest.mark.req("R31")
+async def test_axe_finds_no_serious_violation_on_the_admin_pages(stack: Stack, browser: Browser) -> None:
+    gateway = stack.gateway
+    gateway.upstreams["notifier"].answers.update(
+        {
+            "/api/v1/admin/mail-templates": MAIL_TEXTS,
+            "/api/v1/admin/mail-templates/confirmation/de": MAIL_TEXTS[0],
+        }
+    )
+    await gateway.account("axe-admin", (Role.ADMIN, "*"))
+    axe = Axe()
+    problems: dict[str, list[str]] = {}
+    # Every template of the staff pages once (the administrator sees every form of a location page).
+    pages = [
+        ("/staff/", "Start"),
+        ("/staff/admin/locations", "Standorte"),
+        ("/staff/locations/mitte", "Bremen-Mitte"),
+        ("/staff/locations/mitte/staff-roles", "Personal \N{EN DASH} Bremen-Mitte"),
+        ("/staff/admin/concerns", "Zentraler Leistungskatalog"),
+        ("/staff/admin/concerns/neuantrag", "Anliegen: Neuantrag stellen"),
+        ("/staff/admin/allow-list", "Interne E-Mail-Adressen (Positivliste)"),
+        ("/staff/admin/texts", "Texte der E-Mails"),
+        ("/staff/admin/texts/confirmation/de", "Text bearbeiten: confirmation (de)"),
+        ("/staff/admin/accounts", "Konten und Rollen"),
+        ("/staff/admin/accounts/axe-admin", "Konto axe-admin"),
+        ("/staff/admin/api-keys", "API-Schlüssel"),
+        ("/staff/admin/audit-log", "Audit-Log"),
+        ("/staff/password", "Passwort ändern"),
+        ("/staff/admin/concerns/no-such-concern", "Nicht möglich"),
+    ]
+    context = await browser.new_context(locale="de-DE")
+    context.set_default_timeout(15_000)
+    page = await context.new_page()
+    try:
+        await page.goto(base_url(stack) + "/staff/login")
+        found = _serious((await axe.run(page)).response)
+        if found:
+            problems["/staff/login"] = found
+        await sign_in(page, base_url(stack), "axe-admin")
+        await expect(page.get_by_role("heading", name="Start")).to_be_visible()
+        for path, heading in pages:
+            await page.goto(base_url(stack) + path)
+            await expect(page.get_by_role("heading", level=1)).to_have_text(heading)
+            found = _serious((await axe.run(page)).response)
+            if found:
+                problems[path] = found
+    finally:
+        await context.close()
+    assert problems == {}
