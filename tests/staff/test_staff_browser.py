@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from axe_playwright_python.async_playwright import Axe
+from axe_playwright_python.async_playwright import Axe  # type: ignore[import-untyped]  # ships no type information
 from playwright.async_api import Browser, Page, async_playwright, expect
 
 from shared.identity import Role
