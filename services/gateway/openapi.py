@@ -69,9 +69,15 @@ GATEWAY_ROUTES = (
 def document() -> dict[str, Any]:
     from services.booking.openapi import document as booking_document
     from services.catalog.openapi import document as catalog_document
+    from services.gateway.staff import openapi as staff_openapi
 
     merged = merge_documents(
-        [catalog_document(), booking_document(), build_document(GATEWAY_ROUTES, title="Gateway")],
+        [
+            catalog_document(),
+            booking_document(),
+            build_document(GATEWAY_ROUTES, title="Gateway"),
+            staff_openapi.document(),
+        ],
         title=TITLE,
         version=VERSION,
         description=DESCRIPTION,
@@ -94,6 +100,8 @@ def document() -> dict[str, Any]:
                     }
                 )
                 operation["responses"]["429"]["headers"] = {"Retry-After": {"schema": {"type": "integer"}}}
+    # Staff and admin routes: how they are authenticated and what their rule needs (issue 7).
+    staff_openapi.annotate(merged)
     return merged
 
 

@@ -1,0 +1,350 @@
+"""The staff and admin API in the OpenAPI document (R50): the routes the gateway answers itself (sign-in,
+accounts, API keys, the audit log), and, for every staff and admin route, how it is authenticated and
+what its rule needs (from `rules.py`, so the document cannot drift from the checks).
+
+`document()` is merged with the services' documents; `annotate(merged)` then adds the security schemes
+(the session cookie of the staff pages, `Authorization: Bearer <key>` of the service centre), 401/403 and
+the rule of each staff/admin operation, and a short entry for a forwarded staff route that its service
+does not declare yet.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel
+
+from services.gateway.staff.api import (
+    AccountIn,
+    ApiKeyIn,
+    AuditQuery,
+    GrantsIn,
+    LocationRolesIn,
+    LoginIn,
+    PasswordIn,
+)
+from services.gateway.staff.authz import COOKIE
+from services.gateway.staff.rules import FORWARDED, From, Rule, is_staff_path, rule_table
+from shared.openapi import ApiRoute, add_error_responses, build_document
+
+
+class GrantOut(BaseModel):
+    role: str
+    location: str  # a location id, or "*" for every location
+    groups: list[str]
+
+
+class LoginOut(BaseModel):
+    username: str
+    must_change_password: bool
+    csrf_token: str  # for scripts: send it as X-CSRF-Token with cookie-authenticated writes
+
+
+class StatusOut(BaseModel):
+    status: str
+
+
+class MeGrantOut(BaseModel):
+    role: str
+    locations: list[str]
+    groups: list[str]
+
+
+class MeOut(BaseModel):
+    subject: str
+    kind: str  # "user" or "api_key"
+    display_name: str
+    channel: str  # "staff" or "service_centre"
+    grants: list[MeGrantOut]
+    operations: list[str]
+    must_change_password: bool | None = None
+    csrf_token: str | None = None
+    session_expires_at: AwareDatetime | None = None
+
+
+class AccountOut(BaseModel):
+    username: str
+    display_name: str
+    active: bool
+    locked: bool
+    must_change_password: bool
+    last_login_at: AwareDatetime | None
+    created_at: AwareDatetime
+    demo: bool
+    grants: list[GrantOut]
+
+
+class AccountCreatedOut(BaseModel):
+    account: AccountOut
+    start_password: str | None  # shown once; must be changed at the first sign-in
+
+
+class StartPasswordOut(BaseModel):
+    start_password: str
+
+
+class LocationRoleOut(BaseModel):
+    username: str
+    role: str
+    location: str
+    groups: list[str]
+
+
+class ApiKeyOut(BaseModel):
+    id: str
+    prefix: str
+    name: str
+    locations: list[str]
+    operations: list[str]
+    created_at: AwareDatetime
+    created_by: str
+    expires_at: AwareDatetime | None
+    revoked_at: AwareDatetime | None
+    last_used_at: AwareDatetime | None
+
+
+class ApiKeyCreatedOut(ApiKeyOut):
+    key: str  # `otv_<prefix>_<secret>`: shown once, stored only as a hash
+
+
+class AuditEntryOut(BaseModel):
+    id: int
+    occurred_at: AwareDatetime
+    actor: str
+    actor_kind: str
+    action: str
+    entity: str
+    entity_id: str | None
+    location: str | None
+    outcome: str  # "ok" or "refused"
+    status: int | None
+    ip: str | None
+    method: str | None
+    route: str | None
+    changes: dict[str, Any]
+    correlation_id: str | None
+
+
+class AuditPageOut(BaseModel):
+    entries: list[AuditEntryOut]
+    next_before: int | None  # pass as `before` for the next (older) page
+
+
+TAG_AUTH = ("staff: sign-in",)
+TAG_ACCOUNTS = ("staff: accounts and roles",)
+TAG_KEYS = ("staff: API keys",)
+TAG_AUDIT = ("staff: audit log",)
+
+ROUTES = (
+    ApiRoute(
+        "POST",
+        "/api/v1/staff/login",
+        "Sign in (sets the session cookie)",
+        body=LoginIn,
+        response=LoginOut,
+        errors=("unauthenticated", "validation_error"),
+        tags=TAG_AUTH,
+        description="Wrong name, wrong password and a locked or disabled account get the same 401.",
+    ),
+    ApiRoute("POST", "/api/v1/staff/logout", "Sign out", response=StatusOut, tags=TAG_AUTH),
+    ApiRoute("GET", "/api/v1/staff/me", "Who is signed in, with roles", response=MeOut, tags=TAG_AUTH),
+    ApiRoute(
+        "POST",
+        "/api/v1/staff/password",
+        "Change one's own password (ends the other sessions)",
+        body=PasswordIn,
+        response=StatusOut,
+        errors=("validation_error",),
+        tags=TAG_AUTH,
+    ),
+    ApiRoute("GET", "/api/v1/admin/accounts", "Staff accounts", response=list[AccountOut], tags=TAG_ACCOUNTS),
+    ApiRoute(
+        "POST",
+        "/api/v1/admin/accounts",
+        "Create an account (with a one-time start password)",
+        body=AccountIn,
+        response=AccountCreatedOut,
+        status=201,
+        errors=("validation_error", "conflict"),
+        tags=TAG_ACCOUNTS,
+    ),
+    ApiRoute(
+        "GET",
+        "/api/v1/admin/accounts/{username}",
+        "One account",
+        response=AccountOut,
+        errors=("not_found",),
+        tags=TAG_ACCOUNTS,
+    ),
+    ApiRoute(
+        "PUT",
+        "/api/v1/admin/accounts/{username}/grants",
+        "Replace an account's roles",
+        body=GrantsIn,
+        response=AccountOut,
+        errors=("not_found", "validation_error", "conflict"),
+        tags=TAG_ACCOUNTS,
+    ),
+    ApiRoute(
+        "POST",
+        "/api/v1/admin/accounts/{username}/disable",
+        "Disable an account (ends its sessions)",
+        response=AccountOut,
+        errors=("not_found", "conflict"),
+        tags=TAG_ACCOUNTS,
+    ),
+    ApiRoute(
+        "POST",
+        "/api/v1/admin/accounts/{username}/enable",
+        "Enable an account",
+        response=AccountOut,
+        errors=("not_found",),
+        tags=TAG_ACCOUNTS,
+    ),
+    ApiRoute(
+        "POST",
+        "/api/v1/admin/accounts/{username}/reset-password",
+        "A new one-time start password (unlocks the account)",
+        response=StartPasswordOut,
+        errors=("not_found",),
+        tags=TAG_ACCOUNTS,
+    ),
+    ApiRoute(
+        "GET",
+        "/api/v1/admin/locations/{location_id}/staff-roles",
+        "Who has which role at a location",
+        response=list[LocationRoleOut],
+        tags=TAG_ACCOUNTS,
+    ),
+    ApiRoute(
+        "PUT",
+        "/api/v1/admin/locations/{location_id}/staff-roles/{username}",
+        "A location administrator sets an account's appointment-manager and group-leader roles there",
+        body=LocationRolesIn,
+        response=AccountOut,
+        errors=("not_found", "validation_error"),
+        tags=TAG_ACCOUNTS,
+    ),
+    ApiRoute(
+        "GET", "/api/v1/admin/api-keys", "API keys (never the keys)", response=list[ApiKeyOut], tags=TAG_KEYS
+    ),
+    ApiRoute(
+        "POST",
+        "/api/v1/admin/api-keys",
+        "Create an API key (the key is in this answer only)",
+        body=ApiKeyIn,
+        response=ApiKeyCreatedOut,
+        status=201,
+        errors=("validation_error",),
+        tags=TAG_KEYS,
+    ),
+    ApiRoute(
+        "POST",
+        "/api/v1/admin/api-keys/{key_id}/revoke",
+        "Revoke an API key",
+        response=ApiKeyOut,
+        errors=("not_found",),
+        tags=TAG_KEYS,
+    ),
+    ApiRoute(
+        "GET",
+        "/api/v1/admin/audit-log",
+        "The audit log, newest first, with filters and paging",
+        query=AuditQuery,
+        response=AuditPageOut,
+        errors=("validation_error",),
+        tags=TAG_AUDIT,
+    ),
+)
+
+# Forwarded staff routes whose service may not declare them (yet): what the architecture says of them.
+FORWARDED_SUMMARIES = {
+    ("GET", "/api/v1/staff/locations/{location_id}/appointments"): "The day's appointments of a location",
+    ("POST", "/api/v1/staff/appointments"): (
+        "Book for a customer (staff or service centre); the public booking body plus interpreter_language"
+    ),
+    ("POST", "/api/v1/staff/appointments/{appointment_id}/cancel"): "Cancel an appointment with a reason",
+    (
+        "POST",
+        "/api/v1/staff/appointments/{appointment_id}/reschedule",
+    ): "Move an appointment to another start",
+    ("POST", "/api/v1/staff/appointments/{appointment_id}/outcome"): "Record how an appointment ended",
+    ("GET", "/api/v1/staff/callbacks"): "Callback tickets",
+    ("POST", "/api/v1/staff/locations/{location_id}/capacity-check"): (
+        "Which booked appointments proposed windows or closures would leave without a service point (R20)"
+    ),
+    ("GET", "/api/v1/staff/locations/{location_id}/day-list"): "The Excel day list of a location",
+    ("GET", "/api/v1/staff/statistics/summary"): "Statistics (statistics role only)",
+}
+
+_WHERE = {
+    From.PATH: "at the location `{name}` of the path",
+    From.QUERY: "at the location of the query parameter `{name}` (absent: at every location)",
+    From.BODY: "at the location of the body field `{name}`",
+    From.LOOKUP: "at the location of the {kind} in the path",
+    From.EVERY_LOCATION: "for every location",
+    From.SOME_LOCATION: "at some location (the service checks the entity's location)",
+    From.NONE: "",
+}
+
+
+def rule_text(rule: Rule) -> str:
+    who = f"role `{rule.role}`" if rule.role is not None else "any signed-in staff member"
+    where = _WHERE[rule.location.source].format(name=rule.location.name, kind=rule.location.kind)
+    text = f"Needs the {who} {where}".rstrip() + "."
+    if rule.relaxed is not None:
+        text += f" A `{rule.relaxed.role}` of the group may make the narrower change"
+        text += f" (fields {sorted(rule.relaxed.fields)})." if rule.relaxed.fields else "."
+    text += f" API keys: operation `{rule.operation}`." if rule.operation else " Not for API keys."
+    if rule.capacity_check is not None:
+        text += (
+            " R20: answers 409 `capacity_conflict` listing booked appointments that would lose their"
+            " service point, unless sent with `confirm_affected: true`."
+        )
+    return text
+
+
+def document() -> dict[str, Any]:
+    return build_document(ROUTES, title="Staff access")
+
+
+def annotate(merged: dict[str, Any]) -> None:
+    """Security, 401/403 and the rule on every staff and admin operation of the merged document."""
+    merged.setdefault("components", {})["securitySchemes"] = {
+        "staffSession": {
+            "type": "apiKey",
+            "in": "cookie",
+            "name": COOKIE,
+            "description": "The session of the staff pages (POST /api/v1/staff/login). Writes need a "
+            "same-origin Origin header (or Sec-Fetch-Site: same-origin, or X-CSRF-Token).",
+        },
+        "apiKey": {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "An API key of the service centre or another system (`otv_<prefix>_<secret>`), "
+            "scoped to locations and operations.",
+        },
+    }
+    paths: dict[str, dict[str, Any]] = merged.setdefault("paths", {})
+    for route in FORWARDED:
+        operations = paths.setdefault(route.path, {})
+        if route.method.lower() not in operations:
+            summary = FORWARDED_SUMMARIES.get((route.method, route.path), f"Forwarded to {route.service}")
+            operations[route.method.lower()] = {
+                "operationId": f"{route.method.lower()}_{route.path.strip('/').replace('/', '_')}",
+                "summary": summary,
+                "tags": [f"staff: {route.service}"],
+                "responses": {"200": {"description": "OK"}},
+            }
+    table = rule_table()
+    for path, operations in paths.items():
+        if not is_staff_path(path):
+            continue
+        for method, operation in operations.items():
+            rule = table.get((method.upper(), path))
+            if rule is None or rule.public:
+                continue
+            operation["security"] = [{"staffSession": []}] + ([{"apiKey": []}] if rule.operation else [])
+            description = operation.get("description", "")
+            operation["description"] = (description + "\n\n" if description else "") + rule_text(rule)
+            add_error_responses(operation.setdefault("responses", {}), ["unauthenticated", "forbidden"])

@@ -1,0 +1,58 @@
+"""The staff API in the OpenAPI document (R50): every staff and admin operation says how it is
+authenticated and what its rule needs; the gateway's own answers match their declared models."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.gateway.staff import openapi as staff_openapi
+from services.gateway.staff.rules import rule_table
+from shared.identity import Role
+from shared.openapi import merge_documents
+from tests.staff.conftest import Gateway
+
+# The customer pages (services/gateway/web) store their aiohttp-jinja2 environment under a plain string
+# key, which aiohttp warns about; irrelevant to staff access.
+pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
+
+
+@pytest.mark.req("R50")
+def test_every_staff_and_admin_api_route_is_documented_with_its_security_and_rule() -> None:
+    merged = merge_documents([staff_openapi.document()], title="test")
+    staff_openapi.annotate(merged)
+    schemes = merged["components"]["securitySchemes"]
+    assert schemes["apiKey"] == {**schemes["apiKey"], "type": "http", "scheme": "bearer"}
+    api_rules = {key: rule for key, rule in rule_table().items() if key[1].startswith("/api/v1/")}
+    for (method, path), rule in api_rules.items():
+        operation = merged["paths"][path][method.lower()]
+        if rule.public:
+            assert "security" not in operation
+            continue
+        assert {"401", "403"} <= set(operation["responses"]), (method, path)
+        assert ({"apiKey": []} in operation["security"]) == (rule.operation is not None), (method, path)
+    booking = merged["paths"]["/api/v1/staff/appointments"]["post"]
+    assert "operation `appointments:write`" in booking["description"]
+    window = merged["paths"]["/api/v1/admin/windows/{window_id}"]["put"]
+    assert "capacity_conflict" in window["description"] and "group_leader" in window["description"]
+
+
+async def test_the_gateways_staff_answers_match_their_documented_models(gateway: Gateway) -> None:
+    admin = await gateway.signed_in("doc-admin", (Role.ADMIN, "*"))
+    login = await gateway.browser().login("doc-admin")
+    staff_openapi.LoginOut.model_validate(await login.json())
+    staff_openapi.MeOut.model_validate(await (await admin.get("/api/v1/staff/me")).json())
+    created = await admin.post(
+        "/api/v1/admin/accounts", json={"username": "doc-x", "grants": [{"role": "audit"}]}
+    )
+    staff_openapi.AccountCreatedOut.model_validate(await created.json())
+    for account in await (await admin.get("/api/v1/admin/accounts")).json():
+        staff_openapi.AccountOut.model_validate(account)
+    key = await admin.post(
+        "/api/v1/admin/api-keys",
+        json={"name": "doc", "locations": ["*"], "operations": ["events:read"]},
+    )
+    staff_openapi.ApiKeyCreatedOut.model_validate(await key.json())
+    staff_openapi.AuditPageOut.model_validate(await (await admin.get("/api/v1/admin/audit-log")).json())
+    roles = await (await admin.get("/api/v1/admin/locations/mitte/staff-roles")).json()
+    for row in roles:
+        staff_openapi.LocationRoleOut.model_validate(row)
