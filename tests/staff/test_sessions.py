@@ -227,3 +227,54 @@ async def test_a_revoked_role_stops_at_once_in_a_running_session(gateway: Gatewa
     response = await admin.put("/api/v1/admin/accounts/nora/grants", json={"grants": []})
     assert response.status == 200
     assert (await nora.get("/api/v1/admin/locations/mitte/staff-roles")).status == 403
+
+
+async def test_many_failed_sign_ins_from_one_address_are_slowed_down_whatever_the_names(
+    gateway: Gateway,
+) -> None:
+    await gateway.account("olga", (Role.APPOINTMENT_MANAGER, "mitte"))
+    browser = gateway.browser()
+    for n in range(30):  # password spraying: one try per name, never enough to lock an account
+        assert (await browser.login(f"name-{n}", "Sommer2026!")).status == 401
+    throttled = await browser.login("olga")
+    assert throttled.status == 429
+    assert (await throttled.json())["error"]["code"] == "rate_limited"
+    assert 0 < int(throttled.headers["Retry-After"]) <= 15 * 60 + 1
+    gateway.clock.advance(timedelta(minutes=15, seconds=1))
+    assert (await browser.login("olga")).status == 200
+
+
+async def test_the_login_page_signs_in_and_keeps_the_target_page(gateway: Gateway) -> None:
+    await gateway.account("paula", (Role.LOCATION_ADMIN, "mitte"))
+    browser = gateway.browser()
+    page = await browser.get("/staff/login?next=/staff/locations/mitte/staff-roles")
+    assert page.status == 200
+    login_cookie = page.cookies["otv_staff_login"].value
+    html = await page.text()
+    assert f'value="{login_cookie}"' in html
+    form = {
+        "username": "paula",
+        "password": PASSWORD,
+        "csrf_token": login_cookie,
+        "next": "/staff/locations/mitte/staff-roles",
+    }
+    forged = await gateway.client.post(
+        "/staff/login", data={**form, "csrf_token": "x"}, allow_redirects=False
+    )
+    assert forged.status == 403
+    signed_in = await gateway.client.post(
+        "/staff/login",
+        data=form,
+        headers={"Cookie": f"otv_staff_login={login_cookie}"},
+        allow_redirects=False,
+    )
+    assert signed_in.status == 303
+    assert signed_in.headers["Location"] == "/staff/locations/mitte/staff-roles"
+    assert signed_in.cookies[COOKIE].value
+    away = await gateway.client.post(
+        "/staff/login",
+        data={**form, "next": "https://evil.example/"},
+        headers={"Cookie": f"otv_staff_login={login_cookie}"},
+        allow_redirects=False,
+    )
+    assert away.headers["Location"] == "/staff/"

@@ -16,7 +16,7 @@ from services.gateway.proxy import client_ip
 from services.gateway.staff import service
 from services.gateway.staff.authz import COOKIE
 from services.gateway.staff.db import AuditFilter
-from services.gateway.staff.domain import LoginRefused
+from services.gateway.staff.domain import LoginRefused, LoginThrottled
 from services.gateway.staff.keys import IDENTITY, SESSION, STAFF
 from services.gateway.staff.service import Actor, grant_json, key_json
 from shared.clock import BERLIN
@@ -135,6 +135,13 @@ async def login(request: web.Request) -> web.Response:
         session = await service.login(request.app[STAFF], data.username, data.password, who)
     except LoginRefused:
         raise UnauthenticatedError(LOGIN_REFUSED) from None
+    except LoginThrottled as throttled:
+        response = web.json_response(
+            {"error": {"code": "rate_limited", "message": "Too many failed sign-ins.", "details": []}},
+            status=429,
+        )
+        response.headers["Retry-After"] = str(throttled.retry_after)
+        return response
     response = web.json_response(
         {
             "username": session.username,

@@ -9,6 +9,7 @@ import hashlib
 import re
 import secrets
 import string
+from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -56,6 +57,14 @@ OPERATIONS: dict[str, str] = {
 
 class LoginRefused(Exception):
     """Wrong name or password, or a locked or disabled account: one answer for all (no enumeration)."""
+
+
+class LoginThrottled(Exception):
+    """Too many failed sign-ins from one address; `retry_after` seconds to wait."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(retry_after)
+        self.retry_after = retry_after
 
 
 def normalise_username(raw: str) -> str:
@@ -121,6 +130,39 @@ class LockoutPolicy:
         if failures >= self.max_failures:
             return 0, now + self.lockout
         return failures, None
+
+
+class LoginThrottle:
+    """Failed sign-ins per client address (in memory, per replica): beyond `limit` failures within
+    `window` the address must wait, whichever accounts it tries (against password spraying, which the
+    per-account lock-out does not stop)."""
+
+    def __init__(self, limit: int = 30, window: timedelta = timedelta(minutes=15)) -> None:
+        self.limit = limit
+        self.window = window
+        self._failures: dict[str, deque[datetime]] = {}
+
+    def _recent(self, ip: str, now: datetime) -> deque[datetime]:
+        times = self._failures.get(ip)
+        if times is None:
+            return deque()
+        while times and times[0] <= now - self.window:
+            times.popleft()
+        if not times:
+            del self._failures[ip]
+        return times
+
+    def retry_after(self, ip: str, now: datetime) -> int:
+        """Seconds until the address may try again; 0 when it may now."""
+        times = self._recent(ip, now)
+        if len(times) < self.limit:
+            return 0
+        return max(1, int((times[0] + self.window - now).total_seconds()) + 1)
+
+    def failed(self, ip: str, now: datetime) -> None:
+        if len(self._failures) > 100_000:  # bounded memory under a flood of addresses
+            self._failures.clear()
+        self._failures.setdefault(ip, deque()).append(now)
 
 
 # --- sessions ---------------------------------------------------------------------------------------

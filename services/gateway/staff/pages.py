@@ -35,6 +35,7 @@ from services.gateway.staff.domain import (
     OPERATIONS,
     ROLE_LABELS_DE,
     LoginRefused,
+    LoginThrottled,
 )
 from services.gateway.staff.keys import IDENTITY, PAGE_ERROR, SESSION, STAFF
 from services.gateway.staff.service import Actor
@@ -42,7 +43,7 @@ from shared.clock import BERLIN
 from shared.errors import OTVError, ValidationError
 from shared.identity import ALL_LOCATIONS, Role, StaffIdentity
 from shared.logging import current_correlation_id
-from shared.web import validation_error
+from shared.web import SETTINGS, validation_error
 
 HERE = Path(__file__).parent
 JINJA = web.AppKey("otv_staff_jinja2", jinja2.Environment)
@@ -180,6 +181,11 @@ def _safe_next(raw: str | None) -> str:
     return "/staff/"
 
 
+@routes.get("/staff")
+async def staff_root(_request: web.Request) -> web.Response:
+    raise redirect("/staff/")
+
+
 @routes.get("/staff/login")
 async def login_page(request: web.Request) -> web.Response:
     return _login_form(request, errors=[], username="")
@@ -202,8 +208,15 @@ def _login_form(request: web.Request, *, errors: list[str], username: str, statu
         },
         status=status,
     )
+    secure = bool(getattr(request.app[SETTINGS], "staff_cookie_secure", True))
     response.set_cookie(
-        LOGIN_COOKIE, token, path="/staff/login", httponly=True, secure=True, samesite="Strict", max_age=3600
+        LOGIN_COOKIE,
+        token,
+        path="/staff/login",
+        httponly=True,
+        secure=secure,
+        samesite="Strict",
+        max_age=3600,
     )
     return response
 
@@ -226,6 +239,13 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     who = Actor("", "user", client_ip(request), current_correlation_id())
     try:
         session = await service.login(request.app[STAFF], username, password, who)
+    except LoginThrottled:
+        return _login_form(
+            request,
+            errors=["Zu viele fehlgeschlagene Anmeldungen. Bitte warten Sie einige Minuten."],
+            username=username,
+            status=429,
+        )
     except LoginRefused:
         return _login_form(
             request,

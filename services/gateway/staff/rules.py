@@ -354,6 +354,7 @@ OWN: dict[tuple[str, str], Rule] = {
     # The audit log (R46): audit review and administrators (an administrator's role includes it).
     ("GET", "/api/v1/admin/audit-log"): Rule(Role.AUDIT, EVERY),
     # --- the staff pages ---
+    ("GET", "/staff"): PUBLIC,
     ("GET", "/staff/login"): PUBLIC,
     ("POST", "/staff/login"): PUBLIC,
     ("GET", "/staff/static/{name}"): PUBLIC,

@@ -22,6 +22,8 @@ from services.gateway.staff.domain import (
     GrantRow,
     LockoutPolicy,
     LoginRefused,
+    LoginThrottle,
+    LoginThrottled,
     SessionPolicy,
     check_grant,
     check_key_scope,
@@ -82,6 +84,7 @@ class Staff:
     sessions: SessionPolicy
     lockout: LockoutPolicy
     passwords: Passwords = field(default_factory=Passwords)
+    throttle: LoginThrottle = field(default_factory=LoginThrottle)
 
 
 @dataclass(frozen=True)
@@ -148,6 +151,11 @@ async def login(staff: Staff, username: str, password: str, actor: Actor) -> New
     locked and a disabled account (no user enumeration). The failure count commits before the refusal."""
     name = username.strip().lower()
     now = staff.clock.now()
+    ip = actor.ip or "unknown"
+    wait = staff.throttle.retry_after(ip, now)
+    if wait:
+        log.warning("staff_login_throttled")
+        raise LoginThrottled(wait)
     session: NewSession | None = None
     async with staff.pool.acquire() as conn, conn.transaction():
         account = await db.find_account(conn, name, lock=True) if len(name) <= 63 else None
@@ -192,6 +200,7 @@ async def login(staff: Staff, username: str, password: str, actor: Actor) -> New
             await audit(conn, who, now, action="login", entity="session")
             session = NewSession(token, csrf, account.username, account.must_change_password)
     if session is None:
+        staff.throttle.failed(ip, now)
         log.info("staff_login_refused")
         raise LoginRefused
     log.info("staff_login", subject=session.username)
