@@ -34,6 +34,8 @@ RETURNED_RESPONSE_HEADERS = (
     "Retry-After",
     "Location",
     "Cache-Control",
+    # A service's own pages (reporting's staff pages) bring their own policy.
+    "Content-Security-Policy",
 )
 
 

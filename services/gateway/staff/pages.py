@@ -43,7 +43,7 @@ from shared.clock import BERLIN
 from shared.errors import OTVError, ValidationError
 from shared.identity import ALL_LOCATIONS, Role, StaffIdentity
 from shared.logging import current_correlation_id
-from shared.web import SETTINGS, validation_error
+from shared.web import CLOCK, SETTINGS, validation_error
 
 HERE = Path(__file__).parent
 JINJA = web.AppKey("otv_staff_jinja2", jinja2.Environment)
@@ -112,6 +112,8 @@ def nav_for(identity: StaffIdentity | None) -> list[tuple[str, str]]:
         ]
     if identity.has(Role.AUDIT) and identity.locations_with(Role.AUDIT) is None:
         items.append(("/staff/admin/audit-log", "Audit-Log"))
+    if identity.has(Role.STATISTICS):
+        items.append(("/staff/statistics", "Statistik"))
     items.append(("/staff/password", "Passwort"))
     return items
 
@@ -324,6 +326,7 @@ async def start_page(request: web.Request) -> web.Response:
             "locations": mine,
             "is_admin": everywhere[Role.ADMIN],
             "is_statistics": identity.has(Role.STATISTICS),
+            "today": request.app[CLOCK].now().astimezone(BERLIN).date().isoformat(),
             "is_audit": identity.has(Role.AUDIT) and identity.locations_with(Role.AUDIT) is None,
             "grants": [
                 {

@@ -167,8 +167,19 @@ FORWARDED: tuple[Forwarded, ...] = (
     Forwarded("GET", "/api/v1/staff/callbacks", "booking", Rule(AM, query())),
     # R20: which booked appointments would lose their service point under proposed windows.
     Forwarded("POST", "/api/v1/staff/locations/{location_id}/capacity-check", "booking", Rule(GL, path())),
+    # Reporting: the day lists of a location (R22, R28), statistics for the central departments only
+    # (R32, R35; a location in the query narrows them), reports for administrators (R33, R34, R48).
     Forwarded("GET", "/api/v1/staff/locations/{location_id}/day-list", "reporting", Rule(AM, path())),
-    Forwarded("GET", "/api/v1/staff/statistics/summary", "reporting", Rule(Role.STATISTICS, EVERY)),
+    Forwarded("GET", "/api/v1/staff/locations/{location_id}/day-lists", "reporting", Rule(AM, path())),
+    Forwarded("GET", "/api/v1/staff/statistics/summary", "reporting", Rule(Role.STATISTICS, query())),
+    Forwarded("GET", "/api/v1/staff/statistics/report", "reporting", Rule(Role.STATISTICS, query())),
+    Forwarded("GET", "/api/v1/staff/statistics/breakdown", "reporting", Rule(Role.STATISTICS, query())),
+    Forwarded("GET", "/api/v1/staff/statistics/export", "reporting", Rule(Role.STATISTICS, query())),
+    Forwarded("GET", "/api/v1/admin/booking-patterns", "reporting", Rule(ADMIN, EVERY)),
+    Forwarded("GET", "/api/v1/admin/retention-report", "reporting", Rule(ADMIN, EVERY)),
+    Forwarded("GET", "/staff/statistics", "reporting", Rule(Role.STATISTICS, query())),
+    Forwarded("GET", "/staff/admin/booking-patterns", "reporting", Rule(ADMIN, EVERY)),
+    Forwarded("GET", "/staff/admin/retention", "reporting", Rule(ADMIN, EVERY)),
     # The notifier's mail texts (R10) and its suppression list: administrators only.
     Forwarded("GET", "/api/v1/admin/mail-templates", "notifier", Rule(ADMIN, EVERY)),
     Forwarded("GET", "/api/v1/admin/mail-templates/{kind}/{language}", "notifier", Rule(ADMIN, EVERY)),
