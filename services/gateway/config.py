@@ -59,7 +59,7 @@ class Settings(CommonSettings):
     # host other than localhost/127.0.0.1 (browsers accept Secure cookies there over http).
     staff_cookie_secure: bool = True
     # Password of the demo logins that `load-demo` creates (never used by anything else).
-    demo_password: str = "otv-demo"
+    demo_password: str = "otv-demo"  # noqa: S105 -- the documented demo password, for demo data only
 
     def upstreams(self) -> dict[str, list[str]]:
         table = {

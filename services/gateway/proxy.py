@@ -102,20 +102,25 @@ async def forward(
     extra_headers: dict[str, str] | None = None,
     *,
     body: bytes | None = None,
+    path: str | None = None,
 ) -> web.StreamResponse:
     """Forward the request; `body` replaces the request's own body (the staff part strips fields only
-    the gateway reads, such as R20's `confirm_affected`)."""
+    the gateway reads, such as R20's `confirm_affected`), `path` its path (the query string stays)."""
     headers = {h: request.headers[h] for h in FORWARDED_REQUEST_HEADERS if h in request.headers}
     headers[CORRELATION_HEADER] = current_correlation_id()
     headers["X-Forwarded-For"] = client_ip(request)
     headers.update(extra_headers or {})
     if body is None:
         body = await request.read()
+    target = request.rel_url.raw_path_qs
+    if path is not None:
+        query = request.rel_url.raw_query_string
+        target = path + (f"?{query}" if query else "")
     session = request.app[HTTP]
     for base in request.app[UPSTREAMS].candidates(service):
         try:
             async with session.request(
-                request.method, base + request.rel_url.raw_path_qs, headers=headers, data=body or None
+                request.method, base + target, headers=headers, data=body or None
             ) as upstream:
                 payload = await upstream.read()
                 response = web.Response(body=payload, status=upstream.status)

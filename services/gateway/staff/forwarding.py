@@ -38,8 +38,9 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 def make_forwarder(route: Forwarded) -> Handler:
     async def handler(request: web.Request) -> web.StreamResponse:
         change = route.rule.capacity_check
+        path = route.upstream_path.format(**request.match_info) if route.upstream_path else None
         if change is None:
-            response = await forward(request, route.service, identity_headers(request))
+            response = await forward(request, route.service, identity_headers(request), path=path)
             if request.method in WRITE_METHODS and 200 <= response.status < 300:
                 await audit_upstream_change(request, response)
             return response
@@ -49,7 +50,7 @@ def make_forwarder(route: Forwarded) -> Handler:
         affected = await capacity.affected_by(request, change, data)
         if affected and not confirmed:
             raise capacity.conflict(affected)
-        response = await forward(request, route.service, identity_headers(request), body=body)
+        response = await forward(request, route.service, identity_headers(request), body=body, path=path)
         if 200 <= response.status < 300:
             extra = {"affected_appointments": [str(a.get("id")) for a in affected]} if affected else None
             await audit_upstream_change(request, response, extra=extra)

@@ -123,6 +123,8 @@ class Forwarded:
     path: str
     service: str
     rule: Rule
+    # The service's own path where it differs from the gateway's (same parameters).
+    upstream_path: str | None = None
 
 
 AM = Role.APPOINTMENT_MANAGER
@@ -165,6 +167,8 @@ FORWARDED: tuple[Forwarded, ...] = (
         Rule(AM, SOME, entity="appointment"),
     ),
     Forwarded("GET", "/api/v1/staff/callbacks", "booking", Rule(AM, query())),
+    # R45: a location's waiting list (customers' wishes: personal data of that location only, R28).
+    Forwarded("GET", "/api/v1/staff/locations/{location_id}/waiting-list", "booking", Rule(AM, path())),
     # R20: which booked appointments would lose their service point under proposed windows.
     Forwarded("POST", "/api/v1/staff/locations/{location_id}/capacity-check", "booking", Rule(GL, path())),
     # Reporting: the day lists of a location (R22, R28), statistics for the central departments only
@@ -337,6 +341,29 @@ FORWARDED: tuple[Forwarded, ...] = (
     ),
     # The catalog's change log of a location (absent `location`: every location, administrators).
     Forwarded("GET", "/api/v1/admin/changes", "catalog", Rule(LA, query())),
+    # Bremen's public holidays: information for every signed-in staff member.
+    Forwarded("GET", "/api/v1/admin/holidays", "catalog", Rule(None)),
+    # Dead letters of the services that consume events (I4): administrators list and replay them.
+    *(
+        route
+        for service in ("booking", "notifier", "reporting")
+        for route in (
+            Forwarded(
+                "GET",
+                f"/api/v1/admin/{service}/dead-letters",
+                service,
+                Rule(ADMIN, EVERY),
+                upstream_path="/api/v1/admin/dead-letters",
+            ),
+            Forwarded(
+                "POST",
+                f"/api/v1/admin/{service}/dead-letters/{{dead_letter_id}}/replay",
+                service,
+                Rule(ADMIN, EVERY, entity="dead_letter"),
+                upstream_path="/api/v1/admin/dead-letters/{dead_letter_id}/replay",
+            ),
+        )
+    ),
 )
 
 # --- routes the gateway answers itself (handlers in api.py and pages.py) -----------------------------
