@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
-from services.booking import api, service, staff_capacity
+from services.booking import api, service, staff_capacity, waiting_api
 from services.booking.config import Settings
 from services.booking.consumer import catalog_consumers
 from services.booking.retention import retention_context
@@ -29,6 +29,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app.cleanup_ctx.append(retention_context(settings))  # R34: erases its own copy on schedule
     app.router.add_routes(api.routes)
     app.router.add_routes(staff_capacity.routes)  # R20, for the gateway's staff access (issue 7)
+    app.router.add_routes(waiting_api.routes)  # R45, the waiting list (issue 11)
+    app.cleanup_ctx.append(waiting_api.matcher_context(settings))  # R45: offers, expiries, erasure
     return app
 
 

@@ -28,6 +28,15 @@ class Settings(CommonSettings):
     passing_interval_seconds: float = Field(default=30.0, gt=0)
     passing_batch: int = Field(default=500, ge=1)
 
+    # R45, the waiting list (issue 11): how long a freed slot is held for the wish it is offered to (never
+    # past the cutoff of its day), the shortest offer worth making, how long the opt-in link of a new wish
+    # waits, how many unanswered offers end a wish, and how often the matcher job looks for work.
+    waiting_offer_hours: float = Field(default=2.0, gt=0, le=48)
+    waiting_offer_min_minutes: float = Field(default=30.0, ge=0)
+    waiting_opt_in_hours: float = Field(default=48.0, gt=0)
+    waiting_max_missed_offers: int = Field(default=2, ge=1)
+    waiting_match_interval_seconds: float = Field(default=15.0, gt=0)
+
     # Whether the app consumes catalog events and runs its periodic jobs (the benchmark turns them off).
     consume_catalog: bool = True
     run_jobs: bool = True

@@ -91,3 +91,38 @@ async def test_a_closure_over_a_booked_day_needs_confirmation_and_a_leader_close
     )
     assert applied.status == 201, await applied.text()
     assert len((await applied.json())["affected_appointments"]) == 1
+
+
+@pytest.mark.req("R20")
+async def test_removing_a_window_or_reducing_service_points_lists_every_appointment_it_would_drop(
+    stack: Stack,
+) -> None:
+    gateway = stack.gateway
+    await wait_for_slots(stack.admin, "mitte", "neuantrag", TUESDAY, present=TEN)
+    first = await gateway.browser().post("/api/v1/appointments", json=customer(TEN, "a@example.org"))
+    second_body = {**customer(TEN, "b@example.org")}
+    second_body["customer"] = {**second_body["customer"], "customer_number": "123A456788"}
+    second = await gateway.browser().post("/api/v1/appointments", json=second_body)
+    assert first.status == second.status == 201, await second.text()
+    ids = {(await first.json())["id"], (await second.json())["id"]}
+    location_admin = await gateway.signed_in("mitte-la", (Role.LOCATION_ADMIN, "mitte"))
+    window_id = await _window_id(stack)
+
+    # One service point fewer: the appointment on service point 2 would have none.
+    fewer = {"weekday": 1, "start": "08:00", "end": "12:00", "service_points": 1}
+    refused = await location_admin.put(f"/api/v1/admin/windows/{window_id}", json=fewer)
+    assert refused.status == 409
+    dropped = (await refused.json())["error"]["details"]
+    assert [(a["service_point"], a["reason"]) for a in dropped] == [(2, "no_service_point")]
+
+    # Without the window, both.
+    deleted = await location_admin.request("DELETE", f"/api/v1/admin/windows/{window_id}")
+    assert deleted.status == 409
+    assert {a["id"] for a in (await deleted.json())["error"]["details"]} == ids
+    confirmed = await location_admin.request(
+        "DELETE", f"/api/v1/admin/windows/{window_id}", params={"confirm_affected": "true"}
+    )
+    assert confirmed.status == 200, await confirmed.text()
+    assert {a["id"] for a in (await confirmed.json())["affected_appointments"]} == ids
+    details = await (await stack.admin.get("/api/v1/admin/locations/mitte")).json()
+    assert details["windows"] == []
