@@ -18,8 +18,8 @@ from shared.consumer import Consumer
 # consumer name -> routing keys it binds (patterns of event types)
 CONSUMERS: dict[str, tuple[str, ...]] = {
     "booking.catalog": ("catalog.*",),
-    "notifier.appointments": ("appointment.*",),
-    "reporting.events": ("appointment.*", "callback.*", "catalog.*", "mail.*", "retention.*"),
+    "notifier.appointments": ("appointment.*", "waiting.*"),
+    "reporting.events": ("appointment.*", "callback.*", "catalog.*", "mail.*", "retention.*", "waiting.*"),
 }
 
 

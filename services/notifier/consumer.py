@@ -10,6 +10,7 @@ from aiohttp import web
 
 from services.notifier.config import Settings
 from services.notifier.service import apply_appointment_event, erase_personal_data
+from services.notifier.waiting_mail import handlers as waiting_handlers
 from shared.consumer import Consumer, Handler
 from shared.events import Envelope
 from shared.events.retention import AppointmentPersonalDataErasedV1
@@ -47,6 +48,7 @@ def handlers(app: web.Application) -> dict[str, Handler]:
     return {
         **dict.fromkeys(EVENT_TYPES, on_appointment_event),
         "appointment.personal_data_erased": on_erased,
+        **waiting_handlers(app),  # the waiting list's mails (R45, issue 11)
     }
 
 

@@ -21,7 +21,7 @@ import asyncpg
 import structlog
 from prometheus_client import Counter, Histogram
 
-from services.notifier import invitation, message, service, texts
+from services.notifier import invitation, message, service, texts, waiting_mail
 from services.notifier.config import Settings
 from services.notifier.domain import MailStatus, Outcome, classify_reply
 from shared.clock import Clock
@@ -238,6 +238,8 @@ class MailSender:
             log.info("mail_sent", mail_id=str(mail.id), kind=mail.kind.value, attempts=mail.attempts)
 
     async def build_message(self, mail: service.ClaimedMail) -> EmailMessage:
+        if mail.kind.value in waiting_mail.KINDS:  # the waiting list's mails (R45, issue 11)
+            return await waiting_mail.build_message(self._pool, self._settings, self._clock, mail)
         snap = AppointmentSnapshot.model_validate(mail.payload["appointment"])
         language = texts.language_of(mail.language)
         context = texts.mail_context(

@@ -233,6 +233,10 @@ def validate(kind: str, language: str, templates: TemplateSet) -> list[dict[str,
     """Problems of a text an administrator wants to save: it must compile in the sandbox and render the
     sample mail; the subject must not name the concern (R52); the body must carry the manage link
     (R7, R41) or, for a cancellation, the link to book again."""
+    if kind.startswith("waiting_"):  # the waiting list's mails have their own context (R45, issue 11)
+        from services.notifier.waiting_mail import validate as validate_waiting
+
+        return validate_waiting(kind, language, templates)
     problems: list[dict[str, str]] = []
     for field in PARTS:
         try:

@@ -15,6 +15,13 @@ class MailKind(StrEnum):
     REMINDER = "reminder"
     RESCHEDULE = "reschedule"
     CANCELLATION = "cancellation"
+    # The waiting list (R45, issue 11): for these, `appointment_id` of mail.* is the wish's id.
+    WAITING_OPT_IN = "waiting_opt_in"
+    WAITING_CONFIRMED = "waiting_confirmed"
+    WAITING_OFFER = "waiting_offer"
+    WAITING_OFFER_EXPIRED = "waiting_offer_expired"
+    WAITING_EXPIRED = "waiting_expired"
+    WAITING_WITHDRAWN = "waiting_withdrawn"
 
 
 class FailureReason(StrEnum):

@@ -1,0 +1,103 @@
+"""HTTP handlers of the waiting list (R45) and its matcher job as a cleanup context.
+
+Public (through the gateway's route table): join, view, confirm (double opt-in), withdraw, accept an
+offer; each link carries the wish's token as `?token=`. Staff: the location's waiting list, checked
+against the signed identity (appointment managers of that location and above, R28).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import AsyncIterator, Callable
+
+from aiohttp import web
+
+from services.booking import waiting_list
+from services.booking.api import DEPS, NO_STORE
+from services.booking.config import Settings
+from services.booking.contact import network_of
+from services.booking.models import ID_PATTERN
+from services.booking.waiting_models import WishRequest
+from shared.background import periodic_context
+from shared.errors import NotFoundError
+from shared.identity import Role
+from shared.web import parse_json, staff_identity
+
+routes = web.RouteTableDef()
+
+
+def _wish_id(request: web.Request) -> uuid.UUID:
+    try:
+        return uuid.UUID(request.match_info["wish_id"])
+    except ValueError:
+        raise NotFoundError("There is no such wish on the waiting list, or the link is not valid.") from None
+
+
+def _token(request: web.Request) -> str | None:
+    return request.query.get("token")
+
+
+def _json(body: bytes | str, status: int = 200) -> web.Response:
+    response = web.Response(status=status, content_type="application/json", headers=NO_STORE)
+    response.body = body.encode() if isinstance(body, str) else body
+    return response
+
+
+@routes.post("/api/v1/waiting-list")
+async def post_wish(request: web.Request) -> web.Response:
+    wish = await parse_json(request, WishRequest)
+    created = await waiting_list.join_waiting_list(request.app[DEPS], wish)
+    return _json(created.model_dump_json(), 201)
+
+
+@routes.get("/api/v1/waiting-list/{wish_id}")
+async def get_wish(request: web.Request) -> web.Response:
+    view = await waiting_list.view_wish(request.app[DEPS], _wish_id(request), _token(request))
+    return _json(view.model_dump_json())
+
+
+@routes.post("/api/v1/waiting-list/{wish_id}/confirm")
+async def post_confirm(request: web.Request) -> web.Response:
+    view = await waiting_list.confirm_wish(request.app[DEPS], _wish_id(request), _token(request))
+    return _json(view.model_dump_json())
+
+
+@routes.post("/api/v1/waiting-list/{wish_id}/withdraw")
+async def post_withdraw(request: web.Request) -> web.Response:
+    status = await waiting_list.withdraw_wish(request.app[DEPS], _wish_id(request), _token(request))
+    return _json(status.model_dump_json())
+
+
+@routes.post("/api/v1/waiting-list/{wish_id}/offer/accept")
+async def post_accept(request: web.Request) -> web.Response:
+    forwarded = request.headers.get("X-Forwarded-For", "").split(",")[0].strip() or request.remote
+    result = await waiting_list.accept_offer(
+        request.app[DEPS], _wish_id(request), _token(request), client_network=network_of(forwarded)
+    )
+    return _json(result.body, result.status)
+
+
+@routes.get("/api/v1/staff/locations/{location_id}/waiting-list")
+async def get_staff_waiting_list(request: web.Request) -> web.Response:
+    identity = staff_identity(request)  # 401 unless the gateway signed it (I5)
+    location_id = request.match_info["location_id"]
+    if not re.match(ID_PATTERN, location_id):
+        raise NotFoundError("There is no such location.")
+    identity.require(Role.APPOINTMENT_MANAGER, location_id)  # R28: personal data of their locations only
+    listing = await waiting_list.staff_waiting_list(request.app[DEPS], location_id)
+    return _json(listing.model_dump_json())
+
+
+def matcher_context(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
+    """The matcher job (offers, expiries, announcements, erasure) in every replica that runs jobs."""
+
+    async def job(app: web.Application) -> None:
+        await waiting_list.run_matcher(app[DEPS])
+
+    async def idle(_app: web.Application) -> AsyncIterator[None]:
+        yield
+
+    if not settings.run_jobs:
+        return idle
+    return periodic_context("waiting-list", settings.waiting_match_interval_seconds, job, first_delay=2.0)

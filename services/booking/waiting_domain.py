@@ -1,0 +1,173 @@
+"""The waiting list's rules as plain Python (R45): which slot fits a wish, how long an offer holds, which
+slots a changed configuration adds. No I/O; "now" is passed in.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+from services.booking.domain import LocationConfig, Slot, candidate_slots, cutoff_of
+from shared.clock import BERLIN
+from shared.errors import ConflictError, OTVError
+from shared.events.catalog import LeadTime
+from shared.events.waiting_list import WishStatus
+
+# A wish looks at most this far ahead (the booking horizon: 8 weeks).
+MAX_WISH_DAYS = 56
+
+
+class AlreadyWaitingError(ConflictError):
+    code = "already_waiting"
+
+
+class LinkExpiredError(OTVError):
+    """The wish has ended or the offer has expired: the link in the mail no longer does anything."""
+
+    code = "link_expired"
+    status = 410
+
+
+@dataclass(frozen=True)
+class Criteria:
+    """What suits the customer."""
+
+    weekdays: frozenset[int]
+    earliest: time | None
+    latest: time | None
+    latest_date: date
+    evening_declared: bool
+
+    def fits(self, slot: Slot) -> bool:
+        start = slot.start.astimezone(BERLIN)
+        end = slot.end.astimezone(BERLIN)
+        if start.weekday() not in self.weekdays or start.date() > self.latest_date:
+            return False
+        if self.earliest is not None and start.time() < self.earliest:
+            return False
+        if self.latest is not None and (end.date() != start.date() or end.time() > self.latest):
+            return False
+        # R12: an evening slot only for a customer who declared work or a measure.
+        return not slot.evening or self.evening_declared
+
+
+@dataclass(frozen=True)
+class Wish:
+    id: uuid.UUID
+    reference: str
+    revision: int
+    status: WishStatus
+    location_id: str
+    group_id: str
+    concern_id: str
+    mode: str
+    criteria: Criteria
+    language: str
+    first_name: str
+    last_name: str
+    email: str
+    phone: str | None
+    customer_number: str | None
+    household_number: str | None
+    location_name: str
+    location_address: str
+    concern_name: str
+    sensitive: bool
+    registered_at: datetime
+    confirmed_at: datetime | None
+    ended_at: datetime | None
+    end_reason: str | None
+    appointment_id: uuid.UUID | None
+    missed_offers: int
+
+    @property
+    def active(self) -> bool:
+        return self.status in (WishStatus.PENDING_OPT_IN, WishStatus.WAITING, WishStatus.OFFERED)
+
+
+@dataclass(frozen=True)
+class Offer:
+    id: uuid.UUID
+    wish_id: uuid.UUID
+    status: str
+    location_id: str
+    group_id: str
+    service_point: int
+    start: datetime
+    end: datetime
+    evening: bool
+    expires_at: datetime
+    offered_at: datetime
+
+
+@dataclass(frozen=True)
+class Freed:
+    """Capacity that became free: the time range of a group (any of its service points)."""
+
+    id: int
+    location_id: str
+    group_id: str
+    start: datetime
+    end: datetime
+    source: str
+    available_at: datetime
+
+
+def offer_expiry(now: datetime, slot: Slot, lead: LeadTime, hours: float) -> datetime:
+    """The offer holds for `hours`, but never past the booking cutoff of the slot's day (R19) nor past
+    the latest moment the lead time allows booking it."""
+    return min(
+        now + timedelta(hours=hours),
+        cutoff_of(slot.start.astimezone(BERLIN).date(), lead),
+        slot.start - timedelta(minutes=lead.min_minutes),
+    )
+
+
+def slots_in(
+    config: LocationConfig, concern_id: str, start: datetime, end: datetime, latest_date: date, now: datetime
+) -> list[Slot]:
+    """The concern's bookable slots (calendar and time rules) that lie within [start, end)."""
+    concern = config.concern(concern_id)
+    if concern is None:
+        return []
+    first = start.astimezone(BERLIN).date()
+    last = min(end.astimezone(BERLIN).date(), latest_date)
+    if last < first:
+        return []
+    start_ts, end_ts = int(start.timestamp()), int(end.timestamp())
+    return [
+        slot
+        for slot in candidate_slots(config, concern, first, last, now)
+        if slot.start_ts >= start_ts and slot.end_ts <= end_ts
+    ]
+
+
+def added_capacity(
+    old: LocationConfig | None, new: LocationConfig, concern_ids: Iterable[str], last: date, now: datetime
+) -> list[tuple[str, datetime, datetime]]:
+    """Slots of the given concerns that the new configuration offers and the old did not, or with more
+    service points (a new window, more capacity, a closure lifted): `(group, start, end)` ranges."""
+    first = now.astimezone(BERLIN).date()
+    found: dict[tuple[str, int], tuple[str, datetime, datetime]] = {}
+    for concern_id in set(concern_ids):
+        concern = new.concern(concern_id)
+        if concern is None:
+            continue
+        before: dict[int, int] = {}
+        old_concern = old.concern(concern_id) if old is not None else None
+        if old is not None and old_concern is not None and old_concern.group_id == concern.group_id:
+            before = {s.start_ts: s.points for s in candidate_slots(old, old_concern, first, last, now)}
+        for slot in candidate_slots(new, concern, first, last, now):
+            if slot.points > before.get(slot.start_ts, 0):
+                found[(slot.group_id, slot.start_ts)] = (slot.group_id, slot.start, slot.end)
+    return sorted(found.values(), key=lambda item: (item[1], item[0]))
+
+
+def check_latest_date(latest_date: date, today: date) -> str | None:
+    if latest_date < today:
+        return "must not be in the past"
+    if latest_date > today + timedelta(days=MAX_WISH_DAYS):
+        return f"at most {MAX_WISH_DAYS} days (8 weeks) ahead"
+    return None

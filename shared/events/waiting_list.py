@@ -1,0 +1,150 @@
+"""Events of the waiting list (R45), published by the booking service (it owns wishes, because an offer
+holds its capacity).
+
+Every event carries the wish as it is after the change, with its `revision`, so that a consumer can drop
+a stale one. Personal data are only what the notifier needs to send its mail: the name and e-mail address
+(never the customer or household number, never the phone number). The wish's page link carries its
+secret token only in `waiting.registered` (booking keeps a hash of the token, like the manage token of
+R41); later events carry the bare page, and the notifier keeps the link it got first.
+
+Reporting counts these events by type, location and concern, and reads nothing else of them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, time
+from enum import StrEnum
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict
+
+from shared.events import EventData, event
+from shared.events.appointment import Language
+from shared.events.catalog import Mode
+
+
+class WishStatus(StrEnum):
+    PENDING_OPT_IN = "pending_opt_in"  # registered; the address is not confirmed yet (double opt-in)
+    WAITING = "waiting"  # confirmed: waits for a freed slot in order of registration
+    OFFERED = "offered"  # a slot is held for it until the offer expires
+    BOOKED = "booked"  # the customer has an appointment now (through an offer or on their own)
+    WITHDRAWN = "withdrawn"
+    EXPIRED = "expired"
+
+
+ACTIVE_STATUSES = (WishStatus.PENDING_OPT_IN, WishStatus.WAITING, WishStatus.OFFERED)
+
+
+class EndReason(StrEnum):
+    CUSTOMER = "customer"  # withdrawn from the link in a mail
+    REPLACED = "replaced"  # an unconfirmed wish replaced by a new registration of the same customer
+    LATEST_DATE = "latest_date"  # the wish's latest date has passed
+    NOT_CONFIRMED = "not_confirmed"  # the opt-in link was not used in time
+    OFFERS_MISSED = "offers_missed"  # too many offers expired unanswered
+    BOOKED = "booked"  # the customer booked an appointment
+
+
+class _Part(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class WishCustomer(_Part):
+    first_name: str
+    last_name: str
+    email: str
+
+
+class WishSnapshot(_Part):
+    id: uuid.UUID
+    reference: str
+    revision: int
+    status: WishStatus
+    location_id: str
+    location_name: str
+    location_address: str
+    concern_id: str
+    # The concern's name in the customer's language: for the mail's body only, never its subject (R52).
+    concern_name: str
+    sensitive: bool = False
+    mode: Mode
+    # Days of the week that suit (0 = Monday) and the times of day (Berlin wall clock; None: open).
+    weekdays: list[int]
+    earliest: time | None = None
+    latest: time | None = None
+    latest_date: date
+    language: Language = Language.DE
+    customer: WishCustomer
+    # `<base>/waiting-list/{id}?token=<token>` in `waiting.registered`, else `<base>/waiting-list/{id}`.
+    page_url: str
+    registered_at: AwareDatetime
+
+
+class OfferSnapshot(_Part):
+    id: uuid.UUID
+    start: AwareDatetime
+    end: AwareDatetime
+    expires_at: AwareDatetime
+    evening: bool = False
+
+
+@event("waiting.registered", 1)
+class WaitingRegisteredV1(EventData):
+    wish: WishSnapshot
+
+
+@event("waiting.confirmed", 1)
+class WaitingConfirmedV1(EventData):
+    wish: WishSnapshot
+
+
+@event("waiting.offered", 1)
+class WaitingOfferedV1(EventData):
+    wish: WishSnapshot
+    offer: OfferSnapshot
+
+
+@event("waiting.offer_expired", 1)
+class WaitingOfferExpiredV1(EventData):
+    wish: WishSnapshot
+    offer: OfferSnapshot
+
+
+@event("waiting.withdrawn", 1)
+class WaitingWithdrawnV1(EventData):
+    wish: WishSnapshot
+    reason: EndReason = EndReason.CUSTOMER
+
+
+@event("waiting.expired", 1)
+class WaitingExpiredV1(EventData):
+    wish: WishSnapshot
+    reason: EndReason = EndReason.LATEST_DATE
+
+
+@event("waiting.fulfilled", 1)
+class WaitingFulfilledV1(EventData):
+    """The customer booked an appointment (through the offer, `via_offer`, or on their own): the wish
+    ends; the booking's own confirmation mail says everything, so this one sends no mail."""
+
+    wish: WishSnapshot
+    appointment_id: uuid.UUID
+    via_offer: bool = False
+
+
+@event("waiting.personal_data_erased", 1)
+class WaitingPersonalDataErasedV1(EventData):
+    """Booking erased an ended wish's personal data after the retention period (R34); a copy goes too."""
+
+    wish_id: uuid.UUID
+    erased_at: AwareDatetime
+
+
+WISH_EVENTS: tuple[type[EventData], ...] = (
+    WaitingRegisteredV1,
+    WaitingConfirmedV1,
+    WaitingOfferedV1,
+    WaitingOfferExpiredV1,
+    WaitingWithdrawnV1,
+    WaitingExpiredV1,
+    WaitingFulfilledV1,
+)
