@@ -55,6 +55,9 @@ class Settings(CommonSettings):
     staff_session_absolute_hours: float = Field(default=10.0, gt=0)
     staff_login_max_failures: int = Field(default=5, ge=1)
     staff_login_lockout_minutes: int = Field(default=15, ge=1)
+    # Failed sign-ins from one client address (whatever the names) within 15 minutes before it must wait;
+    # against password spraying. Behind a proxy the address is the one the gateway sees (see proxy.py).
+    staff_login_ip_max_failures: int = Field(default=50, ge=1)
     # The session cookie is always HttpOnly and SameSite=Lax; Secure unless switched off for a plain-HTTP
     # host other than localhost/127.0.0.1 (browsers accept Secure cookies there over http).
     staff_cookie_secure: bool = True

@@ -16,7 +16,7 @@ from aiohttp import web
 from services.gateway.config import Settings
 from services.gateway.staff import api, authz, keys, pages
 from services.gateway.staff.catalog_index import CATALOG_INDEX, CatalogIndex
-from services.gateway.staff.domain import LockoutPolicy, SessionPolicy
+from services.gateway.staff.domain import LockoutPolicy, LoginThrottle, SessionPolicy
 from services.gateway.staff.forwarding import make_forwarder
 from services.gateway.staff.rules import FORWARDED, is_staff_path, rule_table
 from services.gateway.staff.service import Staff, purge_sessions
@@ -60,6 +60,7 @@ def build_staff(settings: Settings, pool: asyncpg.Pool, clock: Clock) -> Staff:
             max_failures=settings.staff_login_max_failures,
             lockout=timedelta(minutes=settings.staff_login_lockout_minutes),
         ),
+        throttle=LoginThrottle(limit=settings.staff_login_ip_max_failures),
     )
 
 
