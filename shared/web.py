@@ -273,10 +273,24 @@ def json_model(model: pydantic.BaseModel | list[Any], status: int = 200) -> web.
     return web.Response(text=body, status=status, content_type="application/json")
 
 
+def new_event_loop(settings: CommonSettings) -> asyncio.AbstractEventLoop:
+    """uvloop's loop where installed and wanted (OTV_UVLOOP), else asyncio's."""
+    if settings.uvloop:
+        try:
+            import uvloop  # optional: the services run on asyncio's loop without it
+        except ImportError:
+            pass
+        else:
+            loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
+            return loop
+    return asyncio.new_event_loop()
+
+
 def run(app: web.Application, settings: CommonSettings) -> None:
     """Serve until SIGTERM/SIGINT; then stop taking requests, finish those in flight, run the cleanups."""
     web.run_app(
         app,
+        loop=new_event_loop(settings),
         host=settings.host,
         port=settings.port,
         reuse_port=settings.reuse_port,

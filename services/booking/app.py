@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable
 from aiohttp import web
 
 from services.booking import api, service, staff_capacity, waiting_api
+from services.booking.cache import AvailabilityCache
 from services.booking.config import Settings
 from services.booking.consumer import catalog_consumers
 from services.booking.retention import retention_context
@@ -36,7 +37,14 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
 
 def _deps_context(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
-        app[api.DEPS] = service.Deps(pool=app[POOL], clock=app[CLOCK], settings=settings)
+        app[api.DEPS] = service.Deps(
+            pool=app[POOL],
+            clock=app[CLOCK],
+            settings=settings,
+            availability_cache=AvailabilityCache(
+                settings.availability_cache_seconds, settings.availability_cache_entries
+            ),
+        )
         yield
 
     return ctx

@@ -37,6 +37,12 @@ class Settings(CommonSettings):
     waiting_max_missed_offers: int = Field(default=2, ge=1)
     waiting_match_interval_seconds: float = Field(default=15.0, gt=0)
 
+    # The availability cache of each replica (services/booking/cache.py): answers are kept while the
+    # location's occupancy counter and catalog revision stay the same, at most this many seconds of the
+    # clock (availability depends on "now"); 0 switches the cache off. At most `entries` answers are kept.
+    availability_cache_seconds: float = Field(default=5.0, ge=0, le=60)
+    availability_cache_entries: int = Field(default=2000, ge=1)
+
     # Whether the app consumes catalog events and runs its periodic jobs (the benchmark turns them off).
     consume_catalog: bool = True
     run_jobs: bool = True

@@ -66,6 +66,22 @@ async def fetch_location(
     return int(row["revision"]), row["snapshot"]
 
 
+async def fetch_location_state(
+    conn: asyncpg.Connection | asyncpg.Pool, location_id: str, known_revision: int | None
+) -> tuple[int, dict[str, Any] | None, int] | None:
+    """As `fetch_location`, plus the location's occupancy counter (the availability cache's validator)."""
+    row = await conn.fetchrow(
+        "SELECT revision, CASE WHEN revision IS DISTINCT FROM $2 THEN snapshot END AS snapshot,"
+        " (SELECT coalesce(sum(version), 0) FROM occupancy_changes WHERE location_id = $1) AS occupancy"
+        " FROM locations WHERE id = $1",
+        location_id,
+        known_revision,
+    )
+    if row is None:
+        return None
+    return int(row["revision"]), row["snapshot"], int(row["occupancy"])
+
+
 async def store_location(
     conn: asyncpg.Connection, location_id: str, revision: int, snapshot: dict[str, Any]
 ) -> bool:

@@ -20,6 +20,7 @@ import structlog
 from prometheus_client import Counter
 
 from services.booking import db
+from services.booking.cache import AvailabilityCache
 from services.booking.config import Settings
 from services.booking.contact import email_key, is_allow_listed
 from services.booking.domain import (
@@ -97,6 +98,21 @@ class CatalogCache:
         self._configs[location_id] = config
         return config
 
+    async def get_with_occupancy(
+        self, conn: asyncpg.Connection | asyncpg.Pool, location_id: str
+    ) -> tuple[LocationConfig, int]:
+        """The configuration and the location's occupancy counter, in one read (the availability cache)."""
+        cached = self._configs.get(location_id)
+        found = await db.fetch_location_state(conn, location_id, cached.revision if cached else None)
+        if found is None:
+            raise NotFoundError("There is no such location.")
+        _revision, raw, occupancy = found
+        if raw is None and cached is not None:
+            return cached, occupancy
+        config = LocationConfig.of(LocationConfiguredV1.model_validate(raw))
+        self._configs[location_id] = config
+        return config, occupancy
+
 
 @dataclass(frozen=True)
 class Deps:
@@ -104,6 +120,7 @@ class Deps:
     clock: Clock
     settings: Settings
     catalog: CatalogCache = field(default_factory=CatalogCache)
+    availability_cache: AvailabilityCache = field(default_factory=AvailabilityCache)
 
 
 @dataclass(frozen=True)
@@ -253,11 +270,31 @@ async def availability(
     check_day("from", first)
     last = last or first + timedelta(days=13)
     check_range(first, last)
-    config = await deps.catalog.get(deps.pool, location_id)
+    cache = deps.availability_cache
+    if not cache.enabled:
+        config = await deps.catalog.get(deps.pool, location_id)
+        return await _compute_availability(deps, config, concern_id, mode, first, last, now)
+    # The state is read before the occupancy, so a kept answer is never older than the state it is
+    # kept under; a change committed meanwhile moves the counter on and the next read recomputes.
+    config, occupancy = await cache.state(
+        location_id, lambda: deps.catalog.get_with_occupancy(deps.pool, location_id)
+    )
+    offered_concern(config, concern_id, mode, where="concern")
+    return await cache.slots(
+        (location_id, concern_id, mode.value, first, last),
+        (config.revision, occupancy),
+        now,
+        lambda: _compute_availability(deps, config, concern_id, mode, first, last, now),
+    )
+
+
+async def _compute_availability(
+    deps: Deps, config: LocationConfig, concern_id: str, mode: Mode, first: date, last: date, now: datetime
+) -> list[Slot]:
     concern = offered_concern(config, concern_id, mode, where="concern")
     since = datetime.combine(first, datetime.min.time(), BERLIN)
     until = datetime.combine(last + timedelta(days=1), datetime.min.time(), BERLIN)
-    busy = await db.fetch_busy(deps.pool, location_id, concern.group_id, since, until, now)
+    busy = await db.fetch_busy(deps.pool, config.location_id, concern.group_id, since, until, now)
     return available_slots(config, concern, first, last, now, busy)
 
 
