@@ -46,7 +46,7 @@ from services.gateway.staff.rules import (
     is_staff_path,
 )
 from services.gateway.staff.service import Actor, KeyRefused, SessionInfo
-from shared.errors import ForbiddenError, OTVError, UnauthenticatedError, ValidationError
+from shared.errors import ForbiddenError, NotFoundError, OTVError, UnauthenticatedError, ValidationError
 from shared.identity import IdentityKind, Role, StaffIdentity
 from shared.logging import current_correlation_id
 from shared.web import CLOCK
@@ -120,6 +120,12 @@ async def staff_middleware(request: web.Request, handler: Handler) -> web.Stream
         if is_page(request) and callable(render):
             response: web.StreamResponse = await render(request, exc)
             return response
+        raise
+    except web.HTTPNotFound:
+        render = request.app.get(PAGE_ERROR)
+        if is_page(request) and callable(render):
+            page: web.StreamResponse = await render(request, NotFoundError("Not found."))
+            return page
         raise
 
 
