@@ -92,6 +92,9 @@ async def load_demo(settings: CommonSettings, args: list[str]) -> int:
     try:
         staff = build_staff(settings, pool, SystemClock())
         done = await load_demo_accounts(staff, settings)
+    except OTVError as exc:  # a real account with a demo name is never overwritten
+        print(exc.message, file=sys.stderr)
+        return 1
     finally:
         await pool.close()
     created = sum(1 for _, new in done if new)

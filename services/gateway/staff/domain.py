@@ -52,6 +52,7 @@ OPERATIONS: dict[str, str] = {
     "appointments:read": "Termine eines Standorts lesen",
     "appointments:write": "Termine buchen, verschieben und absagen (Service-Center)",
     "events:read": "Ereignis-Feed der Terminänderungen lesen",
+    "events:personal": "Im Ereignis-Feed auch die Daten der Kundinnen und Kunden (mit events:read)",
 }
 
 

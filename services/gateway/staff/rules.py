@@ -391,6 +391,27 @@ OWN: dict[tuple[str, str], Rule] = {
     ("POST", "/api/v1/admin/api-keys/{key_id}/revoke"): Rule(ADMIN, EVERY, entity="api_key"),
     # The audit log (R46): audit review and administrators (an administrator's role includes it).
     ("GET", "/api/v1/admin/audit-log"): Rule(Role.AUDIT, EVERY),
+    # Integrations (issue 12, R50): webhooks for administrators; the event feed for API keys with
+    # `events:read` (the handler narrows it to the key's locations) and administrators.
+    ("GET", "/api/v1/admin/webhooks"): Rule(ADMIN, EVERY),
+    ("POST", "/api/v1/admin/webhooks"): Rule(ADMIN, EVERY, entity="webhook_subscription"),
+    ("GET", "/api/v1/admin/webhooks/{subscription_id}"): Rule(ADMIN, EVERY),
+    ("PATCH", "/api/v1/admin/webhooks/{subscription_id}"): Rule(ADMIN, EVERY, entity="webhook_subscription"),
+    ("DELETE", "/api/v1/admin/webhooks/{subscription_id}"): Rule(ADMIN, EVERY, entity="webhook_subscription"),
+    ("POST", "/api/v1/admin/webhooks/{subscription_id}/pause"): Rule(
+        ADMIN, EVERY, entity="webhook_subscription"
+    ),
+    ("POST", "/api/v1/admin/webhooks/{subscription_id}/resume"): Rule(
+        ADMIN, EVERY, entity="webhook_subscription"
+    ),
+    ("POST", "/api/v1/admin/webhooks/{subscription_id}/rotate-secret"): Rule(
+        ADMIN, EVERY, entity="webhook_subscription"
+    ),
+    ("GET", "/api/v1/admin/webhook-deliveries"): Rule(ADMIN, EVERY),
+    ("POST", "/api/v1/admin/webhook-deliveries/{delivery_id}/resend"): Rule(
+        ADMIN, EVERY, entity="webhook_delivery"
+    ),
+    ("GET", "/api/v1/staff/events"): Rule(ADMIN, NO_LOCATION, operation="events:read"),
     # --- the staff pages ---
     ("GET", "/staff"): PUBLIC,
     ("GET", "/staff/login"): PUBLIC,
