@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable
 from aiohttp import web
 
 from services.booking import api, service, staff_capacity, waiting_api
+from services.booking import mass_change, staff_api  # issue 8: staff work
 from services.booking.cache import AvailabilityCache
 from services.booking.config import Settings
 from services.booking.consumer import catalog_consumers
@@ -31,6 +32,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app.router.add_routes(api.routes)
     app.router.add_routes(staff_capacity.routes)  # R20, for the gateway's staff access (issue 7)
     app.router.add_routes(waiting_api.routes)  # R45, the waiting list (issue 11)
+    app.router.add_routes([*staff_api.routes, *mass_change.routes])  # staff work (issue 8)
     app.cleanup_ctx.append(waiting_api.matcher_context(settings))  # R45: offers, expiries, erasure
     return app
 

@@ -1,0 +1,290 @@
+"""R20, R44: a mass change when a location closes or a group loses capacity for a day.
+
+`preview` lists the booked appointments of the day that lose their place (on a service point beyond
+the points left; all of them when none is left) and proposes for each the next equivalent free slot:
+the same location, group, concern, mode and duration, not in the evening unless the original was, on
+that day's remaining points or on the following days (up to four weeks). The preview is stored under
+its id without personal data. `apply` with that id moves or cancels each one in one transaction: the
+exclusion constraint decides every placement (I1; a slot taken meanwhile falls back to the slot's other
+points, else the appointment is cancelled with the link to book again), each customer gets exactly one
+mail (`appointment.rescheduled`, with the updated calendar invitation, or `appointment.cancelled`), and
+the preview's id is the key: applying it again changes nothing and answers with the first result.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime, timedelta
+from typing import Annotated, Any
+
+import structlog
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.booking import db, staff_db
+from services.booking.api import DEPS, NO_STORE, _location_id
+from services.booking.domain import Appointment, Busy, candidate_slots, free_points
+from services.booking.service import PRODUCER, Deps, manage_url, snapshot_of
+from services.booking.staff_service import actor_of, day_bounds
+from shared.clock import BERLIN
+from shared.errors import NotFoundError, ValidationError
+from shared.events.appointment import (
+    AppointmentCancelledV1,
+    AppointmentRescheduledV1,
+    AppointmentStatus,
+    CancelledBy,
+)
+from shared.identity import Role, StaffIdentity
+from shared.outbox import add_event
+from shared.web import parse_json, staff_identity
+
+log = structlog.get_logger(__name__)
+
+routes = web.RouteTableDef()
+
+SEARCH_DAYS = 28
+CANCEL_REASON = (
+    "Der Standort kann Ihren Termin an diesem Tag leider nicht anbieten, und es war kein gleichwertiger"
+    " Termin frei. Bitte buchen Sie einen neuen Termin."
+)
+
+
+class PreviewIn(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    date: date
+    group_id: Annotated[str | None, Field(max_length=64)] = None
+    service_points_left: Annotated[int, Field(ge=0, le=200)] = 0
+
+
+class ApplyIn(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    preview_id: uuid.UUID
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(BERLIN).isoformat()
+
+
+def _free(
+    busy: dict[tuple[str, int], Busy],
+    claimed: list[tuple[str, int, int, int]],
+    group: str,
+    point: int,
+    start: int,
+    end: int,
+) -> bool:
+    occupied = busy.get((group, point))
+    if occupied is not None and not occupied.is_free(start, end):
+        return False
+    return not any(g == group and p == point and s < end and start < e for g, p, s, e in claimed)
+
+
+async def preview(
+    deps: Deps, identity: StaffIdentity, location_id: str, request: PreviewIn
+) -> dict[str, Any]:
+    identity.require(Role.GROUP_LEADER, location_id, request.group_id)
+    now = deps.clock.now()
+    config = await deps.catalog.get(deps.pool, location_id)
+    if request.group_id is not None and request.group_id not in config.groups:
+        raise ValidationError(
+            "There is no such group.", details=[{"field": "group_id", "message": "not a group here"}]
+        )
+    since, until = day_bounds(request.date, request.date)
+    affected = await staff_db.affected_by_capacity(
+        deps.pool, location_id, since, until, request.group_id, request.service_points_left
+    )
+    horizon_end = day_bounds(request.date, request.date + timedelta(days=SEARCH_DAYS))[1]
+    busy_of: dict[str, dict[tuple[str, int], Busy]] = {}
+    claimed: list[tuple[str, int, int, int]] = []
+    proposals: list[dict[str, Any]] = []
+    answer: list[dict[str, Any]] = []
+    for a in affected:
+        if a.group_id not in busy_of:
+            busy_of[a.group_id] = await db.fetch_busy(
+                deps.pool, location_id, a.group_id, since, horizon_end, now
+            )
+        proposal = _propose(config, a, request, busy_of[a.group_id], claimed, now)
+        proposals.append(
+            {
+                "appointment_id": str(a.id),
+                "revision": a.revision,
+                **(proposal or {"action": "cancel"}),
+            }
+        )
+        answer.append(
+            {
+                "appointment_id": str(a.id),
+                "reference": a.reference,
+                "start": _iso(a.start),
+                "group": a.group_id,
+                "service_point": a.service_point,
+                "concern": a.concern_id,
+                "mode": a.mode,
+                "customer": {"first_name": a.first_name, "last_name": a.last_name},
+                "action": proposal["action"] if proposal else "cancel",
+                "proposed_start": proposal["start"] if proposal else None,
+                "proposed_service_point": proposal["service_point"] if proposal else None,
+            }
+        )
+    change_id = uuid.uuid4()
+    await staff_db.insert_mass_change(
+        deps.pool,
+        change_id=change_id,
+        location_id=location_id,
+        day=request.date,
+        group_id=request.group_id,
+        points_left=request.service_points_left,
+        proposals=proposals,
+        actor=actor_of(identity),
+        now=now,
+    )
+    return {"id": str(change_id), "date": request.date.isoformat(), "affected": answer}
+
+
+def _propose(
+    config: Any,
+    a: Appointment,
+    request: PreviewIn,
+    busy: dict[tuple[str, int], Busy],
+    claimed: list[tuple[str, int, int, int]],
+    now: datetime,
+) -> dict[str, Any] | None:
+    concern = config.concern(a.concern_id)
+    if concern is None or concern.group_id != a.group_id or a.mode not in {m.value for m in concern.modes}:
+        return None
+    duration = a.end - a.start
+    for slot in candidate_slots(
+        config, concern, request.date, request.date + timedelta(days=SEARCH_DAYS), now
+    ):
+        if slot.start <= a.start and slot.start.astimezone(BERLIN).date() == request.date:
+            continue  # never earlier on the same day than the original
+        if slot.end - slot.start != duration or (slot.evening and not a.evening):
+            continue
+        same_day = slot.start.astimezone(BERLIN).date() == request.date
+        for point in free_points(slot, busy):
+            if same_day and (request.group_id in (None, a.group_id)) and point > request.service_points_left:
+                continue
+            if not _free(busy, claimed, slot.group_id, point, slot.start_ts, slot.end_ts):
+                continue
+            claimed.append((slot.group_id, point, slot.start_ts, slot.end_ts))
+            return {
+                "action": "move",
+                "group_id": slot.group_id,
+                "service_point": point,
+                "start": slot.start.isoformat(),
+                "end": slot.end.isoformat(),
+                "evening": slot.evening,
+                "points": slot.points,
+            }
+    return None
+
+
+async def apply(
+    deps: Deps, identity: StaffIdentity, location_id: str, preview_id: uuid.UUID
+) -> dict[str, Any]:
+    now = deps.clock.now()
+    actor = actor_of(identity)
+    moved: list[str] = []
+    cancelled: list[str] = []
+    skipped: list[str] = []
+    async with db.transaction(deps.pool) as conn:
+        change = await staff_db.lock_mass_change(conn, preview_id)
+        if change is None or change["location_id"] != location_id:
+            raise NotFoundError("There is no such mass change preview.")
+        identity.require(Role.GROUP_LEADER, location_id, change["group_id"])
+        if change["applied_at"] is not None:
+            return {**change["result"], "already_applied": True}
+        for proposal in change["proposals"]:
+            found = await db.find_appointment(conn, uuid.UUID(proposal["appointment_id"]), for_update=True)
+            if found is None:
+                continue
+            a = found[0]
+            if a.status != AppointmentStatus.BOOKED or a.revision != proposal["revision"] or a.start <= now:
+                skipped.append(str(a.id))  # changed since the preview: staff look at it again
+                continue
+            result = await _move(conn, a, proposal, now) if proposal["action"] == "move" else None
+            url = manage_url(deps.settings, a.id, None)
+            if result is not None:
+                await add_event(
+                    conn,
+                    AppointmentRescheduledV1(
+                        appointment=snapshot_of(result, url), previous_start=a.start, previous_end=a.end
+                    ),
+                    producer=PRODUCER,
+                    clock=deps.clock,
+                )
+                await staff_db.add_history(
+                    conn,
+                    result,
+                    "mass_change_moved",
+                    actor,
+                    now,
+                    {"mass_change": str(preview_id), "previous_start": _iso(a.start)},
+                )
+                moved.append(str(a.id))
+            else:
+                gone = await db.mark_cancelled(conn, a.id, now, CancelledBy.STAFF.value, CANCEL_REASON)
+                await add_event(
+                    conn,
+                    AppointmentCancelledV1(
+                        appointment=snapshot_of(gone, url),
+                        cancelled_by=CancelledBy.STAFF,
+                        reason=CANCEL_REASON,
+                    ),
+                    producer=PRODUCER,
+                    clock=deps.clock,
+                )
+                await staff_db.add_history(
+                    conn, gone, "mass_change_cancelled", actor, now, {"mass_change": str(preview_id)}
+                )
+                cancelled.append(str(a.id))
+        outcome = {"id": str(preview_id), "moved": moved, "cancelled": cancelled, "skipped": skipped}
+        await staff_db.finish_mass_change(conn, preview_id, outcome, actor, now)
+    log.info("mass_change_applied", location_id=location_id, moved=len(moved), cancelled=len(cancelled))
+    return {**outcome, "already_applied": False}
+
+
+async def _move(conn: Any, a: Appointment, proposal: dict[str, Any], now: datetime) -> Appointment | None:
+    start = datetime.fromisoformat(proposal["start"])
+    end = datetime.fromisoformat(proposal["end"])
+    group = proposal["group_id"]
+    busy = await db.fetch_busy(conn, a.location_id, group, start, end, now, except_appointment=a.id)
+    points = [proposal["service_point"]] + [
+        p for p in range(1, int(proposal["points"]) + 1) if p != proposal["service_point"]
+    ]
+    for point in points:
+        occupied = busy.get((group, point))
+        if occupied is not None and not occupied.is_free(int(start.timestamp()), int(end.timestamp())):
+            continue
+        result = await db.move_appointment(
+            conn,
+            a,
+            group_id=group,
+            point=point,
+            start=start,
+            end=end,
+            evening=bool(proposal["evening"]),
+            evening_declared=a.evening_declared or bool(proposal["evening"]),
+            now=now,
+        )
+        if result is not None:
+            return result
+    return None
+
+
+@routes.post("/api/v1/staff/locations/{location_id}/mass-change/preview")
+async def post_preview(request: web.Request) -> web.Response:
+    identity = staff_identity(request)
+    body = await parse_json(request, PreviewIn)
+    found = await preview(request.app[DEPS], identity, _location_id(request), body)
+    return web.json_response(found, status=201, headers=NO_STORE)
+
+
+@routes.post("/api/v1/staff/locations/{location_id}/mass-change/apply")
+async def post_apply(request: web.Request) -> web.Response:
+    identity = staff_identity(request)
+    body = await parse_json(request, ApplyIn)
+    found = await apply(request.app[DEPS], identity, _location_id(request), body.preview_id)
+    return web.json_response(found, headers=NO_STORE)

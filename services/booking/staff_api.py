@@ -1,0 +1,461 @@
+"""HTTP handlers of the staff work (issue 8), reached only through the gateway (its rule table checks
+the role and sets the signed identity; each use case checks the appointment's location again, R28).
+
+- GET  /api/v1/staff/locations/{location_id}/appointments?date=&to=     day (or up to a week) view
+- GET  /api/v1/staff/locations/{location_id}/calls?date=                the call list of the day (R49)
+- GET  /api/v1/staff/appointments/search?q=                             reference, name, customer number
+- GET  /api/v1/staff/appointments/{appointment_id}                      one appointment with its history
+- POST /api/v1/staff/appointments                                       staff booking (+ interpreter, R26)
+- POST /api/v1/staff/appointments/{appointment_id}/cancel               {reason} (R9)
+- POST /api/v1/staff/appointments/{appointment_id}/outcome              {outcome, note?, correction?, reason?}
+- POST /api/v1/staff/appointments/{appointment_id}/call-attempts        {reached, note?, missed?} (R49)
+- POST /api/v1/staff/appointments/{appointment_id}/follow-up            {concern_id, start, mode} (R24)
+- POST /api/v1/staff/appointments/{appointment_id}/transfer   {location_id, concern_id, start?} (R25)
+- GET  /api/v1/staff/callbacks?location=&status=open&group=             the callback queue (R23)
+- POST /api/v1/staff/callbacks/{callback_id}/claim | /close {result}
+- POST /api/v1/staff/locations/{location_id}/mass-change/preview | /apply (R20, R44; mass_change.py)
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime, timedelta
+from typing import Annotated, Any
+
+import asyncpg
+from aiohttp import web
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from services.booking import staff_service as staff
+from services.booking.api import DEPS, NO_STORE, _appointment_id, _location_id
+from services.booking.callbacks import is_overdue
+from services.booking.models import ID_PATTERN, BookingRequest
+from services.booking.staff_db import StaffRow
+from shared.clock import BERLIN
+from shared.errors import NotFoundError
+from shared.events.catalog import Mode
+from shared.events.staff_work import Outcome
+from shared.identity import StaffIdentity
+from shared.web import json_model, parse_json, parse_query, staff_identity
+
+routes = web.RouteTableDef()
+
+Id = Annotated[str, Field(min_length=1, max_length=64, pattern=ID_PATTERN)]
+Text = Annotated[str, Field(max_length=2000)]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class DayQuery(_In):
+    date: date
+    to: date | None = None
+
+    @model_validator(mode="after")
+    def _week_at_most(self) -> DayQuery:
+        if self.to is not None and not (self.date <= self.to <= self.date + timedelta(days=6)):
+            raise ValueError("to: at most a week after date")
+        return self
+
+
+class SearchQuery(_In):
+    q: Annotated[str, Field(min_length=2, max_length=100)]
+
+
+class StaffBookingRequest(BookingRequest):
+    interpreter_language: Annotated[str | None, Field(max_length=60)] = None
+
+
+class CancelIn(_In):
+    reason: Annotated[str, Field(min_length=1, max_length=500)]
+
+
+class OutcomeIn(_In):
+    outcome: Outcome
+    note: Text = ""
+    correction: bool = False
+    reason: Annotated[str, Field(max_length=500)] = ""
+    team: Id | None = None  # the responsible group of a callback; default the appointment's group
+
+    @model_validator(mode="after")
+    def _correction_has_reason(self) -> OutcomeIn:
+        if self.correction and not self.reason.strip():
+            raise ValueError("reason: a correction needs a reason")
+        return self
+
+
+class CallAttemptIn(_In):
+    reached: bool
+    note: Text = ""
+    missed: bool = False
+
+
+class FollowUpIn(_In):
+    concern_id: Id
+    start: AwareDatetime
+    mode: Mode = Mode.IN_PERSON
+    interpreter_language: Annotated[str | None, Field(max_length=60)] = None
+
+
+class TransferIn(_In):
+    location_id: Id
+    concern_id: Id
+    start: AwareDatetime | None = None
+    mode: Mode | None = None
+
+
+class CallbackQuery(_In):
+    location: Id | None = None
+    status: Annotated[str, Field(pattern=r"^(open|claimed|closed|active|all)$")] = "active"
+    group: Id | None = None
+
+
+class CloseIn(_In):
+    result: Annotated[str, Field(min_length=1, max_length=2000)]
+
+
+# --- answers -------------------------------------------------------------------------------------------
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.astimezone(BERLIN).isoformat() if moment is not None else None
+
+
+def appointment_json(
+    identity: StaffIdentity, row: StaffRow, attempts: list[asyncpg.Record] | None = None
+) -> dict[str, Any]:
+    a = row.appointment
+    customer: dict[str, Any] = {
+        "first_name": a.first_name,
+        "last_name": a.last_name,
+        "email": a.email,
+        "customer_number": a.customer_number,
+        "household_number": a.household_number,
+    }
+    if staff.shows_phone(identity, a):
+        customer["phone"] = a.phone
+    found: dict[str, Any] = {
+        "id": str(a.id),
+        "reference": a.reference,
+        "start": _iso(a.start),
+        "end": _iso(a.end),
+        "location": a.location_id,
+        "group": a.group_id,
+        "service_point": a.service_point,
+        "concern": a.concern_id,
+        "concern_name": a.concern_name,
+        "mode": a.mode,
+        "status": a.status.value,
+        "channel": a.channel,
+        "language": a.language,
+        "evening": a.evening,
+        "emergency": a.emergency,
+        "documents": a.documents,
+        "customer": customer,
+        "interpreter_language": a.interpreter_language,
+        "outcome": row.outcome,
+        "note": row.outcome_note,
+        "cancel_reason": a.cancel_reason,
+    }
+    if a.mode == Mode.PHONE.value:
+        found["call_attempts"] = [
+            {"at": _iso(t["at"]), "reached": t["reached"], "note": t["note"]} for t in attempts or []
+        ]
+    return found
+
+
+def callback_json(row: Any, now: datetime) -> dict[str, Any]:
+    found = {
+        "id": str(row["id"]),
+        "appointment_id": str(row["appointment_id"]),
+        "location": row["location_id"],
+        "team": row["group_id"],
+        "reason": row["reason"],
+        "status": row["status"],
+        "created_at": _iso(row["created_at"]),
+        "due_at": _iso(row["due_at"]),
+        "overdue": row["status"] != "closed" and is_overdue(row["due_at"], now),
+        "claimed_by": row["claimed_by"],
+        "closed_at": _iso(row["closed_at"]),
+        "note": row["note"],
+        "result": row["result"],
+    }
+    if "reference" in row:
+        found.update(
+            reference=row["reference"],
+            mode=row["mode"],
+            customer={"first_name": row["first_name"], "last_name": row["last_name"], "phone": row["phone"]},
+            concern_name=row["concern_name"],
+            interpreter_language=row["interpreter_language"],
+        )
+    return found
+
+
+def _ok(body: Any, status: int = 200) -> web.Response:
+    return web.json_response(body, status=status, headers=NO_STORE)
+
+
+def _uuid(request: web.Request, name: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(request.match_info[name])
+    except ValueError:
+        raise NotFoundError("There is no such entry.") from None
+
+
+# --- reading -------------------------------------------------------------------------------------------
+
+
+@routes.get("/api/v1/staff/locations/{location_id}/appointments")
+async def get_day(request: web.Request) -> web.Response:
+    identity = staff_identity(request)
+    query = parse_query(request, DayQuery)
+    deps = request.app[DEPS]
+    rows = await staff.day_view(deps, identity, _location_id(request), query.date, query.to or query.date)
+    attempts = await staff.attempts_of(deps, rows)
+    return _ok([appointment_json(identity, r, attempts.get(r.appointment.id)) for r in rows])
+
+
+@routes.get("/api/v1/staff/locations/{location_id}/calls")
+async def get_calls(request: web.Request) -> web.Response:
+    identity = staff_identity(request)
+    query = parse_query(request, DayQuery)
+    deps = request.app[DEPS]
+    rows = await staff.day_view(deps, identity, _location_id(request), query.date, query.to or query.date)
+    rows = sorted(
+        (r for r in rows if r.appointment.mode == Mode.PHONE.value), key=lambda r: r.appointment.start
+    )
+    attempts = await staff.attempts_of(deps, rows)
+    return _ok([appointment_json(identity, r, attempts.get(r.appointment.id)) for r in rows])
+
+
+@routes.get("/api/v1/staff/appointments/search")
+async def get_search(request: web.Request) -> web.Response:
+    identity = staff_identity(request)
+    query = parse_query(request, SearchQuery)
+    rows = await staff.search(request.app[DEPS], identity, query.q)
+    return _ok([appointment_json(identity, r) for r in rows])
+
+
+@routes.get("/api/v1/staff/appointments/{appointment_id}")
+async def get_appointment(request: web.Request) -> web.Response:
+    identity = staff_identity(request)
+    row, history, attempts = await staff.appointment_detail(
+        request.app[DEPS], identity, _appointment_id(request)
+    )
+    found = appointment_json(identity, row, attempts)
+    found["history"] = [
+        {
+            "kind": h["kind"],
+            "revision": h["revision"],
+            "location": h["location_id"],
+            "group": h["group_id"],
+            "concern": h["concern_id"],
+            "service_point": h["service_point"],
+            "start": _iso(h["start_at"]),
+            "end": _iso(h["end_at"]),
+            "status": h["status"],
+            "detail": h["detail"],
+            "actor": h["actor"],
+            "at": _iso(h["at"]),
+        }
+        for h in history
+    ]
+    return _ok(found)
+
+
+# --- writing -------------------------------------------------------------------------------------------
+
+
+@routes.post("/api/v1/staff/appointments")
+async def post_appointment(request: web.Request) -> web.Response:
+    identity = staff_identity(request)
+    booking = await parse_json(request, StaffBookingRequest)
+    plain = BookingRequest.model_validate(booking.model_dump(exclude={"interpreter_language"}))
+    result = await staff.staff_book(
+        request.app[DEPS], identity, plain, (booking.interpreter_language or "").strip() or None
+    )
+    response = web.Response(status=result.status, content_type="application/json", headers=NO_STORE)
+    response.body = result.body
+    return response
+
+
+@routes.post("/api/v1/staff/appointments/{appointment_id}/cancel")
+async def post_cancel(request: web.Request) -> web.Response:
+    identity = staff_identity(request)
+    cancel = await parse_json(request, CancelIn)
+    await staff.staff_cancel(request.app[DEPS], identity, _appointment_id(request), cancel.reason.strip())
+    return _ok({"status": "cancelled"})
+
+
+@routes.post("/api/v1/staff/appointments/{appointment_id}/outcome")
+async def post_outcome(request: web.Request) -> web.Response:
+    identity = staff_identity(request)
+    body = await parse_json(request, OutcomeIn)
+    note = body.note.strip()
+    if body.correction:
+        note = (note + "\n" if note else "") + f"Korrektur: {body.reason.strip()}"
+    row, ticket = await staff.record_outcome(
+        request.app[DEPS],
+        identity,
+        _appointment_id(request),
+        body.outcome,
+        note=note,
+        correction=body.correction,
+        team=body.team,
+    )
+    found = appointment_json(identity, row)
+    found["callback"] = (
+        {
+            "id": str(ticket.id),
+            "team": ticket.group_id,
+            "due_at": _iso(ticket.due_at),
+            "status": ticket.status,
+        }
+        if ticket
+        else None
+    )
+    return _ok(found)
+
+
+@routes.post("/api/v1/staff/appointments/{appointment_id}/call-attempts")
+async def post_call_attempt(request: web.Request) -> web.Response:
+    identity = staff_identity(request)
+    body = await parse_json(request, CallAttemptIn)
+    attempts, ticket = await staff.record_call_attempt(
+        request.app[DEPS],
+        identity,
+        _appointment_id(request),
+        reached=body.reached,
+        note=body.note.strip(),
+        missed=body.missed,
+    )
+    return _ok(
+        {
+            "call_attempts": [
+                {"at": _iso(t["at"]), "reached": t["reached"], "note": t["note"]} for t in attempts
+            ],
+            "callback": {"id": str(ticket.id), "due_at": _iso(ticket.due_at), "team": ticket.group_id}
+            if ticket
+            else None,
+        },
+        201,
+    )
+
+
+@routes.post("/api/v1/staff/appointments/{appointment_id}/follow-up")
+async def post_follow_up(request: web.Request) -> web.Response:
+    identity = staff_identity(request)
+    body = await parse_json(request, FollowUpIn)
+    booked, _url = await staff.follow_up(
+        request.app[DEPS],
+        identity,
+        _appointment_id(request),
+        concern_id=body.concern_id,
+        start=body.start,
+        mode=body.mode,
+        interpreter_language=body.interpreter_language,
+    )
+    return _ok(
+        {
+            "id": str(booked.id),
+            "reference": booked.reference,
+            "start": _iso(booked.start),
+            "end": _iso(booked.end),
+            "group": booked.group_id,
+            "service_point": booked.service_point,
+            "concern": booked.concern_id,
+            "status": booked.status.value,
+            "previous_appointment_id": request.match_info["appointment_id"],
+        },
+        201,
+    )
+
+
+@routes.post("/api/v1/staff/appointments/{appointment_id}/transfer")
+async def post_transfer(request: web.Request) -> web.Response:
+    identity = staff_identity(request)
+    body = await parse_json(request, TransferIn)
+    moved, ticket = await staff.transfer(
+        request.app[DEPS],
+        identity,
+        _appointment_id(request),
+        location_id=body.location_id,
+        concern_id=body.concern_id,
+        start=body.start,
+        mode=body.mode,
+    )
+    return _ok(
+        {
+            "id": str(moved.id),
+            "reference": moved.reference,
+            "status": moved.status.value,
+            "location": moved.location_id,
+            "group": moved.group_id,
+            "concern": moved.concern_id,
+            "start": _iso(moved.start),
+            "end": _iso(moved.end),
+            "callback": {
+                "id": str(ticket.id),
+                "location": ticket.location_id,
+                "team": ticket.group_id,
+                "due_at": _iso(ticket.due_at),
+            }
+            if ticket
+            else None,
+        }
+    )
+
+
+# --- callbacks (R23) -----------------------------------------------------------------------------------
+
+_STATUSES = {
+    "open": ["open"],
+    "claimed": ["claimed"],
+    "closed": ["closed"],
+    "active": ["open", "claimed"],
+    "all": ["open", "claimed", "closed"],
+}
+
+
+@routes.get("/api/v1/staff/callbacks")
+async def get_callbacks(request: web.Request) -> web.Response:
+    identity = staff_identity(request)
+    query = parse_query(request, CallbackQuery)
+    deps = request.app[DEPS]
+    rows = await staff.list_callbacks(deps, identity, query.location, _STATUSES[query.status], query.group)
+    now = deps.clock.now()
+    return _ok([callback_json(r, now) for r in rows])
+
+
+@routes.post("/api/v1/staff/callbacks/{callback_id}/claim")
+async def post_claim(request: web.Request) -> web.Response:
+    identity = staff_identity(request)
+    deps = request.app[DEPS]
+    ticket = await staff.claim_callback(deps, identity, _uuid(request, "callback_id"))
+    return _ok(_ticket_json(ticket, deps.clock.now()))
+
+
+@routes.post("/api/v1/staff/callbacks/{callback_id}/close")
+async def post_close(request: web.Request) -> web.Response:
+    identity = staff_identity(request)
+    body = await parse_json(request, CloseIn)
+    deps = request.app[DEPS]
+    ticket = await staff.close_callback(deps, identity, _uuid(request, "callback_id"), body.result.strip())
+    return _ok(_ticket_json(ticket, deps.clock.now()))
+
+
+def _ticket_json(ticket: Any, now: datetime) -> dict[str, Any]:
+    return {
+        "id": str(ticket.id),
+        "appointment_id": str(ticket.appointment_id),
+        "location": ticket.location_id,
+        "team": ticket.group_id,
+        "status": ticket.status.value,
+        "due_at": _iso(ticket.due_at),
+        "closed_at": _iso(ticket.closed_at),
+        "overdue": is_overdue(ticket.due_at, now, ticket.closed_at),
+    }
+
+
+__all__ = ["json_model", "routes"]

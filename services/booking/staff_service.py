@@ -1,0 +1,643 @@
+"""Use cases of the staff work (issue 8), one transaction each: the day view and search (R22, R27,
+R28), staff bookings with an interpreter (R26), staff cancellation (R9), outcomes and callback tickets
+(R23), call attempts of phone appointments (R49), follow-up bookings (R24) and transfers (R25).
+
+Every use case receives the staff identity the gateway signed; the location of the appointment decides
+(R28): staff see and change only their own locations' appointments, the phone number only there (R49).
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import replace
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import structlog
+
+from services.booking import db, staff_db
+from services.booking.callbacks import callback_due, is_overdue
+from services.booking.contact import email_key, is_allow_listed
+from services.booking.domain import (
+    Appointment,
+    NewAppointment,
+    SlotTakenError,
+    TooLateError,
+    field_error,
+    free_points,
+    local_text,
+    new_reference,
+    resolve_slot,
+)
+from services.booking.models import BookingRequest
+from services.booking.service import (
+    PRODUCER,
+    Deps,
+    Result,
+    _appointment_of,
+    book_appointment,
+    cancel_appointment,
+    manage_url,
+    offered_concern,
+    snapshot_of,
+    token_hash,
+)
+from services.booking.staff_db import StaffRow
+from shared.clock import BERLIN
+from shared.errors import ConflictError, ForbiddenError, NotFoundError
+from shared.events.appointment import (
+    AppointmentBookedV1,
+    AppointmentCancelledV1,
+    AppointmentPassedV1,
+    AppointmentStatus,
+    CancelledBy,
+    Channel,
+)
+from shared.events.catalog import GroupKind, Mode
+from shared.events.staff_work import (
+    AppointmentOutcomeRecordedV1,
+    AppointmentTransferredV1,
+    CallbackClosedV1,
+    CallbackCreatedV1,
+    CallbackReason,
+    CallbackStatus,
+    CallbackTicket,
+    Outcome,
+)
+from shared.identity import IdentityKind, Role, StaffIdentity
+from shared.outbox import add_event
+
+log = structlog.get_logger(__name__)
+
+AM = Role.APPOINTMENT_MANAGER
+# R49: after this many unreached call attempts the appointment becomes a callback ticket.
+MISSED_AFTER_ATTEMPTS = 2
+
+
+class TooEarlyError(ConflictError):
+    code = "too_early"
+
+
+class OutcomeRecordedError(ConflictError):
+    code = "outcome_recorded"
+
+
+class NotChangeableError(ConflictError):
+    code = "not_changeable"
+
+
+def today(deps: Deps) -> date:
+    return deps.clock.now().astimezone(BERLIN).date()
+
+
+def day_bounds(first: date, last: date) -> tuple[datetime, datetime]:
+    return (
+        datetime.combine(first, datetime.min.time(), BERLIN),
+        datetime.combine(last + timedelta(days=1), datetime.min.time(), BERLIN),
+    )
+
+
+def actor_of(identity: StaffIdentity) -> str:
+    return f"{identity.kind.value}:{identity.subject}"
+
+
+def require_location(identity: StaffIdentity, location_id: str, role: Role = AM) -> None:
+    identity.require(role, location_id)
+
+
+def _visible_locations(identity: StaffIdentity) -> list[str] | None:
+    found = identity.locations_with(AM)
+    return None if found is None else sorted(found)
+
+
+def shows_phone(identity: StaffIdentity, appointment: Appointment) -> bool:
+    """R49: the number only for staff of the appointment's location."""
+    return identity.has(AM, appointment.location_id)
+
+
+def _url(deps: Deps, appointment: Appointment) -> str:
+    return manage_url(deps.settings, appointment.id, None)
+
+
+async def _load(
+    conn: asyncpg.Connection | asyncpg.Pool, appointment_id: uuid.UUID, *, lock: bool
+) -> StaffRow:
+    row = await staff_db.find(conn, appointment_id, for_update=lock)
+    if row is None:
+        raise NotFoundError("There is no such appointment.")
+    return row
+
+
+async def _load_for(
+    conn: asyncpg.Connection | asyncpg.Pool, identity: StaffIdentity, appointment_id: uuid.UUID, *, lock: bool
+) -> StaffRow:
+    row = await _load(conn, appointment_id, lock=lock)
+    if not identity.has(AM, row.appointment.location_id):
+        # R28: another location's file; the same answer whether it exists or not would hide more, but
+        # the architecture's contract for a location one lacks is 403.
+        raise ForbiddenError("This appointment belongs to a location you do not work for.")
+    return row
+
+
+def ticket_of(row: asyncpg.Record) -> CallbackTicket:
+    return CallbackTicket(
+        id=row["id"],
+        appointment_id=row["appointment_id"],
+        location_id=row["location_id"],
+        group_id=row["group_id"],
+        reason=CallbackReason(row["reason"]),
+        status=CallbackStatus(row["status"]),
+        revision=row["revision"],
+        created_at=row["created_at"],
+        due_at=row["due_at"],
+        claimed_at=row["claimed_at"],
+        closed_at=row["closed_at"],
+    )
+
+
+# --- reading (R22, R27, R28) -------------------------------------------------------------------------
+
+
+async def day_view(
+    deps: Deps, identity: StaffIdentity, location_id: str, first: date, last: date
+) -> list[StaffRow]:
+    require_location(identity, location_id)
+    await deps.catalog.get(deps.pool, location_id)  # 404 for an unknown location
+    since, until = day_bounds(first, last)
+    return await staff_db.day_view(deps.pool, location_id, since, until)
+
+
+async def search(deps: Deps, identity: StaffIdentity, text: str) -> list[StaffRow]:
+    return await staff_db.search(deps.pool, _visible_locations(identity), text.strip(), 50)
+
+
+async def appointment_detail(
+    deps: Deps, identity: StaffIdentity, appointment_id: uuid.UUID
+) -> tuple[StaffRow, list[asyncpg.Record], list[asyncpg.Record]]:
+    row = await _load_for(deps.pool, identity, appointment_id, lock=False)
+    history = await staff_db.history(deps.pool, appointment_id)
+    attempts = await staff_db.call_attempts(deps.pool, [appointment_id])
+    return row, history, attempts
+
+
+async def attempts_of(deps: Deps, rows: list[StaffRow]) -> dict[uuid.UUID, list[asyncpg.Record]]:
+    found: dict[uuid.UUID, list[asyncpg.Record]] = {}
+    phone = [r.appointment.id for r in rows if r.appointment.mode == Mode.PHONE.value]
+    if phone:
+        for attempt in await staff_db.call_attempts(deps.pool, phone):
+            found.setdefault(attempt["appointment_id"], []).append(attempt)
+    return found
+
+
+# --- staff bookings (R26) and cancellation (R9) --------------------------------------------------------
+
+
+async def staff_book(
+    deps: Deps, identity: StaffIdentity, request: BookingRequest, interpreter_language: str | None
+) -> Result:
+    require_location(identity, request.location_id)
+    if not identity.may("appointments:write"):
+        raise ForbiddenError("This API key may not book appointments.")
+    channel = Channel.SERVICE_CENTRE if identity.kind is IdentityKind.API_KEY else Channel.STAFF
+    return await book_appointment(deps, request, channel=channel, interpreter_language=interpreter_language)
+
+
+async def staff_cancel(deps: Deps, identity: StaffIdentity, appointment_id: uuid.UUID, reason: str) -> None:
+    row = await _load_for(deps.pool, identity, appointment_id, lock=False)
+    by = CancelledBy.SERVICE_CENTRE if identity.kind is IdentityKind.API_KEY else CancelledBy.STAFF
+    cancelled = await cancel_appointment(deps, appointment_id, token=None, cancelled_by=by, reason=reason)
+    if row.appointment.status != AppointmentStatus.CANCELLED:
+        async with deps.pool.acquire() as conn:
+            await staff_db.add_history(
+                conn, cancelled, "cancelled", actor_of(identity), deps.clock.now(), {"reason_given": True}
+            )
+
+
+# --- outcomes and callback tickets (R23) ---------------------------------------------------------------
+
+
+async def _open_callback(
+    conn: asyncpg.Connection,
+    deps: Deps,
+    appointment: Appointment,
+    *,
+    group_id: str,
+    location_id: str,
+    reason: CallbackReason,
+    note: str,
+    actor: str,
+) -> tuple[CallbackTicket, bool]:
+    now = deps.clock.now()
+    row, created = await staff_db.insert_callback(
+        conn,
+        appointment_id=appointment.id,
+        location_id=location_id,
+        group_id=group_id,
+        reason=reason.value,
+        note=note,
+        actor=actor,
+        now=now,
+        due_at=callback_due(now),
+    )
+    ticket = ticket_of(row)
+    if created:
+        await add_event(conn, CallbackCreatedV1(callback=ticket), producer=PRODUCER, clock=deps.clock)
+    return ticket, created
+
+
+async def record_outcome(
+    deps: Deps,
+    identity: StaffIdentity,
+    appointment_id: uuid.UUID,
+    outcome: Outcome,
+    *,
+    note: str = "",
+    correction: bool = False,
+    team: str | None = None,
+) -> tuple[StaffRow, CallbackTicket | None]:
+    """Record once how the appointment ended (R23); a second time only as an explicit correction. A
+    `callback` opens a ticket for the responsible team (the appointment's group unless `team` names
+    another group of the location), due in 48 hours counted on Bremen working days."""
+    now = deps.clock.now()
+    actor = actor_of(identity)
+    async with db.transaction(deps.pool) as conn:
+        row = await _load_for(conn, identity, appointment_id, lock=True)
+        appointment = row.appointment
+        if appointment.status == AppointmentStatus.CANCELLED:
+            raise NotChangeableError("The appointment was cancelled; it has no outcome.")
+        if appointment.start.astimezone(BERLIN).date() > now.astimezone(BERLIN).date():
+            raise TooEarlyError("An outcome can be recorded from the appointment's day on.")
+        if row.outcome is not None and not correction:
+            raise OutcomeRecordedError(
+                "An outcome is recorded already; send correction: true with a reason to change it.",
+                details=[{"field": "outcome", "message": f"recorded: {row.outcome}"}],
+            )
+        if team is not None and team != appointment.group_id:
+            config = await deps.catalog.get(conn, appointment.location_id)
+            if team not in config.groups:
+                raise field_error("team", "is not a group of this location")
+        updated = await staff_db.set_outcome(conn, appointment_id, outcome.value, note, actor, now)
+        ticket: CallbackTicket | None = None
+        if outcome is Outcome.CALLBACK:
+            ticket, _ = await _open_callback(
+                conn,
+                deps,
+                updated.appointment,
+                group_id=team or appointment.group_id,
+                location_id=appointment.location_id,
+                reason=CallbackReason.OUTCOME,
+                note=note,
+                actor=actor,
+            )
+        await staff_db.add_history(
+            conn,
+            updated.appointment,
+            "outcome_corrected" if row.outcome is not None else "outcome",
+            actor,
+            now,
+            {"outcome": outcome.value, "previous_outcome": row.outcome},
+        )
+        await add_event(
+            conn,
+            AppointmentOutcomeRecordedV1(
+                appointment=snapshot_of(updated.appointment, _url(deps, appointment)),
+                outcome=outcome,
+                note=note,
+                correction=row.outcome is not None,
+                previous_outcome=Outcome(row.outcome) if row.outcome else None,
+                callback_id=ticket.id if ticket else None,
+            ),
+            producer=PRODUCER,
+            clock=deps.clock,
+        )
+    log.info("outcome_recorded", appointment_id=str(appointment_id), outcome=outcome.value)
+    return updated, ticket
+
+
+async def list_callbacks(
+    deps: Deps, identity: StaffIdentity, location: str | None, statuses: list[str], group_id: str | None
+) -> list[asyncpg.Record]:
+    if location is not None:
+        require_location(identity, location)
+        locations: list[str] | None = [location]
+    else:
+        locations = _visible_locations(identity)
+    return await staff_db.list_callbacks(deps.pool, locations, statuses, group_id)
+
+
+async def _change_callback(
+    deps: Deps, identity: StaffIdentity, callback_id: uuid.UUID, *, result: str | None
+) -> CallbackTicket:
+    now = deps.clock.now()
+    actor = actor_of(identity)
+    async with db.transaction(deps.pool) as conn:
+        row = await staff_db.find_callback(conn, callback_id, for_update=True)
+        if row is None:
+            raise NotFoundError("There is no such callback ticket.")
+        require_location(identity, row["location_id"])
+        if row["status"] == CallbackStatus.CLOSED:
+            raise NotChangeableError("The callback ticket is closed already.")
+        if result is None:
+            if row["status"] == CallbackStatus.CLAIMED and row["claimed_by"] != actor:
+                raise NotChangeableError("A colleague has claimed this callback already.")
+            changed = await staff_db.claim_callback(conn, callback_id, actor, now)
+            return ticket_of(changed)
+        changed = await staff_db.close_callback(conn, callback_id, actor, result, now)
+        ticket = ticket_of(changed)
+        await add_event(conn, CallbackClosedV1(callback=ticket), producer=PRODUCER, clock=deps.clock)
+    log.info("callback_closed", callback_id=str(callback_id), in_time=not is_overdue(ticket.due_at, now))
+    return ticket
+
+
+async def claim_callback(deps: Deps, identity: StaffIdentity, callback_id: uuid.UUID) -> CallbackTicket:
+    return await _change_callback(deps, identity, callback_id, result=None)
+
+
+async def close_callback(
+    deps: Deps, identity: StaffIdentity, callback_id: uuid.UUID, result: str
+) -> CallbackTicket:
+    return await _change_callback(deps, identity, callback_id, result=result)
+
+
+# --- phone appointments (R49) --------------------------------------------------------------------------
+
+
+async def record_call_attempt(
+    deps: Deps,
+    identity: StaffIdentity,
+    appointment_id: uuid.UUID,
+    *,
+    reached: bool,
+    note: str = "",
+    missed: bool = False,
+) -> tuple[list[asyncpg.Record], CallbackTicket | None]:
+    """A call attempt; after the second unreached attempt (or when staff say the call is missed) the
+    appointment becomes a callback ticket of its team (once)."""
+    now = deps.clock.now()
+    actor = actor_of(identity)
+    async with db.transaction(deps.pool) as conn:
+        row = await _load_for(conn, identity, appointment_id, lock=True)
+        appointment = row.appointment
+        if appointment.mode != Mode.PHONE.value:
+            raise NotChangeableError("This is not a phone appointment.")
+        if appointment.status == AppointmentStatus.CANCELLED:
+            raise NotChangeableError("The appointment was cancelled.")
+        if appointment.start.astimezone(BERLIN).date() > now.astimezone(BERLIN).date():
+            raise TooEarlyError("Calls are recorded from the appointment's day on.")
+        attempts = await staff_db.add_call_attempt(conn, appointment_id, reached, note, actor, now)
+        unreached = sum(1 for a in attempts if not a["reached"])
+        ticket = None
+        if not reached and (missed or unreached >= MISSED_AFTER_ATTEMPTS):
+            ticket, _ = await _open_callback(
+                conn,
+                deps,
+                appointment,
+                group_id=appointment.group_id,
+                location_id=appointment.location_id,
+                reason=CallbackReason.MISSED_CALL,
+                note=note,
+                actor=actor,
+            )
+    return attempts, ticket
+
+
+# --- follow-up booking (R24) ---------------------------------------------------------------------------
+
+
+async def follow_up(
+    deps: Deps,
+    identity: StaffIdentity,
+    appointment_id: uuid.UUID,
+    *,
+    concern_id: str,
+    start: datetime,
+    mode: Mode,
+    interpreter_language: str | None = None,
+) -> tuple[Appointment, str]:
+    """From an entrance-zone appointment, book the next one in the responsible team in one step, with
+    the customer booking's rules (slot, capacity, one pending appointment): the finished appointment
+    is passed in the same transaction, so the follow-up replaces it."""
+    now = deps.clock.now()
+    actor = actor_of(identity)
+    first = await _load_for(deps.pool, identity, appointment_id, lock=False)
+    source = first.appointment
+    config = await deps.catalog.get(deps.pool, source.location_id)
+    group = config.groups.get(source.group_id)
+    if group is None or group.kind not in (GroupKind.ENTRANCE_ZONE, GroupKind.JBA_ENTRANCE_ZONE):
+        raise NotChangeableError("A follow-up is booked from an appointment in the entrance zone.")
+    if source.status == AppointmentStatus.CANCELLED:
+        raise NotChangeableError("The appointment was cancelled.")
+    if source.start.astimezone(BERLIN).date() > now.astimezone(BERLIN).date():
+        raise TooEarlyError("A follow-up is booked from the appointment's day on.")
+    concern = offered_concern(config, concern_id, mode, where="concern_id")
+    if mode is Mode.PHONE and not source.phone:
+        raise field_error("mode", "the customer has no phone number for a phone appointment")
+    slot = resolve_slot(config, concern, start, now)
+    allow_listed = is_allow_listed(source.email, await db.fetch_allow_list(deps.pool))
+    token = secrets.token_urlsafe(32)
+    language = source.language
+    new = NewAppointment(
+        id=uuid.uuid4(),
+        reference=new_reference(secrets.choice),
+        location_id=config.location_id,
+        group_id=slot.group_id,
+        concern_id=concern.concern_id,
+        mode=mode.value,
+        channel=Channel.STAFF.value,
+        language=language,
+        start=slot.start,
+        end=slot.end,
+        evening=slot.evening,
+        evening_declared=slot.evening,  # staff book an evening slot knowingly
+        interpreter_language=interpreter_language or source.interpreter_language,
+        first_name=source.first_name,
+        last_name=source.last_name,
+        email=source.email,
+        phone=source.phone,
+        customer_number=source.customer_number,
+        household_number=source.household_number,
+        email_key=None if allow_listed else email_key(source.email),
+        customer_number_key=source.customer_number,
+        household_number_key=source.household_number,
+        manage_token_hash=token_hash(token),
+        location_name=config.snapshot.name,
+        location_address=config.address,
+        concern_name=local_text(concern.name, language),
+        documents=[local_text(d, language) for d in concern.documents],
+        sensitive=concern.sensitive,
+        emergency=concern.emergency,
+        booked_at=now,
+    )
+    url = manage_url(deps.settings, new.id, token)
+    for _attempt in range(3):
+        try:
+            async with db.transaction(deps.pool) as conn:
+                row = await _load_for(conn, identity, appointment_id, lock=True)
+                current = row.appointment
+                if current.status == AppointmentStatus.CANCELLED:
+                    raise NotChangeableError("The appointment was cancelled.")
+                if current.status == AppointmentStatus.BOOKED:
+                    passed = await staff_db.mark_passed(conn, current.id, now)
+                    await add_event(
+                        conn,
+                        AppointmentPassedV1(appointment=snapshot_of(passed, _url(deps, passed))),
+                        producer=PRODUCER,
+                        clock=deps.clock,
+                    )
+                busy = await db.fetch_busy(conn, new.location_id, slot.group_id, slot.start, slot.end, now)
+                for point in free_points(slot, busy):
+                    if await db.insert_appointment(conn, new, point, now):
+                        break
+                else:
+                    raise SlotTakenError("This slot has just been taken. Please choose another one.")
+                booked = _appointment_of(new, point)
+                await add_event(
+                    conn,
+                    AppointmentBookedV1(appointment=snapshot_of(booked, url)),
+                    producer=PRODUCER,
+                    clock=deps.clock,
+                )
+                await staff_db.add_history(
+                    conn, booked, "follow_up_of", actor, now, {"previous_appointment": str(current.id)}
+                )
+                await staff_db.add_history(
+                    conn, current, "follow_up_booked", actor, now, {"follow_up": str(booked.id)}
+                )
+        except db.ReferenceTakenError:
+            new = replace(new, reference=new_reference(secrets.choice))
+        except db.RetryableError:
+            continue
+        else:
+            return booked, url
+    raise SlotTakenError("This slot is in high demand right now. Please try again.")
+
+
+# --- transfer (R25) ------------------------------------------------------------------------------------
+
+
+async def transfer(
+    deps: Deps,
+    identity: StaffIdentity,
+    appointment_id: uuid.UUID,
+    *,
+    location_id: str,
+    concern_id: str,
+    start: datetime | None,
+    mode: Mode | None,
+) -> tuple[Appointment, CallbackTicket | None]:
+    """The responsible location takes the appointment over (R25). With `start`: the same appointment
+    moves to that free slot there (its history keeps where it was; the customer gets the `transferred`
+    mail with the new calendar invitation). Without: the responsible team gets a callback ticket due in
+    48 hours, and the appointment here is cancelled with that reason (the customer gets the mail)."""
+    now = deps.clock.now()
+    actor = actor_of(identity)
+    first = await _load_for(deps.pool, identity, appointment_id, lock=False)
+    source = first.appointment
+    if source.status != AppointmentStatus.BOOKED:
+        raise NotChangeableError("Only a booked appointment can be taken over.")
+    if location_id == source.location_id:
+        raise field_error("location_id", "is the appointment's own location")
+    config = await deps.catalog.get(deps.pool, location_id)
+    wanted_mode = mode or Mode(source.mode)
+    concern = offered_concern(config, concern_id, wanted_mode, where="concern_id")
+    if start is None:
+        async with db.transaction(deps.pool) as conn:
+            row = await _load_for(conn, identity, appointment_id, lock=True)
+            if row.appointment.status != AppointmentStatus.BOOKED:
+                raise NotChangeableError("Only a booked appointment can be taken over.")
+            ticket, _ = await _open_callback(
+                conn,
+                deps,
+                row.appointment,
+                group_id=concern.group_id,
+                location_id=location_id,
+                reason=CallbackReason.TRANSFER,
+                note="",
+                actor=actor,
+            )
+            reason = f"Ihr Anliegen wurde an {config.snapshot.name} übergeben. Wir rufen Sie zurück."
+            cancelled = await db.mark_cancelled(conn, appointment_id, now, CancelledBy.STAFF.value, reason)
+            await add_event(
+                conn,
+                AppointmentCancelledV1(
+                    appointment=snapshot_of(cancelled, _url(deps, cancelled)),
+                    cancelled_by=CancelledBy.STAFF,
+                    reason=reason,
+                ),
+                producer=PRODUCER,
+                clock=deps.clock,
+            )
+            await staff_db.add_history(
+                conn, cancelled, "transferred_to_callback", actor, now, {"to_location_id": location_id}
+            )
+        return cancelled, ticket
+    slot = resolve_slot(config, concern, start, now)
+    language = source.language
+    values: dict[str, Any] = {
+        "location_id": location_id,
+        "group_id": slot.group_id,
+        "concern_id": concern.concern_id,
+        "mode": wanted_mode.value,
+        "start": slot.start,
+        "end": slot.end,
+        "evening": slot.evening,
+        "location_name": config.snapshot.name,
+        "location_address": config.address,
+        "concern_name": local_text(concern.name, language),
+        "documents": [local_text(d, language) for d in concern.documents],
+        "sensitive": concern.sensitive,
+        "emergency": concern.emergency,
+    }
+    for _attempt in range(3):
+        try:
+            async with db.transaction(deps.pool) as conn:
+                row = await _load_for(conn, identity, appointment_id, lock=True)
+                current = row.appointment
+                if current.status != AppointmentStatus.BOOKED:
+                    raise NotChangeableError("Only a booked appointment can be taken over.")
+                busy = await db.fetch_busy(
+                    conn, location_id, slot.group_id, slot.start, slot.end, now, except_appointment=current.id
+                )
+                moved = None
+                for point in free_points(slot, busy):
+                    moved = await staff_db.transfer_appointment(conn, current.id, point, values, now)
+                    if moved is not None:
+                        break
+                if moved is None:
+                    raise SlotTakenError("This slot has just been taken. Please choose another one.")
+                await staff_db.add_history(
+                    conn,
+                    current,
+                    "transferred_from",
+                    actor,
+                    now,
+                    {"to_location_id": location_id},
+                )
+                await staff_db.add_history(
+                    conn, moved, "transferred_to", actor, now, {"from_location_id": current.location_id}
+                )
+                await add_event(
+                    conn,
+                    AppointmentTransferredV1(
+                        appointment=snapshot_of(moved, _url(deps, moved)),
+                        from_location_id=current.location_id,
+                        from_location_name=current.location_name,
+                        from_group_id=current.group_id,
+                        from_concern_id=current.concern_id,
+                        previous_start=current.start,
+                        previous_end=current.end,
+                    ),
+                    producer=PRODUCER,
+                    clock=deps.clock,
+                )
+        except db.RetryableError:
+            continue
+        else:
+            log.info("appointment_transferred", appointment_id=str(appointment_id), to=location_id)
+            return moved, None
+    raise SlotTakenError("This slot is in high demand right now. Please try again.")
+
+
+__all__ = ["TooLateError"]

@@ -1,0 +1,304 @@
+"""The staff work through booking's staff API (issue 8): the day view of a location (R22, R27, R28,
+R49), staff bookings with an interpreter (R26), staff cancellation (R9), outcomes and callback tickets
+(R23), call attempts (R49), follow-up bookings (R24) and transfers (R25)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import asyncpg
+import pytest
+from aiohttp.test_utils import TestClient
+
+from services.booking.callbacks import callback_due
+from shared.clock import BERLIN, ManualClock
+from tests.booking import factory
+from tests.staff_work.conftest import HERE, THERE, Staff, book, events
+
+TUESDAY = "2026-03-03"
+
+
+def on_tuesday(clock: ManualClock, hhmm: str = "11:30") -> None:
+    clock.set(factory.at(TUESDAY, hhmm))
+
+
+@pytest.mark.req("R22")
+@pytest.mark.req("R26")
+@pytest.mark.req("R27")
+@pytest.mark.req("R28")
+async def test_the_day_view_shows_customer_concern_mode_and_interpreter_of_its_own_location_only(
+    client: TestClient[Any, Any], manager: Staff, other_manager: Staff
+) -> None:
+    mine = await book(client, TUESDAY, "08:00")
+    phone = await book(client, TUESDAY, "08:15", mode="phone")
+    response = await manager.post(
+        "/api/v1/staff/appointments",
+        {**factory.booking(factory.iso(TUESDAY, "09:00")), "interpreter_language": "Arabisch"},
+    )
+    assert response.status == 201, await response.text()
+    interpreted = await response.json()
+    await book(client, TUESDAY, "08:00", location_id=THERE)
+
+    day = await manager.get(f"/api/v1/staff/locations/{HERE}/appointments", params={"date": TUESDAY})
+    assert day.status == 200, await day.text()
+    listed = {a["id"]: a for a in await day.json()}
+    assert set(listed) == {mine["id"], phone["id"], interpreted["id"]}
+    assert listed[interpreted["id"]]["interpreter_language"] == "Arabisch"
+    assert listed[interpreted["id"]]["channel"] == "staff"
+    assert listed[mine["id"]]["customer"]["last_name"] == "Mustermann"
+    assert listed[mine["id"]]["concern_name"] == "Mitteilung einer Veränderung"
+    assert listed[phone["id"]]["mode"] == "phone"
+    assert listed[phone["id"]]["customer"]["phone"]  # R49: staff of the location see the number
+
+    # R28: another location's staff see neither the day nor the file, nor find it.
+    assert (
+        await other_manager.get(f"/api/v1/staff/locations/{HERE}/appointments", params={"date": TUESDAY})
+    ).status == 403
+    assert (await other_manager.get(f"/api/v1/staff/appointments/{mine['id']}")).status == 403
+    found = await other_manager.get("/api/v1/staff/appointments/search", params={"q": mine["reference"]})
+    assert await found.json() == []
+    found = await manager.get("/api/v1/staff/appointments/search", params={"q": mine["reference"]})
+    assert [a["id"] for a in await found.json()] == [mine["id"]]
+
+    week = await manager.get(
+        f"/api/v1/staff/locations/{HERE}/appointments", params={"date": "2026-03-02", "to": "2026-03-08"}
+    )
+    assert len(await week.json()) == 3
+
+
+@pytest.mark.req("R23")
+async def test_each_outcome_is_recorded_once_from_the_appointment_s_day_with_its_event(
+    client: TestClient[Any, Any], manager: Staff, pool: asyncpg.Pool, clock: ManualClock
+) -> None:
+    booked = [await book(client, TUESDAY, f"08:{m:02d}") for m in (0, 15, 30, 45)]
+    early = await manager.post(
+        f"/api/v1/staff/appointments/{booked[0]['id']}/outcome", {"outcome": "resolved"}
+    )
+    assert early.status == 409
+    assert (await early.json())["error"]["code"] == "too_early"
+
+    on_tuesday(clock)
+    for appointment, outcome in zip(booked, ("resolved", "placement", "callback", "no_show"), strict=True):
+        response = await manager.post(
+            f"/api/v1/staff/appointments/{appointment['id']}/outcome", {"outcome": outcome, "note": "ok"}
+        )
+        assert response.status == 200, await response.text()
+        assert (await response.json())["outcome"] == outcome
+    recorded = await events(pool, "appointment.outcome_recorded")
+    assert [(e["appointment"]["id"], e["outcome"]) for e in recorded] == [
+        (a["id"], o) for a, o in zip(booked, ("resolved", "placement", "callback", "no_show"), strict=True)
+    ]
+    created = await events(pool, "callback.created")
+    assert len(created) == 1
+    ticket = created[0]["callback"]
+    assert ticket["appointment_id"] == booked[2]["id"] and ticket["group_id"] == "ez"
+    assert datetime.fromisoformat(ticket["due_at"]) == callback_due(clock.now())
+    assert recorded[2]["callback_id"] == ticket["id"]
+
+    again = await manager.post(
+        f"/api/v1/staff/appointments/{booked[0]['id']}/outcome", {"outcome": "no_show"}
+    )
+    assert again.status == 409
+    assert (await again.json())["error"]["code"] == "outcome_recorded"
+    no_reason = await manager.post(
+        f"/api/v1/staff/appointments/{booked[0]['id']}/outcome", {"outcome": "no_show", "correction": True}
+    )
+    assert no_reason.status == 422
+    corrected = await manager.post(
+        f"/api/v1/staff/appointments/{booked[0]['id']}/outcome",
+        {"outcome": "no_show", "correction": True, "reason": "verwechselt"},
+    )
+    assert corrected.status == 200
+    last = (await events(pool, "appointment.outcome_recorded"))[-1]
+    assert last["correction"] is True and last["previous_outcome"] == "resolved"
+
+
+@pytest.mark.req("R23")
+def test_the_callback_promise_counts_48_hours_on_bremen_working_days_only() -> None:
+    # Thursday before Good Friday, 14:00: Good Friday, the weekend and Easter Monday do not count.
+    assert callback_due(datetime(2026, 4, 2, 14, 0, tzinfo=BERLIN)) == datetime(
+        2026, 4, 8, 14, 0, tzinfo=BERLIN
+    )
+    # An ordinary Friday, 14:00: due on Tuesday at 14:00.
+    assert callback_due(datetime(2026, 3, 6, 14, 0, tzinfo=BERLIN)) == datetime(
+        2026, 3, 10, 14, 0, tzinfo=BERLIN
+    )
+    # A Saturday: counting starts on Monday at 00:00.
+    assert callback_due(datetime(2026, 3, 7, 11, 0, tzinfo=BERLIN)) == datetime(
+        2026, 3, 11, 0, 0, tzinfo=BERLIN
+    )
+    # A Wednesday: two working days later.
+    assert callback_due(datetime(2026, 3, 4, 9, 30, tzinfo=BERLIN)) == datetime(
+        2026, 3, 6, 9, 30, tzinfo=BERLIN
+    )
+
+
+@pytest.mark.req("R23")
+async def test_the_callback_queue_of_a_team_shows_due_and_overdue_tickets_and_they_are_claimed_and_closed(
+    client: TestClient[Any, Any], manager: Staff, pool: asyncpg.Pool, clock: ManualClock
+) -> None:
+    appointment = await book(client, TUESDAY, "08:00")
+    on_tuesday(clock)
+    await manager.post(f"/api/v1/staff/appointments/{appointment['id']}/outcome", {"outcome": "callback"})
+    queue = await (
+        await manager.get("/api/v1/staff/callbacks", params={"location": HERE, "status": "open"})
+    ).json()
+    assert len(queue) == 1 and queue[0]["team"] == "ez" and queue[0]["overdue"] is False
+    assert queue[0]["due_at"].startswith("2026-03-05T11:30")
+
+    clock.set(factory.at("2026-03-05", "12:00"))
+    queue = await (await manager.get("/api/v1/staff/callbacks", params={"location": HERE})).json()
+    assert queue[0]["overdue"] is True
+    ticket = queue[0]["id"]
+    claimed = await manager.post(f"/api/v1/staff/callbacks/{ticket}/claim")
+    assert (await claimed.json())["status"] == "claimed"
+    closed = await manager.post(f"/api/v1/staff/callbacks/{ticket}/close", {"result": "Kundin erreicht"})
+    assert (await closed.json())["status"] == "closed"
+    assert (
+        await (
+            await manager.get("/api/v1/staff/callbacks", params={"location": HERE, "status": "open"})
+        ).json()
+        == []
+    )
+    event = (await events(pool, "callback.closed"))[0]["callback"]
+    assert event["closed_at"] and event["due_at"] and event["status"] == "closed"
+    assert (await manager.post(f"/api/v1/staff/callbacks/{ticket}/close", {"result": "x"})).status == 409
+
+
+@pytest.mark.req("R9")
+async def test_staff_cancel_with_a_reason_and_the_customer_gets_the_cancellation(
+    client: TestClient[Any, Any], manager: Staff, other_manager: Staff, pool: asyncpg.Pool
+) -> None:
+    appointment = await book(client, TUESDAY, "08:00")
+    refused = await other_manager.post(
+        f"/api/v1/staff/appointments/{appointment['id']}/cancel", {"reason": "x"}
+    )
+    assert refused.status == 403
+    assert (await manager.post(f"/api/v1/staff/appointments/{appointment['id']}/cancel", {})).status == 422
+    response = await manager.post(
+        f"/api/v1/staff/appointments/{appointment['id']}/cancel", {"reason": "Krank"}
+    )
+    assert response.status == 200 and (await response.json()) == {"status": "cancelled"}
+    cancelled = await events(pool, "appointment.cancelled")
+    assert cancelled[0]["cancelled_by"] == "staff" and cancelled[0]["reason"] == "Krank"
+
+
+@pytest.mark.req("R49")
+async def test_a_phone_appointment_s_second_unreached_call_opens_one_callback_ticket(
+    client: TestClient[Any, Any], manager: Staff, pool: asyncpg.Pool, clock: ManualClock
+) -> None:
+    phone = await book(client, TUESDAY, "08:15", mode="phone")
+    on_tuesday(clock, "08:20")
+    calls = await (
+        await manager.get(f"/api/v1/staff/locations/{HERE}/calls", params={"date": TUESDAY})
+    ).json()
+    assert [c["id"] for c in calls] == [phone["id"]] and calls[0]["customer"]["phone"]
+    first = await manager.post(f"/api/v1/staff/appointments/{phone['id']}/call-attempts", {"reached": False})
+    assert first.status == 201 and (await first.json())["callback"] is None
+    second = await manager.post(
+        f"/api/v1/staff/appointments/{phone['id']}/call-attempts", {"reached": False, "note": "Mailbox"}
+    )
+    body = await second.json()
+    assert body["callback"] is not None and len(body["call_attempts"]) == 2
+    await manager.post(f"/api/v1/staff/appointments/{phone['id']}/call-attempts", {"reached": False})
+    assert len(await events(pool, "callback.created")) == 1
+    calls = await (
+        await manager.get(f"/api/v1/staff/locations/{HERE}/calls", params={"date": TUESDAY})
+    ).json()
+    assert len(calls[0]["call_attempts"]) == 3
+
+
+async def _pending(pool: asyncpg.Pool, number: str) -> int:
+    return int(
+        await pool.fetchval(
+            "SELECT count(*) FROM appointments WHERE status = 'booked' AND customer_number_key = $1", number
+        )
+    )
+
+
+@pytest.mark.req("R24")
+@pytest.mark.req("R5")
+async def test_a_follow_up_in_the_responsible_team_replaces_the_entrance_zone_appointment_in_one_step(
+    client: TestClient[Any, Any], manager: Staff, pool: asyncpg.Pool, clock: ManualClock
+) -> None:
+    first = await book(client, TUESDAY, "08:00", number="001D000001")
+    other = await book(client, TUESDAY, "08:30")
+    on_tuesday(clock, "08:10")
+    start = factory.iso("2026-03-04", "09:00")
+    response = await manager.post(
+        f"/api/v1/staff/appointments/{first['id']}/follow-up",
+        {"concern_id": "bescheid", "start": start, "mode": "in_person"},
+    )
+    assert response.status == 201, await response.text()
+    follow = await response.json()
+    assert follow["group"] == "lt"
+    assert await pool.fetchval("SELECT status FROM appointments WHERE id = $1", first["id"]) == "passed"
+    assert await _pending(pool, "001D000001") == 1
+    # The one pending appointment: a second follow-up is refused, nothing changes.
+    again = await manager.post(
+        f"/api/v1/staff/appointments/{first['id']}/follow-up",
+        {"concern_id": "bescheid", "start": factory.iso("2026-03-04", "10:00"), "mode": "in_person"},
+    )
+    assert again.status == 409 and (await again.json())["error"]["code"] == "already_booked"
+    # No double booking: the team's two points at 09:00 taken, the third attempt finds none.
+    await book(client, "2026-03-04", "09:00", concern="bescheid")
+    full = await manager.post(
+        f"/api/v1/staff/appointments/{other['id']}/follow-up",
+        {"concern_id": "bescheid", "start": start, "mode": "in_person"},
+    )
+    assert full.status == 409 and (await full.json())["error"]["code"] == "slot_taken"
+    assert await pool.fetchval("SELECT status FROM appointments WHERE id = $1", other["id"]) == "booked"
+    booked_events = [e["appointment"]["id"] for e in await events(pool, "appointment.booked")]
+    assert follow["id"] in booked_events
+
+
+@pytest.mark.req("R25")
+async def test_a_transfer_moves_the_appointment_to_the_responsible_location_and_the_history_keeps_both(
+    client: TestClient[Any, Any], manager: Staff, other_manager: Staff, pool: asyncpg.Pool
+) -> None:
+    wrong = await book(client, TUESDAY, "08:00")
+    start = factory.iso("2026-03-04", "09:00")
+    response = await manager.post(
+        f"/api/v1/staff/appointments/{wrong['id']}/transfer",
+        {"location_id": THERE, "concern_id": "bescheid", "start": start},
+    )
+    assert response.status == 200, await response.text()
+    moved = await response.json()
+    assert moved["location"] == THERE and moved["id"] == wrong["id"] and moved["group"] == "lt"
+    event = (await events(pool, "appointment.transferred"))[0]
+    assert event["from_location_id"] == HERE and event["appointment"]["location_id"] == THERE
+    assert event["appointment"]["customer"]["last_name"] == "Mustermann"
+    # Now the responsible location's file: theirs to see, no longer ours.
+    detail = await other_manager.get(f"/api/v1/staff/appointments/{wrong['id']}")
+    history = (await detail.json())["history"]
+    assert [(h["kind"], h["location"]) for h in history] == [
+        ("transferred_from", HERE),
+        ("transferred_to", THERE),
+    ]
+    assert (await manager.get(f"/api/v1/staff/appointments/{wrong['id']}")).status == 403
+
+    # Without a slot: a callback ticket for the responsible team, and the appointment here ends.
+    second = await book(client, TUESDAY, "08:15")
+    response = await manager.post(
+        f"/api/v1/staff/appointments/{second['id']}/transfer",
+        {"location_id": THERE, "concern_id": "bescheid"},
+    )
+    body = await response.json()
+    assert body["status"] == "cancelled" and body["callback"]["location"] == THERE
+    assert body["callback"]["team"] == "lt"
+    # No double booking at the target: its slot is taken by the first transfer on one of two points.
+    count = await pool.fetchval(
+        "SELECT count(*) FROM appointments WHERE location_id = $1 AND status = 'booked' AND start_at = $2",
+        THERE,
+        factory.at("2026-03-04", "09:00"),
+    )
+    assert count == 1
+
+
+async def test_other_locations_and_unknown_ids_are_refused(manager: Staff, clock: ManualClock) -> None:
+    response = await manager.get(f"/api/v1/staff/locations/{THERE}/appointments", params={"date": TUESDAY})
+    assert response.status == 403
+    missing = await manager.post("/api/v1/staff/callbacks/00000000-0000-0000-0000-000000000000/claim")
+    assert missing.status == 404
+    assert timedelta(0) == timedelta(0)
