@@ -1,0 +1,144 @@
+"""The admin pages do what the API does, under the same rules: the central catalogue (R14), the concern
+assignment of a location (R14, R30), the mail texts (R10), the policy check on each location's page (R21),
+and the personnel of a location (R30)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from shared.identity import Role
+from tests.staff.conftest import Gateway, Stack, StaffClient, audit_rows
+
+# The customer pages (services/gateway/web) store their aiohttp-jinja2 environment under a plain string
+# key, which aiohttp warns about; irrelevant to staff access.
+pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
+
+
+async def post_form(client: StaffClient, path: str, form: dict[str, str | list[str]]) -> tuple[int, str, str]:
+    fields: list[tuple[str, str]] = []
+    for key, value in {**form, "csrf_token": client.csrf or ""}.items():
+        fields.extend((key, v) for v in (value if isinstance(value, list) else [value]))
+    response = await client.post(path, data=fields)
+    return response.status, response.headers.get("Location", ""), await response.text()
+
+
+@pytest.mark.req("R14")
+@pytest.mark.req("R30")
+@pytest.mark.req("R31")
+async def test_administrators_keep_the_catalogue_and_location_administrators_assign_concerns(
+    stack: Stack,
+) -> None:
+    gateway = stack.gateway
+    admin = await gateway.signed_in("page-admin", (Role.ADMIN, "*"))
+    status, location, _ = await post_form(
+        admin,
+        "/staff/admin/concerns/neuantrag",
+        {
+            "name_de": "Neuantrag stellen",
+            "group_kinds": ["entrance_zone"],
+            "info_de": "Bearbeitung meist in 3 Wochen.",
+            "documents": "Personalausweis\nMietvertrag",
+            "links": "Erklärvideo | https://www.jobcenter-bremen.de/video",
+            "default_duration_minutes": "60",
+            "emergency": "",
+            "sensitive": "",
+            "active": "true",
+        },
+    )
+    assert (status, location) == (303, "/staff/admin/concerns?notice=saved")
+    concern = await (await admin.get("/api/v1/admin/concerns/neuantrag")).json()
+    assert concern["info"]["de"] == "Bearbeitung meist in 3 Wochen."
+    assert [d["de"] for d in concern["documents"]] == ["Personalausweis", "Mietvertrag"]
+    assert concern["links"][0]["url"] == "https://www.jobcenter-bremen.de/video"
+
+    location_admin = await gateway.signed_in("page-la", (Role.LOCATION_ADMIN, "mitte"))
+    status, _, page = await post_form(
+        location_admin,
+        "/staff/admin/concerns",
+        {"id": "neu", "name_de": "Neu", "group_kinds": "entrance_zone"},
+    )
+    assert status == 403 and "Dafür fehlt Ihnen die Rolle" in page
+    offer = {
+        "concern_id": "neuantrag",
+        "group_id": "mitte-ez",
+        "duration_minutes": "45",
+        "modes": ["in_person", "phone"],
+    }
+    status, location, _ = await post_form(location_admin, "/staff/locations/mitte/concerns", offer)
+    assert (status, location) == (303, "/staff/locations/mitte?notice=saved#concerns")
+    public = await (await gateway.browser().get("/api/v1/locations/mitte/concerns")).json()
+    assert [(c["id"], c["duration_minutes"], sorted(c["modes"])) for c in public] == [
+        ("neuantrag", 45, ["in_person", "phone"])
+    ]
+    status, _, _ = await post_form(location_admin, "/staff/locations/nord/concerns", offer)
+    assert status == 403
+    entries = await audit_rows(gateway, actor="page-la", outcome="ok")
+    assert [(e["entity"], e["location"], e["route"]) for e in entries if e["entity"] == "concern_offer"] == [
+        ("concern_offer", "mitte", "/api/v1/admin/locations/{location_id}/concerns/{concern_id}")
+    ]
+
+
+@pytest.mark.req("R21")
+async def test_each_location_page_shows_where_the_location_falls_short_of_the_directive(stack: Stack) -> None:
+    leader = await stack.gateway.signed_in("page-leader", (Role.GROUP_LEADER, "mitte"))
+    response = await leader.get("/staff/locations/mitte")
+    assert response.status == 200
+    page = await response.text()
+    # Mitte has one window on Tuesdays until 12:00, and the catalogue one concern only.
+    assert "Termine an weniger als 4 Tagen pro Woche" in page
+    assert "Kein Tag mit Terminen bis 18 Uhr" in page
+    assert "Ein Pflichtanliegen fehlt im zentralen Leistungskatalog: veraenderung." in page
+    # A group leader changes windows, not the location's concerns or data.
+    assert "Zeitfenster hinzufügen" in page and "Anliegen speichern" not in page
+    assert "Standortdaten speichern" not in page
+
+
+@pytest.mark.req("R10")
+async def test_administrators_change_the_mail_texts_through_the_notifiers_api(gateway: Gateway) -> None:
+    admin = await gateway.signed_in("text-admin", (Role.ADMIN, "*"))
+    texts = {"subject": "Ihr Termin am {{ date }}", "text": "Guten Tag", "html": "<p>Guten Tag</p>"}
+    status, location, _ = await post_form(admin, "/staff/admin/texts/confirmation/de", texts)
+    assert (status, location) == (303, "/staff/admin/texts?notice=saved")
+    call = gateway.upstreams["notifier"].calls[-1]
+    assert (call["method"], call["path"]) == ("PUT", "/api/v1/admin/mail-templates/confirmation/de")
+    assert json.loads(call["body"]) == texts
+    assert call["identity"]
+    entry = (await audit_rows(gateway, actor="text-admin", entity="mail_template"))[-1]
+    assert (entry["entity_id"], entry["changes"]) == (
+        "confirmation/de",
+        {"fields": ["html", "subject", "text"]},
+    )
+    location_admin = await gateway.signed_in("text-la", (Role.LOCATION_ADMIN, "mitte"))
+    status, _, _ = await post_form(location_admin, "/staff/admin/texts/confirmation/de", texts)
+    assert status == 403
+
+
+@pytest.mark.req("R30")
+async def test_a_location_administrator_names_the_group_leaders_of_their_location_only(
+    gateway: Gateway,
+) -> None:
+    location_admin = await gateway.signed_in("staff-la", (Role.LOCATION_ADMIN, "mitte"))
+    await gateway.account("new-leader")
+    status, location, _ = await post_form(
+        location_admin,
+        "/staff/locations/mitte/staff-roles",
+        {"username": "new-leader", "roles": ["group_leader"], "groups": "mitte-ez"},
+    )
+    assert (status, location) == (303, "/staff/locations/mitte/staff-roles?notice=saved")
+    leader = gateway.browser()
+    await leader.login("new-leader")
+    grants = (await (await leader.get("/api/v1/staff/me")).json())["grants"]
+    assert grants == [{"role": "group_leader", "locations": ["mitte"], "groups": ["mitte-ez"]}]
+    # Not another location, and not a higher role.
+    status, _, _ = await post_form(
+        location_admin,
+        "/staff/locations/nord/staff-roles",
+        {"username": "new-leader", "roles": ["group_leader"]},
+    )
+    assert status == 403
+    status, _, _ = await post_form(
+        location_admin, "/staff/locations/mitte/staff-roles", {"username": "new-leader", "roles": ["admin"]}
+    )
+    assert status == 422
