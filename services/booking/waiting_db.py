@@ -386,7 +386,15 @@ async def end_offer(conn: asyncpg.Connection, offer: Offer, status: str, now: da
     )
     await conn.execute("DELETE FROM holds WHERE id = $1", offer.id)
     await insert_freed(
-        conn, offer.location_id, offer.group_id, offer.start, offer.end, "offer_ended", now, now
+        conn,
+        offer.location_id,
+        offer.group_id,
+        offer.start,
+        offer.end,
+        "offer_ended",
+        now,
+        now,
+        point=offer.service_point,
     )
 
 
@@ -413,10 +421,12 @@ async def insert_freed(
     source: str,
     available_at: datetime,
     now: datetime,
+    *,
+    point: int | None,
 ) -> None:
     await conn.execute(
         "INSERT INTO waiting_freed (location_id, group_id, start_at, end_at, source, available_at,"
-        " created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        " created_at, service_point) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         location_id,
         group_id,
         start,
@@ -424,6 +434,7 @@ async def insert_freed(
         source,
         available_at,
         now,
+        point,
     )
 
 
@@ -436,7 +447,8 @@ async def locations_with_due_freed(conn: asyncpg.Connection | asyncpg.Pool, now:
 
 async def due_freed(conn: asyncpg.Connection, location_id: str, now: datetime) -> list[Freed]:
     rows = await conn.fetch(
-        "SELECT id, location_id, group_id, start_at, end_at, source, available_at FROM waiting_freed"
+        "SELECT id, location_id, group_id, service_point, start_at, end_at, source, available_at"
+        " FROM waiting_freed"
         " WHERE location_id = $1 AND done_at IS NULL AND available_at <= $2"
         " ORDER BY available_at, id FOR UPDATE SKIP LOCKED",
         location_id,
@@ -447,6 +459,7 @@ async def due_freed(conn: asyncpg.Connection, location_id: str, now: datetime) -
             id=row["id"],
             location_id=row["location_id"],
             group_id=row["group_id"],
+            service_point=row["service_point"],
             start=row["start_at"],
             end=row["end_at"],
             source=row["source"],

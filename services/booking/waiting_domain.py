@@ -104,11 +104,12 @@ class Offer:
 
 @dataclass(frozen=True)
 class Freed:
-    """Capacity that became free: the time range of a group (any of its service points)."""
+    """Capacity that became free: a time range of one service point of a group (None: any point)."""
 
     id: int
     location_id: str
     group_id: str
+    service_point: int | None
     start: datetime
     end: datetime
     source: str
@@ -146,11 +147,12 @@ def slots_in(
 
 def added_capacity(
     old: LocationConfig | None, new: LocationConfig, concern_ids: Iterable[str], last: date, now: datetime
-) -> list[tuple[str, datetime, datetime]]:
+) -> list[tuple[str, int, datetime, datetime]]:
     """Slots of the given concerns that the new configuration offers and the old did not, or with more
-    service points (a new window, more capacity, a closure lifted): `(group, start, end)` ranges."""
+    service points (a new window, more capacity, a closure lifted): `(group, point, start, end)` for each
+    service point that is new at that time."""
     first = now.astimezone(BERLIN).date()
-    found: dict[tuple[str, int], tuple[str, datetime, datetime]] = {}
+    found: dict[tuple[str, int, int], tuple[str, int, datetime, datetime]] = {}
     for concern_id in set(concern_ids):
         concern = new.concern(concern_id)
         if concern is None:
@@ -160,9 +162,9 @@ def added_capacity(
         if old is not None and old_concern is not None and old_concern.group_id == concern.group_id:
             before = {s.start_ts: s.points for s in candidate_slots(old, old_concern, first, last, now)}
         for slot in candidate_slots(new, concern, first, last, now):
-            if slot.points > before.get(slot.start_ts, 0):
-                found[(slot.group_id, slot.start_ts)] = (slot.group_id, slot.start, slot.end)
-    return sorted(found.values(), key=lambda item: (item[1], item[0]))
+            for point in range(before.get(slot.start_ts, 0) + 1, slot.points + 1):
+                found[(slot.group_id, point, slot.start_ts)] = (slot.group_id, point, slot.start, slot.end)
+    return sorted(found.values(), key=lambda item: (item[2], item[0], item[1]))
 
 
 def check_latest_date(latest_date: date, today: date) -> str | None:

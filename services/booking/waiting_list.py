@@ -501,8 +501,10 @@ async def apply_catalog_changes(deps: Deps) -> int:
                 new = None
             concerns, last = await wdb.active_wish_scope(conn, location_id)
             if new is not None and concerns and last is not None:
-                for group_id, start, end in added_capacity(old, new, concerns, last, now):
-                    await wdb.insert_freed(conn, location_id, group_id, start, end, "capacity", now, now)
+                for group_id, point, start, end in added_capacity(old, new, concerns, last, now):
+                    await wdb.insert_freed(
+                        conn, location_id, group_id, start, end, "capacity", now, now, point=point
+                    )
             await wdb.finish_catalog_change(conn, change_id, now)
     return len(changes)
 
@@ -567,7 +569,7 @@ async def _offer_range(
         ]
         if not slots:
             continue
-        offer = await _place(conn, deps, wish, slots, busy, lead, now)
+        offer = await _place(conn, deps, wish, slots, busy, lead, now, only_point=freed.service_point)
         if offer is None:
             unserved = True
             continue
@@ -590,9 +592,13 @@ async def _place(
     busy: BusyMap,
     lead: LeadTime,
     now: datetime,
+    *,
+    only_point: int | None,
 ) -> Offer | None:
     for slot in slots:
         for point in free_points(slot, busy):
+            if only_point is not None and point != only_point:
+                continue  # exactly the freed place: the others of that time were free before
             offer = Offer(
                 id=uuid.uuid4(),
                 wish_id=wish.id,

@@ -121,7 +121,8 @@ class Waiting:
 
     async def mails_to(self, address: str, count: int) -> list[StoredMessage]:
         """Exactly `count` mails to `address` (waits for them, then a moment more for any extra one)."""
-        await self.sink.wait_for_messages(count, to=address)
+        async with asyncio.timeout(15):
+            await self.sink.wait_for_messages(count, to=address)
         await asyncio.sleep(0.3)
         found = [m for m in self.sink.messages if m.is_addressed_to(address)]
         assert len(found) == count, [m.subject for m in found]
@@ -186,6 +187,7 @@ async def start_waiting(
             smtp_port=sink.smtp_port,
             public_base_url=BASE,
             mail_poll_seconds=0.2,
+            db_pool_max=4,
         ),
         clock=clock,
     )
