@@ -167,6 +167,45 @@ FORWARDED: tuple[Forwarded, ...] = (
         Rule(AM, SOME, entity="appointment"),
     ),
     Forwarded("GET", "/api/v1/staff/callbacks", "booking", Rule(AM, query())),
+    # Staff work (issue 8): the call list, search and one file (booking checks the location, R28),
+    # call attempts (R49), follow-ups (R24), transfers (R25), callback tickets (R23), mass changes (R44).
+    Forwarded("GET", "/api/v1/staff/locations/{location_id}/calls", "booking", Rule(AM, path())),
+    Forwarded(
+        "GET", "/api/v1/staff/appointments/search", "booking", Rule(AM, SOME, operation="appointments:read")
+    ),
+    Forwarded(
+        "GET",
+        "/api/v1/staff/appointments/{appointment_id}",
+        "booking",
+        Rule(AM, SOME, operation="appointments:read"),
+    ),
+    *(
+        Forwarded(
+            "POST",
+            f"/api/v1/staff/appointments/{{appointment_id}}/{action}",
+            "booking",
+            Rule(AM, SOME, entity="appointment"),
+        )
+        for action in ("call-attempts", "follow-up", "transfer")
+    ),
+    *(
+        Forwarded(
+            "POST",
+            f"/api/v1/staff/callbacks/{{callback_id}}/{action}",
+            "booking",
+            Rule(AM, SOME, entity="callback"),
+        )
+        for action in ("claim", "close")
+    ),
+    *(
+        Forwarded(
+            "POST",
+            f"/api/v1/staff/locations/{{location_id}}/mass-change/{step}",
+            "booking",
+            Rule(GL, path(), entity="mass_change"),
+        )
+        for step in ("preview", "apply")
+    ),
     # R45: a location's waiting list (customers' wishes: personal data of that location only, R28).
     Forwarded("GET", "/api/v1/staff/locations/{location_id}/waiting-list", "booking", Rule(AM, path())),
     # R20: which booked appointments would lose their service point under proposed windows.
