@@ -5,6 +5,7 @@ and the personnel of a location (R30)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 
 import pytest
 
@@ -16,10 +17,12 @@ from tests.staff.conftest import Gateway, Stack, StaffClient, audit_rows
 pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
 
 
-async def post_form(client: StaffClient, path: str, form: dict[str, str | list[str]]) -> tuple[int, str, str]:
+async def post_form(
+    client: StaffClient, path: str, form: Mapping[str, str | Sequence[str]]
+) -> tuple[int, str, str]:
     fields: list[tuple[str, str]] = []
     for key, value in {**form, "csrf_token": client.csrf or ""}.items():
-        fields.extend((key, v) for v in (value if isinstance(value, list) else [value]))
+        fields.extend((key, v) for v in ([value] if isinstance(value, str) else value))
     response = await client.post(path, data=fields)
     return response.status, response.headers.get("Location", ""), await response.text()
 
