@@ -20,6 +20,7 @@ CONSUMERS: dict[str, tuple[str, ...]] = {
     "booking.catalog": ("catalog.*",),
     "notifier.appointments": ("appointment.*", "waiting.*"),
     "reporting.events": ("appointment.*", "callback.*", "catalog.*", "mail.*", "retention.*", "waiting.*"),
+    "gateway.integrations": ("appointment.*", "callback.*"),
 }
 
 

@@ -13,6 +13,7 @@ from aiohttp import web
 
 from services.gateway.bot_defence import setup_bot_defence
 from services.gateway.config import Settings
+from services.gateway.integrations import setup_integrations
 from services.gateway.proxy import HTTP, TRUSTED_PROXIES, UPSTREAMS, Upstreams, make_proxy, parse_networks
 from services.gateway.routes import PUBLIC_ROUTES
 from services.gateway.staff import setup_staff
@@ -31,6 +32,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     setup_bot_defence(app)
     setup_web(app)
     setup_staff(app)
+    setup_integrations(app)
     return app
 
 

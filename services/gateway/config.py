@@ -64,6 +64,21 @@ class Settings(CommonSettings):
     # Password of the demo logins that `load-demo` creates (never used by anything else).
     demo_password: str = "otv-demo"  # noqa: S105 -- the documented demo password, for demo data only
 
+    # Integrations (issue 12, R50): the consumer `gateway.integrations` and the webhook sender (off: only
+    # the API). Webhook targets must be https with public addresses; plain http to 127.0.0.1 only where
+    # `webhook_allow_loopback` is on (development and tests, never production).
+    integrations: bool = True
+    webhook_allow_loopback: bool = False
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    webhook_send_interval_seconds: float = Field(default=1.0, gt=0)
+    # A delivery is retried with exponential back-off for this long; a subscription failing this long
+    # (or this many times in a row) is paused.
+    webhook_give_up_hours: float = Field(default=24.0, gt=0)
+    webhook_pause_after_hours: float = Field(default=24.0, gt=0)
+    webhook_pause_after_failures: int = Field(default=500, ge=1)
+    # The event feed keeps events (and their deliveries) this long (R34: not longer than needed).
+    event_feed_retention_days: int = Field(default=7, ge=1)
+
     def upstreams(self) -> dict[str, list[str]]:
         table = {
             "catalog": self.catalog_urls,

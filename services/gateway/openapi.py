@@ -69,6 +69,7 @@ GATEWAY_ROUTES = (
 def document() -> dict[str, Any]:
     from services.booking.openapi import document as booking_document
     from services.catalog.openapi import document as catalog_document
+    from services.gateway.integrations import openapi as integrations_openapi
     from services.gateway.staff import openapi as staff_openapi
 
     merged = merge_documents(
@@ -77,6 +78,7 @@ def document() -> dict[str, Any]:
             booking_document(),
             build_document(GATEWAY_ROUTES, title="Gateway"),
             staff_openapi.document(),
+            integrations_openapi.document(),
         ],
         title=TITLE,
         version=VERSION,
@@ -102,6 +104,7 @@ def document() -> dict[str, Any]:
                 operation["responses"]["429"]["headers"] = {"Retry-After": {"schema": {"type": "integer"}}}
     # Staff and admin routes: how they are authenticated and what their rule needs (issue 7).
     staff_openapi.annotate(merged)
+    integrations_openapi.annotate(merged)
     return merged
 
 

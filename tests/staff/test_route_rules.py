@@ -157,6 +157,8 @@ def _params(place: Place) -> dict[str, str]:
         "jobcenter_id": "bremerhaven",
         "name": "staff.css",
         "dead_letter_id": "1",
+        "subscription_id": str(uuid.uuid4()),  # integrations (issue 12)
+        "delivery_id": "1",
     }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from services.gateway.integrations import openapi as integrations_openapi
 from services.gateway.staff import openapi as staff_openapi
 from services.gateway.staff.rules import rule_table
 from shared.identity import Role
@@ -18,7 +19,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKe
 
 @pytest.mark.req("R50")
 def test_every_staff_and_admin_api_route_is_documented_with_its_security_and_rule() -> None:
-    merged = merge_documents([staff_openapi.document()], title="test")
+    merged = merge_documents([staff_openapi.document(), integrations_openapi.document()], title="test")
     staff_openapi.annotate(merged)
     schemes = merged["components"]["securitySchemes"]
     assert schemes["apiKey"] == {**schemes["apiKey"], "type": "http", "scheme": "bearer"}

@@ -1,0 +1,305 @@
+"""Every SQL statement of integrations (tables of migration 090)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from services.gateway.integrations.domain import Placement
+
+SUBSCRIPTION_COLUMNS = (
+    "id, name, url, event_types, locations, include_personal_data, status, paused_reason, paused_at,"
+    " consecutive_failures, failing_since, last_success_at, created_at, created_by, updated_at"
+)
+DELIVERY_COLUMNS = (
+    "id, subscription_id, position, event_id, event_type, order_key, status, attempts, next_attempt_at,"
+    " last_attempt_at, last_status, last_error, delivered_at, created_at"
+)
+# Serialises inserts into the feed, so that positions commit in order (a reader never skips one).
+FEED_LOCK = "otv.gateway.event_feed"
+
+
+# --- the feed ---------------------------------------------------------------------------------------
+async def insert_feed_row(
+    conn: asyncpg.Connection, envelope: dict[str, Any], placement: Placement, now: datetime
+) -> int | None:
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", FEED_LOCK)
+    position: int | None = await conn.fetchval(
+        "INSERT INTO event_feed (event_id, type, version, occurred_at, location_id, order_key, order_seq,"
+        " envelope, stored_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9)"
+        " ON CONFLICT (event_id) DO NOTHING RETURNING position",
+        uuid.UUID(str(envelope["id"])),
+        envelope["type"],
+        int(envelope["version"]),
+        datetime.fromisoformat(str(envelope["occurred_at"])),
+        placement.location_id,
+        placement.order_key,
+        placement.order_seq,
+        json.dumps(envelope),
+        now,
+    )
+    return position
+
+
+async def read_feed(
+    conn: asyncpg.Connection, *, after: int, limit: int, locations: list[str] | None, types: list[str] | None
+) -> list[asyncpg.Record]:
+    rows: list[asyncpg.Record] = await conn.fetch(
+        "SELECT position, envelope FROM event_feed WHERE position > $1"
+        " AND ($2::text[] IS NULL OR location_id = ANY($2::text[]))"
+        " AND ($3::text[] IS NULL OR type = ANY($3::text[]))"
+        " ORDER BY position LIMIT $4",
+        after,
+        locations,
+        types,
+        limit,
+    )
+    return rows
+
+
+async def delete_feed_before(conn: asyncpg.Connection, cutoff: datetime) -> int:
+    deleted = await conn.fetch("DELETE FROM event_feed WHERE stored_at < $1 RETURNING position", cutoff)
+    return len(deleted)
+
+
+# --- subscriptions ----------------------------------------------------------------------------------
+async def active_subscriptions(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    # Paused subscriptions still collect their deliveries: they are sent when it is resumed.
+    rows: list[asyncpg.Record] = await conn.fetch(
+        "SELECT id, event_types, locations FROM webhook_subscriptions"
+    )
+    return rows
+
+
+async def insert_subscription(conn: asyncpg.Connection, **values: Any) -> asyncpg.Record:
+    row: asyncpg.Record = await conn.fetchrow(
+        "INSERT INTO webhook_subscriptions (name, url, event_types, locations, include_personal_data,"  # noqa: S608 -- fixed column lists, values are parameters
+        " secret, created_at, created_by, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $7)"
+        f" RETURNING {SUBSCRIPTION_COLUMNS}",
+        values["name"],
+        values["url"],
+        values["event_types"],
+        values["locations"],
+        values["include_personal_data"],
+        values["secret"],
+        values["now"],
+        values["created_by"],
+    )
+    return row
+
+
+async def list_subscriptions(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    rows: list[asyncpg.Record] = await conn.fetch(
+        f"SELECT {SUBSCRIPTION_COLUMNS} FROM webhook_subscriptions ORDER BY created_at, id"  # noqa: S608 -- fixed column lists, values are parameters
+    )
+    return rows
+
+
+async def find_subscription(
+    conn: asyncpg.Connection, subscription_id: uuid.UUID, *, lock: bool = False
+) -> asyncpg.Record | None:
+    row: asyncpg.Record | None = await conn.fetchrow(
+        f"SELECT {SUBSCRIPTION_COLUMNS}, secret FROM webhook_subscriptions WHERE id = $1"  # noqa: S608 -- fixed column lists, values are parameters
+        + (" FOR UPDATE" if lock else ""),
+        subscription_id,
+    )
+    return row
+
+
+async def update_subscription(
+    conn: asyncpg.Connection, subscription_id: uuid.UUID, changes: dict[str, Any]
+) -> asyncpg.Record:
+    allowed = {
+        "name",
+        "url",
+        "event_types",
+        "locations",
+        "include_personal_data",
+        "status",
+        "paused_reason",
+        "paused_at",
+        "consecutive_failures",
+        "failing_since",
+        "updated_at",
+        "secret",
+    }
+    names = [k for k in changes if k in allowed]
+    sets = ", ".join(f"{name} = ${i}" for i, name in enumerate(names, 2))
+    row: asyncpg.Record = await conn.fetchrow(
+        f"UPDATE webhook_subscriptions SET {sets} WHERE id = $1 RETURNING {SUBSCRIPTION_COLUMNS}",  # noqa: S608 -- column names from the fixed set above
+        subscription_id,
+        *(changes[n] for n in names),
+    )
+    return row
+
+
+async def delete_subscription(conn: asyncpg.Connection, subscription_id: uuid.UUID) -> bool:
+    return bool(
+        await conn.fetchval("DELETE FROM webhook_subscriptions WHERE id = $1 RETURNING true", subscription_id)
+    )
+
+
+# --- deliveries -------------------------------------------------------------------------------------
+async def insert_delivery(
+    conn: asyncpg.Connection,
+    subscription_id: uuid.UUID,
+    position: int,
+    envelope: dict[str, Any],
+    placement: Placement,
+    now: datetime,
+) -> None:
+    await conn.execute(
+        "INSERT INTO webhook_deliveries (subscription_id, position, event_id, event_type, order_key,"
+        " order_seq, next_attempt_at, created_at, retry_from) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $7)"
+        " ON CONFLICT (subscription_id, event_id) DO NOTHING",
+        subscription_id,
+        position,
+        uuid.UUID(str(envelope["id"])),
+        envelope["type"],
+        placement.order_key,
+        placement.order_seq,
+        now,
+    )
+
+
+@dataclass(frozen=True)
+class Due:
+    id: int
+    subscription_id: uuid.UUID
+    event_id: uuid.UUID
+    attempts: int
+    created_at: datetime
+    envelope: dict[str, Any]
+    url: str
+    secret: str
+    include_personal_data: bool
+
+
+async def claim_due(conn: asyncpg.Connection, now: datetime, limit: int) -> list[Due]:
+    """Due deliveries of active subscriptions, locked for this transaction (I7: other replicas skip
+    them); one waits while an earlier one of the same appointment and subscription is pending."""
+    rows = await conn.fetch(
+        "SELECT d.id, d.subscription_id, d.event_id, d.attempts, d.retry_from, f.envelope, s.url, s.secret,"
+        " s.include_personal_data"
+        " FROM webhook_deliveries d"
+        " JOIN webhook_subscriptions s ON s.id = d.subscription_id"
+        " JOIN event_feed f ON f.position = d.position"
+        " WHERE d.status = 'pending' AND d.next_attempt_at <= $1 AND s.status = 'active'"
+        " AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e WHERE e.subscription_id = d.subscription_id"
+        "   AND e.order_key = d.order_key AND e.status = 'pending'"
+        "   AND (e.order_seq, e.id) < (d.order_seq, d.id))"
+        " ORDER BY d.next_attempt_at, d.id LIMIT $2"
+        " FOR UPDATE OF d SKIP LOCKED",
+        now,
+        limit,
+    )
+    return [
+        Due(
+            id=r["id"],
+            subscription_id=r["subscription_id"],
+            event_id=r["event_id"],
+            attempts=r["attempts"],
+            created_at=r["retry_from"],
+            envelope=json.loads(r["envelope"]) if isinstance(r["envelope"], str) else r["envelope"],
+            url=r["url"],
+            secret=r["secret"],
+            include_personal_data=r["include_personal_data"],
+        )
+        for r in rows
+    ]
+
+
+async def mark_delivered(conn: asyncpg.Connection, delivery_id: int, status: int, now: datetime) -> None:
+    await conn.execute(
+        "UPDATE webhook_deliveries SET status = 'delivered', attempts = attempts + 1, last_attempt_at = $2,"
+        " last_status = $3, last_error = NULL, delivered_at = $2 WHERE id = $1",
+        delivery_id,
+        now,
+        status,
+    )
+
+
+async def mark_failed_attempt(
+    conn: asyncpg.Connection,
+    delivery_id: int,
+    *,
+    now: datetime,
+    status: int | None,
+    error: str,
+    next_attempt_at: datetime,
+    give_up: bool,
+) -> None:
+    await conn.execute(
+        "UPDATE webhook_deliveries SET attempts = attempts + 1, last_attempt_at = $2, last_status = $3,"
+        " last_error = $4, next_attempt_at = $5, status = CASE WHEN $6 THEN 'failed' ELSE status END"
+        " WHERE id = $1",
+        delivery_id,
+        now,
+        status,
+        error[:500],
+        next_attempt_at,
+        give_up,
+    )
+
+
+async def subscription_succeeded(conn: asyncpg.Connection, subscription_id: uuid.UUID, now: datetime) -> None:
+    await conn.execute(
+        "UPDATE webhook_subscriptions SET consecutive_failures = 0, failing_since = NULL,"
+        " last_success_at = $2 WHERE id = $1",
+        subscription_id,
+        now,
+    )
+
+
+async def subscription_failed(
+    conn: asyncpg.Connection, subscription_id: uuid.UUID, now: datetime
+) -> asyncpg.Record:
+    row: asyncpg.Record = await conn.fetchrow(
+        "UPDATE webhook_subscriptions SET consecutive_failures = consecutive_failures + 1,"
+        " failing_since = coalesce(failing_since, $2) WHERE id = $1"
+        " RETURNING consecutive_failures, failing_since, status",
+        subscription_id,
+        now,
+    )
+    return row
+
+
+@dataclass(frozen=True)
+class DeliveryFilter:
+    subscription_id: uuid.UUID | None = None
+    status: str | None = None
+    event_type: str | None = None
+    order_key: str | None = None
+    before_id: int | None = None
+    limit: int = 50
+
+
+async def list_deliveries(conn: asyncpg.Connection, f: DeliveryFilter) -> list[asyncpg.Record]:
+    rows: list[asyncpg.Record] = await conn.fetch(
+        f"SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries"  # noqa: S608 -- fixed column lists, values are parameters
+        " WHERE ($1::uuid IS NULL OR subscription_id = $1) AND ($2::text IS NULL OR status = $2)"
+        " AND ($3::text IS NULL OR event_type = $3) AND ($4::text IS NULL OR order_key = $4)"
+        " AND ($5::bigint IS NULL OR id < $5) ORDER BY id DESC LIMIT $6",
+        f.subscription_id,
+        f.status,
+        f.event_type,
+        f.order_key,
+        f.before_id,
+        f.limit,
+    )
+    return rows
+
+
+async def resend(conn: asyncpg.Connection, delivery_id: int, now: datetime) -> asyncpg.Record | None:
+    row: asyncpg.Record | None = await conn.fetchrow(
+        "UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = $2, retry_from = $2"  # noqa: S608 -- fixed column lists, values are parameters
+        f" WHERE id = $1 RETURNING {DELIVERY_COLUMNS}",
+        delivery_id,
+        now,
+    )
+    return row

@@ -1,0 +1,265 @@
+"""Signed webhooks (issue 12, R50): every event once per id with a valid Standard Webhooks signature,
+in order per appointment after the receiver was down, a subscription that keeps failing paused, private
+targets refused (SSRF), and no event of a location outside the subscription's scope."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from shared.identity import Role
+from tests.conftest import wait_for
+from tests.integrations.conftest import (
+    Env,
+    EnvFactory,
+    Receiver,
+    SignatureError,
+    booked,
+    cancelled,
+    rescheduled,
+    verify,
+)
+from tests.staff.conftest import StaffClient
+
+pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
+
+ReceiverFactory = Callable[..., Awaitable[Receiver]]
+
+
+async def subscribe(admin: StaffClient, url: str, **fields: Any) -> dict[str, Any]:
+    body = {"name": "Fachverfahren", "url": url, "event_types": ["appointment.*"], "locations": ["mitte"]}
+    response = await admin.post("/api/v1/admin/webhooks", json={**body, **fields})
+    assert response.status == 201, await response.text()
+    created: dict[str, Any] = await response.json()
+    return created
+
+
+async def deliveries(env: Env, admin: StaffClient, **query: str) -> list[dict[str, Any]]:
+    response = await admin.get("/api/v1/admin/webhook-deliveries", params=query)
+    assert response.status == 200, await response.text()
+    rows: list[dict[str, Any]] = (await response.json())["deliveries"]
+    return rows
+
+
+@pytest.mark.req("R50")
+@pytest.mark.req("R46")
+async def test_a_receiver_gets_every_event_of_its_scope_once_signed_and_without_personal_data(
+    make_env: EnvFactory, receiver: ReceiverFactory
+) -> None:
+    env = await make_env()
+    rec = await receiver(env.clock)
+    admin = await env.account("hook-admin", (Role.ADMIN, "*"))
+    created = await subscribe(admin, rec.url)
+    rec.secret = created["secret"]
+    assert rec.secret.startswith("whsec_")
+    assert "secret" not in (await (await admin.get(f"/api/v1/admin/webhooks/{created['id']}")).json())
+
+    first, second, elsewhere = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    ids = [
+        await env.publish(booked(first)),
+        await env.publish(booked(second)),
+        await env.publish(booked(elsewhere, "nord")),
+        await env.publish(rescheduled(first, 2)),
+        await env.publish(cancelled(second, 2)),
+    ]
+    await wait_for(lambda: len(rec.received) >= 4, timeout=15, what="four deliveries")
+    # The same event published twice (at least once upstream) is stored and delivered once.
+    await env.publish(booked(first))  # a new id, same appointment revision: a distinct event
+    await wait_for(lambda: len(rec.received) >= 5, timeout=15, what="five deliveries")
+
+    events = list(rec.received.values())
+    assert {e["id"] for e in events} >= {ids[0], ids[1], ids[3], ids[4]}
+    assert ids[2] not in {e["id"] for e in events}  # Nord is not in the subscription's scope
+    for event in events:
+        assert set(event) == {"id", "type", "version", "occurred_at", "correlation_id", "producer", "data"}
+        assert event["version"] == 1 and event["data"]["appointment"]["location_id"] == "mitte"
+        assert "customer" not in event["data"]["appointment"]
+        assert "token" not in event["data"]["appointment"]["manage_url"]
+    text = json.dumps(events)
+    assert "Mustermann" not in text and "erika@example.org" not in text and "123D456789" not in text
+
+    # Tampered body and stale timestamp: the subscriber's verifier refuses them.
+    headers, body = rec.requests[0]
+    verify(rec.secret, headers, body, env.clock.now())
+    with pytest.raises(SignatureError):
+        verify(rec.secret, headers, body.replace(b"mitte", b"nord"), env.clock.now())
+    with pytest.raises(SignatureError):
+        verify(rec.secret, headers, body, env.clock.now() + timedelta(minutes=10))
+    with pytest.raises(SignatureError):
+        verify(rec.secret, {**headers, "webhook-id": "msg_other"}, body, env.clock.now())
+
+    # Administrators see the deliveries and their results, and re-send one (the same webhook-id).
+    done = await deliveries(env, admin, status="delivered")
+    assert len(done) == 5 and all(d["last_status"] == 204 for d in done)
+    one = done[-1]
+    again = await admin.post(f"/api/v1/admin/webhook-deliveries/{one['id']}/resend")
+    assert again.status == 200
+    before = len(rec.requests)
+    await wait_for(lambda: len(rec.requests) > before, timeout=10, what="the re-sent delivery")
+    assert rec.requests[-1][0]["webhook-id"] == one["webhook_id"]
+    assert len(rec.received) == 5  # the receiver dropped it as a duplicate by its id
+
+    # R46: the writes are in the audit log, which audit review reads; webhooks themselves it cannot.
+    auditor = await env.account("hook-auditor", (Role.AUDIT, "*"))
+    log = await (
+        await auditor.get(
+            "/api/v1/admin/audit-log", params={"entity": "webhook_subscription", "entity_id": created["id"]}
+        )
+    ).json()
+    assert [e["action"] for e in log["entries"]] == ["create"]
+    assert log["entries"][0]["actor"] == "hook-admin" and rec.secret not in json.dumps(log)
+    resent = await (
+        await auditor.get(
+            "/api/v1/admin/audit-log", params={"entity": "webhook_delivery", "entity_id": str(one["id"])}
+        )
+    ).json()
+    assert [e["action"] for e in resent["entries"]] == ["resend"]
+    assert (await auditor.get("/api/v1/admin/webhooks")).status == 403
+
+
+@pytest.mark.req("R50")
+async def test_after_the_receiver_was_down_every_event_arrives_in_order_per_appointment(
+    make_env: EnvFactory, receiver: ReceiverFactory
+) -> None:
+    env = await make_env()
+    rec = await receiver(env.clock)
+    admin = await env.account("hook-admin", (Role.ADMIN, "*"))
+    created = await subscribe(admin, rec.url)
+    rec.secret = created["secret"]
+    rec.status = 503  # down
+
+    a, b = uuid.uuid4(), uuid.uuid4()
+    await env.publish(booked(a))
+    await env.publish(booked(b))
+    await env.publish(rescheduled(a, 2))
+    await env.publish(rescheduled(b, 2))
+    await env.publish(cancelled(a, 3))
+
+    async def attempted() -> bool:
+        rows = await deliveries(env, admin)
+        return len(rows) == 5 and sum(r["attempts"] for r in rows) >= 2
+
+    await wait_for(attempted, timeout=15, what="failed first attempts")
+    rows = await deliveries(env, admin)
+    # Only the first event of each appointment was tried: later ones wait behind it.
+    assert sorted(r["attempts"] for r in rows) == [0, 0, 0, 1, 1]
+    assert all(r["status"] == "pending" and r["last_status"] in (None, 503) for r in rows)
+    # Hours pass while it is down; retries back off exponentially.
+    for _ in range(6):
+        env.clock.advance(timedelta(minutes=30))
+        await wait_for(lambda: len(rec.requests) >= 2, timeout=5)
+    attempts_while_down = len(rec.requests)
+    assert attempts_while_down < 30  # back-off, not a hammering
+
+    rec.status = 200  # up again
+    env.clock.advance(timedelta(hours=2, minutes=1))
+    await wait_for(lambda: len(rec.received) == 5, timeout=20, what="every event after the outage")
+    revisions: dict[str, list[int]] = {}
+    for event in rec.order:
+        appointment = event["data"]["appointment"]
+        revisions.setdefault(appointment["id"], []).append(appointment["revision"])
+    assert revisions == {str(a): [1, 2, 3], str(b): [1, 2]}
+    subscription = await (await admin.get(f"/api/v1/admin/webhooks/{created['id']}")).json()
+    assert subscription["status"] == "active" and subscription["consecutive_failures"] == 0
+
+
+@pytest.mark.req("R50")
+async def test_a_permanently_failing_subscription_is_paused_with_its_reason(
+    make_env: EnvFactory, receiver: ReceiverFactory
+) -> None:
+    env = await make_env()
+    rec = await receiver(env.clock)
+    rec.status = 500
+    admin = await env.account("hook-admin", (Role.ADMIN, "*"))
+    created = await subscribe(admin, rec.url)
+    await env.publish(booked(uuid.uuid4()))
+    await wait_for(lambda: rec.requests, timeout=15, what="a first attempt")
+
+    async def status() -> dict[str, Any]:
+        body: dict[str, Any] = await (await admin.get(f"/api/v1/admin/webhooks/{created['id']}")).json()
+        return body
+
+    for _ in range(13):
+        env.clock.advance(timedelta(hours=2, minutes=1))
+        count = len(rec.requests)
+        if (await status())["status"] == "paused":
+            break
+        await wait_for(lambda c=count: len(rec.requests) > c, timeout=5, what="a retry")  # type: ignore[misc]
+    await wait_for(lambda: len(rec.requests) >= 2, timeout=5)
+
+    async def paused() -> dict[str, Any] | None:
+        body = await status()
+        return body if body["status"] == "paused" else None
+
+    subscription = await wait_for(paused, timeout=10, what="the paused subscription")
+    assert "failed" in subscription["paused_reason"] and "HTTP 500" in subscription["paused_reason"]
+    # Paused: nothing more is sent, and the reason stays visible.
+    sent = len(rec.requests)
+    env.clock.advance(timedelta(hours=3))
+    await env.publish(booked(uuid.uuid4()))
+    await wait_for(lambda: True, timeout=1)
+    assert len(rec.requests) == sent
+    # Resumed with the receiver fixed: what waited arrives.
+    rec.status = 200
+    rec.secret = created["secret"]
+    assert (await admin.post(f"/api/v1/admin/webhooks/{created['id']}/resume")).status == 200
+    await wait_for(lambda: len(rec.received) == 1, timeout=15, what="the event that waited")
+    # The first was given up after a day of retries; visible as failed, and an administrator re-sends it.
+    failed = await deliveries(env, admin, status="failed")
+    assert len(failed) == 1 and failed[0]["last_status"] == 500 and failed[0]["attempts"] >= 10
+    assert (await admin.post(f"/api/v1/admin/webhook-deliveries/{failed[0]['id']}/resend")).status == 200
+    await wait_for(lambda: len(rec.received) == 2, timeout=15, what="the re-sent event")
+
+
+@pytest.mark.req("R50")
+@pytest.mark.parametrize(
+    ("url", "names"),
+    [
+        ("https://10.0.0.1/hook", {}),
+        ("https://169.254.169.254/latest/meta-data", {}),
+        ("https://[::1]/hook", {}),
+        ("https://hooks.internal.example/hook", {"hooks.internal.example": ["127.0.0.2"]}),
+        # One private address among public ones is enough: the client might connect to it.
+        ("https://mixed.example/hook", {"mixed.example": ["93.184.216.34", "192.168.1.10"]}),
+        ("https://nowhere.example/hook", {}),
+        ("http://93.184.216.34/hook", {}),  # plain http only to 127.0.0.1 in development
+    ],
+)
+async def test_a_subscription_to_a_private_address_is_refused(
+    make_env: EnvFactory, url: str, names: dict[str, list[str]]
+) -> None:
+    env = await make_env(webhook_allow_loopback=False)
+    env.resolver.names.update(names)
+    admin = await env.account("hook-admin", (Role.ADMIN, "*"))
+    response = await admin.post(
+        "/api/v1/admin/webhooks",
+        json={"name": "x", "url": url, "event_types": ["appointment.*"], "locations": ["*"]},
+    )
+    assert response.status == 422, await response.text()
+    assert (await response.json())["error"]["details"][0]["field"] == "url"
+    assert (await (await admin.get("/api/v1/admin/webhooks")).json()) == []
+
+
+@pytest.mark.req("R50")
+async def test_a_public_name_is_accepted_and_a_rebinding_to_a_private_address_is_not_called(
+    make_env: EnvFactory,
+) -> None:
+    env = await make_env(webhook_allow_loopback=False)
+    env.resolver.names["hooks.example"] = ["93.184.216.34"]
+    admin = await env.account("hook-admin", (Role.ADMIN, "*"))
+    created = await subscribe(admin, "https://hooks.example/hook")
+    # The name now points inside: the connection is refused at the resolver that aiohttp uses.
+    env.resolver.names["hooks.example"] = ["10.1.2.3"]
+    await env.publish(booked(uuid.uuid4()))
+
+    async def failed() -> list[dict[str, Any]]:
+        rows = await deliveries(env, admin, subscription_id=created["id"])
+        return [r for r in rows if r["last_error"]]
+
+    rows = await wait_for(failed, timeout=15, what="a refused attempt")
+    assert "refused" in rows[0]["last_error"] and "private" in rows[0]["last_error"]
