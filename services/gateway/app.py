@@ -18,6 +18,7 @@ from services.gateway.proxy import HTTP, TRUSTED_PROXIES, UPSTREAMS, Upstreams, 
 from services.gateway.routes import PUBLIC_ROUTES
 from services.gateway.staff import setup_staff
 from services.gateway.web import setup_web
+from services.gateway.web_waiting import setup_waiting
 from shared.clock import Clock
 from shared.web import create_base_app, database_context
 
@@ -31,6 +32,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         app.router.add_route(route.method, route.path, make_proxy(route.service))
     setup_bot_defence(app)
     setup_web(app)
+    setup_waiting(app)  # the waiting-list pages (R45, issue 11)
     setup_staff(app)
     setup_integrations(app)
     return app

@@ -1,0 +1,60 @@
+"""The customer's waiting-list pages (R45, issue 11): join when nothing (fitting) is free, the double
+opt-in, the wish's page with its offer and the withdraw button, the expired-link page; in German, Leichte
+Sprache and English (R43), built on the booking pages' layout, forms and security (`services/gateway/web`).
+
+`setup_waiting(app)` runs after `setup_web(app)`: it adds this package's templates to the pages' Jinja
+environment, merges its own message catalogue (domain `waiting`) into each language of the pages, and
+registers the routes.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import jinja2
+from aiohttp import web
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.support import Translations
+
+from services.gateway.web import i18n
+from services.gateway.web.pages import JINJA
+from services.gateway.web_waiting import pages
+
+HERE = Path(__file__).parent
+TRANSLATIONS = HERE / "translations"
+DOMAIN = "waiting"
+
+
+def catalogue(language: str) -> Translations | None:
+    """This package's catalogue of a language, compiled in memory (like the pages' own)."""
+    po_file = TRANSLATIONS / language / "LC_MESSAGES" / f"{DOMAIN}.po"
+    if not po_file.exists():
+        return None
+    with po_file.open("rb") as handle:
+        catalog = read_po(handle, locale="de" if language.startswith("de") else "en")
+    compiled = io.BytesIO()
+    write_mo(compiled, catalog)
+    compiled.seek(0)
+    return Translations(compiled, domain=DOMAIN)
+
+
+def setup_waiting(app: web.Application) -> None:
+    environment = app[JINJA]
+    environment.loader = jinja2.ChoiceLoader(
+        [environment.loader, jinja2.FileSystemLoader(HERE / "templates")]  # type: ignore[list-item]  # set by setup_web
+    )
+    for code, language in app[i18n.LANGUAGES].items():
+        own = catalogue(code)
+        if own is not None and isinstance(language.translations, Translations):
+            # Our message ids are our own (tests/waiting_list checks they do not collide with the pages').
+            language.translations.merge(own)
+
+    router = app.router
+    router.add_get("/waiting-list/join", pages.join_page)
+    router.add_post("/waiting-list/join", pages.join_submit)
+    router.add_get("/waiting-list/registered", pages.registered_page)
+    router.add_get("/waiting-list/{wish_id}", pages.wish_page)
+    router.add_get("/waiting-list/{wish_id}/{action:confirm|withdraw|offer}", pages.wish_page)
+    router.add_post("/waiting-list/{wish_id}/{action:confirm|withdraw|offer}", pages.wish_action)

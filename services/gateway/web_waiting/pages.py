@@ -1,0 +1,289 @@
+"""Handlers of the waiting-list pages (R45). They call the booking service's waiting-list API through
+the gateway's upstream table, like the booking pages; every state change is a POST with the CSRF token
+(a mail scanner that opens a link changes nothing), followed by a redirect (post/redirect/get)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, timedelta
+from typing import Any
+
+import structlog
+from aiohttp import web
+from babel.dates import format_date
+
+from services.gateway.bot_defence import Bucket
+from services.gateway.web import forms
+from services.gateway.web.client import call
+from services.gateway.web.i18n import _
+from services.gateway.web.pages import babel_locale as locale_of
+from services.gateway.web.pages import (
+    bot_check,
+    dialogue,
+    error_page,
+    fmt_date,
+    fmt_time,
+    lang,
+    not_found,
+    read_form,
+    redirect,
+    render,
+    seal,
+    state_of,
+    today,
+    token_of,
+    url,
+    web_errors,
+)
+
+log = structlog.get_logger(__name__)
+
+WEEKDAYS = range(6)  # Monday to Saturday: the days a location can offer appointments
+DAY_PARTS = {"morning": ("00:00", "12:00"), "afternoon": ("12:00", None)}
+DEFAULT_WEEKS = 4
+MAX_DAYS = 56
+
+
+def weekday_choices() -> list[tuple[int, str]]:
+    monday = date(2024, 1, 1)
+    return [(d, format_date(monday + timedelta(days=d), format="EEEE", locale=locale_of())) for d in WEEKDAYS]
+
+
+def _page_context(request: web.Request, values: dict[str, Any], errors: forms.FormErrors) -> dict[str, Any]:
+    first = today(request)
+    return {
+        "title": _("Join the waiting list"),
+        "weekday_choices": weekday_choices(),
+        "values": values,
+        "errors": errors,
+        "min_date": first.isoformat(),
+        "max_date": (first + timedelta(days=MAX_DAYS)).isoformat(),
+        "form_action": url("/waiting-list/join", s=request.query.get("s")),
+        "back": url("/time", s=request.query.get("s")),
+    }
+
+
+@web_errors
+async def join_page(
+    request: web.Request, errors: forms.FormErrors | None = None, values: dict[str, Any] | None = None
+) -> web.StreamResponse:
+    found = await dialogue(request, ("loc", "concern", "mode"))
+    if found is None:
+        raise redirect(url("/"))
+    state, context = found
+    defaults: dict[str, Any] = {
+        "weekdays": [str(d) for d in range(5)],
+        "parts": ["morning", "afternoon"],
+        "latest_date": (today(request) + timedelta(weeks=DEFAULT_WEEKS)).isoformat(),
+    }
+    context.update(_page_context(request, values or defaults, errors or forms.FormErrors()))
+    context["state"] = state
+    return render(request, "waiting/join.html", context, status=422 if errors else 200)
+
+
+def _times(parts: list[str]) -> tuple[str | None, str | None]:
+    if set(parts) >= set(DAY_PARTS) or not parts:
+        return None, None
+    return DAY_PARTS[parts[0]]
+
+
+@web_errors
+async def join_submit(request: web.Request) -> web.StreamResponse:
+    form_data = await request.post()
+    form = await read_form(request)
+    if isinstance(form, web.Response):
+        return form
+    state = state_of(request)
+    if not all(state.get(k) for k in ("loc", "concern", "mode")):
+        raise redirect(url("/"))
+    values: dict[str, Any] = forms.clean(form)
+    values["weekdays"] = [v for v in form_data.getall("weekdays", []) if isinstance(v, str)]
+    values["parts"] = [v for v in form_data.getall("parts", []) if isinstance(v, str) and v in DAY_PARTS]
+    values["latest_date"] = form.get("latest_date", "").strip()
+    values["evening"] = form.get("evening_declaration") == "yes"
+    errors = forms.check_contact(values, phone_required=state["mode"] == "phone")
+    weekdays = sorted({int(v) for v in values["weekdays"] if v.isdigit() and int(v) in WEEKDAYS})
+    if not weekdays:
+        errors.add("weekdays", _("Choose at least one day of the week."))
+    try:
+        latest = date.fromisoformat(values["latest_date"])
+        if not today(request) <= latest <= today(request) + timedelta(days=MAX_DAYS):
+            raise ValueError(latest)
+    except ValueError:
+        errors.add("latest_date", _("Choose a date within the next 8 weeks."))
+    if errors:
+        return await join_page(request, errors, values)
+    refused = bot_check(request, Bucket.BOOKING)
+    if refused is not None:
+        return refused
+    earliest, latest_time = _times(values["parts"])
+    body: dict[str, Any] = {
+        "location_id": state["loc"],
+        "concern_id": state["concern"],
+        "mode": state["mode"],
+        "weekdays": weekdays,
+        "latest_date": values["latest_date"],
+        "customer": {k: values[k] for k in forms.CONTACT_FIELDS if values[k]},
+        "language": lang(),
+        "evening_declaration": values["evening"],
+    }
+    if earliest:
+        body["earliest"] = earliest
+    if latest_time:
+        body["latest"] = latest_time
+    answer = await call(request, "booking", "POST", "/api/v1/waiting-list", json=body)
+    if answer.status == 201 and isinstance(answer.body, dict):
+        log.info("web_wish_registered", mode=state["mode"])
+        raise redirect(
+            url("/waiting-list/registered", s=seal(request, {"ref": answer.body.get("reference")}))
+        )
+    if answer.status >= 500:
+        from services.gateway.web.client import UpstreamUnavailable
+
+        raise UpstreamUnavailable("booking")
+    if answer.error_code == "already_booked":
+        errors.add("email", _("You already have an appointment that has not yet taken place."))
+    elif answer.error_code == "already_waiting":
+        errors.add("email", _("You are already on the waiting list. Use the links in our e-mails."))
+    else:
+        for detail in answer.error_details:
+            name = forms.field_of(str(detail.get("field", "")))
+            if name:
+                errors.add(name, forms.generic_message(name))
+        if not errors:
+            errors.general.append(_("Please check your entries."))
+    return await join_page(request, errors, values)
+
+
+async def registered_page(request: web.Request) -> web.StreamResponse:
+    return render(
+        request,
+        "waiting/registered.html",
+        {"title": _("Please confirm your e-mail address"), "reference": state_of(request).get("ref", "")},
+    )
+
+
+# --- the wish's page: the link in every mail ----------------------------------------------------------
+
+
+def _link_token(request: web.Request) -> str:
+    return request.query.get("token", "")[:200]
+
+
+async def _wish(request: web.Request, wish_id: str, token: str) -> tuple[int, dict[str, Any] | None]:
+    try:
+        uuid.UUID(wish_id)
+    except ValueError:
+        return 404, None
+    if not token:
+        return 404, None
+    answer = await call(
+        request, "booking", "GET", f"/api/v1/waiting-list/{wish_id}", params={"token": token}, language=lang()
+    )
+    if answer.status >= 500:
+        from services.gateway.web.client import UpstreamUnavailable
+
+        raise UpstreamUnavailable("booking")
+    return answer.status, answer.body if answer.ok and isinstance(answer.body, dict) else None
+
+
+def expired_page(request: web.Request) -> web.Response:
+    return render(
+        request,
+        "waiting/expired.html",
+        {"title": _("This link has expired"), "start_url": url("/")},
+        status=410,
+    )
+
+
+def _weekday_names(days: list[int]) -> str:
+    names = dict(weekday_choices())
+    monday = date(2024, 1, 1)
+    return ", ".join(
+        names.get(d) or format_date(monday + timedelta(days=d), format="EEEE", locale=locale_of())
+        for d in days
+    )
+
+
+@web_errors
+async def wish_page(request: web.Request, errors: forms.FormErrors | None = None) -> web.StreamResponse:
+    wish_id = request.match_info["wish_id"]
+    action = request.match_info.get("action", "")
+    token = _link_token(request)
+    _status, wish = await _wish(request, wish_id, token)
+    if wish is None:
+        return not_found(request)
+    ended = wish.get("status") in ("booked", "withdrawn", "expired")
+    if action == "confirm" and ended:
+        return expired_page(request)
+    offer = wish.get("offer")
+    if action == "offer" and not offer:
+        return expired_page(request)
+    context = {
+        "title": _("Your place on the waiting list"),
+        "wish": wish,
+        "offer": offer,
+        "action": action,
+        "done": request.query.get("done", ""),
+        "days_label": _weekday_names(list(wish.get("weekdays") or [])),
+        "latest_label": fmt_date(date.fromisoformat(wish["latest_date"])) if wish.get("latest_date") else "",
+        "offer_date": fmt_date(offer["start"]) if offer else "",
+        "offer_time": fmt_time(offer["start"]) if offer else "",
+        "offer_end": fmt_time(offer["end"]) if offer else "",
+        "offer_until": f"{fmt_date(offer['expires_at'])}, {fmt_time(offer['expires_at'])}" if offer else "",
+        "ended": ended,
+        "confirm_action": url(f"/waiting-list/{wish_id}/confirm", token=token),
+        "withdraw_action": url(f"/waiting-list/{wish_id}/withdraw", token=token),
+        "offer_action": url(f"/waiting-list/{wish_id}/offer", token=token),
+        "page_url": url(f"/waiting-list/{wish_id}", token=token),
+        "start_url": url("/"),
+        "errors": errors or forms.FormErrors(),
+    }
+    return render(request, "waiting/wish.html", context, status=409 if errors else 200)
+
+
+@web_errors
+async def wish_action(request: web.Request) -> web.StreamResponse:
+    form = await read_form(request)
+    if isinstance(form, web.Response):
+        return form
+    wish_id = request.match_info["wish_id"]
+    action = request.match_info["action"]
+    token = _link_token(request)
+    try:
+        uuid.UUID(wish_id)
+    except ValueError:
+        return not_found(request)
+    if action == "offer":
+        refused = bot_check(request, Bucket.BOOKING)
+        if refused is not None:
+            return refused
+    path = {"confirm": "confirm", "withdraw": "withdraw", "offer": "offer/accept"}[action]
+    answer = await call(
+        request, "booking", "POST", f"/api/v1/waiting-list/{wish_id}/{path}", params={"token": token}, json={}
+    )
+    if answer.status == 404:
+        return not_found(request)
+    if answer.status == 410:
+        return expired_page(request)
+    if answer.status >= 500:
+        from services.gateway.web.client import UpstreamUnavailable
+
+        raise UpstreamUnavailable("booking")
+    if not answer.ok:
+        errors = forms.FormErrors()
+        errors.general.append(
+            _("This time is no longer free. We will offer you the next suitable time.")
+            if action == "offer"
+            else _("That did not work. Please try again.")
+        )
+        return await wish_page(request, errors)
+    if action == "offer" and isinstance(answer.body, dict):
+        appointment_id = str(answer.body.get("id"))
+        manage = token_of(answer.body.get("manage_url"))
+        raise redirect(url(f"/manage/{appointment_id}", token=manage, done="booked"))
+    done = "confirmed" if action == "confirm" else "withdrawn"
+    raise redirect(url(f"/waiting-list/{wish_id}", token=token, done=done))
+
+
+__all__ = ["error_page"]

@@ -1,0 +1,200 @@
+"""R45, R43 in the browser: joining the waiting list, the double opt-in from the mail, the withdraw link
+and an expired link, in German and in English (Debian's Chromium through Playwright).
+
+The stack is the customer pages' test stack (tests/web/conftest.py: real catalog with the demo data,
+booking, notifier and gateway in-process, the mail sink), started for this module only, so that its
+matcher job and its notifier never meet the other waiting-list tests."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import asyncpg
+import pytest
+from playwright.async_api import Browser, Page, async_playwright
+
+from services.booking.app import create_app as create_booking
+from services.booking.config import Settings as BookingSettings
+from services.catalog.app import create_app as create_catalog
+from services.catalog.config import Settings as CatalogSettings
+from services.catalog.demo import load_demo
+from services.gateway.app import create_app as create_gateway
+from services.gateway.web.security import Sealer
+from services.notifier.app import create_app as create_notifier
+from services.notifier.config import Settings as NotifierSettings
+from shared.clock import ManualClock
+from tests.conftest import free_port, svc_settings, wait_for
+from tests.waiting_list.conftest import LINK, text_of
+from tests.web.conftest import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    DESKTOP,
+    NOW,
+    Shots,
+    Stack,
+    _serve,
+    _truncate_everything,
+    new_context,
+    unique_customer_number,
+    unique_email,
+)
+from tools.mailsink import MailSink, StoredMessage
+
+
+@pytest.fixture(scope="module")
+async def web_stack(pools: dict[str, asyncpg.Pool], amqp: Any) -> AsyncIterator[Stack]:
+    await _truncate_everything(pools)
+    clock = ManualClock(NOW)
+    sink = MailSink(smtp_port=0, http_port=0)
+    await sink.start()
+    ports = {name: free_port() for name in ("gateway", "catalog", "booking", "notifier")}
+    urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    apps = [
+        (create_catalog(svc_settings(CatalogSettings, port=ports["catalog"]), clock=clock), ports["catalog"]),  # type: ignore[arg-type]
+        (
+            create_booking(
+                svc_settings(  # type: ignore[arg-type]
+                    BookingSettings, port=ports["booking"], public_base_url=urls["gateway"], db_pool_max=6
+                ),
+                clock=clock,
+            ),
+            ports["booking"],
+        ),
+        (
+            create_notifier(
+                svc_settings(  # type: ignore[arg-type]
+                    NotifierSettings,
+                    port=ports["notifier"],
+                    smtp_host=sink.smtp_host,
+                    smtp_port=sink.smtp_port,
+                    public_base_url=urls["gateway"],
+                    mail_poll_seconds=0.2,
+                    db_pool_max=4,
+                ),
+                clock=clock,
+            ),
+            ports["notifier"],
+        ),
+    ]
+    runners = [await _serve(app, port) for app, port in apps]
+    stack = Stack(urls["gateway"], urls["catalog"], urls["booking"], sink, clock)
+    runners.append(
+        await _serve(
+            create_gateway(stack.gateway_settings(port=ports["gateway"]), clock=clock), ports["gateway"]
+        )
+    )
+    await load_demo(pools["catalog"], clock)
+    async with aiohttp.ClientSession(base_url=urls["gateway"]) as http:
+
+        async def bookable() -> bool:
+            async with http.get(
+                "/api/v1/locations/mitte/availability", params={"concern": "veraenderung", "mode": "phone"}
+            ) as response:
+                return response.status == 200 and bool((await response.json())["slots"])
+
+        await wait_for(bookable, timeout=30, what="the booking service to know the demo locations")
+    yield stack
+    for runner in reversed(runners):
+        await runner.cleanup()
+    await sink.stop()
+
+
+@pytest.fixture(scope="module")
+async def chromium() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        await launched.close()
+
+
+def links(message: StoredMessage) -> dict[str, str]:
+    """The waiting-list links of a mail by action ('' for the wish's page)."""
+    found: dict[str, str] = {}
+    for match in LINK.finditer(text_of(message)):
+        found.setdefault((match.group(2) or "").strip("/"), match.group(0))
+    return found
+
+
+TEXTS = {
+    "de": {
+        "join": "Auf die Warteliste",
+        "check_mail": "Bitte bestätigen Sie Ihre E-Mail-Adresse",
+        "confirm": "Eintrag auf der Warteliste bestätigen",
+        "confirmed": "Ihre E-Mail-Adresse ist bestätigt",
+        "leave": "Von der Warteliste abmelden",
+        "left": "Sie haben sich von der Warteliste abgemeldet",
+        "expired": "Dieser Link ist abgelaufen",
+    },
+    "en": {
+        "join": "Join the waiting list",
+        "check_mail": "Please confirm your e-mail address",
+        "confirm": "Confirm my place on the waiting list",
+        "confirmed": "Your e-mail address is confirmed",
+        "leave": "Leave the waiting list",
+        "left": "You have left the waiting list",
+        "expired": "This link has expired",
+    },
+}
+
+
+async def join(page: Page, stack: Stack, language: str, email: str) -> None:
+    state = Sealer(stack.gateway_settings().web_secret).seal(
+        {"loc": "mitte", "concern": "veraenderung", "mode": "in_person"}
+    )
+    query = f"s={state}" + ("" if language == "de" else f"&lang={language}")
+    await page.goto(f"{stack.gateway_url}/waiting-list/join?{query}")
+    texts = TEXTS[language]
+    await page.get_by_role("heading", name=texts["join"], level=1).wait_for()
+    await page.locator("#field-first_name").fill("Erika")
+    await page.locator("#field-last_name").fill("Mustermann")
+    await page.locator("#field-email").fill(email)
+    await page.locator("#field-customer_number").fill(unique_customer_number())
+    await page.get_by_role("button", name=texts["join"]).click()
+    await page.get_by_role("heading", name=texts["check_mail"]).wait_for()
+
+
+@pytest.mark.req("R45")
+@pytest.mark.req("R43")
+@pytest.mark.parametrize("language", ["de", "en"])
+async def test_opt_in_withdraw_and_an_expired_link_work_in_the_browser(
+    web_stack: Stack, chromium: Browser, language: str
+) -> None:
+    texts = TEXTS[language]
+    shots = Shots(f"waiting-list-{language}")
+    context = await new_context(chromium, DESKTOP)
+    page = await context.new_page()
+    email = unique_email(f"browser-{language}")
+    await join(page, web_stack, language, email)
+    await shots.take(page, "registered")
+
+    # The double opt-in: the link in the mail opens a page with one button (a mail scanner changes nothing).
+    (opt_in,) = await web_stack.mail_to(email)
+    assert opt_in.parsed["Content-Language"] == language
+    await page.goto(links(opt_in)["confirm"])
+    await shots.take(page, "confirm")
+    await page.get_by_role("button", name=texts["confirm"]).click()
+    await page.get_by_text(texts["confirmed"]).wait_for()
+    await shots.take(page, "confirmed")
+
+    # The withdraw link of the next mail.
+    confirmed = (await web_stack.mail_to(email, 2))[-1]
+    await page.goto(links(confirmed)["withdraw"])
+    await page.get_by_role("button", name=texts["leave"]).click()
+    await page.get_by_text(texts["left"]).wait_for()
+    await shots.take(page, "withdrawn")
+    withdrawn = (await web_stack.mail_to(email, 3))[-1]
+    assert "withdraw" not in links(withdrawn)
+
+    # The opt-in link of an ended wish: the expired-link page, 410.
+    response = await page.goto(links(opt_in)["confirm"])
+    assert response is not None and response.status == 410
+    await page.get_by_role("heading", name=texts["expired"]).wait_for()
+    assert await page.evaluate("document.documentElement.lang") == language
+    await shots.take(page, "expired")
+    # A link with a wrong token says it is not valid, without telling anything.
+    confirm_link = links(opt_in)["confirm"]
+    broken = await page.goto(confirm_link.rsplit("token=", 1)[0] + "token=" + "x" * 43)
+    assert broken is not None and broken.status == 404
+    await context.close()
