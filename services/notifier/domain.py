@@ -18,6 +18,7 @@ MAIL_OF_EVENT: dict[str, MailKind] = {
     "appointment.booked": MailKind.CONFIRMATION,
     "appointment.rescheduled": MailKind.RESCHEDULE,
     "appointment.cancelled": MailKind.CANCELLATION,
+    "appointment.transferred": MailKind.TRANSFERRED,  # R25 (issue 8)
 }
 
 

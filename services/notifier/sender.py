@@ -42,6 +42,7 @@ Transport = Callable[[EmailMessage, str, str], Awaitable[tuple[Outcome, str | No
 INVITATION_METHOD = {
     MailKind.CONFIRMATION: "REQUEST",
     MailKind.RESCHEDULE: "REQUEST",
+    MailKind.TRANSFERRED: "REQUEST",  # R25: the updated invitation (issue 8)
     MailKind.CANCELLATION: "CANCEL",
 }
 

@@ -74,7 +74,7 @@ def test_a_reschedule_plans_its_confirmation_and_the_reminder_of_the_new_time() 
 
 
 def test_a_change_of_another_kind_only_replans_the_reminder() -> None:
-    [reminder] = plan("appointment.transferred", NOW + timedelta(days=2))
+    [reminder] = plan("appointment.outcome_recorded", NOW + timedelta(days=2))
     assert reminder.kind is MailKind.REMINDER
 
 
