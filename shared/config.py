@@ -48,6 +48,8 @@ class CommonSettings(BaseSettings):
 
     # Outbox relay: how often it looks for rows even without a NOTIFY (safety net).
     outbox_poll_seconds: float = 1.0
+    # How often each consumer looks at the depth of its queues (the otv_queue_messages gauge).
+    queue_depth_seconds: float = Field(default=15.0, gt=0)
 
     shutdown_timeout: float = 10.0
 

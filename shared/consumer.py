@@ -25,6 +25,7 @@ from aio_pika.abc import (
     AbstractChannel,
     AbstractIncomingMessage,
     AbstractQueue,
+    AbstractRobustChannel,
     AbstractRobustConnection,
 )
 
@@ -32,7 +33,7 @@ from shared.broker import declare_events_exchange
 from shared.config import CommonSettings
 from shared.events import Envelope, EventData, known_versions, model_for
 from shared.logging import correlation_id_var
-from shared.metrics import CONSUMED
+from shared.metrics import CONSUMED, QUEUE_CHECK_ERRORS, QUEUE_MESSAGES
 
 log = structlog.get_logger(__name__)
 
@@ -80,6 +81,7 @@ class Consumer:
         self._dead_queue: AbstractQueue | None = None
         self._tags: list[tuple[AbstractQueue, str]] = []
         self._in_flight: set[asyncio.Task[None]] = set()
+        self._depth_task: asyncio.Task[None] | None = None
 
     async def declare(self, channel: AbstractChannel) -> AbstractQueue:
         exchange = await declare_events_exchange(channel, self._settings)
@@ -127,9 +129,41 @@ class Consumer:
             (self._queue, await self._queue.consume(self._spawn)),
             (self._dead_queue, await self._dead_queue.consume(self._spawn_dead)),
         ]
+        self._depth_task = asyncio.create_task(self._watch_depth(), name=f"queue-depth-{self.name}")
+
+    async def _watch_depth(self) -> None:
+        """Keep the otv_queue_messages gauge of this consumer's queues, from passive declares on a channel
+        of its own (a failed passive declare closes its channel; the consuming one is never touched)."""
+        channel: AbstractRobustChannel | None = None
+        queues = {"work": self.queue_name, "retry": self.retry_queue_name, "dead": self.dead_queue_name}
+        try:
+            while True:
+                try:
+                    if channel is None or channel.is_closed:
+                        channel = await self._connection.channel()
+                    for kind, name in queues.items():
+                        queue = await channel.declare_queue(name, passive=True, robust=False, timeout=10)
+                        count = queue.declaration_result.message_count or 0
+                        QUEUE_MESSAGES.labels(self.name, kind).set(count)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 -- a broker outage: the gauge waits, the consumer goes on
+                    QUEUE_CHECK_ERRORS.labels(self.name).inc()
+                    log.debug("queue_depth_unknown", consumer=self.name, error=type(exc).__name__)
+                    channel = None
+                await asyncio.sleep(self._settings.queue_depth_seconds)
+        finally:
+            if channel is not None and not channel.is_closed:
+                with contextlib.suppress(Exception):
+                    await channel.close()
 
     async def stop(self) -> None:
         """Stop taking messages, let those in hand finish, close the channel (graceful shutdown)."""
+        if self._depth_task is not None:
+            self._depth_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._depth_task
+            self._depth_task = None
         for queue, tag in self._tags:
             with contextlib.suppress(Exception):
                 await queue.cancel(tag)
@@ -208,7 +242,9 @@ class Consumer:
             if not fresh:
                 return False
             await handler(conn, envelope, data)
-            return True
+        # R51: one line per applied event, with the correlation id of the request that caused it.
+        log.info("event_applied", consumer=self.name, event_type=envelope.type, event_id=str(envelope.id))
+        return True
 
     async def _retry_or_dead(self, message: AbstractIncomingMessage, exc: Exception, attempt: int) -> None:
         reason = f"{type(exc).__name__}"

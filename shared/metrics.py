@@ -24,3 +24,9 @@ CONSUMED = Counter(
     "Events taken from a queue, by outcome (applied, duplicate, ignored, retried, dead)",
     ["consumer", "outcome"],
 )
+# Queue depth per consumer (I4), from passive declares of its own queues: `queue` is "work" (waiting to be
+# handled), "retry" (waiting for its back-off) or "dead" (not yet collected into the dead letters).
+QUEUE_MESSAGES = Gauge("otv_queue_messages", "Messages waiting in a consumer's queues", ["consumer", "queue"])
+QUEUE_CHECK_ERRORS = Counter(
+    "otv_queue_check_errors_total", "Failed looks at a consumer's queue depth", ["consumer"]
+)

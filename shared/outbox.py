@@ -126,6 +126,7 @@ class OutboxRelay:
                 )
                 channel = None
                 await self._unlisten()
+                await self._record_lag_after_failure()
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
         if channel is not None and not channel.is_closed:
@@ -167,6 +168,17 @@ class OutboxRelay:
             )
         OUTBOX_PUBLISHED.labels(self._service).inc(len(rows))
         return len(rows)
+
+    async def _record_lag_after_failure(self) -> None:
+        """While publishing fails (the broker is away) the lag grows: keep the gauge honest, so that the
+        outbox-lag alert fires; best effort, the database may be away too."""
+        try:
+            async with asyncio.timeout(2), self._pool.acquire() as conn:
+                await self._record_lag(conn)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 -- only a gauge: the relay's own retry goes on regardless
+            log.debug("outbox_lag_unknown")
 
     async def _record_lag(self, conn: asyncpg.Connection) -> None:
         row = await conn.fetchrow(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import itertools
+import time
 from collections.abc import Awaitable, Callable, Iterator
 
 import aiohttp
@@ -87,6 +88,24 @@ def _within(address: str, networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6
     return any(ip in net for net in networks)
 
 
+# R51: every write that passes the gateway leaves one log line with its correlation id (the line the
+# booking service and the notifier continue); reads are counted by the metrics only, they are too many.
+_QUIET_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _log_write(request: web.Request, service: str, status: int, started: float) -> None:
+    resource = request.match_info.route.resource
+    log.info(
+        "request_forwarded",
+        upstream_service=service,
+        method=request.method,
+        # The route's pattern, never the path: paths carry appointment ids, queries manage tokens.
+        route=resource.canonical if resource is not None else "unmatched",
+        status=status,
+        duration_ms=round((time.perf_counter() - started) * 1000, 1),
+    )
+
+
 def make_proxy(
     service: str, extra_headers: Callable[[web.Request], dict[str, str]] | None = None
 ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
@@ -117,6 +136,7 @@ async def forward(
         query = request.rel_url.raw_query_string
         target = path + (f"?{query}" if query else "")
     session = request.app[HTTP]
+    started = time.perf_counter()
     for base in request.app[UPSTREAMS].candidates(service):
         try:
             async with session.request(
@@ -127,14 +147,16 @@ async def forward(
                 for name in RETURNED_RESPONSE_HEADERS:
                     if name in upstream.headers:
                         response.headers[name] = upstream.headers[name]
+                if request.method not in _QUIET_METHODS:
+                    _log_write(request, service, upstream.status, started)
                 return response
         except aiohttp.ClientConnectorError:
-            log.warning("upstream_unreachable", service=service, upstream=base)
+            log.warning("upstream_unreachable", upstream_service=service, upstream=base)
             continue
         except TimeoutError:
-            log.warning("upstream_timeout", service=service, upstream=base)
+            log.warning("upstream_timeout", upstream_service=service, upstream=base)
             return error_response(504, "upstream_timeout", f"The {service} service did not answer in time.")
         except aiohttp.ClientError as exc:
-            log.warning("upstream_error", service=service, upstream=base, error=type(exc).__name__)
+            log.warning("upstream_error", upstream_service=service, upstream=base, error=type(exc).__name__)
             return error_response(502, "upstream_unavailable", f"The {service} service is unavailable.")
     return error_response(502, "upstream_unavailable", f"The {service} service is unavailable.")

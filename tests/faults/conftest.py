@@ -64,5 +64,7 @@ async def system(
         yield running
     finally:
         for service in services.values():
+            service.terminate()
+        for service in services.values():
             await asyncio.to_thread(service.stop)
         await sink.stop()
