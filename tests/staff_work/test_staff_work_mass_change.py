@@ -1,0 +1,78 @@
+"""R20, R44: a mass change of 50 appointments when a location closes for a day: each customer gets
+exactly one notice (one appointment event), nobody lands on an occupied service point, and applying the
+same preview again changes nothing."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import asyncpg
+import pytest
+from aiohttp.test_utils import TestClient
+
+from tests.booking import factory
+from tests.staff_work.conftest import HERE, Staff, book
+
+TUESDAY = "2026-03-03"
+
+
+@pytest.mark.req("R20")
+@pytest.mark.req("R44")
+async def test_a_mass_change_of_50_moves_or_cancels_each_once_never_onto_an_occupied_point_and_twice_is_once(
+    client: TestClient[Any, Any], leader: Staff, manager: Staff, pool: asyncpg.Pool
+) -> None:
+    for minute in range(0, 240, 15):  # 16 slots x 3 points of the entrance zone
+        for _ in range(3):
+            await book(client, TUESDAY, f"{8 + minute // 60:02d}:{minute % 60:02d}")
+    await book(client, TUESDAY, "08:00", concern="bescheid")
+    await book(client, TUESDAY, "08:00", concern="bescheid")
+    # Wednesday is partly booked already: the proposals go around it.
+    for _ in range(3):
+        await book(client, "2026-03-04", "08:00")
+
+    assert (
+        await manager.post(f"/api/v1/staff/locations/{HERE}/mass-change/preview", {"date": TUESDAY})
+    ).status == 403
+    response = await leader.post(
+        f"/api/v1/staff/locations/{HERE}/mass-change/preview", {"date": TUESDAY, "service_points_left": 0}
+    )
+    assert response.status == 201, await response.text()
+    preview = await response.json()
+    assert len(preview["affected"]) == 50
+    assert all(a["action"] == "move" for a in preview["affected"])
+    assert all(not a["proposed_start"].startswith(TUESDAY) for a in preview["affected"])
+    before = await pool.fetchval("SELECT count(*) FROM outbox")
+
+    applied = await leader.post(
+        f"/api/v1/staff/locations/{HERE}/mass-change/apply", {"preview_id": preview["id"]}
+    )
+    result = await applied.json()
+    assert len(result["moved"]) + len(result["cancelled"]) == 50 and result["already_applied"] is False
+    rows = await pool.fetch("SELECT type, envelope FROM outbox ORDER BY seq OFFSET $1", before)
+    notices = Counter(r["envelope"]["data"]["appointment"]["id"] for r in rows)
+    assert len(notices) == 50 and set(notices.values()) == {1}
+    assert {r["type"] for r in rows} <= {"appointment.rescheduled", "appointment.cancelled"}
+    assert (
+        await pool.fetchval(
+            "SELECT count(*) FROM appointments WHERE location_id = $1 AND status = 'booked'"
+            " AND start_at >= $2 AND start_at < $3",
+            HERE,
+            factory.at(TUESDAY, "00:00"),
+            factory.at("2026-03-04", "00:00"),
+        )
+        == 0
+    )
+    overlapping = await pool.fetchval(
+        "SELECT count(*) FROM appointments a JOIN appointments b ON a.id < b.id"
+        " AND a.location_id = b.location_id AND a.group_id = b.group_id AND a.service_point = b.service_point AND a.status <> 'cancelled'"
+        " AND b.status <> 'cancelled' AND tstzrange(a.start_at, a.end_at) && tstzrange(b.start_at, b.end_at)"
+    )
+    assert overlapping == 0
+
+    again = await leader.post(
+        f"/api/v1/staff/locations/{HERE}/mass-change/apply", {"preview_id": preview["id"]}
+    )
+    second = await again.json()
+    assert second["already_applied"] is True and second["moved"] == result["moved"]
+    assert await pool.fetchval("SELECT count(*) FROM outbox") == before + 50
