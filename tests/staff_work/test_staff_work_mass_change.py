@@ -65,7 +65,8 @@ async def test_a_mass_change_of_50_moves_or_cancels_each_once_never_onto_an_occu
     )
     overlapping = await pool.fetchval(
         "SELECT count(*) FROM appointments a JOIN appointments b ON a.id < b.id"
-        " AND a.location_id = b.location_id AND a.group_id = b.group_id AND a.service_point = b.service_point AND a.status <> 'cancelled'"
+        " AND a.location_id = b.location_id AND a.group_id = b.group_id"
+        " AND a.service_point = b.service_point AND a.status <> 'cancelled'"
         " AND b.status <> 'cancelled' AND tstzrange(a.start_at, a.end_at) && tstzrange(b.start_at, b.end_at)"
     )
     assert overlapping == 0
