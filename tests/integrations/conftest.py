@@ -157,6 +157,7 @@ class Env:
 
 
 EnvFactory = Callable[..., Awaitable[Env]]
+ReceiverFactory = Callable[..., Awaitable[Receiver]]
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -17,7 +16,7 @@ from tests.conftest import wait_for
 from tests.integrations.conftest import (
     Env,
     EnvFactory,
-    Receiver,
+    ReceiverFactory,
     SignatureError,
     booked,
     cancelled,
@@ -27,8 +26,6 @@ from tests.integrations.conftest import (
 from tests.staff.conftest import StaffClient
 
 pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
-
-ReceiverFactory = Callable[..., Awaitable[Receiver]]
 
 
 async def subscribe(admin: StaffClient, url: str, **fields: Any) -> dict[str, Any]:

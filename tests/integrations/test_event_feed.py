@@ -1,0 +1,109 @@
+"""The pull alternative (issue 12, R50, R37): the event feed for API keys with `events:read`, stable and
+paged, within the key's locations, personal data only with `events:personal`, and kept for a limited time."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from services.gateway.integrations import service
+from services.gateway.integrations.keys import INTEGRATIONS
+from shared.identity import Role
+from tests.conftest import wait_for
+from tests.integrations.conftest import EnvFactory, ReceiverFactory, booked, cancelled
+from tests.staff.conftest import StaffClient
+
+pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
+
+
+async def key(admin: StaffClient, locations: list[str], operations: list[str]) -> dict[str, str]:
+    body = {"name": "Fachverfahren", "locations": locations, "operations": operations}
+    response = await admin.post("/api/v1/admin/api-keys", json=body)
+    assert response.status == 201, await response.text()
+    return {"Authorization": f"Bearer {(await response.json())['key']}"}
+
+
+async def page(env: Any, headers: dict[str, str], **params: Any) -> dict[str, Any]:
+    response = await env.client.get("/api/v1/staff/events", params=params, headers=headers)
+    assert response.status == 200, await response.text()
+    body: dict[str, Any] = await response.json()
+    return body
+
+
+@pytest.mark.req("R50")
+@pytest.mark.req("R37")
+async def test_a_key_without_scope_for_a_location_never_sees_its_events_in_the_feed_or_webhooks(
+    make_env: EnvFactory, receiver: ReceiverFactory
+) -> None:
+    env = await make_env()
+    rec = await receiver(env.clock)
+    admin = await env.account("feed-admin", (Role.ADMIN, "*"))
+    mitte = await key(admin, ["mitte"], ["events:read"])
+    everywhere = await key(admin, ["*"], ["events:read", "events:personal"])
+    no_feed = await key(admin, ["*"], ["appointments:read"])
+    hook = await admin.post(
+        "/api/v1/admin/webhooks",
+        json={"name": "Nord", "url": rec.url, "event_types": ["appointment.*"], "locations": ["nord"]},
+    )
+    rec.secret = (await hook.json())["secret"]
+
+    ids = []
+    for i in range(5):
+        ids.append(await env.publish(booked(uuid.uuid4(), "mitte" if i % 2 == 0 else "nord")))
+    in_mitte = uuid.uuid4()
+    ids.append(await env.publish(booked(in_mitte)))
+    ids.append(await env.publish(cancelled(in_mitte, 2)))
+
+    async def all_stored() -> bool:
+        return len((await page(env, everywhere))["events"]) == 7
+
+    await wait_for(all_stored, timeout=15, what="every event in the feed")
+    full = await page(env, everywhere)
+    assert [e["cursor"] for e in full["events"]] == sorted(e["cursor"] for e in full["events"])
+    assert full["events"][0]["data"]["appointment"]["customer"]["last_name"] == "Mustermann"
+    assert "token" not in json.dumps(full)  # the manage link's token never leaves
+
+    # Mitte's key pages through Mitte's events only, stably, without personal data.
+    seen: list[dict[str, Any]] = []
+    after = 0
+    while True:
+        got = await page(env, mitte, after=after, limit=2)
+        seen += got["events"]
+        if not got["has_more"] and not got["events"]:
+            break
+        after = got["next_cursor"]
+    assert {e["data"]["appointment"]["location_id"] for e in seen} == {"mitte"}
+    assert len(seen) == 5 and len({e["id"] for e in seen}) == 5
+    assert "Mustermann" not in json.dumps(seen) and "Frau Mustermann" not in json.dumps(seen)
+    assert (await page(env, mitte, after=after))["events"] == []
+    # Stable: read again from the start, the same events in the same order.
+    assert [e["id"] for e in seen] == [e["id"] for e in (await page(env, mitte, limit=100))["events"]]
+
+    # A key without events:read gets 403; the Nord webhook got only Nord's events.
+    assert (await env.client.get("/api/v1/staff/events", headers=no_feed)).status == 403
+    await wait_for(lambda: len(rec.received) == 2, timeout=15, what="Nord's two events")
+    assert {e["data"]["appointment"]["location_id"] for e in rec.received.values()} == {"nord"}
+
+
+@pytest.mark.req("R50")
+async def test_feed_rows_older_than_the_retention_period_are_deleted_with_their_deliveries(
+    make_env: EnvFactory,
+) -> None:
+    env = await make_env(event_feed_retention_days=7)
+    admin = await env.account("feed-admin", (Role.ADMIN, "*"))
+    everywhere = await key(admin, ["*"], ["events:read"])
+    await env.publish(booked(uuid.uuid4()))
+
+    async def stored() -> bool:
+        return len((await page(env, everywhere))["events"]) == 1
+
+    await wait_for(stored, timeout=15, what="the event in the feed")
+    env.clock.advance(timedelta(days=6))
+    assert await service.purge_feed(env.app[INTEGRATIONS]) == 0
+    env.clock.advance(timedelta(days=1, minutes=1))
+    assert await service.purge_feed(env.app[INTEGRATIONS]) == 1
+    assert (await page(env, everywhere))["events"] == []
