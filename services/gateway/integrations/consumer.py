@@ -34,7 +34,7 @@ class FamilyHandlers(dict[str, Handler]):
         super().__init__()
         self._handler = handler
 
-    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, key: str, default: Any = None) -> Any:
         return self._handler if key.startswith(FAMILIES) else default
 
 

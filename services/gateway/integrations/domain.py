@@ -175,7 +175,7 @@ class RetryPolicy:
 
     def next_attempt(self, attempts: int, now: datetime) -> datetime:
         """After the `attempts`-th failed attempt: exponential, capped."""
-        delay = self.first_delay * (2 ** max(attempts - 1, 0))
+        delay: timedelta = self.first_delay * (2 ** max(attempts - 1, 0))
         return now + min(delay, self.max_delay)
 
     def gives_up(self, created_at: datetime, now: datetime) -> bool:
