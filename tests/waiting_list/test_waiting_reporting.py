@@ -1,0 +1,57 @@
+"""Reporting counts the waiting list's events per day, location and concern, without personal data."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+
+import asyncpg
+import pytest
+
+from services.reporting.waiting_list import HANDLERS
+from shared.clock import ManualClock
+from shared.events import make_envelope
+from shared.events.waiting_list import WaitingConfirmedV1, WaitingRegisteredV1, WishSnapshot
+
+
+def wish(location: str) -> WishSnapshot:
+    return WishSnapshot.model_validate(
+        {
+            "id": str(uuid.uuid4()),
+            "reference": "ABCD-EFGH",
+            "revision": 1,
+            "status": "pending_opt_in",
+            "location_id": location,
+            "location_name": "Mitte",
+            "location_address": "Straße 1",
+            "concern_id": "veraenderung",
+            "concern_name": "Veränderung",
+            "mode": "in_person",
+            "weekdays": [0],
+            "latest_date": "2026-03-31",
+            "customer": {"first_name": "Erika", "last_name": "Muster", "email": "erika@example.org"},
+            "page_url": "https://x.example/waiting-list/1?token=t",
+            "registered_at": "2026-03-02T10:00:00+01:00",
+        }
+    )
+
+
+@pytest.mark.req("R45")
+async def test_reporting_counts_wishes_and_confirmations_without_personal_data(
+    pools: dict[str, asyncpg.Pool],
+) -> None:
+    pool = pools["reporting"]
+    location = f"count-{uuid.uuid4().hex[:6]}"
+    clock = ManualClock(datetime(2026, 3, 2, 12, 0, tzinfo=UTC))
+    events = [WaitingRegisteredV1(wish=wish(location)), WaitingRegisteredV1(wish=wish(location))]
+    events.append(WaitingConfirmedV1(wish=wish(location)))
+    async with pool.acquire() as conn, conn.transaction():
+        for data in events:
+            envelope = make_envelope(data, producer="booking", clock=clock)
+            await HANDLERS[envelope.type](conn, envelope, data)
+    rows = await pool.fetch("SELECT * FROM waiting_counts WHERE location_id = $1 ORDER BY event", location)
+    assert [(r["day"], r["event"], r["count"]) for r in rows] == [
+        (date(2026, 3, 2), "confirmed", 1),
+        (date(2026, 3, 2), "registered", 2),
+    ]
+    assert set(rows[0].keys()) == {"day", "location_id", "concern_id", "event", "count"}
