@@ -10,7 +10,7 @@ import asyncpg
 from aiohttp import web
 
 import shared.events.all  # noqa: F401 -- registers every event model the consumer validates against
-from services.reporting import service
+from services.reporting import service, waiting_list
 from services.reporting.config import Settings
 from shared.clock import Clock
 from shared.consumer import Consumer, Handler
@@ -54,6 +54,7 @@ def handlers(settings: Settings, clock: Clock) -> dict[str, Handler]:
         "mail.sent": service.apply_mail_event,
         "mail.failed": service.apply_mail_event,
         "retention.run_completed": service.apply_retention_run,
+        **waiting_list.HANDLERS,
     }
 
 

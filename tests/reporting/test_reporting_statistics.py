@@ -6,16 +6,17 @@ from __future__ import annotations
 
 import io
 import random
+import uuid
 from collections import Counter
 from datetime import date, timedelta
 from typing import Any
 
 import pytest
 from openpyxl import load_workbook
-from pydantic import AwareDatetime, BaseModel
 
-from shared.events import EventData, event, model_for
-from shared.events.appointment import AppointmentSnapshot, AppointmentStatus, CancelledBy, Channel
+import shared.events.staff_work  # noqa: F401 -- registers the staff-work events (outcomes, callbacks)
+from shared.events import EventData, model_for
+from shared.events.appointment import AppointmentStatus, CancelledBy, Channel
 from shared.events.catalog import Mode
 from shared.identity import Role
 from tests.reporting.conftest import (
@@ -28,38 +29,6 @@ from tests.reporting.conftest import (
     identity_header,
     location_event,
 )
-
-# The staff-work events are not defined yet (issue: outcomes and callbacks); until they are, these
-# stand-ins in the expected shape let the tests drive reporting's handlers. The real models win.
-if model_for("appointment.outcome_recorded", 1) is None:
-
-    @event("appointment.outcome_recorded", 1)
-    class _OutcomeRecordedV1(EventData):
-        appointment: AppointmentSnapshot
-        outcome: str
-        note: str | None = None
-
-
-if model_for("callback.created", 1) is None:
-
-    class _Ticket(BaseModel):
-        id: str
-        appointment_id: str
-        location_id: str
-        group_id: str
-        created_at: AwareDatetime
-        due_at: AwareDatetime
-        closed_at: AwareDatetime | None = None
-        status: str = "open"
-        revision: int = 1
-
-    @event("callback.created", 1)
-    class _CallbackCreatedV1(EventData):
-        callback: _Ticket
-
-    @event("callback.closed", 1)
-    class _CallbackClosedV1(EventData):
-        callback: _Ticket
 
 
 def outcome_event(appt: Appt, outcome: str) -> EventData:
@@ -350,10 +319,12 @@ async def test_callbacks_count_as_in_time_when_closed_within_48_hours(reporting:
     def ticket(n: int, hours_to_close: int | None) -> tuple[Any, ...]:
         at = berlin(DAY, 10) + timedelta(minutes=n)
         body: dict[str, Any] = {
-            "id": f"cb-{n}",
+            "id": str(uuid.UUID(int=n)),
             "appointment_id": str(appt.id),
             "location_id": "mitte",
             "group_id": "lt1",
+            "reason": "outcome",
+            "status": "open",
             "created_at": at,
             "due_at": at + timedelta(hours=48),
             "revision": 1,
