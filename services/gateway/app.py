@@ -17,6 +17,7 @@ from services.gateway.integrations import setup_integrations
 from services.gateway.proxy import HTTP, TRUSTED_PROXIES, UPSTREAMS, Upstreams, make_proxy, parse_networks
 from services.gateway.routes import PUBLIC_ROUTES
 from services.gateway.staff import setup_staff
+from services.gateway.staff_work import setup_staff_work
 from services.gateway.web import setup_web
 from services.gateway.web_waiting import setup_waiting
 from shared.clock import Clock
@@ -34,6 +35,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     setup_web(app)
     setup_waiting(app)  # the waiting-list pages (R45, issue 11)
     setup_staff(app)
+    setup_staff_work(app)  # the staff member's day: day list, outcomes, callbacks, calls (issue 8)
     setup_integrations(app)
     return app
 

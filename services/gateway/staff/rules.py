@@ -519,6 +519,16 @@ OWN: dict[tuple[str, str], Rule] = {
     ("POST", "/staff/windows/{window_id}/delete"): Rule(
         GL, lookup("window", "window_id"), entity="window", capacity_check=CapacityChange.WINDOW_DELETE
     ),
+    # The staff member's day (issue 8, services/gateway/staff_work): each page repeats the rule of the
+    # booking route it calls; booking checks an appointment's or ticket's location again (R28).
+    ("GET", "/staff/work"): Rule(AM, SOME),
+    ("GET", "/staff/locations/{location_id}/day"): Rule(AM, path()),
+    ("GET", "/staff/locations/{location_id}/calls"): Rule(AM, path()),
+    ("GET", "/staff/locations/{location_id}/callbacks"): Rule(AM, path()),
+    ("POST", "/staff/appointments/{appointment_id}/outcome"): Rule(AM, SOME, entity="appointment"),
+    ("POST", "/staff/appointments/{appointment_id}/call-attempts"): Rule(AM, SOME, entity="appointment"),
+    ("POST", "/staff/callbacks/{callback_id}/claim"): Rule(AM, SOME, entity="callback"),
+    ("POST", "/staff/callbacks/{callback_id}/close"): Rule(AM, SOME, entity="callback"),
 }
 
 

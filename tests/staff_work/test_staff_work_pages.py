@@ -1,0 +1,207 @@
+"""The pages of a staff member's day (services/gateway/staff_work) through a real gateway and the real
+booking service in-process: the day list of a location by group and service point (R22, R26, R27, R28),
+recording outcomes and the callback queue (R23), the call list with call attempts (R49), forms with the
+session's CSRF token, and the audit entry of each write without the note's text."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import asyncpg
+import pytest
+from aiohttp.test_utils import TestClient
+
+from shared.clock import ManualClock
+from shared.identity import Role
+from tests.booking import factory
+from tests.staff.conftest import (  # noqa: F401 -- fixtures used by name
+    Gateway,
+    GatewayFactory,
+    StaffClient,
+    audit_rows,
+    make_gateway,
+    staff_db,
+)
+from tests.staff_work.conftest import HERE, THERE, Staff, book, events
+
+pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
+
+TUESDAY = "2026-03-03"
+
+
+@pytest.fixture
+async def gateway(
+    make_gateway: GatewayFactory,  # noqa: F811 -- the fixture imported above
+    client: TestClient[Any, Any],
+    clock: ManualClock,
+) -> Gateway:
+    """A gateway whose booking is the real one (the catalog is a stand-in: ids instead of names)."""
+    return await make_gateway(urls={"booking": str(client.make_url("")).rstrip("/")}, clock=clock)
+
+
+async def signed_in_manager(gateway: Gateway) -> StaffClient:
+    return await gateway.signed_in("tagdienst", (Role.APPOINTMENT_MANAGER, HERE))
+
+
+async def signed_in_again(gateway: Gateway) -> StaffClient:
+    """A new session of the same person (after the clock moved past the idle timeout)."""
+    browser = gateway.browser()
+    assert (await browser.login("tagdienst")).status == 200
+    return browser
+
+
+async def form(browser: StaffClient, path: str, **fields: str) -> Any:
+    assert browser.csrf
+    return await browser.post(path, data={"csrf_token": browser.csrf, **fields})
+
+
+def row_of(html: str, appointment_id: str) -> str:
+    match = re.search(rf'<tr id="[at]-{appointment_id}".*?</tr>', html, re.S)
+    assert match, f"no row for {appointment_id}"
+    return match.group(0)
+
+
+@pytest.mark.req("R22")
+@pytest.mark.req("R26")
+@pytest.mark.req("R27")
+@pytest.mark.req("R28")
+async def test_the_day_page_lists_one_location_by_group_and_service_point_with_what_staff_prepare(
+    client: TestClient[Any, Any], manager: Staff, gateway: Gateway
+) -> None:
+    plain = await book(client, TUESDAY, "08:00")
+    phone = await book(client, TUESDAY, "08:15", mode="phone", number=factory.customer_number(7))
+    response = await manager.post(
+        "/api/v1/staff/appointments",
+        {
+            **factory.booking(factory.iso(TUESDAY, "09:00"), number=factory.customer_number(8)),
+            "interpreter_language": "Arabisch",
+        },
+    )
+    interpreted = await response.json()
+    elsewhere = await book(client, TUESDAY, "08:00", location_id=THERE, number=factory.customer_number(9))
+    browser = await signed_in_manager(gateway)
+
+    page = await browser.get(f"/staff/locations/{HERE}/day", params={"date": TUESDAY})
+    assert page.status == 200
+    html = await page.text()
+    assert "Dienstag, 3. März 2026" in html and "Gruppe ez" in html and "Serviceplatz 1" in html
+    assert "Mustermann" in row_of(html, plain["id"])
+    assert "Mitteilung einer Veränderung" in row_of(html, plain["id"])
+    assert "telefonisch" in row_of(html, phone["id"]) and "Telefon " in row_of(html, phone["id"])
+    assert "Arabisch" in row_of(html, interpreted["id"])
+    assert elsewhere["id"] not in html
+    assert page.headers["Cache-Control"] == "no-store"
+    # Another location's day is refused (R28), as a page.
+    other = await browser.get(f"/staff/locations/{THERE}/day", params={"date": TUESDAY})
+    assert other.status == 403 and "Dafür fehlt Ihnen" in await other.text()
+    # Without signing in: to the login with the page as the target.
+    anonymous = await gateway.browser().get(f"/staff/locations/{HERE}/day")
+    assert anonymous.status == 303 and anonymous.headers["Location"].startswith("/staff/login?next=")
+
+
+@pytest.mark.req("R23")
+async def test_outcomes_by_form_once_and_a_callback_ticket_is_claimed_and_closed_in_the_queue(
+    client: TestClient[Any, Any], gateway: Gateway, pool: asyncpg.Pool, clock: ManualClock
+) -> None:
+    first = await book(client, TUESDAY, "08:00")
+    second = await book(client, TUESDAY, "08:15", number=factory.customer_number(2))
+    browser = await signed_in_manager(gateway)
+    place = {"location": HERE, "date": TUESDAY}
+
+    early = await form(browser, f"/staff/appointments/{first['id']}/outcome", outcome="resolved", **place)
+    assert early.status == 409 and "erst ab dem Tag des Termins" in await early.text()
+
+    clock.set(factory.at(TUESDAY, "11:30"))
+    browser = await signed_in_again(gateway)
+    no_token = await browser.post(f"/staff/appointments/{first['id']}/outcome", data={"outcome": "resolved"})
+    assert no_token.status == 403
+    done = await form(
+        browser, f"/staff/appointments/{first['id']}/outcome", outcome="resolved", note="Privat: X", **place
+    )
+    assert done.status == 303
+    assert done.headers["Location"].startswith(f"/staff/locations/{HERE}/day?date={TUESDAY}&notice=outcome")
+    callback = await form(browser, f"/staff/appointments/{second['id']}/outcome", outcome="callback", **place)
+    assert callback.status == 303 and "notice=callback" in callback.headers["Location"]
+    html = await (await browser.get(callback.headers["Location"])).text()
+    assert "Anliegen erledigt" in row_of(html, first["id"]) and "Rückruf-Ticket" in html
+    assert "Rückruf durch das zuständige Team" in row_of(html, second["id"])
+
+    twice = await form(browser, f"/staff/appointments/{first['id']}/outcome", outcome="no_show", **place)
+    assert twice.status == 409 and "schon ein Ergebnis" in await twice.text()
+    unreasoned = await form(
+        browser, f"/staff/appointments/{first['id']}/outcome", outcome="no_show", correction="true", **place
+    )
+    assert unreasoned.status == 422 and "Begründung der Korrektur" in await unreasoned.text()
+    corrected = await form(
+        browser,
+        f"/staff/appointments/{first['id']}/outcome",
+        outcome="no_show",
+        correction="true",
+        reason="verwechselt",
+        **place,
+    )
+    assert corrected.status == 303
+    recorded = await events(pool, "appointment.outcome_recorded")
+    assert [(e["outcome"], e["correction"]) for e in recorded] == [
+        ("resolved", False),
+        ("callback", False),
+        ("no_show", True),
+    ]
+    # The audit log names the fields, never what the note says.
+    entries = await audit_rows(gateway, entity="appointment")
+    assert {e["action"] for e in entries} == {"outcome"} and len(entries) == 3
+    assert all("Privat" not in str(e["changes"]) for e in entries)
+
+    queue = await browser.get(f"/staff/locations/{HERE}/callbacks")
+    html = await queue.text()
+    ticket = (await events(pool, "callback.created"))[0]["callback"]
+    assert "05.03.2026 11:30" in row_of(html, ticket["id"]) and "überfällig" not in row_of(html, ticket["id"])
+
+    clock.set(factory.at("2026-03-05", "12:00"))
+    browser = await signed_in_again(gateway)
+    html = await (await browser.get(f"/staff/locations/{HERE}/callbacks")).text()
+    assert "überfällig" in row_of(html, ticket["id"]) and "1 Ticket überfällig" in html
+    claimed = await form(browser, f"/staff/callbacks/{ticket['id']}/claim", location=HERE)
+    assert claimed.status == 303
+    html = await (await browser.get(claimed.headers["Location"])).text()
+    assert "übernommen" in row_of(html, ticket["id"]) and "tagdienst" in row_of(html, ticket["id"])
+    empty = await form(browser, f"/staff/callbacks/{ticket['id']}/close", location=HERE, result="")
+    assert empty.status == 422 and "Ergebnis des Rückrufs" in await empty.text()
+    closed = await form(
+        browser, f"/staff/callbacks/{ticket['id']}/close", location=HERE, result="Kundin erreicht"
+    )
+    assert closed.status == 303
+    html = await (await browser.get(f"/staff/locations/{HERE}/callbacks")).text()
+    assert ticket["id"] not in html
+    html = await (await browser.get(f"/staff/locations/{HERE}/callbacks", params={"status": "closed"})).text()
+    assert "Kundin erreicht" in row_of(html, ticket["id"])
+    assert len(await events(pool, "callback.closed")) == 1
+    again = await form(browser, f"/staff/callbacks/{ticket['id']}/close", location=HERE, result="nochmal")
+    assert again.status == 409
+
+
+@pytest.mark.req("R49")
+async def test_the_call_list_records_call_attempts_and_the_second_unreached_one_opens_a_callback_ticket(
+    client: TestClient[Any, Any], gateway: Gateway, pool: asyncpg.Pool, clock: ManualClock
+) -> None:
+    phone = await book(client, TUESDAY, "08:15", mode="phone")
+    await book(client, TUESDAY, "08:30", number=factory.customer_number(3))  # in person: not a call
+    clock.set(factory.at(TUESDAY, "08:20"))
+    browser = await signed_in_manager(gateway)
+    page = await browser.get(f"/staff/locations/{HERE}/calls", params={"date": TUESDAY})
+    html = await page.text()
+    assert page.status == 200 and "1 Telefontermin," in html and 'href="tel:' in row_of(html, phone["id"])
+    place = {"location": HERE, "date": TUESDAY}
+    path = f"/staff/appointments/{phone['id']}/call-attempts"
+    assert (await form(browser, path, **place)).status == 422  # reached is required
+    first = await form(browser, path, reached="false", note="Mailbox", **place)
+    assert first.status == 303 and "notice=attempt#" in first.headers["Location"]
+    second = await form(browser, path, reached="false", **place)
+    assert "notice=attempt_callback" in second.headers["Location"]
+    html = await (await browser.get(second.headers["Location"])).text()
+    assert row_of(html, phone["id"]).count("nicht erreicht") == 2 and "Mailbox" in html
+    created = await events(pool, "callback.created")
+    assert len(created) == 1 and created[0]["callback"]["reason"] == "missed_call"
+    queue = await (await browser.get(f"/staff/locations/{HERE}/callbacks")).text()
+    assert "Telefontermin nicht erreicht" in queue
