@@ -1,0 +1,138 @@
+"""A staff member's day in a real browser (Chromium through Playwright) against the real catalog, booking
+and gateway: the demo login `mitte-manager` opens the day list, records outcomes (one of them a callback
+ticket), and claims and closes the ticket in the callback queue; axe-core finds no serious or critical
+accessibility violation on the day list, the call list and the callback queue (R22, R23, R27)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any
+
+import pytest
+from axe_playwright_python.async_playwright import Axe  # type: ignore[import-untyped]  # ships no type information
+from playwright.async_api import Browser, Page, async_playwright, expect
+
+from services.gateway.staff.demo import load_demo_accounts
+from shared.clock import BERLIN
+from shared.web import SETTINGS
+from tests.booking import factory
+from tests.staff.conftest import (  # noqa: F401 -- fixtures used by name
+    Stack,
+    customer,
+    make_gateway,
+    stack,
+    staff_db,
+    wait_for_slots,
+)
+
+pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+TUESDAY = "2026-03-03"
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        await launched.close()
+
+
+def _serious(response: dict[str, Any]) -> list[str]:
+    return [
+        f"{v['id']} ({v['impact']}): {[n['target'] for n in v['nodes']][:3]}"
+        for v in response.get("violations", [])
+        if v.get("impact") in ("serious", "critical")
+    ]
+
+
+async def _no_serious_violation(page: Page) -> None:
+    results = await Axe().run(page)
+    assert _serious(results.response) == [], page.url
+
+
+@pytest.mark.req("R22")
+@pytest.mark.req("R23")
+@pytest.mark.req("R27")
+async def test_mitte_manager_opens_the_day_records_outcomes_and_claims_and_closes_a_callback_in_the_browser(
+    stack: Stack,  # noqa: F811 -- the fixture imported above
+    browser: Browser,
+) -> None:
+    gateway = stack.gateway
+    settings = gateway.app[SETTINGS]
+    await load_demo_accounts(gateway.staff, settings)  # as `load-demo` does: mitte-manager and the others
+    await wait_for_slots(stack.admin, "mitte", "neuantrag", TUESDAY, present=f"{TUESDAY}T09:00:00+01:00")
+    booked: dict[str, dict[str, Any]] = {}
+    for number, (hhmm, last_name) in enumerate(
+        (("08:00", "Albers"), ("08:30", "Brandt"), ("09:00", "Claassen")), start=1
+    ):
+        body = customer(f"{TUESDAY}T{hhmm}:00+01:00", f"kunde{number}@example.org")
+        body["customer"].update(last_name=last_name, customer_number=factory.customer_number(100 + number))
+        response = await gateway.browser().post("/api/v1/appointments", json=body)
+        assert response.status == 201, await response.text()
+        booked[last_name] = await response.json()
+    gateway.clock.set(datetime(2026, 3, 3, 10, 30, tzinfo=BERLIN))  # the appointments' day
+
+    base = str(gateway.client.make_url("")).rstrip("/")
+    context = await browser.new_context(locale="de-DE")
+    context.set_default_timeout(15_000)
+    page = await context.new_page()
+    try:
+        await page.goto(f"{base}/staff/locations/mitte/day?date={TUESDAY}")
+        await expect(page.get_by_role("heading", name="Anmeldung")).to_be_visible()
+        await page.get_by_label("Benutzername").fill("mitte-manager")
+        await page.get_by_label("Passwort", exact=True).fill(settings.demo_password)
+        await page.get_by_role("button", name="Anmelden").click()
+
+        await expect(page.get_by_role("heading", name="Tagesliste Bremen-Mitte")).to_be_visible()
+        await expect(page.get_by_text("3 Termine, davon 3 ohne Ergebnis")).to_be_visible()
+        await _no_serious_violation(page)
+
+        for last_name, outcome in (
+            ("Albers", "Anliegen erledigt"),
+            ("Brandt", "Rückruf durch das zuständige Team (Ticket)"),
+            ("Claassen", "Nicht erschienen"),
+        ):
+            row = page.locator(f"#a-{booked[last_name]['id']}")
+            await row.get_by_label("Ergebnis", exact=True).select_option(label=outcome)
+            await row.get_by_label("Notiz zum Ergebnis").fill("im Gespräch geklärt")
+            await row.get_by_role("button", name="Ergebnis speichern").click()
+            await expect(page.get_by_role("status")).to_contain_text("Ergebnis ist gespeichert")
+            await expect(page.locator(f"#a-{booked[last_name]['id']}")).to_contain_text(outcome)
+        await expect(page.get_by_text("3 Termine, davon 0 ohne Ergebnis")).to_be_visible()
+
+        await page.get_by_role("link", name="Anrufliste").click()
+        await expect(page.get_by_role("heading", name="Anrufliste Bremen-Mitte")).to_be_visible()
+        await _no_serious_violation(page)
+
+        await page.get_by_role("link", name="Rückrufe").click()
+        await expect(page.get_by_role("heading", name="Rückrufe Bremen-Mitte")).to_be_visible()
+        ticket = page.locator("tbody tr")
+        await expect(ticket).to_have_count(1)
+        await expect(ticket).to_contain_text("Brandt")
+        await expect(ticket).to_contain_text("05.03.2026 10:30")  # 48 hours on Bremen working days
+        await _no_serious_violation(page)
+        await ticket.get_by_role("button", name="Übernehmen").click()
+        await expect(page.get_by_role("status")).to_contain_text("Ticket übernommen")
+        await expect(page.locator("tbody tr")).to_contain_text("mitte-manager")
+        await page.locator("tbody tr").get_by_label("Ergebnis des Rückrufs").fill("Kunde erreicht, erledigt")
+        await page.locator("tbody tr").get_by_role("button", name="Ticket erledigen").click()
+        await expect(page.get_by_role("status")).to_contain_text("Ticket ist erledigt")
+        await expect(page.get_by_text("Keine Tickets in dieser Ansicht.")).to_be_visible()
+        await page.get_by_label("Tickets").select_option(label="erledigt")
+        await page.get_by_role("button", name="Anzeigen").click()
+        await expect(page.locator("tbody tr")).to_contain_text("Kunde erreicht, erledigt")
+        await _no_serious_violation(page)
+    finally:
+        await context.close()
