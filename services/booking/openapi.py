@@ -38,7 +38,8 @@ MANAGE_TOKEN = Header(
 )
 IDEMPOTENCY_KEY = Header(
     "Idempotency-Key",
-    "Optional. A repeated request with the same key answers with the first result (a double click books once).",
+    "Optional. A repeated request with the same key answers with the first result "
+    "(a double click books once).",
     schema={"type": "string", "maxLength": 200},
 )
 TAGS = ("booking",)

@@ -67,14 +67,13 @@ class Stack:
 
     def gateway_settings(self, **overrides: Any) -> GatewaySettings:
         """Settings of another gateway in front of the same services (for the bot defence tests)."""
-        settings = svc_settings(
-            GatewaySettings,
-            catalog_urls=self.catalog_url,
-            booking_urls=self.booking_url,
-            public_base_url=self.gateway_url,
-            bot_defence=False,
-            **overrides,
-        )
+        given: dict[str, Any] = {
+            "catalog_urls": self.catalog_url,
+            "booking_urls": self.booking_url,
+            "public_base_url": self.gateway_url,
+            "bot_defence": False,
+        }
+        settings = svc_settings(GatewaySettings, **{**given, **overrides})
         assert isinstance(settings, GatewaySettings)
         return settings
 

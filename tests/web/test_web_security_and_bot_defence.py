@@ -1,0 +1,337 @@
+"""Security of the customer pages and the bot defence (R36, R39, R42, R43): rate limits (429 with
+Retry-After), the proof-of-work challenge (428, then solved and accepted), CSRF refusal, the security
+headers and `frame-ancestors` from configuration, the language kept across pages, errors tied to fields."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import altcha
+import pytest
+from aiohttp import CookieJar
+from aiohttp.test_utils import TestClient, TestServer
+
+from services.gateway.app import create_app as create_gateway
+from services.gateway.bot_defence import ALTCHA_HEADER, BotDefence, Bucket, Limits, Verdict
+from services.gateway.web.pages import SEALER
+from tests.conftest import free_port
+from tests.web.conftest import Stack, unique_customer_number, unique_email
+
+
+async def gateway_client(stack: Stack, **overrides: Any) -> TestClient[Any, Any]:
+    port = free_port()
+    app = create_gateway(stack.gateway_settings(**overrides), clock=stack.clock)
+    # Browsers accept Secure cookies on http://127.0.0.1; aiohttp's client must be told so.
+    jar = CookieJar(unsafe=True, treat_as_secure_origin=[f"http://127.0.0.1:{port}"])
+    client = TestClient(TestServer(app, host="127.0.0.1", port=port), cookie_jar=jar)
+    await client.start_server()
+    return client
+
+
+@pytest.fixture
+async def client(stack: Stack) -> AsyncIterator[TestClient[Any, Any]]:
+    started = await gateway_client(stack, frame_ancestors="'self' https://www.jobcenter-bremen.example")
+    yield started
+    await started.close()
+
+
+def csrf_of(html: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match
+    return match.group(1)
+
+
+async def first_slot(
+    client: TestClient[Any, Any], concern: str = "veraenderung", mode: str = "in_person"
+) -> dict[str, Any]:
+    response = await client.get(
+        "/api/v1/locations/mitte/availability", params={"concern": concern, "mode": mode}
+    )
+    assert response.status == 200
+    slots = (await response.json())["slots"]
+    return dict(slots[len(slots) // 2])
+
+
+def solve(challenge: dict[str, Any]) -> str:
+    parsed = altcha.Challenge.from_dict(challenge)
+    solution = altcha.solve_challenge(parsed)
+    assert solution is not None
+    return altcha.Payload(parsed, solution).to_base64()
+
+
+# --- bot defence ----------------------------------------------------------------------------------
+
+
+@pytest.mark.req("R39")
+async def test_the_api_answers_429_with_retry_after_beyond_the_rate_limit(stack: Stack) -> None:
+    client = await gateway_client(
+        stack, bot_defence=True, bot_availability_burst=3, bot_availability_soft=3, bot_availability_rate=0.1
+    )
+    try:
+        params = {"concern": "veraenderung"}
+        for _ in range(3):
+            assert (await client.get("/api/v1/locations/mitte/availability", params=params)).status == 200
+        limited = await client.get("/api/v1/locations/mitte/availability", params=params)
+        assert limited.status == 429
+        assert (await limited.json())["error"]["code"] == "rate_limited"
+        assert 1 <= int(limited.headers["Retry-After"]) <= 10
+        # Other traffic is not limited: the locations are no availability request.
+        assert (await client.get("/api/v1/locations")).status == 200
+    finally:
+        await client.close()
+
+
+@pytest.mark.req("R39")
+async def test_the_pages_answer_429_with_retry_after_beyond_the_rate_limit(stack: Stack) -> None:
+    client = await gateway_client(
+        stack, bot_defence=True, bot_availability_burst=2, bot_availability_soft=2, bot_availability_rate=0.1
+    )
+    try:
+        state = client.app[SEALER].seal({"loc": "mitte", "concern": "veraenderung", "mode": "in_person"})
+        for _ in range(2):
+            assert (await client.get("/time", params={"s": state})).status == 200
+        limited = await client.get("/time", params={"s": state})
+        assert limited.status == 429
+        assert "Retry-After" in limited.headers
+        assert "Zu viele Anfragen" in await limited.text()
+    finally:
+        await client.close()
+
+
+@pytest.mark.req("R39")
+async def test_abnormal_booking_traffic_must_solve_a_challenge_and_is_then_accepted(stack: Stack) -> None:
+    client = await gateway_client(stack, bot_defence=True, bot_booking_soft=0, bot_challenge_cost=500)
+    try:
+        slot = await first_slot(client, concern="bescheid", mode="phone")
+        body = {
+            "location_id": "mitte",
+            "concern_id": "bescheid",
+            "start": slot["start"],
+            "mode": "phone",
+            "customer": {
+                "first_name": "Robo",
+                "last_name": "Test",
+                "email": unique_email("challenge"),
+                "phone": "0421 111111",
+                "customer_number": unique_customer_number(),
+            },
+        }
+        refused = await client.post("/api/v1/appointments", json=body)
+        assert refused.status == 428
+        error = (await refused.json())["error"]
+        assert error["code"] == "challenge_required"
+        challenge = error["details"][0]["challenge"]
+        assert error["details"][0]["header"] == ALTCHA_HEADER
+
+        wrong = base64.b64encode(
+            json.dumps({"challenge": challenge, "solution": {"counter": 1, "derivedKey": "00"}}).encode()
+        ).decode()
+        assert (
+            await client.post("/api/v1/appointments", json=body, headers={ALTCHA_HEADER: wrong})
+        ).status == 428
+
+        accepted = await client.post(
+            "/api/v1/appointments", json=body, headers={ALTCHA_HEADER: solve(challenge)}
+        )
+        assert accepted.status == 201, await accepted.text()
+        assert (await accepted.json())["status"] == "booked"
+    finally:
+        await client.close()
+
+
+@pytest.mark.req("R39")
+async def test_the_challenge_endpoint_gives_a_fresh_signed_challenge_and_a_solution_is_good_once() -> None:
+    defence = BotDefence(
+        enabled=True,
+        limits={Bucket.BOOKING: Limits(rate=0.01, burst=5, soft=0)},
+        secret="a-test-secret-of-enough-length",
+        challenge_cost=300,
+    )
+    first, second = defence.challenge(), defence.challenge()
+    assert first["signature"] != second["signature"]
+    solution = solve(first)
+    assert defence.check("10.0.0.1", Bucket.BOOKING).verdict is Verdict.CHALLENGE_REQUIRED
+    assert defence.check("10.0.0.1", Bucket.BOOKING, solution).verdict is Verdict.ALLOW
+    # The same solution does not open the door for another client.
+    assert defence.check("10.0.0.2", Bucket.BOOKING, solution).verdict is Verdict.CHALLENGE_REQUIRED
+
+
+@pytest.mark.req("R39")
+async def test_bot_defence_off_switches_rate_limits_and_challenges_off(stack: Stack) -> None:
+    client = await gateway_client(
+        stack,
+        bot_defence=False,
+        bot_availability_burst=1,
+        bot_availability_soft=0,
+        bot_availability_rate=0.01,
+    )
+    try:
+        for _ in range(5):
+            response = await client.get(
+                "/api/v1/locations/mitte/availability", params={"concern": "veraenderung"}
+            )
+            assert response.status == 200
+    finally:
+        await client.close()
+
+
+def test_the_token_bucket_refills_over_time() -> None:
+    now = [0.0]
+    defence = BotDefence(
+        enabled=True,
+        limits={Bucket.AVAILABILITY: Limits(rate=1.0, burst=2, soft=2)},
+        secret="a-test-secret-of-enough-length",
+        now=lambda: now[0],
+    )
+    assert defence.check("c", Bucket.AVAILABILITY).allowed
+    assert defence.check("c", Bucket.AVAILABILITY).allowed
+    limited = defence.check("c", Bucket.AVAILABILITY)
+    assert limited.verdict is Verdict.RATE_LIMITED and limited.retry_after == 1
+    now[0] += 1.0
+    assert defence.check("c", Bucket.AVAILABILITY).allowed
+
+
+# --- CSRF, headers, embedding -------------------------------------------------------------------------
+
+
+@pytest.mark.req("R42")
+async def test_a_form_without_a_valid_csrf_token_is_refused(client: TestClient[Any, Any]) -> None:
+    page = await client.get("/")
+    token = csrf_of(await page.text())
+    missing = await client.post("/", data={"location": "mitte"}, allow_redirects=False)
+    assert missing.status == 403
+    assert "Das Formular ist abgelaufen" in await missing.text()
+    forged = await client.post("/", data={"location": "mitte", "csrf_token": "0" * 64}, allow_redirects=False)
+    assert forged.status == 403
+    accepted = await client.post("/", data={"location": "mitte", "csrf_token": token}, allow_redirects=False)
+    assert accepted.status == 303
+    assert accepted.headers["Location"].startswith("/concern?s=")
+
+
+async def test_a_foreign_origin_without_the_cookie_is_refused(stack: Stack) -> None:
+    client = await gateway_client(stack)
+    try:
+        token = csrf_of(await (await client.get("/")).text())
+        client.session.cookie_jar.clear()
+        foreign = await client.post(
+            "/",
+            data={"location": "mitte", "csrf_token": token},
+            headers={"Origin": "https://evil.example"},
+            allow_redirects=False,
+        )
+        assert foreign.status == 403
+    finally:
+        await client.close()
+
+
+@pytest.mark.req("R36")
+async def test_every_page_has_the_security_headers_and_frame_ancestors_from_configuration(
+    client: TestClient[Any, Any],
+) -> None:
+    for path in ("/", "/accessibility", "/embed", "/manage/00000000-0000-0000-0000-000000000000?token=x"):
+        response = await client.get(path)
+        csp = response.headers["Content-Security-Policy"]
+        assert "frame-ancestors 'self' https://www.jobcenter-bremen.example" in csp
+        assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert response.headers["Referrer-Policy"] == "no-referrer"
+    api = await client.get("/api/v1/locations")
+    assert api.headers["X-Content-Type-Options"] == "nosniff"
+    assert "frame-ancestors 'none'" in api.headers["Content-Security-Policy"]
+
+
+@pytest.mark.req("R36")
+async def test_frame_ancestors_defaults_to_self(stack: Stack) -> None:
+    client = await gateway_client(stack)
+    try:
+        csp = (await client.get("/")).headers["Content-Security-Policy"]
+        assert "frame-ancestors 'self'" in csp
+    finally:
+        await client.close()
+
+
+@pytest.mark.req("R36")
+async def test_the_embed_page_gives_the_iframe_snippet_and_the_resize_script(
+    client: TestClient[Any, Any],
+) -> None:
+    page = await (await client.get("/embed")).text()
+    assert "&lt;iframe" in page and "/static/js/embed.js" in page
+    script = await client.get("/static/js/embed.js")
+    assert script.status == 200
+    assert "otv:height" in await script.text()
+
+
+@pytest.mark.req("R41")
+async def test_the_manage_page_with_a_wrong_token_says_the_link_is_not_valid(
+    client: TestClient[Any, Any],
+) -> None:
+    response = await client.get("/manage/00000000-0000-0000-0000-000000000000?token=wrong")
+    assert response.status == 404
+    assert "Dieser Link ist nicht gültig" in await response.text()
+    assert response.headers["Referrer-Policy"] == "no-referrer"
+
+
+# --- languages (R43) ----------------------------------------------------------------------------------
+
+
+@pytest.mark.req("R43")
+async def test_the_chosen_language_is_kept_across_pages(client: TestClient[Any, Any]) -> None:
+    german = await (await client.get("/")).text()
+    assert '<html lang="de">' in german and "Standort wählen" in german
+    english = await client.get("/?lang=en")
+    assert '<html lang="en">' in await english.text()
+    # Kept by the cookie ...
+    assert '<html lang="en">' in await (await client.get("/accessibility")).text()
+    # ... and by the links (for a framed page where cookies are blocked).
+    easy = await (await client.get("/?lang=de-x-ls")).text()
+    assert '<html lang="de-x-ls">' in easy
+    assert 'href="/accessibility?lang=de-x-ls"' in easy
+    client.session.cookie_jar.clear()
+    assert '<html lang="de-x-ls">' in await (await client.get("/accessibility?lang=de-x-ls")).text()
+    # The switcher is on every page, naming each language in itself.
+    for name in ("Deutsch", "Leichte Sprache", "English"):
+        assert f">{name}</a>" in easy
+
+
+# --- errors tied to fields (R42) -------------------------------------------------------------------
+
+
+@pytest.mark.req("R42")
+async def test_errors_are_tied_to_their_fields_and_summarised_at_the_top(
+    client: TestClient[Any, Any],
+) -> None:
+    slot = await first_slot(client)
+    state = client.app[SEALER].seal(
+        {
+            "loc": "mitte",
+            "concern": "veraenderung",
+            "mode": "phone",
+            "start": slot["start"],
+            "end": slot["end"],
+        }
+    )
+    page = await client.get("/details", params={"s": state})
+    token = csrf_of(await page.text())
+    response = await client.post(
+        f"/details?s={state}",
+        data={"csrf_token": token, "first_name": "", "email": "not-an-address", "customer_number": "12"},
+    )
+    assert response.status == 422
+    html = await response.text()
+    summary = html[
+        html.index('class="error-summary"') : html.index("</div>", html.index('class="error-summary"'))
+    ]
+    for field in ("first_name", "last_name", "email", "phone", "customer_number"):
+        assert f'href="#field-{field}"' in summary
+        tag = re.search(rf'<input[^>]*id="field-{field}"[^>]*>', html)
+        assert tag, field
+        assert 'aria-invalid="true"' in tag.group(0)
+        assert f"{field}-error" in tag.group(0)
+        assert f'id="{field}-error"' in html
+    assert "Geben Sie die E-Mail-Adresse in der richtigen Form an" in html
+    assert html.count("<title>Fehler:") == 1
