@@ -8,7 +8,6 @@ import base64
 import json
 import re
 from collections.abc import AsyncIterator
-from datetime import timedelta
 from typing import Any
 
 import altcha

@@ -1,0 +1,115 @@
+"""axe-core finds no WCAG 2.1 AA violation on any customer page, in each language (R42, R43).
+
+One booking per language walks through every page of the dialogue (with the error states of the finder
+and the contact form), then the confirmation, the manage, reschedule and cancel pages, the accessibility
+statement, the embedding page and an error page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from axe_playwright_python.async_playwright import Axe
+from playwright.async_api import Browser, Page, expect
+
+from tests.web.conftest import DESKTOP, PHONE, Stack, new_context, unique_customer_number, unique_email
+
+pytestmark = pytest.mark.timeout(150)
+
+WCAG_21_AA = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}}
+LANGUAGES = ("de", "de-x-ls", "en")
+
+
+async def check(page: Page, axe: Axe, where: str, found: dict[str, list[str]]) -> None:
+    results = await axe.run(page, options=WCAG_21_AA)
+    violations: list[dict[str, Any]] = results.response["violations"]
+    if violations:
+        found[where] = [
+            f"{v['id']}: {v['help']} ({', '.join(str(n['target']) for n in v['nodes'][:3])})"
+            for v in violations
+        ]
+
+
+@pytest.mark.req("R42")
+@pytest.mark.req("R43")
+@pytest.mark.parametrize("language", LANGUAGES)
+async def test_no_customer_page_has_a_wcag_21_aa_violation(
+    stack: Stack, browser: Browser, language: str
+) -> None:
+    axe = Axe()
+    found: dict[str, list[str]] = {}
+    # Leichte Sprache on a phone, the others on a desktop: both layouts are checked.
+    context = await new_context(browser, PHONE if language == "de-x-ls" else DESKTOP)
+    page = await context.new_page()
+    day = {"de": 8, "de-x-ls": 9, "en": 10}[language]
+
+    await page.goto(f"{stack.gateway_url}/?lang={language}")
+    await expect(page.locator("html")).to_have_attribute("lang", language)
+    await check(page, axe, "start", found)
+    await page.locator("#field-street").fill("Am Wall")
+    await page.locator("#field-house_number").fill("1")
+    await page.locator("#field-postcode").fill("28195")
+    await page.locator("form[action^='/finder'] button[type=submit]").click()
+    await expect(page.locator("#finder-result-title")).to_be_visible()
+    await check(page, axe, "finder result", found)
+    await page.locator("#field-street").fill("")
+    await page.locator("form[action^='/finder'] button[type=submit]").click()
+    await expect(page.locator(".error-summary")).to_be_visible()
+    await check(page, axe, "finder errors", found)
+
+    await page.locator("input[name=location][value=mitte]").check()
+    await page.locator("form[action^='/'][novalidate] button[type=submit]").first.click()
+    await expect(page.locator("input[name=concern]").first).to_be_visible()
+    await check(page, axe, "concern", found)
+    for details in await page.locator("details.concern-details").all():
+        await details.locator("summary").click()
+    await check(page, axe, "concern, details open", found)
+    await page.locator("input[name=concern][value=bescheid]").check()
+    await page.locator("input[name=mode][value=in_person]").check()
+    await page.locator("main form button[type=submit]").click()
+
+    await expect(page.locator(".calendar").first).to_be_visible()
+    await check(page, axe, "calendar", found)
+    await page.locator(".calendar td.has-slots a").nth(day).click()
+    await expect(page.locator("button.slot").first).to_be_visible()
+    await check(page, axe, "times of a day", found)
+    if await page.locator("button.slot-evening").count():
+        await page.locator("button.slot-evening").first.click()
+        await expect(page.locator(".error-summary")).to_be_visible()
+        await check(page, axe, "times, evening declaration missing", found)
+    await page.locator("button.slot:not(.slot-evening)").first.click()
+
+    await expect(page.locator("#details-form")).to_be_visible()
+    await check(page, axe, "contact details", found)
+    await page.locator("#details-form button[type=submit]").click()
+    await expect(page.locator(".error-summary")).to_be_visible()
+    await check(page, axe, "contact details with errors", found)
+    await page.locator("#field-first_name").fill("Ada")
+    await page.locator("#field-last_name").fill("Lovelace")
+    await page.locator("#field-email").fill(unique_email(f"axe-{language}"))
+    await page.locator("#field-customer_number").fill(unique_customer_number())
+    await page.locator("#details-form button[type=submit]").click()
+
+    await expect(page.locator(".reference")).to_be_visible()
+    await check(page, axe, "confirmation", found)
+    await page.locator("main a[href*='/manage/']").click()
+    await expect(page.locator("a.button-warning")).to_be_visible()
+    manage_url = page.url
+    await check(page, axe, "manage", found)
+    await page.locator("main a[href*='/reschedule']").click()
+    await expect(page.locator(".calendar").first).to_be_visible()
+    await check(page, axe, "reschedule", found)
+    await page.goto(manage_url)
+    await page.locator("a.button-warning").click()
+    await expect(page.locator("main form button.button-warning")).to_be_visible()
+    await check(page, axe, "cancel", found)
+    await page.locator("main form button.button-warning").click()
+    await expect(page.get_by_role("status")).to_be_visible()
+    await check(page, axe, "cancelled", found)
+
+    for path in ("/accessibility", "/embed", "/manage/00000000-0000-0000-0000-000000000000?token=x"):
+        await page.goto(f"{stack.gateway_url}{path}{'&' if '?' in path else '?'}lang={language}")
+        await expect(page.locator("html")).to_have_attribute("lang", language)
+        await check(page, axe, path, found)
+    await context.close()
+    assert not found, found
