@@ -1,0 +1,122 @@
+"""The catalog service's public routes for the OpenAPI document. Served at `GET /openapi.json`; the gateway
+merges it into `/api/v1/openapi.json`.
+
+The query of the finder is the service's own model (`models.FinderQuery`); the public answers are built
+as dictionaries in `api.py`, so their shapes are declared here as pydantic models, next to nothing else.
+A field added to an answer without its model here is still valid JSON Schema-wise (extra properties are
+allowed), and schemathesis (tests/web) checks every answer against these models.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.catalog.models import FinderQuery
+from shared.events.catalog import GroupKind, Mode
+from shared.openapi import ApiRoute, build_document
+
+TAGS = ("catalog",)
+LANGUAGE = Literal["de", "en", "de-x-ls"]
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class LocationOut(_Out):
+    id: str = Field(description="A readable slug such as `mitte`.")
+    name: str
+    address: str = Field(description="One line: street, postcode and city.")
+    phone_hotline: str
+    phone: str | None = None
+    street: str | None = None
+    postcode: str | None = None
+    city: str | None = None
+
+
+class LinkOut(_Out):
+    label: str
+    url: str
+
+
+class ConcernOut(_Out):
+    id: str
+    name: str
+    group: GroupKind = Field(description="The kind of service point group that offers it.")
+    group_id: str | None = None
+    group_name: str | None = None
+    duration_minutes: int
+    modes: list[Mode]
+    info: str = ""
+    documents: list[str] = Field(default_factory=list, description="Documents to bring (R11).")
+    links: list[LinkOut] = Field(default_factory=list)
+    emergency: bool = False
+    sensitive: bool = False
+
+
+class JobcenterOut(_Out):
+    id: str | None = None
+    name: str
+    hotline: str
+    address: str | None = None
+    website: str | None = None
+
+
+class YouthHintOut(_Out):
+    message: str
+    location: LocationOut
+
+
+class FinderOut(_Out):
+    result: Literal["location", "other_jobcenter", "unknown"]
+    reason: str | None = None
+    message: str
+    hotline: str | None = None
+    location: LocationOut | None = None
+    district: str | None = None
+    jobcenter: JobcenterOut | None = None
+    suggestions: list[str] | None = None
+    missing: list[str] | None = None
+    youth_hint: YouthHintOut | None = None
+
+
+class LanguageQuery(BaseModel):
+    lang: LANGUAGE | None = Field(
+        default=None, description="The language of the texts; else Accept-Language; else German."
+    )
+
+
+LOCATION_ID = {"type": "string", "minLength": 1, "maxLength": 64, "examples": ["mitte"]}
+
+ROUTES = (
+    ApiRoute(
+        "GET", "/api/v1/locations", "The locations of Jobcenter Bremen", response=list[LocationOut], tags=TAGS
+    ),
+    ApiRoute(
+        "GET",
+        "/api/v1/finder",
+        "The responsible location for an address (R3)",
+        query=FinderQuery,
+        response=FinderOut,
+        errors=("validation_error",),
+        tags=TAGS,
+        description="`other_jobcenter`: the address belongs to another jobcenter; call its hotline. "
+        "`unknown`: the address was not found; `message` says what to do.",
+    ),
+    ApiRoute(
+        "GET",
+        "/api/v1/locations/{location_id}/concerns",
+        "The concerns a location offers, with info, links and documents to bring (R11)",
+        query=LanguageQuery,
+        response=list[ConcernOut],
+        errors=("validation_error", "not_found"),
+        path_params={"location_id": LOCATION_ID},
+        tags=TAGS,
+    ),
+)
+
+
+def document() -> dict[str, Any]:
+    return build_document(ROUTES, title="Catalog", description="Locations, concerns and the finder.")

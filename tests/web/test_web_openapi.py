@@ -1,0 +1,99 @@
+"""The OpenAPI 3.1 document at /api/v1/openapi.json describes every public endpoint, and schemathesis
+finds no 5xx and no answer that breaks it (run from Python against the live in-process gateway, bounded)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import aiohttp
+import hypothesis
+import pytest
+import schemathesis
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from services.gateway.routes import PUBLIC_ROUTES
+from tests.web.conftest import Stack
+
+pytestmark = pytest.mark.timeout(120)
+EXAMPLES_PER_OPERATION = 25
+CUSTOMER_PREFIXES = ("/api/v1/locations", "/api/v1/finder", "/api/v1/appointments", "/api/v1/challenge")
+
+
+async def fetch_document(stack: Stack) -> dict[str, Any]:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(stack.gateway_url + "/api/v1/openapi.json") as response,
+    ):
+        assert response.status == 200
+        document: dict[str, Any] = await response.json()
+        return document
+
+
+async def test_the_document_is_openapi_31_and_describes_every_public_route(stack: Stack) -> None:
+    document = await fetch_document(stack)
+    assert document["openapi"].startswith("3.1")
+    # The architecture's customer booking table (the proxy's first nine routes).
+    for route in PUBLIC_ROUTES[:9]:
+        operation = document["paths"][route.path][route.method.lower()]
+        assert operation["summary"]
+        assert {"200", "201"} & set(operation["responses"]), route
+    booking = document["paths"]["/api/v1/appointments"]["post"]
+    body = booking["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+    fields = document["components"]["schemas"][body]["properties"]
+    assert {
+        "location_id",
+        "concern_id",
+        "start",
+        "mode",
+        "customer",
+        "evening_declaration",
+        "language",
+    } <= set(fields)
+    assert {"409", "422", "428", "429"} <= set(booking["responses"])
+    assert document["paths"]["/api/v1/challenge"]["get"]
+
+
+def _run_schemathesis(document: dict[str, Any], base_url: str) -> list[str]:
+    schema = schemathesis.openapi.from_dict(document)
+    failures: list[str] = []
+    checks = [
+        not_a_server_error,
+        response_schema_conformance,
+        status_code_conformance,
+        content_type_conformance,
+    ]
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        if not operation.path.startswith(CUSTOMER_PREFIXES):
+            continue
+
+        @hypothesis.settings(
+            max_examples=EXAMPLES_PER_OPERATION,
+            deadline=None,
+            database=None,
+            derandomize=True,
+            suppress_health_check=list(hypothesis.HealthCheck),
+            phases=[hypothesis.Phase.explicit, hypothesis.Phase.generate],
+        )
+        @hypothesis.given(case=operation.as_strategy())
+        def exercise(case: schemathesis.Case) -> None:
+            case.call_and_validate(base_url=base_url, checks=checks, timeout=10)
+
+        try:
+            exercise()
+        except Exception as exc:  # noqa: BLE001 -- collected per operation, reported together
+            failures.append(f"{operation.label}: {type(exc).__name__}: {str(exc)[:1500]}")
+    return failures
+
+
+@pytest.mark.req("R50")
+async def test_schemathesis_finds_no_server_error_and_no_answer_that_breaks_the_schema(stack: Stack) -> None:
+    document = await fetch_document(stack)
+    failures = await asyncio.to_thread(_run_schemathesis, document, stack.gateway_url)
+    assert not failures, "\n\n".join(failures)
