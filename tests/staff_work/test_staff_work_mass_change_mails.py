@@ -1,0 +1,101 @@
+"""R20, R44: a mass change of 50 appointments counted in REAL mails: booking and the real notifier
+in-process on PostgreSQL and RabbitMQ, the notifier sending through SMTP to the local mail sink. Each
+customer gets exactly one mail about the change (moved, with the new time and the updated calendar
+invitation, or cancelled), and applying the same preview a second time sends nothing."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import pytest
+
+from shared.identity import Role
+from tests.booking import factory
+from tests.staff_work.conftest import HERE, Staff
+from tests.waiting_list.conftest import Waiting, sink, start_waiting  # noqa: F401 -- `sink` is a fixture
+from tools.mailsink import MailSink, StoredMessage
+
+TUESDAY = "2026-03-03"
+CONFIRMATION, MOVED, CANCELLED = "Terminbestätigung", "Neue Zeit", "Absage"
+
+
+@pytest.fixture
+async def services(
+    pools: dict[str, asyncpg.Pool],
+    amqp: Any,
+    sink: MailSink,  # noqa: F811 -- the session's mail sink, imported above
+) -> AsyncIterator[Waiting]:
+    """Booking and the notifier in-process (the waiting-list tests' stack: the same services)."""
+    async for found in start_waiting(pools, sink):
+        yield found
+
+
+def _kind(message: StoredMessage) -> str:
+    return next((k for k in (CONFIRMATION, MOVED, CANCELLED) if message.subject.startswith(k)), "?")
+
+
+async def _settled(mails: MailSink, count: int) -> list[StoredMessage]:
+    """Exactly `count` messages in the sink: waits for them, then a while longer for any extra one."""
+    async with asyncio.timeout(60):
+        await mails.wait_for_messages(count)
+    await asyncio.sleep(1.5)
+    found = mails.messages
+    assert len(found) == count, Counter(_kind(m) for m in found)
+    return found
+
+
+@pytest.mark.req("R20")
+@pytest.mark.req("R44")
+async def test_a_mass_change_of_50_sends_each_customer_exactly_one_real_mail_and_a_second_apply_sends_none(
+    services: Waiting,
+) -> None:
+    mail_sink = services.sink
+    mail_sink.clear()
+    emails: list[str] = []
+    for minute in range(0, 240, 15):  # 16 slots x 3 points of the entrance zone, and two of the team
+        for _ in range(3):
+            emails.append(f"mc{len(emails)}@example.org")
+            await services.book(factory.iso(TUESDAY, f"{8 + minute // 60:02d}:{minute % 60:02d}"), emails[-1])
+    for _ in range(2):
+        emails.append(f"mc{len(emails)}@example.org")
+        await services.book(factory.iso(TUESDAY, "08:00"), emails[-1], concern="bescheid")
+    assert len(emails) == 50
+    confirmations = await _settled(mail_sink, 50)
+    assert {_kind(m) for m in confirmations} == {CONFIRMATION}
+
+    leader = Staff(services.client, services.clock, Role.GROUP_LEADER, HERE)
+    preview = await leader.post(
+        f"/api/v1/staff/locations/{HERE}/mass-change/preview", {"date": TUESDAY, "service_points_left": 0}
+    )
+    assert preview.status == 201, await preview.text()
+    change = await preview.json()
+    assert len(change["affected"]) == 50
+    applied = await leader.post(
+        f"/api/v1/staff/locations/{HERE}/mass-change/apply", {"preview_id": change["id"]}
+    )
+    result = await applied.json()
+    assert applied.status == 200 and len(result["moved"]) + len(result["cancelled"]) == 50
+
+    after = (await _settled(mail_sink, 100))[50:]
+    per_customer = Counter(rcpt.lower() for m in after for rcpt in m.envelope_to)
+    assert set(per_customer) == set(emails) and set(per_customer.values()) == {1}
+    assert {_kind(m) for m in after} <= {MOVED, CANCELLED}
+    for message in after:
+        if _kind(message) == MOVED:
+            types = {part.get_content_type() for part in message.leaf_parts()}
+            assert "text/calendar" in types or any(
+                (part.get_filename() or "").endswith(".ics") for part in message.leaf_parts()
+            ), message.subject
+    kinds = Counter(_kind(m) for m in after)
+    assert (kinds[MOVED], kinds[CANCELLED]) == (len(result["moved"]), len(result["cancelled"]))
+
+    again = await leader.post(
+        f"/api/v1/staff/locations/{HERE}/mass-change/apply", {"preview_id": change["id"]}
+    )
+    assert (await again.json())["already_applied"] is True
+    await asyncio.sleep(2.0)
+    assert len(mail_sink.messages) == 100
