@@ -82,6 +82,7 @@ class Consumer:
         self._tags: list[tuple[AbstractQueue, str]] = []
         self._in_flight: set[asyncio.Task[None]] = set()
         self._depth_task: asyncio.Task[None] | None = None
+        self._depth_stop = asyncio.Event()
 
     async def declare(self, channel: AbstractChannel) -> AbstractQueue:
         exchange = await declare_events_exchange(channel, self._settings)
@@ -136,33 +137,31 @@ class Consumer:
         of its own (a failed passive declare closes its channel; the consuming one is never touched)."""
         channel: AbstractRobustChannel | None = None
         queues = {"work": self.queue_name, "retry": self.retry_queue_name, "dead": self.dead_queue_name}
-        try:
-            while True:
-                try:
-                    if channel is None or channel.is_closed:
-                        channel = await self._connection.channel()
-                    for kind, name in queues.items():
-                        queue = await channel.declare_queue(name, passive=True, robust=False, timeout=10)
-                        count = queue.declaration_result.message_count or 0
-                        QUEUE_MESSAGES.labels(self.name, kind).set(count)
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:  # noqa: BLE001 -- a broker outage: the gauge waits, the consumer goes on
-                    QUEUE_CHECK_ERRORS.labels(self.name).inc()
-                    log.debug("queue_depth_unknown", consumer=self.name, error=type(exc).__name__)
-                    channel = None
-                await asyncio.sleep(self._settings.queue_depth_seconds)
-        finally:
-            if channel is not None and not channel.is_closed:
-                with contextlib.suppress(Exception):
-                    await channel.close()
+        while not self._depth_stop.is_set():
+            try:
+                if channel is None or channel.is_closed:
+                    channel = await self._connection.channel()
+                for kind, name in queues.items():
+                    queue = await channel.declare_queue(name, passive=True, robust=False, timeout=10)
+                    QUEUE_MESSAGES.labels(self.name, kind).set(queue.declaration_result.message_count or 0)
+            except Exception as exc:  # noqa: BLE001 -- a broker outage: the gauge waits, the consumer goes on
+                QUEUE_CHECK_ERRORS.labels(self.name).inc()
+                log.debug("queue_depth_unknown", consumer=self.name, error=type(exc).__name__)
+                channel = None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._depth_stop.wait(), timeout=self._settings.queue_depth_seconds)
+        if channel is not None and not channel.is_closed:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(channel.close(), timeout=2)
 
     async def stop(self) -> None:
         """Stop taking messages, let those in hand finish, close the channel (graceful shutdown)."""
         if self._depth_task is not None:
-            self._depth_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._depth_task
+            self._depth_stop.set()
+            # A look in progress ends within its timeout; cancelled only if the broker hangs it longer.
+            _done, pending = await asyncio.wait({self._depth_task}, timeout=3)
+            for task in pending:
+                task.cancel()
             self._depth_task = None
         for queue, tag in self._tags:
             with contextlib.suppress(Exception):
