@@ -4,7 +4,9 @@ Booking owns the appointments, so it erases its own copy: this many days (`OTV_R
 setting every service shares) after an appointment's end, the customer's name, address, numbers, the
 keys of the one-appointment rule, the cancellation reason and the client network are erased, and the
 manage link stops working (its token hash is replaced). What stays (location, group, concern, times,
-status, channel, reference) identifies nobody. The events it published about such appointments leave
+status, channel, reference) identifies nobody. The staff work's free text goes as well: the outcome's
+note, callback tickets' notes and results, call attempts' notes, and history details other than ids,
+places, times and outcomes. The events it published about such appointments leave
 the outbox, and dead letters of that age go too.
 
 For each erased appointment it publishes `appointment.personal_data_erased`, so that the notifier and
@@ -82,6 +84,7 @@ async def run_retention(
                 producer=PRODUCER,
                 clock=clock,
             )
+        staff_notes = await _erase_staff_work(conn, cutoff)
         outbox = await conn.execute(
             # Published events of that age carry whole appointments; unpublished ones are never dropped.
             "DELETE FROM outbox WHERE published_at IS NOT NULL"
@@ -93,6 +96,7 @@ async def run_retention(
             "appointments_erased": len(erased),
             "outbox_events_deleted": int(outbox.split()[-1]),
             "dead_letters_deleted": int(dead.split()[-1]),
+            "staff_notes_erased": staff_notes,
         }
         await add_event(
             conn,
@@ -110,6 +114,56 @@ async def run_retention(
         )
     log.info("retention_run", **counts)
     return counts
+
+
+# The staff work (issue 8) keeps free text about the customer beside the appointment: the outcome's note,
+# a callback ticket's note and result, the notes of call attempts. Of the history's details only these
+# keys stay (ids, places, times, outcomes: nobody is identified by them); any other key is dropped.
+HISTORY_KEYS = [
+    "outcome",
+    "previous_outcome",
+    "reason_given",
+    "previous_appointment",
+    "follow_up",
+    "to_location_id",
+    "from_location_id",
+    "mass_change",
+    "previous_start",
+]
+
+
+async def _erase_staff_work(conn: asyncpg.Connection, cutoff: datetime) -> int:
+    """Erase the staff work's free text of appointments that ended before `cutoff` (also of those whose
+    customer data an earlier run erased); the number of rows changed."""
+    changed = 0
+    for statement, args in (
+        (
+            "UPDATE appointments SET outcome_note = NULL WHERE end_at < $1 AND outcome_note IS NOT NULL",
+            (cutoff,),
+        ),
+        (
+            "UPDATE callbacks c SET note = '', result = CASE WHEN c.result IS NULL THEN NULL ELSE '' END"
+            " FROM appointments a WHERE a.id = c.appointment_id AND a.end_at < $1"
+            " AND (c.note <> '' OR coalesce(c.result, '') <> '')",
+            (cutoff,),
+        ),
+        (
+            "UPDATE call_attempts t SET note = '' FROM appointments a"
+            " WHERE a.id = t.appointment_id AND a.end_at < $1 AND t.note <> ''",
+            (cutoff,),
+        ),
+        (
+            "UPDATE appointment_history h SET detail = coalesce("
+            "   (SELECT jsonb_object_agg(key, value) FROM jsonb_each(h.detail) WHERE key = ANY($2::text[])),"
+            "   '{}'::jsonb)"
+            " FROM appointments a WHERE a.id = h.appointment_id AND a.end_at < $1"
+            " AND EXISTS (SELECT 1 FROM jsonb_object_keys(h.detail) k WHERE k <> ALL($2::text[]))",
+            (cutoff, HISTORY_KEYS),
+        ),
+    ):
+        status = await conn.execute(statement, *args)
+        changed += int(status.split()[-1])
+    return changed
 
 
 def retention_context(settings: CommonSettings) -> Callable[[web.Application], AsyncIterator[None]]:
