@@ -11,6 +11,7 @@ from services.booking import mass_change, staff_api  # issue 8: staff work
 from services.booking.cache import AvailabilityCache
 from services.booking.config import Settings
 from services.booking.consumer import catalog_consumers
+from services.booking.openapi import setup_openapi
 from services.booking.retention import retention_context
 from shared.background import consumers_context, periodic_context, relay_context
 from shared.clock import Clock
@@ -34,6 +35,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app.router.add_routes(waiting_api.routes)  # R45, the waiting list (issue 11)
     app.router.add_routes([*staff_api.routes, *mass_change.routes])  # staff work (issue 8)
     app.cleanup_ctx.append(waiting_api.matcher_context(settings))  # R45: offers, expiries, erasure
+    setup_openapi(app)  # GET /openapi.json: this service's part of the public API description
     return app
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.booking.models import (
@@ -20,7 +21,7 @@ from services.booking.models import (
     HoldRequest,
     RescheduleRequest,
 )
-from shared.openapi import ApiRoute, Header, build_document
+from shared.openapi import ApiRoute, Header, build_document, openapi_handler
 
 
 class TokenQuery(BaseModel):
@@ -126,3 +127,8 @@ ROUTES = (
 
 def document() -> dict[str, Any]:
     return build_document(ROUTES, title="Booking", description="Availability, holds and appointments.")
+
+
+def setup_openapi(app: web.Application) -> None:
+    """Serve this service's part of the public API's description at `GET /openapi.json`."""
+    app.router.add_get("/openapi.json", openapi_handler(document))

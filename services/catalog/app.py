@@ -6,6 +6,7 @@ from aiohttp import web
 
 from services.catalog import admin_api, api
 from services.catalog.config import Settings
+from services.catalog.openapi import setup_openapi
 from shared.background import relay_context
 from shared.clock import Clock
 from shared.web import broker_context, create_base_app, database_context
@@ -20,4 +21,5 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app.cleanup_ctx.extend([database_context(settings), broker_context(settings), relay_context])
     app.router.add_routes(api.routes)
     app.router.add_routes(admin_api.routes)
+    setup_openapi(app)  # GET /openapi.json: this service's part of the public API description
     return app

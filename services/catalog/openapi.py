@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.catalog.models import FinderQuery
 from shared.events.catalog import GroupKind, Mode
-from shared.openapi import ApiRoute, build_document
+from shared.openapi import ApiRoute, build_document, openapi_handler
 
 TAGS = ("catalog",)
 LANGUAGE = Literal["de", "en", "de-x-ls"]
@@ -120,3 +121,8 @@ ROUTES = (
 
 def document() -> dict[str, Any]:
     return build_document(ROUTES, title="Catalog", description="Locations, concerns and the finder.")
+
+
+def setup_openapi(app: web.Application) -> None:
+    """Serve this service's part of the public API's description at `GET /openapi.json`."""
+    app.router.add_get("/openapi.json", openapi_handler(document))

@@ -59,6 +59,17 @@ async def test_the_document_is_openapi_31_and_describes_every_public_route(stack
     assert document["paths"]["/api/v1/challenge"]["get"]
 
 
+async def test_each_service_serves_its_own_part_of_the_document(stack: Stack) -> None:
+    async with aiohttp.ClientSession() as http:
+        for base, path in (
+            (stack.catalog_url, "/api/v1/finder"),
+            (stack.booking_url, "/api/v1/appointments"),
+        ):
+            async with http.get(base + "/openapi.json") as response:
+                assert response.status == 200
+                assert path in (await response.json())["paths"]
+
+
 def _run_schemathesis(document: dict[str, Any], base_url: str) -> list[str]:
     schema = schemathesis.openapi.from_dict(document)
     failures: list[str] = []
