@@ -186,7 +186,12 @@ async def test_a_permanently_failing_subscription_is_paused_with_its_reason(
         count = len(rec.requests)
         if (await status())["status"] == "paused":
             break
-        await wait_for(lambda c=count: len(rec.requests) > c, timeout=5, what="a retry")  # type: ignore[misc]
+
+        async def retried_or_paused(c: int = count) -> bool:
+            # The last attempt may pause the subscription right after the status was read above.
+            return len(rec.requests) > c or (await status())["status"] == "paused"
+
+        await wait_for(retried_or_paused, timeout=10, what="a retry or the pause")
     await wait_for(lambda: len(rec.requests) >= 2, timeout=5)
 
     async def paused() -> dict[str, Any] | None:
