@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from axe_playwright_python.async_playwright import Axe
+from axe_playwright_python.async_playwright import Axe  # type: ignore[import-untyped]  # ships no types
 from playwright.async_api import Browser, Page, expect
 
 from tests.web.conftest import DESKTOP, PHONE, Stack, new_context, unique_customer_number, unique_email

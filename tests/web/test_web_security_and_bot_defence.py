@@ -14,12 +14,13 @@ import altcha
 import pytest
 from aiohttp import CookieJar
 from aiohttp.test_utils import TestClient, TestServer
+from playwright.async_api import Browser, expect
 
 from services.gateway.app import create_app as create_gateway
 from services.gateway.bot_defence import ALTCHA_HEADER, BotDefence, Bucket, Limits, Verdict
 from services.gateway.web.pages import SEALER
 from tests.conftest import free_port
-from tests.web.conftest import Stack, unique_customer_number, unique_email
+from tests.web.conftest import DESKTOP, Shots, Stack, new_context, unique_customer_number, unique_email
 
 
 async def gateway_client(stack: Stack, **overrides: Any) -> TestClient[Any, Any]:
@@ -334,3 +335,38 @@ async def test_errors_are_tied_to_their_fields_and_summarised_at_the_top(
         assert f'id="{field}-error"' in html
     assert "Geben Sie die E-Mail-Adresse in der richtigen Form an" in html
     assert html.count("<title>Fehler:") == 1
+
+
+@pytest.mark.req("R39")
+async def test_the_booking_page_shows_the_proof_of_work_widget_and_books_once_it_is_solved(
+    stack: Stack, browser: Browser
+) -> None:
+    client = await gateway_client(stack, bot_defence=True, bot_booking_soft=0, bot_challenge_cost=1000)
+    context = await new_context(browser, DESKTOP)
+    try:
+        slot = await first_slot(client, concern="arbeitsaufnahme", mode="phone")
+        state = client.app[SEALER].seal(
+            {
+                "loc": "mitte",
+                "concern": "arbeitsaufnahme",
+                "mode": "phone",
+                "start": slot["start"],
+                "end": slot["end"],
+            }
+        )
+        page = await context.new_page()
+        await page.goto(str(client.make_url("/details")) + f"?s={state}")
+        await expect(page.locator("altcha-widget")).to_be_visible()
+        # The widget solves the challenge by itself (local workers, no third party) and fills its field.
+        await expect(page.locator("input[name=altcha]")).to_have_value(re.compile(".{20,}"), timeout=30_000)
+        await Shots("challenge").take(page, "1-widget-solved")
+        await page.locator("#field-first_name").fill("Mensch")
+        await page.locator("#field-last_name").fill("Echt")
+        await page.locator("#field-email").fill(unique_email("widget"))
+        await page.locator("#field-phone").fill("0421 222222")
+        await page.locator("#field-customer_number").fill(unique_customer_number())
+        await page.locator("#details-form button[type=submit]").click()
+        await expect(page.get_by_role("heading", level=1)).to_have_text("Ihr Termin ist gebucht")
+    finally:
+        await context.close()
+        await client.close()

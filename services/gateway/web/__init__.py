@@ -28,6 +28,7 @@ def setup_web(app: web.Application) -> None:
     app[i18n.LANGUAGES] = i18n.load_languages()
     app[pages.CSRF] = Csrf(settings.web_secret)
     app[pages.SEALER] = Sealer(settings.web_secret)
+    app[pages.CATALOG_CACHE] = {}
     environment = aiohttp_jinja2.setup(
         app,
         loader=jinja2.FileSystemLoader(HERE / "templates"),

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextvars
 import io
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,7 +112,9 @@ def _(message: str, **values: object) -> str:
 
 
 @web.middleware
-async def language_middleware(request: web.Request, handler: web.RequestHandler) -> web.StreamResponse:
+async def language_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
     """Every request runs in its language; an explicit `?lang=` is remembered in a cookie."""
     languages: dict[str, Language] = request.app[LANGUAGES]
     code = choose_language(request)

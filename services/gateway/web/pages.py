@@ -10,6 +10,7 @@ dialogue travels sealed in the `s` parameter (see `security.py`).
 from __future__ import annotations
 
 import secrets
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
@@ -248,13 +249,38 @@ async def challenge_submit(request: web.Request) -> web.StreamResponse:
 # --- catalog data -----------------------------------------------------------------------------------
 
 
-async def locations(request: web.Request) -> list[dict[str, Any]]:
-    answer = await call(
-        request, "catalog", "GET", "/api/v1/locations", language=lang(), params={"lang": lang()}
-    )
-    if not answer.ok or not isinstance(answer.body, list):
+# The catalog's public lists change rarely (the catalog itself says `max-age=60`): the pages keep them
+# for a short while, so that a step of the dialogue costs no catalog round trip and survives a short
+# outage of the catalog.
+CATALOG_CACHE = web.AppKey("web_catalog_cache", dict)
+CATALOG_TTL_SECONDS = 30.0
+
+
+async def cached_list(request: web.Request, path: str) -> list[dict[str, Any]] | None:
+    """A list answer of the catalog in the current language; None for 404."""
+    cache: dict[tuple[str, str], tuple[float, list[dict[str, Any]] | None]] = request.app[CATALOG_CACHE]
+    key = (path, lang())
+    now = time.monotonic()
+    hit = cache.get(key)
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    answer = await call(request, "catalog", "GET", path, language=lang(), params={"lang": lang()})
+    if answer.status == 404:
+        result = None
+    elif answer.ok and isinstance(answer.body, list):
+        result = [item for item in answer.body if isinstance(item, dict)]
+    elif hit is not None:
+        return hit[1]  # a stale list is better than no page
+    else:
         raise UpstreamUnavailable("catalog")
-    return [loc for loc in answer.body if isinstance(loc, dict)]
+    if len(cache) > 1000:
+        cache.clear()
+    cache[key] = (now + CATALOG_TTL_SECONDS, result)
+    return result
+
+
+async def locations(request: web.Request) -> list[dict[str, Any]]:
+    return await cached_list(request, "/api/v1/locations") or []
 
 
 async def location_of(request: web.Request, location_id: str | None) -> dict[str, Any] | None:
@@ -264,19 +290,7 @@ async def location_of(request: web.Request, location_id: str | None) -> dict[str
 
 
 async def concerns_of(request: web.Request, location_id: str) -> list[dict[str, Any]]:
-    answer = await call(
-        request,
-        "catalog",
-        "GET",
-        f"/api/v1/locations/{location_id}/concerns",
-        language=lang(),
-        params={"lang": lang()},
-    )
-    if answer.status == 404:
-        return []
-    if not answer.ok or not isinstance(answer.body, list):
-        raise UpstreamUnavailable("catalog")
-    return [c for c in answer.body if isinstance(c, dict)]
+    return await cached_list(request, f"/api/v1/locations/{location_id}/concerns") or []
 
 
 def grouped(concerns: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]]]]:
@@ -1084,7 +1098,22 @@ async def reschedule_submit(request: web.Request) -> web.StreamResponse:
         errors.add("slots", _("Choose a time."))
         return await reschedule_page(request, errors)
     notes(request)["day"] = local(start_at).date().isoformat()
-    if form.get("evening") and form.get("evening_declaration") != "yes":
+    found = await appointment(request, appointment_id, token)
+    if found is None:
+        return not_found(request)
+    current_view = appointment_context(found)
+    slots = await availability(
+        request,
+        str(current_view["a_location"].get("id") or ""),
+        str(current_view["a_concern"].get("id") or ""),
+        str(found.get("mode") or "in_person"),
+    )
+    slot = next((s for s in slots if datetime.fromisoformat(s["start"]) == start_at), None)
+    if slot is None:
+        errors.add("slots", _("This time is no longer free. Please choose another time."))
+        return await reschedule_page(request, errors)
+    evening = bool(slot.get("evening_reserved"))
+    if evening and form.get("evening_declaration") != "yes":
         errors.add(
             "evening_declaration",
             _(
@@ -1094,7 +1123,7 @@ async def reschedule_submit(request: web.Request) -> web.StreamResponse:
         )
         return await reschedule_page(request, errors)
     body: dict[str, Any] = {"start": start}
-    if form.get("evening"):
+    if evening:
         body["evening_declaration"] = True
     answer = await call(
         request,
