@@ -13,6 +13,7 @@ import pytest
 from axe_playwright_python.async_playwright import Axe  # type: ignore[import-untyped]  # ships no type information
 from playwright.async_api import Browser, Page, async_playwright, expect
 
+from services.gateway.config import Settings as GatewaySettings
 from services.gateway.staff.demo import load_demo_accounts
 from shared.clock import BERLIN
 from shared.web import SETTINGS
@@ -71,6 +72,7 @@ async def test_mitte_manager_opens_the_day_records_outcomes_and_claims_and_close
 ) -> None:
     gateway = stack.gateway
     settings = gateway.app[SETTINGS]
+    assert isinstance(settings, GatewaySettings)
     await load_demo_accounts(gateway.staff, settings)  # as `load-demo` does: mitte-manager and the others
     await wait_for_slots(stack.admin, "mitte", "neuantrag", TUESDAY, present=f"{TUESDAY}T09:00:00+01:00")
     booked: dict[str, dict[str, Any]] = {}
