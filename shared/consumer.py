@@ -46,6 +46,27 @@ ERROR_HEADER = "x-otv-error"
 DELIVERY_LIMIT = 20
 
 
+# An outage of the service's own database says nothing about the event: such a failure does not use up
+# the event's attempts (I4 is about events that cannot be applied). The event waits, ever longer up to
+# OUTAGE_MAX_DELAY seconds, until the database is back, so that a restart or fail-over of PostgreSQL
+# loses no confirmation to the dead letters (I3). A timeout still counts as an attempt.
+OUTAGE_ERRORS: tuple[type[Exception], ...] = (
+    OSError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.TooManyConnectionsError,
+)
+OUTAGE_HEADER = "x-otv-outages"
+OUTAGE_MAX_DELAY = 5.0
+
+
+def is_outage(exc: Exception) -> bool:
+    return isinstance(exc, OUTAGE_ERRORS) and not isinstance(exc, TimeoutError)
+
+
 class PermanentError(Exception):
     """Raised by a handler when retrying cannot help: the message goes to the dead letters at once."""
 
@@ -223,7 +244,10 @@ class Consumer:
             await self._dead(message, f"permanent: {type(exc).__name__}: {exc}", attempt)
             return
         except Exception as exc:  # noqa: BLE001 -- any failure of the effect is retried, then dead-lettered
-            await self._retry_or_dead(message, exc, attempt)
+            if is_outage(exc):
+                await self._wait_out(message, exc)
+            else:
+                await self._retry_or_dead(message, exc, attempt)
             return
         finally:
             correlation_id_var.reset(token)
@@ -264,6 +288,30 @@ class Consumer:
             return
         await message.ack()
 
+    async def _wait_out(self, message: AbstractIncomingMessage, exc: Exception) -> None:
+        """The database is away: try the event again later, without counting an attempt."""
+        outages = int(message.headers.get(OUTAGE_HEADER) or 0) + 1  # type: ignore[arg-type]
+        base = self._settings.consumer_retry_base_ms / 1000
+        delay = min(OUTAGE_MAX_DELAY, base * 2 ** min(outages - 1, 10))
+        log.warning(
+            "event_waits_for_database",
+            consumer=self.name,
+            outages=outages,
+            retry_in=delay,
+            error=type(exc).__name__,
+        )
+        CONSUMED.labels(self.name, "deferred").inc()
+        try:
+            assert self._channel is not None  # noqa: S101 -- started before messages arrive
+            await self._channel.default_exchange.publish(
+                self._copy(message, {OUTAGE_HEADER: outages}, expiration=delay),
+                routing_key=self.retry_queue_name,
+            )
+        except Exception:  # noqa: BLE001 -- broker trouble too: let the broker redeliver the original
+            await message.nack(requeue=True)
+            return
+        await message.ack()
+
     async def _dead(self, message: AbstractIncomingMessage, reason: str, attempt: int) -> None:
         log.error("event_dead_lettered", consumer=self.name, reason=reason, message_id=message.message_id)
         CONSUMED.labels(self.name, "dead").inc()
@@ -299,19 +347,25 @@ class Consumer:
         reason = headers.get(ERROR_HEADER) or _death_reason(message) or "dead-lettered by the broker"
         attempt = int(headers.get(ATTEMPT_HEADER) or 0)
         event_id, event_type = _peek_ids(message.body)
-        async with self._pool.acquire() as conn:
-            await conn.execute(
-                "INSERT INTO dead_letters (consumer, queue, event_id, event_type, reason, attempts, body,"
-                " headers) VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb)",
-                self.name,
-                self.queue_name,
-                event_id,
-                event_type,
-                reason,
-                attempt,
-                message.body,
-                headers,
-            )
+        try:
+            async with self._pool.acquire() as conn:
+                await conn.execute(
+                    "INSERT INTO dead_letters (consumer, queue, event_id, event_type, reason, attempts, body,"
+                    " headers) VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb)",
+                    self.name,
+                    self.queue_name,
+                    event_id,
+                    event_type,
+                    reason,
+                    attempt,
+                    message.body,
+                    headers,
+                )
+        except Exception as exc:  # noqa: BLE001 -- never left unacknowledged: back to the queue, tried again
+            log.warning("dead_letter_not_collected", consumer=self.name, error=type(exc).__name__)
+            await asyncio.sleep(1.0)
+            await message.nack(requeue=True)
+            return
         await message.ack()
 
 

@@ -21,7 +21,7 @@ OUTBOX_LAG = Gauge("otv_outbox_lag_seconds", "Age of the oldest unpublished outb
 OUTBOX_PENDING = Gauge("otv_outbox_pending", "Unpublished outbox events", ["service"])
 CONSUMED = Counter(
     "otv_events_consumed_total",
-    "Events taken from a queue, by outcome (applied, duplicate, ignored, retried, dead)",
+    "Events taken from a queue, by outcome (applied, duplicate, ignored, retried, deferred, dead)",
     ["consumer", "outcome"],
 )
 # Queue depth per consumer (I4), from passive declares of its own queues: `queue` is "work" (waiting to be

@@ -25,6 +25,7 @@ from services.notifier import invitation, message, service, texts, waiting_mail
 from services.notifier.config import Settings
 from services.notifier.domain import MailStatus, Outcome, classify_reply
 from shared.clock import Clock
+from shared.consumer import is_outage
 from shared.events.appointment import AppointmentSnapshot
 from shared.events.mail import FailureReason, MailKind
 
@@ -217,6 +218,7 @@ class MailSender:
             )
 
     async def _deliver_one(self, mail: service.ClaimedMail, token: uuid.UUID) -> None:
+        claimed_at = time.monotonic()
         if self._clock.now() >= mail.deadline:
             await service.record_not_tried(self._pool, mail, token, FailureReason.EXPIRED, clock=self._clock)
             MAILS.labels(mail.kind.value, "expired").inc()
@@ -232,11 +234,34 @@ class MailSender:
         outcome, error = await self._transport(msg, self._from_address, mail.recipient)
         SEND_SECONDS.observe(time.perf_counter() - started)
         MAILS.labels(mail.kind.value, outcome.value).inc()
-        status = await service.record_outcome(
-            self._pool, mail, token, outcome, error=error, clock=self._clock, settings=self._settings
-        )
+        status = await self._record(mail, token, outcome, error, claimed_at)
         if status is MailStatus.SENT:
             log.info("mail_sent", mail_id=str(mail.id), kind=mail.kind.value, attempts=mail.attempts)
+
+    async def _record(
+        self,
+        mail: service.ClaimedMail,
+        token: uuid.UUID,
+        outcome: Outcome,
+        error: str | None,
+        claimed_at: float,
+    ) -> MailStatus | None:
+        """Record the delivery's outcome. While the database is away (a restart, a fail-over) it is tried
+        again until most of the lease is used up: a mail the server has taken but that is not recorded
+        would go out a second time once the lease expires (found by tests/faults, issue 10)."""
+        deadline = claimed_at + 0.8 * self._settings.mail_lease_seconds
+        delay = 0.2
+        while True:
+            try:
+                return await service.record_outcome(
+                    self._pool, mail, token, outcome, error=error, clock=self._clock, settings=self._settings
+                )
+            except Exception as exc:
+                if not is_outage(exc) or time.monotonic() + delay > deadline:
+                    raise
+                log.warning("mail_outcome_waits_for_database", mail_id=str(mail.id), retry_in=delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
 
     async def build_message(self, mail: service.ClaimedMail) -> EmailMessage:
         if mail.kind.value in waiting_mail.KINDS:  # the waiting list's mails (R45, issue 11)

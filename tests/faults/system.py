@@ -54,12 +54,12 @@ POINTS = 20
 CONCERN = "kurz"
 
 # Short timers, so that recovery is seen within seconds: the outbox relay and the mail sender look for
-# work twice a second even without a NOTIFY; a crashed sender's mails are taken over after 3 s; a failed
+# work twice a second even without a NOTIFY; a crashed sender's mails are taken over after 10 s; a failed
 # delivery or event is retried after a fraction of a second.
 FAST_TIMERS = {
     "OTV_OUTBOX_POLL_SECONDS": "0.5",
     "OTV_MAIL_POLL_SECONDS": "0.5",
-    "OTV_MAIL_LEASE_SECONDS": "3",
+    "OTV_MAIL_LEASE_SECONDS": "10",
     "OTV_MAIL_RETRY_BASE_SECONDS": "0.5",
     "OTV_MAIL_RETRY_MAX_SECONDS": "2",
     "OTV_CONSUMER_RETRY_BASE_MS": "100",
@@ -341,13 +341,13 @@ async def unpublished(system: System) -> dict[str, int]:
 
 
 async def queue_depths(system: System) -> dict[str, int]:
-    """Messages waiting in the work and retry queues of every consumer of this test session."""
+    """Messages waiting in the work, retry and dead-letter queues of every consumer of this session."""
     prefix = TEST_OVERRIDES["queue_prefix"]
     depths = {}
     channel = await system.amqp.channel()
     try:
         for consumer in ("booking.catalog", "notifier.appointments", "reporting.events"):
-            for suffix in ("", ".retry"):
+            for suffix in ("", ".retry", ".dead"):
                 name = f"{prefix}.{consumer}{suffix}"
                 queue = await channel.declare_queue(name, passive=True)
                 depths[name] = queue.declaration_result.message_count or 0
