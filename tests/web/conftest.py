@@ -20,7 +20,7 @@ import aiohttp
 import asyncpg
 import pytest
 from aiohttp import web
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
 from services.booking.app import create_app as create_booking
 from services.booking.config import Settings as BookingSettings
@@ -35,6 +35,7 @@ from shared.clock import ManualClock
 from tests.conftest import free_port, svc_settings, wait_for
 from tools.mailsink import MailSink, StoredMessage
 
+expect.set_options(timeout=15_000)
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "tests" / "artifacts" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
@@ -161,6 +162,13 @@ async def stack(pools: dict[str, asyncpg.Pool], amqp: Any) -> AsyncIterator[Stac
                 return response.status == 200 and bool((await response.json())["slots"])
 
         await wait_for(bookable, timeout=30, what="the booking service to know the demo locations")
+
+        async def pages_answer() -> bool:
+            # The first page also warms the catalog's and the gateway's connection pools.
+            async with http.get("/") as response:
+                return response.status == 200
+
+        await wait_for(pages_answer, timeout=30, what="the start page")
     yield result
     for runner in reversed(runners):
         await runner.cleanup()
@@ -177,7 +185,8 @@ async def browser() -> AsyncIterator[Browser]:
 
 async def new_context(browser: Browser, device: dict[str, Any], **extra: Any) -> BrowserContext:
     context = await browser.new_context(**device, locale="de-DE", **extra)
-    context.set_default_timeout(10_000)
+    # Generous: the whole suite may run beside other heavy tests on two cores.
+    context.set_default_timeout(20_000)
     return context
 
 

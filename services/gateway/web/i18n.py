@@ -121,7 +121,13 @@ async def language_middleware(
     with using(languages[code]):
         response = await handler(request)
     chosen = request.query.get(LANGUAGE_PARAM)
-    if chosen in languages and request.cookies.get(LANGUAGE_COOKIE) != chosen and not response.prepared:
+    is_page = response.content_type == "text/html"
+    if (
+        is_page
+        and chosen in languages
+        and request.cookies.get(LANGUAGE_COOKIE) != chosen
+        and not response.prepared
+    ):
         response.set_cookie(
             LANGUAGE_COOKIE, chosen, max_age=365 * 24 * 3600, path="/", samesite="Lax", httponly=True
         )
