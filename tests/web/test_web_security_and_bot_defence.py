@@ -370,3 +370,38 @@ async def test_the_booking_page_shows_the_proof_of_work_widget_and_books_once_it
     finally:
         await context.close()
         await client.close()
+
+
+# --- the responsibility finder (R3) -------------------------------------------------------------------
+
+
+async def find(client: TestClient[Any, Any], **address: str) -> str:
+    token = csrf_of(await (await client.get("/")).text())
+    response = await client.post("/finder", data={"csrf_token": token, **address})
+    assert response.status == 200
+    return await response.text()
+
+
+@pytest.mark.req("R3")
+async def test_the_finder_names_the_responsible_location_and_offers_to_continue_there(
+    client: TestClient[Any, Any],
+) -> None:
+    page = await find(client, street="Am Wall", house_number="1", postcode="28195")
+    assert "Ihr Standort ist:" in page
+    assert '<input type="hidden" name="location" value="mitte">' in page
+    young = await find(client, street="Am Wall", house_number="1", postcode="28195", under_25="yes")
+    assert '<input type="hidden" name="location" value="jba">' in young
+
+
+@pytest.mark.req("R3")
+async def test_an_address_of_another_jobcenter_gets_the_hotline_notice(client: TestClient[Any, Any]) -> None:
+    page = await find(client, street="Grimsbystraße", house_number="1", postcode="27568")
+    assert "Für Sie ist ein anderes Jobcenter zuständig" in page
+    assert "0471 1428-450" in page
+
+
+@pytest.mark.req("R3")
+async def test_an_unknown_address_says_what_to_do(client: TestClient[Any, Any]) -> None:
+    page = await find(client, street="Gibtsnichtweg", house_number="1", postcode="28195")
+    assert "Wir haben diese Adresse nicht gefunden." in page
+    assert "Oder rufen Sie uns an, wir helfen Ihnen" in page
