@@ -49,6 +49,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 NOW = datetime(2027, 3, 8, 6, 30, tzinfo=UTC)  # Monday, 07:30 in Bremen
+POOL = 4  # database connections per service: the database is shared with the other test folders
 DESKTOP: dict[str, Any] = {"viewport": {"width": 1280, "height": 900}}
 PHONE: dict[str, Any] = {
     "viewport": {"width": 375, "height": 740},
@@ -73,6 +74,7 @@ class Stack:
             "booking_urls": self.booking_url,
             "public_base_url": self.gateway_url,
             "bot_defence": False,
+            "db_pool_max": POOL,
         }
         settings = svc_settings(GatewaySettings, **{**given, **overrides})
         assert isinstance(settings, GatewaySettings)
@@ -123,12 +125,17 @@ async def stack(pools: dict[str, asyncpg.Pool], amqp: Any) -> AsyncIterator[Stac
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     apps = [
         (
-            create_catalog(svc_settings(CatalogSettings, port=ports["catalog"]), clock=clock),  # type: ignore[arg-type]
+            create_catalog(
+                svc_settings(CatalogSettings, port=ports["catalog"], db_pool_max=POOL),  # type: ignore[arg-type]
+                clock=clock,
+            ),
             ports["catalog"],
         ),
         (
             create_booking(
-                svc_settings(BookingSettings, port=ports["booking"], public_base_url=urls["gateway"]),  # type: ignore[arg-type]
+                svc_settings(  # type: ignore[arg-type]
+                    BookingSettings, port=ports["booking"], public_base_url=urls["gateway"], db_pool_max=POOL
+                ),
                 clock=clock,
             ),
             ports["booking"],
@@ -141,6 +148,7 @@ async def stack(pools: dict[str, asyncpg.Pool], amqp: Any) -> AsyncIterator[Stac
                     smtp_host=sink.smtp_host,
                     smtp_port=sink.smtp_port,
                     public_base_url=urls["gateway"],
+                    db_pool_max=POOL,
                 ),
                 clock=clock,
             ),

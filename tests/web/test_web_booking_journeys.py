@@ -104,6 +104,13 @@ async def test_a_customer_books_in_person_on_a_desktop_reschedules_and_cancels_f
     email = unique_email("desktop")
     reference = await book(page, stack, shots, concern="veraenderung", mode="in_person", email=email, day=0)
     await expect(page.locator("main")).to_contain_text("Persönlich am Standort")
+    # R10: the printout keeps the appointment, the documents and how to cancel, without the page chrome.
+    await page.emulate_media(media="print")
+    await expect(page.locator(".site-header")).to_be_hidden()
+    await expect(page.locator(".documents")).to_be_visible()
+    await expect(page.locator("main")).to_contain_text("Wenn Sie nicht kommen können")
+    await shots.take(page, "6a-confirmation-printed")
+    await page.emulate_media(media="screen")
 
     confirmation = (await stack.mail_to(email))[0]
     assert reference in confirmation.raw_text

@@ -8,6 +8,7 @@ import base64
 import json
 import re
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import altcha
@@ -405,3 +406,41 @@ async def test_an_unknown_address_says_what_to_do(client: TestClient[Any, Any]) 
     page = await find(client, street="Gibtsnichtweg", house_number="1", postcode="28195")
     assert "Wir haben diese Adresse nicht gefunden." in page
     assert "Oder rufen Sie uns an, wir helfen Ihnen" in page
+
+
+# --- the held slot (R38, WCAG 2.2.1: no time limit without warning) ------------------------------------
+
+
+@pytest.mark.req("R42")
+async def test_a_held_time_shows_its_expiry_and_can_be_held_again_after_it_ran_out(
+    client: TestClient[Any, Any], stack: Stack
+) -> None:
+    slot = await first_slot(client, concern="kontaktdaten", mode="phone")
+    state = client.app[SEALER].seal({"loc": "mitte", "concern": "kontaktdaten", "mode": "phone"})
+    token = csrf_of(await (await client.get("/time", params={"s": state})).text())
+    chosen = await client.post(
+        f"/time?s={state}", data={"csrf_token": token, "start": slot["start"]}, allow_redirects=False
+    )
+    assert chosen.status == 303
+    details_url = chosen.headers["Location"]
+    held = await (await client.get(details_url)).text()
+    assert "Wir halten diesen Termin bis" in held
+    assert re.search(r'data-hold-seconds="[1-9][0-9]*"', held)
+    assert 'id="hold-expired" hidden' in held
+
+    stack.clock.advance(timedelta(minutes=30))
+    try:
+        expired = await (await client.get(details_url)).text()
+        assert 'data-hold-seconds="0"' in expired
+        assert "Wir halten diesen Termin nicht mehr für Sie frei." in expired
+        rehold = re.search(r'<form method="post" action="(/time\?s=[^"]+)">', expired)
+        assert rehold
+        again = await client.post(
+            rehold.group(1).replace("&amp;", "&"),
+            data={"csrf_token": csrf_of(expired), "start": slot["start"]},
+            allow_redirects=False,
+        )
+        assert again.status == 303
+        assert "Wir halten diesen Termin bis" in await (await client.get(again.headers["Location"])).text()
+    finally:
+        stack.clock.advance(timedelta(minutes=-30))
