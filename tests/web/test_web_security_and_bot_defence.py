@@ -417,7 +417,7 @@ async def test_a_held_time_shows_its_expiry_and_can_be_held_again_after_it_ran_o
 ) -> None:
     slot = await first_slot(client, concern="kontaktdaten", mode="phone")
     state = client.app[SEALER].seal({"loc": "mitte", "concern": "kontaktdaten", "mode": "phone"})
-    token = csrf_of(await (await client.get("/time", params={"s": state})).text())
+    token = csrf_of(await (await client.get("/")).text())
     chosen = await client.post(
         f"/time?s={state}", data={"csrf_token": token, "start": slot["start"]}, allow_redirects=False
     )
