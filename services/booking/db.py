@@ -182,6 +182,23 @@ async def _lock_point(conn: asyncpg.Connection, location_id: str, group_id: str,
     )
 
 
+async def _try_lock_point(conn: asyncpg.Connection, location_id: str, group_id: str, point: int) -> bool:
+    locked = await conn.fetchval(
+        "SELECT pg_try_advisory_xact_lock($1, hashtext($2))",
+        POINT_LOCK_SPACE,
+        f"{location_id}\x1f{group_id}\x1f{point}",
+    )
+    return bool(locked)
+
+
+class PointBusyError(Exception):
+    """Another transaction is placing something on this service point right now (its lock is taken)."""
+
+
+class _NotPlacedError(Exception):
+    """Rolls a savepoint back, and with it the point's lock, when nothing was placed."""
+
+
 _INSERT_APPOINTMENT = """
 INSERT INTO appointments (
     id, reference, status, location_id, group_id, service_point, concern_id, mode, channel, language,
@@ -207,13 +224,21 @@ RETURNING id
 
 
 async def insert_appointment(
-    conn: asyncpg.Connection, new: NewAppointment, point: int, now: datetime
+    conn: asyncpg.Connection, new: NewAppointment, point: int, now: datetime, *, wait: bool = True
 ) -> bool:
     """Book `new` on one service point. False when the point is taken (by an appointment, I1, or by
-    somebody else's live hold); AlreadyBookedError when the customer has a pending appointment (I2)."""
+    somebody else's live hold); AlreadyBookedError when the customer has a pending appointment (I2).
+
+    `wait=False` does not queue behind another writer of the point: PointBusyError at once when its
+    lock is taken, and nothing held afterwards when nothing was booked (the lock goes with the
+    savepoint), so that concurrent bookers of one slot spread over its free points instead of waiting
+    for each other's commits in a row (issue 10: the rush)."""
     try:
         async with conn.transaction():  # a savepoint: a failed attempt undoes only itself
-            await _lock_point(conn, new.location_id, new.group_id, point)
+            if wait:
+                await _lock_point(conn, new.location_id, new.group_id, point)
+            elif not await _try_lock_point(conn, new.location_id, new.group_id, point):
+                raise PointBusyError
             inserted = await conn.fetchval(
                 _INSERT_APPOINTMENT,
                 new.id,
@@ -250,7 +275,9 @@ async def insert_appointment(
                 now,
                 new.client_network,
             )
-    except asyncpg.ExclusionViolationError:
+            if inserted is None and not wait:
+                raise _NotPlacedError
+    except (asyncpg.ExclusionViolationError, _NotPlacedError):
         return False
     except asyncpg.UniqueViolationError as exc:
         raise _unique_error(exc) from None
