@@ -14,7 +14,7 @@ from aiohttp import web
 
 from services.gateway.config import Settings
 from services.gateway.openapi import openapi_json
-from services.gateway.web import i18n, pages
+from services.gateway.web import i18n, manage, pages, steps
 from services.gateway.web.security import Csrf, Sealer, security_headers
 from shared.web import SETTINGS
 
@@ -44,25 +44,25 @@ def setup_web(app: web.Application) -> None:
     app.on_response_prepare.append(security_headers(settings.frame_ancestors))
 
     router = app.router
-    router.add_get("/", pages.location_page, name="web_start")
-    router.add_post("/", pages.location_submit)
-    router.add_get("/finder", pages.finder_get)
-    router.add_post("/finder", pages.finder_submit)
-    router.add_get("/concern", pages.concern_page)
-    router.add_post("/concern", pages.concern_submit)
-    router.add_get("/time", pages.time_page)
-    router.add_post("/time", pages.time_submit)
-    router.add_get("/details", pages.details_page)
-    router.add_post("/details", pages.details_submit)
-    router.add_get("/confirmation", pages.confirmation_page)
-    router.add_get("/manage/{appointment_id}", pages.manage_page)
-    router.add_get("/manage/{appointment_id}/cancel", pages.cancel_page)
-    router.add_post("/manage/{appointment_id}/cancel", pages.cancel_submit)
-    router.add_get("/manage/{appointment_id}/reschedule", pages.reschedule_page)
-    router.add_post("/manage/{appointment_id}/reschedule", pages.reschedule_submit)
+    router.add_get("/", steps.location_page, name="web_start")
+    router.add_post("/", steps.location_submit)
+    router.add_get("/finder", steps.finder_get)
+    router.add_post("/finder", steps.finder_submit)
+    router.add_get("/concern", steps.concern_page)
+    router.add_post("/concern", steps.concern_submit)
+    router.add_get("/time", steps.time_page)
+    router.add_post("/time", steps.time_submit)
+    router.add_get("/details", steps.details_page)
+    router.add_post("/details", steps.details_submit)
+    router.add_get("/confirmation", manage.confirmation_page)
+    router.add_get("/manage/{appointment_id}", manage.manage_page)
+    router.add_get("/manage/{appointment_id}/cancel", manage.cancel_page)
+    router.add_post("/manage/{appointment_id}/cancel", manage.cancel_submit)
+    router.add_get("/manage/{appointment_id}/reschedule", manage.reschedule_page)
+    router.add_post("/manage/{appointment_id}/reschedule", manage.reschedule_submit)
     router.add_post("/challenge", pages.challenge_submit)
-    router.add_get("/accessibility", pages.accessibility_page)
-    router.add_get("/embed", pages.embed_page)
+    router.add_get("/accessibility", manage.accessibility_page)
+    router.add_get("/embed", manage.embed_page)
     router.add_static(STATIC_PREFIX, HERE / "static", append_version=False)
     # The public API's description (merged from the services' declarations, see services/gateway/openapi.py).
     router.add_get("/api/v1/openapi.json", openapi_json)

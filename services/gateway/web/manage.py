@@ -1,0 +1,330 @@
+"""After booking: the printable confirmation (R10), the manage page reached by the link in the mails (R41:
+view, print, reschedule, cancel with a confirmation step), and the information pages (R36, R42)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from services.gateway.bot_defence import Bucket
+from services.gateway.web import forms
+from services.gateway.web.client import UpstreamUnavailable, call
+from services.gateway.web.i18n import _
+from services.gateway.web.pages import (
+    address_line,
+    bot_check,
+    fmt_date,
+    fmt_time,
+    lang,
+    local,
+    not_found,
+    notes,
+    read_form,
+    redirect,
+    render,
+    settings_of,
+    state_of,
+    url,
+    web_errors,
+)
+from services.gateway.web.steps import availability, parse_day, time_context
+from shared.web import CLOCK
+
+log = structlog.get_logger(__name__)
+
+
+# --- step 5: confirmation (R10) and the manage page (R41) --------------------------------------------
+
+
+async def appointment(request: web.Request, appointment_id: str, token: str) -> dict[str, Any] | None:
+    try:
+        uuid.UUID(appointment_id)
+    except ValueError:
+        return None
+    if not token:
+        return None
+    answer = await call(
+        request,
+        "booking",
+        "GET",
+        f"/api/v1/appointments/{appointment_id}",
+        headers={"X-Manage-Token": token},
+        language=lang(),
+        params={"lang": lang()},
+    )
+    if answer.status in (400, 403, 404, 422):
+        return None
+    if not answer.ok or not isinstance(answer.body, dict):
+        raise UpstreamUnavailable("booking")
+    return answer.body
+
+
+def appointment_context(found: dict[str, Any]) -> dict[str, Any]:
+    location = found.get("location") if isinstance(found.get("location"), dict) else {}
+    concern = found.get("concern") if isinstance(found.get("concern"), dict) else {}
+    documents = [
+        d if isinstance(d, str) else str(d.get(lang()) or d.get("de") or "")
+        for d in found.get("documents") or []
+    ]
+    start = found.get("start")
+    return {
+        "appointment": found,
+        "a_location": location,
+        "a_location_address": address_line(location),
+        "a_concern": concern,
+        "documents": [d for d in documents if d],
+        "date_label": fmt_date(start) if start else "",
+        "time_label": fmt_time(start) if start else "",
+        "end_label": fmt_time(found["end"]) if found.get("end") else "",
+        "is_phone": found.get("mode") == "phone",
+        "cancelled": found.get("status") == "cancelled",
+        "passed": found.get("status") == "passed",
+    }
+
+
+@web_errors
+async def confirmation_page(request: web.Request) -> web.StreamResponse:
+    state = state_of(request)
+    found = await appointment(request, str(state.get("id", "")), str(state.get("token", "")))
+    if found is None:
+        return not_found(request)
+    context = appointment_context(found)
+    context.update(
+        {
+            "title": _("Your appointment is booked"),
+            "step": 5,
+            "manage_url": url(f"/manage/{state['id']}", token=state["token"]),
+        }
+    )
+    return render(request, "confirmation.html", context)
+
+
+def manage_token(request: web.Request) -> str:
+    return request.query.get("token", "")[:200]
+
+
+@web_errors
+async def manage_page(request: web.Request) -> web.StreamResponse:
+    appointment_id = request.match_info["appointment_id"]
+    token = manage_token(request)
+    found = await appointment(request, appointment_id, token)
+    if found is None:
+        return not_found(request)
+    context = appointment_context(found)
+    context.update(
+        {
+            "title": _("Your appointment"),
+            "done": request.query.get("done", ""),
+            "reschedule_url": url(f"/manage/{appointment_id}/reschedule", token=token),
+            "cancel_url": url(f"/manage/{appointment_id}/cancel", token=token),
+            "start_over_url": url("/"),
+            "in_future": bool(found.get("can_change", True))
+            and bool(found.get("start"))
+            and local(found["start"]) > request.app[CLOCK].now(),
+        }
+    )
+    return render(request, "manage.html", context)
+
+
+@web_errors
+async def cancel_page(request: web.Request) -> web.StreamResponse:
+    appointment_id = request.match_info["appointment_id"]
+    token = manage_token(request)
+    found = await appointment(request, appointment_id, token)
+    if found is None:
+        return not_found(request)
+    context = appointment_context(found)
+    context.update(
+        {
+            "title": _("Cancel your appointment"),
+            "form_action": url(f"/manage/{appointment_id}/cancel", token=token),
+            "keep_url": url(f"/manage/{appointment_id}", token=token),
+        }
+    )
+    return render(request, "cancel.html", context)
+
+
+@web_errors
+async def cancel_submit(request: web.Request) -> web.StreamResponse:
+    form = await read_form(request)
+    if isinstance(form, web.Response):
+        return form
+    appointment_id = request.match_info["appointment_id"]
+    token = manage_token(request)
+    try:
+        uuid.UUID(appointment_id)
+    except ValueError:
+        return not_found(request)
+    answer = await call(
+        request,
+        "booking",
+        "POST",
+        f"/api/v1/appointments/{appointment_id}/cancel",
+        headers={"X-Manage-Token": token},
+        json={},
+    )
+    if answer.status in (403, 404):
+        return not_found(request)
+    if answer.status >= 500:
+        raise UpstreamUnavailable("booking")
+    if not answer.ok:
+        found = await appointment(request, appointment_id, token)
+        if found is None:
+            return not_found(request)
+        context = appointment_context(found)
+        errors = forms.FormErrors()
+        errors.general.append(
+            _("The appointment can no longer be cancelled online, because it has already started or passed.")
+            if answer.error_code == "too_late"
+            else _("The appointment could not be cancelled. Please try again.")
+        )
+        context.update(
+            {
+                "title": _("Cancel your appointment"),
+                "form_action": url(f"/manage/{appointment_id}/cancel", token=token),
+                "keep_url": url(f"/manage/{appointment_id}", token=token),
+                "errors": errors,
+            }
+        )
+        return render(request, "cancel.html", context, status=409)
+    raise redirect(url(f"/manage/{appointment_id}", token=token, done="cancelled"))
+
+
+@web_errors
+async def reschedule_page(request: web.Request, errors: forms.FormErrors | None = None) -> web.StreamResponse:
+    appointment_id = request.match_info["appointment_id"]
+    token = manage_token(request)
+    found = await appointment(request, appointment_id, token)
+    if found is None:
+        return not_found(request)
+    if request.method == "GET":
+        refused = bot_check(request, Bucket.AVAILABILITY)
+        if refused is not None:
+            return refused
+    context = appointment_context(found)
+    location_id = str(context["a_location"].get("id") or found.get("location_id") or "")
+    concern_id = str(context["a_concern"].get("id") or found.get("concern_id") or "")
+    chosen = parse_day(request.query.get("day")) or parse_day(notes(request).get("day"))
+    context.update(
+        await time_context(
+            request,
+            location_id,
+            concern_id,
+            str(found.get("mode") or "in_person"),
+            chosen,
+            lambda d: url(f"/manage/{appointment_id}/reschedule#slots-title", token=token, day=d.isoformat()),
+        )
+    )
+    context.update(
+        {
+            "title": _("Choose a new date and time"),
+            "back": url(f"/manage/{appointment_id}", token=token),
+            "errors": errors or forms.FormErrors(),
+            "form_action": url(
+                f"/manage/{appointment_id}/reschedule",
+                token=token,
+                day=request.query.get("day") or notes(request).get("day"),
+            ),
+            "rescheduling": True,
+        }
+    )
+    return render(request, "time.html", context, status=422 if errors else 200)
+
+
+@web_errors
+async def reschedule_submit(request: web.Request) -> web.StreamResponse:
+    form = await read_form(request)
+    if isinstance(form, web.Response):
+        return form
+    appointment_id = request.match_info["appointment_id"]
+    token = manage_token(request)
+    refused = bot_check(request, Bucket.BOOKING)
+    if refused is not None:
+        return refused
+    errors = forms.FormErrors()
+    start = form.get("start", "")
+    try:
+        start_at = datetime.fromisoformat(start)
+        if start_at.tzinfo is None:
+            raise ValueError(start)
+    except ValueError:
+        errors.add("slots", _("Choose a time."))
+        return await reschedule_page(request, errors)
+    notes(request)["day"] = local(start_at).date().isoformat()
+    found = await appointment(request, appointment_id, token)
+    if found is None:
+        return not_found(request)
+    current_view = appointment_context(found)
+    slots = await availability(
+        request,
+        str(current_view["a_location"].get("id") or ""),
+        str(current_view["a_concern"].get("id") or ""),
+        str(found.get("mode") or "in_person"),
+    )
+    slot = next((s for s in slots if datetime.fromisoformat(s["start"]) == start_at), None)
+    if slot is None:
+        errors.add("slots", _("This time is no longer free. Please choose another time."))
+        return await reschedule_page(request, errors)
+    evening = bool(slot.get("evening_reserved"))
+    if evening and form.get("evening_declaration") != "yes":
+        errors.add(
+            "evening_declaration",
+            _(
+                "Evening appointments are only for people in work or in a measure. "
+                "Please confirm this, or choose an earlier time."
+            ),
+        )
+        return await reschedule_page(request, errors)
+    body: dict[str, Any] = {"start": start}
+    if evening:
+        body["evening_declaration"] = True
+    answer = await call(
+        request,
+        "booking",
+        "POST",
+        f"/api/v1/appointments/{appointment_id}/reschedule",
+        headers={"X-Manage-Token": token},
+        json=body,
+    )
+    if answer.status in (403, 404):
+        return not_found(request)
+    if answer.status >= 500:
+        raise UpstreamUnavailable("booking")
+    if not answer.ok:
+        errors.add(
+            "slots",
+            _("The appointment can no longer be changed online, because it has already started or passed.")
+            if answer.error_code == "too_late"
+            else _("This time is no longer free. Please choose another time."),
+        )
+        return await reschedule_page(request, errors)
+    raise redirect(url(f"/manage/{appointment_id}", token=token, done="rescheduled"))
+
+
+# --- information pages (R36, R42) -------------------------------------------------------------------
+
+
+async def accessibility_page(request: web.Request) -> web.StreamResponse:
+    settings = settings_of(request)
+    return render(
+        request,
+        "accessibility.html",
+        {"title": _("Accessibility statement"), "contact": settings.accessibility_contact},
+    )
+
+
+async def embed_page(request: web.Request) -> web.StreamResponse:
+    base = settings_of(request).public_base_url.rstrip("/")
+    return render(
+        request,
+        "embed.html",
+        {
+            "title": _("Embed the appointment booking"),
+            "base": base,
+            "ancestors": settings_of(request).frame_ancestors,
+        },
+    )

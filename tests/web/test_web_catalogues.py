@@ -1,0 +1,56 @@
+"""Every text of the customer pages is in the message catalogues, and every catalogue translates all of it
+(R43): German, Leichte Sprache and English; a language is a folder with a catalogue."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from babel.messages.extract import extract_from_dir
+from babel.messages.pofile import read_po
+
+from services.gateway.web.i18n import LANGUAGE_NAME, TRANSLATIONS_DIR, load_languages
+
+WEB = Path(TRANSLATIONS_DIR).parent
+METHODS = [("**/templates/**.html", "jinja2"), ("**.py", "python")]
+OPTIONS = {
+    "**/templates/**.html": {"extensions": "jinja2.ext.i18n", "trim_blocks": "true", "lstrip_blocks": "true"}
+}
+
+
+def source_messages() -> set[str]:
+    found: set[str] = set()
+    for _file, _line, message, _comments, _context in extract_from_dir(
+        str(WEB),
+        METHODS,
+        options_map=OPTIONS,
+        keywords={"_": None, "N_": None, "gettext": None, "ngettext": (1, 2)},
+    ):
+        found.add(message[0] if isinstance(message, tuple) else message)
+    return found
+
+
+@pytest.mark.req("R43")
+def test_every_language_translates_every_text_of_the_pages() -> None:
+    wanted = source_messages()
+    assert len(wanted) > 150
+    for po_file in sorted(TRANSLATIONS_DIR.glob("*/LC_MESSAGES/messages.po")):
+        with po_file.open("rb") as handle:
+            catalog = read_po(handle)
+        translated = {
+            (m.id[0] if isinstance(m.id, tuple) else m.id)
+            for m in catalog
+            if m.id and not m.fuzzy and (all(m.string) if isinstance(m.string, tuple) else m.string)
+        }
+        missing = sorted(wanted - translated)
+        assert not missing, f"{po_file.parts[-3]} lacks {missing[:10]}"
+
+
+@pytest.mark.req("R43")
+def test_the_languages_are_found_in_the_translations_folder_with_their_own_names() -> None:
+    languages = load_languages()
+    assert list(languages) == ["de", "de-x-ls", "en"]
+    assert [language.name for language in languages.values()] == ["Deutsch", "Leichte Sprache", "English"]
+    assert languages["en"].translations.gettext("Next") == "Next"
+    assert languages["de"].translations.gettext("Next") == "Weiter"
+    assert languages["de-x-ls"].translations.gettext(LANGUAGE_NAME) == "Leichte Sprache"
