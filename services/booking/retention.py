@@ -19,101 +19,57 @@ has happened.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import asyncpg
-import structlog
 from aiohttp import web
 
-from shared.background import periodic_context
+from shared import retention
 from shared.clock import Clock
 from shared.config import CommonSettings
-from shared.events.retention import AppointmentPersonalDataErasedV1, RetentionRunCompletedV1
+from shared.events.retention import AppointmentPersonalDataErasedV1
 from shared.outbox import add_event
-from shared.web import CLOCK, POOL
 
-log = structlog.get_logger(__name__)
-
-PRODUCER = "booking"
-LOCK = "otv.booking.retention"
 BATCH = 2000  # appointments per transaction; the next run takes the rest
 
 
-async def _last_run(conn: asyncpg.Connection) -> datetime | None:
-    value: datetime | None = await conn.fetchval(
-        "SELECT max((envelope->>'occurred_at')::timestamptz) FROM outbox"
-        " WHERE type = 'retention.run_completed'"
+async def _erase(
+    conn: asyncpg.Connection, cutoff: datetime, started: datetime, clock: Clock
+) -> dict[str, int]:
+    erased = await conn.fetch(
+        "UPDATE appointments SET first_name = '', last_name = '', email = '', phone = NULL,"
+        " customer_number = NULL, household_number = NULL, email_key = NULL,"
+        " customer_number_key = NULL, household_number_key = NULL, cancel_reason = NULL,"
+        " client_network = NULL,"
+        # The manage link of an erased appointment must lead nowhere (R41): no token matches this.
+        " manage_token_hash = sha256(convert_to(gen_random_uuid()::text, 'UTF8')), updated_at = $2"
+        " WHERE id IN (SELECT id FROM appointments WHERE end_at < $1 AND email <> ''"
+        "   ORDER BY end_at LIMIT $3 FOR UPDATE SKIP LOCKED)"
+        " RETURNING id",
+        cutoff,
+        started,
+        BATCH,
     )
-    return value
+    for row in erased:
+        await add_event(
+            conn,
+            AppointmentPersonalDataErasedV1(appointment_id=row["id"], erased_at=started),
+            producer="booking",
+            clock=clock,
+        )
+    staff_notes = await _erase_staff_work(conn, cutoff)
+    return {"appointments_erased": len(erased), "staff_notes_erased": staff_notes}
 
 
 async def run_retention(
     pool: asyncpg.Pool, settings: CommonSettings, clock: Clock, *, force: bool = False
 ) -> dict[str, int] | None:
     """Erase what the retention period allows; None when another replica ran it in this interval."""
-    started = clock.now()
-    cutoff = started - timedelta(days=settings.retention_days)
-    async with pool.acquire() as conn, conn.transaction():
-        if not await conn.fetchval("SELECT pg_try_advisory_xact_lock(hashtext($1))", LOCK):
-            return None
-        last = await _last_run(conn)
-        if (
-            not force
-            and last is not None
-            and last > started - timedelta(seconds=settings.retention_interval_seconds)
-        ):
-            return None
-        erased = await conn.fetch(
-            "UPDATE appointments SET first_name = '', last_name = '', email = '', phone = NULL,"
-            " customer_number = NULL, household_number = NULL, email_key = NULL,"
-            " customer_number_key = NULL, household_number_key = NULL, cancel_reason = NULL,"
-            " client_network = NULL,"
-            # The manage link of an erased appointment must lead nowhere (R41): no token matches this.
-            " manage_token_hash = sha256(convert_to(gen_random_uuid()::text, 'UTF8')), updated_at = $2"
-            " WHERE id IN (SELECT id FROM appointments WHERE end_at < $1 AND email <> ''"
-            "   ORDER BY end_at LIMIT $3 FOR UPDATE SKIP LOCKED)"
-            " RETURNING id",
-            cutoff,
-            started,
-            BATCH,
-        )
-        for row in erased:
-            await add_event(
-                conn,
-                AppointmentPersonalDataErasedV1(appointment_id=row["id"], erased_at=started),
-                producer=PRODUCER,
-                clock=clock,
-            )
-        staff_notes = await _erase_staff_work(conn, cutoff)
-        outbox = await conn.execute(
-            # Published events of that age carry whole appointments; unpublished ones are never dropped.
-            "DELETE FROM outbox WHERE published_at IS NOT NULL"
-            " AND (envelope->>'occurred_at')::timestamptz < $1",
-            cutoff,
-        )
-        dead = await conn.execute("DELETE FROM dead_letters WHERE dead_at < $1", cutoff)
-        counts = {
-            "appointments_erased": len(erased),
-            "outbox_events_deleted": int(outbox.split()[-1]),
-            "dead_letters_deleted": int(dead.split()[-1]),
-            "staff_notes_erased": staff_notes,
-        }
-        await add_event(
-            conn,
-            RetentionRunCompletedV1(
-                service=PRODUCER,
-                job="personal_data",
-                started_at=started,
-                finished_at=clock.now(),
-                retention_days=settings.retention_days,
-                cutoff=cutoff,
-                counts=counts,
-            ),
-            producer=PRODUCER,
-            clock=clock,
-        )
-    log.info("retention_run", **counts)
-    return counts
+    return await retention.run_retention(pool, settings, clock, _erase, force=force)
+
+
+def retention_context(settings: CommonSettings) -> Callable[[web.Application], AsyncIterator[None]]:
+    return retention.retention_context(settings, _erase)
 
 
 # The staff work (issue 8) keeps free text about the customer beside the appointment: the outcome's note,
@@ -164,20 +120,3 @@ async def _erase_staff_work(conn: asyncpg.Connection, cutoff: datetime) -> int:
         status = await conn.execute(statement, *args)
         changed += int(status.split()[-1])
     return changed
-
-
-def retention_context(settings: CommonSettings) -> Callable[[web.Application], AsyncIterator[None]]:
-    """The retention job as a cleanup context (checks every few minutes whether its interval is due);
-    nothing when the service runs without its jobs (`run_jobs`, the benchmark)."""
-
-    async def job(app: web.Application) -> None:
-        await run_retention(app[POOL], settings, app[CLOCK])
-
-    async def idle(_app: web.Application) -> AsyncIterator[None]:
-        yield
-
-    if not getattr(settings, "run_jobs", True):
-        return idle
-    return periodic_context(
-        "retention", min(300.0, settings.retention_interval_seconds), job, first_delay=30.0
-    )

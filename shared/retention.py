@@ -1,0 +1,108 @@
+"""The frame of every service's retention job (R33, R34, I6, I7): what each service erases is its own;
+how a run is scheduled, serialised across replicas, and reported is the same everywhere.
+
+A run takes the advisory lock of its service (replicas serialise), skips when the last
+`retention.run_completed` in the outbox is younger than the interval, lets the service erase what lies
+before the cutoff, deletes published outbox events and dead letters of that age (they carry whole
+appointments), and publishes one `retention.run_completed` with the counts for the deletion report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime, timedelta
+
+import asyncpg
+import structlog
+from aiohttp import web
+
+from shared.background import periodic_context
+from shared.clock import Clock
+from shared.config import CommonSettings
+from shared.events.retention import RetentionRunCompletedV1
+from shared.outbox import add_event
+from shared.web import CLOCK, POOL
+
+log = structlog.get_logger(__name__)
+
+# erase(conn, cutoff, started, clock) -> counts of what it erased, inside the run's transaction
+Eraser = Callable[[asyncpg.Connection, datetime, datetime, Clock], Awaitable[dict[str, int]]]
+
+
+async def _last_run(conn: asyncpg.Connection) -> datetime | None:
+    value: datetime | None = await conn.fetchval(
+        "SELECT max((envelope->>'occurred_at')::timestamptz) FROM outbox"
+        " WHERE type = 'retention.run_completed'"
+    )
+    return value
+
+
+async def run_retention(
+    pool: asyncpg.Pool,
+    settings: CommonSettings,
+    clock: Clock,
+    erase: Eraser,
+    *,
+    force: bool = False,
+) -> dict[str, int] | None:
+    """One run; None when another replica ran it in this interval (or holds the lock now)."""
+    service = settings.service_name
+    started = clock.now()
+    cutoff = started - timedelta(days=settings.retention_days)
+    async with pool.acquire() as conn, conn.transaction():
+        if not await conn.fetchval(
+            "SELECT pg_try_advisory_xact_lock(hashtext($1))", f"otv.{service}.retention"
+        ):
+            return None
+        last = await _last_run(conn)
+        interval = timedelta(seconds=settings.retention_interval_seconds)
+        if not force and last is not None and last > started - interval:
+            return None
+        counts = await erase(conn, cutoff, started, clock)
+        outbox = await conn.execute(
+            # Unpublished events are never dropped: they have yet to reach their consumers.
+            "DELETE FROM outbox WHERE published_at IS NOT NULL"
+            " AND (envelope->>'occurred_at')::timestamptz < $1",
+            cutoff,
+        )
+        dead = await conn.execute("DELETE FROM dead_letters WHERE dead_at < $1", cutoff)
+        counts = {
+            **counts,
+            "outbox_events_deleted": int(outbox.split()[-1]),
+            "dead_letters_deleted": int(dead.split()[-1]),
+        }
+        await add_event(
+            conn,
+            RetentionRunCompletedV1(
+                service=service,
+                job="personal_data",
+                started_at=started,
+                finished_at=clock.now(),
+                retention_days=settings.retention_days,
+                cutoff=cutoff,
+                counts=counts,
+            ),
+            producer=service,
+            clock=clock,
+        )
+    log.info("retention_run", **counts)
+    return counts
+
+
+def retention_context(
+    settings: CommonSettings, erase: Eraser
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """The retention job as a cleanup context (checks every few minutes whether its interval is due);
+    nothing when the service runs without its jobs (`run_jobs`, the benchmark)."""
+
+    async def job(app: web.Application) -> None:
+        await run_retention(app[POOL], settings, app[CLOCK], erase)
+
+    async def idle(_app: web.Application) -> AsyncIterator[None]:
+        yield
+
+    if not getattr(settings, "run_jobs", True):
+        return idle
+    return periodic_context(
+        "retention", min(300.0, settings.retention_interval_seconds), job, first_delay=30.0
+    )
