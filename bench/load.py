@@ -104,7 +104,9 @@ async def bookings(spec: dict[str, Any], rec: Recorder, http: aiohttp.ClientSess
             body = {
                 "location_id": location,
                 "concern_id": concern,
-                "start": starts[n // per_start],
+                # Spread like real customers (and like pgbench's rows): consecutive bookings on
+                # different starts; each start takes `per_start` bookings in the end.
+                "start": starts[n % len(starts)],
                 "mode": "in_person",
                 "customer": _customer(tag, n, "B"),
             }

@@ -182,19 +182,6 @@ async def _lock_point(conn: asyncpg.Connection, location_id: str, group_id: str,
     )
 
 
-async def _try_lock_point(conn: asyncpg.Connection, location_id: str, group_id: str, point: int) -> bool:
-    locked = await conn.fetchval(
-        "SELECT pg_try_advisory_xact_lock($1, hashtext($2))",
-        POINT_LOCK_SPACE,
-        f"{location_id}\x1f{group_id}\x1f{point}",
-    )
-    return bool(locked)
-
-
-class PointBusyError(Exception):
-    """Another transaction is placing something on this service point right now (its lock is taken)."""
-
-
 class _NotPlacedError(Exception):
     """Rolls a savepoint back, and with it the point's lock, when nothing was placed."""
 
@@ -223,65 +210,103 @@ RETURNING id
 """
 
 
+def _insert_args(new: NewAppointment, point: int, now: datetime) -> tuple[Any, ...]:
+    return (
+        new.id,
+        new.reference,
+        new.location_id,
+        new.group_id,
+        point,
+        new.concern_id,
+        new.mode,
+        new.channel,
+        new.language,
+        new.start,
+        new.end,
+        new.evening,
+        new.evening_declared,
+        new.interpreter_language,
+        new.first_name,
+        new.last_name,
+        new.email,
+        new.phone,
+        new.customer_number,
+        new.household_number,
+        new.email_key,
+        new.customer_number_key,
+        new.household_number_key,
+        new.manage_token_hash,
+        new.location_name,
+        new.location_address,
+        new.concern_name,
+        new.documents,
+        new.sensitive,
+        new.emergency,
+        new.booked_at,
+        now,
+        new.client_network,
+    )
+
+
 async def insert_appointment(
-    conn: asyncpg.Connection, new: NewAppointment, point: int, now: datetime, *, wait: bool = True
+    conn: asyncpg.Connection, new: NewAppointment, point: int, now: datetime
 ) -> bool:
     """Book `new` on one service point. False when the point is taken (by an appointment, I1, or by
-    somebody else's live hold); AlreadyBookedError when the customer has a pending appointment (I2).
-
-    `wait=False` does not queue behind another writer of the point: PointBusyError at once when its
-    lock is taken, and nothing held afterwards when nothing was booked (the lock goes with the
-    savepoint), so that concurrent bookers of one slot spread over its free points instead of waiting
-    for each other's commits in a row (issue 10: the rush)."""
+    somebody else's live hold); AlreadyBookedError when the customer has a pending appointment (I2)."""
     try:
         async with conn.transaction():  # a savepoint: a failed attempt undoes only itself
-            if wait:
-                await _lock_point(conn, new.location_id, new.group_id, point)
-            elif not await _try_lock_point(conn, new.location_id, new.group_id, point):
-                raise PointBusyError
-            inserted = await conn.fetchval(
-                _INSERT_APPOINTMENT,
-                new.id,
-                new.reference,
-                new.location_id,
-                new.group_id,
-                point,
-                new.concern_id,
-                new.mode,
-                new.channel,
-                new.language,
-                new.start,
-                new.end,
-                new.evening,
-                new.evening_declared,
-                new.interpreter_language,
-                new.first_name,
-                new.last_name,
-                new.email,
-                new.phone,
-                new.customer_number,
-                new.household_number,
-                new.email_key,
-                new.customer_number_key,
-                new.household_number_key,
-                new.manage_token_hash,
-                new.location_name,
-                new.location_address,
-                new.concern_name,
-                new.documents,
-                new.sensitive,
-                new.emergency,
-                new.booked_at,
-                now,
-                new.client_network,
-            )
-            if inserted is None and not wait:
-                raise _NotPlacedError
-    except (asyncpg.ExclusionViolationError, _NotPlacedError):
+            await _lock_point(conn, new.location_id, new.group_id, point)
+            inserted = await conn.fetchval(_INSERT_APPOINTMENT, *_insert_args(new, point, now))
+    except asyncpg.ExclusionViolationError:
         return False
     except asyncpg.UniqueViolationError as exc:
         raise _unique_error(exc) from None
     return inserted is not None
+
+
+# The first of the given points whose lock nobody holds, locked (in the given order; the scan stops at the
+# first lock it gets, so no other point is locked). The key is the one of _lock_point.
+_LOCK_FIRST_FREE = """
+SELECT point FROM unnest($3::int[]) AS candidate(point)
+ WHERE pg_try_advisory_xact_lock($1, hashtext($2 || point::text))
+ LIMIT 1
+"""
+
+
+async def insert_appointment_without_waiting(
+    conn: asyncpg.Connection, new: NewAppointment, points: list[int], now: datetime
+) -> tuple[int | None, list[int]]:
+    """Book `new` on the first of `points` (ascending) that nobody else is placing something on right now,
+    without queueing behind another writer's commit: concurrent bookers of one slot spread over its free
+    points at once (issue 10, the rush). Each attempt is one savepoint; a failed one releases its lock.
+
+    Returns the point booked (or None) and the points skipped because another writer held them: those
+    may still come free (that writer may fail) and are for `insert_appointment`, which waits."""
+    prefix = f"{new.location_id}\x1f{new.group_id}\x1f"
+    remaining = list(points)
+    skipped: list[int] = []
+    while remaining:
+        locked: int | None = None
+        try:
+            async with conn.transaction():  # a savepoint: a failed attempt undoes only itself
+                locked = await conn.fetchval(_LOCK_FIRST_FREE, POINT_LOCK_SPACE, prefix, remaining)
+                if locked is None:
+                    skipped.extend(remaining)
+                    return None, skipped
+                inserted = await conn.fetchval(_INSERT_APPOINTMENT, *_insert_args(new, locked, now))
+                if inserted is None:
+                    raise _NotPlacedError  # somebody else's hold: let go of the point's lock
+        except (asyncpg.ExclusionViolationError, _NotPlacedError):
+            pass
+        except asyncpg.UniqueViolationError as exc:
+            raise _unique_error(exc) from None
+        else:
+            return locked, skipped
+        assert locked is not None  # noqa: S101 -- only the insert on a locked point fails this way
+        at = remaining.index(locked)
+        skipped.extend(remaining[:at])
+        remaining = remaining[at + 1 :]
+    return None, skipped
 
 
 def _unique_error(exc: asyncpg.UniqueViolationError) -> Exception:

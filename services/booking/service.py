@@ -504,15 +504,11 @@ async def _place(
         if point is not None and await db.insert_appointment(conn, new, point, now):
             return point
     busy = await db.fetch_busy(conn, new.location_id, slot.group_id, slot.start, slot.end, now)
-    # First the points nobody else is placing something on right now; then, waiting in ascending order,
+    # First the points nobody else is placing something on right now, then, waiting in ascending order,
     # those that were busy (their writer may yet fail and leave the point free).
-    busy_now: list[int] = []
-    for point in free_points(slot, busy):
-        try:
-            if await db.insert_appointment(conn, new, point, now, wait=False):
-                return point
-        except db.PointBusyError:
-            busy_now.append(point)
+    point, busy_now = await db.insert_appointment_without_waiting(conn, new, free_points(slot, busy), now)
+    if point is not None:
+        return point
     for point in busy_now:
         if await db.insert_appointment(conn, new, point, now):
             return point
