@@ -74,9 +74,8 @@ async def pools() -> AsyncIterator[dict[str, asyncpg.Pool]]:
         await pool.close()
 
 
-@pytest.fixture
-async def clean_db(pools: dict[str, asyncpg.Pool]) -> dict[str, asyncpg.Pool]:
-    """Empty every table of every service's schema (each role empties its own)."""
+async def empty_schemas(pools: dict[str, asyncpg.Pool]) -> None:
+    """Empty every table of the given services' schemas (each role empties its own)."""
     for service, pool in pools.items():
         tables = await pool.fetch(
             "SELECT tablename FROM pg_tables WHERE schemaname = $1 AND tablename <> 'schema_migrations'",
@@ -85,6 +84,12 @@ async def clean_db(pools: dict[str, asyncpg.Pool]) -> dict[str, asyncpg.Pool]:
         if tables:
             names = ", ".join(f'{service}."{t["tablename"]}"' for t in tables)
             await pool.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+
+
+@pytest.fixture
+async def clean_db(pools: dict[str, asyncpg.Pool]) -> dict[str, asyncpg.Pool]:
+    """Every service's schema emptied before the test."""
+    await empty_schemas(pools)
     return pools
 
 

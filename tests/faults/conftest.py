@@ -15,7 +15,7 @@ import pytest
 
 from services.booking.consumer import apply_location_configured
 from shared.clock import BERLIN
-from tests.conftest import free_port
+from tests.conftest import empty_schemas, free_port
 from tests.faults.system import (
     SERVICES,
     Service,
@@ -27,22 +27,11 @@ from tests.faults.system import (
 from tools.mailsink import MailSink
 
 
-async def _empty_every_schema(pools: dict[str, asyncpg.Pool]) -> None:
-    for service, pool in pools.items():
-        tables = await pool.fetch(
-            "SELECT tablename FROM pg_tables WHERE schemaname = $1 AND tablename <> 'schema_migrations'",
-            service,
-        )
-        if tables:
-            names = ", ".join(f'{service}."{t["tablename"]}"' for t in tables)
-            await pool.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
-
-
 @pytest.fixture(scope="package")
 async def system(
     pools: dict[str, asyncpg.Pool], amqp: aio_pika.abc.AbstractRobustConnection
 ) -> AsyncIterator[System]:
-    await _empty_every_schema(pools)
+    await empty_schemas(pools)
     today = datetime.now(BERLIN).date()
     snapshot = location_snapshot(today)
     async with pools["booking"].acquire() as conn, conn.transaction():

@@ -32,7 +32,7 @@ from services.gateway.config import Settings as GatewaySettings
 from services.notifier.app import create_app as create_notifier
 from services.notifier.config import Settings as NotifierSettings
 from shared.clock import ManualClock
-from tests.conftest import free_port, svc_settings, wait_for
+from tests.conftest import empty_schemas, free_port, svc_settings, wait_for
 from tools.mailsink import MailSink, StoredMessage
 
 expect.set_options(timeout=15_000)
@@ -97,17 +97,6 @@ def _text(message: StoredMessage) -> str:
     return "\n".join(parts)
 
 
-async def _truncate_everything(pools: dict[str, asyncpg.Pool]) -> None:
-    for service, pool in pools.items():
-        tables = await pool.fetch(
-            "SELECT tablename FROM pg_tables WHERE schemaname = $1 AND tablename <> 'schema_migrations'",
-            service,
-        )
-        if tables:
-            names = ", ".join(f'{service}."{t["tablename"]}"' for t in tables)
-            await pool.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
-
-
 async def _serve(app: web.Application, port: int) -> web.AppRunner:
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
@@ -117,7 +106,7 @@ async def _serve(app: web.Application, port: int) -> web.AppRunner:
 
 @pytest.fixture(scope="session")
 async def stack(pools: dict[str, asyncpg.Pool], amqp: Any) -> AsyncIterator[Stack]:
-    await _truncate_everything(pools)
+    await empty_schemas(pools)
     clock = ManualClock(NOW)
     sink = MailSink(smtp_port=0, http_port=0)
     await sink.start()
