@@ -6,8 +6,14 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
-from services.booking import api, service, staff_capacity, waiting_api
-from services.booking import mass_change, staff_api  # issue 8: staff work
+from services.booking import (  # issue 8: staff work
+    api,
+    mass_change,
+    service,
+    staff_api,
+    staff_capacity,
+    waiting_api,
+)
 from services.booking.cache import AvailabilityCache
 from services.booking.config import Settings
 from services.booking.consumer import catalog_consumers
