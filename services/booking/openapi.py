@@ -21,6 +21,7 @@ from services.booking.models import (
     HoldRequest,
     RescheduleRequest,
 )
+from services.booking.waiting_models import WishOut, WishRequest, WishStatusOut, WishView
 from shared.openapi import ApiRoute, Header, build_document, openapi_handler
 
 
@@ -125,8 +126,78 @@ ROUTES = (
 )
 
 
+WISH_ID = {"type": "string", "format": "uuid"}
+WISH_TOKEN_ERRORS = ("not_found", "link_expired")
+WAITING_TAGS = ("waiting list",)
+
+
+class WishTokenQuery(BaseModel):
+    """Every link of the waiting list carries the wish's secret token."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    token: str = Field(description="The token from the link in the waiting-list mail.")
+
+
+WAITING_ROUTES = (
+    ApiRoute(
+        "POST",
+        "/api/v1/waiting-list",
+        "Join the waiting list when nothing suits (R45); counts once the address is confirmed",
+        body=WishRequest,
+        response=WishOut,
+        status=201,
+        errors=("validation_error", "not_found", "already_booked", "already_waiting"),
+        tags=WAITING_TAGS,
+    ),
+    ApiRoute(
+        "GET",
+        "/api/v1/waiting-list/{wish_id}",
+        "The customer's wish and any offer (needs the token)",
+        query=WishTokenQuery,
+        response=WishView,
+        errors=WISH_TOKEN_ERRORS,
+        path_params={"wish_id": WISH_ID},
+        tags=WAITING_TAGS,
+    ),
+    ApiRoute(
+        "POST",
+        "/api/v1/waiting-list/{wish_id}/confirm",
+        "Confirm the e-mail address (double opt-in)",
+        query=WishTokenQuery,
+        response=WishView,
+        errors=WISH_TOKEN_ERRORS,
+        path_params={"wish_id": WISH_ID},
+        tags=WAITING_TAGS,
+    ),
+    ApiRoute(
+        "POST",
+        "/api/v1/waiting-list/{wish_id}/withdraw",
+        "Withdraw the wish",
+        query=WishTokenQuery,
+        response=WishStatusOut,
+        errors=WISH_TOKEN_ERRORS,
+        path_params={"wish_id": WISH_ID},
+        tags=WAITING_TAGS,
+    ),
+    ApiRoute(
+        "POST",
+        "/api/v1/waiting-list/{wish_id}/offer/accept",
+        "Book the slot offered to this wish",
+        query=WishTokenQuery,
+        response=AppointmentOut,
+        status=201,
+        errors=(*WISH_TOKEN_ERRORS, "slot_taken", "already_booked", "booking_closed"),
+        path_params={"wish_id": WISH_ID},
+        tags=WAITING_TAGS,
+    ),
+)
+
+
 def document() -> dict[str, Any]:
-    return build_document(ROUTES, title="Booking", description="Availability, holds and appointments.")
+    return build_document(
+        (*ROUTES, *WAITING_ROUTES), title="Booking", description="Availability, holds and appointments."
+    )
 
 
 def setup_openapi(app: web.Application) -> None:

@@ -22,7 +22,13 @@ from tests.web.conftest import Stack
 
 pytestmark = pytest.mark.timeout(120)
 EXAMPLES_PER_OPERATION = 25
-CUSTOMER_PREFIXES = ("/api/v1/locations", "/api/v1/finder", "/api/v1/appointments", "/api/v1/challenge")
+CUSTOMER_PREFIXES = (
+    "/api/v1/locations",
+    "/api/v1/finder",
+    "/api/v1/appointments",
+    "/api/v1/challenge",
+    "/api/v1/waiting-list",
+)
 
 
 async def fetch_document(stack: Stack) -> dict[str, Any]:
