@@ -154,6 +154,17 @@ class Proc:
         found = re.search(r"VmRSS:\s+(\d+)\s+kB", status)
         return int(found.group(1)) / 1024 if found else 0.0
 
+    def cpu_seconds(self) -> float:
+        """User plus system CPU time of the process so far (/proc/<pid>/stat)."""
+        if self.popen is None or self.popen.poll() is not None:
+            return 0.0
+        try:
+            stat = Path(f"/proc/{self.popen.pid}/stat").read_text(encoding="utf-8")
+            fields = stat.rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         if self.popen is None or self.popen.poll() is not None:
             return
@@ -568,17 +579,20 @@ async def load(spec: dict[str, Any], work: Path, procs: list[Proc], phase: str) 
     spec_path, result_path = work / f"{phase}.spec.json", work / f"{phase}.result.json"
     spec_path.write_text(json.dumps(spec), encoding="utf-8")
     profilers = await start_profilers(procs, phase, work)
+    cpu_before = {p.name: p.cpu_seconds() for p in procs}
     with RssSampler(procs, phase):
         process = await asyncio.create_subprocess_exec(
             PYTHON, "-m", "bench.load", str(spec_path), str(result_path), cwd=ROOT
         )
         await asyncio.wait_for(process.wait(), timeout=300)
+    cpu = {p.name: round(p.cpu_seconds() - cpu_before[p.name], 2) for p in procs}
     for profiler in profilers:
         profiler.send_signal(signal.SIGINT)
         await profiler.wait()
     if process.returncode != 0:
         raise RuntimeError(f"the load client of {phase} failed ({process.returncode})")
     result: dict[str, Any] = json.loads(result_path.read_text(encoding="utf-8"))
+    result["cpu_seconds"] = cpu
     return result
 
 
@@ -612,6 +626,8 @@ def summarise(result: dict[str, Any], what: str) -> dict[str, Any]:
     span = max(r[3] for r in records) - min(r[3] - r[2] for r in records) if records else 0.0
     return {
         "requests": len(records),
+        # CPU seconds each process spent during the phase: where the machine's time went.
+        "cpu_seconds": result.get("cpu_seconds", {}),
         "per_second": round(len(records) / span, 1) if span > 0 else 0.0,
         "statuses": statuses,
         "client_errors": result.get("errors", {}),

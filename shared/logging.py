@@ -47,12 +47,17 @@ def configure_logging(service: str, *, level: str = "INFO", json: bool = True) -
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
     )
+    # Our own lines are rendered by structlog and written at once, without stdlib logging on the way:
+    # about a tenth of the cost per line, which counts on the request path (issue 10, bench/README.md).
     structlog.configure(
-        processors=[*shared_processors, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
+        processors=[*shared_processors, structlog.processors.format_exc_info, renderer],
+        logger_factory=structlog.WriteLoggerFactory(file=sys.stdout),
+        wrapper_class=structlog.make_filtering_bound_logger(
+            logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
+        ),
         cache_logger_on_first_use=True,
     )
+    # The libraries' stdlib logging (aiohttp, aio-pika, asyncpg) in the same shape.
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=shared_processors,
         processors=[
