@@ -25,7 +25,7 @@ from services.gateway.web.security import Sealer
 from services.notifier.app import create_app as create_notifier
 from services.notifier.config import Settings as NotifierSettings
 from shared.clock import ManualClock
-from tests.conftest import free_port, svc_settings, wait_for
+from tests.conftest import empty_schemas, free_port, svc_settings, wait_for
 from tests.waiting_list.conftest import LINK, text_of
 from tests.web.conftest import (
     CHROMIUM,
@@ -35,7 +35,6 @@ from tests.web.conftest import (
     Shots,
     Stack,
     _serve,
-    _truncate_everything,
     new_context,
     unique_customer_number,
     unique_email,
@@ -45,7 +44,7 @@ from tools.mailsink import MailSink, StoredMessage
 
 @pytest.fixture(scope="module")
 async def web_stack(pools: dict[str, asyncpg.Pool], amqp: Any) -> AsyncIterator[Stack]:
-    await _truncate_everything(pools)
+    await empty_schemas(pools)
     clock = ManualClock(NOW)
     sink = MailSink(smtp_port=0, http_port=0)
     await sink.start()
