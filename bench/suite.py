@@ -736,12 +736,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         await apply_location_configured(conn, None, rush_snapshot)
     print(f"[bench] seeding {plan.avail_appointments} appointments at {avail_id} ...", flush=True)
     await seed_appointments(pool, avail_id, plan.avail_appointments, today)
+    print("[bench] seeding the rush location ...", flush=True)
     rush_all = free_starts(rush_snapshot, "kurz", today)
     rush_count = plan.rush_slots // plan.rush_points
     rush_starts = rush_all[:rush_count]
     await block_all_but(pool, rush_id, rush_all[rush_count:], plan.rush_points, 15)
     await pool.execute("VACUUM ANALYZE appointments")
     book_starts = free_starts(book_snapshot, "kurz", today)
+    print("[bench] starting the services ...", flush=True)
 
     system = build_system(run_id, args.db, args.replicas, work)
     try:
