@@ -318,6 +318,9 @@ rabbit_ready() { port_open "$AMQP_PORT" && rabbitmqctl -q await_startup >/dev/nu
 
 start_rabbitmq() {
     log "starting RabbitMQ (rabbitmq-server -detached)"
+    # Quorum queues each hold file handles; the default budget under a 1024 open-files limit runs out
+    # with a few hundred queues and the broker then stops answering handshakes.
+    ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
     rabbitmq-server -detached ||
         die "rabbitmq-server -detached failed (see /var/log/rabbitmq/)"
     wait_for "$START_TIMEOUT" "RabbitMQ on 127.0.0.1:$AMQP_PORT" rabbit_ready
