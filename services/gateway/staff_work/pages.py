@@ -15,8 +15,7 @@ the page's route repeats. Booking checks the appointment's location again (R28).
 
 from __future__ import annotations
 
-import re
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,89 +24,34 @@ import jinja2
 from aiohttp import web
 
 from services.gateway.staff import pages as staff_pages
-from services.gateway.staff import upstream
-from services.gateway.staff.authz import CSRF_FIELD
 from services.gateway.staff.forwarding import apply_change
-from services.gateway.staff.keys import IDENTITY, SESSION
-from services.gateway.staff.pages import UpstreamError, location_names, nav_for, no_store
-from shared.clock import BERLIN
+from services.gateway.staff.keys import IDENTITY
+from services.gateway.staff.pages import UpstreamError, location_names
+from services.gateway.staff_work.common import (
+    CALLBACK_REASONS_DE,
+    CALLBACK_STATUS_DE,
+    MODES_DE,
+    OUTCOMES_DE,
+    QUEUE_FILTERS_DE,
+    STATUS_DE,
+    WORK_JINJA,
+    booking_get,
+    date_from,
+    day_of,
+    location_from,
+    messages_de,
+    page_status,
+    register_filters,
+    render,
+    text,
+    today,
+)
 from shared.errors import OTVError
 from shared.identity import Role, StaffIdentity
-from shared.web import CLOCK
 
 HERE = Path(__file__).parent
-WORK_JINJA = web.AppKey("otv_staff_work_jinja2", jinja2.Environment)
 
 routes = web.RouteTableDef()
-
-# Location ids as the catalog makes them (slugs); anything else in a form is not a location.
-_LOCATION_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
-
-OUTCOMES_DE = {
-    "resolved": "Anliegen erledigt",
-    "placement": "An die Arbeitsvermittlung übergeben",
-    "callback": "Rückruf durch das zuständige Team (Ticket)",
-    "no_show": "Nicht erschienen",
-}
-MODES_DE = {"in_person": "vor Ort", "phone": "telefonisch"}
-STATUS_DE = {"booked": "gebucht", "cancelled": "abgesagt", "passed": "abgeschlossen"}
-CALLBACK_STATUS_DE = {"open": "offen", "claimed": "übernommen", "closed": "erledigt"}
-CALLBACK_REASONS_DE = {
-    "outcome": "Ergebnis eines Termins",
-    "missed_call": "Telefontermin nicht erreicht",
-    "transfer": "Übernahme von einem anderen Standort",
-    "promise": "Rückrufzusage",
-}
-QUEUE_FILTERS_DE = {
-    "active": "offen und übernommen",
-    "open": "nur offen",
-    "claimed": "nur übernommen",
-    "closed": "erledigt",
-    "all": "alle",
-}
-CODES_DE = {
-    "too_early": "Ein Ergebnis kann erst ab dem Tag des Termins erfasst werden.",
-    "outcome_recorded": (
-        "Für diesen Termin ist schon ein Ergebnis erfasst. Zum Ändern wählen Sie „Ergebnis korrigieren“ "
-        "und geben eine Begründung an."
-    ),
-    "not_changeable": "Dieser Termin kann nicht mehr geändert werden (zum Beispiel, weil er abgesagt ist).",
-    "conflict": "Das ist schon geschehen (zum Beispiel ist das Ticket bereits erledigt).",
-    "forbidden": "Dafür fehlt Ihnen die Rolle oder der Standort.",
-    "not_found": "Das gibt es nicht (mehr).",
-    "unavailable": "Die Terminverwaltung antwortet gerade nicht. Bitte versuchen Sie es gleich noch einmal.",
-}
-FIELDS_DE = {
-    "outcome": "Ergebnis",
-    "note": "Notiz",
-    "reason": "Begründung der Korrektur",
-    "result": "Ergebnis des Rückrufs",
-    "reached": "Erreicht",
-    "team": "Team",
-}
-NOTICES_DE = {
-    "outcome": "Das Ergebnis ist gespeichert.",
-    "callback": "Das Ergebnis ist gespeichert und ein Rückruf-Ticket für das zuständige Team angelegt.",
-    "claimed": "Sie haben das Ticket übernommen.",
-    "closed": "Das Ticket ist erledigt.",
-    "attempt": "Der Anrufversuch ist gespeichert.",
-    "attempt_callback": "Der Anrufversuch ist gespeichert; ein Rückruf-Ticket ist angelegt.",
-}
-WEEKDAYS_DE = ("Montag", "Dienstag", "Mittwoch", "Donnerstag", "Freitag", "Samstag", "Sonntag")
-MONTHS_DE = (
-    "Januar",
-    "Februar",
-    "März",
-    "April",
-    "Mai",
-    "Juni",
-    "Juli",
-    "August",
-    "September",
-    "Oktober",
-    "November",
-    "Dezember",
-)
 
 
 def setup_pages(app: web.Application) -> None:
@@ -125,116 +69,8 @@ def setup_pages(app: web.Application) -> None:
         lstrip_blocks=True,
         app_key=WORK_JINJA,
     )
-    env.filters["hm"] = _hm
-    env.filters["when"] = _when
-    env.filters["day_de"] = day_de
+    register_filters(env)
     app.router.add_routes(routes)
-
-
-# --- formatting -------------------------------------------------------------------------------------
-def _moment(value: Any) -> datetime | None:
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value)
-        except ValueError:
-            return None
-    return value.astimezone(BERLIN) if isinstance(value, datetime) else None
-
-
-def _hm(value: Any) -> str:
-    moment = _moment(value)
-    return moment.strftime("%H:%M") if moment else "\N{EN DASH}"
-
-
-def _when(value: Any) -> str:
-    moment = _moment(value)
-    return moment.strftime("%d.%m.%Y %H:%M") if moment else "\N{EN DASH}"
-
-
-def day_de(value: date) -> str:
-    return f"{WEEKDAYS_DE[value.weekday()]}, {value.day}. {MONTHS_DE[value.month - 1]} {value.year}"
-
-
-# --- rendering --------------------------------------------------------------------------------------
-def work_nav(identity: StaffIdentity | None) -> list[tuple[str, str]]:
-    items = nav_for(identity)
-    if identity is not None and identity.has(Role.APPOINTMENT_MANAGER):
-        items.insert(1, ("/staff/work", "Terminarbeit"))
-    return items
-
-
-def render(
-    request: web.Request, template: str, context: dict[str, Any], *, status: int = 200
-) -> web.Response:
-    identity = request.get(IDENTITY)
-    session = request.get(SESSION)
-    ctx = {
-        "me": identity,
-        "csrf_token": session.csrf_token if session else "",
-        "csrf_field": CSRF_FIELD,
-        "nav": work_nav(identity),
-        "current_path": request.path,
-        "notice": NOTICES_DE.get(request.query.get("notice", ""), ""),
-        "errors": [],
-        **context,
-    }
-    response = aiohttp_jinja2.render_template(template, request, ctx, status=status, app_key=WORK_JINJA)
-    no_store(response)
-    return response
-
-
-def messages_de(status: int, data: Any) -> list[str]:
-    """German lines for a refusal of booking: its code in words, and the fields it named."""
-    error = data.get("error") if isinstance(data, dict) else None
-    error = error if isinstance(error, dict) else {}
-    code = str(error.get("code") or "")
-    lines: list[str] = []
-    if code == "validation_error" or status == 422:
-        for detail in error.get("details") or []:
-            field = str(detail.get("field") or "") if isinstance(detail, dict) else ""
-            name = FIELDS_DE.get(field.split(".")[-1], "")
-            if name and f"{name}: bitte prüfen bzw. ausfüllen." not in lines:
-                lines.append(f"{name}: bitte prüfen bzw. ausfüllen.")
-        return lines or ["Bitte prüfen Sie Ihre Eingaben."]
-    return [
-        CODES_DE.get(code) or CODES_DE.get("conflict" if status == 409 else "", "Das hat nicht geklappt.")
-    ]
-
-
-def _today(request: web.Request) -> date:
-    return request.app[CLOCK].now().astimezone(BERLIN).date()
-
-
-def _day_of(request: web.Request, raw: str | None) -> tuple[date, list[str]]:
-    if not raw:
-        return _today(request), []
-    try:
-        return date.fromisoformat(raw), []
-    except ValueError:
-        return _today(request), ["Das Datum ist ungültig; angezeigt wird heute."]
-
-
-def _location_from(form: Any) -> str | None:
-    value = str(form.get("location", ""))
-    return value if _LOCATION_ID.match(value) else None
-
-
-def _date_from(form: Any) -> str | None:
-    try:
-        return date.fromisoformat(str(form.get("date", ""))).isoformat()
-    except ValueError:
-        return None
-
-
-def _text(form: Any, name: str, limit: int = 2000) -> str:
-    return str(form.get(name, "")).strip()[:limit]
-
-
-async def _booking_get(request: web.Request, path: str, params: dict[str, str]) -> list[dict[str, Any]]:
-    status, data = await upstream.call(request, "booking", "GET", path, params=params)
-    if status != 200:
-        raise UpstreamError(status, data)
-    return [d for d in data if isinstance(d, dict)] if isinstance(data, list) else []
 
 
 # --- the locations one works at ---------------------------------------------------------------------
@@ -250,7 +86,7 @@ async def work_index(request: web.Request) -> web.Response:
         {
             "title": "Terminarbeit",
             "locations": [{"id": i, "name": names.get(i, i)} for i in ids],
-            "today": _today(request).isoformat(),
+            "today": today(request).isoformat(),
         },
     )
 
@@ -276,7 +112,7 @@ def _groups(appointments: list[dict[str, Any]]) -> list[dict[str, Any]]:
 async def _day_page(
     request: web.Request, location_id: str, day: date, *, errors: list[str], status: int = 200
 ) -> web.Response:
-    appointments = await _booking_get(
+    appointments = await booking_get(
         request, f"/api/v1/staff/locations/{location_id}/appointments", {"date": day.isoformat()}
     )
     names = await location_names(request)
@@ -290,7 +126,7 @@ async def _day_page(
             "day": day,
             "previous_day": (day - timedelta(days=1)).isoformat(),
             "next_day": (day + timedelta(days=1)).isoformat(),
-            "outcomes_open": day <= _today(request),
+            "outcomes_open": day <= today(request),
             "groups": _groups(appointments),
             "total": len(booked),
             "without_outcome": sum(1 for a in booked if not a.get("outcome")),
@@ -306,18 +142,18 @@ async def _day_page(
 
 @routes.get("/staff/locations/{location_id}/day")
 async def day_page(request: web.Request) -> web.Response:
-    day, errors = _day_of(request, request.query.get("date"))
+    day, errors = day_of(request, request.query.get("date"))
     return await _day_page(request, request.match_info["location_id"], day, errors=errors)
 
 
 @routes.post("/staff/appointments/{appointment_id}/outcome")
 async def outcome_submit(request: web.Request) -> web.StreamResponse:
     form = await request.post()
-    location, day = _location_from(form), _date_from(form)
+    location, day = location_from(form), date_from(form)
     correction = form.get("correction") == "true"
-    data: dict[str, Any] = {"outcome": _text(form, "outcome", 40), "note": _text(form, "note")}
+    data: dict[str, Any] = {"outcome": text(form, "outcome", 40), "note": text(form, "note")}
     if correction:
-        data.update(correction=True, reason=_text(form, "reason", 500))
+        data.update(correction=True, reason=text(form, "reason", 500))
     appointment_id = request.match_info["appointment_id"]
     try:
         status, answer, _ = await apply_change(
@@ -340,7 +176,7 @@ async def outcome_submit(request: web.Request) -> web.StreamResponse:
             location,
             date.fromisoformat(day),
             errors=messages_de(status, answer),
-            status=status if status < 500 else 502,
+            status=page_status(status),
         )
     callback = isinstance(answer, dict) and bool(answer.get("callback"))
     notice = "callback" if callback else "outcome"
@@ -353,7 +189,7 @@ async def _callbacks_page(
 ) -> web.Response:
     which = request.query.get("status", "active")
     which = which if which in QUEUE_FILTERS_DE else "active"
-    tickets = await _booking_get(
+    tickets = await booking_get(
         request, "/api/v1/staff/callbacks", {"location": location_id, "status": which}
     )
     tickets.sort(key=lambda t: (t.get("status") == "closed", str(t.get("due_at"))))
@@ -385,7 +221,7 @@ async def callbacks_page(request: web.Request) -> web.Response:
 
 async def _ticket_action(request: web.Request, action: str, data: dict[str, Any]) -> web.StreamResponse:
     form = await request.post()
-    location = _location_from(form)
+    location = location_from(form)
     try:
         status, answer, _ = await apply_change(
             request,
@@ -403,7 +239,7 @@ async def _ticket_action(request: web.Request, action: str, data: dict[str, Any]
         raise UpstreamError(status, answer)
     if not 200 <= status < 300:
         return await _callbacks_page(
-            request, location, errors=messages_de(status, answer), status=status if status < 500 else 502
+            request, location, errors=messages_de(status, answer), status=page_status(status)
         )
     notice = "claimed" if action == "claim" else "closed"
     raise web.HTTPSeeOther(f"/staff/locations/{location}/callbacks?notice={notice}")
@@ -417,14 +253,14 @@ async def callback_claim(request: web.Request) -> web.StreamResponse:
 @routes.post("/staff/callbacks/{callback_id}/close")
 async def callback_close(request: web.Request) -> web.StreamResponse:
     form = await request.post()
-    return await _ticket_action(request, "close", {"result": _text(form, "result")})
+    return await _ticket_action(request, "close", {"result": text(form, "result")})
 
 
 # --- the call list (R49) ----------------------------------------------------------------------------
 async def _calls_page(
     request: web.Request, location_id: str, day: date, *, errors: list[str], status: int = 200
 ) -> web.Response:
-    calls = await _booking_get(
+    calls = await booking_get(
         request, f"/api/v1/staff/locations/{location_id}/calls", {"date": day.isoformat()}
     )
     names = await location_names(request)
@@ -454,14 +290,14 @@ async def _calls_page(
 
 @routes.get("/staff/locations/{location_id}/calls")
 async def calls_page(request: web.Request) -> web.Response:
-    day, errors = _day_of(request, request.query.get("date"))
+    day, errors = day_of(request, request.query.get("date"))
     return await _calls_page(request, request.match_info["location_id"], day, errors=errors)
 
 
 @routes.post("/staff/appointments/{appointment_id}/call-attempts")
 async def call_attempt_submit(request: web.Request) -> web.StreamResponse:
     form = await request.post()
-    location, day = _location_from(form), _date_from(form)
+    location, day = location_from(form), date_from(form)
     reached = str(form.get("reached", ""))
     appointment_id = request.match_info["appointment_id"]
     if reached not in {"true", "false"}:
@@ -470,7 +306,7 @@ async def call_attempt_submit(request: web.Request) -> web.StreamResponse:
     else:
         data = {
             "reached": reached == "true",
-            "note": _text(form, "note"),
+            "note": text(form, "note"),
             "missed": reached == "false" and form.get("missed") == "true",
         }
         try:
@@ -494,7 +330,7 @@ async def call_attempt_submit(request: web.Request) -> web.StreamResponse:
             location,
             date.fromisoformat(day),
             errors=messages_de(status, answer),
-            status=status if status < 500 else 502,
+            status=page_status(status),
         )
     notice = "attempt_callback" if isinstance(answer, dict) and answer.get("callback") else "attempt"
     raise web.HTTPSeeOther(f"/staff/locations/{location}/calls?date={day}&notice={notice}#a-{appointment_id}")
