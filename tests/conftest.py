@@ -21,6 +21,7 @@ import pytest
 from shared.config import SERVICE_NAMES, CommonSettings
 from shared.db import create_pool
 from shared.migrate import migrate
+from shared.topology import CONSUMERS
 
 RUN_ID = uuid.uuid4().hex[:8]
 TEST_DB = os.environ.get("OTV_TEST_DB_NAME", "otv_test")
@@ -75,7 +76,9 @@ async def pools() -> AsyncIterator[dict[str, asyncpg.Pool]]:
 
 
 async def empty_schemas(pools: dict[str, asyncpg.Pool]) -> None:
-    """Empty every table of the given services' schemas (each role empties its own)."""
+    """Empty every table of the given services' schemas (each role empties its own), and the session's
+    queues: an event left by an earlier test must not reach the consumers of the next one."""
+    await purge_test_queues()
     for service, pool in pools.items():
         tables = await pool.fetch(
             "SELECT tablename FROM pg_tables WHERE schemaname = $1 AND tablename <> 'schema_migrations'",
@@ -84,6 +87,24 @@ async def empty_schemas(pools: dict[str, asyncpg.Pool]) -> None:
         if tables:
             names = ", ".join(f'{service}."{t["tablename"]}"' for t in tables)
             await pool.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+
+
+async def purge_test_queues() -> None:
+    """Drop every message waiting in this session's consumer queues (those not declared yet are skipped)."""
+    settings = db_settings("booking")
+    connection = await aio_pika.connect(settings.broker_url)
+    try:
+        channel = await connection.channel()
+        for name in CONSUMERS:
+            for queue_name in (f"{settings.queue_prefix}.{name}", f"{settings.queue_prefix}.{name}.retry"):
+                try:
+                    queue = await channel.declare_queue(queue_name, passive=True)
+                except aio_pika.exceptions.ChannelNotFoundEntity:
+                    channel = await connection.channel()  # a missing queue closes the channel
+                    continue
+                await queue.purge()
+    finally:
+        await connection.close()
 
 
 @pytest.fixture

@@ -215,6 +215,12 @@ async def wait_until_ready(run: ReplicaRun, http: aiohttp.ClientSession) -> None
         exited = [p.name for p in run.processes if p.popen is None or p.popen.poll() is not None]
         if exited:
             raise AssertionError(f"processes exited: {exited}\n{run.describe()}")
+        # The gateways share one port, so one ready gateway answers for both: each must hold a socket of it.
+        listening = listening_socket_inodes(run.base_port)
+        for gateway in run.of("gateway"):
+            assert gateway.popen is not None
+            if not socket_inodes_of(gateway.popen.pid) & listening:
+                return False
         for process in run.processes:
             path = "/healthz" if process.service == "mailsink" else "/readyz"
             if await status_of(http, f"http://127.0.0.1:{run.port(process)}{path}") != 200:

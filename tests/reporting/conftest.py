@@ -5,7 +5,6 @@ identities as the gateway would send them."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -42,7 +41,7 @@ from shared.events.catalog import (
     WindowSnapshot,
 )
 from shared.identity import HEADER, Grant, IdentityKind, Role, StaffIdentity, sign
-from tests.conftest import svc_settings, wait_for
+from tests.conftest import purge_test_queues, svc_settings, wait_for
 
 # A Tuesday without a public holiday in Bremen, and the Monday before it.
 DAY = date(2025, 3, 11)
@@ -281,17 +280,6 @@ class Reporting:
             )
         )
 
-    async def purge(self) -> None:
-        """Events an earlier test left in the queue (redeliveries of duplicates) are not for this one."""
-        channel = await self.amqp.channel()
-        with contextlib.suppress(aio_pika.exceptions.ChannelClosed):
-            queue = await channel.declare_queue(
-                f"{self.settings.queue_prefix}.reporting.events", passive=True
-            )
-            await queue.purge()
-        with contextlib.suppress(Exception):
-            await channel.close()
-
     async def settle(self, within: float = 20.0) -> None:
         """Wait until every distinct event published so far is applied."""
         expected = len(self.published)
@@ -342,7 +330,7 @@ async def reporting(
     """Reporting's schema emptied (only it: these tests write nowhere else unless they say so)."""
     await empty_schema(pools["reporting"], "reporting")
     harness = Reporting(pools["reporting"], amqp, clock)
-    await harness.purge()
+    await purge_test_queues()  # events an earlier test left in the queues are not for this one
     yield harness
     await harness.close()
 

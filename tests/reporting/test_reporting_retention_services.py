@@ -5,13 +5,11 @@ and reporting's deletion report shows the runs of all three."""
 
 from __future__ import annotations
 
-import contextlib
 import functools
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any, cast
 
-import aio_pika
 import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -26,7 +24,7 @@ from services.notifier.config import Settings as NotifierSettings
 from services.reporting import service as reporting_service
 from shared.config import SERVICE_NAMES
 from shared.identity import Role
-from tests.conftest import TEST_OVERRIDES, svc_settings, wait_for
+from tests.conftest import purge_test_queues, svc_settings, wait_for
 from tests.reporting.conftest import (
     DAY,
     Reporting,
@@ -47,18 +45,6 @@ async def sink() -> AsyncIterator[MailSink]:
         yield running
 
 
-async def purge_notifier_queue(amqp: aio_pika.abc.AbstractRobustConnection) -> None:
-    """Events of earlier tests may wait in the notifier's queue of this session: not for this one."""
-    channel = await amqp.channel()
-    with contextlib.suppress(aio_pika.exceptions.ChannelClosed):
-        queue = await channel.declare_queue(
-            f"{TEST_OVERRIDES['queue_prefix']}.notifier.appointments", passive=True
-        )
-        await queue.purge()
-    with contextlib.suppress(Exception):
-        await channel.close()
-
-
 @pytest.mark.req("R34")
 async def test_after_the_retention_period_no_service_holds_the_customers_data(
     reporting: Reporting, sink: MailSink, pools: dict[str, asyncpg.Pool]
@@ -66,7 +52,7 @@ async def test_after_the_retention_period_no_service_holds_the_customers_data(
     clock = reporting.clock  # Monday before DAY, 12:00
     for schema in ("booking", "notifier"):
         await empty_schema(pools[schema], schema)
-    await purge_notifier_queue(reporting.amqp)
+    await purge_test_queues()
     booking_settings = cast(
         BookingSettings, svc_settings(BookingSettings, consume_catalog=False, run_jobs=False)
     )

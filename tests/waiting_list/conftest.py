@@ -24,7 +24,7 @@ from services.notifier.config import Settings as NotifierSettings
 from shared.clock import ManualClock
 from tests.booking import factory
 from tests.booking.conftest import BOOKING_TABLES, MONDAY, booking_settings, configure
-from tests.conftest import svc_settings
+from tests.conftest import purge_test_queues, svc_settings
 from tools.mailsink import MailSink, StoredMessage
 
 BASE = "https://termine.example"
@@ -158,6 +158,7 @@ def unique_email(prefix: str) -> str:
 
 
 async def empty_tables(pools: dict[str, asyncpg.Pool]) -> None:
+    await purge_test_queues()  # events other tests left for the notifier are not this test's
     tables = (*WAITING_TABLES, *BOOKING_TABLES)
     await pools["booking"].execute(";".join(f"DELETE FROM {t}" for t in tables))  # noqa: S608 -- fixed names
     await pools["notifier"].execute(
