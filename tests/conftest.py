@@ -7,6 +7,7 @@ never see each other's events; everything it declared is deleted at the end.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import subprocess
@@ -59,6 +60,29 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["OTV_DB_NAME"] = TEST_DB
     os.environ["OTV_EXCHANGE"] = TEST_OVERRIDES["exchange"]
     os.environ["OTV_QUEUE_PREFIX"] = TEST_OVERRIDES["queue_prefix"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def expiring_test_queues() -> None:
+    """A run that is killed cannot delete its queues; a broker policy drops test queues unused for half an
+    hour (quorum queues are not free: hundreds of them exhaust RabbitMQ's file handles)."""
+    policy = '{"expires": 1800000}'
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        subprocess.run(
+            [
+                "rabbitmqctl",
+                "-q",
+                "set_policy",
+                "--apply-to",
+                "queues",
+                "otv-test-expiry",
+                r"^otv\.test\.",
+                policy,
+            ],
+            capture_output=True,
+            timeout=30,
+            check=False,
+        )
 
 
 @pytest.fixture(scope="session", autouse=True)
