@@ -58,9 +58,9 @@ async def call(
                     data = None
                 return r.status, data
         except aiohttp.ClientConnectorError:
-            log.warning("upstream_unreachable", service=service, upstream=base)
+            log.warning("upstream_unreachable", upstream_service=service, upstream=base)
             continue
         except (TimeoutError, aiohttp.ClientError) as exc:
-            log.warning("upstream_error", service=service, error=type(exc).__name__)
+            log.warning("upstream_error", upstream_service=service, error=type(exc).__name__)
             break
     raise UnavailableError(f"The {service} service is not available at the moment.")
