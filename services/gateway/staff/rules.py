@@ -529,6 +529,22 @@ OWN: dict[tuple[str, str], Rule] = {
     ("POST", "/staff/appointments/{appointment_id}/call-attempts"): Rule(AM, SOME, entity="appointment"),
     ("POST", "/staff/callbacks/{callback_id}/claim"): Rule(AM, SOME, entity="callback"),
     ("POST", "/staff/callbacks/{callback_id}/close"): Rule(AM, SOME, entity="callback"),
+    ("GET", "/staff/locations/{location_id}/week"): Rule(AM, path()),
+    # The appointment file and what staff do with it (R9, R24, R25); search within one's locations.
+    ("GET", "/staff/appointments/{appointment_id}"): Rule(AM, SOME),
+    ("POST", "/staff/appointments/{appointment_id}/cancel"): Rule(AM, SOME, entity="appointment"),
+    ("POST", "/staff/appointments/{appointment_id}/follow-up"): Rule(AM, SOME, entity="appointment"),
+    ("POST", "/staff/appointments/{appointment_id}/transfer"): Rule(AM, SOME, entity="appointment"),
+    ("GET", "/staff/search"): Rule(AM, SOME),
+    # A search is posted so that names stay out of URLs; it reads, so no audit entity.
+    ("POST", "/staff/search"): Rule(AM, SOME),
+    # A booking by staff (R26): the location is the page's, where the API route reads the body's.
+    ("GET", "/staff/locations/{location_id}/book"): Rule(AM, path()),
+    ("POST", "/staff/locations/{location_id}/book"): Rule(AM, path(), entity="appointment"),
+    # The mass change of a day (R20, R44): group leaders of the location.
+    ("GET", "/staff/locations/{location_id}/mass-change"): Rule(GL, path()),
+    ("POST", "/staff/locations/{location_id}/mass-change/preview"): Rule(GL, path(), entity="mass_change"),
+    ("POST", "/staff/locations/{location_id}/mass-change/apply"): Rule(GL, path(), entity="mass_change"),
 }
 
 

@@ -157,6 +157,7 @@ def work_nav(identity: StaffIdentity | None) -> list[tuple[str, str]]:
     items = nav_for(identity)
     if identity is not None and identity.has(Role.APPOINTMENT_MANAGER):
         items.insert(1, ("/staff/work", "Terminarbeit"))
+        items.insert(2, ("/staff/search", "Suche"))
     return items
 
 
@@ -178,6 +179,8 @@ def render(
         "notice": NOTICES_DE.get(request.query.get("notice", ""), ""),
         "errors": [],
         "field_errors": {},
+        # R20, R44: the mass change is offered to group leaders of the location only.
+        "may_lead": lambda location: identity is not None and identity.has(Role.GROUP_LEADER, location),
         **context,
     }
     response = aiohttp_jinja2.render_template(template, request, ctx, status=status, app_key=WORK_JINJA)
@@ -257,6 +260,29 @@ def text(form: Any, name: str, limit: int = 2000) -> str:
 def catalog_id(raw: Any) -> str | None:
     value = str(raw or "")
     return value if CATALOG_ID.match(value) else None
+
+
+def concern_choice(raw: str | None) -> tuple[str, str] | None:
+    """`<concern>|<mode>` of a concern select (catalog ids, never personal data, so it may travel in
+    a GET form); None when absent or not well-formed."""
+    concern, _, mode = (raw or "").partition("|")
+    if catalog_id(concern) is None or mode not in MODES_DE:
+        return None
+    return concern, mode
+
+
+def concern_options(concerns: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """One option per concern and mode it is offered in: value `<concern>|<mode>`."""
+    return [
+        {
+            "value": f"{c['id']}|{mode}",
+            "label": f"{c.get('name') or c['id']} ({MODES_DE[mode]})",
+            "group": str(c.get("group_name") or c.get("group_id") or ""),
+        }
+        for c in concerns
+        for mode in c.get("modes") or []
+        if mode in MODES_DE
+    ]
 
 
 # --- calls ------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 - GET  /staff/work                                          the locations one works at, with their pages
 - GET  /staff/locations/{location_id}/day?date=             the day list by group and service point (R27)
+- GET  /staff/locations/{location_id}/week?date=            the week of that day, by day, group and point
 - POST /staff/appointments/{appointment_id}/outcome         record (or correct) an outcome (R23)
 - GET  /staff/locations/{location_id}/callbacks?status=     the callback queue, overdue ones marked (R23)
 - POST /staff/callbacks/{callback_id}/claim | /close        claim a ticket, close it with a result
@@ -40,6 +41,7 @@ from services.gateway.staff_work.common import (
     day_of,
     location_from,
     messages_de,
+    moment,
     page_status,
     register_filters,
     render,
@@ -144,6 +146,52 @@ async def _day_page(
 async def day_page(request: web.Request) -> web.Response:
     day, errors = day_of(request, request.query.get("date"))
     return await _day_page(request, request.match_info["location_id"], day, errors=errors)
+
+
+@routes.get("/staff/locations/{location_id}/week")
+async def week_page(request: web.Request) -> web.Response:
+    """The week (Monday to Sunday) around a day, by day, group and service point, to prepare (R27)."""
+    location_id = request.match_info["location_id"]
+    day, errors = day_of(request, request.query.get("date"))
+    monday = day - timedelta(days=day.weekday())
+    sunday = monday + timedelta(days=6)
+    appointments = await booking_get(
+        request,
+        f"/api/v1/staff/locations/{location_id}/appointments",
+        {"date": monday.isoformat(), "to": sunday.isoformat()},
+    )
+    by_day: dict[date, list[dict[str, Any]]] = {}
+    for a in appointments:
+        start = moment(a.get("start"))
+        if start is not None:
+            by_day.setdefault(start.date(), []).append(a)
+    names = await location_names(request)
+    return render(
+        request,
+        "work_week.html",
+        {
+            "title": f"Woche {names.get(location_id, location_id)}",
+            "location": {"id": location_id, "name": names.get(location_id, location_id)},
+            "day": day,
+            "monday": monday,
+            "sunday": sunday,
+            "previous_week": (monday - timedelta(days=7)).isoformat(),
+            "next_week": (monday + timedelta(days=7)).isoformat(),
+            "days": [
+                {
+                    "day": d,
+                    "groups": _groups(by_day[d]),
+                    "booked": sum(1 for a in by_day[d] if a.get("status") != "cancelled"),
+                }
+                for d in sorted(by_day)
+            ],
+            "total": sum(1 for a in appointments if a.get("status") != "cancelled"),
+            "modes": MODES_DE,
+            "statuses": STATUS_DE,
+            "outcomes": OUTCOMES_DE,
+            "errors": errors,
+        },
+    )
 
 
 @routes.post("/staff/appointments/{appointment_id}/outcome")

@@ -1,0 +1,263 @@
+"""The appointment file (issue 8): everything about one appointment, and what staff do with it.
+
+- GET  /staff/appointments/{appointment_id}             the file: customer, concern, mode, interpreter,
+                                                         notes, status, place, history (R22, R26, R27)
+- POST /staff/appointments/{appointment_id}/cancel      cancel with a reason; the customer gets the mail (R9)
+- POST /staff/appointments/{appointment_id}/follow-up   book one of the next free slots of the responsible
+                                                         team in one click (R24)
+- POST /staff/appointments/{appointment_id}/transfer    hand it to the responsible location: a free slot
+                                                         there, or a callback ticket (R25)
+
+The follow-up and the transfer are chosen in steps that are plain GET forms on the file itself
+(`?follow_up=<concern>|<mode>`, `?transfer_to=<location>` and `?transfer=<concern>|<mode>`: catalog ids,
+never personal data), so that the page works without JavaScript; the last step is one button per slot.
+Booking checks the appointment's location on every call (R28): another location's file is a 403 page
+that shows nothing of it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from aiohttp import web
+
+from services.gateway.staff import upstream
+from services.gateway.staff.pages import UpstreamError, location_names
+from services.gateway.staff_work.common import (
+    CHANNELS_DE,
+    MODES_DE,
+    OUTCOMES_DE,
+    STATUS_DE,
+    booking_change,
+    concern_choice,
+    concern_options,
+    concerns_of,
+    explain,
+    free_slots,
+    location_from,
+    page_status,
+    render,
+    text,
+)
+from shared.errors import NotFoundError
+
+routes = web.RouteTableDef()
+
+ENTRANCE_KINDS = frozenset({"entrance_zone", "jba_entrance_zone"})
+HISTORY_DE = {
+    "cancelled": "Abgesagt durch Mitarbeitende",
+    "outcome": "Ergebnis erfasst",
+    "outcome_corrected": "Ergebnis korrigiert",
+    "follow_up_of": "Gebucht als Folgetermin",
+    "follow_up_booked": "Folgetermin gebucht",
+    "transferred_from": "An einen anderen Standort übergeben",
+    "transferred_to": "Von einem anderen Standort übernommen",
+    "transferred_to_callback": "Übergeben als Rückruf-Ticket (Termin abgesagt)",
+    "mass_change_moved": "Durch Massenänderung verlegt",
+    "mass_change_cancelled": "Durch Massenänderung abgesagt",
+}
+CANCEL_FIELDS = {"reason": "Grund der Absage"}
+FOLLOW_UP_CODES = {
+    "too_early": "Ein Folgetermin kann erst ab dem Tag des Termins gebucht werden.",
+    "not_changeable": (
+        "Ein Folgetermin wird aus einem Termin der Eingangszone gebucht, der nicht abgesagt ist."
+    ),
+}
+TRANSFER_CODES = {"not_changeable": "Nur ein gebuchter Termin kann übergeben werden."}
+STEP_FIELDS = {"concern_id": "Anliegen", "mode": "Art", "start": "Zeit", "location_id": "Standort"}
+
+
+def appointment_id_of(request: web.Request) -> str:
+    raw = request.match_info["appointment_id"]
+    try:
+        return str(uuid.UUID(raw))
+    except ValueError:
+        raise NotFoundError("There is no such appointment.") from None
+
+
+async def _slots_step(
+    request: web.Request, location_id: str, choice: tuple[str, str] | None, offered: list[dict[str, str]]
+) -> dict[str, Any] | None:
+    """The free slots of the chosen concern and mode (only one the list offers)."""
+    if choice is None or f"{choice[0]}|{choice[1]}" not in {o["value"] for o in offered}:
+        return None
+    slots = await free_slots(request, location_id, choice[0], choice[1])
+    return {"concern_id": choice[0], "mode": choice[1], "value": f"{choice[0]}|{choice[1]}", "slots": slots}
+
+
+async def get_appointment(request: web.Request, appointment_id: str) -> dict[str, Any]:
+    status, data = await upstream.call(
+        request, "booking", "GET", f"/api/v1/staff/appointments/{appointment_id}"
+    )
+    if status != 200 or not isinstance(data, dict) or not isinstance(data.get("customer"), dict):
+        raise UpstreamError(status if status != 200 else 502, data)
+    return data
+
+
+async def file_page(
+    request: web.Request,
+    appointment_id: str,
+    *,
+    errors: list[str] | None = None,
+    field_errors: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
+    status: int = 200,
+) -> web.Response:
+    a = await get_appointment(request, appointment_id)
+    location_id = str(a.get("location") or "")
+    names = await location_names(request)
+    concerns = await concerns_of(request, location_id)
+    group_kind = next((c.get("group") for c in concerns if c.get("group_id") == a.get("group")), None)
+    follow_up: dict[str, Any] | None = None
+    if a.get("status") != "cancelled" and group_kind in ENTRANCE_KINDS:
+        offered = concern_options([c for c in concerns if c.get("group_id") != a.get("group")])
+        choice = concern_choice(request.query.get("follow_up") or (values or {}).get("follow_up"))
+        follow_up = {"options": offered, "step": await _slots_step(request, location_id, choice, offered)}
+    transfer: dict[str, Any] | None = None
+    if a.get("status") == "booked":
+        target = location_from(request.query, "transfer_to") or (values or {}).get("transfer_to")
+        targets = {i: n for i, n in sorted(names.items(), key=lambda kv: kv[1]) if i != location_id}
+        transfer = {"targets": targets, "target": target if target in targets else None}
+        if transfer["target"]:
+            offered = concern_options(await concerns_of(request, transfer["target"]))
+            choice = concern_choice(request.query.get("transfer") or (values or {}).get("transfer"))
+            transfer.update(
+                options=offered, step=await _slots_step(request, transfer["target"], choice, offered)
+            )
+    return render(
+        request,
+        "work_file.html",
+        {
+            "title": f"Termin {a.get('reference', '')}",
+            "a": a,
+            "location": {"id": location_id, "name": names.get(location_id, location_id)},
+            "day": None,
+            "page": "file",
+            "names": names,
+            "history": [h for h in a.get("history") or [] if isinstance(h, dict)],
+            "history_de": HISTORY_DE,
+            "follow_up": follow_up,
+            "transfer": transfer,
+            "outcomes": OUTCOMES_DE,
+            "modes": MODES_DE,
+            "statuses": STATUS_DE,
+            "channels": CHANNELS_DE,
+            "values": values or {},
+            "errors": errors or [],
+            "field_errors": field_errors or {},
+        },
+        status=status,
+    )
+
+
+@routes.get("/staff/appointments/{appointment_id}")
+async def appointment_file(request: web.Request) -> web.Response:
+    return await file_page(request, appointment_id_of(request))
+
+
+@routes.post("/staff/appointments/{appointment_id}/cancel")
+async def cancel_submit(request: web.Request) -> web.StreamResponse:
+    appointment_id = appointment_id_of(request)
+    form = await request.post()
+    reason = text(form, "reason", 500)
+    if not reason:
+        status: int = 422
+        answer: Any = {"error": {"code": "validation_error", "details": [{"field": "reason"}]}}
+    else:
+        status, answer = await booking_change(
+            request,
+            "/api/v1/staff/appointments/{appointment_id}/cancel",
+            {"appointment_id": appointment_id},
+            {"reason": reason},
+        )
+    if 200 <= status < 300:
+        raise web.HTTPSeeOther(f"/staff/appointments/{appointment_id}?notice=cancelled")
+    errors, by_field = explain(status, answer, fields=CANCEL_FIELDS)
+    return await file_page(
+        request,
+        appointment_id,
+        errors=errors,
+        field_errors=by_field,
+        values={"reason": reason},
+        status=page_status(status),
+    )
+
+
+def _slot_fields(form: Any) -> tuple[str, str, str] | None:
+    choice = concern_choice(str(form.get("choice", "")))
+    start = str(form.get("start", ""))[:40]
+    if choice is None or not start:
+        return None
+    return choice[0], choice[1], start
+
+
+@routes.post("/staff/appointments/{appointment_id}/follow-up")
+async def follow_up_submit(request: web.Request) -> web.StreamResponse:
+    appointment_id = appointment_id_of(request)
+    form = await request.post()
+    chosen = _slot_fields(form)
+    if chosen is None:
+        status: int = 422
+        answer: Any = {"error": {"code": "validation_error", "details": [{"field": "start"}]}}
+    else:
+        concern_id, mode, start = chosen
+        status, answer = await booking_change(
+            request,
+            "/api/v1/staff/appointments/{appointment_id}/follow-up",
+            {"appointment_id": appointment_id},
+            {"concern_id": concern_id, "start": start, "mode": mode},
+        )
+    if 200 <= status < 300 and isinstance(answer, dict) and isinstance(answer.get("id"), str):
+        raise web.HTTPSeeOther(f"/staff/appointments/{answer['id']}?notice=follow_up")
+    errors, _ = explain(status, answer, fields=STEP_FIELDS, codes=FOLLOW_UP_CODES)
+    return await file_page(
+        request,
+        appointment_id,
+        errors=errors,
+        values={"follow_up": str(form.get("choice", ""))},
+        status=page_status(status) if status >= 400 else 502,
+    )
+
+
+@routes.post("/staff/appointments/{appointment_id}/transfer")
+async def transfer_submit(request: web.Request) -> web.StreamResponse:
+    appointment_id = appointment_id_of(request)
+    form = await request.post()
+    target = location_from(form, "location_id")
+    choice = concern_choice(str(form.get("choice", "")))
+    start = str(form.get("start", ""))[:40]
+    if target is None or choice is None:
+        status: int = 422
+        answer: Any = {"error": {"code": "validation_error", "details": [{"field": "concern_id"}]}}
+    else:
+        data: dict[str, Any] = {"location_id": target, "concern_id": choice[0], "mode": choice[1]}
+        if start:
+            data["start"] = start
+        status, answer = await booking_change(
+            request,
+            "/api/v1/staff/appointments/{appointment_id}/transfer",
+            {"appointment_id": appointment_id},
+            data,
+        )
+    if 200 <= status < 300 and isinstance(answer, dict):
+        names = await location_names(request)
+        return render(
+            request,
+            "work_transfer_done.html",
+            {
+                "title": "Termin übergeben",
+                "result": answer,
+                "callback": answer.get("callback") if isinstance(answer.get("callback"), dict) else None,
+                "target": {"id": target, "name": names.get(str(target), str(target))},
+                "modes": MODES_DE,
+            },
+        )
+    errors, _ = explain(status, answer, fields=STEP_FIELDS, codes=TRANSFER_CODES)
+    return await file_page(
+        request,
+        appointment_id,
+        errors=errors,
+        values={"transfer_to": target or "", "transfer": str(form.get("choice", ""))},
+        status=page_status(status) if status >= 400 else 502,
+    )

@@ -1,0 +1,209 @@
+"""The mass change of a day (R20, R44) for group leaders: a location closes, or a group keeps fewer
+service points; staff see the affected appointments with the proposed new slot (or "absagen"), confirm,
+and each customer gets exactly one mail. Booking's preview is stored under its id; applying that id
+again changes nothing and answers "already applied".
+
+- GET  /staff/locations/{location_id}/mass-change           the form: day, group (or the whole
+                                                             location), service points left
+- POST /staff/locations/{location_id}/mass-change/preview   the affected appointments and proposals
+- POST /staff/locations/{location_id}/mass-change/apply     apply the preview once; the result
+
+The groups to choose from are those of the location's concerns (the catalog's public list): an
+appointment always belongs to a concern's group, so a group without concerns has nothing to move.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Any
+
+from aiohttp import web
+
+from services.gateway.staff.pages import location_names
+from services.gateway.staff_work.common import (
+    MODES_DE,
+    booking_change,
+    catalog_id,
+    concerns_of,
+    day_de,
+    explain,
+    page_status,
+    render,
+    text,
+    today,
+)
+
+routes = web.RouteTableDef()
+
+MAX_POINTS = 200
+FIELDS_DE = {
+    "date": "Tag",
+    "group_id": "Gruppe",
+    "service_points_left": "Verbleibende Serviceplätze",
+    "preview_id": "Vorschau",
+}
+CODES_DE = {
+    "not_found": "Diese Vorschau gibt es nicht (mehr). Bitte erstellen Sie eine neue.",
+}
+
+
+async def _groups(request: web.Request, location_id: str) -> dict[str, str]:
+    groups: dict[str, str] = {}
+    for concern in await concerns_of(request, location_id):
+        group = concern.get("group_id")
+        if isinstance(group, str) and group not in groups:
+            groups[group] = str(concern.get("group_name") or group)
+    return dict(sorted(groups.items(), key=lambda kv: kv[1]))
+
+
+async def _context(request: web.Request, location_id: str) -> dict[str, Any]:
+    names = await location_names(request)
+    return {
+        "page": "mass-change",
+        "location": {"id": location_id, "name": names.get(location_id, location_id)},
+        "day": None,
+        "title": f"Massenänderung {names.get(location_id, location_id)}",
+    }
+
+
+async def _form_page(
+    request: web.Request,
+    location_id: str,
+    *,
+    values: dict[str, str] | None = None,
+    errors: list[str] | None = None,
+    field_errors: dict[str, str] | None = None,
+    status: int = 200,
+) -> web.Response:
+    return render(
+        request,
+        "work_mass_change.html",
+        {
+            **await _context(request, location_id),
+            "groups": await _groups(request, location_id),
+            "values": values or {"date": today(request).isoformat(), "service_points_left": "0"},
+            "max_points": MAX_POINTS,
+            "errors": errors or [],
+            "field_errors": field_errors or {},
+        },
+        status=status,
+    )
+
+
+@routes.get("/staff/locations/{location_id}/mass-change")
+async def mass_change_form(request: web.Request) -> web.Response:
+    return await _form_page(request, request.match_info["location_id"])
+
+
+def _read(form: Any) -> tuple[dict[str, str], dict[str, Any], dict[str, str]]:
+    """The form's values (to show again), the preview request, and German messages by field."""
+    values = {
+        "date": text(form, "date", 10),
+        "group_id": text(form, "group_id", 64),
+        "service_points_left": text(form, "service_points_left", 4) or "0",
+    }
+    problems: dict[str, str] = {}
+    body: dict[str, Any] = {}
+    try:
+        body["date"] = date.fromisoformat(values["date"]).isoformat()
+    except ValueError:
+        problems["date"] = "Tag: bitte ein Datum wählen."
+    if values["group_id"]:
+        if catalog_id(values["group_id"]) is None:
+            problems["group_id"] = "Gruppe: bitte aus der Liste wählen."
+        body["group_id"] = values["group_id"]
+    try:
+        points = int(values["service_points_left"])
+    except ValueError:
+        points = -1
+    if not 0 <= points <= MAX_POINTS:
+        problems["service_points_left"] = f"Verbleibende Serviceplätze: eine Zahl von 0 bis {MAX_POINTS}."
+    body["service_points_left"] = points
+    return values, body, problems
+
+
+@routes.post("/staff/locations/{location_id}/mass-change/preview")
+async def mass_change_preview(request: web.Request) -> web.Response:
+    location_id = request.match_info["location_id"]
+    values, body, problems = _read(await request.post())
+    if problems:
+        return await _form_page(
+            request,
+            location_id,
+            values=values,
+            errors=list(problems.values()),
+            field_errors=problems,
+            status=422,
+        )
+    status, answer = await booking_change(
+        request,
+        "/api/v1/staff/locations/{location_id}/mass-change/preview",
+        {"location_id": location_id},
+        body,
+    )
+    if not 200 <= status < 300 or not isinstance(answer, dict) or not isinstance(answer.get("id"), str):
+        errors, by_field = explain(status, answer, fields=FIELDS_DE, codes=CODES_DE)
+        return await _form_page(
+            request,
+            location_id,
+            values=values,
+            errors=errors,
+            field_errors=by_field,
+            status=page_status(status) if status >= 400 else 502,
+        )
+    affected = [a for a in answer.get("affected") or [] if isinstance(a, dict)]
+    groups = await _groups(request, location_id)
+    return render(
+        request,
+        "work_mass_change_preview.html",
+        {
+            **await _context(request, location_id),
+            "preview_id": answer["id"],
+            "day_label": day_de(date.fromisoformat(body["date"])),
+            "scope": groups.get(values["group_id"], values["group_id"]) if values["group_id"] else "",
+            "points_left": body["service_points_left"],
+            "affected": affected,
+            "moves": sum(1 for a in affected if a.get("action") == "move"),
+            "cancels": sum(1 for a in affected if a.get("action") != "move"),
+            "modes": MODES_DE,
+        },
+    )
+
+
+@routes.post("/staff/locations/{location_id}/mass-change/apply")
+async def mass_change_apply(request: web.Request) -> web.Response:
+    location_id = request.match_info["location_id"]
+    form = await request.post()
+    try:
+        preview_id = str(uuid.UUID(text(form, "preview_id", 40)))
+    except ValueError:
+        status: int = 422
+        answer: Any = {"error": {"code": "validation_error", "details": [{"field": "preview_id"}]}}
+    else:
+        status, answer = await booking_change(
+            request,
+            "/api/v1/staff/locations/{location_id}/mass-change/apply",
+            {"location_id": location_id},
+            {"preview_id": preview_id},
+        )
+    if not 200 <= status < 300 or not isinstance(answer, dict):
+        errors, by_field = explain(status, answer, fields=FIELDS_DE, codes=CODES_DE)
+        return await _form_page(
+            request,
+            location_id,
+            errors=errors,
+            field_errors=by_field,
+            status=page_status(status) if status >= 400 else 502,
+        )
+    return render(
+        request,
+        "work_mass_change_done.html",
+        {
+            **await _context(request, location_id),
+            "already": bool(answer.get("already_applied")),
+            "moved": len(answer.get("moved") or []),
+            "cancelled": len(answer.get("cancelled") or []),
+            "skipped": len(answer.get("skipped") or []),
+        },
+    )
