@@ -1,9 +1,11 @@
 """Fixtures of the staff-work tests: the booking service in-process on the test database with an
-injected clock, two synthetic locations (the booking tests' factory), and callers that carry the signed
-staff identity the gateway would send."""
+injected clock, two synthetic locations (the booking tests' factory), callers that carry the signed
+staff identity the gateway would send, and for the page tests a gateway in front of that booking whose
+catalog is a stand-in answering the public lists (locations, concerns) the pages read."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
@@ -18,6 +20,13 @@ from shared.config import CommonSettings
 from shared.identity import HEADER, Grant, IdentityKind, Role, StaffIdentity, sign
 from tests.booking import factory
 from tests.booking.conftest import booking_settings, configure
+from tests.staff.conftest import (  # noqa: F401 -- fixtures used by name
+    Gateway,
+    GatewayFactory,
+    StaffClient,
+    make_gateway,
+    staff_db,
+)
 
 MONDAY = datetime(2026, 3, 2, 10, 0, tzinfo=BERLIN)
 HERE = factory.LOCATION  # "teststadt"
@@ -114,3 +123,56 @@ async def book(client: TestClient[Any, Any], day: str, hhmm: str, **kwargs: Any)
 async def events(pool: asyncpg.Pool, event_type: str) -> list[dict[str, Any]]:
     rows = await pool.fetch("SELECT envelope FROM outbox WHERE type = $1 ORDER BY seq", event_type)
     return [r["envelope"]["data"] for r in rows]
+
+
+# --- the pages ------------------------------------------------------------------------------------
+NAMES = {HERE: "Jobcenter Teststadt", THERE: "Jobcenter Anderswo"}
+
+
+def public_concerns() -> list[dict[str, Any]]:
+    """The catalog's `GET /api/v1/locations/{id}/concerns` for the booking tests' synthetic location."""
+    location = factory.location()
+    groups = {g.id: g for g in location.groups}
+    return [
+        {
+            "id": c.concern_id,
+            "name": c.name["de"],
+            "group": groups[c.group_id].kind.value,
+            "group_id": c.group_id,
+            "group_name": groups[c.group_id].name["de"],
+            "duration_minutes": c.duration_minutes,
+            "modes": sorted(m.value for m in c.modes),
+        }
+        for c in location.concerns
+    ]
+
+
+@pytest.fixture
+async def pages_gateway(
+    make_gateway: GatewayFactory,  # noqa: F811 -- the fixture imported above
+    client: TestClient[Any, Any],
+    clock: ManualClock,
+) -> Gateway:
+    started = await make_gateway(urls={"booking": str(client.make_url("")).rstrip("/")}, clock=clock)
+    catalog = started.upstreams["catalog"]
+    catalog.answers["/api/v1/locations"] = [{"id": i, "name": n} for i, n in NAMES.items()]
+    for location in NAMES:
+        catalog.answers[f"/api/v1/locations/{location}/concerns"] = public_concerns()
+    return started
+
+
+async def signed_in(
+    gateway: Gateway, username: str, role: Role = Role.APPOINTMENT_MANAGER, location: str = HERE
+) -> StaffClient:
+    return await gateway.signed_in(username, (role, location))
+
+
+async def form(browser: StaffClient, path: str, **fields: str) -> Any:
+    assert browser.csrf
+    return await browser.post(path, data={"csrf_token": browser.csrf, **fields})
+
+
+def row_of(html: str, row_id: str) -> str:
+    match = re.search(rf'<tr id="{re.escape(row_id)}".*?</tr>', html, re.S)
+    assert match, f"no row {row_id}"
+    return match.group(0)

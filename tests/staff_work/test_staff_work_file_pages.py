@@ -1,0 +1,198 @@
+"""The appointment file as a page (services/gateway/staff_work/file_pages.py) through a real gateway and
+the real booking service: everything about one appointment and its history, linked from the day list
+(R22, R26, R27); cancelling with a reason (R9), the follow-up in the responsible team in one click (R24)
+and the transfer to the responsible location (R25); another location's file shows nothing (R28)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import asyncpg
+import pytest
+from aiohttp.test_utils import TestClient
+
+from shared.clock import ManualClock
+from tests.booking import factory
+from tests.staff.conftest import Gateway, audit_rows
+from tests.staff_work.conftest import HERE, THERE, Staff, book, events, form, signed_in
+
+pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
+
+TUESDAY = "2026-03-03"
+
+
+def slot_buttons(html: str, action: str) -> list[str]:
+    """The `start` of each one-click form posting to `action`, in page order."""
+    forms = re.findall(rf'<form method="post" action="{re.escape(action)}".*?</form>', html, re.S)
+    return [m for f in forms for m in re.findall(r'name="start" value="([^"]+)"', f)]
+
+
+@pytest.mark.req("R22")
+@pytest.mark.req("R26")
+@pytest.mark.req("R27")
+@pytest.mark.req("R28")
+async def test_the_file_shows_the_appointment_is_linked_from_the_day_list_and_hides_another_locations_file(
+    client: TestClient[Any, Any], manager: Staff, pages_gateway: Gateway
+) -> None:
+    response = await manager.post(
+        "/api/v1/staff/appointments",
+        {
+            **factory.booking(factory.iso(TUESDAY, "09:00"), number=factory.customer_number(41)),
+            "interpreter_language": "Arabisch",
+        },
+    )
+    booked = await response.json()
+    browser = await signed_in(pages_gateway, "akte")
+    day = await (await browser.get(f"/staff/locations/{HERE}/day", params={"date": TUESDAY})).text()
+    assert f'href="/staff/appointments/{booked["id"]}"' in day
+
+    page = await browser.get(f"/staff/appointments/{booked['id']}")
+    html = await page.text()
+    assert page.status == 200 and page.headers["Cache-Control"] == "no-store"
+    for shown in (
+        booked["reference"],
+        "Mustermann, Erika",
+        factory.customer_number(41),
+        "Mitteilung einer Veränderung",
+        "vor Ort",
+        "Arabisch",
+        "gebucht",
+        "Gruppe ez, Serviceplatz 1",
+        "Dienstag, 3. März 2026, 09:00 Uhr",
+        "durch Mitarbeitende",
+        "Jobcenter Teststadt",
+        "Seit der Buchung keine Änderungen.",
+    ):
+        assert shown in html, shown
+    assert 'name="reason"' in html and 'name="csrf_token"' in html
+
+    # R28: a staff member of another location sees nothing of it, and may not change it.
+    elsewhere = await signed_in(pages_gateway, "anderswo-akte", location=THERE)
+    refused = await elsewhere.get(f"/staff/appointments/{booked['id']}")
+    text = await refused.text()
+    assert refused.status == 403 and "Dafür fehlt Ihnen" in text
+    assert "Mustermann" not in text and booked["reference"] not in text
+    cancel = await form(elsewhere, f"/staff/appointments/{booked['id']}/cancel", reason="fremd")
+    assert cancel.status == 403 and "Mustermann" not in await cancel.text()
+    # Ids that are not appointments: a German page, never a stack trace.
+    for wrong in ("kein-termin", "00000000-0000-0000-0000-000000000000"):
+        missing = await browser.get(f"/staff/appointments/{wrong}")
+        assert missing.status == 404 and "Das gibt es nicht" in await missing.text()
+
+
+@pytest.mark.req("R9")
+async def test_staff_cancel_with_a_reason_the_customer_is_told_and_the_history_keeps_it(
+    client: TestClient[Any, Any], pages_gateway: Gateway, pool: asyncpg.Pool
+) -> None:
+    booked = await book(client, TUESDAY, "08:00")
+    browser = await signed_in(pages_gateway, "absage")
+    path = f"/staff/appointments/{booked['id']}/cancel"
+
+    empty = await form(browser, path, reason="  ")
+    html = await empty.text()
+    assert empty.status == 422 and "Grund der Absage: bitte prüfen" in html
+    assert 'aria-describedby="cancel-reason-hint cancel-reason-error" aria-invalid="true"' in html
+    assert 'id="cancel-reason-error"' in html
+    no_token = await browser.post(path, data={"reason": "Krankheit"})
+    assert no_token.status == 403
+
+    done = await form(browser, path, reason="Sachbearbeitung erkrankt")
+    assert (
+        done.status == 303
+        and done.headers["Location"] == f"/staff/appointments/{booked['id']}?notice=cancelled"
+    )
+    html = await (await browser.get(done.headers["Location"])).text()
+    assert 'role="status">Der Termin ist abgesagt' in html
+    assert "abgesagt \N{EN DASH} Sachbearbeitung erkrankt" in html and "Abgesagt durch Mitarbeitende" in html
+    assert 'name="reason"' not in html  # nothing left to cancel
+    cancelled = await events(pool, "appointment.cancelled")
+    assert [(e["cancelled_by"], e["reason"]) for e in cancelled] == [("staff", "Sachbearbeitung erkrankt")]
+    entries = await audit_rows(pages_gateway, entity="appointment")
+    assert [e["action"] for e in entries] == ["cancel"]
+    assert "erkrankt" not in str(entries[0]["changes"])
+    # Cancelling again (a second click) changes nothing and sends no second mail.
+    again = await form(browser, path, reason="nochmal")
+    assert again.status == 303 and len(await events(pool, "appointment.cancelled")) == 1
+
+
+@pytest.mark.req("R24")
+@pytest.mark.req("R5")
+async def test_a_follow_up_is_one_click_on_a_free_slot_of_the_responsible_team_and_replaces_the_first(
+    client: TestClient[Any, Any], pages_gateway: Gateway, pool: asyncpg.Pool, clock: ManualClock
+) -> None:
+    first = await book(client, TUESDAY, "08:00", number=factory.customer_number(51))
+    clock.set(factory.at(TUESDAY, "08:10"))
+    browser = await signed_in(pages_gateway, "folge")
+    file_path = f"/staff/appointments/{first['id']}"
+
+    html = await (await browser.get(file_path)).text()
+    # The responsible teams' concerns only, not the entrance zone's own.
+    assert 'value="bescheid|in_person"' in html and 'value="neuantrag|in_person"' not in html
+    html = await (await browser.get(file_path, params={"follow_up": "bescheid|in_person"})).text()
+    starts = slot_buttons(html, f"{file_path}/follow-up")
+    # Booking's rules: the same day is closed after 06:00, so the team's first free slot is tomorrow's.
+    assert starts and starts[0] == factory.iso("2026-03-04", "08:00")
+    assert "Folgetermin buchen: Mittwoch, 4. März 2026, 08:00 Uhr" in html
+
+    bad = await form(browser, f"{file_path}/follow-up", choice="bescheid|fax", start=starts[0])
+    assert bad.status == 422 and "Bitte prüfen" in await bad.text()
+    done = await form(browser, f"{file_path}/follow-up", choice="bescheid|in_person", start=starts[0])
+    assert done.status == 303 and done.headers["Location"].endswith("?notice=follow_up")
+    html = await (await browser.get(done.headers["Location"])).text()
+    assert "Der Folgetermin ist gebucht" in html and "Gebucht als Folgetermin" in html
+    assert "Fragen zum Bescheid" in html and "Gruppe lt" in html
+    assert await pool.fetchval("SELECT status FROM appointments WHERE id = $1", first["id"]) == "passed"
+    assert (
+        await pool.fetchval(
+            "SELECT count(*) FROM appointments WHERE status = 'booked' AND customer_number_key = $1",
+            factory.customer_number(51),
+        )
+        == 1
+    )
+    # The first file shows the follow-up in its history; a second follow-up is refused in German.
+    html = await (await browser.get(file_path)).text()
+    assert "Folgetermin gebucht" in html
+    twice = await form(browser, f"{file_path}/follow-up", choice="bescheid|in_person", start=starts[1])
+    assert twice.status == 409 and "schon einen offenen Termin" in await twice.text()
+
+
+@pytest.mark.req("R25")
+async def test_a_transfer_to_the_responsible_location_moves_it_to_a_free_slot_there_or_opens_a_callback(
+    client: TestClient[Any, Any], pages_gateway: Gateway, pool: asyncpg.Pool
+) -> None:
+    wrong = await book(client, TUESDAY, "08:00")
+    browser = await signed_in(pages_gateway, "uebergabe")
+    file_path = f"/staff/appointments/{wrong['id']}"
+    html = await (await browser.get(file_path)).text()
+    assert '<option value="anderswo">Jobcenter Anderswo</option>' in html
+    assert f'<option value="{HERE}">' not in html  # not to its own location
+
+    html = await (await browser.get(file_path, params={"transfer_to": THERE})).text()
+    assert 'value="bescheid|in_person"' in html
+    step = {"transfer_to": THERE, "transfer": "bescheid|in_person"}
+    html = await (await browser.get(file_path, params=step)).text()
+    starts = slot_buttons(html, f"{file_path}/transfer")
+    assert starts[0] == factory.iso(TUESDAY, "08:00")
+    moved = await form(
+        browser, f"{file_path}/transfer", location_id=THERE, choice="bescheid|in_person", start=starts[0]
+    )
+    html = await moved.text()
+    assert moved.status == 200 and 'role="status">Der Termin ist an Jobcenter Anderswo übergeben' in html
+    assert wrong["reference"] in html and "Dienstag, 3. März 2026, 08:00 Uhr" in html
+    assert (await events(pool, "appointment.transferred"))[0]["from_location_id"] == HERE
+    assert (await browser.get(file_path)).status == 403  # now the responsible location's file
+
+    second = await book(client, TUESDAY, "08:15")
+    ticket = await form(
+        browser,
+        f"/staff/appointments/{second['id']}/transfer",
+        location_id=THERE,
+        choice="bescheid|in_person",
+    )
+    html = await ticket.text()
+    assert ticket.status == 200 and "Rückruf-Ticket für" in html and "04.03.2026 10:00 Uhr" in html
+    created = await events(pool, "callback.created")
+    assert [c["callback"]["location_id"] for c in created] == [THERE]
+    nowhere = await form(browser, f"/staff/appointments/{second['id']}/transfer", location_id="", choice="x")
+    assert nowhere.status in (403, 422) and "Traceback" not in await nowhere.text()

@@ -1,0 +1,190 @@
+"""The search, the booking by staff, the week view and the mass change as pages
+(services/gateway/staff_work) through a real gateway and the real booking service: search within one's
+own locations by a posted form (R22, R28), a new appointment with an interpreter need (R26), the week by
+day, group and service point (R27), and the mass change of a day with preview, confirmation and a
+second confirmation that changes nothing (R20, R44)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import asyncpg
+import pytest
+from aiohttp.test_utils import TestClient
+
+from shared.identity import Role
+from tests.booking import factory
+from tests.staff.conftest import Gateway, audit_rows
+from tests.staff_work.conftest import HERE, THERE, book, events, form, row_of, signed_in
+
+pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
+
+TUESDAY = "2026-03-03"
+
+
+@pytest.mark.req("R22")
+@pytest.mark.req("R28")
+async def test_search_by_name_reference_or_customer_number_finds_only_ones_own_locations_and_links_the_file(
+    client: TestClient[Any, Any], pages_gateway: Gateway
+) -> None:
+    here = await book(client, TUESDAY, "08:00", number=factory.customer_number(61))
+    there = await book(client, TUESDAY, "08:00", location_id=THERE, number=factory.customer_number(62))
+    browser = await signed_in(pages_gateway, "suche")
+
+    empty = await browser.get("/staff/search", params={"q": "Mustermann"})
+    html = await empty.text()
+    assert empty.status == 200 and 'method="post" action="/staff/search"' in html
+    assert "Ergebnisse" not in html  # a name in the URL is not searched for
+    found = await form(browser, "/staff/search", q="Mustermann")
+    html = await found.text()
+    assert found.status == 200 and "1 Termin gefunden" in html
+    assert f'href="/staff/appointments/{here["id"]}"' in row_of(html, f"a-{here['id']}")
+    assert there["id"] not in html and "Jobcenter Anderswo" not in html
+    for query in (here["reference"].lower(), factory.customer_number(61)):
+        html = await (await form(browser, "/staff/search", q=query)).text()
+        assert f"a-{here['id']}" in html, query
+    assert "0 Termine gefunden" in await (await form(browser, "/staff/search", q=there["reference"])).text()
+
+    short = await form(browser, "/staff/search", q="M")
+    html = await short.text()
+    assert short.status == 422 and "bitte 2 bis 100 Zeichen" in html
+    assert 'aria-describedby="q-hint q-error" aria-invalid="true"' in html
+    assert (await browser.post("/staff/search", data={"q": "Mustermann"})).status == 403  # no CSRF token
+
+    elsewhere = await signed_in(pages_gateway, "suche-anderswo", location=THERE)
+    html = await (await form(elsewhere, "/staff/search", q="Mustermann")).text()
+    assert f"a-{there['id']}" in html and here["id"] not in html
+
+
+@pytest.mark.req("R26")
+@pytest.mark.req("R28")
+async def test_staff_book_a_new_appointment_with_an_interpreter_and_bad_input_is_named_at_its_field(
+    client: TestClient[Any, Any], pages_gateway: Gateway, pool: asyncpg.Pool
+) -> None:
+    browser = await signed_in(pages_gateway, "buchung")
+    path = f"/staff/locations/{HERE}/book"
+    html = await (await browser.get(path)).text()
+    assert 'value="veraenderung|phone"' in html and 'name="start"' not in html
+    html = await (await browser.get(path, params={"choice": "veraenderung|in_person"})).text()
+    start = factory.iso(TUESDAY, "08:00")
+    assert f'<option value="{start}">08:00\N{EN DASH}08:15 Uhr</option>' in html
+    assert '<optgroup label="Dienstag, 3. März 2026">' in html
+    for name in ("first_name", "last_name", "email", "phone", "interpreter_language"):
+        assert f'<label for="f-{name}">' in html, name
+
+    fields = {"choice": "veraenderung|in_person", "start": start, "first_name": "Amal", "last_name": "Haddad"}
+    missing = await form(browser, path, **fields)
+    html = await missing.text()
+    assert missing.status == 422 and "E-Mail-Adresse: bitte prüfen" in html
+    assert 'aria-describedby="f-email-hint f-email-error" aria-invalid="true"' in html
+    assert 'value="Amal"' in html  # what was typed stays
+    no_slot = await form(browser, path, **{**fields, "start": "", "email": "amal@example.org"})
+    assert no_slot.status == 422 and "Zeit: bitte prüfen" in await no_slot.text()
+
+    no_number = await form(browser, path, **fields, email="amal@example.org")
+    html = await no_number.text()
+    assert no_number.status == 422 and "Kundennummer: bitte prüfen" in html
+    assert 'aria-describedby="f-customer_number-hint f-customer_number-error"' in html
+    fields["customer_number"] = factory.customer_number(71)
+    done = await form(browser, path, **fields, email="amal@example.org", interpreter_language="Arabisch")
+    assert done.status == 303, re.findall(r"<li>(.*?)</li>", await done.text())
+    assert done.headers["Location"].endswith("?notice=booked")
+    html = await (await browser.get(done.headers["Location"])).text()
+    assert "Der Termin ist gebucht" in html and "Arabisch" in html and "durch Mitarbeitende" in html
+    day = await (await browser.get(f"/staff/locations/{HERE}/day", params={"date": TUESDAY})).text()
+    assert "Haddad" in day and "Arabisch" in day
+    booked = (await events(pool, "appointment.booked"))[0]["appointment"]
+    assert booked["channel"] == "staff" and booked.get("interpreter_language", "Arabisch") == "Arabisch"
+    entries = await audit_rows(pages_gateway, entity="appointment")
+    assert [(e["action"], e["location"]) for e in entries] == [("create", HERE)]
+    assert "Haddad" not in str(entries[0]["changes"]) and "amal@" not in str(entries[0]["changes"])
+    taken = await form(browser, path, **fields, email="amal@example.org")
+    assert taken.status == 409 and "schon einen offenen Termin" in await taken.text()
+
+    # R28: not at another location, neither the form nor a booking.
+    assert (await browser.get(f"/staff/locations/{THERE}/book")).status == 403
+    refused = await form(browser, f"/staff/locations/{THERE}/book", **fields, email="x@example.org")
+    assert refused.status == 403
+    assert await pool.fetchval("SELECT count(*) FROM appointments WHERE location_id = $1", THERE) == 0
+
+
+@pytest.mark.req("R27")
+@pytest.mark.req("R28")
+async def test_the_week_shows_each_day_by_group_and_service_point_with_links_to_the_files(
+    client: TestClient[Any, Any], pages_gateway: Gateway
+) -> None:
+    tuesday = await book(client, TUESDAY, "08:00")
+    thursday = await book(client, "2026-03-05", "09:00", concern="bescheid", mode="phone")
+    next_week = await book(client, "2026-03-10", "08:00")
+    browser = await signed_in(pages_gateway, "woche")
+    page = await browser.get(f"/staff/locations/{HERE}/week", params={"date": "2026-03-04"})
+    html = await page.text()
+    assert page.status == 200 and "Montag, 2. März 2026 bis Sonntag, 8. März 2026 · 2 Termine" in html
+    assert html.index("Dienstag, 3. März 2026") < html.index("Donnerstag, 5. März 2026")
+    assert "Gruppe ez, Serviceplatz 1, 03.03." in html and "Gruppe lt, Serviceplatz 1, 05.03." in html
+    assert f'href="/staff/appointments/{tuesday["id"]}"' in html
+    assert "telefonisch" in row_of(html, f"a-{thursday['id']}")
+    assert next_week["id"] not in html and 'aria-current="page">Woche' in html
+    bad = await browser.get(f"/staff/locations/{HERE}/week", params={"date": "03.03.2026"})
+    assert bad.status == 200 and "Das Datum ist ungültig" in await bad.text()
+    assert (await browser.get(f"/staff/locations/{THERE}/week")).status == 403
+
+
+@pytest.mark.req("R20")
+@pytest.mark.req("R44")
+async def test_a_mass_change_page_previews_confirms_once_and_a_second_confirmation_changes_nothing(
+    client: TestClient[Any, Any], pages_gateway: Gateway, pool: asyncpg.Pool
+) -> None:
+    booked = [await book(client, TUESDAY, "08:00") for _ in range(3)]  # points 1, 2 and 3 of ez
+    other_group = await book(client, TUESDAY, "08:00", concern="bescheid")
+    manager = await signed_in(pages_gateway, "nur-termine")
+    assert (await manager.get(f"/staff/locations/{HERE}/mass-change")).status == 403
+    assert "Massenänderung" not in await (await manager.get(f"/staff/locations/{HERE}/day")).text()
+    leader = await signed_in(pages_gateway, "gruppenleitung", Role.GROUP_LEADER)
+    path = f"/staff/locations/{HERE}/mass-change"
+    html = await (await leader.get(path)).text()
+    assert '<option value="ez">Gruppe Eingangszone</option>' in html and 'name="service_points_left"' in html
+    assert "Massenänderung" in await (await leader.get(f"/staff/locations/{HERE}/day")).text()
+
+    bad = await form(leader, f"{path}/preview", date="morgen", group_id="ez", service_points_left="-1")
+    html = await bad.text()
+    assert bad.status == 422 and "Tag: bitte ein Datum wählen." in html
+    assert 'aria-describedby="mc-date-error" aria-invalid="true"' in html
+    assert "eine Zahl von 0 bis 200" in html
+    unknown = await form(leader, f"{path}/preview", date=TUESDAY, group_id="gibtsnicht")
+    assert unknown.status == 422 and "Gruppe: bitte prüfen" in await unknown.text()
+
+    preview = await form(leader, f"{path}/preview", date=TUESDAY, group_id="ez", service_points_left="1")
+    html = await preview.text()
+    assert preview.status == 200 and "Vorschau: 2 Termine betroffen" in html
+    assert "2 Termine werden verlegt, 0 abgesagt. Noch ist nichts geändert." in html
+    moved_ids = re.findall(r'<tr id="m-([0-9a-f-]+)"', html)
+    assert len(moved_ids) == 2 and other_group["id"] not in moved_ids
+    assert set(moved_ids) <= {b["id"] for b in booked}
+    # The next equivalent free slots: later that day on the point that stays.
+    assert "verlegen auf Dienstag, 3. März 2026, 08:15 Uhr, Platz 1" in html
+    assert "verlegen auf Dienstag, 3. März 2026, 08:30 Uhr, Platz 1" in html
+    preview_id = re.search(r'name="preview_id" value="([^"]+)"', html)
+    assert preview_id
+    before = await pool.fetchval("SELECT count(*) FROM outbox")
+
+    applied = await form(leader, f"{path}/apply", preview_id=preview_id.group(1))
+    html = await applied.text()
+    assert applied.status == 200 and "Die Änderung ist angewendet: 2 Termine verlegt, 0 abgesagt" in html
+    assert await pool.fetchval("SELECT count(*) FROM outbox") == before + 2
+    again = await form(leader, f"{path}/apply", preview_id=preview_id.group(1))
+    html = await again.text()
+    assert again.status == 200 and "Diese Änderung wurde bereits angewendet" in html
+    assert await pool.fetchval("SELECT count(*) FROM outbox") == before + 2
+    entries = await audit_rows(pages_gateway, entity="mass_change")
+    assert len(entries) == 3 and all(e["location"] == HERE for e in entries)
+
+    garbage = await form(leader, f"{path}/apply", preview_id="kein-vorschau")
+    assert garbage.status == 422 and "Vorschau: bitte prüfen" in await garbage.text()
+    unknown_preview = await form(leader, f"{path}/apply", preview_id="00000000-0000-0000-0000-000000000000")
+    assert unknown_preview.status == 404 and "Diese Vorschau gibt es nicht" in await unknown_preview.text()
+    # Another location's leader may not preview here.
+    elsewhere = await signed_in(pages_gateway, "leitung-anderswo", Role.GROUP_LEADER, THERE)
+    refused = await form(elsewhere, f"{path}/preview", date=TUESDAY, service_points_left="0")
+    assert refused.status == 403 and "Mustermann" not in await refused.text()
