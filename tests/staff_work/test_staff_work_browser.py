@@ -5,13 +5,11 @@ accessibility violation on the day list, the call list and the callback queue (R
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
 import pytest
-from axe_playwright_python.async_playwright import Axe  # type: ignore[import-untyped]  # ships no type information
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, expect
 
 from services.gateway.config import Settings as GatewaySettings
 from services.gateway.staff.demo import load_demo_accounts
@@ -26,41 +24,11 @@ from tests.staff.conftest import (  # noqa: F401 -- fixtures used by name
     staff_db,
     wait_for_slots,
 )
+from tests.staff_work.chromium import browser, no_serious_violation  # noqa: F401 -- fixture used by name
 
 pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 TUESDAY = "2026-03-03"
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield launched
-        await launched.close()
-
-
-def _serious(response: dict[str, Any]) -> list[str]:
-    return [
-        f"{v['id']} ({v['impact']}): {[n['target'] for n in v['nodes']][:3]}"
-        for v in response.get("violations", [])
-        if v.get("impact") in ("serious", "critical")
-    ]
-
-
-async def _no_serious_violation(page: Page) -> None:
-    results = await Axe().run(page)
-    assert _serious(results.response) == [], page.url
 
 
 @pytest.mark.req("R22")
@@ -68,7 +36,7 @@ async def _no_serious_violation(page: Page) -> None:
 @pytest.mark.req("R27")
 async def test_mitte_manager_opens_the_day_records_outcomes_and_claims_and_closes_a_callback_in_the_browser(
     stack: Stack,  # noqa: F811 -- the fixture imported above
-    browser: Browser,
+    browser: Browser,  # noqa: F811 -- the fixture imported above
 ) -> None:
     gateway = stack.gateway
     settings = gateway.app[SETTINGS]
@@ -99,7 +67,7 @@ async def test_mitte_manager_opens_the_day_records_outcomes_and_claims_and_close
 
         await expect(page.get_by_role("heading", name="Tagesliste Bremen-Mitte")).to_be_visible()
         await expect(page.get_by_text("3 Termine, davon 3 ohne Ergebnis")).to_be_visible()
-        await _no_serious_violation(page)
+        await no_serious_violation(page)
 
         for last_name, outcome in (
             ("Albers", "Anliegen erledigt"),
@@ -116,7 +84,7 @@ async def test_mitte_manager_opens_the_day_records_outcomes_and_claims_and_close
 
         await page.get_by_role("link", name="Anrufliste").click()
         await expect(page.get_by_role("heading", name="Anrufliste Bremen-Mitte")).to_be_visible()
-        await _no_serious_violation(page)
+        await no_serious_violation(page)
 
         await page.get_by_role("link", name="Rückrufe").click()
         await expect(page.get_by_role("heading", name="Rückrufe Bremen-Mitte")).to_be_visible()
@@ -124,7 +92,7 @@ async def test_mitte_manager_opens_the_day_records_outcomes_and_claims_and_close
         await expect(ticket).to_have_count(1)
         await expect(ticket).to_contain_text("Brandt")
         await expect(ticket).to_contain_text("05.03.2026 10:30")  # 48 hours on Bremen working days
-        await _no_serious_violation(page)
+        await no_serious_violation(page)
         await ticket.get_by_role("button", name="Übernehmen").click()
         await expect(page.get_by_role("status")).to_contain_text("Ticket übernommen")
         await expect(page.locator("tbody tr")).to_contain_text("mitte-manager")
@@ -135,6 +103,6 @@ async def test_mitte_manager_opens_the_day_records_outcomes_and_claims_and_close
         await page.get_by_label("Tickets").select_option(label="erledigt")
         await page.get_by_role("button", name="Anzeigen").click()
         await expect(page.locator("tbody tr")).to_contain_text("Kunde erreicht, erledigt")
-        await _no_serious_violation(page)
+        await no_serious_violation(page)
     finally:
         await context.close()

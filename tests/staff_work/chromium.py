@@ -1,0 +1,51 @@
+"""Chromium through Playwright for the staff-work browser tests: the launch set-up (Debian's Chromium,
+headless) as a module-scoped fixture, and the axe-core check that a page has no serious or critical
+accessibility violation."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from axe_playwright_python.async_playwright import Axe  # type: ignore[import-untyped]  # ships no type information
+from playwright.async_api import Browser, Page, async_playwright
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        await launched.close()
+
+
+def serious(response: dict[str, Any]) -> list[str]:
+    return [
+        f"{v['id']} ({v['impact']}): {[n['target'] for n in v['nodes']][:3]}"
+        for v in response.get("violations", [])
+        if v.get("impact") in ("serious", "critical")
+    ]
+
+
+async def no_serious_violation(page: Page) -> None:
+    results = await Axe().run(page)
+    assert serious(results.response) == [], page.url
+
+
+async def sign_in(page: Page, username: str, password: str) -> None:
+    """On the login page a protected page redirected to: sign in and come back."""
+    await page.get_by_label("Benutzername").fill(username)
+    await page.get_by_label("Passwort", exact=True).fill(password)
+    await page.get_by_role("button", name="Anmelden").click()
