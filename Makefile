@@ -23,18 +23,20 @@ run:
 	.venv/bin/python scripts/procfile.py $(REPLICAS) -o var/Procfile.run
 	PYTHONUNBUFFERED=1 exec .venv/bin/honcho start -f var/Procfile.run
 
-# Runs the tests even when lint fails, so that one CI run reports both; fails if either failed.
+# Lint (ruff, formatting, mypy --strict) and the tests; runs the tests even when lint fails, so that one CI run reports both; fails if either failed.
 test:
 	SETUP_BROWSER=1 bash scripts/setup.sh
 	status=0; \
 	.venv/bin/ruff check . || status=1; \
+	.venv/bin/ruff format --check . || status=1; \
+	.venv/bin/mypy $(PYTHON_DIRS) bench || status=1; \
 	.venv/bin/pytest -q || status=1; \
 	exit $$status
 
 lint: setup
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
-	.venv/bin/mypy $(PYTHON_DIRS)
+	.venv/bin/mypy $(PYTHON_DIRS) bench
 
 bench: setup
 	@if [ -f bench/run.sh ]; then \

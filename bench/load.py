@@ -205,11 +205,10 @@ def main() -> int:
     try:
         # Optional: a faster loop leaves more of the machine to the services.
         import uvloop
-
-        runner = uvloop.run
     except ImportError:
-        runner = asyncio.run
-    result = runner(run(spec))
+        result = asyncio.run(run(spec))
+    else:
+        result = uvloop.run(run(spec))
     result_path.write_text(json.dumps(result), encoding="utf-8")
     return 0
 

@@ -294,7 +294,8 @@ async def wait_ready(system: System, timeout: float = 90.0) -> None:  # noqa: AS
 
 def settings_of(service: str, db_name: str, **overrides: Any) -> CommonSettings:
     cls = type(f"{service.capitalize()}BenchSettings", (CommonSettings,), {"service_name": service})
-    return cls(db_name=db_name, **overrides)
+    settings: CommonSettings = cls(db_name=db_name, **overrides)
+    return settings
 
 
 async def empty_database(db_name: str) -> None:
@@ -868,7 +869,7 @@ async def measure_rush(
         flush=True,
     )
     before_mails = await mails_sent(notifier_pool)
-    spec = {
+    spec: dict[str, Any] = {
         "scenario": "rush",
         "base": system.gateway_url,
         "location": rush_id,

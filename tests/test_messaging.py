@@ -171,7 +171,7 @@ async def test_poison_message_ends_in_dead_letters_and_the_rest_flows(harness: H
 
     # Once the cause is mended, staff replay it and it takes effect once.
     harness.poison = set()
-    assert await replay_dead_letter(harness.pool, harness.amqp, int(letters[0]["id"]))  # type: ignore[call-overload]
+    assert await replay_dead_letter(harness.pool, harness.amqp, int(letters[0]["id"]))
     await wait_for(lambda: _has(harness, 13), what="the replayed event")
     assert await harness.effects() == [12, 13, 14]
     assert await list_dead_letters(harness.pool) == []

@@ -18,8 +18,9 @@ the role and sets the signed identity; each use case checks the appointment's lo
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 import asyncpg
@@ -49,8 +50,8 @@ class _In(BaseModel):
 
 
 class DayQuery(_In):
-    date: date
-    to: date | None = None
+    date: dt.date
+    to: dt.date | None = None
 
     @model_validator(mode="after")
     def _week_at_most(self) -> DayQuery:

@@ -53,7 +53,7 @@ async def test_twenty_concurrent_cancellations_and_five_wishes_each_wish_gets_ex
     offers = await waiting.pool.fetch(
         "SELECT wish_id, status, group_id, service_point, start_at FROM waiting_offers ORDER BY start_at"
     )
-    per_wish = {}
+    per_wish: dict[str, list[asyncpg.Record]] = {}
     for offer in offers:
         per_wish.setdefault(str(offer["wish_id"]), []).append(offer)
     # Each wish exactly one offer, all open, and no slot offered twice.

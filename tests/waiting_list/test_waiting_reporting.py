@@ -43,8 +43,11 @@ async def test_reporting_counts_wishes_and_confirmations_without_personal_data(
     pool = pools["reporting"]
     location = f"count-{uuid.uuid4().hex[:6]}"
     clock = ManualClock(datetime(2026, 3, 2, 12, 0, tzinfo=UTC))
-    events = [WaitingRegisteredV1(wish=wish(location)), WaitingRegisteredV1(wish=wish(location))]
-    events.append(WaitingConfirmedV1(wish=wish(location)))
+    events: list[WaitingRegisteredV1 | WaitingConfirmedV1] = [
+        WaitingRegisteredV1(wish=wish(location)),
+        WaitingRegisteredV1(wish=wish(location)),
+        WaitingConfirmedV1(wish=wish(location)),
+    ]
     async with pool.acquire() as conn, conn.transaction():
         for data in events:
             envelope = make_envelope(data, producer="booking", clock=clock)

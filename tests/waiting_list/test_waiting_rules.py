@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -17,7 +18,12 @@ from tests.booking.conftest import configure
 from tests.waiting_list.conftest import Waiting, kind_of, link_of, unique_email, wish_body
 
 TUESDAY_EIGHT = factory.iso("2026-03-03", "08:00")
-NARROW = {"weekdays": [1], "earliest": "08:00", "latest": "08:15", "latest_date": "2026-03-03"}
+NARROW: dict[str, Any] = {
+    "weekdays": [1],
+    "earliest": "08:00",
+    "latest": "08:15",
+    "latest_date": "2026-03-03",
+}
 
 
 async def active(waiting: Waiting, email: str) -> list[str]:
