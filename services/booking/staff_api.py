@@ -124,7 +124,11 @@ def _iso(moment: datetime | None) -> str | None:
 
 
 def appointment_json(
-    identity: StaffIdentity, row: StaffRow, attempts: list[asyncpg.Record] | None = None
+    identity: StaffIdentity,
+    row: StaffRow,
+    attempts: list[asyncpg.Record] | None = None,
+    *,
+    handed_over: bool = False,
 ) -> dict[str, Any]:
     a = row.appointment
     customer: dict[str, Any] = {
@@ -134,7 +138,7 @@ def appointment_json(
         "customer_number": a.customer_number,
         "household_number": a.household_number,
     }
-    if staff.shows_phone(identity, a):
+    if handed_over or staff.shows_phone(identity, a):
         customer["phone"] = a.phone
     found: dict[str, Any] = {
         "id": str(a.id),
@@ -241,10 +245,10 @@ async def get_search(request: web.Request) -> web.Response:
 @routes.get("/api/v1/staff/appointments/{appointment_id}")
 async def get_appointment(request: web.Request) -> web.Response:
     identity = staff_identity(request)
-    row, history, attempts = await staff.appointment_detail(
+    row, history, attempts, handed_over = await staff.appointment_detail(
         request.app[DEPS], identity, _appointment_id(request)
     )
-    found = appointment_json(identity, row, attempts)
+    found = appointment_json(identity, row, attempts, handed_over=handed_over)
     found["history"] = [
         {
             "kind": h["kind"],

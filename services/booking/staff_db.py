@@ -216,6 +216,14 @@ async def list_callbacks(
     )
 
 
+async def callback_locations(conn: asyncpg.Connection | asyncpg.Pool, appointment_id: uuid.UUID) -> set[str]:
+    """The locations holding a callback ticket of this appointment (a transfer's target among them)."""
+    rows = await conn.fetch(
+        "SELECT DISTINCT location_id FROM callbacks WHERE appointment_id = $1", appointment_id
+    )
+    return {r["location_id"] for r in rows}
+
+
 async def find_callback(
     conn: asyncpg.Connection | asyncpg.Pool, callback_id: uuid.UUID, *, for_update: bool = False
 ) -> asyncpg.Record | None:

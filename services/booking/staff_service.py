@@ -175,11 +175,20 @@ async def search(deps: Deps, identity: StaffIdentity, text: str) -> list[StaffRo
 
 async def appointment_detail(
     deps: Deps, identity: StaffIdentity, appointment_id: uuid.UUID
-) -> tuple[StaffRow, list[asyncpg.Record], list[asyncpg.Record]]:
-    row = await _load_for(deps.pool, identity, appointment_id, lock=False)
+) -> tuple[StaffRow, list[asyncpg.Record], list[asyncpg.Record], bool]:
+    """The file, its history and call attempts, and whether the reader sees it as the location it was
+    handed to: a transfer without a slot (R25) leaves the file at the old location and a callback ticket
+    at the responsible one, whose staff must read it (and the number) to call the customer back."""
+    row = await _load(deps.pool, appointment_id, lock=False)
+    handed_over = False
+    if not identity.has(AM, row.appointment.location_id):
+        handed_to = await staff_db.callback_locations(deps.pool, appointment_id)
+        handed_over = any(identity.has(AM, location) for location in handed_to)
+        if not handed_over:
+            raise ForbiddenError("This appointment belongs to a location you do not work for.")
     history = await staff_db.history(deps.pool, appointment_id)
     attempts = await staff_db.call_attempts(deps.pool, [appointment_id])
-    return row, history, attempts
+    return row, history, attempts, handed_over
 
 
 async def attempts_of(deps: Deps, rows: list[StaffRow]) -> dict[uuid.UUID, list[asyncpg.Record]]:

@@ -4,7 +4,7 @@ R49), staff bookings with an interpreter (R26), staff cancellation (R9), outcome
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestClient
 
 from services.booking.callbacks import callback_due
 from shared.clock import BERLIN, ManualClock
+from shared.identity import Role
 from tests.booking import factory
 from tests.staff_work.conftest import HERE, THERE, Staff, book, events
 
@@ -287,6 +288,18 @@ async def test_a_transfer_moves_the_appointment_to_the_responsible_location_and_
     body = await response.json()
     assert body["status"] == "cancelled" and body["callback"]["location"] == THERE
     assert body["callback"]["team"] == "lt"
+    # The file stays here, cancelled; the team that calls back reads it (with the number), and only reads.
+    handed = await other_manager.get(f"/api/v1/staff/appointments/{second['id']}")
+    assert handed.status == 200, await handed.text()
+    file = await handed.json()
+    assert file["status"] == "cancelled" and file["customer"]["last_name"] == "Mustermann"
+    assert "phone" in file["customer"]
+    refused = await other_manager.post(
+        f"/api/v1/staff/appointments/{second['id']}/outcome", {"outcome": "resolved"}
+    )
+    assert refused.status == 403
+    stranger = Staff(client, manager.clock, Role.APPOINTMENT_MANAGER, "irgendwo")
+    assert (await stranger.get(f"/api/v1/staff/appointments/{second['id']}")).status == 403
     # No double booking at the target: its slot is taken by the first transfer on one of two points.
     count = await pool.fetchval(
         "SELECT count(*) FROM appointments WHERE location_id = $1 AND status = 'booked' AND start_at = $2",
@@ -301,4 +314,3 @@ async def test_other_locations_and_unknown_ids_are_refused(manager: Staff, clock
     assert response.status == 403
     missing = await manager.post("/api/v1/staff/callbacks/00000000-0000-0000-0000-000000000000/claim")
     assert missing.status == 404
-    assert timedelta(0) == timedelta(0)
