@@ -119,19 +119,27 @@ def nav_for(identity: StaffIdentity | None) -> list[tuple[str, str]]:
 
 
 def render(
-    request: web.Request, template: str, context: dict[str, Any], *, status: int = 200
+    request: web.Request,
+    template: str,
+    context: dict[str, Any],
+    *,
+    status: int = 200,
+    nav: list[tuple[str, str]] | None = None,
+    app_key: web.AppKey[jinja2.Environment] = JINJA,
 ) -> web.Response:
+    """A staff page: the signed-in member, the form token, the navigation (the member's own unless
+    given), no caching and the staff pages' security headers."""
     identity = request.get(IDENTITY)
     session = request.get(SESSION)
     ctx = {
         "me": identity,
         "csrf_token": session.csrf_token if session else "",
         "csrf_field": CSRF_FIELD,
-        "nav": nav_for(identity),
+        "nav": nav_for(identity) if nav is None else nav,
         "current_path": request.path,
         **context,
     }
-    response = aiohttp_jinja2.render_template(template, request, ctx, status=status, app_key=JINJA)
+    response = aiohttp_jinja2.render_template(template, request, ctx, status=status, app_key=app_key)
     no_store(response)
     return response
 

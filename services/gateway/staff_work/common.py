@@ -9,15 +9,14 @@ import re
 from datetime import date, datetime, timedelta
 from typing import Any
 
-import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
 from services.gateway.staff import upstream
-from services.gateway.staff.authz import CSRF_FIELD
 from services.gateway.staff.forwarding import apply_change
-from services.gateway.staff.keys import IDENTITY, SESSION
-from services.gateway.staff.pages import UpstreamError, nav_for, no_store
+from services.gateway.staff.keys import IDENTITY
+from services.gateway.staff.pages import UpstreamError, nav_for
+from services.gateway.staff.pages import render as staff_render
 from shared.clock import BERLIN
 from shared.errors import OTVError
 from shared.identity import Role, StaffIdentity
@@ -169,13 +168,7 @@ def render(
     status: int = 200,
 ) -> web.Response:
     identity = request.get(IDENTITY)
-    session = request.get(SESSION)
     ctx = {
-        "me": identity,
-        "csrf_token": session.csrf_token if session else "",
-        "csrf_field": CSRF_FIELD,
-        "nav": work_nav(identity),
-        "current_path": request.path,
         "notice": NOTICES_DE.get(request.query.get("notice", ""), ""),
         "errors": [],
         "field_errors": {},
@@ -183,9 +176,7 @@ def render(
         "may_lead": lambda location: identity is not None and identity.has(Role.GROUP_LEADER, location),
         **context,
     }
-    response = aiohttp_jinja2.render_template(template, request, ctx, status=status, app_key=WORK_JINJA)
-    no_store(response)
-    return response
+    return staff_render(request, template, ctx, status=status, nav=work_nav(identity), app_key=WORK_JINJA)
 
 
 def explain(
