@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 import asyncpg
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page
 
 from services.booking.app import create_app as create_booking
 from services.booking.config import Settings as BookingSettings
@@ -25,11 +25,10 @@ from services.gateway.web.security import Sealer
 from services.notifier.app import create_app as create_notifier
 from services.notifier.config import Settings as NotifierSettings
 from shared.clock import ManualClock
+from tests.browser import chromium_browser
 from tests.conftest import empty_schemas, free_port, svc_settings, wait_for
 from tests.waiting_list.conftest import LINK, text_of
 from tests.web.conftest import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     DESKTOP,
     NOW,
     Shots,
@@ -102,10 +101,8 @@ async def web_stack(pools: dict[str, asyncpg.Pool], amqp: Any) -> AsyncIterator[
 
 @pytest.fixture(scope="module")
 async def chromium() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    async for launched in chromium_browser():
         yield launched
-        await launched.close()
 
 
 def links(message: StoredMessage) -> dict[str, str]:

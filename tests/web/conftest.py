@@ -20,7 +20,7 @@ import aiohttp
 import asyncpg
 import pytest
 from aiohttp import web
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
+from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from services.booking.app import create_app as create_booking
 from services.booking.config import Settings as BookingSettings
@@ -32,22 +32,13 @@ from services.gateway.config import Settings as GatewaySettings
 from services.notifier.app import create_app as create_notifier
 from services.notifier.config import Settings as NotifierSettings
 from shared.clock import ManualClock
+from tests.browser import chromium_browser
 from tests.conftest import empty_schemas, free_port, svc_settings, wait_for
 from tools.mailsink import MailSink, StoredMessage
 
 expect.set_options(timeout=15_000)
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "tests" / "artifacts" / "screenshots"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 NOW = datetime(2027, 3, 8, 6, 30, tzinfo=UTC)  # Monday, 07:30 in Bremen
 POOL = 4  # database connections per service: the database is shared with the other test folders
 DESKTOP: dict[str, Any] = {"viewport": {"width": 1280, "height": 900}}
@@ -174,10 +165,8 @@ async def stack(pools: dict[str, asyncpg.Pool], amqp: Any) -> AsyncIterator[Stac
 
 @pytest.fixture(scope="session")
 async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    async for launched in chromium_browser():
         yield launched
-        await launched.close()
 
 
 async def new_context(browser: Browser, device: dict[str, Any], **extra: Any) -> BrowserContext:
