@@ -3,6 +3,8 @@ booking app in-process, and the synthetic location as the catalog would have pub
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
@@ -75,11 +77,36 @@ async def located(pool: asyncpg.Pool) -> asyncpg.Pool:
     return pool
 
 
-@pytest.fixture
-async def client(located: asyncpg.Pool, clock: ManualClock) -> AsyncIterator[TestClient[Any, Any]]:
-    app = create_app(booking_settings(), clock=clock)
-    async with TestClient(TestServer(app)) as test_client:
-        yield test_client
+class RoundRobin:
+    """Requests spread in turn over several in-process replicas of the booking service (invariant I7):
+    each call goes to the next replica, so concurrent requests of one test meet in the database only."""
+
+    def __init__(self, clients: list[TestClient[Any, Any]]) -> None:
+        self._turn = itertools.cycle(clients)
+
+    def get(self, *args: Any, **kwargs: Any) -> Any:
+        return next(self._turn).get(*args, **kwargs)
+
+    def post(self, *args: Any, **kwargs: Any) -> Any:
+        return next(self._turn).post(*args, **kwargs)
+
+    def request(self, *args: Any, **kwargs: Any) -> Any:
+        return next(self._turn).request(*args, **kwargs)
+
+
+# Every booking test runs against one process and, unchanged, against two replicas sharing the database.
+@pytest.fixture(params=[1, 2], ids=["one-replica", "two-replicas"])
+async def client(
+    request: pytest.FixtureRequest, located: asyncpg.Pool, clock: ManualClock
+) -> AsyncIterator[Any]:  # a TestClient, or the round robin over two that behaves like one
+    async with contextlib.AsyncExitStack() as stack:
+        clients = [
+            await stack.enter_async_context(
+                TestClient(TestServer(create_app(booking_settings(), clock=clock)))
+            )
+            for _ in range(request.param)
+        ]
+        yield clients[0] if len(clients) == 1 else RoundRobin(clients)
 
 
 async def counts(pool: asyncpg.Pool) -> dict[str, int]:
