@@ -73,30 +73,51 @@ class Notifier:
     client: TestClient[Any, Any]
     settings: Settings
     clock: Clock
+    # The other replicas started with this one (same settings and clock).
+    peers: list[TestClient[Any, Any]] = field(default_factory=list)
 
     @property
     def sender(self) -> MailSender:
-        app = self.client.app
-        assert app is not None
-        sender: MailSender = app[SENDER]
-        return sender
+        return _sender_of(self.client)
+
+    @property
+    def senders(self) -> list[MailSender]:
+        """The mail senders of this replica and its peers."""
+        return [_sender_of(client) for client in (self.client, *self.peers)]
 
 
-@pytest.fixture
+def _sender_of(client: TestClient[Any, Any]) -> MailSender:
+    app = client.app
+    assert app is not None
+    sender: MailSender = app[SENDER]
+    return sender
+
+
+# Every notifier test runs against one process and, unchanged, against two replicas (invariant I7): both
+# consume the one queue and both senders claim from the one mail table.
+@pytest.fixture(params=[1, 2], ids=["one-replica", "two-replicas"])
 async def start_notifier(
-    clean_db: dict[str, asyncpg.Pool], amqp: aio_pika.abc.AbstractRobustConnection, sink: MailSink
+    request: pytest.FixtureRequest,
+    clean_db: dict[str, asyncpg.Pool],
+    amqp: aio_pika.abc.AbstractRobustConnection,
+    sink: MailSink,
 ) -> AsyncIterator[Callable[..., Awaitable[Notifier]]]:
-    """Starts the notifier in-process (consumer, sender, outbox relay, HTTP); stopped at the end."""
+    """Starts the notifier in-process (consumer, sender, outbox relay, HTTP) as `replicas` processes
+    of the same settings and clock; returns the first; all stopped at the end."""
     await purge_queue(amqp)
     running: list[TestClient[Any, Any]] = []
+    replicas: int = request.param
 
     async def start(clock: Clock | None = None, **overrides: Any) -> Notifier:
         settings = notifier_settings(sink.smtp_port, **overrides)
         used = clock or SystemClock()
-        client: TestClient[Any, Any] = TestClient(TestServer(create_app(settings, clock=used)))
-        await client.start_server()
-        running.append(client)
-        return Notifier(client, settings, used)
+        clients: list[TestClient[Any, Any]] = []
+        for _ in range(replicas):
+            client: TestClient[Any, Any] = TestClient(TestServer(create_app(settings, clock=used)))
+            await client.start_server()
+            running.append(client)
+            clients.append(client)
+        return Notifier(clients[0], settings, used, peers=clients[1:])
 
     yield start
     for client in reversed(running):

@@ -35,11 +35,13 @@ StartNotifier = Callable[..., Awaitable[Notifier]]
 
 async def move_clock(notifier: Notifier, when: datetime) -> None:
     assert isinstance(notifier.clock, ManualClock)
-    sender = notifier.sender
-    # Time jumps only between deliveries: a jump in the middle would expire the lease of one in hand.
-    await wait_for(lambda: sender.busy == 0, what="the deliveries in hand")
+    senders = notifier.senders
+    # Time jumps only between deliveries (of every replica): a jump in the middle would expire the lease
+    # of one in hand.
+    await wait_for(lambda: all(s.busy == 0 for s in senders), what="the deliveries in hand")
     notifier.clock.set(when)
-    sender.wake()
+    for sender in senders:
+        sender.wake()
     await asyncio.sleep(0.4)  # time for a due mail to be claimed and sent
 
 
