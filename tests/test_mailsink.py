@@ -220,3 +220,18 @@ async def test_wait_for_messages_returns_when_the_mail_arrives(sink: MailSink) -
     async with asyncio.timeout(5):
         [arrived] = await waiting
     assert arrived.subject == UTF8_SUBJECT
+
+
+async def test_stopping_the_sink_ends_the_open_smtp_conversations_as_a_stopped_server_would() -> None:
+    async with MailSink(smtp_port=0, http_port=0) as stopping:
+        client = aiosmtplib.SMTP(hostname=stopping.smtp_host, port=stopping.smtp_port)
+        await client.connect()
+        await client.sendmail(
+            "termine@jobcenter-bremen.example", ["kunde@example.org"], b"Subject: eins\r\n\r\n.\r\n"
+        )
+        assert stopping.connections == 1
+
+        await stopping.stop()
+        with pytest.raises(aiosmtplib.SMTPServerDisconnected):
+            await client.noop()
+    client.close()

@@ -9,7 +9,8 @@ customers, and a restart forgets them.
 
 Tests can make the sink misbehave like a real mail server:
 ``reject_permanent`` (addresses answered with 550 at RCPT), ``fail_temporarily`` (every RCPT answered with
-451) and ``temporary_failures`` (the next N RCPTs answered with 451, then normal service).
+451) and ``temporary_failures`` (the next N RCPTs answered with 451, then normal service). ``connections``
+counts the SMTP connections accepted; stopping the sink ends the open ones, as a stopped server would.
 """
 
 from __future__ import annotations
@@ -24,12 +25,14 @@ import json
 import os
 import signal
 import urllib.parse
+import weakref
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.parser import BytesParser
+from functools import cached_property
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
@@ -51,26 +54,39 @@ SECURITY_HEADERS: Final = {
 
 @dataclass(frozen=True)
 class StoredMessage:
-    """One message as the sink received it: the SMTP envelope and the raw RFC 5322 source."""
+    """One message as the sink received it: the SMTP envelope and the raw RFC 5322 source.
+
+    Parsed when first read, not when received: parsing took most of the sink's CPU per mail, on the same
+    cores as the services under test (bench/README.md), and most messages are never opened.
+    """
 
     id: int
     received_at: datetime
     envelope_from: str
     envelope_to: tuple[str, ...]
     raw: bytes
-    parsed: EmailMessage = field(repr=False, compare=False)
+
+    @cached_property
+    def parsed(self) -> EmailMessage:
+        """The whole message as the `email` package reads it (policy.default)."""
+        return _parse(self.raw, headers_only=False)
+
+    @cached_property
+    def _headers(self) -> EmailMessage:
+        # The list and the JSON API need only these: the parts are not decoded for them.
+        return self.parsed if "parsed" in self.__dict__ else _parse(self.raw, headers_only=True)
 
     @property
     def subject(self) -> str:
-        return str(self.parsed.get("Subject", ""))
+        return str(self._headers.get("Subject", ""))
 
     @property
     def header_from(self) -> str:
-        return str(self.parsed.get("From", self.envelope_from))
+        return str(self._headers.get("From", self.envelope_from))
 
     @property
     def date(self) -> datetime | None:
-        value = self.parsed.get("Date")
+        value = self._headers.get("Date")
         if value is None:
             return None
         try:
@@ -151,19 +167,28 @@ class MailSink:
         self.reject_permanent: set[str] = set()
         self.fail_temporarily = False
         self.temporary_failures = 0
+        self.connections = 0
         self._messages: deque[StoredMessage] = deque(maxlen=max_messages)
         self._ids = itertools.count(1)
         self._arrived = asyncio.Condition()
         self._smtp_server: asyncio.Server | None = None
+        self._sessions: weakref.WeakSet[SMTP] = weakref.WeakSet()
         self._runner: web.AppRunner | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------------
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         handler = _Handler(self)
-        self._smtp_server = await loop.create_server(
+
+        def session() -> SMTP:
             # A fixed hostname: the default, socket.getfqdn(), may wait on DNS in a closed network.
-            lambda: SMTP(handler, hostname="otv-mailsink", enable_SMTPUTF8=True, loop=loop),
+            smtp = SMTP(handler, hostname="otv-mailsink", enable_SMTPUTF8=True, loop=loop)
+            self._sessions.add(smtp)
+            self.connections += 1
+            return smtp
+
+        self._smtp_server = await loop.create_server(
+            session,
             host=self.smtp_host,
             port=self.smtp_port,
         )
@@ -177,6 +202,10 @@ class MailSink:
     async def stop(self) -> None:
         if self._smtp_server is not None:
             self._smtp_server.close()
+            # As a stopped mail server: open conversations end too (senders keep connections open).
+            for smtp in list(self._sessions):
+                if smtp.transport is not None:
+                    smtp.transport.close()
             await self._smtp_server.wait_closed()
             self._smtp_server = None
         if self._runner is not None:
@@ -220,16 +249,12 @@ class MailSink:
         return matching()
 
     async def _store(self, envelope_from: str, envelope_to: Iterable[str], raw: bytes) -> StoredMessage:
-        parsed = BytesParser(policy=email.policy.default).parsebytes(raw)
-        if not isinstance(parsed, EmailMessage):  # policy.default always builds one; this narrows the type
-            raise TypeError(f"unexpected message class {type(parsed).__name__}")
         message = StoredMessage(
             id=next(self._ids),
             received_at=datetime.now(UTC),
             envelope_from=envelope_from,
             envelope_to=tuple(envelope_to),
             raw=raw,
-            parsed=parsed,
         )
         self._messages.append(message)
         # Only the id and counts: the addresses and content are personal data.
@@ -359,6 +384,13 @@ def _local(moment: datetime) -> str:
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
+
+
+def _parse(raw: bytes, *, headers_only: bool) -> EmailMessage:
+    parsed = BytesParser(policy=email.policy.default).parsebytes(raw, headersonly=headers_only)
+    if not isinstance(parsed, EmailMessage):  # policy.default always builds one; this narrows the type
+        raise TypeError(f"unexpected message class {type(parsed).__name__}")
+    return parsed
 
 
 def _text_of(part: EmailMessage) -> str:
