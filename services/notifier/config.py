@@ -21,6 +21,10 @@ class Settings(CommonSettings):
     smtp_password: str | None = None
     smtp_starttls: bool = False
     smtp_timeout: float = Field(default=20.0, gt=0)
+    # Open connections are kept for the next mails (at most one per delivery in hand): closed after this
+    # many mails (servers limit mails per connection) or when they waited this long (politeness).
+    smtp_mails_per_connection: int = Field(default=100, ge=1)
+    smtp_idle_seconds: float = Field(default=30.0, ge=0)
     mail_from: str = "Jobcenter Bremen <termine@jobcenter-bremen.example>"
     mail_reply_to: str | None = None
     # The right-hand side of every Message-ID and calendar UID.

@@ -128,7 +128,8 @@ async def claim_due(
         "   AND (claimed_until IS NULL OR claimed_until <= $1) AND id <> ALL($5::uuid[])"
         "   ORDER BY due_at, created_at LIMIT $4 FOR UPDATE SKIP LOCKED)"
         " RETURNING id, appointment_id, kind, revision, language, attempts, deadline, recipient,"
-        " recipient_hash, payload, correlation_id",
+        " recipient_hash, payload, correlation_id,"
+        " EXISTS (SELECT 1 FROM suppressions s WHERE s.recipient_hash = mails.recipient_hash) AS suppressed",
         now,
         lease_until,
         token,
@@ -143,12 +144,6 @@ async def next_due(conn: asyncpg.Connection) -> datetime | None:
         "SELECT min(greatest(due_at, coalesce(claimed_until, due_at))) FROM mails WHERE status = 'pending'"
     )
     return value
-
-
-async def is_suppressed(conn: asyncpg.Connection, recipient_hash: str) -> bool:
-    return bool(
-        await conn.fetchval("SELECT true FROM suppressions WHERE recipient_hash = $1", recipient_hash)
-    )
 
 
 async def add_suppression(
@@ -219,6 +214,17 @@ async def find_template(
         language,
     )
     return row
+
+
+async def find_templates(conn: asyncpg.Connection, keys: list[tuple[str, str]]) -> list[asyncpg.Record]:
+    """The stored texts of several (kind, language) pairs at once."""
+    rows: list[asyncpg.Record] = await conn.fetch(
+        "SELECT kind, language, subject, body_text, body_html FROM mail_templates"
+        " WHERE (kind, language) IN (SELECT * FROM unnest($1::text[], $2::text[]))",
+        [kind for kind, _ in keys],
+        [language for _, language in keys],
+    )
+    return rows
 
 
 async def save_template(

@@ -9,6 +9,7 @@ is in the mail; the invitation only points to the manage page.
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 
 from icalendar import Calendar, Event, Timezone, TimezoneDaylight, TimezoneStandard, vCalAddress, vRecur
 
@@ -30,6 +31,13 @@ MANAGE_LABEL = {
 
 def uid_of(snap: AppointmentSnapshot, domain: str) -> str:
     return f"{snap.id}@{domain}"
+
+
+@lru_cache(maxsize=1)
+def _berlin_timezone_ical() -> bytes:
+    """The same for every invitation: serialised once (a third of an invitation's CPU)."""
+    data: bytes = _berlin_timezone().to_ical()
+    return data
 
 
 def _berlin_timezone() -> Timezone:
@@ -68,7 +76,6 @@ def invitation(
     cal.add("version", "2.0")
     cal.add("calscale", "GREGORIAN")
     cal.add("method", "CANCEL" if cancel else "REQUEST")
-    cal.add_component(_berlin_timezone())
 
     event = Event()
     event.add("uid", uid_of(snap, domain))
@@ -94,5 +101,6 @@ def invitation(
     event.add("status", "CANCELLED" if cancel else "CONFIRMED")
     event.add("transp", "OPAQUE")
     cal.add_component(event)
-    data: bytes = cal.to_ical()
+    # The time zone goes first among the components, where add_component would have put it.
+    data: bytes = cal.to_ical().replace(b"BEGIN:VEVENT\r\n", _berlin_timezone_ical() + b"BEGIN:VEVENT\r\n", 1)
     return data

@@ -14,7 +14,7 @@ import contextlib
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from email.message import EmailMessage
+from dataclasses import dataclass
 
 import aiosmtplib
 import asyncpg
@@ -38,8 +38,9 @@ SEND_SECONDS = Histogram(
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
 
-# (message, sender address, recipient address) -> (outcome, error class)
-Transport = Callable[[EmailMessage, str, str], Awaitable[tuple[Outcome, str | None]]]
+# (message as sent, sender address, recipient address) -> (outcome, error class)
+Transport = Callable[[bytes, str, str], Awaitable[tuple[Outcome, str | None]]]
+_QUIT_SECONDS = 2.0
 INVITATION_METHOD = {
     MailKind.CONFIRMATION: "REQUEST",
     MailKind.RESCHEDULE: "REQUEST",
@@ -48,21 +49,25 @@ INVITATION_METHOD = {
 }
 
 
-def smtp_transport(settings: Settings) -> Transport:
-    async def send(msg: EmailMessage, sender: str, recipient: str) -> tuple[Outcome, str | None]:
+class SmtpTransport:
+    """Delivers over a few open SMTP connections instead of one new conversation per mail (greeting, EHLO,
+    STARTTLS, login and QUIT each time): at most one per delivery in hand, so up to the batch size.
+
+    A connection goes back to the pool only after a mail the server took; after any failure (a refusal,
+    a timeout, a drop, a cancellation) it is closed, never used again. One that waited is checked with a
+    NOOP before its next mail; if that fails, a new one is opened, so a connection the server dropped costs
+    no mail a retry. Exactly-once is the claim's business (I7), not the transport's: each replica has its
+    own pool.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._idle: list[_Connection] = []
+        self._closed = False
+
+    async def __call__(self, wire: bytes, sender: str, recipient: str) -> tuple[Outcome, str | None]:
         try:
-            await aiosmtplib.send(
-                message.to_wire(msg),
-                sender=sender,
-                recipients=[recipient],
-                hostname=settings.smtp_host,
-                port=settings.smtp_port,
-                username=settings.smtp_username,
-                password=settings.smtp_password,
-                start_tls=settings.smtp_starttls or None,
-                timeout=settings.smtp_timeout,
-                local_hostname="otv-notifier",
-            )
+            await self._send(wire, sender, recipient)
         except aiosmtplib.SMTPRecipientsRefused as exc:
             code = max((r.code for r in exc.recipients), default=None)
             return classify_reply(code, at_recipient=True), f"smtp_{code}_rcpt"
@@ -77,7 +82,77 @@ def smtp_transport(settings: Settings) -> Transport:
             return Outcome.TEMPORARY, type(exc).__name__
         return Outcome.SENT, None
 
-    return send
+    @property
+    def idle(self) -> int:
+        """How many open connections wait for the next mail."""
+        return len(self._idle)
+
+    async def close(self) -> None:
+        """Say goodbye on every waiting connection; connections still in use are closed when they return."""
+        self._closed = True
+        idle, self._idle = self._idle, []
+        await asyncio.gather(*(connection.retire() for connection in idle))
+
+    async def _send(self, wire: bytes, sender: str, recipient: str) -> None:
+        connection = await self._take()
+        try:
+            await connection.client.sendmail(sender, [recipient], wire)
+        except BaseException:
+            connection.client.close()
+            raise
+        connection.mails += 1
+        if self._closed or len(self._idle) >= self._settings.mail_batch_size:
+            connection.client.close()
+        else:
+            connection.idle_since = time.monotonic()
+            self._idle.append(connection)
+
+    async def _take(self) -> _Connection:
+        settings = self._settings
+        while self._idle:
+            # The most recently used first: the likeliest to be still open.
+            connection = self._idle.pop()
+            waited = time.monotonic() - connection.idle_since
+            if connection.mails >= settings.smtp_mails_per_connection or waited > settings.smtp_idle_seconds:
+                await connection.retire()
+                continue
+            try:
+                await connection.client.noop()
+            except BaseException as exc:
+                connection.client.close()
+                if not isinstance(exc, aiosmtplib.SMTPException | OSError):
+                    raise
+                log.info("smtp_connection_replaced", error=type(exc).__name__)
+                continue
+            return connection
+        client = aiosmtplib.SMTP(
+            hostname=settings.smtp_host,
+            port=settings.smtp_port,
+            username=settings.smtp_username,
+            password=settings.smtp_password,
+            start_tls=settings.smtp_starttls or None,
+            timeout=settings.smtp_timeout,
+            local_hostname="otv-notifier",
+        )
+        try:
+            await client.connect()
+        except BaseException:
+            client.close()
+            raise
+        return _Connection(client)
+
+
+@dataclass(eq=False)
+class _Connection:
+    client: aiosmtplib.SMTP
+    mails: int = 0
+    idle_since: float = 0.0
+
+    async def retire(self) -> None:
+        """QUIT, briefly: a server that does not answer is simply left."""
+        with contextlib.suppress(aiosmtplib.SMTPException, OSError):
+            await self.client.quit(timeout=_QUIT_SECONDS)
+        self.client.close()
 
 
 class MailSender:
@@ -92,7 +167,11 @@ class MailSender:
         self._pool = pool
         self._settings = settings
         self._clock = clock
-        self._transport = transport or smtp_transport(settings)
+        # Our own SMTP pool is ours to close; a transport passed in belongs to the caller.
+        self._smtp: SmtpTransport | None = None
+        if transport is None:
+            self._smtp = transport = SmtpTransport(settings)
+        self._transport: Transport = transport
         self._from_name, self._from_address = message.sender_parts(settings.mail_from)
         self._wake = asyncio.Event()
         self._stopping = False
@@ -120,6 +199,8 @@ class MailSender:
         for task in list(self._in_flight):
             task.cancel()  # its lease expires and another sender takes the mail over
         await self._unlisten()
+        if self._smtp is not None:
+            await self._smtp.close()
 
     def wake(self) -> None:
         self._wake.set()
@@ -223,15 +304,15 @@ class MailSender:
             await service.record_not_tried(self._pool, mail, token, FailureReason.EXPIRED, clock=self._clock)
             MAILS.labels(mail.kind.value, "expired").inc()
             return
-        if await service.is_suppressed(self._pool, mail):
+        if mail.suppressed:
             await service.record_not_tried(
                 self._pool, mail, token, FailureReason.SUPPRESSED, clock=self._clock
             )
             MAILS.labels(mail.kind.value, "suppressed").inc()
             return
-        msg = await self.build_message(mail)
+        wire = await self.build_message(mail)
         started = time.perf_counter()
-        outcome, error = await self._transport(msg, self._from_address, mail.recipient)
+        outcome, error = await self._transport(wire, self._from_address, mail.recipient)
         SEND_SECONDS.observe(time.perf_counter() - started)
         MAILS.labels(mail.kind.value, outcome.value).inc()
         status = await self._record(mail, token, outcome, error, claimed_at)
@@ -263,7 +344,7 @@ class MailSender:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)
 
-    async def build_message(self, mail: service.ClaimedMail) -> EmailMessage:
+    async def build_message(self, mail: service.ClaimedMail) -> bytes:
         if mail.kind.value in waiting_mail.KINDS:  # the waiting list's mails (R45, issue 11)
             return await waiting_mail.build_message(self._pool, self._settings, self._clock, mail)
         snap = AppointmentSnapshot.model_validate(mail.payload["appointment"])
@@ -271,7 +352,7 @@ class MailSender:
         context = texts.mail_context(
             mail.kind.value, mail.payload, public_base_url=self._settings.public_base_url
         )
-        current = await service.current_templates(self._pool, mail.kind.value, language)
+        current = mail.templates or await service.current_templates(self._pool, mail.kind.value, language)
         try:
             rendered = texts.render(current, context)
         except texts.TemplateProblem as exc:

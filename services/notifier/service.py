@@ -22,7 +22,7 @@ from services.notifier.domain import (
     plan_mails,
     retry_delay,
 )
-from services.notifier.texts import KINDS, LANGUAGES, TemplateSet, default_templates, validate
+from services.notifier.texts import KINDS, LANGUAGES, TemplateSet, default_templates, language_of, validate
 from shared import errors
 from shared.clock import Clock
 from shared.events import Envelope
@@ -142,9 +142,14 @@ class ClaimedMail:
     recipient_hash: str
     payload: dict[str, Any]
     correlation_id: str
+    # Read with the claim, so that a delivery needs no query of its own before the SMTP conversation:
+    # whether the address was on the suppression list, and the texts in force (R10) for its kind and
+    # language (None: read them when building).
+    suppressed: bool = False
+    templates: TemplateSet | None = None
 
     @classmethod
-    def from_row(cls, row: asyncpg.Record) -> ClaimedMail:
+    def from_row(cls, row: asyncpg.Record, templates: dict[tuple[str, str], TemplateSet]) -> ClaimedMail:
         return cls(
             id=row["id"],
             appointment_id=row["appointment_id"],
@@ -157,6 +162,8 @@ class ClaimedMail:
             recipient_hash=row["recipient_hash"],
             payload=row["payload"] or {},
             correlation_id=row["correlation_id"],
+            suppressed=row["suppressed"],
+            templates=templates.get((row["kind"], language_of(row["language"]))),
         )
 
 
@@ -179,18 +186,14 @@ async def claim_due_mails(
             limit=limit,
             exclude=exclude or [],
         )
-    return [ClaimedMail.from_row(r) for r in rows]
+        templates = await _templates_in_force(conn, {(r["kind"], language_of(r["language"])) for r in rows})
+    return [ClaimedMail.from_row(r, templates) for r in rows]
 
 
 async def seconds_until_next_due(pool: asyncpg.Pool, clock: Clock) -> float | None:
     async with pool.acquire() as conn:
         due = await db.next_due(conn)
     return None if due is None else (due - clock.now()).total_seconds()
-
-
-async def is_suppressed(pool: asyncpg.Pool, mail: ClaimedMail) -> bool:
-    async with pool.acquire() as conn:
-        return await db.is_suppressed(conn, mail.recipient_hash)
 
 
 async def record_outcome(
@@ -333,6 +336,20 @@ async def current_templates(conn: asyncpg.Connection | asyncpg.Pool, kind: str, 
     if row is None:
         return default_templates(kind, language)
     return TemplateSet(subject=row["subject"], text=row["body_text"], html=row["body_html"])
+
+
+async def _templates_in_force(
+    conn: asyncpg.Connection, keys: set[tuple[str, str]]
+) -> dict[tuple[str, str], TemplateSet]:
+    if not keys:
+        return {}
+    stored = {
+        (row["kind"], row["language"]): TemplateSet(
+            subject=row["subject"], text=row["body_text"], html=row["body_html"]
+        )
+        for row in await db.find_templates(conn, sorted(keys))
+    }
+    return {key: stored.get(key) or default_templates(*key) for key in keys}
 
 
 async def get_mail_texts(pool: asyncpg.Pool, kind: str, language: str) -> MailTexts:

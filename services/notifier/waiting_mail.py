@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, date, datetime, timedelta
-from email.message import EmailMessage
 from typing import Any
 
 import asyncpg
@@ -248,13 +247,13 @@ def mail_context(kind: str, payload: dict[str, Any], *, public_base_url: str) ->
     return context
 
 
-async def build_message(pool: asyncpg.Pool, settings: Settings, clock: Clock, mail: Any) -> EmailMessage:
-    """The MIME message of a waiting-list mail (the sender's `build_message` hands these here)."""
+async def build_message(pool: asyncpg.Pool, settings: Settings, clock: Clock, mail: Any) -> bytes:
+    """The MIME message (as sent) of a waiting-list mail (the sender's `build_message` hands these here)."""
     from services.notifier import service
 
     language = texts.language_of(mail.language)
     context = mail_context(mail.kind.value, mail.payload, public_base_url=settings.public_base_url)
-    current = await service.current_templates(pool, mail.kind.value, language)
+    current = mail.templates or await service.current_templates(pool, mail.kind.value, language)
     try:
         rendered = texts.render(current, context)
     except texts.TemplateProblem as exc:

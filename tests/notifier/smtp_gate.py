@@ -1,5 +1,7 @@
-"""A TCP forwarder in front of the mail sink that can hold new connections: accepted, never answered,
-so that a sender is caught in the middle of its SMTP conversation."""
+"""A TCP forwarder in front of the mail sink that can stop answering: while it holds, new connections are
+accepted and never answered, and what a sender says on a connection it already had is never passed on,
+so that a sender is caught in the middle of its SMTP conversation either way (the notifier keeps its
+connections open between mails)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,9 @@ class SmtpGate:
         self.target_port = target_port
         self.port = 0
         self.holding = False
+        # The client sides of the conversations caught, one per conversation.
         self.held: list[asyncio.StreamWriter] = []
+        self._upstream_of_held: list[asyncio.StreamWriter] = []
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -32,9 +36,10 @@ class SmtpGate:
     def release(self) -> None:
         """Drop the held connections and forward new ones again."""
         self.holding = False
-        for writer in self.held:
+        for writer in self.held + self._upstream_of_held:
             writer.close()
         self.held.clear()
+        self._upstream_of_held.clear()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if self.holding:
@@ -46,16 +51,26 @@ class SmtpGate:
             writer.close()
             return
         for task in (
-            asyncio.create_task(self._pipe(reader, up_writer)),
+            asyncio.create_task(self._pipe(reader, up_writer, client=writer)),
             asyncio.create_task(self._pipe(up_reader, writer)),
         ):
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    @staticmethod
-    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pipe(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        client: asyncio.StreamWriter | None = None,
+    ) -> None:
+        """`client` is given for the direction from the sender to the sink: that one the gate can hold."""
         with contextlib.suppress(OSError, asyncio.CancelledError):
             while data := await reader.read(65536):
+                if client is not None and self.holding:
+                    # Both sides stay open, unanswered, until release().
+                    self.held.append(client)
+                    self._upstream_of_held.append(writer)
+                    return
                 writer.write(data)
                 await writer.drain()
         writer.close()
