@@ -234,15 +234,23 @@ class MailSender:
 
     async def _run(self) -> None:
         backoff = 0.2
+        # While deliveries are in hand, claim again only once a quarter of the batch is free: each claim
+        # is a transaction of this one loop, and one claim (and one look at the next due time) for each
+        # finished delivery held a busy sender to what the loop's round trips allow (30 to 50 mails a
+        # second in the rush of bench (d), while the deliveries themselves went four times as fast).
+        chunk = max(1, self._settings.mail_batch_size // 4)
         while not self._stopping:
             try:
                 await self._listen()
                 # Cleared before looking, so a NOTIFY that arrives while we work is not lost.
                 self._wake.clear()
                 free = self._settings.mail_batch_size - len(self._in_flight)
-                if free > 0 and await self.claim_and_spawn(free) == free:
-                    continue  # there may be more
-                pause = await self._pause()
+                if free >= chunk:
+                    if await self.claim_and_spawn(free) == free:
+                        continue  # there may be more
+                    pause = await self._pause()
+                else:
+                    pause = self._settings.mail_poll_seconds  # a finishing delivery wakes the loop
                 backoff = 0.2
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=pause)
