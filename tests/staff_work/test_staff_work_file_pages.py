@@ -194,5 +194,14 @@ async def test_a_transfer_to_the_responsible_location_moves_it_to_a_free_slot_th
     assert ticket.status == 200 and "Rückruf-Ticket für" in html and "04.03.2026 10:00 Uhr" in html
     created = await events(pool, "callback.created")
     assert [c["callback"]["location_id"] for c in created] == [THERE]
+    # The team that calls back follows its ticket's link to the file, which stays here: it reads it, and
+    # is offered nothing to change.
+    there = await signed_in(pages_gateway, "anderswo-rueckruf", location=THERE)
+    queue = await (await there.get(f"/staff/locations/{THERE}/callbacks")).text()
+    assert f'href="/staff/appointments/{second["id"]}"' in queue
+    handed = await there.get(f"/staff/appointments/{second['id']}")
+    html = await handed.text()
+    assert handed.status == 200 and second["reference"] in html and "Mustermann" in html
+    assert "abgesagt" in html and f"/staff/appointments/{second['id']}/cancel" not in html
     nowhere = await form(browser, f"/staff/appointments/{second['id']}/transfer", location_id="", choice="x")
     assert nowhere.status in (403, 422) and "Traceback" not in await nowhere.text()
