@@ -14,6 +14,7 @@ from shared.calendar import is_public_holiday
 from shared.clock import BERLIN
 from shared.errors import OTVError, ValidationError
 from shared.events.catalog import LocationConfiguredV1
+from shared.labels import CHANNELS_DE, MODES_DE, OUTCOMES_DE
 
 # The columns of the read model that hold personal data (R34): erased by the retention job, never in
 # statistics. Kept in step with the CHECK constraint of migration 001.
@@ -38,14 +39,10 @@ STATUS_LABELS = {
     "cancelled": "storniert",
     "passed": "abgelaufen",
 }
-OUTCOME_LABELS = {
-    "resolved": "Anliegen geklärt",
-    "placement": "an M&I übergeben",
-    "callback": "Rückruf-Ticket",
-    "no_show": "nicht erschienen",
-}
-MODE_LABELS = {"in_person": "persönlich", "phone": "telefonisch"}
-CHANNEL_LABELS = {"online": "online", "service_centre": "Service-Center", "staff": "Mitarbeitende"}
+# The staff side's words, shared with the staff pages of the gateway.
+OUTCOME_LABELS = OUTCOMES_DE
+MODE_LABELS = MODES_DE
+CHANNEL_LABELS = CHANNELS_DE
 CANCELLED_BY_LABELS = {
     "customer": "Kund:in",
     "staff": "Mitarbeitende",

@@ -70,8 +70,8 @@ async def test_mitte_manager_opens_the_day_records_outcomes_and_claims_and_close
         await no_serious_violation(page)
 
         for last_name, outcome in (
-            ("Albers", "Anliegen erledigt"),
-            ("Brandt", "Rückruf durch das zuständige Team (Ticket)"),
+            ("Albers", "Anliegen geklärt"),
+            ("Brandt", "Rückruf-Ticket an das zuständige Team"),
             ("Claassen", "Nicht erschienen"),
         ):
             row = page.locator(f"#a-{booked[last_name]['id']}")

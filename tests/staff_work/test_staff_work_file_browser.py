@@ -112,7 +112,7 @@ async def test_mitte_leader_opens_a_file_from_the_day_books_a_follow_up_and_runs
 
         # R24: the follow-up in the responsible team, one click on its first free slot.
         await page.get_by_label("Anliegen und Art").select_option(
-            label="Fragen zum Bescheid (vor Ort) \N{EN DASH} Leistungsteam"
+            label="Fragen zum Bescheid (persönlich) \N{EN DASH} Leistungsteam"
         )
         await page.get_by_role("button", name="Freie Zeiten anzeigen").first.click()
         slot = page.get_by_role("button", name="Folgetermin buchen: Mittwoch, 4. März 2026, 08:00 Uhr")

@@ -124,8 +124,8 @@ async def test_outcomes_by_form_once_and_a_callback_ticket_is_claimed_and_closed
     callback = await form(browser, f"/staff/appointments/{second['id']}/outcome", outcome="callback", **place)
     assert callback.status == 303 and "notice=callback" in callback.headers["Location"]
     html = await (await browser.get(callback.headers["Location"])).text()
-    assert "Anliegen erledigt" in row_of(html, first["id"]) and "Rückruf-Ticket" in html
-    assert "Rückruf durch das zuständige Team" in row_of(html, second["id"])
+    assert "Anliegen geklärt" in row_of(html, first["id"]) and "Rückruf-Ticket" in html
+    assert "Rückruf-Ticket an das zuständige Team" in row_of(html, second["id"])
 
     twice = await form(browser, f"/staff/appointments/{first['id']}/outcome", outcome="no_show", **place)
     assert twice.status == 409 and "schon ein Ergebnis" in await twice.text()

@@ -20,6 +20,7 @@ from services.gateway.staff.pages import render as staff_render
 from shared.clock import BERLIN
 from shared.errors import OTVError
 from shared.identity import Role, StaffIdentity
+from shared.labels import MODES_DE
 from shared.web import CLOCK
 
 WORK_JINJA = web.AppKey("otv_staff_work_jinja2", jinja2.Environment)
@@ -29,19 +30,7 @@ LOCATION_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 # Concern and group ids of the catalog (the booking API's ID_PATTERN is no stricter).
 CATALOG_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 
-OUTCOMES_DE = {
-    "resolved": "Anliegen erledigt",
-    "placement": "An die Arbeitsvermittlung übergeben",
-    "callback": "Rückruf durch das zuständige Team (Ticket)",
-    "no_show": "Nicht erschienen",
-}
-MODES_DE = {"in_person": "vor Ort", "phone": "telefonisch"}
 STATUS_DE = {"booked": "gebucht", "cancelled": "abgesagt", "passed": "abgeschlossen"}
-CHANNELS_DE = {
-    "online": "online",
-    "staff": "durch Mitarbeitende",
-    "service_centre": "Service-Center",
-}
 CALLBACK_STATUS_DE = {"open": "offen", "claimed": "übernommen", "closed": "erledigt"}
 CALLBACK_REASONS_DE = {
     "outcome": "Ergebnis eines Termins",

@@ -25,9 +25,6 @@ from aiohttp import web
 from services.gateway.staff import upstream
 from services.gateway.staff.pages import UpstreamError, location_names
 from services.gateway.staff_work.common import (
-    CHANNELS_DE,
-    MODES_DE,
-    OUTCOMES_DE,
     STATUS_DE,
     booking_change,
     concern_choice,
@@ -41,6 +38,7 @@ from services.gateway.staff_work.common import (
     text,
 )
 from shared.errors import NotFoundError
+from shared.labels import CHANNELS_DE, MODES_DE, OUTCOMES_DE
 
 routes = web.RouteTableDef()
 

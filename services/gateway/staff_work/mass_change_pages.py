@@ -22,7 +22,6 @@ from aiohttp import web
 
 from services.gateway.staff.pages import location_names
 from services.gateway.staff_work.common import (
-    MODES_DE,
     booking_change,
     catalog_id,
     concerns_of,
@@ -33,6 +32,7 @@ from services.gateway.staff_work.common import (
     text,
     today,
 )
+from shared.labels import MODES_DE
 
 routes = web.RouteTableDef()
 

@@ -31,8 +31,6 @@ from services.gateway.staff.pages import UpstreamError, location_names
 from services.gateway.staff_work.common import (
     CALLBACK_REASONS_DE,
     CALLBACK_STATUS_DE,
-    MODES_DE,
-    OUTCOMES_DE,
     QUEUE_FILTERS_DE,
     STATUS_DE,
     WORK_JINJA,
@@ -50,6 +48,7 @@ from services.gateway.staff_work.common import (
 )
 from shared.errors import OTVError
 from shared.identity import Role, StaffIdentity
+from shared.labels import MODES_DE, OUTCOMES_DE
 
 HERE = Path(__file__).parent
 

@@ -19,7 +19,8 @@ from aiohttp import web
 
 from services.gateway.staff import upstream
 from services.gateway.staff.pages import UpstreamError, location_names
-from services.gateway.staff_work.common import MODES_DE, STATUS_DE, render, text
+from services.gateway.staff_work.common import STATUS_DE, render, text
+from shared.labels import MODES_DE
 
 routes = web.RouteTableDef()
 
