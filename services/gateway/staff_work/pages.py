@@ -18,14 +18,13 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
 from services.gateway.staff import pages as staff_pages
-from services.gateway.staff.forwarding import apply_change
 from services.gateway.staff.keys import IDENTITY
 from services.gateway.staff.pages import UpstreamError, location_names
 from services.gateway.staff_work.common import (
@@ -34,6 +33,7 @@ from services.gateway.staff_work.common import (
     QUEUE_FILTERS_DE,
     STATUS_DE,
     WORK_JINJA,
+    booking_change,
     booking_get,
     date_from,
     day_of,
@@ -46,7 +46,6 @@ from services.gateway.staff_work.common import (
     text,
     today,
 )
-from shared.errors import OTVError
 from shared.identity import Role, StaffIdentity
 from shared.labels import MODES_DE, OUTCOMES_DE
 
@@ -193,6 +192,14 @@ async def week_page(request: web.Request) -> web.Response:
     )
 
 
+def _without_page(status: int, answer: Any) -> NoReturn:
+    """A form posted without the location (and day) of its page: done, to the work index; refused, the
+    refusal as an error page."""
+    if 200 <= status < 300:
+        raise web.HTTPSeeOther("/staff/work")
+    raise UpstreamError(status, answer)
+
+
 @routes.post("/staff/appointments/{appointment_id}/outcome")
 async def outcome_submit(request: web.Request) -> web.StreamResponse:
     form = await request.post()
@@ -202,21 +209,14 @@ async def outcome_submit(request: web.Request) -> web.StreamResponse:
     if correction:
         data.update(correction=True, reason=text(form, "reason", 500))
     appointment_id = request.match_info["appointment_id"]
-    try:
-        status, answer, _ = await apply_change(
-            request,
-            "booking",
-            "POST",
-            "/api/v1/staff/appointments/{appointment_id}/outcome",
-            {"appointment_id": appointment_id},
-            data,
-        )
-    except OTVError as exc:
-        status, answer = exc.status, {"error": {"code": exc.code}}
+    status, answer = await booking_change(
+        request,
+        "/api/v1/staff/appointments/{appointment_id}/outcome",
+        {"appointment_id": appointment_id},
+        data,
+    )
     if location is None or day is None:
-        if 200 <= status < 300:
-            raise web.HTTPSeeOther("/staff/work")
-        raise UpstreamError(status, answer)
+        _without_page(status, answer)
     if not 200 <= status < 300:
         return await _day_page(
             request,
@@ -269,21 +269,14 @@ async def callbacks_page(request: web.Request) -> web.Response:
 async def _ticket_action(request: web.Request, action: str, data: dict[str, Any]) -> web.StreamResponse:
     form = await request.post()
     location = location_from(form)
-    try:
-        status, answer, _ = await apply_change(
-            request,
-            "booking",
-            "POST",
-            f"/api/v1/staff/callbacks/{{callback_id}}/{action}",
-            {"callback_id": request.match_info["callback_id"]},
-            data,
-        )
-    except OTVError as exc:
-        status, answer = exc.status, {"error": {"code": exc.code}}
+    status, answer = await booking_change(
+        request,
+        f"/api/v1/staff/callbacks/{{callback_id}}/{action}",
+        {"callback_id": request.match_info["callback_id"]},
+        data,
+    )
     if location is None:
-        if 200 <= status < 300:
-            raise web.HTTPSeeOther("/staff/work")
-        raise UpstreamError(status, answer)
+        _without_page(status, answer)
     if not 200 <= status < 300:
         return await _callbacks_page(
             request, location, errors=messages_de(status, answer), status=page_status(status)
@@ -356,21 +349,14 @@ async def call_attempt_submit(request: web.Request) -> web.StreamResponse:
             "note": text(form, "note"),
             "missed": reached == "false" and form.get("missed") == "true",
         }
-        try:
-            status, answer, _ = await apply_change(
-                request,
-                "booking",
-                "POST",
-                "/api/v1/staff/appointments/{appointment_id}/call-attempts",
-                {"appointment_id": appointment_id},
-                data,
-            )
-        except OTVError as exc:
-            status, answer = exc.status, {"error": {"code": exc.code}}
+        status, answer = await booking_change(
+            request,
+            "/api/v1/staff/appointments/{appointment_id}/call-attempts",
+            {"appointment_id": appointment_id},
+            data,
+        )
     if location is None or day is None:
-        if 200 <= status < 300:
-            raise web.HTTPSeeOther("/staff/work")
-        raise UpstreamError(status, answer)
+        _without_page(status, answer)
     if not 200 <= status < 300:
         return await _calls_page(
             request,
