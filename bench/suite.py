@@ -179,6 +179,31 @@ class Proc:
             self.popen.wait(timeout=5)
 
 
+# Processes of the infrastructure, by their command name in /proc/<pid>/stat: their CPU seconds are part
+# of each booking's cost on the same machine.
+INFRASTRUCTURE = {"postgres": "postgresql", "beam.smp": "rabbitmq"}
+
+
+def infrastructure_cpu_seconds() -> dict[str, float]:
+    """CPU seconds so far of PostgreSQL's and RabbitMQ's processes, children already reaped included
+    (a backend that ended is counted in its parent's cutime/cstime)."""
+    totals = dict.fromkeys(INFRASTRUCTURE.values(), 0.0)
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text(encoding="utf-8")
+        except OSError:
+            continue
+        name = stat[stat.find("(") + 1 : stat.rfind(")")]
+        kind = INFRASTRUCTURE.get(name)
+        if kind is None:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        totals[kind] += sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    return totals
+
+
 class RssSampler:
     """Samples every process's resident set a few times a second while a phase runs; keeps the peak."""
 
@@ -584,6 +609,7 @@ async def load(spec: dict[str, Any], work: Path, procs: list[Proc], phase: str) 
     spec_path.write_text(json.dumps(spec), encoding="utf-8")
     profilers = await start_profilers(procs, phase, work)
     cpu_before = {p.name: p.cpu_seconds() for p in procs}
+    infra_before = infrastructure_cpu_seconds()
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     with RssSampler(procs, phase):
         process = await asyncio.create_subprocess_exec(
@@ -593,6 +619,8 @@ async def load(spec: dict[str, Any], work: Path, procs: list[Proc], phase: str) 
     cpu = {p.name: round(p.cpu_seconds() - cpu_before[p.name], 2) for p in procs}
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu["load-client"] = round(after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime, 2)
+    infra_after = infrastructure_cpu_seconds()
+    cpu.update({kind: round(infra_after[kind] - infra_before[kind], 2) for kind in infra_after})
     for profiler in profilers:
         profiler.send_signal(signal.SIGINT)
         await profiler.wait()
