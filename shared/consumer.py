@@ -7,6 +7,13 @@ Queues of a consumer named `notifier.appointments` (with the default prefix `otv
                                      expires back into the work queue;
 - `otv.notifier.appointments.dead`   dead letters, collected into the service's `dead_letters` table
                                      where staff can see and replay them.
+
+Messages that arrive together are applied together: while one transaction commits, the next deliveries
+gather, and the consumer applies them (up to MAX_BATCH) in one transaction with one inbox statement
+(issue 10: a transaction per event cost the database a commit and the service a round trip or two per
+event, several times per booking). One message alone is applied alone, without waiting for company. If
+a batch fails, each of its messages is applied alone once more, so that only the failing one is retried
+or dead-lettered and the others are not held back by it.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 import aio_pika
@@ -62,6 +70,11 @@ OUTAGE_ERRORS: tuple[type[Exception], ...] = (
 OUTAGE_HEADER = "x-otv-outages"
 OUTAGE_MAX_DELAY = 5.0
 
+# At most this many messages in one transaction; the prefetch lets enough arrive to fill a batch while
+# the previous one commits.
+MAX_BATCH = 50
+PREFETCH = 100
+
 
 def is_outage(exc: Exception) -> bool:
     return isinstance(exc, OUTAGE_ERRORS) and not isinstance(exc, TimeoutError)
@@ -69,6 +82,17 @@ def is_outage(exc: Exception) -> bool:
 
 class PermanentError(Exception):
     """Raised by a handler when retrying cannot help: the message goes to the dead letters at once."""
+
+
+@dataclass
+class _Delivery:
+    """A message whose event is valid and has a handler, waiting for its batch; `outcome` is True when it
+    was applied, False when it was a duplicate, or the exception that kept it from being applied."""
+
+    envelope: Envelope
+    data: EventData
+    handler: Handler
+    outcome: asyncio.Future[bool] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
 def dead_letter_exchange(settings: CommonSettings) -> str:
@@ -85,7 +109,7 @@ class Consumer:
         settings: CommonSettings,
         handlers: dict[str, Handler],
         bindings: Iterable[str] | None = None,
-        prefetch: int = 20,
+        prefetch: int = PREFETCH,
     ) -> None:
         self.name = name
         self.queue_name = f"{settings.queue_prefix}.{name}"
@@ -102,6 +126,8 @@ class Consumer:
         self._dead_queue: AbstractQueue | None = None
         self._tags: list[tuple[AbstractQueue, str]] = []
         self._in_flight: set[asyncio.Task[None]] = set()
+        self._waiting: list[_Delivery] = []
+        self._applier: asyncio.Task[None] | None = None
         self._depth_task: asyncio.Task[None] | None = None
         self._depth_stop = asyncio.Event()
 
@@ -237,9 +263,13 @@ class Consumer:
         except pydantic.ValidationError:
             await self._dead(message, f"invalid data for {envelope.type} v{envelope.version}", attempt)
             return
+        delivery = _Delivery(envelope, data, handler)
+        self._waiting.append(delivery)
+        if self._applier is None or self._applier.done():
+            self._applier = asyncio.create_task(self._apply_waiting(), name=f"consumer-{self.name}")
         token = correlation_id_var.set(envelope.correlation_id)
         try:
-            applied = await self._apply(envelope, data, handler)
+            applied = await delivery.outcome
         except PermanentError as exc:
             await self._dead(message, f"permanent: {type(exc).__name__}: {exc}", attempt)
             return
@@ -254,20 +284,78 @@ class Consumer:
         CONSUMED.labels(self.name, "applied" if applied else "duplicate").inc()
         await message.ack()
 
-    async def _apply(self, envelope: Envelope, data: EventData, handler: Handler) -> bool:
+    async def _apply_waiting(self) -> None:
+        """Apply what has gathered, batch after batch, until nothing waits. It starts after the deliveries
+        that arrived with the first one have queued (a task starts after the callbacks already due)."""
+        batch: list[_Delivery] = []
+        try:
+            while self._waiting:
+                batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
+                await self._apply_batch(batch)
+        finally:
+            # Stopped in the middle (cancelled): those messages stay unacknowledged and come again.
+            for delivery in [*batch, *self._waiting]:
+                delivery.outcome.cancel()
+            self._waiting = []
+
+    async def _apply_batch(self, batch: list[_Delivery]) -> None:
+        try:
+            outcomes = await self._apply(batch)
+        except Exception as exc:  # noqa: BLE001 -- the messages' own handling decides what follows
+            if len(batch) == 1 or is_outage(exc):
+                for delivery in batch:
+                    _settle(delivery, exc)
+                return
+            # One of them failed, and the whole batch rolled back: each alone, so that the failure
+            # stays with the message that causes it.
+            for delivery in batch:
+                try:
+                    (applied,) = await self._apply([delivery])
+                except Exception as single:  # noqa: BLE001 -- handed to that message's handling
+                    _settle(delivery, single)
+                else:
+                    _settle(delivery, applied)
+            return
+        for delivery, applied in zip(batch, outcomes, strict=True):
+            _settle(delivery, applied)
+
+    async def _apply(self, batch: list[_Delivery]) -> list[bool]:
+        """The batch's effects and inbox rows in one transaction; for each delivery whether it was applied
+        (False: the event was applied before, or earlier in this batch)."""
+        outcomes: list[bool] = []
         async with self._pool.acquire() as conn, conn.transaction():
-            fresh = await conn.fetchval(
-                "INSERT INTO inbox (consumer, event_id) VALUES ($1, $2)"
-                " ON CONFLICT DO NOTHING RETURNING true",
-                self.name,
-                envelope.id,
-            )
-            if not fresh:
-                return False
-            await handler(conn, envelope, data)
-        # R51: one line per applied event, with the correlation id of the request that caused it.
-        log.info("event_applied", consumer=self.name, event_type=envelope.type, event_id=str(envelope.id))
-        return True
+            fresh = {
+                row["event_id"]
+                for row in await conn.fetch(
+                    "INSERT INTO inbox (consumer, event_id) SELECT $1, unnest($2::uuid[])"
+                    " ON CONFLICT DO NOTHING RETURNING event_id",
+                    self.name,
+                    list(dict.fromkeys(d.envelope.id for d in batch)),
+                )
+            }
+            for delivery in batch:
+                envelope = delivery.envelope
+                if envelope.id not in fresh:
+                    outcomes.append(False)
+                    continue
+                fresh.discard(envelope.id)
+                token = correlation_id_var.set(envelope.correlation_id)
+                try:
+                    await delivery.handler(conn, envelope, delivery.data)
+                finally:
+                    correlation_id_var.reset(token)
+                outcomes.append(True)
+        for delivery, applied in zip(batch, outcomes, strict=True):
+            if applied:
+                # R51: one line per applied event, with the correlation id of the request that caused it.
+                log.info(
+                    "event_applied",
+                    consumer=self.name,
+                    event_type=delivery.envelope.type,
+                    event_id=str(delivery.envelope.id),
+                    correlation_id=delivery.envelope.correlation_id,
+                )
+        return outcomes
 
     async def _retry_or_dead(self, message: AbstractIncomingMessage, exc: Exception, attempt: int) -> None:
         reason = f"{type(exc).__name__}"
@@ -367,6 +455,16 @@ class Consumer:
             await message.nack(requeue=True)
             return
         await message.ack()
+
+
+def _settle(delivery: _Delivery, outcome: bool | Exception) -> None:
+    """Hand the outcome to the message's task; a task stopped meanwhile has cancelled its future."""
+    if delivery.outcome.done():
+        return
+    if isinstance(outcome, Exception):
+        delivery.outcome.set_exception(outcome)
+    else:
+        delivery.outcome.set_result(outcome)
 
 
 def _death_reason(message: AbstractIncomingMessage) -> str | None:

@@ -177,6 +177,31 @@ async def test_poison_message_ends_in_dead_letters_and_the_rest_flows(harness: H
     assert await list_dead_letters(harness.pool) == []
 
 
+async def test_a_burst_is_applied_in_shared_transactions_and_a_poison_in_it_fails_alone(
+    harness: Harness,
+) -> None:
+    harness.poison = {150}
+    for probe in range(300):
+        await write_probe(harness.pool, probe)
+    await harness.consumer()
+    await harness.relay()  # publishes the 300 at once: they reach the consumer together
+
+    letters = await wait_for(lambda: list_dead_letters(harness.pool), timeout=30, what="the dead letter")
+    await wait_for(lambda: _count_at_least(harness, 299), timeout=30, what="the 299 good events")
+    await asyncio.sleep(0.5)  # time for a wrong second effect to show
+    assert await harness.effects() == [p for p in range(300) if p != 150]
+    assert len(letters) == 1 and letters[0]["attempts"] == 3
+    # Each inbox row carries its transaction's start time: far fewer transactions than events.
+    transactions = await harness.pool.fetchval(
+        "SELECT count(DISTINCT processed_at) FROM inbox WHERE consumer = $1", harness.name
+    )
+    assert transactions < 100
+
+
+async def _count_at_least(harness: Harness, count: int) -> bool:
+    return len(await harness.effects()) >= count
+
+
 async def _has(harness: Harness, probe: int) -> bool:
     return probe in await harness.effects()
 
