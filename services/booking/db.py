@@ -119,13 +119,21 @@ _OCCUPIED = """
     SELECT service_point, start_at, end_at FROM appointments
      WHERE location_id = $1 AND group_id = $2 AND status <> 'cancelled'
        AND start_at < $4::timestamptz AND start_at > $3::timestamptz - interval '1 day' AND end_at > $3
-       {except_appointment}
+       {overlap} {except_appointment}
     UNION ALL
     SELECT service_point, start_at, end_at FROM holds
      WHERE location_id = $1 AND group_id = $2 AND expires_at > $5
        AND start_at < $4::timestamptz AND start_at > $3::timestamptz - interval '1 day' AND end_at > $3
        {except_hold}
 """
+# For one slot: the exclusion constraint's own expression besides the start bounds, so that whichever index
+# the planner picks (the btree by start, or the constraint's GiST index when the statistics do not know a
+# location yet) it reads only the slot's rows. Without it, a stale estimate let the GiST index read every
+# appointment of the group for each booking (2.5 ms instead of 0.08 ms in the bench, issue 10). For a range
+# of days the btree's index-only scan is the better plan, and this condition would lure the planner away.
+_SLOT_OVERLAP = "AND tstzrange(start_at, end_at, '[)') && tstzrange($3::timestamptz, $4::timestamptz, '[)')"
+_EXCEPT = {"except_appointment": "AND id IS DISTINCT FROM $6", "except_hold": "AND id IS DISTINCT FROM $7"}
+_NO_EXCEPT = {"except_appointment": "", "except_hold": ""}
 
 # Per service point, the occupied times merged by PostgreSQL (range_agg) into few sorted intervals, as
 # epoch seconds: few rows and little work for Python, whatever the number of appointments.
@@ -141,14 +149,19 @@ FROM (
 GROUP BY service_point
 """
 
-# Availability and new bookings: an index-only read of the occupancy indexes.
-_BUSY = _MERGED.format(occupied=_OCCUPIED.format(except_appointment="", except_hold=""))
-# Rescheduling: leaving out the appointment being moved and the mover's own hold.
-_BUSY_EXCEPT = _MERGED.format(
-    occupied=_OCCUPIED.format(
-        except_appointment="AND id IS DISTINCT FROM $6", except_hold="AND id IS DISTINCT FROM $7"
+# Keyed by (one slot?, leaving something out?). Availability and new bookings read the occupancy indexes
+# only; rescheduling leaves out the appointment being moved and the mover's own hold.
+_BUSY = {
+    (slot, leaving_out): _MERGED.format(
+        occupied=_OCCUPIED.format(
+            overlap=_SLOT_OVERLAP if slot else "", **(_EXCEPT if leaving_out else _NO_EXCEPT)
+        )
     )
-)
+    for slot in (False, True)
+    for leaving_out in (False, True)
+}
+# Longer than any slot, shorter than a day of availability.
+_SLOT_WINDOW = timedelta(hours=12)
 
 
 async def fetch_busy(
@@ -164,12 +177,12 @@ async def fetch_busy(
 ) -> dict[tuple[str, int], Busy]:
     """What occupies the group's service points between `since` and `until`: appointments that are not
     cancelled, and holds and cool-downs that have not expired by `now`. One query, few rows."""
+    slot = until - since <= _SLOT_WINDOW
     if except_appointment is None and except_hold is None:
-        # Index-only: the occupancy index covers every column this variant reads.
-        rows = await conn.fetch(_BUSY, location_id, group_id, since, until, now)
+        rows = await conn.fetch(_BUSY[slot, False], location_id, group_id, since, until, now)
     else:
         rows = await conn.fetch(
-            _BUSY_EXCEPT, location_id, group_id, since, until, now, except_appointment, except_hold
+            _BUSY[slot, True], location_id, group_id, since, until, now, except_appointment, except_hold
         )
     return {(group_id, row["service_point"]): Busy.of_sorted(row["starts"], row["ends"]) for row in rows}
 
