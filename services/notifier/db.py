@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -18,7 +19,8 @@ async def apply_snapshot(
     conn: asyncpg.Connection, snap: AppointmentSnapshot, now: datetime, manage_url: str | None
 ) -> asyncpg.Record | None:
     """Store the snapshot unless a newer or equal revision is already known. Returns the stored row
-    (with the manage link that holds a token, if one is known) when it was fresh, None when stale.
+    (with the manage link that holds a token, if one is known, and `new`: the appointment was not known
+    before) when it was fresh, None when stale.
 
     ON CONFLICT takes the row lock, so two replicas applying events of one appointment at once are
     serialised and the second compares against what the first committed."""
@@ -30,7 +32,8 @@ async def apply_snapshot(
         " manage_url = CASE WHEN excluded.status = 'booked'"
         "   THEN coalesce(excluded.manage_url, appointments.manage_url) END"
         " WHERE appointments.revision < excluded.revision"
-        " RETURNING manage_url",
+        # xmax is 0 for a row this statement inserted, the updating transaction's id for an updated one.
+        " RETURNING manage_url, xmax = 0 AS new",
         snap.id,
         snap.revision,
         str(snap.status),
@@ -70,41 +73,40 @@ async def cancel_pending_reminders(conn: asyncpg.Connection, appointment_id: uui
     return int(result.split()[-1])
 
 
-async def insert_mail(
+async def insert_mails(
     conn: asyncpg.Connection,
     *,
-    mail_id: uuid.UUID,
     appointment_id: uuid.UUID,
-    kind: str,
+    planned: Sequence[tuple[str, datetime, datetime]],
     revision: int,
     language: str,
-    due_at: datetime,
-    deadline: datetime,
     recipient: str,
     recipient_hash: str,
     payload: dict[str, Any],
     correlation_id: str,
     now: datetime,
-) -> bool:
-    inserted = await conn.fetchval(
+) -> list[str]:
+    """Plan the mails (kind, due, deadline) of one revision in one statement; returns the kinds planned now
+    (a kind this revision already has is not planned twice)."""
+    rows = await conn.fetch(
         "INSERT INTO mails (id, appointment_id, kind, revision, language, due_at, deadline, recipient,"
         " recipient_hash, payload, correlation_id, created_at)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11, $12)"
-        " ON CONFLICT (appointment_id, kind, revision) DO NOTHING RETURNING true",
-        mail_id,
+        " SELECT gen_random_uuid(), $1, kind, $2, $3, due_at, deadline, $4, $5, $6::jsonb, $7, $8"
+        " FROM unnest($9::text[], $10::timestamptz[], $11::timestamptz[]) AS p(kind, due_at, deadline)"
+        " ON CONFLICT (appointment_id, kind, revision) DO NOTHING RETURNING kind",
         appointment_id,
-        kind,
         revision,
         language,
-        due_at,
-        deadline,
         recipient,
         recipient_hash,
         payload,
         correlation_id,
         now,
+        [kind for kind, _due, _deadline in planned],
+        [due for _kind, due, _deadline in planned],
+        [deadline for _kind, _due, deadline in planned],
     )
-    return bool(inserted)
+    return [row["kind"] for row in rows]
 
 
 # -- sending ------------------------------------------------------------------------------------------

@@ -61,7 +61,8 @@ async def apply_appointment_event(
             revision=snap.revision,
         )
         return []
-    dropped = await db.cancel_pending_reminders(conn, snap.id, now)
+    # A new appointment has no mails yet; a known one loses the reminder of its earlier revision.
+    dropped = 0 if stored["new"] else await db.cancel_pending_reminders(conn, snap.id, now)
     planned = plan_mails(
         event_type=envelope.type,
         status=snap.status,
@@ -85,25 +86,21 @@ async def apply_appointment_event(
     if isinstance(data, AppointmentCancelledV1):
         payload["cancelled_by"] = data.cancelled_by.value
         payload["reason"] = data.reason
-    kinds: list[MailKind] = []
-    for mail in planned:
-        inserted = await db.insert_mail(
+    kinds = [
+        MailKind(kind)
+        for kind in await db.insert_mails(
             conn,
-            mail_id=uuid.uuid4(),
             appointment_id=snap.id,
-            kind=mail.kind.value,
+            planned=[(mail.kind.value, mail.due_at, mail.deadline) for mail in planned],
             revision=snap.revision,
             language=snap.language.value,
-            due_at=mail.due_at,
-            deadline=mail.deadline,
             recipient=recipient,
             recipient_hash=address_hash(recipient, settings.mail_hash_key),
             payload=payload,
             correlation_id=envelope.correlation_id,
             now=now,
         )
-        if inserted:
-            kinds.append(mail.kind)
+    ]
     log.info(
         "mails_planned",
         event_type=envelope.type,

@@ -157,15 +157,12 @@ async def apply_waiting_event(
             deadline = min(deadline, data.offer.expires_at)  # an offer mail after its offer is useless
     if isinstance(data, WaitingExpiredV1 | WaitingWithdrawnV1):
         payload["reason"] = data.reason.value
-    inserted = await db.insert_mail(
+    inserted = await db.insert_mails(
         conn,
-        mail_id=uuid.uuid4(),
         appointment_id=wish.id,
-        kind=kind.value,
+        planned=[(kind.value, now, deadline)],
         revision=wish.revision,
         language=wish.language.value,
-        due_at=now,
-        deadline=deadline,
         recipient=recipient,
         recipient_hash=address_hash(recipient, settings.mail_hash_key),
         payload=payload,
