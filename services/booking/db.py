@@ -53,17 +53,19 @@ async def transaction(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
 
 async def fetch_location(
     conn: asyncpg.Connection | asyncpg.Pool, location_id: str, known_revision: int | None
-) -> tuple[int, dict[str, Any] | None] | None:
-    """The location's revision, and its snapshot only when it differs from `known_revision` (a cache)."""
+) -> tuple[int, dict[str, Any] | None, list[str]] | None:
+    """The location's revision, its snapshot only when it differs from `known_revision` (a cache), and the
+    internal allow-list (R6), which a booking needs beside it: one round trip for both."""
     row = await conn.fetchrow(
-        "SELECT revision, CASE WHEN revision IS DISTINCT FROM $2 THEN snapshot END AS snapshot"
+        "SELECT revision, CASE WHEN revision IS DISTINCT FROM $2 THEN snapshot END AS snapshot,"
+        " (SELECT entries FROM allow_list WHERE singleton) AS allow_list"
         " FROM locations WHERE id = $1",
         location_id,
         known_revision,
     )
     if row is None:
         return None
-    return int(row["revision"]), row["snapshot"]
+    return int(row["revision"]), row["snapshot"], list(row["allow_list"] or [])
 
 
 async def fetch_location_state(
@@ -106,11 +108,6 @@ async def store_allow_list(conn: asyncpg.Connection, revision: int, entries: Seq
         list(entries),
     )
     return bool(stored)
-
-
-async def fetch_allow_list(conn: asyncpg.Connection | asyncpg.Pool) -> list[str]:
-    entries = await conn.fetchval("SELECT entries FROM allow_list WHERE singleton")
-    return list(entries or [])
 
 
 # --- occupancy -------------------------------------------------------------------------------------------

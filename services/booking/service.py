@@ -87,16 +87,23 @@ class CatalogCache:
         self._configs: dict[str, LocationConfig] = {}
 
     async def get(self, conn: asyncpg.Connection | asyncpg.Pool, location_id: str) -> LocationConfig:
+        config, _allow_list = await self.get_with_allow_list(conn, location_id)
+        return config
+
+    async def get_with_allow_list(
+        self, conn: asyncpg.Connection | asyncpg.Pool, location_id: str
+    ) -> tuple[LocationConfig, list[str]]:
+        """The configuration and the internal allow-list (R6), in one read (a booking needs both)."""
         cached = self._configs.get(location_id)
         found = await db.fetch_location(conn, location_id, cached.revision if cached else None)
         if found is None:
             raise NotFoundError("There is no such location.")
-        _revision, raw = found
+        _revision, raw, allow_list = found
         if raw is None and cached is not None:
-            return cached
+            return cached, allow_list
         config = LocationConfig.of(LocationConfiguredV1.model_validate(raw))
         self._configs[location_id] = config
-        return config
+        return config, allow_list
 
     async def get_with_occupancy(
         self, conn: asyncpg.Connection | asyncpg.Pool, location_id: str
@@ -382,14 +389,14 @@ async def _book(
         raise field_error(
             "customer.customer_number", "a customer number or a household number (BG-Nummer) is required"
         )
-    config = await deps.catalog.get(deps.pool, request.location_id)
+    config, allow_list = await deps.catalog.get_with_allow_list(deps.pool, request.location_id)
     concern = offered_concern(config, request.concern_id, request.mode, where="concern_id")
     if request.mode is Mode.PHONE and not customer.phone:
         # R4: staff call the customer at the booked time.
         raise field_error("customer.phone", "a phone number is required for a phone appointment")
     slot = resolve_slot(config, concern, request.start, now)
     _require_evening_declaration(slot, bool(request.evening_declaration))
-    allow_listed = is_allow_listed(customer.email, await db.fetch_allow_list(deps.pool))
+    allow_listed = is_allow_listed(customer.email, allow_list)
 
     token = secrets.token_urlsafe(32)
     language = request.language.value

@@ -432,7 +432,7 @@ async def follow_up(
     actor = actor_of(identity)
     first = await _load_for(deps.pool, identity, appointment_id, lock=False)
     source = first.appointment
-    config = await deps.catalog.get(deps.pool, source.location_id)
+    config, allow_list = await deps.catalog.get_with_allow_list(deps.pool, source.location_id)
     group = config.groups.get(source.group_id)
     if group is None or group.kind not in (GroupKind.ENTRANCE_ZONE, GroupKind.JBA_ENTRANCE_ZONE):
         raise NotChangeableError("A follow-up is booked from an appointment in the entrance zone.")
@@ -444,7 +444,7 @@ async def follow_up(
     if mode is Mode.PHONE and not source.phone:
         raise field_error("mode", "the customer has no phone number for a phone appointment")
     slot = resolve_slot(config, concern, start, now)
-    allow_listed = is_allow_listed(source.email, await db.fetch_allow_list(deps.pool))
+    allow_listed = is_allow_listed(source.email, allow_list)
     token = secrets.token_urlsafe(32)
     language = source.language
     new = NewAppointment(

@@ -207,7 +207,7 @@ async def join_waiting_list(deps: Deps, request: WishRequest) -> WishOut:
         raise field_error(
             "customer.customer_number", "a customer number or a household number (BG-Nummer) is required"
         )
-    config = await deps.catalog.get(deps.pool, request.location_id)
+    config, allow_list = await deps.catalog.get_with_allow_list(deps.pool, request.location_id)
     if not config.snapshot.active:
         raise BookingClosedError("This location takes no bookings at the moment.")
     concern = offered_concern(config, request.concern_id, request.mode, where="concern_id")
@@ -216,7 +216,7 @@ async def join_waiting_list(deps: Deps, request: WishRequest) -> WishOut:
     problem = check_latest_date(request.latest_date, now.astimezone(BERLIN).date())
     if problem:
         raise field_error("latest_date", problem)
-    allow_listed = is_allow_listed(customer.email, await db.fetch_allow_list(deps.pool))
+    allow_listed = is_allow_listed(customer.email, allow_list)
     keys = (
         None if allow_listed else email_key(customer.email),
         customer.customer_number,
