@@ -25,14 +25,30 @@ FEED_LOCK = "otv.gateway.event_feed"
 
 
 # --- the feed ---------------------------------------------------------------------------------------
+# One round trip per event: the lock, the feed row, and the subscriptions that may want it (a stored event
+# is the consumer's hottest statement: every appointment event of every location passes here).
+_STORE_IN_FEED = """
+WITH feed_lock AS (SELECT pg_advisory_xact_lock(hashtext($1)))
+, stored AS (
+    INSERT INTO event_feed (event_id, type, version, occurred_at, location_id, order_key, order_seq,
+                            envelope, stored_at)
+    SELECT $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10 FROM feed_lock
+    ON CONFLICT (event_id) DO NOTHING
+    RETURNING position
+)
+SELECT stored.position, s.id, s.event_types, s.locations
+  FROM stored LEFT JOIN webhook_subscriptions s ON true
+"""
+
+
 async def insert_feed_row(
     conn: asyncpg.Connection, envelope: dict[str, Any], placement: Placement, now: datetime
-) -> int | None:
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", FEED_LOCK)
-    position: int | None = await conn.fetchval(
-        "INSERT INTO event_feed (event_id, type, version, occurred_at, location_id, order_key, order_seq,"
-        " envelope, stored_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9)"
-        " ON CONFLICT (event_id) DO NOTHING RETURNING position",
+) -> tuple[int, list[asyncpg.Record]] | None:
+    """Store the event in the feed: its position and every subscription (paused ones too: they collect
+    their deliveries and send them when resumed), or None when the feed already has the event."""
+    rows = await conn.fetch(
+        _STORE_IN_FEED,
+        FEED_LOCK,
         uuid.UUID(str(envelope["id"])),
         envelope["type"],
         int(envelope["version"]),
@@ -43,7 +59,9 @@ async def insert_feed_row(
         json.dumps(envelope),
         now,
     )
-    return position
+    if not rows:
+        return None
+    return int(rows[0]["position"]), [row for row in rows if row["id"] is not None]
 
 
 async def read_feed(
@@ -68,14 +86,6 @@ async def delete_feed_before(conn: asyncpg.Connection, cutoff: datetime) -> int:
 
 
 # --- subscriptions ----------------------------------------------------------------------------------
-async def active_subscriptions(conn: asyncpg.Connection) -> list[asyncpg.Record]:
-    # Paused subscriptions still collect their deliveries: they are sent when it is resumed.
-    rows: list[asyncpg.Record] = await conn.fetch(
-        "SELECT id, event_types, locations FROM webhook_subscriptions"
-    )
-    return rows
-
-
 async def insert_subscription(conn: asyncpg.Connection, **values: Any) -> asyncpg.Record:
     row: asyncpg.Record = await conn.fetchrow(
         "INSERT INTO webhook_subscriptions (name, url, event_types, locations, include_personal_data,"  # noqa: S608 -- fixed column lists, values are parameters

@@ -65,10 +65,11 @@ class Integrations:
 async def store_event(conn: asyncpg.Connection, envelope: Envelope, now: datetime) -> None:
     raw = envelope.model_dump(mode="json")
     placement = place(envelope.id, raw["data"])
-    position = await db.insert_feed_row(conn, raw, placement, now)
-    if position is None:
+    stored = await db.insert_feed_row(conn, raw, placement, now)
+    if stored is None:
         return
-    for sub in await db.active_subscriptions(conn):
+    position, subscriptions = stored
+    for sub in subscriptions:
         if type_matches(envelope.type, list(sub["event_types"])) and location_in_scope(
             placement.location_id, list(sub["locations"])
         ):
