@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import Sequence
+from typing import Any
 
 import aio_pika
 import asyncpg
@@ -43,6 +45,33 @@ async def add_event(conn: asyncpg.Connection, data: EventData, *, producer: str,
     envelope = make_envelope(data, producer=producer, clock=clock)
     await add_envelope(conn, envelope)
     return envelope
+
+
+async def add_event_where(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    guard: str,
+    args: Sequence[Any],
+    data: EventData,
+    *,
+    producer: str,
+    clock: Clock,
+) -> Envelope | None:
+    """Run `guard` (one statement with RETURNING, its parameters `args`) and write the event into the
+    outbox only when it returned a row. Both are one statement, so both happen or neither (I3) without a
+    transaction around them: one round trip where BEGIN, two statements and COMMIT were four.
+    Returns the event, or None when the guard changed nothing."""
+    envelope = make_envelope(data, producer=producer, clock=clock)
+    n = len(args)
+    written = await conn.fetchval(
+        f"WITH guard AS ({guard}) INSERT INTO outbox (id, type, envelope)"  # noqa: S608 -- the guard is our own SQL; values are parameters
+        f" SELECT ${n + 1}::uuid, ${n + 2}::text, ${n + 3}::jsonb FROM (SELECT FROM guard LIMIT 1) AS once"
+        " RETURNING true",
+        *args,
+        envelope.id,
+        envelope.type,
+        envelope.model_dump(mode="json"),
+    )
+    return envelope if written else None
 
 
 class OutboxRelay:

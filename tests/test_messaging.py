@@ -15,7 +15,7 @@ import pytest
 from shared.clock import SystemClock
 from shared.consumer import Consumer, list_dead_letters, replay_dead_letter
 from shared.events import EventData, event, make_envelope
-from shared.outbox import OutboxRelay, add_event
+from shared.outbox import OutboxRelay, add_event, add_event_where
 from tests.conftest import db_settings, wait_for
 
 SERVICE = "catalog"  # any service's schema has the messaging tables; the probe table lives beside them
@@ -119,6 +119,32 @@ async def test_rolled_back_change_publishes_nothing_and_committed_one_arrives_on
     await wait_for(lambda: harness.effects(), what="the committed event")
     await asyncio.sleep(0.5)  # time for a wrong second delivery to show
     assert await harness.effects() == [2]
+    assert await harness.unpublished() == 0
+
+
+async def test_an_event_guarded_by_a_change_is_published_only_when_the_change_happened(
+    harness: Harness,
+) -> None:
+    """The notifier's mail.sent goes out with the mail's end in one statement; a sender whose claim was
+    taken over changes nothing and so publishes nothing."""
+    await harness.consumer()
+    await harness.relay()
+    await harness.pool.execute("INSERT INTO messaging_probe (probe, event_id) VALUES (100, $1)", uuid.uuid4())
+    claim = "UPDATE messaging_probe SET probe = probe + 1 WHERE probe = $1 RETURNING probe"
+    clock = SystemClock()
+    taken_over = await add_event_where(
+        harness.pool, claim, (99,), ProbeHappenedV1(probe=1), producer="test", clock=clock
+    )
+    held = await add_event_where(
+        harness.pool, claim, (100,), ProbeHappenedV1(probe=2), producer="test", clock=clock
+    )
+    assert taken_over is None
+    assert held is not None
+    await wait_for(
+        lambda: harness.pool.fetchval("SELECT 1 FROM messaging_probe WHERE probe = 2"), what="the event"
+    )
+    await asyncio.sleep(0.5)  # time for a wrong second event to show
+    assert await harness.effects() == [2, 101]
     assert await harness.unpublished() == 0
 
 

@@ -165,6 +165,21 @@ async def remove_suppression(conn: asyncpg.Connection, recipient_hash: str) -> b
     return result != "DELETE 0"
 
 
+# The end of a mail, wiping its personal data (R34). Only the holder of the claim may: no row otherwise.
+FINISH = (
+    "UPDATE mails SET status = $3::text, finished_at = $4,"
+    " sent_at = CASE WHEN $3::text = 'sent' THEN $4::timestamptz END, last_error = $5,"
+    " recipient = NULL, payload = NULL, claim_token = NULL, claimed_until = NULL"
+    " WHERE id = $1 AND claim_token = $2 RETURNING true"
+)
+
+
+def finish_args(
+    mail_id: uuid.UUID, token: uuid.UUID, *, status: MailStatus, now: datetime, error: str | None = None
+) -> tuple[Any, ...]:
+    return (mail_id, token, str(status), now, error)
+
+
 async def finish(
     conn: asyncpg.Connection,
     mail_id: uuid.UUID,
@@ -174,18 +189,8 @@ async def finish(
     now: datetime,
     error: str | None = None,
 ) -> bool:
-    """Record the end of a mail and wipe its personal data (R34). Only the holder of the claim may."""
-    done = await conn.fetchval(
-        "UPDATE mails SET status = $3::text, finished_at = $4,"
-        " sent_at = CASE WHEN $3::text = 'sent' THEN $4::timestamptz END, last_error = $5,"
-        " recipient = NULL, payload = NULL, claim_token = NULL, claimed_until = NULL"
-        " WHERE id = $1 AND claim_token = $2 RETURNING true",
-        mail_id,
-        token,
-        str(status),
-        now,
-        error,
-    )
+    """Record the end of a mail (FINISH). False when another sender holds the claim now."""
+    done = await conn.fetchval(FINISH, *finish_args(mail_id, token, status=status, now=now, error=error))
     return bool(done)
 
 

@@ -34,7 +34,7 @@ from shared.events.appointment import (
 from shared.events.mail import FailureReason, MailFailedV1, MailKind, MailSentV1
 from shared.events.retention import AppointmentPersonalDataErasedV1
 from shared.logging import correlation_id_var
-from shared.outbox import add_event
+from shared.outbox import add_event, add_event_where
 
 log = structlog.get_logger(__name__)
 
@@ -208,13 +208,20 @@ async def record_outcome(
     now = clock.now()
     token_cid = correlation_id_var.set(mail.correlation_id)
     try:
+        if outcome is Outcome.SENT:  # the common case: the mail's end and mail.sent in one statement
+            sent = await add_event_where(
+                pool,
+                db.FINISH,
+                db.finish_args(mail.id, token, status=MailStatus.SENT, now=now),
+                _sent_event(mail),
+                producer=PRODUCER,
+                clock=clock,
+            )
+            if sent is None:
+                _lost(mail)
+                return None
+            return MailStatus.SENT
         async with pool.acquire() as conn, conn.transaction():
-            if outcome is Outcome.SENT:
-                if not await db.finish(conn, mail.id, token, status=MailStatus.SENT, now=now):
-                    _lost(mail)
-                    return None
-                await add_event(conn, _sent_event(mail), producer=PRODUCER, clock=clock)
-                return MailStatus.SENT
             if outcome is Outcome.TEMPORARY:
                 due = now + retry_delay(
                     mail.attempts,
