@@ -142,8 +142,11 @@ async def claim_due(
 
 
 async def next_due(conn: asyncpg.Connection) -> datetime | None:
+    # ORDER BY ... LIMIT 1, not min(): with the statistics of a new or emptied table the planner turned
+    # min() into a scan of the whole index (1.3 ms a look in bench (b)); this form reads one entry always.
     value: datetime | None = await conn.fetchval(
-        "SELECT min(greatest(due_at, coalesce(claimed_until, due_at))) FROM mails WHERE status = 'pending'"
+        "SELECT greatest(due_at, coalesce(claimed_until, due_at)) AS due FROM mails WHERE status = 'pending'"
+        " ORDER BY 1 LIMIT 1"
     )
     return value
 
