@@ -14,6 +14,7 @@ import secrets
 import uuid
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
+from typing import Any
 
 import asyncpg
 import structlog
@@ -94,31 +95,33 @@ class CatalogCache:
         self, conn: asyncpg.Connection | asyncpg.Pool, location_id: str
     ) -> tuple[LocationConfig, list[str]]:
         """The configuration and the internal allow-list (R6), in one read (a booking needs both)."""
-        cached = self._configs.get(location_id)
-        found = await db.fetch_location(conn, location_id, cached.revision if cached else None)
-        if found is None:
-            raise NotFoundError("There is no such location.")
-        _revision, raw, allow_list = found
-        if raw is None and cached is not None:
-            return cached, allow_list
-        config = LocationConfig.of(LocationConfiguredV1.model_validate(raw))
-        self._configs[location_id] = config
-        return config, allow_list
+        found = await db.fetch_location(conn, location_id, self._known_revision(location_id))
+        return self._config(location_id, found), found[2] if found else []
 
     async def get_with_occupancy(
         self, conn: asyncpg.Connection | asyncpg.Pool, location_id: str
     ) -> tuple[LocationConfig, int]:
         """The configuration and the location's occupancy counter, in one read (the availability cache)."""
+        found = await db.fetch_location_state(conn, location_id, self._known_revision(location_id))
+        return self._config(location_id, found), found[2] if found else 0
+
+    def _known_revision(self, location_id: str) -> int | None:
         cached = self._configs.get(location_id)
-        found = await db.fetch_location_state(conn, location_id, cached.revision if cached else None)
+        return cached.revision if cached else None
+
+    def _config(
+        self, location_id: str, found: tuple[int, dict[str, Any] | None, Any] | None
+    ) -> LocationConfig:
+        """The kept configuration while the stored revision is the same, else the snapshot read with it."""
         if found is None:
             raise NotFoundError("There is no such location.")
-        _revision, raw, occupancy = found
+        cached = self._configs.get(location_id)
+        raw = found[1]
         if raw is None and cached is not None:
-            return cached, occupancy
+            return cached
         config = LocationConfig.of(LocationConfiguredV1.model_validate(raw))
         self._configs[location_id] = config
-        return config, occupancy
+        return config
 
 
 @dataclass(frozen=True)
