@@ -77,6 +77,15 @@ async def correlation_middleware(
         correlation_id_var.reset(token)
 
 
+# Database errors that only a caller's input can cause (asyncpg passes the value through unchanged).
+_UNSTORABLE_INPUT = (
+    asyncpg.CharacterNotInRepertoireError,
+    asyncpg.UntranslatableCharacterError,
+    asyncpg.StringDataRightTruncationError,
+    asyncpg.NumericValueOutOfRangeError,
+)
+
+
 @web.middleware
 async def error_middleware(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -96,6 +105,15 @@ async def error_middleware(
         return response
     except asyncio.CancelledError:
         raise
+    except _UNSTORABLE_INPUT as exc:
+        # The database refused a value of the input (the last line of defence behind the models): the
+        # caller's mistake, answered as such; nothing was stored, the transaction rolled back.
+        log.warning("input_not_storable", error_type=type(exc).__name__, path=request.rel_url.path)
+        return error_response(
+            422,
+            "validation_error",
+            "The input holds a value that cannot be stored (a NUL character, or a number or text too large).",
+        )
     except Exception as exc:  # noqa: BLE001 -- the client gets the error body, never a stack trace
         # Only the type and where: an exception's message can carry personal data (a driver's DETAIL).
         frames = traceback.extract_tb(exc.__traceback__)[-5:]
@@ -254,6 +272,19 @@ def validation_error(exc: pydantic.ValidationError) -> errors.ValidationError:
     ]
     fields = ", ".join(d["field"] for d in details[:5])
     return errors.ValidationError(f"Invalid input: {fields}.", details=details)
+
+
+# The ids of locations, groups, concerns and the like in a path: readable slugs (`mitte`, `mitte-ez`).
+_PATH_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def path_id(request: web.Request, name: str, missing: str = "Not found.") -> str:
+    """The slug id `name` of the path, or 404 `missing` for anything that cannot be one (a NUL, a
+    newline, an over-long string), before it reaches a query."""
+    value = request.match_info[name]
+    if not _PATH_ID.fullmatch(value):
+        raise errors.NotFoundError(missing)
+    return value
 
 
 def json_model(model: pydantic.BaseModel | list[Any], status: int = 200) -> web.Response:

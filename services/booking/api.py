@@ -6,7 +6,6 @@ use cases; the shared error middleware turns them into the error body with their
 
 from __future__ import annotations
 
-import re
 import uuid
 
 from aiohttp import web
@@ -14,7 +13,6 @@ from aiohttp import web
 from services.booking import service
 from services.booking.contact import network_of
 from services.booking.models import (
-    ID_PATTERN,
     AvailabilityQuery,
     BookingRequest,
     CancelledOut,
@@ -25,7 +23,7 @@ from services.booking.models import (
 from services.booking.service import Deps
 from shared.errors import NotFoundError
 from shared.events.appointment import AppointmentStatus
-from shared.web import json_model, parse_json, parse_query
+from shared.web import json_model, parse_json, parse_query, path_id
 
 DEPS = web.AppKey("booking_deps", Deps)
 TOKEN_HEADER = "X-Manage-Token"  # noqa: S105 -- the header's name, not a secret
@@ -37,10 +35,7 @@ routes = web.RouteTableDef()
 
 
 def _location_id(request: web.Request) -> str:
-    location_id = request.match_info["location_id"]
-    if not re.match(ID_PATTERN, location_id):
-        raise NotFoundError("There is no such location.")
-    return location_id
+    return path_id(request, "location_id", "There is no such location.")
 
 
 def _appointment_id(request: web.Request) -> uuid.UUID:

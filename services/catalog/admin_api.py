@@ -38,7 +38,7 @@ from services.catalog.models import (
 )
 from shared import identity
 from shared.errors import NotFoundError
-from shared.web import CLOCK, POOL, SETTINGS, parse_json, parse_query
+from shared.web import CLOCK, POOL, SETTINGS, parse_json, parse_query, path_id
 
 routes = web.RouteTableDef()
 
@@ -211,7 +211,7 @@ async def admin_create_location(request: web.Request) -> web.Response:
 @routes.get("/api/v1/admin/locations/{location_id}")
 async def admin_location(request: web.Request) -> web.Response:
     details = await service.location_details(
-        request.app[POOL], request.app[CLOCK], request.match_info["location_id"]
+        request.app[POOL], request.app[CLOCK], path_id(request, "location_id")
     )
     return web.json_response(
         {
@@ -230,7 +230,7 @@ async def admin_location(request: web.Request) -> web.Response:
 async def admin_update_location(request: web.Request) -> web.Response:
     body = await parse_json(request, LocationPatch)
     revision = await service.update_location(
-        request.app[POOL], request.app[CLOCK], actor_of(request), request.match_info["location_id"], body
+        request.app[POOL], request.app[CLOCK], actor_of(request), path_id(request, "location_id"), body
     )
     return _changed(revision)
 
@@ -239,7 +239,7 @@ async def admin_update_location(request: web.Request) -> web.Response:
 async def admin_lead_time(request: web.Request) -> web.Response:
     body = await parse_json(request, LeadTimeIn)
     revision = await service.set_lead_time(
-        request.app[POOL], request.app[CLOCK], actor_of(request), request.match_info["location_id"], body
+        request.app[POOL], request.app[CLOCK], actor_of(request), path_id(request, "location_id"), body
     )
     return _changed(revision)
 
@@ -248,7 +248,7 @@ async def admin_lead_time(request: web.Request) -> web.Response:
 async def admin_set_block(request: web.Request) -> web.Response:
     body = await parse_json(request, MonthChangeBlockIn)
     revision = await service.set_month_change_block(
-        request.app[POOL], request.app[CLOCK], actor_of(request), request.match_info["location_id"], body
+        request.app[POOL], request.app[CLOCK], actor_of(request), path_id(request, "location_id"), body
     )
     return _changed(revision)
 
@@ -256,7 +256,7 @@ async def admin_set_block(request: web.Request) -> web.Response:
 @routes.delete("/api/v1/admin/locations/{location_id}/month-change-block")
 async def admin_remove_block(request: web.Request) -> web.Response:
     revision = await service.set_month_change_block(
-        request.app[POOL], request.app[CLOCK], actor_of(request), request.match_info["location_id"], None
+        request.app[POOL], request.app[CLOCK], actor_of(request), path_id(request, "location_id"), None
     )
     return _changed(revision)
 
@@ -268,7 +268,7 @@ async def admin_remove_block(request: web.Request) -> web.Response:
 async def admin_create_group(request: web.Request) -> web.Response:
     body = await parse_json(request, GroupIn)
     revision = await service.create_group(
-        request.app[POOL], request.app[CLOCK], actor_of(request), request.match_info["location_id"], body
+        request.app[POOL], request.app[CLOCK], actor_of(request), path_id(request, "location_id"), body
     )
     return _changed(revision, 201, id=body.id)
 
@@ -277,7 +277,7 @@ async def admin_create_group(request: web.Request) -> web.Response:
 async def admin_update_group(request: web.Request) -> web.Response:
     body = await parse_json(request, GroupPatch)
     revision = await service.update_group(
-        request.app[POOL], request.app[CLOCK], actor_of(request), request.match_info["group_id"], body
+        request.app[POOL], request.app[CLOCK], actor_of(request), path_id(request, "group_id"), body
     )
     return _changed(revision)
 
@@ -285,7 +285,7 @@ async def admin_update_group(request: web.Request) -> web.Response:
 @routes.delete("/api/v1/admin/groups/{group_id}")
 async def admin_delete_group(request: web.Request) -> web.Response:
     revision = await service.delete_group(
-        request.app[POOL], request.app[CLOCK], actor_of(request), request.match_info["group_id"]
+        request.app[POOL], request.app[CLOCK], actor_of(request), path_id(request, "group_id")
     )
     return _changed(revision)
 
@@ -294,7 +294,7 @@ async def admin_delete_group(request: web.Request) -> web.Response:
 async def admin_add_window(request: web.Request) -> web.Response:
     body = await parse_json(request, WindowIn)
     window_id, revision = await service.add_window(
-        request.app[POOL], request.app[CLOCK], actor_of(request), request.match_info["group_id"], body
+        request.app[POOL], request.app[CLOCK], actor_of(request), path_id(request, "group_id"), body
     )
     return _changed(revision, 201, id=window_id)
 
@@ -328,8 +328,8 @@ async def admin_set_offer(request: web.Request) -> web.Response:
         request.app[POOL],
         request.app[CLOCK],
         actor_of(request),
-        request.match_info["location_id"],
-        request.match_info["concern_id"],
+        path_id(request, "location_id"),
+        path_id(request, "concern_id"),
         body,
     )
     return _changed(revision)
@@ -341,8 +341,8 @@ async def admin_remove_offer(request: web.Request) -> web.Response:
         request.app[POOL],
         request.app[CLOCK],
         actor_of(request),
-        request.match_info["location_id"],
-        request.match_info["concern_id"],
+        path_id(request, "location_id"),
+        path_id(request, "concern_id"),
     )
     return _changed(revision)
 
@@ -351,7 +351,7 @@ async def admin_remove_offer(request: web.Request) -> web.Response:
 async def admin_add_closure(request: web.Request) -> web.Response:
     body = await parse_json(request, ClosureIn)
     closure_id, revision = await service.add_closure(
-        request.app[POOL], request.app[CLOCK], actor_of(request), request.match_info["location_id"], body
+        request.app[POOL], request.app[CLOCK], actor_of(request), path_id(request, "location_id"), body
     )
     return _changed(revision, 201, id=closure_id)
 
@@ -383,7 +383,7 @@ async def admin_create_concern(request: web.Request) -> web.Response:
 @routes.get("/api/v1/admin/concerns/{concern_id}")
 async def admin_concern(request: web.Request) -> web.Response:
     return web.json_response(
-        concern_out(await service.get_concern(request.app[POOL], request.match_info["concern_id"]))
+        concern_out(await service.get_concern(request.app[POOL], path_id(request, "concern_id")))
     )
 
 
@@ -391,7 +391,7 @@ async def admin_concern(request: web.Request) -> web.Response:
 async def admin_update_concern(request: web.Request) -> web.Response:
     body = await parse_json(request, ConcernPatch)
     revisions = await service.update_concern(
-        request.app[POOL], request.app[CLOCK], actor_of(request), request.match_info["concern_id"], body
+        request.app[POOL], request.app[CLOCK], actor_of(request), path_id(request, "concern_id"), body
     )
     return web.json_response({"published_revisions": revisions})
 
@@ -416,7 +416,7 @@ async def admin_policy(request: web.Request) -> web.Response:
 async def admin_location_policy(request: web.Request) -> web.Response:
     query = parse_query(request, PolicyQuery)
     report = await service.policy_report(
-        request.app[POOL], request.app[CLOCK], location_id=request.match_info["location_id"], on=query.on
+        request.app[POOL], request.app[CLOCK], location_id=path_id(request, "location_id"), on=query.on
     )
     return web.json_response(report[0])
 
@@ -425,7 +425,7 @@ async def admin_location_policy(request: web.Request) -> web.Response:
 async def admin_add_approval(request: web.Request) -> web.Response:
     body = await parse_json(request, ApprovalIn)
     approval_id = await service.add_approval(
-        request.app[POOL], request.app[CLOCK], actor_of(request), request.match_info["location_id"], body
+        request.app[POOL], request.app[CLOCK], actor_of(request), path_id(request, "location_id"), body
     )
     return web.json_response({"id": approval_id}, status=201)
 
@@ -535,7 +535,7 @@ async def admin_other_jobcenters(request: web.Request) -> web.Response:
 
 @routes.put("/api/v1/admin/finder/other-jobcenters/{jobcenter_id}")
 async def admin_put_other_jobcenter(request: web.Request) -> web.Response:
-    jobcenter_id = request.match_info["jobcenter_id"]
+    jobcenter_id = path_id(request, "jobcenter_id")
     if not re.match(r"^[a-z][a-z0-9-]{1,47}$", jobcenter_id):
         raise NotFoundError("Not found.")
     body = await parse_json(request, OtherJobcenterIn)

@@ -16,7 +16,7 @@ from services.catalog import domain, finder, service
 from services.catalog.config import Settings
 from services.catalog.models import FinderQuery
 from services.catalog.texts import WHERE, finder_message
-from shared.web import POOL, SETTINGS, parse_query
+from shared.web import POOL, SETTINGS, parse_query, path_id
 
 routes = web.RouteTableDef()
 
@@ -78,7 +78,8 @@ async def list_locations(request: web.Request) -> web.Response:
 @routes.get("/api/v1/locations/{location_id}/concerns")
 async def list_concerns(request: web.Request) -> web.Response:
     language = language_of(request)
-    rows = await service.public_concerns(request.app[POOL], request.match_info["location_id"])
+    location_id = path_id(request, "location_id", "There is no such location.")
+    rows = await service.public_concerns(request.app[POOL], location_id)
     body = [
         {
             "id": r["concern_id"],

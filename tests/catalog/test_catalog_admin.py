@@ -469,3 +469,23 @@ async def test_loading_the_demo_again_keeps_admin_changes_unless_forced(
     forced = await demo.load_demo(demo_pool, clock, force=True)
     assert forced.published == {"jba": 3}
     assert (await latest(demo_pool, "jba")).lead_time.max_days == 56
+
+
+async def test_a_nul_character_in_the_address_is_a_404_and_in_a_text_a_422_and_changes_nothing(
+    demo_client: Client, demo_pool: asyncpg.Pool
+) -> None:
+    """PostgreSQL text cannot hold NUL. An id in the address that cannot be one is no such location; in a
+    text that reaches the database, the database's refusal is answered as the caller's mistake (422), not
+    as a 500."""
+    for path in ("/api/v1/locations/mi%00tte/concerns", "/api/v1/admin/locations/mi%00tte"):
+        response = await demo_client.get(path, headers=STAFF)
+        assert response.status == 404, await response.text()
+        assert (await response.json())["error"]["code"] == "not_found"
+    before = await outbox_count(demo_pool)
+    response = await demo_client.patch(
+        "/api/v1/admin/locations/mitte", json={"name": "Mi\u0000tte"}, headers=STAFF
+    )
+    assert response.status == 422, await response.text()
+    assert (await response.json())["error"]["code"] == "validation_error"
+    assert await outbox_count(demo_pool) == before
+    assert await demo_pool.fetchval("SELECT name FROM locations WHERE id = 'mitte'") != "Mi\u0000tte"
