@@ -579,13 +579,8 @@ async def cancel_appointment(
     the right with the manage token; staff entry points pass their own `cancelled_by` and no token."""
     now = deps.clock.now()
     async with db.transaction(deps.pool) as conn:
-        if cancelled_by is CancelledBy.CUSTOMER:
-            appointment = await _authorised(conn, appointment_id, token, lock=True)
-        else:
-            found = await db.find_appointment(conn, appointment_id, for_update=True)
-            if found is None:
-                raise NotFoundError("There is no such appointment.")
-            appointment = found[0]
+        by_staff = cancelled_by is not CancelledBy.CUSTOMER
+        appointment = await _changeable(conn, appointment_id, token, by_staff=by_staff, lock=True)
         if appointment.status == AppointmentStatus.CANCELLED:
             return appointment
         if not can_change(appointment, now):
@@ -607,14 +602,37 @@ async def cancel_appointment(
     return cancelled
 
 
+async def _changeable(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    appointment_id: uuid.UUID,
+    token: str | None,
+    *,
+    by_staff: bool,
+    lock: bool,
+) -> Appointment:
+    """The appointment a change is about: the customer proves the right with the manage token; staff
+    entry points have checked the caller's location before and pass no token."""
+    if not by_staff:
+        return await _authorised(conn, appointment_id, token, lock=lock)
+    found = await db.find_appointment(conn, appointment_id, for_update=lock)
+    if found is None:
+        raise NotFoundError("There is no such appointment.")
+    return found[0]
+
+
 async def reschedule_appointment(
-    deps: Deps, appointment_id: uuid.UUID, token: str | None, request: RescheduleRequest
+    deps: Deps,
+    appointment_id: uuid.UUID,
+    token: str | None,
+    request: RescheduleRequest,
+    *,
+    by_staff: bool = False,
 ) -> AppointmentOut:
     """R41: move to another slot of the same concern; the new slot is taken and the old one freed in one
-    transaction. The one-appointment rule holds: it is the same appointment."""
+    transaction. The one-appointment rule holds: it is the same appointment. Staff and the service centre
+    move with `by_staff` and no token (the manage link of the mails stays the customer's)."""
     now = deps.clock.now()
-    current = await _authorised(deps.pool, appointment_id, token, lock=False)
-    assert token is not None  # noqa: S101 -- checked by _authorised
+    current = await _changeable(deps.pool, appointment_id, token, by_staff=by_staff, lock=False)
     url = manage_url(deps.settings, current.id, token)
     if not can_change(current, now):
         raise TooLateError("The appointment has started, passed or was cancelled; it cannot be moved.")
@@ -629,7 +647,7 @@ async def reschedule_appointment(
     for attempt in range(1, ATTEMPTS + 1):
         try:
             async with db.transaction(deps.pool) as conn:
-                appointment = await _authorised(conn, appointment_id, token, lock=True)
+                appointment = await _changeable(conn, appointment_id, token, by_staff=by_staff, lock=True)
                 if not can_change(appointment, now):
                     raise TooLateError("The appointment has started, passed or was cancelled.")
                 if appointment.start == slot.start and appointment.group_id == slot.group_id:

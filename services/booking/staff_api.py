@@ -30,7 +30,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 from services.booking import staff_service as staff
 from services.booking.api import DEPS, NO_STORE, _appointment_id, _location_id
 from services.booking.callbacks import is_overdue
-from services.booking.models import ID_PATTERN, BookingRequest
+from services.booking.models import ID_PATTERN, BookingRequest, RescheduleRequest
 from services.booking.staff_db import StaffRow
 from shared.clock import BERLIN
 from shared.errors import NotFoundError
@@ -291,6 +291,14 @@ async def post_cancel(request: web.Request) -> web.Response:
     cancel = await parse_json(request, CancelIn)
     await staff.staff_cancel(request.app[DEPS], identity, _appointment_id(request), cancel.reason.strip())
     return _ok({"status": "cancelled"})
+
+
+@routes.post("/api/v1/staff/appointments/{appointment_id}/reschedule")
+async def post_reschedule(request: web.Request) -> web.Response:
+    identity = staff_identity(request)
+    reschedule = await parse_json(request, RescheduleRequest)
+    moved = await staff.staff_reschedule(request.app[DEPS], identity, _appointment_id(request), reschedule)
+    return web.Response(text=moved.model_dump_json(), content_type="application/json", headers=NO_STORE)
 
 
 @routes.post("/api/v1/staff/appointments/{appointment_id}/outcome")

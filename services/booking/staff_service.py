@@ -31,7 +31,7 @@ from services.booking.domain import (
     new_reference,
     resolve_slot,
 )
-from services.booking.models import BookingRequest
+from services.booking.models import AppointmentOut, BookingRequest, RescheduleRequest
 from services.booking.service import (
     PRODUCER,
     Deps,
@@ -41,6 +41,7 @@ from services.booking.service import (
     cancel_appointment,
     manage_url,
     offered_concern,
+    reschedule_appointment,
     snapshot_of,
     token_hash,
 )
@@ -222,6 +223,28 @@ async def staff_cancel(deps: Deps, identity: StaffIdentity, appointment_id: uuid
             await staff_db.add_history(
                 conn, cancelled, "cancelled", actor_of(identity), deps.clock.now(), {"reason_given": True}
             )
+
+
+async def staff_reschedule(
+    deps: Deps, identity: StaffIdentity, appointment_id: uuid.UUID, request: RescheduleRequest
+) -> AppointmentOut:
+    """Staff and the service centre move a caller's appointment to another slot of the same concern at
+    the same location, under the customer's rules (R41); the customer gets the mail with the new
+    calendar invitation, and the file's history says who moved it from where."""
+    before = (await _load_for(deps.pool, identity, appointment_id, lock=False)).appointment
+    moved = await reschedule_appointment(deps, appointment_id, None, request, by_staff=True)
+    if moved.start != before.start or moved.end != before.end:
+        async with deps.pool.acquire() as conn:
+            after = await _load(conn, appointment_id, lock=False)
+            await staff_db.add_history(
+                conn,
+                after.appointment,
+                "rescheduled",
+                actor_of(identity),
+                deps.clock.now(),
+                {"from_start": before.start.isoformat(), "from_group_id": before.group_id},
+            )
+    return moved
 
 
 # --- outcomes and callback tickets (R23) ---------------------------------------------------------------

@@ -314,3 +314,47 @@ async def test_other_locations_and_unknown_ids_are_refused(manager: Staff, clock
     assert response.status == 403
     missing = await manager.post("/api/v1/staff/callbacks/00000000-0000-0000-0000-000000000000/claim")
     assert missing.status == 404
+
+
+@pytest.mark.req("R37")
+@pytest.mark.req("R41")
+async def test_staff_move_an_appointment_under_the_customer_s_rules_and_the_file_says_who_moved_it(
+    client: TestClient[Any, Any], manager: Staff, other_manager: Staff, pool: asyncpg.Pool
+) -> None:
+    appointment = await book(client, TUESDAY, "08:00")
+    path = f"/api/v1/staff/appointments/{appointment['id']}/reschedule"
+    later = factory.iso(TUESDAY, "10:00")
+    assert (await other_manager.post(path, {"start": later})).status == 403
+    assert (await manager.post(path, {"start": factory.iso(TUESDAY, "10:07")})).status == 422
+    # The customer's rules hold for staff too: nothing in the past.
+    assert (await manager.post(path, {"start": factory.iso("2026-03-02", "07:00")})).status in (409, 422)
+
+    response = await manager.post(path, {"start": later})
+    assert response.status == 200, await response.text()
+    moved = await response.json()
+    assert moved["id"] == appointment["id"] and moved["start"] == later
+    assert "token=" not in moved["manage_url"]  # only the customer's own link carries the token
+    event = (await events(pool, "appointment.rescheduled"))[0]
+
+    def moment(text: str) -> datetime:
+        return datetime.fromisoformat(text)
+
+    assert moment(event["appointment"]["start"]) == moment(later)
+    assert moment(event["previous_start"]) == moment(appointment["start"])
+    # The old slot is free again and the appointment holds the new one, once.
+    rows = await pool.fetch("SELECT start_at FROM appointments WHERE id = $1", moved["id"])
+    assert [r["start_at"] for r in rows] == [factory.at(TUESDAY, "10:00")]
+    detail = await (await manager.get(f"/api/v1/staff/appointments/{appointment['id']}")).json()
+    moves = [h for h in detail["history"] if h["kind"] == "rescheduled"]
+    assert len(moves) == 1 and moment(moves[0]["detail"]["from_start"]) == moment(appointment["start"])
+    assert moves[0]["actor"] and moment(moves[0]["start"]) == moment(later)
+
+    # The customer's manage link still works after the move, and shows the new start.
+    view = await client.get(
+        f"/api/v1/appointments/{appointment['id']}",
+        params={"token": appointment["manage_url"].split("token=")[1]},
+    )
+    assert view.status == 200 and (await view.json())["start"] == later
+    # A cancelled appointment no longer moves.
+    await manager.post(f"/api/v1/staff/appointments/{appointment['id']}/cancel", {"reason": "Krank"})
+    assert (await manager.post(path, {"start": factory.iso(TUESDAY, "11:00")})).status == 409
