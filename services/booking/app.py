@@ -19,6 +19,7 @@ from services.booking.config import Settings
 from services.booking.consumer import catalog_consumers
 from services.booking.openapi import setup_openapi
 from services.booking.retention import retention_context
+from shared import dead_letters
 from shared.background import consumers_context, periodic_context, relay_context
 from shared.clock import Clock
 from shared.web import CLOCK, POOL, broker_context, create_base_app, database_context
@@ -37,6 +38,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         )
     app.cleanup_ctx.append(retention_context(settings))  # R34: erases its own copy on schedule
     app.router.add_routes(api.routes)
+    app.router.add_routes(dead_letters.routes)  # I4: administrators see and replay them
     app.router.add_routes(staff_capacity.routes)  # R20, for the gateway's staff access (issue 7)
     app.router.add_routes(waiting_api.routes)  # R45, the waiting list (issue 11)
     app.router.add_routes([*staff_api.routes, *mass_change.routes])  # staff work (issue 8)

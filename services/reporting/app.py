@@ -13,6 +13,7 @@ from aiohttp import web
 from services.reporting import api, pages, service
 from services.reporting.config import Settings
 from services.reporting.consumer import consumers
+from shared import dead_letters
 from shared.background import consumers_context, periodic_context, relay_context
 from shared.clock import BERLIN, Clock
 from shared.web import CLOCK, POOL, broker_context, create_base_app, database_context
@@ -43,6 +44,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     )
     app.router.add_routes(api.routes)
     app.router.add_routes(pages.routes)
+    app.router.add_routes(dead_letters.routes)  # I4: administrators see and replay them
 
     async def schedule(app: web.Application) -> None:
         await service.run_schedule(app[POOL], settings, app[CLOCK])

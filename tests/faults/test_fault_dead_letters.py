@@ -95,3 +95,65 @@ async def test_an_event_that_keeps_failing_is_a_dead_letter_an_administrator_see
             assert dead_id not in {row["id"] for row in await response.json()}
     await asyncio.sleep(1.0)
     assert len(mails_to(system.sink, "dead")[attempt.email]) == 1
+
+
+@pytest.mark.req("R51")
+@pytest.mark.parametrize(
+    ("service", "table", "applied"),
+    [
+        ("reporting", "appointments", "SELECT count(*) FROM appointments WHERE id = $1::uuid"),
+        (
+            "gateway",
+            "event_feed",
+            "SELECT count(*) FROM event_feed"
+            " WHERE order_key = 'appointment:' || $1 AND type = 'appointment.booked'",
+        ),
+    ],
+)
+async def test_the_dead_letters_of_reporting_and_the_gateway_are_listed_and_replayed_too(
+    system: System, service: str, table: str, applied: str
+) -> None:
+    """Every consumer's dead letters reach the administrators, not only the notifier's: reporting's read
+    model and the gateway's event feed (integrations) each keep theirs and replay them on request."""
+    await system.wait_ready()
+    pool = system.pools[service]
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
+        admin = await _admin_session(http, system)
+        listed_url = f"{system.gateway}/api/v1/admin/{service}/dead-letters"
+        async with http.get(listed_url, headers=admin) as response:
+            assert response.status == 200, await response.text()
+            before = {row["id"] for row in await response.json()}
+        await pool.execute(f"ALTER TABLE {table} RENAME TO {table}_out_of_reach")
+        try:
+            attempt = await book(http, system, f"dead-{service}", 1)
+            assert attempt.status == 201
+            appointment_id = attempt.appointment_id
+
+            async def dead_letter() -> int | None:
+                async with http.get(listed_url, headers=admin) as response:
+                    rows = [r for r in await response.json() if r["id"] not in before]
+                booked = [r["id"] for r in rows if r["event_type"] == "appointment.booked"]
+                return booked[-1] if booked else None
+
+            dead_id = await wait_for(
+                dead_letter, timeout=30, what=f"the event among {service}'s dead letters"
+            )
+        finally:
+            await pool.execute(f"ALTER TABLE {table}_out_of_reach RENAME TO {table}")
+        assert await pool.fetchval(applied, appointment_id) == 0
+
+        async with http.post(f"{listed_url}/{dead_id}/replay", headers=admin) as response:
+            assert response.status == 200, await response.text()
+        async with http.post(f"{listed_url}/{dead_id}/replay", headers=admin) as response:
+            assert response.status == 404  # replayed once, not twice
+
+        async def applied_once() -> bool:
+            return bool(await pool.fetchval(applied, appointment_id) == 1)
+
+        await wait_for(applied_once, timeout=30, what=f"{service} applying the replayed event")
+    # booking's list answers too (its consumer takes the catalog's events).
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
+        admin = await _admin_session(http, system)
+        async with http.get(f"{system.gateway}/api/v1/admin/booking/dead-letters", headers=admin) as response:
+            assert response.status == 200, await response.text()
+            assert isinstance(await response.json(), list)

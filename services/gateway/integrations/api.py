@@ -15,6 +15,7 @@ from services.gateway.integrations.keys import INTEGRATIONS
 from services.gateway.proxy import client_ip
 from services.gateway.staff.keys import IDENTITY
 from services.gateway.staff.service import Actor
+from shared import dead_letters
 from shared.errors import NotFoundError
 from shared.logging import current_correlation_id
 from shared.web import parse_json, parse_query
@@ -70,6 +71,17 @@ def _id(request: web.Request, name: str) -> uuid.UUID:
         return uuid.UUID(request.match_info[name])
     except ValueError:
         raise NotFoundError("No such webhook subscription.") from None
+
+
+@routes.get("/api/v1/admin/gateway/dead-letters")
+async def list_dead_letters(request: web.Request) -> web.Response:
+    """The integrations consumer's dead letters (I4); the other services' are forwarded to them."""
+    return await dead_letters.listing(request)
+
+
+@routes.post("/api/v1/admin/gateway/dead-letters/{dead_letter_id}/replay")
+async def replay_dead_letter(request: web.Request) -> web.Response:
+    return await dead_letters.replay(request)
 
 
 @routes.get("/api/v1/admin/webhooks")

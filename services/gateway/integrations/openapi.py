@@ -10,6 +10,7 @@ from pydantic import AwareDatetime, BaseModel, Field
 from pydantic.json_schema import models_json_schema
 
 from services.gateway.integrations.api import DeliveryQuery, FeedQuery, SubscriptionIn, SubscriptionPatch
+from shared import dead_letters
 from shared.openapi import REF_TEMPLATE, ApiRoute, build_document
 
 
@@ -208,8 +209,16 @@ ROUTES = (
 )
 
 
+# Dead letters (I4): the gateway answers its own and forwards the others' (`staff/rules.py`).
+DEAD_LETTER_ROUTES = tuple(
+    route
+    for service in ("booking", "notifier", "reporting", "gateway")
+    for route in dead_letters.api_routes(service)
+)
+
+
 def document() -> dict[str, Any]:
-    return build_document(ROUTES, title="Integrations")
+    return build_document((*ROUTES, *DEAD_LETTER_ROUTES), title="Integrations")
 
 
 def annotate(merged: dict[str, Any]) -> None:

@@ -432,6 +432,11 @@ OWN: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/admin/audit-log"): Rule(Role.AUDIT, EVERY),
     # Integrations (issue 12, R50): webhooks for administrators; the event feed for API keys with
     # `events:read` (the handler narrows it to the key's locations) and administrators.
+    # The integrations consumer's dead letters (I4), beside those forwarded to the other services.
+    ("GET", "/api/v1/admin/gateway/dead-letters"): Rule(ADMIN, EVERY),
+    ("POST", "/api/v1/admin/gateway/dead-letters/{dead_letter_id}/replay"): Rule(
+        ADMIN, EVERY, entity="dead_letter"
+    ),
     ("GET", "/api/v1/admin/webhooks"): Rule(ADMIN, EVERY),
     ("POST", "/api/v1/admin/webhooks"): Rule(ADMIN, EVERY, entity="webhook_subscription"),
     ("GET", "/api/v1/admin/webhooks/{subscription_id}"): Rule(ADMIN, EVERY),
