@@ -21,6 +21,7 @@ from services.booking.models import (
     HoldRequest,
     RescheduleRequest,
 )
+from services.booking.staff_openapi import STAFF_ROUTES
 from services.booking.waiting_models import WishOut, WishRequest, WishStatusOut, WishView
 from shared.openapi import ApiRoute, Header, build_document, openapi_handler
 
@@ -196,7 +197,9 @@ WAITING_ROUTES = (
 
 def document() -> dict[str, Any]:
     return build_document(
-        (*ROUTES, *WAITING_ROUTES), title="Booking", description="Availability, holds and appointments."
+        (*ROUTES, *WAITING_ROUTES, *STAFF_ROUTES),
+        title="Booking",
+        description="Availability, holds and appointments; the staff and service-centre routes.",
     )
 
 

@@ -1,0 +1,338 @@
+"""The booking service's staff and service-centre routes for the OpenAPI document (R50): request bodies and
+queries from the handlers' own models, answers from the models below. The gateway adds to each how it is
+authenticated and what its rule needs (`services/gateway/staff/openapi.py`).
+
+The answer models describe the JSON the handlers of `staff_api.py` build; tests/booking/test_staff_openapi.py
+reads real answers through them (extra fields forbidden), so the document cannot drift from the code."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.booking.mass_change import ApplyIn, PreviewIn
+from services.booking.models import AppointmentOut, CancelledOut, RescheduleRequest
+from services.booking.staff_api import (
+    CallAttemptIn,
+    CallbackQuery,
+    CancelIn,
+    CloseIn,
+    DayQuery,
+    FollowUpIn,
+    OutcomeIn,
+    SearchQuery,
+    StaffBookingRequest,
+    TransferIn,
+)
+from services.booking.staff_capacity import CapacityCheckIn, CapacityCheckOut
+from shared.openapi import ApiRoute, Header
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StaffCustomerOut(_Out):
+    first_name: str
+    last_name: str
+    email: str
+    phone: str | None = Field(
+        default=None,
+        description="present for phone appointments, for the group's leaders and after a hand-over",
+    )
+    customer_number: str | None
+    household_number: str | None
+
+
+class CallAttemptOut(_Out):
+    at: datetime
+    reached: bool
+    note: str
+
+
+class StaffAppointmentOut(_Out):
+    id: str
+    reference: str
+    start: datetime
+    end: datetime
+    location: str
+    group: str
+    service_point: int
+    concern: str
+    concern_name: str
+    mode: str = Field(description="`in_person` or `phone`")
+    status: str = Field(description="`booked`, `cancelled` or `passed`")
+    channel: str = Field(description="`online`, `staff` or `service_centre`")
+    language: str
+    evening: bool
+    emergency: bool
+    documents: list[str]
+    customer: StaffCustomerOut
+    interpreter_language: str | None
+    outcome: str | None = Field(description="`resolved`, `placement`, `callback` or `no_show`")
+    note: str | None
+    cancel_reason: str | None
+    call_attempts: list[CallAttemptOut] | None = Field(default=None, description="phone appointments only")
+
+
+class HistoryOut(_Out):
+    kind: str
+    revision: int
+    location: str
+    group: str
+    concern: str
+    service_point: int
+    start: datetime
+    end: datetime
+    status: str
+    detail: dict[str, Any]
+    actor: str
+    at: datetime
+
+
+class StaffAppointmentDetailOut(StaffAppointmentOut):
+    history: list[HistoryOut]
+
+
+class CallbackRefOut(_Out):
+    id: str
+    team: str
+    due_at: datetime
+    status: str | None = None
+    location: str | None = None
+
+
+class OutcomeOut(StaffAppointmentOut):
+    callback: CallbackRefOut | None
+
+
+class CallAttemptsOut(_Out):
+    call_attempts: list[CallAttemptOut]
+    callback: CallbackRefOut | None
+
+
+class CallbackOut(_Out):
+    id: str
+    appointment_id: str
+    location: str
+    team: str
+    reason: str | None = None
+    status: str = Field(description="`open`, `claimed` or `closed`")
+    created_at: datetime | None = None
+    due_at: datetime
+    overdue: bool
+    claimed_by: str | None = None
+    closed_at: datetime | None
+    note: str | None = None
+    result: str | None = None
+    reference: str | None = None
+    mode: str | None = None
+    customer: dict[str, str | None] | None = None
+    concern_name: str | None = None
+    interpreter_language: str | None = None
+
+
+APPOINTMENT_ID = {"type": "string", "format": "uuid"}
+LOCATION_ID = {"type": "string", "minLength": 1, "maxLength": 64, "examples": ["mitte"]}
+IDEMPOTENCY_KEY = Header(
+    "Idempotency-Key",
+    "Optional. A repeated request with the same key answers with the first result.",
+    schema={"type": "string", "maxLength": 200},
+)
+BOOKING = ("staff: booking",)
+FILE = ("staff: appointments",)
+CALLBACKS = ("staff: callbacks",)
+PLANNING = ("staff: planning",)
+MOVE_ERRORS = (
+    "validation_error",
+    "not_found",
+    "forbidden",
+    "slot_taken",
+    "booking_closed",
+    "too_late",
+    "not_changeable",
+)
+
+STAFF_ROUTES = (
+    ApiRoute(
+        "GET",
+        "/api/v1/staff/locations/{location_id}/appointments",
+        "The appointments of a location on a day (or up to a week with `to`)",
+        query=DayQuery,
+        response=list[StaffAppointmentOut],
+        errors=("validation_error", "not_found", "forbidden"),
+        path_params={"location_id": LOCATION_ID},
+        tags=FILE,
+    ),
+    ApiRoute(
+        "GET",
+        "/api/v1/staff/locations/{location_id}/calls",
+        "The phone appointments of a location on a day, in order, with their call attempts",
+        query=DayQuery,
+        response=list[StaffAppointmentOut],
+        errors=("validation_error", "not_found", "forbidden"),
+        path_params={"location_id": LOCATION_ID},
+        tags=FILE,
+    ),
+    ApiRoute(
+        "GET",
+        "/api/v1/staff/appointments/search",
+        "Find appointments by reference, name, e-mail, customer or household number",
+        query=SearchQuery,
+        response=list[StaffAppointmentOut],
+        errors=("validation_error",),
+        tags=FILE,
+    ),
+    ApiRoute(
+        "GET",
+        "/api/v1/staff/appointments/{appointment_id}",
+        "One appointment with its history",
+        response=StaffAppointmentDetailOut,
+        errors=("not_found", "forbidden"),
+        path_params={"appointment_id": APPOINTMENT_ID},
+        tags=FILE,
+    ),
+    ApiRoute(
+        "POST",
+        "/api/v1/staff/appointments",
+        "Book for a caller (staff or service centre): the public booking body plus interpreter_language",
+        body=StaffBookingRequest,
+        response=AppointmentOut,
+        status=201,
+        headers=(IDEMPOTENCY_KEY,),
+        errors=(
+            "validation_error",
+            "not_found",
+            "forbidden",
+            "slot_taken",
+            "already_booked",
+            "booking_closed",
+        ),
+        tags=BOOKING,
+        description="Internal e-mail addresses of the allow-list may book more than once (R6, R37). The "
+        "customer gets the confirmation with the manage link.",
+    ),
+    ApiRoute(
+        "POST",
+        "/api/v1/staff/appointments/{appointment_id}/cancel",
+        "Cancel an appointment with a reason (the customer gets the cancellation mail)",
+        body=CancelIn,
+        response=CancelledOut,
+        errors=("validation_error", "not_found", "forbidden", "too_late"),
+        path_params={"appointment_id": APPOINTMENT_ID},
+        tags=BOOKING,
+    ),
+    ApiRoute(
+        "POST",
+        "/api/v1/staff/appointments/{appointment_id}/reschedule",
+        "Move an appointment to another slot of its concern at its location",
+        body=RescheduleRequest,
+        response=AppointmentOut,
+        errors=MOVE_ERRORS,
+        path_params={"appointment_id": APPOINTMENT_ID},
+        tags=BOOKING,
+        description="The customer's rules apply (lead time, horizon, closures); the customer gets the "
+        "mail with the moved calendar invitation, and the appointment's history records who moved it. "
+        "`manage_url` of the answer is the bare manage page: only the customer's link carries the token.",
+    ),
+    ApiRoute(
+        "POST",
+        "/api/v1/staff/appointments/{appointment_id}/transfer",
+        "Hand the appointment to the responsible location: to a free slot there, or as a callback ticket",
+        body=TransferIn,
+        errors=MOVE_ERRORS,
+        path_params={"appointment_id": APPOINTMENT_ID},
+        tags=BOOKING,
+    ),
+    ApiRoute(
+        "POST",
+        "/api/v1/staff/appointments/{appointment_id}/follow-up",
+        "Book the follow-up appointment of a customer (R24)",
+        body=FollowUpIn,
+        status=201,
+        errors=MOVE_ERRORS,
+        path_params={"appointment_id": APPOINTMENT_ID},
+        tags=BOOKING,
+    ),
+    ApiRoute(
+        "POST",
+        "/api/v1/staff/appointments/{appointment_id}/outcome",
+        "Record how an appointment ended; `callback` opens a ticket due in 48 hours",
+        body=OutcomeIn,
+        response=OutcomeOut,
+        errors=("validation_error", "not_found", "forbidden", "too_early", "outcome_recorded"),
+        path_params={"appointment_id": APPOINTMENT_ID},
+        tags=FILE,
+        description="409 before the appointment's day; a changed outcome needs `correction` and a reason.",
+    ),
+    ApiRoute(
+        "POST",
+        "/api/v1/staff/appointments/{appointment_id}/call-attempts",
+        "Record a call attempt of a phone appointment",
+        body=CallAttemptIn,
+        response=CallAttemptsOut,
+        status=201,
+        errors=("validation_error", "not_found", "forbidden", "not_changeable"),
+        path_params={"appointment_id": APPOINTMENT_ID},
+        tags=FILE,
+    ),
+    ApiRoute(
+        "GET",
+        "/api/v1/staff/callbacks",
+        "Callback tickets (default: open and claimed)",
+        query=CallbackQuery,
+        response=list[CallbackOut],
+        errors=("validation_error", "forbidden"),
+        tags=CALLBACKS,
+    ),
+    ApiRoute(
+        "POST",
+        "/api/v1/staff/callbacks/{callback_id}/claim",
+        "Claim a callback ticket",
+        response=CallbackOut,
+        errors=("not_found", "forbidden", "not_changeable"),
+        path_params={"callback_id": {"type": "string", "format": "uuid"}},
+        tags=CALLBACKS,
+    ),
+    ApiRoute(
+        "POST",
+        "/api/v1/staff/callbacks/{callback_id}/close",
+        "Close a callback ticket with its result",
+        body=CloseIn,
+        response=CallbackOut,
+        errors=("validation_error", "not_found", "forbidden", "not_changeable"),
+        path_params={"callback_id": {"type": "string", "format": "uuid"}},
+        tags=CALLBACKS,
+    ),
+    ApiRoute(
+        "POST",
+        "/api/v1/staff/locations/{location_id}/capacity-check",
+        "Which booked appointments proposed windows or closures would leave without a service point (R20)",
+        body=CapacityCheckIn,
+        response=CapacityCheckOut,
+        errors=("validation_error", "not_found", "forbidden"),
+        path_params={"location_id": LOCATION_ID},
+        tags=PLANNING,
+    ),
+    ApiRoute(
+        "POST",
+        "/api/v1/staff/locations/{location_id}/mass-change/preview",
+        "Preview a mass change of a day: who can move where, who must be cancelled (R44)",
+        body=PreviewIn,
+        status=201,
+        errors=("validation_error", "not_found", "forbidden"),
+        path_params={"location_id": LOCATION_ID},
+        tags=PLANNING,
+    ),
+    ApiRoute(
+        "POST",
+        "/api/v1/staff/locations/{location_id}/mass-change/apply",
+        "Apply a previewed mass change",
+        body=ApplyIn,
+        errors=("validation_error", "not_found", "forbidden", "conflict"),
+        path_params={"location_id": LOCATION_ID},
+        tags=PLANNING,
+    ),
+)

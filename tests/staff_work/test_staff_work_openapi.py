@@ -1,0 +1,98 @@
+"""The service centre's documented API (R50): booking's staff routes are in the OpenAPI document with their
+bodies and answers, and real answers read through the documented models (extra fields forbidden), so the
+document cannot drift from the handlers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+import pytest
+from aiohttp.test_utils import TestClient
+
+from services.booking import staff_openapi as doc
+from services.booking.models import AppointmentOut, CancelledOut
+from services.booking.openapi import document
+from shared.clock import ManualClock
+from tests.booking import factory
+from tests.staff_work.conftest import HERE, Staff, book
+
+TUESDAY = "2026-03-03"
+
+
+@pytest.mark.req("R50")
+def test_the_staff_booking_routes_are_documented_with_their_bodies_and_answers() -> None:
+    paths = document()["paths"]
+    booking = paths["/api/v1/staff/appointments"]["post"]
+    assert booking["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "StaffBookingRequest"
+    )
+    assert "201" in booking["responses"] and "409" in booking["responses"]
+    for path in ("cancel", "reschedule", "outcome", "transfer", "follow-up", "call-attempts"):
+        operation = paths[f"/api/v1/staff/appointments/{{appointment_id}}/{path}"]["post"]
+        assert "requestBody" in operation, path
+    day = paths["/api/v1/staff/locations/{location_id}/appointments"]["get"]
+    assert {p["name"] for p in day["parameters"]} >= {"location_id", "date"}
+
+
+@pytest.mark.req("R50")
+async def test_real_staff_answers_read_through_their_documented_models(
+    client: TestClient[Any, Any], manager: Staff, pool: asyncpg.Pool, clock: ManualClock
+) -> None:
+    def read(model: Any, value: Any) -> None:
+        model.model_validate(value)
+
+    booked = await manager.post(
+        "/api/v1/staff/appointments",
+        {**factory.booking(factory.iso(TUESDAY, "09:00")), "interpreter_language": "Farsi"},
+    )
+    assert booked.status == 201, await booked.text()
+    appointment = await booked.json()
+    read(AppointmentOut, appointment)
+    phone = await book(client, TUESDAY, "08:15", mode="phone")
+    moved = await manager.post(
+        f"/api/v1/staff/appointments/{appointment['id']}/reschedule", {"start": factory.iso(TUESDAY, "10:00")}
+    )
+    read(AppointmentOut, await moved.json())
+
+    clock.set(factory.at(TUESDAY, "08:20"))
+    for row in await (
+        await manager.get(f"/api/v1/staff/locations/{HERE}/appointments", params={"date": TUESDAY})
+    ).json():
+        read(doc.StaffAppointmentOut, row)
+    calls = await (
+        await manager.get(f"/api/v1/staff/locations/{HERE}/calls", params={"date": TUESDAY})
+    ).json()
+    assert calls
+    for row in calls:
+        read(doc.StaffAppointmentOut, row)
+    for row in await (
+        await manager.get("/api/v1/staff/appointments/search", params={"q": appointment["reference"]})
+    ).json():
+        read(doc.StaffAppointmentOut, row)
+    detail = await (await manager.get(f"/api/v1/staff/appointments/{appointment['id']}")).json()
+    read(doc.StaffAppointmentDetailOut, detail)
+    assert detail["history"]
+
+    attempt = await manager.post(
+        f"/api/v1/staff/appointments/{phone['id']}/call-attempts", {"reached": False}
+    )
+    read(doc.CallAttemptsOut, await attempt.json())
+    clock.set(factory.at(TUESDAY, "11:30"))
+    outcome = await manager.post(
+        f"/api/v1/staff/appointments/{appointment['id']}/outcome", {"outcome": "callback"}
+    )
+    assert outcome.status == 200, await outcome.text()
+    read(doc.OutcomeOut, await outcome.json())
+    queue = await (await manager.get("/api/v1/staff/callbacks", params={"location": HERE})).json()
+    assert queue
+    for row in queue:
+        read(doc.CallbackOut, row)
+    claimed = await manager.post(f"/api/v1/staff/callbacks/{queue[0]['id']}/claim")
+    read(doc.CallbackOut, await claimed.json())
+    closed = await manager.post(f"/api/v1/staff/callbacks/{queue[0]['id']}/close", {"result": "erreicht"})
+    read(doc.CallbackOut, await closed.json())
+    later = await book(client, "2026-03-04", "09:00")
+    cancelled = await manager.post(f"/api/v1/staff/appointments/{later['id']}/cancel", {"reason": "Krank"})
+    assert cancelled.status == 200, await cancelled.text()
+    read(CancelledOut, await cancelled.json())
