@@ -14,6 +14,7 @@ from typing import Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.catalog.admin_openapi import ADMIN_ROUTES
 from services.catalog.models import FinderQuery
 from shared.events.catalog import GroupKind, Mode
 from shared.openapi import ApiRoute, build_document, openapi_handler
@@ -120,7 +121,11 @@ ROUTES = (
 
 
 def document() -> dict[str, Any]:
-    return build_document(ROUTES, title="Catalog", description="Locations, concerns and the finder.")
+    return build_document(
+        (*ROUTES, *ADMIN_ROUTES),
+        title="Catalog",
+        description="Locations, concerns and the finder; their administration.",
+    )
 
 
 def setup_openapi(app: web.Application) -> None:

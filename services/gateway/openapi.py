@@ -71,11 +71,15 @@ def document() -> dict[str, Any]:
     from services.catalog.openapi import document as catalog_document
     from services.gateway.integrations import openapi as integrations_openapi
     from services.gateway.staff import openapi as staff_openapi
+    from services.notifier.openapi import document as notifier_document
+    from services.reporting.openapi import document as reporting_document
 
     merged = merge_documents(
         [
             catalog_document(),
             booking_document(),
+            notifier_document(),
+            reporting_document(),
             build_document(GATEWAY_ROUTES, title="Gateway"),
             staff_openapi.document(),
             integrations_openapi.document(),

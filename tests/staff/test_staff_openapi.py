@@ -65,3 +65,26 @@ async def test_the_gateways_staff_answers_match_their_documented_models(gateway:
     roles = await (await admin.get("/api/v1/admin/locations/mitte/staff-roles")).json()
     for row in roles:
         staff_openapi.LocationRoleOut.model_validate(row)
+
+
+@pytest.mark.req("R50")
+def test_the_public_document_carries_the_services_staff_and_admin_routes_with_their_bodies() -> None:
+    """Every forwarded write that reads a body declares it (the service centre and other systems build
+    their requests from the document), and the services' own documents are all merged."""
+    from services.gateway.openapi import document
+
+    paths = document()["paths"]
+    takes_no_body = {"/api/v1/staff/callbacks/{callback_id}/claim"}
+    missing = [
+        f"{route.method} {route.path}"
+        for route in FORWARDED
+        if route.method in {"POST", "PUT", "PATCH"}
+        and route.path not in takes_no_body
+        and not route.path.endswith("/replay")
+        and "requestBody" not in paths.get(route.path, {}).get(route.method.lower(), {})
+    ]
+    assert missing == []
+    summary = paths["/api/v1/staff/statistics/summary"]["get"]  # reporting's own declaration
+    assert summary["responses"]["200"]["content"]["application/json"]["schema"]
+    templates = paths["/api/v1/admin/mail-templates/{kind}/{language}"]["put"]  # the notifier's
+    assert "requestBody" in templates and "staffSession" in str(templates["security"])

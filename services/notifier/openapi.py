@@ -1,0 +1,72 @@
+"""The notifier's admin routes for the OpenAPI document (R50), from the handlers' own models: the mail
+texts administrators change per kind and language, and lifting a suppressed address. The gateway merges
+this into `/api/v1/openapi.json` and adds how each route is authenticated."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+from services.notifier.api import MailTextsIn, MailTextsOut, SuppressionIn
+from services.notifier.texts import KINDS, LANGUAGES
+from shared.openapi import ApiRoute, build_document
+
+TAGS = ("admin: mails",)
+PARAMS = {
+    "kind": {"type": "string", "enum": list(KINDS)},
+    "language": {"type": "string", "enum": list(LANGUAGES)},
+}
+TEMPLATE = "/api/v1/admin/mail-templates/{kind}/{language}"
+
+
+class LiftedOut(BaseModel):
+    lifted: bool
+
+
+ROUTES = (
+    ApiRoute(
+        "GET", "/api/v1/admin/mail-templates", "Every mail text", response=list[MailTextsOut], tags=TAGS
+    ),
+    ApiRoute(
+        "GET",
+        TEMPLATE,
+        "The mail text of a kind and language",
+        response=MailTextsOut,
+        errors=("not_found",),
+        path_params=PARAMS,
+        tags=TAGS,
+    ),
+    ApiRoute(
+        "PUT",
+        TEMPLATE,
+        "Change a mail text (Jinja placeholders; checked before it is stored)",
+        body=MailTextsIn,
+        response=MailTextsOut,
+        errors=("validation_error", "not_found"),
+        path_params=PARAMS,
+        tags=TAGS,
+    ),
+    ApiRoute(
+        "DELETE",
+        TEMPLATE,
+        "Back to the built-in mail text",
+        response=MailTextsOut,
+        errors=("not_found",),
+        path_params=PARAMS,
+        tags=TAGS,
+    ),
+    ApiRoute(
+        "POST",
+        "/api/v1/admin/mail-suppressions/lift",
+        "Lift the suppression of an address that refused mail for good (the address in the body)",
+        body=SuppressionIn,
+        response=LiftedOut,
+        errors=("validation_error",),
+        tags=TAGS,
+    ),
+)
+
+
+def document() -> dict[str, Any]:
+    return build_document(ROUTES, title="Notifier", description="Mail texts and suppressions.")
