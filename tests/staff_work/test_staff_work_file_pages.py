@@ -205,3 +205,36 @@ async def test_a_transfer_to_the_responsible_location_moves_it_to_a_free_slot_th
     assert "abgesagt" in html and f"/staff/appointments/{second['id']}/cancel" not in html
     nowhere = await form(browser, f"/staff/appointments/{second['id']}/transfer", location_id="", choice="x")
     assert nowhere.status in (403, 422) and "Traceback" not in await nowhere.text()
+
+
+@pytest.mark.req("R37")
+@pytest.mark.req("R41")
+async def test_staff_move_an_appointment_to_another_free_slot_from_its_file_and_the_customer_is_told(
+    client: TestClient[Any, Any], pages_gateway: Gateway, pool: asyncpg.Pool
+) -> None:
+    booked = await book(client, TUESDAY, "08:00")
+    browser = await signed_in(pages_gateway, "verlegen")
+    file_path = f"/staff/appointments/{booked['id']}"
+    html = await (await browser.get(file_path)).text()
+    assert '<h2 id="h-move">Termin verlegen</h2>' in html
+    assert not slot_buttons(html, f"{file_path}/reschedule")  # the slots come on request only
+
+    html = await (await browser.get(file_path, params={"move": "1"})).text()
+    starts = slot_buttons(html, f"{file_path}/reschedule")
+    assert starts and factory.iso(TUESDAY, "08:15") in starts
+    no_token = await browser.post(f"{file_path}/reschedule", data={"start": starts[0]})
+    assert no_token.status == 403
+
+    moved = await form(browser, f"{file_path}/reschedule", start=factory.iso(TUESDAY, "08:15"))
+    assert moved.status == 303 and moved.headers["Location"] == f"{file_path}?notice=moved"
+    html = await (await browser.get(moved.headers["Location"])).text()
+    assert 'role="status">Der Termin ist verlegt' in html
+    assert "Verlegt durch Mitarbeitende" in html and "Dienstag, 3. März 2026, 08:15 Uhr" in html
+    event = (await events(pool, "appointment.rescheduled"))[0]
+    assert event["appointment"]["id"] == booked["id"]
+    entries = await audit_rows(pages_gateway, entity="appointment")
+    assert [e["action"] for e in entries] == ["reschedule"]
+
+    # A start that is no slot is explained on the file, not a bare error.
+    wrong = await form(browser, f"{file_path}/reschedule", start=factory.iso(TUESDAY, "08:07"))
+    assert wrong.status == 422 and "Zeit" in await wrong.text()

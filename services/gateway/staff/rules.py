@@ -540,6 +540,7 @@ OWN: dict[tuple[str, str], Rule] = {
     ("POST", "/staff/appointments/{appointment_id}/cancel"): Rule(AM, SOME, entity="appointment"),
     ("POST", "/staff/appointments/{appointment_id}/follow-up"): Rule(AM, SOME, entity="appointment"),
     ("POST", "/staff/appointments/{appointment_id}/transfer"): Rule(AM, SOME, entity="appointment"),
+    ("POST", "/staff/appointments/{appointment_id}/reschedule"): Rule(AM, SOME, entity="appointment"),
     ("GET", "/staff/search"): Rule(AM, SOME),
     # A search is posted so that names stay out of URLs; it reads, so no audit entity.
     ("POST", "/staff/search"): Rule(AM, SOME),

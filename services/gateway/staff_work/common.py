@@ -85,6 +85,7 @@ NOTICES_DE = {
         "die Bestätigung per E-Mail."
     ),
     "booked": "Der Termin ist gebucht; die Kundin / der Kunde erhält die Bestätigung per E-Mail.",
+    "moved": "Der Termin ist verlegt; die Kundin / der Kunde erhält die neue Zeit per E-Mail.",
 }
 WEEKDAYS_DE = ("Montag", "Dienstag", "Mittwoch", "Donnerstag", "Freitag", "Samstag", "Sonntag")
 MONTHS_DE = (

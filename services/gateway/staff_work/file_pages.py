@@ -7,6 +7,8 @@
                                                          team in one click (R24)
 - POST /staff/appointments/{appointment_id}/transfer    hand it to the responsible location: a free slot
                                                          there, or a callback ticket (R25)
+- POST /staff/appointments/{appointment_id}/reschedule  move it to another free slot of its concern here (a
+                                                         caller's wish; the customer gets the mail, R41)
 
 The follow-up and the transfer are chosen in steps that are plain GET forms on the file itself
 (`?follow_up=<concern>|<mode>`, `?transfer_to=<location>` and `?transfer=<concern>|<mode>`: catalog ids,
@@ -52,6 +54,7 @@ HISTORY_DE = {
     "transferred_from": "An einen anderen Standort übergeben",
     "transferred_to": "Von einem anderen Standort übernommen",
     "transferred_to_callback": "Übergeben als Rückruf-Ticket (Termin abgesagt)",
+    "rescheduled": "Verlegt durch Mitarbeitende",
     "mass_change_moved": "Durch Massenänderung verlegt",
     "mass_change_cancelled": "Durch Massenänderung abgesagt",
 }
@@ -63,6 +66,7 @@ FOLLOW_UP_CODES = {
     ),
 }
 TRANSFER_CODES = {"not_changeable": "Nur ein gebuchter Termin kann übergeben werden."}
+MOVE_CODES = {"too_late": "Der Termin hat begonnen oder ist vorbei; er kann nicht mehr verlegt werden."}
 STEP_FIELDS = {"concern_id": "Anliegen", "mode": "Art", "start": "Zeit", "location_id": "Standort"}
 
 
@@ -112,6 +116,9 @@ async def file_page(
         offered = concern_options([c for c in concerns if c.get("group_id") != a.get("group")])
         choice = concern_choice(request.query.get("follow_up") or (values or {}).get("follow_up"))
         follow_up = {"options": offered, "step": await _slots_step(request, location_id, choice, offered)}
+    move: dict[str, Any] | None = None
+    if a.get("status") == "booked" and request.query.get("move") == "1":
+        move = {"slots": await free_slots(request, location_id, str(a.get("concern")), str(a.get("mode")))}
     transfer: dict[str, Any] | None = None
     if a.get("status") == "booked":
         target = location_from(request.query, "transfer_to") or (values or {}).get("transfer_to")
@@ -136,6 +143,7 @@ async def file_page(
             "history": [h for h in a.get("history") or [] if isinstance(h, dict)],
             "history_de": HISTORY_DE,
             "follow_up": follow_up,
+            "move": move,
             "transfer": transfer,
             "outcomes": OUTCOMES_DE,
             "modes": MODES_DE,
@@ -258,4 +266,27 @@ async def transfer_submit(request: web.Request) -> web.StreamResponse:
         errors=errors,
         values={"transfer_to": target or "", "transfer": str(form.get("choice", ""))},
         status=page_status(status) if status >= 400 else 502,
+    )
+
+
+@routes.post("/staff/appointments/{appointment_id}/reschedule")
+async def move_submit(request: web.Request) -> web.StreamResponse:
+    appointment_id = appointment_id_of(request)
+    form = await request.post()
+    start = str(form.get("start", ""))[:40]
+    if not start:
+        status: int = 422
+        answer: Any = {"error": {"code": "validation_error", "details": [{"field": "start"}]}}
+    else:
+        status, answer = await booking_change(
+            request,
+            "/api/v1/staff/appointments/{appointment_id}/reschedule",
+            {"appointment_id": appointment_id},
+            {"start": start},
+        )
+    if 200 <= status < 300:
+        raise web.HTTPSeeOther(f"/staff/appointments/{appointment_id}?notice=moved")
+    errors, _ = explain(status, answer, fields=STEP_FIELDS, codes=MOVE_CODES)
+    return await file_page(
+        request, appointment_id, errors=errors, status=page_status(status) if status >= 400 else 502
     )
