@@ -6,6 +6,7 @@ import json
 from datetime import timedelta
 
 import pytest
+from yarl import URL
 
 from services.gateway.staff.authz import COOKIE
 from shared.identity import Role
@@ -242,6 +243,25 @@ async def test_many_failed_sign_ins_from_one_address_are_slowed_down_whatever_th
     assert 0 < int(throttled.headers["Retry-After"]) <= 15 * 60 + 1
     gateway.clock.advance(timedelta(minutes=15, seconds=1))
     assert (await browser.login("olga")).status == 200
+
+
+async def test_a_signed_out_page_request_keeps_its_whole_query_for_after_the_sign_in(
+    gateway: Gateway,
+) -> None:
+    """The target travels whole (every parameter, not only the first); an absurdly long one (a Location
+    header has its limits) keeps the page without its query rather than breaking the redirect."""
+    browser = gateway.browser()
+    asked = await browser.get("/staff/locations/mitte/day?date=2026-03-03&view=all")
+    assert asked.status == 303
+    login = URL(asked.headers["Location"])
+    assert login.path == "/staff/login"
+    assert login.query["next"] == "/staff/locations/mitte/day?date=2026-03-03&view=all"
+    page = await browser.get(asked.headers["Location"])
+    assert 'value="/staff/locations/mitte/day?date=2026-03-03&amp;view=all"' in await page.text()
+
+    long = await browser.get("/staff/locations/mitte/day?date=2026-03-03&x=" + "a" * 9000)
+    assert long.status == 303 and len(long.headers["Location"]) < 1100
+    assert URL(long.headers["Location"]).query["next"] == "/staff/locations/mitte/day"
 
 
 async def test_the_login_page_signs_in_and_keeps_the_target_page(gateway: Gateway) -> None:

@@ -100,6 +100,18 @@ def is_page(request: web.Request) -> bool:
     return request.path == "/staff" or request.path.startswith("/staff/")
 
 
+# Where the sign-in page sends back to: the page asked for, with its query while that stays short (a
+# Location header has its limits, and a long query is no page anybody bookmarks).
+_RETURN_TO_MAX = 1000
+
+
+def _return_to(request: web.Request) -> str:
+    for candidate in (request.rel_url.path_qs, request.rel_url.path):
+        if len(candidate) <= _RETURN_TO_MAX:
+            return candidate
+    return "/staff"
+
+
 @web.middleware
 async def staff_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     if not is_staff_path(request.path):
@@ -108,8 +120,7 @@ async def staff_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await _guard(request, handler)
     except UnauthenticatedError:
         if is_page(request) and request.method in SAFE_METHODS:
-            target = quote(request.rel_url.path_qs, safe="/?=&")
-            raise web.HTTPSeeOther(f"/staff/login?next={target}") from None
+            raise web.HTTPSeeOther(f"/staff/login?next={quote(_return_to(request), safe='/')}") from None
         raise
     except PasswordChangeRequired:
         if is_page(request) and request.method in SAFE_METHODS:
