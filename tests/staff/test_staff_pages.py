@@ -77,7 +77,22 @@ async def test_administrators_keep_the_catalogue_and_location_administrators_ass
     ]
     status, _, _ = await post_form(location_admin, "/staff/locations/nord/concerns", offer)
     assert status == 403
-    entries = await audit_rows(gateway, actor="page-la", outcome="ok")
+    # Nor through a form field that would make another location's route out of this one's.
+    group = {"id": "nord-ez", "kind": "entrance_zone", "name": {"de": "Eingangszone"}, "service_points": 1}
+    assert (await admin.post("/api/v1/admin/locations/nord/groups", json=group)).status == 201
+    nord_offer = {**offer, "group_id": "nord-ez"}
+    status, _, _ = await post_form(admin, "/staff/locations/nord/concerns", nord_offer)
+    assert status == 303
+    for sneaky in ("../../nord/concerns/neuantrag", "..%2F..%2Fnord%2Fconcerns%2Fneuantrag", ".."):
+        status, _, page = await post_form(
+            location_admin,
+            "/staff/locations/mitte/concerns",
+            {"action": "remove", "concern_id": sneaky},
+        )
+        assert status == 422, page
+    public = await (await gateway.browser().get("/api/v1/locations/nord/concerns")).json()
+    assert [c["id"] for c in public] == ["neuantrag"]
+    entries = await audit_rows(gateway, actor="page-la", outcome="ok")  # the refused ones are not "ok"
     assert [(e["entity"], e["location"], e["route"]) for e in entries if e["entity"] == "concern_offer"] == [
         ("concern_offer", "mitte", "/api/v1/admin/locations/{location_id}/concerns/{concern_id}")
     ]

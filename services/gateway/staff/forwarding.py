@@ -25,7 +25,7 @@ from services.gateway.staff.domain import changed_fields
 from services.gateway.staff.keys import GROUP, IDENTITY, LOCATION, RULE, STAFF
 from services.gateway.staff.rules import ALL_LOCATIONS_MARK, Forwarded
 from services.gateway.staff.service import Actor
-from services.gateway.staff.upstream import identity_headers
+from services.gateway.staff.upstream import api_path, identity_headers
 from shared.logging import current_correlation_id
 
 log = structlog.get_logger(__name__)
@@ -38,7 +38,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 def make_forwarder(route: Forwarded) -> Handler:
     async def handler(request: web.Request) -> web.StreamResponse:
         change = route.rule.capacity_check
-        path = route.upstream_path.format(**request.match_info) if route.upstream_path else None
+        path = api_path(route.upstream_path, request.match_info) if route.upstream_path else None
         if change is None:
             response = await forward(request, route.service, identity_headers(request), path=path)
             if request.method in WRITE_METHODS and 200 <= response.status < 300:
@@ -153,7 +153,8 @@ async def apply_change(
         affected = await capacity.affected_by(request, change, data)
         if affected and not confirmed:
             raise capacity.conflict(affected)
-    status, answer = await upstream.call(request, service_name, method, api_route.format(**params), json=data)
+    path = api_path(api_route, params)
+    status, answer = await upstream.call(request, service_name, method, path, json=data)
     if 200 <= status < 300:
         extra = {"affected_appointments": [str(a.get("id")) for a in affected]} if affected else None
         await audit_change(

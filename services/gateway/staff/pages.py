@@ -663,8 +663,7 @@ def _upstream_error(status: int, data: Any) -> OTVError:
 
 
 def _text_path(request: web.Request) -> str:
-    kind, language = request.match_info["kind"], request.match_info["language"]
-    return f"/api/v1/admin/mail-templates/{kind}/{language}"
+    return upstream.api_path("/api/v1/admin/mail-templates/{kind}/{language}", request.match_info)
 
 
 @routes.get("/staff/admin/texts/{kind}/{language}")

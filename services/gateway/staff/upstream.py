@@ -3,6 +3,8 @@ identity of the signed-in person, so that the services see who acts and may chec
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
@@ -11,12 +13,29 @@ from aiohttp import web
 
 from services.gateway.proxy import HTTP, UPSTREAMS, client_ip
 from services.gateway.staff.keys import IDENTITY
-from shared.errors import UnavailableError
+from shared.errors import UnavailableError, ValidationError
 from shared.identity import HEADER, StaffIdentity, sign
 from shared.logging import current_correlation_id
 from shared.web import CLOCK, CORRELATION_HEADER, SETTINGS
 
 log = structlog.get_logger(__name__)
+
+
+# A value that goes into a path segment of a service's route: an id (slug, number, uuid), never a
+# separator or a dot segment, which would make the path name another route than the one whose rule was
+# checked (a form field `../../nord/...` once reached another location's route).
+_SEGMENT = re.compile(r"[A-Za-z0-9_~-][A-Za-z0-9._~-]{0,199}")
+
+
+def api_path(route: str, params: Mapping[str, str]) -> str:
+    """`route` (`/api/v1/.../{name}/...`) with `params` filled in, each checked to be one plain segment;
+    422 `validation_error` naming the parameter otherwise."""
+    for name, value in params.items():
+        if not _SEGMENT.fullmatch(str(value)):
+            raise ValidationError(
+                f"Invalid input: {name}.", details=[{"field": name, "message": "not an id"}]
+            )
+    return route.format(**params)
 
 
 def identity_headers(request: web.Request) -> dict[str, str]:
