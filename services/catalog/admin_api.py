@@ -2,8 +2,8 @@
 concerns and their offers, closures, blocks, lead times, the allow-list and the finder's tables, and
 read the policy check (R21).
 
-Authorisation comes from the gateway (a later issue). Until then the optional `X-OTV-Staff` header (or
-a verified `X-OTV-Identity`) only records who changed what in the change log.
+Authorisation: the gateway's rule table, and behind it `authz.admin_guard` (a signed staff identity on
+every route, a fitting role for a change). The signed identity names who changed what in the change log.
 """
 
 from __future__ import annotations
@@ -36,29 +36,14 @@ from services.catalog.models import (
     StreetIn,
     WindowIn,
 )
-from shared import identity
 from shared.errors import NotFoundError
-from shared.web import CLOCK, POOL, SETTINGS, parse_json, parse_query, path_id
+from shared.web import CLOCK, POOL, parse_json, parse_query, path_id, staff_identity
 
 routes = web.RouteTableDef()
 
-STAFF_HEADER = "X-OTV-Staff"
-_STAFF_SHAPE = re.compile(r"^[A-Za-z0-9._@-]{1,100}$")
-
 
 def actor_of(request: web.Request) -> service.Actor:
-    signed = request.headers.get(identity.HEADER)
-    if signed:
-        try:
-            verified = identity.verify(
-                signed, request.app[SETTINGS].internal_secret, request.app[CLOCK].now()
-            )
-        except Exception:  # noqa: BLE001 -- not an authorisation check (yet): an unverifiable header names no one
-            verified = None
-        if verified is not None:
-            return service.Actor(verified.subject)
-    staff = request.headers.get(STAFF_HEADER, "").strip()
-    return service.Actor(staff if _STAFF_SHAPE.match(staff) else None)
+    return service.Actor(staff_identity(request).subject)
 
 
 def _int_id(request: web.Request, name: str) -> int:

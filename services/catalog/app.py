@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from services.catalog import admin_api, api
+from services.catalog import admin_api, api, authz
 from services.catalog.config import Settings
 from services.catalog.openapi import setup_openapi
 from shared.background import relay_context
@@ -18,6 +18,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         clock=clock,
         handler_args={"max_line_size": settings.max_request_line, "max_field_size": 16384},
     )
+    app.middlewares.append(authz.admin_guard)  # innermost: its 401/403 get the error body
     app.cleanup_ctx.extend([database_context(settings), broker_context(settings), relay_context])
     app.router.add_routes(api.routes)
     app.router.add_routes(admin_api.routes)

@@ -20,6 +20,7 @@ from services.catalog import demo
 from services.catalog.app import create_app
 from services.catalog.config import Settings
 from shared.clock import BERLIN, ManualClock
+from shared.identity import HEADER, Grant, IdentityKind, Role, StaffIdentity, sign
 from tests.conftest import TEST_OVERRIDES, svc_settings
 
 NOW = datetime(2026, 11, 25, 10, 0, tzinfo=BERLIN)  # a Wednesday
@@ -114,6 +115,19 @@ async def restore(pool: asyncpg.Pool, copy: dict[str, Any]) -> None:
             )
 
 
+def staff_headers(
+    name: str = "catalog-admin", role: Role = Role.ADMIN, location: str = "*", *, at: datetime = NOW
+) -> dict[str, str]:
+    """The staff identity the gateway signs for the catalog (the catalog's admin API needs one)."""
+    identity = StaffIdentity(
+        subject=name,
+        kind=IdentityKind.USER,
+        grants=(Grant(role=role, locations=(location,)),),
+        issued_at=at,
+    )
+    return {HEADER: sign(identity, catalog_settings().internal_secret)}
+
+
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock(NOW)
@@ -137,7 +151,9 @@ async def demo_pool(pools: dict[str, asyncpg.Pool], demo_copy: dict[str, Any]) -
 async def client(
     pool: asyncpg.Pool, clock: ManualClock
 ) -> AsyncIterator[TestClient[web.Request, web.Application]]:
-    async with TestClient(TestServer(create_app(catalog_settings(), clock=clock))) as test_client:
+    async with TestClient(
+        TestServer(create_app(catalog_settings(), clock=clock)), headers=staff_headers()
+    ) as test_client:
         yield test_client
 
 
@@ -145,7 +161,9 @@ async def client(
 async def demo_client(
     demo_pool: asyncpg.Pool, clock: ManualClock
 ) -> AsyncIterator[TestClient[web.Request, web.Application]]:
-    async with TestClient(TestServer(create_app(catalog_settings(), clock=clock))) as test_client:
+    async with TestClient(
+        TestServer(create_app(catalog_settings(), clock=clock)), headers=staff_headers()
+    ) as test_client:
         yield test_client
 
 
@@ -155,7 +173,9 @@ async def demo_module(
 ) -> AsyncIterator[TestClient[web.Request, web.Application]]:
     """The demo data once for a module of read-only tests, and the app over it."""
     await restore(pools["catalog"], demo_copy)
-    async with TestClient(TestServer(create_app(catalog_settings(), clock=ManualClock(NOW)))) as test_client:
+    async with TestClient(
+        TestServer(create_app(catalog_settings(), clock=ManualClock(NOW))), headers=staff_headers()
+    ) as test_client:
         yield test_client
 
 

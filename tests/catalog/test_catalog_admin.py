@@ -5,6 +5,7 @@ kind of shortfall on purpose-built data."""
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -14,12 +15,13 @@ from aiohttp.test_utils import TestClient
 
 from services.catalog import demo, service
 from services.catalog.domain import MANDATORY_CONCERNS
-from shared.clock import ManualClock
+from shared.clock import BERLIN, ManualClock
 from shared.events.catalog import GroupKind, LocationConfiguredV1
-from tests.catalog.conftest import outbox_count, snapshot_events
+from shared.identity import Role
+from tests.catalog.conftest import outbox_count, snapshot_events, staff_headers
 
 Client = TestClient[web.Request, web.Application]
-STAFF = {"X-OTV-Staff": "mitte-admin"}
+STAFF = staff_headers("mitte-admin")
 
 
 async def latest(pool: asyncpg.Pool, location_id: str) -> LocationConfiguredV1:
@@ -489,3 +491,47 @@ async def test_a_nul_character_in_the_address_is_a_404_and_in_a_text_a_422_and_c
     assert (await response.json())["error"]["code"] == "validation_error"
     assert await outbox_count(demo_pool) == before
     assert await demo_pool.fetchval("SELECT name FROM locations WHERE id = 'mitte'") != "Mi\u0000tte"
+
+
+async def test_the_admin_api_needs_the_signed_staff_identity_and_a_fitting_role_for_a_change(
+    demo_client: Client, demo_pool: asyncpg.Pool
+) -> None:
+    """Defence in depth behind the gateway: a call that did not come through it (no signature, a forged
+    or an expired one) is 401; a change needs a role that may make it there."""
+    before = await outbox_count(demo_pool)
+    window = {"weekday": 5, "start": "09:00", "end": "11:30", "service_points": 1}
+    path = "/api/v1/admin/groups/mitte-ez/windows"
+    unsigned = {"X-OTV-Identity": ""}
+    forged = {"X-OTV-Identity": staff_headers()["X-OTV-Identity"][:-4] + "AAAA"}
+    expired = staff_headers(at=datetime(2026, 11, 25, 9, 0, tzinfo=BERLIN))
+    for headers in (unsigned, forged, expired):
+        for method, target, body in (("GET", "/api/v1/admin/locations", None), ("POST", path, window)):
+            response = await demo_client.request(method, target, json=body, headers=headers)
+            assert response.status == 401, (headers, target, await response.text())
+            assert (await response.json())["error"]["code"] == "unauthenticated"
+    manager = staff_headers("kim", Role.APPOINTMENT_MANAGER, "mitte")
+    leader_elsewhere = staff_headers("lea", Role.GROUP_LEADER, "nord")
+    location_admin = staff_headers("lou", Role.LOCATION_ADMIN, "mitte")
+    refused: list[tuple[dict[str, str], str, str, dict[str, Any]]] = [
+        (manager, "POST", path, window),
+        (
+            leader_elsewhere,
+            "PUT",
+            "/api/v1/admin/locations/mitte/lead-time",
+            {"min_minutes": 0, "max_days": 28},
+        ),
+        (leader_elsewhere, "PATCH", "/api/v1/admin/locations/mitte", {"name": "Mitte"}),
+        (location_admin, "PATCH", "/api/v1/admin/concerns/neuantrag", {"info": {"de": "x"}}),
+        (location_admin, "POST", "/api/v1/admin/allow-list", {"entry": "sc@example.org"}),
+    ]
+    for headers, method, target, body in refused:
+        response = await demo_client.request(method, target, json=body, headers=headers)
+        assert response.status == 403, (method, target, await response.text())
+    assert await outbox_count(demo_pool) == before
+    # A location admin of the location may; reading needs any staff member.
+    reading = await demo_client.get("/api/v1/admin/locations/mitte", headers=manager)
+    assert reading.status == 200
+    allowed = await demo_client.post(path, json=window, headers=location_admin)
+    assert allowed.status == 201, await allowed.text()
+    changes = await ok(await demo_client.get("/api/v1/admin/changes", params={"location": "mitte"}))
+    assert changes[0]["staff"] == "lou"

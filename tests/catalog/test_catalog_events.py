@@ -19,7 +19,7 @@ from services.catalog import commands
 from shared.consumer import Consumer
 from shared.events import Envelope
 from shared.events.catalog import LocationConfiguredV1
-from tests.catalog.conftest import catalog_settings, outbox_count, snapshot_events
+from tests.catalog.conftest import catalog_settings, outbox_count, snapshot_events, staff_headers
 from tests.conftest import wait_for
 
 Client = TestClient[web.Request, web.Application]
@@ -48,7 +48,7 @@ async def test_an_admin_change_reaches_a_consumer_through_the_broker_as_a_newer_
             (await snapshot_events(demo_pool, "nord"))[-1]["data"]
         ).revision
         response = await demo_client.patch(
-            "/api/v1/admin/groups/nord-lt", json={"service_points": 8}, headers={"X-OTV-Staff": "nord-admin"}
+            "/api/v1/admin/groups/nord-lt", json={"service_points": 8}, headers=staff_headers("nord-admin")
         )
         assert response.status == 200, await response.text()
 
