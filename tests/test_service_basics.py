@@ -208,3 +208,28 @@ async def test_an_over_long_query_through_the_gateway_gets_the_error_body_not_a_
             response = await client.get("/api/v1/finder", params={"street": "x" * 10_000})
             assert response.status == 422
             assert (await response.json())["error"]["code"] == "validation_error"
+
+
+async def test_the_gateway_forwards_the_path_it_checked_never_a_resolved_dot_segment() -> None:
+    """`%2E%2E` is one path segment to the gateway's router (and to its rules); the upstream must get the
+    same path, not one that an HTTP client resolved to another route."""
+    seen: list[str] = []
+
+    async def anything(request: web.Request) -> web.Response:
+        seen.append(request.raw_path)
+        return web.json_response({})
+
+    upstream = web.Application()
+    upstream.router.add_route("*", "/{tail:.*}", anything)
+    async with TestServer(upstream) as server:
+        base = str(server.make_url("")).rstrip("/")
+        settings = svc_settings(GatewaySettings, catalog_urls=base, booking_urls=base)
+        async with TestServer(create_gateway(settings)) as gateway:  # type: ignore[arg-type]
+            for path in ("/api/v1/locations/%2E%2E/concerns", "/api/v1/locations/%2e%2e/availability"):
+                # A raw request line: a client library would resolve the segment before sending.
+                reader, writer = await asyncio.open_connection(gateway.host, gateway.port)
+                writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+                await writer.drain()
+                await reader.read()
+                writer.close()
+    assert seen == ["/api/v1/locations/%2E%2E/concerns", "/api/v1/locations/%2e%2e/availability"]

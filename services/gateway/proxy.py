@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Iterator
 import aiohttp
 import structlog
 from aiohttp import web
+from yarl import URL
 
 from shared.logging import current_correlation_id
 from shared.web import CORRELATION_HEADER, error_response
@@ -139,9 +140,10 @@ async def forward(
     started = time.perf_counter()
     for base in request.app[UPSTREAMS].candidates(service):
         try:
-            async with session.request(
-                request.method, base + target, headers=headers, data=body or None
-            ) as upstream:
+            # Exactly the path the gateway routed and checked: as a plain string, yarl would decode and
+            # resolve a `%2E%2E` segment and the service would see another route than the rule's.
+            url = URL(base + target, encoded=True)
+            async with session.request(request.method, url, headers=headers, data=body or None) as upstream:
                 payload = await upstream.read()
                 response = web.Response(body=payload, status=upstream.status)
                 for name in RETURNED_RESPONSE_HEADERS:
