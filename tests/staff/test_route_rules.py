@@ -371,3 +371,16 @@ def test_every_location_source_of_the_table_is_understood() -> None:
             assert "{" + rule.group + "}" in path, (method, path)
         assert where.source is not From.BODY or method in {"POST", "PUT", "PATCH"}, (method, path)
     assert ALL_LOCATIONS_MARK == "*"
+
+
+@pytest.mark.parametrize("path", ["/api/v1/admin/locations/..", "/api/v1/admin/locations/./x?a=b"])
+async def test_a_page_s_call_with_a_dot_segment_never_leaves_the_gateway(path: str) -> None:
+    """A dot segment (a location id `..` decoded from `%2E%2E`) would be resolved by the HTTP client into
+    another route of the service than the page meant: the call is refused before it is made."""
+    from aiohttp.test_utils import make_mocked_request
+
+    from services.gateway.staff import upstream
+    from shared.errors import NotFoundError
+
+    with pytest.raises(NotFoundError):
+        await upstream.call(make_mocked_request("GET", "/staff/x"), "catalog", "GET", path)

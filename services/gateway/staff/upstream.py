@@ -13,7 +13,7 @@ from aiohttp import web
 
 from services.gateway.proxy import HTTP, UPSTREAMS, client_ip
 from services.gateway.staff.keys import IDENTITY
-from shared.errors import UnavailableError, ValidationError
+from shared.errors import NotFoundError, UnavailableError, ValidationError
 from shared.identity import HEADER, StaffIdentity, sign
 from shared.logging import current_correlation_id
 from shared.web import CLOCK, CORRELATION_HEADER, SETTINGS
@@ -57,6 +57,9 @@ async def call(
 ) -> tuple[int, Any]:
     """(status, parsed JSON body or None). 503 `unavailable` when no replica answers. The call carries
     the signed identity of the person (or `identity`, e.g. the gateway's own for look-ups)."""
+    if any(segment in {".", ".."} for segment in path.split("?", 1)[0].split("/")):
+        # A dot segment would be resolved by the HTTP client into another route than the caller meant.
+        raise NotFoundError("Not found.")
     headers = {
         CORRELATION_HEADER: current_correlation_id(),
         "X-Forwarded-For": client_ip(request),
