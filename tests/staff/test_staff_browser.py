@@ -143,6 +143,19 @@ async def test_axe_finds_no_serious_violation_on_the_admin_pages(stack: Stack, b
             "/api/v1/admin/mail-templates/confirmation/de": MAIL_TEXTS[0],
         }
     )
+    dead = {
+        "id": 7,
+        "consumer": "notifier.appointments",
+        "queue": "otv.notifier.appointments",
+        "event_id": "0f6b7c1e-1111-4c3a-9d7e-2a1b3c4d5e6f",
+        "event_type": "appointment.booked",
+        "reason": "failed 5 times, last: UndefinedTableError",
+        "attempts": 5,
+        "dead_at": "2026-03-02T07:59:00+00:00",
+        "replayed_at": None,
+    }
+    gateway.upstreams["notifier"].answers["/api/v1/admin/dead-letters"] = [dead]
+    gateway.upstreams["reporting"].answers["/api/v1/admin/dead-letters"] = []
     await gateway.account("axe-admin", (Role.ADMIN, "*"))
     axe = Axe()
     problems: dict[str, list[str]] = {}
@@ -161,6 +174,7 @@ async def test_axe_finds_no_serious_violation_on_the_admin_pages(stack: Stack, b
         ("/staff/admin/accounts/axe-admin", "Konto axe-admin"),
         ("/staff/admin/api-keys", "API-Schlüssel"),
         ("/staff/admin/audit-log", "Audit-Log"),
+        ("/staff/admin/dead-letters", "Nicht zustellbare Nachrichten"),
         ("/staff/password", "Passwort ändern"),
         ("/staff/admin/concerns/no-such-concern", "Nicht möglich"),
     ]

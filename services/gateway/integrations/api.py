@@ -13,7 +13,8 @@ from services.gateway.integrations import service
 from services.gateway.integrations.db import DeliveryFilter
 from services.gateway.integrations.keys import INTEGRATIONS
 from services.gateway.proxy import client_ip
-from services.gateway.staff.keys import IDENTITY
+from services.gateway.staff import service as staff_service
+from services.gateway.staff.keys import IDENTITY, STAFF
 from services.gateway.staff.service import Actor
 from shared import dead_letters
 from shared.errors import NotFoundError
@@ -81,7 +82,20 @@ async def list_dead_letters(request: web.Request) -> web.Response:
 
 @routes.post("/api/v1/admin/gateway/dead-letters/{dead_letter_id}/replay")
 async def replay_dead_letter(request: web.Request) -> web.Response:
-    return await dead_letters.replay(request)
+    """Replays one to the integrations consumer, with the audit entry of the change."""
+    response = await dead_letters.replay(request)
+    await staff_service.record(
+        request.app[STAFF],
+        actor(request),
+        action="replay",
+        entity="dead_letter",
+        entity_id=request.match_info["dead_letter_id"],
+        status=response.status,
+        method="POST",
+        route="/api/v1/admin/gateway/dead-letters/{dead_letter_id}/replay",
+        changes={"fields": []},
+    )
+    return response
 
 
 @routes.get("/api/v1/admin/webhooks")

@@ -81,10 +81,11 @@ def setup_pages(app: web.Application) -> None:
     env.filters["when"] = _when
     env.globals["role_label"] = lambda role: ROLE_LABELS_DE.get(Role(role), role)
     app[PAGE_ERROR] = render_error
-    from services.gateway.staff import location_pages
+    from services.gateway.staff import dead_letter_pages, location_pages
 
     app.router.add_routes(routes)
     app.router.add_routes(location_pages.routes)
+    app.router.add_routes(dead_letter_pages.routes)
 
 
 def _when(value: Any) -> str:
@@ -109,6 +110,7 @@ def nav_for(identity: StaffIdentity | None) -> list[tuple[str, str]]:
             ("/staff/admin/texts", "Texte"),
             ("/staff/admin/accounts", "Konten"),
             ("/staff/admin/api-keys", "API-Schlüssel"),
+            ("/staff/admin/dead-letters", "Störungen"),
         ]
     if identity.has(Role.AUDIT) and identity.locations_with(Role.AUDIT) is None:
         items.append(("/staff/admin/audit-log", "Audit-Log"))

@@ -473,6 +473,10 @@ OWN: dict[tuple[str, str], Rule] = {
     ("POST", "/staff/admin/accounts/{username}/active"): Rule(ADMIN, EVERY, entity="staff_account"),
     ("POST", "/staff/admin/accounts/{username}/reset-password"): Rule(ADMIN, EVERY, entity="staff_account"),
     ("GET", "/staff/admin/api-keys"): Rule(ADMIN, EVERY),
+    ("GET", "/staff/admin/dead-letters"): Rule(ADMIN, EVERY),
+    ("POST", "/staff/admin/dead-letters/{service}/{dead_letter_id}/replay"): Rule(
+        ADMIN, EVERY, entity="dead_letter"
+    ),
     ("POST", "/staff/admin/api-keys"): Rule(ADMIN, EVERY, entity="api_key"),
     ("POST", "/staff/admin/api-keys/{key_id}/revoke"): Rule(ADMIN, EVERY, entity="api_key"),
     ("GET", "/staff/admin/audit-log"): Rule(Role.AUDIT, EVERY),
