@@ -160,3 +160,8 @@ async def test_a_location_administrator_names_the_group_leaders_of_their_locatio
         location_admin, "/staff/locations/mitte/staff-roles", {"username": "new-leader", "roles": ["admin"]}
     )
     assert status == 422
+    # A name no account can have (a NUL, a trailing line break) is no such account, on the page.
+    for name in ("new-le\x00ader", "new-leader\n"):
+        form = {"username": name, "roles": ["group_leader"], "groups": "mitte-ez"}
+        status, _, page = await post_form(location_admin, "/staff/locations/mitte/staff-roles", form)
+        assert status == 404 and "<html" in page and "No such account" in page

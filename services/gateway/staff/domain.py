@@ -74,7 +74,7 @@ def normalise_username(raw: str) -> str:
 
 def check_username(username: str) -> str:
     name = normalise_username(username)
-    if not USERNAME.match(name):
+    if not USERNAME.fullmatch(name):
         raise ValidationError(
             "The username needs 2 to 63 lowercase letters, digits, '.', '_' or '-'.",
             details=[{"field": "username", "message": "invalid username"}],
@@ -202,7 +202,7 @@ def check_grant(role: str, location: str, groups: list[str] | tuple[str, ...] = 
         )
     if parsed in CENTRAL_ROLES:
         location = ALL_LOCATIONS
-    elif location != ALL_LOCATIONS and not LOCATION_ID.match(location):
+    elif location != ALL_LOCATIONS and not LOCATION_ID.fullmatch(location):
         raise ValidationError(
             "A location id is a slug such as 'mitte'.",
             details=[{"field": "location", "message": "invalid location id"}],
@@ -213,7 +213,7 @@ def check_grant(role: str, location: str, groups: list[str] | tuple[str, ...] = 
             details=[{"field": "groups", "message": "only for group_leader"}],
         )
     for group in groups:
-        if not GROUP_ID.match(group):
+        if not GROUP_ID.fullmatch(group):
             raise ValidationError(
                 "Invalid group id.", details=[{"field": "groups", "message": "invalid group id"}]
             )

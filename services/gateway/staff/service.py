@@ -19,6 +19,7 @@ from services.gateway.staff import db
 from services.gateway.staff.domain import (
     CENTRAL_ROLES,
     LOCATION_DELEGABLE_ROLES,
+    USERNAME,
     GrantRow,
     LockoutPolicy,
     LoginRefused,
@@ -377,6 +378,8 @@ async def get_account(staff: Staff, username: str) -> AccountView:
 
 
 async def _get(conn: asyncpg.Connection, username: str, *, lock: bool = True) -> db.Account:
+    if not USERNAME.fullmatch(username.lower()):  # no account has such a name (nor a NUL in it)
+        raise NotFoundError("No such account.")
     account = await db.find_account(conn, username.lower(), lock=lock)
     if account is None:
         raise NotFoundError("No such account.")
