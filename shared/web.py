@@ -67,7 +67,7 @@ async def correlation_middleware(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
     given = request.headers.get(CORRELATION_HEADER, "")
-    cid = given if _CID_SHAPE.match(given) else new_correlation_id()
+    cid = given if _CID_SHAPE.fullmatch(given) else new_correlation_id()
     token = correlation_id_var.set(cid)
     try:
         response = await handler(request)

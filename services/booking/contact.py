@@ -32,16 +32,16 @@ def normalise_email(raw: str) -> str:
     local, sep, domain = value.rpartition("@")
     if not sep or not local or not domain:
         raise ValueError("an e-mail address looks like name@example.org")
-    if len(local) > 64 or not _LOCAL_PART.match(local):
+    if len(local) > 64 or not _LOCAL_PART.fullmatch(local):
         raise ValueError("the part before @ is not a valid e-mail name")
     try:
         ascii_domain = domain.rstrip(".").encode("idna").decode("ascii").lower()
     except UnicodeError:
         raise ValueError("the part after @ is not a valid domain") from None
     labels = ascii_domain.split(".")
-    if len(labels) < 2 or not all(_DOMAIN_LABEL.match(label) for label in labels):
+    if len(labels) < 2 or not all(_DOMAIN_LABEL.fullmatch(label) for label in labels):
         raise ValueError("the part after @ is not a valid domain")
-    if not _TLD.match(labels[-1]):
+    if not _TLD.fullmatch(labels[-1]):
         raise ValueError("the part after @ is not a valid domain")
     return f"{local}@{ascii_domain}"
 
@@ -61,7 +61,7 @@ def is_allow_listed(email: str, entries: Iterable[str]) -> bool:
 
 def normalise_phone(raw: str) -> str:
     value = " ".join(raw.split())
-    if not _PHONE.match(value) or sum(ch.isdigit() for ch in value) < 5:
+    if not _PHONE.fullmatch(value) or sum(ch.isdigit() for ch in value) < 5:
         raise ValueError("a phone number has digits and may start with +, e.g. 0421 123456")
     return value
 
@@ -69,14 +69,14 @@ def normalise_phone(raw: str) -> str:
 def normalise_customer_number(raw: str) -> str:
     """Lenient: spaces, dashes, slashes and dots are dropped, letters upper-cased (123 d 456789)."""
     value = _SEPARATORS.sub("", raw).upper()
-    if not CUSTOMER_NUMBER.match(value):
+    if not CUSTOMER_NUMBER.fullmatch(value):
         raise ValueError("a customer number (Kundennummer) looks like 123D456789")
     return value
 
 
 def normalise_household_number(raw: str) -> str:
     value = _SEPARATORS.sub("", raw).upper()
-    if not HOUSEHOLD_NUMBER.match(value):
+    if not HOUSEHOLD_NUMBER.fullmatch(value):
         raise ValueError("a household number (BG-Nummer) looks like 12345BG1234567")
     return value
 

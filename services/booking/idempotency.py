@@ -33,7 +33,7 @@ class IdempotencyKey:
 
     @classmethod
     def of(cls, raw: str, *, scope: str, request: bytes, secret: str) -> IdempotencyKey:
-        if not _SHAPE.match(raw):
+        if not _SHAPE.fullmatch(raw):
             raise field_error(HEADER, "1 to 255 printable characters, e.g. a UUID")
         scoped = f"{scope}\x1f{raw}".encode()
         return cls(

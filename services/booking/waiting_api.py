@@ -82,7 +82,7 @@ async def post_accept(request: web.Request) -> web.Response:
 async def get_staff_waiting_list(request: web.Request) -> web.Response:
     identity = staff_identity(request)  # 401 unless the gateway signed it (I5)
     location_id = request.match_info["location_id"]
-    if not re.match(ID_PATTERN, location_id):
+    if not re.fullmatch(ID_PATTERN, location_id):
         raise NotFoundError("There is no such location.")
     identity.require(Role.APPOINTMENT_MANAGER, location_id)  # R28: personal data of their locations only
     listing = await waiting_list.staff_waiting_list(request.app[DEPS], location_id)

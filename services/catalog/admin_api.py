@@ -521,7 +521,7 @@ async def admin_other_jobcenters(request: web.Request) -> web.Response:
 @routes.put("/api/v1/admin/finder/other-jobcenters/{jobcenter_id}")
 async def admin_put_other_jobcenter(request: web.Request) -> web.Response:
     jobcenter_id = path_id(request, "jobcenter_id")
-    if not re.match(r"^[a-z][a-z0-9-]{1,47}$", jobcenter_id):
+    if not re.fullmatch(r"[a-z][a-z0-9-]{1,47}", jobcenter_id):
         raise NotFoundError("Not found.")
     body = await parse_json(request, OtherJobcenterIn)
     await finder.put_other_jobcenter(

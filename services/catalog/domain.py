@@ -337,7 +337,7 @@ _ALLOW_ENTRY = re.compile(r"^([a-z0-9._%+'-]+@|@)[a-z0-9-]+(\.[a-z0-9-]+)+$")
 def normalise_allow_entry(raw: str) -> str:
     """An e-mail address or `@domain`, lower case, trimmed; a 422 naming `entry` when malformed."""
     entry = unicodedata.normalize("NFKC", raw).strip().lower()
-    if len(entry) > 254 or not _ALLOW_ENTRY.match(entry):
+    if len(entry) > 254 or not _ALLOW_ENTRY.fullmatch(entry):
         raise ValidationError(
             "Not an e-mail address or @domain.",
             details=[{"field": "entry", "message": "an e-mail address (name@domain) or @domain"}],
@@ -369,7 +369,7 @@ def house_number_value(house_number: str | None) -> int | None:
     """The number part of a house number ("12a" -> 12, "12-14" -> 12); None when not given."""
     if house_number is None:
         return None
-    match = _HOUSE_NUMBER.match(house_number.strip())
+    match = _HOUSE_NUMBER.fullmatch(house_number.strip())
     return int(match.group(1)) if match else None
 
 

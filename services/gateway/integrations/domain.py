@@ -31,7 +31,7 @@ _LOCATION = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 # --- scope ------------------------------------------------------------------------------------------
 def check_patterns(patterns: list[str]) -> list[str]:
     found = sorted(set(patterns))
-    bad = [p for p in found if not _PATTERN.match(p)]
+    bad = [p for p in found if not _PATTERN.fullmatch(p)]
     if not found or bad:
         raise ValidationError(
             "Event types are patterns such as appointment.* or callback.created.",
@@ -42,7 +42,7 @@ def check_patterns(patterns: list[str]) -> list[str]:
 
 def check_locations(locations: list[str]) -> list[str]:
     found = sorted(set(locations))
-    if not found or any(loc != ALL_LOCATIONS and not _LOCATION.match(loc) for loc in found):
+    if not found or any(loc != ALL_LOCATIONS and not _LOCATION.fullmatch(loc) for loc in found):
         raise ValidationError(
             "Locations are location ids, or '*' for all.",
             details=[{"field": "locations", "message": "invalid location id"}],

@@ -250,7 +250,7 @@ def new_api_key() -> NewKey:
 
 def parse_api_key(raw: str) -> tuple[str, str] | None:
     """(prefix, secret) of a key in our format, else None."""
-    match = KEY_SHAPE.match(raw.strip())
+    match = KEY_SHAPE.fullmatch(raw.strip())
     return (match.group(1), match.group(2)) if match else None
 
 
@@ -263,7 +263,7 @@ def check_key_scope(locations: list[str], operations: list[str]) -> tuple[list[s
             details=[{"field": "locations", "message": "empty"}],
         )
     for loc in locs:
-        if loc != ALL_LOCATIONS and not LOCATION_ID.match(loc):
+        if loc != ALL_LOCATIONS and not LOCATION_ID.fullmatch(loc):
             raise ValidationError(
                 "Invalid location id.", details=[{"field": "locations", "message": "invalid location id"}]
             )

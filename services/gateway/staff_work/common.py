@@ -224,7 +224,7 @@ def day_of(request: web.Request, raw: str | None) -> tuple[date, list[str]]:
 
 def location_from(form: Any, name: str = "location") -> str | None:
     value = str(form.get(name, ""))
-    return value if LOCATION_ID.match(value) else None
+    return value if LOCATION_ID.fullmatch(value) else None
 
 
 def date_from(form: Any) -> str | None:
@@ -240,7 +240,7 @@ def text(form: Any, name: str, limit: int = 2000) -> str:
 
 def catalog_id(raw: Any) -> str | None:
     value = str(raw or "")
-    return value if CATALOG_ID.match(value) else None
+    return value if CATALOG_ID.fullmatch(value) else None
 
 
 def concern_choice(raw: str | None) -> tuple[str, str] | None:

@@ -51,12 +51,12 @@ def check_contact(values: dict[str, str], *, phone_required: bool) -> FormErrors
             errors.add(name, _("Enter your name in letters (at most 100 characters)."))
     if not values["email"]:
         errors.add("email", _("Enter your e-mail address. We send the confirmation there."))
-    elif len(values["email"]) > MAX_LENGTH["email"] or not _EMAIL.match(values["email"]):
+    elif len(values["email"]) > MAX_LENGTH["email"] or not _EMAIL.fullmatch(values["email"]):
         errors.add("email", _("Enter the e-mail address in the right form, like name@example.org."))
     if not values["phone"]:
         if phone_required:
             errors.add("phone", _("Enter your phone number. We call you at this number."))
-    elif not _PHONE.match(values["phone"]) or sum(ch.isdigit() for ch in values["phone"]) < 5:
+    elif not _PHONE.fullmatch(values["phone"]) or sum(ch.isdigit() for ch in values["phone"]) < 5:
         errors.add("phone", _("Enter the phone number with digits only, like 0421 123456."))
     customer = _SEPARATORS.sub("", values["customer_number"]).upper()
     household = _SEPARATORS.sub("", values["household_number"]).upper()
@@ -65,9 +65,9 @@ def check_contact(values: dict[str, str], *, phone_required: bool) -> FormErrors
             "customer_number",
             _("Enter your customer number or your household number (one of them is enough)."),
         )
-    if customer and not _CUSTOMER_NUMBER.match(customer):
+    if customer and not _CUSTOMER_NUMBER.fullmatch(customer):
         errors.add("customer_number", _("A customer number looks like 123D456789."))
-    if household and not _HOUSEHOLD_NUMBER.match(household):
+    if household and not _HOUSEHOLD_NUMBER.fullmatch(household):
         errors.add("household_number", _("A household number looks like 12345BG1234567."))
     return errors
 
