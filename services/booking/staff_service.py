@@ -104,18 +104,36 @@ def actor_of(identity: StaffIdentity) -> str:
     return f"{identity.kind.value}:{identity.subject}"
 
 
+def works_at(identity: StaffIdentity, location_id: str) -> bool:
+    """An appointment manager (or more) at the location; an API key of the service centre at its key's
+    locations (R37), its operations checked where it acts (`require_operation`)."""
+    if identity.kind is IdentityKind.API_KEY:
+        return identity.has(Role.SERVICE_CENTRE, location_id)
+    return identity.has(AM, location_id)
+
+
 def require_location(identity: StaffIdentity, location_id: str, role: Role = AM) -> None:
-    identity.require(role, location_id)
+    if role is not AM:
+        identity.require(role, location_id)
+    elif not works_at(identity, location_id):
+        raise ForbiddenError("This needs a role or location you do not have.")
+
+
+def require_operation(identity: StaffIdentity, operation: str) -> None:
+    """An API key's scope (R50), checked here too, behind the gateway's rules; staff accounts have all."""
+    if not identity.may(operation):
+        raise ForbiddenError(f"This API key may not do this ({operation}).")
 
 
 def _visible_locations(identity: StaffIdentity) -> list[str] | None:
-    found = identity.locations_with(AM)
+    role = Role.SERVICE_CENTRE if identity.kind is IdentityKind.API_KEY else AM
+    found = identity.locations_with(role)
     return None if found is None else sorted(found)
 
 
 def shows_phone(identity: StaffIdentity, appointment: Appointment) -> bool:
     """R49: the number only for staff of the appointment's location."""
-    return identity.has(AM, appointment.location_id)
+    return works_at(identity, appointment.location_id)
 
 
 def _url(deps: Deps, appointment: Appointment) -> str:
@@ -135,7 +153,7 @@ async def _load_for(
     conn: asyncpg.Connection | asyncpg.Pool, identity: StaffIdentity, appointment_id: uuid.UUID, *, lock: bool
 ) -> StaffRow:
     row = await _load(conn, appointment_id, lock=lock)
-    if not identity.has(AM, row.appointment.location_id):
+    if not works_at(identity, row.appointment.location_id):
         # R28: another location's file; the same answer whether it exists or not would hide more, but
         # the architecture's contract for a location one lacks is 403.
         raise ForbiddenError("This appointment belongs to a location you do not work for.")
@@ -165,12 +183,14 @@ async def day_view(
     deps: Deps, identity: StaffIdentity, location_id: str, first: date, last: date
 ) -> list[StaffRow]:
     require_location(identity, location_id)
+    require_operation(identity, "appointments:read")
     await deps.catalog.get(deps.pool, location_id)  # 404 for an unknown location
     since, until = day_bounds(first, last)
     return await staff_db.day_view(deps.pool, location_id, since, until)
 
 
 async def search(deps: Deps, identity: StaffIdentity, text: str) -> list[StaffRow]:
+    require_operation(identity, "appointments:read")
     return await staff_db.search(deps.pool, _visible_locations(identity), text.strip(), 50)
 
 
@@ -180,11 +200,12 @@ async def appointment_detail(
     """The file, its history and call attempts, and whether the reader sees it as the location it was
     handed to: a transfer without a slot (R25) leaves the file at the old location and a callback ticket
     at the responsible one, whose staff must read it (and the number) to call the customer back."""
+    require_operation(identity, "appointments:read")
     row = await _load(deps.pool, appointment_id, lock=False)
     handed_over = False
-    if not identity.has(AM, row.appointment.location_id):
+    if not works_at(identity, row.appointment.location_id):
         handed_to = await staff_db.callback_locations(deps.pool, appointment_id)
-        handed_over = any(identity.has(AM, location) for location in handed_to)
+        handed_over = any(works_at(identity, location) for location in handed_to)
         if not handed_over:
             raise ForbiddenError("This appointment belongs to a location you do not work for.")
     history = await staff_db.history(deps.pool, appointment_id)
@@ -208,13 +229,13 @@ async def staff_book(
     deps: Deps, identity: StaffIdentity, request: BookingRequest, interpreter_language: str | None
 ) -> Result:
     require_location(identity, request.location_id)
-    if not identity.may("appointments:write"):
-        raise ForbiddenError("This API key may not book appointments.")
+    require_operation(identity, "appointments:write")
     channel = Channel.SERVICE_CENTRE if identity.kind is IdentityKind.API_KEY else Channel.STAFF
     return await book_appointment(deps, request, channel=channel, interpreter_language=interpreter_language)
 
 
 async def staff_cancel(deps: Deps, identity: StaffIdentity, appointment_id: uuid.UUID, reason: str) -> None:
+    require_operation(identity, "appointments:write")
     row = await _load_for(deps.pool, identity, appointment_id, lock=False)
     by = CancelledBy.SERVICE_CENTRE if identity.kind is IdentityKind.API_KEY else CancelledBy.STAFF
     cancelled = await cancel_appointment(deps, appointment_id, token=None, cancelled_by=by, reason=reason)
@@ -231,6 +252,7 @@ async def staff_reschedule(
     """Staff and the service centre move a caller's appointment to another slot of the same concern at
     the same location, under the customer's rules (R41); the customer gets the mail with the new
     calendar invitation, and the file's history says who moved it from where."""
+    require_operation(identity, "appointments:write")
     before = (await _load_for(deps.pool, identity, appointment_id, lock=False)).appointment
     moved = await reschedule_appointment(deps, appointment_id, None, request, by_staff=True)
     if moved.start != before.start or moved.end != before.end:

@@ -11,7 +11,7 @@ import pytest
 
 from shared.identity import IdentityKind, Role, verify
 from shared.web import SETTINGS
-from tests.staff.conftest import Gateway, StaffClient, audit_rows
+from tests.staff.conftest import Gateway, Stack, StaffClient, audit_rows, customer, wait_for_slots
 
 # The customer pages (services/gateway/web) store their aiohttp-jinja2 environment under a plain string
 # key, which aiohttp warns about; irrelevant to staff access.
@@ -158,3 +158,46 @@ async def test_keys_are_created_only_by_administrators_and_scopes_are_validated(
     )
     assert bad.status == 422
     assert (await bad.json())["error"]["details"][0]["field"] == "operations"
+
+
+@pytest.mark.req("R37")
+@pytest.mark.req("R50")
+async def test_the_service_centre_books_moves_reads_and_cancels_with_its_key_through_the_real_booking(
+    stack: Stack,
+) -> None:
+    """End to end, with the real booking service behind the gateway: the key's scope is its locations
+    and operations; booking checks both again (the stand-in of the test above cannot)."""
+    gateway, admin = stack.gateway, stack.admin
+    slots = await wait_for_slots(admin, "mitte", "neuantrag", "2026-03-03")
+    key = bearer((await _key(admin, operations=["appointments:write", "appointments:read"]))["key"])
+    read_only = bearer((await _key(admin, name="Lesend", operations=["appointments:read"]))["key"])
+    elsewhere = bearer((await _key(admin, name="Nord", locations=["nord"]))["key"])
+    client = gateway.client
+
+    booked = await client.post("/api/v1/staff/appointments", json=customer(slots[0]), headers=key)
+    assert booked.status == 201, await booked.text()
+    appointment = await booked.json()
+    file = await client.get(f"/api/v1/staff/appointments/{appointment['id']}", headers=key)
+    assert file.status == 200 and (await file.json())["channel"] == "service_centre"
+
+    moved = await client.post(
+        f"/api/v1/staff/appointments/{appointment['id']}/reschedule", json={"start": slots[2]}, headers=key
+    )
+    assert moved.status == 200, await moved.text()
+    assert (await moved.json())["start"] == slots[2]
+    day = await client.get(
+        "/api/v1/staff/locations/mitte/appointments", params={"date": "2026-03-03"}, headers=read_only
+    )
+    assert day.status == 200 and [a["start"] for a in await day.json()] == [slots[2]]
+
+    for headers in (read_only, elsewhere):  # no write operation; another location's key
+        for path, body in (
+            (f"/api/v1/staff/appointments/{appointment['id']}/reschedule", {"start": slots[3]}),
+            (f"/api/v1/staff/appointments/{appointment['id']}/cancel", {"reason": "Anruf"}),
+        ):
+            refused = await client.post(path, json=body, headers=headers)
+            assert refused.status == 403, (path, await refused.text())
+    cancelled = await client.post(
+        f"/api/v1/staff/appointments/{appointment['id']}/cancel", json={"reason": "Anruf"}, headers=key
+    )
+    assert cancelled.status == 200 and (await cancelled.json()) == {"status": "cancelled"}
