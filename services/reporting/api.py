@@ -28,8 +28,8 @@ from services.reporting.models import Breakdown, StatisticsSummary
 from services.reporting.workbooks import build_statistics_export
 from shared.clock import Clock
 from shared.errors import ForbiddenError
-from shared.identity import HEADER, Role, StaffIdentity, verify
-from shared.web import CLOCK, POOL, SETTINGS, json_model, parse_query
+from shared.identity import Role, StaffIdentity
+from shared.web import CLOCK, POOL, SETTINGS, json_model, parse_query, staff_identity
 
 routes = web.RouteTableDef()
 
@@ -44,11 +44,6 @@ def settings_of(request: web.Request) -> Settings:
 
 def clock_of(request: web.Request) -> Clock:
     return request.app[CLOCK]
-
-
-def staff_identity(request: web.Request) -> StaffIdentity:
-    """The identity the gateway verified and signed; a customer cannot forge one (I5)."""
-    return verify(request.headers.get(HEADER), settings_of(request).internal_secret, clock_of(request).now())
 
 
 class _Query(BaseModel):

@@ -18,14 +18,13 @@ from services.reporting.api import (
     clock_of,
     require_statistics,
     settings_of,
-    staff_identity,
     statistics_period,
 )
 from services.reporting.charts import bar_chart, column_chart
 from services.reporting.domain import CANCELLED_BY_LABELS, LEAD_TIME_BUCKETS, OUTCOME_LABELS
 from services.reporting.models import StatisticsReport
 from shared.identity import Role
-from shared.web import POOL, parse_query
+from shared.web import POOL, parse_query, staff_identity
 
 routes = web.RouteTableDef()
 
