@@ -78,11 +78,15 @@ async def correlation_middleware(
 
 
 # Database errors that only a caller's input can cause (asyncpg passes the value through unchanged).
-_UNSTORABLE_INPUT = (
+UNSTORABLE_INPUT: tuple[type[Exception], ...] = (
     asyncpg.CharacterNotInRepertoireError,
     asyncpg.UntranslatableCharacterError,
     asyncpg.StringDataRightTruncationError,
     asyncpg.NumericValueOutOfRangeError,
+)
+
+UNSTORABLE_MESSAGE = (
+    "The input holds a value that cannot be stored (a NUL character, or a number or text too large)."
 )
 
 
@@ -105,15 +109,11 @@ async def error_middleware(
         return response
     except asyncio.CancelledError:
         raise
-    except _UNSTORABLE_INPUT as exc:
+    except UNSTORABLE_INPUT as exc:
         # The database refused a value of the input (the last line of defence behind the models): the
         # caller's mistake, answered as such; nothing was stored, the transaction rolled back.
         log.warning("input_not_storable", error_type=type(exc).__name__, path=request.rel_url.path)
-        return error_response(
-            422,
-            "validation_error",
-            "The input holds a value that cannot be stored (a NUL character, or a number or text too large).",
-        )
+        return error_response(422, "validation_error", UNSTORABLE_MESSAGE)
     except Exception as exc:  # noqa: BLE001 -- the client gets the error body, never a stack trace
         # Only the type and where: an exception's message can carry personal data (a driver's DETAIL).
         frames = traceback.extract_tb(exc.__traceback__)[-5:]

@@ -165,3 +165,15 @@ async def test_a_location_administrator_names_the_group_leaders_of_their_locatio
         form = {"username": name, "roles": ["group_leader"], "groups": "mitte-ez"}
         status, _, page = await post_form(location_admin, "/staff/locations/mitte/staff-roles", form)
         assert status == 404 and "<html" in page and "No such account" in page
+
+
+async def test_a_form_value_the_database_refuses_is_an_error_page_not_a_json_body(gateway: Gateway) -> None:
+    """The last line of defence behind the forms' checks: a NUL character in a free text reaches
+    PostgreSQL, which refuses it; the administrator gets the German error page, and nothing is stored."""
+    admin = await gateway.signed_in("nul-admin", (Role.ADMIN, "*"))
+    form = {"name": "Service\x00Center", "locations": "mitte", "operations": "appointments:read"}
+    status, _, page = await post_form(admin, "/staff/admin/api-keys", form)
+    assert status == 422 and page.lstrip().startswith("<!doctype html>"), page[:200]
+    assert "Bitte prüfen Sie Ihre Eingaben" in page
+    keys = await (await admin.get("/api/v1/admin/api-keys")).json()
+    assert keys == []

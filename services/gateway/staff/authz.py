@@ -49,7 +49,7 @@ from services.gateway.staff.service import Actor, KeyRefused, SessionInfo
 from shared.errors import ForbiddenError, NotFoundError, OTVError, UnauthenticatedError, ValidationError
 from shared.identity import IdentityKind, Role, StaffIdentity
 from shared.logging import current_correlation_id
-from shared.web import CLOCK
+from shared.web import CLOCK, UNSTORABLE_INPUT, UNSTORABLE_MESSAGE
 
 log = structlog.get_logger(__name__)
 
@@ -131,6 +131,13 @@ async def staff_middleware(request: web.Request, handler: Handler) -> web.Stream
         if is_page(request) and callable(render):
             response: web.StreamResponse = await render(request, exc)
             return response
+        raise
+    except UNSTORABLE_INPUT:
+        # The database refused a value of a form (the last line of defence): the page says so.
+        render = request.app.get(PAGE_ERROR)
+        if is_page(request) and callable(render):
+            refused: web.StreamResponse = await render(request, ValidationError(UNSTORABLE_MESSAGE))
+            return refused
         raise
     except web.HTTPNotFound:
         render = request.app.get(PAGE_ERROR)
