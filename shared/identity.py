@@ -129,7 +129,7 @@ def verify(header: str | None, secret: str, now: datetime) -> StaffIdentity:
     if not header or "." not in header:
         raise UnauthenticatedError("Staff authentication required.")
     payload, mac = header.rsplit(".", 1)
-    if not hmac.compare_digest(mac, _mac(secret, payload.encode())):
+    if not hmac.compare_digest(mac.encode(), _mac(secret, payload.encode()).encode()):
         raise UnauthenticatedError("Staff authentication required.")
     try:
         raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))

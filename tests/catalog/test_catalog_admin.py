@@ -503,8 +503,10 @@ async def test_the_admin_api_needs_the_signed_staff_identity_and_a_fitting_role_
     path = "/api/v1/admin/groups/mitte-ez/windows"
     unsigned = {"X-OTV-Identity": ""}
     forged = {"X-OTV-Identity": staff_headers()["X-OTV-Identity"][:-4] + "AAAA"}
+    # A signature that is not even ASCII: hmac's string comparison raised for it (a 500 before).
+    garbled = {"X-OTV-Identity": staff_headers()["X-OTV-Identity"][:-4] + "\u00ff\u00fe\u00ff\u00fe"}
     expired = staff_headers(at=datetime(2026, 11, 25, 9, 0, tzinfo=BERLIN))
-    for headers in (unsigned, forged, expired):
+    for headers in (unsigned, forged, garbled, expired):
         for method, target, body in (("GET", "/api/v1/admin/locations", None), ("POST", path, window)):
             response = await demo_client.request(method, target, json=body, headers=headers)
             assert response.status == 401, (headers, target, await response.text())

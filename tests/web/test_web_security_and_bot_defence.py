@@ -209,6 +209,9 @@ async def test_a_form_without_a_valid_csrf_token_is_refused(client: TestClient[A
     assert "Das Formular ist abgelaufen" in await missing.text()
     forged = await client.post("/", data={"location": "mitte", "csrf_token": "0" * 64}, allow_redirects=False)
     assert forged.status == 403
+    # Not ASCII at all (hmac's string comparison raised for it: a 500 before).
+    odd = await client.post("/", data={"location": "mitte", "csrf_token": "\N{SLIGHTLY SMILING FACE}" * 64})
+    assert odd.status == 403 and "Das Formular ist abgelaufen" in await odd.text()
     accepted = await client.post("/", data={"location": "mitte", "csrf_token": token}, allow_redirects=False)
     assert accepted.status == 303
     assert accepted.headers["Location"].startswith("/concern?s=")

@@ -84,7 +84,7 @@ class Csrf:
     def valid(self, request: web.Request, submitted: str | None) -> bool:
         cookie = request.cookies.get(CSRF_COOKIE)
         if cookie and submitted:
-            return hmac.compare_digest(self.token_for(cookie), submitted)
+            return hmac.compare_digest(self.token_for(cookie).encode(), submitted.encode())
         if cookie:
             return False
         # No cookie at all (a browser blocking cookies in a frame): the browser's own Origin decides.
