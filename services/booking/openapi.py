@@ -21,7 +21,6 @@ from services.booking.models import (
     HoldRequest,
     RescheduleRequest,
 )
-from services.booking.staff_openapi import STAFF_ROUTES
 from services.booking.waiting_models import WishOut, WishRequest, WishStatusOut, WishView
 from shared.openapi import ApiRoute, Header, build_document, openapi_handler
 
@@ -196,6 +195,8 @@ WAITING_ROUTES = (
 
 
 def document() -> dict[str, Any]:
+    from services.booking.staff_openapi import STAFF_ROUTES  # which uses this module's parameters
+
     return build_document(
         (*ROUTES, *WAITING_ROUTES, *STAFF_ROUTES),
         title="Booking",

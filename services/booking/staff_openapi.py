@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.booking.mass_change import ApplyIn, PreviewIn
 from services.booking.models import AppointmentOut, CancelledOut, RescheduleRequest
+from services.booking.openapi import APPOINTMENT_ID, IDEMPOTENCY_KEY, LOCATION_ID
 from services.booking.staff_api import (
     CallAttemptIn,
     CallbackQuery,
@@ -27,7 +28,7 @@ from services.booking.staff_api import (
     TransferIn,
 )
 from services.booking.staff_capacity import CapacityCheckIn, CapacityCheckOut
-from shared.openapi import ApiRoute, Header
+from shared.openapi import ApiRoute
 
 
 class _Out(BaseModel):
@@ -134,13 +135,6 @@ class CallbackOut(_Out):
     interpreter_language: str | None = None
 
 
-APPOINTMENT_ID = {"type": "string", "format": "uuid"}
-LOCATION_ID = {"type": "string", "minLength": 1, "maxLength": 64, "examples": ["mitte"]}
-IDEMPOTENCY_KEY = Header(
-    "Idempotency-Key",
-    "Optional. A repeated request with the same key answers with the first result.",
-    schema={"type": "string", "maxLength": 200},
-)
 BOOKING = ("staff: booking",)
 FILE = ("staff: appointments",)
 CALLBACKS = ("staff: callbacks",)

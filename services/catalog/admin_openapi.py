@@ -24,6 +24,7 @@ from services.catalog.models import (
     StreetIn,
     WindowIn,
 )
+from services.catalog.openapi import LOCATION_ID
 from shared.openapi import ApiRoute
 
 
@@ -50,7 +51,6 @@ class AllowEntryOut(BaseModel):
     published_revision: int | None
 
 
-LOCATION_ID = {"type": "string", "minLength": 1, "maxLength": 64, "examples": ["mitte"]}
 INT_ID = {"type": "integer", "minimum": 1}
 WRITE_ERRORS = ("validation_error", "not_found", "conflict")
 LOCATIONS = ("admin: locations",)

@@ -14,7 +14,6 @@ from typing import Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.catalog.admin_openapi import ADMIN_ROUTES
 from services.catalog.models import FinderQuery
 from shared.events.catalog import GroupKind, Mode
 from shared.openapi import ApiRoute, build_document, openapi_handler
@@ -121,6 +120,8 @@ ROUTES = (
 
 
 def document() -> dict[str, Any]:
+    from services.catalog.admin_openapi import ADMIN_ROUTES  # which uses this module's parameters
+
     return build_document(
         (*ROUTES, *ADMIN_ROUTES),
         title="Catalog",
