@@ -104,12 +104,14 @@ def actor_of(identity: StaffIdentity) -> str:
     return f"{identity.kind.value}:{identity.subject}"
 
 
+def _working_role(identity: StaffIdentity) -> Role:
+    """Who works with appointments: an appointment manager (or more); an API key of the service centre
+    at its key's locations (R37), its operations checked where it acts (`require_operation`)."""
+    return Role.SERVICE_CENTRE if identity.kind is IdentityKind.API_KEY else AM
+
+
 def works_at(identity: StaffIdentity, location_id: str) -> bool:
-    """An appointment manager (or more) at the location; an API key of the service centre at its key's
-    locations (R37), its operations checked where it acts (`require_operation`)."""
-    if identity.kind is IdentityKind.API_KEY:
-        return identity.has(Role.SERVICE_CENTRE, location_id)
-    return identity.has(AM, location_id)
+    return identity.has(_working_role(identity), location_id)
 
 
 def require_location(identity: StaffIdentity, location_id: str, role: Role = AM) -> None:
@@ -126,8 +128,7 @@ def require_operation(identity: StaffIdentity, operation: str) -> None:
 
 
 def _visible_locations(identity: StaffIdentity) -> list[str] | None:
-    role = Role.SERVICE_CENTRE if identity.kind is IdentityKind.API_KEY else AM
-    found = identity.locations_with(role)
+    found = identity.locations_with(_working_role(identity))
     return None if found is None else sorted(found)
 
 
