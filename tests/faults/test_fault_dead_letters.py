@@ -150,10 +150,10 @@ async def test_the_dead_letters_of_reporting_and_the_gateway_are_listed_and_repl
         replay_path = f"/staff/admin/dead-letters/{service}/{dead_id}/replay"
         assert f'action="{replay_path}"' in page and "UndefinedTable" in page
         assert attempt.email not in page
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+        assert token is not None
+        form = {"csrf_token": token.group(1)}
         if service == "gateway":  # replayed from the page, the reporting one through the API
-            token = re.search(r'name="csrf_token" value="([^"]+)"', page)
-            assert token is not None
-            form = {"csrf_token": token.group(1)}
             async with http.post(
                 f"{system.gateway}{replay_path}", data=form, headers=admin, allow_redirects=False
             ) as response:
@@ -163,6 +163,8 @@ async def test_the_dead_letters_of_reporting_and_the_gateway_are_listed_and_repl
                 assert response.status == 200, await response.text()
         async with http.post(f"{listed_url}/{dead_id}/replay", headers=admin) as response:
             assert response.status == 404  # replayed once, not twice
+        async with http.post(f"{system.gateway}{replay_path}", data=form, headers=admin) as response:
+            assert response.status == 404 and "<html" in await response.text()  # the page says so
 
         async def applied_once() -> bool:
             return bool(await pool.fetchval(applied, appointment_id) == 1)

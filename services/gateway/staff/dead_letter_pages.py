@@ -17,7 +17,7 @@ from aiohttp import web
 from services.gateway.integrations.api import replay_dead_letter
 from services.gateway.staff import upstream
 from services.gateway.staff.forwarding import apply_change
-from services.gateway.staff.pages import error_messages, redirect, render
+from services.gateway.staff.pages import UpstreamError, error_messages, redirect, render
 from shared.consumer import list_dead_letters
 from shared.errors import NotFoundError, OTVError
 from shared.web import POOL
@@ -92,8 +92,7 @@ async def replay_submit(request: web.Request) -> web.StreamResponse:
                 None,
             )
             if not 200 <= status < 300:
-                message = (answer or {}).get("error", {}).get("message") if isinstance(answer, dict) else None
-                return await _page(request, errors=[message or f"HTTP {status}"], status=min(status, 502))
+                raise UpstreamError(status, answer)
     except OTVError as exc:
         return await _page(request, errors=error_messages(exc), status=exc.status)
     raise redirect("/staff/admin/dead-letters?notice=replayed")
