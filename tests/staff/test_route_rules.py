@@ -25,7 +25,7 @@ from services.gateway.staff.rules import (
 )
 from shared.identity import Role
 from tests.conftest import svc_settings
-from tests.staff.conftest import Gateway, StaffClient
+from tests.staff.conftest import Gateway, StaffClient, audit_rows
 
 # The customer pages (services/gateway/web) store their aiohttp-jinja2 environment under a plain string
 # key, which aiohttp warns about; irrelevant to staff access.
@@ -384,3 +384,22 @@ async def test_a_page_s_call_with_a_dot_segment_never_leaves_the_gateway(path: s
 
     with pytest.raises(NotFoundError):
         await upstream.call(make_mocked_request("GET", "/staff/x"), "catalog", "GET", path)
+
+
+async def test_a_location_that_cannot_be_an_id_is_a_bad_request_before_any_rule_is_weighed(
+    gateway: Gateway,
+) -> None:
+    """A NUL (or any character no location id has) in the location of a body, query or path: a clean
+    422 or 404, like any other invalid input. It was weighed as a location the caller lacks, and the
+    refusal's audit entry then failed in PostgreSQL."""
+    manager = await gateway.signed_in("odd-manager", (Role.APPOINTMENT_MANAGER, "mitte"))
+    body = {"location_id": "mi\x00tte", "concern_id": "neuantrag", "start": "2026-03-03T10:00:00+01:00"}
+    response = await manager.post("/api/v1/staff/appointments", json=body)
+    assert response.status == 422
+    assert (await response.json())["error"]["details"][0]["field"] == "location_id"
+    stats = await manager.get("/api/v1/staff/statistics/summary", params={"location": "Mitte!"})
+    assert stats.status == 422
+    day = await manager.get("/api/v1/staff/locations/mi%00tte/appointments", params={"date": "2026-03-03"})
+    assert day.status == 404
+    assert not gateway.upstreams["booking"].calls and not gateway.upstreams["reporting"].calls
+    assert await audit_rows(gateway, actor="odd-manager", outcome="refused") == []

@@ -26,6 +26,7 @@ from aiohttp import web
 from services.gateway.proxy import client_ip
 from services.gateway.staff import service
 from services.gateway.staff.catalog_index import CATALOG_INDEX
+from services.gateway.staff.domain import GROUP_ID, LOCATION_ID
 from services.gateway.staff.keys import (
     ALLOWED_ORIGINS,
     GROUP,
@@ -281,13 +282,22 @@ async def request_fields(request: web.Request) -> Any:
 
 async def _location_of(request: web.Request, rule: Rule) -> tuple[str | None, str | None]:
     """The location a request concerns (a location id, ALL_LOCATIONS_MARK for central work, or None where
-    no location is involved or the owning service checks it), and the group where one is named."""
+    no location is involved or the owning service checks it), and the group where one is named. Ids that
+    cannot be ids are refused here, before they reach a rule or the audit log."""
     where = rule.location
     group = request.match_info.get(rule.group) if rule.group else None
+    if group is not None and not GROUP_ID.fullmatch(group):
+        raise NotFoundError("Not found.")
     if where.source is From.PATH:
-        return request.match_info.get(where.name, ""), group
+        location = request.match_info.get(where.name, "")
+        if not LOCATION_ID.fullmatch(location):
+            raise NotFoundError("There is no such location.")
+        return location, group
     if where.source is From.QUERY:
-        return request.query.get(where.name) or ALL_LOCATIONS_MARK, group
+        value = request.query.get(where.name)
+        if value and not LOCATION_ID.fullmatch(value):
+            raise _invalid_location(where.name)
+        return value or ALL_LOCATIONS_MARK, group
     if where.source is From.BODY:
         data = await json_body(request)
         value = data.get(where.name) if isinstance(data, dict) else None
@@ -296,6 +306,8 @@ async def _location_of(request: web.Request, rule: Rule) -> tuple[str | None, st
                 f"The request needs the field {where.name}.",
                 details=[{"field": where.name, "message": "missing"}],
             )
+        if not LOCATION_ID.fullmatch(value):
+            raise _invalid_location(where.name)
         return value, group
     if where.source is From.LOOKUP:
         location, found_group = await request.app[CATALOG_INDEX].locate(
@@ -305,6 +317,12 @@ async def _location_of(request: web.Request, rule: Rule) -> tuple[str | None, st
     if where.source is From.EVERY_LOCATION:
         return ALL_LOCATIONS_MARK, group
     return None, group
+
+
+def _invalid_location(field: str) -> ValidationError:
+    return ValidationError(
+        f"Invalid input: {field}.", details=[{"field": field, "message": "not a location id"}]
+    )
 
 
 def _role_permits(identity: StaffIdentity, role: Role, location: str | None, group: str | None) -> bool:
