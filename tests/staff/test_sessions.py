@@ -298,3 +298,14 @@ async def test_the_login_page_signs_in_and_keeps_the_target_page(gateway: Gatewa
         allow_redirects=False,
     )
     assert away.headers["Location"] == "/staff/"
+
+
+async def test_a_name_no_account_can_have_is_a_failed_sign_in_and_no_such_account(gateway: Gateway) -> None:
+    """A NUL in a username never reaches a query: the sign-in fails like any wrong name (401, counted
+    against the address), and an administrator's look-up finds no such account (404)."""
+    browser = gateway.browser()
+    refused = await browser.login("ad\x00min", "whatever it is")
+    assert refused.status == 401 and (await refused.json())["error"]["code"] == "unauthenticated"
+    admin = await gateway.signed_in("nul-lookup-admin", (Role.ADMIN, "*"))
+    missing = await admin.get("/api/v1/admin/accounts/ad%00min")
+    assert missing.status == 404 and (await missing.json())["error"]["code"] == "not_found"

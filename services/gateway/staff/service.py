@@ -159,7 +159,7 @@ async def login(staff: Staff, username: str, password: str, actor: Actor) -> New
         raise LoginThrottled(wait)
     session: NewSession | None = None
     async with staff.pool.acquire() as conn, conn.transaction():
-        account = await db.find_account(conn, name, lock=True) if len(name) <= 63 else None
+        account = await db.find_account(conn, name, lock=True) if USERNAME.fullmatch(name) else None
         reason = ""
         if account is None:
             await staff.passwords.burn(password)
@@ -371,9 +371,7 @@ async def list_accounts(staff: Staff) -> list[AccountView]:
 
 async def get_account(staff: Staff, username: str) -> AccountView:
     async with staff.pool.acquire() as conn:
-        account = await db.find_account(conn, username.lower())
-        if account is None:
-            raise NotFoundError("No such account.")
+        account = await _get(conn, username, lock=False)
         return await _view(conn, account, staff.clock.now())
 
 
