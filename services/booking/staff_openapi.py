@@ -28,6 +28,7 @@ from services.booking.staff_api import (
     TransferIn,
 )
 from services.booking.staff_capacity import CapacityCheckIn, CapacityCheckOut
+from services.booking.waiting_models import StaffWaitingListOut
 from shared.openapi import ApiRoute
 
 
@@ -135,6 +136,65 @@ class CallbackOut(_Out):
     interpreter_language: str | None = None
 
 
+class FollowUpOut(_Out):
+    id: str
+    reference: str
+    start: datetime
+    end: datetime
+    group: str
+    service_point: int
+    concern: str
+    status: str
+    previous_appointment_id: str = Field(description="the appointment the follow-up was booked from")
+
+
+class TransferOut(_Out):
+    id: str
+    reference: str
+    status: str = Field(
+        description="`booked` when moved to a slot there, `cancelled` when handed over as a callback ticket"
+    )
+    location: str
+    group: str
+    concern: str
+    start: datetime
+    end: datetime
+    callback: CallbackRefOut | None = Field(description="the ticket of the responsible location's team")
+
+
+class PreviewCustomerOut(_Out):
+    first_name: str
+    last_name: str
+
+
+class AffectedOut(_Out):
+    appointment_id: str
+    reference: str
+    start: datetime
+    group: str
+    service_point: int
+    concern: str
+    mode: str
+    customer: PreviewCustomerOut
+    action: str = Field(description="`move` to the proposed start, or `cancel` when nothing is free")
+    proposed_start: datetime | None
+    proposed_service_point: int | None
+
+
+class MassChangePreviewOut(_Out):
+    id: str = Field(description="the preview to apply")
+    date: str = Field(description="the day of the change, YYYY-MM-DD", json_schema_extra={"format": "date"})
+    affected: list[AffectedOut]
+
+
+class MassChangeAppliedOut(_Out):
+    id: str
+    moved: list[str]
+    cancelled: list[str]
+    skipped: list[str] = Field(description="appointments changed since the preview: staff look at them again")
+    already_applied: bool = Field(description="true when this preview had been applied before (nothing done)")
+
+
 BOOKING = ("staff: booking",)
 FILE = ("staff: appointments",)
 CALLBACKS = ("staff: callbacks",)
@@ -236,6 +296,7 @@ STAFF_ROUTES = (
         "/api/v1/staff/appointments/{appointment_id}/transfer",
         "Hand the appointment to the responsible location: to a free slot there, or as a callback ticket",
         body=TransferIn,
+        response=TransferOut,
         errors=MOVE_ERRORS,
         path_params={"appointment_id": APPOINTMENT_ID},
         tags=BOOKING,
@@ -245,6 +306,7 @@ STAFF_ROUTES = (
         "/api/v1/staff/appointments/{appointment_id}/follow-up",
         "Book the follow-up appointment of a customer (R24)",
         body=FollowUpIn,
+        response=FollowUpOut,
         status=201,
         errors=MOVE_ERRORS,
         path_params={"appointment_id": APPOINTMENT_ID},
@@ -311,10 +373,20 @@ STAFF_ROUTES = (
         tags=PLANNING,
     ),
     ApiRoute(
+        "GET",
+        "/api/v1/staff/locations/{location_id}/waiting-list",
+        "The location's waiting list per concern: counts, ages and the wishes with their contact data (R45)",
+        response=StaffWaitingListOut,
+        errors=("not_found", "forbidden"),
+        path_params={"location_id": LOCATION_ID},
+        tags=PLANNING,
+    ),
+    ApiRoute(
         "POST",
         "/api/v1/staff/locations/{location_id}/mass-change/preview",
         "Preview a mass change of a day: who can move where, who must be cancelled (R44)",
         body=PreviewIn,
+        response=MassChangePreviewOut,
         status=201,
         errors=("validation_error", "not_found", "forbidden"),
         path_params={"location_id": LOCATION_ID},
@@ -325,6 +397,7 @@ STAFF_ROUTES = (
         "/api/v1/staff/locations/{location_id}/mass-change/apply",
         "Apply a previewed mass change",
         body=ApplyIn,
+        response=MassChangeAppliedOut,
         errors=("validation_error", "not_found", "forbidden", "conflict"),
         path_params={"location_id": LOCATION_ID},
         tags=PLANNING,

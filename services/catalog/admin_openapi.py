@@ -1,10 +1,15 @@
 """The catalog's admin routes for the OpenAPI document (R50): the bodies and queries are the handlers' own
-models (`models.py`, `admin_api.py`); the small answers of a change are declared here. The gateway adds
-to each how it is authenticated and what its rule needs (`services/gateway/staff/openapi.py`)."""
+models (`models.py`, `admin_api.py`); the answers are declared here, after the serialisers of
+`admin_api.py` (tests/catalog/test_admin_openapi.py reads real answers through them, extra fields
+forbidden). The gateway adds to each how it is authenticated and what its rule needs
+(`services/gateway/staff/openapi.py`)."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from services.catalog.admin_api import AllowEntryRef, ChangesQuery, HolidaysQuery, PolicyQuery, StreetQuery
 from services.catalog.models import (
@@ -15,10 +20,13 @@ from services.catalog.models import (
     ConcernPatch,
     GroupIn,
     GroupPatch,
+    Info,
     LeadTimeIn,
+    LinkIn,
     LocationIn,
     LocationPatch,
     MonthChangeBlockIn,
+    Name,
     OfferIn,
     OtherJobcenterIn,
     StreetIn,
@@ -26,6 +34,197 @@ from services.catalog.models import (
 )
 from services.catalog.openapi import LOCATION_ID
 from shared.openapi import ApiRoute
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LeadTimeOut(_Out):
+    min_minutes: int
+    max_days: int
+    cutoff: str = Field(description="booking for a day closes at this time (Berlin) on that day itself")
+
+
+class MonthChangeBlockOut(_Out):
+    last_days: int
+    first_days: int
+
+
+class LocationOut(_Out):
+    id: str
+    name: str
+    street: str
+    postcode: str
+    city: str
+    address: str
+    phone: str | None
+    hotline: str
+    active: bool
+    sort_order: int
+    lead_time: LeadTimeOut
+    month_change_block: MonthChangeBlockOut | None
+    revision: int = Field(description="the location's published snapshot revision")
+
+
+class GroupOut(_Out):
+    id: str
+    location_id: str
+    kind: str
+    name: Name
+    service_points: int
+    active: bool
+    sort_order: int
+
+
+class WindowOut(_Out):
+    id: int
+    group_id: str
+    weekday: int = Field(description="0 = Monday")
+    start: str = Field(description="HH:MM, Berlin")
+    end: str = Field(description="HH:MM, Berlin")
+    service_points: int
+    evening: bool
+    valid_from: date | None
+    valid_until: date | None
+
+
+class OfferOut(_Out):
+    concern_id: str
+    group_id: str
+    name: Name
+    duration_minutes: int
+    modes: list[str]
+    active: bool
+    concern_active: bool
+    emergency: bool
+    sensitive: bool
+
+
+class ClosureOut(_Out):
+    id: int
+    group_id: str | None = Field(description="null: the whole location is closed")
+    first: date
+    last: date
+    reason: str
+
+
+class ApprovalOut(_Out):
+    id: int
+    rule: str
+    reference: str
+    approved_by: str
+    valid_from: date
+    valid_until: date
+    note: str
+    recorded_by: str | None
+
+
+class FindingApprovalOut(_Out):
+    reference: str
+    approved_by: str
+    valid_from: date
+    valid_until: date
+
+
+class FindingOut(_Out):
+    rule: str = Field(description="the requirement: R15, R17 or R18")
+    code: str
+    message: str
+    details: dict[str, Any]
+    approved: bool
+    approval: FindingApprovalOut | None = None
+
+
+class LocationDetailsOut(LocationOut):
+    groups: list[GroupOut]
+    windows: list[WindowOut]
+    concerns: list[OfferOut]
+    closures: list[ClosureOut]
+    policy_approvals: list[ApprovalOut]
+    policy_findings: list[FindingOut]
+
+
+class ConcernOut(_Out):
+    id: str
+    group_kinds: list[str]
+    name: Name
+    info: Info
+    links: list[LinkIn]
+    documents: list[Name]
+    emergency: bool
+    sensitive: bool
+    default_duration_minutes: int
+    active: bool
+    sort_order: int
+
+
+class PolicyLocationOut(_Out):
+    location_id: str
+    name: str
+    on: date
+    complies: bool
+    findings: list[FindingOut]
+
+
+class PolicyOut(_Out):
+    complies: bool = Field(description="true when every active location complies")
+    locations: list[PolicyLocationOut]
+
+
+class AllowEntryRowOut(_Out):
+    entry: str
+    note: str
+    added_by: str | None
+    added_at: datetime
+
+
+class AllowListOut(_Out):
+    revision: int
+    entries: list[AllowEntryRowOut]
+
+
+class StreetOut(_Out):
+    id: int
+    street: str
+    postcode: str | None
+    first_number: int | None
+    last_number: int | None
+    parity: str = Field(description="`all`, `odd` or `even` house numbers")
+    district: str
+    location_id: str | None
+    other_jobcenter_id: str | None
+
+
+class OtherJobcenterOut(_Out):
+    id: str
+    name: str
+    hotline: str
+    address: str
+    website: str
+    verified: bool
+    postcodes: list[str]
+    municipalities: list[str]
+
+
+class ChangeOut(_Out):
+    id: int
+    at: datetime
+    staff: str | None
+    action: str
+    entity: str
+    entity_id: str
+    location_id: str | None
+    details: dict[str, Any]
+
+
+class HolidayOut(_Out):
+    date: date
+    name: str
+
+
+class DeletedOut(_Out):
+    deleted: bool
 
 
 class ChangedOut(BaseModel):
@@ -87,6 +286,22 @@ def _change(
 
 
 ADMIN_ROUTES = (
+    ApiRoute(
+        "GET",
+        "/api/v1/admin/locations",
+        "Every location, active or not",
+        response=list[LocationOut],
+        tags=LOCATIONS,
+    ),
+    ApiRoute(
+        "GET",
+        "/api/v1/admin/locations/{location_id}",
+        "A location with its groups, opening windows, concerns, closures and its policy findings",
+        response=LocationDetailsOut,
+        errors=("not_found",),
+        path_params={"location_id": LOCATION_ID},
+        tags=LOCATIONS,
+    ),
     _change("POST", "/api/v1/admin/locations", "Create a location", LocationIn, created=True),
     _change("PATCH", "/api/v1/admin/locations/{location_id}", "Change a location's data", LocationPatch),
     _change(
@@ -138,6 +353,21 @@ ADMIN_ROUTES = (
     ),
     _change("DELETE", "/api/v1/admin/closures/{closure_id}", "Remove a closure"),
     ApiRoute(
+        "GET",
+        "/api/v1/admin/concerns",
+        "The central concern catalogue",
+        response=list[ConcernOut],
+        tags=CONCERNS,
+    ),
+    ApiRoute(
+        "GET",
+        "/api/v1/admin/concerns/{concern_id}",
+        "One concern of the catalogue",
+        response=ConcernOut,
+        errors=("not_found",),
+        tags=CONCERNS,
+    ),
+    ApiRoute(
         "POST",
         "/api/v1/admin/concerns",
         "Add a concern to the catalogue",
@@ -161,6 +391,7 @@ ADMIN_ROUTES = (
         "/api/v1/admin/policy",
         "Whether every location complies with the policy",
         query=PolicyQuery,
+        response=PolicyOut,
         tags=POLICY,
     ),
     ApiRoute(
@@ -168,6 +399,7 @@ ADMIN_ROUTES = (
         "/api/v1/admin/locations/{location_id}/policy",
         "Whether a location complies with the policy",
         query=PolicyQuery,
+        response=PolicyLocationOut,
         errors=("not_found",),
         path_params={"location_id": LOCATION_ID},
         tags=POLICY,
@@ -182,6 +414,13 @@ ADMIN_ROUTES = (
         errors=("validation_error", "not_found"),
         path_params={"location_id": LOCATION_ID},
         tags=POLICY,
+    ),
+    ApiRoute(
+        "GET",
+        "/api/v1/admin/allow-list",
+        "The allow-list of internal addresses and domains, with its revision",
+        response=AllowListOut,
+        tags=CONCERNS,
     ),
     ApiRoute(
         "POST",
@@ -202,7 +441,15 @@ ADMIN_ROUTES = (
         errors=("validation_error", "not_found"),
         tags=CONCERNS,
     ),
-    ApiRoute("GET", "/api/v1/admin/finder/streets", "Streets of the finder", query=StreetQuery, tags=FINDER),
+    ApiRoute(
+        "GET",
+        "/api/v1/admin/finder/streets",
+        "Streets of the finder",
+        query=StreetQuery,
+        response=list[StreetOut],
+        errors=("validation_error",),
+        tags=FINDER,
+    ),
     ApiRoute(
         "POST",
         "/api/v1/admin/finder/streets",
@@ -211,6 +458,22 @@ ADMIN_ROUTES = (
         response=IdOut,
         status=201,
         errors=("validation_error", "conflict"),
+        tags=FINDER,
+    ),
+    ApiRoute(
+        "DELETE",
+        "/api/v1/admin/finder/streets/{street_id}",
+        "Remove a street (range) from the finder",
+        response=DeletedOut,
+        errors=("not_found",),
+        path_params={"street_id": INT_ID},
+        tags=FINDER,
+    ),
+    ApiRoute(
+        "GET",
+        "/api/v1/admin/finder/other-jobcenters",
+        "The neighbouring jobcenters and their postcodes",
+        response=list[OtherJobcenterOut],
         tags=FINDER,
     ),
     ApiRoute(
@@ -223,9 +486,21 @@ ADMIN_ROUTES = (
         tags=FINDER,
     ),
     ApiRoute(
-        "GET", "/api/v1/admin/changes", "The change log of the catalog", query=ChangesQuery, tags=LOCATIONS
+        "GET",
+        "/api/v1/admin/changes",
+        "The change log of the catalog, newest first",
+        query=ChangesQuery,
+        response=list[ChangeOut],
+        errors=("validation_error",),
+        tags=LOCATIONS,
     ),
     ApiRoute(
-        "GET", "/api/v1/admin/holidays", "Bremen's public holidays", query=HolidaysQuery, tags=LOCATIONS
+        "GET",
+        "/api/v1/admin/holidays",
+        "Bremen's public holidays",
+        query=HolidaysQuery,
+        response=list[HolidayOut],
+        errors=("validation_error",),
+        tags=LOCATIONS,
     ),
 )

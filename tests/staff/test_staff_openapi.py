@@ -88,3 +88,22 @@ def test_the_public_document_carries_the_services_staff_and_admin_routes_with_th
     assert summary["responses"]["200"]["content"]["application/json"]["schema"]
     templates = paths["/api/v1/admin/mail-templates/{kind}/{language}"]["put"]  # the notifier's
     assert "requestBody" in templates and "staffSession" in str(templates["security"])
+
+
+@pytest.mark.req("R50")
+def test_every_operation_of_the_public_document_declares_what_its_success_answer_holds() -> None:
+    """A client generated from the document knows every answer's shape: JSON by its schema, the Excel
+    list as binary, a staff page as HTML; none is left as a bare "OK"."""
+    from services.gateway.openapi import document
+
+    bare = [
+        f"{method.upper()} {path}"
+        for path, operations in document()["paths"].items()
+        for method, operation in operations.items()
+        if not any(
+            answer.get("content")
+            for status, answer in operation["responses"].items()
+            if status.startswith("2")
+        )
+    ]
+    assert bare == []

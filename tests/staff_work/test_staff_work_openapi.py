@@ -15,7 +15,7 @@ from services.booking.models import AppointmentOut, CancelledOut
 from services.booking.openapi import document
 from shared.clock import ManualClock
 from tests.booking import factory
-from tests.staff_work.conftest import HERE, Staff, book
+from tests.staff_work.conftest import HERE, THERE, Staff, book
 
 TUESDAY = "2026-03-03"
 
@@ -96,3 +96,40 @@ async def test_real_staff_answers_read_through_their_documented_models(
     cancelled = await manager.post(f"/api/v1/staff/appointments/{later['id']}/cancel", {"reason": "Krank"})
     assert cancelled.status == 200, await cancelled.text()
     read(CancelledOut, await cancelled.json())
+
+
+@pytest.mark.req("R50")
+async def test_follow_up_transfer_and_mass_change_answers_read_through_their_documented_models(
+    client: TestClient[Any, Any], manager: Staff, leader: Staff, clock: ManualClock
+) -> None:
+    entrance = await book(client, TUESDAY, "08:00")
+    wrong = await book(client, TUESDAY, "08:30")
+    unplaced = await book(client, TUESDAY, "08:45")
+    clock.set(factory.at(TUESDAY, "08:10"))
+    follow = await manager.post(
+        f"/api/v1/staff/appointments/{entrance['id']}/follow-up",
+        {"concern_id": "bescheid", "start": factory.iso("2026-03-04", "09:00"), "mode": "in_person"},
+    )
+    assert follow.status == 201, await follow.text()
+    doc.FollowUpOut.model_validate(await follow.json())
+    for appointment, start in ((wrong, {"start": factory.iso("2026-03-04", "10:00")}), (unplaced, {})):
+        moved = await manager.post(
+            f"/api/v1/staff/appointments/{appointment['id']}/transfer",
+            {"location_id": THERE, "concern_id": "bescheid", **start},
+        )
+        assert moved.status == 200, await moved.text()
+        doc.TransferOut.model_validate(await moved.json())
+
+    friday = "2026-03-06"
+    await book(client, friday, "09:00")
+    preview = await leader.post(
+        f"/api/v1/staff/locations/{HERE}/mass-change/preview", {"date": friday, "service_points_left": 0}
+    )
+    assert preview.status == 201, await preview.text()
+    proposed = doc.MassChangePreviewOut.model_validate(await preview.json())
+    assert len(proposed.affected) == 1
+    applied = await leader.post(
+        f"/api/v1/staff/locations/{HERE}/mass-change/apply", {"preview_id": proposed.id}
+    )
+    assert applied.status == 200, await applied.text()
+    assert len(doc.MassChangeAppliedOut.model_validate(await applied.json()).moved) == 1

@@ -275,6 +275,9 @@ FORWARDED_SUMMARIES = {
     ),
     ("GET", "/api/v1/staff/locations/{location_id}/day-list"): "The Excel day list of a location",
     ("GET", "/api/v1/staff/statistics/summary"): "Statistics (statistics role only)",
+    ("GET", "/staff/statistics"): "The statistics page with charts and tables (statistics role)",
+    ("GET", "/staff/admin/booking-patterns"): "The page of unusual booking patterns (administrators)",
+    ("GET", "/staff/admin/retention"): "The page of what personal data is kept and when it is deleted",
 }
 
 _WHERE = {
@@ -330,11 +333,14 @@ def annotate(merged: dict[str, Any]) -> None:
         operations = paths.setdefault(route.path, {})
         if route.method.lower() not in operations:
             summary = FORWARDED_SUMMARIES.get((route.method, route.path), f"Forwarded to {route.service}")
+            ok: dict[str, Any] = {"description": "OK"}
+            if not route.path.startswith("/api/"):  # a staff page the service renders
+                ok = {"description": "The page", "content": {"text/html": {"schema": {"type": "string"}}}}
             operations[route.method.lower()] = {
                 "operationId": f"{route.method.lower()}_{route.path.strip('/').replace('/', '_')}",
                 "summary": summary,
                 "tags": [f"staff: {route.service}"],
-                "responses": {"200": {"description": "OK"}},
+                "responses": {"200": ok},
             }
     table = rule_table()
     for path, operations in paths.items():
