@@ -107,3 +107,24 @@ def test_every_operation_of_the_public_document_declares_what_its_success_answer
         )
     ]
     assert bare == []
+
+
+def test_every_error_code_a_service_raises_is_known_to_the_document_with_its_status() -> None:
+    """An error the code can answer with is one the document can declare (and a client can look up)."""
+    import importlib
+    import pkgutil
+
+    import services
+    from shared.errors import OTVError
+    from shared.openapi import ERROR_STATUS
+
+    for module in pkgutil.walk_packages(services.__path__, "services."):
+        if not module.name.endswith("__main__"):  # __main__ would start the service
+            importlib.import_module(module.name)
+
+    def subclasses(cls: type[OTVError]) -> list[type[OTVError]]:
+        return [c for sub in cls.__subclasses__() for c in (sub, *subclasses(sub))]
+
+    raised = {(error.code, error.status) for error in subclasses(OTVError)}
+    assert len(raised) > 10
+    assert {(code, status) for code, status in raised if ERROR_STATUS.get(code) != status} == set()

@@ -353,4 +353,9 @@ def annotate(merged: dict[str, Any]) -> None:
             operation["security"] = [{"staffSession": []}] + ([{"apiKey": []}] if rule.operation else [])
             description = operation.get("description", "")
             operation["description"] = (description + "\n\n" if description else "") + rule_text(rule)
-            add_error_responses(operation.setdefault("responses", {}), ["unauthenticated", "forbidden"])
+            refusals = ["unauthenticated", "forbidden", "password_change_required"]
+            if method != "get":
+                refusals.append("csrf_failed")  # a cookie-authenticated write from another origin
+            if rule.capacity_check is not None:
+                refusals.append("capacity_conflict")
+            add_error_responses(operation.setdefault("responses", {}), refusals)
