@@ -6,6 +6,7 @@ statement, the embedding page and an error page."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -96,6 +97,8 @@ async def test_no_customer_page_has_a_wcag_21_aa_violation(
 
     await expect(page.locator(".reference")).to_be_visible()
     await check(page, axe, "confirmation", found)
+    if language == "en":  # British dates, as in the confirmation mail: "Tuesday, 10 March 2026"
+        assert re.search(r"day, \d{1,2} [A-Z][a-z]+ 20\d\d", await page.locator("main").inner_text())
     await page.locator("main a[href*='/manage/']").click()
     await expect(page.locator("a.button-warning")).to_be_visible()
     manage_url = page.url

@@ -64,7 +64,9 @@ def lang() -> str:
 
 
 def babel_locale() -> str:
-    return "en" if lang() == "en" else "de"
+    """Dates and times as the mails write them (`services/notifier/texts.py`): British English, so an
+    English page says "Monday, 7 December 2026" like the confirmation mail."""
+    return "en_GB" if lang() == "en" else "de_DE"
 
 
 def url(path: str, **params: Any) -> str:
