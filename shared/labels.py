@@ -12,4 +12,5 @@ OUTCOMES_DE = {
     "no_show": "Nicht erschienen",
 }
 MODES_DE = {"in_person": "persönlich", "phone": "telefonisch"}
+LANGUAGES_DE = {"de": "Deutsch", "de-x-ls": "Leichte Sprache", "en": "Englisch"}  # of the customer pages
 CHANNELS_DE = {"online": "online", "staff": "Mitarbeitende", "service_centre": "Service-Center"}

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
@@ -30,7 +32,9 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 from services.booking import staff_service as staff
 from services.booking.api import DEPS, NO_STORE, _appointment_id, _location_id
 from services.booking.callbacks import is_overdue
+from services.booking.domain import LocationConfig, local_text
 from services.booking.models import ID_PATTERN, BookingRequest, RescheduleRequest
+from services.booking.service import Deps
 from services.booking.staff_db import StaffRow
 from shared.clock import BERLIN
 from shared.errors import NotFoundError
@@ -119,6 +123,35 @@ class CloseIn(_In):
 # --- answers -------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class StaffNames:
+    """The German names of concerns and groups for staff. An appointment keeps its concern's name in the
+    customer's language (for their mails); staff read the catalog's German one, and the group's name
+    beside its id. A concern or group the location no longer has keeps the stored name (or the id)."""
+
+    configs: dict[str, LocationConfig]
+
+    @classmethod
+    async def of(cls, deps: Deps, location_ids: Iterable[str]) -> StaffNames:
+        configs = {}
+        for location_id in set(location_ids):
+            try:
+                configs[location_id] = await deps.catalog.get(deps.pool, location_id)
+            except NotFoundError:
+                continue
+        return cls(configs)
+
+    def concern(self, location_id: str, concern_id: str, stored: str) -> str:
+        config = self.configs.get(location_id)
+        offer = config.concern(concern_id) if config else None
+        return local_text(offer.name, "de") if offer else stored
+
+    def group(self, location_id: str, group_id: str) -> str:
+        config = self.configs.get(location_id)
+        group = config.groups.get(group_id) if config else None
+        return local_text(group.name, "de") if group else group_id
+
+
 def _iso(moment: datetime | None) -> str | None:
     return moment.astimezone(BERLIN).isoformat() if moment is not None else None
 
@@ -126,6 +159,7 @@ def _iso(moment: datetime | None) -> str | None:
 def appointment_json(
     identity: StaffIdentity,
     row: StaffRow,
+    names: StaffNames,
     attempts: list[asyncpg.Record] | None = None,
     *,
     handed_over: bool = False,
@@ -147,9 +181,10 @@ def appointment_json(
         "end": _iso(a.end),
         "location": a.location_id,
         "group": a.group_id,
+        "group_name": names.group(a.location_id, a.group_id),
         "service_point": a.service_point,
         "concern": a.concern_id,
-        "concern_name": a.concern_name,
+        "concern_name": names.concern(a.location_id, a.concern_id, a.concern_name),
         "mode": a.mode,
         "status": a.status.value,
         "channel": a.channel,
@@ -170,7 +205,7 @@ def appointment_json(
     return found
 
 
-def callback_json(row: Any, now: datetime) -> dict[str, Any]:
+def callback_json(row: Any, now: datetime, names: StaffNames) -> dict[str, Any]:
     found = {
         "id": str(row["id"]),
         "appointment_id": str(row["appointment_id"]),
@@ -191,7 +226,9 @@ def callback_json(row: Any, now: datetime) -> dict[str, Any]:
             reference=row["reference"],
             mode=row["mode"],
             customer={"first_name": row["first_name"], "last_name": row["last_name"], "phone": row["phone"]},
-            concern_name=row["concern_name"],
+            concern_name=names.concern(
+                row["appointment_location_id"], row["appointment_concern_id"], row["concern_name"]
+            ),
             interpreter_language=row["interpreter_language"],
         )
     return found
@@ -218,7 +255,8 @@ async def get_day(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
     rows = await staff.day_view(deps, identity, _location_id(request), query.date, query.to or query.date)
     attempts = await staff.attempts_of(deps, rows)
-    return _ok([appointment_json(identity, r, attempts.get(r.appointment.id)) for r in rows])
+    names = await StaffNames.of(deps, [r.appointment.location_id for r in rows])
+    return _ok([appointment_json(identity, r, names, attempts.get(r.appointment.id)) for r in rows])
 
 
 @routes.get("/api/v1/staff/locations/{location_id}/calls")
@@ -231,24 +269,29 @@ async def get_calls(request: web.Request) -> web.Response:
         (r for r in rows if r.appointment.mode == Mode.PHONE.value), key=lambda r: r.appointment.start
     )
     attempts = await staff.attempts_of(deps, rows)
-    return _ok([appointment_json(identity, r, attempts.get(r.appointment.id)) for r in rows])
+    names = await StaffNames.of(deps, [r.appointment.location_id for r in rows])
+    return _ok([appointment_json(identity, r, names, attempts.get(r.appointment.id)) for r in rows])
 
 
 @routes.get("/api/v1/staff/appointments/search")
 async def get_search(request: web.Request) -> web.Response:
     identity = staff_identity(request)
     query = parse_query(request, SearchQuery)
-    rows = await staff.search(request.app[DEPS], identity, query.q)
-    return _ok([appointment_json(identity, r) for r in rows])
+    deps = request.app[DEPS]
+    rows = await staff.search(deps, identity, query.q)
+    names = await StaffNames.of(deps, [r.appointment.location_id for r in rows])
+    return _ok([appointment_json(identity, r, names) for r in rows])
 
 
 @routes.get("/api/v1/staff/appointments/{appointment_id}")
 async def get_appointment(request: web.Request) -> web.Response:
     identity = staff_identity(request)
+    deps = request.app[DEPS]
     row, history, attempts, handed_over = await staff.appointment_detail(
-        request.app[DEPS], identity, _appointment_id(request)
+        deps, identity, _appointment_id(request)
     )
-    found = appointment_json(identity, row, attempts, handed_over=handed_over)
+    names = await StaffNames.of(deps, [row.appointment.location_id])
+    found = appointment_json(identity, row, names, attempts, handed_over=handed_over)
     found["history"] = [
         {
             "kind": h["kind"],
@@ -308,8 +351,9 @@ async def post_outcome(request: web.Request) -> web.Response:
     note = body.note.strip()
     if body.correction:
         note = (note + "\n" if note else "") + f"Korrektur: {body.reason.strip()}"
+    deps = request.app[DEPS]
     row, ticket = await staff.record_outcome(
-        request.app[DEPS],
+        deps,
         identity,
         _appointment_id(request),
         body.outcome,
@@ -317,7 +361,7 @@ async def post_outcome(request: web.Request) -> web.Response:
         correction=body.correction,
         team=body.team,
     )
-    found = appointment_json(identity, row)
+    found = appointment_json(identity, row, await StaffNames.of(deps, [row.appointment.location_id]))
     found["callback"] = (
         {
             "id": str(ticket.id),
@@ -438,7 +482,8 @@ async def get_callbacks(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
     rows = await staff.list_callbacks(deps, identity, query.location, _STATUSES[query.status], query.group)
     now = deps.clock.now()
-    return _ok([callback_json(r, now) for r in rows])
+    names = await StaffNames.of(deps, [r["appointment_location_id"] for r in rows])
+    return _ok([callback_json(r, now, names) for r in rows])
 
 
 @routes.post("/api/v1/staff/callbacks/{callback_id}/claim")

@@ -204,7 +204,8 @@ async def list_callbacks(
     return list(
         await conn.fetch(
             f"SELECT c.{_CALLBACK.replace(', ', ', c.')}, a.reference, a.mode, a.first_name, a.last_name,"  # noqa: S608 -- fixed columns
-            " a.phone, a.concern_name, a.interpreter_language"
+            " a.phone, a.concern_name, a.interpreter_language,"
+            " a.location_id AS appointment_location_id, a.concern_id AS appointment_concern_id"
             " FROM callbacks c JOIN appointments a ON a.id = c.appointment_id"
             " WHERE ($1::text[] IS NULL OR c.location_id = ANY($1)) AND c.status = ANY($2)"
             " AND ($3::text IS NULL OR c.group_id = $3) ORDER BY c.due_at, c.id LIMIT $4",

@@ -61,9 +61,13 @@ class StaffAppointmentOut(_Out):
     end: datetime
     location: str
     group: str
+    group_name: str = Field(description="the group's German name (its id when the location no longer has it)")
     service_point: int
     concern: str
-    concern_name: str
+    concern_name: str = Field(
+        description="the concern's German name from the catalog (staff read German; the customer's mails "
+        "use `language`)"
+    )
     mode: str = Field(description="`in_person` or `phone`")
     status: str = Field(description="`booked`, `cancelled` or `passed`")
     channel: str = Field(description="`online`, `staff` or `service_centre`")

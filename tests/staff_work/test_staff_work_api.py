@@ -31,7 +31,7 @@ def on_tuesday(clock: ManualClock, hhmm: str = "11:30") -> None:
 async def test_the_day_view_shows_customer_concern_mode_and_interpreter_of_its_own_location_only(
     client: TestClient[Any, Any], manager: Staff, other_manager: Staff
 ) -> None:
-    mine = await book(client, TUESDAY, "08:00")
+    mine = await book(client, TUESDAY, "08:00", language="en")  # booked on the English pages
     phone = await book(client, TUESDAY, "08:15", mode="phone")
     response = await manager.post(
         "/api/v1/staff/appointments",
@@ -48,7 +48,11 @@ async def test_the_day_view_shows_customer_concern_mode_and_interpreter_of_its_o
     assert listed[interpreted["id"]]["interpreter_language"] == "Arabisch"
     assert listed[interpreted["id"]]["channel"] == "staff"
     assert listed[mine["id"]]["customer"]["last_name"] == "Mustermann"
+    # Staff read the catalog's German names, whatever language the customer booked in.
+    assert mine["concern"]["name"] == "Notice of a change"
     assert listed[mine["id"]]["concern_name"] == "Mitteilung einer Veränderung"
+    assert listed[mine["id"]]["language"] == "en"
+    assert (listed[mine["id"]]["group"], listed[mine["id"]]["group_name"]) == ("ez", "Eingangszone")
     assert listed[phone["id"]]["mode"] == "phone"
     assert listed[phone["id"]]["customer"]["phone"]  # R49: staff of the location see the number
 
@@ -139,13 +143,14 @@ def test_the_callback_promise_counts_48_hours_on_bremen_working_days_only() -> N
 async def test_the_callback_queue_of_a_team_shows_due_and_overdue_tickets_and_they_are_claimed_and_closed(
     client: TestClient[Any, Any], manager: Staff, pool: asyncpg.Pool, clock: ManualClock
 ) -> None:
-    appointment = await book(client, TUESDAY, "08:00")
+    appointment = await book(client, TUESDAY, "08:00", language="en")
     on_tuesday(clock)
     await manager.post(f"/api/v1/staff/appointments/{appointment['id']}/outcome", {"outcome": "callback"})
     queue = await (
         await manager.get("/api/v1/staff/callbacks", params={"location": HERE, "status": "open"})
     ).json()
     assert len(queue) == 1 and queue[0]["team"] == "ez" and queue[0]["overdue"] is False
+    assert queue[0]["concern_name"] == "Mitteilung einer Veränderung"  # German for staff
     assert queue[0]["due_at"].startswith("2026-03-05T11:30")
 
     clock.set(factory.at("2026-03-05", "12:00"))

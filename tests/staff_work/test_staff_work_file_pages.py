@@ -58,7 +58,7 @@ async def test_the_file_shows_the_appointment_is_linked_from_the_day_list_and_hi
         "persönlich",
         "Arabisch",
         "gebucht",
-        "Gruppe ez, Serviceplatz 1",
+        "Eingangszone, Serviceplatz 1",
         "Dienstag, 3. März 2026, 09:00 Uhr",
         "Mitarbeitende",
         "Jobcenter Teststadt",

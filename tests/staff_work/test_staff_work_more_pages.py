@@ -122,7 +122,7 @@ async def test_the_week_shows_each_day_by_group_and_service_point_with_links_to_
     html = await page.text()
     assert page.status == 200 and "Montag, 2. März 2026 bis Sonntag, 8. März 2026 · 2 Termine" in html
     assert html.index("Dienstag, 3. März 2026") < html.index("Donnerstag, 5. März 2026")
-    assert "Gruppe ez, Serviceplatz 1, 03.03." in html and "Gruppe lt, Serviceplatz 1, 05.03." in html
+    assert "Eingangszone, Serviceplatz 1, 03.03." in html and "Leistungsteam, Serviceplatz 1, 05.03." in html
     assert f'href="/staff/appointments/{tuesday["id"]}"' in html
     assert "telefonisch" in row_of(html, f"a-{thursday['id']}")
     assert next_week["id"] not in html and 'aria-current="page">Woche' in html

@@ -85,7 +85,7 @@ async def test_the_day_page_lists_one_location_by_group_and_service_point_with_w
     page = await browser.get(f"/staff/locations/{HERE}/day", params={"date": TUESDAY})
     assert page.status == 200
     html = await page.text()
-    assert "Dienstag, 3. März 2026" in html and "Gruppe ez" in html and "Serviceplatz 1" in html
+    assert "Dienstag, 3. März 2026" in html and "Eingangszone, Serviceplatz 1" in html
     assert "Mustermann" in row_of(html, plain["id"])
     assert "Mitteilung einer Veränderung" in row_of(html, plain["id"])
     assert "telefonisch" in row_of(html, phone["id"]) and "Telefon " in row_of(html, phone["id"])

@@ -29,12 +29,12 @@ from services.gateway.staff_work.common import (
     render,
     text,
 )
+from shared.labels import LANGUAGES_DE
 
 routes = web.RouteTableDef()
 
 SLOTS_SHOWN = 40
 CUSTOMER_FIELDS = ("first_name", "last_name", "email", "phone", "customer_number", "household_number")
-LANGUAGES_DE = {"de": "Deutsch", "de-x-ls": "Leichte Sprache", "en": "Englisch"}
 FIELDS_DE = {
     "first_name": "Vorname",
     "last_name": "Nachname",

@@ -40,7 +40,7 @@ from services.gateway.staff_work.common import (
     text,
 )
 from shared.errors import NotFoundError
-from shared.labels import CHANNELS_DE, MODES_DE, OUTCOMES_DE
+from shared.labels import CHANNELS_DE, LANGUAGES_DE, MODES_DE, OUTCOMES_DE
 
 routes = web.RouteTableDef()
 
@@ -149,6 +149,7 @@ async def file_page(
             "modes": MODES_DE,
             "statuses": STATUS_DE,
             "channels": CHANNELS_DE,
+            "languages": LANGUAGES_DE,
             "values": values or {},
             "errors": errors or [],
             "field_errors": field_errors or {},

@@ -47,7 +47,7 @@ from services.gateway.staff_work.common import (
     today,
 )
 from shared.identity import Role, StaffIdentity
-from shared.labels import MODES_DE, OUTCOMES_DE
+from shared.labels import LANGUAGES_DE, MODES_DE, OUTCOMES_DE
 
 HERE = Path(__file__).parent
 
@@ -102,6 +102,7 @@ def _groups(appointments: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [
         {
             "id": group,
+            "name": next(str(a.get("group_name") or group) for rows in points.values() for a in rows),
             "count": sum(len(rows) for rows in points.values()),
             "points": [{"number": n, "appointments": points[n]} for n in sorted(points)],
         }
@@ -133,6 +134,7 @@ async def _day_page(
             "cancelled": len(appointments) - len(booked),
             "outcomes": OUTCOMES_DE,
             "modes": MODES_DE,
+            "languages": LANGUAGES_DE,
             "statuses": STATUS_DE,
             "errors": errors,
         },
