@@ -13,4 +13,17 @@ OUTCOMES_DE = {
 }
 MODES_DE = {"in_person": "persönlich", "phone": "telefonisch"}
 LANGUAGES_DE = {"de": "Deutsch", "de-x-ls": "Leichte Sprache", "en": "Englisch"}  # of the customer pages
+MAIL_KINDS_DE = {
+    "confirmation": "Bestätigung",
+    "reminder": "Erinnerung",
+    "reschedule": "Terminverlegung",
+    "cancellation": "Absage",
+    "transferred": "Übernahme durch anderen Standort",
+    "waiting_opt_in": "Warteliste: Adresse bestätigen",
+    "waiting_confirmed": "Warteliste: eingetragen",
+    "waiting_offer": "Warteliste: Terminangebot",
+    "waiting_offer_expired": "Warteliste: Angebot abgelaufen",
+    "waiting_expired": "Warteliste: Eintrag abgelaufen",
+    "waiting_withdrawn": "Warteliste: Eintrag zurückgezogen",
+}
 CHANNELS_DE = {"online": "online", "staff": "Mitarbeitende", "service_centre": "Service-Center"}

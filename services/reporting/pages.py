@@ -24,6 +24,7 @@ from services.reporting.charts import bar_chart, column_chart
 from services.reporting.domain import CANCELLED_BY_LABELS, LEAD_TIME_BUCKETS, OUTCOME_LABELS
 from services.reporting.models import StatisticsReport
 from shared.identity import Role
+from shared.labels import MAIL_KINDS_DE
 from shared.web import POOL, parse_query, staff_identity
 
 routes = web.RouteTableDef()
@@ -115,6 +116,7 @@ async def statistics_page(request: web.Request) -> web.Response:
             "threshold": settings.statistics_min_count,
             "cancelled_by_labels": CANCELLED_BY_LABELS,
             "outcome_labels": OUTCOME_LABELS,
+            "mail_kinds": MAIL_KINDS_DE,
         },
     )
 

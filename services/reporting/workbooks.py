@@ -28,6 +28,7 @@ from services.reporting.domain import (
 )
 from services.reporting.models import CallbackFigures, Figures, StatisticsReport
 from shared.clock import BERLIN
+from shared.labels import MAIL_KINDS_DE
 
 CREATOR = "OTV - Online-Terminvergabe Jobcenter Bremen"
 CONFIDENTIAL = (
@@ -345,7 +346,10 @@ def build_statistics_export(report: StatisticsReport, *, threshold: int, generat
     _table(
         mails,
         ["Art der E-Mail", "versandt", "fehlgeschlagen"],
-        [[m.kind, suppress(m.sent, threshold), suppress(m.failed, threshold)] for m in report.mails],
+        [
+            [MAIL_KINDS_DE.get(m.kind, m.kind), suppress(m.sent, threshold), suppress(m.failed, threshold)]
+            for m in report.mails
+        ],
         [30, 14, 14],
     )
 

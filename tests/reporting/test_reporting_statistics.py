@@ -400,3 +400,11 @@ async def test_mail_outcomes_are_counted_by_kind(reporting: Reporting) -> None:
         "confirmation": (1, 0),
         "reminder": (0, 1),
     }
+    # The page and the Excel file name each kind in German (the threshold hides counts under 5 there).
+    period = f"from={at.date()}&to={DAY}"
+    page = await client.get(f"/staff/statistics?{period}", headers=stats_headers(reporting))
+    html = await page.text()
+    assert ">Bestätigung</th>" in html and ">Erinnerung</th>" in html and ">confirmation<" not in html
+    export = await client.get(f"/api/v1/staff/statistics/export?{period}", headers=stats_headers(reporting))
+    sheet = load_workbook(io.BytesIO(await export.read()))["E-Mails"]
+    assert [row[0] for row in sheet.iter_rows(min_row=2, values_only=True)] == ["Bestätigung", "Erinnerung"]

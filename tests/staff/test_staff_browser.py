@@ -169,7 +169,7 @@ async def test_axe_finds_no_serious_violation_on_the_admin_pages(stack: Stack, b
         ("/staff/admin/concerns/neuantrag", "Anliegen: Neuantrag stellen"),
         ("/staff/admin/allow-list", "Interne E-Mail-Adressen (Positivliste)"),
         ("/staff/admin/texts", "Texte der E-Mails"),
-        ("/staff/admin/texts/confirmation/de", "Text bearbeiten: confirmation (de)"),
+        ("/staff/admin/texts/confirmation/de", "Text bearbeiten: Bestätigung (Deutsch)"),
         ("/staff/admin/accounts", "Konten und Rollen"),
         ("/staff/admin/accounts/axe-admin", "Konto axe-admin"),
         ("/staff/admin/api-keys", "API-Schlüssel"),

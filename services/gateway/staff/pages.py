@@ -42,6 +42,7 @@ from services.gateway.staff.service import Actor
 from shared.clock import BERLIN
 from shared.errors import OTVError, ValidationError
 from shared.identity import ALL_LOCATIONS, Role, StaffIdentity
+from shared.labels import LANGUAGES_DE, MAIL_KINDS_DE
 from shared.logging import current_correlation_id
 from shared.web import CLOCK, SETTINGS, validation_error
 
@@ -641,7 +642,15 @@ async def texts_page(request: web.Request) -> web.Response:
     if status != 200 or not isinstance(data, list):
         raise _upstream_error(status, data)
     return render(
-        request, "texts.html", {"title": "Texte der E-Mails", "texts": data, "notice": _notice(request)}
+        request,
+        "texts.html",
+        {
+            "title": "Texte der E-Mails",
+            "texts": data,
+            "notice": _notice(request),
+            "kinds": MAIL_KINDS_DE,
+            "languages": LANGUAGES_DE,
+        },
     )
 
 
@@ -668,6 +677,10 @@ def _text_path(request: web.Request) -> str:
     return upstream.api_path("/api/v1/admin/mail-templates/{kind}/{language}", request.match_info)
 
 
+def _text_label(kind: Any, language: Any) -> str:
+    return f"{MAIL_KINDS_DE.get(str(kind), kind)} ({LANGUAGES_DE.get(str(language), language)})"
+
+
 @routes.get("/staff/admin/texts/{kind}/{language}")
 async def text_page(request: web.Request) -> web.Response:
     status, data = await upstream.call(request, "notifier", "GET", _text_path(request))
@@ -677,7 +690,7 @@ async def text_page(request: web.Request) -> web.Response:
         request,
         "text_edit.html",
         {
-            "title": f"Text bearbeiten: {data.get('kind')} ({data.get('language')})",
+            "title": f"Text bearbeiten: {_text_label(data.get('kind'), data.get('language'))}",
             "text": data,
             "errors": [],
         },
