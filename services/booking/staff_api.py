@@ -125,9 +125,10 @@ class CloseIn(_In):
 
 @dataclass(frozen=True)
 class StaffNames:
-    """The German names of concerns and groups for staff. An appointment keeps its concern's name in the
-    customer's language (for their mails); staff read the catalog's German one, and the group's name
-    beside its id. A concern or group the location no longer has keeps the stored name (or the id)."""
+    """The German names of concerns, their documents and groups for staff. An appointment keeps its
+    concern's name and documents in the customer's language (for their mails); staff read the catalog's
+    German ones, and the group's name beside its id. A concern or group the location no longer has keeps
+    what was stored (or the id)."""
 
     configs: dict[str, LocationConfig]
 
@@ -145,6 +146,11 @@ class StaffNames:
         config = self.configs.get(location_id)
         offer = config.concern(concern_id) if config else None
         return local_text(offer.name, "de") if offer else stored
+
+    def documents(self, location_id: str, concern_id: str, stored: list[str]) -> list[str]:
+        config = self.configs.get(location_id)
+        offer = config.concern(concern_id) if config else None
+        return [local_text(document, "de") for document in offer.documents] if offer else stored
 
     def group(self, location_id: str, group_id: str) -> str:
         config = self.configs.get(location_id)
@@ -191,7 +197,7 @@ def appointment_json(
         "language": a.language,
         "evening": a.evening,
         "emergency": a.emergency,
-        "documents": a.documents,
+        "documents": names.documents(a.location_id, a.concern_id, a.documents),
         "customer": customer,
         "interpreter_language": a.interpreter_language,
         "outcome": row.outcome,

@@ -74,7 +74,7 @@ class StaffAppointmentOut(_Out):
     language: str
     evening: bool
     emergency: bool
-    documents: list[str]
+    documents: list[str] = Field(description="what the customer brings, in German")
     customer: StaffCustomerOut
     interpreter_language: str | None
     outcome: str | None = Field(description="`resolved`, `placement`, `callback` or `no_show`")

@@ -139,6 +139,17 @@ def test_the_callback_promise_counts_48_hours_on_bremen_working_days_only() -> N
     )
 
 
+@pytest.mark.req("R27")
+async def test_staff_read_the_documents_to_bring_in_german_when_the_customer_booked_in_english(
+    client: TestClient[Any, Any], manager: Staff
+) -> None:
+    booked = await book(client, TUESDAY, "10:00", concern="neuantrag", language="en")
+    assert booked["documents"] == ["Identity card", "Tenancy agreement"]  # what the customer reads
+    file = await (await manager.get(f"/api/v1/staff/appointments/{booked['id']}")).json()
+    assert file["documents"] == ["Personalausweis", "Mietvertrag"]
+    assert file["concern_name"] == "Neuantrag stellen"
+
+
 @pytest.mark.req("R23")
 async def test_the_callback_queue_of_a_team_shows_due_and_overdue_tickets_and_they_are_claimed_and_closed(
     client: TestClient[Any, Any], manager: Staff, pool: asyncpg.Pool, clock: ManualClock
