@@ -136,9 +136,13 @@ def _time(moment: datetime, language: str) -> str:
     return format_time(moment.astimezone(BERLIN).time(), format="HH:mm", locale=_LOCALES[language])
 
 
-def book_again_url(manage_url: str, fallback: str) -> str:
-    base = manage_url.split("/manage/", 1)[0] if "/manage/" in manage_url else fallback
-    return base.rstrip("/") + "/"
+def book_again_url(site: str, language: str) -> str:
+    """The start page of the booking, in the customer's language (R43)."""
+    return site.rstrip("/") + "/" + ("" if language == "de" else f"?lang={language}")
+
+
+def site_of(manage_url: str, fallback: str) -> str:
+    return manage_url.split("/manage/", 1)[0] if "/manage/" in manage_url else fallback
 
 
 def mail_context(kind: str, payload: dict[str, Any], *, public_base_url: str) -> dict[str, Any]:
@@ -166,7 +170,7 @@ def mail_context(kind: str, payload: dict[str, Any], *, public_base_url: str) ->
         "evening": snap.evening,
         "interpreter_language": snap.interpreter_language or "",
         "manage_url": snap.manage_url,
-        "book_again_url": book_again_url(snap.manage_url, public_base_url),
+        "book_again_url": book_again_url(site_of(snap.manage_url, public_base_url), language),
         "previous_date": "",
         "previous_start_time": "",
         "cancelled_by": payload.get("cancelled_by") or "",

@@ -118,6 +118,7 @@ async def test_a_cancellation_by_staff_says_so_and_gives_the_reason(
     text = body_of(mail, "plain")
     assert "Jobcenter Bremen has cancelled your appointment" in text
     assert "water leak" in text
+    assert "https://termine.example/?lang=en" in text  # booking again starts in English (R43)
 
 
 @pytest.mark.req("R40")

@@ -75,7 +75,10 @@ class Stack:
         return await self.sink.wait_for_messages(count, to=address)
 
     def manage_link(self, message: StoredMessage) -> str:
-        match = re.search(r"https?://[^\s\"'<>]+/manage/[0-9a-f-]{36}\?token=[A-Za-z0-9_\-]+", _text(message))
+        match = re.search(
+            r"https?://[^\s\"'<>]+/manage/[0-9a-f-]{36}\?token=[A-Za-z0-9_\-]+(?:&lang=[a-z-]+)?",
+            _text(message),
+        )
         assert match, "no manage link in the mail"
         return match.group(0)
 

@@ -91,7 +91,8 @@ async def test_no_customer_page_has_a_wcag_21_aa_violation(
     await check(page, axe, "contact details with errors", found)
     await page.locator("#field-first_name").fill("Ada")
     await page.locator("#field-last_name").fill("Lovelace")
-    await page.locator("#field-email").fill(unique_email(f"axe-{language}"))
+    email = unique_email(f"axe-{language}")
+    await page.locator("#field-email").fill(email)
     await page.locator("#field-customer_number").fill(unique_customer_number())
     await page.locator("#details-form button[type=submit]").click()
 
@@ -99,6 +100,13 @@ async def test_no_customer_page_has_a_wcag_21_aa_violation(
     await check(page, axe, "confirmation", found)
     if language == "en":  # British dates, as in the confirmation mail: "Tuesday, 10 March 2026"
         assert re.search(r"day, \d{1,2} [A-Z][a-z]+ 20\d\d", await page.locator("main").inner_text())
+    # The mail's link opens the page in the language of the booking, on any device (R43).
+    link = stack.manage_link((await stack.mail_to(email))[0])
+    elsewhere = await new_context(browser, DESKTOP)
+    mail_page = await elsewhere.new_page()
+    await mail_page.goto(link)
+    await expect(mail_page.locator("html")).to_have_attribute("lang", language)
+    await elsewhere.close()
     await page.locator("main a[href*='/manage/']").click()
     await expect(page.locator("a.button-warning")).to_be_visible()
     manage_url = page.url
