@@ -33,8 +33,9 @@ class Settings(CommonSettings):
     frame_ancestors: str = "'self'"
     # Where customers send accessibility feedback (BITV 2.0 statement).
     accessibility_contact: str = "barrierefreiheit@jobcenter-bremen.example"
-    # The jobcenter's hotline shown where the pages cannot help further.
-    hotline: str = "0421 178 0"
+    # The jobcenter's hotline shown where the pages cannot help further: the service centre, the same
+    # number the catalog's demo locations and finder give (services/catalog/demo_data.py, SERVICE_CENTRE).
+    hotline: str = "0421 566-0"
 
     # Bot defence (R39): token buckets per client IP, in memory per replica. `burst` requests at once,
     # refilled at `rate` per second; beyond `soft` recent requests a proof-of-work challenge is needed.

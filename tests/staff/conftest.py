@@ -311,7 +311,7 @@ async def configure_mitte(admin: StaffClient) -> None:
                 "name": "Bremen-Mitte",
                 "street": "Doventorsteinweg 44",
                 "postcode": "28195",
-                "hotline": "0421 178 0",
+                "hotline": "0421 566-0",
             },
         ),
         (
@@ -322,7 +322,7 @@ async def configure_mitte(admin: StaffClient) -> None:
                 "name": "Bremen-Nord (Vegesack)",
                 "street": "Kirchheide 20",
                 "postcode": "28757",
-                "hotline": "0421 178 0",
+                "hotline": "0421 566-0",
             },
         ),
         (

@@ -408,7 +408,9 @@ async def test_an_address_of_another_jobcenter_gets_the_hotline_notice(client: T
 async def test_an_unknown_address_says_what_to_do(client: TestClient[Any, Any]) -> None:
     page = await find(client, street="Gibtsnichtweg", house_number="1", postcode="28195")
     assert "Wir haben diese Adresse nicht gefunden." in page
-    assert "Oder rufen Sie uns an, wir helfen Ihnen" in page
+    assert "Oder rufen Sie uns an, wir helfen Ihnen: 0421 566-0" in page
+    # One hotline on the page: the footer names the number the finder gives.
+    assert "Rufen Sie die Hotline des Jobcenters Bremen an: 0421 566-0" in page
 
 
 # --- the held slot (R38, WCAG 2.2.1: no time limit without warning) ------------------------------------
