@@ -205,7 +205,7 @@ async def apply(
                 skipped.append(str(a.id))  # changed since the preview: staff look at it again
                 continue
             result = await _move(conn, a, proposal, now) if proposal["action"] == "move" else None
-            url = manage_url(deps.settings, a, None)
+            url = manage_url(deps.settings, a.id, None)
             if result is not None:
                 await add_event(
                     conn,

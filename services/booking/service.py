@@ -15,7 +15,6 @@ import uuid
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
-from urllib.parse import urlencode
 
 import asyncpg
 import structlog
@@ -158,15 +157,11 @@ def token_hash(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
-def manage_url(settings: Settings, appointment: Appointment | NewAppointment, token: str | None) -> str:
+def manage_url(settings: Settings, appointment_id: uuid.UUID, token: str | None) -> str:
     """The customer's manage link (R41); without the token (a change by staff or the system) the bare
-    page, since only a hash of the token is kept. It opens the page in the language the customer booked
-    in (R43), wherever the mail is read; German, the default, needs no parameter."""
-    query = {"token": token} if token else {}
-    if appointment.language != Language.DE:
-        query["lang"] = appointment.language
-    page = f"{settings.public_base_url.rstrip('/')}/manage/{appointment.id}"
-    return f"{page}?{urlencode(query)}" if query else page
+    page, since only a hash of the token is kept."""
+    page = f"{settings.public_base_url.rstrip('/')}/manage/{appointment_id}"
+    return f"{page}?token={token}" if token else page
 
 
 def _berlin(when: datetime) -> datetime:
@@ -443,7 +438,7 @@ async def _book(
         booked_at=now,
         client_network=client_network,
     )
-    url = manage_url(deps.settings, new, token)
+    url = manage_url(deps.settings, new.id, token)
 
     for attempt in range(1, ATTEMPTS + 1):
         try:
@@ -557,7 +552,7 @@ def can_change(appointment: Appointment, now: datetime) -> bool:
 async def view_appointment(deps: Deps, appointment_id: uuid.UUID, token: str | None) -> AppointmentView:
     appointment = await _authorised(deps.pool, appointment_id, token, lock=False)
     assert token is not None  # noqa: S101 -- checked by _authorised
-    out = appointment_out(appointment, manage_url(deps.settings, appointment, token))
+    out = appointment_out(appointment, manage_url(deps.settings, appointment.id, token))
     return AppointmentView(
         **out.model_dump(),
         customer=CustomerOut(
@@ -594,7 +589,7 @@ async def cancel_appointment(
         await db.insert_cooldown(
             conn, cancelled, now, timedelta(minutes=deps.settings.cancel_release_minutes)
         )
-        url = manage_url(deps.settings, cancelled, token)
+        url = manage_url(deps.settings, cancelled.id, token)
         await add_event(
             conn,
             AppointmentCancelledV1(
@@ -638,7 +633,7 @@ async def reschedule_appointment(
     move with `by_staff` and no token (the manage link of the mails stays the customer's)."""
     now = deps.clock.now()
     current = await _changeable(deps.pool, appointment_id, token, by_staff=by_staff, lock=False)
-    url = manage_url(deps.settings, current, token)
+    url = manage_url(deps.settings, current.id, token)
     if not can_change(current, now):
         raise TooLateError("The appointment has started, passed or was cancelled; it cannot be moved.")
     config = await deps.catalog.get(deps.pool, current.location_id)
@@ -740,7 +735,7 @@ async def pass_started_appointments(deps: Deps) -> int:
             await add_event(
                 conn,
                 AppointmentPassedV1(
-                    appointment=snapshot_of(appointment, manage_url(deps.settings, appointment, None))
+                    appointment=snapshot_of(appointment, manage_url(deps.settings, appointment.id, None))
                 ),
                 producer=PRODUCER,
                 clock=deps.clock,

@@ -138,7 +138,7 @@ def shows_phone(identity: StaffIdentity, appointment: Appointment) -> bool:
 
 
 def _url(deps: Deps, appointment: Appointment) -> str:
-    return manage_url(deps.settings, appointment, None)
+    return manage_url(deps.settings, appointment.id, None)
 
 
 async def _load(
@@ -525,7 +525,7 @@ async def follow_up(
         emergency=concern.emergency,
         booked_at=now,
     )
-    url = manage_url(deps.settings, new, token)
+    url = manage_url(deps.settings, new.id, token)
     for _attempt in range(3):
         try:
             async with db.transaction(deps.pool) as conn:

@@ -13,6 +13,7 @@ from functools import lru_cache
 
 from icalendar import Calendar, Event, Timezone, TimezoneDaylight, TimezoneStandard, vCalAddress, vRecur
 
+from services.notifier.texts import in_language
 from shared.clock import BERLIN
 from shared.events.appointment import AppointmentSnapshot
 
@@ -88,8 +89,9 @@ def invitation(
         event.add("location", PHONE_LOCATION[language])
     else:
         event.add("location", f"{snap.location_name}, {snap.location_address}")
-    event.add("description", f"{snap.reference}\n{MANAGE_LABEL[language]}: {snap.manage_url}")
-    event.add("url", snap.manage_url)
+    link = in_language(snap.manage_url, language)
+    event.add("description", f"{snap.reference}\n{MANAGE_LABEL[language]}: {link}")
+    event.add("url", link)
     organizer = vCalAddress(f"mailto:{organizer_address}")
     organizer.params["cn"] = organizer_name
     event.add("organizer", organizer)

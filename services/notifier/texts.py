@@ -136,9 +136,18 @@ def _time(moment: datetime, language: str) -> str:
     return format_time(moment.astimezone(BERLIN).time(), format="HH:mm", locale=_LOCALES[language])
 
 
+def in_language(url: str, language: str) -> str:
+    """A link to a customer page that opens in the customer's language on whatever device the mail is
+    read (R43); German, the pages' default, needs no parameter. The services' links themselves stay as
+    the API gives them (`<base>/manage/{id}?token=<token>`)."""
+    if language == Language.DE.value or not url:
+        return url
+    return f"{url}{'&' if '?' in url else '?'}lang={language}"
+
+
 def book_again_url(site: str, language: str) -> str:
-    """The start page of the booking, in the customer's language (R43)."""
-    return site.rstrip("/") + "/" + ("" if language == "de" else f"?lang={language}")
+    """The start page of the booking, in the customer's language."""
+    return in_language(site.rstrip("/") + "/", language)
 
 
 def site_of(manage_url: str, fallback: str) -> str:
@@ -169,7 +178,7 @@ def mail_context(kind: str, payload: dict[str, Any], *, public_base_url: str) ->
         "documents": list(snap.documents),
         "evening": snap.evening,
         "interpreter_language": snap.interpreter_language or "",
-        "manage_url": snap.manage_url,
+        "manage_url": in_language(snap.manage_url, language),
         "book_again_url": book_again_url(site_of(snap.manage_url, public_base_url), language),
         "previous_date": "",
         "previous_start_time": "",

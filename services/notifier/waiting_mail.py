@@ -192,10 +192,7 @@ def _link(page_url: str, action: str, language: str) -> str:
     """`<base>/waiting-list/{id}/<action>?token=...` (and the language for the page, R43)."""
     page, _, query = page_url.partition("?")
     target = f"{page}/{action}" if action else page
-    params = [query] if query else []
-    if language != "de":
-        params.append(f"lang={language}")
-    return target + ("?" + "&".join(params) if params else "")
+    return texts.in_language(f"{target}?{query}" if query else target, language)
 
 
 def _weekdays(days: list[int], language: str) -> str:

@@ -164,6 +164,9 @@ async def test_a_phone_appointment_in_leichte_sprache_names_the_number_in_the_bo
     calendar, _ = calendar_of(mail)
     [event] = calendar.walk("VEVENT")
     assert str(event["LOCATION"]) == "Termin am Telefon"
+    # The links open the manage page in Leichte Sprache, wherever the mail is read (R43).
+    assert f"{snap.manage_url}&lang=de-x-ls" in text
+    assert str(event["URL"]) == f"{snap.manage_url}&lang=de-x-ls"
 
 
 async def test_the_same_event_delivered_twice_sends_one_mail(
