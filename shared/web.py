@@ -239,7 +239,10 @@ def broker_context(settings: CommonSettings) -> Callable[[web.Application], Asyn
     return ctx
 
 
-async def parse_json(request: web.Request, model: type[M]) -> M:
+async def parse_json(request: web.Request, model: type[M], *, allow_nul: bool = False) -> M:
+    """The body as `model`, or a 422 naming the fields. A NUL character in a text is refused too (no text
+    column can store one), unless the handler answers it itself (`allow_nul`: a sign-in, which fails
+    for a name no account can have like for any other wrong name)."""
     try:
         raw = await request.read()
     except web.HTTPRequestEntityTooLarge:
@@ -249,16 +252,38 @@ async def parse_json(request: web.Request, model: type[M]) -> M:
             "The request needs a JSON body.", details=[{"field": "body", "message": "missing"}]
         )
     try:
-        return model.model_validate_json(raw)
+        parsed = model.model_validate_json(raw)
     except pydantic.ValidationError as exc:
         raise validation_error(exc) from None
+    if not allow_nul and b"\\u0000" in raw:  # JSON spells a NUL so
+        refuse_nul(parsed.model_dump(mode="json"))
+    return parsed
 
 
 def parse_query(request: web.Request, model: type[M]) -> M:
+    query = dict(request.query)
+    refuse_nul(query)
     try:
-        return model.model_validate(dict(request.query))
+        return model.model_validate(query)
     except pydantic.ValidationError as exc:
         raise validation_error(exc) from None
+
+
+def refuse_nul(value: Any, path: str = "") -> None:
+    """A 422 naming the first field whose text holds a NUL character: no text column can store one, so
+    it is refused at the edge like any other invalid value (not as the database's refusal)."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            field = path or "body"
+            detail = {"field": field, "message": "must not contain a NUL character", "type": "string_nul"}
+            raise errors.ValidationError(f"Invalid input: {field}.", details=[detail])
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            refuse_nul(key, path or "body")
+            refuse_nul(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            refuse_nul(item, f"{path}.{index}" if path else str(index))
 
 
 def validation_error(exc: pydantic.ValidationError) -> errors.ValidationError:

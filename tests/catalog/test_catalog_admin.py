@@ -473,7 +473,7 @@ async def test_loading_the_demo_again_keeps_admin_changes_unless_forced(
     assert (await latest(demo_pool, "jba")).lead_time.max_days == 56
 
 
-async def test_a_nul_character_in_the_address_is_a_404_and_in_a_text_a_422_and_changes_nothing(
+async def test_a_nul_character_in_the_address_is_a_404_and_in_a_text_a_422_naming_it_and_changes_nothing(
     demo_client: Client, demo_pool: asyncpg.Pool
 ) -> None:
     """PostgreSQL text cannot hold NUL. An id in the address that cannot be one is no such location; in a
@@ -488,9 +488,25 @@ async def test_a_nul_character_in_the_address_is_a_404_and_in_a_text_a_422_and_c
         "/api/v1/admin/locations/mitte", json={"name": "Mi\u0000tte"}, headers=STAFF
     )
     assert response.status == 422, await response.text()
-    assert (await response.json())["error"]["code"] == "validation_error"
+    error = (await response.json())["error"]
+    assert error["code"] == "validation_error" and error["details"][0]["field"] == "name"
+    # Refused at the edge, naming the field, also deep in a body and in a query.
+    nested = await demo_client.post(
+        "/api/v1/admin/concerns",
+        json={
+            "id": "x-nul",
+            "group_kinds": ["entrance_zone"],
+            "name": {"de": "X"},
+            "documents": [{"de": "A\u0000"}],
+        },
+        headers=STAFF,
+    )
+    assert (await nested.json())["error"]["details"][0]["field"] == "documents.0.de"
+    streets = await demo_client.get("/api/v1/admin/finder/streets", params={"q": "Am\x00"}, headers=STAFF)
+    assert streets.status == 422 and (await streets.json())["error"]["details"][0]["field"] == "q"
     assert await outbox_count(demo_pool) == before
     assert await demo_pool.fetchval("SELECT name FROM locations WHERE id = 'mitte'") != "Mi\u0000tte"
+    assert await demo_pool.fetchval("SELECT count(*) FROM concerns WHERE id = 'x-nul'") == 0
 
 
 async def test_the_admin_api_needs_the_signed_staff_identity_and_a_fitting_role_for_a_change(

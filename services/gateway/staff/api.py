@@ -129,7 +129,7 @@ def clear_session_cookie(response: web.StreamResponse) -> None:
 # --- sign-in and one's own account ------------------------------------------------------------------
 @routes.post("/api/v1/staff/login")
 async def login(request: web.Request) -> web.Response:
-    data = await parse_json(request, LoginIn)
+    data = await parse_json(request, LoginIn, allow_nul=True)  # a NUL in a name: 401 like any wrong name
     who = Actor("", "user", client_ip(request), current_correlation_id())
     try:
         session = await service.login(request.app[STAFF], data.username, data.password, who)
