@@ -38,7 +38,7 @@ from services.booking.service import Deps
 from services.booking.staff_db import StaffRow
 from shared.clock import BERLIN
 from shared.errors import NotFoundError
-from shared.events.catalog import Mode
+from shared.events.catalog import ConcernOffer, Mode
 from shared.events.staff_work import Outcome
 from shared.identity import StaffIdentity
 from shared.web import json_model, parse_json, parse_query, staff_identity
@@ -142,14 +142,16 @@ class StaffNames:
                 continue
         return cls(configs)
 
-    def concern(self, location_id: str, concern_id: str, stored: str) -> str:
+    def _offer(self, location_id: str, concern_id: str) -> ConcernOffer | None:
         config = self.configs.get(location_id)
-        offer = config.concern(concern_id) if config else None
+        return config.concern(concern_id) if config else None
+
+    def concern(self, location_id: str, concern_id: str, stored: str) -> str:
+        offer = self._offer(location_id, concern_id)
         return local_text(offer.name, "de") if offer else stored
 
     def documents(self, location_id: str, concern_id: str, stored: list[str]) -> list[str]:
-        config = self.configs.get(location_id)
-        offer = config.concern(concern_id) if config else None
+        offer = self._offer(location_id, concern_id)
         return [local_text(document, "de") for document in offer.documents] if offer else stored
 
     def group(self, location_id: str, group_id: str) -> str:
