@@ -18,7 +18,9 @@ import shared.events.staff_work  # noqa: F401 -- registers the staff-work events
 from shared.events import EventData, model_for
 from shared.events.appointment import AppointmentStatus, CancelledBy, Channel
 from shared.events.catalog import Mode
+from shared.events.mail import MailKind
 from shared.identity import Role
+from shared.labels import MAIL_KINDS_DE
 from tests.reporting.conftest import (
     CONCERNS,
     DAY,
@@ -408,3 +410,5 @@ async def test_mail_outcomes_are_counted_by_kind(reporting: Reporting) -> None:
     export = await client.get(f"/api/v1/staff/statistics/export?{period}", headers=stats_headers(reporting))
     sheet = load_workbook(io.BytesIO(await export.read()))["E-Mails"]
     assert [row[0] for row in sheet.iter_rows(min_row=2, values_only=True)] == ["Bestätigung", "Erinnerung"]
+    # Every kind of mail the notifier sends has its German name (staff never read a code).
+    assert set(MAIL_KINDS_DE) == {kind.value for kind in MailKind}
