@@ -222,6 +222,11 @@ async def test_staff_move_an_appointment_to_another_free_slot_from_its_file_and_
     html = await (await browser.get(file_path, params={"move": "1"})).text()
     starts = slot_buttons(html, f"{file_path}/reschedule")
     assert starts and factory.iso(TUESDAY, "08:15") in starts
+    # A caller who wants a later day: the free times from that day on.
+    html = await (await browser.get(file_path, params={"move": "1", "from": "2026-03-17"})).text()
+    later = slot_buttons(html, f"{file_path}/reschedule")
+    assert later and all(start >= "2026-03-17" for start in later)
+    assert 'name="from" type="date" value="2026-03-17"' in html
     no_token = await browser.post(f"{file_path}/reschedule", data={"start": starts[0]})
     assert no_token.status == 403
 

@@ -72,6 +72,11 @@ async def test_staff_book_a_new_appointment_with_an_interpreter_and_bad_input_is
     assert '<optgroup label="Dienstag, 3. März 2026">' in html
     for name in ("first_name", "last_name", "email", "phone", "interpreter_language"):
         assert f'<label for="f-{name}">' in html, name
+    # A caller who wants a later day: the times from that day on ("Ab Tag"), kept through the booking form.
+    later = await browser.get(path, params={"choice": "veraenderung|in_person", "from": "2026-03-17"})
+    html = await later.text()
+    assert '<optgroup label="Dienstag, 17. März 2026">' in html and "3. März 2026" not in html
+    assert '<input type="hidden" name="from" value="2026-03-17">' in html
 
     fields = {"choice": "veraenderung|in_person", "start": start, "first_name": "Amal", "last_name": "Haddad"}
     missing = await form(browser, path, **fields)

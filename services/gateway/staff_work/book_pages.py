@@ -11,23 +11,27 @@ is shown in German on the form, next to the field it concerns.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
 
 from services.gateway.staff.pages import location_names
 from services.gateway.staff_work.common import (
+    HORIZON_DAYS,
     booking_change,
     concern_choice,
     concern_options,
     concerns_of,
     day_de,
     explain,
+    first_day_of,
     free_slots,
     moment,
     page_status,
     render,
     text,
+    today,
 )
 from shared.labels import LANGUAGES_DE
 
@@ -70,6 +74,7 @@ async def _page(
     request: web.Request,
     location_id: str,
     choice_raw: str | None,
+    first_raw: str | None,
     *,
     values: dict[str, str] | None = None,
     errors: list[str] | None = None,
@@ -81,7 +86,8 @@ async def _page(
     choice = concern_choice(choice_raw)
     if choice is not None and f"{choice[0]}|{choice[1]}" not in {o["value"] for o in options}:
         choice = None
-    slots = await free_slots(request, location_id, *choice, limit=SLOTS_SHOWN) if choice else []
+    first = first_day_of(request, first_raw)
+    slots = await free_slots(request, location_id, *choice, limit=SLOTS_SHOWN, first=first) if choice else []
     return render(
         request,
         "work_book.html",
@@ -92,6 +98,9 @@ async def _page(
             "day": None,
             "options": options,
             "choice": f"{choice[0]}|{choice[1]}" if choice else "",
+            "first_day": first.isoformat(),
+            "today_day": today(request).isoformat(),
+            "last_day": (today(request) + timedelta(days=HORIZON_DAYS - 1)).isoformat(),
             "mode": choice[1] if choice else "",
             "slot_days": _by_day(slots),
             "evening": any(s.get("evening_reserved") for s in slots),
@@ -106,7 +115,8 @@ async def _page(
 
 @routes.get("/staff/locations/{location_id}/book")
 async def book_form(request: web.Request) -> web.Response:
-    return await _page(request, request.match_info["location_id"], request.query.get("choice"))
+    query = request.query
+    return await _page(request, request.match_info["location_id"], query.get("choice"), query.get("from"))
 
 
 @routes.post("/staff/locations/{location_id}/book")
@@ -142,6 +152,7 @@ async def book_submit(request: web.Request) -> web.StreamResponse:
         request,
         location_id,
         str(form.get("choice", "")),
+        str(form.get("from", "")),
         values=values,
         errors=errors,
         field_errors=by_field,

@@ -300,11 +300,29 @@ async def concerns_of(request: web.Request, location_id: str) -> list[dict[str, 
     return [c for c in data if isinstance(c, dict) and isinstance(c.get("id"), str)]
 
 
+HORIZON_DAYS = 56  # booking's availability answers at most eight weeks at once
+
+
+def first_day_of(request: web.Request, raw: str | None) -> date:
+    """The day from which free times are listed: today, or a later day staff chose (a wrong one: today)."""
+    try:
+        return max(date.fromisoformat(raw or ""), today(request))
+    except ValueError:
+        return today(request)
+
+
 async def free_slots(
-    request: web.Request, location_id: str, concern_id: str, mode: str, *, limit: int = 12
+    request: web.Request,
+    location_id: str,
+    concern_id: str,
+    mode: str,
+    *,
+    limit: int = 12,
+    first: date | None = None,
 ) -> list[dict[str, Any]]:
-    """The next free slots of a concern from today on (booking's public availability, eight weeks)."""
-    first = today(request)
+    """The next free slots of a concern from today, or from a later day `first` (a caller who wants a
+    day in three weeks), on: booking's public availability, eight weeks."""
+    first = max(first or today(request), today(request))
     status, data = await upstream.call(
         request,
         "booking",
@@ -314,7 +332,7 @@ async def free_slots(
             "concern": concern_id,
             "mode": mode,
             "from": first.isoformat(),
-            "to": (first + timedelta(days=55)).isoformat(),
+            "to": (first + timedelta(days=HORIZON_DAYS - 1)).isoformat(),
         },
     )
     if status in (404, 409, 422):

@@ -20,6 +20,7 @@ that shows nothing of it.
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
@@ -27,17 +28,20 @@ from aiohttp import web
 from services.gateway.staff import upstream
 from services.gateway.staff.pages import UpstreamError, location_names
 from services.gateway.staff_work.common import (
+    HORIZON_DAYS,
     STATUS_DE,
     booking_change,
     concern_choice,
     concern_options,
     concerns_of,
     explain,
+    first_day_of,
     free_slots,
     location_from,
     page_status,
     render,
     text,
+    today,
 )
 from shared.errors import NotFoundError
 from shared.labels import CHANNELS_DE, LANGUAGES_DE, MODES_DE, OUTCOMES_DE
@@ -118,7 +122,9 @@ async def file_page(
         follow_up = {"options": offered, "step": await _slots_step(request, location_id, choice, offered)}
     move: dict[str, Any] | None = None
     if a.get("status") == "booked" and request.query.get("move") == "1":
-        move = {"slots": await free_slots(request, location_id, str(a.get("concern")), str(a.get("mode")))}
+        first = first_day_of(request, request.query.get("from"))
+        slots = await free_slots(request, location_id, str(a.get("concern")), str(a.get("mode")), first=first)
+        move = {"slots": slots, "first": first.isoformat()}
     transfer: dict[str, Any] | None = None
     if a.get("status") == "booked":
         target = location_from(request.query, "transfer_to") or (values or {}).get("transfer_to")
@@ -144,6 +150,8 @@ async def file_page(
             "history_de": HISTORY_DE,
             "follow_up": follow_up,
             "move": move,
+            "today_day": today(request).isoformat(),
+            "last_day": (today(request) + timedelta(days=HORIZON_DAYS - 1)).isoformat(),
             "transfer": transfer,
             "outcomes": OUTCOMES_DE,
             "modes": MODES_DE,
