@@ -134,6 +134,8 @@ async def test_a_follow_up_is_one_click_on_a_free_slot_of_the_responsible_team_a
     # Booking's rules: the same day is closed after 06:00, so the team's first free slot is tomorrow's.
     assert starts and starts[0] == factory.iso("2026-03-04", "08:00")
     assert "Folgetermin buchen: Mittwoch, 4. März 2026, 08:00 Uhr" in html
+    later = await browser.get(file_path, params={"follow_up": "bescheid|in_person", "from": "2026-03-18"})
+    assert slot_buttons(await later.text(), f"{file_path}/follow-up")[0] == factory.iso("2026-03-18", "08:00")
 
     bad = await form(browser, f"{file_path}/follow-up", choice="bescheid|fax", start=starts[0])
     assert bad.status == 422 and "Bitte prüfen" in await bad.text()

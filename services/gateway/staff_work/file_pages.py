@@ -20,7 +20,7 @@ that shows nothing of it.
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -83,12 +83,16 @@ def appointment_id_of(request: web.Request) -> str:
 
 
 async def _slots_step(
-    request: web.Request, location_id: str, choice: tuple[str, str] | None, offered: list[dict[str, str]]
+    request: web.Request,
+    location_id: str,
+    choice: tuple[str, str] | None,
+    offered: list[dict[str, str]],
+    first: date,
 ) -> dict[str, Any] | None:
-    """The free slots of the chosen concern and mode (only one the list offers)."""
+    """The free slots of the chosen concern and mode (only one the list offers) from the day `first` on."""
     if choice is None or f"{choice[0]}|{choice[1]}" not in {o["value"] for o in offered}:
         return None
-    slots = await free_slots(request, location_id, choice[0], choice[1])
+    slots = await free_slots(request, location_id, choice[0], choice[1], first=first)
     return {"concern_id": choice[0], "mode": choice[1], "value": f"{choice[0]}|{choice[1]}", "slots": slots}
 
 
@@ -114,17 +118,18 @@ async def file_page(
     location_id = str(a.get("location") or "")
     names = await location_names(request)
     concerns = await concerns_of(request, location_id)
+    first = first_day_of(request, request.query.get("from"))  # the lists of free times start there
     group_kind = next((c.get("group") for c in concerns if c.get("group_id") == a.get("group")), None)
     follow_up: dict[str, Any] | None = None
     if a.get("status") != "cancelled" and group_kind in ENTRANCE_KINDS:
         offered = concern_options([c for c in concerns if c.get("group_id") != a.get("group")])
         choice = concern_choice(request.query.get("follow_up") or (values or {}).get("follow_up"))
-        follow_up = {"options": offered, "step": await _slots_step(request, location_id, choice, offered)}
+        step = await _slots_step(request, location_id, choice, offered, first)
+        follow_up = {"options": offered, "step": step}
     move: dict[str, Any] | None = None
     if a.get("status") == "booked" and request.query.get("move") == "1":
-        first = first_day_of(request, request.query.get("from"))
         slots = await free_slots(request, location_id, str(a.get("concern")), str(a.get("mode")), first=first)
-        move = {"slots": slots, "first": first.isoformat()}
+        move = {"slots": slots}
     transfer: dict[str, Any] | None = None
     if a.get("status") == "booked":
         target = location_from(request.query, "transfer_to") or (values or {}).get("transfer_to")
@@ -134,7 +139,7 @@ async def file_page(
             offered = concern_options(await concerns_of(request, transfer["target"]))
             choice = concern_choice(request.query.get("transfer") or (values or {}).get("transfer"))
             transfer.update(
-                options=offered, step=await _slots_step(request, transfer["target"], choice, offered)
+                options=offered, step=await _slots_step(request, transfer["target"], choice, offered, first)
             )
     return render(
         request,
@@ -150,6 +155,7 @@ async def file_page(
             "history_de": HISTORY_DE,
             "follow_up": follow_up,
             "move": move,
+            "first_day": first.isoformat(),
             "today_day": today(request).isoformat(),
             "last_day": (today(request) + timedelta(days=HORIZON_DAYS - 1)).isoformat(),
             "transfer": transfer,
