@@ -413,6 +413,19 @@ async def test_an_unknown_address_says_what_to_do(client: TestClient[Any, Any]) 
     assert "Rufen Sie die Hotline des Jobcenters Bremen an: 0421 566-0" in page
 
 
+@pytest.mark.req("R42")
+async def test_every_day_of_the_calendar_tells_a_screen_reader_whether_it_can_be_chosen(
+    client: TestClient[Any, Any],
+) -> None:
+    """The day number is hidden from screen readers; each day says instead what it is (WCAG 1.3.1)."""
+    state = client.app[SEALER].seal({"loc": "mitte", "concern": "veraenderung", "mode": "in_person"})
+    html = await (await client.get("/time", params={"s": state})).text()
+    days = re.findall(r'<td class="(?:no-slots|has-slots[^"]*)">(.*?)</td>', html)
+    assert len(days) >= 56
+    assert all('class="visually-hidden"' in day for day in days)
+    assert "Montag, 1. März 2027: nicht buchbar" in html  # a past day (the clock stands on 8 March)
+
+
 # --- the held slot (R38, WCAG 2.2.1: no time limit without warning) ------------------------------------
 
 

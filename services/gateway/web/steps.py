@@ -252,7 +252,12 @@ def calendar(
                     week.append(
                         None
                         if current_day.month != month_start.month
-                        else {"day": current_day, "count": 0, "inactive": True}
+                        else {
+                            "day": current_day,
+                            "inactive": True,
+                            "label": fmt_date(current_day),
+                            "count": 0,
+                        }
                     )
                     continue
                 count = per_day.get(current_day, 0)
