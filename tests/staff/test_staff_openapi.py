@@ -128,3 +128,13 @@ def test_every_error_code_a_service_raises_is_known_to_the_document_with_its_sta
     raised = {(error.code, error.status) for error in subclasses(OTVError)}
     assert len(raised) > 10
     assert {(code, status) for code, status in raised if ERROR_STATUS.get(code) != status} == set()
+
+
+@pytest.mark.req("R50")
+def test_the_public_api_document_is_valid_openapi_3_1() -> None:
+    """What the service centre and other systems generate their clients from is a valid document."""
+    from openapi_spec_validator import OpenAPIV31SpecValidator
+
+    from services.gateway.openapi import document
+
+    assert [str(error)[:200] for error in OpenAPIV31SpecValidator(document()).iter_errors()] == []
