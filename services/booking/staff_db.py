@@ -61,11 +61,12 @@ async def day_view(
 async def search(
     conn: asyncpg.Connection | asyncpg.Pool, locations: list[str] | None, text: str, limit: int
 ) -> list[StaffRow]:
-    """By reference, customer number or household number (exact, normalised), or by name (part)."""
+    """By reference, customer number, household number or e-mail address (exact, normalised), or by
+    name (part)."""
     rows = await conn.fetch(
         f"{_SELECT} WHERE ($1::text[] IS NULL OR location_id = ANY($1))"
         " AND (upper(reference) = upper($2) OR customer_number_key = upper($2)"
-        "      OR household_number_key = upper($2)"
+        "      OR household_number_key = upper($2) OR lower(email) = lower($2)"
         "      OR (first_name || ' ' || last_name) ILIKE '%' || $3 || '%')"
         " ORDER BY start_at DESC LIMIT $4",
         locations,

@@ -65,6 +65,10 @@ async def test_the_day_view_shows_customer_concern_mode_and_interpreter_of_its_o
     assert await found.json() == []
     found = await manager.get("/api/v1/staff/appointments/search", params={"q": mine["reference"]})
     assert [a["id"] for a in await found.json()] == [mine["id"]]
+    # A caller names the e-mail address they booked with (any case).
+    email = listed[mine["id"]]["customer"]["email"]
+    found = await manager.get("/api/v1/staff/appointments/search", params={"q": email.upper()})
+    assert [a["id"] for a in await found.json()] == [mine["id"]]
 
     week = await manager.get(
         f"/api/v1/staff/locations/{HERE}/appointments", params={"date": "2026-03-02", "to": "2026-03-08"}
