@@ -655,6 +655,16 @@ async def staff_waiting_list(deps: Deps, location_id: str) -> StaffWaitingListOu
     (the caller's role at this location is checked by the handler)."""
     now = deps.clock.now()
     rows = await wdb.staff_list(deps.pool, location_id)
+    try:
+        config: LocationConfig | None = await deps.catalog.get(deps.pool, location_id)
+    except NotFoundError:
+        config = None
+
+    def german_name(concern_id: str, stored: str) -> str:
+        """Staff read the catalog's German name; a wish keeps it in the customer's language."""
+        offer = config.concern(concern_id) if config else None
+        return local_text(offer.name, "de") if offer else stored
+
     per_concern: dict[str, list[tuple[Wish, Offer | None]]] = {}
     for wish, offer in rows:
         per_concern.setdefault(wish.concern_id, []).append((wish, offer))
@@ -664,7 +674,7 @@ async def staff_waiting_list(deps: Deps, location_id: str) -> StaffWaitingListOu
         concerns.append(
             StaffConcernWaitingOut(
                 concern_id=concern_id,
-                concern_name=entries[0][0].concern_name,
+                concern_name=german_name(concern_id, entries[0][0].concern_name),
                 pending_opt_in=sum(1 for w, _ in entries if w.status is WishStatus.PENDING_OPT_IN),
                 waiting=sum(1 for w, _ in entries if w.status is WishStatus.WAITING),
                 offered=sum(1 for w, _ in entries if w.status is WishStatus.OFFERED),

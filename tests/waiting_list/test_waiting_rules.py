@@ -200,7 +200,7 @@ async def test_staff_of_the_location_see_its_waiting_list_per_concern_and_others
     waiting: Waiting,
 ) -> None:
     email = unique_email("listed")
-    await waiting.joined_and_confirmed(email)
+    await waiting.joined_and_confirmed(email, language="en")  # joined on the English pages
     await waiting.join(unique_email("pending"), concern_id="bescheid")
     path = f"/api/v1/staff/locations/{factory.LOCATION}/waiting-list"
     assert (await waiting.client.get(path)).status == 401
@@ -217,6 +217,7 @@ async def test_staff_of_the_location_see_its_waiting_list_per_concern_and_others
     assert by_concern["veraenderung"]["waiting"] == 1 and by_concern["bescheid"]["pending_opt_in"] == 1
     assert by_concern["veraenderung"]["wishes"][0]["customer"]["email"] == email
     assert by_concern["veraenderung"]["oldest_age_days"] == 0
+    assert by_concern["veraenderung"]["concern_name"] == "Mitteilung einer Veränderung"  # German for staff
 
 
 @pytest.mark.req("R34")
