@@ -170,6 +170,7 @@ async def test_a_mass_change_page_previews_confirms_once_and_a_second_confirmati
     # The next equivalent free slots: later that day on the point that stays.
     assert "verlegen auf Dienstag, 3. März 2026, 08:15 Uhr, Platz 1" in html
     assert "verlegen auf Dienstag, 3. März 2026, 08:30 Uhr, Platz 1" in html
+    assert "Eingangszone, Platz 2" in html and "Mitteilung einer Veränderung (persönlich)" in html  # names
     preview_id = re.search(r'name="preview_id" value="([^"]+)"', html)
     assert preview_id
     before = await pool.fetchval("SELECT count(*) FROM outbox")

@@ -48,9 +48,9 @@ CODES_DE = {
 }
 
 
-async def _groups(request: web.Request, location_id: str) -> dict[str, str]:
+def _groups(concerns: list[dict[str, Any]]) -> dict[str, str]:
     groups: dict[str, str] = {}
-    for concern in await concerns_of(request, location_id):
+    for concern in concerns:
         group = concern.get("group_id")
         if isinstance(group, str) and group not in groups:
             groups[group] = str(concern.get("group_name") or group)
@@ -81,7 +81,7 @@ async def _form_page(
         "work_mass_change.html",
         {
             **await _context(request, location_id),
-            "groups": await _groups(request, location_id),
+            "groups": _groups(await concerns_of(request, location_id)),
             "values": values or {"date": today(request).isoformat(), "service_points_left": "0"},
             "max_points": MAX_POINTS,
             "errors": errors or [],
@@ -153,7 +153,8 @@ async def mass_change_preview(request: web.Request) -> web.Response:
             status=page_status(status) if status >= 400 else 502,
         )
     affected = [a for a in answer.get("affected") or [] if isinstance(a, dict)]
-    groups = await _groups(request, location_id)
+    concerns = await concerns_of(request, location_id)  # German names of the concerns and groups
+    groups = _groups(concerns)
     return render(
         request,
         "work_mass_change_preview.html",
@@ -167,6 +168,8 @@ async def mass_change_preview(request: web.Request) -> web.Response:
             "moves": sum(1 for a in affected if a.get("action") == "move"),
             "cancels": sum(1 for a in affected if a.get("action") != "move"),
             "modes": MODES_DE,
+            "groups": groups,
+            "concern_names": {c["id"]: str(c.get("name") or c["id"]) for c in concerns},
         },
     )
 
