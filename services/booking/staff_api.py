@@ -298,7 +298,8 @@ async def get_appointment(request: web.Request) -> web.Response:
     row, history, attempts, handed_over = await staff.appointment_detail(
         deps, identity, _appointment_id(request)
     )
-    names = await StaffNames.of(deps, [row.appointment.location_id])
+    places = [row.appointment.location_id, *(h["location_id"] for h in history)]
+    names = await StaffNames.of(deps, places)
     found = appointment_json(identity, row, names, attempts, handed_over=handed_over)
     found["history"] = [
         {
@@ -306,6 +307,7 @@ async def get_appointment(request: web.Request) -> web.Response:
             "revision": h["revision"],
             "location": h["location_id"],
             "group": h["group_id"],
+            "group_name": names.group(h["location_id"], h["group_id"]),
             "concern": h["concern_id"],
             "service_point": h["service_point"],
             "start": _iso(h["start_at"]),

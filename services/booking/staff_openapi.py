@@ -88,6 +88,7 @@ class HistoryOut(_Out):
     revision: int
     location: str
     group: str
+    group_name: str
     concern: str
     service_point: int
     start: datetime

@@ -143,7 +143,7 @@ async def test_a_follow_up_is_one_click_on_a_free_slot_of_the_responsible_team_a
     assert done.status == 303 and done.headers["Location"].endswith("?notice=follow_up")
     html = await (await browser.get(done.headers["Location"])).text()
     assert "Der Folgetermin ist gebucht" in html and "Gebucht als Folgetermin" in html
-    assert "Fragen zum Bescheid" in html and "Gruppe lt" in html
+    assert "Fragen zum Bescheid" in html and "Leistungsteam, Platz" in html  # the history names the team
     assert await pool.fetchval("SELECT status FROM appointments WHERE id = $1", first["id"]) == "passed"
     assert (
         await pool.fetchval(
@@ -182,6 +182,7 @@ async def test_a_transfer_to_the_responsible_location_moves_it_to_a_free_slot_th
     html = await moved.text()
     assert moved.status == 200 and 'role="status">Der Termin ist an Jobcenter Anderswo übergeben' in html
     assert wrong["reference"] in html and "Dienstag, 3. März 2026, 08:00 Uhr" in html
+    assert "Jobcenter Anderswo, Leistungsteam" in html
     assert (await events(pool, "appointment.transferred"))[0]["from_location_id"] == HERE
     assert (await browser.get(file_path)).status == 403  # now the responsible location's file
 

@@ -263,10 +263,12 @@ async def transfer_submit(request: web.Request) -> web.StreamResponse:
         )
     if 200 <= status < 300 and isinstance(answer, dict):
         names = await location_names(request)
+        teams = {c.get("group_id"): c.get("group_name") for c in await concerns_of(request, str(target))}
         return render(
             request,
             "work_transfer_done.html",
             {
+                "teams": {k: str(v) for k, v in teams.items() if isinstance(k, str) and v},
                 "title": "Termin übergeben",
                 "result": answer,
                 "callback": answer.get("callback") if isinstance(answer.get("callback"), dict) else None,
