@@ -219,6 +219,7 @@ def callback_json(row: Any, now: datetime, names: StaffNames) -> dict[str, Any]:
         "appointment_id": str(row["appointment_id"]),
         "location": row["location_id"],
         "team": row["group_id"],
+        "team_name": names.group(row["location_id"], row["group_id"]),
         "reason": row["reason"],
         "status": row["status"],
         "created_at": _iso(row["created_at"]),
@@ -492,7 +493,9 @@ async def get_callbacks(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
     rows = await staff.list_callbacks(deps, identity, query.location, _STATUSES[query.status], query.group)
     now = deps.clock.now()
-    names = await StaffNames.of(deps, [r["appointment_location_id"] for r in rows])
+    names = await StaffNames.of(
+        deps, [r[key] for r in rows for key in ("location_id", "appointment_location_id")]
+    )
     return _ok([callback_json(r, now, names) for r in rows])
 
 

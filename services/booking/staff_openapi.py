@@ -125,6 +125,7 @@ class CallbackOut(_Out):
     appointment_id: str
     location: str
     team: str
+    team_name: str | None = Field(default=None, description="the team's German name (in the queue)")
     reason: str | None = None
     status: str = Field(description="`open`, `claimed` or `closed`")
     created_at: datetime | None = None

@@ -166,6 +166,7 @@ async def test_the_callback_queue_of_a_team_shows_due_and_overdue_tickets_and_th
     ).json()
     assert len(queue) == 1 and queue[0]["team"] == "ez" and queue[0]["overdue"] is False
     assert queue[0]["concern_name"] == "Mitteilung einer Veränderung"  # German for staff
+    assert queue[0]["team_name"] == "Eingangszone"
     assert queue[0]["due_at"].startswith("2026-03-05T11:30")
 
     clock.set(factory.at("2026-03-05", "12:00"))
