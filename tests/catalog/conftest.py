@@ -115,6 +115,16 @@ async def restore(pool: asyncpg.Pool, copy: dict[str, Any]) -> None:
             )
 
 
+# A recorded prior approval of a restricted opening time (directive 3.6, R21).
+APPROVAL = {
+    "rule": "R17",
+    "reference": "GBL2-2026-041",
+    "approved_by": "GBL 2",
+    "valid_from": "2026-11-01",
+    "valid_until": "2026-12-31",
+}
+
+
 def staff_headers(
     name: str = "catalog-admin", role: Role = Role.ADMIN, location: str = "*", *, at: datetime = NOW
 ) -> dict[str, str]:

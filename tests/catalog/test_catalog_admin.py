@@ -18,7 +18,7 @@ from services.catalog.domain import MANDATORY_CONCERNS
 from shared.clock import BERLIN, ManualClock
 from shared.events.catalog import GroupKind, LocationConfiguredV1
 from shared.identity import Role
-from tests.catalog.conftest import outbox_count, snapshot_events, staff_headers
+from tests.catalog.conftest import APPROVAL, outbox_count, snapshot_events, staff_headers
 
 Client = TestClient[web.Request, web.Application]
 STAFF = staff_headers("mitte-admin")
@@ -378,14 +378,7 @@ async def test_the_policy_endpoint_finds_each_kind_of_shortfall_on_purpose_built
         ("west", "R18", "month_change_block_too_long"),
     }
     # a prior approval of the restriction (directive 3.6) shows as such
-    approval = {
-        "rule": "R17",
-        "reference": "GBL2-2026-041",
-        "approved_by": "GBL 2",
-        "valid_from": "2026-11-01",
-        "valid_until": "2026-12-31",
-    }
-    await ok(await demo_client.post("/api/v1/admin/locations/sued/policy-approvals", json=approval), 201)
+    await ok(await demo_client.post("/api/v1/admin/locations/sued/policy-approvals", json=APPROVAL), 201)
     sued = await ok(await demo_client.get("/api/v1/admin/locations/sued/policy"))
     assert all(f["approved"] and f["approval"]["reference"] == "GBL2-2026-041" for f in sued["findings"])
 

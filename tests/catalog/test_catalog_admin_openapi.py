@@ -12,6 +12,7 @@ from aiohttp.test_utils import TestClient
 from pydantic import BaseModel
 
 from services.catalog import admin_openapi as doc
+from tests.catalog.conftest import APPROVAL
 
 Client = TestClient[web.Request, web.Application]
 
@@ -31,15 +32,8 @@ async def test_the_admin_reads_answer_what_the_document_declares(demo_client: Cl
     closure = {"first": "2026-12-28", "last": "2026-12-30", "reason": "Inventur"}
     assert (await demo_client.post("/api/v1/admin/locations/mitte/closures", json=closure)).status == 201
     await demo_client.delete("/api/v1/admin/locations/mitte/concerns/energiesperre")  # a policy finding
-    approval = {
-        "rule": "R17",
-        "reference": "GBL2-2026-041",
-        "approved_by": "GBL 2",
-        "valid_from": "2026-11-01",
-        "valid_until": "2026-12-31",
-    }
     assert (
-        await demo_client.post("/api/v1/admin/locations/mitte/policy-approvals", json=approval)
+        await demo_client.post("/api/v1/admin/locations/mitte/policy-approvals", json=APPROVAL)
     ).status == 201
     entry = {"entry": "team.sc@jobcenter-bremen.de", "note": "Servicecenter"}
     assert (await demo_client.post("/api/v1/admin/allow-list", json=entry)).status == 201
