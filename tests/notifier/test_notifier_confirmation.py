@@ -11,6 +11,7 @@ import asyncpg
 import pytest
 
 from shared.events.appointment import CancelledBy
+from shared.events.staff_work import AppointmentTransferredV1
 from tests.notifier.conftest import (
     Notifier,
     Publisher,
@@ -207,3 +208,39 @@ async def test_a_move_by_staff_keeps_the_customers_working_manage_link_in_the_ma
     await mails_to(sink, snap.customer.email, 3)
     stored = await clean_db["notifier"].fetchval("SELECT manage_url FROM appointments WHERE id = $1", snap.id)
     assert stored is None  # the secret link is not kept once the appointment is over
+
+
+@pytest.mark.req("R25")
+async def test_a_transfer_to_the_responsible_location_sends_the_new_place_and_time(
+    start_notifier: StartNotifier, publish: Publisher, sink: MailSink
+) -> None:
+    await start_notifier()
+    snap = an_appointment(datetime(2026, 12, 8, 9, 0, tzinfo=UTC))
+    await publish(booked(snap))
+    await mails_to(sink, snap.customer.email)
+    there = moved(
+        snap,
+        location_id="nord",
+        location_name="Geschäftsstelle Nord",
+        location_address="Am Sedanplatz 7, 28757 Bremen",
+        start=snap.start + timedelta(days=1),
+        end=snap.end + timedelta(days=1),
+    )
+    await publish(
+        AppointmentTransferredV1(
+            appointment=there,
+            from_location_id=snap.location_id,
+            from_location_name=snap.location_name,
+            from_group_id=snap.group_id,
+            from_concern_id=snap.concern_id,
+            previous_start=snap.start,
+            previous_end=snap.end,
+        )
+    )
+    _, mail = await mails_to(sink, snap.customer.email, 2)
+    text = body_of(mail, "plain")
+    assert "Geschäftsstelle Nord" in text and "Am Sedanplatz 7" in text
+    assert "Mittwoch, 9. Dezember 2026" in text
+    calendar, method = calendar_of(mail)
+    [event] = calendar.walk("VEVENT")
+    assert method == "REQUEST" and event.decoded("SEQUENCE") == 2

@@ -43,6 +43,18 @@ def test_every_shipped_text_passes_the_checks_an_administrators_text_must_pass(
     assert validate(kind, language, default_templates(kind, language)) == []
 
 
+async def test_the_mail_table_accepts_every_kind_of_mail_the_notifier_plans(
+    pools: dict[str, asyncpg.Pool],
+) -> None:
+    # A kind missing from the table's check made every mail of it fail, and its event a dead letter.
+    definition = await pools["notifier"].fetchval(
+        "SELECT pg_get_constraintdef(oid) FROM pg_constraint"
+        " WHERE conname = 'mails_kind_check' AND connamespace = 'notifier'::regnamespace"
+    )
+    missing = [kind for kind in KINDS if f"'{kind}'::text" not in definition]
+    assert missing == []
+
+
 @pytest.mark.req("R10")
 async def test_a_changed_text_applies_to_the_next_mail(
     start_notifier: StartNotifier, publish: Publisher, sink: MailSink
