@@ -38,7 +38,7 @@ async def test_a_booking_gets_one_confirmation_with_a_valid_invitation(
     start_notifier: StartNotifier, publish: Publisher, sink: MailSink
 ) -> None:
     await start_notifier()
-    snap = an_appointment(datetime(2026, 12, 8, 9, 0, tzinfo=UTC))
+    snap = an_appointment(datetime(2037, 12, 8, 9, 0, tzinfo=UTC))
     envelope = await publish(booked(snap))
 
     [mail] = await mails_to(sink, snap.customer.email)
@@ -48,7 +48,7 @@ async def test_a_booking_gets_one_confirmation_with_a_valid_invitation(
 
     text = body_of(mail, "plain")
     for expected in (
-        "Dienstag, 8. Dezember 2026",
+        "Dienstag, 8. Dezember 2037",
         "10:00 bis 10:30 Uhr",  # 09:00 UTC is 10:00 in Bremen in winter
         "Termin vor Ort",
         "Neuantrag stellen",
@@ -127,7 +127,7 @@ async def test_a_reschedule_sends_a_request_with_a_higher_sequence_and_both_time
     start_notifier: StartNotifier, publish: Publisher, sink: MailSink
 ) -> None:
     await start_notifier()
-    snap = an_appointment(datetime(2026, 12, 8, 9, 0, tzinfo=UTC))
+    snap = an_appointment(datetime(2037, 12, 8, 9, 0, tzinfo=UTC))
     await publish(booked(snap))
     await mails_to(sink, snap.customer.email)
     later = moved(snap, start=snap.start + timedelta(days=2), end=snap.end + timedelta(days=2))
@@ -136,8 +136,8 @@ async def test_a_reschedule_sends_a_request_with_a_higher_sequence_and_both_time
     _, mail = await mails_to(sink, snap.customer.email, 2)
     assert mail.subject.startswith("Neue Zeit: Ihr Termin im Jobcenter Bremen")
     text = body_of(mail, "plain")
-    assert "Bisher: Dienstag, 8. Dezember 2026, 10:00 Uhr" in text
-    assert "Donnerstag, 10. Dezember 2026" in text
+    assert "Bisher: Dienstag, 8. Dezember 2037, 10:00 Uhr" in text
+    assert "Donnerstag, 10. Dezember 2037" in text
     calendar, method = calendar_of(mail)
     [event] = calendar.walk("VEVENT")
     assert method == "REQUEST"
@@ -215,7 +215,7 @@ async def test_a_transfer_to_the_responsible_location_sends_the_new_place_and_ti
     start_notifier: StartNotifier, publish: Publisher, sink: MailSink
 ) -> None:
     await start_notifier()
-    snap = an_appointment(datetime(2026, 12, 8, 9, 0, tzinfo=UTC))
+    snap = an_appointment(datetime(2037, 12, 8, 9, 0, tzinfo=UTC))
     await publish(booked(snap))
     await mails_to(sink, snap.customer.email)
     there = moved(
@@ -240,7 +240,7 @@ async def test_a_transfer_to_the_responsible_location_sends_the_new_place_and_ti
     _, mail = await mails_to(sink, snap.customer.email, 2)
     text = body_of(mail, "plain")
     assert "Geschäftsstelle Nord" in text and "Am Sedanplatz 7" in text
-    assert "Mittwoch, 9. Dezember 2026" in text
+    assert "Mittwoch, 9. Dezember 2037" in text
     calendar, method = calendar_of(mail)
     [event] = calendar.walk("VEVENT")
     assert method == "REQUEST" and event.decoded("SEQUENCE") == 2

@@ -95,7 +95,7 @@ async def test_the_reminder_arrives_24_elapsed_hours_before_the_start_across_a_d
 async def test_a_cancelled_appointment_gets_no_reminder(
     start_notifier: StartNotifier, publish: Publisher, sink: MailSink, clean_db: dict[str, asyncpg.Pool]
 ) -> None:
-    start = datetime(2026, 12, 8, 9, 0, tzinfo=UTC)
+    start = datetime(2037, 12, 8, 9, 0, tzinfo=UTC)
     clock = ManualClock(start - timedelta(days=3))
     notifier = await start_notifier(clock)
     snap = an_appointment(start)
@@ -116,7 +116,7 @@ async def test_a_cancelled_appointment_gets_no_reminder(
 async def test_a_moved_appointment_gets_exactly_one_reminder_at_the_new_time(
     start_notifier: StartNotifier, publish: Publisher, sink: MailSink
 ) -> None:
-    first = datetime(2026, 12, 8, 9, 0, tzinfo=UTC)
+    first = datetime(2037, 12, 8, 9, 0, tzinfo=UTC)
     clock = ManualClock(first - timedelta(days=4))
     notifier = await start_notifier(clock)
     snap = an_appointment(first)
@@ -133,7 +133,7 @@ async def test_a_moved_appointment_gets_exactly_one_reminder_at_the_new_time(
     await move_clock(notifier, later.start - timedelta(hours=24))
     _, _, reminder = await mails_to(sink, snap.customer.email, 3)
     assert reminder.subject.startswith("Erinnerung")
-    assert "Donnerstag, 10. Dezember 2026" in body_of(reminder, "plain")
+    assert "Donnerstag, 10. Dezember 2037" in body_of(reminder, "plain")
     assert "13:00 bis 13:30 Uhr" in body_of(reminder, "plain")
 
     await move_clock(notifier, later.start + timedelta(minutes=5))
@@ -144,7 +144,7 @@ async def test_a_moved_appointment_gets_exactly_one_reminder_at_the_new_time(
 async def test_an_appointment_booked_three_hours_ahead_gets_no_reminder(
     start_notifier: StartNotifier, publish: Publisher, sink: MailSink, clean_db: dict[str, asyncpg.Pool]
 ) -> None:
-    now = datetime(2026, 12, 8, 7, 0, tzinfo=UTC)
+    now = datetime(2037, 12, 8, 7, 0, tzinfo=UTC)
     clock = ManualClock(now)
     notifier = await start_notifier(clock)
     snap = an_appointment(now + timedelta(hours=3))
@@ -159,7 +159,7 @@ async def test_an_appointment_booked_three_hours_ahead_gets_no_reminder(
 async def test_a_late_stale_event_does_not_bring_back_the_reminder_of_a_cancelled_appointment(
     start_notifier: StartNotifier, publish: Publisher, sink: MailSink, clean_db: dict[str, asyncpg.Pool]
 ) -> None:
-    start = datetime(2026, 12, 8, 9, 0, tzinfo=UTC)
+    start = datetime(2037, 12, 8, 9, 0, tzinfo=UTC)
     clock = ManualClock(start - timedelta(days=3))
     notifier = await start_notifier(clock)
     snap = an_appointment(start)
@@ -182,7 +182,7 @@ async def test_a_late_stale_event_does_not_bring_back_the_reminder_of_a_cancelle
 async def test_a_reminder_that_cannot_go_out_before_the_start_is_given_up(
     start_notifier: StartNotifier, publish: Publisher, sink: MailSink, clean_db: dict[str, asyncpg.Pool]
 ) -> None:
-    start = datetime(2026, 12, 8, 9, 0, tzinfo=UTC)
+    start = datetime(2037, 12, 8, 9, 0, tzinfo=UTC)
     clock = ManualClock(start - timedelta(days=3))
     notifier = await start_notifier(clock)
     snap = an_appointment(start)
