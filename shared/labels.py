@@ -19,6 +19,7 @@ MAIL_KINDS_DE = {
     "reschedule": "Terminverlegung",
     "cancellation": "Absage",
     "transferred": "Übernahme durch anderen Standort",
+    "manage_link": "Neuer Link zum Termin",
     "waiting_opt_in": "Warteliste: Adresse bestätigen",
     "waiting_confirmed": "Warteliste: eingetragen",
     "waiting_offer": "Warteliste: Terminangebot",

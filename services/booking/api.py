@@ -10,7 +10,7 @@ import uuid
 
 from aiohttp import web
 
-from services.booking import service
+from services.booking import link_renewal, service
 from services.booking.contact import network_of
 from services.booking.models import (
     AvailabilityQuery,
@@ -18,6 +18,8 @@ from services.booking.models import (
     CancelledOut,
     CancelRequest,
     HoldRequest,
+    LinkRequest,
+    LinkRequestedOut,
     RescheduleRequest,
 )
 from services.booking.service import Deps
@@ -116,3 +118,10 @@ async def post_reschedule(request: web.Request) -> web.Response:
         request.app[DEPS], appointment_id, _token(request), reschedule
     )
     return _json(moved.model_dump_json())
+
+
+@routes.post("/api/v1/manage-links")
+async def post_manage_link(request: web.Request) -> web.Response:
+    link_request = await parse_json(request, LinkRequest)
+    await link_renewal.renew_links(request.app[DEPS], link_request.email)
+    return json_model(LinkRequestedOut(), status=202)

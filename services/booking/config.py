@@ -21,6 +21,8 @@ class Settings(CommonSettings):
     hold_minutes: float = Field(default=5.0, gt=0, le=60)
     # R39: a cancelled slot becomes bookable again only after this delay (against slot trading).
     cancel_release_minutes: float = Field(default=10.0, ge=0, le=24 * 60)
+    # A customer's request for the manage link again renews one appointment's link at most this often.
+    link_renewal_minutes: float = Field(default=10.0, ge=0, le=24 * 60)
     # A repeated request with the same Idempotency-Key answers with the first result this long.
     idempotency_hours: float = Field(default=24.0, gt=0)
 

@@ -496,6 +496,36 @@ async def mark_cancelled(
     return _appointment(row)
 
 
+async def renewable_links(
+    conn: asyncpg.Connection, address: str, now: datetime, renewed_before: datetime, limit: int
+) -> list[uuid.UUID]:
+    """The upcoming booked appointments of an address whose link was not renewed lately, locked; one
+    that another transaction is changing right now is skipped, not waited for."""
+    rows = await conn.fetch(
+        "SELECT id FROM appointments WHERE status = 'booked' AND lower(email) = $1 AND start_at > $2"
+        " AND (link_renewed_at IS NULL OR link_renewed_at <= $3)"
+        " ORDER BY start_at LIMIT $4 FOR UPDATE SKIP LOCKED",
+        address.lower(),
+        now,
+        renewed_before,
+        limit,
+    )
+    return [row["id"] for row in rows]
+
+
+async def renew_link(
+    conn: asyncpg.Connection, appointment_id: uuid.UUID, token_hash: bytes, now: datetime
+) -> Appointment:
+    row = await conn.fetchrow(
+        "UPDATE appointments SET manage_token_hash = $2, link_renewed_at = $3, updated_at = $3,"  # noqa: S608 -- fixed column list
+        f" revision = revision + 1 WHERE id = $1 RETURNING {_COLUMNS}",
+        appointment_id,
+        token_hash,
+        now,
+    )
+    return _appointment(row)
+
+
 _MOVE = f"""
 UPDATE appointments
    SET group_id = $8, service_point = $2, start_at = $3, end_at = $4, evening = $5, evening_declared = $6,

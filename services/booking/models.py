@@ -181,5 +181,22 @@ class AppointmentView(AppointmentOut):
     can_change: bool
 
 
+class LinkRequest(_Request):
+    """`POST /api/v1/manage-links`: send the manage link of my appointments to this address again."""
+
+    email: Annotated[str, Field(min_length=3, max_length=254)]
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        return contact.normalise_email(value)
+
+
+class LinkRequestedOut(_Response):
+    """The same answer whether the address has appointments or not: nobody learns who booked."""
+
+    status: Annotated[str, Field(examples=["accepted"])] = "accepted"
+
+
 class CancelledOut(_Response):
     status: AppointmentStatus

@@ -19,6 +19,8 @@ from services.booking.models import (
     CancelRequest,
     HoldOut,
     HoldRequest,
+    LinkRequest,
+    LinkRequestedOut,
     RescheduleRequest,
 )
 from services.booking.waiting_models import WishOut, WishRequest, WishStatusOut, WishView
@@ -122,6 +124,20 @@ ROUTES = (
         errors=("validation_error", "not_found", "forbidden", "slot_taken", "booking_closed", "too_late"),
         path_params={"appointment_id": APPOINTMENT_ID},
         tags=TAGS,
+    ),
+    ApiRoute(
+        "POST",
+        "/api/v1/manage-links",
+        "Send the manage link again to the address an appointment was booked with (R41)",
+        body=LinkRequest,
+        response=LinkRequestedOut,
+        status=202,
+        errors=("validation_error",),
+        tags=TAGS,
+        description="For a customer who lost the confirmation mail. Each upcoming appointment of the "
+        "address gets a new manage token and a mail with the new link (`appointment.link_renewed`); links "
+        "sent before stop working. The answer is the same whether the address booked or not. One "
+        "appointment's link is renewed at most every 10 minutes (`OTV_LINK_RENEWAL_MINUTES`).",
     ),
 )
 

@@ -59,6 +59,7 @@ API_PROTECTED: dict[tuple[str, str], Bucket] = {
     ("POST", "/api/v1/locations/{location_id}/holds"): Bucket.BOOKING,
     ("POST", "/api/v1/appointments"): Bucket.BOOKING,
     ("POST", "/api/v1/appointments/{appointment_id}/reschedule"): Bucket.BOOKING,
+    ("POST", "/api/v1/manage-links"): Bucket.BOOKING,  # sends mail: limited like booking
     ("POST", "/api/v1/waiting-list"): Bucket.BOOKING,  # R45: joining is rate-limited like booking
     ("POST", "/api/v1/waiting-list/{wish_id}/offer/accept"): Bucket.BOOKING,
 }

@@ -19,14 +19,15 @@ from shared.web import BROKER, CLOCK, POOL, SETTINGS
 
 CONSUMER_NAME = "notifier.appointments"
 
-# Booked, rescheduled and cancelled each send their mail; the others only move the reminder schedule
-# (a transfer to another location, a passed appointment). Types without a registered model are
-# acknowledged with a log line by the consumer base until their model exists.
+# Booked, rescheduled, cancelled, transferred and a renewed manage link each send their mail; the others
+# only move the reminder schedule (a passed appointment, a recorded outcome). Types without a registered
+# model are acknowledged with a log line by the consumer base until their model exists.
 EVENT_TYPES = (
     "appointment.booked",
     "appointment.rescheduled",
     "appointment.cancelled",
     "appointment.transferred",
+    "appointment.link_renewed",
     "appointment.passed",
     "appointment.outcome_recorded",
 )

@@ -19,6 +19,7 @@ MAIL_OF_EVENT: dict[str, MailKind] = {
     "appointment.rescheduled": MailKind.RESCHEDULE,
     "appointment.cancelled": MailKind.CANCELLATION,
     "appointment.transferred": MailKind.TRANSFERRED,  # R25 (issue 8)
+    "appointment.link_renewed": MailKind.MANAGE_LINK,  # the customer asked for the link again
 }
 
 

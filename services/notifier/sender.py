@@ -45,6 +45,7 @@ INVITATION_METHOD = {
     MailKind.CONFIRMATION: "REQUEST",
     MailKind.RESCHEDULE: "REQUEST",
     MailKind.TRANSFERRED: "REQUEST",  # R25: the updated invitation (issue 8)
+    MailKind.MANAGE_LINK: "REQUEST",  # the calendar entry's link is replaced by the new one
     MailKind.CANCELLATION: "CANCEL",
 }
 

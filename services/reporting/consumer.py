@@ -28,6 +28,7 @@ APPOINTMENT_EVENTS = (
     "appointment.passed",
     "appointment.outcome_recorded",
     "appointment.transferred",
+    "appointment.link_renewed",
 )
 
 

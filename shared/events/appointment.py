@@ -112,6 +112,15 @@ class AppointmentCancelledV1(EventData):
     reason: str = ""
 
 
+@event("appointment.link_renewed", 1)
+class AppointmentLinkRenewedV1(EventData):
+    """The customer asked for the manage link again (lost or deleted the confirmation mail). The booking
+    service gave the appointment a new manage token: `manage_url` carries it, links sent before no longer
+    open the appointment. Nothing else about the appointment changed."""
+
+    appointment: AppointmentSnapshot
+
+
 @event("appointment.passed", 1)
 class AppointmentPassedV1(EventData):
     appointment: AppointmentSnapshot

@@ -16,6 +16,7 @@ class MailKind(StrEnum):
     RESCHEDULE = "reschedule"
     CANCELLATION = "cancellation"
     TRANSFERRED = "transferred"  # R25: taken over by the responsible location (issue 8)
+    MANAGE_LINK = "manage_link"  # the customer asked for the manage link again
     # The waiting list (R45, issue 11): for these, `appointment_id` of mail.* is the wish's id.
     WAITING_OPT_IN = "waiting_opt_in"
     WAITING_CONFIRMED = "waiting_confirmed"

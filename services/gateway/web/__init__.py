@@ -55,6 +55,8 @@ def setup_web(app: web.Application) -> None:
     router.add_get("/details", steps.details_page)
     router.add_post("/details", steps.details_submit)
     router.add_get("/confirmation", manage.confirmation_page)
+    router.add_get("/manage", manage.link_request_page)
+    router.add_post("/manage", manage.link_request_submit)
     router.add_get("/manage/{appointment_id}", manage.manage_page)
     router.add_get("/manage/{appointment_id}/cancel", manage.cancel_page)
     router.add_post("/manage/{appointment_id}/cancel", manage.cancel_submit)

@@ -51,8 +51,8 @@ def check_contact(values: dict[str, str], *, phone_required: bool) -> FormErrors
             errors.add(name, _("Enter your name in letters (at most 100 characters)."))
     if not values["email"]:
         errors.add("email", _("Enter your e-mail address. We send the confirmation there."))
-    elif len(values["email"]) > MAX_LENGTH["email"] or not _EMAIL.fullmatch(values["email"]):
-        errors.add("email", _("Enter the e-mail address in the right form, like name@example.org."))
+    elif not valid_email(values["email"]):
+        errors.add("email", generic_message("email"))
     if not values["phone"]:
         if phone_required:
             errors.add("phone", _("Enter your phone number. We call you at this number."))
@@ -69,6 +69,20 @@ def check_contact(values: dict[str, str], *, phone_required: bool) -> FormErrors
         errors.add("customer_number", _("A customer number looks like 123D456789."))
     if household and not _HOUSEHOLD_NUMBER.fullmatch(household):
         errors.add("household_number", _("A household number looks like 12345BG1234567."))
+    return errors
+
+
+def valid_email(address: str) -> bool:
+    return len(address) <= MAX_LENGTH["email"] and bool(_EMAIL.fullmatch(address))
+
+
+def check_email(address: str) -> FormErrors:
+    """The one field of the form that asks for the manage link again."""
+    errors = FormErrors()
+    if not address:
+        errors.add("email", _("Enter the e-mail address you booked with."))
+    elif not valid_email(address):
+        errors.add("email", generic_message("email"))
     return errors
 
 

@@ -305,6 +305,49 @@ async def reschedule_submit(request: web.Request) -> web.StreamResponse:
     raise redirect(url(f"/manage/{appointment_id}", token=token, done="rescheduled"))
 
 
+# --- the manage link again (R41): for a customer who lost the confirmation mail ----------------------
+
+
+def link_request_context(values: dict[str, str], errors: forms.FormErrors) -> dict[str, Any]:
+    return {
+        "title": _("Get the link to your appointment"),
+        "values": values,
+        "errors": errors,
+        "form_action": url("/manage"),
+        "sent": False,
+    }
+
+
+async def link_request_page(request: web.Request) -> web.StreamResponse:
+    context = link_request_context({}, forms.FormErrors())
+    if request.query.get("sent"):
+        context.update({"title": _("Please look in your mailbox"), "sent": True})
+    return render(request, "link_request.html", context)
+
+
+@web_errors
+async def link_request_submit(request: web.Request) -> web.StreamResponse:
+    form = await read_form(request)
+    if isinstance(form, web.Response):
+        return form
+    refused = bot_check(request, Bucket.BOOKING)
+    if refused is not None:
+        return refused
+    values = {"email": " ".join(form.get("email", "").split())}
+    errors = forms.check_email(values["email"])
+    if not errors:
+        answer = await call(request, "booking", "POST", "/api/v1/manage-links", json=values)
+        if answer.status == 422:
+            errors.add("email", forms.generic_message("email"))
+        elif not answer.ok:
+            raise UpstreamUnavailable("booking")
+    if errors:
+        return render(request, "link_request.html", link_request_context(values, errors), status=422)
+    log.info("web_manage_link_requested")  # never the address (DSGVO)
+    # The address stays out of the address bar: the next page says the same for any address.
+    raise redirect(url("/manage", sent="1"))
+
+
 # --- information pages (R36, R42) -------------------------------------------------------------------
 
 

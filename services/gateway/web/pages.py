@@ -160,8 +160,12 @@ def not_found(request: web.Request) -> web.Response:
         request,
         404,
         _("This link is not valid"),
-        _("Please use the complete link from your e-mail. If you need help, call us: %(hotline)s.")
+        _(
+            "Please use the complete link from your newest e-mail about the appointment. "
+            "If you need help, call us: %(hotline)s."
+        )
         % {"hotline": settings_of(request).hotline},
+        link_request=url("/manage"),
     )
 
 

@@ -580,4 +580,5 @@ async def booking_refused(
     values = {**values, "idempotency_key": str(uuid.uuid4())}  # a corrected form is a new attempt
     context_status = 409 if answer.status == 409 else 422
     notes(request)["choose_again"] = code in ("slot_taken", "booking_closed", "too_late")
+    notes(request)["already_booked"] = code == "already_booked"
     return await details_page(request, errors, values, status=context_status)
