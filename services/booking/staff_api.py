@@ -33,7 +33,7 @@ from services.booking import staff_service as staff
 from services.booking.api import DEPS, NO_STORE, _appointment_id, _location_id
 from services.booking.callbacks import is_overdue
 from services.booking.domain import LocationConfig, local_text
-from services.booking.models import ID_PATTERN, BookingRequest, RescheduleRequest
+from services.booking.models import ID_PATTERN, BookingRequest, LinkRequestedOut, RescheduleRequest
 from services.booking.service import Deps
 from services.booking.staff_db import StaffRow
 from shared.clock import BERLIN
@@ -345,6 +345,13 @@ async def post_cancel(request: web.Request) -> web.Response:
     cancel = await parse_json(request, CancelIn)
     await staff.staff_cancel(request.app[DEPS], identity, _appointment_id(request), cancel.reason.strip())
     return _ok({"status": "cancelled"})
+
+
+@routes.post("/api/v1/staff/appointments/{appointment_id}/manage-link")
+async def post_manage_link(request: web.Request) -> web.Response:
+    identity = staff_identity(request)
+    await staff.staff_renew_link(request.app[DEPS], identity, _appointment_id(request))
+    return json_model(LinkRequestedOut(), status=202)
 
 
 @routes.post("/api/v1/staff/appointments/{appointment_id}/reschedule")

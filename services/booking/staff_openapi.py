@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.booking.mass_change import ApplyIn, PreviewIn
-from services.booking.models import AppointmentOut, CancelledOut, RescheduleRequest
+from services.booking.models import AppointmentOut, CancelledOut, LinkRequestedOut, RescheduleRequest
 from services.booking.openapi import APPOINTMENT_ID, IDEMPOTENCY_KEY, LOCATION_ID
 from services.booking.staff_api import (
     CallAttemptIn,
@@ -283,6 +283,19 @@ STAFF_ROUTES = (
         errors=("validation_error", "not_found", "forbidden", "too_late"),
         path_params={"appointment_id": APPOINTMENT_ID},
         tags=BOOKING,
+    ),
+    ApiRoute(
+        "POST",
+        "/api/v1/staff/appointments/{appointment_id}/manage-link",
+        "Send the customer a new manage link (a caller lost the confirmation mail)",
+        response=LinkRequestedOut,
+        status=202,
+        errors=("not_found", "forbidden", "too_late"),
+        path_params={"appointment_id": APPOINTMENT_ID},
+        tags=BOOKING,
+        description="The appointment gets a new manage token; the customer gets a mail with the new link "
+        "and the calendar invitation, links sent before stop working. Only for an upcoming booked "
+        "appointment (`too_late` otherwise); the appointment's history records who sent it.",
     ),
     ApiRoute(
         "POST",

@@ -17,7 +17,7 @@ from typing import Any
 import asyncpg
 import structlog
 
-from services.booking import db, staff_db
+from services.booking import db, link_renewal, staff_db
 from services.booking.callbacks import callback_due, is_overdue
 from services.booking.contact import email_key, is_allow_listed
 from services.booking.domain import (
@@ -38,6 +38,7 @@ from services.booking.service import (
     Result,
     _appointment_of,
     book_appointment,
+    can_change,
     cancel_appointment,
     manage_url,
     offered_concern,
@@ -268,6 +269,20 @@ async def staff_reschedule(
                 {"from_start": before.start.isoformat(), "from_group_id": before.group_id},
             )
     return moved
+
+
+async def staff_renew_link(deps: Deps, identity: StaffIdentity, appointment_id: uuid.UUID) -> None:
+    """A caller lost the confirmation mail: the appointment gets a new manage link by mail (links sent
+    before stop working), and the file's history says who sent it."""
+    require_operation(identity, "appointments:write")
+    now = deps.clock.now()
+    async with db.transaction(deps.pool) as conn:
+        row = await _load_for(conn, identity, appointment_id, lock=True)
+        if not can_change(row.appointment, now):
+            raise TooLateError("The appointment has started, passed or was cancelled: no link to send.")
+        renewed = await link_renewal.renew(conn, deps, appointment_id, now)
+        await staff_db.add_history(conn, renewed, "link_renewed", actor_of(identity), now)
+    log.info("manage_link_renewed_by_staff", appointment_id=str(appointment_id))
 
 
 # --- outcomes and callback tickets (R23) ---------------------------------------------------------------

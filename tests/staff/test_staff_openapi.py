@@ -74,7 +74,10 @@ def test_the_public_document_carries_the_services_staff_and_admin_routes_with_th
     from services.gateway.openapi import document
 
     paths = document()["paths"]
-    takes_no_body = {"/api/v1/staff/callbacks/{callback_id}/claim"}
+    takes_no_body = {
+        "/api/v1/staff/callbacks/{callback_id}/claim",
+        "/api/v1/staff/appointments/{appointment_id}/manage-link",
+    }
     missing = [
         f"{route.method} {route.path}"
         for route in FORWARDED

@@ -4,7 +4,7 @@ R49), staff bookings with an interpreter (R26), staff cancellation (R9), outcome
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -204,6 +204,28 @@ async def test_staff_cancel_with_a_reason_and_the_customer_gets_the_cancellation
     assert response.status == 200 and (await response.json()) == {"status": "cancelled"}
     cancelled = await events(pool, "appointment.cancelled")
     assert cancelled[0]["cancelled_by"] == "staff" and cancelled[0]["reason"] == "Krank"
+
+
+@pytest.mark.req("R41")
+async def test_a_new_manage_link_is_sent_only_by_staff_of_the_location_and_only_for_an_upcoming_one(
+    client: TestClient[Any, Any], manager: Staff, other_manager: Staff, pool: asyncpg.Pool, clock: ManualClock
+) -> None:
+    appointment = await book(client, TUESDAY, "08:00")
+    path = f"/api/v1/staff/appointments/{appointment['id']}/manage-link"
+    assert (await other_manager.post(path)).status == 403
+    missing = await manager.post(
+        "/api/v1/staff/appointments/00000000-0000-0000-0000-000000000000/manage-link"
+    )
+    assert missing.status == 404
+    response = await manager.post(path)
+    assert response.status == 202 and (await response.json()) == {"status": "accepted"}
+    again = await manager.post(path)  # staff are not held to the public form's limit: a caller waits
+    assert again.status == 202
+    assert [e["appointment"]["revision"] for e in await events(pool, "appointment.link_renewed")] == [2, 3]
+    clock.advance(timedelta(days=2))  # the appointment lies behind
+    late = await manager.post(path)
+    assert late.status == 409 and (await late.json())["error"]["code"] == "too_late"
+    assert len(await events(pool, "appointment.link_renewed")) == 2
 
 
 @pytest.mark.req("R49")

@@ -246,3 +246,40 @@ async def test_staff_move_an_appointment_to_another_free_slot_from_its_file_and_
     # A start that is no slot is explained on the file, not a bare error.
     wrong = await form(browser, f"{file_path}/reschedule", start=factory.iso(TUESDAY, "08:07"))
     assert wrong.status == 422 and "Zeit" in await wrong.text()
+
+
+@pytest.mark.req("R41")
+@pytest.mark.req("R27")
+async def test_staff_send_a_caller_a_new_manage_link_and_the_history_and_audit_say_who(
+    client: TestClient[Any, Any], pages_gateway: Gateway, pool: asyncpg.Pool
+) -> None:
+    booked = await book(client, TUESDAY, "08:00")
+    booked["id"] = str(booked["id"])
+    old_token = booked["manage_url"].split("token=")[1]
+    browser = await signed_in(pages_gateway, "neuer-link")
+    page = await (await browser.get(f"/staff/appointments/{booked['id']}")).text()
+    email = await pool.fetchval("SELECT email FROM appointments WHERE id = $1", booked["id"])
+    assert "Link zum Termin neu senden" in page and email in page  # where the mail goes
+
+    path = f"/staff/appointments/{booked['id']}/manage-link"
+    assert (await browser.post(path, data={})).status == 403  # without the form's token
+    done = await form(browser, path)
+    assert done.status == 303, await done.text()
+    assert done.headers["Location"] == f"/staff/appointments/{booked['id']}?notice=link_sent"
+    html = await (await browser.get(done.headers["Location"])).text()
+    assert 'role="status">Die Kundin / der Kunde erhält einen neuen Link' in html
+    assert "Neuen Link zum Termin gesendet" in html  # the history
+
+    [renewed] = await events(pool, "appointment.link_renewed")
+    assert renewed["appointment"]["id"] == booked["id"] and renewed["appointment"]["revision"] == 2
+    assert old_token not in renewed["appointment"]["manage_url"]
+    old = await client.get(f"/api/v1/appointments/{booked['id']}", params={"token": old_token})
+    assert old.status == 404
+    entries = await audit_rows(pages_gateway, entity="appointment")
+    assert len(entries) == 1 and entries[0]["entity_id"] == booked["id"]
+
+    # A cancelled appointment has no link to send: the page says why, nothing is sent.
+    await form(browser, f"/staff/appointments/{booked['id']}/cancel", reason="Kundin verhindert")
+    refused = await form(browser, path)
+    assert refused.status == 409
+    assert len(await events(pool, "appointment.link_renewed")) == 1

@@ -153,6 +153,13 @@ FORWARDED: tuple[Forwarded, ...] = (
         "booking",
         Rule(AM, SOME, operation="appointments:write", entity="appointment"),
     ),
+    # A caller lost the confirmation mail: a new manage link (booking checks the location).
+    Forwarded(
+        "POST",
+        "/api/v1/staff/appointments/{appointment_id}/manage-link",
+        "booking",
+        Rule(AM, SOME, operation="appointments:write", entity="appointment"),
+    ),
     # R37: the service centre moves an appointment for a caller (booking checks the location).
     Forwarded(
         "POST",
@@ -542,6 +549,7 @@ OWN: dict[tuple[str, str], Rule] = {
     # The appointment file and what staff do with it (R9, R24, R25); search within one's locations.
     ("GET", "/staff/appointments/{appointment_id}"): Rule(AM, SOME),
     ("POST", "/staff/appointments/{appointment_id}/cancel"): Rule(AM, SOME, entity="appointment"),
+    ("POST", "/staff/appointments/{appointment_id}/manage-link"): Rule(AM, SOME, entity="appointment"),
     ("POST", "/staff/appointments/{appointment_id}/follow-up"): Rule(AM, SOME, entity="appointment"),
     ("POST", "/staff/appointments/{appointment_id}/transfer"): Rule(AM, SOME, entity="appointment"),
     ("POST", "/staff/appointments/{appointment_id}/reschedule"): Rule(AM, SOME, entity="appointment"),

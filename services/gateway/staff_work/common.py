@@ -86,6 +86,10 @@ NOTICES_DE = {
     ),
     "booked": "Der Termin ist gebucht; die Kundin / der Kunde erhält die Bestätigung per E-Mail.",
     "moved": "Der Termin ist verlegt; die Kundin / der Kunde erhält die neue Zeit per E-Mail.",
+    "link_sent": (
+        "Die Kundin / der Kunde erhält einen neuen Link zum Termin per E-Mail. Links aus früheren E-Mails "
+        "gelten nicht mehr."
+    ),
 }
 WEEKDAYS_DE = ("Montag", "Dienstag", "Mittwoch", "Donnerstag", "Freitag", "Samstag", "Sonntag")
 MONTHS_DE = (

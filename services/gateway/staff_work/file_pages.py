@@ -61,6 +61,7 @@ HISTORY_DE = {
     "rescheduled": "Verlegt durch Mitarbeitende",
     "mass_change_moved": "Durch Massenänderung verlegt",
     "mass_change_cancelled": "Durch Massenänderung abgesagt",
+    "link_renewed": "Neuen Link zum Termin gesendet",
 }
 CANCEL_FIELDS = {"reason": "Grund der Absage"}
 FOLLOW_UP_CODES = {
@@ -203,6 +204,22 @@ async def cancel_submit(request: web.Request) -> web.StreamResponse:
         values={"reason": reason},
         status=page_status(status),
     )
+
+
+@routes.post("/staff/appointments/{appointment_id}/manage-link")
+async def manage_link_submit(request: web.Request) -> web.StreamResponse:
+    """A caller lost the confirmation mail: send a new manage link (R41)."""
+    appointment_id = appointment_id_of(request)
+    status, answer = await booking_change(
+        request,
+        "/api/v1/staff/appointments/{appointment_id}/manage-link",
+        {"appointment_id": appointment_id},
+        {},
+    )
+    if 200 <= status < 300:
+        raise web.HTTPSeeOther(f"/staff/appointments/{appointment_id}?notice=link_sent")
+    errors, _by_field = explain(status, answer, fields={})
+    return await file_page(request, appointment_id, errors=errors, status=page_status(status))
 
 
 def _slot_fields(form: Any) -> tuple[str, str, str] | None:
