@@ -57,6 +57,12 @@ class CommonSettings(BaseSettings):
     # the gateway's proxy hop and the services (bench/README.md); off falls back to asyncio's own loop.
     uvloop: bool = True
 
+    # The sender of every mail and the organiser of every calendar invitation; the right-hand side of
+    # every Message-ID and calendar UID. Shared: booking offers the invitation for download too, and a
+    # calendar recognises its entry by the UID.
+    mail_from: str = "Jobcenter Bremen <termine@jobcenter-bremen.example>"
+    mail_domain: str = "otv.jobcenter-bremen"
+
     # Secret shared by gateway and services to sign the verified staff identity (issue 7).
     internal_secret: str = Field(default="otv-dev-internal-secret-change-me", min_length=16)
 

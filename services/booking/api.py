@@ -32,6 +32,7 @@ TOKEN_HEADER = "X-Manage-Token"  # noqa: S105 -- the header's name, not a secret
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 # Answers that carry personal data or change by the second are never cached on the way.
 NO_STORE = {"Cache-Control": "no-store"}
+ICS_FILENAME = "termin.ics"
 
 routes = web.RouteTableDef()
 
@@ -98,6 +99,17 @@ async def post_appointment(request: web.Request) -> web.Response:
 async def get_appointment(request: web.Request) -> web.Response:
     view = await service.view_appointment(request.app[DEPS], _appointment_id(request), _token(request))
     return _json(view.model_dump_json())
+
+
+@routes.get("/api/v1/appointments/{appointment_id}/invitation.ics")
+async def get_invitation(request: web.Request) -> web.Response:
+    data = await service.appointment_invitation(request.app[DEPS], _appointment_id(request), _token(request))
+    return web.Response(
+        body=data,
+        content_type="text/calendar",
+        charset="utf-8",
+        headers={**NO_STORE, "Content-Disposition": f'attachment; filename="{ICS_FILENAME}"'},
+    )
 
 
 @routes.post("/api/v1/appointments/{appointment_id}/cancel")

@@ -102,6 +102,23 @@ ROUTES = (
         tags=TAGS,
     ),
     ApiRoute(
+        "GET",
+        "/api/v1/appointments/{appointment_id}/invitation.ics",
+        "The appointment as a calendar file (needs the manage token, R40)",
+        query=TokenQuery,
+        headers=(MANAGE_TOKEN,),
+        content_type="text/calendar",
+        raw_response_schema={"type": "string"},
+        response_headers={
+            "Content-Disposition": {"type": "string", "examples": ['attachment; filename="termin.ics"']}
+        },
+        errors=("not_found", "forbidden"),
+        path_params={"appointment_id": APPOINTMENT_ID},
+        tags=TAGS,
+        description="iCalendar with METHOD:PUBLISH and the same UID and SEQUENCE (the appointment's "
+        "revision) as the invitations in the mails, so a calendar keeps one entry and follows changes.",
+    ),
+    ApiRoute(
         "POST",
         "/api/v1/appointments/{appointment_id}/cancel",
         "Cancel an appointment (needs the manage token)",

@@ -8,6 +8,7 @@ an `interpreter_language`.
 
 from __future__ import annotations
 
+import email.utils
 import hashlib
 import hmac
 import secrets
@@ -52,6 +53,7 @@ from services.booking.models import (
     LocationRef,
     RescheduleRequest,
 )
+from shared import invitation
 from shared.background import with_job_lock
 from shared.clock import BERLIN, Clock
 from shared.errors import NotFoundError, OTVError
@@ -564,6 +566,22 @@ async def view_appointment(deps: Deps, appointment_id: uuid.UUID, token: str | N
             household_number=appointment.household_number,
         ),
         can_change=can_change(appointment, deps.clock.now()),
+    )
+
+
+async def appointment_invitation(deps: Deps, appointment_id: uuid.UUID, token: str | None) -> bytes:
+    """The calendar entry of the appointment as a file (R40) for the customer's pages: the same UID and
+    SEQUENCE as the invitation in the mails, so a calendar that has one keeps one entry."""
+    appointment = await _authorised(deps.pool, appointment_id, token, lock=False)
+    organizer_name, organizer_address = email.utils.parseaddr(deps.settings.mail_from)
+    return invitation.invitation(
+        snapshot_of(appointment, manage_url(deps.settings, appointment.id, token)),
+        cancel=appointment.status == AppointmentStatus.CANCELLED,
+        organizer_address=organizer_address,
+        organizer_name=organizer_name or "Jobcenter Bremen",
+        domain=deps.settings.mail_domain,
+        stamp=deps.clock.now(),
+        publish=True,
     )
 
 

@@ -20,6 +20,7 @@ PUBLIC_ROUTES: tuple[ProxyRoute, ...] = (
     ProxyRoute("POST", "/api/v1/locations/{location_id}/holds", "booking"),
     ProxyRoute("POST", "/api/v1/appointments", "booking"),
     ProxyRoute("GET", "/api/v1/appointments/{appointment_id}", "booking"),
+    ProxyRoute("GET", "/api/v1/appointments/{appointment_id}/invitation.ics", "booking"),  # R40
     ProxyRoute("POST", "/api/v1/appointments/{appointment_id}/cancel", "booking"),
     ProxyRoute("POST", "/api/v1/appointments/{appointment_id}/reschedule", "booking"),
     ProxyRoute("POST", "/api/v1/manage-links", "booking"),  # the manage link again (R41)

@@ -25,10 +25,7 @@ class Settings(CommonSettings):
     # many mails (servers limit mails per connection) or when they waited this long (politeness).
     smtp_mails_per_connection: int = Field(default=100, ge=1)
     smtp_idle_seconds: float = Field(default=30.0, ge=0)
-    mail_from: str = "Jobcenter Bremen <termine@jobcenter-bremen.example>"
     mail_reply_to: str | None = None
-    # The right-hand side of every Message-ID and calendar UID.
-    mail_domain: str = "otv.jobcenter-bremen"
     # Used for the "book again" link when a manage link does not show the public address.
     public_base_url: str = "http://127.0.0.1:8080"
     # Key of the hash that stands for an address on the suppression list (no address is kept there).

@@ -21,9 +21,10 @@ import asyncpg
 import structlog
 from prometheus_client import Counter, Histogram
 
-from services.notifier import invitation, message, service, texts, waiting_mail
+from services.notifier import message, service, texts, waiting_mail
 from services.notifier.config import Settings
 from services.notifier.domain import MailStatus, Outcome, classify_reply
+from shared import invitation
 from shared.clock import Clock
 from shared.consumer import is_outage
 from shared.events.appointment import AppointmentSnapshot

@@ -26,6 +26,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from shared.clock import BERLIN
 from shared.events.appointment import AppointmentSnapshot, Language
 from shared.events.mail import MailKind
+from shared.links import in_language
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 LANGUAGES: tuple[str, ...] = tuple(lang.value for lang in Language)
@@ -134,15 +135,6 @@ def _date(moment: datetime, language: str) -> str:
 
 def _time(moment: datetime, language: str) -> str:
     return format_time(moment.astimezone(BERLIN).time(), format="HH:mm", locale=_LOCALES[language])
-
-
-def in_language(url: str, language: str) -> str:
-    """A link to a customer page that opens in the customer's language on whatever device the mail is
-    read (R43); German, the pages' default, needs no parameter. The services' links themselves stay as
-    the API gives them (`<base>/manage/{id}?token=<token>`)."""
-    if language == Language.DE.value or not url:
-        return url
-    return f"{url}{'&' if '?' in url else '?'}lang={language}"
 
 
 def book_again_url(site: str, language: str) -> str:

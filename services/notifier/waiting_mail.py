@@ -47,6 +47,7 @@ from shared.events.waiting_list import (
     WishSnapshot,
     WishStatus,
 )
+from shared.links import in_language
 from shared.web import CLOCK, SETTINGS
 
 log = structlog.get_logger(__name__)
@@ -192,7 +193,7 @@ def _link(page_url: str, action: str, language: str) -> str:
     """`<base>/waiting-list/{id}/<action>?token=...` (and the language for the page, R43)."""
     page, _, query = page_url.partition("?")
     target = f"{page}/{action}" if action else page
-    return texts.in_language(f"{target}?{query}" if query else target, language)
+    return in_language(f"{target}?{query}" if query else target, language)
 
 
 def _weekdays(days: list[int], language: str) -> str:

@@ -10,6 +10,7 @@ from typing import Any
 import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
+from icalendar import Calendar
 
 from shared.clock import ManualClock
 from tests.booking import factory
@@ -358,3 +359,37 @@ async def test_odd_availability_questions_and_hold_bodies_never_cause_a_server_e
             )
             assert response.status in (404, 409, 422), (key, odd, await response.text())
     assert await counts(pool) == before
+
+
+@pytest.mark.req("R40")
+@pytest.mark.req("R41")
+async def test_the_manage_token_downloads_the_calendar_entry_that_the_mails_keep_up_to_date(
+    client: Client,
+) -> None:
+    appointment_id, token = await booked(client)
+    path = f"/api/v1/appointments/{appointment_id}/invitation.ics"
+    response = await client.get(path, params={"token": token})
+    assert response.status == 200 and response.content_type == "text/calendar"
+    assert response.headers["Content-Disposition"] == 'attachment; filename="termin.ics"'
+    assert response.headers["Cache-Control"] == "no-store"
+    calendar = Calendar.from_ical(await response.read())
+    [event] = calendar.walk("VEVENT")
+    assert str(calendar["METHOD"]) == "PUBLISH" and "ATTENDEE" not in event  # a file, not an invitation
+    # The UID of the mails' invitations: a calendar that has the mail's entry keeps one.
+    assert str(event["UID"]) == f"{appointment_id}@otv.jobcenter-bremen"
+    assert event.decoded("SEQUENCE") == 1 and event.decoded("DTSTART").isoformat() == TUESDAY_9
+    assert token in str(event["URL"]) and "Neuantrag" not in str(event["SUMMARY"])
+
+    await client.post(
+        f"/api/v1/appointments/{appointment_id}/reschedule",
+        params={"token": token},
+        json={"start": TUESDAY_10},
+    )
+    [moved] = Calendar.from_ical(await (await client.get(path, params={"token": token})).read()).walk(
+        "VEVENT"
+    )
+    assert moved.decoded("SEQUENCE") == 2 and moved.decoded("DTSTART").isoformat() == TUESDAY_10
+
+    for params in ({}, {"token": "wrong"}):
+        refused = await client.get(path, params=params)
+        assert refused.status == 404 and (await refused.json())["error"]["code"] == "not_found"

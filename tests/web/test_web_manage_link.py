@@ -4,7 +4,11 @@ mail brings a new link, and the old link says it is no longer valid and leads ba
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+
 import pytest
+from icalendar import Calendar
 from playwright.async_api import Browser, expect
 
 from tests.web.conftest import DESKTOP, Shots, Stack, new_context, unique_email
@@ -54,6 +58,14 @@ async def test_a_customer_who_lost_the_mail_gets_a_new_link_and_the_old_one_stop
     await page.goto(new_link)
     await expect(page.get_by_role("heading", level=1)).to_have_text("Ihr Termin")
     await expect(page.locator("main")).to_contain_text("Termin absagen")
+    # The calendar file from the page carries the new link too, under the UID of the mails' invitations.
+    async with page.expect_download() as download_info:
+        await page.get_by_role("link", name="Termin in den eigenen Kalender übernehmen (ics-Datei)").click()
+    download = await download_info.value
+    assert download.suggested_filename == "termin.ics"
+    calendar = Calendar.from_ical(await asyncio.to_thread(Path(await download.path()).read_bytes))
+    [event] = calendar.walk("VEVENT")
+    assert str(calendar["METHOD"]) == "PUBLISH" and str(event["URL"]) == new_link
 
     # The same answer for an address that booked nothing: the page gives nobody away.
     await page.goto(stack.gateway_url + "/manage")

@@ -98,9 +98,15 @@ async def confirmation_page(request: web.Request) -> web.StreamResponse:
             "title": _("Your appointment is booked"),
             "step": 5,
             "manage_url": url(f"/manage/{state['id']}", token=state["token"]),
+            "calendar_url": calendar_url(str(state["id"]), str(state["token"])),
         }
     )
     return render(request, "confirmation.html", context)
+
+
+def calendar_url(appointment_id: str, token: str) -> str:
+    """The calendar file of the appointment (R40), from booking's API through the gateway."""
+    return url(f"/api/v1/appointments/{appointment_id}/invitation.ics", token=token)
 
 
 def manage_token(request: web.Request) -> str:
@@ -119,6 +125,7 @@ async def manage_page(request: web.Request) -> web.StreamResponse:
         {
             "title": _("Your appointment"),
             "done": request.query.get("done", ""),
+            "calendar_url": calendar_url(appointment_id, token),
             "reschedule_url": url(f"/manage/{appointment_id}/reschedule", token=token),
             "cancel_url": url(f"/manage/{appointment_id}/cancel", token=token),
             "start_over_url": url("/"),

@@ -13,9 +13,9 @@ from functools import lru_cache
 
 from icalendar import Calendar, Event, Timezone, TimezoneDaylight, TimezoneStandard, vCalAddress, vRecur
 
-from services.notifier.texts import in_language
 from shared.clock import BERLIN
 from shared.events.appointment import AppointmentSnapshot
+from shared.links import in_language
 
 TITLES = {
     "de": "Termin im Jobcenter Bremen",
@@ -70,13 +70,16 @@ def invitation(
     organizer_name: str,
     domain: str,
     stamp: datetime,
+    publish: bool = False,
 ) -> bytes:
+    """The invitation of a mail (REQUEST, or CANCEL), or with `publish` the same entry as a file to
+    download from the customer's pages (PUBLISH: no attendee, RFC 5546); one UID for all of them."""
     language = snap.language.value if snap.language.value in TITLES else "de"
     cal = Calendar()
     cal.add("prodid", "-//Jobcenter Bremen//OTV//DE")
     cal.add("version", "2.0")
     cal.add("calscale", "GREGORIAN")
-    cal.add("method", "CANCEL" if cancel else "REQUEST")
+    cal.add("method", "PUBLISH" if publish else "CANCEL" if cancel else "REQUEST")
 
     event = Event()
     event.add("uid", uid_of(snap, domain))
@@ -95,11 +98,12 @@ def invitation(
     organizer = vCalAddress(f"mailto:{organizer_address}")
     organizer.params["cn"] = organizer_name
     event.add("organizer", organizer)
-    attendee = vCalAddress(f"mailto:{snap.customer.email}")
-    attendee.params["role"] = "REQ-PARTICIPANT"
-    attendee.params["partstat"] = "ACCEPTED"
-    attendee.params["rsvp"] = "FALSE"
-    event.add("attendee", attendee)
+    if not publish:
+        attendee = vCalAddress(f"mailto:{snap.customer.email}")
+        attendee.params["role"] = "REQ-PARTICIPANT"
+        attendee.params["partstat"] = "ACCEPTED"
+        attendee.params["rsvp"] = "FALSE"
+        event.add("attendee", attendee)
     event.add("status", "CANCELLED" if cancel else "CONFIRMED")
     event.add("transp", "OPAQUE")
     cal.add_component(event)
