@@ -13,19 +13,12 @@ from aiohttp.test_utils import TestClient
 
 from shared.clock import ManualClock
 from tests.booking.conftest import counts
-from tests.booking.factory import booking, iso
+from tests.booking.factory import iso
+from tests.booking.test_booking_manage import booked
 
 Client = TestClient[Any, Any]
-TUESDAY_9 = iso("2026-03-03", "09:00")
 TUESDAY_10 = iso("2026-03-03", "10:00")
 LINKS = "/api/v1/manage-links"
-
-
-async def booked(client: Client, start: str = TUESDAY_9, **kwargs: Any) -> tuple[str, str]:
-    response = await client.post("/api/v1/appointments", json=booking(start, **kwargs))
-    body = await response.json()
-    assert response.status == 201, body
-    return body["id"], body["manage_url"].split("token=")[1]
 
 
 async def renewals(pool: asyncpg.Pool) -> list[dict[str, Any]]:
