@@ -37,6 +37,7 @@ from aio_pika.abc import (
     AbstractRobustConnection,
 )
 
+import shared.events.all  # noqa: F401 -- every consumer knows every event model, whatever its service imports
 from shared.broker import declare_events_exchange
 from shared.config import CommonSettings
 from shared.events import Envelope, EventData, known_versions, model_for

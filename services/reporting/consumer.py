@@ -9,7 +9,6 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
-import shared.events.all  # noqa: F401 -- registers every event model the consumer validates against
 from services.reporting import service, waiting_list
 from services.reporting.config import Settings
 from shared.clock import Clock
