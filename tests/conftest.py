@@ -21,6 +21,7 @@ import pytest
 
 from shared.config import SERVICE_NAMES, CommonSettings
 from shared.db import create_pool
+from shared.events import Envelope
 from shared.migrate import migrate
 from shared.topology import CONSUMERS
 
@@ -111,6 +112,26 @@ async def empty_schemas(pools: dict[str, asyncpg.Pool]) -> None:
         if tables:
             names = ", ".join(f'{service}."{t["tablename"]}"' for t in tables)
             await pool.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+
+
+async def publish_envelope(amqp: aio_pika.abc.AbstractRobustConnection, envelope: Envelope) -> None:
+    """Publish an event to this session's exchange as an outbox relay would (persistent, confirmed)."""
+    channel = await amqp.channel(publisher_confirms=True)
+    try:
+        exchange = await channel.declare_exchange(
+            TEST_OVERRIDES["exchange"], aio_pika.ExchangeType.TOPIC, durable=True
+        )
+        await exchange.publish(
+            aio_pika.Message(
+                envelope.model_dump_json().encode(),
+                content_type="application/json",
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                message_id=str(envelope.id),
+            ),
+            routing_key=envelope.type,
+        )
+    finally:
+        await channel.close()
 
 
 async def purge_test_queues() -> None:

@@ -18,7 +18,7 @@ from shared.events.catalog import AllowListChangedV1
 from tests.booking import factory
 from tests.booking.conftest import booking_settings
 from tests.booking.factory import booking, iso
-from tests.conftest import TEST_OVERRIDES, wait_for
+from tests.conftest import publish_envelope, wait_for
 
 Client = TestClient[Any, Any]
 
@@ -26,17 +26,7 @@ Client = TestClient[Any, Any]
 async def publish(amqp: aio_pika.abc.AbstractRobustConnection, data: EventData) -> str:
     """Publish an event as the catalog service's outbox relay would."""
     envelope = make_envelope(data, producer="catalog", clock=SystemClock())
-    channel = await amqp.channel(publisher_confirms=True)
-    try:
-        exchange = await channel.declare_exchange(
-            TEST_OVERRIDES["exchange"], aio_pika.ExchangeType.TOPIC, durable=True
-        )
-        await exchange.publish(
-            aio_pika.Message(envelope.model_dump_json().encode(), message_id=str(envelope.id)),
-            routing_key=envelope.type,
-        )
-    finally:
-        await channel.close()
+    await publish_envelope(amqp, envelope)
     return str(envelope.id)
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import aio_pika
 import aiohttp
 import pytest
 
@@ -15,23 +14,13 @@ from shared.clock import SystemClock
 from shared.events import EventData, make_envelope
 from shared.events.appointment import AppointmentLinkRenewedV1, AppointmentSnapshot
 from shared.events.staff_work import AppointmentTransferredV1
-from tests.conftest import TEST_OVERRIDES, wait_for
+from tests.conftest import publish_envelope, wait_for
 from tests.faults.system import System, book, mails_to
 
 
 async def _publish(system: System, data: EventData) -> None:
     envelope = make_envelope(data, producer="booking", clock=SystemClock(), correlation_id=uuid.uuid4().hex)
-    channel = await system.amqp.channel(publisher_confirms=True)
-    try:
-        exchange = await channel.declare_exchange(
-            TEST_OVERRIDES["exchange"], aio_pika.ExchangeType.TOPIC, durable=True
-        )
-        await exchange.publish(
-            aio_pika.Message(envelope.model_dump_json().encode(), message_id=str(envelope.id)),
-            routing_key=envelope.type,
-        )
-    finally:
-        await channel.close()
+    await publish_envelope(system.amqp, envelope)
 
 
 @pytest.mark.req("R25")

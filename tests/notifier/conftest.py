@@ -31,7 +31,7 @@ from shared.events.appointment import (
     AppointmentStatus,
     CancelledBy,
 )
-from tests.conftest import TEST_OVERRIDES, svc_settings
+from tests.conftest import TEST_OVERRIDES, publish_envelope, svc_settings
 from tools.mailsink import MailSink, StoredMessage
 
 QUEUE = f"{TEST_OVERRIDES['queue_prefix']}.notifier.appointments"
@@ -221,22 +221,7 @@ class Publisher:
         return envelope
 
     async def publish_envelope(self, envelope: Envelope) -> None:
-        channel = await self.amqp.channel(publisher_confirms=True)
-        try:
-            exchange = await channel.declare_exchange(
-                TEST_OVERRIDES["exchange"], aio_pika.ExchangeType.TOPIC, durable=True
-            )
-            await exchange.publish(
-                aio_pika.Message(
-                    envelope.model_dump_json().encode(),
-                    content_type="application/json",
-                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                    message_id=str(envelope.id),
-                ),
-                routing_key=envelope.type,
-            )
-        finally:
-            await channel.close()
+        await publish_envelope(self.amqp, envelope)
         self.sent.append(envelope)
 
 
