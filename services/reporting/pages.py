@@ -37,6 +37,12 @@ CSP = (
 
 
 def _page(request: web.Request, template: str, context: dict[str, Any]) -> web.Response:
+    """A page whose header links only to the pages the signed-in person may open."""
+    identity = staff_identity(request)
+    context["may_see"] = {
+        "statistics": identity.has(Role.STATISTICS),
+        "admin": identity.has(Role.ADMIN),
+    }
     response = aiohttp_jinja2.render_template(template, request, context)
     response.headers.update(PRIVATE_HEADERS)
     response.headers["Content-Security-Policy"] = CSP

@@ -154,7 +154,8 @@ def build_day_list(
             [
                 _cell(
                     ws,
-                    f"Stand {stamp:%d.%m.%Y %H:%M} Uhr · {len(group_rows)} Termine"
+                    f"Stand {stamp:%d.%m.%Y %H:%M} Uhr · {len(group_rows)}"
+                    f" {'Termin' if len(group_rows) == 1 else 'Termine'}"
                     f" (davon {cancelled} storniert) · {CONFIDENTIAL}",
                     font=_NOTE,
                 )
@@ -223,7 +224,7 @@ def _figure_header(first: str) -> list[str]:
         first,
         "Termine",
         "Stornierungen",
-        *[f"storniert von {CANCELLED_BY_LABELS[k]}" for k in _CANCEL_KEYS],
+        *[f"storniert durch {CANCELLED_BY_LABELS[k]}" for k in _CANCEL_KEYS],
         "nicht erschienen",
         *[f"Ergebnis: {OUTCOME_LABELS[k]}" for k in _OUTCOME_KEYS if k != "no_show"],
         "mit Sprachmittlung",

@@ -15,7 +15,8 @@ from aiohttp.test_utils import TestClient
 from openpyxl import load_workbook
 from openpyxl.worksheet.worksheet import Worksheet
 
-from services.reporting.workbooks import DAY_LIST_COLUMNS
+from services.reporting.domain import DayListRow
+from services.reporting.workbooks import DAY_LIST_COLUMNS, build_day_list
 from shared.clock import BERLIN
 from shared.events.appointment import CancelledBy, Channel
 from shared.events.catalog import Mode
@@ -144,6 +145,9 @@ async def test_day_list_holds_every_appointment_of_the_location_and_day_once_sor
         assert "Bremen-Mitte" in str(ws["A1"].value) and "11.03.2025" in str(ws["A1"].value)
         assert ws["A2"].value == f"Serviceplatzgruppe: {ws.title}"
         rows = data_rows(ws)
+        cancelled = sum(1 for r in rows if r["Status"] == "storniert")
+        count = f"{len(rows)} Termin" if len(rows) == 1 else f"{len(rows)} Termine"
+        assert f" · {count} (davon {cancelled} storniert) · " in str(ws["A3"].value)
         times = [(r["Uhrzeit"], r["Serviceplatz"]) for r in rows]
         assert times == sorted(times)  # sorted by time, then service point
         for row in rows:
@@ -331,3 +335,37 @@ async def test_only_staff_of_that_location_get_the_list(reporting: Reporting) ->
     )
     assert bad.status == 422
     assert (await bad.json())["error"]["details"][0]["field"] == "date"
+
+
+@pytest.mark.req("R22")
+def test_the_list_header_counts_one_appointment_in_the_singular() -> None:
+    start = berlin(DAY, 9)
+    row = DayListRow(
+        group_id="ez",
+        group_name="Eingangszone",
+        start=start,
+        end=start + timedelta(minutes=15),
+        service_point=1,
+        last_name="Adler",
+        first_name="Anna",
+        customer_number="123D456789",
+        household_number=None,
+        concern="Veränderungsmitteilung",
+        mode="in_person",
+        phone=None,
+        interpreter_language=None,
+        status="booked",
+        outcome=None,
+        reference="ABCD-EFGH",
+    )
+    content = build_day_list(
+        location_id="mitte",
+        location_name="Bremen-Mitte",
+        day=DAY,
+        groups=[("ez", "Eingangszone"), ("lt1", "Leistungsteam 1")],
+        rows=[row],
+        generated_at=berlin(DAY, 6),
+    )
+    wb = load_workbook(io.BytesIO(content))
+    assert " · 1 Termin (davon 0 storniert) · " in str(wb["Eingangszone"]["A3"].value)
+    assert " · 0 Termine (davon 0 storniert) · " in str(wb["Leistungsteam 1"]["A3"].value)

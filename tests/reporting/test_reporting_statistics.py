@@ -258,6 +258,25 @@ async def test_statistics_are_for_the_statistics_role_only(reporting: Reporting)
     assert (await bad.json())["error"]["details"][0]["field"] == "from"
 
 
+@pytest.mark.req("R32")
+async def test_the_header_of_the_evaluation_pages_links_only_to_pages_the_person_may_open(
+    reporting: Reporting,
+) -> None:
+    client = await reporting.start()
+    period = f"from={FIRST}&to={LAST}"
+    statistics_page = await client.get(f"/staff/statistics?{period}", headers=stats_headers(reporting))
+    assert statistics_page.status == 200
+    nav = (await statistics_page.text()).split("</nav>")[0]
+    assert 'href="/staff/statistics"' in nav
+    assert "/staff/admin/booking-patterns" not in nav and "/staff/admin/retention" not in nav
+    admin = identity_header(reporting.clock, Role.ADMIN)
+    patterns_page = await client.get(f"/staff/admin/booking-patterns?{period}", headers=admin)
+    assert patterns_page.status == 200
+    nav = (await patterns_page.text()).split("</nav>")[0]
+    assert 'href="/staff/admin/booking-patterns"' in nav and 'href="/staff/admin/retention"' in nav
+    assert 'href="/staff/statistics"' not in nav  # administrators see statistics only with that role
+
+
 @pytest.mark.req("R35")
 async def test_statistics_page_draws_inline_svg_charts_and_loads_nothing_from_elsewhere(
     reporting: Reporting,

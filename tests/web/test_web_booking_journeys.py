@@ -104,6 +104,7 @@ async def test_a_customer_books_in_person_on_a_desktop_reschedules_and_cancels_f
     email = unique_email("desktop")
     reference = await book(page, stack, shots, concern="veraenderung", mode="in_person", email=email, day=0)
     await expect(page.locator("main")).to_contain_text("Persönlich am Standort")
+    await expect(page.locator("main")).to_contain_text("Bitte bringen Sie mit")
     # R10: the printout keeps the appointment, the documents and how to cancel, without the page chrome.
     await page.emulate_media(media="print")
     await expect(page.locator(".site-header")).to_be_hidden()
@@ -142,6 +143,9 @@ async def test_a_customer_books_by_phone_on_a_phone_and_cancels_from_the_mail(
         page, stack, shots, concern="veraenderung", mode="phone", email=email, phone="0421 123456", day=1
     )
     await expect(page.locator("main")).to_contain_text("0421 123456")  # we call this number
+    # Nobody brings papers to a phone call: they are to be at hand when we call.
+    await expect(page.locator("main")).to_contain_text("Bitte halten Sie für den Anruf bereit")
+    await expect(page.locator("main")).not_to_contain_text("Bitte bringen Sie mit")
     # Nothing is wider than the phone's screen (works at 320-375 px without scrolling sideways).
     assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     await cancel_from_mail(page, stack, shots, email)
