@@ -309,10 +309,12 @@ def _grid_slots(config: LocationConfig, concern: ConcernOffer, day: date) -> lis
     if group is None:
         return []
     found: dict[int, Slot] = {}
+    # A restriction leaves points 1..n; a closed day (0) keeps its grid, day_blocked_reason refuses it.
+    points_left = day_points_left(config, concern.group_id, day) or NO_LIMIT
     for window in config.windows.get((concern.group_id, day.weekday()), ()):
         if not _window_applies(window, day):
             continue
-        points = min(window.service_points, group.service_points)
+        points = min(window.service_points, group.service_points, points_left)
         for slot in window_slots(day, window, concern.duration_minutes, points):
             seen = found.get(slot.start_ts)
             # Overlapping windows of one group offer the same slot once, with the larger capacity.
@@ -327,6 +329,19 @@ def _grid_slots(config: LocationConfig, concern: ConcernOffer, day: date) -> lis
 # --- the calendar: holidays, closures, the month-change block -----------------------------------------------
 
 
+def day_points_left(config: LocationConfig, group_id: str, day: date) -> int:
+    """How many service points of the group may take appointments on that day by the closures: 0 when
+    it is closed, the smallest `service_points_left` of a restriction, else no limit (a large number)."""
+    left = NO_LIMIT
+    for closure in config.snapshot.closures:
+        if closure.first <= day <= closure.last and closure.group_id in (None, group_id):
+            left = min(left, closure.service_points_left)
+    return left
+
+
+NO_LIMIT = 10_000
+
+
 def in_month_change_block(block: MonthChangeBlock | None, day: date) -> bool:
     """R18: the last `last_days` days of a month and the first `first_days` days of the next."""
     if block is None:
@@ -339,9 +354,8 @@ def day_blocked_reason(config: LocationConfig, concern: ConcernOffer, day: date)
     """Why no appointment of this concern can be booked on that day, or None."""
     if is_public_holiday(day):
         return "public holiday"
-    for closure in config.snapshot.closures:
-        if closure.first <= day <= closure.last and closure.group_id in (None, concern.group_id):
-            return "closed"
+    if day_points_left(config, concern.group_id, day) == 0:
+        return "closed"
     if not concern.emergency and in_month_change_block(config.snapshot.month_change_block, day):
         return "only emergency concerns around the turn of the month"
     return None

@@ -49,6 +49,9 @@ CANCEL_REASON = (
 )
 
 
+Day = date
+
+
 class PreviewIn(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
@@ -58,9 +61,16 @@ class PreviewIn(BaseModel):
 
 
 class ApplyIn(BaseModel):
+    """The preview to apply. A caller that has set the day's capacity in the catalog first (the staff
+    page: a closure or restriction of that day) names the day, group and points it set; applying answers
+    422 when they are not those of the preview, so capacity and moves cannot drift apart."""
+
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     preview_id: uuid.UUID
+    date: Day | None = None  # `Day`: the field's name hides the type inside the class
+    group_id: Annotated[str | None, Field(max_length=64)] = None
+    service_points_left: Annotated[int | None, Field(ge=0, le=200)] = None
 
 
 def _iso(moment: datetime) -> str:
@@ -181,9 +191,19 @@ def _propose(
     return None
 
 
-async def apply(
-    deps: Deps, identity: StaffIdentity, location_id: str, preview_id: uuid.UUID
-) -> dict[str, Any]:
+def _check_matches(change: Any, request: ApplyIn) -> None:
+    if request.date is None:
+        return
+    wanted = (request.date, request.group_id, request.service_points_left)
+    if wanted != (change["day"], change["group_id"], change["service_points_left"]):
+        raise ValidationError(
+            "The day, group or service points are not those of the preview.",
+            details=[{"field": "preview_id", "message": "belongs to another day, group or capacity"}],
+        )
+
+
+async def apply(deps: Deps, identity: StaffIdentity, location_id: str, request: ApplyIn) -> dict[str, Any]:
+    preview_id = request.preview_id
     now = deps.clock.now()
     actor = actor_of(identity)
     moved: list[str] = []
@@ -194,6 +214,7 @@ async def apply(
         if change is None or change["location_id"] != location_id:
             raise NotFoundError("There is no such mass change preview.")
         identity.require(Role.GROUP_LEADER, location_id, change["group_id"])
+        _check_matches(change, request)
         if change["applied_at"] is not None:
             return {**change["result"], "already_applied": True}
         for proposal in change["proposals"]:
@@ -286,5 +307,5 @@ async def post_preview(request: web.Request) -> web.Response:
 async def post_apply(request: web.Request) -> web.Response:
     identity = staff_identity(request)
     body = await parse_json(request, ApplyIn)
-    found = await apply(request.app[DEPS], identity, _location_id(request), body.preview_id)
+    found = await apply(request.app[DEPS], identity, _location_id(request), body)
     return web.json_response(found, headers=NO_STORE)

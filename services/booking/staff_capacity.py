@@ -6,7 +6,8 @@ checked the group leader's role; checked here again from the signed identity). T
 proposed weekly windows (and service points) of the groups it changes, and proposed new closures; the
 answer lists every future booked appointment that would then have no place, without personal data:
 
-- a new closure covers its day (of the whole location, or of its group);
+- a new closure covers its day (of the whole location, or of its group), or a new restriction of its day
+  leaves fewer service points than its number;
 - no proposed window of its group covers it on its weekday and date (on the Berlin wall clock);
 - its service point number lies beyond the capacity left (the window's points, capped by the group's).
 
@@ -55,6 +56,7 @@ class ClosureIn(_In):
     first: date
     last: date
     group_id: str | None = Field(default=None, max_length=64)
+    service_points_left: int = Field(default=0, ge=0, le=200)
 
 
 class CapacityCheckIn(_In):
@@ -102,7 +104,10 @@ def why_affected(booked: Booked, check: CapacityCheckIn) -> str | None:
     day = local_start.date()
     for closure in check.closures:
         if closure.first <= day <= closure.last and closure.group_id in (None, booked.group_id):
-            return "closed"
+            if closure.service_points_left == 0:
+                return "closed"
+            if booked.service_point > closure.service_points_left:
+                return "no_service_point"
     proposal = next((g for g in check.groups if g.group_id == booked.group_id), None)
     if proposal is None:
         return None  # its group does not change

@@ -132,6 +132,7 @@ def closure_out(row: asyncpg.Record) -> dict[str, Any]:
         "first": row["first_day"].isoformat(),
         "last": row["last_day"].isoformat(),
         "reason": row["reason"],
+        "service_points_left": row["service_points_left"],
     }
 
 

@@ -107,6 +107,9 @@ class ClosureOut(_Out):
     first: date
     last: date
     reason: str
+    service_points_left: int = Field(
+        description="0: closed on those days; n: only the service points 1 to n take appointments"
+    )
 
 
 class ApprovalOut(_Out):

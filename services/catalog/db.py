@@ -386,7 +386,7 @@ async def delete_windows(conn: asyncpg.Connection, window_ids: Sequence[int]) ->
 async def closures_of(conn: asyncpg.Connection, location_id: str) -> list[Row]:
     return await _fetch(
         conn,
-        "SELECT id, location_id, group_id, first_day, last_day, reason FROM closures"
+        "SELECT id, location_id, group_id, first_day, last_day, reason, service_points_left FROM closures"
         " WHERE location_id = $1 ORDER BY first_day, id",
         location_id,
     )
@@ -394,22 +394,51 @@ async def closures_of(conn: asyncpg.Connection, location_id: str) -> list[Row]:
 
 async def find_closure(conn: asyncpg.Connection, closure_id: int) -> Row | None:
     return await conn.fetchrow(
-        "SELECT id, location_id, group_id, first_day, last_day, reason FROM closures WHERE id = $1",
+        "SELECT id, location_id, group_id, first_day, last_day, reason, service_points_left FROM closures"
+        " WHERE id = $1",
         closure_id,
     )
 
 
+async def find_same_closure(
+    conn: asyncpg.Connection,
+    location_id: str,
+    group_id: str | None,
+    first: date,
+    last: date,
+    points_left: int,
+) -> int | None:
+    """An existing closure of exactly these days, group and capacity (so that saving it twice adds none)."""
+    found: int | None = await conn.fetchval(
+        "SELECT id FROM closures WHERE location_id = $1 AND group_id IS NOT DISTINCT FROM $2"
+        " AND first_day = $3 AND last_day = $4 AND service_points_left = $5 ORDER BY id LIMIT 1",
+        location_id,
+        group_id,
+        first,
+        last,
+        points_left,
+    )
+    return found
+
+
 async def insert_closure(
-    conn: asyncpg.Connection, location_id: str, group_id: str | None, first: date, last: date, reason: str
+    conn: asyncpg.Connection,
+    location_id: str,
+    group_id: str | None,
+    first: date,
+    last: date,
+    reason: str,
+    points_left: int,
 ) -> int:
     closure_id: int = await conn.fetchval(
-        "INSERT INTO closures (location_id, group_id, first_day, last_day, reason)"
-        " VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        "INSERT INTO closures (location_id, group_id, first_day, last_day, reason, service_points_left)"
+        " VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
         location_id,
         group_id,
         first,
         last,
         reason,
+        points_left,
     )
     return closure_id
 

@@ -224,7 +224,7 @@ async def _sync_closures(conn: asyncpg.Connection, location: dict[str, Any]) -> 
     }
     await db.delete_closures(conn, [cid for key, cid in existing.items() if key not in wanted])
     for group_id, first, last, reason in sorted(wanted - set(existing), key=lambda k: (k[1], k[0] or "")):
-        await db.insert_closure(conn, location["id"], group_id, first, last, reason)
+        await db.insert_closure(conn, location["id"], group_id, first, last, reason, 0)
 
 
 async def _sync_other_jobcenters(conn: asyncpg.Connection) -> None:

@@ -124,6 +124,8 @@ class ClosureIn(_Body):
     last: date
     group_id: ItemId | None = None
     reason: ShortText = ""
+    # 0: closed; n: only the service points 1..n take appointments on those days (R20).
+    service_points_left: Annotated[int, Field(ge=0, le=200)] = 0
 
 
 # --- concerns and offers ----------------------------------------------------------------------------

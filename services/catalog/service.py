@@ -140,7 +140,13 @@ async def build_snapshot(
             for o in offers
         ],
         closures=[
-            Closure(first=c["first_day"], last=c["last_day"], group_id=c["group_id"], reason=c["reason"])
+            Closure(
+                first=c["first_day"],
+                last=c["last_day"],
+                group_id=c["group_id"],
+                reason=c["reason"],
+                service_points_left=c["service_points_left"],
+            )
             for c in closures
         ],
     )
@@ -585,8 +591,13 @@ async def add_closure(
             group = await db.find_group(conn, body.group_id)
             if group is None or group["location_id"] != location_id:
                 raise invalid_field("group_id", "no such group at this location", "unknown_group")
+        same = await db.find_same_closure(
+            conn, location_id, body.group_id, body.first, body.last, body.service_points_left
+        )
+        if same is not None:
+            return same  # saved twice (a repeated form, a mass change applied again): one closure
         closure_id = await db.insert_closure(
-            conn, location_id, body.group_id, body.first, body.last, body.reason
+            conn, location_id, body.group_id, body.first, body.last, body.reason, body.service_points_left
         )
         await log_change(
             conn,

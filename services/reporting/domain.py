@@ -104,19 +104,27 @@ def date_label(day: date) -> str:
 
 
 def offered_minutes(snapshot: LocationConfiguredV1, day: date) -> dict[str, int]:
-    """Minutes offered per group on `day`: the windows of that weekday times their service points, none on
-    public holidays of Bremen, on closures, or at an inactive location."""
+    """Minutes offered per group on `day`: the windows of that weekday times their service points (fewer
+    under a restriction), none on public holidays of Bremen, on closures, or at an inactive location."""
     groups = {g.id: 0 for g in snapshot.groups}
     if not snapshot.active or is_public_holiday(day):
         return groups
-    closed_groups: set[str] = set()
+    # Points left per group by the day's closures (0: closed; a restriction keeps points 1..n).
+    location_left: int | None = None
+    group_left: dict[str, int] = {}
     for closure in snapshot.closures:
         if closure.first <= day <= closure.last:
+            left = closure.service_points_left
             if closure.group_id is None:
-                return groups
-            closed_groups.add(closure.group_id)
+                location_left = left if location_left is None else min(location_left, left)
+            else:
+                group_left[closure.group_id] = min(group_left.get(closure.group_id, left), left)
     for window in snapshot.windows:
-        if window.weekday != day.weekday() or window.group_id in closed_groups:
+        if window.weekday != day.weekday():
+            continue
+        caps = [c for c in (location_left, group_left.get(window.group_id)) if c is not None]
+        points = min([window.service_points, *caps])
+        if points == 0:
             continue
         if window.valid_from is not None and day < window.valid_from:
             continue
@@ -124,7 +132,7 @@ def offered_minutes(snapshot: LocationConfiguredV1, day: date) -> dict[str, int]
             continue
         start = datetime.combine(day, window.start)
         end = datetime.combine(day, window.end)
-        minutes = max(0, int((end - start).total_seconds() // 60)) * window.service_points
+        minutes = max(0, int((end - start).total_seconds() // 60)) * points
         groups[window.group_id] = groups.get(window.group_id, 0) + minutes
     return groups
 

@@ -86,12 +86,14 @@ class ConcernOffer(_Part):
 
 class Closure(_Part):
     """The location (or one group, when `group_id` is set) takes no appointments from `first` to `last`
-    (both days included)."""
+    (both days included); with `service_points_left` above 0 it is a restriction instead: on those days
+    only the service points 1 to `service_points_left` take appointments (an unplanned absence, R20)."""
 
     first: date
     last: date
     group_id: str | None = None
     reason: str = ""
+    service_points_left: int = Field(default=0, ge=0)
 
 
 class MonthChangeBlock(_Part):

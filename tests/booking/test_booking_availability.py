@@ -126,6 +126,36 @@ async def test_closures_of_the_location_or_the_group_remove_their_days(
     assert lt == []
 
 
+@pytest.mark.req("R20")
+async def test_a_restriction_of_a_day_leaves_only_its_service_points_to_book(
+    pool: asyncpg.Pool, client: Client
+) -> None:
+    """Staff are short for a day (an absence, or a mass change that keeps one point): the entrance zone's
+    three points become one on 3 March, so a start is full after one booking; the next day keeps three."""
+    tuesday = factory.at("2026-03-03", "00:00").date()
+    restricted = [Closure(first=tuesday, last=tuesday, group_id="ez", service_points_left=1)]
+    await configure(pool, factory.location(revision=2, closures=restricted))
+    eight, next_eight = factory.iso("2026-03-03", "08:00"), factory.iso("2026-03-04", "08:00")
+    assert eight in starts(await slots(client, "2026-03-03", "2026-03-03"))
+
+    first = await client.post("/api/v1/appointments", json=booking(eight))
+    assert first.status == 201, await first.text()
+    assert eight not in starts(await slots(client, "2026-03-03", "2026-03-03"))
+    second = await client.post("/api/v1/appointments", json=booking(eight))
+    assert second.status == 409 and (await second.json())["error"]["code"] == "slot_taken"
+    # A hold cannot reach the points that are away either.
+    hold = await client.post(
+        f"/api/v1/locations/{factory.LOCATION}/holds",
+        json={"concern_id": "veraenderung", "mode": "in_person", "start": eight},
+    )
+    assert hold.status == 409
+    # The day after is not restricted: three bookings of one start.
+    for _ in range(3):
+        response = await client.post("/api/v1/appointments", json=booking(next_eight))
+        assert response.status == 201, await response.text()
+    assert next_eight not in starts(await slots(client, "2026-03-04", "2026-03-04"))
+
+
 @pytest.mark.req("R19")
 async def test_booking_for_a_day_closes_at_six_in_the_morning(clock: ManualClock, client: Client) -> None:
     clock.set(at("2026-03-03", "05:59"))

@@ -383,6 +383,33 @@ async def test_the_policy_endpoint_finds_each_kind_of_shortfall_on_purpose_built
     assert all(f["approved"] and f["approval"]["reference"] == "GBL2-2026-041" for f in sued["findings"])
 
 
+@pytest.mark.req("R20")
+async def test_a_restriction_keeps_its_service_points_and_saving_it_twice_adds_none(
+    demo_client: Client, demo_pool: asyncpg.Pool
+) -> None:
+    restriction = {
+        "first": "2026-12-17",
+        "last": "2026-12-17",
+        "group_id": "ost-lt",
+        "service_points_left": 1,
+    }
+    created = await ok(await demo_client.post("/api/v1/admin/locations/ost/closures", json=restriction), 201)
+    snapshot = await latest(demo_pool, "ost")
+    revision = snapshot.revision
+    assert [c.service_points_left for c in snapshot.closures if c.first.isoformat() == "2026-12-17"] == [1]
+    again = await ok(await demo_client.post("/api/v1/admin/locations/ost/closures", json=restriction), 201)
+    assert again["id"] == created["id"]
+    assert (await latest(demo_pool, "ost")).revision == revision  # nothing changed, nothing published
+    details = await ok(await demo_client.get("/api/v1/admin/locations/ost"))
+    listed = [c for c in details["closures"] if c["first"] == "2026-12-17"]
+    assert [(c["group_id"], c["service_points_left"]) for c in listed] == [("ost-lt", 1)]
+    bad = await demo_client.post(
+        "/api/v1/admin/locations/ost/closures", json={**restriction, "service_points_left": -1}
+    )
+    assert bad.status == 422
+    assert (await bad.json())["error"]["details"][0]["field"] == "service_points_left"
+
+
 async def test_closures_and_the_block_change_the_snapshot(
     demo_client: Client, demo_pool: asyncpg.Pool
 ) -> None:

@@ -8,7 +8,9 @@ from datetime import timedelta
 import asyncpg
 import pytest
 
+from services.reporting.domain import offered_minutes
 from shared.events.appointment import CancelledBy
+from shared.events.catalog import Closure
 from tests.conftest import wait_for
 from tests.reporting.conftest import DAY, Appt, Reporting, berlin, envelope, location_event
 
@@ -111,3 +113,23 @@ async def test_reporting_uses_no_table_of_another_service(reporting: Reporting) 
     for schema in ("booking", "catalog", "notifier", "gateway"):
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
             await reporting.pool.fetch(f"SELECT 1 FROM {schema}.schema_migrations LIMIT 1")  # noqa: S608 -- fixed names
+
+
+@pytest.mark.req("R35")
+def test_offered_capacity_counts_a_closure_as_none_and_a_restriction_as_its_points() -> None:
+    """Utilisation is booked over offered minutes: a day the team is short counts what was really offered."""
+    day = DAY  # a Tuesday: entrance zone 8-12 on 3 points, team 8-12 on 2
+    plain = location_event("mitte")
+    assert offered_minutes(plain, day) == {"ez": 720, "lt1": 480}
+    restricted = plain.model_copy(
+        update={
+            "closures": [
+                Closure(first=day, last=day, group_id="ez", service_points_left=1),
+                Closure(first=day, last=day, group_id="lt1"),
+            ]
+        }
+    )
+    assert offered_minutes(restricted, day) == {"ez": 240, "lt1": 0}
+    whole = plain.model_copy(update={"closures": [Closure(first=day, last=day, service_points_left=1)]})
+    assert offered_minutes(whole, day) == {"ez": 240, "lt1": 240}
+    assert offered_minutes(whole, day + timedelta(days=1)) == offered_minutes(plain, day + timedelta(days=1))

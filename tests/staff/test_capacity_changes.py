@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from shared.identity import Role
+from tests.conftest import wait_for
 from tests.staff.conftest import Stack, audit_rows, customer, wait_for_slots
 
 TUESDAY = "2026-03-03"
@@ -91,6 +92,44 @@ async def test_a_closure_over_a_booked_day_needs_confirmation_and_a_leader_close
     )
     assert applied.status == 201, await applied.text()
     assert len((await applied.json())["affected_appointments"]) == 1
+
+
+@pytest.mark.req("R20")
+async def test_a_restriction_of_a_day_lists_only_the_appointments_beyond_its_points_and_is_saved_once(
+    stack: Stack,
+) -> None:
+    gateway = stack.gateway
+    await wait_for_slots(stack.admin, "mitte", "neuantrag", TUESDAY, present=TEN)
+    other = customer(TEN, "zweite@example.org")
+    other["customer"]["customer_number"] = "123B456789"
+    for body in (customer(TEN), other):
+        booked = await gateway.browser().post("/api/v1/appointments", json=body)
+        assert booked.status == 201, await booked.text()
+    leader = await gateway.signed_in("ez-lead", (Role.GROUP_LEADER, "mitte", ("mitte-ez",)))
+    restriction = {"first": TUESDAY, "group_id": "mitte-ez", "last": TUESDAY, "service_points_left": 1}
+
+    # Only the appointment on the second point loses its place; the first keeps point 1.
+    refused = await leader.post("/api/v1/admin/locations/mitte/closures", json=restriction)
+    assert refused.status == 409, await refused.text()
+    details = (await refused.json())["error"]["details"]
+    assert [(d["service_point"], d["reason"]) for d in details] == [(2, "no_service_point")]
+    applied = await leader.post(
+        "/api/v1/admin/locations/mitte/closures", json={**restriction, "confirm_affected": True}
+    )
+    assert applied.status == 201, await applied.text()
+    again = await leader.post(
+        "/api/v1/admin/locations/mitte/closures", json={**restriction, "confirm_affected": True}
+    )
+    assert (await again.json())["id"] == (await applied.json())["id"]  # one restriction, not two
+    location = await (await stack.admin.get("/api/v1/admin/locations/mitte")).json()
+    assert [(c["first"], c["service_points_left"]) for c in location["closures"]] == [(TUESDAY, 1)]
+    # Booking learns the restriction from the catalog's event: with point 1 taken, 10:00 is full that day.
+
+    async def ten_is_full() -> bool | None:
+        found = await wait_for_slots(stack.admin, "mitte", "neuantrag", TUESDAY)
+        return TEN not in found or None
+
+    await wait_for(ten_is_full, timeout=15, what="10:00 to be full under the restriction")
 
 
 @pytest.mark.req("R20")

@@ -4,6 +4,7 @@ axe-core finds no serious or critical accessibility violation on the admin pages
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -120,6 +121,58 @@ async def test_in_the_browser_a_reduction_over_a_booked_appointment_asks_for_con
         await context.close()
     details = await (await stack.admin.get("/api/v1/admin/locations/mitte")).json()
     assert details["windows"][0]["end"] == "09:30"
+
+
+@pytest.mark.req("R20")
+@pytest.mark.req("R44")
+async def test_in_the_browser_a_restriction_of_a_day_leads_to_the_mass_change_of_its_appointments(
+    stack: Stack, browser: Browser
+) -> None:
+    """One of the entrance zone's two colleagues is ill on Tuesday: the leader keeps one service point for
+    the day on the location page, confirms over the appointment on point 2, and moves it from there."""
+    gateway = stack.gateway
+    ten = f"{TUESDAY}T10:00:00+01:00"
+    await wait_for_slots(stack.admin, "mitte", "neuantrag", TUESDAY, present=ten)
+    second = customer(ten, "zweite@example.org")
+    second["customer"]["customer_number"] = "123B456789"
+    references = []
+    for body in (customer(ten), second):
+        booked = await gateway.browser().post("/api/v1/appointments", json=body)
+        assert booked.status == 201, await booked.text()
+        references.append((await booked.json())["reference"])
+    await gateway.account("mitte-leader3", (Role.GROUP_LEADER, "mitte"))
+    context = await browser.new_context(locale="de-DE")
+    context.set_default_timeout(15_000)
+    page = await context.new_page()
+    try:
+        await sign_in(page, base_url(stack), "mitte-leader3", "/staff/locations/mitte")
+        await page.get_by_label("Erster Tag").fill(TUESDAY)
+        await page.get_by_label("Für", exact=True).select_option(label="Eingangszone")
+        await page.get_by_label("Serviceplätze, die bleiben").fill("1")
+        await page.get_by_role("button", name="Schließung eintragen").click()
+        await expect(page.get_by_role("heading", name="Gebuchte Termine betroffen")).to_be_visible()
+        await expect(page.locator("tbody tr")).to_have_count(1)  # point 1 keeps its appointment
+        await expect(page.get_by_role("rowheader", name=references[1])).to_be_visible()
+        await page.get_by_role("button", name="Trotzdem speichern").click()
+        await expect(page.get_by_role("heading", name="Änderung gespeichert")).to_be_visible()
+
+        await page.get_by_role("link", name="Die Termine jetzt verlegen (Massenänderung)").click()
+        await expect(page.get_by_label("Tag")).to_have_value(TUESDAY)
+        await expect(page.get_by_label("Betroffen")).to_have_value("mitte-ez")
+        await expect(page.get_by_label("Verbleibende Serviceplätze")).to_have_value("1")
+        await page.get_by_role("button", name="Betroffene Termine anzeigen").click()
+        await expect(page.get_by_role("heading", name="Vorschau: 1 Termin betroffen")).to_be_visible()
+        await expect(page.locator("tbody tr")).to_contain_text(references[1])
+        await page.get_by_role("button", name=re.compile(r"^Änderung bestätigen")).click()
+        await expect(page.get_by_role("status")).to_contain_text("1 Termin verlegt")
+        results = await Axe().run(page)
+        assert _serious(results.response) == []
+    finally:
+        await context.close()
+    details = await (await stack.admin.get("/api/v1/admin/locations/mitte")).json()
+    assert [(c["first"], c["group_id"], c["service_points_left"]) for c in details["closures"]] == [
+        (TUESDAY, "mitte-ez", 1)
+    ]
 
 
 def _serious(response: dict[str, Any]) -> list[str]:

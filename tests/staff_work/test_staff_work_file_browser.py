@@ -19,6 +19,7 @@ from services.gateway.staff.demo import load_demo_accounts
 from shared.clock import BERLIN
 from shared.web import SETTINGS
 from tests.booking import factory
+from tests.conftest import wait_for
 from tests.staff.conftest import (  # noqa: F401 -- fixtures used by name
     Stack,
     StaffClient,
@@ -136,19 +137,35 @@ async def test_mitte_leader_opens_a_file_from_the_day_books_a_follow_up_and_runs
         await expect(row).to_contain_text("Albers")
         await expect(row).to_contain_text("verlegen auf Donnerstag, 5. März 2026, 08:00 Uhr")
         await no_serious_violation(page)
-        preview_id = await page.locator('input[name="preview_id"]').get_attribute("value")
-        csrf = await page.locator('input[name="csrf_token"]').first.get_attribute("value")
+        confirmation = page.locator('form[action$="/mass-change/apply"] input[type="hidden"]')
+        fields: dict[str, str | float | bool] = {
+            str(await field.get_attribute("name")): str(await field.get_attribute("value") or "")
+            for field in await confirmation.all()
+        }
+        assert fields["preview_id"] and fields["date"] == WEDNESDAY and fields["group_id"] == "mitte-lt"
         await page.get_by_role("button", name=re.compile(r"^Änderung bestätigen")).click()
         await expect(page.get_by_role("status")).to_contain_text(
             "Die Änderung ist angewendet: 1 Termin verlegt"
         )
 
         # The same confirmation once more (a second click, another tab): nothing moves twice.
-        again = await page.request.post(
-            f"{base}/staff/locations/mitte/mass-change/apply",
-            form={"csrf_token": csrf or "", "preview_id": preview_id or ""},
-        )
+        again = await page.request.post(f"{base}/staff/locations/mitte/mass-change/apply", form=fields)
         assert again.status == 200 and "Diese Änderung wurde bereits angewendet" in await again.text()
+
+        # The team's Wednesday is entered as closed, once: the place the moved appointment left is not
+        # offered to the next customer on a day nobody works.
+        location = await (await page.request.get(f"{base}/api/v1/admin/locations/mitte")).json()
+        closures = [(c["first"], c["group_id"], c["service_points_left"]) for c in location["closures"]]
+        assert closures.count((WEDNESDAY, "mitte-lt", 0)) == 1
+
+        async def wednesday_is_closed() -> bool | None:
+            response = await page.request.get(
+                f"{base}/api/v1/locations/mitte/availability",
+                params={"concern": "bescheid", "mode": "in_person", "from": WEDNESDAY, "to": WEDNESDAY},
+            )
+            return (await response.json())["slots"] == [] or None
+
+        await wait_for(wednesday_is_closed, timeout=15, what="the closed Wednesday")
 
         await page.get_by_role("link", name="Woche").click()
         await page.get_by_label("Woche mit dem Tag").fill(WEDNESDAY)

@@ -6,6 +6,7 @@ second confirmation that changes nothing (R20, R44)."""
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -174,22 +175,49 @@ async def test_a_mass_change_page_previews_confirms_once_and_a_second_confirmati
     preview_id = re.search(r'name="preview_id" value="([^"]+)"', html)
     assert preview_id
     before = await pool.fetchval("SELECT count(*) FROM outbox")
+    # The confirmation carries what the preview was made for; the day's capacity goes to the catalog.
+    assert '<input type="hidden" name="date" value="2026-03-03">' in html
+    chosen = {"date": TUESDAY, "group_id": "ez", "service_points_left": "1"}
+    catalog = pages_gateway.upstreams["catalog"]
 
-    applied = await form(leader, f"{path}/apply", preview_id=preview_id.group(1))
+    applied = await form(leader, f"{path}/apply", preview_id=preview_id.group(1), **chosen)
     html = await applied.text()
     assert applied.status == 200 and "Die Änderung ist angewendet: 2 Termine verlegt, 0 abgesagt" in html
+    assert "eingetragen als nur Serviceplätze 1 bis 1" in html
     assert await pool.fetchval("SELECT count(*) FROM outbox") == before + 2
-    again = await form(leader, f"{path}/apply", preview_id=preview_id.group(1))
+    closures = [c for c in catalog.calls if c["method"] == "POST" and c["path"].endswith("/closures")]
+    assert [c["path"] for c in closures] == [f"/api/v1/admin/locations/{HERE}/closures"]
+    assert json.loads(closures[0]["body"]) == {
+        "first": TUESDAY,
+        "last": TUESDAY,
+        "group_id": "ez",
+        "reason": "Massenänderung",
+        "service_points_left": 1,
+    }
+    again = await form(leader, f"{path}/apply", preview_id=preview_id.group(1), **chosen)
     html = await again.text()
     assert again.status == 200 and "Diese Änderung wurde bereits angewendet" in html
     assert await pool.fetchval("SELECT count(*) FROM outbox") == before + 2
     entries = await audit_rows(pages_gateway, entity="mass_change")
-    assert len(entries) == 3 and all(e["location"] == HERE for e in entries)
+    assert len(entries) == 5 and all(e["location"] == HERE for e in entries)  # preview, 2x (closure, apply)
+    # Other values than the preview's are refused, and nothing moves.
+    other = await form(
+        leader, f"{path}/apply", preview_id=preview_id.group(1), **{**chosen, "date": "2026-03-04"}
+    )
+    assert other.status == 422 and await pool.fetchval("SELECT count(*) FROM outbox") == before + 2
 
-    garbage = await form(leader, f"{path}/apply", preview_id="kein-vorschau")
+    garbage = await form(leader, f"{path}/apply", preview_id="kein-vorschau", **chosen)
     assert garbage.status == 422 and "Vorschau: bitte prüfen" in await garbage.text()
-    unknown_preview = await form(leader, f"{path}/apply", preview_id="00000000-0000-0000-0000-000000000000")
+    unknown_preview = await form(
+        leader, f"{path}/apply", preview_id="00000000-0000-0000-0000-000000000000", **chosen
+    )
     assert unknown_preview.status == 404 and "Diese Vorschau gibt es nicht" in await unknown_preview.text()
+    # Closing the whole location is for its administrators: a group leader is not offered it.
+    assert '<option value="">Ganzer Standort</option>' not in await (await leader.get(path)).text()
+    whole = await form(leader, f"{path}/preview", date=TUESDAY, service_points_left="0")
+    assert whole.status == 422 and "nur die Standort-Administration" in await whole.text()
+    location_admin = await signed_in(pages_gateway, "standortleitung", Role.LOCATION_ADMIN)
+    assert '<option value="">Ganzer Standort</option>' in await (await location_admin.get(path)).text()
     # Another location's leader may not preview here.
     elsewhere = await signed_in(pages_gateway, "leitung-anderswo", Role.GROUP_LEADER, THERE)
     refused = await form(elsewhere, f"{path}/preview", date=TUESDAY, service_points_left="0")

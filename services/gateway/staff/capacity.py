@@ -93,6 +93,7 @@ async def proposal(
         return location, {"groups": [group_proposal(group_id, own, points)], "closures": []}
     if change is CapacityChange.CLOSURE_CREATE and isinstance(data, dict):
         closure = {k: data.get(k) for k in ("first", "last", "group_id")}
+        closure["service_points_left"] = data.get("service_points_left") or 0
         return location, {"groups": [], "closures": [closure]}
     return None
 

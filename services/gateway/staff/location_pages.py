@@ -13,6 +13,7 @@ point shows them and asks for explicit confirmation.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from aiohttp import web
 
@@ -158,9 +159,23 @@ async def _change(
                 "affected": affected,
                 "reasons": REASONS_DE,
                 "back": f"/staff/locations/{location_id}#{anchor}",
+                "mass_change": _mass_change_link(location_id, data),
             },
         )
     raise redirect(f"/staff/locations/{location_id}?notice=saved#{anchor}")
+
+
+def _mass_change_link(location_id: str, data: dict[str, Any] | None) -> str:
+    """The mass change that handles the affected appointments, filled in for a closure's first day."""
+    link = f"/staff/locations/{location_id}/mass-change"
+    if data and isinstance(data.get("first"), str) and "service_points_left" in data:
+        query = {
+            "date": data["first"],
+            "group_id": data.get("group_id") or "",
+            "service_points_left": str(data["service_points_left"]),
+        }
+        link += "?" + urlencode(query)
+    return link
 
 
 @routes.post("/staff/locations/{location_id}/details")
@@ -306,11 +321,14 @@ async def offer_change(request: web.Request) -> web.StreamResponse:
 @routes.post("/staff/locations/{location_id}/closures")
 async def closure_add(request: web.Request) -> web.StreamResponse:
     form = await request.post()
+    # Empty means closed; anything but a number goes on as typed, for the catalog to refuse (422).
+    points_left = _text(form.get("service_points_left")) or "0"
     data = {
         "first": _text(form.get("first")),
         "last": _text(form.get("last")) or _text(form.get("first")),
         "group_id": _text(form.get("group_id")) or None,
         "reason": _text(form.get("reason")),
+        "service_points_left": points_left if _int(points_left) is None else _int(points_left),
     }
     return await _change(
         request,

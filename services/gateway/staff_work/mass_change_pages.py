@@ -6,7 +6,14 @@ again changes nothing and answers "already applied".
 - GET  /staff/locations/{location_id}/mass-change           the form: day, group (or the whole
                                                              location), service points left
 - POST /staff/locations/{location_id}/mass-change/preview   the affected appointments and proposals
-- POST /staff/locations/{location_id}/mass-change/apply     apply the preview once; the result
+- POST /staff/locations/{location_id}/mass-change/apply     set the day's capacity, then apply the
+                                                             preview once; the result
+
+Applying first saves the day's capacity in the catalog: a closure of the location or group (0 points
+left) or a restriction to points 1..n, the same as the location page's form. Without it, the places the
+moved appointments leave would be offered to the next customers on a day nobody works. Closing or
+restricting the whole location is for its administrators (the catalog's rule for closures); a group
+leader chooses one of their groups.
 
 The groups to choose from are those of the location's concerns (the catalog's public list): an
 appointment always belongs to a concern's group, so a group without concerns has nothing to move.
@@ -20,6 +27,8 @@ from typing import Any
 
 from aiohttp import web
 
+from services.gateway.staff.forwarding import apply_change
+from services.gateway.staff.keys import IDENTITY
 from services.gateway.staff.pages import location_names
 from services.gateway.staff_work.common import (
     booking_change,
@@ -32,6 +41,8 @@ from services.gateway.staff_work.common import (
     text,
     today,
 )
+from shared.errors import OTVError
+from shared.identity import Role, StaffIdentity
 from shared.labels import MODES_DE
 
 routes = web.RouteTableDef()
@@ -46,6 +57,27 @@ FIELDS_DE = {
 CODES_DE = {
     "not_found": "Diese Vorschau gibt es nicht (mehr). Bitte erstellen Sie eine neue.",
 }
+WHOLE_LOCATION_DE = (
+    "Betroffen: den ganzen Standort schließen oder einschränken darf nur die Standort-Administration."
+    " Bitte wählen Sie eine Gruppe."
+)
+CLOSURE_REASON = "Massenänderung"
+
+
+def _identity(request: web.Request) -> StaffIdentity | None:
+    found = request.get(IDENTITY)
+    return found if isinstance(found, StaffIdentity) else None
+
+
+def _may_change(request: web.Request, location_id: str, group_id: str | None) -> bool:
+    """The catalog's rule for closures: the whole location for its administrators, a group for its
+    leaders."""
+    identity = _identity(request)
+    if identity is None:
+        return False
+    if group_id is None:
+        return identity.has(Role.LOCATION_ADMIN, location_id)
+    return identity.has(Role.GROUP_LEADER, location_id, group_id)
 
 
 def _groups(concerns: list[dict[str, Any]]) -> dict[str, str]:
@@ -55,6 +87,10 @@ def _groups(concerns: list[dict[str, Any]]) -> dict[str, str]:
         if isinstance(group, str) and group not in groups:
             groups[group] = str(concern.get("group_name") or group)
     return dict(sorted(groups.items(), key=lambda kv: kv[1]))
+
+
+async def _group_names(request: web.Request, location_id: str) -> dict[str, str]:
+    return _groups(await concerns_of(request, location_id))
 
 
 async def _context(request: web.Request, location_id: str) -> dict[str, Any]:
@@ -81,7 +117,12 @@ async def _form_page(
         "work_mass_change.html",
         {
             **await _context(request, location_id),
-            "groups": _groups(await concerns_of(request, location_id)),
+            "groups": {
+                gid: name
+                for gid, name in _groups(await concerns_of(request, location_id)).items()
+                if _may_change(request, location_id, gid)
+            },
+            "whole_location": _may_change(request, location_id, None),
             "values": values or {"date": today(request).isoformat(), "service_points_left": "0"},
             "max_points": MAX_POINTS,
             "errors": errors or [],
@@ -93,7 +134,11 @@ async def _form_page(
 
 @routes.get("/staff/locations/{location_id}/mass-change")
 async def mass_change_form(request: web.Request) -> web.Response:
-    return await _form_page(request, request.match_info["location_id"])
+    """The form, filled in from the query where a link gives the day (the location page, after a closure)."""
+    values = None
+    if request.query.get("date"):
+        values, _body, _problems = _read(request.query)
+    return await _form_page(request, request.match_info["location_id"], values=values)
 
 
 def _read(form: Any) -> tuple[dict[str, str], dict[str, Any], dict[str, str]]:
@@ -127,6 +172,8 @@ def _read(form: Any) -> tuple[dict[str, str], dict[str, Any], dict[str, str]]:
 async def mass_change_preview(request: web.Request) -> web.Response:
     location_id = request.match_info["location_id"]
     values, body, problems = _read(await request.post())
+    if not values["group_id"] and not _may_change(request, location_id, None):
+        problems["group_id"] = WHOLE_LOCATION_DE
     if problems:
         return await _form_page(
             request,
@@ -161,6 +208,7 @@ async def mass_change_preview(request: web.Request) -> web.Response:
         {
             **await _context(request, location_id),
             "preview_id": answer["id"],
+            "values": values,
             "day_label": day_de(date.fromisoformat(body["date"])),
             "scope": groups.get(values["group_id"], values["group_id"]) if values["group_id"] else "",
             "points_left": body["service_points_left"],
@@ -178,17 +226,21 @@ async def mass_change_preview(request: web.Request) -> web.Response:
 async def mass_change_apply(request: web.Request) -> web.Response:
     location_id = request.match_info["location_id"]
     form = await request.post()
+    _values, body, problems = _read(form)
     try:
-        preview_id = str(uuid.UUID(text(form, "preview_id", 40)))
+        body["preview_id"] = str(uuid.UUID(text(form, "preview_id", 40)))
     except ValueError:
-        status: int = 422
-        answer: Any = {"error": {"code": "validation_error", "details": [{"field": "preview_id"}]}}
-    else:
+        problems["preview_id"] = "Vorschau: bitte prüfen."
+    status: int = 422
+    answer: Any = {"error": {"code": "validation_error", "details": [{"field": f} for f in problems]}}
+    if not problems:
+        status, answer = await _save_capacity(request, location_id, body)
+    if 200 <= status < 300:
         status, answer = await booking_change(
             request,
             "/api/v1/staff/locations/{location_id}/mass-change/apply",
             {"location_id": location_id},
-            {"preview_id": preview_id},
+            body,
         )
     if not 200 <= status < 300 or not isinstance(answer, dict):
         errors, by_field = explain(status, answer, fields=FIELDS_DE, codes=CODES_DE)
@@ -205,8 +257,38 @@ async def mass_change_apply(request: web.Request) -> web.Response:
         {
             **await _context(request, location_id),
             "already": bool(answer.get("already_applied")),
+            "day_label": day_de(date.fromisoformat(body["date"])),
+            "scope": (await _group_names(request, location_id)).get(body.get("group_id") or "", ""),
+            "points_left": body["service_points_left"],
             "moved": len(answer.get("moved") or []),
             "cancelled": len(answer.get("cancelled") or []),
             "skipped": len(answer.get("skipped") or []),
         },
     )
+
+
+async def _save_capacity(request: web.Request, location_id: str, body: dict[str, Any]) -> tuple[int, Any]:
+    """The day's closure (0 points left) or restriction in the catalog, before anything moves; saving the
+    same one again (a second confirmation) adds none."""
+    group_id = body.get("group_id")
+    if not _may_change(request, location_id, group_id):
+        return 403, {"error": {"code": "forbidden", "message": WHOLE_LOCATION_DE}}
+    closure = {
+        "first": body["date"],
+        "last": body["date"],
+        "group_id": group_id,
+        "reason": CLOSURE_REASON,
+        "service_points_left": body["service_points_left"],
+    }
+    try:
+        status, answer, _ = await apply_change(
+            request,
+            "catalog",
+            "POST",
+            "/api/v1/admin/locations/{location_id}/closures",
+            {"location_id": location_id},
+            closure,
+        )
+    except OTVError as exc:
+        status, answer = exc.status, {"error": {"code": exc.code}}
+    return status, answer
