@@ -167,6 +167,12 @@ async def test_in_the_browser_a_restriction_of_a_day_leads_to_the_mass_change_of
         await expect(page.get_by_role("status")).to_contain_text("1 Termin verlegt")
         results = await Axe().run(page)
         assert _serious(results.response) == []
+        # The location page lists the day the way staff write it.
+        await page.goto(base_url(stack) + "/staff/locations/mitte#closures")
+        row = page.locator("#closures tbody tr").first
+        await expect(row).to_contain_text("03.03.2026")
+        await expect(row).to_contain_text("Eingangszone")
+        await expect(row).to_contain_text("nur Platz 1 bis 1")
     finally:
         await context.close()
     details = await (await stack.admin.get("/api/v1/admin/locations/mitte")).json()

@@ -9,7 +9,7 @@ which the middleware checks before a handler runs.
 from __future__ import annotations
 
 import secrets
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +80,7 @@ def setup_pages(app: web.Application) -> None:
         app_key=JINJA,
     )
     env.filters["when"] = _when
+    env.filters["date_de"] = _date_de
     env.globals["role_label"] = lambda role: ROLE_LABELS_DE.get(Role(role), role)
     app[PAGE_ERROR] = render_error
     from services.gateway.staff import dead_letter_pages, location_pages
@@ -98,6 +99,14 @@ def _when(value: Any) -> str:
     if isinstance(value, datetime):
         return value.astimezone(BERLIN).strftime("%d.%m.%Y %H:%M")
     return "\N{EN DASH}" if value is None else str(value)
+
+
+def _date_de(value: Any) -> str:
+    """A calendar day as staff write it (09.12.2026); anything else as it is."""
+    try:
+        return date.fromisoformat(str(value)).strftime("%d.%m.%Y")
+    except ValueError:
+        return "" if value is None else str(value)
 
 
 def nav_for(identity: StaffIdentity | None) -> list[tuple[str, str]]:
