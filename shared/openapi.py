@@ -38,6 +38,7 @@ ERROR_STATUS: dict[str, int] = {
     "booking_closed": 409,
     "too_late": 409,
     "already_waiting": 409,
+    "slots_available": 409,
     "conflict": 409,
     "not_changeable": 409,
     "too_early": 409,

@@ -180,7 +180,7 @@ WAITING_ROUTES = (
         body=WishRequest,
         response=WishOut,
         status=201,
-        errors=("validation_error", "not_found", "already_booked", "already_waiting"),
+        errors=("validation_error", "not_found", "already_booked", "already_waiting", "slots_available"),
         tags=WAITING_TAGS,
     ),
     ApiRoute(

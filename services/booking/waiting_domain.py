@@ -23,6 +23,13 @@ class AlreadyWaitingError(ConflictError):
     code = "already_waiting"
 
 
+class SlotsAvailableError(ConflictError):
+    """Appointments that suit the wish are free now: book one instead of waiting for a freed one (the
+    waiting list offers only capacity that is freed or added later, R45). `details` name the first."""
+
+    code = "slots_available"
+
+
 class LinkExpiredError(OTVError):
     """The wish has ended or the offer has expired: the link in the mail no longer does anything."""
 

@@ -35,6 +35,7 @@ from services.booking.domain import (
     BusyMap,
     LocationConfig,
     Slot,
+    available_slots,
     field_error,
     free_points,
     local_text,
@@ -43,9 +44,11 @@ from services.booking.domain import (
 from services.booking.models import BookingRequest, ConcernRef, CustomerIn, CustomerOut, LocationRef
 from services.booking.service import Deps, Result, book_appointment, offered_concern, token_hash
 from services.booking.waiting_domain import (
+    Criteria,
     Freed,
     LinkExpiredError,
     Offer,
+    SlotsAvailableError,
     Wish,
     added_capacity,
     check_latest_date,
@@ -66,7 +69,7 @@ from shared.clock import BERLIN
 from shared.errors import NotFoundError
 from shared.events import EventData
 from shared.events.appointment import Language
-from shared.events.catalog import LeadTime, LocationConfiguredV1, Mode
+from shared.events.catalog import ConcernOffer, LeadTime, LocationConfiguredV1, Mode
 from shared.events.waiting_list import (
     EndReason,
     OfferSnapshot,
@@ -199,7 +202,8 @@ def _customer_out(wish: Wish) -> CustomerOut:
 
 async def join_waiting_list(deps: Deps, request: WishRequest) -> WishOut:
     """Register a wish; it counts once the address is confirmed from the mail (double opt-in). 409
-    `already_booked` for a customer with a pending appointment, `already_waiting` for one on the list."""
+    `already_booked` for a customer with a pending appointment, `already_waiting` for one on the list,
+    `slots_available` when a free appointment suits the wish (nothing to wait for)."""
     now = deps.clock.now()
     customer = request.customer
     # The booking's own rules for contact data (R4, R47): the same messages, the same fields.
@@ -216,6 +220,7 @@ async def join_waiting_list(deps: Deps, request: WishRequest) -> WishOut:
     problem = check_latest_date(request.latest_date, now.astimezone(BERLIN).date())
     if problem:
         raise field_error("latest_date", problem)
+    await _refuse_when_free(deps, config, concern, request, now)
     allow_listed = is_allow_listed(customer.email, allow_list)
     keys = (
         None if allow_listed else email_key(customer.email),
@@ -277,6 +282,37 @@ async def join_waiting_list(deps: Deps, request: WishRequest) -> WishOut:
             log.info("wish_registered", wish_id=str(wish.id), location_id=wish.location_id)
             return wish_out(wish)
     raise RuntimeError("no free reference")  # pragma: no cover -- three colliding random references
+
+
+FREE_SHOWN = 3  # free appointments named in a `slots_available` answer
+
+
+async def _refuse_when_free(
+    deps: Deps, config: LocationConfig, concern: ConcernOffer, request: WishRequest, now: datetime
+) -> None:
+    """409 `slots_available` when an appointment that suits the wish can be booked now: the list offers
+    only what is freed or added later, so such a customer would wait for nothing."""
+    criteria = Criteria(
+        weekdays=frozenset(request.weekdays),
+        earliest=request.earliest,
+        latest=request.latest,
+        latest_date=request.latest_date,
+        evening_declared=bool(request.evening_declaration),
+    )
+    first = now.astimezone(BERLIN).date()
+    since = datetime.combine(first, datetime.min.time(), BERLIN)
+    until = datetime.combine(request.latest_date + timedelta(days=1), datetime.min.time(), BERLIN)
+    busy = await db.fetch_busy(deps.pool, config.location_id, concern.group_id, since, until, now)
+    free = [
+        slot
+        for slot in available_slots(config, concern, first, request.latest_date, now, busy)
+        if criteria.fits(slot)
+    ]
+    if free:
+        raise SlotsAvailableError(
+            "Appointments that suit this wish are free: book one of them instead.",
+            details=[{"start": s.start.isoformat(), "end": s.end.isoformat()} for s in free[:FREE_SHOWN]],
+        )
 
 
 # --- the customer's link ------------------------------------------------------------------------------

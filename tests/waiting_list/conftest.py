@@ -109,6 +109,11 @@ class Waiting:
         assert response.status == 201, answer
         return answer
 
+    async def fill(self, start: str, points: int = 3) -> list[dict[str, Any]]:
+        """Book every service point of the start (the factory's entrance zone has three), so that a wish
+        for it waits: nobody joins the list for an appointment that is free (409 `slots_available`)."""
+        return [await self.book(start, f"booker-{uuid.uuid4().hex[:8]}@example.org") for _ in range(points)]
+
     async def cancel(self, appointment: dict[str, Any]) -> None:
         token = appointment["manage_url"].rsplit("token=", 1)[1]
         response = await self.client.post(
@@ -146,8 +151,10 @@ def wish_body(email: str, **overrides: Any) -> dict[str, Any]:
         "location_id": factory.LOCATION,
         "concern_id": "veraenderung",
         "mode": "in_person",
-        "weekdays": [0, 1, 2, 3, 4],
-        "latest_date": "2026-03-06",
+        # Saturdays, which the factory's location does not open: a wish nothing free suits (the list is
+        # for those; one that a free appointment suits is refused with 409 `slots_available`).
+        "weekdays": [5],
+        "latest_date": "2026-03-07",
         "customer": customer,
         **overrides,
     }

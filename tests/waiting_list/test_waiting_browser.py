@@ -122,6 +122,7 @@ TEXTS = {
         "leave": "Von der Warteliste abmelden",
         "left": "Sie haben sich von der Warteliste abgemeldet",
         "expired": "Dieser Link ist abgelaufen",
+        "free_now": "Passende Termine sind gerade frei",
     },
     "en": {
         "join": "Join the waiting list",
@@ -131,6 +132,7 @@ TEXTS = {
         "leave": "Leave the waiting list",
         "left": "You have left the waiting list",
         "expired": "This link has expired",
+        "free_now": "Appointments that suit you are free right now",
     },
 }
 
@@ -147,6 +149,19 @@ async def join(page: Page, stack: Stack, language: str, email: str) -> None:
     await page.locator("#field-last_name").fill("Mustermann")
     await page.locator("#field-email").fill(email)
     await page.locator("#field-customer_number").fill(unique_customer_number())
+    await page.get_by_role("button", name=texts["join"]).click()
+    # Monday to Friday, as the form suggests: free appointments suit, so there is nothing to wait for;
+    # the page names the first ones, each a link to its day, and keeps what was typed.
+    alert = page.get_by_role("alert")
+    await alert.get_by_role("heading", name=texts["free_now"]).wait_for()
+    assert await alert.get_by_role("link").count() == 3
+    first_day = await alert.get_by_role("link").first.get_attribute("href")
+    assert first_day and first_day.startswith("/time?") and "day=" in first_day
+    assert await page.locator("#field-email").input_value() == email
+    # Only Saturdays, when the location is closed: that is a wish to wait for.
+    for day in range(5):
+        await page.locator(f"#weekday-{day}").uncheck()
+    await page.locator("#weekday-5").check()
     await page.get_by_role("button", name=texts["join"]).click()
     await page.get_by_role("heading", name=texts["check_mail"]).wait_for()
 

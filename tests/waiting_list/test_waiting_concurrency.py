@@ -36,8 +36,10 @@ async def test_twenty_concurrent_cancellations_and_five_wishes_each_wish_gets_ex
     waiting_now: Waiting,
 ) -> None:
     waiting = waiting_now
-    appointments = [await waiting.book(start, unique_email("booker")) for start in STARTS]
-    wishes = [await waiting.joined_and_confirmed(unique_email(f"wish{n}")) for n in range(5)]
+    # Every point of the twenty starts is booked, so the wishes for them wait; one of each start cancels.
+    appointments = [(await waiting.fill(start))[0] for start in STARTS]
+    wanted = {"weekdays": [1, 2], "earliest": "08:00", "latest": "10:30", "latest_date": "2026-03-04"}
+    wishes = [await waiting.joined_and_confirmed(unique_email(f"wish{n}"), **wanted) for n in range(5)]
     cancelling = asyncio.gather(*(waiting.cancel(appointment) for appointment in appointments))
 
     async def replica() -> None:
@@ -81,6 +83,7 @@ async def test_twenty_concurrent_cancellations_and_five_wishes_each_wish_gets_ex
         " WHERE a.status <> 'cancelled' AND b.status <> 'cancelled'"
     )
     assert overlapping == 0
-    assert await waiting.pool.fetchval("SELECT count(*) FROM appointments WHERE status = 'booked'") == 5
+    # The forty bookings that stayed, and the five from the offers.
+    assert await waiting.pool.fetchval("SELECT count(*) FROM appointments WHERE status = 'booked'") == 45
     assert await waiting.pool.fetchval("SELECT count(*) FROM wishes WHERE status = 'booked'") == 5
     assert await waiting.pool.fetchval("SELECT count(*) FROM waiting_offers WHERE status = 'accepted'") == 5

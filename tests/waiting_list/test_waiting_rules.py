@@ -107,8 +107,29 @@ async def test_an_allow_listed_address_may_wait_for_several_customers(waiting: W
 
 
 @pytest.mark.req("R45")
+async def test_nobody_joins_the_list_for_an_appointment_that_is_free_now(waiting: Waiting) -> None:
+    """The list offers only what is freed or added later: a customer whom a free appointment suits would
+    wait for nothing, so joining answers 409 `slots_available` with the first free ones to book."""
+    email = unique_email("free")
+    refused = await waiting.join(email, status=409, **NARROW)
+    assert refused["error"]["code"] == "slots_available"
+    assert [d["start"] for d in refused["error"]["details"]] == [TUESDAY_EIGHT]
+    broad = await waiting.join(email, status=409, weekdays=[1, 2], latest_date="2026-03-04")
+    assert len(broad["error"]["details"]) == 3  # the first three
+    assert await waiting.pool.fetchval("SELECT count(*) FROM wishes") == 0
+    # Evening slots suit only a customer who declared work or a measure (R12): Thursday's evening alone
+    # is nothing to book for anyone else, so they may wait for it.
+    evening: dict[str, Any] = {"weekdays": [3], "earliest": "16:00", "latest_date": "2026-03-05"}
+    assert (await waiting.join(email, status=409, evening_declaration=True, **evening))["error"]["details"]
+    await waiting.join(email, **evening)
+    # Once the start is full, the wish is what the list is for.
+    await waiting.fill(TUESDAY_EIGHT)
+    await waiting.join(unique_email("waits"), **NARROW)
+
+
+@pytest.mark.req("R45")
 async def test_an_unconfirmed_wish_is_not_offered_and_its_opt_in_link_expires(waiting: Waiting) -> None:
-    appointment = await waiting.book(TUESDAY_EIGHT, unique_email("booker"))
+    appointment = (await waiting.fill(TUESDAY_EIGHT))[0]
     email = unique_email("unconfirmed")
     wish = await waiting.join(email, **NARROW)
     token = await waiting.registered_token(wish["id"])
@@ -132,7 +153,7 @@ async def test_an_unconfirmed_wish_is_not_offered_and_its_opt_in_link_expires(wa
 async def test_withdrawing_with_a_held_offer_frees_the_slot_for_the_next_wish_at_once(
     waiting: Waiting,
 ) -> None:
-    appointment = await waiting.book(TUESDAY_EIGHT, unique_email("booker"))
+    appointment = (await waiting.fill(TUESDAY_EIGHT))[0]
     first, second = unique_email("leaves"), unique_email("next")
     first_id, first_token = await waiting.joined_and_confirmed(first, **NARROW)
     waiting.clock.advance(timedelta(minutes=1))

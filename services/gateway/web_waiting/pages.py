@@ -24,6 +24,7 @@ from services.gateway.web.pages import (
     fmt_date,
     fmt_time,
     lang,
+    local,
     not_found,
     read_form,
     redirect,
@@ -63,9 +64,26 @@ def _page_context(request: web.Request, values: dict[str, Any], errors: forms.Fo
     }
 
 
+def _free_now(request: web.Request, details: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """The free appointments booking named, each a link to its day on the time page."""
+    found: list[dict[str, str]] = []
+    for detail in details:
+        start = str(detail.get("start", ""))
+        try:
+            day = local(start).date()
+        except ValueError:
+            continue
+        link = url("/time#slots-title", s=request.query.get("s"), day=day.isoformat())
+        found.append({"label": f"{fmt_date(start)}, {fmt_time(start)}", "url": link})
+    return found
+
+
 @web_errors
 async def join_page(
-    request: web.Request, errors: forms.FormErrors | None = None, values: dict[str, Any] | None = None
+    request: web.Request,
+    errors: forms.FormErrors | None = None,
+    values: dict[str, Any] | None = None,
+    free_now: list[dict[str, str]] | None = None,
 ) -> web.StreamResponse:
     found = await dialogue(request, ("loc", "concern", "mode"))
     if found is None:
@@ -78,7 +96,9 @@ async def join_page(
     }
     context.update(_page_context(request, values or defaults, errors or forms.FormErrors()))
     context["state"] = state
-    return render(request, "waiting/join.html", context, status=422 if errors else 200)
+    context["free_now"] = free_now or []
+    status = 409 if free_now else 422 if errors else 200
+    return render(request, "waiting/join.html", context, status=status)
 
 
 def _times(parts: list[str]) -> tuple[str | None, str | None]:
@@ -145,6 +165,9 @@ async def join_submit(request: web.Request) -> web.StreamResponse:
         errors.add("email", _("You already have an appointment that has not yet taken place."))
     elif answer.error_code == "already_waiting":
         errors.add("email", _("You are already on the waiting list. Use the links in our e-mails."))
+    elif answer.error_code == "slots_available":
+        # Nothing to wait for: appointments that suit the wish are free now; book one of them.
+        return await join_page(request, errors, values, free_now=_free_now(request, answer.error_details))
     else:
         for detail in answer.error_details:
             name = forms.field_of(str(detail.get("field", "")))
