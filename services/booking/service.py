@@ -352,12 +352,23 @@ async def book_appointment(
     channel: Channel = Channel.ONLINE,
     interpreter_language: str | None = None,
     idempotency_key: str | None = None,
+    idempotency_scope: str | None = None,
     client_network: str | None = None,
 ) -> Result:
     """Book an appointment: 201 with the appointment, or a domain error (422, 404, 409).
-    `client_network` is the /24 or /48 prefix of the customer's address (R48), for online bookings."""
+    `client_network` is the /24 or /48 prefix of the customer's address (R48), for online bookings.
+    An `idempotency_key` is the caller's: a repeat answers with the first result. Its scope is the channel,
+    or `idempotency_scope` (a staff member or API key), so that no caller replays another's answer."""
     try:
-        result = await _book(deps, request, channel, interpreter_language, idempotency_key, client_network)
+        result = await _book(
+            deps,
+            request,
+            channel,
+            interpreter_language,
+            idempotency_key,
+            idempotency_scope or channel.value,
+            client_network,
+        )
     except OTVError as exc:
         BOOKINGS.labels(channel.value, exc.code).inc()
         raise
@@ -371,12 +382,13 @@ async def _book(
     channel: Channel,
     interpreter_language: str | None,
     raw_key: str | None,
+    key_scope: str,
     client_network: str | None,
 ) -> Result:
     key = (
         IdempotencyKey.of(
             raw_key,
-            scope=channel.value,
+            scope=key_scope,
             request=request.model_dump_json().encode(),
             secret=deps.settings.internal_secret,
         )

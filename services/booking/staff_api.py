@@ -30,7 +30,7 @@ from aiohttp import web
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from services.booking import staff_service as staff
-from services.booking.api import DEPS, NO_STORE, _appointment_id, _location_id
+from services.booking.api import DEPS, IDEMPOTENCY_HEADER, NO_STORE, _appointment_id, _location_id
 from services.booking.callbacks import is_overdue
 from services.booking.domain import LocationConfig, local_text
 from services.booking.models import ID_PATTERN, BookingRequest, LinkRequestedOut, RescheduleRequest
@@ -332,7 +332,11 @@ async def post_appointment(request: web.Request) -> web.Response:
     booking = await parse_json(request, StaffBookingRequest)
     plain = BookingRequest.model_validate(booking.model_dump(exclude={"interpreter_language"}))
     result = await staff.staff_book(
-        request.app[DEPS], identity, plain, (booking.interpreter_language or "").strip() or None
+        request.app[DEPS],
+        identity,
+        plain,
+        (booking.interpreter_language or "").strip() or None,
+        idempotency_key=request.headers.get(IDEMPOTENCY_HEADER),
     )
     response = web.Response(status=result.status, content_type="application/json", headers=NO_STORE)
     response.body = result.body

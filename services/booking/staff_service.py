@@ -228,12 +228,25 @@ async def attempts_of(deps: Deps, rows: list[StaffRow]) -> dict[uuid.UUID, list[
 
 
 async def staff_book(
-    deps: Deps, identity: StaffIdentity, request: BookingRequest, interpreter_language: str | None
+    deps: Deps,
+    identity: StaffIdentity,
+    request: BookingRequest,
+    interpreter_language: str | None,
+    idempotency_key: str | None = None,
 ) -> Result:
+    """A booking for a caller. With an `Idempotency-Key` a retry (the service centre's system after a
+    timeout, a second click) answers with the first result, per staff member or API key."""
     require_location(identity, request.location_id)
     require_operation(identity, "appointments:write")
     channel = Channel.SERVICE_CENTRE if identity.kind is IdentityKind.API_KEY else Channel.STAFF
-    return await book_appointment(deps, request, channel=channel, interpreter_language=interpreter_language)
+    return await book_appointment(
+        deps,
+        request,
+        channel=channel,
+        interpreter_language=interpreter_language,
+        idempotency_key=idempotency_key,
+        idempotency_scope=f"{channel.value}\x1f{actor_of(identity)}",
+    )
 
 
 async def staff_cancel(deps: Deps, identity: StaffIdentity, appointment_id: uuid.UUID, reason: str) -> None:

@@ -15,7 +15,7 @@ from services.booking.callbacks import callback_due
 from shared.clock import BERLIN, ManualClock
 from shared.identity import Role
 from tests.booking import factory
-from tests.staff_work.conftest import HERE, THERE, Staff, book, events
+from tests.staff_work.conftest import HERE, THERE, Staff, book, events, identity_header
 
 TUESDAY = "2026-03-03"
 
@@ -401,3 +401,26 @@ async def test_staff_move_an_appointment_under_the_customer_s_rules_and_the_file
     # A cancelled appointment no longer moves.
     await manager.post(f"/api/v1/staff/appointments/{appointment['id']}/cancel", {"reason": "Krank"})
     assert (await manager.post(path, {"start": factory.iso(TUESDAY, "11:00")})).status == 409
+
+
+@pytest.mark.req("R37")
+@pytest.mark.req("R39")
+async def test_a_retried_staff_booking_with_its_idempotency_key_answers_with_the_first_result(
+    client: TestClient[Any, Any], clock: ManualClock, pool: asyncpg.Pool
+) -> None:
+    """The service centre's system retries after a timeout: the same key books once and answers 201 with
+    the same appointment, not 409 `already_booked`; the key is the caller's, never shared with another."""
+    body = factory.booking(factory.iso("2026-03-04", "09:00"))
+    kim = {**identity_header(clock, Role.APPOINTMENT_MANAGER, HERE), "Idempotency-Key": "call-4711"}
+    first = await client.post("/api/v1/staff/appointments", json=body, headers=kim)
+    assert first.status == 201, await first.text()
+    again = await client.post("/api/v1/staff/appointments", json=body, headers=kim)
+    assert again.status == 201 and await again.json() == await first.json()
+    assert await pool.fetchval("SELECT count(*) FROM appointments") == 1
+    # Another caller with the same key is another request: booking's rules answer it (R5).
+    lee = {
+        **identity_header(clock, Role.APPOINTMENT_MANAGER, HERE, name="lee"),
+        "Idempotency-Key": "call-4711",
+    }
+    other = await client.post("/api/v1/staff/appointments", json=body, headers=lee)
+    assert other.status == 409 and (await other.json())["error"]["code"] == "already_booked"
