@@ -93,9 +93,16 @@ async def test_staff_book_a_new_appointment_with_an_interpreter_and_bad_input_is
     assert no_number.status == 422 and "Kundennummer: bitte prüfen" in html
     assert 'aria-describedby="f-customer_number-hint f-customer_number-error"' in html
     fields["customer_number"] = factory.customer_number(71)
+    attempt = re.search(r'name="idempotency_key" value="([0-9a-f-]{36})"', html)
+    assert attempt  # each form shown is one attempt
+    fields["idempotency_key"] = attempt.group(1)
     done = await form(browser, path, **fields, email="amal@example.org", interpreter_language="Arabisch")
     assert done.status == 303, re.findall(r"<li>(.*?)</li>", await done.text())
     assert done.headers["Location"].endswith("?notice=booked")
+    # A second click on the same form books nothing more and leads to the same file.
+    twice = await form(browser, path, **fields, email="amal@example.org", interpreter_language="Arabisch")
+    assert twice.status == 303 and twice.headers["Location"] == done.headers["Location"]
+    del fields["idempotency_key"]
     html = await (await browser.get(done.headers["Location"])).text()
     assert "Der Termin ist gebucht" in html and "Arabisch" in html and "Mitarbeitende" in html
     day = await (await browser.get(f"/staff/locations/{HERE}/day", params={"date": TUESDAY})).text()
@@ -103,7 +110,9 @@ async def test_staff_book_a_new_appointment_with_an_interpreter_and_bad_input_is
     booked = (await events(pool, "appointment.booked"))[0]["appointment"]
     assert booked["channel"] == "staff" and booked.get("interpreter_language", "Arabisch") == "Arabisch"
     entries = await audit_rows(pages_gateway, entity="appointment")
-    assert [(e["action"], e["location"]) for e in entries] == [("create", HERE)]
+    # Both clicks are in the log, naming the one appointment.
+    assert [(e["action"], e["location"]) for e in entries] == [("create", HERE)] * 2
+    assert entries[0]["entity_id"] == entries[1]["entity_id"]
     assert "Haddad" not in str(entries[0]["changes"]) and "amal@" not in str(entries[0]["changes"])
     taken = await form(browser, path, **fields, email="amal@example.org")
     assert taken.status == 409 and "schon einen offenen Termin" in await taken.text()

@@ -144,6 +144,7 @@ async def apply_change(
     data: dict[str, Any] | None,
     *,
     confirmed: bool = False,
+    extra_headers: dict[str, str] | None = None,
 ) -> tuple[int, Any, list[dict[str, Any]]]:
     """A change made by a staff page: the same R20 check, call and audit entry as the API route whose
     rule the page's route repeats. Raises `CapacityConflictError` (409) unless confirmed."""
@@ -154,7 +155,9 @@ async def apply_change(
         if affected and not confirmed:
             raise capacity.conflict(affected)
     path = api_path(api_route, params)
-    status, answer = await upstream.call(request, service_name, method, path, json=data)
+    status, answer = await upstream.call(
+        request, service_name, method, path, json=data, extra_headers=extra_headers
+    )
     if 200 <= status < 300:
         extra = {"affected_appointments": [str(a.get("id")) for a in affected]} if affected else None
         await audit_change(

@@ -54,6 +54,7 @@ async def call(
     params: dict[str, str] | None = None,
     signed: bool = True,
     identity: StaffIdentity | None = None,
+    extra_headers: dict[str, str] | None = None,
 ) -> tuple[int, Any]:
     """(status, parsed JSON body or None). 503 `unavailable` when no replica answers. The call carries
     the signed identity of the person (or `identity`, e.g. the gateway's own for look-ups)."""
@@ -64,6 +65,7 @@ async def call(
         CORRELATION_HEADER: current_correlation_id(),
         "X-Forwarded-For": client_ip(request),
         "Accept": "application/json",
+        **(extra_headers or {}),
     }
     if identity is not None:
         fresh = identity.model_copy(update={"issued_at": request.app[CLOCK].now()})

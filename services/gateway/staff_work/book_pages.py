@@ -11,6 +11,7 @@ is shown in German on the form, next to the field it concerns.
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -106,6 +107,7 @@ async def _page(
             "evening": any(s.get("evening_reserved") for s in slots),
             "languages": LANGUAGES_DE,
             "values": values or {},
+            "idempotency_key": str(uuid.uuid4()),  # each form shown is one attempt; a corrected one, a new
             "errors": errors or [],
             "field_errors": field_errors or {},
         },
@@ -144,7 +146,12 @@ async def book_submit(request: web.Request) -> web.StreamResponse:
         }
         if values["interpreter_language"]:
             body["interpreter_language"] = values["interpreter_language"][:60]
-        status, answer = await booking_change(request, "/api/v1/staff/appointments", {}, body)
+        # A second click (or a reload) of the same form books once: booking answers it with the first result.
+        attempt = text(form, "idempotency_key", 64)
+        headers = {"Idempotency-Key": attempt} if attempt else None
+        status, answer = await booking_change(
+            request, "/api/v1/staff/appointments", {}, body, extra_headers=headers
+        )
     if 200 <= status < 300 and isinstance(answer, dict) and isinstance(answer.get("id"), str):
         raise web.HTTPSeeOther(f"/staff/appointments/{answer['id']}?notice=booked")
     errors, by_field = explain(status, answer, fields=FIELDS_DE, codes=CODES_DE)

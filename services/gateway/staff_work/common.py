@@ -279,12 +279,19 @@ async def booking_get(request: web.Request, path: str, params: dict[str, str]) -
 
 
 async def booking_change(
-    request: web.Request, api_route: str, params: dict[str, str], data: dict[str, Any]
+    request: web.Request,
+    api_route: str,
+    params: dict[str, str],
+    data: dict[str, Any],
+    *,
+    extra_headers: dict[str, str] | None = None,
 ) -> tuple[int, Any]:
     """A POST to booking's staff API as the API route would make it (signed identity, audit entry);
     a service that does not answer becomes its status and code instead of an exception."""
     try:
-        status, answer, _ = await apply_change(request, "booking", "POST", api_route, params, data)
+        status, answer, _ = await apply_change(
+            request, "booking", "POST", api_route, params, data, extra_headers=extra_headers
+        )
     except OTVError as exc:
         status, answer = exc.status, {"error": {"code": exc.code}}
     return status, answer
