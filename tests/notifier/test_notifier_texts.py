@@ -9,7 +9,8 @@ from typing import Any
 import asyncpg
 import pytest
 
-from services.notifier.texts import KINDS, LANGUAGES, default_templates, validate
+from services.notifier import waiting_mail
+from services.notifier.texts import KINDS, LANGUAGES, default_templates, render, validate
 from shared.identity import HEADER, Grant, IdentityKind, Role, StaffIdentity, sign
 from tests.conftest import wait_for
 from tests.notifier.conftest import Notifier, Publisher, an_appointment, body_of, booked, mails_to
@@ -182,3 +183,16 @@ async def test_administrators_see_the_notifiers_dead_letters(start_notifier: Sta
     response = await notifier.client.get("/api/v1/admin/dead-letters", headers=admin(notifier))
     assert response.status == 200
     assert await response.json() == []
+
+
+@pytest.mark.req("R45")
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("kind", ["waiting_opt_in", "waiting_confirmed"])
+def test_the_wish_in_a_waiting_list_mail_is_a_paragraph_of_its_own(kind: str, language: str) -> None:
+    context = waiting_mail.mail_context(
+        kind, waiting_mail.sample_payload(language), public_base_url="https://termine.example"
+    )
+    text = render(default_templates(kind, language), context).text
+    reference = context["reference"]
+    after = text.split(reference, 1)[1]
+    assert after.startswith("\n\n"), after[:40]  # a blank line between the wish and what follows
