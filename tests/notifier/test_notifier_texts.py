@@ -10,7 +10,15 @@ import asyncpg
 import pytest
 
 from services.notifier import waiting_mail
-from services.notifier.texts import KINDS, LANGUAGES, default_templates, render, validate
+from services.notifier.texts import (
+    KINDS,
+    LANGUAGES,
+    default_templates,
+    mail_context,
+    render,
+    sample_payload,
+    validate,
+)
 from shared.identity import HEADER, Grant, IdentityKind, Role, StaffIdentity, sign
 from tests.conftest import wait_for
 from tests.notifier.conftest import Notifier, Publisher, an_appointment, body_of, booked, mails_to
@@ -196,3 +204,41 @@ def test_the_wish_in_a_waiting_list_mail_is_a_paragraph_of_its_own(kind: str, la
     reference = context["reference"]
     after = text.split(reference, 1)[1]
     assert after.startswith("\n\n"), after[:40]  # a blank line between the wish and what follows
+
+
+@pytest.mark.req("R45")
+@pytest.mark.parametrize(
+    ("language", "next_line"), [("de", "Bitte"), ("en", "Please"), ("de-x-ls", "Wollen")]
+)
+def test_the_offer_mail_asks_for_the_confirmation_in_a_paragraph_of_its_own(
+    language: str, next_line: str
+) -> None:
+    context = waiting_mail.mail_context(
+        "waiting_offer", waiting_mail.sample_payload(language), public_base_url="https://termine.example"
+    )
+    text = render(default_templates("waiting_offer", language), context).text
+    assert f"\n\n{next_line}" in text and f"\n{next_line}" not in text.replace(f"\n\n{next_line}", "")
+
+
+@pytest.mark.req("R25")
+@pytest.mark.parametrize(
+    ("language", "come"),
+    [("de", "Bitte kommen Sie zum neuen Standort"), ("en", "Please come"), ("de-x-ls", "Bitte kommen Sie")],
+)
+def test_the_transfer_mail_asks_to_come_only_to_an_appointment_in_person(language: str, come: str) -> None:
+    payload = mail_sample(language)
+    by_phone = render(default_templates("transferred", language), payload("phone"))
+    in_person = render(default_templates("transferred", language), payload("in_person"))
+    for part in (by_phone.text, by_phone.html):
+        assert come not in part
+    for part in (in_person.text, in_person.html):
+        assert come in part
+
+
+def mail_sample(language: str) -> Any:
+    def context(mode: str) -> dict[str, Any]:
+        payload = sample_payload(language)
+        payload["appointment"]["mode"] = mode
+        return mail_context("transferred", payload, public_base_url="https://termine.example")
+
+    return context
