@@ -659,8 +659,9 @@ async def reschedule_appointment(
     by_staff: bool = False,
 ) -> AppointmentOut:
     """R41: move to another slot of the same concern; the new slot is taken and the old one freed in one
-    transaction. The one-appointment rule holds: it is the same appointment. Staff and the service centre
-    move with `by_staff` and no token (the manage link of the mails stays the customer's)."""
+    transaction (for a customer's move after the cool-down of R39, as after a cancellation). The
+    one-appointment rule holds: it is the same appointment. Staff and the service centre move with
+    `by_staff` and no token (the manage link of the mails stays the customer's)."""
     now = deps.clock.now()
     current = await _changeable(deps.pool, appointment_id, token, by_staff=by_staff, lock=False)
     url = manage_url(deps.settings, current.id, token)
@@ -683,6 +684,12 @@ async def reschedule_appointment(
                 if appointment.start == slot.start and appointment.group_id == slot.group_id:
                     return appointment_out(appointment, url)
                 moved = await _move(conn, appointment, slot, request.hold_id, declared, now)
+                if not by_staff:
+                    # R39: the slot a customer leaves cools down like a cancelled one; otherwise moving
+                    # away would hand it to a buyer at once (slot trading without the delay).
+                    await db.insert_cooldown(
+                        conn, appointment, now, timedelta(minutes=deps.settings.cancel_release_minutes)
+                    )
                 await add_event(
                     conn,
                     AppointmentRescheduledV1(

@@ -128,8 +128,9 @@ async def test_cancelling_after_the_start_is_too_late(
 
 
 @pytest.mark.req("R41")
-async def test_rescheduling_takes_the_new_slot_and_frees_the_old_one_in_one_step(
-    client: Client, pool: asyncpg.Pool
+@pytest.mark.req("R39")
+async def test_rescheduling_takes_the_new_slot_and_frees_the_old_one_after_the_cool_down(
+    client: Client, pool: asyncpg.Pool, clock: ManualClock
 ) -> None:
     appointment_id, token = await booked(client, concern="bescheid")
     await booked(client, concern="bescheid")  # 09:00 is full now
@@ -142,7 +143,12 @@ async def test_rescheduling_takes_the_new_slot_and_frees_the_old_one_in_one_step
     assert response.status == 200, body
     assert body["id"] == appointment_id and body["start"] == TUESDAY_10 and body["status"] == "booked"
     assert body["manage_url"].endswith(token)
-    assert TUESDAY_9 in await free(client, "2026-03-03")  # freed at once
+    # Moving away is no way round the cool-down of a cancelled slot (slot trading, R39).
+    assert TUESDAY_9 not in await free(client, "2026-03-03")
+    taken = await client.post("/api/v1/appointments", json=booking(TUESDAY_9, concern="bescheid"))
+    assert (await taken.json())["error"]["code"] == "slot_taken"
+    clock.advance(timedelta(minutes=11))
+    assert TUESDAY_9 in await free(client, "2026-03-03")
     rows = await pool.fetch(
         "SELECT status, revision, start_at FROM appointments WHERE id = $1", appointment_id
     )
@@ -332,7 +338,8 @@ async def test_rescheduling_can_use_a_hold_on_the_new_slot(client: Client, pool:
         json={"start": TUESDAY_10, "hold_id": hold_id},
     )
     assert moved.status == 200, await moved.text()
-    assert await pool.fetchval("SELECT count(*) FROM holds") == 0
+    # The hold is used up; what is left is the cool-down of the slot the customer left (R39).
+    assert await pool.fetchval("SELECT array_agg(kind) FROM holds") == ["cooldown"]
     assert TUESDAY_10 not in await free(client, "2026-03-03")
 
 
