@@ -13,6 +13,7 @@ from typing import Any
 import aiohttp
 import asyncpg
 import pytest
+from axe_playwright_python.async_playwright import Axe  # type: ignore[import-untyped]  # ships no types
 from playwright.async_api import Browser, Page
 
 from services.booking.app import create_app as create_booking
@@ -38,6 +39,7 @@ from tests.web.conftest import (
     unique_customer_number,
     unique_email,
 )
+from tests.web.test_web_accessibility import check
 from tools.mailsink import MailSink, StoredMessage
 
 
@@ -145,6 +147,8 @@ async def join(page: Page, stack: Stack, language: str, email: str) -> None:
     await page.goto(f"{stack.gateway_url}/waiting-list/join?{query}")
     texts = TEXTS[language]
     await page.get_by_role("heading", name=texts["join"], level=1).wait_for()
+    axe, found = Axe(), dict[str, list[str]]()
+    await check(page, axe, "join", found)
     await page.locator("#field-first_name").fill("Erika")
     await page.locator("#field-last_name").fill("Mustermann")
     await page.locator("#field-email").fill(email)
@@ -158,16 +162,20 @@ async def join(page: Page, stack: Stack, language: str, email: str) -> None:
     first_day = await alert.get_by_role("link").first.get_attribute("href")
     assert first_day and first_day.startswith("/time?") and "day=" in first_day
     assert await page.locator("#field-email").input_value() == email
+    await check(page, axe, "join, appointments free", found)
     # Only Saturdays, when the location is closed: that is a wish to wait for.
     for day in range(5):
         await page.locator(f"#weekday-{day}").uncheck()
     await page.locator("#weekday-5").check()
     await page.get_by_role("button", name=texts["join"]).click()
     await page.get_by_role("heading", name=texts["check_mail"]).wait_for()
+    await check(page, axe, "registered", found)
+    assert found == {}  # WCAG 2.1 AA (R42)
 
 
 @pytest.mark.req("R45")
 @pytest.mark.req("R43")
+@pytest.mark.req("R42")
 @pytest.mark.parametrize("language", ["de", "en"])
 async def test_opt_in_withdraw_and_an_expired_link_work_in_the_browser(
     web_stack: Stack, chromium: Browser, language: str
@@ -179,15 +187,18 @@ async def test_opt_in_withdraw_and_an_expired_link_work_in_the_browser(
     email = unique_email(f"browser-{language}")
     await join(page, web_stack, language, email)
     await shots.take(page, "registered")
+    axe, found = Axe(), dict[str, list[str]]()
 
     # The double opt-in: the link in the mail opens a page with one button (a mail scanner changes nothing).
     (opt_in,) = await web_stack.mail_to(email)
     assert opt_in.parsed["Content-Language"] == language
     await page.goto(links(opt_in)["confirm"])
     await shots.take(page, "confirm")
+    await check(page, axe, "confirm", found)
     await page.get_by_role("button", name=texts["confirm"]).click()
     await page.get_by_text(texts["confirmed"]).wait_for()
     await shots.take(page, "confirmed")
+    await check(page, axe, "confirmed", found)
 
     # The withdraw link of the next mail.
     confirmed = (await web_stack.mail_to(email, 2))[-1]
@@ -195,6 +206,7 @@ async def test_opt_in_withdraw_and_an_expired_link_work_in_the_browser(
     await page.get_by_role("button", name=texts["leave"]).click()
     await page.get_by_text(texts["left"]).wait_for()
     await shots.take(page, "withdrawn")
+    await check(page, axe, "withdrawn", found)
     withdrawn = (await web_stack.mail_to(email, 3))[-1]
     assert "withdraw" not in links(withdrawn)
 
@@ -204,8 +216,10 @@ async def test_opt_in_withdraw_and_an_expired_link_work_in_the_browser(
     await page.get_by_role("heading", name=texts["expired"]).wait_for()
     assert await page.evaluate("document.documentElement.lang") == language
     await shots.take(page, "expired")
+    await check(page, axe, "expired", found)
     # A link with a wrong token says it is not valid, without telling anything.
     confirm_link = links(opt_in)["confirm"]
     broken = await page.goto(confirm_link.rsplit("token=", 1)[0] + "token=" + "x" * 43)
     assert broken is not None and broken.status == 404
+    assert found == {}  # WCAG 2.1 AA on every page of the wish (R42)
     await context.close()
