@@ -217,10 +217,18 @@ async def test_a_mass_change_page_previews_confirms_once_and_a_second_confirmati
 
     garbage = await form(leader, f"{path}/apply", preview_id="kein-vorschau", **chosen)
     assert garbage.status == 422 and "Vorschau: bitte prüfen" in await garbage.text()
+    # A preview that does not exist moves nothing, and the closure saved for it is taken back.
+    catalog.answer = {"id": 77, "published_revision": 12}
     unknown_preview = await form(
         leader, f"{path}/apply", preview_id="00000000-0000-0000-0000-000000000000", **chosen
     )
     assert unknown_preview.status == 404 and "Diese Vorschau gibt es nicht" in await unknown_preview.text()
+    writes = [(c["method"], c["path"]) for c in catalog.calls if c["method"] in ("POST", "DELETE")]
+    assert writes[-2:] == [
+        ("POST", f"/api/v1/admin/locations/{HERE}/closures"),
+        ("DELETE", "/api/v1/admin/closures/77"),
+    ]
+    catalog.answer = None
     # Closing the whole location is for its administrators: a group leader is not offered it.
     assert '<option value="">Ganzer Standort</option>' not in await (await leader.get(path)).text()
     whole = await form(leader, f"{path}/preview", date=TUESDAY, service_points_left="0")

@@ -25,6 +25,7 @@ import uuid
 from datetime import date
 from typing import Any
 
+import structlog
 from aiohttp import web
 
 from services.gateway.staff.forwarding import apply_change
@@ -45,6 +46,7 @@ from shared.errors import OTVError
 from shared.identity import Role, StaffIdentity
 from shared.labels import MODES_DE
 
+log = structlog.get_logger(__name__)
 routes = web.RouteTableDef()
 
 MAX_POINTS = 200
@@ -233,8 +235,9 @@ async def mass_change_apply(request: web.Request) -> web.Response:
         problems["preview_id"] = "Vorschau: bitte prüfen."
     status: int = 422
     answer: Any = {"error": {"code": "validation_error", "details": [{"field": f} for f in problems]}}
+    saved: Any = None
     if not problems:
-        status, answer = await _save_capacity(request, location_id, body)
+        status, answer = saved = await _save_capacity(request, location_id, body)
     if 200 <= status < 300:
         status, answer = await booking_change(
             request,
@@ -242,6 +245,8 @@ async def mass_change_apply(request: web.Request) -> web.Response:
             {"location_id": location_id},
             body,
         )
+        if not 200 <= status < 300:
+            await _undo_capacity(request, saved[1])  # nothing moved: the day stays as it was
     if not 200 <= status < 300 or not isinstance(answer, dict):
         errors, by_field = explain(status, answer, fields=FIELDS_DE, codes=CODES_DE)
         return await _form_page(
@@ -292,3 +297,21 @@ async def _save_capacity(request: web.Request, location_id: str, body: dict[str,
     except OTVError as exc:
         status, answer = exc.status, {"error": {"code": exc.code}}
     return status, answer
+
+
+async def _undo_capacity(request: web.Request, saved: Any) -> None:
+    """Remove the closure `_save_capacity` has just added when the moves failed (a preview that is gone,
+    or one for another day); one that existed before (no new revision) stays."""
+    if not isinstance(saved, dict) or saved.get("published_revision") is None or "id" not in saved:
+        return
+    try:
+        await apply_change(
+            request,
+            "catalog",
+            "DELETE",
+            "/api/v1/admin/closures/{closure_id}",
+            {"closure_id": str(saved["id"])},
+            None,
+        )
+    except OTVError:
+        log.warning("mass_change_closure_left", closure_id=saved["id"])
