@@ -113,6 +113,28 @@ async def test_each_location_page_shows_where_the_location_falls_short_of_the_di
     assert "Standortdaten speichern" not in page
 
 
+@pytest.mark.req("R20")
+async def test_the_closure_form_keeps_points_and_a_cleared_points_field_closes_nothing(stack: Stack) -> None:
+    leader = await stack.gateway.signed_in("page-leader", (Role.GROUP_LEADER, "mitte"))
+    day = {"first": "2026-03-10", "last": "", "group_id": "mitte-ez", "reason": "Krankheit"}
+    status, _, page = await post_form(
+        leader, "/staff/locations/mitte/closures", {**day, "service_points_left": ""}
+    )
+    assert status == 422 and "Serviceplätze, die bleiben: bitte eine ganze Zahl" in page
+    status, _, page = await post_form(
+        leader, "/staff/locations/mitte/closures", {**day, "service_points_left": "x"}
+    )
+    assert status == 422
+    details = await (await stack.admin.get("/api/v1/admin/locations/mitte")).json()
+    assert details["closures"] == []
+    status, location, _ = await post_form(
+        leader, "/staff/locations/mitte/closures", {**day, "service_points_left": "1"}
+    )
+    assert (status, location) == (303, "/staff/locations/mitte?notice=saved#closures")
+    page = await (await leader.get("/staff/locations/mitte")).text()
+    assert "10.03.2026" in page and "nur Platz 1 bis 1" in page and "Krankheit" in page
+
+
 @pytest.mark.req("R10")
 async def test_administrators_change_the_mail_texts_through_the_notifiers_api(gateway: Gateway) -> None:
     admin = await gateway.signed_in("text-admin", (Role.ADMIN, "*"))

@@ -321,8 +321,9 @@ async def offer_change(request: web.Request) -> web.StreamResponse:
 @routes.post("/staff/locations/{location_id}/closures")
 async def closure_add(request: web.Request) -> web.StreamResponse:
     form = await request.post()
-    # Empty means closed; anything but a number goes on as typed, for the catalog to refuse (422).
-    points_left = _text(form.get("service_points_left")) or "0"
+    # Absent (an older form) means closed; anything but a number, even empty, goes on as typed for the
+    # catalog to refuse (422): a cleared field must not close the day by mistake.
+    points_left = _text(form.get("service_points_left", "0"))
     data = {
         "first": _text(form.get("first")),
         "last": _text(form.get("last")) or _text(form.get("first")),

@@ -174,13 +174,62 @@ async def render_error(request: web.Request, exc: OTVError) -> web.Response:
     )
 
 
+# The labels of the staff forms' fields, for the lines of an error summary (the service names the field).
+FIELD_LABELS_DE = {
+    "first": "Erster Tag",
+    "last": "Letzter Tag",
+    "group_id": "Gruppe",
+    "reason": "Grund",
+    "service_points_left": "Serviceplätze, die bleiben",
+    "service_points": "Serviceplätze",
+    "weekday": "Wochentag",
+    "start": "Beginn",
+    "end": "Ende",
+    "valid_from": "Gültig ab",
+    "valid_until": "Gültig bis",
+    "evening": "Abendtermine",
+    "min_minutes": "Mindestvorlauf",
+    "max_days": "Buchbar bis (Tage)",
+    "last_days": "Letzte Tage des Monats",
+    "first_days": "Erste Tage des Monats",
+    "name": "Name",
+    "street": "Straße",
+    "postcode": "Postleitzahl",
+    "city": "Ort",
+    "hotline": "Hotline",
+    "phone": "Telefon",
+    "duration_minutes": "Dauer",
+    "modes": "Art",
+    "username": "Benutzername",
+    "display_name": "Anzeigename",
+    "password": "Passwort",
+    "locations": "Standorte",
+    "operations": "Erlaubte Vorgänge",
+}
+# German for the usual kinds of invalid input (pydantic's `type`); other messages stay as the service said.
+PROBLEMS_DE = {
+    "missing": "fehlt",
+    "int_parsing": "bitte eine ganze Zahl",
+    "int_type": "bitte eine ganze Zahl",
+    "greater_than_equal": "ist zu klein",
+    "less_than_equal": "ist zu groß",
+    "string_too_long": "ist zu lang",
+    "string_too_short": "fehlt oder ist zu kurz",
+    "date_from_datetime_parsing": "bitte ein Datum",
+    "date_parsing": "bitte ein Datum",
+    "time_parsing": "bitte eine Uhrzeit",
+    "string_pattern_mismatch": "hat nicht die erwartete Form",
+}
+
+
 def error_messages(exc: OTVError) -> list[str]:
-    """German lines for a form: the fields the service named, and its message."""
+    """German lines for a form: the fields the service named, with their labels, and what is wrong."""
     lines = []
     for detail in exc.details:
-        field = detail.get("field") or ""
-        text = detail.get("message") or ""
-        lines.append(f"{field}: {text}" if field else str(text))
+        field = str(detail.get("field") or "")
+        text = PROBLEMS_DE.get(str(detail.get("type") or ""), str(detail.get("message") or ""))
+        label = FIELD_LABELS_DE.get(field.rsplit(".", 1)[-1], field)
+        lines.append(f"{label}: {text}" if field else text)
     return lines or [exc.message]
 
 
