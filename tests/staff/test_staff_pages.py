@@ -125,6 +125,9 @@ async def test_the_closure_form_keeps_points_and_a_cleared_points_field_closes_n
         leader, "/staff/locations/mitte/closures", {**day, "service_points_left": "x"}
     )
     assert status == 422
+    backwards = {**day, "last": "2026-03-09", "service_points_left": "1"}
+    status, _, page = await post_form(leader, "/staff/locations/mitte/closures", backwards)
+    assert status == 422 and "Letzter Tag: darf nicht vor dem ersten Tag liegen" in page
     details = await (await stack.admin.get("/api/v1/admin/locations/mitte")).json()
     assert details["closures"] == []
     status, location, _ = await post_form(

@@ -219,6 +219,16 @@ PROBLEMS_DE = {
     "date_parsing": "bitte ein Datum",
     "time_parsing": "bitte eine Uhrzeit",
     "string_pattern_mismatch": "hat nicht die erwartete Form",
+    "unknown_group": "diese Gruppe gibt es an diesem Standort nicht",
+    "unknown_concern": "dieses Anliegen gibt es im Leistungskatalog nicht",
+    "unknown_location": "diesen Standort gibt es nicht",
+}
+# The catalog's own messages for values that do not fit together.
+MESSAGES_DE = {
+    "must not be before first": "darf nicht vor dem ersten Tag liegen",
+    "must not be before valid_from": "darf nicht vor „Gültig ab“ liegen",
+    "must not be null": "fehlt",
+    "a location needs a hotline": "ein Standort braucht eine Hotline",
 }
 
 
@@ -227,7 +237,8 @@ def error_messages(exc: OTVError) -> list[str]:
     lines = []
     for detail in exc.details:
         field = str(detail.get("field") or "")
-        text = PROBLEMS_DE.get(str(detail.get("type") or ""), str(detail.get("message") or ""))
+        message = str(detail.get("message") or "")
+        text = PROBLEMS_DE.get(str(detail.get("type") or ""), MESSAGES_DE.get(message, message))
         label = FIELD_LABELS_DE.get(field.rsplit(".", 1)[-1], field)
         lines.append(f"{label}: {text}" if field else text)
     return lines or [exc.message]
