@@ -136,6 +136,7 @@ async def test_the_closure_form_keeps_points_and_a_cleared_points_field_closes_n
     assert (status, location) == (303, "/staff/locations/mitte?notice=saved#closures")
     page = await (await leader.get("/staff/locations/mitte")).text()
     assert "10.03.2026" in page and "nur Platz 1 bis 1" in page and "Krankheit" in page
+    assert "Einschränkung ab 10.03.2026 aufheben" in page
 
 
 @pytest.mark.req("R10")
