@@ -350,7 +350,7 @@ ADMIN_ROUTES = (
     _change(
         "POST",
         "/api/v1/admin/locations/{location_id}/closures",
-        "Close days or hours",
+        "Close days, or restrict them to service points 1..n (`service_points_left`)",
         ClosureIn,
         created=True,
     ),
