@@ -6,6 +6,7 @@ use cases; the shared error middleware turns them into the error body with their
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 from aiohttp import web
@@ -135,5 +136,10 @@ async def post_reschedule(request: web.Request) -> web.Response:
 @routes.post("/api/v1/manage-links")
 async def post_manage_link(request: web.Request) -> web.Response:
     link_request = await parse_json(request, LinkRequest)
-    await link_renewal.renew_links(request.app[DEPS], link_request.email)
+    deps = request.app[DEPS]
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await link_renewal.renew_links(deps, link_request.email)
+    # The same answer after the same time for any address (no timing side channel on who booked).
+    await asyncio.sleep(max(0.0, deps.settings.link_request_min_seconds - (loop.time() - started)))
     return json_model(LinkRequestedOut(), status=202)

@@ -23,6 +23,9 @@ class Settings(CommonSettings):
     cancel_release_minutes: float = Field(default=10.0, ge=0, le=24 * 60)
     # A customer's request for the manage link again renews one appointment's link at most this often.
     link_renewal_minutes: float = Field(default=10.0, ge=0, le=24 * 60)
+    # ... and answers no sooner than this, whether the address has appointments or not, so that the time
+    # of the answer does not tell who booked (the renewal's work takes a few milliseconds).
+    link_request_min_seconds: float = Field(default=0.1, ge=0, le=5)
     # A repeated request with the same Idempotency-Key answers with the first result this long.
     idempotency_hours: float = Field(default=24.0, gt=0)
 
