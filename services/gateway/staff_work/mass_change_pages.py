@@ -121,7 +121,7 @@ async def _form_page(
             **await _context(request, location_id),
             "groups": {
                 gid: name
-                for gid, name in _groups(await concerns_of(request, location_id)).items()
+                for gid, name in (await _group_names(request, location_id)).items()
                 if _may_change(request, location_id, gid)
             },
             "whole_location": _may_change(request, location_id, None),
@@ -235,9 +235,10 @@ async def mass_change_apply(request: web.Request) -> web.Response:
         problems["preview_id"] = "Vorschau: bitte prüfen."
     status: int = 422
     answer: Any = {"error": {"code": "validation_error", "details": [{"field": f} for f in problems]}}
-    saved: Any = None
+    saved_closure: Any = None
     if not problems:
-        status, answer = saved = await _save_capacity(request, location_id, body)
+        status, saved_closure = await _save_capacity(request, location_id, body)
+        answer = saved_closure
     if 200 <= status < 300:
         status, answer = await booking_change(
             request,
@@ -246,7 +247,7 @@ async def mass_change_apply(request: web.Request) -> web.Response:
             body,
         )
         if not 200 <= status < 300:
-            await _undo_capacity(request, saved[1])  # nothing moved: the day stays as it was
+            await _undo_capacity(request, saved_closure)  # nothing moved: the day stays as it was
     if not 200 <= status < 300 or not isinstance(answer, dict):
         errors, by_field = explain(status, answer, fields=FIELDS_DE, codes=CODES_DE)
         return await _form_page(
