@@ -329,6 +329,9 @@ def _grid_slots(config: LocationConfig, concern: ConcernOffer, day: date) -> lis
 # --- the calendar: holidays, closures, the month-change block -----------------------------------------------
 
 
+NO_LIMIT = 10_000  # more service points than any group has: no restriction
+
+
 def day_points_left(config: LocationConfig, group_id: str, day: date) -> int:
     """How many service points of the group may take appointments on that day by the closures: 0 when
     it is closed, the smallest `service_points_left` of a restriction, else no limit (a large number)."""
@@ -337,9 +340,6 @@ def day_points_left(config: LocationConfig, group_id: str, day: date) -> int:
         if closure.first <= day <= closure.last and closure.group_id in (None, group_id):
             left = min(left, closure.service_points_left)
     return left
-
-
-NO_LIMIT = 10_000
 
 
 def in_month_change_block(block: MonthChangeBlock | None, day: date) -> bool:
