@@ -22,6 +22,8 @@ import pytest
 from shared.config import SERVICE_NAMES, CommonSettings
 from shared.db import create_pool
 from shared.events import Envelope
+from shared.events.appointment import AppointmentSnapshot
+from shared.events.staff_work import AppointmentTransferredV1
 from shared.migrate import migrate
 from shared.topology import CONSUMERS
 
@@ -132,6 +134,19 @@ async def publish_envelope(amqp: aio_pika.abc.AbstractRobustConnection, envelope
         )
     finally:
         await channel.close()
+
+
+def transferred(old: AppointmentSnapshot, new: AppointmentSnapshot) -> AppointmentTransferredV1:
+    """The event of a transfer from `old`'s place and time to `new` (as booking writes it, R25)."""
+    return AppointmentTransferredV1(
+        appointment=new,
+        from_location_id=old.location_id,
+        from_location_name=old.location_name,
+        from_group_id=old.group_id,
+        from_concern_id=old.concern_id,
+        previous_start=old.start,
+        previous_end=old.end,
+    )
 
 
 async def purge_test_queues() -> None:

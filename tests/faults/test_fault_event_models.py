@@ -13,8 +13,7 @@ import pytest
 from shared.clock import SystemClock
 from shared.events import EventData, make_envelope
 from shared.events.appointment import AppointmentLinkRenewedV1, AppointmentSnapshot
-from shared.events.staff_work import AppointmentTransferredV1
-from tests.conftest import publish_envelope, wait_for
+from tests.conftest import publish_envelope, transferred, wait_for
 from tests.faults.system import System, book, mails_to
 
 
@@ -40,18 +39,7 @@ async def test_the_notifier_process_mails_a_transfer_and_a_renewed_link(system: 
     there = booked.model_copy(
         update={"revision": 2, "location_id": "fault-nord", "location_name": "Geschäftsstelle Nord"}
     )
-    await _publish(
-        system,
-        AppointmentTransferredV1(
-            appointment=there,
-            from_location_id=booked.location_id,
-            from_location_name=booked.location_name,
-            from_group_id=booked.group_id,
-            from_concern_id=booked.concern_id,
-            previous_start=booked.start,
-            previous_end=booked.end,
-        ),
-    )
+    await _publish(system, transferred(booked, there))
     renewed_link = booked.manage_url.split("token=")[0] + "token=renewed-" + uuid.uuid4().hex
     await _publish(
         system,

@@ -230,6 +230,14 @@ def publish(amqp: aio_pika.abc.AbstractRobustConnection) -> Publisher:
     return Publisher(amqp)
 
 
+async def confirmed(publish: Publisher, sink: MailSink, **changes: Any) -> AppointmentSnapshot:
+    """An appointment on Tuesday 8 December 2037, 10:00 in Bremen, booked, its confirmation delivered."""
+    snap = an_appointment(**changes)
+    await publish(booked(snap))
+    await mails_to(sink, snap.customer.email)
+    return snap
+
+
 # -- reading the sink ---------------------------------------------------------------------------------
 
 

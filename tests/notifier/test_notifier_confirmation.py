@@ -11,7 +11,7 @@ import asyncpg
 import pytest
 
 from shared.events.appointment import CancelledBy
-from shared.events.staff_work import AppointmentTransferredV1
+from tests.conftest import transferred
 from tests.notifier.conftest import (
     Notifier,
     Publisher,
@@ -20,6 +20,7 @@ from tests.notifier.conftest import (
     booked,
     calendar_of,
     cancelled,
+    confirmed,
     mail_rows,
     mails_to,
     moved,
@@ -127,9 +128,7 @@ async def test_a_reschedule_sends_a_request_with_a_higher_sequence_and_both_time
     start_notifier: StartNotifier, publish: Publisher, sink: MailSink
 ) -> None:
     await start_notifier()
-    snap = an_appointment(datetime(2037, 12, 8, 9, 0, tzinfo=UTC))
-    await publish(booked(snap))
-    await mails_to(sink, snap.customer.email)
+    snap = await confirmed(publish, sink)
     later = moved(snap, start=snap.start + timedelta(days=2), end=snap.end + timedelta(days=2))
     await publish(rescheduled(snap, later))
 
@@ -215,9 +214,7 @@ async def test_a_transfer_to_the_responsible_location_sends_the_new_place_and_ti
     start_notifier: StartNotifier, publish: Publisher, sink: MailSink
 ) -> None:
     await start_notifier()
-    snap = an_appointment(datetime(2037, 12, 8, 9, 0, tzinfo=UTC))
-    await publish(booked(snap))
-    await mails_to(sink, snap.customer.email)
+    snap = await confirmed(publish, sink)
     there = moved(
         snap,
         location_id="nord",
@@ -226,17 +223,7 @@ async def test_a_transfer_to_the_responsible_location_sends_the_new_place_and_ti
         start=snap.start + timedelta(days=1),
         end=snap.end + timedelta(days=1),
     )
-    await publish(
-        AppointmentTransferredV1(
-            appointment=there,
-            from_location_id=snap.location_id,
-            from_location_name=snap.location_name,
-            from_group_id=snap.group_id,
-            from_concern_id=snap.concern_id,
-            previous_start=snap.start,
-            previous_end=snap.end,
-        )
-    )
+    await publish(transferred(snap, there))
     _, mail = await mails_to(sink, snap.customer.email, 2)
     text = body_of(mail, "plain")
     assert "Geschäftsstelle Nord" in text and "Am Sedanplatz 7" in text

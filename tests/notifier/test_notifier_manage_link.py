@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 
 import asyncpg
 import pytest
@@ -20,6 +19,7 @@ from tests.notifier.conftest import (
     body_of,
     booked,
     calendar_of,
+    confirmed,
     mail_rows,
     mails_to,
     moved,
@@ -41,9 +41,7 @@ async def test_a_renewed_link_is_mailed_once_and_replaces_the_old_one_everywhere
     start_notifier: StartNotifier, publish: Publisher, sink: MailSink, clean_db: dict[str, asyncpg.Pool]
 ) -> None:
     await start_notifier()
-    snap = an_appointment(datetime(2037, 12, 8, 9, 0, tzinfo=UTC))
-    await publish(booked(snap))
-    await mails_to(sink, snap.customer.email)
+    snap = await confirmed(publish, sink)
     event, link = renewed(snap)
     envelope = await publish(event)
     await publish.publish_envelope(envelope)  # delivered twice: still one mail
