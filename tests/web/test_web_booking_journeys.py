@@ -149,6 +149,14 @@ async def test_a_customer_books_by_phone_on_a_phone_and_cancels_from_the_mail(
     # Nothing is wider than the phone's screen (works at 320-375 px without scrolling sideways).
     assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     await cancel_from_mail(page, stack, shots, email)
+    # The mail's link to move or cancel, opened again: no calendar for a cancelled appointment, no second
+    # "do you really want to cancel", but the manage page saying that it is cancelled.
+    link = stack.manage_link((await stack.mail_to(email))[0])
+    for step in ("reschedule", "cancel"):
+        await page.goto(link.replace("?", f"/{step}?", 1))
+        await expect(page.get_by_role("heading", level=1)).to_have_text("Ihr Termin")
+        await expect(page.locator("main")).to_contain_text("Dieser Termin wurde abgesagt.")
+        await expect(page.locator(".calendar, button.slot")).to_have_count(0)
     await context.close()
 
 

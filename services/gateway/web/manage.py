@@ -113,6 +113,16 @@ def manage_token(request: web.Request) -> str:
     return request.query.get("token", "")[:200]
 
 
+def changeable(request: web.Request, found: dict[str, Any]) -> bool:
+    """Whether the customer may still move or cancel: booked, and the start lies ahead (R9, R41)."""
+    return (
+        found.get("status") not in ("cancelled", "passed")
+        and bool(found.get("can_change", True))
+        and bool(found.get("start"))
+        and local(found["start"]) > request.app[CLOCK].now()
+    )
+
+
 @web_errors
 async def manage_page(request: web.Request) -> web.StreamResponse:
     appointment_id = request.match_info["appointment_id"]
@@ -129,9 +139,7 @@ async def manage_page(request: web.Request) -> web.StreamResponse:
             "reschedule_url": url(f"/manage/{appointment_id}/reschedule", token=token),
             "cancel_url": url(f"/manage/{appointment_id}/cancel", token=token),
             "start_over_url": url("/"),
-            "in_future": bool(found.get("can_change", True))
-            and bool(found.get("start"))
-            and local(found["start"]) > request.app[CLOCK].now(),
+            "in_future": changeable(request, found),
         }
     )
     return render(request, "manage.html", context)
@@ -144,6 +152,8 @@ async def cancel_page(request: web.Request) -> web.StreamResponse:
     found = await appointment(request, appointment_id, token)
     if found is None:
         return not_found(request)
+    if not changeable(request, found):  # the manage page says why: cancelled, passed or started
+        raise redirect(url(f"/manage/{appointment_id}", token=token))
     context = appointment_context(found)
     context.update(
         {
@@ -208,6 +218,8 @@ async def reschedule_page(request: web.Request, errors: forms.FormErrors | None 
     found = await appointment(request, appointment_id, token)
     if found is None:
         return not_found(request)
+    if not changeable(request, found):  # no calendar for an appointment that can no longer move
+        raise redirect(url(f"/manage/{appointment_id}", token=token))
     if request.method == "GET":
         refused = bot_check(request, Bucket.AVAILABILITY)
         if refused is not None:
