@@ -3,6 +3,7 @@ refused with 422, and only a verified administrator reaches the endpoints (I5)."
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -235,10 +236,21 @@ def test_the_transfer_mail_asks_to_come_only_to_an_appointment_in_person(languag
         assert come in part
 
 
-def mail_sample(language: str) -> Any:
+@pytest.mark.req("R4")
+@pytest.mark.req("R43")
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("kind", [k for k in KINDS if not k.startswith("waiting_")])
+def test_no_mail_of_a_phone_appointment_speaks_of_coming(kind: str, language: str) -> None:
+    """Nobody comes to a phone appointment: "if you cannot come" reads as if the call were a visit."""
+    by_phone = render(default_templates(kind, language), mail_sample(language, kind)("phone"))
+    for part in (by_phone.text, by_phone.html):
+        assert not re.search(r"\b(come|kommen)\b", part, re.IGNORECASE), part
+
+
+def mail_sample(language: str, kind: str = "transferred") -> Any:
     def context(mode: str) -> dict[str, Any]:
         payload = sample_payload(language)
         payload["appointment"]["mode"] = mode
-        return mail_context("transferred", payload, public_base_url="https://termine.example")
+        return mail_context(kind, payload, public_base_url="https://termine.example")
 
     return context

@@ -109,7 +109,7 @@ async def test_a_customer_books_in_person_on_a_desktop_reschedules_and_cancels_f
     await page.emulate_media(media="print")
     await expect(page.locator(".site-header")).to_be_hidden()
     await expect(page.locator(".documents")).to_be_visible()
-    await expect(page.locator("main")).to_contain_text("Wenn Sie nicht kommen können")
+    await expect(page.locator("main")).to_contain_text("Wenn Sie den Termin nicht wahrnehmen können")
     await shots.take(page, "6a-confirmation-printed")
     await page.emulate_media(media="screen")
 
