@@ -6,7 +6,8 @@ keys of the one-appointment rule, the cancellation reason and the client network
 manage link stops working (its token hash is replaced). What stays (location, group, concern, times,
 status, channel, reference) identifies nobody. The staff work's free text goes as well: the outcome's
 note, callback tickets' notes and results, call attempts' notes, and history details other than ids,
-places, times and outcomes. The events it published about such appointments leave
+places, times and outcomes. Waiting-list wishes that ended that long ago lose their contact data
+(`waiting_list.erase_personal_data`). The events it published about such appointments leave
 the outbox, and dead letters of that age go too.
 
 For each erased appointment it publishes `appointment.personal_data_erased`, so that the notifier and
@@ -24,6 +25,7 @@ from datetime import datetime
 import asyncpg
 from aiohttp import web
 
+from services.booking import waiting_list
 from shared import retention
 from shared.clock import Clock
 from shared.config import CommonSettings
@@ -58,7 +60,8 @@ async def _erase(
             clock=clock,
         )
     staff_notes = await _erase_staff_work(conn, cutoff)
-    return {"appointments_erased": len(erased), "staff_notes_erased": staff_notes}
+    wishes = await waiting_list.erase_personal_data(conn, cutoff, started, clock)
+    return {"appointments_erased": len(erased), "staff_notes_erased": staff_notes, "wishes_erased": wishes}
 
 
 async def run_retention(

@@ -65,7 +65,7 @@ from services.booking.waiting_models import (
     WishStatusOut,
     WishView,
 )
-from shared.clock import BERLIN
+from shared.clock import BERLIN, Clock
 from shared.errors import NotFoundError
 from shared.events import EventData
 from shared.events.appointment import Language
@@ -440,7 +440,6 @@ async def run_matcher(deps: Deps) -> dict[str, int]:
     counts["fulfilled"] = await announce_ended(deps)
     counts["capacity_changes"] = await apply_catalog_changes(deps)
     counts["offers_made"] = await offer_freed_capacity(deps)
-    counts["erased"] = await erase_personal_data(deps)
     if any(counts.values()):
         log.info("waiting_list_matched", **counts)
     return dict(counts)
@@ -669,17 +668,18 @@ async def _place(
     return None
 
 
-async def erase_personal_data(deps: Deps) -> int:
-    """R34: wishes that ended longer ago than the retention period lose their personal data; the
-    notifier erases its copy on `waiting.personal_data_erased`."""
-    now = deps.clock.now()
-    cutoff = now - timedelta(days=deps.settings.retention_days)
-    async with db.transaction(deps.pool) as conn:
-        erased = await wdb.erase_ended(conn, cutoff, now, BATCH)
-        for wish_id in erased:
-            await _publish(conn, deps, WaitingPersonalDataErasedV1(wish_id=wish_id, erased_at=now))
-        await conn.execute("DELETE FROM waiting_freed WHERE done_at < $1", cutoff)
-        await conn.execute("DELETE FROM waiting_catalog_changes WHERE done_at < $1", cutoff)
+async def erase_personal_data(conn: asyncpg.Connection, cutoff: datetime, now: datetime, clock: Clock) -> int:
+    """R34: wishes that ended before `cutoff` lose their personal data, in booking's retention run
+    (`retention.py`, so that the deletion report counts them); the notifier erases its copy on
+    `waiting.personal_data_erased`."""
+    erased = await wdb.erase_ended(conn, cutoff, now, BATCH)
+    for wish_id in erased:
+        await add_event(
+            conn, WaitingPersonalDataErasedV1(wish_id=wish_id, erased_at=now), producer=PRODUCER, clock=clock
+        )
+    WISHES.labels("personal_data_erased").inc(len(erased))
+    await conn.execute("DELETE FROM waiting_freed WHERE done_at < $1", cutoff)
+    await conn.execute("DELETE FROM waiting_catalog_changes WHERE done_at < $1", cutoff)
     return len(erased)
 
 

@@ -31,7 +31,28 @@ def _berlin(value: datetime | None) -> str:
     return "-" if value is None else value.astimezone(BERLIN).strftime("%d.%m.%Y %H:%M")
 
 
-FILTERS: dict[str, Callable[..., str]] = {"pct": _pct, "hours": _hours, "berlin": _berlin}
+# The deletion report's words (R33, R34): what each service's retention run counted, and its jobs.
+RETENTION_LABELS_DE = {
+    "appointments_erased": "Termine (Personendaten gelöscht)",
+    "appointments_anonymised": "Termine anonymisiert",
+    "staff_notes_erased": "Notizen der Mitarbeitenden gelöscht",
+    "wishes_erased": "Wartelisten-Einträge (Personendaten gelöscht)",
+    "mails_erased": "E-Mails gelöscht",
+    "manage_links_erased": "Termin-Links gelöscht",
+    "day_list_files_deleted": "Excel-Tageslisten gelöscht",
+    "revision_rows_deleted": "Änderungsstände gelöscht",
+    "outbox_events_deleted": "gesendete Ereignisse gelöscht",
+    "dead_letters_deleted": "Störungen gelöscht",
+    "personal_data": "Personendaten",
+    "day_list_files": "Excel-Tageslisten",
+}
+
+
+def _label(value: str) -> str:
+    return RETENTION_LABELS_DE.get(value, value)
+
+
+FILTERS: dict[str, Callable[..., str]] = {"pct": _pct, "hours": _hours, "berlin": _berlin, "label": _label}
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:

@@ -249,4 +249,5 @@ async def test_the_deletion_report_shows_the_runs_of_every_service(reporting: Re
     page = await client.get("/staff/admin/retention", headers=identity_header(reporting.clock, Role.ADMIN))
     assert page.status == 200
     html = await page.text()
-    assert "booking" in html and "mails_erased: 40" in html
+    assert "booking" in html and "E-Mails gelöscht: 40" in html  # in German, not the counter's name
+    assert "Excel-Tageslisten mit Ablauf ihres Tages" in html
