@@ -101,11 +101,16 @@ def normalise_text(raw: str) -> str:
     return value
 
 
+# The zero-width (non-)joiner belongs to the spelling of Persian, Kurdish and Indic names; every other
+# control or format character (bidi overrides among them) has no place in a name.
+_NAME_JOINERS = frozenset("\u200c\u200d")
+
+
 def normalise_name(raw: str) -> str:
     value = " ".join(raw.split())
     if not value:
         raise ValueError("must not be empty")
-    if any(unicodedata.category(ch).startswith("C") for ch in value):
+    if any(unicodedata.category(ch).startswith("C") and ch not in _NAME_JOINERS for ch in value):
         raise ValueError("must not contain control characters")
     if not any(ch.isalpha() for ch in value):
         raise ValueError("must contain letters")

@@ -143,6 +143,19 @@ def test_customer_and_household_numbers_are_normalised_leniently() -> None:
 
 
 @pytest.mark.req("R6")
+@pytest.mark.req("R2")
+def test_names_keep_their_spelling_and_refuse_control_and_bidi_characters() -> None:
+    # Persian writes some names with a zero-width non-joiner (Shift+Space on its keyboards).
+    assert contact.normalise_name("  Mehr\u200cangiz  ") == "Mehr\u200cangiz"
+    assert contact.normalise_name("\u0645\u0647\u0631\u200c\u0627\u0646\u06af\u06cc\u0632") == (
+        "\u0645\u0647\u0631\u200c\u0627\u0646\u06af\u06cc\u0632"
+    )
+    assert contact.normalise_name("Zo\u00eb\nO'Brien") == "Zo\u00eb O'Brien"  # a line break is a space
+    for wrong in ("Erika\u0000", "Erika\u202egnuM", "\u2066Erika", "Erika\u00ad"):
+        with pytest.raises(ValueError, match="control characters"):
+            contact.normalise_name(wrong)
+
+
 def test_the_allow_list_matches_addresses_and_whole_domains() -> None:
     entries = ["servicecenter@jobcenter-bremen.de", "@intern.example"]
     assert contact.is_allow_listed("ServiceCenter@Jobcenter-Bremen.de", entries)
