@@ -52,7 +52,7 @@ async def test_the_file_shows_the_appointment_is_linked_from_the_day_list_and_hi
     assert page.status == 200 and page.headers["Cache-Control"] == "no-store"
     for shown in (
         booked["reference"],
-        "Mustermann, Erika",
+        "<bdi>Mustermann</bdi>, <bdi>Erika</bdi>",  # isolated: an Arabic name keeps its order
         factory.customer_number(41),
         "Mitteilung einer Veränderung",
         "persönlich",
