@@ -290,13 +290,15 @@ async def test_the_chosen_language_is_kept_across_pages(client: TestClient[Any, 
     english = await client.get("/?lang=en")
     assert '<html lang="en">' in await english.text()
     # Kept by the cookie ...
-    assert '<html lang="en">' in await (await client.get("/accessibility")).text()
+    statement = await (await client.get("/accessibility")).text()
+    assert '<html lang="en">' in statement and "written on 25 November 2026" in statement
     # ... and by the links (for a framed page where cookies are blocked).
     easy = await (await client.get("/?lang=de-x-ls")).text()
     assert '<html lang="de-x-ls">' in easy
     assert 'href="/accessibility?lang=de-x-ls"' in easy
     client.session.cookie_jar.clear()
-    assert '<html lang="de-x-ls">' in await (await client.get("/accessibility?lang=de-x-ls")).text()
+    statement = await (await client.get("/accessibility?lang=de-x-ls")).text()
+    assert '<html lang="de-x-ls">' in statement and "25. November 2026" in statement  # a date, not 2026-11-25
     # The switcher is on every page, naming each language in itself.
     for name in ("Deutsch", "Leichte Sprache", "English"):
         assert f">{name}</a>" in easy

@@ -4,11 +4,12 @@ view, print, reschedule, cancel with a confirmation step), and the information p
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import structlog
 from aiohttp import web
+from babel.dates import format_date
 
 from services.gateway.bot_defence import Bucket
 from services.gateway.web import forms
@@ -16,6 +17,7 @@ from services.gateway.web.client import UpstreamUnavailable, call
 from services.gateway.web.i18n import _
 from services.gateway.web.pages import (
     address_line,
+    babel_locale,
     bot_check,
     fmt_date,
     fmt_time,
@@ -35,6 +37,7 @@ from services.gateway.web.steps import availability, parse_day, time_context
 from shared.web import CLOCK
 
 log = structlog.get_logger(__name__)
+STATEMENT_WRITTEN = date(2026, 11, 25)  # the accessibility statement's date (BITV 2.0 § 7)
 
 
 # --- step 5: confirmation (R10) and the manage page (R41) --------------------------------------------
@@ -375,7 +378,11 @@ async def accessibility_page(request: web.Request) -> web.StreamResponse:
     return render(
         request,
         "accessibility.html",
-        {"title": _("Accessibility statement"), "contact": settings.accessibility_contact},
+        {
+            "title": _("Accessibility statement"),
+            "contact": settings.accessibility_contact,
+            "written_on": format_date(STATEMENT_WRITTEN, format="long", locale=babel_locale()),
+        },
     )
 
 
