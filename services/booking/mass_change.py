@@ -14,7 +14,7 @@ the preview's id is the key: applying it again changes nothing and answers with 
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 import structlog
@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.booking import db, staff_db
 from services.booking.api import DEPS, NO_STORE, _location_id
 from services.booking.domain import Appointment, Busy, candidate_slots, free_points
+from services.booking.models import CalendarDay
 from services.booking.service import PRODUCER, Deps, manage_url, snapshot_of
 from services.booking.staff_service import actor_of, day_bounds
 from shared.clock import BERLIN
@@ -49,13 +50,10 @@ CANCEL_REASON = (
 )
 
 
-Day = date
-
-
 class PreviewIn(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    date: date
+    date: CalendarDay
     group_id: Annotated[str | None, Field(max_length=64)] = None
     service_points_left: Annotated[int, Field(ge=0, le=200)] = 0
 
@@ -68,7 +66,7 @@ class ApplyIn(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     preview_id: uuid.UUID
-    date: Day | None = None  # `Day`: the field's name hides the type inside the class
+    date: CalendarDay | None = None
     group_id: Annotated[str | None, Field(max_length=64)] = None
     service_points_left: Annotated[int | None, Field(ge=0, le=200)] = None
 

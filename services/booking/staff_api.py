@@ -18,7 +18,6 @@ the role and sets the signed identity; each use case checks the appointment's lo
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -33,7 +32,13 @@ from services.booking import staff_service as staff
 from services.booking.api import DEPS, IDEMPOTENCY_HEADER, NO_STORE, _appointment_id, _location_id
 from services.booking.callbacks import is_overdue
 from services.booking.domain import LocationConfig, local_text
-from services.booking.models import ID_PATTERN, BookingRequest, LinkRequestedOut, RescheduleRequest
+from services.booking.models import (
+    ID_PATTERN,
+    BookingRequest,
+    CalendarDay,
+    LinkRequestedOut,
+    RescheduleRequest,
+)
 from services.booking.service import Deps
 from services.booking.staff_db import StaffRow
 from shared.clock import BERLIN
@@ -54,8 +59,8 @@ class _In(BaseModel):
 
 
 class DayQuery(_In):
-    date: dt.date
-    to: dt.date | None = None
+    date: CalendarDay
+    to: CalendarDay | None = None
 
     @model_validator(mode="after")
     def _week_at_most(self) -> DayQuery:

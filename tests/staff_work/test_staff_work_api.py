@@ -76,6 +76,19 @@ async def test_the_day_view_shows_customer_concern_mode_and_interpreter_of_its_o
     assert len(await week.json()) == 3
 
 
+@pytest.mark.parametrize("day", ["0001-01-01", "9999-12-31", "2026-02-30"])
+async def test_a_day_no_calendar_holds_is_a_422_naming_the_field(
+    manager: Staff, leader: Staff, day: str
+) -> None:
+    for path in ("appointments", "calls"):
+        response = await manager.get(f"/api/v1/staff/locations/{HERE}/{path}", params={"date": day})
+        answer = await response.json()
+        assert response.status == 422 and answer["error"]["details"][0]["field"] == "date", answer
+    preview = await leader.post(f"/api/v1/staff/locations/{HERE}/mass-change/preview", {"date": day})
+    answer = await preview.json()
+    assert preview.status == 422 and answer["error"]["details"][0]["field"] == "date", answer
+
+
 @pytest.mark.req("R23")
 async def test_each_outcome_is_recorded_once_from_the_appointment_s_day_with_its_event(
     client: TestClient[Any, Any], manager: Staff, pool: asyncpg.Pool, clock: ManualClock
