@@ -4,12 +4,31 @@ from __future__ import annotations
 
 from datetime import date
 from functools import lru_cache
+from typing import Annotated
 
 import holidays
+from pydantic import Field
 
 from shared.clock import BERLIN
 
-__all__ = ["BERLIN", "holiday_name", "is_public_holiday"]
+__all__ = [
+    "BERLIN",
+    "EARLIEST_DAY",
+    "LATEST_DAY",
+    "CalendarDay",
+    "holiday_name",
+    "in_calendar",
+    "is_public_holiday",
+]
+
+# The days any query of OTV may name. Far-off dates (0001-01-01, 9999-12-31) are refused at the edge,
+# before time arithmetic on them overflows (a Berlin midnight of year 1 is not a UTC instant).
+EARLIEST_DAY, LATEST_DAY = date(2000, 1, 1), date(2999, 12, 31)
+CalendarDay = Annotated[date, Field(ge=EARLIEST_DAY, le=LATEST_DAY)]
+
+
+def in_calendar(day: date) -> bool:
+    return EARLIEST_DAY <= day <= LATEST_DAY
 
 
 @lru_cache(maxsize=32)

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 
-from shared.calendar import is_public_holiday
+from shared.calendar import in_calendar, is_public_holiday
 from shared.clock import BERLIN
 from shared.errors import ConflictError, ValidationError
 from shared.events.appointment import AppointmentStatus
@@ -453,12 +453,9 @@ def has_free_point(slot: Slot, busy: BusyMap) -> bool:
 # --- availability and the choice of one slot ----------------------------------------------------------------
 
 
-# Dates far outside any booking horizon are refused before any calendar arithmetic is done on them.
-EARLIEST_DAY, LATEST_DAY = date(2000, 1, 1), date(2999, 12, 31)
-
-
 def check_day(name: str, day: date) -> None:
-    if not EARLIEST_DAY <= day <= LATEST_DAY:
+    """Dates far outside any booking horizon are refused before any calendar arithmetic is done on them."""
+    if not in_calendar(day):
         raise field_error(name, "is not a date anybody can book")
 
 
@@ -517,7 +514,7 @@ def resolve_slot(config: LocationConfig, concern: ConcernOffer, start: datetime,
         day = start.astimezone(BERLIN).date()
     except (OverflowError, ValueError):  # at the very ends of the calendar
         raise field_error("start", "is not a date anybody can book") from None
-    if not EARLIEST_DAY <= day <= LATEST_DAY:
+    if not in_calendar(day):
         raise field_error("start", "is not a date anybody can book")
     slot = next((s for s in grid_slots(config, concern, day) if s.start_ts == wanted), None)
     if slot is None:

@@ -24,9 +24,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.booking import db, staff_db
 from services.booking.api import DEPS, NO_STORE, _location_id
 from services.booking.domain import Appointment, Busy, candidate_slots, free_points
-from services.booking.models import CalendarDay
 from services.booking.service import PRODUCER, Deps, manage_url, snapshot_of
 from services.booking.staff_service import actor_of, day_bounds
+from shared.calendar import CalendarDay
 from shared.clock import BERLIN
 from shared.errors import NotFoundError, ValidationError
 from shared.events.appointment import (

@@ -14,15 +14,12 @@ from typing import Annotated
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from services.booking import contact
-from services.booking.domain import EARLIEST_DAY, LATEST_DAY
 from shared.events.appointment import AppointmentStatus, Language
 from shared.events.catalog import Mode
 
 # Ids of locations and concerns are readable slugs (the catalog's are stricter still).
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 Id = Annotated[str, Field(min_length=1, max_length=64, pattern=ID_PATTERN)]
-# A day a staff query may name: far-off dates (0001-01-01) are refused before any time arithmetic.
-CalendarDay = Annotated[date, Field(ge=EARLIEST_DAY, le=LATEST_DAY)]
 Name = Annotated[str, Field(min_length=1, max_length=100)]
 
 

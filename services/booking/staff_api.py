@@ -35,12 +35,12 @@ from services.booking.domain import LocationConfig, local_text
 from services.booking.models import (
     ID_PATTERN,
     BookingRequest,
-    CalendarDay,
     LinkRequestedOut,
     RescheduleRequest,
 )
 from services.booking.service import Deps
 from services.booking.staff_db import StaffRow
+from shared.calendar import CalendarDay
 from shared.clock import BERLIN
 from shared.errors import NotFoundError
 from shared.events.catalog import ConcernOffer, Mode

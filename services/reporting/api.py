@@ -15,7 +15,6 @@ Paths served (the gateway proxies them):
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Literal, cast
 
 from aiohttp import web
@@ -26,6 +25,7 @@ from services.reporting.config import Settings
 from services.reporting.domain import Period
 from services.reporting.models import Breakdown, StatisticsSummary
 from services.reporting.workbooks import build_statistics_export
+from shared.calendar import CalendarDay
 from shared.clock import Clock
 from shared.errors import ForbiddenError
 from shared.identity import Role, StaffIdentity
@@ -51,12 +51,16 @@ class _Query(BaseModel):
 
 
 class DayListQuery(_Query):
-    day: date = Field(alias="date", description="The day of the list, `YYYY-MM-DD`.")
+    day: CalendarDay = Field(alias="date", description="The day of the list, `YYYY-MM-DD`.")
 
 
 class PeriodQuery(_Query):
-    first: date | None = Field(default=None, alias="from", description="First day (default: 30 days ago).")
-    last: date | None = Field(default=None, alias="to", description="Last day, inclusive (default: today).")
+    first: CalendarDay | None = Field(
+        default=None, alias="from", description="First day (default: 30 days ago)."
+    )
+    last: CalendarDay | None = Field(
+        default=None, alias="to", description="Last day, inclusive (default: today)."
+    )
     location: str | None = Field(default=None, min_length=1, max_length=64, description="A location id.")
 
 

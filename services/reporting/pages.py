@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp_jinja2
+import pydantic
 from aiohttp import web
 
 from services.reporting import statistics
@@ -21,13 +22,20 @@ from services.reporting.api import (
     statistics_period,
 )
 from services.reporting.charts import bar_chart, column_chart
-from services.reporting.domain import CANCELLED_BY_LABELS, LEAD_TIME_BUCKETS, OUTCOME_LABELS
+from services.reporting.domain import CANCELLED_BY_LABELS, LEAD_TIME_BUCKETS, OUTCOME_LABELS, Period
 from services.reporting.models import StatisticsReport
+from shared.errors import ValidationError
 from shared.identity import Role
 from shared.labels import MAIL_KINDS_DE
 from shared.web import POOL, parse_query, staff_identity
 
 routes = web.RouteTableDef()
+
+PERIOD_PROBLEM_DE = (
+    "Zeitraum: bitte zwei gültige Tage wählen, „bis“ nicht vor „von“, höchstens {max_days} Tage."
+    " Angezeigt werden die letzten 30 Tage."
+)
+DAYS_PROBLEM_DE = "Zeitraum: bitte 1 bis 400 Tage. Angezeigt werden die letzten 90 Tage."
 
 # Inline SVG and a small inline style sheet; nothing else may load (no CDN, no script).
 CSP = (
@@ -97,13 +105,28 @@ def _charts(report: StatisticsReport) -> dict[str, Any]:
     }
 
 
+def _period(request: web.Request) -> tuple[PeriodQuery, Period, list[str]]:
+    """The period the filter names; an impossible one (a typed date that is none, "bis" before "von",
+    too long) shows the default period with a note on the page, not an error in JSON."""
+    try:
+        query = parse_query(request, PeriodQuery)
+        return query, statistics_period(request, query), []
+    except ValidationError:
+        pass
+    try:
+        query = PeriodQuery.model_validate({"location": request.query.get("location")})
+    except pydantic.ValidationError:
+        query = PeriodQuery()
+    note = PERIOD_PROBLEM_DE.format(max_days=settings_of(request).statistics_max_days)
+    return query, statistics_period(request, query), [note]
+
+
 @routes.get("/staff/statistics")
 async def statistics_page(request: web.Request) -> web.Response:
     identity = staff_identity(request)
-    query = parse_query(request, PeriodQuery)
+    query, period, problems = _period(request)
     require_statistics(identity, query.location)
     settings, clock = settings_of(request), clock_of(request)
-    period = statistics_period(request, query)
     report = await statistics.statistics_report(request.app[POOL], settings, clock, period, query.location)
     params = {"from": period.first.isoformat(), "to": period.last.isoformat()}
     if query.location:
@@ -123,6 +146,7 @@ async def statistics_page(request: web.Request) -> web.Response:
             "cancelled_by_labels": CANCELLED_BY_LABELS,
             "outcome_labels": OUTCOME_LABELS,
             "mail_kinds": MAIL_KINDS_DE,
+            "problems": problems,
         },
     )
 
@@ -131,18 +155,20 @@ async def statistics_page(request: web.Request) -> web.Response:
 async def patterns_page(request: web.Request) -> web.Response:
     identity = staff_identity(request)
     identity.require(Role.ADMIN)
-    query = parse_query(request, PeriodQuery)
-    period = statistics_period(request, query)
+    _query, period, problems = _period(request)
     patterns = await statistics.booking_patterns(request.app[POOL], settings_of(request), period)
-    return _page(request, "patterns.html", {"patterns": patterns, "period": period})
+    return _page(request, "patterns.html", {"patterns": patterns, "period": period, "problems": problems})
 
 
 @routes.get("/staff/admin/retention")
 async def retention_page(request: web.Request) -> web.Response:
     identity = staff_identity(request)
     identity.require(Role.ADMIN)
-    query = parse_query(request, ReportQuery)
+    try:
+        query, problems = parse_query(request, ReportQuery), []
+    except ValidationError:
+        query, problems = ReportQuery(), [DAYS_PROBLEM_DE]
     report = await statistics.retention_report(
         request.app[POOL], settings_of(request), clock_of(request), query.days
     )
-    return _page(request, "retention.html", {"report": report, "days": query.days})
+    return _page(request, "retention.html", {"report": report, "days": query.days, "problems": problems})

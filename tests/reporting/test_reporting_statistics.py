@@ -256,6 +256,32 @@ async def test_statistics_are_for_the_statistics_role_only(reporting: Reporting)
     )
     assert bad.status == 422
     assert (await bad.json())["error"]["details"][0]["field"] == "from"
+    far_off = await client.get(
+        "/api/v1/staff/statistics/summary?from=0001-01-01", headers=stats_headers(reporting)
+    )
+    assert far_off.status == 422 and (await far_off.json())["error"]["details"][0]["field"] == "from"
+
+
+@pytest.mark.req("R35")
+@pytest.mark.parametrize(
+    "period", [f"from={LAST}&to={FIRST}", "from=0001-01-01&to=0001-01-02", "from=2026-13-01", "to=9999-12-31"]
+)
+async def test_an_impossible_period_on_a_page_shows_the_default_period_with_a_german_note(
+    reporting: Reporting, period: str
+) -> None:
+    """A page, not a JSON error: "bis" before "von", or a day no calendar has."""
+    client = await reporting.start()
+    admin = identity_header(reporting.clock, Role.ADMIN)
+    for path, headers in (
+        ("/staff/statistics", stats_headers(reporting)),
+        ("/staff/admin/booking-patterns", admin),
+    ):
+        page = await client.get(f"{path}?{period}", headers=headers)
+        html = await page.text()
+        assert page.status == 200 and page.content_type == "text/html", (path, html[:200])
+        assert 'role="alert"' in html and "Angezeigt werden die letzten 30 Tage." in html
+    retention = await client.get("/staff/admin/retention?days=100000", headers=admin)
+    assert retention.status == 200 and "Angezeigt werden die letzten 90 Tage." in await retention.text()
 
 
 @pytest.mark.req("R32")

@@ -135,6 +135,11 @@ async def test_only_audit_review_and_administrators_read_the_log_with_filters_an
     assert [e["entity_id"] for e in (await ranged.json())["entries"]] == ["p3", "p2"]
     bad = await reviewer.get("/api/v1/admin/audit-log", params={"from": "yesterday"})
     assert bad.status == 422
+    for far_off in ({"from": "0001-01-01"}, {"to": "9999-12-31"}):  # no day of any log: a 422, not a 500
+        bad = await reviewer.get("/api/v1/admin/audit-log", params=far_off)
+        assert bad.status == 422 and (await bad.json())["error"]["details"][0]["field"] in far_off
+        bad_page = await reviewer.get("/staff/admin/audit-log", params=far_off)
+        assert bad_page.status == 422 and "bitte ein Datum zwischen 2000 und 2999" in await bad_page.text()
     page_html = await reviewer.get("/staff/admin/audit-log", params={"actor": actor})
     assert page_html.status == 200
     assert "p5" in await page_html.text()

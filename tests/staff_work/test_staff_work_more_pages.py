@@ -141,8 +141,10 @@ async def test_the_week_shows_each_day_by_group_and_service_point_with_links_to_
     assert f'href="/staff/appointments/{tuesday["id"]}"' in html
     assert "telefonisch" in row_of(html, f"a-{thursday['id']}")
     assert next_week["id"] not in html and 'aria-current="page">Woche' in html
-    bad = await browser.get(f"/staff/locations/{HERE}/week", params={"date": "03.03.2026"})
-    assert bad.status == 200 and "Das Datum ist ungültig" in await bad.text()
+    for wrong in ("03.03.2026", "9999-12-31", "0001-01-01"):  # the ends of the calendar are no week
+        for view in ("week", "day", "calls"):
+            bad = await browser.get(f"/staff/locations/{HERE}/{view}", params={"date": wrong})
+            assert bad.status == 200 and "Das Datum ist ungültig" in await bad.text(), (view, wrong)
     assert (await browser.get(f"/staff/locations/{THERE}/week")).status == 403
 
 

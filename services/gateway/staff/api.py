@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from aiohttp import web
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from services.gateway.proxy import client_ip
 from services.gateway.staff import service
@@ -19,6 +19,7 @@ from services.gateway.staff.db import AuditFilter
 from services.gateway.staff.domain import LoginRefused, LoginThrottled
 from services.gateway.staff.keys import IDENTITY, SESSION, STAFF
 from services.gateway.staff.service import Actor, grant_json, key_json
+from shared.calendar import in_calendar
 from shared.clock import BERLIN
 from shared.errors import UnauthenticatedError
 from shared.logging import current_correlation_id
@@ -81,6 +82,14 @@ class AuditQuery(_In):
     to: AwareDatetime | date | None = None
     before: int | None = Field(default=None, ge=1)
     limit: int = Field(default=50, ge=1, le=500)
+
+    @field_validator("from_", "to")
+    @classmethod
+    def _in_calendar(cls, value: datetime | date | None) -> datetime | date | None:
+        day = value.date() if isinstance(value, datetime) else value
+        if day is not None and not in_calendar(day):
+            raise ValueError("is not a day of the audit log")
+        return value
 
     def filter(self) -> AuditFilter:
         return AuditFilter(

@@ -176,6 +176,8 @@ async def render_error(request: web.Request, exc: OTVError) -> web.Response:
 
 # The labels of the staff forms' fields, for the lines of an error summary (the service names the field).
 FIELD_LABELS_DE = {
+    "from": "Von (Datum)",
+    "to": "Bis (Datum)",
     "first": "Erster Tag",
     "last": "Letzter Tag",
     "group_id": "Gruppe",
@@ -229,6 +231,7 @@ MESSAGES_DE = {
     "must not be before valid_from": "darf nicht vor „Gültig ab“ liegen",
     "must not be null": "fehlt",
     "a location needs a hotline": "ein Standort braucht eine Hotline",
+    "Value error, is not a day of the audit log": "bitte ein Datum zwischen 2000 und 2999",
 }
 
 

@@ -17,6 +17,7 @@ from services.gateway.staff.forwarding import apply_change
 from services.gateway.staff.keys import IDENTITY
 from services.gateway.staff.pages import UpstreamError, nav_for
 from services.gateway.staff.pages import render as staff_render
+from shared.calendar import in_calendar
 from shared.clock import BERLIN
 from shared.errors import OTVError
 from shared.identity import Role, StaffIdentity
@@ -221,9 +222,12 @@ def day_of(request: web.Request, raw: str | None) -> tuple[date, list[str]]:
     if not raw:
         return today(request), []
     try:
-        return date.fromisoformat(raw), []
+        day = date.fromisoformat(raw)
     except ValueError:
+        day = None
+    if day is None or not in_calendar(day):
         return today(request), ["Das Datum ist ungültig; angezeigt wird heute."]
+    return day, []
 
 
 def location_from(form: Any, name: str = "location") -> str | None:
@@ -233,9 +237,10 @@ def location_from(form: Any, name: str = "location") -> str | None:
 
 def date_from(form: Any) -> str | None:
     try:
-        return date.fromisoformat(str(form.get("date", ""))).isoformat()
+        day = date.fromisoformat(str(form.get("date", "")))
     except ValueError:
         return None
+    return day.isoformat() if in_calendar(day) else None
 
 
 def text(form: Any, name: str, limit: int = 2000) -> str:
