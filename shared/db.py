@@ -11,6 +11,8 @@ import asyncpg
 
 from shared.config import CommonSettings
 
+BIGINT_MAX = 2**63 - 1  # the largest id or cursor a query may name (a bigint column's end)
+
 Pool = asyncpg.Pool
 Connection = asyncpg.Connection
 

@@ -83,6 +83,17 @@ async def test_a_key_without_scope_for_a_location_never_sees_its_events_in_the_f
     # Stable: read again from the start, the same events in the same order.
     assert [e["id"] for e in seen] == [e["id"] for e in (await page(env, mitte, limit=100))["events"]]
 
+    # A cursor or id beyond any bigint is a 422 naming it, not the database driver's 500.
+    for response in (
+        await env.client.get("/api/v1/staff/events", params={"after": str(2**70)}, headers=everywhere),
+        await admin.get("/api/v1/admin/webhook-deliveries", params={"before": str(2**70)}),
+        await admin.get("/api/v1/admin/audit-log", params={"before": str(2**70)}),
+    ):
+        answer = await response.json()
+        assert response.status == 422 and answer["error"]["details"][0]["field"] in ("after", "before"), (
+            answer
+        )
+
     # A key without events:read gets 403; the Nord webhook got only Nord's events.
     assert (await env.client.get("/api/v1/staff/events", headers=no_feed)).status == 403
     await wait_for(lambda: len(rec.received) == 2, timeout=15, what="Nord's two events")

@@ -17,6 +17,7 @@ from services.gateway.staff import service as staff_service
 from services.gateway.staff.keys import IDENTITY, STAFF
 from services.gateway.staff.service import Actor
 from shared import dead_letters
+from shared.db import BIGINT_MAX
 from shared.errors import NotFoundError
 from shared.logging import current_correlation_id
 from shared.web import parse_json, parse_query
@@ -51,13 +52,16 @@ class DeliveryQuery(_In):
     status: str | None = Field(default=None, pattern="^(pending|delivered|failed)$")
     event_type: str | None = Field(default=None, max_length=80)
     appointment_id: uuid.UUID | None = None
-    before: int | None = Field(default=None, ge=1)
+    before: int | None = Field(default=None, ge=1, le=BIGINT_MAX)
     limit: int = Field(default=50, ge=1, le=500)
 
 
 class FeedQuery(_In):
     after: int = Field(
-        default=0, ge=0, description="the `next_cursor` of the previous page (0: from the start)"
+        default=0,
+        ge=0,
+        le=BIGINT_MAX,
+        description="the `next_cursor` of the previous page (0: from the start)",
     )
     limit: int = Field(default=100, ge=1, le=1000)
     types: str | None = Field(default=None, max_length=500, description="comma-separated event types")

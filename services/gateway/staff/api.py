@@ -21,6 +21,7 @@ from services.gateway.staff.keys import IDENTITY, SESSION, STAFF
 from services.gateway.staff.service import Actor, grant_json, key_json
 from shared.calendar import in_calendar
 from shared.clock import BERLIN
+from shared.db import BIGINT_MAX
 from shared.errors import UnauthenticatedError
 from shared.logging import current_correlation_id
 from shared.web import SETTINGS, parse_json, parse_query
@@ -80,7 +81,7 @@ class AuditQuery(_In):
     outcome: str | None = Field(default=None, pattern="^(ok|refused)$")
     from_: AwareDatetime | date | None = Field(default=None, alias="from")
     to: AwareDatetime | date | None = None
-    before: int | None = Field(default=None, ge=1)
+    before: int | None = Field(default=None, ge=1, le=BIGINT_MAX)
     limit: int = Field(default=50, ge=1, le=500)
 
     @field_validator("from_", "to")
