@@ -254,7 +254,7 @@ class AllowEntryOut(BaseModel):
 
 
 INT_ID = {"type": "integer", "minimum": 1}
-WRITE_ERRORS = ("validation_error", "not_found", "conflict")
+WRITE_ERRORS = ("validation_error", "not_found", "conflict", "approval_required")
 LOCATIONS = ("admin: locations",)
 CONCERNS = ("admin: concerns",)
 FINDER = ("admin: finder",)
@@ -284,7 +284,10 @@ def _change(
         path_params=params,
         tags=tags,
         description="Every change publishes one new snapshot of the location (`catalog.location_configured`) "
-        "in the same transaction, or nothing when the value was already so.",
+        "in the same transaction, or nothing when the value was already so. A change that would take the "
+        "location below the opening times of directive 3.3 (R17: 4 days a week, one until 18:00) answers "
+        "409 `approval_required` unless a current approval of rule R17 is recorded first "
+        "(`POST /api/v1/admin/locations/{location_id}/policy-approvals`, directive 3.6).",
     )
 
 

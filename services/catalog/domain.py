@@ -312,6 +312,14 @@ def policy_findings(
     return [_with_approval(f, current) for f in findings]
 
 
+def new_restrictions(before: list[Finding], after: list[Finding]) -> list[Finding]:
+    """R21: the shortfalls of the opening times (R17) a change adds that no current approval covers.
+    Directive 3.6 asks for the approval of GBL 2 or BLL before the windows of 3.3 are restricted; a
+    shortfall that existed before the change (a location being built) does not stop the next step."""
+    had = {(f.rule, f.code) for f in before}
+    return [f for f in after if f.rule == "R17" and f.approval is None and (f.rule, f.code) not in had]
+
+
 def _with_approval(finding: Finding, approvals: list[Approval]) -> Finding:
     for approval in approvals:
         if approval.rule == finding.rule:

@@ -35,7 +35,7 @@ from services.catalog.models import (
 )
 from shared.calendar import BERLIN, holiday_name
 from shared.clock import Clock
-from shared.errors import NotFoundError, ValidationError
+from shared.errors import ConflictError, NotFoundError, ValidationError
 from shared.events.catalog import (
     Address,
     AllowListChangedV1,
@@ -365,16 +365,41 @@ def invalid_field(field: str, message: str, kind: str = "value_error") -> Valida
     )
 
 
+class ApprovalRequiredError(ConflictError):
+    """R21: the change would restrict the opening times of directive 3.3 without a prior approval."""
+
+    code = "approval_required"
+
+
+async def _opening_findings(conn: asyncpg.Connection, clock: Clock, location_id: str) -> list[domain.Finding]:
+    location = await db.find_location(conn, location_id)
+    if location is None:
+        return []
+    snapshot = await build_snapshot(conn, location, max(location["revision"], 1))
+    approvals = _approvals(await db.approvals_of(conn, location_id))
+    return domain.policy_findings(snapshot, on=today(clock), approvals=approvals)
+
+
 async def _in_location(
     pool: asyncpg.Pool,
     clock: Clock,
     location_id: str,
     work: Callable[[asyncpg.Connection, asyncpg.Record], Awaitable[T]],
 ) -> tuple[T, int | None]:
-    """Run a change of one location in one transaction, then publish its snapshot if it changed."""
+    """Run a change of one location in one transaction, then publish its snapshot if it changed. A
+    change that restricts the opening times below directive 3.3 without a recorded approval (R21) is
+    refused and rolled back."""
     async with pool.acquire() as conn, conn.transaction():
         location = await db.lock_location(conn, location_id)
+        before = await _opening_findings(conn, clock, location_id)
         result = await work(conn, location)
+        restricted = domain.new_restrictions(before, await _opening_findings(conn, clock, location_id))
+        if restricted:
+            raise ApprovalRequiredError(
+                "Restricting the opening times of directive 3.3 needs the prior approval of GBL 2 or BLL:"
+                " record it first (POST /api/v1/admin/locations/{id}/policy-approvals, rule R17).",
+                details=[f.as_dict() for f in restricted],
+            )
         revision = await publish_if_changed(conn, clock, location_id)
         return result, revision
 

@@ -360,9 +360,25 @@ async def test_the_policy_endpoint_finds_each_kind_of_shortfall_on_purpose_built
     # Süd loses Friday and Thursday (3 days left) and with Thursday its only evening; Nord loses a
     # mandatory concern; West's block is made 4 days long behind the API's back (the API refuses it).
     windows = (await ok(await demo_client.get("/api/v1/admin/locations/sued")))["windows"]
-    for window in windows:
-        if window["weekday"] in (3, 4):
-            await ok(await demo_client.delete(f"/api/v1/admin/windows/{window['id']}"))
+    restricting = [w for w in windows if w["weekday"] in (3, 4)]
+    # Directive 3.6: restricting the windows of 3.3 needs the prior approval of GBL 2 or BLL. Without
+    # one, the change that would take Süd below the rule is refused, and nothing of it is published.
+    revision = (await latest(demo_pool, "sued")).revision
+    refused = None
+    for window in restricting:
+        response = await demo_client.delete(f"/api/v1/admin/windows/{window['id']}")
+        if response.status == 409:
+            refused = await response.json()
+            break
+        await ok(response)
+    assert refused is not None and refused["error"]["code"] == "approval_required"
+    assert {d["code"] for d in refused["error"]["details"]} <= {"fewer_than_4_days", "no_day_until_18"}
+    assert (await ok(await demo_client.get("/api/v1/admin/locations/sued/policy")))["complies"] is True
+    deleted_so_far = (await latest(demo_pool, "sued")).revision - revision
+    # With the approval recorded first, the same restriction goes through and shows as approved.
+    await ok(await demo_client.post("/api/v1/admin/locations/sued/policy-approvals", json=APPROVAL), 201)
+    for window in restricting[deleted_so_far:]:
+        await ok(await demo_client.delete(f"/api/v1/admin/windows/{window['id']}"))
     await ok(await demo_client.delete("/api/v1/admin/locations/nord/concerns/energiesperre"))
     await demo_pool.execute(
         "UPDATE locations SET block_last_days = 2, block_first_days = 2 WHERE id = 'west'"
@@ -377,8 +393,6 @@ async def test_the_policy_endpoint_finds_each_kind_of_shortfall_on_purpose_built
         ("nord", "R15", "mandatory_concern_not_offered"),
         ("west", "R18", "month_change_block_too_long"),
     }
-    # a prior approval of the restriction (directive 3.6) shows as such
-    await ok(await demo_client.post("/api/v1/admin/locations/sued/policy-approvals", json=APPROVAL), 201)
     sued = await ok(await demo_client.get("/api/v1/admin/locations/sued/policy"))
     assert all(f["approved"] and f["approval"]["reference"] == "GBL2-2026-041" for f in sued["findings"])
 

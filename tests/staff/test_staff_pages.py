@@ -113,6 +113,53 @@ async def test_each_location_page_shows_where_the_location_falls_short_of_the_di
     assert "Standortdaten speichern" not in page
 
 
+@pytest.mark.req("R21")
+@pytest.mark.req("R17")
+async def test_a_restriction_below_the_directive_waits_for_the_approval_an_administrator_records(
+    stack: Stack,
+) -> None:
+    # Nord meets 3.3: Monday to Thursday, Thursday until 18:00.
+    admin = stack.admin
+    group = {"id": "nord-ez", "kind": "entrance_zone", "name": {"de": "Eingangszone"}, "service_points": 2}
+    assert (await admin.post("/api/v1/admin/locations/nord/groups", json=group)).status == 201
+    offer = {"group_id": "nord-ez", "duration_minutes": 30, "modes": ["in_person"]}
+    assert (await admin.put("/api/v1/admin/locations/nord/concerns/neuantrag", json=offer)).status == 200
+    for weekday in range(4):
+        window = {"weekday": weekday, "start": "08:00", "end": "18:00" if weekday == 3 else "12:00"}
+        answer = await admin.post(
+            "/api/v1/admin/groups/nord-ez/windows", json={**window, "service_points": 2}
+        )
+        assert answer.status == 201, await answer.text()
+    windows = (await (await admin.get("/api/v1/admin/locations/nord")).json())["windows"]
+    evening = next(w["id"] for w in windows if w["end"].startswith("18:00"))
+
+    # Its administrator may not take the evening away on their own (directive 3.6): nothing changes.
+    location_admin = await stack.gateway.signed_in("nord-la", (Role.LOCATION_ADMIN, "nord"))
+    status, _, page = await post_form(location_admin, f"/staff/windows/{evening}/delete", {})
+    assert status == 409 and "Nicht gespeichert: Diese Änderung schränkt die Zeitfenster" in page
+    assert "Kein Tag mit Terminen bis 18 Uhr" in page
+    assert len((await (await admin.get("/api/v1/admin/locations/nord")).json())["windows"]) == 4
+    assert "Abstimmung eintragen" not in page  # the form is the administrators'
+
+    # An administrator records the approval on the location page; then the restriction goes through.
+    approval = {
+        "reference": "GBL2-2026-007",
+        "approved_by": "Geschäftsbereichsleitung 2",
+        "valid_from": "2026-03-01",
+        "valid_until": "2026-03-31",
+        "note": "Personalengpass",
+    }
+    status, location, _ = await post_form(admin, "/staff/locations/nord/policy-approvals", approval)
+    assert (status, location) == (303, "/staff/locations/nord?notice=saved#policy")
+    status, _, _ = await post_form(location_admin, f"/staff/windows/{evening}/delete", {})
+    assert status == 303
+    page = await (await location_admin.get("/staff/locations/nord")).text()
+    assert "(vorab abgestimmt: GBL2-2026-007)" in page and "31.03.2026" in page
+    # The location administrator may not record approvals themselves.
+    status, _, _ = await post_form(location_admin, "/staff/locations/nord/policy-approvals", approval)
+    assert status == 403
+
+
 @pytest.mark.req("R20")
 async def test_the_closure_form_keeps_points_and_a_cleared_points_field_closes_nothing(stack: Stack) -> None:
     leader = await stack.gateway.signed_in("page-leader", (Role.GROUP_LEADER, "mitte"))

@@ -50,6 +50,20 @@ FINDINGS_DE = {
 }
 
 
+APPROVAL_REQUIRED_DE = (
+    "Nicht gespeichert: Diese Änderung schränkt die Zeitfenster nach Ziffer 3.3 ein. Das ist vorab mit der"
+    " Geschäftsbereichsleitung 2 oder der Bereichsleitung Leistungsgewährung & Eingangszone abzustimmen"
+    " (Ziffer 3.6); die Administration trägt die Abstimmung unter „Vorgaben“ ein, danach geht die Änderung."
+)
+
+
+def change_errors(exc: OTVError) -> list[str]:
+    """German lines for a refused change; a restriction without approval (R21) names what it would cause."""
+    if exc.code == "approval_required":
+        return [APPROVAL_REQUIRED_DE, *(finding_text(d) for d in exc.details if isinstance(d, dict))]
+    return error_messages(exc)
+
+
 def finding_text(finding: dict[str, Any]) -> str:
     text = FINDINGS_DE.get(str(finding.get("code")))
     if text is None:
@@ -91,6 +105,8 @@ async def _location_context(request: web.Request, location_id: str) -> dict[str,
         "windows_of": {g["id"]: [w for w in windows if w["group_id"] == g["id"]] for g in groups},
         "may_edit_group": {g["id"]: identity.has(Role.GROUP_LEADER, location_id, g["id"]) for g in groups},
         "is_location_admin": identity.has(Role.LOCATION_ADMIN, location_id),
+        "is_admin": identity.has(Role.ADMIN),
+        "approvals": sorted(details.get("policy_approvals") or [], key=lambda a: str(a.get("valid_from"))),
         "concern_catalogue": concerns,
         "concern_names": {c["id"]: (c.get("name") or {}).get("de", c["id"]) for c in concerns},
         "findings": [{**f, "text": finding_text(f)} for f in details.get("policy_findings") or []],
@@ -146,10 +162,10 @@ async def _change(
             status=409,
         )
     except OTVError as exc:
-        return await _location_page(request, location_id, errors=error_messages(exc), status=exc.status)
+        return await _location_page(request, location_id, errors=change_errors(exc), status=exc.status)
     if not 200 <= status < 300:
         error = UpstreamError(status, answer)
-        return await _location_page(request, location_id, errors=error_messages(error), status=error.status)
+        return await _location_page(request, location_id, errors=change_errors(error), status=error.status)
     if affected:
         return render(
             request,
@@ -350,6 +366,29 @@ async def closure_delete(request: web.Request) -> web.StreamResponse:
         {"closure_id": request.match_info["closure_id"]},
         None,
         anchor="closures",
+    )
+
+
+@routes.post("/staff/locations/{location_id}/policy-approvals")
+async def approval_add(request: web.Request) -> web.StreamResponse:
+    """R21: an administrator records the prior approval of a restriction of the opening times (directive
+    3.6), so that the location's administrators can then make it."""
+    form = await request.post()
+    data = {
+        "rule": "R17",
+        "reference": _text(form.get("reference")),
+        "approved_by": _text(form.get("approved_by")),
+        "valid_from": _text(form.get("valid_from")),
+        "valid_until": _text(form.get("valid_until")),
+        "note": _text(form.get("note")),
+    }
+    return await _change(
+        request,
+        "POST",
+        "/api/v1/admin/locations/{location_id}/policy-approvals",
+        {"location_id": request.match_info["location_id"]},
+        data,
+        anchor="policy",
     )
 
 

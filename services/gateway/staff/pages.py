@@ -207,6 +207,9 @@ FIELD_LABELS_DE = {
     "password": "Passwort",
     "locations": "Standorte",
     "operations": "Erlaubte Vorgänge",
+    "reference": "Aktenzeichen",
+    "approved_by": "Abgestimmt mit",
+    "note": "Notiz",
 }
 # German for the usual kinds of invalid input (pydantic's `type`); other messages stay as the service said.
 PROBLEMS_DE = {

@@ -511,6 +511,9 @@ OWN: dict[tuple[str, str], Rule] = {
     ),
     ("POST", "/staff/locations/{location_id}/groups"): Rule(LA, path(), entity="group"),
     ("POST", "/staff/locations/{location_id}/concerns"): Rule(LA, path(), entity="concern_offer"),
+    ("POST", "/staff/locations/{location_id}/policy-approvals"): Rule(
+        ADMIN, path(), entity="policy_approval"
+    ),
     ("POST", "/staff/locations/{location_id}/closures"): Rule(
         LA,
         path(),
