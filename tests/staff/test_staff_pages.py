@@ -184,6 +184,13 @@ async def test_the_closure_form_keeps_points_and_a_cleared_points_field_closes_n
     page = await (await leader.get("/staff/locations/mitte")).text()
     assert "10.03.2026" in page and "nur Platz 1 bis 1" in page and "Krankheit" in page
     assert "Einschränkung ab 10.03.2026 aufheben" in page
+    # A closure that is over stays for the record, folded away below the coming ones, without a button.
+    past = {"first": "2026-02-16", "last": "2026-02-17", "group_id": "mitte-ez", "reason": "Fortbildung"}
+    assert (await stack.admin.post("/api/v1/admin/locations/mitte/closures", json=past)).status == 201
+    page = await (await leader.get("/staff/locations/mitte")).text()
+    coming, _, folded = page.partition("Vergangene Schließungen (1)")
+    assert "Einschränkung ab 10.03.2026 aufheben" in coming and "Fortbildung" not in coming
+    assert "16.02.2026" in folded and "Fortbildung" in folded and "ab 16.02.2026 aufheben" not in folded
 
 
 @pytest.mark.req("R10")

@@ -22,8 +22,10 @@ from services.gateway.staff.capacity import CapacityConflictError
 from services.gateway.staff.forwarding import apply_change
 from services.gateway.staff.keys import GROUP, IDENTITY, LOCATION
 from services.gateway.staff.pages import UpstreamError, error_messages, redirect, render
+from shared.clock import BERLIN
 from shared.errors import OTVError
 from shared.identity import Role
+from shared.web import CLOCK
 
 routes = web.RouteTableDef()
 
@@ -97,6 +99,8 @@ async def _location_context(request: web.Request, location_id: str) -> dict[str,
     concerns = await _get(request, "/api/v1/admin/concerns")
     groups = details.get("groups") or []
     windows = sorted(details.get("windows") or [], key=lambda w: (w["group_id"], w["weekday"], w["start"]))
+    today = request.app[CLOCK].now().astimezone(BERLIN).date().isoformat()
+    closures = sorted(details.get("closures") or [], key=lambda c: (str(c.get("first")), str(c.get("last"))))
     return {
         "title": details.get("name", location_id),
         "location": details,
@@ -110,6 +114,9 @@ async def _location_context(request: web.Request, location_id: str) -> dict[str,
         "concern_catalogue": concerns,
         "concern_names": {c["id"]: (c.get("name") or {}).get("de", c["id"]) for c in concerns},
         "findings": [{**f, "text": finding_text(f)} for f in details.get("policy_findings") or []],
+        # Over closures stay for the record, folded away: the page shows what still lies ahead.
+        "closures": [c for c in closures if str(c.get("last")) >= today],
+        "past_closures": [c for c in reversed(closures) if str(c.get("last")) < today],
         "weekdays": WEEKDAYS_DE,
         "group_kinds": GROUP_KINDS_DE,
         "modes": MODES_DE,
