@@ -182,6 +182,10 @@ WAITING_ROUTES = (
         status=201,
         errors=("validation_error", "not_found", "already_booked", "already_waiting", "slots_available"),
         tags=WAITING_TAGS,
+        description="409 `slots_available` (with the first free starts) when an appointment that suits the "
+        "wish is free now: book it instead. 422 with a detail of type `no_matching_times` on `weekdays` "
+        "(with `offered_weekdays`, 0 = Monday) when the location has no appointment of this concern on "
+        "those days and times before `latest_date` at all, such as a Saturday where nobody works.",
     ),
     ApiRoute(
         "GET",

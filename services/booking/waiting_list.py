@@ -36,6 +36,7 @@ from services.booking.domain import (
     LocationConfig,
     Slot,
     available_slots,
+    candidate_slots,
     field_error,
     free_points,
     local_text,
@@ -66,7 +67,7 @@ from services.booking.waiting_models import (
     WishView,
 )
 from shared.clock import BERLIN, Clock
-from shared.errors import NotFoundError
+from shared.errors import NotFoundError, ValidationError
 from shared.events import EventData
 from shared.events.appointment import Language
 from shared.events.catalog import ConcernOffer, LeadTime, LocationConfiguredV1, Mode
@@ -290,8 +291,10 @@ FREE_SHOWN = 3  # free appointments named in a `slots_available` answer
 async def _refuse_when_free(
     deps: Deps, config: LocationConfig, concern: ConcernOffer, request: WishRequest, now: datetime
 ) -> None:
-    """409 `slots_available` when an appointment that suits the wish can be booked now: the list offers
-    only what is freed or added later, so such a customer would wait for nothing."""
+    """422 `no_matching_times` when the location has no appointment of this concern on the wished days
+    and times at all before the wish's last day (it would wait for ever: a Saturday where nobody works);
+    409 `slots_available` when one that suits the wish can be booked now: the list offers only what is
+    freed or added later, so such a customer would wait for nothing."""
     criteria = Criteria(
         weekdays=frozenset(request.weekdays),
         earliest=request.earliest,
@@ -300,6 +303,20 @@ async def _refuse_when_free(
         evening_declared=bool(request.evening_declaration),
     )
     first = now.astimezone(BERLIN).date()
+    grid = candidate_slots(config, concern, first, request.latest_date, now)
+    if not any(criteria.fits(slot) for slot in grid):
+        offered = sorted({slot.start.astimezone(BERLIN).weekday() for slot in grid})
+        raise ValidationError(
+            "Invalid input: weekdays.",
+            details=[
+                {
+                    "field": "weekdays",
+                    "message": "no appointment of this concern on these days and times before latest_date",
+                    "type": "no_matching_times",
+                    "offered_weekdays": offered,  # the days it has (none: not before latest_date)
+                }
+            ],
+        )
     since = datetime.combine(first, datetime.min.time(), BERLIN)
     until = datetime.combine(request.latest_date + timedelta(days=1), datetime.min.time(), BERLIN)
     busy = await db.fetch_busy(deps.pool, config.location_id, concern.group_id, since, until, now)

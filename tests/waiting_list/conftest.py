@@ -64,6 +64,18 @@ def link_of(message: StoredMessage) -> tuple[uuid.UUID, str]:
     return uuid.UUID(match.group(1)), match.group(3)
 
 
+# The default wish: Wednesday 4 March 2026 at 08:00, a start the first such wish fills (every service
+# point booked), so that it is one to wait for. A wish nothing free suits is what the list is for (one a
+# free appointment suits is refused with 409 `slots_available`, one the location never offers with 422).
+DEFAULT_START = factory.iso("2026-03-04", "08:00")
+DEFAULT_WISH: dict[str, Any] = {
+    "weekdays": [2],
+    "earliest": "08:00",
+    "latest": "08:15",
+    "latest_date": "2026-03-04",
+}
+
+
 @dataclass
 class Waiting:
     client: TestClient[Any, Any]
@@ -71,8 +83,12 @@ class Waiting:
     clock: ManualClock
     sink: MailSink
     pool: asyncpg.Pool
+    default_full: bool = False
 
     async def join(self, email: str, *, status: int = 201, **overrides: Any) -> dict[str, Any]:
+        if not self.default_full and not overrides.keys() & DEFAULT_WISH.keys():
+            await self.fill(DEFAULT_START)  # the default wish waits for a full start
+            self.default_full = True
         body = wish_body(email, **overrides)
         response = await self.client.post("/api/v1/waiting-list", json=body)
         answer: dict[str, Any] = await response.json()
@@ -151,10 +167,7 @@ def wish_body(email: str, **overrides: Any) -> dict[str, Any]:
         "location_id": factory.LOCATION,
         "concern_id": "veraenderung",
         "mode": "in_person",
-        # Saturdays, which the factory's location does not open: a wish nothing free suits (the list is
-        # for those; one that a free appointment suits is refused with 409 `slots_available`).
-        "weekdays": [5],
-        "latest_date": "2026-03-07",
+        **DEFAULT_WISH,
         "customer": customer,
         **overrides,
     }

@@ -125,6 +125,8 @@ TEXTS = {
         "left": "Sie haben sich von der Warteliste abgemeldet",
         "expired": "Dieser Link ist abgelaufen",
         "free_now": "Passende Termine sind gerade frei",
+        "no_times": "An den gewählten Tagen und zu den gewählten Zeiten gibt es für dieses Anliegen keine",
+        "thursday": "Donnerstag",
     },
     "en": {
         "join": "Join the waiting list",
@@ -135,13 +137,42 @@ TEXTS = {
         "left": "You have left the waiting list",
         "expired": "This link has expired",
         "free_now": "Appointments that suit you are free right now",
+        "no_times": "On the days and at the times you chose there are no appointments for this concern",
+        "thursday": "Thursday",
     },
 }
 
 
+THURSDAY = "2027-03-11"  # of the stack's week (tests/web/conftest.py: NOW is Monday 8 March 2027)
+
+
+async def fill_thursday_afternoon(stack: Stack) -> None:
+    """Book every place of a new application on Thursday afternoon at Mitte (14:00 and 15:00, three
+    service points; the evening after 16:00 is for people in work): a wish for it waits."""
+    async with aiohttp.ClientSession(base_url=stack.gateway_url) as http:
+        for start in (f"{THURSDAY}T14:00:00+01:00", f"{THURSDAY}T15:00:00+01:00"):
+            for _ in range(3):
+                customer = {
+                    "first_name": "Erika",
+                    "last_name": "Beispiel",
+                    "email": unique_email("thursday"),
+                    "customer_number": unique_customer_number(),
+                }
+                body = {
+                    "location_id": "mitte",
+                    "concern_id": "neuantrag",
+                    "start": start,
+                    "mode": "in_person",
+                    "customer": customer,
+                }
+                async with http.post("/api/v1/appointments", json=body) as response:
+                    assert response.status in (201, 409), await response.text()  # 409: filled before
+
+
 async def join(page: Page, stack: Stack, language: str, email: str) -> None:
+    await fill_thursday_afternoon(stack)
     state = Sealer(stack.gateway_settings().web_secret).seal(
-        {"loc": "mitte", "concern": "veraenderung", "mode": "in_person"}
+        {"loc": "mitte", "concern": "neuantrag", "mode": "in_person"}
     )
     query = f"s={state}" + ("" if language == "de" else f"&lang={language}")
     await page.goto(f"{stack.gateway_url}/waiting-list/join?{query}")
@@ -163,10 +194,21 @@ async def join(page: Page, stack: Stack, language: str, email: str) -> None:
     assert first_day and first_day.startswith("/time?") and "day=" in first_day
     assert await page.locator("#field-email").input_value() == email
     await check(page, axe, "join, appointments free", found)
-    # Only Saturdays, when the location is closed: that is a wish to wait for.
+    # Only Saturdays, when the location does not open: a wish it could never meet; the page says on which
+    # days it has appointments of this concern.
     for day in range(5):
         await page.locator(f"#weekday-{day}").uncheck()
     await page.locator("#weekday-5").check()
+    await page.get_by_role("button", name=texts["join"]).click()
+    problem = page.locator("#weekdays-error")
+    await problem.wait_for()
+    assert texts["no_times"] in await problem.inner_text() and texts["thursday"] in await problem.inner_text()
+    await check(page, axe, "join, no such days", found)
+    # Thursday afternoons until Thursday, every place booked: that is a wish to wait for.
+    await page.locator("#weekday-5").uncheck()
+    await page.locator("#weekday-3").check()
+    await page.locator("#part-morning").uncheck()
+    await page.locator("#field-latest_date").fill(THURSDAY)
     await page.get_by_role("button", name=texts["join"]).click()
     await page.get_by_role("heading", name=texts["check_mail"]).wait_for()
     await check(page, axe, "registered", found)

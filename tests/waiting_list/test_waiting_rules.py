@@ -12,11 +12,11 @@ import pytest
 
 from services.booking import retention as booking_retention
 from services.booking.consumer import apply_allow_list_changed
-from shared.events.catalog import AllowListChangedV1
+from shared.events.catalog import AllowListChangedV1, GroupKind, GroupSnapshot
 from shared.identity import Grant, IdentityKind, Role, StaffIdentity, sign
 from tests.booking import factory
 from tests.booking.conftest import configure
-from tests.waiting_list.conftest import Waiting, kind_of, link_of, unique_email, wish_body
+from tests.waiting_list.conftest import DEFAULT_START, Waiting, kind_of, link_of, unique_email, wish_body
 
 TUESDAY_EIGHT = factory.iso("2026-03-03", "08:00")
 NARROW: dict[str, Any] = {
@@ -115,14 +115,27 @@ async def test_nobody_joins_the_list_for_an_appointment_that_is_free_now(waiting
     refused = await waiting.join(email, status=409, **NARROW)
     assert refused["error"]["code"] == "slots_available"
     assert [d["start"] for d in refused["error"]["details"]] == [TUESDAY_EIGHT]
-    broad = await waiting.join(email, status=409, weekdays=[1, 2], latest_date="2026-03-04")
+    broad = await waiting.join(
+        email, status=409, weekdays=[1, 2], earliest=None, latest=None, latest_date="2026-03-04"
+    )
     assert len(broad["error"]["details"]) == 3  # the first three
     assert await waiting.pool.fetchval("SELECT count(*) FROM wishes") == 0
-    # Evening slots suit only a customer who declared work or a measure (R12): Thursday's evening alone
-    # is nothing to book for anyone else, so they may wait for it.
-    evening: dict[str, Any] = {"weekdays": [3], "earliest": "16:00", "latest_date": "2026-03-05"}
+    # Evening slots suit only a customer who declared work or a measure (R12): for anyone else Thursday's
+    # evening alone is no wish the list could ever meet (422, naming the days it has appointments).
+    evening: dict[str, Any] = {
+        "weekdays": [3],
+        "earliest": "16:00",
+        "latest": None,
+        "latest_date": "2026-03-05",
+    }
     assert (await waiting.join(email, status=409, evening_declaration=True, **evening))["error"]["details"]
-    await waiting.join(email, **evening)
+    never = await waiting.join(email, status=422, **evening)
+    assert never["error"]["details"][0]["type"] == "no_matching_times"
+    # Nor a Saturday, when the location does not open: until then it has appointments Tuesday to Friday.
+    saturday = await waiting.join(
+        email, status=422, weekdays=[5], earliest=None, latest=None, latest_date="2026-03-07"
+    )
+    assert saturday["error"]["details"][0]["offered_weekdays"] == [1, 2, 3, 4]
     # Once the start is full, the wish is what the list is for.
     await waiting.fill(TUESDAY_EIGHT)
     await waiting.join(unique_email("waits"), **NARROW)
@@ -182,7 +195,8 @@ async def test_withdrawing_with_a_held_offer_frees_the_slot_for_the_next_wish_at
 @pytest.mark.req("R45")
 async def test_a_wish_past_its_latest_date_expires_with_a_short_mail(waiting: Waiting) -> None:
     email = unique_email("expires")
-    await waiting.joined_and_confirmed(email, latest_date="2026-03-03")
+    await waiting.fill(TUESDAY_EIGHT)
+    await waiting.joined_and_confirmed(email, **NARROW)
     await waiting.mails_to(email, 2)
     waiting.clock.advance(timedelta(days=1))
     assert (await waiting.match())["wishes_expired"] == 0
@@ -193,17 +207,25 @@ async def test_a_wish_past_its_latest_date_expires_with_a_short_mail(waiting: Wa
 
 @pytest.mark.req("R45")
 async def test_a_new_window_is_offered_to_the_waiting_wishes(waiting: Waiting) -> None:
-    email = unique_email("saturday")
-    wish_id, _ = await waiting.joined_and_confirmed(email, weekdays=[5], latest_date="2026-03-07")
+    email = unique_email("more-points")
+    wish_id, _ = await waiting.joined_and_confirmed(email)  # Wednesday 08:00, every point booked
     assert (await waiting.match())["offers_made"] == 0
-    windows = [*factory.default_windows(), factory.window("ez", 5, "09:00", "10:00", 1)]
-    await configure(waiting.pool, factory.location(revision=2, windows=windows))
+    # A fourth service point in the entrance zone, on Wednesday mornings: the new capacity goes to the wish.
+    windows = [
+        factory.window("ez", 2, "08:00", "12:00", 4) if (w.group_id, w.weekday) == ("ez", 2) else w
+        for w in factory.default_windows()
+    ]
+    groups = [
+        GroupSnapshot(id="ez", kind=GroupKind.ENTRANCE_ZONE, name={"de": "Eingangszone"}, service_points=4),
+        GroupSnapshot(id="lt", kind=GroupKind.BENEFITS_TEAM, name={"de": "Leistungsteam"}, service_points=2),
+    ]
+    await configure(waiting.pool, factory.location(revision=2, groups=groups, windows=windows))
     counts = await waiting.match()
     assert counts["capacity_changes"] == 1 and counts["offers_made"] == 1
     offer = await waiting.pool.fetchrow(
         "SELECT start_at FROM waiting_offers WHERE wish_id = $1", uuid.UUID(wish_id)
     )
-    assert offer["start_at"] == factory.at("2026-03-07", "09:00")
+    assert offer["start_at"] == factory.at("2026-03-04", "08:00")
 
 
 def _identity(role: Role, *locations: str) -> str:
@@ -223,7 +245,9 @@ async def test_staff_of_the_location_see_its_waiting_list_per_concern_and_others
 ) -> None:
     email = unique_email("listed")
     await waiting.joined_and_confirmed(email, language="en")  # joined on the English pages
-    await waiting.join(unique_email("pending"), concern_id="bescheid")
+    for _ in range(2):  # the benefits team's two points on Wednesday at 08:00
+        await waiting.book(DEFAULT_START, unique_email("booked"), concern="bescheid")
+    await waiting.join(unique_email("pending"), concern_id="bescheid", latest="08:30")
     path = f"/api/v1/staff/locations/{factory.LOCATION}/waiting-list"
     assert (await waiting.client.get(path)).status == 401
     elsewhere = await waiting.client.get(

@@ -168,6 +168,8 @@ async def join_submit(request: web.Request) -> web.StreamResponse:
     elif answer.error_code == "slots_available":
         # Nothing to wait for: appointments that suit the wish are free now; book one of them.
         return await join_page(request, errors, values, free_now=_free_now(request, answer.error_details))
+    elif (impossible := _no_matching_times(answer.error_details)) is not None:
+        errors.add("weekdays", impossible)
     else:
         for detail in answer.error_details:
             name = forms.field_of(str(detail.get("field", "")))
@@ -176,6 +178,22 @@ async def join_submit(request: web.Request) -> web.StreamResponse:
         if not errors:
             errors.general.append(_("Please check your entries."))
     return await join_page(request, errors, values)
+
+
+def _no_matching_times(details: list[dict[str, Any]]) -> str | None:
+    """Booking's 422 for a wish the location can never meet (a Saturday where nobody works): which days it
+    has appointments of this concern, so that the customer chooses one of them."""
+    for detail in details:
+        if detail.get("type") == "no_matching_times":
+            days = detail.get("offered_weekdays") or []
+            offered = [d for d in days if isinstance(d, int) and d in WEEKDAYS]
+            if not offered:
+                return _("Until this day there are no appointments for this concern. Choose a later day.")
+            return _(
+                "On the days and at the times you chose there are no appointments for this concern."
+                " There are appointments on: %(days)s."
+            ) % {"days": _weekday_names(offered)}
+    return None
 
 
 async def registered_page(request: web.Request) -> web.StreamResponse:
