@@ -210,7 +210,12 @@ async def test_a_mass_change_page_previews_confirms_once_and_a_second_confirmati
     assert again.status == 200 and "Diese Änderung wurde bereits angewendet" in html
     assert await pool.fetchval("SELECT count(*) FROM outbox") == before + 2
     entries = await audit_rows(pages_gateway, entity="mass_change")
-    assert len(entries) == 5 and all(e["location"] == HERE for e in entries)  # preview, 2x (closure, apply)
+    assert len(entries) == 3 and all(e["location"] == HERE for e in entries)  # preview, apply twice
+    # The closure the confirmation saves is in the log as what it is, a closure, with its own route.
+    saved = await audit_rows(pages_gateway, entity="closure")
+    assert [(e["route"], e["location"]) for e in saved] == [
+        ("/api/v1/admin/locations/{location_id}/closures", HERE)
+    ] * 2
     # Other values than the preview's are refused, and nothing moves.
     other = await form(
         leader, f"{path}/apply", preview_id=preview_id.group(1), **{**chosen, "date": "2026-03-04"}

@@ -100,6 +100,7 @@ async def audit_change(
     data: Any,
     answer: Any,
     extra: dict[str, Any] | None = None,
+    entity: str | None = None,
 ) -> None:
     """The audit entry of a change another service made (after its 2xx): who, what (entity and id),
     where, the names of the fields set; learns new catalog entities for the look-ups."""
@@ -123,7 +124,7 @@ async def audit_change(
             request.app[STAFF],
             Actor.of(request[IDENTITY], client_ip(request), current_correlation_id()),
             action=_action(method, api_route),
-            entity=rule.entity or "resource",
+            entity=entity or rule.entity or "resource",
             entity_id=entity_id,
             location=location,
             status=status,
@@ -145,9 +146,11 @@ async def apply_change(
     *,
     confirmed: bool = False,
     extra_headers: dict[str, str] | None = None,
+    entity: str | None = None,
 ) -> tuple[int, Any, list[dict[str, Any]]]:
     """A change made by a staff page: the same R20 check, call and audit entry as the API route whose
-    rule the page's route repeats. Raises `CapacityConflictError` (409) unless confirmed."""
+    rule the page's route repeats (`entity` names what it changes where that is not the page's own,
+    such as the closure a mass change saves). Raises `CapacityConflictError` (409) unless confirmed."""
     change = request[RULE].capacity_check
     affected: list[dict[str, Any]] = []
     if change is not None:
@@ -169,6 +172,7 @@ async def apply_change(
             data=data,
             answer=answer,
             extra=extra,
+            entity=entity,
         )
     return status, answer, affected
 

@@ -294,6 +294,7 @@ async def _save_capacity(request: web.Request, location_id: str, body: dict[str,
             "/api/v1/admin/locations/{location_id}/closures",
             {"location_id": location_id},
             closure,
+            entity="closure",
         )
     except OTVError as exc:
         status, answer = exc.status, {"error": {"code": exc.code}}
@@ -313,6 +314,7 @@ async def _undo_capacity(request: web.Request, saved: Any) -> None:
             "/api/v1/admin/closures/{closure_id}",
             {"closure_id": str(saved["id"])},
             None,
+            entity="closure",
         )
     except OTVError:
         log.warning("mass_change_closure_left", closure_id=saved["id"])
