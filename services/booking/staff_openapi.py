@@ -420,5 +420,10 @@ STAFF_ROUTES = (
         errors=("validation_error", "not_found", "forbidden", "conflict"),
         path_params={"location_id": LOCATION_ID},
         tags=PLANNING,
+        description="Through the gateway, a body that names `date`, `group_id` (none: the whole location, "
+        "for its administrators) and `service_points_left` first saves that day's capacity in the catalog "
+        "(a closure, or a restriction to service points 1..n; saved once however often it is confirmed), so "
+        "that the places the moved appointments leave are not offered again; when the moves then fail, "
+        "that closure is taken back. A body with `preview_id` alone only moves.",
     ),
 )

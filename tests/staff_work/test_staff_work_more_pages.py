@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from typing import Any
 
 import asyncpg
@@ -246,3 +247,48 @@ async def test_a_mass_change_page_previews_confirms_once_and_a_second_confirmati
     elsewhere = await signed_in(pages_gateway, "leitung-anderswo", Role.GROUP_LEADER, THERE)
     refused = await form(elsewhere, f"{path}/preview", date=TUESDAY, service_points_left="0")
     assert refused.status == 403 and "Mustermann" not in await refused.text()
+
+
+@pytest.mark.req("R20")
+@pytest.mark.req("R44")
+async def test_a_mass_change_through_the_api_saves_the_days_capacity_as_the_page_does(
+    client: TestClient[Any, Any], pages_gateway: Gateway, pool: asyncpg.Pool
+) -> None:
+    """An API client's confirmation that names day, group and points closes or restricts the day in the
+    catalog first, so that the places the moved appointments leave are not offered again; a failed one
+    takes the closure back; one that names none only moves, as before."""
+    for _ in range(3):
+        await book(client, TUESDAY, "08:00")
+    leader = await signed_in(pages_gateway, "gruppenleitung-api", Role.GROUP_LEADER)
+    base = f"/api/v1/staff/locations/{HERE}/mass-change"
+    chosen = {"date": TUESDAY, "group_id": "ez", "service_points_left": 1}
+    preview = await leader.post(f"{base}/preview", json=chosen)
+    assert preview.status == 201, await preview.text()
+    catalog = pages_gateway.upstreams["catalog"]
+    catalog.answer = {"id": 91, "published_revision": 4}
+
+    gone = await leader.post(f"{base}/apply", json={"preview_id": str(uuid.uuid4()), **chosen})
+    assert gone.status == 404
+    writes = [(c["method"], c["path"]) for c in catalog.calls if c["method"] in ("POST", "DELETE")]
+    assert writes == [
+        ("POST", f"/api/v1/admin/locations/{HERE}/closures"),
+        ("DELETE", "/api/v1/admin/closures/91"),
+    ]
+
+    applied = await leader.post(f"{base}/apply", json={"preview_id": (await preview.json())["id"], **chosen})
+    answer = await applied.json()
+    assert applied.status == 200 and len(answer["moved"]) == 2, answer
+    closures = [c for c in catalog.calls if c["method"] == "POST" and c["path"].endswith("/closures")]
+    assert len(closures) == 2 and json.loads(closures[-1]["body"]) == {
+        "first": TUESDAY,
+        "last": TUESDAY,
+        "group_id": "ez",
+        "reason": "Massenänderung",
+        "service_points_left": 1,
+    }
+    # The whole location is for its administrators, through the API as on the page: nothing is saved.
+    whole = await leader.post(
+        f"{base}/apply", json={"preview_id": str(uuid.uuid4()), "date": TUESDAY, "service_points_left": 0}
+    )
+    assert whole.status == 403 and len([c for c in catalog.calls if c["method"] == "POST"]) == 2
+    catalog.answer = None

@@ -14,7 +14,7 @@ import asyncpg
 from aiohttp import web
 
 from services.gateway.config import Settings
-from services.gateway.staff import api, authz, keys, pages
+from services.gateway.staff import api, authz, day_capacity, keys, pages
 from services.gateway.staff.catalog_index import CATALOG_INDEX, CatalogIndex
 from services.gateway.staff.domain import LockoutPolicy, LoginThrottle, SessionPolicy
 from services.gateway.staff.forwarding import make_forwarder
@@ -37,7 +37,8 @@ def setup_staff(app: web.Application) -> None:
     app.router.add_routes(api.routes)
     pages.setup_pages(app)
     for route in FORWARDED:
-        app.router.add_route(route.method, route.path, make_forwarder(route))
+        make = day_capacity.make_apply_handler if route.saves_day_capacity else make_forwarder
+        app.router.add_route(route.method, route.path, make(route))
     _check_every_own_route_has_a_rule(app, table)
 
     async def start(app: web.Application) -> None:

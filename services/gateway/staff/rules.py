@@ -125,6 +125,9 @@ class Forwarded:
     rule: Rule
     # The service's own path where it differs from the gateway's (same parameters).
     upstream_path: str | None = None
+    # R20, R44: the mass change's confirmation saves the day's capacity in the catalog first
+    # (`day_capacity.py`).
+    saves_day_capacity: bool = False
 
 
 AM = Role.APPOINTMENT_MANAGER
@@ -210,6 +213,7 @@ FORWARDED: tuple[Forwarded, ...] = (
             f"/api/v1/staff/locations/{{location_id}}/mass-change/{step}",
             "booking",
             Rule(GL, path(), entity="mass_change"),
+            saves_day_capacity=step == "apply",
         )
         for step in ("preview", "apply")
     ),

@@ -9,11 +9,11 @@ again changes nothing and answers "already applied".
 - POST /staff/locations/{location_id}/mass-change/apply     set the day's capacity, then apply the
                                                              preview once; the result
 
-Applying first saves the day's capacity in the catalog: a closure of the location or group (0 points
-left) or a restriction to points 1..n, the same as the location page's form. Without it, the places the
-moved appointments leave would be offered to the next customers on a day nobody works. Closing or
-restricting the whole location is for its administrators (the catalog's rule for closures); a group
-leader chooses one of their groups.
+Applying first saves the day's capacity in the catalog (`staff/day_capacity.py`, shared with the API):
+a closure of the location or group (0 points left) or a restriction to points 1..n, the same as the
+location page's form. Without it, the places the moved appointments leave would be offered to the next
+customers on a day nobody works. Closing or restricting the whole location is for its administrators;
+a group leader chooses one of their groups.
 
 The groups to choose from are those of the location's concerns (the catalog's public list): an
 appointment always belongs to a concern's group, so a group without concerns has nothing to move.
@@ -25,11 +25,10 @@ import uuid
 from datetime import date
 from typing import Any
 
-import structlog
 from aiohttp import web
 
-from services.gateway.staff.forwarding import apply_change
-from services.gateway.staff.keys import IDENTITY
+from services.gateway.staff import day_capacity
+from services.gateway.staff.day_capacity import MAX_POINTS, WHOLE_LOCATION_DE, may_change
 from services.gateway.staff.pages import location_names
 from services.gateway.staff_work.common import (
     booking_change,
@@ -42,14 +41,10 @@ from services.gateway.staff_work.common import (
     text,
     today,
 )
-from shared.errors import OTVError
-from shared.identity import Role, StaffIdentity
 from shared.labels import MODES_DE
 
-log = structlog.get_logger(__name__)
 routes = web.RouteTableDef()
 
-MAX_POINTS = 200
 FIELDS_DE = {
     "date": "Tag",
     "group_id": "Gruppe",
@@ -59,27 +54,6 @@ FIELDS_DE = {
 CODES_DE = {
     "not_found": "Diese Vorschau gibt es nicht (mehr). Bitte erstellen Sie eine neue.",
 }
-WHOLE_LOCATION_DE = (
-    "Betroffen: den ganzen Standort schließen oder einschränken darf nur die Standort-Administration."
-    " Bitte wählen Sie eine Gruppe."
-)
-CLOSURE_REASON = "Massenänderung"
-
-
-def _identity(request: web.Request) -> StaffIdentity | None:
-    found = request.get(IDENTITY)
-    return found if isinstance(found, StaffIdentity) else None
-
-
-def _may_change(request: web.Request, location_id: str, group_id: str | None) -> bool:
-    """The catalog's rule for closures: the whole location for its administrators, a group for its
-    leaders."""
-    identity = _identity(request)
-    if identity is None:
-        return False
-    if group_id is None:
-        return identity.has(Role.LOCATION_ADMIN, location_id)
-    return identity.has(Role.GROUP_LEADER, location_id, group_id)
 
 
 def _groups(concerns: list[dict[str, Any]]) -> dict[str, str]:
@@ -122,9 +96,9 @@ async def _form_page(
             "groups": {
                 gid: name
                 for gid, name in (await _group_names(request, location_id)).items()
-                if _may_change(request, location_id, gid)
+                if may_change(request, location_id, gid)
             },
-            "whole_location": _may_change(request, location_id, None),
+            "whole_location": may_change(request, location_id, None),
             "values": values or {"date": today(request).isoformat(), "service_points_left": "0"},
             "max_points": MAX_POINTS,
             "errors": errors or [],
@@ -174,7 +148,7 @@ def _read(form: Any) -> tuple[dict[str, str], dict[str, Any], dict[str, str]]:
 async def mass_change_preview(request: web.Request) -> web.Response:
     location_id = request.match_info["location_id"]
     values, body, problems = _read(await request.post())
-    if not values["group_id"] and not _may_change(request, location_id, None):
+    if not values["group_id"] and not may_change(request, location_id, None):
         problems["group_id"] = WHOLE_LOCATION_DE
     if problems:
         return await _form_page(
@@ -237,7 +211,7 @@ async def mass_change_apply(request: web.Request) -> web.Response:
     answer: Any = {"error": {"code": "validation_error", "details": [{"field": f} for f in problems]}}
     saved_closure: Any = None
     if not problems:
-        status, saved_closure = await _save_capacity(request, location_id, body)
+        status, saved_closure = await day_capacity.save(request, location_id, body)
         answer = saved_closure
     if 200 <= status < 300:
         status, answer = await booking_change(
@@ -247,7 +221,7 @@ async def mass_change_apply(request: web.Request) -> web.Response:
             body,
         )
         if not 200 <= status < 300:
-            await _undo_capacity(request, saved_closure)  # nothing moved: the day stays as it was
+            await day_capacity.undo(request, saved_closure)  # nothing moved: the day stays as it was
     if not 200 <= status < 300 or not isinstance(answer, dict):
         errors, by_field = explain(status, answer, fields=FIELDS_DE, codes=CODES_DE)
         return await _form_page(
@@ -271,50 +245,3 @@ async def mass_change_apply(request: web.Request) -> web.Response:
             "skipped": len(answer.get("skipped") or []),
         },
     )
-
-
-async def _save_capacity(request: web.Request, location_id: str, body: dict[str, Any]) -> tuple[int, Any]:
-    """The day's closure (0 points left) or restriction in the catalog, before anything moves; saving the
-    same one again (a second confirmation) adds none."""
-    group_id = body.get("group_id")
-    if not _may_change(request, location_id, group_id):
-        return 403, {"error": {"code": "forbidden", "message": WHOLE_LOCATION_DE}}
-    closure = {
-        "first": body["date"],
-        "last": body["date"],
-        "group_id": group_id,
-        "reason": CLOSURE_REASON,
-        "service_points_left": body["service_points_left"],
-    }
-    try:
-        status, answer, _ = await apply_change(
-            request,
-            "catalog",
-            "POST",
-            "/api/v1/admin/locations/{location_id}/closures",
-            {"location_id": location_id},
-            closure,
-            entity="closure",
-        )
-    except OTVError as exc:
-        status, answer = exc.status, {"error": {"code": exc.code}}
-    return status, answer
-
-
-async def _undo_capacity(request: web.Request, saved: Any) -> None:
-    """Remove the closure `_save_capacity` has just added when the moves failed (a preview that is gone,
-    or one for another day); one that existed before (no new revision) stays."""
-    if not isinstance(saved, dict) or saved.get("published_revision") is None or "id" not in saved:
-        return
-    try:
-        await apply_change(
-            request,
-            "catalog",
-            "DELETE",
-            "/api/v1/admin/closures/{closure_id}",
-            {"closure_id": str(saved["id"])},
-            None,
-            entity="closure",
-        )
-    except OTVError:
-        log.warning("mass_change_closure_left", closure_id=saved["id"])

@@ -1,0 +1,137 @@
+"""The day's capacity a mass change stands for (R20, R44), saved in the catalog before the moves.
+
+Moving the appointments of a day alone would leave their places free for the next customers on a day
+nobody works. So confirming a mass change, on the staff page or through the API, first saves a closure
+of the location or group (0 service points left) or a restriction to points 1..n, then applies the
+preview; when the moves fail, the closure just added is taken back. Saving the same closure again adds
+none (the catalog's rule), so a repeated confirmation changes nothing.
+
+Closing or restricting the whole location is for its administrators (the catalog's rule for closures); a
+group leader names one of their groups.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from services.gateway.proxy import forward
+from services.gateway.staff.authz import json_body
+from services.gateway.staff.forwarding import Handler, apply_change, audit_upstream_change
+from services.gateway.staff.keys import IDENTITY
+from services.gateway.staff.rules import Forwarded
+from services.gateway.staff.upstream import api_path, identity_headers
+from shared.errors import OTVError
+from shared.identity import Role, StaffIdentity
+
+log = structlog.get_logger(__name__)
+
+CLOSURE_REASON = "Massenänderung"
+MAX_POINTS = 200
+WHOLE_LOCATION_DE = (
+    "Betroffen: den ganzen Standort schließen oder einschränken darf nur die Standort-Administration."
+    " Bitte wählen Sie eine Gruppe."
+)
+
+
+def may_change(request: web.Request, location_id: str, group_id: str | None) -> bool:
+    """The catalog's rule for closures: the whole location for its administrators, a group for its
+    leaders."""
+    identity = request.get(IDENTITY)
+    if not isinstance(identity, StaffIdentity):
+        return False
+    if group_id is None:
+        return identity.has(Role.LOCATION_ADMIN, location_id)
+    return identity.has(Role.GROUP_LEADER, location_id, group_id)
+
+
+def named_capacity(body: Any) -> dict[str, Any] | None:
+    """The day, group and points a confirmation names (`date`, `group_id`, `service_points_left`), or
+    None when it names no valid day and points (an API client of before: only the moves)."""
+    if not isinstance(body, dict):
+        return None
+    points = body.get("service_points_left")
+    group = body.get("group_id")
+    try:
+        day = date.fromisoformat(str(body.get("date")))
+    except ValueError:
+        return None
+    if isinstance(points, bool) or not isinstance(points, int) or not 0 <= points <= MAX_POINTS:
+        return None
+    if group is not None and not isinstance(group, str):
+        return None
+    return {"date": day.isoformat(), "group_id": group or None, "service_points_left": points}
+
+
+async def save(request: web.Request, location_id: str, capacity: dict[str, Any]) -> tuple[int, Any]:
+    """The day's closure (0 points left) or restriction in the catalog, before anything moves."""
+    group_id = capacity.get("group_id")
+    if not may_change(request, location_id, group_id):
+        return 403, {"error": {"code": "forbidden", "message": WHOLE_LOCATION_DE, "details": []}}
+    closure = {
+        "first": capacity["date"],
+        "last": capacity["date"],
+        "group_id": group_id,
+        "reason": CLOSURE_REASON,
+        "service_points_left": capacity["service_points_left"],
+    }
+    try:
+        status, answer, _ = await apply_change(
+            request,
+            "catalog",
+            "POST",
+            "/api/v1/admin/locations/{location_id}/closures",
+            {"location_id": location_id},
+            closure,
+            entity="closure",
+        )
+    except OTVError as exc:
+        status, answer = exc.status, {"error": {"code": exc.code, "message": exc.message, "details": []}}
+    return status, answer
+
+
+async def undo(request: web.Request, saved: Any) -> None:
+    """Remove the closure `save` has just added when the moves failed (a preview that is gone, or one
+    for another day); one that existed before (no new revision) stays."""
+    if not isinstance(saved, dict) or saved.get("published_revision") is None or "id" not in saved:
+        return
+    try:
+        await apply_change(
+            request,
+            "catalog",
+            "DELETE",
+            "/api/v1/admin/closures/{closure_id}",
+            {"closure_id": str(saved["id"])},
+            None,
+            entity="closure",
+        )
+    except OTVError:
+        log.warning("mass_change_closure_left", closure_id=saved["id"])
+
+
+def make_apply_handler(route: Forwarded) -> Handler:
+    """The API's `POST /api/v1/staff/locations/{location_id}/mass-change/apply`, as the staff page does
+    it: a confirmation that names `date`, `group_id` and `service_points_left` saves that capacity in
+    the catalog first and takes it back when booking refuses the moves; one that names none (a client of
+    before) only moves."""
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        path = api_path(route.upstream_path, request.match_info) if route.upstream_path else None
+        capacity = named_capacity(await json_body(request))
+        saved: Any = None
+        if capacity is not None:
+            status, saved = await save(request, request.match_info["location_id"], capacity)
+            if not 200 <= status < 300:
+                refused = saved if isinstance(saved, dict) else {"error": {"code": "upstream_error"}}
+                return web.json_response(refused, status=status)
+        response = await forward(request, route.service, identity_headers(request), path=path)
+        if 200 <= response.status < 300:
+            await audit_upstream_change(request, response)
+        elif saved is not None:
+            await undo(request, saved)  # nothing moved: the day stays as it was
+        return response
+
+    return handler
