@@ -74,6 +74,9 @@ DEFAULT_WISH: dict[str, Any] = {
     "latest": "08:15",
     "latest_date": "2026-03-04",
 }
+# A wish for one slot only, the day before: Tuesday 3 March 2026, 08:00-08:15 (three service points).
+TUESDAY_EIGHT = factory.iso("2026-03-03", "08:00")
+NARROW: dict[str, Any] = {**DEFAULT_WISH, "weekdays": [1], "latest_date": "2026-03-03"}
 
 
 @dataclass

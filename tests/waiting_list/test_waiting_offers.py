@@ -5,21 +5,19 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
-from typing import Any
 
 import pytest
 
 from tests.booking import factory
-from tests.waiting_list.conftest import Waiting, kind_of, link_of, text_of, unique_email
-
-# The one slot that suits both wishes: Tuesday 3 March 2026, 08:00-08:15 (three service points).
-TUESDAY_EIGHT = factory.iso("2026-03-03", "08:00")
-NARROW: dict[str, Any] = {
-    "weekdays": [1],
-    "earliest": "08:00",
-    "latest": "08:15",
-    "latest_date": "2026-03-03",
-}
+from tests.waiting_list.conftest import (
+    NARROW,
+    TUESDAY_EIGHT,
+    Waiting,
+    kind_of,
+    link_of,
+    text_of,
+    unique_email,
+)
 
 
 @pytest.mark.req("R45")

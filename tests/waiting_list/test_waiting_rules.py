@@ -16,15 +16,16 @@ from shared.events.catalog import AllowListChangedV1, GroupKind, GroupSnapshot
 from shared.identity import Grant, IdentityKind, Role, StaffIdentity, sign
 from tests.booking import factory
 from tests.booking.conftest import configure
-from tests.waiting_list.conftest import DEFAULT_START, Waiting, kind_of, link_of, unique_email, wish_body
-
-TUESDAY_EIGHT = factory.iso("2026-03-03", "08:00")
-NARROW: dict[str, Any] = {
-    "weekdays": [1],
-    "earliest": "08:00",
-    "latest": "08:15",
-    "latest_date": "2026-03-03",
-}
+from tests.waiting_list.conftest import (
+    DEFAULT_START,
+    NARROW,
+    TUESDAY_EIGHT,
+    Waiting,
+    kind_of,
+    link_of,
+    unique_email,
+    wish_body,
+)
 
 
 async def active(waiting: Waiting, email: str) -> list[str]:
