@@ -285,8 +285,9 @@ def _change(
         tags=tags,
         description="Every change publishes one new snapshot of the location (`catalog.location_configured`) "
         "in the same transaction, or nothing when the value was already so. A change that would take the "
-        "location below the opening times of directive 3.3 (R17: 4 days a week, one until 18:00) answers "
-        "409 `approval_required` unless a current approval of rule R17 is recorded first "
+        "location below the opening times of directive 3.3 (R17: 4 days a week, one until 18:00), today or "
+        "from a later day (`details[].details.from`), answers 409 `approval_required` unless an approval "
+        "of rule R17 covering that day is recorded first "
         "(`POST /api/v1/admin/locations/{location_id}/policy-approvals`, directive 3.6).",
     )
 

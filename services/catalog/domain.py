@@ -12,7 +12,7 @@ import json
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import date, time
+from datetime import date, time, timedelta
 from typing import Any
 
 from shared.errors import ValidationError
@@ -312,12 +312,40 @@ def policy_findings(
     return [_with_approval(f, current) for f in findings]
 
 
-def new_restrictions(before: list[Finding], after: list[Finding]) -> list[Finding]:
-    """R21: the shortfalls of the opening times (R17) a change adds that no current approval covers.
-    Directive 3.6 asks for the approval of GBL 2 or BLL before the windows of 3.3 are restricted; a
-    shortfall that existed before the change (a location being built) does not stop the next step."""
-    had = {(f.rule, f.code) for f in before}
-    return [f for f in after if f.rule == "R17" and f.approval is None and (f.rule, f.code) not in had]
+RESTRICTION_HORIZON = timedelta(days=400)  # how far ahead a dated window change is checked (R21)
+
+
+def _window_boundaries(snapshot: LocationConfiguredV1, today: date) -> set[date]:
+    """The days on which the snapshot's windows change: today, and each start and day after the end of
+    a dated window within the horizon."""
+    days = {today}
+    for window in snapshot.windows:
+        for day in (window.valid_from, window.valid_until and window.valid_until + timedelta(days=1)):
+            if day is not None and today < day <= today + RESTRICTION_HORIZON:
+                days.add(day)
+    return days
+
+
+def new_restrictions(
+    before: LocationConfiguredV1,
+    after: LocationConfiguredV1,
+    *,
+    today: date,
+    approvals: list[Approval] | tuple[Approval, ...] = (),
+) -> list[Finding]:
+    """R21: the shortfalls of the opening times (R17) a change adds that no approval covers, today or on
+    a later day where a dated window begins or ends (a restriction from next month needs the approval
+    too). Directive 3.6 asks for the approval of GBL 2 or BLL before the windows of 3.3 are restricted; a
+    shortfall that existed before the change (a location being built) does not stop the next step. Each
+    finding names the first day it would hold from (`details.from`)."""
+    found: dict[str, Finding] = {}
+    for day in sorted(_window_boundaries(before, today) | _window_boundaries(after, today)):
+        had = {f.code for f in policy_findings(before, on=day, approvals=approvals)}
+        for f in policy_findings(after, on=day, approvals=approvals):
+            if f.rule == "R17" and f.approval is None and f.code not in had and f.code not in found:
+                details = {**f.details, "from": day.isoformat()}
+                found[f.code] = Finding(f.rule, f.code, f.message, details)
+    return list(found.values())
 
 
 def _with_approval(finding: Finding, approvals: list[Approval]) -> Finding:

@@ -371,13 +371,14 @@ class ApprovalRequiredError(ConflictError):
     code = "approval_required"
 
 
-async def _opening_findings(conn: asyncpg.Connection, clock: Clock, location_id: str) -> list[domain.Finding]:
+async def _policy_state(
+    conn: asyncpg.Connection, location_id: str
+) -> tuple[LocationConfiguredV1 | None, list[domain.Approval]]:
     location = await db.find_location(conn, location_id)
     if location is None:
-        return []
+        return None, []
     snapshot = await build_snapshot(conn, location, max(location["revision"], 1))
-    approvals = _approvals(await db.approvals_of(conn, location_id))
-    return domain.policy_findings(snapshot, on=today(clock), approvals=approvals)
+    return snapshot, _approvals(await db.approvals_of(conn, location_id))
 
 
 async def _in_location(
@@ -391,9 +392,14 @@ async def _in_location(
     refused and rolled back."""
     async with pool.acquire() as conn, conn.transaction():
         location = await db.lock_location(conn, location_id)
-        before = await _opening_findings(conn, clock, location_id)
+        before, approvals = await _policy_state(conn, location_id)
         result = await work(conn, location)
-        restricted = domain.new_restrictions(before, await _opening_findings(conn, clock, location_id))
+        after, _ = await _policy_state(conn, location_id)
+        restricted = (
+            domain.new_restrictions(before, after, today=today(clock), approvals=approvals)
+            if before is not None and after is not None
+            else []
+        )
         if restricted:
             raise ApprovalRequiredError(
                 "Restricting the opening times of directive 3.3 needs the prior approval of GBL 2 or BLL:"

@@ -306,3 +306,26 @@ def test_the_fingerprint_ignores_the_revision_only() -> None:
     assert domain.snapshot_fingerprint(compliant()) != domain.snapshot_fingerprint(
         compliant(hotline="0421 2")
     )
+
+
+@pytest.mark.req("R21")
+@pytest.mark.req("R17")
+def test_a_restriction_needs_the_approval_also_when_it_begins_later() -> None:
+    before = compliant()
+    windows = [w for w in before.windows if not w.evening]
+    evening = next(w for w in before.windows if w.evening)
+    # The evening ends with the month: from 1 December the location has no day until 18:00.
+    later = compliant(windows=[*windows, evening.model_copy(update={"valid_until": date(2026, 11, 30)})])
+    restricted = domain.new_restrictions(before, later, today=TODAY)
+    assert [(f.code, f.details["from"]) for f in restricted] == [("no_day_until_18", "2026-12-01")]
+    # Today's restriction names today; a shortfall the location had before is no new one.
+    now = compliant(windows=windows)
+    assert [f.details["from"] for f in domain.new_restrictions(before, now, today=TODAY)] == ["2026-11-25"]
+    assert domain.new_restrictions(now, compliant(windows=windows[:-1]), today=TODAY) == []
+    # An approval that covers the day lets it through; one that ends before does not.
+    approval = domain.Approval("R17", "GBL2-1", "GBL 2", date(2026, 11, 1), date(2027, 3, 31))
+    assert domain.new_restrictions(before, later, today=TODAY, approvals=[approval]) == []
+    short = domain.Approval("R17", "GBL2-2", "GBL 2", date(2026, 11, 1), date(2026, 11, 30))
+    assert [f.code for f in domain.new_restrictions(before, later, today=TODAY, approvals=[short])] == [
+        "no_day_until_18"
+    ]

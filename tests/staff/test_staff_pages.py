@@ -137,7 +137,7 @@ async def test_a_restriction_below_the_directive_waits_for_the_approval_an_admin
     location_admin = await stack.gateway.signed_in("nord-la", (Role.LOCATION_ADMIN, "nord"))
     status, _, page = await post_form(location_admin, f"/staff/windows/{evening}/delete", {})
     assert status == 409 and "Nicht gespeichert: Diese Änderung schränkt die Zeitfenster" in page
-    assert "Kein Tag mit Terminen bis 18 Uhr" in page
+    assert "Ab 02.03.2026: Kein Tag mit Terminen bis 18 Uhr (Ziffer 3.3 verlangt mindestens einen)." in page
     assert len((await (await admin.get("/api/v1/admin/locations/nord")).json())["windows"]) == 4
     assert "Abstimmung eintragen" not in page  # the form is the administrators'
 

@@ -12,6 +12,7 @@ point shows them and asks for explicit confirmation.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 from urllib.parse import urlencode
 
@@ -62,8 +63,19 @@ APPROVAL_REQUIRED_DE = (
 def change_errors(exc: OTVError) -> list[str]:
     """German lines for a refused change; a restriction without approval (R21) names what it would cause."""
     if exc.code == "approval_required":
-        return [APPROVAL_REQUIRED_DE, *(finding_text(d) for d in exc.details if isinstance(d, dict))]
+        return [APPROVAL_REQUIRED_DE, *(_restriction_text(d) for d in exc.details if isinstance(d, dict))]
     return error_messages(exc)
+
+
+def _restriction_text(finding: dict[str, Any]) -> str:
+    """What the change would cause, and from which day (a dated window may end later)."""
+    text = finding_text(finding)
+    first = (finding.get("details") or {}).get("from")
+    try:
+        day = date.fromisoformat(str(first))
+    except ValueError:
+        return text
+    return f"Ab {day:%d.%m.%Y}: {text}"
 
 
 def finding_text(finding: dict[str, Any]) -> str:
