@@ -35,6 +35,7 @@ WHOLE_LOCATION_DE = (
     "Betroffen: den ganzen Standort schließen oder einschränken darf nur die Standort-Administration."
     " Bitte wählen Sie eine Gruppe."
 )
+GROUP_DE = "Diese Gruppe schließen oder einschränken dürfen nur ihre Leitung und die Standort-Administration."
 
 
 def may_change(request: web.Request, location_id: str, group_id: str | None) -> bool:
@@ -70,7 +71,8 @@ async def save(request: web.Request, location_id: str, capacity: dict[str, Any])
     """The day's closure (0 points left) or restriction in the catalog, before anything moves."""
     group_id = capacity.get("group_id")
     if not may_change(request, location_id, group_id):
-        return 403, {"error": {"code": "forbidden", "message": WHOLE_LOCATION_DE, "details": []}}
+        message = WHOLE_LOCATION_DE if group_id is None else GROUP_DE
+        return 403, {"error": {"code": "forbidden", "message": message, "details": []}}
     closure = {
         "first": capacity["date"],
         "last": capacity["date"],
