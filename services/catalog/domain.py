@@ -336,16 +336,26 @@ def new_restrictions(
     """R21: the shortfalls of the opening times (R17) a change adds that no approval covers, today or on
     a later day where a dated window begins or ends (a restriction from next month needs the approval
     too). Directive 3.6 asks for the approval of GBL 2 or BLL before the windows of 3.3 are restricted; a
-    shortfall that existed before the change (a location being built) does not stop the next step. Each
-    finding names the first day it would hold from (`details.from`)."""
+    shortfall that existed before the change (a location being built) does not stop the next step, but
+    cutting further into it does (a location with 3 days that drops a fourth). Each finding names the
+    first day it would hold from (`details.from`)."""
     found: dict[str, Finding] = {}
     for day in sorted(_window_boundaries(before, today) | _window_boundaries(after, today)):
-        had = {f.code for f in policy_findings(before, on=day, approvals=approvals)}
+        had = {f.code: f for f in policy_findings(before, on=day, approvals=approvals)}
         for f in policy_findings(after, on=day, approvals=approvals):
-            if f.rule == "R17" and f.approval is None and f.code not in had and f.code not in found:
+            if f.rule == "R17" and f.approval is None and f.code not in found and _worse(f, had.get(f.code)):
                 details = {**f.details, "from": day.isoformat()}
                 found[f.code] = Finding(f.rule, f.code, f.message, details)
     return list(found.values())
+
+
+def _worse(after: Finding, before: Finding | None) -> bool:
+    """Whether a shortfall is new, or deeper than the one before (fewer days than already too few)."""
+    if before is None:
+        return True
+    if after.code == "fewer_than_4_days":
+        return len(after.details.get("weekdays", [])) < len(before.details.get("weekdays", []))
+    return False
 
 
 def _with_approval(finding: Finding, approvals: list[Approval]) -> Finding:

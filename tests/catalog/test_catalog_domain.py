@@ -329,3 +329,21 @@ def test_a_restriction_needs_the_approval_also_when_it_begins_later() -> None:
     assert [f.code for f in domain.new_restrictions(before, later, today=TODAY, approvals=[short])] == [
         "no_day_until_18"
     ]
+
+
+@pytest.mark.req("R21")
+@pytest.mark.req("R17")
+def test_a_location_already_short_of_days_needs_the_approval_to_drop_one_more() -> None:
+    # Three days a week: short of 3.3 already (a location being built, or an approval that ran out).
+    three = compliant(windows=[w for w in compliant().windows if w.weekday in (0, 1, 3)])
+    two = compliant(windows=[w for w in three.windows if w.weekday != 1])
+    dropped = domain.new_restrictions(three, two, today=TODAY)
+    assert [(f.code, f.details["weekdays"], f.details["from"]) for f in dropped] == [
+        ("fewer_than_4_days", [0, 3], "2026-11-25")
+    ]
+    # Adding a day, or changing the hours of the days it keeps, is no further restriction.
+    assert domain.new_restrictions(two, three, today=TODAY) == []
+    shorter = compliant(
+        windows=[w if w.evening else w.model_copy(update={"end": time(10, 0)}) for w in three.windows]
+    )
+    assert domain.new_restrictions(three, shorter, today=TODAY) == []

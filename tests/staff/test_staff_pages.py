@@ -106,6 +106,7 @@ async def test_each_location_page_shows_where_the_location_falls_short_of_the_di
     page = await response.text()
     # Mitte has one window on Tuesdays until 12:00, and the catalogue one concern only.
     assert "Termine an weniger als 4 Tagen pro Woche" in page
+    assert "(Ziffer 3.3 verlangt mindestens 4). Termine gibt es an: Dienstag." in page
     assert "Kein Tag mit Terminen bis 18 Uhr" in page
     assert "Ein Pflichtanliegen fehlt im zentralen Leistungskatalog: veraenderung." in page
     # A group leader changes windows, not the location's concerns or data.

@@ -82,7 +82,12 @@ def finding_text(finding: dict[str, Any]) -> str:
     text = FINDINGS_DE.get(str(finding.get("code")))
     if text is None:
         return str(finding.get("message", ""))
-    concern = (finding.get("details") or {}).get("concern_id")
+    details = finding.get("details") or {}
+    days = [d for d in details.get("weekdays") or [] if isinstance(d, int) and 0 <= d < len(WEEKDAYS_DE)]
+    if finding.get("code") == "fewer_than_4_days":
+        named = ", ".join(WEEKDAYS_DE[d] for d in days) or "keinem Tag"
+        return f"{text} Termine gibt es an: {named}."
+    concern = details.get("concern_id")
     return f"{text}: {concern}." if concern else text
 
 
