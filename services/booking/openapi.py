@@ -23,7 +23,14 @@ from services.booking.models import (
     LinkRequestedOut,
     RescheduleRequest,
 )
-from services.booking.waiting_models import WishOut, WishRequest, WishStatusOut, WishView
+from services.booking.waiting_models import (
+    WishDaysOut,
+    WishDaysQuery,
+    WishOut,
+    WishRequest,
+    WishStatusOut,
+    WishView,
+)
 from shared.openapi import ApiRoute, Header, build_document, openapi_handler
 
 
@@ -173,6 +180,18 @@ class WishTokenQuery(BaseModel):
 
 
 WAITING_ROUTES = (
+    ApiRoute(
+        "GET",
+        "/api/v1/locations/{location_id}/waiting-list/weekdays",
+        "The days of the week a wish for this concern can name (R45)",
+        query=WishDaysQuery,
+        response=WishDaysOut,
+        errors=("validation_error", "not_found"),
+        path_params={"location_id": LOCATION_ID},
+        tags=WAITING_TAGS,
+        description="The days (0 = Monday) with appointments of the concern between today and `until` "
+        "(8 weeks), free or booked. A wish for other days is refused with `no_matching_times`.",
+    ),
     ApiRoute(
         "POST",
         "/api/v1/waiting-list",

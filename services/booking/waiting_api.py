@@ -18,11 +18,11 @@ from services.booking.api import DEPS, NO_STORE
 from services.booking.config import Settings
 from services.booking.contact import network_of
 from services.booking.models import ID_PATTERN
-from services.booking.waiting_models import WishRequest
+from services.booking.waiting_models import WishDaysQuery, WishRequest
 from shared.background import periodic_context
 from shared.errors import NotFoundError
 from shared.identity import Role
-from shared.web import parse_json, staff_identity
+from shared.web import parse_json, parse_query, path_id, staff_identity
 
 routes = web.RouteTableDef()
 
@@ -49,6 +49,14 @@ async def post_wish(request: web.Request) -> web.Response:
     wish = await parse_json(request, WishRequest)
     created = await waiting_list.join_waiting_list(request.app[DEPS], wish)
     return _json(created.model_dump_json(), 201)
+
+
+@routes.get("/api/v1/locations/{location_id}/waiting-list/weekdays")
+async def get_wish_weekdays(request: web.Request) -> web.Response:
+    query = parse_query(request, WishDaysQuery)
+    location_id = path_id(request, "location_id", "There is no such location.")
+    days = await waiting_list.wish_weekdays(request.app[DEPS], location_id, query.concern, query.mode)
+    return _json(days.model_dump_json())
 
 
 @routes.get("/api/v1/waiting-list/{wish_id}")

@@ -15,6 +15,7 @@ the matcher publishes that ending (`waiting.fulfilled`).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import secrets
@@ -45,6 +46,7 @@ from services.booking.domain import (
 from services.booking.models import BookingRequest, ConcernRef, CustomerIn, CustomerOut, LocationRef
 from services.booking.service import Deps, Result, book_appointment, offered_concern, token_hash
 from services.booking.waiting_domain import (
+    MAX_WISH_DAYS,
     Criteria,
     Freed,
     LinkExpiredError,
@@ -61,6 +63,7 @@ from services.booking.waiting_models import (
     StaffConcernWaitingOut,
     StaffWaitingListOut,
     StaffWishOut,
+    WishDaysOut,
     WishOut,
     WishRequest,
     WishStatusOut,
@@ -285,6 +288,20 @@ async def join_waiting_list(deps: Deps, request: WishRequest) -> WishOut:
     raise RuntimeError("no free reference")  # pragma: no cover -- three colliding random references
 
 
+async def wish_weekdays(deps: Deps, location_id: str, concern_id: str, mode: Mode) -> WishDaysOut:
+    """The days of the week a wish can name: those with appointments of the concern (free or booked)
+    between today and the furthest `latest_date` (8 weeks), so that the join page offers no Saturday
+    where nobody works."""
+    now = deps.clock.now()
+    config = await deps.catalog.get(deps.pool, location_id)
+    concern = offered_concern(config, concern_id, mode, where="concern")
+    first = now.astimezone(BERLIN).date()
+    until = first + timedelta(days=MAX_WISH_DAYS)
+    grid = candidate_slots(config, concern, first, until, now)
+    weekdays = sorted({slot.start.astimezone(BERLIN).weekday() for slot in grid})
+    return WishDaysOut(weekdays=weekdays, until=until)
+
+
 FREE_SHOWN = 3  # free appointments named in a `slots_available` answer
 
 
@@ -305,7 +322,10 @@ async def _refuse_when_free(
     first = now.astimezone(BERLIN).date()
     grid = candidate_slots(config, concern, first, request.latest_date, now)
     if not any(criteria.fits(slot) for slot in grid):
-        offered = sorted({slot.start.astimezone(BERLIN).weekday() for slot in grid})
+        # The days that have appointments at the wished times (afternoons: Thursday only), else any day.
+        any_day = dataclasses.replace(criteria, weekdays=frozenset(range(7)))
+        at_times = {slot.start.astimezone(BERLIN).weekday() for slot in grid if any_day.fits(slot)}
+        offered = sorted(at_times or {slot.start.astimezone(BERLIN).weekday() for slot in grid})
         raise ValidationError(
             "Invalid input: weekdays.",
             details=[

@@ -50,8 +50,25 @@ class WishRequest(BaseModel):
         return self
 
 
+class WishDaysQuery(BaseModel):
+    """`GET /api/v1/locations/{id}/waiting-list/weekdays?concern=&mode=`."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    concern: Id
+    mode: Mode = Mode.IN_PERSON
+
+
 class _Response(BaseModel):
     model_config = ConfigDict(frozen=True)
+
+
+class WishDaysOut(_Response):
+    """The days of the week (0 = Monday) on which the location has appointments of the concern between
+    today and `until`, free or booked: the days a wish can name."""
+
+    weekdays: list[int]
+    until: date
 
 
 class WishOut(_Response):

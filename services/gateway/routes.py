@@ -25,6 +25,7 @@ PUBLIC_ROUTES: tuple[ProxyRoute, ...] = (
     ProxyRoute("POST", "/api/v1/appointments/{appointment_id}/reschedule", "booking"),
     ProxyRoute("POST", "/api/v1/manage-links", "booking"),  # the manage link again (R41)
     # The waiting list (R45, issue 11): join, view, confirm (double opt-in), withdraw, accept an offer.
+    ProxyRoute("GET", "/api/v1/locations/{location_id}/waiting-list/weekdays", "booking"),
     ProxyRoute("POST", "/api/v1/waiting-list", "booking"),
     ProxyRoute("GET", "/api/v1/waiting-list/{wish_id}", "booking"),
     ProxyRoute("POST", "/api/v1/waiting-list/{wish_id}/confirm", "booking"),

@@ -127,6 +127,7 @@ TEXTS = {
         "free_now": "Passende Termine sind gerade frei",
         "no_times": "An den gewählten Tagen und zu den gewählten Zeiten gibt es für dieses Anliegen keine",
         "thursday": "Donnerstag",
+        "monday": "Montag",
     },
     "en": {
         "join": "Join the waiting list",
@@ -139,6 +140,7 @@ TEXTS = {
         "free_now": "Appointments that suit you are free right now",
         "no_times": "On the days and at the times you chose there are no appointments for this concern",
         "thursday": "Thursday",
+        "monday": "Monday",
     },
 }
 
@@ -194,20 +196,23 @@ async def join(page: Page, stack: Stack, language: str, email: str) -> None:
     assert first_day and first_day.startswith("/time?") and "day=" in first_day
     assert await page.locator("#field-email").input_value() == email
     await check(page, axe, "join, appointments free", found)
-    # Only Saturdays, when the location does not open: a wish it could never meet; the page says on which
-    # days it has appointments of this concern.
-    for day in range(5):
+    # The page offers only the days on which Mitte has appointments of this concern: no Saturday.
+    assert await page.locator("input[name=weekdays]").count() == 5
+    assert await page.locator("#weekday-5").count() == 0
+    # Monday afternoons: a wish Mitte could never meet; the page says on which days it has appointments
+    # of this concern in the afternoon (Thursday).
+    for day in (1, 2, 3, 4):
         await page.locator(f"#weekday-{day}").uncheck()
-    await page.locator("#weekday-5").check()
+    await page.locator("#part-morning").uncheck()
     await page.get_by_role("button", name=texts["join"]).click()
     problem = page.locator("#weekdays-error")
     await problem.wait_for()
     assert texts["no_times"] in await problem.inner_text() and texts["thursday"] in await problem.inner_text()
+    assert texts["monday"] not in await problem.inner_text()
     await check(page, axe, "join, no such days", found)
     # Thursday afternoons until Thursday, every place booked: that is a wish to wait for.
-    await page.locator("#weekday-5").uncheck()
+    await page.locator("#weekday-0").uncheck()
     await page.locator("#weekday-3").check()
-    await page.locator("#part-morning").uncheck()
     await page.locator("#field-latest_date").fill(THURSDAY)
     await page.get_by_role("button", name=texts["join"]).click()
     await page.get_by_role("heading", name=texts["check_mail"]).wait_for()

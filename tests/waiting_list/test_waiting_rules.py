@@ -137,6 +137,27 @@ async def test_nobody_joins_the_list_for_an_appointment_that_is_free_now(waiting
         email, status=422, weekdays=[5], earliest=None, latest=None, latest_date="2026-03-07"
     )
     assert saturday["error"]["details"][0]["offered_weekdays"] == [1, 2, 3, 4]
+    # Afternoons on Monday: the answer names the days with afternoon appointments (Thursday), not all.
+    monday = await waiting.join(
+        email,
+        status=422,
+        weekdays=[0],
+        earliest="12:00",
+        latest=None,
+        latest_date="2026-03-13",
+        evening_declaration=True,
+    )
+    assert monday["error"]["details"][0]["offered_weekdays"] == [3]
+    # The join page asks beforehand which days a wish can name: those with appointments within 8 weeks.
+    days = await waiting.client.get(
+        f"/api/v1/locations/{factory.LOCATION}/waiting-list/weekdays",
+        params={"concern": "veraenderung", "mode": "in_person"},
+    )
+    assert (await days.json()) == {"weekdays": [0, 1, 2, 3, 4], "until": "2026-04-27"}
+    unknown = await waiting.client.get(
+        f"/api/v1/locations/{factory.LOCATION}/waiting-list/weekdays", params={"concern": "nope"}
+    )
+    assert unknown.status == 422 and (await unknown.json())["error"]["details"][0]["field"] == "concern"
     # Once the start is full, the wish is what the list is for.
     await waiting.fill(TUESDAY_EIGHT)
     await waiting.join(unique_email("waits"), **NARROW)

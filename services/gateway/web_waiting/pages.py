@@ -45,16 +45,34 @@ DEFAULT_WEEKS = 4
 MAX_DAYS = 56
 
 
-def weekday_choices() -> list[tuple[int, str]]:
+def weekday_choices(days: list[int] | range = WEEKDAYS) -> list[tuple[int, str]]:
     monday = date(2024, 1, 1)
-    return [(d, format_date(monday + timedelta(days=d), format="EEEE", locale=locale_of())) for d in WEEKDAYS]
+    return [(d, format_date(monday + timedelta(days=d), format="EEEE", locale=locale_of())) for d in days]
 
 
-def _page_context(request: web.Request, values: dict[str, Any], errors: forms.FormErrors) -> dict[str, Any]:
+async def offered_weekdays(request: web.Request, state: dict[str, Any]) -> list[int]:
+    """The days of the week on which the location has appointments of the concern (booking knows them
+    from the opening windows); all six when booking cannot say, since it checks the wish anyway."""
+    answer = await call(
+        request,
+        "booking",
+        "GET",
+        f"/api/v1/locations/{state['loc']}/waiting-list/weekdays",
+        params={"concern": state["concern"], "mode": state["mode"]},
+    )
+    days = answer.body.get("weekdays") if answer.ok and isinstance(answer.body, dict) else None
+    if not isinstance(days, list):
+        return list(WEEKDAYS)
+    return [d for d in days if isinstance(d, int) and d in WEEKDAYS]
+
+
+def _page_context(
+    request: web.Request, values: dict[str, Any], errors: forms.FormErrors, offered: list[int]
+) -> dict[str, Any]:
     first = today(request)
     return {
         "title": _("Join the waiting list"),
-        "weekday_choices": weekday_choices(),
+        "weekday_choices": weekday_choices(offered),
         "values": values,
         "errors": errors,
         "min_date": first.isoformat(),
@@ -89,12 +107,13 @@ async def join_page(
     if found is None:
         raise redirect(url("/"))
     state, context = found
+    offered = await offered_weekdays(request, state)
     defaults: dict[str, Any] = {
-        "weekdays": [str(d) for d in range(5)],
+        "weekdays": [str(d) for d in offered],
         "parts": ["morning", "afternoon"],
         "latest_date": (today(request) + timedelta(weeks=DEFAULT_WEEKS)).isoformat(),
     }
-    context.update(_page_context(request, values or defaults, errors or forms.FormErrors()))
+    context.update(_page_context(request, values or defaults, errors or forms.FormErrors(), offered))
     context["state"] = state
     context["free_now"] = free_now or []
     status = 409 if free_now else 422 if errors else 200
