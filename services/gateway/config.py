@@ -33,6 +33,9 @@ class Settings(CommonSettings):
     frame_ancestors: str = "'self'"
     # Where customers send accessibility feedback (BITV 2.0 statement).
     accessibility_contact: str = "barrierefreiheit@jobcenter-bremen.example"
+    # The privacy notice (Art. 13 GDPR): the controller's postal address and the data protection officer.
+    privacy_controller: str = "Jobcenter Bremen, Doventorsteinweg 44, 28195 Bremen"
+    privacy_contact: str = "datenschutz@jobcenter-bremen.example"
     # The jobcenter's hotline shown where the pages cannot help further: the service centre, the same
     # number the catalog's demo locations and finder give (services/catalog/demo_data.py, SERVICE_CENTRE).
     hotline: str = "0421 566-0"

@@ -122,7 +122,13 @@ async def test_no_customer_page_has_a_wcag_21_aa_violation(
     await expect(page.get_by_role("status")).to_be_visible()
     await check(page, axe, "cancelled", found)
 
-    paths = ("/accessibility", "/embed", "/manage/00000000-0000-0000-0000-000000000000?token=x", "/manage")
+    paths = (
+        "/accessibility",
+        "/privacy",
+        "/embed",
+        "/manage/00000000-0000-0000-0000-000000000000?token=x",
+        "/manage",
+    )
     for path in (*paths, "/manage?sent=1"):
         await page.goto(f"{stack.gateway_url}{path}{'&' if '?' in path else '?'}lang={language}")
         await expect(page.locator("html")).to_have_attribute("lang", language)

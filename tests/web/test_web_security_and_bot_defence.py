@@ -237,7 +237,13 @@ async def test_a_foreign_origin_without_the_cookie_is_refused(stack: Stack) -> N
 async def test_every_page_has_the_security_headers_and_frame_ancestors_from_configuration(
     client: TestClient[Any, Any],
 ) -> None:
-    for path in ("/", "/accessibility", "/embed", "/manage/00000000-0000-0000-0000-000000000000?token=x"):
+    for path in (
+        "/",
+        "/accessibility",
+        "/privacy",
+        "/embed",
+        "/manage/00000000-0000-0000-0000-000000000000?token=x",
+    ):
         response = await client.get(path)
         csp = response.headers["Content-Security-Policy"]
         assert "frame-ancestors 'self' https://www.jobcenter-bremen.example" in csp
@@ -247,6 +253,34 @@ async def test_every_page_has_the_security_headers_and_frame_ancestors_from_conf
     api = await client.get("/api/v1/locations")
     assert api.headers["X-Content-Type-Options"] == "nosniff"
     assert "frame-ancestors 'none'" in api.headers["Content-Security-Policy"]
+
+
+@pytest.mark.req("R34")
+@pytest.mark.req("R43")
+async def test_the_privacy_notice_states_the_configured_retention_and_whom_to_ask(stack: Stack) -> None:
+    """Art. 13 GDPR: who is responsible, whom to ask, and how long personal data are kept, taken from the
+    retention period the services erase by (OTV_RETENTION_DAYS), in each language; every page links it."""
+    client = await gateway_client(
+        stack,
+        retention_days=35,
+        privacy_controller="Jobcenter Probe, Am Wall 1, 28195 Bremen",
+        privacy_contact="dsb@probe.example",
+    )
+    try:
+        german = await (await client.get("/privacy")).text()
+        assert "<h1>Datenschutzhinweise</h1>" in german
+        assert "Verantwortlich für Ihre Daten ist: Jobcenter Probe, Am Wall 1, 28195 Bremen." in german
+        assert 'href="mailto:dsb@probe.example"' in german
+        assert "35 Tage nach Ihrem Termin löschen wir Ihren Namen" in german
+        assert "6. Dezember 2026" in german
+        english = await (await client.get("/privacy?lang=en")).text()
+        assert "35 days after your appointment we delete your name" in english
+        easy = await (await client.get("/privacy?lang=de-x-ls")).text()
+        assert "Wie lange haben wir Ihre Daten?" in easy and "35 Tage nach Ihrem Termin" in easy
+        start = await (await client.get("/?lang=de")).text()
+        assert ">Datenschutzhinweise</a>" in start and 'href="/privacy' in start
+    finally:
+        await client.close()
 
 
 @pytest.mark.req("R36")

@@ -64,6 +64,7 @@ def setup_web(app: web.Application) -> None:
     router.add_post("/manage/{appointment_id}/reschedule", manage.reschedule_submit)
     router.add_post("/challenge", pages.challenge_submit)
     router.add_get("/accessibility", manage.accessibility_page)
+    router.add_get("/privacy", manage.privacy_page)
     router.add_get("/embed", manage.embed_page)
     router.add_static(STATIC_PREFIX, HERE / "static", append_version=False)
     # The public API's description (merged from the services' declarations, see services/gateway/openapi.py).

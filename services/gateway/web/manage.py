@@ -38,6 +38,7 @@ from shared.web import CLOCK
 
 log = structlog.get_logger(__name__)
 STATEMENT_WRITTEN = date(2026, 11, 25)  # the accessibility statement's date (BITV 2.0 § 7)
+PRIVACY_WRITTEN = date(2026, 12, 6)  # the privacy notice's date
 
 
 # --- step 5: confirmation (R10) and the manage page (R41) --------------------------------------------
@@ -382,6 +383,23 @@ async def accessibility_page(request: web.Request) -> web.StreamResponse:
             "title": _("Accessibility statement"),
             "contact": settings.accessibility_contact,
             "written_on": format_date(STATEMENT_WRITTEN, format="long", locale=babel_locale()),
+        },
+    )
+
+
+async def privacy_page(request: web.Request) -> web.StreamResponse:
+    """The privacy notice (Art. 13 GDPR, R34): who is responsible, what is kept and for how long (the
+    retention period every service shares), and the customer's rights."""
+    settings = settings_of(request)
+    return render(
+        request,
+        "privacy.html",
+        {
+            "title": _("Privacy notice"),
+            "controller": settings.privacy_controller,
+            "contact": settings.privacy_contact,
+            "retention_days": settings.retention_days,
+            "written_on": format_date(PRIVACY_WRITTEN, format="long", locale=babel_locale()),
         },
     )
 
