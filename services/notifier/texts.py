@@ -142,6 +142,12 @@ def book_again_url(site: str, language: str) -> str:
     return in_language(site.rstrip("/") + "/", language)
 
 
+def privacy_url(site: str, language: str) -> str:
+    """The privacy notice of the customer pages (Art. 13 GDPR), linked from every mail: a customer booked
+    by phone never saw the booking form that links it."""
+    return in_language(site.rstrip("/") + "/privacy", language)
+
+
 def site_of(manage_url: str, fallback: str) -> str:
     return manage_url.split("/manage/", 1)[0] if "/manage/" in manage_url else fallback
 
@@ -172,6 +178,7 @@ def mail_context(kind: str, payload: dict[str, Any], *, public_base_url: str) ->
         "interpreter_language": snap.interpreter_language or "",
         "manage_url": in_language(snap.manage_url, language),
         "book_again_url": book_again_url(site_of(snap.manage_url, public_base_url), language),
+        "privacy_url": privacy_url(site_of(snap.manage_url, public_base_url), language),
         "previous_date": "",
         "previous_start_time": "",
         "cancelled_by": payload.get("cancelled_by") or "",

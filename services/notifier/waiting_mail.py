@@ -237,6 +237,7 @@ def mail_context(kind: str, payload: dict[str, Any], *, public_base_url: str) ->
         "withdraw_url": _link(wish.page_url, "withdraw", language),
         "offer_url": _link(wish.page_url, "offer", language),
         "book_again_url": texts.book_again_url(base, language),
+        "privacy_url": texts.privacy_url(base, language),
         "reason": str(payload.get("reason") or ""),
     }
     return context

@@ -254,3 +254,20 @@ def mail_sample(language: str, kind: str = "transferred") -> Any:
         return mail_context(kind, payload, public_base_url="https://termine.example")
 
     return context
+
+
+@pytest.mark.req("R34")
+@pytest.mark.req("R43")
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_mail_links_the_privacy_notice_in_the_customers_language(kind: str, language: str) -> None:
+    """A customer booked by phone never saw the form that links the privacy notice (Art. 13 GDPR)."""
+    if kind.startswith("waiting_"):
+        payload = waiting_mail.sample_payload(language)
+        context = waiting_mail.mail_context(kind, payload, public_base_url="https://termine.example")
+    else:
+        context = mail_context(kind, sample_payload(language), public_base_url="https://termine.example")
+    rendered = render(default_templates(kind, language), context)
+    link = "https://termine.example/privacy" + ("" if language == "de" else f"?lang={language}")
+    assert f": {link}\n" in rendered.text
+    assert f'<a href="{link}">' in rendered.html
