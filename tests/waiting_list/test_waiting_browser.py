@@ -8,6 +8,7 @@ matcher job and its notifier never meet the other waiting-list tests."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import aiohttp
@@ -26,6 +27,7 @@ from services.gateway.web.security import Sealer
 from services.notifier.app import create_app as create_notifier
 from services.notifier.config import Settings as NotifierSettings
 from shared.clock import ManualClock
+from shared.identity import HEADER, Grant, IdentityKind, Role, StaffIdentity, sign
 from tests.browser import chromium_browser
 from tests.conftest import empty_schemas, free_port, svc_settings, wait_for
 from tests.waiting_list.conftest import LINK, text_of
@@ -270,3 +272,61 @@ async def test_opt_in_withdraw_and_an_expired_link_work_in_the_browser(
     assert broken is not None and broken.status == 404
     assert found == {}  # WCAG 2.1 AA on every page of the wish (R42)
     await context.close()
+
+
+@pytest.mark.req("R45")
+@pytest.mark.req("R42")
+async def test_the_join_page_sends_to_the_hotline_when_the_location_has_no_appointment_in_8_weeks(
+    web_stack: Stack, chromium: Browser
+) -> None:
+    """West closed for the next ten weeks (a renovation): no day a wish could name, so the page offers no
+    form to wait for nothing but the hotline."""
+    identity = StaffIdentity(
+        subject="waiting-browser-admin",
+        kind=IdentityKind.USER,
+        grants=(Grant(role=Role.ADMIN, locations=("*",)),),
+        issued_at=web_stack.clock.now(),
+    )
+    headers = {HEADER: sign(identity, svc_settings(CatalogSettings).internal_secret)}
+    first = web_stack.clock.now().date()
+    closure = {
+        "first": first.isoformat(),
+        "last": (first + timedelta(weeks=10)).isoformat(),
+        "reason": "Umbau",
+    }
+    async with aiohttp.ClientSession() as http:
+        async with http.post(
+            f"{web_stack.catalog_url}/api/v1/admin/locations/west/closures", json=closure, headers=headers
+        ) as response:
+            assert response.status == 201, await response.text()
+            closure_id = (await response.json())["id"]
+        try:
+
+            async def nothing_offered() -> bool:
+                async with http.get(
+                    f"{web_stack.gateway_url}/api/v1/locations/west/waiting-list/weekdays",
+                    params={"concern": "neuantrag"},
+                ) as days:
+                    return bool((await days.json())["weekdays"] == [])
+
+            await wait_for(nothing_offered, timeout=15, what="booking to know West's closure")
+            state = Sealer(web_stack.gateway_settings().web_secret).seal(
+                {"loc": "west", "concern": "neuantrag", "mode": "in_person"}
+            )
+            context = await new_context(chromium, DESKTOP)
+            page = await context.new_page()
+            await page.goto(f"{web_stack.gateway_url}/waiting-list/join?s={state}")
+            notice = page.locator("#no-days")
+            await notice.wait_for()
+            assert "In den nächsten 8 Wochen hat dieser Standort keine Termine" in await notice.inner_text()
+            assert "0421 566-0" in await notice.inner_text()
+            assert await page.locator("main form").count() == 0
+            found: dict[str, list[str]] = {}
+            await check(page, Axe(), "join, nothing offered", found)
+            assert found == {}
+            await context.close()
+        finally:
+            async with http.delete(
+                f"{web_stack.catalog_url}/api/v1/admin/closures/{closure_id}", headers=headers
+            ) as removed:
+                assert removed.status in (200, 204), await removed.text()

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from services.booking import retention as booking_retention
 from services.booking.consumer import apply_allow_list_changed
-from shared.events.catalog import AllowListChangedV1, GroupKind, GroupSnapshot
+from shared.events.catalog import AllowListChangedV1, Closure, GroupKind, GroupSnapshot
 from shared.identity import Grant, IdentityKind, Role, StaffIdentity, sign
 from tests.booking import factory
 from tests.booking.conftest import configure
@@ -161,6 +161,16 @@ async def test_nobody_joins_the_list_for_an_appointment_that_is_free_now(waiting
     # Once the start is full, the wish is what the list is for.
     await waiting.fill(TUESDAY_EIGHT)
     await waiting.join(unique_email("waits"), **NARROW)
+    # A location closed for the next 8 weeks has no day to name (the join page then sends to the hotline).
+    closed = factory.location(
+        revision=2,
+        closures=[Closure(first=date(2026, 3, 2), last=date(2026, 4, 30), reason="Umbau")],
+    )
+    await configure(waiting.pool, closed)
+    days = await waiting.client.get(
+        f"/api/v1/locations/{factory.LOCATION}/waiting-list/weekdays", params={"concern": "veraenderung"}
+    )
+    assert (await days.json())["weekdays"] == []
 
 
 @pytest.mark.req("R45")
