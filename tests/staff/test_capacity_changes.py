@@ -158,6 +158,20 @@ async def test_removing_a_window_or_reducing_service_points_lists_every_appointm
     deleted = await location_admin.request("DELETE", f"/api/v1/admin/windows/{window_id}")
     assert deleted.status == 409
     assert {a["id"] for a in (await deleted.json())["error"]["details"]} == ids
+    # Mitte's one day is its last: without it, no appointments at all (R21 asks for the approval first).
+    unapproved = await location_admin.request(
+        "DELETE", f"/api/v1/admin/windows/{window_id}", params={"confirm_affected": "true"}
+    )
+    assert (await unapproved.json())["error"]["code"] == "approval_required"
+    approval = {
+        "rule": "R17",
+        "reference": "GBL2-2026-007",
+        "approved_by": "GBL 2",
+        "valid_from": "2026-03-01",
+        "valid_until": "2026-06-30",
+    }
+    recorded = await stack.admin.post("/api/v1/admin/locations/mitte/policy-approvals", json=approval)
+    assert recorded.status == 201, await recorded.text()
     confirmed = await location_admin.request(
         "DELETE", f"/api/v1/admin/windows/{window_id}", params={"confirm_affected": "true"}
     )
