@@ -1,6 +1,6 @@
 """Chromium through Playwright for the staff-work browser tests: the launch set-up (Debian's Chromium,
-headless) as a module-scoped fixture, and the axe-core check that a page has no serious or critical
-accessibility violation."""
+headless) as a module-scoped fixture, and the check that a page has no serious or critical accessibility
+violation and reflows on a narrow screen."""
 
 from __future__ import annotations
 
@@ -29,8 +29,16 @@ def serious(response: dict[str, Any]) -> list[str]:
 
 
 async def no_serious_violation(page: Page) -> None:
+    """No serious or critical axe finding; and at 320 CSS pixels (a desktop zoomed to 400 %, WCAG 1.4.10)
+    the page reflows: only a wide table scrolls, in its own region."""
     results = await Axe().run(page)
     assert serious(results.response) == [], page.url
+    size = page.viewport_size
+    await page.set_viewport_size({"width": 320, "height": 640})
+    reflows = await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    if size is not None:
+        await page.set_viewport_size(size)
+    assert reflows, f"{page.url}: wider than the screen at 320 px"
 
 
 async def sign_in(page: Page, username: str, password: str) -> None:
