@@ -27,6 +27,7 @@ from services.reporting.models import StatisticsReport
 from shared.errors import ValidationError
 from shared.identity import Role
 from shared.labels import MAIL_KINDS_DE
+from shared.staff_nav import FORM_TOKEN_FIELD, FORM_TOKEN_HEADER, main_nav
 from shared.web import POOL, parse_query, staff_identity
 
 routes = web.RouteTableDef()
@@ -39,7 +40,7 @@ DAYS_PROBLEM_DE = "Zeitraum: bitte 1 bis 400 Tage. Angezeigt werden die letzten 
 
 # Inline SVG and a small inline style sheet; nothing else may load (no CDN, no script).
 CSP = (
-    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self';"
+    "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; form-action 'self';"
     " frame-ancestors 'self'; base-uri 'none'"
 )
 
@@ -51,6 +52,13 @@ def _page(request: web.Request, template: str, context: dict[str, Any]) -> web.R
         "statistics": identity.has(Role.STATISTICS),
         "admin": identity.has(Role.ADMIN),
     }
+    # The staff pages' header: the same navigation, and the logout with the session's form token, which
+    # the gateway hands over (an integration's key has no session, so no logout).
+    context["nav"] = main_nav(identity)
+    context["current_path"] = request.path
+    context["me"] = identity.subject
+    context["form_token"] = request.headers.get(FORM_TOKEN_HEADER, "")
+    context["form_token_field"] = FORM_TOKEN_FIELD
     response = aiohttp_jinja2.render_template(template, request, context)
     response.headers.update(PRIVATE_HEADERS)
     response.headers["Content-Security-Policy"] = CSP

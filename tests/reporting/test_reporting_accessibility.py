@@ -12,6 +12,7 @@ from playwright.async_api import Browser
 
 from shared.events.appointment import CancelledBy
 from shared.identity import HEADER, Grant, IdentityKind, Role, StaffIdentity, sign
+from shared.staff_nav import FORM_TOKEN_FIELD, FORM_TOKEN_HEADER
 from tests.browser import chromium_browser
 from tests.reporting.conftest import DAY, Appt, Reporting, berlin, location_event, reporting_settings
 from tests.web.test_web_accessibility import check
@@ -55,7 +56,8 @@ async def test_no_reporting_page_has_a_wcag_21_aa_violation(reporting: Reporting
         grants=(Grant(role=Role.STATISTICS, locations=("*",)), Grant(role=Role.ADMIN, locations=("*",))),
         issued_at=reporting.clock.now(),
     )
-    header = {HEADER: sign(identity, reporting_settings().internal_secret)}
+    # What the gateway sends with a staff page: the signed identity and the session's form token.
+    header = {HEADER: sign(identity, reporting_settings().internal_secret), FORM_TOKEN_HEADER: "form-token"}
     period = f"from={DAY - timedelta(days=3)}&to={DAY}"
     pages = {
         f"/staff/statistics?{period}": "Statistik der Online-Terminvergabe",
@@ -75,6 +77,13 @@ async def test_no_reporting_page_has_a_wcag_21_aa_violation(reporting: Reporting
             response = await page.goto(str(client.make_url(path)))
             assert response is not None and response.status == 200, path
             assert heading in await page.locator("h1").inner_text(), path
+            # The staff pages' header: their navigation, and the logout with the session's form token.
+            main_nav = page.get_by_role("navigation", name="Hauptnavigation")
+            assert await main_nav.get_by_role("link", name="Statistik").count() == 1
+            assert (
+                await page.locator(f"form.logout input[name={FORM_TOKEN_FIELD}]").input_value()
+                == "form-token"
+            )
             await check(page, axe, path, found)
     finally:
         await context.close()

@@ -292,15 +292,19 @@ async def test_the_header_of_the_evaluation_pages_links_only_to_pages_the_person
     period = f"from={FIRST}&to={LAST}"
     statistics_page = await client.get(f"/staff/statistics?{period}", headers=stats_headers(reporting))
     assert statistics_page.status == 200
-    nav = (await statistics_page.text()).split("</nav>")[0]
-    assert 'href="/staff/statistics"' in nav
-    assert "/staff/admin/booking-patterns" not in nav and "/staff/admin/retention" not in nav
-    admin = identity_header(reporting.clock, Role.ADMIN)
+    html = await statistics_page.text()
+    main_nav = html.split('aria-label="Hauptnavigation"')[1].split("</nav>")[0]
+    assert 'href="/staff/statistics" aria-current="page"' in main_nav
+    assert "/staff/admin/booking-patterns" not in html and "/staff/admin/retention" not in html
+    admin = identity_header(reporting.clock, Role.ADMIN, "*")
     patterns_page = await client.get(f"/staff/admin/booking-patterns?{period}", headers=admin)
     assert patterns_page.status == 200
-    nav = (await patterns_page.text()).split("</nav>")[0]
-    assert 'href="/staff/admin/booking-patterns"' in nav and 'href="/staff/admin/retention"' in nav
-    assert 'href="/staff/statistics"' not in nav  # administrators see statistics only with that role
+    html = await patterns_page.text()
+    reports = html.split('aria-label="Auswertungen"')[1].split("</nav>")[0]
+    assert 'href="/staff/admin/booking-patterns"' in reports and 'href="/staff/admin/retention"' in reports
+    assert 'href="/staff/statistics"' not in html  # administrators see statistics only with that role
+    # The staff pages' navigation: an administrator of every location sees the administration's pages.
+    assert 'href="/staff/admin/accounts"' in html.split('aria-label="Hauptnavigation"')[1].split("</nav>")[0]
 
 
 @pytest.mark.req("R35")

@@ -10,6 +10,7 @@ from yarl import URL
 
 from services.gateway.staff.authz import COOKIE
 from shared.identity import Role
+from shared.staff_nav import FORM_TOKEN_FIELD, FORM_TOKEN_HEADER
 from tests.staff.conftest import PASSWORD, Gateway, audit_rows
 
 # The customer pages (services/gateway/web) store their aiohttp-jinja2 environment under a plain string
@@ -309,3 +310,25 @@ async def test_a_name_no_account_can_have_is_a_failed_sign_in_and_no_such_accoun
     admin = await gateway.signed_in("nul-lookup-admin", (Role.ADMIN, "*"))
     missing = await admin.get("/api/v1/admin/accounts/ad%00min")
     assert missing.status == 404 and (await missing.json())["error"]["code"] == "not_found"
+
+
+@pytest.mark.req("R32")
+async def test_a_staff_page_of_reporting_gets_the_sessions_form_token_for_its_logout(
+    gateway: Gateway,
+) -> None:
+    """Reporting renders the statistics pages; the gateway hands them the session's form token so that
+    their header offers the logout like every staff page. An API call does not carry it."""
+    await gateway.account("stats", (Role.STATISTICS, "*"))
+    browser = gateway.browser()
+    assert (await browser.login("stats")).status == 200
+    reporting = gateway.upstreams["reporting"]
+    assert (await browser.get("/staff/statistics")).status == 200
+    assert (await browser.get("/api/v1/staff/statistics/summary")).status == 200
+    page, api = reporting.calls[-2], reporting.calls[-1]
+    assert page["path"] == "/staff/statistics" and page["headers"][FORM_TOKEN_HEADER] == browser.csrf
+    assert FORM_TOKEN_HEADER not in api["headers"]
+    # The token is the session's: the logout form a reporting page renders with it ends the session.
+    form = {FORM_TOKEN_FIELD: browser.csrf or ""}
+    logout = await browser.post("/staff/logout", data=form)
+    assert logout.status == 303
+    assert (await browser.get("/api/v1/staff/me")).status == 401

@@ -50,12 +50,13 @@ from services.gateway.staff.service import Actor, KeyRefused, SessionInfo
 from shared.errors import ForbiddenError, NotFoundError, OTVError, UnauthenticatedError, ValidationError
 from shared.identity import IdentityKind, Role, StaffIdentity
 from shared.logging import current_correlation_id
+from shared.staff_nav import FORM_TOKEN_FIELD
 from shared.web import CLOCK, UNSTORABLE_INPUT, UNSTORABLE_MESSAGE
 
 log = structlog.get_logger(__name__)
 
 COOKIE = "otv_staff_session"
-CSRF_FIELD = "csrf_token"
+CSRF_FIELD = FORM_TOKEN_FIELD
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})

@@ -22,11 +22,12 @@ from services.gateway.staff import capacity, service, upstream
 from services.gateway.staff.authz import json_body
 from services.gateway.staff.catalog_index import learn_created
 from services.gateway.staff.domain import changed_fields
-from services.gateway.staff.keys import GROUP, IDENTITY, LOCATION, RULE, STAFF
+from services.gateway.staff.keys import GROUP, IDENTITY, LOCATION, RULE, SESSION, STAFF
 from services.gateway.staff.rules import ALL_LOCATIONS_MARK, Forwarded
 from services.gateway.staff.service import Actor
 from services.gateway.staff.upstream import api_path, identity_headers
 from shared.logging import current_correlation_id
+from shared.staff_nav import FORM_TOKEN_HEADER
 
 log = structlog.get_logger(__name__)
 
@@ -40,7 +41,7 @@ def make_forwarder(route: Forwarded) -> Handler:
         change = route.rule.capacity_check
         path = api_path(route.upstream_path, request.match_info) if route.upstream_path else None
         if change is None:
-            response = await forward(request, route.service, identity_headers(request), path=path)
+            response = await forward(request, route.service, _forwarded_headers(request), path=path)
             if request.method in WRITE_METHODS and 200 <= response.status < 300:
                 await audit_upstream_change(request, response)
             return response
@@ -59,6 +60,16 @@ def make_forwarder(route: Forwarded) -> Handler:
         return response
 
     return handler
+
+
+def _forwarded_headers(request: web.Request) -> dict[str, str]:
+    """The signed identity; for a staff page another service renders (reporting's statistics), also the
+    session's form token, so that the page's header can offer the logout form."""
+    headers = identity_headers(request)
+    session = request.get(SESSION)
+    if session is not None and request.method == "GET" and request.path.startswith("/staff/"):
+        headers[FORM_TOKEN_HEADER] = session.csrf_token
+    return headers
 
 
 def _answer(response: web.StreamResponse) -> Any:

@@ -41,9 +41,10 @@ from services.gateway.staff.keys import IDENTITY, PAGE_ERROR, SESSION, STAFF
 from services.gateway.staff.service import Actor
 from shared.clock import BERLIN
 from shared.errors import OTVError, ValidationError
-from shared.identity import ALL_LOCATIONS, Role, StaffIdentity
+from shared.identity import ALL_LOCATIONS, Role
 from shared.labels import LANGUAGES_DE, MAIL_KINDS_DE
 from shared.logging import current_correlation_id
+from shared.staff_nav import main_nav
 from shared.web import CLOCK, SETTINGS, validation_error
 
 HERE = Path(__file__).parent
@@ -109,27 +110,6 @@ def _date_de(value: Any) -> str:
         return "" if value is None else str(value)
 
 
-def nav_for(identity: StaffIdentity | None) -> list[tuple[str, str]]:
-    if identity is None:
-        return []
-    items = [("/staff/", "Start")]
-    if identity.locations_with(Role.ADMIN) is None and identity.has(Role.ADMIN):
-        items += [
-            ("/staff/admin/locations", "Standorte"),
-            ("/staff/admin/concerns", "Leistungskatalog"),
-            ("/staff/admin/texts", "Texte"),
-            ("/staff/admin/accounts", "Konten"),
-            ("/staff/admin/api-keys", "API-Schlüssel"),
-            ("/staff/admin/dead-letters", "Störungen"),
-        ]
-    if identity.has(Role.AUDIT) and identity.locations_with(Role.AUDIT) is None:
-        items.append(("/staff/admin/audit-log", "Audit-Log"))
-    if identity.has(Role.STATISTICS):
-        items.append(("/staff/statistics", "Statistik"))
-    items.append(("/staff/password", "Passwort"))
-    return items
-
-
 def render(
     request: web.Request,
     template: str,
@@ -147,7 +127,7 @@ def render(
         "me": identity,
         "csrf_token": session.csrf_token if session else "",
         "csrf_field": CSRF_FIELD,
-        "nav": nav_for(identity) if nav is None else nav,
+        "nav": main_nav(identity) if nav is None else nav,
         "current_path": request.path,
         **context,
     }

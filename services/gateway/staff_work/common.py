@@ -15,13 +15,14 @@ from aiohttp import web
 from services.gateway.staff import upstream
 from services.gateway.staff.forwarding import apply_change
 from services.gateway.staff.keys import IDENTITY
-from services.gateway.staff.pages import UpstreamError, nav_for
+from services.gateway.staff.pages import UpstreamError
 from services.gateway.staff.pages import render as staff_render
 from shared.calendar import in_calendar
 from shared.clock import BERLIN
 from shared.errors import OTVError
 from shared.identity import Role, StaffIdentity
 from shared.labels import MODES_DE
+from shared.staff_nav import main_nav
 from shared.web import CLOCK
 
 WORK_JINJA = web.AppKey("otv_staff_work_jinja2", jinja2.Environment)
@@ -148,7 +149,7 @@ def register_filters(env: jinja2.Environment) -> None:
 
 # --- rendering --------------------------------------------------------------------------------------
 def work_nav(identity: StaffIdentity | None) -> list[tuple[str, str]]:
-    items = nav_for(identity)
+    items = main_nav(identity)
     if identity is not None and identity.has(Role.APPOINTMENT_MANAGER):
         items.insert(1, ("/staff/work", "Terminarbeit"))
         items.insert(2, ("/staff/search", "Suche"))

@@ -1,0 +1,32 @@
+"""The staff pages' main navigation, one list for one identity, the same on the gateway's pages and on
+reporting's (which the gateway forwards under /staff/), and the header by which the gateway hands a
+forwarded page the session's form token, so that its header offers the logout like every staff page."""
+
+from __future__ import annotations
+
+from shared.identity import Role, StaffIdentity
+
+FORM_TOKEN_HEADER = "X-OTV-Staff-Form-Token"  # noqa: S105 -- a header name, not a secret
+FORM_TOKEN_FIELD = "csrf_token"  # noqa: S105 -- a form field name, not a secret
+
+
+def main_nav(identity: StaffIdentity | None) -> list[tuple[str, str]]:
+    """(path, label) of the pages the member may open; the administrators' pages need every location."""
+    if identity is None:
+        return []
+    items = [("/staff/", "Start")]
+    if identity.locations_with(Role.ADMIN) is None and identity.has(Role.ADMIN):
+        items += [
+            ("/staff/admin/locations", "Standorte"),
+            ("/staff/admin/concerns", "Leistungskatalog"),
+            ("/staff/admin/texts", "Texte"),
+            ("/staff/admin/accounts", "Konten"),
+            ("/staff/admin/api-keys", "API-Schlüssel"),
+            ("/staff/admin/dead-letters", "Störungen"),
+        ]
+    if identity.has(Role.AUDIT) and identity.locations_with(Role.AUDIT) is None:
+        items.append(("/staff/admin/audit-log", "Audit-Log"))
+    if identity.has(Role.STATISTICS):
+        items.append(("/staff/statistics", "Statistik"))
+    items.append(("/staff/password", "Passwort"))
+    return items
