@@ -15,6 +15,8 @@ def main_nav(identity: StaffIdentity | None) -> list[tuple[str, str]]:
     if identity is None:
         return []
     items = [("/staff/", "Start")]
+    if identity.has(Role.APPOINTMENT_MANAGER):  # and every role that includes it, at some location
+        items += [("/staff/work", "Terminarbeit"), ("/staff/search", "Suche")]
     if identity.locations_with(Role.ADMIN) is None and identity.has(Role.ADMIN):
         items += [
             ("/staff/admin/locations", "Standorte"),

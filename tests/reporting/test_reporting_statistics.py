@@ -295,6 +295,7 @@ async def test_the_header_of_the_evaluation_pages_links_only_to_pages_the_person
     html = await statistics_page.text()
     main_nav = html.split('aria-label="Hauptnavigation"')[1].split("</nav>")[0]
     assert 'href="/staff/statistics" aria-current="page"' in main_nav
+    assert 'href="/staff/work"' not in main_nav  # the statistics role manages no appointments
     assert "/staff/admin/booking-patterns" not in html and "/staff/admin/retention" not in html
     admin = identity_header(reporting.clock, Role.ADMIN, "*")
     patterns_page = await client.get(f"/staff/admin/booking-patterns?{period}", headers=admin)

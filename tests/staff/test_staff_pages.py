@@ -109,6 +109,9 @@ async def test_each_location_page_shows_where_the_location_falls_short_of_the_di
     assert "(Ziffer 3.3 verlangt mindestens 4). Termine gibt es an: Dienstag." in page
     assert "Kein Tag mit Terminen bis 18 Uhr" in page
     assert "Ein Pflichtanliegen fehlt im zentralen Leistungskatalog: veraenderung." in page
+    # Every staff page offers the appointment work to whoever may do it (a leader manages appointments).
+    nav = page.split('aria-label="Hauptnavigation"')[1].split("</nav>")[0]
+    assert 'href="/staff/work"' in nav and 'href="/staff/search"' in nav
     # A group leader changes windows, not the location's concerns or data.
     assert "Zeitfenster hinzufügen" in page and "Anliegen speichern" not in page
     assert "Standortdaten speichern" not in page

@@ -20,9 +20,8 @@ from services.gateway.staff.pages import render as staff_render
 from shared.calendar import in_calendar
 from shared.clock import BERLIN
 from shared.errors import OTVError
-from shared.identity import Role, StaffIdentity
+from shared.identity import Role
 from shared.labels import MODES_DE
-from shared.staff_nav import main_nav
 from shared.web import CLOCK
 
 WORK_JINJA = web.AppKey("otv_staff_work_jinja2", jinja2.Environment)
@@ -148,14 +147,6 @@ def register_filters(env: jinja2.Environment) -> None:
 
 
 # --- rendering --------------------------------------------------------------------------------------
-def work_nav(identity: StaffIdentity | None) -> list[tuple[str, str]]:
-    items = main_nav(identity)
-    if identity is not None and identity.has(Role.APPOINTMENT_MANAGER):
-        items.insert(1, ("/staff/work", "Terminarbeit"))
-        items.insert(2, ("/staff/search", "Suche"))
-    return items
-
-
 def render(
     request: web.Request,
     template: str,
@@ -172,7 +163,7 @@ def render(
         "may_lead": lambda location: identity is not None and identity.has(Role.GROUP_LEADER, location),
         **context,
     }
-    return staff_render(request, template, ctx, status=status, nav=work_nav(identity), app_key=WORK_JINJA)
+    return staff_render(request, template, ctx, status=status, app_key=WORK_JINJA)
 
 
 def explain(
