@@ -56,6 +56,8 @@ class Bucket(StrEnum):
 # The JSON API routes the gateway proxies, by method and route pattern (services/gateway/routes.py).
 API_PROTECTED: dict[tuple[str, str], Bucket] = {
     ("GET", "/api/v1/locations/{location_id}/availability"): Bucket.AVAILABILITY,
+    # Eight weeks of the slot grid, like availability: a script must not spin it for free.
+    ("GET", "/api/v1/locations/{location_id}/waiting-list/weekdays"): Bucket.AVAILABILITY,
     ("POST", "/api/v1/locations/{location_id}/holds"): Bucket.BOOKING,
     ("POST", "/api/v1/appointments"): Bucket.BOOKING,
     ("POST", "/api/v1/appointments/{appointment_id}/reschedule"): Bucket.BOOKING,

@@ -81,6 +81,9 @@ async def test_the_api_answers_429_with_retry_after_beyond_the_rate_limit(stack:
         assert limited.status == 429
         assert (await limited.json())["error"]["code"] == "rate_limited"
         assert 1 <= int(limited.headers["Retry-After"]) <= 10
+        # The waiting list's days compute the same slot grid: the same bucket.
+        days = await client.get("/api/v1/locations/mitte/waiting-list/weekdays", params=params)
+        assert days.status == 429
         # Other traffic is not limited: the locations are no availability request.
         assert (await client.get("/api/v1/locations")).status == 200
     finally:
