@@ -261,3 +261,12 @@ async def test_a_form_value_the_database_refuses_is_an_error_page_not_a_json_bod
     assert "Bitte prüfen Sie Ihre Eingaben" in page
     keys = await (await admin.get("/api/v1/admin/api-keys")).json()
     assert keys == []
+
+
+@pytest.mark.req("R36")
+async def test_the_administrators_start_page_links_the_embedding_instructions(gateway: Gateway) -> None:
+    """R36: the code to put the booking into the jobcenter's homepage is for its web team."""
+    admin = await gateway.signed_in("start-admin", (Role.ADMIN, "*"))
+    manager = await gateway.signed_in("start-manager", (Role.APPOINTMENT_MANAGER, "mitte"))
+    assert 'href="/embed"' in await (await admin.get("/staff/")).text()
+    assert 'href="/embed"' not in await (await manager.get("/staff/")).text()

@@ -282,6 +282,9 @@ async def test_the_privacy_notice_states_the_configured_retention_and_whom_to_as
         assert "Wie lange haben wir Ihre Daten?" in easy and "35 Tage nach Ihrem Termin" in easy
         start = await (await client.get("/?lang=de")).text()
         assert ">Datenschutzhinweise</a>" in start and 'href="/privacy' in start
+        # The embedding page is for the jobcenter's web team (linked from the staff start page), not for
+        # customers: their footer does not offer it.
+        assert 'href="/embed' not in start
     finally:
         await client.close()
 
