@@ -19,6 +19,7 @@ has happened.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 
@@ -35,16 +36,21 @@ from shared.outbox import add_event
 BATCH = 2000  # appointments per transaction; the next run takes the rest
 
 
+# What an erased appointment keeps of its customer: nothing. The manage link of an erased appointment must
+# lead nowhere (R41): no token matches a hash of a random value.
+ERASE_CUSTOMER = (
+    "first_name = '', last_name = '', email = '', phone = NULL, customer_number = NULL,"
+    " household_number = NULL, email_key = NULL, customer_number_key = NULL, household_number_key = NULL,"
+    " cancel_reason = NULL, client_network = NULL,"
+    " manage_token_hash = sha256(convert_to(gen_random_uuid()::text, 'UTF8'))"
+)
+
+
 async def _erase(
     conn: asyncpg.Connection, cutoff: datetime, started: datetime, clock: Clock
 ) -> dict[str, int]:
     erased = await conn.fetch(
-        "UPDATE appointments SET first_name = '', last_name = '', email = '', phone = NULL,"
-        " customer_number = NULL, household_number = NULL, email_key = NULL,"
-        " customer_number_key = NULL, household_number_key = NULL, cancel_reason = NULL,"
-        " client_network = NULL,"
-        # The manage link of an erased appointment must lead nowhere (R41): no token matches this.
-        " manage_token_hash = sha256(convert_to(gen_random_uuid()::text, 'UTF8')), updated_at = $2"
+        f"UPDATE appointments SET {ERASE_CUSTOMER}, updated_at = $2"  # noqa: S608 -- a constant
         " WHERE id IN (SELECT id FROM appointments WHERE end_at < $1 AND email <> ''"
         "   ORDER BY end_at LIMIT $3 FOR UPDATE SKIP LOCKED)"
         " RETURNING id",
@@ -53,15 +59,38 @@ async def _erase(
         BATCH,
     )
     for row in erased:
-        await add_event(
-            conn,
-            AppointmentPersonalDataErasedV1(appointment_id=row["id"], erased_at=started),
-            producer="booking",
-            clock=clock,
-        )
-    staff_notes = await _erase_staff_work(conn, cutoff)
+        await _published(conn, row["id"], started, clock)
+    staff_notes = await _erase_staff_work(conn, "a.end_at < $1", cutoff)
     wishes = await waiting_list.erase_personal_data(conn, cutoff, started, clock)
     return {"appointments_erased": len(erased), "staff_notes_erased": staff_notes, "wishes_erased": wishes}
+
+
+async def erase_appointment(
+    conn: asyncpg.Connection, appointment_id: uuid.UUID, now: datetime, clock: Clock
+) -> bool:
+    """Erase one appointment's personal data before its time (a request under Art. 17 GDPR), as the
+    retention run would: the customer's data, the staff work's free text, the manage link; the notifier
+    and reporting erase their copies on the event. False when they were erased already."""
+    erased = await conn.fetchval(
+        f"UPDATE appointments SET {ERASE_CUSTOMER}, updated_at = $2"  # noqa: S608 -- a constant
+        " WHERE id = $1 AND email <> '' RETURNING id",
+        appointment_id,
+        now,
+    )
+    await _erase_staff_work(conn, "a.id = $1", appointment_id)
+    if erased is None:
+        return False
+    await _published(conn, appointment_id, now, clock)
+    return True
+
+
+async def _published(conn: asyncpg.Connection, appointment_id: uuid.UUID, at: datetime, clock: Clock) -> None:
+    await add_event(
+        conn,
+        AppointmentPersonalDataErasedV1(appointment_id=appointment_id, erased_at=at),
+        producer="booking",
+        clock=clock,
+    )
 
 
 async def run_retention(
@@ -91,35 +120,38 @@ HISTORY_KEYS = [
 ]
 
 
-async def _erase_staff_work(conn: asyncpg.Connection, cutoff: datetime) -> int:
-    """Erase the staff work's free text of appointments that ended before `cutoff` (also of those whose
-    customer data an earlier run erased); the number of rows changed."""
+async def _erase_staff_work(conn: asyncpg.Connection, which: str, value: object) -> int:
+    """Erase the staff work's free text of the appointments `which` selects (`a.end_at < $1`: those that
+    ended before the cutoff, also those whose customer data an earlier run erased; `a.id = $1`: one);
+    the number of rows changed. `which` is always one of these two constants of this module, never
+    input; the value is a parameter."""
     changed = 0
     for statement, args in (
         (
-            "UPDATE appointments SET outcome_note = NULL WHERE end_at < $1 AND outcome_note IS NOT NULL",
-            (cutoff,),
+            f"UPDATE appointments a SET outcome_note = NULL WHERE {which}"  # noqa: S608 -- see below
+            " AND a.outcome_note IS NOT NULL",
+            (value,),
         ),
         (
-            "UPDATE callbacks c SET note = '', result = CASE WHEN c.result IS NULL THEN NULL ELSE '' END"
-            " FROM appointments a WHERE a.id = c.appointment_id AND a.end_at < $1"
+            "UPDATE callbacks c SET note = '', result = CASE WHEN c.result IS NULL THEN NULL ELSE '' END"  # noqa: S608
+            f" FROM appointments a WHERE a.id = c.appointment_id AND {which}"
             " AND (c.note <> '' OR coalesce(c.result, '') <> '')",
-            (cutoff,),
+            (value,),
         ),
         (
-            "UPDATE call_attempts t SET note = '' FROM appointments a"
-            " WHERE a.id = t.appointment_id AND a.end_at < $1 AND t.note <> ''",
-            (cutoff,),
+            "UPDATE call_attempts t SET note = '' FROM appointments a"  # noqa: S608
+            f" WHERE a.id = t.appointment_id AND {which} AND t.note <> ''",
+            (value,),
         ),
         (
-            "UPDATE appointment_history h SET detail = coalesce("
+            "UPDATE appointment_history h SET detail = coalesce("  # noqa: S608
             "   (SELECT jsonb_object_agg(key, value) FROM jsonb_each(h.detail) WHERE key = ANY($2::text[])),"
             "   '{}'::jsonb)"
-            " FROM appointments a WHERE a.id = h.appointment_id AND a.end_at < $1"
+            f" FROM appointments a WHERE a.id = h.appointment_id AND {which}"
             " AND EXISTS (SELECT 1 FROM jsonb_object_keys(h.detail) k WHERE k <> ALL($2::text[]))",
-            (cutoff, HISTORY_KEYS),
+            (value, HISTORY_KEYS),
         ),
     ):
-        status = await conn.execute(statement, *args)
+        status = await conn.execute(statement, *args)  # `which` is one of this module's two conditions
         changed += int(status.split()[-1])
     return changed

@@ -7,6 +7,7 @@ the role and sets the signed identity; each use case checks the appointment's lo
 - GET  /api/v1/staff/appointments/{appointment_id}                      one appointment with its history
 - POST /api/v1/staff/appointments                                       staff booking (+ interpreter, R26)
 - POST /api/v1/staff/appointments/{appointment_id}/cancel               {reason} (R9)
+- POST /api/v1/staff/appointments/{appointment_id}/erase                Art. 17 GDPR: its personal data now
 - POST /api/v1/staff/appointments/{appointment_id}/outcome              {outcome, note?, correction?, reason?}
 - POST /api/v1/staff/appointments/{appointment_id}/call-attempts        {reached, note?, missed?} (R49)
 - POST /api/v1/staff/appointments/{appointment_id}/follow-up            {concern_id, start, mode} (R24)
@@ -361,6 +362,13 @@ async def post_manage_link(request: web.Request) -> web.Response:
     identity = staff_identity(request)
     await staff.staff_renew_link(request.app[DEPS], identity, _appointment_id(request))
     return json_model(LinkRequestedOut(), status=202)
+
+
+@routes.post("/api/v1/staff/appointments/{appointment_id}/erase")
+async def post_erase(request: web.Request) -> web.Response:
+    identity = staff_identity(request)
+    erased = await staff.erase_on_request(request.app[DEPS], identity, _appointment_id(request))
+    return _ok({"erased": erased})
 
 
 @routes.post("/api/v1/staff/appointments/{appointment_id}/reschedule")

@@ -83,6 +83,10 @@ class StaffAppointmentOut(_Out):
     call_attempts: list[CallAttemptOut] | None = Field(default=None, description="phone appointments only")
 
 
+class ErasedOut(_Out):
+    erased: bool = Field(description="false when the appointment's personal data were erased already")
+
+
 class HistoryOut(_Out):
     kind: str
     revision: int
@@ -296,6 +300,19 @@ STAFF_ROUTES = (
         description="The appointment gets a new manage token; the customer gets a mail with the new link "
         "and the calendar invitation, links sent before stop working. Only for an upcoming booked "
         "appointment (`too_late` otherwise); the appointment's history records who sent it.",
+    ),
+    ApiRoute(
+        "POST",
+        "/api/v1/staff/appointments/{appointment_id}/erase",
+        "Erase the personal data of a past or cancelled appointment now (a request under Art. 17 GDPR)",
+        response=ErasedOut,
+        errors=("not_found", "forbidden", "not_changeable"),
+        path_params={"appointment_id": APPOINTMENT_ID},
+        tags=BOOKING,
+        description="Location administrators (and administrators) only. What the retention run erases "
+        "after the retention period (R34), now: the customer's name, contact data and numbers, the staff "
+        "notes, the manage link; the notifier and reporting erase their copies. 409 `not_changeable` for "
+        "an appointment still to come: cancel it first, so that the customer gets the mail.",
     ),
     ApiRoute(
         "POST",

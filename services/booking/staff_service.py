@@ -17,7 +17,7 @@ from typing import Any
 import asyncpg
 import structlog
 
-from services.booking import db, link_renewal, staff_db
+from services.booking import db, link_renewal, retention, staff_db
 from services.booking.callbacks import callback_due, is_overdue
 from services.booking.contact import email_key, is_allow_listed
 from services.booking.domain import (
@@ -282,6 +282,31 @@ async def staff_reschedule(
                 {"from_start": before.start.isoformat(), "from_group_id": before.group_id},
             )
     return moved
+
+
+async def erase_on_request(deps: Deps, identity: StaffIdentity, appointment_id: uuid.UUID) -> bool:
+    """A customer asks for the erasure of their data (Art. 17 GDPR) before the retention period ends: a
+    location administrator erases the appointment's personal data now, as the retention run would (R34).
+    Not while the appointment is still to come (cancel it first: the customer gets that mail). The file's
+    history says who erased it and when. False when its data were erased already."""
+    if identity.kind is IdentityKind.API_KEY:
+        raise ForbiddenError("Erasing personal data needs a location administrator, not an API key.")
+    now = deps.clock.now()
+    async with db.transaction(deps.pool) as conn:
+        row = await _load_for(conn, identity, appointment_id, lock=True)
+        appointment = row.appointment
+        identity.require(Role.LOCATION_ADMIN, appointment.location_id)
+        if appointment.status is AppointmentStatus.BOOKED and appointment.start > now:
+            raise NotChangeableError(
+                "The appointment is still to come: cancel it first (the customer gets the cancellation"
+                " mail), then erase its data."
+            )
+        erased = await retention.erase_appointment(conn, appointment_id, now, deps.clock)
+        if erased:
+            await staff_db.add_history(conn, appointment, "personal_data_erased", actor_of(identity), now)
+    if erased:
+        log.info("appointment_erased_on_request", appointment_id=str(appointment_id))
+    return erased
 
 
 async def staff_renew_link(deps: Deps, identity: StaffIdentity, appointment_id: uuid.UUID) -> None:

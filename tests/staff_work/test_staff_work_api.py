@@ -219,6 +219,73 @@ async def test_staff_cancel_with_a_reason_and_the_customer_gets_the_cancellation
     assert cancelled[0]["cancelled_by"] == "staff" and cancelled[0]["reason"] == "Krank"
 
 
+@pytest.mark.req("R34")
+@pytest.mark.req("R30")
+async def test_a_location_administrator_erases_a_cancelled_or_past_appointments_data_on_request(
+    client: TestClient[Any, Any], manager: Staff, pool: asyncpg.Pool, clock: ManualClock
+) -> None:
+    """Art. 17 GDPR: a customer asks for the erasure of their data before the retention period ends."""
+    location_admin = Staff(client, clock, Role.LOCATION_ADMIN, HERE)
+    elsewhere = Staff(client, clock, Role.LOCATION_ADMIN, THERE)
+    appointment = await book(client, TUESDAY, "08:00", mode="phone")
+    past = await book(client, TUESDAY, "08:15")
+    path = f"/api/v1/staff/appointments/{appointment['id']}/erase"
+    # Still to come: cancelled first, so that the customer gets the mail.
+    pending = await location_admin.post(path)
+    assert pending.status == 409 and (await pending.json())["error"]["code"] == "not_changeable"
+    on_tuesday(clock, "07:30")  # the day of the call: a first attempt with a note
+    attempt = await location_admin.post(
+        f"/api/v1/staff/appointments/{appointment['id']}/call-attempts", {"reached": False, "note": "Mailbox"}
+    )
+    assert attempt.status == 201, await attempt.text()
+    cancelled = await manager.post(
+        f"/api/v1/staff/appointments/{appointment['id']}/cancel", {"reason": "Umzug"}
+    )
+    assert cancelled.status == 200
+    # Appointment managers and other locations' administrators may not.
+    assert (await manager.post(path)).status == 403
+    assert (await elsewhere.post(path)).status == 403
+    erased = await location_admin.post(path)
+    assert erased.status == 200 and await erased.json() == {"erased": True}
+    row = await pool.fetchrow(
+        "SELECT first_name, last_name, email, phone, customer_number, cancel_reason, client_network"
+        " FROM appointments WHERE id = $1",
+        appointment["id"],
+    )
+    assert dict(row) == {
+        "first_name": "",
+        "last_name": "",
+        "email": "",
+        "phone": None,
+        "customer_number": None,
+        "cancel_reason": None,
+        "client_network": None,
+    }
+    assert (
+        await pool.fetchval("SELECT note FROM call_attempts WHERE appointment_id = $1", appointment["id"])
+        == ""
+    )
+    # The notifier and reporting erase their copies on the event; the file says who erased it.
+    assert [e["appointment_id"] for e in await events(pool, "appointment.personal_data_erased")] == [
+        appointment["id"]
+    ]
+    file = await (await location_admin.get(f"/api/v1/staff/appointments/{appointment['id']}")).json()
+    assert file["customer"]["email"] == "" and file["status"] == "cancelled"
+    assert [(h["kind"], h["actor"]) for h in file["history"]][-1] == ("personal_data_erased", "user:kim")
+    # The manage link leads nowhere any more.
+    token = appointment["manage_url"].rsplit("token=", 1)[1]
+    assert (
+        await client.get(f"/api/v1/appointments/{appointment['id']}", params={"token": token})
+    ).status == 404
+    # Twice is once.
+    again = await location_admin.post(path)
+    assert again.status == 200 and await again.json() == {"erased": False}
+    assert len(await events(pool, "appointment.personal_data_erased")) == 1
+    # A past appointment needs no cancellation first.
+    on_tuesday(clock, "09:00")
+    assert (await location_admin.post(f"/api/v1/staff/appointments/{past['id']}/erase")).status == 200
+
+
 @pytest.mark.req("R41")
 async def test_a_new_manage_link_is_sent_only_by_staff_of_the_location_and_only_for_an_upcoming_one(
     client: TestClient[Any, Any], manager: Staff, other_manager: Staff, pool: asyncpg.Pool, clock: ManualClock

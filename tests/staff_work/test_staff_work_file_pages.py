@@ -13,6 +13,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from shared.clock import ManualClock
+from shared.identity import Role
 from tests.booking import factory
 from tests.staff.conftest import Gateway, audit_rows
 from tests.staff_work.conftest import HERE, THERE, Staff, book, events, form, signed_in
@@ -283,3 +284,44 @@ async def test_staff_send_a_caller_a_new_manage_link_and_the_history_and_audit_s
     refused = await form(browser, path)
     assert refused.status == 409
     assert len(await events(pool, "appointment.link_renewed")) == 1
+
+
+@pytest.mark.req("R34")
+@pytest.mark.req("R30")
+async def test_a_location_administrator_erases_a_cancelled_appointments_data_from_its_file(
+    client: TestClient[Any, Any], pages_gateway: Gateway, pool: asyncpg.Pool
+) -> None:
+    """Art. 17 GDPR from the file: only a location administrator, only once the appointment is cancelled
+    or has begun, only with the box ticked that a request was made."""
+    booked = await book(client, TUESDAY, "08:00")
+    booked["id"] = str(booked["id"])
+    email = await pool.fetchval("SELECT email FROM appointments WHERE id = $1", booked["id"])
+    manager = await signed_in(pages_gateway, "loesch-manager")
+    admin = await signed_in(pages_gateway, "loesch-admin", Role.LOCATION_ADMIN)
+    file_path = f"/staff/appointments/{booked['id']}"
+    path = f"{file_path}/erase"
+    assert "Daten jetzt löschen" not in await (await admin.get(file_path)).text()  # still to come
+    await form(admin, f"{file_path}/cancel", reason="Kundin zieht weg")
+    assert "Daten jetzt löschen" in await (await admin.get(file_path)).text()
+    assert "Daten jetzt löschen" not in await (await manager.get(file_path)).text()
+    assert (await form(manager, path, confirm="yes")).status == 403
+
+    unconfirmed = await form(admin, path)
+    html = await unconfirmed.text()
+    assert (
+        unconfirmed.status == 422 and "Bitte bestätigen Sie, dass ein Antrag auf Löschung vorliegt." in html
+    )
+    assert 'aria-describedby="erase-confirm-hint erase-confirm-error" aria-invalid="true"' in html
+    assert await pool.fetchval("SELECT email FROM appointments WHERE id = $1", booked["id"]) == email
+
+    done = await form(admin, path, confirm="yes")
+    assert done.status == 303 and done.headers["Location"] == f"{file_path}?notice=erased"
+    html = await (await admin.get(done.headers["Location"])).text()
+    assert 'role="status">Die personenbezogenen Daten dieses Termins sind gelöscht' in html
+    assert "Personenbezogene Daten auf Antrag gelöscht (Art. 17 DSGVO)" in html  # the history
+    assert email not in html and "Daten jetzt löschen" not in html
+    assert [e["appointment_id"] for e in await events(pool, "appointment.personal_data_erased")] == [
+        booked["id"]
+    ]
+    entries = await audit_rows(pages_gateway, entity="appointment")
+    assert [e["action"] for e in entries][-1] == "erase"

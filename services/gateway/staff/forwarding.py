@@ -190,7 +190,7 @@ async def apply_change(
 
 # Path endings that name an action rather than a collection.
 ACTION_SEGMENTS = frozenset(
-    {"cancel", "reschedule", "outcome", "transfer", "close", "claim", "confirm", "lift", "replay"}
+    {"cancel", "reschedule", "outcome", "transfer", "close", "claim", "confirm", "lift", "replay", "erase"}
 )
 
 

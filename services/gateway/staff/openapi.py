@@ -264,6 +264,9 @@ FORWARDED_SUMMARIES = {
         "Book for a customer (staff or service centre); the public booking body plus interpreter_language"
     ),
     ("POST", "/api/v1/staff/appointments/{appointment_id}/cancel"): "Cancel an appointment with a reason",
+    ("POST", "/api/v1/staff/appointments/{appointment_id}/erase"): (
+        "Erase a past or cancelled appointment's personal data now (Art. 17 GDPR; location administrators)"
+    ),
     (
         "POST",
         "/api/v1/staff/appointments/{appointment_id}/reschedule",

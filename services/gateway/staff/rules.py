@@ -156,6 +156,14 @@ FORWARDED: tuple[Forwarded, ...] = (
         "booking",
         Rule(AM, SOME, operation="appointments:write", entity="appointment"),
     ),
+    # Art. 17 GDPR: a location administrator erases a past or cancelled appointment's personal data now
+    # (booking checks the role at the appointment's location; API keys are refused).
+    Forwarded(
+        "POST",
+        "/api/v1/staff/appointments/{appointment_id}/erase",
+        "booking",
+        Rule(LA, SOME, entity="appointment"),
+    ),
     # A caller lost the confirmation mail: a new manage link (booking checks the location).
     Forwarded(
         "POST",
@@ -560,6 +568,7 @@ OWN: dict[tuple[str, str], Rule] = {
     ("POST", "/staff/appointments/{appointment_id}/follow-up"): Rule(AM, SOME, entity="appointment"),
     ("POST", "/staff/appointments/{appointment_id}/transfer"): Rule(AM, SOME, entity="appointment"),
     ("POST", "/staff/appointments/{appointment_id}/reschedule"): Rule(AM, SOME, entity="appointment"),
+    ("POST", "/staff/appointments/{appointment_id}/erase"): Rule(LA, SOME, entity="appointment"),
     ("GET", "/staff/search"): Rule(AM, SOME),
     # A search is posted so that names stay out of URLs; it reads, so no audit entity.
     ("POST", "/staff/search"): Rule(AM, SOME),

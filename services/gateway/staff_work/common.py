@@ -91,6 +91,7 @@ NOTICES_DE = {
         "Die Kundin / der Kunde erhält einen neuen Link zum Termin per E-Mail. Links aus früheren E-Mails "
         "gelten nicht mehr."
     ),
+    "erased": "Die personenbezogenen Daten dieses Termins sind gelöscht (Art. 17 DSGVO).",
 }
 WEEKDAYS_DE = ("Montag", "Dienstag", "Mittwoch", "Donnerstag", "Freitag", "Samstag", "Sonntag")
 MONTHS_DE = (

@@ -20,12 +20,13 @@ that shows nothing of it.
 from __future__ import annotations
 
 import uuid
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
 
 from services.gateway.staff import upstream
+from services.gateway.staff.keys import IDENTITY
 from services.gateway.staff.pages import UpstreamError, location_names
 from services.gateway.staff_work.common import (
     HORIZON_DAYS,
@@ -44,7 +45,9 @@ from services.gateway.staff_work.common import (
     today,
 )
 from shared.errors import NotFoundError
+from shared.identity import Role
 from shared.labels import CHANNELS_DE, LANGUAGES_DE, MODES_DE, OUTCOMES_DE
+from shared.web import CLOCK
 
 routes = web.RouteTableDef()
 
@@ -62,6 +65,11 @@ HISTORY_DE = {
     "mass_change_moved": "Durch Massenänderung verlegt",
     "mass_change_cancelled": "Durch Massenänderung abgesagt",
     "link_renewed": "Neuen Link zum Termin gesendet",
+    "personal_data_erased": "Personenbezogene Daten auf Antrag gelöscht (Art. 17 DSGVO)",
+}
+ERASE_CODES = {
+    "not_changeable": "Der Termin steht noch bevor: bitte zuerst absagen (die Kundin / der Kunde erhält die "
+    "Absage per E-Mail), dann die Daten löschen.",
 }
 CANCEL_FIELDS = {"reason": "Grund der Absage"}
 FOLLOW_UP_CODES = {
@@ -160,6 +168,7 @@ async def file_page(
             "today_day": today(request).isoformat(),
             "last_day": (today(request) + timedelta(days=HORIZON_DAYS - 1)).isoformat(),
             "transfer": transfer,
+            "may_erase": _may_erase(request, a),
             "outcomes": OUTCOMES_DE,
             "modes": MODES_DE,
             "statuses": STATUS_DE,
@@ -171,6 +180,23 @@ async def file_page(
         },
         status=status,
     )
+
+
+def _may_erase(request: web.Request, a: dict[str, Any]) -> bool:
+    """The erasure form: for a location administrator of the appointment's location, once the
+    appointment is cancelled or has begun, while its customer data are still there."""
+    identity = request.get(IDENTITY)
+    if identity is None or not identity.has(Role.LOCATION_ADMIN, str(a.get("location") or "")):
+        return False
+    customer = a.get("customer") or {}
+    if not customer.get("email"):
+        return False
+    start = str(a.get("start") or "")
+    try:
+        begun = datetime.fromisoformat(start) <= request.app[CLOCK].now()
+    except ValueError:
+        return False
+    return a.get("status") == "cancelled" or begun
 
 
 @routes.get("/staff/appointments/{appointment_id}")
@@ -204,6 +230,28 @@ async def cancel_submit(request: web.Request) -> web.StreamResponse:
         values={"reason": reason},
         status=page_status(status),
     )
+
+
+@routes.post("/staff/appointments/{appointment_id}/erase")
+async def erase_submit(request: web.Request) -> web.StreamResponse:
+    """Art. 17 GDPR: a location administrator erases a past or cancelled appointment's personal data now,
+    once the box that a request was made is ticked (it cannot be undone)."""
+    appointment_id = appointment_id_of(request)
+    form = await request.post()
+    if form.get("confirm") != "yes":
+        return await file_page(
+            request,
+            appointment_id,
+            field_errors={"erase-confirm": "Bitte bestätigen Sie, dass ein Antrag auf Löschung vorliegt."},
+            status=422,
+        )
+    status, answer = await booking_change(
+        request, "/api/v1/staff/appointments/{appointment_id}/erase", {"appointment_id": appointment_id}, {}
+    )
+    if 200 <= status < 300:
+        raise web.HTTPSeeOther(f"/staff/appointments/{appointment_id}?notice=erased")
+    errors, _by_field = explain(status, answer, fields={}, codes=ERASE_CODES)
+    return await file_page(request, appointment_id, errors=errors, status=page_status(status))
 
 
 @routes.post("/staff/appointments/{appointment_id}/manage-link")
