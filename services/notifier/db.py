@@ -49,14 +49,19 @@ async def apply_snapshot(
 
 
 async def erase_personal_data(conn: asyncpg.Connection, appointment_id: uuid.UUID, now: datetime) -> int:
-    """The owner erased the appointment's personal data (R34): so do we, and what was still to be sent
-    to that person is not sent any more."""
+    """The owner erased the appointment's personal data (R34, or a request under Art. 17 GDPR): so do
+    we, and what was still to be sent is not sent any more (a reminder, a manage link that would lead
+    nowhere). Except: the cancellation (staff cancel, then erase on the customer's request: the customer
+    must still learn that the appointment is off), and a mail a sender is delivering at this moment
+    (taking it away would record a delivered mail as cancelled). Their end wipes them, as every mail's
+    end does (FINISH), at the latest when they give up."""
     await conn.execute("UPDATE appointments SET manage_url = NULL WHERE id = $1", appointment_id)
     result: str = await conn.execute(
         "UPDATE mails SET status = CASE WHEN status = 'pending' THEN 'cancelled' ELSE status END,"
         " finished_at = coalesce(finished_at, $2), recipient = NULL, payload = NULL,"
         " claim_token = NULL, claimed_until = NULL"
-        " WHERE appointment_id = $1 AND (recipient IS NOT NULL OR payload IS NOT NULL)",
+        " WHERE appointment_id = $1 AND (recipient IS NOT NULL OR payload IS NOT NULL)"
+        " AND NOT (status = 'pending' AND (kind = 'cancellation' OR coalesce(claimed_until > $2, false)))",
         appointment_id,
         now,
     )

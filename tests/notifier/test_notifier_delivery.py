@@ -8,14 +8,17 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
+import uuid
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
 import pytest
 import structlog
 
-from services.notifier.domain import address_hash
+from services.notifier import db
+from services.notifier.domain import MailStatus, address_hash
 from shared.clock import SystemClock
 from shared.events.retention import AppointmentPersonalDataErasedV1
 from tests.conftest import wait_for
@@ -234,6 +237,96 @@ async def test_erasing_an_appointments_personal_data_cancels_its_pending_mail_an
 
     await wait_for(erased, what="the erasure")
     assert dict(await statuses(pool, snap.id)) == {"confirmation": "sent", "reminder": "cancelled"}
+
+
+@pytest.mark.req("R34")
+@pytest.mark.req("R9")
+async def test_a_cancellation_due_when_the_data_are_erased_still_goes_out_and_is_wiped_after(
+    start_notifier: StartNotifier, publish: Publisher, sink: MailSink, clean_db: dict[str, asyncpg.Pool]
+) -> None:
+    """Staff cancel an appointment and, on the customer's request, erase its data right away (Art. 17
+    GDPR): the cancellation, due already, still reaches the customer; the reminder planned for later
+    does not; nothing of the customer stays once the cancellation is sent."""
+    await start_notifier()
+    pool = clean_db["notifier"]
+    snap = an_appointment()
+    await publish(booked(snap))
+    await mails_to(sink, snap.customer.email)
+    await wait_for(lambda: _confirmation_sent(pool, snap.id), what="the confirmation recorded as sent")
+    port = sink.smtp_port
+    await sink.stop()  # the cancellation cannot go out yet
+    await publish(cancelled(snap))
+
+    async def cancellation_tried() -> bool:
+        rows = await mail_rows(pool, snap.id)
+        return any(r["kind"] == "cancellation" and r["attempts"] >= 1 for r in rows)
+
+    await wait_for(cancellation_tried, what="a failed attempt of the cancellation")
+    await publish(AppointmentPersonalDataErasedV1(appointment_id=snap.id, erased_at=SystemClock().now()))
+
+    async def reminder_gone() -> bool:
+        return ("reminder", "cancelled") in await statuses(pool, snap.id)
+
+    await wait_for(reminder_gone, what="the erasure")
+    async with MailSink(smtp_port=port, http_port=0) as back:
+        [mail] = await mails_to(back, snap.customer.email)
+    assert mail.subject.startswith("Absage")
+
+    async def wiped() -> bool:
+        rows = await mail_rows(pool, snap.id)
+        return all(r["recipient"] is None and r["payload"] is None for r in rows)
+
+    await wait_for(wiped, what="the sent cancellation wiped")
+    assert dict(await statuses(pool, snap.id)) == {
+        "confirmation": "sent",
+        "reminder": "cancelled",
+        "cancellation": "sent",
+    }
+
+
+@pytest.mark.req("R34")
+async def test_an_erasure_leaves_a_mail_in_a_senders_hands_to_that_sender(
+    clean_db: dict[str, asyncpg.Pool],
+) -> None:
+    """A sender is delivering a mail when the erasure comes: the mail is recorded as sent (not as
+    cancelled, which it was not), and its end wipes it; a mail nobody holds is cancelled and wiped."""
+    pool = clean_db["notifier"]
+    snap = an_appointment()
+    now = SystemClock().now()
+    async with pool.acquire() as conn:
+        await db.insert_mails(
+            conn,
+            appointment_id=snap.id,
+            planned=[("manage_link", now, now + timedelta(hours=48))],
+            revision=1,
+            language="de",
+            recipient=snap.customer.email,
+            recipient_hash="h",
+            payload={"appointment": snap.model_dump(mode="json")},
+            correlation_id="c",
+            now=now,
+        )
+        token = uuid.uuid4()
+        [claimed] = await db.claim_due(
+            conn, now=now, lease_until=now + timedelta(minutes=1), token=token, limit=5, exclude=[]
+        )
+        await db.insert_mails(
+            conn,
+            appointment_id=snap.id,
+            planned=[("reminder", now + timedelta(days=3), now + timedelta(days=4))],
+            revision=1,
+            language="de",
+            recipient=snap.customer.email,
+            recipient_hash="h",
+            payload={"appointment": snap.model_dump(mode="json")},
+            correlation_id="c",
+            now=now,
+        )
+        assert await db.erase_personal_data(conn, snap.id, now) == 1  # the reminder
+        assert await db.finish(conn, claimed["id"], token, status=MailStatus.SENT, now=now)
+    assert dict(await statuses(pool, snap.id)) == {"manage_link": "sent", "reminder": "cancelled"}
+    rows = await mail_rows(pool, snap.id)
+    assert all(r["recipient"] is None and r["payload"] is None for r in rows)
 
 
 async def test_two_notifiers_share_the_work_and_send_every_mail_once(
