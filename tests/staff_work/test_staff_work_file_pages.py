@@ -320,6 +320,7 @@ async def test_a_location_administrator_erases_a_cancelled_appointments_data_fro
     assert 'role="status">Die personenbezogenen Daten dieses Termins sind gelöscht' in html
     assert "Personenbezogene Daten auf Antrag gelöscht (Art. 17 DSGVO)" in html  # the history
     assert email not in html and "Daten jetzt löschen" not in html
+    assert "Die personenbezogenen Daten dieses Termins sind gelöscht (nach Ablauf" in html
     assert [e["appointment_id"] for e in await events(pool, "appointment.personal_data_erased")] == [
         booked["id"]
     ]
