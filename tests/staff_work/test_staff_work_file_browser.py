@@ -175,3 +175,21 @@ async def test_mitte_leader_opens_a_file_from_the_day_books_a_follow_up_and_runs
         await expect(thursday).to_contain_text(f"Akte {follow_up_reference}")
     finally:
         await context.close()
+
+    # Art. 17 GDPR: Mitte's administrator erases the first (passed) appointment's data on request.
+    context = await browser.new_context(locale="de-DE")
+    context.set_default_timeout(15_000)
+    page = await context.new_page()
+    try:
+        await page.goto(f"{base}/staff/appointments/{booked['id']}")
+        await sign_in(page, "mitte-admin", settings.demo_password)
+        erase = page.get_by_role("region", name="Personenbezogene Daten löschen (Art. 17 DSGVO)")
+        await expect(erase).to_be_visible()
+        await no_serious_violation(page)
+        await erase.get_by_label("Ein Antrag auf Löschung liegt vor.").check()
+        await erase.get_by_role("button", name="Daten jetzt löschen").click()
+        await expect(page.get_by_role("status")).to_contain_text("Die personenbezogenen Daten dieses Termins")
+        await expect(page.get_by_text("Albers, Erika")).to_have_count(0)
+        await no_serious_violation(page)
+    finally:
+        await context.close()
