@@ -38,7 +38,8 @@ PERIOD_PROBLEM_DE = (
 )
 DAYS_PROBLEM_DE = "Zeitraum: bitte 1 bis 400 Tage. Angezeigt werden die letzten 90 Tage."
 
-# Inline SVG and a small inline style sheet; nothing else may load (no CDN, no script).
+# Inline SVG, a small inline style sheet and the staff pages' own stylesheet (the gateway serves it);
+# nothing else may load (no CDN, no script).
 CSP = (
     "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; form-action 'self';"
     " frame-ancestors 'self'; base-uri 'none'"
