@@ -30,3 +30,10 @@ QUEUE_MESSAGES = Gauge("otv_queue_messages", "Messages waiting in a consumer's q
 QUEUE_CHECK_ERRORS = Counter(
     "otv_queue_check_errors_total", "Failed looks at a consumer's queue depth", ["consumer"]
 )
+# R34: when the service's retention run last completed (any replica's; every replica reports the newest
+# it knows), so that an alert fires when personal data would outlive the retention period.
+RETENTION_LAST_RUN = Gauge(
+    "otv_retention_last_run_timestamp_seconds",
+    "When the last retention run completed (Unix time)",
+    ["service"],
+)

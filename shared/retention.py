@@ -20,6 +20,7 @@ from shared.background import periodic_context
 from shared.clock import Clock
 from shared.config import CommonSettings
 from shared.events.retention import RetentionRunCompletedV1
+from shared.metrics import RETENTION_LAST_RUN
 from shared.outbox import add_event
 from shared.web import CLOCK, POOL
 
@@ -57,6 +58,7 @@ async def run_retention(
         last = await _last_run(conn)
         interval = timedelta(seconds=settings.retention_interval_seconds)
         if not force and last is not None and last > started - interval:
+            RETENTION_LAST_RUN.labels(service).set(last.timestamp())  # another replica's run
             return None
         counts = await erase(conn, cutoff, started, clock)
         outbox = await conn.execute(
@@ -85,6 +87,7 @@ async def run_retention(
             producer=service,
             clock=clock,
         )
+    RETENTION_LAST_RUN.labels(service).set(clock.now().timestamp())
     log.info("retention_run", **counts)
     return counts
 

@@ -169,6 +169,14 @@ async def test_after_the_retention_period_no_service_holds_the_customers_data(
         assert totals["booking"]["appointments_erased"] == 1
         assert totals["reporting"]["appointments_anonymised"] == 0  # booking's event was first
         assert "mails_erased" in totals["notifier"]
+        # Operators see when each run completed (the alert OTVRetentionNotRunning watches it, R34).
+        metrics = await (await booking.get("/metrics")).text()
+        last_runs = {
+            line.split("{", 1)[1].split("}", 1)[0]: float(line.rsplit(" ", 1)[1])
+            for line in metrics.splitlines()
+            if line.startswith("otv_retention_last_run_timestamp_seconds{")
+        }
+        assert last_runs.get('service="booking"') == clock.now().timestamp(), last_runs
     finally:
         for client in reversed(clients):
             await client.close()
