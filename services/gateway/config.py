@@ -36,6 +36,9 @@ class Settings(CommonSettings):
     # The privacy notice (Art. 13 GDPR): the controller's postal address and the data protection officer.
     privacy_controller: str = "Jobcenter Bremen, Doventorsteinweg 44, 28195 Bremen"
     privacy_contact: str = "datenschutz@jobcenter-bremen.example"
+    # The imprint (Impressum, § 5 DDG) of the jobcenter's homepage, linked from the customer pages' footer
+    # when set: the booking usually sits inside that homepage, whose imprint covers it.
+    imprint_url: str = Field(default="", pattern=r"^(https?://\S+)?$")
     # The jobcenter's hotline shown where the pages cannot help further: the service centre, the same
     # number the catalog's demo locations and finder give (services/catalog/demo_data.py, SERVICE_CENTRE).
     hotline: str = "0421 566-0"

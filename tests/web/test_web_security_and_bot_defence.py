@@ -285,6 +285,13 @@ async def test_the_privacy_notice_states_the_configured_retention_and_whom_to_as
         # The embedding page is for the jobcenter's web team (linked from the staff start page), not for
         # customers: their footer does not offer it.
         assert 'href="/embed' not in start
+        assert ">Impressum</a>" not in start  # no imprint configured, no link
+    finally:
+        await client.close()
+    client = await gateway_client(stack, imprint_url="https://www.jobcenter-bremen.example/impressum")
+    try:
+        page = await (await client.get("/privacy?lang=en")).text()
+        assert '<a href="https://www.jobcenter-bremen.example/impressum">Imprint</a>' in page
     finally:
         await client.close()
 

@@ -123,6 +123,7 @@ def render(
         "fmt_date": fmt_date,
         "fmt_time": fmt_time,
         "hotline": settings_of(request).hotline,
+        "imprint_url": settings_of(request).imprint_url,
         "errors": forms.FormErrors(),
         "self_url": str(here),
         "request": request,
