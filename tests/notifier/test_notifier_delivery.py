@@ -6,6 +6,7 @@ senders that share the work (I7), and the time from booking to the mail."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import statistics
 import time
 import uuid
@@ -20,6 +21,7 @@ import structlog
 from services.notifier import db
 from services.notifier.domain import MailStatus, address_hash
 from shared.clock import SystemClock
+from shared.events.appointment import AppointmentSnapshot
 from shared.events.retention import AppointmentPersonalDataErasedV1
 from tests.conftest import wait_for
 from tests.notifier.conftest import (
@@ -218,24 +220,32 @@ async def test_a_sensitive_concern_is_in_the_body_but_never_in_the_subject_the_c
         assert secret not in logged, secret
 
 
-async def test_erasing_an_appointments_personal_data_cancels_its_pending_mail_and_wipes_it(
-    start_notifier: StartNotifier, publish: Publisher, sink: MailSink, clean_db: dict[str, asyncpg.Pool]
-) -> None:
+async def _confirmed(
+    start_notifier: StartNotifier, publish: Publisher, sink: MailSink, pool: asyncpg.Pool
+) -> AppointmentSnapshot:
+    """A booked appointment whose confirmation the notifier has sent and recorded."""
     await start_notifier()
-    pool = clean_db["notifier"]
     snap = an_appointment()
     await publish(booked(snap))
     await mails_to(sink, snap.customer.email)
     # The sink has the mail a moment before the notifier has recorded it: wait for the record (an erasure
     # years after the appointment never meets a mail on its way).
     await wait_for(lambda: _confirmation_sent(pool, snap.id), what="the confirmation recorded as sent")
+    return snap
+
+
+async def _wiped(pool: asyncpg.Pool, appointment_id: Any) -> bool:
+    rows = await mail_rows(pool, appointment_id)
+    return all(r["recipient"] is None and r["payload"] is None for r in rows)
+
+
+async def test_erasing_an_appointments_personal_data_cancels_its_pending_mail_and_wipes_it(
+    start_notifier: StartNotifier, publish: Publisher, sink: MailSink, clean_db: dict[str, asyncpg.Pool]
+) -> None:
+    pool = clean_db["notifier"]
+    snap = await _confirmed(start_notifier, publish, sink, pool)
     await publish(AppointmentPersonalDataErasedV1(appointment_id=snap.id, erased_at=SystemClock().now()))
-
-    async def erased() -> bool:
-        rows = await mail_rows(pool, snap.id)
-        return all(r["recipient"] is None and r["payload"] is None for r in rows)
-
-    await wait_for(erased, what="the erasure")
+    await wait_for(functools.partial(_wiped, pool, snap.id), what="the erasure")
     assert dict(await statuses(pool, snap.id)) == {"confirmation": "sent", "reminder": "cancelled"}
 
 
@@ -247,12 +257,8 @@ async def test_a_cancellation_due_when_the_data_are_erased_still_goes_out_and_is
     """Staff cancel an appointment and, on the customer's request, erase its data right away (Art. 17
     GDPR): the cancellation, due already, still reaches the customer; the reminder planned for later
     does not; nothing of the customer stays once the cancellation is sent."""
-    await start_notifier()
     pool = clean_db["notifier"]
-    snap = an_appointment()
-    await publish(booked(snap))
-    await mails_to(sink, snap.customer.email)
-    await wait_for(lambda: _confirmation_sent(pool, snap.id), what="the confirmation recorded as sent")
+    snap = await _confirmed(start_notifier, publish, sink, pool)
     port = sink.smtp_port
     await sink.stop()  # the cancellation cannot go out yet
     await publish(cancelled(snap))
@@ -272,11 +278,7 @@ async def test_a_cancellation_due_when_the_data_are_erased_still_goes_out_and_is
         [mail] = await mails_to(back, snap.customer.email)
     assert mail.subject.startswith("Absage")
 
-    async def wiped() -> bool:
-        rows = await mail_rows(pool, snap.id)
-        return all(r["recipient"] is None and r["payload"] is None for r in rows)
-
-    await wait_for(wiped, what="the sent cancellation wiped")
+    await wait_for(functools.partial(_wiped, pool, snap.id), what="the sent cancellation wiped")
     assert dict(await statuses(pool, snap.id)) == {
         "confirmation": "sent",
         "reminder": "cancelled",
@@ -293,11 +295,12 @@ async def test_an_erasure_leaves_a_mail_in_a_senders_hands_to_that_sender(
     pool = clean_db["notifier"]
     snap = an_appointment()
     now = SystemClock().now()
-    async with pool.acquire() as conn:
+
+    async def plan(conn: asyncpg.Connection, kind: str, due: timedelta) -> None:
         await db.insert_mails(
             conn,
             appointment_id=snap.id,
-            planned=[("manage_link", now, now + timedelta(hours=48))],
+            planned=[(kind, now + due, now + due + timedelta(hours=48))],
             revision=1,
             language="de",
             recipient=snap.customer.email,
@@ -306,27 +309,18 @@ async def test_an_erasure_leaves_a_mail_in_a_senders_hands_to_that_sender(
             correlation_id="c",
             now=now,
         )
+
+    async with pool.acquire() as conn:
+        await plan(conn, "manage_link", timedelta(0))
         token = uuid.uuid4()
         [claimed] = await db.claim_due(
             conn, now=now, lease_until=now + timedelta(minutes=1), token=token, limit=5, exclude=[]
         )
-        await db.insert_mails(
-            conn,
-            appointment_id=snap.id,
-            planned=[("reminder", now + timedelta(days=3), now + timedelta(days=4))],
-            revision=1,
-            language="de",
-            recipient=snap.customer.email,
-            recipient_hash="h",
-            payload={"appointment": snap.model_dump(mode="json")},
-            correlation_id="c",
-            now=now,
-        )
+        await plan(conn, "reminder", timedelta(days=3))
         assert await db.erase_personal_data(conn, snap.id, now) == 1  # the reminder
         assert await db.finish(conn, claimed["id"], token, status=MailStatus.SENT, now=now)
     assert dict(await statuses(pool, snap.id)) == {"manage_link": "sent", "reminder": "cancelled"}
-    rows = await mail_rows(pool, snap.id)
-    assert all(r["recipient"] is None and r["payload"] is None for r in rows)
+    assert await _wiped(pool, snap.id)
 
 
 async def test_two_notifiers_share_the_work_and_send_every_mail_once(
