@@ -30,10 +30,14 @@ log = structlog.get_logger(__name__)
 Eraser = Callable[[asyncpg.Connection, datetime, datetime, Clock], Awaitable[dict[str, int]]]
 
 
+JOB = "personal_data"  # the scheduled run's job; an erasure on request (Art. 17 GDPR) reports another
+
+
 async def _last_run(conn: asyncpg.Connection) -> datetime | None:
     value: datetime | None = await conn.fetchval(
         "SELECT max((envelope->>'occurred_at')::timestamptz) FROM outbox"
-        " WHERE type = 'retention.run_completed'"
+        " WHERE type = 'retention.run_completed' AND envelope->'data'->>'job' = $1",
+        JOB,
     )
     return value
 
@@ -77,7 +81,7 @@ async def run_retention(
             conn,
             RetentionRunCompletedV1(
                 service=service,
-                job="personal_data",
+                job=JOB,
                 started_at=started,
                 finished_at=clock.now(),
                 retention_days=settings.retention_days,

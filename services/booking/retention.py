@@ -30,7 +30,7 @@ from services.booking import waiting_list
 from shared import retention
 from shared.clock import Clock
 from shared.config import CommonSettings
-from shared.events.retention import AppointmentPersonalDataErasedV1
+from shared.events.retention import AppointmentPersonalDataErasedV1, RetentionRunCompletedV1
 from shared.outbox import add_event
 
 BATCH = 2000  # appointments per transaction; the next run takes the rest
@@ -65,22 +65,35 @@ async def _erase(
     return {"appointments_erased": len(erased), "staff_notes_erased": staff_notes, "wishes_erased": wishes}
 
 
+ON_REQUEST = "erasure_on_request"  # the deletion report's job of an erasure under Art. 17 GDPR
+
+
 async def erase_appointment(
-    conn: asyncpg.Connection, appointment_id: uuid.UUID, now: datetime, clock: Clock
+    conn: asyncpg.Connection, appointment_id: uuid.UUID, now: datetime, clock: Clock, retention_days: int
 ) -> bool:
     """Erase one appointment's personal data before its time (a request under Art. 17 GDPR), as the
     retention run would: the customer's data, the staff work's free text, the manage link; the notifier
-    and reporting erase their copies on the event. False when they were erased already."""
+    and reporting erase their copies on the event, and the deletion report lists it (accountability,
+    Art. 5(2) GDPR). False when they were erased already."""
     erased = await conn.fetchval(
         f"UPDATE appointments SET {ERASE_CUSTOMER}, updated_at = $2"  # noqa: S608 -- a constant
         " WHERE id = $1 AND email <> '' RETURNING id",
         appointment_id,
         now,
     )
-    await _erase_staff_work(conn, "a.id = $1", appointment_id)
+    notes = await _erase_staff_work(conn, "a.id = $1", appointment_id)
     if erased is None:
         return False
     await _published(conn, appointment_id, now, clock)
+    report = RetentionRunCompletedV1(
+        service="booking",
+        job=ON_REQUEST,
+        started_at=now,
+        finished_at=now,
+        retention_days=retention_days,
+        counts={"appointments_erased": 1, "staff_notes_erased": notes},
+    )
+    await add_event(conn, report, producer="booking", clock=clock)
     return True
 
 

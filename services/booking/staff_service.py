@@ -301,7 +301,9 @@ async def erase_on_request(deps: Deps, identity: StaffIdentity, appointment_id: 
                 "The appointment is still to come: cancel it first (the customer gets the cancellation"
                 " mail), then erase its data."
             )
-        erased = await retention.erase_appointment(conn, appointment_id, now, deps.clock)
+        erased = await retention.erase_appointment(
+            conn, appointment_id, now, deps.clock, deps.settings.retention_days
+        )
         if erased:
             await staff_db.add_history(conn, appointment, "personal_data_erased", actor_of(identity), now)
     if erased:

@@ -45,6 +45,7 @@ RETENTION_LABELS_DE = {
     "dead_letters_deleted": "Störungen gelöscht",
     "personal_data": "Personendaten",
     "day_list_files": "Excel-Tageslisten",
+    "erasure_on_request": "Löschung auf Antrag (Art. 17 DSGVO)",
 }
 
 

@@ -236,6 +236,18 @@ async def test_the_deletion_report_shows_the_runs_of_every_service(reporting: Re
             ),
             now,
         ),
+        (
+            # A location administrator erased one appointment on the customer's request (Art. 17 GDPR).
+            RetentionRunCompletedV1(
+                service="booking",
+                job="erasure_on_request",
+                started_at=now,
+                finished_at=now,
+                retention_days=28,
+                counts={"appointments_erased": 1, "staff_notes_erased": 0},
+            ),
+            now,
+        ),
     )
     report = await (
         await client.get(
@@ -244,10 +256,17 @@ async def test_the_deletion_report_shows_the_runs_of_every_service(reporting: Re
     ).json()
     services = {s["service"]: s for s in report["services"]}
     assert set(services) == {"booking", "notifier", "reporting"}
-    assert services["booking"]["totals"] == {"appointments_anonymised": 17, "holds_deleted": 3}
+    assert services["booking"]["totals"] == {
+        "appointments_anonymised": 17,
+        "holds_deleted": 3,
+        "appointments_erased": 1,
+        "staff_notes_erased": 0,
+    }
     assert services["notifier"]["runs"] == 1
     page = await client.get("/staff/admin/retention", headers=identity_header(reporting.clock, Role.ADMIN))
     assert page.status == 200
     html = await page.text()
     assert "booking" in html and "E-Mails gelöscht: 40" in html  # in German, not the counter's name
     assert "Excel-Tageslisten mit Ablauf ihres Tages" in html
+    on_request = next(row for row in html.split("<tr>") if "Löschung auf Antrag (Art. 17 DSGVO)" in row)
+    assert "Termine (Personendaten gelöscht): 1" in on_request and "<td>-</td>" in on_request  # no cutoff

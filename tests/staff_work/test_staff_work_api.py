@@ -11,10 +11,12 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 
+from services.booking import retention as booking_retention
 from services.booking.callbacks import callback_due
 from shared.clock import BERLIN, ManualClock
 from shared.identity import Role
 from tests.booking import factory
+from tests.booking.conftest import booking_settings
 from tests.staff_work.conftest import HERE, THERE, Staff, book, events, identity_header
 
 TUESDAY = "2026-03-03"
@@ -277,10 +279,18 @@ async def test_a_location_administrator_erases_a_cancelled_or_past_appointments_
     assert (
         await client.get(f"/api/v1/appointments/{appointment['id']}", params={"token": token})
     ).status == 404
+    # The deletion report lists it (accountability, Art. 5(2) GDPR): counts, never data.
+    [report] = await events(pool, "retention.run_completed")
+    assert (report["job"], report["counts"]) == (
+        "erasure_on_request",
+        {"appointments_erased": 1, "staff_notes_erased": 1},
+    )
     # Twice is once.
     again = await location_admin.post(path)
     assert again.status == 200 and await again.json() == {"erased": False}
     assert len(await events(pool, "appointment.personal_data_erased")) == 1
+    # The hourly retention run is not taken for done by an erasure on request.
+    assert await booking_retention.run_retention(pool, booking_settings(), clock) is not None
     # A past appointment needs no cancellation first.
     on_tuesday(clock, "09:00")
     assert (await location_admin.post(f"/api/v1/staff/appointments/{past['id']}/erase")).status == 200
