@@ -112,6 +112,10 @@ async def test_each_location_page_shows_where_the_location_falls_short_of_the_di
     # Every staff page offers the appointment work to whoever may do it (a leader manages appointments).
     nav = page.split('aria-label="Hauptnavigation"')[1].split("</nav>")[0]
     assert 'href="/staff/work"' in nav and 'href="/staff/search"' in nav
+    # Each window is a form whose fields have visible labels (a list that wraps on a narrow screen).
+    windows = page.split('<ul class="windows-list"', 1)[1].split("</ul>", 1)[0]
+    for label in ("Tag", "Von", "Bis", "Serviceplätze", "Gültig ab", "Gültig bis"):
+        assert f">{label}<" in windows, label
     # A group leader changes windows, not the location's concerns or data.
     assert "Zeitfenster hinzufügen" in page and "Anliegen speichern" not in page
     assert "Standortdaten speichern" not in page
