@@ -5,14 +5,20 @@ mail brings a new link, and the old link says it is no longer valid and leads ba
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
+import asyncpg
 import pytest
 from icalendar import Calendar
 from playwright.async_api import Browser, expect
 
-from tests.web.conftest import DESKTOP, Shots, Stack, new_context, unique_email
+from services.booking.db import pass_started
+from tests.web.conftest import DESKTOP, Shots, Stack, new_context, unique_customer_number, unique_email
 from tests.web.test_web_booking_journeys import book
+from tests.web.test_web_security_and_bot_defence import gateway_client
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -73,3 +79,56 @@ async def test_a_customer_who_lost_the_mail_gets_a_new_link_and_the_old_one_stop
     await page.get_by_role("button", name="Link zusenden").click()
     await expect(page.get_by_role("heading", level=1)).to_have_text("Bitte sehen Sie in Ihr E-Mail-Postfach")
     await context.close()
+
+
+@pytest.mark.req("R41")
+async def test_the_manage_page_shows_where_and_when_until_the_appointment_has_ended(
+    stack: Stack, pools: dict[str, asyncpg.Pool]
+) -> None:
+    """Booking marks an appointment "passed" when it starts. A customer who is late and opens the link from
+    the reminder still needs the address and the time, and a phone customer waiting for the call too."""
+    client = await gateway_client(stack)
+    before = stack.clock.now()
+    try:
+        answer = await client.get(
+            "/api/v1/locations/mitte/availability", params={"concern": "veraenderung", "mode": "in_person"}
+        )
+        slot = (await answer.json())["slots"][0]
+        booked = await client.post(
+            "/api/v1/appointments",
+            json={
+                "location_id": "mitte",
+                "concern_id": "veraenderung",
+                "start": slot["start"],
+                "mode": "in_person",
+                "customer": {
+                    "first_name": "Spät",
+                    "last_name": "Dran",
+                    "email": unique_email("late"),
+                    "customer_number": unique_customer_number(),
+                },
+            },
+        )
+        assert booked.status == 201, await booked.text()
+        appointment = await booked.json()
+        manage = urlsplit(appointment["manage_url"])
+        start = datetime.fromisoformat(appointment["start"])
+        end = datetime.fromisoformat(appointment["end"])
+
+        stack.clock.set(start + timedelta(minutes=5))
+        async with pools["booking"].acquire() as conn:  # what booking's passing job does at this moment
+            passed = await pass_started(conn, stack.clock.now(), 1000)
+        assert appointment["id"] in {str(a.id) for a in passed}
+        started = await (await client.get(f"{manage.path}?{manage.query}")).text()
+        assert "Der Termin hat begonnen. Er kann nicht mehr online geändert werden." in started
+        assert "Doventorsteinweg 48-52" in started  # where to go, and when
+        assert start.astimezone(ZoneInfo("Europe/Berlin")).strftime("%H:%M") in started
+        assert "Termin absagen" not in started and "bereits stattgefunden" not in started
+
+        stack.clock.set(end + timedelta(minutes=1))
+        over = await (await client.get(f"{manage.path}?{manage.query}")).text()
+        assert "Dieser Termin hat bereits stattgefunden." in over
+        assert "Doventorsteinweg 48-52" not in over
+    finally:
+        stack.clock.set(before)
+        await client.close()

@@ -86,8 +86,14 @@ def appointment_context(found: dict[str, Any]) -> dict[str, Any]:
         "end_label": fmt_time(found["end"]) if found.get("end") else "",
         "is_phone": found.get("mode") == "phone",
         "cancelled": found.get("status") == "cancelled",
-        "passed": found.get("status") == "passed",
     }
+
+
+def is_over(request: web.Request, found: dict[str, Any]) -> bool:
+    """Whether the appointment has ended. Booking marks an appointment "passed" when it starts; until its end
+    the customer who is on the way, or waits for the call, still sees where and when (R41)."""
+    end = found.get("end") or found.get("start")
+    return found.get("status") != "cancelled" and bool(end) and local(end) <= request.app[CLOCK].now()
 
 
 @web_errors
@@ -144,6 +150,7 @@ async def manage_page(request: web.Request) -> web.StreamResponse:
             "cancel_url": url(f"/manage/{appointment_id}/cancel", token=token),
             "start_over_url": url("/"),
             "in_future": changeable(request, found),
+            "over": is_over(request, found),
         }
     )
     return render(request, "manage.html", context)
