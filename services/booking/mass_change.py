@@ -89,10 +89,19 @@ def _free(
     return not any(g == group and p == point and s < end and start < e for g, p, s, e in claimed)
 
 
+def _require_may_change(identity: StaffIdentity, location_id: str, group_id: str | None) -> None:
+    """A group's day is for its leaders; the whole location's day for its administrators (the catalog's
+    rule for closures, which the gateway applies when it saves the day's capacity)."""
+    if group_id is None:
+        identity.require(Role.LOCATION_ADMIN, location_id)
+    else:
+        identity.require(Role.GROUP_LEADER, location_id, group_id)
+
+
 async def preview(
     deps: Deps, identity: StaffIdentity, location_id: str, request: PreviewIn
 ) -> dict[str, Any]:
-    identity.require(Role.GROUP_LEADER, location_id, request.group_id)
+    _require_may_change(identity, location_id, request.group_id)
     now = deps.clock.now()
     config = await deps.catalog.get(deps.pool, location_id)
     if request.group_id is not None and request.group_id not in config.groups:
@@ -211,7 +220,7 @@ async def apply(deps: Deps, identity: StaffIdentity, location_id: str, request: 
         change = await staff_db.lock_mass_change(conn, preview_id)
         if change is None or change["location_id"] != location_id:
             raise NotFoundError("There is no such mass change preview.")
-        identity.require(Role.GROUP_LEADER, location_id, change["group_id"])
+        _require_may_change(identity, location_id, change["group_id"])
         _check_matches(change, request)
         if change["applied_at"] is not None:
             return {**change["result"], "already_applied": True}

@@ -427,6 +427,8 @@ STAFF_ROUTES = (
         errors=("validation_error", "not_found", "forbidden"),
         path_params={"location_id": LOCATION_ID},
         tags=PLANNING,
+        description="A group's day is for its leaders; without `group_id` (the whole location) for the "
+        "location's administrators (403 `forbidden` otherwise), for the preview as for its application.",
     ),
     ApiRoute(
         "POST",

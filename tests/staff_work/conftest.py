@@ -111,6 +111,11 @@ def leader(client: TestClient[Any, Any], clock: ManualClock) -> Staff:
     return Staff(client, clock, Role.GROUP_LEADER, HERE)
 
 
+@pytest.fixture
+def location_admin(client: TestClient[Any, Any], clock: ManualClock) -> Staff:
+    return Staff(client, clock, Role.LOCATION_ADMIN, HERE)
+
+
 async def book(client: TestClient[Any, Any], day: str, hhmm: str, **kwargs: Any) -> dict[str, Any]:
     response = await client.post(
         "/api/v1/appointments", json=factory.booking(factory.iso(day, hhmm), **kwargs)

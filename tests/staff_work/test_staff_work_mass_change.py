@@ -20,7 +20,7 @@ TUESDAY = "2026-03-03"
 @pytest.mark.req("R20")
 @pytest.mark.req("R44")
 async def test_a_mass_change_of_50_moves_or_cancels_each_once_never_onto_an_occupied_point_and_twice_is_once(
-    client: TestClient[Any, Any], leader: Staff, manager: Staff, pool: asyncpg.Pool
+    client: TestClient[Any, Any], location_admin: Staff, manager: Staff, pool: asyncpg.Pool
 ) -> None:
     for minute in range(0, 240, 15):  # 16 slots x 3 points of the entrance zone
         for _ in range(3):
@@ -34,7 +34,7 @@ async def test_a_mass_change_of_50_moves_or_cancels_each_once_never_onto_an_occu
     assert (
         await manager.post(f"/api/v1/staff/locations/{HERE}/mass-change/preview", {"date": TUESDAY})
     ).status == 403
-    response = await leader.post(
+    response = await location_admin.post(
         f"/api/v1/staff/locations/{HERE}/mass-change/preview", {"date": TUESDAY, "service_points_left": 0}
     )
     assert response.status == 201, await response.text()
@@ -44,7 +44,7 @@ async def test_a_mass_change_of_50_moves_or_cancels_each_once_never_onto_an_occu
     assert all(not a["proposed_start"].startswith(TUESDAY) for a in preview["affected"])
     before = await pool.fetchval("SELECT count(*) FROM outbox")
 
-    applied = await leader.post(
+    applied = await location_admin.post(
         f"/api/v1/staff/locations/{HERE}/mass-change/apply", {"preview_id": preview["id"]}
     )
     result = await applied.json()
@@ -71,9 +71,34 @@ async def test_a_mass_change_of_50_moves_or_cancels_each_once_never_onto_an_occu
     )
     assert overlapping == 0
 
-    again = await leader.post(
+    again = await location_admin.post(
         f"/api/v1/staff/locations/{HERE}/mass-change/apply", {"preview_id": preview["id"]}
     )
     second = await again.json()
     assert second["already_applied"] is True and second["moved"] == result["moved"]
     assert await pool.fetchval("SELECT count(*) FROM outbox") == before + 50
+
+
+@pytest.mark.req("R20")
+@pytest.mark.req("R44")
+async def test_the_whole_location_s_day_is_for_its_administrators_a_group_s_day_for_its_leaders(
+    client: TestClient[Any, Any], leader: Staff, location_admin: Staff, pool: asyncpg.Pool
+) -> None:
+    """A group leader changes a group's day; closing or restricting the whole location, which moves the
+    customers of every team, is for the location's administrators, in booking as in the catalog."""
+    booked = [await book(client, TUESDAY, "08:00"), await book(client, TUESDAY, "08:00", concern="bescheid")]
+    base = f"/api/v1/staff/locations/{HERE}/mass-change"
+    whole = {"date": TUESDAY, "service_points_left": 0}
+    refused = await leader.post(f"{base}/preview", whole)
+    assert refused.status == 403 and (await refused.json())["error"]["code"] == "forbidden"
+    # A preview an administrator made is not the group leader's to apply.
+    preview = await (await location_admin.post(f"{base}/preview", whole)).json()
+    assert len(preview["affected"]) == 2
+    assert (await leader.post(f"{base}/apply", {"preview_id": preview["id"]})).status == 403
+    statuses = await pool.fetch(
+        "SELECT status, start_at FROM appointments WHERE id = ANY($1::uuid[])", [b["id"] for b in booked]
+    )
+    assert {(r["status"], r["start_at"]) for r in statuses} == {("booked", factory.at(TUESDAY, "08:00"))}
+    # A group's day is the leader's to change.
+    group = await leader.post(f"{base}/preview", {**whole, "group_id": "ez"})
+    assert group.status == 201 and len((await group.json())["affected"]) == 1

@@ -67,14 +67,14 @@ async def test_a_mass_change_of_50_sends_each_customer_exactly_one_real_mail_and
     confirmations = await _settled(mail_sink, 50)
     assert {_kind(m) for m in confirmations} == {CONFIRMATION}
 
-    leader = Staff(services.client, services.clock, Role.GROUP_LEADER, HERE)
-    preview = await leader.post(
+    admin = Staff(services.client, services.clock, Role.LOCATION_ADMIN, HERE)  # the whole location
+    preview = await admin.post(
         f"/api/v1/staff/locations/{HERE}/mass-change/preview", {"date": TUESDAY, "service_points_left": 0}
     )
     assert preview.status == 201, await preview.text()
     change = await preview.json()
     assert len(change["affected"]) == 50
-    applied = await leader.post(
+    applied = await admin.post(
         f"/api/v1/staff/locations/{HERE}/mass-change/apply", {"preview_id": change["id"]}
     )
     result = await applied.json()
@@ -93,7 +93,7 @@ async def test_a_mass_change_of_50_sends_each_customer_exactly_one_real_mail_and
     kinds = Counter(_kind(m) for m in after)
     assert (kinds[MOVED], kinds[CANCELLED]) == (len(result["moved"]), len(result["cancelled"]))
 
-    again = await leader.post(
+    again = await admin.post(
         f"/api/v1/staff/locations/{HERE}/mass-change/apply", {"preview_id": change["id"]}
     )
     assert (await again.json())["already_applied"] is True

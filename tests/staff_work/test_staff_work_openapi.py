@@ -100,7 +100,7 @@ async def test_real_staff_answers_read_through_their_documented_models(
 
 @pytest.mark.req("R50")
 async def test_follow_up_transfer_and_mass_change_answers_read_through_their_documented_models(
-    client: TestClient[Any, Any], manager: Staff, leader: Staff, clock: ManualClock
+    client: TestClient[Any, Any], manager: Staff, location_admin: Staff, clock: ManualClock
 ) -> None:
     entrance = await book(client, TUESDAY, "08:00")
     wrong = await book(client, TUESDAY, "08:30")
@@ -122,13 +122,13 @@ async def test_follow_up_transfer_and_mass_change_answers_read_through_their_doc
 
     friday = "2026-03-06"
     await book(client, friday, "09:00")
-    preview = await leader.post(
+    preview = await location_admin.post(
         f"/api/v1/staff/locations/{HERE}/mass-change/preview", {"date": friday, "service_points_left": 0}
     )
     assert preview.status == 201, await preview.text()
     proposed = doc.MassChangePreviewOut.model_validate(await preview.json())
     assert len(proposed.affected) == 1
-    applied = await leader.post(
+    applied = await location_admin.post(
         f"/api/v1/staff/locations/{HERE}/mass-change/apply", {"preview_id": proposed.id}
     )
     assert applied.status == 200, await applied.text()
