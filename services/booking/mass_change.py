@@ -215,7 +215,7 @@ async def apply(deps: Deps, identity: StaffIdentity, location_id: str, request: 
     actor = actor_of(identity)
     moved: list[str] = []
     cancelled: list[str] = []
-    skipped: list[str] = []
+    skipped: list[Appointment] = []
     async with db.transaction(deps.pool) as conn:
         change = await staff_db.lock_mass_change(conn, preview_id)
         if change is None or change["location_id"] != location_id:
@@ -223,18 +223,20 @@ async def apply(deps: Deps, identity: StaffIdentity, location_id: str, request: 
         _require_may_change(identity, location_id, change["group_id"])
         _check_matches(change, request)
         if change["applied_at"] is not None:
-            return {**change["result"], "already_applied": True}
+            return {"to_check": [], **change["result"], "already_applied": True}
         for proposal in change["proposals"]:
             found = await db.find_appointment(conn, uuid.UUID(proposal["appointment_id"]), for_update=True)
             if found is None:
                 continue
             a = found[0]
             if a.status != AppointmentStatus.BOOKED or a.revision != proposal["revision"] or a.start <= now:
-                skipped.append(str(a.id))  # changed since the preview: staff look at it again
+                skipped.append(a)  # changed since the preview: staff look at it again
                 continue
             result = await _move(conn, a, proposal, now) if proposal["action"] == "move" else None
             url = manage_url(deps.settings, a.id, None)
-            if result is not None:
+            if result is None and proposal["action"] == "move":
+                skipped.append(a)  # its new place was taken meanwhile: not cancelled without staff seeing it
+            elif result is not None:
                 await add_event(
                     conn,
                     AppointmentRescheduledV1(
@@ -268,7 +270,24 @@ async def apply(deps: Deps, identity: StaffIdentity, location_id: str, request: 
                     conn, gone, "mass_change_cancelled", actor, now, {"mass_change": str(preview_id)}
                 )
                 cancelled.append(str(a.id))
-        outcome = {"id": str(preview_id), "moved": moved, "cancelled": cancelled, "skipped": skipped}
+        # Booked after the preview (before the day's capacity was saved): nobody has looked at these yet.
+        since, until = day_bounds(change["day"], change["day"])
+        handled = {p["appointment_id"] for p in change["proposals"]}
+        for late in await staff_db.affected_by_capacity(
+            conn, location_id, since, until, change["group_id"], change["service_points_left"]
+        ):
+            if str(late.id) not in handled and late.start > now:
+                skipped.append(late)
+        outcome = {
+            "id": str(preview_id),
+            "moved": moved,
+            "cancelled": cancelled,
+            "skipped": [str(a.id) for a in skipped],
+            "to_check": [
+                {"appointment_id": str(a.id), "reference": a.reference, "start": _iso(a.start)}
+                for a in skipped
+            ],
+        }
         await staff_db.finish_mass_change(conn, preview_id, outcome, actor, now)
     log.info("mass_change_applied", location_id=location_id, moved=len(moved), cancelled=len(cancelled))
     return {**outcome, "already_applied": False}

@@ -197,11 +197,21 @@ class MassChangePreviewOut(_Out):
     affected: list[AffectedOut]
 
 
+class ToCheckOut(_Out):
+    appointment_id: str
+    reference: str
+    start: datetime
+
+
 class MassChangeAppliedOut(_Out):
     id: str
     moved: list[str]
     cancelled: list[str]
-    skipped: list[str] = Field(description="appointments changed since the preview: staff look at them again")
+    skipped: list[str] = Field(
+        description="appointments left as they are for staff to look at: changed since the preview, their "
+        "proposed place taken meanwhile, or booked after the preview"
+    )
+    to_check: list[ToCheckOut] = Field(description="the skipped appointments with reference and start")
     already_applied: bool = Field(description="true when this preview had been applied before (nothing done)")
 
 

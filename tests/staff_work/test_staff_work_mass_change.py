@@ -102,3 +102,47 @@ async def test_the_whole_location_s_day_is_for_its_administrators_a_group_s_day_
     # A group's day is the leader's to change.
     group = await leader.post(f"{base}/preview", {**whole, "group_id": "ez"})
     assert group.status == 201 and len((await group.json())["affected"]) == 1
+
+
+@pytest.mark.req("R20")
+@pytest.mark.req("R44")
+async def test_appointments_the_preview_did_not_see_or_could_not_place_are_left_for_staff_not_cancelled(
+    client: TestClient[Any, Any], location_admin: Staff, pool: asyncpg.Pool
+) -> None:
+    """Staff review a preview for a while; meanwhile a customer books on the day, and others take the free
+    places proposed for the moves. Applying it must neither cancel an appointment whose new place is gone
+    (the preview proposed a move, not a cancellation) nor overlook the one booked after the preview."""
+    first, second = await book(client, TUESDAY, "08:00"), await book(client, TUESDAY, "08:00")
+    base = f"/api/v1/staff/locations/{HERE}/mass-change"
+    preview = await (
+        await location_admin.post(f"{base}/preview", {"date": TUESDAY, "service_points_left": 0})
+    ).json()
+    proposed = {a["appointment_id"]: a for a in preview["affected"]}
+    assert {a["action"] for a in proposed.values()} == {"move"}
+    target = proposed[first["id"]]["proposed_start"]
+    day, hhmm = target[:10], target[11:16]
+    taken = []
+    while True:  # other customers take every place of the first move's new time
+        response = await client.post("/api/v1/appointments", json=factory.booking(factory.iso(day, hhmm)))
+        if response.status != 201:
+            assert response.status == 409
+            break
+        taken.append(await response.json())
+    late = await book(client, TUESDAY, "09:00")
+    before = await pool.fetchval("SELECT count(*) FROM outbox")
+
+    result = await (await location_admin.post(f"{base}/apply", {"preview_id": preview["id"]})).json()
+    assert result["cancelled"] == []
+    assert first["id"] in result["skipped"] and late["id"] in result["skipped"]
+    assert set(result["moved"]) | set(result["skipped"]) == {first["id"], second["id"], late["id"]}
+    assert {c["reference"] for c in result["to_check"]} == {
+        a["reference"] for a in (first, second, late) if a["id"] in result["skipped"]
+    }
+    left = await pool.fetch(
+        "SELECT status, start_at FROM appointments WHERE id = ANY($1::uuid[])", result["skipped"]
+    )
+    assert {r["status"] for r in left} == {"booked"} and all(
+        r["start_at"].date().isoformat() == TUESDAY for r in left
+    )
+    # One notice per moved customer, none for those left to staff.
+    assert await pool.fetchval("SELECT count(*) FROM outbox") == before + len(result["moved"])

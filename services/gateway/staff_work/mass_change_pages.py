@@ -243,5 +243,10 @@ async def mass_change_apply(request: web.Request) -> web.Response:
             "moved": len(answer.get("moved") or []),
             "cancelled": len(answer.get("cancelled") or []),
             "skipped": len(answer.get("skipped") or []),
+            "to_check": [
+                {"id": c["appointment_id"], "reference": c.get("reference", ""), "start": c.get("start")}
+                for c in answer.get("to_check") or []
+                if isinstance(c, dict) and "appointment_id" in c
+            ],
         },
     )
