@@ -652,6 +652,8 @@ async def transfer(
     config = await deps.catalog.get(deps.pool, location_id)
     wanted_mode = mode or Mode(source.mode)
     concern = offered_concern(config, concern_id, wanted_mode, where="concern_id")
+    if start is not None and wanted_mode is Mode.PHONE and not source.phone:
+        raise field_error("mode", "the customer has no phone number for a phone appointment")
     if start is None:
         async with db.transaction(deps.pool) as conn:
             row = await _load_for(conn, identity, appointment_id, lock=True)

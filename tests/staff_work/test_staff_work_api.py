@@ -442,6 +442,27 @@ async def test_a_transfer_moves_the_appointment_to_the_responsible_location_and_
     assert count == 1
 
 
+@pytest.mark.req("R25")
+async def test_a_transfer_to_a_phone_appointment_needs_the_customer_s_phone_number(
+    client: TestClient[Any, Any], manager: Staff, pool: asyncpg.Pool
+) -> None:
+    """The receiving team cannot call a customer who left no number: as for a follow-up, staff are told."""
+    in_person = await book(client, TUESDAY, "08:00")  # booked in person, without a phone number
+    response = await manager.post(
+        f"/api/v1/staff/appointments/{in_person['id']}/transfer",
+        {
+            "location_id": THERE,
+            "concern_id": "bescheid",
+            "start": factory.iso("2026-03-04", "09:00"),
+            "mode": "phone",
+        },
+    )
+    answer = await response.json()
+    assert response.status == 422 and answer["error"]["details"][0]["field"] == "mode", answer
+    row = await pool.fetchrow("SELECT location_id, status FROM appointments WHERE id = $1", in_person["id"])
+    assert (row["location_id"], row["status"]) == (HERE, "booked")
+
+
 async def test_other_locations_and_unknown_ids_are_refused(manager: Staff, clock: ManualClock) -> None:
     response = await manager.get(f"/api/v1/staff/locations/{THERE}/appointments", params={"date": TUESDAY})
     assert response.status == 403
