@@ -231,6 +231,10 @@ async def test_staff_move_an_appointment_to_another_free_slot_from_its_file_and_
     later = slot_buttons(html, f"{file_path}/reschedule")
     assert later and all(start >= "2026-03-17" for start in later)
     assert 'name="from" type="date" value="2026-03-17"' in html
+    # A day at the end of the calendar (a typing slip in the address bar) lists from today, no error.
+    for far in ("9999-12-31", "0001-01-01"):
+        page = await browser.get(file_path, params={"move": "1", "from": far})
+        assert page.status == 200 and slot_buttons(await page.text(), f"{file_path}/reschedule") == starts
     no_token = await browser.post(f"{file_path}/reschedule", data={"start": starts[0]})
     assert no_token.status == 403
 

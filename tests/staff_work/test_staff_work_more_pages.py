@@ -79,6 +79,8 @@ async def test_staff_book_a_new_appointment_with_an_interpreter_and_bad_input_is
     html = await later.text()
     assert '<optgroup label="Dienstag, 17. März 2026">' in html and "3. März 2026" not in html
     assert '<input type="hidden" name="from" value="2026-03-17">' in html
+    far = await browser.get(path, params={"choice": "veraenderung|in_person", "from": "9999-12-31"})
+    assert far.status == 200 and '<optgroup label="Dienstag, 3. März 2026">' in await far.text()
 
     fields = {"choice": "veraenderung|in_person", "start": start, "first_name": "Amal", "last_name": "Haddad"}
     missing = await form(browser, path, **fields)

@@ -315,9 +315,10 @@ HORIZON_DAYS = 56  # booking's availability answers at most eight weeks at once
 def first_day_of(request: web.Request, raw: str | None) -> date:
     """The day from which free times are listed: today, or a later day staff chose (a wrong one: today)."""
     try:
-        return max(date.fromisoformat(raw or ""), today(request))
+        chosen = date.fromisoformat(raw or "")
     except ValueError:
         return today(request)
+    return max(chosen, today(request)) if in_calendar(chosen) else today(request)
 
 
 async def free_slots(
