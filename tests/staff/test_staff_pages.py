@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from html.parser import HTMLParser
 
 import pytest
 
@@ -42,8 +43,9 @@ async def test_administrators_keep_the_catalogue_and_location_administrators_ass
             "name_de": "Neuantrag stellen",
             "group_kinds": ["entrance_zone"],
             "info_de": "Bearbeitung meist in 3 Wochen.",
-            "documents": "Personalausweis\nMietvertrag",
-            "links": "Erklärvideo | https://www.jobcenter-bremen.de/video",
+            "doc_de": ["Personalausweis", "Mietvertrag"],
+            "link_url": "https://www.jobcenter-bremen.de/video",
+            "link_de": "Erklärvideo",
             "default_duration_minutes": "60",
             "emergency": "",
             "sensitive": "",
@@ -274,3 +276,115 @@ async def test_the_administrators_start_page_links_the_embedding_instructions(ga
     manager = await gateway.signed_in("start-manager", (Role.APPOINTMENT_MANAGER, "mitte"))
     assert 'href="/embed"' in await (await admin.get("/staff/")).text()
     assert 'href="/embed"' not in await (await manager.get("/staff/")).text()
+
+
+class _FormFields(HTMLParser):
+    """The fields a browser would send for the form whose action is `action` (text inputs, checked boxes,
+    selected options, text areas), in page order."""
+
+    def __init__(self, action: str) -> None:
+        super().__init__()
+        self.action, self.inside, self.fields = action, False, []
+        self._textarea: str | None = None
+        self._select: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        if tag == "form":
+            self.inside = a.get("action") == self.action
+        elif not self.inside or "name" not in a:
+            if tag == "option" and self.inside and self._select and "selected" in a:
+                self.fields.append((self._select, a.get("value", "")))
+        elif tag == "input" and (a.get("type") not in ("checkbox", "radio") or "checked" in a):
+            self.fields.append((a["name"], a.get("value", "")))
+        elif tag == "textarea":
+            self._textarea = a["name"]
+            self.fields.append((a["name"], ""))
+        elif tag == "select":
+            self._select = a["name"]
+
+    def handle_data(self, data: str) -> None:
+        if self._textarea:
+            name, value = self.fields[-1]
+            self.fields[-1] = (name, value + data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form":
+            self.inside = False
+        elif tag == "textarea":
+            self._textarea = None
+        elif tag == "select":
+            self._select = None
+
+
+def form_fields(html: str, action: str) -> list[tuple[str, str]]:
+    parser = _FormFields(action)
+    parser.feed(html)
+    assert parser.fields, f"no form {action}"
+    return parser.fields
+
+
+@pytest.mark.req("R43")
+@pytest.mark.req("R14")
+async def test_saving_a_concern_or_a_group_on_its_page_keeps_the_english_and_easy_language_texts(
+    stack: Stack,
+) -> None:
+    """The pages and mails show documents, links and group names in the customer's language. An
+    administrator who corrects one German line and saves must not wipe the translations of the rest."""
+    admin = stack.admin
+    three = {"de": "Mietvertrag", "en": "Tenancy agreement", "de-x-ls": "Ihren Miet-Vertrag"}
+    video = {"de": "Erklärvideo", "en": "Explainer video", "de-x-ls": "Ein Film dazu"}
+    patched = await admin.request(
+        "PATCH",
+        "/api/v1/admin/concerns/neuantrag",
+        json={
+            "documents": [{"de": "Ausweis", "en": "Identity card", "de-x-ls": "Ihren Ausweis"}, three],
+            "links": [{"label": video, "url": "https://www.jobcenter-bremen.example/video"}],
+        },
+    )
+    assert patched.status == 200, await patched.text()
+    group = {"de": "Eingangszone", "en": "Entrance zone", "de-x-ls": "Eingang"}
+    renamed = await admin.request("PATCH", "/api/v1/admin/groups/mitte-ez", json={"name": group})
+    assert renamed.status == 200, await renamed.text()
+
+    page = await (await admin.get("/staff/admin/concerns/neuantrag")).text()
+    fields = form_fields(page, "/staff/admin/concerns/neuantrag")
+    assert ("doc_en", "Tenancy agreement") in fields and ("link_de-x-ls", "Ein Film dazu") in fields
+    fields = [(k, "Personalausweis" if (k, v) == ("doc_de", "Ausweis") else v) for k, v in fields]
+    fields += [("doc_de", "Meldebescheinigung")]  # typed into the empty row: German only for now
+    fields = [(k, v) for k, v in fields if k != "csrf_token"]
+    status, location, _ = await post_form(admin, "/staff/admin/concerns/neuantrag", _grouped(fields))
+    assert (status, location) == (303, "/staff/admin/concerns?notice=saved")
+    concern = await (await admin.get("/api/v1/admin/concerns/neuantrag")).json()
+    assert concern["documents"] == [
+        {"de": "Personalausweis", "en": "Identity card", "de-x-ls": "Ihren Ausweis"},
+        three,
+        {"de": "Meldebescheinigung"},
+    ]
+    assert concern["links"] == [{"label": video, "url": "https://www.jobcenter-bremen.example/video"}]
+
+    # A document whose German text is cleared is removed.
+    fields = [(k, "" if (k, v) == ("doc_de", "Mietvertrag") else v) for k, v in fields]
+    await post_form(admin, "/staff/admin/concerns/neuantrag", _grouped(fields))
+    documents = (await (await admin.get("/api/v1/admin/concerns/neuantrag")).json())["documents"]
+    assert [d["de"] for d in documents] == ["Personalausweis", "Meldebescheinigung"]
+
+    # The group's rename on the location page keeps its English and easy-language names.
+    location_page = await (await admin.get("/staff/locations/mitte")).text()
+    fields = [
+        (k, "Eingangszone Mitte" if k == "name" else v)
+        for k, v in form_fields(location_page, "/staff/groups/mitte-ez")
+        if k != "csrf_token"
+    ]
+    status, _, _ = await post_form(admin, "/staff/groups/mitte-ez", _grouped(fields))
+    assert status == 303
+    location = await (await admin.get("/api/v1/admin/locations/mitte")).json()
+    [ez] = [g for g in location["groups"] if g["id"] == "mitte-ez"]
+    assert ez["name"] == {**group, "de": "Eingangszone Mitte"}
+
+
+def _grouped(fields: list[tuple[str, str]]) -> dict[str, list[str]]:
+    grouped: dict[str, list[str]] = {}
+    for key, value in fields:
+        grouped.setdefault(key, []).append(value)
+    return grouped

@@ -282,7 +282,11 @@ async def group_change(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     data: dict[str, Any] = {"service_points": _int(form.get("service_points"))}
     if "name" in form:  # location administrators also rename and switch groups on and off
-        data["name"] = {"de": _text(form.get("name"))}
+        # The customers' concern page shows the group's name in their language: all three are sent, so a
+        # rename does not wipe the translations (an empty one falls back to German).
+        names = {"de": _text(form.get("name")), "en": _text(form.get("name_en"))}
+        names["de-x-ls"] = _text(form.get("name_de-x-ls"))
+        data["name"] = {lang: text for lang, text in names.items() if text}
         data["active"] = form.get("active") == "true"
     return await _change(
         request,
@@ -506,23 +510,43 @@ async def _admin_concerns(request: web.Request, *, errors: list[str], status: in
     )
 
 
-def _lines(value: Any) -> list[str]:
-    return [line.strip() for line in str(value or "").splitlines() if line.strip()]
+LANGUAGES = ("de", "en", "de-x-ls")
+
+
+def _rows(form: Any, prefix: str) -> list[dict[str, str]]:
+    """The rows of a repeated group of fields (`doc_de`, `doc_en`, `doc_de-x-ls`, ...), in page order; a
+    row without its German text is dropped (that is how a document or link is removed)."""
+    columns = {lang: [_text(v) for v in form.getall(f"{prefix}_{lang}", [])] for lang in LANGUAGES}
+    rows = []
+    for i, german in enumerate(columns["de"]):
+        if german:
+            row = {
+                lang: columns[lang][i] for lang in LANGUAGES if i < len(columns[lang]) and columns[lang][i]
+            }
+            rows.append(row)
+    return rows
+
+
+def _links(form: Any) -> list[dict[str, Any]]:
+    urls = [_text(v) for v in form.getall("link_url", [])]
+    labels = {lang: [_text(v) for v in form.getall(f"link_{lang}", [])] for lang in LANGUAGES}
+    links = []
+    for i, url in enumerate(urls):
+        if url:
+            label = {lang: labels[lang][i] for lang in LANGUAGES if i < len(labels[lang]) and labels[lang][i]}
+            links.append({"label": {"de": url, **label}, "url": url})
+    return links
 
 
 def _concern_data(form: Any, *, new: bool) -> dict[str, Any]:
-    links = []
-    for line in _lines(form.get("links")):
-        label, _, url = line.rpartition("|")
-        links.append({"label": {"de": label.strip() or url.strip()}, "url": url.strip()})
     info = {lang: _text(form.get(f"info_{lang}")) for lang in ("de", "en", "de-x-ls")}
     name = {lang: _text(form.get(f"name_{lang}")) for lang in ("de", "en", "de-x-ls")}
     data: dict[str, Any] = {
         "group_kinds": [str(k) for k in form.getall("group_kinds", [])],
         "name": {k: v for k, v in name.items() if v},
         "info": {k: v for k, v in info.items() if v},
-        "links": links,
-        "documents": [{"de": line} for line in _lines(form.get("documents"))],
+        "links": _links(form),
+        "documents": _rows(form, "doc"),
         "emergency": form.get("emergency") == "true",
         "sensitive": form.get("sensitive") == "true",
         "default_duration_minutes": _int(form.get("default_duration_minutes"), 20),
@@ -561,11 +585,9 @@ async def _admin_concern(request: web.Request, *, errors: list[str], status: int
             "title": f"Anliegen: {(concern.get('name') or {}).get('de', concern.get('id'))}",
             "concern": concern,
             "group_kinds": GROUP_KINDS_DE,
-            "links_text": "\n".join(
-                f"{(link.get('label') or {}).get('de', '')} | {link.get('url', '')}"
-                for link in concern.get("links") or []
-            ),
-            "documents_text": "\n".join((d or {}).get("de", "") for d in concern.get("documents") or []),
+            # The stored rows and two empty ones to add to (a row without German text is removed).
+            "document_rows": [*(d for d in concern.get("documents") or [] if isinstance(d, dict)), {}, {}],
+            "link_rows": [*(k for k in concern.get("links") or [] if isinstance(k, dict)), {}, {}],
             "errors": errors,
         },
         status=status,
