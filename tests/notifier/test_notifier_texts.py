@@ -247,6 +247,18 @@ def test_no_mail_of_a_phone_appointment_speaks_of_coming(kind: str, language: st
         assert not re.search(r"\b(come|kommen)\b", part, re.IGNORECASE), part
 
 
+@pytest.mark.req("R9")
+@pytest.mark.req("R43")
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_the_cancellation_of_an_appointment_in_person_does_not_ask_to_come(language: str) -> None:
+    """A cancelled appointment is off: its mail names where it was, never "please come here"."""
+    cancelled = render(
+        default_templates("cancellation", language), mail_sample(language, "cancellation")("in_person")
+    )
+    for part in (cancelled.text, cancelled.html):
+        assert not re.search(r"\b(please come|bitte kommen)\b", part, re.IGNORECASE), part
+
+
 def mail_sample(language: str, kind: str = "transferred") -> Any:
     def context(mode: str) -> dict[str, Any]:
         payload = sample_payload(language)
