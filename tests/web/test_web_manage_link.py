@@ -82,7 +82,7 @@ async def test_a_customer_who_lost_the_mail_gets_a_new_link_and_the_old_one_stop
 
 
 @pytest.mark.req("R41")
-async def test_the_manage_page_shows_where_and_when_until_the_appointment_has_ended(
+async def test_the_manage_page_confirms_an_accepted_offer_and_shows_where_and_when_until_the_end(
     stack: Stack, pools: dict[str, asyncpg.Pool]
 ) -> None:
     """Booking marks an appointment "passed" when it starts. A customer who is late and opens the link from
@@ -114,6 +114,10 @@ async def test_the_manage_page_shows_where_and_when_until_the_appointment_has_en
         manage = urlsplit(appointment["manage_url"])
         start = datetime.fromisoformat(appointment["start"])
         end = datetime.fromisoformat(appointment["end"])
+
+        # Where an accepted waiting-list offer leads: the booked appointment, with word that it worked.
+        accepted = await (await client.get(f"{manage.path}?{manage.query}&done=booked")).text()
+        assert "Sie haben den angebotenen Termin gebucht." in accepted and "Termin absagen" in accepted
 
         stack.clock.set(start + timedelta(minutes=5))
         async with pools["booking"].acquire() as conn:  # what booking's passing job does at this moment
