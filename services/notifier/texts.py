@@ -152,6 +152,14 @@ def site_of(manage_url: str, fallback: str) -> str:
     return manage_url.split("/manage/", 1)[0] if "/manage/" in manage_url else fallback
 
 
+# What everybody brings when the concern names nothing; the printable page says the same (R10, R11).
+DEFAULT_DOCUMENT = {
+    "de": "Personalausweis oder Reisepass",
+    "en": "Identity card or passport",
+    "de-x-ls": "Ihren Ausweis oder Ihren Reise·pass",
+}
+
+
 def mail_context(kind: str, payload: dict[str, Any], *, public_base_url: str) -> dict[str, Any]:
     """What a template may show, from the snapshot stored with the mail."""
     snap = AppointmentSnapshot.model_validate(payload["appointment"])
@@ -173,7 +181,7 @@ def mail_context(kind: str, payload: dict[str, Any], *, public_base_url: str) ->
         "location_name": snap.location_name,
         "location_address": snap.location_address,
         "concern": snap.concern_name,
-        "documents": list(snap.documents),
+        "documents": list(snap.documents) or [DEFAULT_DOCUMENT[language]],
         "evening": snap.evening,
         "interpreter_language": snap.interpreter_language or "",
         "manage_url": in_language(snap.manage_url, language),

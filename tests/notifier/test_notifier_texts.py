@@ -259,6 +259,24 @@ def test_the_cancellation_of_an_appointment_in_person_does_not_ask_to_come(langu
         assert not re.search(r"\b(please come|bitte kommen)\b", part, re.IGNORECASE), part
 
 
+@pytest.mark.req("R10")
+@pytest.mark.parametrize(
+    ("language", "document"),
+    [("de", "Personalausweis oder Reisepass"), ("en", "Identity card or passport"), ("de-x-ls", "Ausweis")],
+)
+def test_a_concern_without_documents_asks_for_the_id_in_the_mail_as_the_page_does(
+    language: str, document: str
+) -> None:
+    payload = sample_payload(language)
+    payload["appointment"]["documents"] = []
+    mail = render(
+        default_templates("confirmation", language),
+        mail_context("confirmation", payload, public_base_url="https://termine.example"),
+    )
+    for part in (mail.text, mail.html):
+        assert document in part, part
+
+
 def mail_sample(language: str, kind: str = "transferred") -> Any:
     def context(mode: str) -> dict[str, Any]:
         payload = sample_payload(language)
