@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
@@ -388,6 +389,55 @@ async def test_errors_are_tied_to_their_fields_and_summarised_at_the_top(
         assert f'id="{field}-error"' in html
     assert "Geben Sie die E-Mail-Adresse in der richtigen Form an" in html
     assert html.count("<title>Fehler:") == 1
+
+
+@pytest.mark.req("R47")
+@pytest.mark.req("R42")
+async def test_a_household_number_with_a_pending_appointment_is_named_at_its_field_with_what_helps(
+    client: TestClient[Any, Any],
+) -> None:
+    """One household member booked with the shared BG number; another, with an address of their own,
+    is told so at the BG number field, not that "you" have an appointment whose link "you" hold."""
+    answer = await client.get(
+        "/api/v1/locations/mitte/availability", params={"concern": "veraenderung", "mode": "phone"}
+    )
+    slots = (await answer.json())["slots"]
+    household = f"12345BG{uuid.uuid4().int % 10**7:07d}"
+    member = {"first_name": "Ada", "last_name": "Haus", "phone": "0421 222222", "household_number": household}
+    first = await client.post(
+        "/api/v1/appointments",
+        json={
+            "location_id": "mitte",
+            "concern_id": "veraenderung",
+            "start": slots[0]["start"],
+            "mode": "phone",
+            "customer": {**member, "email": unique_email("member")},
+        },
+    )
+    assert first.status == 201, await first.text()
+
+    state = client.app[SEALER].seal(
+        {
+            "loc": "mitte",
+            "concern": "veraenderung",
+            "mode": "phone",
+            "start": slots[-1]["start"],
+            "end": slots[-1]["end"],
+        }
+    )
+    token = csrf_of(await (await client.get("/details", params={"s": state})).text())
+    response = await client.post(
+        f"/details?s={state}",
+        data={"csrf_token": token, **member, "first_name": "Bo", "email": unique_email("other-member")},
+    )
+    html = await response.text()
+    assert response.status == 409
+    assert "Mit dieser BG-Nummer ist schon ein Termin gebucht" in html and "0421" in html
+    tag = re.search(r'<input[^>]*id="field-household_number"[^>]*>', html)
+    assert tag and 'aria-invalid="true"' in tag.group(0)
+    assert "Sie haben schon einen Termin" not in html
+    email_tag = re.search(r'<input[^>]*id="field-email"[^>]*>', html)
+    assert email_tag and "aria-invalid" not in email_tag.group(0)
 
 
 @pytest.mark.req("R39")

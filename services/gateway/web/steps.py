@@ -40,6 +40,7 @@ from services.gateway.web.pages import (
     redirect,
     render,
     seal,
+    settings_of,
     state_of,
     today,
     token_of,
@@ -544,12 +545,34 @@ async def details_submit(request: web.Request) -> web.StreamResponse:
     return await booking_refused(request, answer, values, state)
 
 
-async def booking_refused(
-    request: web.Request, answer: Answer, values: dict[str, str], state: dict[str, Any]
-) -> web.StreamResponse:
-    errors = forms.FormErrors()
-    code = answer.error_code
-    if code == "already_booked":
+def already_booked(request: web.Request, errors: forms.FormErrors, answer: Answer) -> None:
+    """One pending appointment per customer (R5), matched by address, customer or household number (R47):
+    the message is put at the field that matched and says what helps there; a household member may have
+    booked the appointment with the shared number, and the link of someone else's mail is not theirs."""
+    matched = {forms.field_of(str(d.get("field", ""))) for d in answer.error_details}
+    hotline = {"hotline": settings_of(request).hotline}
+    if "household_number" in matched:
+        errors.add(
+            "household_number",
+            _(
+                "An appointment that has not yet taken place is already booked with this household "
+                "number. Only one appointment per household is possible at a time. If someone in your "
+                "household booked it, they can cancel it with the link in their confirmation e-mail. "
+                "Otherwise please call us: %(hotline)s."
+            )
+            % hotline,
+        )
+    elif "customer_number" in matched:
+        errors.add(
+            "customer_number",
+            _(
+                "An appointment that has not yet taken place is already booked with this customer "
+                "number. You can cancel it with the link in its confirmation e-mail. If you did not book "
+                "it, please call us: %(hotline)s."
+            )
+            % hotline,
+        )
+    else:
         errors.add(
             "email",
             _(
@@ -557,6 +580,15 @@ async def booking_refused(
                 "after it, or cancel it first with the link in your confirmation e-mail."
             ),
         )
+
+
+async def booking_refused(
+    request: web.Request, answer: Answer, values: dict[str, str], state: dict[str, Any]
+) -> web.StreamResponse:
+    errors = forms.FormErrors()
+    code = answer.error_code
+    if code == "already_booked":
+        already_booked(request, errors, answer)
     elif code in ("slot_taken", "booking_closed", "too_late"):
         errors.general.append(_("This time is no longer free. Please choose another time."))
     elif code == "validation_error":

@@ -36,6 +36,7 @@ from services.gateway.web.pages import (
     url,
     web_errors,
 )
+from services.gateway.web.steps import already_booked
 
 log = structlog.get_logger(__name__)
 
@@ -181,7 +182,7 @@ async def join_submit(request: web.Request) -> web.StreamResponse:
 
         raise UpstreamUnavailable("booking")
     if answer.error_code == "already_booked":
-        errors.add("email", _("You already have an appointment that has not yet taken place."))
+        already_booked(request, errors, answer)
     elif answer.error_code == "already_waiting":
         errors.add("email", _("You are already on the waiting list. Use the links in our e-mails."))
     elif answer.error_code == "slots_available":
