@@ -54,3 +54,19 @@ def test_the_languages_are_found_in_the_translations_folder_with_their_own_names
     assert languages["en"].translations.gettext("Next") == "Next"
     assert languages["de"].translations.gettext("Next") == "Weiter"
     assert languages["de-x-ls"].translations.gettext(LANGUAGE_NAME) == "Leichte Sprache"
+
+
+@pytest.mark.req("R43")
+def test_english_times_are_on_the_24_hour_clock_without_o_clock() -> None:
+    """"14:00 o'clock" is not English: the German "Uhr" after a time has no English counterpart. Every
+    English catalogue of the pages (the pages' own and the waiting list's) drops it."""
+    catalogues = [TRANSLATIONS_DIR / "en" / "LC_MESSAGES" / "messages.po"]
+    catalogues += sorted(WEB.parent.glob("*/translations/en/LC_MESSAGES/*.po"))
+    assert len(catalogues) >= 2
+    for po_file in catalogues:
+        with po_file.open("rb") as handle:
+            catalog = read_po(handle)
+        for message in catalog:
+            english = message.string or message.id
+            texts = english if isinstance(english, tuple) else (english,)
+            assert not any("o'clock" in str(t) for t in texts), (po_file.name, message.id)
