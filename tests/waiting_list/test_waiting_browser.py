@@ -184,6 +184,11 @@ async def join(page: Page, stack: Stack, language: str, email: str) -> None:
     await page.get_by_role("heading", name=texts["join"], level=1).wait_for()
     axe, found = Axe(), dict[str, list[str]]()
     await check(page, axe, "join", found)
+    # One of the two numbers is needed: the group says so, and neither is marked "(optional)".
+    assert await page.locator("fieldset.numbers").get_attribute("aria-describedby") == "numbers-hint"
+    await page.locator("#numbers-hint").wait_for()
+    for number in ("customer_number", "household_number"):
+        assert "(optional)" not in await page.locator(f"label[for=field-{number}]").inner_text()
     await page.locator("#field-first_name").fill("Erika")
     await page.locator("#field-last_name").fill("Mustermann")
     await page.locator("#field-email").fill(email)
@@ -209,6 +214,10 @@ async def join(page: Page, stack: Stack, language: str, email: str) -> None:
     await page.get_by_role("button", name=texts["join"]).click()
     problem = page.locator("#weekdays-error")
     await problem.wait_for()
+    # The error is the days' group's description, so a screen reader reads it with the group.
+    weekdays = page.locator("#field-weekdays")
+    assert await weekdays.get_attribute("aria-describedby") == "weekdays-error"
+    assert await weekdays.get_attribute("aria-invalid") == "true"
     assert texts["no_times"] in await problem.inner_text() and texts["thursday"] in await problem.inner_text()
     assert texts["monday"] not in await problem.inner_text()
     await check(page, axe, "join, no such days", found)

@@ -58,7 +58,7 @@ def test_the_languages_are_found_in_the_translations_folder_with_their_own_names
 
 @pytest.mark.req("R43")
 def test_english_times_are_on_the_24_hour_clock_without_o_clock() -> None:
-    """"14:00 o'clock" is not English: the German "Uhr" after a time has no English counterpart. Every
+    """ "14:00 o'clock" is not English: the German "Uhr" after a time has no English counterpart. Every
     English catalogue of the pages (the pages' own and the waiting list's) drops it."""
     catalogues = [TRANSLATIONS_DIR / "en" / "LC_MESSAGES" / "messages.po"]
     catalogues += sorted(WEB.parent.glob("*/translations/en/LC_MESSAGES/*.po"))

@@ -389,6 +389,11 @@ async def test_errors_are_tied_to_their_fields_and_summarised_at_the_top(
         assert f'id="{field}-error"' in html
     assert "Geben Sie die E-Mail-Adresse in der richtigen Form an" in html
     assert html.count("<title>Fehler:") == 1
+    # One of the two numbers is needed (the group's hint says so): neither is labelled "optional".
+    for field in ("customer_number", "household_number"):
+        label = re.search(rf'<label for="field-{field}">(.*?)</label>', html, re.DOTALL)
+        assert label and "optional" not in label.group(1), field
+    assert re.search(r'<label for="field-phone">[^<]*<span class="optional">', html) is None  # by phone
 
 
 @pytest.mark.req("R47")
