@@ -221,6 +221,30 @@ def test_the_offer_mail_asks_for_the_confirmation_in_a_paragraph_of_its_own(
     assert f"\n\n{next_line}" in text and f"\n{next_line}" not in text.replace(f"\n\n{next_line}", "")
 
 
+@pytest.mark.req("R45")
+@pytest.mark.req("R43")
+@pytest.mark.parametrize(
+    ("language", "by_phone", "in_person"),
+    [
+        ("de", "Telefontermin", "Termin vor Ort"),
+        ("en", "by phone", "in person"),
+        ("de-x-ls", "Der Termin ist am Telefon.", "Der Termin ist im Jobcenter."),
+    ],
+)
+def test_the_offer_mail_says_whether_the_appointment_is_by_phone_or_in_person(
+    language: str, by_phone: str, in_person: str
+) -> None:
+    for mode, wanted, other in (("phone", by_phone, in_person), ("in_person", in_person, by_phone)):
+        payload = waiting_mail.sample_payload(language)
+        payload["wish"]["mode"] = mode
+        context = waiting_mail.mail_context(
+            "waiting_offer", payload, public_base_url="https://termine.example"
+        )
+        mail = render(default_templates("waiting_offer", language), context)
+        for part in (mail.text, mail.html):
+            assert wanted in part and other not in part, (mode, part)
+
+
 @pytest.mark.req("R25")
 @pytest.mark.parametrize(
     ("language", "come"),
