@@ -62,6 +62,10 @@ class CommonSettings(BaseSettings):
     # calendar recognises its entry by the UID.
     mail_from: str = "Jobcenter Bremen <termine@jobcenter-bremen.example>"
     mail_domain: str = "otv.jobcenter-bremen"
+    # The jobcenter's hotline (the service centre), where the pages cannot help further and at the foot of
+    # every mail; the same number the catalog's demo locations and finder give (services/catalog/demo_data.py,
+    # SERVICE_CENTRE). Shared: the gateway's pages and the notifier's mails.
+    hotline: str = "0421 566-0"
 
     # Secret shared by gateway and services to sign the verified staff identity (issue 7).
     internal_secret: str = Field(default="otv-dev-internal-secret-change-me", min_length=16)

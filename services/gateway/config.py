@@ -39,9 +39,6 @@ class Settings(CommonSettings):
     # The imprint (Impressum, § 5 DDG) of the jobcenter's homepage, linked from the customer pages' footer
     # when set: the booking usually sits inside that homepage, whose imprint covers it.
     imprint_url: str = Field(default="", pattern=r"^(https?://\S+)?$")
-    # The jobcenter's hotline shown where the pages cannot help further: the service centre, the same
-    # number the catalog's demo locations and finder give (services/catalog/demo_data.py, SERVICE_CENTRE).
-    hotline: str = "0421 566-0"
 
     # Bot defence (R39): token buckets per client IP, in memory per replica. `burst` requests at once,
     # refilled at `rate` per second; beyond `soft` recent requests a proof-of-work challenge is needed.

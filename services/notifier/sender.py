@@ -360,7 +360,10 @@ class MailSender:
         snap = AppointmentSnapshot.model_validate(mail.payload["appointment"])
         language = texts.language_of(mail.language)
         context = texts.mail_context(
-            mail.kind.value, mail.payload, public_base_url=self._settings.public_base_url
+            mail.kind.value,
+            mail.payload,
+            public_base_url=self._settings.public_base_url,
+            hotline=self._settings.hotline,
         )
         current = mail.templates or await service.current_templates(self._pool, mail.kind.value, language)
         try:

@@ -160,8 +160,13 @@ DEFAULT_DOCUMENT = {
 }
 
 
-def mail_context(kind: str, payload: dict[str, Any], *, public_base_url: str) -> dict[str, Any]:
-    """What a template may show, from the snapshot stored with the mail."""
+SAMPLE_HOTLINE = "0421 566-0"
+
+
+def mail_context(
+    kind: str, payload: dict[str, Any], *, public_base_url: str, hotline: str = SAMPLE_HOTLINE
+) -> dict[str, Any]:
+    """What a template may show, from the snapshot stored with the mail (and the jobcenter's hotline)."""
     snap = AppointmentSnapshot.model_validate(payload["appointment"])
     language = language_of(snap.language.value)
     context: dict[str, Any] = {
@@ -187,6 +192,7 @@ def mail_context(kind: str, payload: dict[str, Any], *, public_base_url: str) ->
         "manage_url": in_language(snap.manage_url, language),
         "book_again_url": book_again_url(site_of(snap.manage_url, public_base_url), language),
         "privacy_url": privacy_url(site_of(snap.manage_url, public_base_url), language),
+        "hotline": hotline,
         "previous_date": "",
         "previous_start_time": "",
         "cancelled_by": payload.get("cancelled_by") or "",

@@ -202,7 +202,9 @@ def _weekdays(days: list[int], language: str) -> str:
     return ", ".join(format_date(monday + timedelta(days=d), format="EEEE", locale=locale) for d in days)
 
 
-def mail_context(kind: str, payload: dict[str, Any], *, public_base_url: str) -> dict[str, Any]:
+def mail_context(
+    kind: str, payload: dict[str, Any], *, public_base_url: str, hotline: str = texts.SAMPLE_HOTLINE
+) -> dict[str, Any]:
     wish = WishSnapshot.model_validate(payload["wish"])
     language = texts.language_of(wish.language.value)
     offer = OfferSnapshot.model_validate(payload["offer"]) if payload.get("offer") else None
@@ -238,6 +240,7 @@ def mail_context(kind: str, payload: dict[str, Any], *, public_base_url: str) ->
         "offer_url": _link(wish.page_url, "offer", language),
         "book_again_url": texts.book_again_url(base, language),
         "privacy_url": texts.privacy_url(base, language),
+        "hotline": hotline,
         "reason": str(payload.get("reason") or ""),
     }
     return context
@@ -248,7 +251,9 @@ async def build_message(pool: asyncpg.Pool, settings: Settings, clock: Clock, ma
     from services.notifier import service
 
     language = texts.language_of(mail.language)
-    context = mail_context(mail.kind.value, mail.payload, public_base_url=settings.public_base_url)
+    context = mail_context(
+        mail.kind.value, mail.payload, public_base_url=settings.public_base_url, hotline=settings.hotline
+    )
     current = mail.templates or await service.current_templates(pool, mail.kind.value, language)
     try:
         rendered = texts.render(current, context)

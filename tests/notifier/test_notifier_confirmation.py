@@ -38,7 +38,7 @@ StartNotifier = Callable[..., Awaitable[Notifier]]
 async def test_a_booking_gets_one_confirmation_with_a_valid_invitation(
     start_notifier: StartNotifier, publish: Publisher, sink: MailSink
 ) -> None:
-    await start_notifier()
+    await start_notifier(hotline="0421 361-7777")
     snap = an_appointment(datetime(2037, 12, 8, 9, 0, tzinfo=UTC))
     envelope = await publish(booked(snap))
 
@@ -58,8 +58,10 @@ async def test_a_booking_gets_one_confirmation_with_a_valid_invitation(
         "Personalausweis",
         "Mietvertrag",
         snap.manage_url,
+        "Fragen? Rufen Sie uns an: 0421 361-7777",  # the configured hotline (OTV_HOTLINE)
     ):
         assert expected in text, expected
+    assert 'href="tel:04213617777"' in body_of(mail, "html")
     assert "Abendtermin" not in text
     assert "verschieben oder absagen" in text
 

@@ -314,7 +314,7 @@ def mail_sample(language: str, kind: str = "transferred") -> Any:
 @pytest.mark.req("R43")
 @pytest.mark.parametrize("language", LANGUAGES)
 @pytest.mark.parametrize("kind", KINDS)
-def test_every_mail_links_the_privacy_notice_in_the_customers_language(kind: str, language: str) -> None:
+def test_every_mail_links_the_privacy_notice_and_gives_the_hotline(kind: str, language: str) -> None:
     """A customer booked by phone never saw the form that links the privacy notice (Art. 13 GDPR)."""
     if kind.startswith("waiting_"):
         payload = waiting_mail.sample_payload(language)
@@ -325,3 +325,5 @@ def test_every_mail_links_the_privacy_notice_in_the_customers_language(kind: str
     link = "https://termine.example/privacy" + ("" if language == "de" else f"?lang={language}")
     assert f": {link}\n" in rendered.text
     assert f'<a href="{link}">' in rendered.html
+    # ... and gives the number to call with questions: the mails ask not to reply.
+    assert "0421 566-0" in rendered.text and ">0421 566-0</a>" in rendered.html
