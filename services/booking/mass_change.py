@@ -34,6 +34,7 @@ from shared.events.appointment import (
     AppointmentRescheduledV1,
     AppointmentStatus,
     CancelledBy,
+    SystemReason,
 )
 from shared.identity import Role, StaffIdentity
 from shared.outbox import add_event
@@ -240,7 +241,10 @@ async def apply(deps: Deps, identity: StaffIdentity, location_id: str, request: 
                 await add_event(
                     conn,
                     AppointmentRescheduledV1(
-                        appointment=snapshot_of(result, url), previous_start=a.start, previous_end=a.end
+                        appointment=snapshot_of(result, url),
+                        previous_start=a.start,
+                        previous_end=a.end,
+                        reason_code=SystemReason.MASS_CHANGE,
                     ),
                     producer=PRODUCER,
                     clock=deps.clock,
@@ -262,6 +266,7 @@ async def apply(deps: Deps, identity: StaffIdentity, location_id: str, request: 
                         appointment=snapshot_of(gone, url),
                         cancelled_by=CancelledBy.STAFF,
                         reason=CANCEL_REASON,
+                        reason_code=SystemReason.MASS_CHANGE,
                     ),
                     producer=PRODUCER,
                     clock=deps.clock,

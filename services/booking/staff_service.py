@@ -56,6 +56,7 @@ from shared.events.appointment import (
     AppointmentStatus,
     CancelledBy,
     Channel,
+    SystemReason,
 )
 from shared.events.catalog import GroupKind, Mode
 from shared.events.staff_work import (
@@ -677,6 +678,8 @@ async def transfer(
                     appointment=snapshot_of(cancelled, _url(deps, cancelled)),
                     cancelled_by=CancelledBy.STAFF,
                     reason=reason,
+                    reason_code=SystemReason.HANDED_OVER,
+                    handed_to=config.snapshot.name,
                 ),
                 producer=PRODUCER,
                 clock=deps.clock,

@@ -83,9 +83,12 @@ async def apply_appointment_event(
     if isinstance(data, AppointmentRescheduledV1):
         payload["previous_start"] = data.previous_start.isoformat()
         payload["previous_end"] = data.previous_end.isoformat()
+        payload["reason_code"] = data.reason_code
     if isinstance(data, AppointmentCancelledV1):
         payload["cancelled_by"] = data.cancelled_by.value
         payload["reason"] = data.reason
+        payload["reason_code"] = data.reason_code
+        payload["handed_to"] = data.handed_to
     kinds = [
         MailKind(kind)
         for kind in await db.insert_mails(

@@ -98,18 +98,31 @@ class AppointmentBookedV1(EventData):
     appointment: AppointmentSnapshot
 
 
+class SystemReason(StrEnum):
+    """Why the jobcenter itself moved or cancelled an appointment, as a code: the notifier words it in the
+    customer's language (a German text alone reached English and Leichte Sprache readers as it was)."""
+
+    MASS_CHANGE = "mass_change"  # the location or group cannot offer the day (R44)
+    HANDED_OVER = "handed_over"  # another location took the concern over and calls back (R25)
+
+
 @event("appointment.rescheduled", 1)
 class AppointmentRescheduledV1(EventData):
     appointment: AppointmentSnapshot
     previous_start: AwareDatetime
     previous_end: AwareDatetime
+    # A `SystemReason` when the jobcenter moved it on its own; empty for a move the customer asked for
+    # (online, or by phone through staff). A plain string, so that a code added later is no error here.
+    reason_code: str = ""
 
 
 @event("appointment.cancelled", 1)
 class AppointmentCancelledV1(EventData):
     appointment: AppointmentSnapshot
     cancelled_by: CancelledBy
-    reason: str = ""
+    reason: str = ""  # German, for staff and the file; a customer's own reason is not repeated to them
+    reason_code: str = ""  # a `SystemReason` when the system worded `reason`; the mail words it anew
+    handed_to: str = ""  # with `handed_over`: the name of the location that took the concern over
 
 
 @event("appointment.link_renewed", 1)

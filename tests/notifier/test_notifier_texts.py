@@ -301,6 +301,50 @@ def test_a_concern_without_documents_asks_for_the_id_in_the_mail_as_the_page_doe
         assert document in part, part
 
 
+@pytest.mark.req("R44")
+@pytest.mark.req("R43")
+@pytest.mark.parametrize(
+    ("language", "moved", "cancelled", "handed"),
+    [
+        (
+            "de",
+            "am bisherigen Tag leider nicht",
+            "kein gleichwertiger Termin frei",
+            "an Bremen-Nord übergeben",
+        ),
+        (
+            "en",
+            "cannot offer your appointment on the original day",
+            "no equivalent",
+            "handed over to Bremen-Nord",
+        ),
+        ("de-x-ls", "an dem alten Tag leider keine Termine", "keinen anderen passenden", "Standort kümmert"),
+    ],
+)
+def test_what_the_jobcenter_changed_on_its_own_is_explained_in_the_customer_s_language(
+    language: str, moved: str, cancelled: str, handed: str
+) -> None:
+    """The system's reasons travel as codes: an English or Leichte Sprache reader is not given the German
+    text staff read in the file."""
+    german = "Der Standort kann Ihren Termin an diesem Tag leider nicht anbieten"
+
+    def text_of(kind: str, **extra: str) -> str:
+        payload = {**sample_payload(language), **extra}
+        return render(
+            default_templates(kind, language),
+            mail_context(kind, payload, public_base_url="https://t.example"),
+        ).text
+
+    assert moved in text_of("reschedule", reason_code="mass_change")
+    assert moved not in text_of("reschedule")  # a move the customer asked for needs no excuse
+    mass = text_of("cancellation", reason_code="mass_change", cancelled_by="staff", reason=german + ".")
+    assert cancelled in mass and (language == "de" or german not in mass)
+    handed_over = text_of(
+        "cancellation", reason_code="handed_over", handed_to="Bremen-Nord", cancelled_by="staff", reason="x"
+    )
+    assert handed in handed_over and "Bremen-Nord" in handed_over
+
+
 def mail_sample(language: str, kind: str = "transferred") -> Any:
     def context(mode: str) -> dict[str, Any]:
         payload = sample_payload(language)

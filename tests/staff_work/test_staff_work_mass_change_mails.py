@@ -85,11 +85,18 @@ async def test_a_mass_change_of_50_sends_each_customer_exactly_one_real_mail_and
     assert set(per_customer) == set(emails) and set(per_customer.values()) == {1}
     assert {_kind(m) for m in after} <= {MOVED, CANCELLED}
     for message in after:
+        text = "\n".join(
+            str(p.get_content()) for p in message.leaf_parts() if p.get_content_type() == "text/plain"
+        )
         if _kind(message) == MOVED:
             types = {part.get_content_type() for part in message.leaf_parts()}
             assert "text/calendar" in types or any(
                 (part.get_filename() or "").endswith(".ics") for part in message.leaf_parts()
             ), message.subject
+            # Why the jobcenter moved it, and that the customer may move it again.
+            assert "Der Standort kann Ihren Termin am bisherigen Tag leider nicht anbieten" in text
+        else:
+            assert "es war kein gleichwertiger Termin frei" in text
     kinds = Counter(_kind(m) for m in after)
     assert (kinds[MOVED], kinds[CANCELLED]) == (len(result["moved"]), len(result["cancelled"]))
 
