@@ -218,6 +218,18 @@ async def list_callbacks(
     )
 
 
+async def open_callback_of(
+    conn: asyncpg.Connection, appointment_id: uuid.UUID, reason: str
+) -> asyncpg.Record | None:
+    """The ticket of this appointment and reason while it is not closed (locked for the change)."""
+    return await conn.fetchrow(
+        f"SELECT {_CALLBACK} FROM callbacks WHERE appointment_id = $1 AND reason = $2"  # noqa: S608 -- fixed columns
+        " AND status <> 'closed' FOR UPDATE",
+        appointment_id,
+        reason,
+    )
+
+
 async def callback_locations(conn: asyncpg.Connection | asyncpg.Pool, appointment_id: uuid.UUID) -> set[str]:
     """The locations holding a callback ticket of this appointment (a transfer's target among them)."""
     rows = await conn.fetch(
@@ -242,6 +254,17 @@ async def claim_callback(
         callback_id,
         actor,
         now,
+    )
+
+
+async def reassign_callback(
+    conn: asyncpg.Connection, callback_id: uuid.UUID, group_id: str
+) -> asyncpg.Record:
+    """An open ticket handed to another team (its outcome corrected to name that team)."""
+    return await conn.fetchrow(
+        f"UPDATE callbacks SET group_id = $2, revision = revision + 1 WHERE id = $1 RETURNING {_CALLBACK}",  # noqa: S608 -- fixed columns
+        callback_id,
+        group_id,
     )
 
 

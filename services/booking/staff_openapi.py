@@ -367,7 +367,9 @@ STAFF_ROUTES = (
         errors=("validation_error", "not_found", "forbidden", "too_early", "outcome_recorded"),
         path_params={"appointment_id": APPOINTMENT_ID},
         tags=FILE,
-        description="409 before the appointment's day; a changed outcome needs `correction` and a reason.",
+        description="409 before the appointment's day; a changed outcome needs `correction` and a reason. "
+        "A correction moves the outcome's open callback ticket to the team it names, or closes it as "
+        "withdrawn when the outcome is no longer a callback.",
     ),
     ApiRoute(
         "POST",

@@ -77,6 +77,7 @@ log = structlog.get_logger(__name__)
 AM = Role.APPOINTMENT_MANAGER
 # R49: after this many unreached call attempts the appointment becomes a callback ticket.
 MISSED_AFTER_ATTEMPTS = 2
+WITHDRAWN_RESULT = "Zurückgenommen: das Ergebnis des Termins wurde korrigiert."
 
 
 class TooEarlyError(ConflictError):
@@ -358,6 +359,41 @@ async def _open_callback(
     return ticket, created
 
 
+async def _outcome_callback(
+    conn: asyncpg.Connection, deps: Deps, appointment: Appointment, team: str | None, note: str, actor: str
+) -> CallbackTicket:
+    """The outcome's ticket for the responsible team; a correction that names another team hands an
+    open ticket over to it (`callback.created` again: the same ticket, a higher revision, the new team)."""
+    wanted = team or appointment.group_id
+    ticket, created = await _open_callback(
+        conn,
+        deps,
+        appointment,
+        group_id=wanted,
+        location_id=appointment.location_id,
+        reason=CallbackReason.OUTCOME,
+        note=note,
+        actor=actor,
+    )
+    if created or ticket.status == CallbackStatus.CLOSED or ticket.group_id == wanted:
+        return ticket
+    moved = ticket_of(await staff_db.reassign_callback(conn, ticket.id, wanted))
+    await add_event(conn, CallbackCreatedV1(callback=moved), producer=PRODUCER, clock=deps.clock)
+    return moved
+
+
+async def _withdraw_outcome_callback(
+    conn: asyncpg.Connection, deps: Deps, appointment_id: uuid.UUID, actor: str, now: datetime
+) -> None:
+    """An outcome corrected away from "callback": its ticket, still open, is closed as withdrawn, so that
+    the team's queue does not show it as overdue."""
+    row = await staff_db.open_callback_of(conn, appointment_id, CallbackReason.OUTCOME.value)
+    if row is None:
+        return
+    closed = await staff_db.close_callback(conn, row["id"], actor, WITHDRAWN_RESULT, now)
+    await add_event(conn, CallbackClosedV1(callback=ticket_of(closed)), producer=PRODUCER, clock=deps.clock)
+
+
 async def record_outcome(
     deps: Deps,
     identity: StaffIdentity,
@@ -392,16 +428,9 @@ async def record_outcome(
         updated = await staff_db.set_outcome(conn, appointment_id, outcome.value, note, actor, now)
         ticket: CallbackTicket | None = None
         if outcome is Outcome.CALLBACK:
-            ticket, _ = await _open_callback(
-                conn,
-                deps,
-                updated.appointment,
-                group_id=team or appointment.group_id,
-                location_id=appointment.location_id,
-                reason=CallbackReason.OUTCOME,
-                note=note,
-                actor=actor,
-            )
+            ticket = await _outcome_callback(conn, deps, updated.appointment, team, note, actor)
+        elif row.outcome == Outcome.CALLBACK.value:
+            await _withdraw_outcome_callback(conn, deps, appointment_id, actor, now)
         await staff_db.add_history(
             conn,
             updated.appointment,

@@ -4,6 +4,7 @@ R49), staff bookings with an interpreter (R26), staff cancellation (R9), outcome
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -201,6 +202,41 @@ async def test_the_callback_queue_of_a_team_shows_due_and_overdue_tickets_and_th
     event = (await events(pool, "callback.closed"))[0]["callback"]
     assert event["closed_at"] and event["due_at"] and event["status"] == "closed"
     assert (await manager.post(f"/api/v1/staff/callbacks/{ticket}/close", {"result": "x"})).status == 409
+
+
+@pytest.mark.req("R23")
+async def test_a_corrected_outcome_hands_its_ticket_to_the_named_team_or_withdraws_it(
+    client: TestClient[Any, Any], manager: Staff, pool: asyncpg.Pool, clock: ManualClock
+) -> None:
+    """A callback recorded for the wrong team, then no callback at all: the team queues follow the
+    correction, and no ticket is left behind to turn overdue."""
+    appointment = await book(client, TUESDAY, "08:00")
+    path = f"/api/v1/staff/appointments/{appointment['id']}/outcome"
+    on_tuesday(clock)
+    assert (await manager.post(path, {"outcome": "callback"})).status == 200
+    fix = {"correction": True, "reason": "falsches Team"}
+    to_lt = await manager.post(path, {"outcome": "callback", "team": "lt", **fix})
+    assert to_lt.status == 200, await to_lt.text()
+    queue = await (
+        await manager.get("/api/v1/staff/callbacks", params={"location": HERE, "status": "open"})
+    ).json()
+    assert [(t["appointment_id"], t["team"]) for t in queue] == [(appointment["id"], "lt")]
+    created = [e["callback"] for e in await events(pool, "callback.created")]
+    assert [(c["id"], c["group_id"]) for c in created] == [(queue[0]["id"], "ez"), (queue[0]["id"], "lt")]
+    assert created[1]["revision"] > created[0]["revision"]  # reporting keeps the later team
+
+    resolved = await manager.post(path, {"outcome": "resolved", **fix, "reason": "doch geklärt"})
+    assert resolved.status == 200
+    assert (
+        await (
+            await manager.get("/api/v1/staff/callbacks", params={"location": HERE, "status": "open"})
+        ).json()
+        == []
+    )
+    [closed] = [e["callback"] for e in await events(pool, "callback.closed")]
+    assert closed["id"] == queue[0]["id"] and closed["status"] == "closed"
+    result = await pool.fetchval("SELECT result FROM callbacks WHERE id = $1", uuid.UUID(closed["id"]))
+    assert result.startswith("Zurückgenommen")
 
 
 @pytest.mark.req("R9")
