@@ -160,6 +160,12 @@ async def record_transfer(conn: asyncpg.Connection, appointment_id: Any, from_lo
 _ERASE = ", ".join(f"{c} = NULL" for c in PERSONAL_COLUMNS)
 
 
+async def appointment_day(conn: asyncpg.Connection, appointment_id: Any) -> tuple[str, date] | None:
+    """The location and day of an appointment's list."""
+    row = await conn.fetchrow("SELECT location_id, day FROM appointments WHERE id = $1", appointment_id)
+    return (row["location_id"], row["day"]) if row is not None else None
+
+
 async def anonymise_appointment(conn: asyncpg.Connection, appointment_id: Any, now: datetime) -> bool:
     done = await conn.fetchval(
         f"UPDATE appointments SET {_ERASE}, anonymised_at = $2, updated_at = $2"  # noqa: S608 -- constant column names

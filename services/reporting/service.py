@@ -202,8 +202,13 @@ async def apply_personal_data_erased(
     *,
     clock: Clock,
 ) -> None:
-    """The owner of the appointment erased its data: erase this copy now, whatever our own schedule says."""
+    """The owner of the appointment erased its data: erase this copy now, whatever our own schedule says,
+    and build a stored day list that names the customer again (an erasure on request of a cancelled
+    appointment whose day is still ahead: cancelled rows stay in the list, struck through)."""
+    day = await db.appointment_day(conn, data.appointment_id)
     await db.anonymise_appointment(conn, data.appointment_id, clock.now())
+    if day is not None:
+        await db.mark_lists_stale(conn, [day])
 
 
 def capacity_rows(snapshot: LocationConfiguredV1, first: date, last: date) -> list[tuple[str, date, int]]:

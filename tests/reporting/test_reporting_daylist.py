@@ -20,6 +20,7 @@ from services.reporting.workbooks import DAY_LIST_COLUMNS, build_day_list
 from shared.clock import BERLIN
 from shared.events.appointment import CancelledBy, Channel
 from shared.events.catalog import Mode
+from shared.events.retention import AppointmentPersonalDataErasedV1
 from shared.identity import Role
 from tests.conftest import wait_for
 from tests.reporting.conftest import DAY, Appt, Reporting, berlin, identity_header, location_event
@@ -244,6 +245,37 @@ async def test_two_reporting_instances_create_the_list_once_at_six_and_rebuild_i
     assert status[late.reference] == "storniert"
     # The download was the stored file: no third build.
     assert await pool.fetchval("SELECT count(*) FROM day_list_runs WHERE location_id = 'mitte'") == 2
+
+
+@pytest.mark.req("R34")
+@pytest.mark.req("R22")
+async def test_an_erasure_on_request_rebuilds_a_stored_list_that_still_named_the_customer(
+    reporting: Reporting,
+) -> None:
+    """Cancelled appointments stay in the day's list, struck through; once the customer's data are erased
+    on request (Art. 17 GDPR), the stored file must not keep the name until the day is over."""
+    reporting.clock.set(berlin(DAY, 7))
+    client = await reporting.start()
+    expected, _ = await publish_demo(reporting)
+    gone = expected[0]
+    await reporting.send((gone.cancel(CancelledBy.STAFF), berlin(DAY, 7)))
+    names = [
+        str(r["Name"])
+        for ws in load_workbook(io.BytesIO(await (await download(reporting, client)).read())).worksheets
+        for r in data_rows(ws)
+    ]
+    assert any(gone.last_name in n for n in names)  # the stored file, struck through
+
+    await reporting.send(
+        (
+            AppointmentPersonalDataErasedV1(appointment_id=gone.id, erased_at=berlin(DAY, 7, 5)),
+            berlin(DAY, 7, 5),
+        )
+    )
+    response = await download(reporting, client)
+    wb = load_workbook(io.BytesIO(await response.read()))
+    rows = {str(r["Buchungsnummer"]): r for ws in wb.worksheets for r in data_rows(ws)}
+    assert rows and all(gone.last_name not in str(v) for r in rows.values() for v in r.values())
 
 
 @pytest.mark.req("R33")
