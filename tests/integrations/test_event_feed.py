@@ -12,6 +12,7 @@ import pytest
 
 from services.gateway.integrations import service
 from services.gateway.integrations.keys import INTEGRATIONS
+from shared.events.retention import AppointmentPersonalDataErasedV1
 from shared.identity import Role
 from tests.conftest import wait_for
 from tests.integrations.conftest import EnvFactory, ReceiverFactory, booked, cancelled
@@ -118,3 +119,32 @@ async def test_feed_rows_older_than_the_retention_period_are_deleted_with_their_
     env.clock.advance(timedelta(days=1, minutes=1))
     assert await service.purge_feed(env.app[INTEGRATIONS]) == 1
     assert (await page(env, everywhere))["events"] == []
+
+
+@pytest.mark.req("R34")
+@pytest.mark.req("R50")
+async def test_an_erasure_strips_the_personal_data_from_the_appointment_s_events_still_in_the_feed(
+    make_env: EnvFactory,
+) -> None:
+    """A key with `events:personal` reads names for seven days; once the appointment's data are erased
+    (on request or by the retention run), its earlier events in the feed hold them no longer."""
+    env = await make_env()
+    admin = await env.account("feed-admin", (Role.ADMIN, "*"))
+    personal = await key(admin, ["*"], ["events:read", "events:personal"])
+    erased, kept = uuid.uuid4(), uuid.uuid4()
+    for data in (booked(erased), cancelled(erased, 2), booked(kept)):
+        await env.publish(data)
+
+    async def stored(count: int) -> bool:
+        return len((await page(env, personal))["events"]) == count
+
+    await wait_for(lambda: stored(3), timeout=15, what="the events in the feed")
+    await env.publish(AppointmentPersonalDataErasedV1(appointment_id=erased, erased_at=env.clock.now()))
+    await wait_for(lambda: stored(4), timeout=15, what="the erasure in the feed")
+    events = (await page(env, personal))["events"]
+    of_erased = [e for e in events if e["data"].get("appointment", {}).get("id") == str(erased)]
+    assert len(of_erased) == 2
+    assert "Mustermann" not in json.dumps(of_erased)  # neither the name nor the staff's free-text reason
+    assert all("customer" not in e["data"]["appointment"] for e in of_erased)
+    [other] = [e for e in events if e["data"].get("appointment", {}).get("id") == str(kept)]
+    assert other["data"]["appointment"]["customer"]["last_name"] == "Mustermann"

@@ -10,7 +10,7 @@ from typing import Any
 
 import asyncpg
 
-from services.gateway.integrations.domain import Placement
+from services.gateway.integrations.domain import Placement, reduce_envelope
 
 SUBSCRIPTION_COLUMNS = (
     "id, name, url, event_types, locations, include_personal_data, status, paused_reason, paused_at,"
@@ -39,6 +39,21 @@ WITH feed_lock AS (SELECT pg_advisory_xact_lock(hashtext($1)))
 SELECT stored.position, s.id, s.event_types, s.locations
   FROM stored LEFT JOIN webhook_subscriptions s ON true
 """
+
+
+async def strip_personal_data(conn: asyncpg.Connection, order_key: str) -> int:
+    """The stored envelopes of one appointment (`order_key`) without their personal data."""
+    rows = await conn.fetch(
+        "SELECT position, envelope FROM event_feed WHERE order_key = $1 FOR UPDATE", order_key
+    )
+    for row in rows:
+        stored = json.loads(row["envelope"]) if isinstance(row["envelope"], str) else row["envelope"]
+        await conn.execute(
+            "UPDATE event_feed SET envelope = $2::jsonb WHERE position = $1",
+            row["position"],
+            json.dumps(reduce_envelope(stored, include_personal_data=False)),
+        )
+    return len(rows)
 
 
 async def insert_feed_row(

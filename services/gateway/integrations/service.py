@@ -42,6 +42,7 @@ from services.gateway.staff.service import Actor, audit
 from shared.clock import Clock
 from shared.errors import NotFoundError
 from shared.events import Envelope
+from shared.events.retention import AppointmentPersonalDataErasedV1
 from shared.identity import IdentityKind, Role, StaffIdentity
 
 log = structlog.get_logger(__name__)
@@ -69,6 +70,10 @@ async def store_event(conn: asyncpg.Connection, envelope: Envelope, now: datetim
     if stored is None:
         return
     position, subscriptions = stored
+    if envelope.type == AppointmentPersonalDataErasedV1.event_type:
+        # Erased on request (Art. 17 GDPR) or by the retention run: the feed's earlier events of the
+        # appointment keep no personal data either, for the rest of their time in the feed.
+        await db.strip_personal_data(conn, placement.order_key)
     for sub in subscriptions:
         if type_matches(envelope.type, list(sub["event_types"])) and location_in_scope(
             placement.location_id, list(sub["locations"])
