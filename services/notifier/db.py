@@ -157,14 +157,18 @@ async def next_due(conn: asyncpg.Connection) -> datetime | None:
 
 
 async def add_suppression(
-    conn: asyncpg.Connection, recipient_hash: str, reason: str, mail_id: uuid.UUID
+    conn: asyncpg.Connection, recipient_hash: str, reason: str, mail_id: uuid.UUID, now: datetime
 ) -> None:
+    """An address the receiving server refused for good; a new refusal renews it. The retention run
+    lifts it after the retention period (the hash is personal data too, and a mailbox may come back)."""
     await conn.execute(
-        "INSERT INTO suppressions (recipient_hash, reason, mail_id) VALUES ($1, $2, $3)"
-        " ON CONFLICT (recipient_hash) DO NOTHING",
+        "INSERT INTO suppressions (recipient_hash, reason, mail_id, created_at) VALUES ($1, $2, $3, $4)"
+        " ON CONFLICT (recipient_hash) DO UPDATE SET reason = EXCLUDED.reason, mail_id = EXCLUDED.mail_id,"
+        " created_at = EXCLUDED.created_at",
         recipient_hash,
         reason,
         mail_id,
+        now,
     )
 
 

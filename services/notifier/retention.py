@@ -40,7 +40,13 @@ async def _erase(
     links = await conn.execute(
         "UPDATE appointments SET manage_url = NULL WHERE end_at < $1 AND manage_url IS NOT NULL", cutoff
     )
-    return {"mails_erased": int(mails.split()[-1]), "manage_links_erased": int(links.split()[-1])}
+    # A refused address is suppressed for the retention period, then mail to it is tried again.
+    lifted = await conn.execute("DELETE FROM suppressions WHERE created_at < $1", cutoff)
+    return {
+        "mails_erased": int(mails.split()[-1]),
+        "manage_links_erased": int(links.split()[-1]),
+        "suppressions_lifted": int(lifted.split()[-1]),
+    }
 
 
 async def run_retention(

@@ -248,7 +248,7 @@ async def record_outcome(
             reason = FAILURE_OF_OUTCOME[outcome]
             status = await _fail(conn, mail, token, reason, error, clock=clock, now=now)
             if status is not None and outcome is Outcome.REJECTED:
-                await db.add_suppression(conn, mail.recipient_hash, error or "rejected", mail.id)
+                await db.add_suppression(conn, mail.recipient_hash, error or "rejected", mail.id, now)
             return status
     finally:
         correlation_id_var.reset(token_cid)

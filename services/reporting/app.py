@@ -39,6 +39,7 @@ RETENTION_LABELS_DE = {
     "wishes_erased": "Wartelisten-Einträge (Personendaten gelöscht)",
     "mails_erased": "E-Mails gelöscht",
     "manage_links_erased": "Termin-Links gelöscht",
+    "suppressions_lifted": "E-Mail-Sperren aufgehoben",
     "day_list_files_deleted": "Excel-Tageslisten gelöscht",
     "revision_rows_deleted": "Änderungsstände gelöscht",
     "outbox_events_deleted": "gesendete Ereignisse gelöscht",

@@ -11,7 +11,7 @@ import statistics
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -20,7 +20,8 @@ import structlog
 
 from services.notifier import db
 from services.notifier.domain import MailStatus, address_hash
-from shared.clock import SystemClock
+from services.notifier.retention import run_retention
+from shared.clock import ManualClock, SystemClock
 from shared.events.appointment import AppointmentSnapshot
 from shared.events.retention import AppointmentPersonalDataErasedV1
 from tests.conftest import wait_for
@@ -165,6 +166,36 @@ async def test_a_550_address_is_not_retried_shows_as_failed_and_later_mail_to_it
     assert received(sink, address) == []
     reasons = [e["data"]["reason"] for e in await mail_events(pool, "mail.failed")]
     assert reasons == ["rejected", "suppressed"]
+
+
+@pytest.mark.req("R34")
+async def test_a_suppression_is_lifted_after_the_retention_period_and_mail_to_the_address_flows_again(
+    start_notifier: StartNotifier, publish: Publisher, sink: MailSink, clean_db: dict[str, asyncpg.Pool]
+) -> None:
+    """A mailbox that was full or gone may come back; the address's hash is personal data as well. The
+    retention run lifts a suppression after the retention period, and the next mail is tried again."""
+    clock = ManualClock(datetime(2037, 1, 5, 9, 0, tzinfo=UTC))
+    notifier = await start_notifier(clock=clock)
+    pool = clean_db["notifier"]
+    first = an_appointment(datetime(2037, 1, 20, 9, 0, tzinfo=UTC))
+    address = first.customer.email
+    sink.reject_permanent = {address}
+    await publish(booked(first))
+
+    async def suppression() -> bool:
+        return bool(await pool.fetchval("SELECT count(*) FROM suppressions"))
+
+    await wait_for(suppression, what="the refusal to suppress the address")
+    sink.reject_permanent = set()
+    clock.advance(timedelta(days=notifier.settings.retention_days - 1))
+    assert (await run_retention(pool, notifier.settings, clock, force=True) or {})["suppressions_lifted"] == 0
+    clock.advance(timedelta(days=2))
+    assert (await run_retention(pool, notifier.settings, clock, force=True) or {})["suppressions_lifted"] == 1
+
+    later = an_appointment(datetime(2037, 3, 1, 9, 0, tzinfo=UTC), customer={"email": address})
+    await publish(booked(later))
+    [mail] = await mails_to(sink, address)
+    assert mail.subject.startswith("Terminbestätigung")
 
 
 @pytest.mark.req("R43")
