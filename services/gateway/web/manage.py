@@ -93,7 +93,9 @@ def is_over(request: web.Request, found: dict[str, Any]) -> bool:
     """Whether the appointment has ended. Booking marks an appointment "passed" when it starts; until its end
     the customer who is on the way, or waits for the call, still sees where and when (R41)."""
     end = found.get("end") or found.get("start")
-    return found.get("status") != "cancelled" and bool(end) and local(end) <= request.app[CLOCK].now()
+    if found.get("status") == "cancelled" or not isinstance(end, str):
+        return False
+    return local(end) <= request.app[CLOCK].now()
 
 
 @web_errors
