@@ -140,7 +140,25 @@ async def find_group(conn: asyncpg.Connection, group_id: str) -> Row | None:
     return await conn.fetchrow(f"SELECT {GROUP_COLUMNS} FROM service_point_groups WHERE id = $1", group_id)  # noqa: S608 -- a constant column list
 
 
+async def _check_not_retired_elsewhere(conn: asyncpg.Connection, group_id: str, location_id: str) -> None:
+    retired_at = await conn.fetchval("SELECT location_id FROM retired_group_ids WHERE id = $1", group_id)
+    if retired_at is not None and retired_at != location_id:
+        raise ConflictError(
+            "A deleted group of another location had this id; choose another.",
+            details=[{"field": "id", "message": "was used at another location"}],
+        )
+
+
+# Deleting groups keeps their ids bound to their location (migration 003).
+_DELETE_AND_RETIRE = (
+    "WITH gone AS (DELETE FROM service_point_groups WHERE {where} RETURNING id, location_id)"
+    " INSERT INTO retired_group_ids (id, location_id) SELECT id, location_id FROM gone"
+    " ON CONFLICT (id) DO NOTHING"
+)
+
+
 async def insert_group(conn: asyncpg.Connection, values: dict[str, Any]) -> None:
+    await _check_not_retired_elsewhere(conn, values["id"], values["location_id"])
     try:
         await conn.execute(
             "INSERT INTO service_point_groups"
@@ -177,7 +195,7 @@ async def update_group(conn: asyncpg.Connection, group_id: str, values: dict[str
 
 async def delete_group(conn: asyncpg.Connection, group_id: str) -> None:
     try:
-        await conn.execute("DELETE FROM service_point_groups WHERE id = $1", group_id)
+        await conn.execute(_DELETE_AND_RETIRE.format(where="id = $1"), group_id)
     except asyncpg.ForeignKeyViolationError:
         raise ConflictError(
             "The group still offers concerns; move or remove them first.",
@@ -825,7 +843,7 @@ async def delete_offers_outside(
 
 async def delete_groups_except(conn: asyncpg.Connection, location_id: str, keep: Sequence[str]) -> None:
     await conn.execute(
-        "DELETE FROM service_point_groups WHERE location_id = $1 AND NOT (id = ANY($2::text[]))",
+        _DELETE_AND_RETIRE.format(where="location_id = $1 AND NOT (id = ANY($2::text[]))"),
         location_id,
         list(keep),
     )

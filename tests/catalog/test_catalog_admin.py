@@ -350,6 +350,23 @@ async def test_a_new_location_built_through_the_api_complies_once_complete(
     assert (await client.get("/api/v1/locations/huchting/concerns")).status == 404
 
 
+@pytest.mark.req("R14")
+async def test_a_deleted_group_s_id_may_come_back_at_its_location_but_never_at_another(
+    demo_client: Client,
+) -> None:
+    """The gateway authorises a group's routes by the location it learnt for the id, and booking keeps
+    appointments under it: an id that moved to another location would carry both along."""
+    group = {"id": "mitte-temp", "kind": "benefits_team", "name": {"de": "Vertretung"}, "service_points": 1}
+    await ok(await demo_client.post("/api/v1/admin/locations/mitte/groups", json=group), 201)
+    await ok(await demo_client.delete("/api/v1/admin/groups/mitte-temp"))
+    elsewhere = await demo_client.post("/api/v1/admin/locations/nord/groups", json=group)
+    answer = await elsewhere.json()
+    assert elsewhere.status == 409 and answer["error"]["details"][0]["field"] == "id", answer
+    nord = await ok(await demo_client.get("/api/v1/admin/locations/nord"))
+    assert "mitte-temp" not in {g["id"] for g in nord["groups"]}
+    await ok(await demo_client.post("/api/v1/admin/locations/mitte/groups", json=group), 201)
+
+
 @pytest.mark.req("R21")
 @pytest.mark.req("R15")
 @pytest.mark.req("R17")

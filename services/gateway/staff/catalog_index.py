@@ -2,7 +2,8 @@
 
 The catalog's admin API addresses groups, windows and closures by their own ids (`/api/v1/admin/windows/
 {window_id}`), so the gateway looks their location up before it checks a rule. A group never moves to
-another location and ids are never reused, so what is known stays true; an unknown id triggers one
+another location and its id never comes back at another one (the catalog keeps deleted groups' ids bound
+to their location: migration 003), so what is known stays true; an unknown id triggers one
 refresh from the catalog (at most one at a time, and not more often than every second), and is 404 if it
 is still unknown. What is created through the gateway is learnt from the catalog's answer at once. The
 catalog is asked with the gateway's own signed identity (read-only calls).
