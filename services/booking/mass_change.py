@@ -6,9 +6,10 @@ the same location, group, concern, mode and duration, not in the evening unless 
 that day's remaining points or on the following days (up to four weeks). The preview is stored under
 its id without personal data. `apply` with that id moves or cancels each one in one transaction: the
 exclusion constraint decides every placement (I1; a slot taken meanwhile falls back to the slot's other
-points, else the appointment is cancelled with the link to book again), each customer gets exactly one
-mail (`appointment.rescheduled`, with the updated calendar invitation, or `appointment.cancelled`), and
-the preview's id is the key: applying it again changes nothing and answers with the first result.
+points, else the appointment is left as it is for staff, as is one booked after the preview or changed
+since), each customer moved or cancelled gets exactly one mail (`appointment.rescheduled`, with the
+updated calendar invitation, or `appointment.cancelled`), and the preview's id is the key: applying it
+again changes nothing and answers with the first result.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from shared.events.appointment import (
 )
 from shared.identity import Role, StaffIdentity
 from shared.outbox import add_event
+from shared.reasons import worded
 from shared.web import parse_json, staff_identity
 
 log = structlog.get_logger(__name__)
@@ -45,10 +47,7 @@ log = structlog.get_logger(__name__)
 routes = web.RouteTableDef()
 
 SEARCH_DAYS = 28
-CANCEL_REASON = (
-    "Der Standort kann Ihren Termin an diesem Tag leider nicht anbieten, und es war kein gleichwertiger"
-    " Termin frei. Bitte buchen Sie einen neuen Termin."
-)
+CANCEL_REASON = worded("cancellation", SystemReason.MASS_CHANGE, "de")  # German: the file's wording
 
 
 class PreviewIn(BaseModel):
@@ -288,9 +287,12 @@ async def apply(deps: Deps, identity: StaffIdentity, location_id: str, request: 
             "moved": moved,
             "cancelled": cancelled,
             "skipped": [str(a.id) for a in skipped],
+            # What staff still have to look at: booked on the day the change is about (one the customer
+            # cancelled or moved away meanwhile is theirs no longer).
             "to_check": [
                 {"appointment_id": str(a.id), "reference": a.reference, "start": _iso(a.start)}
                 for a in skipped
+                if a.status == AppointmentStatus.BOOKED and since <= a.start < until
             ],
         }
         await staff_db.finish_mass_change(conn, preview_id, outcome, actor, now)

@@ -259,12 +259,30 @@ async def claim_callback(
 
 async def reassign_callback(
     conn: asyncpg.Connection, callback_id: uuid.UUID, group_id: str
-) -> asyncpg.Record:
-    """An open ticket handed to another team (its outcome corrected to name that team)."""
+) -> asyncpg.Record | None:
+    """A ticket not yet closed handed to another team (its outcome corrected to name that team); a claim
+    by the old team ends with it. None when it was closed meanwhile."""
     return await conn.fetchrow(
-        f"UPDATE callbacks SET group_id = $2, revision = revision + 1 WHERE id = $1 RETURNING {_CALLBACK}",  # noqa: S608 -- fixed columns
+        "UPDATE callbacks SET group_id = $2, status = 'open', claimed_at = NULL, claimed_by = NULL,"  # noqa: S608 -- fixed columns
+        f" revision = revision + 1 WHERE id = $1 AND status <> 'closed' RETURNING {_CALLBACK}",
         callback_id,
         group_id,
+    )
+
+
+async def reopen_callback(
+    conn: asyncpg.Connection, callback_id: uuid.UUID, group_id: str, withdrawn: str, due_at: datetime
+) -> asyncpg.Record | None:
+    """A ticket closed as withdrawn (`withdrawn`: its result) opened again for `group_id`, due anew; None
+    for a ticket that was closed otherwise (a done callback stays done)."""
+    return await conn.fetchrow(
+        "UPDATE callbacks SET group_id = $2, status = 'open', claimed_at = NULL, claimed_by = NULL,"  # noqa: S608 -- fixed columns
+        " closed_at = NULL, closed_by = NULL, result = NULL, due_at = $4, revision = revision + 1"
+        f" WHERE id = $1 AND status = 'closed' AND result = $3 RETURNING {_CALLBACK}",
+        callback_id,
+        group_id,
+        withdrawn,
+        due_at,
     )
 
 

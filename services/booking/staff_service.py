@@ -71,6 +71,7 @@ from shared.events.staff_work import (
 )
 from shared.identity import IdentityKind, Role, StaffIdentity
 from shared.outbox import add_event
+from shared.reasons import worded
 
 log = structlog.get_logger(__name__)
 
@@ -362,8 +363,9 @@ async def _open_callback(
 async def _outcome_callback(
     conn: asyncpg.Connection, deps: Deps, appointment: Appointment, team: str | None, note: str, actor: str
 ) -> CallbackTicket:
-    """The outcome's ticket for the responsible team; a correction that names another team hands an
-    open ticket over to it (`callback.created` again: the same ticket, a higher revision, the new team)."""
+    """The outcome's ticket for the responsible team. A correction that names another team hands a ticket
+    not yet closed over to it; one back to "callback" opens a withdrawn ticket again, due anew. Either is
+    `callback.created` again: the same ticket, a higher revision (reporting keeps the newest)."""
     wanted = team or appointment.group_id
     ticket, created = await _open_callback(
         conn,
@@ -375,11 +377,20 @@ async def _outcome_callback(
         note=note,
         actor=actor,
     )
-    if created or ticket.status == CallbackStatus.CLOSED or ticket.group_id == wanted:
+    if created:
         return ticket
-    moved = ticket_of(await staff_db.reassign_callback(conn, ticket.id, wanted))
-    await add_event(conn, CallbackCreatedV1(callback=moved), producer=PRODUCER, clock=deps.clock)
-    return moved
+    if ticket.status == CallbackStatus.CLOSED:
+        due = callback_due(deps.clock.now())
+        row = await staff_db.reopen_callback(conn, ticket.id, wanted, WITHDRAWN_RESULT, due)
+    elif ticket.group_id != wanted:
+        row = await staff_db.reassign_callback(conn, ticket.id, wanted)
+    else:
+        return ticket
+    if row is None:  # closed meanwhile, or done: nothing to hand over
+        return ticket
+    changed = ticket_of(row)
+    await add_event(conn, CallbackCreatedV1(callback=changed), producer=PRODUCER, clock=deps.clock)
+    return changed
 
 
 async def _withdraw_outcome_callback(
@@ -699,7 +710,7 @@ async def transfer(
                 note="",
                 actor=actor,
             )
-            reason = f"Ihr Anliegen wurde an {config.snapshot.name} übergeben. Wir rufen Sie zurück."
+            reason = worded("cancellation", SystemReason.HANDED_OVER, "de", location=config.snapshot.name)
             cancelled = await db.mark_cancelled(conn, appointment_id, now, CancelledBy.STAFF.value, reason)
             await add_event(
                 conn,

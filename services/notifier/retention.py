@@ -5,8 +5,8 @@ appointment when booking says so (`appointment.personal_data_erased`). This job 
 both, with the setting every service shares (`OTV_RETENTION_DAYS`): for appointments that ended longer
 ago than that it wipes what may still be there (address, content, the address's keyed hash on the mail,
 the manage link), and it deletes the published events and the dead letters of that age (a dead letter
-holds a whole appointment event). The suppression list stays: it holds keyed hashes only, and it is what
-keeps mail away from addresses that bounced.
+holds a whole appointment event). A suppression (the keyed hash of an address a server refused for good)
+is lifted after the same period: the hash is personal data too, and a mailbox may come back.
 
 One `retention.run_completed` per run, with counts, for reporting's deletion report; one run per
 interval across replicas (I7), serialised by an advisory lock and decided by the last run in the outbox.

@@ -24,9 +24,10 @@ from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from shared.clock import BERLIN
-from shared.events.appointment import AppointmentSnapshot, Language, SystemReason
+from shared.events.appointment import AppointmentSnapshot, Language
 from shared.events.mail import MailKind
 from shared.links import in_language
+from shared.reasons import worded
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 LANGUAGES: tuple[str, ...] = tuple(lang.value for lang in Language)
@@ -162,35 +163,6 @@ DEFAULT_DOCUMENT = {
 
 SAMPLE_HOTLINE = "0421 566-0"
 
-# What the jobcenter says when it moved or cancelled an appointment on its own (`SystemReason`), in the
-# customer's language; `{location}` is the location that took a handed-over concern.
-SYSTEM_REASONS: dict[tuple[str, str], dict[str, str]] = {
-    ("cancellation", SystemReason.MASS_CHANGE): {
-        "de": "Der Standort kann Ihren Termin an diesem Tag leider nicht anbieten, und es war kein"
-        " gleichwertiger Termin frei. Bitte buchen Sie einen neuen Termin.",
-        "en": "Unfortunately the location cannot offer your appointment on that day, and no equivalent"
-        " appointment was free. Please book a new appointment.",
-        "de-x-ls": "Der Standort kann an dem Tag leider keine Termine machen. Es gab keinen anderen"
-        " passenden Termin. Bitte buchen Sie einen neuen Termin.",
-    },
-    ("cancellation", SystemReason.HANDED_OVER): {
-        "de": "Ihr Anliegen wurde an {location} übergeben. Wir rufen Sie zurück.",
-        "en": "Your concern has been handed over to {location}. We will call you back.",
-        "de-x-ls": "Ein anderer Standort kümmert sich um Ihr Anliegen: {location}. Wir rufen Sie an.",
-    },
-    ("reschedule", SystemReason.MASS_CHANGE): {
-        "de": "Der Standort kann Ihren Termin am bisherigen Tag leider nicht anbieten. Wir haben ihn deshalb"
-        " auf die nächste gleichwertige freie Zeit verlegt. Passt Ihnen die neue Zeit nicht, können Sie"
-        " den Termin mit dem Link unten verschieben oder absagen.",
-        "en": "Unfortunately the location cannot offer your appointment on the original day, so we have"
-        " moved it to the next equivalent free time. If the new time does not suit you, you can move or"
-        " cancel the appointment with the link below.",
-        "de-x-ls": "Der Standort kann an dem alten Tag leider keine Termine machen. Darum haben wir den"
-        " Termin verlegt. Die neue Zeit passt Ihnen nicht? Dann können Sie den Termin verschieben oder"
-        " absagen. Der Link ist unten.",
-    },
-}
-
 
 def mail_context(
     kind: str, payload: dict[str, Any], *, public_base_url: str, hotline: str = SAMPLE_HOTLINE
@@ -235,8 +207,9 @@ def mail_context(
         context["previous_start_time"] = _time(previous_start, language)
     # A reason given by staff tells the customer why; the customer's own reason is not repeated. One the
     # system worded is said in the customer's language.
-    worded = SYSTEM_REASONS.get((kind, str(payload.get("reason_code") or "")))
-    said = worded[language].format(location=payload.get("handed_to") or "") if worded else ""
+    said = worded(
+        kind, str(payload.get("reason_code") or ""), language, location=payload.get("handed_to") or ""
+    )
     if kind == "reschedule":
         context["change_reason"] = said
     elif payload.get("cancelled_by") not in (None, "customer"):

@@ -323,13 +323,20 @@ async def upsert_callback(conn: asyncpg.Connection, values: dict[str, Any], now:
         " ON CONFLICT (id) DO UPDATE SET"
         " appointment_id = coalesce(EXCLUDED.appointment_id, callbacks.appointment_id),"
         " location_id = coalesce(EXCLUDED.location_id, callbacks.location_id),"
-        " group_id = coalesce(EXCLUDED.group_id, callbacks.group_id),"
+        # The newest revision wins (a corrected outcome hands the ticket to another team, or opens a
+        # withdrawn one again); a late event of an older revision changes nothing of it.
+        " group_id = CASE WHEN EXCLUDED.revision >= callbacks.revision"
+        "   THEN coalesce(EXCLUDED.group_id, callbacks.group_id) ELSE callbacks.group_id END,"
         " created_at = least(callbacks.created_at, EXCLUDED.created_at),"
         " due_at = CASE WHEN EXCLUDED.revision >= callbacks.revision THEN EXCLUDED.due_at"
         "   ELSE callbacks.due_at END,"
-        # Closing is final: a late "created" does not reopen a closed ticket.
-        " closed_at = coalesce(callbacks.closed_at, EXCLUDED.closed_at),"
-        " status = CASE WHEN callbacks.closed_at IS NOT NULL AND EXCLUDED.closed_at IS NULL"
+        # Closing is final for events of its revision or older: a late "created" does not reopen it.
+        " closed_at = CASE WHEN EXCLUDED.revision > callbacks.revision THEN EXCLUDED.closed_at"
+        "   WHEN EXCLUDED.revision < callbacks.revision THEN callbacks.closed_at"
+        "   ELSE coalesce(callbacks.closed_at, EXCLUDED.closed_at) END,"
+        " status = CASE WHEN EXCLUDED.revision > callbacks.revision THEN EXCLUDED.status"
+        "   WHEN EXCLUDED.revision < callbacks.revision THEN callbacks.status"
+        "   WHEN callbacks.closed_at IS NOT NULL AND EXCLUDED.closed_at IS NULL"
         "   THEN callbacks.status ELSE EXCLUDED.status END,"
         " revision = greatest(callbacks.revision, EXCLUDED.revision), updated_at = EXCLUDED.updated_at",
         values["id"],

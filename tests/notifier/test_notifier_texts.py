@@ -308,17 +308,17 @@ def test_a_concern_without_documents_asks_for_the_id_in_the_mail_as_the_page_doe
     [
         (
             "de",
-            "am bisherigen Tag leider nicht",
+            "zur bisherigen Zeit leider nicht",
             "kein gleichwertiger Termin frei",
             "an Bremen-Nord übergeben",
         ),
         (
             "en",
-            "cannot offer your appointment on the original day",
+            "cannot offer your appointment at the original time",
             "no equivalent",
             "handed over to Bremen-Nord",
         ),
-        ("de-x-ls", "an dem alten Tag leider keine Termine", "keinen anderen passenden", "Standort kümmert"),
+        ("de-x-ls", "zu der alten Zeit leider keinen Termin", "keinen anderen passenden", "Standort kümmert"),
     ],
 )
 def test_what_the_jobcenter_changed_on_its_own_is_explained_in_the_customer_s_language(

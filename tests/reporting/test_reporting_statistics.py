@@ -407,6 +407,58 @@ async def test_callbacks_count_as_in_time_when_closed_within_48_hours(reporting:
     }
 
 
+@pytest.mark.req("R23")
+async def test_a_ticket_handed_to_another_team_or_opened_again_counts_as_its_newest_revision(
+    reporting: Reporting,
+) -> None:
+    """A corrected outcome moves the ticket to another team, or opens a withdrawn one again (booking
+    sends `callback.created` again, a higher revision); an older event arriving late changes nothing."""
+    await reporting.start()
+    created = model_for("callback.created", 1)
+    closed = model_for("callback.closed", 1)
+    assert created is not None and closed is not None
+    appt = Appt("mitte", "leistungsbezug", berlin(DAY, 9))
+    at = berlin(DAY, 10)
+    body: dict[str, Any] = {
+        "id": str(uuid.uuid4()),
+        "appointment_id": str(appt.id),
+        "location_id": "mitte",
+        "group_id": "ez",
+        "reason": "outcome",
+        "status": "open",
+        "created_at": at,
+        "due_at": at + timedelta(hours=48),
+        "revision": 1,
+    }
+
+    async def stored() -> tuple[str, str]:
+        row = await reporting.pool.fetchrow(
+            "SELECT group_id, status FROM callbacks WHERE id = $1", body["id"]
+        )
+        return row["group_id"], row["status"]
+
+    first = (created.model_validate({"callback": body}), at)
+    await reporting.send(
+        first, (created.model_validate({"callback": {**body, "group_id": "lt1", "revision": 2}}), at)
+    )
+    await reporting.send(first)  # redelivered late
+    assert await stored() == ("lt1", "open")
+    withdrawn = {
+        **body,
+        "group_id": "lt1",
+        "status": "closed",
+        "closed_at": at + timedelta(hours=1),
+        "revision": 3,
+    }
+    await reporting.send((closed.model_validate({"callback": withdrawn}), at + timedelta(hours=1)))
+    assert await stored() == ("lt1", "closed")
+    again = {**body, "group_id": "lt1", "due_at": at + timedelta(hours=50), "revision": 4}
+    await reporting.send((created.model_validate({"callback": again}), at + timedelta(hours=2)))
+    assert await stored() == ("lt1", "open")
+    await reporting.send((closed.model_validate({"callback": withdrawn}), at + timedelta(hours=1)))  # late
+    assert await stored() == ("lt1", "open")
+
+
 async def test_mail_outcomes_are_counted_by_kind(reporting: Reporting) -> None:
     client = await reporting.start()
     sent = model_for("mail.sent", 1)

@@ -238,6 +238,18 @@ async def test_a_corrected_outcome_hands_its_ticket_to_the_named_team_or_withdra
     result = await pool.fetchval("SELECT result FROM callbacks WHERE id = $1", uuid.UUID(closed["id"]))
     assert result.startswith("Zurückgenommen")
 
+    # Back to "callback" after all: the same ticket is open again, due anew, for the team named now.
+    clock.advance(timedelta(hours=3))
+    back = await manager.post(path, {"outcome": "callback", "team": "ez", **fix, "reason": "doch Rückruf"})
+    assert back.status == 200, await back.text()
+    queue = await (
+        await manager.get("/api/v1/staff/callbacks", params={"location": HERE, "status": "open"})
+    ).json()
+    assert [(t["id"], t["team"]) for t in queue] == [(closed["id"], "ez")]
+    reopened = (await events(pool, "callback.created"))[-1]["callback"]
+    assert reopened["id"] == closed["id"] and reopened["revision"] > closed["revision"]
+    assert datetime.fromisoformat(reopened["due_at"]) == callback_due(clock.now())
+
 
 @pytest.mark.req("R9")
 async def test_staff_cancel_with_a_reason_and_the_customer_gets_the_cancellation(

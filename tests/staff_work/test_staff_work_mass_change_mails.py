@@ -94,7 +94,7 @@ async def test_a_mass_change_of_50_sends_each_customer_exactly_one_real_mail_and
                 (part.get_filename() or "").endswith(".ics") for part in message.leaf_parts()
             ), message.subject
             # Why the jobcenter moved it, and that the customer may move it again.
-            assert "Der Standort kann Ihren Termin am bisherigen Tag leider nicht anbieten" in text
+            assert "Der Standort kann Ihren Termin zur bisherigen Zeit leider nicht anbieten" in text
         else:
             assert "es war kein gleichwertiger Termin frei" in text
     kinds = Counter(_kind(m) for m in after)

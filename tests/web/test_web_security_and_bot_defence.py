@@ -398,17 +398,28 @@ async def test_errors_are_tied_to_their_fields_and_summarised_at_the_top(
 
 @pytest.mark.req("R47")
 @pytest.mark.req("R42")
-async def test_a_household_number_with_a_pending_appointment_is_named_at_its_field_with_what_helps(
-    client: TestClient[Any, Any],
+@pytest.mark.parametrize(
+    ("field", "number", "told"),
+    [
+        (
+            "household_number",
+            f"12345BG{uuid.uuid4().int % 10**7:07d}",
+            "Mit dieser BG-Nummer ist schon ein Termin",
+        ),
+        ("customer_number", unique_customer_number(), "Mit dieser Kundennummer ist schon ein Termin"),
+    ],
+)
+async def test_a_number_with_a_pending_appointment_is_named_at_its_field_with_what_helps(
+    client: TestClient[Any, Any], field: str, number: str, told: str
 ) -> None:
-    """One household member booked with the shared BG number; another, with an address of their own,
-    is told so at the BG number field, not that "you" have an appointment whose link "you" hold."""
+    """A household member booked with the shared BG number (or someone with this customer number); the
+    next, with an address of their own, is told so at that number's field with the hotline, not that
+    "you" have an appointment whose link "you" hold."""
     answer = await client.get(
         "/api/v1/locations/mitte/availability", params={"concern": "veraenderung", "mode": "phone"}
     )
     slots = (await answer.json())["slots"]
-    household = f"12345BG{uuid.uuid4().int % 10**7:07d}"
-    member = {"first_name": "Ada", "last_name": "Haus", "phone": "0421 222222", "household_number": household}
+    member = {"first_name": "Ada", "last_name": "Haus", "phone": "0421 222222", field: number}
     first = await client.post(
         "/api/v1/appointments",
         json={
@@ -437,8 +448,8 @@ async def test_a_household_number_with_a_pending_appointment_is_named_at_its_fie
     )
     html = await response.text()
     assert response.status == 409
-    assert "Mit dieser BG-Nummer ist schon ein Termin gebucht" in html and "0421" in html
-    tag = re.search(r'<input[^>]*id="field-household_number"[^>]*>', html)
+    assert told in html and "0421 566-0" in html
+    tag = re.search(rf'<input[^>]*id="field-{field}"[^>]*>', html)
     assert tag and 'aria-invalid="true"' in tag.group(0)
     assert "Sie haben schon einen Termin" not in html
     email_tag = re.search(r'<input[^>]*id="field-email"[^>]*>', html)
