@@ -11,6 +11,7 @@ import asyncpg
 import structlog
 from aiohttp import web
 
+from shared.broker import broker_ready
 from shared.consumer import Consumer
 from shared.outbox import OutboxRelay
 from shared.web import BROKER, POOL, SETTINGS
@@ -33,16 +34,41 @@ async def relay_context(app: web.Application) -> AsyncIterator[None]:
 
 
 def consumers_context(factory: ConsumerFactory) -> Callable[[web.Application], AsyncIterator[None]]:
+    """The service's consumers: started before the service takes requests when the broker is there (their
+    queues exist before anything is published), else in the background as soon as it answers."""
+
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         consumers = factory(app)
         app[CONSUMERS] = consumers
-        for consumer in consumers:
-            await consumer.start()
+        starting: asyncio.Task[None] | None = None
+        if broker_ready(app[BROKER]):
+            for consumer in consumers:
+                await consumer.start()
+        else:
+            starting = asyncio.create_task(_start_when_connected(app, consumers), name="consumers-start")
         yield
+        if starting is not None:
+            starting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await starting
         for consumer in consumers:
             await consumer.stop()
 
     return ctx
+
+
+async def _start_when_connected(app: web.Application, consumers: list[Consumer]) -> None:
+    pending = list(consumers)
+    while pending:
+        await app[BROKER].ready()
+        try:
+            await pending[0].start()
+            log.info("consumer_started_late", consumer=pending[0].name)
+            pending.pop(0)
+        except Exception as exc:  # noqa: BLE001 -- the broker went away again: wait for it and retry
+            log.warning("consumer_start_failed", consumer=pending[0].name, error=type(exc).__name__)
+            await pending[0].stop()  # its half-opened channel
+            await asyncio.sleep(2.0)
 
 
 def periodic_context(

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
+from yarl import URL
 
 from shared.config import CommonSettings
 
@@ -14,6 +17,17 @@ async def connect(settings: CommonSettings) -> AbstractRobustConnection:
         settings.broker_url,
         client_properties={"connection_name": f"otv-{settings.service_name}"},
     )
+
+
+def connection_in_background(settings: CommonSettings) -> tuple[AbstractRobustConnection, asyncio.Task[None]]:
+    """A robust connection that keeps trying until the broker answers, and reconnects after: a service
+    starts and serves what needs no broker while RabbitMQ is down (the outbox keeps the events). The task
+    ends once connected; `connection.ready()` waits for that."""
+    url = URL(settings.broker_url).update_query(fail_fast="0", reconnect_interval="2")
+    connection = aio_pika.RobustConnection(
+        url, client_properties={"connection_name": f"otv-{settings.service_name}"}
+    )
+    return connection, asyncio.create_task(connection.connect(), name="broker-connect")
 
 
 async def declare_events_exchange(channel: AbstractChannel, settings: CommonSettings) -> AbstractExchange:

@@ -36,6 +36,8 @@ class CommonSettings(BaseSettings):
     db_pool_max: int = 10
 
     broker_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    # How long a service waits at start for the broker before it starts without (and connects later).
+    broker_connect_wait_seconds: float = Field(default=10.0, ge=0)
     exchange: str = "otv.events"
     queue_prefix: str = "otv"
 

@@ -4,6 +4,7 @@ health/readiness/metrics routes, request parsing with pydantic, and running with
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import time
 import traceback
@@ -18,7 +19,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from shared import errors
-from shared.broker import broker_ready, connect
+from shared.broker import broker_ready, connection_in_background
 from shared.clock import Clock, SystemClock
 from shared.config import CommonSettings
 from shared.db import create_pool
@@ -34,6 +35,8 @@ CLOCK = web.AppKey("clock", Clock)
 POOL = web.AppKey("pool", asyncpg.Pool)
 BROKER = web.AppKey("broker", AbstractRobustConnection)
 READY_CHECKS = web.AppKey("ready_checks", list)
+# Checks whose failure leaves the service ready (it still serves its requests), named in /readyz's body.
+DEGRADED_CHECKS = web.AppKey("degraded_checks", list)
 
 ReadyCheck = Callable[[web.Application], Awaitable[str | None]]
 M = TypeVar("M", bound=pydantic.BaseModel)
@@ -162,7 +165,8 @@ async def readyz(request: web.Request) -> web.Response:
             errors.error_body("not_ready", "; ".join(problems), [{"reason": p} for p in problems]),
             status=503,
         )
-    return web.json_response({"status": "ready"})
+    degraded = [p for check in request.app[DEGRADED_CHECKS] if (p := await check(request.app))]
+    return web.json_response({"status": "ready", **({"degraded": degraded} if degraded else {})})
 
 
 async def metrics(_request: web.Request) -> web.Response:
@@ -209,6 +213,7 @@ def create_base_app(
     app[SETTINGS] = settings
     app[CLOCK] = clock or SystemClock()
     app[READY_CHECKS] = list(ready_checks or [])
+    app[DEGRADED_CHECKS] = []
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
@@ -229,11 +234,23 @@ def database_context(settings: CommonSettings) -> Callable[[web.Application], As
 
 
 def broker_context(settings: CommonSettings) -> Callable[[web.Application], AsyncIterator[None]]:
+    """Cleanup context: the broker connection. A service starts while RabbitMQ is down and stays ready:
+    what it publishes waits in its outbox, its consumers start once the broker answers (background.py),
+    and `/readyz` names the broker as degraded, not as a reason to take the pod out of the load balancer
+    (a booking needs no broker). It waits `broker_connect_wait_seconds` at start for the usual case."""
+
     async def ctx(app: web.Application) -> AsyncIterator[None]:
-        connection = await connect(settings)
+        connection, connecting = connection_in_background(settings)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(connecting), timeout=settings.broker_connect_wait_seconds)
+        if not connecting.done():
+            log.warning("broker_unreachable_at_start", retry="in the background")
         app[BROKER] = connection
-        app[READY_CHECKS].append(broker_readiness)
+        app[DEGRADED_CHECKS].append(broker_readiness)
         yield
+        connecting.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await connecting
         await connection.close()
 
     return ctx

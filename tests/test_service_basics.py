@@ -7,9 +7,12 @@ import os
 import signal
 import sys
 import time
+import uuid
 from collections.abc import AsyncIterator
 
+import aio_pika
 import aiohttp
+import asyncpg
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
@@ -18,8 +21,11 @@ from services.booking.app import create_app as create_booking
 from services.booking.config import Settings as BookingSettings
 from services.gateway.app import create_app as create_gateway
 from services.gateway.config import Settings as GatewaySettings
+from shared.clock import SystemClock
 from shared.config import SERVICE_NAMES
-from tests.conftest import free_port, svc_settings, wait_for
+from shared.events import make_envelope
+from tests.booking import factory
+from tests.conftest import free_port, publish_envelope, svc_settings, wait_for
 from tests.tcp_proxy import TcpProxy
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -45,6 +51,46 @@ async def test_readyz_follows_the_database_down_and_back() -> None:
 
         await wait_for(ready_again, timeout=15, what="readiness after the database is back")
     await proxy.cut()
+
+
+async def test_a_service_starts_while_the_broker_is_down_stays_ready_and_consumes_once_it_is_back(
+    pools: dict[str, asyncpg.Pool], amqp: aio_pika.abc.AbstractRobustConnection
+) -> None:
+    """A RabbitMQ outage must not take the site down: a pod that starts meanwhile starts, serves (its
+    events wait in the outbox), names the broker as degraded in /readyz without leaving the load balancer,
+    and its consumers start by themselves once the broker answers."""
+    port = free_port()
+    proxy = TcpProxy("127.0.0.1", 5672)
+    settings = svc_settings(
+        BookingSettings, broker_url=f"amqp://guest:guest@127.0.0.1:{port}/", broker_connect_wait_seconds=0.3
+    )
+    location_id = f"broker-down-{uuid.uuid4().hex[:6]}"
+    try:
+        async with asyncio.timeout(20), TestClient(TestServer(create_booking(settings))) as client:  # type: ignore[arg-type]
+            ready = await client.get("/readyz")
+            assert ready.status == 200 and (await ready.json())["degraded"] == ["broker: not connected"]
+            assert (await client.get("/healthz")).status == 200
+            await proxy.start(port)
+
+            async def back() -> bool:
+                return "degraded" not in await (await client.get("/readyz")).json()
+
+            await wait_for(back, timeout=15, what="the broker connection")
+            snapshot = make_envelope(
+                factory.location(location_id=location_id), producer="catalog", clock=SystemClock()
+            )
+
+            async def consumed() -> bool:  # published again until the late consumer's queue takes it
+                await publish_envelope(amqp, snapshot)
+                await asyncio.sleep(0.3)
+                found = await pools["booking"].fetchval(
+                    "SELECT revision FROM locations WHERE id = $1", location_id
+                )
+                return found == 1
+
+            await wait_for(consumed, timeout=15, what="the consumer started after the broker came back")
+    finally:
+        await proxy.cut()
 
 
 async def test_unknown_route_and_wrong_method_get_the_error_body() -> None:
