@@ -86,7 +86,7 @@ async def test_a_service_starts_while_the_broker_is_down_stays_ready_and_consume
                 found = await pools["booking"].fetchval(
                     "SELECT revision FROM locations WHERE id = $1", location_id
                 )
-                return found == 1
+                return bool(found == 1)
 
             await wait_for(consumed, timeout=15, what="the consumer started after the broker came back")
     finally:
