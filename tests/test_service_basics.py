@@ -93,6 +93,18 @@ async def test_a_service_starts_while_the_broker_is_down_stays_ready_and_consume
         await proxy.cut()
 
 
+async def test_the_gateway_keeps_metrics_and_readiness_from_requests_through_the_ingress() -> None:
+    """Probes and Prometheus reach the pod directly; the internet reaches it through the ingress, which
+    adds X-Forwarded-For: such a request gets neither the traffic per route nor internal error names."""
+    settings = svc_settings(GatewaySettings, integrations=False)
+    async with TestClient(TestServer(create_gateway(settings))) as client:  # type: ignore[arg-type]
+        for path in ("/metrics", "/readyz", "/healthz"):
+            assert (await client.get(path)).status == 200, path
+            outside = await client.get(path, headers={"X-Forwarded-For": "203.0.113.9"})
+            assert outside.status == 404 and (await outside.json())["error"]["code"] == "not_found", path
+        assert (await client.get("/privacy", headers={"X-Forwarded-For": "203.0.113.9"})).status == 200
+
+
 async def test_unknown_route_and_wrong_method_get_the_error_body() -> None:
     async with TestClient(TestServer(create_booking(svc_settings(BookingSettings)))) as client:  # type: ignore[arg-type]
         missing = await client.get("/no/such/thing")

@@ -6,7 +6,7 @@ customer web pages (`web/`), staff access (`staff/`).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aiohttp
 from aiohttp import web
@@ -21,7 +21,10 @@ from services.gateway.staff_work import setup_staff_work
 from services.gateway.web import setup_web
 from services.gateway.web_waiting import setup_waiting
 from shared.clock import Clock
+from shared.errors import NotFoundError
 from shared.web import create_base_app, database_context
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
@@ -37,7 +40,22 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     setup_staff(app)
     setup_staff_work(app)  # the staff member's day: day list, outcomes, callbacks, calls (issue 8)
     setup_integrations(app)
+    app.middlewares.append(internal_endpoints_middleware)
     return app
+
+
+INTERNAL_PATHS = frozenset({"/metrics", "/readyz", "/healthz"})
+
+
+@web.middleware
+async def internal_endpoints_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Probes and Prometheus reach a pod directly; a request through the ingress (it carries
+    X-Forwarded-For) gets no metrics or readiness details: they name routes, traffic and internal errors."""
+    if request.path in INTERNAL_PATHS and (
+        "X-Forwarded-For" in request.headers or "Forwarded" in request.headers
+    ):
+        raise NotFoundError("There is no such page.")
+    return await handler(request)
 
 
 def _http_client(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
