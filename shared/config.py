@@ -8,17 +8,18 @@ service's `__main__` builds `Settings()`; everything else receives it.
 from __future__ import annotations
 
 import os
-from typing import ClassVar
+from typing import ClassVar, Self
 from urllib.parse import quote
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SERVICE_NAMES = ("gateway", "catalog", "booking", "notifier", "reporting")
 
 
 class CommonSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="OTV_", extra="ignore")
+    # hide_input_in_errors: a refused setting never prints the values (secrets among them) into a log.
+    model_config = SettingsConfigDict(env_prefix="OTV_", extra="ignore", hide_input_in_errors=True)
 
     service_name: ClassVar[str] = "shared"
 
@@ -76,6 +77,36 @@ class CommonSettings(BaseSettings):
     # keeps a copy runs its own retention job with this setting, at most once per interval across replicas.
     retention_days: int = Field(default=28, ge=1)
     retention_interval_seconds: float = Field(default=3600.0, gt=0)
+
+    # Production (the k8s ConfigMap sets it): refuse to start while a secret is still its development
+    # default or a placeholder of deploy/k8s/secrets.example.yaml ("REPLACE-..."); the defaults are public.
+    refuse_dev_defaults: bool = False
+
+    @model_validator(mode="after")
+    def _no_development_secrets(self) -> Self:
+        if not self.refuse_dev_defaults:
+            return self
+        weak = [
+            name
+            for name, field in type(self).model_fields.items()
+            if (
+                isinstance(field.default, str)
+                and "change-me" in field.default
+                and getattr(self, name) == field.default
+            )
+            or "REPLACE-" in str(getattr(self, name))
+        ]
+        if "guest:guest@" in self.broker_url:
+            weak.append("broker_url")
+        if self.db_password == self.db_user or "REPLACE-" in self.db_password:
+            weak.append(f"{self.service_name}_db_password")
+        if weak:
+            # Names only, never the values.
+            names = ", ".join(sorted(f"OTV_{name.upper()}" for name in set(weak)))
+            raise ValueError(
+                f"OTV_REFUSE_DEV_DEFAULTS is set, but these still hold a development default: {names}"
+            )
+        return self
 
     @property
     def db_user(self) -> str:

@@ -270,6 +270,41 @@ def test_every_setting_in_the_manifests_is_one_a_process_reads() -> None:
     assert keys - known == set(), "unknown OTV_* variables (a typo, or a setting that was renamed)"
 
 
+SETTINGS_OF = {
+    "gateway": GatewaySettings,
+    "catalog": CatalogSettings,
+    "booking": BookingSettings,
+    "notifier": NotifierSettings,
+    "reporting": ReportingSettings,
+}
+
+
+@pytest.mark.parametrize("service", SERVICE_NAMES)
+def test_a_service_with_the_example_secrets_refuses_to_start_and_names_them_without_values(
+    service: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ConfigMap asks for real secrets: a pod whose Secret still holds the example's placeholders, or
+    lacks a key so that the public development default applies, must not start."""
+    (config_map,) = of_kind("ConfigMap")
+    secrets: dict[str, str] = {}
+    for secret in of_kind("Secret"):
+        secrets |= secret["stringData"]
+    for name, value in {**config_map["data"], **secrets}.items():
+        monkeypatch.setenv(name, str(value))
+    settings_class = SETTINGS_OF[service]
+    with pytest.raises(ValueError, match="OTV_INTERNAL_SECRET") as refused:
+        settings_class()
+    assert "REPLACE" not in str(refused.value) and f"OTV_{service.upper()}_DB_PASSWORD" in str(refused.value)
+
+    for name, value in secrets.items():
+        monkeypatch.setenv(name, value.replace("REPLACE-", "real-secret-value-"))
+    monkeypatch.setenv("OTV_BROKER_URL", "amqp://otv:a-real-password@otv-rabbitmq:5672/")
+    assert settings_class().refuse_dev_defaults is True
+    monkeypatch.delenv("OTV_INTERNAL_SECRET")  # a Secret without that key: the public default would apply
+    with pytest.raises(ValueError, match="OTV_INTERNAL_SECRET"):
+        settings_class()
+
+
 def test_the_gateway_alone_is_exposed_through_the_ingress() -> None:
     (ingress,) = of_kind("Ingress")
     backends = {
