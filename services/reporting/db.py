@@ -513,6 +513,11 @@ async def claim_job(conn: asyncpg.Connection, job: str, now: datetime, interval_
     return bool(claimed)
 
 
+async def last_job_run(conn: asyncpg.Connection, job: str) -> datetime | None:
+    value: datetime | None = await conn.fetchval("SELECT last_run_at FROM job_runs WHERE job = $1", job)
+    return value
+
+
 async def insert_retention_run(
     conn: asyncpg.Connection,
     *,

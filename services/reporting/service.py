@@ -39,6 +39,7 @@ from shared.events import Envelope, EventData
 from shared.events.appointment import AppointmentSnapshot
 from shared.events.catalog import AllowListChangedV1, LocationConfiguredV1
 from shared.events.retention import AppointmentPersonalDataErasedV1, RetentionRunCompletedV1
+from shared.metrics import RETENTION_LAST_RUN
 
 log = structlog.get_logger(__name__)
 
@@ -493,6 +494,9 @@ async def run_retention(
     interval = 0.0 if force else settings.retention_interval_seconds
     async with pool.acquire() as conn, conn.transaction():
         if not await db.claim_job(conn, "retention", started, interval):
+            last = await db.last_job_run(conn, "retention")  # another replica's run
+            if last is not None:
+                RETENTION_LAST_RUN.labels(settings.service_name).set(last.timestamp())
             return None
         counts = {
             "appointments_anonymised": await db.anonymise_ended_before(conn, cutoff, started),
@@ -512,6 +516,7 @@ async def run_retention(
             cutoff=cutoff,
             counts=counts,
         )
+    RETENTION_LAST_RUN.labels(settings.service_name).set(clock.now().timestamp())  # the alert's clock
     log.info("retention_run", **counts)
     return counts
 

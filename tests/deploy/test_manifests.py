@@ -501,5 +501,6 @@ def test_the_alerting_rules_cover_the_important_metrics_and_name_only_existing_o
         "otv_mails_total",
         "histogram_quantile(0.95",
         "otv_retention_last_run_timestamp_seconds",  # R34: personal data outliving their period
+        'absent(otv_retention_last_run_timestamp_seconds{job="otv", service="reporting"})',  # never ran
     ):
         assert needed in exprs, needed

@@ -177,6 +177,7 @@ async def test_after_the_retention_period_no_service_holds_the_customers_data(
             if line.startswith("otv_retention_last_run_timestamp_seconds{")
         }
         assert last_runs.get('service="booking"') == clock.now().timestamp(), last_runs
+        assert last_runs.get('service="reporting"') == clock.now().timestamp(), last_runs  # its own job
     finally:
         for client in reversed(clients):
             await client.close()
