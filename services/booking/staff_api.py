@@ -70,6 +70,11 @@ class DayQuery(_In):
         return self
 
 
+class DayListQuery(DayQuery):
+    # With the day's cancellations too (the day page strikes them through, as the Excel list does).
+    include_cancelled: bool = False
+
+
 class SearchQuery(_In):
     q: Annotated[str, Field(min_length=2, max_length=100)]
 
@@ -266,9 +271,16 @@ def _uuid(request: web.Request, name: str) -> uuid.UUID:
 @routes.get("/api/v1/staff/locations/{location_id}/appointments")
 async def get_day(request: web.Request) -> web.Response:
     identity = staff_identity(request)
-    query = parse_query(request, DayQuery)
+    query = parse_query(request, DayListQuery)
     deps = request.app[DEPS]
-    rows = await staff.day_view(deps, identity, _location_id(request), query.date, query.to or query.date)
+    rows = await staff.day_view(
+        deps,
+        identity,
+        _location_id(request),
+        query.date,
+        query.to or query.date,
+        include_cancelled=query.include_cancelled,
+    )
     attempts = await staff.attempts_of(deps, rows)
     names = await StaffNames.of(deps, [r.appointment.location_id for r in rows])
     return _ok([appointment_json(identity, r, names, attempts.get(r.appointment.id)) for r in rows])

@@ -185,13 +185,19 @@ def ticket_of(row: asyncpg.Record) -> CallbackTicket:
 
 
 async def day_view(
-    deps: Deps, identity: StaffIdentity, location_id: str, first: date, last: date
+    deps: Deps,
+    identity: StaffIdentity,
+    location_id: str,
+    first: date,
+    last: date,
+    *,
+    include_cancelled: bool = False,
 ) -> list[StaffRow]:
     require_location(identity, location_id)
     require_operation(identity, "appointments:read")
     await deps.catalog.get(deps.pool, location_id)  # 404 for an unknown location
     since, until = day_bounds(first, last)
-    return await staff_db.day_view(deps.pool, location_id, since, until)
+    return await staff_db.day_view(deps.pool, location_id, since, until, include_cancelled=include_cancelled)
 
 
 async def search(deps: Deps, identity: StaffIdentity, text: str) -> list[StaffRow]:

@@ -92,6 +92,13 @@ async def test_the_day_page_lists_one_location_by_group_and_service_point_with_w
     assert "Arabisch" in row_of(html, interpreted["id"])
     assert elsewhere["id"] not in html
     assert page.headers["Cache-Control"] == "no-store"
+    # A cancellation stays on the day's list, marked, as in the Excel list; the counts leave it out.
+    gone = await book(client, TUESDAY, "10:00", number=factory.customer_number(10))
+    cancelled = await manager.post(f"/api/v1/staff/appointments/{gone['id']}/cancel", {"reason": "krank"})
+    assert cancelled.status == 200, await cancelled.text()
+    html = await (await browser.get(f"/staff/locations/{HERE}/day", params={"date": TUESDAY})).text()
+    assert "abgesagt" in row_of(html, gone["id"]) and "krank" in row_of(html, gone["id"])
+    assert "3 Termine, davon 3 ohne Ergebnis · 1 abgesagt" in html
     # Another location's day is refused (R28), as a page.
     other = await browser.get(f"/staff/locations/{THERE}/day", params={"date": TUESDAY})
     assert other.status == 403 and "Dafür fehlt Ihnen" in await other.text()

@@ -103,7 +103,7 @@ def _groups(appointments: list[dict[str, Any]]) -> list[dict[str, Any]]:
         {
             "id": group,
             "name": next(str(a.get("group_name") or group) for rows in points.values() for a in rows),
-            "count": sum(len(rows) for rows in points.values()),
+            "count": sum(1 for rows in points.values() for a in rows if a.get("status") != "cancelled"),
             "points": [{"number": n, "appointments": points[n]} for n in sorted(points)],
         }
         for group, points in sorted(by_group.items())
@@ -114,7 +114,9 @@ async def _day_page(
     request: web.Request, location_id: str, day: date, *, errors: list[str], status: int = 200
 ) -> web.Response:
     appointments = await booking_get(
-        request, f"/api/v1/staff/locations/{location_id}/appointments", {"date": day.isoformat()}
+        request,
+        f"/api/v1/staff/locations/{location_id}/appointments",
+        {"date": day.isoformat(), "include_cancelled": "true"},
     )
     names = await location_names(request)
     booked = [a for a in appointments if a.get("status") != "cancelled"]
