@@ -11,18 +11,11 @@ from yarl import URL
 from shared.config import CommonSettings
 
 
-async def connect(settings: CommonSettings) -> AbstractRobustConnection:
-    # connect_robust reconnects by itself after a broker restart; channels and consumers are restored.
-    return await aio_pika.connect_robust(
-        settings.broker_url,
-        client_properties={"connection_name": f"otv-{settings.service_name}"},
-    )
-
-
 def connection_in_background(settings: CommonSettings) -> tuple[AbstractRobustConnection, asyncio.Task[None]]:
-    """A robust connection that keeps trying until the broker answers, and reconnects after: a service
-    starts and serves what needs no broker while RabbitMQ is down (the outbox keeps the events). The task
-    ends once connected; `connection.ready()` waits for that."""
+    """A robust connection (aio-pika restores channels and consumers after a broker restart) that keeps
+    trying until the broker answers at all: a service starts and serves what needs no broker while
+    RabbitMQ is down (the outbox keeps the events). The task ends once connected; `connection.ready()`
+    waits for that."""
     url = URL(settings.broker_url).update_query(fail_fast="0", reconnect_interval="2")
     connection = aio_pika.RobustConnection(
         url, client_properties={"connection_name": f"otv-{settings.service_name}"}
