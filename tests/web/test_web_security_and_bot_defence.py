@@ -11,8 +11,10 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import altcha
+import asyncpg
 import pytest
 from aiohttp import CookieJar
 from aiohttp.test_utils import TestClient, TestServer
@@ -454,6 +456,50 @@ async def test_a_number_with_a_pending_appointment_is_named_at_its_field_with_wh
     assert "Sie haben schon einen Termin" not in html
     email_tag = re.search(r'<input[^>]*id="field-email"[^>]*>', html)
     assert email_tag and "aria-invalid" not in email_tag.group(0)
+
+
+@pytest.mark.req("R5")
+@pytest.mark.req("R39")
+async def test_the_booking_form_sent_again_after_back_shows_the_same_booking_not_an_error(
+    client: TestClient[Any, Any], pools: dict[str, asyncpg.Pool]
+) -> None:
+    """Booked, then Back (the page is loaded again), then "book" once more: the customer sees the booking
+    made, not "you already have an appointment"; the same form changed after Back is a new attempt."""
+    slot = await first_slot(client, concern="veraenderung", mode="in_person")
+    state = client.app[SEALER].seal({"loc": "mitte", "concern": "veraenderung", "mode": "in_person"})
+    token = csrf_of(await (await client.get("/")).text())
+    held = await client.post(
+        f"/time?s={state}", data={"csrf_token": token, "start": slot["start"]}, allow_redirects=False
+    )
+    details_url = held.headers["Location"]
+    email = unique_email("back-button")
+    person = {
+        "first_name": "Zurück",
+        "last_name": "Taste",
+        "email": email,
+        "customer_number": unique_customer_number(),
+    }
+
+    async def send(changes: dict[str, str] | None = None) -> Any:
+        page = await (await client.get(details_url)).text()  # Back loads the page again (no-store)
+        key = re.search(r'name="idempotency_key" value="([^"]+)"', page)
+        assert key
+        data = {"csrf_token": csrf_of(page), "idempotency_key": key.group(1), **person, **(changes or {})}
+        return await client.post(details_url, data=data, allow_redirects=False)
+
+    first, again = await send(), await send()
+    assert first.status == again.status == 303
+    opened = [
+        client.app[SEALER].open(parse_qs(urlsplit(r.headers["Location"]).query)["s"][0])
+        for r in (first, again)
+    ]
+    assert opened[0] and opened[1] and opened[0]["id"] == opened[1]["id"]
+    assert (
+        await pools["booking"].fetchval("SELECT count(*) FROM appointments WHERE lower(email) = $1", email)
+        == 1
+    )
+    changed = await send({"first_name": "Zurückgekehrt"})  # changed after Back: the one-appointment rule
+    assert changed.status == 409 and "Sie haben schon einen Termin" in await changed.text()
 
 
 @pytest.mark.req("R39")

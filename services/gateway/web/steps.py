@@ -484,7 +484,7 @@ async def details_page(
             "values": values or {},
             "form_action": url("/details", s=token),
             "rehold_action": url("/time", s=token),
-            "idempotency_key": (values or {}).get("idempotency_key") or str(uuid.uuid4()),
+            "idempotency_key": (values or {}).get("idempotency_key") or first_key(state),
             "challenge": request.app[BOT_DEFENCE].needs_challenge(client_ip(request), Bucket.BOOKING)
             or bool(notes(request).get("challenge")),
         }
@@ -533,16 +533,33 @@ async def details_submit(request: web.Request) -> web.StreamResponse:
         body["evening_declaration"] = bool(state.get("declared"))
     if state.get("hold"):
         body["hold_id"] = state["hold"]
-    key = values["idempotency_key"] or secrets.token_hex(16)
-    answer = await call(
-        request, "booking", "POST", "/api/v1/appointments", json=body, headers={"Idempotency-Key": key}
-    )
+    answer = await book(request, body, values["idempotency_key"] or secrets.token_hex(16))
+    if key_used_before(answer):  # the form sent again after Back, but changed: a new attempt
+        answer = await book(request, body, secrets.token_hex(16))
     if answer.status == 201 and isinstance(answer.body, dict):
         appointment_id = str(answer.body.get("id"))
         manage_token = token_of(answer.body.get("manage_url"))
         log.info("web_appointment_booked", mode=state["mode"])
         raise redirect(url("/confirmation", s=seal(request, {"id": appointment_id, "token": manage_token})))
     return await booking_refused(request, answer, values, state)
+
+
+def first_key(state: dict[str, Any]) -> str:
+    """The Idempotency-Key of a details form: one per held time, so that the form reloaded with Back and
+    sent again after the booking answers with that booking, not with "you already have an appointment"."""
+    return f"web-hold-{state['hold']}" if state.get("hold") else str(uuid.uuid4())
+
+
+async def book(request: web.Request, body: dict[str, Any], key: str) -> Answer:
+    return await call(
+        request, "booking", "POST", "/api/v1/appointments", json=body, headers={"Idempotency-Key": key}
+    )
+
+
+def key_used_before(answer: Answer) -> bool:
+    return answer.error_code == "validation_error" and any(
+        str(d.get("field", "")).lower() == "idempotency-key" for d in answer.error_details
+    )
 
 
 def already_booked(request: web.Request, errors: forms.FormErrors, answer: Answer) -> None:
