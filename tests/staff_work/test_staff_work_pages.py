@@ -102,6 +102,13 @@ async def test_the_day_page_lists_one_location_by_group_and_service_point_with_w
     # Another location's day is refused (R28), as a page.
     other = await browser.get(f"/staff/locations/{THERE}/day", params={"date": TUESDAY})
     assert other.status == 403 and "Dafür fehlt Ihnen" in await other.text()
+    # A form's result page reloaded (its address takes only POST): back to the page the form belongs to.
+    for posted, page_above in (
+        (f"/staff/appointments/{phone['id']}/call-attempts", f"/staff/appointments/{phone['id']}"),
+        (f"/staff/locations/{HERE}/mass-change/preview", f"/staff/locations/{HERE}/mass-change"),
+    ):
+        reloaded = await browser.get(posted)
+        assert reloaded.status == 303 and reloaded.headers["Location"] == page_above, posted
     # Without signing in: to the login with the page as the target.
     anonymous = await gateway.browser().get(f"/staff/locations/{HERE}/day")
     assert anonymous.status == 303 and anonymous.headers["Location"].startswith("/staff/login?next=")

@@ -22,6 +22,7 @@ from urllib.parse import quote, urlsplit
 
 import structlog
 from aiohttp import web
+from aiohttp.web_urldispatcher import MatchInfoError
 
 from services.gateway.proxy import client_ip
 from services.gateway.staff import service
@@ -114,6 +115,16 @@ def _return_to(request: web.Request) -> str:
     return "/staff"
 
 
+async def _page_above(request: web.Request) -> str | None:
+    path = request.path.rstrip("/")
+    while path.count("/") > 1:
+        path = path.rsplit("/", 1)[0]
+        found = await request.app.router.resolve(request.clone(method="GET", rel_url=path))
+        if not isinstance(found, MatchInfoError):
+            return path
+    return None
+
+
 @web.middleware
 async def staff_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     if not is_staff_path(request.path):
@@ -140,6 +151,14 @@ async def staff_middleware(request: web.Request, handler: Handler) -> web.Stream
         if is_page(request) and callable(render):
             refused: web.StreamResponse = await render(request, ValidationError(UNSTORABLE_MESSAGE))
             return refused
+        raise
+    except web.HTTPMethodNotAllowed:
+        # A form's result shown at the address it was sent to, then reloaded or bookmarked: back to the
+        # page the form belongs to (the nearest address above it that is a page), not a JSON error.
+        if is_page(request) and request.method in SAFE_METHODS:
+            above = await _page_above(request)
+            if above is not None:
+                raise web.HTTPSeeOther(above) from None
         raise
     except web.HTTPNotFound:
         render = request.app.get(PAGE_ERROR)
