@@ -59,7 +59,7 @@ async def find_responsible(
             and postcode not in bremen_postcodes
             and not any(e.postcode == postcode for e in entries)
         ):
-            return FinderAnswer("unknown", "outside_area", youth_location=youth)
+            return FinderAnswer("unknown", "outside_area")  # nor is Bremen's youth agency responsible
         match = domain.match_street(
             entries, number=domain.house_number_value(house_number), postcode=postcode
         )

@@ -135,6 +135,7 @@ async def test_a_postcode_outside_bremen_and_outside_the_table_is_not_ours(demo_
     assert body["result"] == "unknown"
     assert body["reason"] == "outside_area"
     assert "nicht zur Stadt Bremen" in body["message"]
+    assert "youth_hint" not in body  # Bremen's youth agency is not responsible outside Bremen either
 
 
 @pytest.mark.req("R3")
