@@ -201,8 +201,17 @@ async def test_the_call_list_records_call_attempts_and_the_second_unreached_one_
 ) -> None:
     phone = await book(client, TUESDAY, "08:15", mode="phone")
     await book(client, TUESDAY, "08:30", number=factory.customer_number(3))  # in person: not a call
-    clock.set(factory.at(TUESDAY, "08:20"))
     browser = await signed_in_manager(gateway)
+    early = await form(
+        browser,
+        f"/staff/appointments/{phone['id']}/call-attempts",
+        reached="false",
+        location=HERE,
+        date=TUESDAY,
+    )
+    assert early.status == 409 and "Anrufversuche können erst ab dem Tag des Termins" in await early.text()
+    clock.set(factory.at(TUESDAY, "08:20"))
+    browser = await signed_in_again(gateway)
     page = await browser.get(f"/staff/locations/{HERE}/calls", params={"date": TUESDAY})
     html = await page.text()
     assert page.status == 200 and "1 Telefontermin," in html and 'href="tel:' in row_of(html, phone["id"])

@@ -37,6 +37,7 @@ from services.gateway.staff_work.common import (
     booking_get,
     date_from,
     day_of,
+    explain,
     location_from,
     messages_de,
     moment,
@@ -338,6 +339,9 @@ async def calls_page(request: web.Request) -> web.Response:
     return await _calls_page(request, request.match_info["location_id"], day, errors=errors)
 
 
+CALL_CODES_DE = {"too_early": "Anrufversuche können erst ab dem Tag des Termins erfasst werden."}
+
+
 @routes.post("/staff/appointments/{appointment_id}/call-attempts")
 async def call_attempt_submit(request: web.Request) -> web.StreamResponse:
     form = await request.post()
@@ -366,7 +370,7 @@ async def call_attempt_submit(request: web.Request) -> web.StreamResponse:
             request,
             location,
             date.fromisoformat(day),
-            errors=messages_de(status, answer),
+            errors=explain(status, answer, codes=CALL_CODES_DE)[0],
             status=page_status(status),
         )
     notice = "attempt_callback" if isinstance(answer, dict) and answer.get("callback") else "attempt"
