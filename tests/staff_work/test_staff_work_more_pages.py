@@ -74,6 +74,9 @@ async def test_staff_book_a_new_appointment_with_an_interpreter_and_bad_input_is
     assert '<optgroup label="Dienstag, 3. März 2026">' in html
     for name in ("first_name", "last_name", "email", "phone", "interpreter_language"):
         assert f'<label for="f-{name}">' in html, name
+    for number in ("customer_number", "household_number"):  # one of the two is needed: not "freiwillig"
+        label = re.search(rf'<label for="f-{number}">(.*?)</label>', html, re.DOTALL)
+        assert label and "freiwillig" not in label.group(1), number
     # A caller who wants a later day: the times from that day on ("Ab Tag"), kept through the booking form.
     later = await browser.get(path, params={"choice": "veraenderung|in_person", "from": "2026-03-17"})
     html = await later.text()
@@ -81,6 +84,11 @@ async def test_staff_book_a_new_appointment_with_an_interpreter_and_bad_input_is
     assert '<input type="hidden" name="from" value="2026-03-17">' in html
     far = await browser.get(path, params={"choice": "veraenderung|in_person", "from": "9999-12-31"})
     assert far.status == 200 and '<optgroup label="Dienstag, 3. März 2026">' in await far.text()
+    # A day beyond the location's booking period: the page says why nothing is listed.
+    beyond = await (
+        await browser.get(path, params={"choice": "veraenderung|in_person", "from": "2026-12-01"})
+    ).text()
+    assert "In den acht Wochen ab Dienstag, 1. Dezember 2026" in beyond and "früheren Tag" in beyond
 
     fields = {"choice": "veraenderung|in_person", "start": start, "first_name": "Amal", "last_name": "Haddad"}
     missing = await form(browser, path, **fields)

@@ -100,6 +100,7 @@ async def _page(
             "options": options,
             "choice": f"{choice[0]}|{choice[1]}" if choice else "",
             "first_day": first.isoformat(),
+            "first_label": day_de(first),
             "today_day": today(request).isoformat(),
             "last_day": (today(request) + timedelta(days=HORIZON_DAYS - 1)).isoformat(),
             "mode": choice[1] if choice else "",
