@@ -59,6 +59,7 @@ async def test_a_booking_gets_one_confirmation_with_a_valid_invitation(
         "Mietvertrag",
         snap.manage_url,
         "Fragen? Rufen Sie uns an: 0421 361-7777",  # the configured hotline (OTV_HOTLINE)
+        f"Buchungsnummer: {snap.reference}",  # the name the pages and the day's Excel list use
     ):
         assert expected in text, expected
     assert 'href="tel:04213617777"' in body_of(mail, "html")
