@@ -210,8 +210,9 @@ def _no_matching_times(details: list[dict[str, Any]]) -> str | None:
             if not offered:
                 return _("Until this day there are no appointments for this concern. Choose a later day.")
             return _(
-                "On the days and at the times you chose there are no appointments for this concern."
-                " There are appointments on: %(days)s."
+                "On the days and at the times you chose there are no appointments for this concern until"
+                " the day you gave. Until then there are appointments on: %(days)s. Choose one of these"
+                " days, or a later day."
             ) % {"days": _weekday_names(offered)}
     return None
 
