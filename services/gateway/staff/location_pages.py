@@ -182,6 +182,8 @@ async def _change(
                 "action": request.path,
                 "fields": [(k, v) for k, v in form.items() if k not in {"csrf_token", "confirm_affected"}],
                 "back": f"/staff/locations/{location_id}#{anchor}",
+                # A closure: the mass change of its (first) day does both, the closure and the moves.
+                "mass_change": _mass_change_link(location_id, data) if data and "first" in data else "",
             },
             status=409,
         )
