@@ -104,13 +104,18 @@ class MonthChangeBlock(_Part):
     first_days: int = Field(ge=0, le=3)
 
 
+# Booking for a day closes at this time on that day (R19); the customer pages start their calendar on the
+# first day still open.
+BOOKING_CUTOFF = time(6, 0)
+
+
 class LeadTime(_Part):
     """How short-notice and how far ahead customers may book (R19). Booking for a day closes at
     `cutoff` on that day (06:00) in any case."""
 
     min_minutes: int = Field(default=0, ge=0)
     max_days: int = Field(default=56, ge=1, le=56)
-    cutoff: time = time(6, 0)
+    cutoff: time = BOOKING_CUTOFF
 
 
 @event("catalog.location_configured", 1)

@@ -294,3 +294,24 @@ async def test_an_evening_slot_needs_the_self_declaration(stack: Stack, browser:
     await page.locator("button.slot-evening").first.click()
     await expect(page.get_by_role("heading", level=1)).to_have_text("Ihre Kontaktdaten")
     await context.close()
+
+
+@pytest.mark.req("R19")
+async def test_the_calendar_reaches_the_last_day_that_booking_takes(stack: Stack, browser: Browser) -> None:
+    """At 07:30 today's booking closed at 06:00, so the eight weeks of the calendar start tomorrow and end on
+    the 56th day ahead (3 May 2027), the last day of the location's horizon: a day that opens at midnight
+    is offered online at once, as the service centre can book it."""
+    context = await new_context(browser, DESKTOP)
+    page = await context.new_page()
+    await page.goto(stack.gateway_url + "/")
+    await page.locator("input[name=location][value=mitte]").check()
+    await page.get_by_role("button", name="Weiter").click()
+    await page.locator("input[name=concern][value=veraenderung]").check()
+    await page.locator("input[name=mode][value=in_person]").check()
+    await page.get_by_role("button", name="Weiter").click()
+    last_day = page.locator(".calendar td.has-slots a").last
+    assert "day=2027-05-03" in (await last_day.get_attribute("href") or "")
+    await last_day.click()
+    await expect(page.locator("#slots-title")).to_contain_text("3. Mai 2027")
+    await expect(page.locator("button.slot").first).to_be_visible()
+    await context.close()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -25,6 +25,7 @@ from services.gateway.web.client import UpstreamUnavailable, call
 from services.gateway.web.i18n import DEFAULT_LANGUAGE, LANGUAGE_PARAM, LANGUAGES, _, current
 from services.gateway.web.security import CSRF_FIELD, Csrf, Sealer, set_csrf_cookie
 from shared.clock import BERLIN
+from shared.events.catalog import BOOKING_CUTOFF
 from shared.web import CLOCK, SETTINGS
 
 log = structlog.get_logger(__name__)
@@ -99,6 +100,14 @@ def fmt_time(value: str | datetime) -> str:
 
 def today(request: web.Request) -> date:
     return request.app[CLOCK].now().astimezone(BERLIN).date()
+
+
+def first_open_day(request: web.Request) -> date:
+    """The first day customers can still book: today until the day's cutoff (06:00, R19), then tomorrow.
+    The calendar's eight weeks start there, so that they reach the last day booking takes (today + the
+    location's horizon of at most 56 days)."""
+    now = request.app[CLOCK].now().astimezone(BERLIN)
+    return now.date() if now.time() < BOOKING_CUTOFF else now.date() + timedelta(days=1)
 
 
 def render(

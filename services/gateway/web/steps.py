@@ -29,6 +29,7 @@ from services.gateway.web.pages import (
     bot_check,
     concerns_of,
     dialogue,
+    first_open_day,
     fmt_date,
     fmt_time,
     grouped,
@@ -42,7 +43,6 @@ from services.gateway.web.pages import (
     seal,
     settings_of,
     state_of,
-    today,
     token_of,
     url,
     web_errors,
@@ -208,7 +208,7 @@ async def concern_submit(request: web.Request) -> web.StreamResponse:
 async def availability(
     request: web.Request, location_id: str, concern_id: str, mode: str
 ) -> list[dict[str, Any]]:
-    first = today(request)
+    first = first_open_day(request)
     answer = await call(
         request,
         "booking",
@@ -236,7 +236,7 @@ def calendar(
     per_day: dict[date, int] = {}
     for slot in slots:
         per_day[local(slot["start"]).date()] = per_day.get(local(slot["start"]).date(), 0) + 1
-    first = today(request)
+    first = first_open_day(request)
     last = first + timedelta(days=HORIZON_DAYS - 1)
     months: list[dict[str, Any]] = []
     day = first.replace(day=1)
