@@ -124,6 +124,7 @@ HISTORY_KEYS = [
     "outcome",
     "previous_outcome",
     "reason_given",
+    "on_customer_request",
     "previous_appointment",
     "follow_up",
     "to_location_id",

@@ -604,12 +604,16 @@ async def cancel_appointment(
     token: str | None,
     cancelled_by: CancelledBy = CancelledBy.CUSTOMER,
     reason: str = "",
+    for_customer: bool = False,
 ) -> Appointment:
     """R9: cancel while the start lies in the future; cancelling twice is harmless. The customer proves
-    the right with the manage token; staff entry points pass their own `cancelled_by` and no token."""
+    the right with the manage token; staff entry points pass their own `cancelled_by` and no token, and
+    `for_customer` when they enter the customer's own cancellation (recorded as the customer's)."""
     now = deps.clock.now()
     async with db.transaction(deps.pool) as conn:
         by_staff = cancelled_by is not CancelledBy.CUSTOMER
+        if for_customer:
+            cancelled_by = CancelledBy.CUSTOMER
         appointment = await _changeable(conn, appointment_id, token, by_staff=by_staff, lock=True)
         if appointment.status == AppointmentStatus.CANCELLED:
             return appointment

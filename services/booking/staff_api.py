@@ -6,7 +6,7 @@ the role and sets the signed identity; each use case checks the appointment's lo
 - GET  /api/v1/staff/appointments/search?q=                             reference, name, customer number
 - GET  /api/v1/staff/appointments/{appointment_id}                      one appointment with its history
 - POST /api/v1/staff/appointments                                       staff booking (+ interpreter, R26)
-- POST /api/v1/staff/appointments/{appointment_id}/cancel               {reason} (R9)
+- POST /api/v1/staff/appointments/{appointment_id}/cancel               {reason, on_customer_request?} (R9)
 - POST /api/v1/staff/appointments/{appointment_id}/erase                Art. 17 GDPR: its personal data now
 - POST /api/v1/staff/appointments/{appointment_id}/outcome              {outcome, note?, correction?, reason?}
 - POST /api/v1/staff/appointments/{appointment_id}/call-attempts        {reached, note?, missed?} (R49)
@@ -84,7 +84,21 @@ class StaffBookingRequest(BookingRequest):
 
 
 class CancelIn(_In):
-    reason: Annotated[str, Field(min_length=1, max_length=500)]
+    reason: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=500,
+            description="Why. The cancellation mail tells the customer this reason when the jobcenter "
+            "cancels; on the customer's request it stays in the file only.",
+        ),
+    ]
+    on_customer_request: bool = Field(
+        default=False,
+        description="The customer asked for the cancellation (a caller, at the counter): the mail confirms "
+        "the customer's own cancellation instead of apologising for the jobcenter's, and the statistics "
+        "count it as the customer's. The file's history keeps who entered it.",
+    )
 
 
 class OutcomeIn(_In):
@@ -365,7 +379,13 @@ async def post_appointment(request: web.Request) -> web.Response:
 async def post_cancel(request: web.Request) -> web.Response:
     identity = staff_identity(request)
     cancel = await parse_json(request, CancelIn)
-    await staff.staff_cancel(request.app[DEPS], identity, _appointment_id(request), cancel.reason.strip())
+    await staff.staff_cancel(
+        request.app[DEPS],
+        identity,
+        _appointment_id(request),
+        cancel.reason.strip(),
+        on_customer_request=cancel.on_customer_request,
+    )
     return _ok({"status": "cancelled"})
 
 

@@ -258,15 +258,31 @@ async def staff_book(
     )
 
 
-async def staff_cancel(deps: Deps, identity: StaffIdentity, appointment_id: uuid.UUID, reason: str) -> None:
+async def staff_cancel(
+    deps: Deps,
+    identity: StaffIdentity,
+    appointment_id: uuid.UUID,
+    reason: str,
+    *,
+    on_customer_request: bool = False,
+) -> None:
+    """Staff and the service centre cancel: for the jobcenter (the mail apologises and gives the reason),
+    or on the customer's request (a caller; the mail confirms the customer's own cancellation)."""
     require_operation(identity, "appointments:write")
     row = await _load_for(deps.pool, identity, appointment_id, lock=False)
     by = CancelledBy.SERVICE_CENTRE if identity.kind is IdentityKind.API_KEY else CancelledBy.STAFF
-    cancelled = await cancel_appointment(deps, appointment_id, token=None, cancelled_by=by, reason=reason)
+    cancelled = await cancel_appointment(
+        deps, appointment_id, token=None, cancelled_by=by, reason=reason, for_customer=on_customer_request
+    )
     if row.appointment.status != AppointmentStatus.CANCELLED:
         async with deps.pool.acquire() as conn:
             await staff_db.add_history(
-                conn, cancelled, "cancelled", actor_of(identity), deps.clock.now(), {"reason_given": True}
+                conn,
+                cancelled,
+                "cancelled",
+                actor_of(identity),
+                deps.clock.now(),
+                {"reason_given": True, "on_customer_request": on_customer_request},
             )
 
 

@@ -268,6 +268,20 @@ async def test_staff_cancel_with_a_reason_and_the_customer_gets_the_cancellation
     cancelled = await events(pool, "appointment.cancelled")
     assert cancelled[0]["cancelled_by"] == "staff" and cancelled[0]["reason"] == "Krank"
 
+    # A caller cancels through the service centre: recorded as the customer's own cancellation, so that
+    # the mail confirms it instead of apologising for the jobcenter (the note is not mailed).
+    callers = await book(client, TUESDAY, "08:15")
+    path = f"/api/v1/staff/appointments/{callers['id']}/cancel"
+    wrong = await manager.post(path, {"reason": "Anruf", "on_customer_request": "vielleicht"})
+    details = (await wrong.json())["error"]["details"]
+    assert wrong.status == 422 and details[0]["field"] == "on_customer_request"
+    assert (await manager.post(path, {"reason": "Anruf", "on_customer_request": True})).status == 200
+    cancelled = await events(pool, "appointment.cancelled")
+    assert [(e["cancelled_by"], e["reason"]) for e in cancelled][1] == ("customer", "Anruf")
+    file = await (await manager.get(f"/api/v1/staff/appointments/{callers['id']}")).json()
+    entered = [h["detail"] for h in file["history"] if h["kind"] == "cancelled"]
+    assert [d.get("on_customer_request") for d in entered] == [True]
+
 
 @pytest.mark.req("R34")
 @pytest.mark.req("R30")

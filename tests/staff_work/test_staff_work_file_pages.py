@@ -74,7 +74,8 @@ async def test_the_file_shows_the_appointment_is_linked_from_the_day_list_and_hi
     text = await refused.text()
     assert refused.status == 403 and "Dafür fehlt Ihnen" in text
     assert "Mustermann" not in text and booked["reference"] not in text
-    cancel = await form(elsewhere, f"/staff/appointments/{booked['id']}/cancel", reason="fremd")
+    cancel_path = f"/staff/appointments/{booked['id']}/cancel"
+    cancel = await form(elsewhere, cancel_path, reason="fremd", by="jobcenter")
     assert cancel.status == 403 and "Mustermann" not in await cancel.text()
     # Ids that are not appointments: a German page, never a stack trace.
     for wrong in ("kein-termin", "00000000-0000-0000-0000-000000000000"):
@@ -90,15 +91,21 @@ async def test_staff_cancel_with_a_reason_the_customer_is_told_and_the_history_k
     browser = await signed_in(pages_gateway, "absage")
     path = f"/staff/appointments/{booked['id']}/cancel"
 
-    empty = await form(browser, path, reason="  ")
+    empty = await form(browser, path, reason="  ", by="jobcenter")
     html = await empty.text()
     assert empty.status == 422 and "Grund der Absage: bitte prüfen" in html
     assert 'aria-describedby="cancel-reason-hint cancel-reason-error" aria-invalid="true"' in html
     assert 'id="cancel-reason-error"' in html
-    no_token = await browser.post(path, data={"reason": "Krankheit"})
+    assert 'value="jobcenter" checked' in html  # the choice made stays
+    # Who cancels decides the customer's mail (an apology with the reason, or a confirmation): no default.
+    unsaid = await form(browser, path, reason="Sachbearbeitung erkrankt")
+    html = await unsaid.text()
+    assert unsaid.status == 422 and "Wer sagt ab?: bitte prüfen" in html and 'id="cancel-by-error"' in html
+    assert "Sachbearbeitung erkrankt</textarea>" in html
+    no_token = await browser.post(path, data={"reason": "Krankheit", "by": "jobcenter"})
     assert no_token.status == 403
 
-    done = await form(browser, path, reason="Sachbearbeitung erkrankt")
+    done = await form(browser, path, reason="Sachbearbeitung erkrankt", by="jobcenter")
     assert (
         done.status == 303
         and done.headers["Location"] == f"/staff/appointments/{booked['id']}?notice=cancelled"
@@ -113,8 +120,28 @@ async def test_staff_cancel_with_a_reason_the_customer_is_told_and_the_history_k
     assert [e["action"] for e in entries] == ["cancel"]
     assert "erkrankt" not in str(entries[0]["changes"])
     # Cancelling again (a second click) changes nothing and sends no second mail.
-    again = await form(browser, path, reason="nochmal")
+    again = await form(browser, path, reason="nochmal", by="jobcenter")
     assert again.status == 303 and len(await events(pool, "appointment.cancelled")) == 1
+
+
+@pytest.mark.req("R9")
+async def test_staff_enter_a_callers_own_cancellation_and_the_customer_is_not_told_the_jobcenter_cancelled(
+    client: TestClient[Any, Any], pages_gateway: Gateway, pool: asyncpg.Pool
+) -> None:
+    """A customer calls to cancel: the event says the customer cancelled (so the mail confirms the
+    customer's own cancellation, without the note, and the statistics count it as the customer's); the
+    file's history keeps who entered it and that it was the customer's wish."""
+    booked = await book(client, TUESDAY, "08:00")
+    browser = await signed_in(pages_gateway, "anruf-absage")
+    done = await form(
+        browser, f"/staff/appointments/{booked['id']}/cancel", reason="Anruferin hat abgesagt", by="customer"
+    )
+    assert done.status == 303
+    cancelled = await events(pool, "appointment.cancelled")
+    assert [(e["cancelled_by"], e["reason"]) for e in cancelled] == [("customer", "Anruferin hat abgesagt")]
+    html = await (await browser.get(done.headers["Location"])).text()
+    assert "Abgesagt durch Mitarbeitende, auf Wunsch der Kundin / des Kunden" in html
+    assert "anruf-absage" in html
 
 
 @pytest.mark.req("R24")
@@ -284,7 +311,8 @@ async def test_staff_send_a_caller_a_new_manage_link_and_the_history_and_audit_s
     assert len(entries) == 1 and entries[0]["entity_id"] == booked["id"]
 
     # A cancelled appointment has no link to send: the page says why, nothing is sent.
-    await form(browser, f"/staff/appointments/{booked['id']}/cancel", reason="Kundin verhindert")
+    cancel_path = f"/staff/appointments/{booked['id']}/cancel"
+    await form(browser, cancel_path, reason="Kundin verhindert", by="customer")
     refused = await form(browser, path)
     assert refused.status == 409
     assert len(await events(pool, "appointment.link_renewed")) == 1
@@ -305,7 +333,7 @@ async def test_a_location_administrator_erases_a_cancelled_appointments_data_fro
     file_path = f"/staff/appointments/{booked['id']}"
     path = f"{file_path}/erase"
     assert "Daten jetzt löschen" not in await (await admin.get(file_path)).text()  # still to come
-    await form(admin, f"{file_path}/cancel", reason="Kundin zieht weg")
+    await form(admin, f"{file_path}/cancel", reason="Kundin zieht weg", by="customer")
     assert "Daten jetzt löschen" in await (await admin.get(file_path)).text()
     assert "Daten jetzt löschen" not in await (await manager.get(file_path)).text()
     assert (await form(manager, path, confirm="yes")).status == 403

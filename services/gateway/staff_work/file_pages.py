@@ -71,7 +71,8 @@ ERASE_CODES = {
     "not_changeable": "Der Termin steht noch bevor: bitte zuerst absagen (die Kundin / der Kunde erhält die "
     "Absage per E-Mail), dann die Daten löschen.",
 }
-CANCEL_FIELDS = {"reason": "Grund der Absage"}
+CANCEL_FIELDS = {"by": "Wer sagt ab?", "reason": "Grund der Absage"}
+CANCELLED_BY = ("customer", "jobcenter")
 FOLLOW_UP_CODES = {
     "too_early": "Ein Folgetermin kann erst ab dem Tag des Termins gebucht werden.",
     "not_changeable": (
@@ -209,15 +210,17 @@ async def cancel_submit(request: web.Request) -> web.StreamResponse:
     appointment_id = appointment_id_of(request)
     form = await request.post()
     reason = text(form, "reason", 500)
-    if not reason:
+    by = text(form, "by", 20)
+    missing = [{"field": f} for f, ok in (("by", by in CANCELLED_BY), ("reason", bool(reason))) if not ok]
+    if missing:
         status: int = 422
-        answer: Any = {"error": {"code": "validation_error", "details": [{"field": "reason"}]}}
+        answer: Any = {"error": {"code": "validation_error", "details": missing}}
     else:
         status, answer = await booking_change(
             request,
             "/api/v1/staff/appointments/{appointment_id}/cancel",
             {"appointment_id": appointment_id},
-            {"reason": reason},
+            {"reason": reason, "on_customer_request": by == "customer"},
         )
     if 200 <= status < 300:
         raise web.HTTPSeeOther(f"/staff/appointments/{appointment_id}?notice=cancelled")
@@ -227,7 +230,7 @@ async def cancel_submit(request: web.Request) -> web.StreamResponse:
         appointment_id,
         errors=errors,
         field_errors=by_field,
-        values={"reason": reason},
+        values={"reason": reason, "by": by},
         status=page_status(status),
     )
 
