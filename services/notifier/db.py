@@ -68,14 +68,26 @@ async def erase_personal_data(conn: asyncpg.Connection, appointment_id: uuid.UUI
     return int(result.split()[-1])
 
 
-async def cancel_pending_reminders(conn: asyncpg.Connection, appointment_id: uuid.UUID, now: datetime) -> int:
-    result: str = await conn.execute(
-        "UPDATE mails SET status = 'cancelled', finished_at = $2, recipient = NULL, payload = NULL"
-        " WHERE appointment_id = $1 AND kind = 'reminder' AND status = 'pending'",
+async def cancel_superseded_mails(
+    conn: asyncpg.Connection, appointment_id: uuid.UUID, now: datetime, kinds: Sequence[str]
+) -> list[asyncpg.Record]:
+    """Cancel the appointment's pending mails of these kinds that a newer revision made wrong (a
+    confirmation still waiting for the mail server after the appointment was cancelled would otherwise
+    arrive after the cancellation). A mail a sender is delivering at this moment stays with it. Returns
+    each cancelled mail's kind, the start it was about, and whether its time had come (tried already, or
+    due)."""
+    rows: list[asyncpg.Record] = await conn.fetch(
+        "UPDATE mails m SET status = 'cancelled', finished_at = $2, recipient = NULL, payload = NULL"
+        " FROM (SELECT id, payload->'appointment'->>'start' AS start FROM mails"
+        "   WHERE appointment_id = $1 AND status = 'pending' AND kind = ANY($3::text[])"
+        "   AND NOT coalesce(claimed_until > $2, false) FOR UPDATE) old"
+        " WHERE m.id = old.id"
+        " RETURNING m.kind, old.start, (m.attempts > 0 OR m.due_at <= $2) AS came",
         appointment_id,
         now,
+        list(kinds),
     )
-    return int(result.split()[-1])
+    return rows
 
 
 async def insert_mails(

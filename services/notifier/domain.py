@@ -51,6 +51,21 @@ def reminder_at(start: datetime, hours: float) -> datetime:
     return start.astimezone(UTC) - timedelta(hours=hours)
 
 
+# A move, a hand-over and a cancellation make every mail still waiting about the earlier state wrong (its
+# time, place or the appointment itself); their own mail tells the current state, with the invitation.
+CHANGES_OF_STATE = (MailKind.RESCHEDULE, MailKind.TRANSFERRED, MailKind.CANCELLATION)
+
+
+def superseded_kinds(event_type: str) -> list[MailKind]:
+    """The kinds of pending mails of earlier revisions that a fresh event cancels: the reminder always
+    (the event plans the one of its own state), and after a change of the state also the confirmations
+    and links still waiting, so that an older mail never arrives after a newer one. Any other change
+    (an outcome, a renewed link) leaves them, since no mail of its own would take their place."""
+    if MAIL_OF_EVENT.get(event_type) in CHANGES_OF_STATE:
+        return [MailKind.REMINDER, MailKind.CONFIRMATION, MailKind.MANAGE_LINK, *CHANGES_OF_STATE[:2]]
+    return [MailKind.REMINDER]
+
+
 def plan_mails(
     *,
     event_type: str,
@@ -60,9 +75,12 @@ def plan_mails(
     now: datetime,
     reminder_hours: float,
     give_up_after: timedelta,
+    reminder_owed: bool = False,
 ) -> list[PlannedMail]:
     """The mails a fresh (not stale) appointment event plans. Pending reminders of earlier revisions are
-    cancelled by the caller before these are added, so a move gets exactly one new reminder."""
+    cancelled by the caller before these are added, so a move gets exactly one new reminder;
+    `reminder_owed` says that one of them had fallen due for this same start (waiting for the mail server
+    to take it): it is planned again, as it would otherwise be lost."""
     planned: list[PlannedMail] = []
     kind = MAIL_OF_EVENT.get(event_type)
     if kind is not None:
@@ -75,7 +93,7 @@ def plan_mails(
         due = reminder_at(start, reminder_hours)
         # A reminder whose time had already come when the change was made (booked three hours ahead)
         # is not sent; one that fell due while this service was down still goes out until the start.
-        if due > occurred_at and start > now:
+        if (due > occurred_at or reminder_owed) and start > now:
             planned.append(PlannedMail(MailKind.REMINDER, due_at=due, deadline=start))
     return planned
 

@@ -21,6 +21,7 @@ from services.notifier.domain import (
     address_hash,
     plan_mails,
     retry_delay,
+    superseded_kinds,
 )
 from services.notifier.texts import KINDS, LANGUAGES, TemplateSet, default_templates, language_of, validate
 from shared import errors
@@ -61,8 +62,13 @@ async def apply_appointment_event(
             revision=snap.revision,
         )
         return []
-    # A new appointment has no mails yet; a known one loses the reminder of its earlier revision.
-    dropped = 0 if stored["new"] else await db.cancel_pending_reminders(conn, snap.id, now)
+    # A new appointment has no mails yet; a known one loses the reminder of its earlier revision, and
+    # after a change of its state the mails still waiting that tell the earlier one.
+    dropped = (
+        []
+        if stored["new"]
+        else await db.cancel_superseded_mails(conn, snap.id, now, superseded_kinds(envelope.type))
+    )
     planned = plan_mails(
         event_type=envelope.type,
         status=snap.status,
@@ -71,6 +77,10 @@ async def apply_appointment_event(
         now=now,
         reminder_hours=settings.reminder_hours,
         give_up_after=timedelta(hours=settings.mail_give_up_hours),
+        reminder_owed=any(
+            row["kind"] == MailKind.REMINDER and row["came"] and _same_start(row["start"], snap.start)
+            for row in dropped
+        ),
     )
     recipient = snap.customer.email.strip()
     if not recipient:
@@ -110,9 +120,13 @@ async def apply_appointment_event(
         appointment_id=str(snap.id),
         revision=snap.revision,
         kinds=[k.value for k in kinds],
-        reminders_dropped=dropped,
+        superseded=[row["kind"] for row in dropped],
     )
     return kinds
+
+
+def _same_start(stored: str | None, start: datetime) -> bool:
+    return stored is not None and datetime.fromisoformat(stored) == start
 
 
 async def erase_personal_data(

@@ -384,3 +384,34 @@ async def test_the_confirmation_arrives_within_two_seconds_of_the_booking_event(
         delays.append(time.perf_counter() - started)
     p95 = statistics.quantiles(delays, n=20)[-1]
     assert p95 <= 2.0, delays
+
+
+@pytest.mark.req("R9")
+async def test_a_confirmation_still_waiting_for_the_mail_server_is_not_sent_after_the_cancellation(
+    start_notifier: StartNotifier, publish: Publisher, sink: MailSink, clean_db: dict[str, asyncpg.Pool]
+) -> None:
+    """Booked and cancelled while the mail server refused: once it is back, the customer gets the
+    cancellation only, never a confirmation of the cancelled time after it (each mail backs off on its
+    own, so the older one would otherwise come last)."""
+    await start_notifier()
+    pool = clean_db["notifier"]
+    port = sink.smtp_port
+    await sink.stop()
+    snap = an_appointment()
+    await publish(booked(snap))
+
+    async def tried() -> bool:
+        return any(r["kind"] == "confirmation" and r["attempts"] >= 1 for r in await mail_rows(pool, snap.id))
+
+    await wait_for(tried, what="a failed attempt of the confirmation")
+    await publish(cancelled(snap))
+
+    async def cancellation_planned() -> bool:
+        return any(kind == "cancellation" for kind, _status in await statuses(pool, snap.id))
+
+    await wait_for(cancellation_planned, what="the cancellation planned")
+    async with MailSink(smtp_port=port, http_port=0) as back:
+        await mails_to(back, snap.customer.email)
+        await asyncio.sleep(1.5)  # longer than the back-off: a late confirmation would show
+        assert [m.subject.split(":")[0] for m in received(back, snap.customer.email)] == ["Absage"]
+    assert ("confirmation", "cancelled") in await statuses(pool, snap.id)

@@ -15,6 +15,7 @@ from services.notifier.domain import (
     plan_mails,
     reminder_at,
     retry_delay,
+    superseded_kinds,
 )
 from shared.clock import BERLIN
 from shared.events.appointment import AppointmentStatus
@@ -76,6 +77,40 @@ def test_a_reschedule_plans_its_confirmation_and_the_reminder_of_the_new_time() 
 def test_a_change_of_another_kind_only_replans_the_reminder() -> None:
     [reminder] = plan("appointment.outcome_recorded", NOW + timedelta(days=2))
     assert reminder.kind is MailKind.REMINDER
+
+
+@pytest.mark.req("R9")
+def test_a_change_of_the_state_cancels_the_older_mails_still_waiting_and_any_other_change_the_reminder() -> (
+    None
+):
+    for event_type in ("appointment.cancelled", "appointment.rescheduled", "appointment.transferred"):
+        assert set(superseded_kinds(event_type)) == {
+            MailKind.REMINDER,
+            MailKind.CONFIRMATION,
+            MailKind.MANAGE_LINK,
+            MailKind.RESCHEDULE,
+            MailKind.TRANSFERRED,
+        }, event_type
+    # A cancellation still waiting always goes out; a renewed link or an outcome tells nothing newer.
+    assert superseded_kinds("appointment.link_renewed") == [MailKind.REMINDER]
+    assert superseded_kinds("appointment.outcome_recorded") == [MailKind.REMINDER]
+
+
+@pytest.mark.req("R8")
+def test_a_reminder_owed_for_the_same_start_is_planned_again_once_its_time_has_come() -> None:
+    start = NOW + timedelta(hours=20)  # its reminder time has passed
+    assert plan("appointment.outcome_recorded", start) == []
+    [reminder] = plan_mails(
+        event_type="appointment.outcome_recorded",
+        status=AppointmentStatus.BOOKED,
+        start=start,
+        occurred_at=NOW,
+        now=NOW,
+        reminder_hours=24,
+        give_up_after=GIVE_UP,
+        reminder_owed=True,
+    )
+    assert reminder == PlannedMail(MailKind.REMINDER, due_at=start - timedelta(hours=24), deadline=start)
 
 
 def test_the_back_off_doubles_up_to_its_maximum() -> None:

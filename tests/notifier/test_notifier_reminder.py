@@ -12,7 +12,7 @@ import asyncpg
 import pytest
 
 from shared.clock import ManualClock
-from shared.events.appointment import AppointmentSnapshot
+from shared.events.appointment import AppointmentLinkRenewedV1, AppointmentSnapshot
 from tests.conftest import wait_for
 from tests.notifier.conftest import (
     Notifier,
@@ -210,3 +210,34 @@ async def test_a_reminder_that_cannot_go_out_before_the_start_is_given_up(
 
 def _kinds(messages: list[StoredMessage]) -> list[str]:
     return [m.subject.split(":")[0] for m in messages]
+
+
+@pytest.mark.req("R8")
+async def test_a_reminder_waiting_for_the_mail_server_survives_a_change_that_keeps_the_time(
+    start_notifier: StartNotifier, publish: Publisher, sink: MailSink, clean_db: dict[str, asyncpg.Pool]
+) -> None:
+    """The reminder fell due while the mail server answered 451; before its next try the customer asked
+    for a new link (a newer revision, same time). The reminder is still sent, once, with the new link."""
+    start = datetime(2037, 12, 8, 9, 0, tzinfo=UTC)
+    clock = ManualClock(start - timedelta(days=3))
+    notifier = await start_notifier(clock)
+    snap = an_appointment(start)
+    await publish(booked(snap), occurred_at=clock.now())
+    await mails_to(sink, snap.customer.email)
+
+    sink.fail_temporarily = True
+    await move_clock(notifier, start - timedelta(hours=24))
+    pool = clean_db["notifier"]
+    [row] = [r for r in await mail_rows(pool, snap.id) if r["kind"] == "reminder"]
+    assert row["status"] == "pending" and row["attempts"] == 1
+
+    sink.fail_temporarily = False  # the server is back; the reminder's next try is 30 seconds away
+    renewed = moved(snap, manage_url=f"https://termine.example/manage/{snap.id}?token=renewed-token")
+    await publish(AppointmentLinkRenewedV1(appointment=renewed), occurred_at=clock.now())
+    await mails_to(sink, snap.customer.email, 3)
+    await move_clock(notifier, start - timedelta(hours=20))
+    sent = subjects(sink, snap)
+    assert len(sent) == 3 and sent[0] == "Terminbestätigung"
+    assert sorted(subject.split()[0] for subject in sent[1:]) == ["Erinnerung", "Ihr"]  # and the new link
+    [reminder] = [m for m in received(sink, snap.customer.email) if m.subject.startswith("Erinnerung")]
+    assert "renewed-token" in body_of(reminder, "plain")
