@@ -202,6 +202,9 @@ async def list_callbacks(
     group_id: str | None,
     limit: int = 500,
 ) -> list[asyncpg.Record]:
+    """The tickets still to handle first, the most urgent first; then the closed ones, the newest first
+    (the list ends at `limit`: it must never push out a ticket still to handle, nor show only the oldest
+    closed ones of a location with many)."""
     return list(
         await conn.fetch(
             f"SELECT c.{_CALLBACK.replace(', ', ', c.')}, a.reference, a.mode, a.first_name, a.last_name,"  # noqa: S608 -- fixed columns
@@ -209,7 +212,9 @@ async def list_callbacks(
             " a.location_id AS appointment_location_id, a.concern_id AS appointment_concern_id"
             " FROM callbacks c JOIN appointments a ON a.id = c.appointment_id"
             " WHERE ($1::text[] IS NULL OR c.location_id = ANY($1)) AND c.status = ANY($2)"
-            " AND ($3::text IS NULL OR c.group_id = $3) ORDER BY c.due_at, c.id LIMIT $4",
+            " AND ($3::text IS NULL OR c.group_id = $3)"
+            " ORDER BY c.status = 'closed', CASE WHEN c.status <> 'closed' THEN c.due_at END,"
+            " c.closed_at DESC, c.id LIMIT $4",
             locations,
             statuses,
             group_id,

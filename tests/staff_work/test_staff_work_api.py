@@ -13,6 +13,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from services.booking import retention as booking_retention
+from services.booking import staff_db
 from services.booking.callbacks import callback_due
 from shared.clock import BERLIN, ManualClock
 from shared.identity import Role
@@ -202,6 +203,35 @@ async def test_the_callback_queue_of_a_team_shows_due_and_overdue_tickets_and_th
     event = (await events(pool, "callback.closed"))[0]["callback"]
     assert event["closed_at"] and event["due_at"] and event["status"] == "closed"
     assert (await manager.post(f"/api/v1/staff/callbacks/{ticket}/close", {"result": "x"})).status == 409
+
+
+@pytest.mark.req("R23")
+async def test_the_callback_list_shows_tickets_still_to_handle_first_then_the_newest_closed_ones(
+    client: TestClient[Any, Any], manager: Staff, pool: asyncpg.Pool, clock: ManualClock
+) -> None:
+    """The list ends at a limit (500): a location with many closed tickets must still see every open one
+    under "alle", and its latest closed ones under "erledigt", not the oldest."""
+    booked = [await book(client, TUESDAY, time) for time in ("08:00", "08:15", "08:30")]
+    on_tuesday(clock)
+    tickets = []
+    for appointment in booked:
+        await manager.post(f"/api/v1/staff/appointments/{appointment['id']}/outcome", {"outcome": "callback"})
+        tickets.append(
+            await pool.fetchval(
+                "SELECT id FROM callbacks WHERE appointment_id = $1", uuid.UUID(appointment["id"])
+            )
+        )
+    for ticket in tickets[:2]:  # the first two are closed, one hour apart; the third stays open
+        clock.advance(timedelta(hours=1))
+        await manager.post(f"/api/v1/staff/callbacks/{ticket}/close", {"result": "erreicht"})
+    every = ["open", "claimed", "closed"]
+    assert [r["id"] for r in await staff_db.list_callbacks(pool, [HERE], every, None, limit=2)] == [
+        tickets[2],
+        tickets[1],
+    ]
+    assert [r["id"] for r in await staff_db.list_callbacks(pool, [HERE], ["closed"], None, limit=1)] == [
+        tickets[1]
+    ]
 
 
 @pytest.mark.req("R23")
