@@ -75,11 +75,12 @@ class Settings(CommonSettings):
     webhook_allow_loopback: bool = False
     webhook_timeout_seconds: float = Field(default=10.0, gt=0)
     webhook_send_interval_seconds: float = Field(default=1.0, gt=0)
-    # A delivery is retried with exponential back-off for this long; a subscription failing this long
-    # (or this many times in a row) is paused.
+    # A delivery is retried with exponential back-off for this long; a subscription failing this long is
+    # paused. Optionally also after this many failed attempts in a row (off by default: every attempt of
+    # every waiting delivery counts, so a busy subscriber down for a quarter of an hour would reach 500).
     webhook_give_up_hours: float = Field(default=24.0, gt=0)
     webhook_pause_after_hours: float = Field(default=24.0, gt=0)
-    webhook_pause_after_failures: int = Field(default=500, ge=1)
+    webhook_pause_after_failures: int | None = Field(default=None, ge=1)
     # The event feed keeps events (and their deliveries) this long (R34: not longer than needed).
     event_feed_retention_days: int = Field(default=7, ge=1)
 

@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 
 from services.gateway.integrations import service
 from services.gateway.integrations.keys import INTEGRATIONS
@@ -103,11 +104,17 @@ async def test_a_key_without_scope_for_a_location_never_sees_its_events_in_the_f
 
 @pytest.mark.req("R50")
 async def test_feed_rows_older_than_the_retention_period_are_deleted_with_their_deliveries(
-    make_env: EnvFactory,
+    make_env: EnvFactory, receiver: ReceiverFactory
 ) -> None:
     env = await make_env(event_feed_retention_days=7)
     admin = await env.account("feed-admin", (Role.ADMIN, "*"))
     everywhere = await key(admin, ["*"], ["events:read"])
+    # A receiving system that never answers: its delivery is dropped with the event, counted for the alert.
+    rec = await receiver(env.clock)
+    rec.status = 500
+    hook = {"name": "Fachverfahren", "url": rec.url, "event_types": ["appointment.*"], "locations": ["*"]}
+    assert (await admin.post("/api/v1/admin/webhooks", json=hook)).status == 201
+    dropped_before = REGISTRY.get_sample_value("otv_webhook_deliveries_dropped_total") or 0.0
     await env.publish(booked(uuid.uuid4()))
 
     async def stored() -> bool:
@@ -119,6 +126,7 @@ async def test_feed_rows_older_than_the_retention_period_are_deleted_with_their_
     env.clock.advance(timedelta(days=1, minutes=1))
     assert await service.purge_feed(env.app[INTEGRATIONS]) == 1
     assert (await page(env, everywhere))["events"] == []
+    assert REGISTRY.get_sample_value("otv_webhook_deliveries_dropped_total") == dropped_before + 1
 
 
 @pytest.mark.req("R34")

@@ -6,11 +6,16 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 
+from services.gateway.config import Settings as GatewaySettings
+from services.gateway.integrations import service
+from services.gateway.integrations.domain import RetryPolicy
+from services.gateway.integrations.keys import INTEGRATIONS
 from shared.identity import Role
 from tests.conftest import wait_for
 from tests.integrations.conftest import (
@@ -209,6 +214,10 @@ async def test_a_permanently_failing_subscription_is_paused_with_its_reason(
 
     subscription = await wait_for(paused, timeout=10, what="the paused subscription")
     assert "failed" in subscription["paused_reason"] and "HTTP 500" in subscription["paused_reason"]
+    assert "24 hours" in subscription["paused_reason"]  # the time rule, not a count of attempts
+    await service.report_state(env.app[INTEGRATIONS])  # what the operators' alert reads
+    paused_count = REGISTRY.get_sample_value("otv_webhook_subscriptions_paused")
+    assert paused_count is not None and paused_count >= 1
     # Paused: nothing more is sent, and the reason stays visible.
     sent = len(rec.requests)
     env.clock.advance(timedelta(hours=3))
@@ -220,6 +229,8 @@ async def test_a_permanently_failing_subscription_is_paused_with_its_reason(
     rec.secret = created["secret"]
     assert (await admin.post(f"/api/v1/admin/webhooks/{created['id']}/resume")).status == 200
     await wait_for(lambda: len(rec.received) == 1, timeout=15, what="the event that waited")
+    await service.report_state(env.app[INTEGRATIONS])
+    assert REGISTRY.get_sample_value("otv_webhook_subscriptions_paused") == paused_count - 1
     # The first was given up after a day of retries; visible as failed, and an administrator re-sends it.
     failed = await deliveries(env, admin, status="failed")
     assert len(failed) == 1 and failed[0]["last_status"] == 500 and failed[0]["attempts"] >= 10
@@ -274,3 +285,15 @@ async def test_a_public_name_is_accepted_and_a_rebinding_to_a_private_address_is
 
     rows = await wait_for(failed, timeout=15, what="a refused attempt")
     assert "refused" in rows[0]["last_error"] and "private" in rows[0]["last_error"]
+
+
+@pytest.mark.req("R50")
+def test_a_busy_subscriber_down_for_an_hour_is_not_paused_by_its_number_of_failed_attempts() -> None:
+    """Every attempt of every waiting delivery counts as a failure: at 300 events an hour, a receiving
+    system down for a quarter of an hour reached a count limit of 500. Only the 24 hours count now
+    (docs/webhooks.md); a count limit is an operator's choice."""
+    now = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
+    default = RetryPolicy(pause_after_failures=GatewaySettings().webhook_pause_after_failures)
+    assert default.pause_reason(5_000, now - timedelta(hours=1), now) is None
+    assert default.pause_reason(5_000, now - timedelta(hours=24), now) is not None
+    assert RetryPolicy(pause_after_failures=500).pause_reason(500, now - timedelta(hours=1), now) is not None

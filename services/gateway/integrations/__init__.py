@@ -54,6 +54,7 @@ def setup_integrations(app: web.Application) -> None:
             periodic_context(
                 "event-feed-retention", settings.retention_interval_seconds, _purge, first_delay=30
             ),
+            periodic_context("webhook-state", 60, _report_state),
         ]
     )
 
@@ -86,3 +87,7 @@ async def _purge(app: web.Application) -> None:
         await service.purge_feed(it)
 
     await with_job_lock(it.pool, "otv.gateway.event_feed_retention", work)
+
+
+async def _report_state(app: web.Application) -> None:
+    await service.report_state(app[INTEGRATIONS])

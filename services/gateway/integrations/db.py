@@ -95,6 +95,20 @@ async def read_feed(
     return rows
 
 
+async def count_undelivered_before(conn: asyncpg.Connection, cutoff: datetime) -> int:
+    count: int = await conn.fetchval(
+        "SELECT count(*) FROM webhook_deliveries d JOIN event_feed f ON f.position = d.position"
+        " WHERE f.stored_at < $1 AND d.status <> 'delivered'",
+        cutoff,
+    )
+    return count
+
+
+async def count_paused(conn: asyncpg.Connection) -> int:
+    count: int = await conn.fetchval("SELECT count(*) FROM webhook_subscriptions WHERE status = 'paused'")
+    return count
+
+
 async def delete_feed_before(conn: asyncpg.Connection, cutoff: datetime) -> int:
     deleted = await conn.fetch("DELETE FROM event_feed WHERE stored_at < $1 RETURNING position", cutoff)
     return len(deleted)

@@ -169,9 +169,9 @@ class RetryPolicy:
     max_delay: timedelta = timedelta(hours=2)
     # A delivery is given up (status failed, can be re-sent) after this long.
     give_up_after: timedelta = timedelta(hours=24)
-    # A subscription failing for this long, or this many times in a row, is paused.
+    # A subscription failing for this long (or, where set, this many attempts in a row) is paused.
     pause_after: timedelta = timedelta(hours=24)
-    pause_after_failures: int = 100
+    pause_after_failures: int | None = None
 
     def next_attempt(self, attempts: int, now: datetime) -> datetime:
         """After the `attempts`-th failed attempt: exponential, capped."""
@@ -182,7 +182,7 @@ class RetryPolicy:
         return now - created_at >= self.give_up_after
 
     def pause_reason(self, failures: int, failing_since: datetime | None, now: datetime) -> str | None:
-        if failures >= self.pause_after_failures:
+        if self.pause_after_failures is not None and failures >= self.pause_after_failures:
             return f"{failures} failed deliveries in a row"
         if failing_since is not None and now - failing_since >= self.pause_after:
             hours = int((now - failing_since).total_seconds() // 3600)

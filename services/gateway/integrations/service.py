@@ -20,6 +20,7 @@ from typing import Any
 import aiohttp
 import asyncpg
 import structlog
+from prometheus_client import Counter, Gauge
 
 from services.gateway.integrations import db
 from services.gateway.integrations.domain import (
@@ -46,6 +47,14 @@ from shared.events.retention import AppointmentPersonalDataErasedV1
 from shared.identity import IdentityKind, Role, StaffIdentity
 
 log = structlog.get_logger(__name__)
+
+SUBSCRIPTIONS_PAUSED = Gauge(
+    "otv_webhook_subscriptions_paused", "Webhook subscriptions paused after failing (waiting for a resume)"
+)
+DELIVERIES_DROPPED = Counter(
+    "otv_webhook_deliveries_dropped_total",
+    "Webhook deliveries never made, deleted with their events at the end of the feed's retention period",
+)
 
 SYSTEM = Actor("system:webhooks", "system")
 PERSONAL_OPERATION = "events:personal"
@@ -374,10 +383,22 @@ async def read_feed(
 
 
 async def purge_feed(it: Integrations) -> int:
-    """Retention: feed rows (and their deliveries) older than the period are deleted."""
+    """Retention: feed rows (and their deliveries) older than the period are deleted. Deliveries not yet
+    made go with them (a subscription paused for longer than the period): they are counted and logged,
+    never lost silently."""
     cutoff = it.clock.now() - it.feed_retention
-    async with it.pool.acquire() as conn:
+    async with it.pool.acquire() as conn, conn.transaction():
+        dropped = await db.count_undelivered_before(conn, cutoff)
         deleted = await db.delete_feed_before(conn, cutoff)
     if deleted:
         log.info("event_feed_purged", rows=deleted)
+    if dropped:
+        DELIVERIES_DROPPED.inc(dropped)
+        log.warning("webhook_deliveries_dropped", deliveries=dropped, older_than=cutoff.isoformat())
     return deleted
+
+
+async def report_state(it: Integrations) -> None:
+    """The number of paused subscriptions, for the alert (they wait for an administrator's resume)."""
+    async with it.pool.acquire() as conn:
+        SUBSCRIPTIONS_PAUSED.set(await db.count_paused(conn))
