@@ -284,6 +284,46 @@ async def test_an_impossible_period_on_a_page_shows_the_default_period_with_a_ge
     assert retention.status == 200 and "Angezeigt werden die letzten 90 Tage." in await retention.text()
 
 
+@pytest.mark.req("R35")
+async def test_all_locations_chosen_in_the_form_show_the_chosen_period(reporting: Reporting) -> None:
+    """The filter's "alle Standorte" is sent as `location=`: the page shows the period chosen, not the
+    last 30 days with a note blaming the dates; the API takes the documented `location=` as "all"."""
+    reporting.clock.set(berlin(LAST + timedelta(days=60), 12))
+    client = await reporting.start()
+    appts = await publish_generated(reporting, count=40)
+    expected = direct_counts(appts)
+
+    page = await client.get(
+        f"/staff/statistics?from={FIRST}&to={LAST}&location=", headers=stats_headers(reporting)
+    )
+    html = await page.text()
+    assert page.status == 200
+    assert f"{FIRST:%d.%m.%Y} bis {LAST:%d.%m.%Y}" in html and "alle Standorte." in html
+    assert 'role="alert"' not in html and "Angezeigt werden die letzten 30 Tage" not in html
+    assert f'<span class="value">{expected["appointments"]}</span> Termine' in html
+
+    for path in ("summary", "report", "breakdown?by=location&", "export"):
+        sep = "" if path.endswith("&") else "?"
+        response = await client.get(
+            f"/api/v1/staff/statistics/{path}{sep}from={FIRST}&to={LAST}&location=",
+            headers=stats_headers(reporting),
+        )
+        assert response.status == 200, (path, await response.text())
+    summary = await (
+        await client.get(
+            f"/api/v1/staff/statistics/summary?from={FIRST}&to={LAST}&location=",
+            headers=stats_headers(reporting),
+        )
+    ).json()
+    assert summary["appointments"] == expected["appointments"]
+    # "All locations" still needs the statistics role for all of them.
+    only_mitte = await client.get(
+        f"/api/v1/staff/statistics/summary?from={FIRST}&to={LAST}&location=",
+        headers=stats_headers(reporting, "mitte"),
+    )
+    assert only_mitte.status == 403
+
+
 @pytest.mark.req("R32")
 async def test_the_header_of_the_evaluation_pages_links_only_to_pages_the_person_may_open(
     reporting: Reporting,
