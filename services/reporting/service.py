@@ -437,12 +437,18 @@ async def get_day_list(
         raise ValidationError(
             "That day is too far ahead.", details=[{"field": "date", "message": "at most 90 days ahead"}]
         )
-    async with pool.acquire() as conn, conn.transaction():
-        row = await db.lock_day_list(conn, location_id, day, now, delete_after)
-        if row["content"] is not None and not row["stale"]:
-            return day_list_filename(location_id, day), bytes(row["content"])
-        content, count = await _build_list(conn, location_id, day, now)
-        generation = await db.store_day_list(conn, location_id, day, content, count, now, "demand")
+    async with pool.acquire() as conn:
+        if not await db.day_list_location_known(conn, location_id, day):
+            raise NotFoundError("No such location.")
+        # Committed before the build locks it: a change arriving during the build then waits for the
+        # build and marks the new file stale, instead of missing a row it cannot see (R22).
+        await db.ensure_day_lists(conn, day, [location_id], now, delete_after)
+        async with conn.transaction():
+            row = await db.lock_day_list(conn, location_id, day)
+            if row["content"] is not None and not row["stale"]:
+                return day_list_filename(location_id, day), bytes(row["content"])
+            content, count = await _build_list(conn, location_id, day, now)
+            generation = await db.store_day_list(conn, location_id, day, content, count, now, "demand")
     log.info(
         "day_list_generated",
         location=location_id,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import threading
 from datetime import timedelta
 from typing import Any
 
@@ -15,6 +16,7 @@ from aiohttp.test_utils import TestClient
 from openpyxl import load_workbook
 from openpyxl.worksheet.worksheet import Worksheet
 
+from services.reporting import service
 from services.reporting.domain import DayListRow
 from services.reporting.workbooks import DAY_LIST_COLUMNS, build_day_list
 from shared.clock import BERLIN
@@ -23,7 +25,15 @@ from shared.events.catalog import Mode
 from shared.events.retention import AppointmentPersonalDataErasedV1
 from shared.identity import Role
 from tests.conftest import wait_for
-from tests.reporting.conftest import DAY, Appt, Reporting, berlin, identity_header, location_event
+from tests.reporting.conftest import (
+    DAY,
+    Appt,
+    Reporting,
+    berlin,
+    envelope,
+    identity_header,
+    location_event,
+)
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 HEADER_ROW = 4
@@ -245,6 +255,61 @@ async def test_two_reporting_instances_create_the_list_once_at_six_and_rebuild_i
     assert status[late.reference] == "storniert"
     # The download was the stored file: no third build.
     assert await pool.fetchval("SELECT count(*) FROM day_list_runs WHERE location_id = 'mitte'") == 2
+
+
+@pytest.mark.req("R22")
+async def test_a_booking_that_arrives_while_the_list_is_first_built_is_in_the_list_downloaded_next(
+    reporting: Reporting, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first download of a future day's list reads the appointments, then renders the file; a booking
+    applied in between must mark that file stale, not leave it served as current without the booking."""
+    client = await reporting.start()  # the day before DAY: the scheduler builds nothing for DAY
+    await reporting.send((location_event("mitte"), berlin(DAY, 0) - timedelta(days=5)))
+    early = Appt("mitte", "neuantrag", berlin(DAY, 8), last_name="Früh")
+    await reporting.send((early.booked(), early.booked_at))
+
+    rendering, release = threading.Event(), threading.Event()
+    render = build_day_list
+
+    def paused_render(**kwargs: Any) -> bytes:
+        rendering.set()
+        release.wait(timeout=30)
+        return render(**kwargs)
+
+    monkeypatch.setattr(service, "build_day_list", paused_render)
+    first_download = asyncio.create_task(download(reporting, client))
+    await wait_for(rendering.is_set, what="the first build rendering the file")
+
+    late = Appt("mitte", "leistungsbezug", berlin(DAY, 10), last_name="Spät")
+    await reporting.publish(envelope(late.booked(), late.booked_at))
+
+    async def applied_or_waiting() -> bool:
+        # Either the booking is applied already, or its consumer waits for the build's lock on the list.
+        waiting = await reporting.pool.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND wait_event_type = 'Lock' AND query LIKE 'UPDATE day_lists SET stale%'"
+        )
+        return bool(waiting) or await reporting.applied() == len(reporting.published)
+
+    await wait_for(applied_or_waiting, what="the booking applied or waiting for the list")
+    release.set()
+    response = await first_download
+    assert response.status == 200
+    first = {
+        str(r["Buchungsnummer"])
+        for ws in load_workbook(io.BytesIO(await response.read())).worksheets
+        for r in data_rows(ws)
+    }
+    assert first == {early.reference}  # read before the booking arrived
+    await reporting.settle()
+
+    again = await download(reporting, client)
+    names = {
+        str(r["Name"])
+        for ws in load_workbook(io.BytesIO(await again.read())).worksheets
+        for r in data_rows(ws)
+    }
+    assert names == {"Früh, Erika", "Spät, Erika"}
 
 
 @pytest.mark.req("R34")
