@@ -229,7 +229,8 @@ class DayListRow:
             parts.append(f"Kd-Nr. {self.customer_number}")
         if self.household_number:
             parts.append(f"BG-Nr. {self.household_number}")
-        return " / ".join(parts)
+        # One per line: both together are wider than the column and would be cut off in print.
+        return "\n".join(parts)
 
     @property
     def phone_for_call(self) -> str:

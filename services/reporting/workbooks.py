@@ -43,6 +43,7 @@ _HEAD = Font(bold=True, color="FFFFFF")
 _HEAD_FILL = PatternFill("solid", fgColor="1F4E79")
 _HEAD_BORDER = Border(bottom=Side(style="thin", color="000000"))
 _WRAP = Alignment(vertical="top", wrap_text=True)
+_TOP = Alignment(vertical="top")
 _CANCELLED = Font(strike=True, color="7F7F7F")
 
 _FORBIDDEN_IN_SHEET_NAMES = str.maketrans({c: "-" for c in "[]:*?/\\"})
@@ -52,6 +53,9 @@ _FORBIDDEN_IN_SHEET_NAMES = str.maketrans({c: "-" for c in "[]:*?/\\"})
 class Column:
     title: str
     width: float
+    # Text wraps within the column (the row grows, Excel and LibreOffice fit its height on opening):
+    # every column to the right is filled, so a longer text would be cut off on screen and in print.
+    wrap: bool = False
 
 
 # R22: the columns the issue names, in the order staff read them.
@@ -59,14 +63,14 @@ DAY_LIST_COLUMNS = (
     Column("Uhrzeit", 9),
     Column("Dauer (Min.)", 8),
     Column("Serviceplatz", 8),
-    Column("Name", 28),
-    Column("Kunden-/BG-Nr.", 24),
-    Column("Anliegen", 36),
-    Column("Art", 12),
-    Column("Telefon (Telefontermin)", 20),
-    Column("Sprachmittlung", 16),
-    Column("Status", 16),
-    Column("Buchungsnummer", 16),
+    Column("Name", 28, wrap=True),
+    Column("Kunden-/BG-Nr.", 24, wrap=True),
+    Column("Anliegen", 36, wrap=True),
+    Column("Art", 12, wrap=True),
+    Column("Telefon (Telefontermin)", 20, wrap=True),
+    Column("Sprachmittlung", 16, wrap=True),
+    Column("Status", 20, wrap=True),
+    Column("Buchungsnummer", 16, wrap=True),
 )
 DAY_LIST_HEADER_ROW = 4
 
@@ -188,8 +192,9 @@ def build_day_list(
                 r.reference,
             ]
             cells = [v if isinstance(v, Cell) else _cell(ws, v) for v in values]
-            if struck:
-                for cell in cells:
+            for cell, column in zip(cells, DAY_LIST_COLUMNS, strict=True):
+                cell.alignment = _WRAP if column.wrap else _TOP
+                if struck:
                     cell.font = _CANCELLED
             ws.append(cells)
 

@@ -14,6 +14,7 @@ import pytest
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 from openpyxl import load_workbook
+from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
 from services.reporting import service
@@ -491,3 +492,33 @@ def test_a_name_that_looks_like_a_formula_stays_text_in_the_list() -> None:
     shown = {str(c.value) for c in cells}
     assert f"{typed['last_name']}, {typed['first_name']}" in shown
     assert "=cmd|' /C calc'!A0" in shown and typed["reference"] in shown
+
+
+@pytest.mark.req("R22")
+def test_long_texts_wrap_in_their_cells_so_the_printed_list_shows_them_whole() -> None:
+    """A4 landscape, fitted to the width: a concern, outcome or the two numbers wider than their column
+    must wrap onto more lines of a taller row, not be cut off by the next cell."""
+    wb = one_day_list(
+        [("ez", "Eingangszone")],
+        concern="Mitteilung Arbeitsaufnahme / Aufnahme einer Ausbildung",
+        customer_number="123D456789",
+        household_number="12345BG1234567",
+        interpreter_language="Tigrinya (Eritrea), Dolmetscherin bestellt",
+        status="passed",
+        outcome="callback",
+    )
+    ws = wb["Eingangszone"]
+    titles = [c.title for c in DAY_LIST_COLUMNS]
+    cells = dict(zip(titles, ws[HEADER_ROW + 1], strict=True))
+    assert cells["Kunden-/BG-Nr."].value == "Kd-Nr. 123D456789\nBG-Nr. 12345BG1234567"
+    assert cells["Status"].value == "Rückruf-Ticket an das zuständige Team"
+    widths = {t: ws.column_dimensions[get_column_letter(i)].width for i, t in enumerate(titles, start=1)}
+    too_wide = {
+        t for t, c in cells.items() if max(len(line) for line in str(c.value or "").split("\n")) > widths[t]
+    }
+    assert {"Anliegen", "Status", "Sprachmittlung"} <= too_wide  # what used to be cut off
+    for title in ("Name", "Kunden-/BG-Nr.", "Anliegen", "Art", "Sprachmittlung", "Status", "Buchungsnummer"):
+        assert cells[title].alignment.wrap_text, title
+        assert cells[title].alignment.vertical == "top", title
+    # No fixed row height: Excel and LibreOffice fit the row to its wrapped text on opening.
+    assert ws.row_dimensions[HEADER_ROW + 1].height is None
