@@ -251,6 +251,12 @@ def _figure_row(f: Figures, threshold: int) -> list[Any]:
         return suppress(n, threshold)
 
     few = 0 < f.appointments < threshold  # a mean over a handful would say too much about each one
+    # Each concern has one duration (R16): the booked minutes of the row give its count of appointments
+    # not cancelled back, and the utilisation gives the minutes back. Both go when that count, or one it
+    # would reveal (appointments, cancellations), is hidden; the offered minutes count no persons.
+    hidden = any(
+        0 < n < threshold for n in (f.appointments, f.cancellations, f.appointments - f.cancellations)
+    )
     return [
         f.label,
         s(f.appointments),
@@ -259,9 +265,9 @@ def _figure_row(f: Figures, threshold: int) -> list[Any]:
         s(f.no_shows),
         *[s(f.outcomes.get(k, 0)) for k in _OUTCOME_KEYS if k != "no_show"],
         s(f.interpreter),
-        f.booked_minutes,
+        "" if hidden else f.booked_minutes,
         f.offered_minutes if f.offered_minutes is not None else "",
-        f.utilisation if f.utilisation is not None else "",
+        "" if hidden or f.utilisation is None else f.utilisation,
         "" if few or f.lead_time_mean_hours is None else round(f.lead_time_mean_hours, 1),
         "" if few or f.lead_time_median_hours is None else round(f.lead_time_median_hours, 1),
         *[s(f.lead_time_buckets.get(label, 0)) for label, _ in LEAD_TIME_BUCKETS],
@@ -310,8 +316,9 @@ def build_statistics_export(report: StatisticsReport, *, threshold: int, generat
         ("", None),
         (
             f"Geheimhaltung: Anzahlen von 1 bis {threshold - 1} werden als „<{threshold}“ ausgewiesen, "
-            "Mittelwerte über weniger als "
-            f"{threshold} Termine nicht. Die Statistik enthält keine personenbezogenen Daten.",
+            f"Mittelwerte über weniger als {threshold} Termine nicht; ebenso fehlen in solchen Zeilen die "
+            "gebuchten Minuten und die Auslastung, aus denen sich die Anzahl zurückrechnen ließe. "
+            "Die Statistik enthält keine personenbezogenen Daten.",
             None,
         ),
         (
