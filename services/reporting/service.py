@@ -33,6 +33,7 @@ from services.reporting.domain import (
 )
 from services.reporting.models import DayListInfo
 from services.reporting.workbooks import build_day_list
+from shared.calendar import DAY_LIST_HORIZON
 from shared.clock import Clock
 from shared.errors import NotFoundError, ValidationError
 from shared.events import Envelope, EventData
@@ -44,9 +45,6 @@ from shared.metrics import RETENTION_LAST_RUN
 log = structlog.get_logger(__name__)
 
 Claim = Callable[[asyncpg.Connection], Awaitable[Any]]  # returns the claimed list's row, or None
-
-# How far ahead staff may ask for a list (the booking horizon is 8 weeks).
-DAY_LIST_HORIZON = timedelta(days=90)
 
 
 def _text(value: Any) -> str | None:
