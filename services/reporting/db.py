@@ -479,7 +479,7 @@ async def day_list_appointments(conn: asyncpg.Connection, location_id: str, day:
         conn,
         "SELECT id, reference, status, group_id, service_point, concern_id, concern_name, start_at, end_at,"
         " mode, interpreter_language, outcome, first_name, last_name, phone, customer_number,"
-        " household_number FROM appointments WHERE location_id = $1 AND day = $2"
+        " household_number, emergency, language FROM appointments WHERE location_id = $1 AND day = $2"
         " ORDER BY start_at, service_point, reference",
         location_id,
         day,

@@ -362,6 +362,8 @@ async def _build_list(
             status=r["status"],
             outcome=r["outcome"],
             reference=r["reference"] or "",
+            emergency=r["emergency"],
+            language=r["language"],
         )
         for r in records
     ]

@@ -68,7 +68,7 @@ DAY_LIST_COLUMNS = (
     Column("Anliegen", 36, wrap=True),
     Column("Art", 12, wrap=True),
     Column("Telefon (Telefontermin)", 20, wrap=True),
-    Column("Sprachmittlung", 16, wrap=True),
+    Column("Sprachmittlung / Hinweise", 22, wrap=True),
     Column("Status", 20, wrap=True),
     Column("Buchungsnummer", 16, wrap=True),
 )
@@ -187,7 +187,7 @@ def build_day_list(
                 r.concern,
                 "telefonisch" if r.mode == "phone" else "persönlich",
                 r.phone_for_call,
-                r.interpreter_language or "",
+                r.notes,
                 r.status_label,
                 r.reference,
             ]

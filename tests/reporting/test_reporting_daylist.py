@@ -21,7 +21,7 @@ from services.reporting import service
 from services.reporting.domain import DayListRow
 from services.reporting.workbooks import DAY_LIST_COLUMNS, build_day_list
 from shared.clock import BERLIN
-from shared.events.appointment import CancelledBy, Channel
+from shared.events.appointment import CancelledBy, Channel, Language
 from shared.events.catalog import Mode
 from shared.events.retention import AppointmentPersonalDataErasedV1
 from shared.identity import Role
@@ -73,6 +73,7 @@ def demo_day() -> tuple[list[Appt], list[Appt]]:
             last_name="Dorn",
             first_name="Dana",
             interpreter_language="Arabisch",
+            language=Language.EN,
             channel=Channel.STAFF,
         ),
         Appt(
@@ -150,7 +151,7 @@ async def test_day_list_holds_every_appointment_of_the_location_and_day_once_sor
             "Anliegen",
             "Art",
             "Telefon (Telefontermin)",
-            "Sprachmittlung",
+            "Sprachmittlung / Hinweise",
             "Status",
             "Buchungsnummer",
         ]
@@ -174,7 +175,13 @@ async def test_day_list_holds_every_appointment_of_the_location_and_day_once_sor
             # The phone number only for phone appointments (R4), nothing more than the task needs.
             assert row["Telefon (Telefontermin)"] == (appt.phone if appt.mode is Mode.PHONE else None)
             assert row["Art"] == ("telefonisch" if appt.mode is Mode.PHONE else "persönlich")
-            assert row["Sprachmittlung"] == appt.interpreter_language
+            # What the day page shows to prepare: an emergency, the interpreter, the customer's language.
+            prepare = [
+                *(["Notfall"] if appt.concern_id == "energiesperre" else []),
+                *([f"Sprachmittlung: {appt.interpreter_language}"] if appt.interpreter_language else []),
+                *(["Sprache: Englisch"] if appt.language is Language.EN else []),
+            ]
+            assert row["Sprachmittlung / Hinweise"] == ("\n".join(prepare) or None), appt.reference
             assert row["Status"] == ("storniert" if appt.status == "cancelled" else "gebucht")
         # Layout: frozen header, filter over the table, A4 landscape fitted to the width, header repeated.
         assert ws.freeze_panes == "A5"
@@ -193,6 +200,13 @@ async def test_day_list_holds_every_appointment_of_the_location_and_day_once_sor
     assert numbers[expected[2].reference] == "BG-Nr. BG-7788"
     concerns = {str(r["Buchungsnummer"]): r["Anliegen"] for ws in wb.worksheets for r in data_rows(ws)}
     assert concerns[expected[4].reference] == "Drohende / eingetretene Energiesperre"
+    notes = {
+        str(r["Buchungsnummer"]): r["Sprachmittlung / Hinweise"]
+        for ws in wb.worksheets
+        for r in data_rows(ws)
+    }
+    assert notes[expected[4].reference] == "Notfall"
+    assert notes[expected[3].reference] == "Sprachmittlung: Arabisch\nSprache: Englisch"
 
     props = wb.properties
     assert props.title == "Terminliste Bremen-Mitte 11.03.2025"
@@ -491,7 +505,7 @@ def test_a_name_that_looks_like_a_formula_stays_text_in_the_list() -> None:
     assert not [c.coordinate for c in cells if c.data_type == "f"]  # no formula anywhere
     shown = {str(c.value) for c in cells}
     assert f"{typed['last_name']}, {typed['first_name']}" in shown
-    assert "=cmd|' /C calc'!A0" in shown and typed["reference"] in shown
+    assert "Sprachmittlung: =cmd|' /C calc'!A0" in shown and typed["reference"] in shown
 
 
 @pytest.mark.req("R22")
@@ -516,8 +530,8 @@ def test_long_texts_wrap_in_their_cells_so_the_printed_list_shows_them_whole() -
     too_wide = {
         t for t, c in cells.items() if max(len(line) for line in str(c.value or "").split("\n")) > widths[t]
     }
-    assert {"Anliegen", "Status", "Sprachmittlung"} <= too_wide  # what used to be cut off
-    for title in ("Name", "Kunden-/BG-Nr.", "Anliegen", "Art", "Sprachmittlung", "Status", "Buchungsnummer"):
+    assert {"Anliegen", "Status", "Sprachmittlung / Hinweise"} <= too_wide  # what used to be cut off
+    for title in titles[3:]:
         assert cells[title].alignment.wrap_text, title
         assert cells[title].alignment.vertical == "top", title
     # No fixed row height: Excel and LibreOffice fit the row to its wrapped text on opening.
