@@ -49,6 +49,16 @@ CANCELLED_BY_LABELS = {
     "service_centre": "Service-Center",
     "system": "System",
 }
+# The waiting list's events (R45) as counted in `waiting_counts`, in the order of a wish's life.
+WAITING_LABELS = {
+    "registered": "eingetragen",
+    "confirmed": "Adresse bestätigt",
+    "offered": "Termin angeboten",
+    "offer_expired": "Angebot verfallen",
+    "fulfilled": "Termin gebucht",
+    "withdrawn": "zurückgezogen",
+    "expired": "ohne Termin abgelaufen",
+}
 WEEKDAYS_DE = ("Montag", "Dienstag", "Mittwoch", "Donnerstag", "Freitag", "Samstag", "Sonntag")
 
 CALLBACK_PROMISE = timedelta(hours=48)  # directive 2.3: callbacks within 48 hours

@@ -22,11 +22,12 @@ from services.reporting.domain import (
     CANCELLED_BY_LABELS,
     LEAD_TIME_BUCKETS,
     OUTCOME_LABELS,
+    WAITING_LABELS,
     DayListRow,
     date_label,
     suppress,
 )
-from services.reporting.models import CallbackFigures, Figures, StatisticsReport
+from services.reporting.models import CallbackFigures, Figures, StatisticsReport, WaitingFigures
 from shared.clock import BERLIN
 from shared.labels import MAIL_KINDS_DE
 
@@ -301,6 +302,10 @@ def _callback_row(c: CallbackFigures, threshold: int) -> list[Any]:
     ]
 
 
+def _waiting_row(w: WaitingFigures, label: str, threshold: int) -> list[Any]:
+    return [label, *[suppress(getattr(w, k), threshold) for k in WAITING_LABELS]]
+
+
 def build_statistics_export(report: StatisticsReport, *, threshold: int, generated_at: datetime) -> bytes:
     """The statistics of a period as a workbook: an overview and one sheet per breakdown. Counts from 1
     to threshold-1 are shown as "<threshold" (R35: small counts could identify a person)."""
@@ -332,6 +337,12 @@ def build_statistics_export(report: StatisticsReport, *, threshold: int, generat
             " Stunden geschlossen (DA 2.3), gezählt nach dem Tag ihrer Anlage.",
             None,
         ),
+        (
+            "Warteliste: Wünsche nach einem Termin, für den kein freier Termin angeboten war, und was aus "
+            "ihnen wurde (angeboten, gebucht, zurückgezogen, abgelaufen), gezählt nach dem Tag des "
+            "Ereignisses.",
+            None,
+        ),
     ):
         info.append([_cell(info, line, font=font, alignment=_WRAP) if font else _cell(info, line)])
 
@@ -361,6 +372,15 @@ def build_statistics_export(report: StatisticsReport, *, threshold: int, generat
         [_callback_row(report.callbacks.model_copy(update={"label": "alle"}), threshold)]
         + [_callback_row(c, threshold) for c in report.callbacks_by_location],
         [34, 14, 14, 14, 14, 14],
+    )
+    waiting = wb.create_sheet("Warteliste")
+    _table(
+        waiting,
+        ["Bereich", *WAITING_LABELS.values()],
+        [_waiting_row(report.waiting, "alle", threshold)]
+        + [_waiting_row(w, f"Standort: {w.label}", threshold) for w in report.waiting_by_location]
+        + [_waiting_row(w, f"Anliegen: {w.label}", threshold) for w in report.waiting_by_concern],
+        [44, *([14] * len(WAITING_LABELS))],
     )
     mails = wb.create_sheet("E-Mails")
     _table(

@@ -19,6 +19,7 @@ from shared.events import EventData, model_for
 from shared.events.appointment import AppointmentStatus, CancelledBy, Channel
 from shared.events.catalog import Mode
 from shared.events.mail import MailKind
+from shared.events.waiting_list import WaitingFulfilledV1, WaitingRegisteredV1, WishSnapshot
 from shared.identity import Role
 from shared.labels import MAIL_KINDS_DE
 from tests.reporting.conftest import (
@@ -564,3 +565,81 @@ async def test_mail_outcomes_are_counted_by_kind(reporting: Reporting) -> None:
     assert [row[0] for row in sheet.iter_rows(min_row=2, values_only=True)] == ["Bestätigung", "Erinnerung"]
     # Every kind of mail the notifier sends has its German name (staff never read a code).
     assert set(MAIL_KINDS_DE) == {kind.value for kind in MailKind}
+
+
+def waiting_wish(location: str, concern: str = "veraenderung") -> WishSnapshot:
+    return WishSnapshot.model_validate(
+        {
+            "id": str(uuid.uuid4()),
+            "reference": "WART-1234",
+            "revision": 1,
+            "status": "waiting",
+            "location_id": location,
+            "location_name": location,
+            "location_address": "Doventorsteinweg 48, 28195 Bremen",
+            "concern_id": concern,
+            "concern_name": CONCERNS[concern][1],
+            "mode": "in_person",
+            "weekdays": [0, 1],
+            "latest_date": (LAST + timedelta(days=30)).isoformat(),
+            "customer": {"first_name": "Erika", "last_name": "Muster", "email": "erika@example.org"},
+            "page_url": "https://x.example/waiting-list/1",
+            "registered_at": berlin(FIRST, 9).isoformat(),
+        }
+    )
+
+
+@pytest.mark.req("R45")
+@pytest.mark.req("R35")
+async def test_the_waiting_list_figures_show_on_the_page_in_the_report_and_in_the_export(
+    reporting: Reporting,
+) -> None:
+    """Wishes nobody could serve are the demand the offered appointments did not meet (DA 3.3): the
+    statistics show them by location and concern, and the export hides small counts as everywhere."""
+    reporting.clock.set(berlin(LAST + timedelta(days=1), 12))
+    client = await reporting.start()
+    setup_at = berlin(FIRST, 0) - timedelta(days=30)
+    at = berlin(FIRST + timedelta(days=1), 9)
+    mitte = [waiting_wish("mitte") for _ in range(6)]
+    await reporting.send(
+        (location_event("mitte"), setup_at),
+        (location_event("nord"), setup_at),
+        *((WaitingRegisteredV1(wish=w), at) for w in mitte),
+        (WaitingRegisteredV1(wish=waiting_wish("nord", "leistungsbezug")), at),
+        (WaitingFulfilledV1(wish=mitte[0], appointment_id=uuid.uuid4(), via_offer=True), at),
+        (WaitingRegisteredV1(wish=waiting_wish("mitte")), berlin(LAST + timedelta(days=1), 9)),  # later
+    )
+    period = f"from={FIRST}&to={LAST}"
+
+    report = await (
+        await client.get(f"/api/v1/staff/statistics/report?{period}", headers=stats_headers(reporting))
+    ).json()
+    assert report["waiting"]["registered"] == 7 and report["waiting"]["fulfilled"] == 1
+    assert report["waiting"]["offered"] == 0
+    by_location = {
+        w["key"]: (w["label"], w["registered"], w["fulfilled"]) for w in report["waiting_by_location"]
+    }
+    assert by_location == {"mitte": ("Bremen-Mitte", 6, 1), "nord": ("Bremen-Nord", 1, 0)}
+    by_concern = {w["label"]: w["registered"] for w in report["waiting_by_concern"]}
+    assert by_concern == {"Mitteilung einer Veränderung": 6, "Fragen zum Leistungsbezug": 1}
+    nord = await (
+        await client.get(
+            f"/api/v1/staff/statistics/report?{period}&location=nord", headers=stats_headers(reporting)
+        )
+    ).json()
+    assert nord["waiting"]["registered"] == 1
+
+    html = await (await client.get(f"/staff/statistics?{period}", headers=stats_headers(reporting))).text()
+    table = html.split("<caption>Warteliste je Standort</caption>")[1].split("</table>")[0]
+    assert '<th scope="col" class="n">eingetragen</th>' in table
+    assert '<tr><th scope="row">Bremen-Mitte</th><td class="n">6</td>' in table
+
+    export = await client.get(f"/api/v1/staff/statistics/export?{period}", headers=stats_headers(reporting))
+    sheet = list(load_workbook(io.BytesIO(await export.read()))["Warteliste"].iter_rows(values_only=True))
+    header, rows = sheet[0], {row[0]: dict(zip(sheet[0], row, strict=True)) for row in sheet[1:]}
+    assert header[:3] == ("Bereich", "eingetragen", "Adresse bestätigt")
+    assert rows["alle"]["eingetragen"] == 7 and rows["alle"]["Termin gebucht"] == "<5"
+    assert rows["Standort: Bremen-Mitte"]["eingetragen"] == 6
+    assert rows["Standort: Bremen-Nord"]["eingetragen"] == "<5"
+    assert rows["Anliegen: Fragen zum Leistungsbezug"]["eingetragen"] == "<5"
+    assert rows["alle"]["Termin angeboten"] == 0
