@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from functools import lru_cache
 from typing import Annotated
 
@@ -13,9 +13,11 @@ from shared.clock import BERLIN
 
 __all__ = [
     "BERLIN",
+    "DAY_LIST_HORIZON",
     "EARLIEST_DAY",
     "LATEST_DAY",
     "CalendarDay",
+    "day_list_available",
     "holiday_name",
     "in_calendar",
     "is_public_holiday",
@@ -29,6 +31,15 @@ CalendarDay = Annotated[date, Field(ge=EARLIEST_DAY, le=LATEST_DAY)]
 
 def in_calendar(day: date) -> bool:
     return EARLIEST_DAY <= day <= LATEST_DAY
+
+
+# R22, R33: the Excel list of a day is made from today up to this far ahead; a past day's list is deleted
+# at the end of its day and not made again. Reporting refuses other days; the staff pages link only these.
+DAY_LIST_HORIZON = timedelta(days=90)
+
+
+def day_list_available(day: date, today: date) -> bool:
+    return today <= day <= today + DAY_LIST_HORIZON
 
 
 @lru_cache(maxsize=32)

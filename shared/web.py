@@ -277,6 +277,15 @@ async def parse_json(request: web.Request, model: type[M], *, allow_nul: bool = 
     return parsed
 
 
+def blank_is_none(value: object) -> object:
+    """An optional query field sent empty means "not given": an HTML form sends its "alle" option as
+    `location=`, and a client that fills the documented template `?location=` leaves it so. Use it as
+    `Annotated[X | None, BeforeValidator(blank_is_none)]`."""
+    if isinstance(value, str) and not value.strip():
+        return None
+    return value
+
+
 def parse_query(request: web.Request, model: type[M]) -> M:
     query = dict(request.query)
     refuse_nul(query)

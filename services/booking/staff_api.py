@@ -27,7 +27,7 @@ from typing import Annotated, Any
 
 import asyncpg
 from aiohttp import web
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from services.booking import staff_service as staff
 from services.booking.api import DEPS, IDEMPOTENCY_HEADER, NO_STORE, _appointment_id, _location_id
@@ -47,7 +47,7 @@ from shared.errors import NotFoundError
 from shared.events.catalog import ConcernOffer, Mode
 from shared.events.staff_work import Outcome
 from shared.identity import StaffIdentity
-from shared.web import json_model, parse_json, parse_query, staff_identity
+from shared.web import blank_is_none, json_model, parse_json, parse_query, staff_identity
 
 routes = web.RouteTableDef()
 
@@ -136,7 +136,8 @@ class TransferIn(_In):
 
 
 class CallbackQuery(_In):
-    location: Id | None = None
+    # Empty (`?location=`, a form's "alle") is every location the caller may see, as at the gateway.
+    location: Annotated[Id | None, BeforeValidator(blank_is_none)] = None
     status: Annotated[str, Field(pattern=r"^(open|claimed|closed|active|all)$")] = "active"
     group: Id | None = None
 

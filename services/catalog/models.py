@@ -17,6 +17,7 @@ from pydantic import (
 )
 
 from shared.events.catalog import GroupKind, Mode
+from shared.web import blank_is_none
 
 LOCATION_ID = r"^[a-z][a-z0-9-]{1,31}$"
 ITEM_ID = r"^[a-z][a-z0-9-]{1,47}$"
@@ -190,12 +191,6 @@ class ApprovalIn(_Body):
 # --- the finder -------------------------------------------------------------------------------------
 
 
-def _blank_is_none(value: object) -> object:
-    if isinstance(value, str) and not value.strip():
-        return None
-    return value
-
-
 # Letters of any alphabet, digits, spaces, dots and hyphens: what street names in Bremen are made of.
 # Everything else (quotes, semicolons, angle brackets, ...) is refused with a 422 naming the field.
 _STREET = re.compile(r"^[^\W_](?:[^\W_]|[ .\-])*$")
@@ -228,8 +223,8 @@ class FinderQuery(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     street: StreetName
-    house_number: Annotated[HouseNumber | None, BeforeValidator(_blank_is_none)] = None
-    postcode: Annotated[Postcode | None, BeforeValidator(_blank_is_none)] = None
+    house_number: Annotated[HouseNumber | None, BeforeValidator(blank_is_none)] = None
+    postcode: Annotated[Postcode | None, BeforeValidator(blank_is_none)] = None
     under_25: bool = False
     lang: str | None = None
 

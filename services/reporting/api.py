@@ -15,10 +15,10 @@ Paths served (the gateway proxies them):
 
 from __future__ import annotations
 
-from typing import Literal, cast
+from typing import Annotated, Literal, cast
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from services.reporting import service, statistics
 from services.reporting.config import Settings
@@ -29,7 +29,7 @@ from shared.calendar import CalendarDay
 from shared.clock import Clock
 from shared.errors import ForbiddenError
 from shared.identity import Role, StaffIdentity
-from shared.web import CLOCK, POOL, SETTINGS, json_model, parse_query, staff_identity
+from shared.web import CLOCK, POOL, SETTINGS, blank_is_none, json_model, parse_query, staff_identity
 
 routes = web.RouteTableDef()
 
@@ -61,7 +61,10 @@ class PeriodQuery(_Query):
     last: CalendarDay | None = Field(
         default=None, alias="to", description="Last day, inclusive (default: today)."
     )
-    location: str | None = Field(default=None, min_length=1, max_length=64, description="A location id.")
+    # Empty (the form's "alle Standorte", or the template's `location=`) is all locations, as at the gateway.
+    location: Annotated[str | None, BeforeValidator(blank_is_none)] = Field(
+        default=None, min_length=1, max_length=64, description="A location id; empty or absent: all."
+    )
 
 
 class BreakdownQuery(PeriodQuery):

@@ -203,11 +203,12 @@ async def delete_dead_letters_before(conn: asyncpg.Connection, cutoff: datetime)
 
 
 async def mark_lists_stale(conn: asyncpg.Connection, pairs: Iterable[tuple[str, date]]) -> None:
+    """Also a list not built yet (no content): while its first build holds the row, this waits for it and
+    then marks the new file, which may have been read before this change (a list without a file is
+    never rebuilt for being stale, `claim_stale_list`)."""
     for location_id, day in pairs:
         await conn.execute(
-            "UPDATE day_lists SET stale = true WHERE location_id = $1 AND day = $2 AND content IS NOT NULL",
-            location_id,
-            day,
+            "UPDATE day_lists SET stale = true WHERE location_id = $1 AND day = $2", location_id, day
         )
 
 
@@ -383,6 +384,18 @@ async def booking_day_locations(conn: asyncpg.Connection, day: date) -> list[str
     return sorted(r["location_id"] for r in rows)
 
 
+async def day_list_location_known(conn: asyncpg.Connection, location_id: str, day: date) -> bool:
+    """A location reporting knows, or one with appointments that day (a list row is made only for it)."""
+    return bool(
+        await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM locations WHERE location_id = $1)"
+            " OR EXISTS (SELECT 1 FROM appointments WHERE location_id = $1 AND day = $2)",
+            location_id,
+            day,
+        )
+    )
+
+
 async def ensure_day_lists(
     conn: asyncpg.Connection, day: date, location_ids: Sequence[str], now: datetime, delete_after: datetime
 ) -> None:
@@ -415,18 +428,17 @@ async def claim_stale_list(conn: asyncpg.Connection, first_day: date) -> Row | N
     )
 
 
-async def lock_day_list(
-    conn: asyncpg.Connection, location_id: str, day: date, now: datetime, delete_after: datetime
-) -> Row:
-    """The list row of a location and day, locked (waiting for another replica building it)."""
-    await ensure_day_lists(conn, day, [location_id], now, delete_after)
+async def lock_day_list(conn: asyncpg.Connection, location_id: str, day: date) -> Row:
+    """The list row of a location and day, locked (waiting for another replica building it). The row is
+    committed before (`ensure_day_lists`), so that a change arriving during the build finds it and marks
+    the new file stale (`mark_lists_stale`)."""
     row = await conn.fetchrow(
         "SELECT location_id, day, generated_at, generation, stale, content, appointment_count"
         " FROM day_lists WHERE location_id = $1 AND day = $2 FOR UPDATE",
         location_id,
         day,
     )
-    assert row is not None  # noqa: S101 -- inserted just above in this transaction
+    assert row is not None  # noqa: S101 -- committed by ensure_day_lists before; list rows are never deleted
     return row
 
 
@@ -467,7 +479,7 @@ async def day_list_appointments(conn: asyncpg.Connection, location_id: str, day:
         conn,
         "SELECT id, reference, status, group_id, service_point, concern_id, concern_name, start_at, end_at,"
         " mode, interpreter_language, outcome, first_name, last_name, phone, customer_number,"
-        " household_number FROM appointments WHERE location_id = $1 AND day = $2"
+        " household_number, emergency, language FROM appointments WHERE location_id = $1 AND day = $2"
         " ORDER BY start_at, service_point, reference",
         location_id,
         day,

@@ -14,7 +14,7 @@ from shared.calendar import is_public_holiday
 from shared.clock import BERLIN
 from shared.errors import OTVError, ValidationError
 from shared.events.catalog import LocationConfiguredV1
-from shared.labels import CHANNELS_DE, MODES_DE, OUTCOMES_DE
+from shared.labels import CHANNELS_DE, LANGUAGES_DE, MODES_DE, OUTCOMES_DE
 
 # The columns of the read model that hold personal data (R34): erased by the retention job, never in
 # statistics. Kept in step with the CHECK constraint of migration 001.
@@ -48,6 +48,16 @@ CANCELLED_BY_LABELS = {
     "staff": "Mitarbeitende",
     "service_centre": "Service-Center",
     "system": "System",
+}
+# The waiting list's events (R45) as counted in `waiting_counts`, in the order of a wish's life.
+WAITING_LABELS = {
+    "registered": "eingetragen",
+    "confirmed": "Adresse bestätigt",
+    "offered": "Termin angeboten",
+    "offer_expired": "Angebot verfallen",
+    "fulfilled": "Termin gebucht",
+    "withdrawn": "zurückgezogen",
+    "expired": "ohne Termin abgelaufen",
 }
 WEEKDAYS_DE = ("Montag", "Dienstag", "Mittwoch", "Donnerstag", "Freitag", "Samstag", "Sonntag")
 
@@ -213,6 +223,8 @@ class DayListRow:
     status: str
     outcome: str | None
     reference: str
+    emergency: bool = False
+    language: str = "de"  # of the customer's pages and mails (de, de-x-ls, en)
 
     @property
     def duration_minutes(self) -> int:
@@ -229,12 +241,26 @@ class DayListRow:
             parts.append(f"Kd-Nr. {self.customer_number}")
         if self.household_number:
             parts.append(f"BG-Nr. {self.household_number}")
-        return " / ".join(parts)
+        # One per line: both together are wider than the column and would be cut off in print.
+        return "\n".join(parts)
 
     @property
     def phone_for_call(self) -> str:
         # R4: the number matters for phone appointments only; the list shows no more than the task needs.
         return (self.phone or "") if self.mode == "phone" else ""
+
+    @property
+    def notes(self) -> str:
+        """What staff prepare for besides the concern, as the day page shows it: an emergency (it goes
+        first, DA 3.3), the interpreter and the customer's language when it is not German."""
+        lines = []
+        if self.emergency:
+            lines.append("Notfall")
+        if self.interpreter_language:
+            lines.append(f"Sprachmittlung: {self.interpreter_language}")
+        if self.language != "de":
+            lines.append(f"Sprache: {LANGUAGES_DE.get(self.language, self.language)}")
+        return "\n".join(lines)
 
     @property
     def status_label(self) -> str:

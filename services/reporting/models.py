@@ -64,6 +64,21 @@ class CallbackFigures(_Model):
     open_overdue: int = 0
 
 
+class WaitingFigures(_Model):
+    """The waiting list's events in the period (R45), by the Berlin day they happened: wishes for a time
+    the offered appointments did not meet (DA 3.3), and what became of them. Counts only (R34)."""
+
+    key: str
+    label: str
+    registered: int = Field(default=0, description="Wishes entered.")
+    confirmed: int = Field(default=0, description="Wishes whose e-mail address was confirmed.")
+    offered: int = Field(default=0, description="Freed times offered to a waiting customer.")
+    offer_expired: int = Field(default=0, description="Offers not taken in time.")
+    fulfilled: int = Field(default=0, description="Wishes ended by a booking.")
+    withdrawn: int = Field(default=0, description="Wishes withdrawn.")
+    expired: int = Field(default=0, description="Wishes ended at their last day without an appointment.")
+
+
 class MailFigures(_Model):
     kind: str
     sent: int = 0
@@ -88,6 +103,12 @@ class StatisticsReport(_Model):
     callbacks: CallbackFigures
     callbacks_by_location: list[CallbackFigures]
     mails: list[MailFigures]
+    waiting: WaitingFigures = Field(
+        default_factory=lambda: WaitingFigures(key="total", label="gesamt"),
+        description="The waiting list's events in the period (R45).",
+    )
+    waiting_by_location: list[WaitingFigures] = Field(default_factory=list)
+    waiting_by_concern: list[WaitingFigures] = Field(default_factory=list)
 
     model_config = ConfigDict(frozen=True, populate_by_name=True, serialize_by_alias=True)
 

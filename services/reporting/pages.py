@@ -22,7 +22,13 @@ from services.reporting.api import (
     statistics_period,
 )
 from services.reporting.charts import bar_chart, column_chart
-from services.reporting.domain import CANCELLED_BY_LABELS, LEAD_TIME_BUCKETS, OUTCOME_LABELS, Period
+from services.reporting.domain import (
+    CANCELLED_BY_LABELS,
+    LEAD_TIME_BUCKETS,
+    OUTCOME_LABELS,
+    WAITING_LABELS,
+    Period,
+)
 from services.reporting.models import StatisticsReport
 from shared.errors import ValidationError
 from shared.identity import Role
@@ -155,6 +161,7 @@ async def statistics_page(request: web.Request) -> web.Response:
             "cancelled_by_labels": CANCELLED_BY_LABELS,
             "outcome_labels": OUTCOME_LABELS,
             "mail_kinds": MAIL_KINDS_DE,
+            "waiting_labels": WAITING_LABELS,
             "problems": problems,
         },
     )

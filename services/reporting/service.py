@@ -33,6 +33,7 @@ from services.reporting.domain import (
 )
 from services.reporting.models import DayListInfo
 from services.reporting.workbooks import build_day_list
+from shared.calendar import DAY_LIST_HORIZON
 from shared.clock import Clock
 from shared.errors import NotFoundError, ValidationError
 from shared.events import Envelope, EventData
@@ -44,9 +45,6 @@ from shared.metrics import RETENTION_LAST_RUN
 log = structlog.get_logger(__name__)
 
 Claim = Callable[[asyncpg.Connection], Awaitable[Any]]  # returns the claimed list's row, or None
-
-# How far ahead staff may ask for a list (the booking horizon is 8 weeks).
-DAY_LIST_HORIZON = timedelta(days=90)
 
 
 def _text(value: Any) -> str | None:
@@ -364,6 +362,8 @@ async def _build_list(
             status=r["status"],
             outcome=r["outcome"],
             reference=r["reference"] or "",
+            emergency=r["emergency"],
+            language=r["language"],
         )
         for r in records
     ]
@@ -437,12 +437,18 @@ async def get_day_list(
         raise ValidationError(
             "That day is too far ahead.", details=[{"field": "date", "message": "at most 90 days ahead"}]
         )
-    async with pool.acquire() as conn, conn.transaction():
-        row = await db.lock_day_list(conn, location_id, day, now, delete_after)
-        if row["content"] is not None and not row["stale"]:
-            return day_list_filename(location_id, day), bytes(row["content"])
-        content, count = await _build_list(conn, location_id, day, now)
-        generation = await db.store_day_list(conn, location_id, day, content, count, now, "demand")
+    async with pool.acquire() as conn:
+        if not await db.day_list_location_known(conn, location_id, day):
+            raise NotFoundError("No such location.")
+        # Committed before the build locks it: a change arriving during the build then waits for the
+        # build and marks the new file stale, instead of missing a row it cannot see (R22).
+        await db.ensure_day_lists(conn, day, [location_id], now, delete_after)
+        async with conn.transaction():
+            row = await db.lock_day_list(conn, location_id, day)
+            if row["content"] is not None and not row["stale"]:
+                return day_list_filename(location_id, day), bytes(row["content"])
+            content, count = await _build_list(conn, location_id, day, now)
+            generation = await db.store_day_list(conn, location_id, day, content, count, now, "demand")
     log.info(
         "day_list_generated",
         location=location_id,

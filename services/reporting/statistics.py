@@ -17,6 +17,7 @@ from services.reporting.domain import (
     LEAD_TIME_BUCKETS,
     MODE_LABELS,
     OUTCOME_LABELS,
+    WAITING_LABELS,
     WEEKDAYS_DE,
     Period,
     berlin_day,
@@ -39,6 +40,7 @@ from services.reporting.models import (
     RetentionRun,
     ServiceRetention,
     StatisticsReport,
+    WaitingFigures,
 )
 from shared.clock import Clock
 
@@ -202,6 +204,16 @@ async def statistics_report(
         MailFigures(kind=r["kind"], sent=r["sent"], failed=r["failed"])
         for r in await sdb.mails(pool, start, end, location)
     ]
+    waiting_total = WaitingFigures(key="total", label="gesamt")
+    waiting: dict[str, list[WaitingFigures]] = {"location": [], "concern": []}
+    for r in await sdb.waiting(pool, period.first, period.last, location):
+        dim = _waiting_dimension(r)
+        key, label = names.key_and_label(dim, r)
+        counts = WaitingFigures(key=key, label=label, **{k: int(r[k]) for k in WAITING_LABELS})
+        if dim == "total":
+            waiting_total = counts
+        else:
+            waiting[dim].append(counts)
     return StatisticsReport(
         first=period.first,
         last=period.last,
@@ -217,7 +229,16 @@ async def statistics_report(
         callbacks=callback_total,
         callbacks_by_location=sorted((c for c in callbacks if c.key != "total"), key=lambda c: c.label),
         mails=mails,
+        waiting=waiting_total,
+        waiting_by_location=sorted(waiting["location"], key=lambda w: w.label),
+        waiting_by_concern=sorted(waiting["concern"], key=lambda w: (-w.registered, w.label)),
     )
+
+
+def _waiting_dimension(row: Any) -> str:
+    if not row["g_location"]:
+        return "location"
+    return "concern" if not row["g_concern"] else "total"
 
 
 # --- booking patterns (R48) -----------------------------------------------------------------------------

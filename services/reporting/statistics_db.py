@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from services.reporting.domain import CANCELLED_BY_LABELS, LEAD_TIME_BUCKETS, OUTCOME_LABELS
+from services.reporting.domain import CANCELLED_BY_LABELS, LEAD_TIME_BUCKETS, OUTCOME_LABELS, WAITING_LABELS
 
 Row = Any  # asyncpg.Record: asyncpg ships no types
 Conn = Any  # an asyncpg connection or pool
@@ -133,6 +133,23 @@ async def mails(conn: Conn, start: datetime, end: datetime, location: str | None
         end,
         location,
     )
+
+
+_WAITING_SUMS = ", ".join(
+    f"coalesce(sum(count) FILTER (WHERE event = '{k}'), 0)::bigint AS {k}" for k in WAITING_LABELS
+)
+WAITING_SQL = f"""
+SELECT grouping(location_id) AS g_location, grouping(concern_id) AS g_concern, location_id, concern_id,
+       {_WAITING_SUMS}
+FROM waiting_counts
+WHERE day BETWEEN $1 AND $2 AND ($3::text IS NULL OR location_id = $3)
+GROUP BY GROUPING SETS ((), (location_id), (concern_id))
+"""  # noqa: S608 -- built from constants of this module, the values are parameters
+
+
+async def waiting(conn: Conn, first: date, last: date, location: str | None) -> list[Row]:
+    """The waiting list's events (R45) in the period: in all, by location and by concern."""
+    return await _fetch(conn, WAITING_SQL, first, last, location)
 
 
 # --- booking patterns (R48) ---------------------------------------------------------------------------

@@ -22,11 +22,12 @@ from services.reporting.domain import (
     CANCELLED_BY_LABELS,
     LEAD_TIME_BUCKETS,
     OUTCOME_LABELS,
+    WAITING_LABELS,
     DayListRow,
     date_label,
     suppress,
 )
-from services.reporting.models import CallbackFigures, Figures, StatisticsReport
+from services.reporting.models import CallbackFigures, Figures, StatisticsReport, WaitingFigures
 from shared.clock import BERLIN
 from shared.labels import MAIL_KINDS_DE
 
@@ -43,6 +44,7 @@ _HEAD = Font(bold=True, color="FFFFFF")
 _HEAD_FILL = PatternFill("solid", fgColor="1F4E79")
 _HEAD_BORDER = Border(bottom=Side(style="thin", color="000000"))
 _WRAP = Alignment(vertical="top", wrap_text=True)
+_TOP = Alignment(vertical="top")
 _CANCELLED = Font(strike=True, color="7F7F7F")
 
 _FORBIDDEN_IN_SHEET_NAMES = str.maketrans({c: "-" for c in "[]:*?/\\"})
@@ -52,6 +54,9 @@ _FORBIDDEN_IN_SHEET_NAMES = str.maketrans({c: "-" for c in "[]:*?/\\"})
 class Column:
     title: str
     width: float
+    # Text wraps within the column (the row grows, Excel and LibreOffice fit its height on opening):
+    # every column to the right is filled, so a longer text would be cut off on screen and in print.
+    wrap: bool = False
 
 
 # R22: the columns the issue names, in the order staff read them.
@@ -59,14 +64,14 @@ DAY_LIST_COLUMNS = (
     Column("Uhrzeit", 9),
     Column("Dauer (Min.)", 8),
     Column("Serviceplatz", 8),
-    Column("Name", 28),
-    Column("Kunden-/BG-Nr.", 24),
-    Column("Anliegen", 36),
-    Column("Art", 12),
-    Column("Telefon (Telefontermin)", 20),
-    Column("Sprachmittlung", 16),
-    Column("Status", 16),
-    Column("Buchungsnummer", 16),
+    Column("Name", 28, wrap=True),
+    Column("Kunden-/BG-Nr.", 24, wrap=True),
+    Column("Anliegen", 36, wrap=True),
+    Column("Art", 12, wrap=True),
+    Column("Telefon (Telefontermin)", 20, wrap=True),
+    Column("Sprachmittlung / Hinweise", 22, wrap=True),
+    Column("Status", 20, wrap=True),
+    Column("Buchungsnummer", 16, wrap=True),
 )
 DAY_LIST_HEADER_ROW = 4
 
@@ -183,13 +188,14 @@ def build_day_list(
                 r.concern,
                 "telefonisch" if r.mode == "phone" else "persönlich",
                 r.phone_for_call,
-                r.interpreter_language or "",
+                r.notes,
                 r.status_label,
                 r.reference,
             ]
             cells = [v if isinstance(v, Cell) else _cell(ws, v) for v in values]
-            if struck:
-                for cell in cells:
+            for cell, column in zip(cells, DAY_LIST_COLUMNS, strict=True):
+                cell.alignment = _WRAP if column.wrap else _TOP
+                if struck:
                     cell.font = _CANCELLED
             ws.append(cells)
 
@@ -246,6 +252,12 @@ def _figure_row(f: Figures, threshold: int) -> list[Any]:
         return suppress(n, threshold)
 
     few = 0 < f.appointments < threshold  # a mean over a handful would say too much about each one
+    # Each concern has one duration (R16): the booked minutes of the row give its count of appointments
+    # not cancelled back, and the utilisation gives the minutes back. Both go when that count, or one it
+    # would reveal (appointments, cancellations), is hidden; the offered minutes count no persons.
+    hidden = any(
+        0 < n < threshold for n in (f.appointments, f.cancellations, f.appointments - f.cancellations)
+    )
     return [
         f.label,
         s(f.appointments),
@@ -254,9 +266,9 @@ def _figure_row(f: Figures, threshold: int) -> list[Any]:
         s(f.no_shows),
         *[s(f.outcomes.get(k, 0)) for k in _OUTCOME_KEYS if k != "no_show"],
         s(f.interpreter),
-        f.booked_minutes,
+        "" if hidden else f.booked_minutes,
         f.offered_minutes if f.offered_minutes is not None else "",
-        f.utilisation if f.utilisation is not None else "",
+        "" if hidden or f.utilisation is None else f.utilisation,
         "" if few or f.lead_time_mean_hours is None else round(f.lead_time_mean_hours, 1),
         "" if few or f.lead_time_median_hours is None else round(f.lead_time_median_hours, 1),
         *[s(f.lead_time_buckets.get(label, 0)) for label, _ in LEAD_TIME_BUCKETS],
@@ -290,6 +302,10 @@ def _callback_row(c: CallbackFigures, threshold: int) -> list[Any]:
     ]
 
 
+def _waiting_row(w: WaitingFigures, label: str, threshold: int) -> list[Any]:
+    return [label, *[suppress(getattr(w, k), threshold) for k in WAITING_LABELS]]
+
+
 def build_statistics_export(report: StatisticsReport, *, threshold: int, generated_at: datetime) -> bytes:
     """The statistics of a period as a workbook: an overview and one sheet per breakdown. Counts from 1
     to threshold-1 are shown as "<threshold" (R35: small counts could identify a person)."""
@@ -305,8 +321,9 @@ def build_statistics_export(report: StatisticsReport, *, threshold: int, generat
         ("", None),
         (
             f"Geheimhaltung: Anzahlen von 1 bis {threshold - 1} werden als „<{threshold}“ ausgewiesen, "
-            "Mittelwerte über weniger als "
-            f"{threshold} Termine nicht. Die Statistik enthält keine personenbezogenen Daten.",
+            f"Mittelwerte über weniger als {threshold} Termine nicht; ebenso fehlen in solchen Zeilen die "
+            "gebuchten Minuten und die Auslastung, aus denen sich die Anzahl zurückrechnen ließe. "
+            "Die Statistik enthält keine personenbezogenen Daten.",
             None,
         ),
         (
@@ -318,6 +335,12 @@ def build_statistics_export(report: StatisticsReport, *, threshold: int, generat
         (
             f"Rückruf-Tickets: fristgerecht = innerhalb von {int(CALLBACK_PROMISE.total_seconds() // 3600)}"
             " Stunden geschlossen (DA 2.3), gezählt nach dem Tag ihrer Anlage.",
+            None,
+        ),
+        (
+            "Warteliste: Wünsche nach einem Termin, für den kein freier Termin angeboten war, und was aus "
+            "ihnen wurde (angeboten, gebucht, zurückgezogen, abgelaufen), gezählt nach dem Tag des "
+            "Ereignisses.",
             None,
         ),
     ):
@@ -349,6 +372,15 @@ def build_statistics_export(report: StatisticsReport, *, threshold: int, generat
         [_callback_row(report.callbacks.model_copy(update={"label": "alle"}), threshold)]
         + [_callback_row(c, threshold) for c in report.callbacks_by_location],
         [34, 14, 14, 14, 14, 14],
+    )
+    waiting = wb.create_sheet("Warteliste")
+    _table(
+        waiting,
+        ["Bereich", *WAITING_LABELS.values()],
+        [_waiting_row(report.waiting, "alle", threshold)]
+        + [_waiting_row(w, f"Standort: {w.label}", threshold) for w in report.waiting_by_location]
+        + [_waiting_row(w, f"Anliegen: {w.label}", threshold) for w in report.waiting_by_concern],
+        [44, *([14] * len(WAITING_LABELS))],
     )
     mails = wb.create_sheet("E-Mails")
     _table(

@@ -30,6 +30,7 @@ from shared.events.appointment import (
     CancelledBy,
     Channel,
     CustomerData,
+    Language,
 )
 from shared.events.catalog import (
     Address,
@@ -122,6 +123,7 @@ class Appt:
     channel: Channel = Channel.ONLINE
     service_point: int = 1
     interpreter_language: str | None = None
+    language: Language = Language.DE
     booked_at: datetime = field(default_factory=lambda: berlin(BEFORE, 10))
     client_network: str | None = None
     status: AppointmentStatus = AppointmentStatus.BOOKED
@@ -166,11 +168,13 @@ class Appt:
             concern_id=self.concern_id,
             concern_name=CONCERNS[self.concern_id][1],
             sensitive=self.concern_id == "energiesperre",
+            emergency=self.concern_id == "energiesperre",
             start=self.start,
             end=self.end,
             mode=self.mode,
             channel=self.channel,
             interpreter_language=self.interpreter_language,
+            language=self.language,
             customer=CustomerData(
                 first_name=self.first_name,
                 last_name=self.last_name,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import threading
 from datetime import timedelta
 from typing import Any
 
@@ -13,17 +14,27 @@ import pytest
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 from openpyxl import load_workbook
+from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
+from services.reporting import service
 from services.reporting.domain import DayListRow
 from services.reporting.workbooks import DAY_LIST_COLUMNS, build_day_list
 from shared.clock import BERLIN
-from shared.events.appointment import CancelledBy, Channel
+from shared.events.appointment import CancelledBy, Channel, Language
 from shared.events.catalog import Mode
 from shared.events.retention import AppointmentPersonalDataErasedV1
 from shared.identity import Role
 from tests.conftest import wait_for
-from tests.reporting.conftest import DAY, Appt, Reporting, berlin, identity_header, location_event
+from tests.reporting.conftest import (
+    DAY,
+    Appt,
+    Reporting,
+    berlin,
+    envelope,
+    identity_header,
+    location_event,
+)
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 HEADER_ROW = 4
@@ -62,6 +73,7 @@ def demo_day() -> tuple[list[Appt], list[Appt]]:
             last_name="Dorn",
             first_name="Dana",
             interpreter_language="Arabisch",
+            language=Language.EN,
             channel=Channel.STAFF,
         ),
         Appt(
@@ -139,7 +151,7 @@ async def test_day_list_holds_every_appointment_of_the_location_and_day_once_sor
             "Anliegen",
             "Art",
             "Telefon (Telefontermin)",
-            "Sprachmittlung",
+            "Sprachmittlung / Hinweise",
             "Status",
             "Buchungsnummer",
         ]
@@ -163,7 +175,13 @@ async def test_day_list_holds_every_appointment_of_the_location_and_day_once_sor
             # The phone number only for phone appointments (R4), nothing more than the task needs.
             assert row["Telefon (Telefontermin)"] == (appt.phone if appt.mode is Mode.PHONE else None)
             assert row["Art"] == ("telefonisch" if appt.mode is Mode.PHONE else "persönlich")
-            assert row["Sprachmittlung"] == appt.interpreter_language
+            # What the day page shows to prepare: an emergency, the interpreter, the customer's language.
+            prepare = [
+                *(["Notfall"] if appt.concern_id == "energiesperre" else []),
+                *([f"Sprachmittlung: {appt.interpreter_language}"] if appt.interpreter_language else []),
+                *(["Sprache: Englisch"] if appt.language is Language.EN else []),
+            ]
+            assert row["Sprachmittlung / Hinweise"] == ("\n".join(prepare) or None), appt.reference
             assert row["Status"] == ("storniert" if appt.status == "cancelled" else "gebucht")
         # Layout: frozen header, filter over the table, A4 landscape fitted to the width, header repeated.
         assert ws.freeze_panes == "A5"
@@ -182,6 +200,13 @@ async def test_day_list_holds_every_appointment_of_the_location_and_day_once_sor
     assert numbers[expected[2].reference] == "BG-Nr. BG-7788"
     concerns = {str(r["Buchungsnummer"]): r["Anliegen"] for ws in wb.worksheets for r in data_rows(ws)}
     assert concerns[expected[4].reference] == "Drohende / eingetretene Energiesperre"
+    notes = {
+        str(r["Buchungsnummer"]): r["Sprachmittlung / Hinweise"]
+        for ws in wb.worksheets
+        for r in data_rows(ws)
+    }
+    assert notes[expected[4].reference] == "Notfall"
+    assert notes[expected[3].reference] == "Sprachmittlung: Arabisch\nSprache: Englisch"
 
     props = wb.properties
     assert props.title == "Terminliste Bremen-Mitte 11.03.2025"
@@ -245,6 +270,61 @@ async def test_two_reporting_instances_create_the_list_once_at_six_and_rebuild_i
     assert status[late.reference] == "storniert"
     # The download was the stored file: no third build.
     assert await pool.fetchval("SELECT count(*) FROM day_list_runs WHERE location_id = 'mitte'") == 2
+
+
+@pytest.mark.req("R22")
+async def test_a_booking_that_arrives_while_the_list_is_first_built_is_in_the_list_downloaded_next(
+    reporting: Reporting, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first download of a future day's list reads the appointments, then renders the file; a booking
+    applied in between must mark that file stale, not leave it served as current without the booking."""
+    client = await reporting.start()  # the day before DAY: the scheduler builds nothing for DAY
+    await reporting.send((location_event("mitte"), berlin(DAY, 0) - timedelta(days=5)))
+    early = Appt("mitte", "neuantrag", berlin(DAY, 8), last_name="Früh")
+    await reporting.send((early.booked(), early.booked_at))
+
+    rendering, release = threading.Event(), threading.Event()
+    render = build_day_list
+
+    def paused_render(**kwargs: Any) -> bytes:
+        rendering.set()
+        release.wait(timeout=30)
+        return render(**kwargs)
+
+    monkeypatch.setattr(service, "build_day_list", paused_render)
+    first_download = asyncio.create_task(download(reporting, client))
+    await wait_for(rendering.is_set, what="the first build rendering the file")
+
+    late = Appt("mitte", "leistungsbezug", berlin(DAY, 10), last_name="Spät")
+    await reporting.publish(envelope(late.booked(), late.booked_at))
+
+    async def applied_or_waiting() -> bool:
+        # Either the booking is applied already, or its consumer waits for the build's lock on the list.
+        waiting = await reporting.pool.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND wait_event_type = 'Lock' AND query LIKE 'UPDATE day_lists SET stale%'"
+        )
+        return bool(waiting) or await reporting.applied() == len(reporting.published)
+
+    await wait_for(applied_or_waiting, what="the booking applied or waiting for the list")
+    release.set()
+    response = await first_download
+    assert response.status == 200
+    first = {
+        str(r["Buchungsnummer"])
+        for ws in load_workbook(io.BytesIO(await response.read())).worksheets
+        for r in data_rows(ws)
+    }
+    assert first == {early.reference}  # read before the booking arrived
+    await reporting.settle()
+
+    again = await download(reporting, client)
+    names = {
+        str(r["Name"])
+        for ws in load_workbook(io.BytesIO(await again.read())).worksheets
+        for r in data_rows(ws)
+    }
+    assert names == {"Früh, Erika", "Spät, Erika"}
 
 
 @pytest.mark.req("R34")
@@ -425,4 +505,34 @@ def test_a_name_that_looks_like_a_formula_stays_text_in_the_list() -> None:
     assert not [c.coordinate for c in cells if c.data_type == "f"]  # no formula anywhere
     shown = {str(c.value) for c in cells}
     assert f"{typed['last_name']}, {typed['first_name']}" in shown
-    assert "=cmd|' /C calc'!A0" in shown and typed["reference"] in shown
+    assert "Sprachmittlung: =cmd|' /C calc'!A0" in shown and typed["reference"] in shown
+
+
+@pytest.mark.req("R22")
+def test_long_texts_wrap_in_their_cells_so_the_printed_list_shows_them_whole() -> None:
+    """A4 landscape, fitted to the width: a concern, outcome or the two numbers wider than their column
+    must wrap onto more lines of a taller row, not be cut off by the next cell."""
+    wb = one_day_list(
+        [("ez", "Eingangszone")],
+        concern="Mitteilung Arbeitsaufnahme / Aufnahme einer Ausbildung",
+        customer_number="123D456789",
+        household_number="12345BG1234567",
+        interpreter_language="Tigrinya (Eritrea), Dolmetscherin bestellt",
+        status="passed",
+        outcome="callback",
+    )
+    ws = wb["Eingangszone"]
+    titles = [c.title for c in DAY_LIST_COLUMNS]
+    cells = dict(zip(titles, ws[HEADER_ROW + 1], strict=True))
+    assert cells["Kunden-/BG-Nr."].value == "Kd-Nr. 123D456789\nBG-Nr. 12345BG1234567"
+    assert cells["Status"].value == "Rückruf-Ticket an das zuständige Team"
+    widths = {t: ws.column_dimensions[get_column_letter(i)].width for i, t in enumerate(titles, start=1)}
+    too_wide = {
+        t for t, c in cells.items() if max(len(line) for line in str(c.value or "").split("\n")) > widths[t]
+    }
+    assert {"Anliegen", "Status", "Sprachmittlung / Hinweise"} <= too_wide  # what used to be cut off
+    for title in titles[3:]:
+        assert cells[title].alignment.wrap_text, title
+        assert cells[title].alignment.vertical == "top", title
+    # No fixed row height: Excel and LibreOffice fit the row to its wrapped text on opening.
+    assert ws.row_dimensions[HEADER_ROW + 1].height is None

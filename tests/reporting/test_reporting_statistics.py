@@ -19,6 +19,7 @@ from shared.events import EventData, model_for
 from shared.events.appointment import AppointmentStatus, CancelledBy, Channel
 from shared.events.catalog import Mode
 from shared.events.mail import MailKind
+from shared.events.waiting_list import WaitingFulfilledV1, WaitingRegisteredV1, WishSnapshot
 from shared.identity import Role
 from shared.labels import MAIL_KINDS_DE
 from tests.reporting.conftest import (
@@ -284,6 +285,46 @@ async def test_an_impossible_period_on_a_page_shows_the_default_period_with_a_ge
     assert retention.status == 200 and "Angezeigt werden die letzten 90 Tage." in await retention.text()
 
 
+@pytest.mark.req("R35")
+async def test_all_locations_chosen_in_the_form_show_the_chosen_period(reporting: Reporting) -> None:
+    """The filter's "alle Standorte" is sent as `location=`: the page shows the period chosen, not the
+    last 30 days with a note blaming the dates; the API takes the documented `location=` as "all"."""
+    reporting.clock.set(berlin(LAST + timedelta(days=60), 12))
+    client = await reporting.start()
+    appts = await publish_generated(reporting, count=40)
+    expected = direct_counts(appts)
+
+    page = await client.get(
+        f"/staff/statistics?from={FIRST}&to={LAST}&location=", headers=stats_headers(reporting)
+    )
+    html = await page.text()
+    assert page.status == 200
+    assert f"{FIRST:%d.%m.%Y} bis {LAST:%d.%m.%Y}" in html and "alle Standorte." in html
+    assert 'role="alert"' not in html and "Angezeigt werden die letzten 30 Tage" not in html
+    assert f'<span class="value">{expected["appointments"]}</span> Termine' in html
+
+    for path in ("summary", "report", "breakdown?by=location&", "export"):
+        sep = "" if path.endswith("&") else "?"
+        response = await client.get(
+            f"/api/v1/staff/statistics/{path}{sep}from={FIRST}&to={LAST}&location=",
+            headers=stats_headers(reporting),
+        )
+        assert response.status == 200, (path, await response.text())
+    summary = await (
+        await client.get(
+            f"/api/v1/staff/statistics/summary?from={FIRST}&to={LAST}&location=",
+            headers=stats_headers(reporting),
+        )
+    ).json()
+    assert summary["appointments"] == expected["appointments"]
+    # "All locations" still needs the statistics role for all of them.
+    only_mitte = await client.get(
+        f"/api/v1/staff/statistics/summary?from={FIRST}&to={LAST}&location=",
+        headers=stats_headers(reporting, "mitte"),
+    )
+    assert only_mitte.status == 403
+
+
 @pytest.mark.req("R32")
 async def test_the_header_of_the_evaluation_pages_links_only_to_pages_the_person_may_open(
     reporting: Reporting,
@@ -352,12 +393,22 @@ async def test_export_shows_small_counts_as_below_five(reporting: Reporting) -> 
     cells = [v for ws in wb.worksheets for row in ws.iter_rows(min_row=2, values_only=True) for v in row[1:]]
     assert "<5" in cells  # some days have a handful of cancellations
     # No count from 1 to 4 is shown anywhere; minutes count no persons.
+    hidden_rows = 0
     for ws in wb.worksheets:
         header = next(ws.iter_rows(max_row=1, values_only=True))
         for row in ws.iter_rows(min_row=2, values_only=True):
             for title, value in zip(header, row, strict=False):
                 if isinstance(value, int) and "Minuten" not in str(title):
                     assert not 0 < value < 5, (ws.title, title, value)
+            # Nor can it be recalculated: the booked minutes of a concern of 15 minutes are 15 per
+            # appointment, and the utilisation gives the minutes back.
+            by_title = dict(zip(header, row, strict=False))
+            if "<5" in (by_title.get("Termine"), by_title.get("Stornierungen")):
+                hidden_rows += 1
+                assert by_title["gebuchte Minuten"] in (None, ""), (ws.title, row)
+                assert by_title["Auslastung"] in (None, ""), (ws.title, row)
+    assert hidden_rows
+    assert "gebuchten Minuten und die Auslastung" in notes
 
 
 async def test_callbacks_count_as_in_time_when_closed_within_48_hours(reporting: Reporting) -> None:
@@ -514,3 +565,81 @@ async def test_mail_outcomes_are_counted_by_kind(reporting: Reporting) -> None:
     assert [row[0] for row in sheet.iter_rows(min_row=2, values_only=True)] == ["Bestätigung", "Erinnerung"]
     # Every kind of mail the notifier sends has its German name (staff never read a code).
     assert set(MAIL_KINDS_DE) == {kind.value for kind in MailKind}
+
+
+def waiting_wish(location: str, concern: str = "veraenderung") -> WishSnapshot:
+    return WishSnapshot.model_validate(
+        {
+            "id": str(uuid.uuid4()),
+            "reference": "WART-1234",
+            "revision": 1,
+            "status": "waiting",
+            "location_id": location,
+            "location_name": location,
+            "location_address": "Doventorsteinweg 48, 28195 Bremen",
+            "concern_id": concern,
+            "concern_name": CONCERNS[concern][1],
+            "mode": "in_person",
+            "weekdays": [0, 1],
+            "latest_date": (LAST + timedelta(days=30)).isoformat(),
+            "customer": {"first_name": "Erika", "last_name": "Muster", "email": "erika@example.org"},
+            "page_url": "https://x.example/waiting-list/1",
+            "registered_at": berlin(FIRST, 9).isoformat(),
+        }
+    )
+
+
+@pytest.mark.req("R45")
+@pytest.mark.req("R35")
+async def test_the_waiting_list_figures_show_on_the_page_in_the_report_and_in_the_export(
+    reporting: Reporting,
+) -> None:
+    """Wishes nobody could serve are the demand the offered appointments did not meet (DA 3.3): the
+    statistics show them by location and concern, and the export hides small counts as everywhere."""
+    reporting.clock.set(berlin(LAST + timedelta(days=1), 12))
+    client = await reporting.start()
+    setup_at = berlin(FIRST, 0) - timedelta(days=30)
+    at = berlin(FIRST + timedelta(days=1), 9)
+    mitte = [waiting_wish("mitte") for _ in range(6)]
+    await reporting.send(
+        (location_event("mitte"), setup_at),
+        (location_event("nord"), setup_at),
+        *((WaitingRegisteredV1(wish=w), at) for w in mitte),
+        (WaitingRegisteredV1(wish=waiting_wish("nord", "leistungsbezug")), at),
+        (WaitingFulfilledV1(wish=mitte[0], appointment_id=uuid.uuid4(), via_offer=True), at),
+        (WaitingRegisteredV1(wish=waiting_wish("mitte")), berlin(LAST + timedelta(days=1), 9)),  # later
+    )
+    period = f"from={FIRST}&to={LAST}"
+
+    report = await (
+        await client.get(f"/api/v1/staff/statistics/report?{period}", headers=stats_headers(reporting))
+    ).json()
+    assert report["waiting"]["registered"] == 7 and report["waiting"]["fulfilled"] == 1
+    assert report["waiting"]["offered"] == 0
+    by_location = {
+        w["key"]: (w["label"], w["registered"], w["fulfilled"]) for w in report["waiting_by_location"]
+    }
+    assert by_location == {"mitte": ("Bremen-Mitte", 6, 1), "nord": ("Bremen-Nord", 1, 0)}
+    by_concern = {w["label"]: w["registered"] for w in report["waiting_by_concern"]}
+    assert by_concern == {"Mitteilung einer Veränderung": 6, "Fragen zum Leistungsbezug": 1}
+    nord = await (
+        await client.get(
+            f"/api/v1/staff/statistics/report?{period}&location=nord", headers=stats_headers(reporting)
+        )
+    ).json()
+    assert nord["waiting"]["registered"] == 1
+
+    html = await (await client.get(f"/staff/statistics?{period}", headers=stats_headers(reporting))).text()
+    table = html.split("<caption>Warteliste je Standort</caption>")[1].split("</table>")[0]
+    assert '<th scope="col" class="n">eingetragen</th>' in table
+    assert '<tr><th scope="row">Bremen-Mitte</th><td class="n">6</td>' in table
+
+    export = await client.get(f"/api/v1/staff/statistics/export?{period}", headers=stats_headers(reporting))
+    sheet = list(load_workbook(io.BytesIO(await export.read()))["Warteliste"].iter_rows(values_only=True))
+    header, rows = sheet[0], {row[0]: dict(zip(sheet[0], row, strict=True)) for row in sheet[1:]}
+    assert header[:3] == ("Bereich", "eingetragen", "Adresse bestätigt")
+    assert rows["alle"]["eingetragen"] == 7 and rows["alle"]["Termin gebucht"] == "<5"
+    assert rows["Standort: Bremen-Mitte"]["eingetragen"] == 6
+    assert rows["Standort: Bremen-Nord"]["eingetragen"] == "<5"
+    assert rows["Anliegen: Fragen zum Leistungsbezug"]["eingetragen"] == "<5"
+    assert rows["alle"]["Termin angeboten"] == 0

@@ -185,6 +185,10 @@ async def test_the_callback_queue_of_a_team_shows_due_and_overdue_tickets_and_th
     assert queue[0]["concern_name"] == "Mitteilung einer Veränderung"  # German for staff
     assert queue[0]["team_name"] == "Eingangszone"
     assert queue[0]["due_at"].startswith("2026-03-05T11:30")
+    # The documented `?location=&status=open` left empty is every location the person may see.
+    blank = await manager.get("/api/v1/staff/callbacks", params={"location": "", "status": "open"})
+    assert blank.status == 200
+    assert [t["id"] for t in await blank.json()] == [queue[0]["id"]]
 
     clock.set(factory.at("2026-03-05", "12:00"))
     queue = await (await manager.get("/api/v1/staff/callbacks", params={"location": HERE})).json()

@@ -114,6 +114,30 @@ async def test_the_day_page_lists_one_location_by_group_and_service_point_with_w
     assert anonymous.status == 303 and anonymous.headers["Location"].startswith("/staff/login?next=")
 
 
+@pytest.mark.req("R22")
+@pytest.mark.req("R33")
+async def test_the_day_page_links_the_excel_list_only_for_days_it_exists_and_says_why_otherwise(
+    gateway: Gateway,
+) -> None:
+    """A past day's Excel list is deleted at the end of its day (reporting answers 410 in JSON): the page
+    says so instead of linking to the refusal; likewise for a day more than 90 days ahead."""
+    browser = await signed_in_manager(gateway)
+    link = f'href="/api/v1/staff/locations/{HERE}/day-list?date='
+    for day, shown, hint in (
+        ("2026-03-02", True, None),  # today
+        (TUESDAY, True, None),
+        ("2026-05-31", True, None),  # 90 days ahead
+        ("2026-03-01", False, "nicht mehr vorhanden, sie wird am Ende ihres Tages gelöscht"),
+        ("2026-06-01", False, "erst ab 90 Tage vor dem Tag"),
+    ):
+        page = await browser.get(f"/staff/locations/{HERE}/day", params={"date": day})
+        html = await page.text()
+        assert page.status == 200, day
+        assert (f"{link}{day}" in html) is shown, day
+        if hint:
+            assert f"Tagesliste als Excel-Datei: {hint}" in html, day
+
+
 @pytest.mark.req("R23")
 async def test_outcomes_by_form_once_and_a_callback_ticket_is_claimed_and_closed_in_the_queue(
     client: TestClient[Any, Any], gateway: Gateway, pool: asyncpg.Pool, clock: ManualClock

@@ -17,7 +17,7 @@ from services.gateway.staff.forwarding import apply_change
 from services.gateway.staff.keys import IDENTITY
 from services.gateway.staff.pages import UpstreamError
 from services.gateway.staff.pages import render as staff_render
-from shared.calendar import in_calendar
+from shared.calendar import day_list_available, in_calendar
 from shared.clock import BERLIN
 from shared.errors import OTVError
 from shared.identity import Role
@@ -164,6 +164,13 @@ def render(
         "may_lead": lambda location: identity is not None and identity.has(Role.GROUP_LEADER, location),
         **context,
     }
+    day = context.get("day")
+    if isinstance(day, date):
+        # R22, R33: reporting makes the Excel list of today up to 90 days ahead and refuses other days
+        # (a past day's list is deleted); the page says so instead of linking to a refusal in JSON.
+        ctx["day_list_when"] = (
+            "open" if day_list_available(day, today(request)) else "past" if day < today(request) else "later"
+        )
     return staff_render(request, template, ctx, status=status, app_key=WORK_JINJA)
 
 
