@@ -14,10 +14,12 @@ again changes nothing and answers with the first result.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
+import asyncpg
 import structlog
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
@@ -29,7 +31,7 @@ from services.booking.service import PRODUCER, Deps, manage_url, snapshot_of
 from services.booking.staff_service import actor_of, day_bounds
 from shared.calendar import CalendarDay
 from shared.clock import BERLIN
-from shared.errors import NotFoundError, ValidationError
+from shared.errors import NotFoundError, UnavailableError, ValidationError
 from shared.events.appointment import (
     AppointmentCancelledV1,
     AppointmentRescheduledV1,
@@ -47,6 +49,9 @@ log = structlog.get_logger(__name__)
 routes = web.RouteTableDef()
 
 SEARCH_DAYS = 28
+# How long applying waits for the catalog's capacity of the day to arrive (it takes milliseconds normally).
+CATALOG_WAIT_SECONDS = 5.0
+CATALOG_POLL_SECONDS = 0.1
 CANCEL_REASON = worded("cancellation", SystemReason.MASS_CHANGE, "de")  # German: the file's wording
 
 
@@ -69,6 +74,10 @@ class ApplyIn(BaseModel):
     date: CalendarDay | None = None
     group_id: Annotated[str | None, Field(max_length=64)] = None
     service_points_left: Annotated[int | None, Field(ge=0, le=200)] = None
+    # The catalog's revision of the location that holds that capacity (its `published_revision`): the
+    # moves wait until booking's copy has it, so that the places they free are not sold again, or offered
+    # from the waiting list, on a day booking still takes for open.
+    catalog_revision: Annotated[int | None, Field(ge=1)] = None
 
 
 def _iso(moment: datetime) -> str:
@@ -209,19 +218,47 @@ def _check_matches(change: Any, request: ApplyIn) -> None:
         )
 
 
+async def _preview_for(
+    conn: asyncpg.Connection, identity: StaffIdentity, location_id: str, request: ApplyIn
+) -> Any:
+    """The preview to apply, locked for this transaction, when this staff member may apply it as asked."""
+    change = await staff_db.lock_mass_change(conn, request.preview_id)
+    if change is None or change["location_id"] != location_id:
+        raise NotFoundError("There is no such mass change preview.")
+    _require_may_change(identity, location_id, change["group_id"])
+    _check_matches(change, request)
+    return change
+
+
+async def _await_catalog(deps: Deps, location_id: str, revision: int | None) -> None:
+    """Wait (a few seconds at most) until booking's copy of the location has the catalog's `revision`:
+    the catalog's event travels through the outbox and the broker."""
+    if revision is None:
+        return
+    waited = 0.0
+    while (await deps.catalog.get(deps.pool, location_id)).revision < revision:
+        if waited >= CATALOG_WAIT_SECONDS:
+            raise UnavailableError(
+                "The location's new capacity has not reached booking yet; nothing was moved. Try again in"
+                " a moment."
+            )
+        await asyncio.sleep(CATALOG_POLL_SECONDS)
+        waited += CATALOG_POLL_SECONDS
+
+
 async def apply(deps: Deps, identity: StaffIdentity, location_id: str, request: ApplyIn) -> dict[str, Any]:
     preview_id = request.preview_id
+    if request.catalog_revision is not None:
+        async with deps.pool.acquire() as conn:
+            await _preview_for(conn, identity, location_id, request)  # refused at once, not after waiting
+        await _await_catalog(deps, location_id, request.catalog_revision)
     now = deps.clock.now()
     actor = actor_of(identity)
     moved: list[str] = []
     cancelled: list[str] = []
     skipped: list[Appointment] = []
     async with db.transaction(deps.pool) as conn:
-        change = await staff_db.lock_mass_change(conn, preview_id)
-        if change is None or change["location_id"] != location_id:
-            raise NotFoundError("There is no such mass change preview.")
-        _require_may_change(identity, location_id, change["group_id"])
-        _check_matches(change, request)
+        change = await _preview_for(conn, identity, location_id, request)
         if change["applied_at"] is not None:
             return {"to_check": [], **change["result"], "already_applied": True}
         for proposal in change["proposals"]:

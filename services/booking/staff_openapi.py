@@ -449,13 +449,15 @@ STAFF_ROUTES = (
         "Apply a previewed mass change",
         body=ApplyIn,
         response=MassChangeAppliedOut,
-        errors=("validation_error", "not_found", "forbidden", "conflict"),
+        errors=("validation_error", "not_found", "forbidden", "conflict", "unavailable"),
         path_params={"location_id": LOCATION_ID},
         tags=PLANNING,
         description="Through the gateway, a body that names `date`, `group_id` (none: the whole location, "
         "for its administrators) and `service_points_left` first saves that day's capacity in the catalog "
         "(a closure, or a restriction to service points 1..n; saved once however often it is confirmed), so "
-        "that the places the moved appointments leave are not offered again; when the moves then fail, "
-        "that closure is taken back. A body with `preview_id` alone only moves.",
+        "that the places the moved appointments leave are not offered again; the moves wait until booking "
+        "has that capacity (`catalog_revision`, set by the gateway; 503 `unavailable` after a few seconds, "
+        "nothing moved); when the moves fail, that closure is taken back. A body with `preview_id` alone "
+        "only moves.",
     ),
 )

@@ -6,17 +6,22 @@ second confirmation that changes nothing (R20, R44)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import uuid
+from datetime import date
 from typing import Any
 
 import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 
+from services.booking import mass_change
+from shared.events.catalog import Closure
 from shared.identity import Role
 from tests.booking import factory
+from tests.booking.conftest import configure
 from tests.staff.conftest import Gateway, audit_rows
 from tests.staff_work.conftest import HERE, THERE, book, events, form, row_of, signed_in
 
@@ -267,7 +272,7 @@ async def test_a_mass_change_page_previews_confirms_once_and_a_second_confirmati
 @pytest.mark.req("R20")
 @pytest.mark.req("R44")
 async def test_a_mass_change_through_the_api_saves_the_days_capacity_as_the_page_does(
-    client: TestClient[Any, Any], pages_gateway: Gateway, pool: asyncpg.Pool
+    client: TestClient[Any, Any], pages_gateway: Gateway, pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An API client's confirmation that names day, group and points closes or restricts the day in the
     catalog first, so that the places the moved appointments leave are not offered again; a failed one
@@ -290,7 +295,18 @@ async def test_a_mass_change_through_the_api_saves_the_days_capacity_as_the_page
         ("DELETE", "/api/v1/admin/closures/91"),
     ]
 
-    applied = await leader.post(f"{base}/apply", json={"preview_id": (await preview.json())["id"], **chosen})
+    # The moves wait until booking's copy of the location has the catalog's revision with the closure (it
+    # travels as an event), so that the places they free are not sold again on a day still open there.
+    apply_body = {"preview_id": (await preview.json())["id"], **chosen}
+    applying = asyncio.create_task(leader.post(f"{base}/apply", json=apply_body))
+    await asyncio.sleep(0.5)
+    assert (
+        not applying.done()
+        and await pool.fetchval("SELECT count(*) FROM mass_changes WHERE applied_at IS NOT NULL") == 0
+    )
+    points_left = Closure(first=date(2026, 3, 3), last=date(2026, 3, 3), group_id="ez", service_points_left=1)
+    await configure(pool, factory.location(revision=4, closures=[points_left]))
+    applied = await applying
     answer = await applied.json()
     assert applied.status == 200 and len(answer["moved"]) == 2, answer
     closures = [c for c in catalog.calls if c["method"] == "POST" and c["path"].endswith("/closures")]
@@ -306,4 +322,13 @@ async def test_a_mass_change_through_the_api_saves_the_days_capacity_as_the_page
         f"{base}/apply", json={"preview_id": str(uuid.uuid4()), "date": TUESDAY, "service_points_left": 0}
     )
     assert whole.status == 403 and len([c for c in catalog.calls if c["method"] == "POST"]) == 2
+    # A revision that does not arrive in time: nothing moves, the closure is taken back, the client may retry.
+    monkeypatch.setattr(mass_change, "CATALOG_WAIT_SECONDS", 0.3)
+    catalog.answer = {"id": 92, "published_revision": 9}
+    again = await leader.post(f"{base}/preview", json={**chosen, "date": "2026-03-04"})
+    late = await leader.post(
+        f"{base}/apply", json={"preview_id": (await again.json())["id"], **chosen, "date": "2026-03-04"}
+    )
+    assert late.status == 503 and (await late.json())["error"]["code"] == "unavailable"
+    assert [(c["method"], c["path"]) for c in catalog.calls][-1] == ("DELETE", "/api/v1/admin/closures/92")
     catalog.answer = None

@@ -12,6 +12,7 @@ group leader names one of their groups.
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from typing import Any
 
@@ -95,6 +96,13 @@ async def save(request: web.Request, location_id: str, capacity: dict[str, Any])
     return status, answer
 
 
+def catalog_revision_of(saved: Any) -> dict[str, int]:
+    """What booking's apply waits for: the catalog revision that holds the saved capacity (none when the
+    closure existed already, so nothing new has to arrive)."""
+    revision = saved.get("published_revision") if isinstance(saved, dict) else None
+    return {"catalog_revision": revision} if isinstance(revision, int) else {}
+
+
 async def undo(request: web.Request, saved: Any) -> None:
     """Remove the closure `save` has just added when the moves failed (a preview that is gone, or one
     for another day); one that existed before (no new revision) stays."""
@@ -129,7 +137,10 @@ def make_apply_handler(route: Forwarded) -> Handler:
             if not 200 <= status < 300:
                 refused = saved if isinstance(saved, dict) else {"error": {"code": "upstream_error"}}
                 return web.json_response(refused, status=status)
-        response = await forward(request, route.service, identity_headers(request), path=path)
+        body = None
+        if isinstance(saved, dict) and isinstance(saved.get("published_revision"), int):
+            body = json.dumps({**await json_body(request), **catalog_revision_of(saved)}).encode()
+        response = await forward(request, route.service, identity_headers(request), body=body, path=path)
         if 200 <= response.status < 300:
             await audit_upstream_change(request, response)
         elif saved is not None:

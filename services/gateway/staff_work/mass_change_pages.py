@@ -218,7 +218,7 @@ async def mass_change_apply(request: web.Request) -> web.Response:
             request,
             "/api/v1/staff/locations/{location_id}/mass-change/apply",
             {"location_id": location_id},
-            body,
+            {**body, **day_capacity.catalog_revision_of(saved_closure)},
         )
         if not 200 <= status < 300:
             await day_capacity.undo(request, saved_closure)  # nothing moved: the day stays as it was
