@@ -11,7 +11,7 @@ from yarl import URL
 from services.gateway.staff.authz import COOKIE
 from shared.identity import Role
 from shared.staff_nav import FORM_TOKEN_FIELD, FORM_TOKEN_HEADER
-from tests.staff.conftest import PASSWORD, Gateway, audit_rows
+from tests.staff.conftest import PASSWORD, Gateway, GatewayFactory, audit_rows
 
 # The customer pages (services/gateway/web) store their aiohttp-jinja2 environment under a plain string
 # key, which aiohttp warns about; irrelevant to staff access.
@@ -141,6 +141,34 @@ async def test_cookie_authenticated_json_writes_need_a_same_origin_request(gatew
     assert fetch_site.status == 201
     same = await browser.post("/api/v1/admin/accounts", json={"username": "another-one"})
     assert same.status == 201
+
+
+async def test_staff_writes_are_judged_by_origin_as_the_customer_forms_are(
+    make_gateway: GatewayFactory,
+) -> None:
+    # Behind the TLS ingress the browser's Origin is the public https address, not the gateway's http.
+    gateway = await make_gateway(public_base_url="https://termine.jobcenter-bremen.example")
+    browser = await gateway.signed_in("fiete", (Role.ADMIN, "*"))
+    cookie = {"Cookie": f"{COOKIE}={browser.cookie}"}
+
+    async def create(name: str, headers: dict[str, str]) -> int:
+        response = await gateway.client.post(
+            "/api/v1/admin/accounts", json={"username": name}, headers={**cookie, **headers}
+        )
+        return response.status
+
+    assert await create("via-public", {"Origin": "https://termine.jobcenter-bremen.example"}) == 201
+    assert await create("via-null", {"Origin": "null", "Sec-Fetch-Site": "same-origin"}) == 201
+    assert await create("from-null", {"Origin": "null"}) == 403
+    assert await create("from-subdomain", {"Origin": "null", "Sec-Fetch-Site": "same-site"}) == 403
+    # A form carries the session's token, but a browser that says it comes from elsewhere is refused.
+    cross = await gateway.client.post(
+        "/staff/admin/accounts",
+        data={"username": "via-form", "csrf_token": browser.csrf},
+        headers={**cookie, "Sec-Fetch-Site": "cross-site"},
+        allow_redirects=False,
+    )
+    assert cross.status == 403
 
 
 async def test_a_form_post_without_the_sessions_csrf_token_is_refused(gateway: Gateway) -> None:

@@ -239,6 +239,51 @@ async def test_a_foreign_origin_without_the_cookie_is_refused(stack: Stack) -> N
         await client.close()
 
 
+@pytest.mark.req("R42")
+async def test_a_browser_without_the_cookie_posts_from_our_own_page_and_is_accepted(stack: Stack) -> None:
+    # Under `Referrer-Policy: no-referrer` a browser sends `Origin: null` even from our own page, and
+    # behind the TLS ingress its Origin is https while the gateway itself is reached over http.
+    client = await gateway_client(stack, public_base_url="https://termine.jobcenter-bremen.example")
+    try:
+        token = csrf_of(await (await client.get("/")).text())
+        client.session.cookie_jar.clear()
+
+        async def post(headers: dict[str, str]) -> int:
+            response = await client.post(
+                "/", data={"location": "mitte", "csrf_token": token}, headers=headers, allow_redirects=False
+            )
+            return response.status
+
+        assert await post({"Origin": "null", "Sec-Fetch-Site": "same-origin"}) == 303
+        assert await post({"Origin": "https://termine.jobcenter-bremen.example"}) == 303
+        assert await post({"Origin": "null", "Sec-Fetch-Site": "cross-site"}) == 403
+        assert await post({"Origin": "null", "Sec-Fetch-Site": "same-site"}) == 403
+        assert await post({"Origin": "null"}) == 403  # nothing says where it comes from
+        assert await post({"Origin": "http://evil.example", "Sec-Fetch-Site": "same-origin"}) == 403
+    finally:
+        await client.close()
+
+
+@pytest.mark.req("R42")
+async def test_a_customer_whose_browser_keeps_no_cookies_can_send_the_forms(
+    stack: Stack, browser: Browser
+) -> None:
+    client = await gateway_client(stack)
+    context = await new_context(browser, DESKTOP)
+    try:
+        page = await context.new_page()
+        await page.goto(str(client.make_url("/")))
+        # As a browser with cookies off, or blocking them in a frame from another site: the form goes
+        # out without the cookie, with the Origin and Sec-Fetch-Site Chromium sets itself.
+        await context.clear_cookies()
+        await page.locator("#location-mitte").check()
+        await page.get_by_role("button", name="Weiter").click()
+        await expect(page).to_have_url(re.compile(r"/concern\?s="))
+    finally:
+        await context.close()
+        await client.close()
+
+
 @pytest.mark.req("R36")
 async def test_every_page_has_the_security_headers_and_frame_ancestors_from_configuration(
     client: TestClient[Any, Any],

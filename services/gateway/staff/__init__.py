@@ -14,6 +14,7 @@ import asyncpg
 from aiohttp import web
 
 from services.gateway.config import Settings
+from services.gateway.origins import origin_of
 from services.gateway.staff import api, authz, day_capacity, keys, pages
 from services.gateway.staff.catalog_index import CATALOG_INDEX, CatalogIndex
 from services.gateway.staff.domain import LockoutPolicy, LoginThrottle, SessionPolicy
@@ -31,7 +32,7 @@ def setup_staff(app: web.Application) -> None:
     table = rule_table()
     app[keys.RULES] = table
     app[CATALOG_INDEX] = CatalogIndex()
-    app[keys.ALLOWED_ORIGINS] = frozenset({authz.origin_of(settings.public_base_url)})
+    app[keys.ALLOWED_ORIGINS] = frozenset({origin_of(settings.public_base_url)})
     app.middlewares.append(authz.staff_middleware)
 
     app.router.add_routes(api.routes)

@@ -18,12 +18,13 @@ import hmac
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import structlog
 from aiohttp import web
 from aiohttp.web_urldispatcher import MatchInfoError
 
+from services.gateway.origins import Provenance, provenance
 from services.gateway.proxy import client_ip
 from services.gateway.staff import service
 from services.gateway.staff.catalog_index import CATALOG_INDEX
@@ -232,32 +233,20 @@ async def authenticate(request: web.Request) -> tuple[StaffIdentity, SessionInfo
     return session.identity(request.app[CLOCK].now()), session
 
 
-def origin_of(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}".lower()
-
-
 def check_csrf(request: web.Request, session: SessionInfo) -> None:
-    """Cookie-authenticated writes only come from our own pages (API keys never reach here)."""
+    """Cookie-authenticated writes only come from our own pages (API keys never reach here); where they
+    come from is judged as for the customer forms (`origins.provenance`)."""
     if request.method in SAFE_METHODS:
         return
-    allowed = request.app[ALLOWED_ORIGINS] | {f"{request.scheme}://{request.host}".lower()}
-    origin = request.headers.get("Origin")
-    is_form = request.content_type in FORM_TYPES
-    if is_form and origin == "null":
-        # A page served under `Referrer-Policy: no-referrer` posts its forms with Origin "null"; a
-        # form must carry the session's token anyway (check_form_token).
-        origin = None
-    if origin is not None and origin.lower() not in allowed:
+    source = provenance(request, request.app[ALLOWED_ORIGINS])
+    if source is Provenance.FOREIGN:
         raise CsrfError("Cross-site request refused.")
-    if is_form:
+    if request.content_type in FORM_TYPES:
         return  # forms carry the session's token: checked by check_form_token (aiohttp caches the form)
     header_token = request.headers.get(CSRF_HEADER, "")
     if header_token and _same(header_token, session.csrf_token):
         return
-    if origin is not None:
-        return  # same origin, checked above
-    if request.headers.get("Sec-Fetch-Site", "").lower() == "same-origin":
+    if source is Provenance.SAME_ORIGIN:
         return
     raise CsrfError("A cookie-authenticated write needs a same-origin Origin header.")
 
