@@ -274,6 +274,27 @@ async def test_many_failed_sign_ins_from_one_address_are_slowed_down_whatever_th
     assert (await browser.login("olga")).status == 200
 
 
+async def test_failed_sign_ins_from_many_addresses_of_one_ipv6_network_are_slowed_down_together(
+    make_gateway: GatewayFactory,
+) -> None:
+    # Behind the ingress (a trusted proxy) the client's address comes from X-Forwarded-For.
+    gateway = await make_gateway(trusted_proxies="127.0.0.1/32")
+    await gateway.account("pia", (Role.APPOINTMENT_MANAGER, "mitte"))
+
+    async def login(name: str, password: str, address: str) -> int:
+        response = await gateway.client.post(
+            "/api/v1/staff/login",
+            json={"username": name, "password": password},
+            headers={"X-Forwarded-For": address},
+        )
+        return response.status
+
+    for n in range(50):  # a fresh address of the same /64 for every try
+        assert await login(f"name-{n}", "Sommer2026!", f"2001:db8:7:7::{n + 1:x}") == 401
+    assert await login("pia", PASSWORD, "2001:db8:7:7::ffff") == 429
+    assert await login("pia", PASSWORD, "2001:db8:7:8::1") == 200  # a neighbouring network is not held
+
+
 async def test_a_signed_out_page_request_keeps_its_whole_query_for_after_the_sign_in(
     gateway: Gateway,
 ) -> None:

@@ -22,6 +22,7 @@ from playwright.async_api import Browser, expect
 
 from services.gateway.app import create_app as create_gateway
 from services.gateway.bot_defence import ALTCHA_HEADER, BotDefence, Bucket, Limits, Verdict
+from services.gateway.proxy import client_network
 from services.gateway.web.pages import SEALER
 from tests.conftest import free_port
 from tests.web.conftest import DESKTOP, Shots, Stack, new_context, unique_customer_number, unique_email
@@ -185,6 +186,40 @@ async def test_bot_defence_off_switches_rate_limits_and_challenges_off(stack: St
             assert response.status == 200
     finally:
         await client.close()
+
+
+@pytest.mark.req("R39")
+async def test_holds_from_many_addresses_of_one_ipv6_network_are_limited_as_one_client(stack: Stack) -> None:
+    # Behind the ingress (a trusted proxy) the client's address comes from X-Forwarded-For.
+    client = await gateway_client(stack, bot_defence=True, trusted_proxies="127.0.0.1/32")
+    try:
+
+        async def hold(address: str) -> int:
+            response = await client.post(
+                "/api/v1/locations/mitte/holds", json={}, headers={"X-Forwarded-For": address}
+            )
+            return response.status
+
+        # 30 fresh addresses of one /64, as a bot picks them: the network's allowance runs out.
+        answers = [await hold(f"2001:db8:1:2::{n:x}") for n in range(1, 31)]
+        passed = [status for status in answers if status not in (428, 429)]
+        assert len(passed) == 8  # bot_booking_soft: then the challenge, as for one address
+        assert set(answers[len(passed) :]) <= {428, 429}
+        # Another network, and an IPv4 address, have their own allowance.
+        assert await hold("2001:db8:1:3::1") not in (428, 429)
+        assert await hold("192.0.2.1") not in (428, 429)
+        assert await hold("192.0.2.2") not in (428, 429)
+    finally:
+        await client.close()
+
+
+def test_an_ipv6_client_counts_by_its_64_and_an_ipv4_client_by_its_address() -> None:
+    assert client_network("2001:db8:1:2:aaaa:bbbb:cccc:dddd") == "2001:db8:1:2::/64"
+    assert client_network("2001:db8:1:2::1") == client_network("2001:db8:1:2:ffff::2")
+    assert client_network("2001:db8:1:3::1") != client_network("2001:db8:1:2::1")
+    assert client_network("192.0.2.7") == "192.0.2.7"
+    assert client_network("::ffff:192.0.2.7") == "192.0.2.7"
+    assert client_network("unknown") == "unknown"
 
 
 def test_the_token_bucket_refills_over_time() -> None:

@@ -134,9 +134,9 @@ class LockoutPolicy:
 
 
 class LoginThrottle:
-    """Failed sign-ins per client address (in memory, per replica): beyond `limit` failures within
-    `window` the address must wait, whichever accounts it tries (against password spraying, which the
-    per-account lock-out does not stop)."""
+    """Failed sign-ins per client network (an IPv4 address, an IPv6 /64; in memory, per replica): beyond
+    `limit` failures within `window` the network must wait, whichever accounts it tries (against password
+    spraying, which the per-account lock-out does not stop)."""
 
     def __init__(self, limit: int = 30, window: timedelta = timedelta(minutes=15)) -> None:
         self.limit = limit
