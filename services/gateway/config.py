@@ -64,6 +64,9 @@ class Settings(CommonSettings):
     # must wait; against password spraying. Behind a proxy the address is the one the gateway sees (see
     # proxy.py).
     staff_login_ip_max_failures: int = Field(default=50, ge=1)
+    # Refused API keys (each one an audit row) from one client address (an IPv6 /64) within a minute;
+    # beyond that 429 `rate_limited`, counted in otv_api_key_refusals_total but not audited.
+    staff_key_refusals_per_minute: int = Field(default=10, ge=1)
     # The session cookie is always HttpOnly and SameSite=Lax; Secure unless switched off for a plain-HTTP
     # host other than localhost/127.0.0.1 (browsers accept Secure cookies there over http).
     staff_cookie_secure: bool = True

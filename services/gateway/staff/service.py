@@ -21,10 +21,10 @@ from services.gateway.staff.domain import (
     CENTRAL_ROLES,
     LOCATION_DELEGABLE_ROLES,
     USERNAME,
+    FailureThrottle,
     GrantRow,
     LockoutPolicy,
     LoginRefused,
-    LoginThrottle,
     LoginThrottled,
     SessionPolicy,
     check_grant,
@@ -86,7 +86,10 @@ class Staff:
     sessions: SessionPolicy
     lockout: LockoutPolicy
     passwords: Passwords = field(default_factory=Passwords)
-    throttle: LoginThrottle = field(default_factory=LoginThrottle)
+    throttle: FailureThrottle = field(default_factory=FailureThrottle)
+    key_throttle: FailureThrottle = field(
+        default_factory=lambda: FailureThrottle(limit=10, window=timedelta(minutes=1))
+    )
 
 
 @dataclass(frozen=True)
