@@ -171,6 +171,25 @@ async def test_staff_writes_are_judged_by_origin_as_the_customer_forms_are(
     assert cross.status == 403
 
 
+async def test_the_json_sign_in_takes_only_json_so_another_site_cannot_sign_a_browser_in(
+    gateway: Gateway,
+) -> None:
+    await gateway.account("ilse", (Role.APPOINTMENT_MANAGER, "mitte"), password="abc=def-is-my-secret")
+    # What a form of another site with enctype="text/plain" sends: `name=value`, reading as the JSON.
+    forged = await gateway.client.post(
+        "/api/v1/staff/login",
+        data='{"username":"ilse","password":"abc=def-is-my-secret"}',
+        headers={"Content-Type": "text/plain", "Origin": "https://evil.example"},
+    )
+    assert forged.status == 422
+    assert (await forged.json())["error"]["details"] == [
+        {"field": "body", "message": "must be application/json"}
+    ]
+    assert COOKIE not in forged.cookies
+    signed_in = await gateway.browser().login("ilse", "abc=def-is-my-secret")
+    assert signed_in.status == 200
+
+
 async def test_a_form_post_without_the_sessions_csrf_token_is_refused(gateway: Gateway) -> None:
     browser = await gateway.signed_in("gerda", (Role.ADMIN, "*"))
     refused = await browser.post(
