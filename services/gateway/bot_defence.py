@@ -1,7 +1,8 @@
 """Bot and abuse defence (R39): per-client rate limits and a proof-of-work challenge.
 
-Each client (its IP address as the gateway sees it) has one token bucket per kind of traffic
-(`availability`, `booking`). A request takes a token; the bucket refills at a steady rate. Two thresholds:
+Each client (its IP address as the gateway sees it; of an IPv6 address its /64, `proxy.client_network`)
+has one token bucket per kind of traffic (`availability`, `booking`). A request takes a token; the bucket
+refills at a steady rate. Two thresholds:
 
 - beyond the *soft* threshold (the client used more than `soft` tokens recently) its traffic looks
   abnormal: it must solve a proof-of-work challenge (ALTCHA, no third party, no tracking). A solved
@@ -37,7 +38,7 @@ import structlog
 from aiohttp import web
 
 from services.gateway.config import Settings
-from services.gateway.proxy import client_ip
+from services.gateway.proxy import client_ip, client_network
 from shared.web import SETTINGS, error_response
 
 log = structlog.get_logger(__name__)
@@ -159,7 +160,8 @@ class BotDefence:
             state.updated = now
         return state
 
-    def _client(self, key: str) -> _Client:
+    def _client(self, address: str) -> _Client:
+        key = client_network(address)
         client = self._clients.get(key)
         if client is None:
             if len(self._clients) >= _MAX_CLIENTS:

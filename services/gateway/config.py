@@ -40,8 +40,9 @@ class Settings(CommonSettings):
     # when set: the booking usually sits inside that homepage, whose imprint covers it.
     imprint_url: str = Field(default="", pattern=r"^(https?://\S+)?$")
 
-    # Bot defence (R39): token buckets per client IP, in memory per replica. `burst` requests at once,
-    # refilled at `rate` per second; beyond `soft` recent requests a proof-of-work challenge is needed.
+    # Bot defence (R39): token buckets per client IP (IPv6: per /64), in memory per replica. `burst`
+    # requests at once, refilled at `rate` per second; beyond `soft` recent requests a proof-of-work
+    # challenge is needed.
     bot_defence: bool = True
     bot_availability_rate: float = 1.0
     bot_availability_burst: int = 120
@@ -59,9 +60,13 @@ class Settings(CommonSettings):
     staff_session_absolute_hours: float = Field(default=10.0, gt=0)
     staff_login_max_failures: int = Field(default=5, ge=1)
     staff_login_lockout_minutes: int = Field(default=15, ge=1)
-    # Failed sign-ins from one client address (whatever the names) within 15 minutes before it must wait;
-    # against password spraying. Behind a proxy the address is the one the gateway sees (see proxy.py).
+    # Failed sign-ins from one client address (an IPv6 /64; whatever the names) within 15 minutes before it
+    # must wait; against password spraying. Behind a proxy the address is the one the gateway sees (see
+    # proxy.py).
     staff_login_ip_max_failures: int = Field(default=50, ge=1)
+    # Refused API keys (each one an audit row) from one client address (an IPv6 /64) within a minute;
+    # beyond that 429 `rate_limited`, counted in otv_api_key_refusals_total but not audited.
+    staff_key_refusals_per_minute: int = Field(default=10, ge=1)
     # The session cookie is always HttpOnly and SameSite=Lax; Secure unless switched off for a plain-HTTP
     # host other than localhost/127.0.0.1 (browsers accept Secure cookies there over http).
     staff_cookie_secure: bool = True

@@ -81,6 +81,25 @@ def client_ip(request: web.Request) -> str:
     return peer
 
 
+# An IPv6 subscriber gets at least a /64 and may use any address in it at will.
+_IPV6_CLIENT_PREFIX = 64
+
+
+def client_network(address: str) -> str:
+    """What the limits count as one client (bot defence, sign-in throttle, refused API keys): an IPv4
+    address itself, the /64 of an IPv6 address (else each of its 2^64 addresses would start with a full
+    allowance); anything that is no address stays as it is."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, _IPV6_CLIENT_PREFIX), strict=False))
+    return str(ip)
+
+
 def _within(address: str, networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]) -> bool:
     try:
         ip = ipaddress.ip_address(address)

@@ -316,6 +316,15 @@ def test_the_gateway_alone_is_exposed_through_the_ingress() -> None:
     assert ingress["spec"]["tls"]
 
 
+def test_the_ingress_writes_no_access_log_in_which_customers_tokens_would_stand() -> None:
+    """The manage links' tokens travel in the query; ingress-nginx's default log format keeps it."""
+    (ingress,) = of_kind("Ingress")
+    annotations = ingress["metadata"]["annotations"]
+    assert annotations["nginx.ingress.kubernetes.io/enable-access-log"] == "false"
+    notes = (DEPLOY / "README.md").read_text(encoding="utf-8")
+    assert "enable-access-log" in notes and "log-format-upstream" in notes
+
+
 def test_rabbitmq_is_a_three_node_cluster_of_the_operator() -> None:
     (cluster,) = [doc for _, doc in documents() if doc["kind"] == "RabbitmqCluster"]
     assert cluster["spec"]["replicas"] == 3

@@ -7,11 +7,21 @@ import hashlib
 import json
 from datetime import timedelta
 
+import aiohttp
 import pytest
+from prometheus_client import REGISTRY
 
 from shared.identity import IdentityKind, Role, verify
 from shared.web import SETTINGS
-from tests.staff.conftest import Gateway, Stack, StaffClient, audit_rows, customer, wait_for_slots
+from tests.staff.conftest import (
+    Gateway,
+    GatewayFactory,
+    Stack,
+    StaffClient,
+    audit_rows,
+    customer,
+    wait_for_slots,
+)
 
 # The customer pages (services/gateway/web) store their aiohttp-jinja2 environment under a plain string
 # key, which aiohttp warns about; irrelevant to staff access.
@@ -142,6 +152,44 @@ async def test_a_revoked_expired_or_wrong_key_gets_401_and_the_refusal_is_audite
         (f"api-key:{expiring['id']}", "expired"),
     ]
     assert len(gateway.upstreams["booking"].calls) == 1
+
+
+@pytest.mark.req("R46")
+async def test_a_flood_of_bogus_keys_from_one_network_writes_only_a_few_audit_rows_a_minute(
+    make_gateway: GatewayFactory,
+) -> None:
+    # Behind the ingress (a trusted proxy) the client's address comes from X-Forwarded-For.
+    gateway = await make_gateway(trusted_proxies="127.0.0.1/32")
+    admin = await gateway.signed_in("key-admin-flood", (Role.ADMIN, "*"))
+    valid = bearer((await _key(admin))["key"])
+    throttled_before = REGISTRY.get_sample_value("otv_api_key_refusals_total", {"outcome": "throttled"}) or 0
+
+    async def bogus(address: str) -> aiohttp.ClientResponse:
+        return await gateway.client.get(
+            "/api/v1/staff/does-not-exist", headers={**bearer("x"), "X-Forwarded-For": address}
+        )
+
+    # 200 requests, each from a fresh address of one IPv6 /64.
+    answers = [await bogus(f"2001:db8:5:5::{n:x}") for n in range(1, 201)]
+    assert [r.status for r in answers[:10]] == [401] * 10
+    assert {r.status for r in answers[10:]} == {429}
+    assert (await answers[-1].json())["error"]["code"] == "rate_limited"
+    assert 0 < int(answers[-1].headers["Retry-After"]) <= 61
+    assert len(await audit_rows(gateway, action="authenticate", outcome="refused")) == 10
+    throttled = REGISTRY.get_sample_value("otv_api_key_refusals_total", {"outcome": "throttled"})
+    assert throttled == throttled_before + 190
+
+    # A valid key from that network is not held back; another network's refusals are still audited.
+    booked = await gateway.client.post(
+        "/api/v1/staff/appointments", json=BOOKING, headers={**valid, "X-Forwarded-For": "2001:db8:5:5::1"}
+    )
+    assert booked.status == 200
+    assert (await bogus("2001:db8:5:6::1")).status == 401
+    # A minute later the network's refusals are audited again.
+    gateway.clock.advance(timedelta(minutes=1, seconds=1))
+    assert (await bogus("2001:db8:5:5::1")).status == 401
+    rows = await audit_rows(gateway, action="authenticate", outcome="refused")
+    assert len(rows) == 12 and rows[-1]["ip"] is not None
 
 
 async def test_keys_are_created_only_by_administrators_and_scopes_are_validated(gateway: Gateway) -> None:

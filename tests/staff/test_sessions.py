@@ -11,7 +11,7 @@ from yarl import URL
 from services.gateway.staff.authz import COOKIE
 from shared.identity import Role
 from shared.staff_nav import FORM_TOKEN_FIELD, FORM_TOKEN_HEADER
-from tests.staff.conftest import PASSWORD, Gateway, audit_rows
+from tests.staff.conftest import PASSWORD, Gateway, GatewayFactory, audit_rows
 
 # The customer pages (services/gateway/web) store their aiohttp-jinja2 environment under a plain string
 # key, which aiohttp warns about; irrelevant to staff access.
@@ -143,6 +143,53 @@ async def test_cookie_authenticated_json_writes_need_a_same_origin_request(gatew
     assert same.status == 201
 
 
+async def test_staff_writes_are_judged_by_origin_as_the_customer_forms_are(
+    make_gateway: GatewayFactory,
+) -> None:
+    # Behind the TLS ingress the browser's Origin is the public https address, not the gateway's http.
+    gateway = await make_gateway(public_base_url="https://termine.jobcenter-bremen.example")
+    browser = await gateway.signed_in("fiete", (Role.ADMIN, "*"))
+    cookie = {"Cookie": f"{COOKIE}={browser.cookie}"}
+
+    async def create(name: str, headers: dict[str, str]) -> int:
+        response = await gateway.client.post(
+            "/api/v1/admin/accounts", json={"username": name}, headers={**cookie, **headers}
+        )
+        return response.status
+
+    assert await create("via-public", {"Origin": "https://termine.jobcenter-bremen.example"}) == 201
+    assert await create("via-null", {"Origin": "null", "Sec-Fetch-Site": "same-origin"}) == 201
+    assert await create("from-null", {"Origin": "null"}) == 403
+    assert await create("from-subdomain", {"Origin": "null", "Sec-Fetch-Site": "same-site"}) == 403
+    # A form carries the session's token, but a browser that says it comes from elsewhere is refused.
+    cross = await gateway.client.post(
+        "/staff/admin/accounts",
+        data={"username": "via-form", "csrf_token": browser.csrf},
+        headers={**cookie, "Sec-Fetch-Site": "cross-site"},
+        allow_redirects=False,
+    )
+    assert cross.status == 403
+
+
+async def test_the_json_sign_in_takes_only_json_so_another_site_cannot_sign_a_browser_in(
+    gateway: Gateway,
+) -> None:
+    await gateway.account("ilse", (Role.APPOINTMENT_MANAGER, "mitte"), password="abc=def-is-my-secret")
+    # What a form of another site with enctype="text/plain" sends: `name=value`, reading as the JSON.
+    forged = await gateway.client.post(
+        "/api/v1/staff/login",
+        data='{"username":"ilse","password":"abc=def-is-my-secret"}',
+        headers={"Content-Type": "text/plain", "Origin": "https://evil.example"},
+    )
+    assert forged.status == 422
+    assert (await forged.json())["error"]["details"] == [
+        {"field": "body", "message": "must be application/json"}
+    ]
+    assert COOKIE not in forged.cookies
+    signed_in = await gateway.browser().login("ilse", "abc=def-is-my-secret")
+    assert signed_in.status == 200
+
+
 async def test_a_form_post_without_the_sessions_csrf_token_is_refused(gateway: Gateway) -> None:
     browser = await gateway.signed_in("gerda", (Role.ADMIN, "*"))
     refused = await browser.post(
@@ -244,6 +291,27 @@ async def test_many_failed_sign_ins_from_one_address_are_slowed_down_whatever_th
     assert 0 < int(throttled.headers["Retry-After"]) <= 15 * 60 + 1
     gateway.clock.advance(timedelta(minutes=15, seconds=1))
     assert (await browser.login("olga")).status == 200
+
+
+async def test_failed_sign_ins_from_many_addresses_of_one_ipv6_network_are_slowed_down_together(
+    make_gateway: GatewayFactory,
+) -> None:
+    # Behind the ingress (a trusted proxy) the client's address comes from X-Forwarded-For.
+    gateway = await make_gateway(trusted_proxies="127.0.0.1/32")
+    await gateway.account("pia", (Role.APPOINTMENT_MANAGER, "mitte"))
+
+    async def login(name: str, password: str, address: str) -> int:
+        response = await gateway.client.post(
+            "/api/v1/staff/login",
+            json={"username": name, "password": password},
+            headers={"X-Forwarded-For": address},
+        )
+        return response.status
+
+    for n in range(50):  # a fresh address of the same /64 for every try
+        assert await login(f"name-{n}", "Sommer2026!", f"2001:db8:7:7::{n + 1:x}") == 401
+    assert await login("pia", PASSWORD, "2001:db8:7:7::ffff") == 429
+    assert await login("pia", PASSWORD, "2001:db8:7:8::1") == 200  # a neighbouring network is not held
 
 
 async def test_a_signed_out_page_request_keeps_its_whole_query_for_after_the_sign_in(

@@ -22,6 +22,7 @@ from playwright.async_api import Browser, expect
 
 from services.gateway.app import create_app as create_gateway
 from services.gateway.bot_defence import ALTCHA_HEADER, BotDefence, Bucket, Limits, Verdict
+from services.gateway.proxy import client_network
 from services.gateway.web.pages import SEALER
 from tests.conftest import free_port
 from tests.web.conftest import DESKTOP, Shots, Stack, new_context, unique_customer_number, unique_email
@@ -187,6 +188,40 @@ async def test_bot_defence_off_switches_rate_limits_and_challenges_off(stack: St
         await client.close()
 
 
+@pytest.mark.req("R39")
+async def test_holds_from_many_addresses_of_one_ipv6_network_are_limited_as_one_client(stack: Stack) -> None:
+    # Behind the ingress (a trusted proxy) the client's address comes from X-Forwarded-For.
+    client = await gateway_client(stack, bot_defence=True, trusted_proxies="127.0.0.1/32")
+    try:
+
+        async def hold(address: str) -> int:
+            response = await client.post(
+                "/api/v1/locations/mitte/holds", json={}, headers={"X-Forwarded-For": address}
+            )
+            return response.status
+
+        # 30 fresh addresses of one /64, as a bot picks them: the network's allowance runs out.
+        answers = [await hold(f"2001:db8:1:2::{n:x}") for n in range(1, 31)]
+        passed = [status for status in answers if status not in (428, 429)]
+        assert len(passed) == 8  # bot_booking_soft: then the challenge, as for one address
+        assert set(answers[len(passed) :]) <= {428, 429}
+        # Another network, and an IPv4 address, have their own allowance.
+        assert await hold("2001:db8:1:3::1") not in (428, 429)
+        assert await hold("192.0.2.1") not in (428, 429)
+        assert await hold("192.0.2.2") not in (428, 429)
+    finally:
+        await client.close()
+
+
+def test_an_ipv6_client_counts_by_its_64_and_an_ipv4_client_by_its_address() -> None:
+    assert client_network("2001:db8:1:2:aaaa:bbbb:cccc:dddd") == "2001:db8:1:2::/64"
+    assert client_network("2001:db8:1:2::1") == client_network("2001:db8:1:2:ffff::2")
+    assert client_network("2001:db8:1:3::1") != client_network("2001:db8:1:2::1")
+    assert client_network("192.0.2.7") == "192.0.2.7"
+    assert client_network("::ffff:192.0.2.7") == "192.0.2.7"
+    assert client_network("unknown") == "unknown"
+
+
 def test_the_token_bucket_refills_over_time() -> None:
     now = [0.0]
     defence = BotDefence(
@@ -236,6 +271,51 @@ async def test_a_foreign_origin_without_the_cookie_is_refused(stack: Stack) -> N
         )
         assert foreign.status == 403
     finally:
+        await client.close()
+
+
+@pytest.mark.req("R42")
+async def test_a_browser_without_the_cookie_posts_from_our_own_page_and_is_accepted(stack: Stack) -> None:
+    # Under `Referrer-Policy: no-referrer` a browser sends `Origin: null` even from our own page, and
+    # behind the TLS ingress its Origin is https while the gateway itself is reached over http.
+    client = await gateway_client(stack, public_base_url="https://termine.jobcenter-bremen.example")
+    try:
+        token = csrf_of(await (await client.get("/")).text())
+        client.session.cookie_jar.clear()
+
+        async def post(headers: dict[str, str]) -> int:
+            response = await client.post(
+                "/", data={"location": "mitte", "csrf_token": token}, headers=headers, allow_redirects=False
+            )
+            return response.status
+
+        assert await post({"Origin": "null", "Sec-Fetch-Site": "same-origin"}) == 303
+        assert await post({"Origin": "https://termine.jobcenter-bremen.example"}) == 303
+        assert await post({"Origin": "null", "Sec-Fetch-Site": "cross-site"}) == 403
+        assert await post({"Origin": "null", "Sec-Fetch-Site": "same-site"}) == 403
+        assert await post({"Origin": "null"}) == 403  # nothing says where it comes from
+        assert await post({"Origin": "http://evil.example", "Sec-Fetch-Site": "same-origin"}) == 403
+    finally:
+        await client.close()
+
+
+@pytest.mark.req("R42")
+async def test_a_customer_whose_browser_keeps_no_cookies_can_send_the_forms(
+    stack: Stack, browser: Browser
+) -> None:
+    client = await gateway_client(stack)
+    context = await new_context(browser, DESKTOP)
+    try:
+        page = await context.new_page()
+        await page.goto(str(client.make_url("/")))
+        # As a browser with cookies off, or blocking them in a frame from another site: the form goes
+        # out without the cookie, with the Origin and Sec-Fetch-Site Chromium sets itself.
+        await context.clear_cookies()
+        await page.locator("#location-mitte").check()
+        await page.get_by_role("button", name="Weiter").click()
+        await expect(page).to_have_url(re.compile(r"/concern\?s="))
+    finally:
+        await context.close()
         await client.close()
 
 

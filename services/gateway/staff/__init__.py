@@ -14,9 +14,10 @@ import asyncpg
 from aiohttp import web
 
 from services.gateway.config import Settings
+from services.gateway.origins import origin_of
 from services.gateway.staff import api, authz, day_capacity, keys, pages
 from services.gateway.staff.catalog_index import CATALOG_INDEX, CatalogIndex
-from services.gateway.staff.domain import LockoutPolicy, LoginThrottle, SessionPolicy
+from services.gateway.staff.domain import FailureThrottle, LockoutPolicy, SessionPolicy
 from services.gateway.staff.forwarding import make_forwarder
 from services.gateway.staff.rules import FORWARDED, is_staff_path, rule_table
 from services.gateway.staff.service import Staff, purge_sessions
@@ -31,7 +32,7 @@ def setup_staff(app: web.Application) -> None:
     table = rule_table()
     app[keys.RULES] = table
     app[CATALOG_INDEX] = CatalogIndex()
-    app[keys.ALLOWED_ORIGINS] = frozenset({authz.origin_of(settings.public_base_url)})
+    app[keys.ALLOWED_ORIGINS] = frozenset({origin_of(settings.public_base_url)})
     app.middlewares.append(authz.staff_middleware)
 
     app.router.add_routes(api.routes)
@@ -61,7 +62,10 @@ def build_staff(settings: Settings, pool: asyncpg.Pool, clock: Clock) -> Staff:
             max_failures=settings.staff_login_max_failures,
             lockout=timedelta(minutes=settings.staff_login_lockout_minutes),
         ),
-        throttle=LoginThrottle(limit=settings.staff_login_ip_max_failures),
+        throttle=FailureThrottle(limit=settings.staff_login_ip_max_failures),
+        key_throttle=FailureThrottle(
+            limit=settings.staff_key_refusals_per_minute, window=timedelta(minutes=1)
+        ),
     )
 
 

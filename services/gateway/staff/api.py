@@ -22,7 +22,7 @@ from services.gateway.staff.service import Actor, grant_json, key_json
 from shared.calendar import in_calendar
 from shared.clock import BERLIN
 from shared.db import BIGINT_MAX
-from shared.errors import UnauthenticatedError
+from shared.errors import UnauthenticatedError, ValidationError
 from shared.logging import current_correlation_id
 from shared.web import SETTINGS, parse_json, parse_query
 
@@ -139,6 +139,14 @@ def clear_session_cookie(response: web.StreamResponse) -> None:
 # --- sign-in and one's own account ------------------------------------------------------------------
 @routes.post("/api/v1/staff/login")
 async def login(request: web.Request) -> web.Response:
+    if request.content_type != "application/json":
+        # Login CSRF: a page of another site can post a form as text/plain whose body reads as this JSON
+        # and sign the victim in to an account of the attacker's; application/json it cannot send
+        # without our consent (a CORS preflight the gateway never grants).
+        raise ValidationError(
+            "The sign-in needs a JSON body (Content-Type: application/json).",
+            details=[{"field": "body", "message": "must be application/json"}],
+        )
     data = await parse_json(request, LoginIn, allow_nul=True)  # a NUL in a name: 401 like any wrong name
     who = Actor("", "user", client_ip(request), current_correlation_id())
     try:

@@ -4,7 +4,8 @@ For every path under `/api/v1/staff/`, `/api/v1/admin/` and `/staff/` the middle
 1. finds the route's rule (`rules.py`); public rules (the login) pass at once;
 2. authenticates: an API key (`Authorization: Bearer otv_...`) or the session cookie; nothing valid is
    401 `unauthenticated`, before anything else is looked at (so an id that does not exist is 401 too);
-   a refused API key is written to the audit log;
+   a refused API key is written to the audit log (up to `staff_key_refusals_per_minute` per client
+   network; beyond that 429 `rate_limited` and only a metric, so that nobody can fill the log);
 3. protects cookie-authenticated writes against CSRF (same-origin `Origin` / `Sec-Fetch-Site` for JSON,
    the session's token for HTML forms; API keys need neither);
 4. checks the rule's role at the rule's location (or an API key's operation and locations): 403
@@ -18,13 +19,15 @@ import hmac
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import structlog
 from aiohttp import web
 from aiohttp.web_urldispatcher import MatchInfoError
+from prometheus_client import Counter
 
-from services.gateway.proxy import client_ip
+from services.gateway.origins import Provenance, provenance
+from services.gateway.proxy import client_ip, client_network
 from services.gateway.staff import service
 from services.gateway.staff.catalog_index import CATALOG_INDEX
 from services.gateway.staff.domain import GROUP_ID, LOCATION_ID
@@ -76,6 +79,12 @@ PASSWORD_CHANGE_ROUTES = frozenset(
 )
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+KEY_REFUSALS = Counter(
+    "otv_api_key_refusals_total",
+    "Refused API keys: audited, or throttled (beyond the per-network limit, answered 429 without a row)",
+    ["outcome"],
+)
 
 
 class CsrfError(OTVError):
@@ -206,6 +215,7 @@ async def authenticate(request: web.Request) -> tuple[StaffIdentity, SessionInfo
         try:
             return await service.authenticate_key(staff, credentials.strip()), None
         except KeyRefused as refused:
+            _throttle_refusals(request)
             await service.record(
                 staff,
                 Actor(
@@ -232,32 +242,35 @@ async def authenticate(request: web.Request) -> tuple[StaffIdentity, SessionInfo
     return session.identity(request.app[CLOCK].now()), session
 
 
-def origin_of(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}".lower()
+def _throttle_refusals(request: web.Request) -> None:
+    """Beyond a few refused keys a minute from one network: 429 without an audit row (I5: the log is
+    append-only, so every row an anonymous caller makes stays, with its address). A valid key is never
+    held back: it is checked before this."""
+    staff, network, now = request.app[STAFF], client_network(client_ip(request)), request.app[CLOCK].now()
+    wait = staff.key_throttle.retry_after(network, now)
+    if wait:
+        KEY_REFUSALS.labels(outcome="throttled").inc()
+        raise web.HTTPTooManyRequests(
+            reason="Too many refused API keys from this network.", headers={"Retry-After": str(wait)}
+        )
+    staff.key_throttle.failed(network, now)
+    KEY_REFUSALS.labels(outcome="audited").inc()
 
 
 def check_csrf(request: web.Request, session: SessionInfo) -> None:
-    """Cookie-authenticated writes only come from our own pages (API keys never reach here)."""
+    """Cookie-authenticated writes only come from our own pages (API keys never reach here); where they
+    come from is judged as for the customer forms (`origins.provenance`)."""
     if request.method in SAFE_METHODS:
         return
-    allowed = request.app[ALLOWED_ORIGINS] | {f"{request.scheme}://{request.host}".lower()}
-    origin = request.headers.get("Origin")
-    is_form = request.content_type in FORM_TYPES
-    if is_form and origin == "null":
-        # A page served under `Referrer-Policy: no-referrer` posts its forms with Origin "null"; a
-        # form must carry the session's token anyway (check_form_token).
-        origin = None
-    if origin is not None and origin.lower() not in allowed:
+    source = provenance(request, request.app[ALLOWED_ORIGINS])
+    if source is Provenance.FOREIGN:
         raise CsrfError("Cross-site request refused.")
-    if is_form:
+    if request.content_type in FORM_TYPES:
         return  # forms carry the session's token: checked by check_form_token (aiohttp caches the form)
     header_token = request.headers.get(CSRF_HEADER, "")
     if header_token and _same(header_token, session.csrf_token):
         return
-    if origin is not None:
-        return  # same origin, checked above
-    if request.headers.get("Sec-Fetch-Site", "").lower() == "same-origin":
+    if source is Provenance.SAME_ORIGIN:
         return
     raise CsrfError("A cookie-authenticated write needs a same-origin Origin header.")
 

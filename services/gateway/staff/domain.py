@@ -133,10 +133,11 @@ class LockoutPolicy:
         return failures, None
 
 
-class LoginThrottle:
-    """Failed sign-ins per client address (in memory, per replica): beyond `limit` failures within
-    `window` the address must wait, whichever accounts it tries (against password spraying, which the
-    per-account lock-out does not stop)."""
+class FailureThrottle:
+    """Failures per client network (an IPv4 address, an IPv6 /64; in memory, per replica): beyond `limit`
+    failures within `window` the network must wait. Failed sign-ins, whichever accounts they try (against
+    password spraying, which the per-account lock-out does not stop); refused API keys (each refusal is an
+    audit row, and the audit log cannot be emptied)."""
 
     def __init__(self, limit: int = 30, window: timedelta = timedelta(minutes=15)) -> None:
         self.limit = limit

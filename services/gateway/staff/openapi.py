@@ -359,6 +359,8 @@ def annotate(merged: dict[str, Any]) -> None:
             refusals = ["unauthenticated", "forbidden", "password_change_required"]
             if method != "get":
                 refusals.append("csrf_failed")  # a cookie-authenticated write from another origin
+            if rule.operation:
+                refusals.append("rate_limited")  # beyond a few refused API keys a minute from one network
             if rule.capacity_check is not None:
                 refusals.append("capacity_conflict")
             add_error_responses(operation.setdefault("responses", {}), refusals)

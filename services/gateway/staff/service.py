@@ -15,15 +15,16 @@ import structlog
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from services.gateway.proxy import client_network
 from services.gateway.staff import db
 from services.gateway.staff.domain import (
     CENTRAL_ROLES,
     LOCATION_DELEGABLE_ROLES,
     USERNAME,
+    FailureThrottle,
     GrantRow,
     LockoutPolicy,
     LoginRefused,
-    LoginThrottle,
     LoginThrottled,
     SessionPolicy,
     check_grant,
@@ -85,7 +86,10 @@ class Staff:
     sessions: SessionPolicy
     lockout: LockoutPolicy
     passwords: Passwords = field(default_factory=Passwords)
-    throttle: LoginThrottle = field(default_factory=LoginThrottle)
+    throttle: FailureThrottle = field(default_factory=FailureThrottle)
+    key_throttle: FailureThrottle = field(
+        default_factory=lambda: FailureThrottle(limit=10, window=timedelta(minutes=1))
+    )
 
 
 @dataclass(frozen=True)
@@ -152,8 +156,9 @@ async def login(staff: Staff, username: str, password: str, actor: Actor) -> New
     locked and a disabled account (no user enumeration). The failure count commits before the refusal."""
     name = username.strip().lower()
     now = staff.clock.now()
-    ip = actor.ip or "unknown"
-    wait = staff.throttle.retry_after(ip, now)
+    # Counted per network: an IPv6 client has a /64 of addresses to try from.
+    network = client_network(actor.ip or "unknown")
+    wait = staff.throttle.retry_after(network, now)
     if wait:
         log.warning("staff_login_throttled")
         raise LoginThrottled(wait)
@@ -201,7 +206,7 @@ async def login(staff: Staff, username: str, password: str, actor: Actor) -> New
             await audit(conn, who, now, action="login", entity="session")
             session = NewSession(token, csrf, account.username, account.must_change_password)
     if session is None:
-        staff.throttle.failed(ip, now)
+        staff.throttle.failed(network, now)
         log.info("staff_login_refused")
         raise LoginRefused
     log.info("staff_login", subject=session.username)

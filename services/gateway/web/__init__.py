@@ -26,7 +26,7 @@ def setup_web(app: web.Application) -> None:
     settings = app[SETTINGS]
     assert isinstance(settings, Settings)  # noqa: S101 -- the gateway's own settings, for mypy
     app[i18n.LANGUAGES] = i18n.load_languages()
-    app[pages.CSRF] = Csrf(settings.web_secret)
+    app[pages.CSRF] = Csrf(settings.web_secret, settings.public_base_url)
     app[pages.SEALER] = Sealer(settings.web_secret)
     app[pages.CATALOG_CACHE] = {}
     environment = aiohttp_jinja2.setup(

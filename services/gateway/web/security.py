@@ -5,8 +5,9 @@
   `Referrer-Policy: no-referrer` (the manage link's token never reaches a third party, R41). A part of
   the gateway that sets its own policy (staff pages) keeps it.
 - CSRF: signed double submit. The `otv_csrf` cookie holds a random value; every form carries
-  HMAC(secret, cookie). Where a browser withholds the cookie from the framed dialogue (third-party
-  cookies blocked), a same-origin `Origin` is accepted instead (OWASP's origin check).
+  HMAC(secret, cookie). Where a browser withholds the cookie (cookies off, or third-party cookies blocked
+  in the framed dialogue), a request the browser marks as coming from our own pages is accepted instead
+  (`origins.provenance`: `Origin`, or `Sec-Fetch-Site` where `no-referrer` makes the Origin "null").
 - The dialogue's state (location, concern, mode, the held slot, the booked appointment) travels in the
   URL as one Fernet token (encrypted and authenticated): no cookie is needed inside the iframe, replicas
   share nothing, and neither the concern nor a manage token is readable in a URL or a log.
@@ -23,7 +24,8 @@ from typing import Any
 
 from aiohttp import web
 from cryptography.fernet import Fernet, InvalidToken
-from yarl import URL
+
+from services.gateway.origins import Provenance, origin_of, provenance
 
 CSRF_COOKIE = "otv_csrf"
 CSRF_FIELD = "csrf_token"
@@ -64,8 +66,9 @@ class Sealer:
 
 
 class Csrf:
-    def __init__(self, secret: str) -> None:
+    def __init__(self, secret: str, public_base_url: str) -> None:
         self._key = _derive(secret, b"otv-web-csrf")
+        self._origins = frozenset({origin_of(public_base_url)})
 
     def token_for(self, cookie_value: str) -> str:
         return hmac.new(self._key, cookie_value.encode(), hashlib.sha256).hexdigest()
@@ -87,21 +90,8 @@ class Csrf:
             return hmac.compare_digest(self.token_for(cookie).encode(), submitted.encode())
         if cookie:
             return False
-        # No cookie at all (a browser blocking cookies in a frame): the browser's own Origin decides.
-        origin = request.headers.get("Origin")
-        return bool(submitted) and origin is not None and _same_origin(request, origin)
-
-
-def _same_origin(request: web.Request, origin: str) -> bool:
-    try:
-        given, own = URL(origin), URL(f"{request.scheme}://{request.host}")
-    except ValueError:
-        return False
-    return given.scheme in ("http", "https") and (given.scheme, given.host, given.port) == (
-        own.scheme,
-        own.host,
-        own.port,
-    )
+        # No cookie at all (cookies off, or blocked in a frame): the browser's word on where it comes from.
+        return bool(submitted) and provenance(request, self._origins) is Provenance.SAME_ORIGIN
 
 
 def set_csrf_cookie(request: web.Request, response: web.StreamResponse) -> None:
