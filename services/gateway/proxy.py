@@ -36,6 +36,9 @@ RETURNED_RESPONSE_HEADERS = (
     "Retry-After",
     "Location",
     "Cache-Control",
+    # Answers in the asked language (catalog's concerns): a shared cache must keep one per language.
+    "Content-Language",
+    "Vary",
     # A service's own pages (reporting's staff pages) bring their own policy.
     "Content-Security-Policy",
 )

@@ -114,3 +114,21 @@ async def test_schemathesis_finds_no_server_error_and_no_answer_that_breaks_the_
     document = await fetch_document(stack)
     failures = await asyncio.to_thread(_run_schemathesis, document, stack.gateway_url)
     assert not failures, "\n\n".join(failures)
+
+
+@pytest.mark.req("R43")
+async def test_answers_in_the_asked_language_say_so_through_the_gateway_for_shared_caches(
+    stack: Stack,
+) -> None:
+    """The concerns come in the language asked for and may be cached publicly: the gateway passes on
+    `Vary: Accept-Language` and `Content-Language`, so that a shared cache never serves German to an
+    English reader."""
+    async with aiohttp.ClientSession() as http:
+        for language in ("en", "de"):
+            async with http.get(
+                stack.gateway_url + "/api/v1/locations/mitte/concerns", headers={"Accept-Language": language}
+            ) as response:
+                assert response.status == 200
+                assert "public" in response.headers["Cache-Control"]
+                assert response.headers["Vary"] == "Accept-Language"
+                assert response.headers["Content-Language"] == language
