@@ -249,3 +249,23 @@ async def test_the_service_centre_books_moves_reads_and_cancels_with_its_key_thr
         f"/api/v1/staff/appointments/{appointment['id']}/cancel", json={"reason": "Anruf"}, headers=key
     )
     assert cancelled.status == 200 and (await cancelled.json()) == {"status": "cancelled"}
+
+
+@pytest.mark.req("R50")
+async def test_a_booking_whose_body_is_not_json_is_told_so_not_that_a_field_is_missing(
+    gateway: Gateway,
+) -> None:
+    """The service centre's software sends a form or broken JSON: the answer names the body, so that its
+    developers look at the encoding, not for a location_id that is there."""
+    admin = await gateway.signed_in("key-admin-json", (Role.ADMIN, "*"))
+    key = bearer((await _key(admin))["key"])
+    for body in ("location_id=mitte", '{"location_id": "mitte",', "[]"):
+        response = await gateway.client.post(
+            "/api/v1/staff/appointments", data=body, headers={**key, "Content-Type": "application/json"}
+        )
+        error = (await response.json())["error"]
+        assert response.status == 422 and error["details"][0]["field"] == "body", body
+        assert "JSON object" in error["message"]
+    missing = await gateway.client.post("/api/v1/staff/appointments", json={"concern_id": "x"}, headers=key)
+    assert (await missing.json())["error"]["details"][0]["field"] == "location_id"
+    assert not gateway.upstreams["booking"].calls

@@ -333,7 +333,12 @@ async def _location_of(request: web.Request, rule: Rule) -> tuple[str | None, st
         return value or ALL_LOCATIONS_MARK, group
     if where.source is From.BODY:
         data = await json_body(request)
-        value = data.get(where.name) if isinstance(data, dict) else None
+        if not isinstance(data, dict):
+            raise ValidationError(
+                "The request body must be a JSON object.",
+                details=[{"field": "body", "message": "missing or not a JSON object"}],
+            )
+        value = data.get(where.name)
         if not isinstance(value, str) or not value:
             raise ValidationError(
                 f"The request needs the field {where.name}.",
