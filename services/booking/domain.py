@@ -383,6 +383,8 @@ def earliest_start(now: datetime, lead: LeadTime) -> int:
 
 def booking_closed_reason(slot: Slot, now: datetime, lead: LeadTime) -> str | None:
     day = slot.start.date()
+    if slot.start <= now:
+        return "this time has already passed"
     if now >= cutoff_of(day, lead):
         return f"booking for this day closed at {lead.cutoff.strftime('%H:%M')} on the day"
     if day > last_bookable_day(now, lead):

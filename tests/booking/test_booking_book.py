@@ -325,6 +325,16 @@ async def test_bad_input_gets_a_clear_4xx_and_changes_nothing(
     assert await counts(pool) == before
 
 
+async def test_a_start_in_the_past_is_refused_as_passed_not_as_the_days_cutoff(client: Client) -> None:
+    """The service centre's software sends last week's time: the message says that time has passed."""
+    response = await client.post(
+        "/api/v1/appointments", json=_with(GOOD, iso("2026-02-24", "09:00"), "start")
+    )
+    error = (await response.json())["error"]
+    assert response.status == 409 and error["code"] == "booking_closed"
+    assert "already passed" in error["message"] and "06:00" not in error["message"]
+
+
 async def test_broken_json_and_an_empty_body_get_a_422(client: Client, pool: asyncpg.Pool) -> None:
     before = await counts(pool)
     for raw in (b"{", b"", b"\xff\xfe"):
