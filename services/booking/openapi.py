@@ -45,13 +45,16 @@ class TokenQuery(BaseModel):
 APPOINTMENT_ID = {"type": "string", "format": "uuid"}
 LOCATION_ID = {"type": "string", "minLength": 1, "maxLength": 64, "examples": ["mitte"]}
 MANAGE_TOKEN = Header(
-    "X-Manage-Token", "The manage token from the manage link (or `?token=`).", required=False
+    "X-Manage-Token",
+    "The manage token from the manage link (or `?token=`). A missing or wrong token is answered 404 "
+    "`not_found`, as an unknown appointment is: nobody learns that an appointment exists.",
+    required=False,
 )
 IDEMPOTENCY_KEY = Header(
     "Idempotency-Key",
     "Optional. A repeated request with the same key answers with the first result "
     "(a double click books once).",
-    schema={"type": "string", "maxLength": 200},
+    schema={"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x21-\\x7e]+$"},
 )
 TAGS = ("booking",)
 
@@ -75,7 +78,7 @@ ROUTES = (
         body=HoldRequest,
         response=HoldOut,
         status=201,
-        errors=("validation_error", "not_found", "slot_taken", "booking_closed", "too_late"),
+        errors=("validation_error", "not_found", "slot_taken", "booking_closed"),
         path_params={"location_id": LOCATION_ID},
         tags=TAGS,
     ),
@@ -93,7 +96,6 @@ ROUTES = (
             "slot_taken",
             "already_booked",
             "booking_closed",
-            "too_late",
         ),
         tags=TAGS,
     ),
@@ -104,7 +106,7 @@ ROUTES = (
         query=TokenQuery,
         headers=(MANAGE_TOKEN,),
         response=AppointmentView,
-        errors=("not_found", "forbidden"),
+        errors=("not_found",),
         path_params={"appointment_id": APPOINTMENT_ID},
         tags=TAGS,
     ),
@@ -119,7 +121,7 @@ ROUTES = (
         response_headers={
             "Content-Disposition": {"type": "string", "examples": ['attachment; filename="termin.ics"']}
         },
-        errors=("not_found", "forbidden"),
+        errors=("not_found",),
         path_params={"appointment_id": APPOINTMENT_ID},
         tags=TAGS,
         description="iCalendar with METHOD:PUBLISH and the same UID and SEQUENCE (the appointment's "
@@ -133,7 +135,7 @@ ROUTES = (
         headers=(MANAGE_TOKEN,),
         body=CancelRequest,
         response=CancelledOut,
-        errors=("validation_error", "not_found", "forbidden", "too_late"),
+        errors=("validation_error", "not_found", "too_late"),
         path_params={"appointment_id": APPOINTMENT_ID},
         tags=TAGS,
     ),
@@ -145,7 +147,7 @@ ROUTES = (
         headers=(MANAGE_TOKEN,),
         body=RescheduleRequest,
         response=AppointmentOut,
-        errors=("validation_error", "not_found", "forbidden", "slot_taken", "booking_closed", "too_late"),
+        errors=("validation_error", "not_found", "slot_taken", "booking_closed", "too_late"),
         path_params={"appointment_id": APPOINTMENT_ID},
         tags=TAGS,
     ),

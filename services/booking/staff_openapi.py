@@ -365,7 +365,14 @@ STAFF_ROUTES = (
         "Record how an appointment ended; `callback` opens a ticket due in 48 hours",
         body=OutcomeIn,
         response=OutcomeOut,
-        errors=("validation_error", "not_found", "forbidden", "too_early", "outcome_recorded"),
+        errors=(
+            "validation_error",
+            "not_found",
+            "forbidden",
+            "too_early",
+            "outcome_recorded",
+            "not_changeable",
+        ),
         path_params={"appointment_id": APPOINTMENT_ID},
         tags=FILE,
         description="409 before the appointment's day; a changed outcome needs `correction` and a reason. "

@@ -142,9 +142,10 @@ ROUTES = (
         "Sign in (sets the session cookie)",
         body=LoginIn,
         response=LoginOut,
-        errors=("unauthenticated", "validation_error"),
+        errors=("unauthenticated", "validation_error", "rate_limited"),
         tags=TAG_AUTH,
-        description="Wrong name, wrong password and a locked or disabled account get the same 401.",
+        description="Wrong name, wrong password and a locked or disabled account get the same 401. The body "
+        "must be `application/json`. Too many failed sign-ins from one network: 429 with `Retry-After`.",
     ),
     ApiRoute("POST", "/api/v1/staff/logout", "Sign out", response=StatusOut, tags=TAG_AUTH),
     ApiRoute("GET", "/api/v1/staff/me", "Who is signed in, with roles", response=MeOut, tags=TAG_AUTH),
@@ -305,7 +306,9 @@ def rule_text(rule: Rule) -> str:
     if rule.capacity_check is not None:
         text += (
             " R20: answers 409 `capacity_conflict` listing booked appointments that would lose their"
-            " service point, unless sent with `confirm_affected: true`."
+            " service point, unless confirmed: the query `?confirm_affected=true` (any method, DELETE"
+            ' too), or `"confirm_affected": true` in a JSON body (the gateway takes the field out'
+            " before the body reaches the service, whose schema does not name it)."
         )
     return text
 
