@@ -16,6 +16,7 @@ from services.gateway.config import Settings as GatewaySettings
 from services.gateway.integrations import service
 from services.gateway.integrations.domain import RetryPolicy
 from services.gateway.integrations.keys import INTEGRATIONS
+from shared.events.staff_work import CallbackCreatedV1, CallbackReason, CallbackStatus, CallbackTicket
 from shared.identity import Role
 from tests.conftest import wait_for
 from tests.integrations.conftest import (
@@ -177,6 +178,49 @@ async def test_after_the_receiver_was_down_every_event_arrives_in_order_per_appo
     assert revisions == {str(a): [1, 2, 3], str(b): [1, 2]}
     subscription = await (await admin.get(f"/api/v1/admin/webhooks/{created['id']}")).json()
     assert subscription["status"] == "active" and subscription["consecutive_failures"] == 0
+
+
+@pytest.mark.req("R50")
+async def test_a_callback_ticket_arrives_after_the_appointment_events_before_it_and_before_later_ones(
+    make_env: EnvFactory, receiver: ReceiverFactory
+) -> None:
+    """A callback event has no revision of the appointment: it goes behind the appointment's events that
+    came before it, and a later appointment event goes behind it, also after the receiver was down."""
+    env = await make_env()
+    rec = await receiver(env.clock)
+    admin = await env.account("hook-admin", (Role.ADMIN, "*"))
+    created = await subscribe(admin, rec.url, event_types=["appointment.*", "callback.*"])
+    rec.secret = created["secret"]
+    rec.status = 503
+    a = uuid.uuid4()
+    await env.publish(booked(a))
+    now = env.clock.now()
+    ticket = CallbackTicket(
+        id=uuid.uuid4(),
+        appointment_id=a,
+        location_id="mitte",
+        group_id="ez",
+        reason=CallbackReason.OUTCOME,
+        status=CallbackStatus.OPEN,
+        revision=1,
+        created_at=now,
+        due_at=now + timedelta(hours=48),
+    )
+    await env.publish(CallbackCreatedV1(callback=ticket))
+    await env.publish(rescheduled(a, 2))
+
+    async def stored() -> bool:
+        return len(await deliveries(env, admin)) == 3
+
+    await wait_for(stored, timeout=15, what="three deliveries waiting")
+    rec.status = 200
+    env.clock.advance(timedelta(hours=2, minutes=1))
+    await wait_for(lambda: len(rec.received) == 3, timeout=20, what="every event after the outage")
+    assert [e["type"] for e in rec.order] == [
+        "appointment.booked",
+        "callback.created",
+        "appointment.rescheduled",
+    ]
 
 
 @pytest.mark.req("R50")

@@ -70,7 +70,7 @@ async def insert_feed_row(
         datetime.fromisoformat(str(envelope["occurred_at"])),
         placement.location_id,
         placement.order_key,
-        placement.order_seq,
+        placement.order_seq or 0,
         json.dumps(envelope),
         now,
     )
@@ -194,7 +194,10 @@ async def insert_delivery(
 ) -> None:
     await conn.execute(
         "INSERT INTO webhook_deliveries (subscription_id, position, event_id, event_type, order_key,"
-        " order_seq, next_attempt_at, created_at, retry_from) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $7)"
+        " order_seq, next_attempt_at, created_at, retry_from) VALUES ($1, $2, $3, $4, $5,"
+        # Without a revision of its own: behind the events of its appointment known to this subscription.
+        " coalesce($6::bigint, (SELECT coalesce(max(order_seq), 0) FROM webhook_deliveries"
+        "   WHERE subscription_id = $1 AND order_key = $5)), $7, $7, $7)"
         " ON CONFLICT (subscription_id, event_id) DO NOTHING",
         subscription_id,
         position,

@@ -67,7 +67,9 @@ class Placement:
 
     location_id: str | None
     order_key: str
-    order_seq: int
+    # The appointment's revision; None for an event of the appointment without one (a callback ticket's):
+    # it goes after the events of that appointment known when it arrives.
+    order_seq: int | None
 
 
 def place(event_id: uuid.UUID, data: dict[str, Any]) -> Placement:
@@ -87,8 +89,8 @@ def place(event_id: uuid.UUID, data: dict[str, Any]) -> Placement:
     else:
         appointment_id = data.get("appointment_id")
     if appointment_id:
-        # After the appointment's own events (whose revisions are small numbers), in arrival order.
-        return Placement(location, f"appointment:{appointment_id}", 0)
+        # After the appointment's own events known when it arrives (their revisions), in arrival order.
+        return Placement(location, f"appointment:{appointment_id}", None)
     return Placement(location, f"event:{event_id}", 0)
 
 
