@@ -49,6 +49,18 @@ def subjects(sink: MailSink, snap: AppointmentSnapshot) -> list[str]:
     return [m.subject.split(":")[0] for m in received(sink, snap.customer.email)]
 
 
+async def booked_three_days_ahead(
+    start_notifier: StartNotifier, publish: Publisher, sink: MailSink
+) -> tuple[Notifier, AppointmentSnapshot]:
+    """A notifier on a clock three days before the appointment's start, the booking confirmed by mail."""
+    start = datetime(2037, 12, 8, 9, 0, tzinfo=UTC)
+    notifier = await start_notifier(ManualClock(start - timedelta(days=3)))
+    snap = an_appointment(start)
+    await publish(booked(snap), occurred_at=notifier.clock.now())
+    await mails_to(sink, snap.customer.email)
+    return notifier, snap
+
+
 @pytest.mark.req("R8")
 @pytest.mark.parametrize(
     ("start", "reminder_utc", "wall_clock"),
@@ -95,12 +107,8 @@ async def test_the_reminder_arrives_24_elapsed_hours_before_the_start_across_a_d
 async def test_a_cancelled_appointment_gets_no_reminder(
     start_notifier: StartNotifier, publish: Publisher, sink: MailSink, clean_db: dict[str, asyncpg.Pool]
 ) -> None:
-    start = datetime(2037, 12, 8, 9, 0, tzinfo=UTC)
-    clock = ManualClock(start - timedelta(days=3))
-    notifier = await start_notifier(clock)
-    snap = an_appointment(start)
-    await publish(booked(snap), occurred_at=clock.now())
-    await mails_to(sink, snap.customer.email)
+    notifier, snap = await booked_three_days_ahead(start_notifier, publish, sink)
+    start, clock = snap.start, notifier.clock
     await publish(cancelled(snap), occurred_at=clock.now())
     await mails_to(sink, snap.customer.email, 2)
 
@@ -182,12 +190,8 @@ async def test_a_late_stale_event_does_not_bring_back_the_reminder_of_a_cancelle
 async def test_a_reminder_that_cannot_go_out_before_the_start_is_given_up(
     start_notifier: StartNotifier, publish: Publisher, sink: MailSink, clean_db: dict[str, asyncpg.Pool]
 ) -> None:
-    start = datetime(2037, 12, 8, 9, 0, tzinfo=UTC)
-    clock = ManualClock(start - timedelta(days=3))
-    notifier = await start_notifier(clock)
-    snap = an_appointment(start)
-    await publish(booked(snap), occurred_at=clock.now())
-    await mails_to(sink, snap.customer.email)
+    notifier, snap = await booked_three_days_ahead(start_notifier, publish, sink)
+    start = snap.start
 
     sink.fail_temporarily = True
     await move_clock(notifier, start - timedelta(hours=24))
@@ -218,12 +222,8 @@ async def test_a_reminder_waiting_for_the_mail_server_survives_a_change_that_kee
 ) -> None:
     """The reminder fell due while the mail server answered 451; before its next try the customer asked
     for a new link (a newer revision, same time). The reminder is still sent, once, with the new link."""
-    start = datetime(2037, 12, 8, 9, 0, tzinfo=UTC)
-    clock = ManualClock(start - timedelta(days=3))
-    notifier = await start_notifier(clock)
-    snap = an_appointment(start)
-    await publish(booked(snap), occurred_at=clock.now())
-    await mails_to(sink, snap.customer.email)
+    notifier, snap = await booked_three_days_ahead(start_notifier, publish, sink)
+    start, clock = snap.start, notifier.clock
 
     sink.fail_temporarily = True
     await move_clock(notifier, start - timedelta(hours=24))
