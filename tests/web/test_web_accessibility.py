@@ -7,6 +7,7 @@ statement, the embedding page and an error page."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -139,3 +140,60 @@ async def test_no_customer_page_has_a_wcag_21_aa_violation(
     await check(page, axe, "manage link form with errors", found)
     await context.close()
     assert not found, found
+
+
+# --- WCAG 2.2.1: the held time can be extended before it runs out, keeping what was typed ----------
+
+
+@pytest.mark.req("R38")
+@pytest.mark.req("R42")
+async def test_a_customer_warned_that_the_hold_runs_out_holds_the_time_again_and_keeps_what_they_typed(
+    stack: Stack, browser: Browser
+) -> None:
+    context = await new_context(browser, DESKTOP)
+    page = await context.new_page()
+    await page.clock.install()  # the page's countdown runs on Playwright's clock
+    await page.goto(stack.gateway_url + "/")
+    await page.locator("input[name=location][value=mitte]").check()
+    await page.get_by_role("button", name="Weiter").click()
+    await page.locator("input[name=concern][value=veraenderung]").check()
+    await page.locator("input[name=mode][value=in_person]").check()
+    await page.get_by_role("button", name="Weiter").click()
+    await page.locator(".calendar td.has-slots a").nth(12).click()
+    await page.locator("button.slot:not(.slot-evening)").last.click()
+    await expect(page.locator("#hold-text")).to_contain_text("Wir halten diesen Termin bis 07:35 Uhr")
+    renew = page.get_by_role("button", name="Termin erneut freihalten")
+    await expect(renew).to_be_hidden()  # offered from the warning on
+    email = unique_email("more-time")
+    typed = {"Vorname": "Erika", "Nachname": "Mustermann", "E-Mail-Adresse": email}
+    for label, value in typed.items():
+        await page.get_by_label(label).fill(value)
+    number = unique_customer_number()
+    await page.get_by_label("Kundennummer", exact=False).first.fill(number)
+
+    # Three and a half minutes later, for the page and for the services: the warning, with the button.
+    stack.clock.advance(timedelta(minutes=3, seconds=30))
+    try:
+        await page.clock.fast_forward("03:30")
+        await expect(page.locator("#hold-live")).to_have_text(
+            "Wir halten diesen Termin noch 2 Minuten für Sie frei. "
+            "Brauchen Sie mehr Zeit? Drücken Sie unter dem Formular auf „Termin erneut freihalten“."
+        )
+        await expect(page.locator("#hold-more")).to_contain_text("noch 2 Minuten")
+        await renew.focus()
+        await page.keyboard.press("Enter")
+
+        await expect(page.locator("#hold-text")).to_contain_text("Wir halten diesen Termin bis 07:38 Uhr")
+        await expect(page.locator("#hold")).to_be_focused()  # a screen reader hears the new time first
+        for label, value in typed.items():
+            await expect(page.get_by_label(label)).to_have_value(value)
+        await expect(page.get_by_label("Kundennummer", exact=False).first).to_have_value(number)
+        await expect(page.locator(".error-summary")).to_have_count(0)
+        await expect(renew).to_be_hidden()  # five new minutes: no warning yet
+
+        # The renewed hold books (Enter in a field still books, not renews).
+        await page.get_by_label("Vorname").press("Enter")
+        await expect(page.get_by_role("heading", level=1)).to_have_text("Ihr Termin ist gebucht")
+    finally:
+        stack.clock.advance(timedelta(minutes=-3, seconds=-30))
+    await context.close()
