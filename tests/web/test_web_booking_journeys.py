@@ -95,6 +95,9 @@ async def cancel_from_mail(page: Page, stack: Stack, shots: Shots, email: str) -
     await shots.take(page, "8-cancel-confirm")
     await page.get_by_role("button", name="Ja, Termin absagen").click()
     await expect(page.get_by_role("status")).to_contain_text("Ihr Termin wurde abgesagt.")
+    # A screen reader says the result first: in the title, and where the focus lands.
+    await expect(page).to_have_title(re.compile(r"^Termin abgesagt \u2013 Ihr Termin \u2013 "))
+    await expect(page.get_by_role("status")).to_be_focused()
     await shots.take(page, "9-cancelled")
     await stack.mail_to(email, count=2)  # the cancellation mail (R9)
 
@@ -131,6 +134,8 @@ async def test_a_customer_books_in_person_on_a_desktop_reschedules_and_cancels_f
     await shots.take(page, "6b-reschedule")
     await page.locator("button.slot:not(.slot-evening)").last.click()
     await expect(page.get_by_role("status")).to_contain_text("Ihr Termin wurde verschoben.")
+    await expect(page).to_have_title(re.compile(r"^Termin verschoben \u2013 Ihr Termin \u2013 "))
+    await expect(page.get_by_role("status")).to_be_focused()
     await stack.mail_to(email, count=2)  # the mail about the new time
 
     await cancel_from_mail(page, stack, shots, email)
