@@ -379,6 +379,43 @@ async def insert_hold(
     return inserted is not None
 
 
+async def extend_hold(
+    conn: asyncpg.Connection,
+    hold_id: uuid.UUID,
+    *,
+    location_id: str,
+    group_id: str,
+    start: datetime,
+    end: datetime,
+    expires_at: datetime,
+    now: datetime,
+) -> bool:
+    """Give a live hold of exactly this slot a later expiry (R38, WCAG 2.2.1); False when it has expired,
+    was used up or is another slot's. Under its point's lock, so that it cannot pass a writer that saw the
+    hold expire a moment ago."""
+    point = await conn.fetchval(
+        "SELECT service_point FROM holds WHERE id = $1 AND kind = 'hold' AND location_id = $2"
+        " AND group_id = $3 AND start_at = $4 AND end_at = $5 AND expires_at > $6",
+        hold_id,
+        location_id,
+        group_id,
+        start,
+        end,
+        now,
+    )
+    if point is None:
+        return False
+    async with conn.transaction():
+        await _lock_point(conn, location_id, group_id, point)
+        extended = await conn.fetchval(
+            "UPDATE holds SET expires_at = $2 WHERE id = $1 AND expires_at > $3 RETURNING id",
+            hold_id,
+            expires_at,
+            now,
+        )
+    return extended is not None
+
+
 async def insert_cooldown(
     conn: asyncpg.Connection, appointment: Appointment, now: datetime, delay: timedelta
 ) -> None:

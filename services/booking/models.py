@@ -80,6 +80,13 @@ class HoldRequest(_Request):
     concern_id: Id
     mode: Mode
     start: AwareDatetime
+    # WCAG 2.2.1: the customer asks for more time before the hold runs out. Renewing their own live hold of
+    # this slot extends it (same hold_id); a new hold would find the slot taken by that very hold.
+    renews: uuid.UUID | None = Field(
+        default=None,
+        description="The hold_id of the caller's own hold of this slot: while it is live, it is extended "
+        "(same hold_id, new expires_at); otherwise a new hold is placed.",
+    )
 
 
 class RescheduleRequest(_Request):

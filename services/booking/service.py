@@ -321,6 +321,19 @@ async def place_hold(deps: Deps, location_id: str, request: HoldRequest) -> Hold
     hold_id = uuid.uuid4()
     expires_at = now + timedelta(minutes=deps.settings.hold_minutes)
     async with db.transaction(deps.pool) as conn:
+        if request.renews is not None and await db.extend_hold(
+            conn,
+            request.renews,
+            location_id=location_id,
+            group_id=slot.group_id,
+            start=slot.start,
+            end=slot.end,
+            expires_at=expires_at,
+            now=now,
+        ):
+            return HoldOut(
+                hold_id=request.renews, expires_at=_berlin(expires_at), start=slot.start, end=slot.end
+            )
         busy = await db.fetch_busy(conn, location_id, slot.group_id, slot.start, slot.end, now)
         for point in free_points(slot, busy):
             if await db.insert_hold(

@@ -249,6 +249,37 @@ async def test_a_hold_keeps_the_slot_for_its_holder_and_expires_by_itself(
 
 
 @pytest.mark.req("R38")
+async def test_a_customer_renews_their_hold_before_it_runs_out_and_keeps_the_last_free_point(
+    client: Client, pool: asyncpg.Pool, clock: ManualClock
+) -> None:
+    """WCAG 2.2.1: more time on request. The slot's other point is booked, so a second hold would find the
+    slot taken by the customer's own hold; renewing it extends that hold instead."""
+    await booked(client, concern="bescheid")
+    body = {"concern_id": "bescheid", "mode": "in_person", "start": TUESDAY_9}
+    first = await (await client.post(f"/api/v1/locations/{factory.LOCATION}/holds", json=body)).json()
+
+    clock.advance(timedelta(minutes=4))
+    renewed = await client.post(
+        f"/api/v1/locations/{factory.LOCATION}/holds", json={**body, "renews": first["hold_id"]}
+    )
+    again = await renewed.json()
+    assert renewed.status == 201, again
+    assert again["hold_id"] == first["hold_id"]
+    assert again["expires_at"] == "2026-03-02T10:09:00+01:00"  # five minutes from the renewal
+    clock.advance(timedelta(minutes=4))  # past the first expiry, within the renewed one
+    stranger = await client.post("/api/v1/appointments", json=booking(TUESDAY_9, concern="bescheid"))
+    assert (await stranger.json())["error"]["code"] == "slot_taken"
+
+    # Once expired, renewing is a new hold like any other (here the slot is free again).
+    clock.advance(timedelta(minutes=2))
+    late = await client.post(
+        f"/api/v1/locations/{factory.LOCATION}/holds", json={**body, "renews": first["hold_id"]}
+    )
+    assert late.status == 201 and (await late.json())["hold_id"] != first["hold_id"]
+    assert await pool.fetchval("SELECT count(*) FROM holds WHERE expires_at > $1", clock.now()) == 1
+
+
+@pytest.mark.req("R38")
 async def test_an_expired_or_foreign_hold_id_books_fairly_like_no_hold(
     client: Client, clock: ManualClock
 ) -> None:

@@ -53,6 +53,7 @@ async def book(
     await page.locator(".calendar td.has-slots a").nth(day).click()
     await expect(page.locator("#slots-title")).to_contain_text("Freie Termine am")
     await expect(page.locator("#slots-title")).to_be_focused()
+    await expect_slots_name_their_day(page)
     await shots.take(page, "4-times")
     await page.locator("button.slot:not(.slot-evening)").first.click()
 
@@ -75,6 +76,13 @@ async def book(
     return reference
 
 
+async def expect_slots_name_their_day(page: Page) -> None:
+    """A screen reader's list of buttons says the day of each time, not only "08:00 bis 09:00"."""
+    day = (await page.locator("#slots-title").inner_text()).removeprefix("Freie Termine am ").strip()
+    slot = page.locator("button.slot:not(.slot-evening)").last
+    await expect(slot).to_have_accessible_name(re.compile(rf"^\d\d:\d\d bis \d\d:\d\d, {re.escape(day)}$"))
+
+
 async def cancel_from_mail(page: Page, stack: Stack, shots: Shots, email: str) -> None:
     confirmation = (await stack.mail_to(email))[0]
     link = stack.manage_link(confirmation)
@@ -87,6 +95,9 @@ async def cancel_from_mail(page: Page, stack: Stack, shots: Shots, email: str) -
     await shots.take(page, "8-cancel-confirm")
     await page.get_by_role("button", name="Ja, Termin absagen").click()
     await expect(page.get_by_role("status")).to_contain_text("Ihr Termin wurde abgesagt.")
+    # A screen reader says the result first: in the title, and where the focus lands.
+    await expect(page).to_have_title(re.compile(r"^Termin abgesagt \u2013 Ihr Termin \u2013 "))
+    await expect(page.get_by_role("status")).to_be_focused()
     await shots.take(page, "9-cancelled")
     await stack.mail_to(email, count=2)  # the cancellation mail (R9)
 
@@ -119,9 +130,12 @@ async def test_a_customer_books_in_person_on_a_desktop_reschedules_and_cancels_f
     await page.get_by_role("link", name="Anderen Tag oder andere Uhrzeit wählen").click()
     await expect(page.get_by_role("heading", level=1)).to_have_text("Neuen Tag und neue Uhrzeit wählen")
     await page.locator(".calendar td.has-slots a").nth(6).click()
+    await expect_slots_name_their_day(page)  # a press moves the appointment at once
     await shots.take(page, "6b-reschedule")
     await page.locator("button.slot:not(.slot-evening)").last.click()
     await expect(page.get_by_role("status")).to_contain_text("Ihr Termin wurde verschoben.")
+    await expect(page).to_have_title(re.compile(r"^Termin verschoben \u2013 Ihr Termin \u2013 "))
+    await expect(page.get_by_role("status")).to_be_focused()
     await stack.mail_to(email, count=2)  # the mail about the new time
 
     await cancel_from_mail(page, stack, shots, email)

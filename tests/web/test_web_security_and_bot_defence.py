@@ -671,7 +671,7 @@ async def test_every_day_of_the_calendar_tells_a_screen_reader_whether_it_can_be
 
 
 @pytest.mark.req("R42")
-async def test_a_held_time_shows_its_expiry_and_can_be_held_again_after_it_ran_out(
+async def test_a_held_time_can_be_held_again_after_it_ran_out_without_a_script_keeping_what_was_typed(
     client: TestClient[Any, Any], stack: Stack
 ) -> None:
     slot = await first_slot(client, concern="kontaktdaten", mode="phone")
@@ -683,23 +683,49 @@ async def test_a_held_time_shows_its_expiry_and_can_be_held_again_after_it_ran_o
     assert chosen.status == 303
     details_url = chosen.headers["Location"]
     held = await (await client.get(details_url)).text()
-    assert "Wir halten diesen Termin bis" in held
+    assert "Wir halten diesen Termin bis 07:35 Uhr" in held
     assert re.search(r'data-hold-seconds="[1-9][0-9]*"', held)
     assert 'id="hold-expired" hidden' in held
+    assert 'id="hold-renew"' in held  # without a script the renewal is always there
 
     stack.clock.advance(timedelta(minutes=30))
     try:
         expired = await (await client.get(details_url)).text()
         assert 'data-hold-seconds="0"' in expired
         assert "Wir halten diesen Termin nicht mehr für Sie frei." in expired
-        rehold = re.search(r'<form method="post" action="(/time\?s=[^"]+)">', expired)
-        assert rehold
-        again = await client.post(
-            rehold.group(1).replace("&amp;", "&"),
-            data={"csrf_token": csrf_of(expired), "start": slot["start"]},
-            allow_redirects=False,
+        assert (
+            "Brauchen Sie mehr Zeit? Drücken Sie unter dem Formular auf „Termin erneut freihalten“."
+            in expired
         )
-        assert again.status == 303
-        assert "Wir halten diesen Termin bis" in await (await client.get(again.headers["Location"])).text()
+        rehold = re.search(
+            r'id="hold-renew" form="details-form" formaction="(/details/hold\?s=[^"]+)"', expired
+        )
+        assert rehold
+        typed = {
+            "first_name": "Erika",
+            "last_name": "Mustermann",
+            "email": "erika@example.org",
+            "phone": "0421 1",
+        }
+        again = await client.post(
+            rehold.group(1).replace("&amp;", "&"), data={"csrf_token": csrf_of(expired), **typed}
+        )
+        page = await again.text()
+        assert again.status == 200, page
+        assert "Wir halten diesen Termin bis 08:05 Uhr" in page  # five minutes from now
+        assert 'id="hold-expired" hidden' in page
+        for name, value in typed.items():
+            assert re.search(rf'name="{name}"[^>]*value="{value}"', page), name
+        assert "error-summary" not in page  # nothing was checked yet: the customer was still typing
+        # The page's form and language links carry the new hold; a reload of the renewal's address
+        # leads back to the form.
+        booked_url = re.search(r'action="(/details\?s=[^"]+)"', page)
+        assert booked_url and booked_url.group(1) != details_url
+        assert (
+            "Wir halten diesen Termin bis 08:05 Uhr" in await (await client.get(booked_url.group(1))).text()
+        )
+        assert re.search(r'href="/details\?s=[^"]+&amp;lang=en"', page)
+        reloaded = await client.get(rehold.group(1).replace("&amp;", "&"), allow_redirects=False)
+        assert reloaded.status == 303 and reloaded.headers["Location"].startswith("/details?s=")
     finally:
         stack.clock.advance(timedelta(minutes=-30))

@@ -54,6 +54,8 @@ def setup_web(app: web.Application) -> None:
     router.add_post("/time", steps.time_submit)
     router.add_get("/details", steps.details_page)
     router.add_post("/details", steps.details_submit)
+    router.add_get("/details/hold", steps.details_rehold_get)
+    router.add_post("/details/hold", steps.details_rehold)
     router.add_get("/confirmation", manage.confirmation_page)
     router.add_get("/manage", manage.link_request_page)
     router.add_post("/manage", manage.link_request_submit)

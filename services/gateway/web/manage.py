@@ -14,7 +14,7 @@ from babel.dates import format_date
 from services.gateway.bot_defence import Bucket
 from services.gateway.web import forms
 from services.gateway.web.client import UpstreamUnavailable, call
-from services.gateway.web.i18n import _
+from services.gateway.web.i18n import N_, _
 from services.gateway.web.pages import (
     address_line,
     babel_locale,
@@ -135,6 +135,14 @@ def changeable(request: web.Request, found: dict[str, Any]) -> bool:
     )
 
 
+# The result of a change heads the page's title: the first thing a screen reader says of the new page.
+DONE_TITLES = {
+    "cancelled": N_("Appointment cancelled"),
+    "rescheduled": N_("Appointment moved"),
+    "booked": N_("Appointment booked"),
+}
+
+
 @web_errors
 async def manage_page(request: web.Request) -> web.StreamResponse:
     appointment_id = request.match_info["appointment_id"]
@@ -143,10 +151,12 @@ async def manage_page(request: web.Request) -> web.StreamResponse:
     if found is None:
         return not_found(request)
     context = appointment_context(found)
+    done = request.query.get("done", "")
     context.update(
         {
             "title": _("Your appointment"),
-            "done": request.query.get("done", ""),
+            "done": done if done in DONE_TITLES else "",
+            "title_state": _(DONE_TITLES[done]) if done in DONE_TITLES else "",
             "calendar_url": calendar_url(appointment_id, token),
             "reschedule_url": url(f"/manage/{appointment_id}/reschedule", token=token),
             "cancel_url": url(f"/manage/{appointment_id}/cancel", token=token),

@@ -16,6 +16,7 @@ import jinja2
 import structlog
 from aiohttp import web
 from babel.dates import format_date, format_time
+from yarl import URL
 
 from services.gateway.bot_defence import BOT_DEFENCE, Bucket, Verdict
 from services.gateway.config import Settings
@@ -111,10 +112,16 @@ def first_open_day(request: web.Request) -> date:
 
 
 def render(
-    request: web.Request, template: str, context: dict[str, Any] | None = None, *, status: int = 200
+    request: web.Request,
+    template: str,
+    context: dict[str, Any] | None = None,
+    *,
+    status: int = 200,
+    address: str | None = None,
 ) -> web.Response:
+    """`address`: the page's own address when it answers a POST to another one (the language links)."""
     languages = request.app[LANGUAGES]
-    here = request.rel_url
+    here = URL(address) if address else request.rel_url
     ctx: dict[str, Any] = {
         "lang": lang(),
         "languages": [
@@ -341,10 +348,11 @@ def address_line(location: dict[str, Any] | None) -> str:
 
 
 async def dialogue(
-    request: web.Request, need: tuple[str, ...]
+    request: web.Request, need: tuple[str, ...], *, token: str | None = None
 ) -> tuple[dict[str, Any], dict[str, Any]] | None:
-    """The state and the chosen location and concern; None when a needed step is missing."""
-    state = state_of(request)
+    """The state (of the address, or the given sealed `token`) and the chosen location and concern; None
+    when a needed step is missing."""
+    state = (request.app[SEALER].open(token) or {}) if token else state_of(request)
     if any(not state.get(key) for key in need):
         return None
     context: dict[str, Any] = {"state": state}

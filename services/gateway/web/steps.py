@@ -415,14 +415,7 @@ async def time_submit(request: web.Request) -> web.StreamResponse:
             ),
         )
         return await time_page(request, errors)
-    answer = await call(
-        request,
-        "booking",
-        "POST",
-        f"/api/v1/locations/{state['loc']}/holds",
-        json={"concern_id": state["concern"], "mode": state["mode"], "start": start},
-        language=lang(),
-    )
+    answer = await hold(request, state, start)
     new_state = {
         **{k: state[k] for k in ("loc", "concern", "mode")},
         "start": start,
@@ -440,6 +433,18 @@ async def time_submit(request: web.Request) -> web.StreamResponse:
         raise UpstreamUnavailable("booking")
     # Another refusal of the hold (or no hold offered): booking without a hold is allowed and races fairly.
     raise redirect(url("/details", s=seal(request, new_state)))
+
+
+async def hold(
+    request: web.Request, state: dict[str, Any], start: str, *, renews: str | None = None
+) -> Answer:
+    """Hold the chosen time while the customer types (R38); `renews` extends their own live hold of it."""
+    body: dict[str, Any] = {"concern_id": state["concern"], "mode": state["mode"], "start": start}
+    if renews:
+        body["renews"] = renews
+    return await call(
+        request, "booking", "POST", f"/api/v1/locations/{state['loc']}/holds", json=body, language=lang()
+    )
 
 
 # --- step 4: contact data, and booking (R2, R4, R39) ------------------------------------------------
@@ -468,12 +473,15 @@ async def details_page(
     values: dict[str, str] | None = None,
     *,
     status: int | None = None,
+    token: str | None = None,
 ) -> web.StreamResponse:
-    found = await dialogue(request, ("loc", "concern", "mode", "start"))
+    """The contact form; `token` is a new state made by this request (a renewed hold), else the address's."""
+    found = await dialogue(request, ("loc", "concern", "mode", "start"), token=token)
     if found is None:
         raise redirect(url("/"))
     state, context = found
-    token = request.query.get(STATE)
+    address = url("/details", s=token) if token else None
+    token = token or request.query.get(STATE)
     context.update(hold_context(request, state))
     context.update(
         {
@@ -482,14 +490,17 @@ async def details_page(
             "back": url("/time#slots-title", s=token, day=local(state["start"]).date().isoformat()),
             "errors": errors or forms.FormErrors(),
             "values": values or {},
+            "token": token,
             "form_action": url("/details", s=token),
-            "rehold_action": url("/time", s=token),
+            "rehold_action": url("/details/hold", s=token),
             "idempotency_key": (values or {}).get("idempotency_key") or first_key(state),
             "challenge": request.app[BOT_DEFENCE].needs_challenge(client_ip(request), Bucket.BOOKING)
             or bool(notes(request).get("challenge")),
         }
     )
-    return render(request, "details.html", context, status=status or (422 if errors else 200))
+    return render(
+        request, "details.html", context, status=status or (422 if errors else 200), address=address
+    )
 
 
 @web_errors
@@ -506,20 +517,9 @@ async def details_submit(request: web.Request) -> web.StreamResponse:
     errors = forms.check_contact(values, phone_required=state["mode"] == "phone")
     if errors:
         return await details_page(request, errors, values)
-    decision = request.app[BOT_DEFENCE].check(client_ip(request), Bucket.BOOKING, form.get("altcha"))
-    if decision.verdict is Verdict.RATE_LIMITED:
-        refused = bot_check(request, Bucket.BOOKING)
-        assert refused is not None  # noqa: S101 -- still limited a moment later
+    refused = await bot_refusal(request, form, values)
+    if refused is not None:
         return refused
-    if decision.verdict is Verdict.CHALLENGE_REQUIRED:
-        errors.add(
-            "altcha",
-            _("Please confirm that you are a person: tick the box and wait a moment.")
-            if form.get("altcha")
-            else _("Please wait until the check below is finished, then send the form again."),
-        )
-        notes(request)["challenge"] = True
-        return await details_page(request, errors, values, status=428)
     customer = {k: values[k] for k in forms.CONTACT_FIELDS if values[k]}
     body: dict[str, Any] = {
         "location_id": state["loc"],
@@ -542,6 +542,69 @@ async def details_submit(request: web.Request) -> web.StreamResponse:
         log.info("web_appointment_booked", mode=state["mode"])
         raise redirect(url("/confirmation", s=seal(request, {"id": appointment_id, "token": manage_token})))
     return await booking_refused(request, answer, values, state)
+
+
+async def bot_refusal(
+    request: web.Request, form: dict[str, str], values: dict[str, str]
+) -> web.StreamResponse | None:
+    """None when the contact form may go on (R40); else the 429 page, or the form again with the check."""
+    decision = request.app[BOT_DEFENCE].check(client_ip(request), Bucket.BOOKING, form.get("altcha"))
+    if decision.verdict is Verdict.RATE_LIMITED:
+        refused = bot_check(request, Bucket.BOOKING)
+        assert refused is not None  # noqa: S101 -- still limited a moment later
+        return refused
+    if decision.verdict is Verdict.CHALLENGE_REQUIRED:
+        errors = forms.FormErrors()
+        errors.add(
+            "altcha",
+            _("Please confirm that you are a person: tick the box and wait a moment.")
+            if form.get("altcha")
+            else _("Please wait until the check below is finished, then send the form again."),
+        )
+        notes(request)["challenge"] = True
+        return await details_page(request, errors, values, status=428)
+    return None
+
+
+@web_errors
+async def details_rehold(request: web.Request) -> web.StreamResponse:
+    """More time for the contact form (R38, WCAG 2.2.1), before or after the hold ran out. The button sends
+    the form itself here, so the page comes back with what was typed and the new hold time; the typed
+    details never go into an address."""
+    form = await read_form(request)
+    if isinstance(form, web.Response):
+        return form
+    state = state_of(request)
+    if not all(state.get(k) for k in ("loc", "concern", "mode", "start")):
+        raise redirect(url("/"))
+    values = forms.clean(form)
+    values["idempotency_key"] = form.get("idempotency_key", "")[:64]
+    values["privacy"] = form.get("privacy", "")
+    refused = await bot_refusal(request, form, values)
+    if refused is not None:
+        return refused
+    answer = await hold(request, state, state["start"], renews=state.get("hold"))
+    if answer.status == 201 and isinstance(answer.body, dict):
+        renewed = {**state, "hold": answer.body.get("hold_id"), "hold_until": answer.body.get("expires_at")}
+        if renewed["hold"] != state.get("hold"):
+            values["idempotency_key"] = ""  # a new hold: the form's key is the new hold's (first_key)
+        log.info("web_hold_renewed")
+        notes(request)["renewed"] = True  # the page starts at the new hold time (focus on it)
+        return await details_page(request, None, values, token=seal(request, renewed))
+    errors = forms.FormErrors()
+    if answer.error_code in ("slot_taken", "booking_closed", "too_late"):
+        errors.general.append(_("This time is no longer free. Please choose another time."))
+        notes(request)["choose_again"] = True
+        return await details_page(request, errors, values, status=409)
+    if answer.status >= 500 or answer.status == 0:
+        raise UpstreamUnavailable("booking")
+    errors.general.append(_("We could not hold this time again. You can still book it, if it is still free."))
+    return await details_page(request, errors, values, status=422)
+
+
+async def details_rehold_get(request: web.Request) -> web.StreamResponse:
+    """The renewal's answer reloaded or bookmarked (its address takes only POST): back to the form."""
+    raise redirect(url("/details", s=request.query.get(STATE)))
 
 
 def first_key(state: dict[str, Any]) -> str:

@@ -23,6 +23,14 @@
       var live = document.getElementById("hold-live");
       var text = document.getElementById("hold-text");
       var expired = document.getElementById("hold-expired");
+      // The renewal (the button below the form and its hint) is offered from the warning on.
+      var renew = document.querySelectorAll(".hold-renew");
+      var offer = function (shown) {
+        renew.forEach(function (element) { element.hidden = !shown; });
+      };
+      offer(seconds <= 120);
+      var more = document.getElementById("hold-more");
+      var hint = more ? more.textContent : "";
       var warned = false;
       var messages = [hold.getAttribute("data-warning") || "", hold.getAttribute("data-expired") || ""];
       var started = Date.now();
@@ -30,12 +38,16 @@
         var left = seconds - Math.floor((Date.now() - started) / 1000);
         if (left <= 120 && !warned && left > 0) {
           warned = true;
+          offer(true);
+          if (more) { more.textContent = messages[0]; }  // the warning visible too, not only announced
           live.textContent = messages[0];
         }
         if (left <= 0) {
           window.clearInterval(timer);
           if (text) { text.hidden = true; }
           expired.hidden = false;
+          offer(true);
+          if (more) { more.textContent = hint; }
           live.textContent = messages[1];
         }
       }, 1000);
