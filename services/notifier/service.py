@@ -174,11 +174,20 @@ class ClaimedMail:
             deadline=row["deadline"],
             recipient=row["recipient"] or "",
             recipient_hash=row["recipient_hash"],
-            payload=row["payload"] or {},
+            payload=_with_current_link(row["payload"] or {}, row["current_manage_url"]),
             correlation_id=row["correlation_id"],
             suppressed=row["suppressed"],
             templates=templates.get((row["kind"], language_of(row["language"]))),
         )
+
+
+def _with_current_link(payload: dict[str, Any], current: str | None) -> dict[str, Any]:
+    """The mail's appointment with the manage link in force when it is sent: the customer may have asked
+    for a new link (the old one no longer opens the appointment) while the mail waited for the server."""
+    appointment = payload.get("appointment")
+    if current and isinstance(appointment, dict) and has_token(current):
+        return {**payload, "appointment": {**appointment, "manage_url": current}}
+    return payload
 
 
 async def claim_due_mails(

@@ -22,7 +22,7 @@ from services.notifier import db
 from services.notifier.domain import MailStatus, address_hash
 from services.notifier.retention import run_retention
 from shared.clock import ManualClock, SystemClock
-from shared.events.appointment import AppointmentSnapshot
+from shared.events.appointment import AppointmentLinkRenewedV1, AppointmentSnapshot
 from shared.events.retention import AppointmentPersonalDataErasedV1
 from tests.conftest import wait_for
 from tests.notifier.conftest import (
@@ -415,3 +415,37 @@ async def test_a_confirmation_still_waiting_for_the_mail_server_is_not_sent_afte
         await asyncio.sleep(1.5)  # longer than the back-off: a late confirmation would show
         assert [m.subject.split(":")[0] for m in received(back, snap.customer.email)] == ["Absage"]
     assert ("confirmation", "cancelled") in await statuses(pool, snap.id)
+
+
+@pytest.mark.req("R41")
+async def test_a_mail_that_waited_for_the_mail_server_carries_the_link_renewed_meanwhile(
+    start_notifier: StartNotifier, publish: Publisher, sink: MailSink, clean_db: dict[str, asyncpg.Pool]
+) -> None:
+    """The confirmation waits for the mail server; the customer asks for a new link meanwhile (the old
+    one no longer opens the appointment). Both mails arrive with the new link, none with the void one."""
+    await start_notifier()
+    pool = clean_db["notifier"]
+    port = sink.smtp_port
+    await sink.stop()
+    snap = an_appointment()
+    await publish(booked(snap))
+
+    async def tried() -> bool:
+        return any(r["kind"] == "confirmation" and r["attempts"] >= 1 for r in await mail_rows(pool, snap.id))
+
+    await wait_for(tried, what="a failed attempt of the confirmation")
+    renewed = snap.model_copy(
+        update={"revision": 2, "manage_url": f"https://termine.example/manage/{snap.id}?token=renewed-token"}
+    )
+    await publish(AppointmentLinkRenewedV1(appointment=renewed))
+
+    async def link_mail_planned() -> bool:
+        return any(kind == "manage_link" for kind, _status in await statuses(pool, snap.id))
+
+    await wait_for(link_mail_planned, what="the new link's mail planned")
+    async with MailSink(smtp_port=port, http_port=0) as back:
+        mails = await mails_to(back, snap.customer.email, 2)
+    old_token = snap.manage_url.split("token=")[1]
+    for mail in mails:
+        text = body_of(mail, "plain")
+        assert "renewed-token" in text and old_token not in text, mail.subject
