@@ -280,6 +280,10 @@ async def test_a_permanently_failing_subscription_is_paused_with_its_reason(
     assert len(failed) == 1 and failed[0]["last_status"] == 500 and failed[0]["attempts"] >= 10
     assert (await admin.post(f"/api/v1/admin/webhook-deliveries/{failed[0]['id']}/resend")).status == 200
     await wait_for(lambda: len(rec.received) == 2, timeout=15, what="the re-sent event")
+    # An administrator's pause on purpose is no failure: the operators' alert stays quiet.
+    assert (await admin.post(f"/api/v1/admin/webhooks/{created['id']}/pause")).status == 200
+    await service.report_state(env.app[INTEGRATIONS])
+    assert REGISTRY.get_sample_value("otv_webhook_subscriptions_paused") == paused_count - 1
 
 
 @pytest.mark.req("R50")

@@ -95,6 +95,9 @@ async def read_feed(
     return rows
 
 
+ADMIN_PAUSE = "paused by an administrator"  # the reason of a pause on purpose
+
+
 async def count_undelivered_before(conn: asyncpg.Connection, cutoff: datetime) -> int:
     count: int = await conn.fetchval(
         "SELECT count(*) FROM webhook_deliveries d JOIN event_feed f ON f.position = d.position"
@@ -105,7 +108,12 @@ async def count_undelivered_before(conn: asyncpg.Connection, cutoff: datetime) -
 
 
 async def count_paused(conn: asyncpg.Connection) -> int:
-    count: int = await conn.fetchval("SELECT count(*) FROM webhook_subscriptions WHERE status = 'paused'")
+    """Subscriptions paused for failing (not those an administrator paused)."""
+    count: int = await conn.fetchval(
+        "SELECT count(*) FROM webhook_subscriptions WHERE status = 'paused'"
+        " AND paused_reason IS DISTINCT FROM $1",
+        ADMIN_PAUSE,
+    )
     return count
 
 
@@ -197,7 +205,7 @@ async def insert_delivery(
         " order_seq, next_attempt_at, created_at, retry_from) VALUES ($1, $2, $3, $4, $5,"
         # Without a revision of its own: behind the events of its appointment known to this subscription.
         " coalesce($6::bigint, (SELECT coalesce(max(order_seq), 0) FROM webhook_deliveries"
-        "   WHERE subscription_id = $1 AND order_key = $5)), $7, $7, $7)"
+        "   WHERE subscription_id = $1 AND order_key = $5 AND status = 'pending')), $7, $7, $7)"
         " ON CONFLICT (subscription_id, event_id) DO NOTHING",
         subscription_id,
         position,

@@ -179,7 +179,7 @@ async def change_subscription(
         secret = new_secret()
         changes["secret"] = secret
     if action == "pause":
-        changes.update(status="paused", paused_reason="paused by an administrator", paused_at=now)
+        changes.update(status="paused", paused_reason=db.ADMIN_PAUSE, paused_at=now)
     if action == "resume":
         changes.update(
             status="active", paused_reason=None, paused_at=None, consecutive_failures=0, failing_since=None
@@ -399,6 +399,7 @@ async def purge_feed(it: Integrations) -> int:
 
 
 async def report_state(it: Integrations) -> None:
-    """The number of paused subscriptions, for the alert (they wait for an administrator's resume)."""
+    """The number of subscriptions paused for failing, for the alert (they wait for an administrator's
+    resume); one an administrator paused on purpose is not counted."""
     async with it.pool.acquire() as conn:
         SUBSCRIPTIONS_PAUSED.set(await db.count_paused(conn))
