@@ -49,8 +49,9 @@ log = structlog.get_logger(__name__)
 routes = web.RouteTableDef()
 
 SEARCH_DAYS = 28
-# How long applying waits for the catalog's capacity of the day to arrive (it takes milliseconds normally).
-CATALOG_WAIT_SECONDS = 5.0
+# How long applying waits for the catalog's capacity of the day to arrive (it takes milliseconds normally);
+# well within the gateway's upstream timeout (10 s), which would take the closure back after moves made.
+CATALOG_WAIT_SECONDS = 3.0
 CATALOG_POLL_SECONDS = 0.1
 CANCEL_REASON = worded("cancellation", SystemReason.MASS_CHANGE, "de")  # German: the file's wording
 
