@@ -506,9 +506,13 @@ def available_slots(
     ]
 
 
-def resolve_slot(config: LocationConfig, concern: ConcernOffer, start: datetime, now: datetime) -> Slot:
+def resolve_slot(
+    config: LocationConfig, concern: ConcernOffer, start: datetime, now: datetime, *, new: bool = False
+) -> Slot:
     """The slot a customer asks for: 422 when `start` is not a slot of the concern at all, 409
-    `booking_closed` when it is one but cannot be booked now (calendar, cutoff, lead time, horizon)."""
+    `booking_closed` when it is one but cannot be booked now (calendar, cutoff, lead time, horizon). For a
+    `new` booking or hold, a start that has passed is 409 `too_late` (the architecture's code for it); a
+    move keeps `booking_closed` there, since its `too_late` says the appointment itself has begun."""
     if not config.snapshot.active:
         raise BookingClosedError("This location takes no bookings at the moment.")
     try:
@@ -521,6 +525,8 @@ def resolve_slot(config: LocationConfig, concern: ConcernOffer, start: datetime,
     slot = next((s for s in grid_slots(config, concern, day) if s.start_ts == wanted), None)
     if slot is None:
         raise field_error("start", "is not the start of an appointment slot of this concern")
+    if new and slot.start <= now:
+        raise TooLateError("This slot cannot be booked: this time has already passed.")
     reason = day_blocked_reason(config, concern, day) or booking_closed_reason(
         slot, now, config.snapshot.lead_time
     )

@@ -268,7 +268,7 @@ BAD_BODIES: list[tuple[str, Any, int, str]] = [
     ("start not a slot", _with(GOOD, iso("2026-03-03", "09:07"), "start"), 422, "start"),
     ("start outside the windows", _with(GOOD, iso("2026-03-03", "13:00"), "start"), 422, "start"),
     ("start on a Sunday", _with(GOOD, iso("2026-03-08", "09:00"), "start"), 422, "start"),
-    ("start in the past", _with(GOOD, iso("2026-02-24", "09:00"), "start"), 409, "booking_closed"),
+    ("start in the past", _with(GOOD, iso("2026-02-24", "09:00"), "start"), 409, "too_late"),
     ("mode unknown", _with(GOOD, "video", "mode"), 422, "mode"),
     ("concern not offered", _with(GOOD, "gibt-es-nicht", "concern_id"), 422, "concern_id"),
     ("location unknown", _with(GOOD, "nirgendwo", "location_id"), 404, "not_found"),
@@ -326,13 +326,18 @@ async def test_bad_input_gets_a_clear_4xx_and_changes_nothing(
 
 
 async def test_a_start_in_the_past_is_refused_as_passed_not_as_the_days_cutoff(client: Client) -> None:
-    """The service centre's software sends last week's time: the message says that time has passed."""
-    response = await client.post(
-        "/api/v1/appointments", json=_with(GOOD, iso("2026-02-24", "09:00"), "start")
-    )
-    error = (await response.json())["error"]
-    assert response.status == 409 and error["code"] == "booking_closed"
-    assert "already passed" in error["message"] and "06:00" not in error["message"]
+    """The service centre's software sends last week's time: 409 `too_late` (the architecture's code for
+    a start that has passed), and the message says that time has passed, for a booking and a hold."""
+    past = iso("2026-02-24", "09:00")
+    hold = {"concern_id": GOOD["concern_id"], "mode": GOOD["mode"], "start": past}
+    for path, body in (
+        ("/api/v1/appointments", _with(GOOD, past, "start")),
+        (f"/api/v1/locations/{GOOD['location_id']}/holds", hold),
+    ):
+        response = await client.post(path, json=body)
+        error = (await response.json())["error"]
+        assert response.status == 409 and error["code"] == "too_late", (path, error)
+        assert "already passed" in error["message"] and "06:00" not in error["message"]
 
 
 async def test_broken_json_and_an_empty_body_get_a_422(client: Client, pool: asyncpg.Pool) -> None:

@@ -313,8 +313,8 @@ async def test_an_evening_slot_needs_the_self_declaration(stack: Stack, browser:
 @pytest.mark.req("R19")
 async def test_the_calendar_reaches_the_last_day_that_booking_takes(stack: Stack, browser: Browser) -> None:
     """At 07:30 today's booking closed at 06:00, so the eight weeks of the calendar start tomorrow and end on
-    the 56th day ahead (3 May 2027), the last day of the location's horizon: a day that opens at midnight
-    is offered online at once, as the service centre can book it."""
+    the 56th day ahead (3 May 2027), the last day of the location's horizon, which the service centre can
+    book too (between midnight and 06:00, while today is still open, the eight weeks end a day earlier)."""
     context = await new_context(browser, DESKTOP)
     page = await context.new_page()
     await page.goto(stack.gateway_url + "/")
