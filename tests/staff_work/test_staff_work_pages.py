@@ -128,7 +128,7 @@ async def test_the_day_page_links_the_excel_list_only_for_days_it_exists_and_say
         (TUESDAY, True, None),
         ("2026-05-31", True, None),  # 90 days ahead
         ("2026-03-01", False, "nicht mehr vorhanden, sie wird am Ende ihres Tages gelöscht"),
-        ("2026-06-01", False, "erst ab 90 Tage vor dem Tag"),
+        ("2026-06-01", False, "erst ab 90 Tagen vor dem Tag"),
     ):
         page = await browser.get(f"/staff/locations/{HERE}/day", params={"date": day})
         html = await page.text()
