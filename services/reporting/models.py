@@ -34,6 +34,11 @@ class Figures(_Model):
     outcomes: dict[str, int] = Field(
         default_factory=dict, description="Recorded outcomes: resolved, placement, callback, no_show."
     )
+    without_outcome: int = Field(
+        default=0,
+        description="Appointments that have passed (not cancelled) with no outcome recorded: beside the "
+        "recorded ones, what a no-show rate is read against.",
+    )
     interpreter: int = Field(default=0, description="Appointments with an interpreter (R26).")
     booked_minutes: int = Field(default=0, description="Minutes of appointments not cancelled.")
     offered_minutes: int | None = Field(

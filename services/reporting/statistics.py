@@ -67,6 +67,7 @@ def _figures(row: Any, key: str, label: str, offered: int | None) -> Figures:
         cancelled_by={k: row[f"cancelled_by_{k}"] for k in CANCELLED_BY_LABELS},
         no_shows=row["outcome_no_show"],
         outcomes={k: row[f"outcome_{k}"] for k in OUTCOME_LABELS},
+        without_outcome=row["without_outcome"],
         interpreter=row["interpreter"],
         booked_minutes=int(row["booked_minutes"]),
         offered_minutes=offered,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import random
+import re
 import uuid
 from collections import Counter
 from datetime import date, timedelta
@@ -114,6 +115,9 @@ def direct_counts(appts: list[Appt]) -> dict[str, Any]:
         "appointments": len(in_period),
         "cancellations": len(cancelled),
         "no_shows": len(no_show),
+        "without_outcome": sum(
+            a.status is AppointmentStatus.PASSED and getattr(a, "outcome", None) is None for a in in_period
+        ),
         "by_location": slice_(lambda a: a.location_id),
         "by_concern": slice_(lambda a: a.concern_id),
         "by_channel": slice_(lambda a: a.channel.value),
@@ -208,6 +212,8 @@ async def test_summary_from_the_events_agrees_with_a_direct_count_of_the_generat
         )
     ).json()
     assert {k: v for k, v in report["total"]["cancelled_by"].items() if v} == dict(expected["cancelled_by"])
+    # What a no-show rate is read against: passed appointments whose outcome nobody recorded.
+    assert report["total"]["without_outcome"] == expected["without_outcome"] > 5
     mitte = next(f for f in report["by_location"] if f["key"] == "mitte")
     assert mitte["booked_minutes"] == expected["booked_minutes_mitte"]
     assert mitte["offered_minutes"] == offered_minutes_mitte()
@@ -366,6 +372,7 @@ async def test_statistics_page_draws_inline_svg_charts_and_loads_nothing_from_el
     assert "http://" not in html and "https://" not in html  # no CDN, no external font or image
     assert "default-src 'none'" in response.headers["Content-Security-Policy"]
     assert "Bremen-Mitte" in html and "Auslastung" in html and "Vorlaufzeit" in html
+    assert re.search(r"stattgefunden, ohne erfasstes Ergebnis</th><td class=\"n\">[1-9]", html)
     assert response.headers["Cache-Control"] == "no-store"
 
 
