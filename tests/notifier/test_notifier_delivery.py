@@ -386,15 +386,12 @@ async def test_the_confirmation_arrives_within_two_seconds_of_the_booking_event(
     assert p95 <= 2.0, delays
 
 
-@pytest.mark.req("R9")
-async def test_a_confirmation_still_waiting_for_the_mail_server_is_not_sent_after_the_cancellation(
-    start_notifier: StartNotifier, publish: Publisher, sink: MailSink, clean_db: dict[str, asyncpg.Pool]
-) -> None:
-    """Booked and cancelled while the mail server refused: once it is back, the customer gets the
-    cancellation only, never a confirmation of the cancelled time after it (each mail backs off on its
-    own, so the older one would otherwise come last)."""
+async def booked_while_the_mail_server_is_down(
+    start_notifier: StartNotifier, publish: Publisher, sink: MailSink, pool: asyncpg.Pool
+) -> tuple[AppointmentSnapshot, int]:
+    """A booking whose confirmation failed once because the mail server is down; and the server's port,
+    to start it again there."""
     await start_notifier()
-    pool = clean_db["notifier"]
     port = sink.smtp_port
     await sink.stop()
     snap = an_appointment()
@@ -404,6 +401,18 @@ async def test_a_confirmation_still_waiting_for_the_mail_server_is_not_sent_afte
         return any(r["kind"] == "confirmation" and r["attempts"] >= 1 for r in await mail_rows(pool, snap.id))
 
     await wait_for(tried, what="a failed attempt of the confirmation")
+    return snap, port
+
+
+@pytest.mark.req("R9")
+async def test_a_confirmation_still_waiting_for_the_mail_server_is_not_sent_after_the_cancellation(
+    start_notifier: StartNotifier, publish: Publisher, sink: MailSink, clean_db: dict[str, asyncpg.Pool]
+) -> None:
+    """Booked and cancelled while the mail server refused: once it is back, the customer gets the
+    cancellation only, never a confirmation of the cancelled time after it (each mail backs off on its
+    own, so the older one would otherwise come last)."""
+    pool = clean_db["notifier"]
+    snap, port = await booked_while_the_mail_server_is_down(start_notifier, publish, sink, pool)
     await publish(cancelled(snap))
 
     async def cancellation_planned() -> bool:
@@ -423,17 +432,8 @@ async def test_a_mail_that_waited_for_the_mail_server_carries_the_link_renewed_m
 ) -> None:
     """The confirmation waits for the mail server; the customer asks for a new link meanwhile (the old
     one no longer opens the appointment). Both mails arrive with the new link, none with the void one."""
-    await start_notifier()
     pool = clean_db["notifier"]
-    port = sink.smtp_port
-    await sink.stop()
-    snap = an_appointment()
-    await publish(booked(snap))
-
-    async def tried() -> bool:
-        return any(r["kind"] == "confirmation" and r["attempts"] >= 1 for r in await mail_rows(pool, snap.id))
-
-    await wait_for(tried, what="a failed attempt of the confirmation")
+    snap, port = await booked_while_the_mail_server_is_down(start_notifier, publish, sink, pool)
     renewed = snap.model_copy(
         update={"revision": 2, "manage_url": f"https://termine.example/manage/{snap.id}?token=renewed-token"}
     )
