@@ -654,6 +654,76 @@ async def test_an_unknown_address_says_what_to_do(client: TestClient[Any, Any]) 
     assert "Rufen Sie die Hotline des Jobcenters Bremen an: 0421 566-0" in page
 
 
+@pytest.mark.req("R3")
+@pytest.mark.parametrize(
+    ("language", "not_found", "from_the_list", "needs_number", "not_bremen", "no_online"),
+    [
+        (
+            "de",
+            "Wir haben diese Adresse nicht gefunden.",
+            "aus der Liste",
+            "Bitte geben Sie auch Ihre Hausnummer an.",
+            "Diese Postleitzahl gehört nicht zur Stadt Bremen.",
+            "Ihre Geschäftsstelle nimmt gerade keine Online-Termine an.",
+        ),
+        (
+            "en",
+            "We could not find this address.",
+            "from the list",
+            "Please also give your house number.",
+            "This postcode is not in the city of Bremen.",
+            "Your office does not take online appointments at the moment.",
+        ),
+        (
+            "de-x-ls",
+            "Wir haben die Adresse nicht gefunden.",
+            "in der Liste",
+            "Bitte schreiben Sie auch Ihre Haus",
+            "ist nicht in der Stadt Bremen.",
+            "Bei Ihrer Stelle können Sie gerade keinen Termin im Internet machen.",
+        ),
+    ],
+    ids=["de", "en", "de-x-ls"],
+)
+async def test_a_found_street_that_needs_more_or_takes_no_bookings_is_not_called_not_found(
+    client: TestClient[Any, Any],
+    pools: dict[str, asyncpg.Pool],
+    language: str,
+    not_found: str,
+    from_the_list: str,
+    needs_number: str,
+    not_bremen: str,
+    no_online: str,
+) -> None:
+    """Only an unknown street is "not found"; otherwise the finder's own answer, with the hotline once."""
+
+    async def ask(**address: str) -> str:
+        token = csrf_of(await (await client.get(f"/?lang={language}")).text())
+        response = await client.post(f"/finder?lang={language}", data={"csrf_token": token, **address})
+        assert response.status == 200
+        return await response.text()
+
+    def finder_result(page: str) -> str:
+        found = re.search(r'<section class="panel finder-result".*?</section>', page, re.S)
+        assert found
+        return found.group(0)
+
+    unknown = finder_result(await ask(street="Gibtsnichtweg", house_number="1", postcode="28195"))
+    assert not_found in unknown and from_the_list in unknown
+    needs_more = finder_result(await ask(street="Stader Straße"))
+    outside = finder_result(await ask(street="Sögestraße", postcode="20095"))
+    await pools["catalog"].execute("UPDATE locations SET active = false WHERE id = 'mitte'")
+    try:
+        inactive = finder_result(await ask(street="Am Wall", house_number="1", postcode="28195"))
+    finally:
+        await pools["catalog"].execute("UPDATE locations SET active = true WHERE id = 'mitte'")
+    for result, message in ((needs_more, needs_number), (outside, not_bremen), (inactive, no_online)):
+        assert message in result
+        assert not_found not in result and from_the_list not in result
+    for result in (outside, inactive):
+        assert result.count("0421 566-0") == 1
+
+
 @pytest.mark.req("R42")
 async def test_every_day_of_the_calendar_tells_a_screen_reader_whether_it_can_be_chosen(
     client: TestClient[Any, Any],
