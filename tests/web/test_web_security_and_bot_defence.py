@@ -111,6 +111,26 @@ async def test_the_pages_answer_429_with_retry_after_beyond_the_rate_limit(stack
         await client.close()
 
 
+@pytest.mark.req("R43")
+async def test_the_429_page_asks_to_wait_one_second_in_the_singular(stack: Stack) -> None:
+    client = await gateway_client(
+        stack, bot_defence=True, bot_availability_burst=1, bot_availability_soft=1, bot_availability_rate=2.0
+    )
+    try:
+        state = client.app[SEALER].seal({"loc": "mitte", "concern": "veraenderung", "mode": "in_person"})
+        for language, wait in (
+            ("de", "Bitte warten Sie 1 Sekunde und versuchen Sie es dann noch einmal."),
+            ("en", "Please wait 1 second and try again."),
+            ("de-x-ls", "Bitte warten Sie 1 Sekunde. Versuchen"),
+        ):
+            answers = [await client.get("/time", params={"s": state, "lang": language}) for _ in range(3)]
+            limited = answers[-1]
+            assert limited.status == 429 and limited.headers["Retry-After"] == "1"
+            assert wait in await limited.text()
+    finally:
+        await client.close()
+
+
 @pytest.mark.req("R39")
 async def test_abnormal_booking_traffic_must_solve_a_challenge_and_is_then_accepted(stack: Stack) -> None:
     client = await gateway_client(stack, bot_defence=True, bot_booking_soft=0, bot_challenge_cost=500)
@@ -738,6 +758,32 @@ async def test_every_day_of_the_calendar_tells_a_screen_reader_whether_it_can_be
 
 
 # --- the held slot (R38, WCAG 2.2.1: no time limit without warning) ------------------------------------
+
+
+@pytest.mark.req("R42")
+async def test_a_hold_with_less_than_a_minute_left_says_about_1_minute_and_no_fixed_2_minutes(
+    client: TestClient[Any, Any], stack: Stack
+) -> None:
+    slot = await first_slot(client, concern="kontaktdaten", mode="phone")
+    state = client.app[SEALER].seal({"loc": "mitte", "concern": "kontaktdaten", "mode": "phone"})
+    token = csrf_of(await (await client.get("/")).text())
+    chosen = await client.post(
+        f"/time?s={state}", data={"csrf_token": token, "start": slot["start"]}, allow_redirects=False
+    )
+    assert chosen.status == 303
+    details_url = chosen.headers["Location"]
+    assert "(etwa 5 Minuten)" in await (await client.get(details_url)).text()
+    stack.clock.advance(timedelta(minutes=4, seconds=30))
+    try:
+        page = await (await client.get(details_url)).text()
+        english = await (await client.get(f"{details_url}&lang=en")).text()
+    finally:
+        stack.clock.advance(timedelta(minutes=-4, seconds=-30))
+    assert "für Sie frei (etwa 1 Minute)." in page
+    # The warning a script announces when at most 2 minutes are left does not promise 2 more minutes.
+    assert "noch 2 Minuten" not in page
+    assert "nur noch kurz für Sie frei (höchstens 2 Minuten)." in page
+    assert "(about 1 minute)." in english and "2 more minutes" not in english
 
 
 @pytest.mark.req("R42")
