@@ -371,3 +371,34 @@ def test_every_mail_links_the_privacy_notice_and_gives_the_hotline(kind: str, la
     assert f'<a href="{link}">' in rendered.html
     # ... and gives the number to call with questions: the mails ask not to reply.
     assert "0421 566-0" in rendered.text and ">0421 566-0</a>" in rendered.html
+
+
+@pytest.mark.req("R45")
+@pytest.mark.parametrize(
+    ("language", "subject", "said"),
+    [
+        (
+            "de",
+            "Das Angebot für den Termin am {date} ist abgelaufen",
+            "Sie haben den angebotenen Termin am {date} um",
+        ),
+        (
+            "en",
+            "The offer of the appointment on {date} has expired",
+            "We offered you the appointment on {date} at",
+        ),
+    ],
+)
+def test_the_expired_offer_mail_names_the_day_of_the_appointment_not_of_the_offer(
+    language: str, subject: str, said: str
+) -> None:
+    context = waiting_mail.mail_context(
+        "waiting_offer_expired",
+        waiting_mail.sample_payload(language),
+        public_base_url="https://termine.example",
+    )
+    mail = render(default_templates("waiting_offer_expired", language), context)
+    assert mail.subject == subject.format(date=context["date"])
+    for part in (mail.text, mail.html):
+        assert said.format(date=context["date"]) in part
+        assert "Terminangebot vom" not in part and "offered on" not in part
