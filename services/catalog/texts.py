@@ -10,7 +10,8 @@ FINDER_MESSAGES: dict[str, dict[str, str]] = {
     "found": {
         "de": "Für Ihre Adresse ist zuständig: {name}, {address}.",
         "en": "Your address is served by: {name}, {address}.",
-        "de-x-ls": "Sie wohnen hier. Dann ist diese Stelle für Sie da: {name}. Die Adresse ist: {address}.",
+        "de-x-ls": "Sie wohnen in dieser Straße. Dann ist dieser Standort für Sie da: {name}. "
+        "Die Adresse ist: {address}.",
     },
     "under_25": {
         "de": "Sie sind unter 25 Jahre alt. Für Sie ist die Jugendberufsagentur zuständig: "
@@ -43,8 +44,8 @@ FINDER_MESSAGES: dict[str, dict[str, str]] = {
         "you still cannot find your office, call the service centre: {hotline}. You can also come to the "
         "entrance zone of any office.",
         "de-x-ls": "Wir kennen diese Straße nicht.{suggest} Bitte prüfen Sie: Ist die Straße richtig "
-        "geschrieben? Sie finden Ihre Stelle nicht? Dann rufen Sie uns an. Die Telefon-Nummer ist: "
-        "{hotline}. Sie können auch zu einer Geschäfts-Stelle gehen.",
+        "geschrieben? Sie finden Ihren Standort nicht? Dann rufen Sie uns an. Die Telefon-Nummer ist: "
+        "{hotline}. Sie können auch zu einem Standort vom Jobcenter gehen.",
     },
     "suggest": {
         "de": " Meinten Sie: {names}?",
@@ -54,7 +55,8 @@ FINDER_MESSAGES: dict[str, dict[str, str]] = {
     "needs_house_number": {
         "de": "Diese Straße gehört zu mehreren Geschäftsstellen. Bitte geben Sie auch Ihre Hausnummer an.",
         "en": "This street belongs to several offices. Please also give your house number.",
-        "de-x-ls": "Diese Straße gehört zu mehr als einer Stelle. Bitte schreiben Sie auch Ihre Haus-Nummer.",
+        "de-x-ls": "Diese Straße gehört zu mehr als einem Standort. "
+        "Bitte schreiben Sie auch Ihre Haus-Nummer.",
     },
     "needs_postcode": {
         "de": "Diese Straße gibt es an mehreren Orten. Bitte geben Sie auch Ihre Postleitzahl an.",
@@ -83,8 +85,8 @@ FINDER_MESSAGES: dict[str, dict[str, str]] = {
         "an: {hotline}.",
         "en": "Your office does not take online appointments at the moment. Please call the service "
         "centre: {hotline}.",
-        "de-x-ls": "Bei Ihrer Stelle können Sie gerade keinen Termin im Internet machen. Bitte rufen Sie uns "
-        "an. Die Telefon-Nummer ist: {hotline}.",
+        "de-x-ls": "Bei Ihrem Standort können Sie gerade keinen Termin im Internet machen. "
+        "Bitte rufen Sie uns an. Die Telefon-Nummer ist: {hotline}.",
     },
 }
 

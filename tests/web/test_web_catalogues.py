@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -70,3 +71,39 @@ def test_english_times_are_on_the_24_hour_clock_without_o_clock() -> None:
             english = message.string or message.id
             texts = english if isinstance(english, tuple) else (english,)
             assert not any("o'clock" in str(t) for t in texts), (po_file.name, message.id)
+
+
+def leichte_sprache() -> dict[str, str]:
+    """Every Leichte-Sprache text of the pages (the pages' own and the waiting list's), by message id."""
+    texts: dict[str, str] = {}
+    for po_file in sorted(WEB.parent.glob("*/translations/de-x-ls/LC_MESSAGES/*.po")):
+        with po_file.open("rb") as handle:
+            for message in read_po(handle):
+                if message.id:
+                    ids = message.id if isinstance(message.id, (tuple, list)) else (message.id,)
+                    found = message.string
+                    strings = found if isinstance(found, (tuple, list)) else (found,)
+                    texts[str(ids[0])] = " ".join(str(s) for s in strings if s)
+    return texts
+
+
+@pytest.mark.req("R43")
+def test_leichte_sprache_speaks_actively_and_tells_the_whole_waiting_list_rule() -> None:
+    texts = leichte_sprache()
+    assert len(texts) > 200
+    passive = {
+        key: found
+        for key, text in texts.items()
+        if (found := re.findall(r"\b[Ww]ird\b[^.?!:]*\bge\w+(?:t|en)\b", text))
+    }
+    assert not passive
+    # The join page says that an offer is held only a few hours and must be booked with the button.
+    intro = next(text for key, text in texts.items() if key.startswith("No suitable time is free? Tell us"))
+    assert "Stunden" in intro and texts["Book this appointment"] in intro
+    # A page title is a phrase of its own, and a disclosure's summary (followed by ": <concern>") ends
+    # without a full stop.
+    assert texts["Your place on the waiting list"].startswith("Ihr ")
+    assert not texts["Documents to bring and more information"].endswith(".")
+    # Abbreviations of laws are explained.
+    legal = next(text for key, text in texts.items() if key.startswith("The legal basis is"))
+    assert "(kurz: DSGVO)" in legal and "(kurz: SGB X)" in legal

@@ -700,7 +700,7 @@ async def test_an_unknown_address_says_what_to_do(client: TestClient[Any, Any]) 
             "in der Liste",
             "Bitte schreiben Sie auch Ihre Haus",
             "ist nicht in der Stadt Bremen.",
-            "Bei Ihrer Stelle können Sie gerade keinen Termin im Internet machen.",
+            "Bei Ihrem Standort können Sie gerade keinen Termin im Internet machen.",
         ),
     ],
     ids=["de", "en", "de-x-ls"],
