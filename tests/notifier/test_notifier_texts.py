@@ -402,3 +402,20 @@ def test_the_expired_offer_mail_names_the_day_of_the_appointment_not_of_the_offe
     for part in (mail.text, mail.html):
         assert said.format(date=context["date"]) in part
         assert "Terminangebot vom" not in part and "offered on" not in part
+
+
+@pytest.mark.req("R43")
+@pytest.mark.parametrize("kind", ["confirmation", "waiting_confirmed", "waiting_offer"])
+def test_leichte_sprache_mails_use_the_words_of_the_pages(kind: str) -> None:
+    """The pages say Buchungs·nummer, Anliegen and Standort; the service centre asks for these words."""
+    if kind.startswith("waiting_"):
+        payload = waiting_mail.sample_payload("de-x-ls")
+        context = waiting_mail.mail_context(kind, payload, public_base_url="https://termine.example")
+        wanted = [f"Anliegen: {context['concern']}", f"Standort: {context['location_name']}"]
+    else:
+        context = mail_context(kind, sample_payload("de-x-ls"), public_base_url="https://termine.example")
+        wanted = [f"Die Buchungs·nummer ist: {context['reference']}"]
+    mail = render(default_templates(kind, "de-x-ls"), context)
+    for part in (mail.text, mail.html):
+        assert all(words in part for words in wanted), (wanted, part)
+        assert not re.search(r"Termin-Nummer|\bThema:|(?<!Stand)\bOrt:", part)
