@@ -10,6 +10,7 @@ import pytest
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
+from services.catalog.texts import FINDER_MESSAGES
 from services.gateway.web.i18n import LANGUAGE_NAME, TRANSLATIONS_DIR, load_languages
 
 WEB = Path(TRANSLATIONS_DIR).parent
@@ -107,3 +108,28 @@ def test_leichte_sprache_speaks_actively_and_tells_the_whole_waiting_list_rule()
     # Abbreviations of laws are explained.
     legal = next(text for key, text in texts.items() if key.startswith("The legal basis is"))
     assert "(kurz: DSGVO)" in legal and "(kurz: SGB X)" in legal
+
+
+# One spelling per word in Leichte Sprache, as the pages write it: long words split by the middle dot.
+LS_WORDS = {
+    "Uhr·zeit": ("Uhrzeit", "Uhr-Zeit"),
+    "Warte·liste": ("Warteliste", "Warte-Liste"),
+    "Haus·nummer": ("Hausnummer", "Haus-Nummer"),
+    "Post·leit·zahl": ("Postleitzahl", "Post-Leit-Zahl"),
+    "Telefon·nummer": ("Telefonnummer", "Telefon-Nummer"),
+    "Buchungs·nummer": ("Buchungsnummer", "Buchungs-Nummer"),
+    "Jugend·berufs·agentur": ("Jugend-Berufs-Agentur",),  # the list names the location "Jugendberufsagentur"
+}
+
+
+@pytest.mark.req("R43")
+def test_leichte_sprache_spells_each_long_word_one_way_on_pages_finder_and_mails() -> None:
+    texts = dict(leichte_sprache())
+    texts.update({f"finder {key}": messages["de-x-ls"] for key, messages in FINDER_MESSAGES.items()})
+    mails = WEB.parents[1] / "notifier" / "templates" / "de-x-ls"
+    texts.update({path.name: path.read_text(encoding="utf-8") for path in sorted(mails.glob("*.j2"))})
+    assert len(texts) > 250
+    for word, others in LS_WORDS.items():
+        assert any(word in text for text in texts.values()), word
+        wrong = {key for key, text in texts.items() for other in others if other in text}
+        assert not wrong, (word, sorted(wrong))
