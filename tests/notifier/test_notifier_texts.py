@@ -419,3 +419,23 @@ def test_leichte_sprache_mails_use_the_words_of_the_pages(kind: str) -> None:
     for part in (mail.text, mail.html):
         assert all(words in part for words in wanted), (wanted, part)
         assert not re.search(r"Termin-Nummer|\bThema:|(?<!Stand)\bOrt:", part)
+
+
+@pytest.mark.req("R43")
+@pytest.mark.parametrize("kind", KINDS)
+def test_an_english_mail_starts_its_first_sentence_with_a_capital_and_says_what_evenings_are_for(
+    kind: str,
+) -> None:
+    """After "Dear X," English goes on with a capital letter (the German rule is lower case)."""
+    if kind.startswith("waiting_"):
+        payload = waiting_mail.sample_payload("en")
+        context = waiting_mail.mail_context(kind, payload, public_base_url="https://termine.example")
+    else:
+        context = mail_context(kind, sample_payload("en"), public_base_url="https://termine.example")
+    context["evening"] = True
+    mail = render(default_templates(kind, "en"), context)
+    first = re.search(r"Dear [^\n]*,\n\n(.)", mail.text)
+    assert first and first.group(1).isupper(), mail.text[:120]
+    assert not re.search(r"<p>[a-z]", mail.html), mail.html
+    for part in (mail.text, mail.html):
+        assert "measure" not in part and "6 pm" not in part

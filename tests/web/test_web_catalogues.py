@@ -133,3 +133,16 @@ def test_leichte_sprache_spells_each_long_word_one_way_on_pages_finder_and_mails
         assert any(word in text for text in texts.values()), word
         wrong = {key for key, text in texts.items() for other in others if other in text}
         assert not wrong, (word, sorted(wrong))
+
+
+@pytest.mark.req("R43")
+def test_english_pages_say_available_times_and_course_or_training() -> None:
+    """ "Free times" reads as leisure time and "a measure" (Maßnahme) is no English."""
+    catalogues = sorted(WEB.parent.glob("*/translations/en/LC_MESSAGES/*.po"))  # the pages' and the list's
+    assert len(catalogues) >= 2
+    for po_file in catalogues:
+        with po_file.open("rb") as handle:
+            for message in read_po(handle):
+                english = message.string or message.id
+                for text in english if isinstance(english, (tuple, list)) else (english,):
+                    assert "free time" not in str(text) and "measure" not in str(text), message.id
