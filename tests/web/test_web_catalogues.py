@@ -146,3 +146,33 @@ def test_english_pages_say_available_times_and_course_or_training() -> None:
                 english = message.string or message.id
                 for text in english if isinstance(english, (tuple, list)) else (english,):
                     assert "free time" not in str(text) and "measure" not in str(text), message.id
+
+
+PLACEHOLDER = re.compile(r"%\((\w+)\)s")
+
+
+@pytest.mark.req("R43")
+def test_every_translation_keeps_the_placeholders_of_its_message_id() -> None:
+    """A lost, renamed or added `%(name)s` breaks the page in that one language only (KeyError, or a
+    value that is never shown); a stray "%" breaks the formatting of the whole text."""
+    catalogues = sorted(WEB.parent.glob("*/translations/*/LC_MESSAGES/*.po"))
+    assert len(catalogues) >= 6
+    checked = 0
+    for po_file in catalogues:
+        with po_file.open("rb") as handle:
+            catalog = read_po(handle)
+        for message in catalog:
+            if not message.id:
+                continue
+            ids = message.id if isinstance(message.id, (tuple, list)) else (message.id,)
+            found = message.string
+            strings = found if isinstance(found, (tuple, list)) else (found,)
+            wanted = set(PLACEHOLDER.findall(str(ids[-1])))
+            where = (po_file.parts[-3], po_file.name, ids[0])
+            for string in strings:
+                if not string:
+                    continue  # falls back to the id
+                checked += 1
+                assert set(PLACEHOLDER.findall(str(string))) == wanted, where
+                assert not re.search(r"%(?!\(\w+\)s)", str(string)), where
+    assert checked > 500
