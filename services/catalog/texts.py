@@ -10,20 +10,21 @@ FINDER_MESSAGES: dict[str, dict[str, str]] = {
     "found": {
         "de": "Für Ihre Adresse ist zuständig: {name}, {address}.",
         "en": "Your address is served by: {name}, {address}.",
-        "de-x-ls": "Sie wohnen hier. Dann ist diese Stelle für Sie da: {name}. Die Adresse ist: {address}.",
+        "de-x-ls": "Sie wohnen in dieser Straße. Dann ist dieser Standort für Sie da: {name}. "
+        "Die Adresse ist: {address}.",
     },
     "under_25": {
         "de": "Sie sind unter 25 Jahre alt. Für Sie ist die Jugendberufsagentur zuständig: "
         "{name}, {address}.",
         "en": "You are under 25. The youth employment agency serves you: {name}, {address}.",
-        "de-x-ls": "Sie sind jünger als 25 Jahre. Dann ist die Jugend-Berufs-Agentur für Sie da: {name}. "
+        "de-x-ls": "Sie sind jünger als 25 Jahre. Dann ist die Jugend·berufs·agentur für Sie da: {name}. "
         "Die Adresse ist: {address}.",
     },
     "youth_hint": {
         "de": "Sind Sie unter 25 Jahre alt? Dann ist die Jugendberufsagentur für Sie zuständig: "
         "{name}, {address}.",
         "en": "Are you under 25? Then the youth employment agency serves you: {name}, {address}.",
-        "de-x-ls": "Sind Sie jünger als 25 Jahre? Dann ist die Jugend-Berufs-Agentur für Sie da: {name}. "
+        "de-x-ls": "Sind Sie jünger als 25 Jahre? Dann ist die Jugend·berufs·agentur für Sie da: {name}. "
         "Die Adresse ist: {address}.",
     },
     "other_jobcenter": {
@@ -33,7 +34,7 @@ FINDER_MESSAGES: dict[str, dict[str, str]] = {
         "{jobcenter}. "
         "Please call them: {hotline}.",
         "de-x-ls": "Sie wohnen nicht in der Stadt Bremen{where}. Dann ist ein anderes Jobcenter für Sie da: "
-        "{jobcenter}. Bitte rufen Sie dort an. Die Telefon-Nummer ist: {hotline}.",
+        "{jobcenter}. Bitte rufen Sie dort an. Die Telefon·nummer ist: {hotline}.",
     },
     "unknown_street": {
         "de": "Wir haben diese Straße in der Stadt Bremen nicht gefunden.{suggest} Bitte prüfen Sie die "
@@ -43,8 +44,8 @@ FINDER_MESSAGES: dict[str, dict[str, str]] = {
         "you still cannot find your office, call the service centre: {hotline}. You can also come to the "
         "entrance zone of any office.",
         "de-x-ls": "Wir kennen diese Straße nicht.{suggest} Bitte prüfen Sie: Ist die Straße richtig "
-        "geschrieben? Sie finden Ihre Stelle nicht? Dann rufen Sie uns an. Die Telefon-Nummer ist: "
-        "{hotline}. Sie können auch zu einer Geschäfts-Stelle gehen.",
+        "geschrieben? Sie finden Ihren Standort nicht? Dann rufen Sie uns an. Die Telefon·nummer ist: "
+        "{hotline}. Sie können auch zu einem Standort vom Jobcenter gehen.",
     },
     "suggest": {
         "de": " Meinten Sie: {names}?",
@@ -54,37 +55,38 @@ FINDER_MESSAGES: dict[str, dict[str, str]] = {
     "needs_house_number": {
         "de": "Diese Straße gehört zu mehreren Geschäftsstellen. Bitte geben Sie auch Ihre Hausnummer an.",
         "en": "This street belongs to several offices. Please also give your house number.",
-        "de-x-ls": "Diese Straße gehört zu mehr als einer Stelle. Bitte schreiben Sie auch Ihre Haus-Nummer.",
+        "de-x-ls": "Diese Straße gehört zu mehr als einem Standort. "
+        "Bitte schreiben Sie auch Ihre Haus·nummer.",
     },
     "needs_postcode": {
         "de": "Diese Straße gibt es an mehreren Orten. Bitte geben Sie auch Ihre Postleitzahl an.",
         "en": "There is a street of this name in several places. Please also give your postcode.",
-        "de-x-ls": "Diese Straße gibt es mehr als einmal. Bitte schreiben Sie auch Ihre Post-Leit-Zahl.",
+        "de-x-ls": "Diese Straße gibt es mehr als einmal. Bitte schreiben Sie auch Ihre Post·leit·zahl.",
     },
     "number_not_covered": {
         "de": "Für diese Hausnummer haben wir keine Zuordnung gefunden. Bitte prüfen Sie die Hausnummer oder "
         "rufen Sie das Service-Center an: {hotline}.",
         "en": "We found no office for this house number. Please check the number or call the service "
         "centre: {hotline}.",
-        "de-x-ls": "Wir kennen diese Haus-Nummer nicht. Bitte prüfen Sie die Haus-Nummer. Oder rufen Sie uns "
-        "an. Die Telefon-Nummer ist: {hotline}.",
+        "de-x-ls": "Wir kennen diese Haus·nummer nicht. Bitte prüfen Sie die Haus·nummer. Oder rufen Sie uns "
+        "an. Die Telefon·nummer ist: {hotline}.",
     },
     "outside_area": {
         "de": "Diese Postleitzahl gehört nicht zur Stadt Bremen. Zuständig ist das Jobcenter Ihres Wohnorts; "
         "Ihre Gemeinde nennt es Ihnen. Fragen beantwortet auch das Service-Center: {hotline}.",
         "en": "This postcode is not in the city of Bremen. The jobcenter of your place of residence is "
         "responsible; your municipality can name it. The service centre can help too: {hotline}.",
-        "de-x-ls": "Diese Post-Leit-Zahl ist nicht in der Stadt Bremen. Dann ist ein anderes Jobcenter "
+        "de-x-ls": "Diese Post·leit·zahl ist nicht in der Stadt Bremen. Dann ist ein anderes Jobcenter "
         "für Sie da. Fragen Sie bei Ihrer Gemeinde. Oder rufen Sie uns an. "
-        "Die Telefon-Nummer ist: {hotline}.",
+        "Die Telefon·nummer ist: {hotline}.",
     },
     "location_inactive": {
         "de": "Ihre Geschäftsstelle nimmt gerade keine Online-Termine an. Bitte rufen Sie das Service-Center "
         "an: {hotline}.",
         "en": "Your office does not take online appointments at the moment. Please call the service "
         "centre: {hotline}.",
-        "de-x-ls": "Bei Ihrer Stelle können Sie gerade keinen Termin im Internet machen. Bitte rufen Sie uns "
-        "an. Die Telefon-Nummer ist: {hotline}.",
+        "de-x-ls": "Bei Ihrem Standort können Sie gerade keinen Termin im Internet machen. "
+        "Bitte rufen Sie uns an. Die Telefon·nummer ist: {hotline}.",
     },
 }
 

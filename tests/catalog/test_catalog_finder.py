@@ -11,6 +11,7 @@ from aiohttp.test_utils import TestClient
 
 from services.catalog.demo_data import OTHER_JOBCENTERS
 from services.catalog.demo_streets import DISTRICTS
+from services.catalog.texts import FINDER_MESSAGES
 
 Client = TestClient[web.Request, web.Application]
 
@@ -215,3 +216,12 @@ async def test_one_street_of_every_stadtteil_is_found(demo_module: Client) -> No
         assert body["result"] == "location", (district, body)
         assert body["location"]["id"] == location_id
         assert district in body["district"]
+
+
+@pytest.mark.req("R43")
+def test_the_finder_in_leichte_sprache_says_standort_as_the_pages_do() -> None:
+    easy = {key: texts["de-x-ls"] for key, texts in FINDER_MESSAGES.items()}
+    assert not [key for key, text in easy.items() if "Stelle" in text]  # the pages say "Standort"
+    assert easy["found"].startswith(
+        "Sie wohnen in dieser Straße. Dann ist dieser Standort für Sie da: {name}."
+    )

@@ -371,3 +371,71 @@ def test_every_mail_links_the_privacy_notice_and_gives_the_hotline(kind: str, la
     assert f'<a href="{link}">' in rendered.html
     # ... and gives the number to call with questions: the mails ask not to reply.
     assert "0421 566-0" in rendered.text and ">0421 566-0</a>" in rendered.html
+
+
+@pytest.mark.req("R45")
+@pytest.mark.parametrize(
+    ("language", "subject", "said"),
+    [
+        (
+            "de",
+            "Das Angebot für den Termin am {date} ist abgelaufen",
+            "Sie haben den angebotenen Termin am {date} um",
+        ),
+        (
+            "en",
+            "The offer of the appointment on {date} has expired",
+            "We offered you the appointment on {date} at",
+        ),
+    ],
+)
+def test_the_expired_offer_mail_names_the_day_of_the_appointment_not_of_the_offer(
+    language: str, subject: str, said: str
+) -> None:
+    context = waiting_mail.mail_context(
+        "waiting_offer_expired",
+        waiting_mail.sample_payload(language),
+        public_base_url="https://termine.example",
+    )
+    mail = render(default_templates("waiting_offer_expired", language), context)
+    assert mail.subject == subject.format(date=context["date"])
+    for part in (mail.text, mail.html):
+        assert said.format(date=context["date"]) in part
+        assert "Terminangebot vom" not in part and "offered on" not in part
+
+
+@pytest.mark.req("R43")
+@pytest.mark.parametrize("kind", ["confirmation", "waiting_confirmed", "waiting_offer"])
+def test_leichte_sprache_mails_use_the_words_of_the_pages(kind: str) -> None:
+    """The pages say Buchungs·nummer, Anliegen and Standort; the service centre asks for these words."""
+    if kind.startswith("waiting_"):
+        payload = waiting_mail.sample_payload("de-x-ls")
+        context = waiting_mail.mail_context(kind, payload, public_base_url="https://termine.example")
+        wanted = [f"Anliegen: {context['concern']}", f"Standort: {context['location_name']}"]
+    else:
+        context = mail_context(kind, sample_payload("de-x-ls"), public_base_url="https://termine.example")
+        wanted = [f"Die Buchungs·nummer ist: {context['reference']}"]
+    mail = render(default_templates(kind, "de-x-ls"), context)
+    for part in (mail.text, mail.html):
+        assert all(words in part for words in wanted), (wanted, part)
+        assert not re.search(r"Termin-Nummer|\bThema:|(?<!Stand)\bOrt:", part)
+
+
+@pytest.mark.req("R43")
+@pytest.mark.parametrize("kind", KINDS)
+def test_an_english_mail_starts_its_first_sentence_with_a_capital_and_says_what_evenings_are_for(
+    kind: str,
+) -> None:
+    """After "Dear X," English goes on with a capital letter (the German rule is lower case)."""
+    if kind.startswith("waiting_"):
+        payload = waiting_mail.sample_payload("en")
+        context = waiting_mail.mail_context(kind, payload, public_base_url="https://termine.example")
+    else:
+        context = mail_context(kind, sample_payload("en"), public_base_url="https://termine.example")
+    context["evening"] = True
+    mail = render(default_templates(kind, "en"), context)
+    first = re.search(r"Dear [^\n]*,\n\n(.)", mail.text)
+    assert first and first.group(1).isupper(), mail.text[:120]
+    assert not re.search(r"<p>[a-z]", mail.html), mail.html
+    for part in (mail.text, mail.html):
+        assert "measure" not in part and "6 pm" not in part

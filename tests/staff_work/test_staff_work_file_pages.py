@@ -358,3 +358,17 @@ async def test_a_location_administrator_erases_a_cancelled_appointments_data_fro
     ]
     entries = await audit_rows(pages_gateway, entity="appointment")
     assert [e["action"] for e in entries][-1] == "erase"
+
+
+@pytest.mark.req("R9")
+async def test_the_cancel_form_asks_for_the_reason_in_the_language_the_customer_gets_mail_in(
+    client: TestClient[Any, Any], pages_gateway: Gateway
+) -> None:
+    """The reason of a jobcenter's cancellation goes into the mail as typed, also to an English customer."""
+    booked = await book(client, TUESDAY, "08:30", language="en")
+    browser = await signed_in(pages_gateway, "absage")
+    html = await (await browser.get(f"/staff/appointments/{booked['id']}")).text()
+    hint = re.search(r'id="cancel-reason-hint">([^<]*)<', html)
+    assert hint, html
+    assert "so wie Sie ihn schreiben" in hint.group(1)
+    assert hint.group(1).endswith("in der Sprache der Buchung: Englisch.")

@@ -45,7 +45,7 @@ SUBJECT_KINDS = {
     "Bitte bestätigen Sie Ihren Eintrag": "waiting_opt_in",
     "Sie stehen auf der Warteliste": "waiting_confirmed",
     "Ein Termin ist frei": "waiting_offer",
-    "Das Terminangebot vom": "waiting_offer_expired",
+    "Das Angebot für den Termin am": "waiting_offer_expired",
     "Ihr Eintrag auf der Warteliste": "waiting_expired",
     "Sie haben sich von der Warteliste": "waiting_withdrawn",
     "Terminbestätigung": "confirmation",

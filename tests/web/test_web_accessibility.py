@@ -177,10 +177,10 @@ async def test_a_customer_warned_that_the_hold_runs_out_holds_the_time_again_and
     try:
         await page.clock.fast_forward("03:30")
         await expect(page.locator("#hold-live")).to_have_text(
-            "Wir halten diesen Termin noch 2 Minuten für Sie frei. "
+            "Wir halten diesen Termin nur noch kurz für Sie frei (höchstens 2 Minuten). "
             "Brauchen Sie mehr Zeit? Drücken Sie unter dem Formular auf „Termin erneut freihalten“."
         )
-        await expect(page.locator("#hold-more")).to_contain_text("noch 2 Minuten")
+        await expect(page.locator("#hold-more")).to_contain_text("höchstens 2 Minuten")
         await renew.focus()
         await page.keyboard.press("Enter")
 

@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
+from services.catalog.texts import FINDER_MESSAGES
 from services.gateway.web.i18n import LANGUAGE_NAME, TRANSLATIONS_DIR, load_languages
 
 WEB = Path(TRANSLATIONS_DIR).parent
@@ -70,3 +72,107 @@ def test_english_times_are_on_the_24_hour_clock_without_o_clock() -> None:
             english = message.string or message.id
             texts = english if isinstance(english, tuple) else (english,)
             assert not any("o'clock" in str(t) for t in texts), (po_file.name, message.id)
+
+
+def leichte_sprache() -> dict[str, str]:
+    """Every Leichte-Sprache text of the pages (the pages' own and the waiting list's), by message id."""
+    texts: dict[str, str] = {}
+    for po_file in sorted(WEB.parent.glob("*/translations/de-x-ls/LC_MESSAGES/*.po")):
+        with po_file.open("rb") as handle:
+            for message in read_po(handle):
+                if message.id:
+                    ids = message.id if isinstance(message.id, (tuple, list)) else (message.id,)
+                    found = message.string
+                    strings = found if isinstance(found, (tuple, list)) else (found,)
+                    texts[str(ids[0])] = " ".join(str(s) for s in strings if s)
+    return texts
+
+
+@pytest.mark.req("R43")
+def test_leichte_sprache_speaks_actively_and_tells_the_whole_waiting_list_rule() -> None:
+    texts = leichte_sprache()
+    assert len(texts) > 200
+    passive = {
+        key: found
+        for key, text in texts.items()
+        if (found := re.findall(r"\b[Ww]ird\b[^.?!:]*\bge\w+(?:t|en)\b", text))
+    }
+    assert not passive
+    # The join page says that an offer is held only a few hours and must be booked with the button.
+    intro = next(text for key, text in texts.items() if key.startswith("No suitable time is free? Tell us"))
+    assert "Stunden" in intro and texts["Book this appointment"] in intro
+    # A page title is a phrase of its own, and a disclosure's summary (followed by ": <concern>") ends
+    # without a full stop.
+    assert texts["Your place on the waiting list"].startswith("Ihr ")
+    assert not texts["Documents to bring and more information"].endswith(".")
+    # Abbreviations of laws are explained.
+    legal = next(text for key, text in texts.items() if key.startswith("The legal basis is"))
+    assert "(kurz: DSGVO)" in legal and "(kurz: SGB X)" in legal
+
+
+# One spelling per word in Leichte Sprache, as the pages write it: long words split by the middle dot.
+LS_WORDS = {
+    "Uhr·zeit": ("Uhrzeit", "Uhr-Zeit"),
+    "Warte·liste": ("Warteliste", "Warte-Liste"),
+    "Haus·nummer": ("Hausnummer", "Haus-Nummer"),
+    "Post·leit·zahl": ("Postleitzahl", "Post-Leit-Zahl"),
+    "Telefon·nummer": ("Telefonnummer", "Telefon-Nummer"),
+    "Buchungs·nummer": ("Buchungsnummer", "Buchungs-Nummer"),
+    "Jugend·berufs·agentur": ("Jugend-Berufs-Agentur",),  # the list names the location "Jugendberufsagentur"
+}
+
+
+@pytest.mark.req("R43")
+def test_leichte_sprache_spells_each_long_word_one_way_on_pages_finder_and_mails() -> None:
+    texts = dict(leichte_sprache())
+    texts.update({f"finder {key}": messages["de-x-ls"] for key, messages in FINDER_MESSAGES.items()})
+    mails = WEB.parents[1] / "notifier" / "templates" / "de-x-ls"
+    texts.update({path.name: path.read_text(encoding="utf-8") for path in sorted(mails.glob("*.j2"))})
+    assert len(texts) > 250
+    for word, others in LS_WORDS.items():
+        assert any(word in text for text in texts.values()), word
+        wrong = {key for key, text in texts.items() for other in others if other in text}
+        assert not wrong, (word, sorted(wrong))
+
+
+@pytest.mark.req("R43")
+def test_english_pages_say_available_times_and_course_or_training() -> None:
+    """ "Free times" reads as leisure time and "a measure" (Maßnahme) is no English."""
+    catalogues = sorted(WEB.parent.glob("*/translations/en/LC_MESSAGES/*.po"))  # the pages' and the list's
+    assert len(catalogues) >= 2
+    for po_file in catalogues:
+        with po_file.open("rb") as handle:
+            for message in read_po(handle):
+                english = message.string or message.id
+                for text in english if isinstance(english, (tuple, list)) else (english,):
+                    assert "free time" not in str(text) and "measure" not in str(text), message.id
+
+
+PLACEHOLDER = re.compile(r"%\((\w+)\)s")
+
+
+@pytest.mark.req("R43")
+def test_every_translation_keeps_the_placeholders_of_its_message_id() -> None:
+    """A lost, renamed or added `%(name)s` breaks the page in that one language only (KeyError, or a
+    value that is never shown); a stray "%" breaks the formatting of the whole text."""
+    catalogues = sorted(WEB.parent.glob("*/translations/*/LC_MESSAGES/*.po"))
+    assert len(catalogues) >= 6
+    checked = 0
+    for po_file in catalogues:
+        with po_file.open("rb") as handle:
+            catalog = read_po(handle)
+        for message in catalog:
+            if not message.id:
+                continue
+            ids = message.id if isinstance(message.id, (tuple, list)) else (message.id,)
+            found = message.string
+            strings = found if isinstance(found, (tuple, list)) else (found,)
+            wanted = set(PLACEHOLDER.findall(str(ids[-1])))
+            where = (po_file.parts[-3], po_file.name, ids[0])
+            for string in strings:
+                if not string:
+                    continue  # falls back to the id
+                checked += 1
+                assert set(PLACEHOLDER.findall(str(string))) == wanted, where
+                assert not re.search(r"%(?!\(\w+\)s)", str(string)), where
+    assert checked > 500

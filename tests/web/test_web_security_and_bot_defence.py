@@ -111,6 +111,26 @@ async def test_the_pages_answer_429_with_retry_after_beyond_the_rate_limit(stack
         await client.close()
 
 
+@pytest.mark.req("R43")
+async def test_the_429_page_asks_to_wait_one_second_in_the_singular(stack: Stack) -> None:
+    client = await gateway_client(
+        stack, bot_defence=True, bot_availability_burst=1, bot_availability_soft=1, bot_availability_rate=2.0
+    )
+    try:
+        state = client.app[SEALER].seal({"loc": "mitte", "concern": "veraenderung", "mode": "in_person"})
+        for language, wait in (
+            ("de", "Bitte warten Sie 1 Sekunde und versuchen Sie es dann noch einmal."),
+            ("en", "Please wait 1 second and try again."),
+            ("de-x-ls", "Bitte warten Sie 1 Sekunde. Versuchen"),
+        ):
+            answers = [await client.get("/time", params={"s": state, "lang": language}) for _ in range(3)]
+            limited = answers[-1]
+            assert limited.status == 429 and limited.headers["Retry-After"] == "1"
+            assert wait in await limited.text()
+    finally:
+        await client.close()
+
+
 @pytest.mark.req("R39")
 async def test_abnormal_booking_traffic_must_solve_a_challenge_and_is_then_accepted(stack: Stack) -> None:
     client = await gateway_client(stack, bot_defence=True, bot_booking_soft=0, bot_challenge_cost=500)
@@ -654,6 +674,76 @@ async def test_an_unknown_address_says_what_to_do(client: TestClient[Any, Any]) 
     assert "Rufen Sie die Hotline des Jobcenters Bremen an: 0421 566-0" in page
 
 
+@pytest.mark.req("R3")
+@pytest.mark.parametrize(
+    ("language", "not_found", "from_the_list", "needs_number", "not_bremen", "no_online"),
+    [
+        (
+            "de",
+            "Wir haben diese Adresse nicht gefunden.",
+            "aus der Liste",
+            "Bitte geben Sie auch Ihre Hausnummer an.",
+            "Diese Postleitzahl gehört nicht zur Stadt Bremen.",
+            "Ihre Geschäftsstelle nimmt gerade keine Online-Termine an.",
+        ),
+        (
+            "en",
+            "We could not find this address.",
+            "from the list",
+            "Please also give your house number.",
+            "This postcode is not in the city of Bremen.",
+            "Your office does not take online appointments at the moment.",
+        ),
+        (
+            "de-x-ls",
+            "Wir haben die Adresse nicht gefunden.",
+            "in der Liste",
+            "Bitte schreiben Sie auch Ihre Haus",
+            "ist nicht in der Stadt Bremen.",
+            "Bei Ihrem Standort können Sie gerade keinen Termin im Internet machen.",
+        ),
+    ],
+    ids=["de", "en", "de-x-ls"],
+)
+async def test_a_found_street_that_needs_more_or_takes_no_bookings_is_not_called_not_found(
+    client: TestClient[Any, Any],
+    pools: dict[str, asyncpg.Pool],
+    language: str,
+    not_found: str,
+    from_the_list: str,
+    needs_number: str,
+    not_bremen: str,
+    no_online: str,
+) -> None:
+    """Only an unknown street is "not found"; otherwise the finder's own answer, with the hotline once."""
+
+    async def ask(**address: str) -> str:
+        token = csrf_of(await (await client.get(f"/?lang={language}")).text())
+        response = await client.post(f"/finder?lang={language}", data={"csrf_token": token, **address})
+        assert response.status == 200
+        return await response.text()
+
+    def finder_result(page: str) -> str:
+        found = re.search(r'<section class="panel finder-result".*?</section>', page, re.S)
+        assert found
+        return found.group(0)
+
+    unknown = finder_result(await ask(street="Gibtsnichtweg", house_number="1", postcode="28195"))
+    assert not_found in unknown and from_the_list in unknown
+    needs_more = finder_result(await ask(street="Stader Straße"))
+    outside = finder_result(await ask(street="Sögestraße", postcode="20095"))
+    await pools["catalog"].execute("UPDATE locations SET active = false WHERE id = 'mitte'")
+    try:
+        inactive = finder_result(await ask(street="Am Wall", house_number="1", postcode="28195"))
+    finally:
+        await pools["catalog"].execute("UPDATE locations SET active = true WHERE id = 'mitte'")
+    for result, message in ((needs_more, needs_number), (outside, not_bremen), (inactive, no_online)):
+        assert message in result
+        assert not_found not in result and from_the_list not in result
+    for result in (outside, inactive):
+        assert result.count("0421 566-0") == 1
+
+
 @pytest.mark.req("R42")
 async def test_every_day_of_the_calendar_tells_a_screen_reader_whether_it_can_be_chosen(
     client: TestClient[Any, Any],
@@ -668,6 +758,32 @@ async def test_every_day_of_the_calendar_tells_a_screen_reader_whether_it_can_be
 
 
 # --- the held slot (R38, WCAG 2.2.1: no time limit without warning) ------------------------------------
+
+
+@pytest.mark.req("R42")
+async def test_a_hold_with_less_than_a_minute_left_says_about_1_minute_and_no_fixed_2_minutes(
+    client: TestClient[Any, Any], stack: Stack
+) -> None:
+    slot = await first_slot(client, concern="kontaktdaten", mode="phone")
+    state = client.app[SEALER].seal({"loc": "mitte", "concern": "kontaktdaten", "mode": "phone"})
+    token = csrf_of(await (await client.get("/")).text())
+    chosen = await client.post(
+        f"/time?s={state}", data={"csrf_token": token, "start": slot["start"]}, allow_redirects=False
+    )
+    assert chosen.status == 303
+    details_url = chosen.headers["Location"]
+    assert "(etwa 5 Minuten)" in await (await client.get(details_url)).text()
+    stack.clock.advance(timedelta(minutes=4, seconds=30))
+    try:
+        page = await (await client.get(details_url)).text()
+        english = await (await client.get(f"{details_url}&lang=en")).text()
+    finally:
+        stack.clock.advance(timedelta(minutes=-4, seconds=-30))
+    assert "für Sie frei (etwa 1 Minute)." in page
+    # The warning a script announces when at most 2 minutes are left does not promise 2 more minutes.
+    assert "noch 2 Minuten" not in page
+    assert "nur noch kurz für Sie frei (höchstens 2 Minuten)." in page
+    assert "(about 1 minute)." in english and "2 more minutes" not in english
 
 
 @pytest.mark.req("R42")

@@ -23,7 +23,7 @@ from services.gateway.config import Settings
 from services.gateway.proxy import client_ip
 from services.gateway.web import forms
 from services.gateway.web.client import UpstreamUnavailable, call
-from services.gateway.web.i18n import DEFAULT_LANGUAGE, LANGUAGE_PARAM, LANGUAGES, _, current
+from services.gateway.web.i18n import DEFAULT_LANGUAGE, LANGUAGE_PARAM, LANGUAGES, _, current, ngettext
 from services.gateway.web.security import CSRF_FIELD, Csrf, Sealer, set_csrf_cookie
 from shared.clock import BERLIN
 from shared.events.catalog import BOOKING_CUTOFF
@@ -240,7 +240,12 @@ def bot_check(request: web.Request, bucket: Bucket, solution: str | None = None)
             request,
             429,
             _("Too many requests"),
-            _("Please wait %(seconds)s seconds and try again.") % {"seconds": decision.retry_after},
+            ngettext(
+                "Please wait %(num)s second and try again.",
+                "Please wait %(num)s seconds and try again.",
+                decision.retry_after,
+            )
+            % {"num": decision.retry_after},
         )
         response.headers["Retry-After"] = str(decision.retry_after)
         return response
