@@ -503,8 +503,11 @@ async def details_page(
     )
 
 
-@web_errors
-async def details_submit(request: web.Request) -> web.StreamResponse:
+async def _details_sent(
+    request: web.Request,
+) -> web.Response | tuple[dict[str, str], dict[str, Any], dict[str, Any]]:
+    """The contact form as sent (to book, or to hold the time again): the form, the dialogue's state and
+    the cleaned values; a refusal page for a form that cannot be read. Without a chosen time: the start."""
     form = await read_form(request)
     if isinstance(form, web.Response):
         return form
@@ -514,6 +517,15 @@ async def details_submit(request: web.Request) -> web.StreamResponse:
     values = forms.clean(form)
     values["idempotency_key"] = form.get("idempotency_key", "")[:64]
     values["privacy"] = form.get("privacy", "")
+    return form, state, values
+
+
+@web_errors
+async def details_submit(request: web.Request) -> web.StreamResponse:
+    sent = await _details_sent(request)
+    if isinstance(sent, web.Response):
+        return sent
+    form, state, values = sent
     errors = forms.check_contact(values, phone_required=state["mode"] == "phone")
     if errors:
         return await details_page(request, errors, values)
@@ -571,15 +583,10 @@ async def details_rehold(request: web.Request) -> web.StreamResponse:
     """More time for the contact form (R38, WCAG 2.2.1), before or after the hold ran out. The button sends
     the form itself here, so the page comes back with what was typed and the new hold time; the typed
     details never go into an address."""
-    form = await read_form(request)
-    if isinstance(form, web.Response):
-        return form
-    state = state_of(request)
-    if not all(state.get(k) for k in ("loc", "concern", "mode", "start")):
-        raise redirect(url("/"))
-    values = forms.clean(form)
-    values["idempotency_key"] = form.get("idempotency_key", "")[:64]
-    values["privacy"] = form.get("privacy", "")
+    sent = await _details_sent(request)
+    if isinstance(sent, web.Response):
+        return sent
+    form, state, values = sent
     refused = await bot_refusal(request, form, values)
     if refused is not None:
         return refused
