@@ -219,6 +219,39 @@ async def test_outcomes_by_form_once_and_a_callback_ticket_is_claimed_and_closed
     assert again.status == 409
 
 
+async def test_after_a_refused_form_the_pages_own_day_picker_and_filter_still_lead_to_that_page(
+    client: TestClient[Any, Any], gateway: Gateway, pool: asyncpg.Pool, clock: ManualClock
+) -> None:
+    """A refused form shows the page again at the address it was posted to; the day picker and the
+    ticket filter must lead to the day list, call list or queue, not to that POST address (a GET there
+    redirects to one customer's file or the start page)."""
+    first = await book(client, TUESDAY, "08:00", mode="phone")
+    clock.set(factory.at(TUESDAY, "11:30"))
+    browser = await signed_in_manager(gateway)
+    place = {"location": HERE, "date": TUESDAY}
+    outcome = f"/staff/appointments/{first['id']}/outcome"
+    assert (await form(browser, outcome, outcome="callback", **place)).status == 303
+    refused = await form(browser, outcome, outcome="no_show", **place)
+    html = await refused.text()
+    assert refused.status == 409 and "schon ein Ergebnis" in html
+    day = f"/staff/locations/{HERE}/day"
+    assert f'action="{day}"' in html and f'href="{day}?date=2026-03-02">← Vortag' in html
+    assert f'href="{day}?date=2026-03-04">Folgetag' in html and f'"{outcome}?date=' not in html
+
+    attempt = f"/staff/appointments/{first['id']}/call-attempts"
+    html = await (await form(browser, attempt, **place)).text()  # reached is required
+    calls = f"/staff/locations/{HERE}/calls"
+    assert f'action="{calls}"' in html and f'href="{calls}?date=2026-03-02">← Vortag' in html
+
+    ticket = (await events(pool, "callback.created"))[0]["callback"]
+    closed = await form(browser, f"/staff/callbacks/{ticket['id']}/close", location=HERE, result="erreicht")
+    assert closed.status == 303
+    refused = await form(browser, f"/staff/callbacks/{ticket['id']}/claim", location=HERE)
+    html = await refused.text()
+    assert refused.status == 409
+    assert f'<form method="get" class="filters" action="/staff/locations/{HERE}/callbacks">' in html
+
+
 @pytest.mark.req("R49")
 async def test_the_call_list_records_call_attempts_and_the_second_unreached_one_opens_a_callback_ticket(
     client: TestClient[Any, Any], gateway: Gateway, pool: asyncpg.Pool, clock: ManualClock

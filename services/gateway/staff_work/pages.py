@@ -126,6 +126,9 @@ async def _day_page(
         "work_day.html",
         {
             "title": f"Tagesliste {names.get(location_id, location_id)}",
+            # The page's own address: a refused form re-renders this page at its POST address, and the
+            # day picker must not lead there (a GET on it would redirect to another page).
+            "page_path": f"/staff/locations/{location_id}/day",
             "location": {"id": location_id, "name": names.get(location_id, location_id)},
             "day": day,
             "previous_day": (day - timedelta(days=1)).isoformat(),
@@ -251,6 +254,7 @@ async def _callbacks_page(
         "work_callbacks.html",
         {
             "title": f"Rückrufe {names.get(location_id, location_id)}",
+            "page_path": f"/staff/locations/{location_id}/callbacks",
             "location": {"id": location_id, "name": names.get(location_id, location_id)},
             "tickets": tickets,
             "overdue": sum(1 for t in tickets if t.get("overdue")),
@@ -314,6 +318,7 @@ async def _calls_page(
         "work_calls.html",
         {
             "title": f"Anrufliste {names.get(location_id, location_id)}",
+            "page_path": f"/staff/locations/{location_id}/calls",
             "location": {"id": location_id, "name": names.get(location_id, location_id)},
             "day": day,
             "previous_day": (day - timedelta(days=1)).isoformat(),
