@@ -14,7 +14,7 @@ from playwright.async_api import Browser, Page, expect
 
 from shared.identity import Role
 from tests.browser import chromium_browser
-from tests.staff.conftest import PASSWORD, Stack, audit_rows, customer, wait_for_slots
+from tests.staff.conftest import PASSWORD, Gateway, Stack, audit_rows, customer, wait_for_slots
 
 # The customer pages (services/gateway/web) store their aiohttp-jinja2 environment under a plain string
 # key, which aiohttp warns about; irrelevant to staff access.
@@ -264,3 +264,25 @@ async def test_axe_finds_no_serious_violation_on_the_admin_pages(stack: Stack, b
     finally:
         await context.close()
     assert problems == {}, problems
+
+
+async def test_in_the_browser_a_refused_form_says_error_in_the_title_and_the_summary_has_the_focus(
+    gateway: Gateway, browser: Browser
+) -> None:
+    """After a refused form a screen reader starts with the title ("Fehler: ...") and then the error
+    summary, which has the focus (staff.js), not with the banner and the navigation."""
+    await gateway.account("fokus", (Role.APPOINTMENT_MANAGER, "mitte"))
+    context = await browser.new_context(locale="de-DE")
+    context.set_default_timeout(15_000)
+    page = await context.new_page()
+    try:
+        await page.goto(str(gateway.client.make_url("/staff/login")))
+        await expect(page).to_have_title(re.compile(r"^Anmeldung \W OTV Verwaltung$"))
+        await page.get_by_label("Benutzername").fill("fokus")
+        await page.get_by_label("Passwort", exact=True).fill("falsch-" + PASSWORD)
+        await page.get_by_role("button", name="Anmelden").click()
+        await expect(page).to_have_title(re.compile(r"^Fehler: Anmeldung \W OTV Verwaltung$"))
+        await expect(page.locator("#error-summary")).to_be_focused()
+        await expect(page.locator("#error-summary")).to_contain_text("Benutzername oder Passwort sind falsch")
+    finally:
+        await context.close()

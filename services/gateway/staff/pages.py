@@ -155,7 +155,8 @@ async def render_error(request: web.Request, exc: OTVError) -> web.Response:
     )
 
 
-# The labels of the staff forms' fields, for the lines of an error summary (the service names the field).
+# The labels of the staff forms' fields, for the lines of an error summary (the service names the field):
+# the visible labels, so that a reader finds the field the line speaks of.
 FIELD_LABELS_DE = {
     "from": "Von (Datum)",
     "to": "Bis (Datum)",
@@ -166,17 +167,17 @@ FIELD_LABELS_DE = {
     "service_points_left": "Serviceplätze, die bleiben",
     "service_points": "Serviceplätze",
     "weekday": "Wochentag",
-    "start": "Beginn",
-    "end": "Ende",
+    "start": "Von",
+    "end": "Bis",
     "valid_from": "Gültig ab",
     "valid_until": "Gültig bis",
     "evening": "Abendtermine",
-    "min_minutes": "Mindestvorlauf",
-    "max_days": "Buchbar bis (Tage)",
+    "min_minutes": "Frühestens so viele Minuten vor dem Termin buchbar",
+    "max_days": "Höchstens so viele Tage im Voraus buchbar",
     "last_days": "Letzte Tage des Monats",
-    "first_days": "Erste Tage des Monats",
+    "first_days": "Erste Tage des neuen Monats",
     "name": "Name",
-    "street": "Straße",
+    "street": "Straße und Hausnummer",
     "postcode": "Postleitzahl",
     "city": "Ort",
     "hotline": "Hotline",
