@@ -266,11 +266,36 @@ async def test_axe_finds_no_serious_violation_on_the_admin_pages(stack: Stack, b
     assert problems == {}, problems
 
 
+# The focused control's outline, the colour of its outer ring (the box shadow) and the backgrounds around
+# it: the card (the form) it sits on and the page.
+FOCUS_RING = """() => {
+  const focused = document.activeElement;
+  const style = getComputedStyle(focused);
+  const card = getComputedStyle(focused.closest(".card")).backgroundColor;
+  return {outline: style.outlineColor, ring: style.boxShadow.match(/rgba?\\([^)]*\\)/)?.[0] ?? "",
+          card, page: getComputedStyle(document.body).backgroundColor};
+}"""
+
+
+def contrast(first: str, second: str) -> float:
+    """The WCAG contrast ratio of two CSS colours given as rgb(r, g, b)."""
+
+    def luminance(colour: str) -> float:
+        channels = [int(c) / 255 for c in re.findall(r"\d+", colour)[:3]]
+        assert len(channels) == 3, colour
+        r, g, b = (c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels)
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+    light, dark = sorted((luminance(first), luminance(second)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
 async def test_in_the_browser_a_refused_form_says_error_in_the_title_and_the_summary_has_the_focus(
     gateway: Gateway, browser: Browser
 ) -> None:
     """After a refused form a screen reader starts with the title ("Fehler: ...") and then the error
-    summary, which has the focus (staff.js), not with the banner and the navigation."""
+    summary, which has the focus (staff.js), not with the banner and the navigation. A keyboard user sees
+    where the focus is: a ring that stands out 3:1 against the grey form and the white page."""
     await gateway.account("fokus", (Role.APPOINTMENT_MANAGER, "mitte"))
     context = await browser.new_context(locale="de-DE")
     context.set_default_timeout(15_000)
@@ -280,7 +305,12 @@ async def test_in_the_browser_a_refused_form_says_error_in_the_title_and_the_sum
         await expect(page).to_have_title(re.compile(r"^Anmeldung \W OTV Verwaltung$"))
         await page.get_by_label("Benutzername").fill("fokus")
         await page.get_by_label("Passwort", exact=True).fill("falsch-" + PASSWORD)
-        await page.get_by_role("button", name="Anmelden").click()
+        await page.keyboard.press("Tab")  # to the button, by keyboard: its focus indicator shows
+        await expect(page.get_by_role("button", name="Anmelden")).to_be_focused()
+        ring = await page.evaluate(FOCUS_RING)
+        assert ring["outline"] == "rgb(255, 191, 71)" and contrast(ring["ring"], ring["card"]) >= 3, ring
+        assert contrast(ring["ring"], ring["page"]) >= 3, ring
+        await page.keyboard.press("Enter")
         await expect(page).to_have_title(re.compile(r"^Fehler: Anmeldung \W OTV Verwaltung$"))
         await expect(page.locator("#error-summary")).to_be_focused()
         await expect(page.locator("#error-summary")).to_contain_text("Benutzername oder Passwort sind falsch")
