@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -314,5 +315,52 @@ async def test_in_the_browser_a_refused_form_says_error_in_the_title_and_the_sum
         await expect(page).to_have_title(re.compile(r"^Fehler: Anmeldung \W OTV Verwaltung$"))
         await expect(page.locator("#error-summary")).to_be_focused()
         await expect(page.locator("#error-summary")).to_contain_text("Benutzername oder Passwort sind falsch")
+    finally:
+        await context.close()
+
+
+@pytest.mark.req("R28")
+async def test_in_the_browser_two_minutes_before_the_idle_timeout_a_warning_offers_to_extend_the_session(
+    gateway: Gateway, browser: Browser
+) -> None:
+    """WCAG 2.2.1: the session ends after 30 minutes without a request (typing in a long note is none);
+    two minutes before, a warning takes the focus and "Sitzung verlängern" keeps the session, and the
+    focus returns to the field; a session that ended says so, with the typed text still on the page."""
+    await gateway.account("zeit", (Role.APPOINTMENT_MANAGER, "mitte"))
+    context = await browser.new_context(locale="de-DE")
+    context.set_default_timeout(15_000)
+    page = await context.new_page()
+    try:
+        await page.clock.install()
+        await sign_in(page, str(gateway.client.make_url("")).rstrip("/"), "zeit", "/staff/password")
+        await expect(page.get_by_role("heading", name="Passwort", exact=False).first).to_be_visible()
+        await expect(page.get_by_text("Sitzung endet nach 30 Minuten ohne Aktivität")).to_be_visible()
+        warning = page.get_by_role("alertdialog", name="Sitzung läuft ab")
+        await expect(warning).to_be_hidden()
+        field = page.locator("input[type=password]").first
+        await field.fill("halb getippt")
+
+        await page.clock.run_for("27:59")
+        await expect(warning).to_be_hidden()
+        await page.clock.run_for("00:02")
+        await expect(warning).to_be_visible()
+        await expect(warning).to_contain_text("Nicht gesendete Eingaben gehen dann verloren")
+        await expect(page.get_by_role("button", name="Sitzung verlängern")).to_be_focused()
+        gateway.clock.advance(timedelta(minutes=28, seconds=1))
+        await page.keyboard.press("Space")
+        await expect(warning).to_be_hidden()
+        await expect(field).to_be_focused()
+        await expect(field).to_have_value("halb getippt")
+        # The server kept the session: 20 more minutes are 48 since the page, but 20 since extending.
+        gateway.clock.advance(timedelta(minutes=20))
+        response = await page.request.get(str(gateway.client.make_url("/api/v1/staff/me")))
+        assert response.status == 200
+
+        # Left alone: the warning again, then the note that the session has ended.
+        await page.clock.run_for("30:01")
+        ended = page.get_by_role("alertdialog", name="Sitzung abgelaufen")
+        await expect(ended).to_contain_text("Bitte kopieren Sie nicht gesendete Eingaben")
+        await expect(page.get_by_role("button", name="Sitzung verlängern")).to_be_hidden()
+        await expect(field).to_have_value("halb getippt")
     finally:
         await context.close()

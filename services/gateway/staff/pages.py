@@ -130,6 +130,11 @@ def render(
         "csrf_field": CSRF_FIELD,
         "nav": main_nav(identity) if nav is None else nav,
         "current_path": request.path,
+        # A signed-in page says how long the session lasts without activity; staff.js warns before it
+        # ends and offers to extend it (WCAG 2.2.1).
+        "session_idle_minutes": (
+            int(getattr(request.app[SETTINGS], "staff_session_idle_minutes", 30)) if session else 0
+        ),
         **context,
     }
     response = aiohttp_jinja2.render_template(template, request, ctx, status=status, app_key=app_key)
