@@ -272,6 +272,10 @@ async def test_the_call_list_records_call_attempts_and_the_second_unreached_one_
     page = await browser.get(f"/staff/locations/{HERE}/calls", params={"date": TUESDAY})
     html = await page.text()
     assert page.status == 200 and "1 Telefontermin," in html and 'href="tel:' in row_of(html, phone["id"])
+    # The row's form names the row (hidden), as its table cell would only with table navigation.
+    who = '<span class="visually-hidden"> (08:15, Mustermann)</span>'
+    assert f"<legend>Erreicht?{who}</legend>" in row_of(html, phone["id"])
+    assert f"Anrufversuch speichern{who}</button>" in row_of(html, phone["id"])
     place = {"location": HERE, "date": TUESDAY}
     path = f"/staff/appointments/{phone['id']}/call-attempts"
     assert (await form(browser, path, **place)).status == 422  # reached is required
