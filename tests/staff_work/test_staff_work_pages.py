@@ -170,7 +170,13 @@ async def test_outcomes_by_form_once_and_a_callback_ticket_is_claimed_and_closed
     unreasoned = await form(
         browser, f"/staff/appointments/{first['id']}/outcome", outcome="no_show", correction="true", **place
     )
-    assert unreasoned.status == 422 and "Begründung der Korrektur" in await unreasoned.text()
+    html = await unreasoned.text()
+    assert unreasoned.status == 422 and "<title>Fehler: Tagesliste" in html
+    # The summary names the row, and that row's correction is open again with the missing field marked.
+    assert "<li>08:00, Mustermann: Begründung der Korrektur: bitte prüfen bzw. ausfüllen.</li>" in html
+    row = row_of(html, first["id"])
+    assert "<details open>" in row and re.search(rf'id="cr-{first["id"]}"[^>]*aria-invalid="true"', row)
+    assert '<option value="no_show" selected>' in row
     corrected = await form(
         browser,
         f"/staff/appointments/{first['id']}/outcome",
@@ -278,7 +284,11 @@ async def test_the_call_list_records_call_attempts_and_the_second_unreached_one_
     assert f"Anrufversuch speichern{who}</button>" in row_of(html, phone["id"])
     place = {"location": HERE, "date": TUESDAY}
     path = f"/staff/appointments/{phone['id']}/call-attempts"
-    assert (await form(browser, path, **place)).status == 422  # reached is required
+    unanswered = await form(browser, path, note="Mailbox, später", **place)  # reached is required
+    html = await unanswered.text()
+    assert unanswered.status == 422 and "<li>08:15, Mustermann: Erreicht: bitte prüfen" in html
+    row = row_of(html, phone["id"])
+    assert 'value="Mailbox, später"' in row and row.count('aria-invalid="true"') == 2  # the note stays
     first = await form(browser, path, reached="false", note="Mailbox", **place)
     assert first.status == 303 and "notice=attempt#" in first.headers["Location"]
     second = await form(browser, path, reached="false", **place)
