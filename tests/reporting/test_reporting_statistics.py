@@ -287,8 +287,13 @@ async def test_an_impossible_period_on_a_page_shows_the_default_period_with_a_ge
         html = await page.text()
         assert page.status == 200 and page.content_type == "text/html", (path, html[:200])
         assert 'role="alert"' in html and "Angezeigt werden die letzten 30 Tage." in html
+        assert "<title>Fehler: " in html  # the first thing a screen reader reads of the page
     retention = await client.get("/staff/admin/retention?days=100000", headers=admin)
-    assert retention.status == 200 and "Angezeigt werden die letzten 90 Tage." in await retention.text()
+    html = await retention.text()
+    assert retention.status == 200 and "Angezeigt werden die letzten 90 Tage." in html
+    assert "<title>Fehler: Löschprotokoll" in html
+    page = await client.get("/staff/admin/retention?days=90", headers=admin)
+    assert "<title>Löschprotokoll" in await page.text()
 
 
 @pytest.mark.req("R35")

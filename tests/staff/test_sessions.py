@@ -109,6 +109,33 @@ async def test_a_session_ends_after_the_idle_timeout_and_after_the_absolute_time
     assert (await busy.get("/api/v1/staff/me")).status == 401
 
 
+@pytest.mark.req("R28")
+async def test_a_page_form_sent_after_the_idle_timeout_gets_the_german_sign_in_page_back_to_its_page(
+    gateway: Gateway,
+) -> None:
+    """A caseworker types a callback's result for more than 30 minutes: the form's answer is the sign-in
+    page saying the session ended and nothing was saved, leading back to the queue it was sent from;
+    never an English JSON body, and never to a page of another site."""
+    browser = await gateway.signed_in("dora", (Role.APPOINTMENT_MANAGER, "mitte"))
+    gateway.clock.advance(timedelta(minutes=31))
+    queue = f"{browser.origin}/staff/locations/mitte/callbacks?status=mine"
+    fields = {FORM_TOKEN_FIELD: browser.csrf or "", "location": "mitte", "result": "erreicht"}
+    path = "/staff/callbacks/00000000-0000-0000-0000-000000000001/close"
+    answer = await browser.post(path, data=fields, headers={"Referer": queue})
+    html = await answer.text()
+    assert answer.status == 401 and answer.content_type == "text/html"
+    assert "nach 30 Minuten ohne Aktivität abgelaufen" in html and "nicht gespeichert" in html
+    assert 'name="next" value="/staff/locations/mitte/callbacks?status=mine"' in html
+    assert 'action="/staff/login"' in html
+    for foreign in ("https://evil.example/staff/x", f"{browser.origin}/api/v1/staff/me", "//evil.example/"):
+        answer = await browser.post(path, data=fields, headers={"Referer": foreign})
+        assert 'name="next" value="/staff/"' in await answer.text(), foreign
+    # An API client (JSON) keeps its JSON 401.
+    api = await browser.post(path, json={"result": "erreicht"})
+    assert api.status == 401 and (await api.json())["error"]["code"] == "unauthenticated"
+    assert not gateway.upstreams["booking"].calls
+
+
 async def test_logout_ends_the_session_on_the_server(gateway: Gateway) -> None:
     browser = await gateway.signed_in("emil", (Role.APPOINTMENT_MANAGER, "mitte"))
     cookie = browser.cookie

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ from playwright.async_api import Browser, Page, expect
 
 from shared.identity import Role
 from tests.browser import chromium_browser
-from tests.staff.conftest import PASSWORD, Stack, audit_rows, customer, wait_for_slots
+from tests.staff.conftest import PASSWORD, Gateway, Stack, audit_rows, customer, wait_for_slots
 
 # The customer pages (services/gateway/web) store their aiohttp-jinja2 environment under a plain string
 # key, which aiohttp warns about; irrelevant to staff access.
@@ -264,3 +265,102 @@ async def test_axe_finds_no_serious_violation_on_the_admin_pages(stack: Stack, b
     finally:
         await context.close()
     assert problems == {}, problems
+
+
+# The focused control's outline, the colour of its outer ring (the box shadow) and the backgrounds around
+# it: the card (the form) it sits on and the page.
+FOCUS_RING = """() => {
+  const focused = document.activeElement;
+  const style = getComputedStyle(focused);
+  const card = getComputedStyle(focused.closest(".card")).backgroundColor;
+  return {outline: style.outlineColor, ring: style.boxShadow.match(/rgba?\\([^)]*\\)/)?.[0] ?? "",
+          card, page: getComputedStyle(document.body).backgroundColor};
+}"""
+
+
+def contrast(first: str, second: str) -> float:
+    """The WCAG contrast ratio of two CSS colours given as rgb(r, g, b)."""
+
+    def luminance(colour: str) -> float:
+        channels = [int(c) / 255 for c in re.findall(r"\d+", colour)[:3]]
+        assert len(channels) == 3, colour
+        r, g, b = (c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels)
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+    light, dark = sorted((luminance(first), luminance(second)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+async def test_in_the_browser_a_refused_form_says_error_in_the_title_and_the_summary_has_the_focus(
+    gateway: Gateway, browser: Browser
+) -> None:
+    """After a refused form a screen reader starts with the title ("Fehler: ...") and then the error
+    summary, which has the focus (staff.js), not with the banner and the navigation. A keyboard user sees
+    where the focus is: a ring that stands out 3:1 against the grey form and the white page."""
+    await gateway.account("fokus", (Role.APPOINTMENT_MANAGER, "mitte"))
+    context = await browser.new_context(locale="de-DE")
+    context.set_default_timeout(15_000)
+    page = await context.new_page()
+    try:
+        await page.goto(str(gateway.client.make_url("/staff/login")))
+        await expect(page).to_have_title(re.compile(r"^Anmeldung \W OTV Verwaltung$"))
+        await page.get_by_label("Benutzername").fill("fokus")
+        await page.get_by_label("Passwort", exact=True).fill("falsch-" + PASSWORD)
+        await page.keyboard.press("Tab")  # to the button, by keyboard: its focus indicator shows
+        await expect(page.get_by_role("button", name="Anmelden")).to_be_focused()
+        ring = await page.evaluate(FOCUS_RING)
+        assert ring["outline"] == "rgb(255, 191, 71)" and contrast(ring["ring"], ring["card"]) >= 3, ring
+        assert contrast(ring["ring"], ring["page"]) >= 3, ring
+        await page.keyboard.press("Enter")
+        await expect(page).to_have_title(re.compile(r"^Fehler: Anmeldung \W OTV Verwaltung$"))
+        await expect(page.locator("#error-summary")).to_be_focused()
+        await expect(page.locator("#error-summary")).to_contain_text("Benutzername oder Passwort sind falsch")
+    finally:
+        await context.close()
+
+
+@pytest.mark.req("R28")
+async def test_in_the_browser_two_minutes_before_the_idle_timeout_a_warning_offers_to_extend_the_session(
+    gateway: Gateway, browser: Browser
+) -> None:
+    """WCAG 2.2.1: the session ends after 30 minutes without a request (typing in a long note is none);
+    two minutes before, a warning takes the focus and "Sitzung verlängern" keeps the session, and the
+    focus returns to the field; a session that ended says so, with the typed text still on the page."""
+    await gateway.account("zeit", (Role.APPOINTMENT_MANAGER, "mitte"))
+    context = await browser.new_context(locale="de-DE")
+    context.set_default_timeout(15_000)
+    page = await context.new_page()
+    try:
+        await page.clock.install()
+        await sign_in(page, str(gateway.client.make_url("")).rstrip("/"), "zeit", "/staff/password")
+        await expect(page.get_by_role("heading", name="Passwort", exact=False).first).to_be_visible()
+        await expect(page.get_by_text("Sitzung endet nach 30 Minuten ohne Aktivität")).to_be_visible()
+        warning = page.get_by_role("alertdialog", name="Sitzung läuft ab")
+        await expect(warning).to_be_hidden()
+        field = page.locator("input[type=password]").first
+        await field.fill("halb getippt")
+
+        await page.clock.run_for("27:59")
+        await expect(warning).to_be_hidden()
+        await page.clock.run_for("00:02")
+        await expect(warning).to_be_visible()
+        await expect(warning).to_contain_text("Nicht gesendete Eingaben gehen dann verloren")
+        await expect(page.get_by_role("button", name="Sitzung verlängern")).to_be_focused()
+        gateway.clock.advance(timedelta(minutes=28, seconds=1))
+        await page.keyboard.press("Space")
+        await expect(warning).to_be_hidden()
+        await expect(field).to_be_focused()
+        await expect(field).to_have_value("halb getippt")
+        # The server kept the session: 20 more minutes are 48 since the page, but 20 since extending.
+        gateway.clock.advance(timedelta(minutes=20))
+        response = await page.request.get(str(gateway.client.make_url("/api/v1/staff/me")))
+        assert response.status == 200
+
+        # Left alone: the warning again, then the note that the session has ended.
+        await page.clock.run_for("30:01")
+        ended = page.get_by_role("alertdialog", name="Sitzung abgelaufen")
+        await expect(ended).to_contain_text("Bitte kopieren Sie nicht gesendete Eingaben")
+        await expect(page.get_by_role("button", name="Sitzung verlängern")).to_be_hidden()
+        await expect(field).to_have_value("halb getippt")
+    finally:
+        await context.close()

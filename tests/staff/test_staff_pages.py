@@ -10,6 +10,8 @@ from html.parser import HTMLParser
 
 import pytest
 
+from services.gateway.staff.pages import error_messages
+from shared.errors import ValidationError
 from shared.identity import Role
 from tests.staff.conftest import Gateway, Stack, StaffClient, audit_rows
 
@@ -178,6 +180,7 @@ async def test_the_closure_form_keeps_points_and_a_cleared_points_field_closes_n
         leader, "/staff/locations/mitte/closures", {**day, "service_points_left": ""}
     )
     assert status == 422 and "Serviceplätze, die bleiben: bitte eine ganze Zahl" in page
+    assert "<title>Fehler: Bremen-Mitte" in page and 'id="error-summary"' in page
     status, _, page = await post_form(
         leader, "/staff/locations/mitte/closures", {**day, "service_points_left": "x"}
     )
@@ -389,3 +392,24 @@ def _grouped(fields: list[tuple[str, str]]) -> dict[str, list[str]]:
     for key, value in fields:
         grouped.setdefault(key, []).append(value)
     return grouped
+
+
+def test_the_lines_of_an_error_summary_name_the_fields_by_their_visible_labels() -> None:
+    """A reader looks for the field the line names: "Von", not "Beginn", and the lead time's long labels."""
+    refused = ValidationError(
+        "invalid",
+        details=[
+            {"field": "body.start", "type": "time_parsing"},
+            {"field": "end", "type": "time_parsing"},
+            {"field": "min_minutes", "type": "missing"},
+            {"field": "max_days", "type": "less_than_equal"},
+            {"field": "first_days", "type": "less_than_equal"},
+        ],
+    )
+    assert error_messages(refused) == [
+        "Von: bitte eine Uhrzeit",
+        "Bis: bitte eine Uhrzeit",
+        "Frühestens so viele Minuten vor dem Termin buchbar: fehlt",
+        "Höchstens so viele Tage im Voraus buchbar: ist zu groß",
+        "Erste Tage des neuen Monats: ist zu groß",
+    ]

@@ -69,15 +69,17 @@ async def test_mitte_manager_opens_the_day_records_outcomes_and_claims_and_close
         await expect(page.get_by_text("3 Termine, davon 3 ohne Ergebnis")).to_be_visible()
         await no_serious_violation(page)
 
-        for last_name, outcome in (
-            ("Albers", "Anliegen geklärt"),
-            ("Brandt", "Rückruf-Ticket an das zuständige Team"),
-            ("Claassen", "Nicht erschienen"),
+        # Each row's fields and buttons name the row (time and name), so that they are told apart outside
+        # the table too: in a list of form fields, or by a voice command.
+        for hhmm, last_name, outcome in (
+            ("08:00", "Albers", "Anliegen geklärt"),
+            ("08:30", "Brandt", "Rückruf-Ticket an das zuständige Team"),
+            ("09:00", "Claassen", "Nicht erschienen"),
         ):
-            row = page.locator(f"#a-{booked[last_name]['id']}")
-            await row.get_by_label("Ergebnis", exact=True).select_option(label=outcome)
-            await row.get_by_label("Notiz zum Ergebnis").fill("im Gespräch geklärt")
-            await row.get_by_role("button", name="Ergebnis speichern").click()
+            who = f"({hhmm}, {last_name})"
+            await page.get_by_label(f"Ergebnis {who}", exact=True).select_option(label=outcome)
+            await page.get_by_label(f"Notiz zum Ergebnis {who}", exact=True).fill("im Gespräch geklärt")
+            await page.get_by_role("button", name=f"Ergebnis speichern {who}", exact=True).click()
             await expect(page.get_by_role("status")).to_contain_text("Ergebnis ist gespeichert")
             await expect(page.locator(f"#a-{booked[last_name]['id']}")).to_contain_text(outcome)
         await expect(page.get_by_text("3 Termine, davon 0 ohne Ergebnis")).to_be_visible()
@@ -93,7 +95,7 @@ async def test_mitte_manager_opens_the_day_records_outcomes_and_claims_and_close
         await expect(ticket).to_contain_text("Brandt")
         await expect(ticket).to_contain_text("05.03.2026 10:30")  # 48 hours on Bremen working days
         await no_serious_violation(page)
-        await ticket.get_by_role("button", name="Übernehmen").click()
+        await page.get_by_role("button", name="Übernehmen (fällig 05.03.2026 10:30, Brandt)").click()
         await expect(page.get_by_role("status")).to_contain_text("Ticket übernommen")
         await expect(page.locator("tbody tr")).to_contain_text("mitte-manager")
         await page.locator("tbody tr").get_by_label("Ergebnis des Rückrufs").fill("Kunde erreicht, erledigt")

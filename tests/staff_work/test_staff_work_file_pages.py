@@ -276,8 +276,16 @@ async def test_staff_move_an_appointment_to_another_free_slot_from_its_file_and_
     assert [e["action"] for e in entries] == ["reschedule"]
 
     # A start that is no slot is explained on the file, not a bare error.
-    wrong = await form(browser, f"{file_path}/reschedule", start=factory.iso(TUESDAY, "08:07"))
-    assert wrong.status == 422 and "Zeit" in await wrong.text()
+    wrong = await form(
+        browser, f"{file_path}/reschedule", start=factory.iso(TUESDAY, "08:07"), **{"from": "2026-03-17"}
+    )
+    html = await wrong.text()
+    assert wrong.status == 422 and "Zeit" in html
+    # ... with the free times (from the day they were listed from) again, one click from another one, and
+    # the page's own controls lead to the file, not to the address the form was posted to.
+    again = slot_buttons(html, f"{file_path}/reschedule")
+    assert again and all(start >= "2026-03-17" for start in again)
+    assert f'action="{file_path}#h-move"' in html and f'action="{file_path}/reschedule#' not in html
 
 
 @pytest.mark.req("R41")

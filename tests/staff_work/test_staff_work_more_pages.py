@@ -250,7 +250,12 @@ async def test_a_mass_change_page_previews_confirms_once_and_a_second_confirmati
     unknown_preview = await form(
         leader, f"{path}/apply", preview_id="00000000-0000-0000-0000-000000000000", **chosen
     )
-    assert unknown_preview.status == 404 and "Diese Vorschau gibt es nicht" in await unknown_preview.text()
+    html = await unknown_preview.text()
+    assert unknown_preview.status == 404 and "Diese Vorschau gibt es nicht" in html
+    # The form shows what was sent (not today, not the whole location), for a new preview of the same.
+    assert f'name="date" required value="{TUESDAY}"' in html
+    assert '<option value="ez" selected>Gruppe Eingangszone</option>' in html
+    assert 'name="service_points_left" min="0" max="200" required value="1"' in html
     writes = [(c["method"], c["path"]) for c in catalog.calls if c["method"] in ("POST", "DELETE")]
     assert writes[-2:] == [
         ("POST", f"/api/v1/admin/locations/{HERE}/closures"),

@@ -170,7 +170,13 @@ async def test_outcomes_by_form_once_and_a_callback_ticket_is_claimed_and_closed
     unreasoned = await form(
         browser, f"/staff/appointments/{first['id']}/outcome", outcome="no_show", correction="true", **place
     )
-    assert unreasoned.status == 422 and "Begründung der Korrektur" in await unreasoned.text()
+    html = await unreasoned.text()
+    assert unreasoned.status == 422 and "<title>Fehler: Tagesliste" in html
+    # The summary names the row, and that row's correction is open again with the missing field marked.
+    assert "<li>08:00, Mustermann: Begründung der Korrektur: bitte prüfen bzw. ausfüllen.</li>" in html
+    row = row_of(html, first["id"])
+    assert "<details open>" in row and re.search(rf'id="cr-{first["id"]}"[^>]*aria-invalid="true"', row)
+    assert '<option value="no_show" selected>' in row
     corrected = await form(
         browser,
         f"/staff/appointments/{first['id']}/outcome",
@@ -219,6 +225,39 @@ async def test_outcomes_by_form_once_and_a_callback_ticket_is_claimed_and_closed
     assert again.status == 409
 
 
+async def test_after_a_refused_form_the_pages_own_day_picker_and_filter_still_lead_to_that_page(
+    client: TestClient[Any, Any], gateway: Gateway, pool: asyncpg.Pool, clock: ManualClock
+) -> None:
+    """A refused form shows the page again at the address it was posted to; the day picker and the
+    ticket filter must lead to the day list, call list or queue, not to that POST address (a GET there
+    redirects to one customer's file or the start page)."""
+    first = await book(client, TUESDAY, "08:00", mode="phone")
+    clock.set(factory.at(TUESDAY, "11:30"))
+    browser = await signed_in_manager(gateway)
+    place = {"location": HERE, "date": TUESDAY}
+    outcome = f"/staff/appointments/{first['id']}/outcome"
+    assert (await form(browser, outcome, outcome="callback", **place)).status == 303
+    refused = await form(browser, outcome, outcome="no_show", **place)
+    html = await refused.text()
+    assert refused.status == 409 and "schon ein Ergebnis" in html
+    day = f"/staff/locations/{HERE}/day"
+    assert f'action="{day}"' in html and f'href="{day}?date=2026-03-02">← Vortag' in html
+    assert f'href="{day}?date=2026-03-04">Folgetag' in html and f'"{outcome}?date=' not in html
+
+    attempt = f"/staff/appointments/{first['id']}/call-attempts"
+    html = await (await form(browser, attempt, **place)).text()  # reached is required
+    calls = f"/staff/locations/{HERE}/calls"
+    assert f'action="{calls}"' in html and f'href="{calls}?date=2026-03-02">← Vortag' in html
+
+    ticket = (await events(pool, "callback.created"))[0]["callback"]
+    closed = await form(browser, f"/staff/callbacks/{ticket['id']}/close", location=HERE, result="erreicht")
+    assert closed.status == 303
+    refused = await form(browser, f"/staff/callbacks/{ticket['id']}/claim", location=HERE)
+    html = await refused.text()
+    assert refused.status == 409
+    assert f'<form method="get" class="filters" action="/staff/locations/{HERE}/callbacks">' in html
+
+
 @pytest.mark.req("R49")
 async def test_the_call_list_records_call_attempts_and_the_second_unreached_one_opens_a_callback_ticket(
     client: TestClient[Any, Any], gateway: Gateway, pool: asyncpg.Pool, clock: ManualClock
@@ -239,9 +278,17 @@ async def test_the_call_list_records_call_attempts_and_the_second_unreached_one_
     page = await browser.get(f"/staff/locations/{HERE}/calls", params={"date": TUESDAY})
     html = await page.text()
     assert page.status == 200 and "1 Telefontermin," in html and 'href="tel:' in row_of(html, phone["id"])
+    # The row's form names the row (hidden), as its table cell would only with table navigation.
+    who = '<span class="visually-hidden"> (08:15, Mustermann)</span>'
+    assert f"<legend>Erreicht?{who}</legend>" in row_of(html, phone["id"])
+    assert f"Anrufversuch speichern{who}</button>" in row_of(html, phone["id"])
     place = {"location": HERE, "date": TUESDAY}
     path = f"/staff/appointments/{phone['id']}/call-attempts"
-    assert (await form(browser, path, **place)).status == 422  # reached is required
+    unanswered = await form(browser, path, note="Mailbox, später", **place)  # reached is required
+    html = await unanswered.text()
+    assert unanswered.status == 422 and "<li>08:15, Mustermann: Erreicht: bitte prüfen" in html
+    row = row_of(html, phone["id"])
+    assert 'value="Mailbox, später"' in row and row.count('aria-invalid="true"') == 2  # the note stays
     first = await form(browser, path, reached="false", note="Mailbox", **place)
     assert first.status == 303 and "notice=attempt#" in first.headers["Location"]
     second = await form(browser, path, reached="false", **place)

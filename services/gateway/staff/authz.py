@@ -25,6 +25,7 @@ import structlog
 from aiohttp import web
 from aiohttp.web_urldispatcher import MatchInfoError
 from prometheus_client import Counter
+from yarl import URL
 
 from services.gateway.origins import Provenance, provenance
 from services.gateway.proxy import client_ip, client_network
@@ -38,6 +39,7 @@ from services.gateway.staff.keys import (
     JSON_BODY,
     LOCATION,
     PAGE_ERROR,
+    PAGE_SIGN_IN,
     RULE,
     RULES,
     SESSION,
@@ -124,6 +126,33 @@ def _return_to(request: web.Request) -> str:
     return "/staff"
 
 
+def _is_page_form(request: web.Request) -> bool:
+    """A staff page's form as a browser sends it (an API client sends JSON or a bearer key)."""
+    return (
+        is_page(request)
+        and request.method not in SAFE_METHODS
+        and request.content_type in FORM_TYPES
+        and "Authorization" not in request.headers
+    )
+
+
+def _same_origin_page(request: web.Request) -> str | None:
+    """The staff page a form was sent from (its Referer, same origin and a staff page only), else None."""
+    referer = request.headers.get("Referer", "")
+    try:
+        url = URL(referer)
+        origin = str(url.origin()).lower() if url.scheme in {"http", "https"} and url.host else ""
+    except ValueError:
+        return None
+    own = request.app[ALLOWED_ORIGINS] | {f"{request.scheme}://{request.host}".lower()}
+    if origin not in own:
+        return None
+    page = url.path_qs
+    if not page.startswith("/staff/") or page.startswith("//") or "\\" in page:
+        return None
+    return page if len(page) <= _RETURN_TO_MAX else url.path
+
+
 async def _page_above(request: web.Request) -> str | None:
     path = request.path.rstrip("/")
     while path.count("/") > 1:
@@ -143,6 +172,13 @@ async def staff_middleware(request: web.Request, handler: Handler) -> web.Stream
     except UnauthenticatedError:
         if is_page(request) and request.method in SAFE_METHODS:
             raise web.HTTPSeeOther(f"/staff/login?next={quote(_return_to(request), safe='/')}") from None
+        sign_in = request.app.get(PAGE_SIGN_IN)
+        if _is_page_form(request) and callable(sign_in):
+            # A page's form sent after the session ended (idle timeout): the sign-in page in German that
+            # says the entry was not saved and leads back to the form's page, not an English JSON 401.
+            page_of_form = _same_origin_page(request) or await _page_above(request) or "/staff/"
+            expired: web.StreamResponse = await sign_in(request, page_of_form)
+            return expired
         raise
     except PasswordChangeRequired:
         if is_page(request) and request.method in SAFE_METHODS:

@@ -13,6 +13,8 @@ RULES = web.AppKey("staff_rules", dict)
 ALLOWED_ORIGINS = web.AppKey("staff_allowed_origins", frozenset)
 # Renders a refusal as an HTML page for the staff pages (set by pages.py); JSON elsewhere.
 PAGE_ERROR = web.AppKey("staff_page_error", object)
+# Renders the sign-in page for a page's form sent without a live session (set by pages.py).
+PAGE_SIGN_IN = web.AppKey("staff_page_sign_in", object)
 
 IDENTITY = web.RequestKey("staff_identity", StaffIdentity)
 SESSION = web.RequestKey("staff_session", SessionInfo)

@@ -28,7 +28,7 @@ from services.gateway.staff.api import (
     clear_session_cookie,
     set_session_cookie,
 )
-from services.gateway.staff.authz import CSRF_FIELD
+from services.gateway.staff.authz import COOKIE, CSRF_FIELD
 from services.gateway.staff.domain import (
     GRANTABLE_ROLES,
     LOCATION_DELEGABLE_ROLES,
@@ -37,7 +37,7 @@ from services.gateway.staff.domain import (
     LoginRefused,
     LoginThrottled,
 )
-from services.gateway.staff.keys import IDENTITY, PAGE_ERROR, SESSION, STAFF
+from services.gateway.staff.keys import IDENTITY, PAGE_ERROR, PAGE_SIGN_IN, SESSION, STAFF
 from services.gateway.staff.service import Actor
 from shared.clock import BERLIN
 from shared.errors import OTVError, ValidationError
@@ -84,6 +84,7 @@ def setup_pages(app: web.Application) -> None:
     env.filters["date_de"] = _date_de
     env.globals["role_label"] = lambda role: ROLE_LABELS_DE.get(Role(role), role)
     app[PAGE_ERROR] = render_error
+    app[PAGE_SIGN_IN] = session_ended_page
     from services.gateway.staff import dead_letter_pages, location_pages
 
     app.router.add_routes(routes)
@@ -129,6 +130,11 @@ def render(
         "csrf_field": CSRF_FIELD,
         "nav": main_nav(identity) if nav is None else nav,
         "current_path": request.path,
+        # A signed-in page says how long the session lasts without activity; staff.js warns before it
+        # ends and offers to extend it (WCAG 2.2.1).
+        "session_idle_minutes": (
+            int(getattr(request.app[SETTINGS], "staff_session_idle_minutes", 30)) if session else 0
+        ),
         **context,
     }
     response = aiohttp_jinja2.render_template(template, request, ctx, status=status, app_key=app_key)
@@ -154,7 +160,8 @@ async def render_error(request: web.Request, exc: OTVError) -> web.Response:
     )
 
 
-# The labels of the staff forms' fields, for the lines of an error summary (the service names the field).
+# The labels of the staff forms' fields, for the lines of an error summary (the service names the field):
+# the visible labels, so that a reader finds the field the line speaks of.
 FIELD_LABELS_DE = {
     "from": "Von (Datum)",
     "to": "Bis (Datum)",
@@ -165,17 +172,17 @@ FIELD_LABELS_DE = {
     "service_points_left": "Serviceplätze, die bleiben",
     "service_points": "Serviceplätze",
     "weekday": "Wochentag",
-    "start": "Beginn",
-    "end": "Ende",
+    "start": "Von",
+    "end": "Bis",
     "valid_from": "Gültig ab",
     "valid_until": "Gültig bis",
     "evening": "Abendtermine",
-    "min_minutes": "Mindestvorlauf",
-    "max_days": "Buchbar bis (Tage)",
+    "min_minutes": "Frühestens so viele Minuten vor dem Termin buchbar",
+    "max_days": "Höchstens so viele Tage im Voraus buchbar",
     "last_days": "Letzte Tage des Monats",
-    "first_days": "Erste Tage des Monats",
+    "first_days": "Erste Tage des neuen Monats",
     "name": "Name",
-    "street": "Straße",
+    "street": "Straße und Hausnummer",
     "postcode": "Postleitzahl",
     "city": "Ort",
     "hotline": "Hotline",
@@ -259,7 +266,34 @@ async def login_page(request: web.Request) -> web.Response:
     return _login_form(request, errors=[], username="")
 
 
-def _login_form(request: web.Request, *, errors: list[str], username: str, status: int = 200) -> web.Response:
+async def session_ended_page(request: web.Request, page_of_form: str) -> web.Response:
+    """A page's form sent without a live session (WCAG 2.2.1): say in German that the session
+    ended and the entry was not saved, and lead back to the form's page after signing in (401)."""
+    if request.cookies.get(COOKIE):
+        minutes = int(getattr(request.app[SETTINGS], "staff_session_idle_minutes", 30))
+        reason = f"Ihre Sitzung ist nach {minutes} Minuten ohne Aktivität abgelaufen."
+    else:
+        reason = "Sie sind nicht (mehr) angemeldet."
+    return _login_form(
+        request,
+        errors=[
+            f"{reason} Ihre Eingabe wurde nicht gespeichert. Bitte melden Sie sich an; danach kommen Sie "
+            "zurück zur Seite des Formulars und können die Eingabe wiederholen."
+        ],
+        username="",
+        status=401,
+        next_page=page_of_form,
+    )
+
+
+def _login_form(
+    request: web.Request,
+    *,
+    errors: list[str],
+    username: str,
+    status: int = 200,
+    next_page: str | None = None,
+) -> web.Response:
     # Login CSRF: a double-submit value in a cookie and in the form (there is no session yet).
     token = request.cookies.get(LOGIN_COOKIE)
     if not token or len(token) != 43:
@@ -272,7 +306,7 @@ def _login_form(request: web.Request, *, errors: list[str], username: str, statu
             "errors": errors,
             "username": username,
             "login_token": token,
-            "next": _safe_next(request.query.get("next")),
+            "next": _safe_next(next_page if next_page is not None else request.query.get("next")),
         },
         status=status,
     )

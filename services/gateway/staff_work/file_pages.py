@@ -128,7 +128,8 @@ async def file_page(
     location_id = str(a.get("location") or "")
     names = await location_names(request)
     concerns = await concerns_of(request, location_id)
-    first = first_day_of(request, request.query.get("from"))  # the lists of free times start there
+    # The lists of free times start there (after a refused move: the day they were listed from).
+    first = first_day_of(request, request.query.get("from") or (values or {}).get("from"))
     group_kind = next((c.get("group") for c in concerns if c.get("group_id") == a.get("group")), None)
     follow_up: dict[str, Any] | None = None
     if a.get("status") != "cancelled" and group_kind in ENTRANCE_KINDS:
@@ -137,7 +138,8 @@ async def file_page(
         step = await _slots_step(request, location_id, choice, offered, first)
         follow_up = {"options": offered, "step": step}
     move: dict[str, Any] | None = None
-    if a.get("status") == "booked" and request.query.get("move") == "1":
+    moving = request.query.get("move") == "1" or (values or {}).get("move") == "1"
+    if a.get("status") == "booked" and moving:
         slots = await free_slots(request, location_id, str(a.get("concern")), str(a.get("mode")), first=first)
         move = {"slots": slots}
     transfer: dict[str, Any] | None = None
@@ -156,6 +158,8 @@ async def file_page(
         "work_file.html",
         {
             "title": f"Termin {a.get('reference', '')}",
+            # The file's own address: a refused form re-renders it at the POST address (see pages.py).
+            "page_path": f"/staff/appointments/{appointment_id}",
             "a": a,
             "location": {"id": location_id, "name": names.get(location_id, location_id)},
             "day": None,
@@ -372,6 +376,11 @@ async def move_submit(request: web.Request) -> web.StreamResponse:
     if 200 <= status < 300:
         raise web.HTTPSeeOther(f"/staff/appointments/{appointment_id}?notice=moved")
     errors, _ = explain(status, answer, fields=STEP_FIELDS, codes=MOVE_CODES)
+    # The free times again (from the day they were listed from), so that another one is one click away.
     return await file_page(
-        request, appointment_id, errors=errors, status=page_status(status) if status >= 400 else 502
+        request,
+        appointment_id,
+        errors=errors,
+        values={"move": "1", "from": str(form.get("from", ""))[:10]},
+        status=page_status(status) if status >= 400 else 502,
     )

@@ -202,7 +202,7 @@ async def mass_change_preview(request: web.Request) -> web.Response:
 async def mass_change_apply(request: web.Request) -> web.Response:
     location_id = request.match_info["location_id"]
     form = await request.post()
-    _values, body, problems = _read(form)
+    values, body, problems = _read(form)
     try:
         body["preview_id"] = str(uuid.UUID(text(form, "preview_id", 40)))
     except ValueError:
@@ -224,9 +224,12 @@ async def mass_change_apply(request: web.Request) -> web.Response:
             await day_capacity.undo(request, saved_closure)  # nothing moved: the day stays as it was
     if not 200 <= status < 300 or not isinstance(answer, dict):
         errors, by_field = explain(status, answer, fields=FIELDS_DE, codes=CODES_DE)
+        # The form as it was sent, not the defaults (today, the whole location, no places): a new preview
+        # is then one click for the same day and scope.
         return await _form_page(
             request,
             location_id,
+            values=values,
             errors=errors,
             field_errors=by_field,
             status=page_status(status) if status >= 400 else 502,

@@ -38,14 +38,15 @@ from services.gateway.staff_work.common import (
     date_from,
     day_of,
     explain,
+    hm,
     location_from,
-    messages_de,
     moment,
     page_status,
     register_filters,
     render,
     text,
     today,
+    when,
 )
 from shared.identity import Role, StaffIdentity
 from shared.labels import LANGUAGES_DE, MODES_DE, OUTCOMES_DE
@@ -93,6 +94,27 @@ async def work_index(request: web.Request) -> web.Response:
 
 
 # --- the day list (R22, R26, R27) -------------------------------------------------------------------
+def _failed_row(
+    row_id: str, values: dict[str, str], status: int, answer: Any, **explained: Any
+) -> tuple[list[str], dict[str, Any]]:
+    """A row's form refused: the lines of the summary, and what the page needs to show that row's form
+    again with what was typed and the named fields marked (`aria-invalid`)."""
+    lines, by_field = explain(status, answer, **explained)
+    return lines, {"id": row_id, "typed": values, "fields": sorted(by_field)}
+
+
+def _name_row(errors: list[str], failed: dict[str, Any] | None, rows: list[dict[str, Any]]) -> list[str]:
+    """The summary's lines name the row the refused form belongs to ("08:00, Mustermann: ..." or, for a
+    ticket, "fällig 05.03.2026 10:30, Mustermann: ..."), so that the reader knows which row to look at."""
+    row = next((r for r in rows if failed is not None and r.get("id") == failed["id"]), None)
+    if row is None:
+        return errors
+    customer = row.get("customer") if isinstance(row.get("customer"), dict) else {}
+    name = str((customer or {}).get("last_name") or row.get("reference") or "")
+    label = hm(row["start"]) if row.get("start") else f"fällig {when(row.get('due_at'))}"
+    return [f"{label}, {name}: {line}" if name else f"{label}: {line}" for line in errors]
+
+
 def _groups(appointments: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The day's appointments by group, then service point, each in order of time."""
     by_group: dict[str, dict[int, list[dict[str, Any]]]] = {}
@@ -112,7 +134,13 @@ def _groups(appointments: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 async def _day_page(
-    request: web.Request, location_id: str, day: date, *, errors: list[str], status: int = 200
+    request: web.Request,
+    location_id: str,
+    day: date,
+    *,
+    errors: list[str],
+    status: int = 200,
+    failed: dict[str, Any] | None = None,
 ) -> web.Response:
     appointments = await booking_get(
         request,
@@ -126,6 +154,9 @@ async def _day_page(
         "work_day.html",
         {
             "title": f"Tagesliste {names.get(location_id, location_id)}",
+            # The page's own address: a refused form re-renders this page at its POST address, and the
+            # day picker must not lead there (a GET on it would redirect to another page).
+            "page_path": f"/staff/locations/{location_id}/day",
             "location": {"id": location_id, "name": names.get(location_id, location_id)},
             "day": day,
             "previous_day": (day - timedelta(days=1)).isoformat(),
@@ -139,7 +170,8 @@ async def _day_page(
             "modes": MODES_DE,
             "languages": LANGUAGES_DE,
             "statuses": STATUS_DE,
-            "errors": errors,
+            "errors": _name_row(errors, failed, appointments),
+            "failed": failed,
         },
         status=status,
     )
@@ -214,21 +246,29 @@ async def outcome_submit(request: web.Request) -> web.StreamResponse:
     if correction:
         data.update(correction=True, reason=text(form, "reason", 500))
     appointment_id = request.match_info["appointment_id"]
-    status, answer = await booking_change(
-        request,
-        "/api/v1/staff/appointments/{appointment_id}/outcome",
-        {"appointment_id": appointment_id},
-        data,
-    )
+    if correction and not data["reason"]:
+        # Booking refuses it too, but without naming the field; here the page can mark it.
+        status: int = 422
+        answer: Any = {"error": {"code": "validation_error", "details": [{"field": "reason"}]}}
+    else:
+        status, answer = await booking_change(
+            request,
+            "/api/v1/staff/appointments/{appointment_id}/outcome",
+            {"appointment_id": appointment_id},
+            data,
+        )
     if location is None or day is None:
         _without_page(status, answer)
     if not 200 <= status < 300:
+        typed = {k: str(v) for k, v in data.items() if isinstance(v, str)}
+        errors, failed = _failed_row(appointment_id, {**typed, "correction": str(correction)}, status, answer)
         return await _day_page(
             request,
             location,
             date.fromisoformat(day),
-            errors=messages_de(status, answer),
+            errors=errors,
             status=page_status(status),
+            failed=failed,
         )
     callback = isinstance(answer, dict) and bool(answer.get("callback"))
     notice = "callback" if callback else "outcome"
@@ -237,7 +277,12 @@ async def outcome_submit(request: web.Request) -> web.StreamResponse:
 
 # --- the callback queue (R23) -----------------------------------------------------------------------
 async def _callbacks_page(
-    request: web.Request, location_id: str, *, errors: list[str], status: int = 200
+    request: web.Request,
+    location_id: str,
+    *,
+    errors: list[str],
+    status: int = 200,
+    failed: dict[str, Any] | None = None,
 ) -> web.Response:
     which = request.query.get("status", "active")
     which = which if which in QUEUE_FILTERS_DE else "active"
@@ -251,6 +296,7 @@ async def _callbacks_page(
         "work_callbacks.html",
         {
             "title": f"Rückrufe {names.get(location_id, location_id)}",
+            "page_path": f"/staff/locations/{location_id}/callbacks",
             "location": {"id": location_id, "name": names.get(location_id, location_id)},
             "tickets": tickets,
             "overdue": sum(1 for t in tickets if t.get("overdue")),
@@ -260,7 +306,8 @@ async def _callbacks_page(
             "reasons": CALLBACK_REASONS_DE,
             "modes": MODES_DE,
             "me_subject": request[IDENTITY].subject,
-            "errors": errors,
+            "errors": _name_row(errors, failed, tickets),
+            "failed": failed,
         },
         status=status,
     )
@@ -283,8 +330,10 @@ async def _ticket_action(request: web.Request, action: str, data: dict[str, Any]
     if location is None:
         _without_page(status, answer)
     if not 200 <= status < 300:
+        typed = {k: v for k, v in data.items() if isinstance(v, str)}
+        errors, failed = _failed_row(request.match_info["callback_id"], typed, status, answer)
         return await _callbacks_page(
-            request, location, errors=messages_de(status, answer), status=page_status(status)
+            request, location, errors=errors, status=page_status(status), failed=failed
         )
     notice = "claimed" if action == "claim" else "closed"
     raise web.HTTPSeeOther(f"/staff/locations/{location}/callbacks?notice={notice}")
@@ -303,7 +352,13 @@ async def callback_close(request: web.Request) -> web.StreamResponse:
 
 # --- the call list (R49) ----------------------------------------------------------------------------
 async def _calls_page(
-    request: web.Request, location_id: str, day: date, *, errors: list[str], status: int = 200
+    request: web.Request,
+    location_id: str,
+    day: date,
+    *,
+    errors: list[str],
+    status: int = 200,
+    failed: dict[str, Any] | None = None,
 ) -> web.Response:
     calls = await booking_get(
         request, f"/api/v1/staff/locations/{location_id}/calls", {"date": day.isoformat()}
@@ -314,6 +369,7 @@ async def _calls_page(
         "work_calls.html",
         {
             "title": f"Anrufliste {names.get(location_id, location_id)}",
+            "page_path": f"/staff/locations/{location_id}/calls",
             "location": {"id": location_id, "name": names.get(location_id, location_id)},
             "day": day,
             "previous_day": (day - timedelta(days=1)).isoformat(),
@@ -327,7 +383,8 @@ async def _calls_page(
             ),
             "outcomes": OUTCOMES_DE,
             "statuses": STATUS_DE,
-            "errors": errors,
+            "errors": _name_row(errors, failed, calls),
+            "failed": failed,
         },
         status=status,
     )
@@ -366,12 +423,15 @@ async def call_attempt_submit(request: web.Request) -> web.StreamResponse:
     if location is None or day is None:
         _without_page(status, answer)
     if not 200 <= status < 300:
+        typed = {"reached": reached, "note": text(form, "note"), "missed": str(form.get("missed") == "true")}
+        errors, failed = _failed_row(appointment_id, typed, status, answer, codes=CALL_CODES_DE)
         return await _calls_page(
             request,
             location,
             date.fromisoformat(day),
-            errors=explain(status, answer, codes=CALL_CODES_DE)[0],
+            errors=errors,
             status=page_status(status),
+            failed=failed,
         )
     notice = "attempt_callback" if isinstance(answer, dict) and answer.get("callback") else "attempt"
     raise web.HTTPSeeOther(f"/staff/locations/{location}/calls?date={day}&notice={notice}#a-{appointment_id}")

@@ -1,0 +1,79 @@
+// The staff pages work without this script; it only helps (CSP: script-src 'self', no inline code).
+(function () {
+  "use strict";
+
+  // After a refused form the error summary gets the focus, so that a screen reader reads it first and a
+  // keyboard user continues from there (WCAG 3.3.1); a fragment in the address (a row) keeps its place.
+  var summary = document.getElementById("error-summary");
+  if (summary && !window.location.hash) {
+    summary.focus();
+  }
+
+  // The session ends after some minutes without a request (typing does not count): two minutes before,
+  // a warning with a button that extends it (WCAG 2.2.1), and a note when it has ended, so that text
+  // not yet sent can be copied before signing in again. The focus moves into the (non-modal) alert
+  // dialog, which a screen reader announces with its text; after extending it returns.
+  var warning = document.getElementById("session-warning");
+  var text = document.getElementById("session-warning-text");
+  var button = document.getElementById("session-extend");
+  var heading = document.getElementById("session-warning-heading");
+  var idleMs = warning ? Number(warning.getAttribute("data-idle-minutes")) * 60000 : 0;
+  if (!warning || !text || !button || !heading || !(idleMs > 0)) {
+    return;
+  }
+  var aheadMs = Math.min(120000, idleMs / 2);
+  var warnTimer = 0;
+  var endTimer = 0;
+  var before = null;
+
+  function clock(moment) {
+    return moment.toLocaleTimeString("de-DE", { hour: "2-digit", minute: "2-digit" });
+  }
+
+  function schedule() {
+    var end = new Date(Date.now() + idleMs);
+    window.clearTimeout(warnTimer);
+    window.clearTimeout(endTimer);
+    warnTimer = window.setTimeout(function () { warn(end); }, idleMs - aheadMs);
+    endTimer = window.setTimeout(ended, idleMs);
+  }
+
+  function warn(end) {
+    before = document.activeElement;
+    heading.textContent = "Sitzung läuft ab";
+    text.textContent = "Ihre Sitzung endet um " + clock(end) + " Uhr, wenn Sie bis dahin nichts senden. " +
+      "Nicht gesendete Eingaben gehen dann verloren.";
+    button.hidden = false;
+    warning.hidden = false;
+    button.focus();
+  }
+
+  function ended() {
+    window.clearTimeout(warnTimer);
+    window.clearTimeout(endTimer);
+    text.textContent = "Ihre Sitzung ist abgelaufen. Bitte kopieren Sie nicht gesendete Eingaben " +
+      "und melden Sie sich neu an (die Seite neu laden).";
+    heading.textContent = "Sitzung abgelaufen";
+    button.hidden = true;
+    warning.hidden = false;
+    text.focus();
+  }
+
+  button.addEventListener("click", function () {
+    window.fetch("/api/v1/staff/me", { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (response) {
+        if (!response.ok) {
+          ended();
+          return;
+        }
+        warning.hidden = true;
+        text.textContent = "";
+        schedule();
+        if (before && before !== document.body && typeof before.focus === "function") {
+          before.focus();  // back to where the user was typing
+        }
+      }, ended);
+  });
+
+  schedule();
+})();
