@@ -203,3 +203,14 @@ def unique_customer_number() -> str:
 def unique_email(prefix: str) -> str:
     """A fresh address per booking: the one-appointment rule (R5) would refuse a second one."""
     return f"{prefix}-{uuid.uuid4().hex[:10]}@example.org"
+
+
+async def to_the_calendar(page: Page, stack: Stack, concern: str, mode: str | None = "in_person") -> None:
+    """From the first page to the calendar of Mitte for a concern (and a mode, where it has a choice)."""
+    await page.goto(stack.gateway_url + "/")
+    await page.locator("input[name=location][value=mitte]").check()
+    await page.get_by_role("button", name="Weiter").click()
+    await page.locator(f"input[name=concern][value={concern}]").check()
+    if mode is not None:
+        await page.locator(f"input[name=mode][value={mode}]").check()
+    await page.get_by_role("button", name="Weiter").click()

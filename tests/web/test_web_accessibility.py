@@ -15,7 +15,15 @@ import pytest
 from axe_playwright_python.async_playwright import Axe  # type: ignore[import-untyped]  # ships no types
 from playwright.async_api import Browser, Page, expect
 
-from tests.web.conftest import DESKTOP, PHONE, Stack, new_context, unique_customer_number, unique_email
+from tests.web.conftest import (
+    DESKTOP,
+    PHONE,
+    Stack,
+    new_context,
+    to_the_calendar,
+    unique_customer_number,
+    unique_email,
+)
 
 pytestmark = pytest.mark.timeout(150)
 
@@ -154,12 +162,7 @@ async def test_a_customer_warned_that_the_hold_runs_out_holds_the_time_again_and
     context = await new_context(browser, DESKTOP)
     page = await context.new_page()
     await page.clock.install()  # the page's countdown runs on Playwright's clock
-    await page.goto(stack.gateway_url + "/")
-    await page.locator("input[name=location][value=mitte]").check()
-    await page.get_by_role("button", name="Weiter").click()
-    await page.locator("input[name=concern][value=veraenderung]").check()
-    await page.locator("input[name=mode][value=in_person]").check()
-    await page.get_by_role("button", name="Weiter").click()
+    await to_the_calendar(page, stack, "veraenderung")
     await page.locator(".calendar td.has-slots a").nth(12).click()
     await page.locator("button.slot:not(.slot-evening)").last.click()
     await expect(page.locator("#hold-text")).to_contain_text("Wir halten diesen Termin bis 07:35 Uhr")

@@ -15,6 +15,7 @@ from tests.web.conftest import (
     Shots,
     Stack,
     new_context,
+    to_the_calendar,
     unique_customer_number,
     unique_email,
 )
@@ -286,11 +287,7 @@ async def test_a_customer_books_with_the_keyboard_only(stack: Stack, browser: Br
 async def test_an_evening_slot_needs_the_self_declaration(stack: Stack, browser: Browser) -> None:
     context = await new_context(browser, DESKTOP)
     page = await context.new_page()
-    await page.goto(stack.gateway_url + "/")
-    await page.locator("input[name=location][value=mitte]").check()
-    await page.get_by_role("button", name="Weiter").click()
-    await page.locator("input[name=concern][value=bescheid]").check()
-    await page.get_by_role("button", name="Weiter").click()
+    await to_the_calendar(page, stack, "bescheid", mode=None)
     await expect(page.locator("#evening-notice")).to_contain_text("bis 18 Uhr")
     days = page.locator(".calendar td.has-slots a")
     for index in range(await days.count()):
@@ -317,12 +314,7 @@ async def test_the_calendar_reaches_the_last_day_that_booking_takes(stack: Stack
     book too (between midnight and 06:00, while today is still open, the eight weeks end a day earlier)."""
     context = await new_context(browser, DESKTOP)
     page = await context.new_page()
-    await page.goto(stack.gateway_url + "/")
-    await page.locator("input[name=location][value=mitte]").check()
-    await page.get_by_role("button", name="Weiter").click()
-    await page.locator("input[name=concern][value=veraenderung]").check()
-    await page.locator("input[name=mode][value=in_person]").check()
-    await page.get_by_role("button", name="Weiter").click()
+    await to_the_calendar(page, stack, "veraenderung")
     last_day = page.locator(".calendar td.has-slots a").last
     assert "day=2027-05-03" in (await last_day.get_attribute("href") or "")
     await last_day.click()
