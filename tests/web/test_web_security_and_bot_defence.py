@@ -760,10 +760,8 @@ async def test_every_day_of_the_calendar_tells_a_screen_reader_whether_it_can_be
 # --- the held slot (R38, WCAG 2.2.1: no time limit without warning) ------------------------------------
 
 
-@pytest.mark.req("R42")
-async def test_a_hold_with_less_than_a_minute_left_says_about_1_minute_and_no_fixed_2_minutes(
-    client: TestClient[Any, Any], stack: Stack
-) -> None:
+async def hold_a_phone_slot(client: TestClient[Any, Any]) -> str:
+    """Choose the first free phone slot of Mitte without a browser; the contact form's address."""
     slot = await first_slot(client, concern="kontaktdaten", mode="phone")
     state = client.app[SEALER].seal({"loc": "mitte", "concern": "kontaktdaten", "mode": "phone"})
     token = csrf_of(await (await client.get("/")).text())
@@ -771,7 +769,14 @@ async def test_a_hold_with_less_than_a_minute_left_says_about_1_minute_and_no_fi
         f"/time?s={state}", data={"csrf_token": token, "start": slot["start"]}, allow_redirects=False
     )
     assert chosen.status == 303
-    details_url = chosen.headers["Location"]
+    return str(chosen.headers["Location"])
+
+
+@pytest.mark.req("R42")
+async def test_a_hold_with_less_than_a_minute_left_says_about_1_minute_and_no_fixed_2_minutes(
+    client: TestClient[Any, Any], stack: Stack
+) -> None:
+    details_url = await hold_a_phone_slot(client)
     assert "(etwa 5 Minuten)" in await (await client.get(details_url)).text()
     stack.clock.advance(timedelta(minutes=4, seconds=30))
     try:
@@ -790,14 +795,7 @@ async def test_a_hold_with_less_than_a_minute_left_says_about_1_minute_and_no_fi
 async def test_a_held_time_can_be_held_again_after_it_ran_out_without_a_script_keeping_what_was_typed(
     client: TestClient[Any, Any], stack: Stack
 ) -> None:
-    slot = await first_slot(client, concern="kontaktdaten", mode="phone")
-    state = client.app[SEALER].seal({"loc": "mitte", "concern": "kontaktdaten", "mode": "phone"})
-    token = csrf_of(await (await client.get("/")).text())
-    chosen = await client.post(
-        f"/time?s={state}", data={"csrf_token": token, "start": slot["start"]}, allow_redirects=False
-    )
-    assert chosen.status == 303
-    details_url = chosen.headers["Location"]
+    details_url = await hold_a_phone_slot(client)
     held = await (await client.get(details_url)).text()
     assert "Wir halten diesen Termin bis 07:35 Uhr" in held
     assert re.search(r'data-hold-seconds="[1-9][0-9]*"', held)
