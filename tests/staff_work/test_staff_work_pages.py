@@ -86,6 +86,11 @@ async def test_the_day_page_lists_one_location_by_group_and_service_point_with_w
     assert page.status == 200
     html = await page.text()
     assert "Dienstag, 3. März 2026" in html and "Eingangszone, Serviceplatz 1" in html
+    # The title names the day (a reader with several days open in tabs, a screen reader's window list).
+    title = html.split("<title>")[1].split("</title>")[0]
+    assert "Tagesliste" in title and "Dienstag, 3. März 2026" in title
+    week = await (await browser.get(f"/staff/locations/{HERE}/week", params={"date": TUESDAY})).text()
+    assert "2.3. bis Sonntag, 8. März 2026" in week.split("<title>")[1].split("</title>")[0]
     assert "Mustermann" in row_of(html, plain["id"])
     assert "Mitteilung einer Veränderung" in row_of(html, plain["id"])
     assert "telefonisch" in row_of(html, phone["id"]) and "Telefon " in row_of(html, phone["id"])
@@ -278,6 +283,7 @@ async def test_the_call_list_records_call_attempts_and_the_second_unreached_one_
     page = await browser.get(f"/staff/locations/{HERE}/calls", params={"date": TUESDAY})
     html = await page.text()
     assert page.status == 200 and "1 Telefontermin," in html and 'href="tel:' in row_of(html, phone["id"])
+    assert "Anrufliste" in html.split("</title>")[0] and "Dienstag, 3. März 2026" in html.split("</title>")[0]
     # The row's form names the row (hidden), as its table cell would only with table navigation.
     who = '<span class="visually-hidden"> (08:15, Mustermann)</span>'
     assert f"<legend>Erreicht?{who}</legend>" in row_of(html, phone["id"])

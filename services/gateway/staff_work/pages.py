@@ -36,6 +36,7 @@ from services.gateway.staff_work.common import (
     booking_change,
     booking_get,
     date_from,
+    day_de,
     day_of,
     explain,
     hm,
@@ -153,7 +154,7 @@ async def _day_page(
         request,
         "work_day.html",
         {
-            "title": f"Tagesliste {names.get(location_id, location_id)}",
+            "title": f"Tagesliste {names.get(location_id, location_id)}, {day_de(day)}",
             # The page's own address: a refused form re-renders this page at its POST address, and the
             # day picker must not lead there (a GET on it would redirect to another page).
             "page_path": f"/staff/locations/{location_id}/day",
@@ -205,7 +206,8 @@ async def week_page(request: web.Request) -> web.Response:
         request,
         "work_week.html",
         {
-            "title": f"Woche {names.get(location_id, location_id)}",
+            "title": f"Woche {names.get(location_id, location_id)}, {monday.day}.{monday.month}. bis"
+            f" {day_de(sunday)}",
             "location": {"id": location_id, "name": names.get(location_id, location_id)},
             "day": day,
             "monday": monday,
@@ -368,7 +370,7 @@ async def _calls_page(
         request,
         "work_calls.html",
         {
-            "title": f"Anrufliste {names.get(location_id, location_id)}",
+            "title": f"Anrufliste {names.get(location_id, location_id)}, {day_de(day)}",
             "page_path": f"/staff/locations/{location_id}/calls",
             "location": {"id": location_id, "name": names.get(location_id, location_id)},
             "day": day,
