@@ -22,6 +22,10 @@ class CommonSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="OTV_", extra="ignore", hide_input_in_errors=True)
 
     service_name: ClassVar[str] = "shared"
+    # The secrets this process uses, which OTV_REFUSE_DEV_DEFAULTS checks: every secret setting (None), or
+    # only some for a one-shot tool (the migrations use the database password alone, the broker topology the
+    # broker URL alone), so that a tool's pod needs no Secret it would never read.
+    secrets_used: ClassVar[frozenset[str] | None] = None
 
     host: str = "127.0.0.1"
     port: int = 0
@@ -99,10 +103,13 @@ class CommonSettings(BaseSettings):
         if "guest:guest@" in self.broker_url:
             weak.append("broker_url")
         if self.db_password == self.db_user or "REPLACE-" in self.db_password:
-            weak.append(f"{self.service_name}_db_password")
+            weak.append("db_password")
+        if self.secrets_used is not None:
+            weak = [name for name in weak if name in self.secrets_used]
         if weak:
             # Names only, never the values.
-            names = ", ".join(sorted(f"OTV_{name.upper()}" for name in set(weak)))
+            env_names = {"db_password": f"{self.service_name}_db_password"}
+            names = ", ".join(sorted(f"OTV_{env_names.get(name, name).upper()}" for name in set(weak)))
             raise ValueError(
                 f"OTV_REFUSE_DEV_DEFAULTS is set, but these still hold a development default: {names}"
             )

@@ -22,8 +22,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def settings_for(service: str) -> CommonSettings:
-    """Settings of a service's database role, for tools that act on behalf of several services."""
-    cls = type(f"{service.capitalize()}DbSettings", (CommonSettings,), {"service_name": service})
+    """Settings of a service's database role, for tools that act on behalf of several services (which use
+    that role's password only)."""
+    attributes = {"service_name": service, "secrets_used": frozenset({"db_password"})}
+    cls = type(f"{service.capitalize()}DbSettings", (CommonSettings,), attributes)
     settings: CommonSettings = cls()
     return settings
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from typing import ClassVar
 
 import aio_pika
 
@@ -42,5 +43,11 @@ async def declare_all(settings: CommonSettings) -> None:
         await connection.close()
 
 
+class TopologySettings(CommonSettings):
+    """The set-up's settings: it talks to the broker only (no database, no internal secret)."""
+
+    secrets_used: ClassVar[frozenset[str] | None] = frozenset({"broker_url"})
+
+
 if __name__ == "__main__":
-    sys.exit(asyncio.run(declare_all(CommonSettings())))
+    sys.exit(asyncio.run(declare_all(TopologySettings())))

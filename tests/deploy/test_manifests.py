@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import os
 import re
 import shutil
 import subprocess
@@ -29,6 +30,8 @@ from services.gateway.config import Settings as GatewaySettings
 from services.notifier.config import Settings as NotifierSettings
 from services.reporting.config import Settings as ReportingSettings
 from shared.config import SERVICE_NAMES, CommonSettings
+from shared.migrate import settings_for
+from shared.topology import TopologySettings
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -303,6 +306,52 @@ def test_a_service_with_the_example_secrets_refuses_to_start_and_names_them_with
     monkeypatch.delenv("OTV_INTERNAL_SECRET")  # a Secret without that key: the public default would apply
     with pytest.raises(ValueError, match="OTV_INTERNAL_SECRET"):
         settings_class()
+
+
+def settings_of_the_migration_job_command(command: list[str]) -> list[CommonSettings]:
+    """The settings each command of the migration Job builds when it starts."""
+    module = command[-1]
+    if module == "shared.migrate":
+        return [settings_for(service) for service in SERVICE_NAMES]
+    assert module == "shared.topology", command
+    return [TopologySettings()]
+
+
+def container_environment(container: dict[str, Any], *, real_secrets: bool) -> dict[str, str]:
+    config_maps, secrets = by_name("ConfigMap"), by_name("Secret")
+    environment: dict[str, str] = {}
+    for source in container.get("envFrom", []):
+        if "configMapRef" in source:
+            environment |= config_maps[source["configMapRef"]["name"]]["data"]
+        if "secretRef" in source:
+            for name, value in secrets[source["secretRef"]["name"]]["stringData"].items():
+                real = "amqp://otv:a-real-password@otv-rabbitmq:5672/" if name == "OTV_BROKER_URL" else value
+                environment[name] = real.replace("REPLACE-", "real-secret-value-") if real_secrets else value
+    environment |= {var["name"]: var["value"] for var in container.get("env", [])}
+    return {name: str(value) for name, value in environment.items()}
+
+
+@pytest.mark.parametrize("real_secrets", [True, False], ids=["real-secrets", "example-placeholders"])
+def test_the_migration_job_starts_with_the_secrets_it_is_given_and_refuses_placeholders(
+    real_secrets: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The release's first step must run on a fresh cluster: each of the Job's containers gets only the
+    Secrets it uses, so the production check of development secrets may ask only for those (it once asked
+    the migrations for the internal secret and the broker, which their pod is not given)."""
+    job = by_name("Job")["otv-migrate"]
+    containers = containers_of(job["spec"]["template"]["spec"])
+    assert [c["name"] for c in containers] == ["migrate", "topology"]
+    for container in containers:
+        for name in [name for name in os.environ if name.startswith("OTV_")]:
+            monkeypatch.delenv(name)
+        for name, value in container_environment(container, real_secrets=real_secrets).items():
+            monkeypatch.setenv(name, value)
+        if real_secrets:
+            for settings in settings_of_the_migration_job_command(container["command"]):
+                assert settings.refuse_dev_defaults is True
+        else:
+            with pytest.raises(ValueError, match=r"OTV_(BROKER_URL|[A-Z]+_DB_PASSWORD)"):
+                settings_of_the_migration_job_command(container["command"])
 
 
 def test_the_gateway_alone_is_exposed_through_the_ingress() -> None:
