@@ -88,6 +88,16 @@ UNSTORABLE_INPUT: tuple[type[Exception], ...] = (
     asyncpg.NumericValueOutOfRangeError,
 )
 
+# The database cannot be reached or takes no more connections (a restart, a failover, a full pooler):
+# the service is unavailable for a moment, not broken; the client may retry.
+DATABASE_UNAVAILABLE = (
+    ConnectionError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InsufficientResourcesError,
+    asyncpg.OperatorInterventionError,
+)
+UNAVAILABLE_MESSAGE = "The service is unavailable for a moment. Please try again shortly."
+
 UNSTORABLE_MESSAGE = (
     "The input holds a value that cannot be stored (a NUL character, or a number or text too large)."
 )
@@ -117,6 +127,11 @@ async def error_middleware(
         # caller's mistake, answered as such; nothing was stored, the transaction rolled back.
         log.warning("input_not_storable", error_type=type(exc).__name__, path=request.rel_url.path)
         return error_response(422, "validation_error", UNSTORABLE_MESSAGE)
+    except DATABASE_UNAVAILABLE as exc:
+        log.warning("database_unavailable", error_type=type(exc).__name__, path=request.rel_url.path)
+        response = error_response(503, "unavailable", UNAVAILABLE_MESSAGE)
+        response.headers["Retry-After"] = "5"
+        return response
     except Exception as exc:  # noqa: BLE001 -- the client gets the error body, never a stack trace
         # Only the type and where: an exception's message can carry personal data (a driver's DETAIL).
         frames = traceback.extract_tb(exc.__traceback__)[-5:]

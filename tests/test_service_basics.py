@@ -44,6 +44,10 @@ async def test_readyz_follows_the_database_down_and_back() -> None:
         assert body["error"]["code"] == "not_ready"
         assert "database" in body["error"]["message"]
         assert (await client.get("/healthz")).status == 200  # alive, just not ready
+        # A request meanwhile is told to retry shortly (503 unavailable), not that the service broke (500).
+        request = await client.get(f"/api/v1/appointments/{uuid.uuid4()}")
+        assert request.status == 503 and request.headers["Retry-After"] == "5"
+        assert (await request.json())["error"]["code"] == "unavailable"
         await proxy.start(port)
 
         async def ready_again() -> bool:
