@@ -3,8 +3,8 @@ how a run is scheduled, serialised across replicas, and reported is the same eve
 
 A run takes the advisory lock of its service (replicas serialise), skips when the last
 `retention.run_completed` in the outbox is younger than the interval, lets the service erase what lies
-before the cutoff, deletes published outbox events and dead letters of that age (they carry whole
-appointments), and publishes one `retention.run_completed` with the counts for the deletion report.
+before the cutoff, deletes published outbox events, dead letters and inbox records of that age (events carry
+whole appointments), and publishes one `retention.run_completed` with the counts for the deletion report.
 """
 
 from __future__ import annotations
@@ -42,6 +42,15 @@ async def _last_run(conn: asyncpg.Connection) -> datetime | None:
     return value
 
 
+async def delete_messages_before(conn: asyncpg.Connection, cutoff: datetime) -> dict[str, int]:
+    """What every consuming service's schema keeps of received events: the dead letters (each a whole
+    event, customer data included) and the inbox's record of handled events (without it, the table grows
+    for ever; an event is not redelivered after its sender's outbox dropped it at the same age)."""
+    dead = await conn.execute("DELETE FROM dead_letters WHERE dead_at < $1", cutoff)
+    inbox = await conn.execute("DELETE FROM inbox WHERE processed_at < $1", cutoff)
+    return {"dead_letters_deleted": int(dead.split()[-1]), "inbox_rows_deleted": int(inbox.split()[-1])}
+
+
 async def run_retention(
     pool: asyncpg.Pool,
     settings: CommonSettings,
@@ -71,11 +80,10 @@ async def run_retention(
             " AND (envelope->>'occurred_at')::timestamptz < $1",
             cutoff,
         )
-        dead = await conn.execute("DELETE FROM dead_letters WHERE dead_at < $1", cutoff)
         counts = {
             **counts,
             "outbox_events_deleted": int(outbox.split()[-1]),
-            "dead_letters_deleted": int(dead.split()[-1]),
+            **await delete_messages_before(conn, cutoff),
         }
         await add_event(
             conn,

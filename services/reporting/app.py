@@ -44,6 +44,7 @@ RETENTION_LABELS_DE = {
     "revision_rows_deleted": "Änderungsstände gelöscht",
     "outbox_events_deleted": "gesendete Ereignisse gelöscht",
     "dead_letters_deleted": "Störungen gelöscht",
+    "inbox_rows_deleted": "Empfangsvermerke gelöscht",
     "personal_data": "Personendaten",
     "day_list_files": "Excel-Tageslisten",
     "erasure_on_request": "Löschung auf Antrag (Art. 17 DSGVO)",

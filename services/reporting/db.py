@@ -196,12 +196,6 @@ async def delete_revisions_of_anonymised(conn: asyncpg.Connection) -> int:
     return int(result.split()[-1])
 
 
-async def delete_dead_letters_before(conn: asyncpg.Connection, cutoff: datetime) -> int:
-    # A dead letter holds a whole event, customer data included: it goes with the retention period too.
-    result = await conn.execute("DELETE FROM dead_letters WHERE dead_at < $1", cutoff)
-    return int(result.split()[-1])
-
-
 async def mark_lists_stale(conn: asyncpg.Connection, pairs: Iterable[tuple[str, date]]) -> None:
     """Also a list not built yet (no content): while its first build holds the row, this waits for it and
     then marks the new file, which may have been read before this change (a list without a file is

@@ -41,6 +41,7 @@ from shared.events.appointment import AppointmentSnapshot
 from shared.events.catalog import AllowListChangedV1, LocationConfiguredV1
 from shared.events.retention import AppointmentPersonalDataErasedV1, RetentionRunCompletedV1
 from shared.metrics import RETENTION_LAST_RUN
+from shared.retention import delete_messages_before
 
 log = structlog.get_logger(__name__)
 
@@ -507,7 +508,7 @@ async def run_retention(
         counts = {
             "appointments_anonymised": await db.anonymise_ended_before(conn, cutoff, started),
             "revision_rows_deleted": await db.delete_revisions_of_anonymised(conn),
-            "dead_letters_deleted": await db.delete_dead_letters_before(conn, cutoff),
+            **await delete_messages_before(conn, cutoff),
             "day_list_files_deleted": await db.delete_expired_lists(conn, started),
         }
         # The deletion report itself holds no personal data; a year of it is enough to show the jobs ran.

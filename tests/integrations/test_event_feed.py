@@ -130,6 +130,49 @@ async def test_feed_rows_older_than_the_retention_period_are_deleted_with_their_
 
 
 @pytest.mark.req("R34")
+async def test_the_gateway_s_dead_letters_and_inbox_records_go_with_the_retention_period(
+    make_env: EnvFactory,
+) -> None:
+    """The integrations consumer keeps a failed event whole, customer data included, among its dead
+    letters, and a record of every handled event in its inbox: both go after the retention period."""
+    env = await make_env()
+    pool = env.app[INTEGRATIONS].pool
+    now = env.clock.now()
+    for age in (29, 3):
+        await pool.execute(
+            "INSERT INTO dead_letters (consumer, queue, reason, body, dead_at) VALUES ($1, $2, $3, $4, $5)",
+            "gateway.integrations",
+            "q",
+            "test",
+            b'{"data": {"customer": {"last_name": "Quellenhof"}}}',
+            now - timedelta(days=age),
+        )
+        await pool.execute(
+            "INSERT INTO inbox (consumer, event_id, processed_at) VALUES ($1, $2, $3)",
+            "gateway.integrations",
+            uuid.uuid4(),
+            now - timedelta(days=age),
+        )
+    await service.purge_feed(env.app[INTEGRATIONS])
+    assert (
+        await pool.fetchval("SELECT count(*) FROM dead_letters WHERE dead_at < $1", now - timedelta(days=28))
+        == 0
+    )
+    assert await pool.fetchval("SELECT count(*) FROM dead_letters") == 1
+    assert (
+        await pool.fetchval("SELECT count(*) FROM inbox WHERE processed_at < $1", now - timedelta(days=28))
+        == 0
+    )
+    assert (
+        await pool.fetchval("SELECT count(*) FROM inbox WHERE processed_at > $1", now - timedelta(days=4))
+        == 1
+    )
+    # The retention alert sees the gateway's run.
+    reported = REGISTRY.get_sample_value("otv_retention_last_run_timestamp_seconds", {"service": "gateway"})
+    assert reported == pytest.approx(env.clock.now().timestamp())
+
+
+@pytest.mark.req("R34")
 @pytest.mark.req("R50")
 async def test_an_erasure_strips_the_personal_data_from_the_appointment_s_events_still_in_the_feed(
     make_env: EnvFactory,

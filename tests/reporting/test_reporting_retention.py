@@ -201,8 +201,19 @@ async def test_dead_letters_holding_events_go_with_the_retention_period(reportin
             b'{"data": {"customer": {"last_name": "Quellenhof"}}}',
             now - timedelta(days=age),
         )
+        await pool.execute(
+            "INSERT INTO inbox (consumer, event_id, processed_at) VALUES ($1, gen_random_uuid(), $2)",
+            "reporting.events",
+            now - timedelta(days=age),
+        )
     counts = await service.run_retention(pool, reporting.settings, reporting.clock, force=True)
     assert counts is not None and counts["dead_letters_deleted"] == 1
+    # The inbox's records of handled events go at the same age (the table would grow for ever).
+    assert counts["inbox_rows_deleted"] == 1
+    assert (
+        await pool.fetchval("SELECT count(*) FROM inbox WHERE processed_at < $1", now - timedelta(days=28))
+        == 0
+    )
     assert await pool.fetchval("SELECT count(*) FROM dead_letters") == 1
 
 

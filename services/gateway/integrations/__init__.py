@@ -39,6 +39,7 @@ def setup_integrations(app: web.Application) -> None:
             ),
             allow_loopback=settings.webhook_allow_loopback,
             feed_retention=timedelta(days=settings.event_feed_retention_days),
+            message_retention=timedelta(days=settings.retention_days),
         )
         yield
 

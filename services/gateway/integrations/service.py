@@ -45,6 +45,8 @@ from shared.errors import NotFoundError
 from shared.events import Envelope
 from shared.events.retention import AppointmentPersonalDataErasedV1
 from shared.identity import IdentityKind, Role, StaffIdentity
+from shared.metrics import RETENTION_LAST_RUN
+from shared.retention import delete_messages_before
 
 log = structlog.get_logger(__name__)
 
@@ -68,6 +70,8 @@ class Integrations:
     policy: RetryPolicy
     allow_loopback: bool = False
     feed_retention: timedelta = timedelta(days=7)
+    # R34: dead letters (whole events, customer data included) and inbox records, as in every service.
+    message_retention: timedelta = timedelta(days=28)
     batch_size: int = 50
 
 
@@ -385,13 +389,17 @@ async def read_feed(
 async def purge_feed(it: Integrations) -> int:
     """Retention: feed rows (and their deliveries) older than the period are deleted. Deliveries not yet
     made go with them (a subscription paused for longer than the period): they are counted and logged,
-    never lost silently."""
-    cutoff = it.clock.now() - it.feed_retention
+    never lost silently. The consumer's dead letters and inbox records go after the retention period
+    of personal data (R34)."""
+    now = it.clock.now()
+    cutoff = now - it.feed_retention
     async with it.pool.acquire() as conn, conn.transaction():
         dropped = await db.count_undelivered_before(conn, cutoff)
         deleted = await db.delete_feed_before(conn, cutoff)
-    if deleted:
-        log.info("event_feed_purged", rows=deleted)
+        messages = await delete_messages_before(conn, now - it.message_retention)
+    RETENTION_LAST_RUN.labels("gateway").set(it.clock.now().timestamp())  # the alert's clock
+    if deleted or any(messages.values()):
+        log.info("event_feed_purged", rows=deleted, **messages)
     if dropped:
         DELIVERIES_DROPPED.inc(dropped)
         log.warning("webhook_deliveries_dropped", deliveries=dropped, older_than=cutoff.isoformat())
