@@ -55,11 +55,15 @@ class Settings(CommonSettings):
     bot_pass_seconds: int = 900
 
     # Staff access (issue 7): sessions end after `idle` minutes without a request and at the latest after
-    # `absolute` hours; `max_failures` wrong passwords in a row lock an account for `lockout` minutes.
+    # `absolute` hours. `max_failures` wrong passwords within `lockout` minutes lock an account for the
+    # client network (an IPv6 /64) they came from only, so that nobody elsewhere can lock a caseworker
+    # out; `account_max_failures` within `lockout` minutes over all networks lock it for everyone for
+    # `lockout` minutes (a distributed guess; an administrator's new start password unlocks it).
     staff_session_idle_minutes: int = Field(default=30, ge=1)
     staff_session_absolute_hours: float = Field(default=10.0, gt=0)
     staff_login_max_failures: int = Field(default=5, ge=1)
     staff_login_lockout_minutes: int = Field(default=15, ge=1)
+    staff_login_account_max_failures: int = Field(default=50, ge=1)
     # Failed sign-ins from one client address (an IPv6 /64; whatever the names) within 15 minutes before it
     # must wait; against password spraying. Behind a proxy the address is the one the gateway sees (see
     # proxy.py).

@@ -28,7 +28,8 @@ class Account:
     password_hash: str
     active: bool
     must_change_password: bool
-    failed_logins: int
+    # The end of the account-wide lock (the ceiling over all networks); the lock of one network is in
+    # `staff_login_failures`.
     locked_until: datetime | None
     created_at: datetime
     last_login_at: datetime | None
@@ -36,8 +37,8 @@ class Account:
 
 
 _ACCOUNT_COLUMNS = (
-    "id, username, display_name, password_hash, active, must_change_password, failed_logins, "
-    "locked_until, created_at, last_login_at, demo"
+    "id, username, display_name, password_hash, active, must_change_password, locked_until, created_at, "
+    "last_login_at, demo"
 )
 
 
@@ -87,28 +88,74 @@ async def insert_account(
     return account_id
 
 
-async def record_login_failure(
-    conn: asyncpg.Connection, account_id: uuid.UUID, failures: int, locked_until: datetime | None
-) -> None:
-    await conn.execute(
-        "UPDATE staff_accounts SET failed_logins = $2,"
-        " locked_until = COALESCE($3, locked_until) WHERE id = $1",
+@dataclass(frozen=True)
+class RecentFailures:
+    network: int  # of the account from this network
+    account: int  # of the account from all networks
+    networks: int  # how many networks these came from
+
+
+async def count_login_failures(
+    conn: asyncpg.Connection, account_id: uuid.UUID, network: str, since: datetime
+) -> RecentFailures:
+    row = await conn.fetchrow(
+        "SELECT count(*) FILTER (WHERE network = $2) AS network, count(*) AS account,"
+        " count(DISTINCT network) AS networks"
+        " FROM staff_login_failures WHERE account_id = $1 AND failed_at > $3",
         account_id,
-        failures,
-        locked_until,
+        network,
+        since,
+    )
+    assert row is not None  # noqa: S101 -- an aggregate always has its row
+    return RecentFailures(network=row["network"], account=row["account"], networks=row["networks"])
+
+
+async def record_login_failure(
+    conn: asyncpg.Connection, account_id: uuid.UUID, network: str, now: datetime, since: datetime
+) -> None:
+    """One more failure; the account's failures before `since` count for nothing and go."""
+    await conn.execute(
+        "DELETE FROM staff_login_failures WHERE account_id = $1 AND failed_at <= $2", account_id, since
+    )
+    await conn.execute(
+        "INSERT INTO staff_login_failures (account_id, network, failed_at) VALUES ($1, $2, $3)",
+        account_id,
+        network,
+        now,
     )
 
 
+async def lock_account(conn: asyncpg.Connection, account_id: uuid.UUID, locked_until: datetime) -> None:
+    await conn.execute("UPDATE staff_accounts SET locked_until = $2 WHERE id = $1", account_id, locked_until)
+
+
+async def clear_login_failures(
+    conn: asyncpg.Connection, account_id: uuid.UUID, *, network: str | None = None
+) -> None:
+    """The failures of one network (after its successful sign-in), or of all (a new password)."""
+    await conn.execute(
+        "DELETE FROM staff_login_failures WHERE account_id = $1 AND ($2::text IS NULL OR network = $2)",
+        account_id,
+        network,
+    )
+
+
+async def delete_old_login_failures(conn: asyncpg.Connection, since: datetime) -> int:
+    result: str = await conn.execute("DELETE FROM staff_login_failures WHERE failed_at <= $1", since)
+    return int(result.split()[-1])
+
+
 async def record_login_success(
-    conn: asyncpg.Connection, account_id: uuid.UUID, now: datetime, new_hash: str | None
+    conn: asyncpg.Connection, account_id: uuid.UUID, network: str, now: datetime, new_hash: str | None
 ) -> None:
     await conn.execute(
-        "UPDATE staff_accounts SET failed_logins = 0, locked_until = NULL, last_login_at = $2,"
-        " password_hash = COALESCE($3, password_hash) WHERE id = $1",
+        "UPDATE staff_accounts SET last_login_at = $2, password_hash = COALESCE($3, password_hash)"
+        " WHERE id = $1",
         account_id,
         now,
         new_hash,
     )
+    await clear_login_failures(conn, account_id, network=network)
 
 
 async def set_password(
@@ -119,6 +166,7 @@ async def set_password(
     must_change: bool,
     now: datetime,
 ) -> None:
+    """A new password unlocks the account for every network: the guesses at the old one are void."""
     await conn.execute(
         "UPDATE staff_accounts SET password_hash = $2, must_change_password = $3, password_changed_at = $4,"
         " updated_at = $4, failed_logins = 0, locked_until = NULL WHERE id = $1",
@@ -127,6 +175,7 @@ async def set_password(
         must_change,
         now,
     )
+    await clear_login_failures(conn, account_id)
 
 
 async def set_active(conn: asyncpg.Connection, account_id: uuid.UUID, active: bool, now: datetime) -> None:

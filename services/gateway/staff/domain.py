@@ -12,6 +12,7 @@ import string
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from shared.errors import ValidationError
@@ -116,28 +117,59 @@ def token_hash(token: str) -> bytes:
 
 
 # --- lock-out ---------------------------------------------------------------------------------------
+class LoginOutcome(StrEnum):
+    """Why a sign-in was refused, as the audit log names it (the caller always gets the same answer)."""
+
+    UNKNOWN_USER = "unknown_user"
+    WRONG_PASSWORD = "wrong_password"  # noqa: S105 -- a reason's name, not a password
+    LOCKED_NOW = "locked_now"  # this failure used up the network's allowance for the account
+    LOCKED = "locked"  # the account is locked for this network
+    ACCOUNT_LOCKED_NOW = "account_locked_now"  # this failure reached the ceiling over all networks
+    ACCOUNT_LOCKED = "account_locked"  # the account is locked for everyone
+    DISABLED = "disabled"
+
+
 @dataclass(frozen=True)
 class LockoutPolicy:
+    """Wrong passwords lock an account only for the client network they came from: `max_failures` within
+    `lockout` from one network, and that network must wait until the oldest of them is `lockout` old.
+    Anyone elsewhere (the caseworker at the jobcenter) still signs in, so a stranger cannot lock them out.
+    Guessing stays bounded all the same: beyond `max_account_failures` within `lockout` over all networks
+    (a distributed guess) the account is locked for everyone for `lockout`."""
+
     max_failures: int
     lockout: timedelta
+    max_account_failures: int = 50
+
+    def counts_since(self, now: datetime) -> datetime:
+        """Failures before this moment count for nothing (and may be deleted)."""
+        return now - self.lockout
 
     def is_locked(self, locked_until: datetime | None, now: datetime) -> bool:
+        """Locked for everyone (the account-wide ceiling)."""
         return locked_until is not None and locked_until > now
 
-    def after_failure(self, failures: int, now: datetime) -> tuple[int, datetime | None]:
-        """The new failure count and, once it reaches the limit, the end of the lock-out. The count starts
-        again after the lock-out, so a wrong password then locks again only after as many attempts."""
-        failures += 1
-        if failures >= self.max_failures:
-            return 0, now + self.lockout
-        return failures, None
+    def network_locked(self, network_failures: int) -> bool:
+        """Locked for this network: its recent failures have reached the limit."""
+        return network_failures >= self.max_failures
+
+    def after_failure(
+        self, network_failures: int, account_failures: int, now: datetime
+    ) -> tuple[LoginOutcome, datetime | None]:
+        """What one more wrong password means, given the recent failures counting it (of its network, of
+        all networks); with the end of the account-wide lock once the ceiling is reached."""
+        if account_failures >= self.max_account_failures:
+            return LoginOutcome.ACCOUNT_LOCKED_NOW, now + self.lockout
+        if network_failures >= self.max_failures:
+            return LoginOutcome.LOCKED_NOW, None
+        return LoginOutcome.WRONG_PASSWORD, None
 
 
 class FailureThrottle:
     """Failures per client network (an IPv4 address, an IPv6 /64; in memory, per replica): beyond `limit`
     failures within `window` the network must wait. Failed sign-ins, whichever accounts they try (against
-    password spraying, which the per-account lock-out does not stop); refused API keys (each refusal is an
-    audit row, and the audit log cannot be emptied)."""
+    password spraying, which the lock-out per account and network does not stop); refused API keys (each
+    refusal is an audit row, and the audit log cannot be emptied)."""
 
     def __init__(self, limit: int = 30, window: timedelta = timedelta(minutes=15)) -> None:
         self.limit = limit

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel
+from pydantic import AwareDatetime, BaseModel, Field
 
 from services.gateway.staff.api import (
     AccountIn,
@@ -66,7 +66,11 @@ class AccountOut(BaseModel):
     username: str
     display_name: str
     active: bool
-    locked: bool
+    locked: bool = Field(
+        description="Locked for everyone: too many failed sign-ins over all client networks (a distributed "
+        "guess) within the lock-out window. Failures from one network lock the account for that network "
+        "only, which this does not show. A new start password (reset) unlocks it."
+    )
     must_change_password: bool
     last_login_at: AwareDatetime | None
     created_at: AwareDatetime
@@ -144,8 +148,10 @@ ROUTES = (
         response=LoginOut,
         errors=("unauthenticated", "validation_error", "rate_limited"),
         tags=TAG_AUTH,
-        description="Wrong name, wrong password and a locked or disabled account get the same 401. The body "
-        "must be `application/json`. Too many failed sign-ins from one network: 429 with `Retry-After`.",
+        description="Wrong name, wrong password and a locked or disabled account get the same 401 (failed "
+        "sign-ins lock an account for the failing client network only, and beyond a ceiling over all "
+        "networks for everyone). The body must be `application/json`. Too many failed sign-ins from one "
+        "network: 429 with `Retry-After`.",
     ),
     ApiRoute("POST", "/api/v1/staff/logout", "Sign out", response=StatusOut, tags=TAG_AUTH),
     ApiRoute("GET", "/api/v1/staff/me", "Who is signed in, with roles", response=MeOut, tags=TAG_AUTH),

@@ -14,6 +14,7 @@ import asyncpg
 import structlog
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from prometheus_client import Counter
 
 from services.gateway.proxy import client_network
 from services.gateway.staff import db
@@ -24,6 +25,7 @@ from services.gateway.staff.domain import (
     FailureThrottle,
     GrantRow,
     LockoutPolicy,
+    LoginOutcome,
     LoginRefused,
     LoginThrottled,
     SessionPolicy,
@@ -43,6 +45,13 @@ from shared.errors import ConflictError, NotFoundError, UnauthenticatedError, Va
 from shared.identity import Grant, IdentityKind, Role, StaffIdentity
 
 log = structlog.get_logger(__name__)
+
+LOGIN_LOCKOUTS = Counter(
+    "otv_staff_login_lockouts_total",
+    "Staff accounts locked after failed sign-ins: for one client network, or for everyone (the ceiling "
+    "over all networks: a distributed guess)",
+    ["scope"],
+)
 
 
 class Passwords:
@@ -153,31 +162,43 @@ class NewSession:
 
 async def login(staff: Staff, username: str, password: str, actor: Actor) -> NewSession:
     """A new session, or `LoginRefused` with the same answer for a wrong name, a wrong password, a
-    locked and a disabled account (no user enumeration). The failure count commits before the refusal."""
+    locked and a disabled account (no user enumeration). The failure counts commit before the refusal.
+
+    Wrong passwords lock the account for the client network they came from only, so that nobody can lock
+    out a caseworker from elsewhere; the ceiling over all networks locks it for everyone (`LockoutPolicy`).
+    The account's row is locked while its failures are counted: every replica counts the same."""
     name = username.strip().lower()
     now = staff.clock.now()
     # Counted per network: an IPv6 client has a /64 of addresses to try from.
-    network = client_network(actor.ip or "unknown")
+    network = client_network(actor.ip or "unknown")[:64]
     wait = staff.throttle.retry_after(network, now)
     if wait:
         log.warning("staff_login_throttled")
         raise LoginThrottled(wait)
+    since = staff.lockout.counts_since(now)
     session: NewSession | None = None
     async with staff.pool.acquire() as conn, conn.transaction():
         account = await db.find_account(conn, name, lock=True) if USERNAME.fullmatch(name) else None
-        reason = ""
+        reason: LoginOutcome | None = None
         if account is None:
             await staff.passwords.burn(password)
-            reason = "unknown_user"
+            reason = LoginOutcome.UNKNOWN_USER
         elif staff.lockout.is_locked(account.locked_until, now):
             await staff.passwords.burn(password)
-            reason = "locked"
+            reason = LoginOutcome.ACCOUNT_LOCKED
+        elif staff.lockout.network_locked(
+            (await db.count_login_failures(conn, account.id, network, since)).network
+        ):
+            await staff.passwords.burn(password)
+            reason = LoginOutcome.LOCKED
         elif not await staff.passwords.verify(account.password_hash, password):
-            failures, locked_until = staff.lockout.after_failure(account.failed_logins, now)
-            await db.record_login_failure(conn, account.id, failures, locked_until)
-            reason = "locked_now" if locked_until else "wrong_password"
+            await db.record_login_failure(conn, account.id, network, now, since)
+            recent = await db.count_login_failures(conn, account.id, network, since)
+            reason, locked_until = staff.lockout.after_failure(recent.network, recent.account, now)
+            if locked_until is not None:
+                await _lock_for_everyone(conn, account, locked_until, recent, actor.correlation_id, now)
         elif not account.active:
-            reason = "disabled"
+            reason = LoginOutcome.DISABLED
         if account is None or reason:
             # The typed name is stored only when it names an account: a mistyped password in the name
             # field must not end up in the log.
@@ -189,7 +210,7 @@ async def login(staff: Staff, username: str, password: str, actor: Actor) -> New
                 action="login",
                 entity="session",
                 outcome="refused",
-                changes={"reason": reason},
+                changes={"reason": str(reason)},
             )
         else:
             new_hash = (
@@ -197,7 +218,7 @@ async def login(staff: Staff, username: str, password: str, actor: Actor) -> New
                 if staff.passwords.needs_rehash(account.password_hash)
                 else None
             )
-            await db.record_login_success(conn, account.id, now, new_hash)
+            await db.record_login_success(conn, account.id, network, now, new_hash)
             token, csrf = new_token(), new_token()
             await db.insert_session(
                 conn, token_hash(token), account.id, csrf, now, staff.sessions.expires_at(now)
@@ -207,10 +228,43 @@ async def login(staff: Staff, username: str, password: str, actor: Actor) -> New
             session = NewSession(token, csrf, account.username, account.must_change_password)
     if session is None:
         staff.throttle.failed(network, now)
+        if reason is LoginOutcome.LOCKED_NOW:
+            LOGIN_LOCKOUTS.labels(scope="network").inc()
+        elif reason is LoginOutcome.ACCOUNT_LOCKED_NOW:
+            LOGIN_LOCKOUTS.labels(scope="account").inc()
+            log.warning("staff_account_locked", subject=account.username if account else None)
         log.info("staff_login_refused")
         raise LoginRefused
     log.info("staff_login", subject=session.username)
     return session
+
+
+async def _lock_for_everyone(
+    conn: asyncpg.Connection,
+    account: db.Account,
+    locked_until: datetime,
+    recent: db.RecentFailures,
+    correlation_id: str | None,
+    now: datetime,
+) -> None:
+    """The ceiling over all networks is reached: a distributed guess. The account is locked for everyone
+    until `locked_until` (or an administrator's new start password); the audit log says so under the
+    account, with how many failures and networks (never which); the caller counts it in the metric."""
+    await db.lock_account(conn, account.id, locked_until)
+    await audit(
+        conn,
+        Actor("system", "system", None, correlation_id),
+        now,
+        action="lock",
+        entity="staff_account",
+        entity_id=account.username,
+        changes={
+            "reason": "failed_logins",
+            "failures": recent.account,
+            "networks": recent.networks,
+            "locked_until": locked_until.isoformat(),
+        },
+    )
 
 
 @dataclass(frozen=True)
@@ -318,8 +372,10 @@ async def change_password(staff: Staff, session: SessionInfo, current: str, new:
 
 
 async def purge_sessions(staff: Staff) -> int:
+    """Ended sessions, and failed sign-ins too old to count (with the client network they name)."""
     now = staff.clock.now()
     async with staff.pool.acquire() as conn:
+        await db.delete_old_login_failures(conn, staff.lockout.counts_since(now))
         return await db.delete_expired_sessions(conn, now, now - staff.sessions.idle)
 
 
