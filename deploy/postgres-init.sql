@@ -83,7 +83,8 @@ GRANT USAGE ON SCHEMA public TO "otv_reporting";
 
 -- --- the gateway's audit log (issue 7, invariant I5) -----------------------------------------------------
 -- Its own schema, owned by otv_audit_owner. The gateway's role may only read and append; a trigger refuses
--- UPDATE, DELETE and TRUNCATE even to the owner. Verbatim the audit_log_sql() of scripts/setup.sh:
+-- UPDATE, DELETE and TRUNCATE even to the owner. The entries' client addresses are kept beside them, where
+-- the gateway may delete them after their retention period. Verbatim the audit_log_sql() of scripts/setup.sh:
 -- BEGIN audit_log_sql
 CREATE SCHEMA IF NOT EXISTS gateway_audit AUTHORIZATION otv_audit_owner;
 ALTER SCHEMA gateway_audit OWNER TO otv_audit_owner;
@@ -99,6 +100,8 @@ CREATE TABLE IF NOT EXISTS gateway_audit.audit_log (
     location        text,
     outcome         text NOT NULL,
     status          integer,
+    -- Always NULL: the client address is kept in audit_client_addresses (below). The column stays for the
+    -- gateway pods of the release before, which write it during a rolling update; a later release drops it.
     ip              text,
     method          text,
     route           text,
@@ -118,9 +121,51 @@ CREATE OR REPLACE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON gatew
     FOR EACH ROW EXECUTE FUNCTION gateway_audit.refuse_change();
 CREATE OR REPLACE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON gateway_audit.audit_log
     FOR EACH STATEMENT EXECUTE FUNCTION gateway_audit.refuse_change();
+-- Where an entry came from (R46) is the client's address, personal data (DSGVO): it is kept beside the
+-- entry, not in it, so that the gateway's retention job can delete it after
+-- OTV_AUDIT_ADDRESS_RETENTION_DAYS while the entry itself stays as it was written. The key is checked at
+-- commit, so that the trigger below can put an address aside before its entry is inserted.
+CREATE TABLE IF NOT EXISTS gateway_audit.audit_client_addresses (
+    audit_id        bigint PRIMARY KEY
+                    REFERENCES gateway_audit.audit_log (id) DEFERRABLE INITIALLY DEFERRED,
+    client_address  text NOT NULL,
+    recorded_at     timestamptz NOT NULL
+);
+ALTER TABLE gateway_audit.audit_client_addresses OWNER TO otv_audit_owner;
+CREATE INDEX IF NOT EXISTS audit_client_addresses_recorded
+    ON gateway_audit.audit_client_addresses (recorded_at);
+-- An address written into the entry (by a gateway of the release before) goes aside as it is inserted.
+CREATE OR REPLACE FUNCTION gateway_audit.put_address_aside() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.ip IS NOT NULL THEN
+        INSERT INTO gateway_audit.audit_client_addresses (audit_id, client_address, recorded_at)
+            VALUES (NEW.id, NEW.ip, NEW.occurred_at);
+        NEW.ip := NULL;
+    END IF;
+    RETURN NEW;
+END $$;
+ALTER FUNCTION gateway_audit.put_address_aside() OWNER TO otv_audit_owner;
+CREATE OR REPLACE TRIGGER audit_log_address_aside BEFORE INSERT ON gateway_audit.audit_log
+    FOR EACH ROW EXECUTE FUNCTION gateway_audit.put_address_aside();
+-- The addresses of a log from before the side table move over, in one statement. Emptying the column is
+-- the one UPDATE the entries ever see: the append-only trigger is lifted for it inside this statement only
+-- (no other session can write the table meanwhile: ALTER TABLE holds its lock until the commit).
+DO $$
+BEGIN
+    IF EXISTS (SELECT FROM gateway_audit.audit_log WHERE ip IS NOT NULL) THEN
+        INSERT INTO gateway_audit.audit_client_addresses (audit_id, client_address, recorded_at)
+            SELECT id, ip, occurred_at FROM gateway_audit.audit_log WHERE ip IS NOT NULL
+            ON CONFLICT (audit_id) DO NOTHING;
+        ALTER TABLE gateway_audit.audit_log DISABLE TRIGGER audit_log_append_only;
+        UPDATE gateway_audit.audit_log SET ip = NULL WHERE ip IS NOT NULL;
+        ALTER TABLE gateway_audit.audit_log ENABLE TRIGGER audit_log_append_only;
+    END IF;
+END $$;
 REVOKE ALL ON gateway_audit.audit_log FROM PUBLIC, otv_gateway;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA gateway_audit FROM PUBLIC, otv_gateway;
 GRANT USAGE ON SCHEMA gateway_audit TO otv_gateway;
 GRANT SELECT, INSERT ON gateway_audit.audit_log TO otv_gateway;
+REVOKE ALL ON gateway_audit.audit_client_addresses FROM PUBLIC, otv_gateway;
+GRANT SELECT, INSERT, DELETE ON gateway_audit.audit_client_addresses TO otv_gateway;
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA gateway_audit TO otv_gateway;
 -- END audit_log_sql

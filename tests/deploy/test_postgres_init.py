@@ -139,6 +139,11 @@ async def test_the_gateway_may_only_append_to_the_audit_log_it_does_not_own(scra
             )
             assert granted is allowed, privilege
         assert not await conn.fetchval("SELECT has_table_privilege('gateway_audit.audit_log', 'TRUNCATE')")
+        # The entries' client addresses: deleted after their retention period, never changed.
+        addresses = "gateway_audit.audit_client_addresses"
+        for privilege, allowed in (("SELECT", True), ("INSERT", True), ("UPDATE", False), ("DELETE", True)):
+            granted = await conn.fetchval("SELECT has_table_privilege($1, $2)", addresses, privilege)
+            assert granted is allowed, f"{privilege} on {addresses}"
     finally:
         await conn.close()
 
@@ -155,3 +160,88 @@ def test_the_audit_log_part_is_the_one_of_setup_sh() -> None:
     assert ours.group(1) == function.group(1), (
         "scripts/setup.sh changed the audit log: copy its audit_log_sql() body into deploy/postgres-init.sql"
     )
+
+
+# The audit log as it was before its client addresses moved to a table of their own.
+OLD_AUDIT_LOG = """
+CREATE SCHEMA gateway_audit AUTHORIZATION otv_audit_owner;
+CREATE TABLE gateway_audit.audit_log (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, occurred_at timestamptz NOT NULL,
+    actor text NOT NULL, actor_kind text NOT NULL, action text NOT NULL, entity text NOT NULL,
+    entity_id text, location text, outcome text NOT NULL, status integer, ip text, method text,
+    route text, changes jsonb NOT NULL DEFAULT '{}', correlation_id text
+);
+ALTER TABLE gateway_audit.audit_log OWNER TO otv_audit_owner;
+CREATE FUNCTION gateway_audit.refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'the audit log is append-only' USING ERRCODE = 'insufficient_privilege';
+END $$;
+CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON gateway_audit.audit_log
+    FOR EACH ROW EXECUTE FUNCTION gateway_audit.refuse_change();
+INSERT INTO gateway_audit.audit_log (occurred_at, actor, actor_kind, action, entity, outcome, ip)
+    VALUES ('2026-01-05 09:00+00', 'anna', 'user', 'login', 'session', 'ok', '192.0.2.7'),
+           ('2026-01-05 09:01+00', 'system', 'system', 'create', 'staff_account', 'ok', NULL);
+"""
+
+
+def audit_log_sql() -> str:
+    setup = (ROOT / "scripts" / "setup.sh").read_text(encoding="utf-8")
+    function = re.search(r"^audit_log_sql\(\) \{\n    cat <<'SQL'\n(.*?)^SQL\n\}", setup, re.S | re.M)
+    assert function is not None
+    return function.group(1)
+
+
+def superuser_sql(psql: list[str], database: str, sql: str) -> None:
+    done = subprocess.run(
+        [*psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", database],
+        input=sql,
+        cwd="/",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+async def test_the_set_up_moves_the_addresses_of_an_older_audit_log_beside_its_entries(
+    scratch_db: str,
+) -> None:
+    psql = superuser_psql()
+    assert psql is not None
+    # An audit log of the old shape, then the set-up of today over it, twice (idempotent).
+    superuser_sql(psql, scratch_db, f"DROP SCHEMA gateway_audit CASCADE; {OLD_AUDIT_LOG}")
+    superuser_sql(psql, scratch_db, audit_log_sql())
+    superuser_sql(psql, scratch_db, audit_log_sql())
+    conn = await connect_as("gateway", scratch_db)
+    try:
+        # A gateway of the release before writes the address into the entry during a rolling update.
+        await conn.execute(
+            "INSERT INTO gateway_audit.audit_log"
+            " (occurred_at, actor, actor_kind, action, entity, outcome, ip)"
+            " VALUES ('2026-01-05 09:02+00', 'bert', 'user', 'login', 'session', 'ok', '192.0.2.8')"
+        )
+        entries = await conn.fetch(
+            "SELECT e.id, e.occurred_at, e.actor, e.action, e.ip, a.client_address, a.recorded_at"
+            " FROM gateway_audit.audit_log e LEFT JOIN gateway_audit.audit_client_addresses a"
+            " ON a.audit_id = e.id ORDER BY e.id"
+        )
+        assert [(e["actor"], e["action"], e["ip"], e["client_address"]) for e in entries] == [
+            ("anna", "login", None, "192.0.2.7"),
+            ("system", "create", None, None),
+            ("bert", "login", None, "192.0.2.8"),
+        ]
+        assert all(e["recorded_at"] == e["occurred_at"] for e in entries if e["client_address"])
+        # The entries are still append-only: the moved address can go, its entry cannot.
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await conn.execute("UPDATE gateway_audit.audit_log SET ip = NULL WHERE id = $1", entries[0]["id"])
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await conn.execute("DELETE FROM gateway_audit.audit_log WHERE id = $1", entries[0]["id"])
+        await conn.execute(
+            "DELETE FROM gateway_audit.audit_client_addresses WHERE audit_id = $1", entries[0]["id"]
+        )
+    finally:
+        await conn.close()
+    # The trigger that refuses changes is back on for the owner too.
+    refused = run_psql(psql, "-d", scratch_db, "-c", "DELETE FROM gateway_audit.audit_log")
+    assert refused.returncode != 0 and "append-only" in refused.stderr

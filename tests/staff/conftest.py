@@ -217,8 +217,12 @@ async def gateway(make_gateway: GatewayFactory) -> Gateway:
 async def audit_rows(gateway: Gateway, **where: Any) -> list[dict[str, Any]]:
     """This test's audit entries (the log keeps those of earlier runs: it cannot be emptied)."""
     conditions = "".join(f" AND {k} = ${i}" for i, k in enumerate(where, 2))
+    # `ip`: the entry's client address, kept beside it until the retention job deletes it.
     rows = await gateway.staff.pool.fetch(
-        f"SELECT * FROM gateway_audit.audit_log WHERE id > $1{conditions} ORDER BY id",  # noqa: S608 -- test helper, fixed keys
+        "SELECT id, occurred_at, actor, actor_kind, action, entity, entity_id, location, outcome, status,"  # noqa: S608 -- test helper, fixed keys
+        " a.client_address AS ip, method, route, changes, correlation_id FROM gateway_audit.audit_log e"
+        " LEFT JOIN gateway_audit.audit_client_addresses a ON a.audit_id = e.id"
+        f" WHERE id > $1{conditions} ORDER BY id",
         gateway.audit_from,
         *where.values(),
     )

@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from typing import Any
 
 import asyncpg
 import pytest
 
+from services.gateway.staff.service import erase_audit_addresses
 from shared.identity import Role
 from tests.conftest import db_settings
-from tests.staff.conftest import Gateway, audit_rows
+from tests.staff.conftest import Gateway, StaffClient, audit_rows
 
 # The customer pages (services/gateway/web) store their aiohttp-jinja2 environment under a plain string
 # key, which aiohttp warns about; irrelevant to staff access.
@@ -143,3 +145,81 @@ async def test_only_audit_review_and_administrators_read_the_log_with_filters_an
     page_html = await reviewer.get("/staff/admin/audit-log", params={"actor": actor})
     assert page_html.status == 200
     assert "p5" in await page_html.text()
+
+
+async def _entries(reviewer: StaffClient, actor: str) -> list[dict[str, Any]]:
+    response = await reviewer.get("/api/v1/admin/audit-log", params={"actor": actor})
+    assert response.status == 200
+    entries: list[dict[str, Any]] = (await response.json())["entries"]
+    return entries
+
+
+async def _addresses_on_the_page(reviewer: StaffClient, actor: str) -> int:
+    page = await reviewer.get("/staff/admin/audit-log", params={"actor": actor})
+    assert page.status == 200
+    html = await page.text()
+    assert "nach 90 Tagen gelöscht" in html
+    return html.count("<td>127.0.0.1</td>")
+
+
+@pytest.mark.req("R46")
+async def test_a_client_address_is_deleted_after_its_retention_period_and_the_entry_stays(
+    gateway: Gateway,
+) -> None:
+    # The log outlives test runs (append-only) and the test clock repeats: a name of this run only.
+    actor = f"audit-ip-{uuid.uuid4().hex[:8]}"
+    admin = await gateway.signed_in(actor, (Role.ADMIN, "*"))
+    assert (await admin.post("/api/v1/admin/accounts", json={"username": "early-one"})).status == 201
+    gateway.clock.advance(timedelta(days=60))  # sessions have long ended: sign in again
+    admin = gateway.browser()
+    assert (await admin.login(actor)).status == 200
+    assert (await admin.post("/api/v1/admin/accounts", json={"username": "later-one"})).status == 201
+
+    reviewer_name = f"audit-rev-{uuid.uuid4().hex[:8]}"
+    reviewer = await gateway.signed_in(reviewer_name, (Role.AUDIT, "*"))
+    before = await _entries(reviewer, actor)
+    assert [(e["action"], e["entity_id"]) for e in before] == [
+        ("create", "later-one"),
+        ("login", None),
+        ("create", "early-one"),
+        ("login", None),
+    ]
+    assert [e["ip"] for e in before] == ["127.0.0.1"] * 4
+    assert await _addresses_on_the_page(reviewer, actor) == 4
+
+    # 91 days after the first two entries, 31 after the last two: the job deletes the first two addresses.
+    gateway.clock.advance(timedelta(days=31))
+    erased = await erase_audit_addresses(gateway.staff)
+    assert erased is not None and erased >= 2
+    reviewer = gateway.browser()
+    assert (await reviewer.login(reviewer_name)).status == 200
+    after = await _entries(reviewer, actor)
+    assert [e["ip"] for e in after] == ["127.0.0.1", "127.0.0.1", None, None]
+    # Everything else of every entry is as it was written (I5).
+    assert [{**e, "ip": None} for e in after] == [{**e, "ip": None} for e in before]
+    assert await _addresses_on_the_page(reviewer, actor) == 2
+    # A second run finds nothing more of these to delete; the recent addresses stay.
+    await erase_audit_addresses(gateway.staff)
+    assert [e["ip"] for e in await _entries(reviewer, actor)] == ["127.0.0.1", "127.0.0.1", None, None]
+
+
+async def test_the_gateway_may_delete_a_client_address_but_not_change_it(gateway: Gateway) -> None:
+    admin = await gateway.signed_in("audit-ip-admin", (Role.ADMIN, "*"))
+    assert (await admin.post("/api/v1/admin/accounts", json={"username": "someone-else"})).status == 201
+    entry = (await audit_rows(gateway, entity="staff_account", action="create"))[-1]
+    assert entry["ip"] == "127.0.0.1"
+    conn = await asyncpg.connect(db_settings("gateway").database_url)
+    try:
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await conn.execute(
+                "UPDATE gateway_audit.audit_client_addresses SET client_address = '10.0.0.1'"
+                " WHERE audit_id = $1",
+                entry["id"],
+            )
+        deleted = await conn.execute(
+            "DELETE FROM gateway_audit.audit_client_addresses WHERE audit_id = $1", entry["id"]
+        )
+        assert deleted == "DELETE 1"
+    finally:
+        await conn.close()
+    assert (await audit_rows(gateway, entity="staff_account", action="create"))[-1] == {**entry, "ip": None}

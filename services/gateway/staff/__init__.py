@@ -20,7 +20,7 @@ from services.gateway.staff.catalog_index import CATALOG_INDEX, CatalogIndex
 from services.gateway.staff.domain import FailureThrottle, LockoutPolicy, SessionPolicy
 from services.gateway.staff.forwarding import make_forwarder
 from services.gateway.staff.rules import FORWARDED, is_staff_path, rule_table
-from services.gateway.staff.service import Staff, purge_sessions
+from services.gateway.staff.service import Staff, erase_audit_addresses, purge_sessions
 from shared.background import periodic_context
 from shared.clock import Clock
 from shared.web import CLOCK, POOL, SETTINGS
@@ -48,6 +48,11 @@ def setup_staff(app: web.Application) -> None:
     # After the cleanup contexts (the database pool) have started: aiohttp runs them first.
     app.on_startup.append(start)
     app.cleanup_ctx.append(periodic_context("staff-session-purge", 600, _purge, first_delay=60))
+    app.cleanup_ctx.append(
+        periodic_context(
+            "audit-address-retention", settings.retention_interval_seconds, _erase_addresses, first_delay=30
+        )
+    )
 
 
 def build_staff(settings: Settings, pool: asyncpg.Pool, clock: Clock) -> Staff:
@@ -67,11 +72,16 @@ def build_staff(settings: Settings, pool: asyncpg.Pool, clock: Clock) -> Staff:
         key_throttle=FailureThrottle(
             limit=settings.staff_key_refusals_per_minute, window=timedelta(minutes=1)
         ),
+        address_retention=timedelta(days=settings.audit_address_retention_days),
     )
 
 
 async def _purge(app: web.Application) -> None:
     await purge_sessions(app[keys.STAFF])
+
+
+async def _erase_addresses(app: web.Application) -> None:
+    await erase_audit_addresses(app[keys.STAFF])
 
 
 def _check_every_own_route_has_a_rule(app: web.Application, table: Mapping[tuple[str, str], object]) -> None:

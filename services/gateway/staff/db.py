@@ -1,7 +1,9 @@
 """Every SQL statement of staff access: accounts, grants, sessions, API keys, and the audit log.
 
 The audit log lives in the schema `gateway_audit`, which `scripts/setup.sh` creates with an owner of its
-own: the gateway's role may read it and append to it, nothing else (invariant I5).
+own: the gateway's role may read it and append to it, nothing else (invariant I5). An entry's client
+address is personal data and lives beside it, in a table the gateway may also delete from after the
+retention period.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from shared.errors import ConflictError
 from shared.identity import Role
 
 AUDIT_TABLE = "gateway_audit.audit_log"
+AUDIT_ADDRESSES = "gateway_audit.audit_client_addresses"
 
 
 @dataclass(frozen=True)
@@ -403,10 +406,13 @@ class AuditEntry:
 
 
 async def insert_audit(conn: asyncpg.Connection, entry: AuditEntry) -> None:
+    # One statement, so the entry and its address are written together even outside a transaction.
     await conn.execute(
-        f"INSERT INTO {AUDIT_TABLE} (occurred_at, actor, actor_kind, action, entity, entity_id,"  # noqa: S608 -- a constant
-        " location, outcome, status, ip, method, route, changes, correlation_id)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb, $14)",
+        f"WITH entry AS (INSERT INTO {AUDIT_TABLE} (occurred_at, actor, actor_kind, action, entity,"  # noqa: S608 -- constants
+        " entity_id, location, outcome, status, method, route, changes, correlation_id)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $11, $12, $13::jsonb, $14) RETURNING id)"
+        f" INSERT INTO {AUDIT_ADDRESSES} (audit_id, client_address, recorded_at)"
+        " SELECT id, $10::text, $1 FROM entry WHERE $10::text IS NOT NULL",
         entry.occurred_at,
         entry.actor,
         entry.actor_kind,
@@ -422,6 +428,15 @@ async def insert_audit(conn: asyncpg.Connection, entry: AuditEntry) -> None:
         entry.changes or {},  # the pool's jsonb codec encodes it
         entry.correlation_id,
     )
+
+
+async def delete_audit_addresses_before(conn: asyncpg.Connection, cutoff: datetime) -> int:
+    """The client addresses recorded before `cutoff`; their entries stay as they are (I5)."""
+    result: str = await conn.execute(
+        f"DELETE FROM {AUDIT_ADDRESSES} WHERE recorded_at < $1",  # noqa: S608 -- a constant
+        cutoff,
+    )
+    return int(result.split()[-1])
 
 
 @dataclass(frozen=True)
@@ -464,8 +479,10 @@ async def search_audit(conn: asyncpg.Connection, f: AuditFilter) -> list[dict[st
     where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
     args.append(f.limit)
     rows = await conn.fetch(
+        # The address while it is kept (its retention period), NULL after.
         "SELECT id, occurred_at, actor, actor_kind, action, entity, entity_id, location, outcome, status,"  # noqa: S608 -- conditions are fixed text, values are parameters
-        f" ip, method, route, changes, correlation_id FROM {AUDIT_TABLE} {where}"
+        f" a.client_address AS ip, method, route, changes, correlation_id FROM {AUDIT_TABLE} e"
+        f" LEFT JOIN {AUDIT_ADDRESSES} a ON a.audit_id = e.id {where}"
         f" ORDER BY id DESC LIMIT ${len(args)}",
         *args,
     )

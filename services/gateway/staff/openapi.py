@@ -122,7 +122,7 @@ class AuditEntryOut(BaseModel):
     location: str | None
     outcome: str  # "ok" or "refused"
     status: int | None
-    ip: str | None
+    ip: str | None  # the client address while it is kept (OTV_AUDIT_ADDRESS_RETENTION_DAYS), then null
     method: str | None
     route: str | None
     changes: dict[str, Any]

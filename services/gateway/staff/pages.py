@@ -717,10 +717,18 @@ async def audit_page(request: web.Request) -> web.Response:
     entries = [audit_json(e) for e in await service.search_audit(request.app[STAFF], query.filter())]
     next_before = entries[-1]["id"] if len(entries) == query.limit else None
     next_query = {**raw, "before": str(next_before)} if next_before else None
+    address_days = request.app[STAFF].address_retention.days
     return render(
         request,
         "audit.html",
-        {"title": "Audit-Log", "entries": entries, "errors": [], "q": raw, "next_query": next_query},
+        {
+            "title": "Audit-Log",
+            "entries": entries,
+            "errors": [],
+            "q": raw,
+            "next_query": next_query,
+            "address_days": address_days,
+        },
     )
 
 

@@ -40,9 +40,11 @@ from services.gateway.staff.domain import (
     to_grants,
     token_hash,
 )
+from shared.background import with_job_lock
 from shared.clock import Clock
 from shared.errors import ConflictError, NotFoundError, UnauthenticatedError, ValidationError
 from shared.identity import Grant, IdentityKind, Role, StaffIdentity
+from shared.metrics import RETENTION_LAST_RUN
 
 log = structlog.get_logger(__name__)
 
@@ -99,6 +101,8 @@ class Staff:
     key_throttle: FailureThrottle = field(
         default_factory=lambda: FailureThrottle(limit=10, window=timedelta(minutes=1))
     )
+    # How long an audit entry's client address is kept (personal data; OTV_AUDIT_ADDRESS_RETENTION_DAYS).
+    address_retention: timedelta = timedelta(days=90)
 
 
 @dataclass(frozen=True)
@@ -760,6 +764,23 @@ async def record(staff: Staff, actor: Actor, **entry: Any) -> None:
 async def search_audit(staff: Staff, f: db.AuditFilter) -> list[dict[str, Any]]:
     async with staff.pool.acquire() as conn:
         return await db.search_audit(conn, f)
+
+
+async def erase_audit_addresses(staff: Staff) -> int | None:
+    """Delete the client addresses older than the retention period (DSGVO: not kept longer than needed);
+    the entries stay complete and unchanged (I5). None when another replica is running it right now."""
+    cutoff = staff.clock.now() - staff.address_retention
+    erased = 0
+
+    async def work(conn: asyncpg.Connection) -> None:
+        nonlocal erased
+        erased = await db.delete_audit_addresses_before(conn, cutoff)
+
+    if not await with_job_lock(staff.pool, "otv.gateway.audit_address_retention", work):
+        return None
+    RETENTION_LAST_RUN.labels("gateway").set(staff.clock.now().timestamp())
+    log.info("audit_addresses_erased", count=erased)
+    return erased
 
 
 # --- administrators from the command line -----------------------------------------------------------
