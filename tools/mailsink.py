@@ -24,6 +24,7 @@ import itertools
 import json
 import os
 import signal
+import ssl
 import urllib.parse
 import weakref
 from collections import deque
@@ -159,11 +160,14 @@ class MailSink:
         http_host: str = "127.0.0.1",
         http_port: int = 8025,
         max_messages: int = DEFAULT_MAX_MESSAGES,
+        tls_context: ssl.SSLContext | None = None,
     ) -> None:
         self.smtp_host = smtp_host
         self.smtp_port = smtp_port
         self.http_host = http_host
         self.http_port = http_port
+        # With a context, the sink offers STARTTLS (as most relays do); the tests of the notifier's setting.
+        self.tls_context = tls_context
         self.reject_permanent: set[str] = set()
         self.fail_temporarily = False
         self.temporary_failures = 0
@@ -182,7 +186,13 @@ class MailSink:
 
         def session() -> SMTP:
             # A fixed hostname: the default, socket.getfqdn(), may wait on DNS in a closed network.
-            smtp = SMTP(handler, hostname="otv-mailsink", enable_SMTPUTF8=True, loop=loop)
+            smtp = SMTP(
+                handler,
+                hostname="otv-mailsink",
+                enable_SMTPUTF8=True,
+                tls_context=self.tls_context,
+                loop=loop,
+            )
             self._sessions.add(smtp)
             self.connections += 1
             return smtp

@@ -19,7 +19,9 @@ class Settings(CommonSettings):
     smtp_port: int = 1025
     smtp_username: str | None = None
     smtp_password: str | None = None
-    smtp_starttls: bool = False
+    # STARTTLS: unset, upgraded where the server offers it; true, required (a server without it is a
+    # temporary failure); false, never (a relay on the same host or behind its own TLS tunnel).
+    smtp_starttls: bool | None = None
     smtp_timeout: float = Field(default=20.0, gt=0)
     # Open connections are kept for the next mails (at most one per delivery in hand): closed after this
     # many mails (servers limit mails per connection) or when they waited this long (politeness).

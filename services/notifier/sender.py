@@ -132,7 +132,7 @@ class SmtpTransport:
             port=settings.smtp_port,
             username=settings.smtp_username,
             password=settings.smtp_password,
-            start_tls=settings.smtp_starttls or None,
+            start_tls=settings.smtp_starttls,
             timeout=settings.smtp_timeout,
             local_hostname="otv-notifier",
         )

@@ -5,9 +5,12 @@ without losing the mail, and a burst of confirmations goes out over a few connec
 from __future__ import annotations
 
 import asyncio
+import ssl
+import subprocess
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -144,3 +147,33 @@ async def test_a_burst_of_confirmations_goes_out_over_at_most_a_batch_of_connect
         s.customer.email for s in snaps
     )
     assert sink.connections <= notifier.settings.mail_batch_size * (1 + len(notifier.peers))
+
+
+@pytest.fixture
+def self_signed(tmp_path: Path) -> ssl.SSLContext:
+    """A relay's certificate that the notifier cannot verify (self-signed)."""
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    request = ("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=otv-mailsink")
+    subprocess.run(
+        ["/usr/bin/openssl", *request, "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return context
+
+
+async def test_starttls_false_sends_in_plain_where_the_relay_offers_starttls_and_unset_upgrades(
+    self_signed: ssl.SSLContext, transport: Callable[..., SmtpTransport]
+) -> None:
+    """`OTV_SMTP_STARTTLS=false` is for a relay on the same host or behind its own tunnel: the notifier
+    must not upgrade even where the relay offers it (it once did, treating false as unset). Unset upgrades
+    where offered: here the relay's certificate is not trusted, so the mail waits (temporary)."""
+    async with MailSink(smtp_port=0, http_port=0, tls_context=self_signed) as relay:
+        never = transport(relay.smtp_port, smtp_starttls=False)
+        assert (await send(never, "klar@example.org"))[0] is Outcome.SENT
+        assert [m.envelope_to for m in relay.messages] == [("klar@example.org",)]
+        where_offered = transport(relay.smtp_port)
+        assert (await send(where_offered, "tls@example.org"))[0] is Outcome.TEMPORARY
+        assert len(relay.messages) == 1
