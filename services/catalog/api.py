@@ -115,7 +115,7 @@ async def find_responsible_office(request: web.Request) -> web.Response:
         under_25=query.under_25,
         bremen_postcodes=BREMEN_POSTCODES,
     )
-    hotline = await _service_centre_phone(request)
+    hotline = _service_centre_phone(request)
     body: dict[str, Any] = {"result": answer.result, "reason": answer.reason}
     if answer.result == "location" and answer.location is not None:
         location = public_location(answer.location)
@@ -167,10 +167,7 @@ async def find_responsible_office(request: web.Request) -> web.Response:
     return _json(body, language, cache=False)
 
 
-async def _service_centre_phone(request: web.Request) -> str:
+def _service_centre_phone(request: web.Request) -> str:
     settings = request.app[SETTINGS]
-    configured = settings.service_centre_phone if isinstance(settings, Settings) else None
-    if configured:
-        return configured
-    rows = await service.public_locations(request.app[POOL])
-    return rows[0]["hotline"] if rows else ""
+    configured = settings.service_centre_phone if isinstance(settings, Settings) else ""
+    return configured or settings.hotline

@@ -12,8 +12,8 @@ class Settings(CommonSettings):
 
     port: int = 8081
 
-    # The service centre's number the finder names when it cannot help (R3); empty: the hotline of the
-    # first active location.
+    # The service centre's number the finder names when it cannot help (R3); empty: OTV_HOTLINE, the
+    # number the customer pages and the mails give.
     service_centre_phone: str = ""
 
     # The longest request line the service reads (bytes). Larger than aiohttp's 8190, so that an

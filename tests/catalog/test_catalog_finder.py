@@ -7,11 +7,14 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, TestServer
 
+from services.catalog.app import create_app
 from services.catalog.demo_data import OTHER_JOBCENTERS
 from services.catalog.demo_streets import DISTRICTS
 from services.catalog.texts import FINDER_MESSAGES
+from shared.clock import ManualClock
+from tests.catalog.conftest import NOW, catalog_settings
 
 Client = TestClient[web.Request, web.Application]
 
@@ -225,3 +228,16 @@ def test_the_finder_in_leichte_sprache_says_standort_as_the_pages_do() -> None:
     assert easy["found"].startswith(
         "Sie wohnen in dieser Straße. Dann ist dieser Standort für Sie da: {name}."
     )
+
+
+@pytest.mark.req("R3")
+async def test_where_the_finder_cannot_help_it_names_the_hotline_the_pages_and_mails_name(
+    demo_pool: Any,
+) -> None:
+    """OTV_HOTLINE is the service centre's number on the pages and in the mails; the finder's API, which
+    the service centre's own systems use too, once named the first location's number instead."""
+    settings = catalog_settings(hotline="0421 999-1234")
+    async with TestClient(TestServer(create_app(settings, clock=ManualClock(NOW)))) as client:
+        body = await find(client, street="Gibtesnichtweg", house_number="5")
+    assert body["result"] == "unknown" and body["hotline"] == "0421 999-1234"
+    assert "0421 999-1234" in body["message"]
