@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
@@ -68,33 +69,49 @@ async def _erase(
 ON_REQUEST = "erasure_on_request"  # the deletion report's job of an erasure under Art. 17 GDPR
 
 
+@dataclass(frozen=True)
+class ErasedAppointment:
+    # The appointment's key of the one-appointment rule as it was (`contact.email_key`: the address
+    # trimmed and lower-cased), so that the same person's waiting-list wishes can be found (`erasure.py`);
+    # None for an allow-listed address (R6), which many customers share.
+    email_key: str | None
+    staff_notes: int
+
+
 async def erase_appointment(
-    conn: asyncpg.Connection, appointment_id: uuid.UUID, now: datetime, clock: Clock, retention_days: int
-) -> bool:
+    conn: asyncpg.Connection, appointment_id: uuid.UUID, now: datetime, clock: Clock
+) -> ErasedAppointment | None:
     """Erase one appointment's personal data before its time (a request under Art. 17 GDPR), as the
     retention run would: the customer's data, the staff work's free text, the manage link; the notifier
-    and reporting erase their copies on the event, and the deletion report lists it (accountability,
-    Art. 5(2) GDPR). False when they were erased already."""
-    erased = await conn.fetchval(
-        f"UPDATE appointments SET {ERASE_CUSTOMER}, updated_at = $2"  # noqa: S608 -- a constant
-        " WHERE id = $1 AND email <> '' RETURNING id",
+    and reporting erase their copies on the event. None when they were erased already. The caller
+    (`erasure.py`) erases the same person's wishes and reports the erasure (`report_on_request`)."""
+    erased = await conn.fetchrow(
+        f"UPDATE appointments a SET {ERASE_CUSTOMER}, updated_at = $2"  # noqa: S608 -- a constant
+        " FROM (SELECT id, email_key FROM appointments WHERE id = $1 FOR UPDATE) old"
+        " WHERE a.id = old.id AND a.email <> '' RETURNING old.email_key",
         appointment_id,
         now,
     )
     notes = await _erase_staff_work(conn, "a.id = $1", appointment_id)
     if erased is None:
-        return False
+        return None
     await _published(conn, appointment_id, now, clock)
+    return ErasedAppointment(email_key=erased["email_key"], staff_notes=notes)
+
+
+async def report_on_request(
+    conn: asyncpg.Connection, counts: dict[str, int], now: datetime, clock: Clock, retention_days: int
+) -> None:
+    """The deletion report lists an erasure on request (accountability, Art. 5(2) GDPR): counts only."""
     report = RetentionRunCompletedV1(
         service="booking",
         job=ON_REQUEST,
         started_at=now,
         finished_at=now,
         retention_days=retention_days,
-        counts={"appointments_erased": 1, "staff_notes_erased": notes},
+        counts=counts,
     )
     await add_event(conn, report, producer="booking", clock=clock)
-    return True
 
 
 async def _published(conn: asyncpg.Connection, appointment_id: uuid.UUID, at: datetime, clock: Clock) -> None:

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.booking.mass_change import ApplyIn, PreviewIn
 from services.booking.models import AppointmentOut, CancelledOut, LinkRequestedOut, RescheduleRequest
-from services.booking.openapi import APPOINTMENT_ID, IDEMPOTENCY_KEY, LOCATION_ID
+from services.booking.openapi import APPOINTMENT_ID, IDEMPOTENCY_KEY, LOCATION_ID, WISH_ID
 from services.booking.staff_api import (
     CallAttemptIn,
     CallbackQuery,
@@ -29,7 +29,7 @@ from services.booking.staff_api import (
     TransferIn,
 )
 from services.booking.staff_capacity import CapacityCheckIn, CapacityCheckOut
-from services.booking.waiting_models import StaffWaitingListOut
+from services.booking.waiting_models import StaffWaitingListOut, WishErasedOut
 from shared.openapi import ApiRoute
 
 
@@ -322,8 +322,11 @@ STAFF_ROUTES = (
         tags=BOOKING,
         description="Location administrators (and administrators) only. What the retention run erases "
         "after the retention period (R34), now: the customer's name, contact data and numbers, the staff "
-        "notes, the manage link; the notifier and reporting erase their copies. 409 `not_changeable` for "
-        "an appointment still to come: cancel it first, so that the customer gets the mail.",
+        "notes, the manage link; the notifier and reporting erase their copies. With it go the same "
+        "person's waiting-list wishes, at every location: those with the same e-mail address, compared "
+        "trimmed and case-insensitively as for the one-appointment rule (R5), never an allow-listed "
+        "address (R6); a wish still on the list ends without a mail. 409 `not_changeable` for an "
+        "appointment still to come: cancel it first, so that the customer gets the mail.",
     ),
     ApiRoute(
         "POST",
@@ -436,6 +439,21 @@ STAFF_ROUTES = (
         errors=("not_found", "forbidden"),
         path_params={"location_id": LOCATION_ID},
         tags=PLANNING,
+    ),
+    ApiRoute(
+        "POST",
+        "/api/v1/staff/waiting-list/{wish_id}/erase",
+        "Erase the personal data of one waiting-list wish now (a request under Art. 17 GDPR)",
+        response=WishErasedOut,
+        errors=("not_found", "forbidden"),
+        path_params={"wish_id": WISH_ID},
+        tags=PLANNING,
+        description="Location administrators of the wish's location (and administrators) only; API keys "
+        "are refused. The customer's name, contact data and numbers and the wish's link are erased; place, "
+        "concern, wished times and status stay for the statistics. A wish still on the list ends without a "
+        "mail (its address is gone) and a held offer goes to the next wish; the notifier erases its copy. "
+        "The erasure of an appointment (`/api/v1/staff/appointments/{appointment_id}/erase`) erases the "
+        "wishes of the same e-mail address (compared trimmed and case-insensitively) as well.",
     ),
     ApiRoute(
         "POST",

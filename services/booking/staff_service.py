@@ -17,7 +17,7 @@ from typing import Any
 import asyncpg
 import structlog
 
-from services.booking import db, link_renewal, retention, staff_db
+from services.booking import db, erasure, link_renewal, staff_db
 from services.booking.callbacks import callback_due, is_overdue
 from services.booking.contact import email_key, is_allow_listed
 from services.booking.domain import (
@@ -311,7 +311,8 @@ async def staff_reschedule(
 
 async def erase_on_request(deps: Deps, identity: StaffIdentity, appointment_id: uuid.UUID) -> bool:
     """A customer asks for the erasure of their data (Art. 17 GDPR) before the retention period ends: a
-    location administrator erases the appointment's personal data now, as the retention run would (R34).
+    location administrator erases the appointment's personal data now, as the retention run would (R34),
+    and with them the same person's waiting-list wishes (`erasure.py` says which).
     Not while the appointment is still to come (cancel it first: the customer gets that mail). The file's
     history says who erased it and when. False when its data were erased already."""
     if identity.kind is IdentityKind.API_KEY:
@@ -326,9 +327,7 @@ async def erase_on_request(deps: Deps, identity: StaffIdentity, appointment_id: 
                 "The appointment is still to come: cancel it first (the customer gets the cancellation"
                 " mail), then erase its data."
             )
-        erased = await retention.erase_appointment(
-            conn, appointment_id, now, deps.clock, deps.settings.retention_days
-        )
+        erased = await erasure.erase_appointment_on_request(conn, deps, appointment_id, now)
         if erased:
             await staff_db.add_history(conn, appointment, "personal_data_erased", actor_of(identity), now)
     if erased:

@@ -2,7 +2,8 @@
 
 Public (through the gateway's route table): join, view, confirm (double opt-in), withdraw, accept an
 offer; each link carries the wish's token as `?token=`. Staff: the location's waiting list, checked
-against the signed identity (appointment managers of that location and above, R28).
+against the signed identity (appointment managers of that location and above, R28), and the erasure of
+one wish on the customer's request (location administrators of the wish's location, Art. 17 GDPR).
 """
 
 from __future__ import annotations
@@ -13,12 +14,12 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
-from services.booking import waiting_list
+from services.booking import erasure, waiting_list
 from services.booking.api import DEPS, NO_STORE
 from services.booking.config import Settings
 from services.booking.contact import network_of
 from services.booking.models import ID_PATTERN
-from services.booking.waiting_models import WishDaysQuery, WishRequest
+from services.booking.waiting_models import WishDaysQuery, WishErasedOut, WishRequest
 from shared.background import periodic_context
 from shared.errors import NotFoundError
 from shared.identity import Role
@@ -95,6 +96,14 @@ async def get_staff_waiting_list(request: web.Request) -> web.Response:
     identity.require(Role.APPOINTMENT_MANAGER, location_id)  # R28: personal data of their locations only
     listing = await waiting_list.staff_waiting_list(request.app[DEPS], location_id)
     return _json(listing.model_dump_json())
+
+
+@routes.post("/api/v1/staff/waiting-list/{wish_id}/erase")
+async def post_staff_erase_wish(request: web.Request) -> web.Response:
+    """Art. 17 GDPR: a location administrator erases one wish's personal data now (`erasure.py`)."""
+    identity = staff_identity(request)  # 401 unless the gateway signed it (I5)
+    erased = await erasure.erase_wish_on_request(request.app[DEPS], identity, _wish_id(request))
+    return _json(WishErasedOut(erased=erased).model_dump_json())
 
 
 def matcher_context(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:

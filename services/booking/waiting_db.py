@@ -565,14 +565,21 @@ async def mark_announced(conn: asyncpg.Connection, wish_id: uuid.UUID) -> None:
     await conn.execute("UPDATE wishes SET announced = true WHERE id = $1", wish_id)
 
 
+# What an erased wish keeps of its customer: nothing; its link leads nowhere (no token matches a hash of a
+# random value). Place, concern, times and status stay for the figures.
+_ERASE_WISH = (
+    "first_name = '', last_name = '', email = '', phone = NULL, customer_number = NULL,"
+    " household_number = NULL, email_key = NULL, customer_number_key = NULL, household_number_key = NULL,"
+    " token_hash = sha256(convert_to(gen_random_uuid()::text, 'UTF8'))"
+)
+
+
 async def erase_ended(
     conn: asyncpg.Connection, cutoff: datetime, now: datetime, limit: int
 ) -> list[uuid.UUID]:
     """R34: the personal data of wishes that ended before `cutoff`; the link stops working."""
     rows = await conn.fetch(
-        "UPDATE wishes SET first_name = '', last_name = '', email = '', phone = NULL, customer_number = NULL,"
-        " household_number = NULL, email_key = NULL, customer_number_key = NULL, household_number_key = NULL,"
-        " token_hash = sha256(convert_to(gen_random_uuid()::text, 'UTF8')), erased_at = $2"
+        f"UPDATE wishes SET {_ERASE_WISH}, erased_at = $2"  # noqa: S608 -- a constant
         " WHERE id IN (SELECT id FROM wishes WHERE ended_at < $1 AND erased_at IS NULL AND announced"
         "   ORDER BY ended_at LIMIT $3 FOR UPDATE SKIP LOCKED)"
         " RETURNING id",
@@ -581,6 +588,30 @@ async def erase_ended(
         limit,
     )
     return [row["id"] for row in rows]
+
+
+async def lock_wishes_of_email(conn: asyncpg.Connection, email_key: str) -> list[Wish]:
+    """Every wish not yet erased whose key of the one-appointment rule is `email_key` (any status, any
+    location), locked; under the key's lock, so that a registration of that address at this moment
+    comes before or after, never beside (the lock joining and the trigger on `appointments` take)."""
+    await conn.execute("SELECT waiting_lock_key('e', $1)", email_key)
+    rows = await conn.fetch(
+        f"SELECT {_WISH_COLUMNS} FROM wishes WHERE email_key = $1 AND erased_at IS NULL"  # noqa: S608 -- fixed columns
+        " ORDER BY registered_at, id FOR UPDATE",
+        email_key,
+    )
+    return [_wish(row) for row in rows]
+
+
+async def erase_wishes(conn: asyncpg.Connection, wish_ids: list[uuid.UUID], now: datetime) -> set[uuid.UUID]:
+    """Erase these wishes' personal data now (Art. 17 GDPR); the ids of those not erased before."""
+    rows = await conn.fetch(
+        f"UPDATE wishes SET {_ERASE_WISH}, erased_at = $2"  # noqa: S608 -- a constant
+        " WHERE id = ANY($1::uuid[]) AND erased_at IS NULL RETURNING id",
+        wish_ids,
+        now,
+    )
+    return {row["id"] for row in rows}
 
 
 # --- staff --------------------------------------------------------------------------------------------

@@ -144,3 +144,9 @@ class StaffConcernWaitingOut(_Response):
 class StaffWaitingListOut(_Response):
     location_id: str
     concerns: list[StaffConcernWaitingOut]
+
+
+class WishErasedOut(_Response):
+    """`POST /api/v1/staff/waiting-list/{id}/erase` (Art. 17 GDPR)."""
+
+    erased: bool = Field(description="false when the wish's personal data were erased already")

@@ -40,6 +40,8 @@ async def _erase(
     links = await conn.execute(
         "UPDATE appointments SET manage_url = NULL WHERE end_at < $1 AND manage_url IS NOT NULL", cutoff
     )
+    # What is left of an erased wish (no personal data): no event of that age arrives any more.
+    await conn.execute("DELETE FROM waiting_wishes WHERE erased_at < $1", cutoff)
     # A refused address is suppressed for the retention period, then mail to it is tried again.
     lifted = await conn.execute("DELETE FROM suppressions WHERE created_at < $1", cutoff)
     return {

@@ -107,8 +107,12 @@ async def apply_waiting_event(
     wish: WishSnapshot = data.wish
     now = clock.now()
     row = await conn.fetchrow(
-        "SELECT revision, page_url FROM waiting_wishes WHERE id = $1 FOR UPDATE", wish.id
+        "SELECT revision, page_url, erased_at FROM waiting_wishes WHERE id = $1 FOR UPDATE", wish.id
     )
+    if row is not None and row["erased_at"] is not None:
+        # Erased (Art. 17 GDPR, R34): a late or repeated event brings nothing back and sends nothing.
+        log.info("wish_event_after_erasure", event_type=envelope.type, wish_id=str(wish.id))
+        return None
     if envelope.type == "waiting.registered":
         if row is not None:
             return None
@@ -175,8 +179,18 @@ async def apply_waiting_event(
 
 
 async def erase_wish(conn: asyncpg.Connection, wish_id: uuid.UUID, now: datetime) -> None:
-    """Booking erased the wish's personal data (R34): so do we, with the keyed hash of the address."""
-    await conn.execute("DELETE FROM waiting_wishes WHERE id = $1", wish_id)
+    """Booking erased the wish's personal data (R34, or a request under Art. 17 GDPR): so do we, with the
+    keyed hash of the address, and every mail still to go is not sent. The wish's row stays without its
+    link, marked erased, so that an event of the wish arriving later (in any order, or twice) is ignored
+    instead of planning a mail again; the retention job deletes such rows."""
+    await conn.execute(
+        "INSERT INTO waiting_wishes (id, revision, page_url, updated_at, erased_at)"
+        " VALUES ($1, 0, NULL, $2, $2)"
+        " ON CONFLICT (id) DO UPDATE SET page_url = NULL, updated_at = $2,"
+        " erased_at = coalesce(waiting_wishes.erased_at, $2)",
+        wish_id,
+        now,
+    )
     await conn.execute(
         "UPDATE mails SET status = CASE WHEN status = 'pending' THEN 'cancelled' ELSE status END,"
         " finished_at = coalesce(finished_at, $2), recipient = NULL, payload = NULL, recipient_hash = '',"

@@ -80,6 +80,7 @@ def test_the_public_document_carries_the_services_staff_and_admin_routes_with_th
         "/api/v1/staff/callbacks/{callback_id}/claim",
         "/api/v1/staff/appointments/{appointment_id}/manage-link",
         "/api/v1/staff/appointments/{appointment_id}/erase",
+        "/api/v1/staff/waiting-list/{wish_id}/erase",
     }
     missing = [
         f"{route.method} {route.path}"

@@ -379,7 +379,7 @@ async def test_a_location_administrator_erases_a_cancelled_or_past_appointments_
     [report] = await events(pool, "retention.run_completed")
     assert (report["job"], report["counts"]) == (
         "erasure_on_request",
-        {"appointments_erased": 1, "staff_notes_erased": 1},
+        {"appointments_erased": 1, "staff_notes_erased": 1, "wishes_erased": 0},
     )
     # Twice is once.
     again = await location_admin.post(path)

@@ -274,6 +274,9 @@ FORWARDED_SUMMARIES = {
     ("POST", "/api/v1/staff/appointments/{appointment_id}/erase"): (
         "Erase a past or cancelled appointment's personal data now (Art. 17 GDPR; location administrators)"
     ),
+    ("POST", "/api/v1/staff/waiting-list/{wish_id}/erase"): (
+        "Erase one waiting-list wish's personal data now (Art. 17 GDPR; location administrators)"
+    ),
     (
         "POST",
         "/api/v1/staff/appointments/{appointment_id}/reschedule",

@@ -227,6 +227,9 @@ FORWARDED: tuple[Forwarded, ...] = (
     ),
     # R45: a location's waiting list (customers' wishes: personal data of that location only, R28).
     Forwarded("GET", "/api/v1/staff/locations/{location_id}/waiting-list", "booking", Rule(AM, path())),
+    # Art. 17 GDPR: a location administrator erases one wish's personal data now (booking checks the
+    # wish's location; API keys are refused).
+    Forwarded("POST", "/api/v1/staff/waiting-list/{wish_id}/erase", "booking", Rule(LA, SOME, entity="wish")),
     # R20: which booked appointments would lose their service point under proposed windows.
     Forwarded("POST", "/api/v1/staff/locations/{location_id}/capacity-check", "booking", Rule(GL, path())),
     # Reporting: the day lists of a location (R22, R28), statistics for the central departments only
