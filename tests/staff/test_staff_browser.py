@@ -187,6 +187,50 @@ async def test_in_the_browser_a_restriction_of_a_day_leads_to_the_mass_change_of
     ]
 
 
+@pytest.mark.req("R20")
+async def test_in_the_browser_a_refused_closure_keeps_what_was_typed_and_a_saved_one_is_confirmed_there(
+    stack: Stack, browser: Browser
+) -> None:
+    """A leader types a closure whose last day lies before its first: the page says "Fehler:" in its
+    title, the summary has the focus and its link leads to the marked field, and everything typed is
+    still there. Corrected and saved, the page jumps to the closures and says so there, once."""
+    await stack.gateway.account("mitte-leader4", (Role.GROUP_LEADER, "mitte"))
+    context = await browser.new_context(locale="de-DE")
+    context.set_default_timeout(15_000)
+    page = await context.new_page()
+    try:
+        await sign_in(page, base_url(stack), "mitte-leader4", "/staff/locations/mitte")
+        await page.get_by_label("Erster Tag").fill("2026-03-10")
+        await page.get_by_label("Letzter Tag").fill("2026-03-09")
+        await page.get_by_label("Für", exact=True).select_option(label="Eingangszone")
+        await page.get_by_label("Serviceplätze, die bleiben").fill("1")
+        await page.get_by_label("Grund (intern)").fill("Fortbildung")
+        await page.get_by_role("button", name="Schließung eintragen").click()
+
+        await expect(page).to_have_title(re.compile(r"^Fehler: Bremen-Mitte"))
+        await expect(page.locator("#error-summary")).to_be_focused()
+        await page.get_by_role("link", name="Letzter Tag: darf nicht vor dem ersten Tag liegen").click()
+        last = page.get_by_label("Letzter Tag")
+        await expect(last).to_be_focused()
+        await expect(last).to_have_attribute("aria-invalid", "true")
+        await expect(last).to_have_accessible_description(re.compile("darf nicht vor dem ersten Tag liegen"))
+        await expect(last).to_have_value("2026-03-09")
+        await expect(page.get_by_label("Erster Tag")).to_have_value("2026-03-10")
+        await expect(page.get_by_label("Für", exact=True)).to_have_value("mitte-ez")
+        await expect(page.get_by_label("Serviceplätze, die bleiben")).to_have_value("1")
+        await expect(page.get_by_label("Grund (intern)")).to_have_value("Fortbildung")
+
+        await last.fill("2026-03-11")
+        await page.get_by_role("button", name="Schließung eintragen").click()
+        await expect(page).to_have_url(re.compile(r"#closures$"))
+        await expect(page.get_by_role("status")).to_have_count(1)
+        confirmation = page.locator("#closures").get_by_role("status")
+        await expect(confirmation).to_have_text("Gespeichert.")
+        await expect(confirmation).to_be_in_viewport()
+    finally:
+        await context.close()
+
+
 def _serious(response: dict[str, Any]) -> list[str]:
     return [
         f"{v['id']} ({v['impact']}): {[n['target'] for n in v['nodes']][:3]}"

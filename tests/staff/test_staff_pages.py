@@ -74,7 +74,7 @@ async def test_administrators_keep_the_catalogue_and_location_administrators_ass
         "modes": ["in_person", "phone"],
     }
     status, location, _ = await post_form(location_admin, "/staff/locations/mitte/concerns", offer)
-    assert (status, location) == (303, "/staff/locations/mitte?notice=saved#concerns")
+    assert (status, location) == (303, "/staff/locations/mitte?saved=concerns#concerns")
     public = await (await gateway.browser().get("/api/v1/locations/mitte/concerns")).json()
     assert [(c["id"], c["duration_minutes"], sorted(c["modes"])) for c in public] == [
         ("neuantrag", 45, ["in_person", "phone"])
@@ -162,7 +162,7 @@ async def test_a_restriction_below_the_directive_waits_for_the_approval_an_admin
         "note": "Personalengpass",
     }
     status, location, _ = await post_form(admin, "/staff/locations/nord/policy-approvals", approval)
-    assert (status, location) == (303, "/staff/locations/nord?notice=saved#policy")
+    assert (status, location) == (303, "/staff/locations/nord?saved=policy#policy")
     status, _, _ = await post_form(location_admin, f"/staff/windows/{evening}/delete", {})
     assert status == 303
     page = await (await location_admin.get("/staff/locations/nord")).text()
@@ -193,7 +193,7 @@ async def test_the_closure_form_keeps_points_and_a_cleared_points_field_closes_n
     status, location, _ = await post_form(
         leader, "/staff/locations/mitte/closures", {**day, "service_points_left": "1"}
     )
-    assert (status, location) == (303, "/staff/locations/mitte?notice=saved#closures")
+    assert (status, location) == (303, "/staff/locations/mitte?saved=closures#closures")
     page = await (await leader.get("/staff/locations/mitte")).text()
     assert "10.03.2026" in page and "nur Platz 1 bis 1" in page and "Krankheit" in page
     assert "Einschränkung ab 10.03.2026 aufheben" in page

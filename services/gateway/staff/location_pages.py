@@ -21,8 +21,9 @@ from aiohttp import web
 from services.gateway.staff import upstream
 from services.gateway.staff.capacity import CapacityConflictError
 from services.gateway.staff.forwarding import apply_change
-from services.gateway.staff.keys import GROUP, IDENTITY, LOCATION
-from services.gateway.staff.pages import UpstreamError, error_messages, redirect, render
+from services.gateway.staff.keys import IDENTITY, LOCATION
+from services.gateway.staff.location_forms import SAVED_DE, name_the_row, refused, saved_at, typed
+from services.gateway.staff.pages import ErrorLine, UpstreamError, error_messages, redirect, render
 from shared.clock import BERLIN
 from shared.errors import OTVError
 from shared.identity import Role
@@ -141,16 +142,40 @@ async def _location_context(request: web.Request, location_id: str) -> dict[str,
 
 
 async def _location_page(
-    request: web.Request, location_id: str, *, errors: list[str], status: int = 200, notice: str = ""
+    request: web.Request,
+    location_id: str,
+    *,
+    errors: list[ErrorLine],
+    status: int = 200,
+    failed: dict[str, Any] | None = None,
 ) -> web.Response:
+    """The page; after a refused form (`failed`) that form as it was filled in, its lines in the
+    summary. A saved change is confirmed at the section or row it jumped back to (`?saved=`), once: the
+    top of the page says it only when there is no such place."""
     context = await _location_context(request, location_id)
-    notice = notice or {"saved": "Gespeichert."}.get(request.query.get("notice", ""), "")
-    return render(request, "location.html", {**context, "errors": errors, "notice": notice}, status=status)
+    if failed is not None:
+        errors = name_the_row(errors, failed["key"], context)
+    at = saved_at(request.query, context)
+    saved = not at and ("saved" in request.query or request.query.get("notice") == "saved")
+    page = {**context, "errors": errors, "failed": failed, "saved_at": at, "saved_text": SAVED_DE}
+    return render(request, "location.html", {**page, "notice": SAVED_DE if saved else ""}, status=status)
 
 
 @routes.get("/staff/locations/{location_id}")
 async def location_page(request: web.Request) -> web.Response:
     return await _location_page(request, request.match_info["location_id"], errors=[])
+
+
+def _refusal(
+    exc: OTVError, form: Any, key: str, data: dict[str, Any] | None
+) -> tuple[list[ErrorLine], dict[str, Any] | None]:
+    """The summary's lines of a refused change and, for a form with fields (`key`), the form again: also
+    when the change waits for an approval (R21), whose lines name what it would cause, not a field."""
+    plain = [ErrorLine(line) for line in change_errors(exc)]
+    if not key:
+        return plain, None
+    lines, failed = refused(key, exc, typed(form), data or {})
+    return (plain if exc.code == "approval_required" or not lines else lines), failed
 
 
 async def _change(
@@ -161,9 +186,10 @@ async def _change(
     data: dict[str, Any] | None,
     *,
     anchor: str,
+    form_key: str = "",
 ) -> web.StreamResponse:
-    """Make the change; back to the location page, or the page with the errors, or (R20) the list of
-    affected appointments to confirm."""
+    """Make the change; back to the location page at `anchor`, or the page with the errors and the
+    form `form_key` as it was filled in, or (R20) the list of affected appointments to confirm."""
     form = await request.post()
     location_id = request[LOCATION]
     confirmed = form.get("confirm_affected") == "true"
@@ -188,10 +214,12 @@ async def _change(
             status=409,
         )
     except OTVError as exc:
-        return await _location_page(request, location_id, errors=change_errors(exc), status=exc.status)
+        errors, failed = _refusal(exc, form, form_key, data)
+        return await _location_page(request, location_id, errors=errors, status=exc.status, failed=failed)
     if not 200 <= status < 300:
         error = UpstreamError(status, answer)
-        return await _location_page(request, location_id, errors=change_errors(error), status=error.status)
+        errors, failed = _refusal(error, form, form_key, data)
+        return await _location_page(request, location_id, errors=errors, status=error.status, failed=failed)
     if affected:
         return render(
             request,
@@ -204,7 +232,7 @@ async def _change(
                 "mass_change": _mass_change_link(location_id, data),
             },
         )
-    raise redirect(f"/staff/locations/{location_id}?notice=saved#{anchor}")
+    raise redirect(f"/staff/locations/{location_id}?saved={anchor}#{anchor}")
 
 
 def _mass_change_link(location_id: str, data: dict[str, Any] | None) -> str:
@@ -232,6 +260,7 @@ async def location_details(request: web.Request) -> web.StreamResponse:
         {"location_id": request.match_info["location_id"]},
         data,
         anchor="details",
+        form_key="details",
     )
 
 
@@ -246,6 +275,7 @@ async def location_lead_time(request: web.Request) -> web.StreamResponse:
         {"location_id": request.match_info["location_id"]},
         data,
         anchor="lead-time",
+        form_key="lead-time",
     )
 
 
@@ -257,7 +287,7 @@ async def location_block(request: web.Request) -> web.StreamResponse:
     if form.get("action") == "remove":
         return await _change(request, "DELETE", route, params, None, anchor="block")
     data = {"last_days": _int(form.get("last_days"), 0), "first_days": _int(form.get("first_days"), 0)}
-    return await _change(request, "PUT", route, params, data, anchor="block")
+    return await _change(request, "PUT", route, params, data, anchor="block", form_key="block")
 
 
 @routes.post("/staff/locations/{location_id}/groups")
@@ -276,6 +306,7 @@ async def location_add_group(request: web.Request) -> web.StreamResponse:
         {"location_id": request.match_info["location_id"]},
         data,
         anchor="groups",
+        form_key="new-group",
     )
 
 
@@ -297,6 +328,7 @@ async def group_change(request: web.Request) -> web.StreamResponse:
         {"group_id": request.match_info["group_id"]},
         data,
         anchor=f"group-{request.match_info['group_id']}",
+        form_key=f"group-{request.match_info['group_id']}",
     )
 
 
@@ -322,6 +354,7 @@ async def window_add(request: web.Request) -> web.StreamResponse:
         {"group_id": group_id},
         _window_data(await request.post()),
         anchor=f"group-{group_id}",
+        form_key=f"new-window-{group_id}",
     )
 
 
@@ -333,7 +366,8 @@ async def window_change(request: web.Request) -> web.StreamResponse:
         "/api/v1/admin/windows/{window_id}",
         {"window_id": request.match_info["window_id"]},
         _window_data(await request.post()),
-        anchor=f"group-{request.get(GROUP, '')}",
+        anchor=f"window-{request.match_info['window_id']}",
+        form_key=f"window-{request.match_info['window_id']}",
     )
 
 
@@ -361,7 +395,7 @@ async def offer_change(request: web.Request) -> web.StreamResponse:
         "duration_minutes": _int(form.get("duration_minutes")),
         "modes": [str(m) for m in form.getall("modes", [])],
     }
-    return await _change(request, "PUT", route, params, data, anchor="concerns")
+    return await _change(request, "PUT", route, params, data, anchor="concerns", form_key="offer")
 
 
 @routes.post("/staff/locations/{location_id}/closures")
@@ -384,6 +418,7 @@ async def closure_add(request: web.Request) -> web.StreamResponse:
         {"location_id": request.match_info["location_id"]},
         data,
         anchor="closures",
+        form_key="closure",
     )
 
 
@@ -419,6 +454,7 @@ async def approval_add(request: web.Request) -> web.StreamResponse:
         {"location_id": request.match_info["location_id"]},
         data,
         anchor="policy",
+        form_key="approval",
     )
 
 

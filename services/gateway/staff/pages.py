@@ -9,6 +9,8 @@ which the middleware checks before a handler runs.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -197,6 +199,9 @@ FIELD_LABELS_DE = {
     "reference": "Aktenzeichen",
     "approved_by": "Abgestimmt mit",
     "note": "Notiz",
+    "id": "Kennung",
+    "kind": "Art",
+    "concern_id": "Anliegen",
 }
 # German for the usual kinds of invalid input (pydantic's `type`); other messages stay as the service said.
 PROBLEMS_DE = {
@@ -221,20 +226,39 @@ MESSAGES_DE = {
     "must not be before valid_from": "darf nicht vor „Gültig ab“ liegen",
     "must not be null": "fehlt",
     "a location needs a hotline": "ein Standort braucht eine Hotline",
+    "already exists": "gibt es schon",
     "Value error, is not a day of the audit log": "bitte ein Datum zwischen 2000 und 2999",
 }
 
 
-def error_messages(exc: OTVError) -> list[str]:
-    """German lines for a form: the fields the service named, with their labels, and what is wrong."""
+def error_details(exc: OTVError, labels: Mapping[str, str] | None = None) -> list[tuple[str, str]]:
+    """Each detail of a refusal as the field's path the service named ("" for none) and its German
+    line: the field's visible label (a form's own `labels` first) and what is wrong."""
+    labels = {**FIELD_LABELS_DE, **(labels or {})}
     lines = []
     for detail in exc.details:
         field = str(detail.get("field") or "")
         message = str(detail.get("message") or "")
         text = PROBLEMS_DE.get(str(detail.get("type") or ""), MESSAGES_DE.get(message, message))
-        label = FIELD_LABELS_DE.get(field.rsplit(".", 1)[-1], field)
-        lines.append(f"{label}: {text}" if field else text)
-    return lines or [exc.message]
+        label = labels.get(field.rsplit(".", 1)[-1], field)
+        lines.append((field, f"{label}: {text}" if field else text))
+    return lines
+
+
+def error_messages(exc: OTVError) -> list[str]:
+    """German lines for a form: the fields the service named, with their labels, and what is wrong."""
+    return [line for _, line in error_details(exc)] or [exc.message]
+
+
+@dataclass(frozen=True)
+class ErrorLine:
+    """A line of the error summary that links to the field it names (`target`: the input's id)."""
+
+    text: str
+    target: str = ""
+
+    def __str__(self) -> str:
+        return self.text
 
 
 def redirect(location: str) -> web.HTTPSeeOther:

@@ -1,0 +1,233 @@
+"""The forms of a location page after they were sent: a refused form comes back as it was filled in, in
+its own place, with an error summary that says "Fehler:" in the title and links to the fields it names,
+each marked for assistive technology; a saved form is confirmed where the page jumps to (WCAG 3.3.1,
+3.3.3, 4.1.3; R20, R29)."""
+
+from __future__ import annotations
+
+from html.parser import HTMLParser
+
+import pytest
+
+from shared.identity import Role
+from tests.staff.conftest import Stack
+from tests.staff.test_staff_pages import form_fields, post_form
+
+# The customer pages (services/gateway/web) store their aiohttp-jinja2 environment under a plain string
+# key, which aiohttp warns about; irrelevant to staff access.
+pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
+
+
+class _Elements(HTMLParser):
+    """Every element with an id: its attributes and its text; the links of the error summary; the
+    ids of the elements (section, row) each role=status message stands in."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.attrs: dict[str, dict[str, str]] = {}
+        self.text: dict[str, str] = {}
+        self.summary_links: list[tuple[str, str]] = []
+        self.statuses: list[tuple[list[str], str]] = []
+        self._open: list[tuple[str, str]] = []  # (tag, id) of the open elements with an id or a role
+        self._summary = False
+        self._link: str | None = None
+        self._status: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        if tag in ("input", "br", "meta", "link"):
+            if "id" in a:
+                self.attrs[a["id"]] = a
+            return
+        self._open.append((tag, a.get("id", "")))
+        if "id" in a:
+            self.attrs[a["id"]] = a
+            self.text[a["id"]] = ""
+        if a.get("id") == "error-summary":
+            self._summary = True
+        if self._summary and tag == "a":
+            self._link = a.get("href", "")
+            self.summary_links.append((self._link, ""))
+        if a.get("role") == "status":
+            self._status = [i for _, i in self._open if i]
+            self.statuses.append((self._status, ""))
+
+    def handle_data(self, data: str) -> None:
+        for _, element in self._open:
+            if element:
+                self.text[element] += data
+        if self._link is not None:
+            href, text = self.summary_links[-1]
+            self.summary_links[-1] = (href, text + data)
+        if self._status is not None:
+            where, text = self.statuses[-1]
+            self.statuses[-1] = (where, text + data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "a":
+            self._link = None
+        if tag == "p":
+            self._status = None
+        while self._open:
+            opened, element = self._open.pop()
+            if element == "error-summary":
+                self._summary = False
+            if opened == tag:
+                break
+
+
+def elements(html: str) -> _Elements:
+    parser = _Elements()
+    parser.feed(html)
+    return parser
+
+
+def assert_marked(page: _Elements, field_id: str, message: str) -> None:
+    """The field is invalid and its message (with the label) is what describes it."""
+    attrs = page.attrs[field_id]
+    assert attrs.get("aria-invalid") == "true", attrs
+    assert f"{field_id}-error" in attrs.get("aria-describedby", "").split(), attrs
+    assert message in page.text[f"{field_id}-error"]
+
+
+async def tuesday_window(stack: Stack) -> int:
+    details = await (await stack.admin.get("/api/v1/admin/locations/mitte")).json()
+    return int(next(w["id"] for w in details["windows"] if w["weekday"] == 1))
+
+
+@pytest.mark.req("R20")
+async def test_a_refused_closure_comes_back_as_typed_with_the_error_linked_to_its_field(stack: Stack) -> None:
+    leader = await stack.gateway.signed_in("form-leader", (Role.GROUP_LEADER, "mitte"))
+    typed = {
+        "first": "2026-03-10",
+        "last": "2026-03-09",
+        "group_id": "mitte-ez",
+        "service_points_left": "1",
+        "reason": "Fortbildung",
+    }
+    status, _, html = await post_form(leader, "/staff/locations/mitte/closures", typed)
+    assert status == 422
+    assert "<title>Fehler: Bremen-Mitte" in html
+    page = elements(html)
+    # The summary names the field by its visible label and leads to it.
+    assert page.summary_links == [("#closure-last", "Letzter Tag: darf nicht vor dem ersten Tag liegen")]
+    assert_marked(page, "closure-last", "Letzter Tag: darf nicht vor dem ersten Tag liegen")
+    assert "aria-invalid" not in page.attrs["closure-first"]
+    # Nothing typed is lost: the form shows it all again, the group still chosen.
+    assert dict(form_fields(html, "/staff/locations/mitte/closures")) | {"csrf_token": ""} == {
+        **typed,
+        "csrf_token": "",
+    }
+    details = await (await stack.admin.get("/api/v1/admin/locations/mitte")).json()
+    assert details["closures"] == []
+
+
+@pytest.mark.req("R29")
+async def test_a_refused_window_comes_back_in_its_own_row_and_the_summary_names_the_row(stack: Stack) -> None:
+    leader = await stack.gateway.signed_in("form-leader2", (Role.GROUP_LEADER, "mitte"))
+    window = await tuesday_window(stack)
+    before = await (await leader.get("/staff/locations/mitte")).text()
+    row = dict(form_fields(before, f"/staff/windows/{window}"))
+    typed = {**row, "start": "09:15", "end": "kaputt", "service_points": "2"}
+    status, _, html = await post_form(leader, f"/staff/windows/{window}", typed)
+    assert status == 422
+    assert "<title>Fehler: Bremen-Mitte" in html
+    page = elements(html)
+    key = f"window-{window}"
+    assert page.summary_links == [(f"#{key}-end", "Zeitfenster Dienstag 08:00: Bis: bitte eine Uhrzeit")]
+    assert_marked(page, f"{key}-end", "Bis: bitte eine Uhrzeit")
+    again = dict(form_fields(html, f"/staff/windows/{window}"))
+    assert (again["start"], again["end"], again["service_points"]) == ("09:15", "kaputt", "2")
+    # The group's form for a new window stays empty: what was typed belongs to the row.
+    new = dict(form_fields(html, "/staff/groups/mitte-ez/windows"))
+    assert (new["start"], new["end"]) == ("", "")
+    details = await (await stack.admin.get("/api/v1/admin/locations/mitte")).json()
+    assert [(w["start"], w["end"]) for w in details["windows"]] == [("08:00", "12:00")]
+
+
+@pytest.mark.req("R21")
+async def test_a_window_change_that_waits_for_an_approval_comes_back_as_typed(stack: Stack) -> None:
+    """Nord meets 3.3 (Thursday until 18:00); shortening that evening waits for the approval (409), and
+    the row keeps the new end its administrator typed, so that it can be sent once approved."""
+    admin = stack.admin
+    group = {"id": "nord-ez", "kind": "entrance_zone", "name": {"de": "Eingangszone"}, "service_points": 2}
+    assert (await admin.post("/api/v1/admin/locations/nord/groups", json=group)).status == 201
+    offer = {"group_id": "nord-ez", "duration_minutes": 30, "modes": ["in_person"]}
+    assert (await admin.put("/api/v1/admin/locations/nord/concerns/neuantrag", json=offer)).status == 200
+    for weekday in range(4):
+        window = {"weekday": weekday, "start": "08:00", "end": "18:00" if weekday == 3 else "12:00"}
+        answer = await admin.post(
+            "/api/v1/admin/groups/nord-ez/windows", json={**window, "service_points": 2}
+        )
+        assert answer.status == 201, await answer.text()
+    windows = (await (await admin.get("/api/v1/admin/locations/nord")).json())["windows"]
+    evening = next(w["id"] for w in windows if w["end"].startswith("18:00"))
+    location_admin = await stack.gateway.signed_in("form-nord-la", (Role.LOCATION_ADMIN, "nord"))
+    row = dict(
+        form_fields(
+            await (await location_admin.get("/staff/locations/nord")).text(), f"/staff/windows/{evening}"
+        )
+    )
+
+    status, _, html = await post_form(location_admin, f"/staff/windows/{evening}", {**row, "end": "16:00"})
+    assert status == 409 and "<title>Fehler: Bremen-Nord" in html
+    summary = elements(html).text["error-summary"]
+    assert (
+        "Zeitfenster Donnerstag 08:00: Nicht gespeichert: Diese Änderung schränkt die Zeitfenster" in summary
+    )
+    assert dict(form_fields(html, f"/staff/windows/{evening}"))["end"] == "16:00"
+
+
+@pytest.mark.req("R29")
+async def test_the_location_administrators_forms_come_back_as_typed_after_the_catalog_refuses(
+    stack: Stack,
+) -> None:
+    """Not only the checks of the form: a group id the catalog already has (409) and a lead time over
+    its limit come back as typed, the field named by its label on the page."""
+    location_admin = await stack.gateway.signed_in("form-la", (Role.LOCATION_ADMIN, "mitte"))
+    group = {"id": "mitte-ez", "kind": "benefits_team", "name": "Leistung 2", "service_points": "3"}
+    status, _, html = await post_form(location_admin, "/staff/locations/mitte/groups", group)
+    assert status == 409 and "<title>Fehler: Bremen-Mitte" in html
+    page = elements(html)
+    assert page.summary_links == [("#new-group-id", "Kennung: gibt es schon")]
+    assert_marked(page, "new-group-id", "Kennung: gibt es schon")
+    assert "new-group-id-hint" in page.attrs["new-group-id"]["aria-describedby"].split()  # and the hint
+    assert dict(form_fields(html, "/staff/locations/mitte/groups")) == {
+        "csrf_token": location_admin.csrf,
+        **group,
+    }
+
+    lead = {"min_minutes": "30", "max_days": "99"}
+    status, _, html = await post_form(location_admin, "/staff/locations/mitte/lead-time", lead)
+    assert status == 422 and "<title>Fehler: Bremen-Mitte" in html
+    page = elements(html)
+    assert page.summary_links == [
+        ("#lead-time-max_days", "Höchstens so viele Tage im Voraus buchbar: ist zu groß")
+    ]
+    assert dict(form_fields(html, "/staff/locations/mitte/lead-time")) == {
+        "csrf_token": location_admin.csrf,
+        **lead,
+    }
+
+
+@pytest.mark.req("R20")
+async def test_a_saved_closure_or_window_is_confirmed_where_the_page_jumps_to(stack: Stack) -> None:
+    leader = await stack.gateway.signed_in("form-leader3", (Role.GROUP_LEADER, "mitte"))
+    closure = {"first": "2026-03-10", "group_id": "mitte-ez", "service_points_left": "1", "reason": "Krank"}
+    status, location, _ = await post_form(leader, "/staff/locations/mitte/closures", closure)
+    assert (status, location) == (303, "/staff/locations/mitte?saved=closures#closures")
+    page = elements(await (await leader.get(location)).text())
+    # Once, in the section the page jumps to (not a second time at the top for a screen reader).
+    assert page.statuses == [(["main", "closures"], "Gespeichert.")]
+
+    window = await tuesday_window(stack)
+    row = dict(
+        form_fields(await (await leader.get("/staff/locations/mitte")).text(), f"/staff/windows/{window}")
+    )
+    status, location, _ = await post_form(leader, f"/staff/windows/{window}", {**row, "end": "12:30"})
+    assert (status, location) == (303, f"/staff/locations/mitte?saved=window-{window}#window-{window}")
+    page = elements(await (await leader.get(location)).text())
+    assert page.statuses == [(["main", "groups", "group-mitte-ez", f"window-{window}"], "Gespeichert.")]
+    # An address without a place on the page (an old link) confirms at the top.
+    page = elements(await (await leader.get("/staff/locations/mitte?saved=elsewhere")).text())
+    assert page.statuses == [(["main"], "Gespeichert.")]
