@@ -66,6 +66,15 @@ def superseded_kinds(event_type: str) -> list[MailKind]:
     return [MailKind.REMINDER]
 
 
+def supersedes_mails_in_delivery(event_type: str) -> bool:
+    """Whether a fresh event also marks the mails of `superseded_kinds` that a sender is delivering at
+    this moment, so that they are cancelled should the delivery fail for now. Only a change of the
+    state: its own mail tells the current state, and a retry of the older mail would arrive after it. A
+    reminder in hand when any other change comes still tells the truth (the link is the current one at
+    send time) and no mail takes its place: it is tried again."""
+    return MAIL_OF_EVENT.get(event_type) in CHANGES_OF_STATE
+
+
 def plan_mails(
     *,
     event_type: str,

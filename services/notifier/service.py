@@ -22,6 +22,7 @@ from services.notifier.domain import (
     plan_mails,
     retry_delay,
     superseded_kinds,
+    supersedes_mails_in_delivery,
 )
 from services.notifier.texts import KINDS, LANGUAGES, TemplateSet, default_templates, language_of, validate
 from shared import errors
@@ -64,11 +65,20 @@ async def apply_appointment_event(
         return []
     # A new appointment has no mails yet; a known one loses the reminder of its earlier revision, and
     # after a change of its state the mails still waiting that tell the earlier one.
-    dropped = (
+    superseded = (
         []
         if stored["new"]
-        else await db.cancel_superseded_mails(conn, snap.id, now, superseded_kinds(envelope.type))
+        else await db.cancel_superseded_mails(
+            conn,
+            snap.id,
+            now,
+            superseded_kinds(envelope.type),
+            revision=snap.revision,
+            mark_in_delivery=supersedes_mails_in_delivery(envelope.type),
+        )
     )
+    # A mail in a sender's hands is only marked: it may be delivered this moment, so it is not owed.
+    dropped = [row for row in superseded if not row["held"]]
     planned = plan_mails(
         event_type=envelope.type,
         status=snap.status,
@@ -121,6 +131,7 @@ async def apply_appointment_event(
         revision=snap.revision,
         kinds=[k.value for k in kinds],
         superseded=[row["kind"] for row in dropped],
+        superseded_in_delivery=[row["kind"] for row in superseded if row["held"]],
     )
     return kinds
 
@@ -161,6 +172,8 @@ class ClaimedMail:
     # language (None: read them when building).
     suppressed: bool = False
     templates: TemplateSet | None = None
+    # A newer revision superseded it while another sender held it (that sender's lease ran out).
+    superseded: bool = False
 
     @classmethod
     def from_row(cls, row: asyncpg.Record, templates: dict[tuple[str, str], TemplateSet]) -> ClaimedMail:
@@ -177,6 +190,7 @@ class ClaimedMail:
             payload=_with_current_link(row["payload"] or {}, row["current_manage_url"]),
             correlation_id=row["correlation_id"],
             suppressed=row["suppressed"],
+            superseded=row["superseded"],
             templates=templates.get((row["kind"], language_of(row["language"]))),
         )
 
@@ -249,6 +263,15 @@ async def record_outcome(
             return MailStatus.SENT
         async with pool.acquire() as conn, conn.transaction():
             if outcome is Outcome.TEMPORARY:
+                # Locked before the decision: a change that comes at this moment waits for it, and
+                # then finds the mail unclaimed and cancels it itself.
+                superseded = await db.lock_claim(conn, mail.id, token)
+                if superseded is None:
+                    _lost(mail)
+                    return None
+                if superseded:
+                    # A newer mail of the appointment is on its way: a retry would arrive after it.
+                    return await _cancel_superseded(conn, mail, token, error, now=now)
                 due = now + retry_delay(
                     mail.attempts,
                     base=settings.mail_retry_base_seconds,
@@ -287,6 +310,35 @@ async def record_not_tried(
             return await _fail(conn, mail, token, reason, reason.value, clock=clock, now=clock.now())
     finally:
         correlation_id_var.reset(token_cid)
+
+
+async def record_superseded(
+    pool: asyncpg.Pool, mail: ClaimedMail, token: uuid.UUID, *, clock: Clock
+) -> MailStatus | None:
+    """A mail taken over from a sender whose lease ran out, superseded while that sender held it: it is
+    not tried again (the newer mail is on its way, or out)."""
+    token_cid = correlation_id_var.set(mail.correlation_id)
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            return await _cancel_superseded(conn, mail, token, None, now=clock.now())
+    finally:
+        correlation_id_var.reset(token_cid)
+
+
+async def _cancel_superseded(
+    conn: asyncpg.Connection, mail: ClaimedMail, token: uuid.UUID, error: str | None, *, now: datetime
+) -> MailStatus | None:
+    if not await db.cancel_superseded(conn, mail.id, token, now=now, error=error):
+        _lost(mail)
+        return None
+    log.info(
+        "mail_superseded_in_delivery",
+        mail_id=str(mail.id),
+        kind=mail.kind.value,
+        attempts=mail.attempts,
+        error=error,
+    )
+    return MailStatus.CANCELLED
 
 
 async def _fail(
