@@ -16,7 +16,12 @@ from shared.events.appointment import AppointmentSnapshot
 
 
 async def apply_snapshot(
-    conn: asyncpg.Connection, snap: AppointmentSnapshot, now: datetime, manage_url: str | None
+    conn: asyncpg.Connection,
+    snap: AppointmentSnapshot,
+    now: datetime,
+    manage_url: str | None,
+    *,
+    changes_state: bool,
 ) -> asyncpg.Record | None:
     """Store the snapshot unless a newer or equal revision is already known. Returns the stored row
     (with the manage link that holds a token, if one is known, and `new`: the appointment was not known
@@ -25,10 +30,13 @@ async def apply_snapshot(
     ON CONFLICT takes the row lock, so two replicas applying events of one appointment at once are
     serialised and the second compares against what the first committed."""
     row: asyncpg.Record | None = await conn.fetchrow(
-        "INSERT INTO appointments (id, revision, status, start_at, end_at, updated_at, manage_url)"
-        " VALUES ($1, $2, $3::text, $4, $5, $6, CASE WHEN $3::text = 'booked' THEN $7::text END)"
+        "INSERT INTO appointments (id, revision, status, start_at, end_at, updated_at, manage_url,"
+        " state_revision)"
+        " VALUES ($1, $2, $3::text, $4, $5, $6, CASE WHEN $3::text = 'booked' THEN $7::text END,"
+        " CASE WHEN $8 THEN $2 ELSE 0 END)"
         " ON CONFLICT (id) DO UPDATE SET revision = excluded.revision, status = excluded.status,"
         " start_at = excluded.start_at, end_at = excluded.end_at, updated_at = excluded.updated_at,"
+        " state_revision = CASE WHEN $8 THEN excluded.revision ELSE appointments.state_revision END,"
         " manage_url = CASE WHEN excluded.status = 'booked'"
         "   THEN coalesce(excluded.manage_url, appointments.manage_url) END"
         " WHERE appointments.revision < excluded.revision"
@@ -41,8 +49,32 @@ async def apply_snapshot(
         snap.end,
         now,
         manage_url,
+        changes_state,
     )
     return row
+
+
+async def take_overtaken_event(
+    conn: asyncpg.Connection, snap: AppointmentSnapshot, *, changes_state: bool
+) -> bool:
+    """An event older than the copy: whether its own mail is still to be sent, that is, no change of
+    state at or after its revision was seen and the copy still shows its status and time (a change not
+    seen yet sends its own mail when it comes). A change of state taken so moves the copy's
+    `state_revision` up, so that an older one arriving after it is dropped: the mails about the state go
+    out in the order of their revisions. The row lock serialises this with every other event of the
+    appointment."""
+    taken = await conn.fetchval(
+        "UPDATE appointments SET state_revision = CASE WHEN $6 THEN $2 ELSE state_revision END"
+        " WHERE id = $1 AND state_revision < $2 AND revision > $2 AND status = $3::text"
+        " AND start_at = $4 AND end_at = $5 RETURNING true",
+        snap.id,
+        snap.revision,
+        str(snap.status),
+        snap.start,
+        snap.end,
+        changes_state,
+    )
+    return bool(taken)
 
 
 # -- planning -----------------------------------------------------------------------------------------

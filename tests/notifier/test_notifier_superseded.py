@@ -19,18 +19,20 @@ from services.notifier.domain import MailStatus
 from services.notifier.sender import MailSender
 from shared.clock import ManualClock, SystemClock
 from shared.events import EventData, make_envelope
-from shared.events.appointment import AppointmentSnapshot
+from shared.events.appointment import AppointmentLinkRenewedV1, AppointmentSnapshot
 from tests.conftest import wait_for
 from tests.notifier.conftest import (
     Notifier,
     Publisher,
     an_appointment,
+    body_of,
     booked,
     cancelled,
     mail_rows,
     mails_to,
     notifier_settings,
     received,
+    rescheduled,
 )
 from tests.notifier.smtp_gate import SmtpGate
 from tools.mailsink import MailSink
@@ -169,3 +171,75 @@ async def test_a_superseded_mail_delivered_while_held_stays_delivered(
     async with pool.acquire() as conn:
         assert await db.finish(conn, mail.id, token, status=MailStatus.SENT, now=clock.now())
     assert (await statuses(pool, snap.id))["confirmation"] == "sent"
+
+
+# -- an event overtaken by a newer revision ------------------------------------------------------------
+
+
+def _with_link(snap: AppointmentSnapshot, revision: int, token: str) -> AppointmentSnapshot:
+    link = f"https://termine.example/manage/{snap.id}?token={token}"
+    return snap.model_copy(update={"revision": revision, "manage_url": link})
+
+
+@pytest.mark.req("R9")
+async def test_a_staff_move_overtaken_by_a_link_renewal_still_tells_the_customer_of_the_new_time(
+    start_notifier: StartNotifier, publish: Publisher, sink: MailSink, clean_db: dict[str, asyncpg.Pool]
+) -> None:
+    """Staff move the appointment (revision 2); the customer renews the link (revision 3), and that
+    event reaches the notifier first (two replicas, a retry). The move's own mail still goes out, with
+    the link in force, since no later mail tells of the move."""
+    pool = clean_db["notifier"]
+    await start_notifier()
+    snap = an_appointment()
+    await publish(booked(snap))
+    await mails_to(sink, snap.customer.email)
+    later = snap.start + timedelta(days=2)
+    staff_move = snap.model_copy(
+        update={
+            "revision": 2,
+            "start": later,
+            "end": later + (snap.end - snap.start),
+            "manage_url": f"https://termine.example/manage/{snap.id}",  # staff: the bare page
+        }
+    )
+    renewal = _with_link(staff_move, 3, "renewed-token")
+    await publish(AppointmentLinkRenewedV1(appointment=renewal))
+    await mails_to(sink, snap.customer.email, 2)
+    await publish(rescheduled(snap, staff_move))
+
+    [move_mail] = [
+        m for m in await mails_to(sink, snap.customer.email, 3) if m.subject.startswith("Neue Zeit")
+    ]
+    text = body_of(move_mail, "plain")
+    assert "renewed-token" in text and snap.manage_url.split("token=")[1] not in text
+    assert len(subjects(sink, snap)) == 3
+
+    async def recorded() -> bool:
+        return (await statuses(pool, snap.id)).get("reschedule") == "sent"
+
+    await wait_for(recorded, what="the move's mail recorded as sent")
+
+
+@pytest.mark.req("R9")
+async def test_an_overtaken_event_whose_mail_a_newer_change_of_state_made_wrong_sends_nothing(
+    start_notifier: StartNotifier, publish: Publisher, sink: MailSink, clean_db: dict[str, asyncpg.Pool]
+) -> None:
+    """The customer renews the link (revision 2), then cancels (revision 3); the cancellation arrives
+    first: the customer gets the cancellation only, no link to a cancelled appointment after it."""
+    pool = clean_db["notifier"]
+    await start_notifier()
+    snap = an_appointment()
+    await publish(booked(snap))
+    await mails_to(sink, snap.customer.email)
+    renewal = _with_link(snap, 2, "renewed-token")
+    await publish(cancelled(renewal))
+    await mails_to(sink, snap.customer.email, 2)
+    await publish(AppointmentLinkRenewedV1(appointment=renewal))
+
+    async def handled() -> bool:
+        return int(await pool.fetchval("SELECT count(*) FROM inbox")) >= 3
+
+    await wait_for(handled, what="the overtaken renewal")
+    await asyncio.sleep(0.5)
+    assert subjects(sink, snap) == ["Terminbestätigung", "Absage"]
+    assert "manage_link" not in await statuses(pool, snap.id)
