@@ -16,7 +16,12 @@ from shared.events.appointment import AppointmentSnapshot
 
 
 async def apply_snapshot(
-    conn: asyncpg.Connection, snap: AppointmentSnapshot, now: datetime, manage_url: str | None
+    conn: asyncpg.Connection,
+    snap: AppointmentSnapshot,
+    now: datetime,
+    manage_url: str | None,
+    *,
+    changes_state: bool,
 ) -> asyncpg.Record | None:
     """Store the snapshot unless a newer or equal revision is already known. Returns the stored row
     (with the manage link that holds a token, if one is known, and `new`: the appointment was not known
@@ -25,10 +30,13 @@ async def apply_snapshot(
     ON CONFLICT takes the row lock, so two replicas applying events of one appointment at once are
     serialised and the second compares against what the first committed."""
     row: asyncpg.Record | None = await conn.fetchrow(
-        "INSERT INTO appointments (id, revision, status, start_at, end_at, updated_at, manage_url)"
-        " VALUES ($1, $2, $3::text, $4, $5, $6, CASE WHEN $3::text = 'booked' THEN $7::text END)"
+        "INSERT INTO appointments (id, revision, status, start_at, end_at, updated_at, manage_url,"
+        " state_revision)"
+        " VALUES ($1, $2, $3::text, $4, $5, $6, CASE WHEN $3::text = 'booked' THEN $7::text END,"
+        " CASE WHEN $8 THEN $2 ELSE 0 END)"
         " ON CONFLICT (id) DO UPDATE SET revision = excluded.revision, status = excluded.status,"
         " start_at = excluded.start_at, end_at = excluded.end_at, updated_at = excluded.updated_at,"
+        " state_revision = CASE WHEN $8 THEN excluded.revision ELSE appointments.state_revision END,"
         " manage_url = CASE WHEN excluded.status = 'booked'"
         "   THEN coalesce(excluded.manage_url, appointments.manage_url) END"
         " WHERE appointments.revision < excluded.revision"
@@ -41,8 +49,32 @@ async def apply_snapshot(
         snap.end,
         now,
         manage_url,
+        changes_state,
     )
     return row
+
+
+async def take_overtaken_event(
+    conn: asyncpg.Connection, snap: AppointmentSnapshot, *, changes_state: bool
+) -> bool:
+    """An event older than the copy: whether its own mail is still to be sent, that is, no change of
+    state at or after its revision was seen and the copy still shows its status and time (a change not
+    seen yet sends its own mail when it comes). A change of state taken so moves the copy's
+    `state_revision` up, so that an older one arriving after it is dropped: the mails about the state go
+    out in the order of their revisions. The row lock serialises this with every other event of the
+    appointment."""
+    taken = await conn.fetchval(
+        "UPDATE appointments SET state_revision = CASE WHEN $6 THEN $2 ELSE state_revision END"
+        " WHERE id = $1 AND state_revision < $2 AND revision > $2 AND status = $3::text"
+        " AND start_at = $4 AND end_at = $5 RETURNING true",
+        snap.id,
+        snap.revision,
+        str(snap.status),
+        snap.start,
+        snap.end,
+        changes_state,
+    )
+    return bool(taken)
 
 
 # -- planning -----------------------------------------------------------------------------------------
@@ -69,23 +101,42 @@ async def erase_personal_data(conn: asyncpg.Connection, appointment_id: uuid.UUI
 
 
 async def cancel_superseded_mails(
-    conn: asyncpg.Connection, appointment_id: uuid.UUID, now: datetime, kinds: Sequence[str]
+    conn: asyncpg.Connection,
+    appointment_id: uuid.UUID,
+    now: datetime,
+    kinds: Sequence[str],
+    *,
+    revision: int,
+    mark_in_delivery: bool,
 ) -> list[asyncpg.Record]:
-    """Cancel the appointment's pending mails of these kinds that a newer revision made wrong (a
-    confirmation still waiting for the mail server after the appointment was cancelled would otherwise
-    arrive after the cancellation). A mail a sender is delivering at this moment stays with it. Returns
-    each cancelled mail's kind, the start it was about, and whether its time had come (tried already, or
-    due)."""
+    """Cancel the appointment's pending mails of these kinds and of earlier revisions that `revision`
+    made wrong (a confirmation still waiting for the mail server after the appointment was cancelled
+    would otherwise arrive after the cancellation). A mail a sender is delivering at this moment stays
+    with it; with `mark_in_delivery` it is marked as superseded by `revision`, so that a failed attempt
+    cancels it instead of trying again (`lock_claim`). Returns each mail's kind, the start it was about,
+    whether its time had come (tried already, or due), and `held`: only marked, not cancelled.
+
+    The lock is taken on every pending mail of the kinds, held or not, and whether a sender holds it is
+    read after the lock: a sender that records a failed attempt at the same moment either sees the mark
+    or leaves the mail unclaimed before it is looked at, so it is cancelled either way."""
     rows: list[asyncpg.Record] = await conn.fetch(
-        "UPDATE mails m SET status = 'cancelled', finished_at = $2, recipient = NULL, payload = NULL"
-        " FROM (SELECT id, payload->'appointment'->>'start' AS start FROM mails"
-        "   WHERE appointment_id = $1 AND status = 'pending' AND kind = ANY($3::text[])"
-        "   AND NOT coalesce(claimed_until > $2, false) FOR UPDATE) old"
-        " WHERE m.id = old.id"
-        " RETURNING m.kind, old.start, (m.attempts > 0 OR m.due_at <= $2) AS came",
+        "UPDATE mails m SET"
+        " status = CASE WHEN old.held THEN m.status ELSE 'cancelled' END,"
+        " finished_at = CASE WHEN old.held THEN m.finished_at ELSE $2 END,"
+        " recipient = CASE WHEN old.held THEN m.recipient END,"
+        " payload = CASE WHEN old.held THEN m.payload END,"
+        " superseded_by = CASE WHEN old.held THEN $4 ELSE m.superseded_by END"
+        " FROM (SELECT id, payload->'appointment'->>'start' AS start,"
+        "   coalesce(claimed_until > $2, false) AS held FROM mails"
+        "   WHERE appointment_id = $1 AND status = 'pending' AND kind = ANY($3::text[]) AND revision < $4"
+        "   FOR UPDATE) old"
+        " WHERE m.id = old.id AND (NOT old.held OR $5)"
+        " RETURNING m.kind, old.start, (m.attempts > 0 OR m.due_at <= $2) AS came, old.held",
         appointment_id,
         now,
         list(kinds),
+        revision,
+        mark_in_delivery,
     )
     return rows
 
@@ -147,7 +198,7 @@ async def claim_due(
         "   AND (claimed_until IS NULL OR claimed_until <= $1) AND id <> ALL($5::uuid[])"
         "   ORDER BY due_at, created_at LIMIT $4 FOR UPDATE SKIP LOCKED)"
         " RETURNING id, appointment_id, kind, revision, language, attempts, deadline, recipient,"
-        " recipient_hash, payload, correlation_id,"
+        " recipient_hash, payload, correlation_id, superseded_by IS NOT NULL AS superseded,"
         # The manage link in force now: a renewal after the mail was planned made its link void.
         " (SELECT a.manage_url FROM appointments a WHERE a.id = mails.appointment_id) AS current_manage_url,"
         " EXISTS (SELECT 1 FROM suppressions s WHERE s.recipient_hash = mails.recipient_hash) AS suppressed",
@@ -217,6 +268,36 @@ async def finish(
 ) -> bool:
     """Record the end of a mail (FINISH). False when another sender holds the claim now."""
     done = await conn.fetchval(FINISH, *finish_args(mail_id, token, status=status, now=now, error=error))
+    return bool(done)
+
+
+async def lock_claim(conn: asyncpg.Connection, mail_id: uuid.UUID, token: uuid.UUID) -> bool | None:
+    """Lock a mail this claim still holds, before its failed attempt is recorded; returns whether a newer
+    revision superseded it meanwhile (`cancel_superseded_mails`), None when the claim is lost."""
+    superseded: bool | None = await conn.fetchval(
+        "SELECT superseded_by IS NOT NULL FROM mails"
+        " WHERE id = $1 AND claim_token = $2 AND status = 'pending' FOR UPDATE",
+        mail_id,
+        token,
+    )
+    return superseded
+
+
+async def cancel_superseded(
+    conn: asyncpg.Connection, mail_id: uuid.UUID, token: uuid.UUID, *, now: datetime, error: str | None
+) -> bool:
+    """The end of a mail that a newer revision superseded while a sender held it: cancelled, as the
+    mails waiting then were, and wiped (R34). Only the holder of the claim may."""
+    done = await conn.fetchval(
+        "UPDATE mails SET status = 'cancelled', finished_at = $3, last_error = coalesce($4, last_error),"
+        " recipient = NULL, payload = NULL, claim_token = NULL, claimed_until = NULL"
+        " WHERE id = $1 AND claim_token = $2 AND status = 'pending' AND superseded_by IS NOT NULL"
+        " RETURNING true",
+        mail_id,
+        token,
+        now,
+        error,
+    )
     return bool(done)
 
 

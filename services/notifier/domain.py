@@ -66,6 +66,43 @@ def superseded_kinds(event_type: str) -> list[MailKind]:
     return [MailKind.REMINDER]
 
 
+def changes_state(event_type: str) -> bool:
+    """Booked, moved, handed over or cancelled: its mail tells the appointment's state as a whole."""
+    return MAIL_OF_EVENT.get(event_type) in (MailKind.CONFIRMATION, *CHANGES_OF_STATE)
+
+
+def own_mail(kind: MailKind, *, start: datetime, now: datetime, give_up_after: timedelta) -> PlannedMail:
+    """The mail an event causes, due at once."""
+    deadline = now + give_up_after
+    if kind is not MailKind.CANCELLATION:
+        # A confirmation that cannot go out before the appointment starts has lost its purpose.
+        deadline = min(deadline, start)
+    return PlannedMail(kind, due_at=now, deadline=deadline)
+
+
+def overtaken_mail(
+    event_type: str, *, start: datetime, now: datetime, give_up_after: timedelta
+) -> PlannedMail | None:
+    """The own mail of an event that a newer revision overtook, when the caller found that no change of
+    state at or after it was seen and the copy still shows its status and time: nothing newer tells
+    what it tells (a staff move overtaken by a link renewal). None when it causes no mail or could no
+    longer go out in time."""
+    kind = MAIL_OF_EVENT.get(event_type)
+    if kind is None:
+        return None
+    mail = own_mail(kind, start=start, now=now, give_up_after=give_up_after)
+    return mail if mail.deadline > now else None
+
+
+def supersedes_mails_in_delivery(event_type: str) -> bool:
+    """Whether a fresh event also marks the mails of `superseded_kinds` that a sender is delivering at
+    this moment, so that they are cancelled should the delivery fail for now. Only a change of the
+    state: its own mail tells the current state, and a retry of the older mail would arrive after it. A
+    reminder in hand when any other change comes still tells the truth (the link is the current one at
+    send time) and no mail takes its place: it is tried again."""
+    return MAIL_OF_EVENT.get(event_type) in CHANGES_OF_STATE
+
+
 def plan_mails(
     *,
     event_type: str,
@@ -84,11 +121,7 @@ def plan_mails(
     planned: list[PlannedMail] = []
     kind = MAIL_OF_EVENT.get(event_type)
     if kind is not None:
-        deadline = now + give_up_after
-        if kind is not MailKind.CANCELLATION:
-            # A confirmation that cannot go out before the appointment starts has lost its purpose.
-            deadline = min(deadline, start)
-        planned.append(PlannedMail(kind, due_at=now, deadline=deadline))
+        planned.append(own_mail(kind, start=start, now=now, give_up_after=give_up_after))
     if status is AppointmentStatus.BOOKED:
         due = reminder_at(start, reminder_hours)
         # A reminder whose time had already come when the change was made (booked three hours ahead)

@@ -310,6 +310,10 @@ class MailSender:
 
     async def _deliver_one(self, mail: service.ClaimedMail, token: uuid.UUID) -> None:
         claimed_at = time.monotonic()
+        if mail.superseded:
+            await service.record_superseded(self._pool, mail, token, clock=self._clock)
+            MAILS.labels(mail.kind.value, "superseded").inc()
+            return
         if self._clock.now() >= mail.deadline:
             await service.record_not_tried(self._pool, mail, token, FailureReason.EXPIRED, clock=self._clock)
             MAILS.labels(mail.kind.value, "expired").inc()

@@ -18,10 +18,14 @@ from services.notifier.domain import (
     FAILURE_OF_OUTCOME,
     MailStatus,
     Outcome,
+    PlannedMail,
     address_hash,
+    changes_state,
+    overtaken_mail,
     plan_mails,
     retry_delay,
     superseded_kinds,
+    supersedes_mails_in_delivery,
 )
 from services.notifier.texts import KINDS, LANGUAGES, TemplateSet, default_templates, language_of, validate
 from shared import errors
@@ -49,26 +53,21 @@ async def apply_appointment_event(
     conn: asyncpg.Connection, envelope: Envelope, data: Any, *, clock: Clock, settings: Settings
 ) -> list[MailKind]:
     """Keep the newest revision of the appointment and plan the mails of this change. A stale event
-    (revision not newer than the copy) changes nothing: it can neither resurrect a reminder of a
-    cancelled or moved appointment nor confirm a state that no longer holds."""
+    (revision not newer than the copy) changes the copy not: it can neither resurrect a reminder of a
+    cancelled or moved appointment nor confirm a state that no longer holds; only its own mail may
+    still go out (`_apply_overtaken`)."""
     snap: AppointmentSnapshot = data.appointment
     now = clock.now()
-    stored = await db.apply_snapshot(conn, snap, now, snap.manage_url if has_token(snap.manage_url) else None)
+    state = changes_state(envelope.type)
+    link = snap.manage_url if has_token(snap.manage_url) else None
+    stored = await db.apply_snapshot(conn, snap, now, link, changes_state=state)
     if stored is None:
-        log.info(
-            "appointment_event_stale",
-            event_type=envelope.type,
-            appointment_id=str(snap.id),
-            revision=snap.revision,
-        )
-        return []
+        return await _apply_overtaken(conn, envelope, data, now=now, settings=settings)
     # A new appointment has no mails yet; a known one loses the reminder of its earlier revision, and
     # after a change of its state the mails still waiting that tell the earlier one.
-    dropped = (
-        []
-        if stored["new"]
-        else await db.cancel_superseded_mails(conn, snap.id, now, superseded_kinds(envelope.type))
-    )
+    superseded = [] if stored["new"] else await _cancel_superseded_mails(conn, envelope.type, snap, now)
+    # A mail in a sender's hands is only marked: it may be delivered this moment, so it is not owed.
+    dropped = [row for row in superseded if not row["held"]]
     planned = plan_mails(
         event_type=envelope.type,
         status=snap.status,
@@ -82,14 +81,89 @@ async def apply_appointment_event(
             for row in dropped
         ),
     )
+    kinds = await _insert_mails(
+        conn, envelope, data, planned, stored_manage_url=stored["manage_url"], settings=settings, now=now
+    )
+    log.info(
+        "mails_planned",
+        event_type=envelope.type,
+        appointment_id=str(snap.id),
+        revision=snap.revision,
+        kinds=[k.value for k in kinds],
+        superseded=[row["kind"] for row in dropped],
+        superseded_in_delivery=[row["kind"] for row in superseded if row["held"]],
+    )
+    return kinds
+
+
+async def _apply_overtaken(
+    conn: asyncpg.Connection, envelope: Envelope, data: Any, *, now: datetime, settings: Settings
+) -> list[MailKind]:
+    """An event a newer revision overtook (two replicas, a retry): its own mail still goes out when
+    nothing newer tells what it tells, e.g. a staff move overtaken by a link renewal; never when a
+    newer change of state made it wrong (`db.take_overtaken_event`). It plans no reminder: the newer
+    revision did. The mail shows the manage link in force when it is sent (`_with_current_link`)."""
+    snap: AppointmentSnapshot = data.appointment
+    mail = overtaken_mail(
+        envelope.type, start=snap.start, now=now, give_up_after=timedelta(hours=settings.mail_give_up_hours)
+    )
+    if mail is None or not await db.take_overtaken_event(
+        conn, snap, changes_state=changes_state(envelope.type)
+    ):
+        log.info(
+            "appointment_event_stale",
+            event_type=envelope.type,
+            appointment_id=str(snap.id),
+            revision=snap.revision,
+        )
+        return []
+    superseded = await _cancel_superseded_mails(conn, envelope.type, snap, now)
+    kinds = await _insert_mails(
+        conn, envelope, data, [mail], stored_manage_url=None, settings=settings, now=now
+    )
+    log.info(
+        "mails_planned_for_overtaken_event",
+        event_type=envelope.type,
+        appointment_id=str(snap.id),
+        revision=snap.revision,
+        kinds=[k.value for k in kinds],
+        superseded=[row["kind"] for row in superseded],
+    )
+    return kinds
+
+
+async def _cancel_superseded_mails(
+    conn: asyncpg.Connection, event_type: str, snap: AppointmentSnapshot, now: datetime
+) -> list[asyncpg.Record]:
+    return await db.cancel_superseded_mails(
+        conn,
+        snap.id,
+        now,
+        superseded_kinds(event_type),
+        revision=snap.revision,
+        mark_in_delivery=supersedes_mails_in_delivery(event_type),
+    )
+
+
+async def _insert_mails(
+    conn: asyncpg.Connection,
+    envelope: Envelope,
+    data: Any,
+    planned: list[PlannedMail],
+    *,
+    stored_manage_url: str | None,
+    settings: Settings,
+    now: datetime,
+) -> list[MailKind]:
+    snap: AppointmentSnapshot = data.appointment
     recipient = snap.customer.email.strip()
     if not recipient:
         log.warning("appointment_without_address", appointment_id=str(snap.id), revision=snap.revision)
         return []
     payload: dict[str, Any] = {"appointment": snap.model_dump(mode="json")}
-    if stored["manage_url"] and not has_token(snap.manage_url):
+    if stored_manage_url and not has_token(snap.manage_url):
         # A change by staff carries the bare manage page; the customer's link with its token still works.
-        payload["appointment"]["manage_url"] = stored["manage_url"]
+        payload["appointment"]["manage_url"] = stored_manage_url
     if isinstance(data, AppointmentRescheduledV1):
         payload["previous_start"] = data.previous_start.isoformat()
         payload["previous_end"] = data.previous_end.isoformat()
@@ -99,7 +173,7 @@ async def apply_appointment_event(
         payload["reason"] = data.reason
         payload["reason_code"] = data.reason_code
         payload["handed_to"] = data.handed_to
-    kinds = [
+    return [
         MailKind(kind)
         for kind in await db.insert_mails(
             conn,
@@ -114,15 +188,6 @@ async def apply_appointment_event(
             now=now,
         )
     ]
-    log.info(
-        "mails_planned",
-        event_type=envelope.type,
-        appointment_id=str(snap.id),
-        revision=snap.revision,
-        kinds=[k.value for k in kinds],
-        superseded=[row["kind"] for row in dropped],
-    )
-    return kinds
 
 
 def _same_start(stored: str | None, start: datetime) -> bool:
@@ -161,6 +226,8 @@ class ClaimedMail:
     # language (None: read them when building).
     suppressed: bool = False
     templates: TemplateSet | None = None
+    # A newer revision superseded it while another sender held it (that sender's lease ran out).
+    superseded: bool = False
 
     @classmethod
     def from_row(cls, row: asyncpg.Record, templates: dict[tuple[str, str], TemplateSet]) -> ClaimedMail:
@@ -177,6 +244,7 @@ class ClaimedMail:
             payload=_with_current_link(row["payload"] or {}, row["current_manage_url"]),
             correlation_id=row["correlation_id"],
             suppressed=row["suppressed"],
+            superseded=row["superseded"],
             templates=templates.get((row["kind"], language_of(row["language"]))),
         )
 
@@ -249,6 +317,15 @@ async def record_outcome(
             return MailStatus.SENT
         async with pool.acquire() as conn, conn.transaction():
             if outcome is Outcome.TEMPORARY:
+                # Locked before the decision: a change that comes at this moment waits for it, and
+                # then finds the mail unclaimed and cancels it itself.
+                superseded = await db.lock_claim(conn, mail.id, token)
+                if superseded is None:
+                    _lost(mail)
+                    return None
+                if superseded:
+                    # A newer mail of the appointment is on its way: a retry would arrive after it.
+                    return await _cancel_superseded(conn, mail, token, error, now=now)
                 due = now + retry_delay(
                     mail.attempts,
                     base=settings.mail_retry_base_seconds,
@@ -287,6 +364,35 @@ async def record_not_tried(
             return await _fail(conn, mail, token, reason, reason.value, clock=clock, now=clock.now())
     finally:
         correlation_id_var.reset(token_cid)
+
+
+async def record_superseded(
+    pool: asyncpg.Pool, mail: ClaimedMail, token: uuid.UUID, *, clock: Clock
+) -> MailStatus | None:
+    """A mail taken over from a sender whose lease ran out, superseded while that sender held it: it is
+    not tried again (the newer mail is on its way, or out)."""
+    token_cid = correlation_id_var.set(mail.correlation_id)
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            return await _cancel_superseded(conn, mail, token, None, now=clock.now())
+    finally:
+        correlation_id_var.reset(token_cid)
+
+
+async def _cancel_superseded(
+    conn: asyncpg.Connection, mail: ClaimedMail, token: uuid.UUID, error: str | None, *, now: datetime
+) -> MailStatus | None:
+    if not await db.cancel_superseded(conn, mail.id, token, now=now, error=error):
+        _lost(mail)
+        return None
+    log.info(
+        "mail_superseded_in_delivery",
+        mail_id=str(mail.id),
+        kind=mail.kind.value,
+        attempts=mail.attempts,
+        error=error,
+    )
+    return MailStatus.CANCELLED
 
 
 async def _fail(

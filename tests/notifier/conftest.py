@@ -109,7 +109,8 @@ async def start_notifier(
     replicas: int = request.param
 
     async def start(clock: Clock | None = None, **overrides: Any) -> Notifier:
-        settings = notifier_settings(sink.smtp_port, **overrides)
+        # smtp_port: a proxy in front of the sink (tests/notifier/smtp_gate.py) instead of the sink itself
+        settings = notifier_settings(overrides.pop("smtp_port", sink.smtp_port), **overrides)
         used = clock or SystemClock()
         clients: list[TestClient[Any, Any]] = []
         for _ in range(replicas):

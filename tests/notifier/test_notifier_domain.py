@@ -11,11 +11,14 @@ from services.notifier.domain import (
     Outcome,
     PlannedMail,
     address_hash,
+    changes_state,
     classify_reply,
+    overtaken_mail,
     plan_mails,
     reminder_at,
     retry_delay,
     superseded_kinds,
+    supersedes_mails_in_delivery,
 )
 from shared.clock import BERLIN
 from shared.events.appointment import AppointmentStatus
@@ -94,6 +97,33 @@ def test_a_change_of_the_state_cancels_the_older_mails_still_waiting_and_any_oth
     # A cancellation still waiting always goes out; a renewed link or an outcome tells nothing newer.
     assert superseded_kinds("appointment.link_renewed") == [MailKind.REMINDER]
     assert superseded_kinds("appointment.outcome_recorded") == [MailKind.REMINDER]
+
+
+@pytest.mark.req("R9")
+def test_only_a_change_of_the_state_takes_a_mail_from_a_sender_whose_delivery_fails() -> None:
+    for event_type in ("appointment.cancelled", "appointment.rescheduled", "appointment.transferred"):
+        assert supersedes_mails_in_delivery(event_type) and changes_state(event_type), event_type
+    # The reminder in hand still tells the truth after a renewed link or an outcome: it is tried again.
+    for event_type in ("appointment.link_renewed", "appointment.outcome_recorded", "appointment.passed"):
+        assert not supersedes_mails_in_delivery(event_type) and not changes_state(event_type), event_type
+    assert changes_state("appointment.booked") and not supersedes_mails_in_delivery("appointment.booked")
+
+
+@pytest.mark.req("R9")
+def test_an_overtaken_event_sends_its_own_mail_only_while_it_can_go_out_in_time() -> None:
+    now = datetime(2037, 12, 1, 9, 0, tzinfo=UTC)
+    start = now + timedelta(days=2)
+    day = timedelta(hours=24)
+    mail = overtaken_mail("appointment.rescheduled", start=start, now=now, give_up_after=day)
+    assert mail is not None and (mail.kind, mail.due_at, mail.deadline) == (
+        MailKind.RESCHEDULE,
+        now,
+        now + day,
+    )
+    passed = now - timedelta(hours=1)
+    assert overtaken_mail("appointment.rescheduled", start=passed, now=now, give_up_after=day) is None
+    assert overtaken_mail("appointment.cancelled", start=passed, now=now, give_up_after=day) is not None
+    assert overtaken_mail("appointment.outcome_recorded", start=start, now=now, give_up_after=day) is None
 
 
 @pytest.mark.req("R8")

@@ -1,0 +1,245 @@
+"""A mail in a sender's hands when a newer change of the appointment comes (R9): the change cannot take it
+away (it may be delivered this moment), but should its delivery fail for now, or the sender vanish, it
+is not tried again: it would arrive after the newer mail. Delivered, it stays delivered."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+import pytest
+
+from services.notifier import db, service
+from services.notifier.config import Settings
+from services.notifier.domain import MailStatus
+from services.notifier.sender import MailSender
+from shared.clock import ManualClock, SystemClock
+from shared.events import EventData, make_envelope
+from shared.events.appointment import AppointmentLinkRenewedV1, AppointmentSnapshot
+from tests.conftest import wait_for
+from tests.notifier.conftest import (
+    Notifier,
+    Publisher,
+    an_appointment,
+    body_of,
+    booked,
+    cancelled,
+    mail_rows,
+    mails_to,
+    notifier_settings,
+    received,
+    rescheduled,
+)
+from tests.notifier.smtp_gate import SmtpGate
+from tools.mailsink import MailSink
+
+StartNotifier = Callable[..., Awaitable[Notifier]]
+
+
+async def statuses(pool: asyncpg.Pool, appointment_id: uuid.UUID) -> dict[str, str]:
+    return {r["kind"]: r["status"] for r in await mail_rows(pool, appointment_id)}
+
+
+def subjects(sink: MailSink, snap: AppointmentSnapshot) -> list[str]:
+    return [m.subject.split(":")[0] for m in received(sink, snap.customer.email)]
+
+
+@pytest.mark.req("R9")
+async def test_a_confirmation_in_delivery_when_the_cancellation_comes_is_not_retried_after_it_fails(
+    start_notifier: StartNotifier, publish: Publisher, sink: MailSink, clean_db: dict[str, asyncpg.Pool]
+) -> None:
+    """A sender is in the middle of delivering the confirmation when the appointment is cancelled, and
+    the mail server drops the conversation: once it answers again, the customer gets the cancellation
+    only, never the confirmation of the cancelled time after it."""
+    pool = clean_db["notifier"]
+    gate = SmtpGate(sink.smtp_port)
+    await gate.start()
+    try:
+        await start_notifier(smtp_port=gate.port, smtp_timeout=20.0)
+        gate.holding = True  # the server stops answering: each delivery is caught in its conversation
+        snap = an_appointment()
+        await publish(booked(snap))
+
+        async def confirmation_in_delivery() -> bool:
+            rows = await mail_rows(pool, snap.id)
+            return len(gate.held) >= 1 and any(
+                r["kind"] == "confirmation" and r["claimed_until"] is not None for r in rows
+            )
+
+        await wait_for(confirmation_in_delivery, what="the confirmation in a sender's hands")
+        await publish(cancelled(snap))
+
+        async def cancellation_in_delivery() -> bool:
+            return "cancellation" in await statuses(pool, snap.id) and len(gate.held) >= 2
+
+        await wait_for(cancellation_in_delivery, what="the cancellation in a sender's hands too")
+        assert (await statuses(pool, snap.id))["confirmation"] == "pending"  # still the sender's
+        gate.release()  # both conversations break off (a temporary failure); the server answers again
+
+        await mails_to(sink, snap.customer.email)
+        await asyncio.sleep(1.5)  # longer than the back-off: a late confirmation would show
+        assert subjects(sink, snap) == ["Absage"]
+        assert (await statuses(pool, snap.id))["confirmation"] == "cancelled"
+        rows = await mail_rows(pool, snap.id)
+        assert all(r["recipient"] is None and r["payload"] is None for r in rows)  # R34
+    finally:
+        await gate.stop()
+
+
+async def _apply(pool: asyncpg.Pool, data: EventData, *, clock: ManualClock, settings: Settings) -> None:
+    envelope = make_envelope(data, producer="booking", clock=clock, correlation_id="cid-superseded")
+    async with pool.acquire() as conn, conn.transaction():
+        await service.apply_appointment_event(conn, envelope, data, clock=clock, settings=settings)
+
+
+async def _claim(pool: asyncpg.Pool, *, clock: ManualClock, settings: Settings) -> tuple[Any, uuid.UUID]:
+    token = uuid.uuid4()
+    [mail] = await service.claim_due_mails(pool, clock=clock, settings=settings, token=token, limit=5)
+    return mail, token
+
+
+@pytest.mark.req("R9")
+async def test_a_superseded_mail_whose_sender_vanished_is_not_sent_by_the_sender_taking_it_over(
+    sink: MailSink, clean_db: dict[str, asyncpg.Pool]
+) -> None:
+    """The sender holding the confirmation dies before it reports; the appointment is cancelled
+    meanwhile. The sender that takes the mails over once the lease has run out sends the cancellation
+    and drops the confirmation."""
+    pool = clean_db["notifier"]
+    clock = ManualClock(SystemClock().now())
+    settings = notifier_settings(sink.smtp_port)
+    snap = an_appointment()
+    await _apply(pool, booked(snap), clock=clock, settings=settings)
+    mail, _vanished = await _claim(pool, clock=clock, settings=settings)
+    assert mail.kind == "confirmation"
+    await _apply(pool, cancelled(snap), clock=clock, settings=settings)
+
+    clock.advance(timedelta(seconds=settings.mail_lease_seconds + 1))
+    sender = MailSender(pool, settings, clock)
+    try:
+        assert await sender.claim_and_spawn(10) == 2
+        await wait_for(lambda: sender.busy == 0, what="both mails handled")
+    finally:
+        await sender.stop()
+    assert subjects(sink, snap) == ["Absage"]
+    assert await statuses(pool, snap.id) == {
+        "confirmation": "cancelled",
+        "reminder": "cancelled",
+        "cancellation": "sent",
+    }
+
+
+async def test_a_change_waits_for_a_failed_attempt_being_recorded_and_then_cancels_the_mail(
+    clean_db: dict[str, asyncpg.Pool],
+) -> None:
+    """Two replicas at the same moment: one records a failed attempt of the confirmation, the other
+    applies the cancellation. The change waits for the row lock and finds the mail no longer held: it
+    cancels it outright instead of leaving it to a retry (and would not wait if it only looked at mails
+    nobody holds)."""
+    pool = clean_db["notifier"]
+    clock = ManualClock(SystemClock().now())
+    settings = notifier_settings(1025)
+    snap = an_appointment()
+    await _apply(pool, booked(snap), clock=clock, settings=settings)
+    mail, token = await _claim(pool, clock=clock, settings=settings)
+    now = clock.now()
+    async with pool.acquire() as sender:
+        async with sender.transaction():
+            # The retry is written, not yet committed, when the cancellation comes.
+            assert await db.retry_later(sender, mail.id, token, due_at=now, error="smtp_451_rcpt")
+            change = asyncio.create_task(_apply(pool, cancelled(snap), clock=clock, settings=settings))
+            await asyncio.sleep(0.3)
+            assert not change.done()  # waits for the sender's lock
+        await change
+    assert (await statuses(pool, snap.id))["confirmation"] == "cancelled"
+
+
+async def test_a_superseded_mail_delivered_while_held_stays_delivered(
+    clean_db: dict[str, asyncpg.Pool],
+) -> None:
+    pool = clean_db["notifier"]
+    clock = ManualClock(SystemClock().now())
+    settings = notifier_settings(1025)
+    snap = an_appointment()
+    await _apply(pool, booked(snap), clock=clock, settings=settings)
+    mail, token = await _claim(pool, clock=clock, settings=settings)
+    await _apply(pool, cancelled(snap), clock=clock, settings=settings)
+    async with pool.acquire() as conn:
+        assert await db.finish(conn, mail.id, token, status=MailStatus.SENT, now=clock.now())
+    assert (await statuses(pool, snap.id))["confirmation"] == "sent"
+
+
+# -- an event overtaken by a newer revision ------------------------------------------------------------
+
+
+def _with_link(snap: AppointmentSnapshot, revision: int, token: str) -> AppointmentSnapshot:
+    link = f"https://termine.example/manage/{snap.id}?token={token}"
+    return snap.model_copy(update={"revision": revision, "manage_url": link})
+
+
+@pytest.mark.req("R9")
+async def test_a_staff_move_overtaken_by_a_link_renewal_still_tells_the_customer_of_the_new_time(
+    start_notifier: StartNotifier, publish: Publisher, sink: MailSink, clean_db: dict[str, asyncpg.Pool]
+) -> None:
+    """Staff move the appointment (revision 2); the customer renews the link (revision 3), and that
+    event reaches the notifier first (two replicas, a retry). The move's own mail still goes out, with
+    the link in force, since no later mail tells of the move."""
+    pool = clean_db["notifier"]
+    await start_notifier()
+    snap = an_appointment()
+    await publish(booked(snap))
+    await mails_to(sink, snap.customer.email)
+    later = snap.start + timedelta(days=2)
+    staff_move = snap.model_copy(
+        update={
+            "revision": 2,
+            "start": later,
+            "end": later + (snap.end - snap.start),
+            "manage_url": f"https://termine.example/manage/{snap.id}",  # staff: the bare page
+        }
+    )
+    renewal = _with_link(staff_move, 3, "renewed-token")
+    await publish(AppointmentLinkRenewedV1(appointment=renewal))
+    await mails_to(sink, snap.customer.email, 2)
+    await publish(rescheduled(snap, staff_move))
+
+    [move_mail] = [
+        m for m in await mails_to(sink, snap.customer.email, 3) if m.subject.startswith("Neue Zeit")
+    ]
+    text = body_of(move_mail, "plain")
+    assert "renewed-token" in text and snap.manage_url.split("token=")[1] not in text
+    assert len(subjects(sink, snap)) == 3
+
+    async def recorded() -> bool:
+        return (await statuses(pool, snap.id)).get("reschedule") == "sent"
+
+    await wait_for(recorded, what="the move's mail recorded as sent")
+
+
+@pytest.mark.req("R9")
+async def test_an_overtaken_event_whose_mail_a_newer_change_of_state_made_wrong_sends_nothing(
+    start_notifier: StartNotifier, publish: Publisher, sink: MailSink, clean_db: dict[str, asyncpg.Pool]
+) -> None:
+    """The customer renews the link (revision 2), then cancels (revision 3); the cancellation arrives
+    first: the customer gets the cancellation only, no link to a cancelled appointment after it."""
+    pool = clean_db["notifier"]
+    await start_notifier()
+    snap = an_appointment()
+    await publish(booked(snap))
+    await mails_to(sink, snap.customer.email)
+    renewal = _with_link(snap, 2, "renewed-token")
+    await publish(cancelled(renewal))
+    await mails_to(sink, snap.customer.email, 2)
+    await publish(AppointmentLinkRenewedV1(appointment=renewal))
+
+    async def handled() -> bool:
+        return int(await pool.fetchval("SELECT count(*) FROM inbox")) >= 3
+
+    await wait_for(handled, what="the overtaken renewal")
+    await asyncio.sleep(0.5)
+    assert subjects(sink, snap) == ["Terminbestätigung", "Absage"]
+    assert "manage_link" not in await statuses(pool, snap.id)
