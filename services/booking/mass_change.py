@@ -1,9 +1,11 @@
-"""R20, R44: a mass change when a location closes or a group loses capacity for a day.
+"""R20, R44: a mass change when a location closes or a group loses capacity for a day or a few days.
 
-`preview` lists the booked appointments of the day that lose their place (on a service point beyond
-the points left; all of them when none is left) and proposes for each the next equivalent free slot:
-the same location, group, concern, mode and duration, not in the evening unless the original was, on
-that day's remaining points or on the following days (up to four weeks). The preview is stored under
+`preview` lists the booked appointments of the days `date`..`last` (at most 31; `last` defaults to
+`date`) that lose their place (on a service point beyond the points left; all of them when none is
+left) and proposes for each the next equivalent free slot: the same location, group, concern, mode and
+duration, not in the evening unless the original was, later on the remaining points of those days or on
+the days after `last` (up to four weeks). Never on a closed point within the range: a customer of a
+closure of several days is moved once, out of it, and gets one notice. The preview is stored under
 its id without personal data. `apply` with that id moves or cancels each one in one transaction: the
 exclusion constraint decides every placement (I1; a slot taken meanwhile falls back to the slot's other
 points, else the appointment is left as it is for staff, as is one booked after the preview or changed
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 
 import asyncpg
@@ -53,6 +55,9 @@ SEARCH_DAYS = 28
 # well within the gateway's upstream timeout (10 s), which would take the closure back after moves made.
 CATALOG_WAIT_SECONDS = 3.0
 CATALOG_POLL_SECONDS = 0.1
+# The longest range one mass change covers: a closure of a few weeks (holidays, a move of the office);
+# a longer one is planned otherwise, and one preview must stay readable.
+MAX_DAYS = 31
 CANCEL_REASON = worded("cancellation", SystemReason.MASS_CHANGE, "de")  # German: the file's wording
 
 
@@ -60,19 +65,22 @@ class PreviewIn(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     date: CalendarDay
+    # The last day of the change (the closure's last day), at most MAX_DAYS - 1 after `date`.
+    last: CalendarDay | None = None
     group_id: Annotated[str | None, Field(max_length=64)] = None
     service_points_left: Annotated[int, Field(ge=0, le=200)] = 0
 
 
 class ApplyIn(BaseModel):
-    """The preview to apply. A caller that has set the day's capacity in the catalog first (the staff
-    page: a closure or restriction of that day) names the day, group and points it set; applying answers
+    """The preview to apply. A caller that has set the capacity in the catalog first (the staff page: a
+    closure or restriction of the day or days) names the days, group and points it set; applying answers
     422 when they are not those of the preview, so capacity and moves cannot drift apart."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     preview_id: uuid.UUID
     date: CalendarDay | None = None
+    last: CalendarDay | None = None  # the preview's last day; none: `date` (a one-day change)
     group_id: Annotated[str | None, Field(max_length=64)] = None
     service_points_left: Annotated[int | None, Field(ge=0, le=200)] = None
     # The catalog's revision of the location that holds that capacity (its `published_revision`): the
@@ -108,21 +116,31 @@ def _require_may_change(identity: StaffIdentity, location_id: str, group_id: str
         identity.require(Role.GROUP_LEADER, location_id, group_id)
 
 
+def _require_range(first: date, last: date) -> None:
+    if not first <= last < first + timedelta(days=MAX_DAYS):
+        raise ValidationError(
+            f"The last day must be on or after the first day, at most {MAX_DAYS} days in all.",
+            details=[{"field": "last", "message": f"from date, at most {MAX_DAYS} days"}],
+        )
+
+
 async def preview(
     deps: Deps, identity: StaffIdentity, location_id: str, request: PreviewIn
 ) -> dict[str, Any]:
     _require_may_change(identity, location_id, request.group_id)
+    last = request.last or request.date
+    _require_range(request.date, last)
     now = deps.clock.now()
     config = await deps.catalog.get(deps.pool, location_id)
     if request.group_id is not None and request.group_id not in config.groups:
         raise ValidationError(
             "There is no such group.", details=[{"field": "group_id", "message": "not a group here"}]
         )
-    since, until = day_bounds(request.date, request.date)
+    since, until = day_bounds(request.date, last)
     affected = await staff_db.affected_by_capacity(
         deps.pool, location_id, since, until, request.group_id, request.service_points_left
     )
-    horizon_end = day_bounds(request.date, request.date + timedelta(days=SEARCH_DAYS))[1]
+    horizon_end = day_bounds(request.date, last + timedelta(days=SEARCH_DAYS))[1]
     busy_of: dict[str, dict[tuple[str, int], Busy]] = {}
     claimed: list[tuple[str, int, int, int]] = []
     proposals: list[dict[str, Any]] = []
@@ -161,13 +179,19 @@ async def preview(
         change_id=change_id,
         location_id=location_id,
         day=request.date,
+        last_day=last,
         group_id=request.group_id,
         points_left=request.service_points_left,
         proposals=proposals,
         actor=actor_of(identity),
         now=now,
     )
-    return {"id": str(change_id), "date": request.date.isoformat(), "affected": answer}
+    return {
+        "id": str(change_id),
+        "date": request.date.isoformat(),
+        "last": last.isoformat(),
+        "affected": answer,
+    }
 
 
 def _propose(
@@ -182,16 +206,17 @@ def _propose(
     if concern is None or concern.group_id != a.group_id or a.mode not in {m.value for m in concern.modes}:
         return None
     duration = a.end - a.start
-    for slot in candidate_slots(
-        config, concern, request.date, request.date + timedelta(days=SEARCH_DAYS), now
-    ):
-        if slot.start <= a.start and slot.start.astimezone(BERLIN).date() == request.date:
-            continue  # never earlier on the same day than the original
+    last = request.last or request.date
+    for slot in candidate_slots(config, concern, request.date, last + timedelta(days=SEARCH_DAYS), now):
+        # Within the changed days only on the points that stay, and never earlier than the original: a
+        # closure's customer is moved out of all of its days at once (one notice, R44), not into its rest.
+        in_range = request.date <= slot.start.astimezone(BERLIN).date() <= last
+        if in_range and slot.start <= a.start:
+            continue
         if slot.end - slot.start != duration or (slot.evening and not a.evening):
             continue
-        same_day = slot.start.astimezone(BERLIN).date() == request.date
         for point in free_points(slot, busy):
-            if same_day and (request.group_id in (None, a.group_id)) and point > request.service_points_left:
+            if in_range and (request.group_id in (None, a.group_id)) and point > request.service_points_left:
                 continue
             if not _free(busy, claimed, slot.group_id, point, slot.start_ts, slot.end_ts):
                 continue
@@ -208,14 +233,20 @@ def _propose(
     return None
 
 
+def _last_of(change: Any) -> date:
+    """The preview's last day (one of before a range was possible: its only day)."""
+    last: date = change["last_day"] or change["day"]
+    return last
+
+
 def _check_matches(change: Any, request: ApplyIn) -> None:
     if request.date is None:
         return
-    wanted = (request.date, request.group_id, request.service_points_left)
-    if wanted != (change["day"], change["group_id"], change["service_points_left"]):
+    wanted = (request.date, request.last or request.date, request.group_id, request.service_points_left)
+    if wanted != (change["day"], _last_of(change), change["group_id"], change["service_points_left"]):
         raise ValidationError(
-            "The day, group or service points are not those of the preview.",
-            details=[{"field": "preview_id", "message": "belongs to another day, group or capacity"}],
+            "The days, group or service points are not those of the preview.",
+            details=[{"field": "preview_id", "message": "belongs to other days, group or capacity"}],
         )
 
 
@@ -312,8 +343,8 @@ async def apply(deps: Deps, identity: StaffIdentity, location_id: str, request: 
                     conn, gone, "mass_change_cancelled", actor, now, {"mass_change": str(preview_id)}
                 )
                 cancelled.append(str(a.id))
-        # Booked after the preview (before the day's capacity was saved): nobody has looked at these yet.
-        since, until = day_bounds(change["day"], change["day"])
+        # Booked after the preview (before the days' capacity was saved): nobody has looked at these yet.
+        since, until = day_bounds(change["day"], _last_of(change))
         handled = {p["appointment_id"] for p in change["proposals"]}
         for late in await staff_db.affected_by_capacity(
             conn, location_id, since, until, change["group_id"], change["service_points_left"]
@@ -325,7 +356,7 @@ async def apply(deps: Deps, identity: StaffIdentity, location_id: str, request: 
             "moved": moved,
             "cancelled": cancelled,
             "skipped": [str(a.id) for a in skipped],
-            # What staff still have to look at: booked on the day the change is about (one the customer
+            # What staff still have to look at: booked on the days the change is about (one the customer
             # cancelled or moved away meanwhile is theirs no longer).
             "to_check": [
                 {"appointment_id": str(a.id), "reference": a.reference, "start": _iso(a.start)}

@@ -413,6 +413,7 @@ async def insert_mass_change(
     change_id: uuid.UUID,
     location_id: str,
     day: Any,
+    last_day: Any,
     group_id: str | None,
     points_left: int,
     proposals: list[dict[str, Any]],
@@ -420,11 +421,12 @@ async def insert_mass_change(
     now: datetime,
 ) -> None:
     await conn.execute(
-        "INSERT INTO mass_changes (id, location_id, day, group_id, service_points_left, proposals,"
-        " created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8)",
+        "INSERT INTO mass_changes (id, location_id, day, last_day, group_id, service_points_left,"
+        " proposals, created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9)",
         change_id,
         location_id,
         day,
+        last_day,
         group_id,
         points_left,
         proposals,

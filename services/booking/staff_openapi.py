@@ -195,6 +195,10 @@ class AffectedOut(_Out):
 class MassChangePreviewOut(_Out):
     id: str = Field(description="the preview to apply")
     date: str = Field(description="the day of the change, YYYY-MM-DD", json_schema_extra={"format": "date"})
+    last: str = Field(
+        description="the last day of the change, YYYY-MM-DD (`date` for a one-day change)",
+        json_schema_extra={"format": "date"},
+    )
     affected: list[AffectedOut]
 
 
@@ -458,7 +462,8 @@ STAFF_ROUTES = (
     ApiRoute(
         "POST",
         "/api/v1/staff/locations/{location_id}/mass-change/preview",
-        "Preview a mass change of a day: who can move where, who must be cancelled (R44)",
+        "Preview a mass change of a day or of the days `date`..`last`: who can move where, who must be "
+        "cancelled (R44)",
         body=PreviewIn,
         response=MassChangePreviewOut,
         status=201,
@@ -466,7 +471,11 @@ STAFF_ROUTES = (
         path_params={"location_id": LOCATION_ID},
         tags=PLANNING,
         description="A group's day is for its leaders; without `group_id` (the whole location) for the "
-        "location's administrators (403 `forbidden` otherwise), for the preview as for its application.",
+        "location's administrators (403 `forbidden` otherwise), for the preview as for its application. "
+        "`last` (optional, default `date`; at most 31 days in all, 422 on `last` otherwise) makes it a "
+        "change of several days, such as a closure's: the proposals lie after `last` or, when service "
+        "points are left, later on those points within the range, never on a closed point of it, so that "
+        "each customer is moved once and gets one notice.",
     ),
     ApiRoute(
         "POST",
@@ -477,8 +486,9 @@ STAFF_ROUTES = (
         errors=("validation_error", "not_found", "forbidden", "conflict", "unavailable"),
         path_params={"location_id": LOCATION_ID},
         tags=PLANNING,
-        description="Through the gateway, a body that names `date`, `group_id` (none: the whole location, "
-        "for its administrators) and `service_points_left` first saves that day's capacity in the catalog "
+        description="Through the gateway, a body that names `date` (and `last` for several days), "
+        "`group_id` (none: the whole location, for its administrators) and `service_points_left` first "
+        "saves that capacity of the day or days in the catalog as one entry "
         "(a closure, or a restriction to service points 1..n; saved once however often it is confirmed), so "
         "that the places the moved appointments leave are not offered again; the moves wait until booking "
         "has that capacity (`catalog_revision`, set by the gateway; 503 `unavailable` after a few seconds, "

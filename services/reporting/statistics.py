@@ -109,6 +109,12 @@ class _Names:
         return "total", "gesamt"
 
 
+def _iso_week(day: date) -> str:
+    """The week's key as the statistics' SQL writes it (`to_char(day, 'IYYY-"W"IW')`): `2026-W50`."""
+    year, week, _ = day.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
 def _empty(key: str, label: str, offered: int | None) -> Figures:
     return Figures(
         key=key,
@@ -165,12 +171,19 @@ async def statistics_report(
             loc, _, gid = key.partition("/")
             label = names.key_and_label(dim, {"location_id": loc, "group_id": gid})[1]
             buckets[dim][key] = _empty(key, label, minutes)
+    # Every day and ISO week of the period, like the days: a week without appointments is the one a
+    # weekly trend looks for (its part within the period, as the database's `IYYY-"W"IW` counts it).
     day = period.first
     while day <= period.last:
         if day.isoformat() not in buckets["day"]:
             label = names.key_and_label("day", {"day": day})[1]
             buckets["day"][day.isoformat()] = _empty(
                 day.isoformat(), label, offered.get(("day", day.isoformat()), 0 if has_capacity else None)
+            )
+        week = _iso_week(day)
+        if week not in buckets["week"]:
+            buckets["week"][week] = _empty(
+                week, week, offered.get(("week", week), 0 if has_capacity else None)
             )
         day += timedelta(days=1)
 

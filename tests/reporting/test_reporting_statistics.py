@@ -655,3 +655,44 @@ async def test_the_waiting_list_figures_show_on_the_page_in_the_report_and_in_th
     assert rows["Standort: Bremen-Nord"]["eingetragen"] == "<5"
     assert rows["Anliegen: Fragen zum Leistungsbezug"]["eingetragen"] == "<5"
     assert rows["alle"]["Termin angeboten"] == 0
+
+
+@pytest.mark.req("R35")
+async def test_a_months_statistics_list_every_iso_week_with_its_offered_minutes_in_json_page_and_excel(
+    reporting: Reporting,
+) -> None:
+    """Appointments in one week of March only: the weeks without any still show what was offered (0 %
+    utilisation, the interesting ones in a weekly trend), and the weeks add up to the month."""
+    first, last = date(2025, 3, 1), date(2025, 3, 31)  # Saturday of 2025-W09 to Monday of 2025-W14
+    reporting.clock.set(berlin(last + timedelta(days=1), 12))
+    client = await reporting.start()
+    appts = [Appt("mitte", "leistungsbezug", berlin(DAY, 9 + n)) for n in range(2)]
+    setup_at = berlin(first, 0) - timedelta(days=30)
+    await reporting.publish(
+        envelope(location_event("mitte"), setup_at), *(envelope(a.booked(), a.booked_at) for a in appts)
+    )
+    await reporting.settle(within=30)
+    period = f"from={first}&to={last}"
+
+    report = await (
+        await client.get(f"/api/v1/staff/statistics/report?{period}", headers=stats_headers(reporting))
+    ).json()
+    weeks = {w["key"]: w for w in report["by_week"]}
+    assert list(weeks) == [f"2025-W{n:02d}" for n in range(9, 15)]
+    assert weeks["2025-W11"]["appointments"] == 2  # the week of DAY
+    offered_by_week: Counter[str] = Counter()
+    for day in report["by_day"]:
+        year, week, _ = date.fromisoformat(day["key"]).isocalendar()
+        offered_by_week[f"{year}-W{week:02d}"] += day["offered_minutes"]
+    assert {k: w["offered_minutes"] for k, w in weeks.items()} == dict(offered_by_week)
+    assert all(weeks[f"2025-W{n}"]["offered_minutes"] > 0 for n in (10, 12, 13, 14))
+    assert weeks["2025-W12"]["appointments"] == 0 and weeks["2025-W12"]["utilisation"] == 0
+    assert sum(w["offered_minutes"] for w in weeks.values()) == report["total"]["offered_minutes"]
+
+    page = await (await client.get(f"/staff/statistics?{period}", headers=stats_headers(reporting))).text()
+    week_table = page.split("Termine je Kalenderwoche</caption>", 1)[1].split("</table>", 1)[0]
+    assert re.findall(r'<th scope="row">(2025-W\d\d)</th>', week_table) == list(weeks)
+    export = await client.get(f"/api/v1/staff/statistics/export?{period}", headers=stats_headers(reporting))
+    sheet = load_workbook(io.BytesIO(await export.read()))["Wochen"]
+    rows = list(sheet.iter_rows(min_row=2, values_only=True))
+    assert [r[0] for r in rows if str(r[0]).startswith("2025-W")] == list(weeks)

@@ -157,7 +157,7 @@ async def test_in_the_browser_a_restriction_of_a_day_leads_to_the_mass_change_of
         # The other way, before anything is saved: the mass change of that day, filled in.
         instead = page.get_by_role("link", name="Stattdessen die Massenänderung für diesen Tag öffnen")
         assert await instead.get_attribute("href") == (
-            f"/staff/locations/mitte/mass-change?date={TUESDAY}&group_id=mitte-ez&service_points_left=1"
+            f"/staff/locations/mitte/mass-change?date={TUESDAY}&last={TUESDAY}&group_id=mitte-ez&service_points_left=1"
         )
         await page.get_by_role("button", name="Trotzdem speichern").click()
         await expect(page.get_by_role("heading", name="Änderung gespeichert")).to_be_visible()

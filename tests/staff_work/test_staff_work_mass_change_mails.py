@@ -106,3 +106,35 @@ async def test_a_mass_change_of_50_sends_each_customer_exactly_one_real_mail_and
     assert (await again.json())["already_applied"] is True
     await asyncio.sleep(2.0)
     assert len(mail_sink.messages) == 100
+
+
+@pytest.mark.req("R44")
+async def test_a_two_day_closure_moves_each_customer_once_out_of_both_days_with_exactly_one_real_mail(
+    services: Waiting,
+) -> None:
+    """A group closes Tuesday and Wednesday. One mass change over both days moves Tuesday's customer past
+    Wednesday at once (not into Wednesday, to be moved and written to again), with one mail each."""
+    mail_sink = services.sink
+    mail_sink.clear()
+    wednesday = "2026-03-04"
+    tuesday_customer = await services.book(factory.iso(TUESDAY, "08:00"), "dienstag@example.org")
+    wednesday_customer = await services.book(factory.iso(wednesday, "08:00"), "mittwoch@example.org")
+    await _settled(mail_sink, 2)
+
+    leader = Staff(services.client, services.clock, Role.GROUP_LEADER, HERE)
+    base = f"/api/v1/staff/locations/{HERE}/mass-change"
+    closure = {"date": TUESDAY, "last": wednesday, "group_id": "ez", "service_points_left": 0}
+    preview = await (await leader.post(f"{base}/preview", closure)).json()
+    proposed = {a["appointment_id"]: a["proposed_start"] for a in preview["affected"]}
+    assert set(proposed) == {tuesday_customer["id"], wednesday_customer["id"]}
+    assert all(start and start[:10] > wednesday for start in proposed.values()), proposed
+    applied = await leader.post(f"{base}/apply", {"preview_id": preview["id"], **closure})
+    assert applied.status == 200 and len((await applied.json())["moved"]) == 2
+
+    after = (await _settled(mail_sink, 4))[2:]
+    assert {_kind(m) for m in after} == {MOVED}
+    per_customer = Counter(rcpt.lower() for m in after for rcpt in m.envelope_to)
+    assert per_customer == {"dienstag@example.org": 1, "mittwoch@example.org": 1}
+    # Nothing left on the closed days: no second mass change, no second mail.
+    second = await (await leader.post(f"{base}/preview", {**closure, "date": wednesday})).json()
+    assert second["affected"] == []

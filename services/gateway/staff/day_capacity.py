@@ -1,10 +1,11 @@
-"""The day's capacity a mass change stands for (R20, R44), saved in the catalog before the moves.
+"""The capacity a mass change stands for (R20, R44), saved in the catalog before the moves.
 
 Moving the appointments of a day alone would leave their places free for the next customers on a day
 nobody works. So confirming a mass change, on the staff page or through the API, first saves a closure
-of the location or group (0 service points left) or a restriction to points 1..n, then applies the
-preview; when the moves fail, the closure just added is taken back. Saving the same closure again adds
-none (the catalog's rule), so a repeated confirmation changes nothing.
+of the location or group (0 service points left) or a restriction to points 1..n, one for the whole
+range `date`..`last` (`last` defaults to `date`), then applies the preview; when the moves fail, the
+closure just added is taken back. Saving the same closure again adds none (the catalog's rule), so a
+repeated confirmation changes nothing.
 
 Closing or restricting the whole location is for its administrators (the catalog's rule for closures); a
 group leader names one of their groups.
@@ -13,7 +14,7 @@ group leader names one of their groups.
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import structlog
@@ -32,6 +33,7 @@ log = structlog.get_logger(__name__)
 
 CLOSURE_REASON = "Massenänderung"
 MAX_POINTS = 200
+MAX_DAYS = 31  # booking's longest mass change (services/booking/mass_change.py)
 WHOLE_LOCATION_DE = (
     "Betroffen: den ganzen Standort schließen oder einschränken darf nur die Standort-Administration."
     " Bitte wählen Sie eine Gruppe."
@@ -50,9 +52,20 @@ def may_change(request: web.Request, location_id: str, group_id: str | None) -> 
     return identity.has(Role.GROUP_LEADER, location_id, group_id)
 
 
+def last_day(first: date, last: str) -> date | None:
+    """The last day of a range from `first` as typed (empty: `first`), or None when it is no day from
+    `first` on within MAX_DAYS days."""
+    try:
+        day = date.fromisoformat(last) if last else first
+    except ValueError:
+        return None
+    return day if first <= day < first + timedelta(days=MAX_DAYS) else None
+
+
 def named_capacity(body: Any) -> dict[str, Any] | None:
-    """The day, group and points a confirmation names (`date`, `group_id`, `service_points_left`), or
-    None when it names no valid day and points (an API client of before: only the moves)."""
+    """The days, group and points a confirmation names (`date`, optional `last`, `group_id`,
+    `service_points_left`), or None when it names no valid days and points (an API client of before:
+    only the moves; booking refuses a `last` that is not the preview's)."""
     if not isinstance(body, dict):
         return None
     points = body.get("service_points_left")
@@ -61,22 +74,31 @@ def named_capacity(body: Any) -> dict[str, Any] | None:
         day = date.fromisoformat(str(body.get("date")))
     except ValueError:
         return None
+    last = last_day(day, str(body.get("last") or ""))
+    if last is None:
+        return None
     if isinstance(points, bool) or not isinstance(points, int) or not 0 <= points <= MAX_POINTS:
         return None
     if group is not None and not isinstance(group, str):
         return None
-    return {"date": day.isoformat(), "group_id": group or None, "service_points_left": points}
+    return {
+        "date": day.isoformat(),
+        "last": last.isoformat(),
+        "group_id": group or None,
+        "service_points_left": points,
+    }
 
 
 async def save(request: web.Request, location_id: str, capacity: dict[str, Any]) -> tuple[int, Any]:
-    """The day's closure (0 points left) or restriction in the catalog, before anything moves."""
+    """The closure (0 points left) or restriction of the day or days in the catalog, one for the whole
+    range, before anything moves."""
     group_id = capacity.get("group_id")
     if not may_change(request, location_id, group_id):
         message = WHOLE_LOCATION_DE if group_id is None else GROUP_DE
         return 403, {"error": {"code": "forbidden", "message": message, "details": []}}
     closure = {
         "first": capacity["date"],
-        "last": capacity["date"],
+        "last": capacity.get("last") or capacity["date"],
         "group_id": group_id,
         "reason": CLOSURE_REASON,
         "service_points_left": capacity["service_points_left"],
@@ -124,9 +146,9 @@ async def undo(request: web.Request, saved: Any) -> None:
 
 def make_apply_handler(route: Forwarded) -> Handler:
     """The API's `POST /api/v1/staff/locations/{location_id}/mass-change/apply`, as the staff page does
-    it: a confirmation that names `date`, `group_id` and `service_points_left` saves that capacity in
-    the catalog first and takes it back when booking refuses the moves; one that names none (a client of
-    before) only moves."""
+    it: a confirmation that names `date` (and `last`), `group_id` and `service_points_left` saves that
+    capacity in the catalog first and takes it back when booking refuses the moves; one that names none
+    (a client of before) only moves."""
 
     async def handler(request: web.Request) -> web.StreamResponse:
         path = api_path(route.upstream_path, request.match_info) if route.upstream_path else None

@@ -236,11 +236,13 @@ async def _change(
 
 
 def _mass_change_link(location_id: str, data: dict[str, Any] | None) -> str:
-    """The mass change that handles the affected appointments, filled in for a closure's first day."""
+    """The mass change that handles the affected appointments, filled in for a closure's days (one mass
+    change for all of them: nobody is moved into its later days, R44)."""
     link = f"/staff/locations/{location_id}/mass-change"
     if data and isinstance(data.get("first"), str) and "service_points_left" in data:
         query = {
             "date": data["first"],
+            "last": data.get("last") or data["first"],
             "group_id": data.get("group_id") or "",
             "service_points_left": str(data["service_points_left"]),
         }

@@ -1,10 +1,11 @@
-"""The mass change of a day (R20, R44) for group leaders: a location closes, or a group keeps fewer
-service points; staff see the affected appointments with the proposed new slot (or "absagen"), confirm,
-and each customer gets exactly one mail. Booking's preview is stored under its id; applying that id
-again changes nothing and answers "already applied".
+"""The mass change of a day or a few days (R20, R44) for group leaders: a location closes, or a group
+keeps fewer service points; staff see the affected appointments with the proposed new slot (or
+"absagen"), confirm, and each customer gets exactly one mail. Booking's preview is stored under its id;
+applying that id again changes nothing and answers "already applied". A closure of several days is one
+mass change (first day to "bis einschließlich", at most 31 days): nobody is moved into its later days.
 
-- GET  /staff/locations/{location_id}/mass-change           the form: day, group (or the whole
-                                                             location), service points left
+- GET  /staff/locations/{location_id}/mass-change           the form: day (and last day), group (or
+                                                             the whole location), service points left
 - POST /staff/locations/{location_id}/mass-change/preview   the affected appointments and proposals
 - POST /staff/locations/{location_id}/mass-change/apply     set the day's capacity, then apply the
                                                              preview once; the result
@@ -28,7 +29,13 @@ from typing import Any
 from aiohttp import web
 
 from services.gateway.staff import day_capacity
-from services.gateway.staff.day_capacity import MAX_POINTS, WHOLE_LOCATION_DE, may_change
+from services.gateway.staff.day_capacity import (
+    MAX_DAYS,
+    MAX_POINTS,
+    WHOLE_LOCATION_DE,
+    last_day,
+    may_change,
+)
 from services.gateway.staff.pages import location_names
 from services.gateway.staff_work.common import (
     booking_change,
@@ -47,6 +54,7 @@ routes = web.RouteTableDef()
 
 FIELDS_DE = {
     "date": "Tag",
+    "last": "Bis einschließlich",
     "group_id": "Gruppe",
     "service_points_left": "Verbleibende Serviceplätze",
     "preview_id": "Vorschau",
@@ -101,6 +109,7 @@ async def _form_page(
             "whole_location": may_change(request, location_id, None),
             "values": values or {"date": today(request).isoformat(), "service_points_left": "0"},
             "max_points": MAX_POINTS,
+            "max_days": MAX_DAYS,
             "errors": errors or [],
             "field_errors": field_errors or {},
         },
@@ -117,19 +126,34 @@ async def mass_change_form(request: web.Request) -> web.Response:
     return await _form_page(request, request.match_info["location_id"], values=values)
 
 
+def _days_de(first: date, last: date) -> str:
+    return day_de(first) if last == first else f"{day_de(first)} bis {day_de(last)}"
+
+
 def _read(form: Any) -> tuple[dict[str, str], dict[str, Any], dict[str, str]]:
     """The form's values (to show again), the preview request, and German messages by field."""
     values = {
         "date": text(form, "date", 10),
+        "last": text(form, "last", 10),
         "group_id": text(form, "group_id", 64),
         "service_points_left": text(form, "service_points_left", 4) or "0",
     }
     problems: dict[str, str] = {}
     body: dict[str, Any] = {}
     try:
-        body["date"] = date.fromisoformat(values["date"]).isoformat()
+        first = date.fromisoformat(values["date"])
+        body["date"] = first.isoformat()
     except ValueError:
         problems["date"] = "Tag: bitte ein Datum wählen."
+    else:
+        last = last_day(first, values["last"])
+        if last is None:
+            problems["last"] = (
+                f"Bis einschließlich: ein Tag ab dem ersten Tag, höchstens {MAX_DAYS} Tage insgesamt"
+                " (bei einer längeren Schließung bitte in Abschnitten)."
+            )
+        else:
+            body["last"] = last.isoformat()
     if values["group_id"]:
         if catalog_id(values["group_id"]) is None:
             problems["group_id"] = "Gruppe: bitte aus der Liste wählen."
@@ -185,7 +209,8 @@ async def mass_change_preview(request: web.Request) -> web.Response:
             **await _context(request, location_id),
             "preview_id": answer["id"],
             "values": values,
-            "day_label": day_de(date.fromisoformat(body["date"])),
+            "day_label": _days_de(date.fromisoformat(body["date"]), date.fromisoformat(body["last"])),
+            "several_days": body["last"] != body["date"],
             "scope": groups.get(values["group_id"], values["group_id"]) if values["group_id"] else "",
             "points_left": body["service_points_left"],
             "affected": affected,
@@ -240,7 +265,7 @@ async def mass_change_apply(request: web.Request) -> web.Response:
         {
             **await _context(request, location_id),
             "already": bool(answer.get("already_applied")),
-            "day_label": day_de(date.fromisoformat(body["date"])),
+            "day_label": _days_de(date.fromisoformat(body["date"]), date.fromisoformat(body["last"])),
             "scope": (await _group_names(request, location_id)).get(body.get("group_id") or "", ""),
             "points_left": body["service_points_left"],
             "moved": len(answer.get("moved") or []),
