@@ -6,7 +6,7 @@ PYTHON_DIRS := shared services tools tests
 # The number of processes of each service that `make run` starts (invariant I7): `make run REPLICAS=2`.
 REPLICAS ?= 1
 
-.PHONY: setup run test lint bench clean
+.PHONY: setup run test lint bench clean messages
 
 setup:
 	bash scripts/setup.sh
@@ -45,6 +45,11 @@ bench: setup
 		echo "There is no benchmark yet (bench/run.sh)."; \
 		exit 1; \
 	fi
+
+# The gettext templates of the customer pages (translations/*.pot) extracted afresh from their code and
+# templates; the test suite fails while one is stale. Then update and translate the catalogues (*.po).
+messages: setup
+	.venv/bin/python -m tools.messages
 
 # Removes the virtual environment and caches; leaves the databases and the broker alone.
 clean:

@@ -4,6 +4,7 @@ calendar invitation that the customer's calendar can follow (R2, R7, R9, R40).""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
@@ -234,3 +235,25 @@ async def test_a_transfer_to_the_responsible_location_sends_the_new_place_and_ti
     calendar, method = calendar_of(mail)
     [event] = calendar.walk("VEVENT")
     assert method == "REQUEST" and event.decoded("SEQUENCE") == 2
+
+
+@pytest.mark.req("R43")
+@pytest.mark.parametrize(
+    ("language", "label"),
+    [("de", "Standort"), ("en", "Location"), ("de-x-ls", "Bitte kommen Sie hierhin:")],
+)
+async def test_the_confirmation_names_the_place_with_the_word_of_the_pages(
+    start_notifier: StartNotifier, publish: Publisher, sink: MailSink, language: str, label: str
+) -> None:
+    """The pages say Standort / Location; a mail that says Geschäftsstelle / Office makes the customer
+    wonder whether it is another place."""
+    await start_notifier()
+    snap = an_appointment(language=language, location_name="Mitte")
+    await publish(booked(snap))
+    [mail] = await mails_to(sink, snap.customer.email)
+    text, html = body_of(mail, "plain"), body_of(mail, "html")
+    assert re.search(rf"{label}:?\s+Mitte", text), text
+    assert label in html
+    for part in (text, html):
+        assert "Geschäftsstelle" not in part
+        assert not re.search(r"\boffice\b", part, re.IGNORECASE)

@@ -439,3 +439,38 @@ def test_an_english_mail_starts_its_first_sentence_with_a_capital_and_says_what_
     assert not re.search(r"<p>[a-z]", mail.html), mail.html
     for part in (mail.text, mail.html):
         assert "measure" not in part and "6 pm" not in part
+
+
+@pytest.mark.req("R43")
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("kind", KINDS)
+def test_no_mail_calls_the_location_an_office(kind: str, language: str) -> None:
+    """The pages say Standort / Location (in Leichte Sprache too); the mails use the same word."""
+    if kind.startswith("waiting_"):
+        payload = waiting_mail.sample_payload(language)
+        payload["wish"]["location_name"] = "Mitte"  # a location's own name may say Geschäftsstelle
+        context = waiting_mail.mail_context(kind, payload, public_base_url="https://termine.example")
+    else:
+        payload = sample_payload(language)
+        payload["appointment"]["location_name"] = "Mitte"
+        context = mail_context(kind, payload, public_base_url="https://termine.example")
+    mail = render(default_templates(kind, language), context)
+    for part in (mail.subject, mail.text, mail.html):
+        assert "Geschäftsstelle" not in part
+        assert not re.search(r"\boffice\b", part, re.IGNORECASE), part
+
+
+@pytest.mark.req("R45")
+@pytest.mark.req("R43")
+@pytest.mark.parametrize(
+    ("language", "label"), [("de", "Standort"), ("en", "Location"), ("de-x-ls", "Standort")]
+)
+@pytest.mark.parametrize("kind", ["waiting_opt_in", "waiting_offer"])
+def test_the_waiting_list_mails_name_the_place_as_the_pages_do(kind: str, language: str, label: str) -> None:
+    payload = waiting_mail.sample_payload(language)
+    payload["wish"]["location_name"] = "Mitte"
+    context = waiting_mail.mail_context(kind, payload, public_base_url="https://termine.example")
+    mail = render(default_templates(kind, language), context)
+    assert re.search(rf"{label}:\s+Mitte", mail.text), mail.text
+    if kind != "waiting_offer":  # whose HTML shows the place without a label, below the time
+        assert re.search(rf"{label}(</th><td>|: )Mitte", mail.html), mail.html

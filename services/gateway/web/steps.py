@@ -160,16 +160,39 @@ async def concern_page(request: web.Request, errors: forms.FormErrors | None = N
         raise redirect(url("/"))
     state, context = found
     concerns = await concerns_of(request, state["loc"])
+    chosen = notes(request).get("chosen", {})
     context.update(
         {
             "title": _("Choose your concern"),
             "step": 2,
             "groups": grouped(concerns),
+            "checked_mode": preselected_mode(
+                concerns,
+                chosen.get("concern") or state.get("concern"),
+                chosen.get("mode") or state.get("mode"),
+            ),
             "back": url("/", s=request.query.get(STATE)),
             "errors": errors or forms.FormErrors(),
         }
     )
     return render(request, "concern.html", context, status=422 if errors else 200)
+
+
+def modes_of(concern: dict[str, Any]) -> tuple[str, ...]:
+    """The ways a concern is offered (the catalog leaves the list empty for both)."""
+    return tuple(m for m in MODES if m in (concern.get("modes") or MODES))
+
+
+def preselected_mode(concerns: list[dict[str, Any]], concern_id: Any, mode: Any) -> str | None:
+    """The mode the concern page checks: the customer's own choice, else the only one the chosen concern
+    (or, before a concern is chosen, every concern of the location) is offered in. No default otherwise:
+    a preselected "in person" sent a phone-only concern into an error, and a customer with a choice makes
+    it (R11)."""
+    if mode in MODES:
+        return str(mode)
+    chosen = [c for c in concerns if c.get("id") == concern_id] or concerns
+    offered = {m for concern in chosen for m in modes_of(concern)}
+    return offered.pop() if len(offered) == 1 else None
 
 
 @web_errors
@@ -184,11 +207,13 @@ async def concern_submit(request: web.Request) -> web.StreamResponse:
     errors = forms.FormErrors()
     concern = concerns.get(form.get("concern"))
     mode = form.get("mode", "")
+    if not mode and concern is not None and len(modes_of(concern)) == 1:
+        mode = modes_of(concern)[0]  # the only way it is offered: nothing to choose (as the page shows)
     if concern is None:
         errors.add("concern", _("Choose what your appointment is about."))
     if mode not in MODES:
-        errors.add("mode", _("Choose in person or by phone."))
-    elif concern is not None and mode not in (concern.get("modes") or MODES):
+        errors.add("mode", _("Choose how you want to talk to us: in person or by phone."))
+    elif concern is not None and mode not in modes_of(concern):
         errors.add(
             "mode",
             _("This concern is only offered in person.")

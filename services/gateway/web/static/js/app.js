@@ -16,6 +16,28 @@
       button.addEventListener("click", function () { window.print(); });
     });
 
+    // The concern page (R11): a concern offered in one way only checks that way; the next concern with a
+    // choice takes back what the script checked, never what the customer chose.
+    var checkedByScript = null;
+    document.querySelectorAll("input[name=concern][data-modes]").forEach(function (concern) {
+      concern.addEventListener("change", function () {
+        var modes = concern.getAttribute("data-modes").split(" ");
+        if (modes.length === 1) {
+          var only = document.querySelector("input[name=mode][value=" + modes[0] + "]");
+          if (only && !only.checked) {
+            only.checked = true;
+            checkedByScript = only;
+          }
+        } else if (checkedByScript && checkedByScript.checked) {
+          checkedByScript.checked = false;
+          checkedByScript = null;
+        }
+      });
+    });
+    document.querySelectorAll("input[name=mode]").forEach(function (mode) {
+      mode.addEventListener("change", function () { checkedByScript = null; });
+    });
+
     // The held slot (R38): a live countdown with a warning, never a silent time limit (WCAG 2.2.1).
     var hold = document.getElementById("hold");
     if (hold) {
