@@ -27,38 +27,38 @@ class CommonSettings(BaseSettings):
     # broker URL alone), so that a tool's pod needs no Secret it would never read.
     secrets_used: ClassVar[frozenset[str] | None] = None
 
-    host: str = "127.0.0.1"
-    port: int = 0
+    host: str = "127.0.0.1"  # the address the service listens on (0.0.0.0 in a container)
+    port: int = 0  # the port it listens on; each service has its own default
     # SO_REUSEPORT: several processes of one service listen on the same port and the kernel spreads the
     # connections (`make run REPLICAS=2` runs two gateways on 8080 this way). Off by default, so that a
     # second process on a taken port fails loudly.
     reuse_port: bool = False
 
-    db_host: str = "127.0.0.1"
-    db_port: int = 5432
-    db_name: str = "otv"
+    db_host: str = "127.0.0.1"  # PostgreSQL (in a cluster: its connection pooler)
+    db_port: int = 5432  # the database's port
+    db_name: str = "otv"  # one database, one schema per service
     db_pool_min: int = 0  # a service starts (not ready) while the database is down
-    db_pool_max: int = 10
+    db_pool_max: int = 10  # connections per process at most
 
-    broker_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    broker_url: str = "amqp://guest:guest@127.0.0.1:5672/"  # RabbitMQ, with its user and password
     # How long a service waits at start for the broker before it starts without (and connects later).
     broker_connect_wait_seconds: float = Field(default=10.0, ge=0)
-    exchange: str = "otv.events"
-    queue_prefix: str = "otv"
+    exchange: str = "otv.events"  # the topic exchange of all events
+    queue_prefix: str = "otv"  # the first part of every queue's name
 
-    log_level: str = "INFO"
-    log_json: bool = True
+    log_level: str = "INFO"  # DEBUG, INFO, WARNING or ERROR
+    log_json: bool = True  # one JSON object per line; false: readable lines
 
     # Consumer retries (I4): attempts before a message goes to the dead letters, and the first back-off.
     consumer_max_attempts: int = 5
-    consumer_retry_base_ms: int = 500
+    consumer_retry_base_ms: int = 500  # ... doubled on every further attempt
 
     # Outbox relay: how often it looks for rows even without a NOTIFY (safety net).
     outbox_poll_seconds: float = 1.0
     # How often each consumer looks at the depth of its queues (the otv_queue_messages gauge).
     queue_depth_seconds: float = Field(default=15.0, gt=0)
 
-    shutdown_timeout: float = 10.0
+    shutdown_timeout: float = 10.0  # seconds after SIGTERM for the work in hand
 
     # The event loop of uvloop (libuv) where it is installed: measurably more requests per CPU second for
     # the gateway's proxy hop and the services (bench/README.md); off falls back to asyncio's own loop.
@@ -68,7 +68,7 @@ class CommonSettings(BaseSettings):
     # every Message-ID and calendar UID. Shared: booking offers the invitation for download too, and a
     # calendar recognises its entry by the UID.
     mail_from: str = "Jobcenter Bremen <termine@jobcenter-bremen.example>"
-    mail_domain: str = "otv.jobcenter-bremen"
+    mail_domain: str = "otv.jobcenter-bremen"  # ... the domain of Message-IDs and calendar UIDs
     # The jobcenter's hotline (the service centre), where the pages cannot help further and at the foot of
     # every mail; the same number the catalog's demo locations and finder give (services/catalog/demo_data.py,
     # SERVICE_CENTRE). Shared: the gateway's pages and the notifier's mails.
@@ -80,7 +80,7 @@ class CommonSettings(BaseSettings):
     # R34: personal data of an appointment are erased this many days after its end. Every service that
     # keeps a copy runs its own retention job with this setting, at most once per interval across replicas.
     retention_days: int = Field(default=28, ge=1)
-    retention_interval_seconds: float = Field(default=3600.0, gt=0)
+    retention_interval_seconds: float = Field(default=3600.0, gt=0)  # ... how often that job runs
 
     # Production (the k8s ConfigMap sets it): refuse to start while a secret is still its development
     # default or a placeholder of deploy/k8s/secrets.example.yaml ("REPLACE-..."); the defaults are public.

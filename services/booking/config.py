@@ -31,23 +31,23 @@ class Settings(CommonSettings):
 
     # The scheduled transition of started appointments to `passed` (and clean-up of expired holds).
     passing_interval_seconds: float = Field(default=30.0, gt=0)
-    passing_batch: int = Field(default=500, ge=1)
+    passing_batch: int = Field(default=500, ge=1)  # ... appointments per run
 
     # R45, the waiting list (issue 11): how long a freed slot is held for the wish it is offered to (never
     # past the cutoff of its day), the shortest offer worth making, how long the opt-in link of a new wish
     # waits, how many unanswered offers end a wish, and how often the matcher job looks for work.
     waiting_offer_hours: float = Field(default=2.0, gt=0, le=48)
-    waiting_offer_min_minutes: float = Field(default=30.0, ge=0)
-    waiting_opt_in_hours: float = Field(default=48.0, gt=0)
-    waiting_max_missed_offers: int = Field(default=2, ge=1)
-    waiting_match_interval_seconds: float = Field(default=15.0, gt=0)
+    waiting_offer_min_minutes: float = Field(default=30.0, ge=0)  # ... the shortest offer
+    waiting_opt_in_hours: float = Field(default=48.0, gt=0)  # ... the opt-in link
+    waiting_max_missed_offers: int = Field(default=2, ge=1)  # ... unanswered offers
+    waiting_match_interval_seconds: float = Field(default=15.0, gt=0)  # ... the matcher job
 
     # The availability cache of each replica (services/booking/cache.py): answers are kept while the
     # location's occupancy counter and catalog revision stay the same, at most this many seconds of the
     # clock (availability depends on "now"); 0 switches the cache off. At most `entries` answers are kept.
     availability_cache_seconds: float = Field(default=5.0, ge=0, le=60)
-    availability_cache_entries: int = Field(default=2000, ge=1)
+    availability_cache_entries: int = Field(default=2000, ge=1)  # ... `entries`
 
     # Whether the app consumes catalog events and runs its periodic jobs (the benchmark turns them off).
     consume_catalog: bool = True
-    run_jobs: bool = True
+    run_jobs: bool = True  # ... the periodic jobs

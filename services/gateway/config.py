@@ -13,15 +13,16 @@ class Settings(CommonSettings):
     service_name: ClassVar[str] = "gateway"
 
     port: int = 8080
+    # Where customers reach the pages: links, and the only origin that forms and staff requests may come from.
     public_base_url: str = "http://127.0.0.1:8080"
 
     # Upstreams: one URL per replica, comma-separated; the gateway balances across them.
     catalog_urls: str = "http://127.0.0.1:8081"
-    booking_urls: str = "http://127.0.0.1:8082"
-    reporting_urls: str = "http://127.0.0.1:8083"
-    notifier_urls: str = "http://127.0.0.1:8084"
-    upstream_timeout: float = 10.0
-    upstream_connect_timeout: float = 2.0
+    booking_urls: str = "http://127.0.0.1:8082"  # ... of the booking service
+    reporting_urls: str = "http://127.0.0.1:8083"  # ... of the reporting service
+    notifier_urls: str = "http://127.0.0.1:8084"  # ... of the notifier
+    upstream_timeout: float = 10.0  # seconds for a whole answer, then 504
+    upstream_connect_timeout: float = 2.0  # seconds to connect, then the next replica
     # Reverse proxies in front of the gateway (an ingress), as comma-separated networks: from these the
     # client's address is taken from X-Forwarded-For; from anyone else that header is ignored.
     trusted_proxies: str = ""
@@ -35,7 +36,7 @@ class Settings(CommonSettings):
     accessibility_contact: str = "barrierefreiheit@jobcenter-bremen.example"
     # The privacy notice (Art. 13 GDPR): the controller's postal address and the data protection officer.
     privacy_controller: str = "Jobcenter Bremen, Doventorsteinweg 44, 28195 Bremen"
-    privacy_contact: str = "datenschutz@jobcenter-bremen.example"
+    privacy_contact: str = "datenschutz@jobcenter-bremen.example"  # ... the data protection officer
     # The imprint (Impressum, § 5 DDG) of the jobcenter's homepage, linked from the customer pages' footer
     # when set: the booking usually sits inside that homepage, whose imprint covers it.
     imprint_url: str = Field(default="", pattern=r"^(https?://\S+)?$")
@@ -44,15 +45,15 @@ class Settings(CommonSettings):
     # requests at once, refilled at `rate` per second; beyond `soft` recent requests a proof-of-work
     # challenge is needed.
     bot_defence: bool = True
-    bot_availability_rate: float = 1.0
-    bot_availability_burst: int = 120
-    bot_availability_soft: int = 60
-    bot_booking_rate: float = 0.05
-    bot_booking_burst: int = 20
-    bot_booking_soft: int = 8
-    bot_challenge_cost: int = 5000
-    bot_challenge_ttl_seconds: int = 600
-    bot_pass_seconds: int = 900
+    bot_availability_rate: float = 1.0  # ... availability reads: `rate`
+    bot_availability_burst: int = 120  # ... availability reads: `burst`
+    bot_availability_soft: int = 60  # ... availability reads: `soft`
+    bot_booking_rate: float = 0.05  # ... holds and bookings: `rate`
+    bot_booking_burst: int = 20  # ... holds and bookings: `burst`
+    bot_booking_soft: int = 8  # ... holds and bookings: `soft`
+    bot_challenge_cost: int = 5000  # ... the challenge's difficulty (ALTCHA's maximum number)
+    bot_challenge_ttl_seconds: int = 600  # ... how long a challenge may be solved
+    bot_pass_seconds: int = 900  # ... how long a solved challenge lifts `soft`
 
     # Staff access (issue 7): sessions end after `idle` minutes without a request and at the latest after
     # `absolute` hours. `max_failures` wrong passwords within `lockout` minutes lock an account for the
@@ -60,10 +61,10 @@ class Settings(CommonSettings):
     # out; `account_max_failures` within `lockout` minutes over all networks lock it for everyone for
     # `lockout` minutes (a distributed guess; an administrator's new start password unlocks it).
     staff_session_idle_minutes: int = Field(default=30, ge=1)
-    staff_session_absolute_hours: float = Field(default=10.0, gt=0)
-    staff_login_max_failures: int = Field(default=5, ge=1)
-    staff_login_lockout_minutes: int = Field(default=15, ge=1)
-    staff_login_account_max_failures: int = Field(default=50, ge=1)
+    staff_session_absolute_hours: float = Field(default=10.0, gt=0)  # ... `absolute`
+    staff_login_max_failures: int = Field(default=5, ge=1)  # ... `max_failures`
+    staff_login_lockout_minutes: int = Field(default=15, ge=1)  # ... `lockout`
+    staff_login_account_max_failures: int = Field(default=50, ge=1)  # ... `account_max_failures`
     # Failed sign-ins from one client address (an IPv6 /64; whatever the names) within 15 minutes before it
     # must wait; against password spraying. Behind a proxy the address is the one the gateway sees (see
     # proxy.py).
@@ -84,15 +85,15 @@ class Settings(CommonSettings):
     # the API). Webhook targets must be https with public addresses; plain http to 127.0.0.1 only where
     # `webhook_allow_loopback` is on (development and tests, never production).
     integrations: bool = True
-    webhook_allow_loopback: bool = False
-    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
-    webhook_send_interval_seconds: float = Field(default=1.0, gt=0)
+    webhook_allow_loopback: bool = False  # ... never in production
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)  # seconds a receiver may take to answer
+    webhook_send_interval_seconds: float = Field(default=1.0, gt=0)  # how often due deliveries are sent
     # A delivery is retried with exponential back-off for this long; a subscription failing this long is
     # paused. Optionally also after this many failed attempts in a row (off by default: every attempt of
     # every waiting delivery counts, so a busy subscriber down for a quarter of an hour would reach 500).
     webhook_give_up_hours: float = Field(default=24.0, gt=0)
-    webhook_pause_after_hours: float = Field(default=24.0, gt=0)
-    webhook_pause_after_failures: int | None = Field(default=None, ge=1)
+    webhook_pause_after_hours: float = Field(default=24.0, gt=0)  # ... a failing subscription is paused after
+    webhook_pause_after_failures: int | None = Field(default=None, ge=1)  # ... or after this many; unset: off
     # The event feed keeps events (and their deliveries) this long (R34: not longer than needed).
     event_feed_retention_days: int = Field(default=7, ge=1)
 

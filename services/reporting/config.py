@@ -34,6 +34,6 @@ class Settings(CommonSettings):
     # R48 thresholds: online bookings from one network or e-mail domain in the period, a new booking
     # this many minutes after a cancellation by the same customer, reschedules of one appointment.
     pattern_network_min: int = Field(default=10, ge=2)
-    pattern_domain_min: int = Field(default=20, ge=2)
-    pattern_rebook_minutes: int = Field(default=60, ge=1)
-    pattern_reschedule_min: int = Field(default=2, ge=1)
+    pattern_domain_min: int = Field(default=20, ge=2)  # ... per e-mail domain
+    pattern_rebook_minutes: int = Field(default=60, ge=1)  # ... rebooking after a cancellation
+    pattern_reschedule_min: int = Field(default=2, ge=1)  # ... reschedules
