@@ -374,6 +374,36 @@ def test_the_ingress_writes_no_access_log_in_which_customers_tokens_would_stand(
     assert "enable-access-log" in notes and "log-format-upstream" in notes
 
 
+def test_every_secret_the_manifests_name_is_explained_to_the_operator() -> None:
+    """A Secret nobody creates stops its pod, or (the Ingress's certificate) makes the controller serve a
+    certificate no browser accepts: each one must be in secrets.example.yaml or the README's Secrets."""
+    named = {
+        source["secretRef"]["name"]
+        for _, pod in pod_specs()
+        for container in containers_of(pod)
+        for source in container.get("envFrom", [])
+        if "secretRef" in source
+    }
+    named |= {tls["secretName"] for ingress in of_kind("Ingress") for tls in ingress["spec"]["tls"]}
+    notes = (DEPLOY / "README.md").read_text(encoding="utf-8")
+    secrets_section = notes[notes.index("### 3. Secrets") : notes.index("### 4.")]
+    for name in named:
+        assert name in by_name("Secret") or f"`{name}`" in secrets_section, name
+
+
+def test_the_readiness_texts_send_the_operator_to_the_database_not_to_rabbitmq() -> None:
+    """/readyz fails only when the database does not answer; a broker outage is "degraded" and leaves the
+    pod ready (shared/web.py). The probes' comments and the alert must not say otherwise."""
+    for service in SERVICE_NAMES:
+        text = (K8S / f"{service}.yaml").read_text(encoding="utf-8")
+        comment = text[: text.index("readinessProbe:")].rsplit("# Ready:", 1)[1]
+        assert "database answers" in comment and "RabbitMQ outage leaves it ready" in comment, service
+    rules = yaml.safe_load((DEPLOY / "alerts.yaml").read_text(encoding="utf-8"))
+    (rule,) = [r for g in rules["groups"] for r in g["rules"] if r["alert"] == "OTVPodNotReady"]
+    description = rule["annotations"]["description"]
+    assert "PostgreSQL" in description and "RabbitMQ outage does not make pods unready" in description
+
+
 def test_rabbitmq_is_a_three_node_cluster_of_the_operator() -> None:
     (cluster,) = [doc for _, doc in documents() if doc["kind"] == "RabbitmqCluster"]
     assert cluster["spec"]["replicas"] == 3
