@@ -27,11 +27,13 @@ from packaging.utils import canonicalize_name
 from services.booking.config import Settings as BookingSettings
 from services.catalog.config import Settings as CatalogSettings
 from services.gateway.config import Settings as GatewaySettings
+from services.gateway.staff.forwarding import ACTION_SEGMENTS
 from services.notifier.config import Settings as NotifierSettings
+from services.reporting.commands import COMMANDS as REPORTING_COMMANDS
 from services.reporting.config import Settings as ReportingSettings
 from shared.config import SERVICE_NAMES, CommonSettings
 from shared.migrate import settings_for
-from shared.topology import TopologySettings
+from shared.topology import CONSUMERS, TopologySettings
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -402,6 +404,22 @@ def test_the_readiness_texts_send_the_operator_to_the_database_not_to_rabbitmq()
     (rule,) = [r for g in rules["groups"] for r in g["rules"] if r["alert"] == "OTVPodNotReady"]
     description = rule["annotations"]["description"]
     assert "PostgreSQL" in description and "RabbitMQ outage does not make pods unready" in description
+
+
+def test_the_restore_steps_name_every_queue_outbox_and_command_as_the_code_has_them() -> None:
+    """The backup and restore section is followed under pressure: its purge loop must name every
+    consumer's queues, its republish step every outbox, and its commands and audit action must exist."""
+    notes = (DEPLOY / "README.md").read_text(encoding="utf-8")
+    section = notes[notes.index("## Backup and restore") : notes.index("## How it scales")]
+    loop = re.search(r"for q in ([^;]+);", section)
+    assert loop is not None
+    assert set(loop.group(1).split()) == set(CONSUMERS)
+    for service in SERVICE_NAMES:
+        assert f"{service}.outbox" in section, service
+    assert "python -m services.reporting retention" in section and "retention" in REPORTING_COMMANDS
+    assert "action = 'erase'" in section and "erase" in ACTION_SEGMENTS
+    for needed in ("OTV_MAIL_HASH_KEY", "otv_audit_owner", "python -m shared.topology", "Art. 30"):
+        assert needed in section, needed
 
 
 def test_rabbitmq_is_a_three_node_cluster_of_the_operator() -> None:
