@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import aio_pika
@@ -72,6 +73,16 @@ async def add_event_where(
         envelope.model_dump(mode="json"),
     )
     return envelope if written else None
+
+
+async def delete_published_before(conn: asyncpg.Connection, cutoff: datetime) -> int:
+    """Delete the events that were published and occurred before `cutoff`; returns how many. Unpublished
+    events are never dropped: they have yet to reach their consumers."""
+    status = await conn.execute(
+        "DELETE FROM outbox WHERE published_at IS NOT NULL AND (envelope->>'occurred_at')::timestamptz < $1",
+        cutoff,
+    )
+    return int(status.split()[-1])
 
 
 class OutboxRelay:

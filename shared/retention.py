@@ -21,7 +21,7 @@ from shared.clock import Clock
 from shared.config import CommonSettings
 from shared.events.retention import RetentionRunCompletedV1
 from shared.metrics import RETENTION_LAST_RUN
-from shared.outbox import add_event
+from shared.outbox import add_event, delete_published_before
 from shared.web import CLOCK, POOL
 
 log = structlog.get_logger(__name__)
@@ -74,15 +74,9 @@ async def run_retention(
             RETENTION_LAST_RUN.labels(service).set(last.timestamp())  # another replica's run
             return None
         counts = await erase(conn, cutoff, started, clock)
-        outbox = await conn.execute(
-            # Unpublished events are never dropped: they have yet to reach their consumers.
-            "DELETE FROM outbox WHERE published_at IS NOT NULL"
-            " AND (envelope->>'occurred_at')::timestamptz < $1",
-            cutoff,
-        )
         counts = {
             **counts,
-            "outbox_events_deleted": int(outbox.split()[-1]),
+            "outbox_events_deleted": await delete_published_before(conn, cutoff),
             **await delete_messages_before(conn, cutoff),
         }
         await add_event(

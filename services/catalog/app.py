@@ -7,6 +7,7 @@ from aiohttp import web
 from services.catalog import admin_api, api, authz
 from services.catalog.config import Settings
 from services.catalog.openapi import setup_openapi
+from services.catalog.outbox_cleanup import outbox_cleanup_context
 from shared.background import relay_context
 from shared.clock import Clock
 from shared.web import broker_context, create_base_app, database_context
@@ -19,7 +20,14 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         handler_args={"max_line_size": settings.max_request_line, "max_field_size": 16384},
     )
     app.middlewares.append(authz.admin_guard)  # innermost: its 401/403 get the error body
-    app.cleanup_ctx.extend([database_context(settings), broker_context(settings), relay_context])
+    app.cleanup_ctx.extend(
+        [
+            database_context(settings),
+            broker_context(settings),
+            relay_context,
+            outbox_cleanup_context(settings),  # published snapshots do not pile up for ever
+        ]
+    )
     app.router.add_routes(api.routes)
     app.router.add_routes(admin_api.routes)
     setup_openapi(app)  # GET /openapi.json: this service's part of the public API description

@@ -27,11 +27,13 @@ from packaging.utils import canonicalize_name
 from services.booking.config import Settings as BookingSettings
 from services.catalog.config import Settings as CatalogSettings
 from services.gateway.config import Settings as GatewaySettings
+from services.gateway.staff.forwarding import ACTION_SEGMENTS
 from services.notifier.config import Settings as NotifierSettings
+from services.reporting.commands import COMMANDS as REPORTING_COMMANDS
 from services.reporting.config import Settings as ReportingSettings
 from shared.config import SERVICE_NAMES, CommonSettings
 from shared.migrate import settings_for
-from shared.topology import TopologySettings
+from shared.topology import CONSUMERS, TopologySettings
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -372,6 +374,52 @@ def test_the_ingress_writes_no_access_log_in_which_customers_tokens_would_stand(
     assert annotations["nginx.ingress.kubernetes.io/enable-access-log"] == "false"
     notes = (DEPLOY / "README.md").read_text(encoding="utf-8")
     assert "enable-access-log" in notes and "log-format-upstream" in notes
+
+
+def test_every_secret_the_manifests_name_is_explained_to_the_operator() -> None:
+    """A Secret nobody creates stops its pod, or (the Ingress's certificate) makes the controller serve a
+    certificate no browser accepts: each one must be in secrets.example.yaml or the README's Secrets."""
+    named = {
+        source["secretRef"]["name"]
+        for _, pod in pod_specs()
+        for container in containers_of(pod)
+        for source in container.get("envFrom", [])
+        if "secretRef" in source
+    }
+    named |= {tls["secretName"] for ingress in of_kind("Ingress") for tls in ingress["spec"]["tls"]}
+    notes = (DEPLOY / "README.md").read_text(encoding="utf-8")
+    secrets_section = notes[notes.index("### 3. Secrets") : notes.index("### 4.")]
+    for name in named:
+        assert name in by_name("Secret") or f"`{name}`" in secrets_section, name
+
+
+def test_the_readiness_texts_send_the_operator_to_the_database_not_to_rabbitmq() -> None:
+    """/readyz fails only when the database does not answer; a broker outage is "degraded" and leaves the
+    pod ready (shared/web.py). The probes' comments and the alert must not say otherwise."""
+    for service in SERVICE_NAMES:
+        text = (K8S / f"{service}.yaml").read_text(encoding="utf-8")
+        comment = text[: text.index("readinessProbe:")].rsplit("# Ready:", 1)[1]
+        assert "database answers" in comment and "RabbitMQ outage leaves it ready" in comment, service
+    rules = yaml.safe_load((DEPLOY / "alerts.yaml").read_text(encoding="utf-8"))
+    (rule,) = [r for g in rules["groups"] for r in g["rules"] if r["alert"] == "OTVPodNotReady"]
+    description = rule["annotations"]["description"]
+    assert "PostgreSQL" in description and "RabbitMQ outage does not make pods unready" in description
+
+
+def test_the_restore_steps_name_every_queue_outbox_and_command_as_the_code_has_them() -> None:
+    """The backup and restore section is followed under pressure: its purge loop must name every
+    consumer's queues, its republish step every outbox, and its commands and audit action must exist."""
+    notes = (DEPLOY / "README.md").read_text(encoding="utf-8")
+    section = notes[notes.index("## Backup and restore") : notes.index("## How it scales")]
+    loop = re.search(r"for q in ([^;]+);", section)
+    assert loop is not None
+    assert set(loop.group(1).split()) == set(CONSUMERS)
+    for service in SERVICE_NAMES:
+        assert f"{service}.outbox" in section, service
+    assert "python -m services.reporting retention" in section and "retention" in REPORTING_COMMANDS
+    assert "action = 'erase'" in section and "erase" in ACTION_SEGMENTS
+    for needed in ("OTV_MAIL_HASH_KEY", "otv_audit_owner", "python -m shared.topology", "Art. 30"):
+        assert needed in section, needed
 
 
 def test_rabbitmq_is_a_three_node_cluster_of_the_operator() -> None:
