@@ -334,7 +334,9 @@ STAFF_ROUTES = (
         errors=MOVE_ERRORS,
         path_params={"appointment_id": APPOINTMENT_ID},
         tags=BOOKING,
-        description="The customer's rules apply (lead time, horizon, closures); the customer gets the "
+        description="The customer's rules apply (lead time, horizon, closures), except that an evening "
+        "slot needs no `evening_declaration`: staff move a caller there knowingly (R12), as for a "
+        "follow-up or a transfer. The customer gets the "
         "mail with the moved calendar invitation, and the appointment's history records who moved it. "
         "`manage_url` of the answer is the bare manage page: only the customer's link carries the token.",
     ),

@@ -288,6 +288,38 @@ async def test_staff_move_an_appointment_to_another_free_slot_from_its_file_and_
     assert f'action="{file_path}#h-move"' in html and f'action="{file_path}/reschedule#' not in html
 
 
+@pytest.mark.req("R12")
+@pytest.mark.req("R41")
+async def test_staff_move_a_caller_to_an_evening_slot_from_the_file_and_the_customer_still_declares_it(
+    client: TestClient[Any, Any], pages_gateway: Gateway, pool: asyncpg.Pool
+) -> None:
+    """A caller who can only come after work: staff move the appointment to an evening time knowingly
+    (as for a follow-up or a transfer); on the manage page the customer still declares it."""
+    booked = await book(client, TUESDAY, "08:00")
+    browser = await signed_in(pages_gateway, "abends")
+    file_path = f"/staff/appointments/{booked['id']}"
+    evening = factory.iso("2026-03-05", "16:00")  # Thursday: the entrance zone's evening window
+    moved = await form(browser, f"{file_path}/reschedule", start=evening, **{"from": "2026-03-05"})
+    assert moved.status == 303, await moved.text()
+    html = await (await browser.get(moved.headers["Location"])).text()
+    assert "Donnerstag, 5. März 2026, 16:00 Uhr" in html and "(Abendtermin)" in html
+    row = await pool.fetchrow(
+        "SELECT evening, evening_declared FROM appointments WHERE id = $1", booked["id"]
+    )
+    assert (row["evening"], row["evening_declared"]) == (True, True)
+
+    # The customer's own move to an evening time still needs the declaration, named at its field.
+    other = await book(client, TUESDAY, "08:15")
+    token = other["manage_url"].split("token=")[1]
+    refused = await client.post(
+        f"/api/v1/appointments/{other['id']}/reschedule",
+        json={"start": factory.iso("2026-03-05", "16:15")},
+        headers={"X-Manage-Token": token},
+    )
+    assert refused.status == 422
+    assert (await refused.json())["error"]["details"][0]["field"] == "evening_declaration"
+
+
 @pytest.mark.req("R41")
 @pytest.mark.req("R27")
 async def test_staff_send_a_caller_a_new_manage_link_and_the_history_and_audit_say_who(

@@ -81,7 +81,13 @@ FOLLOW_UP_CODES = {
 }
 TRANSFER_CODES = {"not_changeable": "Nur ein gebuchter Termin kann übergeben werden."}
 MOVE_CODES = {"too_late": "Der Termin hat begonnen oder ist vorbei; er kann nicht mehr verlegt werden."}
-STEP_FIELDS = {"concern_id": "Anliegen", "mode": "Art", "start": "Zeit", "location_id": "Standort"}
+STEP_FIELDS = {
+    "concern_id": "Anliegen",
+    "mode": "Art",
+    "start": "Zeit",
+    "location_id": "Standort",
+    "evening_declaration": "Abendtermin",
+}
 
 
 def appointment_id_of(request: web.Request) -> str:
