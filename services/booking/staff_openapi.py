@@ -349,6 +349,9 @@ STAFF_ROUTES = (
         errors=MOVE_ERRORS,
         path_params={"appointment_id": APPOINTMENT_ID},
         tags=BOOKING,
+        description="Without `start` the appointment is cancelled and the responsible team gets a callback "
+        "ticket; for a customer without a phone number that is refused with 422 `validation_error` on "
+        "`start` (detail `type` `no_phone`): choose a slot there instead.",
     ),
     ApiRoute(
         "POST",
@@ -379,7 +382,8 @@ STAFF_ROUTES = (
         tags=FILE,
         description="409 before the appointment's day; a changed outcome needs `correction` and a reason. "
         "A correction moves the outcome's open callback ticket to the team it names, or closes it as "
-        "withdrawn when the outcome is no longer a callback.",
+        "withdrawn when the outcome is no longer a callback. A new `callback` for a customer without a "
+        "phone number is refused with 422 `validation_error` on `outcome` (detail `type` `no_phone`).",
     ),
     ApiRoute(
         "POST",

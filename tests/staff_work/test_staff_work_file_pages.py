@@ -214,7 +214,19 @@ async def test_a_transfer_to_the_responsible_location_moves_it_to_a_free_slot_th
     assert (await events(pool, "appointment.transferred"))[0]["from_location_id"] == HERE
     assert (await browser.get(file_path)).status == 403  # now the responsible location's file
 
-    second = await book(client, TUESDAY, "08:15")
+    # Without a slot the customer is told "we call you back": not for a customer without a number.
+    silent = await book(client, TUESDAY, "08:30")  # in person, no phone number
+    silent_path = f"/staff/appointments/{silent['id']}"
+    html = await (await browser.get(silent_path, params=step)).text()
+    assert "Ohne Termin übergeben (Rückruf-Ticket)" not in html
+    assert "Ohne Termin (Rückruf-Ticket) nicht möglich: keine Telefonnummer" in html
+    refused = await form(browser, f"{silent_path}/transfer", location_id=THERE, choice="bescheid|in_person")
+    html = await refused.text()
+    assert refused.status == 422 and "Keine Telefonnummer, darum ist ein Rückruf nicht möglich" in html
+    assert await pool.fetchval("SELECT status FROM appointments WHERE id = $1", silent["id"]) == "booked"
+    assert await events(pool, "callback.created") == []
+
+    second = await book(client, TUESDAY, "08:15", customer={"phone": "0421 765432"})
     ticket = await form(
         browser,
         f"/staff/appointments/{second['id']}/transfer",
@@ -229,7 +241,11 @@ async def test_a_transfer_to_the_responsible_location_moves_it_to_a_free_slot_th
     # is offered nothing to change.
     there = await signed_in(pages_gateway, "anderswo-rueckruf", location=THERE)
     queue = await (await there.get(f"/staff/locations/{THERE}/callbacks")).text()
-    assert f'href="/staff/appointments/{second["id"]}"' in queue
+    assert f'href="/staff/appointments/{second["id"]}"' in queue and "Telefon 0421 765432" in queue
+    # A ticket whose customer has no number (one opened before numbers were required) says so.
+    await pool.execute("UPDATE appointments SET phone = NULL WHERE id = $1", second["id"])
+    queue = await (await there.get(f"/staff/locations/{THERE}/callbacks")).text()
+    assert "<strong>keine Telefonnummer</strong>" in queue
     handed = await there.get(f"/staff/appointments/{second['id']}")
     html = await handed.text()
     assert handed.status == 200 and second["reference"] in html and "Mustermann" in html

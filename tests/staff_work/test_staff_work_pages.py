@@ -148,7 +148,10 @@ async def test_outcomes_by_form_once_and_a_callback_ticket_is_claimed_and_closed
     client: TestClient[Any, Any], gateway: Gateway, pool: asyncpg.Pool, clock: ManualClock
 ) -> None:
     first = await book(client, TUESDAY, "08:00")
-    second = await book(client, TUESDAY, "08:15", number=factory.customer_number(2))
+    second = await book(
+        client, TUESDAY, "08:15", number=factory.customer_number(2), customer={"phone": "0421 123456"}
+    )
+    silent = await book(client, TUESDAY, "08:30", number=factory.customer_number(4))  # no phone number
     browser = await signed_in_manager(gateway)
     place = {"location": HERE, "date": TUESDAY}
 
@@ -164,6 +167,16 @@ async def test_outcomes_by_form_once_and_a_callback_ticket_is_claimed_and_closed
     )
     assert done.status == 303
     assert done.headers["Location"].startswith(f"/staff/locations/{HERE}/day?date={TUESDAY}&notice=outcome")
+    # A callback promises a call: for a customer without a number the page says what to do instead.
+    unreachable = await form(
+        browser, f"/staff/appointments/{silent['id']}/outcome", outcome="callback", note="bitte", **place
+    )
+    html = await unreachable.text()
+    assert unreachable.status == 422
+    assert "<li>08:30, Mustermann: Keine Telefonnummer, darum ist ein Rückruf-Ticket nicht möglich." in html
+    row = row_of(html, silent["id"])
+    assert '<option value="callback" selected>' in row and 'value="bitte"' in row
+    assert re.search(rf'id="o-{silent["id"]}"[^>]*aria-invalid="true"', row)
     callback = await form(browser, f"/staff/appointments/{second['id']}/outcome", outcome="callback", **place)
     assert callback.status == 303 and "notice=callback" in callback.headers["Location"]
     html = await (await browser.get(callback.headers["Location"])).text()

@@ -80,6 +80,11 @@ FOLLOW_UP_CODES = {
     ),
 }
 TRANSFER_CODES = {"not_changeable": "Nur ein gebuchter Termin kann übergeben werden."}
+# R25: without a slot the customer is promised a call back, which needs a number.
+TRANSFER_KINDS = {
+    "no_phone": "Keine Telefonnummer, darum ist ein Rückruf nicht möglich. Bitte wählen Sie eine Zeit am "
+    "zuständigen Standort."
+}
 MOVE_CODES = {"too_late": "Der Termin hat begonnen oder ist vorbei; er kann nicht mehr verlegt werden."}
 STEP_FIELDS = {
     "concern_id": "Anliegen",
@@ -354,7 +359,7 @@ async def transfer_submit(request: web.Request) -> web.StreamResponse:
                 "modes": MODES_DE,
             },
         )
-    errors, _ = explain(status, answer, fields=STEP_FIELDS, codes=TRANSFER_CODES)
+    errors, _ = explain(status, answer, fields=STEP_FIELDS, codes=TRANSFER_CODES, kinds=TRANSFER_KINDS)
     return await file_page(
         request,
         appointment_id,

@@ -239,6 +239,13 @@ def _without_page(status: int, answer: Any) -> NoReturn:
     raise UpstreamError(status, answer)
 
 
+# R23: a callback ticket is a promise to call, which needs a number.
+OUTCOME_KINDS = {
+    "no_phone": "Keine Telefonnummer, darum ist ein Rückruf-Ticket nicht möglich. Bitte buchen Sie einen "
+    "Folgetermin (in der Akte) oder wählen Sie ein anderes Ergebnis."
+}
+
+
 @routes.post("/staff/appointments/{appointment_id}/outcome")
 async def outcome_submit(request: web.Request) -> web.StreamResponse:
     form = await request.post()
@@ -263,7 +270,9 @@ async def outcome_submit(request: web.Request) -> web.StreamResponse:
         _without_page(status, answer)
     if not 200 <= status < 300:
         typed = {k: str(v) for k, v in data.items() if isinstance(v, str)}
-        errors, failed = _failed_row(appointment_id, {**typed, "correction": str(correction)}, status, answer)
+        errors, failed = _failed_row(
+            appointment_id, {**typed, "correction": str(correction)}, status, answer, kinds=OUTCOME_KINDS
+        )
         return await _day_page(
             request,
             location,
