@@ -44,6 +44,7 @@ from services.gateway.staff_work.common import (
     text,
     today,
 )
+from services.gateway.staff_work.teams import ENTRANCE_KINDS
 from shared.errors import NotFoundError
 from shared.identity import Role
 from shared.labels import CHANNELS_DE, LANGUAGES_DE, MODES_DE, OUTCOMES_DE
@@ -51,7 +52,6 @@ from shared.web import CLOCK
 
 routes = web.RouteTableDef()
 
-ENTRANCE_KINDS = frozenset({"entrance_zone", "jba_entrance_zone"})
 HISTORY_DE = {
     "cancelled": "Abgesagt durch Mitarbeitende",
     "outcome": "Ergebnis erfasst",

@@ -35,6 +35,7 @@ from services.gateway.staff_work.common import (
     WORK_JINJA,
     booking_change,
     booking_get,
+    concerns_of,
     date_from,
     day_de,
     day_of,
@@ -49,6 +50,7 @@ from services.gateway.staff_work.common import (
     today,
     when,
 )
+from services.gateway.staff_work.teams import default_team, team_choices
 from shared.identity import Role, StaffIdentity
 from shared.labels import LANGUAGES_DE, MODES_DE, OUTCOMES_DE
 
@@ -150,6 +152,9 @@ async def _day_page(
     )
     names = await location_names(request)
     booked = [a for a in appointments if a.get("status") != "cancelled"]
+    teams = team_choices(await concerns_of(request, location_id), appointments)
+    for a in appointments:
+        a["default_team"] = default_team(a, teams)
     return render(
         request,
         "work_day.html",
@@ -168,6 +173,7 @@ async def _day_page(
             "without_outcome": sum(1 for a in booked if not a.get("outcome")),
             "cancelled": len(appointments) - len(booked),
             "outcomes": OUTCOMES_DE,
+            "teams": teams,
             "modes": MODES_DE,
             "languages": LANGUAGES_DE,
             "statuses": STATUS_DE,
@@ -252,6 +258,9 @@ async def outcome_submit(request: web.Request) -> web.StreamResponse:
     location, day = location_from(form), date_from(form)
     correction = form.get("correction") == "true"
     data: dict[str, Any] = {"outcome": text(form, "outcome", 40), "note": text(form, "note")}
+    team = text(form, "team", 64)
+    if team and data["outcome"] == "callback":
+        data["team"] = team  # the responsible team of the ticket (R23); booking checks it is the location's
     if correction:
         data.update(correction=True, reason=text(form, "reason", 500))
     appointment_id = request.match_info["appointment_id"]
@@ -270,9 +279,8 @@ async def outcome_submit(request: web.Request) -> web.StreamResponse:
         _without_page(status, answer)
     if not 200 <= status < 300:
         typed = {k: str(v) for k, v in data.items() if isinstance(v, str)}
-        errors, failed = _failed_row(
-            appointment_id, {**typed, "correction": str(correction)}, status, answer, kinds=OUTCOME_KINDS
-        )
+        typed.update(team=team, correction=str(correction))
+        errors, failed = _failed_row(appointment_id, typed, status, answer, kinds=OUTCOME_KINDS)
         return await _day_page(
             request,
             location,
