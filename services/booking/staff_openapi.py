@@ -78,7 +78,10 @@ class StaffAppointmentOut(_Out):
     documents: list[str] = Field(description="what the customer brings, in German")
     customer: StaffCustomerOut
     interpreter_language: str | None
-    outcome: str | None = Field(description="`resolved`, `placement`, `callback` or `no_show`")
+    outcome: str | None = Field(
+        description="`resolved`, `placement`, `callback` or `no_show`; `follow_up` when a follow-up was "
+        "booked from it (R24)"
+    )
     note: str | None
     cancel_reason: str | None
     call_attempts: list[CallAttemptOut] | None = Field(default=None, description="phone appointments only")

@@ -668,6 +668,10 @@ async def follow_up(
                         producer=PRODUCER,
                         clock=deps.clock,
                     )
+                if row.outcome is None:
+                    # The follow-up is how it ended (directive 3.4), not "passed without an outcome";
+                    # one staff recorded before stays.
+                    await _record_follow_up(conn, deps, current.id, actor, now)
                 busy = await db.fetch_busy(conn, new.location_id, slot.group_id, slot.start, slot.end, now)
                 for point in free_points(slot, busy):
                     if await db.insert_appointment(conn, new, point, now):
@@ -694,6 +698,21 @@ async def follow_up(
         else:
             return booked, url
     raise SlotTakenError("This slot is in high demand right now. Please try again.")
+
+
+async def _record_follow_up(
+    conn: asyncpg.Connection, deps: Deps, appointment_id: uuid.UUID, actor: str, now: datetime
+) -> None:
+    updated = await staff_db.set_outcome(conn, appointment_id, Outcome.FOLLOW_UP.value, "", actor, now)
+    await add_event(
+        conn,
+        AppointmentOutcomeRecordedV1(
+            appointment=snapshot_of(updated.appointment, _url(deps, updated.appointment)),
+            outcome=Outcome.FOLLOW_UP,
+        ),
+        producer=PRODUCER,
+        clock=deps.clock,
+    )
 
 
 # --- transfer (R25) ------------------------------------------------------------------------------------

@@ -465,6 +465,17 @@ async def test_a_follow_up_in_the_responsible_team_replaces_the_entrance_zone_ap
     follow = await response.json()
     assert follow["group"] == "lt"
     assert await pool.fetchval("SELECT status FROM appointments WHERE id = $1", first["id"]) == "passed"
+    # Its outcome is the follow-up (directive 3.4), told to reporting like any outcome.
+    day = await (
+        await manager.get(f"/api/v1/staff/locations/{HERE}/appointments", params={"date": TUESDAY})
+    ).json()
+    assert {a["id"]: a["outcome"] for a in day}[first["id"]] == "follow_up"
+    recorded = await events(pool, "appointment.outcome_recorded")
+    assert [(e["appointment"]["id"], e["outcome"]) for e in recorded] == [(first["id"], "follow_up")]
+    assert recorded[0]["appointment"]["status"] == "passed"
+    # Staff do not choose it themselves: only the booked follow-up says so.
+    chosen = await manager.post(f"/api/v1/staff/appointments/{other['id']}/outcome", {"outcome": "follow_up"})
+    assert chosen.status == 422
     assert await _pending(pool, "001D000001") == 1
     # The one pending appointment: a second follow-up is refused, nothing changes.
     again = await manager.post(

@@ -180,9 +180,17 @@ async def test_a_follow_up_is_one_click_on_a_free_slot_of_the_responsible_team_a
         )
         == 1
     )
-    # The first file shows the follow-up in its history; a second follow-up is refused in German.
+    # The first file shows the follow-up in its history and as its outcome; a second follow-up is refused
+    # in German.
     html = await (await browser.get(file_path)).text()
     assert "Folgetermin gebucht" in html
+    assert "<dt>Ergebnis</dt><dd>Folgetermin im zuständigen Team</dd>" in html
+    # The day list counts it as done: no outcome form left on its row, none missing.
+    day = await (await browser.get(f"/staff/locations/{HERE}/day", params={"date": TUESDAY})).text()
+    assert "1 Termin, davon 0 ohne Ergebnis" in day
+    row = re.search(rf'<tr id="a-{first["id"]}".*?</tr>', day, re.S)
+    assert row and "<strong>Folgetermin im zuständigen Team</strong>" in row.group(0)
+    assert 'value="follow_up"' not in day  # staff never choose it: booking the follow-up records it
     twice = await form(browser, f"{file_path}/follow-up", choice="bescheid|in_person", start=starts[1])
     assert twice.status == 409 and "schon einen offenen Termin" in await twice.text()
 

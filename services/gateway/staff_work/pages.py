@@ -52,7 +52,7 @@ from services.gateway.staff_work.common import (
 )
 from services.gateway.staff_work.teams import default_team, team_choices
 from shared.identity import Role, StaffIdentity
-from shared.labels import LANGUAGES_DE, MODES_DE, OUTCOMES_DE
+from shared.labels import LANGUAGES_DE, MODES_DE, OUTCOME_CHOICES_DE, OUTCOMES_DE
 
 HERE = Path(__file__).parent
 
@@ -173,6 +173,7 @@ async def _day_page(
             "without_outcome": sum(1 for a in booked if not a.get("outcome")),
             "cancelled": len(appointments) - len(booked),
             "outcomes": OUTCOMES_DE,
+            "outcome_choices": OUTCOME_CHOICES_DE,
             "teams": teams,
             "modes": MODES_DE,
             "languages": LANGUAGES_DE,
