@@ -10,7 +10,10 @@ OUTCOMES_DE = {
     "placement": "An M&I übergeben",
     "callback": "Rückruf-Ticket an das zuständige Team",
     "no_show": "Nicht erschienen",
+    "follow_up": "Folgetermin im zuständigen Team",
 }
+# What staff choose on the day list; "follow_up" is recorded by booking the follow-up from the file (R24).
+OUTCOME_CHOICES_DE = {k: v for k, v in OUTCOMES_DE.items() if k != "follow_up"}
 MODES_DE = {"in_person": "persönlich", "phone": "telefonisch"}
 LANGUAGES_DE = {"de": "Deutsch", "de-x-ls": "Leichte Sprache", "en": "Englisch"}  # of the customer pages
 MAIL_KINDS_DE = {

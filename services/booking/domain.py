@@ -194,10 +194,21 @@ class NewAppointment:
     client_network: str | None = None
 
 
+REFERENCE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+
+
 def new_reference(choice: Callable[[str], str]) -> str:
     """A reference a person can read out on the phone: no 0/O or 1/I/L to confuse."""
-    alphabet = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
-    chars = "".join(choice(alphabet) for _ in range(8))
+    chars = "".join(choice(REFERENCE_ALPHABET) for _ in range(8))
+    return f"{chars[:4]}-{chars[4:]}"
+
+
+def reference_in(text: str) -> str | None:
+    """The reference a caller read out, as staff typed it ("xsf28yfj", "XSF2 8YFJ", "xsf2-8yfj"), in its
+    stored form "XSF2-8YFJ"; None when the text is not eight characters of the reference alphabet."""
+    chars = "".join(c for c in text.upper() if not c.isspace() and c not in "-\u2013")  # a hyphen, an en dash
+    if len(chars) != 8 or any(c not in REFERENCE_ALPHABET for c in chars):
+        return None
     return f"{chars[:4]}-{chars[4:]}"
 
 

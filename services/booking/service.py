@@ -689,7 +689,9 @@ async def reschedule_appointment(
     if concern is None or Mode(current.mode) not in concern.modes:
         raise field_error("start", "this concern is no longer offered here; please book anew")
     slot = resolve_slot(config, concern, request.start, now)
-    declared = bool(request.evening_declaration) or current.evening_declared
+    # R12: the customer declares it on the manage page; staff and the service centre move a caller to an
+    # evening slot knowingly, as for a follow-up or a transfer (staff_service.py).
+    declared = bool(request.evening_declaration) or current.evening_declared or (by_staff and slot.evening)
     _require_evening_declaration(slot, declared)
 
     for attempt in range(1, ATTEMPTS + 1):

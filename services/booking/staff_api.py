@@ -23,6 +23,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Annotated, Any
 
 import asyncpg
@@ -101,8 +102,18 @@ class CancelIn(_In):
     )
 
 
+class ChosenOutcome(StrEnum):
+    """The outcomes staff record (the contract's four). `follow_up` is not among them: booking the
+    follow-up (POST .../follow-up) records it (R24)."""
+
+    RESOLVED = Outcome.RESOLVED.value
+    PLACEMENT = Outcome.PLACEMENT.value
+    CALLBACK = Outcome.CALLBACK.value
+    NO_SHOW = Outcome.NO_SHOW.value
+
+
 class OutcomeIn(_In):
-    outcome: Outcome
+    outcome: ChosenOutcome
     note: Text = ""
     correction: bool = False
     reason: Annotated[str, Field(max_length=500)] = ""
@@ -424,7 +435,7 @@ async def post_outcome(request: web.Request) -> web.Response:
         deps,
         identity,
         _appointment_id(request),
-        body.outcome,
+        Outcome(body.outcome.value),
         note=note,
         correction=body.correction,
         team=body.team,

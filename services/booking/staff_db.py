@@ -12,7 +12,7 @@ from typing import Any
 import asyncpg
 
 from services.booking import db
-from services.booking.domain import Appointment
+from services.booking.domain import Appointment, reference_in
 
 _EXTRA = "outcome, outcome_note, outcome_at, outcome_by"
 _SELECT = f"SELECT {db._COLUMNS}, {_EXTRA} FROM appointments"  # noqa: S608 -- fixed column lists
@@ -62,10 +62,12 @@ async def search(
     conn: asyncpg.Connection | asyncpg.Pool, locations: list[str] | None, text: str, limit: int
 ) -> list[StaffRow]:
     """By reference, customer number, household number or e-mail address (exact, normalised), or by
-    name (part)."""
+    name (part). A reference is found as a caller reads it out ("xsf2 8yfj": `domain.reference_in`).
+    The name's ILIKE reads the visible locations' rows anyway; the reference itself is unique."""
+    reference = reference_in(text) or text.upper()
     rows = await conn.fetch(
         f"{_SELECT} WHERE ($1::text[] IS NULL OR location_id = ANY($1))"
-        " AND (upper(reference) = upper($2) OR customer_number_key = upper($2)"
+        " AND (reference = $5 OR customer_number_key = upper($2)"
         "      OR household_number_key = upper($2) OR lower(email) = lower($2)"
         "      OR (first_name || ' ' || last_name) ILIKE '%' || $3 || '%')"
         " ORDER BY start_at DESC LIMIT $4",
@@ -73,6 +75,7 @@ async def search(
         text,
         text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_"),
         limit,
+        reference,
     )
     return [_row(r) for r in rows]
 

@@ -78,7 +78,10 @@ class StaffAppointmentOut(_Out):
     documents: list[str] = Field(description="what the customer brings, in German")
     customer: StaffCustomerOut
     interpreter_language: str | None
-    outcome: str | None = Field(description="`resolved`, `placement`, `callback` or `no_show`")
+    outcome: str | None = Field(
+        description="`resolved`, `placement`, `callback` or `no_show`; `follow_up` when a follow-up was "
+        "booked from it (R24)"
+    )
     note: str | None
     cancel_reason: str | None
     call_attempts: list[CallAttemptOut] | None = Field(default=None, description="phone appointments only")
@@ -341,7 +344,9 @@ STAFF_ROUTES = (
         errors=MOVE_ERRORS,
         path_params={"appointment_id": APPOINTMENT_ID},
         tags=BOOKING,
-        description="The customer's rules apply (lead time, horizon, closures); the customer gets the "
+        description="The customer's rules apply (lead time, horizon, closures), except that an evening "
+        "slot needs no `evening_declaration`: staff move a caller there knowingly (R12), as for a "
+        "follow-up or a transfer. The customer gets the "
         "mail with the moved calendar invitation, and the appointment's history records who moved it. "
         "`manage_url` of the answer is the bare manage page: only the customer's link carries the token.",
     ),
@@ -354,6 +359,9 @@ STAFF_ROUTES = (
         errors=MOVE_ERRORS,
         path_params={"appointment_id": APPOINTMENT_ID},
         tags=BOOKING,
+        description="Without `start` the appointment is cancelled and the responsible team gets a callback "
+        "ticket; for a customer without a phone number that is refused with 422 `validation_error` on "
+        "`start` (detail `type` `no_phone`): choose a slot there instead.",
     ),
     ApiRoute(
         "POST",
@@ -384,7 +392,8 @@ STAFF_ROUTES = (
         tags=FILE,
         description="409 before the appointment's day; a changed outcome needs `correction` and a reason. "
         "A correction moves the outcome's open callback ticket to the team it names, or closes it as "
-        "withdrawn when the outcome is no longer a callback.",
+        "withdrawn when the outcome is no longer a callback. A new `callback` for a customer without a "
+        "phone number is refused with 422 `validation_error` on `outcome` (detail `type` `no_phone`).",
     ),
     ApiRoute(
         "POST",

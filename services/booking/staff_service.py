@@ -79,6 +79,8 @@ AM = Role.APPOINTMENT_MANAGER
 # R49: after this many unreached call attempts the appointment becomes a callback ticket.
 MISSED_AFTER_ATTEMPTS = 2
 WITHDRAWN_RESULT = "Zurückgenommen: das Ergebnis des Termins wurde korrigiert."
+# The detail type of a callback refused for want of a number: the pages word it for their form.
+NO_PHONE = "no_phone"
 
 
 class TooEarlyError(ConflictError):
@@ -453,6 +455,13 @@ async def record_outcome(
                 "An outcome is recorded already; send correction: true with a reason to change it.",
                 details=[{"field": "outcome", "message": f"recorded: {row.outcome}"}],
             )
+        if outcome is Outcome.CALLBACK and row.outcome != Outcome.CALLBACK.value and not appointment.phone:
+            # A callback is a binding promise (R23): without a number nobody can keep it.
+            raise field_error(
+                "outcome",
+                "the customer has no phone number for a callback; book a follow-up or record another outcome",
+                NO_PHONE,
+            )
         if team is not None and team != appointment.group_id:
             config = await deps.catalog.get(conn, appointment.location_id)
             if team not in config.groups:
@@ -658,6 +667,10 @@ async def follow_up(
                         producer=PRODUCER,
                         clock=deps.clock,
                     )
+                if row.outcome is None:
+                    # The follow-up is how it ended (directive 3.4), not "passed without an outcome";
+                    # one staff recorded before stays.
+                    await _record_follow_up(conn, deps, current.id, actor, now)
                 busy = await db.fetch_busy(conn, new.location_id, slot.group_id, slot.start, slot.end, now)
                 for point in free_points(slot, busy):
                     if await db.insert_appointment(conn, new, point, now):
@@ -684,6 +697,21 @@ async def follow_up(
         else:
             return booked, url
     raise SlotTakenError("This slot is in high demand right now. Please try again.")
+
+
+async def _record_follow_up(
+    conn: asyncpg.Connection, deps: Deps, appointment_id: uuid.UUID, actor: str, now: datetime
+) -> None:
+    updated = await staff_db.set_outcome(conn, appointment_id, Outcome.FOLLOW_UP.value, "", actor, now)
+    await add_event(
+        conn,
+        AppointmentOutcomeRecordedV1(
+            appointment=snapshot_of(updated.appointment, _url(deps, updated.appointment)),
+            outcome=Outcome.FOLLOW_UP,
+        ),
+        producer=PRODUCER,
+        clock=deps.clock,
+    )
 
 
 # --- transfer (R25) ------------------------------------------------------------------------------------
@@ -716,6 +744,14 @@ async def transfer(
     concern = offered_concern(config, concern_id, wanted_mode, where="concern_id")
     if start is not None and wanted_mode is Mode.PHONE and not source.phone:
         raise field_error("mode", "the customer has no phone number for a phone appointment")
+    if start is None and not source.phone:
+        # Without a slot the appointment is cancelled and the customer told "we call you back" (R25):
+        # a promise nobody could keep without a number.
+        raise field_error(
+            "start",
+            "the customer has no phone number for a callback; choose a slot at the responsible location",
+            NO_PHONE,
+        )
     if start is None:
         async with db.transaction(deps.pool) as conn:
             row = await _load_for(conn, identity, appointment_id, lock=True)

@@ -32,7 +32,9 @@ class Figures(_Model):
     )
     no_shows: int = 0
     outcomes: dict[str, int] = Field(
-        default_factory=dict, description="Recorded outcomes: resolved, placement, callback, no_show."
+        default_factory=dict,
+        description="Recorded outcomes: resolved, placement, callback, no_show, and follow_up (a "
+        "follow-up booked in the responsible team, R24).",
     )
     without_outcome: int = Field(
         default=0,

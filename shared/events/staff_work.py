@@ -22,6 +22,9 @@ class Outcome(StrEnum):
     PLACEMENT = "placement"  # handed to the placement (M&I) colleagues
     CALLBACK = "callback"  # a callback ticket to the responsible team, due within 48 hours
     NO_SHOW = "no_show"
+    # R24: a follow-up booked in the responsible team (directive 3.4: "Termin im zuständigen Fachbereich
+    # vereinbart"); recorded by booking the follow-up, never chosen on its own.
+    FOLLOW_UP = "follow_up"
 
 
 class CallbackReason(StrEnum):

@@ -381,6 +381,41 @@ async def test_statistics_page_draws_inline_svg_charts_and_loads_nothing_from_el
     assert response.headers["Cache-Control"] == "no-store"
 
 
+@pytest.mark.req("R24")
+@pytest.mark.req("R35")
+async def test_a_follow_up_counts_as_its_own_outcome_and_not_as_passed_without_one(
+    reporting: Reporting,
+) -> None:
+    """Directive 3.4: an entrance-zone appointment that ends with a follow-up in the responsible team has
+    that result; the statistics tell it apart from an outcome nobody recorded, on the page, in the JSON
+    and in the Excel export."""
+    reporting.clock.set(berlin(DAY + timedelta(days=1), 12))
+    client = await reporting.start()
+    envelopes = [envelope(location_event("mitte"), berlin(DAY, 0) - timedelta(days=30))]
+    for n in range(7):
+        appt = Appt("mitte", "veraenderung", berlin(DAY, 8 + n // 4, (n % 4) * 15))
+        envelopes += [envelope(appt.booked(), appt.booked_at), envelope(appt.passed(), appt.end)]
+        if n < 6:  # the seventh passed without an outcome
+            follow_up = outcome_event(appt, "follow_up")
+            envelopes.append(envelope(follow_up, appt.end + timedelta(minutes=5)))
+    await reporting.publish(*envelopes)
+    await reporting.settle(within=30)
+
+    period = f"from={DAY}&to={DAY}"
+    report = await (
+        await client.get(f"/api/v1/staff/statistics/report?{period}", headers=stats_headers(reporting))
+    ).json()
+    assert report["total"]["outcomes"]["follow_up"] == 6
+    assert report["total"]["without_outcome"] == 1
+    html = await (await client.get(f"/staff/statistics?{period}", headers=stats_headers(reporting))).text()
+    assert 'Ergebnis: Folgetermin im zuständigen Team</th><td class="n">6</td>' in html
+    assert 'stattgefunden, ohne erfasstes Ergebnis</th><td class="n">1</td>' in html
+    export = await client.get(f"/api/v1/staff/statistics/export?{period}", headers=stats_headers(reporting))
+    overview = list(load_workbook(io.BytesIO(await export.read()))["Übersicht"].iter_rows(values_only=True))
+    column = overview[0].index("Ergebnis: Folgetermin im zuständigen Team")
+    assert overview[1][column] == 6
+
+
 @pytest.mark.req("R35")
 async def test_export_shows_small_counts_as_below_five(reporting: Reporting) -> None:
     reporting.clock.set(berlin(LAST + timedelta(days=1), 12))

@@ -22,6 +22,7 @@ from tests.booking.conftest import booking_settings
 from tests.staff_work.conftest import HERE, THERE, Staff, book, events, identity_header
 
 TUESDAY = "2026-03-03"
+PHONE = {"phone": "0421 123456"}  # a callback needs a number to call
 
 
 def on_tuesday(clock: ManualClock, hhmm: str = "11:30") -> None:
@@ -97,7 +98,7 @@ async def test_a_day_no_calendar_holds_is_a_422_naming_the_field(
 async def test_each_outcome_is_recorded_once_from_the_appointment_s_day_with_its_event(
     client: TestClient[Any, Any], manager: Staff, pool: asyncpg.Pool, clock: ManualClock
 ) -> None:
-    booked = [await book(client, TUESDAY, f"08:{m:02d}") for m in (0, 15, 30, 45)]
+    booked = [await book(client, TUESDAY, f"08:{m:02d}", customer=PHONE) for m in (0, 15, 30, 45)]
     early = await manager.post(
         f"/api/v1/staff/appointments/{booked[0]['id']}/outcome", {"outcome": "resolved"}
     )
@@ -175,7 +176,7 @@ async def test_staff_read_the_documents_to_bring_in_german_when_the_customer_boo
 async def test_the_callback_queue_of_a_team_shows_due_and_overdue_tickets_and_they_are_claimed_and_closed(
     client: TestClient[Any, Any], manager: Staff, pool: asyncpg.Pool, clock: ManualClock
 ) -> None:
-    appointment = await book(client, TUESDAY, "08:00", language="en")
+    appointment = await book(client, TUESDAY, "08:00", language="en", customer=PHONE)
     on_tuesday(clock)
     await manager.post(f"/api/v1/staff/appointments/{appointment['id']}/outcome", {"outcome": "callback"})
     queue = await (
@@ -215,7 +216,7 @@ async def test_the_callback_list_shows_tickets_still_to_handle_first_then_the_ne
 ) -> None:
     """The list ends at a limit (500): a location with many closed tickets must still see every open one
     under "alle", and its latest closed ones under "erledigt", not the oldest."""
-    booked = [await book(client, TUESDAY, time) for time in ("08:00", "08:15", "08:30")]
+    booked = [await book(client, TUESDAY, time, customer=PHONE) for time in ("08:00", "08:15", "08:30")]
     on_tuesday(clock)
     tickets = []
     for appointment in booked:
@@ -244,7 +245,7 @@ async def test_a_corrected_outcome_hands_its_ticket_to_the_named_team_or_withdra
 ) -> None:
     """A callback recorded for the wrong team, then no callback at all: the team queues follow the
     correction, and no ticket is left behind to turn overdue."""
-    appointment = await book(client, TUESDAY, "08:00")
+    appointment = await book(client, TUESDAY, "08:00", customer=PHONE)
     path = f"/api/v1/staff/appointments/{appointment['id']}/outcome"
     on_tuesday(clock)
     assert (await manager.post(path, {"outcome": "callback"})).status == 200
@@ -464,6 +465,17 @@ async def test_a_follow_up_in_the_responsible_team_replaces_the_entrance_zone_ap
     follow = await response.json()
     assert follow["group"] == "lt"
     assert await pool.fetchval("SELECT status FROM appointments WHERE id = $1", first["id"]) == "passed"
+    # Its outcome is the follow-up (directive 3.4), told to reporting like any outcome.
+    day = await (
+        await manager.get(f"/api/v1/staff/locations/{HERE}/appointments", params={"date": TUESDAY})
+    ).json()
+    assert {a["id"]: a["outcome"] for a in day}[first["id"]] == "follow_up"
+    recorded = await events(pool, "appointment.outcome_recorded")
+    assert [(e["appointment"]["id"], e["outcome"]) for e in recorded] == [(first["id"], "follow_up")]
+    assert recorded[0]["appointment"]["status"] == "passed"
+    # Staff do not choose it themselves: only the booked follow-up says so.
+    chosen = await manager.post(f"/api/v1/staff/appointments/{other['id']}/outcome", {"outcome": "follow_up"})
+    assert chosen.status == 422
     assert await _pending(pool, "001D000001") == 1
     # The one pending appointment: a second follow-up is refused, nothing changes.
     again = await manager.post(
@@ -509,7 +521,7 @@ async def test_a_transfer_moves_the_appointment_to_the_responsible_location_and_
     assert (await manager.get(f"/api/v1/staff/appointments/{wrong['id']}")).status == 403
 
     # Without a slot: a callback ticket for the responsible team, and the appointment here ends.
-    second = await book(client, TUESDAY, "08:15")
+    second = await book(client, TUESDAY, "08:15", customer=PHONE)
     response = await manager.post(
         f"/api/v1/staff/appointments/{second['id']}/transfer",
         {"location_id": THERE, "concern_id": "bescheid"},
@@ -522,7 +534,7 @@ async def test_a_transfer_moves_the_appointment_to_the_responsible_location_and_
     assert handed.status == 200, await handed.text()
     file = await handed.json()
     assert file["status"] == "cancelled" and file["customer"]["last_name"] == "Mustermann"
-    assert "phone" in file["customer"]
+    assert file["customer"]["phone"] == PHONE["phone"]
     refused = await other_manager.post(
         f"/api/v1/staff/appointments/{second['id']}/outcome", {"outcome": "resolved"}
     )
@@ -557,6 +569,39 @@ async def test_a_transfer_to_a_phone_appointment_needs_the_customer_s_phone_numb
     assert response.status == 422 and answer["error"]["details"][0]["field"] == "mode", answer
     row = await pool.fetchrow("SELECT location_id, status FROM appointments WHERE id = $1", in_person["id"])
     assert (row["location_id"], row["status"]) == (HERE, "booked")
+
+
+@pytest.mark.req("R23")
+@pytest.mark.req("R25")
+async def test_no_callback_is_promised_to_a_customer_without_a_phone_number(
+    client: TestClient[Any, Any], manager: Staff, pool: asyncpg.Pool, clock: ManualClock
+) -> None:
+    """A callback ticket (an outcome, a hand-over without a slot) promises a call: without a number it is
+    refused at its field, and nothing changes; a hand-over with a slot there still works."""
+    silent = await book(client, TUESDAY, "08:00")  # in person, no phone number
+    handed = await manager.post(
+        f"/api/v1/staff/appointments/{silent['id']}/transfer",
+        {"location_id": THERE, "concern_id": "bescheid"},
+    )
+    answer = await handed.json()
+    assert handed.status == 422, answer
+    assert [(d["field"], d["type"]) for d in answer["error"]["details"]] == [("start", "no_phone")]
+    assert await pool.fetchval("SELECT status FROM appointments WHERE id = $1", silent["id"]) == "booked"
+
+    on_tuesday(clock)
+    outcome = await manager.post(
+        f"/api/v1/staff/appointments/{silent['id']}/outcome", {"outcome": "callback"}
+    )
+    answer = await outcome.json()
+    assert outcome.status == 422, answer
+    assert [(d["field"], d["type"]) for d in answer["error"]["details"]] == [("outcome", "no_phone")]
+    assert await pool.fetchval("SELECT outcome FROM appointments WHERE id = $1", silent["id"]) is None
+    assert await events(pool, "callback.created") == []
+    assert await events(pool, "appointment.cancelled") == []
+    resolved = await manager.post(
+        f"/api/v1/staff/appointments/{silent['id']}/outcome", {"outcome": "resolved"}
+    )
+    assert resolved.status == 200
 
 
 async def test_other_locations_and_unknown_ids_are_refused(manager: Staff, clock: ManualClock) -> None:

@@ -48,7 +48,11 @@ async def test_mitte_manager_opens_the_day_records_outcomes_and_claims_and_close
         (("08:00", "Albers"), ("08:30", "Brandt"), ("09:00", "Claassen")), start=1
     ):
         body = customer(f"{TUESDAY}T{hhmm}:00+01:00", f"kunde{number}@example.org")
-        body["customer"].update(last_name=last_name, customer_number=factory.customer_number(100 + number))
+        body["customer"].update(
+            last_name=last_name,
+            customer_number=factory.customer_number(100 + number),
+            phone="0421 123456",  # a callback ticket needs a number to call
+        )
         response = await gateway.browser().post("/api/v1/appointments", json=body)
         assert response.status == 201, await response.text()
         booked[last_name] = await response.json()

@@ -180,9 +180,17 @@ async def test_a_follow_up_is_one_click_on_a_free_slot_of_the_responsible_team_a
         )
         == 1
     )
-    # The first file shows the follow-up in its history; a second follow-up is refused in German.
+    # The first file shows the follow-up in its history and as its outcome; a second follow-up is refused
+    # in German.
     html = await (await browser.get(file_path)).text()
     assert "Folgetermin gebucht" in html
+    assert "<dt>Ergebnis</dt><dd>Folgetermin im zuständigen Team</dd>" in html
+    # The day list counts it as done: no outcome form left on its row, none missing.
+    day = await (await browser.get(f"/staff/locations/{HERE}/day", params={"date": TUESDAY})).text()
+    assert "1 Termin, davon 0 ohne Ergebnis" in day
+    row = re.search(rf'<tr id="a-{first["id"]}".*?</tr>', day, re.S)
+    assert row and "<strong>Folgetermin im zuständigen Team</strong>" in row.group(0)
+    assert 'value="follow_up"' not in day  # staff never choose it: booking the follow-up records it
     twice = await form(browser, f"{file_path}/follow-up", choice="bescheid|in_person", start=starts[1])
     assert twice.status == 409 and "schon einen offenen Termin" in await twice.text()
 
@@ -214,7 +222,19 @@ async def test_a_transfer_to_the_responsible_location_moves_it_to_a_free_slot_th
     assert (await events(pool, "appointment.transferred"))[0]["from_location_id"] == HERE
     assert (await browser.get(file_path)).status == 403  # now the responsible location's file
 
-    second = await book(client, TUESDAY, "08:15")
+    # Without a slot the customer is told "we call you back": not for a customer without a number.
+    silent = await book(client, TUESDAY, "08:30")  # in person, no phone number
+    silent_path = f"/staff/appointments/{silent['id']}"
+    html = await (await browser.get(silent_path, params=step)).text()
+    assert "Ohne Termin übergeben (Rückruf-Ticket)" not in html
+    assert "Ohne Termin (Rückruf-Ticket) nicht möglich: keine Telefonnummer" in html
+    refused = await form(browser, f"{silent_path}/transfer", location_id=THERE, choice="bescheid|in_person")
+    html = await refused.text()
+    assert refused.status == 422 and "Keine Telefonnummer, darum ist ein Rückruf nicht möglich" in html
+    assert await pool.fetchval("SELECT status FROM appointments WHERE id = $1", silent["id"]) == "booked"
+    assert await events(pool, "callback.created") == []
+
+    second = await book(client, TUESDAY, "08:15", customer={"phone": "0421 765432"})
     ticket = await form(
         browser,
         f"/staff/appointments/{second['id']}/transfer",
@@ -229,7 +249,11 @@ async def test_a_transfer_to_the_responsible_location_moves_it_to_a_free_slot_th
     # is offered nothing to change.
     there = await signed_in(pages_gateway, "anderswo-rueckruf", location=THERE)
     queue = await (await there.get(f"/staff/locations/{THERE}/callbacks")).text()
-    assert f'href="/staff/appointments/{second["id"]}"' in queue
+    assert f'href="/staff/appointments/{second["id"]}"' in queue and "Telefon 0421 765432" in queue
+    # A ticket whose customer has no number (one opened before numbers were required) says so.
+    await pool.execute("UPDATE appointments SET phone = NULL WHERE id = $1", second["id"])
+    queue = await (await there.get(f"/staff/locations/{THERE}/callbacks")).text()
+    assert "<strong>keine Telefonnummer</strong>" in queue
     handed = await there.get(f"/staff/appointments/{second['id']}")
     html = await handed.text()
     assert handed.status == 200 and second["reference"] in html and "Mustermann" in html
@@ -286,6 +310,38 @@ async def test_staff_move_an_appointment_to_another_free_slot_from_its_file_and_
     again = slot_buttons(html, f"{file_path}/reschedule")
     assert again and all(start >= "2026-03-17" for start in again)
     assert f'action="{file_path}#h-move"' in html and f'action="{file_path}/reschedule#' not in html
+
+
+@pytest.mark.req("R12")
+@pytest.mark.req("R41")
+async def test_staff_move_a_caller_to_an_evening_slot_from_the_file_and_the_customer_still_declares_it(
+    client: TestClient[Any, Any], pages_gateway: Gateway, pool: asyncpg.Pool
+) -> None:
+    """A caller who can only come after work: staff move the appointment to an evening time knowingly
+    (as for a follow-up or a transfer); on the manage page the customer still declares it."""
+    booked = await book(client, TUESDAY, "08:00")
+    browser = await signed_in(pages_gateway, "abends")
+    file_path = f"/staff/appointments/{booked['id']}"
+    evening = factory.iso("2026-03-05", "16:00")  # Thursday: the entrance zone's evening window
+    moved = await form(browser, f"{file_path}/reschedule", start=evening, **{"from": "2026-03-05"})
+    assert moved.status == 303, await moved.text()
+    html = await (await browser.get(moved.headers["Location"])).text()
+    assert "Donnerstag, 5. März 2026, 16:00 Uhr" in html and "(Abendtermin)" in html
+    row = await pool.fetchrow(
+        "SELECT evening, evening_declared FROM appointments WHERE id = $1", booked["id"]
+    )
+    assert (row["evening"], row["evening_declared"]) == (True, True)
+
+    # The customer's own move to an evening time still needs the declaration, named at its field.
+    other = await book(client, TUESDAY, "08:15")
+    token = other["manage_url"].split("token=")[1]
+    refused = await client.post(
+        f"/api/v1/appointments/{other['id']}/reschedule",
+        json={"start": factory.iso("2026-03-05", "16:15")},
+        headers={"X-Manage-Token": token},
+    )
+    assert refused.status == 422
+    assert (await refused.json())["error"]["details"][0]["field"] == "evening_declaration"
 
 
 @pytest.mark.req("R41")

@@ -44,7 +44,10 @@ async def test_real_staff_answers_read_through_their_documented_models(
 
     booked = await manager.post(
         "/api/v1/staff/appointments",
-        {**factory.booking(factory.iso(TUESDAY, "09:00")), "interpreter_language": "Farsi"},
+        {
+            **factory.booking(factory.iso(TUESDAY, "09:00"), customer={"phone": "0421 123456"}),
+            "interpreter_language": "Farsi",
+        },
     )
     assert booked.status == 201, await booked.text()
     appointment = await booked.json()
@@ -104,7 +107,7 @@ async def test_follow_up_transfer_and_mass_change_answers_read_through_their_doc
 ) -> None:
     entrance = await book(client, TUESDAY, "08:00")
     wrong = await book(client, TUESDAY, "08:30")
-    unplaced = await book(client, TUESDAY, "08:45")
+    unplaced = await book(client, TUESDAY, "08:45", customer={"phone": "0421 123456"})
     clock.set(factory.at(TUESDAY, "08:10"))
     follow = await manager.post(
         f"/api/v1/staff/appointments/{entrance['id']}/follow-up",

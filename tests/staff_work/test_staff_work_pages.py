@@ -148,7 +148,10 @@ async def test_outcomes_by_form_once_and_a_callback_ticket_is_claimed_and_closed
     client: TestClient[Any, Any], gateway: Gateway, pool: asyncpg.Pool, clock: ManualClock
 ) -> None:
     first = await book(client, TUESDAY, "08:00")
-    second = await book(client, TUESDAY, "08:15", number=factory.customer_number(2))
+    second = await book(
+        client, TUESDAY, "08:15", number=factory.customer_number(2), customer={"phone": "0421 123456"}
+    )
+    silent = await book(client, TUESDAY, "08:30", number=factory.customer_number(4))  # no phone number
     browser = await signed_in_manager(gateway)
     place = {"location": HERE, "date": TUESDAY}
 
@@ -164,6 +167,16 @@ async def test_outcomes_by_form_once_and_a_callback_ticket_is_claimed_and_closed
     )
     assert done.status == 303
     assert done.headers["Location"].startswith(f"/staff/locations/{HERE}/day?date={TUESDAY}&notice=outcome")
+    # A callback promises a call: for a customer without a number the page says what to do instead.
+    unreachable = await form(
+        browser, f"/staff/appointments/{silent['id']}/outcome", outcome="callback", note="bitte", **place
+    )
+    html = await unreachable.text()
+    assert unreachable.status == 422
+    assert "<li>08:30, Mustermann: Keine Telefonnummer, darum ist ein Rückruf-Ticket nicht möglich." in html
+    row = row_of(html, silent["id"])
+    assert '<option value="callback" selected>' in row and 'value="bitte"' in row
+    assert re.search(rf'id="o-{silent["id"]}"[^>]*aria-invalid="true"', row)
     callback = await form(browser, f"/staff/appointments/{second['id']}/outcome", outcome="callback", **place)
     assert callback.status == 303 and "notice=callback" in callback.headers["Location"]
     html = await (await browser.get(callback.headers["Location"])).text()
@@ -228,6 +241,54 @@ async def test_outcomes_by_form_once_and_a_callback_ticket_is_claimed_and_closed
     assert len(await events(pool, "callback.closed")) == 1
     again = await form(browser, f"/staff/callbacks/{ticket['id']}/close", location=HERE, result="nochmal")
     assert again.status == 409
+
+
+@pytest.mark.req("R23")
+@pytest.mark.req("R24")
+async def test_the_entrance_zone_hands_a_callback_ticket_to_the_responsible_team_chosen_on_the_day_list(
+    client: TestClient[Any, Any], pages_gateway: Gateway, pool: asyncpg.Pool, clock: ManualClock
+) -> None:
+    """Directive 3.4: what the entrance zone cannot finish goes to the responsible team as a callback.
+    The outcome form offers the location's teams; from the entrance zone the one benefits team is
+    preselected, from that team itself its own group; a refused form keeps the team chosen; the
+    correction form hands the ticket to another team."""
+    phone = {"customer": {"phone": "0421 123456"}}
+    entrance = await book(client, TUESDAY, "08:00", **phone)  # "veraenderung": the entrance zone
+    benefits = await book(client, TUESDAY, "08:00", concern="bescheid", **phone)  # the benefits team
+    clock.set(factory.at(TUESDAY, "11:30"))
+    browser = await pages_gateway.signed_in("eingangszone", (Role.APPOINTMENT_MANAGER, HERE))
+    place = {"location": HERE, "date": TUESDAY}
+    html = await (await browser.get(f"/staff/locations/{HERE}/day", params={"date": TUESDAY})).text()
+    row = row_of(html, entrance["id"])
+    label = f'<label for="ot-{entrance["id"]}">Team für ein Rückruf-Ticket'
+    assert label in row and '<span class="visually-hidden"> (08:00, Mustermann)</span>' in row
+    assert '<option value="ez">Eingangszone</option>' in row
+    assert '<option value="lt" selected>Leistungsteam</option>' in row
+    assert '<option value="lt" selected>Leistungsteam</option>' in row_of(html, benefits["id"])
+
+    # Refused (no outcome chosen): the row's form comes back with the team that was chosen.
+    path = f"/staff/appointments/{entrance['id']}/outcome"
+    refused = await form(browser, path, outcome="", team="ez", **place)
+    assert refused.status == 422
+    row = row_of(await refused.text(), entrance["id"])
+    assert '<option value="ez" selected>Eingangszone</option>' in row
+    assert '<option value="lt" selected>' not in row
+
+    done = await form(browser, path, outcome="callback", team="lt", **place)
+    assert done.status == 303 and "notice=callback" in done.headers["Location"]
+    queue = await (await browser.get(f"/staff/locations/{HERE}/callbacks")).text()
+    [ticket] = [e["callback"] for e in await events(pool, "callback.created")]
+    assert ticket["group_id"] == "lt" and "<td>Leistungsteam</td>" in row_of(queue, ticket["id"])
+
+    # The correction form hands the open ticket to the team it names.
+    html = await (await browser.get(f"/staff/locations/{HERE}/day", params={"date": TUESDAY})).text()
+    assert f'<select id="ct-{entrance["id"]}" name="team">' in row_of(html, entrance["id"])
+    fixed = await form(
+        browser, path, outcome="callback", team="ez", correction="true", reason="EZ klärt", **place
+    )
+    assert fixed.status == 303
+    moved = (await events(pool, "callback.created"))[-1]["callback"]
+    assert (moved["id"], moved["group_id"]) == (ticket["id"], "ez")
 
 
 async def test_after_a_refused_form_the_pages_own_day_picker_and_filter_still_lead_to_that_page(

@@ -180,10 +180,12 @@ def explain(
     *,
     fields: dict[str, str] | None = None,
     codes: dict[str, str] | None = None,
+    kinds: dict[str, str] | None = None,
 ) -> tuple[list[str], dict[str, str]]:
     """Booking's refusal in German: the lines of the error summary, and a message per form field it
     named (for the field's `aria-describedby`). `fields` names the form's fields, `codes` overrides the
-    words of a code for this page."""
+    words of a code for this page, `kinds` words a field's refusal by its detail `type` (what staff can
+    do about it, where "bitte prüfen" would not tell them)."""
     names = fields if fields is not None else FIELDS_DE
     error = data.get("error") if isinstance(data, dict) else None
     error = error if isinstance(error, dict) else {}
@@ -193,10 +195,12 @@ def explain(
         by_field: dict[str, str] = {}
         for detail in error.get("details") or []:
             field = str(detail.get("field") or "") if isinstance(detail, dict) else ""
+            kind = str(detail.get("type") or "") if isinstance(detail, dict) else ""
             key = field.split(".")[-1]
             name = names.get(key, "")
             if name and key not in by_field:
-                by_field[key] = f"{name}: bitte prüfen bzw. ausfüllen."
+                worded = (kinds or {}).get(kind)
+                by_field[key] = worded or f"{name}: bitte prüfen bzw. ausfüllen."
                 lines.append(by_field[key])
         return lines or ["Bitte prüfen Sie Ihre Eingaben."], by_field
     words = {**CODES_DE, **(codes or {})}

@@ -44,6 +44,7 @@ from services.gateway.staff_work.common import (
     text,
     today,
 )
+from services.gateway.staff_work.teams import ENTRANCE_KINDS
 from shared.errors import NotFoundError
 from shared.identity import Role
 from shared.labels import CHANNELS_DE, LANGUAGES_DE, MODES_DE, OUTCOMES_DE
@@ -51,7 +52,6 @@ from shared.web import CLOCK
 
 routes = web.RouteTableDef()
 
-ENTRANCE_KINDS = frozenset({"entrance_zone", "jba_entrance_zone"})
 HISTORY_DE = {
     "cancelled": "Abgesagt durch Mitarbeitende",
     "outcome": "Ergebnis erfasst",
@@ -80,8 +80,19 @@ FOLLOW_UP_CODES = {
     ),
 }
 TRANSFER_CODES = {"not_changeable": "Nur ein gebuchter Termin kann übergeben werden."}
+# R25: without a slot the customer is promised a call back, which needs a number.
+TRANSFER_KINDS = {
+    "no_phone": "Keine Telefonnummer, darum ist ein Rückruf nicht möglich. Bitte wählen Sie eine Zeit am "
+    "zuständigen Standort."
+}
 MOVE_CODES = {"too_late": "Der Termin hat begonnen oder ist vorbei; er kann nicht mehr verlegt werden."}
-STEP_FIELDS = {"concern_id": "Anliegen", "mode": "Art", "start": "Zeit", "location_id": "Standort"}
+STEP_FIELDS = {
+    "concern_id": "Anliegen",
+    "mode": "Art",
+    "start": "Zeit",
+    "location_id": "Standort",
+    "evening_declaration": "Abendtermin",
+}
 
 
 def appointment_id_of(request: web.Request) -> str:
@@ -348,7 +359,7 @@ async def transfer_submit(request: web.Request) -> web.StreamResponse:
                 "modes": MODES_DE,
             },
         )
-    errors, _ = explain(status, answer, fields=STEP_FIELDS, codes=TRANSFER_CODES)
+    errors, _ = explain(status, answer, fields=STEP_FIELDS, codes=TRANSFER_CODES, kinds=TRANSFER_KINDS)
     return await file_page(
         request,
         appointment_id,

@@ -35,6 +35,7 @@ from services.gateway.staff_work.common import (
     WORK_JINJA,
     booking_change,
     booking_get,
+    concerns_of,
     date_from,
     day_de,
     day_of,
@@ -49,8 +50,9 @@ from services.gateway.staff_work.common import (
     today,
     when,
 )
+from services.gateway.staff_work.teams import default_team, team_choices
 from shared.identity import Role, StaffIdentity
-from shared.labels import LANGUAGES_DE, MODES_DE, OUTCOMES_DE
+from shared.labels import LANGUAGES_DE, MODES_DE, OUTCOME_CHOICES_DE, OUTCOMES_DE
 
 HERE = Path(__file__).parent
 
@@ -150,6 +152,9 @@ async def _day_page(
     )
     names = await location_names(request)
     booked = [a for a in appointments if a.get("status") != "cancelled"]
+    teams = team_choices(await concerns_of(request, location_id), appointments)
+    for a in appointments:
+        a["default_team"] = default_team(a, teams)
     return render(
         request,
         "work_day.html",
@@ -168,6 +173,8 @@ async def _day_page(
             "without_outcome": sum(1 for a in booked if not a.get("outcome")),
             "cancelled": len(appointments) - len(booked),
             "outcomes": OUTCOMES_DE,
+            "outcome_choices": OUTCOME_CHOICES_DE,
+            "teams": teams,
             "modes": MODES_DE,
             "languages": LANGUAGES_DE,
             "statuses": STATUS_DE,
@@ -239,12 +246,22 @@ def _without_page(status: int, answer: Any) -> NoReturn:
     raise UpstreamError(status, answer)
 
 
+# R23: a callback ticket is a promise to call, which needs a number.
+OUTCOME_KINDS = {
+    "no_phone": "Keine Telefonnummer, darum ist ein Rückruf-Ticket nicht möglich. Bitte buchen Sie einen "
+    "Folgetermin (in der Akte) oder wählen Sie ein anderes Ergebnis."
+}
+
+
 @routes.post("/staff/appointments/{appointment_id}/outcome")
 async def outcome_submit(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     location, day = location_from(form), date_from(form)
     correction = form.get("correction") == "true"
     data: dict[str, Any] = {"outcome": text(form, "outcome", 40), "note": text(form, "note")}
+    team = text(form, "team", 64)
+    if team and data["outcome"] == "callback":
+        data["team"] = team  # the responsible team of the ticket (R23); booking checks it is the location's
     if correction:
         data.update(correction=True, reason=text(form, "reason", 500))
     appointment_id = request.match_info["appointment_id"]
@@ -263,7 +280,8 @@ async def outcome_submit(request: web.Request) -> web.StreamResponse:
         _without_page(status, answer)
     if not 200 <= status < 300:
         typed = {k: str(v) for k, v in data.items() if isinstance(v, str)}
-        errors, failed = _failed_row(appointment_id, {**typed, "correction": str(correction)}, status, answer)
+        typed.update(team=team, correction=str(correction))
+        errors, failed = _failed_row(appointment_id, typed, status, answer, kinds=OUTCOME_KINDS)
         return await _day_page(
             request,
             location,
