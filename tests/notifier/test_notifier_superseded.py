@@ -14,7 +14,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from services.notifier import db, service, waiting_mail
+from services.notifier import db, planning, service, waiting_mail
 from services.notifier.config import Settings
 from services.notifier.domain import MailStatus
 from services.notifier.sender import MailSender
@@ -102,7 +102,7 @@ async def test_a_confirmation_in_delivery_when_the_cancellation_comes_is_not_ret
 async def _apply(pool: asyncpg.Pool, data: EventData, *, clock: ManualClock, settings: Settings) -> None:
     envelope = make_envelope(data, producer="booking", clock=clock, correlation_id="cid-superseded")
     async with pool.acquire() as conn, conn.transaction():
-        await service.apply_appointment_event(conn, envelope, data, clock=clock, settings=settings)
+        await planning.apply_appointment_event(conn, envelope, data, clock=clock, settings=settings)
 
 
 async def _claim(pool: asyncpg.Pool, *, clock: ManualClock, settings: Settings) -> tuple[Any, uuid.UUID]:
