@@ -9,7 +9,7 @@ import asyncpg
 from aiohttp import web
 
 from services.notifier.config import Settings
-from services.notifier.service import apply_appointment_event, erase_personal_data
+from services.notifier.planning import apply_appointment_event, erase_personal_data
 from services.notifier.waiting_mail import handlers as waiting_handlers
 from shared.consumer import Consumer, Handler
 from shared.events import Envelope

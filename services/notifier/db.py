@@ -118,7 +118,9 @@ async def cancel_superseded_mails(
 
     The lock is taken on every pending mail of the kinds, held or not, and whether a sender holds it is
     read after the lock: a sender that records a failed attempt at the same moment either sees the mark
-    or leaves the mail unclaimed before it is looked at, so it is cancelled either way."""
+    or leaves the mail unclaimed before it is looked at, so it is cancelled either way.
+
+    The mails of a wish that ended go the same way (`waiting_mail`, the wish's id in `appointment_id`)."""
     rows: list[asyncpg.Record] = await conn.fetch(
         "UPDATE mails m SET"
         " status = CASE WHEN old.held THEN m.status ELSE 'cancelled' END,"

@@ -8,6 +8,7 @@ import hmac
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from urllib.parse import parse_qs, urlsplit
 
 from shared.events.appointment import AppointmentStatus
 from shared.events.mail import FailureReason, MailKind
@@ -157,3 +158,8 @@ def address_hash(address: str, key: str) -> str:
     """A keyed hash that stands for an address on the suppression list: equal addresses match, and the
     list alone does not give them away (R34)."""
     return hmac.new(key.encode(), normalise_address(address).encode(), hashlib.sha256).hexdigest()
+
+
+def has_token(url: str) -> bool:
+    """Whether a manage link carries the customer's token (a change by staff carries the bare page)."""
+    return bool(parse_qs(urlsplit(url).query).get("token"))

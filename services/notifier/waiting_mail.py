@@ -143,13 +143,7 @@ async def apply_waiting_event(
             ended,
         )
         if ended:
-            # Nothing still waiting to go out about this wish may arrive after the wish has ended.
-            await conn.execute(
-                "UPDATE mails SET status = 'cancelled', finished_at = $2, recipient = NULL, payload = NULL"
-                " WHERE appointment_id = $1 AND status = 'pending' AND claim_token IS NULL",
-                wish.id,
-                now,
-            )
+            await _end_mails(conn, envelope.type, wish, now)
     kind = _mail_kind(envelope.type, data)
     recipient = wish.customer.email.strip()
     if kind is None or not recipient or link is None:
@@ -176,6 +170,25 @@ async def apply_waiting_event(
     )
     log.info("wish_mail_planned", wish_id=str(wish.id), revision=wish.revision, kind=kind.value)
     return kind if inserted else None
+
+
+async def _end_mails(conn: asyncpg.Connection, event_type: str, wish: WishSnapshot, now: datetime) -> None:
+    """Nothing still to go out about an ended wish may arrive after its end (an offer after the
+    withdrawal): the mails waiting are cancelled; one a sender is delivering this moment stays with it,
+    marked as superseded, so that a failed attempt cancels it instead of trying again, and so does a
+    sender taking it over once the lease has run out (as for appointments: `db.cancel_superseded_mails`)."""
+    ended = await db.cancel_superseded_mails(
+        conn, wish.id, now, sorted(KINDS), revision=wish.revision, mark_in_delivery=True
+    )
+    if ended:
+        log.info(
+            "wish_mails_superseded",
+            event_type=event_type,
+            wish_id=str(wish.id),
+            revision=wish.revision,
+            cancelled=[row["kind"] for row in ended if not row["held"]],
+            in_delivery=[row["kind"] for row in ended if row["held"]],
+        )
 
 
 async def erase_wish(conn: asyncpg.Connection, wish_id: uuid.UUID, now: datetime) -> None:

@@ -17,6 +17,8 @@ class SmtpGate:
         # The client sides of the conversations caught, one per conversation.
         self.held: list[asyncio.StreamWriter] = []
         self._upstream_of_held: list[asyncio.StreamWriter] = []
+        # Both sides of the conversations forwarded, for cut().
+        self._forwarded: set[asyncio.StreamWriter] = set()
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -41,6 +43,13 @@ class SmtpGate:
         self.held.clear()
         self._upstream_of_held.clear()
 
+    def cut(self) -> None:
+        """Close every conversation forwarded so far (the server restarted): a sender's open connections
+        are dead, so its next delivery opens a new one."""
+        for writer in self._forwarded:
+            writer.close()
+        self._forwarded.clear()
+
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if self.holding:
             self.held.append(writer)
@@ -50,6 +59,7 @@ class SmtpGate:
         except OSError:
             writer.close()
             return
+        self._forwarded.update((writer, up_writer))
         for task in (
             asyncio.create_task(self._pipe(reader, up_writer, client=writer)),
             asyncio.create_task(self._pipe(up_reader, writer)),

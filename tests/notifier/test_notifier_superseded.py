@@ -1,25 +1,34 @@
 """A mail in a sender's hands when a newer change of the appointment comes (R9): the change cannot take it
 away (it may be delivered this moment), but should its delivery fail for now, or the sender vanish, it
-is not tried again: it would arrive after the newer mail. Delivered, it stays delivered."""
+is not tried again: it would arrive after the newer mail. Delivered, it stays delivered. The same holds
+for a waiting-list mail in a sender's hands when the wish ends (R45)."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
 import pytest
 
-from services.notifier import db, service
+from services.notifier import db, planning, service, waiting_mail
 from services.notifier.config import Settings
 from services.notifier.domain import MailStatus
 from services.notifier.sender import MailSender
 from shared.clock import ManualClock, SystemClock
 from shared.events import EventData, make_envelope
 from shared.events.appointment import AppointmentLinkRenewedV1, AppointmentSnapshot
+from shared.events.waiting_list import (
+    OfferSnapshot,
+    WaitingOfferedV1,
+    WaitingRegisteredV1,
+    WaitingWithdrawnV1,
+    WishSnapshot,
+    WishStatus,
+)
 from tests.conftest import wait_for
 from tests.notifier.conftest import (
     Notifier,
@@ -93,7 +102,7 @@ async def test_a_confirmation_in_delivery_when_the_cancellation_comes_is_not_ret
 async def _apply(pool: asyncpg.Pool, data: EventData, *, clock: ManualClock, settings: Settings) -> None:
     envelope = make_envelope(data, producer="booking", clock=clock, correlation_id="cid-superseded")
     async with pool.acquire() as conn, conn.transaction():
-        await service.apply_appointment_event(conn, envelope, data, clock=clock, settings=settings)
+        await planning.apply_appointment_event(conn, envelope, data, clock=clock, settings=settings)
 
 
 async def _claim(pool: asyncpg.Pool, *, clock: ManualClock, settings: Settings) -> tuple[Any, uuid.UUID]:
@@ -243,3 +252,143 @@ async def test_an_overtaken_event_whose_mail_a_newer_change_of_state_made_wrong_
     await asyncio.sleep(0.5)
     assert subjects(sink, snap) == ["Terminbestätigung", "Absage"]
     assert "manage_link" not in await statuses(pool, snap.id)
+
+
+# -- a waiting-list mail when the wish ends -------------------------------------------------------------
+
+# The German subjects of the waiting list's mails, by how they begin.
+WISH_SUBJECTS = {
+    "Bitte bestätigen Sie Ihren Eintrag": "waiting_opt_in",
+    "Ein Termin ist frei": "waiting_offer",
+    "Sie haben sich von der Warteliste": "waiting_withdrawn",
+}
+
+
+def a_wish() -> WishSnapshot:
+    wish_id = uuid.uuid4()
+    values = {
+        **waiting_mail.sample_payload("de")["wish"],
+        "id": str(wish_id),
+        "revision": 1,
+        "status": WishStatus.PENDING_OPT_IN,
+        "customer": {
+            "first_name": "Erika",
+            "last_name": "Mustermann",
+            "email": f"warte-{wish_id.hex[:10]}@example.org",
+        },
+        "page_url": f"https://termine.example/waiting-list/{wish_id}?token=secret-{uuid.uuid4().hex}",
+    }
+    return WishSnapshot.model_validate(values)
+
+
+def wish_events(
+    wish: WishSnapshot, now: datetime
+) -> tuple[WaitingRegisteredV1, WaitingOfferedV1, WaitingWithdrawnV1]:
+    """Registered (revision 1), a slot offered until tomorrow (2), withdrawn by the customer (3); the later
+    events carry the bare page, as booking publishes them."""
+    bare = wish.page_url.split("?", 1)[0]
+    start = now + timedelta(days=2)
+    offer = OfferSnapshot(
+        id=uuid.uuid4(), start=start, end=start + timedelta(minutes=30), expires_at=now + timedelta(days=1)
+    )
+    offered = wish.model_copy(update={"revision": 2, "status": WishStatus.OFFERED, "page_url": bare})
+    withdrawn = wish.model_copy(update={"revision": 3, "status": WishStatus.WITHDRAWN, "page_url": bare})
+    return (
+        WaitingRegisteredV1(wish=wish),
+        WaitingOfferedV1(wish=offered, offer=offer),
+        WaitingWithdrawnV1(wish=withdrawn),
+    )
+
+
+def wish_mails(sink: MailSink, wish: WishSnapshot) -> list[str]:
+    return [
+        next((kind for start, kind in WISH_SUBJECTS.items() if m.subject.startswith(start)), "?")
+        for m in received(sink, wish.customer.email)
+    ]
+
+
+@pytest.mark.req("R45")
+async def test_an_offer_in_delivery_when_the_wish_is_withdrawn_is_not_retried_after_it_fails(
+    start_notifier: StartNotifier, publish: Publisher, sink: MailSink, clean_db: dict[str, asyncpg.Pool]
+) -> None:
+    """A sender is in the middle of delivering the offer when the customer withdraws the wish, and the
+    mail server drops the conversation: once it answers again, the customer gets the confirmation of the
+    withdrawal only, never the offer of a slot for a wish that has ended."""
+    pool = clean_db["notifier"]
+    gate = SmtpGate(sink.smtp_port)
+    await gate.start()
+    try:
+        await start_notifier(smtp_port=gate.port, smtp_timeout=20.0)
+        wish = a_wish()
+        registered, offered, withdrawn = wish_events(wish, SystemClock().now())
+        await publish(registered)
+        await mails_to(sink, wish.customer.email)
+        gate.cut()  # the sender's open connection is gone: the offer's delivery starts a new conversation
+        gate.holding = True  # the server stops answering: each delivery is caught in its conversation
+        await publish(offered)
+
+        async def offer_in_delivery() -> bool:
+            rows = await mail_rows(pool, wish.id)
+            return len(gate.held) >= 1 and any(
+                r["kind"] == "waiting_offer" and r["claimed_until"] is not None for r in rows
+            )
+
+        await wait_for(offer_in_delivery, what="the offer in a sender's hands")
+        await publish(withdrawn)
+
+        async def withdrawal_in_delivery() -> bool:
+            return "waiting_withdrawn" in await statuses(pool, wish.id) and len(gate.held) >= 2
+
+        await wait_for(withdrawal_in_delivery, what="the withdrawal's mail in a sender's hands too")
+        assert (await statuses(pool, wish.id))["waiting_offer"] == "pending"  # still the sender's
+        gate.release()  # both conversations break off (a temporary failure); the server answers again
+
+        await mails_to(sink, wish.customer.email, 2)
+        await asyncio.sleep(1.5)  # longer than the back-off: a late offer would show
+        assert wish_mails(sink, wish) == ["waiting_opt_in", "waiting_withdrawn"]
+        assert (await statuses(pool, wish.id))["waiting_offer"] == "cancelled"
+        [offer_mail] = [r for r in await mail_rows(pool, wish.id) if r["kind"] == "waiting_offer"]
+        assert offer_mail["recipient"] is None and offer_mail["payload"] is None  # R34
+    finally:
+        await gate.stop()
+
+
+async def _apply_wish(pool: asyncpg.Pool, data: EventData, *, clock: ManualClock, settings: Settings) -> None:
+    envelope = make_envelope(data, producer="booking", clock=clock, correlation_id="cid-wish-superseded")
+    async with pool.acquire() as conn, conn.transaction():
+        await waiting_mail.apply_waiting_event(conn, envelope, data, clock=clock, settings=settings)
+
+
+@pytest.mark.req("R45")
+async def test_an_offer_held_by_a_vanished_sender_is_not_sent_by_the_one_taking_it_over_after_the_withdrawal(
+    sink: MailSink, clean_db: dict[str, asyncpg.Pool]
+) -> None:
+    """The sender holding the offer dies before it reports; the customer withdraws meanwhile. The sender
+    that takes the mails over once the lease has run out sends the withdrawal's mail and drops the offer."""
+    pool = clean_db["notifier"]
+    clock = ManualClock(SystemClock().now())
+    settings = notifier_settings(sink.smtp_port)
+    wish = a_wish()
+    registered, offered, withdrawn = wish_events(wish, clock.now())
+    await _apply_wish(pool, registered, clock=clock, settings=settings)
+    opt_in, token = await _claim(pool, clock=clock, settings=settings)
+    async with pool.acquire() as conn:
+        assert await db.finish(conn, opt_in.id, token, status=MailStatus.SENT, now=clock.now())
+    await _apply_wish(pool, offered, clock=clock, settings=settings)
+    offer_mail, _vanished = await _claim(pool, clock=clock, settings=settings)
+    assert offer_mail.kind == "waiting_offer"
+    await _apply_wish(pool, withdrawn, clock=clock, settings=settings)
+
+    clock.advance(timedelta(seconds=settings.mail_lease_seconds + 1))
+    sender = MailSender(pool, settings, clock)
+    try:
+        assert await sender.claim_and_spawn(10) == 2
+        await wait_for(lambda: sender.busy == 0, what="both mails handled")
+    finally:
+        await sender.stop()
+    assert wish_mails(sink, wish) == ["waiting_withdrawn"]
+    assert await statuses(pool, wish.id) == {
+        "waiting_opt_in": "sent",
+        "waiting_offer": "cancelled",
+        "waiting_withdrawn": "sent",
+    }
