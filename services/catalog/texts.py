@@ -30,7 +30,7 @@ FINDER_MESSAGES: dict[str, dict[str, str]] = {
     "other_jobcenter": {
         "de": "Ihre Adresse{where} gehört nicht zum Jobcenter Bremen. Zuständig ist: {jobcenter}. "
         "Bitte rufen Sie dort an: {hotline}.",
-        "en": "Your address{where} is not served by Jobcenter Bremen. The responsible office is: "
+        "en": "Your address{where} is not served by Jobcenter Bremen. The responsible jobcenter is: "
         "{jobcenter}. "
         "Please call them: {hotline}.",
         "de-x-ls": "Sie wohnen nicht in der Stadt Bremen{where}. Dann ist ein anderes Jobcenter für Sie da: "
@@ -38,11 +38,11 @@ FINDER_MESSAGES: dict[str, dict[str, str]] = {
     },
     "unknown_street": {
         "de": "Wir haben diese Straße in der Stadt Bremen nicht gefunden.{suggest} Bitte prüfen Sie die "
-        "Schreibweise. Wenn Sie Ihre Geschäftsstelle so nicht finden, rufen Sie das Service-Center an: "
-        "{hotline}. Sie können auch in die Eingangszone jeder Geschäftsstelle kommen.",
+        "Schreibweise. Wenn Sie Ihren Standort so nicht finden, rufen Sie das Service-Center an: "
+        "{hotline}. Sie können auch in die Eingangszone jedes Standorts kommen.",
         "en": "We could not find this street in the city of Bremen.{suggest} Please check the spelling. If "
-        "you still cannot find your office, call the service centre: {hotline}. You can also come to the "
-        "entrance zone of any office.",
+        "you still cannot find your location, call the service centre: {hotline}. You can also come to the "
+        "entrance zone of any location.",
         "de-x-ls": "Wir kennen diese Straße nicht.{suggest} Bitte prüfen Sie: Ist die Straße richtig "
         "geschrieben? Sie finden Ihren Standort nicht? Dann rufen Sie uns an. Die Telefon·nummer ist: "
         "{hotline}. Sie können auch zu einem Standort vom Jobcenter gehen.",
@@ -53,8 +53,8 @@ FINDER_MESSAGES: dict[str, dict[str, str]] = {
         "de-x-ls": " Meinen Sie vielleicht: {names}?",
     },
     "needs_house_number": {
-        "de": "Diese Straße gehört zu mehreren Geschäftsstellen. Bitte geben Sie auch Ihre Hausnummer an.",
-        "en": "This street belongs to several offices. Please also give your house number.",
+        "de": "Diese Straße gehört zu mehreren Standorten. Bitte geben Sie auch Ihre Hausnummer an.",
+        "en": "This street belongs to several locations. Please also give your house number.",
         "de-x-ls": "Diese Straße gehört zu mehr als einem Standort. "
         "Bitte schreiben Sie auch Ihre Haus·nummer.",
     },
@@ -66,7 +66,7 @@ FINDER_MESSAGES: dict[str, dict[str, str]] = {
     "number_not_covered": {
         "de": "Für diese Hausnummer haben wir keine Zuordnung gefunden. Bitte prüfen Sie die Hausnummer oder "
         "rufen Sie das Service-Center an: {hotline}.",
-        "en": "We found no office for this house number. Please check the number or call the service "
+        "en": "We found no location for this house number. Please check the number or call the service "
         "centre: {hotline}.",
         "de-x-ls": "Wir kennen diese Haus·nummer nicht. Bitte prüfen Sie die Haus·nummer. Oder rufen Sie uns "
         "an. Die Telefon·nummer ist: {hotline}.",
@@ -81,9 +81,9 @@ FINDER_MESSAGES: dict[str, dict[str, str]] = {
         "Die Telefon·nummer ist: {hotline}.",
     },
     "location_inactive": {
-        "de": "Ihre Geschäftsstelle nimmt gerade keine Online-Termine an. Bitte rufen Sie das Service-Center "
+        "de": "Ihr Standort nimmt gerade keine Online-Termine an. Bitte rufen Sie das Service-Center "
         "an: {hotline}.",
-        "en": "Your office does not take online appointments at the moment. Please call the service "
+        "en": "Your location does not take online appointments at the moment. Please call the service "
         "centre: {hotline}.",
         "de-x-ls": "Bei Ihrem Standort können Sie gerade keinen Termin im Internet machen. "
         "Bitte rufen Sie uns an. Die Telefon·nummer ist: {hotline}.",

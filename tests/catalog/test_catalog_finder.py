@@ -241,3 +241,10 @@ async def test_where_the_finder_cannot_help_it_names_the_hotline_the_pages_and_m
         body = await find(client, street="Gibtesnichtweg", house_number="5")
     assert body["result"] == "unknown" and body["hotline"] == "0421 999-1234"
     assert "0421 999-1234" in body["message"]
+
+
+def test_the_finder_calls_the_place_by_the_word_of_the_pages_and_mails() -> None:
+    """The pages and the mails say Standort / location; the finder said Geschäftsstelle / office."""
+    for key, texts in FINDER_MESSAGES.items():
+        assert "Geschäftsstelle" not in texts["de"], key
+        assert "office" not in texts["en"].lower(), key

@@ -684,7 +684,7 @@ async def test_an_unknown_address_says_what_to_do(client: TestClient[Any, Any]) 
             "aus der Liste",
             "Bitte geben Sie auch Ihre Hausnummer an.",
             "Diese Postleitzahl gehört nicht zur Stadt Bremen.",
-            "Ihre Geschäftsstelle nimmt gerade keine Online-Termine an.",
+            "Ihr Standort nimmt gerade keine Online-Termine an.",
         ),
         (
             "en",
