@@ -24,7 +24,10 @@ class Settings(CommonSettings):
     upstream_timeout: float = 10.0  # seconds for a whole answer, then 504
     upstream_connect_timeout: float = 2.0  # seconds to connect, then the next replica
     # Reverse proxies in front of the gateway (an ingress), as comma-separated networks: from these the
-    # client's address is taken from X-Forwarded-For; from anyone else that header is ignored.
+    # client's address is taken from X-Forwarded-For; from anyone else that header is ignored. Cover only
+    # the ingress controller's pods and the proxies themselves, never client or office networks: a client
+    # inside these ranges can name any address in that header and so escape every per-address limit
+    # (bot defence, the staff sign-in lock-out and throttle).
     trusted_proxies: str = ""
 
     # Customer web pages (issue 6). The secret signs CSRF tokens, encrypts the booking dialogue's state
