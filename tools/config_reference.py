@@ -92,7 +92,8 @@ PRODUCTION: tuple[tuple[tuple[str, ...], str], ...] = (
     ),
     (
         ("OTV_TRUSTED_PROXIES",),
-        "the ingress' networks; else every customer counts as the ingress' address (rate limits, audit)",
+        "the ingress controller's pod network only, never client or office networks; else every customer "
+        "counts as the ingress' address (rate limits, lock-out, audit)",
     ),
     (("OTV_FRAME_ANCESTORS",), "the jobcenter's homepage, where it embeds the customer pages (R36)"),
 )

@@ -24,7 +24,10 @@ class Settings(CommonSettings):
     upstream_timeout: float = 10.0  # seconds for a whole answer, then 504
     upstream_connect_timeout: float = 2.0  # seconds to connect, then the next replica
     # Reverse proxies in front of the gateway (an ingress), as comma-separated networks: from these the
-    # client's address is taken from X-Forwarded-For; from anyone else that header is ignored.
+    # client's address is taken from X-Forwarded-For; from anyone else that header is ignored. Cover only
+    # the ingress controller's pods and the proxies themselves, never client or office networks: a client
+    # inside these ranges can name any address in that header and so escape every per-address limit
+    # (bot defence, the staff sign-in lock-out and throttle).
     trusted_proxies: str = ""
 
     # Customer web pages (issue 6). The secret signs CSRF tokens, encrypts the booking dialogue's state
@@ -57,14 +60,16 @@ class Settings(CommonSettings):
 
     # Staff access (issue 7): sessions end after `idle` minutes without a request and at the latest after
     # `absolute` hours. `max_failures` wrong passwords within `lockout` minutes lock an account for the
-    # client network (an IPv6 /64) they came from only, so that nobody elsewhere can lock a caseworker
-    # out; `account_max_failures` within `lockout` minutes over all networks lock it for everyone for
-    # `lockout` minutes (a distributed guess; an administrator's new start password unlocks it).
+    # client network (an IPv4 address, an IPv6 /56: a German provider's line) they came from only;
+    # `account_max_failures` within `lockout` minutes over all networks (a distributed guess) lock it for
+    # `lockout` minutes for every network the account has not signed in from within 30 days, so a stranger
+    # cannot lock out a caseworker who signs in from a network they used before (an administrator's new
+    # start password unlocks it).
     staff_session_idle_minutes: int = Field(default=30, ge=1)
     staff_session_absolute_hours: float = Field(default=10.0, gt=0)  # ... `absolute`
     staff_login_max_failures: int = Field(default=5, ge=1)  # ... `max_failures`
     staff_login_lockout_minutes: int = Field(default=15, ge=1)  # ... `lockout`
-    staff_login_account_max_failures: int = Field(default=50, ge=1)  # ... `account_max_failures`
+    staff_login_account_max_failures: int = Field(default=20, ge=1)  # ... `account_max_failures`
     # Failed sign-ins from one client address (an IPv6 /64; whatever the names) within 15 minutes before it
     # must wait; against password spraying. Behind a proxy the address is the one the gateway sees (see
     # proxy.py).

@@ -86,12 +86,28 @@ def client_ip(request: web.Request) -> str:
 
 # An IPv6 subscriber gets at least a /64 and may use any address in it at will.
 _IPV6_CLIENT_PREFIX = 64
+# German providers hand each line (a home, a small office) a /56 or a /48 of its own: 256 or more /64s
+# that one subscriber may switch between at will.
+_IPV6_LINE_PREFIX = 56
 
 
 def client_network(address: str) -> str:
     """What the limits count as one client (bot defence, sign-in throttle, refused API keys): an IPv4
     address itself, the /64 of an IPv6 address (else each of its 2^64 addresses would start with a full
     allowance); anything that is no address stays as it is."""
+    return _network_of(address, _IPV6_CLIENT_PREFIX)
+
+
+def lockout_network(address: str) -> str:
+    """What the staff sign-in lock-out counts as one network, and remembers as a network an account
+    signed in from: an IPv4 address itself, the /56 of an IPv6 address. Coarser than `client_network`:
+    counted per /64, one IPv6 line (a /56 holds 256 of them) could fail five times from each of many /64s
+    and reach the account-wide ceiling alone. A line with a /48 still has 256 /56s; against that the
+    ceiling stays low and spares the networks the account knows (`LockoutPolicy`)."""
+    return _network_of(address, _IPV6_LINE_PREFIX)
+
+
+def _network_of(address: str, ipv6_prefix: int) -> str:
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
@@ -99,7 +115,7 @@ def client_network(address: str) -> str:
     if isinstance(ip, ipaddress.IPv6Address):
         if ip.ipv4_mapped is not None:
             return str(ip.ipv4_mapped)
-        return str(ipaddress.IPv6Network((ip, _IPV6_CLIENT_PREFIX), strict=False))
+        return str(ipaddress.IPv6Network((ip, ipv6_prefix), strict=False))
     return str(ip)
 
 

@@ -27,6 +27,7 @@ from packaging.utils import canonicalize_name
 from services.booking.config import Settings as BookingSettings
 from services.catalog.config import Settings as CatalogSettings
 from services.gateway.config import Settings as GatewaySettings
+from services.gateway.proxy import parse_networks
 from services.gateway.staff.forwarding import ACTION_SEGMENTS
 from services.notifier.config import Settings as NotifierSettings
 from services.reporting.commands import COMMANDS as REPORTING_COMMANDS
@@ -374,6 +375,17 @@ def test_the_ingress_writes_no_access_log_in_which_customers_tokens_would_stand(
     assert annotations["nginx.ingress.kubernetes.io/enable-access-log"] == "false"
     notes = (DEPLOY / "README.md").read_text(encoding="utf-8")
     assert "enable-access-log" in notes and "log-format-upstream" in notes
+
+
+def test_the_trusted_proxies_are_a_pod_network_not_a_whole_private_range() -> None:
+    """A client inside OTV_TRUSTED_PROXIES can name any address in X-Forwarded-For and so escape every
+    per-address limit (bot defence, the staff sign-in lock-out): 10.0.0.0/8 often holds office LANs."""
+    (config,) = (doc for doc in of_kind("ConfigMap") if "OTV_TRUSTED_PROXIES" in doc.get("data", {}))
+    networks = parse_networks(config["data"]["OTV_TRUSTED_PROXIES"])
+    assert networks
+    assert all(net.prefixlen >= (16 if net.version == 4 else 48) for net in networks), networks
+    notes = (DEPLOY / "README.md").read_text(encoding="utf-8")
+    assert "never client or office networks" in " ".join(notes.split())
 
 
 def test_every_secret_the_manifests_name_is_explained_to_the_operator() -> None:

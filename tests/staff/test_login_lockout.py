@@ -1,5 +1,7 @@
-"""The lock-out after failed sign-ins: per client network, so that nobody on the internet can lock out a
-caseworker, and bounded over all networks, so that a distributed guess is stopped all the same."""
+"""The lock-out after failed sign-ins: per client network (an IPv4 address, an IPv6 /56: one provider's
+line), and bounded over all networks, so that a distributed guess is stopped all the same; that bound
+spares the networks the account signed in from within 30 days, so that a stranger cannot lock out a
+caseworker who signs in from a network they used before."""
 
 from __future__ import annotations
 
@@ -17,9 +19,11 @@ from tests.staff.conftest import PASSWORD, Gateway, GatewayFactory, StaffClient,
 # key, which aiohttp warns about; irrelevant to staff access.
 pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
 
-AT_HOME = "2001:db8:66:1::17"  # the attacker's network (an IPv6 /64)
+AT_HOME = "2001:db8:66:1::17"  # the attacker's network (an IPv6 line)
 AT_HOME_TOO = "2001:db8:66:1::ffff"  # another address of the same /64
 JOBCENTER = "198.51.100.20"  # where the caseworker signs in
+ELSEWHERE = "192.0.2.44"  # a network the caseworker never signed in from (a first day in home office)
+CEILING = 20  # OTV_STAFF_LOGIN_ACCOUNT_MAX_FAILURES's default
 
 
 @pytest.fixture
@@ -43,7 +47,7 @@ async def fail_five_times(gateway: Gateway, address: str, username: str) -> None
         assert (await login_from(gateway, address, username, "Sommer2026!")).status == 401
 
 
-async def locked_for_everyone(admin: StaffClient, username: str) -> bool:
+async def locked_for_unknown_networks(admin: StaffClient, username: str) -> bool:
     account = await admin.get(f"/api/v1/admin/accounts/{username}")
     assert account.status == 200
     locked: bool = (await account.json())["locked"]
@@ -72,15 +76,15 @@ async def test_five_wrong_passwords_lock_the_account_for_their_own_network_with_
     before = lockouts("network")
     await fail_five_times(gateway, AT_HOME, "carla")
     wrong = await login_from(gateway, JOBCENTER, "carla", "Sommer2026!")
-    # Even the right password, from any address of that /64, gets the answer of a wrong one.
+    # Even the right password, from any address of that line, gets the answer of a wrong one.
     for address in (AT_HOME, AT_HOME_TOO):
         refused = await login_from(gateway, address, "carla")
         assert refused.status == 401
         assert await refused.json() == await wrong.json()
         assert "Set-Cookie" not in refused.headers
     assert lockouts("network") == before + 1
-    # The admin view's "locked" is the lock for everyone, which this is not.
-    assert not await locked_for_everyone(admin, "carla")
+    # The admin view's "locked" is the account-wide lock, which this is not.
+    assert not await locked_for_unknown_networks(admin, "carla")
     gateway.clock.advance(timedelta(minutes=14))
     assert (await login_from(gateway, AT_HOME, "carla")).status == 401
     gateway.clock.advance(timedelta(minutes=2))
@@ -109,46 +113,116 @@ async def test_a_successful_sign_in_clears_the_failures_of_its_own_network_only(
     assert (await login_from(gateway, AT_HOME, "carla")).status == 401
 
 
-async def test_fifty_failures_from_many_networks_lock_the_account_for_everyone(
+async def test_ten_64s_of_one_ipv6_line_count_as_one_network(behind_ingress: Gateway) -> None:
+    """A German provider hands each line a /56 (256 /64s) or more: switching /64s gives no fresh allowance
+    and does not reach the account-wide ceiling."""
+    gateway = behind_ingress
+    await gateway.account("carla", (Role.APPOINTMENT_MANAGER, "mitte"))
+    admin = await gateway.signed_in("the-admin", (Role.ADMIN, "*"))
+    for n in range(10):  # five tries from each of ten /64s of one /56
+        await fail_five_times(gateway, f"2001:db8:0:{n}::1", "carla")
+    # The line is locked after its first five failures, from any of its /64s ...
+    assert (await login_from(gateway, "2001:db8:0:ff::1", "carla")).status == 401
+    refusals = await audit_rows(gateway, actor="carla", action="login", outcome="refused")
+    reasons = [r["changes"]["reason"] for r in refusals]
+    assert reasons == ["wrong_password"] * 4 + ["locked_now"] + ["locked"] * 46
+    # ... and for nobody else: not the next line, not a network the caseworker never used before.
+    assert not await locked_for_unknown_networks(admin, "carla")
+    assert (await login_from(gateway, "2001:db8:0:100::1", "carla")).status == 200
+    assert (await login_from(gateway, ELSEWHERE, "carla")).status == 200
+
+
+async def test_twenty_failures_from_many_networks_lock_the_account_for_networks_it_does_not_know(
     behind_ingress: Gateway,
 ) -> None:
     gateway = behind_ingress
     await gateway.account("carla", (Role.APPOINTMENT_MANAGER, "mitte"))
     admin = await gateway.signed_in("the-admin", (Role.ADMIN, "*"))
     before = lockouts("account")
-    for n in range(10):  # a distributed guess: five tries from each of ten networks
+    for n in range(3):  # a distributed guess: five tries from each of four networks
         await fail_five_times(gateway, f"203.0.113.{n + 1}", "carla")
-    refused = await login_from(gateway, JOBCENTER, "carla")
+    for _ in range(4):
+        assert (await login_from(gateway, "203.0.113.4", "carla", "Sommer2026!")).status == 401
+    assert not await locked_for_unknown_networks(admin, "carla")  # 19 failures: not yet
+    assert (await login_from(gateway, "203.0.113.4", "carla", "Sommer2026!")).status == 401
+    refused = await login_from(gateway, ELSEWHERE, "carla")
     assert refused.status == 401
     assert (await refused.json())["error"]["code"] == "unauthenticated"
-    assert await locked_for_everyone(admin, "carla")
+    assert await locked_for_unknown_networks(admin, "carla")
     page = await admin.get("/staff/admin/accounts/carla")
-    assert "vorübergehend für alle gesperrt" in await page.text()
+    assert "vorübergehend für unbekannte Netze gesperrt" in await page.text()
     assert lockouts("account") == before + 1
     # The audit log says so under the account: how many failures and networks, never which.
     [lock] = await audit_rows(gateway, action="lock", entity="staff_account")
     assert (lock["actor"], lock["entity_id"], lock["ip"]) == ("system", "carla", None)
-    assert lock["changes"]["failures"] == 50 and lock["changes"]["networks"] == 10
+    assert lock["changes"]["failures"] == CEILING and lock["changes"]["networks"] == 4
     assert "203.0.113" not in str(lock["changes"])
     refusals = await audit_rows(gateway, actor="carla", action="login", outcome="refused")
     assert [r["changes"]["reason"] for r in refusals][-2:] == ["account_locked_now", "account_locked"]
     # It ends after the lock-out, like the lock of one network.
     gateway.clock.advance(timedelta(minutes=15, seconds=1))
-    assert not await locked_for_everyone(admin, "carla")
+    assert not await locked_for_unknown_networks(admin, "carla")
+    assert (await login_from(gateway, ELSEWHERE, "carla")).status == 200
+
+
+async def test_a_network_the_caseworker_signed_in_from_lately_still_gets_in_during_the_lock(
+    behind_ingress: Gateway,
+) -> None:
+    gateway = behind_ingress
+    await gateway.account("carla", (Role.APPOINTMENT_MANAGER, "mitte"))
     assert (await login_from(gateway, JOBCENTER, "carla")).status == 200
+    gateway.clock.advance(timedelta(days=29))
+    for n in range(4):  # the ceiling: five tries from each of four networks
+        await fail_five_times(gateway, f"203.0.113.{n + 1}", "carla")
+    assert (await login_from(gateway, ELSEWHERE, "carla")).status == 401  # an unknown network
+    # At the jobcenter, where she signed in 29 days ago, the right password still works ...
+    assert (await login_from(gateway, JOBCENTER, "carla")).status == 200
+    # ... and only that network's own five failures lock it there, without a second account-wide lock.
+    await fail_five_times(gateway, JOBCENTER, "carla")
+    assert (await login_from(gateway, JOBCENTER, "carla")).status == 401
+    refusals = await audit_rows(gateway, actor="carla", action="login", outcome="refused")
+    assert [r["changes"]["reason"] for r in refusals][-6:] == ["wrong_password"] * 4 + [
+        "locked_now",
+        "locked",
+    ]
+    assert len(await audit_rows(gateway, action="lock", entity="staff_account")) == 1
+
+
+async def test_a_network_is_known_for_thirty_days_after_the_last_sign_in_then_forgotten(
+    behind_ingress: Gateway,
+) -> None:
+    gateway = behind_ingress
+    await gateway.account("carla", (Role.APPOINTMENT_MANAGER, "mitte"))
+    assert (await login_from(gateway, JOBCENTER, "carla")).status == 200
+
+    async def kept() -> int:
+        count: int = await gateway.staff.pool.fetchval("SELECT count(*) FROM staff_known_networks")
+        return count
+
+    gateway.clock.advance(timedelta(days=29, hours=23))
+    await purge_sessions(gateway.staff)
+    assert await kept() == 1
+    gateway.clock.advance(timedelta(hours=1, seconds=1))
+    for n in range(4):
+        await fail_five_times(gateway, f"203.0.113.{n + 1}", "carla")
+    # Thirty days without a sign-in from there: the jobcenter is a network like any other.
+    assert (await login_from(gateway, JOBCENTER, "carla")).status == 401
+    # Where a staff member works from is personal data: the periodic purge deletes it.
+    await purge_sessions(gateway.staff)
+    assert await kept() == 0
 
 
 async def test_an_administrators_new_start_password_lifts_every_lock(behind_ingress: Gateway) -> None:
     gateway = behind_ingress
     await gateway.account("carla", (Role.APPOINTMENT_MANAGER, "mitte"))
     admin = await gateway.signed_in("the-admin", (Role.ADMIN, "*"))
-    for n in range(10):
+    for n in range(4):
         await fail_five_times(gateway, f"203.0.113.{n + 1}", "carla")
-    assert await locked_for_everyone(admin, "carla")
+    assert await locked_for_unknown_networks(admin, "carla")
     reset = await admin.post("/api/v1/admin/accounts/carla/reset-password")
     assert reset.status == 200
     start_password = (await reset.json())["start_password"]
-    assert not await locked_for_everyone(admin, "carla")
+    assert not await locked_for_unknown_networks(admin, "carla")
     # Also from a network that had used up its own allowance.
     assert (await login_from(gateway, "203.0.113.1", "carla", start_password)).status == 200
 

@@ -31,8 +31,8 @@ class Account:
     password_hash: str
     active: bool
     must_change_password: bool
-    # The end of the account-wide lock (the ceiling over all networks); the lock of one network is in
-    # `staff_login_failures`.
+    # The end of the account-wide lock (the ceiling over all networks), which spares the networks in
+    # `staff_known_networks`; the lock of one network is in `staff_login_failures`.
     locked_until: datetime | None
     created_at: datetime
     last_login_at: datetime | None
@@ -159,6 +159,32 @@ async def record_login_success(
         new_hash,
     )
     await clear_login_failures(conn, account_id, network=network)
+    await conn.execute(
+        "INSERT INTO staff_known_networks (account_id, network, last_success_at) VALUES ($1, $2, $3)"
+        " ON CONFLICT (account_id, network) DO UPDATE SET last_success_at = EXCLUDED.last_success_at",
+        account_id,
+        network,
+        now,
+    )
+
+
+async def is_known_network(
+    conn: asyncpg.Connection, account_id: uuid.UUID, network: str, since: datetime
+) -> bool:
+    """Whether the account signed in successfully from this network after `since`."""
+    known: bool = await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM staff_known_networks"
+        " WHERE account_id = $1 AND network = $2 AND last_success_at > $3)",
+        account_id,
+        network,
+        since,
+    )
+    return known
+
+
+async def delete_old_known_networks(conn: asyncpg.Connection, since: datetime) -> int:
+    result: str = await conn.execute("DELETE FROM staff_known_networks WHERE last_success_at <= $1", since)
+    return int(result.split()[-1])
 
 
 async def set_password(

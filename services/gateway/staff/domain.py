@@ -125,28 +125,38 @@ class LoginOutcome(StrEnum):
     LOCKED_NOW = "locked_now"  # this failure used up the network's allowance for the account
     LOCKED = "locked"  # the account is locked for this network
     ACCOUNT_LOCKED_NOW = "account_locked_now"  # this failure reached the ceiling over all networks
-    ACCOUNT_LOCKED = "account_locked"  # the account is locked for everyone
+    ACCOUNT_LOCKED = "account_locked"  # the account is locked for every network it does not know
     DISABLED = "disabled"
 
 
 @dataclass(frozen=True)
 class LockoutPolicy:
-    """Wrong passwords lock an account only for the client network they came from: `max_failures` within
-    `lockout` from one network, and that network must wait until the oldest of them is `lockout` old.
-    Anyone elsewhere (the caseworker at the jobcenter) still signs in, so a stranger cannot lock them out.
+    """Wrong passwords lock an account only for the client network they came from (`proxy.lockout_network`:
+    an IPv4 address, an IPv6 /56): `max_failures` within `lockout` from one network, and that network
+    must wait until the oldest of them is `lockout` old. Anyone elsewhere still signs in.
+
     Guessing stays bounded all the same: beyond `max_account_failures` within `lockout` over all networks
-    (a distributed guess) the account is locked for everyone for `lockout`."""
+    (a distributed guess) the account is locked for `lockout` for every network it does not know. A
+    network is known when the account signed in from it within `known_for`: the caseworker at the
+    jobcenter or at home keeps signing in with the right password, so a stranger cannot lock out a
+    caseworker who signs in from a network they used before; only their own network's lock holds there."""
 
     max_failures: int
     lockout: timedelta
-    max_account_failures: int = 50
+    max_account_failures: int = 20
+    known_for: timedelta = timedelta(days=30)
 
     def counts_since(self, now: datetime) -> datetime:
         """Failures before this moment count for nothing (and may be deleted)."""
         return now - self.lockout
 
+    def known_since(self, now: datetime) -> datetime:
+        """A network the account last signed in from before this moment is no longer known (and its row
+        may be deleted: it is personal data of the staff member)."""
+        return now - self.known_for
+
     def is_locked(self, locked_until: datetime | None, now: datetime) -> bool:
-        """Locked for everyone (the account-wide ceiling)."""
+        """Locked for every unknown network (the account-wide ceiling)."""
         return locked_until is not None and locked_until > now
 
     def network_locked(self, network_failures: int) -> bool:
@@ -154,11 +164,12 @@ class LockoutPolicy:
         return network_failures >= self.max_failures
 
     def after_failure(
-        self, network_failures: int, account_failures: int, now: datetime
+        self, network_failures: int, account_failures: int, now: datetime, *, account_locked: bool = False
     ) -> tuple[LoginOutcome, datetime | None]:
         """What one more wrong password means, given the recent failures counting it (of its network, of
-        all networks); with the end of the account-wide lock once the ceiling is reached."""
-        if account_failures >= self.max_account_failures:
+        all networks); with the end of the account-wide lock once the ceiling is reached. A failure from a
+        known network while that lock holds already does not lock (nor audit the lock) again."""
+        if account_failures >= self.max_account_failures and not account_locked:
             return LoginOutcome.ACCOUNT_LOCKED_NOW, now + self.lockout
         if network_failures >= self.max_failures:
             return LoginOutcome.LOCKED_NOW, None

@@ -67,8 +67,9 @@ class AccountOut(BaseModel):
     display_name: str
     active: bool
     locked: bool = Field(
-        description="Locked for everyone: too many failed sign-ins over all client networks (a distributed "
-        "guess) within the lock-out window. Failures from one network lock the account for that network "
+        description="Locked for every network the account does not know: too many failed sign-ins over "
+        "all client networks (a distributed guess) within the lock-out window. Networks the account signed "
+        "in from within 30 days still get in. Failures from one network lock the account for that network "
         "only, which this does not show. A new start password (reset) unlocks it."
     )
     must_change_password: bool
@@ -150,8 +151,8 @@ ROUTES = (
         tags=TAG_AUTH,
         description="Wrong name, wrong password and a locked or disabled account get the same 401 (failed "
         "sign-ins lock an account for the failing client network only, and beyond a ceiling over all "
-        "networks for everyone). The body must be `application/json`. Too many failed sign-ins from one "
-        "network: 429 with `Retry-After`.",
+        "networks for every network it has not signed in from within 30 days). The body must be "
+        "`application/json`. Too many failed sign-ins from one network: 429 with `Retry-After`.",
     ),
     ApiRoute("POST", "/api/v1/staff/logout", "Sign out", response=StatusOut, tags=TAG_AUTH),
     ApiRoute("GET", "/api/v1/staff/me", "Who is signed in, with roles", response=MeOut, tags=TAG_AUTH),

@@ -16,7 +16,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from prometheus_client import Counter
 
-from services.gateway.proxy import client_network
+from services.gateway.proxy import client_network, lockout_network
 from services.gateway.staff import db
 from services.gateway.staff.domain import (
     CENTRAL_ROLES,
@@ -50,8 +50,8 @@ log = structlog.get_logger(__name__)
 
 LOGIN_LOCKOUTS = Counter(
     "otv_staff_login_lockouts_total",
-    "Staff accounts locked after failed sign-ins: for one client network, or for everyone (the ceiling "
-    "over all networks: a distributed guess)",
+    "Staff accounts locked after failed sign-ins: for one client network, or for every network the "
+    "account does not know (the ceiling over all networks: a distributed guess)",
     ["scope"],
 )
 
@@ -169,13 +169,17 @@ async def login(staff: Staff, username: str, password: str, actor: Actor) -> New
     locked and a disabled account (no user enumeration). The failure counts commit before the refusal.
 
     Wrong passwords lock the account for the client network they came from only, so that nobody can lock
-    out a caseworker from elsewhere; the ceiling over all networks locks it for everyone (`LockoutPolicy`).
-    The account's row is locked while its failures are counted: every replica counts the same."""
+    out a caseworker from elsewhere; the ceiling over all networks locks it for every network the account
+    has not signed in from lately (`LockoutPolicy`). The account's row is locked while its failures are
+    counted: every replica counts the same."""
     name = username.strip().lower()
     now = staff.clock.now()
-    # Counted per network: an IPv6 client has a /64 of addresses to try from.
-    network = client_network(actor.ip or "unknown")[:64]
-    wait = staff.throttle.retry_after(network, now)
+    address = actor.ip or "unknown"
+    # The throttle counts per /64 (an IPv6 client has a /64 of addresses to try from), the lock-out per
+    # line (an IPv6 /56: a line has 256 /64s to switch between).
+    throttled = client_network(address)[:64]
+    network = lockout_network(address)[:64]
+    wait = staff.throttle.retry_after(throttled, now)
     if wait:
         log.warning("staff_login_throttled")
         raise LoginThrottled(wait)
@@ -184,10 +188,13 @@ async def login(staff: Staff, username: str, password: str, actor: Actor) -> New
     async with staff.pool.acquire() as conn, conn.transaction():
         account = await db.find_account(conn, name, lock=True) if USERNAME.fullmatch(name) else None
         reason: LoginOutcome | None = None
+        account_locked = account is not None and staff.lockout.is_locked(account.locked_until, now)
         if account is None:
             await staff.passwords.burn(password)
             reason = LoginOutcome.UNKNOWN_USER
-        elif staff.lockout.is_locked(account.locked_until, now):
+        elif account_locked and not await db.is_known_network(
+            conn, account.id, network, staff.lockout.known_since(now)
+        ):
             await staff.passwords.burn(password)
             reason = LoginOutcome.ACCOUNT_LOCKED
         elif staff.lockout.network_locked(
@@ -198,9 +205,13 @@ async def login(staff: Staff, username: str, password: str, actor: Actor) -> New
         elif not await staff.passwords.verify(account.password_hash, password):
             await db.record_login_failure(conn, account.id, network, now, since)
             recent = await db.count_login_failures(conn, account.id, network, since)
-            reason, locked_until = staff.lockout.after_failure(recent.network, recent.account, now)
+            reason, locked_until = staff.lockout.after_failure(
+                recent.network, recent.account, now, account_locked=account_locked
+            )
             if locked_until is not None:
-                await _lock_for_everyone(conn, account, locked_until, recent, actor.correlation_id, now)
+                await _lock_for_unknown_networks(
+                    conn, account, locked_until, recent, actor.correlation_id, now
+                )
         elif not account.active:
             reason = LoginOutcome.DISABLED
         if account is None or reason:
@@ -231,7 +242,7 @@ async def login(staff: Staff, username: str, password: str, actor: Actor) -> New
             await audit(conn, who, now, action="login", entity="session")
             session = NewSession(token, csrf, account.username, account.must_change_password)
     if session is None:
-        staff.throttle.failed(network, now)
+        staff.throttle.failed(throttled, now)
         if reason is LoginOutcome.LOCKED_NOW:
             LOGIN_LOCKOUTS.labels(scope="network").inc()
         elif reason is LoginOutcome.ACCOUNT_LOCKED_NOW:
@@ -243,7 +254,7 @@ async def login(staff: Staff, username: str, password: str, actor: Actor) -> New
     return session
 
 
-async def _lock_for_everyone(
+async def _lock_for_unknown_networks(
     conn: asyncpg.Connection,
     account: db.Account,
     locked_until: datetime,
@@ -251,9 +262,10 @@ async def _lock_for_everyone(
     correlation_id: str | None,
     now: datetime,
 ) -> None:
-    """The ceiling over all networks is reached: a distributed guess. The account is locked for everyone
-    until `locked_until` (or an administrator's new start password); the audit log says so under the
-    account, with how many failures and networks (never which); the caller counts it in the metric."""
+    """The ceiling over all networks is reached: a distributed guess. The account is locked for every
+    network it does not know until `locked_until` (or an administrator's new start password); the audit
+    log says so under the account, with how many failures and networks (never which); the caller counts
+    it in the metric."""
     await db.lock_account(conn, account.id, locked_until)
     await audit(
         conn,
@@ -376,10 +388,13 @@ async def change_password(staff: Staff, session: SessionInfo, current: str, new:
 
 
 async def purge_sessions(staff: Staff) -> int:
-    """Ended sessions, and failed sign-ins too old to count (with the client network they name)."""
+    """Ended sessions, failed sign-ins too old to count (with the client network they name), and the
+    networks an account has not signed in from for `LockoutPolicy.known_for` (personal data: where a
+    staff member works from)."""
     now = staff.clock.now()
     async with staff.pool.acquire() as conn:
         await db.delete_old_login_failures(conn, staff.lockout.counts_since(now))
+        await db.delete_old_known_networks(conn, staff.lockout.known_since(now))
         return await db.delete_expired_sessions(conn, now, now - staff.sessions.idle)
 
 
