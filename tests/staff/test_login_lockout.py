@@ -216,6 +216,7 @@ async def test_an_administrators_new_start_password_lifts_every_lock(behind_ingr
     gateway = behind_ingress
     await gateway.account("carla", (Role.APPOINTMENT_MANAGER, "mitte"))
     admin = await gateway.signed_in("the-admin", (Role.ADMIN, "*"))
+    assert (await login_from(gateway, ELSEWHERE, "carla")).status == 200  # e.g. where her password leaked
     for n in range(4):
         await fail_five_times(gateway, f"203.0.113.{n + 1}", "carla")
     assert await locked_for_unknown_networks(admin, "carla")
@@ -225,6 +226,10 @@ async def test_an_administrators_new_start_password_lifts_every_lock(behind_ingr
     assert not await locked_for_unknown_networks(admin, "carla")
     # Also from a network that had used up its own allowance.
     assert (await login_from(gateway, "203.0.113.1", "carla", start_password)).status == 200
+    # A reset is for a forgotten or leaked password: the networks known before it are known no longer,
+    # so a later lock spares only where she signs in with the new password.
+    known = await gateway.staff.pool.fetch("SELECT network FROM staff_known_networks")
+    assert [r["network"] for r in known] == ["203.0.113.1"]
 
 
 async def test_failed_sign_ins_and_their_networks_are_not_kept_beyond_the_lock_out(

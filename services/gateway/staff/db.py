@@ -187,6 +187,10 @@ async def delete_old_known_networks(conn: asyncpg.Connection, since: datetime) -
     return int(result.split()[-1])
 
 
+async def forget_known_networks(conn: asyncpg.Connection, account_id: uuid.UUID) -> None:
+    await conn.execute("DELETE FROM staff_known_networks WHERE account_id = $1", account_id)
+
+
 async def set_password(
     conn: asyncpg.Connection,
     account_id: uuid.UUID,

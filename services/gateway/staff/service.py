@@ -576,6 +576,8 @@ async def reset_password(staff: Staff, actor: Actor, username: str) -> str:
         account = await _get(conn, username)
         await db.set_password(conn, account.id, password_hash, must_change=True, now=now)
         await db.delete_sessions_of(conn, account.id)
+        # For a forgotten or leaked password: where the old one was used is no longer a sign of her.
+        await db.forget_known_networks(conn, account.id)
         await audit(
             conn,
             actor,
