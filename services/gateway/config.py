@@ -78,8 +78,9 @@ class Settings(CommonSettings):
     # beyond that 429 `rate_limited`, counted in otv_api_key_refusals_total but not audited.
     staff_key_refusals_per_minute: int = Field(default=10, ge=1)
     # The client address of an audit entry (R46 "from where") is personal data: deleted after this many days
-    # by the gateway's retention job (every OTV_RETENTION_INTERVAL_SECONDS); the entry itself stays.
-    audit_address_retention_days: int = Field(default=90, ge=1)
+    # by the gateway's retention job (every OTV_RETENTION_INTERVAL_SECONDS); the entry itself stays. At
+    # least 7: the database refuses to delete younger ones (the gateway must not hide its recent writes).
+    audit_address_retention_days: int = Field(default=90, ge=7)
     # The session cookie is always HttpOnly and SameSite=Lax; Secure unless switched off for a plain-HTTP
     # host other than localhost/127.0.0.1 (browsers accept Secure cookies there over http).
     staff_cookie_secure: bool = True

@@ -18,10 +18,14 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+import structlog
+from aiohttp.test_utils import TestClient, TestServer
 
+from services.gateway.app import create_app as create_gateway
+from services.gateway.config import Settings as GatewaySettings
 from shared.config import SERVICE_NAMES
 from shared.migrate import migrate
-from tests.conftest import TEST_DB, db_settings
+from tests.conftest import TEST_DB, db_settings, free_port, svc_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 INIT_SQL = ROOT / "deploy" / "postgres-init.sql"
@@ -62,7 +66,11 @@ def run_psql(psql: list[str], *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def apply_init(psql: list[str], database: str) -> subprocess.CompletedProcess[str]:
+def apply_init(
+    psql: list[str], database: str, *, as_role: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the script as the superuser, or (`as_role`) with the privileges of that role only."""
+    env = {**os.environ, "PGOPTIONS": f"-c role={as_role}"} if as_role else None
     variables = [f"db={database}"] + [f"{s}_password={role_password(s)}" for s in SERVICE_NAMES]
     args = [arg for v in variables for arg in ("-v", v)]
     # psql reads the file itself (-f would need the postgres user to read it; stdin does not).
@@ -74,6 +82,7 @@ def apply_init(psql: list[str], database: str) -> subprocess.CompletedProcess[st
         text=True,
         timeout=120,
         check=False,
+        env=env,
     )
 
 
@@ -139,11 +148,71 @@ async def test_the_gateway_may_only_append_to_the_audit_log_it_does_not_own(scra
             )
             assert granted is allowed, privilege
         assert not await conn.fetchval("SELECT has_table_privilege('gateway_audit.audit_log', 'TRUNCATE')")
-        # The entries' client addresses: deleted after their retention period, never changed.
+        # The entries' client addresses: read only. A trigger puts them there, the owner's function deletes
+        # them after their retention period; both run as the owner.
         addresses = "gateway_audit.audit_client_addresses"
-        for privilege, allowed in (("SELECT", True), ("INSERT", True), ("UPDATE", False), ("DELETE", True)):
+        for privilege in ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE"):
             granted = await conn.fetchval("SELECT has_table_privilege($1, $2)", addresses, privilege)
-            assert granted is allowed, f"{privilege} on {addresses}"
+            assert granted is (privilege == "SELECT"), f"{privilege} on {addresses}"
+        functions = await conn.fetch(
+            "SELECT proname, pg_get_userbyid(proowner) AS owner, prosecdef, proconfig,"
+            " has_function_privilege(oid, 'EXECUTE') AS callable"
+            " FROM pg_proc WHERE pronamespace = 'gateway_audit'::regnamespace ORDER BY proname"
+        )
+        assert [(f["proname"], f["owner"], f["prosecdef"], f["callable"]) for f in functions] == [
+            ("erase_client_addresses", "otv_audit_owner", True, True),
+            ("put_address_aside", "otv_audit_owner", True, False),
+            ("refuse_change", "otv_audit_owner", False, True),
+        ]
+        # A function that runs as the owner finds nothing through a search_path a caller chose.
+        assert all(f["proconfig"] == ["search_path=pg_catalog, pg_temp"] for f in functions if f["prosecdef"])
+    finally:
+        await conn.close()
+
+
+async def test_an_administrator_who_is_no_superuser_can_run_the_script(scratch_db: str) -> None:
+    psql = superuser_psql()
+    assert psql is not None
+    # A managed PostgreSQL's administrator (deploy/README.md, step 1): CREATEROLE and CREATEDB but no
+    # superuser, a member of the roles it made, and the owner of the database it made.
+    admin = f"{TEST_DB}_admin"
+    roles = ", ".join([*(f"otv_{service}" for service in SERVICE_NAMES), "otv_audit_owner"])
+    made = run_psql(
+        psql,
+        "-q",
+        "-d",
+        "postgres",
+        "-c",
+        f"DROP ROLE IF EXISTS {admin}",
+        "-c",
+        f"CREATE ROLE {admin} NOLOGIN NOSUPERUSER CREATEROLE CREATEDB",
+        "-c",
+        f"GRANT {roles} TO {admin}",
+        "-c",
+        f"ALTER DATABASE {scratch_db} OWNER TO {admin}",
+    )
+    try:
+        assert made.returncode == 0, made.stderr
+        done = apply_init(psql, scratch_db, as_role=admin)
+        assert done.returncode == 0, done.stderr
+    finally:
+        undone = run_psql(
+            psql,
+            "-q",
+            "-d",
+            "postgres",
+            "-c",
+            f"ALTER DATABASE {scratch_db} OWNER TO CURRENT_USER",
+            "-c",
+            f"DROP ROLE IF EXISTS {admin}",
+        )
+        assert undone.returncode == 0, undone.stderr
+    conn = await connect_as("gateway", scratch_db)
+    try:
+        assert not await conn.fetchval(
+            "SELECT bool_or(rolsuper) FROM pg_roles WHERE rolname LIKE 'otv\\_%' AND rolname <> $1", admin
+        )
+        assert await conn.fetchval("SELECT has_table_privilege('gateway_audit.audit_log', 'INSERT')")
     finally:
         await conn.close()
 
@@ -204,44 +273,126 @@ def superuser_sql(psql: list[str], database: str, sql: str) -> None:
     assert done.returncode == 0, done.stderr
 
 
+def without_the_move(sql: str) -> tuple[str, str]:
+    """audit_log_sql() split into everything but the move of old addresses, and the move (its DO block)."""
+    move = re.search(r"^DO \$\$\n.*?^END \$\$;\n", sql, re.S | re.M)
+    assert move is not None
+    return sql[: move.start()] + sql[move.end() :], move.group(0)
+
+
+async def audit_state(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    rows: list[asyncpg.Record] = await conn.fetch(
+        "SELECT e.*, a.client_address, a.recorded_at FROM gateway_audit.audit_log e"
+        " LEFT JOIN gateway_audit.audit_client_addresses a ON a.audit_id = e.id ORDER BY e.id"
+    )
+    return rows
+
+
 async def test_the_set_up_moves_the_addresses_of_an_older_audit_log_beside_its_entries(
     scratch_db: str,
 ) -> None:
     psql = superuser_psql()
     assert psql is not None
-    # An audit log of the old shape, then the set-up of today over it, twice (idempotent).
-    superuser_sql(psql, scratch_db, f"DROP SCHEMA gateway_audit CASCADE; {OLD_AUDIT_LOG}")
-    superuser_sql(psql, scratch_db, audit_log_sql())
-    superuser_sql(psql, scratch_db, audit_log_sql())
+    # An audit log of the old shape, with more entries than one batch of the move.
+    many = (
+        "INSERT INTO gateway_audit.audit_log (occurred_at, actor, actor_kind, action, entity, outcome, ip)"
+        " SELECT '2026-01-04 09:00+00'::timestamptz + n * interval '1 second', 'clerk', 'user', 'login',"
+        " 'session', 'ok', '198.51.100.' || (n % 250) FROM generate_series(1, 20500) AS n;"
+    )
+    superuser_sql(psql, scratch_db, f"DROP SCHEMA gateway_audit CASCADE; {OLD_AUDIT_LOG} {many}")
+    rest, move = without_the_move(audit_log_sql())
+    superuser_sql(psql, scratch_db, rest)
     conn = await connect_as("gateway", scratch_db)
     try:
+        # The move runs while the gateway writes: it takes no lock that waits for the gateway's writes or
+        # holds them up (a lock it cannot have within 5 s fails it).
+        async with conn.transaction():
+            await conn.execute(
+                "INSERT INTO gateway_audit.audit_log"
+                " (occurred_at, actor, actor_kind, action, entity, outcome, ip)"
+                " VALUES ('2026-01-05 09:01:30+00', 'carla', 'user', 'login', 'session', 'ok', '192.0.2.9')"
+            )
+            superuser_sql(psql, scratch_db, f"SET lock_timeout = '5s';\n{move}")
+        # Then today's set-up over it, whole, twice: the second run changes nothing.
+        superuser_sql(psql, scratch_db, audit_log_sql())
+        state = await audit_state(conn)
+        superuser_sql(psql, scratch_db, audit_log_sql())
+        assert await audit_state(conn) == state
         # A gateway of the release before writes the address into the entry during a rolling update.
         await conn.execute(
             "INSERT INTO gateway_audit.audit_log"
             " (occurred_at, actor, actor_kind, action, entity, outcome, ip)"
             " VALUES ('2026-01-05 09:02+00', 'bert', 'user', 'login', 'session', 'ok', '192.0.2.8')"
         )
-        entries = await conn.fetch(
-            "SELECT e.id, e.occurred_at, e.actor, e.action, e.ip, a.client_address, a.recorded_at"
-            " FROM gateway_audit.audit_log e LEFT JOIN gateway_audit.audit_client_addresses a"
-            " ON a.audit_id = e.id ORDER BY e.id"
-        )
-        assert [(e["actor"], e["action"], e["ip"], e["client_address"]) for e in entries] == [
-            ("anna", "login", None, "192.0.2.7"),
-            ("system", "create", None, None),
-            ("bert", "login", None, "192.0.2.8"),
+        entries = await audit_state(conn)
+        assert len(entries) == 2 + 20500 + 2
+        assert all(e["ip"] is None for e in entries)
+        named = [e for e in entries if e["actor"] != "clerk"]
+        assert [(e["actor"], e["action"], e["client_address"]) for e in named] == [
+            ("anna", "login", "192.0.2.7"),
+            ("system", "create", None),
+            ("carla", "login", "192.0.2.9"),
+            ("bert", "login", "192.0.2.8"),
         ]
+        clerks = [e for e in entries if e["actor"] == "clerk"]
+        assert all(e["client_address"] == f"198.51.100.{i % 250}" for i, e in enumerate(clerks, 1))
         assert all(e["recorded_at"] == e["occurred_at"] for e in entries if e["client_address"])
-        # The entries are still append-only: the moved address can go, its entry cannot.
-        with pytest.raises(asyncpg.InsufficientPrivilegeError):
-            await conn.execute("UPDATE gateway_audit.audit_log SET ip = NULL WHERE id = $1", entries[0]["id"])
-        with pytest.raises(asyncpg.InsufficientPrivilegeError):
-            await conn.execute("DELETE FROM gateway_audit.audit_log WHERE id = $1", entries[0]["id"])
-        await conn.execute(
-            "DELETE FROM gateway_audit.audit_client_addresses WHERE audit_id = $1", entries[0]["id"]
-        )
+        # The entries are still append-only, and their addresses are not the gateway's to delete.
+        first = entries[0]["id"]
+        for statement in (
+            "UPDATE gateway_audit.audit_log SET ip = NULL WHERE id = $1",
+            "DELETE FROM gateway_audit.audit_log WHERE id = $1",
+            "DELETE FROM gateway_audit.audit_client_addresses WHERE audit_id = $1",
+        ):
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await conn.execute(statement, first)
     finally:
         await conn.close()
-    # The trigger that refuses changes is back on for the owner too.
-    refused = run_psql(psql, "-d", scratch_db, "-c", "DELETE FROM gateway_audit.audit_log")
-    assert refused.returncode != 0 and "append-only" in refused.stderr
+    # The trigger that refuses changes is back on for everyone, the owner included; the move's escape
+    # opens only for the owner, only to empty `ip`, and only when the address is beside the entry.
+    for sql in (
+        "DELETE FROM gateway_audit.audit_log",
+        "SET otv.audit_move = 'on'; UPDATE gateway_audit.audit_log SET ip = NULL",
+        "SET ROLE otv_audit_owner; UPDATE gateway_audit.audit_log SET ip = NULL",
+        *(
+            "SET ROLE otv_audit_owner; SET otv.audit_move = 'on'; " + change
+            for change in (
+                "UPDATE gateway_audit.audit_log SET ip = NULL",
+                "DELETE FROM gateway_audit.audit_log",
+                "UPDATE gateway_audit.audit_log SET actor = 'x'",
+                "UPDATE gateway_audit.audit_log SET ip = '192.0.2.1'",
+            )
+        ),
+    ):
+        refused = run_psql(psql, "-d", scratch_db, "-c", sql)
+        assert refused.returncode != 0 and "append-only" in refused.stderr, sql
+
+
+async def test_the_gateway_is_not_ready_until_the_audit_log_of_its_release_is_set_up(scratch_db: str) -> None:
+    psql = superuser_psql()
+    assert psql is not None
+    # The release before: an audit log without the addresses' table, postgres-init.sql not run again.
+    grants = (
+        "GRANT USAGE ON SCHEMA gateway_audit TO otv_gateway;"
+        " GRANT SELECT, INSERT ON gateway_audit.audit_log TO otv_gateway;"
+    )
+    superuser_sql(psql, scratch_db, f"DROP SCHEMA gateway_audit CASCADE; {OLD_AUDIT_LOG} {grants}")
+    await migrate(db_settings("gateway", db_name=scratch_db))
+    settings = svc_settings(GatewaySettings, db_name=scratch_db, port=free_port(), bot_defence=False)
+    with structlog.testing.capture_logs() as logs:
+        async with TestClient(TestServer(create_gateway(settings))) as client:  # type: ignore[arg-type]
+            for _ in range(2):
+                response = await client.get("/readyz")
+                assert response.status == 503
+                reason = (await response.json())["error"]["message"]
+                assert "gateway_audit.audit_client_addresses" in reason
+                assert "gateway_audit.erase_client_addresses(interval)" in reason
+                assert "run deploy/postgres-init.sql again" in reason
+            # The operator runs the step; the pod becomes ready without a restart.
+            superuser_sql(psql, scratch_db, audit_log_sql())
+            response = await client.get("/readyz")
+            assert response.status == 200, await response.text()
+    # Said once in the log, at the start, not at every probe.
+    missed = [e for e in logs if e["event"] == "audit_log_not_set_up"]
+    assert len(missed) == 1 and missed[0]["log_level"] == "error"
+    assert "postgres-init.sql" in missed[0]["fix"]

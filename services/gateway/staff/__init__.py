@@ -19,11 +19,12 @@ from services.gateway.staff import api, authz, day_capacity, keys, pages
 from services.gateway.staff.catalog_index import CATALOG_INDEX, CatalogIndex
 from services.gateway.staff.domain import FailureThrottle, LockoutPolicy, SessionPolicy
 from services.gateway.staff.forwarding import make_forwarder
+from services.gateway.staff.readiness import AuditLogReadiness
 from services.gateway.staff.rules import FORWARDED, is_staff_path, rule_table
 from services.gateway.staff.service import Staff, erase_audit_addresses, purge_sessions
 from shared.background import periodic_context
 from shared.clock import Clock
-from shared.web import CLOCK, POOL, SETTINGS
+from shared.web import CLOCK, POOL, READY_CHECKS, SETTINGS
 
 
 def setup_staff(app: web.Application) -> None:
@@ -42,8 +43,12 @@ def setup_staff(app: web.Application) -> None:
         app.router.add_route(route.method, route.path, make(route))
     _check_every_own_route_has_a_rule(app, table)
 
+    audit_log_ready = AuditLogReadiness()
+    app[READY_CHECKS].append(audit_log_ready)
+
     async def start(app: web.Application) -> None:
         app[keys.STAFF] = build_staff(settings, app[POOL], app[CLOCK])
+        await audit_log_ready(app)  # logs a missed bootstrap at once, not only at the first probe
 
     # After the cleanup contexts (the database pool) have started: aiohttp runs them first.
     app.on_startup.append(start)

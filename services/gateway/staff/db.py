@@ -2,15 +2,15 @@
 
 The audit log lives in the schema `gateway_audit`, which `scripts/setup.sh` creates with an owner of its
 own: the gateway's role may read it and append to it, nothing else (invariant I5). An entry's client
-address is personal data and lives beside it, in a table the gateway may also delete from after the
-retention period.
+address is personal data and lives beside it, in a table the gateway may only read: a trigger puts it
+there as the entry is inserted, and a function of the owner deletes it after the retention period.
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -436,13 +436,12 @@ class AuditEntry:
 
 
 async def insert_audit(conn: asyncpg.Connection, entry: AuditEntry) -> None:
-    # One statement, so the entry and its address are written together even outside a transaction.
+    # The address goes into the entry; the table's trigger moves it aside, with the entry's time, in the
+    # same statement (the gateway cannot write the addresses' table itself).
     await conn.execute(
-        f"WITH entry AS (INSERT INTO {AUDIT_TABLE} (occurred_at, actor, actor_kind, action, entity,"  # noqa: S608 -- constants
-        " entity_id, location, outcome, status, method, route, changes, correlation_id)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $11, $12, $13::jsonb, $14) RETURNING id)"
-        f" INSERT INTO {AUDIT_ADDRESSES} (audit_id, client_address, recorded_at)"
-        " SELECT id, $10::text, $1 FROM entry WHERE $10::text IS NOT NULL",
+        f"INSERT INTO {AUDIT_TABLE} (occurred_at, actor, actor_kind, action, entity, entity_id, location,"  # noqa: S608 -- a constant
+        " outcome, status, ip, method, route, changes, correlation_id)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb, $14)",
         entry.occurred_at,
         entry.actor,
         entry.actor_kind,
@@ -460,13 +459,31 @@ async def insert_audit(conn: asyncpg.Connection, entry: AuditEntry) -> None:
     )
 
 
-async def delete_audit_addresses_before(conn: asyncpg.Connection, cutoff: datetime) -> int:
-    """The client addresses recorded before `cutoff`; their entries stay as they are (I5)."""
-    result: str = await conn.execute(
-        f"DELETE FROM {AUDIT_ADDRESSES} WHERE recorded_at < $1",  # noqa: S608 -- a constant
-        cutoff,
+async def erase_client_addresses(conn: asyncpg.Connection, min_age: timedelta) -> int:
+    """The client addresses recorded more than `min_age` ago by the database's clock; their entries stay
+    as they are (I5). The owner's function refuses less than 7 days."""
+    erased: int = await conn.fetchval("SELECT gateway_audit.erase_client_addresses($1::interval)", min_age)
+    return erased
+
+
+# What the gateway needs of the audit log beyond its first shape: made by deploy/postgres-init.sql (or
+# scripts/setup.sh), which a release may need run again (deploy/README.md, "5. Each release").
+AUDIT_ERASE_FUNCTION = "gateway_audit.erase_client_addresses(interval)"
+
+
+async def missing_audit_objects(conn: asyncpg.Connection) -> list[str]:
+    """The names of the audit log's table and function the gateway needs but the database lacks."""
+    row = await conn.fetchrow(
+        "SELECT to_regclass($1::text) IS NULL AS no_table, to_regprocedure($2::text) IS NULL AS no_function",
+        AUDIT_ADDRESSES,
+        AUDIT_ERASE_FUNCTION,
     )
-    return int(result.split()[-1])
+    assert row is not None  # noqa: S101 -- a SELECT without FROM returns one row
+    return [
+        name
+        for name, gone in ((AUDIT_ADDRESSES, row["no_table"]), (AUDIT_ERASE_FUNCTION, row["no_function"]))
+        if gone
+    ]
 
 
 @dataclass(frozen=True)
