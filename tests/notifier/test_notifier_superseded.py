@@ -111,6 +111,17 @@ async def _claim(pool: asyncpg.Pool, *, clock: ManualClock, settings: Settings) 
     return mail, token
 
 
+async def take_over_both_after_the_lease(pool: asyncpg.Pool, settings: Settings, clock: ManualClock) -> None:
+    """The first sender vanished: after its lease a new one takes over both mails and handles them."""
+    clock.advance(timedelta(seconds=settings.mail_lease_seconds + 1))
+    sender = MailSender(pool, settings, clock)
+    try:
+        assert await sender.claim_and_spawn(10) == 2
+        await wait_for(lambda: sender.busy == 0, what="both mails handled")
+    finally:
+        await sender.stop()
+
+
 @pytest.mark.req("R9")
 async def test_a_superseded_mail_whose_sender_vanished_is_not_sent_by_the_sender_taking_it_over(
     sink: MailSink, clean_db: dict[str, asyncpg.Pool]
@@ -127,13 +138,7 @@ async def test_a_superseded_mail_whose_sender_vanished_is_not_sent_by_the_sender
     assert mail.kind == "confirmation"
     await _apply(pool, cancelled(snap), clock=clock, settings=settings)
 
-    clock.advance(timedelta(seconds=settings.mail_lease_seconds + 1))
-    sender = MailSender(pool, settings, clock)
-    try:
-        assert await sender.claim_and_spawn(10) == 2
-        await wait_for(lambda: sender.busy == 0, what="both mails handled")
-    finally:
-        await sender.stop()
+    await take_over_both_after_the_lease(pool, settings, clock)
     assert subjects(sink, snap) == ["Absage"]
     assert await statuses(pool, snap.id) == {
         "confirmation": "cancelled",
@@ -379,13 +384,7 @@ async def test_an_offer_held_by_a_vanished_sender_is_not_sent_by_the_one_taking_
     assert offer_mail.kind == "waiting_offer"
     await _apply_wish(pool, withdrawn, clock=clock, settings=settings)
 
-    clock.advance(timedelta(seconds=settings.mail_lease_seconds + 1))
-    sender = MailSender(pool, settings, clock)
-    try:
-        assert await sender.claim_and_spawn(10) == 2
-        await wait_for(lambda: sender.busy == 0, what="both mails handled")
-    finally:
-        await sender.stop()
+    await take_over_both_after_the_lease(pool, settings, clock)
     assert wish_mails(sink, wish) == ["waiting_withdrawn"]
     assert await statuses(pool, wish.id) == {
         "waiting_opt_in": "sent",

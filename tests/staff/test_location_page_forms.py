@@ -11,7 +11,7 @@ import pytest
 
 from shared.identity import Role
 from tests.staff.conftest import Stack
-from tests.staff.test_staff_pages import form_fields, post_form
+from tests.staff.test_staff_pages import form_fields, nord_meeting_the_directive, post_form
 
 # The customer pages (services/gateway/web) store their aiohttp-jinja2 environment under a plain string
 # key, which aiohttp warns about; irrelevant to staff access.
@@ -150,18 +150,7 @@ async def test_a_window_change_that_waits_for_an_approval_comes_back_as_typed(st
     """Nord meets 3.3 (Thursday until 18:00); shortening that evening waits for the approval (409), and
     the row keeps the new end its administrator typed, so that it can be sent once approved."""
     admin = stack.admin
-    group = {"id": "nord-ez", "kind": "entrance_zone", "name": {"de": "Eingangszone"}, "service_points": 2}
-    assert (await admin.post("/api/v1/admin/locations/nord/groups", json=group)).status == 201
-    offer = {"group_id": "nord-ez", "duration_minutes": 30, "modes": ["in_person"]}
-    assert (await admin.put("/api/v1/admin/locations/nord/concerns/neuantrag", json=offer)).status == 200
-    for weekday in range(4):
-        window = {"weekday": weekday, "start": "08:00", "end": "18:00" if weekday == 3 else "12:00"}
-        answer = await admin.post(
-            "/api/v1/admin/groups/nord-ez/windows", json={**window, "service_points": 2}
-        )
-        assert answer.status == 201, await answer.text()
-    windows = (await (await admin.get("/api/v1/admin/locations/nord")).json())["windows"]
-    evening = next(w["id"] for w in windows if w["end"].startswith("18:00"))
+    evening = await nord_meeting_the_directive(admin)
     location_admin = await stack.gateway.signed_in("form-nord-la", (Role.LOCATION_ADMIN, "nord"))
     row = dict(
         form_fields(

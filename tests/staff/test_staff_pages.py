@@ -125,13 +125,9 @@ async def test_each_location_page_shows_where_the_location_falls_short_of_the_di
     assert "Standortdaten speichern" not in page
 
 
-@pytest.mark.req("R21")
-@pytest.mark.req("R17")
-async def test_a_restriction_below_the_directive_waits_for_the_approval_an_administrator_records(
-    stack: Stack,
-) -> None:
-    # Nord meets 3.3: Monday to Thursday, Thursday until 18:00.
-    admin = stack.admin
+async def nord_meeting_the_directive(admin: StaffClient) -> int:
+    """Nord's entrance zone open Monday to Thursday, Thursday until 18:00 (directive 3.3); the id of
+    that evening's window."""
     group = {"id": "nord-ez", "kind": "entrance_zone", "name": {"de": "Eingangszone"}, "service_points": 2}
     assert (await admin.post("/api/v1/admin/locations/nord/groups", json=group)).status == 201
     offer = {"group_id": "nord-ez", "duration_minutes": 30, "modes": ["in_person"]}
@@ -144,6 +140,17 @@ async def test_a_restriction_below_the_directive_waits_for_the_approval_an_admin
         assert answer.status == 201, await answer.text()
     windows = (await (await admin.get("/api/v1/admin/locations/nord")).json())["windows"]
     evening = next(w["id"] for w in windows if w["end"].startswith("18:00"))
+    return int(evening)
+
+
+@pytest.mark.req("R21")
+@pytest.mark.req("R17")
+async def test_a_restriction_below_the_directive_waits_for_the_approval_an_administrator_records(
+    stack: Stack,
+) -> None:
+    # Nord meets 3.3: Monday to Thursday, Thursday until 18:00.
+    admin = stack.admin
+    evening = await nord_meeting_the_directive(admin)
 
     # Its administrator may not take the evening away on their own (directive 3.6): nothing changes.
     location_admin = await stack.gateway.signed_in("nord-la", (Role.LOCATION_ADMIN, "nord"))
