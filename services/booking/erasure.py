@@ -16,6 +16,11 @@ that the figures (booking's and reporting's waiting-list counts) stay whole. A w
 held offer is freed for the next wish. Each erased wish is published as `waiting.personal_data_erased`, on
 which the notifier erases the mails and the link it keeps (reporting keeps no personal data of wishes).
 
+Finding the wish. A customer who asks for the erasure of a wish alone (one under another address than
+their appointment's, or one without an appointment) names its reference, the "Vorgangsnummer" of every
+wish mail. The administrator looks it up in any status, also ended or erased, and sees only where it is
+and in which state, none of the customer's data (`find_wish_for_erasure`).
+
 Idempotent: a wish is erased once (`erased_at`); a second request, or one for an appointment erased
 before, erases nothing more and publishes nothing. Concurrent requests and the matcher of other replicas
 are serialised by the row locks (and the key's advisory lock that joining takes too).
@@ -31,9 +36,13 @@ import structlog
 
 from services.booking import db, retention, waiting_list
 from services.booking import waiting_db as wdb
+from services.booking.domain import local_text
 from services.booking.service import Deps
 from services.booking.waiting_domain import Wish
+from services.booking.waiting_models import StaffWishStateOut
+from shared.clock import BERLIN
 from shared.errors import ForbiddenError, NotFoundError
+from shared.events.catalog import Mode
 from shared.events.waiting_list import EndReason, WaitingPersonalDataErasedV1, WaitingWithdrawnV1, WishStatus
 from shared.identity import IdentityKind, Role, StaffIdentity
 from shared.outbox import add_event
@@ -57,11 +66,17 @@ async def erase_appointment_on_request(
     return True
 
 
+def refuse_api_keys(identity: StaffIdentity) -> None:
+    """Erasure on request is a staff member's decision on a customer's request: no API key erases, nor looks
+    up what to erase."""
+    if identity.kind is IdentityKind.API_KEY:
+        raise ForbiddenError("Erasing personal data needs a location administrator, not an API key.")
+
+
 async def erase_wish_on_request(deps: Deps, identity: StaffIdentity, wish_id: uuid.UUID) -> bool:
     """A customer asks for the erasure of their waiting-list wish alone: a location administrator of the
     wish's location erases it now, whatever its status (an active wish ends). False when erased already."""
-    if identity.kind is IdentityKind.API_KEY:
-        raise ForbiddenError("Erasing personal data needs a location administrator, not an API key.")
+    refuse_api_keys(identity)
     now = deps.clock.now()
     async with db.transaction(deps.pool) as conn:
         found = await wdb.find_wish(conn, wish_id, for_update=True)
@@ -75,6 +90,47 @@ async def erase_wish_on_request(deps: Deps, identity: StaffIdentity, wish_id: uu
     if erased:
         log.info("wish_erased_on_request", wish_id=str(wish_id))
     return erased > 0
+
+
+async def find_wish_for_erasure(
+    deps: Deps,
+    identity: StaffIdentity,
+    *,
+    wish_id: uuid.UUID | None = None,
+    reference: str | None = None,
+) -> StaffWishStateOut:
+    """A wish by its id or reference, in any status, for a location administrator of its location (who
+    may erase it): where it is and in which state, none of the customer's data. API keys are refused, as
+    for the erasure; 404 for no such wish, 403 for another location's."""
+    refuse_api_keys(identity)
+    found = await wdb.find_wish_for_staff(deps.pool, wish_id=wish_id, reference=reference)
+    if found is None:
+        raise NotFoundError("There is no such wish on the waiting list.")
+    wish, erased_at = found
+    identity.require(Role.LOCATION_ADMIN, wish.location_id)
+    return StaffWishStateOut(
+        id=wish.id,
+        reference=wish.reference,
+        status=wish.status,
+        location_id=wish.location_id,
+        concern_id=wish.concern_id,
+        concern_name=await _concern_name_de(deps, wish),
+        mode=Mode(wish.mode),
+        registered_at=wish.registered_at.astimezone(BERLIN),
+        ended_at=wish.ended_at.astimezone(BERLIN) if wish.ended_at else None,
+        end_reason=wish.end_reason,
+        erased_at=erased_at.astimezone(BERLIN) if erased_at else None,
+    )
+
+
+async def _concern_name_de(deps: Deps, wish: Wish) -> str:
+    """Staff read the catalog's German name; a wish keeps the name in the customer's language."""
+    try:
+        config = await deps.catalog.get(deps.pool, wish.location_id)
+    except NotFoundError:
+        return wish.concern_name
+    offer = config.concern(wish.concern_id)
+    return local_text(offer.name, "de") if offer else wish.concern_name
 
 
 async def erase_wishes(conn: asyncpg.Connection, deps: Deps, wishes: list[Wish], now: datetime) -> int:

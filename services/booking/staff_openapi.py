@@ -29,7 +29,12 @@ from services.booking.staff_api import (
     TransferIn,
 )
 from services.booking.staff_capacity import CapacityCheckIn, CapacityCheckOut
-from services.booking.waiting_models import StaffWaitingListOut, WishErasedOut
+from services.booking.waiting_models import (
+    StaffWaitingListOut,
+    StaffWishStateOut,
+    WishErasedOut,
+    WishReferenceQuery,
+)
 from shared.openapi import ApiRoute
 
 
@@ -452,6 +457,32 @@ STAFF_ROUTES = (
         errors=("not_found", "forbidden"),
         path_params={"location_id": LOCATION_ID},
         tags=PLANNING,
+    ),
+    ApiRoute(
+        "GET",
+        "/api/v1/staff/waiting-list",
+        "Find one waiting-list wish by its reference, in any status, to erase it on request (Art. 17 GDPR)",
+        query=WishReferenceQuery,
+        response=StaffWishStateOut,
+        errors=("validation_error", "not_found", "forbidden"),
+        tags=PLANNING,
+        description='The reference is the one of the customer\'s wish mails ("Vorgangsnummer"), with or '
+        "without the hyphen, in any case. Found in every status, also ended (withdrawn, expired, booked) "
+        "and already erased, which the location's waiting list does not show. Location administrators of "
+        "the wish's location (and administrators) only, 403 `forbidden` for another location's wish; API "
+        "keys are refused. The answer names place, concern, status and whether the personal data are "
+        "erased, none of the customer's data.",
+    ),
+    ApiRoute(
+        "GET",
+        "/api/v1/staff/waiting-list/{wish_id}",
+        "One waiting-list wish by its id, in any status, to erase it on request (Art. 17 GDPR)",
+        response=StaffWishStateOut,
+        errors=("not_found", "forbidden"),
+        path_params={"wish_id": WISH_ID},
+        tags=PLANNING,
+        description="As `GET /api/v1/staff/waiting-list?reference=`: location administrators of the "
+        "wish's location only, API keys refused, none of the customer's data.",
     ),
     ApiRoute(
         "POST",

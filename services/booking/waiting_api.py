@@ -3,7 +3,8 @@
 Public (through the gateway's route table): join, view, confirm (double opt-in), withdraw, accept an
 offer; each link carries the wish's token as `?token=`. Staff: the location's waiting list, checked
 against the signed identity (appointment managers of that location and above, R28), and the erasure of
-one wish on the customer's request (location administrators of the wish's location, Art. 17 GDPR).
+one wish on the customer's request (location administrators of the wish's location, Art. 17 GDPR), with
+the look-up of that wish by its reference or id in any status (the same administrators).
 """
 
 from __future__ import annotations
@@ -19,7 +20,12 @@ from services.booking.api import DEPS, NO_STORE
 from services.booking.config import Settings
 from services.booking.contact import network_of
 from services.booking.models import ID_PATTERN
-from services.booking.waiting_models import WishDaysQuery, WishErasedOut, WishRequest
+from services.booking.waiting_models import (
+    WishDaysQuery,
+    WishErasedOut,
+    WishReferenceQuery,
+    WishRequest,
+)
 from shared.background import periodic_context
 from shared.errors import NotFoundError
 from shared.identity import Role
@@ -96,6 +102,25 @@ async def get_staff_waiting_list(request: web.Request) -> web.Response:
     identity.require(Role.APPOINTMENT_MANAGER, location_id)  # R28: personal data of their locations only
     listing = await waiting_list.staff_waiting_list(request.app[DEPS], location_id)
     return _json(listing.model_dump_json())
+
+
+@routes.get("/api/v1/staff/waiting-list")
+async def get_staff_wish_by_reference(request: web.Request) -> web.Response:
+    """Art. 17 GDPR: a location administrator finds the wish a customer names by its reference, in any
+    status (an ended wish is on no list), to erase it (`erasure.py`)."""
+    identity = staff_identity(request)  # 401 unless the gateway signed it (I5)
+    erasure.refuse_api_keys(identity)  # before the query is read: a key learns nothing here
+    query = parse_query(request, WishReferenceQuery)
+    found = await erasure.find_wish_for_erasure(request.app[DEPS], identity, reference=query.reference)
+    return _json(found.model_dump_json())
+
+
+@routes.get("/api/v1/staff/waiting-list/{wish_id}")
+async def get_staff_wish(request: web.Request) -> web.Response:
+    """The same for a wish by its id (the staff page of one wish)."""
+    identity = staff_identity(request)  # 401 unless the gateway signed it (I5)
+    found = await erasure.find_wish_for_erasure(request.app[DEPS], identity, wish_id=_wish_id(request))
+    return _json(found.model_dump_json())
 
 
 @routes.post("/api/v1/staff/waiting-list/{wish_id}/erase")

@@ -225,6 +225,21 @@ async def find_wish(
     return _wish(row), bytes(row["token_hash"])
 
 
+async def find_wish_for_staff(
+    conn: asyncpg.Connection | asyncpg.Pool, *, wish_id: uuid.UUID | None = None, reference: str | None = None
+) -> tuple[Wish, datetime | None] | None:
+    """One wish by its id or its reference (unique), in any status, erased or not: the wish and when its
+    personal data were erased (None: not yet)."""
+    row = await conn.fetchrow(
+        f"SELECT {_WISH_COLUMNS}, erased_at FROM wishes WHERE id = $1 OR reference = $2",  # noqa: S608 -- fixed columns
+        wish_id,
+        reference,
+    )
+    if row is None:
+        return None
+    return _wish(row), row["erased_at"]
+
+
 async def set_status(
     conn: asyncpg.Connection,
     wish_id: uuid.UUID,

@@ -9,6 +9,7 @@ from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from services.booking.domain import reference_in
 from services.booking.models import ConcernRef, CustomerIn, CustomerOut, Id, LocationRef
 from shared.events.appointment import Language
 from shared.events.catalog import Mode
@@ -150,3 +151,46 @@ class WishErasedOut(_Response):
     """`POST /api/v1/staff/waiting-list/{id}/erase` (Art. 17 GDPR)."""
 
     erased: bool = Field(description="false when the wish's personal data were erased already")
+
+
+class WishReferenceQuery(BaseModel):
+    """`GET /api/v1/staff/waiting-list?reference=`: the reference of the customer's wish mails
+    ("Vorgangsnummer"), as a caller reads it out ("abcd ef23" is `ABCD-EF23`)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    reference: str = Field(
+        min_length=1,
+        max_length=40,
+        description="the wish's reference, eight letters and digits, with or without the hyphen",
+        examples=["ABCD-EF23"],
+    )
+
+    @field_validator("reference")
+    @classmethod
+    def _reference(cls, value: str) -> str:
+        found = reference_in(value)
+        if found is None:
+            raise ValueError("is not a reference: eight letters and digits such as ABCD-EF23")
+        return found
+
+
+class StaffWishStateOut(_Response):
+    """One wish, in any status, as a location administrator sees it to erase it on the customer's request
+    (Art. 17 GDPR): where it is and in which state, none of the customer's data."""
+
+    id: uuid.UUID
+    reference: str
+    status: WishStatus
+    location_id: str
+    concern_id: str
+    concern_name: str = Field(description="the concern's German name")
+    mode: Mode
+    registered_at: AwareDatetime
+    ended_at: AwareDatetime | None = None
+    end_reason: str | None = None
+    erased_at: AwareDatetime | None = Field(
+        default=None,
+        description="when its personal data were erased (on request or after the retention period); null: "
+        "they are still there",
+    )

@@ -32,6 +32,11 @@ MONDAY = datetime(2026, 3, 2, 10, 0, tzinfo=BERLIN)
 HERE = factory.LOCATION  # "teststadt"
 THERE = "anderswo"
 TABLES = (
+    # The waiting list (its offers first: they refer to the wishes).
+    "waiting_offers",
+    "waiting_freed",
+    "waiting_catalog_changes",
+    "wishes",
     "appointments",
     "holds",
     "idempotent_requests",

@@ -278,6 +278,13 @@ FORWARDED_SUMMARIES = {
     ("POST", "/api/v1/staff/waiting-list/{wish_id}/erase"): (
         "Erase one waiting-list wish's personal data now (Art. 17 GDPR; location administrators)"
     ),
+    ("GET", "/api/v1/staff/waiting-list"): (
+        "Find one waiting-list wish by its reference, in any status, to erase it (Art. 17 GDPR; location "
+        "administrators)"
+    ),
+    ("GET", "/api/v1/staff/waiting-list/{wish_id}"): (
+        "One waiting-list wish by its id, in any status, to erase it (Art. 17 GDPR; location administrators)"
+    ),
     (
         "POST",
         "/api/v1/staff/appointments/{appointment_id}/reschedule",

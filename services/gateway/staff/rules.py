@@ -230,6 +230,10 @@ FORWARDED: tuple[Forwarded, ...] = (
     # Art. 17 GDPR: a location administrator erases one wish's personal data now (booking checks the
     # wish's location; API keys are refused).
     Forwarded("POST", "/api/v1/staff/waiting-list/{wish_id}/erase", "booking", Rule(LA, SOME, entity="wish")),
+    # ... and finds the wish the customer names by its reference (any status, also ended), or by its id:
+    # place and status only, no personal data (booking checks the location; API keys are refused).
+    Forwarded("GET", "/api/v1/staff/waiting-list", "booking", Rule(LA, SOME)),
+    Forwarded("GET", "/api/v1/staff/waiting-list/{wish_id}", "booking", Rule(LA, SOME)),
     # R20: which booked appointments would lose their service point under proposed windows.
     Forwarded("POST", "/api/v1/staff/locations/{location_id}/capacity-check", "booking", Rule(GL, path())),
     # Reporting: the day lists of a location (R22, R28), statistics for the central departments only
@@ -572,6 +576,12 @@ OWN: dict[tuple[str, str], Rule] = {
     ("POST", "/staff/appointments/{appointment_id}/transfer"): Rule(AM, SOME, entity="appointment"),
     ("POST", "/staff/appointments/{appointment_id}/reschedule"): Rule(AM, SOME, entity="appointment"),
     ("POST", "/staff/appointments/{appointment_id}/erase"): Rule(LA, SOME, entity="appointment"),
+    # Art. 17 GDPR for one waiting-list wish: found by the reference the customer names (posted, like the
+    # search), shown by id, erased with a confirmation (booking checks the wish's location).
+    ("GET", "/staff/waiting-list/search"): Rule(LA, SOME),
+    ("POST", "/staff/waiting-list/search"): Rule(LA, SOME),
+    ("GET", "/staff/waiting-list/{wish_id}"): Rule(LA, SOME),
+    ("POST", "/staff/waiting-list/{wish_id}/erase"): Rule(LA, SOME, entity="wish"),
     ("GET", "/staff/search"): Rule(AM, SOME),
     # A search is posted so that names stay out of URLs; it reads, so no audit entity.
     ("POST", "/staff/search"): Rule(AM, SOME),

@@ -92,6 +92,9 @@ NOTICES_DE = {
         "gelten nicht mehr."
     ),
     "erased": "Die personenbezogenen Daten dieses Termins sind gelöscht (Art. 17 DSGVO).",
+    "wish_erased": (
+        "Die personenbezogenen Daten dieses Eintrags auf der Warteliste sind gelöscht (Art. 17 DSGVO)."
+    ),
 }
 WEEKDAYS_DE = ("Montag", "Dienstag", "Mittwoch", "Donnerstag", "Freitag", "Samstag", "Sonntag")
 MONTHS_DE = (
