@@ -215,8 +215,9 @@ def _propose(
             continue
         if slot.end - slot.start != duration or (slot.evening and not a.evening):
             continue
+        restricted = in_range and request.group_id in (None, a.group_id)
         for point in free_points(slot, busy):
-            if in_range and (request.group_id in (None, a.group_id)) and point > request.service_points_left:
+            if restricted and point > request.service_points_left:
                 continue
             if not _free(busy, claimed, slot.group_id, point, slot.start_ts, slot.end_ts):
                 continue
@@ -228,7 +229,9 @@ def _propose(
                 "start": slot.start.isoformat(),
                 "end": slot.end.isoformat(),
                 "evening": slot.evening,
-                "points": slot.points,
+                # The points a move may fall back to when this one was taken meanwhile: on a day the
+                # change restricts, only those that stay open.
+                "points": min(slot.points, request.service_points_left) if restricted else slot.points,
             }
     return None
 
@@ -278,12 +281,29 @@ async def _await_catalog(deps: Deps, location_id: str, revision: int | None) -> 
         waited += CATALOG_POLL_SECONDS
 
 
+# A deadlock with a staff member's or a customer's change of one of the appointments aborts the
+# whole transaction; the next attempt sees that change.
+APPLY_ATTEMPTS = 3
+
+
 async def apply(deps: Deps, identity: StaffIdentity, location_id: str, request: ApplyIn) -> dict[str, Any]:
-    preview_id = request.preview_id
     if request.catalog_revision is not None:
         async with deps.pool.acquire() as conn:
             await _preview_for(conn, identity, location_id, request)  # refused at once, not after waiting
         await _await_catalog(deps, location_id, request.catalog_revision)
+    for _attempt in range(APPLY_ATTEMPTS):
+        try:
+            return await _apply_once(deps, identity, location_id, request)
+        except db.RetryableError:
+            continue  # a deadlock with a concurrent change of one of the appointments: nothing committed
+    raise UnavailableError("Other changes kept getting in the way; nothing was moved. Try again in a moment.")
+
+
+async def _apply_once(
+    deps: Deps, identity: StaffIdentity, location_id: str, request: ApplyIn
+) -> dict[str, Any]:
+    """One attempt in one transaction: the preview's moves and cancellations, or nothing."""
+    preview_id = request.preview_id
     now = deps.clock.now()
     actor = actor_of(identity)
     moved: list[str] = []

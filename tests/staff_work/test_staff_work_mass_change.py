@@ -4,6 +4,8 @@ same preview again changes nothing."""
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from collections import Counter
 from typing import Any
 
@@ -146,3 +148,62 @@ async def test_appointments_the_preview_did_not_see_or_could_not_place_are_left_
     )
     # One notice per moved customer, none for those left to staff.
     assert await pool.fetchval("SELECT count(*) FROM outbox") == before + len(result["moved"])
+
+
+@pytest.mark.req("R44")
+async def test_a_move_whose_place_was_taken_falls_back_only_to_points_the_restriction_keeps(
+    client: TestClient[Any, Any], location_admin: Staff, pool: asyncpg.Pool
+) -> None:
+    """A restriction to one service point over two days moves the customer on point 2 to a later time on
+    point 1. When someone takes that place before the change is applied, the move may try another point of
+    that time, but never one the restriction closes."""
+    await book(client, TUESDAY, "08:00")
+    moving = await book(client, TUESDAY, "08:00")
+    base = f"/api/v1/staff/locations/{HERE}/mass-change"
+    answer = await location_admin.post(
+        f"{base}/preview", {"date": TUESDAY, "last": "2026-03-04", "service_points_left": 1}
+    )
+    assert answer.status == 201, await answer.text()
+    preview = await answer.json()
+    (proposal,) = [a for a in preview["affected"] if a["appointment_id"] == moving["id"]]
+    target = proposal["proposed_start"]
+    assert target[:10] in (TUESDAY, "2026-03-04")  # a later time within the range, on the point kept
+    await book(client, target[:10], target[11:16])  # someone takes that time's first free point
+
+    result = await (await location_admin.post(f"{base}/apply", {"preview_id": preview["id"]})).json()
+    point = await pool.fetchval(
+        "SELECT service_point FROM appointments WHERE id = $1", uuid.UUID(moving["id"])
+    )
+    if moving["id"] in result["moved"]:
+        assert point == 1
+    else:
+        assert moving["id"] in result["skipped"] and point == 2  # left where it was, for staff to look at
+
+
+@pytest.mark.req("R44")
+async def test_a_mass_change_caught_in_a_deadlock_with_another_change_is_applied_on_a_second_attempt(
+    client: TestClient[Any, Any], location_admin: Staff, pool: asyncpg.Pool
+) -> None:
+    """Applying locks the appointments one after the other; a staff member's change that holds one of them
+    and then waits for one the mass change already holds is a deadlock, and PostgreSQL aborts one side.
+    When that is the mass change, it must try again, not answer 500 and leave the closure undone."""
+    first, second = await book(client, TUESDAY, "08:00"), await book(client, TUESDAY, "08:15")
+    base = f"/api/v1/staff/locations/{HERE}/mass-change"
+    preview = await (
+        await location_admin.post(f"{base}/preview", {"date": TUESDAY, "service_points_left": 0})
+    ).json()
+    assert [a["appointment_id"] for a in preview["affected"]] == [first["id"], second["id"]]
+    async with pool.acquire() as other:
+        change = other.transaction()
+        await change.start()
+        await other.execute("SELECT 1 FROM appointments WHERE id = $1 FOR UPDATE", uuid.UUID(second["id"]))
+        applying = asyncio.create_task(location_admin.post(f"{base}/apply", {"preview_id": preview["id"]}))
+        await asyncio.sleep(0.5)  # the mass change has moved the first and waits for the second
+        # Now the other change wants the first: PostgreSQL finds the cycle after deadlock_timeout (1 s) in
+        # the mass change, which waited longer, and aborts its transaction.
+        await other.execute("SELECT 1 FROM appointments WHERE id = $1 FOR UPDATE", uuid.UUID(first["id"]))
+        await change.rollback()
+        response = await applying
+    assert response.status == 200, await response.text()
+    result = await response.json()
+    assert sorted(result["moved"]) == sorted([first["id"], second["id"]])
