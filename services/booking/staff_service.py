@@ -402,6 +402,8 @@ async def _outcome_callback(
     )
     if created:
         return ticket
+    if team is None:
+        wanted = ticket.group_id  # a correction that names no team leaves the ticket with its team
     if ticket.status == CallbackStatus.CLOSED:
         due = callback_due(deps.clock.now())
         row = await staff_db.reopen_callback(conn, ticket.id, wanted, WITHDRAWN_RESULT, due)

@@ -290,6 +290,23 @@ async def test_the_entrance_zone_hands_a_callback_ticket_to_the_responsible_team
     moved = (await events(pool, "callback.created"))[-1]["callback"]
     assert (moved["id"], moved["group_id"]) == (ticket["id"], "ez")
 
+    # Correcting only the note or reason, the team select shows its preselection (the benefits team), not
+    # the ticket's: sent as shown, it leaves the ticket (and a colleague's claim) with the entrance zone.
+    html = await (await browser.get(f"/staff/locations/{HERE}/day", params={"date": TUESDAY})).text()
+    assert '<input type="hidden" name="team_shown" value="lt">' in row_of(html, entrance["id"])
+    untouched = await form(
+        browser,
+        path,
+        outcome="callback",
+        team="lt",
+        team_shown="lt",
+        correction="true",
+        reason="Notiz",
+        **place,
+    )
+    assert untouched.status == 303
+    assert [e["callback"]["group_id"] for e in await events(pool, "callback.created")] == ["lt", "ez"]
+
 
 async def test_after_a_refused_form_the_pages_own_day_picker_and_filter_still_lead_to_that_page(
     client: TestClient[Any, Any], gateway: Gateway, pool: asyncpg.Pool, clock: ManualClock

@@ -260,7 +260,10 @@ async def outcome_submit(request: web.Request) -> web.StreamResponse:
     correction = form.get("correction") == "true"
     data: dict[str, Any] = {"outcome": text(form, "outcome", 40), "note": text(form, "note")}
     team = text(form, "team", 64)
-    if team and data["outcome"] == "callback":
+    # A correction of a callback to a callback shows a preselected team, not the open ticket's: untouched,
+    # it must not hand the ticket (and a colleague's claim) over to that team.
+    untouched = bool(team) and team == text(form, "team_shown", 64)
+    if team and data["outcome"] == "callback" and not untouched:
         data["team"] = team  # the responsible team of the ticket (R23); booking checks it is the location's
     if correction:
         data.update(correction=True, reason=text(form, "reason", 500))
