@@ -692,7 +692,7 @@ async def test_an_unknown_address_says_what_to_do(client: TestClient[Any, Any]) 
             "from the list",
             "Please also give your house number.",
             "This postcode is not in the city of Bremen.",
-            "Your office does not take online appointments at the moment.",
+            "Your location does not take online appointments at the moment.",
         ),
         (
             "de-x-ls",
