@@ -54,6 +54,10 @@ async def locked_for_unknown_networks(admin: StaffClient, username: str) -> bool
     return locked
 
 
+def refused_count(reason: str) -> float:
+    return REGISTRY.get_sample_value("otv_staff_logins_refused_total", {"reason": reason}) or 0.0
+
+
 def lockouts(scope: str) -> float:
     return REGISTRY.get_sample_value("otv_staff_login_lockouts_total", {"scope": scope}) or 0.0
 
@@ -74,6 +78,7 @@ async def test_five_wrong_passwords_lock_the_account_for_their_own_network_with_
     await gateway.account("carla", (Role.APPOINTMENT_MANAGER, "mitte"))
     admin = await gateway.signed_in("the-admin", (Role.ADMIN, "*"))
     before = lockouts("network")
+    refused_before = {reason: refused_count(reason) for reason in ("wrong_password", "locked_now", "locked")}
     await fail_five_times(gateway, AT_HOME, "carla")
     wrong = await login_from(gateway, JOBCENTER, "carla", "Sommer2026!")
     # Even the right password, from any address of that line, gets the answer of a wrong one.
@@ -83,6 +88,12 @@ async def test_five_wrong_passwords_lock_the_account_for_their_own_network_with_
         assert await refused.json() == await wrong.json()
         assert "Set-Cookie" not in refused.headers
     assert lockouts("network") == before + 1
+    # Every refusal is counted by its reason, for the alert on guessing below the lock-outs.
+    assert {reason: refused_count(reason) - count for reason, count in refused_before.items()} == {
+        "wrong_password": 5,
+        "locked_now": 1,
+        "locked": 2,
+    }
     # The admin view's "locked" is the account-wide lock, which this is not.
     assert not await locked_for_unknown_networks(admin, "carla")
     gateway.clock.advance(timedelta(minutes=14))

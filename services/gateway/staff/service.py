@@ -58,6 +58,13 @@ LOGIN_LOCKOUTS = Counter(
     ["scope"],
 )
 
+LOGINS_REFUSED = Counter(
+    "otv_staff_logins_refused_total",
+    "Refused staff sign-ins by reason (as the audit log names it; never the name or the address), for the "
+    "alert on password guessing below the lock-outs",
+    ["reason"],
+)
+
 
 class Passwords:
     """argon2id through argon2-cffi, off the event loop (a hash takes tens of milliseconds)."""
@@ -246,6 +253,7 @@ async def login(staff: Staff, username: str, password: str, actor: Actor) -> New
             session = NewSession(token, csrf, account.username, account.must_change_password)
     if session is None:
         staff.throttle.failed(throttled, now)
+        LOGINS_REFUSED.labels(reason=str(reason or LoginOutcome.UNKNOWN_USER)).inc()
         if reason is LoginOutcome.LOCKED_NOW:
             LOGIN_LOCKOUTS.labels(scope="network").inc()
         elif reason is LoginOutcome.ACCOUNT_LOCKED_NOW:
