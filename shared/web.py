@@ -91,7 +91,7 @@ UNSTORABLE_INPUT: tuple[type[Exception], ...] = (
 # The database cannot be reached or takes no more connections (a restart, a failover, a full pooler):
 # the service is unavailable for a moment, not broken; the client may retry.
 DATABASE_UNAVAILABLE = (
-    ConnectionError,
+    ConnectionRefusedError,  # not every ConnectionError: a client that hung up is no database outage
     asyncpg.PostgresConnectionError,
     asyncpg.InsufficientResourcesError,
     asyncpg.OperatorInterventionError,
