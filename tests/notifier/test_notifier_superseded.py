@@ -100,9 +100,11 @@ async def test_a_confirmation_in_delivery_when_the_cancellation_comes_is_not_ret
 
 
 async def _apply(pool: asyncpg.Pool, data: EventData, *, clock: ManualClock, settings: Settings) -> None:
+    """The notifier's effect of one event, as its consumer applies it (appointment or waiting-list)."""
     envelope = make_envelope(data, producer="booking", clock=clock, correlation_id="cid-superseded")
+    handle = waiting_mail.apply_waiting_event if hasattr(data, "wish") else planning.apply_appointment_event
     async with pool.acquire() as conn, conn.transaction():
-        await planning.apply_appointment_event(conn, envelope, data, clock=clock, settings=settings)
+        await handle(conn, envelope, data, clock=clock, settings=settings)
 
 
 async def _claim(pool: asyncpg.Pool, *, clock: ManualClock, settings: Settings) -> tuple[Any, uuid.UUID]:
@@ -358,12 +360,6 @@ async def test_an_offer_in_delivery_when_the_wish_is_withdrawn_is_not_retried_af
         await gate.stop()
 
 
-async def _apply_wish(pool: asyncpg.Pool, data: EventData, *, clock: ManualClock, settings: Settings) -> None:
-    envelope = make_envelope(data, producer="booking", clock=clock, correlation_id="cid-wish-superseded")
-    async with pool.acquire() as conn, conn.transaction():
-        await waiting_mail.apply_waiting_event(conn, envelope, data, clock=clock, settings=settings)
-
-
 @pytest.mark.req("R45")
 async def test_an_offer_held_by_a_vanished_sender_is_not_sent_by_the_one_taking_it_over_after_the_withdrawal(
     sink: MailSink, clean_db: dict[str, asyncpg.Pool]
@@ -375,14 +371,14 @@ async def test_an_offer_held_by_a_vanished_sender_is_not_sent_by_the_one_taking_
     settings = notifier_settings(sink.smtp_port)
     wish = a_wish()
     registered, offered, withdrawn = wish_events(wish, clock.now())
-    await _apply_wish(pool, registered, clock=clock, settings=settings)
+    await _apply(pool, registered, clock=clock, settings=settings)
     opt_in, token = await _claim(pool, clock=clock, settings=settings)
     async with pool.acquire() as conn:
         assert await db.finish(conn, opt_in.id, token, status=MailStatus.SENT, now=clock.now())
-    await _apply_wish(pool, offered, clock=clock, settings=settings)
+    await _apply(pool, offered, clock=clock, settings=settings)
     offer_mail, _vanished = await _claim(pool, clock=clock, settings=settings)
     assert offer_mail.kind == "waiting_offer"
-    await _apply_wish(pool, withdrawn, clock=clock, settings=settings)
+    await _apply(pool, withdrawn, clock=clock, settings=settings)
 
     await take_over_both_after_the_lease(pool, settings, clock)
     assert wish_mails(sink, wish) == ["waiting_withdrawn"]
