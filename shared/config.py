@@ -39,6 +39,10 @@ class CommonSettings(BaseSettings):
     db_name: str = "otv"  # one database, one schema per service
     db_pool_min: int = 0  # a service starts (not ready) while the database is down
     db_pool_max: int = 10  # connections per process at most
+    # Seconds a new database connection may take before the request is answered 503 `unavailable`; below
+    # the gateway's upstream timeout, so that a black-holed database (a failover in progress, a lost
+    # route) gives the client the retry hint, not a 504 and a request that hangs on for a minute.
+    db_connect_timeout: float = Field(default=5.0, gt=0)
 
     broker_url: str = "amqp://guest:guest@127.0.0.1:5672/"  # RabbitMQ, with its user and password
     # How long a service waits at start for the broker before it starts without (and connects later).

@@ -44,6 +44,18 @@ class OTVConnection(asyncpg.Connection):  # type: ignore[misc] # asyncpg ships n
         return query
 
 
+class DatabaseConnectTimeout(ConnectionError):
+    """A new connection to the database took longer than `db_connect_timeout` (a failover in progress, a
+    lost route): an outage like a refused connection, not a slow query (which stays a TimeoutError)."""
+
+
+async def _connect(*args: Any, **kwargs: Any) -> asyncpg.Connection:
+    try:
+        return await asyncpg.connect(*args, **kwargs)
+    except TimeoutError as exc:
+        raise DatabaseConnectTimeout("no connection to the database in time") from exc
+
+
 async def create_pool(settings: CommonSettings, **overrides: Any) -> asyncpg.Pool:
     """A pool whose connections see only the service's schema (and `public` for extensions)."""
     options: dict[str, Any] = {
@@ -57,6 +69,8 @@ async def create_pool(settings: CommonSettings, **overrides: Any) -> asyncpg.Poo
             "application_name": f"otv-{settings.service_name}",
         },
         "command_timeout": 30,
+        "timeout": settings.db_connect_timeout,
+        "connect": _connect,
         "connection_class": OTVConnection,
     }
     options.update(overrides)

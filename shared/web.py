@@ -22,7 +22,7 @@ from shared import errors
 from shared.broker import broker_ready, connection_in_background
 from shared.clock import Clock, SystemClock
 from shared.config import CommonSettings
-from shared.db import create_pool
+from shared.db import DatabaseConnectTimeout, create_pool
 from shared.identity import HEADER as IDENTITY_HEADER
 from shared.identity import StaffIdentity, verify
 from shared.logging import correlation_id_var, new_correlation_id
@@ -92,6 +92,7 @@ UNSTORABLE_INPUT: tuple[type[Exception], ...] = (
 # the service is unavailable for a moment, not broken; the client may retry.
 DATABASE_UNAVAILABLE = (
     ConnectionRefusedError,  # not every ConnectionError: a client that hung up is no database outage
+    DatabaseConnectTimeout,
     asyncpg.PostgresConnectionError,
     asyncpg.InsufficientResourcesError,
     asyncpg.OperatorInterventionError,

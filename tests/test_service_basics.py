@@ -14,6 +14,8 @@ import aio_pika
 import aiohttp
 import asyncpg
 import pytest
+import structlog
+import structlog.testing
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
 
@@ -55,6 +57,55 @@ async def test_readyz_follows_the_database_down_and_back() -> None:
 
         await wait_for(ready_again, timeout=15, what="readiness after the database is back")
     await proxy.cut()
+
+
+async def test_a_database_that_accepts_but_never_answers_gives_503_within_the_connect_timeout() -> None:
+    """A failover in progress or a lost route: the database's port takes the connection and says nothing.
+    A request is told to retry (503 `unavailable`) after `db_connect_timeout`, well before the gateway's
+    upstream timeout, not left hanging for asyncpg's default minute and then answered 500."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def silent(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    settings = svc_settings(BookingSettings, db_port=port, db_connect_timeout=0.5)
+    try:
+        async with TestClient(TestServer(create_booking(settings))) as client:  # type: ignore[arg-type]
+            async with asyncio.timeout(10):
+                response = await client.get(f"/api/v1/appointments/{uuid.uuid4()}")
+            assert response.status == 503 and response.headers["Retry-After"] == "5"
+            assert (await response.json())["error"]["code"] == "unavailable"
+    finally:
+        for writer in held:
+            writer.close()
+        server.close()
+
+
+@pytest.mark.parametrize(
+    ("raised", "status", "event"),
+    [
+        (ConnectionRefusedError(111, "refused"), 503, "database_unavailable"),
+        (ConnectionResetError(104, "reset by peer"), 500, "unhandled_error"),
+    ],
+)
+async def test_only_a_refused_connection_counts_as_the_database_unavailable(
+    raised: Exception, status: int, event: str
+) -> None:
+    """An operator's alert on `database_unavailable` must not fire for a client that hung up mid-request
+    (a reset connection is some other socket's trouble, not the database's)."""
+    app = create_booking(svc_settings(BookingSettings))  # type: ignore[arg-type]
+
+    async def fail(_request: web.Request) -> web.Response:
+        raise raised
+
+    app.router.add_get("/fail", fail)
+    async with TestClient(TestServer(app)) as client:
+        with structlog.testing.capture_logs() as logs:
+            response = await client.get("/fail")
+    assert response.status == status
+    assert event in [entry["event"] for entry in logs]
 
 
 async def test_a_service_starts_while_the_broker_is_down_stays_ready_and_consumes_once_it_is_back(
