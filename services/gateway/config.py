@@ -62,14 +62,17 @@ class Settings(CommonSettings):
     # `absolute` hours. `max_failures` wrong passwords within `lockout` minutes lock an account for the
     # client network (an IPv4 address, an IPv6 /56: a German provider's line) they came from only;
     # `account_max_failures` within `lockout` minutes over all networks (a distributed guess) lock it for
-    # `lockout` minutes for every network the account has not signed in from within 30 days, so a stranger
-    # cannot lock out a caseworker who signs in from a network they used before (an administrator's new
-    # start password unlocks it).
+    # `lockout` minutes for every network the account has not signed in from within `known` days, so a
+    # stranger cannot lock out a caseworker who signs in from a network they used before (an
+    # administrator's new start password unlocks it).
     staff_session_idle_minutes: int = Field(default=30, ge=1)
     staff_session_absolute_hours: float = Field(default=10.0, gt=0)  # ... `absolute`
     staff_login_max_failures: int = Field(default=5, ge=1)  # ... `max_failures`
     staff_login_lockout_minutes: int = Field(default=15, ge=1)  # ... `lockout`
     staff_login_account_max_failures: int = Field(default=20, ge=1)  # ... `account_max_failures`
+    # ... `known`: also how long the networks an account signed in from are kept (personal data of the
+    # staff member); longer than the longest absence (holidays, a course) spares more caseworkers a lock.
+    staff_login_known_network_days: int = Field(default=30, ge=1, le=366)
     # Failed sign-ins from one client address (an IPv6 /64; whatever the names) within 15 minutes before it
     # must wait; against password spraying. Behind a proxy the address is the one the gateway sees (see
     # proxy.py).

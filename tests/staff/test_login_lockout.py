@@ -223,6 +223,20 @@ async def test_a_network_is_known_for_thirty_days_after_the_last_sign_in_then_fo
     assert await kept() == 0
 
 
+async def test_how_long_a_network_stays_known_is_a_setting(make_gateway: GatewayFactory) -> None:
+    """An operator whose caseworkers are away longer (a course, parental leave) keeps networks longer;
+    one who wants less kept about where staff work from shortens it."""
+    gateway = await make_gateway(trusted_proxies="127.0.0.1/32", staff_login_known_network_days=7)
+    await gateway.account("carla", (Role.APPOINTMENT_MANAGER, "mitte"))
+    assert (await login_from(gateway, JOBCENTER, "carla")).status == 200
+    gateway.clock.advance(timedelta(days=7, seconds=1))
+    for n in range(4):
+        await fail_five_times(gateway, f"203.0.113.{n + 1}", "carla")
+    assert (await login_from(gateway, JOBCENTER, "carla")).status == 401
+    await purge_sessions(gateway.staff)
+    assert await gateway.staff.pool.fetchval("SELECT count(*) FROM staff_known_networks") == 0
+
+
 async def test_an_administrators_new_start_password_lifts_every_lock(behind_ingress: Gateway) -> None:
     gateway = behind_ingress
     await gateway.account("carla", (Role.APPOINTMENT_MANAGER, "mitte"))

@@ -72,6 +72,7 @@ def build_staff(settings: Settings, pool: asyncpg.Pool, clock: Clock) -> Staff:
             max_failures=settings.staff_login_max_failures,
             lockout=timedelta(minutes=settings.staff_login_lockout_minutes),
             max_account_failures=settings.staff_login_account_max_failures,
+            known_for=timedelta(days=settings.staff_login_known_network_days),
         ),
         throttle=FailureThrottle(limit=settings.staff_login_ip_max_failures),
         key_throttle=FailureThrottle(

@@ -69,7 +69,8 @@ class AccountOut(BaseModel):
     locked: bool = Field(
         description="Locked for every network the account does not know: too many failed sign-ins over "
         "all client networks (a distributed guess) within the lock-out window. Networks the account signed "
-        "in from within 30 days still get in. Failures from one network lock the account for that network "
+        "in from within OTV_STAFF_LOGIN_KNOWN_NETWORK_DAYS (30) still get in. Failures from one network "
+        "lock the account for that network "
         "only, which this does not show. A new start password (reset) unlocks it."
     )
     must_change_password: bool
@@ -151,7 +152,8 @@ ROUTES = (
         tags=TAG_AUTH,
         description="Wrong name, wrong password and a locked or disabled account get the same 401 (failed "
         "sign-ins lock an account for the failing client network only, and beyond a ceiling over all "
-        "networks for every network it has not signed in from within 30 days). The body must be "
+        "networks for every network it has not signed in from within OTV_STAFF_LOGIN_KNOWN_NETWORK_DAYS, "
+        "30 by default). The body must be "
         "`application/json`. Too many failed sign-ins from one network: 429 with `Retry-After`.",
     ),
     ApiRoute("POST", "/api/v1/staff/logout", "Sign out", response=StatusOut, tags=TAG_AUTH),
