@@ -167,7 +167,9 @@ async def test_after_the_retention_period_no_service_holds_the_customers_data(
         ).json()
         totals = {s["service"]: s["totals"] for s in report["services"]}
         assert totals["booking"]["appointments_erased"] == 1
-        assert totals["reporting"]["appointments_anonymised"] == 0  # booking's event was first
+        # Booking's erasure event or reporting's own scheduled run (its clock moved too) got there first;
+        # either way the appointment was anonymised once, never twice.
+        assert totals["reporting"]["appointments_anonymised"] in (0, 1)
         assert "mails_erased" in totals["notifier"]
         # Operators see when each run completed (the alert OTVRetentionNotRunning watches it, R34).
         metrics = await (await booking.get("/metrics")).text()

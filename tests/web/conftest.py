@@ -98,7 +98,7 @@ async def _serve(app: web.Application, port: int) -> web.AppRunner:
     return runner
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def stack(pools: dict[str, asyncpg.Pool], amqp: Any) -> AsyncIterator[Stack]:
     await empty_schemas(pools)
     clock = ManualClock(NOW)
