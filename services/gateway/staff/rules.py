@@ -171,6 +171,14 @@ FORWARDED: tuple[Forwarded, ...] = (
         "booking",
         Rule(AM, SOME, operation="appointments:write", entity="appointment"),
     ),
+    # R37: staff and the service centre correct a caller's name, e-mail address or phone number
+    # (booking checks the location).
+    Forwarded(
+        "POST",
+        "/api/v1/staff/appointments/{appointment_id}/contact",
+        "booking",
+        Rule(AM, SOME, operation="appointments:write", entity="appointment"),
+    ),
     # R37: the service centre moves an appointment for a caller (booking checks the location).
     Forwarded(
         "POST",
