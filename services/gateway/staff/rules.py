@@ -580,6 +580,7 @@ OWN: dict[tuple[str, str], Rule] = {
     ("GET", "/staff/appointments/{appointment_id}"): Rule(AM, SOME),
     ("POST", "/staff/appointments/{appointment_id}/cancel"): Rule(AM, SOME, entity="appointment"),
     ("POST", "/staff/appointments/{appointment_id}/manage-link"): Rule(AM, SOME, entity="appointment"),
+    ("POST", "/staff/appointments/{appointment_id}/contact"): Rule(AM, SOME, entity="appointment"),
     ("POST", "/staff/appointments/{appointment_id}/follow-up"): Rule(AM, SOME, entity="appointment"),
     ("POST", "/staff/appointments/{appointment_id}/transfer"): Rule(AM, SOME, entity="appointment"),
     ("POST", "/staff/appointments/{appointment_id}/reschedule"): Rule(AM, SOME, entity="appointment"),
