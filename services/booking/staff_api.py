@@ -7,6 +7,7 @@ the role and sets the signed identity; each use case checks the appointment's lo
 - GET  /api/v1/staff/appointments/{appointment_id}                      one appointment with its history
 - POST /api/v1/staff/appointments                                       staff booking (+ interpreter, R26)
 - POST /api/v1/staff/appointments/{appointment_id}/cancel               {reason, on_customer_request?} (R9)
+- POST /api/v1/staff/appointments/{appointment_id}/contact    {first_name?, last_name?, email?, phone?}
 - POST /api/v1/staff/appointments/{appointment_id}/erase                Art. 17 GDPR: its personal data now
 - POST /api/v1/staff/appointments/{appointment_id}/outcome              {outcome, note?, correction?, reason?}
 - POST /api/v1/staff/appointments/{appointment_id}/call-attempts        {reached, note?, missed?} (R49)
@@ -28,8 +29,17 @@ from typing import Annotated, Any
 
 import asyncpg
 from aiohttp import web
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
+from services.booking import contact
 from services.booking import staff_service as staff
 from services.booking.api import DEPS, IDEMPOTENCY_HEADER, NO_STORE, _appointment_id, _location_id
 from services.booking.callbacks import is_overdue
@@ -38,6 +48,7 @@ from services.booking.models import (
     ID_PATTERN,
     BookingRequest,
     LinkRequestedOut,
+    Name,
     RescheduleRequest,
 )
 from services.booking.service import Deps
@@ -100,6 +111,57 @@ class CancelIn(_In):
         "the customer's own cancellation instead of apologising for the jobcenter's, and the statistics "
         "count it as the customer's. The file's history keeps who entered it.",
     )
+
+
+class ContactIn(_In):
+    """The customer's contact data to correct: only the fields sent change, with the booking's rules."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, strict=True)
+
+    first_name: Name | None = None
+    last_name: Name | None = None
+    email: Annotated[str | None, Field(min_length=3, max_length=254)] = None
+    phone: Annotated[
+        str | None,
+        Field(
+            max_length=40,
+            description="`null` or an empty string removes the number (not for a phone appointment).",
+        ),
+    ] = None
+
+    @field_validator("first_name", "last_name")
+    @classmethod
+    def _name(cls, value: str | None) -> str:
+        if value is None:
+            raise ValueError("a name cannot be removed")
+        return contact.normalise_name(value)
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str | None) -> str:
+        if value is None:
+            raise ValueError("an e-mail address cannot be removed")
+        return contact.normalise_email(value)
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, value: str | None) -> str | None:
+        return contact.normalise_phone(value) if value and value.strip() else None
+
+    @model_validator(mode="after")
+    def _something(self) -> ContactIn:
+        if not self.model_fields_set & {"first_name", "last_name", "email", "phone"}:
+            raise ValueError("send at least one of first_name, last_name, email, phone")
+        return self
+
+    def change(self) -> staff.ContactChange:
+        return staff.ContactChange(
+            first_name=self.first_name,
+            last_name=self.last_name,
+            email=self.email,
+            phone=self.phone,
+            phone_given="phone" in self.model_fields_set,
+        )
 
 
 class ChosenOutcome(StrEnum):
@@ -399,6 +461,16 @@ async def post_cancel(request: web.Request) -> web.Response:
         on_customer_request=cancel.on_customer_request,
     )
     return _ok({"status": "cancelled"})
+
+
+@routes.post("/api/v1/staff/appointments/{appointment_id}/contact")
+async def post_contact(request: web.Request) -> web.Response:
+    identity = staff_identity(request)
+    body = await parse_json(request, ContactIn)
+    deps = request.app[DEPS]
+    row = await staff.change_contact(deps, identity, _appointment_id(request), body.change())
+    names = await StaffNames.of(deps, [row.appointment.location_id])
+    return _ok(appointment_json(identity, row, names))
 
 
 @routes.post("/api/v1/staff/appointments/{appointment_id}/manage-link")

@@ -104,6 +104,42 @@ async def set_outcome(
     return _row(row)
 
 
+async def change_contact(
+    conn: asyncpg.Connection,
+    appointment_id: uuid.UUID,
+    *,
+    first_name: str,
+    last_name: str,
+    email: str,
+    phone: str | None,
+    email_key: str | None,
+    token_hash: bytes | None,
+    now: datetime,
+) -> StaffRow:
+    """Correct the customer's contact data. The key of the one-appointment rule changes with the address,
+    so the partial unique index decides (I2): AlreadyBookedError when the new address has another
+    pending appointment. A new manage token (`token_hash`) when the address changed, else the old one."""
+    try:
+        row = await conn.fetchrow(
+            "UPDATE appointments SET first_name = $2, last_name = $3, email = $4, phone = $5,"  # noqa: S608 -- fixed columns
+            " email_key = $6, manage_token_hash = coalesce($7, manage_token_hash),"
+            " link_renewed_at = CASE WHEN $7::bytea IS NULL THEN link_renewed_at ELSE $8 END,"
+            " updated_at = $8, revision = revision + 1 WHERE id = $1"
+            f" RETURNING {db._COLUMNS}, {_EXTRA}",
+            appointment_id,
+            first_name,
+            last_name,
+            email,
+            phone,
+            email_key,
+            token_hash,
+            now,
+        )
+    except asyncpg.UniqueViolationError as exc:
+        raise db._unique_error(exc) from None
+    return _row(row)
+
+
 async def mark_passed(conn: asyncpg.Connection, appointment_id: uuid.UUID, now: datetime) -> Appointment:
     """The finished appointment stops being pending (so that a follow-up may be booked, R24)."""
     row = await conn.fetchrow(

@@ -20,6 +20,7 @@ from services.booking.staff_api import (
     CallbackQuery,
     CancelIn,
     CloseIn,
+    ContactIn,
     DayListQuery,
     DayQuery,
     FollowUpIn,
@@ -323,6 +324,26 @@ STAFF_ROUTES = (
         description="The appointment gets a new manage token; the customer gets a mail with the new link "
         "and the calendar invitation, links sent before stop working. Only for an upcoming booked "
         "appointment (`too_late` otherwise); the appointment's history records who sent it.",
+    ),
+    ApiRoute(
+        "POST",
+        "/api/v1/staff/appointments/{appointment_id}/contact",
+        "Correct the customer's name, e-mail address or phone number (a typo, a number for a callback)",
+        body=ContactIn,
+        response=StaffAppointmentOut,
+        errors=("validation_error", "not_found", "forbidden", "already_booked", "too_late", "not_changeable"),
+        path_params={"appointment_id": APPOINTMENT_ID},
+        tags=BOOKING,
+        description="Only the fields sent change, checked and normalised as at booking; `phone` `null` or "
+        "empty removes the number (422 for a phone appointment, R4). Only for a booked appointment still "
+        "to come: 409 `too_late` once it started or passed, `not_changeable` when it was cancelled. A new "
+        "e-mail address counts for the one-appointment rule (R5): 409 `already_booked` when it has another "
+        "pending appointment (not for an address of the internal allow-list, R6). A changed address gives "
+        "the appointment a new manage token: the confirmation with the new link and the calendar "
+        "invitation goes to the new address, and the link sent to the old one stops working. A change of "
+        "name or phone number alone sends no mail. Event `appointment.contact_changed`; the "
+        "appointment's history records who changed which fields (not the data). The answer is the "
+        "appointment as the day view shows it.",
     ),
     ApiRoute(
         "POST",

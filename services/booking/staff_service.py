@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -21,6 +21,7 @@ from services.booking import db, erasure, link_renewal, staff_db
 from services.booking.callbacks import callback_due, is_overdue
 from services.booking.contact import email_key, is_allow_listed
 from services.booking.domain import (
+    AlreadyBookedError,
     Appointment,
     NewAppointment,
     SlotTakenError,
@@ -52,6 +53,7 @@ from shared.errors import ConflictError, ForbiddenError, NotFoundError
 from shared.events.appointment import (
     AppointmentBookedV1,
     AppointmentCancelledV1,
+    AppointmentContactChangedV1,
     AppointmentPassedV1,
     AppointmentStatus,
     CancelledBy,
@@ -349,6 +351,99 @@ async def staff_renew_link(deps: Deps, identity: StaffIdentity, appointment_id: 
         renewed = await link_renewal.renew(conn, deps, appointment_id, now)
         await staff_db.add_history(conn, renewed, "link_renewed", actor_of(identity), now)
     log.info("manage_link_renewed_by_staff", appointment_id=str(appointment_id))
+
+
+@dataclass(frozen=True)
+class ContactChange:
+    """The contact data staff correct; None leaves a field as it is. The phone number is removed with
+    `phone=None` and `phone_given`."""
+
+    first_name: str | None = None
+    last_name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    phone_given: bool = False
+
+
+async def change_contact(
+    deps: Deps, identity: StaffIdentity, appointment_id: uuid.UUID, change: ContactChange
+) -> StaffRow:
+    """Staff and the service centre correct the name, e-mail address or phone number of a booked
+    appointment still to come (a typo in the address, a number for a callback, R37). A new address is
+    one customer's key of the one-appointment rule (R5; the database decides, I2) and gets a new manage
+    token (R41): the link sent to the old address, maybe a stranger's, stops opening the appointment,
+    and the confirmation with the new link goes to the new one (`appointment.contact_changed`, I3). The
+    file's history says who changed which fields, never the data."""
+    require_operation(identity, "appointments:write")
+    now = deps.clock.now()
+    actor = actor_of(identity)
+    async with db.transaction(deps.pool) as conn:
+        row = await _load_for(conn, identity, appointment_id, lock=True)
+        current = row.appointment
+        if current.status is AppointmentStatus.CANCELLED:
+            raise NotChangeableError("The appointment was cancelled: its contact data stay as they were.")
+        if not can_change(current, now):
+            raise TooLateError("The appointment has started or passed: its contact data stay as they were.")
+        first_name = change.first_name or current.first_name
+        last_name = change.last_name or current.last_name
+        email = change.email or current.email
+        phone = change.phone if change.phone_given else current.phone
+        if current.mode == Mode.PHONE.value and not phone:
+            # R4: staff call the customer at the booked time.
+            raise field_error("phone", "a phone appointment needs a phone number")
+        changed = [
+            name
+            for name, old, new in (
+                ("first_name", current.first_name, first_name),
+                ("last_name", current.last_name, last_name),
+                ("email", current.email, email),
+                ("phone", current.phone, phone),
+            )
+            if old != new
+        ]
+        if not changed:
+            return row
+        email_changed = "email" in changed
+        _config, allow_list = await deps.catalog.get_with_allow_list(conn, current.location_id)
+        token = secrets.token_urlsafe(32) if email_changed else None
+        try:
+            updated = await staff_db.change_contact(
+                conn,
+                appointment_id,
+                first_name=first_name,
+                last_name=last_name,
+                email=email,
+                phone=phone,
+                # R6: an internal address is exempt from the e-mail rule, as at booking.
+                email_key=None if is_allow_listed(email, allow_list) else email_key(email),
+                token_hash=token_hash(token) if token else None,
+                now=now,
+            )
+        except AlreadyBookedError as exc:
+            raise AlreadyBookedError(
+                exc.message, details=[{"field": "email", "message": "has a pending appointment"}]
+            ) from None
+        await add_event(
+            conn,
+            AppointmentContactChangedV1(
+                appointment=snapshot_of(
+                    updated.appointment, manage_url(deps.settings, appointment_id, token)
+                ),
+                email_changed=email_changed,
+            ),
+            producer=PRODUCER,
+            clock=deps.clock,
+        )
+        await staff_db.add_history(
+            conn, updated.appointment, "contact_changed", actor, now, {"fields": changed}
+        )
+    log.info(
+        "appointment_contact_changed",
+        appointment_id=str(appointment_id),
+        fields=changed,
+        channel=identity.kind.value,
+    )
+    return updated
 
 
 # --- outcomes and callback tickets (R23) ---------------------------------------------------------------

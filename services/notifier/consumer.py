@@ -19,15 +19,17 @@ from shared.web import BROKER, CLOCK, POOL, SETTINGS
 
 CONSUMER_NAME = "notifier.appointments"
 
-# Booked, rescheduled, cancelled, transferred and a renewed manage link each send their mail; the others
-# only move the reminder schedule (a passed appointment, a recorded outcome). Types without a registered
-# model are acknowledged with a log line by the consumer base until their model exists.
+# Booked, rescheduled, cancelled, transferred, a renewed manage link and a corrected e-mail address each
+# send their mail; the others only move the reminder schedule (a passed appointment, a recorded outcome,
+# a corrected name or phone number). Types without a registered model are acknowledged with a log line
+# by the consumer base until their model exists.
 EVENT_TYPES = (
     "appointment.booked",
     "appointment.rescheduled",
     "appointment.cancelled",
     "appointment.transferred",
     "appointment.link_renewed",
+    "appointment.contact_changed",  # a corrected address gets the confirmation anew
     "appointment.passed",
     "appointment.outcome_recorded",
 )

@@ -143,6 +143,28 @@ async def cancel_superseded_mails(
     return rows
 
 
+async def correct_pending_mails(
+    conn: asyncpg.Connection,
+    appointment_id: uuid.UUID,
+    revision: int,
+    customer: dict[str, Any],
+    now: datetime,
+) -> int:
+    """Staff corrected the customer's contact data: the appointment's mails of earlier revisions still
+    waiting tell the new name. Not one a sender holds (it is being written); the address does not
+    change here (a corrected address supersedes those mails instead, `cancel_superseded_mails`)."""
+    result: str = await conn.execute(
+        "UPDATE mails SET payload = jsonb_set(payload, '{appointment,customer}', $3::jsonb)"
+        " WHERE appointment_id = $1 AND revision < $2 AND status = 'pending' AND payload ? 'appointment'"
+        " AND NOT coalesce(claimed_until > $4, false)",
+        appointment_id,
+        revision,
+        customer,
+        now,
+    )
+    return int(result.split()[-1])
+
+
 async def insert_mails(
     conn: asyncpg.Connection,
     *,

@@ -23,6 +23,21 @@ MAIL_OF_EVENT: dict[str, MailKind] = {
     "appointment.link_renewed": MailKind.MANAGE_LINK,  # the customer asked for the link again
 }
 
+# Staff corrected the customer's contact data. A name or phone number alone only updates what the mails
+# still to come say (the reminder is planned anew); a corrected e-mail address gets the confirmation anew,
+# with the new manage link, and nothing more goes to the old address. For the rules below that second
+# case has a key of its own: it plans the confirmation, and like a change of the state it supersedes
+# every mail still waiting (they were addressed to the old address), also one in a sender's hands.
+CONTACT_CHANGED = "appointment.contact_changed"
+NEW_ADDRESS = "appointment.contact_changed+email"
+MAIL_OF_EVENT[NEW_ADDRESS] = MailKind.CONFIRMATION
+
+
+def rule_of(event_type: str, *, email_changed: bool = False) -> str:
+    """The key under which the rules below treat an event: its type, or NEW_ADDRESS for a contact
+    change that corrected the address."""
+    return NEW_ADDRESS if event_type == CONTACT_CHANGED and email_changed else event_type
+
 
 class MailStatus(StrEnum):
     PENDING = "pending"
@@ -62,7 +77,7 @@ def superseded_kinds(event_type: str) -> list[MailKind]:
     (the event plans the one of its own state), and after a change of the state also the confirmations
     and links still waiting, so that an older mail never arrives after a newer one. Any other change
     (an outcome, a renewed link) leaves them, since no mail of its own would take their place."""
-    if MAIL_OF_EVENT.get(event_type) in CHANGES_OF_STATE:
+    if MAIL_OF_EVENT.get(event_type) in CHANGES_OF_STATE or event_type == NEW_ADDRESS:
         return [MailKind.REMINDER, MailKind.CONFIRMATION, MailKind.MANAGE_LINK, *CHANGES_OF_STATE[:2]]
     return [MailKind.REMINDER]
 
@@ -100,8 +115,9 @@ def supersedes_mails_in_delivery(event_type: str) -> bool:
     this moment, so that they are cancelled should the delivery fail for now. Only a change of the
     state: its own mail tells the current state, and a retry of the older mail would arrive after it. A
     reminder in hand when any other change comes still tells the truth (the link is the current one at
-    send time) and no mail takes its place: it is tried again."""
-    return MAIL_OF_EVENT.get(event_type) in CHANGES_OF_STATE
+    send time) and no mail takes its place: it is tried again. A corrected address: a retry would go to
+    the old one."""
+    return MAIL_OF_EVENT.get(event_type) in CHANGES_OF_STATE or event_type == NEW_ADDRESS
 
 
 def plan_mails(

@@ -13,12 +13,14 @@ import structlog
 from services.notifier import db
 from services.notifier.config import Settings
 from services.notifier.domain import (
+    CONTACT_CHANGED,
     PlannedMail,
     address_hash,
     changes_state,
     has_token,
     overtaken_mail,
     plan_mails,
+    rule_of,
     superseded_kinds,
     supersedes_mails_in_delivery,
 )
@@ -44,18 +46,23 @@ async def apply_appointment_event(
     still go out (`_apply_overtaken`)."""
     snap: AppointmentSnapshot = data.appointment
     now = clock.now()
-    state = changes_state(envelope.type)
+    rule = rule_of(envelope.type, email_changed=bool(getattr(data, "email_changed", False)))
+    state = changes_state(rule)
     link = snap.manage_url if has_token(snap.manage_url) else None
     stored = await db.apply_snapshot(conn, snap, now, link, changes_state=state)
     if stored is None:
-        return await _apply_overtaken(conn, envelope, data, now=now, settings=settings)
+        return await _apply_overtaken(conn, envelope, data, rule, now=now, settings=settings)
     # A new appointment has no mails yet; a known one loses the reminder of its earlier revision, and
     # after a change of its state the mails still waiting that tell the earlier one.
-    superseded = [] if stored["new"] else await _cancel_superseded_mails(conn, envelope.type, snap, now)
+    superseded = [] if stored["new"] else await _cancel_superseded_mails(conn, rule, snap, now)
+    if envelope.type == CONTACT_CHANGED and not stored["new"]:
+        # The mails still waiting (not superseded above) tell the customer's corrected name.
+        customer = snap.customer.model_dump(mode="json")
+        await db.correct_pending_mails(conn, snap.id, snap.revision, customer, now)
     # A mail in a sender's hands is only marked: it may be delivered this moment, so it is not owed.
     dropped = [row for row in superseded if not row["held"]]
     planned = plan_mails(
-        event_type=envelope.type,
+        event_type=rule,
         status=snap.status,
         start=snap.start,
         occurred_at=envelope.occurred_at,
@@ -83,7 +90,7 @@ async def apply_appointment_event(
 
 
 async def _apply_overtaken(
-    conn: asyncpg.Connection, envelope: Envelope, data: Any, *, now: datetime, settings: Settings
+    conn: asyncpg.Connection, envelope: Envelope, data: Any, rule: str, *, now: datetime, settings: Settings
 ) -> list[MailKind]:
     """An event a newer revision overtook (two replicas, a retry): its own mail still goes out when
     nothing newer tells what it tells, e.g. a staff move overtaken by a link renewal; never when a
@@ -91,11 +98,9 @@ async def _apply_overtaken(
     revision did. The mail shows the manage link in force when it is sent (`_with_current_link`)."""
     snap: AppointmentSnapshot = data.appointment
     mail = overtaken_mail(
-        envelope.type, start=snap.start, now=now, give_up_after=timedelta(hours=settings.mail_give_up_hours)
+        rule, start=snap.start, now=now, give_up_after=timedelta(hours=settings.mail_give_up_hours)
     )
-    if mail is None or not await db.take_overtaken_event(
-        conn, snap, changes_state=changes_state(envelope.type)
-    ):
+    if mail is None or not await db.take_overtaken_event(conn, snap, changes_state=changes_state(rule)):
         log.info(
             "appointment_event_stale",
             event_type=envelope.type,
@@ -103,7 +108,7 @@ async def _apply_overtaken(
             revision=snap.revision,
         )
         return []
-    superseded = await _cancel_superseded_mails(conn, envelope.type, snap, now)
+    superseded = await _cancel_superseded_mails(conn, rule, snap, now)
     kinds = await _insert_mails(
         conn, envelope, data, [mail], stored_manage_url=None, settings=settings, now=now
     )
@@ -121,6 +126,7 @@ async def _apply_overtaken(
 async def _cancel_superseded_mails(
     conn: asyncpg.Connection, event_type: str, snap: AppointmentSnapshot, now: datetime
 ) -> list[asyncpg.Record]:
+    """`event_type`: the event's rule key (`domain.rule_of`)."""
     return await db.cancel_superseded_mails(
         conn,
         snap.id,

@@ -28,6 +28,7 @@ APPOINTMENT_EVENTS = (
     "appointment.outcome_recorded",
     "appointment.transferred",
     "appointment.link_renewed",
+    "appointment.contact_changed",  # staff corrected the customer's name, address or phone number
 )
 
 

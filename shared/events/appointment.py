@@ -134,6 +134,19 @@ class AppointmentLinkRenewedV1(EventData):
     appointment: AppointmentSnapshot
 
 
+@event("appointment.contact_changed", 1)
+class AppointmentContactChangedV1(EventData):
+    """Staff or the service centre corrected the customer's name, e-mail address or phone number of a
+    booked appointment that is still to come (a typo in the address, a number for a callback). Nothing
+    else about the appointment changed. With `email_changed` the appointment got a new manage token:
+    `manage_url` carries it (the link sent to the old address, maybe a stranger's, no longer opens the
+    appointment) and the confirmation goes to the new address; without it `manage_url` is the bare page
+    and no mail is sent."""
+
+    appointment: AppointmentSnapshot
+    email_changed: bool
+
+
 @event("appointment.passed", 1)
 class AppointmentPassedV1(EventData):
     appointment: AppointmentSnapshot

@@ -21,7 +21,7 @@ from services.reporting import service
 from services.reporting.domain import DayListRow
 from services.reporting.workbooks import DAY_LIST_COLUMNS, build_day_list
 from shared.clock import BERLIN
-from shared.events.appointment import CancelledBy, Channel, Language
+from shared.events.appointment import AppointmentContactChangedV1, CancelledBy, Channel, Language
 from shared.events.catalog import Mode
 from shared.events.retention import AppointmentPersonalDataErasedV1
 from shared.identity import Role
@@ -356,6 +356,33 @@ async def test_an_erasure_on_request_rebuilds_a_stored_list_that_still_named_the
     wb = load_workbook(io.BytesIO(await response.read()))
     rows = {str(r["Buchungsnummer"]): r for ws in wb.worksheets for r in data_rows(ws)}
     assert rows and all(gone.last_name not in str(v) for r in rows.values() for v in r.values())
+
+
+@pytest.mark.req("R22")
+@pytest.mark.req("R49")
+async def test_a_corrected_phone_number_and_name_reach_the_stored_list_and_a_late_event_changes_nothing(
+    reporting: Reporting,
+) -> None:
+    """Staff corrected a caller's number and the misspelt name on the appointment's day: the list that
+    was built at 06:00 shows them; the same event again, or an older one late, leaves them."""
+    reporting.clock.set(berlin(DAY, 7))
+    client = await reporting.start()
+    expected, _ = await publish_demo(reporting)
+    caller = next(a for a in expected if a.mode is Mode.PHONE)
+    assert caller.phone
+    before = await download(reporting, client)  # the stored file, with the old number
+    assert before.status == 200
+    older = AppointmentContactChangedV1(appointment=caller.snapshot(), email_changed=False)
+    caller.phone, caller.last_name, caller.revision = "0421 777 888", "Çem", caller.revision + 1
+    event = AppointmentContactChangedV1(appointment=caller.snapshot(), email_changed=False)
+    await reporting.send((event, berlin(DAY, 7, 5)))
+    await reporting.send((event, berlin(DAY, 7, 5)), (older, berlin(DAY, 7, 6)))
+
+    wb = load_workbook(io.BytesIO(await (await download(reporting, client)).read()))
+    rows = {str(r["Buchungsnummer"]): r for ws in wb.worksheets for r in data_rows(ws)}
+    assert rows[caller.reference]["Telefon (Telefontermin)"] == "0421 777 888"
+    assert "Çem" in str(rows[caller.reference]["Name"])
+    assert len(rows) == len(expected)
 
 
 @pytest.mark.req("R33")

@@ -238,10 +238,23 @@ async def test_the_service_centre_books_moves_reads_and_cancels_with_its_key_thr
     )
     assert day.status == 200 and [a["start"] for a in await day.json()] == [slots[2]]
 
+    # A caller spells the address anew: corrected with the key, audited with the field names only.
+    contact = f"/api/v1/staff/appointments/{appointment['id']}/contact"
+    corrected = await client.post(contact, json={"email": "erika.neu@example.org"}, headers=key)
+    assert corrected.status == 200, await corrected.text()
+    assert (await corrected.json())["customer"]["email"] == "erika.neu@example.org"
+    [entry] = [
+        e
+        for e in await audit_rows(gateway, outcome="ok", entity="appointment")
+        if e["route"].endswith("/contact")
+    ]
+    assert entry["actor"].startswith("api-key:") and entry["entity_id"] == appointment["id"]
+    assert "email" in entry["changes"]["fields"] and "erika" not in json.dumps(entry["changes"])
     for headers in (read_only, elsewhere):  # no write operation; another location's key
         for path, body in (
             (f"/api/v1/staff/appointments/{appointment['id']}/reschedule", {"start": slots[3]}),
             (f"/api/v1/staff/appointments/{appointment['id']}/cancel", {"reason": "Anruf"}),
+            (contact, {"phone": "0421 123456"}),
         ):
             refused = await client.post(path, json=body, headers=headers)
             assert refused.status == 403, (path, await refused.text())

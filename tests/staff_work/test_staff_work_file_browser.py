@@ -193,3 +193,63 @@ async def test_mitte_leader_opens_a_file_from_the_day_books_a_follow_up_and_runs
         await no_serious_violation(page)
     finally:
         await context.close()
+
+
+@pytest.mark.req("R37")
+@pytest.mark.req("R41")
+async def test_mitte_manager_corrects_a_mistyped_address_in_the_browser_after_the_summary_points_to_it(
+    stack: Stack,  # noqa: F811 -- the fixture imported above
+    browser: Browser,  # noqa: F811 -- the fixture imported above
+) -> None:
+    """A caller never got the confirmation: the address has a typo. The form keeps what was typed after a
+    refusal, the summary leads to the field, and the saved address gets the confirmation anew."""
+    gateway = stack.gateway
+    settings = gateway.app[SETTINGS]
+    assert isinstance(settings, GatewaySettings)
+    await load_demo_accounts(gateway.staff, settings)
+    await wait_for_slots(stack.admin, "mitte", "neuantrag", TUESDAY, present=f"{TUESDAY}T08:00:00+01:00")
+    body = customer(f"{TUESDAY}T08:00:00+01:00", "brandt@exmaple.org")
+    body["customer"].update(last_name="Brant", customer_number=factory.customer_number(202))
+    response = await gateway.browser().post("/api/v1/appointments", json=body)
+    assert response.status == 201, await response.text()
+    booked = await response.json()
+
+    base = str(gateway.client.make_url("")).rstrip("/")
+    context = await browser.new_context(locale="de-DE")
+    context.set_default_timeout(15_000)
+    page = await context.new_page()
+    try:
+        await page.goto(f"{base}/staff/appointments/{booked['id']}")
+        await sign_in(page, "mitte-manager", settings.demo_password)
+        section = page.get_by_role("region", name="Kontaktdaten korrigieren")
+        await expect(section).to_contain_text("der Link an die alte Adresse funktioniert danach nicht mehr")
+        await expect(section.get_by_label("E-Mail-Adresse")).to_have_value("brandt@exmaple.org")
+        await no_serious_violation(page)
+
+        await section.get_by_label("Nachname").fill("Brandt")
+        await section.get_by_label("E-Mail-Adresse").fill("brandt@example")  # no top-level domain
+        await section.get_by_label("Telefonnummer").fill("0421 361 0")
+        await section.get_by_role("button", name="Kontaktdaten speichern").click()
+        summary = page.get_by_role("alert")
+        await expect(summary).to_be_focused()
+        await summary.get_by_role("link", name=re.compile("^E-Mail-Adresse")).click()
+        await expect(page.get_by_label("E-Mail-Adresse")).to_be_focused()
+        await expect(page.get_by_label("E-Mail-Adresse")).to_have_attribute("aria-invalid", "true")
+        await expect(page.get_by_label("Nachname")).to_have_value("Brandt")  # kept
+        await expect(page.get_by_label("Telefonnummer")).to_have_value("0421 361 0")
+        await no_serious_violation(page)
+
+        await page.get_by_label("E-Mail-Adresse").fill("brandt@example.org")
+        await page.get_by_role("button", name="Kontaktdaten speichern").click()
+        await expect(page.get_by_role("status")).to_contain_text(
+            "Die Bestätigung mit einem neuen Link zum Termin geht an die neue E-Mail-Adresse"
+        )
+        await expect(page.get_by_text("Brandt, Erika")).to_be_visible()
+        await expect(
+            page.get_by_text("Kontaktdaten korrigiert: Nachname, E-Mail-Adresse, Telefonnummer")
+        ).to_be_visible()
+        await no_serious_violation(page)
+    finally:
+        await context.close()
+    file = await (await stack.admin.get(f"/api/v1/staff/appointments/{booked['id']}")).json()
+    assert (file["customer"]["email"], file["customer"]["phone"]) == ("brandt@example.org", "0421 361 0")

@@ -382,6 +382,71 @@ async def test_staff_send_a_caller_a_new_manage_link_and_the_history_and_audit_s
     assert len(await events(pool, "appointment.link_renewed")) == 1
 
 
+@pytest.mark.req("R41")
+async def test_staff_correct_the_contact_data_from_the_file_and_a_refusal_keeps_what_they_typed(
+    client: TestClient[Any, Any], pages_gateway: Gateway, pool: asyncpg.Pool
+) -> None:
+    taken = await book(client, TUESDAY, "08:00", email="vergeben@example.org")
+    booked = await book(client, TUESDAY, "08:15", email="erika@exmaple.org")
+    old_token = booked["manage_url"].split("token=")[1]
+    browser = await signed_in(pages_gateway, "kontakt")
+    path = f"/staff/appointments/{booked['id']}"
+    page = await (await browser.get(path)).text()
+    assert "Kontaktdaten korrigieren" in page and 'value="erika@exmaple.org"' in page
+    assert "der Link an die alte Adresse funktioniert danach nicht mehr" in page
+    fields = {
+        "contact_first_name": "Erika",
+        "contact_last_name": "Mustermann",
+        "contact_email": "erika@exmaple.org",
+        "contact_phone": "",
+    }
+    assert (await browser.post(f"{path}/contact", data=fields)).status == 403  # without the form's token
+
+    # A bad address: the summary links to the field, which says what is wrong; the typed values stay.
+    refused = await form(
+        browser, f"{path}/contact", **{**fields, "contact_email": "erika@", "contact_phone": "0421 1234"}
+    )
+    html = await refused.text()
+    assert refused.status == 422
+    assert '<a href="#contact-email">E-Mail-Adresse: bitte prüfen' in html
+    assert (
+        'id="contact-email-error"' in html
+        and 'aria-describedby="contact-email-hint contact-email-error"' in html
+    )
+    assert 'value="erika@"' in html and 'value="0421 1234"' in html
+    # Another pending appointment under the new address (R5): said at the field.
+    conflict = await form(browser, f"{path}/contact", **{**fields, "contact_email": "Vergeben@example.org"})
+    assert conflict.status == 409
+    assert "schon ein anderer offener Termin gebucht" in await conflict.text()
+    assert await events(pool, "appointment.contact_changed") == []
+
+    done = await form(browser, f"{path}/contact", **{**fields, "contact_email": "erika@example.org"})
+    assert done.status == 303, await done.text()
+    assert done.headers["Location"] == f"{path}?notice=contact_email#h-contact"
+    html = await (await browser.get(f"{path}?notice=contact_email")).text()
+    assert 'role="status">Die Kontaktdaten sind gespeichert. Die Bestätigung mit einem neuen Link' in html
+    assert "Kontaktdaten korrigiert: E-Mail-Adresse" in html  # the history names the field, not the data
+    assert (
+        await client.get(f"/api/v1/appointments/{booked['id']}", params={"token": old_token})
+    ).status == 404
+    [changed] = await events(pool, "appointment.contact_changed")
+    assert changed["email_changed"] and changed["appointment"]["customer"]["email"] == "erika@example.org"
+    [entry] = [
+        e for e in await audit_rows(pages_gateway, entity="appointment") if e["route"].endswith("/contact")
+    ]
+    assert entry["entity_id"] == booked["id"] and "erika" not in str(entry["changes"])
+
+    # A number alone: saved, no new link.
+    phone = await form(
+        browser,
+        f"{path}/contact",
+        **{**fields, "contact_email": "erika@example.org", "contact_phone": "0421 55 66"},
+    )
+    assert phone.headers["Location"] == f"{path}?notice=contact#h-contact"
+    assert [e["email_changed"] for e in await events(pool, "appointment.contact_changed")] == [True, False]
+    assert taken["id"] != booked["id"]
+
+
 @pytest.mark.req("R34")
 @pytest.mark.req("R30")
 async def test_a_location_administrator_erases_a_cancelled_appointments_data_from_its_file(

@@ -28,7 +28,7 @@ def test_the_staff_booking_routes_are_documented_with_their_bodies_and_answers()
         "StaffBookingRequest"
     )
     assert "201" in booking["responses"] and "409" in booking["responses"]
-    for path in ("cancel", "reschedule", "outcome", "transfer", "follow-up", "call-attempts"):
+    for path in ("cancel", "reschedule", "outcome", "transfer", "follow-up", "call-attempts", "contact"):
         operation = paths[f"/api/v1/staff/appointments/{{appointment_id}}/{path}"]["post"]
         assert "requestBody" in operation, path
     day = paths["/api/v1/staff/locations/{location_id}/appointments"]["get"]
@@ -57,6 +57,11 @@ async def test_real_staff_answers_read_through_their_documented_models(
         f"/api/v1/staff/appointments/{appointment['id']}/reschedule", {"start": factory.iso(TUESDAY, "10:00")}
     )
     read(AppointmentOut, await moved.json())
+    corrected = await manager.post(
+        f"/api/v1/staff/appointments/{appointment['id']}/contact", {"email": "korrigiert@example.org"}
+    )
+    assert corrected.status == 200, await corrected.text()
+    read(doc.StaffAppointmentOut, await corrected.json())
 
     clock.set(factory.at(TUESDAY, "08:20"))
     for row in await (

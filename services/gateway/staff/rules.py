@@ -171,6 +171,14 @@ FORWARDED: tuple[Forwarded, ...] = (
         "booking",
         Rule(AM, SOME, operation="appointments:write", entity="appointment"),
     ),
+    # R37: staff and the service centre correct a caller's name, e-mail address or phone number
+    # (booking checks the location).
+    Forwarded(
+        "POST",
+        "/api/v1/staff/appointments/{appointment_id}/contact",
+        "booking",
+        Rule(AM, SOME, operation="appointments:write", entity="appointment"),
+    ),
     # R37: the service centre moves an appointment for a caller (booking checks the location).
     Forwarded(
         "POST",
@@ -572,6 +580,7 @@ OWN: dict[tuple[str, str], Rule] = {
     ("GET", "/staff/appointments/{appointment_id}"): Rule(AM, SOME),
     ("POST", "/staff/appointments/{appointment_id}/cancel"): Rule(AM, SOME, entity="appointment"),
     ("POST", "/staff/appointments/{appointment_id}/manage-link"): Rule(AM, SOME, entity="appointment"),
+    ("POST", "/staff/appointments/{appointment_id}/contact"): Rule(AM, SOME, entity="appointment"),
     ("POST", "/staff/appointments/{appointment_id}/follow-up"): Rule(AM, SOME, entity="appointment"),
     ("POST", "/staff/appointments/{appointment_id}/transfer"): Rule(AM, SOME, entity="appointment"),
     ("POST", "/staff/appointments/{appointment_id}/reschedule"): Rule(AM, SOME, entity="appointment"),

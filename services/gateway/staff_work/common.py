@@ -91,6 +91,11 @@ NOTICES_DE = {
         "Die Kundin / der Kunde erhält einen neuen Link zum Termin per E-Mail. Links aus früheren E-Mails "
         "gelten nicht mehr."
     ),
+    "contact": "Die Kontaktdaten sind gespeichert.",
+    "contact_email": (
+        "Die Kontaktdaten sind gespeichert. Die Bestätigung mit einem neuen Link zum Termin geht an die neue "
+        "E-Mail-Adresse; der Link aus früheren E-Mails gilt nicht mehr."
+    ),
     "erased": "Die personenbezogenen Daten dieses Termins sind gelöscht (Art. 17 DSGVO).",
     "wish_erased": (
         "Die personenbezogenen Daten dieses Eintrags auf der Warteliste sind gelöscht (Art. 17 DSGVO)."

@@ -9,6 +9,8 @@
                                                          there, or a callback ticket (R25)
 - POST /staff/appointments/{appointment_id}/reschedule  move it to another free slot of its concern here (a
                                                          caller's wish; the customer gets the mail, R41)
+- POST /staff/appointments/{appointment_id}/contact     correct the customer's name, e-mail address or phone
+                                                         number (a new address gets the confirmation, R41)
 
 The follow-up and the transfer are chosen in steps that are plain GET forms on the file itself
 (`?follow_up=<concern>|<mode>`, `?transfer_to=<location>` and `?transfer=<concern>|<mode>`: catalog ids,
@@ -27,7 +29,7 @@ from aiohttp import web
 
 from services.gateway.staff import upstream
 from services.gateway.staff.keys import IDENTITY
-from services.gateway.staff.pages import UpstreamError, location_names
+from services.gateway.staff.pages import ErrorLine, UpstreamError, location_names
 from services.gateway.staff_work.common import (
     HORIZON_DAYS,
     STATUS_DE,
@@ -65,6 +67,7 @@ HISTORY_DE = {
     "mass_change_moved": "Durch Massenänderung verlegt",
     "mass_change_cancelled": "Durch Massenänderung abgesagt",
     "link_renewed": "Neuen Link zum Termin gesendet",
+    "contact_changed": "Kontaktdaten korrigiert",
     "personal_data_erased": "Personenbezogene Daten auf Antrag gelöscht (Art. 17 DSGVO)",
 }
 ERASE_CODES = {
@@ -86,6 +89,21 @@ TRANSFER_KINDS = {
     "zuständigen Standort."
 }
 MOVE_CODES = {"too_late": "Der Termin hat begonnen oder ist vorbei; er kann nicht mehr verlegt werden."}
+# The contact form's fields: booking's names, the labels, and the inputs' ids (`contact-<name>`).
+CONTACT_FIELDS = {
+    "first_name": "Vorname",
+    "last_name": "Nachname",
+    "email": "E-Mail-Adresse",
+    "phone": "Telefonnummer",
+}
+CONTACT_CODES = {
+    "too_late": "Der Termin hat begonnen oder ist vorbei; seine Kontaktdaten bleiben, wie sie sind.",
+    "not_changeable": "Der Termin ist abgesagt; seine Kontaktdaten bleiben, wie sie sind.",
+}
+CONTACT_TAKEN = (
+    "Unter dieser E-Mail-Adresse ist schon ein anderer offener Termin gebucht. Es ist nur ein offener "
+    "Termin je Kundin / Kunde erlaubt: bitte prüfen Sie die Adresse."
+)
 STEP_FIELDS = {
     "concern_id": "Anliegen",
     "mode": "Art",
@@ -130,7 +148,7 @@ async def file_page(
     request: web.Request,
     appointment_id: str,
     *,
-    errors: list[str] | None = None,
+    errors: list[Any] | None = None,
     field_errors: dict[str, str] | None = None,
     values: dict[str, str] | None = None,
     status: int = 200,
@@ -178,6 +196,7 @@ async def file_page(
             "names": names,
             "history": [h for h in a.get("history") or [] if isinstance(h, dict)],
             "history_de": HISTORY_DE,
+            "contact_fields": CONTACT_FIELDS,
             "follow_up": follow_up,
             "move": move,
             "first_day": first.isoformat(),
@@ -286,6 +305,44 @@ async def manage_link_submit(request: web.Request) -> web.StreamResponse:
         raise web.HTTPSeeOther(f"/staff/appointments/{appointment_id}?notice=link_sent")
     errors, _by_field = explain(status, answer, fields={})
     return await file_page(request, appointment_id, errors=errors, status=page_status(status))
+
+
+@routes.post("/staff/appointments/{appointment_id}/contact")
+async def contact_submit(request: web.Request) -> web.StreamResponse:
+    """Correct the customer's name, e-mail address or phone number (a typo in the address, a number for a
+    callback). The form sends all four fields; booking changes those that differ. A new address gets the
+    confirmation with a new link, and the link sent to the old one stops working (R41)."""
+    appointment_id = appointment_id_of(request)
+    form = await request.post()
+    entered = {name: text(form, f"contact_{name}", 254) for name in CONTACT_FIELDS}
+    before = await get_appointment(request, appointment_id)
+    old_email = str((before.get("customer") or {}).get("email") or "")
+    status, answer = await booking_change(
+        request,
+        "/api/v1/staff/appointments/{appointment_id}/contact",
+        {"appointment_id": appointment_id},
+        entered,
+    )
+    if 200 <= status < 300 and isinstance(answer, dict):
+        new_email = str((answer.get("customer") or {}).get("email") or "")
+        notice = "contact_email" if new_email != old_email else "contact"
+        raise web.HTTPSeeOther(f"/staff/appointments/{appointment_id}?notice={notice}#h-contact")
+    error = answer.get("error") if isinstance(answer, dict) else None
+    errors: list[str] = []
+    if isinstance(error, dict) and error.get("code") == "already_booked":
+        by_field = {"email": CONTACT_TAKEN}
+    else:
+        errors, by_field = explain(status, answer, fields=CONTACT_FIELDS, codes=CONTACT_CODES)
+    field_errors = {f"contact-{name}": message for name, message in by_field.items()}
+    lines: list[Any] = [ErrorLine(m, f"contact-{name}") for name, m in by_field.items()] or list(errors)
+    return await file_page(
+        request,
+        appointment_id,
+        errors=lines,
+        field_errors=field_errors,
+        values={f"contact_{name}": value for name, value in entered.items()},
+        status=page_status(status) if status >= 400 else 502,
+    )
 
 
 def _slot_fields(form: Any) -> tuple[str, str, str] | None:
