@@ -335,8 +335,10 @@ STAFF_ROUTES = (
         path_params={"appointment_id": APPOINTMENT_ID},
         tags=BOOKING,
         description="Only the fields sent change, checked and normalised as at booking; `phone` `null` or "
-        "empty removes the number (422 for a phone appointment, R4). Only for a booked appointment still "
-        "to come: 409 `too_late` once it started or passed, `not_changeable` when it was cancelled. A new "
+        "empty removes the number (422 for a phone appointment, R4). The e-mail address only while the "
+        "appointment is still to come (409 `too_late` once it started or passed); name and phone number "
+        "also afterwards (a number for a callback, R23). 409 `not_changeable` when it was cancelled or its "
+        "personal data were erased. A new "
         "e-mail address counts for the one-appointment rule (R5): 409 `already_booked` when it has another "
         "pending appointment (not for an address of the internal allow-list, R6). A changed address gives "
         "the appointment a new manage token: the confirmation with the new link and the calendar "

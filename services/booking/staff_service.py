@@ -369,7 +369,8 @@ async def change_contact(
     deps: Deps, identity: StaffIdentity, appointment_id: uuid.UUID, change: ContactChange
 ) -> StaffRow:
     """Staff and the service centre correct the name, e-mail address or phone number of a booked
-    appointment still to come (a typo in the address, a number for a callback, R37). A new address is
+    appointment (a typo in the address, a number for a callback, R37); the address only while the
+    appointment is still to come, name and phone number also once it has begun. A new address is
     one customer's key of the one-appointment rule (R5; the database decides, I2) and gets a new manage
     token (R41): the link sent to the old address, maybe a stranger's, stops opening the appointment,
     and the confirmation with the new link goes to the new one (`appointment.contact_changed`, I3). The
@@ -382,8 +383,16 @@ async def change_contact(
         current = row.appointment
         if current.status is AppointmentStatus.CANCELLED:
             raise NotChangeableError("The appointment was cancelled: its contact data stay as they were.")
-        if not can_change(current, now):
-            raise TooLateError("The appointment has started or passed: its contact data stay as they were.")
+        if not current.email:
+            # Erased on request or by the retention run (R34): nothing comes back.
+            raise NotChangeableError("The customer's data were erased: they cannot be entered again here.")
+        if change.email and change.email != current.email and not can_change(current, now):
+            # A new address would get the confirmation of an appointment that has begun. Name and phone
+            # number stay correctable: at the counter a customer gives the number for a callback (R23).
+            raise TooLateError(
+                "The appointment has started or passed: its e-mail address stays as it was. The name and "
+                "the phone number can still be corrected."
+            )
         first_name = change.first_name or current.first_name
         last_name = change.last_name or current.last_name
         email = change.email or current.email

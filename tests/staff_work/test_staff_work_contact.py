@@ -162,8 +162,13 @@ async def test_an_internal_address_may_be_used_for_any_number_of_appointments(
         assert (await _stored(pool, appointment["id"]))["email_key"] is None
 
 
-async def test_only_a_booked_appointment_still_to_come_is_changed(
-    client: TestClient[Any, Any], manager: Staff, pool: asyncpg.Pool, clock: ManualClock
+@pytest.mark.req("R23")
+async def test_after_the_start_only_name_and_phone_change_and_a_cancelled_or_erased_one_not_at_all(
+    client: TestClient[Any, Any],
+    manager: Staff,
+    location_admin: Staff,
+    pool: asyncpg.Pool,
+    clock: ManualClock,
 ) -> None:
     cancelled = await book(client, TUESDAY, "08:00")
     assert (
@@ -173,9 +178,20 @@ async def test_only_a_booked_appointment_still_to_come_is_changed(
     assert refused.status == 409 and (await refused.json())["error"]["code"] == "not_changeable"
     past = await book(client, TUESDAY, "08:15")
     clock.advance(timedelta(days=2))
-    late = await manager.post(_path(past), {"phone": "0421 123456"})
+    # A new address would get the confirmation of an appointment that is over.
+    late = await manager.post(_path(past), {"email": "neu@example.org", "phone": "0421 123456"})
     assert late.status == 409 and (await late.json())["error"]["code"] == "too_late"
     assert await events(pool, "appointment.contact_changed") == []
+    # At the counter the customer gives a number for the callback the clerk is about to promise.
+    added = await manager.post(_path(past), {"phone": "0421 123456"})
+    assert added.status == 200, await added.text()
+    assert (await _stored(pool, past["id"]))["phone"] == "0421 123456"
+    assert len(await events(pool, "appointment.contact_changed")) == 1
+    # Erased data (Art. 17, R34) do not come back through a correction.
+    erased = await location_admin.post(f"/api/v1/staff/appointments/{past['id']}/erase")
+    assert erased.status == 200, await erased.text()
+    again = await manager.post(_path(past), {"phone": "0421 999999"})
+    assert again.status == 409 and (await again.json())["error"]["code"] == "not_changeable"
 
 
 @pytest.mark.req("R28")

@@ -447,6 +447,25 @@ async def test_staff_correct_the_contact_data_from_the_file_and_a_refusal_keeps_
     assert taken["id"] != booked["id"]
 
 
+@pytest.mark.req("R23")
+async def test_at_the_counter_staff_add_a_phone_number_for_a_callback_but_no_longer_change_the_address(
+    client: TestClient[Any, Any], pages_gateway: Gateway, pool: asyncpg.Pool, clock: ManualClock
+) -> None:
+    booked = await book(client, TUESDAY, "08:15", email="erika@example.org")
+    clock.set(factory.at(TUESDAY, "08:20"))  # the customer sits at the counter
+    browser = await signed_in(pages_gateway, "kontakt")
+    path = f"/staff/appointments/{booked['id']}"
+    page = await (await browser.get(path)).text()
+    assert "Kontaktdaten korrigieren" in page and "die E-Mail-Adresse nicht mehr" in page
+    assert 'id="contact-email"' not in page and "E-Mail-Adresse: erika@example.org" in page
+    fields = {"contact_first_name": "Erika", "contact_last_name": "Mustermann", "contact_phone": "0421 55 66"}
+    done = await form(browser, f"{path}/contact", **fields)
+    assert done.status == 303, await done.text()
+    assert done.headers["Location"] == f"{path}?notice=contact#h-contact"
+    [changed] = await events(pool, "appointment.contact_changed")
+    assert not changed["email_changed"] and changed["appointment"]["customer"]["phone"] == "0421 55 66"
+
+
 @pytest.mark.req("R34")
 @pytest.mark.req("R30")
 async def test_a_location_administrator_erases_a_cancelled_appointments_data_from_its_file(

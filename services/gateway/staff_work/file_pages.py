@@ -197,6 +197,7 @@ async def file_page(
             "history": [h for h in a.get("history") or [] if isinstance(h, dict)],
             "history_de": HISTORY_DE,
             "contact_fields": CONTACT_FIELDS,
+            "begun": _begun(request, a),
             "follow_up": follow_up,
             "move": move,
             "first_day": first.isoformat(),
@@ -226,12 +227,7 @@ def _may_erase(request: web.Request, a: dict[str, Any]) -> bool:
     customer = a.get("customer") or {}
     if not customer.get("email"):
         return False
-    start = str(a.get("start") or "")
-    try:
-        begun = datetime.fromisoformat(start) <= request.app[CLOCK].now()
-    except ValueError:
-        return False
-    return a.get("status") == "cancelled" or begun
+    return a.get("status") == "cancelled" or _begun(request, a)
 
 
 @routes.get("/staff/appointments/{appointment_id}")
@@ -307,6 +303,15 @@ async def manage_link_submit(request: web.Request) -> web.StreamResponse:
     return await file_page(request, appointment_id, errors=errors, status=page_status(status))
 
 
+def _begun(request: web.Request, a: dict[str, Any]) -> bool:
+    """The appointment has started or passed: its e-mail address is no longer corrected (booking refuses)."""
+    try:
+        start = datetime.fromisoformat(str(a.get("start")))
+    except ValueError:
+        return True
+    return start <= request.app[CLOCK].now()
+
+
 @routes.post("/staff/appointments/{appointment_id}/contact")
 async def contact_submit(request: web.Request) -> web.StreamResponse:
     """Correct the customer's name, e-mail address or phone number (a typo in the address, a number for a
@@ -321,7 +326,9 @@ async def contact_submit(request: web.Request) -> web.StreamResponse:
         request,
         "/api/v1/staff/appointments/{appointment_id}/contact",
         {"appointment_id": appointment_id},
-        entered,
+        # Once the appointment has begun the form has no address field: the address stays as it is. An
+        # empty phone field removes the number.
+        {name: value for name, value in entered.items() if value or name == "phone"},
     )
     if 200 <= status < 300 and isinstance(answer, dict):
         new_email = str((answer.get("customer") or {}).get("email") or "")
