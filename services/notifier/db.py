@@ -31,14 +31,16 @@ async def apply_snapshot(
     serialised and the second compares against what the first committed."""
     row: asyncpg.Record | None = await conn.fetchrow(
         "INSERT INTO appointments (id, revision, status, start_at, end_at, updated_at, manage_url,"
-        " state_revision)"
+        " state_revision, link_revision)"
         " VALUES ($1, $2, $3::text, $4, $5, $6, CASE WHEN $3::text = 'booked' THEN $7::text END,"
-        " CASE WHEN $8 THEN $2 ELSE 0 END)"
+        " CASE WHEN $8 THEN $2 ELSE 0 END, CASE WHEN $7::text IS NOT NULL THEN $2 ELSE 0 END)"
         " ON CONFLICT (id) DO UPDATE SET revision = excluded.revision, status = excluded.status,"
         " start_at = excluded.start_at, end_at = excluded.end_at, updated_at = excluded.updated_at,"
         " state_revision = CASE WHEN $8 THEN excluded.revision ELSE appointments.state_revision END,"
-        " manage_url = CASE WHEN excluded.status = 'booked'"
-        "   THEN coalesce(excluded.manage_url, appointments.manage_url) END"
+        " manage_url = CASE WHEN excluded.status = 'booked' AND appointments.erased_at IS NULL"
+        "   THEN coalesce(excluded.manage_url, appointments.manage_url) END,"
+        " link_revision = CASE WHEN excluded.manage_url IS NOT NULL THEN excluded.revision"
+        "   ELSE appointments.link_revision END"
         " WHERE appointments.revision < excluded.revision"
         # xmax is 0 for a row this statement inserted, the updating transaction's id for an updated one.
         " RETURNING manage_url, xmax = 0 AS new",
@@ -52,6 +54,21 @@ async def apply_snapshot(
         changes_state,
     )
     return row
+
+
+async def take_late_link(conn: asyncpg.Connection, snap: AppointmentSnapshot, manage_url: str) -> bool:
+    """An event older than the copy that brings a manage link newer than the copy's (a corrected address's
+    new link overtaken by a staff move, which carries none): the copy keeps that link, so that the mails
+    still to send (rendered with the link in force) carry it. Never for a cancelled appointment or one
+    whose data were erased."""
+    taken = await conn.fetchval(
+        "UPDATE appointments SET manage_url = $2, link_revision = $3"
+        " WHERE id = $1 AND link_revision < $3 AND status = 'booked' AND erased_at IS NULL RETURNING true",
+        snap.id,
+        manage_url,
+        snap.revision,
+    )
+    return bool(taken)
 
 
 async def take_overtaken_event(
@@ -87,7 +104,11 @@ async def erase_personal_data(conn: asyncpg.Connection, appointment_id: uuid.UUI
     must still learn that the appointment is off), and a mail a sender is delivering at this moment
     (taking it away would record a delivered mail as cancelled). Their end wipes them, as every mail's
     end does (FINISH), at the latest when they give up."""
-    await conn.execute("UPDATE appointments SET manage_url = NULL WHERE id = $1", appointment_id)
+    await conn.execute(
+        "UPDATE appointments SET manage_url = NULL, erased_at = coalesce(erased_at, $2) WHERE id = $1",
+        appointment_id,
+        now,
+    )
     result: str = await conn.execute(
         "UPDATE mails SET status = CASE WHEN status = 'pending' THEN 'cancelled' ELSE status END,"
         " finished_at = coalesce(finished_at, $2), recipient = NULL, payload = NULL,"

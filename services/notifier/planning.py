@@ -51,6 +51,8 @@ async def apply_appointment_event(
     link = snap.manage_url if has_token(snap.manage_url) else None
     stored = await db.apply_snapshot(conn, snap, now, link, changes_state=state)
     if stored is None:
+        if link is not None and await db.take_late_link(conn, snap, link):
+            log.info("manage_link_taken_late", appointment_id=str(snap.id), revision=snap.revision)
         return await _apply_overtaken(conn, envelope, data, rule, now=now, settings=settings)
     # A new appointment has no mails yet; a known one loses the reminder of its earlier revision, and
     # after a change of its state the mails still waiting that tell the earlier one.

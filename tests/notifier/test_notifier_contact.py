@@ -18,6 +18,7 @@ from services.notifier.config import Settings
 from shared.clock import ManualClock
 from shared.events import EventData, make_envelope
 from shared.events.appointment import AppointmentContactChangedV1, AppointmentSnapshot
+from shared.events.retention import AppointmentPersonalDataErasedV1
 from tests.conftest import wait_for
 from tests.notifier.conftest import (
     Notifier,
@@ -196,3 +197,60 @@ async def test_a_late_correction_overtaken_by_a_newer_one_sends_nothing_to_its_a
     assert await _apply(pool, newer, clock=planning_clock, settings=settings) == []  # repeated: once
     rows = await mail_rows(pool, snap.id)
     assert {r["recipient"] for r in rows if r["status"] == "pending"} == {second}
+
+
+async def _copy_link(pool: asyncpg.Pool, appointment_id: uuid.UUID) -> str | None:
+    link: str | None = await pool.fetchval(
+        "SELECT manage_url FROM appointments WHERE id = $1", appointment_id
+    )
+    return link
+
+
+@pytest.mark.req("R41")
+async def test_a_corrected_addresss_link_overtaken_by_a_staff_move_is_still_the_one_the_mails_carry(
+    clean_db: dict[str, asyncpg.Pool], planning_clock: ManualClock
+) -> None:
+    """Staff correct the address (revision 2, a new link) and then move the appointment (revision 3,
+    no link). When the move arrives first, the correction's link must still replace the old address's
+    link, which no longer opens the appointment: the move's mail and the reminder are sent with the link
+    in force."""
+    pool, settings = clean_db["notifier"], notifier_settings(1)
+    snap = an_appointment()
+    await _apply(pool, booked(snap), clock=planning_clock, settings=settings)
+    correction = corrected(snap, new_address())
+    later = moved(
+        correction.appointment,
+        start=snap.start + timedelta(hours=2),
+        end=snap.end + timedelta(hours=2),
+        manage_url=f"https://termine.example/manage/{snap.id}",
+    )
+    assert await _apply(
+        pool, rescheduled(correction.appointment, later), clock=planning_clock, settings=settings
+    )
+    assert await _copy_link(pool, snap.id) == snap.manage_url  # the old address's link, for now
+    await _apply(pool, correction, clock=planning_clock, settings=settings)
+    assert await _copy_link(pool, snap.id) == correction.appointment.manage_url
+    # An older link arriving later still does not replace it.
+    await _apply(pool, booked(snap), clock=planning_clock, settings=settings)
+    assert await _copy_link(pool, snap.id) == correction.appointment.manage_url
+
+
+async def test_no_late_event_brings_an_erased_appointments_link_back(
+    clean_db: dict[str, asyncpg.Pool], planning_clock: ManualClock
+) -> None:
+    pool, settings = clean_db["notifier"], notifier_settings(1)
+    snap = an_appointment()
+    await _apply(pool, booked(snap), clock=planning_clock, settings=settings)
+    correction = corrected(snap, new_address())  # revision 2, with a new link
+    bare = moved(correction.appointment, manage_url=f"https://termine.example/manage/{snap.id}")
+    await _apply(pool, corrected(bare, phone="0421 1"), clock=planning_clock, settings=settings)
+    erased = AppointmentPersonalDataErasedV1(appointment_id=snap.id, erased_at=planning_clock.now())
+    async with pool.acquire() as conn, conn.transaction():
+        envelope = make_envelope(erased, producer="booking", clock=planning_clock)
+        await planning.erase_personal_data(conn, envelope, erased, clock=planning_clock)
+    assert await _copy_link(pool, snap.id) is None
+    await _apply(pool, correction, clock=planning_clock, settings=settings)  # late, with its link
+    assert await _copy_link(pool, snap.id) is None
+    newer = corrected(moved(bare), new_address())  # and a newer one
+    await _apply(pool, newer, clock=planning_clock, settings=settings)
+    assert await _copy_link(pool, snap.id) is None
