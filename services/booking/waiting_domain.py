@@ -93,6 +93,15 @@ class Wish:
     def active(self) -> bool:
         return self.status in (WishStatus.PENDING_OPT_IN, WishStatus.WAITING, WishStatus.OFFERED)
 
+    def confirm_by(self, opt_in_hours: float) -> datetime | None:
+        """Until when an unconfirmed wish's opt-in link works (R45): the opt-in time after registering,
+        but never past the wish's latest date (an expired wish cannot be confirmed). None once confirmed
+        or ended, when there is nothing left to confirm."""
+        if self.status is not WishStatus.PENDING_OPT_IN:
+            return None
+        day_after = datetime.combine(self.criteria.latest_date + timedelta(days=1), time.min, BERLIN)
+        return min(self.registered_at + timedelta(hours=opt_in_hours), day_after)
+
 
 @dataclass(frozen=True)
 class Offer:

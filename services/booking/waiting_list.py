@@ -130,6 +130,7 @@ def snapshot(deps: Deps, wish: Wish, token: str | None = None) -> WishSnapshot:
         customer=WishCustomer(first_name=wish.first_name, last_name=wish.last_name, email=wish.email),
         page_url=page_url(deps.settings.public_base_url, wish.id, token),
         registered_at=wish.registered_at,
+        confirm_by=wish.confirm_by(deps.settings.waiting_opt_in_hours),
     )
 
 
@@ -173,7 +174,8 @@ def _offer_out(offer: Offer) -> OfferOut:
     )
 
 
-def wish_out(wish: Wish) -> WishOut:
+def wish_out(wish: Wish, opt_in_hours: float) -> WishOut:
+    confirm_by = wish.confirm_by(opt_in_hours)
     return WishOut(
         id=wish.id,
         reference=wish.reference,
@@ -187,6 +189,7 @@ def wish_out(wish: Wish) -> WishOut:
         latest_date=wish.criteria.latest_date,
         language=Language(wish.language),
         registered_at=_berlin(wish.registered_at),
+        confirm_by=_berlin(confirm_by) if confirm_by else None,
     )
 
 
@@ -284,7 +287,7 @@ async def join_waiting_list(deps: Deps, request: WishRequest) -> WishOut:
                 raise
         else:
             log.info("wish_registered", wish_id=str(wish.id), location_id=wish.location_id)
-            return wish_out(wish)
+            return wish_out(wish, deps.settings.waiting_opt_in_hours)
     raise RuntimeError("no free reference")  # pragma: no cover -- three colliding random references
 
 
@@ -364,7 +367,7 @@ async def view_wish(deps: Deps, wish_id: uuid.UUID, token: str | None) -> WishVi
         else None
     )
     return WishView(
-        **wish_out(wish).model_dump(),
+        **wish_out(wish, deps.settings.waiting_opt_in_hours).model_dump(),
         customer=_customer_out(wish),
         confirmed_at=_berlin(wish.confirmed_at) if wish.confirmed_at else None,
         ended_at=_berlin(wish.ended_at) if wish.ended_at else None,
@@ -382,8 +385,8 @@ async def confirm_wish(deps: Deps, wish_id: uuid.UUID, token: str | None) -> Wis
     async with db.transaction(deps.pool) as conn:
         wish = await _authorised(conn, wish_id, token, lock=True)
         if wish.status is WishStatus.PENDING_OPT_IN:
-            late = wish.registered_at + timedelta(hours=deps.settings.waiting_opt_in_hours) <= now
-            if late or wish.criteria.latest_date < now.astimezone(BERLIN).date():
+            deadline = wish.confirm_by(deps.settings.waiting_opt_in_hours)
+            if deadline is not None and deadline <= now:
                 ended = await wdb.set_status(
                     conn, wish.id, WishStatus.EXPIRED, now, end_reason=EndReason.NOT_CONFIRMED
                 )

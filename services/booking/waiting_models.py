@@ -88,6 +88,8 @@ class WishOut(_Response):
     latest_date: date
     language: Language
     registered_at: AwareDatetime
+    # Until when the address must be confirmed from the mail (only while the wish is not confirmed).
+    confirm_by: AwareDatetime | None = None
 
 
 class OfferOut(_Response):

@@ -20,7 +20,7 @@ Every mail but the last ones carries the withdraw link. The link's token comes o
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import asyncpg
@@ -239,6 +239,7 @@ def mail_context(
         wish.page_url.split("/waiting-list/", 1)[0] if "/waiting-list/" in wish.page_url else public_base_url
     )
     start = offer.start if offer is not None else None
+    confirm_by = wish.confirm_by
     context: dict[str, Any] = {
         "kind": kind,
         "language": language,
@@ -249,6 +250,9 @@ def mail_context(
         "expires_date": texts._date(offer.expires_at, language) if offer else "",
         "expires_time": texts._time(offer.expires_at, language) if offer else "",
         "evening": bool(offer and offer.evening),
+        # Until when the opt-in link works (R45): empty in a mail of an event that did not say it.
+        "confirm_date": texts._date(confirm_by, language) if confirm_by else "",
+        "confirm_time": texts._time(confirm_by, language) if confirm_by else "",
         "first_name": wish.customer.first_name,
         "last_name": wish.customer.last_name,
         "name": f"{wish.customer.first_name} {wish.customer.last_name}".strip(),
@@ -258,7 +262,8 @@ def mail_context(
         "mode": wish.mode.value,
         "is_phone": wish.mode.value == "phone",
         "weekdays": _weekdays(wish.weekdays, language),
-        "earliest": wish.earliest.strftime("%H:%M") if wish.earliest else "",
+        # A wish for mornings starts at no particular time: "from 00:00" would only confuse.
+        "earliest": wish.earliest.strftime("%H:%M") if wish.earliest and wish.earliest != time.min else "",
         "latest": wish.latest.strftime("%H:%M") if wish.latest else "",
         "latest_date": format_date(wish.latest_date, format="full", locale=texts._LOCALES[language]),
         "page_url": _link(wish.page_url, "", language),
@@ -336,6 +341,7 @@ def sample_payload(language: str) -> dict[str, Any]:
             "customer": {"first_name": "<b>Erika</b>", "last_name": "Müller", "email": "erika@example.org"},
             "page_url": "https://termine.example/waiting-list/sample?token=sample-token",
             "registered_at": (start - timedelta(days=3)).isoformat(),
+            "confirm_by": (start - timedelta(days=1)).isoformat(),
         },
         "offer": {
             "id": str(uuid.UUID(int=3)),

@@ -77,6 +77,9 @@ class WishSnapshot(_Part):
     # `<base>/waiting-list/{id}?token=<token>` in `waiting.registered`, else `<base>/waiting-list/{id}`.
     page_url: str
     registered_at: AwareDatetime
+    # Until when the opt-in link works, so that the opt-in mail can say so (set while `pending_opt_in`;
+    # None later, and in events of booking versions that did not send it).
+    confirm_by: AwareDatetime | None = None
 
 
 class OfferSnapshot(_Part):

@@ -245,6 +245,17 @@ def test_the_offer_mail_says_whether_the_appointment_is_by_phone_or_in_person(
             assert wanted in part and other not in part, (mode, part)
 
 
+@pytest.mark.req("R43")
+@pytest.mark.req("R12")
+def test_the_leichte_sprache_offer_of_an_evening_appointment_explains_what_a_massnahme_is() -> None:
+    payload = waiting_mail.sample_payload("de-x-ls")
+    payload["offer"]["evening"] = True
+    context = waiting_mail.mail_context("waiting_offer", payload, public_base_url="https://termine.example")
+    mail = render(default_templates("waiting_offer", "de-x-ls"), context)
+    for part in (mail.text, mail.html):
+        assert "Eine Maßnahme ist zum Beispiel ein Kurs vom Jobcenter." in part, part
+
+
 @pytest.mark.req("R25")
 @pytest.mark.parametrize(
     ("language", "come"),

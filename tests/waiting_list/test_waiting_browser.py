@@ -7,14 +7,16 @@ matcher job and its notifier never meet the other waiting-list tests."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
 import asyncpg
 import pytest
 from axe_playwright_python.async_playwright import Axe  # type: ignore[import-untyped]  # ships no types
+from babel.dates import format_date
 from playwright.async_api import Browser, Page
 
 from services.booking.app import create_app as create_booking
@@ -26,7 +28,7 @@ from services.gateway.app import create_app as create_gateway
 from services.gateway.web.security import Sealer
 from services.notifier.app import create_app as create_notifier
 from services.notifier.config import Settings as NotifierSettings
-from shared.clock import ManualClock
+from shared.clock import BERLIN, ManualClock
 from shared.identity import HEADER, Grant, IdentityKind, Role, StaffIdentity, sign
 from tests.browser import chromium_browser
 from tests.conftest import empty_schemas, free_port, svc_settings, wait_for
@@ -58,7 +60,11 @@ async def web_stack(pools: dict[str, asyncpg.Pool], amqp: Any) -> AsyncIterator[
         (
             create_booking(
                 svc_settings(  # type: ignore[arg-type]
-                    BookingSettings, port=ports["booking"], public_base_url=urls["gateway"], db_pool_max=6
+                    BookingSettings,
+                    port=ports["booking"],
+                    public_base_url=urls["gateway"],
+                    db_pool_max=6,
+                    waiting_match_interval_seconds=1,  # an offer follows a freed slot within a second
                 ),
                 clock=clock,
             ),
@@ -124,6 +130,13 @@ TEXTS = {
         "confirm": "Eintrag auf der Warteliste bestätigen",
         "confirmed": "Ihre E-Mail-Adresse ist bestätigt",
         "leave": "Von der Warteliste abmelden",
+        "leave_question": "Von der Warteliste austragen?",
+        "yes_leave": "Ja, austragen",
+        "no_stay": "Nein, auf der Warteliste bleiben",
+        "held": "Ein Termin wird für Sie gehalten",
+        "afternoons": "Nachmittags (ab 12:00 Uhr)",
+        "free_title": "Freie Termine gefunden",
+        "place": "Ihr Eintrag auf der Warteliste",
         "left": "Sie haben sich von der Warteliste abgemeldet",
         "expired": "Dieser Link ist abgelaufen",
         "free_now": "Passende Termine sind gerade frei",
@@ -137,6 +150,13 @@ TEXTS = {
         "confirm": "Confirm my place on the waiting list",
         "confirmed": "Your e-mail address is confirmed",
         "leave": "Leave the waiting list",
+        "leave_question": "Leave the waiting list?",
+        "yes_leave": "Yes, leave the waiting list",
+        "no_stay": "No, stay on the waiting list",
+        "held": "An appointment is held for you",
+        "afternoons": "Afternoons (from 12:00)",
+        "free_title": "Free appointments found",
+        "place": "Your place on the waiting list",
         "left": "You have left the waiting list",
         "expired": "This link has expired",
         "free_now": "Appointments that suit you are free right now",
@@ -148,6 +168,17 @@ TEXTS = {
 
 
 THURSDAY = "2027-03-11"  # of the stack's week (tests/web/conftest.py: NOW is Monday 8 March 2027)
+# The appointments that fill Thursday afternoon (a test cancels one to free a slot for an offer).
+THURSDAY_BOOKED: list[dict[str, Any]] = []
+
+
+def deadline(stack: Stack, language: str) -> str:
+    """Until when the opt-in link of a wish registered now works, as the pages write it: 48 hours (the
+    wishes' latest day, Thursday, is later)."""
+    until = (stack.clock.now() + timedelta(hours=48)).astimezone(BERLIN)
+    locale = "en_GB" if language == "en" else "de_DE"
+    written = f"{format_date(until.date(), format='full', locale=locale)}, {until:%H:%M}"
+    return written if language == "en" else f"{written} Uhr"
 
 
 async def fill_thursday_afternoon(stack: Stack) -> None:
@@ -171,6 +202,8 @@ async def fill_thursday_afternoon(stack: Stack) -> None:
                 }
                 async with http.post("/api/v1/appointments", json=body) as response:
                     assert response.status in (201, 409), await response.text()  # 409: filled before
+                    if response.status == 201:
+                        THURSDAY_BOOKED.append(await response.json())
 
 
 async def join(page: Page, stack: Stack, language: str, email: str) -> None:
@@ -195,12 +228,17 @@ async def join(page: Page, stack: Stack, language: str, email: str) -> None:
     await page.locator("#field-customer_number").fill(unique_customer_number())
     await page.get_by_role("button", name=texts["join"]).click()
     # Monday to Friday, as the form suggests: free appointments suit, so there is nothing to wait for;
-    # the page names the first ones, each a link to its day, and keeps what was typed.
-    alert = page.get_by_role("alert")
-    await alert.get_by_role("heading", name=texts["free_now"]).wait_for()
-    assert await alert.get_by_role("link").count() == 3
-    first_day = await alert.get_by_role("link").first.get_attribute("href")
+    # the page names the first ones, each a link to its day, and keeps what was typed. The title says
+    # so and the notice takes the focus, so that a screen reader tells it (WCAG 4.1.3).
+    notice = page.locator("#free-now")
+    await notice.get_by_role("heading", name=texts["free_now"]).wait_for()
+    assert (await page.title()).startswith(texts["free_title"] + " \u2013 ")
+    assert await page.evaluate("document.activeElement.id") == "free-now"
+    assert await notice.get_by_role("link").count() == 3
+    first_day = await notice.get_by_role("link").first.get_attribute("href")
     assert first_day and first_day.startswith("/time?") and "day=" in first_day
+    label = await notice.get_by_role("link").first.inner_text()
+    assert re.search(r", \d\d:\d\d Uhr$" if language == "de" else r", \d\d:\d\d$", label), label
     assert await page.locator("#field-email").input_value() == email
     await check(page, axe, "join, appointments free", found)
     # The page offers only the days on which Mitte has appointments of this concern: no Saturday.
@@ -227,6 +265,8 @@ async def join(page: Page, stack: Stack, language: str, email: str) -> None:
     await page.locator("#field-latest_date").fill(THURSDAY)
     await page.get_by_role("button", name=texts["join"]).click()
     await page.get_by_role("heading", name=texts["check_mail"]).wait_for()
+    # Until when the link in the mail works (48 hours; R45).
+    assert deadline(stack, language) in await page.locator("main").inner_text()
     await check(page, axe, "registered", found)
     assert found == {}  # WCAG 2.1 AA (R42)
 
@@ -253,15 +293,27 @@ async def test_opt_in_withdraw_and_an_expired_link_work_in_the_browser(
     await page.goto(links(opt_in)["confirm"])
     await shots.take(page, "confirm")
     await check(page, axe, "confirm", found)
+    assert deadline(web_stack, language) in await page.locator("main").inner_text()
     await page.get_by_role("button", name=texts["confirm"]).click()
     await page.get_by_text(texts["confirmed"]).wait_for()
     await shots.take(page, "confirmed")
     await check(page, axe, "confirmed", found)
+    # The page shows the whole wish, the time of day too.
+    assert texts["afternoons"] in await page.locator("dl.summary").inner_text()
 
-    # The withdraw link of the next mail.
+    # Leaving asks first (WCAG 3.3.4): "No" keeps the place.
+    await page.get_by_role("link", name=texts["leave"]).click()
+    await page.get_by_role("heading", name=texts["leave_question"], level=1).wait_for()
+    await check(page, axe, "leave?", found)
+    await page.get_by_role("link", name=texts["no_stay"]).click()
+    await page.get_by_role("heading", name=texts["place"], level=1).wait_for()
+    assert await page.get_by_role("link", name=texts["leave"]).count() == 1  # still on the list
+
+    # The withdraw link of the next mail asks too; "Yes" leaves.
     confirmed = (await web_stack.mail_to(email, 2))[-1]
     await page.goto(links(confirmed)["withdraw"])
-    await page.get_by_role("button", name=texts["leave"]).click()
+    await page.get_by_role("heading", name=texts["leave_question"], level=1).wait_for()
+    await page.get_by_role("button", name=texts["yes_leave"]).click()
     await page.get_by_text(texts["left"]).wait_for()
     await shots.take(page, "withdrawn")
     await check(page, axe, "withdrawn", found)
@@ -280,6 +332,64 @@ async def test_opt_in_withdraw_and_an_expired_link_work_in_the_browser(
     broken = await page.goto(confirm_link.rsplit("token=", 1)[0] + "token=" + "x" * 43)
     assert broken is not None and broken.status == 404
     assert found == {}  # WCAG 2.1 AA on every page of the wish (R42)
+    await context.close()
+
+
+@pytest.mark.req("R45")
+@pytest.mark.req("R42")
+async def test_leaving_asks_first_and_names_the_appointment_held_without_javascript(
+    web_stack: Stack, chromium: Browser
+) -> None:
+    """The withdraw link of an offer mail opens a question, not the action: it names the appointment held
+    for the customer, which leaving gives up (WCAG 3.3.4); a browser without scripts can answer it."""
+    texts = TEXTS["de"]
+    email = unique_email("leave-offer")
+    await fill_thursday_afternoon(web_stack)
+    wish = {
+        "location_id": "mitte",
+        "concern_id": "neuantrag",
+        "mode": "in_person",
+        "weekdays": [3],
+        "earliest": "12:00",
+        "latest_date": THURSDAY,
+        "customer": {
+            "first_name": "Erika",
+            "last_name": "Mustermann",
+            "email": email,
+            "customer_number": unique_customer_number(),
+        },
+    }
+    async with aiohttp.ClientSession(base_url=web_stack.gateway_url) as http:
+        async with http.post("/api/v1/waiting-list", json=wish) as response:
+            assert response.status == 201, await response.text()
+        (opt_in,) = await web_stack.mail_to(email)
+        found = LINK.search(text_of(opt_in))
+        assert found
+        async with http.post(
+            f"/api/v1/waiting-list/{found.group(1)}/confirm", params={"token": found.group(3)}
+        ) as response:
+            assert response.status == 200, await response.text()
+        # One of Thursday's appointments is cancelled; after the cool-down (R39) it is offered to the wish.
+        freed = THURSDAY_BOOKED.pop(0)
+        manage_token = freed["manage_url"].rsplit("token=", 1)[1]
+        async with http.post(
+            f"/api/v1/appointments/{freed['id']}/cancel", params={"token": manage_token}
+        ) as response:
+            assert response.status == 200, await response.text()
+    web_stack.clock.advance(timedelta(minutes=11))
+    offer_mail = (await web_stack.mail_to(email, 3))[-1]
+    assert offer_mail.subject.startswith("Ein Termin ist frei")
+
+    context = await new_context(chromium, DESKTOP, java_script_enabled=False)
+    page = await context.new_page()
+    await page.goto(links(offer_mail)["withdraw"])
+    await page.get_by_role("heading", name=texts["leave_question"], level=1).wait_for()
+    held = page.locator("section", has=page.get_by_role("heading", name=texts["held"]))
+    start = datetime.fromisoformat(freed["start"]).astimezone(BERLIN)
+    named = f"{format_date(start.date(), format='full', locale='de_DE')}, {start:%H:%M} bis "
+    assert named in await held.inner_text()
+    await page.get_by_role("button", name=texts["yes_leave"]).click()
+    await page.get_by_text(texts["left"]).wait_for()
     await context.close()
 
 

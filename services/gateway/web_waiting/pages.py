@@ -41,7 +41,12 @@ from services.gateway.web.steps import already_booked
 log = structlog.get_logger(__name__)
 
 WEEKDAYS = range(6)  # Monday to Saturday: the days a location can offer appointments
-DAY_PARTS = {"morning": ("00:00", "12:00"), "afternoon": ("12:00", None)}
+# The times of day of the form, as (earliest, latest): mornings have no earliest time (a wish "from 00:00"
+# reads oddly in every mail), afternoons no latest.
+DAY_PARTS: dict[str, tuple[str | None, str | None]] = {
+    "morning": (None, "12:00"),
+    "afternoon": ("12:00", None),
+}
 DEFAULT_WEEKS = 4
 MAX_DAYS = 56
 
@@ -93,7 +98,9 @@ def _free_now(request: web.Request, details: list[dict[str, Any]]) -> list[dict[
         except ValueError:
             continue
         link = url("/time#slots-title", s=request.query.get("s"), day=day.isoformat())
-        found.append({"label": f"{fmt_date(start)}, {fmt_time(start)}", "url": link})
+        at = _("%(time)s o'clock") % {"time": fmt_time(start)}
+        label = f"{fmt_date(start)}, {at}"
+        found.append({"label": label, "url": link})
     return found
 
 
@@ -117,11 +124,15 @@ async def join_page(
     context.update(_page_context(request, values or defaults, errors or forms.FormErrors(), offered))
     context["state"] = state
     context["free_now"] = free_now or []
+    if free_now:
+        # The form did not put the customer on the list: the title says so (and the notice takes the focus).
+        context["title_state"] = _("Free appointments found")
     status = 409 if free_now else 422 if errors else 200
     return render(request, "waiting/join.html", context, status=status)
 
 
 def _times(parts: list[str]) -> tuple[str | None, str | None]:
+    """(earliest, latest) of the chosen times of day; both or none: any time."""
     if set(parts) >= set(DAY_PARTS) or not parts:
         return None, None
     return DAY_PARTS[parts[0]]
@@ -174,9 +185,8 @@ async def join_submit(request: web.Request) -> web.StreamResponse:
     answer = await call(request, "booking", "POST", "/api/v1/waiting-list", json=body)
     if answer.status == 201 and isinstance(answer.body, dict):
         log.info("web_wish_registered", mode=state["mode"])
-        raise redirect(
-            url("/waiting-list/registered", s=seal(request, {"ref": answer.body.get("reference")}))
-        )
+        registered = {"ref": answer.body.get("reference"), "until": answer.body.get("confirm_by")}
+        raise redirect(url("/waiting-list/registered", s=seal(request, registered)))
     if answer.status >= 500:
         from services.gateway.web.client import UpstreamUnavailable
 
@@ -218,11 +228,45 @@ def _no_matching_times(details: list[dict[str, Any]]) -> str | None:
 
 
 async def registered_page(request: web.Request) -> web.StreamResponse:
+    state = state_of(request)
     return render(
         request,
         "waiting/registered.html",
-        {"title": _("Please confirm your e-mail address"), "reference": state_of(request).get("ref", "")},
+        {
+            "title": _("Please confirm your e-mail address"),
+            "reference": state.get("ref", ""),
+            **_confirm_by(state.get("until")),
+        },
     )
+
+
+def _confirm_by(value: Any) -> dict[str, str]:
+    """Until when the opt-in link works (R45), for the page to say: date and time in Berlin."""
+    if not isinstance(value, str) or not value:
+        return {}
+    try:
+        return {"confirm_date": fmt_date(value), "confirm_time": fmt_time(value)}
+    except ValueError:
+        return {}
+
+
+def _time_of_day(wish: dict[str, Any]) -> str:
+    """The wish's times of day as the join form named them (mornings, afternoons), else as a span."""
+    earliest = str(wish.get("earliest") or "")[:5]
+    latest = str(wish.get("latest") or "")[:5]
+    if earliest == "00:00":
+        earliest = ""
+    if not earliest and not latest:
+        return _("Any time")
+    if (earliest, latest) == ("", "12:00"):
+        return _("Mornings (until 12:00)")
+    if (earliest, latest) == ("12:00", ""):
+        return _("Afternoons (from 12:00)")
+    if not latest:
+        return _("from %(time)s o'clock") % {"time": earliest}
+    if not earliest:
+        return _("until %(time)s o'clock") % {"time": latest}
+    return _("%(start)s to %(end)s o'clock") % {"start": earliest, "end": latest}
 
 
 # --- the wish's page: the link in every mail ----------------------------------------------------------
@@ -281,14 +325,18 @@ async def wish_page(request: web.Request, errors: forms.FormErrors | None = None
     offer = wish.get("offer")
     if action == "offer" and not offer:
         return expired_page(request)
+    # The withdraw link of every mail asks first: leaving gives up the place in the queue (and a held
+    # offer), and joining again starts at the end (WCAG 3.3.4). The button on the page is a POST.
+    asking = action == "withdraw" and not ended
     context = {
-        "title": _("Your place on the waiting list"),
+        "title": _("Leave the waiting list?") if asking else _("Your place on the waiting list"),
         "wish": wish,
         "offer": offer,
         "action": action,
         "done": request.query.get("done", ""),
         "days_label": _weekday_names(list(wish.get("weekdays") or [])),
         "latest_label": fmt_date(date.fromisoformat(wish["latest_date"])) if wish.get("latest_date") else "",
+        "time_label": _time_of_day(wish),
         "offer_date": fmt_date(offer["start"]) if offer else "",
         "offer_time": fmt_time(offer["start"]) if offer else "",
         "offer_end": fmt_time(offer["end"]) if offer else "",
@@ -300,8 +348,10 @@ async def wish_page(request: web.Request, errors: forms.FormErrors | None = None
         "page_url": url(f"/waiting-list/{wish_id}", token=token),
         "start_url": url("/"),
         "errors": errors or forms.FormErrors(),
+        **(_confirm_by(wish.get("confirm_by")) if wish.get("status") == "pending_opt_in" else {}),
     }
-    return render(request, "waiting/wish.html", context, status=409 if errors else 200)
+    template = "waiting/withdraw.html" if asking else "waiting/wish.html"
+    return render(request, template, context, status=409 if errors else 200)
 
 
 @web_errors
