@@ -5,6 +5,8 @@ the role and sets the signed identity; each use case checks the appointment's lo
 - GET  /api/v1/staff/locations/{location_id}/calls?date=                the call list of the day (R49)
 - GET  /api/v1/staff/appointments/search?q=                             reference, name, customer number
 - GET  /api/v1/staff/appointments/{appointment_id}                      one appointment with its history
+- GET  /api/v1/staff/locations/{location_id}/availability?concern=&mode=&from=&to=   free slots (R37)
+- POST /api/v1/staff/locations/{location_id}/holds                      hold a slot (R38)
 - POST /api/v1/staff/appointments                                       staff booking (+ interpreter, R26)
 - POST /api/v1/staff/appointments/{appointment_id}/cancel               {reason, on_customer_request?} (R9)
 - POST /api/v1/staff/appointments/{appointment_id}/erase                Art. 17 GDPR: its personal data now
@@ -31,12 +33,22 @@ from aiohttp import web
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from services.booking import staff_service as staff
-from services.booking.api import DEPS, IDEMPOTENCY_HEADER, NO_STORE, _appointment_id, _location_id
+from services.booking.api import (
+    DEPS,
+    IDEMPOTENCY_HEADER,
+    NO_STORE,
+    _appointment_id,
+    _json,
+    _location_id,
+    availability_response,
+)
 from services.booking.callbacks import is_overdue
 from services.booking.domain import LocationConfig, local_text
 from services.booking.models import (
     ID_PATTERN,
+    AvailabilityQuery,
     BookingRequest,
+    HoldRequest,
     LinkRequestedOut,
     RescheduleRequest,
 )
@@ -368,6 +380,24 @@ async def get_appointment(request: web.Request) -> web.Response:
 
 
 # --- writing -------------------------------------------------------------------------------------------
+
+
+@routes.get("/api/v1/staff/locations/{location_id}/availability")
+async def get_availability(request: web.Request) -> web.Response:
+    identity = staff_identity(request)
+    query = parse_query(request, AvailabilityQuery)
+    slots = await staff.staff_availability(
+        request.app[DEPS], identity, _location_id(request), query.concern, query.mode, query.from_, query.to
+    )
+    return availability_response(slots)
+
+
+@routes.post("/api/v1/staff/locations/{location_id}/holds")
+async def post_hold(request: web.Request) -> web.Response:
+    identity = staff_identity(request)
+    hold_request = await parse_json(request, HoldRequest)
+    hold = await staff.staff_hold(request.app[DEPS], identity, _location_id(request), hold_request)
+    return _json(hold.model_dump_json(), 201)
 
 
 @routes.post("/api/v1/staff/appointments")

@@ -13,7 +13,16 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.booking.mass_change import ApplyIn, PreviewIn
-from services.booking.models import AppointmentOut, CancelledOut, LinkRequestedOut, RescheduleRequest
+from services.booking.models import (
+    AppointmentOut,
+    AvailabilityOut,
+    AvailabilityQuery,
+    CancelledOut,
+    HoldOut,
+    HoldRequest,
+    LinkRequestedOut,
+    RescheduleRequest,
+)
 from services.booking.openapi import APPOINTMENT_ID, IDEMPOTENCY_KEY, LOCATION_ID, WISH_ID
 from services.booking.staff_api import (
     CallAttemptIn,
@@ -280,6 +289,35 @@ STAFF_ROUTES = (
         errors=("not_found", "forbidden"),
         path_params={"appointment_id": APPOINTMENT_ID},
         tags=FILE,
+    ),
+    ApiRoute(
+        "GET",
+        "/api/v1/staff/locations/{location_id}/availability",
+        "Free slots of a concern at a location, for staff and the service centre (R37)",
+        query=AvailabilityQuery,
+        response=AvailabilityOut,
+        errors=("validation_error", "not_found", "forbidden"),
+        path_params={"location_id": LOCATION_ID},
+        tags=BOOKING,
+        description="The slots of the public `GET /api/v1/locations/{location_id}/availability` (same "
+        "query, same answer), for a caller's booking. Unlike that route it is not rate-limited per client "
+        "address and never asks for a proof-of-work challenge (no 428, no 429 of the bot defence): a "
+        "service centre's agents share one address. Use this route, not the public one, with an API key.",
+    ),
+    ApiRoute(
+        "POST",
+        "/api/v1/staff/locations/{location_id}/holds",
+        "Hold a slot for a few minutes while the agent takes the caller's details (R38)",
+        body=HoldRequest,
+        response=HoldOut,
+        status=201,
+        errors=("validation_error", "not_found", "forbidden", "slot_taken", "booking_closed", "too_late"),
+        path_params={"location_id": LOCATION_ID},
+        tags=BOOKING,
+        description="The hold of the public `POST /api/v1/locations/{location_id}/holds` (same body, same "
+        "answer); pass its `hold_id` to `POST /api/v1/staff/appointments`. Not rate-limited per client "
+        "address and no proof-of-work challenge (no 428, no 429 of the bot defence). A hold is not "
+        "released explicitly: it runs out at `expires_at`, or the booking takes it.",
     ),
     ApiRoute(
         "POST",

@@ -23,6 +23,7 @@ from services.booking.contact import email_key, is_allow_listed
 from services.booking.domain import (
     Appointment,
     NewAppointment,
+    Slot,
     SlotTakenError,
     TooLateError,
     field_error,
@@ -31,17 +32,19 @@ from services.booking.domain import (
     new_reference,
     resolve_slot,
 )
-from services.booking.models import AppointmentOut, BookingRequest, RescheduleRequest
+from services.booking.models import AppointmentOut, BookingRequest, HoldOut, HoldRequest, RescheduleRequest
 from services.booking.service import (
     PRODUCER,
     Deps,
     Result,
     _appointment_of,
+    availability,
     book_appointment,
     can_change,
     cancel_appointment,
     manage_url,
     offered_concern,
+    place_hold,
     reschedule_appointment,
     snapshot_of,
     token_hash,
@@ -236,6 +239,30 @@ async def attempts_of(deps: Deps, rows: list[StaffRow]) -> dict[uuid.UUID, list[
 
 
 # --- staff bookings (R26) and cancellation (R9) --------------------------------------------------------
+
+
+async def staff_availability(
+    deps: Deps,
+    identity: StaffIdentity,
+    location_id: str,
+    concern_id: str,
+    mode: Mode,
+    first: date | None,
+    last: date | None,
+) -> list[Slot]:
+    """The customers' free slots, for staff and the service centre (R37): the same slots, behind the
+    staff rules instead of the customers' per-address bot defence, which a service centre's many agents
+    behind one address would run into (R39 is for anonymous clients)."""
+    require_location(identity, location_id)
+    require_operation(identity, "appointments:write")
+    return await availability(deps, location_id, concern_id, mode, first, last)
+
+
+async def staff_hold(deps: Deps, identity: StaffIdentity, location_id: str, request: HoldRequest) -> HoldOut:
+    """A hold of a slot while the agent takes the caller's details (R38), as the customers' hold."""
+    require_location(identity, location_id)
+    require_operation(identity, "appointments:write")
+    return await place_hold(deps, location_id, request)
 
 
 async def staff_book(
