@@ -102,15 +102,19 @@ class CancelIn(_In):
         Field(
             min_length=1,
             max_length=500,
-            description="Why. The cancellation mail tells the customer this reason when the jobcenter "
-            "cancels; on the customer's request it stays in the file only.",
+            description="Why. The cancellation mail tells the customer this reason word for word when the "
+            "jobcenter cancels (`on_customer_request` false); on the customer's request it stays in the "
+            "file only.",
         ),
     ]
-    on_customer_request: bool = Field(
-        default=False,
+    on_customer_request: bool | None = Field(
+        default=None,
         description="The customer asked for the cancellation (a caller, at the counter): the mail confirms "
-        "the customer's own cancellation instead of apologising for the jobcenter's, and the statistics "
-        "count it as the customer's. The file's history keeps who entered it.",
+        "the customer's own cancellation instead of apologising for the jobcenter's, does not quote "
+        "`reason`, and the statistics count it as the customer's. The file's history keeps who entered "
+        "it. Absent: `true` for an API key (the service centre cancels for its callers), `false` for a "
+        "staff member (the jobcenter cancels). Send `false` with an API key for a cancellation by the "
+        "jobcenter whose reason the customer is to read.",
     )
 
 

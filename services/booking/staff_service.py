@@ -293,10 +293,17 @@ async def staff_cancel(
     appointment_id: uuid.UUID,
     reason: str,
     *,
-    on_customer_request: bool = False,
+    on_customer_request: bool | None = None,
 ) -> None:
     """Staff and the service centre cancel: for the jobcenter (the mail apologises and gives the reason),
-    or on the customer's request (a caller; the mail confirms the customer's own cancellation)."""
+    or on the customer's request (a caller; the mail confirms the customer's own cancellation).
+
+    Not said: the service centre (an API key) cancels for the caller on the line, nearly always at their
+    request; its note ("Anruf: Kundin ist krank", maybe health data) must not be mailed to them as the
+    jobcenter's reason with an apology (R9). Staff pages always say which; a staff member's API call
+    without it cancels for the jobcenter, as before."""
+    if on_customer_request is None:
+        on_customer_request = identity.kind is IdentityKind.API_KEY
     require_operation(identity, "appointments:write")
     row = await _load_for(deps.pool, identity, appointment_id, lock=False)
     by = CancelledBy.SERVICE_CENTRE if identity.kind is IdentityKind.API_KEY else CancelledBy.STAFF

@@ -1,0 +1,80 @@
+"""The service centre through booking's staff API, as its API key reaches it (R37): what a caller's
+cancellation tells the customer (R9)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+import pytest
+from aiohttp.test_utils import TestClient
+
+from services.notifier.texts import default_templates, mail_context, render
+from shared.clock import ManualClock
+from shared.config import CommonSettings
+from shared.identity import HEADER, Grant, IdentityKind, Role, StaffIdentity, sign
+from tests.staff_work.conftest import HERE, Staff, book, events
+
+TUESDAY = "2026-03-03"
+NOTE = "Anruf: Kundin ist krank"
+
+
+def service_centre(clock: ManualClock) -> dict[str, str]:
+    """The identity the gateway signs for the service centre's API key (scoped to HERE)."""
+    identity = StaffIdentity(
+        subject="api-key:service-centre",
+        kind=IdentityKind.API_KEY,
+        grants=(Grant(role=Role.SERVICE_CENTRE, locations=(HERE,)),),
+        issued_at=clock.now(),
+        operations=("appointments:read", "appointments:write"),
+        display_name="Service-Center",
+    )
+    return {HEADER: sign(identity, CommonSettings().internal_secret)}
+
+
+def cancellation_mail(event: dict[str, Any]) -> str:
+    """The German cancellation mail the notifier writes from the event."""
+    context = mail_context("cancellation", event, public_base_url="http://127.0.0.1:8080")
+    return render(default_templates("cancellation", "de"), context).text
+
+
+@pytest.mark.req("R9")
+@pytest.mark.req("R37")
+async def test_a_service_centre_cancellation_without_the_flag_is_the_callers_own_and_its_note_is_not_mailed(
+    client: TestClient[Any, Any], manager: Staff, clock: ManualClock, pool: asyncpg.Pool
+) -> None:
+    """The contract's body `{reason}` alone: the caller asked for it, so the customer's mail confirms
+    their own cancellation and does not quote the agent's note; staff and an explicit `false` keep the
+    jobcenter's cancellation with its reason."""
+    by_caller = await book(client, TUESDAY, "08:00")
+    by_jobcenter = await book(client, TUESDAY, "08:15")
+    by_staff = await book(client, TUESDAY, "08:30")
+    key = service_centre(clock)
+    bodies: list[tuple[dict[str, Any], dict[str, Any]]] = [
+        (by_caller, {"reason": NOTE}),
+        (by_jobcenter, {"reason": "Raum gesperrt", "on_customer_request": False}),
+    ]
+    for appointment, body in bodies:
+        response = await client.post(
+            f"/api/v1/staff/appointments/{appointment['id']}/cancel", json=body, headers=key
+        )
+        assert response.status == 200, await response.text()
+    staff_cancel = await manager.post(
+        f"/api/v1/staff/appointments/{by_staff['id']}/cancel", {"reason": "Krank"}
+    )
+    assert staff_cancel.status == 200
+
+    cancelled = {e["appointment"]["id"]: e for e in await events(pool, "appointment.cancelled")}
+    caller = cancelled[by_caller["id"]]
+    assert caller["cancelled_by"] == "customer"
+    mail = cancellation_mail(caller)
+    assert "Sie haben Ihren Termin im Jobcenter Bremen abgesagt" in mail
+    assert NOTE not in mail and "entschuldigen" not in mail
+    jobcenter = cancelled[by_jobcenter["id"]]
+    assert jobcenter["cancelled_by"] == "service_centre"
+    assert "Grund: Raum gesperrt" in cancellation_mail(jobcenter)
+    assert cancelled[by_staff["id"]]["cancelled_by"] == "staff"
+    # The file's history keeps that it was the caller's wish.
+    file = await client.get(f"/api/v1/staff/appointments/{by_caller['id']}", headers=service_centre(clock))
+    entered = [h["detail"] for h in (await file.json())["history"] if h["kind"] == "cancelled"]
+    assert [d.get("on_customer_request") for d in entered] == [True]
