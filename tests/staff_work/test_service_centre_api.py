@@ -1,8 +1,9 @@
 """The service centre through booking's staff API, as its API key reaches it (R37): what a caller's
-cancellation tells the customer (R9)."""
+cancellation tells the customer (R9), and what a retry with the same Idempotency-Key repeats (R26)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -13,6 +14,7 @@ from services.notifier.texts import default_templates, mail_context, render
 from shared.clock import ManualClock
 from shared.config import CommonSettings
 from shared.identity import HEADER, Grant, IdentityKind, Role, StaffIdentity, sign
+from tests.booking import factory
 from tests.staff_work.conftest import HERE, Staff, book, events
 
 TUESDAY = "2026-03-03"
@@ -78,3 +80,47 @@ async def test_a_service_centre_cancellation_without_the_flag_is_the_callers_own
     file = await client.get(f"/api/v1/staff/appointments/{by_caller['id']}", headers=service_centre(clock))
     entered = [h["detail"] for h in (await file.json())["history"] if h["kind"] == "cancelled"]
     assert [d.get("on_customer_request") for d in entered] == [True]
+
+
+@pytest.mark.req("R26")
+@pytest.mark.req("R37")
+async def test_a_retry_with_the_same_key_that_adds_an_interpreter_is_refused_not_replayed_without_one(
+    client: TestClient[Any, Any], clock: ManualClock
+) -> None:
+    """The first request timed out; the agent adds "interpreter: Arabic" and the system sends again with
+    the same key. A silent replay would leave the appointment without the interpreter."""
+    body = factory.booking(factory.iso(TUESDAY, "09:00"))
+    key = {**service_centre(clock), "Idempotency-Key": "crm-call-4711"}
+    first = await client.post("/api/v1/staff/appointments", json=body, headers=key)
+    assert first.status == 201, await first.text()
+    again = await client.post(
+        "/api/v1/staff/appointments", json={**body, "interpreter_language": "Arabisch"}, headers=key
+    )
+    assert again.status == 422, await again.text()
+    assert (await again.json())["error"]["details"][0]["field"] == "Idempotency-Key"
+    # Sent again as it was, it is the first booking's answer.
+    same = await client.post("/api/v1/staff/appointments", json=body, headers=key)
+    assert same.status == 201 and (await same.json())["id"] == (await first.json())["id"]
+
+
+@pytest.mark.req("R37")
+async def test_a_retry_with_the_same_key_and_the_same_start_in_utc_gets_the_first_booking(
+    client: TestClient[Any, Any], clock: ManualClock
+) -> None:
+    """A system that keeps times in UTC serialises `start` anew for its retry: the same instant is the
+    same request, so the answer is the booking it already made, not 422."""
+    start = factory.at(TUESDAY, "09:00")
+    body = factory.booking(start.isoformat())
+    key = {**service_centre(clock), "Idempotency-Key": "crm-call-4712"}
+    first = await client.post("/api/v1/staff/appointments", json=body, headers=key)
+    assert first.status == 201, await first.text()
+    in_utc = start.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    assert in_utc != body["start"] and datetime.fromisoformat(in_utc) == start
+    again = await client.post("/api/v1/staff/appointments", json={**body, "start": in_utc}, headers=key)
+    assert again.status == 201, await again.text()
+    assert await again.json() == await first.json()
+    # Another start with that key is still another request.
+    other = await client.post(
+        "/api/v1/staff/appointments", json={**body, "start": factory.iso(TUESDAY, "09:30")}, headers=key
+    )
+    assert other.status == 422
