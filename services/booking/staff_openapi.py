@@ -23,7 +23,13 @@ from services.booking.models import (
     LinkRequestedOut,
     RescheduleRequest,
 )
-from services.booking.openapi import APPOINTMENT_ID, IDEMPOTENCY_KEY, LOCATION_ID, WISH_ID
+from services.booking.openapi import (
+    APPOINTMENT_ID,
+    IDEMPOTENCY_CONTRACT,
+    IDEMPOTENCY_SCHEMA,
+    LOCATION_ID,
+    WISH_ID,
+)
 from services.booking.staff_api import (
     CallAttemptIn,
     CallbackQuery,
@@ -44,7 +50,15 @@ from services.booking.waiting_models import (
     WishErasedOut,
     WishReferenceQuery,
 )
-from shared.openapi import ApiRoute
+from shared.openapi import ApiRoute, Header
+
+STAFF_IDEMPOTENCY_KEY = Header(
+    "Idempotency-Key",
+    "Optional, and recommended for the service centre: a random UUID per booking, kept for the retries "
+    f"of that booking. {IDEMPOTENCY_CONTRACT} A key belongs to the API key or staff member that sent it: "
+    "another caller's same key is another booking. The body includes `interpreter_language`.",
+    schema=IDEMPOTENCY_SCHEMA,
+)
 
 
 class _Out(BaseModel):
@@ -326,7 +340,7 @@ STAFF_ROUTES = (
         body=StaffBookingRequest,
         response=AppointmentOut,
         status=201,
-        headers=(IDEMPOTENCY_KEY,),
+        headers=(STAFF_IDEMPOTENCY_KEY,),
         errors=(
             "validation_error",
             "not_found",
@@ -334,10 +348,16 @@ STAFF_ROUTES = (
             "slot_taken",
             "already_booked",
             "booking_closed",
+            "too_late",
         ),
         tags=BOOKING,
         description="Internal e-mail addresses of the allow-list may book more than once (R6, R37). The "
-        "customer gets the confirmation with the manage link.",
+        "customer gets the confirmation with the manage link. Free slots and holds for it: "
+        "`GET /api/v1/staff/locations/{location_id}/availability` and "
+        "`POST /api/v1/staff/locations/{location_id}/holds` (with `hold_id` here), which, unlike the "
+        "customers' routes, are not limited per client address by the bot defence. A 504 "
+        "`upstream_timeout` does not mean that nothing was booked: repeat with the same `Idempotency-Key` "
+        "and body.",
     ),
     ApiRoute(
         "POST",
@@ -360,7 +380,9 @@ STAFF_ROUTES = (
         tags=BOOKING,
         description="The appointment gets a new manage token; the customer gets a mail with the new link "
         "and the calendar invitation, links sent before stop working. Only for an upcoming booked "
-        "appointment (`too_late` otherwise); the appointment's history records who sent it.",
+        "appointment (`too_late` otherwise); the appointment's history records who sent it. Not "
+        "idempotent: each call (also a retry after a 504) sends another mail and ends the link of the one "
+        "before; look at the appointment's history before repeating.",
     ),
     ApiRoute(
         "POST",

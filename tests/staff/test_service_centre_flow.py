@@ -7,7 +7,9 @@ from typing import Any
 
 import pytest
 
+from services.gateway.openapi import document
 from services.gateway.proxy import UPSTREAMS
+from services.gateway.staff.rules import FORWARDED
 from shared.identity import Role
 from tests.staff.conftest import GatewayFactory, Stack, StaffClient, customer, wait_for_slots
 
@@ -122,3 +124,30 @@ async def test_a_hold_taken_with_the_key_is_booked_with_it_and_the_routes_keep_t
         assert refused.status == 403
     anonymous = await client.post("/api/v1/staff/locations/mitte/holds", json=_hold(slots[2]))
     assert anonymous.status == 401
+
+
+@pytest.mark.req("R50")
+def test_the_document_tells_the_service_centre_what_a_forwarded_route_may_answer_and_how_to_retry() -> None:
+    """A CRM written against the document handles a 504 of a booking that may have committed: it repeats
+    with the same key and body, within the 24 hours the first answer is kept."""
+    paths = document()["paths"]
+    for route in FORWARDED:
+        if not route.path.startswith("/api/"):
+            continue
+        responses = paths[route.path][route.method.lower()]["responses"]
+        assert {"502", "503", "504"} <= set(responses), (route.method, route.path)
+        assert "Retry-After" in responses["503"]["headers"]
+    booking = paths["/api/v1/staff/appointments"]["post"]
+    (key,) = [p for p in booking["parameters"] if p["name"] == "Idempotency-Key"]
+    for promise in (
+        "24 hours",
+        "Only a successful booking (201) is stored",
+        "repeat the request with the same key and the same body",
+        "belongs to the API key or staff member",
+        "interpreter_language",
+    ):
+        assert promise in key["description"], promise
+    assert "`too_late`" in booking["responses"]["409"]["description"]
+    # A new manage link cannot be repeated blindly: each call mails and ends the link before.
+    renewal = paths["/api/v1/staff/appointments/{appointment_id}/manage-link"]["post"]["description"]
+    assert "Not idempotent" in renewal and "504" in renewal

@@ -10,6 +10,7 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 
+from services.gateway.openapi import document
 from services.notifier.texts import default_templates, mail_context, render
 from shared.clock import ManualClock
 from shared.config import CommonSettings
@@ -124,3 +125,21 @@ async def test_a_retry_with_the_same_key_and_the_same_start_in_utc_gets_the_firs
         "/api/v1/staff/appointments", json={**body, "start": factory.iso(TUESDAY, "09:30")}, headers=key
     )
     assert other.status == 422
+
+
+@pytest.mark.req("R37")
+@pytest.mark.req("R50")
+async def test_a_staff_booking_of_a_start_that_has_passed_is_too_late_as_the_document_says(
+    client: TestClient[Any, Any], clock: ManualClock
+) -> None:
+    clock.set(factory.at(TUESDAY, "10:00"))
+    late = await client.post(
+        "/api/v1/staff/appointments",
+        json=factory.booking(factory.iso(TUESDAY, "09:00")),
+        headers=service_centre(clock),
+    )
+    assert late.status == 409
+    code = (await late.json())["error"]["code"]
+    assert code == "too_late"
+    documented = document()["paths"]["/api/v1/staff/appointments"]["post"]["responses"]["409"]
+    assert f"`{code}`" in documented["description"]
