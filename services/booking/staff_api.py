@@ -64,6 +64,9 @@ from shared.web import blank_is_none, json_model, parse_json, parse_query, staff
 
 routes = web.RouteTableDef()
 
+# Said on a search whose list was cut at `staff_service.SEARCH_LIMIT` (the body stays a plain list).
+TRUNCATED_HEADER = "X-Result-Truncated"
+
 Id = Annotated[str, Field(min_length=1, max_length=64, pattern=ID_PATTERN)]
 Text = Annotated[str, Field(max_length=2000)]
 
@@ -347,9 +350,12 @@ async def get_search(request: web.Request) -> web.Response:
     identity = staff_identity(request)
     query = parse_query(request, SearchQuery)
     deps = request.app[DEPS]
-    rows = await staff.search(deps, identity, query.q)
+    rows, truncated = await staff.search(deps, identity, query.q)
     names = await StaffNames.of(deps, [r.appointment.location_id for r in rows])
-    return _ok([appointment_json(identity, r, names) for r in rows])
+    response = _ok([appointment_json(identity, r, names) for r in rows])
+    if truncated:
+        response.headers[TRUNCATED_HEADER] = "true"
+    return response
 
 
 @routes.get("/api/v1/staff/appointments/{appointment_id}")

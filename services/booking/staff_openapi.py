@@ -292,8 +292,21 @@ STAFF_ROUTES = (
         "Find appointments by reference, name, e-mail, customer or household number",
         query=SearchQuery,
         response=list[StaffAppointmentOut],
+        response_headers={
+            "X-Result-Truncated": {
+                "type": "string",
+                "enum": ["true"],
+                "description": "present when more than 50 appointments matched and the list was cut",
+            }
+        },
         errors=("validation_error",),
         tags=FILE,
+        description="Within the caller's locations; at most 50 appointments, the latest start first. When "
+        "more matched, the list holds the first 50 and the header `X-Result-Truncated: true` says so: "
+        "narrow the search (a reference or customer number finds one). Numbers and e-mail addresses match "
+        "exactly (case-insensitive), names also in part. An address of the internal allow-list (the "
+        "service centre's or the jobcenter's own, R6) matches nothing: many callers are booked under it; "
+        "search by name, reference or customer number instead.",
     ),
     ApiRoute(
         "GET",

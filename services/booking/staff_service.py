@@ -205,9 +205,16 @@ async def day_view(
     return await staff_db.day_view(deps.pool, location_id, since, until, include_cancelled=include_cancelled)
 
 
-async def search(deps: Deps, identity: StaffIdentity, text: str) -> list[StaffRow]:
+# A search lists at most this many appointments (the latest starts first).
+SEARCH_LIMIT = 50
+
+
+async def search(deps: Deps, identity: StaffIdentity, text: str) -> tuple[list[StaffRow], bool]:
+    """The appointments found, and whether there were more than `SEARCH_LIMIT` (then the caller must
+    narrow the search: the list is cut, and the one sought may be among those left out)."""
     require_operation(identity, "appointments:read")
-    return await staff_db.search(deps.pool, _visible_locations(identity), text.strip(), 50)
+    rows = await staff_db.search(deps.pool, _visible_locations(identity), text.strip(), SEARCH_LIMIT + 1)
+    return rows[:SEARCH_LIMIT], len(rows) > SEARCH_LIMIT
 
 
 async def appointment_detail(
