@@ -143,3 +143,32 @@ async def test_a_staff_booking_of_a_start_that_has_passed_is_too_late_as_the_doc
     assert code == "too_late"
     documented = document()["paths"]["/api/v1/staff/appointments"]["post"]["responses"]["409"]
     assert f"`{code}`" in documented["description"]
+
+
+@pytest.mark.req("R50")
+async def test_the_answer_and_the_events_of_one_appointment_name_its_start_with_an_offset_as_one_instant(
+    client: TestClient[Any, Any], clock: ManualClock, pool: asyncpg.Pool
+) -> None:
+    """What docs/webhooks.md tells an integrator: every time has an offset, not always the same one, so
+    compare times as instants, never as strings."""
+    key = service_centre(clock)
+    booked = await client.post(
+        "/api/v1/staff/appointments", json=factory.booking(factory.iso(TUESDAY, "09:00")), headers=key
+    )
+    assert booked.status == 201, await booked.text()
+    appointment = await booked.json()
+    cancelled = await client.post(
+        f"/api/v1/staff/appointments/{appointment['id']}/cancel", json={"reason": "Anruf"}, headers=key
+    )
+    assert cancelled.status == 200
+    starts = [appointment["start"]] + [
+        e["appointment"]["start"]
+        for kind in ("appointment.booked", "appointment.cancelled")
+        for e in await events(pool, kind)
+        if e["appointment"]["id"] == appointment["id"]
+    ]
+    assert len(starts) == 3
+    instants = {datetime.fromisoformat(start) for start in starts}
+    assert instants == {factory.at(TUESDAY, "09:00")}
+    assert all(datetime.fromisoformat(start).utcoffset() is not None for start in starts)
+    assert len(set(starts)) > 1  # the strings differ: "+01:00" in the answer, "Z" in the cancellation
