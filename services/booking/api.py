@@ -13,6 +13,7 @@ from aiohttp import web
 
 from services.booking import link_renewal, service
 from services.booking.contact import network_of
+from services.booking.domain import Slot
 from services.booking.models import (
     AvailabilityQuery,
     BookingRequest,
@@ -71,10 +72,13 @@ async def get_availability(request: web.Request) -> web.Response:
     slots = await service.availability(
         request.app[DEPS], _location_id(request), query.concern, query.mode, query.from_, query.to
     )
+    return availability_response(slots)
+
+
+def availability_response(slots: list[Slot]) -> web.Response:
     # Built by hand from the slots' own JSON: eight weeks can be a few thousand slots, and this is the
     # hottest read (AvailabilityOut documents the same shape).
-    body = '{"slots":[' + ",".join(slot.json for slot in slots) + "]}"
-    return _json(body)
+    return _json('{"slots":[' + ",".join(slot.json for slot in slots) + "]}")
 
 
 @routes.post("/api/v1/locations/{location_id}/holds")

@@ -4,7 +4,9 @@ A repeated request with the same key answers with the first result: same status,
 result holds the customer's manage link, whose token is kept nowhere else but as a hash (R41). So the
 stored answer is encrypted (AES-GCM) under a key derived from the client's Idempotency-Key and the
 service's secret, and the Idempotency-Key itself is kept only as a hash: the table alone reveals nothing.
-A request that reuses a key with a different body is refused (422).
+A request that reuses a key with a different body is refused (422). "The same body" is the booking's
+fields with `start` as an instant (another offset of the same instant is the same) and a staff booking's
+interpreter language (`service._fingerprinted`).
 """
 
 from __future__ import annotations

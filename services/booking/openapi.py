@@ -50,11 +50,23 @@ MANAGE_TOKEN = Header(
     "`not_found`, as an unknown appointment is: nobody learns that an appointment exists.",
     required=False,
 )
+IDEMPOTENCY_SCHEMA = {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x21-\\x7e]+$"}
+# What a repeat with the same key gets, whoever's key it is (the scope differs: see the two headers).
+IDEMPOTENCY_CONTRACT = (
+    "A repeated request with the same key and the same body answers with the first result: same status "
+    "201, same body (a double click books once). Only a successful booking (201) is stored, for "
+    "`OTV_IDEMPOTENCY_HOURS` (24 hours) after it; a request that failed (409, 422, ...) stored nothing "
+    "and is carried out anew when repeated. The same key with another body is refused with 422 "
+    "`validation_error` on `Idempotency-Key`; the body is compared with `start` as an instant (the same "
+    "time in another offset is the same body). After a 502 `upstream_unavailable`, a 504 "
+    "`upstream_timeout` or a broken connection the booking may have been made: repeat the request with "
+    "the same key and the same body, never with a new key."
+)
 IDEMPOTENCY_KEY = Header(
     "Idempotency-Key",
-    "Optional. A repeated request with the same key answers with the first result "
-    "(a double click books once).",
-    schema={"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x21-\\x7e]+$"},
+    f"Optional; a random UUID per booking. {IDEMPOTENCY_CONTRACT} Keys of the public booking share one "
+    "scope: choose them so that they do not collide.",
+    schema=IDEMPOTENCY_SCHEMA,
 )
 TAGS = ("booking",)
 

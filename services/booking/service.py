@@ -14,7 +14,7 @@ import hmac
 import secrets
 import uuid
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -389,6 +389,15 @@ async def book_appointment(
     return result
 
 
+def _fingerprinted(request: BookingRequest, interpreter_language: str | None) -> bytes:
+    """What a repeat with the same Idempotency-Key must repeat: the body with `start` as an instant (the
+    same slot in another offset, as a system that keeps UTC sends it again, is the same request), and the
+    interpreter of a staff booking (R26: a retry that adds one is another request, never a silent replay
+    of the booking without it)."""
+    same = request.model_copy(update={"start": request.start.astimezone(UTC)})
+    return same.model_dump_json().encode() + b"\x1finterpreter=" + (interpreter_language or "").encode()
+
+
 async def _book(
     deps: Deps,
     request: BookingRequest,
@@ -402,7 +411,7 @@ async def _book(
         IdempotencyKey.of(
             raw_key,
             scope=key_scope,
-            request=request.model_dump_json().encode(),
+            request=_fingerprinted(request, interpreter_language),
             secret=deps.settings.internal_secret,
         )
         if raw_key is not None

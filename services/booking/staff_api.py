@@ -5,6 +5,8 @@ the role and sets the signed identity; each use case checks the appointment's lo
 - GET  /api/v1/staff/locations/{location_id}/calls?date=                the call list of the day (R49)
 - GET  /api/v1/staff/appointments/search?q=                             reference, name, customer number
 - GET  /api/v1/staff/appointments/{appointment_id}                      one appointment with its history
+- GET  /api/v1/staff/locations/{location_id}/availability?concern=&mode=&from=&to=   free slots (R37)
+- POST /api/v1/staff/locations/{location_id}/holds                      hold a slot (R38)
 - POST /api/v1/staff/appointments                                       staff booking (+ interpreter, R26)
 - POST /api/v1/staff/appointments/{appointment_id}/cancel               {reason, on_customer_request?} (R9)
 - POST /api/v1/staff/appointments/{appointment_id}/contact    {first_name?, last_name?, email?, phone?}
@@ -41,12 +43,22 @@ from pydantic import (
 
 from services.booking import contact
 from services.booking import staff_service as staff
-from services.booking.api import DEPS, IDEMPOTENCY_HEADER, NO_STORE, _appointment_id, _location_id
+from services.booking.api import (
+    DEPS,
+    IDEMPOTENCY_HEADER,
+    NO_STORE,
+    _appointment_id,
+    _json,
+    _location_id,
+    availability_response,
+)
 from services.booking.callbacks import is_overdue
 from services.booking.domain import LocationConfig, local_text
 from services.booking.models import (
     ID_PATTERN,
+    AvailabilityQuery,
     BookingRequest,
+    HoldRequest,
     LinkRequestedOut,
     Name,
     RescheduleRequest,
@@ -62,6 +74,9 @@ from shared.identity import StaffIdentity
 from shared.web import blank_is_none, json_model, parse_json, parse_query, staff_identity
 
 routes = web.RouteTableDef()
+
+# Said on a search whose list was cut at `staff_service.SEARCH_LIMIT` (the body stays a plain list).
+TRUNCATED_HEADER = "X-Result-Truncated"
 
 Id = Annotated[str, Field(min_length=1, max_length=64, pattern=ID_PATTERN)]
 Text = Annotated[str, Field(max_length=2000)]
@@ -101,15 +116,19 @@ class CancelIn(_In):
         Field(
             min_length=1,
             max_length=500,
-            description="Why. The cancellation mail tells the customer this reason when the jobcenter "
-            "cancels; on the customer's request it stays in the file only.",
+            description="Why. The cancellation mail tells the customer this reason word for word when the "
+            "jobcenter cancels (`on_customer_request` false); on the customer's request it stays in the "
+            "file only.",
         ),
     ]
-    on_customer_request: bool = Field(
-        default=False,
+    on_customer_request: bool | None = Field(
+        default=None,
         description="The customer asked for the cancellation (a caller, at the counter): the mail confirms "
-        "the customer's own cancellation instead of apologising for the jobcenter's, and the statistics "
-        "count it as the customer's. The file's history keeps who entered it.",
+        "the customer's own cancellation instead of apologising for the jobcenter's, does not quote "
+        "`reason`, and the statistics count it as the customer's. The file's history keeps who entered "
+        "it. Absent: `true` for an API key (the service centre cancels for its callers), `false` for a "
+        "staff member (the jobcenter cancels). Send `false` with an API key for a cancellation by the "
+        "jobcenter whose reason the customer is to read.",
     )
 
 
@@ -393,9 +412,12 @@ async def get_search(request: web.Request) -> web.Response:
     identity = staff_identity(request)
     query = parse_query(request, SearchQuery)
     deps = request.app[DEPS]
-    rows = await staff.search(deps, identity, query.q)
+    rows, truncated = await staff.search(deps, identity, query.q)
     names = await StaffNames.of(deps, [r.appointment.location_id for r in rows])
-    return _ok([appointment_json(identity, r, names) for r in rows])
+    response = _ok([appointment_json(identity, r, names) for r in rows])
+    if truncated:
+        response.headers[TRUNCATED_HEADER] = "true"
+    return response
 
 
 @routes.get("/api/v1/staff/appointments/{appointment_id}")
@@ -430,6 +452,24 @@ async def get_appointment(request: web.Request) -> web.Response:
 
 
 # --- writing -------------------------------------------------------------------------------------------
+
+
+@routes.get("/api/v1/staff/locations/{location_id}/availability")
+async def get_availability(request: web.Request) -> web.Response:
+    identity = staff_identity(request)
+    query = parse_query(request, AvailabilityQuery)
+    slots = await staff.staff_availability(
+        request.app[DEPS], identity, _location_id(request), query.concern, query.mode, query.from_, query.to
+    )
+    return availability_response(slots)
+
+
+@routes.post("/api/v1/staff/locations/{location_id}/holds")
+async def post_hold(request: web.Request) -> web.Response:
+    identity = staff_identity(request)
+    hold_request = await parse_json(request, HoldRequest)
+    hold = await staff.staff_hold(request.app[DEPS], identity, _location_id(request), hold_request)
+    return _json(hold.model_dump_json(), 201)
 
 
 @routes.post("/api/v1/staff/appointments")

@@ -63,12 +63,15 @@ async def search(
 ) -> list[StaffRow]:
     """By reference, customer number, household number or e-mail address (exact, normalised), or by
     name (part). A reference is found as a caller reads it out ("xsf2 8yfj": `domain.reference_in`).
-    The name's ILIKE reads the visible locations' rows anyway; the reference itself is unique."""
+    The name's ILIKE reads the visible locations' rows anyway; the reference itself is unique.
+    The e-mail address is matched by the one-appointment rule's key (R5), which an allow-listed address
+    has not (R6): the service centre books hundreds of callers under its own address, and a search for it
+    would list some of them, never the caller's one."""
     reference = reference_in(text) or text.upper()
     rows = await conn.fetch(
         f"{_SELECT} WHERE ($1::text[] IS NULL OR location_id = ANY($1))"
         " AND (reference = $5 OR customer_number_key = upper($2)"
-        "      OR household_number_key = upper($2) OR lower(email) = lower($2)"
+        "      OR household_number_key = upper($2) OR email_key = lower($2)"
         "      OR (first_name || ' ' || last_name) ILIKE '%' || $3 || '%')"
         " ORDER BY start_at DESC LIMIT $4",
         locations,

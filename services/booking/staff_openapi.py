@@ -13,8 +13,23 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.booking.mass_change import ApplyIn, PreviewIn
-from services.booking.models import AppointmentOut, CancelledOut, LinkRequestedOut, RescheduleRequest
-from services.booking.openapi import APPOINTMENT_ID, IDEMPOTENCY_KEY, LOCATION_ID, WISH_ID
+from services.booking.models import (
+    AppointmentOut,
+    AvailabilityOut,
+    AvailabilityQuery,
+    CancelledOut,
+    HoldOut,
+    HoldRequest,
+    LinkRequestedOut,
+    RescheduleRequest,
+)
+from services.booking.openapi import (
+    APPOINTMENT_ID,
+    IDEMPOTENCY_CONTRACT,
+    IDEMPOTENCY_SCHEMA,
+    LOCATION_ID,
+    WISH_ID,
+)
 from services.booking.staff_api import (
     CallAttemptIn,
     CallbackQuery,
@@ -36,7 +51,15 @@ from services.booking.waiting_models import (
     WishErasedOut,
     WishReferenceQuery,
 )
-from shared.openapi import ApiRoute
+from shared.openapi import ApiRoute, Header
+
+STAFF_IDEMPOTENCY_KEY = Header(
+    "Idempotency-Key",
+    "Optional, and recommended for the service centre: a random UUID per booking, kept for the retries "
+    f"of that booking. {IDEMPOTENCY_CONTRACT} A key belongs to the API key or staff member that sent it: "
+    "another caller's same key is another booking. The body includes `interpreter_language`.",
+    schema=IDEMPOTENCY_SCHEMA,
+)
 
 
 class _Out(BaseModel):
@@ -270,8 +293,21 @@ STAFF_ROUTES = (
         "Find appointments by reference, name, e-mail, customer or household number",
         query=SearchQuery,
         response=list[StaffAppointmentOut],
+        response_headers={
+            "X-Result-Truncated": {
+                "type": "string",
+                "enum": ["true"],
+                "description": "present when more than 50 appointments matched and the list was cut",
+            }
+        },
         errors=("validation_error",),
         tags=FILE,
+        description="Within the caller's locations; at most 50 appointments, the latest start first. When "
+        "more matched, the list holds the first 50 and the header `X-Result-Truncated: true` says so: "
+        "narrow the search (a reference or customer number finds one). Numbers and e-mail addresses match "
+        "exactly (case-insensitive), names also in part. An address of the internal allow-list (the "
+        "service centre's or the jobcenter's own, R6) matches nothing: many callers are booked under it; "
+        "search by name, reference or customer number instead.",
     ),
     ApiRoute(
         "GET",
@@ -283,13 +319,42 @@ STAFF_ROUTES = (
         tags=FILE,
     ),
     ApiRoute(
+        "GET",
+        "/api/v1/staff/locations/{location_id}/availability",
+        "Free slots of a concern at a location, for staff and the service centre (R37)",
+        query=AvailabilityQuery,
+        response=AvailabilityOut,
+        errors=("validation_error", "not_found", "forbidden"),
+        path_params={"location_id": LOCATION_ID},
+        tags=BOOKING,
+        description="The slots of the public `GET /api/v1/locations/{location_id}/availability` (same "
+        "query, same answer), for a caller's booking. Unlike that route it is not rate-limited per client "
+        "address and never asks for a proof-of-work challenge (no 428, no 429 of the bot defence): a "
+        "service centre's agents share one address. Use this route, not the public one, with an API key.",
+    ),
+    ApiRoute(
+        "POST",
+        "/api/v1/staff/locations/{location_id}/holds",
+        "Hold a slot for a few minutes while the agent takes the caller's details (R38)",
+        body=HoldRequest,
+        response=HoldOut,
+        status=201,
+        errors=("validation_error", "not_found", "forbidden", "slot_taken", "booking_closed", "too_late"),
+        path_params={"location_id": LOCATION_ID},
+        tags=BOOKING,
+        description="The hold of the public `POST /api/v1/locations/{location_id}/holds` (same body, same "
+        "answer); pass its `hold_id` to `POST /api/v1/staff/appointments`. Not rate-limited per client "
+        "address and no proof-of-work challenge (no 428, no 429 of the bot defence). A hold is not "
+        "released explicitly: it runs out at `expires_at`, or the booking takes it.",
+    ),
+    ApiRoute(
         "POST",
         "/api/v1/staff/appointments",
         "Book for a caller (staff or service centre): the public booking body plus interpreter_language",
         body=StaffBookingRequest,
         response=AppointmentOut,
         status=201,
-        headers=(IDEMPOTENCY_KEY,),
+        headers=(STAFF_IDEMPOTENCY_KEY,),
         errors=(
             "validation_error",
             "not_found",
@@ -297,10 +362,16 @@ STAFF_ROUTES = (
             "slot_taken",
             "already_booked",
             "booking_closed",
+            "too_late",
         ),
         tags=BOOKING,
         description="Internal e-mail addresses of the allow-list may book more than once (R6, R37). The "
-        "customer gets the confirmation with the manage link.",
+        "customer gets the confirmation with the manage link. Free slots and holds for it: "
+        "`GET /api/v1/staff/locations/{location_id}/availability` and "
+        "`POST /api/v1/staff/locations/{location_id}/holds` (with `hold_id` here), which, unlike the "
+        "customers' routes, are not limited per client address by the bot defence. A 504 "
+        "`upstream_timeout` does not mean that nothing was booked: repeat with the same `Idempotency-Key` "
+        "and body.",
     ),
     ApiRoute(
         "POST",
@@ -323,7 +394,9 @@ STAFF_ROUTES = (
         tags=BOOKING,
         description="The appointment gets a new manage token; the customer gets a mail with the new link "
         "and the calendar invitation, links sent before stop working. Only for an upcoming booked "
-        "appointment (`too_late` otherwise); the appointment's history records who sent it.",
+        "appointment (`too_late` otherwise); the appointment's history records who sent it. Not "
+        "idempotent: each call (also a retry after a 504) sends another mail and ends the link of the one "
+        "before; look at the appointment's history before repeating.",
     ),
     ApiRoute(
         "POST",

@@ -24,6 +24,7 @@ from services.booking.domain import (
     AlreadyBookedError,
     Appointment,
     NewAppointment,
+    Slot,
     SlotTakenError,
     TooLateError,
     field_error,
@@ -32,17 +33,19 @@ from services.booking.domain import (
     new_reference,
     resolve_slot,
 )
-from services.booking.models import AppointmentOut, BookingRequest, RescheduleRequest
+from services.booking.models import AppointmentOut, BookingRequest, HoldOut, HoldRequest, RescheduleRequest
 from services.booking.service import (
     PRODUCER,
     Deps,
     Result,
     _appointment_of,
+    availability,
     book_appointment,
     can_change,
     cancel_appointment,
     manage_url,
     offered_concern,
+    place_hold,
     reschedule_appointment,
     snapshot_of,
     token_hash,
@@ -204,9 +207,16 @@ async def day_view(
     return await staff_db.day_view(deps.pool, location_id, since, until, include_cancelled=include_cancelled)
 
 
-async def search(deps: Deps, identity: StaffIdentity, text: str) -> list[StaffRow]:
+# A search lists at most this many appointments (the latest starts first).
+SEARCH_LIMIT = 50
+
+
+async def search(deps: Deps, identity: StaffIdentity, text: str) -> tuple[list[StaffRow], bool]:
+    """The appointments found, and whether there were more than `SEARCH_LIMIT` (then the caller must
+    narrow the search: the list is cut, and the one sought may be among those left out)."""
     require_operation(identity, "appointments:read")
-    return await staff_db.search(deps.pool, _visible_locations(identity), text.strip(), 50)
+    rows = await staff_db.search(deps.pool, _visible_locations(identity), text.strip(), SEARCH_LIMIT + 1)
+    return rows[:SEARCH_LIMIT], len(rows) > SEARCH_LIMIT
 
 
 async def appointment_detail(
@@ -240,6 +250,30 @@ async def attempts_of(deps: Deps, rows: list[StaffRow]) -> dict[uuid.UUID, list[
 # --- staff bookings (R26) and cancellation (R9) --------------------------------------------------------
 
 
+async def staff_availability(
+    deps: Deps,
+    identity: StaffIdentity,
+    location_id: str,
+    concern_id: str,
+    mode: Mode,
+    first: date | None,
+    last: date | None,
+) -> list[Slot]:
+    """The customers' free slots, for staff and the service centre (R37): the same slots, behind the
+    staff rules instead of the customers' per-address bot defence, which a service centre's many agents
+    behind one address would run into (R39 is for anonymous clients)."""
+    require_location(identity, location_id)
+    require_operation(identity, "appointments:write")
+    return await availability(deps, location_id, concern_id, mode, first, last)
+
+
+async def staff_hold(deps: Deps, identity: StaffIdentity, location_id: str, request: HoldRequest) -> HoldOut:
+    """A hold of a slot while the agent takes the caller's details (R38), as the customers' hold."""
+    require_location(identity, location_id)
+    require_operation(identity, "appointments:write")
+    return await place_hold(deps, location_id, request)
+
+
 async def staff_book(
     deps: Deps,
     identity: StaffIdentity,
@@ -268,10 +302,17 @@ async def staff_cancel(
     appointment_id: uuid.UUID,
     reason: str,
     *,
-    on_customer_request: bool = False,
+    on_customer_request: bool | None = None,
 ) -> None:
     """Staff and the service centre cancel: for the jobcenter (the mail apologises and gives the reason),
-    or on the customer's request (a caller; the mail confirms the customer's own cancellation)."""
+    or on the customer's request (a caller; the mail confirms the customer's own cancellation).
+
+    Not said: the service centre (an API key) cancels for the caller on the line, nearly always at their
+    request; its note ("Anruf: Kundin ist krank", maybe health data) must not be mailed to them as the
+    jobcenter's reason with an apology (R9). Staff pages always say which; a staff member's API call
+    without it cancels for the jobcenter, as before."""
+    if on_customer_request is None:
+        on_customer_request = identity.kind is IdentityKind.API_KEY
     require_operation(identity, "appointments:write")
     row = await _load_for(deps.pool, identity, appointment_id, lock=False)
     by = CancelledBy.SERVICE_CENTRE if identity.kind is IdentityKind.API_KEY else CancelledBy.STAFF

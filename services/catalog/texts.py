@@ -80,13 +80,15 @@ FINDER_MESSAGES: dict[str, dict[str, str]] = {
         "für Sie da. Fragen Sie bei Ihrer Gemeinde. Oder rufen Sie uns an. "
         "Die Telefon·nummer ist: {hotline}.",
     },
+    # Booking refuses every channel at an inactive location (`booking.domain.resolve_slot`): the service
+    # centre cannot book there either, so the number is for information, not for an appointment.
     "location_inactive": {
-        "de": "Ihr Standort nimmt gerade keine Online-Termine an. Bitte rufen Sie das Service-Center "
-        "an: {hotline}.",
-        "en": "Your location does not take online appointments at the moment. Please call the service "
-        "centre: {hotline}.",
-        "de-x-ls": "Bei Ihrem Standort können Sie gerade keinen Termin im Internet machen. "
-        "Bitte rufen Sie uns an. Die Telefon·nummer ist: {hotline}.",
+        "de": "Ihr Standort vergibt zurzeit keine Termine, weder online noch am Telefon. Auskunft, wie "
+        "es weitergeht, erhalten Sie unter: {hotline}.",
+        "en": "Your location is not giving appointments at the moment, neither online nor by phone. For "
+        "information on what to do, call: {hotline}.",
+        "de-x-ls": "Bei Ihrem Standort gibt es gerade keine Termine. Nicht im Internet und nicht am "
+        "Telefon. Sie haben Fragen? Dann rufen Sie uns an. Die Telefon·nummer ist: {hotline}.",
     },
 }
 

@@ -4,7 +4,8 @@ Built by importing the services' own route declarations (`services/<service>/ope
 its own pydantic models) and merging them with the gateway's own routes, rather than fetching the
 services' `/openapi.json` at run time: the document then never depends on an upstream being up or on a
 cache, is the same on every replica, and is exactly the code that is deployed (all services ship in one
-image). The gateway adds what it does itself: 428/429 of the bot defence and 502/504 of the proxy.
+image). The gateway adds what it does itself: 428/429 of the bot defence, 502/504 of the proxy, and the
+503 a service answers while its database is unreachable, on every route it forwards.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from aiohttp import web
 
 from services.gateway.bot_defence import ALTCHA_HEADER, API_PROTECTED, CHALLENGE_PATH
 from services.gateway.routes import PUBLIC_ROUTES
+from services.gateway.staff.rules import FORWARDED
 from shared.openapi import ApiRoute, add_error_responses, build_document, merge_documents
 
 TITLE = "OTV public API (Jobcenter Bremen online appointments)"
@@ -26,7 +28,11 @@ DESCRIPTION = (
     '"details"}}`. Availability and booking are rate-limited per client (429 `rate_limited` with '
     "Retry-After); when a client's traffic looks abnormal a proof-of-work challenge must be solved (428 "
     f"`challenge_required`, the challenge in `error.details[0].challenge`; repeat the request with the "
-    f"ALTCHA solution in the `{ALTCHA_HEADER}` header)."
+    f"ALTCHA solution in the `{ALTCHA_HEADER}` header). The staff and service-centre routes under "
+    "`/api/v1/staff/` are not: they are authenticated instead. A forwarded route may answer 502 "
+    "`upstream_unavailable` (the service could not be reached), 503 `unavailable` (its database is not "
+    "reachable; Retry-After) or 504 `upstream_timeout` (no answer in time: a change may still have been "
+    "made, so repeat a booking only with its `Idempotency-Key`)."
 )
 
 
@@ -88,12 +94,17 @@ def document() -> dict[str, Any]:
         version=VERSION,
         description=DESCRIPTION,
     )
-    proxied = {(r.method.lower(), r.path) for r in PUBLIC_ROUTES}
+    proxied = {(r.method.lower(), r.path) for r in PUBLIC_ROUTES} | {
+        (r.method.lower(), r.path) for r in FORWARDED if r.path.startswith("/api/")
+    }
     protected = {(m.lower(), p) for m, p in API_PROTECTED}
     for path, operations in merged["paths"].items():
         for method, operation in operations.items():
             if (method, path) in proxied:
-                add_error_responses(operation["responses"], ["upstream_unavailable", "upstream_timeout"])
+                add_error_responses(
+                    operation["responses"], ["upstream_unavailable", "unavailable", "upstream_timeout"]
+                )
+                operation["responses"]["503"]["headers"] = {"Retry-After": {"schema": {"type": "integer"}}}
             if (method, path) in protected:
                 add_error_responses(operation["responses"], ["challenge_required", "rate_limited"])
                 operation.setdefault("parameters", []).append(

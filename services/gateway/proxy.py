@@ -41,6 +41,8 @@ RETURNED_RESPONSE_HEADERS = (
     "Vary",
     # A service's own pages (reporting's staff pages) bring their own policy.
     "Content-Security-Policy",
+    # A staff search whose list was cut (booking's `staff_api.TRUNCATED_HEADER`).
+    "X-Result-Truncated",
 )
 
 

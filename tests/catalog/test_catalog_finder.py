@@ -248,3 +248,29 @@ def test_the_finder_calls_the_place_by_the_word_of_the_pages_and_mails() -> None
     for key, texts in FINDER_MESSAGES.items():
         assert "Geschäftsstelle" not in texts["de"], key
         assert "office" not in texts["en"].lower(), key
+
+
+@pytest.mark.req("R3")
+@pytest.mark.req("R43")
+@pytest.mark.parametrize(
+    ("lang", "no_appointments"),
+    [
+        ("de", "weder online noch am Telefon"),
+        ("en", "neither online nor by phone"),
+        ("de-x-ls", "Nicht im Internet und nicht am Telefon"),
+    ],
+)
+async def test_an_inactive_location_is_said_to_take_no_appointments_and_no_caller_is_sent_to_book_by_phone(
+    demo_pool: Any, lang: str, no_appointments: str
+) -> None:
+    """Booking refuses every channel at an inactive location, the service centre's too: the finder must
+    not send the caller to the service centre for an appointment it cannot make (round in a circle)."""
+    await demo_pool.execute("UPDATE locations SET active = false WHERE id = 'mitte'")
+    settings = catalog_settings(hotline="0421 999-1234")
+    async with TestClient(TestServer(create_app(settings, clock=ManualClock(NOW)))) as client:
+        body = await find(client, street="Sögestraße", house_number="12", lang=lang)
+    assert (body["result"], body["reason"]) == ("unknown", "location_inactive")
+    message = body["message"]
+    assert no_appointments in message and "0421 999-1234" in message
+    assert "Service-Center" not in message and "service centre" not in message
+    assert "Online-Termine" not in message and "online appointments" not in message

@@ -190,7 +190,8 @@ async def make_gateway(staff_db: asyncpg.Pool) -> AsyncIterator[GatewayFactory]:
             booking_urls=urls["booking"],
             reporting_urls=urls["reporting"],
             notifier_urls=urls["notifier"],
-            bot_defence=False,
+            # Off unless a test of the bot defence asks for it.
+            bot_defence=overrides.pop("bot_defence", False),
             **overrides,
         )
         clock = clock or ManualClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))

@@ -684,7 +684,7 @@ async def test_an_unknown_address_says_what_to_do(client: TestClient[Any, Any]) 
             "aus der Liste",
             "Bitte geben Sie auch Ihre Hausnummer an.",
             "Diese Postleitzahl gehört nicht zur Stadt Bremen.",
-            "Ihr Standort nimmt gerade keine Online-Termine an.",
+            "Ihr Standort vergibt zurzeit keine Termine, weder online noch am Telefon.",
         ),
         (
             "en",
@@ -692,7 +692,7 @@ async def test_an_unknown_address_says_what_to_do(client: TestClient[Any, Any]) 
             "from the list",
             "Please also give your house number.",
             "This postcode is not in the city of Bremen.",
-            "Your location does not take online appointments at the moment.",
+            "Your location is not giving appointments at the moment, neither online nor by phone.",
         ),
         (
             "de-x-ls",
@@ -700,7 +700,7 @@ async def test_an_unknown_address_says_what_to_do(client: TestClient[Any, Any]) 
             "in der Liste",
             "Bitte schreiben Sie auch Ihre Haus",
             "ist nicht in der Stadt Bremen.",
-            "Bei Ihrem Standort können Sie gerade keinen Termin im Internet machen.",
+            "Bei Ihrem Standort gibt es gerade keine Termine. Nicht im Internet und nicht am Telefon.",
         ),
     ],
     ids=["de", "en", "de-x-ls"],

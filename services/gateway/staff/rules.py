@@ -144,6 +144,21 @@ FORWARDED: tuple[Forwarded, ...] = (
         "booking",
         Rule(AM, path(), operation="appointments:read"),
     ),
+    # R37, R38: the service centre's free slots and holds, behind these rules and not behind the
+    # customers' per-address bot defence (R39, `bot_defence.API_PROTECTED`), which its many agents behind
+    # one address would run into; the key or the staff member is known, and audited, instead.
+    Forwarded(
+        "GET",
+        "/api/v1/staff/locations/{location_id}/availability",
+        "booking",
+        Rule(AM, path(), operation="appointments:write"),
+    ),
+    Forwarded(
+        "POST",
+        "/api/v1/staff/locations/{location_id}/holds",
+        "booking",
+        Rule(AM, path(), operation="appointments:write", entity="hold"),
+    ),
     Forwarded(
         "POST",
         "/api/v1/staff/appointments",

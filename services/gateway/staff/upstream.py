@@ -55,9 +55,11 @@ async def call(
     signed: bool = True,
     identity: StaffIdentity | None = None,
     extra_headers: dict[str, str] | None = None,
+    response_headers: dict[str, str] | None = None,
 ) -> tuple[int, Any]:
     """(status, parsed JSON body or None). 503 `unavailable` when no replica answers. The call carries
-    the signed identity of the person (or `identity`, e.g. the gateway's own for look-ups)."""
+    the signed identity of the person (or `identity`, e.g. the gateway's own for look-ups). The answer's
+    headers are copied into `response_headers` where given, under lower-case names."""
     if any(segment in {".", ".."} for segment in path.split("?", 1)[0].split("/")):
         # A dot segment would be resolved by the HTTP client into another route than the caller meant.
         raise NotFoundError("Not found.")
@@ -76,6 +78,8 @@ async def call(
     for base in request.app[UPSTREAMS].candidates(service):
         try:
             async with session.request(method, base + path, json=json, params=params, headers=headers) as r:
+                if response_headers is not None:
+                    response_headers.update((name.lower(), value) for name, value in r.headers.items())
                 try:
                     data = await r.json(content_type=None)
                 except ValueError:

@@ -25,6 +25,8 @@ from shared.labels import MODES_DE
 routes = web.RouteTableDef()
 
 QUERY_MIN, QUERY_MAX = 2, 100
+# Booking says so on a search whose list it cut at 50 (`services/booking/staff_api.py`).
+TRUNCATED_HEADER = "X-Result-Truncated"
 
 
 def _page(
@@ -35,6 +37,7 @@ def _page(
     *,
     field_errors: dict[str, str] | None = None,
     status: int = 200,
+    truncated: bool = False,
 ) -> web.Response:
     return render(
         request,
@@ -44,6 +47,7 @@ def _page(
             "page": "search",
             "q": query,
             "results": results,
+            "truncated": truncated,
             "names": names,
             "modes": MODES_DE,
             "statuses": STATUS_DE,
@@ -66,10 +70,17 @@ async def search_results(request: web.Request) -> web.Response:
     if not QUERY_MIN <= len(query) <= QUERY_MAX:
         message = f"Suchbegriff: bitte {QUERY_MIN} bis {QUERY_MAX} Zeichen eingeben."
         return _page(request, query[:QUERY_MAX], None, {}, field_errors={"q": message}, status=422)
+    headers: dict[str, str] = {}
     status, data = await upstream.call(
-        request, "booking", "GET", "/api/v1/staff/appointments/search", params={"q": query}
+        request,
+        "booking",
+        "GET",
+        "/api/v1/staff/appointments/search",
+        params={"q": query},
+        response_headers=headers,
     )
     if status != 200 or not isinstance(data, list):
         raise UpstreamError(status if status != 200 else 502, data)
     found = [a for a in data if isinstance(a, dict) and isinstance(a.get("customer"), dict)]
-    return _page(request, query, found, await location_names(request))
+    truncated = headers.get(TRUNCATED_HEADER.lower()) == "true"
+    return _page(request, query, found, await location_names(request), truncated=truncated)
