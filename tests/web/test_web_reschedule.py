@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import html as markup
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
@@ -124,6 +124,37 @@ async def test_a_chosen_time_is_only_a_question_and_the_confirmation_alone_moves
         assert moved.status == 303
         assert moved.headers["Location"] == f"/manage/{appointment_id}?token={token}&done=rescheduled"
         assert await start_of(client, appointment_id, token) == datetime.fromisoformat(new["start"])
+    finally:
+        await client.close()
+
+
+@pytest.mark.req("R42")
+async def test_a_time_taken_meanwhile_is_an_error_of_the_named_group_of_times(stack: Stack) -> None:
+    """The error summary's link leads to the group of times; a screen reader says its name and the error."""
+    client = await gateway_client(stack)
+    try:
+        slots = await free_slots(client)
+        appointment_id, token = await book_via_api(client, slots[-5]["start"])
+        # A time from a page loaded long ago that is no longer in the list of free times.
+        taken = {"start": (datetime.fromisoformat(slots[-10]["start"]) + timedelta(minutes=1)).isoformat()}
+        base = f"/manage/{appointment_id}/reschedule"
+        day = datetime.fromisoformat(taken["start"]).astimezone(BERLIN).date().isoformat()
+        page = await (await client.get(base, params={"token": token, "day": day})).text()
+        answer = await client.post(
+            f"{base}?token={token}&day={day}",
+            data={"csrf_token": csrf_of(page), "start": taken["start"]},
+            allow_redirects=False,
+        )
+        assert answer.status == 422
+        html = await answer.text()
+        assert '<a href="#field-slots">Dieser Termin ist nicht mehr frei.' in html
+        group = re.search(r'<div id="field-slots"[^>]*>', html)
+        assert group
+        assert 'role="group"' in group.group(0) and 'aria-labelledby="slots-title"' in group.group(0)
+        described = re.search(r'aria-describedby="([^"]+)"', group.group(0))
+        assert described and set(described.group(1).split()) == {"slots-hint", "slots-error"}
+        assert 'id="slots-error"' in html and 'id="slots-title"' in html
+        assert await start_of(client, appointment_id, token) == datetime.fromisoformat(slots[-5]["start"])
     finally:
         await client.close()
 
