@@ -131,9 +131,14 @@ async def test_a_customer_books_in_person_on_a_desktop_reschedules_and_cancels_f
     await page.get_by_role("link", name="Anderen Tag oder andere Uhrzeit wählen").click()
     await expect(page.get_by_role("heading", level=1)).to_have_text("Neuen Tag und neue Uhrzeit wählen")
     await page.locator(".calendar td.has-slots a").nth(6).click()
-    await expect_slots_name_their_day(page)  # a press moves the appointment at once
+    await expect_slots_name_their_day(page)
     await shots.take(page, "6b-reschedule")
     await page.locator("button.slot:not(.slot-evening)").last.click()
+    # A chosen time is a question first (WCAG 3.3.4): the old time is given up for good by a move.
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Termin verlegen")
+    await expect(page.locator("main")).to_contain_text("Ihr neuer Termin")
+    await shots.take(page, "6c-reschedule-confirm")
+    await page.get_by_role("button", name="Ja, Termin verlegen").click()
     await expect(page.get_by_role("status")).to_contain_text("Ihr Termin wurde verschoben.")
     await expect(page).to_have_title(re.compile(r"^Termin verschoben \u2013 Ihr Termin \u2013 "))
     await expect(page.get_by_role("status")).to_be_focused()

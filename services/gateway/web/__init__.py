@@ -64,6 +64,8 @@ def setup_web(app: web.Application) -> None:
     router.add_post("/manage/{appointment_id}/cancel", manage.cancel_submit)
     router.add_get("/manage/{appointment_id}/reschedule", manage.reschedule_page)
     router.add_post("/manage/{appointment_id}/reschedule", manage.reschedule_submit)
+    router.add_get("/manage/{appointment_id}/reschedule/confirm", manage.reschedule_confirm_page)
+    router.add_post("/manage/{appointment_id}/reschedule/confirm", manage.reschedule_confirm_submit)
     router.add_post("/challenge", pages.challenge_submit)
     router.add_get("/accessibility", manage.accessibility_page)
     router.add_get("/privacy", manage.privacy_page)

@@ -277,8 +277,124 @@ async def reschedule_page(request: web.Request, errors: forms.FormErrors | None 
     return render(request, "time.html", context, status=422 if errors else 200)
 
 
+async def chosen_slot(
+    request: web.Request, found: dict[str, Any], start: str, evening_declared: bool
+) -> tuple[dict[str, Any] | None, forms.FormErrors]:
+    """The free slot the customer chose to move to, or the errors the reschedule page shows instead. The
+    choice and its confirmation both ask: the page of the confirmation may be reloaded much later."""
+    errors = forms.FormErrors()
+    try:
+        start_at = datetime.fromisoformat(start)
+        if start_at.tzinfo is None:
+            raise ValueError(start)
+    except ValueError:
+        errors.add("slots", _("Choose a time."))
+        return None, errors
+    notes(request)["day"] = local(start_at).date().isoformat()
+    view = appointment_context(found)
+    slots = await availability(
+        request,
+        str(view["a_location"].get("id") or found.get("location_id") or ""),
+        str(view["a_concern"].get("id") or found.get("concern_id") or ""),
+        str(found.get("mode") or "in_person"),
+    )
+    slot = next((s for s in slots if datetime.fromisoformat(s["start"]) == start_at), None)
+    if slot is None:
+        errors.add("slots", _("This time is no longer free. Please choose another time."))
+    elif slot.get("evening_reserved") and not evening_declared:
+        errors.add(
+            "evening_declaration",
+            _(
+                "Evening appointments are only for people in work or in a measure. "
+                "Please confirm this, or choose an earlier time."
+            ),
+        )
+    return (None if errors else slot), errors
+
+
+def confirm_url(appointment_id: str, token: str, slot: dict[str, Any]) -> str:
+    return url(
+        f"/manage/{appointment_id}/reschedule/confirm",
+        token=token,
+        start=slot["start"],
+        evening="yes" if slot.get("evening_reserved") else None,
+    )
+
+
 @web_errors
 async def reschedule_submit(request: web.Request) -> web.StreamResponse:
+    """A time chosen on the reschedule page: not yet a move (WCAG 3.3.4, R41), but the confirmation page
+    with the old and the new time. The slot the customer leaves is blocked for a while after a move (R39)
+    and then free for anyone: a press on a time in a list must not give it up."""
+    form = await read_form(request)
+    if isinstance(form, web.Response):
+        return form
+    appointment_id = request.match_info["appointment_id"]
+    token = manage_token(request)
+    refused = bot_check(request, Bucket.AVAILABILITY)
+    if refused is not None:
+        return refused
+    found = await appointment(request, appointment_id, token)
+    if found is None:
+        return not_found(request)
+    if not changeable(request, found):
+        raise redirect(url(f"/manage/{appointment_id}", token=token))
+    slot, errors = await chosen_slot(
+        request, found, form.get("start", ""), form.get("evening_declaration") == "yes"
+    )
+    if slot is None:
+        return await reschedule_page(request, errors)
+    raise redirect(confirm_url(appointment_id, token, slot))
+
+
+def confirm_context(
+    request: web.Request, appointment_id: str, token: str, found: dict[str, Any], slot: dict[str, Any]
+) -> dict[str, Any]:
+    context = appointment_context(found)
+    context.update(
+        {
+            "title": _("Move your appointment"),
+            "new_date_label": fmt_date(slot["start"]),
+            "new_time_label": fmt_time(slot["start"]),
+            "new_end_label": fmt_time(slot["end"]) if slot.get("end") else "",
+            "form_action": confirm_url(appointment_id, token, slot),
+            "keep_url": url(f"/manage/{appointment_id}", token=token),
+            "back": url(
+                f"/manage/{appointment_id}/reschedule#slots-title",
+                token=token,
+                day=local(slot["start"]).date().isoformat(),
+            ),
+        }
+    )
+    return context
+
+
+@web_errors
+async def reschedule_confirm_page(request: web.Request) -> web.StreamResponse:
+    """Old time and new time, with "Yes, move" and "No, keep" (like the cancellation, R41)."""
+    appointment_id = request.match_info["appointment_id"]
+    token = manage_token(request)
+    found = await appointment(request, appointment_id, token)
+    if found is None:
+        return not_found(request)
+    if not changeable(request, found):
+        raise redirect(url(f"/manage/{appointment_id}", token=token))
+    refused = bot_check(request, Bucket.AVAILABILITY)
+    if refused is not None:
+        return refused
+    slot, errors = await chosen_slot(
+        request, found, request.query.get("start", ""), request.query.get("evening") == "yes"
+    )
+    if slot is None:
+        return await reschedule_page(request, errors)
+    return render(
+        request, "reschedule_confirm.html", confirm_context(request, appointment_id, token, found, slot)
+    )
+
+
+@web_errors
+async def reschedule_confirm_submit(request: web.Request) -> web.StreamResponse:
+    """The move itself: only this confirmed form moves the appointment."""
     form = await read_form(request)
     if isinstance(form, web.Response):
         return form
@@ -287,42 +403,18 @@ async def reschedule_submit(request: web.Request) -> web.StreamResponse:
     refused = bot_check(request, Bucket.BOOKING)
     if refused is not None:
         return refused
-    errors = forms.FormErrors()
-    start = form.get("start", "")
-    try:
-        start_at = datetime.fromisoformat(start)
-        if start_at.tzinfo is None:
-            raise ValueError(start)
-    except ValueError:
-        errors.add("slots", _("Choose a time."))
-        return await reschedule_page(request, errors)
-    notes(request)["day"] = local(start_at).date().isoformat()
     found = await appointment(request, appointment_id, token)
     if found is None:
         return not_found(request)
-    current_view = appointment_context(found)
-    slots = await availability(
-        request,
-        str(current_view["a_location"].get("id") or ""),
-        str(current_view["a_concern"].get("id") or ""),
-        str(found.get("mode") or "in_person"),
-    )
-    slot = next((s for s in slots if datetime.fromisoformat(s["start"]) == start_at), None)
+    if not changeable(request, found):
+        raise redirect(url(f"/manage/{appointment_id}", token=token))
+    start = request.query.get("start", "")
+    evening = request.query.get("evening") == "yes"
+    slot, errors = await chosen_slot(request, found, start, evening)
     if slot is None:
-        errors.add("slots", _("This time is no longer free. Please choose another time."))
         return await reschedule_page(request, errors)
-    evening = bool(slot.get("evening_reserved"))
-    if evening and form.get("evening_declaration") != "yes":
-        errors.add(
-            "evening_declaration",
-            _(
-                "Evening appointments are only for people in work or in a measure. "
-                "Please confirm this, or choose an earlier time."
-            ),
-        )
-        return await reschedule_page(request, errors)
-    body: dict[str, Any] = {"start": start}
-    if evening:
+    body: dict[str, Any] = {"start": slot["start"]}
+    if slot.get("evening_reserved"):
         body["evening_declaration"] = True
     answer = await call(
         request,

@@ -143,7 +143,22 @@ async def finder_submit(request: web.Request) -> web.StreamResponse:
     found = answer.body.get("location")
     if isinstance(found, dict):
         context["finder_location_address"] = address_line(found)
+    needed = NEEDED_FIELD.get(str(answer.body.get("reason", "")))
+    if needed and answer.body.get("message"):
+        # The finder asks for one more part of the address: said at that field too, and the error summary
+        # leads to it; the field is no longer "optional" then (WCAG 3.3.1, 3.3.3).
+        errors.add(needed, str(answer.body["message"]))
+        context["needed"] = needed
+        return render(request, "location.html", context, status=422)
     return render(request, "location.html", context)
+
+
+# The finder's reasons that name a missing or wrong part of the address, and its field.
+NEEDED_FIELD = {
+    "needs_house_number": "house_number",
+    "number_not_covered": "house_number",
+    "needs_postcode": "postcode",
+}
 
 
 async def finder_get(request: web.Request) -> web.StreamResponse:

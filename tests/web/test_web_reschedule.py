@@ -1,0 +1,194 @@
+"""Moving an appointment from the manage page (R41, WCAG 3.3.4): a time chosen on the reschedule page
+leads to a confirmation with the old and the new time; only its "Yes, move appointment" moves the
+appointment (a form with the CSRF token), "No, keep appointment" keeps it. The old time is given up for
+good after a move, so a press on a time in a list must not move it. Without JavaScript too."""
+
+from __future__ import annotations
+
+import html as markup
+import re
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+from zoneinfo import ZoneInfo
+
+import pytest
+from aiohttp.test_utils import TestClient
+from playwright.async_api import Browser, expect
+
+from tests.web.conftest import DESKTOP, Stack, new_context, unique_customer_number, unique_email
+from tests.web.test_web_security_and_bot_defence import csrf_of, gateway_client
+
+pytestmark = pytest.mark.timeout(90)
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+async def free_slots(client: TestClient[Any, Any]) -> list[dict[str, Any]]:
+    answer = await client.get(
+        "/api/v1/locations/mitte/availability", params={"concern": "veraenderung", "mode": "in_person"}
+    )
+    assert answer.status == 200
+    return list((await answer.json())["slots"])
+
+
+async def book_via_api(client: TestClient[Any, Any], start: str) -> tuple[str, str]:
+    """An appointment booked through the public API; its id and manage token."""
+    booked = await client.post(
+        "/api/v1/appointments",
+        json={
+            "location_id": "mitte",
+            "concern_id": "veraenderung",
+            "start": start,
+            "mode": "in_person",
+            "customer": {
+                "first_name": "Vera",
+                "last_name": "Legt",
+                "email": unique_email("move"),
+                "customer_number": unique_customer_number(),
+            },
+        },
+    )
+    assert booked.status == 201, await booked.text()
+    appointment = await booked.json()
+    query = urlsplit(appointment["manage_url"]).query
+    return str(appointment["id"]), query.removeprefix("token=").split("&")[0]
+
+
+async def start_of(client: TestClient[Any, Any], appointment_id: str, token: str) -> datetime:
+    answer = await client.get(f"/api/v1/appointments/{appointment_id}", headers={"X-Manage-Token": token})
+    assert answer.status == 200
+    return datetime.fromisoformat((await answer.json())["start"])
+
+
+def same_address(one: str, other: str) -> bool:
+    first, second = urlsplit(one), urlsplit(other)
+    return first.path == second.path and parse_qs(first.query) == parse_qs(second.query)
+
+
+def hhmm(value: str) -> str:
+    return datetime.fromisoformat(value).astimezone(BERLIN).strftime("%H:%M")
+
+
+@pytest.mark.req("R41")
+@pytest.mark.req("R42")
+async def test_a_chosen_time_is_only_a_question_and_the_confirmation_alone_moves_the_appointment(
+    stack: Stack,
+) -> None:
+    client = await gateway_client(stack)
+    try:
+        slots = await free_slots(client)
+        old, new = slots[-4], slots[-9]
+        appointment_id, token = await book_via_api(client, old["start"])
+        base = f"/manage/{appointment_id}/reschedule"
+        day = datetime.fromisoformat(new["start"]).astimezone(BERLIN).date().isoformat()
+
+        page = await (await client.get(base, params={"token": token, "day": day})).text()
+        # What a press on a time does is said before the first time, not after the last.
+        hint = page.index('id="slots-hint"')
+        assert hint < page.index('class="slot"')
+        assert (
+            "Verlegt wird Ihr Termin erst, wenn Sie das bestätigen." in page[hint : page.index("</p>", hint)]
+        )
+        assert "sofort" not in page
+
+        chosen = await client.post(
+            f"{base}?token={token}&day={day}",
+            data={"csrf_token": csrf_of(page), "start": new["start"]},
+            allow_redirects=False,
+        )
+        assert chosen.status == 303
+        confirm_url = chosen.headers["Location"]
+        assert confirm_url.startswith(f"{base}/confirm?")
+        assert await start_of(client, appointment_id, token) == datetime.fromisoformat(old["start"])
+
+        confirm = await client.get(confirm_url)
+        assert confirm.status == 200
+        text = await confirm.text()
+        assert "<h1>Termin verlegen</h1>" in text
+        assert re.search(rf"<dt>Ihr bisheriger Termin</dt><dd>[^<]*{hhmm(old['start'])} bis ", text)
+        assert re.search(rf"<dt>Ihr neuer Termin</dt><dd><strong>[^<]*{hhmm(new['start'])} bis ", text)
+        assert "Ja, Termin verlegen</button>" in text
+        keep = re.search(r'<a class="button button-secondary" href="([^"]+)">Nein, Termin behalten</a>', text)
+        assert keep and markup.unescape(keep.group(1)) == f"/manage/{appointment_id}?token={token}"
+        form = re.search(r'<form method="post" action="([^"]+)">', text)
+        assert form and same_address(markup.unescape(form.group(1)), confirm_url)
+        # Reloading the question, or sending it without the form's token, moves nothing.
+        assert (await client.get(confirm_url)).status == 200
+        client.session.cookie_jar.clear()
+        forged = await client.post(confirm_url, data={"csrf_token": "0" * 64}, allow_redirects=False)
+        assert forged.status == 403
+        assert await start_of(client, appointment_id, token) == datetime.fromisoformat(old["start"])
+
+        text = await (await client.get(confirm_url)).text()
+        moved = await client.post(confirm_url, data={"csrf_token": csrf_of(text)}, allow_redirects=False)
+        assert moved.status == 303
+        assert moved.headers["Location"] == f"/manage/{appointment_id}?token={token}&done=rescheduled"
+        assert await start_of(client, appointment_id, token) == datetime.fromisoformat(new["start"])
+    finally:
+        await client.close()
+
+
+@pytest.mark.req("R42")
+async def test_a_time_taken_meanwhile_is_an_error_of_the_named_group_of_times(stack: Stack) -> None:
+    """The error summary's link leads to the group of times; a screen reader says its name and the error."""
+    client = await gateway_client(stack)
+    try:
+        slots = await free_slots(client)
+        appointment_id, token = await book_via_api(client, slots[-5]["start"])
+        # A time from a page loaded long ago that is no longer in the list of free times.
+        taken = {"start": (datetime.fromisoformat(slots[-10]["start"]) + timedelta(minutes=1)).isoformat()}
+        base = f"/manage/{appointment_id}/reschedule"
+        day = datetime.fromisoformat(taken["start"]).astimezone(BERLIN).date().isoformat()
+        page = await (await client.get(base, params={"token": token, "day": day})).text()
+        answer = await client.post(
+            f"{base}?token={token}&day={day}",
+            data={"csrf_token": csrf_of(page), "start": taken["start"]},
+            allow_redirects=False,
+        )
+        assert answer.status == 422
+        html = await answer.text()
+        assert '<a href="#field-slots">Dieser Termin ist nicht mehr frei.' in html
+        group = re.search(r'<div id="field-slots"[^>]*>', html)
+        assert group
+        assert 'role="group"' in group.group(0) and 'aria-labelledby="slots-title"' in group.group(0)
+        described = re.search(r'aria-describedby="([^"]+)"', group.group(0))
+        assert described and set(described.group(1).split()) == {"slots-hint", "slots-error"}
+        assert 'id="slots-error"' in html and 'id="slots-title"' in html
+        assert await start_of(client, appointment_id, token) == datetime.fromisoformat(slots[-5]["start"])
+    finally:
+        await client.close()
+
+
+@pytest.mark.req("R41")
+async def test_without_javascript_a_customer_keeps_the_appointment_with_no_and_moves_it_with_yes(
+    stack: Stack, browser: Browser
+) -> None:
+    client = await gateway_client(stack)
+    context = await new_context(browser, DESKTOP, java_script_enabled=False)
+    try:
+        slots = await free_slots(client)
+        appointment_id, token = await book_via_api(client, slots[-6]["start"])
+        page = await context.new_page()
+        await page.goto(f"{stack.gateway_url}/manage/{appointment_id}?token={token}")
+        await page.get_by_role("link", name="Anderen Tag oder andere Uhrzeit wählen").click()
+        await page.locator(".calendar td.has-slots a").last.click()
+        slot = page.locator("button.slot:not(.slot-evening)").first
+        new_time = (await slot.inner_text()).strip()[:5]
+        await slot.click()
+
+        await expect(page.get_by_role("heading", level=1)).to_have_text("Termin verlegen")
+        await expect(page.locator("main")).to_contain_text(hhmm(slots[-6]["start"]))
+        await page.get_by_role("link", name="Nein, Termin behalten").click()
+        await expect(page.get_by_role("heading", level=1)).to_have_text("Ihr Termin")
+        await expect(page.get_by_role("status")).to_have_count(0)
+        assert await start_of(client, appointment_id, token) == datetime.fromisoformat(slots[-6]["start"])
+
+        await page.go_back()
+        await page.get_by_role("button", name="Ja, Termin verlegen").click()
+        await expect(page.get_by_role("status")).to_contain_text("Ihr Termin wurde verschoben.")
+        await expect(page.locator("main")).to_contain_text(f"{new_time} bis")
+        moved = await start_of(client, appointment_id, token)
+        assert moved.astimezone(BERLIN).strftime("%H:%M") == new_time
+    finally:
+        await context.close()
+        await client.close()
