@@ -16,6 +16,7 @@ import structlog
 from services.reporting import db
 from services.reporting.config import Settings
 from services.reporting.domain import (
+    PERSONAL_COLUMNS,
     DayListRow,
     GoneError,
     berlin_day,
@@ -38,7 +39,7 @@ from shared.clock import Clock
 from shared.errors import NotFoundError, ValidationError
 from shared.events import Envelope, EventData
 from shared.events.appointment import AppointmentSnapshot
-from shared.events.catalog import AllowListChangedV1, LocationConfiguredV1
+from shared.events.catalog import AllowListChangedV1, LocationConfiguredV1, Mode
 from shared.events.retention import AppointmentPersonalDataErasedV1, RetentionRunCompletedV1
 from shared.metrics import RETENTION_LAST_RUN
 from shared.retention import delete_messages_before
@@ -79,34 +80,19 @@ def _snapshot_values(snapshot: AppointmentSnapshot, secret: str) -> dict[str, An
         "evening": snapshot.evening,
         "interpreter_language": snapshot.interpreter_language or None,
         "booked_at": snapshot.booked_at,
-        # personal data (R34)
+        # personal data (R34): only what the day list shows and the pattern report needs. Not the e-mail
+        # address (its keyed hash and domain are enough), nor the manage link (its token opens the
+        # appointment), nor a phone number an appointment in person has no use for (R4).
         "reference": snapshot.reference,
         "first_name": customer.first_name,
         "last_name": customer.last_name,
-        "email": customer.email,
-        "phone": customer.phone,
+        "phone": customer.phone if snapshot.mode is Mode.PHONE else None,
         "customer_number": customer.customer_number,
         "household_number": customer.household_number,
-        "manage_url": snapshot.manage_url,
         "customer_key": customer_key(secret, customer.email),
         "email_domain": email_domain(customer.email),
         "client_network": network_prefix(snapshot.client_network),
     }
-
-
-_PERSONAL_IN_SNAPSHOT = (
-    "reference",
-    "first_name",
-    "last_name",
-    "email",
-    "phone",
-    "customer_number",
-    "household_number",
-    "manage_url",
-    "customer_key",
-    "email_domain",
-    "client_network",
-)
 
 
 def _customer_hash(snapshot: AppointmentSnapshot, secret: str) -> str:
@@ -137,7 +123,7 @@ async def apply_appointment_event(
     expired = snapshot.end < now - timedelta(days=settings.retention_days)
     values = _snapshot_values(snapshot, settings.internal_secret)
     if expired:
-        values.update(dict.fromkeys(_PERSONAL_IN_SNAPSHOT))
+        values.update(dict.fromkeys(PERSONAL_COLUMNS))
     touched = {(values["location_id"], values["day"])}
 
     newest = await db.insert_appointment(
@@ -151,7 +137,7 @@ async def apply_appointment_event(
         if snapshot.revision > existing["revision"]:
             newest = True
             if anonymised:
-                values.update(dict.fromkeys(_PERSONAL_IN_SNAPSHOT))
+                values.update(dict.fromkeys(PERSONAL_COLUMNS))
             await db.update_appointment(conn, snapshot.id, values, now)
             touched.add((existing["location_id"], existing["day"]))
             if expired and existing["anonymised_at"] is None:
@@ -166,18 +152,15 @@ async def apply_appointment_event(
         _customer_hash(snapshot, settings.internal_secret),
         anonymised,
     )
+    # Who cancelled and the outcome count; the reason's and the note's free text are for staff and the
+    # file in booking, never read here, and not kept.
     if envelope.type == "appointment.cancelled":
         await db.record_cancellation(
-            conn,
-            snapshot.id,
-            envelope.occurred_at,
-            _text(getattr(data, "cancelled_by", None)),
-            None if anonymised else _text(getattr(data, "reason", None)),
+            conn, snapshot.id, envelope.occurred_at, _text(getattr(data, "cancelled_by", None))
         )
     outcome = _text(getattr(data, "outcome", None))
     if outcome:
-        note = None if anonymised else _text(getattr(data, "note", None))
-        await db.record_outcome(conn, snapshot.id, outcome, envelope.occurred_at, note, newest=newest)
+        await db.record_outcome(conn, snapshot.id, outcome, envelope.occurred_at, newest=newest)
     if envelope.type == "appointment.transferred":
         previous = next(
             (
