@@ -412,18 +412,33 @@ async def get_day_list(
     pool: asyncpg.Pool, settings: Settings, clock: Clock, location_id: str, day: date
 ) -> tuple[str, bytes]:
     """The list of a location and day: the stored file while it is current, else built now (and kept until
-    the day is over). A past day's list is not built again (R33)."""
+    the day is over). A past day's list is not built again, and a later day's list is built for this
+    download only and not kept (R33: its purpose ends when it is sent; the day's own list comes at 06:00)."""
     now = clock.now()
+    today = berlin_day(now)
     delete_after = list_delete_after(day, settings.day_list_keep_hours)
     if now >= delete_after:
         raise GoneError("The list of a past day is deleted and not created again (data protection).")
-    if day > berlin_day(now) + DAY_LIST_HORIZON:
+    if day > today + DAY_LIST_HORIZON:
         raise ValidationError(
             "That day is too far ahead.", details=[{"field": "date", "message": "at most 90 days ahead"}]
         )
     async with pool.acquire() as conn:
         if not await db.day_list_location_known(conn, location_id, day):
             raise NotFoundError("No such location.")
+        if day > today:
+            # One snapshot of the read model for both of the build's reads.
+            async with conn.transaction(isolation="repeatable_read", readonly=True):
+                content, count = await _build_list(conn, location_id, day, now)
+            log.info(
+                "day_list_generated",
+                location=location_id,
+                day=day.isoformat(),
+                appointments=count,
+                generation=0,
+                trigger="preview",
+            )
+            return day_list_filename(location_id, day), content
         # Committed before the build locks it: a change arriving during the build then waits for the
         # build and marks the new file stale, instead of missing a row it cannot see (R22).
         await db.ensure_day_lists(conn, day, [location_id], now, delete_after)

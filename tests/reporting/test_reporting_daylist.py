@@ -7,7 +7,8 @@ from __future__ import annotations
 import asyncio
 import io
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,6 +28,7 @@ from shared.events.retention import AppointmentPersonalDataErasedV1
 from shared.identity import Role
 from tests.conftest import wait_for
 from tests.reporting.conftest import (
+    BEFORE,
     DAY,
     Appt,
     Reporting,
@@ -36,6 +38,7 @@ from tests.reporting.conftest import (
     location_event,
 )
 
+MIGRATIONS = Path(service.__file__).parent / "migrations"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 HEADER_ROW = 4
 
@@ -276,9 +279,11 @@ async def test_two_reporting_instances_create_the_list_once_at_six_and_rebuild_i
 async def test_a_booking_that_arrives_while_the_list_is_first_built_is_in_the_list_downloaded_next(
     reporting: Reporting, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The first download of a future day's list reads the appointments, then renders the file; a booking
-    applied in between must mark that file stale, not leave it served as current without the booking."""
-    client = await reporting.start()  # the day before DAY: the scheduler builds nothing for DAY
+    """The first download of the day's list (before the scheduler's at 06:00) reads the appointments, then
+    renders the file; a booking applied in between must mark that file stale, not leave it served as
+    current without the booking."""
+    reporting.clock.set(berlin(DAY, 5))  # the scheduler builds nothing for DAY before 06:00
+    client = await reporting.start()
     await reporting.send((location_event("mitte"), berlin(DAY, 0) - timedelta(days=5)))
     early = Appt("mitte", "neuantrag", berlin(DAY, 8), last_name="Früh")
     await reporting.send((early.booked(), early.booked_at))
@@ -356,6 +361,62 @@ async def test_an_erasure_on_request_rebuilds_a_stored_list_that_still_named_the
     wb = load_workbook(io.BytesIO(await response.read()))
     rows = {str(r["Buchungsnummer"]): r for ws in wb.worksheets for r in data_rows(ws)}
     assert rows and all(gone.last_name not in str(v) for r in rows.values() for v in r.values())
+
+
+@pytest.mark.req("R33")
+async def test_a_list_of_a_later_day_is_sent_but_not_kept_and_todays_list_is_kept(
+    reporting: Reporting,
+) -> None:
+    """A team lead looks at tomorrow's list ahead: the file is sent with every appointment, and nothing of
+    it stays in reporting (nor is it built again on every change until that day); the list of the day
+    itself is kept, for the desk to download again, until the day is over."""
+    client = await reporting.start()  # the day before DAY, 12:00
+    expected, _ = await publish_demo(reporting)
+    pool = reporting.pool
+
+    async def listed() -> dict[str, object]:
+        response = await download(reporting, client)
+        assert response.status == 200
+        wb = load_workbook(io.BytesIO(await response.read()))
+        return {str(r["Buchungsnummer"]): r["Status"] for ws in wb.worksheets for r in data_rows(ws)}
+
+    assert set(await listed()) == {a.reference for a in expected}
+    kept = "SELECT count(*) FROM day_lists WHERE day = $1 AND content IS NOT NULL"
+    assert await pool.fetchval(kept, DAY) == 0
+    await reporting.send((expected[0].cancel(CancelledBy.STAFF), berlin(BEFORE, 12, 5)))
+    await asyncio.sleep(0.5)  # many scheduler ticks: nothing to build again
+    assert await pool.fetchval("SELECT count(*) FROM day_list_runs WHERE day = $1", DAY) == 0
+    assert (await listed())[expected[0].reference] == "storniert"  # built anew, with the change
+    assert await pool.fetchval(kept, DAY) == 0
+
+    # On the day itself the list is kept: the 06:00 build, or the download's, whichever is first.
+    reporting.clock.set(berlin(DAY, 5, 30))
+    assert set(await listed()) == {a.reference for a in expected}
+    assert await pool.fetchval(
+        "SELECT content IS NOT NULL FROM day_lists WHERE location_id = 'mitte' AND day = $1", DAY
+    )
+
+
+@pytest.mark.req("R33")
+async def test_the_migration_removes_kept_files_of_later_days_and_keeps_todays(reporting: Reporting) -> None:
+    """Lists of later days kept by an earlier version go when the new version is installed; their row is
+    "not generated" again, so that the day's own list is still made at 06:00."""
+    pool = reporting.pool
+    today = datetime.now(BERLIN).date()  # the migration reads the database's clock
+    for day in (today, today + timedelta(days=5)):
+        await pool.execute(
+            "INSERT INTO day_lists (location_id, day, created_at, generated_at, generation, content,"
+            " appointment_count, delete_after) VALUES ('mitte', $1, now(), now(), 1, $2, 3, now())",
+            day,
+            b"PK-file",
+        )
+    await pool.execute(MIGRATIONS.joinpath("004_no_stored_future_lists.sql").read_text(encoding="utf-8"))
+    rows = {
+        r["day"]: r for r in await pool.fetch("SELECT day, content, generated_at, generation FROM day_lists")
+    }
+    assert bytes(rows[today]["content"]) == b"PK-file" and rows[today]["generated_at"] is not None
+    later = rows[today + timedelta(days=5)]
+    assert later["content"] is None and later["generated_at"] is None and later["generation"] == 1
 
 
 @pytest.mark.req("R33")
