@@ -103,6 +103,12 @@ def _cell(ws: Worksheet, value: Any, **style: Any) -> Cell:
     return cell
 
 
+def _header_text(text: str) -> str:
+    """Text for a printed header or footer: Excel reads "&" there as a code ("&I" italic, "&N" the page
+    count, "&F" the file name), so an ampersand of a name is written "&&"."""
+    return text.replace("&", "&&")
+
+
 def _print_setup(ws: Worksheet, title_rows: str, *, landscape: bool = True) -> None:
     ws.page_setup.orientation = "landscape" if landscape else "portrait"
     ws.page_setup.paperSize = Worksheet.PAPERSIZE_A4
@@ -153,7 +159,9 @@ def build_day_list(
         ws.freeze_panes = f"A{header + 1}"
         ws.auto_filter.ref = f"A{header}:{last_col}{header + max(len(group_rows), 1)}"
         _print_setup(ws, f"1:{header}")
-        ws.oddHeader.center.text = f"Terminliste {location_name} - {names[group_id]} - {day:%d.%m.%Y}"
+        ws.oddHeader.center.text = _header_text(
+            f"Terminliste {location_name} - {names[group_id]} - {day:%d.%m.%Y}"
+        )
         ws.oddHeader.center.size = 9
 
         cancelled = sum(1 for r in group_rows if r.status == "cancelled")

@@ -7,9 +7,11 @@ from __future__ import annotations
 import asyncio
 import io
 import threading
+import zipfile
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import pytest
 from aiohttp import ClientResponse
@@ -597,3 +599,54 @@ def test_long_texts_wrap_in_their_cells_so_the_printed_list_shows_them_whole() -
         assert cells[title].alignment.vertical == "top", title
     # No fixed row height: Excel and LibreOffice fit the row to its wrapped text on opening.
     assert ws.row_dimensions[HEADER_ROW + 1].height is None
+
+
+def printed_header_footer(content: bytes, sheet: int = 1) -> dict[str, str]:
+    """What Excel prints in the header and footer of a sheet, read from the file as Excel reads it: "&&"
+    is an ampersand, "&P" and "&N" the page and the page count, "&F" the file name, "&A" the sheet name,
+    "&9" a font size, "&B", "&I", "&U" bold, italic, underlined (nothing printed)."""
+    with zipfile.ZipFile(io.BytesIO(content)) as z:
+        root = ElementTree.fromstring(z.read(f"xl/worksheets/sheet{sheet}.xml"))  # noqa: S314 -- a file the test built
+    namespace = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+    printed: dict[str, str] = {}
+    for part in ("oddHeader", "oddFooter"):
+        element = root.find(f"{namespace}headerFooter/{namespace}{part}")
+        raw = element.text or "" if element is not None else ""
+        section, i = "C", 0
+        texts: dict[str, str] = {}
+        while i < len(raw):
+            if raw[i] != "&":
+                texts[section] = texts.get(section, "") + raw[i]
+                i += 1
+                continue
+            code = raw[i + 1 : i + 2]
+            i += 2
+            if code in "LCR":
+                section = code
+            elif code.isdigit():
+                while i < len(raw) and raw[i].isdigit():
+                    i += 1
+            else:
+                shown = {"&": "&", "P": "1", "N": "2", "F": "DATEI.xlsx", "A": "BLATT"}.get(code, "")
+                texts[section] = texts.get(section, "") + shown
+        for key, text in texts.items():
+            printed[f"{part}.{key}"] = text.strip()
+    return printed
+
+
+@pytest.mark.req("R22")
+def test_an_ampersand_in_the_location_or_group_name_is_printed_as_it_is() -> None:
+    """Excel reads "&" in a printed header as a code ("&I" italic, "&N" the page count): the directive's
+    own "Leistungsgewährung & Eingangszone" and a group "M&I" must print as they are named."""
+    content = build_day_list(
+        location_id="lg",
+        location_name="Leistungsgewährung & Eingangszone",
+        day=DAY,
+        groups=[("mi", "M&I")],
+        rows=[],
+        generated_at=berlin(DAY, 6),
+    )
+    printed = printed_header_footer(content)
+    assert printed["oddHeader.C"] == "Terminliste Leistungsgewährung & Eingangszone - M&I - 11.03.2025"
+    assert printed["oddFooter.L"] == "Vertraulich - personenbezogene Daten"
+    assert printed["oddFooter.R"] == "Seite 1 von 2"
