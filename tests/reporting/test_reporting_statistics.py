@@ -16,6 +16,7 @@ import pytest
 from openpyxl import load_workbook
 
 import shared.events.staff_work  # noqa: F401 -- registers the staff-work events (outcomes, callbacks)
+from shared.clock import BERLIN
 from shared.events import EventData, model_for
 from shared.events.appointment import AppointmentStatus, CancelledBy, Channel
 from shared.events.catalog import Mode
@@ -267,6 +268,40 @@ async def test_statistics_are_for_the_statistics_role_only(reporting: Reporting)
         "/api/v1/staff/statistics/summary?from=0001-01-01", headers=stats_headers(reporting)
     )
     assert far_off.status == 422 and (await far_off.json())["error"]["details"][0]["field"] == "from"
+
+
+@pytest.mark.req("R35")
+async def test_an_empty_from_or_to_means_the_default_period_like_an_empty_location(
+    reporting: Reporting,
+) -> None:
+    """The architecture's template `?from=&to=&location=` filled with blanks by an integration: the
+    default period (the last 30 days up to today) of all locations, not a 422."""
+    client = await reporting.start()
+    today = reporting.clock.now().astimezone(BERLIN).date()
+    default = {"from": str(today - timedelta(days=29)), "to": str(today)}
+    for query in ("from=&to=&location=", "from=&to=", "from= &location=", "to="):
+        summary = await client.get(
+            f"/api/v1/staff/statistics/summary?{query}", headers=stats_headers(reporting)
+        )
+        assert summary.status == 200, (query, await summary.text())
+        response = await client.get(
+            f"/api/v1/staff/statistics/report?{query}", headers=stats_headers(reporting)
+        )
+        assert response.status == 200, (query, await response.text())
+        body = await response.json()
+        assert {k: body[k] for k in ("from", "to")} == default, query
+        assert body["location"] is None
+    # A blank end with a given start: from that day up to today.
+    start = today - timedelta(days=3)
+    report = await client.get(
+        f"/api/v1/staff/statistics/report?from={start}&to=", headers=stats_headers(reporting)
+    )
+    assert report.status == 200
+    assert (await report.json())["from"] == str(start)
+    export = await client.get(
+        "/api/v1/staff/statistics/export?from=&to=&location=", headers=stats_headers(reporting)
+    )
+    assert export.status == 200 and export.content_type.endswith("spreadsheetml.sheet")
 
 
 @pytest.mark.req("R35")
