@@ -493,6 +493,32 @@ async def test_export_shows_small_counts_as_below_five(reporting: Reporting) -> 
     assert "gebuchten Minuten und die Auslastung" in notes
 
 
+@pytest.mark.req("R35")
+async def test_the_days_of_the_export_are_dates_that_sort_and_group_by_month(reporting: Reporting) -> None:
+    """The "Tage" sheet has a filter: a day as text ("Mo 10.03.2025") sorted A-Z puts every Tuesday
+    before the Mondays, and a pivot table cannot group it by month. A date with a German weekday format
+    shows the same and sorts by time."""
+    reporting.clock.set(berlin(DAY + timedelta(days=30), 12))
+    client = await reporting.start()
+    days = [DAY + timedelta(days=n) for n in (6, 0, 1, 21)]  # Mon 17.3., Tue 11.3., Wed 12.3., Mon 1.4.
+    appts = [Appt("mitte", "neuantrag", berlin(day, 9)) for day in days]
+    await reporting.send(*((a.booked(), a.booked_at) for a in appts))
+    response = await client.get(
+        f"/api/v1/staff/statistics/export?from={DAY}&to={DAY + timedelta(days=29)}",
+        headers=stats_headers(reporting),
+    )
+    assert response.status == 200
+    sheet = load_workbook(io.BytesIO(await response.read()))["Tage"]
+    cells = [row[0] for row in sheet.iter_rows(min_row=2)]
+    assert cells and all(c.is_date for c in cells)
+    dates = [c.value.date() for c in cells]
+    assert dates == sorted(dates)
+    counts = [row[1] for row in sheet.iter_rows(min_row=2, values_only=True)]
+    assert [d for d, n in zip(dates, counts, strict=True) if n != 0] == sorted(days)  # each "<5"
+    # German weekday names whatever the language of the Excel that opens it (de-DE: locale 407).
+    assert {c.number_format for c in cells} == {"[$-407]ddd dd.mm.yyyy"}
+
+
 async def test_callbacks_count_as_in_time_when_closed_within_48_hours(reporting: Reporting) -> None:
     reporting.clock.set(berlin(DAY + timedelta(days=4), 12))
     client = await reporting.start()
