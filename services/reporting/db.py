@@ -281,6 +281,29 @@ async def location(conn: asyncpg.Connection | asyncpg.Pool, location_id: str) ->
     )
 
 
+async def remember_concern_names(conn: asyncpg.Connection, names: dict[str, str], named_at: datetime) -> None:
+    """The German names a snapshot gives its concerns; a concern it no longer offers keeps its row."""
+    if not names:
+        return
+    ids = sorted(names)  # one lock order for two snapshots applied at once
+    await conn.execute(
+        "INSERT INTO concern_names (concern_id, name, named_at)"
+        " SELECT c, n, $3 FROM unnest($1::text[], $2::text[]) AS t(c, n)"
+        " ON CONFLICT (concern_id) DO UPDATE SET name = EXCLUDED.name, named_at = EXCLUDED.named_at"
+        " WHERE concern_names.named_at <= EXCLUDED.named_at",
+        ids,
+        [names[i] for i in ids],
+        named_at,
+    )
+
+
+async def known_concern_names(conn: asyncpg.Connection | asyncpg.Pool) -> dict[str, str]:
+    """Every concern's German name as the newest snapshot naming it said, offered now or not."""
+    return {
+        r["concern_id"]: r["name"] for r in await conn.fetch("SELECT concern_id, name FROM concern_names")
+    }
+
+
 async def set_allow_list(conn: asyncpg.Connection, revision: int, entries: list[str]) -> None:
     await conn.execute(
         "INSERT INTO allow_list (id, revision, entries) VALUES (1, $1, $2)"

@@ -212,7 +212,10 @@ async def apply_location_configured(
     clock: Clock,
 ) -> None:
     """Keep the newest snapshot of a location and write the capacity it offers from the day it changed;
-    days before keep the capacity that was offered then."""
+    days before keep the capacity that was offered then. The German names of its concerns are kept from
+    any snapshot, also an older one, for the concerns that are no longer offered."""
+    snapshot = data.model_dump(mode="json")
+    await db.remember_concern_names(conn, concern_names(snapshot), envelope.occurred_at)
     current = await db.location_revision(conn, data.location_id)
     if current is not None and current >= data.revision:
         return
@@ -223,7 +226,7 @@ async def apply_location_configured(
         data.revision,
         data.name,
         data.active,
-        data.model_dump(mode="json"),
+        snapshot,
         envelope.occurred_at,
         now,
     )
@@ -326,7 +329,9 @@ async def _build_list(
         raise NotFoundError("No such location.")
     snapshot = location["snapshot"] if location is not None else None
     groups = group_names(snapshot)
-    concerns = concern_names(snapshot)
+    # Staff read the catalogue's German name, whatever language the customer booked in: the location's
+    # offer, else the name a snapshot gave a concern no longer offered, else the booking's own wording.
+    concerns = {**await db.known_concern_names(conn), **concern_names(snapshot)}
     rows = [
         DayListRow(
             group_id=r["group_id"],
@@ -338,7 +343,6 @@ async def _build_list(
             first_name=r["first_name"] or "",
             customer_number=r["customer_number"],
             household_number=r["household_number"],
-            # Staff read the catalogue's German name, whatever language the customer booked in.
             concern=concerns.get(r["concern_id"], r["concern_name"]),
             mode=r["mode"],
             phone=r["phone"],
