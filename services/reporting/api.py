@@ -55,11 +55,16 @@ class DayListQuery(_Query):
 
 
 class PeriodQuery(_Query):
-    first: CalendarDay | None = Field(
-        default=None, alias="from", description="First day (default: 30 days ago)."
+    # Empty (the template's `from=&to=` as an integration fills it) is the default, as for `location`.
+    first: Annotated[CalendarDay | None, BeforeValidator(blank_is_none)] = Field(
+        default=None,
+        alias="from",
+        description="First day (default: 30 days ago); empty or absent: the default.",
     )
-    last: CalendarDay | None = Field(
-        default=None, alias="to", description="Last day, inclusive (default: today)."
+    last: Annotated[CalendarDay | None, BeforeValidator(blank_is_none)] = Field(
+        default=None,
+        alias="to",
+        description="Last day, inclusive (default: today); empty or absent: the default.",
     )
     # Empty (the form's "alle Standorte", or the template's `location=`) is all locations, as at the gateway.
     location: Annotated[str | None, BeforeValidator(blank_is_none)] = Field(

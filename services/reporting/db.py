@@ -46,8 +46,8 @@ _SNAPSHOT_COLUMNS = (
     "interpreter_language",
     "booked_at",
 )
-# Personal data that come with every snapshot; cancel_reason and outcome_note come with their events.
-_SNAPSHOT_PERSONAL = tuple(c for c in PERSONAL_COLUMNS if c not in ("cancel_reason", "outcome_note"))
+# Every personal column comes with the snapshot.
+_SNAPSHOT_PERSONAL = PERSONAL_COLUMNS
 
 
 async def insert_appointment(
@@ -109,42 +109,30 @@ async def record_revision(
 
 
 async def record_cancellation(
-    conn: asyncpg.Connection, appointment_id: Any, at: datetime, by: str | None, reason: str | None
+    conn: asyncpg.Connection, appointment_id: Any, at: datetime, by: str | None
 ) -> None:
     # Facts of the cancellation are kept whatever order the events came in: the first one wins.
     await conn.execute(
         "UPDATE appointments SET cancelled_at = coalesce(cancelled_at, $2),"
-        " cancelled_by = coalesce(cancelled_by, $3),"
-        " cancel_reason = CASE WHEN anonymised_at IS NULL THEN coalesce(cancel_reason, $4) END"
-        " WHERE id = $1",
+        " cancelled_by = coalesce(cancelled_by, $3) WHERE id = $1",
         appointment_id,
         at,
         by,
-        reason or None,
     )
 
 
 async def record_outcome(
-    conn: asyncpg.Connection,
-    appointment_id: Any,
-    outcome: str,
-    at: datetime,
-    note: str | None,
-    *,
-    newest: bool,
+    conn: asyncpg.Connection, appointment_id: Any, outcome: str, at: datetime, *, newest: bool
 ) -> None:
     """The outcome of the newest revision wins; a stale one fills only a gap."""
     await conn.execute(
         "UPDATE appointments SET"
-        " outcome = CASE WHEN $5 OR outcome IS NULL THEN $2 ELSE outcome END,"
-        " outcome_at = CASE WHEN $5 OR outcome IS NULL THEN $3 ELSE outcome_at END,"
-        " outcome_note = CASE WHEN anonymised_at IS NOT NULL THEN NULL"
-        "   WHEN $5 OR outcome IS NULL THEN $4 ELSE outcome_note END"
+        " outcome = CASE WHEN $4 OR outcome IS NULL THEN $2 ELSE outcome END,"
+        " outcome_at = CASE WHEN $4 OR outcome IS NULL THEN $3 ELSE outcome_at END"
         " WHERE id = $1",
         appointment_id,
         outcome,
         at,
-        note or None,
         newest,
     )
 
@@ -291,6 +279,29 @@ async def location(conn: asyncpg.Connection | asyncpg.Pool, location_id: str) ->
     return await _fetchrow(
         conn, "SELECT location_id, name, active, snapshot FROM locations WHERE location_id = $1", location_id
     )
+
+
+async def remember_concern_names(conn: asyncpg.Connection, names: dict[str, str], named_at: datetime) -> None:
+    """The German names a snapshot gives its concerns; a concern it no longer offers keeps its row."""
+    if not names:
+        return
+    ids = sorted(names)  # one lock order for two snapshots applied at once
+    await conn.execute(
+        "INSERT INTO concern_names (concern_id, name, named_at)"
+        " SELECT c, n, $3 FROM unnest($1::text[], $2::text[]) AS t(c, n)"
+        " ON CONFLICT (concern_id) DO UPDATE SET name = EXCLUDED.name, named_at = EXCLUDED.named_at"
+        " WHERE concern_names.named_at <= EXCLUDED.named_at",
+        ids,
+        [names[i] for i in ids],
+        named_at,
+    )
+
+
+async def known_concern_names(conn: asyncpg.Connection | asyncpg.Pool) -> dict[str, str]:
+    """Every concern's German name as the newest snapshot naming it said, offered now or not."""
+    return {
+        r["concern_id"]: r["name"] for r in await conn.fetch("SELECT concern_id, name FROM concern_names")
+    }
 
 
 async def set_allow_list(conn: asyncpg.Connection, revision: int, entries: list[str]) -> None:

@@ -17,18 +17,14 @@ from shared.events.catalog import LocationConfiguredV1
 from shared.labels import CHANNELS_DE, LANGUAGES_DE, MODES_DE, OUTCOMES_DE
 
 # The columns of the read model that hold personal data (R34): erased by the retention job, never in
-# statistics. Kept in step with the CHECK constraint of migration 001.
+# statistics. Kept in step with the CHECK constraint of migration 003.
 PERSONAL_COLUMNS = (
     "reference",
     "first_name",
     "last_name",
-    "email",
     "phone",
     "customer_number",
     "household_number",
-    "manage_url",
-    "cancel_reason",
-    "outcome_note",
     "customer_key",
     "email_domain",
     "client_network",

@@ -43,7 +43,8 @@ ROUTES = (
         tags=("staff: day lists",),
         description="Created automatically at 06:00 of its day and built again when the day's appointments "
         "change; one sheet per service point group, sorted by time. The file holds personal data and is "
-        "deleted when its day is over (R33): a past day's list answers 410 `gone`.",
+        "deleted when its day is over (R33): a past day's list answers 410 `gone`. A later day's list is "
+        "built for the download only and not kept.",
     ),
     ApiRoute(
         "GET",

@@ -16,6 +16,7 @@ import structlog
 from services.reporting import db
 from services.reporting.config import Settings
 from services.reporting.domain import (
+    PERSONAL_COLUMNS,
     DayListRow,
     GoneError,
     berlin_day,
@@ -38,7 +39,7 @@ from shared.clock import Clock
 from shared.errors import NotFoundError, ValidationError
 from shared.events import Envelope, EventData
 from shared.events.appointment import AppointmentSnapshot
-from shared.events.catalog import AllowListChangedV1, LocationConfiguredV1
+from shared.events.catalog import AllowListChangedV1, LocationConfiguredV1, Mode
 from shared.events.retention import AppointmentPersonalDataErasedV1, RetentionRunCompletedV1
 from shared.metrics import RETENTION_LAST_RUN
 from shared.retention import delete_messages_before
@@ -79,34 +80,19 @@ def _snapshot_values(snapshot: AppointmentSnapshot, secret: str) -> dict[str, An
         "evening": snapshot.evening,
         "interpreter_language": snapshot.interpreter_language or None,
         "booked_at": snapshot.booked_at,
-        # personal data (R34)
+        # personal data (R34): only what the day list shows and the pattern report needs. Not the e-mail
+        # address (its keyed hash and domain are enough), nor the manage link (its token opens the
+        # appointment), nor a phone number an appointment in person has no use for (R4).
         "reference": snapshot.reference,
         "first_name": customer.first_name,
         "last_name": customer.last_name,
-        "email": customer.email,
-        "phone": customer.phone,
+        "phone": customer.phone if snapshot.mode is Mode.PHONE else None,
         "customer_number": customer.customer_number,
         "household_number": customer.household_number,
-        "manage_url": snapshot.manage_url,
         "customer_key": customer_key(secret, customer.email),
         "email_domain": email_domain(customer.email),
         "client_network": network_prefix(snapshot.client_network),
     }
-
-
-_PERSONAL_IN_SNAPSHOT = (
-    "reference",
-    "first_name",
-    "last_name",
-    "email",
-    "phone",
-    "customer_number",
-    "household_number",
-    "manage_url",
-    "customer_key",
-    "email_domain",
-    "client_network",
-)
 
 
 def _customer_hash(snapshot: AppointmentSnapshot, secret: str) -> str:
@@ -137,7 +123,7 @@ async def apply_appointment_event(
     expired = snapshot.end < now - timedelta(days=settings.retention_days)
     values = _snapshot_values(snapshot, settings.internal_secret)
     if expired:
-        values.update(dict.fromkeys(_PERSONAL_IN_SNAPSHOT))
+        values.update(dict.fromkeys(PERSONAL_COLUMNS))
     touched = {(values["location_id"], values["day"])}
 
     newest = await db.insert_appointment(
@@ -151,7 +137,7 @@ async def apply_appointment_event(
         if snapshot.revision > existing["revision"]:
             newest = True
             if anonymised:
-                values.update(dict.fromkeys(_PERSONAL_IN_SNAPSHOT))
+                values.update(dict.fromkeys(PERSONAL_COLUMNS))
             await db.update_appointment(conn, snapshot.id, values, now)
             touched.add((existing["location_id"], existing["day"]))
             if expired and existing["anonymised_at"] is None:
@@ -166,18 +152,15 @@ async def apply_appointment_event(
         _customer_hash(snapshot, settings.internal_secret),
         anonymised,
     )
+    # Who cancelled and the outcome count; the reason's and the note's free text are for staff and the
+    # file in booking, never read here, and not kept.
     if envelope.type == "appointment.cancelled":
         await db.record_cancellation(
-            conn,
-            snapshot.id,
-            envelope.occurred_at,
-            _text(getattr(data, "cancelled_by", None)),
-            None if anonymised else _text(getattr(data, "reason", None)),
+            conn, snapshot.id, envelope.occurred_at, _text(getattr(data, "cancelled_by", None))
         )
     outcome = _text(getattr(data, "outcome", None))
     if outcome:
-        note = None if anonymised else _text(getattr(data, "note", None))
-        await db.record_outcome(conn, snapshot.id, outcome, envelope.occurred_at, note, newest=newest)
+        await db.record_outcome(conn, snapshot.id, outcome, envelope.occurred_at, newest=newest)
     if envelope.type == "appointment.transferred":
         previous = next(
             (
@@ -229,7 +212,10 @@ async def apply_location_configured(
     clock: Clock,
 ) -> None:
     """Keep the newest snapshot of a location and write the capacity it offers from the day it changed;
-    days before keep the capacity that was offered then."""
+    days before keep the capacity that was offered then. The German names of its concerns are kept from
+    any snapshot, also an older one, for the concerns that are no longer offered."""
+    snapshot = data.model_dump(mode="json")
+    await db.remember_concern_names(conn, concern_names(snapshot), envelope.occurred_at)
     current = await db.location_revision(conn, data.location_id)
     if current is not None and current >= data.revision:
         return
@@ -240,7 +226,7 @@ async def apply_location_configured(
         data.revision,
         data.name,
         data.active,
-        data.model_dump(mode="json"),
+        snapshot,
         envelope.occurred_at,
         now,
     )
@@ -343,7 +329,9 @@ async def _build_list(
         raise NotFoundError("No such location.")
     snapshot = location["snapshot"] if location is not None else None
     groups = group_names(snapshot)
-    concerns = concern_names(snapshot)
+    # Staff read the catalogue's German name, whatever language the customer booked in: the location's
+    # offer, else the name a snapshot gave a concern no longer offered, else the booking's own wording.
+    concerns = {**await db.known_concern_names(conn), **concern_names(snapshot)}
     rows = [
         DayListRow(
             group_id=r["group_id"],
@@ -355,7 +343,6 @@ async def _build_list(
             first_name=r["first_name"] or "",
             customer_number=r["customer_number"],
             household_number=r["household_number"],
-            # Staff read the catalogue's German name, whatever language the customer booked in.
             concern=concerns.get(r["concern_id"], r["concern_name"]),
             mode=r["mode"],
             phone=r["phone"],
@@ -429,18 +416,33 @@ async def get_day_list(
     pool: asyncpg.Pool, settings: Settings, clock: Clock, location_id: str, day: date
 ) -> tuple[str, bytes]:
     """The list of a location and day: the stored file while it is current, else built now (and kept until
-    the day is over). A past day's list is not built again (R33)."""
+    the day is over). A past day's list is not built again, and a later day's list is built for this
+    download only and not kept (R33: its purpose ends when it is sent; the day's own list comes at 06:00)."""
     now = clock.now()
+    today = berlin_day(now)
     delete_after = list_delete_after(day, settings.day_list_keep_hours)
     if now >= delete_after:
         raise GoneError("The list of a past day is deleted and not created again (data protection).")
-    if day > berlin_day(now) + DAY_LIST_HORIZON:
+    if day > today + DAY_LIST_HORIZON:
         raise ValidationError(
             "That day is too far ahead.", details=[{"field": "date", "message": "at most 90 days ahead"}]
         )
     async with pool.acquire() as conn:
         if not await db.day_list_location_known(conn, location_id, day):
             raise NotFoundError("No such location.")
+        if day > today:
+            # One snapshot of the read model for both of the build's reads.
+            async with conn.transaction(isolation="repeatable_read", readonly=True):
+                content, count = await _build_list(conn, location_id, day, now)
+            log.info(
+                "day_list_generated",
+                location=location_id,
+                day=day.isoformat(),
+                appointments=count,
+                generation=0,
+                trigger="preview",
+            )
+            return day_list_filename(location_id, day), content
         # Committed before the build locks it: a change arriving during the build then waits for the
         # build and marks the new file stale, instead of missing a row it cannot see (R22).
         await db.ensure_day_lists(conn, day, [location_id], now, delete_after)

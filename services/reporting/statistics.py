@@ -80,10 +80,12 @@ def _figures(row: Any, key: str, label: str, offered: int | None) -> Figures:
 
 
 class _Names:
-    def __init__(self, locations: list[Any], concern_fallback: list[Any]) -> None:
+    def __init__(self, locations: list[Any], concern_fallback: list[Any], known: dict[str, str]) -> None:
         self.locations = {r["location_id"]: r["name"] for r in locations}
         self.groups: dict[tuple[str, str], str] = {}
-        self.concerns = {r["concern_id"]: r["name"] for r in concern_fallback}
+        # The German name: a location's offer, else the one a snapshot gave a concern no longer offered,
+        # else (a concern no snapshot ever named) a name an appointment carried.
+        self.concerns = {r["concern_id"]: r["name"] for r in concern_fallback} | known
         for r in locations:
             for gid, name in group_names(r["snapshot"]).items():
                 self.groups[(r["location_id"], gid)] = name
@@ -131,7 +133,11 @@ async def statistics_report(
     now = clock.now()
     rows = await sdb.figures(pool, period.first, period.last, location)
     capacity_rows = await sdb.capacity(pool, period.first, period.last, location)
-    names = _Names(await db.locations(pool), await sdb.concern_names(pool, period.first, period.last))
+    names = _Names(
+        await db.locations(pool),
+        await sdb.concern_names(pool, period.first, period.last),
+        await db.known_concern_names(pool),
+    )
 
     offered: dict[tuple[str, str], int] = {}
     for c in capacity_rows:

@@ -103,6 +103,12 @@ def _cell(ws: Worksheet, value: Any, **style: Any) -> Cell:
     return cell
 
 
+def _header_text(text: str) -> str:
+    """Text for a printed header or footer: Excel reads "&" there as a code ("&I" italic, "&N" the page
+    count, "&F" the file name), so an ampersand of a name is written "&&"."""
+    return text.replace("&", "&&")
+
+
 def _print_setup(ws: Worksheet, title_rows: str, *, landscape: bool = True) -> None:
     ws.page_setup.orientation = "landscape" if landscape else "portrait"
     ws.page_setup.paperSize = Worksheet.PAPERSIZE_A4
@@ -153,7 +159,9 @@ def build_day_list(
         ws.freeze_panes = f"A{header + 1}"
         ws.auto_filter.ref = f"A{header}:{last_col}{header + max(len(group_rows), 1)}"
         _print_setup(ws, f"1:{header}")
-        ws.oddHeader.center.text = f"Terminliste {location_name} - {names[group_id]} - {day:%d.%m.%Y}"
+        ws.oddHeader.center.text = _header_text(
+            f"Terminliste {location_name} - {names[group_id]} - {day:%d.%m.%Y}"
+        )
         ws.oddHeader.center.size = 9
 
         cancelled = sum(1 for r in group_rows if r.status == "cancelled")
@@ -225,6 +233,9 @@ _DIMENSION_SHEETS = (
     ("week", "Wochen", "Kalenderwoche"),
     ("day", "Tage", "Tag"),
 )
+# A day with its German weekday ("Di 11.03.2025"), whatever the language of the Excel that opens it
+# ([$-407]: de-DE).
+DAY_FORMAT = "[$-407]ddd dd.mm.yyyy"
 _CANCEL_KEYS = tuple(CANCELLED_BY_LABELS)
 _OUTCOME_KEYS = tuple(OUTCOME_LABELS)
 
@@ -277,7 +288,14 @@ def _figure_row(f: Figures, threshold: int) -> list[Any]:
     ]
 
 
-def _table(ws: Worksheet, header: list[str], rows: list[list[Any]], widths: Sequence[float]) -> None:
+def _table(
+    ws: Worksheet,
+    header: list[str],
+    rows: list[list[Any]],
+    widths: Sequence[float],
+    *,
+    first_format: str | None = None,
+) -> None:
     for index, width in enumerate(widths, start=1):
         ws.column_dimensions[get_column_letter(index)].width = width
     ws.freeze_panes = "B2"
@@ -288,7 +306,11 @@ def _table(ws: Worksheet, header: list[str], rows: list[list[Any]], widths: Sequ
     for row in rows:
         ws.append(
             [
-                _cell(ws, v, number_format="0.0%") if i == percent and v != "" else _cell(ws, v)
+                _cell(ws, v, number_format="0.0%")
+                if i == percent and v != ""
+                else _cell(ws, v, number_format=first_format)
+                if i == 0 and first_format
+                else _cell(ws, v)
                 for i, v in enumerate(row)
             ]
         )
@@ -357,8 +379,15 @@ def build_statistics_export(report: StatisticsReport, *, threshold: int, generat
 
     for dimension, title, first in _DIMENSION_SHEETS:
         ws = wb.create_sheet(title)
-        rows = [_figure_row(f, threshold) for f in report.breakdown(dimension)]
-        _table(ws, _figure_header(first), rows, widths)
+        figures = report.breakdown(dimension)
+        rows = [_figure_row(f, threshold) for f in figures]
+        if dimension == "day":
+            # A date, not the label's text: it sorts by time and a pivot table groups it by month.
+            for row, f in zip(rows, figures, strict=True):
+                row[0] = date.fromisoformat(f.key)
+        _table(
+            ws, _figure_header(first), rows, widths, first_format=DAY_FORMAT if dimension == "day" else None
+        )
 
     callbacks = wb.create_sheet("Rückrufe")
     _table(

@@ -61,7 +61,7 @@ class CallbackTicket(BaseModel):
 class AppointmentOutcomeRecordedV1(EventData):
     appointment: AppointmentSnapshot
     outcome: Outcome
-    # Staff's note (personal data: reporting keeps it only until the retention period ends).
+    # Staff's note (personal data: for the file in booking; reporting does not keep it).
     note: str = ""
     # An explicit correction of an outcome recorded before (audited by the gateway).
     correction: bool = False

@@ -7,8 +7,11 @@ from __future__ import annotations
 import asyncio
 import io
 import threading
-from datetime import timedelta
+import zipfile
+from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import pytest
 from aiohttp import ClientResponse
@@ -27,6 +30,7 @@ from shared.events.retention import AppointmentPersonalDataErasedV1
 from shared.identity import Role
 from tests.conftest import wait_for
 from tests.reporting.conftest import (
+    BEFORE,
     DAY,
     Appt,
     Reporting,
@@ -36,6 +40,7 @@ from tests.reporting.conftest import (
     location_event,
 )
 
+MIGRATIONS = Path(service.__file__).parent / "migrations"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 HEADER_ROW = 4
 
@@ -276,9 +281,11 @@ async def test_two_reporting_instances_create_the_list_once_at_six_and_rebuild_i
 async def test_a_booking_that_arrives_while_the_list_is_first_built_is_in_the_list_downloaded_next(
     reporting: Reporting, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The first download of a future day's list reads the appointments, then renders the file; a booking
-    applied in between must mark that file stale, not leave it served as current without the booking."""
-    client = await reporting.start()  # the day before DAY: the scheduler builds nothing for DAY
+    """The first download of the day's list (before the scheduler's at 06:00) reads the appointments, then
+    renders the file; a booking applied in between must mark that file stale, not leave it served as
+    current without the booking."""
+    reporting.clock.set(berlin(DAY, 5))  # the scheduler builds nothing for DAY before 06:00
+    client = await reporting.start()
     await reporting.send((location_event("mitte"), berlin(DAY, 0) - timedelta(days=5)))
     early = Appt("mitte", "neuantrag", berlin(DAY, 8), last_name="Früh")
     await reporting.send((early.booked(), early.booked_at))
@@ -383,6 +390,62 @@ async def test_a_corrected_phone_number_and_name_reach_the_stored_list_and_a_lat
     assert rows[caller.reference]["Telefon (Telefontermin)"] == "0421 777 888"
     assert "Çem" in str(rows[caller.reference]["Name"])
     assert len(rows) == len(expected)
+
+
+@pytest.mark.req("R33")
+async def test_a_list_of_a_later_day_is_sent_but_not_kept_and_todays_list_is_kept(
+    reporting: Reporting,
+) -> None:
+    """A team lead looks at tomorrow's list ahead: the file is sent with every appointment, and nothing of
+    it stays in reporting (nor is it built again on every change until that day); the list of the day
+    itself is kept, for the desk to download again, until the day is over."""
+    client = await reporting.start()  # the day before DAY, 12:00
+    expected, _ = await publish_demo(reporting)
+    pool = reporting.pool
+
+    async def listed() -> dict[str, object]:
+        response = await download(reporting, client)
+        assert response.status == 200
+        wb = load_workbook(io.BytesIO(await response.read()))
+        return {str(r["Buchungsnummer"]): r["Status"] for ws in wb.worksheets for r in data_rows(ws)}
+
+    assert set(await listed()) == {a.reference for a in expected}
+    kept = "SELECT count(*) FROM day_lists WHERE day = $1 AND content IS NOT NULL"
+    assert await pool.fetchval(kept, DAY) == 0
+    await reporting.send((expected[0].cancel(CancelledBy.STAFF), berlin(BEFORE, 12, 5)))
+    await asyncio.sleep(0.5)  # many scheduler ticks: nothing to build again
+    assert await pool.fetchval("SELECT count(*) FROM day_list_runs WHERE day = $1", DAY) == 0
+    assert (await listed())[expected[0].reference] == "storniert"  # built anew, with the change
+    assert await pool.fetchval(kept, DAY) == 0
+
+    # On the day itself the list is kept: the 06:00 build, or the download's, whichever is first.
+    reporting.clock.set(berlin(DAY, 5, 30))
+    assert set(await listed()) == {a.reference for a in expected}
+    assert await pool.fetchval(
+        "SELECT content IS NOT NULL FROM day_lists WHERE location_id = 'mitte' AND day = $1", DAY
+    )
+
+
+@pytest.mark.req("R33")
+async def test_the_migration_removes_kept_files_of_later_days_and_keeps_todays(reporting: Reporting) -> None:
+    """Lists of later days kept by an earlier version go when the new version is installed; their row is
+    "not generated" again, so that the day's own list is still made at 06:00."""
+    pool = reporting.pool
+    today = datetime.now(BERLIN).date()  # the migration reads the database's clock
+    for day in (today, today + timedelta(days=5)):
+        await pool.execute(
+            "INSERT INTO day_lists (location_id, day, created_at, generated_at, generation, content,"
+            " appointment_count, delete_after) VALUES ('mitte', $1, now(), now(), 1, $2, 3, now())",
+            day,
+            b"PK-file",
+        )
+    await pool.execute(MIGRATIONS.joinpath("004_no_stored_future_lists.sql").read_text(encoding="utf-8"))
+    rows = {
+        r["day"]: r for r in await pool.fetch("SELECT day, content, generated_at, generation FROM day_lists")
+    }
+    assert bytes(rows[today]["content"]) == b"PK-file" and rows[today]["generated_at"] is not None
+    later = rows[today + timedelta(days=5)]
+    assert later["content"] is None and later["generated_at"] is None and later["generation"] == 1
 
 
 @pytest.mark.req("R33")
@@ -563,3 +626,54 @@ def test_long_texts_wrap_in_their_cells_so_the_printed_list_shows_them_whole() -
         assert cells[title].alignment.vertical == "top", title
     # No fixed row height: Excel and LibreOffice fit the row to its wrapped text on opening.
     assert ws.row_dimensions[HEADER_ROW + 1].height is None
+
+
+def printed_header_footer(content: bytes, sheet: int = 1) -> dict[str, str]:
+    """What Excel prints in the header and footer of a sheet, read from the file as Excel reads it: "&&"
+    is an ampersand, "&P" and "&N" the page and the page count, "&F" the file name, "&A" the sheet name,
+    "&9" a font size, "&B", "&I", "&U" bold, italic, underlined (nothing printed)."""
+    with zipfile.ZipFile(io.BytesIO(content)) as z:
+        root = ElementTree.fromstring(z.read(f"xl/worksheets/sheet{sheet}.xml"))  # noqa: S314 -- a file the test built
+    namespace = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+    printed: dict[str, str] = {}
+    for part in ("oddHeader", "oddFooter"):
+        element = root.find(f"{namespace}headerFooter/{namespace}{part}")
+        raw = element.text or "" if element is not None else ""
+        section, i = "C", 0
+        texts: dict[str, str] = {}
+        while i < len(raw):
+            if raw[i] != "&":
+                texts[section] = texts.get(section, "") + raw[i]
+                i += 1
+                continue
+            code = raw[i + 1 : i + 2]
+            i += 2
+            if code in "LCR":
+                section = code
+            elif code.isdigit():
+                while i < len(raw) and raw[i].isdigit():
+                    i += 1
+            else:
+                shown = {"&": "&", "P": "1", "N": "2", "F": "DATEI.xlsx", "A": "BLATT"}.get(code, "")
+                texts[section] = texts.get(section, "") + shown
+        for key, text in texts.items():
+            printed[f"{part}.{key}"] = text.strip()
+    return printed
+
+
+@pytest.mark.req("R22")
+def test_an_ampersand_in_the_location_or_group_name_is_printed_as_it_is() -> None:
+    """Excel reads "&" in a printed header as a code ("&I" italic, "&N" the page count): the directive's
+    own "Leistungsgewährung & Eingangszone" and a group "M&I" must print as they are named."""
+    content = build_day_list(
+        location_id="lg",
+        location_name="Leistungsgewährung & Eingangszone",
+        day=DAY,
+        groups=[("mi", "M&I")],
+        rows=[],
+        generated_at=berlin(DAY, 6),
+    )
+    printed = printed_header_footer(content)
+    assert printed["oddHeader.C"] == "Terminliste Leistungsgewährung & Eingangszone - M&I - 11.03.2025"
+    assert printed["oddFooter.L"] == "Vertraulich - personenbezogene Daten"
+    assert printed["oddFooter.R"] == "Seite 1 von 2"

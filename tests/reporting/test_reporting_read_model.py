@@ -3,16 +3,19 @@ reporting works while booking is down and never reads another service's tables."
 
 from __future__ import annotations
 
+import io
 from datetime import timedelta
 
 import asyncpg
 import pytest
+from openpyxl import load_workbook
 
 from services.reporting.domain import offered_minutes
-from shared.events.appointment import CancelledBy
+from shared.events.appointment import AppointmentBookedV1, CancelledBy, Language
 from shared.events.catalog import Closure
+from shared.identity import Role
 from tests.conftest import wait_for
-from tests.reporting.conftest import DAY, Appt, Reporting, berlin, envelope, location_event
+from tests.reporting.conftest import DAY, Appt, Reporting, berlin, envelope, identity_header, location_event
 
 
 async def test_a_late_booked_event_after_the_cancellation_does_not_bring_the_appointment_back(
@@ -133,3 +136,45 @@ def test_offered_capacity_counts_a_closure_as_none_and_a_restriction_as_its_poin
     whole = plain.model_copy(update={"closures": [Closure(first=day, last=day, service_points_left=1)]})
     assert offered_minutes(whole, day) == {"ez": 240, "lt1": 240}
     assert offered_minutes(whole, day + timedelta(days=1)) == offered_minutes(plain, day + timedelta(days=1))
+
+
+@pytest.mark.req("R22")
+@pytest.mark.req("R35")
+async def test_a_concern_no_longer_offered_keeps_its_german_name_in_the_day_list_and_the_statistics(
+    reporting: Reporting,
+) -> None:
+    """Staff read the catalogue's German name whatever language the customer booked in. The location's
+    newest snapshot holds only the concerns it offers now: once "Neuantrag stellen" is no longer offered,
+    the appointments booked for it before must not show the English or Leichte Sprache wording."""
+    client = await reporting.start()
+    at = berlin(DAY, 0) - timedelta(days=5)
+    english = Appt("mitte", "neuantrag", berlin(DAY, 9), language=Language.EN)
+    easy = Appt("mitte", "neuantrag", berlin(DAY, 10), language=Language.LEICHTE_SPRACHE)
+    worded = {english.id: "Make a new application", easy.id: "Zum ersten Mal Bürgergeld beantragen"}
+    booked = [
+        AppointmentBookedV1(appointment=a.snapshot().model_copy(update={"concern_name": worded[a.id]}))
+        for a in (english, easy)
+    ]
+    first = location_event("mitte")
+    withdrawn = location_event("mitte", revision=2).model_copy(
+        update={"concerns": [c for c in first.concerns if c.concern_id != "neuantrag"]}
+    )
+    await reporting.send((first, at), *((b, at + timedelta(hours=1)) for b in booked))
+    await reporting.send((withdrawn, at + timedelta(days=1)))
+
+    response = await client.get(
+        f"/api/v1/staff/locations/mitte/day-list?date={DAY}",
+        headers=identity_header(reporting.clock, Role.APPOINTMENT_MANAGER, "mitte"),
+    )
+    assert response.status == 200
+    ws = load_workbook(io.BytesIO(await response.read()))["Eingangszone"]
+    header = [c.value for c in ws[4]]
+    concerns = [row[header.index("Anliegen")] for row in ws.iter_rows(min_row=5, values_only=True)]
+    assert concerns == ["Neuantrag stellen", "Neuantrag stellen"]
+
+    report = await client.get(
+        f"/api/v1/staff/statistics/report?from={DAY}&to={DAY}",
+        headers=identity_header(reporting.clock, Role.STATISTICS, "*"),
+    )
+    by_concern = {f["key"]: f["label"] for f in (await report.json())["by_concern"]}
+    assert by_concern == {"neuantrag": "Neuantrag stellen"}

@@ -4,15 +4,18 @@ deletion report shows that the job ran."""
 
 from __future__ import annotations
 
+import io
 from datetime import timedelta
 
 import asyncpg
 import pytest
+from openpyxl import load_workbook
 
 from services.reporting import service
-from shared.events.appointment import CancelledBy, Channel
+from shared.events.appointment import AppointmentLinkRenewedV1, CancelledBy, Channel
 from shared.events.catalog import Mode
 from shared.events.retention import AppointmentPersonalDataErasedV1, RetentionRunCompletedV1
+from shared.events.staff_work import AppointmentOutcomeRecordedV1, Outcome
 from shared.identity import Role
 from tests.conftest import wait_for
 from tests.reporting.conftest import (
@@ -144,6 +147,88 @@ async def test_after_the_retention_period_no_personal_data_remain_and_the_statis
             "/api/v1/admin/retention-report", headers=identity_header(reporting.clock, role, "*")
         )
         assert forbidden.status == 403
+
+
+@pytest.mark.req("R34")
+async def test_reporting_keeps_no_address_manage_link_note_or_cancellation_reason_it_never_shows(
+    reporting: Reporting,
+) -> None:
+    """Reporting keeps of a customer only what the day list shows: no e-mail address (a keyed hash and
+    the domain are enough for the pattern report), no manage link with its token (a working credential),
+    no staff note, no cancellation reason, and a phone number only for a phone appointment (R4)."""
+    client = await reporting.start()
+    zoe = person()  # a phone appointment
+    walk_in = Appt(
+        "mitte", "neuantrag", berlin(DAY, 10), last_name="Ufergrund", phone="0421 55501234", service_point=2
+    )
+    gone = Appt("mitte", "neuantrag", berlin(DAY, 11), last_name="Weggang")
+    at = zoe.booked_at
+    await reporting.send(
+        (location_event("mitte"), at - timedelta(days=1)),
+        (zoe.booked(), at),
+        (walk_in.booked(), at),
+        (gone.booked(), at),
+    )
+    zoe.revision += 1
+    renewed = AppointmentLinkRenewedV1(
+        appointment=zoe.snapshot().model_copy(
+            update={"manage_url": f"http://127.0.0.1:8080/manage/{zoe.id}?token=renewed-4711"}
+        )
+    )
+    walk_in.revision += 1
+    noted = AppointmentOutcomeRecordedV1(
+        appointment=walk_in.snapshot(), outcome=Outcome.RESOLVED, note="Kundin schwanger, Unterlagen fehlen"
+    )
+    await reporting.send(
+        (renewed, at + timedelta(hours=1)),
+        (noted, at + timedelta(hours=1)),
+        (gone.cancel(CancelledBy.STAFF, reason="Kunde ist verzogen nach Hamburg"), at + timedelta(hours=1)),
+    )
+
+    needles = [
+        "zoe.quellenhof@example.net",
+        walk_in.email,
+        "token=",
+        "secret-",
+        "renewed-4711",
+        "schwanger",
+        "verzogen nach Hamburg",
+        "55501234",  # the phone number of an appointment in person
+    ]
+    assert await schema_holding(reporting.pool, "reporting", needles) == []
+    assert await schema_holding(reporting.pool, "reporting", ["Quellenhof", "98765432", "987X654321"])
+
+    # The day list still shows names, numbers, the phone number of the phone appointment, the outcome.
+    response = await client.get(
+        f"/api/v1/staff/locations/mitte/day-list?date={DAY}",
+        headers=identity_header(reporting.clock, Role.APPOINTMENT_MANAGER, "mitte"),
+    )
+    assert response.status == 200
+    cells = [
+        str(v)
+        for ws in load_workbook(io.BytesIO(await response.read())).worksheets
+        for row in ws.iter_rows(values_only=True)
+        for v in row
+        if v is not None
+    ]
+    assert "Quellenhof-Ybarra, Zoë" in cells and "0421 98765432" in cells
+    assert "Kd-Nr. 987X654321\nBG-Nr. BG-424242" in cells
+    assert "Ufergrund, Erika" in cells and not any("55501234" in c for c in cells)
+    assert "Weggang, Erika" in cells and "storniert" in cells
+
+
+@pytest.mark.req("R34")
+async def test_the_read_model_has_no_column_for_an_address_a_link_a_note_or_a_reason(
+    reporting: Reporting,
+) -> None:
+    """The migration removed them, with what earlier versions had stored in them."""
+    columns = await reporting.pool.fetch(
+        "SELECT column_name FROM information_schema.columns"
+        " WHERE table_schema = 'reporting' AND table_name = 'appointments'"
+    )
+    names = {c["column_name"] for c in columns}
+    assert "last_name" in names
+    assert not names & {"email", "manage_url", "cancel_reason", "outcome_note"}
 
 
 @pytest.mark.req("R34")

@@ -16,6 +16,7 @@ import pytest
 from openpyxl import load_workbook
 
 import shared.events.staff_work  # noqa: F401 -- registers the staff-work events (outcomes, callbacks)
+from shared.clock import BERLIN
 from shared.events import EventData, model_for
 from shared.events.appointment import AppointmentStatus, CancelledBy, Channel
 from shared.events.catalog import Mode
@@ -270,6 +271,40 @@ async def test_statistics_are_for_the_statistics_role_only(reporting: Reporting)
 
 
 @pytest.mark.req("R35")
+async def test_an_empty_from_or_to_means_the_default_period_like_an_empty_location(
+    reporting: Reporting,
+) -> None:
+    """The architecture's template `?from=&to=&location=` filled with blanks by an integration: the
+    default period (the last 30 days up to today) of all locations, not a 422."""
+    client = await reporting.start()
+    today = reporting.clock.now().astimezone(BERLIN).date()
+    default = {"from": str(today - timedelta(days=29)), "to": str(today)}
+    for query in ("from=&to=&location=", "from=&to=", "from= &location=", "to="):
+        summary = await client.get(
+            f"/api/v1/staff/statistics/summary?{query}", headers=stats_headers(reporting)
+        )
+        assert summary.status == 200, (query, await summary.text())
+        response = await client.get(
+            f"/api/v1/staff/statistics/report?{query}", headers=stats_headers(reporting)
+        )
+        assert response.status == 200, (query, await response.text())
+        body = await response.json()
+        assert {k: body[k] for k in ("from", "to")} == default, query
+        assert body["location"] is None
+    # A blank end with a given start: from that day up to today.
+    start = today - timedelta(days=3)
+    report = await client.get(
+        f"/api/v1/staff/statistics/report?from={start}&to=", headers=stats_headers(reporting)
+    )
+    assert report.status == 200
+    assert (await report.json())["from"] == str(start)
+    export = await client.get(
+        "/api/v1/staff/statistics/export?from=&to=&location=", headers=stats_headers(reporting)
+    )
+    assert export.status == 200 and export.content_type.endswith("spreadsheetml.sheet")
+
+
+@pytest.mark.req("R35")
 @pytest.mark.parametrize(
     "period", [f"from={LAST}&to={FIRST}", "from=0001-01-01&to=0001-01-02", "from=2026-13-01", "to=9999-12-31"]
 )
@@ -456,6 +491,32 @@ async def test_export_shows_small_counts_as_below_five(reporting: Reporting) -> 
                 assert by_title["Auslastung"] in (None, ""), (ws.title, row)
     assert hidden_rows
     assert "gebuchten Minuten und die Auslastung" in notes
+
+
+@pytest.mark.req("R35")
+async def test_the_days_of_the_export_are_dates_that_sort_and_group_by_month(reporting: Reporting) -> None:
+    """The "Tage" sheet has a filter: a day as text ("Mo 10.03.2025") sorted A-Z puts every Tuesday
+    before the Mondays, and a pivot table cannot group it by month. A date with a German weekday format
+    shows the same and sorts by time."""
+    reporting.clock.set(berlin(DAY + timedelta(days=30), 12))
+    client = await reporting.start()
+    days = [DAY + timedelta(days=n) for n in (6, 0, 1, 21)]  # Mon 17.3., Tue 11.3., Wed 12.3., Mon 1.4.
+    appts = [Appt("mitte", "neuantrag", berlin(day, 9)) for day in days]
+    await reporting.send(*((a.booked(), a.booked_at) for a in appts))
+    response = await client.get(
+        f"/api/v1/staff/statistics/export?from={DAY}&to={DAY + timedelta(days=29)}",
+        headers=stats_headers(reporting),
+    )
+    assert response.status == 200
+    sheet = load_workbook(io.BytesIO(await response.read()))["Tage"]
+    cells = [row[0] for row in sheet.iter_rows(min_row=2)]
+    assert cells and all(c.is_date for c in cells)
+    dates = [c.value.date() for c in cells]
+    assert dates == sorted(dates)
+    counts = [row[1] for row in sheet.iter_rows(min_row=2, values_only=True)]
+    assert [d for d, n in zip(dates, counts, strict=True) if n != 0] == sorted(days)  # each "<5"
+    # German weekday names whatever the language of the Excel that opens it (de-DE: locale 407).
+    assert {c.number_format for c in cells} == {"[$-407]ddd dd.mm.yyyy"}
 
 
 async def test_callbacks_count_as_in_time_when_closed_within_48_hours(reporting: Reporting) -> None:
