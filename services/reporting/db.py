@@ -314,7 +314,7 @@ async def allow_list(conn: asyncpg.Connection | asyncpg.Pool) -> list[str]:
 async def upsert_callback(conn: asyncpg.Connection, values: dict[str, Any], now: datetime) -> None:
     await conn.execute(
         "INSERT INTO callbacks (id, appointment_id, location_id, group_id, created_at, due_at, closed_at,"
-        " status, revision, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        " status, revision, updated_at, closed_as) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
         " ON CONFLICT (id) DO UPDATE SET"
         " appointment_id = coalesce(EXCLUDED.appointment_id, callbacks.appointment_id),"
         " location_id = coalesce(EXCLUDED.location_id, callbacks.location_id),"
@@ -329,6 +329,10 @@ async def upsert_callback(conn: asyncpg.Connection, values: dict[str, Any], now:
         " closed_at = CASE WHEN EXCLUDED.revision > callbacks.revision THEN EXCLUDED.closed_at"
         "   WHEN EXCLUDED.revision < callbacks.revision THEN callbacks.closed_at"
         "   ELSE coalesce(callbacks.closed_at, EXCLUDED.closed_at) END,"
+        # How it ended goes with the closing (a ticket opened again has not ended).
+        " closed_as = CASE WHEN EXCLUDED.revision > callbacks.revision THEN EXCLUDED.closed_as"
+        "   WHEN EXCLUDED.revision < callbacks.revision THEN callbacks.closed_as"
+        "   ELSE coalesce(callbacks.closed_as, EXCLUDED.closed_as) END,"
         " status = CASE WHEN EXCLUDED.revision > callbacks.revision THEN EXCLUDED.status"
         "   WHEN EXCLUDED.revision < callbacks.revision THEN callbacks.status"
         "   WHEN callbacks.closed_at IS NOT NULL AND EXCLUDED.closed_at IS NULL"
@@ -344,6 +348,7 @@ async def upsert_callback(conn: asyncpg.Connection, values: dict[str, Any], now:
         values["status"],
         values["revision"],
         now,
+        values["closed_as"],
     )
 
 

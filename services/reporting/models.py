@@ -60,15 +60,21 @@ class Figures(_Model):
 
 
 class CallbackFigures(_Model):
-    """Callback tickets created in the period (directive 2.3: within 48 hours)."""
+    """Callback tickets created in the period (directive 2.3: within 48 hours). A ticket withdrawn because
+    the outcome was corrected away from callback is counted in `withdrawn` only."""
 
     key: str
     label: str
-    created: int = 0
+    created: int = Field(default=0, description="Tickets created, without the withdrawn ones.")
     closed_in_time: int = 0
     closed_late: int = 0
     open_in_time: int = 0
     open_overdue: int = 0
+    withdrawn: int = Field(
+        default=0,
+        description="Tickets closed because the outcome was corrected away from callback: nobody was to "
+        "call back, so they count neither as created nor as closed in time.",
+    )
 
 
 class WaitingFigures(_Model):

@@ -269,7 +269,8 @@ def _instant(value: Any) -> datetime | None:
 async def apply_callback_event(
     conn: asyncpg.Connection, envelope: Envelope, data: EventData, *, clock: Clock
 ) -> None:
-    """`callback.created` / `callback.closed`: only ids, team and times are kept (no note, no number).
+    """`callback.created` / `callback.closed`: only ids, team, times and how it ended are kept (no note, no
+    result, no number).
     Reads the ticket flat or under `callback`, so that the staff-work models fit as they come."""
     raw = data.model_dump(mode="json")
     payload: dict[str, Any] = raw.get("callback") if isinstance(raw.get("callback"), dict) else raw  # type: ignore[assignment]  # checked by isinstance
@@ -293,6 +294,8 @@ async def apply_callback_event(
             "due_at": _instant(_field(payload, "due_at")) or created + timedelta(hours=48),
             "closed_at": closed,
             "status": _text(_field(payload, "status")) or ("closed" if closed else "open"),
+            # "withdrawn": the outcome was corrected away from callback; not a kept promise (DA 2.3).
+            "closed_as": _text(_field(payload, "closed_as")) if closed else None,
             "revision": int(_field(payload, "revision") or 0),
         },
         clock.now(),

@@ -208,6 +208,7 @@ async def statistics_report(
             closed_late=r["closed_late"],
             open_in_time=r["open_in_time"],
             open_overdue=r["open_overdue"],
+            withdrawn=r["withdrawn"],
         )
         for r in await sdb.callbacks(pool, start, end, location, now)
     ]

@@ -107,12 +107,17 @@ async def callbacks(
 ) -> list[Row]:
     return await _fetch(
         conn,
-        "SELECT grouping(location_id) AS g_location, location_id, count(*) AS created,"
-        " count(*) FILTER (WHERE closed_at IS NOT NULL AND closed_at <= due_at) AS closed_in_time,"
-        " count(*) FILTER (WHERE closed_at IS NOT NULL AND closed_at > due_at) AS closed_late,"
+        # A withdrawn ticket (the outcome corrected away from callback) was no promise to keep: it is
+        # counted apart, neither as created nor as closed in time (DA 2.3).
+        "SELECT grouping(location_id) AS g_location, location_id,"
+        " count(*) FILTER (WHERE NOT withdrawn) AS created,"
+        " count(*) FILTER (WHERE NOT withdrawn AND closed_at <= due_at) AS closed_in_time,"
+        " count(*) FILTER (WHERE NOT withdrawn AND closed_at > due_at) AS closed_late,"
+        " count(*) FILTER (WHERE withdrawn) AS withdrawn,"
         " count(*) FILTER (WHERE closed_at IS NULL AND $4 <= due_at) AS open_in_time,"
         " count(*) FILTER (WHERE closed_at IS NULL AND $4 > due_at) AS open_overdue"
-        " FROM callbacks WHERE created_at >= $1 AND created_at < $2"
+        " FROM (SELECT *, closed_at IS NOT NULL AND closed_as IS NOT DISTINCT FROM 'withdrawn' AS withdrawn"
+        "   FROM callbacks) c WHERE created_at >= $1 AND created_at < $2"
         " AND ($3::text IS NULL OR location_id = $3)"
         " GROUP BY GROUPING SETS ((), (location_id))",
         start,

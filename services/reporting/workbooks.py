@@ -299,7 +299,14 @@ def _callback_row(c: CallbackFigures, threshold: int) -> list[Any]:
         c.label,
         *[
             suppress(n, threshold)
-            for n in (c.created, c.closed_in_time, c.closed_late, c.open_in_time, c.open_overdue)
+            for n in (
+                c.created,
+                c.closed_in_time,
+                c.closed_late,
+                c.open_in_time,
+                c.open_overdue,
+                c.withdrawn,
+            )
         ],
     ]
 
@@ -336,7 +343,9 @@ def build_statistics_export(report: StatisticsReport, *, threshold: int, generat
         ),
         (
             f"Rückruf-Tickets: fristgerecht = innerhalb von {int(CALLBACK_PROMISE.total_seconds() // 3600)}"
-            " Stunden geschlossen (DA 2.3), gezählt nach dem Tag ihrer Anlage.",
+            " Stunden geschlossen (DA 2.3), gezählt nach dem Tag ihrer Anlage. Zurückgenommen = das "
+            "Ergebnis „Rückruf“ wurde korrigiert; solche Tickets zählen nicht als angelegt und nicht als "
+            "fristgerecht geschlossen.",
             None,
         ),
         (
@@ -370,10 +379,11 @@ def build_statistics_export(report: StatisticsReport, *, threshold: int, generat
             "verspätet geschlossen",
             "offen",
             "offen überfällig",
+            "zurückgenommen",
         ],
         [_callback_row(report.callbacks.model_copy(update={"label": "alle"}), threshold)]
         + [_callback_row(c, threshold) for c in report.callbacks_by_location],
-        [34, 14, 14, 14, 14, 14],
+        [34, 14, 14, 14, 14, 14, 14],
     )
     waiting = wb.create_sheet("Warteliste")
     _table(

@@ -502,6 +502,7 @@ async def test_callbacks_count_as_in_time_when_closed_within_48_hours(reporting:
         "closed_late": 1,
         "open_in_time": 0,
         "open_overdue": 1,  # the clock stands four days later
+        "withdrawn": 0,
     }
 
 
@@ -555,6 +556,77 @@ async def test_a_ticket_handed_to_another_team_or_opened_again_counts_as_its_new
     assert await stored() == ("lt1", "open")
     await reporting.send((closed.model_validate({"callback": withdrawn}), at + timedelta(hours=1)))  # late
     assert await stored() == ("lt1", "open")
+
+
+@pytest.mark.req("R23")
+@pytest.mark.req("R35")
+async def test_a_ticket_withdrawn_by_a_corrected_outcome_is_counted_apart_not_as_closed_in_time(
+    reporting: Reporting,
+) -> None:
+    """A clerk records "callback" by mistake at 10:00 and corrects it to "resolved" at 10:02: booking
+    closes the ticket as withdrawn. Nobody called anyone back, so the 48-hour figure must not count it
+    as kept (DA 2.3); a ticket withdrawn and then opened again counts as created after all."""
+    reporting.clock.set(berlin(DAY + timedelta(days=4), 12))
+    client = await reporting.start()
+    created = model_for("callback.created", 1)
+    closed = model_for("callback.closed", 1)
+    assert created is not None and closed is not None
+    at = berlin(DAY, 10)
+
+    def body(location: str) -> dict[str, Any]:
+        return {
+            "id": str(uuid.uuid4()),
+            "appointment_id": str(uuid.uuid4()),
+            "location_id": location,
+            "group_id": "lt1",
+            "reason": "outcome",
+            "status": "open",
+            "created_at": at,
+            "due_at": at + timedelta(hours=48),
+            "revision": 1,
+        }
+
+    def shut(ticket: dict[str, Any], minutes: int, closed_as: str, revision: int = 2) -> tuple[Any, Any]:
+        done = at + timedelta(minutes=minutes)
+        data = {**ticket, "status": "closed", "closed_at": done, "closed_as": closed_as, "revision": revision}
+        return closed.model_validate({"callback": data}), done
+
+    mistaken, called, reopened = body("mitte"), body("mitte"), body("nord")
+    await reporting.send(
+        (created.model_validate({"callback": mistaken}), at),
+        shut(mistaken, 2, "withdrawn"),
+        (created.model_validate({"callback": called}), at),
+        shut(called, 60, "done"),
+        (created.model_validate({"callback": reopened}), at),
+        shut(reopened, 2, "withdrawn"),
+        # Corrected back to "callback": the same ticket open again, a higher revision, due anew.
+        (
+            created.model_validate({"callback": {**reopened, "revision": 3}}),
+            at + timedelta(minutes=5),
+        ),
+    )
+    period = f"from={DAY}&to={DAY}"
+    report = await (
+        await client.get(f"/api/v1/staff/statistics/report?{period}", headers=stats_headers(reporting))
+    ).json()
+    total = report["callbacks"]
+    assert (total["created"], total["closed_in_time"], total["withdrawn"]) == (2, 1, 1)
+    assert total["open_overdue"] == 1  # the ticket opened again, four days later
+    by_location = {
+        c["key"]: (c["created"], c["closed_in_time"], c["withdrawn"]) for c in report["callbacks_by_location"]
+    }
+    assert by_location == {"mitte": (1, 1, 1), "nord": (1, 0, 0)}
+
+    html = await (await client.get(f"/staff/statistics?{period}", headers=stats_headers(reporting))).text()
+    assert '<span class="value">1 / 2</span> Rückrufe in 48 Std.' in html
+    table = html.split("<caption>Rückruf-Tickets, angelegt im Zeitraum</caption>")[1].split("</table>")[0]
+    assert '<th scope="col" class="n">zurückgenommen</th>' in table
+
+    export = await client.get(f"/api/v1/staff/statistics/export?{period}", headers=stats_headers(reporting))
+    sheet = list(load_workbook(io.BytesIO(await export.read()))["Rückrufe"].iter_rows(values_only=True))
+    rows = {row[0]: dict(zip(sheet[0], row, strict=True)) for row in sheet[1:]}
+    assert rows["alle"]["angelegt"] == "<5" and rows["alle"]["zurückgenommen"] == "<5"
+    assert rows["nord"]["zurückgenommen"] == 0 and rows["nord"]["fristgerecht geschlossen"] == 0
 
 
 async def test_mail_outcomes_are_counted_by_kind(reporting: Reporting) -> None:
