@@ -49,15 +49,21 @@ CANCELLED_BY_LABELS = {
     "service_centre": "Service-Center",
     "system": "System",
 }
-# The waiting list's events (R45) as counted in `waiting_counts`, in the order of a wish's life.
+# The waiting list's events (R45) as counted in `waiting_counts` (`waiting_list.counted_as`), in the order
+# of a wish's life; then the endings that are no withdrawal or expiry of a wish (counted apart).
 WAITING_LABELS = {
     "registered": "eingetragen",
     "confirmed": "Adresse bestätigt",
     "offered": "Termin angeboten",
     "offer_expired": "Angebot verfallen",
     "fulfilled": "Termin gebucht",
+    "fulfilled_via_offer": "davon über ein Angebot",
+    "fulfilled_on_own": "davon selbst gebucht",
     "withdrawn": "zurückgezogen",
     "expired": "ohne Termin abgelaufen",
+    "not_confirmed": "Adresse nie bestätigt",
+    "replaced": "durch neue Eintragung ersetzt",
+    "re_registered": "erneut eingetragen",
 }
 WEEKDAYS_DE = ("Montag", "Dienstag", "Mittwoch", "Donnerstag", "Freitag", "Samstag", "Sonntag")
 

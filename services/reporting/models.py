@@ -83,13 +83,42 @@ class WaitingFigures(_Model):
 
     key: str
     label: str
-    registered: int = Field(default=0, description="Wishes entered.")
+    registered: int = Field(
+        default=0,
+        description="Wishes entered; a new registration that replaced the same customer's unconfirmed "
+        "wish is in `re_registered` instead (one customer, one wish).",
+    )
     confirmed: int = Field(default=0, description="Wishes whose e-mail address was confirmed.")
     offered: int = Field(default=0, description="Freed times offered to a waiting customer.")
     offer_expired: int = Field(default=0, description="Offers not taken in time.")
-    fulfilled: int = Field(default=0, description="Wishes ended by a booking.")
-    withdrawn: int = Field(default=0, description="Wishes withdrawn.")
-    expired: int = Field(default=0, description="Wishes ended at their last day without an appointment.")
+    fulfilled: int = Field(
+        default=0,
+        description="Wishes ended by a booking: `fulfilled_via_offer` + `fulfilled_on_own` (days "
+        "counted before the split have the sum only).",
+    )
+    fulfilled_via_offer: int = Field(default=0, description="Wishes ended by booking a time offered.")
+    fulfilled_on_own: int = Field(
+        default=0, description="Wishes ended because the customer booked an appointment on their own."
+    )
+    withdrawn: int = Field(
+        default=0, description="Wishes withdrawn by the customer (not those in `replaced`)."
+    )
+    expired: int = Field(
+        default=0,
+        description="Wishes ended without an appointment: their last day passed, or too many offers "
+        "missed (not those in `not_confirmed`).",
+    )
+    not_confirmed: int = Field(
+        default=0, description="Registrations ended because the e-mail address was never confirmed."
+    )
+    replaced: int = Field(
+        default=0,
+        description="Unconfirmed wishes replaced by a new registration of the same customer.",
+    )
+    re_registered: int = Field(
+        default=0,
+        description="Registrations that replaced the same customer's unconfirmed wish (not in `registered`).",
+    )
 
 
 class MailFigures(_Model):

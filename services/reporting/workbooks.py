@@ -351,7 +351,10 @@ def build_statistics_export(report: StatisticsReport, *, threshold: int, generat
         (
             "Warteliste: Wünsche nach einem Termin, für den kein freier Termin angeboten war, und was aus "
             "ihnen wurde (angeboten, gebucht, zurückgezogen, abgelaufen), gezählt nach dem Tag des "
-            "Ereignisses.",
+            "Ereignisses. „Termin gebucht“ = über ein Angebot + selbst gebucht. Trägt sich jemand erneut "
+            "ein, bevor die Adresse bestätigt war, ersetzt der neue Eintrag den alten: er zählt als "
+            "„erneut eingetragen“, der alte als „ersetzt“, nicht als eingetragen oder zurückgezogen. "
+            "Nie bestätigte Eintragungen zählen nicht als abgelaufen.",
             None,
         ),
     ):

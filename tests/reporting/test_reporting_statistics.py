@@ -20,7 +20,14 @@ from shared.events import EventData, model_for
 from shared.events.appointment import AppointmentStatus, CancelledBy, Channel
 from shared.events.catalog import Mode
 from shared.events.mail import MailKind
-from shared.events.waiting_list import WaitingFulfilledV1, WaitingRegisteredV1, WishSnapshot
+from shared.events.waiting_list import (
+    EndReason,
+    WaitingExpiredV1,
+    WaitingFulfilledV1,
+    WaitingRegisteredV1,
+    WaitingWithdrawnV1,
+    WishSnapshot,
+)
 from shared.identity import Role
 from shared.labels import MAIL_KINDS_DE
 from tests.reporting.conftest import (
@@ -762,6 +769,69 @@ async def test_the_waiting_list_figures_show_on_the_page_in_the_report_and_in_th
     assert rows["Standort: Bremen-Nord"]["eingetragen"] == "<5"
     assert rows["Anliegen: Fragen zum Leistungsbezug"]["eingetragen"] == "<5"
     assert rows["alle"]["Termin angeboten"] == 0
+
+
+@pytest.mark.req("R45")
+@pytest.mark.req("R35")
+async def test_waiting_list_endings_are_counted_by_what_happened_not_by_the_events_type(
+    reporting: Reporting,
+) -> None:
+    """ "Termin gebucht" is split into bookings through an offer and on the customer's own; a customer who
+    registers again before confirming is one wish (the new registration and the replaced one are counted
+    apart, not as a second wish and a withdrawal); an opt-in never used is not an expired wish."""
+    reporting.clock.set(berlin(LAST + timedelta(days=1), 12))
+    client = await reporting.start()
+    at = berlin(FIRST + timedelta(days=1), 9)
+    (offer_taken, own, own_too, lost_mail, again, withdrawn, unconfirmed, too_late) = (
+        waiting_wish("mitte") for _ in range(8)
+    )
+    registered = [offer_taken, own, own_too, lost_mail, withdrawn, unconfirmed, too_late]
+    await reporting.send(
+        (location_event("mitte"), berlin(FIRST, 0) - timedelta(days=30)),
+        *((WaitingRegisteredV1(wish=w), at) for w in registered),
+        (WaitingFulfilledV1(wish=offer_taken, appointment_id=uuid.uuid4(), via_offer=True), at),
+        (WaitingFulfilledV1(wish=own, appointment_id=uuid.uuid4()), at),
+        (WaitingFulfilledV1(wish=own_too, appointment_id=uuid.uuid4(), via_offer=False), at),
+        (WaitingWithdrawnV1(wish=lost_mail, reason=EndReason.REPLACED), at),
+        (WaitingRegisteredV1(wish=again, replaces_unconfirmed=True), at),
+        (WaitingWithdrawnV1(wish=withdrawn, reason=EndReason.CUSTOMER), at),
+        (WaitingExpiredV1(wish=unconfirmed, reason=EndReason.NOT_CONFIRMED), at),
+        (WaitingExpiredV1(wish=too_late, reason=EndReason.LATEST_DATE), at),
+    )
+    period = f"from={FIRST}&to={LAST}"
+    report = await (
+        await client.get(f"/api/v1/staff/statistics/report?{period}", headers=stats_headers(reporting))
+    ).json()
+    expected = {
+        "registered": 7,
+        "re_registered": 1,
+        "replaced": 1,
+        "fulfilled": 3,
+        "fulfilled_via_offer": 1,
+        "fulfilled_on_own": 2,
+        "withdrawn": 1,
+        "not_confirmed": 1,
+        "expired": 1,
+    }
+    for figures in (report["waiting"], report["waiting_by_location"][0], report["waiting_by_concern"][0]):
+        assert {k: figures[k] for k in expected} == expected
+
+    html = await (await client.get(f"/staff/statistics?{period}", headers=stats_headers(reporting))).text()
+    table = html.split("<caption>Warteliste je Standort</caption>")[1].split("</table>")[0]
+    header = re.findall(r'<th scope="col" class="n">([^<]+)</th>', table)
+    row = re.findall(
+        r'<td class="n">(\d+)</td>', table.split('<th scope="row">gesamt</th>')[1].split("</tr>")[0]
+    )
+    shown = dict(zip(header, row, strict=True))
+    assert shown["eingetragen"] == "7" and shown["zurückgezogen"] == "1"
+    assert shown["davon über ein Angebot"] == "1" and shown["davon selbst gebucht"] == "2"
+    assert shown["durch neue Eintragung ersetzt"] == "1" and shown["Adresse nie bestätigt"] == "1"
+
+    export = await client.get(f"/api/v1/staff/statistics/export?{period}", headers=stats_headers(reporting))
+    sheet = list(load_workbook(io.BytesIO(await export.read()))["Warteliste"].iter_rows(values_only=True))
+    assert {"davon über ein Angebot", "erneut eingetragen", "Adresse nie bestätigt"} <= set(sheet[0])
+    everything = dict(zip(sheet[0], sheet[1], strict=True))
+    assert everything["eingetragen"] == 7 and everything["davon selbst gebucht"] == "<5"
 
 
 @pytest.mark.req("R35")
