@@ -109,18 +109,28 @@ async def record_revision(
 
 
 async def record_cancellation(
-    conn: asyncpg.Connection, appointment_id: Any, at: datetime, by: str | None, reason: str | None
+    conn: asyncpg.Connection,
+    appointment_id: Any,
+    at: datetime,
+    by: str | None,
+    reason: str | None,
+    *,
+    code: str | None = None,
+    handed_to: str | None = None,
 ) -> None:
     # Facts of the cancellation are kept whatever order the events came in: the first one wins.
     await conn.execute(
         "UPDATE appointments SET cancelled_at = coalesce(cancelled_at, $2),"
         " cancelled_by = coalesce(cancelled_by, $3),"
-        " cancel_reason = CASE WHEN anonymised_at IS NULL THEN coalesce(cancel_reason, $4) END"
+        " cancel_reason = CASE WHEN anonymised_at IS NULL THEN coalesce(cancel_reason, $4) END,"
+        " cancel_code = coalesce(cancel_code, $5), handed_to = coalesce(handed_to, $6)"
         " WHERE id = $1",
         appointment_id,
         at,
         by,
         reason or None,
+        code or None,
+        handed_to or None,
     )
 
 

@@ -26,9 +26,23 @@ class Figures(_Model):
     key: str = Field(description="The slice: a location or concern id, a mode, a channel, a date, a week.")
     label: str
     appointments: int = 0
-    cancellations: int = 0
+    cancellations: int = Field(default=0, description="Cancelled appointments, without the hand-overs.")
     cancelled_by: dict[str, int] = Field(
-        default_factory=dict, description="Cancellations by who cancelled: customer, staff, ..."
+        default_factory=dict,
+        description="Cancellations by who cancelled: customer, staff, ... (without the hand-overs).",
+    )
+    handed_over: int = Field(
+        default=0,
+        description="Appointments handed over to the responsible location without a free slot (R25): "
+        "cancelled here, the concern goes to a callback there; not a cancellation.",
+    )
+    transferred_in: int = Field(
+        default=0, description="Appointments taken over from another location (R25) into this slice."
+    )
+    transferred_out: int | None = Field(
+        default=None,
+        description="Appointments booked at this location and taken over by another one (R25), counted "
+        "by their day; for locations and the total only.",
     )
     no_shows: int = 0
     outcomes: dict[str, int] = Field(

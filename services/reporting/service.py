@@ -173,6 +173,8 @@ async def apply_appointment_event(
             envelope.occurred_at,
             _text(getattr(data, "cancelled_by", None)),
             None if anonymised else _text(getattr(data, "reason", None)),
+            code=_text(getattr(data, "reason_code", None)),
+            handed_to=_text(getattr(data, "handed_to", None)),
         )
     outcome = _text(getattr(data, "outcome", None))
     if outcome:

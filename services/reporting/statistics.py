@@ -58,13 +58,16 @@ def _dimension(row: Any) -> str:
     return "total"
 
 
-def _figures(row: Any, key: str, label: str, offered: int | None) -> Figures:
+def _figures(row: Any, key: str, label: str, offered: int | None, moved_out: int | None) -> Figures:
     return Figures(
         key=key,
         label=label,
         appointments=row["appointments"],
         cancellations=row["cancellations"],
         cancelled_by={k: row[f"cancelled_by_{k}"] for k in CANCELLED_BY_LABELS},
+        handed_over=row["handed_over"],
+        transferred_in=row["transferred_in"],
+        transferred_out=moved_out,
         no_shows=row["outcome_no_show"],
         outcomes={k: row[f"outcome_{k}"] for k in OUTCOME_LABELS},
         without_outcome=row["without_outcome"],
@@ -115,13 +118,14 @@ def _iso_week(day: date) -> str:
     return f"{year}-W{week:02d}"
 
 
-def _empty(key: str, label: str, offered: int | None) -> Figures:
+def _empty(key: str, label: str, offered: int | None, moved_out: int | None = None) -> Figures:
     return Figures(
         key=key,
         label=label,
         cancelled_by=dict.fromkeys(CANCELLED_BY_LABELS, 0),
         outcomes=dict.fromkeys(OUTCOME_LABELS, 0),
         offered_minutes=offered,
+        transferred_out=moved_out,
     )
 
 
@@ -146,11 +150,20 @@ async def statistics_report(
         key, _ = names.key_and_label(dim, c)
         offered[(dim, key)] = int(c["offered"] or 0)
     has_capacity = bool(capacity_rows) and any(offered.values())
+    moved_out = {
+        r["location_id"] or "total": int(r["transferred_out"])
+        for r in await sdb.transfers_out(pool, period.first, period.last, location)
+    }
 
     buckets: dict[str, dict[str, Figures]] = {
         d: {} for d in ("location", "group", "concern", "mode", "channel", "day", "week")
     }
-    total = _empty("total", "gesamt", offered.get(("total", "total")) if has_capacity else None)
+    total = _empty(
+        "total",
+        "gesamt",
+        offered.get(("total", "total")) if has_capacity else None,
+        moved_out.get("total", 0),
+    )
     for row in rows:
         dim = _dimension(row)
         key, label = names.key_and_label(dim, row)
@@ -159,7 +172,8 @@ async def statistics_report(
             if dim in ("location", "group", "day", "week", "total")
             else None
         )
-        figures = _figures(row, key, label, capacity)
+        out = moved_out.get(key, 0) if dim in ("location", "total") else None
+        figures = _figures(row, key, label, capacity, out)
         if dim == "total":
             total = figures
         else:
@@ -170,7 +184,15 @@ async def statistics_report(
         if dim in ("location", "group") and key not in buckets[dim] and minutes > 0:
             loc, _, gid = key.partition("/")
             label = names.key_and_label(dim, {"location_id": loc, "group_id": gid})[1]
-            buckets[dim][key] = _empty(key, label, minutes)
+            buckets[dim][key] = _empty(
+                key, label, minutes, moved_out.get(key, 0) if dim == "location" else None
+            )
+    # A location whose every appointment of the period went elsewhere still shows them as transferred.
+    for key, count in moved_out.items():
+        if key != "total" and key not in buckets["location"]:
+            label = names.key_and_label("location", {"location_id": key})[1]
+            capacity = offered.get(("location", key), 0 if has_capacity else None)
+            buckets["location"][key] = _empty(key, label, capacity, count)
     # Every day and ISO week of the period, like the days: a week without appointments is the one a
     # weekly trend looks for (its part within the period, as the database's `IYYY-"W"IW` counts it).
     day = period.first

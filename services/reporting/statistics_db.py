@@ -43,7 +43,10 @@ def _bucket_filters() -> str:
 
 
 _COUNTS = ", ".join(
-    [f"count(*) FILTER (WHERE cancelled_by = '{k}') AS cancelled_by_{k}" for k in CANCELLED_BY_LABELS]
+    [
+        f"count(*) FILTER (WHERE cancelled_by = '{k}' AND NOT handed_over) AS cancelled_by_{k}"
+        for k in CANCELLED_BY_LABELS
+    ]
     + [f"count(*) FILTER (WHERE outcome = '{k}') AS outcome_{k}" for k in OUTCOME_LABELS]
 )
 
@@ -51,6 +54,10 @@ FIGURES_SQL = f"""
 WITH a AS (
     SELECT location_id, group_id, concern_id, mode, channel, day, status, cancelled_by, outcome,
            interpreter_language,
+           -- R25: handed over to the responsible location without a free slot (a callback there): the
+           -- concern was not cancelled, so it is counted apart from the cancellations.
+           coalesce(status = 'cancelled' AND cancel_code = 'handed_over', false) AS handed_over,
+           transferred_from IS NOT NULL AND transferred_from <> location_id AS transferred_in,
            to_char(day, 'IYYY-"W"IW') AS week,
            extract(epoch FROM start_at - booked_at) / 3600.0 AS lead_hours,
            extract(epoch FROM end_at - start_at) / 60.0 AS minutes
@@ -62,8 +69,10 @@ SELECT grouping(location_id) AS g_location, grouping(group_id) AS g_group,
        grouping(day) AS g_day, grouping(week) AS g_week,
        location_id, group_id, concern_id, mode, channel, day, week,
        count(*) AS appointments,
-       count(*) FILTER (WHERE status = 'cancelled') AS cancellations,
+       count(*) FILTER (WHERE status = 'cancelled' AND NOT handed_over) AS cancellations,
        {_COUNTS},
+       count(*) FILTER (WHERE handed_over) AS handed_over,
+       count(*) FILTER (WHERE transferred_in) AS transferred_in,
        count(*) FILTER (WHERE status = 'passed' AND outcome IS NULL) AS without_outcome,
        count(*) FILTER (WHERE interpreter_language IS NOT NULL) AS interpreter,
        coalesce(round(sum(minutes) FILTER (WHERE status <> 'cancelled')), 0)::bigint AS booked_minutes,
@@ -85,6 +94,21 @@ GROUP BY GROUPING SETS ((), (location_id), (location_id, group_id), (day), (week
 
 async def figures(conn: Conn, first: date, last: date, location: str | None) -> list[Row]:
     return await _fetch(conn, FIGURES_SQL, first, last, location)
+
+
+async def transfers_out(conn: Conn, first: date, last: date, location: str | None) -> list[Row]:
+    """Appointments of the period taken over by another location (R25), by the location they were booked
+    at (directive 3.4: bookings at the wrong location); `location_id` NULL is the sum."""
+    return await _fetch(
+        conn,
+        "SELECT transferred_from AS location_id, count(*) AS transferred_out FROM appointments"
+        " WHERE day BETWEEN $1 AND $2 AND transferred_from IS NOT NULL AND transferred_from <> location_id"
+        " AND ($3::text IS NULL OR transferred_from = $3)"
+        " GROUP BY GROUPING SETS ((), (transferred_from))",
+        first,
+        last,
+        location,
+    )
 
 
 async def capacity(conn: Conn, first: date, last: date, location: str | None) -> list[Row]:

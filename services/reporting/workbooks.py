@@ -235,6 +235,9 @@ def _figure_header(first: str) -> list[str]:
         "Termine",
         "Stornierungen",
         *[f"storniert durch {CANCELLED_BY_LABELS[k]}" for k in _CANCEL_KEYS],
+        "an zuständigen Standort übergeben (Rückruf)",
+        "von anderem Standort übernommen",
+        "an anderen Standort abgegeben",
         "nicht erschienen",
         *[f"Ergebnis: {OUTCOME_LABELS[k]}" for k in _OUTCOME_KEYS if k != "no_show"],
         "ohne erfasstes Ergebnis",
@@ -257,13 +260,22 @@ def _figure_row(f: Figures, threshold: int) -> list[Any]:
     # not cancelled back, and the utilisation gives the minutes back. Both go when that count, or one it
     # would reveal (appointments, cancellations), is hidden; the offered minutes count no persons.
     hidden = any(
-        0 < n < threshold for n in (f.appointments, f.cancellations, f.appointments - f.cancellations)
+        0 < n < threshold
+        for n in (
+            f.appointments,
+            f.cancellations,
+            f.appointments - f.cancellations,
+            f.appointments - f.cancellations - f.handed_over,
+        )
     )
     return [
         f.label,
         s(f.appointments),
         s(f.cancellations),
         *[s(f.cancelled_by.get(k, 0)) for k in _CANCEL_KEYS],
+        s(f.handed_over),
+        s(f.transferred_in),
+        "" if f.transferred_out is None else s(f.transferred_out),
         s(f.no_shows),
         *[s(f.outcomes.get(k, 0)) for k in _OUTCOME_KEYS if k != "no_show"],
         s(f.without_outcome),
@@ -337,8 +349,11 @@ def build_statistics_export(report: StatisticsReport, *, threshold: int, generat
         ),
         (
             "Termine zählen nach dem Tag ihres Beginns (Europe/Berlin); stornierte Termine zählen als Termin "
-            "und als Stornierung. Auslastung = gebuchte Minuten nicht stornierter Termine / angebotene "
-            "Minuten (Zeitfenster x Serviceplätze, ohne Feiertage und Schließungen).",
+            "und als Stornierung. Ein Termin, den ein zuständiger Standort ohne freien Termin übernommen hat "
+            "(Rückruf dort), zählt als „übergeben“, nicht als Stornierung; übernommen/abgegeben zählen "
+            "Termine, die mit ihrem Termin an einen anderen Standort gingen. Auslastung = gebuchte "
+            "Minuten nicht stornierter Termine / angebotene Minuten (Zeitfenster x Serviceplätze, ohne "
+            "Feiertage und Schließungen).",
             None,
         ),
         (

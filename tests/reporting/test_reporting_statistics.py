@@ -31,6 +31,7 @@ from shared.events.waiting_list import (
 from shared.identity import Role
 from shared.labels import MAIL_KINDS_DE
 from tests.reporting.conftest import (
+    BEFORE,
     CONCERNS,
     DAY,
     Appt,
@@ -563,6 +564,81 @@ async def test_a_ticket_handed_to_another_team_or_opened_again_counts_as_its_new
     assert await stored() == ("lt1", "open")
     await reporting.send((closed.model_validate({"callback": withdrawn}), at + timedelta(hours=1)))  # late
     assert await stored() == ("lt1", "open")
+
+
+@pytest.mark.req("R25")
+@pytest.mark.req("R35")
+async def test_a_hand_over_is_no_staff_cancellation_and_transfers_count_in_and_out_per_location(
+    reporting: Reporting,
+) -> None:
+    """Mitte hands one concern over to Nord without a free slot (cancelled at Mitte, a callback at Nord)
+    and Nord takes another appointment over with a slot of its own: neither is a cancellation by staff,
+    and both locations see what went where (directive 3.4: bookings at the wrong location)."""
+    reporting.clock.set(berlin(LAST + timedelta(days=1), 12))
+    client = await reporting.start()
+    handed, cancelled, moved, stays = (
+        Appt("mitte", "leistungsbezug", berlin(DAY, 9)),
+        Appt("mitte", "leistungsbezug", berlin(DAY, 10)),
+        Appt("mitte", "leistungsbezug", berlin(DAY, 11)),
+        Appt("nord", "leistungsbezug", berlin(DAY, 9)),
+    )
+    setup_at = berlin(FIRST, 0) - timedelta(days=30)
+    booked = [(a.booked(), a.booked_at) for a in (handed, cancelled, moved, stays)]
+    at = berlin(BEFORE, 15)
+    await reporting.send(
+        (location_event("mitte"), setup_at),
+        (location_event("nord"), setup_at),
+        *booked,
+        (handed.hand_over("nord"), at),
+        (cancelled.cancel(CancelledBy.STAFF, "Krankheit"), at),
+        (moved.transfer("nord", berlin(DAY + timedelta(days=1), 9)), at),
+    )
+    period = f"from={FIRST}&to={LAST}"
+    report = await (
+        await client.get(f"/api/v1/staff/statistics/report?{period}", headers=stats_headers(reporting))
+    ).json()
+    total = report["total"]
+    assert (total["appointments"], total["cancellations"], total["handed_over"]) == (4, 1, 1)
+    assert total["cancelled_by"]["staff"] == 1
+    assert (total["transferred_in"], total["transferred_out"]) == (1, 1)
+    by_location = {
+        f["key"]: (
+            f["appointments"],
+            f["cancellations"],
+            f["handed_over"],
+            f["transferred_in"],
+            f["transferred_out"],
+        )
+        for f in report["by_location"]
+    }
+    assert by_location == {"mitte": (2, 1, 1, 0, 1), "nord": (2, 0, 0, 1, 0)}
+    assert report["by_concern"][0]["transferred_out"] is None  # a location's figure only
+    summary = await (
+        await client.get(f"/api/v1/staff/statistics/summary?{period}", headers=stats_headers(reporting))
+    ).json()
+    assert summary["cancellations"] == 1
+    only_mitte = await (
+        await client.get(
+            f"/api/v1/staff/statistics/report?{period}&location=mitte", headers=stats_headers(reporting)
+        )
+    ).json()
+    assert (only_mitte["total"]["transferred_in"], only_mitte["total"]["transferred_out"]) == (0, 1)
+
+    html = await (await client.get(f"/staff/statistics?{period}", headers=stats_headers(reporting))).text()
+    assert '>storniert durch Mitarbeitende</th><td class="n">1</td>' in html
+    assert (
+        'an zuständigen Standort übergeben (Rückruf dort, keine Stornierung)</th><td class="n">1</td>' in html
+    )
+    moves = html.split("<caption>Übernahmen zwischen Standorten</caption>")[1].split("</table>")[0]
+    assert re.sub(r"\s+", " ", moves).count('<td class="n">1</td>') == 3
+    assert '<th scope="row">Bremen-Mitte</th><td class="n">0</td><td class="n">1</td>' in moves
+
+    export = await client.get(f"/api/v1/staff/statistics/export?{period}", headers=stats_headers(reporting))
+    sheet = list(load_workbook(io.BytesIO(await export.read()))["Standorte"].iter_rows(values_only=True))
+    rows = {row[0]: dict(zip(sheet[0], row, strict=True)) for row in sheet[1:]}
+    assert rows["Bremen-Mitte"]["an zuständigen Standort übergeben (Rückruf)"] == "<5"
+    assert rows["Bremen-Nord"]["an anderen Standort abgegeben"] == 0
+    assert rows["Bremen-Nord"]["storniert durch Mitarbeitende"] == 0
 
 
 @pytest.mark.req("R23")
