@@ -257,7 +257,7 @@ async def replace_capacity(
     location_id: str,
     revision: int,
     from_day: date,
-    rows: Sequence[tuple[str, date, int]],
+    rows: Sequence[tuple[str, date, int, int]],
 ) -> None:
     """Offered minutes from `from_day` on, as the snapshot `revision` says; earlier days stay as they were."""
     await conn.execute(
@@ -267,19 +267,22 @@ async def replace_capacity(
 
 
 async def add_capacity(
-    conn: asyncpg.Connection, location_id: str, revision: int, rows: Sequence[tuple[str, date, int]]
+    conn: asyncpg.Connection, location_id: str, revision: int, rows: Sequence[tuple[str, date, int, int]]
 ) -> None:
+    """Rows of (group, day, offered minutes, of them in evening windows)."""
     if not rows:
         return
     await conn.execute(
-        "INSERT INTO capacity_days (location_id, group_id, day, offered_minutes, revision)"
-        " SELECT $1, g, d, m, $2 FROM unnest($3::text[], $4::date[], $5::int[]) AS t(g, d, m)"
+        "INSERT INTO capacity_days (location_id, group_id, day, offered_minutes, revision, evening_minutes)"
+        " SELECT $1, g, d, m, $2, e"
+        " FROM unnest($3::text[], $4::date[], $5::int[], $6::int[]) AS t(g, d, m, e)"
         " ON CONFLICT DO NOTHING",
         location_id,
         revision,
         [r[0] for r in rows],
         [r[1] for r in rows],
         [r[2] for r in rows],
+        [r[3] for r in rows],
     )
 
 

@@ -67,6 +67,9 @@ WAITING_LABELS = {
 }
 WEEKDAYS_DE = ("Montag", "Dienstag", "Mittwoch", "Donnerstag", "Freitag", "Samstag", "Sonntag")
 
+# The evening dimension of the statistics (R12): appointments in evening windows and the others.
+EVENING_LABELS = {"daytime": "tagsüber", "evening": "abends (Abendtermine)"}
+
 CALLBACK_PROMISE = timedelta(hours=48)  # directive 2.3: callbacks within 48 hours
 
 
@@ -119,9 +122,12 @@ def date_label(day: date) -> str:
 # --- offered capacity ---------------------------------------------------------------------------------
 
 
-def offered_minutes(snapshot: LocationConfiguredV1, day: date) -> dict[str, int]:
+def offered_minutes(
+    snapshot: LocationConfiguredV1, day: date, *, evening_only: bool = False
+) -> dict[str, int]:
     """Minutes offered per group on `day`: the windows of that weekday times their service points (fewer
-    under a restriction), none on public holidays of Bremen, on closures, or at an inactive location."""
+    under a restriction), none on public holidays of Bremen, on closures, or at an inactive location.
+    `evening_only`: those of the evening windows alone (R12, directive 3.3)."""
     groups = {g.id: 0 for g in snapshot.groups}
     if not snapshot.active or is_public_holiday(day):
         return groups
@@ -136,7 +142,7 @@ def offered_minutes(snapshot: LocationConfiguredV1, day: date) -> dict[str, int]
             else:
                 group_left[closure.group_id] = min(group_left.get(closure.group_id, left), left)
     for window in snapshot.windows:
-        if window.weekday != day.weekday():
+        if window.weekday != day.weekday() or (evening_only and not window.evening):
             continue
         caps = [c for c in (location_left, group_left.get(window.group_id)) if c is not None]
         points = min([window.service_points, *caps])

@@ -58,7 +58,8 @@ class Figures(_Model):
     interpreter: int = Field(default=0, description="Appointments with an interpreter (R26).")
     booked_minutes: int = Field(default=0, description="Minutes of appointments not cancelled.")
     offered_minutes: int | None = Field(
-        default=None, description="Minutes offered (windows x service points); none for concern, mode."
+        default=None,
+        description="Minutes offered (windows x service points); none for concern, mode, channel.",
     )
     lead_time_mean_hours: float | None = None
     lead_time_median_hours: float | None = None
@@ -141,7 +142,7 @@ class MailFigures(_Model):
     failed: int = 0
 
 
-DIMENSIONS = ("location", "group", "concern", "mode", "channel", "day", "week")
+DIMENSIONS = ("location", "group", "concern", "mode", "channel", "day", "week", "evening")
 
 
 class StatisticsReport(_Model):
@@ -156,6 +157,11 @@ class StatisticsReport(_Model):
     by_channel: list[Figures]
     by_day: list[Figures]
     by_week: list[Figures]
+    by_evening: list[Figures] = Field(
+        default_factory=list,
+        description="Appointments in evening windows (key `evening`, R12, directive 3.3) and the others "
+        "(`daytime`), with the minutes offered in each when every day of the period knows them.",
+    )
     callbacks: CallbackFigures
     callbacks_by_location: list[CallbackFigures]
     mails: list[MailFigures]

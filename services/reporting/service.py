@@ -213,11 +213,18 @@ async def apply_personal_data_erased(
         await db.mark_lists_stale(conn, [day])
 
 
-def capacity_rows(snapshot: LocationConfiguredV1, first: date, last: date) -> list[tuple[str, date, int]]:
-    rows: list[tuple[str, date, int]] = []
+def capacity_rows(
+    snapshot: LocationConfiguredV1, first: date, last: date
+) -> list[tuple[str, date, int, int]]:
+    """Per group and day: the minutes offered, and the part of them in evening windows (R12)."""
+    rows: list[tuple[str, date, int, int]] = []
     day = first
     while day <= last:
-        rows.extend((group_id, day, minutes) for group_id, minutes in offered_minutes(snapshot, day).items())
+        evening = offered_minutes(snapshot, day, evening_only=True)
+        rows.extend(
+            (group_id, day, minutes, evening.get(group_id, 0))
+            for group_id, minutes in offered_minutes(snapshot, day).items()
+        )
         day += timedelta(days=1)
     return rows
 

@@ -14,6 +14,7 @@ from services.reporting.config import Settings
 from services.reporting.domain import (
     CANCELLED_BY_LABELS,
     CHANNEL_LABELS,
+    EVENING_LABELS,
     LEAD_TIME_BUCKETS,
     MODE_LABELS,
     OUTCOME_LABELS,
@@ -52,7 +53,7 @@ def period_of(settings: Settings, clock: Clock, first: date | None, last: date |
 def _dimension(row: Any) -> str:
     if not row["g_location"]:
         return "group" if not row["g_group"] else "location"
-    for name in ("concern", "mode", "channel", "day", "week"):
+    for name in ("concern", "mode", "channel", "day", "week", "evening"):
         if not row[f"g_{name}"]:
             return name
     return "total"
@@ -109,6 +110,9 @@ class _Names:
             return d.isoformat(), f"{WEEKDAYS_DE[d.weekday()][:2]} {d:%d.%m.%Y}"
         if dimension == "week":
             return row["week"], row["week"]
+        if dimension == "evening":
+            key = "evening" if row["evening"] else "daytime"
+            return key, EVENING_LABELS[key]
         return "total", "gesamt"
 
 
@@ -155,8 +159,12 @@ async def statistics_report(
         for r in await sdb.transfers_out(pool, period.first, period.last, location)
     }
 
+    evening = await sdb.evening_capacity(pool, period.first, period.last, location)
+    if has_capacity and evening is not None and not evening["unknown"]:
+        offered[("evening", "evening")] = int(evening["evening"])
+        offered[("evening", "daytime")] = int(evening["offered"]) - int(evening["evening"])
     buckets: dict[str, dict[str, Figures]] = {
-        d: {} for d in ("location", "group", "concern", "mode", "channel", "day", "week")
+        d: {} for d in ("location", "group", "concern", "mode", "channel", "day", "week", "evening")
     }
     total = _empty(
         "total",
@@ -170,7 +178,7 @@ async def statistics_report(
         capacity = (
             offered.get((dim, key), 0 if has_capacity else None)
             if dim in ("location", "group", "day", "week", "total")
-            else None
+            else offered.get((dim, key))
         )
         out = moved_out.get(key, 0) if dim in ("location", "total") else None
         figures = _figures(row, key, label, capacity, out)
@@ -209,12 +217,17 @@ async def statistics_report(
             )
         day += timedelta(days=1)
 
+    # Both parts of the day, also without appointments: an evening offered and not used is the finding.
+    for key, label in EVENING_LABELS.items():
+        if key not in buckets["evening"]:
+            buckets["evening"][key] = _empty(key, label, offered.get(("evening", key)))
+
     def ordered(dim: str) -> list[Figures]:
         items = list(buckets[dim].values())
         if dim in ("day", "week"):
             return sorted(items, key=lambda f: f.key)
-        if dim in ("mode", "channel"):
-            order = list(MODE_LABELS if dim == "mode" else CHANNEL_LABELS)
+        if dim in ("mode", "channel", "evening"):
+            order = list({"mode": MODE_LABELS, "channel": CHANNEL_LABELS, "evening": EVENING_LABELS}[dim])
             return sorted(items, key=lambda f: order.index(f.key) if f.key in order else len(order))
         if dim == "concern":
             return sorted(items, key=lambda f: (-f.appointments, f.label))
@@ -263,6 +276,7 @@ async def statistics_report(
         by_channel=ordered("channel"),
         by_day=ordered("day"),
         by_week=ordered("week"),
+        by_evening=ordered("evening"),
         callbacks=callback_total,
         callbacks_by_location=sorted((c for c in callbacks if c.key != "total"), key=lambda c: c.label),
         mails=mails,

@@ -25,7 +25,7 @@ async def _fetchrow(conn: Any, sql: str, *args: Any) -> Row | None:
 # Dimensions of the breakdowns and the GROUPING SETS that compute them in one pass.
 _GROUPING = (
     "GROUPING SETS ((), (location_id), (location_id, group_id), (concern_id), (mode), (channel), (day),"
-    " (week))"
+    " (week), (evening))"
 )
 
 
@@ -52,7 +52,7 @@ _COUNTS = ", ".join(
 
 FIGURES_SQL = f"""
 WITH a AS (
-    SELECT location_id, group_id, concern_id, mode, channel, day, status, cancelled_by, outcome,
+    SELECT location_id, group_id, concern_id, mode, channel, day, evening, status, cancelled_by, outcome,
            interpreter_language,
            -- R25: handed over to the responsible location without a free slot (a callback there): the
            -- concern was not cancelled, so it is counted apart from the cancellations.
@@ -66,8 +66,8 @@ WITH a AS (
 )
 SELECT grouping(location_id) AS g_location, grouping(group_id) AS g_group,
        grouping(concern_id) AS g_concern, grouping(mode) AS g_mode, grouping(channel) AS g_channel,
-       grouping(day) AS g_day, grouping(week) AS g_week,
-       location_id, group_id, concern_id, mode, channel, day, week,
+       grouping(day) AS g_day, grouping(week) AS g_week, grouping(evening) AS g_evening,
+       location_id, group_id, concern_id, mode, channel, day, week, evening,
        count(*) AS appointments,
        count(*) FILTER (WHERE status = 'cancelled' AND NOT handed_over) AS cancellations,
        {_COUNTS},
@@ -113,6 +113,21 @@ async def transfers_out(conn: Conn, first: date, last: date, location: str | Non
 
 async def capacity(conn: Conn, first: date, last: date, location: str | None) -> list[Row]:
     return await _fetch(conn, CAPACITY_SQL, first, last, location)
+
+
+async def evening_capacity(conn: Conn, first: date, last: date, location: str | None) -> Row | None:
+    """Minutes offered in the period, of them in evening windows (R12), and how many days' rows do not
+    know their evening part (written before it was kept)."""
+    return await _fetchrow(
+        conn,
+        "SELECT coalesce(sum(offered_minutes), 0)::bigint AS offered,"
+        " coalesce(sum(evening_minutes), 0)::bigint AS evening,"
+        " count(*) FILTER (WHERE evening_minutes IS NULL) AS unknown"
+        " FROM capacity_days WHERE day BETWEEN $1 AND $2 AND ($3::text IS NULL OR location_id = $3)",
+        first,
+        last,
+        location,
+    )
 
 
 async def concern_names(conn: Conn, first: date, last: date) -> list[Row]:

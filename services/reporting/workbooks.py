@@ -222,6 +222,7 @@ _DIMENSION_SHEETS = (
     ("concern", "Anliegen", "Anliegen"),
     ("mode", "Art", "Art"),
     ("channel", "Kanal", "Kanal"),
+    ("evening", "Abendtermine", "Tageszeit"),
     ("week", "Wochen", "Kalenderwoche"),
     ("day", "Tage", "Tag"),
 )

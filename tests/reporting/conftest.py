@@ -127,6 +127,7 @@ class Appt:
     language: Language = Language.DE
     booked_at: datetime = field(default_factory=lambda: berlin(BEFORE, 10))
     client_network: str | None = None
+    evening: bool = False
     status: AppointmentStatus = AppointmentStatus.BOOKED
     revision: int = 1
     id: uuid.UUID = field(default_factory=uuid.uuid4)
@@ -176,6 +177,7 @@ class Appt:
             channel=self.channel,
             interpreter_language=self.interpreter_language,
             language=self.language,
+            evening=self.evening,
             customer=CustomerData(
                 first_name=self.first_name,
                 last_name=self.last_name,

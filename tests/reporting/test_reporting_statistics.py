@@ -9,7 +9,7 @@ import random
 import re
 import uuid
 from collections import Counter
-from datetime import date, timedelta
+from datetime import date, time, timedelta
 from typing import Any
 
 import pytest
@@ -18,7 +18,7 @@ from openpyxl import load_workbook
 import shared.events.staff_work  # noqa: F401 -- registers the staff-work events (outcomes, callbacks)
 from shared.events import EventData, model_for
 from shared.events.appointment import AppointmentStatus, CancelledBy, Channel
-from shared.events.catalog import Mode
+from shared.events.catalog import Mode, WindowSnapshot
 from shared.events.mail import MailKind
 from shared.events.waiting_list import (
     EndReason,
@@ -564,6 +564,61 @@ async def test_a_ticket_handed_to_another_team_or_opened_again_counts_as_its_new
     assert await stored() == ("lt1", "open")
     await reporting.send((closed.model_validate({"callback": withdrawn}), at + timedelta(hours=1)))  # late
     assert await stored() == ("lt1", "open")
+
+
+@pytest.mark.req("R12")
+@pytest.mark.req("R35")
+async def test_evening_appointments_are_a_dimension_with_their_own_offered_minutes_and_utilisation(
+    reporting: Reporting,
+) -> None:
+    """Whether the mandatory evening slots (directive 3.3) are used: the statistics count the evening
+    appointments apart and set them against the minutes the evening windows offered."""
+    reporting.clock.set(berlin(DAY + timedelta(days=1), 12))
+    client = await reporting.start()
+    configured = location_event("mitte")
+    evening_window = WindowSnapshot(
+        group_id="lt1", weekday=DAY.weekday(), start=time(16), end=time(19), service_points=1, evening=True
+    )
+    configured = configured.model_copy(update={"windows": [*configured.windows, evening_window]})
+    late = [Appt("mitte", "leistungsbezug", berlin(DAY, 16, 30 * n), evening=True) for n in range(2)]
+    early = Appt("mitte", "neuantrag", berlin(DAY, 9))
+    await reporting.send(
+        (configured, berlin(DAY, 0) - timedelta(days=30)),
+        *((a.booked(), a.booked_at) for a in [*late, early]),
+    )
+    period = f"from={DAY}&to={DAY}"
+    report = await (
+        await client.get(f"/api/v1/staff/statistics/report?{period}", headers=stats_headers(reporting))
+    ).json()
+    parts = {f["key"]: f for f in report["by_evening"]}
+    assert list(parts) == ["daytime", "evening"]
+    assert (parts["evening"]["appointments"], parts["daytime"]["appointments"]) == (2, 1)
+    # Tuesday: entrance zone 4 h x 3, benefits team 4 h x 2, and the evening window 3 h x 1.
+    assert (parts["evening"]["offered_minutes"], parts["daytime"]["offered_minutes"]) == (180, 1200)
+    assert parts["evening"]["utilisation"] == round(60 / 180, 4)
+    assert parts["daytime"]["utilisation"] == round(60 / 1200, 4)
+    breakdown = await (
+        await client.get(
+            f"/api/v1/staff/statistics/breakdown?by=evening&{period}", headers=stats_headers(reporting)
+        )
+    ).json()
+    assert [i["appointments"] for i in breakdown["items"]] == [1, 2]
+
+    html = await (await client.get(f"/staff/statistics?{period}", headers=stats_headers(reporting))).text()
+    table = html.split("<caption>Termine abends und tagsüber</caption>")[1].split("</table>")[0]
+    assert '<th scope="row">abends (Abendtermine)</th><td class="n">2</td>' in table
+    export = await client.get(f"/api/v1/staff/statistics/export?{period}", headers=stats_headers(reporting))
+    sheet = list(load_workbook(io.BytesIO(await export.read()))["Abendtermine"].iter_rows(values_only=True))
+    rows = {row[0]: dict(zip(sheet[0], row, strict=True)) for row in sheet[1:]}
+    assert rows["abends (Abendtermine)"]["angebotene Minuten"] == 180
+
+    # A day whose evening part is unknown (written before it was kept): no evening utilisation at all.
+    await reporting.pool.execute("UPDATE capacity_days SET evening_minutes = NULL WHERE day = $1", DAY)
+    unknown = await (
+        await client.get(f"/api/v1/staff/statistics/report?{period}", headers=stats_headers(reporting))
+    ).json()
+    assert [(f["offered_minutes"], f["utilisation"]) for f in unknown["by_evening"]] == [(None, None)] * 2
+    assert unknown["total"]["offered_minutes"] == 1380
 
 
 @pytest.mark.req("R25")
