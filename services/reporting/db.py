@@ -68,9 +68,52 @@ async def insert_appointment(
 async def lock_appointment(conn: asyncpg.Connection, appointment_id: Any) -> Row | None:
     return await _fetchrow(
         conn,
-        "SELECT revision, location_id, day, anonymised_at FROM appointments WHERE id = $1 FOR UPDATE",
+        "SELECT revision, location_id, day, group_id, service_point, start_at, end_at, anonymised_at"
+        " FROM appointments WHERE id = $1 FOR UPDATE",
         appointment_id,
     )
+
+
+async def record_moved_away(
+    conn: asyncpg.Connection, appointment_id: Any, old: dict[str, Any], revision: int, at: datetime
+) -> None:
+    """The appointment left the list of `old` (location, day): keep its old slot there (a later move away
+    from the same list replaces it; an older one changes nothing)."""
+    await conn.execute(
+        "INSERT INTO moved_away (appointment_id, location_id, day, group_id, service_point, start_at,"
+        " end_at, revision, moved_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        " ON CONFLICT (appointment_id, location_id, day) DO UPDATE SET group_id = EXCLUDED.group_id,"
+        " service_point = EXCLUDED.service_point, start_at = EXCLUDED.start_at, end_at = EXCLUDED.end_at,"
+        " revision = EXCLUDED.revision, moved_at = EXCLUDED.moved_at"
+        " WHERE moved_away.revision < EXCLUDED.revision",
+        appointment_id,
+        old["location_id"],
+        old["day"],
+        old["group_id"],
+        old["service_point"],
+        old["start_at"],
+        old["end_at"],
+        revision,
+        at,
+    )
+
+
+async def moved_away_lists(conn: asyncpg.Connection, appointment_id: Any) -> list[tuple[str, date]]:
+    """The lists an appointment moved away from (they show it, and where it is now)."""
+    rows = await conn.fetch(
+        "SELECT location_id, day FROM moved_away WHERE appointment_id = $1", appointment_id
+    )
+    return [(r["location_id"], r["day"]) for r in rows]
+
+
+async def delete_moved_away(conn: asyncpg.Connection, before: date) -> int:
+    """R34: the rows of lists whose day is before `before`, and of appointments whose data are erased."""
+    result = await conn.execute(
+        "DELETE FROM moved_away m WHERE m.day < $1 OR EXISTS (SELECT 1 FROM appointments a"
+        " WHERE a.id = m.appointment_id AND a.anonymised_at IS NOT NULL)",
+        before,
+    )
+    return int(result.split()[-1])
 
 
 async def update_appointment(
@@ -487,11 +530,22 @@ async def store_day_list(
 
 
 async def day_list_appointments(conn: asyncpg.Connection, location_id: str, day: date) -> list[Row]:
+    """The appointments of a location and day, and those moved away from it (at their old slot, with
+    where they are now: `moved_to_*`), unless moved back."""
     return await _fetch(
         conn,
         "SELECT id, reference, status, group_id, service_point, concern_id, concern_name, start_at, end_at,"
         " mode, interpreter_language, outcome, first_name, last_name, phone, customer_number,"
-        " household_number, emergency, language FROM appointments WHERE location_id = $1 AND day = $2"
+        " household_number, emergency, language, cancel_code, handed_to, NULL::text AS moved_to_location,"
+        " NULL::text AS moved_to_name, NULL::timestamptz AS moved_to_start"
+        " FROM appointments WHERE location_id = $1 AND day = $2"
+        " UNION ALL"
+        " SELECT a.id, a.reference, a.status, m.group_id, m.service_point, a.concern_id, a.concern_name,"
+        " m.start_at, m.end_at, a.mode, a.interpreter_language, NULL, a.first_name, a.last_name, a.phone,"
+        " a.customer_number, a.household_number, a.emergency, a.language, NULL, NULL, a.location_id,"
+        " a.location_name, a.start_at"
+        " FROM moved_away m JOIN appointments a ON a.id = m.appointment_id"
+        " WHERE m.location_id = $1 AND m.day = $2 AND NOT (a.location_id = $1 AND a.day = $2)"
         " ORDER BY start_at, service_point, reference",
         location_id,
         day,

@@ -237,6 +237,10 @@ class DayListRow:
     reference: str
     emergency: bool = False
     language: str = "de"  # of the customer's pages and mails (de, de-x-ls, en)
+    # Moved away from this list (another day or location): where it is now, `moved_label` (R22).
+    moved_to: str = ""
+    # Cancelled because another location took the concern over without a free slot (R25): its name.
+    handed_to: str = ""
 
     @property
     def duration_minutes(self) -> int:
@@ -275,13 +279,35 @@ class DayListRow:
         return "\n".join(lines)
 
     @property
+    def moved(self) -> bool:
+        return bool(self.moved_to)
+
+    @property
+    def struck(self) -> bool:
+        """Not expected at this desk at this time: cancelled, or moved away."""
+        return self.moved or self.status == "cancelled"
+
+    @property
     def status_label(self) -> str:
+        if self.moved:
+            return f"{self.moved_to}, dort storniert" if self.status == "cancelled" else self.moved_to
+        if self.status == "cancelled" and self.handed_to:
+            return f"übergeben an Standort {self.handed_to} (Rückruf)"
         if self.outcome:
             return OUTCOME_LABELS.get(self.outcome, self.outcome)
         return STATUS_LABELS.get(self.status, self.status)
 
     def sort_key(self) -> tuple[datetime, int, str]:
         return (self.start, self.service_point, self.reference)
+
+
+def moved_label(location_id: str, to_location_id: str, to_location_name: str, to_start: datetime) -> str:
+    """Where an appointment moved away from a list went: "verlegt auf 18.03. 10:00" within the location,
+    "übernommen von Standort Nord (18.03. 10:00)" when another location took it over (R25)."""
+    when = f"{to_start.astimezone(BERLIN):%d.%m. %H:%M}"
+    if to_location_id != location_id:
+        return f"übernommen von Standort {to_location_name} ({when})"
+    return f"verlegt auf {when}"
 
 
 def day_list_filename(location_id: str, day: date) -> str:

@@ -156,7 +156,8 @@ def build_day_list(
         ws.oddHeader.center.text = f"Terminliste {location_name} - {names[group_id]} - {day:%d.%m.%Y}"
         ws.oddHeader.center.size = 9
 
-        cancelled = sum(1 for r in group_rows if r.status == "cancelled")
+        cancelled = sum(1 for r in group_rows if r.status == "cancelled" and not r.moved)
+        moved = sum(1 for r in group_rows if r.moved)
         ws.append([_cell(ws, f"Terminliste {location_name} - {date_label(day)}", font=_TITLE)])
         ws.append([_cell(ws, f"Serviceplatzgruppe: {names[group_id]}", font=_SUBTITLE)])
         ws.append(
@@ -165,7 +166,8 @@ def build_day_list(
                     ws,
                     f"Stand {stamp:%d.%m.%Y %H:%M} Uhr · {len(group_rows)}"
                     f" {'Termin' if len(group_rows) == 1 else 'Termine'}"
-                    f" (davon {cancelled} storniert) · {CONFIDENTIAL}",
+                    f" (davon {cancelled} storniert{f', {moved} verlegt' if moved else ''})"
+                    f" · {CONFIDENTIAL}",
                     font=_NOTE,
                 )
             ]
@@ -177,7 +179,7 @@ def build_day_list(
             ]
         )
         for r in group_rows:
-            struck = r.status == "cancelled"
+            struck = r.struck
             start = r.start.astimezone(BERLIN)
             values: list[Any] = [
                 _cell(ws, start.time().replace(second=0, microsecond=0), number_format="HH:MM"),
