@@ -68,6 +68,7 @@ from shared.events.staff_work import (
     AppointmentOutcomeRecordedV1,
     AppointmentTransferredV1,
     CallbackClosedV1,
+    CallbackClosure,
     CallbackCreatedV1,
     CallbackReason,
     CallbackStatus,
@@ -185,7 +186,15 @@ def ticket_of(row: asyncpg.Record) -> CallbackTicket:
         due_at=row["due_at"],
         claimed_at=row["claimed_at"],
         closed_at=row["closed_at"],
+        closed_as=_closed_as(row),
     )
+
+
+def _closed_as(row: asyncpg.Record) -> str | None:
+    """How the ticket ended, as a code for reporting (the result's text stays here, R34)."""
+    if row["closed_at"] is None:
+        return None
+    return CallbackClosure.WITHDRAWN if row["result"] == WITHDRAWN_RESULT else CallbackClosure.DONE
 
 
 # --- reading (R22, R27, R28) -------------------------------------------------------------------------

@@ -272,14 +272,18 @@ async def join_waiting_list(deps: Deps, request: WishRequest) -> WishOut:
                 # Under the key locks the trigger on `appointments` takes too (R5: never both).
                 await wdb.lock_keys(conn, *keys)
                 await wdb.check_no_booked_appointment(conn, *keys)
-                for replaced in await wdb.replace_unconfirmed(conn, *keys, now):
+                replaced_wishes = await wdb.replace_unconfirmed(conn, *keys, now)
+                for replaced in replaced_wishes:
                     await _publish(
                         conn,
                         deps,
                         WaitingWithdrawnV1(wish=snapshot(deps, replaced), reason=EndReason.REPLACED),
                     )
                 wish = await wdb.insert_wish(conn, values)
-                await _publish(conn, deps, WaitingRegisteredV1(wish=snapshot(deps, wish, token)))
+                registered = WaitingRegisteredV1(
+                    wish=snapshot(deps, wish, token), replaces_unconfirmed=bool(replaced_wishes)
+                )
+                await _publish(conn, deps, registered)
         except db.ReferenceTakenError:
             values["reference"] = new_reference(secrets.choice)
         except db.RetryableError:

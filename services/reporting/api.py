@@ -73,7 +73,7 @@ class PeriodQuery(_Query):
 
 
 class BreakdownQuery(PeriodQuery):
-    by: Literal["location", "group", "concern", "mode", "channel", "day", "week"] = Field(
+    by: Literal["location", "group", "concern", "mode", "channel", "day", "week", "evening"] = Field(
         description="The dimension of the breakdown."
     )
 

@@ -68,9 +68,52 @@ async def insert_appointment(
 async def lock_appointment(conn: asyncpg.Connection, appointment_id: Any) -> Row | None:
     return await _fetchrow(
         conn,
-        "SELECT revision, location_id, day, anonymised_at FROM appointments WHERE id = $1 FOR UPDATE",
+        "SELECT revision, location_id, day, group_id, service_point, start_at, end_at, anonymised_at"
+        " FROM appointments WHERE id = $1 FOR UPDATE",
         appointment_id,
     )
+
+
+async def record_moved_away(
+    conn: asyncpg.Connection, appointment_id: Any, old: dict[str, Any], revision: int, at: datetime
+) -> None:
+    """The appointment left the list of `old` (location, day): keep its old slot there (a later move away
+    from the same list replaces it; an older one changes nothing)."""
+    await conn.execute(
+        "INSERT INTO moved_away (appointment_id, location_id, day, group_id, service_point, start_at,"
+        " end_at, revision, moved_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        " ON CONFLICT (appointment_id, location_id, day) DO UPDATE SET group_id = EXCLUDED.group_id,"
+        " service_point = EXCLUDED.service_point, start_at = EXCLUDED.start_at, end_at = EXCLUDED.end_at,"
+        " revision = EXCLUDED.revision, moved_at = EXCLUDED.moved_at"
+        " WHERE moved_away.revision < EXCLUDED.revision",
+        appointment_id,
+        old["location_id"],
+        old["day"],
+        old["group_id"],
+        old["service_point"],
+        old["start_at"],
+        old["end_at"],
+        revision,
+        at,
+    )
+
+
+async def moved_away_lists(conn: asyncpg.Connection, appointment_id: Any) -> list[tuple[str, date]]:
+    """The lists an appointment moved away from (they show it, and where it is now)."""
+    rows = await conn.fetch(
+        "SELECT location_id, day FROM moved_away WHERE appointment_id = $1", appointment_id
+    )
+    return [(r["location_id"], r["day"]) for r in rows]
+
+
+async def delete_moved_away(conn: asyncpg.Connection, before: date) -> int:
+    """R34: the rows of lists whose day is before `before`, and of appointments whose data are erased."""
+    result = await conn.execute(
+        "DELETE FROM moved_away m WHERE m.day < $1 OR EXISTS (SELECT 1 FROM appointments a"
+        " WHERE a.id = m.appointment_id AND a.anonymised_at IS NOT NULL)",
+        before,
+    )
+    return int(result.split()[-1])
 
 
 async def update_appointment(
@@ -109,15 +152,25 @@ async def record_revision(
 
 
 async def record_cancellation(
-    conn: asyncpg.Connection, appointment_id: Any, at: datetime, by: str | None
+    conn: asyncpg.Connection,
+    appointment_id: Any,
+    at: datetime,
+    by: str | None,
+    *,
+    code: str | None = None,
+    handed_to: str | None = None,
 ) -> None:
     # Facts of the cancellation are kept whatever order the events came in: the first one wins.
     await conn.execute(
         "UPDATE appointments SET cancelled_at = coalesce(cancelled_at, $2),"
-        " cancelled_by = coalesce(cancelled_by, $3) WHERE id = $1",
+        " cancelled_by = coalesce(cancelled_by, $3),"
+        " cancel_code = coalesce(cancel_code, $4), handed_to = coalesce(handed_to, $5)"
+        " WHERE id = $1",
         appointment_id,
         at,
         by,
+        code or None,
+        handed_to or None,
     )
 
 
@@ -235,7 +288,7 @@ async def replace_capacity(
     location_id: str,
     revision: int,
     from_day: date,
-    rows: Sequence[tuple[str, date, int]],
+    rows: Sequence[tuple[str, date, int, int]],
 ) -> None:
     """Offered minutes from `from_day` on, as the snapshot `revision` says; earlier days stay as they were."""
     await conn.execute(
@@ -245,19 +298,22 @@ async def replace_capacity(
 
 
 async def add_capacity(
-    conn: asyncpg.Connection, location_id: str, revision: int, rows: Sequence[tuple[str, date, int]]
+    conn: asyncpg.Connection, location_id: str, revision: int, rows: Sequence[tuple[str, date, int, int]]
 ) -> None:
+    """Rows of (group, day, offered minutes, of them in evening windows)."""
     if not rows:
         return
     await conn.execute(
-        "INSERT INTO capacity_days (location_id, group_id, day, offered_minutes, revision)"
-        " SELECT $1, g, d, m, $2 FROM unnest($3::text[], $4::date[], $5::int[]) AS t(g, d, m)"
+        "INSERT INTO capacity_days (location_id, group_id, day, offered_minutes, revision, evening_minutes)"
+        " SELECT $1, g, d, m, $2, e"
+        " FROM unnest($3::text[], $4::date[], $5::int[], $6::int[]) AS t(g, d, m, e)"
         " ON CONFLICT DO NOTHING",
         location_id,
         revision,
         [r[0] for r in rows],
         [r[1] for r in rows],
         [r[2] for r in rows],
+        [r[3] for r in rows],
     )
 
 
@@ -325,7 +381,7 @@ async def allow_list(conn: asyncpg.Connection | asyncpg.Pool) -> list[str]:
 async def upsert_callback(conn: asyncpg.Connection, values: dict[str, Any], now: datetime) -> None:
     await conn.execute(
         "INSERT INTO callbacks (id, appointment_id, location_id, group_id, created_at, due_at, closed_at,"
-        " status, revision, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        " status, revision, updated_at, closed_as) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
         " ON CONFLICT (id) DO UPDATE SET"
         " appointment_id = coalesce(EXCLUDED.appointment_id, callbacks.appointment_id),"
         " location_id = coalesce(EXCLUDED.location_id, callbacks.location_id),"
@@ -340,6 +396,10 @@ async def upsert_callback(conn: asyncpg.Connection, values: dict[str, Any], now:
         " closed_at = CASE WHEN EXCLUDED.revision > callbacks.revision THEN EXCLUDED.closed_at"
         "   WHEN EXCLUDED.revision < callbacks.revision THEN callbacks.closed_at"
         "   ELSE coalesce(callbacks.closed_at, EXCLUDED.closed_at) END,"
+        # How it ended goes with the closing (a ticket opened again has not ended).
+        " closed_as = CASE WHEN EXCLUDED.revision > callbacks.revision THEN EXCLUDED.closed_as"
+        "   WHEN EXCLUDED.revision < callbacks.revision THEN callbacks.closed_as"
+        "   ELSE coalesce(callbacks.closed_as, EXCLUDED.closed_as) END,"
         " status = CASE WHEN EXCLUDED.revision > callbacks.revision THEN EXCLUDED.status"
         "   WHEN EXCLUDED.revision < callbacks.revision THEN callbacks.status"
         "   WHEN callbacks.closed_at IS NOT NULL AND EXCLUDED.closed_at IS NULL"
@@ -355,6 +415,7 @@ async def upsert_callback(conn: asyncpg.Connection, values: dict[str, Any], now:
         values["status"],
         values["revision"],
         now,
+        values["closed_as"],
     )
 
 
@@ -480,11 +541,22 @@ async def store_day_list(
 
 
 async def day_list_appointments(conn: asyncpg.Connection, location_id: str, day: date) -> list[Row]:
+    """The appointments of a location and day, and those moved away from it (at their old slot, with
+    where they are now: `moved_to_*`), unless moved back."""
     return await _fetch(
         conn,
         "SELECT id, reference, status, group_id, service_point, concern_id, concern_name, start_at, end_at,"
         " mode, interpreter_language, outcome, first_name, last_name, phone, customer_number,"
-        " household_number, emergency, language FROM appointments WHERE location_id = $1 AND day = $2"
+        " household_number, emergency, language, cancel_code, handed_to, NULL::text AS moved_to_location,"
+        " NULL::text AS moved_to_name, NULL::timestamptz AS moved_to_start"
+        " FROM appointments WHERE location_id = $1 AND day = $2"
+        " UNION ALL"
+        " SELECT a.id, a.reference, a.status, m.group_id, m.service_point, a.concern_id, a.concern_name,"
+        " m.start_at, m.end_at, a.mode, a.interpreter_language, NULL, a.first_name, a.last_name, a.phone,"
+        " a.customer_number, a.household_number, a.emergency, a.language, NULL, NULL, a.location_id,"
+        " a.location_name, a.start_at"
+        " FROM moved_away m JOIN appointments a ON a.id = m.appointment_id"
+        " WHERE m.location_id = $1 AND m.day = $2 AND NOT (a.location_id = $1 AND a.day = $2)"
         " ORDER BY start_at, service_point, reference",
         location_id,
         day,

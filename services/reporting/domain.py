@@ -45,17 +45,26 @@ CANCELLED_BY_LABELS = {
     "service_centre": "Service-Center",
     "system": "System",
 }
-# The waiting list's events (R45) as counted in `waiting_counts`, in the order of a wish's life.
+# The waiting list's events (R45) as counted in `waiting_counts` (`waiting_list.counted_as`), in the order
+# of a wish's life; then the endings that are no withdrawal or expiry of a wish (counted apart).
 WAITING_LABELS = {
     "registered": "eingetragen",
     "confirmed": "Adresse bestätigt",
     "offered": "Termin angeboten",
     "offer_expired": "Angebot verfallen",
     "fulfilled": "Termin gebucht",
+    "fulfilled_via_offer": "davon über ein Angebot",
+    "fulfilled_on_own": "davon selbst gebucht",
     "withdrawn": "zurückgezogen",
     "expired": "ohne Termin abgelaufen",
+    "not_confirmed": "Adresse nie bestätigt",
+    "replaced": "durch neue Eintragung ersetzt",
+    "re_registered": "erneut eingetragen",
 }
 WEEKDAYS_DE = ("Montag", "Dienstag", "Mittwoch", "Donnerstag", "Freitag", "Samstag", "Sonntag")
+
+# The evening dimension of the statistics (R12): appointments in evening windows and the others.
+EVENING_LABELS = {"daytime": "tagsüber", "evening": "abends (Abendtermine)"}
 
 CALLBACK_PROMISE = timedelta(hours=48)  # directive 2.3: callbacks within 48 hours
 
@@ -109,9 +118,12 @@ def date_label(day: date) -> str:
 # --- offered capacity ---------------------------------------------------------------------------------
 
 
-def offered_minutes(snapshot: LocationConfiguredV1, day: date) -> dict[str, int]:
+def offered_minutes(
+    snapshot: LocationConfiguredV1, day: date, *, evening_only: bool = False
+) -> dict[str, int]:
     """Minutes offered per group on `day`: the windows of that weekday times their service points (fewer
-    under a restriction), none on public holidays of Bremen, on closures, or at an inactive location."""
+    under a restriction), none on public holidays of Bremen, on closures, or at an inactive location.
+    `evening_only`: those of the evening windows alone (R12, directive 3.3)."""
     groups = {g.id: 0 for g in snapshot.groups}
     if not snapshot.active or is_public_holiday(day):
         return groups
@@ -126,7 +138,7 @@ def offered_minutes(snapshot: LocationConfiguredV1, day: date) -> dict[str, int]
             else:
                 group_left[closure.group_id] = min(group_left.get(closure.group_id, left), left)
     for window in snapshot.windows:
-        if window.weekday != day.weekday():
+        if window.weekday != day.weekday() or (evening_only and not window.evening):
             continue
         caps = [c for c in (location_left, group_left.get(window.group_id)) if c is not None]
         points = min([window.service_points, *caps])
@@ -221,6 +233,10 @@ class DayListRow:
     reference: str
     emergency: bool = False
     language: str = "de"  # of the customer's pages and mails (de, de-x-ls, en)
+    # Moved away from this list (another day or location): where it is now, `moved_label` (R22).
+    moved_to: str = ""
+    # Cancelled because another location took the concern over without a free slot (R25): its name.
+    handed_to: str = ""
 
     @property
     def duration_minutes(self) -> int:
@@ -259,13 +275,35 @@ class DayListRow:
         return "\n".join(lines)
 
     @property
+    def moved(self) -> bool:
+        return bool(self.moved_to)
+
+    @property
+    def struck(self) -> bool:
+        """Not expected at this desk at this time: cancelled, or moved away."""
+        return self.moved or self.status == "cancelled"
+
+    @property
     def status_label(self) -> str:
+        if self.moved:
+            return f"{self.moved_to}, dort storniert" if self.status == "cancelled" else self.moved_to
+        if self.status == "cancelled" and self.handed_to:
+            return f"übergeben an Standort {self.handed_to} (Rückruf)"
         if self.outcome:
             return OUTCOME_LABELS.get(self.outcome, self.outcome)
         return STATUS_LABELS.get(self.status, self.status)
 
     def sort_key(self) -> tuple[datetime, int, str]:
         return (self.start, self.service_point, self.reference)
+
+
+def moved_label(location_id: str, to_location_id: str, to_location_name: str, to_start: datetime) -> str:
+    """Where an appointment moved away from a list went: "verlegt auf 18.03. 10:00" within the location,
+    "übernommen von Standort Nord (18.03. 10:00)" when another location took it over (R25)."""
+    when = f"{to_start.astimezone(BERLIN):%d.%m. %H:%M}"
+    if to_location_id != location_id:
+        return f"übernommen von Standort {to_location_name} ({when})"
+    return f"verlegt auf {when}"
 
 
 def day_list_filename(location_id: str, day: date) -> str:

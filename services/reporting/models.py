@@ -26,9 +26,23 @@ class Figures(_Model):
     key: str = Field(description="The slice: a location or concern id, a mode, a channel, a date, a week.")
     label: str
     appointments: int = 0
-    cancellations: int = 0
+    cancellations: int = Field(default=0, description="Cancelled appointments, without the hand-overs.")
     cancelled_by: dict[str, int] = Field(
-        default_factory=dict, description="Cancellations by who cancelled: customer, staff, ..."
+        default_factory=dict,
+        description="Cancellations by who cancelled: customer, staff, ... (without the hand-overs).",
+    )
+    handed_over: int = Field(
+        default=0,
+        description="Appointments handed over to the responsible location without a free slot (R25): "
+        "cancelled here, the concern goes to a callback there; not a cancellation.",
+    )
+    transferred_in: int = Field(
+        default=0, description="Appointments taken over from another location (R25) into this slice."
+    )
+    transferred_out: int | None = Field(
+        default=None,
+        description="Appointments booked at this location and taken over by another one (R25), counted "
+        "by their day; for locations and the total only.",
     )
     no_shows: int = 0
     outcomes: dict[str, int] = Field(
@@ -44,7 +58,8 @@ class Figures(_Model):
     interpreter: int = Field(default=0, description="Appointments with an interpreter (R26).")
     booked_minutes: int = Field(default=0, description="Minutes of appointments not cancelled.")
     offered_minutes: int | None = Field(
-        default=None, description="Minutes offered (windows x service points); none for concern, mode."
+        default=None,
+        description="Minutes offered (windows x service points); none for concern, mode, channel.",
     )
     lead_time_mean_hours: float | None = None
     lead_time_median_hours: float | None = None
@@ -60,15 +75,21 @@ class Figures(_Model):
 
 
 class CallbackFigures(_Model):
-    """Callback tickets created in the period (directive 2.3: within 48 hours)."""
+    """Callback tickets created in the period (directive 2.3: within 48 hours). A ticket withdrawn because
+    the outcome was corrected away from callback is counted in `withdrawn` only."""
 
     key: str
     label: str
-    created: int = 0
+    created: int = Field(default=0, description="Tickets created, without the withdrawn ones.")
     closed_in_time: int = 0
     closed_late: int = 0
     open_in_time: int = 0
     open_overdue: int = 0
+    withdrawn: int = Field(
+        default=0,
+        description="Tickets closed because the outcome was corrected away from callback: nobody was to "
+        "call back, so they count neither as created nor as closed in time.",
+    )
 
 
 class WaitingFigures(_Model):
@@ -77,13 +98,42 @@ class WaitingFigures(_Model):
 
     key: str
     label: str
-    registered: int = Field(default=0, description="Wishes entered.")
+    registered: int = Field(
+        default=0,
+        description="Wishes entered; a new registration that replaced the same customer's unconfirmed "
+        "wish is in `re_registered` instead (one customer, one wish).",
+    )
     confirmed: int = Field(default=0, description="Wishes whose e-mail address was confirmed.")
     offered: int = Field(default=0, description="Freed times offered to a waiting customer.")
     offer_expired: int = Field(default=0, description="Offers not taken in time.")
-    fulfilled: int = Field(default=0, description="Wishes ended by a booking.")
-    withdrawn: int = Field(default=0, description="Wishes withdrawn.")
-    expired: int = Field(default=0, description="Wishes ended at their last day without an appointment.")
+    fulfilled: int = Field(
+        default=0,
+        description="Wishes ended by a booking: `fulfilled_via_offer` + `fulfilled_on_own` (days "
+        "counted before the split have the sum only).",
+    )
+    fulfilled_via_offer: int = Field(default=0, description="Wishes ended by booking a time offered.")
+    fulfilled_on_own: int = Field(
+        default=0, description="Wishes ended because the customer booked an appointment on their own."
+    )
+    withdrawn: int = Field(
+        default=0, description="Wishes withdrawn by the customer (not those in `replaced`)."
+    )
+    expired: int = Field(
+        default=0,
+        description="Wishes ended without an appointment: their last day passed, or too many offers "
+        "missed (not those in `not_confirmed`).",
+    )
+    not_confirmed: int = Field(
+        default=0, description="Registrations ended because the e-mail address was never confirmed."
+    )
+    replaced: int = Field(
+        default=0,
+        description="Unconfirmed wishes replaced by a new registration of the same customer.",
+    )
+    re_registered: int = Field(
+        default=0,
+        description="Registrations that replaced the same customer's unconfirmed wish (not in `registered`).",
+    )
 
 
 class MailFigures(_Model):
@@ -92,7 +142,7 @@ class MailFigures(_Model):
     failed: int = 0
 
 
-DIMENSIONS = ("location", "group", "concern", "mode", "channel", "day", "week")
+DIMENSIONS = ("location", "group", "concern", "mode", "channel", "day", "week", "evening")
 
 
 class StatisticsReport(_Model):
@@ -107,6 +157,11 @@ class StatisticsReport(_Model):
     by_channel: list[Figures]
     by_day: list[Figures]
     by_week: list[Figures]
+    by_evening: list[Figures] = Field(
+        default_factory=list,
+        description="Appointments in evening windows (key `evening`, R12, directive 3.3) and the others "
+        "(`daytime`), with the minutes offered in each when every day of the period knows them.",
+    )
     callbacks: CallbackFigures
     callbacks_by_location: list[CallbackFigures]
     mails: list[MailFigures]

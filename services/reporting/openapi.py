@@ -69,8 +69,9 @@ ROUTES = (
     ApiRoute(
         "GET",
         "/api/v1/staff/statistics/report",
-        "Every figure: cancellations by whom, outcomes, utilisation, lead times, callbacks, mails; "
-        "by location, group, concern, mode, channel, day and week (statistics role, R35)",
+        "Every figure: cancellations by whom, hand-overs and transfers, outcomes, utilisation, lead times, "
+        "callbacks, mails, the waiting list; by location, group, concern, mode, channel, day, week and "
+        "evening (statistics role, R35)",
         query=PeriodQuery,
         response=StatisticsReport,
         errors=AUTH,

@@ -28,6 +28,7 @@ from services.reporting.domain import (
     keyed_hash,
     list_delete_after,
     list_due_at,
+    moved_label,
     network_prefix,
     normalise_email,
     offered_minutes,
@@ -130,6 +131,8 @@ async def apply_appointment_event(
         conn, snapshot.id, {**values, "anonymised_at": now if expired else None}, now
     )
     anonymised = expired
+    # The list the appointment left (another day or location), where it stays struck through (R22).
+    moved_from: dict[str, Any] | None = None if expired or not newest else _moved_from(data, snapshot)
     if not newest:
         existing = await db.lock_appointment(conn, snapshot.id)
         assert existing is not None  # noqa: S101 -- the insert found it
@@ -142,6 +145,16 @@ async def apply_appointment_event(
             touched.add((existing["location_id"], existing["day"]))
             if expired and existing["anonymised_at"] is None:
                 await db.anonymise_appointment(conn, snapshot.id, now)
+            if not anonymised:
+                moved_from = dict(existing)
+    if moved_from is not None and (moved_from["location_id"], moved_from["day"]) != (
+        values["location_id"],
+        values["day"],
+    ):
+        await db.record_moved_away(conn, snapshot.id, moved_from, snapshot.revision, envelope.occurred_at)
+    if newest and not anonymised:
+        # Lists it moved away from before show where it is now (and its data as they are now).
+        touched.update(await db.moved_away_lists(conn, snapshot.id))
 
     await db.record_revision(
         conn,
@@ -156,7 +169,12 @@ async def apply_appointment_event(
     # file in booking, never read here, and not kept.
     if envelope.type == "appointment.cancelled":
         await db.record_cancellation(
-            conn, snapshot.id, envelope.occurred_at, _text(getattr(data, "cancelled_by", None))
+            conn,
+            snapshot.id,
+            envelope.occurred_at,
+            _text(getattr(data, "cancelled_by", None)),
+            code=_text(getattr(data, "reason_code", None)),
+            handed_to=_text(getattr(data, "handed_to", None)),
         )
     outcome = _text(getattr(data, "outcome", None))
     if outcome:
@@ -178,6 +196,22 @@ async def apply_appointment_event(
         await db.mark_lists_stale(conn, touched)
 
 
+def _moved_from(data: EventData, snapshot: AppointmentSnapshot) -> dict[str, Any] | None:
+    """The old slot a move event names, for an appointment seen first with it (its booking arrives late,
+    or was before reporting kept lists): `previous_start` and, for a transfer, `from_location_id`."""
+    previous: datetime | None = getattr(data, "previous_start", None)
+    if previous is None:
+        return None
+    return {
+        "location_id": getattr(data, "from_location_id", None) or snapshot.location_id,
+        "day": berlin_day(previous),
+        "group_id": getattr(data, "from_group_id", None) or snapshot.group_id,
+        "service_point": snapshot.service_point,
+        "start_at": previous,
+        "end_at": getattr(data, "previous_end", None) or previous,
+    }
+
+
 async def apply_personal_data_erased(
     conn: asyncpg.Connection,
     _envelope: Envelope,
@@ -191,14 +225,21 @@ async def apply_personal_data_erased(
     day = await db.appointment_day(conn, data.appointment_id)
     await db.anonymise_appointment(conn, data.appointment_id, clock.now())
     if day is not None:
-        await db.mark_lists_stale(conn, [day])
+        await db.mark_lists_stale(conn, [day, *await db.moved_away_lists(conn, data.appointment_id)])
 
 
-def capacity_rows(snapshot: LocationConfiguredV1, first: date, last: date) -> list[tuple[str, date, int]]:
-    rows: list[tuple[str, date, int]] = []
+def capacity_rows(
+    snapshot: LocationConfiguredV1, first: date, last: date
+) -> list[tuple[str, date, int, int]]:
+    """Per group and day: the minutes offered, and the part of them in evening windows (R12)."""
+    rows: list[tuple[str, date, int, int]] = []
     day = first
     while day <= last:
-        rows.extend((group_id, day, minutes) for group_id, minutes in offered_minutes(snapshot, day).items())
+        evening = offered_minutes(snapshot, day, evening_only=True)
+        rows.extend(
+            (group_id, day, minutes, evening.get(group_id, 0))
+            for group_id, minutes in offered_minutes(snapshot, day).items()
+        )
         day += timedelta(days=1)
     return rows
 
@@ -255,7 +296,8 @@ def _instant(value: Any) -> datetime | None:
 async def apply_callback_event(
     conn: asyncpg.Connection, envelope: Envelope, data: EventData, *, clock: Clock
 ) -> None:
-    """`callback.created` / `callback.closed`: only ids, team and times are kept (no note, no number).
+    """`callback.created` / `callback.closed`: only ids, team, times and how it ended are kept (no note, no
+    result, no number).
     Reads the ticket flat or under `callback`, so that the staff-work models fit as they come."""
     raw = data.model_dump(mode="json")
     payload: dict[str, Any] = raw.get("callback") if isinstance(raw.get("callback"), dict) else raw  # type: ignore[assignment]  # checked by isinstance
@@ -279,6 +321,8 @@ async def apply_callback_event(
             "due_at": _instant(_field(payload, "due_at")) or created + timedelta(hours=48),
             "closed_at": closed,
             "status": _text(_field(payload, "status")) or ("closed" if closed else "open"),
+            # "withdrawn": the outcome was corrected away from callback; not a kept promise (DA 2.3).
+            "closed_as": _text(_field(payload, "closed_as")) if closed else None,
             "revision": int(_field(payload, "revision") or 0),
         },
         clock.now(),
@@ -352,6 +396,10 @@ async def _build_list(
             reference=r["reference"] or "",
             emergency=r["emergency"],
             language=r["language"],
+            moved_to=""
+            if r["moved_to_location"] is None
+            else moved_label(location_id, r["moved_to_location"], r["moved_to_name"], r["moved_to_start"]),
+            handed_to=(r["handed_to"] or "") if r["cancel_code"] == "handed_over" else "",
         )
         for r in records
     ]
@@ -510,6 +558,7 @@ async def run_retention(
         counts = {
             "appointments_anonymised": await db.anonymise_ended_before(conn, cutoff, started),
             "revision_rows_deleted": await db.delete_revisions_of_anonymised(conn),
+            "moved_away_rows_deleted": await db.delete_moved_away(conn, berlin_day(cutoff)),
             **await delete_messages_before(conn, cutoff),
             "day_list_files_deleted": await db.delete_expired_lists(conn, started),
         }

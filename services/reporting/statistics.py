@@ -14,6 +14,7 @@ from services.reporting.config import Settings
 from services.reporting.domain import (
     CANCELLED_BY_LABELS,
     CHANNEL_LABELS,
+    EVENING_LABELS,
     LEAD_TIME_BUCKETS,
     MODE_LABELS,
     OUTCOME_LABELS,
@@ -52,19 +53,22 @@ def period_of(settings: Settings, clock: Clock, first: date | None, last: date |
 def _dimension(row: Any) -> str:
     if not row["g_location"]:
         return "group" if not row["g_group"] else "location"
-    for name in ("concern", "mode", "channel", "day", "week"):
+    for name in ("concern", "mode", "channel", "day", "week", "evening"):
         if not row[f"g_{name}"]:
             return name
     return "total"
 
 
-def _figures(row: Any, key: str, label: str, offered: int | None) -> Figures:
+def _figures(row: Any, key: str, label: str, offered: int | None, moved_out: int | None) -> Figures:
     return Figures(
         key=key,
         label=label,
         appointments=row["appointments"],
         cancellations=row["cancellations"],
         cancelled_by={k: row[f"cancelled_by_{k}"] for k in CANCELLED_BY_LABELS},
+        handed_over=row["handed_over"],
+        transferred_in=row["transferred_in"],
+        transferred_out=moved_out,
         no_shows=row["outcome_no_show"],
         outcomes={k: row[f"outcome_{k}"] for k in OUTCOME_LABELS},
         without_outcome=row["without_outcome"],
@@ -108,6 +112,9 @@ class _Names:
             return d.isoformat(), f"{WEEKDAYS_DE[d.weekday()][:2]} {d:%d.%m.%Y}"
         if dimension == "week":
             return row["week"], row["week"]
+        if dimension == "evening":
+            key = "evening" if row["evening"] else "daytime"
+            return key, EVENING_LABELS[key]
         return "total", "gesamt"
 
 
@@ -117,13 +124,14 @@ def _iso_week(day: date) -> str:
     return f"{year}-W{week:02d}"
 
 
-def _empty(key: str, label: str, offered: int | None) -> Figures:
+def _empty(key: str, label: str, offered: int | None, moved_out: int | None = None) -> Figures:
     return Figures(
         key=key,
         label=label,
         cancelled_by=dict.fromkeys(CANCELLED_BY_LABELS, 0),
         outcomes=dict.fromkeys(OUTCOME_LABELS, 0),
         offered_minutes=offered,
+        transferred_out=moved_out,
     )
 
 
@@ -152,20 +160,34 @@ async def statistics_report(
         key, _ = names.key_and_label(dim, c)
         offered[(dim, key)] = int(c["offered"] or 0)
     has_capacity = bool(capacity_rows) and any(offered.values())
-
-    buckets: dict[str, dict[str, Figures]] = {
-        d: {} for d in ("location", "group", "concern", "mode", "channel", "day", "week")
+    moved_out = {
+        r["location_id"] or "total": int(r["transferred_out"])
+        for r in await sdb.transfers_out(pool, period.first, period.last, location)
     }
-    total = _empty("total", "gesamt", offered.get(("total", "total")) if has_capacity else None)
+
+    evening = await sdb.evening_capacity(pool, period.first, period.last, location)
+    if has_capacity and evening is not None and not evening["unknown"]:
+        offered[("evening", "evening")] = int(evening["evening"])
+        offered[("evening", "daytime")] = int(evening["offered"]) - int(evening["evening"])
+    buckets: dict[str, dict[str, Figures]] = {
+        d: {} for d in ("location", "group", "concern", "mode", "channel", "day", "week", "evening")
+    }
+    total = _empty(
+        "total",
+        "gesamt",
+        offered.get(("total", "total")) if has_capacity else None,
+        moved_out.get("total", 0),
+    )
     for row in rows:
         dim = _dimension(row)
         key, label = names.key_and_label(dim, row)
         capacity = (
             offered.get((dim, key), 0 if has_capacity else None)
             if dim in ("location", "group", "day", "week", "total")
-            else None
+            else offered.get((dim, key))
         )
-        figures = _figures(row, key, label, capacity)
+        out = moved_out.get(key, 0) if dim in ("location", "total") else None
+        figures = _figures(row, key, label, capacity, out)
         if dim == "total":
             total = figures
         else:
@@ -176,7 +198,15 @@ async def statistics_report(
         if dim in ("location", "group") and key not in buckets[dim] and minutes > 0:
             loc, _, gid = key.partition("/")
             label = names.key_and_label(dim, {"location_id": loc, "group_id": gid})[1]
-            buckets[dim][key] = _empty(key, label, minutes)
+            buckets[dim][key] = _empty(
+                key, label, minutes, moved_out.get(key, 0) if dim == "location" else None
+            )
+    # A location whose every appointment of the period went elsewhere still shows them as transferred.
+    for key, count in moved_out.items():
+        if key != "total" and key not in buckets["location"]:
+            label = names.key_and_label("location", {"location_id": key})[1]
+            capacity = offered.get(("location", key), 0 if has_capacity else None)
+            buckets["location"][key] = _empty(key, label, capacity, count)
     # Every day and ISO week of the period, like the days: a week without appointments is the one a
     # weekly trend looks for (its part within the period, as the database's `IYYY-"W"IW` counts it).
     day = period.first
@@ -193,12 +223,17 @@ async def statistics_report(
             )
         day += timedelta(days=1)
 
+    # Both parts of the day, also without appointments: an evening offered and not used is the finding.
+    for key, label in EVENING_LABELS.items():
+        if key not in buckets["evening"]:
+            buckets["evening"][key] = _empty(key, label, offered.get(("evening", key)))
+
     def ordered(dim: str) -> list[Figures]:
         items = list(buckets[dim].values())
         if dim in ("day", "week"):
             return sorted(items, key=lambda f: f.key)
-        if dim in ("mode", "channel"):
-            order = list(MODE_LABELS if dim == "mode" else CHANNEL_LABELS)
+        if dim in ("mode", "channel", "evening"):
+            order = list({"mode": MODE_LABELS, "channel": CHANNEL_LABELS, "evening": EVENING_LABELS}[dim])
             return sorted(items, key=lambda f: order.index(f.key) if f.key in order else len(order))
         if dim == "concern":
             return sorted(items, key=lambda f: (-f.appointments, f.label))
@@ -214,6 +249,7 @@ async def statistics_report(
             closed_late=r["closed_late"],
             open_in_time=r["open_in_time"],
             open_overdue=r["open_overdue"],
+            withdrawn=r["withdrawn"],
         )
         for r in await sdb.callbacks(pool, start, end, location, now)
     ]
@@ -246,6 +282,7 @@ async def statistics_report(
         by_channel=ordered("channel"),
         by_day=ordered("day"),
         by_week=ordered("week"),
+        by_evening=ordered("evening"),
         callbacks=callback_total,
         callbacks_by_location=sorted((c for c in callbacks if c.key != "total"), key=lambda c: c.label),
         mails=mails,

@@ -25,7 +25,7 @@ async def _fetchrow(conn: Any, sql: str, *args: Any) -> Row | None:
 # Dimensions of the breakdowns and the GROUPING SETS that compute them in one pass.
 _GROUPING = (
     "GROUPING SETS ((), (location_id), (location_id, group_id), (concern_id), (mode), (channel), (day),"
-    " (week))"
+    " (week), (evening))"
 )
 
 
@@ -43,14 +43,21 @@ def _bucket_filters() -> str:
 
 
 _COUNTS = ", ".join(
-    [f"count(*) FILTER (WHERE cancelled_by = '{k}') AS cancelled_by_{k}" for k in CANCELLED_BY_LABELS]
+    [
+        f"count(*) FILTER (WHERE cancelled_by = '{k}' AND NOT handed_over) AS cancelled_by_{k}"
+        for k in CANCELLED_BY_LABELS
+    ]
     + [f"count(*) FILTER (WHERE outcome = '{k}') AS outcome_{k}" for k in OUTCOME_LABELS]
 )
 
 FIGURES_SQL = f"""
 WITH a AS (
-    SELECT location_id, group_id, concern_id, mode, channel, day, status, cancelled_by, outcome,
+    SELECT location_id, group_id, concern_id, mode, channel, day, evening, status, cancelled_by, outcome,
            interpreter_language,
+           -- R25: handed over to the responsible location without a free slot (a callback there): the
+           -- concern was not cancelled, so it is counted apart from the cancellations.
+           coalesce(status = 'cancelled' AND cancel_code = 'handed_over', false) AS handed_over,
+           transferred_from IS NOT NULL AND transferred_from <> location_id AS transferred_in,
            to_char(day, 'IYYY-"W"IW') AS week,
            extract(epoch FROM start_at - booked_at) / 3600.0 AS lead_hours,
            extract(epoch FROM end_at - start_at) / 60.0 AS minutes
@@ -59,11 +66,13 @@ WITH a AS (
 )
 SELECT grouping(location_id) AS g_location, grouping(group_id) AS g_group,
        grouping(concern_id) AS g_concern, grouping(mode) AS g_mode, grouping(channel) AS g_channel,
-       grouping(day) AS g_day, grouping(week) AS g_week,
-       location_id, group_id, concern_id, mode, channel, day, week,
+       grouping(day) AS g_day, grouping(week) AS g_week, grouping(evening) AS g_evening,
+       location_id, group_id, concern_id, mode, channel, day, week, evening,
        count(*) AS appointments,
-       count(*) FILTER (WHERE status = 'cancelled') AS cancellations,
+       count(*) FILTER (WHERE status = 'cancelled' AND NOT handed_over) AS cancellations,
        {_COUNTS},
+       count(*) FILTER (WHERE handed_over) AS handed_over,
+       count(*) FILTER (WHERE transferred_in) AS transferred_in,
        count(*) FILTER (WHERE status = 'passed' AND outcome IS NULL) AS without_outcome,
        count(*) FILTER (WHERE interpreter_language IS NOT NULL) AS interpreter,
        coalesce(round(sum(minutes) FILTER (WHERE status <> 'cancelled')), 0)::bigint AS booked_minutes,
@@ -87,8 +96,38 @@ async def figures(conn: Conn, first: date, last: date, location: str | None) -> 
     return await _fetch(conn, FIGURES_SQL, first, last, location)
 
 
+async def transfers_out(conn: Conn, first: date, last: date, location: str | None) -> list[Row]:
+    """Appointments of the period taken over by another location (R25), by the location they were booked
+    at (directive 3.4: bookings at the wrong location); `location_id` NULL is the sum."""
+    return await _fetch(
+        conn,
+        "SELECT transferred_from AS location_id, count(*) AS transferred_out FROM appointments"
+        " WHERE day BETWEEN $1 AND $2 AND transferred_from IS NOT NULL AND transferred_from <> location_id"
+        " AND ($3::text IS NULL OR transferred_from = $3)"
+        " GROUP BY GROUPING SETS ((), (transferred_from))",
+        first,
+        last,
+        location,
+    )
+
+
 async def capacity(conn: Conn, first: date, last: date, location: str | None) -> list[Row]:
     return await _fetch(conn, CAPACITY_SQL, first, last, location)
+
+
+async def evening_capacity(conn: Conn, first: date, last: date, location: str | None) -> Row | None:
+    """Minutes offered in the period, of them in evening windows (R12), and how many days' rows do not
+    know their evening part (written before it was kept)."""
+    return await _fetchrow(
+        conn,
+        "SELECT coalesce(sum(offered_minutes), 0)::bigint AS offered,"
+        " coalesce(sum(evening_minutes), 0)::bigint AS evening,"
+        " count(*) FILTER (WHERE evening_minutes IS NULL) AS unknown"
+        " FROM capacity_days WHERE day BETWEEN $1 AND $2 AND ($3::text IS NULL OR location_id = $3)",
+        first,
+        last,
+        location,
+    )
 
 
 async def concern_names(conn: Conn, first: date, last: date) -> list[Row]:
@@ -107,12 +146,17 @@ async def callbacks(
 ) -> list[Row]:
     return await _fetch(
         conn,
-        "SELECT grouping(location_id) AS g_location, location_id, count(*) AS created,"
-        " count(*) FILTER (WHERE closed_at IS NOT NULL AND closed_at <= due_at) AS closed_in_time,"
-        " count(*) FILTER (WHERE closed_at IS NOT NULL AND closed_at > due_at) AS closed_late,"
+        # A withdrawn ticket (the outcome corrected away from callback) was no promise to keep: it is
+        # counted apart, neither as created nor as closed in time (DA 2.3).
+        "SELECT grouping(location_id) AS g_location, location_id,"
+        " count(*) FILTER (WHERE NOT withdrawn) AS created,"
+        " count(*) FILTER (WHERE NOT withdrawn AND closed_at <= due_at) AS closed_in_time,"
+        " count(*) FILTER (WHERE NOT withdrawn AND closed_at > due_at) AS closed_late,"
+        " count(*) FILTER (WHERE withdrawn) AS withdrawn,"
         " count(*) FILTER (WHERE closed_at IS NULL AND $4 <= due_at) AS open_in_time,"
         " count(*) FILTER (WHERE closed_at IS NULL AND $4 > due_at) AS open_overdue"
-        " FROM callbacks WHERE created_at >= $1 AND created_at < $2"
+        " FROM (SELECT *, closed_at IS NOT NULL AND closed_as IS NOT DISTINCT FROM 'withdrawn' AS withdrawn"
+        "   FROM callbacks) c WHERE created_at >= $1 AND created_at < $2"
         " AND ($3::text IS NULL OR location_id = $3)"
         " GROUP BY GROUPING SETS ((), (location_id))",
         start,

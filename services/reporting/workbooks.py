@@ -164,7 +164,8 @@ def build_day_list(
         )
         ws.oddHeader.center.size = 9
 
-        cancelled = sum(1 for r in group_rows if r.status == "cancelled")
+        cancelled = sum(1 for r in group_rows if r.status == "cancelled" and not r.moved)
+        moved = sum(1 for r in group_rows if r.moved)
         ws.append([_cell(ws, f"Terminliste {location_name} - {date_label(day)}", font=_TITLE)])
         ws.append([_cell(ws, f"Serviceplatzgruppe: {names[group_id]}", font=_SUBTITLE)])
         ws.append(
@@ -173,7 +174,8 @@ def build_day_list(
                     ws,
                     f"Stand {stamp:%d.%m.%Y %H:%M} Uhr · {len(group_rows)}"
                     f" {'Termin' if len(group_rows) == 1 else 'Termine'}"
-                    f" (davon {cancelled} storniert) · {CONFIDENTIAL}",
+                    f" (davon {cancelled} storniert{f', {moved} verlegt' if moved else ''})"
+                    f" · {CONFIDENTIAL}",
                     font=_NOTE,
                 )
             ]
@@ -185,7 +187,7 @@ def build_day_list(
             ]
         )
         for r in group_rows:
-            struck = r.status == "cancelled"
+            struck = r.struck
             start = r.start.astimezone(BERLIN)
             values: list[Any] = [
                 _cell(ws, start.time().replace(second=0, microsecond=0), number_format="HH:MM"),
@@ -230,6 +232,7 @@ _DIMENSION_SHEETS = (
     ("concern", "Anliegen", "Anliegen"),
     ("mode", "Art", "Art"),
     ("channel", "Kanal", "Kanal"),
+    ("evening", "Abendtermine", "Tageszeit"),
     ("week", "Wochen", "Kalenderwoche"),
     ("day", "Tage", "Tag"),
 )
@@ -246,6 +249,9 @@ def _figure_header(first: str) -> list[str]:
         "Termine",
         "Stornierungen",
         *[f"storniert durch {CANCELLED_BY_LABELS[k]}" for k in _CANCEL_KEYS],
+        "an zuständigen Standort übergeben (Rückruf)",
+        "von anderem Standort übernommen",
+        "an anderen Standort abgegeben",
         "nicht erschienen",
         *[f"Ergebnis: {OUTCOME_LABELS[k]}" for k in _OUTCOME_KEYS if k != "no_show"],
         "ohne erfasstes Ergebnis",
@@ -268,13 +274,22 @@ def _figure_row(f: Figures, threshold: int) -> list[Any]:
     # not cancelled back, and the utilisation gives the minutes back. Both go when that count, or one it
     # would reveal (appointments, cancellations), is hidden; the offered minutes count no persons.
     hidden = any(
-        0 < n < threshold for n in (f.appointments, f.cancellations, f.appointments - f.cancellations)
+        0 < n < threshold
+        for n in (
+            f.appointments,
+            f.cancellations,
+            f.appointments - f.cancellations,
+            f.appointments - f.cancellations - f.handed_over,
+        )
     )
     return [
         f.label,
         s(f.appointments),
         s(f.cancellations),
         *[s(f.cancelled_by.get(k, 0)) for k in _CANCEL_KEYS],
+        s(f.handed_over),
+        s(f.transferred_in),
+        "" if f.transferred_out is None else s(f.transferred_out),
         s(f.no_shows),
         *[s(f.outcomes.get(k, 0)) for k in _OUTCOME_KEYS if k != "no_show"],
         s(f.without_outcome),
@@ -321,7 +336,14 @@ def _callback_row(c: CallbackFigures, threshold: int) -> list[Any]:
         c.label,
         *[
             suppress(n, threshold)
-            for n in (c.created, c.closed_in_time, c.closed_late, c.open_in_time, c.open_overdue)
+            for n in (
+                c.created,
+                c.closed_in_time,
+                c.closed_late,
+                c.open_in_time,
+                c.open_overdue,
+                c.withdrawn,
+            )
         ],
     ]
 
@@ -352,19 +374,27 @@ def build_statistics_export(report: StatisticsReport, *, threshold: int, generat
         ),
         (
             "Termine zählen nach dem Tag ihres Beginns (Europe/Berlin); stornierte Termine zählen als Termin "
-            "und als Stornierung. Auslastung = gebuchte Minuten nicht stornierter Termine / angebotene "
-            "Minuten (Zeitfenster x Serviceplätze, ohne Feiertage und Schließungen).",
+            "und als Stornierung. Ein Termin, den ein zuständiger Standort ohne freien Termin übernommen hat "
+            "(Rückruf dort), zählt als „übergeben“, nicht als Stornierung; übernommen/abgegeben zählen "
+            "Termine, die mit ihrem Termin an einen anderen Standort gingen. Auslastung = gebuchte "
+            "Minuten nicht stornierter Termine / angebotene Minuten (Zeitfenster x Serviceplätze, ohne "
+            "Feiertage und Schließungen).",
             None,
         ),
         (
             f"Rückruf-Tickets: fristgerecht = innerhalb von {int(CALLBACK_PROMISE.total_seconds() // 3600)}"
-            " Stunden geschlossen (DA 2.3), gezählt nach dem Tag ihrer Anlage.",
+            " Stunden geschlossen (DA 2.3), gezählt nach dem Tag ihrer Anlage. Zurückgenommen = das "
+            "Ergebnis „Rückruf“ wurde korrigiert; solche Tickets zählen nicht als angelegt und nicht als "
+            "fristgerecht geschlossen.",
             None,
         ),
         (
             "Warteliste: Wünsche nach einem Termin, für den kein freier Termin angeboten war, und was aus "
             "ihnen wurde (angeboten, gebucht, zurückgezogen, abgelaufen), gezählt nach dem Tag des "
-            "Ereignisses.",
+            "Ereignisses. „Termin gebucht“ = über ein Angebot + selbst gebucht. Trägt sich jemand erneut "
+            "ein, bevor die Adresse bestätigt war, ersetzt der neue Eintrag den alten: er zählt als "
+            "„erneut eingetragen“, der alte als „ersetzt“, nicht als eingetragen oder zurückgezogen. "
+            "Nie bestätigte Eintragungen zählen nicht als abgelaufen.",
             None,
         ),
     ):
@@ -399,10 +429,11 @@ def build_statistics_export(report: StatisticsReport, *, threshold: int, generat
             "verspätet geschlossen",
             "offen",
             "offen überfällig",
+            "zurückgenommen",
         ],
         [_callback_row(report.callbacks.model_copy(update={"label": "alle"}), threshold)]
         + [_callback_row(c, threshold) for c in report.callbacks_by_location],
-        [34, 14, 14, 14, 14, 14],
+        [34, 14, 14, 14, 14, 14, 14],
     )
     waiting = wb.create_sheet("Warteliste")
     _table(

@@ -40,6 +40,13 @@ class CallbackStatus(StrEnum):
     CLOSED = "closed"
 
 
+class CallbackClosure(StrEnum):
+    """How a closed ticket ended (`CallbackTicket.closed_as`)."""
+
+    DONE = "done"  # closed by staff with the result of the call
+    WITHDRAWN = "withdrawn"  # the outcome was corrected away from "callback": nobody was to call back
+
+
 class CallbackTicket(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
@@ -55,6 +62,10 @@ class CallbackTicket(BaseModel):
     due_at: AwareDatetime
     claimed_at: AwareDatetime | None = None
     closed_at: AwareDatetime | None = None
+    # A `CallbackClosure` once closed, None while open (and in events sent before the field existed). A
+    # plain string, so that a code added later is no error here. Only the kind of ending, never the
+    # result's text (personal data): reporting counts a withdrawn ticket apart, not as kept in time.
+    closed_as: str | None = None
 
 
 @event("appointment.outcome_recorded", 1)

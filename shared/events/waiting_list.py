@@ -7,7 +7,8 @@ a stale one. Personal data are only what the notifier needs to send its mail: th
 secret token only in `waiting.registered` (booking keeps a hash of the token, like the manage token of
 R41); later events carry the bare page, and the notifier keeps the link it got first.
 
-Reporting counts these events by type, location and concern, and reads nothing else of them.
+Reporting counts these events by type, location and concern, and reads nothing else of them but the
+kind of an ending (`reason`, `via_offer`, `replaces_unconfirmed`).
 """
 
 from __future__ import annotations
@@ -93,6 +94,10 @@ class OfferSnapshot(_Part):
 @event("waiting.registered", 1)
 class WaitingRegisteredV1(EventData):
     wish: WishSnapshot
+    # The same customer registered again while an unconfirmed wish of theirs waited for the opt-in (a
+    # lost mail): that wish ended with `waiting.withdrawn`, reason `replaced`, in the same transaction.
+    # Reporting counts such a registration apart, so that one customer is not two wishes (R45).
+    replaces_unconfirmed: bool = False
 
 
 @event("waiting.confirmed", 1)

@@ -41,6 +41,7 @@ from shared.events.catalog import (
     Mode,
     WindowSnapshot,
 )
+from shared.events.staff_work import AppointmentTransferredV1
 from shared.identity import HEADER, Grant, IdentityKind, Role, StaffIdentity, sign
 from tests.conftest import purge_test_queues, svc_settings, wait_for
 
@@ -126,6 +127,7 @@ class Appt:
     language: Language = Language.DE
     booked_at: datetime = field(default_factory=lambda: berlin(BEFORE, 10))
     client_network: str | None = None
+    evening: bool = False
     status: AppointmentStatus = AppointmentStatus.BOOKED
     revision: int = 1
     id: uuid.UUID = field(default_factory=uuid.uuid4)
@@ -175,6 +177,7 @@ class Appt:
             channel=self.channel,
             interpreter_language=self.interpreter_language,
             language=self.language,
+            evening=self.evening,
             customer=CustomerData(
                 first_name=self.first_name,
                 last_name=self.last_name,
@@ -199,10 +202,39 @@ class Appt:
             appointment=self.snapshot(), previous_start=previous_start, previous_end=previous_end
         )
 
-    def cancel(self, by: CancelledBy = CancelledBy.CUSTOMER, reason: str = "") -> AppointmentCancelledV1:
+    def cancel(
+        self, by: CancelledBy = CancelledBy.CUSTOMER, reason: str = "", code: str = "", handed_to: str = ""
+    ) -> AppointmentCancelledV1:
         self.status = AppointmentStatus.CANCELLED
         self.revision += 1
-        return AppointmentCancelledV1(appointment=self.snapshot(), cancelled_by=by, reason=reason)
+        return AppointmentCancelledV1(
+            appointment=self.snapshot(), cancelled_by=by, reason=reason, reason_code=code, handed_to=handed_to
+        )
+
+    def hand_over(self, to_location: str) -> AppointmentCancelledV1:
+        """R25: the responsible location takes the concern over without a free slot (a callback there)."""
+        return self.cancel(
+            CancelledBy.STAFF,
+            f"An {LOCATION_NAMES[to_location]} übergeben",
+            code="handed_over",
+            handed_to=LOCATION_NAMES[to_location],
+        )
+
+    def transfer(self, to_location: str, start: datetime | None = None) -> AppointmentTransferredV1:
+        """R25: the responsible location takes the appointment over with a slot of its own."""
+        before = self.copy()
+        self.location_id = to_location
+        self.start = start or self.start
+        self.revision += 1
+        return AppointmentTransferredV1(
+            appointment=self.snapshot(),
+            from_location_id=before.location_id,
+            from_location_name=LOCATION_NAMES[before.location_id],
+            from_group_id=before.group_id,
+            from_concern_id=before.concern_id,
+            previous_start=before.start,
+            previous_end=before.end,
+        )
 
     def passed(self) -> AppointmentPassedV1:
         self.status = AppointmentStatus.PASSED

@@ -132,6 +132,7 @@ async def test_day_list_holds_every_appointment_of_the_location_and_day_once_sor
 ) -> None:
     client = await reporting.start()
     expected, not_expected = await publish_demo(reporting)
+    gone = not_expected[1]
 
     response = await download(reporting, client)
     assert response.status == 200
@@ -164,11 +165,15 @@ async def test_day_list_holds_every_appointment_of_the_location_and_day_once_sor
         assert ws["A2"].value == f"Serviceplatzgruppe: {ws.title}"
         rows = data_rows(ws)
         cancelled = sum(1 for r in rows if r["Status"] == "storniert")
+        moved = sum(1 for r in rows if str(r["Status"]).startswith("verlegt"))
         count = f"{len(rows)} Termin" if len(rows) == 1 else f"{len(rows)} Termine"
-        assert f" · {count} (davon {cancelled} storniert) · " in str(ws["A3"].value)
+        also = f", {moved} verlegt" if moved else ""
+        assert f" · {count} (davon {cancelled} storniert{also}) · " in str(ws["A3"].value)
         times = [(r["Uhrzeit"], r["Serviceplatz"]) for r in rows]
         assert times == sorted(times)  # sorted by time, then service point
         for row in rows:
+            if row["Buchungsnummer"] == gone.reference:
+                continue  # moved away from the day: below
             appt = by_ref[str(row["Buchungsnummer"])]
             seen.append(appt.reference)
             start = appt.start.astimezone(BERLIN)
@@ -200,6 +205,10 @@ async def test_day_list_holds_every_appointment_of_the_location_and_day_once_sor
 
     assert sorted(seen) == sorted(by_ref)  # every appointment of the day once
     assert not {a.reference for a in not_expected} & set(seen)  # none of another location or day
+    # The one moved to another day stays at its old time, struck through, saying where it went.
+    [moved_row] = [r for r in data_rows(wb["Eingangszone"]) if r["Buchungsnummer"] == gone.reference]
+    assert (f"{moved_row['Uhrzeit']:%H:%M}", moved_row["Name"]) == ("11:00", "Weg, Willi")
+    assert moved_row["Status"] == "verlegt auf 13.03. 09:00"
     numbers = {str(r["Buchungsnummer"]): r["Kunden-/BG-Nr."] for ws in wb.worksheets for r in data_rows(ws)}
     assert numbers[expected[0].reference] == "Kd-Nr. 123D456789"
     assert numbers[expected[2].reference] == "BG-Nr. BG-7788"
@@ -275,6 +284,75 @@ async def test_two_reporting_instances_create_the_list_once_at_six_and_rebuild_i
     assert status[late.reference] == "storniert"
     # The download was the stored file: no third build.
     assert await pool.fetchval("SELECT count(*) FROM day_list_runs WHERE location_id = 'mitte'") == 2
+
+
+@pytest.mark.req("R22")
+@pytest.mark.req("R25")
+async def test_an_appointment_moved_to_another_day_or_location_stays_struck_through_in_the_old_list(
+    reporting: Reporting,
+) -> None:
+    """The 06:00 printout of Mitte shows Müller at 10:00; at 08:10 the customer moves the appointment to
+    next Tuesday, and Nord takes another one over. The rebuilt list still shows both at their old time,
+    struck through like a cancellation, with where they went; the data go with the retention period."""
+    reporting.clock.set(berlin(DAY, 6, 30))
+    client = await reporting.start()
+    setup_at = berlin(DAY, 0) - timedelta(days=5)
+    stays = Appt("mitte", "neuantrag", berlin(DAY, 9), last_name="Bleibt", first_name="Berta")
+    mueller = Appt("mitte", "neuantrag", berlin(DAY, 10), last_name="Müller", first_name="Max")
+    taken = Appt("mitte", "leistungsbezug", berlin(DAY, 11), last_name="Nordweg", first_name="Nina")
+    handed = Appt("mitte", "leistungsbezug", berlin(DAY, 11, 30), last_name="Rückruf", first_name="Rita")
+    await reporting.send(
+        (location_event("mitte"), setup_at),
+        (location_event("nord"), setup_at),
+        *((a.booked(), a.booked_at) for a in (stays, mueller, taken, handed)),
+    )
+    printed = load_workbook(io.BytesIO(await (await download(reporting, client)).read()))
+    assert " · 2 Termine (davon 0 storniert) · " in str(printed["Eingangszone"]["A3"].value)
+
+    reporting.clock.set(berlin(DAY, 8, 10))
+    await reporting.send(
+        (mueller.reschedule(berlin(DAY + timedelta(days=7), 10)), berlin(DAY, 8, 10)),
+        (taken.transfer("nord", berlin(DAY, 9, 30)), berlin(DAY, 8, 10)),
+        (handed.hand_over("nord"), berlin(DAY, 8, 10)),  # no free slot there: a callback
+    )
+    wb = load_workbook(io.BytesIO(await (await download(reporting, client)).read()))
+    entrance = wb["Eingangszone"]
+    assert " · 2 Termine (davon 0 storniert, 1 verlegt) · " in str(entrance["A3"].value)
+    rows = {str(r["Name"]): r for ws in wb.worksheets for r in data_rows(ws)}
+    assert set(rows) == {"Bleibt, Berta", "Müller, Max", "Nordweg, Nina", "Rückruf, Rita"}
+    assert f"{rows['Müller, Max']['Uhrzeit']:%H:%M}" == "10:00"
+    assert rows["Müller, Max"]["Status"] == "verlegt auf 18.03. 10:00"
+    assert rows["Nordweg, Nina"]["Status"] == "übernommen von Standort Bremen-Nord (11.03. 09:30)"
+    assert rows["Bleibt, Berta"]["Status"] == "gebucht"
+    assert rows["Rückruf, Rita"]["Status"] == "übergeben an Standort Bremen-Nord (Rückruf)"
+    struck = {
+        str(row[3].value): bool(row[0].font.strike)
+        for ws in wb.worksheets
+        for row in ws.iter_rows(min_row=HEADER_ROW + 1)
+        if row[3].value
+    }
+    assert struck == {
+        "Bleibt, Berta": False,
+        "Müller, Max": True,
+        "Nordweg, Nina": True,
+        "Rückruf, Rita": True,
+    }
+    # Nord's list has it as its own appointment, not struck through.
+    nord = load_workbook(io.BytesIO(await (await download(reporting, client, "nord")).read()))
+    assert [r["Status"] for ws in nord.worksheets for r in data_rows(ws)] == ["gebucht"]
+
+    # Moved back to its day after all: once, as booked.
+    await reporting.send((mueller.reschedule(berlin(DAY, 10, 30)), berlin(DAY, 8, 20)))
+    wb = load_workbook(io.BytesIO(await (await download(reporting, client)).read()))
+    statuses = [(str(r["Name"]), r["Status"]) for r in data_rows(wb["Eingangszone"])]
+    assert statuses == [("Bleibt, Berta", "gebucht"), ("Müller, Max", "gebucht")]
+
+    # After the retention period nothing of the moves is left.
+    assert await reporting.pool.fetchval("SELECT count(*) FROM moved_away") == 3
+    reporting.clock.set(berlin(DAY, 12) + timedelta(days=reporting.settings.retention_days + 9))
+    counts = await service.run_retention(reporting.pool, reporting.settings, reporting.clock, force=True)
+    assert counts is not None and counts["moved_away_rows_deleted"] == 3
+    assert await reporting.pool.fetchval("SELECT count(*) FROM moved_away") == 0
 
 
 @pytest.mark.req("R22")

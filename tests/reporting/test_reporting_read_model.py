@@ -70,8 +70,10 @@ async def test_a_reschedule_moves_the_appointment_to_its_new_day_and_marks_both_
     async def rebuilt() -> bool:
         return bool(await pool.fetchval("SELECT generation FROM day_lists WHERE day = $1", DAY) == 2)
 
-    await wait_for(rebuilt, what="the list rebuilt without the moved appointment")
-    assert await pool.fetchval("SELECT appointment_count FROM day_lists WHERE day = $1", DAY) == 0
+    await wait_for(rebuilt, what="the list rebuilt with the moved appointment struck through")
+    # It stays in the old day's list, saying where it went (test_reporting_daylist), and is counted there.
+    assert await pool.fetchval("SELECT appointment_count FROM day_lists WHERE day = $1", DAY) == 1
+    assert await pool.fetchval("SELECT count(*) FROM moved_away WHERE day = $1", DAY) == 1
 
 
 async def test_an_older_catalog_snapshot_is_dropped_and_capacity_follows_the_newest(

@@ -9,7 +9,7 @@ import random
 import re
 import uuid
 from collections import Counter
-from datetime import date, timedelta
+from datetime import date, time, timedelta
 from typing import Any
 
 import pytest
@@ -19,12 +19,20 @@ import shared.events.staff_work  # noqa: F401 -- registers the staff-work events
 from shared.clock import BERLIN
 from shared.events import EventData, model_for
 from shared.events.appointment import AppointmentStatus, CancelledBy, Channel
-from shared.events.catalog import Mode
+from shared.events.catalog import Mode, WindowSnapshot
 from shared.events.mail import MailKind
-from shared.events.waiting_list import WaitingFulfilledV1, WaitingRegisteredV1, WishSnapshot
+from shared.events.waiting_list import (
+    EndReason,
+    WaitingExpiredV1,
+    WaitingFulfilledV1,
+    WaitingRegisteredV1,
+    WaitingWithdrawnV1,
+    WishSnapshot,
+)
 from shared.identity import Role
 from shared.labels import MAIL_KINDS_DE
 from tests.reporting.conftest import (
+    BEFORE,
     CONCERNS,
     DAY,
     Appt,
@@ -563,6 +571,7 @@ async def test_callbacks_count_as_in_time_when_closed_within_48_hours(reporting:
         "closed_late": 1,
         "open_in_time": 0,
         "open_overdue": 1,  # the clock stands four days later
+        "withdrawn": 0,
     }
 
 
@@ -616,6 +625,207 @@ async def test_a_ticket_handed_to_another_team_or_opened_again_counts_as_its_new
     assert await stored() == ("lt1", "open")
     await reporting.send((closed.model_validate({"callback": withdrawn}), at + timedelta(hours=1)))  # late
     assert await stored() == ("lt1", "open")
+
+
+@pytest.mark.req("R12")
+@pytest.mark.req("R35")
+async def test_evening_appointments_are_a_dimension_with_their_own_offered_minutes_and_utilisation(
+    reporting: Reporting,
+) -> None:
+    """Whether the mandatory evening slots (directive 3.3) are used: the statistics count the evening
+    appointments apart and set them against the minutes the evening windows offered."""
+    reporting.clock.set(berlin(DAY + timedelta(days=1), 12))
+    client = await reporting.start()
+    configured = location_event("mitte")
+    evening_window = WindowSnapshot(
+        group_id="lt1", weekday=DAY.weekday(), start=time(16), end=time(19), service_points=1, evening=True
+    )
+    configured = configured.model_copy(update={"windows": [*configured.windows, evening_window]})
+    late = [Appt("mitte", "leistungsbezug", berlin(DAY, 16, 30 * n), evening=True) for n in range(2)]
+    early = Appt("mitte", "neuantrag", berlin(DAY, 9))
+    await reporting.send(
+        (configured, berlin(DAY, 0) - timedelta(days=30)),
+        *((a.booked(), a.booked_at) for a in [*late, early]),
+    )
+    period = f"from={DAY}&to={DAY}"
+    report = await (
+        await client.get(f"/api/v1/staff/statistics/report?{period}", headers=stats_headers(reporting))
+    ).json()
+    parts = {f["key"]: f for f in report["by_evening"]}
+    assert list(parts) == ["daytime", "evening"]
+    assert (parts["evening"]["appointments"], parts["daytime"]["appointments"]) == (2, 1)
+    # Tuesday: entrance zone 4 h x 3, benefits team 4 h x 2, and the evening window 3 h x 1.
+    assert (parts["evening"]["offered_minutes"], parts["daytime"]["offered_minutes"]) == (180, 1200)
+    assert parts["evening"]["utilisation"] == round(60 / 180, 4)
+    assert parts["daytime"]["utilisation"] == round(60 / 1200, 4)
+    breakdown = await (
+        await client.get(
+            f"/api/v1/staff/statistics/breakdown?by=evening&{period}", headers=stats_headers(reporting)
+        )
+    ).json()
+    assert [i["appointments"] for i in breakdown["items"]] == [1, 2]
+
+    html = await (await client.get(f"/staff/statistics?{period}", headers=stats_headers(reporting))).text()
+    table = html.split("<caption>Termine abends und tagsüber</caption>")[1].split("</table>")[0]
+    assert '<th scope="row">abends (Abendtermine)</th><td class="n">2</td>' in table
+    export = await client.get(f"/api/v1/staff/statistics/export?{period}", headers=stats_headers(reporting))
+    sheet = list(load_workbook(io.BytesIO(await export.read()))["Abendtermine"].iter_rows(values_only=True))
+    rows = {row[0]: dict(zip(sheet[0], row, strict=True)) for row in sheet[1:]}
+    assert rows["abends (Abendtermine)"]["angebotene Minuten"] == 180
+
+    # A day whose evening part is unknown (written before it was kept): no evening utilisation at all.
+    await reporting.pool.execute("UPDATE capacity_days SET evening_minutes = NULL WHERE day = $1", DAY)
+    unknown = await (
+        await client.get(f"/api/v1/staff/statistics/report?{period}", headers=stats_headers(reporting))
+    ).json()
+    assert [(f["offered_minutes"], f["utilisation"]) for f in unknown["by_evening"]] == [(None, None)] * 2
+    assert unknown["total"]["offered_minutes"] == 1380
+
+
+@pytest.mark.req("R25")
+@pytest.mark.req("R35")
+async def test_a_hand_over_is_no_staff_cancellation_and_transfers_count_in_and_out_per_location(
+    reporting: Reporting,
+) -> None:
+    """Mitte hands one concern over to Nord without a free slot (cancelled at Mitte, a callback at Nord)
+    and Nord takes another appointment over with a slot of its own: neither is a cancellation by staff,
+    and both locations see what went where (directive 3.4: bookings at the wrong location)."""
+    reporting.clock.set(berlin(LAST + timedelta(days=1), 12))
+    client = await reporting.start()
+    handed, cancelled, moved, stays = (
+        Appt("mitte", "leistungsbezug", berlin(DAY, 9)),
+        Appt("mitte", "leistungsbezug", berlin(DAY, 10)),
+        Appt("mitte", "leistungsbezug", berlin(DAY, 11)),
+        Appt("nord", "leistungsbezug", berlin(DAY, 9)),
+    )
+    setup_at = berlin(FIRST, 0) - timedelta(days=30)
+    booked = [(a.booked(), a.booked_at) for a in (handed, cancelled, moved, stays)]
+    at = berlin(BEFORE, 15)
+    await reporting.send(
+        (location_event("mitte"), setup_at),
+        (location_event("nord"), setup_at),
+        *booked,
+        (handed.hand_over("nord"), at),
+        (cancelled.cancel(CancelledBy.STAFF, "Krankheit"), at),
+        (moved.transfer("nord", berlin(DAY + timedelta(days=1), 9)), at),
+    )
+    period = f"from={FIRST}&to={LAST}"
+    report = await (
+        await client.get(f"/api/v1/staff/statistics/report?{period}", headers=stats_headers(reporting))
+    ).json()
+    total = report["total"]
+    assert (total["appointments"], total["cancellations"], total["handed_over"]) == (4, 1, 1)
+    assert total["cancelled_by"]["staff"] == 1
+    assert (total["transferred_in"], total["transferred_out"]) == (1, 1)
+    by_location = {
+        f["key"]: (
+            f["appointments"],
+            f["cancellations"],
+            f["handed_over"],
+            f["transferred_in"],
+            f["transferred_out"],
+        )
+        for f in report["by_location"]
+    }
+    assert by_location == {"mitte": (2, 1, 1, 0, 1), "nord": (2, 0, 0, 1, 0)}
+    assert report["by_concern"][0]["transferred_out"] is None  # a location's figure only
+    summary = await (
+        await client.get(f"/api/v1/staff/statistics/summary?{period}", headers=stats_headers(reporting))
+    ).json()
+    assert summary["cancellations"] == 1
+    only_mitte = await (
+        await client.get(
+            f"/api/v1/staff/statistics/report?{period}&location=mitte", headers=stats_headers(reporting)
+        )
+    ).json()
+    assert (only_mitte["total"]["transferred_in"], only_mitte["total"]["transferred_out"]) == (0, 1)
+
+    html = await (await client.get(f"/staff/statistics?{period}", headers=stats_headers(reporting))).text()
+    assert '>storniert durch Mitarbeitende</th><td class="n">1</td>' in html
+    assert (
+        'an zuständigen Standort übergeben (Rückruf dort, keine Stornierung)</th><td class="n">1</td>' in html
+    )
+    moves = html.split("<caption>Übernahmen zwischen Standorten</caption>")[1].split("</table>")[0]
+    assert re.sub(r"\s+", " ", moves).count('<td class="n">1</td>') == 3
+    assert '<th scope="row">Bremen-Mitte</th><td class="n">0</td><td class="n">1</td>' in moves
+
+    export = await client.get(f"/api/v1/staff/statistics/export?{period}", headers=stats_headers(reporting))
+    sheet = list(load_workbook(io.BytesIO(await export.read()))["Standorte"].iter_rows(values_only=True))
+    rows = {row[0]: dict(zip(sheet[0], row, strict=True)) for row in sheet[1:]}
+    assert rows["Bremen-Mitte"]["an zuständigen Standort übergeben (Rückruf)"] == "<5"
+    assert rows["Bremen-Nord"]["an anderen Standort abgegeben"] == 0
+    assert rows["Bremen-Nord"]["storniert durch Mitarbeitende"] == 0
+
+
+@pytest.mark.req("R23")
+@pytest.mark.req("R35")
+async def test_a_ticket_withdrawn_by_a_corrected_outcome_is_counted_apart_not_as_closed_in_time(
+    reporting: Reporting,
+) -> None:
+    """A clerk records "callback" by mistake at 10:00 and corrects it to "resolved" at 10:02: booking
+    closes the ticket as withdrawn. Nobody called anyone back, so the 48-hour figure must not count it
+    as kept (DA 2.3); a ticket withdrawn and then opened again counts as created after all."""
+    reporting.clock.set(berlin(DAY + timedelta(days=4), 12))
+    client = await reporting.start()
+    created = model_for("callback.created", 1)
+    closed = model_for("callback.closed", 1)
+    assert created is not None and closed is not None
+    at = berlin(DAY, 10)
+
+    def body(location: str) -> dict[str, Any]:
+        return {
+            "id": str(uuid.uuid4()),
+            "appointment_id": str(uuid.uuid4()),
+            "location_id": location,
+            "group_id": "lt1",
+            "reason": "outcome",
+            "status": "open",
+            "created_at": at,
+            "due_at": at + timedelta(hours=48),
+            "revision": 1,
+        }
+
+    def shut(ticket: dict[str, Any], minutes: int, closed_as: str, revision: int = 2) -> tuple[Any, Any]:
+        done = at + timedelta(minutes=minutes)
+        data = {**ticket, "status": "closed", "closed_at": done, "closed_as": closed_as, "revision": revision}
+        return closed.model_validate({"callback": data}), done
+
+    mistaken, called, reopened = body("mitte"), body("mitte"), body("nord")
+    await reporting.send(
+        (created.model_validate({"callback": mistaken}), at),
+        shut(mistaken, 2, "withdrawn"),
+        (created.model_validate({"callback": called}), at),
+        shut(called, 60, "done"),
+        (created.model_validate({"callback": reopened}), at),
+        shut(reopened, 2, "withdrawn"),
+        # Corrected back to "callback": the same ticket open again, a higher revision, due anew.
+        (
+            created.model_validate({"callback": {**reopened, "revision": 3}}),
+            at + timedelta(minutes=5),
+        ),
+    )
+    period = f"from={DAY}&to={DAY}"
+    report = await (
+        await client.get(f"/api/v1/staff/statistics/report?{period}", headers=stats_headers(reporting))
+    ).json()
+    total = report["callbacks"]
+    assert (total["created"], total["closed_in_time"], total["withdrawn"]) == (2, 1, 1)
+    assert total["open_overdue"] == 1  # the ticket opened again, four days later
+    by_location = {
+        c["key"]: (c["created"], c["closed_in_time"], c["withdrawn"]) for c in report["callbacks_by_location"]
+    }
+    assert by_location == {"mitte": (1, 1, 1), "nord": (1, 0, 0)}
+
+    html = await (await client.get(f"/staff/statistics?{period}", headers=stats_headers(reporting))).text()
+    assert '<span class="value">1 / 2</span> Rückrufe in 48 Std.' in html
+    table = html.split("<caption>Rückruf-Tickets, angelegt im Zeitraum</caption>")[1].split("</table>")[0]
+    assert '<th scope="col" class="n">zurückgenommen</th>' in table
+
+    export = await client.get(f"/api/v1/staff/statistics/export?{period}", headers=stats_headers(reporting))
+    sheet = list(load_workbook(io.BytesIO(await export.read()))["Rückrufe"].iter_rows(values_only=True))
+    rows = {row[0]: dict(zip(sheet[0], row, strict=True)) for row in sheet[1:]}
+    assert rows["alle"]["angelegt"] == "<5" and rows["alle"]["zurückgenommen"] == "<5"
+    assert rows["nord"]["zurückgenommen"] == 0 and rows["nord"]["fristgerecht geschlossen"] == 0
 
 
 async def test_mail_outcomes_are_counted_by_kind(reporting: Reporting) -> None:
@@ -751,6 +961,69 @@ async def test_the_waiting_list_figures_show_on_the_page_in_the_report_and_in_th
     assert rows["Standort: Bremen-Nord"]["eingetragen"] == "<5"
     assert rows["Anliegen: Fragen zum Leistungsbezug"]["eingetragen"] == "<5"
     assert rows["alle"]["Termin angeboten"] == 0
+
+
+@pytest.mark.req("R45")
+@pytest.mark.req("R35")
+async def test_waiting_list_endings_are_counted_by_what_happened_not_by_the_events_type(
+    reporting: Reporting,
+) -> None:
+    """ "Termin gebucht" is split into bookings through an offer and on the customer's own; a customer who
+    registers again before confirming is one wish (the new registration and the replaced one are counted
+    apart, not as a second wish and a withdrawal); an opt-in never used is not an expired wish."""
+    reporting.clock.set(berlin(LAST + timedelta(days=1), 12))
+    client = await reporting.start()
+    at = berlin(FIRST + timedelta(days=1), 9)
+    (offer_taken, own, own_too, lost_mail, again, withdrawn, unconfirmed, too_late) = (
+        waiting_wish("mitte") for _ in range(8)
+    )
+    registered = [offer_taken, own, own_too, lost_mail, withdrawn, unconfirmed, too_late]
+    await reporting.send(
+        (location_event("mitte"), berlin(FIRST, 0) - timedelta(days=30)),
+        *((WaitingRegisteredV1(wish=w), at) for w in registered),
+        (WaitingFulfilledV1(wish=offer_taken, appointment_id=uuid.uuid4(), via_offer=True), at),
+        (WaitingFulfilledV1(wish=own, appointment_id=uuid.uuid4()), at),
+        (WaitingFulfilledV1(wish=own_too, appointment_id=uuid.uuid4(), via_offer=False), at),
+        (WaitingWithdrawnV1(wish=lost_mail, reason=EndReason.REPLACED), at),
+        (WaitingRegisteredV1(wish=again, replaces_unconfirmed=True), at),
+        (WaitingWithdrawnV1(wish=withdrawn, reason=EndReason.CUSTOMER), at),
+        (WaitingExpiredV1(wish=unconfirmed, reason=EndReason.NOT_CONFIRMED), at),
+        (WaitingExpiredV1(wish=too_late, reason=EndReason.LATEST_DATE), at),
+    )
+    period = f"from={FIRST}&to={LAST}"
+    report = await (
+        await client.get(f"/api/v1/staff/statistics/report?{period}", headers=stats_headers(reporting))
+    ).json()
+    expected = {
+        "registered": 7,
+        "re_registered": 1,
+        "replaced": 1,
+        "fulfilled": 3,
+        "fulfilled_via_offer": 1,
+        "fulfilled_on_own": 2,
+        "withdrawn": 1,
+        "not_confirmed": 1,
+        "expired": 1,
+    }
+    for figures in (report["waiting"], report["waiting_by_location"][0], report["waiting_by_concern"][0]):
+        assert {k: figures[k] for k in expected} == expected
+
+    html = await (await client.get(f"/staff/statistics?{period}", headers=stats_headers(reporting))).text()
+    table = html.split("<caption>Warteliste je Standort</caption>")[1].split("</table>")[0]
+    header = re.findall(r'<th scope="col" class="n">([^<]+)</th>', table)
+    row = re.findall(
+        r'<td class="n">(\d+)</td>', table.split('<th scope="row">gesamt</th>')[1].split("</tr>")[0]
+    )
+    shown = dict(zip(header, row, strict=True))
+    assert shown["eingetragen"] == "7" and shown["zurückgezogen"] == "1"
+    assert shown["davon über ein Angebot"] == "1" and shown["davon selbst gebucht"] == "2"
+    assert shown["durch neue Eintragung ersetzt"] == "1" and shown["Adresse nie bestätigt"] == "1"
+
+    export = await client.get(f"/api/v1/staff/statistics/export?{period}", headers=stats_headers(reporting))
+    sheet = list(load_workbook(io.BytesIO(await export.read()))["Warteliste"].iter_rows(values_only=True))
+    assert {"davon über ein Angebot", "erneut eingetragen", "Adresse nie bestätigt"} <= set(sheet[0])
+    everything = dict(zip(sheet[0], sheet[1], strict=True))
+    assert everything["eingetragen"] == 7 and everything["davon selbst gebucht"] == "<5"
 
 
 @pytest.mark.req("R35")

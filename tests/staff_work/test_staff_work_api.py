@@ -207,6 +207,7 @@ async def test_the_callback_queue_of_a_team_shows_due_and_overdue_tickets_and_th
     )
     event = (await events(pool, "callback.closed"))[0]["callback"]
     assert event["closed_at"] and event["due_at"] and event["status"] == "closed"
+    assert event["closed_as"] == "done"  # the kind of ending only, never the result's text
     assert (await manager.post(f"/api/v1/staff/callbacks/{ticket}/close", {"result": "x"})).status == 409
 
 
@@ -270,6 +271,7 @@ async def test_a_corrected_outcome_hands_its_ticket_to_the_named_team_or_withdra
     )
     [closed] = [e["callback"] for e in await events(pool, "callback.closed")]
     assert closed["id"] == queue[0]["id"] and closed["status"] == "closed"
+    assert closed["closed_as"] == "withdrawn"  # reporting counts it apart, not as kept in time
     result = await pool.fetchval("SELECT result FROM callbacks WHERE id = $1", uuid.UUID(closed["id"]))
     assert result.startswith("Zurückgenommen")
 

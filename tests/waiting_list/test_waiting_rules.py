@@ -59,6 +59,16 @@ async def test_a_customer_with_a_pending_appointment_cannot_join_and_one_on_the_
     assert await active(waiting, fresh) == ["pending_opt_in"]
     assert (await waiting.wish_row(first["id"]))["end_reason"] == "replaced"
     assert (await waiting.wish_row(second["id"]))["status"] == "pending_opt_in"
+    # Reporting counts the second registration apart: one customer, one wish (R45).
+    replaces = {
+        r["id"]: r["replaces"]
+        for r in await waiting.pool.fetch(
+            "SELECT envelope->'data'->'wish'->>'id' AS id,"
+            " (envelope->'data'->>'replaces_unconfirmed')::boolean AS replaces"
+            " FROM outbox WHERE type = 'waiting.registered'"
+        )
+    }
+    assert (replaces[first["id"]], replaces[second["id"]]) == (False, True)
     del wish_id
 
 
