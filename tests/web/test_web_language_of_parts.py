@@ -36,9 +36,11 @@ async def pages(client: TestClient[Any, Any], language: str) -> dict[str, str]:
             "end": slot["end"],
         }
     )
+    waiting = client.app[SEALER].seal({"loc": "mitte", "concern": "veraenderung", "mode": "in_person"})
     found = {}
     for name, path in (
         ("details", f"/details?s={state}"),
+        ("waiting", f"/waiting-list/join?s={waiting}"),
         ("start", "/"),
         ("privacy", "/privacy"),
         ("accessibility", "/accessibility"),
@@ -52,14 +54,15 @@ async def pages(client: TestClient[Any, Any], language: str) -> dict[str, str]:
 @pytest.mark.req("R43")
 async def test_german_terms_in_english_pages_are_marked_as_german(client: TestClient[Any, Any]) -> None:
     english = await pages(client, "en")
-    assert re.search(
-        r'<label for="field-customer_number">Customer number \(<span lang="de">Kundennummer</span>\)',
-        english["details"],
-    )
-    assert re.search(
-        r'<label for="field-household_number">Household number \(<span lang="de">BG-Nummer</span>\)',
-        english["details"],
-    )
+    for form in ("details", "waiting"):  # the booking's and the waiting list's
+        assert re.search(
+            r'<label for="field-customer_number">Customer number \(<span lang="de">Kundennummer</span>\)',
+            english[form],
+        )
+        assert re.search(
+            r'<label for="field-household_number">Household number \(<span lang="de">BG-Nummer</span>\)',
+            english[form],
+        )
     assert english["start"].count('<span lang="de">Jugendberufsagentur</span>') == 2
     assert 'household number (<span lang="de">BG-Nummer</span>).' in english["privacy"]
     assert 'authority: <span lang="de">Die Bundesbeauftragte für den Datenschutz' in english["privacy"]
