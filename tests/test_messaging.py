@@ -13,8 +13,10 @@ import asyncpg
 import pytest
 
 from shared.clock import SystemClock
+from shared.config import CommonSettings
 from shared.consumer import Consumer, list_dead_letters, replay_dead_letter
-from shared.events import EventData, event, make_envelope
+from shared.db import create_pool
+from shared.events import Envelope, EventData, event, make_envelope
 from shared.outbox import OutboxRelay, add_event, add_event_where
 from tests.conftest import db_settings, wait_for
 
@@ -66,7 +68,9 @@ class Harness:
         self.relays.append(relay)
         return relay
 
-    async def consumer(self) -> Consumer:
+    async def consumer(
+        self, *, pool: asyncpg.Pool | None = None, settings: CommonSettings | None = None
+    ) -> Consumer:
         async def record(conn: asyncpg.Connection, envelope: object, data: ProbeHappenedV1) -> None:
             if data.probe in self.poison:
                 raise RuntimeError("poison")
@@ -78,9 +82,9 @@ class Harness:
 
         consumer = Consumer(
             self.name,
-            pool=self.pool,
+            pool=pool or self.pool,
             connection=self.amqp,
-            settings=self.settings,
+            settings=settings or self.settings,
             handlers={"test.probe_happened": record},
         )
         await consumer.start()
@@ -286,3 +290,60 @@ async def test_events_waiting_while_broker_is_down_are_published_once_after_rest
     await asyncio.sleep(0.5)
     assert await harness.effects() == list(range(1, 12))
     assert await harness.unpublished() == 0
+
+
+async def publish(harness: Harness, *envelopes: Envelope) -> None:
+    channel = await harness.amqp.channel(publisher_confirms=True)
+    exchange = await channel.get_exchange(harness.settings.exchange)
+    for envelope in envelopes:
+        await exchange.publish(
+            aio_pika.Message(envelope.model_dump_json().encode(), message_id=str(envelope.id)),
+            routing_key=envelope.type,
+        )
+    await channel.close()
+
+
+@pytest.mark.parametrize(
+    ("lock_timeout_ms", "command_timeout"),
+    [(1000, 30.0), (5000, 1.0)],
+    ids=["lock-timeout-ends-the-wait", "command-timeout-ends-the-wait"],
+)
+async def test_a_redelivered_event_whose_inbox_row_a_dead_replica_holds_waits_without_using_up_attempts(
+    harness: Harness, lock_timeout_ms: int, command_timeout: float
+) -> None:
+    """A replica took the event, wrote its inbox row and died before COMMIT: its backend holds the row
+    (until idle_in_transaction_session_timeout ends it), and the broker hands the event to another replica.
+    That replica's wait is cut short, the event is tried again later without using up an attempt (so it never
+    ends in the dead letters for this), and the events behind it are not held back."""
+    settings = db_settings(SERVICE, consumer_max_attempts=2, consumer_lock_timeout_ms=lock_timeout_ms)
+    pool = await create_pool(settings, command_timeout=command_timeout)
+    clock = SystemClock()
+    held = make_envelope(ProbeHappenedV1(probe=1), producer="test", clock=clock)
+    fresh = make_envelope(ProbeHappenedV1(probe=2), producer="test", clock=clock)
+    try:
+        async with harness.pool.acquire() as zombie:
+            dead_replica = zombie.transaction()
+            await dead_replica.start()
+            await zombie.execute(
+                "INSERT INTO inbox (consumer, event_id) VALUES ($1, $2)", harness.name, held.id
+            )
+            await zombie.execute("INSERT INTO messaging_probe (probe, event_id) VALUES (1, $1)", held.id)
+            await harness.consumer(pool=pool, settings=settings)
+            await publish(harness, held, fresh)
+
+            # The fresh event goes through at once; it does not wait for the held one.
+            await wait_for(lambda: harness.effects(), timeout=15, what="the event behind the held one")
+            # Long enough for both attempts (and more) to have been used up, were waits counted.
+            await asyncio.sleep(8)
+            assert await harness.effects() == [2]
+            assert await list_dead_letters(harness.pool) == []
+            await dead_replica.rollback()  # the database ends the dead replica's transaction
+
+        await wait_for(lambda: _has(harness, 1), timeout=20, what="the held event, once the row is free")
+        await asyncio.sleep(0.5)  # time for a wrong second effect to show
+        assert await harness.effects() == [1, 2]
+        assert await list_dead_letters(harness.pool) == []
+    finally:
+        await harness.stop()
+        harness.consumers = []
+        await pool.close()
