@@ -191,3 +191,49 @@ async def test_an_erasure_strips_the_personal_data_from_the_appointment_s_events
     assert all("customer" not in e["data"]["appointment"] for e in of_erased)
     [other] = [e for e in events if e["data"].get("appointment", {}).get("id") == str(kept)]
     assert other["data"]["appointment"]["customer"]["last_name"] == "Mustermann"
+
+
+@pytest.mark.req("R34")
+@pytest.mark.req("R50")
+async def test_an_event_of_an_erased_appointment_that_comes_later_is_stored_and_sent_without_personal_data(
+    make_env: EnvFactory, receiver: ReceiverFactory
+) -> None:
+    """The cancellation went to the dead letters, the appointment was erased on request, and then an
+    administrator replays the dead letter: neither the feed nor a webhook with personal data hands out the
+    customer's data or the reason again."""
+    env = await make_env()
+    rec = await receiver(env.clock)
+    admin = await env.account("feed-admin", (Role.ADMIN, "*"))
+    personal = await key(admin, ["*"], ["events:read", "events:personal"])
+    hook = await admin.post(
+        "/api/v1/admin/webhooks",
+        json={
+            "name": "Fachverfahren",
+            "url": rec.url,
+            "event_types": ["appointment.*"],
+            "locations": ["mitte"],
+            "include_personal_data": True,
+        },
+    )
+    assert hook.status == 201, await hook.text()
+    rec.secret = (await hook.json())["secret"]
+    erased, other = uuid.uuid4(), uuid.uuid4()
+    await env.publish(booked(erased))
+    await env.publish(AppointmentPersonalDataErasedV1(appointment_id=erased, erased_at=env.clock.now()))
+
+    async def stored(count: int) -> bool:
+        return len((await page(env, personal))["events"]) == count
+
+    await wait_for(lambda: stored(2), timeout=15, what="the booking and the erasure in the feed")
+    late = await env.publish(cancelled(erased, 2))  # the replayed dead letter
+    await env.publish(booked(other))  # an appointment nobody erased keeps its data
+
+    await wait_for(lambda: len(rec.received) >= 3, timeout=15, what="the late cancellation")
+    [sent] = [e for e in rec.received.values() if e["id"] == late]
+    assert "customer" not in sent["data"]["appointment"]
+    assert "Mustermann" not in json.dumps(sent)  # neither the name nor the free-text reason
+    events = (await page(env, personal))["events"]
+    [in_feed] = [e for e in events if e["id"] == late]
+    assert "Mustermann" not in json.dumps(in_feed)
+    [kept] = [e for e in events if e["data"].get("appointment", {}).get("id") == str(other)]
+    assert kept["data"]["appointment"]["customer"]["last_name"] == "Mustermann"
