@@ -70,6 +70,8 @@ OUTAGE_ERRORS: tuple[type[Exception], ...] = (
     asyncpg.TooManyConnectionsError,
 )
 OUTAGE_HEADER = "x-otv-outages"
+# How often an event of an unknown type or version was put back (consumer_unknown_max_tries).
+UNKNOWN_HEADER = "x-otv-unknown-tries"
 OUTAGE_MAX_DELAY = 5.0
 
 # At most this many messages in one transaction; the prefetch lets enough arrive to fill a batch while
@@ -257,21 +259,18 @@ class Consumer:
             await self._dead(message, "invalid envelope", attempt)
             return
         handler = self._handlers.get(envelope.type)
-        if handler is None:
+        known = known_versions(envelope.type)
+        if handler is None and known:
+            # A type of this release that this consumer does not handle (bound by a pattern): ignored.
             CONSUMED.labels(self.name, "ignored").inc()
             await message.ack()
             return
         model = model_for(envelope.type, envelope.version)
-        if model is None:
-            log.warning(
-                "event_version_unknown",
-                consumer=self.name,
-                event_type=envelope.type,
-                version=envelope.version,
-                known=known_versions(envelope.type),
-            )
-            CONSUMED.labels(self.name, "ignored").inc()
-            await message.ack()
+        if handler is None or model is None:
+            # A type or version of a newer release (every release knows every event model of its own,
+            # shared.events.all): during a rolling update, old and new replicas share the queue, and an
+            # old one must not drop what a new one would apply (I3).
+            await self._put_back_unknown(message, envelope, known, attempt)
             return
         try:
             data = model.model_validate(envelope.data)
@@ -420,6 +419,41 @@ class Consumer:
                 routing_key=self.retry_queue_name,
             )
         except Exception:  # noqa: BLE001 -- broker trouble too: let the broker redeliver the original
+            await message.nack(requeue=True)
+            return
+        await message.ack()
+
+    async def _put_back_unknown(
+        self, message: AbstractIncomingMessage, envelope: Envelope, known: list[int], attempt: int
+    ) -> None:
+        """Put an event of an unknown type or version back for a replica of a newer release; after
+        `consumer_unknown_max_tries` into the dead letters, where staff see it (never dropped silently)."""
+        tries = int(message.headers.get(UNKNOWN_HEADER) or 0) + 1  # type: ignore[arg-type]
+        log.warning(
+            "event_version_unknown",
+            consumer=self.name,
+            event_type=envelope.type,
+            version=envelope.version,
+            known=known,
+            tries=tries,
+        )
+        if tries >= self._settings.consumer_unknown_max_tries:
+            await self._dead(
+                message,
+                f"unknown event: {envelope.type} v{envelope.version} (this release knows {known or 'none'})",
+                attempt,
+            )
+            return
+        CONSUMED.labels(self.name, "deferred").inc()
+        try:
+            assert self._channel is not None  # noqa: S101 -- started before messages arrive
+            await self._channel.default_exchange.publish(
+                self._copy(
+                    message, {UNKNOWN_HEADER: tries}, expiration=self._settings.consumer_unknown_retry_seconds
+                ),
+                routing_key=self.retry_queue_name,
+            )
+        except Exception:  # noqa: BLE001 -- broker trouble: let the broker redeliver the original
             await message.nack(requeue=True)
             return
         await message.ack()
