@@ -8,6 +8,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+import asyncpg
 import pytest
 from prometheus_client import REGISTRY
 
@@ -237,3 +238,21 @@ async def test_an_event_of_an_erased_appointment_that_comes_later_is_stored_and_
     assert "Mustermann" not in json.dumps(in_feed)
     [kept] = [e for e in events if e["data"].get("appointment", {}).get("id") == str(other)]
     assert kept["data"]["appointment"]["customer"]["last_name"] == "Mustermann"
+
+
+@pytest.mark.req("R34")
+async def test_an_erasure_and_the_purge_find_their_rows_by_index_not_by_scanning_the_feed(
+    integration_db: asyncpg.Pool,
+) -> None:
+    """An hourly retention run publishes up to 2000 erasures, each stripped under the feed lock, and the
+    purge deletes a week's feed with its deliveries: neither may scan the whole feed or every delivery for
+    each appointment or each row."""
+    async with integration_db.acquire() as conn, conn.transaction():
+        await conn.execute("SET LOCAL enable_seqscan = off")  # what the planner does on a large feed
+        plans = {
+            "erasure": "SELECT position FROM event_feed WHERE order_key = 'appointment:x' FOR UPDATE",
+            "cascade": "SELECT 1 FROM webhook_deliveries WHERE position = 42",
+        }
+        for what, query in plans.items():
+            plan = "\n".join(r[0] for r in await conn.fetch(f"EXPLAIN {query}"))
+            assert "Seq Scan" not in plan, f"{what}: {plan}"
