@@ -64,6 +64,22 @@ REVOKE ALL ON SCHEMA public FROM PUBLIC;
 -- booking's exclusion constraint (invariant I1) needs btree_gist for the equality on the service point.
 CREATE EXTENSION IF NOT EXISTS btree_gist WITH SCHEMA public;
 
+-- Verbatim the role_settings_sql() of scripts/setup.sh:
+-- BEGIN role_settings_sql
+-- A transaction whose client is gone must not keep its locks: a replica whose node dies inside a
+-- transaction leaves a backend that is idle in transaction and, without keepalives, lives until the
+-- operating system gives up on the connection (about 2 h). It would hold its rows (the inbox rows of a
+-- consumer's batch, the outbox rows of a relay, job_runs) and its advisory locks (booking.passing, the
+-- retention jobs) all that time. 60 s is well above the longest wait a transaction of OTV has between two
+-- statements (a relay's broker confirms, 10 s; a round of webhook POSTs, OTV_WEBHOOK_TIMEOUT_SECONDS); the
+-- keepalives find a vanished client (or pooler) after 30 + 3 x 10 s. Set per role in this database, so
+-- that they hold through a connection pooler too (PgBouncer does not pass such settings on).
+SELECT format('ALTER ROLE %I IN DATABASE %I SET %s = %L', role, :'db', setting, value)
+  FROM unnest(ARRAY['otv_gateway', 'otv_catalog', 'otv_booking', 'otv_notifier', 'otv_reporting']) AS role,
+       (VALUES ('idle_in_transaction_session_timeout', '60s'), ('tcp_keepalives_idle', '30'),
+               ('tcp_keepalives_interval', '10'), ('tcp_keepalives_count', '3')) AS s (setting, value) \gexec
+-- END role_settings_sql
+
 -- One schema per service, owned by its role: only the owner (and superusers) can use it, so no service
 -- reads another's tables. No USAGE is granted on any other service's schema.
 CREATE SCHEMA IF NOT EXISTS "gateway" AUTHORIZATION "otv_gateway";

@@ -234,10 +234,30 @@ REVOKE ALL ON SCHEMA "$svc" FROM PUBLIC;
 GRANT USAGE ON SCHEMA public TO "otv_$svc";
 SQL
             done
+            role_settings_sql
             audit_log_sql
-        } | psql_super -d "$db"
+        } | psql_super -d "$db" -v db="$db"
     done
     log "databases ${DATABASES[*]}: roles, schemas and privileges in place"
+}
+
+# The settings of the services' roles in an OTV database (the variable db names it); deploy/postgres-init.sql
+# has the same text, and tests/deploy compares the two.
+role_settings_sql() {
+    cat <<'SQL'
+-- A transaction whose client is gone must not keep its locks: a replica whose node dies inside a
+-- transaction leaves a backend that is idle in transaction and, without keepalives, lives until the
+-- operating system gives up on the connection (about 2 h). It would hold its rows (the inbox rows of a
+-- consumer's batch, the outbox rows of a relay, job_runs) and its advisory locks (booking.passing, the
+-- retention jobs) all that time. 60 s is well above the longest wait a transaction of OTV has between two
+-- statements (a relay's broker confirms, 10 s; a round of webhook POSTs, OTV_WEBHOOK_TIMEOUT_SECONDS); the
+-- keepalives find a vanished client (or pooler) after 30 + 3 x 10 s. Set per role in this database, so
+-- that they hold through a connection pooler too (PgBouncer does not pass such settings on).
+SELECT format('ALTER ROLE %I IN DATABASE %I SET %s = %L', role, :'db', setting, value)
+  FROM unnest(ARRAY['otv_gateway', 'otv_catalog', 'otv_booking', 'otv_notifier', 'otv_reporting']) AS role,
+       (VALUES ('idle_in_transaction_session_timeout', '60s'), ('tcp_keepalives_idle', '30'),
+               ('tcp_keepalives_interval', '10'), ('tcp_keepalives_count', '3')) AS s (setting, value) \gexec
+SQL
 }
 
 # The gateway's audit log (issue 7, invariant I5): its own schema, owned by otv_audit_owner. The gateway's

@@ -56,6 +56,17 @@ class CommonSettings(BaseSettings):
     # Consumer retries (I4): attempts before a message goes to the dead letters, and the first back-off.
     consumer_max_attempts: int = 5
     consumer_retry_base_ms: int = 500  # ... doubled on every further attempt
+    # How long a consumer's transaction waits for a row another transaction holds (the inbox row of a
+    # redelivered event whose first consumer died inside its transaction, or the effect's rows) before it
+    # gives up and tries the event again later, without using up an attempt. Well below the pool's command
+    # timeout (30 s), so that one stuck event does not hold back the events behind it.
+    consumer_lock_timeout_ms: int = Field(default=5000, gt=0, le=20000)
+    # An event of a type or version this release does not know (a newer release's, during a rolling update,
+    # while old and new replicas share the queue) is not dropped: it is put back, every this many
+    # seconds, so that a replica of the newer release takes it; after this many tries it goes to the dead
+    # letters (never lost silently, I3). 20 tries of 30 s cover a rollout of ten minutes.
+    consumer_unknown_retry_seconds: float = Field(default=30.0, gt=0)
+    consumer_unknown_max_tries: int = Field(default=20, ge=1)  # ... tries before the dead letters
 
     # Outbox relay: how often it looks for rows even without a NOTIFY (safety net).
     outbox_poll_seconds: float = 1.0

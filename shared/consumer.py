@@ -58,7 +58,8 @@ DELIVERY_LIMIT = 20
 # An outage of the service's own database says nothing about the event: such a failure does not use up
 # the event's attempts (I4 is about events that cannot be applied). The event waits, ever longer up to
 # OUTAGE_MAX_DELAY seconds, until the database is back, so that a restart or fail-over of PostgreSQL
-# loses no confirmation to the dead letters (I3). A timeout still counts as an attempt.
+# loses no confirmation to the dead letters (I3). A timeout still counts as an attempt, except a wait on
+# a row another transaction holds (is_busy below).
 OUTAGE_ERRORS: tuple[type[Exception], ...] = (
     OSError,
     asyncpg.InterfaceError,
@@ -69,6 +70,8 @@ OUTAGE_ERRORS: tuple[type[Exception], ...] = (
     asyncpg.TooManyConnectionsError,
 )
 OUTAGE_HEADER = "x-otv-outages"
+# How often an event of an unknown type or version was put back (consumer_unknown_max_tries).
+UNKNOWN_HEADER = "x-otv-unknown-tries"
 OUTAGE_MAX_DELAY = 5.0
 
 # At most this many messages in one transaction; the prefetch lets enough arrive to fill a batch while
@@ -79,6 +82,19 @@ PREFETCH = 100
 
 def is_outage(exc: Exception) -> bool:
     return isinstance(exc, OUTAGE_ERRORS) and not isinstance(exc, TimeoutError)
+
+
+class InboxBusy(Exception):
+    """The inbox row of an event is held by another transaction that has not ended: the transaction of
+    a replica that died before its commit (its backend lives until idle_in_transaction_session_timeout
+    ends it), or of a replica that applies the same event just now. Nothing is wrong with the event."""
+
+
+def is_busy(exc: Exception) -> bool:
+    """A wait on a row another transaction holds: the event is tried again later, without using up an
+    attempt (I4 is about events that cannot be applied), so that a redelivered duplicate waiting on its own
+    dead first delivery never ends in the dead letters."""
+    return isinstance(exc, InboxBusy | asyncpg.LockNotAvailableError)
 
 
 class PermanentError(Exception):
@@ -243,21 +259,18 @@ class Consumer:
             await self._dead(message, "invalid envelope", attempt)
             return
         handler = self._handlers.get(envelope.type)
-        if handler is None:
+        known = known_versions(envelope.type)
+        if handler is None and known:
+            # A type of this release that this consumer does not handle (bound by a pattern): ignored.
             CONSUMED.labels(self.name, "ignored").inc()
             await message.ack()
             return
         model = model_for(envelope.type, envelope.version)
-        if model is None:
-            log.warning(
-                "event_version_unknown",
-                consumer=self.name,
-                event_type=envelope.type,
-                version=envelope.version,
-                known=known_versions(envelope.type),
-            )
-            CONSUMED.labels(self.name, "ignored").inc()
-            await message.ack()
+        if handler is None or model is None:
+            # A type or version of a newer release (every release knows every event model of its own,
+            # shared.events.all): during a rolling update, old and new replicas share the queue, and an
+            # old one must not drop what a new one would apply (I3).
+            await self._put_back_unknown(message, envelope, known, attempt)
             return
         try:
             data = model.model_validate(envelope.data)
@@ -275,7 +288,7 @@ class Consumer:
             await self._dead(message, f"permanent: {type(exc).__name__}: {exc}", attempt)
             return
         except Exception as exc:  # noqa: BLE001 -- any failure of the effect is retried, then dead-lettered
-            if is_outage(exc):
+            if is_outage(exc) or is_busy(exc):
                 await self._wait_out(message, exc)
             else:
                 await self._retry_or_dead(message, exc, attempt)
@@ -325,15 +338,23 @@ class Consumer:
         (False: the event was applied before, or earlier in this batch)."""
         outcomes: list[bool] = []
         async with self._pool.acquire() as conn, conn.transaction():
-            fresh = {
-                row["event_id"]
-                for row in await conn.fetch(
-                    "INSERT INTO inbox (consumer, event_id) SELECT $1, unnest($2::uuid[])"
+            # The transaction's lock_timeout is set by the inbox statement itself (no round trip of its
+            # own), before its first row waits; it holds for the handlers' statements too.
+            try:
+                inserted = await conn.fetch(
+                    "INSERT INTO inbox (consumer, event_id)"
+                    " SELECT $1, event_id FROM unnest($2::uuid[]) AS event_id,"
+                    " set_config('lock_timeout', $3, true)"
                     " ON CONFLICT DO NOTHING RETURNING event_id",
                     self.name,
                     list(dict.fromkeys(d.envelope.id for d in batch)),
+                    f"{self._settings.consumer_lock_timeout_ms}ms",
                 )
-            }
+            except (TimeoutError, asyncpg.LockNotAvailableError) as exc:
+                # Nothing but another transaction's inbox row makes this statement wait (a command
+                # timeout shorter than the lock timeout ends the same wait).
+                raise InboxBusy("the inbox row is held by another transaction") from exc
+            fresh = {row["event_id"] for row in inserted}
             for delivery in batch:
                 envelope = delivery.envelope
                 if envelope.id not in fresh:
@@ -378,12 +399,13 @@ class Consumer:
         await message.ack()
 
     async def _wait_out(self, message: AbstractIncomingMessage, exc: Exception) -> None:
-        """The database is away: try the event again later, without counting an attempt."""
+        """The database is away, or a row the event needs is held by a transaction that has not ended: try
+        the event again later, without counting an attempt."""
         outages = int(message.headers.get(OUTAGE_HEADER) or 0) + 1  # type: ignore[arg-type]
         base = self._settings.consumer_retry_base_ms / 1000
         delay = min(OUTAGE_MAX_DELAY, base * 2 ** min(outages - 1, 10))
         log.warning(
-            "event_waits_for_database",
+            "event_waits_for_lock" if is_busy(exc) else "event_waits_for_database",
             consumer=self.name,
             outages=outages,
             retry_in=delay,
@@ -397,6 +419,41 @@ class Consumer:
                 routing_key=self.retry_queue_name,
             )
         except Exception:  # noqa: BLE001 -- broker trouble too: let the broker redeliver the original
+            await message.nack(requeue=True)
+            return
+        await message.ack()
+
+    async def _put_back_unknown(
+        self, message: AbstractIncomingMessage, envelope: Envelope, known: list[int], attempt: int
+    ) -> None:
+        """Put an event of an unknown type or version back for a replica of a newer release; after
+        `consumer_unknown_max_tries` into the dead letters, where staff see it (never dropped silently)."""
+        tries = int(message.headers.get(UNKNOWN_HEADER) or 0) + 1  # type: ignore[arg-type]
+        log.warning(
+            "event_version_unknown",
+            consumer=self.name,
+            event_type=envelope.type,
+            version=envelope.version,
+            known=known,
+            tries=tries,
+        )
+        if tries >= self._settings.consumer_unknown_max_tries:
+            await self._dead(
+                message,
+                f"unknown event: {envelope.type} v{envelope.version} (this release knows {known or 'none'})",
+                attempt,
+            )
+            return
+        CONSUMED.labels(self.name, "deferred").inc()
+        try:
+            assert self._channel is not None  # noqa: S101 -- started before messages arrive
+            await self._channel.default_exchange.publish(
+                self._copy(
+                    message, {UNKNOWN_HEADER: tries}, expiration=self._settings.consumer_unknown_retry_seconds
+                ),
+                routing_key=self.retry_queue_name,
+            )
+        except Exception:  # noqa: BLE001 -- broker trouble: let the broker redeliver the original
             await message.nack(requeue=True)
             return
         await message.ack()

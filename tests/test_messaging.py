@@ -13,8 +13,10 @@ import asyncpg
 import pytest
 
 from shared.clock import SystemClock
+from shared.config import CommonSettings
 from shared.consumer import Consumer, list_dead_letters, replay_dead_letter
-from shared.events import EventData, event, make_envelope
+from shared.db import create_pool
+from shared.events import Envelope, EventData, event, make_envelope
 from shared.outbox import OutboxRelay, add_event, add_event_where
 from tests.conftest import db_settings, wait_for
 
@@ -29,6 +31,17 @@ class ProbeHappenedV1(EventData):
 @event("test.probe_happened", 2)
 class ProbeHappenedV2(EventData):
     probe: str
+
+
+class ProbeHappenedV3(EventData):
+    """Version 3, which only a newer release knows: registered in the test that needs it."""
+
+    probe: int
+
+
+@event("test.other_happened", 1)
+class OtherHappenedV1(EventData):
+    probe: int
 
 
 @pytest.fixture
@@ -66,7 +79,13 @@ class Harness:
         self.relays.append(relay)
         return relay
 
-    async def consumer(self) -> Consumer:
+    async def consumer(
+        self,
+        *,
+        pool: asyncpg.Pool | None = None,
+        settings: CommonSettings | None = None,
+        bindings: list[str] | None = None,
+    ) -> Consumer:
         async def record(conn: asyncpg.Connection, envelope: object, data: ProbeHappenedV1) -> None:
             if data.probe in self.poison:
                 raise RuntimeError("poison")
@@ -78,10 +97,11 @@ class Harness:
 
         consumer = Consumer(
             self.name,
-            pool=self.pool,
+            pool=pool or self.pool,
             connection=self.amqp,
-            settings=self.settings,
+            settings=settings or self.settings,
             handlers={"test.probe_happened": record},
+            bindings=bindings,
         )
         await consumer.start()
         self.consumers.append(consumer)
@@ -243,19 +263,49 @@ async def test_invalid_message_goes_to_dead_letters_at_once(harness: Harness) ->
     assert letters[0]["attempts"] == 1
 
 
-async def test_unknown_version_is_acknowledged_without_effect(harness: Harness) -> None:
-    await harness.consumer()
-    await harness.relay()
-    future = make_envelope(ProbeHappenedV1(probe=1), producer="test", clock=SystemClock())
-    future = future.model_copy(update={"version": 9})
-    async with harness.pool.acquire() as conn:
-        from shared.outbox import add_envelope
-
-        await add_envelope(conn, future)
-    await write_probe(harness.pool, 2)
+async def test_an_unknown_version_is_put_back_until_a_replica_that_knows_it_applies_it(
+    harness: Harness,
+) -> None:
+    """A rolling update: new producers publish version 3 while this replica knows versions 1 and 2. It
+    does not drop the event (nor hold back the others): it puts it back, and once a replica of the newer
+    release (here: this process, once it knows version 3) takes it, it is applied."""
+    settings = db_settings(SERVICE, consumer_unknown_retry_seconds=0.3, consumer_unknown_max_tries=100)
+    await harness.consumer(settings=settings)
+    clock = SystemClock()
+    newer = make_envelope(ProbeHappenedV1(probe=3), producer="test", clock=clock)
+    newer = newer.model_copy(update={"version": 3})
+    await publish(harness, newer, make_envelope(ProbeHappenedV1(probe=1), producer="test", clock=clock))
     await wait_for(lambda: harness.effects(), what="the known event behind the unknown one")
-    assert await harness.effects() == [2]
+    await asyncio.sleep(1.0)  # the unknown one goes round a few times
+    assert await harness.effects() == [1]
     assert await list_dead_letters(harness.pool) == []
+
+    event("test.probe_happened", 3)(ProbeHappenedV3)  # the newer release's model
+
+    await wait_for(lambda: _has(harness, 3), what="the event, applied by a replica that knows its version")
+    assert await harness.effects() == [1, 3]
+    assert await list_dead_letters(harness.pool) == []
+
+
+async def test_an_event_no_replica_knows_ends_in_the_dead_letters_and_a_type_not_handled_is_ignored(
+    harness: Harness,
+) -> None:
+    settings = db_settings(SERVICE, consumer_unknown_retry_seconds=0.2, consumer_unknown_max_tries=3)
+    await harness.consumer(settings=settings, bindings=["test.*"])
+    clock = SystemClock()
+    unknown = make_envelope(ProbeHappenedV1(probe=9), producer="test", clock=clock)
+    unknown = unknown.model_copy(update={"version": 9})
+    not_handled = make_envelope(OtherHappenedV1(probe=8), producer="test", clock=clock)
+    await publish(
+        harness, unknown, not_handled, make_envelope(ProbeHappenedV1(probe=2), producer="test", clock=clock)
+    )
+
+    letters = await wait_for(lambda: list_dead_letters(harness.pool), what="the dead letter")
+    assert [letter["event_id"] for letter in letters] == [str(unknown.id)]
+    assert str(letters[0]["reason"]).startswith(
+        "unknown event: test.probe_happened v9 (this release knows [1, 2"
+    )
+    assert await harness.effects() == [2]
 
 
 def _rabbitmqctl(*args: str) -> None:
@@ -286,3 +336,60 @@ async def test_events_waiting_while_broker_is_down_are_published_once_after_rest
     await asyncio.sleep(0.5)
     assert await harness.effects() == list(range(1, 12))
     assert await harness.unpublished() == 0
+
+
+async def publish(harness: Harness, *envelopes: Envelope) -> None:
+    channel = await harness.amqp.channel(publisher_confirms=True)
+    exchange = await channel.get_exchange(harness.settings.exchange)
+    for envelope in envelopes:
+        await exchange.publish(
+            aio_pika.Message(envelope.model_dump_json().encode(), message_id=str(envelope.id)),
+            routing_key=envelope.type,
+        )
+    await channel.close()
+
+
+@pytest.mark.parametrize(
+    ("lock_timeout_ms", "command_timeout"),
+    [(1000, 30.0), (5000, 1.0)],
+    ids=["lock-timeout-ends-the-wait", "command-timeout-ends-the-wait"],
+)
+async def test_a_redelivered_event_whose_inbox_row_a_dead_replica_holds_waits_without_using_up_attempts(
+    harness: Harness, lock_timeout_ms: int, command_timeout: float
+) -> None:
+    """A replica took the event, wrote its inbox row and died before COMMIT: its backend holds the row
+    (until idle_in_transaction_session_timeout ends it), and the broker hands the event to another replica.
+    That replica's wait is cut short, the event is tried again later without using up an attempt (so it never
+    ends in the dead letters for this), and the events behind it are not held back."""
+    settings = db_settings(SERVICE, consumer_max_attempts=2, consumer_lock_timeout_ms=lock_timeout_ms)
+    pool = await create_pool(settings, command_timeout=command_timeout)
+    clock = SystemClock()
+    held = make_envelope(ProbeHappenedV1(probe=1), producer="test", clock=clock)
+    fresh = make_envelope(ProbeHappenedV1(probe=2), producer="test", clock=clock)
+    try:
+        async with harness.pool.acquire() as zombie:
+            dead_replica = zombie.transaction()
+            await dead_replica.start()
+            await zombie.execute(
+                "INSERT INTO inbox (consumer, event_id) VALUES ($1, $2)", harness.name, held.id
+            )
+            await zombie.execute("INSERT INTO messaging_probe (probe, event_id) VALUES (1, $1)", held.id)
+            await harness.consumer(pool=pool, settings=settings)
+            await publish(harness, held, fresh)
+
+            # The fresh event goes through at once; it does not wait for the held one.
+            await wait_for(lambda: harness.effects(), timeout=15, what="the event behind the held one")
+            # Long enough for both attempts (and more) to have been used up, were waits counted.
+            await asyncio.sleep(8)
+            assert await harness.effects() == [2]
+            assert await list_dead_letters(harness.pool) == []
+            await dead_replica.rollback()  # the database ends the dead replica's transaction
+
+        await wait_for(lambda: _has(harness, 1), timeout=20, what="the held event, once the row is free")
+        await asyncio.sleep(0.5)  # time for a wrong second effect to show
+        assert await harness.effects() == [1, 2]
+        assert await list_dead_letters(harness.pool) == []
+    finally:
+        await harness.stop()
+        harness.consumers = []
+        await pool.close()

@@ -95,7 +95,9 @@ class Settings(CommonSettings):
     # `webhook_allow_loopback` is on (development and tests, never production).
     integrations: bool = True
     webhook_allow_loopback: bool = False  # ... never in production
-    webhook_timeout_seconds: float = Field(default=10.0, gt=0)  # seconds a receiver may take to answer
+    # Seconds a receiver may take to answer. A round of POSTs runs inside the transaction that holds its
+    # deliveries, which the database ends after 60 s without a statement (the bootstrap's idle timeout).
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=30)
     webhook_send_interval_seconds: float = Field(default=1.0, gt=0)  # how often due deliveries are sent
     # A delivery is retried with exponential back-off for this long; a subscription failing this long is
     # paused. Optionally also after this many failed attempts in a row (off by default: every attempt of

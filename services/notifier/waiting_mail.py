@@ -195,7 +195,12 @@ async def erase_wish(conn: asyncpg.Connection, wish_id: uuid.UUID, now: datetime
     """Booking erased the wish's personal data (R34, or a request under Art. 17 GDPR): so do we, with the
     keyed hash of the address, and every mail still to go is not sent. The wish's row stays without its
     link, marked erased, so that an event of the wish arriving later (in any order, or twice) is ignored
-    instead of planning a mail again; the retention job deletes such rows."""
+    instead of planning a mail again; the retention job deletes such rows.
+
+    A mail a sender is delivering at this moment stays with that sender (as in the appointment's
+    erasure): taking it away would record a delivered mail as cancelled and never publish `mail.sent`.
+    Its data are wiped all the same (the sender has its copy), and it is marked superseded, so that a
+    failed attempt cancels it instead of trying again, and a sender taking it over sends nothing."""
     await conn.execute(
         "INSERT INTO waiting_wishes (id, revision, page_url, updated_at, erased_at)"
         " VALUES ($1, 0, NULL, $2, $2)"
@@ -205,9 +210,17 @@ async def erase_wish(conn: asyncpg.Connection, wish_id: uuid.UUID, now: datetime
         now,
     )
     await conn.execute(
-        "UPDATE mails SET status = CASE WHEN status = 'pending' THEN 'cancelled' ELSE status END,"
-        " finished_at = coalesce(finished_at, $2), recipient = NULL, payload = NULL, recipient_hash = '',"
-        " claim_token = NULL, claimed_until = NULL WHERE appointment_id = $1",
+        "UPDATE mails m SET recipient = NULL, payload = NULL, recipient_hash = '',"
+        " status = CASE WHEN old.held THEN m.status WHEN m.status = 'pending' THEN 'cancelled'"
+        "   ELSE m.status END,"
+        " finished_at = CASE WHEN old.held THEN m.finished_at ELSE coalesce(m.finished_at, $2) END,"
+        " superseded_by = CASE WHEN old.held THEN coalesce(m.superseded_by, m.revision + 1)"
+        "   ELSE m.superseded_by END,"
+        " claim_token = CASE WHEN old.held THEN m.claim_token END,"
+        " claimed_until = CASE WHEN old.held THEN m.claimed_until END"
+        " FROM (SELECT id, status = 'pending' AND coalesce(claimed_until > $2, false) AS held FROM mails"
+        "   WHERE appointment_id = $1 FOR UPDATE) old"
+        " WHERE m.id = old.id",
         wish_id,
         now,
     )

@@ -218,6 +218,36 @@ async def anonymise_appointment(conn: asyncpg.Connection, appointment_id: Any, n
     return bool(done)
 
 
+async def serialise_erasure(conn: asyncpg.Connection, appointment_id: Any) -> None:
+    """Taken by an erasure and by the first event of an appointment (transaction-level), so that an erasure
+    applied while another replica inserts the appointment's first row either finds that row or leaves a
+    marker that the insert then finds."""
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended('otv.reporting.erasure:' || $1::uuid::text, 0))",
+        appointment_id,
+    )
+
+
+async def mark_erased(conn: asyncpg.Connection, appointment_id: Any, erased_at: datetime) -> None:
+    await conn.execute(
+        "INSERT INTO erased_appointments (id, erased_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
+        appointment_id,
+        erased_at,
+    )
+
+
+async def erased_at(conn: asyncpg.Connection, appointment_id: Any) -> datetime | None:
+    value: datetime | None = await conn.fetchval(
+        "SELECT erased_at FROM erased_appointments WHERE id = $1", appointment_id
+    )
+    return value
+
+
+async def delete_erasure_marks_before(conn: asyncpg.Connection, cutoff: datetime) -> int:
+    result = await conn.execute("DELETE FROM erased_appointments WHERE erased_at < $1", cutoff)
+    return int(result.split()[-1])
+
+
 async def anonymise_ended_before(conn: asyncpg.Connection, cutoff: datetime, now: datetime) -> int:
     """R34: erase the personal data of every appointment that ended before `cutoff`."""
     ids = await conn.fetch(

@@ -131,8 +131,15 @@ async def apply_appointment_event(
         conn, snapshot.id, {**values, "anonymised_at": now if expired else None}, now
     )
     anonymised = expired
+    if newest and not expired:
+        # The first row of this appointment: its data may have been erased before it came (I6).
+        await db.serialise_erasure(conn, snapshot.id)
+        erased = await db.erased_at(conn, snapshot.id)
+        if erased is not None:
+            await db.anonymise_appointment(conn, snapshot.id, erased)
+            anonymised = True
     # The list the appointment left (another day or location), where it stays struck through (R22).
-    moved_from: dict[str, Any] | None = None if expired or not newest else _moved_from(data, snapshot)
+    moved_from: dict[str, Any] | None = None if anonymised or not newest else _moved_from(data, snapshot)
     if not newest:
         existing = await db.lock_appointment(conn, snapshot.id)
         assert existing is not None  # noqa: S101 -- the insert found it
@@ -221,11 +228,15 @@ async def apply_personal_data_erased(
 ) -> None:
     """The owner of the appointment erased its data: erase this copy now, whatever our own schedule says,
     and build a stored day list that names the customer again (an erasure on request of a cancelled
-    appointment whose day is still ahead: cancelled rows stay in the list, struck through)."""
+    appointment whose day is still ahead: cancelled rows stay in the list, struck through). Without a copy
+    yet (its events come later, or out of order), a marker keeps the erasure for the events to come."""
+    await db.serialise_erasure(conn, data.appointment_id)
     day = await db.appointment_day(conn, data.appointment_id)
     await db.anonymise_appointment(conn, data.appointment_id, clock.now())
     if day is not None:
         await db.mark_lists_stale(conn, [day, *await db.moved_away_lists(conn, data.appointment_id)])
+    else:
+        await db.mark_erased(conn, data.appointment_id, clock.now())
 
 
 def capacity_rows(
@@ -562,6 +573,7 @@ async def run_retention(
             **await delete_messages_before(conn, cutoff),
             "day_list_files_deleted": await db.delete_expired_lists(conn, started),
         }
+        await db.delete_erasure_marks_before(conn, cutoff)
         # The deletion report itself holds no personal data; a year of it is enough to show the jobs ran.
         await db.delete_retention_runs_before(conn, started - timedelta(days=400))
         await db.insert_retention_run(

@@ -1,8 +1,10 @@
 """The event envelope and the registry of `(type, version)` data models.
 
 Every event is `{id, type, version, occurred_at, correlation_id, producer, data}`. A breaking change of
-`data` is a new `version`; consumers ignore versions they do not know (with a log line). Where order
-matters, `data` carries a per-aggregate `revision` so that a consumer can drop a stale update.
+`data` is a new `version`; consumers apply no version they do not know (with a log line): they put it
+back for a replica of a newer release, and after a bounded number of tries into the dead letters
+(shared/consumer.py). Where order matters, `data` carries a per-aggregate `revision` so that a consumer
+can drop a stale update.
 
 The data models live in the modules beside this one (`shared.events.catalog`, `.appointment`, ...);
 importing `shared.events.all` registers every one of them.

@@ -231,6 +231,35 @@ def test_the_audit_log_part_is_the_one_of_setup_sh() -> None:
     )
 
 
+def test_the_role_settings_are_the_ones_of_setup_sh() -> None:
+    setup = (ROOT / "scripts" / "setup.sh").read_text(encoding="utf-8")
+    function = re.search(r"^role_settings_sql\(\) \{\n    cat <<'SQL'\n(.*?)^SQL\n\}", setup, re.S | re.M)
+    assert function is not None, "scripts/setup.sh lost its role_settings_sql()"
+    ours = re.search(
+        r"^-- BEGIN role_settings_sql\n(.*?)^-- END role_settings_sql", INIT_SQL.read_text(), re.S | re.M
+    )
+    assert ours is not None, "deploy/postgres-init.sql lost its role_settings_sql markers"
+    assert ours.group(1) == function.group(1), (
+        "scripts/setup.sh changed the role settings: copy its role_settings_sql() body into"
+        " deploy/postgres-init.sql"
+    )
+
+
+async def test_a_transaction_whose_client_is_gone_does_not_keep_its_locks_for_hours(scratch_db: str) -> None:
+    """Every service's connection ends a transaction left idle for a minute (a replica that died inside
+    it), and its keepalives find a vanished client in a minute, not after the operating system's two hours;
+    through a pooler too, as they are the roles' own settings, not the client's."""
+    for service in SERVICE_NAMES:
+        conn = await connect_as(service, scratch_db)
+        try:
+            assert await conn.fetchval("SHOW idle_in_transaction_session_timeout") == "1min", service
+            assert await conn.fetchval("SHOW tcp_keepalives_idle") == "30", service
+            assert await conn.fetchval("SHOW tcp_keepalives_interval") == "10", service
+            assert await conn.fetchval("SHOW tcp_keepalives_count") == "3", service
+        finally:
+            await conn.close()
+
+
 # The audit log as it was before its client addresses moved to a table of their own.
 OLD_AUDIT_LOG = """
 CREATE SCHEMA gateway_audit AUTHORIZATION otv_audit_owner;

@@ -8,6 +8,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+import asyncpg
 import pytest
 from prometheus_client import REGISTRY
 
@@ -191,3 +192,67 @@ async def test_an_erasure_strips_the_personal_data_from_the_appointment_s_events
     assert all("customer" not in e["data"]["appointment"] for e in of_erased)
     [other] = [e for e in events if e["data"].get("appointment", {}).get("id") == str(kept)]
     assert other["data"]["appointment"]["customer"]["last_name"] == "Mustermann"
+
+
+@pytest.mark.req("R34")
+@pytest.mark.req("R50")
+async def test_an_event_of_an_erased_appointment_that_comes_later_is_stored_and_sent_without_personal_data(
+    make_env: EnvFactory, receiver: ReceiverFactory
+) -> None:
+    """The cancellation went to the dead letters, the appointment was erased on request, and then an
+    administrator replays the dead letter: neither the feed nor a webhook with personal data hands out the
+    customer's data or the reason again."""
+    env = await make_env()
+    rec = await receiver(env.clock)
+    admin = await env.account("feed-admin", (Role.ADMIN, "*"))
+    personal = await key(admin, ["*"], ["events:read", "events:personal"])
+    hook = await admin.post(
+        "/api/v1/admin/webhooks",
+        json={
+            "name": "Fachverfahren",
+            "url": rec.url,
+            "event_types": ["appointment.*"],
+            "locations": ["mitte"],
+            "include_personal_data": True,
+        },
+    )
+    assert hook.status == 201, await hook.text()
+    rec.secret = (await hook.json())["secret"]
+    erased, other = uuid.uuid4(), uuid.uuid4()
+    await env.publish(booked(erased))
+    await env.publish(AppointmentPersonalDataErasedV1(appointment_id=erased, erased_at=env.clock.now()))
+
+    async def stored(count: int) -> bool:
+        return len((await page(env, personal))["events"]) == count
+
+    await wait_for(lambda: stored(2), timeout=15, what="the booking and the erasure in the feed")
+    late = await env.publish(cancelled(erased, 2))  # the replayed dead letter
+    await env.publish(booked(other))  # an appointment nobody erased keeps its data
+
+    await wait_for(lambda: len(rec.received) >= 3, timeout=15, what="the late cancellation")
+    [sent] = [e for e in rec.received.values() if e["id"] == late]
+    assert "customer" not in sent["data"]["appointment"]
+    assert "Mustermann" not in json.dumps(sent)  # neither the name nor the free-text reason
+    events = (await page(env, personal))["events"]
+    [in_feed] = [e for e in events if e["id"] == late]
+    assert "Mustermann" not in json.dumps(in_feed)
+    [kept] = [e for e in events if e["data"].get("appointment", {}).get("id") == str(other)]
+    assert kept["data"]["appointment"]["customer"]["last_name"] == "Mustermann"
+
+
+@pytest.mark.req("R34")
+async def test_an_erasure_and_the_purge_find_their_rows_by_index_not_by_scanning_the_feed(
+    integration_db: asyncpg.Pool,
+) -> None:
+    """An hourly retention run publishes up to 2000 erasures, each stripped under the feed lock, and the
+    purge deletes a week's feed with its deliveries: neither may scan the whole feed or every delivery for
+    each appointment or each row."""
+    async with integration_db.acquire() as conn, conn.transaction():
+        await conn.execute("SET LOCAL enable_seqscan = off")  # what the planner does on a large feed
+        plans = {
+            "erasure": "SELECT position FROM event_feed WHERE order_key = 'appointment:x' FOR UPDATE",
+            "cascade": "SELECT 1 FROM webhook_deliveries WHERE position = 42",
+        }
+        for what, query in plans.items():
+            plan = "\n".join(r[0] for r in await conn.fetch(f"EXPLAIN {query}"))
+            assert "Seq Scan" not in plan, f"{what}: {plan}"

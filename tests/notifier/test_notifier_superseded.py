@@ -16,7 +16,7 @@ import pytest
 
 from services.notifier import db, planning, service, waiting_mail
 from services.notifier.config import Settings
-from services.notifier.domain import MailStatus
+from services.notifier.domain import MailStatus, Outcome
 from services.notifier.sender import MailSender
 from shared.clock import ManualClock, SystemClock
 from shared.events import EventData, make_envelope
@@ -387,3 +387,48 @@ async def test_an_offer_held_by_a_vanished_sender_is_not_sent_by_the_one_taking_
         "waiting_offer": "cancelled",
         "waiting_withdrawn": "sent",
     }
+
+
+@pytest.mark.req("R34")
+@pytest.mark.parametrize(
+    ("outcome", "recorded"),
+    [(Outcome.SENT, MailStatus.SENT), (Outcome.TEMPORARY, MailStatus.CANCELLED)],
+    ids=["delivered", "failed-for-now"],
+)
+async def test_an_offer_in_delivery_when_the_wish_is_erased_keeps_what_became_of_it_without_the_data(
+    clean_db: dict[str, asyncpg.Pool], outcome: Outcome, recorded: MailStatus
+) -> None:
+    """A sender is delivering the offer when a location administrator erases the wish on request. The
+    mail's data go at once; a delivered offer is recorded as sent (and counted: mail.sent), one whose
+    delivery fails for now is cancelled, not tried again."""
+    pool = clean_db["notifier"]
+    clock = ManualClock(SystemClock().now())
+    settings = notifier_settings(1025)
+    wish = a_wish()
+    registered, offered, _withdrawn = wish_events(wish, clock.now())
+    await _apply(pool, registered, clock=clock, settings=settings)
+    opt_in, token = await _claim(pool, clock=clock, settings=settings)
+    async with pool.acquire() as conn:
+        assert await db.finish(conn, opt_in.id, token, status=MailStatus.SENT, now=clock.now())
+    await _apply(pool, offered, clock=clock, settings=settings)
+    offer_mail, token = await _claim(pool, clock=clock, settings=settings)
+    assert offer_mail.kind == "waiting_offer"
+
+    # The notifier's effect of waiting.personal_data_erased (waiting_mail.handlers' on_erased).
+    async with pool.acquire() as conn, conn.transaction():
+        await waiting_mail.erase_wish(conn, wish.id, clock.now())
+    [row] = [r for r in await mail_rows(pool, wish.id) if r["kind"] == "waiting_offer"]
+    assert (row["recipient"], row["payload"], row["recipient_hash"]) == (None, None, "")
+
+    status = await service.record_outcome(
+        pool, offer_mail, token, outcome, error=None, clock=clock, settings=settings
+    )
+    assert status is recorded
+    assert (await statuses(pool, wish.id))["waiting_offer"] == recorded.value
+    sent_events = await pool.fetchval(
+        "SELECT count(*) FROM outbox WHERE type = 'mail.sent' AND envelope -> 'data' ->> 'mail_id' = $1",
+        str(offer_mail.id),
+    )
+    assert sent_events == (1 if outcome is Outcome.SENT else 0)
+    [row] = [r for r in await mail_rows(pool, wish.id) if r["kind"] == "waiting_offer"]
+    assert (row["recipient"], row["payload"]) == (None, None)

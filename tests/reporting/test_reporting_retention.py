@@ -266,6 +266,28 @@ async def test_an_erasure_by_booking_erases_reportings_copy_at_once(reporting: R
 
 
 @pytest.mark.req("R34")
+async def test_an_erasure_that_comes_before_the_appointments_events_holds_against_them(
+    reporting: Reporting,
+) -> None:
+    """A backlog drained by two relays at once (or a replayed dead letter) brings the erasure before the
+    booking and the cancellation: they are stored without the customer's data, the counts keep them."""
+    await reporting.start()
+    zoe = person()
+    booked = zoe.booked()
+    cancelled = zoe.cancel(reason="Quellenhof: ich bin umgezogen")
+    erased = AppointmentPersonalDataErasedV1(appointment_id=zoe.id, erased_at=reporting.clock.now())
+    await reporting.send((erased, reporting.clock.now()))
+    await reporting.send((booked, zoe.booked_at), (cancelled, reporting.clock.now()))
+
+    assert await places_holding(reporting.pool, PERSONAL) == []
+    row = await reporting.pool.fetchrow(
+        "SELECT status, concern_id, day, anonymised_at FROM appointments WHERE id = $1", zoe.id
+    )
+    assert (row["status"], row["concern_id"], row["day"]) == ("cancelled", "energiesperre", DAY)
+    assert row["anonymised_at"] is not None
+
+
+@pytest.mark.req("R34")
 async def test_an_event_that_arrives_after_the_retention_period_is_stored_without_personal_data(
     reporting: Reporting,
 ) -> None:

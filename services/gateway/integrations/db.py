@@ -56,6 +56,33 @@ async def strip_personal_data(conn: asyncpg.Connection, order_key: str) -> int:
     return len(rows)
 
 
+async def mark_erased(conn: asyncpg.Connection, order_key: str, now: datetime) -> None:
+    await conn.execute(
+        "INSERT INTO erased_appointments (order_key, erased_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        order_key,
+        now,
+    )
+
+
+async def reduce_if_erased(
+    conn: asyncpg.Connection, position: int, order_key: str, reduced: dict[str, Any]
+) -> bool:
+    """Store the feed row at `position` without personal data when its appointment was erased before."""
+    done = await conn.fetchval(
+        "UPDATE event_feed SET envelope = $3::jsonb WHERE position = $1"
+        " AND EXISTS (SELECT FROM erased_appointments WHERE order_key = $2) RETURNING true",
+        position,
+        order_key,
+        json.dumps(reduced),
+    )
+    return bool(done)
+
+
+async def delete_erasure_marks_before(conn: asyncpg.Connection, cutoff: datetime) -> int:
+    result = await conn.execute("DELETE FROM erased_appointments WHERE erased_at < $1", cutoff)
+    return int(result.split()[-1])
+
+
 async def insert_feed_row(
     conn: asyncpg.Connection, envelope: dict[str, Any], placement: Placement, now: datetime
 ) -> tuple[int, list[asyncpg.Record]] | None:

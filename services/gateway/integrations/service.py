@@ -85,8 +85,16 @@ async def store_event(conn: asyncpg.Connection, envelope: Envelope, now: datetim
     position, subscriptions = stored
     if envelope.type == AppointmentPersonalDataErasedV1.event_type:
         # Erased on request (Art. 17 GDPR) or by the retention run: the feed's earlier events of the
-        # appointment keep no personal data either, for the rest of their time in the feed.
+        # appointment keep no personal data either, for the rest of their time in the feed, and its later
+        # ones (a replayed dead letter, a backlog out of order) are stored without them.
+        await db.mark_erased(conn, placement.order_key, now)
         await db.strip_personal_data(conn, placement.order_key)
+    else:
+        reduced = reduce_envelope(raw, include_personal_data=False)
+        if reduced != raw:
+            # The feed lock (taken by the insert) serialises this with the erasure's own transaction: an
+            # erasure stored before is committed, and one stored after strips this row.
+            await db.reduce_if_erased(conn, position, placement.order_key, reduced)
     for sub in subscriptions:
         if type_matches(envelope.type, list(sub["event_types"])) and location_in_scope(
             placement.location_id, list(sub["locations"])
@@ -397,6 +405,9 @@ async def purge_feed(it: Integrations) -> int:
         dropped = await db.count_undelivered_before(conn, cutoff)
         deleted = await db.delete_feed_before(conn, cutoff)
         messages = await delete_messages_before(conn, now - it.message_retention)
+        # An erasure holds as long as a later event of the appointment can still come: a replayed dead
+        # letter is kept for the messages' retention period, which may be longer than the feed's.
+        await db.delete_erasure_marks_before(conn, now - max(it.feed_retention, it.message_retention))
     RETENTION_LAST_RUN.labels("gateway").set(it.clock.now().timestamp())  # the alert's clock
     if deleted or any(messages.values()):
         log.info("event_feed_purged", rows=deleted, **messages)
