@@ -396,6 +396,40 @@ async def test_the_login_page_signs_in_and_keeps_the_target_page(gateway: Gatewa
     assert away.headers["Location"] == "/staff/"
 
 
+@pytest.mark.req("R28")
+async def test_a_sign_in_form_posted_from_another_host_of_the_domain_signs_nobody_in(
+    gateway: Gateway,
+) -> None:
+    """Login CSRF by cookie tossing: a sibling host (the framing homepage) sets `otv_staff_login` for the
+    domain and posts its own account's credentials with the matching token. The browser names the page
+    it comes from, and the gateway refuses it like any other foreign staff write: no session, no sign-in
+    in the audit log; the same form from our own page signs in."""
+    await gateway.account("mallory", (Role.APPOINTMENT_MANAGER, "mitte"))
+    tossed = "token-the-sibling-host-set-for-the-whole-domain"
+    form = {"username": "mallory", "password": PASSWORD, "csrf_token": tossed, "next": "/staff/"}
+    cookie = {"Cookie": f"otv_staff_login={tossed}"}
+    for foreign in (
+        {"Origin": "https://www.jobcenter-bremen.example", "Sec-Fetch-Site": "same-site"},
+        {"Origin": "null", "Sec-Fetch-Site": "same-site"},
+        {"Sec-Fetch-Site": "cross-site"},
+    ):
+        answer = await gateway.client.post(
+            "/staff/login", data=form, headers={**cookie, **foreign}, allow_redirects=False
+        )
+        assert answer.status == 403, foreign
+        assert COOKIE not in answer.cookies, foreign
+        assert "Die Anmeldeseite war abgelaufen" in await answer.text()
+    assert await audit_rows(gateway, actor="mallory", action="login") == []
+    own = str(gateway.client.make_url("")).rstrip("/")
+    signed_in = await gateway.client.post(
+        "/staff/login",
+        data=form,
+        headers={**cookie, "Origin": own, "Sec-Fetch-Site": "same-origin"},
+        allow_redirects=False,
+    )
+    assert signed_in.status == 303 and signed_in.cookies[COOKIE].value
+
+
 async def test_a_name_no_account_can_have_is_a_failed_sign_in_and_no_such_account(gateway: Gateway) -> None:
     """A NUL in a username never reaches a query: the sign-in fails like any wrong name (401, counted
     against the address), and an administrator's look-up finds no such account (404)."""

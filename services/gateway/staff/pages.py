@@ -20,6 +20,7 @@ import jinja2
 import pydantic
 from aiohttp import web
 
+from services.gateway.origins import Provenance, provenance
 from services.gateway.proxy import client_ip
 from services.gateway.staff import service, upstream
 from services.gateway.staff.api import (
@@ -39,7 +40,7 @@ from services.gateway.staff.domain import (
     LoginRefused,
     LoginThrottled,
 )
-from services.gateway.staff.keys import IDENTITY, PAGE_ERROR, PAGE_SIGN_IN, SESSION, STAFF
+from services.gateway.staff.keys import ALLOWED_ORIGINS, IDENTITY, PAGE_ERROR, PAGE_SIGN_IN, SESSION, STAFF
 from services.gateway.staff.service import Actor
 from shared.clock import BERLIN
 from shared.errors import OTVError, ValidationError
@@ -354,7 +355,11 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     password = str(form.get("password", ""))[:500]
     token = str(form.get(CSRF_FIELD, ""))
     cookie = request.cookies.get(LOGIN_COOKIE, "")
-    if not cookie or not secrets.compare_digest(token.encode(), cookie.encode()):
+    # The double-submit cookie alone does not stop a login CSRF: another host of the registrable domain
+    # (the framing homepage) can set `otv_staff_login` for us and post its own account's credentials, and
+    # the victim works on in the attacker's session. A browser names the foreign page; as in check_csrf.
+    foreign = provenance(request, request.app[ALLOWED_ORIGINS]) is Provenance.FOREIGN
+    if foreign or not cookie or not secrets.compare_digest(token.encode(), cookie.encode()):
         return _login_form(
             request, errors=["Die Anmeldeseite war abgelaufen. Bitte noch einmal."], username="", status=403
         )
