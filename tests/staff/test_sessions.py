@@ -253,6 +253,52 @@ async def test_changing_the_password_ends_other_sessions_and_the_old_password(ga
     assert (await gateway.browser().login("hanna", "a much better secret")).status == 200
 
 
+async def test_wrong_current_passwords_on_a_password_change_lock_like_failed_sign_ins_and_end_the_session(
+    gateway: Gateway,
+) -> None:
+    """A stolen session cookie is no unlimited oracle for the account's password: wrong current passwords
+    count like failed sign-ins from that network; the guess that locks the account there ends the session
+    (401), the right password signs in from there only after the lock-out, and the audit keeps each try."""
+    thief = await gateway.signed_in("henrike", (Role.APPOINTMENT_MANAGER, "mitte"))
+
+    async def change(current: str) -> int:
+        response = await thief.post(
+            "/api/v1/staff/password",
+            json={"current_password": current, "new_password": "a much better secret"},
+        )
+        return response.status
+
+    assert [await change(f"guess {n}") for n in range(4)] == [422] * 4
+    assert (await thief.get("/api/v1/staff/me")).status == 200
+    assert await change("guess 4") == 401
+    assert (await thief.get("/api/v1/staff/me")).status == 401
+    assert await change(PASSWORD) == 401  # the session is gone: no more guesses through it
+    assert (await gateway.browser().login("henrike")).status == 401  # the sign-in's lock holds too
+    gateway.clock.advance(timedelta(minutes=16))
+    assert (await gateway.browser().login("henrike")).status == 200
+    refusals = await audit_rows(gateway, action="change_password", outcome="refused")
+    assert [r["changes"]["reason"] for r in refusals] == ["wrong_password"] * 4 + ["locked_now"]
+
+
+async def test_the_password_page_signs_out_after_too_many_wrong_current_passwords(gateway: Gateway) -> None:
+    browser = await gateway.signed_in("hilde", (Role.APPOINTMENT_MANAGER, "mitte"))
+    form = {
+        FORM_TOKEN_FIELD: browser.csrf or "",
+        "current_password": "not it",
+        "new_password": "a much better secret",
+        "new_password_repeat": "a much better secret",
+    }
+    for _ in range(4):
+        wrong = await browser.post("/staff/password", data=form)
+        assert wrong.status == 422 and "Das aktuelle Passwort stimmt nicht." in await wrong.text()
+    ended = await browser.post("/staff/password", data=form)
+    html = await ended.text()
+    assert ended.status == 401 and 'action="/staff/login"' in html
+    assert "zu oft falsch" in html and "abgemeldet" in html
+    assert ended.cookies[COOKIE].value == ""  # the browser forgets the ended session
+    assert (await browser.get("/api/v1/staff/me")).status == 401
+
+
 @pytest.mark.req("R31")
 async def test_an_account_created_by_an_administrator_must_change_its_start_password_first(
     gateway: Gateway,

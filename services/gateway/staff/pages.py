@@ -39,6 +39,7 @@ from services.gateway.staff.domain import (
     ROLE_LABELS_DE,
     LoginRefused,
     LoginThrottled,
+    PasswordGuessStopped,
 )
 from services.gateway.staff.keys import ALLOWED_ORIGINS, IDENTITY, PAGE_ERROR, PAGE_SIGN_IN, SESSION, STAFF
 from services.gateway.staff.service import Actor
@@ -515,6 +516,18 @@ async def password_submit(request: web.Request) -> web.StreamResponse:
             await service.change_password(request.app[STAFF], session, current, new, actor(request))
         except ValidationError as exc:
             errors = [_password_error(exc)]
+        except PasswordGuessStopped:
+            ended = _login_form(
+                request,
+                errors=[
+                    "Das aktuelle Passwort war zu oft falsch. Sie wurden abgemeldet, und die Anmeldung "
+                    "ist von hier aus für einige Minuten gesperrt."
+                ],
+                username="",
+                status=401,
+            )
+            clear_session_cookie(ended)
+            return ended
     if errors:
         return render(
             request,
