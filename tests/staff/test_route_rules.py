@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from aiohttp import web
 from services.gateway.app import create_app as create_gateway
 from services.gateway.config import Settings as GatewaySettings
 from services.gateway.staff.catalog_index import CATALOG_INDEX
+from services.gateway.staff.domain import FailureThrottle
 from services.gateway.staff.rules import (
     ALL_LOCATIONS_MARK,
     FORWARDED,
@@ -251,6 +253,9 @@ async def test_each_role_may_do_what_the_rule_allows_at_its_own_location_and_not
 ) -> None:
     personas = await _personas(gateway)
     table = rule_table()
+    # Each persona is refused hundreds of routes within one minute of the frozen clock; the throttle of
+    # refusals (429 beyond a few a minute, test_audit_log) would hide which answer the rule gives.
+    gateway.staff.refusal_throttle = FailureThrottle(limit=100_000, window=timedelta(minutes=1))
 
     async def walk(persona: str, who: StaffClient | dict[str, str]) -> tuple[int, list[str]]:
         mismatches: list[str] = []

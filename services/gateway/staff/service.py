@@ -112,6 +112,10 @@ class Staff:
     key_throttle: FailureThrottle = field(
         default_factory=lambda: FailureThrottle(limit=10, window=timedelta(minutes=1))
     )
+    # Refused (403) requests per staff account or API key, for the audit log's sake (authz._refuse).
+    refusal_throttle: FailureThrottle = field(
+        default_factory=lambda: FailureThrottle(limit=20, window=timedelta(minutes=1))
+    )
     # How long an audit entry's client address is kept (personal data; OTV_AUDIT_ADDRESS_RETENTION_DAYS).
     address_retention: timedelta = timedelta(days=90)
 
