@@ -127,7 +127,12 @@ async def test_a_page_form_sent_after_the_idle_timeout_gets_the_german_sign_in_p
     assert "nach 30 Minuten ohne Aktivität abgelaufen" in html and "nicht gespeichert" in html
     assert 'name="next" value="/staff/locations/mitte/callbacks?status=mine"' in html
     assert 'action="/staff/login"' in html
-    for foreign in ("https://evil.example/staff/x", f"{browser.origin}/api/v1/staff/me", "//evil.example/"):
+    for foreign in (
+        "https://evil.example/staff/x",
+        f"{browser.origin}/api/v1/staff/me",
+        "//evil.example/",
+        f"{browser.origin}/staff/\t/evil.example",  # a TAB is dropped on parsing: "/staff//evil.example"
+    ):
         answer = await browser.post(path, data=fields, headers={"Referer": foreign})
         assert 'name="next" value="/staff/"' in await answer.text(), foreign
     # An API client (JSON) keeps its JSON 401.
@@ -433,13 +438,14 @@ async def test_the_login_page_signs_in_and_keeps_the_target_page(gateway: Gatewa
     assert signed_in.status == 303
     assert signed_in.headers["Location"] == "/staff/locations/mitte/staff-roles"
     assert signed_in.cookies[COOKIE].value
-    away = await gateway.client.post(
-        "/staff/login",
-        data={**form, "next": "https://evil.example/"},
-        headers={"Cookie": f"otv_staff_login={login_cookie}"},
-        allow_redirects=False,
-    )
-    assert away.headers["Location"] == "/staff/"
+    for elsewhere in ("https://evil.example/", "/staff/\t/evil.example", "/staff/\r\n/evil.example"):
+        away = await gateway.client.post(
+            "/staff/login",
+            data={**form, "next": elsewhere},
+            headers={"Cookie": f"otv_staff_login={login_cookie}"},
+            allow_redirects=False,
+        )
+        assert away.headers["Location"] == "/staff/", repr(elsewhere)
 
 
 @pytest.mark.req("R28")

@@ -28,7 +28,7 @@ from aiohttp.web_urldispatcher import MatchInfoError
 from prometheus_client import Counter
 from yarl import URL
 
-from services.gateway.origins import Provenance, provenance
+from services.gateway.origins import Provenance, has_control_or_space, is_local_target, provenance
 from services.gateway.proxy import client_ip, client_network
 from services.gateway.staff import service
 from services.gateway.staff.catalog_index import CATALOG_INDEX
@@ -168,7 +168,8 @@ def _same_origin_page(request: web.Request) -> str | None:
     if origin not in own:
         return None
     page = url.path_qs
-    if not page.startswith("/staff/") or page.startswith("//") or "\\" in page:
+    # yarl dropped any TAB or line break of the header before `page` was taken: what was sent counts too.
+    if has_control_or_space(referer) or not is_local_target(page, "/staff/"):
         return None
     return page if len(page) <= _RETURN_TO_MAX else url.path
 

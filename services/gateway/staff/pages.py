@@ -20,7 +20,7 @@ import jinja2
 import pydantic
 from aiohttp import web
 
-from services.gateway.origins import Provenance, provenance
+from services.gateway.origins import Provenance, is_local_target, provenance
 from services.gateway.proxy import client_ip
 from services.gateway.staff import service, upstream
 from services.gateway.staff.api import (
@@ -278,7 +278,7 @@ def see_other(location: str) -> web.Response:
 # --- sign-in ----------------------------------------------------------------------------------------
 def _safe_next(raw: str | None) -> str:
     """Only our own staff pages as a target after sign-in (no open redirect)."""
-    if raw and raw.startswith("/staff/") and not raw.startswith("//") and "\\" not in raw:
+    if raw and is_local_target(raw, "/staff/"):
         return raw
     return "/staff/"
 
