@@ -206,6 +206,16 @@ async def broker_readiness(app: web.Application) -> str | None:
     return None if broker_ready(app.get(BROKER)) else "broker: not connected"
 
 
+# What every service names itself in `Server`. aiohttp would send "Python/3.x aiohttp/3.y.z", which tells
+# a scanner which known weaknesses to try; it adds its own to any response without one, so the header is
+# set to this rather than removed.
+SERVER_NAME = "OTV"
+
+
+async def neutral_server_header(_request: web.Request, response: web.StreamResponse) -> None:
+    response.headers["Server"] = SERVER_NAME
+
+
 def create_base_app(
     settings: CommonSettings,
     *,
@@ -225,6 +235,7 @@ def create_base_app(
         client_max_size=256 * 1024,
         handler_args=handler_args,
     )
+    app.on_response_prepare.append(neutral_server_header)
     app[SETTINGS] = settings
     app[CLOCK] = clock or SystemClock()
     app[READY_CHECKS] = list(ready_checks or [])
