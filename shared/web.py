@@ -24,7 +24,7 @@ from shared.clock import Clock, SystemClock
 from shared.config import CommonSettings
 from shared.db import create_pool
 from shared.identity import HEADER as IDENTITY_HEADER
-from shared.identity import StaffIdentity, verify
+from shared.identity import StaffIdentity, request_target, verify
 from shared.logging import correlation_id_var, new_correlation_id
 from shared.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
@@ -411,6 +411,10 @@ def run(app: web.Application, settings: CommonSettings) -> None:
 
 def staff_identity(request: web.Request) -> StaffIdentity:
     """The staff identity the gateway verified and signed (I5); 401 when missing, forged or expired."""
+    settings = request.app[SETTINGS]
     return verify(
-        request.headers.get(IDENTITY_HEADER), request.app[SETTINGS].internal_secret, request.app[CLOCK].now()
+        request.headers.get(IDENTITY_HEADER),
+        settings.internal_secret,
+        request.app[CLOCK].now(),
+        target=request_target(settings.service_name, request.method, request.path),
     )
