@@ -4,6 +4,11 @@ The gateway authenticates a staff member (session) or an integration (API key), 
 rule, and forwards the identity in the header `X-OTV-Identity`, signed with HMAC-SHA256 under the
 internal secret and valid for a short time. A service trusts only a header that verifies, so a customer
 cannot forge one; a service may check the identity's locations again (defence in depth).
+
+The gateway binds each header to the one request it sends (`target`: the service, the method and the
+path), so that a header seen on the pod network cannot be replayed within its minute against another
+route or service (an administrator's statistics call against the catalog's policy approvals, say). A
+header without a target (a gateway of the previous release during a rolling update) is still accepted.
 """
 
 from __future__ import annotations
@@ -77,6 +82,8 @@ class StaffIdentity(BaseModel):
     # The API key's name or the account's display name, for lists and mails ("booked by ..."); no
     # customer's data.
     display_name: str = ""
+    # The request the gateway signed this for (`request_target`); empty: not bound (see above).
+    target: str = ""
 
     @property
     def channel(self) -> str:
@@ -119,13 +126,21 @@ def _mac(secret: str, payload: bytes) -> str:
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
-def sign(identity: StaffIdentity, secret: str) -> str:
-    payload = base64.urlsafe_b64encode(identity.model_dump_json().encode()).decode().rstrip("=")
+def request_target(service: str, method: str, path: str) -> str:
+    """What a header is bound to: the receiving service, the method and the (decoded) path, no query."""
+    return f"{service} {method.upper()} {path}"
+
+
+def sign(identity: StaffIdentity, secret: str, *, target: str = "") -> str:
+    bound = identity.model_copy(update={"target": target}) if target else identity
+    payload = base64.urlsafe_b64encode(bound.model_dump_json().encode()).decode().rstrip("=")
     return f"{payload}.{_mac(secret, payload.encode())}"
 
 
-def verify(header: str | None, secret: str, now: datetime) -> StaffIdentity:
-    """The identity in a header value; `UnauthenticatedError` when missing, forged or expired."""
+def verify(header: str | None, secret: str, now: datetime, *, target: str | None) -> StaffIdentity:
+    """The identity in a header value; `UnauthenticatedError` when missing, forged, expired, or bound to
+    another request than `target` (`request_target` of the request at hand; None only where there is no
+    request to compare with)."""
     if not header or "." not in header:
         raise UnauthenticatedError("Staff authentication required.")
     payload, mac = header.rsplit(".", 1)
@@ -138,4 +153,10 @@ def verify(header: str | None, secret: str, now: datetime) -> StaffIdentity:
         raise UnauthenticatedError("Staff authentication required.") from None
     if not (now - MAX_AGE <= identity.issued_at <= now + MAX_AGE):
         raise UnauthenticatedError("Staff authentication expired.")
+    if (
+        identity.target
+        and target is not None
+        and not hmac.compare_digest(identity.target.encode(), target.encode())
+    ):
+        raise UnauthenticatedError("Staff authentication was signed for another request.")
     return identity

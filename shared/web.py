@@ -24,7 +24,7 @@ from shared.clock import Clock, SystemClock
 from shared.config import CommonSettings
 from shared.db import DatabaseConnectTimeout, create_pool
 from shared.identity import HEADER as IDENTITY_HEADER
-from shared.identity import StaffIdentity, verify
+from shared.identity import StaffIdentity, request_target, verify
 from shared.logging import correlation_id_var, new_correlation_id
 from shared.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
@@ -207,6 +207,16 @@ async def broker_readiness(app: web.Application) -> str | None:
     return None if broker_ready(app.get(BROKER)) else "broker: not connected"
 
 
+# What every service names itself in `Server`. aiohttp would send "Python/3.x aiohttp/3.y.z", which tells
+# a scanner which known weaknesses to try; it adds its own to any response without one, so the header is
+# set to this rather than removed.
+SERVER_NAME = "OTV"
+
+
+async def neutral_server_header(_request: web.Request, response: web.StreamResponse) -> None:
+    response.headers["Server"] = SERVER_NAME
+
+
 def create_base_app(
     settings: CommonSettings,
     *,
@@ -226,6 +236,7 @@ def create_base_app(
         client_max_size=256 * 1024,
         handler_args=handler_args,
     )
+    app.on_response_prepare.append(neutral_server_header)
     app[SETTINGS] = settings
     app[CLOCK] = clock or SystemClock()
     app[READY_CHECKS] = list(ready_checks or [])
@@ -401,6 +412,10 @@ def run(app: web.Application, settings: CommonSettings) -> None:
 
 def staff_identity(request: web.Request) -> StaffIdentity:
     """The staff identity the gateway verified and signed (I5); 401 when missing, forged or expired."""
+    settings = request.app[SETTINGS]
     return verify(
-        request.headers.get(IDENTITY_HEADER), request.app[SETTINGS].internal_secret, request.app[CLOCK].now()
+        request.headers.get(IDENTITY_HEADER),
+        settings.internal_secret,
+        request.app[CLOCK].now(),
+        target=request_target(settings.service_name, request.method, request.path),
     )

@@ -160,6 +160,20 @@ async def test_the_gateway_keeps_metrics_and_readiness_from_requests_through_the
         assert (await client.get("/privacy", headers={"X-Forwarded-For": "203.0.113.9"})).status == 200
 
 
+async def test_the_gateway_asks_browsers_for_https_only_when_its_public_address_is_https() -> None:
+    """HSTS from the gateway itself, whichever ingress is in front: on pages, API answers and errors alike;
+    not for a plain-http public address (development)."""
+    public = svc_settings(GatewaySettings, integrations=False, public_base_url="https://termine.example")
+    async with TestClient(TestServer(create_gateway(public))) as client:  # type: ignore[arg-type]
+        for path in ("/privacy", "/healthz", "/no/such/page", "/staff/login"):
+            response = await client.get(path, allow_redirects=False)
+            assert response.headers["Strict-Transport-Security"] == "max-age=31536000", path
+            assert response.headers["Server"] == "OTV", path
+    local = svc_settings(GatewaySettings, integrations=False, public_base_url="http://127.0.0.1:8080")
+    async with TestClient(TestServer(create_gateway(local))) as client:  # type: ignore[arg-type]
+        assert "Strict-Transport-Security" not in (await client.get("/privacy")).headers
+
+
 async def test_unknown_route_and_wrong_method_get_the_error_body() -> None:
     async with TestClient(TestServer(create_booking(svc_settings(BookingSettings)))) as client:  # type: ignore[arg-type]
         missing = await client.get("/no/such/thing")
@@ -272,6 +286,9 @@ async def test_service_process_starts_answers_and_stops_on_sigterm(service: str)
             await wait_for(ready, timeout=20, what=f"{service} to become ready")
             async with http.get(f"http://127.0.0.1:{port}/healthz") as r:
                 assert r.status == 200
+                assert r.headers["Server"] == "OTV"  # never "Python/3.x aiohttp/3.y.z"
+            async with http.get(f"http://127.0.0.1:{port}/no/such/page") as r:
+                assert r.status == 404 and r.headers["Server"] == "OTV"
             async with http.get(f"http://127.0.0.1:{port}/metrics") as r:
                 assert "otv_http_requests_total" in await r.text()
         started = time.monotonic()

@@ -26,8 +26,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.clock import BERLIN
 from shared.errors import NotFoundError
-from shared.identity import HEADER, Role, verify
-from shared.web import CLOCK, POOL, SETTINGS, json_model, parse_json
+from shared.identity import Role
+from shared.web import CLOCK, POOL, json_model, parse_json, staff_identity
 
 routes = web.RouteTableDef()
 
@@ -144,7 +144,7 @@ async def capacity_check(request: web.Request) -> web.Response:
     if not 0 < len(location_id) <= 64:
         raise NotFoundError("There is no such location.")
     now = request.app[CLOCK].now()
-    identity = verify(request.headers.get(HEADER), request.app[SETTINGS].internal_secret, now)
+    identity = staff_identity(request)
     identity.require(Role.GROUP_LEADER, location_id)
     check = await parse_json(request, CapacityCheckIn)
     async with request.app[POOL].acquire() as conn:

@@ -41,7 +41,20 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     setup_staff_work(app)  # the staff member's day: day list, outcomes, callbacks, calls (issue 8)
     setup_integrations(app)
     app.middlewares.append(internal_endpoints_middleware)
+    if settings.public_base_url.lower().startswith("https://"):
+        app.on_response_prepare.append(strict_transport_security)
     return app
+
+
+# HSTS (a year) whenever the public address is https: browsers then never try the site over plain http
+# again, whichever ingress terminates TLS (ingress-nginx adds its own too; deploy/k8s/ingress.yaml).
+# Without includeSubDomains: hosts below the public one, if there are any, are not the gateway's to decide
+# for. A browser ignores the header on a plain-http answer, so it is harmless behind the ingress as well.
+HSTS = "max-age=31536000"
+
+
+async def strict_transport_security(_request: web.Request, response: web.StreamResponse) -> None:
+    response.headers.setdefault("Strict-Transport-Security", HSTS)
 
 
 INTERNAL_PATHS = frozenset({"/metrics", "/readyz", "/healthz"})

@@ -80,6 +80,10 @@ class Settings(CommonSettings):
     # Refused API keys (each one an audit row) from one client address (an IPv6 /64) within a minute;
     # beyond that 429 `rate_limited`, counted in otv_api_key_refusals_total but not audited.
     staff_key_refusals_per_minute: int = Field(default=10, ge=1)
+    # Refused staff requests (403 `forbidden`, each one an audit row) of one staff account or API key within
+    # a minute; beyond that 429 `rate_limited`, counted in otv_staff_refusals_total but not audited, so that
+    # a script run with one valid session cannot bury the audit log (R46).
+    staff_refusals_per_minute: int = Field(default=20, ge=1)
     # The client address of an audit entry (R46 "from where") is personal data: deleted after this many days
     # by the gateway's retention job (every OTV_RETENTION_INTERVAL_SECONDS); the entry itself stays. At
     # least 7: the database refuses to delete younger ones (the gateway must not hide its recent writes).

@@ -13,10 +13,12 @@ staff part alike.
 
 from __future__ import annotations
 
+import unicodedata
 from enum import Enum
 from urllib.parse import urlsplit
 
 from aiohttp import web
+from yarl import URL
 
 
 class Provenance(Enum):
@@ -47,3 +49,32 @@ def provenance(request: web.Request, configured: frozenset[str]) -> Provenance:
     if site in _FOREIGN_SITES:
         return Provenance.FOREIGN
     return Provenance.UNKNOWN
+
+
+def has_control_or_space(text: str) -> bool:
+    """A control character (C0, DEL, C1) or whitespace of any kind: never part of a target we redirect to."""
+    return any(ch.isspace() or unicodedata.category(ch) == "Cc" for ch in text)
+
+
+def is_local_target(target: str, prefix: str = "/") -> bool:
+    """Whether a redirect target (a form's `next`, a Referer's page) stays on this site, under `prefix`.
+
+    Judged on the target as it will go out, not only as it came in: aiohttp passes a Location through
+    yarl, which (like a browser's URL parser) drops TAB, CR and LF, so "/<TAB>/evil.example" leaves as
+    "//evil.example", another site. Hence no control character and no whitespace at all, no backslash
+    (a browser reads it as "/"), and after normalising still a path under `prefix`, not "//" (no host)."""
+    if "\\" in target or has_control_or_space(target):
+        return False
+    try:
+        normalised = URL(target)
+    except ValueError:
+        return False
+    shown = str(normalised)
+    return (
+        not normalised.absolute
+        and not normalised.scheme
+        and target.startswith(prefix)
+        and not target.startswith("//")
+        and shown.startswith(prefix)
+        and not shown.startswith("//")
+    )

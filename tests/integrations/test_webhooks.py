@@ -14,7 +14,7 @@ from prometheus_client import REGISTRY
 
 from services.gateway.config import Settings as GatewaySettings
 from services.gateway.integrations import service
-from services.gateway.integrations.domain import RetryPolicy
+from services.gateway.integrations.domain import RetryPolicy, address_refusal
 from services.gateway.integrations.keys import INTEGRATIONS
 from shared.events.staff_work import CallbackCreatedV1, CallbackReason, CallbackStatus, CallbackTicket
 from shared.identity import Role
@@ -298,6 +298,10 @@ async def test_a_permanently_failing_subscription_is_paused_with_its_reason(
         ("https://mixed.example/hook", {"mixed.example": ["93.184.216.34", "192.168.1.10"]}),
         ("https://nowhere.example/hook", {}),
         ("http://93.184.216.34/hook", {}),  # plain http only to 127.0.0.1 in development
+        # NAT64 reaches the IPv4 address in the last 32 bits (10.0.0.1, the cloud's metadata service).
+        ("https://[64:ff9b::a00:1]/hook", {}),
+        ("https://dns64.example/hook", {"dns64.example": ["64:ff9b::a9fe:a9fe"]}),
+        ("https://[64:ff9b:1::a00:1]/hook", {}),
     ],
 )
 async def test_a_subscription_to_a_private_address_is_refused(
@@ -313,6 +317,14 @@ async def test_a_subscription_to_a_private_address_is_refused(
     assert response.status == 422, await response.text()
     assert (await response.json())["error"]["details"][0]["field"] == "url"
     assert (await (await admin.get("/api/v1/admin/webhooks")).json()) == []
+
+
+def test_a_nat64_address_is_refused_as_such_whatever_ipv4_address_it_stands_for() -> None:
+    """Behind DNS64/NAT64 a name of the internet resolves into 64:ff9b::/96 as well; the refusal says NAT64
+    (the standard library calls these addresses global), for internal and public IPv4 alike."""
+    for address in ("64:ff9b::a00:1", "64:ff9b::a9fe:a9fe", "64:ff9b::5db8:d822", "64:ff9b:1:2::a00:1"):
+        assert address_refusal(address, allow_loopback=True) == "nat64", address
+    assert address_refusal("2001:4860:4860::8888", allow_loopback=False) is None
 
 
 @pytest.mark.req("R50")

@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 from prometheus_client import REGISTRY
 
-from shared.identity import IdentityKind, Role, verify
+from shared.identity import IdentityKind, Role, request_target, verify
 from shared.web import SETTINGS
 from tests.staff.conftest import (
     Gateway,
@@ -72,7 +72,12 @@ async def test_the_service_centre_books_with_its_key_as_channel_service_centre(g
     assert response.status == 200
     call = gateway.upstreams["booking"].calls[-1]
     assert call["path"] == "/api/v1/staff/appointments"
-    identity = verify(call["identity"], gateway.app[SETTINGS].internal_secret, gateway.clock.now())
+    identity = verify(
+        call["identity"],
+        gateway.app[SETTINGS].internal_secret,
+        gateway.clock.now(),
+        target=request_target("booking", "POST", "/api/v1/staff/appointments"),
+    )
     assert identity.kind is IdentityKind.API_KEY
     assert identity.channel == "service_centre"
     assert identity.subject == f"api-key:{created['id']}"

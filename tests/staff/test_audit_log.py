@@ -250,3 +250,37 @@ async def test_the_gateway_can_neither_change_nor_add_nor_delete_a_client_addres
     finally:
         await conn.close()
     assert (await audit_rows(gateway, entity="staff_account", action="create"))[-1] == entry
+
+
+@pytest.mark.req("R46")
+async def test_a_loop_of_refused_requests_of_one_account_writes_only_a_few_audit_rows_a_minute(
+    gateway: Gateway,
+) -> None:
+    """A caseworker's session (or a script with its cookie) asking again and again for what it may not
+    do: the first refusals a minute are audited (403), beyond them 429 `rate_limited` with Retry-After,
+    only counted in a metric; the page says so in German. Another account's refusals are still audited,
+    and a minute later this account's again."""
+    looping = await gateway.signed_in("refused-looper", (Role.APPOINTMENT_MANAGER, "mitte"))
+    other = await gateway.signed_in("refused-other", (Role.APPOINTMENT_MANAGER, "mitte"))
+    throttled_before = REGISTRY.get_sample_value("otv_staff_refusals_total", {"outcome": "throttled"}) or 0
+
+    answers = [await looping.get("/api/v1/admin/accounts") for _ in range(60)]
+    assert [r.status for r in answers[:20]] == [403] * 20
+    assert {r.status for r in answers[20:]} == {429}
+    assert (await answers[-1].json())["error"]["code"] == "rate_limited"
+    assert 0 < int(answers[-1].headers["Retry-After"]) <= 61
+    page = await looping.get("/staff/admin/accounts")
+    assert page.status == 429 and "Zu viele abgelehnte Anfragen" in await page.text()
+    assert int(page.headers["Retry-After"]) > 0
+    rows = await audit_rows(gateway, actor="refused-looper", action="access", outcome="refused")
+    assert len(rows) == 20
+    throttled = REGISTRY.get_sample_value("otv_staff_refusals_total", {"outcome": "throttled"})
+    assert throttled == throttled_before + 41
+
+    assert (await other.get("/api/v1/admin/accounts")).status == 403
+    assert len(await audit_rows(gateway, actor="refused-other", action="access", outcome="refused")) == 1
+    # What the account may do is not held back.
+    assert (await looping.get("/api/v1/staff/me")).status == 200
+    gateway.clock.advance(timedelta(minutes=1, seconds=1))
+    assert (await looping.get("/api/v1/admin/accounts")).status == 403
+    assert len(await audit_rows(gateway, actor="refused-looper", action="access", outcome="refused")) == 21

@@ -7,14 +7,18 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 
 from services.gateway.app import create_app as create_gateway
 from services.gateway.config import Settings as GatewaySettings
+from services.gateway.proxy import UPSTREAMS
 from services.gateway.staff.catalog_index import CATALOG_INDEX
+from services.gateway.staff.domain import FailureThrottle
 from services.gateway.staff.rules import (
     ALL_LOCATIONS_MARK,
     FORWARDED,
@@ -23,9 +27,10 @@ from services.gateway.staff.rules import (
     is_staff_path,
     rule_table,
 )
-from shared.identity import Role
+from shared.identity import HEADER, Role, request_target, sign, verify
+from shared.web import SETTINGS
 from tests.conftest import svc_settings
-from tests.staff.conftest import Gateway, StaffClient, audit_rows
+from tests.staff.conftest import Gateway, Stack, StaffClient, audit_rows
 
 # The customer pages (services/gateway/web) store their aiohttp-jinja2 environment under a plain string
 # key, which aiohttp warns about; irrelevant to staff access.
@@ -251,6 +256,9 @@ async def test_each_role_may_do_what_the_rule_allows_at_its_own_location_and_not
 ) -> None:
     personas = await _personas(gateway)
     table = rule_table()
+    # Each persona is refused hundreds of routes within one minute of the frozen clock; the throttle of
+    # refusals (429 beyond a few a minute, test_audit_log) would hide which answer the rule gives.
+    gateway.staff.refusal_throttle = FailureThrottle(limit=100_000, window=timedelta(minutes=1))
 
     async def walk(persona: str, who: StaffClient | dict[str, str]) -> tuple[int, list[str]]:
         mismatches: list[str] = []
@@ -403,3 +411,35 @@ async def test_a_location_that_cannot_be_an_id_is_a_bad_request_before_any_rule_
     assert day.status == 404
     assert not gateway.upstreams["booking"].calls and not gateway.upstreams["reporting"].calls
     assert await audit_rows(gateway, actor="odd-manager", outcome="refused") == []
+
+
+# --- the signed identity between the gateway and the services -----------------------------------------
+async def test_an_identity_header_opens_only_the_request_the_gateway_signed_it_for(stack: Stack) -> None:
+    """Defence in depth (I5): whoever sees an administrator's identity header on the pod network (here:
+    the one the gateway sent to reporting for the retention report) cannot replay it within its minute
+    against another route of another service; the real catalog and booking answer 401 and change
+    nothing. The gateway's own calls to them, bound to their routes, go through (the stack's set-up)."""
+    gateway, admin = stack.gateway, stack.admin
+    assert (await admin.get("/api/v1/admin/retention-report")).status == 200
+    header = gateway.upstreams["reporting"].calls[-1]["identity"]
+    secret, now = gateway.app[SETTINGS].internal_secret, gateway.clock.now()
+    signed_for = request_target("reporting", "GET", "/api/v1/admin/retention-report")
+    assert verify(header, secret, now, target=signed_for).subject == "the-admin"
+
+    catalog = next(gateway.app[UPSTREAMS].candidates("catalog"))
+    booking = next(gateway.app[UPSTREAMS].candidates("booking"))
+    location = {"id": "replayed", "name": "Nie", "street": "Weg 1", "postcode": "28195", "hotline": "0421 1"}
+    async with aiohttp.ClientSession() as http:
+        for method, url, body in [
+            ("POST", f"{catalog}/api/v1/admin/locations", location),
+            ("GET", f"{catalog}/api/v1/admin/retention-report", None),  # the same path, another service
+            ("POST", f"{booking}/api/v1/staff/locations/mitte/capacity-check", {}),
+            ("GET", f"{booking}/api/v1/staff/locations/mitte/appointments?date=2026-03-03", None),
+        ]:
+            async with http.request(method, url, json=body, headers={HEADER: header}) as replayed:
+                assert replayed.status == 401, (method, url, await replayed.text())
+                assert (await replayed.json())["error"]["code"] == "unauthenticated"
+    assert all(loc["id"] != "replayed" for loc in await (await admin.get("/api/v1/locations")).json())
+    # A header of the previous release names no request: still accepted during a rolling update.
+    unbound = sign(verify(header, secret, now, target=None).model_copy(update={"target": ""}), secret)
+    assert verify(unbound, secret, now, target=request_target("catalog", "POST", "/x")).target == ""

@@ -127,7 +127,12 @@ async def test_a_page_form_sent_after_the_idle_timeout_gets_the_german_sign_in_p
     assert "nach 30 Minuten ohne Aktivität abgelaufen" in html and "nicht gespeichert" in html
     assert 'name="next" value="/staff/locations/mitte/callbacks?status=mine"' in html
     assert 'action="/staff/login"' in html
-    for foreign in ("https://evil.example/staff/x", f"{browser.origin}/api/v1/staff/me", "//evil.example/"):
+    for foreign in (
+        "https://evil.example/staff/x",
+        f"{browser.origin}/api/v1/staff/me",
+        "//evil.example/",
+        f"{browser.origin}/staff/\t/evil.example",  # a TAB is dropped on parsing: "/staff//evil.example"
+    ):
         answer = await browser.post(path, data=fields, headers={"Referer": foreign})
         assert 'name="next" value="/staff/"' in await answer.text(), foreign
     # An API client (JSON) keeps its JSON 401.
@@ -251,6 +256,52 @@ async def test_changing_the_password_ends_other_sessions_and_the_old_password(ga
     assert (await second.get("/api/v1/staff/me")).status == 401
     assert (await gateway.browser().login("hanna")).status == 401
     assert (await gateway.browser().login("hanna", "a much better secret")).status == 200
+
+
+async def test_wrong_current_passwords_on_a_password_change_lock_like_failed_sign_ins_and_end_the_session(
+    gateway: Gateway,
+) -> None:
+    """A stolen session cookie is no unlimited oracle for the account's password: wrong current passwords
+    count like failed sign-ins from that network; the guess that locks the account there ends the session
+    (401), the right password signs in from there only after the lock-out, and the audit keeps each try."""
+    thief = await gateway.signed_in("henrike", (Role.APPOINTMENT_MANAGER, "mitte"))
+
+    async def change(current: str) -> int:
+        response = await thief.post(
+            "/api/v1/staff/password",
+            json={"current_password": current, "new_password": "a much better secret"},
+        )
+        return response.status
+
+    assert [await change(f"guess {n}") for n in range(4)] == [422] * 4
+    assert (await thief.get("/api/v1/staff/me")).status == 200
+    assert await change("guess 4") == 401
+    assert (await thief.get("/api/v1/staff/me")).status == 401
+    assert await change(PASSWORD) == 401  # the session is gone: no more guesses through it
+    assert (await gateway.browser().login("henrike")).status == 401  # the sign-in's lock holds too
+    gateway.clock.advance(timedelta(minutes=16))
+    assert (await gateway.browser().login("henrike")).status == 200
+    refusals = await audit_rows(gateway, action="change_password", outcome="refused")
+    assert [r["changes"]["reason"] for r in refusals] == ["wrong_password"] * 4 + ["locked_now"]
+
+
+async def test_the_password_page_signs_out_after_too_many_wrong_current_passwords(gateway: Gateway) -> None:
+    browser = await gateway.signed_in("hilde", (Role.APPOINTMENT_MANAGER, "mitte"))
+    form = {
+        FORM_TOKEN_FIELD: browser.csrf or "",
+        "current_password": "not it",
+        "new_password": "a much better secret",
+        "new_password_repeat": "a much better secret",
+    }
+    for _ in range(4):
+        wrong = await browser.post("/staff/password", data=form)
+        assert wrong.status == 422 and "Das aktuelle Passwort stimmt nicht." in await wrong.text()
+    ended = await browser.post("/staff/password", data=form)
+    html = await ended.text()
+    assert ended.status == 401 and 'action="/staff/login"' in html
+    assert "zu oft falsch" in html and "abgemeldet" in html
+    assert ended.cookies[COOKIE].value == ""  # the browser forgets the ended session
+    assert (await browser.get("/api/v1/staff/me")).status == 401
 
 
 @pytest.mark.req("R31")
@@ -387,13 +438,48 @@ async def test_the_login_page_signs_in_and_keeps_the_target_page(gateway: Gatewa
     assert signed_in.status == 303
     assert signed_in.headers["Location"] == "/staff/locations/mitte/staff-roles"
     assert signed_in.cookies[COOKIE].value
-    away = await gateway.client.post(
+    for elsewhere in ("https://evil.example/", "/staff/\t/evil.example", "/staff/\r\n/evil.example"):
+        away = await gateway.client.post(
+            "/staff/login",
+            data={**form, "next": elsewhere},
+            headers={"Cookie": f"otv_staff_login={login_cookie}"},
+            allow_redirects=False,
+        )
+        assert away.headers["Location"] == "/staff/", repr(elsewhere)
+
+
+@pytest.mark.req("R28")
+async def test_a_sign_in_form_posted_from_another_host_of_the_domain_signs_nobody_in(
+    gateway: Gateway,
+) -> None:
+    """Login CSRF by cookie tossing: a sibling host (the framing homepage) sets `otv_staff_login` for the
+    domain and posts its own account's credentials with the matching token. The browser names the page
+    it comes from, and the gateway refuses it like any other foreign staff write: no session, no sign-in
+    in the audit log; the same form from our own page signs in."""
+    await gateway.account("mallory", (Role.APPOINTMENT_MANAGER, "mitte"))
+    tossed = "token-the-sibling-host-set-for-the-whole-domain"
+    form = {"username": "mallory", "password": PASSWORD, "csrf_token": tossed, "next": "/staff/"}
+    cookie = {"Cookie": f"otv_staff_login={tossed}"}
+    for foreign in (
+        {"Origin": "https://www.jobcenter-bremen.example", "Sec-Fetch-Site": "same-site"},
+        {"Origin": "null", "Sec-Fetch-Site": "same-site"},
+        {"Sec-Fetch-Site": "cross-site"},
+    ):
+        answer = await gateway.client.post(
+            "/staff/login", data=form, headers={**cookie, **foreign}, allow_redirects=False
+        )
+        assert answer.status == 403, foreign
+        assert COOKIE not in answer.cookies, foreign
+        assert "Die Anmeldeseite war abgelaufen" in await answer.text()
+    assert await audit_rows(gateway, actor="mallory", action="login") == []
+    own = str(gateway.client.make_url("")).rstrip("/")
+    signed_in = await gateway.client.post(
         "/staff/login",
-        data={**form, "next": "https://evil.example/"},
-        headers={"Cookie": f"otv_staff_login={login_cookie}"},
+        data=form,
+        headers={**cookie, "Origin": own, "Sec-Fetch-Site": "same-origin"},
         allow_redirects=False,
     )
-    assert away.headers["Location"] == "/staff/"
+    assert signed_in.status == 303 and signed_in.cookies[COOKIE].value
 
 
 async def test_a_name_no_account_can_have_is_a_failed_sign_in_and_no_such_account(gateway: Gateway) -> None:

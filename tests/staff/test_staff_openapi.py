@@ -39,8 +39,8 @@ def test_every_staff_and_admin_api_route_is_documented_with_its_security_and_rul
             continue
         assert {"401", "403"} <= set(operation["responses"]), (method, path)
         assert ({"apiKey": []} in operation["security"]) == (rule.operation is not None), (method, path)
-        if rule.operation is not None:  # refused keys beyond a few a minute from one network
-            assert "`rate_limited`" in operation["responses"]["429"]["description"], (method, path)
+        # Beyond a few refusals a minute of one account (and refused keys from one network): 429.
+        assert "`rate_limited`" in operation["responses"]["429"]["description"], (method, path)
     booking = merged["paths"]["/api/v1/staff/appointments"]["post"]
     assert "operation `appointments:write`" in booking["description"]
     window = merged["paths"]["/api/v1/admin/windows/{window_id}"]["put"]

@@ -16,12 +16,12 @@ from urllib.parse import parse_qs, urlsplit
 import altcha
 import asyncpg
 import pytest
-from aiohttp import CookieJar
+from aiohttp import ClientResponse, CookieJar
 from aiohttp.test_utils import TestClient, TestServer
 from playwright.async_api import Browser, expect
 
 from services.gateway.app import create_app as create_gateway
-from services.gateway.bot_defence import ALTCHA_HEADER, BotDefence, Bucket, Limits, Verdict
+from services.gateway.bot_defence import ALTCHA_HEADER, BOT_DEFENCE, BotDefence, Bucket, Limits, Verdict
 from services.gateway.proxy import client_network
 from services.gateway.web.pages import SEALER
 from tests.conftest import free_port
@@ -168,6 +168,48 @@ async def test_abnormal_booking_traffic_must_solve_a_challenge_and_is_then_accep
         )
         assert accepted.status == 201, await accepted.text()
         assert (await accepted.json())["status"] == "booked"
+    finally:
+        await client.close()
+
+
+@pytest.mark.req("R39")
+async def test_the_check_page_leads_back_only_to_a_page_of_ours_whatever_its_next_field_holds(
+    stack: Stack,
+) -> None:
+    """The check page's form sends back to the page the customer came from. A `next` that leaves the site
+    once normalised (TAB, CR and LF are dropped on the way out: "/<TAB>/evil.example" becomes
+    "//evil.example") leads to the start page instead, solved or not; our own page stays the target."""
+    client = await gateway_client(stack, bot_defence=True, bot_challenge_cost=500)
+    try:
+        token = csrf_of(await (await client.get("/")).text())
+        defence = client.app[BOT_DEFENCE]
+
+        async def send(target: str, *, solved: bool) -> ClientResponse:
+            altcha_field = solve(defence.challenge()) if solved else "not solved"
+            return await client.post(
+                "/challenge",
+                data={"csrf_token": token, "next": target, "altcha": altcha_field},
+                allow_redirects=False,
+            )
+
+        for sneaky in (
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/\r\n/evil.example",
+            "/\t\t/evil.example/x",
+            "/\x0b/evil.example",
+            "//evil.example",
+            "/\\evil.example",
+            "https://evil.example/",
+        ):
+            solved = await send(sneaky, solved=True)
+            assert solved.status == 303, repr(sneaky)
+            assert solved.headers["Location"] == "/", repr(sneaky)
+            again = await send(sneaky, solved=False)
+            assert again.status == 428, repr(sneaky)
+            assert "evil.example" not in await again.text(), repr(sneaky)
+        back = await send("/details?s=abc", solved=True)
+        assert back.headers["Location"] == "/details?s=abc"
     finally:
         await client.close()
 

@@ -194,6 +194,11 @@ class RetryPolicy:
 
 # --- target addresses (SSRF) ------------------------------------------------------------------------
 LOOPBACK_DEV = ipaddress.ip_address("127.0.0.1")
+# NAT64 (RFC 6052 well-known prefix, RFC 8215 local-use prefix): where the cluster runs DNS64/NAT64 such an
+# address reaches the IPv4 address in its last 32 bits, any internal one included. The standard library
+# calls 64:ff9b::/96 global (only its place in ::/8 made it "reserved", and not the local-use prefix in
+# every Python version): refused by name, whatever IPv4 address it stands for.
+NAT64_NETWORKS = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
 
 
 def check_url_shape(url: str, *, allow_loopback: bool) -> tuple[str, str, int]:
@@ -228,6 +233,8 @@ def address_refusal(address: str, *, allow_loopback: bool) -> str | None:
         ip = ip.ipv4_mapped
     if allow_loopback and ip == LOOPBACK_DEV:
         return None
+    if isinstance(ip, ipaddress.IPv6Address) and any(ip in network for network in NAT64_NETWORKS):
+        return "nat64"
     if ip.is_loopback:
         return "loopback"
     if ip.is_link_local:

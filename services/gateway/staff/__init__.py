@@ -78,6 +78,9 @@ def build_staff(settings: Settings, pool: asyncpg.Pool, clock: Clock) -> Staff:
         key_throttle=FailureThrottle(
             limit=settings.staff_key_refusals_per_minute, window=timedelta(minutes=1)
         ),
+        refusal_throttle=FailureThrottle(
+            limit=settings.staff_refusals_per_minute, window=timedelta(minutes=1)
+        ),
         address_retention=timedelta(days=settings.audit_address_retention_days),
     )
 

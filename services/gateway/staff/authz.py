@@ -9,7 +9,8 @@ For every path under `/api/v1/staff/`, `/api/v1/admin/` and `/staff/` the middle
 3. protects cookie-authenticated writes against CSRF (same-origin `Origin` / `Sec-Fetch-Site` for JSON,
    the session's token for HTML forms; API keys need neither);
 4. checks the rule's role at the rule's location (or an API key's operation and locations): 403
-   `forbidden` otherwise, with an audit entry of the refusal; a route without a rule is refused;
+   `forbidden` otherwise, with an audit entry of the refusal (up to `staff_refusals_per_minute` per
+   account or key; beyond that 429 `rate_limited` and only a metric); a route without a rule is refused;
 5. hands the verified identity to the handler (`request[IDENTITY]`), which forwards it signed.
 """
 
@@ -27,7 +28,7 @@ from aiohttp.web_urldispatcher import MatchInfoError
 from prometheus_client import Counter
 from yarl import URL
 
-from services.gateway.origins import Provenance, provenance
+from services.gateway.origins import Provenance, has_control_or_space, is_local_target, provenance
 from services.gateway.proxy import client_ip, client_network
 from services.gateway.staff import service
 from services.gateway.staff.catalog_index import CATALOG_INDEX
@@ -57,7 +58,7 @@ from shared.errors import ForbiddenError, NotFoundError, OTVError, Unauthenticat
 from shared.identity import IdentityKind, Role, StaffIdentity
 from shared.logging import current_correlation_id
 from shared.staff_nav import FORM_TOKEN_FIELD
-from shared.web import CLOCK, UNSTORABLE_INPUT, UNSTORABLE_MESSAGE
+from shared.web import CLOCK, UNSTORABLE_INPUT, UNSTORABLE_MESSAGE, error_response
 
 log = structlog.get_logger(__name__)
 
@@ -87,6 +88,25 @@ KEY_REFUSALS = Counter(
     "Refused API keys: audited, or throttled (beyond the per-network limit, answered 429 without a row)",
     ["outcome"],
 )
+
+
+STAFF_REFUSALS = Counter(
+    "otv_staff_refusals_total",
+    "Refused staff requests (403): audited, or throttled (beyond the per-account limit, answered 429 "
+    "without a row)",
+    ["outcome"],
+)
+
+
+class RefusalsThrottled(OTVError):
+    """Too many refused requests of one account within a minute: 429, and no more audit rows for now."""
+
+    code = "rate_limited"
+    status = 429
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__("Too many refused requests. Please wait a minute.")
+        self.retry_after = retry_after
 
 
 class CsrfError(OTVError):
@@ -148,7 +168,8 @@ def _same_origin_page(request: web.Request) -> str | None:
     if origin not in own:
         return None
     page = url.path_qs
-    if not page.startswith("/staff/") or page.startswith("//") or "\\" in page:
+    # yarl dropped any TAB or line break of the header before `page` was taken: what was sent counts too.
+    if has_control_or_space(referer) or not is_local_target(page, "/staff/"):
         return None
     return page if len(page) <= _RETURN_TO_MAX else url.path
 
@@ -180,6 +201,14 @@ async def staff_middleware(request: web.Request, handler: Handler) -> web.Stream
             expired: web.StreamResponse = await sign_in(request, page_of_form)
             return expired
         raise
+    except RefusalsThrottled as exc:
+        render_throttled = request.app.get(PAGE_ERROR)
+        if is_page(request) and callable(render_throttled):
+            throttled: web.StreamResponse = await render_throttled(request, exc)
+        else:
+            throttled = error_response(exc.status, exc.code, exc.message)
+        throttled.headers["Retry-After"] = str(exc.retry_after)
+        return throttled
     except PasswordChangeRequired:
         if is_page(request) and request.method in SAFE_METHODS:
             raise web.HTTPSeeOther("/staff/password") from None
@@ -459,7 +488,17 @@ async def authorise(request: web.Request, rule: Rule, identity: StaffIdentity) -
 
 
 async def _refuse(request: web.Request, identity: StaffIdentity, reason: str, location: str | None) -> None:
-    """403, with an audit entry: every refusal of an API key (R50), and of staff accounts as well."""
+    """403, with an audit entry: every refusal of an API key (R50), and of staff accounts as well; but
+    beyond a few a minute from one account or key 429 without a row (I5: the log is append-only, so a loop
+    run with one valid session would bury the entries an audit review looks for, R46)."""
+    staff, now = request.app[STAFF], request.app[CLOCK].now()
+    who = f"{identity.kind}:{identity.subject}"
+    wait = staff.refusal_throttle.retry_after(who, now)
+    if wait:
+        STAFF_REFUSALS.labels(outcome="throttled").inc()
+        raise RefusalsThrottled(wait)
+    staff.refusal_throttle.failed(who, now)
+    STAFF_REFUSALS.labels(outcome="audited").inc()
     await service.record(
         request.app[STAFF],
         Actor.of(identity, client_ip(request), current_correlation_id()),

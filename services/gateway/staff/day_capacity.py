@@ -162,7 +162,8 @@ def make_apply_handler(route: Forwarded) -> Handler:
         body = None
         if isinstance(saved, dict) and isinstance(saved.get("published_revision"), int):
             body = json.dumps({**await json_body(request), **catalog_revision_of(saved)}).encode()
-        response = await forward(request, route.service, identity_headers(request), body=body, path=path)
+        headers = identity_headers(request, route.service, path)
+        response = await forward(request, route.service, headers, body=body, path=path)
         if 200 <= response.status < 300:
             await audit_upstream_change(request, response)
         elif saved is not None:

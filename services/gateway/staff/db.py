@@ -54,9 +54,11 @@ async def find_account(conn: asyncpg.Connection, username: str, *, lock: bool = 
     return _account(await conn.fetchrow(sql + (" FOR UPDATE" if lock else ""), username))
 
 
-async def find_account_by_id(conn: asyncpg.Connection, account_id: uuid.UUID) -> Account | None:
+async def find_account_by_id(
+    conn: asyncpg.Connection, account_id: uuid.UUID, *, lock: bool = False
+) -> Account | None:
     sql = f"SELECT {_ACCOUNT_COLUMNS} FROM staff_accounts WHERE id = $1"  # noqa: S608 -- fixed columns
-    return _account(await conn.fetchrow(sql, account_id))
+    return _account(await conn.fetchrow(sql + (" FOR UPDATE" if lock else ""), account_id))
 
 
 async def list_accounts(conn: asyncpg.Connection) -> list[Account]:

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from shared.errors import ValidationError
+from shared.errors import UnauthenticatedError, ValidationError
 from shared.identity import ALL_LOCATIONS, Grant, Role
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,62}$")
@@ -67,6 +67,12 @@ class LoginThrottled(Exception):
     def __init__(self, retry_after: int) -> None:
         super().__init__(retry_after)
         self.retry_after = retry_after
+
+
+class PasswordGuessStopped(UnauthenticatedError):
+    """Wrong current passwords on a password change count like failed sign-ins; once they lock the
+    account for the caller's network, the session that tried them is ended (401): a live session is no
+    way around the lock-out of the sign-in."""
 
 
 def normalise_username(raw: str) -> str:

@@ -41,7 +41,8 @@ def make_forwarder(route: Forwarded) -> Handler:
         change = route.rule.capacity_check
         path = api_path(route.upstream_path, request.match_info) if route.upstream_path else None
         if change is None:
-            response = await forward(request, route.service, _forwarded_headers(request), path=path)
+            headers = _forwarded_headers(request, route.service, path)
+            response = await forward(request, route.service, headers, path=path)
             if request.method in WRITE_METHODS and 200 <= response.status < 300:
                 await audit_upstream_change(request, response)
             return response
@@ -51,7 +52,8 @@ def make_forwarder(route: Forwarded) -> Handler:
         affected = await capacity.affected_by(request, change, data)
         if affected and not confirmed:
             raise capacity.conflict(affected)
-        response = await forward(request, route.service, identity_headers(request), body=body, path=path)
+        headers = identity_headers(request, route.service, path)
+        response = await forward(request, route.service, headers, body=body, path=path)
         if 200 <= response.status < 300:
             extra = {"affected_appointments": [str(a.get("id")) for a in affected]} if affected else None
             await audit_upstream_change(request, response, extra=extra)
@@ -62,10 +64,10 @@ def make_forwarder(route: Forwarded) -> Handler:
     return handler
 
 
-def _forwarded_headers(request: web.Request) -> dict[str, str]:
+def _forwarded_headers(request: web.Request, service: str, path: str | None) -> dict[str, str]:
     """The signed identity; for a staff page another service renders (reporting's statistics), also the
     session's form token, so that the page's header can offer the logout form."""
-    headers = identity_headers(request)
+    headers = identity_headers(request, service, path)
     session = request.get(SESSION)
     if session is not None and request.method == "GET" and request.path.startswith("/staff/"):
         headers[FORM_TOKEN_HEADER] = session.csrf_token

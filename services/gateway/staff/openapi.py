@@ -378,11 +378,11 @@ def annotate(merged: dict[str, Any]) -> None:
             operation["security"] = [{"staffSession": []}] + ([{"apiKey": []}] if rule.operation else [])
             description = operation.get("description", "")
             operation["description"] = (description + "\n\n" if description else "") + rule_text(rule)
-            refusals = ["unauthenticated", "forbidden", "password_change_required"]
+            # rate_limited: beyond a few refusals (403) a minute of one account or key, and beyond a few
+            # refused API keys a minute from one network.
+            refusals = ["unauthenticated", "forbidden", "password_change_required", "rate_limited"]
             if method != "get":
                 refusals.append("csrf_failed")  # a cookie-authenticated write from another origin
-            if rule.operation:
-                refusals.append("rate_limited")  # beyond a few refused API keys a minute from one network
             if rule.capacity_check is not None:
                 refusals.append("capacity_conflict")
             add_error_responses(operation.setdefault("responses", {}), refusals)

@@ -20,6 +20,7 @@ import jinja2
 import pydantic
 from aiohttp import web
 
+from services.gateway.origins import Provenance, is_local_target, provenance
 from services.gateway.proxy import client_ip
 from services.gateway.staff import service, upstream
 from services.gateway.staff.api import (
@@ -38,8 +39,9 @@ from services.gateway.staff.domain import (
     ROLE_LABELS_DE,
     LoginRefused,
     LoginThrottled,
+    PasswordGuessStopped,
 )
-from services.gateway.staff.keys import IDENTITY, PAGE_ERROR, PAGE_SIGN_IN, SESSION, STAFF
+from services.gateway.staff.keys import ALLOWED_ORIGINS, IDENTITY, PAGE_ERROR, PAGE_SIGN_IN, SESSION, STAFF
 from services.gateway.staff.service import Actor
 from shared.clock import BERLIN
 from shared.errors import OTVError, ValidationError
@@ -67,6 +69,7 @@ ERROR_TEXTS_DE = {
     ),
     "unavailable": "Ein Dienst antwortet gerade nicht. Bitte versuchen Sie es gleich noch einmal.",
     "conflict": "Das geht so nicht.",
+    "rate_limited": "Zu viele abgelehnte Anfragen. Bitte warten Sie eine Minute.",
     "validation_error": "Bitte prüfen Sie Ihre Eingaben.",
 }
 
@@ -275,7 +278,7 @@ def see_other(location: str) -> web.Response:
 # --- sign-in ----------------------------------------------------------------------------------------
 def _safe_next(raw: str | None) -> str:
     """Only our own staff pages as a target after sign-in (no open redirect)."""
-    if raw and raw.startswith("/staff/") and not raw.startswith("//") and "\\" not in raw:
+    if raw and is_local_target(raw, "/staff/"):
         return raw
     return "/staff/"
 
@@ -354,7 +357,11 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     password = str(form.get("password", ""))[:500]
     token = str(form.get(CSRF_FIELD, ""))
     cookie = request.cookies.get(LOGIN_COOKIE, "")
-    if not cookie or not secrets.compare_digest(token.encode(), cookie.encode()):
+    # The double-submit cookie alone does not stop a login CSRF: another host of the registrable domain
+    # (the framing homepage) can set `otv_staff_login` for us and post its own account's credentials, and
+    # the victim works on in the attacker's session. A browser names the foreign page; as in check_csrf.
+    foreign = provenance(request, request.app[ALLOWED_ORIGINS]) is Provenance.FOREIGN
+    if foreign or not cookie or not secrets.compare_digest(token.encode(), cookie.encode()):
         return _login_form(
             request, errors=["Die Anmeldeseite war abgelaufen. Bitte noch einmal."], username="", status=403
         )
@@ -510,6 +517,18 @@ async def password_submit(request: web.Request) -> web.StreamResponse:
             await service.change_password(request.app[STAFF], session, current, new, actor(request))
         except ValidationError as exc:
             errors = [_password_error(exc)]
+        except PasswordGuessStopped:
+            ended = _login_form(
+                request,
+                errors=[
+                    "Das aktuelle Passwort war zu oft falsch. Sie wurden abgemeldet, und die Anmeldung "
+                    "ist von hier aus für einige Minuten gesperrt."
+                ],
+                username="",
+                status=401,
+            )
+            clear_session_cookie(ended)
+            return ended
     if errors:
         return render(
             request,

@@ -28,6 +28,7 @@ from services.gateway.staff.domain import (
     LoginOutcome,
     LoginRefused,
     LoginThrottled,
+    PasswordGuessStopped,
     SessionPolicy,
     check_grant,
     check_key_scope,
@@ -110,6 +111,10 @@ class Staff:
     throttle: FailureThrottle = field(default_factory=FailureThrottle)
     key_throttle: FailureThrottle = field(
         default_factory=lambda: FailureThrottle(limit=10, window=timedelta(minutes=1))
+    )
+    # Refused (403) requests per staff account or API key, for the audit log's sake (authz._refuse).
+    refusal_throttle: FailureThrottle = field(
+        default_factory=lambda: FailureThrottle(limit=20, window=timedelta(minutes=1))
     )
     # How long an audit entry's client address is kept (personal data; OTV_AUDIT_ADDRESS_RETENTION_DAYS).
     address_retention: timedelta = timedelta(days=90)
@@ -356,7 +361,12 @@ async def logout(staff: Staff, session: SessionInfo, actor: Actor) -> None:
 
 
 async def change_password(staff: Staff, session: SessionInfo, current: str, new: str, actor: Actor) -> None:
-    """The signed-in person changes their own password; their other sessions end."""
+    """The signed-in person changes their own password; their other sessions end.
+
+    A wrong current password is a failed sign-in of the account from the caller's network (the same
+    record, the same lock-out): whoever holds a session (a stolen cookie, an unlocked workstation) gets no
+    more guesses than the sign-in gives. When the guesses lock the account for that network (or it is
+    locked there already) the password is not even checked, and this session ends: `PasswordGuessStopped`."""
     check_new_password(new, username=session.username)
     if hmac.compare_digest(current.encode(), new.encode()):
         raise ValidationError(
@@ -364,9 +374,35 @@ async def change_password(staff: Staff, session: SessionInfo, current: str, new:
             details=[{"field": "new_password", "message": "unchanged"}],
         )
     now = staff.clock.now()
+    network = lockout_network(actor.ip or "unknown")[:64]
+    since = staff.lockout.counts_since(now)
+    reason: LoginOutcome | None = None
     async with staff.pool.acquire() as conn, conn.transaction():
-        account = await db.find_account_by_id(conn, session.account_id)
-        if account is None or not await staff.passwords.verify(account.password_hash, current):
+        account = await db.find_account_by_id(conn, session.account_id, lock=True)
+        if account is None:
+            reason = LoginOutcome.UNKNOWN_USER
+        elif staff.lockout.is_locked(account.locked_until, now) and not await db.is_known_network(
+            conn, account.id, network, staff.lockout.known_since(now)
+        ):
+            reason = LoginOutcome.ACCOUNT_LOCKED
+        elif staff.lockout.network_locked(
+            (await db.count_login_failures(conn, account.id, network, since)).network
+        ):
+            reason = LoginOutcome.LOCKED
+        elif not await staff.passwords.verify(account.password_hash, current):
+            await db.record_login_failure(conn, account.id, network, now, since)
+            recent = await db.count_login_failures(conn, account.id, network, since)
+            reason, locked_until = staff.lockout.after_failure(
+                recent.network,
+                recent.account,
+                now,
+                account_locked=staff.lockout.is_locked(account.locked_until, now),
+            )
+            if locked_until is not None:
+                await _lock_for_unknown_networks(
+                    conn, account, locked_until, recent, actor.correlation_id, now
+                )
+        if reason is not None:
             await audit(
                 conn,
                 actor,
@@ -375,9 +411,12 @@ async def change_password(staff: Staff, session: SessionInfo, current: str, new:
                 entity="staff_account",
                 entity_id=session.username,
                 outcome="refused",
+                changes={"reason": str(reason)},
             )
-            ok = False
+            if reason is not LoginOutcome.WRONG_PASSWORD:
+                await db.delete_session(conn, session.id_hash)
         else:
+            assert account is not None  # noqa: S101 -- no reason means the account was found
             await db.set_password(
                 conn, account.id, await staff.passwords.hash(new), must_change=False, now=now
             )
@@ -390,12 +429,18 @@ async def change_password(staff: Staff, session: SessionInfo, current: str, new:
                 entity="staff_account",
                 entity_id=session.username,
             )
-            ok = True
-    if not ok:
+    if reason is LoginOutcome.WRONG_PASSWORD:
         raise ValidationError(
             "The current password is not right.",
             details=[{"field": "current_password", "message": "wrong password"}],
         )
+    if reason is not None:
+        if reason is LoginOutcome.LOCKED_NOW:
+            LOGIN_LOCKOUTS.labels(scope="network").inc()
+        elif reason is LoginOutcome.ACCOUNT_LOCKED_NOW:
+            LOGIN_LOCKOUTS.labels(scope="account").inc()
+        log.warning("staff_password_guess_stopped", subject=session.username, reason=str(reason))
+        raise PasswordGuessStopped("Too many wrong passwords: the session has ended.")
 
 
 async def purge_sessions(staff: Staff) -> int:

@@ -10,11 +10,12 @@ from typing import Any
 import aiohttp
 import structlog
 from aiohttp import web
+from yarl import URL
 
 from services.gateway.proxy import HTTP, UPSTREAMS, client_ip
 from services.gateway.staff.keys import IDENTITY
 from shared.errors import NotFoundError, UnavailableError, ValidationError
-from shared.identity import HEADER, StaffIdentity, sign
+from shared.identity import HEADER, StaffIdentity, request_target, sign
 from shared.logging import current_correlation_id
 from shared.web import CLOCK, CORRELATION_HEADER, SETTINGS
 
@@ -38,10 +39,21 @@ def api_path(route: str, params: Mapping[str, str]) -> str:
     return route.format(**params)
 
 
-def identity_headers(request: web.Request) -> dict[str, str]:
-    """The verified identity, signed for the owning service (fresh: it is valid for a minute)."""
-    identity = request[IDENTITY].model_copy(update={"issued_at": request.app[CLOCK].now()})
-    return {HEADER: sign(identity, request.app[SETTINGS].internal_secret)}
+def identity_headers(
+    request: web.Request,
+    service: str,
+    path: str | None = None,
+    *,
+    method: str | None = None,
+    identity: StaffIdentity | None = None,
+) -> dict[str, str]:
+    """The verified identity (or `identity`), signed for this one call: the owning service, the method
+    (the request's own by default) and the path (the request's own by default; a query does not count),
+    so that the header opens no other route (shared/identity.py). Fresh: it is valid for a minute."""
+    fresh = (identity or request[IDENTITY]).model_copy(update={"issued_at": request.app[CLOCK].now()})
+    decoded = URL(path, encoded=True).path if path is not None else request.path
+    target = request_target(service, method or request.method, decoded)
+    return {HEADER: sign(fresh, request.app[SETTINGS].internal_secret, target=target)}
 
 
 async def call(
@@ -69,11 +81,10 @@ async def call(
         "Accept": "application/json",
         **(extra_headers or {}),
     }
-    if identity is not None:
-        fresh = identity.model_copy(update={"issued_at": request.app[CLOCK].now()})
-        headers[HEADER] = sign(fresh, request.app[SETTINGS].internal_secret)
-    elif signed:
-        headers.update(identity_headers(request))
+    if identity is not None or signed:
+        # The path as the client will send it (it passes the string through yarl the same way).
+        sent = URL(path).raw_path
+        headers.update(identity_headers(request, service, sent, method=method, identity=identity))
     session = request.app[HTTP]
     for base in request.app[UPSTREAMS].candidates(service):
         try:

@@ -21,6 +21,7 @@ from yarl import URL
 
 from services.gateway.bot_defence import BOT_DEFENCE, Bucket, Verdict
 from services.gateway.config import Settings
+from services.gateway.origins import is_local_target
 from services.gateway.proxy import client_ip
 from services.gateway.web import forms
 from services.gateway.web.client import UpstreamUnavailable, call
@@ -281,7 +282,7 @@ async def challenge_submit(request: web.Request) -> web.StreamResponse:
     if isinstance(form, web.Response):
         return form
     target = form.get("next", "")
-    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+    if not is_local_target(target):
         target = url("/")
     if request.app[BOT_DEFENCE].solve(client_ip(request), form.get("altcha")):
         raise redirect(target)
