@@ -237,8 +237,8 @@ async def test_a_burst_is_applied_in_shared_transactions_and_a_poison_in_it_fail
     await asyncio.sleep(0.5)  # time for a wrong second effect to show
     assert await harness.effects() == [p for p in range(300) if p != 150]
     assert len(letters) == 1 and letters[0]["attempts"] == 3
-    # Each inbox row carries its transaction's start time: far fewer transactions than events (about 10
-    # on a quiet machine; on a loaded one the messages trickle in and the batches are smaller).
+    # Each inbox row carries its transaction's start time: far fewer transactions than events (on a loaded
+    # machine the messages trickle in and the batches are smaller).
     transactions = await harness.pool.fetchval(
         "SELECT count(DISTINCT processed_at) FROM inbox WHERE consumer = $1", harness.name
     )
