@@ -6,7 +6,9 @@ stored answer is encrypted (AES-GCM) under a key derived from the client's Idemp
 service's secret, and the Idempotency-Key itself is kept only as a hash: the table alone reveals nothing.
 A request that reuses a key with a different body is refused (422). "The same body" is the booking's
 fields with `start` as an instant (another offset of the same instant is the same) and a staff booking's
-interpreter language (`service._fingerprinted`).
+interpreter language (`service._fingerprinted`). For one release a key stored by the previous one (whose
+fingerprint was the body as sent) is still recognised (`legacy_request`), so that a retry across the
+rolling update gets its booking, not a 422.
 """
 
 from __future__ import annotations
@@ -32,9 +34,12 @@ class IdempotencyKey:
     key_hash: bytes
     fingerprint: bytes
     _cipher_key: bytes
+    legacy_fingerprint: bytes | None = None
 
     @classmethod
-    def of(cls, raw: str, *, scope: str, request: bytes, secret: str) -> IdempotencyKey:
+    def of(
+        cls, raw: str, *, scope: str, request: bytes, secret: str, legacy_request: bytes | None = None
+    ) -> IdempotencyKey:
         if not _SHAPE.fullmatch(raw):
             raise field_error(HEADER, "1 to 255 printable characters, e.g. a UUID")
         scoped = f"{scope}\x1f{raw}".encode()
@@ -42,10 +47,17 @@ class IdempotencyKey:
             key_hash=hashlib.sha256(b"otv-idempotency-key\x1f" + scoped).digest(),
             fingerprint=hashlib.sha256(scope.encode() + b"\x1f" + request).digest(),
             _cipher_key=hmac.new(secret.encode(), b"otv-idempotent-answer\x1f" + scoped, "sha256").digest(),
+            legacy_fingerprint=(
+                hashlib.sha256(scope.encode() + b"\x1f" + legacy_request).digest() if legacy_request else None
+            ),
         )
 
     def matches(self, fingerprint: bytes) -> bool:
-        return hmac.compare_digest(self.fingerprint, fingerprint)
+        if hmac.compare_digest(self.fingerprint, fingerprint):
+            return True
+        return self.legacy_fingerprint is not None and hmac.compare_digest(
+            self.legacy_fingerprint, fingerprint
+        )
 
     def seal(self, body: bytes) -> bytes:
         nonce = os.urandom(_NONCE)

@@ -413,6 +413,9 @@ async def _book(
             scope=key_scope,
             request=_fingerprinted(request, interpreter_language),
             secret=deps.settings.internal_secret,
+            # The previous release's fingerprint, the body as sent (for one release; it knew no
+            # interpreter, so a retry that names one is never taken for a booking without).
+            legacy_request=None if interpreter_language else request.model_dump_json().encode(),
         )
         if raw_key is not None
         else None

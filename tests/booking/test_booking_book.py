@@ -5,6 +5,7 @@ slots, phone appointments, idempotency, and bad input that changes nothing."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from typing import Any
 
@@ -12,6 +13,7 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 
+from services.booking.models import BookingRequest
 from tests.booking import factory
 from tests.booking.conftest import allow, configure, counts
 from tests.booking.factory import booking, iso, window
@@ -220,6 +222,26 @@ async def test_a_repeated_request_with_the_same_idempotency_key_answers_the_firs
     )
     assert other.status == 422
     assert (await other.json())["error"]["details"][0]["field"] == "Idempotency-Key"
+    assert await pool.fetchval("SELECT count(*) FROM appointments") == 1
+
+
+@pytest.mark.req("R39")
+async def test_a_retry_of_a_booking_the_previous_release_stored_gets_the_first_result(
+    client: Client, pool: asyncpg.Pool
+) -> None:
+    """The previous release kept the body as sent as a key's fingerprint. A customer whose first click
+    reached an old pod during the rolling update, and whose retry reaches a new one, gets the booking,
+    not "key used before" and then "already booked"."""
+    body = booking(TUESDAY_9)
+    first = await client.post("/api/v1/appointments", json=body, headers={"Idempotency-Key": "alt-1"})
+    assert first.status == 201
+    as_sent = BookingRequest.model_validate_json(json.dumps(body)).model_dump_json().encode()
+    await pool.execute(
+        "UPDATE idempotent_requests SET fingerprint = $1",
+        hashlib.sha256(b"online\x1f" + as_sent).digest(),
+    )
+    again = await client.post("/api/v1/appointments", json=body, headers={"Idempotency-Key": "alt-1"})
+    assert again.status == 201 and await again.read() == await first.read()
     assert await pool.fetchval("SELECT count(*) FROM appointments") == 1
 
 
