@@ -119,13 +119,15 @@ async def change_contact(
     token_hash: bytes | None,
     now: datetime,
 ) -> StaffRow:
-    """Correct the customer's contact data. The key of the one-appointment rule changes with the address,
-    so the partial unique index decides (I2): AlreadyBookedError when the new address has another
-    pending appointment. A new manage token (`token_hash`) when the address changed, else the old one."""
+    """Correct the customer's contact data. The key of the one-appointment rule changes with the address
+    (`token_hash` is given then: a new manage token), so the partial unique index decides (I2):
+    AlreadyBookedError when the new address has another pending appointment. A correction of the name or
+    the phone number alone keeps the key the booking was made with (not one from today's allow-list)."""
     try:
         row = await conn.fetchrow(
             "UPDATE appointments SET first_name = $2, last_name = $3, email = $4, phone = $5,"  # noqa: S608 -- fixed columns
-            " email_key = $6, manage_token_hash = coalesce($7, manage_token_hash),"
+            " email_key = CASE WHEN $7::bytea IS NULL THEN email_key ELSE $6 END,"
+            " manage_token_hash = coalesce($7, manage_token_hash),"
             " link_renewed_at = CASE WHEN $7::bytea IS NULL THEN link_renewed_at ELSE $8 END,"
             " updated_at = $8, revision = revision + 1 WHERE id = $1"
             f" RETURNING {db._COLUMNS}, {_EXTRA}",

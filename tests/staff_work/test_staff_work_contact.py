@@ -162,6 +162,22 @@ async def test_an_internal_address_may_be_used_for_any_number_of_appointments(
         assert (await _stored(pool, appointment["id"]))["email_key"] is None
 
 
+@pytest.mark.req("R6")
+async def test_a_name_correction_keeps_the_key_the_booking_was_made_with(
+    client: TestClient[Any, Any], manager: Staff, pool: asyncpg.Pool
+) -> None:
+    """The service centre booked two callers under its address while it was allow-listed; the address
+    left the list since. Correcting a name touches neither appointment's e-mail rule."""
+    await allow(pool, "@jobcenter.example")
+    first = await book(client, TUESDAY, "08:00", email="servicecenter@jobcenter.example")
+    second = await book(client, TUESDAY, "08:15", email="servicecenter@jobcenter.example")
+    await allow(pool, revision=2)
+    for appointment in (first, second):
+        response = await manager.post(_path(appointment), {"last_name": "Korrigiert"})
+        assert response.status == 200, await response.text()
+        assert (await _stored(pool, appointment["id"]))["email_key"] is None
+
+
 @pytest.mark.req("R23")
 async def test_after_the_start_only_name_and_phone_change_and_a_cancelled_or_erased_one_not_at_all(
     client: TestClient[Any, Any],
