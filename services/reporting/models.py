@@ -94,7 +94,11 @@ class CallbackFigures(_Model):
 
 class WaitingFigures(_Model):
     """The waiting list's events in the period (R45), by the Berlin day they happened: wishes for a time
-    the offered appointments did not meet (DA 3.3), and what became of them. Counts only (R34)."""
+    the offered appointments did not meet (DA 3.3), and what became of them. Counts only (R34).
+
+    The split into `re_registered`, `replaced`, `not_confirmed` and the two kinds of `fulfilled` began with
+    the release of December 2026; days before it count those under `registered`, `withdrawn`, `expired`
+    and `fulfilled`, so a period across that release does not compare like with like."""
 
     key: str
     label: str
