@@ -296,13 +296,16 @@ async def upsert_location(
     snapshot: dict[str, Any],
     configured_at: datetime,
     now: datetime,
-) -> None:
-    await conn.execute(
+) -> bool:
+    """Whether this snapshot is now the location's newest. False when a newer one is there: also one that
+    another transaction inserted (and committed) after `location_revision` found no row, which the insert
+    waited for."""
+    written = await conn.fetchval(
         "INSERT INTO locations (location_id, revision, name, active, snapshot, configured_at, updated_at)"
         " VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7)"
         " ON CONFLICT (location_id) DO UPDATE SET revision = EXCLUDED.revision, name = EXCLUDED.name,"
         " active = EXCLUDED.active, snapshot = EXCLUDED.snapshot, configured_at = EXCLUDED.configured_at,"
-        " updated_at = EXCLUDED.updated_at WHERE locations.revision < EXCLUDED.revision",
+        " updated_at = EXCLUDED.updated_at WHERE locations.revision < EXCLUDED.revision RETURNING true",
         location_id,
         revision,
         name,
@@ -311,6 +314,7 @@ async def upsert_location(
         configured_at,
         now,
     )
+    return bool(written)
 
 
 async def replace_capacity(

@@ -272,7 +272,7 @@ async def apply_location_configured(
     if current is not None and current >= data.revision:
         return
     now = clock.now()
-    await db.upsert_location(
+    newest = await db.upsert_location(
         conn,
         data.location_id,
         data.revision,
@@ -282,6 +282,10 @@ async def apply_location_configured(
         envelope.occurred_at,
         now,
     )
+    if not newest:
+        # A new location's newer snapshot was inserted by another replica after the read above found no
+        # row to lock (the insert waited for it): its capacity stays.
+        return
     first = min(berlin_day(envelope.occurred_at), berlin_day(now))
     last = berlin_day(now) + timedelta(days=settings.capacity_horizon_days)
     await db.replace_capacity(conn, data.location_id, data.revision, first, capacity_rows(data, first, last))

@@ -81,7 +81,9 @@ async def test_a_receiver_gets_every_event_of_its_scope_once_signed_and_without_
     ]
     await wait_for(lambda: len(rec.received) >= 4, timeout=15, what="four deliveries")
     # The same event published twice (at least once upstream) is stored and delivered once.
-    await env.publish(booked(first))  # a new id, same appointment revision: a distinct event
+    # A new id with the appointment's newest revision again: a distinct event (an older revision would be
+    # superseded, test_an_older_revision_that_arrives_after_a_newer_one_is_not_sent_nor_listed_in_the_feed).
+    await env.publish(rescheduled(first, 2))
     await wait_for(lambda: len(rec.received) >= 5, timeout=15, what="five deliveries")
 
     events = list(rec.received.values())
@@ -108,7 +110,11 @@ async def test_a_receiver_gets_every_event_of_its_scope_once_signed_and_without_
     # Administrators see the deliveries and their results, and re-send one (the same webhook-id).
     done = await deliveries(env, admin, status="delivered")
     assert len(done) == 5 and all(d["last_status"] == 204 for d in done)
-    one = done[-1]
+    # The newest (the second appointment's cancellation); the first appointment's booking is older than its
+    # move and is not sent again (it would take a receiver back to the older state).
+    one = next(d for d in done if d["event_id"] == ids[4])
+    oldest = next(d for d in done if d["event_id"] == ids[0])
+    assert (await admin.post(f"/api/v1/admin/webhook-deliveries/{oldest['id']}/resend")).status == 409
     auditor = await env.account("hook-auditor", (Role.AUDIT, "*"))
     resent_before = await _audit_of_delivery(auditor, one["id"])
     again = await admin.post(f"/api/v1/admin/webhook-deliveries/{one['id']}/resend")
@@ -178,6 +184,68 @@ async def test_after_the_receiver_was_down_every_event_arrives_in_order_per_appo
     assert revisions == {str(a): [1, 2, 3], str(b): [1, 2]}
     subscription = await (await admin.get(f"/api/v1/admin/webhooks/{created['id']}")).json()
     assert subscription["status"] == "active" and subscription["consecutive_failures"] == 0
+
+
+@pytest.mark.req("R50")
+async def test_an_older_revision_that_arrives_after_a_newer_one_is_not_sent_nor_listed_in_the_feed(
+    make_env: EnvFactory, receiver: ReceiverFactory
+) -> None:
+    """The backlog of a broker outage, drained by booking's replicas in parallel: the cancellation
+    (revision 3) reaches the gateway and is delivered before the booking (1) and the move (2). A receiver
+    that applies what it gets never goes back to an older state; a later change still arrives."""
+    env = await make_env()
+    rec = await receiver(env.clock)
+    only_bookings = await receiver(env.clock)
+    admin = await env.account("hook-admin", (Role.ADMIN, "*"))
+    created = await subscribe(admin, rec.url)
+    rec.secret = created["secret"]
+    only_bookings.secret = (
+        await subscribe(admin, only_bookings.url, name="Statistik", event_types=["appointment.booked"])
+    )["secret"]
+    response = await admin.post(
+        "/api/v1/admin/api-keys", json={"name": "Feed", "locations": ["mitte"], "operations": ["events:read"]}
+    )
+    assert response.status == 201, await response.text()
+    feed_key = {"Authorization": f"Bearer {(await response.json())['key']}"}
+
+    a = uuid.uuid4()
+    await env.publish(cancelled(a, 3))
+    await wait_for(lambda: len(rec.received) == 1, timeout=15, what="the cancellation")
+    await env.publish(booked(a))
+    await env.publish(rescheduled(a, 2))
+    await env.publish(rescheduled(a, 4))  # a later change, in order
+
+    async def all_stored() -> list[dict[str, Any]] | None:
+        rows = await deliveries(env, admin, subscription_id=created["id"], appointment_id=str(a))
+        return rows if len(rows) == 4 else None
+
+    await wait_for(all_stored, timeout=15, what="four deliveries of the appointment")
+    await wait_for(lambda: len(rec.received) == 2, timeout=15, what="the later change")
+    assert [e["data"]["appointment"]["revision"] for e in rec.order] == [3, 4]
+    # The older ones were never POSTed (no attempt), and say why.
+    assert len(rec.requests) == 2
+    superseded = await deliveries(env, admin, subscription_id=created["id"], status="superseded")
+    assert sorted(r["event_type"] for r in superseded) == ["appointment.booked", "appointment.rescheduled"]
+    assert all(r["attempts"] == 0 and r["last_attempt_at"] is None for r in superseded)
+    resend = await admin.post(f"/api/v1/admin/webhook-deliveries/{superseded[0]['id']}/resend")
+    assert resend.status == 409 and (await resend.json())["error"]["code"] == "conflict"
+    # Per subscription: the statistics system never got the cancellation (not in its scope), so the booking
+    # is the newest revision it knows and it gets it.
+    await wait_for(lambda: len(only_bookings.received) == 1, timeout=15, what="the booking")
+    assert [e["data"]["appointment"]["revision"] for e in only_bookings.order] == [1]
+
+    # The feed says the same: the revisions of the appointment never go down, whatever types are asked for.
+    answer = await env.client.get("/api/v1/staff/events", headers=feed_key)
+    assert answer.status == 200, await answer.text()
+    listed = [e for e in (await answer.json())["events"] if e["data"]["appointment"]["id"] == str(a)]
+    assert [(e["type"], e["data"]["appointment"]["revision"]) for e in listed] == [
+        ("appointment.cancelled", 3),
+        ("appointment.rescheduled", 4),
+    ]
+    answer = await env.client.get(
+        "/api/v1/staff/events", params={"types": "appointment.booked"}, headers=feed_key
+    )
+    assert [e for e in (await answer.json())["events"] if e["data"]["appointment"]["id"] == str(a)] == []
 
 
 @pytest.mark.req("R50")

@@ -3,6 +3,7 @@ reporting works while booking is down and never reads another service's tables."
 
 from __future__ import annotations
 
+import asyncio
 import io
 from datetime import timedelta
 
@@ -10,6 +11,7 @@ import asyncpg
 import pytest
 from openpyxl import load_workbook
 
+from services.reporting import service
 from services.reporting.domain import offered_minutes
 from shared.events.appointment import AppointmentBookedV1, CancelledBy, Language
 from shared.events.catalog import Closure
@@ -86,6 +88,61 @@ async def test_an_older_catalog_snapshot_is_dropped_and_capacity_follows_the_new
     pool = reporting.pool
     assert await pool.fetchval("SELECT revision FROM locations WHERE location_id = 'mitte'") == 2
     # Entrance zone Mon-Fri 8-12 with one service point under revision 2.
+    assert (
+        await pool.fetchval(
+            "SELECT offered_minutes FROM capacity_days"
+            " WHERE location_id = 'mitte' AND group_id = 'ez' AND day = $1",
+            DAY,
+        )
+        == 240
+    )
+
+
+async def test_the_first_two_snapshots_of_a_new_location_applied_at_once_keep_the_newest_capacity(
+    reporting: Reporting,
+) -> None:
+    """Two replicas apply a new location's first snapshots together (a backlog): revision 1 (created,
+    without concerns yet) reads "no row" before revision 2 is committed, then waits for its insert. It must
+    not write its capacity over revision 2's once that is committed: utilisation would use the old windows'
+    offered minutes until the next catalog change."""
+    at = berlin(DAY, 0) - timedelta(days=7)
+    created = location_event("mitte", revision=1, ez_points=3).model_copy(update={"concerns": []})
+    configured = location_event("mitte", revision=2, ez_points=1)
+    pool, settings, clock = reporting.pool, reporting.settings, reporting.clock
+    newer, older = await pool.acquire(), await pool.acquire()
+    try:
+        newer_tx, older_tx = newer.transaction(), older.transaction()
+        await newer_tx.start()
+        await service.apply_location_configured(
+            newer, envelope(configured, at + timedelta(minutes=5)), configured, settings=settings, clock=clock
+        )
+        await older_tx.start()
+        older_pid = older.get_server_pid()
+        applying = asyncio.create_task(
+            service.apply_location_configured(
+                older, envelope(created, at), created, settings=settings, clock=clock
+            )
+        )
+
+        async def older_waits() -> bool:
+            waiting = await pool.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE pid = $1 AND wait_event_type = 'Lock'",
+                older_pid,
+            )
+            return bool(waiting) or applying.done()
+
+        await wait_for(older_waits, what="revision 1 waiting for revision 2's row")
+        await newer_tx.commit()
+        await applying
+        await older_tx.commit()
+    finally:
+        await pool.release(newer)
+        await pool.release(older)
+
+    assert await pool.fetchval("SELECT revision FROM locations WHERE location_id = 'mitte'") == 2
+    rows = await pool.fetch("SELECT DISTINCT revision FROM capacity_days WHERE location_id = 'mitte'")
+    assert [r["revision"] for r in rows] == [2]
+    # Entrance zone Mon-Fri 8-12 with one service point, as revision 2 says (three under revision 1).
     assert (
         await pool.fetchval(
             "SELECT offered_minutes FROM capacity_days"

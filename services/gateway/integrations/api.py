@@ -49,7 +49,7 @@ class SubscriptionPatch(_In):
 
 class DeliveryQuery(_In):
     subscription_id: uuid.UUID | None = None
-    status: str | None = Field(default=None, pattern="^(pending|delivered|failed)$")
+    status: str | None = Field(default=None, pattern="^(pending|delivered|failed|superseded)$")
     event_type: str | None = Field(default=None, max_length=80)
     appointment_id: uuid.UUID | None = None
     before: int | None = Field(default=None, ge=1, le=BIGINT_MAX)

@@ -78,6 +78,36 @@ async def reduce_if_erased(
     return bool(done)
 
 
+_MARK_FEED_REVISION = """
+WITH newest AS (SELECT revision FROM feed_revisions WHERE order_key = $2)
+, marked AS (
+    INSERT INTO feed_revisions (order_key, revision, seen_at) VALUES ($2, $3, $4)
+    ON CONFLICT (order_key) DO UPDATE SET revision = greatest(feed_revisions.revision, EXCLUDED.revision),
+                                          seen_at = EXCLUDED.seen_at
+)
+UPDATE event_feed SET superseded = true
+ WHERE position = $1 AND $3 < (SELECT revision FROM newest)
+RETURNING (SELECT revision FROM newest)
+"""
+
+
+async def mark_feed_revision(
+    conn: asyncpg.Connection, position: int, order_key: str, revision: int, now: datetime
+) -> int | None:
+    """Remember the highest revision of the appointment stored in the feed. When a newer one was stored
+    before, the feed row at `position` is superseded (the feed does not hand it out): that revision is
+    returned, otherwise None. Only under the feed lock (taken by the insert, in an earlier statement: a
+    statement's snapshot is taken before it waits for the lock)."""
+    newest: int | None = await conn.fetchval(_MARK_FEED_REVISION, position, order_key, revision, now)
+    return newest
+
+
+async def delete_revision_marks_before(conn: asyncpg.Connection, cutoff: datetime) -> int:
+    feed = await conn.execute("DELETE FROM feed_revisions WHERE seen_at < $1", cutoff)
+    hooks = await conn.execute("DELETE FROM webhook_revisions WHERE seen_at < $1", cutoff)
+    return int(feed.split()[-1]) + int(hooks.split()[-1])
+
+
 async def delete_erasure_marks_before(conn: asyncpg.Connection, cutoff: datetime) -> int:
     result = await conn.execute("DELETE FROM erased_appointments WHERE erased_at < $1", cutoff)
     return int(result.split()[-1])
@@ -110,7 +140,7 @@ async def read_feed(
     conn: asyncpg.Connection, *, after: int, limit: int, locations: list[str] | None, types: list[str] | None
 ) -> list[asyncpg.Record]:
     rows: list[asyncpg.Record] = await conn.fetch(
-        "SELECT position, envelope FROM event_feed WHERE position > $1"
+        "SELECT position, envelope FROM event_feed WHERE position > $1 AND NOT superseded"
         " AND ($2::text[] IS NULL OR location_id = ANY($2::text[]))"
         " AND ($3::text[] IS NULL OR type = ANY($3::text[]))"
         " ORDER BY position LIMIT $4",
@@ -128,7 +158,7 @@ ADMIN_PAUSE = "paused by an administrator"  # the reason of a pause on purpose
 async def count_undelivered_before(conn: asyncpg.Connection, cutoff: datetime) -> int:
     count: int = await conn.fetchval(
         "SELECT count(*) FROM webhook_deliveries d JOIN event_feed f ON f.position = d.position"
-        " WHERE f.stored_at < $1 AND d.status <> 'delivered'",
+        " WHERE f.stored_at < $1 AND d.status NOT IN ('delivered', 'superseded')",
         cutoff,
     )
     return count
@@ -219,6 +249,30 @@ async def delete_subscription(conn: asyncpg.Connection, subscription_id: uuid.UU
 
 
 # --- deliveries -------------------------------------------------------------------------------------
+# The highest revision of the appointment this subscription wanted is remembered; a delivery of an older
+# revision than one stored for it before is recorded as superseded and never sent (a receiver never sees an
+# appointment's revision go down). Without a revision of its own (a callback's event), a delivery goes
+# behind the events of its appointment pending for this subscription, and is never superseded.
+_INSERT_DELIVERY = """
+WITH newest AS (SELECT revision FROM webhook_revisions WHERE subscription_id = $1 AND order_key = $5)
+, marked AS (
+    INSERT INTO webhook_revisions (subscription_id, order_key, revision, seen_at)
+    SELECT $1, $5, $6, $7 WHERE $6::bigint IS NOT NULL
+    ON CONFLICT (subscription_id, order_key) DO UPDATE
+        SET revision = greatest(webhook_revisions.revision, EXCLUDED.revision), seen_at = EXCLUDED.seen_at
+)
+INSERT INTO webhook_deliveries (subscription_id, position, event_id, event_type, order_key, order_seq,
+                                status, next_attempt_at, created_at, retry_from)
+VALUES ($1, $2, $3, $4, $5,
+        coalesce($6::bigint, (SELECT coalesce(max(order_seq), 0) FROM webhook_deliveries
+                               WHERE subscription_id = $1 AND order_key = $5 AND status = 'pending')),
+        CASE WHEN $6::bigint < (SELECT revision FROM newest) THEN 'superseded' ELSE 'pending' END,
+        $7, $7, $7)
+ON CONFLICT (subscription_id, event_id) DO NOTHING
+RETURNING status
+"""
+
+
 async def insert_delivery(
     conn: asyncpg.Connection,
     subscription_id: uuid.UUID,
@@ -226,14 +280,11 @@ async def insert_delivery(
     envelope: dict[str, Any],
     placement: Placement,
     now: datetime,
-) -> None:
-    await conn.execute(
-        "INSERT INTO webhook_deliveries (subscription_id, position, event_id, event_type, order_key,"
-        " order_seq, next_attempt_at, created_at, retry_from) VALUES ($1, $2, $3, $4, $5,"
-        # Without a revision of its own: behind the events of its appointment known to this subscription.
-        " coalesce($6::bigint, (SELECT coalesce(max(order_seq), 0) FROM webhook_deliveries"
-        "   WHERE subscription_id = $1 AND order_key = $5 AND status = 'pending')), $7, $7, $7)"
-        " ON CONFLICT (subscription_id, event_id) DO NOTHING",
+) -> str | None:
+    """The delivery's status (`pending`, or `superseded`), None when the subscription has it already.
+    Only under the feed lock, like `mark_feed_revision`."""
+    status: str | None = await conn.fetchval(
+        _INSERT_DELIVERY,
         subscription_id,
         position,
         uuid.UUID(str(envelope["id"])),
@@ -242,6 +293,7 @@ async def insert_delivery(
         placement.order_seq,
         now,
     )
+    return status
 
 
 @dataclass(frozen=True)
@@ -372,10 +424,25 @@ async def list_deliveries(conn: asyncpg.Connection, f: DeliveryFilter) -> list[a
     return rows
 
 
+async def delivery_is_outdated(conn: asyncpg.Connection, delivery_id: int) -> bool | None:
+    """Whether the delivery carries an older revision of its appointment than the newest one stored for its
+    subscription (a superseded one always does; one given up can be overtaken too); None: no such delivery.
+    Events without a revision of their own (order 0 in the feed) are never outdated."""
+    row = await conn.fetchrow(
+        "SELECT d.status = 'superseded' OR coalesce(f.order_seq > 0 AND f.order_seq < r.revision, false)"
+        " AS outdated FROM webhook_deliveries d JOIN event_feed f ON f.position = d.position"
+        " LEFT JOIN webhook_revisions r"
+        "   ON r.subscription_id = d.subscription_id AND r.order_key = d.order_key"
+        " WHERE d.id = $1 FOR UPDATE OF d",
+        delivery_id,
+    )
+    return None if row is None else bool(row["outdated"])
+
+
 async def resend(conn: asyncpg.Connection, delivery_id: int, now: datetime) -> asyncpg.Record | None:
     row: asyncpg.Record | None = await conn.fetchrow(
         "UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = $2, retry_from = $2"  # noqa: S608 -- fixed column lists, values are parameters
-        f" WHERE id = $1 RETURNING {DELIVERY_COLUMNS}",
+        f" WHERE id = $1 AND status <> 'superseded' RETURNING {DELIVERY_COLUMNS}",
         delivery_id,
         now,
     )

@@ -46,7 +46,10 @@ class DeliveryOut(BaseModel):
     event_type: str
     order_key: str
     webhook_id: str = Field(description="the `webhook-id` header: the same for every attempt")
-    status: str = Field(description="`pending`, `delivered` or `failed` (given up after the retry window)")
+    status: str = Field(
+        description="`pending`, `delivered`, `failed` (given up after the retry window) or `superseded` "
+        "(never sent: a newer revision of the appointment was stored for the subscription before it)"
+    )
     attempts: int
     next_attempt_at: AwareDatetime
     last_attempt_at: AwareDatetime | None
@@ -100,7 +103,9 @@ SIGNATURE_SCHEME = """Webhooks are signed following the Standard Webhooks specif
   `key` is the base64-decoded part of the secret after `whsec_`, and `body` the raw request body.
 
 A 2xx answer within 10 seconds acknowledges; anything else is retried with exponential back-off for a day.
-Events of one appointment arrive in order (a later one waits while an earlier one is pending). A
+Events of one appointment arrive in order (a later one waits while an earlier one is pending), and its
+`data.appointment.revision` never goes down: an event that reaches OTV after a newer revision of its
+appointment was stored for the subscription is not sent (its delivery is `superseded`). A
 subscription that keeps failing for a day is paused, with the reason in its `paused_reason`. See
 docs/webhooks.md for a verification example."""
 
@@ -189,9 +194,9 @@ ROUTES = (
     ApiRoute(
         "POST",
         "/api/v1/admin/webhook-deliveries/{delivery_id}/resend",
-        "Send a delivery again (with the same webhook-id)",
+        "Send a delivery again (with the same webhook-id); not one of an older revision than the newest",
         response=DeliveryOut,
-        errors=("not_found",),
+        errors=("not_found", "conflict"),
         tags=TAG_WEBHOOKS,
     ),
     ApiRoute(
@@ -203,8 +208,11 @@ ROUTES = (
         errors=("validation_error",),
         tags=TAG_FEED,
         description="For systems that cannot receive webhooks: the same events, oldest first, in a stable "
-        "order; page with `after=<next_cursor>`. An API key sees the events of its locations only; the "
-        "customer's data only with the operation `events:personal`. Events are kept for a limited time.",
+        "order; page with `after=<next_cursor>`. Per appointment, `data.appointment.revision` never goes "
+        "down: an event stored after a newer revision of its appointment (events can reach OTV out of "
+        "order) is superseded and not listed, whatever `types` are asked for; the newer one carries the "
+        "whole appointment. An API key sees the events of its locations only; the customer's data only "
+        "with the operation `events:personal`. Events are kept for a limited time.",
     ),
 )
 

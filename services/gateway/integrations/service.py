@@ -41,7 +41,7 @@ from services.gateway.integrations.domain import (
 from services.gateway.integrations.net import Resolver, check_target
 from services.gateway.staff.service import Actor, audit
 from shared.clock import Clock
-from shared.errors import NotFoundError
+from shared.errors import ConflictError, NotFoundError
 from shared.events import Envelope
 from shared.events.retention import AppointmentPersonalDataErasedV1
 from shared.identity import IdentityKind, Role, StaffIdentity
@@ -56,6 +56,12 @@ SUBSCRIPTIONS_PAUSED = Gauge(
 DELIVERIES_DROPPED = Counter(
     "otv_webhook_deliveries_dropped_total",
     "Webhook deliveries never made, deleted with their events at the end of the feed's retention period",
+)
+
+DELIVERIES_SUPERSEDED = Counter(
+    "otv_webhook_deliveries_superseded_total",
+    "Webhook deliveries not sent because a newer revision of the appointment was stored for the"
+    " subscription before them (events reaching the gateway out of order)",
 )
 
 SYSTEM = Actor("system:webhooks", "system")
@@ -95,11 +101,27 @@ async def store_event(conn: asyncpg.Connection, envelope: Envelope, now: datetim
             # The feed lock (taken by the insert) serialises this with the erasure's own transaction: an
             # erasure stored before is committed, and one stored after strips this row.
             await db.reduce_if_erased(conn, position, placement.order_key, reduced)
+    if placement.order_seq is not None:
+        # Reached the gateway after a newer revision of its appointment (a backlog drained in parallel, a
+        # retry, a replayed dead letter): the feed does not hand it out, webhooks do not send it.
+        newest = await db.mark_feed_revision(conn, position, placement.order_key, placement.order_seq, now)
+        if newest is not None:
+            log.info(
+                "event_superseded",
+                event_id=str(envelope.id),
+                type=envelope.type,
+                revision=placement.order_seq,
+                newest_revision=newest,
+            )
+    superseded = 0
     for sub in subscriptions:
         if type_matches(envelope.type, list(sub["event_types"])) and location_in_scope(
             placement.location_id, list(sub["locations"])
         ):
-            await db.insert_delivery(conn, sub["id"], position, raw, placement, now)
+            status = await db.insert_delivery(conn, sub["id"], position, raw, placement, now)
+            superseded += status == "superseded"
+    if superseded:
+        DELIVERIES_SUPERSEDED.inc(superseded)
 
 
 # --- subscriptions ----------------------------------------------------------------------------------
@@ -253,6 +275,15 @@ async def list_deliveries(it: Integrations, f: db.DeliveryFilter) -> list[dict[s
 async def resend_delivery(it: Integrations, actor: Actor, delivery_id: int) -> dict[str, Any]:
     now = it.clock.now()
     async with it.pool.acquire() as conn, conn.transaction():
+        outdated = await db.delivery_is_outdated(conn, delivery_id)
+        if outdated is None:
+            raise NotFoundError("No such delivery.")
+        if outdated:
+            # Sent now, it would take the receiver back to an older revision of the appointment.
+            raise ConflictError(
+                "A newer revision of the appointment was stored for this subscription: this older one"
+                " is not sent."
+            )
         row = await db.resend(conn, delivery_id, now)
         if row is None:
             raise NotFoundError("No such delivery.")
@@ -408,6 +439,8 @@ async def purge_feed(it: Integrations) -> int:
         # An erasure holds as long as a later event of the appointment can still come: a replayed dead
         # letter is kept for the messages' retention period, which may be longer than the feed's.
         await db.delete_erasure_marks_before(conn, now - max(it.feed_retention, it.message_retention))
+        # The same for the newest revision of an appointment (counted from its last stored event).
+        await db.delete_revision_marks_before(conn, now - max(it.feed_retention, it.message_retention))
     RETENTION_LAST_RUN.labels("gateway").set(it.clock.now().timestamp())  # the alert's clock
     if deleted or any(messages.values()):
         log.info("event_feed_purged", rows=deleted, **messages)
