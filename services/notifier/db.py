@@ -24,8 +24,8 @@ async def apply_snapshot(
     changes_state: bool,
 ) -> asyncpg.Record | None:
     """Store the snapshot unless a newer or equal revision is already known. Returns the stored row
-    (with the manage link that holds a token, if one is known, and `new`: the appointment was not known
-    before) when it was fresh, None when stale.
+    (with the manage link that holds a token, if one is known, `new`: the appointment was not known
+    before, and `erased`: its personal data were erased) when it was fresh, None when stale.
 
     ON CONFLICT takes the row lock, so two replicas applying events of one appointment at once are
     serialised and the second compares against what the first committed."""
@@ -43,7 +43,7 @@ async def apply_snapshot(
         "   ELSE appointments.link_revision END"
         " WHERE appointments.revision < excluded.revision"
         # xmax is 0 for a row this statement inserted, the updating transaction's id for an updated one.
-        " RETURNING manage_url, xmax = 0 AS new",
+        " RETURNING manage_url, xmax = 0 AS new, erased_at IS NOT NULL AS erased",
         snap.id,
         snap.revision,
         str(snap.status),
@@ -78,12 +78,12 @@ async def take_overtaken_event(
     state at or after its revision was seen and the copy still shows its status and time (a change not
     seen yet sends its own mail when it comes). A change of state taken so moves the copy's
     `state_revision` up, so that an older one arriving after it is dropped: the mails about the state go
-    out in the order of their revisions. The row lock serialises this with every other event of the
-    appointment."""
+    out in the order of their revisions. Never after an erasure: its mail would go to the person who
+    asked to be forgotten. The row lock serialises this with every other event of the appointment."""
     taken = await conn.fetchval(
         "UPDATE appointments SET state_revision = CASE WHEN $6 THEN $2 ELSE state_revision END"
         " WHERE id = $1 AND state_revision < $2 AND revision > $2 AND status = $3::text"
-        " AND start_at = $4 AND end_at = $5 RETURNING true",
+        " AND start_at = $4 AND end_at = $5 AND erased_at IS NULL RETURNING true",
         snap.id,
         snap.revision,
         str(snap.status),
@@ -97,18 +97,55 @@ async def take_overtaken_event(
 # -- planning -----------------------------------------------------------------------------------------
 
 
+async def serialise_erasure(conn: asyncpg.Connection, appointment_id: uuid.UUID) -> None:
+    """Taken by an erasure and by the first event of an appointment (transaction-level), so that an erasure
+    applied while another replica makes the appointment's copy either finds that copy (committed) or
+    leaves a marker that the new copy then takes (`take_erasure_mark`)."""
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended('otv.notifier.erasure:' || $1::uuid::text, 0))",
+        appointment_id,
+    )
+
+
+async def take_erasure_mark(conn: asyncpg.Connection, appointment_id: uuid.UUID) -> bool:
+    """A new copy of an appointment erased before it came: the copy keeps the erasure (no manage link),
+    so that every later event finds it there."""
+    taken = await conn.fetchval(
+        "UPDATE appointments a SET erased_at = e.erased_at, manage_url = NULL FROM erased_appointments e"
+        " WHERE a.id = $1 AND e.id = a.id RETURNING true",
+        appointment_id,
+    )
+    return bool(taken)
+
+
+async def delete_erasure_marks_before(conn: asyncpg.Connection, cutoff: datetime) -> int:
+    result: str = await conn.execute("DELETE FROM erased_appointments WHERE erased_at < $1", cutoff)
+    return int(result.split()[-1])
+
+
 async def erase_personal_data(conn: asyncpg.Connection, appointment_id: uuid.UUID, now: datetime) -> int:
     """The owner erased the appointment's personal data (R34, or a request under Art. 17 GDPR): so do
     we, and what was still to be sent is not sent any more (a reminder, a manage link that would lead
     nowhere). Except: the cancellation (staff cancel, then erase on the customer's request: the customer
     must still learn that the appointment is off), and a mail a sender is delivering at this moment
     (taking it away would record a delivered mail as cancelled). Their end wipes them, as every mail's
-    end does (FINISH), at the latest when they give up."""
-    await conn.execute(
-        "UPDATE appointments SET manage_url = NULL, erased_at = coalesce(erased_at, $2) WHERE id = $1",
+    end does (FINISH), at the latest when they give up.
+
+    Without a copy yet (the appointment's events come later: a replayed dead letter, a backlog out of
+    order) a marker keeps the erasure for them (`take_erasure_mark`)."""
+    await serialise_erasure(conn, appointment_id)
+    copy = await conn.fetchval(
+        "UPDATE appointments SET manage_url = NULL, erased_at = coalesce(erased_at, $2) WHERE id = $1"
+        " RETURNING true",
         appointment_id,
         now,
     )
+    if not copy:
+        await conn.execute(
+            "INSERT INTO erased_appointments (id, erased_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
+            appointment_id,
+            now,
+        )
     result: str = await conn.execute(
         "UPDATE mails SET status = CASE WHEN status = 'pending' THEN 'cancelled' ELSE status END,"
         " finished_at = coalesce(finished_at, $2), recipient = NULL, payload = NULL,"

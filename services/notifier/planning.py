@@ -43,7 +43,9 @@ async def apply_appointment_event(
     """Keep the newest revision of the appointment and plan the mails of this change. A stale event
     (revision not newer than the copy) changes the copy not: it can neither resurrect a reminder of a
     cancelled or moved appointment nor confirm a state that no longer holds; only its own mail may
-    still go out (`_apply_overtaken`)."""
+    still go out (`_apply_overtaken`). After an erasure of the appointment's data no event plans a mail
+    or stores them again, whenever it comes (I6, R34); a mail planned before and in a sender's hands at
+    the erasure may still go out (`db.erase_personal_data`)."""
     snap: AppointmentSnapshot = data.appointment
     now = clock.now()
     rule = rule_of(envelope.type, email_changed=bool(getattr(data, "email_changed", False)))
@@ -54,6 +56,22 @@ async def apply_appointment_event(
         if link is not None and await db.take_late_link(conn, snap, link):
             log.info("manage_link_taken_late", appointment_id=str(snap.id), revision=snap.revision)
         return await _apply_overtaken(conn, envelope, data, rule, now=now, settings=settings)
+    erased = bool(stored["erased"])
+    if stored["new"]:
+        # The first copy: the data may have been erased before any event of the appointment came.
+        await db.serialise_erasure(conn, snap.id)
+        erased = await db.take_erasure_mark(conn, snap.id)
+    if erased:
+        # What still waits for an earlier revision goes as the change says; nothing new is planned.
+        superseded = [] if stored["new"] else await _cancel_superseded_mails(conn, rule, snap, now)
+        log.info(
+            "mails_not_planned_after_erasure",
+            event_type=envelope.type,
+            appointment_id=str(snap.id),
+            revision=snap.revision,
+            superseded=[row["kind"] for row in superseded],
+        )
+        return []
     # A new appointment has no mails yet; a known one loses the reminder of its earlier revision, and
     # after a change of its state the mails still waiting that tell the earlier one.
     superseded = [] if stored["new"] else await _cancel_superseded_mails(conn, rule, snap, now)

@@ -20,6 +20,7 @@ from datetime import datetime
 import asyncpg
 from aiohttp import web
 
+from services.notifier import db
 from shared import retention
 from shared.clock import Clock
 from shared.config import CommonSettings
@@ -40,8 +41,10 @@ async def _erase(
     links = await conn.execute(
         "UPDATE appointments SET manage_url = NULL WHERE end_at < $1 AND manage_url IS NOT NULL", cutoff
     )
-    # What is left of an erased wish (no personal data): no event of that age arrives any more.
+    # What is left of an erased wish (no personal data), and the marks of appointments erased before
+    # their copy came: no event of that age arrives any more (its dead letter is deleted with them).
     await conn.execute("DELETE FROM waiting_wishes WHERE erased_at < $1", cutoff)
+    await db.delete_erasure_marks_before(conn, cutoff)
     # A refused address is suppressed for the retention period, then mail to it is tried again.
     lifted = await conn.execute("DELETE FROM suppressions WHERE created_at < $1", cutoff)
     return {

@@ -351,13 +351,16 @@ async def add_capacity(
     )
 
 
-async def capacity_reach(conn: asyncpg.Connection) -> list[Row]:
-    """Every location with its snapshot and the last day its capacity is written for."""
+async def capacity_reach(conn: asyncpg.Connection, today: date) -> list[Row]:
+    """Every location with its snapshot, the last day its capacity is written for, and whether a day
+    after `today` lacks its evening part (`evening_unknown`: written by the previous release's pods)."""
     return await _fetch(
         conn,
-        "SELECT l.location_id, l.revision, l.snapshot, max(c.day) AS last_day FROM locations l"
-        " LEFT JOIN capacity_days c ON c.location_id = l.location_id"
+        "SELECT l.location_id, l.revision, l.snapshot, max(c.day) AS last_day,"
+        " coalesce(bool_or(c.day > $1 AND c.evening_minutes IS NULL), false) AS evening_unknown"
+        " FROM locations l LEFT JOIN capacity_days c ON c.location_id = l.location_id"
         " GROUP BY l.location_id, l.revision, l.snapshot",
+        today,
     )
 
 
@@ -519,12 +522,14 @@ async def claim_due_list(conn: asyncpg.Connection, day: date) -> Row | None:
     )
 
 
-async def claim_stale_list(conn: asyncpg.Connection, first_day: date) -> Row | None:
+async def claim_stale_list(conn: asyncpg.Connection, today: date) -> Row | None:
+    """A kept list of today that changed. Only today's: a later day's file is not kept (R33), and one the
+    previous release's pods stored is cleared (`delete_expired_lists`), not built again."""
     return await _fetchrow(
         conn,
-        "SELECT location_id, day FROM day_lists WHERE stale AND content IS NOT NULL AND day >= $1"
-        " ORDER BY day, location_id LIMIT 1 FOR UPDATE SKIP LOCKED",
-        first_day,
+        "SELECT location_id, day FROM day_lists WHERE stale AND content IS NOT NULL AND day = $1"
+        " ORDER BY location_id LIMIT 1 FOR UPDATE SKIP LOCKED",
+        today,
     )
 
 
@@ -597,14 +602,22 @@ async def day_list_appointments(conn: asyncpg.Connection, location_id: str, day:
     )
 
 
-async def delete_expired_lists(conn: asyncpg.Connection, now: datetime) -> int:
-    """R33: the files of lists whose day is over are deleted; the row keeps the facts, not the data."""
+async def delete_expired_lists(conn: asyncpg.Connection, now: datetime, today: date) -> int:
+    """R33: the files of lists whose day is over are deleted; the row keeps the facts, not the data.
+    A file of a day after `today` is not kept either (the previous release's pods stored them during the
+    rolling update, after migration 004): it goes, and its row is "not generated" again, so that the
+    day's own list is still made at 06:00 (R22)."""
     result = await conn.execute(
         "UPDATE day_lists SET content = NULL, stale = false, deleted_at = $1"
         " WHERE content IS NOT NULL AND delete_after <= $1",
         now,
     )
-    return int(result.split()[-1])
+    ahead = await conn.execute(
+        "UPDATE day_lists SET content = NULL, generated_at = NULL, stale = false, appointment_count = NULL"
+        " WHERE content IS NOT NULL AND day > $1 AND deleted_at IS NULL",
+        today,
+    )
+    return int(result.split()[-1]) + int(ahead.split()[-1])
 
 
 async def day_lists_of(conn: asyncpg.Pool, location_id: str, first: date, last: date) -> list[Row]:

@@ -538,7 +538,7 @@ async def delete_expired_lists(pool: asyncpg.Pool, settings: Settings, clock: Cl
     """R33: a list's file is deleted when its day is over (plus the configured hours)."""
     now = clock.now()
     async with pool.acquire() as conn, conn.transaction():
-        deleted = await db.delete_expired_lists(conn, now)
+        deleted = await db.delete_expired_lists(conn, now, berlin_day(now))
         if deleted:
             await db.insert_retention_run(
                 conn,
@@ -575,7 +575,7 @@ async def run_retention(
             "revision_rows_deleted": await db.delete_revisions_of_anonymised(conn),
             "moved_away_rows_deleted": await db.delete_moved_away(conn, berlin_day(cutoff)),
             **await delete_messages_before(conn, cutoff),
-            "day_list_files_deleted": await db.delete_expired_lists(conn, started),
+            "day_list_files_deleted": await db.delete_expired_lists(conn, started, berlin_day(started)),
         }
         await db.delete_erasure_marks_before(conn, cutoff)
         # The deletion report itself holds no personal data; a year of it is enough to show the jobs ran.
@@ -597,7 +597,12 @@ async def run_retention(
 
 async def ensure_capacity(pool: asyncpg.Pool, settings: Settings, clock: Clock) -> int:
     """Write the offered capacity of the coming days from each location's newest snapshot (once an hour
-    across replicas), so that utilisation has a denominator for every day."""
+    across replicas), so that utilisation has a denominator for every day.
+
+    Days ahead written without their evening part (by the previous release's pods during the rolling
+    update: after migration 008, or for a snapshot they applied) are written again from tomorrow, so that
+    the evening utilisation (R12) is not hidden for every period that touches them. Today's row stays as
+    it is (the day list finds its locations by it; its evening part stays unknown)."""
     now = clock.now()
     today = berlin_day(now)
     last = today + timedelta(days=settings.capacity_horizon_days)
@@ -605,11 +610,19 @@ async def ensure_capacity(pool: asyncpg.Pool, settings: Settings, clock: Clock) 
     async with pool.acquire() as conn, conn.transaction():
         if not await db.claim_job(conn, "capacity", now, 3600.0):
             return 0
-        for reach in await db.capacity_reach(conn):
+        for reach in await db.capacity_reach(conn, today):
+            snapshot = LocationConfiguredV1.model_validate(reach["snapshot"])
+            if reach["evening_unknown"]:
+                # From today: a missing row of today is added, an existing one kept (ON CONFLICT).
+                rows = capacity_rows(snapshot, today, last)
+                tomorrow = today + timedelta(days=1)
+                await db.replace_capacity(conn, reach["location_id"], reach["revision"], tomorrow, rows)
+                log.info("capacity_evening_written_again", location=reach["location_id"])
+                written += len(rows)
+                continue
             first = today if reach["last_day"] is None else max(today, reach["last_day"] + timedelta(days=1))
             if first > last:
                 continue
-            snapshot = LocationConfiguredV1.model_validate(reach["snapshot"])
             rows = capacity_rows(snapshot, first, last)
             await db.add_capacity(conn, reach["location_id"], reach["revision"], rows)
             written += len(rows)

@@ -56,7 +56,8 @@ async def clean_db(pools: dict[str, asyncpg.Pool]) -> dict[str, asyncpg.Pool]:
     """Empty the notifier's tables and the booking outbox these tests write to; the other services'
     tables are not touched here (emptying every schema took seconds per test)."""
     await pools["notifier"].execute(
-        "TRUNCATE appointments, mails, suppressions, mail_templates, outbox, inbox, dead_letters"
+        "TRUNCATE appointments, erased_appointments, mails, suppressions, mail_templates, outbox, inbox,"
+        " dead_letters"
     )
     await pools["booking"].execute("TRUNCATE outbox")
     return pools

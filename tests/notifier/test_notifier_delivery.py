@@ -35,7 +35,9 @@ from tests.notifier.conftest import (
     cancelled,
     mail_rows,
     mails_to,
+    moved,
     received,
+    rescheduled,
 )
 from tools.mailsink import MailSink
 
@@ -352,6 +354,51 @@ async def test_an_erasure_leaves_a_mail_in_a_senders_hands_to_that_sender(
         assert await db.finish(conn, claimed["id"], token, status=MailStatus.SENT, now=now)
     assert dict(await statuses(pool, snap.id)) == {"manage_link": "sent", "reminder": "cancelled"}
     assert await _wiped(pool, snap.id)
+
+
+@pytest.mark.req("R34")
+async def test_no_event_that_arrives_after_the_erasure_mails_the_customer_or_stores_their_data(
+    start_notifier: StartNotifier, publish: Publisher, sink: MailSink, clean_db: dict[str, asyncpg.Pool]
+) -> None:
+    """Booking erased the data of two appointments on the customers' request (Art. 17 GDPR). The events
+    of one reach the notifier only after the erasure (a backlog drained out of order); a staff move of the
+    other, dead-lettered before the erasure, is replayed days later behind a newer link renewal. Neither
+    customer gets a mail, and no mail row holds their name or address again."""
+    pool = clean_db["notifier"]
+    known = await _confirmed(start_notifier, publish, sink, pool)  # its confirmation sent before
+    unknown = an_appointment()
+    for appointment_id in (unknown.id, known.id):
+        await publish(
+            AppointmentPersonalDataErasedV1(appointment_id=appointment_id, erased_at=SystemClock().now())
+        )
+
+    async def applied() -> bool:
+        handled = await pool.fetchval(
+            "SELECT count(*) FROM inbox WHERE event_id = ANY($1::uuid[])", [e.id for e in publish.sent]
+        )
+        return bool(handled == len(publish.sent))
+
+    await wait_for(applied, what="the erasures applied")
+    later = unknown.start + timedelta(days=1)
+    await publish(booked(unknown))
+    await publish(rescheduled(unknown, moved(unknown, start=later, end=later + timedelta(minutes=30))))
+    staff_move = moved(known, start=later, end=later + timedelta(minutes=30))  # revision 2
+    renewed = moved(staff_move, manage_url=f"https://termine.example/manage/{known.id}?token=renewed")
+    await publish(AppointmentLinkRenewedV1(appointment=renewed))  # revision 3, applied first
+    await wait_for(applied, what="the late events applied")
+    await publish(rescheduled(known, staff_move))  # the dead letter replayed: overtaken by revision 3
+    await wait_for(applied, what="the replayed dead letter applied")
+
+    await asyncio.sleep(1.0)  # several rounds of the senders (mail_poll_seconds 0.2)
+    assert received(sink, unknown.customer.email) == []
+    [confirmation] = received(sink, known.customer.email)
+    assert confirmation.subject.startswith("Terminbestätigung")
+    assert await mail_rows(pool, unknown.id) == []
+    rows = await mail_rows(pool, known.id)
+    assert {r["kind"] for r in rows} <= {"confirmation", "reminder"}
+    assert all(r["recipient"] is None and r["payload"] is None for r in rows)
+    copies = await pool.fetch("SELECT manage_url, erased_at FROM appointments")
+    assert [(c["manage_url"], c["erased_at"] is not None) for c in copies] == [(None, True)] * 2
 
 
 async def test_two_notifiers_share_the_work_and_send_every_mail_once(

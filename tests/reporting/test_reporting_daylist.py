@@ -527,6 +527,51 @@ async def test_the_migration_removes_kept_files_of_later_days_and_keeps_todays(r
 
 
 @pytest.mark.req("R33")
+async def test_a_later_days_list_kept_by_the_previous_release_is_cleared_by_the_regular_clean_up(
+    reporting: Reporting,
+) -> None:
+    """During the rolling update, after migration 004, the previous release's pods still keep the lists
+    of later days they are asked for (and rebuild them on every change): the scheduler's clean-up clears
+    such a file, marks its row "not generated", and the day's own list is still made at 06:00."""
+    client = await reporting.start()  # the day before DAY, 12:00
+    await publish_demo(reporting)
+    pool = reporting.pool
+    for day, stale in ((BEFORE, False), (DAY, True)):  # as an old pod stored them, one marked changed
+        await pool.execute(
+            "INSERT INTO day_lists (location_id, day, created_at, generated_at, generation, content, stale,"
+            " appointment_count, delete_after) VALUES ('mitte', $1, $2, $2, 1, $3, $4, 7, $5)",
+            day,
+            reporting.clock.now(),
+            b"PK-file",
+            stale,
+            berlin(day, 0) + timedelta(days=1),
+        )
+
+    async def cleared() -> bool:
+        row = await pool.fetchrow(
+            "SELECT content, generated_at, appointment_count FROM day_lists WHERE day = $1", DAY
+        )
+        return row is not None and tuple(row) == (None, None, None)
+
+    await wait_for(cleared, what="the kept list of a later day cleared")
+    assert await pool.fetchval("SELECT count(*) FROM day_list_runs WHERE day = $1", DAY) == 0  # not rebuilt
+    kept = await pool.fetchval("SELECT content FROM day_lists WHERE day = $1", BEFORE)
+    assert bytes(kept) == b"PK-file"  # today's list stays until its day is over
+
+    reporting.clock.set(berlin(DAY, 6))
+
+    async def made_at_six() -> bool:
+        return bool(
+            await pool.fetchval(
+                "SELECT content IS NOT NULL AND generation = 2 FROM day_lists WHERE day = $1", DAY
+            )
+        )
+
+    await wait_for(made_at_six, what="the day's own list made at 06:00")
+    assert (await download(reporting, client)).status == 200
+
+
+@pytest.mark.req("R33")
 async def test_the_list_file_is_deleted_when_its_day_is_over_and_not_built_again(
     reporting: Reporting,
 ) -> None:

@@ -31,6 +31,7 @@ from shared.events.waiting_list import (
 )
 from shared.identity import Role
 from shared.labels import MAIL_KINDS_DE
+from tests.conftest import wait_for
 from tests.reporting.conftest import (
     BEFORE,
     CONCERNS,
@@ -680,6 +681,60 @@ async def test_evening_appointments_are_a_dimension_with_their_own_offered_minut
     ).json()
     assert [(f["offered_minutes"], f["utilisation"]) for f in unknown["by_evening"]] == [(None, None)] * 2
     assert unknown["total"]["offered_minutes"] == 1380
+
+
+@pytest.mark.req("R12")
+@pytest.mark.req("R35")
+async def test_days_ahead_written_without_their_evening_part_get_it_at_the_next_capacity_run(
+    reporting: Reporting,
+) -> None:
+    """During the rolling update a pod of the previous release claims the capacity job (migration 008
+    emptied it) and writes the days ahead without their evening part: the next capacity run of this
+    release writes them again, once across replicas, so that their evening utilisation is shown."""
+    first = await reporting.start()  # the day before DAY, 12:00
+    await reporting.start()
+    configured = location_event("mitte")
+    evening_window = WindowSnapshot(
+        group_id="lt1", weekday=DAY.weekday(), start=time(16), end=time(19), service_points=1, evening=True
+    )
+    configured = configured.model_copy(update={"windows": [*configured.windows, evening_window]})
+    await reporting.send((configured, berlin(BEFORE, 0) - timedelta(days=30)))
+    pool = reporting.pool
+    # As the previous release's pod did: the job claimed now, the rows written without evening minutes.
+    await pool.execute(
+        "INSERT INTO job_runs (job, last_run_at) VALUES ('capacity', $1)"
+        " ON CONFLICT (job) DO UPDATE SET last_run_at = EXCLUDED.last_run_at",
+        reporting.clock.now(),
+    )
+    await pool.execute("UPDATE capacity_days SET evening_minutes = NULL")
+    rows_before = await pool.fetchval("SELECT count(*) FROM capacity_days")
+    period = f"from={DAY}&to={DAY + timedelta(days=7)}"
+
+    async def by_evening() -> list[tuple[int | None, float | None]]:
+        response = await first.get(
+            f"/api/v1/staff/statistics/report?{period}", headers=stats_headers(reporting)
+        )
+        assert response.status == 200
+        return [(f["offered_minutes"], f["utilisation"]) for f in (await response.json())["by_evening"]]
+
+    assert await by_evening() == [(None, None)] * 2  # hidden while a day of the period is unknown
+
+    reporting.clock.advance(timedelta(hours=1, seconds=1))  # the capacity job is due again
+
+    async def written_again() -> bool:
+        unknown = "SELECT count(*) FROM capacity_days WHERE day > $1 AND evening_minutes IS NULL"
+        return bool(await pool.fetchval(unknown, BEFORE) == 0)
+
+    await wait_for(written_again, what="the days ahead written again with their evening part")
+    # Two Tuesdays' evening windows (3 h x 1); the daytime minutes of the week and the Monday after.
+    offered = await by_evening()
+    assert offered[1][0] == 2 * 180
+    assert offered[0][0] is not None and offered[0][0] > 0
+    assert await pool.fetchval("SELECT count(*) FROM capacity_days") == rows_before
+    # Today's row is kept as it was (its evening part stays unknown).
+    assert await pool.fetchval(
+        "SELECT bool_and(evening_minutes IS NULL) FROM capacity_days WHERE day = $1", BEFORE
+    )
 
 
 @pytest.mark.req("R25")

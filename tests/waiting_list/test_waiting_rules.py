@@ -86,6 +86,39 @@ async def test_booking_an_appointment_ends_the_customers_wish_in_the_same_transa
 
 
 @pytest.mark.req("R5")
+async def test_correcting_an_appointments_address_to_a_waiting_customers_ends_the_wish_as_a_booking_would(
+    waiting: Waiting,
+) -> None:
+    """A caller's appointment was booked under a misspelt address; the same person waits on the list under
+    their real address with another number. Staff correct the address: the wish ends as if the appointment
+    had been booked under it, so no slot is offered (and held from others) to someone who cannot book it."""
+    real = unique_email("real")
+    wish_id, _ = await waiting.joined_and_confirmed(real)
+    appointment = await waiting.book(TUESDAY_EIGHT, real.replace("@example.org", "@exmaple.org"))
+    assert await active(waiting, real) == ["waiting"]
+    response = await waiting.client.post(
+        f"/api/v1/staff/appointments/{appointment['id']}/contact",
+        json={"email": real},
+        headers={"X-OTV-Identity": _identity(Role.APPOINTMENT_MANAGER, factory.LOCATION)},
+    )
+    assert response.status == 200, await response.text()
+    assert await active(waiting, real) == []
+    row = await waiting.wish_row(wish_id)
+    assert (row["status"], row["end_reason"]) == ("booked", "booked")
+    assert str(row["appointment_id"]) == appointment["id"]
+    assert (await waiting.match())["fulfilled"] == 1
+    assert await waiting.pool.fetchval("SELECT count(*) FROM outbox WHERE type = 'waiting.fulfilled'") == 1
+    # Another correction that keeps the address ends nothing more (and a name fix changes no wish).
+    again = await waiting.client.post(
+        f"/api/v1/staff/appointments/{appointment['id']}/contact",
+        json={"last_name": "Musterfrau"},
+        headers={"X-OTV-Identity": _identity(Role.APPOINTMENT_MANAGER, factory.LOCATION)},
+    )
+    assert again.status == 200, await again.text()
+    assert (await waiting.wish_row(wish_id))["revision"] == row["revision"]
+
+
+@pytest.mark.req("R5")
 async def test_concurrent_joins_and_bookings_of_one_customer_never_leave_a_wish_beside_an_appointment(
     waiting: Waiting,
 ) -> None:
