@@ -281,6 +281,7 @@ async def claim_due(
         "   ORDER BY due_at, created_at LIMIT $4 FOR UPDATE SKIP LOCKED)"
         " RETURNING id, appointment_id, kind, revision, language, attempts, deadline, recipient,"
         " recipient_hash, payload, correlation_id, superseded_by IS NOT NULL AS superseded,"
+        " coalesce(last_error = 'unknown_after_data', false) AS unknown_before,"
         # The manage link in force now: a renewal after the mail was planned made its link void.
         " (SELECT a.manage_url FROM appointments a WHERE a.id = mails.appointment_id) AS current_manage_url,"
         " EXISTS (SELECT 1 FROM suppressions s WHERE s.recipient_hash = mails.recipient_hash) AS suppressed",

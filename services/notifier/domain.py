@@ -52,6 +52,12 @@ class Outcome(StrEnum):
     TEMPORARY = "temporary"
     REJECTED = "rejected"  # the address, for good: suppress it
     REFUSED = "refused"  # the message, for good: the address may be fine
+    # No reply to the end of the data (a timeout, a broken connection, a stop): the server may have it.
+    UNKNOWN = "unknown"
+
+
+# The last_error of a mail whose outcome is unknown; a second such attempt is given up.
+UNKNOWN_AFTER_DATA = "unknown_after_data"
 
 
 @dataclass(frozen=True)

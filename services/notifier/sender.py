@@ -5,25 +5,35 @@ texts (R10), delivers them with aiosmtplib and records the outcome.
 A mail is recorded as sent in the transaction right after the server's 250; a crash in the few
 milliseconds between the two sends it again after the lease, with the same Message-ID. That is the
 at-least-once edge no SMTP client can close; everything else (retries, replicas, restarts) sends once.
+
+The window in which the server has the whole mail but has not said so is the wait for the reply to the
+end of the data: a relay that scans the content can take minutes there. That reply gets its own long
+timeout (OTV_SMTP_DATA_TIMEOUT_SECONDS), the end of the data is sent only while the lease still covers it,
+and a missing reply is an unknown outcome, not a temporary failure (`service._unknown`). A stopping
+sender sends no end of data any more; one it sent before is waited for, and if no reply comes in time, the
+mail is recorded as unknown, not left to the next sender at the end of the lease.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
 
 import aiosmtplib
 import asyncpg
 import structlog
+from aiosmtplib.protocol import PERIOD_REGEX, normalize_message_line_endings
 from prometheus_client import Counter, Histogram
 
 from services.notifier import message, service, texts, waiting_mail
-from services.notifier.config import Settings
-from services.notifier.domain import MailStatus, Outcome, classify_reply
+from services.notifier.config import MAIL_RECORD_SECONDS, Settings
+from services.notifier.domain import UNKNOWN_AFTER_DATA, MailStatus, Outcome, classify_reply
 from shared import invitation
 from shared.clock import Clock
 from shared.consumer import is_outage
@@ -36,12 +46,42 @@ MAILS = Counter("otv_mails_total", "Mail delivery attempts by kind and outcome",
 SEND_SECONDS = Histogram(
     "otv_mail_send_seconds",
     "Duration of one SMTP delivery",
-    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
 )
 
-# (message as sent, sender address, recipient address) -> (outcome, error class)
-Transport = Callable[[bytes, str, str], Awaitable[tuple[Outcome, str | None]]]
 _QUIT_SECONDS = 2.0
+_STOPPING = "stopping"  # the last_error of a mail a stopping sender gave back before its end of data
+
+
+@dataclass(eq=False)
+class Attempt:
+    """What the sender and the transport share about one delivery in hand."""
+
+    # The event loop's time by which the end of the data must be sent: later, the lease would no longer
+    # cover the wait for the reply (and the recording), and another sender could send the mail as well.
+    data_by: float = math.inf
+    # True once the sender stops: no end of data is sent any more.
+    stopping: Callable[[], bool] = lambda: False
+    # The end of the data went to the server: from here on the outcome may be unknown.
+    data_sent: bool = False
+
+
+class Transport(Protocol):
+    """(message as sent, sender address, recipient address, the attempt) -> (outcome, error class)"""
+
+    async def __call__(
+        self, wire: bytes, sender: str, recipient: str, attempt: Attempt
+    ) -> tuple[Outcome, str | None]: ...
+
+
+class _GiveBack(Exception):
+    """The sender stops before the end of the data: the mail goes to another sender, unsent."""
+
+
+class _NoReplyAfterData(Exception):
+    """The end of the data was sent and no reply came (a timeout, a broken connection)."""
+
+
 INVITATION_METHOD = {
     MailKind.CONFIRMATION: "REQUEST",
     MailKind.RESCHEDULE: "REQUEST",
@@ -67,9 +107,18 @@ class SmtpTransport:
         self._idle: list[_Connection] = []
         self._closed = False
 
-    async def __call__(self, wire: bytes, sender: str, recipient: str) -> tuple[Outcome, str | None]:
+    async def __call__(
+        self, wire: bytes, sender: str, recipient: str, attempt: Attempt | None = None
+    ) -> tuple[Outcome, str | None]:
+        attempt = attempt or Attempt()
         try:
-            await self._send(wire, sender, recipient)
+            await self._send(wire, sender, recipient, attempt)
+        except _GiveBack:
+            return Outcome.TEMPORARY, _STOPPING
+        except _NoReplyAfterData as exc:
+            # Only the class of the cause: the mail may be at the server; the caller decides (unknown).
+            log.warning("smtp_no_reply_after_data", cause=str(exc))
+            return Outcome.UNKNOWN, UNKNOWN_AFTER_DATA
         except aiosmtplib.SMTPRecipientsRefused as exc:
             code = max((r.code for r in exc.recipients), default=None)
             return classify_reply(code, at_recipient=True), f"smtp_{code}_rcpt"
@@ -95,12 +144,20 @@ class SmtpTransport:
         idle, self._idle = self._idle, []
         await asyncio.gather(*(connection.retire() for connection in idle))
 
-    async def _send(self, wire: bytes, sender: str, recipient: str) -> None:
-        connection = await self._take()
+    async def _send(self, wire: bytes, sender: str, recipient: str, attempt: Attempt) -> None:
+        connection: _Connection | None = None
         try:
-            await connection.client.sendmail(sender, [recipient], wire)
+            # Every step up to the server's go-ahead for the data, each within OTV_SMTP_TIMEOUT, and all of
+            # them by the time the lease leaves for the end of the data.
+            async with asyncio.timeout_at(attempt.data_by if math.isfinite(attempt.data_by) else None):
+                connection = await self._take()
+                await _envelope(connection.client, wire, sender, recipient)
+            if attempt.stopping():
+                raise _GiveBack
+            await _end_of_data(connection.client, wire, attempt, self._settings.smtp_data_timeout_seconds)
         except BaseException:
-            connection.client.close()
+            if connection is not None:
+                connection.client.close()
             raise
         connection.mails += 1
         if self._closed or len(self._idle) >= self._settings.mail_batch_size:
@@ -144,6 +201,35 @@ class SmtpTransport:
         return _Connection(client)
 
 
+async def _envelope(client: aiosmtplib.SMTP, wire: bytes, sender: str, recipient: str) -> None:
+    """MAIL, RCPT and DATA up to the server's 354 (what `sendmail` does before the message itself)."""
+    size = len(normalize_message_line_endings(wire))
+    await client.mail(sender, options=[f"SIZE={size}"] if client.supports_extension("size") else [])
+    try:
+        await client.rcpt(recipient)
+    except aiosmtplib.SMTPRecipientRefused as exc:
+        raise aiosmtplib.SMTPRecipientsRefused([exc]) from None
+    reply = await client.execute_command(b"DATA")
+    if reply.code != aiosmtplib.SMTPStatus.start_input:
+        raise aiosmtplib.SMTPDataError(reply.code, reply.message)
+
+
+async def _end_of_data(client: aiosmtplib.SMTP, wire: bytes, attempt: Attempt, reply_within: float) -> None:
+    """The message and its end, then the wait for the server's reply with the long timeout of its own
+    (`data()` would wait for it only as long as for any step)."""
+    protocol = client.protocol
+    if protocol is None:
+        raise aiosmtplib.SMTPServerDisconnected("Connection lost")
+    protocol.write(PERIOD_REGEX.sub(b"..", normalize_message_line_endings(wire)) + b".\r\n")
+    attempt.data_sent = True
+    try:
+        reply = await protocol.read_response(timeout=reply_within)
+    except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, OSError) as exc:
+        raise _NoReplyAfterData(type(exc).__name__) from exc
+    if reply.code != aiosmtplib.SMTPStatus.completed:
+        raise aiosmtplib.SMTPDataError(reply.code, reply.message)
+
+
 @dataclass(eq=False)
 class _Connection:
     client: aiosmtplib.SMTP
@@ -155,6 +241,15 @@ class _Connection:
         with contextlib.suppress(aiosmtplib.SMTPException, OSError):
             await self.client.quit(timeout=_QUIT_SECONDS)
         self.client.close()
+
+
+@dataclass(eq=False)
+class _Delivery:
+    mail: service.ClaimedMail
+    token: uuid.UUID
+    claimed_at: float  # time.monotonic() of the claim
+    attempt: Attempt = field(default_factory=Attempt)
+    outcome: tuple[Outcome, str | None] | None = None  # the transport's, once it has one
 
 
 class MailSender:
@@ -178,9 +273,9 @@ class MailSender:
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
-        self._in_flight: set[asyncio.Task[None]] = set()
-        # Never claim again what this process is still sending, even when its lease ran out.
-        self._in_flight_ids: dict[asyncio.Task[None], uuid.UUID] = {}
+        # The deliveries in hand. Never claim again what this process is still sending, even when its
+        # lease ran out.
+        self._in_flight: dict[asyncio.Task[None], _Delivery] = {}
         self._listen_conn: asyncpg.Connection | None = None
         self._channel = f"{settings.db_schema}_mail"
 
@@ -188,7 +283,9 @@ class MailSender:
         self._task = asyncio.create_task(self._run(), name="mail-sender")
 
     async def stop(self) -> None:
-        """Finish the mails in hand (their SMTP conversations are bounded by the timeout), then stop."""
+        """Claim nothing more and send no end of data any more; wait up to OTV_SHUTDOWN_TIMEOUT for the
+        deliveries in hand, then record each one still open: unknown when its end of data went out (it
+        is not sent again at the end of the lease), otherwise given back to the other senders."""
         self._stopping = True
         self._wake.set()
         if self._task is not None:
@@ -198,8 +295,16 @@ class MailSender:
                 self._task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._task
-        for task in list(self._in_flight):
-            task.cancel()  # its lease expires and another sender takes the mail over
+        if self._in_flight:
+            await asyncio.wait(list(self._in_flight), timeout=self._settings.shutdown_timeout)
+        open_ = [(task, self._in_flight[task]) for task in list(self._in_flight)]
+        for task, _ in open_:
+            task.cancel()
+        for task, delivery in open_:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            if task.cancelled():
+                await self._leave(delivery)
         await self._unlisten()
         if self._smtp is not None:
             await self._smtp.close()
@@ -263,9 +368,6 @@ class MailSender:
                 await self._unlisten()
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
-        if self._in_flight:
-            # Graceful stop: the conversations in hand finish (each bounded by the SMTP timeout).
-            await asyncio.wait(self._in_flight, timeout=self._settings.shutdown_timeout)
 
     async def _pause(self) -> float:
         poll = self._settings.mail_poll_seconds
@@ -278,29 +380,63 @@ class MailSender:
         """Claim up to `limit` due mails and deliver each in its own task, so that one slow SMTP
         conversation never holds back the next confirmation; returns how many were claimed."""
         token = uuid.uuid4()
+        settings = self._settings
+        # Taken before the claim: the lease runs from (at the latest) now.
+        claimed_at = time.monotonic()
+        data_by = asyncio.get_running_loop().time() + (
+            settings.mail_lease_seconds - settings.smtp_data_timeout_seconds - MAIL_RECORD_SECONDS
+        )
         mails = await service.claim_due_mails(
             self._pool,
             clock=self._clock,
-            settings=self._settings,
+            settings=settings,
             token=token,
             limit=limit,
-            exclude=list(self._in_flight_ids.values()),
+            exclude=[delivery.mail.id for delivery in self._in_flight.values()],
         )
         for mail in mails:
-            task = asyncio.create_task(self._deliver(mail, token), name=f"mail-{mail.id}")
-            self._in_flight.add(task)
-            self._in_flight_ids[task] = mail.id
+            delivery = _Delivery(mail, token, claimed_at, Attempt(data_by, lambda: self._stopping))
+            task = asyncio.create_task(self._deliver(delivery), name=f"mail-{mail.id}")
+            self._in_flight[task] = delivery
             task.add_done_callback(self._delivered)
         return len(mails)
 
     def _delivered(self, task: asyncio.Task[None]) -> None:
-        self._in_flight.discard(task)
-        self._in_flight_ids.pop(task, None)
+        self._in_flight.pop(task, None)
         self._wake.set()  # a slot is free again
 
-    async def _deliver(self, mail: service.ClaimedMail, token: uuid.UUID) -> None:
+    async def _leave(self, delivery: _Delivery) -> None:
+        """Record a delivery cut off by the stop (one try: the process is about to end)."""
+        mail = delivery.mail
+        if delivery.outcome is not None:  # the server answered; the recording was cut off
+            outcome, error = delivery.outcome
+        else:
+            outcome, error = (
+                (Outcome.UNKNOWN, UNKNOWN_AFTER_DATA)
+                if delivery.attempt.data_sent
+                else (Outcome.TEMPORARY, _STOPPING)
+            )
+            MAILS.labels(mail.kind.value, outcome.value).inc()
         try:
-            await self._deliver_one(mail, token)
+            await asyncio.wait_for(
+                service.record_outcome(
+                    self._pool,
+                    mail,
+                    delivery.token,
+                    outcome,
+                    error=error,
+                    clock=self._clock,
+                    settings=self._settings,
+                ),
+                timeout=_QUIT_SECONDS,
+            )
+        except Exception as exc:  # noqa: BLE001 -- then the lease decides, as after a crash
+            log.warning("mail_not_recorded_at_stop", mail_id=str(mail.id), error=type(exc).__name__)
+
+    async def _deliver(self, delivery: _Delivery) -> None:
+        mail = delivery.mail
+        try:
+            await self._deliver_one(delivery)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 -- one broken mail must not stop the others; its lease expires
@@ -308,8 +444,8 @@ class MailSender:
                 "mail_delivery_error", mail_id=str(mail.id), kind=mail.kind.value, error=type(exc).__name__
             )
 
-    async def _deliver_one(self, mail: service.ClaimedMail, token: uuid.UUID) -> None:
-        claimed_at = time.monotonic()
+    async def _deliver_one(self, delivery: _Delivery) -> None:
+        mail, token, claimed_at = delivery.mail, delivery.token, delivery.claimed_at
         if mail.superseded:
             await service.record_superseded(self._pool, mail, token, clock=self._clock)
             MAILS.labels(mail.kind.value, "superseded").inc()
@@ -326,7 +462,8 @@ class MailSender:
             return
         wire = await self.build_message(mail)
         started = time.perf_counter()
-        outcome, error = await self._transport(wire, self._from_address, mail.recipient)
+        outcome, error = await self._transport(wire, self._from_address, mail.recipient, delivery.attempt)
+        delivery.outcome = (outcome, error)
         SEND_SECONDS.observe(time.perf_counter() - started)
         MAILS.labels(mail.kind.value, outcome.value).inc()
         status = await self._record(mail, token, outcome, error, claimed_at)

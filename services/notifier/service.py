@@ -16,6 +16,7 @@ from services.notifier import db
 from services.notifier.config import Settings
 from services.notifier.domain import (
     FAILURE_OF_OUTCOME,
+    UNKNOWN_AFTER_DATA,
     MailStatus,
     Outcome,
     address_hash,
@@ -57,6 +58,8 @@ class ClaimedMail:
     templates: TemplateSet | None = None
     # A newer revision superseded it while another sender held it (that sender's lease ran out).
     superseded: bool = False
+    # Its last attempt got no reply to the end of its data (Outcome.UNKNOWN): this is the last one.
+    unknown_before: bool = False
 
     @classmethod
     def from_row(cls, row: asyncpg.Record, templates: dict[tuple[str, str], TemplateSet]) -> ClaimedMail:
@@ -74,6 +77,7 @@ class ClaimedMail:
             correlation_id=row["correlation_id"],
             suppressed=row["suppressed"],
             superseded=row["superseded"],
+            unknown_before=row["unknown_before"],
             templates=templates.get((row["kind"], language_of(row["language"]))),
         )
 
@@ -145,7 +149,7 @@ async def record_outcome(
                 return None
             return MailStatus.SENT
         async with pool.acquire() as conn, conn.transaction():
-            if outcome is Outcome.TEMPORARY:
+            if outcome in (Outcome.TEMPORARY, Outcome.UNKNOWN):
                 # Locked before the decision: a change that comes at this moment waits for it, and
                 # then finds the mail unclaimed and cancels it itself.
                 superseded = await db.lock_claim(conn, mail.id, token)
@@ -155,6 +159,8 @@ async def record_outcome(
                 if superseded:
                     # A newer mail of the appointment is on its way: a retry would arrive after it.
                     return await _cancel_superseded(conn, mail, token, error, now=now)
+                if outcome is Outcome.UNKNOWN:
+                    return await _unknown(conn, mail, token, clock=clock, settings=settings, now=now)
                 due = now + retry_delay(
                     mail.attempts,
                     base=settings.mail_retry_base_seconds,
@@ -181,6 +187,37 @@ async def record_outcome(
             return status
     finally:
         correlation_id_var.reset(token_cid)
+
+
+async def _unknown(
+    conn: asyncpg.Connection,
+    mail: ClaimedMail,
+    token: uuid.UUID,
+    *,
+    clock: Clock,
+    settings: Settings,
+    now: datetime,
+) -> MailStatus | None:
+    """The server got the whole mail but no reply came: it may have taken it. Sending it again at once
+    would give the customer a second copy whenever it did (RFC 1047), and a relay that is slow to answer
+    would get every retry as well; not sending it again would leave a customer without the confirmation or
+    cancellation that no one can resend (R2, R9). So it waits OTV_MAIL_UNKNOWN_RETRY_SECONDS and goes once
+    more, with the same Message-ID and calendar UID (a mailbox may drop the copy, a calendar keeps one
+    entry); a second unknown outcome, or one too late for that, gives it up."""
+    due = now + timedelta(seconds=settings.mail_unknown_retry_seconds)
+    if mail.unknown_before or due >= mail.deadline:
+        return await _fail(conn, mail, token, FailureReason.EXPIRED, UNKNOWN_AFTER_DATA, clock=clock, now=now)
+    if not await db.retry_later(conn, mail.id, token, due_at=due, error=UNKNOWN_AFTER_DATA):
+        _lost(mail)
+        return None
+    log.warning(
+        "mail_outcome_unknown",
+        mail_id=str(mail.id),
+        kind=mail.kind.value,
+        attempts=mail.attempts,
+        retry_at=due.isoformat(),
+    )
+    return None
 
 
 async def record_not_tried(

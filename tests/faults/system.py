@@ -54,12 +54,15 @@ POINTS = 20
 CONCERN = "kurz"
 
 # Short timers, so that recovery is seen within seconds: the outbox relay and the mail sender look for
-# work twice a second even without a NOTIFY; a crashed sender's mails are taken over after 10 s; a failed
-# delivery or event is retried after a fraction of a second.
+# work twice a second even without a NOTIFY; a crashed sender's mails are taken over after 15 s (the
+# shortest lease the SMTP timeouts below allow); a failed delivery or event is retried after a fraction of
+# a second.
 FAST_TIMERS = {
     "OTV_OUTBOX_POLL_SECONDS": "0.5",
     "OTV_MAIL_POLL_SECONDS": "0.5",
-    "OTV_MAIL_LEASE_SECONDS": "10",
+    "OTV_SMTP_TIMEOUT": "5",
+    "OTV_SMTP_DATA_TIMEOUT_SECONDS": "5",
+    "OTV_MAIL_LEASE_SECONDS": "15",
     "OTV_MAIL_RETRY_BASE_SECONDS": "0.5",
     "OTV_MAIL_RETRY_MAX_SECONDS": "2",
     "OTV_CONSUMER_RETRY_BASE_MS": "100",

@@ -41,10 +41,12 @@ def notifier_settings(smtp_port: int, **overrides: Any) -> Settings:
     defaults: dict[str, Any] = {
         "smtp_port": smtp_port,
         "smtp_timeout": 5.0,
+        "smtp_data_timeout_seconds": 10.0,
         "mail_poll_seconds": 0.2,
         "mail_retry_base_seconds": 0.2,
         "mail_retry_max_seconds": 1.0,
-        "mail_lease_seconds": 10.0,
+        # Covers a conversation (smtp_timeout 20 in some tests + the data timeout + the recording).
+        "mail_lease_seconds": 60.0,
     }
     settings = svc_settings(Settings, **{**defaults, **overrides})
     assert isinstance(settings, Settings)

@@ -37,8 +37,11 @@ class NotifierProcess:
             **os.environ,  # the test database, exchange and queue prefix (tests/conftest.py)
             "OTV_PORT": str(self.port),
             "OTV_SMTP_PORT": str(smtp_port),
-            "OTV_SMTP_TIMEOUT": "30",
-            "OTV_MAIL_LEASE_SECONDS": "3",
+            # The lease is as short as the settings allow (timeout + data timeout + 5 s), so that the mails
+            # of the killed process are taken over soon; their conversations are caught before the data.
+            "OTV_SMTP_TIMEOUT": "10",
+            "OTV_SMTP_DATA_TIMEOUT_SECONDS": "5",
+            "OTV_MAIL_LEASE_SECONDS": "20",
             "OTV_MAIL_POLL_SECONDS": "0.5",
             "OTV_MAIL_RETRY_BASE_SECONDS": "0.5",
             "OTV_LOG_JSON": "true",
@@ -118,9 +121,9 @@ async def test_a_notifier_killed_while_sending_sends_every_mail_exactly_once_aft
         second = NotifierProcess(gate.port)
         processes.append(second)
         await second.start()
-        async with asyncio.timeout(30):
+        async with asyncio.timeout(60):  # the lease of the mails in flight runs out first (20 s)
             await sink.wait_for_messages(15)
-        await asyncio.sleep(2.0)  # longer than the lease and the back-off: a duplicate would show
+        await asyncio.sleep(2.0)  # longer than the back-off: a duplicate would show
 
         everyone = sent_before + in_flight + waiting
         delivered = Counter(rcpt for m in sink.messages for rcpt in m.envelope_to)
