@@ -5,6 +5,7 @@ good after a move, so a press on a time in a list must not move it. Without Java
 
 from __future__ import annotations
 
+import asyncio
 import html as markup
 import re
 from datetime import datetime, timedelta
@@ -191,4 +192,72 @@ async def test_without_javascript_a_customer_keeps_the_appointment_with_no_and_m
         assert moved.astimezone(BERLIN).strftime("%H:%M") == new_time
     finally:
         await context.close()
+        await client.close()
+
+
+async def fill(client: TestClient[Any, Any], start: str) -> None:
+    """Other customers take every place left at this time."""
+    for _ in range(50):
+        booked = await client.post(
+            "/api/v1/appointments",
+            json={
+                "location_id": "mitte",
+                "concern_id": "veraenderung",
+                "start": start,
+                "mode": "in_person",
+                "customer": {
+                    "first_name": "Fritz",
+                    "last_name": "Voll",
+                    "email": unique_email("fill"),
+                    "customer_number": unique_customer_number(),
+                },
+            },
+        )
+        if booked.status != 201:
+            assert booked.status == 409, await booked.text()
+            break
+    assert start not in [s["start"] for s in await free_slots(client)]
+
+
+@pytest.mark.req("R41")
+async def test_yes_pressed_twice_or_the_confirmation_reloaded_after_the_move_says_it_was_moved(
+    stack: Stack,
+) -> None:
+    """The browser shows the answer to the last press. After the first press moved the appointment, its
+    new time may have no place left (this appointment took one): a second press, or "Back" to the
+    confirmation, says the appointment was moved, not that the time is no longer free."""
+    client = await gateway_client(stack)
+    try:
+        slots = await free_slots(client)
+        old, new = slots[-3], slots[-8]
+        appointment_id, token = await book_via_api(client, old["start"])
+        evening = "&evening=yes" if new.get("evening_reserved") else ""
+        confirm_url = (
+            f"/manage/{appointment_id}/reschedule/confirm?token={token}&start={new['start']}{evening}"
+        )
+        confirm_url = confirm_url.replace("+", "%2B")
+        done = f"/manage/{appointment_id}?token={token}&done=rescheduled"
+        text = await (await client.get(confirm_url)).text()
+        assert "Ja, Termin verlegen</button>" in text
+        csrf = csrf_of(text)
+
+        # Two presses at once: booking moves it once, and both answers say so.
+        presses = await asyncio.gather(
+            *(client.post(confirm_url, data={"csrf_token": csrf}, allow_redirects=False) for _ in range(2))
+        )
+        assert [p.status for p in presses] == [303, 303]
+        assert [p.headers["Location"] for p in presses] == [done, done]
+        assert await start_of(client, appointment_id, token) == datetime.fromisoformat(new["start"])
+
+        await fill(client, new["start"])
+        again = await client.post(confirm_url, data={"csrf_token": csrf}, allow_redirects=False)
+        assert again.status == 303, await again.text()
+        assert again.headers["Location"] == done
+        back = await client.get(confirm_url, allow_redirects=False)
+        assert back.status == 303 and back.headers["Location"] == done
+        page = await (await client.get(done)).text()
+        assert "Ihr Termin wurde verschoben." in page
+        assert "nicht mehr frei" not in page
+        assert await start_of(client, appointment_id, token) == datetime.fromisoformat(new["start"])
+    finally:
         await client.close()
