@@ -378,8 +378,8 @@ def annotate(merged: dict[str, Any]) -> None:
             operation["security"] = [{"staffSession": []}] + ([{"apiKey": []}] if rule.operation else [])
             description = operation.get("description", "")
             operation["description"] = (description + "\n\n" if description else "") + rule_text(rule)
-            # rate_limited: beyond a few refusals (403) a minute of one account or key, and beyond a few
-            # refused API keys a minute from one network.
+            # rate_limited: beyond a few refused API keys a minute from one network (a refused request of
+            # a valid account or key stays 403, audited or not).
             refusals = ["unauthenticated", "forbidden", "password_change_required", "rate_limited"]
             if method != "get":
                 refusals.append("csrf_failed")  # a cookie-authenticated write from another origin

@@ -69,7 +69,7 @@ ERROR_TEXTS_DE = {
     ),
     "unavailable": "Ein Dienst antwortet gerade nicht. Bitte versuchen Sie es gleich noch einmal.",
     "conflict": "Das geht so nicht.",
-    "rate_limited": "Zu viele abgelehnte Anfragen. Bitte warten Sie eine Minute.",
+    "rate_limited": "Zu viele Anfragen. Bitte warten Sie eine Minute.",
     "validation_error": "Bitte prüfen Sie Ihre Eingaben.",
 }
 
