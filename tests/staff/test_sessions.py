@@ -411,6 +411,40 @@ async def test_a_signed_out_page_request_keeps_its_whole_query_for_after_the_sig
     assert URL(long.headers["Location"]).query["next"] == "/staff/locations/mitte/day"
 
 
+@pytest.mark.req("R46")
+async def test_an_audit_log_filter_with_a_space_leads_back_to_the_filtered_page_after_the_sign_in(
+    gateway: Gateway,
+) -> None:
+    """A filter of two words ("max m", sent as %20 or +) and one with an encoded & or + in it: after the
+    session ended, the sign-in leads back to the same filter, from a page asked for or from the Referer of
+    a form sent too late; not to the start page, and not with the filter changed."""
+    await gateway.account("ria", (Role.ADMIN, "*"))
+    filtered = "/staff/admin/audit-log?actor=max%20m&entity=staff_account&route=a%26b%2Bc&q=x+y"
+    asked = await gateway.client.get(URL(filtered, encoded=True), allow_redirects=False)
+    assert asked.status == 303
+    assert URL(asked.headers["Location"]).query["next"] == filtered
+    page = await gateway.client.get(URL(asked.headers["Location"], encoded=True), allow_redirects=False)
+    login_cookie = page.cookies["otv_staff_login"].value
+    assert f'name="next" value="{filtered.replace("&", "&amp;")}"' in await page.text()
+    signed_in = await gateway.client.post(
+        "/staff/login",
+        data={"username": "ria", "password": PASSWORD, "csrf_token": login_cookie, "next": filtered},
+        headers={"Cookie": f"otv_staff_login={login_cookie}"},
+        allow_redirects=False,
+    )
+    assert signed_in.status == 303 and signed_in.headers["Location"] == filtered
+
+    late = await gateway.signed_in("sven", (Role.APPOINTMENT_MANAGER, "mitte"))
+    gateway.clock.advance(timedelta(minutes=31))
+    answer = await late.post(
+        "/staff/callbacks/00000000-0000-0000-0000-000000000001/close",
+        data={FORM_TOKEN_FIELD: late.csrf or "", "location": "mitte", "result": "erreicht"},
+        headers={"Referer": f"{late.origin}{filtered}"},
+    )
+    assert answer.status == 401
+    assert f'name="next" value="{filtered.replace("&", "&amp;")}"' in await answer.text()
+
+
 async def test_the_login_page_signs_in_and_keeps_the_target_page(gateway: Gateway) -> None:
     await gateway.account("paula", (Role.LOCATION_ADMIN, "mitte"))
     browser = gateway.browser()

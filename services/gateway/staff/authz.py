@@ -130,7 +130,9 @@ _RETURN_TO_MAX = 1000
 
 
 def _return_to(request: web.Request) -> str:
-    for candidate in (request.rel_url.path_qs, request.rel_url.path):
+    # As sent (percent-encoded): the decoded form has a real space for "%20" or "+" (an audit-log filter
+    # of two words), which `is_local_target` rightly refuses, and "a%26b" would come back as "a&b".
+    for candidate in (request.rel_url.raw_path_qs, request.rel_url.raw_path):
         if len(candidate) <= _RETURN_TO_MAX:
             return candidate
     return "/staff"
@@ -157,11 +159,11 @@ def _same_origin_page(request: web.Request) -> str | None:
     own = request.app[ALLOWED_ORIGINS] | {f"{request.scheme}://{request.host}".lower()}
     if origin not in own:
         return None
-    page = url.path_qs
+    page = url.raw_path_qs  # as sent, see `_return_to`
     # yarl dropped any TAB or line break of the header before `page` was taken: what was sent counts too.
     if has_control_or_space(referer) or not is_local_target(page, "/staff/"):
         return None
-    return page if len(page) <= _RETURN_TO_MAX else url.path
+    return page if len(page) <= _RETURN_TO_MAX else url.raw_path
 
 
 async def _page_above(request: web.Request) -> str | None:
