@@ -24,15 +24,17 @@ pytestmark = pytest.mark.timeout(90)
 BERLIN = ZoneInfo("Europe/Berlin")
 
 
-async def free_slots(client: TestClient[Any, Any]) -> list[dict[str, Any]]:
+async def free_slots(client: TestClient[Any, Any], mode: str = "in_person") -> list[dict[str, Any]]:
     answer = await client.get(
-        "/api/v1/locations/mitte/availability", params={"concern": "veraenderung", "mode": "in_person"}
+        "/api/v1/locations/mitte/availability", params={"concern": "veraenderung", "mode": mode}
     )
     assert answer.status == 200
     return list((await answer.json())["slots"])
 
 
-async def book_via_api(client: TestClient[Any, Any], start: str) -> tuple[str, str]:
+async def book_via_api(
+    client: TestClient[Any, Any], start: str, mode: str = "in_person", phone: str | None = None
+) -> tuple[str, str]:
     """An appointment booked through the public API; its id and manage token."""
     booked = await client.post(
         "/api/v1/appointments",
@@ -40,12 +42,13 @@ async def book_via_api(client: TestClient[Any, Any], start: str) -> tuple[str, s
             "location_id": "mitte",
             "concern_id": "veraenderung",
             "start": start,
-            "mode": "in_person",
+            "mode": mode,
             "customer": {
                 "first_name": "Vera",
                 "last_name": "Legt",
                 "email": unique_email("move"),
                 "customer_number": unique_customer_number(),
+                **({"phone": phone} if phone else {}),
             },
         },
     )
@@ -259,5 +262,41 @@ async def test_yes_pressed_twice_or_the_confirmation_reloaded_after_the_move_say
         assert "Ihr Termin wurde verschoben." in page
         assert "nicht mehr frei" not in page
         assert await start_of(client, appointment_id, token) == datetime.fromisoformat(new["start"])
+    finally:
+        await client.close()
+
+
+@pytest.mark.req("R41")
+@pytest.mark.req("R11")
+async def test_the_confirmation_of_a_move_says_a_phone_appointment_stays_by_phone_and_gives_no_street(
+    stack: Stack,
+) -> None:
+    """The last page before the move: a customer called by phone must not read a street address as the
+    place of the appointment and come in person."""
+    client = await gateway_client(stack)
+    try:
+        slots = await free_slots(client, "phone")
+        appointment_id, token = await book_via_api(client, slots[-2]["start"], "phone", "0421 998877")
+        new = slots[-7]
+        confirm_url = f"/manage/{appointment_id}/reschedule/confirm?token={token}&start={new['start']}"
+        if new.get("evening_reserved"):
+            confirm_url += "&evening=yes"
+        page = await client.get(confirm_url.replace("+", "%2B"))
+        assert page.status == 200
+        text = await page.text()
+        assert "<dt>Terminart</dt><dd>Telefonisch: wir rufen Sie unter 0421 998877 an.</dd>" in text
+        location = re.search(r"<dt>Standort</dt><dd>([^<]*)(<br>)?[^<]*</dd>", text)
+        assert location and location.group(1) and location.group(2) is None, location
+
+        in_person_id, in_person_token = await book_via_api(client, (await free_slots(client))[-2]["start"])
+        later = (await free_slots(client))[-7]
+        other = f"/manage/{in_person_id}/reschedule/confirm?token={in_person_token}&start={later['start']}"
+        if later.get("evening_reserved"):
+            other += "&evening=yes"
+        in_person = await (await client.get(other.replace("+", "%2B"))).text()
+        assert "<dt>Terminart</dt><dd>Persönlich am Standort</dd>" in in_person
+        street = re.search(r"<dt>Standort</dt><dd>[^<]+<br>([^<]+)</dd>", in_person)
+        assert street and street.group(1).strip()
+        assert street.group(1) not in text
     finally:
         await client.close()
