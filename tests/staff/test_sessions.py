@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from yarl import URL
 
+from services.gateway.openapi import document
 from services.gateway.staff.authz import COOKIE
 from shared.identity import Role
 from shared.staff_nav import FORM_TOKEN_FIELD, FORM_TOKEN_HEADER
@@ -302,6 +303,45 @@ async def test_the_password_page_signs_out_after_too_many_wrong_current_password
     assert "zu oft falsch" in html and "abgemeldet" in html
     assert ended.cookies[COOKIE].value == ""  # the browser forgets the ended session
     assert (await browser.get("/api/v1/staff/me")).status == 401
+
+
+async def test_a_password_change_while_failed_sign_ins_locked_the_account_says_so_not_wrong_password(
+    gateway: Gateway,
+) -> None:
+    """Someone else failed to sign in as this person from the same network: the right current password
+    is not even checked and the session ends; the page says the account is locked, not that the password
+    typed here was wrong too often, and the API says it in its message. The document explains the 401."""
+    browser = await gateway.signed_in("hedda", (Role.APPOINTMENT_MANAGER, "mitte"))
+    api = gateway.browser()
+    assert (await api.login("hedda")).status == 200
+    for _ in range(5):
+        assert (await gateway.browser().login("hedda", "not hers")).status == 401
+    form = {
+        FORM_TOKEN_FIELD: browser.csrf or "",
+        "current_password": PASSWORD,
+        "new_password": "a much better secret",
+        "new_password_repeat": "a much better secret",
+    }
+    ended = await browser.post("/staff/password", data=form)
+    html = await ended.text()
+    assert ended.status == 401 and 'action="/staff/login"' in html
+    assert "zu oft falsch" not in html
+    assert "nach mehreren fehlgeschlagenen Anmeldungen vorübergehend gesperrt" in html
+    assert "nicht geändert" in html and "abgemeldet" in html
+
+    refused = await api.post(
+        "/api/v1/staff/password", json={"current_password": PASSWORD, "new_password": "a much better secret"}
+    )
+    assert refused.status == 401
+    body = await refused.json()
+    assert body["error"]["code"] == "unauthenticated"
+    assert "locked" in body["error"]["message"] and "wrong passwords" not in body["error"]["message"]
+    assert (await api.get("/api/v1/staff/me")).status == 401
+
+    described = document()["paths"]["/api/v1/staff/password"]["post"]
+    assert "401" in described["responses"]
+    assert "counts as a failed sign-in" in described["description"]
+    assert "ends the session: 401 `unauthenticated`" in described["description"]
 
 
 @pytest.mark.req("R31")
