@@ -300,3 +300,31 @@ async def test_the_confirmation_of_a_move_says_a_phone_appointment_stays_by_phon
         assert street.group(1) not in text
     finally:
         await client.close()
+
+
+@pytest.mark.req("R41")
+async def test_the_list_of_new_times_does_not_offer_the_appointments_own_time(stack: Stack) -> None:
+    """Its own time has a place left for others, but it is no new time: choosing it would "move" the
+    appointment to where it is. From a list loaded earlier it leads back to the manage page, unmoved."""
+    client = await gateway_client(stack)
+    try:
+        slots = await free_slots(client)
+        own = slots[-11]
+        appointment_id, token = await book_via_api(client, own["start"])
+        assert own["start"] in [s["start"] for s in await free_slots(client)]  # a place left for others
+        base = f"/manage/{appointment_id}/reschedule"
+        day = datetime.fromisoformat(own["start"]).astimezone(BERLIN).date().isoformat()
+        page = await (await client.get(base, params={"token": token, "day": day})).text()
+        offered = re.findall(r'<button class="slot[^"]*" type="submit" name="start" value="([^"]+)"', page)
+        assert offered and own["start"] not in offered
+
+        chosen = await client.post(
+            f"{base}?token={token}&day={day}",
+            data={"csrf_token": csrf_of(page), "start": own["start"]},
+            allow_redirects=False,
+        )
+        assert chosen.status == 303
+        assert chosen.headers["Location"] == f"/manage/{appointment_id}?token={token}"
+        assert await start_of(client, appointment_id, token) == datetime.fromisoformat(own["start"])
+    finally:
+        await client.close()

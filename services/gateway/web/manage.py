@@ -259,6 +259,7 @@ async def reschedule_page(request: web.Request, errors: forms.FormErrors | None 
             str(found.get("mode") or "in_person"),
             chosen,
             lambda d: url(f"/manage/{appointment_id}/reschedule#slots-title", token=token, day=d.isoformat()),
+            current_start=str(found.get("start") or ""),
         )
     )
     context.update(
@@ -349,7 +350,8 @@ async def reschedule_submit(request: web.Request) -> web.StreamResponse:
     found = await appointment(request, appointment_id, token)
     if found is None:
         return not_found(request)
-    if not changeable(request, found):
+    if not changeable(request, found) or already_at(found, form.get("start", "")):
+        # Its own time (from a list loaded before a move): nothing to move, the manage page shows it.
         raise redirect(url(f"/manage/{appointment_id}", token=token))
     slot, errors = await chosen_slot(
         request, found, form.get("start", ""), form.get("evening_declaration") == "yes"
