@@ -169,9 +169,24 @@ async def test_the_gateway_asks_browsers_for_https_only_when_its_public_address_
             response = await client.get(path, allow_redirects=False)
             assert response.headers["Strict-Transport-Security"] == "max-age=31536000", path
             assert response.headers["Server"] == "OTV", path
-    local = svc_settings(GatewaySettings, integrations=False, public_base_url="http://127.0.0.1:8080")
-    async with TestClient(TestServer(create_gateway(local))) as client:  # type: ignore[arg-type]
-        assert "Strict-Transport-Security" not in (await client.get("/privacy")).headers
+    # Plain http (development), and https to this machine (a local TLS proxy): HSTS ignores the port, so
+    # a browser would then refuse plain http to every local service for a year.
+    for address in (
+        "http://127.0.0.1:8080",
+        "https://localhost:8443",
+        "https://LOCALHOST",
+        "https://otv.localhost",
+        "https://127.0.0.1:8443",
+        "https://127.0.1.1",
+        "https://[::1]:8443",
+    ):
+        local = svc_settings(GatewaySettings, integrations=False, public_base_url=address)
+        async with TestClient(TestServer(create_gateway(local))) as client:  # type: ignore[arg-type]
+            assert "Strict-Transport-Security" not in (await client.get("/privacy")).headers, address
+    # A public host named like one is still a public host.
+    public_ip = svc_settings(GatewaySettings, integrations=False, public_base_url="https://203.0.113.7")
+    async with TestClient(TestServer(create_gateway(public_ip))) as client:  # type: ignore[arg-type]
+        assert (await client.get("/privacy")).headers["Strict-Transport-Security"] == "max-age=31536000"
 
 
 async def test_unknown_route_and_wrong_method_get_the_error_body() -> None:

@@ -155,7 +155,14 @@ async def find_responsible_office(request: web.Request) -> web.Response:
             body["suggestions"] = list(answer.suggestions)
         if answer.reason in ("needs_house_number", "needs_postcode"):
             body["missing"] = [answer.reason.removeprefix("needs_")]
-        body["message"] = finder_message(answer.reason, language, hotline=hotline, suggest=suggest)
+        key = answer.reason
+        if key == "needs_postcode" and query.postcode:
+            # The postcode given fits none of the street's places (R3, WCAG 3.3.3): asking for "your
+            # postcode too" would ask for what the customer entered.
+            key = "postcode_not_matching"
+        body["message"] = finder_message(
+            key, language, hotline=hotline, suggest=suggest, postcode=query.postcode or ""
+        )
     youth = answer.youth_location
     if youth is not None and answer.result != "other_jobcenter" and answer.reason != "under_25":
         body["youth_hint"] = {

@@ -63,6 +63,14 @@ FINDER_MESSAGES: dict[str, dict[str, str]] = {
         "en": "There is a street of this name in several places. Please also give your postcode.",
         "de-x-ls": "Diese Straße gibt es mehr als einmal. Bitte schreiben Sie auch Ihre Post·leit·zahl.",
     },
+    "postcode_not_matching": {
+        "de": "Diese Straße gibt es an mehreren Orten, aber an keinem mit der Postleitzahl {postcode}. "
+        "Bitte prüfen Sie die Postleitzahl oder rufen Sie das Service-Center an: {hotline}.",
+        "en": "There is a street of this name in several places, but none with the postcode {postcode}. "
+        "Please check the postcode or call the service centre: {hotline}.",
+        "de-x-ls": "Diese Straße gibt es mehr als einmal. Aber nicht mit der Post·leit·zahl {postcode}. "
+        "Bitte prüfen Sie die Post·leit·zahl. Oder rufen Sie uns an. Die Telefon·nummer ist: {hotline}.",
+    },
     "number_not_covered": {
         "de": "Für diese Hausnummer haben wir keine Zuordnung gefunden. Bitte prüfen Sie die Hausnummer oder "
         "rufen Sie das Service-Center an: {hotline}.",

@@ -6,7 +6,9 @@ customer web pages (`web/`), staff access (`staff/`).
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import AsyncIterator, Awaitable, Callable
+from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
@@ -41,16 +43,31 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     setup_staff_work(app)  # the staff member's day: day list, outcomes, callbacks, calls (issue 8)
     setup_integrations(app)
     app.middlewares.append(internal_endpoints_middleware)
-    if settings.public_base_url.lower().startswith("https://"):
+    if asks_for_https_only(settings.public_base_url):
         app.on_response_prepare.append(strict_transport_security)
     return app
 
 
-# HSTS (a year) whenever the public address is https: browsers then never try the site over plain http
+# HSTS (a year) whenever the public address is https (not this machine): browsers never try the site over http
 # again, whichever ingress terminates TLS (ingress-nginx adds its own too; deploy/k8s/ingress.yaml).
 # Without includeSubDomains: hosts below the public one, if there are any, are not the gateway's to decide
 # for. A browser ignores the header on a plain-http answer, so it is harmless behind the ingress as well.
 HSTS = "max-age=31536000"
+
+
+def asks_for_https_only(public_base_url: str) -> bool:
+    """HSTS for an https public address, but not for a developer's local TLS proxy (https://localhost:8443):
+    HSTS ignores the port, so the browser would then refuse plain http to every local service for a year."""
+    parts = urlsplit(public_base_url.strip())
+    host = (parts.hostname or "").lower()
+    if parts.scheme.lower() != "https" or not host:
+        return False
+    if host == "localhost" or host.endswith(".localhost"):  # loopback by definition (RFC 6761)
+        return False
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return True  # a name
 
 
 async def strict_transport_security(_request: web.Request, response: web.StreamResponse) -> None:

@@ -77,12 +77,14 @@ class Settings(CommonSettings):
     # must wait; against password spraying. Behind a proxy the address is the one the gateway sees (see
     # proxy.py).
     staff_login_ip_max_failures: int = Field(default=50, ge=1)
-    # Refused API keys (each one an audit row) from one client address (an IPv6 /64) within a minute;
-    # beyond that 429 `rate_limited`, counted in otv_api_key_refusals_total but not audited.
+    # Refused API keys (each one an audit row) from one client address (an IPv6 /64) within a minute, per
+    # gateway replica; beyond that 429 `rate_limited`, counted in otv_api_key_refusals_total but not audited.
     staff_key_refusals_per_minute: int = Field(default=10, ge=1)
     # Refused staff requests (403 `forbidden`, each one an audit row) of one staff account or API key within
-    # a minute; beyond that 429 `rate_limited`, counted in otv_staff_refusals_total but not audited, so that
-    # a script run with one valid session cannot bury the audit log (R46).
+    # a minute, per gateway replica (n replicas audit up to n times as many); beyond that the same 403
+    # `forbidden` (the request can never succeed: not 429, which a client would retry), counted in
+    # otv_staff_refusals_total{outcome="throttled"} but not audited, so that a script run with one valid
+    # session cannot bury the audit log (R46).
     staff_refusals_per_minute: int = Field(default=20, ge=1)
     # The client address of an audit entry (R46 "from where") is personal data: deleted after this many days
     # by the gateway's retention job (every OTV_RETENTION_INTERVAL_SECONDS); the entry itself stays. At

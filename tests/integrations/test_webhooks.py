@@ -370,6 +370,10 @@ async def test_a_permanently_failing_subscription_is_paused_with_its_reason(
         ("https://[64:ff9b::a00:1]/hook", {}),
         ("https://dns64.example/hook", {"dns64.example": ["64:ff9b::a9fe:a9fe"]}),
         ("https://[64:ff9b:1::a00:1]/hook", {}),
+        ("https://[2002:7f00:1::]/hook", {}),  # 6to4 of 127.0.0.1
+        ("https://sixtofour.example/hook", {"sixtofour.example": ["2002:a00:1::1"]}),  # of 10.0.0.1
+        ("https://[fec0::1]/hook", {}),  # site-local
+        ("https://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/hook", {}),  # Teredo
     ],
 )
 async def test_a_subscription_to_a_private_address_is_refused(
@@ -393,6 +397,18 @@ def test_a_nat64_address_is_refused_as_such_whatever_ipv4_address_it_stands_for(
     for address in ("64:ff9b::a00:1", "64:ff9b::a9fe:a9fe", "64:ff9b::5db8:d822", "64:ff9b:1:2::a00:1"):
         assert address_refusal(address, allow_loopback=True) == "nat64", address
     assert address_refusal("2001:4860:4860::8888", allow_loopback=False) is None
+
+
+def test_addresses_of_ipv6_transition_prefixes_and_site_local_ones_are_refused() -> None:
+    """6to4 reaches the IPv4 address in its bits 17-48 through any 6to4 relay (127.0.0.1, 10.0.0.1 and a
+    public one alike); site-local fec0::/10 stays inside a network; Teredo and the IPv4-compatible and
+    -translated forms were refused before."""
+    for address in ("2002:7f00:1::", "2002:a00:1::1", "2002:a9fe:a9fe::1", "2002:808:808::1"):
+        assert address_refusal(address, allow_loopback=True) == "6to4", address
+    for address in ("fec0::1", "feff:ffff::1"):
+        assert address_refusal(address, allow_loopback=False) == "site-local", address
+    for address in ("2001:0:4136:e378:8000:63bf:3fff:fdd2", "::7f00:1", "::ffff:0:a00:1"):
+        assert address_refusal(address, allow_loopback=False) is not None, address
 
 
 @pytest.mark.req("R50")

@@ -11,7 +11,7 @@ from services.gateway.openapi import document
 from services.gateway.proxy import UPSTREAMS
 from services.gateway.staff.rules import FORWARDED
 from shared.identity import Role
-from tests.staff.conftest import GatewayFactory, Stack, StaffClient, customer, wait_for_slots
+from tests.staff.conftest import GatewayFactory, Stack, StaffClient, audit_rows, customer, wait_for_slots
 
 # The customer pages (services/gateway/web) store their aiohttp-jinja2 environment under a plain string
 # key, which aiohttp warns about; irrelevant to staff access.
@@ -104,6 +104,14 @@ async def test_a_hold_taken_with_the_key_is_booked_with_it_and_the_routes_keep_t
     )
     assert booked.status == 201, await booked.text()
     assert (await booked.json())["start"] == slots[0]
+    # The audit log names the hold, and the booking that took it (docs/staff-work.md: every hold and
+    # booking is in the audit log).
+    [hold_entry] = await audit_rows(gateway, entity="hold", outcome="ok")
+    assert hold_entry["entity_id"] == hold["hold_id"]
+    assert hold_entry["actor_kind"] == "api_key" and hold_entry["location"] == "mitte"
+    [booking_entry] = await audit_rows(gateway, entity="appointment", outcome="ok")
+    assert booking_entry["entity_id"] == (await booked.json())["id"]
+    assert booking_entry["changes"]["hold_id"] == hold["hold_id"]
 
     # A staff member of the location may use them too (the staff pages' own way round is internal).
     manager = await gateway.signed_in("flow-manager", (Role.APPOINTMENT_MANAGER, "mitte"))

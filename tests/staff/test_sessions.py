@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from yarl import URL
 
+from services.gateway.openapi import document
 from services.gateway.staff.authz import COOKIE
 from shared.identity import Role
 from shared.staff_nav import FORM_TOKEN_FIELD, FORM_TOKEN_HEADER
@@ -304,6 +305,45 @@ async def test_the_password_page_signs_out_after_too_many_wrong_current_password
     assert (await browser.get("/api/v1/staff/me")).status == 401
 
 
+async def test_a_password_change_while_failed_sign_ins_locked_the_account_says_so_not_wrong_password(
+    gateway: Gateway,
+) -> None:
+    """Someone else failed to sign in as this person from the same network: the right current password
+    is not even checked and the session ends; the page says the account is locked, not that the password
+    typed here was wrong too often, and the API says it in its message. The document explains the 401."""
+    browser = await gateway.signed_in("hedda", (Role.APPOINTMENT_MANAGER, "mitte"))
+    api = gateway.browser()
+    assert (await api.login("hedda")).status == 200
+    for _ in range(5):
+        assert (await gateway.browser().login("hedda", "not hers")).status == 401
+    form = {
+        FORM_TOKEN_FIELD: browser.csrf or "",
+        "current_password": PASSWORD,
+        "new_password": "a much better secret",
+        "new_password_repeat": "a much better secret",
+    }
+    ended = await browser.post("/staff/password", data=form)
+    html = await ended.text()
+    assert ended.status == 401 and 'action="/staff/login"' in html
+    assert "zu oft falsch" not in html
+    assert "nach mehreren fehlgeschlagenen Anmeldungen vorübergehend gesperrt" in html
+    assert "nicht geändert" in html and "abgemeldet" in html
+
+    refused = await api.post(
+        "/api/v1/staff/password", json={"current_password": PASSWORD, "new_password": "a much better secret"}
+    )
+    assert refused.status == 401
+    body = await refused.json()
+    assert body["error"]["code"] == "unauthenticated"
+    assert "locked" in body["error"]["message"] and "wrong passwords" not in body["error"]["message"]
+    assert (await api.get("/api/v1/staff/me")).status == 401
+
+    described = document()["paths"]["/api/v1/staff/password"]["post"]
+    assert "401" in described["responses"]
+    assert "counts as a failed sign-in" in described["description"]
+    assert "ends the session: 401 `unauthenticated`" in described["description"]
+
+
 @pytest.mark.req("R31")
 async def test_an_account_created_by_an_administrator_must_change_its_start_password_first(
     gateway: Gateway,
@@ -409,6 +449,40 @@ async def test_a_signed_out_page_request_keeps_its_whole_query_for_after_the_sig
     long = await browser.get("/staff/locations/mitte/day?date=2026-03-03&x=" + "a" * 9000)
     assert long.status == 303 and len(long.headers["Location"]) < 1100
     assert URL(long.headers["Location"]).query["next"] == "/staff/locations/mitte/day"
+
+
+@pytest.mark.req("R46")
+async def test_an_audit_log_filter_with_a_space_leads_back_to_the_filtered_page_after_the_sign_in(
+    gateway: Gateway,
+) -> None:
+    """A filter of two words ("max m", sent as %20 or +) and one with an encoded & or + in it: after the
+    session ended, the sign-in leads back to the same filter, from a page asked for or from the Referer of
+    a form sent too late; not to the start page, and not with the filter changed."""
+    await gateway.account("ria", (Role.ADMIN, "*"))
+    filtered = "/staff/admin/audit-log?actor=max%20m&entity=staff_account&route=a%26b%2Bc&q=x+y"
+    asked = await gateway.client.get(URL(filtered, encoded=True), allow_redirects=False)
+    assert asked.status == 303
+    assert URL(asked.headers["Location"]).query["next"] == filtered
+    page = await gateway.client.get(URL(asked.headers["Location"], encoded=True), allow_redirects=False)
+    login_cookie = page.cookies["otv_staff_login"].value
+    assert f'name="next" value="{filtered.replace("&", "&amp;")}"' in await page.text()
+    signed_in = await gateway.client.post(
+        "/staff/login",
+        data={"username": "ria", "password": PASSWORD, "csrf_token": login_cookie, "next": filtered},
+        headers={"Cookie": f"otv_staff_login={login_cookie}"},
+        allow_redirects=False,
+    )
+    assert signed_in.status == 303 and signed_in.headers["Location"] == filtered
+
+    late = await gateway.signed_in("sven", (Role.APPOINTMENT_MANAGER, "mitte"))
+    gateway.clock.advance(timedelta(minutes=31))
+    answer = await late.post(
+        "/staff/callbacks/00000000-0000-0000-0000-000000000001/close",
+        data={FORM_TOKEN_FIELD: late.csrf or "", "location": "mitte", "result": "erreicht"},
+        headers={"Referer": f"{late.origin}{filtered}"},
+    )
+    assert answer.status == 401
+    assert f'name="next" value="{filtered.replace("&", "&amp;")}"' in await answer.text()
 
 
 async def test_the_login_page_signs_in_and_keeps_the_target_page(gateway: Gateway) -> None:

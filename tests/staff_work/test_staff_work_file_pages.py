@@ -394,6 +394,11 @@ async def test_staff_correct_the_contact_data_from_the_file_and_a_refusal_keeps_
     page = await (await browser.get(path)).text()
     assert "Kontaktdaten korrigieren" in page and 'value="erika@exmaple.org"' in page
     assert "der Link an die alte Adresse funktioniert danach nicht mehr" in page
+    # What the number is for comes first, then how to say there is none.
+    assert (
+        '<span class="hint" id="contact-phone-hint">Für einen Rückruf nötig. Leer lassen oder leeren, '
+        "wenn es keine Nummer gibt.</span>" in page
+    )
     fields = {
         "contact_first_name": "Erika",
         "contact_last_name": "Mustermann",

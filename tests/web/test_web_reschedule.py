@@ -5,6 +5,7 @@ good after a move, so a press on a time in a list must not move it. Without Java
 
 from __future__ import annotations
 
+import asyncio
 import html as markup
 import re
 from datetime import datetime, timedelta
@@ -23,15 +24,17 @@ pytestmark = pytest.mark.timeout(90)
 BERLIN = ZoneInfo("Europe/Berlin")
 
 
-async def free_slots(client: TestClient[Any, Any]) -> list[dict[str, Any]]:
+async def free_slots(client: TestClient[Any, Any], mode: str = "in_person") -> list[dict[str, Any]]:
     answer = await client.get(
-        "/api/v1/locations/mitte/availability", params={"concern": "veraenderung", "mode": "in_person"}
+        "/api/v1/locations/mitte/availability", params={"concern": "veraenderung", "mode": mode}
     )
     assert answer.status == 200
     return list((await answer.json())["slots"])
 
 
-async def book_via_api(client: TestClient[Any, Any], start: str) -> tuple[str, str]:
+async def book_via_api(
+    client: TestClient[Any, Any], start: str, mode: str = "in_person", phone: str | None = None
+) -> tuple[str, str]:
     """An appointment booked through the public API; its id and manage token."""
     booked = await client.post(
         "/api/v1/appointments",
@@ -39,12 +42,13 @@ async def book_via_api(client: TestClient[Any, Any], start: str) -> tuple[str, s
             "location_id": "mitte",
             "concern_id": "veraenderung",
             "start": start,
-            "mode": "in_person",
+            "mode": mode,
             "customer": {
                 "first_name": "Vera",
                 "last_name": "Legt",
                 "email": unique_email("move"),
                 "customer_number": unique_customer_number(),
+                **({"phone": phone} if phone else {}),
             },
         },
     )
@@ -191,4 +195,136 @@ async def test_without_javascript_a_customer_keeps_the_appointment_with_no_and_m
         assert moved.astimezone(BERLIN).strftime("%H:%M") == new_time
     finally:
         await context.close()
+        await client.close()
+
+
+async def fill(client: TestClient[Any, Any], start: str) -> None:
+    """Other customers take every place left at this time."""
+    for _ in range(50):
+        booked = await client.post(
+            "/api/v1/appointments",
+            json={
+                "location_id": "mitte",
+                "concern_id": "veraenderung",
+                "start": start,
+                "mode": "in_person",
+                "customer": {
+                    "first_name": "Fritz",
+                    "last_name": "Voll",
+                    "email": unique_email("fill"),
+                    "customer_number": unique_customer_number(),
+                },
+            },
+        )
+        if booked.status != 201:
+            assert booked.status == 409, await booked.text()
+            break
+    assert start not in [s["start"] for s in await free_slots(client)]
+
+
+@pytest.mark.req("R41")
+async def test_yes_pressed_twice_or_the_confirmation_reloaded_after_the_move_says_it_was_moved(
+    stack: Stack,
+) -> None:
+    """The browser shows the answer to the last press. After the first press moved the appointment, its
+    new time may have no place left (this appointment took one): a second press, or "Back" to the
+    confirmation, says the appointment was moved, not that the time is no longer free."""
+    client = await gateway_client(stack)
+    try:
+        slots = await free_slots(client)
+        old, new = slots[-3], slots[-8]
+        appointment_id, token = await book_via_api(client, old["start"])
+        evening = "&evening=yes" if new.get("evening_reserved") else ""
+        confirm_url = (
+            f"/manage/{appointment_id}/reschedule/confirm?token={token}&start={new['start']}{evening}"
+        )
+        confirm_url = confirm_url.replace("+", "%2B")
+        done = f"/manage/{appointment_id}?token={token}&done=rescheduled"
+        text = await (await client.get(confirm_url)).text()
+        assert "Ja, Termin verlegen</button>" in text
+        csrf = csrf_of(text)
+
+        # Two presses at once: booking moves it once, and both answers say so.
+        presses = await asyncio.gather(
+            *(client.post(confirm_url, data={"csrf_token": csrf}, allow_redirects=False) for _ in range(2))
+        )
+        assert [p.status for p in presses] == [303, 303]
+        assert [p.headers["Location"] for p in presses] == [done, done]
+        assert await start_of(client, appointment_id, token) == datetime.fromisoformat(new["start"])
+
+        await fill(client, new["start"])
+        again = await client.post(confirm_url, data={"csrf_token": csrf}, allow_redirects=False)
+        assert again.status == 303, await again.text()
+        assert again.headers["Location"] == done
+        back = await client.get(confirm_url, allow_redirects=False)
+        assert back.status == 303 and back.headers["Location"] == done
+        page = await (await client.get(done)).text()
+        assert "Ihr Termin wurde verschoben." in page
+        assert "nicht mehr frei" not in page
+        assert await start_of(client, appointment_id, token) == datetime.fromisoformat(new["start"])
+    finally:
+        await client.close()
+
+
+@pytest.mark.req("R41")
+@pytest.mark.req("R11")
+async def test_the_confirmation_of_a_move_says_a_phone_appointment_stays_by_phone_and_gives_no_street(
+    stack: Stack,
+) -> None:
+    """The last page before the move: a customer called by phone must not read a street address as the
+    place of the appointment and come in person."""
+    client = await gateway_client(stack)
+    try:
+        slots = await free_slots(client, "phone")
+        appointment_id, token = await book_via_api(client, slots[-2]["start"], "phone", "0421 998877")
+        new = slots[-7]
+        confirm_url = f"/manage/{appointment_id}/reschedule/confirm?token={token}&start={new['start']}"
+        if new.get("evening_reserved"):
+            confirm_url += "&evening=yes"
+        page = await client.get(confirm_url.replace("+", "%2B"))
+        assert page.status == 200
+        text = await page.text()
+        assert "<dt>Terminart</dt><dd>Telefonisch: wir rufen Sie unter 0421 998877 an.</dd>" in text
+        location = re.search(r"<dt>Standort</dt><dd>([^<]*)(<br>)?[^<]*</dd>", text)
+        assert location and location.group(1) and location.group(2) is None, location
+
+        in_person_id, in_person_token = await book_via_api(client, (await free_slots(client))[-2]["start"])
+        later = (await free_slots(client))[-7]
+        other = f"/manage/{in_person_id}/reschedule/confirm?token={in_person_token}&start={later['start']}"
+        if later.get("evening_reserved"):
+            other += "&evening=yes"
+        in_person = await (await client.get(other.replace("+", "%2B"))).text()
+        assert "<dt>Terminart</dt><dd>Persönlich am Standort</dd>" in in_person
+        street = re.search(r"<dt>Standort</dt><dd>[^<]+<br>([^<]+)</dd>", in_person)
+        assert street and street.group(1).strip()
+        assert street.group(1) not in text
+    finally:
+        await client.close()
+
+
+@pytest.mark.req("R41")
+async def test_the_list_of_new_times_does_not_offer_the_appointments_own_time(stack: Stack) -> None:
+    """Its own time has a place left for others, but it is no new time: choosing it would "move" the
+    appointment to where it is. From a list loaded earlier it leads back to the manage page, unmoved."""
+    client = await gateway_client(stack)
+    try:
+        slots = await free_slots(client)
+        own = slots[-11]
+        appointment_id, token = await book_via_api(client, own["start"])
+        assert own["start"] in [s["start"] for s in await free_slots(client)]  # a place left for others
+        base = f"/manage/{appointment_id}/reschedule"
+        day = datetime.fromisoformat(own["start"]).astimezone(BERLIN).date().isoformat()
+        page = await (await client.get(base, params={"token": token, "day": day})).text()
+        offered = re.findall(r'<button class="slot[^"]*" type="submit" name="start" value="([^"]+)"', page)
+        assert offered and own["start"] not in offered
+
+        chosen = await client.post(
+            f"{base}?token={token}&day={day}",
+            data={"csrf_token": csrf_of(page), "start": own["start"]},
+            allow_redirects=False,
+        )
+        assert chosen.status == 303
+        assert chosen.headers["Location"] == f"/manage/{appointment_id}?token={token}"
+        assert await start_of(client, appointment_id, token) == datetime.fromisoformat(own["start"])
+    finally:
         await client.close()

@@ -199,6 +199,12 @@ LOOPBACK_DEV = ipaddress.ip_address("127.0.0.1")
 # calls 64:ff9b::/96 global (only its place in ::/8 made it "reserved", and not the local-use prefix in
 # every Python version): refused by name, whatever IPv4 address it stands for.
 NAT64_NETWORKS = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+# 6to4 (RFC 3056): wherever a 6to4 relay or router is reachable, 2002:WWXX:YYZZ::/48 reaches the IPv4
+# address WW.XX.YY.ZZ, an internal one too; the standard library calls the prefix global. Refused outright,
+# like NAT64 (6to4 is deprecated, RFC 7526: no receiver needs it). Teredo (2001::/32), the other prefix
+# that embeds an IPv4 address, the standard library already counts as private; the IPv4-compatible and
+# -translated forms (::a.b.c.d, ::ffff:0:a.b.c.d) lie in ::/8, which it counts as reserved.
+SIX_TO_FOUR = ipaddress.ip_network("2002::/16")
 
 
 def check_url_shape(url: str, *, allow_loopback: bool) -> tuple[str, str, int]:
@@ -235,6 +241,11 @@ def address_refusal(address: str, *, allow_loopback: bool) -> str | None:
         return None
     if isinstance(ip, ipaddress.IPv6Address) and any(ip in network for network in NAT64_NETWORKS):
         return "nat64"
+    if isinstance(ip, ipaddress.IPv6Address) and ip in SIX_TO_FOUR:
+        return "6to4"
+    if isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local:
+        # fec0::/10, deprecated (RFC 3879) but still routed inside some networks; "global" to Python.
+        return "site-local"
     if ip.is_loopback:
         return "loopback"
     if ip.is_link_local:

@@ -10,7 +10,8 @@ For every path under `/api/v1/staff/`, `/api/v1/admin/` and `/staff/` the middle
    the session's token for HTML forms; API keys need neither);
 4. checks the rule's role at the rule's location (or an API key's operation and locations): 403
    `forbidden` otherwise, with an audit entry of the refusal (up to `staff_refusals_per_minute` per
-   account or key; beyond that 429 `rate_limited` and only a metric); a route without a rule is refused;
+   account or key and gateway replica; beyond that the same 403, only counted in a metric); a route
+   without a rule is refused;
 5. hands the verified identity to the handler (`request[IDENTITY]`), which forwards it signed.
 """
 
@@ -58,7 +59,7 @@ from shared.errors import ForbiddenError, NotFoundError, OTVError, Unauthenticat
 from shared.identity import IdentityKind, Role, StaffIdentity
 from shared.logging import current_correlation_id
 from shared.staff_nav import FORM_TOKEN_FIELD
-from shared.web import CLOCK, UNSTORABLE_INPUT, UNSTORABLE_MESSAGE, error_response
+from shared.web import CLOCK, UNSTORABLE_INPUT, UNSTORABLE_MESSAGE
 
 log = structlog.get_logger(__name__)
 
@@ -92,21 +93,10 @@ KEY_REFUSALS = Counter(
 
 STAFF_REFUSALS = Counter(
     "otv_staff_refusals_total",
-    "Refused staff requests (403): audited, or throttled (beyond the per-account limit, answered 429 "
+    "Refused staff requests (403): audited, or throttled (beyond the per-account limit, the same 403 "
     "without a row)",
     ["outcome"],
 )
-
-
-class RefusalsThrottled(OTVError):
-    """Too many refused requests of one account within a minute: 429, and no more audit rows for now."""
-
-    code = "rate_limited"
-    status = 429
-
-    def __init__(self, retry_after: int) -> None:
-        super().__init__("Too many refused requests. Please wait a minute.")
-        self.retry_after = retry_after
 
 
 class CsrfError(OTVError):
@@ -140,7 +130,9 @@ _RETURN_TO_MAX = 1000
 
 
 def _return_to(request: web.Request) -> str:
-    for candidate in (request.rel_url.path_qs, request.rel_url.path):
+    # As sent (percent-encoded): the decoded form has a real space for "%20" or "+" (an audit-log filter
+    # of two words), which `is_local_target` rightly refuses, and "a%26b" would come back as "a&b".
+    for candidate in (request.rel_url.raw_path_qs, request.rel_url.raw_path):
         if len(candidate) <= _RETURN_TO_MAX:
             return candidate
     return "/staff"
@@ -167,11 +159,11 @@ def _same_origin_page(request: web.Request) -> str | None:
     own = request.app[ALLOWED_ORIGINS] | {f"{request.scheme}://{request.host}".lower()}
     if origin not in own:
         return None
-    page = url.path_qs
+    page = url.raw_path_qs  # as sent, see `_return_to`
     # yarl dropped any TAB or line break of the header before `page` was taken: what was sent counts too.
     if has_control_or_space(referer) or not is_local_target(page, "/staff/"):
         return None
-    return page if len(page) <= _RETURN_TO_MAX else url.path
+    return page if len(page) <= _RETURN_TO_MAX else url.raw_path
 
 
 async def _page_above(request: web.Request) -> str | None:
@@ -201,14 +193,6 @@ async def staff_middleware(request: web.Request, handler: Handler) -> web.Stream
             expired: web.StreamResponse = await sign_in(request, page_of_form)
             return expired
         raise
-    except RefusalsThrottled as exc:
-        render_throttled = request.app.get(PAGE_ERROR)
-        if is_page(request) and callable(render_throttled):
-            throttled: web.StreamResponse = await render_throttled(request, exc)
-        else:
-            throttled = error_response(exc.status, exc.code, exc.message)
-        throttled.headers["Retry-After"] = str(exc.retry_after)
-        return throttled
     except PasswordChangeRequired:
         if is_page(request) and request.method in SAFE_METHODS:
             raise web.HTTPSeeOther("/staff/password") from None
@@ -489,14 +473,15 @@ async def authorise(request: web.Request, rule: Rule, identity: StaffIdentity) -
 
 async def _refuse(request: web.Request, identity: StaffIdentity, reason: str, location: str | None) -> None:
     """403, with an audit entry: every refusal of an API key (R50), and of staff accounts as well; but
-    beyond a few a minute from one account or key 429 without a row (I5: the log is append-only, so a loop
-    run with one valid session would bury the entries an audit review looks for, R46)."""
+    beyond a few a minute from one account or key the same 403 without a row (I5: the log is append-only,
+    so a loop run with one valid session would bury the entries an audit review looks for, R46). Not 429:
+    the request can never succeed, and a client told to retry later (a CRM asking for a location its key
+    does not cover) would retry, or hold back its allowed requests too. The count is per replica."""
     staff, now = request.app[STAFF], request.app[CLOCK].now()
     who = f"{identity.kind}:{identity.subject}"
-    wait = staff.refusal_throttle.retry_after(who, now)
-    if wait:
+    if staff.refusal_throttle.retry_after(who, now):
         STAFF_REFUSALS.labels(outcome="throttled").inc()
-        raise RefusalsThrottled(wait)
+        raise ForbiddenError("This needs a role or location you do not have.")
     staff.refusal_throttle.failed(who, now)
     STAFF_REFUSALS.labels(outcome="audited").inc()
     await service.record(

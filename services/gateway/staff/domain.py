@@ -72,7 +72,13 @@ class LoginThrottled(Exception):
 class PasswordGuessStopped(UnauthenticatedError):
     """Wrong current passwords on a password change count like failed sign-ins; once they lock the
     account for the caller's network, the session that tried them is ended (401): a live session is no
-    way around the lock-out of the sign-in."""
+    way around the lock-out of the sign-in. `guessed_here`: this try's wrong password locked it; else it
+    was locked already (failed sign-ins from this network or, over the ceiling, from others) and the
+    password was not checked."""
+
+    def __init__(self, message: str, *, guessed_here: bool) -> None:
+        super().__init__(message)
+        self.guessed_here = guessed_here
 
 
 def normalise_username(raw: str) -> str:

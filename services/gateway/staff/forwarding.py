@@ -11,6 +11,7 @@ a staff booking's body holds a customer's name and e-mail address.
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -128,10 +129,17 @@ async def audit_change(
     fields = [f for f in changed_fields(data) if f != capacity.CONFIRM]
     changes: dict[str, Any] = {"fields": fields}
     changes.update(extra or {})
+    # A booking with a hold names it: an audit review ties the hold's entry to the booking that took it.
+    if hold_id := _uuid_of(data.get("hold_id") if isinstance(data, dict) else None):
+        changes["hold_id"] = hold_id
     ids = {k: v for k, v in params.items() if k != "location_id"}
     entity_id = "/".join(ids.values())[:200] if ids else None
-    if entity_id is None and isinstance(answer, dict) and isinstance(answer.get("id"), str | int):
-        entity_id = str(answer["id"])[:200]
+    if entity_id is None and isinstance(answer, dict):
+        # A created thing's id from the answer: `id`, or `hold_id` for a hold (booking's HoldOut).
+        for key in ("id", f"{entity or rule.entity}_id"):
+            if isinstance(answer.get(key), str | int):
+                entity_id = str(answer[key])[:200]
+                break
     try:
         await service.record(
             request.app[STAFF],
@@ -147,6 +155,14 @@ async def audit_change(
         )
     except Exception as exc:  # noqa: BLE001 -- the change is done upstream; the missing entry must be loud
         log.error("audit_write_failed", error=type(exc).__name__, route=api_route)
+
+
+def _uuid_of(value: Any) -> str | None:
+    """A hold's id as the audit log keeps it: a UUID only, never free text of a request body."""
+    try:
+        return str(uuid.UUID(value)) if isinstance(value, str) else None
+    except ValueError:
+        return None
 
 
 async def apply_change(

@@ -164,8 +164,16 @@ ROUTES = (
         "Change one's own password (ends the other sessions)",
         body=PasswordIn,
         response=StatusOut,
-        errors=("validation_error",),
+        errors=("validation_error", "unauthenticated"),
         tags=TAG_AUTH,
+        description="Only for a signed-in person (an API key has no password: 401). A wrong current "
+        "password is 422 `validation_error` (field `current_password`) and counts as a failed sign-in of "
+        "the account from the caller's network, with the same lock-out as `POST /api/v1/staff/login`. The "
+        "try that locks the account there, and any try while the account is locked for that network "
+        "(after failed sign-ins from it, or beyond the ceiling over all networks for a network it has not "
+        "signed in from; the current password is then not checked), ends the session: 401 "
+        "`unauthenticated`. Sign in again after the lock-out (OTV_STAFF_LOGIN_LOCKOUT_MINUTES, 15 by "
+        "default).",
     ),
     ApiRoute("GET", "/api/v1/admin/accounts", "Staff accounts", response=list[AccountOut], tags=TAG_ACCOUNTS),
     ApiRoute(
@@ -378,8 +386,8 @@ def annotate(merged: dict[str, Any]) -> None:
             operation["security"] = [{"staffSession": []}] + ([{"apiKey": []}] if rule.operation else [])
             description = operation.get("description", "")
             operation["description"] = (description + "\n\n" if description else "") + rule_text(rule)
-            # rate_limited: beyond a few refusals (403) a minute of one account or key, and beyond a few
-            # refused API keys a minute from one network.
+            # rate_limited: beyond a few refused API keys a minute from one network (a refused request of
+            # a valid account or key stays 403, audited or not).
             refusals = ["unauthenticated", "forbidden", "password_change_required", "rate_limited"]
             if method != "get":
                 refusals.append("csrf_failed")  # a cookie-authenticated write from another origin

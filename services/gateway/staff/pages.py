@@ -69,7 +69,7 @@ ERROR_TEXTS_DE = {
     ),
     "unavailable": "Ein Dienst antwortet gerade nicht. Bitte versuchen Sie es gleich noch einmal.",
     "conflict": "Das geht so nicht.",
-    "rate_limited": "Zu viele abgelehnte Anfragen. Bitte warten Sie eine Minute.",
+    "rate_limited": "Zu viele Anfragen. Bitte warten Sie eine Minute.",
     "validation_error": "Bitte prüfen Sie Ihre Eingaben.",
 }
 
@@ -517,12 +517,17 @@ async def password_submit(request: web.Request) -> web.StreamResponse:
             await service.change_password(request.app[STAFF], session, current, new, actor(request))
         except ValidationError as exc:
             errors = [_password_error(exc)]
-        except PasswordGuessStopped:
+        except PasswordGuessStopped as exc:
+            # Locked by earlier failed sign-ins (here or elsewhere), no wrong password was typed here.
             ended = _login_form(
                 request,
                 errors=[
                     "Das aktuelle Passwort war zu oft falsch. Sie wurden abgemeldet, und die Anmeldung "
                     "ist von hier aus für einige Minuten gesperrt."
+                    if exc.guessed_here
+                    else "Das Konto ist nach mehreren fehlgeschlagenen Anmeldungen vorübergehend gesperrt, "
+                    "das Passwort wurde deshalb nicht geändert. Sie wurden abgemeldet. Bitte versuchen Sie "
+                    "es später noch einmal."
                 ],
                 username="",
                 status=401,

@@ -440,7 +440,13 @@ async def change_password(staff: Staff, session: SessionInfo, current: str, new:
         elif reason is LoginOutcome.ACCOUNT_LOCKED_NOW:
             LOGIN_LOCKOUTS.labels(scope="account").inc()
         log.warning("staff_password_guess_stopped", subject=session.username, reason=str(reason))
-        raise PasswordGuessStopped("Too many wrong passwords: the session has ended.")
+        if reason in (LoginOutcome.LOCKED_NOW, LoginOutcome.ACCOUNT_LOCKED_NOW):
+            raise PasswordGuessStopped("Too many wrong passwords: the session has ended.", guessed_here=True)
+        raise PasswordGuessStopped(
+            "The account is locked after failed sign-ins (the password was not checked): the session has "
+            "ended.",
+            guessed_here=False,
+        )
 
 
 async def purge_sessions(staff: Staff) -> int:

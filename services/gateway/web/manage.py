@@ -259,6 +259,7 @@ async def reschedule_page(request: web.Request, errors: forms.FormErrors | None 
             str(found.get("mode") or "in_person"),
             chosen,
             lambda d: url(f"/manage/{appointment_id}/reschedule#slots-title", token=token, day=d.isoformat()),
+            current_start=str(found.get("start") or ""),
         )
     )
     context.update(
@@ -312,6 +313,18 @@ async def chosen_slot(
     return (None if errors else slot), errors
 
 
+def already_at(found: dict[str, Any], start: str) -> bool:
+    """Whether the appointment already starts at the time the customer asks to move it to: the move has
+    happened (a second press on "Yes, move", the answer to the first one dropped by the browser, or "Back"
+    to the confirmation afterwards). That time is no longer free because it is this appointment's."""
+    try:
+        start_at = datetime.fromisoformat(start)
+        current = datetime.fromisoformat(str(found.get("start") or ""))
+    except ValueError:
+        return False
+    return start_at.tzinfo is not None and current == start_at and found.get("status") != "cancelled"
+
+
 def confirm_url(appointment_id: str, token: str, slot: dict[str, Any]) -> str:
     return url(
         f"/manage/{appointment_id}/reschedule/confirm",
@@ -337,7 +350,8 @@ async def reschedule_submit(request: web.Request) -> web.StreamResponse:
     found = await appointment(request, appointment_id, token)
     if found is None:
         return not_found(request)
-    if not changeable(request, found):
+    if not changeable(request, found) or already_at(found, form.get("start", "")):
+        # Its own time (from a list loaded before a move): nothing to move, the manage page shows it.
         raise redirect(url(f"/manage/{appointment_id}", token=token))
     slot, errors = await chosen_slot(
         request, found, form.get("start", ""), form.get("evening_declaration") == "yes"
@@ -377,6 +391,8 @@ async def reschedule_confirm_page(request: web.Request) -> web.StreamResponse:
     found = await appointment(request, appointment_id, token)
     if found is None:
         return not_found(request)
+    if already_at(found, request.query.get("start", "")):
+        raise redirect(url(f"/manage/{appointment_id}", token=token, done="rescheduled"))
     if not changeable(request, found):
         raise redirect(url(f"/manage/{appointment_id}", token=token))
     refused = bot_check(request, Bucket.AVAILABILITY)
@@ -406,9 +422,12 @@ async def reschedule_confirm_submit(request: web.Request) -> web.StreamResponse:
     found = await appointment(request, appointment_id, token)
     if found is None:
         return not_found(request)
+    start = request.query.get("start", "")
+    moved = url(f"/manage/{appointment_id}", token=token, done="rescheduled")
+    if already_at(found, start):
+        raise redirect(moved)
     if not changeable(request, found):
         raise redirect(url(f"/manage/{appointment_id}", token=token))
-    start = request.query.get("start", "")
     evening = request.query.get("evening") == "yes"
     slot, errors = await chosen_slot(request, found, start, evening)
     if slot is None:
@@ -436,7 +455,7 @@ async def reschedule_confirm_submit(request: web.Request) -> web.StreamResponse:
             else _("This time is no longer free. Please choose another time."),
         )
         return await reschedule_page(request, errors)
-    raise redirect(url(f"/manage/{appointment_id}", token=token, done="rescheduled"))
+    raise redirect(moved)
 
 
 # --- the manage link again (R41): for a customer who lost the confirmation mail ----------------------

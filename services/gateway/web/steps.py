@@ -356,6 +356,13 @@ def parse_day(raw: str | None) -> date | None:
         return None
 
 
+def same_instant(one: str, other: str) -> bool:
+    try:
+        return datetime.fromisoformat(one) == datetime.fromisoformat(other)
+    except (TypeError, ValueError):
+        return False
+
+
 async def time_context(
     request: web.Request,
     location_id: str,
@@ -363,8 +370,12 @@ async def time_context(
     mode: str,
     chosen_day: date | None,
     link: Callable[[date], str],
+    current_start: str | None = None,
 ) -> dict[str, Any]:
     slots = await availability(request, location_id, concern_id, mode)
+    if current_start:
+        # Moving: the appointment's own time (free for others where it has places left) is no new time.
+        slots = [s for s in slots if not same_instant(s["start"], current_start)]
     days_with_slots = sorted({local(s["start"]).date() for s in slots})
     if chosen_day not in days_with_slots:
         chosen_day = None
