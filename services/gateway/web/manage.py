@@ -325,6 +325,25 @@ def already_at(found: dict[str, Any], start: str) -> bool:
     return start_at.tzinfo is not None and current == start_at and found.get("status") != "cancelled"
 
 
+async def _opened_form(
+    request: web.Request, bucket: Bucket
+) -> tuple[dict[str, str], str, str, dict[str, Any]] | web.StreamResponse:
+    """A form of the manage link's pages: the CSRF-checked form, the bot defence's `bucket`, and the
+    appointment the link opens (form, appointment id, token, appointment); else the page that refuses."""
+    form = await read_form(request)
+    if isinstance(form, web.Response):
+        return form
+    appointment_id = request.match_info["appointment_id"]
+    token = manage_token(request)
+    refused = bot_check(request, bucket)
+    if refused is not None:
+        return refused
+    found = await appointment(request, appointment_id, token)
+    if found is None:
+        return not_found(request)
+    return form, appointment_id, token, found
+
+
 def confirm_url(appointment_id: str, token: str, slot: dict[str, Any]) -> str:
     return url(
         f"/manage/{appointment_id}/reschedule/confirm",
@@ -339,17 +358,10 @@ async def reschedule_submit(request: web.Request) -> web.StreamResponse:
     """A time chosen on the reschedule page: not yet a move (WCAG 3.3.4, R41), but the confirmation page
     with the old and the new time. The slot the customer leaves is blocked for a while after a move (R39)
     and then free for anyone: a press on a time in a list must not give it up."""
-    form = await read_form(request)
-    if isinstance(form, web.Response):
-        return form
-    appointment_id = request.match_info["appointment_id"]
-    token = manage_token(request)
-    refused = bot_check(request, Bucket.AVAILABILITY)
-    if refused is not None:
-        return refused
-    found = await appointment(request, appointment_id, token)
-    if found is None:
-        return not_found(request)
+    opened = await _opened_form(request, Bucket.AVAILABILITY)
+    if isinstance(opened, web.StreamResponse):
+        return opened
+    form, appointment_id, token, found = opened
     if not changeable(request, found) or already_at(found, form.get("start", "")):
         # Its own time (from a list loaded before a move): nothing to move, the manage page shows it.
         raise redirect(url(f"/manage/{appointment_id}", token=token))
@@ -411,17 +423,10 @@ async def reschedule_confirm_page(request: web.Request) -> web.StreamResponse:
 @web_errors
 async def reschedule_confirm_submit(request: web.Request) -> web.StreamResponse:
     """The move itself: only this confirmed form moves the appointment."""
-    form = await read_form(request)
-    if isinstance(form, web.Response):
-        return form
-    appointment_id = request.match_info["appointment_id"]
-    token = manage_token(request)
-    refused = bot_check(request, Bucket.BOOKING)
-    if refused is not None:
-        return refused
-    found = await appointment(request, appointment_id, token)
-    if found is None:
-        return not_found(request)
+    opened = await _opened_form(request, Bucket.BOOKING)
+    if isinstance(opened, web.StreamResponse):
+        return opened
+    _form, appointment_id, token, found = opened
     start = request.query.get("start", "")
     moved = url(f"/manage/{appointment_id}", token=token, done="rescheduled")
     if already_at(found, start):
