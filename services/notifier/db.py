@@ -281,7 +281,7 @@ async def claim_due(
         "   ORDER BY due_at, created_at LIMIT $4 FOR UPDATE SKIP LOCKED)"
         " RETURNING id, appointment_id, kind, revision, language, attempts, deadline, recipient,"
         " recipient_hash, payload, correlation_id, superseded_by IS NOT NULL AS superseded,"
-        " coalesce(last_error = 'unknown_after_data', false) AS unknown_before,"
+        " unknown_outcomes > 0 AS unknown_before,"
         # The manage link in force now: a renewal after the mail was planned made its link void.
         " (SELECT a.manage_url FROM appointments a WHERE a.id = mails.appointment_id) AS current_manage_url,"
         " EXISTS (SELECT 1 FROM suppressions s WHERE s.recipient_hash = mails.recipient_hash) AS suppressed",
@@ -385,15 +385,24 @@ async def cancel_superseded(
 
 
 async def retry_later(
-    conn: asyncpg.Connection, mail_id: uuid.UUID, token: uuid.UUID, *, due_at: datetime, error: str
+    conn: asyncpg.Connection,
+    mail_id: uuid.UUID,
+    token: uuid.UUID,
+    *,
+    due_at: datetime,
+    error: str,
+    unknown: bool = False,
 ) -> bool:
+    """Give the mail back for a later try; `unknown`: no reply came after its data (counted apart)."""
     done = await conn.fetchval(
-        "UPDATE mails SET due_at = $3, last_error = $4, claim_token = NULL, claimed_until = NULL"
+        "UPDATE mails SET due_at = $3, last_error = $4, claim_token = NULL, claimed_until = NULL,"
+        " unknown_outcomes = unknown_outcomes + CASE WHEN $5 THEN 1 ELSE 0 END"
         " WHERE id = $1 AND claim_token = $2 AND status = 'pending' RETURNING true",
         mail_id,
         token,
         due_at,
         error,
+        unknown,
     )
     return bool(done)
 

@@ -207,7 +207,7 @@ async def _unknown(
     due = now + timedelta(seconds=settings.mail_unknown_retry_seconds)
     if mail.unknown_before or due >= mail.deadline:
         return await _fail(conn, mail, token, FailureReason.EXPIRED, UNKNOWN_AFTER_DATA, clock=clock, now=now)
-    if not await db.retry_later(conn, mail.id, token, due_at=due, error=UNKNOWN_AFTER_DATA):
+    if not await db.retry_later(conn, mail.id, token, due_at=due, error=UNKNOWN_AFTER_DATA, unknown=True):
         _lost(mail)
         return None
     log.warning(
