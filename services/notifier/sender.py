@@ -288,23 +288,29 @@ class MailSender:
         is not sent again at the end of the lease), otherwise given back to the other senders."""
         self._stopping = True
         self._wake.set()
+        # One deadline for all the waiting, so that the records below fit in the pod's grace period.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._settings.shutdown_timeout
         if self._task is not None:
             try:
-                await asyncio.wait_for(self._task, timeout=self._settings.shutdown_timeout + 1)
+                await asyncio.wait_for(self._task, timeout=max(0.1, deadline - loop.time()))
             except TimeoutError:
                 self._task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._task
         if self._in_flight:
-            await asyncio.wait(list(self._in_flight), timeout=self._settings.shutdown_timeout)
+            await asyncio.wait(list(self._in_flight), timeout=max(0.1, deadline - loop.time()))
         open_ = [(task, self._in_flight[task]) for task in list(self._in_flight)]
         for task, _ in open_:
             task.cancel()
-        for task, delivery in open_:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-            if task.cancelled():
-                await self._leave(delivery)
+        await asyncio.gather(*(task for task, _ in open_), return_exceptions=True)
+        # Recorded together, not one after another: twenty open mails must not outlast the grace period.
+        left = [self._leave(delivery) for task, delivery in open_ if task.cancelled()]
+        if left:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    asyncio.gather(*left, return_exceptions=True), timeout=MAIL_RECORD_SECONDS
+                )
         await self._unlisten()
         if self._smtp is not None:
             await self._smtp.close()
