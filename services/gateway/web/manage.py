@@ -33,7 +33,7 @@ from services.gateway.web.pages import (
     url,
     web_errors,
 )
-from services.gateway.web.steps import availability, parse_day, time_context
+from services.gateway.web.steps import availability, parse_day, same_instant, time_context
 from shared.web import CLOCK
 
 log = structlog.get_logger(__name__)
@@ -317,12 +317,7 @@ def already_at(found: dict[str, Any], start: str) -> bool:
     """Whether the appointment already starts at the time the customer asks to move it to: the move has
     happened (a second press on "Yes, move", the answer to the first one dropped by the browser, or "Back"
     to the confirmation afterwards). That time is no longer free because it is this appointment's."""
-    try:
-        start_at = datetime.fromisoformat(start)
-        current = datetime.fromisoformat(str(found.get("start") or ""))
-    except ValueError:
-        return False
-    return start_at.tzinfo is not None and current == start_at and found.get("status") != "cancelled"
+    return same_instant(start, str(found.get("start") or "")) and found.get("status") != "cancelled"
 
 
 async def _opened_form(
