@@ -4,9 +4,6 @@
 -- feed keeps it (its position is a cursor, its deliveries point at it) but does not hand it out; a
 -- subscription's delivery of it is recorded as `superseded` and never sent.
 
--- Stored after a newer revision of its appointment (decided under the feed lock when it is stored).
-ALTER TABLE event_feed ADD COLUMN superseded boolean NOT NULL DEFAULT false;
-
 -- The highest revision stored in the feed per appointment (`appointment:<id>`), and per subscription and
 -- appointment among the events the subscription wanted. Kept as long as an event of the appointment can
 -- still come (the feed's retention period, or the dead letters' where that is longer), after the last one.
@@ -34,6 +31,12 @@ INSERT INTO webhook_revisions (subscription_id, order_key, revision, seen_at)
 SELECT subscription_id, order_key, max(order_seq), max(created_at) FROM webhook_deliveries
  WHERE order_seq > 0 GROUP BY subscription_id, order_key;
 
+-- The two changes of existing tables come last and are quick, so that their exclusive locks are held
+-- for moments, not during the scans above (the consumer, the feed and the dispatcher keep working while
+-- the release rolls): a column with a constant default is not written row by row, and the wider CHECK
+-- is not validated (every existing row meets the narrower one it replaces).
+-- Stored after a newer revision of its appointment (decided under the feed lock when it is stored).
+ALTER TABLE event_feed ADD COLUMN superseded boolean NOT NULL DEFAULT false;
 ALTER TABLE webhook_deliveries DROP CONSTRAINT webhook_deliveries_status_check;
 ALTER TABLE webhook_deliveries ADD CONSTRAINT webhook_deliveries_status_check
-    CHECK (status IN ('pending', 'delivered', 'failed', 'superseded'));
+    CHECK (status IN ('pending', 'delivered', 'failed', 'superseded')) NOT VALID;
