@@ -547,6 +547,62 @@ async def active_wish_scope(conn: asyncpg.Connection, location_id: str) -> tuple
     return list(row["concerns"]), row["last"]
 
 
+async def locations_with_waiting_wishes(conn: asyncpg.Connection | asyncpg.Pool) -> list[str]:
+    rows = await conn.fetch("SELECT DISTINCT location_id FROM wishes WHERE status IN ('waiting', 'offered')")
+    return [row["location_id"] for row in rows]
+
+
+async def horizon_seen(conn: asyncpg.Connection | asyncpg.Pool, location_id: str) -> date | None:
+    """The last day of the location's horizon that has been freed for the waiting wishes (None: none)."""
+    seen: date | None = await conn.fetchval(
+        "SELECT last_day FROM waiting_horizon WHERE location_id = $1", location_id
+    )
+    return seen
+
+
+async def claim_horizon(
+    conn: asyncpg.Connection, location_id: str, now: datetime
+) -> tuple[bool, date | None]:
+    """Lock the location's horizon row for this transaction: (False, None) when another replica holds it
+    (it frees the new days right now), else (True, the last day freed before, or None)."""
+    await conn.execute(
+        "INSERT INTO waiting_horizon (location_id, updated_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        location_id,
+        now,
+    )
+    row = await conn.fetchrow(
+        "SELECT last_day FROM waiting_horizon WHERE location_id = $1 FOR UPDATE SKIP LOCKED", location_id
+    )
+    return (False, None) if row is None else (True, row["last_day"])
+
+
+async def set_horizon(conn: asyncpg.Connection, location_id: str, last_day: date, now: datetime) -> None:
+    """A shorter horizon (a lowered `max_days`) keeps the later day: its days were offered already."""
+    await conn.execute(
+        "UPDATE waiting_horizon SET last_day = GREATEST(last_day, $2), updated_at = $3"
+        " WHERE location_id = $1",
+        location_id,
+        last_day,
+        now,
+    )
+
+
+async def horizon_scope(
+    conn: asyncpg.Connection, location_id: str
+) -> tuple[list[str], date | None, datetime | None]:
+    """The concerns that confirmed wishes at the location wait for, the latest of their dates, and when
+    the oldest of them was registered."""
+    row = await conn.fetchrow(
+        "SELECT array_agg(DISTINCT concern_id) AS concerns, max(latest_date) AS last,"
+        " min(registered_at) AS since FROM wishes"
+        " WHERE location_id = $1 AND status IN ('waiting', 'offered')",
+        location_id,
+    )
+    if row is None or row["concerns"] is None:
+        return [], None, None
+    return list(row["concerns"]), row["last"], row["since"]
+
+
 # --- ends without the customer -----------------------------------------------------------------------
 
 

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from services.booking.domain import LocationConfig, Slot, candidate_slots, cutoff_of
+from services.booking.domain import LocationConfig, Slot, candidate_slots, cutoff_of, last_bookable_day
 from shared.clock import BERLIN
 from shared.errors import ConflictError, OTVError
 from shared.events.catalog import LeadTime
@@ -181,6 +181,31 @@ def added_capacity(
             for point in range(before.get(slot.start_ts, 0) + 1, slot.points + 1):
                 found[(slot.group_id, point, slot.start_ts)] = (slot.group_id, point, slot.start, slot.end)
     return sorted(found.values(), key=lambda item: (item[2], item[0], item[1]))
+
+
+def entered_horizon(
+    config: LocationConfig,
+    concern_ids: Iterable[str],
+    seen: date | None,
+    since: datetime,
+    latest: date,
+    now: datetime,
+) -> list[tuple[str, datetime, datetime]]:
+    """R45 with R19: the days that entered the location's booking horizon since the wishes were checked
+    against it, as freed ranges `(group, start, end)` of the wishes' groups (any service point: the whole
+    day is new). Such a day was beyond the horizon when the oldest wish was registered (its free check
+    stopped there) and after `seen`, the last day freed before; none after the wishes' latest date."""
+    lead = config.snapshot.lead_time
+    first = since.astimezone(BERLIN).date() + timedelta(days=lead.max_days + 1)
+    if seen is not None:
+        first = max(first, seen + timedelta(days=1))
+    last = min(last_bookable_day(now, lead), latest)
+    if first > last:
+        return []
+    groups = sorted({concern.group_id for c in set(concern_ids) if (concern := config.concern(c))})
+    start = datetime.combine(first, time.min, BERLIN)
+    end = datetime.combine(last + timedelta(days=1), time.min, BERLIN)
+    return [(group, start, end) for group in groups]
 
 
 def check_latest_date(latest_date: date, today: date) -> str | None:

@@ -40,6 +40,7 @@ from services.booking.domain import (
     candidate_slots,
     field_error,
     free_points,
+    last_bookable_day,
     local_text,
     new_reference,
 )
@@ -55,6 +56,7 @@ from services.booking.waiting_domain import (
     Wish,
     added_capacity,
     check_latest_date,
+    entered_horizon,
     offer_expiry,
     slots_in,
 )
@@ -483,6 +485,7 @@ async def run_matcher(deps: Deps) -> dict[str, int]:
     counts["wishes_expired"] = await expire_wishes(deps)
     counts["fulfilled"] = await announce_ended(deps)
     counts["capacity_changes"] = await apply_catalog_changes(deps)
+    counts["horizon_days"] = await free_horizon_days(deps)
     counts["offers_made"] = await offer_freed_capacity(deps)
     if any(counts.values()):
         log.info("waiting_list_matched", **counts)
@@ -586,6 +589,38 @@ async def apply_catalog_changes(deps: Deps) -> int:
                     )
             await wdb.finish_catalog_change(conn, change_id, now)
     return len(changes)
+
+
+async def free_horizon_days(deps: Deps) -> int:
+    """R45 with R19: at midnight a new day enters each location's booking horizon (today + `max_days`),
+    and its slots go to the waiting wishes in order of registration before anybody else can book them,
+    as a new window's would. Once per location and day, whichever replica comes first (the horizon row
+    is locked meanwhile). A raised `max_days` is a catalog change (`apply_catalog_changes`) as well; the
+    same days freed twice offer nothing twice (one open offer per slot and per wish)."""
+    now = deps.clock.now()
+    freed = 0
+    for location_id in await wdb.locations_with_waiting_wishes(deps.pool):
+        try:
+            config = await deps.catalog.get(deps.pool, location_id)
+        except NotFoundError:
+            continue
+        horizon = last_bookable_day(now, config.snapshot.lead_time)
+        seen = await wdb.horizon_seen(deps.pool, location_id)
+        if seen is not None and seen >= horizon:
+            continue  # the usual case: this day's new day is done
+        async with db.transaction(deps.pool) as conn:
+            claimed, seen = await wdb.claim_horizon(conn, location_id, now)
+            if not claimed or (seen is not None and seen >= horizon):
+                continue  # another replica frees it right now, or has just done so
+            concerns, latest, since = await wdb.horizon_scope(conn, location_id)
+            if concerns and latest is not None and since is not None:
+                for group_id, start, end in entered_horizon(config, concerns, seen, since, latest, now):
+                    await wdb.insert_freed(
+                        conn, location_id, group_id, start, end, "capacity", now, now, point=None
+                    )
+                    freed += 1
+            await wdb.set_horizon(conn, location_id, horizon, now)
+    return freed
 
 
 async def offer_freed_capacity(deps: Deps) -> int:

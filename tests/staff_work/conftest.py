@@ -36,6 +36,7 @@ TABLES = (
     "waiting_offers",
     "waiting_freed",
     "waiting_catalog_changes",
+    "waiting_horizon",
     "wishes",
     "appointments",
     "holds",

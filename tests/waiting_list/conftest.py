@@ -28,7 +28,7 @@ from tests.conftest import purge_test_queues, svc_settings
 from tools.mailsink import MailSink, StoredMessage
 
 BASE = "https://termine.example"
-WAITING_TABLES = ("waiting_offers", "waiting_freed", "waiting_catalog_changes", "wishes")
+WAITING_TABLES = ("waiting_offers", "waiting_freed", "waiting_catalog_changes", "waiting_horizon", "wishes")
 LINK = re.compile(r"https?://[^\s\"'<>]+/waiting-list/([0-9a-f-]{36})(/[a-z]+)?\?token=([A-Za-z0-9_\-]+)")
 MANAGE = re.compile(r"/manage/([0-9a-f-]{36})\?token=([A-Za-z0-9_\-]+)")
 
