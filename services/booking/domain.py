@@ -384,8 +384,8 @@ def last_bookable_day(now: datetime, lead: LeadTime) -> date:
     return now.astimezone(BERLIN).date() + timedelta(days=lead.max_days)
 
 
-def day_open_at(day: date, now: datetime, lead: LeadTime) -> bool:
-    return now < cutoff_of(day, lead) and day <= last_bookable_day(now, lead)
+def day_open_at(day: date, now: datetime, lead: LeadTime, *, horizon: bool = True) -> bool:
+    return now < cutoff_of(day, lead) and (not horizon or day <= last_bookable_day(now, lead))
 
 
 def earliest_start(now: datetime, lead: LeadTime) -> int:
@@ -489,9 +489,17 @@ def days(first: date, last: date) -> Iterator[date]:
 
 
 def candidate_slots(
-    config: LocationConfig, concern: ConcernOffer, first: date, last: date, now: datetime
+    config: LocationConfig,
+    concern: ConcernOffer,
+    first: date,
+    last: date,
+    now: datetime,
+    *,
+    horizon: bool = True,
 ) -> list[Slot]:
-    """The slots customers may book in the range by the calendar and the time rules, capacity aside."""
+    """The slots customers may book in the range by the calendar and the time rules, capacity aside.
+    `horizon=False` leaves out the booking horizon (R19), which limits customers, not staff: a mass change
+    (R44) moves customers to the days after it rather than cancel their appointments."""
     snapshot = config.snapshot
     if not snapshot.active:
         return []
@@ -499,7 +507,7 @@ def candidate_slots(
     not_before = earliest_start(now, lead)
     found: list[Slot] = []
     for day in days(first, last):
-        if not day_open_at(day, now, lead) or day_blocked_reason(config, concern, day) is not None:
+        if not day_open_at(day, now, lead, horizon=horizon) or day_blocked_reason(config, concern, day):
             continue
         found.extend(slot for slot in grid_slots(config, concern, day) if slot.start_ts >= not_before)
     return found

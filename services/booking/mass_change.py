@@ -207,7 +207,10 @@ def _propose(
         return None
     duration = a.end - a.start
     last = request.last or request.date
-    for slot in candidate_slots(config, concern, request.date, last + timedelta(days=SEARCH_DAYS), now):
+    # Past the customers' horizon too (R19 limits customers): near it the four weeks after a closure
+    # would shrink to a day or none, and its customers be cancelled though later places are free.
+    until = last + timedelta(days=SEARCH_DAYS)
+    for slot in candidate_slots(config, concern, request.date, until, now, horizon=False):
         # Within the changed days only on the points that stay, and never earlier than the original: a
         # closure's customer is moved out of all of its days at once (one notice, R44), not into its rest.
         in_range = request.date <= slot.start.astimezone(BERLIN).date() <= last
