@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, time, timedelta
 from functools import lru_cache
 from typing import Annotated
 
 import holidays
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from shared.clock import BERLIN
 
@@ -17,6 +17,7 @@ __all__ = [
     "EARLIEST_DAY",
     "LATEST_DAY",
     "CalendarDay",
+    "WallTime",
     "day_list_available",
     "holiday_name",
     "in_calendar",
@@ -27,6 +28,17 @@ __all__ = [
 # before time arithmetic on them overflows (a Berlin midnight of year 1 is not a UTC instant).
 EARLIEST_DAY, LATEST_DAY = date(2000, 1, 1), date(2999, 12, 31)
 CalendarDay = Annotated[date, Field(ge=EARLIEST_DAY, le=LATEST_DAY)]
+
+
+def _without_offset(value: time) -> time:
+    if value.tzinfo is not None:
+        raise ValueError("a Berlin wall-clock time, without offset")
+    return value
+
+
+# A time of day on the Berlin wall clock (opening windows, a wish's times). A time with an offset is
+# refused at the edge: it cannot be compared with a wall-clock time, and dropping it would shift the time.
+WallTime = Annotated[time, AfterValidator(_without_offset)]
 
 
 def in_calendar(day: date) -> bool:
