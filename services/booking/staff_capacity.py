@@ -24,6 +24,7 @@ import asyncpg
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.calendar import WallTime
 from shared.clock import BERLIN
 from shared.errors import NotFoundError
 from shared.identity import Role
@@ -38,8 +39,8 @@ class _In(BaseModel):
 
 class WindowIn(_In):
     weekday: int = Field(ge=0, le=6)
-    start: time
-    end: time
+    start: WallTime  # compared with the appointments' Berlin wall-clock times
+    end: WallTime
     service_points: int = Field(ge=0, le=200)
     evening: bool = False
     valid_from: date | None = None

@@ -4,7 +4,7 @@ not validate becomes a 422 naming it (shared.web.parse_json / parse_query)."""
 from __future__ import annotations
 
 import re
-from datetime import date, time
+from datetime import date
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -16,6 +16,7 @@ from pydantic import (
     StringConstraints,
 )
 
+from shared.calendar import WallTime
 from shared.events.catalog import GroupKind, Mode
 from shared.web import blank_is_none
 
@@ -112,8 +113,9 @@ class GroupPatch(_Body):
 
 class WindowIn(_Body):
     weekday: int = Field(ge=0, le=6, description="0 = Monday")
-    start: time
-    end: time
+    # Berlin wall clock, without offset.
+    start: WallTime
+    end: WallTime
     service_points: int = Field(ge=1, le=200)
     evening: bool = False
     valid_from: date | None = None
