@@ -148,11 +148,33 @@ def offered_minutes(
             continue
         if window.valid_until is not None and day > window.valid_until:
             continue
-        start = datetime.combine(day, window.start)
-        end = datetime.combine(day, window.end)
-        minutes = max(0, int((end - start).total_seconds() // 60)) * points
+        minutes = window_minutes(day, window.start, window.end) * points
         groups[window.group_id] = groups.get(window.group_id, 0) + minutes
     return groups
+
+
+def _exists_once(wall: datetime) -> bool:
+    """Whether a Berlin wall-clock time is one instant: not in the hour the clocks skip in March, nor in
+    the one they repeat in October (booking offers no slot there)."""
+    aware = wall.replace(tzinfo=BERLIN)
+    if aware.astimezone(UTC).astimezone(BERLIN).replace(tzinfo=None) != wall:
+        return False
+    return aware.utcoffset() == wall.replace(tzinfo=BERLIN, fold=1).utcoffset()
+
+
+def window_minutes(day: date, start: time, end: time) -> int:
+    """The real minutes a window offers on `day`. On the Sundays the clocks change, the wall clock's length
+    is not the real one, and booking sells no slot in the skipped or repeated hour: those minutes count
+    for nothing, the others one real minute each."""
+    wall, wall_end = datetime.combine(day, start), datetime.combine(day, end)
+    midnight = datetime.combine(day, time(0), BERLIN)
+    if midnight.utcoffset() == datetime.combine(day + timedelta(days=1), time(0), BERLIN).utcoffset():
+        return max(0, int((wall_end - wall).total_seconds() // 60))
+    minutes = 0
+    while wall < wall_end:  # a minute at a time on two days a year
+        minutes += _exists_once(wall)
+        wall += timedelta(minutes=1)
+    return minutes
 
 
 def group_names(snapshot: dict[str, Any] | None) -> dict[str, str]:
