@@ -5,10 +5,12 @@ Every step is photographed into tests/artifacts/screenshots/."""
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 import pytest
 from playwright.async_api import Browser, Page, expect
 
+from shared.clock import BERLIN
 from tests.web.conftest import (
     DESKTOP,
     PHONE,
@@ -319,7 +321,7 @@ async def test_an_evening_slot_needs_the_self_declaration(stack: Stack, browser:
 async def test_the_calendar_reaches_the_last_day_that_booking_takes(stack: Stack, browser: Browser) -> None:
     """At 07:30 today's booking closed at 06:00, so the eight weeks of the calendar start tomorrow and end on
     the 56th day ahead (3 May 2027), the last day of the location's horizon, which the service centre can
-    book too (between midnight and 06:00, while today is still open, the eight weeks end a day earlier)."""
+    book too."""
     context = await new_context(browser, DESKTOP)
     page = await context.new_page()
     await to_the_calendar(page, stack, "veraenderung")
@@ -329,3 +331,26 @@ async def test_the_calendar_reaches_the_last_day_that_booking_takes(stack: Stack
     await expect(page.locator("#slots-title")).to_contain_text("3. Mai 2027")
     await expect(page.locator("button.slot").first).to_be_visible()
     await context.close()
+
+
+@pytest.mark.req("R19")
+async def test_before_six_the_calendar_offers_today_and_still_the_last_day_that_booking_takes(
+    stack: Stack, browser: Browser
+) -> None:
+    """At 05:30 today's booking is still open until 06:00: the calendar starts today and reaches the 56th
+    day ahead (3 May 2027) all the same, one day more than eight weeks."""
+    before = stack.clock.now()
+    stack.clock.set(datetime(2027, 3, 8, 5, 30, tzinfo=BERLIN))
+    try:
+        context = await new_context(browser, DESKTOP)
+        page = await context.new_page()
+        await to_the_calendar(page, stack, "veraenderung")
+        days = page.locator(".calendar td.has-slots a")
+        assert "day=2027-03-08" in (await days.first.get_attribute("href") or "")
+        assert "day=2027-05-03" in (await days.last.get_attribute("href") or "")
+        await days.last.click()
+        await expect(page.locator("#slots-title")).to_contain_text("3. Mai 2027")
+        await expect(page.locator("button.slot").first).to_be_visible()
+        await context.close()
+    finally:
+        stack.clock.set(before)

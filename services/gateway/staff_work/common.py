@@ -350,24 +350,26 @@ async def free_slots(
     first: date | None = None,
 ) -> list[dict[str, Any]]:
     """The next free slots of a concern from today, or from a later day `first` (a caller who wants a
-    day in three weeks), on: booking's public availability, eight weeks."""
+    day in three weeks), on: booking's public availability, eight weeks, and from today up to the last
+    day booking takes (today + 56 days, R19): one day more, asked for when the eight weeks are not full."""
     first = max(first or today(request), today(request))
-    status, data = await upstream.call(
-        request,
-        "booking",
-        "GET",
-        f"/api/v1/locations/{location_id}/availability",
-        params={
-            "concern": concern_id,
-            "mode": mode,
-            "from": first.isoformat(),
-            "to": (first + timedelta(days=HORIZON_DAYS - 1)).isoformat(),
-        },
-    )
-    if status in (404, 409, 422):
-        return []
-    if status != 200 or not isinstance(data, dict):
-        raise UpstreamError(status, data)
+    last = max(first + timedelta(days=HORIZON_DAYS - 1), today(request) + timedelta(days=HORIZON_DAYS))
     now = request.app[CLOCK].now()
-    slots = [s for s in data.get("slots") or [] if isinstance(s, dict) and moment(s.get("start"))]
-    return [s for s in slots if (moment(s["start"]) or now) > now][:limit]
+    found: list[dict[str, Any]] = []
+    while first <= last and len(found) < limit:
+        until = min(last, first + timedelta(days=HORIZON_DAYS - 1))
+        status, data = await upstream.call(
+            request,
+            "booking",
+            "GET",
+            f"/api/v1/locations/{location_id}/availability",
+            params={"concern": concern_id, "mode": mode, "from": first.isoformat(), "to": until.isoformat()},
+        )
+        if status in (404, 409, 422):
+            return []
+        if status != 200 or not isinstance(data, dict):
+            raise UpstreamError(status, data)
+        slots = [s for s in data.get("slots") or [] if isinstance(s, dict) and moment(s.get("start"))]
+        found += [s for s in slots if (moment(s["start"]) or now) > now]
+        first = until + timedelta(days=1)
+    return found[:limit]

@@ -116,11 +116,15 @@ def today(request: web.Request) -> date:
 
 
 def first_open_day(request: web.Request) -> date:
-    """The first day customers can still book: today until the day's cutoff (06:00, R19), then tomorrow.
-    The calendar's eight weeks start there, so that they reach the last day booking takes (today + the
-    location's horizon of at most 56 days)."""
+    """The first day customers can still book: today until the day's cutoff (06:00, R19), then tomorrow."""
     now = request.app[CLOCK].now().astimezone(BERLIN)
     return now.date() if now.time() < BOOKING_CUTOFF else now.date() + timedelta(days=1)
+
+
+def last_open_day(request: web.Request) -> date:
+    """The last day booking may take: today + the longest horizon (56 days, R19), whatever the hour. Before
+    06:00 the calendar runs from today to that day: one day more than booking answers at once."""
+    return today(request) + timedelta(days=HORIZON_DAYS)
 
 
 def render(

@@ -34,6 +34,7 @@ from services.gateway.web.pages import (
     fmt_time,
     grouped,
     lang,
+    last_open_day,
     local,
     locations,
     notes,
@@ -248,25 +249,25 @@ async def concern_submit(request: web.Request) -> web.StreamResponse:
 async def availability(
     request: web.Request, location_id: str, concern_id: str, mode: str
 ) -> list[dict[str, Any]]:
-    first = first_open_day(request)
-    answer = await call(
-        request,
-        "booking",
-        "GET",
-        f"/api/v1/locations/{location_id}/availability",
-        params={
-            "concern": concern_id,
-            "mode": mode,
-            "from": first.isoformat(),
-            "to": (first + timedelta(days=HORIZON_DAYS - 1)).isoformat(),
-        },
-        language=lang(),
-    )
-    if not answer.ok or not isinstance(answer.body, dict):
-        if answer.status in (404, 409, 422):
-            return []
-        raise UpstreamUnavailable("booking")
-    return [s for s in answer.body.get("slots", []) if isinstance(s, dict) and "start" in s]
+    first, last = first_open_day(request), last_open_day(request)
+    slots: list[dict[str, Any]] = []
+    while first <= last:  # eight weeks at a time: before 06:00 a second question for the last day
+        until = min(last, first + timedelta(days=HORIZON_DAYS - 1))
+        answer = await call(
+            request,
+            "booking",
+            "GET",
+            f"/api/v1/locations/{location_id}/availability",
+            params={"concern": concern_id, "mode": mode, "from": first.isoformat(), "to": until.isoformat()},
+            language=lang(),
+        )
+        if not answer.ok or not isinstance(answer.body, dict):
+            if answer.status in (404, 409, 422):
+                return []
+            raise UpstreamUnavailable("booking")
+        slots += [s for s in answer.body.get("slots", []) if isinstance(s, dict) and "start" in s]
+        first = until + timedelta(days=1)
+    return slots
 
 
 def calendar(
@@ -276,8 +277,7 @@ def calendar(
     per_day: dict[date, int] = {}
     for slot in slots:
         per_day[local(slot["start"]).date()] = per_day.get(local(slot["start"]).date(), 0) + 1
-    first = first_open_day(request)
-    last = first + timedelta(days=HORIZON_DAYS - 1)
+    first, last = first_open_day(request), last_open_day(request)
     months: list[dict[str, Any]] = []
     day = first.replace(day=1)
     while day <= last:
