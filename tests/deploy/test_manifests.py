@@ -85,6 +85,16 @@ def deployment_of(service: str) -> dict[str, Any]:
     return by_name("Deployment")[f"otv-{service}"]
 
 
+def hpas_of(deployment: dict[str, Any]) -> list[dict[str, Any]]:
+    """The HorizontalPodAutoscalers that scale this Deployment."""
+    return [
+        h
+        for h in of_kind("HorizontalPodAutoscaler")
+        if h["spec"]["scaleTargetRef"]["kind"] == "Deployment"
+        and h["spec"]["scaleTargetRef"]["name"] == deployment["metadata"]["name"]
+    ]
+
+
 def selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
     return all(labels.get(k) == v for k, v in selector.get("matchLabels", {}).items())
 
@@ -156,7 +166,9 @@ def test_the_kustomize_build_is_valid_too() -> None:
 @pytest.mark.parametrize("service", SERVICE_NAMES)
 def test_every_service_runs_replicated_with_readiness_and_liveness_probes(service: str) -> None:
     deployment = deployment_of(service)
-    assert deployment["spec"]["replicas"] >= 2
+    hpas = hpas_of(deployment)
+    # With an HPA the HPA's floor counts (the Deployment must not name a count: see the test below).
+    assert (hpas[0]["spec"]["minReplicas"] if hpas else deployment["spec"]["replicas"]) >= 2
     pod = deployment["spec"]["template"]["spec"]
     (container,) = pod["containers"]
     assert container["command"] == ["python", "-m", f"services.{service}"]
@@ -222,6 +234,24 @@ def test_gateway_and_booking_scale_with_a_horizontal_pod_autoscaler(service: str
     assert spec["scaleTargetRef"]["kind"] == "Deployment"
     assert 2 <= spec["minReplicas"] < spec["maxReplicas"]
     assert spec["metrics"], "an HPA needs a metric"
+
+
+def test_no_deployment_that_an_hpa_scales_names_a_replica_count() -> None:
+    """`kubectl apply -k` (every release) sends the manifest's `spec.replicas`: a Deployment that names one
+    is scaled back to it under load (6 booking pods to 2 in the middle of a Monday morning) until the HPA
+    scales out again. Without the field the HPA alone sets the count (its `minReplicas` is the floor)."""
+    scaled = [d for d in of_kind("Deployment") if hpas_of(d)]
+    assert {d["metadata"]["name"] for d in scaled} == {f"otv-{s}" for s in HPA_SERVICES}
+    for deployment in scaled:
+        assert "replicas" not in deployment["spec"], deployment["metadata"]["name"]
+    # The other Deployments keep their count, and the restore step that starts OTV again says so.
+    for deployment in of_kind("Deployment"):
+        if not hpas_of(deployment):
+            assert deployment["spec"]["replicas"] >= 2, deployment["metadata"]["name"]
+    notes = (DEPLOY / "README.md").read_text(encoding="utf-8")
+    restore = notes[notes.index("**Restore to a moment T") : notes.index("**What a restore to T undoes")]
+    assert "replicas: 2" not in restore
+    assert "kubectl -n otv scale deployment" in restore and "--replicas=2" in restore.split("6.", 1)[1]
 
 
 def test_the_design_has_no_cronjob_because_the_services_schedule_their_own_work() -> None:
