@@ -534,7 +534,7 @@ def test_the_dockerfile_runs_as_a_non_root_user_with_a_health_check() -> None:
     instructions = dockerfile_instructions()
     froms = [rest for keyword, rest in instructions if keyword == "FROM"]
     args = dict(rest.split("=", 1) for keyword, rest in instructions if keyword == "ARG" and "=" in rest)
-    assert args.get("PYTHON_IMAGE") == "python:3.11-slim"
+    assert args.get("PYTHON_IMAGE", "").startswith("python:3.11.")
     assert all(f.startswith("${PYTHON_IMAGE}") for f in froms)
     final_stage = instructions[max(i for i, (k, _) in enumerate(instructions) if k == "FROM") :]
     users = [rest for keyword, rest in final_stage if keyword == "USER"]
@@ -550,6 +550,21 @@ def test_the_dockerfile_runs_as_a_non_root_user_with_a_health_check() -> None:
     ignored = (DEPLOY / "Dockerfile.dockerignore").read_text(encoding="utf-8")
     for copied in re.findall(r"^COPY (?!--from)(\S+)", (DEPLOY / "Dockerfile").read_text(), re.M):
         assert f"!{copied}" in ignored, f"{copied} is copied but excluded from the build context"
+
+
+def test_the_base_image_is_pinned_so_that_a_rebuild_of_a_release_gets_the_same_system() -> None:
+    """A floating `python:3.11-slim` moves to another Python patch release and Debian release (OpenSSL,
+    libc) under the same OTV tag: a rebuild of one git tag would not be the image that was scanned."""
+    instructions = dockerfile_instructions()
+    args = dict(rest.split("=", 1) for keyword, rest in instructions if keyword == "ARG" and "=" in rest)
+    image = args["PYTHON_IMAGE"]
+    match = re.fullmatch(r"python:3\.11\.(\d+)-slim-([a-z]+)@sha256:([0-9a-f]{64})", image)
+    assert match, f"{image}: pin the patch release, the Debian release and the digest"
+    notes = (DEPLOY / "README.md").read_text(encoding="utf-8")
+    table_row = next(line for line in notes.splitlines() if line.startswith("| `Dockerfile`"))
+    assert f"3.11.{match.group(1)}" in table_row and match.group(2) in table_row
+    # How to move the pin on: the command that gives the new digest.
+    assert "docker buildx imagetools inspect" in notes and "PYTHON_IMAGE" in notes
 
 
 def test_the_runtime_requirements_are_the_locked_closure_of_the_runtime_dependencies() -> None:
