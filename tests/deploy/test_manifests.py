@@ -43,7 +43,11 @@ K8S = DEPLOY / "k8s"
 KUBERNETES_VERSION = "1.32.0"
 HPA_SERVICES = ("gateway", "booking")
 # Files of deploy/k8s that kustomization.yaml leaves out on purpose (its header says why).
-NOT_IN_KUSTOMIZATION = {"secrets.example.yaml", "migrate-job.yaml", "rabbitmq/rabbitmq-cluster.yaml"}
+NOT_IN_KUSTOMIZATION = {
+    "secrets.example.yaml",
+    "migrate/migrate-job.yaml",
+    "rabbitmq/rabbitmq-cluster.yaml",
+}
 SETTINGS_CLASSES = (GatewaySettings, CatalogSettings, BookingSettings, NotifierSettings, ReportingSettings)
 
 
@@ -159,6 +163,125 @@ def test_the_kustomize_build_is_valid_too() -> None:
         kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
         kinds.append(doc["kind"])
     assert kinds.count("Deployment") == len(SERVICE_NAMES)
+
+
+# --- Kubernetes: the release's image ---------------------------------------------------------------------
+RELEASE = K8S / "release"  # the kustomize component that names the image's registry and tag, once
+MIGRATE = K8S / "migrate"  # the migrations Job's own kustomization (applied before the Deployments)
+OPERATORS_IMAGE = "harbor.jobcenter.local/otv"
+
+
+def release_image() -> tuple[str, str]:
+    """(the placeholder the manifests name, the image the release component puts in its place)."""
+    component = yaml.safe_load((RELEASE / "kustomization.yaml").read_text(encoding="utf-8"))
+    assert component["kind"] == "Component"
+    (entry,) = component["images"]
+    return entry["name"], f"{entry['newName']}:{entry['newTag']}"
+
+
+def release_section() -> str:
+    notes = (DEPLOY / "README.md").read_text(encoding="utf-8")
+    return notes[notes.index("### 5. Each release") : notes.index("## Backup and restore")]
+
+
+def code_lines(markdown: str) -> list[str]:
+    """The commands of the indented code blocks, a line ending in a backslash joined with the next."""
+    joined: list[str] = []
+    for line in (line[4:] for line in markdown.splitlines() if line.startswith("    ")):
+        if joined and joined[-1].endswith("\\"):
+            joined[-1] = joined[-1][:-1] + line.strip()
+        else:
+            joined.append(line.strip())
+    return joined
+
+
+def built_images(directory: Path) -> dict[str, str]:
+    """`kubectl kustomize` of a directory: the image of every container, by kind/name/container."""
+    kubectl = shutil.which("kubectl")
+    assert kubectl is not None
+    built = subprocess.run(
+        [kubectl, "kustomize", str(directory)], capture_output=True, text=True, timeout=60, check=True
+    ).stdout
+    images = {}
+    for doc in yaml.safe_load_all(built):
+        if doc["kind"] in ("Deployment", "Job"):
+            for container in containers_of(doc["spec"]["template"]["spec"]):
+                images[f"{doc['kind']}/{doc['metadata']['name']}/{container['name']}"] = container["image"]
+    return images
+
+
+def test_every_otv_container_names_the_placeholder_that_the_release_component_replaces() -> None:
+    """The operator sets the registry and the tag in one file (k8s/release/kustomization.yaml), never in
+    the manifests: a manifest that names the image itself would escape the replacement."""
+    placeholder, image = release_image()
+    assert ":" not in placeholder and "/" not in placeholder and image.split(":")[0] != placeholder
+    pods = list(pod_specs())
+    assert {name for name, _ in pods} >= {"Job/otv-migrate", *(f"Deployment/otv-{s}" for s in SERVICE_NAMES)}
+    for name, pod in pods:
+        for container in containers_of(pod):
+            assert container["image"] == placeholder, f"{name} {container['name']}: {container['image']}"
+    for directory in (K8S, MIGRATE):
+        kustomization = yaml.safe_load((directory / "kustomization.yaml").read_text(encoding="utf-8"))
+        assert "images" not in kustomization, directory
+        components = [(directory / c).resolve() for c in kustomization["components"]]
+        assert components == [RELEASE.resolve()], directory
+
+
+def test_the_release_steps_run_the_migrations_of_the_operators_registry_and_tag(tmp_path: Path) -> None:
+    """The release's Job once ran the old image after the registry had been replaced as the README said:
+    its sed matched only `registry.example/otv`, so the Job migrated nothing, completed, and the new pods
+    went ready on the old schema. The README's own commands, run on a copy whose release component names
+    another registry and a new tag, must give that image to both containers of the Job and to every
+    Deployment."""
+    if shutil.which("kubectl") is None:
+        pytest.skip("kubectl is not installed (the files are checked above)")
+    section = release_section()
+    # No rewriting of a manifest on its way to the cluster, and no registry of the example.
+    assert "kubectl apply -f -" not in section and "registry.example" not in section
+    root = tmp_path / "repo"
+    shutil.copytree(K8S, root / "deploy" / "k8s")
+    component_path = root / "deploy" / "k8s" / "release" / "kustomization.yaml"
+    component = yaml.safe_load(component_path.read_text(encoding="utf-8"))
+    component["images"][0] |= {"newName": OPERATORS_IMAGE, "newTag": "0.2.0"}
+    component_path.write_text(yaml.safe_dump(component), encoding="utf-8")
+    wanted = f"{OPERATORS_IMAGE}:0.2.0"
+
+    commands = code_lines(section)
+    (job_command,) = [c for c in commands if c.startswith("kubectl apply -k deploy/k8s/migrate")]
+    rendered = subprocess.run(
+        ["bash", "-c", job_command.replace("kubectl apply -k", "kubectl kustomize")],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    (job,) = [d for d in yaml.safe_load_all(rendered) if d["kind"] == "Job"]
+    assert [c["image"] for c in containers_of(job["spec"]["template"]["spec"])] == [wanted, wanted]
+
+    deployments = built_images(root / "deploy" / "k8s")
+    assert len(deployments) == len(SERVICE_NAMES) and set(deployments.values()) == {wanted}
+    # The image the "consumers first" rollout sets by hand comes from the same place.
+    (image_line,) = [c for c in commands if c.startswith("IMAGE=")]
+    derived = subprocess.run(
+        ["bash", "-c", f'{image_line}; printf %s "$IMAGE"'],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    assert derived == wanted
+    assert "=$IMAGE" in section
+
+
+def test_the_shipped_release_component_gives_the_job_and_the_deployments_one_image() -> None:
+    if shutil.which("kubectl") is None:
+        pytest.skip("kubectl is not installed (the files are checked above)")
+    _, image = release_image()
+    images = built_images(MIGRATE) | built_images(K8S)
+    assert len(images) == 2 + len(SERVICE_NAMES)
+    assert set(images.values()) == {image}
 
 
 # --- Kubernetes: what operating OTV needs ---------------------------------------------------------------
