@@ -458,4 +458,5 @@ def staff_identity(request: web.Request) -> StaffIdentity:
         settings.internal_secret,
         request.app[CLOCK].now(),
         target=request_target(settings.service_name, request.method, request.path),
+        accepted=settings.internal_secret_accepted,
     )

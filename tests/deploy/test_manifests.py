@@ -181,7 +181,8 @@ def release_image() -> tuple[str, str]:
 
 def release_section() -> str:
     notes = (DEPLOY / "README.md").read_text(encoding="utf-8")
-    return notes[notes.index("### 5. Each release") : notes.index("## Backup and restore")]
+    start = notes.index("### 5. Each release")
+    return notes[start : notes.index("\n#", start)]
 
 
 def code_lines(markdown: str) -> list[str]:
