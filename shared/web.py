@@ -204,7 +204,7 @@ async def database_ready(app: web.Application) -> str | None:
     return None
 
 
-MIGRATIONS_FIX = "run the migrations Job of this release (deploy/README.md, '5. Each release')"
+MIGRATIONS_FIX = "run the migrations Job of this release (deploy/README.md, '4. Each release')"
 
 
 class SchemaReadiness:

@@ -28,6 +28,7 @@ from services.booking.config import Settings as BookingSettings
 from services.catalog.config import Settings as CatalogSettings
 from services.gateway.config import Settings as GatewaySettings
 from services.gateway.proxy import parse_networks
+from services.gateway.staff.commands import COMMANDS as GATEWAY_COMMANDS
 from services.gateway.staff.forwarding import ACTION_SEGMENTS
 from services.notifier.config import Settings as NotifierSettings
 from services.reporting.commands import COMMANDS as REPORTING_COMMANDS
@@ -181,7 +182,7 @@ def release_image() -> tuple[str, str]:
 
 def release_section() -> str:
     notes = (DEPLOY / "README.md").read_text(encoding="utf-8")
-    start = notes.index("### 5. Each release")
+    start = notes.index("### 4. Each release")
     return notes[start : notes.index("\n#", start)]
 
 
@@ -557,6 +558,22 @@ def test_every_secret_the_manifests_name_is_explained_to_the_operator() -> None:
     secrets_section = notes[notes.index("### 3. Secrets") : notes.index("### 4.")]
     for name in named:
         assert name in by_name("Secret") or f"`{name}`" in secrets_section, name
+
+
+def test_the_first_administrator_comes_after_the_first_release_and_compose_says_how() -> None:
+    """Followed in order, the cluster's steps once asked for `kubectl exec deploy/otv-gateway` before any
+    step had created the gateway; the compose section never said how to get a first sign-in at all."""
+    notes = (DEPLOY / "README.md").read_text(encoding="utf-8")
+    cluster = notes[notes.index("## A cluster") : notes.index("## Backup and restore")]
+    numbers = [int(n) for n in re.findall(r"^### (\d+)\. ", cluster, re.MULTILINE)]
+    assert numbers == list(range(1, len(numbers) + 1))
+    first_release = cluster.index("    kubectl apply -k deploy/k8s\n")
+    assert first_release < cluster.index("create-admin")
+    compose_section = notes[notes.index("## One machine: compose") : notes.index("## A cluster")]
+    assert "docker compose -f deploy/compose.yaml exec gateway python -m services.gateway create-admin" in (
+        compose_section
+    )
+    assert "create-admin" in GATEWAY_COMMANDS
 
 
 def test_the_readiness_texts_send_the_operator_to_the_database_not_to_rabbitmq() -> None:
