@@ -6,6 +6,7 @@ applied or built: these are static checks."""
 from __future__ import annotations
 
 import ast
+import configparser
 import importlib.util
 import os
 import re
@@ -558,6 +559,28 @@ def test_every_secret_the_manifests_name_is_explained_to_the_operator() -> None:
     secrets_section = notes[notes.index("### 3. Secrets") : notes.index("### 4.")]
     for name in named:
         assert name in by_name("Secret") or f"`{name}`" in secrets_section, name
+
+
+def test_the_minimal_pgbouncer_ini_authenticates_every_role_with_the_passwords_of_its_secret() -> None:
+    """With `auth_type` but neither `auth_file` nor `auth_query` PgBouncer knows no user and refuses every
+    login: all pods unready. A managed PostgreSQL lets nobody read the SCRAM verifiers for an auth_query,
+    so the README's way is a userlist with the five roles' passwords, which changes with every password."""
+    notes = (DEPLOY / "README.md").read_text(encoding="utf-8")
+    start = notes.index("A minimal `pgbouncer.ini`")
+    pooler = notes[start : notes.index("**A pod that dies inside a transaction", start)]
+    code = [line[4:] for line in pooler.splitlines() if line.startswith("    ")]
+    # The userlist's lines ("role" "password") stand in a block of their own after the ini.
+    users = [line for line in code if line.startswith('"')]
+    ini = configparser.ConfigParser(comment_prefixes=(";",))
+    ini.read_string("\n".join(line for line in code if not line.startswith('"')))
+    section = ini["pgbouncer"]
+    assert section["auth_type"] == "scram-sha-256" and section["pool_mode"] == "transaction"
+    assert section["auth_file"].endswith("/userlist.txt")
+    # One line per role, each with the password of that role's Secret.
+    assert sorted(line.split()[0].strip('"') for line in users) == sorted(f"otv_{s}" for s in SERVICE_NAMES)
+    assert all(f"otv-db-{line.split()[0].strip(chr(34))[4:]}" in line for line in users)
+    rotation = notes[notes.index("### 6. Rotating secrets") :]
+    assert "userlist.txt" in rotation[: rotation.index("\n## ")]
 
 
 def test_the_first_administrator_comes_after_the_first_release_and_compose_says_how() -> None:
