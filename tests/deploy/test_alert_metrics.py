@@ -13,6 +13,7 @@ alert does not depend on its first event; a new alert on a lazily created series
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import os
 import re
@@ -148,6 +149,45 @@ async def _scrape_when_ready(started: list[Started]) -> dict[str, list[Sample]]:
 
 def series(samples: list[Sample], name: str, **labels: str) -> list[float]:
     return [value for n, got, value in samples if n == name and labels.items() <= got.items()]
+
+
+def metrics_in_code() -> dict[str, set[str]]:
+    """Every otv_* metric the code declares (prometheus_client's Counter, Gauge, Histogram), with the
+    names of its labels."""
+    declared: dict[str, set[str]] = {}
+    for folder in ("shared", "services"):
+        for path in (ROOT / folder).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if not (
+                    isinstance(node, ast.Call) and ast.unparse(node.func) in ("Counter", "Gauge", "Histogram")
+                ):
+                    continue
+                if not (node.args and isinstance(node.args[0], ast.Constant)):
+                    continue
+                name = str(node.args[0].value)
+                labels = node.args[2] if len(node.args) > 2 else None
+                for keyword in node.keywords:
+                    if keyword.arg == "labelnames":
+                        labels = keyword.value
+                declared[name] = set(ast.literal_eval(labels)) if labels is not None else set()
+    return declared
+
+
+# Labels the scrape job adds to every series (README.md, "Monitoring"), not the code.
+TARGET_LABELS = {"job", "namespace", "pod", "component", "instance"}
+
+
+def test_every_alert_selects_a_metric_of_the_code_by_labels_the_metric_has() -> None:
+    """A label the metric does not have selects nothing, and the alert never fires."""
+    declared = metrics_in_code()
+    assert {"otv_mails_total", "otv_events_consumed_total", "otv_staff_login_lockouts_total"} <= set(declared)
+    for rule in alert_rules():
+        for name, labels in SELECTOR.findall(rule["expr"]):
+            base = re.sub(r"_(bucket|count|sum)$", "", name)
+            assert name in declared or base in declared, f"{rule['alert']}: {name} is no metric of the code"
+            own = declared.get(name, declared.get(base, set()))
+            for label, _, _ in MATCHER.findall(labels or ""):
+                assert label in own | TARGET_LABELS, f"{rule['alert']}: {name} has no label {label}"
 
 
 @pytest.mark.req("R51")
