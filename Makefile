@@ -25,7 +25,7 @@ run:
 
 # Lint (ruff, formatting, mypy --strict) and the tests; runs the tests even when lint fails, so that one CI run reports both; fails if either failed.
 test:
-	SETUP_BROWSER=1 bash scripts/setup.sh
+	SETUP_BROWSER=1 SETUP_PROMTOOL=1 bash scripts/setup.sh
 	status=0; \
 	.venv/bin/ruff check . || status=1; \
 	.venv/bin/ruff format --check . || status=1; \

@@ -6,7 +6,8 @@
 #     answer, started where installed, installed with apt where absent and we are root; otherwise a clear
 #     message naming what to install
 #   - the databases otv and otv_test, one login role and one schema per service, then the migrations
-#   - optional: the demo data (SETUP_DEMO=1, unless OTV_SKIP_DEMO is set), Chromium (SETUP_BROWSER=1)
+#   - optional: the demo data (SETUP_DEMO=1, unless OTV_SKIP_DEMO is set), Chromium (SETUP_BROWSER=1),
+#     promtool for the alerting rules' unit tests (SETUP_PROMTOOL=1)
 #
 # Idempotent: a second run checks and changes nothing, in a few seconds.
 #
@@ -15,6 +16,7 @@
 #   SETUP_DEMO=1               load the demo data of Jobcenter Bremen into otv
 #   OTV_SKIP_DEMO=<anything>   never load demo data (wins over SETUP_DEMO)
 #   SETUP_BROWSER=1            make sure Debian's Chromium is there for the browser tests
+#   SETUP_PROMTOOL=1           make sure promtool (Debian's prometheus) is there for deploy/alerts.yaml's tests
 #   PYTHON                     interpreter for a new .venv (default python3; must be >= 3.11)
 set -euo pipefail
 
@@ -498,6 +500,20 @@ ensure_chromium() {
     fi
 }
 
+# --- the alerting rules' unit tests (tests/deploy/alerts.test.yaml) ----------------------------------
+ensure_promtool() {
+    if have promtool; then
+        log "promtool: $(command -v promtool)"
+        return
+    fi
+    if is_root; then
+        # Debian ships promtool with the server; apt_install keeps the server from starting.
+        apt_install --no-install-recommends prometheus
+    else
+        log "promtool is missing and we are not root; the alert rules' unit tests will skip (install: sudo apt-get install prometheus)"
+    fi
+}
+
 main() {
     local started=$SECONDS
     ensure_venv
@@ -507,6 +523,7 @@ main() {
     run_migrations
     load_demo
     if [ "${SETUP_BROWSER:-0}" = 1 ]; then ensure_chromium; fi
+    if [ "${SETUP_PROMTOOL:-0}" = 1 ]; then ensure_promtool; fi
     log "done in $((SECONDS - started)) s ($ROOT_DIR)"
 }
 

@@ -83,7 +83,10 @@ class CommonSettings(BaseSettings):
     # every Message-ID and calendar UID. Shared: booking offers the invitation for download too, and a
     # calendar recognises its entry by the UID.
     mail_from: str = "Jobcenter Bremen <termine@jobcenter-bremen.example>"
-    mail_domain: str = "otv.jobcenter-bremen"  # ... the domain of Message-IDs and calendar UIDs
+    # ... the domain of Message-IDs and calendar UIDs. Never change it once mails went out: a calendar
+    # matches a cancellation or a new time to its entry by the UID, so after a change the customers'
+    # entries would stay and a second one appear.
+    mail_domain: str = "otv.jobcenter-bremen"
     # The jobcenter's hotline (the service centre), where the pages cannot help further and at the foot of
     # every mail; the same number the catalog's demo locations and finder give (services/catalog/demo_data.py,
     # SERVICE_CENTRE). Shared: the gateway's pages and the notifier's mails.
@@ -91,6 +94,10 @@ class CommonSettings(BaseSettings):
 
     # Secret shared by gateway and services to sign the verified staff identity (issue 7).
     internal_secret: str = Field(default="otv-dev-internal-secret-change-me", min_length=16)
+    # A second secret whose signatures are accepted too, never signed with, for a rotation of
+    # OTV_INTERNAL_SECRET without refused staff requests while the Deployments roll: the new secret in the
+    # first phase, the previous one in the second, unset otherwise (deploy/README.md, "Rotating secrets").
+    internal_secret_accepted: str | None = Field(default=None, min_length=16)
 
     # R34: personal data of an appointment are erased this many days after its end. Every service that
     # keeps a copy runs its own retention job with this setting, at most once per interval across replicas.

@@ -42,7 +42,7 @@ from shared.broker import declare_events_exchange
 from shared.config import CommonSettings
 from shared.events import Envelope, EventData, known_versions, model_for
 from shared.logging import correlation_id_var
-from shared.metrics import CONSUMED, QUEUE_CHECK_ERRORS, QUEUE_MESSAGES
+from shared.metrics import CONSUMED, CONSUMED_OUTCOMES, QUEUE_CHECK_ERRORS, QUEUE_MESSAGES, count_from_zero
 
 log = structlog.get_logger(__name__)
 
@@ -138,6 +138,9 @@ class Consumer:
         self._handlers = handlers
         self._bindings = list(bindings) if bindings is not None else list(handlers)
         self._prefetch = prefetch
+        # At 0 from the start, so that the first dead letter after a pod's start counts (OTVDeadLetters).
+        count_from_zero(CONSUMED, [name], CONSUMED_OUTCOMES)
+        count_from_zero(QUEUE_CHECK_ERRORS, [name])
         self._channel: AbstractChannel | None = None
         self._queue: AbstractQueue | None = None
         self._dead_queue: AbstractQueue | None = None

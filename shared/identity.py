@@ -137,14 +137,20 @@ def sign(identity: StaffIdentity, secret: str, *, target: str = "") -> str:
     return f"{payload}.{_mac(secret, payload.encode())}"
 
 
-def verify(header: str | None, secret: str, now: datetime, *, target: str | None) -> StaffIdentity:
+def verify(
+    header: str | None, secret: str, now: datetime, *, target: str | None, accepted: str | None = None
+) -> StaffIdentity:
     """The identity in a header value; `UnauthenticatedError` when missing, forged, expired, or bound to
     another request than `target` (`request_target` of the request at hand; None only where there is no
-    request to compare with)."""
+    request to compare with). A header signed with `accepted` (a second secret during a rotation of the
+    internal secret) verifies too."""
     if not header or "." not in header:
         raise UnauthenticatedError("Staff authentication required.")
     payload, mac = header.rsplit(".", 1)
-    if not hmac.compare_digest(mac.encode(), _mac(secret, payload.encode()).encode()):
+    keys = [secret] if accepted is None else [secret, accepted]
+    # Every key is compared (no early exit), so the time taken says nothing about which one matched.
+    matched = [hmac.compare_digest(mac.encode(), _mac(key, payload.encode()).encode()) for key in keys]
+    if not any(matched):
         raise UnauthenticatedError("Staff authentication required.")
     try:
         raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))

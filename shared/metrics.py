@@ -1,6 +1,15 @@
-"""Prometheus metrics every service shares (R51). Labels never carry personal data."""
+"""Prometheus metrics every service shares (R51). Labels never carry personal data.
+
+A labelled series exists only once the code names its labels; one that first appears with its first
+event appears at 1, and Prometheus's increase() and rate() do not see that event (they need a sample
+before it). So whatever a service counts for an alert (deploy/alerts.yaml) it names at 0 as it starts:
+`count_from_zero`, called where the label values are known (the consumers, the notifier's mail kinds,
+the gateway's lock-outs, booking's channels).
+"""
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -24,6 +33,7 @@ CONSUMED = Counter(
     "Events taken from a queue, by outcome (applied, duplicate, ignored, retried, deferred, dead)",
     ["consumer", "outcome"],
 )
+CONSUMED_OUTCOMES = ("applied", "duplicate", "ignored", "retried", "deferred", "dead")
 # Queue depth per consumer (I4), from passive declares of its own queues: `queue` is "work" (waiting to be
 # handled), "retry" (waiting for its back-off) or "dead" (not yet collected into the dead letters).
 QUEUE_MESSAGES = Gauge("otv_queue_messages", "Messages waiting in a consumer's queues", ["consumer", "queue"])
@@ -37,3 +47,12 @@ RETENTION_LAST_RUN = Gauge(
     "When the last retention run completed (Unix time)",
     ["service"],
 )
+
+
+def count_from_zero(counter: Counter, *label_values: Iterable[str]) -> None:
+    """Create every combination of the given label values at 0 (for each label, in order, its values)."""
+    combinations: list[tuple[str, ...]] = [()]
+    for values in label_values:
+        combinations = [(*combination, str(value)) for combination in combinations for value in values]
+    for combination in combinations:
+        counter.labels(*combination)

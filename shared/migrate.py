@@ -38,6 +38,18 @@ def migration_files(service: str) -> list[tuple[str, Path]]:
     return files
 
 
+async def missing_migrations(conn: asyncpg.Connection, service: str) -> list[str]:
+    """The versions this release ships for the service that its schema has not applied, in order. A
+    schema with more (a later release's, during a rolling update) is fine: only what is missing counts.
+    Runs as the service's own role, whose search path is its schema."""
+    try:
+        rows = await conn.fetch("SELECT version FROM schema_migrations")
+    except asyncpg.UndefinedTableError:  # never migrated at all
+        rows = []
+    applied = {r["version"] for r in rows}
+    return [version for version, _ in migration_files(service) if version not in applied]
+
+
 async def migrate_connection(conn: asyncpg.Connection, service: str) -> list[str]:
     """Apply what is missing on an open connection of the service's role; returns the versions applied."""
     applied_now: list[str] = []

@@ -27,6 +27,7 @@ from shared.identity import HEADER as IDENTITY_HEADER
 from shared.identity import StaffIdentity, request_target, verify
 from shared.logging import correlation_id_var, new_correlation_id
 from shared.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from shared.migrate import missing_migrations
 
 log = structlog.get_logger(__name__)
 
@@ -203,6 +204,43 @@ async def database_ready(app: web.Application) -> str | None:
     return None
 
 
+MIGRATIONS_FIX = "run the migrations Job of this release (deploy/README.md, '4. Each release')"
+
+
+class SchemaReadiness:
+    """A ready check: None once the service's schema has every migration this release ships (remembered:
+    migrations are never taken back); otherwise which are missing and what to do, logged once as an
+    error. A release whose migrations Job ran the previous image, or did not run, would otherwise go
+    ready and answer 500 to every request that touches what the missing migrations add; unready, its
+    rolling update waits with the previous release serving."""
+
+    def __init__(self, schema: str) -> None:
+        self.schema = schema
+        self.ready = False
+        self.reported = False
+
+    async def __call__(self, app: web.Application) -> str | None:
+        if self.ready:
+            return None
+        pool = app.get(POOL)
+        if pool is None:
+            return None  # not connected: database_ready says so
+        try:
+            async with asyncio.timeout(2), pool.acquire() as conn:
+                missing = await missing_migrations(conn, self.schema)
+        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            return None  # the database does not answer: database_ready says so
+        if not missing:
+            self.ready = True
+            if self.reported:
+                log.info("migrations_complete", schema=self.schema)
+            return None
+        if not self.reported:
+            self.reported = True
+            log.error("migrations_missing", schema=self.schema, missing=missing, fix=MIGRATIONS_FIX)
+        return f"migrations missing in schema {self.schema}: {', '.join(missing)}; {MIGRATIONS_FIX}"
+
+
 async def broker_readiness(app: web.Application) -> str | None:
     return None if broker_ready(app.get(BROKER)) else "broker: not connected"
 
@@ -253,7 +291,9 @@ def database_context(settings: CommonSettings) -> Callable[[web.Application], As
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         pool = await create_pool(settings)
         app[POOL] = pool
-        app[READY_CHECKS].append(database_ready)
+        schema_ready = SchemaReadiness(settings.db_schema)
+        app[READY_CHECKS].extend([database_ready, schema_ready])
+        await schema_ready(app)  # a missed migrations Job is logged at the start, not only at the first probe
         yield
         await asyncio.wait_for(pool.close(), timeout=settings.shutdown_timeout)
 
@@ -418,4 +458,5 @@ def staff_identity(request: web.Request) -> StaffIdentity:
         settings.internal_secret,
         request.app[CLOCK].now(),
         target=request_target(settings.service_name, request.method, request.path),
+        accepted=settings.internal_secret_accepted,
     )

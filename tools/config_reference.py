@@ -84,7 +84,8 @@ PRODUCTION: tuple[tuple[tuple[str, ...], str], ...] = (
     ),
     (
         ("OTV_MAIL_FROM", "OTV_MAIL_DOMAIN"),
-        "the sender of every mail and the domain of the Message-IDs and calendar UIDs",
+        "the sender of every mail and the domain of the Message-IDs and calendar UIDs; never change the "
+        "domain once mails went out (calendars match cancellations and new times to their entry by the UID)",
     ),
     (
         ("OTV_PRIVACY_CONTROLLER", "OTV_PRIVACY_CONTACT", "OTV_ACCESSIBILITY_CONTACT"),

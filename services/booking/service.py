@@ -70,6 +70,7 @@ from shared.events.appointment import (
     Language,
 )
 from shared.events.catalog import ConcernOffer, LocationConfiguredV1, Mode
+from shared.metrics import count_from_zero
 from shared.outbox import add_event
 
 log = structlog.get_logger(__name__)
@@ -79,6 +80,9 @@ PRODUCER = "booking"
 ATTEMPTS = 3
 
 BOOKINGS = Counter("otv_booking_requests_total", "Booking attempts by outcome", ["channel", "outcome"])
+# The outcomes the alerts count at 0 from the start: after a release in which no booking succeeds,
+# OTVBookingsFailing must find a booked rate of 0, not no series at all (shared/metrics.py says why).
+count_from_zero(BOOKINGS, Channel, ["booked", SlotTakenError.code])
 PASSED = Counter("otv_booking_passed_total", "Appointments marked as passed")
 
 

@@ -39,10 +39,14 @@ from shared.clock import Clock
 from shared.consumer import is_outage
 from shared.events.appointment import AppointmentSnapshot
 from shared.events.mail import FailureReason, MailKind
+from shared.metrics import count_from_zero
 
 log = structlog.get_logger(__name__)
 
 MAILS = Counter("otv_mails_total", "Mail delivery attempts by kind and outcome", ["kind", "outcome"])
+# Every kind and outcome at 0 from the start: the first reminder given up after a pod's start counts
+# (OTVMailsGivenUp, OTVMailOutcomeUnknown; shared/metrics.py says why).
+count_from_zero(MAILS, MailKind, [*Outcome, "expired", "superseded", "suppressed"])
 SEND_SECONDS = Histogram(
     "otv_mail_send_seconds",
     "Duration of one SMTP delivery",

@@ -37,3 +37,14 @@ class Settings(CommonSettings):
     pattern_domain_min: int = Field(default=20, ge=2)  # ... per e-mail domain
     pattern_rebook_minutes: int = Field(default=60, ge=1)  # ... rebooking after a cancellation
     pattern_reschedule_min: int = Field(default=2, ge=1)  # ... reschedules
+
+    # Keys the customer pseudonyms that the booking-pattern report compares over time (R48): the keyed
+    # hash of the address that pairs a cancellation with the same customer's new booking, and the hash of
+    # the customer's data that tells a change of them. Unset: OTV_INTERNAL_SECRET. It must never change
+    # while reporting holds data; before rotating OTV_INTERNAL_SECRET, set this to that secret's current
+    # value (deploy/README.md, "Rotating secrets").
+    pseudonym_key: str | None = Field(default=None, min_length=16)
+
+    @property
+    def pseudonym_secret(self) -> str:
+        return self.pseudonym_key or self.internal_secret

@@ -122,7 +122,7 @@ async def apply_appointment_event(
         return
     now = clock.now()
     expired = snapshot.end < now - timedelta(days=settings.retention_days)
-    values = _snapshot_values(snapshot, settings.internal_secret)
+    values = _snapshot_values(snapshot, settings.pseudonym_secret)
     if expired:
         values.update(dict.fromkeys(PERSONAL_COLUMNS))
     touched = {(values["location_id"], values["day"])}
@@ -169,7 +169,7 @@ async def apply_appointment_event(
         snapshot.revision,
         envelope.type,
         envelope.occurred_at,
-        _customer_hash(snapshot, settings.internal_secret),
+        _customer_hash(snapshot, settings.pseudonym_secret),
         anonymised,
     )
     # Who cancelled and the outcome count; the reason's and the note's free text are for staff and the

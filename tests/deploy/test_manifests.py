@@ -6,6 +6,7 @@ applied or built: these are static checks."""
 from __future__ import annotations
 
 import ast
+import configparser
 import importlib.util
 import os
 import re
@@ -28,6 +29,7 @@ from services.booking.config import Settings as BookingSettings
 from services.catalog.config import Settings as CatalogSettings
 from services.gateway.config import Settings as GatewaySettings
 from services.gateway.proxy import parse_networks
+from services.gateway.staff.commands import COMMANDS as GATEWAY_COMMANDS
 from services.gateway.staff.forwarding import ACTION_SEGMENTS
 from services.notifier.config import Settings as NotifierSettings
 from services.reporting.commands import COMMANDS as REPORTING_COMMANDS
@@ -43,7 +45,11 @@ K8S = DEPLOY / "k8s"
 KUBERNETES_VERSION = "1.32.0"
 HPA_SERVICES = ("gateway", "booking")
 # Files of deploy/k8s that kustomization.yaml leaves out on purpose (its header says why).
-NOT_IN_KUSTOMIZATION = {"secrets.example.yaml", "migrate-job.yaml", "rabbitmq/rabbitmq-cluster.yaml"}
+NOT_IN_KUSTOMIZATION = {
+    "secrets.example.yaml",
+    "migrate/migrate-job.yaml",
+    "rabbitmq/rabbitmq-cluster.yaml",
+}
 SETTINGS_CLASSES = (GatewaySettings, CatalogSettings, BookingSettings, NotifierSettings, ReportingSettings)
 
 
@@ -83,6 +89,16 @@ def containers_of(pod: dict[str, Any]) -> list[dict[str, Any]]:
 
 def deployment_of(service: str) -> dict[str, Any]:
     return by_name("Deployment")[f"otv-{service}"]
+
+
+def hpas_of(deployment: dict[str, Any]) -> list[dict[str, Any]]:
+    """The HorizontalPodAutoscalers that scale this Deployment."""
+    return [
+        h
+        for h in of_kind("HorizontalPodAutoscaler")
+        if h["spec"]["scaleTargetRef"]["kind"] == "Deployment"
+        and h["spec"]["scaleTargetRef"]["name"] == deployment["metadata"]["name"]
+    ]
 
 
 def selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
@@ -151,12 +167,134 @@ def test_the_kustomize_build_is_valid_too() -> None:
     assert kinds.count("Deployment") == len(SERVICE_NAMES)
 
 
+# --- Kubernetes: the release's image ---------------------------------------------------------------------
+RELEASE = K8S / "release"  # the kustomize component that names the image's registry and tag, once
+MIGRATE = K8S / "migrate"  # the migrations Job's own kustomization (applied before the Deployments)
+OPERATORS_IMAGE = "harbor.jobcenter.local/otv"
+
+
+def release_image() -> tuple[str, str]:
+    """(the placeholder the manifests name, the image the release component puts in its place)."""
+    component = yaml.safe_load((RELEASE / "kustomization.yaml").read_text(encoding="utf-8"))
+    assert component["kind"] == "Component"
+    (entry,) = component["images"]
+    return entry["name"], f"{entry['newName']}:{entry['newTag']}"
+
+
+def release_section() -> str:
+    notes = (DEPLOY / "README.md").read_text(encoding="utf-8")
+    start = notes.index("### 4. Each release")
+    return notes[start : notes.index("\n#", start)]
+
+
+def code_lines(markdown: str) -> list[str]:
+    """The commands of the indented code blocks, a line ending in a backslash joined with the next."""
+    joined: list[str] = []
+    for line in (line[4:] for line in markdown.splitlines() if line.startswith("    ")):
+        if joined and joined[-1].endswith("\\"):
+            joined[-1] = joined[-1][:-1] + line.strip()
+        else:
+            joined.append(line.strip())
+    return joined
+
+
+def built_images(directory: Path) -> dict[str, str]:
+    """`kubectl kustomize` of a directory: the image of every container, by kind/name/container."""
+    kubectl = shutil.which("kubectl")
+    assert kubectl is not None
+    built = subprocess.run(
+        [kubectl, "kustomize", str(directory)], capture_output=True, text=True, timeout=60, check=True
+    ).stdout
+    images = {}
+    for doc in yaml.safe_load_all(built):
+        if doc["kind"] in ("Deployment", "Job"):
+            for container in containers_of(doc["spec"]["template"]["spec"]):
+                images[f"{doc['kind']}/{doc['metadata']['name']}/{container['name']}"] = container["image"]
+    return images
+
+
+def test_every_otv_container_names_the_placeholder_that_the_release_component_replaces() -> None:
+    """The operator sets the registry and the tag in one file (k8s/release/kustomization.yaml), never in
+    the manifests: a manifest that names the image itself would escape the replacement."""
+    placeholder, image = release_image()
+    assert ":" not in placeholder and "/" not in placeholder and image.split(":")[0] != placeholder
+    pods = list(pod_specs())
+    assert {name for name, _ in pods} >= {"Job/otv-migrate", *(f"Deployment/otv-{s}" for s in SERVICE_NAMES)}
+    for name, pod in pods:
+        for container in containers_of(pod):
+            assert container["image"] == placeholder, f"{name} {container['name']}: {container['image']}"
+    for directory in (K8S, MIGRATE):
+        kustomization = yaml.safe_load((directory / "kustomization.yaml").read_text(encoding="utf-8"))
+        assert "images" not in kustomization, directory
+        components = [(directory / c).resolve() for c in kustomization["components"]]
+        assert components == [RELEASE.resolve()], directory
+
+
+def test_the_release_steps_run_the_migrations_of_the_operators_registry_and_tag(tmp_path: Path) -> None:
+    """The release's Job once ran the old image after the registry had been replaced as the README said:
+    its sed matched only `registry.example/otv`, so the Job migrated nothing, completed, and the new pods
+    went ready on the old schema. The README's own commands, run on a copy whose release component names
+    another registry and a new tag, must give that image to both containers of the Job and to every
+    Deployment."""
+    if shutil.which("kubectl") is None:
+        pytest.skip("kubectl is not installed (the files are checked above)")
+    section = release_section()
+    # No rewriting of a manifest on its way to the cluster, and no registry of the example.
+    assert "kubectl apply -f -" not in section and "registry.example" not in section
+    root = tmp_path / "repo"
+    shutil.copytree(K8S, root / "deploy" / "k8s")
+    component_path = root / "deploy" / "k8s" / "release" / "kustomization.yaml"
+    component = yaml.safe_load(component_path.read_text(encoding="utf-8"))
+    component["images"][0] |= {"newName": OPERATORS_IMAGE, "newTag": "0.2.0"}
+    component_path.write_text(yaml.safe_dump(component), encoding="utf-8")
+    wanted = f"{OPERATORS_IMAGE}:0.2.0"
+
+    commands = code_lines(section)
+    (job_command,) = [c for c in commands if c.startswith("kubectl apply -k deploy/k8s/migrate")]
+    rendered = subprocess.run(
+        ["bash", "-c", job_command.replace("kubectl apply -k", "kubectl kustomize")],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    (job,) = [d for d in yaml.safe_load_all(rendered) if d["kind"] == "Job"]
+    assert [c["image"] for c in containers_of(job["spec"]["template"]["spec"])] == [wanted, wanted]
+
+    deployments = built_images(root / "deploy" / "k8s")
+    assert len(deployments) == len(SERVICE_NAMES) and set(deployments.values()) == {wanted}
+    # The image the "consumers first" rollout sets by hand comes from the same place.
+    (image_line,) = [c for c in commands if c.startswith("IMAGE=")]
+    derived = subprocess.run(
+        ["bash", "-c", f'{image_line}; printf %s "$IMAGE"'],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    assert derived == wanted
+    assert "=$IMAGE" in section
+
+
+def test_the_shipped_release_component_gives_the_job_and_the_deployments_one_image() -> None:
+    if shutil.which("kubectl") is None:
+        pytest.skip("kubectl is not installed (the files are checked above)")
+    _, image = release_image()
+    images = built_images(MIGRATE) | built_images(K8S)
+    assert len(images) == 2 + len(SERVICE_NAMES)
+    assert set(images.values()) == {image}
+
+
 # --- Kubernetes: what operating OTV needs ---------------------------------------------------------------
 @pytest.mark.req("R51")
 @pytest.mark.parametrize("service", SERVICE_NAMES)
 def test_every_service_runs_replicated_with_readiness_and_liveness_probes(service: str) -> None:
     deployment = deployment_of(service)
-    assert deployment["spec"]["replicas"] >= 2
+    hpas = hpas_of(deployment)
+    # With an HPA the HPA's floor counts (the Deployment must not name a count: see the test below).
+    assert (hpas[0]["spec"]["minReplicas"] if hpas else deployment["spec"]["replicas"]) >= 2
     pod = deployment["spec"]["template"]["spec"]
     (container,) = pod["containers"]
     assert container["command"] == ["python", "-m", f"services.{service}"]
@@ -222,6 +360,24 @@ def test_gateway_and_booking_scale_with_a_horizontal_pod_autoscaler(service: str
     assert spec["scaleTargetRef"]["kind"] == "Deployment"
     assert 2 <= spec["minReplicas"] < spec["maxReplicas"]
     assert spec["metrics"], "an HPA needs a metric"
+
+
+def test_no_deployment_that_an_hpa_scales_names_a_replica_count() -> None:
+    """`kubectl apply -k` (every release) sends the manifest's `spec.replicas`: a Deployment that names one
+    is scaled back to it under load (6 booking pods to 2 in the middle of a Monday morning) until the HPA
+    scales out again. Without the field the HPA alone sets the count (its `minReplicas` is the floor)."""
+    scaled = [d for d in of_kind("Deployment") if hpas_of(d)]
+    assert {d["metadata"]["name"] for d in scaled} == {f"otv-{s}" for s in HPA_SERVICES}
+    for deployment in scaled:
+        assert "replicas" not in deployment["spec"], deployment["metadata"]["name"]
+    # The other Deployments keep their count, and the restore step that starts OTV again says so.
+    for deployment in of_kind("Deployment"):
+        if not hpas_of(deployment):
+            assert deployment["spec"]["replicas"] >= 2, deployment["metadata"]["name"]
+    notes = (DEPLOY / "README.md").read_text(encoding="utf-8")
+    restore = notes[notes.index("**Restore to a moment T") : notes.index("**What a restore to T undoes")]
+    assert "replicas: 2" not in restore
+    assert "kubectl -n otv scale deployment" in restore and "--replicas=2" in restore.split("6.", 1)[1]
 
 
 def test_the_design_has_no_cronjob_because_the_services_schedule_their_own_work() -> None:
@@ -405,6 +561,44 @@ def test_every_secret_the_manifests_name_is_explained_to_the_operator() -> None:
         assert name in by_name("Secret") or f"`{name}`" in secrets_section, name
 
 
+def test_the_minimal_pgbouncer_ini_authenticates_every_role_with_the_passwords_of_its_secret() -> None:
+    """With `auth_type` but neither `auth_file` nor `auth_query` PgBouncer knows no user and refuses every
+    login: all pods unready. A managed PostgreSQL lets nobody read the SCRAM verifiers for an auth_query,
+    so the README's way is a userlist with the five roles' passwords, which changes with every password."""
+    notes = (DEPLOY / "README.md").read_text(encoding="utf-8")
+    start = notes.index("A minimal `pgbouncer.ini`")
+    pooler = notes[start : notes.index("**A pod that dies inside a transaction", start)]
+    code = [line[4:] for line in pooler.splitlines() if line.startswith("    ")]
+    # The userlist's lines ("role" "password") stand in a block of their own after the ini.
+    users = [line for line in code if line.startswith('"')]
+    ini = configparser.ConfigParser(comment_prefixes=(";",))
+    ini.read_string("\n".join(line for line in code if not line.startswith('"')))
+    section = ini["pgbouncer"]
+    assert section["auth_type"] == "scram-sha-256" and section["pool_mode"] == "transaction"
+    assert section["auth_file"].endswith("/userlist.txt")
+    # One line per role, each with the password of that role's Secret.
+    assert sorted(line.split()[0].strip('"') for line in users) == sorted(f"otv_{s}" for s in SERVICE_NAMES)
+    assert all(f"otv-db-{line.split()[0].strip(chr(34))[4:]}" in line for line in users)
+    rotation = notes[notes.index("### 6. Rotating secrets") :]
+    assert "userlist.txt" in rotation[: rotation.index("\n## ")]
+
+
+def test_the_first_administrator_comes_after_the_first_release_and_compose_says_how() -> None:
+    """Followed in order, the cluster's steps once asked for `kubectl exec deploy/otv-gateway` before any
+    step had created the gateway; the compose section never said how to get a first sign-in at all."""
+    notes = (DEPLOY / "README.md").read_text(encoding="utf-8")
+    cluster = notes[notes.index("## A cluster") : notes.index("## Backup and restore")]
+    numbers = [int(n) for n in re.findall(r"^### (\d+)\. ", cluster, re.MULTILINE)]
+    assert numbers == list(range(1, len(numbers) + 1))
+    first_release = cluster.index("    kubectl apply -k deploy/k8s\n")
+    assert first_release < cluster.index("create-admin")
+    compose_section = notes[notes.index("## One machine: compose") : notes.index("## A cluster")]
+    assert "docker compose -f deploy/compose.yaml exec gateway python -m services.gateway create-admin" in (
+        compose_section
+    )
+    assert "create-admin" in GATEWAY_COMMANDS
+
+
 def test_the_readiness_texts_send_the_operator_to_the_database_not_to_rabbitmq() -> None:
     """/readyz fails only when the database does not answer; a broker outage is "degraded" and leaves the
     pod ready (shared/web.py). The probes' comments and the alert must not say otherwise."""
@@ -504,7 +698,7 @@ def test_the_dockerfile_runs_as_a_non_root_user_with_a_health_check() -> None:
     instructions = dockerfile_instructions()
     froms = [rest for keyword, rest in instructions if keyword == "FROM"]
     args = dict(rest.split("=", 1) for keyword, rest in instructions if keyword == "ARG" and "=" in rest)
-    assert args.get("PYTHON_IMAGE") == "python:3.11-slim"
+    assert args.get("PYTHON_IMAGE", "").startswith("python:3.11.")
     assert all(f.startswith("${PYTHON_IMAGE}") for f in froms)
     final_stage = instructions[max(i for i, (k, _) in enumerate(instructions) if k == "FROM") :]
     users = [rest for keyword, rest in final_stage if keyword == "USER"]
@@ -520,6 +714,21 @@ def test_the_dockerfile_runs_as_a_non_root_user_with_a_health_check() -> None:
     ignored = (DEPLOY / "Dockerfile.dockerignore").read_text(encoding="utf-8")
     for copied in re.findall(r"^COPY (?!--from)(\S+)", (DEPLOY / "Dockerfile").read_text(), re.M):
         assert f"!{copied}" in ignored, f"{copied} is copied but excluded from the build context"
+
+
+def test_the_base_image_is_pinned_so_that_a_rebuild_of_a_release_gets_the_same_system() -> None:
+    """A floating `python:3.11-slim` moves to another Python patch release and Debian release (OpenSSL,
+    libc) under the same OTV tag: a rebuild of one git tag would not be the image that was scanned."""
+    instructions = dockerfile_instructions()
+    args = dict(rest.split("=", 1) for keyword, rest in instructions if keyword == "ARG" and "=" in rest)
+    image = args["PYTHON_IMAGE"]
+    match = re.fullmatch(r"python:3\.11\.(\d+)-slim-([a-z]+)@sha256:([0-9a-f]{64})", image)
+    assert match, f"{image}: pin the patch release, the Debian release and the digest"
+    notes = (DEPLOY / "README.md").read_text(encoding="utf-8")
+    table_row = next(line for line in notes.splitlines() if line.startswith("| `Dockerfile`"))
+    assert f"3.11.{match.group(1)}" in table_row and match.group(2) in table_row
+    # How to move the pin on: the command that gives the new digest.
+    assert "docker buildx imagetools inspect" in notes and "PYTHON_IMAGE" in notes
 
 
 def test_the_runtime_requirements_are_the_locked_closure_of_the_runtime_dependencies() -> None:

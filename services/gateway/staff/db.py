@@ -469,7 +469,7 @@ async def erase_client_addresses(conn: asyncpg.Connection, min_age: timedelta) -
 
 
 # What the gateway needs of the audit log beyond its first shape: made by deploy/postgres-init.sql (or
-# scripts/setup.sh), which a release may need run again (deploy/README.md, "5. Each release").
+# scripts/setup.sh), which a release may need run again (deploy/README.md, "4. Each release").
 AUDIT_ERASE_FUNCTION = "gateway_audit.erase_client_addresses(interval)"
 
 

@@ -1,4 +1,4 @@
-"""Readiness for the audit log of this release (deploy/README.md, "5. Each release").
+"""Readiness for the audit log of this release (deploy/README.md, "4. Each release").
 
 The audit log's shape is not the gateway's to change (I5): deploy/postgres-init.sql makes it, and a
 release that changes it needs the script run again before its pods start. A pod that finds it missing
@@ -19,7 +19,7 @@ from shared.web import POOL
 
 log = structlog.get_logger(__name__)
 
-FIX = "run deploy/postgres-init.sql again (deploy/README.md, '5. Each release')"
+FIX = "run deploy/postgres-init.sql again (deploy/README.md, '4. Each release')"
 
 
 class AuditLogReadiness:

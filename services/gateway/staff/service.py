@@ -45,7 +45,7 @@ from shared.background import with_job_lock
 from shared.clock import Clock
 from shared.errors import ConflictError, NotFoundError, UnauthenticatedError, ValidationError
 from shared.identity import Grant, IdentityKind, Role, StaffIdentity
-from shared.metrics import RETENTION_LAST_RUN
+from shared.metrics import RETENTION_LAST_RUN, count_from_zero
 
 log = structlog.get_logger(__name__)
 # The `service` label of otv_retention_last_run_timestamp_seconds for the audit addresses' retention run
@@ -65,6 +65,9 @@ LOGINS_REFUSED = Counter(
     "alert on password guessing below the lock-outs",
     ["reason"],
 )
+# At 0 from the start: the one lock an alert reports is usually the only one (shared/metrics.py says why).
+count_from_zero(LOGIN_LOCKOUTS, ["network", "account"])
+count_from_zero(LOGINS_REFUSED, LoginOutcome)
 
 
 class Passwords:
