@@ -69,11 +69,27 @@ ERROR_TEXTS_DE = {
     ),
     "unavailable": "Ein Dienst antwortet gerade nicht. Bitte versuchen Sie es gleich noch einmal.",
     "conflict": "Das geht so nicht.",
+    "stale": "Inzwischen von jemand anderem geändert. Bitte laden Sie die Seite neu und prüfen Sie.",
     "rate_limited": "Zu viele Anfragen. Bitte warten Sie eine Minute.",
     "validation_error": "Bitte prüfen Sie Ihre Eingaben.",
 }
 
+# A form loaded before someone else's change of the same thing (409 `stale`): it is shown again as stored.
+STALE_DE = (
+    "Nicht gespeichert: inzwischen von jemand anderem geändert \N{EN DASH} bitte prüfen. Das Formular zeigt "
+    "jetzt den gespeicherten Stand; tragen Sie Ihre Änderung dort bitte erneut ein."
+)
+# The name of the form field that carries the `version` it was loaded with (shared.versions).
+VERSION_FIELD = "expected_version"
+
 routes = web.RouteTableDef()
+
+
+def with_version(data: dict[str, Any], form: Any) -> dict[str, Any]:
+    """The change with the version its form was loaded with, when the form has one (a page rendered
+    before the forms carried it has none: the change is then made as before)."""
+    version = str(form.get(VERSION_FIELD, "")).strip()
+    return {**data, VERSION_FIELD: version} if version else data
 
 
 def setup_pages(app: web.Application) -> None:
