@@ -7,12 +7,19 @@ the old behaviour (R20, R29, R30, R10)."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 import pytest
+from aiohttp.test_utils import TestServer
 
+from shared.clock import ManualClock
 from shared.identity import Role
-from tests.staff.conftest import Stack, customer, wait_for_slots
+from tests.conftest import TEST_OVERRIDES, free_port, svc_settings
+from tests.staff.conftest import Gateway, GatewayFactory, Stack, StaffClient, customer, wait_for_slots
 from tests.staff.test_location_page_forms import elements, tuesday_window
 from tests.staff.test_staff_pages import _grouped, form_fields, post_form
 
@@ -186,3 +193,79 @@ async def test_the_catalog_api_refuses_a_change_against_an_older_version_and_wit
     assert patched.status == 200
     current = await (await admin.get("/api/v1/admin/concerns/neuantrag")).json()
     assert current["sort_order"] == 5 and current["version"] != concern["version"]
+
+
+# --- the mail texts: the notifier behind the gateway -------------------------------------------------
+@pytest.fixture
+async def texts_gateway(
+    clean_db: dict[str, asyncpg.Pool], make_gateway: GatewayFactory, amqp: Any
+) -> AsyncIterator[Gateway]:
+    """The real notifier (its own broker names, no mail to send) behind a gateway."""
+    from services.notifier.app import create_app as create_notifier
+    from services.notifier.config import Settings as NotifierSettings
+
+    clock = ManualClock(datetime(2026, 3, 2, 8, 0, tzinfo=UTC))  # one clock: the signed identity's time
+    own = uuid.uuid4().hex[:6]
+    settings = svc_settings(
+        NotifierSettings,
+        smtp_port=free_port(),
+        exchange=f"{TEST_OVERRIDES['exchange']}.{own}",
+        queue_prefix=f"{TEST_OVERRIDES['queue_prefix']}.{own}",
+    )
+    notifier = TestServer(create_notifier(settings, clock=clock))  # type: ignore[arg-type]
+    await notifier.start_server()
+    try:
+        yield await make_gateway(urls={"notifier": str(notifier.make_url("")).rstrip("/")}, clock=clock)
+    finally:
+        await notifier.close()
+        channel = await amqp.channel()
+        for name in (f"{TEST_OVERRIDES['exchange']}.{own}", f"{TEST_OVERRIDES['exchange']}.{own}.dlx"):
+            await channel.exchange_delete(name)
+        await channel.close()
+
+
+def _text_form(html: str) -> dict[str, list[str]]:
+    """The edit form of a mail text (the reset button's form posts to the same address: not its field)."""
+    fields = _fields(html, "/staff/admin/texts/confirmation/de")
+    assert fields.pop("reset") == ["true"]
+    return fields
+
+
+async def _text(admin: StaffClient) -> dict[str, Any]:
+    found: dict[str, Any] = await (await admin.get("/api/v1/admin/mail-templates/confirmation/de")).json()
+    return found
+
+
+@pytest.mark.req("R10")
+async def test_a_mail_text_form_loaded_before_a_colleagues_save_does_not_drop_their_wording(
+    texts_gateway: Gateway,
+) -> None:
+    action = "/staff/admin/texts/confirmation/de"
+    admin_a = await texts_gateway.signed_in("text-a", (Role.ADMIN, "*"))
+    admin_b = await texts_gateway.signed_in("text-b", (Role.ADMIN, "*"))
+    old_form = _text_form(await (await admin_b.get(action)).text())
+    assert old_form["expected_version"][0] == (await _text(admin_a))["version"]
+
+    a_form = _text_form(await (await admin_a.get(action)).text())
+    a_subject = "Ihr Termin beim Jobcenter am {{ date }}"
+    status, _, _ = await post_form(admin_a, action, _one(a_form, subject=a_subject))
+    assert status == 303
+
+    status, _, html = await post_form(admin_b, action, _one(old_form, text=old_form["text"][0] + "\nGruß"))
+    assert status == 409 and MEANWHILE in html and "<title>Fehler:" in html
+    assert _text_form(html)["subject"] == [a_subject]  # the form shows A's wording
+    stored = await _text(admin_a)
+    assert stored["subject"] == a_subject and not stored["text"].endswith("Gruß")
+
+    # The API: an older version is refused, none changes as before.
+    body = {k: stored[k] for k in ("subject", "text", "html")}
+    refused = await admin_a.put(
+        "/api/v1/admin/mail-templates/confirmation/de",
+        json={**body, "subject": "Termin", "expected_version": old_form["expected_version"][0]},
+    )
+    assert refused.status == 409 and (await refused.json())["error"]["code"] == "stale"
+    assert (await _text(admin_a))["subject"] == a_subject
+    saved = await admin_a.put(
+        "/api/v1/admin/mail-templates/confirmation/de", json={**body, "subject": "Termin am {{ date }}"}
+    )
+    assert saved.status == 200, await saved.text()

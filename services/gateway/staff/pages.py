@@ -867,7 +867,7 @@ async def text_submit(request: web.Request) -> web.Response:
         status, data = await upstream.call(request, "notifier", "DELETE", path)
         action = "reset"
     else:
-        status, data = await upstream.call(request, "notifier", "PUT", path, json=body)
+        status, data = await upstream.call(request, "notifier", "PUT", path, json=with_version(body, form))
         action = "update"
     if 200 <= status < 300:
         await service.record(
@@ -883,12 +883,31 @@ async def text_submit(request: web.Request) -> web.Response:
         )
         raise redirect("/staff/admin/texts?notice=saved")
     error = _upstream_error(status, data)
+    if error.code == "stale":
+        # Saved by someone else since the form was loaded: the text as it is now, to check and edit.
+        current_status, current = await upstream.call(request, "notifier", "GET", path)
+        if current_status == 200 and isinstance(current, dict):
+            return render(
+                request,
+                "text_edit.html",
+                {
+                    "title": f"Text bearbeiten: {_text_label(current.get('kind'), current.get('language'))}",
+                    "text": current,
+                    "errors": [STALE_DE],
+                },
+                status=409,
+            )
     return render(
         request,
         "text_edit.html",
         {
             "title": "Text bearbeiten",
-            "text": {**body, "kind": request.match_info["kind"], "language": request.match_info["language"]},
+            "text": {
+                **body,
+                "kind": request.match_info["kind"],
+                "language": request.match_info["language"],
+                "version": str(form.get(VERSION_FIELD, "")),
+            },
             "errors": error_messages(error),
         },
         status=status if status < 500 else 502,
