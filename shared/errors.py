@@ -34,6 +34,14 @@ class ConflictError(OTVError):
     status = 409
 
 
+class StaleError(ConflictError):
+    """A change made against an older state of the object (its `revision` or `version` as the client read
+    it): someone else changed it since, so the change would undo theirs unseen. Nothing was changed; read
+    the object again and decide anew."""
+
+    code = "stale"
+
+
 class UnauthenticatedError(OTVError):
     code = "unauthenticated"
     status = 401

@@ -45,6 +45,7 @@ ERROR_STATUS: dict[str, int] = {
     "outcome_recorded": 409,
     "capacity_conflict": 409,
     "approval_required": 409,
+    "stale": 409,
     "link_expired": 410,
     "gone": 410,
     "payload_too_large": 413,

@@ -9,7 +9,8 @@ the role and sets the signed identity; each use case checks the appointment's lo
 - POST /api/v1/staff/locations/{location_id}/holds                      hold a slot (R38)
 - POST /api/v1/staff/appointments                                       staff booking (+ interpreter, R26)
 - POST /api/v1/staff/appointments/{appointment_id}/cancel               {reason, on_customer_request?} (R9)
-- POST /api/v1/staff/appointments/{appointment_id}/contact    {first_name?, last_name?, email?, phone?}
+- POST /api/v1/staff/appointments/{appointment_id}/contact    {first_name?, last_name?, email?, phone?,
+                                                                expected_revision?}
 - POST /api/v1/staff/appointments/{appointment_id}/erase                Art. 17 GDPR: its personal data now
 - POST /api/v1/staff/appointments/{appointment_id}/outcome              {outcome, note?, correction?, reason?}
 - POST /api/v1/staff/appointments/{appointment_id}/call-attempts        {reached, note?, missed?} (R49)
@@ -148,6 +149,15 @@ class ContactIn(_In):
         ),
     ] = None
 
+    expected_revision: int | None = Field(
+        default=None,
+        ge=1,
+        description="The appointment's `revision` as the client read it (its file, a day list). Given, "
+        "a change made since (a colleague's correction, a move, a new link) refuses this one with 409 "
+        "`stale` and nothing changes: read the appointment again and decide anew. Absent: the fields sent "
+        "change whatever happened since.",
+    )
+
     @field_validator("first_name", "last_name")
     @classmethod
     def _name(cls, value: str | None) -> str:
@@ -180,6 +190,7 @@ class ContactIn(_In):
             email=self.email,
             phone=self.phone,
             phone_given="phone" in self.model_fields_set,
+            expected_revision=self.expected_revision,
         )
 
 
@@ -303,6 +314,7 @@ def appointment_json(
     found: dict[str, Any] = {
         "id": str(a.id),
         "reference": a.reference,
+        "revision": a.revision,
         "start": _iso(a.start),
         "end": _iso(a.end),
         "location": a.location_id,

@@ -87,6 +87,10 @@ class CallAttemptOut(_Out):
 class StaffAppointmentOut(_Out):
     id: str
     reference: str
+    revision: int = Field(
+        description="counts the appointment's changes; send it back as `expected_revision` of a contact "
+        "correction, so that a change made since is not undone unseen"
+    )
     start: datetime
     end: datetime
     location: str
@@ -404,7 +408,15 @@ STAFF_ROUTES = (
         "Correct the customer's name, e-mail address or phone number (a typo, a number for a callback)",
         body=ContactIn,
         response=StaffAppointmentOut,
-        errors=("validation_error", "not_found", "forbidden", "already_booked", "too_late", "not_changeable"),
+        errors=(
+            "validation_error",
+            "not_found",
+            "forbidden",
+            "already_booked",
+            "too_late",
+            "not_changeable",
+            "stale",
+        ),
         path_params={"appointment_id": APPOINTMENT_ID},
         tags=BOOKING,
         description="Only the fields sent change, checked and normalised as at booking; `phone` `null` or "
@@ -417,8 +429,10 @@ STAFF_ROUTES = (
         "the appointment a new manage token: the confirmation with the new link and the calendar "
         "invitation goes to the new address, and the link sent to the old one stops working. A change of "
         "name or phone number alone sends no mail. Event `appointment.contact_changed`; the "
-        "appointment's history records who changed which fields (not the data). The answer is the "
-        "appointment as the day view shows it.",
+        "appointment's history records who changed which fields (not the data). With "
+        "`expected_revision` (the `revision` read before) a change of the appointment since is refused "
+        "with 409 `stale` and nothing changes; without it the fields sent change whatever happened since. "
+        "The answer is the appointment as the day view shows it.",
     ),
     ApiRoute(
         "POST",

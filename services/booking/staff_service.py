@@ -52,7 +52,7 @@ from services.booking.service import (
 )
 from services.booking.staff_db import StaffRow
 from shared.clock import BERLIN
-from shared.errors import ConflictError, ForbiddenError, NotFoundError
+from shared.errors import ConflictError, ForbiddenError, NotFoundError, StaleError
 from shared.events.appointment import (
     AppointmentBookedV1,
     AppointmentCancelledV1,
@@ -406,13 +406,15 @@ async def staff_renew_link(deps: Deps, identity: StaffIdentity, appointment_id: 
 @dataclass(frozen=True)
 class ContactChange:
     """The contact data staff correct; None leaves a field as it is. The phone number is removed with
-    `phone=None` and `phone_given`."""
+    `phone=None` and `phone_given`. `expected_revision`: the appointment's revision the change was made
+    against (a form's), None for no check."""
 
     first_name: str | None = None
     last_name: str | None = None
     email: str | None = None
     phone: str | None = None
     phone_given: bool = False
+    expected_revision: int | None = None
 
 
 async def change_contact(
@@ -436,6 +438,13 @@ async def change_contact(
         if not current.email:
             # Erased on request or by the retention run (R34): nothing comes back.
             raise NotChangeableError("The customer's data were erased: they cannot be entered again here.")
+        if change.expected_revision is not None and change.expected_revision != current.revision:
+            # A form loaded before a colleague's correction would undo it unseen, and a stale address
+            # would get the new manage link (R41). Checked under the row's lock.
+            raise StaleError(
+                f"The appointment changed since revision {change.expected_revision} (it is at"
+                f" {current.revision} now): read it again and check the contact data before changing them."
+            )
         if change.email and change.email != current.email and not can_change(current, now):
             # A new address would get the confirmation of an appointment that has begun. Name and phone
             # number stay correctable: at the counter a customer gives the number for a callback (R23).

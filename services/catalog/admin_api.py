@@ -35,6 +35,7 @@ from services.catalog.models import (
     OtherJobcenterIn,
     StreetIn,
     WindowIn,
+    WindowUpdate,
 )
 from shared.errors import NotFoundError
 from shared.web import CLOCK, POOL, parse_json, parse_query, path_id, staff_identity
@@ -82,6 +83,7 @@ def location_out(row: asyncpg.Record) -> dict[str, Any]:
         },
         "month_change_block": block,
         "revision": row["revision"],
+        "version": service.location_version(row),
     }
 
 
@@ -94,6 +96,7 @@ def group_out(row: asyncpg.Record) -> dict[str, Any]:
         "service_points": row["service_points"],
         "active": row["active"],
         "sort_order": row["sort_order"],
+        "version": service.group_version(row),
     }
 
 
@@ -108,6 +111,7 @@ def window_out(row: asyncpg.Record) -> dict[str, Any]:
         "evening": row["evening"],
         "valid_from": row["valid_from"].isoformat() if row["valid_from"] else None,
         "valid_until": row["valid_until"].isoformat() if row["valid_until"] else None,
+        "version": service.window_version(row),
     }
 
 
@@ -149,6 +153,7 @@ def concern_out(row: asyncpg.Record) -> dict[str, Any]:
         "default_duration_minutes": row["default_duration_minutes"],
         "active": row["active"],
         "sort_order": row["sort_order"],
+        "version": service.concern_version(row),
     }
 
 
@@ -288,7 +293,7 @@ async def admin_add_window(request: web.Request) -> web.Response:
 @routes.put("/api/v1/admin/windows/{window_id}")
 async def admin_update_window(request: web.Request) -> web.Response:
     window_id = _int_id(request, "window_id")
-    body = await parse_json(request, WindowIn)
+    body = await parse_json(request, WindowUpdate)
     revision = await service.update_window(
         request.app[POOL], request.app[CLOCK], actor_of(request), window_id, body
     )

@@ -31,6 +31,7 @@ from services.catalog.models import (
     OtherJobcenterIn,
     StreetIn,
     WindowIn,
+    WindowUpdate,
 )
 from services.catalog.openapi import LOCATION_ID
 from shared.openapi import ApiRoute
@@ -38,6 +39,14 @@ from shared.openapi import ApiRoute
 
 class _Out(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def _version(route: str) -> Any:
+    return Field(
+        description="a short hash of the values its update changes; send it back as `expected_version` of "
+        f"{route}, so that a change made since (by a colleague, another form) is not undone unseen "
+        "(409 `stale`)"
+    )
 
 
 class LeadTimeOut(_Out):
@@ -65,6 +74,9 @@ class LocationOut(_Out):
     lead_time: LeadTimeOut
     month_change_block: MonthChangeBlockOut | None
     revision: int = Field(description="the location's published snapshot revision")
+    version: str = _version(
+        "`PATCH /api/v1/admin/locations/{location_id}` (its name, address, phones, state)"
+    )
 
 
 class GroupOut(_Out):
@@ -75,6 +87,7 @@ class GroupOut(_Out):
     service_points: int
     active: bool
     sort_order: int
+    version: str = _version("`PATCH /api/v1/admin/groups/{group_id}`")
 
 
 class WindowOut(_Out):
@@ -87,6 +100,7 @@ class WindowOut(_Out):
     evening: bool
     valid_from: date | None
     valid_until: date | None
+    version: str = _version("`PUT /api/v1/admin/windows/{window_id}`")
 
 
 class OfferOut(_Out):
@@ -160,6 +174,7 @@ class ConcernOut(_Out):
     default_duration_minutes: int
     active: bool
     sort_order: int
+    version: str = _version("`PATCH /api/v1/admin/concerns/{concern_id}`")
 
 
 class PolicyLocationOut(_Out):
@@ -255,6 +270,8 @@ class AllowEntryOut(BaseModel):
 
 INT_ID = {"type": "integer", "minimum": 1}
 WRITE_ERRORS = ("validation_error", "not_found", "conflict", "approval_required")
+# The updates that take `expected_version` (lost-update protection).
+VERSIONED_WRITE_ERRORS = (*WRITE_ERRORS, "stale")
 LOCATIONS = ("admin: locations",)
 CONCERNS = ("admin: concerns",)
 FINDER = ("admin: finder",)
@@ -269,6 +286,7 @@ def _change(
     *,
     created: bool = False,
     tags: tuple[str, ...] = LOCATIONS,
+    versioned: bool = False,
 ) -> ApiRoute:
     params = {name: INT_ID for name in ("window_id", "closure_id") if f"{{{name}}}" in path}
     if "{location_id}" in path:
@@ -280,10 +298,11 @@ def _change(
         body=body,
         response=CreatedOut if created else ChangedOut,
         status=201 if created else 200,
-        errors=WRITE_ERRORS,
+        errors=VERSIONED_WRITE_ERRORS if versioned else WRITE_ERRORS,
         path_params=params,
         tags=tags,
-        description="Every change publishes one new snapshot of the location (`catalog.location_configured`) "
+        description=(_VERSIONED if versioned else "")
+        + "Every change publishes one new snapshot of the location (`catalog.location_configured`) "
         "in the same transaction, or nothing when the value was already so. A change that would take the "
         "location below the opening times of directive 3.3 (R17: 4 days a week, one until 18:00), today or "
         "from a later day (`details[].details.from`), answers 409 `approval_required` unless an approval "
@@ -291,6 +310,11 @@ def _change(
         "(`POST /api/v1/admin/locations/{location_id}/policy-approvals`, directive 3.6).",
     )
 
+
+_VERSIONED = (
+    "With `expected_version` (the `version` read before) a change of the object made since is refused with "
+    "409 `stale` and nothing changes; without it the change is made whatever happened since. "
+)
 
 ADMIN_ROUTES = (
     ApiRoute(
@@ -310,7 +334,13 @@ ADMIN_ROUTES = (
         tags=LOCATIONS,
     ),
     _change("POST", "/api/v1/admin/locations", "Create a location", LocationIn, created=True),
-    _change("PATCH", "/api/v1/admin/locations/{location_id}", "Change a location's data", LocationPatch),
+    _change(
+        "PATCH",
+        "/api/v1/admin/locations/{location_id}",
+        "Change a location's data",
+        LocationPatch,
+        versioned=True,
+    ),
     _change(
         "PUT",
         "/api/v1/admin/locations/{location_id}/lead-time",
@@ -333,12 +363,20 @@ ADMIN_ROUTES = (
         GroupIn,
         created=True,
     ),
-    _change("PATCH", "/api/v1/admin/groups/{group_id}", "Change a group (name, service points)", GroupPatch),
+    _change(
+        "PATCH",
+        "/api/v1/admin/groups/{group_id}",
+        "Change a group (name, service points)",
+        GroupPatch,
+        versioned=True,
+    ),
     _change("DELETE", "/api/v1/admin/groups/{group_id}", "Remove a group that offers no concern"),
     _change(
         "POST", "/api/v1/admin/groups/{group_id}/windows", "Add an opening window", WindowIn, created=True
     ),
-    _change("PUT", "/api/v1/admin/windows/{window_id}", "Change an opening window", WindowIn),
+    _change(
+        "PUT", "/api/v1/admin/windows/{window_id}", "Change an opening window", WindowUpdate, versioned=True
+    ),
     _change("DELETE", "/api/v1/admin/windows/{window_id}", "Remove an opening window"),
     _change(
         "PUT",
@@ -390,8 +428,9 @@ ADMIN_ROUTES = (
         "Change a concern of the catalogue (every location offering it is republished)",
         body=ConcernPatch,
         response=ConcernChangedOut,
-        errors=("validation_error", "not_found"),
+        errors=("validation_error", "not_found", "stale"),
         tags=CONCERNS,
+        description=_VERSIONED.strip(),
     ),
     ApiRoute(
         "GET",

@@ -220,8 +220,11 @@ async def list_concerns(conn: asyncpg.Connection) -> list[Row]:
     return await _fetch(conn, f"SELECT {CONCERN_COLUMNS} FROM concerns ORDER BY sort_order, id")  # noqa: S608 -- a constant column list
 
 
-async def find_concern(conn: asyncpg.Connection, concern_id: str) -> Row | None:
-    return await conn.fetchrow(f"SELECT {CONCERN_COLUMNS} FROM concerns WHERE id = $1", concern_id)  # noqa: S608 -- a constant column list
+async def find_concern(conn: asyncpg.Connection, concern_id: str, *, lock: bool = False) -> Row | None:
+    """The concern; with `lock`, its row locked until the end of the transaction (two changes of it in
+    turn: the second sees the first, so its version check holds)."""
+    locking = " FOR UPDATE" if lock else ""
+    return await conn.fetchrow(f"SELECT {CONCERN_COLUMNS} FROM concerns WHERE id = $1{locking}", concern_id)  # noqa: S608 -- a constant column list
 
 
 async def concern_ids(conn: asyncpg.Connection) -> set[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
     AfterValidator,
@@ -18,6 +18,7 @@ from pydantic import (
 
 from shared.calendar import WallTime
 from shared.events.catalog import GroupKind, Mode
+from shared.versions import MAX_VERSION_LENGTH
 from shared.web import blank_is_none
 
 LOCATION_ID = r"^[a-z][a-z0-9-]{1,31}$"
@@ -56,6 +57,22 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _expected_version(what: str) -> Any:
+    return Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_VERSION_LENGTH,
+        description=f"The {what}'s `version` as the client read it. Given, a change of the {what} made since "
+        "(by a colleague, another form) refuses this one with 409 `stale` and nothing changes: read it "
+        "again and decide anew. Absent: the change is made whatever happened since.",
+    )
+
+
+# Not a value of the object: what its update was made against (shared.versions). Left out of what is stored
+# and logged.
+NOT_A_VALUE: Final = {"expected_version"}
+
+
 # --- locations --------------------------------------------------------------------------------------
 
 
@@ -72,6 +89,7 @@ class LocationIn(_Body):
 
 
 class LocationPatch(_Body):
+    expected_version: str | None = _expected_version("location")
     name: Label | None = None
     street: Label | None = None
     postcode: Postcode | None = None
@@ -105,6 +123,7 @@ class GroupIn(_Body):
 
 
 class GroupPatch(_Body):
+    expected_version: str | None = _expected_version("group")
     name: Name | None = None
     service_points: int | None = Field(default=None, ge=0, le=200)
     active: bool | None = None
@@ -120,6 +139,12 @@ class WindowIn(_Body):
     evening: bool = False
     valid_from: date | None = None
     valid_until: date | None = None
+
+
+class WindowUpdate(WindowIn):
+    """A window's new values (PUT), with the version they were chosen against."""
+
+    expected_version: str | None = _expected_version("window")
 
 
 class ClosureIn(_Body):
@@ -154,6 +179,7 @@ class ConcernIn(_Body):
 
 
 class ConcernPatch(_Body):
+    expected_version: str | None = _expected_version("concern")
     group_kinds: list[GroupKind] | None = Field(default=None, min_length=1, max_length=3)
     name: Name | None = None
     info: Info | None = None

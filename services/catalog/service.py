@@ -19,6 +19,7 @@ import structlog
 
 from services.catalog import db, domain
 from services.catalog.models import (
+    NOT_A_VALUE,
     AllowEntryIn,
     ApprovalIn,
     ClosureIn,
@@ -32,6 +33,7 @@ from services.catalog.models import (
     MonthChangeBlockIn,
     OfferIn,
     WindowIn,
+    WindowUpdate,
 )
 from shared.calendar import BERLIN, holiday_name
 from shared.clock import Clock
@@ -51,6 +53,7 @@ from shared.events.catalog import (
     WindowSnapshot,
 )
 from shared.outbox import add_event
+from shared.versions import check_version, version_of
 
 log = structlog.get_logger(__name__)
 
@@ -67,6 +70,51 @@ class Actor:
 
 def today(clock: Clock) -> date:
     return clock.now().astimezone(BERLIN).date()
+
+
+# --- versions (lost-update protection, shared.versions) ---------------------------------------------
+# What each object's version covers: the values its update route changes, so that a change of something
+# else (another window, the lead time) does not make a form of it stale.
+LOCATION_VERSIONED = ("name", "street", "postcode", "city", "phone", "hotline", "active", "sort_order")
+GROUP_VERSIONED = ("kind", "name", "service_points", "active", "sort_order")
+WINDOW_VERSIONED = (
+    "group_id",
+    "weekday",
+    "start_time",
+    "end_time",
+    "service_points",
+    "evening",
+    "valid_from",
+    "valid_until",
+)
+CONCERN_VERSIONED = (
+    "group_kinds",
+    "name",
+    "info",
+    "links",
+    "documents",
+    "emergency",
+    "sensitive",
+    "default_duration_minutes",
+    "active",
+    "sort_order",
+)
+
+
+def location_version(row: asyncpg.Record) -> str:
+    return version_of({c: row[c] for c in LOCATION_VERSIONED})
+
+
+def group_version(row: asyncpg.Record) -> str:
+    return version_of({c: row[c] for c in GROUP_VERSIONED})
+
+
+def window_version(row: asyncpg.Record) -> str:
+    return version_of({c: row[c] for c in WINDOW_VERSIONED})
+
+
+def concern_version(row: asyncpg.Record) -> str:
+    return version_of({c: row[c] for c in CONCERN_VERSIONED})
 
 
 # --- snapshots --------------------------------------------------------------------------------------
@@ -421,14 +469,15 @@ async def create_location(pool: asyncpg.Pool, clock: Clock, actor: Actor, body: 
 async def update_location(
     pool: asyncpg.Pool, clock: Clock, actor: Actor, location_id: str, body: LocationPatch
 ) -> int | None:
-    values = body.model_dump(exclude_unset=True)
+    values = body.model_dump(exclude_unset=True, exclude=NOT_A_VALUE)
     if "hotline" in values and values["hotline"] is None:
         raise invalid_field("hotline", "a location needs a hotline")
     for required in ("name", "street", "postcode", "city", "active", "sort_order"):
         if required in values and values[required] is None:
             raise invalid_field(required, "must not be null")
 
-    async def work(conn: asyncpg.Connection, _location: asyncpg.Record) -> None:
+    async def work(conn: asyncpg.Connection, location: asyncpg.Record) -> None:
+        check_version(body.expected_version, location_version(location), "location")
         await db.update_location(conn, location_id, values)
         await log_change(conn, clock, actor, "update", "location", location_id, location_id, values)
 
@@ -503,13 +552,17 @@ async def _group_location(pool: asyncpg.Pool, group_id: str) -> str:
 async def update_group(
     pool: asyncpg.Pool, clock: Clock, actor: Actor, group_id: str, body: GroupPatch
 ) -> int | None:
-    values = body.model_dump(mode="json", exclude_unset=True)
+    values = body.model_dump(mode="json", exclude_unset=True, exclude=NOT_A_VALUE)
     for required in values:
         if values[required] is None:
             raise invalid_field(required, "must not be null")
     location_id = await _group_location(pool, group_id)
 
     async def work(conn: asyncpg.Connection, _location: asyncpg.Record) -> None:
+        group = await db.find_group(conn, group_id)
+        if group is None:
+            raise NotFoundError("No such group.", details=[{"field": "group_id", "message": "unknown"}])
+        check_version(body.expected_version, group_version(group), "group")
         if "service_points" in values:
             needed = await db.max_window_points(conn, group_id)
             if values["service_points"] < needed:
@@ -575,15 +628,19 @@ async def _window_location(pool: asyncpg.Pool, window_id: int) -> asyncpg.Record
 
 
 async def update_window(
-    pool: asyncpg.Pool, clock: Clock, actor: Actor, window_id: int, body: WindowIn
+    pool: asyncpg.Pool, clock: Clock, actor: Actor, window_id: int, body: WindowUpdate
 ) -> int | None:
     window = await _window_location(pool, window_id)
 
     async def work(conn: asyncpg.Connection, _location: asyncpg.Record) -> None:
+        current = await db.find_window(conn, window_id)  # under the location's lock: as it stays
+        if current is None:
+            raise NotFoundError("No such time window.")
+        check_version(body.expected_version, window_version(current), "time window")
         group = await db.find_group(conn, window["group_id"])
         assert group is not None  # noqa: S101 -- see add_window
         _check_window(body, group)
-        await db.update_window(conn, window_id, body.model_dump())
+        await db.update_window(conn, window_id, body.model_dump(exclude=NOT_A_VALUE))
         await log_change(
             conn,
             clock,
@@ -592,7 +649,7 @@ async def update_window(
             "window",
             str(window_id),
             window["location_id"],
-            body.model_dump(mode="json"),
+            body.model_dump(mode="json", exclude=NOT_A_VALUE),
         )
 
     return (await _in_location(pool, clock, window["location_id"], work))[1]
@@ -662,7 +719,7 @@ async def delete_closure(pool: asyncpg.Pool, clock: Clock, actor: Actor, closure
 
 
 def _concern_values(body: ConcernIn | ConcernPatch, *, exclude_unset: bool) -> dict[str, Any]:
-    values = body.model_dump(mode="json", exclude_unset=exclude_unset, exclude={"id"})
+    values = body.model_dump(mode="json", exclude_unset=exclude_unset, exclude={"id", *NOT_A_VALUE})
     for name, value in list(values.items()):
         if value is None:
             raise invalid_field(name, "must not be null")
@@ -686,8 +743,10 @@ async def update_concern(
     async with pool.acquire() as conn, conn.transaction():
         # Locations first (id order, like every other change), then the concern.
         locked = await db.lock_locations(conn, await db.locations_offering(conn, concern_id))
-        if await db.find_concern(conn, concern_id) is None:
+        concern = await db.find_concern(conn, concern_id, lock=True)
+        if concern is None:
             raise NotFoundError("No such concern.")
+        check_version(body.expected_version, concern_version(concern), "concern")
         if "group_kinds" in values:
             await _check_kinds_still_fit(conn, concern_id, values["group_kinds"])
         await db.update_concern(conn, concern_id, values)

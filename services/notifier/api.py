@@ -16,6 +16,7 @@ from services.notifier import service
 from services.notifier.config import Settings
 from services.notifier.texts import KINDS, LANGUAGES, TemplateSet
 from shared.identity import Role, StaffIdentity
+from shared.versions import MAX_VERSION_LENGTH
 from shared.web import CLOCK, POOL, SETTINGS, json_model, parse_json, staff_identity
 
 routes = web.RouteTableDef()
@@ -29,6 +30,14 @@ class MailTextsIn(BaseModel):
     subject: str = Field(min_length=1, max_length=1_000)
     text: str = Field(min_length=1, max_length=_MAX_TEMPLATE)
     html: str = Field(min_length=1, max_length=_MAX_TEMPLATE)
+    expected_version: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_VERSION_LENGTH,
+        description="The text's `version` as the client read it. Given, a save or reset of the text made "
+        "since refuses this one with 409 `stale` and nothing changes: read it again and decide anew. "
+        "Absent: the text is stored whatever happened since.",
+    )
 
 
 class MailTextsOut(BaseModel):
@@ -39,6 +48,10 @@ class MailTextsOut(BaseModel):
     html: str
     customised: bool
     updated_at: datetime | None
+    version: str = Field(
+        description="a short hash of the text as it is now; send it back as `expected_version` of the PUT, "
+        "so that a save made since is not overwritten unseen (409 `stale`)"
+    )
 
 
 class SuppressionIn(BaseModel):
@@ -62,6 +75,7 @@ def _out(texts: service.MailTexts) -> MailTextsOut:
         html=texts.templates.html,
         customised=texts.customised,
         updated_at=texts.updated_at,
+        version=texts.version,
     )
 
 
@@ -92,6 +106,7 @@ async def put_mail_texts(request: web.Request) -> web.Response:
         request.match_info["language"],
         TemplateSet(subject=body.subject, text=body.text, html=body.html),
         clock=request.app[CLOCK],
+        expected_version=body.expected_version,
     )
     return json_model(_out(changed))
 

@@ -410,6 +410,16 @@ async def retry_later(
 # -- texts (R10) --------------------------------------------------------------------------------------
 
 
+async def lock_template(conn: asyncpg.Connection, kind: str, language: str) -> None:
+    """Serialise the changes of one mail text until the end of the transaction (its row may not exist
+    yet, so a row lock would not do): a save checked against the version read under it stays right."""
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended('otv.notifier.mail_template:' || $1 || '/' || $2, 0))",
+        kind,
+        language,
+    )
+
+
 async def find_template(
     conn: asyncpg.Connection | asyncpg.Pool, kind: str, language: str
 ) -> asyncpg.Record | None:

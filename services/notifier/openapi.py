@@ -43,7 +43,10 @@ ROUTES = (
         "Change a mail text (Jinja placeholders; checked before it is stored)",
         body=MailTextsIn,
         response=MailTextsOut,
-        errors=("validation_error", "not_found"),
+        errors=("validation_error", "not_found", "stale"),
+        description="With `expected_version` (the `version` read before) a save or reset made since is "
+        "refused with 409 `stale` and nothing changes; without it the text is stored whatever happened "
+        "since.",
         path_params=PARAMS,
         tags=TAGS,
     ),

@@ -29,6 +29,7 @@ from shared.clock import Clock
 from shared.events.mail import FailureReason, MailFailedV1, MailKind, MailSentV1
 from shared.logging import correlation_id_var
 from shared.outbox import add_event, add_event_where
+from shared.versions import check_version, version_of
 
 log = structlog.get_logger(__name__)
 
@@ -324,6 +325,14 @@ class MailTexts:
     customised: bool
     updated_at: datetime | None
 
+    @property
+    def version(self) -> str:
+        """What an administrator's form was loaded with (shared.versions): a save made since refuses it."""
+        t = self.templates
+        return version_of(
+            {"customised": self.customised, "subject": t.subject, "text": t.text, "html": t.html}
+        )
+
 
 def _check_names(kind: str, language: str) -> None:
     if kind not in KINDS or language not in LANGUAGES:
@@ -354,9 +363,9 @@ async def _templates_in_force(
     return {key: stored.get(key) or default_templates(*key) for key in keys}
 
 
-async def get_mail_texts(pool: asyncpg.Pool, kind: str, language: str) -> MailTexts:
+async def get_mail_texts(conn: asyncpg.Connection | asyncpg.Pool, kind: str, language: str) -> MailTexts:
     _check_names(kind, language)
-    row = await db.find_template(pool, kind, language)
+    row = await db.find_template(conn, kind, language)
     if row is None:
         return MailTexts(kind, language, default_templates(kind, language), False, None)
     return MailTexts(
@@ -369,29 +378,44 @@ async def get_mail_texts(pool: asyncpg.Pool, kind: str, language: str) -> MailTe
 
 
 async def change_mail_texts(
-    pool: asyncpg.Pool, kind: str, language: str, templates: TemplateSet, *, clock: Clock
+    pool: asyncpg.Pool,
+    kind: str,
+    language: str,
+    templates: TemplateSet,
+    *,
+    clock: Clock,
+    expected_version: str | None = None,
 ) -> MailTexts:
-    """Store an administrator's version; it applies to the next mail rendered (R10)."""
+    """Store an administrator's version; it applies to the next mail rendered (R10). With
+    `expected_version` (what the form was loaded with) a save made since refuses it (409 `stale`): two
+    administrators editing one text do not drop each other's wording unseen."""
     _check_names(kind, language)
     problems = validate(kind, language, templates)
     if problems:
         raise errors.ValidationError("The text cannot be used.", details=problems)
-    await db.save_template(
-        pool,
-        kind,
-        language,
-        subject=templates.subject,
-        text=templates.text,
-        html=templates.html,
-        now=clock.now(),
-    )
+    async with pool.acquire() as conn, conn.transaction():
+        await db.lock_template(conn, kind, language)
+        current = await get_mail_texts(conn, kind, language)
+        check_version(expected_version, current.version, "mail text")
+        await db.save_template(
+            conn,
+            kind,
+            language,
+            subject=templates.subject,
+            text=templates.text,
+            html=templates.html,
+            now=clock.now(),
+        )
     log.info("mail_texts_changed", kind=kind, language=language)
     return await get_mail_texts(pool, kind, language)
 
 
 async def reset_mail_texts(pool: asyncpg.Pool, kind: str, language: str) -> MailTexts:
     _check_names(kind, language)
-    if await db.delete_template(pool, kind, language):
+    async with pool.acquire() as conn, conn.transaction():
+        await db.lock_template(conn, kind, language)  # not between a checked save's read and its write
+        deleted = await db.delete_template(conn, kind, language)
+    if deleted:
         log.info("mail_texts_reset", kind=kind, language=language)
     return await get_mail_texts(pool, kind, language)
 

@@ -44,6 +44,14 @@ def _window(raw: dict[str, Any]) -> dict[str, Any]:
     return {k: raw.get(k) for k in WINDOW_FIELDS if k in raw}
 
 
+def _stale(data: Any, current: dict[str, Any] | None) -> bool:
+    """The change was made against another version of the window or group than the current one: the
+    catalog refuses it (409 `stale`), so there is nothing to confirm; a list of appointments affected by
+    values that are no longer there would only mislead."""
+    expected = data.get("expected_version") if isinstance(data, dict) else None
+    return isinstance(expected, str) and current is not None and expected != current.get("version")
+
+
 async def proposal(
     request: web.Request, change: CapacityChange, data: Any
 ) -> tuple[str, dict[str, Any]] | None:
@@ -74,7 +82,7 @@ async def proposal(
         group_id = str(current["group_id"])
         others = [w for w in windows if str(w["group_id"]) == group_id and str(w.get("id")) != window_id]
         if change is CapacityChange.WINDOW_UPDATE:
-            if not isinstance(data, dict):
+            if not isinstance(data, dict) or _stale(data, current):
                 return None
             others.append({**_window(current), **_window(data)})
         return location, {"groups": [group_proposal(group_id, others)], "closures": []}
@@ -83,7 +91,7 @@ async def proposal(
         own = [w for w in windows if str(w["group_id"]) == group_id]
         if change is CapacityChange.GROUP_DELETE:
             return location, {"groups": [group_proposal(group_id, [], 0)], "closures": []}
-        if not isinstance(data, dict):
+        if not isinstance(data, dict) or _stale(data, groups.get(group_id)):
             return None
         if data.get("active") is False:  # a deactivated group offers nothing any more
             return location, {"groups": [group_proposal(group_id, [], 0)], "closures": []}

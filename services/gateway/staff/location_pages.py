@@ -23,7 +23,15 @@ from services.gateway.staff.capacity import CapacityConflictError
 from services.gateway.staff.forwarding import apply_change
 from services.gateway.staff.keys import IDENTITY, LOCATION
 from services.gateway.staff.location_forms import SAVED_DE, name_the_row, refused, saved_at, typed
-from services.gateway.staff.pages import ErrorLine, UpstreamError, error_messages, redirect, render
+from services.gateway.staff.pages import (
+    STALE_DE,
+    ErrorLine,
+    UpstreamError,
+    error_messages,
+    redirect,
+    render,
+    with_version,
+)
 from shared.clock import BERLIN
 from shared.errors import OTVError
 from shared.identity import Role
@@ -53,6 +61,9 @@ FINDINGS_DE = {
     "mandatory_concern_without_windows": "Ein Pflichtanliegen hat keine Zeitfenster",
 }
 
+
+# The forms refused as `stale` whose row has no name of its own (name_the_row names windows and groups).
+STALE_FORMS_DE = {"details": "Standortdaten"}
 
 APPROVAL_REQUIRED_DE = (
     "Nicht gespeichert: Diese Änderung schränkt die Zeitfenster nach Ziffer 3.3 ein. Das ist vorab mit der"
@@ -148,13 +159,19 @@ async def _location_page(
     errors: list[ErrorLine],
     status: int = 200,
     failed: dict[str, Any] | None = None,
+    stale: str = "",
 ) -> web.Response:
     """The page; after a refused form (`failed`) that form as it was filled in, its lines in the
-    summary. A saved change is confirmed at the section or row it jumped back to (`?saved=`), once: the
+    summary; after a form refused as `stale` (its key) every form as stored now, the summary naming that
+    one. A saved change is confirmed at the section or row it jumped back to (`?saved=`), once: the
     top of the page says it only when there is no such place."""
     context = await _location_context(request, location_id)
     if failed is not None:
         errors = name_the_row(errors, failed["key"], context)
+    if stale:
+        errors = name_the_row(errors, stale, context)
+        if stale in STALE_FORMS_DE:
+            errors = [ErrorLine(f"{STALE_FORMS_DE[stale]}: {line.text}", line.target) for line in errors]
     at = saved_at(request.query, context)
     saved = not at and ("saved" in request.query or request.query.get("notice") == "saved")
     page = {**context, "errors": errors, "failed": failed, "saved_at": at, "saved_text": SAVED_DE}
@@ -214,12 +231,10 @@ async def _change(
             status=409,
         )
     except OTVError as exc:
-        errors, failed = _refusal(exc, form, form_key, data)
-        return await _location_page(request, location_id, errors=errors, status=exc.status, failed=failed)
+        return await _refused_change(request, location_id, exc, form, form_key, data, anchor)
     if not 200 <= status < 300:
         error = UpstreamError(status, answer)
-        errors, failed = _refusal(error, form, form_key, data)
-        return await _location_page(request, location_id, errors=errors, status=error.status, failed=failed)
+        return await _refused_change(request, location_id, error, form, form_key, data, anchor)
     if affected:
         return render(
             request,
@@ -233,6 +248,25 @@ async def _change(
             },
         )
     raise redirect(f"/staff/locations/{location_id}?saved={anchor}#{anchor}")
+
+
+async def _refused_change(
+    request: web.Request,
+    location_id: str,
+    exc: OTVError,
+    form: Any,
+    form_key: str,
+    data: dict[str, Any] | None,
+    anchor: str,
+) -> web.Response:
+    """The page after a refused change. Made in a form loaded before someone else changed the same thing
+    (409 `stale`): the page shows that form as stored now, not what was typed (it was typed against
+    values that are no longer there), and says so at its row."""
+    if exc.code == "stale" and form_key:
+        lines = [ErrorLine(STALE_DE, anchor)]
+        return await _location_page(request, location_id, errors=lines, status=exc.status, stale=form_key)
+    errors, failed = _refusal(exc, form, form_key, data)
+    return await _location_page(request, location_id, errors=errors, status=exc.status, failed=failed)
 
 
 def _mass_change_link(location_id: str, data: dict[str, Any] | None) -> str:
@@ -260,7 +294,7 @@ async def location_details(request: web.Request) -> web.StreamResponse:
         "PATCH",
         "/api/v1/admin/locations/{location_id}",
         {"location_id": request.match_info["location_id"]},
-        data,
+        with_version(data, form),
         anchor="details",
         form_key="details",
     )
@@ -328,7 +362,7 @@ async def group_change(request: web.Request) -> web.StreamResponse:
         "PATCH",
         "/api/v1/admin/groups/{group_id}",
         {"group_id": request.match_info["group_id"]},
-        data,
+        with_version(data, form),
         anchor=f"group-{request.match_info['group_id']}",
         form_key=f"group-{request.match_info['group_id']}",
     )
@@ -362,12 +396,13 @@ async def window_add(request: web.Request) -> web.StreamResponse:
 
 @routes.post("/staff/windows/{window_id}")
 async def window_change(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
     return await _change(
         request,
         "PUT",
         "/api/v1/admin/windows/{window_id}",
         {"window_id": request.match_info["window_id"]},
-        _window_data(await request.post()),
+        with_version(_window_data(form), form),
         anchor=f"window-{request.match_info['window_id']}",
         form_key=f"window-{request.match_info['window_id']}",
     )
@@ -474,13 +509,18 @@ async def _admin_change(
     try:
         status, answer, _ = await apply_change(request, "catalog", method, api_route, params, data)
     except OTVError as exc:
-        response: web.StreamResponse = await page(request, errors=error_messages(exc), status=exc.status)
+        response: web.StreamResponse = await page(request, errors=_admin_errors(exc), status=exc.status)
         return response
     if not 200 <= status < 300:
         error = UpstreamError(status, answer)
-        response = await page(request, errors=error_messages(error), status=error.status)
+        response = await page(request, errors=_admin_errors(error), status=error.status)
         return response
     raise redirect(f"{back}?notice=saved")
+
+
+def _admin_errors(exc: OTVError) -> list[str]:
+    """A form loaded before someone else's change (`stale`): the page shows what is stored now."""
+    return [STALE_DE] if exc.code == "stale" else error_messages(exc)
 
 
 @routes.get("/staff/admin/locations")
@@ -637,12 +677,13 @@ async def _admin_concern(request: web.Request, *, errors: list[str], status: int
 @routes.post("/staff/admin/concerns/{concern_id}")
 async def admin_concern_update(request: web.Request) -> web.StreamResponse:
     concern_id = request.match_info["concern_id"]
+    form = await request.post()
     return await _admin_change(
         request,
         "PATCH",
         "/api/v1/admin/concerns/{concern_id}",
         {"concern_id": concern_id},
-        _concern_data(await request.post(), new=False),
+        with_version(_concern_data(form, new=False), form),
         back="/staff/admin/concerns",
         page=_admin_concern,
     )

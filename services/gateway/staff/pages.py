@@ -69,11 +69,27 @@ ERROR_TEXTS_DE = {
     ),
     "unavailable": "Ein Dienst antwortet gerade nicht. Bitte versuchen Sie es gleich noch einmal.",
     "conflict": "Das geht so nicht.",
+    "stale": "Inzwischen von jemand anderem geändert. Bitte laden Sie die Seite neu und prüfen Sie.",
     "rate_limited": "Zu viele Anfragen. Bitte warten Sie eine Minute.",
     "validation_error": "Bitte prüfen Sie Ihre Eingaben.",
 }
 
+# A form loaded before someone else's change of the same thing (409 `stale`): it is shown again as stored.
+STALE_DE = (
+    "Nicht gespeichert: inzwischen von jemand anderem geändert \N{EN DASH} bitte prüfen. Das Formular zeigt "
+    "jetzt den gespeicherten Stand; tragen Sie Ihre Änderung dort bitte erneut ein."
+)
+# The name of the form field that carries the `version` it was loaded with (shared.versions).
+VERSION_FIELD = "expected_version"
+
 routes = web.RouteTableDef()
+
+
+def with_version(data: dict[str, Any], form: Any) -> dict[str, Any]:
+    """The change with the version its form was loaded with, when the form has one (a page rendered
+    before the forms carried it has none: the change is then made as before)."""
+    version = str(form.get(VERSION_FIELD, "")).strip()
+    return {**data, VERSION_FIELD: version} if version else data
 
 
 def setup_pages(app: web.Application) -> None:
@@ -851,7 +867,7 @@ async def text_submit(request: web.Request) -> web.Response:
         status, data = await upstream.call(request, "notifier", "DELETE", path)
         action = "reset"
     else:
-        status, data = await upstream.call(request, "notifier", "PUT", path, json=body)
+        status, data = await upstream.call(request, "notifier", "PUT", path, json=with_version(body, form))
         action = "update"
     if 200 <= status < 300:
         await service.record(
@@ -867,12 +883,31 @@ async def text_submit(request: web.Request) -> web.Response:
         )
         raise redirect("/staff/admin/texts?notice=saved")
     error = _upstream_error(status, data)
+    if error.code == "stale":
+        # Saved by someone else since the form was loaded: the text as it is now, to check and edit.
+        current_status, current = await upstream.call(request, "notifier", "GET", path)
+        if current_status == 200 and isinstance(current, dict):
+            return render(
+                request,
+                "text_edit.html",
+                {
+                    "title": f"Text bearbeiten: {_text_label(current.get('kind'), current.get('language'))}",
+                    "text": current,
+                    "errors": [STALE_DE],
+                },
+                status=409,
+            )
     return render(
         request,
         "text_edit.html",
         {
             "title": "Text bearbeiten",
-            "text": {**body, "kind": request.match_info["kind"], "language": request.match_info["language"]},
+            "text": {
+                **body,
+                "kind": request.match_info["kind"],
+                "language": request.match_info["language"],
+                "version": str(form.get(VERSION_FIELD, "")),
+            },
             "errors": error_messages(error),
         },
         status=status if status < 500 else 502,

@@ -92,6 +92,7 @@ NOTICES_DE = {
         "gelten nicht mehr."
     ),
     "contact": "Die Kontaktdaten sind gespeichert.",
+    "contact_unchanged": "Die Kontaktdaten waren schon so gespeichert; nichts geändert.",
     "contact_email": (
         "Die Kontaktdaten sind gespeichert. Die Bestätigung mit einem neuen Link zum Termin geht an die neue "
         "E-Mail-Adresse; der Link aus früheren E-Mails gilt nicht mehr."

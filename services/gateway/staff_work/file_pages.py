@@ -46,6 +46,7 @@ from services.gateway.staff_work.common import (
     text,
     today,
 )
+from services.gateway.staff_work.contact_form import CONTACT_FIELDS, ContactForm
 from services.gateway.staff_work.teams import ENTRANCE_KINDS
 from shared.errors import NotFoundError
 from shared.identity import Role
@@ -89,13 +90,6 @@ TRANSFER_KINDS = {
     "zuständigen Standort."
 }
 MOVE_CODES = {"too_late": "Der Termin hat begonnen oder ist vorbei; er kann nicht mehr verlegt werden."}
-# The contact form's fields: booking's names, the labels, and the inputs' ids (`contact-<name>`).
-CONTACT_FIELDS = {
-    "first_name": "Vorname",
-    "last_name": "Nachname",
-    "email": "E-Mail-Adresse",
-    "phone": "Telefonnummer",
-}
 CONTACT_CODES = {
     "too_late": "Der Termin hat begonnen oder ist vorbei; seine Kontaktdaten bleiben, wie sie sind.",
     "not_changeable": "Der Termin ist abgesagt; seine Kontaktdaten bleiben, wie sie sind.",
@@ -315,28 +309,49 @@ def _begun(request: web.Request, a: dict[str, Any]) -> bool:
 @routes.post("/staff/appointments/{appointment_id}/contact")
 async def contact_submit(request: web.Request) -> web.StreamResponse:
     """Correct the customer's name, e-mail address or phone number (a typo in the address, a number for a
-    callback). The form sends all four fields; booking changes those that differ. A new address gets the
-    confirmation with a new link, and the link sent to the old one stops working (R41)."""
+    callback). Only the fields staff changed go to booking, against the revision the form showed
+    (contact_form.py). A new address gets the confirmation with a new link, and the link sent to the old
+    one stops working (R41)."""
     appointment_id = appointment_id_of(request)
-    form = await request.post()
-    entered = {name: text(form, f"contact_{name}", 254) for name in CONTACT_FIELDS}
+    sent = ContactForm.read(await request.post())
+    changes = sent.changes()
     before = await get_appointment(request, appointment_id)
+    if not changes:
+        raise web.HTTPSeeOther(f"/staff/appointments/{appointment_id}?notice=contact_unchanged#h-contact")
     old_email = str((before.get("customer") or {}).get("email") or "")
-    status, answer = await booking_change(
-        request,
-        "/api/v1/staff/appointments/{appointment_id}/contact",
-        {"appointment_id": appointment_id},
-        # Once the appointment has begun the form has no address field: the address stays as it is. An
-        # empty phone field removes the number.
-        {name: value for name, value in entered.items() if value or name == "phone"},
-    )
+    revision = sent.revision
+    for attempt in range(2):
+        body: dict[str, Any] = dict(changes)
+        if revision is not None:
+            body["expected_revision"] = revision
+        status, answer = await booking_change(
+            request,
+            "/api/v1/staff/appointments/{appointment_id}/contact",
+            {"appointment_id": appointment_id},
+            body,
+        )
+        if _code(answer) != "stale":
+            break
+        current = await get_appointment(request, appointment_id)
+        if attempt or sent.moved(current) or not isinstance(current.get("revision"), int):
+            stale_lines, moved_errors, values = sent.stale(current)
+            return await file_page(
+                request,
+                appointment_id,
+                errors=stale_lines,
+                field_errors=moved_errors,
+                values=values,
+                status=409,
+            )
+        # Only something else changed (a new link, the start has come): what the form showed is still
+        # what is stored, so the change goes on against the current revision (booking checks it again).
+        revision = current["revision"]
     if 200 <= status < 300 and isinstance(answer, dict):
         new_email = str((answer.get("customer") or {}).get("email") or "")
         notice = "contact_email" if new_email != old_email else "contact"
         raise web.HTTPSeeOther(f"/staff/appointments/{appointment_id}?notice={notice}#h-contact")
-    error = answer.get("error") if isinstance(answer, dict) else None
     errors: list[str] = []
-    if isinstance(error, dict) and error.get("code") == "already_booked":
+    if _code(answer) == "already_booked":
         by_field = {"email": CONTACT_TAKEN}
     else:
         errors, by_field = explain(status, answer, fields=CONTACT_FIELDS, codes=CONTACT_CODES)
@@ -347,9 +362,14 @@ async def contact_submit(request: web.Request) -> web.StreamResponse:
         appointment_id,
         errors=lines,
         field_errors=field_errors,
-        values={f"contact_{name}": value for name, value in entered.items()},
+        values=sent.values(),
         status=page_status(status) if status >= 400 else 502,
     )
+
+
+def _code(answer: Any) -> str:
+    error = answer.get("error") if isinstance(answer, dict) else None
+    return str(error.get("code") or "") if isinstance(error, dict) else ""
 
 
 def _slot_fields(form: Any) -> tuple[str, str, str] | None:

@@ -1,0 +1,271 @@
+"""Two staff members edit the same window, group, location, concern or mail text: the second save, made
+in a form loaded before the first, does not silently undo the first. The catalog's and the notifier's
+update routes take the `version` the client read (`expected_version`) and refuse a change made against
+an older one with 409 `stale`; the staff pages send it from a hidden field and show the form again with
+the values as they are now and a German "inzwischen geändert" line. API clients that do not send it keep
+the old behaviour (R20, R29, R30, R10)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import pytest
+from aiohttp.test_utils import TestServer
+
+from shared.clock import ManualClock
+from shared.identity import Role
+from tests.conftest import TEST_OVERRIDES, free_port, svc_settings
+from tests.staff.conftest import Gateway, GatewayFactory, Stack, StaffClient, customer, wait_for_slots
+from tests.staff.test_location_page_forms import elements, tuesday_window
+from tests.staff.test_staff_pages import _grouped, form_fields, post_form
+
+pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
+
+MEANWHILE = "inzwischen von jemand anderem geändert"
+TUESDAY = "2026-03-03"
+TEN = "2026-03-03T10:00:00+01:00"
+
+
+def _fields(html: str, action: str) -> dict[str, list[str]]:
+    """The form's fields as the browser sends them, without the form token (post_form adds the current)."""
+    return _grouped([(k, v) for k, v in form_fields(html, action) if k != "csrf_token"])
+
+
+def _one(fields: dict[str, list[str]], **changed: str) -> dict[str, list[str]]:
+    return {**fields, **{k: [v] for k, v in changed.items()}}
+
+
+async def _details(stack: Stack) -> dict[str, Any]:
+    details: dict[str, Any] = await (await stack.admin.get("/api/v1/admin/locations/mitte")).json()
+    return details
+
+
+@pytest.mark.req("R20")
+@pytest.mark.req("R29")
+async def test_a_window_form_loaded_before_a_colleagues_change_does_not_undo_it(stack: Stack) -> None:
+    """Monday morning: group leader A reduces Tuesday's window to 1 service point (a colleague is ill);
+    location administrator B, whose page was loaded before, moves its end to 13:00."""
+    window_id = await tuesday_window(stack)
+    action = f"/staff/windows/{window_id}"
+    admin_b = await stack.gateway.signed_in("stale-admin-b", (Role.LOCATION_ADMIN, "mitte"))
+    old_form = _fields(await (await admin_b.get("/staff/locations/mitte")).text(), action)
+    assert old_form["expected_version"][0]
+
+    leader_a = await stack.gateway.signed_in("stale-leader-a", (Role.GROUP_LEADER, "mitte"))
+    a_form = _fields(await (await leader_a.get("/staff/locations/mitte")).text(), action)
+    status, _, _ = await post_form(leader_a, action, _one(a_form, service_points="1"))
+    assert status == 303
+
+    status, _, html = await post_form(admin_b, action, _one(old_form, end="13:00"))
+    assert status == 409, html
+    assert "<title>Fehler:" in html and MEANWHILE in html
+    page = elements(html)
+    assert any(target == f"#window-{window_id}" and MEANWHILE in text for target, text in page.summary_links)
+    # The form shows the window as it is now (with its current version), not what B typed.
+    now_form = _fields(html, action)
+    assert (now_form["end"], now_form["service_points"]) == (["12:00"], ["1"])
+    [window] = [w for w in (await _details(stack))["windows"] if w["id"] == window_id]
+    assert (window["end"], window["service_points"]) == ("12:00", 1)
+
+    # B makes the change again in the form as it is now: saved, A's service points stay.
+    status, _, _ = await post_form(admin_b, action, _one(now_form, end="13:00"))
+    assert status == 303
+    [window] = [w for w in (await _details(stack))["windows"] if w["id"] == window_id]
+    assert (window["end"], window["service_points"]) == ("13:00", 1)
+
+
+@pytest.mark.req("R20")
+async def test_a_stale_window_form_is_refused_as_stale_not_listed_as_dropping_appointments(
+    stack: Stack,
+) -> None:
+    """B's form, loaded before A moved the window's end, would end it before a booked 10:00: the catalog
+    refuses it as stale anyway, so the page says that instead of asking to confirm dropping the
+    appointment for a change that will not be made."""
+    await wait_for_slots(stack.admin, "mitte", "neuantrag", TUESDAY, present=TEN)
+    assert (await stack.gateway.browser().post("/api/v1/appointments", json=customer(TEN))).status == 201
+    window_id = await tuesday_window(stack)
+    action = f"/staff/windows/{window_id}"
+    admin_b = await stack.gateway.signed_in("stale-admin-b", (Role.LOCATION_ADMIN, "mitte"))
+    old_form = _fields(await (await admin_b.get("/staff/locations/mitte")).text(), action)
+    body = {"weekday": 1, "start": "08:00", "end": "12:30", "service_points": 2}
+    assert (await stack.admin.put(f"/api/v1/admin/windows/{window_id}", json=body)).status == 200
+    status, _, html = await post_form(admin_b, action, _one(old_form, end="10:00"))
+    assert status == 409 and MEANWHILE in html and "Gebuchte Termine betroffen" not in html
+    [window] = [w for w in (await _details(stack))["windows"] if w["id"] == window_id]
+    assert window["end"] == "12:30"
+
+
+@pytest.mark.req("R30")
+async def test_a_group_form_and_the_location_details_loaded_before_a_change_do_not_undo_it(
+    stack: Stack,
+) -> None:
+    admin_b = await stack.gateway.signed_in("stale-admin-b", (Role.LOCATION_ADMIN, "mitte"))
+    page = await (await admin_b.get("/staff/locations/mitte")).text()
+    group_form = _fields(page, "/staff/groups/mitte-ez")
+    details_form = _fields(page, "/staff/locations/mitte/details")
+
+    # Meanwhile another administrator raises the group's service points and changes the hotline.
+    changed = await stack.admin.request("PATCH", "/api/v1/admin/groups/mitte-ez", json={"service_points": 3})
+    assert changed.status == 200, await changed.text()
+    changed = await stack.admin.request(
+        "PATCH", "/api/v1/admin/locations/mitte", json={"hotline": "0421 566-1234"}
+    )
+    assert changed.status == 200, await changed.text()
+
+    status, _, html = await post_form(
+        admin_b, "/staff/groups/mitte-ez", _one(group_form, name="Eingangszone Mitte")
+    )
+    assert status == 409 and MEANWHILE in html
+    assert _fields(html, "/staff/groups/mitte-ez")["service_points"] == ["3"]
+    status, _, html = await post_form(
+        admin_b, "/staff/locations/mitte/details", _one(details_form, street="Doventorsteinweg 48")
+    )
+    assert status == 409 and MEANWHILE in html
+    assert _fields(html, "/staff/locations/mitte/details")["hotline"] == ["0421 566-1234"]
+    details = await _details(stack)
+    [group] = details["groups"]
+    assert (group["name"]["de"], group["service_points"]) == ("Eingangszone", 3)
+    assert (details["street"], details["hotline"]) == ("Doventorsteinweg 44", "0421 566-1234")
+
+
+@pytest.mark.req("R14")
+async def test_a_concern_form_loaded_before_a_colleagues_change_does_not_undo_it(stack: Stack) -> None:
+    action = "/staff/admin/concerns/neuantrag"
+    admin_b = await stack.gateway.signed_in("stale-central-b", (Role.ADMIN, "*"))
+    old_form = _fields(await (await admin_b.get(action)).text(), action)
+    changed = await stack.admin.request(
+        "PATCH", "/api/v1/admin/concerns/neuantrag", json={"info": {"de": "Dauert etwa 30 Minuten."}}
+    )
+    assert changed.status == 200, await changed.text()
+    status, _, html = await post_form(admin_b, action, _one(old_form, name_en="New application"))
+    assert status == 409 and MEANWHILE in html
+    assert _fields(html, action)["info_de"] == ["Dauert etwa 30 Minuten."]
+    concern = await (await stack.admin.get("/api/v1/admin/concerns/neuantrag")).json()
+    assert concern["info"] == {"de": "Dauert etwa 30 Minuten."} and "en" not in concern["name"]
+
+
+@pytest.mark.req("R29")
+async def test_the_catalog_api_refuses_a_change_against_an_older_version_and_without_one_changes_as_before(
+    stack: Stack,
+) -> None:
+    admin = stack.admin
+    window_id = await tuesday_window(stack)
+    details = await _details(stack)
+    [window] = [w for w in details["windows"] if w["id"] == window_id]
+    [group] = details["groups"]
+    concern = await (await admin.get("/api/v1/admin/concerns/neuantrag")).json()
+    body = {k: window[k] for k in ("weekday", "start", "end", "service_points", "evening")}
+    # Another window (a closure, the lead time) changing does not make this one stale.
+    lead = await admin.put(
+        "/api/v1/admin/locations/mitte/lead-time", json={"min_minutes": 60, "max_days": 28}
+    )
+    assert lead.status == 200
+    saved = await admin.put(
+        f"/api/v1/admin/windows/{window_id}",
+        json={**body, "end": "12:30", "expected_version": window["version"]},
+    )
+    assert saved.status == 200, await saved.text()
+    for method, path, change, version in (
+        ("PUT", f"/api/v1/admin/windows/{window_id}", {**body, "end": "13:00"}, window["version"]),
+        ("PATCH", "/api/v1/admin/groups/mitte-ez", {"service_points": 4}, "0" * 16),
+        ("PATCH", "/api/v1/admin/locations/mitte", {"hotline": "0421 1"}, "0" * 16),
+        ("PATCH", "/api/v1/admin/concerns/neuantrag", {"sort_order": 5}, "0" * 16),
+    ):
+        refused = await admin.request(method, path, json={**change, "expected_version": version})
+        answer = await refused.json()
+        assert refused.status == 409 and answer["error"]["code"] == "stale", (path, answer)
+    after = await _details(stack)
+    [window_after] = [w for w in after["windows"] if w["id"] == window_id]
+    assert window_after["end"] == "12:30" and window_after["version"] != window["version"]
+    assert after["groups"][0]["service_points"] == group["service_points"]
+    assert after["hotline"] == details["hotline"] and after["version"] == details["version"]
+    unchanged = await (await admin.get("/api/v1/admin/concerns/neuantrag")).json()
+    assert unchanged == concern
+    # Without `expected_version`: changed whatever happened since, as before.
+    assert (
+        await admin.put(f"/api/v1/admin/windows/{window_id}", json={**body, "end": "13:00"})
+    ).status == 200
+    patched = await admin.request("PATCH", "/api/v1/admin/concerns/neuantrag", json={"sort_order": 5})
+    assert patched.status == 200
+    current = await (await admin.get("/api/v1/admin/concerns/neuantrag")).json()
+    assert current["sort_order"] == 5 and current["version"] != concern["version"]
+
+
+# --- the mail texts: the notifier behind the gateway -------------------------------------------------
+@pytest.fixture
+async def texts_gateway(
+    clean_db: dict[str, asyncpg.Pool], make_gateway: GatewayFactory, amqp: Any
+) -> AsyncIterator[Gateway]:
+    """The real notifier (its own broker names, no mail to send) behind a gateway."""
+    from services.notifier.app import create_app as create_notifier
+    from services.notifier.config import Settings as NotifierSettings
+
+    clock = ManualClock(datetime(2026, 3, 2, 8, 0, tzinfo=UTC))  # one clock: the signed identity's time
+    own = uuid.uuid4().hex[:6]
+    settings = svc_settings(
+        NotifierSettings,
+        smtp_port=free_port(),
+        exchange=f"{TEST_OVERRIDES['exchange']}.{own}",
+        queue_prefix=f"{TEST_OVERRIDES['queue_prefix']}.{own}",
+    )
+    notifier = TestServer(create_notifier(settings, clock=clock))  # type: ignore[arg-type]
+    await notifier.start_server()
+    try:
+        yield await make_gateway(urls={"notifier": str(notifier.make_url("")).rstrip("/")}, clock=clock)
+    finally:
+        await notifier.close()
+        channel = await amqp.channel()
+        for name in (f"{TEST_OVERRIDES['exchange']}.{own}", f"{TEST_OVERRIDES['exchange']}.{own}.dlx"):
+            await channel.exchange_delete(name)
+        await channel.close()
+
+
+def _text_form(html: str) -> dict[str, list[str]]:
+    """The edit form of a mail text (the reset button's form posts to the same address: not its field)."""
+    fields = _fields(html, "/staff/admin/texts/confirmation/de")
+    assert fields.pop("reset") == ["true"]
+    return fields
+
+
+async def _text(admin: StaffClient) -> dict[str, Any]:
+    found: dict[str, Any] = await (await admin.get("/api/v1/admin/mail-templates/confirmation/de")).json()
+    return found
+
+
+@pytest.mark.req("R10")
+async def test_a_mail_text_form_loaded_before_a_colleagues_save_does_not_drop_their_wording(
+    texts_gateway: Gateway,
+) -> None:
+    action = "/staff/admin/texts/confirmation/de"
+    admin_a = await texts_gateway.signed_in("text-a", (Role.ADMIN, "*"))
+    admin_b = await texts_gateway.signed_in("text-b", (Role.ADMIN, "*"))
+    old_form = _text_form(await (await admin_b.get(action)).text())
+    assert old_form["expected_version"][0] == (await _text(admin_a))["version"]
+
+    a_form = _text_form(await (await admin_a.get(action)).text())
+    a_subject = "Ihr Termin beim Jobcenter am {{ date }}"
+    status, _, _ = await post_form(admin_a, action, _one(a_form, subject=a_subject))
+    assert status == 303
+
+    status, _, html = await post_form(admin_b, action, _one(old_form, text=old_form["text"][0] + "\nGruß"))
+    assert status == 409 and MEANWHILE in html and "<title>Fehler:" in html
+    assert _text_form(html)["subject"] == [a_subject]  # the form shows A's wording
+    stored = await _text(admin_a)
+    assert stored["subject"] == a_subject and not stored["text"].endswith("Gruß")
+
+    # The API: an older version is refused, none changes as before.
+    body = {k: stored[k] for k in ("subject", "text", "html")}
+    refused = await admin_a.put(
+        "/api/v1/admin/mail-templates/confirmation/de",
+        json={**body, "subject": "Termin", "expected_version": old_form["expected_version"][0]},
+    )
+    assert refused.status == 409 and (await refused.json())["error"]["code"] == "stale"
+    assert (await _text(admin_a))["subject"] == a_subject
+    saved = await admin_a.put(
+        "/api/v1/admin/mail-templates/confirmation/de", json={**body, "subject": "Termin am {{ date }}"}
+    )
+    assert saved.status == 200, await saved.text()
