@@ -156,6 +156,11 @@ def metrics_middleware(service: str) -> Any:
             response = await handler(request)
             status = response.status
             return response
+        except web.HTTPException as exc:
+            # A redirect raised by a handler (the pages' steps raise 303 See Other) passes the error
+            # middleware as it is: its status is the answer, not the 500 of an unhandled error.
+            status = exc.status
+            raise
         finally:
             # The route's pattern, never the concrete path: paths can hold ids and tokens.
             info = request.match_info.route.resource
