@@ -39,6 +39,7 @@ from services.gateway.staff.domain import (
     ROLE_LABELS_DE,
     LoginRefused,
     LoginThrottled,
+    PasswordChecksBusy,
     PasswordGuessStopped,
 )
 from services.gateway.staff.keys import ALLOWED_ORIGINS, IDENTITY, PAGE_ERROR, PAGE_SIGN_IN, SESSION, STAFF
@@ -72,6 +73,9 @@ ERROR_TEXTS_DE = {
     "rate_limited": "Zu viele Anfragen. Bitte warten Sie eine Minute.",
     "validation_error": "Bitte prüfen Sie Ihre Eingaben.",
 }
+
+# No turn for the password check came in time (OTV_STAFF_PASSWORD_CHECKS at once, all taken).
+BUSY_DE = "Gerade melden sich sehr viele Personen an. Bitte versuchen Sie es in einer Minute noch einmal."
 
 routes = web.RouteTableDef()
 
@@ -379,6 +383,16 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
             username=username,
             status=429,
         )
+    except PasswordChecksBusy as busy:
+        # Nothing was checked: no failed sign-in. The form again, with the name kept.
+        response = _login_form(
+            request,
+            errors=[BUSY_DE],
+            username=username,
+            status=503,
+        )
+        response.headers["Retry-After"] = str(busy.retry_after)
+        return response
     except LoginRefused:
         return _login_form(
             request,
@@ -510,6 +524,7 @@ async def password_submit(request: web.Request) -> web.StreamResponse:
     new = str(form.get("new_password", ""))
     repeat = str(form.get("new_password_repeat", ""))
     errors: list[str] = []
+    status = 422
     if new != repeat:
         errors.append("Die beiden neuen Passwörter stimmen nicht überein.")
     else:
@@ -517,6 +532,8 @@ async def password_submit(request: web.Request) -> web.StreamResponse:
             await service.change_password(request.app[STAFF], session, current, new, actor(request))
         except ValidationError as exc:
             errors = [_password_error(exc)]
+        except PasswordChecksBusy:
+            errors, status = [BUSY_DE], 503
         except PasswordGuessStopped as exc:
             # Locked by earlier failed sign-ins (here or elsewhere), no wrong password was typed here.
             ended = _login_form(
@@ -539,7 +556,7 @@ async def password_submit(request: web.Request) -> web.StreamResponse:
             request,
             "password.html",
             {"title": "Passwort ändern", "errors": errors, "must_change": session.must_change_password},
-            status=422,
+            status=status,
         )
     raise redirect("/staff/?notice=password_changed")
 
