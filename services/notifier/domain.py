@@ -56,6 +56,9 @@ class Outcome(StrEnum):
     UNKNOWN = "unknown"
 
 
+# The outcomes of an attempt after which the mail is tried again, until its deadline.
+RETRIED = frozenset({Outcome.TEMPORARY, Outcome.UNKNOWN})
+
 # The last_error of a mail whose outcome is unknown; a second such attempt is given up.
 UNKNOWN_AFTER_DATA = "unknown_after_data"
 

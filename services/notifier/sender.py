@@ -33,7 +33,7 @@ from prometheus_client import Counter, Histogram
 
 from services.notifier import message, service, texts, waiting_mail
 from services.notifier.config import MAIL_RECORD_SECONDS, Settings
-from services.notifier.domain import UNKNOWN_AFTER_DATA, MailStatus, Outcome, classify_reply
+from services.notifier.domain import RETRIED, UNKNOWN_AFTER_DATA, MailStatus, Outcome, classify_reply
 from shared import invitation
 from shared.clock import Clock
 from shared.consumer import is_outage
@@ -42,7 +42,13 @@ from shared.events.mail import FailureReason, MailKind
 
 log = structlog.get_logger(__name__)
 
-MAILS = Counter("otv_mails_total", "Mail delivery attempts by kind and outcome", ["kind", "outcome"])
+# Each attempt by what the relay answered (sent, temporary, unknown, rejected, refused), and each mail
+# given up without an attempt of its own (superseded, suppressed, expired). `expired` also counts, beside
+# its last attempt, a mail given up because its next try would come too late or after its second unknown
+# outcome: every `mail.failed` with the reason `expired` (deploy/alerts.yaml, OTVMailsGivenUp).
+MAILS = Counter(
+    "otv_mails_total", "Mail delivery attempts and mails given up, by kind and outcome", ["kind", "outcome"]
+)
 SEND_SECONDS = Histogram(
     "otv_mail_send_seconds",
     "Duration of one SMTP delivery",
@@ -228,6 +234,13 @@ async def _end_of_data(client: aiosmtplib.SMTP, wire: bytes, attempt: Attempt, r
         raise _NoReplyAfterData(type(exc).__name__) from exc
     if reply.code != aiosmtplib.SMTPStatus.completed:
         raise aiosmtplib.SMTPDataError(reply.code, reply.message)
+
+
+def _count_given_up(mail: service.ClaimedMail, outcome: Outcome, status: MailStatus | None) -> None:
+    """An attempt that leaves the mail to be tried again, and yet the mail failed: its time ran out (the
+    next try would come after its deadline, or it was its second unknown outcome)."""
+    if status is MailStatus.FAILED and outcome in RETRIED:
+        MAILS.labels(mail.kind.value, "expired").inc()
 
 
 @dataclass(eq=False)
@@ -424,7 +437,7 @@ class MailSender:
             )
             MAILS.labels(mail.kind.value, outcome.value).inc()
         try:
-            await asyncio.wait_for(
+            status = await asyncio.wait_for(
                 service.record_outcome(
                     self._pool,
                     mail,
@@ -438,6 +451,8 @@ class MailSender:
             )
         except Exception as exc:  # noqa: BLE001 -- then the lease decides, as after a crash
             log.warning("mail_not_recorded_at_stop", mail_id=str(mail.id), error=type(exc).__name__)
+        else:
+            _count_given_up(mail, outcome, status)
 
     async def _deliver(self, delivery: _Delivery) -> None:
         mail = delivery.mail
@@ -473,6 +488,7 @@ class MailSender:
         SEND_SECONDS.observe(time.perf_counter() - started)
         MAILS.labels(mail.kind.value, outcome.value).inc()
         status = await self._record(mail, token, outcome, error, claimed_at)
+        _count_given_up(mail, outcome, status)
         if status is MailStatus.SENT:
             log.info("mail_sent", mail_id=str(mail.id), kind=mail.kind.value, attempts=mail.attempts)
 
