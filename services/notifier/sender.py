@@ -33,7 +33,14 @@ from prometheus_client import Counter, Histogram
 
 from services.notifier import message, service, texts, waiting_mail
 from services.notifier.config import MAIL_RECORD_SECONDS, Settings
-from services.notifier.domain import RETRIED, UNKNOWN_AFTER_DATA, MailStatus, Outcome, classify_reply
+from services.notifier.domain import (
+    RETRIED,
+    UNKNOWN_AFTER_DATA,
+    MailStatus,
+    Outcome,
+    Stage,
+    classify_reply,
+)
 from shared import invitation
 from shared.clock import Clock
 from shared.consumer import is_outage
@@ -125,12 +132,19 @@ class SmtpTransport:
             # Only the class of the cause: the mail may be at the server; the caller decides (unknown).
             log.warning("smtp_no_reply_after_data", cause=str(exc))
             return Outcome.UNKNOWN, UNKNOWN_AFTER_DATA
+        # Only the code is kept and logged: a server's text can echo the address.
         except aiosmtplib.SMTPRecipientsRefused as exc:
-            code = max((r.code for r in exc.recipients), default=None)
-            return classify_reply(code, at_recipient=True), f"smtp_{code}_rcpt"
+            worst = max(exc.recipients, key=lambda refused: refused.code, default=None)
+            if worst is None:
+                return Outcome.TEMPORARY, "smtp_rcpt"
+            outcome = classify_reply(worst.code, Stage.RECIPIENT, worst.message)
+            return _relay_config_logged(outcome, Stage.RECIPIENT, worst.code), f"smtp_{worst.code}_rcpt"
+        except aiosmtplib.SMTPDataError as exc:
+            return classify_reply(exc.code, Stage.MESSAGE), f"smtp_{exc.code}"
         except aiosmtplib.SMTPResponseException as exc:
-            # Only the code: a server's text can echo the address.
-            return classify_reply(exc.code, at_recipient=False), f"smtp_{exc.code}"
+            # The greeting, EHLO, STARTTLS, AUTH or MAIL FROM (a refused NOOP only replaces the connection).
+            outcome = classify_reply(exc.code, Stage.SESSION, exc.message)
+            return _relay_config_logged(outcome, Stage.SESSION, exc.code), f"smtp_{exc.code}"
         except (aiosmtplib.SMTPConnectError, ConnectionRefusedError):
             return Outcome.TEMPORARY, "connect_failed"
         except (TimeoutError, aiosmtplib.SMTPTimeoutError):
@@ -205,6 +219,14 @@ class SmtpTransport:
             client.close()
             raise
         return _Connection(client)
+
+
+def _relay_config_logged(outcome: Outcome, stage: Stage, code: int) -> Outcome:
+    if outcome is Outcome.RELAY_CONFIG:
+        # Every mail fails this way until the configuration is mended: the login (OTV_SMTP_USERNAME,
+        # OTV_SMTP_PASSWORD), the sender (OTV_MAIL_FROM), or what the relay allows this login.
+        log.error("smtp_relay_refuses_notifier", stage=stage.value, code=code)
+    return outcome
 
 
 async def _envelope(client: aiosmtplib.SMTP, wire: bytes, sender: str, recipient: str) -> None:
