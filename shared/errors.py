@@ -56,6 +56,16 @@ class UnavailableError(OTVError):
     code = "unavailable"
     status = 503
 
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        details: list[dict[str, Any]] | None = None,
+        retry_after: int | None = None,
+    ) -> None:
+        super().__init__(message, details=details)
+        self.retry_after = retry_after  # seconds, sent as Retry-After when given
+
 
 def error_body(code: str, message: str, details: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "details": details or []}}

@@ -112,7 +112,10 @@ async def error_middleware(
     try:
         return await handler(request)
     except errors.OTVError as exc:
-        return error_response(exc.status, exc.code, exc.message, exc.details)
+        response = error_response(exc.status, exc.code, exc.message, exc.details)
+        if isinstance(exc, errors.UnavailableError) and exc.retry_after is not None:
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -157,6 +160,11 @@ def metrics_middleware(service: str) -> Any:
             response = await handler(request)
             status = response.status
             return response
+        except web.HTTPException as exc:
+            # A redirect raised by a handler (the pages' steps raise 303 See Other) passes the error
+            # middleware as it is: its status is the answer, not the 500 of an unhandled error.
+            status = exc.status
+            raise
         finally:
             # The route's pattern, never the concrete path: paths can hold ids and tokens.
             info = request.match_info.route.resource

@@ -235,3 +235,36 @@ async def test_stopping_the_sink_ends_the_open_smtp_conversations_as_a_stopped_s
         with pytest.raises(aiosmtplib.SMTPServerDisconnected):
             await client.noop()
     client.close()
+
+
+async def test_a_sink_with_a_login_refuses_a_wrong_password_with_535_and_mail_without_a_login_with_530(
+    sink: MailSink,
+) -> None:
+    sink.credentials = ("otv", "richtig")
+    with pytest.raises(aiosmtplib.SMTPAuthenticationError) as wrong:
+        await aiosmtplib.send(
+            confirmation(), hostname=sink.smtp_host, port=sink.smtp_port, username="otv", password="falsch"
+        )
+    assert wrong.value.code == 535
+    with pytest.raises(aiosmtplib.SMTPSenderRefused) as anonymous:
+        await send(sink, confirmation())
+    assert anonymous.value.code == 530
+
+    await aiosmtplib.send(
+        confirmation(), hostname=sink.smtp_host, port=sink.smtp_port, username="otv", password="richtig"
+    )
+    assert len(sink.messages) == 1
+
+
+async def test_a_sink_refusing_the_sender_or_relaying_answers_553_and_554_5_7_1(sink: MailSink) -> None:
+    sink.refuse_sender = True
+    with pytest.raises(aiosmtplib.SMTPSenderRefused) as sender:
+        await send(sink, confirmation())
+    assert sender.value.code == 553 and sender.value.message.startswith("5.7.1")
+
+    sink.refuse_sender, sink.refuse_relay = False, True
+    with pytest.raises(aiosmtplib.SMTPRecipientsRefused) as relay:
+        await send(sink, confirmation())
+    [refused] = relay.value.recipients
+    assert refused.code == 554 and "5.7.1" in refused.message and "Relay access denied" in refused.message
+    assert sink.messages == []

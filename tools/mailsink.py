@@ -9,8 +9,12 @@ customers, and a restart forgets them.
 
 Tests can make the sink misbehave like a real mail server:
 ``reject_permanent`` (addresses answered with 550 at RCPT), ``fail_temporarily`` (every RCPT answered with
-451) and ``temporary_failures`` (the next N RCPTs answered with 451, then normal service). ``connections``
-counts the SMTP connections accepted; stopping the sink ends the open ones, as a stopped server would.
+451) and ``temporary_failures`` (the next N RCPTs answered with 451, then normal service). Or like a relay
+that refuses the sender itself, as after a configuration mistake: ``credentials`` (a login and password the
+sink then requires: 535 for any other login, 530 for mail without one; offered without TLS, on loopback
+only), ``refuse_sender`` (MAIL FROM answered 553 5.7.1) and ``refuse_relay`` (every RCPT answered
+554 5.7.1 Relay access denied, as Postfix answers a client it does not relay for). ``connections`` counts
+the SMTP connections accepted; stopping the sink ends the open ones, as a stopped server would.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ from zoneinfo import ZoneInfo
 
 import structlog
 from aiohttp import web
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 log = structlog.get_logger(__name__)
 
@@ -127,10 +131,23 @@ class _Handler:
     def __init__(self, sink: MailSink) -> None:
         self._sink = sink
 
+    async def handle_MAIL(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, mail_options: list[str]
+    ) -> str:
+        if self._sink.credentials is not None and not session.authenticated:
+            return "530 5.7.0 Authentication required"
+        if self._sink.refuse_sender:
+            return f"553 5.7.1 <{address}>: Sender address rejected: not owned by user"
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
     ) -> str:
         sink = self._sink
+        if sink.refuse_relay:
+            return f"554 5.7.1 <{address}>: Relay access denied"
         if sink.fail_temporarily or sink.temporary_failures > 0:
             sink.temporary_failures = max(0, sink.temporary_failures - 1)
             return "451 4.3.0 Temporary failure (simulated by the OTV mail sink)"
@@ -171,6 +188,11 @@ class MailSink:
         self.reject_permanent: set[str] = set()
         self.fail_temporarily = False
         self.temporary_failures = 0
+        # A relay's refusals of the sender itself (see the module's description); each connection opened
+        # after a change sees it.
+        self.credentials: tuple[str, str] | None = None
+        self.refuse_sender = False
+        self.refuse_relay = False
         self.connections = 0
         self._messages: deque[StoredMessage] = deque(maxlen=max_messages)
         self._ids = itertools.count(1)
@@ -192,6 +214,10 @@ class MailSink:
                 enable_SMTPUTF8=True,
                 tls_context=self.tls_context,
                 loop=loop,
+                # AUTH only where a login is required (handle_MAIL answers 530 without one), and then
+                # without TLS: the sink listens on loopback; a real relay offers AUTH after STARTTLS.
+                authenticator=self._authenticate if self.credentials is not None else None,
+                auth_require_tls=self.credentials is None,
             )
             self._sessions.add(smtp)
             self.connections += 1
@@ -208,6 +234,17 @@ class MailSink:
         await web.TCPSite(self._runner, self.http_host, self.http_port).start()
         self.http_port = self._runner.addresses[0][1]
         log.info("mailsink_started", smtp_port=self.smtp_port, http_port=self.http_port)
+
+    def _authenticate(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any
+    ) -> AuthResult:
+        given = (
+            (auth_data.login.decode(), auth_data.password.decode())
+            if isinstance(auth_data, LoginPassword)
+            else None
+        )
+        # Not `handled`: aiosmtpd then answers a refusal with 535 5.7.8 itself.
+        return AuthResult(success=self.credentials is not None and given == self.credentials, handled=False)
 
     async def stop(self) -> None:
         if self._smtp_server is not None:

@@ -77,6 +77,12 @@ class Settings(CommonSettings):
     # must wait; against password spraying. Behind a proxy the address is the one the gateway sees (see
     # proxy.py).
     staff_login_ip_max_failures: int = Field(default=50, ge=1)
+    # Password checks (argon2id: 64 MiB of memory each) running at once in one gateway process; the
+    # gateway's memory limit in deploy/k8s/gateway.yaml allows for this many (raise both together). Further
+    # sign-ins and password changes wait their turn for up to `wait` seconds, then are answered 503
+    # `unavailable` with Retry-After, counted as no failed sign-in.
+    staff_password_checks: int = Field(default=2, ge=1, le=16)
+    staff_password_wait_seconds: float = Field(default=10.0, gt=0, le=60)  # ... `wait`
     # Refused API keys (each one an audit row) from one client address (an IPv6 /64) within a minute, per
     # gateway replica; beyond that 429 `rate_limited`, counted in otv_api_key_refusals_total but not audited.
     staff_key_refusals_per_minute: int = Field(default=10, ge=1)

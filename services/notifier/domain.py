@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -54,6 +55,22 @@ class Outcome(StrEnum):
     REFUSED = "refused"  # the message, for good: the address may be fine
     # No reply to the end of the data (a timeout, a broken connection, a stop): the server may have it.
     UNKNOWN = "unknown"
+    # The relay refuses the notifier itself (its login, its sender address, relaying for it): a fault of
+    # the configuration on one side or the other, not of the address or the message. Retried like a
+    # temporary failure until the deadline, never a suppression, and alerted (OTVMailRelayRefusesNotifier).
+    RELAY_CONFIG = "relay_config"
+
+
+# The outcomes of an attempt after which the mail is tried again, until its deadline.
+RETRIED = frozenset({Outcome.TEMPORARY, Outcome.UNKNOWN, Outcome.RELAY_CONFIG})
+
+
+class Stage(StrEnum):
+    """Where in the SMTP conversation a refusal came."""
+
+    SESSION = "session"  # the greeting, EHLO, STARTTLS, AUTH, MAIL FROM: the relay and the notifier
+    RECIPIENT = "recipient"  # RCPT TO: the customer's address
+    MESSAGE = "message"  # DATA and the end of the data: this one message
 
 
 # The last_error of a mail whose outcome is unknown; a second such attempt is given up.
@@ -159,11 +176,34 @@ def retry_delay(attempts: int, *, base: float, maximum: float) -> timedelta:
     return timedelta(seconds=min(base * (2 ** max(attempts - 1, 0)), maximum))
 
 
-def classify_reply(code: int | None, *, at_recipient: bool) -> Outcome:
-    """An SMTP reply code of a failed attempt; None stands for no reply at all (refused, timed out)."""
+# An enhanced status code (RFC 3463) at the start of a reply's text: class 5, its subject and detail.
+_ENHANCED_STATUS = re.compile(r"\s*5\.(\d{1,3})\.\d{1,3}(?!\S)")
+
+
+def classify_reply(code: int | None, stage: Stage, text: str = "") -> Outcome:
+    """An SMTP reply of a failed attempt: its code (None stands for no reply at all: refused, timed out),
+    where it came, and the text after the code (read, never kept: it can echo the address).
+
+    A 5xx before the recipient is about the notifier's own session (a rotated password, a sender address
+    the login may not use, the wrong host): the configuration's fault. At RCPT only a reply about the
+    address condemns it (suppressed, R34); one about the notifier is the configuration's fault as well:
+    530 (a login required), a security or policy status 5.7.x (relaying denied, sender not allowed), or,
+    from a relay without enhanced status codes, a text that names relaying. A 5xx to the message is about
+    the message: refused for good, the address may be fine."""
     if code is None or code < 500:
         return Outcome.TEMPORARY
-    return Outcome.REJECTED if at_recipient else Outcome.REFUSED
+    if stage is Stage.SESSION or (stage is Stage.RECIPIENT and _refuses_the_sender(code, text)):
+        return Outcome.RELAY_CONFIG
+    return Outcome.REJECTED if stage is Stage.RECIPIENT else Outcome.REFUSED
+
+
+def _refuses_the_sender(code: int, text: str) -> bool:
+    if code == 530:
+        return True
+    enhanced = _ENHANCED_STATUS.match(text)
+    if enhanced is not None:
+        return enhanced[1] == "7"
+    return "relay" in text.lower()
 
 
 FAILURE_OF_OUTCOME: dict[Outcome, FailureReason] = {

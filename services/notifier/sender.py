@@ -33,7 +33,14 @@ from prometheus_client import Counter, Histogram
 
 from services.notifier import message, service, texts, waiting_mail
 from services.notifier.config import MAIL_RECORD_SECONDS, Settings
-from services.notifier.domain import UNKNOWN_AFTER_DATA, MailStatus, Outcome, classify_reply
+from services.notifier.domain import (
+    RETRIED,
+    UNKNOWN_AFTER_DATA,
+    MailStatus,
+    Outcome,
+    Stage,
+    classify_reply,
+)
 from shared import invitation
 from shared.clock import Clock
 from shared.consumer import is_outage
@@ -43,7 +50,13 @@ from shared.metrics import count_from_zero
 
 log = structlog.get_logger(__name__)
 
-MAILS = Counter("otv_mails_total", "Mail delivery attempts by kind and outcome", ["kind", "outcome"])
+# Each attempt by what the relay answered (sent, temporary, unknown, rejected, refused), and each mail
+# given up without an attempt of its own (superseded, suppressed, expired). `expired` also counts, beside
+# its last attempt, a mail given up because its next try would come too late or after its second unknown
+# outcome: every `mail.failed` with the reason `expired` (deploy/alerts.yaml, OTVMailsGivenUp).
+MAILS = Counter(
+    "otv_mails_total", "Mail delivery attempts and mails given up, by kind and outcome", ["kind", "outcome"]
+)
 # Every kind and outcome at 0 from the start: the first reminder given up after a pod's start counts
 # (OTVMailsGivenUp, OTVMailOutcomeUnknown; shared/metrics.py says why).
 count_from_zero(MAILS, MailKind, [*Outcome, "expired", "superseded", "suppressed"])
@@ -123,12 +136,19 @@ class SmtpTransport:
             # Only the class of the cause: the mail may be at the server; the caller decides (unknown).
             log.warning("smtp_no_reply_after_data", cause=str(exc))
             return Outcome.UNKNOWN, UNKNOWN_AFTER_DATA
+        # Only the code is kept and logged: a server's text can echo the address.
         except aiosmtplib.SMTPRecipientsRefused as exc:
-            code = max((r.code for r in exc.recipients), default=None)
-            return classify_reply(code, at_recipient=True), f"smtp_{code}_rcpt"
+            worst = max(exc.recipients, key=lambda refused: refused.code, default=None)
+            if worst is None:
+                return Outcome.TEMPORARY, "smtp_rcpt"
+            outcome = classify_reply(worst.code, Stage.RECIPIENT, worst.message)
+            return _relay_config_logged(outcome, Stage.RECIPIENT, worst.code), f"smtp_{worst.code}_rcpt"
+        except aiosmtplib.SMTPDataError as exc:
+            return classify_reply(exc.code, Stage.MESSAGE), f"smtp_{exc.code}"
         except aiosmtplib.SMTPResponseException as exc:
-            # Only the code: a server's text can echo the address.
-            return classify_reply(exc.code, at_recipient=False), f"smtp_{exc.code}"
+            # The greeting, EHLO, STARTTLS, AUTH or MAIL FROM (a refused NOOP only replaces the connection).
+            outcome = classify_reply(exc.code, Stage.SESSION, exc.message)
+            return _relay_config_logged(outcome, Stage.SESSION, exc.code), f"smtp_{exc.code}"
         except (aiosmtplib.SMTPConnectError, ConnectionRefusedError):
             return Outcome.TEMPORARY, "connect_failed"
         except (TimeoutError, aiosmtplib.SMTPTimeoutError):
@@ -205,6 +225,14 @@ class SmtpTransport:
         return _Connection(client)
 
 
+def _relay_config_logged(outcome: Outcome, stage: Stage, code: int) -> Outcome:
+    if outcome is Outcome.RELAY_CONFIG:
+        # Every mail fails this way until the configuration is mended: the login (OTV_SMTP_USERNAME,
+        # OTV_SMTP_PASSWORD), the sender (OTV_MAIL_FROM), or what the relay allows this login.
+        log.error("smtp_relay_refuses_notifier", stage=stage.value, code=code)
+    return outcome
+
+
 async def _envelope(client: aiosmtplib.SMTP, wire: bytes, sender: str, recipient: str) -> None:
     """MAIL, RCPT and DATA up to the server's 354 (what `sendmail` does before the message itself)."""
     size = len(normalize_message_line_endings(wire))
@@ -232,6 +260,13 @@ async def _end_of_data(client: aiosmtplib.SMTP, wire: bytes, attempt: Attempt, r
         raise _NoReplyAfterData(type(exc).__name__) from exc
     if reply.code != aiosmtplib.SMTPStatus.completed:
         raise aiosmtplib.SMTPDataError(reply.code, reply.message)
+
+
+def _count_given_up(mail: service.ClaimedMail, outcome: Outcome, status: MailStatus | None) -> None:
+    """An attempt that leaves the mail to be tried again, and yet the mail failed: its time ran out (the
+    next try would come after its deadline, or it was its second unknown outcome)."""
+    if status is MailStatus.FAILED and outcome in RETRIED:
+        MAILS.labels(mail.kind.value, "expired").inc()
 
 
 @dataclass(eq=False)
@@ -428,7 +463,7 @@ class MailSender:
             )
             MAILS.labels(mail.kind.value, outcome.value).inc()
         try:
-            await asyncio.wait_for(
+            status = await asyncio.wait_for(
                 service.record_outcome(
                     self._pool,
                     mail,
@@ -442,6 +477,8 @@ class MailSender:
             )
         except Exception as exc:  # noqa: BLE001 -- then the lease decides, as after a crash
             log.warning("mail_not_recorded_at_stop", mail_id=str(mail.id), error=type(exc).__name__)
+        else:
+            _count_given_up(mail, outcome, status)
 
     async def _deliver(self, delivery: _Delivery) -> None:
         mail = delivery.mail
@@ -477,6 +514,7 @@ class MailSender:
         SEND_SECONDS.observe(time.perf_counter() - started)
         MAILS.labels(mail.kind.value, outcome.value).inc()
         status = await self._record(mail, token, outcome, error, claimed_at)
+        _count_given_up(mail, outcome, status)
         if status is MailStatus.SENT:
             log.info("mail_sent", mail_id=str(mail.id), kind=mail.kind.value, attempts=mail.attempts)
 

@@ -16,6 +16,7 @@ from services.notifier import db
 from services.notifier.config import Settings
 from services.notifier.domain import (
     FAILURE_OF_OUTCOME,
+    RETRIED,
     UNKNOWN_AFTER_DATA,
     MailStatus,
     Outcome,
@@ -150,7 +151,7 @@ async def record_outcome(
                 return None
             return MailStatus.SENT
         async with pool.acquire() as conn, conn.transaction():
-            if outcome in (Outcome.TEMPORARY, Outcome.UNKNOWN):
+            if outcome in RETRIED:
                 # Locked before the decision: a change that comes at this moment waits for it, and
                 # then finds the mail unclaimed and cancels it itself.
                 superseded = await db.lock_claim(conn, mail.id, token)

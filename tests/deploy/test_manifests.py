@@ -23,6 +23,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
+from argon2 import PasswordHasher
 from packaging.utils import canonicalize_name
 
 from services.booking.config import Settings as BookingSettings
@@ -315,6 +316,29 @@ def test_every_service_has_resource_requests_and_limits(service: str) -> None:
     (container,) = deployment_of(service)["spec"]["template"]["spec"]["containers"]
     for part in ("requests", "limits"):
         assert {"cpu", "memory"} <= set(container["resources"][part]), f"{service}: {part}"
+
+
+def mebibytes(quantity: str) -> float:
+    match = re.fullmatch(r"(\d+)(Ki|Mi|Gi)", quantity)
+    assert match, quantity
+    return int(match[1]) * {"Ki": 1 / 1024, "Mi": 1, "Gi": 1024}[match[2]]
+
+
+def test_the_gateways_memory_limit_holds_its_password_checks_and_a_create_admin_beside_them() -> None:
+    """An argon2 check takes its memory cost (64 MiB) on top of the process (about 85 MiB serving), and
+    the gateway runs up to OTV_STAFF_PASSWORD_CHECKS at once; the README's `kubectl exec ... create-admin`
+    adds a second Python process with one more check in the same container. Past the limit the kernel
+    kills the pod, with every customer request on it."""
+    (container,) = deployment_of("gateway")["spec"]["template"]["spec"]["containers"]
+    config = by_name("ConfigMap")["otv-config"]["data"]
+    default = GatewaySettings.model_fields["staff_password_checks"].default
+    checks = int(config.get("OTV_STAFF_PASSWORD_CHECKS", default))
+    per_check = PasswordHasher().memory_cost / 1024  # KiB -> MiB
+    process = 96  # MiB, measured 83 after a few hundred requests; some room for the pools and caches
+    needed = process + checks * per_check + (process + per_check)
+    assert mebibytes(container["resources"]["limits"]["memory"]) >= needed
+    # Two checks at once are an ordinary morning: the scheduler must reserve room for them.
+    assert mebibytes(container["resources"]["requests"]["memory"]) >= process + checks * per_check
 
 
 def test_every_pod_runs_as_non_root_on_a_read_only_root_file_system() -> None:

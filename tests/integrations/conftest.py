@@ -26,7 +26,7 @@ from services.gateway.config import Settings as GatewaySettings
 from services.gateway.integrations.keys import RESOLVER
 from services.gateway.staff.domain import GrantRow
 from services.gateway.staff.keys import STAFF
-from services.gateway.staff.service import Actor, Passwords, create_account
+from services.gateway.staff.service import Actor, create_account
 from shared.clock import ManualClock
 from shared.events import EventData, make_envelope
 from shared.events.appointment import (
@@ -211,7 +211,7 @@ async def make_env(
         app[RESOLVER] = resolver
         client = TestClient(TestServer(app), cookie_jar=aiohttp.DummyCookieJar())
         await client.start_server()
-        app[STAFF].passwords = Passwords(CHEAP_HASHER)
+        app[STAFF].passwords.hasher = CHEAP_HASHER
         started.append((client, broker["exchange"]))
         return Env(app, client, clock, resolver, broker["exchange"], amqp)
 

@@ -8,8 +8,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.notifier.domain import (
+    RETRIED,
     Outcome,
     PlannedMail,
+    Stage,
     address_hash,
     changes_state,
     classify_reply,
@@ -149,19 +151,41 @@ def test_the_back_off_doubles_up_to_its_maximum() -> None:
 
 
 @pytest.mark.parametrize(
-    ("code", "at_recipient", "outcome"),
+    ("code", "stage", "text", "outcome"),
     [
-        (None, True, Outcome.TEMPORARY),
-        (421, False, Outcome.TEMPORARY),
-        (451, True, Outcome.TEMPORARY),
-        (550, True, Outcome.REJECTED),
-        (554, False, Outcome.REFUSED),
+        (None, Stage.RECIPIENT, "", Outcome.TEMPORARY),
+        (421, Stage.SESSION, "4.3.2 Service shutting down", Outcome.TEMPORARY),
+        (451, Stage.RECIPIENT, "4.3.0 Temporary failure", Outcome.TEMPORARY),
+        (550, Stage.RECIPIENT, "5.1.1 <kunde@example.org>: Recipient address rejected", Outcome.REJECTED),
+        (550, Stage.RECIPIENT, "No such user here", Outcome.REJECTED),
+        (554, Stage.MESSAGE, "5.6.0 Message content rejected", Outcome.REFUSED),
+        (554, Stage.MESSAGE, "", Outcome.REFUSED),
     ],
 )
-def test_only_a_5xx_is_permanent_and_only_at_the_recipient_does_it_condemn_the_address(
-    code: int | None, at_recipient: bool, outcome: Outcome
+def test_only_a_5xx_is_permanent_and_only_one_about_the_address_at_the_recipient_condemns_it(
+    code: int | None, stage: Stage, text: str, outcome: Outcome
 ) -> None:
-    assert classify_reply(code, at_recipient=at_recipient) is outcome
+    assert classify_reply(code, stage, text) is outcome
+
+
+@pytest.mark.parametrize(
+    ("code", "stage", "text"),
+    [
+        (535, Stage.SESSION, "5.7.8 Authentication credentials invalid"),  # a rotated password
+        (530, Stage.SESSION, "5.7.0 Authentication required"),  # no login configured
+        (553, Stage.SESSION, "5.7.1 <termine@x>: Sender address rejected: not owned by user"),
+        (554, Stage.SESSION, "No SMTP service here"),  # the greeting of the wrong host
+        (554, Stage.RECIPIENT, "5.7.1 <kunde@example.org>: Relay access denied"),  # Postfix
+        (550, Stage.RECIPIENT, "5.7.1 Unable to relay"),  # Exchange
+        (550, Stage.RECIPIENT, "relay not permitted"),  # Exim, without enhanced status codes
+        (530, Stage.RECIPIENT, "Authentication required"),
+    ],
+)
+def test_a_5xx_about_the_notifiers_own_login_sender_or_relaying_is_a_configuration_fault_retried(
+    code: int, stage: Stage, text: str
+) -> None:
+    assert classify_reply(code, stage, text) is Outcome.RELAY_CONFIG
+    assert Outcome.RELAY_CONFIG in RETRIED
 
 
 def test_the_address_hash_ignores_case_and_blanks_and_needs_the_key() -> None:

@@ -42,6 +42,10 @@ def unknown_outcomes() -> float:
     return REGISTRY.get_sample_value("otv_mails_total", {"kind": "confirmation", "outcome": "unknown"}) or 0.0
 
 
+def given_up() -> float:
+    return REGISTRY.get_sample_value("otv_mails_total", {"kind": "confirmation", "outcome": "expired"}) or 0.0
+
+
 async def the_confirmation(pool: asyncpg.Pool, appointment_id: uuid.UUID) -> asyncpg.Record:
     [row] = [r for r in await mail_rows(pool, appointment_id) if r["kind"] == "confirmation"]
     return row
@@ -94,7 +98,7 @@ async def test_a_mail_whose_end_of_data_gets_no_reply_goes_again_only_after_the_
     pool = clean_db["notifier"]
     notifier = await start_notifier(smtp_port=gate.port, smtp_data_timeout_seconds=2.0)
     gate.data_reply_delay = math.inf
-    before = unknown_outcomes()
+    before, given_up_before = unknown_outcomes(), given_up()
     snap = an_appointment()
     await publish(booked(snap))
 
@@ -107,7 +111,7 @@ async def test_a_mail_whose_end_of_data_gets_no_reply_goes_again_only_after_the_
     assert row["status"] == "pending" and row["claim_token"] is None
     retry_in = row["due_at"] - SystemClock().now()
     assert retry_in > timedelta(seconds=notifier.settings.mail_unknown_retry_seconds - 60)
-    assert unknown_outcomes() == before + 1
+    assert unknown_outcomes() == before + 1 and given_up() == given_up_before
     await asyncio.sleep(1.5)  # the back-off of a temporary failure is 0.2 s: a quick retry would show
     assert len(received(sink, snap.customer.email)) == 1
     assert (await the_confirmation(pool, snap.id))["attempts"] == 1
@@ -132,6 +136,7 @@ async def test_a_mail_whose_end_of_data_gets_no_reply_goes_again_only_after_the_
     assert unknown_outcomes() == before + 2
     [failed] = await pool.fetch("SELECT envelope FROM outbox WHERE type = 'mail.failed'")
     assert failed["envelope"]["data"]["reason"] == "expired"
+    assert given_up() == given_up_before + 1  # OTVMailsGivenUp: this customer got no confirmation
 
 
 async def test_a_notifier_stopped_before_the_relay_confirmed_the_data_leaves_no_mail_to_be_sent_again(

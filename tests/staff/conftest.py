@@ -22,7 +22,7 @@ from services.gateway.config import Settings as GatewaySettings
 from services.gateway.staff.authz import COOKIE
 from services.gateway.staff.domain import GrantRow
 from services.gateway.staff.keys import STAFF
-from services.gateway.staff.service import Actor, Passwords, Staff, create_account
+from services.gateway.staff.service import Actor, Staff, create_account
 from shared.clock import ManualClock
 from shared.identity import Role
 from tests.conftest import TEST_OVERRIDES, free_port, svc_settings
@@ -198,7 +198,7 @@ async def make_gateway(staff_db: asyncpg.Pool) -> AsyncIterator[GatewayFactory]:
         app = create_gateway(settings, clock=clock)  # type: ignore[arg-type]
         client = TestClient(TestServer(app), cookie_jar=aiohttp.DummyCookieJar())
         await client.start_server()
-        app[STAFF].passwords = Passwords(CHEAP_HASHER)
+        app[STAFF].passwords.hasher = CHEAP_HASHER  # the limits of the settings stay
         started.append((client, servers))
         mark = await staff_db.fetchval("SELECT coalesce(max(id), 0) FROM gateway_audit.audit_log")
         return Gateway(app, client, clock, upstreams, audit_from=mark)

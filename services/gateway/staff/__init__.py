@@ -21,7 +21,7 @@ from services.gateway.staff.domain import FailureThrottle, LockoutPolicy, Sessio
 from services.gateway.staff.forwarding import make_forwarder
 from services.gateway.staff.readiness import AuditLogReadiness
 from services.gateway.staff.rules import FORWARDED, is_staff_path, rule_table
-from services.gateway.staff.service import Staff, erase_audit_addresses, purge_sessions
+from services.gateway.staff.service import Passwords, Staff, erase_audit_addresses, purge_sessions
 from shared.background import periodic_context
 from shared.clock import Clock
 from shared.web import CLOCK, POOL, READY_CHECKS, SETTINGS
@@ -82,6 +82,9 @@ def build_staff(settings: Settings, pool: asyncpg.Pool, clock: Clock) -> Staff:
             limit=settings.staff_refusals_per_minute, window=timedelta(minutes=1)
         ),
         address_retention=timedelta(days=settings.audit_address_retention_days),
+        passwords=Passwords(
+            concurrent=settings.staff_password_checks, wait_seconds=settings.staff_password_wait_seconds
+        ),
     )
 
 

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from shared.errors import UnauthenticatedError, ValidationError
+from shared.errors import UnauthenticatedError, UnavailableError, ValidationError
 from shared.identity import ALL_LOCATIONS, Grant, Role
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,62}$")
@@ -67,6 +67,17 @@ class LoginThrottled(Exception):
     def __init__(self, retry_after: int) -> None:
         super().__init__(retry_after)
         self.retry_after = retry_after
+
+
+class PasswordChecksBusy(UnavailableError):
+    """No turn for a password check came in time (every turn of this gateway process was taken for
+    longer than OTV_STAFF_PASSWORD_WAIT_SECONDS): come back in `retry_after` seconds. Not a failed
+    sign-in: no password was checked."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(
+            "Too many sign-ins at this moment. Please try again in a minute.", retry_after=retry_after
+        )
 
 
 class PasswordGuessStopped(UnauthenticatedError):

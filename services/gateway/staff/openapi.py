@@ -148,13 +148,15 @@ ROUTES = (
         "Sign in (sets the session cookie)",
         body=LoginIn,
         response=LoginOut,
-        errors=("unauthenticated", "validation_error", "rate_limited"),
+        errors=("unauthenticated", "validation_error", "rate_limited", "unavailable"),
         tags=TAG_AUTH,
         description="Wrong name, wrong password and a locked or disabled account get the same 401 (failed "
         "sign-ins lock an account for the failing client network only, and beyond a ceiling over all "
         "networks for every network it has not signed in from within OTV_STAFF_LOGIN_KNOWN_NETWORK_DAYS, "
         "30 by default). The body must be "
-        "`application/json`. Too many failed sign-ins from one network: 429 with `Retry-After`.",
+        "`application/json`. Too many failed sign-ins from one network: 429 with `Retry-After`. Too many "
+        "sign-ins at once for the gateway's password checks (OTV_STAFF_PASSWORD_CHECKS, each waiting up "
+        "to OTV_STAFF_PASSWORD_WAIT_SECONDS): 503 `unavailable` with `Retry-After`, not a failed sign-in.",
     ),
     ApiRoute("POST", "/api/v1/staff/logout", "Sign out", response=StatusOut, tags=TAG_AUTH),
     ApiRoute("GET", "/api/v1/staff/me", "Who is signed in, with roles", response=MeOut, tags=TAG_AUTH),
@@ -164,9 +166,10 @@ ROUTES = (
         "Change one's own password (ends the other sessions)",
         body=PasswordIn,
         response=StatusOut,
-        errors=("validation_error", "unauthenticated"),
+        errors=("validation_error", "unauthenticated", "unavailable"),
         tags=TAG_AUTH,
-        description="Only for a signed-in person (an API key has no password: 401). A wrong current "
+        description="Only for a signed-in person (an API key has no password: 401). Too many password "
+        "checks at once: 503 `unavailable` with `Retry-After`, as for the sign-in. A wrong current "
         "password is 422 `validation_error` (field `current_password`) and counts as a failed sign-in of "
         "the account from the caller's network, with the same lock-out as `POST /api/v1/staff/login`. The "
         "try that locks the account there, and any try while the account is locked for that network "

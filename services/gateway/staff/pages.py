@@ -39,6 +39,7 @@ from services.gateway.staff.domain import (
     ROLE_LABELS_DE,
     LoginRefused,
     LoginThrottled,
+    PasswordChecksBusy,
     PasswordGuessStopped,
 )
 from services.gateway.staff.keys import ALLOWED_ORIGINS, IDENTITY, PAGE_ERROR, PAGE_SIGN_IN, SESSION, STAFF
@@ -81,6 +82,8 @@ STALE_DE = (
 )
 # The name of the form field that carries the `version` it was loaded with (shared.versions).
 VERSION_FIELD = "expected_version"
+# No turn for the password check came in time (OTV_STAFF_PASSWORD_CHECKS at once, all taken).
+BUSY_DE = "Gerade melden sich sehr viele Personen an. Bitte versuchen Sie es in einer Minute noch einmal."
 
 routes = web.RouteTableDef()
 
@@ -395,6 +398,16 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
             username=username,
             status=429,
         )
+    except PasswordChecksBusy as busy:
+        # Nothing was checked: no failed sign-in. The form again, with the name kept.
+        response = _login_form(
+            request,
+            errors=[BUSY_DE],
+            username=username,
+            status=503,
+        )
+        response.headers["Retry-After"] = str(busy.retry_after)
+        return response
     except LoginRefused:
         return _login_form(
             request,
@@ -526,6 +539,7 @@ async def password_submit(request: web.Request) -> web.StreamResponse:
     new = str(form.get("new_password", ""))
     repeat = str(form.get("new_password_repeat", ""))
     errors: list[str] = []
+    status = 422
     if new != repeat:
         errors.append("Die beiden neuen Passwörter stimmen nicht überein.")
     else:
@@ -533,6 +547,8 @@ async def password_submit(request: web.Request) -> web.StreamResponse:
             await service.change_password(request.app[STAFF], session, current, new, actor(request))
         except ValidationError as exc:
             errors = [_password_error(exc)]
+        except PasswordChecksBusy:
+            errors, status = [BUSY_DE], 503
         except PasswordGuessStopped as exc:
             # Locked by earlier failed sign-ins (here or elsewhere), no wrong password was typed here.
             ended = _login_form(
@@ -555,7 +571,7 @@ async def password_submit(request: web.Request) -> web.StreamResponse:
             request,
             "password.html",
             {"title": "Passwort ändern", "errors": errors, "must_change": session.must_change_password},
-            status=422,
+            status=status,
         )
     raise redirect("/staff/?notice=password_changed")
 

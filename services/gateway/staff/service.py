@@ -4,8 +4,11 @@ same transaction (invariant I5)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
+import math
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,6 +31,7 @@ from services.gateway.staff.domain import (
     LoginOutcome,
     LoginRefused,
     LoginThrottled,
+    PasswordChecksBusy,
     PasswordGuessStopped,
     SessionPolicy,
     check_grant,
@@ -71,35 +75,78 @@ count_from_zero(LOGINS_REFUSED, LoginOutcome)
 
 
 class Passwords:
-    """argon2id through argon2-cffi, off the event loop (a hash takes tens of milliseconds)."""
+    """argon2id through argon2-cffi, off the event loop (a hash takes tens of milliseconds), and at most
+    `concurrent` at once in this process: each takes the hasher's memory cost (64 MiB by default), and a
+    handful at once (a service centre signing in at 08:00, or anyone posting made-up names in parallel)
+    pushed the gateway past its memory limit. Whoever waits longer than `wait_seconds` for a turn gets
+    `PasswordChecksBusy` (503)."""
 
-    def __init__(self, hasher: PasswordHasher | None = None) -> None:
-        self._hasher = hasher or PasswordHasher()
-        self._dummy: str | None = None
+    def __init__(
+        self, hasher: PasswordHasher | None = None, *, concurrent: int = 2, wait_seconds: float = 10.0
+    ) -> None:
+        # Which argon2 parameters: the library's defaults (RFC 9106, low memory); tests set cheap ones.
+        self.hasher = hasher or PasswordHasher()
+        self.concurrent = concurrent
+        self.wait_seconds = wait_seconds
+        self._turns = asyncio.Semaphore(concurrent)
+        # A hash of a random password, made at the first `burn`, to check the names that do not exist.
+        self.dummy: str | None = None
+
+    @contextlib.asynccontextmanager
+    async def turn(self) -> AsyncIterator[PasswordWork]:
+        """A turn for password work, with what may be done in it. Taken before the caller's database
+        connection and row locks, so that those waiting hold neither."""
+        try:
+            async with asyncio.timeout(self.wait_seconds):
+                await self._turns.acquire()
+        except TimeoutError:
+            log.warning("staff_password_checks_busy", concurrent=self.concurrent)
+            raise PasswordChecksBusy(max(1, math.ceil(self.wait_seconds))) from None
+        try:
+            yield PasswordWork(self)
+        finally:
+            self._turns.release()
 
     async def hash(self, password: str) -> str:
-        return await asyncio.to_thread(self._hasher.hash, password)
+        async with self.turn() as work:
+            return await work.hash(password)
 
     async def verify(self, encoded: str, password: str) -> bool:
+        async with self.turn() as work:
+            return await work.verify(encoded, password)
+
+    def needs_rehash(self, encoded: str) -> bool:
+        try:
+            return self.hasher.check_needs_rehash(encoded)
+        except InvalidHashError:
+            return False
+
+
+@dataclass(frozen=True)
+class PasswordWork:
+    """What a turn of `Passwords.turn` allows: hashes and checks, one after another."""
+
+    passwords: Passwords
+
+    async def hash(self, password: str) -> str:
+        return await asyncio.to_thread(self.passwords.hasher.hash, password)
+
+    async def verify(self, encoded: str, password: str) -> bool:
+        hasher = self.passwords.hasher
+
         def check() -> bool:
             try:
-                return self._hasher.verify(encoded, password)
+                return hasher.verify(encoded, password)
             except (VerifyMismatchError, VerificationError, InvalidHashError):
                 return False
 
         return await asyncio.to_thread(check)
 
-    def needs_rehash(self, encoded: str) -> bool:
-        try:
-            return self._hasher.check_needs_rehash(encoded)
-        except InvalidHashError:
-            return False
-
     async def burn(self, password: str) -> None:
         """As much work as a real check, for a name that does not exist: no enumeration by timing."""
-        if self._dummy is None:
-            self._dummy = await self.hash(new_token())
-        await self.verify(self._dummy, password)
+        if self.passwords.dummy is None:
+            self.passwords.dummy = await self.hash(new_token())
+        await self.verify(self.passwords.dummy, password)
 
 
 @dataclass
@@ -203,24 +250,30 @@ async def login(staff: Staff, username: str, password: str, actor: Actor) -> New
         raise LoginThrottled(wait)
     since = staff.lockout.counts_since(now)
     session: NewSession | None = None
-    async with staff.pool.acquire() as conn, conn.transaction():
+    # Every way through checks one password (a name that does not exist pays for one as well): the turn
+    # is taken before the connection, so that those waiting for one hold no connection and no row lock.
+    async with (
+        staff.passwords.turn() as passwords,
+        staff.pool.acquire() as conn,
+        conn.transaction(),
+    ):
         account = await db.find_account(conn, name, lock=True) if USERNAME.fullmatch(name) else None
         reason: LoginOutcome | None = None
         account_locked = account is not None and staff.lockout.is_locked(account.locked_until, now)
         if account is None:
-            await staff.passwords.burn(password)
+            await passwords.burn(password)
             reason = LoginOutcome.UNKNOWN_USER
         elif account_locked and not await db.is_known_network(
             conn, account.id, network, staff.lockout.known_since(now)
         ):
-            await staff.passwords.burn(password)
+            await passwords.burn(password)
             reason = LoginOutcome.ACCOUNT_LOCKED
         elif staff.lockout.network_locked(
             (await db.count_login_failures(conn, account.id, network, since)).network
         ):
-            await staff.passwords.burn(password)
+            await passwords.burn(password)
             reason = LoginOutcome.LOCKED
-        elif not await staff.passwords.verify(account.password_hash, password):
+        elif not await passwords.verify(account.password_hash, password):
             await db.record_login_failure(conn, account.id, network, now, since)
             recent = await db.count_login_failures(conn, account.id, network, since)
             reason, locked_until = staff.lockout.after_failure(
@@ -247,7 +300,7 @@ async def login(staff: Staff, username: str, password: str, actor: Actor) -> New
             )
         else:
             new_hash = (
-                await staff.passwords.hash(password)
+                await passwords.hash(password)
                 if staff.passwords.needs_rehash(account.password_hash)
                 else None
             )
@@ -380,7 +433,12 @@ async def change_password(staff: Staff, session: SessionInfo, current: str, new:
     network = lockout_network(actor.ip or "unknown")[:64]
     since = staff.lockout.counts_since(now)
     reason: LoginOutcome | None = None
-    async with staff.pool.acquire() as conn, conn.transaction():
+    # The turn for the check (and the new hash) before the connection, as in `login`.
+    async with (
+        staff.passwords.turn() as passwords,
+        staff.pool.acquire() as conn,
+        conn.transaction(),
+    ):
         account = await db.find_account_by_id(conn, session.account_id, lock=True)
         if account is None:
             reason = LoginOutcome.UNKNOWN_USER
@@ -392,7 +450,7 @@ async def change_password(staff: Staff, session: SessionInfo, current: str, new:
             (await db.count_login_failures(conn, account.id, network, since)).network
         ):
             reason = LoginOutcome.LOCKED
-        elif not await staff.passwords.verify(account.password_hash, current):
+        elif not await passwords.verify(account.password_hash, current):
             await db.record_login_failure(conn, account.id, network, now, since)
             recent = await db.count_login_failures(conn, account.id, network, since)
             reason, locked_until = staff.lockout.after_failure(
@@ -420,9 +478,7 @@ async def change_password(staff: Staff, session: SessionInfo, current: str, new:
                 await db.delete_session(conn, session.id_hash)
         else:
             assert account is not None  # noqa: S101 -- no reason means the account was found
-            await db.set_password(
-                conn, account.id, await staff.passwords.hash(new), must_change=False, now=now
-            )
+            await db.set_password(conn, account.id, await passwords.hash(new), must_change=False, now=now)
             await db.delete_sessions_of(conn, account.id, keep=session.id_hash)
             await audit(
                 conn,
