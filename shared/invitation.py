@@ -15,6 +15,7 @@ from icalendar import Calendar, Event, Timezone, TimezoneDaylight, TimezoneStand
 
 from shared.clock import BERLIN
 from shared.events.appointment import AppointmentSnapshot
+from shared.languages import pick
 from shared.links import in_language
 
 TITLES = {
@@ -74,7 +75,9 @@ def invitation(
 ) -> bytes:
     """The invitation of a mail (REQUEST, or CANCEL), or with `publish` the same entry as a file to
     download from the customer's pages (PUBLISH: no attendee, RFC 5546); one UID for all of them."""
-    language = snap.language.value if snap.language.value in TITLES else "de"
+    # The texts in the customer's language where there are some, else German (R43); the link opens the
+    # pages in the customer's own language.
+    language = pick(snap.customer_language, TITLES)
     cal = Calendar()
     cal.add("prodid", "-//Jobcenter Bremen//OTV//DE")
     cal.add("version", "2.0")
@@ -92,7 +95,7 @@ def invitation(
         event.add("location", PHONE_LOCATION[language])
     else:
         event.add("location", f"{snap.location_name}, {snap.location_address}")
-    link = in_language(snap.manage_url, language)
+    link = in_language(snap.manage_url, snap.customer_language)
     event.add("description", f"{snap.reference}\n{MANAGE_LABEL[language]}: {link}")
     event.add("url", link)
     organizer = vCalAddress(f"mailto:{organizer_address}")

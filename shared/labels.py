@@ -5,6 +5,8 @@ The customer pages have their own texts in the message catalogues."""
 
 from __future__ import annotations
 
+from babel import Locale, UnknownLocaleError
+
 OUTCOMES_DE = {
     "resolved": "Anliegen geklärt",
     "placement": "An M&I übergeben",
@@ -16,6 +18,19 @@ OUTCOMES_DE = {
 OUTCOME_CHOICES_DE = {k: v for k, v in OUTCOMES_DE.items() if k != "follow_up"}
 MODES_DE = {"in_person": "persönlich", "phone": "telefonisch"}
 LANGUAGES_DE = {"de": "Deutsch", "de-x-ls": "Leichte Sprache", "en": "Englisch"}  # of the customer pages
+
+
+def language_de(tag: str) -> str:
+    """A customer's language in German: a built-in one by its label, a further one (R43: content of the
+    pages, such as `tr`) by its German name ("Türkisch"), else the tag itself."""
+    if tag in LANGUAGES_DE:
+        return LANGUAGES_DE[tag]
+    try:
+        return str(Locale.parse(tag, sep="-").get_display_name("de") or tag)
+    except (ValueError, UnknownLocaleError):
+        return tag
+
+
 MAIL_KINDS_DE = {
     "confirmation": "Bestätigung",
     "reminder": "Erinnerung",

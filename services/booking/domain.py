@@ -32,6 +32,7 @@ from shared.events.catalog import (
     MonthChangeBlock,
     WindowSnapshot,
 )
+from shared.languages import lookup
 
 # Availability is asked for at most eight weeks at once (`to` inclusive).
 MAX_RANGE_DAYS = 56
@@ -67,8 +68,12 @@ def field_error(field_name: str, message: str, kind: str = "value_error") -> Val
 
 
 def local_text(text: LocalText, language: str) -> str:
-    """A text in the customer's language; German is always there and the fallback."""
-    return text.get(language) or text.get("de") or next(iter(text.values()), "")
+    """A text in the customer's language, else along its tag (`en-GB` -> `en`); German is always there and
+    the last fallback (R43: a language the pages offer as content has no texts in the catalog)."""
+    for candidate in lookup(language):
+        if text.get(candidate):
+            return text[candidate]
+    return next(iter(text.values()), "")
 
 
 @dataclass(frozen=True)

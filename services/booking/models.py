@@ -14,8 +14,9 @@ from typing import Annotated
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from services.booking import contact
-from shared.events.appointment import AppointmentStatus, Language
+from shared.events.appointment import AppointmentStatus
 from shared.events.catalog import Mode
+from shared.languages import LanguageTag
 
 # Ids of locations and concerns are readable slugs (the catalog's are stricter still).
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
@@ -70,7 +71,7 @@ class BookingRequest(_Request):
     mode: Mode
     customer: CustomerIn
     evening_declaration: bool | None = None
-    language: Language = Language.DE
+    language: LanguageTag = "de"
     hold_id: uuid.UUID | None = None
 
 
@@ -169,7 +170,7 @@ class AppointmentOut(_Response):
     documents: list[str]
     manage_url: str
     evening_reserved: bool
-    language: Language
+    language: str = Field(description="The language booked in, as the request gave it (a BCP 47 tag).")
 
 
 class CustomerOut(_Response):

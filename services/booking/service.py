@@ -67,9 +67,9 @@ from shared.events.appointment import (
     CancelledBy,
     Channel,
     CustomerData,
-    Language,
 )
 from shared.events.catalog import ConcernOffer, LocationConfiguredV1, Mode
+from shared.languages import nearest_built_in
 from shared.metrics import count_from_zero
 from shared.outbox import add_event
 
@@ -189,7 +189,7 @@ def appointment_out(appointment: Appointment, url: str) -> AppointmentOut:
         documents=appointment.documents,
         manage_url=url,
         evening_reserved=appointment.evening,
-        language=Language(appointment.language),
+        language=appointment.language,
     )
 
 
@@ -212,7 +212,8 @@ def snapshot_of(appointment: Appointment, url: str) -> AppointmentSnapshot:
         end=appointment.end,
         mode=Mode(appointment.mode),
         channel=Channel(appointment.channel),
-        language=Language(appointment.language),
+        language=nearest_built_in(appointment.language),
+        language_tag=appointment.language,
         evening=appointment.evening,
         documents=appointment.documents,
         interpreter_language=appointment.interpreter_language,
@@ -445,7 +446,7 @@ async def _book(
     allow_listed = is_allow_listed(customer.email, allow_list)
 
     token = secrets.token_urlsafe(32)
-    language = request.language.value
+    language = request.language
     new = NewAppointment(
         id=uuid.uuid4(),
         reference=new_reference(secrets.choice),

@@ -74,7 +74,6 @@ from services.booking.waiting_models import (
 from shared.clock import BERLIN, Clock
 from shared.errors import NotFoundError, ValidationError
 from shared.events import EventData
-from shared.events.appointment import Language
 from shared.events.catalog import ConcernOffer, LeadTime, LocationConfiguredV1, Mode
 from shared.events.waiting_list import (
     EndReason,
@@ -91,6 +90,7 @@ from shared.events.waiting_list import (
     WishSnapshot,
     WishStatus,
 )
+from shared.languages import nearest_built_in
 from shared.outbox import add_event
 
 log = structlog.get_logger(__name__)
@@ -128,7 +128,8 @@ def snapshot(deps: Deps, wish: Wish, token: str | None = None) -> WishSnapshot:
         earliest=wish.criteria.earliest,
         latest=wish.criteria.latest,
         latest_date=wish.criteria.latest_date,
-        language=Language(wish.language),
+        language=nearest_built_in(wish.language),
+        language_tag=wish.language,
         customer=WishCustomer(first_name=wish.first_name, last_name=wish.last_name, email=wish.email),
         page_url=page_url(deps.settings.public_base_url, wish.id, token),
         registered_at=wish.registered_at,
@@ -189,7 +190,7 @@ def wish_out(wish: Wish, opt_in_hours: float) -> WishOut:
         earliest=wish.criteria.earliest,
         latest=wish.criteria.latest,
         latest_date=wish.criteria.latest_date,
-        language=Language(wish.language),
+        language=wish.language,
         registered_at=_berlin(wish.registered_at),
         confirm_by=_berlin(confirm_by) if confirm_by else None,
     )
@@ -238,7 +239,7 @@ async def join_waiting_list(deps: Deps, request: WishRequest) -> WishOut:
     )
 
     token = secrets.token_urlsafe(32)
-    language = request.language.value
+    language = request.language
     values = {
         "id": uuid.uuid4(),
         "reference": new_reference(secrets.choice),
@@ -464,7 +465,7 @@ async def accept_offer(
         mode=Mode(wish.mode),
         customer=customer,
         evening_declaration=True if offer.evening and wish.criteria.evening_declared else None,
-        language=Language(wish.language),
+        language=wish.language,
         hold_id=offer.id,
     )
     result = await book_appointment(

@@ -12,9 +12,9 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 from services.booking.domain import reference_in
 from services.booking.models import ConcernRef, CustomerIn, CustomerOut, Id, LocationRef
 from shared.calendar import WallTime
-from shared.events.appointment import Language
 from shared.events.catalog import Mode
 from shared.events.waiting_list import WishStatus
+from shared.languages import LanguageTag
 
 Weekday = Annotated[int, Field(ge=0, le=6)]
 
@@ -38,7 +38,7 @@ class WishRequest(BaseModel):
     # R12: evening slots (until 18:00) only for people in work or in a measure.
     evening_declaration: bool | None = None
     customer: CustomerIn
-    language: Language = Language.DE
+    language: LanguageTag = "de"
 
     @field_validator("weekdays")
     @classmethod
@@ -87,7 +87,7 @@ class WishOut(_Response):
     earliest: time | None = None
     latest: time | None = None
     latest_date: date
-    language: Language
+    language: str = Field(description="The language registered in, as the request gave it (a BCP 47 tag).")
     registered_at: AwareDatetime
     # Until when the address must be confirmed from the mail (only while the wish is not confirmed).
     confirm_by: AwareDatetime | None = None

@@ -1,7 +1,8 @@
 """The catalog's public read API for the booking dialogue (served at the paths the gateway proxies):
 `GET /api/v1/locations`, `GET /api/v1/finder`, `GET /api/v1/locations/{id}/concerns`.
 
-Texts come in the language of `?lang=` (de, en, de-x-ls) or else of the Accept-Language header.
+Texts come in the language of `?lang=` (de, en, de-x-ls; another BCP 47 tag gets German) or else of the
+Accept-Language header.
 """
 
 from __future__ import annotations

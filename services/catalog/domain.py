@@ -17,25 +17,35 @@ from typing import Any
 
 from shared.errors import ValidationError
 from shared.events.catalog import GroupKind, LocationConfiguredV1
+from shared.languages import is_well_formed, lookup, pick
 
 # --- languages -------------------------------------------------------------------------------------
 
 DEFAULT_LANGUAGE = "de"
-LANGUAGES = ("de", "en", "de-x-ls")  # German, English, Leichte Sprache (R43)
+# The languages of the catalogue's texts: German, English, Leichte Sprache (R43). The pages may offer
+# further ones (content of the gateway); for those the texts come in German.
+LANGUAGES = ("de", "en", "de-x-ls")
 
 LocalText = dict[str, str]
 
 
 def resolve_language(requested: str | None, accept_language: str | None) -> str:
-    """The language of a response: `?lang=` when given (an unknown one is a 422), else the best match
-    of the Accept-Language header, else German."""
+    """The language of a response: the nearest to `?lang=` when given (any BCP 47 tag: one without texts
+    here gets German; one that is no tag is a 422), else the best match of the Accept-Language header,
+    else German."""
     if requested is not None and requested != "":
-        wanted = requested.strip().lower()
-        if wanted in LANGUAGES:
-            return wanted
+        wanted = requested.strip()
+        if is_well_formed(wanted):
+            return pick(wanted, LANGUAGES)
         raise ValidationError(
             "Unknown language.",
-            details=[{"field": "lang", "message": f"one of {', '.join(LANGUAGES)}", "type": "enum"}],
+            details=[
+                {
+                    "field": "lang",
+                    "message": f"a language tag such as {', '.join(LANGUAGES)}",
+                    "type": "language_tag",
+                }
+            ],
         )
     return _from_accept_language(accept_language or "")
 
@@ -67,10 +77,13 @@ def _from_accept_language(header: str) -> str:
 
 
 def text_in(text: LocalText | None, language: str) -> str:
-    """A text in the wanted language, falling back to German (always present)."""
+    """A text in the wanted language, falling back along its tag to German (always present)."""
     if not text:
         return ""
-    return text.get(language) or text.get(DEFAULT_LANGUAGE) or next(iter(text.values()), "")
+    for candidate in lookup(language):
+        if text.get(candidate):
+            return text[candidate]
+    return next(iter(text.values()), "")
 
 
 def check_local_text(value: LocalText, *, field_name: str, max_length: int, required: bool = True) -> None:

@@ -16,10 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.catalog.models import FinderQuery
 from shared.events.catalog import GroupKind, Mode
+from shared.languages import LanguageTag
 from shared.openapi import ApiRoute, build_document, openapi_handler
 
 TAGS = ("catalog",)
-LANGUAGE = Literal["de", "en", "de-x-ls"]
 
 
 class _Out(BaseModel):
@@ -84,8 +84,10 @@ class FinderOut(_Out):
 
 
 class LanguageQuery(BaseModel):
-    lang: LANGUAGE | None = Field(
-        default=None, description="The language of the texts; else Accept-Language; else German."
+    lang: LanguageTag | None = Field(
+        default=None,
+        description="The language of the texts (a BCP 47 tag: de, en, de-x-ls; another gets German); "
+        "else Accept-Language; else German.",
     )
 
 

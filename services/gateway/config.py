@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import ClassVar
 
 from pydantic import Field
@@ -33,6 +34,12 @@ class Settings(CommonSettings):
     # Customer web pages (issue 6). The secret signs CSRF tokens, encrypts the booking dialogue's state
     # and signs the proof-of-work challenges; set it in production (>= 32 characters).
     web_secret: str = Field(default="otv-dev-web-secret-change-me-in-production", min_length=16)
+    # Further languages of the customer pages (R43), as content: a folder holding
+    # `<language>/LC_MESSAGES/messages.po` (and `waiting.po` for the waiting list's pages) per language,
+    # named by its BCP 47 tag (`tr`, `pt-BR`). Each is offered beside the built-in German, Leichte Sprache
+    # and English (one named like these replaces it); customers book in it, and what has no text in it
+    # (mails, concern names) comes in German. Empty: only the built-in languages.
+    translations_dir: str = ""
     # Who may frame the customer pages (R36): the CSP `frame-ancestors` sources, space-separated.
     frame_ancestors: str = "'self'"
     # Where customers send accessibility feedback (BITV 2.0 statement).
@@ -119,6 +126,9 @@ class Settings(CommonSettings):
     webhook_pause_after_failures: int | None = Field(default=None, ge=1)  # ... or after this many; unset: off
     # The event feed keeps events (and their deliveries) this long (R34: not longer than needed).
     event_feed_retention_days: int = Field(default=7, ge=1)
+
+    def extra_translations(self) -> Path | None:
+        return Path(self.translations_dir) if self.translations_dir.strip() else None
 
     def upstreams(self) -> dict[str, list[str]]:
         table = {

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.notifier import service
 from services.notifier.config import Settings
-from services.notifier.texts import KINDS, LANGUAGES, TemplateSet
+from services.notifier.texts import KINDS, TemplateSet, languages
 from shared.identity import Role, StaffIdentity
 from shared.versions import MAX_VERSION_LENGTH
 from shared.web import CLOCK, POOL, SETTINGS, json_model, parse_json, staff_identity
@@ -83,7 +83,7 @@ def _out(texts: service.MailTexts) -> MailTextsOut:
 async def list_mail_texts(request: web.Request) -> web.Response:
     require_admin(request)
     pool = request.app[POOL]
-    found = [await service.get_mail_texts(pool, kind, lang) for kind in KINDS for lang in LANGUAGES]
+    found = [await service.get_mail_texts(pool, kind, lang) for kind in KINDS for lang in languages()]
     return json_model([_out(t) for t in found])
 
 

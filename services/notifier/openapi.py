@@ -9,13 +9,15 @@ from typing import Any
 from pydantic import BaseModel
 
 from services.notifier.api import MailTextsIn, MailTextsOut, SuppressionIn
-from services.notifier.texts import KINDS, LANGUAGES
+from services.notifier.texts import KINDS
+from shared.languages import TAG_PATTERN
 from shared.openapi import ApiRoute, build_document
 
 TAGS = ("admin: mails",)
 PARAMS = {
     "kind": {"type": "string", "enum": list(KINDS)},
-    "language": {"type": "string", "enum": list(LANGUAGES)},
+    # de, de-x-ls, en, and any language with a folder of mail texts (R43: content); 404 for another.
+    "language": {"type": "string", "pattern": TAG_PATTERN, "examples": ["de", "de-x-ls", "en"]},
 }
 TEMPLATE = "/api/v1/admin/mail-templates/{kind}/{language}"
 

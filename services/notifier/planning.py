@@ -192,7 +192,7 @@ async def _insert_mails(
             appointment_id=snap.id,
             planned=[(mail.kind.value, mail.due_at, mail.deadline) for mail in planned],
             revision=snap.revision,
-            language=snap.language.value,
+            language=snap.customer_language,  # the mail's texts: texts.language_of, when it is sent
             recipient=recipient,
             recipient_hash=address_hash(recipient, settings.mail_hash_key),
             payload=payload,

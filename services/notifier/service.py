@@ -24,7 +24,7 @@ from services.notifier.domain import (
     has_token,
     retry_delay,
 )
-from services.notifier.texts import KINDS, LANGUAGES, TemplateSet, default_templates, language_of, validate
+from services.notifier.texts import KINDS, TemplateSet, default_templates, language_of, languages, validate
 from shared import errors
 from shared.clock import Clock
 from shared.events.mail import FailureReason, MailFailedV1, MailKind, MailSentV1
@@ -336,10 +336,10 @@ class MailTexts:
 
 
 def _check_names(kind: str, language: str) -> None:
-    if kind not in KINDS or language not in LANGUAGES:
+    if kind not in KINDS or language not in languages():
         raise errors.NotFoundError(
             "There is no such mail text.",
-            details=[{"kinds": list(KINDS), "languages": list(LANGUAGES)}],
+            details=[{"kinds": list(KINDS), "languages": list(languages())}],
         )
 
 

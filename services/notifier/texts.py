@@ -1,6 +1,11 @@
 """The mail texts (R10, R43): Jinja2 templates per kind and language, as plain text and HTML, with the
 administrators' versions stored in the database in place of the shipped defaults.
 
+A language is content: a folder `templates/<BCP 47 tag>/` with every kind's three files is a language the
+notifier writes in (`languages()`). A customer who booked in a language without such a folder (one the
+pages offer as content, `shared/languages.py`) gets the mail in the nearest one along the tag, else in
+German; the links in it still open the pages in the customer's own language.
+
 Templates run in a sandbox (an administrator's text must not reach Python internals) with strict
 undefined variables (a typo is refused when the text is saved, not found in a customer's mail). HTML
 is autoescaped: customers type their own names, and a name is data, never markup.
@@ -26,15 +31,16 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from shared.clock import BERLIN
 from shared.events.appointment import AppointmentSnapshot, Language
 from shared.events.mail import MailKind
+from shared.languages import babel_locale, is_well_formed, nearest_built_in, pick
 from shared.links import in_language
 from shared.reasons import worded
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
-LANGUAGES: tuple[str, ...] = tuple(lang.value for lang in Language)
+BUILT_IN: tuple[str, ...] = tuple(lang.value for lang in Language)
 KINDS: tuple[str, ...] = tuple(kind.value for kind in MailKind)
 PARTS = ("subject", "text", "html")
+_SUFFIXES = {"subject": "subject.j2", "text": "txt.j2", "html": "html.j2"}
 SUBJECT_FIELDS = ("kind", "reference", "date", "start_time")
-_LOCALES = {"de": "de_DE", "de-x-ls": "de_DE", "en": "en_GB"}
 _MAX_SUBJECT = 200
 
 
@@ -61,8 +67,28 @@ class TemplateProblem(Exception):
         self.message = message
 
 
+def find_languages(directory: Path) -> tuple[str, ...]:
+    """The languages with a complete folder of mail texts in `directory`: the built-in ones first. A folder
+    that lacks a file, or whose name is no language tag, is no language (its mails would fail)."""
+    files = [f"{kind}.{_SUFFIXES[part]}" for kind in KINDS for part in PARTS]
+    found = {
+        folder.name
+        for folder in directory.iterdir()
+        if folder.is_dir() and is_well_formed(folder.name) and all((folder / f).is_file() for f in files)
+    }
+    return tuple(lang for lang in BUILT_IN if lang in found) + tuple(sorted(found - set(BUILT_IN)))
+
+
+@lru_cache(maxsize=1)
+def languages() -> tuple[str, ...]:
+    """The languages the notifier writes in (read once, on first use)."""
+    return find_languages(TEMPLATE_DIR)
+
+
 def language_of(value: str) -> str:
-    return value if value in LANGUAGES else Language.DE.value
+    """The language to write a mail in for a customer of language `value`: their own if there are texts
+    for it, else the nearest along the tag (`en-GB` -> `en`), else German (R43)."""
+    return pick(value, languages())
 
 
 def default_templates(kind: str, language: str) -> TemplateSet:
@@ -73,9 +99,9 @@ def default_templates(kind: str, language: str) -> TemplateSet:
 def _read_defaults(kind: str, language: str) -> TemplateSet:
     folder = TEMPLATE_DIR / language
     return TemplateSet(
-        subject=(folder / f"{kind}.subject.j2").read_text(encoding="utf-8"),
-        text=(folder / f"{kind}.txt.j2").read_text(encoding="utf-8"),
-        html=(folder / f"{kind}.html.j2").read_text(encoding="utf-8"),
+        subject=(folder / f"{kind}.{_SUFFIXES['subject']}").read_text(encoding="utf-8"),
+        text=(folder / f"{kind}.{_SUFFIXES['text']}").read_text(encoding="utf-8"),
+        html=(folder / f"{kind}.{_SUFFIXES['html']}").read_text(encoding="utf-8"),
     )
 
 
@@ -131,11 +157,11 @@ def render(templates: TemplateSet, context: dict[str, Any]) -> RenderedMail:
 
 
 def _date(moment: datetime, language: str) -> str:
-    return format_date(moment.astimezone(BERLIN).date(), format="full", locale=_LOCALES[language])
+    return format_date(moment.astimezone(BERLIN).date(), format="full", locale=babel_locale(language))
 
 
 def _time(moment: datetime, language: str) -> str:
-    return format_time(moment.astimezone(BERLIN).time(), format="HH:mm", locale=_LOCALES[language])
+    return format_time(moment.astimezone(BERLIN).time(), format="HH:mm", locale=babel_locale(language))
 
 
 def book_again_url(site: str, language: str) -> str:
@@ -161,6 +187,10 @@ DEFAULT_DOCUMENT = {
 }
 
 
+def default_document(language: str) -> str:
+    return DEFAULT_DOCUMENT[pick(language, DEFAULT_DOCUMENT)]
+
+
 SAMPLE_HOTLINE = "0421 566-0"
 
 
@@ -169,7 +199,10 @@ def mail_context(
 ) -> dict[str, Any]:
     """What a template may show, from the snapshot stored with the mail (and the jobcenter's hotline)."""
     snap = AppointmentSnapshot.model_validate(payload["appointment"])
-    language = language_of(snap.language.value)
+    # The texts in the language the notifier has for the customer's; the links in the customer's own (a
+    # language the pages offer as content opens in it, even when the mail could not be written in it).
+    language = language_of(snap.customer_language)
+    pages_language = snap.customer_language
     context: dict[str, Any] = {
         "kind": kind,
         "language": language,
@@ -187,12 +220,12 @@ def mail_context(
         "location_name": snap.location_name,
         "location_address": snap.location_address,
         "concern": snap.concern_name,
-        "documents": list(snap.documents) or [DEFAULT_DOCUMENT[language]],
+        "documents": list(snap.documents) or [default_document(language)],
         "evening": snap.evening,
         "interpreter_language": snap.interpreter_language or "",
-        "manage_url": in_language(snap.manage_url, language),
-        "book_again_url": book_again_url(site_of(snap.manage_url, public_base_url), language),
-        "privacy_url": privacy_url(site_of(snap.manage_url, public_base_url), language),
+        "manage_url": in_language(snap.manage_url, pages_language),
+        "book_again_url": book_again_url(site_of(snap.manage_url, public_base_url), pages_language),
+        "privacy_url": privacy_url(site_of(snap.manage_url, public_base_url), pages_language),
         "hotline": hotline,
         "previous_date": "",
         "previous_start_time": "",
@@ -241,7 +274,8 @@ def sample_payload(language: str) -> dict[str, Any]:
         "end": (start + timedelta(minutes=30)).isoformat(),
         "mode": "phone",
         "channel": "online",
-        "language": language,
+        "language": nearest_built_in(language).value,
+        "language_tag": language,
         "evening": True,
         "documents": ["Personalausweis", "Mutterpass"],
         "interpreter_language": "Arabisch",

@@ -47,6 +47,7 @@ from shared.events.waiting_list import (
     WishSnapshot,
     WishStatus,
 )
+from shared.languages import babel_locale, nearest_built_in
 from shared.links import in_language
 from shared.web import CLOCK, SETTINGS
 
@@ -161,7 +162,7 @@ async def apply_waiting_event(
         appointment_id=wish.id,
         planned=[(kind.value, now, deadline)],
         revision=wish.revision,
-        language=wish.language.value,
+        language=wish.customer_language,
         recipient=recipient,
         recipient_hash=address_hash(recipient, settings.mail_hash_key),
         payload=payload,
@@ -237,7 +238,7 @@ def _link(page_url: str, action: str, language: str) -> str:
 
 
 def _weekdays(days: list[int], language: str) -> str:
-    locale = texts._LOCALES[language]
+    locale = babel_locale(language)
     monday = date(2024, 1, 1)
     return ", ".join(format_date(monday + timedelta(days=d), format="EEEE", locale=locale) for d in days)
 
@@ -246,7 +247,10 @@ def mail_context(
     kind: str, payload: dict[str, Any], *, public_base_url: str, hotline: str = texts.SAMPLE_HOTLINE
 ) -> dict[str, Any]:
     wish = WishSnapshot.model_validate(payload["wish"])
-    language = texts.language_of(wish.language.value)
+    # As an appointment's mails (texts.mail_context): the texts in the notifier's nearest language, the
+    # links in the customer's own.
+    language = texts.language_of(wish.customer_language)
+    pages_language = wish.customer_language
     offer = OfferSnapshot.model_validate(payload["offer"]) if payload.get("offer") else None
     base = (
         wish.page_url.split("/waiting-list/", 1)[0] if "/waiting-list/" in wish.page_url else public_base_url
@@ -278,13 +282,13 @@ def mail_context(
         # A wish for mornings starts at no particular time: "from 00:00" would only confuse.
         "earliest": wish.earliest.strftime("%H:%M") if wish.earliest and wish.earliest != time.min else "",
         "latest": wish.latest.strftime("%H:%M") if wish.latest else "",
-        "latest_date": format_date(wish.latest_date, format="full", locale=texts._LOCALES[language]),
-        "page_url": _link(wish.page_url, "", language),
-        "confirm_url": _link(wish.page_url, "confirm", language),
-        "withdraw_url": _link(wish.page_url, "withdraw", language),
-        "offer_url": _link(wish.page_url, "offer", language),
-        "book_again_url": texts.book_again_url(base, language),
-        "privacy_url": texts.privacy_url(base, language),
+        "latest_date": format_date(wish.latest_date, format="full", locale=babel_locale(language)),
+        "page_url": _link(wish.page_url, "", pages_language),
+        "confirm_url": _link(wish.page_url, "confirm", pages_language),
+        "withdraw_url": _link(wish.page_url, "withdraw", pages_language),
+        "offer_url": _link(wish.page_url, "offer", pages_language),
+        "book_again_url": texts.book_again_url(base, pages_language),
+        "privacy_url": texts.privacy_url(base, pages_language),
         "hotline": hotline,
         "reason": str(payload.get("reason") or ""),
     }
@@ -350,7 +354,8 @@ def sample_payload(language: str) -> dict[str, Any]:
             "earliest": "08:00:00",
             "latest": "12:00:00",
             "latest_date": "2026-03-31",
-            "language": language,
+            "language": nearest_built_in(language).value,
+            "language_tag": language,
             "customer": {"first_name": "<b>Erika</b>", "last_name": "Müller", "email": "erika@example.org"},
             "page_url": "https://termine.example/waiting-list/sample?token=sample-token",
             "registered_at": (start - timedelta(days=3)).isoformat(),

@@ -14,7 +14,7 @@ from shared.calendar import is_public_holiday
 from shared.clock import BERLIN
 from shared.errors import OTVError, ValidationError
 from shared.events.catalog import LocationConfiguredV1
-from shared.labels import CHANNELS_DE, LANGUAGES_DE, MODES_DE, OUTCOMES_DE
+from shared.labels import CHANNELS_DE, MODES_DE, OUTCOMES_DE, language_de
 
 # The columns of the read model that hold personal data (R34): erased by the retention job, never in
 # statistics. Kept in step with the CHECK constraint of migration 003.
@@ -254,7 +254,7 @@ class DayListRow:
     outcome: str | None
     reference: str
     emergency: bool = False
-    language: str = "de"  # of the customer's pages and mails (de, de-x-ls, en)
+    language: str = "de"  # of the customer's pages and mails (de, de-x-ls, en, or one added as content)
     # Moved away from this list (another day or location): where it is now, `moved_label` (R22).
     moved_to: str = ""
     # Cancelled because another location took the concern over without a free slot (R25): its name.
@@ -293,7 +293,7 @@ class DayListRow:
         if self.interpreter_language:
             lines.append(f"Sprachmittlung: {self.interpreter_language}")
         if self.language != "de":
-            lines.append(f"Sprache: {LANGUAGES_DE.get(self.language, self.language)}")
+            lines.append(f"Sprache: {language_de(self.language)}")
         return "\n".join(lines)
 
     @property

@@ -77,7 +77,7 @@ def _snapshot_values(snapshot: AppointmentSnapshot, secret: str) -> dict[str, An
         "day": berlin_day(snapshot.start),
         "mode": snapshot.mode.value,
         "channel": snapshot.channel.value,
-        "language": snapshot.language.value,
+        "language": snapshot.customer_language,
         "evening": snapshot.evening,
         "interpreter_language": snapshot.interpreter_language or None,
         "booked_at": snapshot.booked_at,

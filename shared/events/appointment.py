@@ -36,6 +36,9 @@ class CancelledBy(StrEnum):
 
 
 class Language(StrEnum):
+    """The built-in languages (R43). A customer may book in a further one (`shared/languages.py`): events
+    carry it in `language_tag`, and here the nearest of these."""
+
     DE = "de"
     LEICHTE_SPRACHE = "de-x-ls"
     EN = "en"
@@ -74,7 +77,13 @@ class AppointmentSnapshot(_Part):
     end: AwareDatetime
     mode: Mode
     channel: Channel
+    # The customer's language (R43): `language_tag` is the BCP 47 tag they booked in, which may be a
+    # language the pages offer as content (`tr`); `language` is the nearest built-in one (`de` for `tr`,
+    # `en` for `en-GB`), for consumers that know only those: a consumer of an earlier release validates
+    # it and writes its mails in it, so a further language never sends an event to its dead letters.
+    # `language_tag` is empty in events of releases before it; `customer_language` reads either.
     language: Language = Language.DE
+    language_tag: str = ""
     evening: bool = False
     documents: list[str] = Field(default_factory=list)
     interpreter_language: str | None = None
@@ -91,6 +100,10 @@ class AppointmentSnapshot(_Part):
     # prefix such as "192.0.2.0/24", never the full address; None for staff and service-centre bookings.
     # Personal data too: reporting erases it with the rest after the retention period (R34).
     client_network: str | None = None
+
+    @property
+    def customer_language(self) -> str:
+        return self.language_tag or self.language.value
 
 
 @event("appointment.booked", 1)

@@ -73,7 +73,9 @@ class WishSnapshot(_Part):
     earliest: time | None = None
     latest: time | None = None
     latest_date: date
+    # The customer's language, as in `AppointmentSnapshot`: the tag, and the nearest built-in language.
     language: Language = Language.DE
+    language_tag: str = ""
     customer: WishCustomer
     # `<base>/waiting-list/{id}?token=<token>` in `waiting.registered`, else `<base>/waiting-list/{id}`.
     page_url: str
@@ -81,6 +83,10 @@ class WishSnapshot(_Part):
     # Until when the opt-in link works, so that the opt-in mail can say so (set while `pending_opt_in`;
     # None later, and in events of booking versions that did not send it).
     confirm_by: AwareDatetime | None = None
+
+    @property
+    def customer_language(self) -> str:
+        return self.language_tag or self.language.value
 
 
 class OfferSnapshot(_Part):

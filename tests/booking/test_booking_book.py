@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import uuid
 from typing import Any
 
 import asyncpg
@@ -14,6 +15,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from services.booking.models import BookingRequest
+from shared.events.appointment import AppointmentSnapshot
 from tests.booking import factory
 from tests.booking.conftest import allow, configure, counts
 from tests.booking.factory import booking, iso, window
@@ -72,6 +74,33 @@ async def test_a_booking_answers_201_with_the_appointment_and_writes_the_booked_
     token = body["manage_url"].split("token=")[1]
     stored = await pool.fetchval("SELECT manage_token_hash FROM appointments")
     assert token.encode() not in bytes(stored) and len(token) >= 43
+
+
+@pytest.mark.req("R43")
+@pytest.mark.parametrize(
+    ("language", "concern_name", "built_in"),
+    [
+        ("tr", "Neuantrag stellen", "de"),
+        ("en-GB", "New application", "en"),
+        ("de-x-ls", "Neuantrag stellen", "de-x-ls"),
+    ],
+)
+async def test_a_booking_in_a_language_the_pages_offer_as_content_is_kept_with_its_nearest_built_in_one(
+    client: Client, pool: asyncpg.Pool, language: str, concern_name: str, built_in: str
+) -> None:
+    """Further languages are content (R43): a customer who walked the pages in Turkish books; the catalog has
+    no Turkish texts, so the concern comes in German. The event names the nearest built-in language beside
+    the tag, so that a consumer of an earlier release accepts it."""
+    status, body = await book(client, booking(TUESDAY_9, concern="neuantrag", language=language))
+    assert status == 201, body
+    assert body["language"] == language
+    assert body["concern"]["name"] == concern_name
+    stored = await pool.fetchval("SELECT language FROM appointments WHERE id = $1", uuid.UUID(body["id"]))
+    assert stored == language
+    envelope = await pool.fetchval("SELECT envelope FROM outbox WHERE type = 'appointment.booked'")
+    snapshot = envelope["data"]["appointment"]
+    assert (snapshot["language"], snapshot["language_tag"]) == (built_in, language)
+    assert AppointmentSnapshot.model_validate(snapshot).customer_language == language
 
 
 async def test_one_hundred_concurrent_requests_for_the_last_free_point_book_it_once(
@@ -322,7 +351,9 @@ BAD_BODIES: list[tuple[str, Any, int, str]] = [
     ),
     ("huge name", _with(GOOD, "E" * 100_000, "customer", "first_name"), 422, "customer.first_name"),
     ("evening declaration a string", _with(GOOD, "yes", "evening_declaration"), 422, "evening_declaration"),
-    ("language unknown", _with(GOOD, "fr", "language"), 422, "language"),
+    ("language no tag", _with(GOOD, "Deutsch", "language"), 422, "language"),
+    ("language with a space", _with(GOOD, "de DE", "language"), 422, "language"),
+    ("language too long", _with(GOOD, "de-" + "-".join(["abcdefgh"] * 5), "language"), 422, "language"),
     ("hold id malformed", _with(GOOD, "not-a-uuid", "hold_id"), 422, "hold_id"),
     ("body a list", [GOOD], 422, "body"),
     ("body a string", "booking", 422, "body"),

@@ -227,6 +227,26 @@ async def test_the_public_location_list_is_the_demo_offices_in_order(demo_module
         assert item["address"].endswith("Bremen")
 
 
+@pytest.mark.req("R43")
+async def test_concerns_asked_for_in_a_language_the_catalogue_has_no_texts_for_come_in_german(
+    demo_module: Client,
+) -> None:
+    """The pages may offer a language as content (a Turkish catalogue): the concern list answers in German
+    rather than refusing the page, and says so; a regional English gets the English texts."""
+    german = await (await demo_module.get("/api/v1/locations/mitte/concerns", params={"lang": "de"})).json()
+    response = await demo_module.get("/api/v1/locations/mitte/concerns", params={"lang": "tr"})
+    assert response.status == 200, await response.text()
+    assert response.headers["Content-Language"] == "de"
+    assert await response.json() == german
+    british = await demo_module.get("/api/v1/locations/mitte/concerns", params={"lang": "en-GB"})
+    assert response.status == 200
+    assert british.headers["Content-Language"] == "en"
+    names = {c["id"]: c["name"] for c in await british.json()}
+    assert names["veraenderung"] == "Report a change"
+    refused = await demo_module.get("/api/v1/locations/mitte/concerns", params={"lang": "Türkçe"})
+    assert refused.status == 422
+
+
 @pytest.mark.req("R13")
 async def test_demo_addresses_are_marked_unverified_unless_a_source_names_them() -> None:
     for location in LOCATIONS:

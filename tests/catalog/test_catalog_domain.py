@@ -273,6 +273,10 @@ def test_the_street_matcher_splits_by_range_parity_and_postcode() -> None:
         (None, "en;q=0, de", "de"),
         (None, "zh", "de"),
         (None, "en;q=abc", "de"),
+        # A language the pages offer as content (R43): the catalogue's texts along its tag, else German.
+        ("tr", "en", "de"),
+        ("en-GB", None, "en"),
+        ("de-x-ls-foo", None, "de-x-ls"),
     ],
 )
 def test_the_language_follows_lang_then_accept_language_then_german(
@@ -281,9 +285,10 @@ def test_the_language_follows_lang_then_accept_language_then_german(
     assert domain.resolve_language(query, header) == expected
 
 
-def test_an_unknown_lang_parameter_is_a_422() -> None:
+@pytest.mark.parametrize("lang", ["english please", "de_DE", "x-ls", "d", "de-" + "a" * 40])
+def test_a_lang_parameter_that_is_no_language_tag_is_a_422(lang: str) -> None:
     with pytest.raises(ValidationError) as refused:
-        domain.resolve_language("fr", None)
+        domain.resolve_language(lang, None)
     assert refused.value.details[0]["field"] == "lang"
 
 

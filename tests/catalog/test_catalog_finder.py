@@ -179,7 +179,7 @@ BAD_INPUTS: dict[str, tuple[dict[str, str], str]] = {
     "long house number": ({"street": "Am Wall", "house_number": "1" * 10_000}, "house_number"),
     "bad postcode": ({"street": "Am Wall", "postcode": "2819"}, "postcode"),
     "html postcode": ({"street": "Am Wall", "postcode": "<b>28195</b>"}, "postcode"),
-    "bad language": ({"street": "Am Wall", "lang": "xx"}, "lang"),
+    "bad language": ({"street": "Am Wall", "lang": "english please"}, "lang"),
 }
 
 

@@ -14,6 +14,7 @@ from prometheus_client import REGISTRY
 
 from services.gateway.integrations import service
 from services.gateway.integrations.keys import INTEGRATIONS
+from shared.events.appointment import Language
 from shared.events.retention import AppointmentPersonalDataErasedV1
 from shared.identity import Role
 from tests.conftest import wait_for
@@ -101,6 +102,31 @@ async def test_a_key_without_scope_for_a_location_never_sees_its_events_in_the_f
     assert (await env.client.get("/api/v1/staff/events", headers=no_feed)).status == 403
     await wait_for(lambda: len(rec.received) == 2, timeout=15, what="Nord's two events")
     assert {e["data"]["appointment"]["location_id"] for e in rec.received.values()} == {"nord"}
+
+
+@pytest.mark.req("R50")
+@pytest.mark.req("R43")
+async def test_a_language_added_as_content_reaches_the_feed_only_with_personal_data(
+    make_env: EnvFactory,
+) -> None:
+    """The customer booked on pages added in Turkish (R43). Like the interpreter's language, that says
+    something about the person: a key without `events:personal` reads only the nearest built-in language."""
+    env = await make_env()
+    admin = await env.account("feed-lang-admin", (Role.ADMIN, "*"))
+    plain = await key(admin, ["*"], ["events:read"])
+    personal = await key(admin, ["*"], ["events:read", "events:personal"])
+    event = booked(uuid.uuid4())
+    appointment = event.appointment.model_copy(update={"language": Language.DE, "language_tag": "tr"})
+    await env.publish(event.model_copy(update={"appointment": appointment}))
+
+    async def stored() -> bool:
+        return len((await page(env, plain))["events"]) == 1
+
+    await wait_for(stored, timeout=15, what="the event in the feed")
+    without = (await page(env, plain))["events"][0]["data"]["appointment"]
+    assert without["language"] == "de" and "language_tag" not in without
+    with_personal = (await page(env, personal))["events"][0]["data"]["appointment"]
+    assert with_personal["language_tag"] == "tr"
 
 
 @pytest.mark.req("R50")

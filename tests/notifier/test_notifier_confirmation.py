@@ -257,3 +257,42 @@ async def test_the_confirmation_names_the_place_with_the_word_of_the_pages(
     for part in (text, html):
         assert "Geschäftsstelle" not in part
         assert not re.search(r"\boffice\b", part, re.IGNORECASE)
+
+
+@pytest.mark.req("R43")
+@pytest.mark.parametrize(
+    ("tag", "built_in", "greeting", "date", "content_language"),
+    [
+        ("tr", "de", "vielen Dank für Ihre Buchung", "Dienstag, 8. Dezember 2037", "de"),
+        ("en-GB", "en", "Thank you for your booking", "Tuesday, 8 December 2037", "en"),
+    ],
+)
+async def test_a_booking_in_a_language_without_mail_texts_gets_the_nearest_texts_and_links_in_its_own(
+    start_notifier: StartNotifier,
+    publish: Publisher,
+    sink: MailSink,
+    clean_db: dict[str, asyncpg.Pool],
+    tag: str,
+    built_in: str,
+    greeting: str,
+    date: str,
+    content_language: str,
+) -> None:
+    """Further languages are content (R43): a customer booked on pages added in Turkish. The notifier has no
+    Turkish texts: the confirmation comes in German (a regional English in English), whole, not half in one
+    language; the manage link opens the pages in Turkish again. The calendar entry is German too."""
+    await start_notifier()
+    snap = an_appointment(language=built_in, language_tag=tag)
+    await publish(booked(snap))
+    [mail] = await mails_to(sink, snap.customer.email)
+    text = body_of(mail, "plain")
+    assert greeting in text and date in text
+    assert mail.parsed["Content-Language"] == content_language
+    assert f"{snap.manage_url}&lang={tag}" in text
+    calendar, _ = calendar_of(mail)
+    [event] = calendar.walk("VEVENT")
+    assert str(event["URL"]) == f"{snap.manage_url}&lang={tag}"
+    expected_title = "Appointment at Jobcenter Bremen" if built_in == "en" else "Termin im Jobcenter Bremen"
+    assert str(event["SUMMARY"]) == expected_title
+    # Kept with each mail, so that a reminder written later finds texts added meanwhile.
+    assert {r["language"] for r in await mail_rows(clean_db["notifier"], snap.id)} == {tag}

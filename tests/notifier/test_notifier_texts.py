@@ -13,8 +13,8 @@ import pytest
 from services.notifier import waiting_mail
 from services.notifier.texts import (
     KINDS,
-    LANGUAGES,
     default_templates,
+    languages,
     mail_context,
     render,
     sample_payload,
@@ -26,6 +26,7 @@ from tests.notifier.conftest import Notifier, Publisher, an_appointment, body_of
 from tools.mailsink import MailSink
 
 StartNotifier = Callable[..., Awaitable[Notifier]]
+LANGUAGES = languages()  # the folders of mail texts
 PATH = "/api/v1/admin/mail-templates"
 
 

@@ -125,6 +125,7 @@ class Appt:
     service_point: int = 1
     interpreter_language: str | None = None
     language: Language = Language.DE
+    language_tag: str = ""  # a language the pages offer as content (R43), besides `language`
     booked_at: datetime = field(default_factory=lambda: berlin(BEFORE, 10))
     client_network: str | None = None
     evening: bool = False
@@ -177,6 +178,7 @@ class Appt:
             channel=self.channel,
             interpreter_language=self.interpreter_language,
             language=self.language,
+            language_tag=self.language_tag,
             evening=self.evening,
             customer=CustomerData(
                 first_name=self.first_name,

@@ -470,6 +470,23 @@ async def test_a_corrected_phone_number_and_name_reach_the_stored_list_and_a_lat
     assert set(rows) == {a.reference for a in [*expected, moved_out]}  # the one moved away, struck through
 
 
+@pytest.mark.req("R22")
+@pytest.mark.req("R43")
+async def test_a_customer_of_a_language_added_as_content_is_named_with_that_language_in_the_list(
+    reporting: Reporting,
+) -> None:
+    """The customer booked on pages added in Turkish (R43): staff prepare for Turkish, not for the German
+    of the customer's mails."""
+    reporting.clock.set(berlin(DAY, 7))
+    client = await reporting.start()
+    await reporting.send((location_event("mitte"), berlin(DAY, 0) - timedelta(days=5)))
+    turkish = Appt("mitte", "neuantrag", berlin(DAY, 9), language=Language.DE, language_tag="tr")
+    await reporting.send((turkish.booked(), turkish.booked_at))
+    wb = load_workbook(io.BytesIO(await (await download(reporting, client)).read()))
+    rows = {str(r["Buchungsnummer"]): r for ws in wb.worksheets for r in data_rows(ws)}
+    assert rows[turkish.reference]["Sprachmittlung / Hinweise"] == "Sprache: Türkisch"
+
+
 @pytest.mark.req("R33")
 async def test_a_list_of_a_later_day_is_sent_but_not_kept_and_todays_list_is_kept(
     reporting: Reporting,

@@ -3,12 +3,22 @@ link works (R45), in German, Leichte Sprache and English (R43)."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 
 import pytest
 
 from shared.clock import BERLIN
-from tests.waiting_list.conftest import DEFAULT_START, Waiting, text_of, unique_email
+from tests.waiting_list.conftest import (
+    DEFAULT_START,
+    NARROW,
+    TUESDAY_EIGHT,
+    Waiting,
+    kind_of,
+    link_of,
+    text_of,
+    unique_email,
+)
 
 # The clock stands on Monday 2 March 2026, 10:00 in Bremen; the opt-in link works 48 hours.
 DEADLINE = datetime(2026, 3, 4, 10, 0, tzinfo=BERLIN)
@@ -68,3 +78,38 @@ async def test_a_wish_from_midnight_reads_as_until_its_latest_time_in_every_lang
         text = text_of(mail)
         assert line in text, text
         assert "00:00" not in text
+
+
+@pytest.mark.req("R45")
+@pytest.mark.req("R43")
+async def test_a_wish_in_a_language_added_as_content_gets_german_mails_and_books_in_its_language(
+    waiting: Waiting,
+) -> None:
+    """A customer on pages added in Turkish (R43: content) joins the list: the wish keeps Turkish, the mails
+    come in German (the notifier has no Turkish texts) with links that open the pages in Turkish, and the
+    offer, once accepted, is an appointment booked in Turkish."""
+    bookers = [await waiting.book(TUESDAY_EIGHT, unique_email("booker")) for _ in range(3)]
+    email = unique_email("turkish")
+    wish = await waiting.join(email, language="tr", **NARROW)
+    assert wish["language"] == "tr"
+    (opt_in,) = await waiting.mails_to(email, 1)
+    assert kind_of(opt_in) == "waiting_opt_in" and opt_in.parsed["Content-Language"] == "de"
+    assert "Bitte bestätigen Sie das bis" in text_of(opt_in)
+    assert re.search(r"/waiting-list/[0-9a-f-]{36}/confirm\?token=[A-Za-z0-9_\-]+&lang=tr\b", text_of(opt_in))
+    wish_id, token = link_of(opt_in)
+    await waiting.confirm(str(wish_id), token)
+
+    await waiting.cancel(bookers[0])
+    waiting.clock.advance(timedelta(minutes=11))  # past the anti-slot-trading delay (R39)
+    assert (await waiting.match())["offers_made"] == 1
+    offer_mail = (await waiting.mails_to(email, 3))[-1]
+    assert kind_of(offer_mail) == "waiting_offer" and offer_mail.parsed["Content-Language"] == "de"
+    accepted = await waiting.client.post(
+        f"/api/v1/waiting-list/{wish_id}/offer/accept", params={"token": token}
+    )
+    appointment = await accepted.json()
+    assert accepted.status == 201, appointment
+    assert appointment["language"] == "tr"
+    confirmation = (await waiting.mails_to(email, 4))[-1]
+    assert kind_of(confirmation) == "confirmation" and confirmation.parsed["Content-Language"] == "de"
+    assert re.search(r"/manage/[0-9a-f-]{36}\?token=[A-Za-z0-9_\-]+&lang=tr\b", text_of(confirmation))

@@ -88,6 +88,37 @@ def test_the_languages_are_found_in_the_translations_folder_with_their_own_names
     assert languages["de-x-ls"].translations.gettext(LANGUAGE_NAME) == "Leichte Sprache"
 
 
+def _catalogue(folder: Path, language: str, name: str) -> None:
+    target = folder / language / "LC_MESSAGES" / "messages.po"
+    target.parent.mkdir(parents=True)
+    target.write_text(f'msgid ""\nmsgstr ""\n\nmsgid "{LANGUAGE_NAME}"\nmsgstr "{name}"\n', encoding="utf-8")
+
+
+@pytest.mark.req("R43")
+def test_a_folder_of_further_catalogues_adds_languages_after_the_built_in_ones(tmp_path: Path) -> None:
+    """`OTV_TRANSLATIONS_DIR`: the web team adds a language without a new image; a catalogue there for a
+    built-in language replaces it."""
+    _catalogue(tmp_path, "tr", "Türkçe")
+    _catalogue(tmp_path, "pt-BR", "Português (Brasil)")
+    _catalogue(tmp_path, "en", "English (edited)")
+    languages = load_languages(extra=tmp_path)
+    assert list(languages) == ["de", "de-x-ls", "en", "pt-BR", "tr"]
+    assert languages["tr"].name == "Türkçe"
+    assert languages["en"].name == "English (edited)"
+    assert languages["tr"].translations.gettext("Next") == "Next"  # untranslated: the English id
+
+
+@pytest.mark.req("R43")
+def test_a_further_catalogue_not_named_by_a_language_tag_stops_the_start(tmp_path: Path) -> None:
+    """Its name is the language customers book in: booking takes BCP 47 tags only, so a folder named
+    otherwise would offer a language nobody can book in. The gateway says so when it starts."""
+    _catalogue(tmp_path, "Türkçe", "Türkçe")
+    with pytest.raises(RuntimeError, match="no BCP 47 language tag"):
+        load_languages(extra=tmp_path)
+    with pytest.raises(RuntimeError, match="does not exist"):
+        load_languages(extra=tmp_path / "missing")
+
+
 @pytest.mark.req("R43")
 def test_english_times_are_on_the_24_hour_clock_without_o_clock() -> None:
     """ "14:00 o'clock" is not English: the German "Uhr" after a time has no English counterpart. Every

@@ -114,6 +114,9 @@ PERSONAL_FIELDS = frozenset(
         "note",
         "reason",
         "interpreter_language",
+        # A language the pages offer as content (R43: `tr`, `ar`) says as much about a person as the
+        # interpreter's; `language`, the nearest built-in one, stays.
+        "language_tag",
     }
 )
 

@@ -79,8 +79,9 @@ class EventOut(BaseModel):
     producer: str
     data: dict[str, Any] = Field(
         description="the event's data; `appointment.*` carry the whole appointment with its `revision`. "
-        "Without personal data in the scope, `customer`, `client_network`, `interpreter_language` and free "
-        "texts (`reason`, `note`) are removed; the manage link never carries its token."
+        "Without personal data in the scope, `customer`, `client_network`, `interpreter_language`, "
+        "`language_tag` (the customer's language as a BCP 47 tag; `language` is the nearest of de, de-x-ls "
+        "and en) and free texts (`reason`, `note`) are removed; the manage link never carries its token."
     )
 
 

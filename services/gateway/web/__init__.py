@@ -25,7 +25,7 @@ STATIC_PREFIX = "/static/"
 def setup_web(app: web.Application) -> None:
     settings = app[SETTINGS]
     assert isinstance(settings, Settings)  # noqa: S101 -- the gateway's own settings, for mypy
-    app[i18n.LANGUAGES] = i18n.load_languages()
+    app[i18n.LANGUAGES] = i18n.load_languages(extra=settings.extra_translations())
     app[pages.CSRF] = Csrf(settings.web_secret, settings.public_base_url)
     app[pages.SEALER] = Sealer(settings.web_secret)
     app[pages.CATALOG_CACHE] = {}

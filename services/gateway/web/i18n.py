@@ -2,7 +2,11 @@
 
 Every text of the pages is in `translations/<language>/LC_MESSAGES/messages.po` (the message ids are
 English). A language is content, not code: a new folder with a complete catalogue is a new language,
-offered in the switcher under the name its catalogue gives for `LANGUAGE_NAME`. German is the default.
+offered in the switcher under the name its catalogue gives for `LANGUAGE_NAME`, and customers book in it
+(`shared/languages.py`: what has no text in it comes in German). The folder's name is the language's
+BCP 47 tag. Beside the built-in folder, `OTV_TRANSLATIONS_DIR` may name a folder of further catalogues
+(mounted into the pod, no new image needed); one there for a built-in language replaces that one.
+German is the default.
 
 The language of a request comes from `?lang=` (carried in every link, so that it also survives in an
 iframe where cookies are blocked), then the `otv_lang` cookie, then German.
@@ -21,6 +25,8 @@ from aiohttp import web
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
+
+from shared.languages import babel_locale, is_well_formed
 
 TRANSLATIONS_DIR = Path(__file__).parent / "translations"
 DEFAULT_LANGUAGE = "de"
@@ -45,21 +51,39 @@ class Language:
     translations: NullTranslations
 
 
-def _compile(po_file: Path) -> Translations:
-    """The catalogue compiled in memory (no binary .mo file is built or committed)."""
+def compile_catalogue(po_file: Path, language: str, domain: str | None = None) -> Translations:
+    """A catalogue compiled in memory (no binary .mo file is built or committed)."""
     with po_file.open("rb") as handle:
-        catalog = read_po(handle, locale="de" if po_file.parts[-3].startswith("de") else "en")
+        # The locale's plural rules apply where the catalogue's header names none.
+        catalog = read_po(handle, locale=babel_locale(language))
     compiled = io.BytesIO()
     write_mo(compiled, catalog)  # fuzzy entries are left out; empty ones fall back to the id
     compiled.seek(0)
-    return Translations(compiled)
+    return Translations(compiled, domain=domain)
 
 
-def load_languages(directory: Path = TRANSLATIONS_DIR) -> dict[str, Language]:
+def catalogues(name: str, directory: Path, extra: Path | None = None) -> dict[str, Path]:
+    """The catalogues `<language>/LC_MESSAGES/<name>` by language: the built-in folder's, then the extra
+    folder's (which replace built-in ones of the same language)."""
+    found: dict[str, Path] = {}
+    for folder in (directory, extra):
+        if folder is None:
+            continue
+        if not folder.is_dir():
+            raise RuntimeError(f"the translations folder {folder} does not exist")
+        for po_file in sorted(folder.glob(f"*/LC_MESSAGES/{name}")):
+            code = po_file.parts[-3]
+            if not is_well_formed(code):
+                # The folder's name is the language customers book in: booking accepts BCP 47 tags only.
+                raise RuntimeError(f"{po_file}: {code!r} is no BCP 47 language tag (such as tr or pt-BR)")
+            found[code] = po_file
+    return found
+
+
+def load_languages(directory: Path = TRANSLATIONS_DIR, *, extra: Path | None = None) -> dict[str, Language]:
     found: dict[str, Language] = {}
-    for po_file in sorted(directory.glob("*/LC_MESSAGES/messages.po")):
-        code = po_file.parts[-3]
-        translations = _compile(po_file)
+    for code, po_file in catalogues("messages.po", directory, extra).items():
+        translations = compile_catalogue(po_file, code)
         name = translations.gettext(LANGUAGE_NAME)
         found[code] = Language(code, code if name == LANGUAGE_NAME else name, translations)
     if DEFAULT_LANGUAGE not in found:

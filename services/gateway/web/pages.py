@@ -29,6 +29,7 @@ from services.gateway.web.i18n import DEFAULT_LANGUAGE, LANGUAGE_PARAM, LANGUAGE
 from services.gateway.web.security import CSRF_FIELD, Csrf, Sealer, set_csrf_cookie
 from shared.clock import BERLIN
 from shared.events.catalog import BOOKING_CUTOFF
+from shared.languages import babel_locale as locale_for
 from shared.web import CLOCK, SETTINGS
 
 log = structlog.get_logger(__name__)
@@ -69,8 +70,9 @@ def lang() -> str:
 
 def babel_locale() -> str:
     """Dates and times as the mails write them (`services/notifier/texts.py`): British English, so an
-    English page says "Monday, 7 December 2026" like the confirmation mail."""
-    return "en_GB" if lang() == "en" else "de_DE"
+    English page says "Monday, 7 December 2026" like the confirmation mail; a language added as content
+    (R43) in its own way where Babel knows it."""
+    return locale_for(lang())
 
 
 def url(path: str, **params: Any) -> str:

@@ -9,44 +9,40 @@ registers the routes.
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import jinja2
 from aiohttp import web
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
 from babel.support import Translations
 
+from services.gateway.config import Settings
 from services.gateway.web import i18n
 from services.gateway.web.pages import JINJA
 from services.gateway.web_waiting import pages
+from shared.web import SETTINGS
 
 HERE = Path(__file__).parent
 TRANSLATIONS = HERE / "translations"
 DOMAIN = "waiting"
 
 
-def catalogue(language: str) -> Translations | None:
-    """This package's catalogue of a language, compiled in memory (like the pages' own)."""
-    po_file = TRANSLATIONS / language / "LC_MESSAGES" / f"{DOMAIN}.po"
-    if not po_file.exists():
-        return None
-    with po_file.open("rb") as handle:
-        catalog = read_po(handle, locale="de" if language.startswith("de") else "en")
-    compiled = io.BytesIO()
-    write_mo(compiled, catalog)
-    compiled.seek(0)
-    return Translations(compiled, domain=DOMAIN)
+def catalogues(extra: Path | None = None) -> dict[str, Translations]:
+    """This package's catalogues by language, compiled in memory (like the pages' own): the built-in ones
+    and those of `OTV_TRANSLATIONS_DIR`. A language without one shows these pages' English ids."""
+    found = i18n.catalogues(f"{DOMAIN}.po", TRANSLATIONS, extra)
+    return {code: i18n.compile_catalogue(po_file, code, DOMAIN) for code, po_file in found.items()}
 
 
 def setup_waiting(app: web.Application) -> None:
+    settings = app[SETTINGS]
+    assert isinstance(settings, Settings)  # noqa: S101 -- the gateway's own settings, for mypy
     environment = app[JINJA]
     environment.loader = jinja2.ChoiceLoader(
         [environment.loader, jinja2.FileSystemLoader(HERE / "templates")]  # type: ignore[list-item]  # set by setup_web
     )
+    own_catalogues = catalogues(settings.extra_translations())
     for code, language in app[i18n.LANGUAGES].items():
-        own = catalogue(code)
+        own = own_catalogues.get(code)
         if own is not None and isinstance(language.translations, Translations):
             # Our message ids are our own (tests/waiting_list checks they do not collide with the pages').
             language.translations.merge(own)
