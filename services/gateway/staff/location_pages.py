@@ -27,6 +27,7 @@ from services.gateway.staff.pages import ErrorLine, UpstreamError, error_message
 from shared.clock import BERLIN
 from shared.errors import OTVError
 from shared.identity import Role
+from shared.labels import MODES_DE
 from shared.web import CLOCK
 
 routes = web.RouteTableDef()
@@ -37,7 +38,6 @@ GROUP_KINDS_DE = {
     "benefits_team": "Leistungsteam",
     "jba_entrance_zone": "Eingangszone der Jugendberufsagentur",
 }
-MODES_DE = {"in_person": "vor Ort", "phone": "telefonisch"}
 REASONS_DE = {
     "closed": "Tag geschlossen",
     "no_window": "kein Zeitfenster mehr",
@@ -120,7 +120,7 @@ async def _location_context(request: web.Request, location_id: str) -> dict[str,
     today = request.app[CLOCK].now().astimezone(BERLIN).date().isoformat()
     closures = sorted(details.get("closures") or [], key=lambda c: (str(c.get("first")), str(c.get("last"))))
     return {
-        "title": details.get("name", location_id),
+        "title": f"Standort {details.get('name', location_id)}: Zeitfenster und Kapazität",
         "location": details,
         "groups": groups,
         "group_names": {g["id"]: (g.get("name") or {}).get("de", g["id"]) for g in groups},

@@ -72,6 +72,15 @@ ERROR_TEXTS_DE = {
     "rate_limited": "Zu viele Anfragen. Bitte warten Sie eine Minute.",
     "validation_error": "Bitte prüfen Sie Ihre Eingaben.",
 }
+# The title of the error page says what went wrong (a tab or a screen reader's window list shows it).
+ERROR_TITLES_DE = {
+    "forbidden": "Keine Berechtigung",
+    "not_found": "Nicht gefunden",
+    "csrf_failed": "Formular abgelaufen",
+    "unavailable": "Dienst nicht erreichbar",
+    "rate_limited": "Zu viele Anfragen",
+    "validation_error": "Eingabe nicht gespeichert",
+}
 
 routes = web.RouteTableDef()
 
@@ -160,7 +169,7 @@ async def render_error(request: web.Request, exc: OTVError) -> web.Response:
     return render(
         request,
         "error.html",
-        {"title": "Nicht möglich", "message": message, "code": exc.code},
+        {"title": ERROR_TITLES_DE.get(exc.code, "Nicht möglich"), "message": message, "code": exc.code},
         status=exc.status,
     )
 
@@ -867,11 +876,12 @@ async def text_submit(request: web.Request) -> web.Response:
         )
         raise redirect("/staff/admin/texts?notice=saved")
     error = _upstream_error(status, data)
+    label = _text_label(request.match_info["kind"], request.match_info["language"])
     return render(
         request,
         "text_edit.html",
         {
-            "title": "Text bearbeiten",
+            "title": f"Text bearbeiten: {label}",
             "text": {**body, "kind": request.match_info["kind"], "language": request.match_info["language"]},
             "errors": error_messages(error),
         },
