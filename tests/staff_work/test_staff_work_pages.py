@@ -374,7 +374,7 @@ async def test_the_call_list_records_call_attempts_and_the_second_unreached_one_
     row = row_of(html, phone["id"])
     assert 'value="Mailbox, später"' in row and row.count('aria-invalid="true"') == 2  # the note stays
     first = await form(browser, path, reached="false", note="Mailbox", **place)
-    assert first.status == 303 and "notice=attempt#" in first.headers["Location"]
+    assert first.status == 303 and "notice=attempt&saved=" in first.headers["Location"]
     second = await form(browser, path, reached="false", **place)
     assert "notice=attempt_callback" in second.headers["Location"]
     html = await (await browser.get(second.headers["Location"])).text()
@@ -450,3 +450,45 @@ async def test_a_refused_row_is_reached_from_the_error_summary_and_its_field_say
         )
     ]
     assert "Ergebnis des Rückrufs" in _described_by(page, field)
+
+
+async def test_a_saved_row_says_so_in_that_row_where_the_page_jumps_to(
+    client: TestClient[Any, Any], gateway: Gateway, clock: ManualClock
+) -> None:
+    """After saving an outcome or a call attempt the page jumps to the row: the confirmation stands
+    there, once, not at the top of a long list where neither the eye nor a screen reader is."""
+    from tests.staff.test_location_page_forms import elements
+
+    first = await book(client, TUESDAY, "08:00")
+    phone = await book(client, TUESDAY, "08:15", mode="phone", customer={"phone": "0421 123456"})
+    clock.set(factory.at(TUESDAY, "11:30"))
+    browser = await signed_in_manager(gateway)
+    place = {"location": HERE, "date": TUESDAY}
+    for path, row, notice in (
+        (f"/staff/appointments/{first['id']}/outcome", first["id"], "Das Ergebnis ist gespeichert."),
+        (
+            f"/staff/appointments/{phone['id']}/call-attempts",
+            phone["id"],
+            "Der Anrufversuch ist gespeichert.",
+        ),
+    ):
+        fields = {"outcome": "resolved"} if path.endswith("outcome") else {"reached": "true"}
+        done = await form(browser, path, **fields, **place)
+        assert done.status == 303 and done.headers["Location"].endswith(f"#a-{row}")
+        page = elements(await (await browser.get(done.headers["Location"])).text())
+        assert [(text.strip(), f"a-{row}" in where) for where, text in page.statuses] == [(notice, True)]
+
+    # The file's contact form jumps back to its section, which says it.
+    from tests.staff.test_staff_pages import form_fields
+
+    path = f"/staff/appointments/{first['id']}"
+    fields = dict(form_fields(await (await browser.get(path)).text(), f"{path}/contact"))
+    done = await form(browser, f"{path}/contact", **{**fields, "contact_phone": "0421 55 66"})
+    assert done.status == 303 and done.headers["Location"].endswith("#h-contact")
+    html = await (await browser.get(done.headers["Location"])).text()
+    assert len(elements(html).statuses) == 1
+    assert re.search(
+        r'<h2 id="h-contact">[^<]*</h2>\s*<p class="notice" role="status"[^>]*>'
+        r"Die Kontaktdaten sind gespeichert\.",
+        html,
+    )

@@ -136,6 +136,13 @@ def _name_row(
     return [ErrorLine(prefix + str(line), getattr(line, "target", "")) for line in errors]
 
 
+def _saved_row(request: web.Request, rows: list[dict[str, Any]]) -> str:
+    """The row a saved form jumped back to (`?saved=`), when the page shows it: its confirmation stands
+    there."""
+    saved = request.query.get("saved", "")
+    return f"a-{saved}" if saved and any(r.get("id") == saved for r in rows) else ""
+
+
 def _groups(appointments: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The day's appointments by group, then service point, each in order of time."""
     by_group: dict[str, dict[int, list[dict[str, Any]]]] = {}
@@ -198,6 +205,7 @@ async def _day_page(
             "statuses": STATUS_DE,
             "errors": _name_row(errors, failed, appointments),
             "failed": failed,
+            "notice_at": _saved_row(request, appointments),
         },
         status=status,
     )
@@ -326,7 +334,9 @@ async def outcome_submit(request: web.Request) -> web.StreamResponse:
         )
     callback = isinstance(answer, dict) and bool(answer.get("callback"))
     notice = "callback" if callback else "outcome"
-    raise web.HTTPSeeOther(f"/staff/locations/{location}/day?date={day}&notice={notice}#a-{appointment_id}")
+    raise web.HTTPSeeOther(
+        f"/staff/locations/{location}/day?date={day}&notice={notice}&saved={appointment_id}#a-{appointment_id}"
+    )
 
 
 # --- the callback queue (R23) -----------------------------------------------------------------------
@@ -442,6 +452,7 @@ async def _calls_page(
             "statuses": STATUS_DE,
             "errors": _name_row(errors, failed, calls),
             "failed": failed,
+            "notice_at": _saved_row(request, calls),
         },
         status=status,
     )
@@ -499,4 +510,6 @@ async def call_attempt_submit(request: web.Request) -> web.StreamResponse:
             failed=failed,
         )
     notice = "attempt_callback" if isinstance(answer, dict) and answer.get("callback") else "attempt"
-    raise web.HTTPSeeOther(f"/staff/locations/{location}/calls?date={day}&notice={notice}#a-{appointment_id}")
+    raise web.HTTPSeeOther(
+        f"/staff/locations/{location}/calls?date={day}&notice={notice}&saved={appointment_id}#a-{appointment_id}"
+    )
