@@ -33,6 +33,7 @@ from services.gateway.staff.api import (
 )
 from services.gateway.staff.authz import COOKIE, CSRF_FIELD
 from services.gateway.staff.domain import (
+    CENTRAL_ROLES,
     GRANTABLE_ROLES,
     LOCATION_DELEGABLE_ROLES,
     OPERATIONS,
@@ -214,6 +215,8 @@ FIELD_LABELS_DE = {
     "id": "Kennung",
     "kind": "Art",
     "concern_id": "Anliegen",
+    "location": "Standort",
+    "role": "Rolle",
 }
 # German for the usual kinds of invalid input (pydantic's `type`); other messages stay as the service said.
 PROBLEMS_DE = {
@@ -240,6 +243,7 @@ MESSAGES_DE = {
     "a location needs a hotline": "ein Standort braucht eine Hotline",
     "already exists": "gibt es schon",
     "Value error, is not a day of the audit log": "bitte ein Datum zwischen 2000 und 2999",
+    "choose a location": "bitte wählen Sie einen Standort (oder ausdrücklich „alle Standorte“)",
 }
 
 
@@ -568,6 +572,20 @@ def _role_choices() -> list[tuple[str, str]]:
     return [(str(r), ROLE_LABELS_DE[r]) for r in GRANTABLE_ROLES]
 
 
+def _chosen_location(role: str, location: str) -> str:
+    """The location a role is granted for, as the administrator chose it (R28: a forgotten choice must
+    not mean every location); only the central roles hold for all locations without one."""
+    try:
+        central = Role(role) in CENTRAL_ROLES
+    except ValueError:
+        central = False  # `check_grant` names the role
+    if location or central or not role:
+        return location or ALL_LOCATIONS
+    raise ValidationError(
+        "Choose a location for this role.", details=[{"field": "location", "message": "choose a location"}]
+    )
+
+
 @routes.get("/staff/admin/accounts")
 async def accounts_page(request: web.Request) -> web.Response:
     return await _accounts(request, errors=[], created=None)
@@ -598,8 +616,8 @@ async def accounts_create(request: web.Request) -> web.Response:
     form = await request.post()
     username = str(form.get("username", ""))
     role = str(form.get("role", ""))
-    location = str(form.get("location", "")) or ALL_LOCATIONS
     try:
+        location = _chosen_location(role, str(form.get("location", "")))
         grants = service.parse_grants([{"role": role, "location": location}]) if role else []
         view, password = await service.create_account(
             request.app[STAFF],
@@ -650,17 +668,12 @@ async def account_grant_add(request: web.Request) -> web.Response:
     username = request.match_info["username"]
     form = await request.post()
     groups = [g.strip() for g in str(form.get("groups", "")).split(",") if g.strip()]
+    role = str(form.get("role", ""))
     try:
         view = await service.get_account(staff, username)
+        location = _chosen_location(role, str(form.get("location", "")))
         grants = service.parse_grants(
-            [
-                *_grant_rows(view),
-                {
-                    "role": str(form.get("role", "")),
-                    "location": str(form.get("location", "")) or "*",
-                    "groups": groups,
-                },
-            ]
+            [*_grant_rows(view), {"role": role, "location": location, "groups": groups}]
         )
         await service.replace_account_grants(staff, actor(request), username, grants)
     except OTVError as exc:
