@@ -23,7 +23,15 @@ from services.gateway.staff.capacity import CapacityConflictError
 from services.gateway.staff.forwarding import apply_change
 from services.gateway.staff.keys import IDENTITY, LOCATION
 from services.gateway.staff.location_forms import SAVED_DE, name_the_row, refused, saved_at, typed
-from services.gateway.staff.pages import ErrorLine, UpstreamError, error_messages, redirect, render
+from services.gateway.staff.pages import (
+    ErrorLine,
+    UpstreamError,
+    ask_first,
+    confirmed,
+    error_messages,
+    redirect,
+    render,
+)
 from shared.clock import BERLIN
 from shared.errors import OTVError
 from shared.identity import Role
@@ -391,6 +399,10 @@ async def offer_change(request: web.Request) -> web.StreamResponse:
     params = {"location_id": request.match_info["location_id"], "concern_id": _text(form.get("concern_id"))}
     route = "/api/v1/admin/locations/{location_id}/concerns/{concern_id}"
     if form.get("action") == "remove":
+        if not confirmed(form):
+            asked = await _ask_before_removing(request, params["location_id"], params["concern_id"])
+            if asked is not None:
+                return asked
         return await _change(request, "DELETE", route, params, None, anchor="concerns")
     data = {
         "group_id": _text(form.get("group_id")),
@@ -398,6 +410,32 @@ async def offer_change(request: web.Request) -> web.StreamResponse:
         "modes": [str(m) for m in form.getall("modes", [])],
     }
     return await _change(request, "PUT", route, params, data, anchor="concerns", form_key="offer")
+
+
+async def _ask_before_removing(
+    request: web.Request, location_id: str, concern_id: str
+) -> web.Response | None:
+    """The confirmation before a concern is no longer offered at a location (its group, duration and forms
+    would have to be typed again); None for a concern the location does not offer (the catalog refuses)."""
+    details = await _get(request, f"/api/v1/admin/locations/{location_id}")
+    offered = {str(o.get("concern_id")) for o in details.get("concerns") or [] if isinstance(o, dict)}
+    if concern_id not in offered:
+        return None
+    concerns = await _get(request, "/api/v1/admin/concerns")
+    name = next(
+        ((c.get("name") or {}).get("de", concern_id) for c in concerns if c.get("id") == concern_id),
+        concern_id,
+    )
+    return ask_first(
+        request,
+        title="Anliegen entfernen?",
+        question=f"Das Anliegen „{name}“ am Standort {details.get('name', location_id)} nicht mehr anbieten?",
+        consequence="Es ist hier dann nicht mehr buchbar. Um es wieder anzubieten, sind Gruppe, Dauer und "
+        "Form des Termins neu einzutragen.",
+        button=f"„{name}“ entfernen",
+        back=f"/staff/locations/{location_id}#concerns",
+        fields=[("concern_id", concern_id), ("action", "remove")],
+    )
 
 
 @routes.post("/staff/locations/{location_id}/closures")

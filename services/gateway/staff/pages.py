@@ -45,7 +45,7 @@ from services.gateway.staff.domain import (
 from services.gateway.staff.keys import ALLOWED_ORIGINS, IDENTITY, PAGE_ERROR, PAGE_SIGN_IN, SESSION, STAFF
 from services.gateway.staff.service import Actor
 from shared.clock import BERLIN
-from shared.errors import OTVError, ValidationError
+from shared.errors import NotFoundError, OTVError, ValidationError
 from shared.identity import ALL_LOCATIONS, Role
 from shared.labels import LANGUAGES_DE, MAIL_KINDS_DE
 from shared.logging import current_correlation_id
@@ -275,6 +275,39 @@ class ErrorLine:
 
     def __str__(self) -> str:
         return self.text
+
+
+def confirmed(form: Any) -> bool:
+    """The second press of a button that asks first (`confirm.html`)."""
+    return bool(form.get("confirm") == "yes")
+
+
+def ask_first(
+    request: web.Request,
+    *,
+    title: str,
+    question: str,
+    consequence: str,
+    button: str,
+    back: str,
+    fields: list[tuple[str, str]] | None = None,
+) -> web.Response:
+    """The page that asks before what cannot be undone with one click (a revoked key, a reset text, a
+    removed offer, a deactivated account, a new start password): nothing has changed yet; its button
+    sends the same form again with `confirm=yes`, "Abbrechen" leads back."""
+    return render(
+        request,
+        "confirm.html",
+        {
+            "title": title,
+            "question": question,
+            "consequence": consequence,
+            "button": button,
+            "back": back,
+            "action": request.path,
+            "fields": fields or [],
+        },
+    )
 
 
 def redirect(location: str) -> web.HTTPSeeOther:
@@ -705,6 +738,18 @@ async def account_active(request: web.Request) -> web.Response:
     username = request.match_info["username"]
     form = await request.post()
     active = form.get("active") == "true"
+    if not active and not confirmed(form):
+        view = await service.get_account(request.app[STAFF], username)
+        return ask_first(
+            request,
+            title="Konto deaktivieren?",
+            question=f"Das Konto {view.username} ({view.display_name or view.username}) deaktivieren?",
+            consequence="Die Person wird sofort abgemeldet und kann sich nicht mehr anmelden, bis das Konto "
+            "wieder aktiviert wird.",
+            button=f"Konto {view.username} deaktivieren",
+            back=f"/staff/admin/accounts/{view.username}",
+            fields=[("active", "false")],
+        )
     try:
         await service.set_account_active(request.app[STAFF], actor(request), username, active)
     except OTVError as exc:
@@ -716,6 +761,19 @@ async def account_active(request: web.Request) -> web.Response:
 
 @routes.post("/staff/admin/accounts/{username}/reset-password")
 async def account_reset(request: web.Request) -> web.Response:
+    if not confirmed(await request.post()):
+        view = await service.get_account(request.app[STAFF], request.match_info["username"])
+        return ask_first(
+            request,
+            title="Neues Startpasswort vergeben?",
+            question=f"Für das Konto {view.username} ({view.display_name or view.username}) ein neues "
+            "Startpasswort vergeben?",
+            consequence="Das bisherige Passwort gilt sofort nicht mehr, und die Person wird abgemeldet. "
+            "Das neue Startpasswort wird nur einmal angezeigt und muss bei der nächsten Anmeldung geändert "
+            "werden.",
+            button=f"Neues Startpasswort für {view.username} vergeben",
+            back=f"/staff/admin/accounts/{view.username}",
+        )
     password = await service.reset_password(
         request.app[STAFF], actor(request), request.match_info["username"]
     )
@@ -767,6 +825,20 @@ async def keys_create(request: web.Request) -> web.Response:
 
 @routes.post("/staff/admin/api-keys/{key_id}/revoke")
 async def keys_revoke(request: web.Request) -> web.Response:
+    if not confirmed(await request.post()):
+        keys = await service.list_api_keys(request.app[STAFF])
+        key = next((k for k in keys if str(k.id) == request.match_info["key_id"]), None)
+        if key is None:
+            raise NotFoundError("No such API key.")
+        return ask_first(
+            request,
+            title="API-Schlüssel sperren?",
+            question=f"Den API-Schlüssel „{key.name}“ (otv_{key.prefix}_…) sperren?",
+            consequence="Das System, das ihn verwendet, wird danach bei jeder Anfrage abgewiesen. Das kann "
+            "nicht rückgängig gemacht werden: Es braucht dann einen neuen Schlüssel.",
+            button=f"Schlüssel „{key.name}“ endgültig sperren",
+            back="/staff/admin/api-keys",
+        )
     await service.revoke_api_key(request.app[STAFF], actor(request), request.match_info["key_id"])
     raise redirect("/staff/admin/api-keys?notice=revoked")
 
@@ -869,6 +941,18 @@ async def text_submit(request: web.Request) -> web.Response:
     form = await request.post()
     body = {k: str(form.get(k, "")) for k in ("subject", "text", "html")}
     path = _text_path(request)
+    if form.get("reset") == "true" and not confirmed(form):
+        label = _text_label(request.match_info["kind"], request.match_info["language"])
+        return ask_first(
+            request,
+            title="Auf den Standardtext zurücksetzen?",
+            question=f"Den Text „{label}“ auf den Standardtext zurücksetzen?",
+            consequence="Der hier geänderte Betreff und Text gehen verloren; die E-Mails verwenden danach "
+            "wieder den Standardtext.",
+            button="Auf den Standardtext zurücksetzen",
+            back=f"/staff/admin/texts/{request.match_info['kind']}/{request.match_info['language']}",
+            fields=[("reset", "true")],
+        )
     if form.get("reset") == "true":
         status, data = await upstream.call(request, "notifier", "DELETE", path)
         action = "reset"
