@@ -217,6 +217,15 @@ FIELD_LABELS_DE = {
     "concern_id": "Anliegen",
     "location": "Standort",
     "role": "Rolle",
+    "roles": "Rollen",
+    "groups": "Gruppen",
+    "entry": "Adresse oder Domain",
+    "url": "Adresse",
+    "group_kinds": "Für Gruppen der Art",
+    "default_duration_minutes": "Übliche Dauer in Minuten",
+    "info": "Hinweise",
+    "documents": "Unterlagen",
+    "links": "Links",
 }
 # German for the usual kinds of invalid input (pydantic's `type`); other messages stay as the service said.
 PROBLEMS_DE = {
@@ -244,6 +253,30 @@ MESSAGES_DE = {
     "already exists": "gibt es schon",
     "Value error, is not a day of the audit log": "bitte ein Datum zwischen 2000 und 2999",
     "choose a location": "bitte wählen Sie einen Standort (oder ausdrücklich „alle Standorte“)",
+    "an e-mail address (name@domain) or @domain": "bitte eine E-Mail-Adresse (name@domain) oder @domain",
+    # The staff service's checks of accounts, roles and API keys.
+    "empty": "bitte mindestens einen ankreuzen",
+    "length": "bitte 1 bis 120 Zeichen",
+    "invalid username": "bitte 2 bis 63 Kleinbuchstaben, Ziffern, Punkt, Unterstrich oder Bindestrich",
+    "unknown role": "bitte eine Rolle wählen",
+    "invalid location id": "diesen Standort gibt es nicht",
+    "only for group_leader": "nur für die Rolle Serviceplatzgruppen-Leiter:in",
+    "invalid group id": "bitte die Kennungen der Gruppen, durch Komma getrennt (zum Beispiel mitte-ez)",
+    "unknown operation": "diesen Vorgang gibt es nicht",
+    "not delegable": "an einem Standort nur Termin-Manager:in und Serviceplatzgruppen-Leiter:in",
+}
+# What is wrong with a field of a certain name, where the kind of problem alone would not say it.
+FIELD_PROBLEMS_DE = {("url", "string_pattern_mismatch"): "bitte eine Adresse, die mit https:// beginnt"}
+# The staff service's refusals that name no field, as its API words them (in English): the field they
+# concern ("" for none) and the German line.
+REFUSALS_DE = {
+    "An account with this username exists already.": ("username", "gibt es schon"),
+    "No such account.": ("username", "ein Konto mit diesem Namen gibt es nicht"),
+    "You cannot disable your own account.": ("", "Das eigene Konto können Sie nicht deaktivieren."),
+    "You cannot take the administrator role from yourself.": (
+        "",
+        "Die Rolle Administrator:in können Sie sich nicht selbst entziehen.",
+    ),
 }
 
 
@@ -251,19 +284,30 @@ def error_details(exc: OTVError, labels: Mapping[str, str] | None = None) -> lis
     """Each detail of a refusal as the field's path the service named ("" for none) and its German
     line: the field's visible label (a form's own `labels` first) and what is wrong."""
     labels = {**FIELD_LABELS_DE, **(labels or {})}
+    details = exc.details
+    if not details and exc.message in REFUSALS_DE:
+        field, known = REFUSALS_DE[exc.message]
+        details = [{"field": field, "message": known}]
     lines = []
-    for detail in exc.details:
+    for detail in details:
         field = str(detail.get("field") or "")
         message = str(detail.get("message") or "")
-        text = PROBLEMS_DE.get(str(detail.get("type") or ""), MESSAGES_DE.get(message, message))
-        label = labels.get(field.rsplit(".", 1)[-1], field)
+        kind = str(detail.get("type") or "")
+        # A nested path (`name.de`, `links.0.url`) is named by its innermost part that has a label.
+        parts = [part for part in reversed(field.split(".")) if part in labels]
+        text = FIELD_PROBLEMS_DE.get((parts[0] if parts else "", kind)) or PROBLEMS_DE.get(
+            kind, MESSAGES_DE.get(message, message)
+        )
+        label = labels[parts[0]] if parts else field
         lines.append((field, f"{label}: {text}" if field else text))
     return lines
 
 
 def error_messages(exc: OTVError) -> list[str]:
-    """German lines for a form: the fields the service named, with their labels, and what is wrong."""
-    return [line for _, line in error_details(exc)] or [exc.message]
+    """German lines for a form: the fields the service named, with their labels, and what is wrong; a
+    refusal that names none in the words of its kind (a service's own message is English)."""
+    fallback = ERROR_TEXTS_DE.get(exc.code, "Das hat nicht geklappt.")
+    return [line for _, line in error_details(exc)] or [fallback]
 
 
 @dataclass(frozen=True)
@@ -308,6 +352,19 @@ def ask_first(
             "fields": fields or [],
         },
     )
+
+
+def form_refused(
+    key: str, exc: OTVError, form: Any, fields: tuple[str, ...]
+) -> tuple[list[ErrorLine], dict[str, Any]]:
+    """A refused form of the administration, as the location page shows its own (`location_forms`): the
+    summary's lines linked to the fields (ids `<key>-<field>`), and the form again as it was filled in,
+    each named field with its message. `fields` names the form's fields, also those sent empty or not
+    at all (a box left unticked). A refusal that names no field is a line of its own."""
+    from services.gateway.staff.location_forms import refused, typed  # it builds on this module
+
+    lines, failed = refused(key, exc, typed(form), fields)
+    return lines or [ErrorLine(line) for line in error_messages(exc)], failed
 
 
 def redirect(location: str) -> web.HTTPSeeOther:
@@ -625,7 +682,12 @@ async def accounts_page(request: web.Request) -> web.Response:
 
 
 async def _accounts(
-    request: web.Request, *, errors: list[str], created: dict[str, Any] | None, status: int = 200
+    request: web.Request,
+    *,
+    errors: list[ErrorLine],
+    created: dict[str, Any] | None,
+    status: int = 200,
+    failed: dict[str, Any] | None = None,
 ) -> web.Response:
     accounts = await service.list_accounts(request.app[STAFF])
     return render(
@@ -639,9 +701,13 @@ async def _accounts(
             "roles": _role_choices(),
             "locations": await location_names(request),
             "notice": _notice(request),
+            "failed": failed,
         },
         status=status,
     )
+
+
+ACCOUNT_FIELDS = ("username", "display_name", "role", "location")
 
 
 @routes.post("/staff/admin/accounts")
@@ -660,7 +726,8 @@ async def accounts_create(request: web.Request) -> web.Response:
             grants=grants,
         )
     except OTVError as exc:
-        return await _accounts(request, errors=error_messages(exc), created=None, status=exc.status)
+        lines, failed = form_refused("account", exc, form, ACCOUNT_FIELDS)
+        return await _accounts(request, errors=lines, created=None, status=exc.status, failed=failed)
     return await _accounts(
         request, errors=[], created={"username": view.username, "start_password": password}
     )
@@ -672,7 +739,12 @@ async def account_page(request: web.Request) -> web.Response:
 
 
 async def _account(
-    request: web.Request, *, errors: list[str], secret: str | None, status: int = 200
+    request: web.Request,
+    *,
+    errors: list[ErrorLine] | list[str],
+    secret: str | None,
+    status: int = 200,
+    failed: dict[str, Any] | None = None,
 ) -> web.Response:
     view = await service.get_account(request.app[STAFF], request.match_info["username"])
     return render(
@@ -686,6 +758,7 @@ async def _account(
             "roles": _role_choices(),
             "locations": await location_names(request),
             "notice": _notice(request),
+            "failed": failed,
         },
         status=status,
     )
@@ -712,7 +785,8 @@ async def account_grant_add(request: web.Request) -> web.Response:
     except OTVError as exc:
         if exc.status == 404:
             raise
-        return await _account(request, errors=error_messages(exc), secret=None, status=exc.status)
+        lines, failed = form_refused("grant", exc, form, ("role", "location", "groups"))
+        return await _account(request, errors=lines, secret=None, status=exc.status, failed=failed)
     raise redirect(f"/staff/admin/accounts/{username}?notice=saved")
 
 
@@ -787,7 +861,12 @@ async def keys_page(request: web.Request) -> web.Response:
 
 
 async def _keys(
-    request: web.Request, *, errors: list[str], created: dict[str, str] | None, status: int = 200
+    request: web.Request,
+    *,
+    errors: list[ErrorLine],
+    created: dict[str, str] | None,
+    status: int = 200,
+    failed: dict[str, Any] | None = None,
 ) -> web.Response:
     return render(
         request,
@@ -800,6 +879,7 @@ async def _keys(
             "errors": errors,
             "created": created,
             "notice": _notice(request),
+            "failed": failed,
         },
         status=status,
     )
@@ -819,7 +899,8 @@ async def keys_create(request: web.Request) -> web.Response:
             operations=operations,
         )
     except OTVError as exc:
-        return await _keys(request, errors=error_messages(exc), created=None, status=exc.status)
+        lines, failed = form_refused("key", exc, form, ("name", "locations", "operations"))
+        return await _keys(request, errors=lines, created=None, status=exc.status, failed=failed)
     return await _keys(request, errors=[], created={"name": str(form.get("name", "")), "key": created.plain})
 
 
@@ -992,7 +1073,9 @@ async def location_staff_page(request: web.Request) -> web.Response:
     return await _location_staff(request, errors=[])
 
 
-async def _location_staff(request: web.Request, *, errors: list[str], status: int = 200) -> web.Response:
+async def _location_staff(
+    request: web.Request, *, errors: list[ErrorLine], status: int = 200, failed: dict[str, Any] | None = None
+) -> web.Response:
     location = request.match_info["location_id"]
     rows = await service.staff_at_location(request.app[STAFF], location)
     names = await location_names(request)
@@ -1006,6 +1089,7 @@ async def _location_staff(request: web.Request, *, errors: list[str], status: in
             "roles": [(str(r), ROLE_LABELS_DE[r]) for r in LOCATION_DELEGABLE_ROLES],
             "errors": errors,
             "notice": _notice(request),
+            "failed": failed,
         },
         status=status,
     )
@@ -1022,7 +1106,8 @@ async def location_staff_submit(request: web.Request) -> web.Response:
             request.app[STAFF], actor(request), location, str(form.get("username", "")), roles, groups
         )
     except OTVError as exc:
-        return await _location_staff(request, errors=error_messages(exc), status=exc.status)
+        lines, failed = form_refused("staff", exc, form, ("username", "roles", "groups"))
+        return await _location_staff(request, errors=lines, status=exc.status, failed=failed)
     raise redirect(f"/staff/locations/{location}/staff-roles?notice=saved")
 
 
