@@ -72,6 +72,9 @@ ERROR_TEXTS_DE = {
     "conflict": "Das geht so nicht.",
     "rate_limited": "Zu viele Anfragen. Bitte warten Sie eine Minute.",
     "validation_error": "Bitte prüfen Sie Ihre Eingaben.",
+    "internal_error": (
+        "Es ist ein Fehler aufgetreten; er ist protokolliert. Bitte versuchen Sie es später noch einmal."
+    ),
 }
 # The title of the error page says what went wrong (a tab or a screen reader's window list shows it).
 ERROR_TITLES_DE = {
@@ -81,6 +84,7 @@ ERROR_TITLES_DE = {
     "unavailable": "Dienst nicht erreichbar",
     "rate_limited": "Zu viele Anfragen",
     "validation_error": "Eingabe nicht gespeichert",
+    "internal_error": "Technischer Fehler",
 }
 
 routes = web.RouteTableDef()
