@@ -107,7 +107,7 @@ async def test_a_refused_closure_comes_back_as_typed_with_the_error_linked_to_it
     }
     status, _, html = await post_form(leader, "/staff/locations/mitte/closures", typed)
     assert status == 422
-    assert "<title>Fehler: Bremen-Mitte" in html
+    assert "<title>Fehler: Standort Bremen-Mitte" in html
     page = elements(html)
     # The summary names the field by its visible label and leads to it.
     assert page.summary_links == [("#closure-last", "Letzter Tag: darf nicht vor dem ersten Tag liegen")]
@@ -131,7 +131,7 @@ async def test_a_refused_window_comes_back_in_its_own_row_and_the_summary_names_
     typed = {**row, "start": "09:15", "end": "kaputt", "service_points": "2"}
     status, _, html = await post_form(leader, f"/staff/windows/{window}", typed)
     assert status == 422
-    assert "<title>Fehler: Bremen-Mitte" in html
+    assert "<title>Fehler: Standort Bremen-Mitte" in html
     page = elements(html)
     key = f"window-{window}"
     assert page.summary_links == [(f"#{key}-end", "Zeitfenster Dienstag 08:00: Bis: bitte eine Uhrzeit")]
@@ -159,7 +159,7 @@ async def test_a_window_change_that_waits_for_an_approval_comes_back_as_typed(st
     )
 
     status, _, html = await post_form(location_admin, f"/staff/windows/{evening}", {**row, "end": "16:00"})
-    assert status == 409 and "<title>Fehler: Bremen-Nord" in html
+    assert status == 409 and "<title>Fehler: Standort Bremen-Nord" in html
     summary = elements(html).text["error-summary"]
     assert (
         "Zeitfenster Donnerstag 08:00: Nicht gespeichert: Diese Änderung schränkt die Zeitfenster" in summary
@@ -176,7 +176,7 @@ async def test_the_location_administrators_forms_come_back_as_typed_after_the_ca
     location_admin = await stack.gateway.signed_in("form-la", (Role.LOCATION_ADMIN, "mitte"))
     group = {"id": "mitte-ez", "kind": "benefits_team", "name": "Leistung 2", "service_points": "3"}
     status, _, html = await post_form(location_admin, "/staff/locations/mitte/groups", group)
-    assert status == 409 and "<title>Fehler: Bremen-Mitte" in html
+    assert status == 409 and "<title>Fehler: Standort Bremen-Mitte" in html
     page = elements(html)
     assert page.summary_links == [("#new-group-id", "Kennung: gibt es schon")]
     assert_marked(page, "new-group-id", "Kennung: gibt es schon")
@@ -188,7 +188,7 @@ async def test_the_location_administrators_forms_come_back_as_typed_after_the_ca
 
     lead = {"min_minutes": "30", "max_days": "99"}
     status, _, html = await post_form(location_admin, "/staff/locations/mitte/lead-time", lead)
-    assert status == 422 and "<title>Fehler: Bremen-Mitte" in html
+    assert status == 422 and "<title>Fehler: Standort Bremen-Mitte" in html
     page = elements(html)
     assert page.summary_links == [
         ("#lead-time-max_days", "Höchstens so viele Tage im Voraus buchbar: ist zu groß")

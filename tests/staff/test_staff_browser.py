@@ -77,7 +77,9 @@ async def test_a_group_leader_changes_a_window_in_the_browser_and_customers_see_
         assert session["httpOnly"] and session["secure"] and session["sameSite"] == "Lax"
 
         await page.get_by_role("link", name="Zeitfenster und Kapazität").click()
-        await expect(page.get_by_role("heading", name="Bremen-Mitte", exact=True)).to_be_visible()
+        await expect(
+            page.get_by_role("heading", name="Standort Bremen-Mitte: Zeitfenster und Kapazität")
+        ).to_be_visible()
         await page.get_by_label("Bis (Dienstag)").fill("14:00")
         await page.get_by_role("button", name="Zeitfenster Dienstag 08:00 speichern").click()
         await expect(page.get_by_role("status")).to_contain_text("Gespeichert")
@@ -207,7 +209,7 @@ async def test_in_the_browser_a_refused_closure_keeps_what_was_typed_and_a_saved
         await page.get_by_label("Grund (intern)").fill("Fortbildung")
         await page.get_by_role("button", name="Schließung eintragen").click()
 
-        await expect(page).to_have_title(re.compile(r"^Fehler: Bremen-Mitte"))
+        await expect(page).to_have_title(re.compile(r"^Fehler: Standort Bremen-Mitte"))
         await expect(page.locator("#error-summary")).to_be_focused()
         await page.get_by_role("link", name="Letzter Tag: darf nicht vor dem ersten Tag liegen").click()
         last = page.get_by_label("Letzter Tag")
@@ -272,7 +274,7 @@ async def test_axe_finds_no_serious_violation_on_the_admin_pages(stack: Stack, b
     pages = [
         ("/staff/", "Start"),
         ("/staff/admin/locations", "Standorte"),
-        ("/staff/locations/mitte", "Bremen-Mitte"),
+        ("/staff/locations/mitte", "Standort Bremen-Mitte: Zeitfenster und Kapazität"),
         ("/staff/locations/mitte/staff-roles", "Personal \N{EN DASH} Bremen-Mitte"),
         ("/staff/admin/concerns", "Zentraler Leistungskatalog"),
         ("/staff/admin/concerns/neuantrag", "Anliegen: Neuantrag stellen"),
@@ -285,7 +287,7 @@ async def test_axe_finds_no_serious_violation_on_the_admin_pages(stack: Stack, b
         ("/staff/admin/audit-log", "Audit-Log"),
         ("/staff/admin/dead-letters", "Nicht zustellbare Nachrichten"),
         ("/staff/password", "Passwort ändern"),
-        ("/staff/admin/concerns/no-such-concern", "Nicht möglich"),
+        ("/staff/admin/concerns/no-such-concern", "Nicht gefunden"),
     ]
     # 320 CSS pixels: a desktop zoomed to 400 % (WCAG 1.4.10); wide tables scroll in their own region.
     context = await browser.new_context(locale="de-DE", viewport={"width": 320, "height": 640})

@@ -187,7 +187,7 @@ async def test_the_closure_form_keeps_points_and_a_cleared_points_field_closes_n
         leader, "/staff/locations/mitte/closures", {**day, "service_points_left": ""}
     )
     assert status == 422 and "Serviceplätze, die bleiben: bitte eine ganze Zahl" in page
-    assert "<title>Fehler: Bremen-Mitte" in page and 'id="error-summary"' in page
+    assert "<title>Fehler: Standort Bremen-Mitte" in page and 'id="error-summary"' in page
     status, _, page = await post_form(
         leader, "/staff/locations/mitte/closures", {**day, "service_points_left": "x"}
     )
@@ -264,7 +264,8 @@ async def test_a_location_administrator_names_the_group_leaders_of_their_locatio
     for name in ("new-le\x00ader", "new-leader\n"):
         form = {"username": name, "roles": ["group_leader"], "groups": "mitte-ez"}
         status, _, page = await post_form(location_admin, "/staff/locations/mitte/staff-roles", form)
-        assert status == 404 and "<html" in page and "No such account" in page
+        assert status == 404 and "<html" in page
+        assert "Benutzername: ein Konto mit diesem Namen gibt es nicht" in page
 
 
 async def test_a_form_value_the_database_refuses_is_an_error_page_not_a_json_body(gateway: Gateway) -> None:
@@ -427,3 +428,46 @@ def test_the_lines_of_an_error_summary_name_the_fields_by_their_visible_labels()
         "Höchstens so viele Tage im Voraus buchbar: ist zu groß",
         "Erste Tage des neuen Monats: ist zu groß",
     ]
+
+
+def _title(html: str) -> str:
+    return html.split("<title>", 1)[1].split("</title>", 1)[0]
+
+
+async def test_the_location_page_says_what_it_is_and_names_the_form_of_an_appointment_as_the_work_pages_do(
+    stack: Stack,
+) -> None:
+    """A tab, a bookmark or a screen reader's list of windows shows the title: "Bremen-Mitte" alone did not
+    say that this is where windows and capacity are kept. "persönlich" is the word of the day list and
+    the Excel list (shared/labels.py); the location page said "vor Ort"."""
+    html = await (await stack.admin.get("/staff/locations/mitte")).text()
+    assert _title(html) == "Standort Bremen-Mitte: Zeitfenster und Kapazität \N{EN DASH} OTV Verwaltung"
+    assert "<h1>Standort Bremen-Mitte: Zeitfenster und Kapazität</h1>" in html
+    assert "vor Ort" not in html
+    assert "<td>persönlich</td>" in html and '<label for="offer-modes">persönlich</label>' in html
+
+
+async def test_an_error_page_is_titled_by_what_went_wrong(gateway: Gateway) -> None:
+    """Every refusal was titled "Nicht möglich": a reader could not tell a missing page from a missing
+    role."""
+    manager = await gateway.signed_in("title-manager", (Role.APPOINTMENT_MANAGER, "mitte"))
+    missing = await manager.get("/staff/no-such-page")
+    assert missing.status == 404
+    assert _title(await missing.text()).startswith("Nicht gefunden \N{EN DASH}")
+    forbidden = await manager.get("/staff/admin/accounts")
+    assert forbidden.status == 403
+    assert _title(await forbidden.text()).startswith("Keine Berechtigung \N{EN DASH}")
+    expired = await manager.post("/staff/locations/mitte/closures", data={"csrf_token": "old"})
+    assert expired.status == 403
+    assert _title(await expired.text()).startswith("Formular abgelaufen \N{EN DASH}")
+
+
+async def test_a_refused_mail_text_is_titled_with_the_text_it_is(gateway: Gateway) -> None:
+    admin = await gateway.signed_in("title-admin", (Role.ADMIN, "*"))
+    notifier = gateway.upstreams["notifier"]
+    notifier.status = 422
+    notifier.answer = {"error": {"code": "validation_error", "message": "invalid", "details": []}}
+    texts = {"subject": "Ihr Termin", "text": "{{ kaputt", "html": "<p>x</p>"}
+    status, _, html = await post_form(admin, "/staff/admin/texts/reminder/en", texts)
+    assert status == 422
+    assert _title(html).startswith("Fehler: Text bearbeiten: Erinnerung (Englisch) \N{EN DASH}")

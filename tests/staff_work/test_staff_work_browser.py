@@ -86,6 +86,11 @@ async def test_mitte_manager_opens_the_day_records_outcomes_and_claims_and_close
             await page.get_by_role("button", name=f"Ergebnis speichern {who}", exact=True).click()
             await expect(page.get_by_role("status")).to_contain_text("Ergebnis ist gespeichert")
             await expect(page.locator(f"#a-{booked[last_name]['id']}")).to_contain_text(outcome)
+            # The confirmation stands in the row the page jumped to, and has the focus: a screen reader
+            # reads it, and the keyboard goes on from that row.
+            saved = page.locator(f"#a-{booked[last_name]['id']} [role=status]")
+            await expect(saved).to_contain_text("Ergebnis ist gespeichert")
+            await expect(saved).to_be_focused()
         await expect(page.get_by_text("3 Termine, davon 0 ohne Ergebnis")).to_be_visible()
 
         await page.get_by_role("link", name="Anrufliste").click()

@@ -429,7 +429,7 @@ async def test_staff_correct_the_contact_data_from_the_file_and_a_refusal_keeps_
     assert done.status == 303, await done.text()
     assert done.headers["Location"] == f"{path}?notice=contact_email#h-contact"
     html = await (await browser.get(f"{path}?notice=contact_email")).text()
-    assert 'role="status">Die Kontaktdaten sind gespeichert. Die Bestätigung mit einem neuen Link' in html
+    assert 'tabindex="-1">Die Kontaktdaten sind gespeichert. Die Bestätigung mit einem neuen Link' in html
     assert "Kontaktdaten korrigiert: E-Mail-Adresse" in html  # the history names the field, not the data
     assert (
         await client.get(f"/api/v1/appointments/{booked['id']}", params={"token": old_token})

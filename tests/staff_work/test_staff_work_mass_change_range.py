@@ -194,3 +194,39 @@ async def test_an_api_confirmation_of_several_days_saves_one_closure_for_all_of_
             "service_points_left": 0,
         }
     ]
+
+
+@pytest.mark.req("R44")
+async def test_the_preview_of_several_days_names_each_appointments_day_in_its_row_header(
+    client: TestClient[Any, Any], pages_gateway: Gateway
+) -> None:
+    """The same time on two days must not look the same: the leader judges each proposal by the day the
+    customer was booked on, and the row header is what a screen reader announces for the row."""
+    tuesday = await book(client, TUESDAY, "08:00")
+    wednesday = await book(client, WEDNESDAY, "08:00")
+    leader = await signed_in(pages_gateway, "gruppenleitung-tage", Role.GROUP_LEADER)
+    preview = await form(
+        leader,
+        f"/staff/locations/{HERE}/mass-change/preview",
+        date=TUESDAY,
+        last=WEDNESDAY,
+        group_id="ez",
+        service_points_left="0",
+    )
+    html = await preview.text()
+    assert preview.status == 200
+    for booked, day in ((tuesday, "Dienstag, 3. März 2026"), (wednesday, "Mittwoch, 4. März 2026")):
+        header = re.search(rf'<tr id="m-{booked["id"]}">\s*<th scope="row">(.*?)</th>', html, re.S)
+        assert header, booked["id"]
+        assert f"{day}, 08:00 Uhr" in header.group(1)
+
+    # One day: the heading names it, and the row keeps to the time.
+    one = await form(
+        leader,
+        f"/staff/locations/{HERE}/mass-change/preview",
+        date=TUESDAY,
+        group_id="ez",
+        service_points_left="0",
+    )
+    header = re.search(rf'<tr id="m-{tuesday["id"]}">\s*<th scope="row">(.*?)</th>', await one.text(), re.S)
+    assert header and header.group(1).startswith("08:00 Uhr")

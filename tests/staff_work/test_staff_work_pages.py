@@ -173,7 +173,7 @@ async def test_outcomes_by_form_once_and_a_callback_ticket_is_claimed_and_closed
     )
     html = await unreachable.text()
     assert unreachable.status == 422
-    assert "<li>08:30, Mustermann: Keine Telefonnummer, darum ist ein Rückruf-Ticket nicht möglich." in html
+    assert ">08:30, Mustermann: Keine Telefonnummer, darum ist ein Rückruf-Ticket nicht möglich." in html
     row = row_of(html, silent["id"])
     assert '<option value="callback" selected>' in row and 'value="bitte"' in row
     assert re.search(rf'id="o-{silent["id"]}"[^>]*aria-invalid="true"', row)
@@ -191,7 +191,7 @@ async def test_outcomes_by_form_once_and_a_callback_ticket_is_claimed_and_closed
     html = await unreasoned.text()
     assert unreasoned.status == 422 and "<title>Fehler: Tagesliste" in html
     # The summary names the row, and that row's correction is open again with the missing field marked.
-    assert "<li>08:00, Mustermann: Begründung der Korrektur: bitte prüfen bzw. ausfüllen.</li>" in html
+    assert ">08:00, Mustermann: Begründung der Korrektur: bitte prüfen bzw. ausfüllen.</a></li>" in html
     row = row_of(html, first["id"])
     assert "<details open>" in row and re.search(rf'id="cr-{first["id"]}"[^>]*aria-invalid="true"', row)
     assert '<option value="no_show" selected>' in row
@@ -370,11 +370,11 @@ async def test_the_call_list_records_call_attempts_and_the_second_unreached_one_
     path = f"/staff/appointments/{phone['id']}/call-attempts"
     unanswered = await form(browser, path, note="Mailbox, später", **place)  # reached is required
     html = await unanswered.text()
-    assert unanswered.status == 422 and "<li>08:15, Mustermann: Erreicht: bitte prüfen" in html
+    assert unanswered.status == 422 and ">08:15, Mustermann: Erreicht: bitte prüfen" in html
     row = row_of(html, phone["id"])
     assert 'value="Mailbox, später"' in row and row.count('aria-invalid="true"') == 2  # the note stays
     first = await form(browser, path, reached="false", note="Mailbox", **place)
-    assert first.status == 303 and "notice=attempt#" in first.headers["Location"]
+    assert first.status == 303 and "notice=attempt&saved=" in first.headers["Location"]
     second = await form(browser, path, reached="false", **place)
     assert "notice=attempt_callback" in second.headers["Location"]
     html = await (await browser.get(second.headers["Location"])).text()
@@ -383,3 +383,112 @@ async def test_the_call_list_records_call_attempts_and_the_second_unreached_one_
     assert len(created) == 1 and created[0]["callback"]["reason"] == "missed_call"
     queue = await (await browser.get(f"/staff/locations/{HERE}/callbacks")).text()
     assert "Telefontermin nicht erreicht" in queue
+
+
+def _described_by(page: Any, field_id: str) -> str:
+    """The text of the elements that describe a field (its aria-describedby), which must include its
+    error message; the field is marked invalid."""
+    attrs = page.attrs[field_id]
+    assert attrs.get("aria-invalid") == "true", attrs
+    return " ".join(page.text.get(i, "") for i in attrs.get("aria-describedby", "").split())
+
+
+async def test_a_refused_row_is_reached_from_the_error_summary_and_its_field_says_what_is_wrong(
+    client: TestClient[Any, Any], gateway: Gateway, pool: asyncpg.Pool, clock: ManualClock
+) -> None:
+    """On a day of 300 rows a keyboard or screen-reader user follows the summary's line to the row's
+    field, and the field itself says what is wrong (WCAG 3.3.1, 1.3.1): on the day list (an outcome, a
+    correction), the call list and the callback queue."""
+    from tests.staff.test_location_page_forms import elements
+
+    silent = await book(client, TUESDAY, "08:30", number=factory.customer_number(4))  # no phone number
+    phone = await book(client, TUESDAY, "08:15", mode="phone", customer={"phone": "0421 123456"})
+    clock.set(factory.at(TUESDAY, "11:30"))
+    browser = await signed_in_manager(gateway)
+    place = {"location": HERE, "date": TUESDAY}
+
+    outcome = f"/staff/appointments/{silent['id']}/outcome"
+    page = elements(await (await form(browser, outcome, outcome="callback", **place)).text())
+    field = f"o-{silent['id']}"
+    [(href, line)] = page.summary_links
+    assert href == f"#{field}" and line.startswith("08:30, Mustermann: Keine Telefonnummer")
+    assert "Keine Telefonnummer" in _described_by(page, field)
+
+    assert (await form(browser, outcome, outcome="resolved", **place)).status == 303
+    page = elements(
+        await (await form(browser, outcome, outcome="no_show", correction="true", **place)).text()
+    )
+    field = f"cr-{silent['id']}"
+    assert page.summary_links == [
+        (f"#{field}", "08:30, Mustermann: Begründung der Korrektur: bitte prüfen bzw. ausfüllen.")
+    ]
+    assert "Begründung der Korrektur" in _described_by(page, field)
+    # A refusal that names no field (the outcome is recorded already) leads to the row.
+    page = elements(await (await form(browser, outcome, outcome="no_show", **place)).text())
+    [(href, line)] = page.summary_links
+    assert href == f"#a-{silent['id']}" and "schon ein Ergebnis" in line
+
+    attempt = f"/staff/appointments/{phone['id']}/call-attempts"
+    html = await (await form(browser, attempt, note="Mailbox", **place)).text()  # reached is required
+    page = elements(html)
+    field = f"ca-{phone['id']}"
+    assert page.summary_links == [(f"#{field}", "08:15, Mustermann: Erreicht: bitte prüfen bzw. ausfüllen.")]
+    assert page.attrs[field].get("type") == "radio" and page.attrs[field].get("aria-invalid") == "true"
+    legend = re.search(r'<fieldset aria-describedby="([^"]+)">', row_of(html, phone["id"]))
+    assert legend and "Erreicht" in page.text[legend.group(1)]
+
+    assert (await form(browser, attempt, reached="false", missed="true", **place)).status == 303
+    ticket = (await events(pool, "callback.created"))[0]["callback"]
+    page = elements(
+        await (await form(browser, f"/staff/callbacks/{ticket['id']}/close", location=HERE, result="")).text()
+    )
+    field = f"r-{ticket['id']}"
+    assert page.summary_links == [
+        (
+            f"#{field}",
+            "fällig 05.03.2026 11:30, Mustermann: Ergebnis des Rückrufs: bitte prüfen bzw. ausfüllen.",
+        )
+    ]
+    assert "Ergebnis des Rückrufs" in _described_by(page, field)
+
+
+async def test_a_saved_row_says_so_in_that_row_where_the_page_jumps_to(
+    client: TestClient[Any, Any], gateway: Gateway, clock: ManualClock
+) -> None:
+    """After saving an outcome or a call attempt the page jumps to the row: the confirmation stands
+    there, once, not at the top of a long list where neither the eye nor a screen reader is."""
+    from tests.staff.test_location_page_forms import elements
+
+    first = await book(client, TUESDAY, "08:00")
+    phone = await book(client, TUESDAY, "08:15", mode="phone", customer={"phone": "0421 123456"})
+    clock.set(factory.at(TUESDAY, "11:30"))
+    browser = await signed_in_manager(gateway)
+    place = {"location": HERE, "date": TUESDAY}
+    for path, row, notice in (
+        (f"/staff/appointments/{first['id']}/outcome", first["id"], "Das Ergebnis ist gespeichert."),
+        (
+            f"/staff/appointments/{phone['id']}/call-attempts",
+            phone["id"],
+            "Der Anrufversuch ist gespeichert.",
+        ),
+    ):
+        fields = {"outcome": "resolved"} if path.endswith("outcome") else {"reached": "true"}
+        done = await form(browser, path, **fields, **place)
+        assert done.status == 303 and done.headers["Location"].endswith(f"#a-{row}")
+        page = elements(await (await browser.get(done.headers["Location"])).text())
+        assert [(text.strip(), f"a-{row}" in where) for where, text in page.statuses] == [(notice, True)]
+
+    # The file's contact form jumps back to its section, which says it.
+    from tests.staff.test_staff_pages import form_fields
+
+    path = f"/staff/appointments/{first['id']}"
+    fields = dict(form_fields(await (await browser.get(path)).text(), f"{path}/contact"))
+    done = await form(browser, f"{path}/contact", **{**fields, "contact_phone": "0421 55 66"})
+    assert done.status == 303 and done.headers["Location"].endswith("#h-contact")
+    html = await (await browser.get(done.headers["Location"])).text()
+    assert len(elements(html).statuses) == 1
+    assert re.search(
+        r'<h2 id="h-contact">[^<]*</h2>\s*<p class="notice" role="status"[^>]*>'
+        r"Die Kontaktdaten sind gespeichert\.",
+        html,
+    )

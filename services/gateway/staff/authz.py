@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import traceback
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
@@ -59,7 +60,7 @@ from shared.errors import ForbiddenError, NotFoundError, OTVError, Unauthenticat
 from shared.identity import IdentityKind, Role, StaffIdentity
 from shared.logging import current_correlation_id
 from shared.staff_nav import FORM_TOKEN_FIELD
-from shared.web import CLOCK, UNSTORABLE_INPUT, UNSTORABLE_MESSAGE
+from shared.web import CLOCK, DATABASE_UNAVAILABLE, UNSTORABLE_INPUT, UNSTORABLE_MESSAGE
 
 log = structlog.get_logger(__name__)
 
@@ -176,12 +177,25 @@ async def _page_above(request: web.Request) -> str | None:
     return None
 
 
+class PageFailure(OTVError):
+    """A failure behind a staff page, shown as the German error page with its status and kind."""
+
+    def __init__(self, status: int, code: str) -> None:
+        super().__init__(code)
+        self.status = status  # type: ignore[misc]  # per instance
+        self.code = code  # type: ignore[misc]  # per instance
+
+
+# The kinds of a service's JSON error that the staff error page words alike.
+_PAGE_CODES = {"upstream_unavailable": "unavailable", "upstream_timeout": "unavailable"}
+
+
 @web.middleware
 async def staff_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     if not is_staff_path(request.path):
         return await handler(request)
     try:
-        return await _guard(request, handler)
+        response = await _guard(request, handler)
     except UnauthenticatedError:
         if is_page(request) and request.method in SAFE_METHODS:
             raise web.HTTPSeeOther(f"/staff/login?next={quote(_return_to(request), safe='/')}") from None
@@ -200,15 +214,15 @@ async def staff_middleware(request: web.Request, handler: Handler) -> web.Stream
     except OTVError as exc:
         render = request.app.get(PAGE_ERROR)
         if is_page(request) and callable(render):
-            response: web.StreamResponse = await render(request, exc)
-            return response
+            refused: web.StreamResponse = await render(request, exc)
+            return refused
         raise
     except UNSTORABLE_INPUT:
         # The database refused a value of a form (the last line of defence): the page says so.
         render = request.app.get(PAGE_ERROR)
         if is_page(request) and callable(render):
-            refused: web.StreamResponse = await render(request, ValidationError(UNSTORABLE_MESSAGE))
-            return refused
+            unstorable: web.StreamResponse = await render(request, ValidationError(UNSTORABLE_MESSAGE))
+            return unstorable
         raise
     except web.HTTPMethodNotAllowed:
         # A form's result shown at the address it was sent to, then reloaded or bookmarked: back to the
@@ -224,6 +238,61 @@ async def staff_middleware(request: web.Request, handler: Handler) -> web.Stream
             page: web.StreamResponse = await render(request, NotFoundError("Not found."))
             return page
         raise
+    except web.HTTPException:
+        raise  # a redirect, or another of aiohttp's answers, as it is
+    except DATABASE_UNAVAILABLE as exc:
+        # The gateway's own database (sessions are looked up on every request) during a failover: a page
+        # asks in German to try again; the API answers 503 in JSON (`shared.web.error_middleware`).
+        if not is_page(request):
+            raise
+        log.warning("database_unavailable", error_type=type(exc).__name__, path=request.rel_url.path)
+        unavailable = await _failure_page(request, PageFailure(503, "unavailable"), exc)
+        unavailable.headers["Retry-After"] = "5"
+        return unavailable
+    except Exception as exc:
+        if not is_page(request):
+            raise
+        # Only the type and where, as `error_middleware` logs it: a message can carry personal data.
+        frames = traceback.extract_tb(exc.__traceback__)[-5:]
+        log.error(
+            "unhandled_error",
+            error_type=type(exc).__name__,
+            where=[f"{f.filename.rsplit('/', 2)[-1]}:{f.lineno}:{f.name}" for f in frames],
+            path=request.rel_url.path,
+        )
+        return await _failure_page(request, PageFailure(500, "internal_error"), exc)
+    if is_page(request) and response.status >= 400 and _is_json(response):
+        # A page another service renders (reporting's statistics) whose service is down, slow or refused
+        # in JSON: the German error page with the navigation instead of a JSON object.
+        return await _failure_page(request, _failure_of(response), None)
+    return response
+
+
+def _is_json(response: web.StreamResponse) -> bool:
+    return isinstance(response, web.Response) and response.content_type == "application/json"
+
+
+def _failure_of(response: web.StreamResponse) -> PageFailure:
+    try:
+        body = response.body if isinstance(response, web.Response) else None
+        error = json.loads(body if isinstance(body, bytes | bytearray) else b"")["error"]
+        code = str(error["code"])
+    except (ValueError, TypeError, KeyError):
+        code = "internal_error" if response.status >= 500 else "error"
+    return PageFailure(response.status, _PAGE_CODES.get(code, code))
+
+
+async def _failure_page(
+    request: web.Request, failure: PageFailure, cause: BaseException | None
+) -> web.StreamResponse:
+    """The German error page of a failure; what failed is raised on when there is no page to show."""
+    render = request.app.get(PAGE_ERROR)
+    if not callable(render):
+        if cause is not None:
+            raise cause
+        raise failure
+    page: web.StreamResponse = await render(request, failure)
+    return page
 
 
 async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:

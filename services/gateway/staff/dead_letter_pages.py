@@ -45,7 +45,7 @@ async def _rows_of(request: web.Request, name: str) -> tuple[list[dict[str, Any]
     try:
         status, data = await upstream.call(request, name, "GET", "/api/v1/admin/dead-letters")
     except OTVError as exc:
-        return [], exc.message
+        return [], error_messages(exc)[0]
     if status != 200 or not isinstance(data, list):
         return [], f"Der Dienst antwortet nicht wie erwartet (HTTP {status})."
     return [r for r in data if isinstance(r, dict)], None

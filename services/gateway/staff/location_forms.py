@@ -1,4 +1,5 @@
-"""The forms of a location page after they were sent (WCAG 3.3.1, 3.3.3, 4.1.3).
+"""The forms of a location page (and of the central administration) after they were sent (WCAG 3.3.1,
+3.3.3, 4.1.3).
 
 A refused form comes back as it was filled in, in its own place (a window's or a group's row form among
 several), with an error summary whose lines name the fields by their visible labels and link to them,
@@ -19,7 +20,7 @@ from services.gateway.staff.pages import ErrorLine, error_details
 from shared.errors import OTVError
 
 # The fields a form sends once per ticked box; every other field is sent once.
-MULTIPLE = frozenset({"modes"})
+MULTIPLE = frozenset({"modes", "locations", "operations", "roles"})
 # Not what the user typed: the form's token and the confirmation of affected appointments (R20).
 NOT_TYPED = frozenset({CSRF_FIELD, "confirm_affected"})
 SAVED_DE = "Gespeichert."

@@ -12,6 +12,7 @@ point shows them and asks for explicit confirmation.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 from urllib.parse import urlencode
@@ -27,7 +28,11 @@ from services.gateway.staff.pages import (
     STALE_DE,
     ErrorLine,
     UpstreamError,
+    ask_first,
+    confirmed,
+    error_details,
     error_messages,
+    form_refused,
     redirect,
     render,
     with_version,
@@ -35,6 +40,7 @@ from services.gateway.staff.pages import (
 from shared.clock import BERLIN
 from shared.errors import OTVError
 from shared.identity import Role
+from shared.labels import MODES_DE
 from shared.web import CLOCK
 
 routes = web.RouteTableDef()
@@ -45,7 +51,6 @@ GROUP_KINDS_DE = {
     "benefits_team": "Leistungsteam",
     "jba_entrance_zone": "Eingangszone der Jugendberufsagentur",
 }
-MODES_DE = {"in_person": "vor Ort", "phone": "telefonisch"}
 REASONS_DE = {
     "closed": "Tag geschlossen",
     "no_window": "kein Zeitfenster mehr",
@@ -131,7 +136,7 @@ async def _location_context(request: web.Request, location_id: str) -> dict[str,
     today = request.app[CLOCK].now().astimezone(BERLIN).date().isoformat()
     closures = sorted(details.get("closures") or [], key=lambda c: (str(c.get("first")), str(c.get("last"))))
     return {
-        "title": details.get("name", location_id),
+        "title": f"Standort {details.get('name', location_id)}: Zeitfenster und Kapazität",
         "location": details,
         "groups": groups,
         "group_names": {g["id"]: (g.get("name") or {}).get("de", g["id"]) for g in groups},
@@ -426,6 +431,10 @@ async def offer_change(request: web.Request) -> web.StreamResponse:
     params = {"location_id": request.match_info["location_id"], "concern_id": _text(form.get("concern_id"))}
     route = "/api/v1/admin/locations/{location_id}/concerns/{concern_id}"
     if form.get("action") == "remove":
+        if not confirmed(form):
+            asked = await _ask_before_removing(request, params["location_id"], params["concern_id"])
+            if asked is not None:
+                return asked
         return await _change(request, "DELETE", route, params, None, anchor="concerns")
     data = {
         "group_id": _text(form.get("group_id")),
@@ -433,6 +442,32 @@ async def offer_change(request: web.Request) -> web.StreamResponse:
         "modes": [str(m) for m in form.getall("modes", [])],
     }
     return await _change(request, "PUT", route, params, data, anchor="concerns", form_key="offer")
+
+
+async def _ask_before_removing(
+    request: web.Request, location_id: str, concern_id: str
+) -> web.Response | None:
+    """The confirmation before a concern is no longer offered at a location (its group, duration and forms
+    would have to be typed again); None for a concern the location does not offer (the catalog refuses)."""
+    details = await _get(request, f"/api/v1/admin/locations/{location_id}")
+    offered = {str(o.get("concern_id")) for o in details.get("concerns") or [] if isinstance(o, dict)}
+    if concern_id not in offered:
+        return None
+    concerns = await _get(request, "/api/v1/admin/concerns")
+    name = next(
+        ((c.get("name") or {}).get("de", concern_id) for c in concerns if c.get("id") == concern_id),
+        concern_id,
+    )
+    return ask_first(
+        request,
+        title="Anliegen entfernen?",
+        question=f"Das Anliegen „{name}“ am Standort {details.get('name', location_id)} nicht mehr anbieten?",
+        consequence="Es ist hier dann nicht mehr buchbar. Um es wieder anzubieten, sind Gruppe, Dauer und "
+        "Form des Termins neu einzutragen.",
+        button=f"„{name}“ entfernen",
+        back=f"/staff/locations/{location_id}#concerns",
+        fields=[("concern_id", concern_id), ("action", "remove")],
+    )
 
 
 @routes.post("/staff/locations/{location_id}/closures")
@@ -496,6 +531,22 @@ async def approval_add(request: web.Request) -> web.StreamResponse:
 
 
 # --- central administration ------------------------------------------------------------------------
+Refusal = Callable[[OTVError, Any], tuple[list[ErrorLine], dict[str, Any] | None]]
+
+
+def _plain(exc: OTVError, _form: Any) -> tuple[list[ErrorLine], dict[str, Any] | None]:
+    return [ErrorLine(line) for line in error_messages(exc)], None
+
+
+def _form_of(key: str, *fields: str) -> Refusal:
+    """A refused form of the page comes back as it was filled in, its fields marked (`location_forms`)."""
+
+    def explain(exc: OTVError, form: Any) -> tuple[list[ErrorLine], dict[str, Any] | None]:
+        return form_refused(key, exc, form, fields)
+
+    return explain
+
+
 async def _admin_change(
     request: web.Request,
     method: str,
@@ -505,22 +556,23 @@ async def _admin_change(
     *,
     back: str,
     page: Any,
+    refusal: Refusal = _plain,
 ) -> web.StreamResponse:
     try:
         status, answer, _ = await apply_change(request, "catalog", method, api_route, params, data)
     except OTVError as exc:
-        response: web.StreamResponse = await page(request, errors=_admin_errors(exc), status=exc.status)
-        return response
-    if not 200 <= status < 300:
+        error: OTVError = exc
+    else:
+        if 200 <= status < 300:
+            raise redirect(f"{back}?notice=saved")
         error = UpstreamError(status, answer)
-        response = await page(request, errors=_admin_errors(error), status=error.status)
-        return response
-    raise redirect(f"{back}?notice=saved")
-
-
-def _admin_errors(exc: OTVError) -> list[str]:
-    """A form loaded before someone else's change (`stale`): the page shows what is stored now."""
-    return [STALE_DE] if exc.code == "stale" else error_messages(exc)
+    if error.code == "stale":
+        # Saved by someone else since the form was loaded: the page shows what is stored now.
+        stale: web.StreamResponse = await page(request, errors=[ErrorLine(STALE_DE)], status=error.status)
+        return stale
+    lines, failed = refusal(error, await request.post())
+    response: web.StreamResponse = await page(request, errors=lines, status=error.status, failed=failed)
+    return response
 
 
 @routes.get("/staff/admin/locations")
@@ -528,7 +580,9 @@ async def admin_locations(request: web.Request) -> web.Response:
     return await _admin_locations(request, errors=[])
 
 
-async def _admin_locations(request: web.Request, *, errors: list[str], status: int = 200) -> web.Response:
+async def _admin_locations(
+    request: web.Request, *, errors: list[ErrorLine], status: int = 200, failed: dict[str, Any] | None = None
+) -> web.Response:
     locations = await _get(request, "/api/v1/admin/locations")
     policy = await _get(request, "/api/v1/admin/policy")
     findings = {
@@ -545,6 +599,7 @@ async def _admin_locations(request: web.Request, *, errors: list[str], status: i
             "findings": findings,
             "errors": errors,
             "notice": notice,
+            "failed": failed,
         },
         status=status,
     )
@@ -565,6 +620,7 @@ async def admin_location_create(request: web.Request) -> web.StreamResponse:
         data,
         back="/staff/admin/locations",
         page=_admin_locations,
+        refusal=_form_of("loc", "id", "name", "street", "postcode", "city", "hotline"),
     )
 
 
@@ -573,7 +629,9 @@ async def admin_concerns(request: web.Request) -> web.Response:
     return await _admin_concerns(request, errors=[])
 
 
-async def _admin_concerns(request: web.Request, *, errors: list[str], status: int = 200) -> web.Response:
+async def _admin_concerns(
+    request: web.Request, *, errors: list[ErrorLine], status: int = 200, failed: dict[str, Any] | None = None
+) -> web.Response:
     concerns = await _get(request, "/api/v1/admin/concerns")
     notice = "Gespeichert." if request.query.get("notice") == "saved" else ""
     return render(
@@ -656,22 +714,110 @@ async def admin_concern(request: web.Request) -> web.Response:
     return await _admin_concern(request, errors=[])
 
 
-async def _admin_concern(request: web.Request, *, errors: list[str], status: int = 200) -> web.Response:
-    concern = await _get(request, f"/api/v1/admin/concerns/{request.match_info['concern_id']}")
+async def _admin_concern(
+    request: web.Request, *, errors: list[ErrorLine], status: int = 200, failed: dict[str, Any] | None = None
+) -> web.Response:
+    stored = await _get(request, f"/api/v1/admin/concerns/{request.match_info['concern_id']}")
+    # After a refusal the form as it was filled in (`failed`), else what is stored.
+    concern = {**failed["concern"], "id": stored.get("id")} if failed else stored
     return render(
         request,
         "admin_concern.html",
         {
-            "title": f"Anliegen: {(concern.get('name') or {}).get('de', concern.get('id'))}",
+            "title": f"Anliegen: {(stored.get('name') or {}).get('de', stored.get('id'))}",
             "concern": concern,
             "group_kinds": GROUP_KINDS_DE,
-            # The stored rows and two empty ones to add to (a row without German text is removed).
-            "document_rows": [*(d for d in concern.get("documents") or [] if isinstance(d, dict)), {}, {}],
-            "link_rows": [*(k for k in concern.get("links") or [] if isinstance(k, dict)), {}, {}],
+            # The stored rows and two empty ones to add to (a row without German text is removed); after a
+            # refusal the rows as they were sent.
+            "document_rows": failed["documents"]
+            if failed
+            else [*(d for d in concern.get("documents") or [] if isinstance(d, dict)), {}, {}],
+            "link_rows": failed["links"]
+            if failed
+            else [*(k for k in concern.get("links") or [] if isinstance(k, dict)), {}, {}],
             "errors": errors,
+            "fe": failed["fields"] if failed else {},
         },
         status=status,
     )
+
+
+LANGUAGE_IDS = {"de": "de", "en": "en", "de-x-ls": "ls"}  # of the inputs' ids (`name_ls`, `doc-1-ls`)
+LANGUAGE_NAMES_DE = {"de": "Deutsch", "en": "Englisch", "de-x-ls": "Leichte Sprache"}
+
+
+def _sent_rows(form: Any, prefix: str, columns: tuple[str, ...]) -> list[dict[str, str]]:
+    """The repeated rows of the concern form as they were sent, empty ones too (`doc_de`, `doc_en`, ...)."""
+    values = {c: [str(v) for v in form.getall(f"{prefix}_{c}", [])] for c in columns}
+    count = max((len(v) for v in values.values()), default=0)
+    return [{c: values[c][i] if i < len(values[c]) else "" for c in columns} for i in range(count)]
+
+
+def _concern_refusal(exc: OTVError, form: Any) -> tuple[list[ErrorLine], dict[str, Any] | None]:
+    """The refused concern form as it was filled in (every edit kept, not the stored concern), each field
+    the catalog named marked and linked from the summary. The catalog counts documents and links among
+    the rows it got (a row without German text or address is not sent), the page among all its rows."""
+    documents = _sent_rows(form, "doc", LANGUAGES)
+    link_rows = _sent_rows(form, "link", ("url", *LANGUAGES))
+    rows_sent = {
+        "documents": [i + 1 for i, row in enumerate(documents) if row["de"].strip()],
+        "links": [i + 1 for i, row in enumerate(link_rows) if row["url"].strip()],
+    }
+    lines: list[ErrorLine] = []
+    fields: dict[str, str] = {}
+    for path, line in error_details(exc):
+        target, text = _concern_field(path.split("."), line, rows_sent)
+        lines.append(ErrorLine(text, target))
+        if target:
+            fields.setdefault(target, text)
+    concern = {
+        "name": {lang: str(form.get(f"name_{lang}", "")) for lang in LANGUAGES},
+        "info": {lang: str(form.get(f"info_{lang}", "")) for lang in LANGUAGES},
+        "group_kinds": [str(k) for k in form.getall("group_kinds", [])],
+        "default_duration_minutes": str(form.get("default_duration_minutes", "")),
+        "emergency": form.get("emergency") == "true",
+        "sensitive": form.get("sensitive") == "true",
+        "active": form.get("active") == "true",
+        # The version the form was loaded with, so that its next save is still checked against it.
+        "version": str(form.get("expected_version", "")),
+    }
+    links = [{"url": row["url"], "label": {lang: row[lang] for lang in LANGUAGES}} for row in link_rows]
+    failed = {"concern": concern, "documents": documents, "links": links, "fields": fields}
+    return lines or [ErrorLine(line) for line in error_messages(exc)], failed
+
+
+CONCERN_FIELD_IDS = {
+    "group_kinds": "kind-" + next(iter(GROUP_KINDS_DE)),
+    "default_duration_minutes": "duration",
+    "emergency": "emergency",
+    "sensitive": "sensitive",
+    "active": "active",
+}
+
+
+def _concern_field(parts: list[str], line: str, rows_sent: dict[str, list[int]]) -> tuple[str, str]:
+    """The input of the concern form a refused field path names (`name.en`, `links.0.url`), and its line
+    of the summary named as the form shows it ("Link 1: Adresse: ...", "Hinweise (Englisch): ...")."""
+    problem = line.split(": ", 1)[-1]
+    head, rest = parts[0], parts[1:]
+    if head in ("name", "info") and rest and rest[0] in LANGUAGE_IDS:
+        label = "Name" if head == "name" else "Hinweise"
+        return f"{head}_{LANGUAGE_IDS[rest[0]]}", f"{label} ({LANGUAGE_NAMES_DE[rest[0]]}): {problem}"
+    if head in rows_sent and rest and rest[0].isdigit() and int(rest[0]) < len(rows_sent[head]):
+        row = rows_sent[head][int(rest[0])]
+        language = next((p for p in reversed(rest) if p in LANGUAGE_IDS), "de")
+        if head == "documents":
+            return (
+                f"doc-{row}-{LANGUAGE_IDS[language]}",
+                f"Unterlage {row} ({LANGUAGE_NAMES_DE[language]}): {problem}",
+            )
+        if rest[-1] == "url" or "label" not in rest:
+            return f"link-{row}-url", f"Link {row}: Adresse: {problem}"
+        return (
+            f"link-{row}-{LANGUAGE_IDS[language]}",
+            f"Link {row}: Bezeichnung ({LANGUAGE_NAMES_DE[language]}): {problem}",
+        )
+    return CONCERN_FIELD_IDS.get(head, ""), line
 
 
 @routes.post("/staff/admin/concerns/{concern_id}")
@@ -686,6 +832,7 @@ async def admin_concern_update(request: web.Request) -> web.StreamResponse:
         with_version(_concern_data(form, new=False), form),
         back="/staff/admin/concerns",
         page=_admin_concern,
+        refusal=_concern_refusal,
     )
 
 
@@ -694,7 +841,9 @@ async def admin_allow_list(request: web.Request) -> web.Response:
     return await _admin_allow_list(request, errors=[])
 
 
-async def _admin_allow_list(request: web.Request, *, errors: list[str], status: int = 200) -> web.Response:
+async def _admin_allow_list(
+    request: web.Request, *, errors: list[ErrorLine], status: int = 200, failed: dict[str, Any] | None = None
+) -> web.Response:
     listed = await _get(request, "/api/v1/admin/allow-list")
     notice = "Gespeichert." if request.query.get("notice") == "saved" else ""
     return render(
@@ -705,6 +854,7 @@ async def _admin_allow_list(request: web.Request, *, errors: list[str], status: 
             "entries": listed.get("entries") or [],
             "errors": errors,
             "notice": notice,
+            "failed": failed,
         },
         status=status,
     )
@@ -722,6 +872,7 @@ async def admin_allow_add(request: web.Request) -> web.StreamResponse:
         data,
         back="/staff/admin/allow-list",
         page=_admin_allow_list,
+        refusal=_form_of("allow", "entry", "note"),
     )
 
 

@@ -33,6 +33,7 @@ from services.gateway.staff.api import (
 )
 from services.gateway.staff.authz import COOKIE, CSRF_FIELD
 from services.gateway.staff.domain import (
+    CENTRAL_ROLES,
     GRANTABLE_ROLES,
     LOCATION_DELEGABLE_ROLES,
     OPERATIONS,
@@ -45,7 +46,7 @@ from services.gateway.staff.domain import (
 from services.gateway.staff.keys import ALLOWED_ORIGINS, IDENTITY, PAGE_ERROR, PAGE_SIGN_IN, SESSION, STAFF
 from services.gateway.staff.service import Actor
 from shared.clock import BERLIN
-from shared.errors import OTVError, ValidationError
+from shared.errors import NotFoundError, OTVError, ValidationError
 from shared.identity import ALL_LOCATIONS, Role
 from shared.labels import LANGUAGES_DE, MAIL_KINDS_DE
 from shared.logging import current_correlation_id
@@ -73,6 +74,19 @@ ERROR_TEXTS_DE = {
     "stale": "Inzwischen von jemand anderem geändert. Bitte laden Sie die Seite neu und prüfen Sie.",
     "rate_limited": "Zu viele Anfragen. Bitte warten Sie eine Minute.",
     "validation_error": "Bitte prüfen Sie Ihre Eingaben.",
+    "internal_error": (
+        "Es ist ein Fehler aufgetreten; er ist protokolliert. Bitte versuchen Sie es später noch einmal."
+    ),
+}
+# The title of the error page says what went wrong (a tab or a screen reader's window list shows it).
+ERROR_TITLES_DE = {
+    "forbidden": "Keine Berechtigung",
+    "not_found": "Nicht gefunden",
+    "csrf_failed": "Formular abgelaufen",
+    "unavailable": "Dienst nicht erreichbar",
+    "rate_limited": "Zu viele Anfragen",
+    "validation_error": "Eingabe nicht gespeichert",
+    "internal_error": "Technischer Fehler",
 }
 
 # A form loaded before someone else's change of the same thing (409 `stale`): it is shown again as stored.
@@ -179,7 +193,7 @@ async def render_error(request: web.Request, exc: OTVError) -> web.Response:
     return render(
         request,
         "error.html",
-        {"title": "Nicht möglich", "message": message, "code": exc.code},
+        {"title": ERROR_TITLES_DE.get(exc.code, "Nicht möglich"), "message": message, "code": exc.code},
         status=exc.status,
     )
 
@@ -224,6 +238,17 @@ FIELD_LABELS_DE = {
     "id": "Kennung",
     "kind": "Art",
     "concern_id": "Anliegen",
+    "location": "Standort",
+    "role": "Rolle",
+    "roles": "Rollen",
+    "groups": "Gruppen",
+    "entry": "Adresse oder Domain",
+    "url": "Adresse",
+    "group_kinds": "Für Gruppen der Art",
+    "default_duration_minutes": "Übliche Dauer in Minuten",
+    "info": "Hinweise",
+    "documents": "Unterlagen",
+    "links": "Links",
 }
 # German for the usual kinds of invalid input (pydantic's `type`); other messages stay as the service said.
 PROBLEMS_DE = {
@@ -250,6 +275,31 @@ MESSAGES_DE = {
     "a location needs a hotline": "ein Standort braucht eine Hotline",
     "already exists": "gibt es schon",
     "Value error, is not a day of the audit log": "bitte ein Datum zwischen 2000 und 2999",
+    "choose a location": "bitte wählen Sie einen Standort (oder ausdrücklich „alle Standorte“)",
+    "an e-mail address (name@domain) or @domain": "bitte eine E-Mail-Adresse (name@domain) oder @domain",
+    # The staff service's checks of accounts, roles and API keys.
+    "empty": "bitte mindestens einen ankreuzen",
+    "length": "bitte 1 bis 120 Zeichen",
+    "invalid username": "bitte 2 bis 63 Kleinbuchstaben, Ziffern, Punkt, Unterstrich oder Bindestrich",
+    "unknown role": "bitte eine Rolle wählen",
+    "invalid location id": "diesen Standort gibt es nicht",
+    "only for group_leader": "nur für die Rolle Serviceplatzgruppen-Leiter:in",
+    "invalid group id": "bitte die Kennungen der Gruppen, durch Komma getrennt (zum Beispiel mitte-ez)",
+    "unknown operation": "diesen Vorgang gibt es nicht",
+    "not delegable": "an einem Standort nur Termin-Manager:in und Serviceplatzgruppen-Leiter:in",
+}
+# What is wrong with a field of a certain name, where the kind of problem alone would not say it.
+FIELD_PROBLEMS_DE = {("url", "string_pattern_mismatch"): "bitte eine Adresse, die mit https:// beginnt"}
+# The staff service's refusals that name no field, as its API words them (in English): the field they
+# concern ("" for none) and the German line.
+REFUSALS_DE = {
+    "An account with this username exists already.": ("username", "gibt es schon"),
+    "No such account.": ("username", "ein Konto mit diesem Namen gibt es nicht"),
+    "You cannot disable your own account.": ("", "Das eigene Konto können Sie nicht deaktivieren."),
+    "You cannot take the administrator role from yourself.": (
+        "",
+        "Die Rolle Administrator:in können Sie sich nicht selbst entziehen.",
+    ),
 }
 
 
@@ -257,19 +307,30 @@ def error_details(exc: OTVError, labels: Mapping[str, str] | None = None) -> lis
     """Each detail of a refusal as the field's path the service named ("" for none) and its German
     line: the field's visible label (a form's own `labels` first) and what is wrong."""
     labels = {**FIELD_LABELS_DE, **(labels or {})}
+    details = exc.details
+    if not details and exc.message in REFUSALS_DE:
+        field, known = REFUSALS_DE[exc.message]
+        details = [{"field": field, "message": known}]
     lines = []
-    for detail in exc.details:
+    for detail in details:
         field = str(detail.get("field") or "")
         message = str(detail.get("message") or "")
-        text = PROBLEMS_DE.get(str(detail.get("type") or ""), MESSAGES_DE.get(message, message))
-        label = labels.get(field.rsplit(".", 1)[-1], field)
+        kind = str(detail.get("type") or "")
+        # A nested path (`name.de`, `links.0.url`) is named by its innermost part that has a label.
+        parts = [part for part in reversed(field.split(".")) if part in labels]
+        text = FIELD_PROBLEMS_DE.get((parts[0] if parts else "", kind)) or PROBLEMS_DE.get(
+            kind, MESSAGES_DE.get(message, message)
+        )
+        label = labels[parts[0]] if parts else field
         lines.append((field, f"{label}: {text}" if field else text))
     return lines
 
 
 def error_messages(exc: OTVError) -> list[str]:
-    """German lines for a form: the fields the service named, with their labels, and what is wrong."""
-    return [line for _, line in error_details(exc)] or [exc.message]
+    """German lines for a form: the fields the service named, with their labels, and what is wrong; a
+    refusal that names none in the words of its kind (a service's own message is English)."""
+    fallback = ERROR_TEXTS_DE.get(exc.code, "Das hat nicht geklappt.")
+    return [line for _, line in error_details(exc)] or [fallback]
 
 
 @dataclass(frozen=True)
@@ -281,6 +342,52 @@ class ErrorLine:
 
     def __str__(self) -> str:
         return self.text
+
+
+def confirmed(form: Any) -> bool:
+    """The second press of a button that asks first (`confirm.html`)."""
+    return bool(form.get("confirm") == "yes")
+
+
+def ask_first(
+    request: web.Request,
+    *,
+    title: str,
+    question: str,
+    consequence: str,
+    button: str,
+    back: str,
+    fields: list[tuple[str, str]] | None = None,
+) -> web.Response:
+    """The page that asks before what cannot be undone with one click (a revoked key, a reset text, a
+    removed offer, a deactivated account, a new start password): nothing has changed yet; its button
+    sends the same form again with `confirm=yes`, "Abbrechen" leads back."""
+    return render(
+        request,
+        "confirm.html",
+        {
+            "title": title,
+            "question": question,
+            "consequence": consequence,
+            "button": button,
+            "back": back,
+            "action": request.path,
+            "fields": fields or [],
+        },
+    )
+
+
+def form_refused(
+    key: str, exc: OTVError, form: Any, fields: tuple[str, ...]
+) -> tuple[list[ErrorLine], dict[str, Any]]:
+    """A refused form of the administration, as the location page shows its own (`location_forms`): the
+    summary's lines linked to the fields (ids `<key>-<field>`), and the form again as it was filled in,
+    each named field with its message. `fields` names the form's fields, also those sent empty or not
+    at all (a box left unticked). A refusal that names no field is a line of its own."""
+    from services.gateway.staff.location_forms import refused, typed  # it builds on this module
+
+    lines, failed = refused(key, exc, typed(form), fields)
+    return lines or [ErrorLine(line) for line in error_messages(exc)], failed
 
 
 def redirect(location: str) -> web.HTTPSeeOther:
@@ -591,13 +698,32 @@ def _role_choices() -> list[tuple[str, str]]:
     return [(str(r), ROLE_LABELS_DE[r]) for r in GRANTABLE_ROLES]
 
 
+def _chosen_location(role: str, location: str) -> str:
+    """The location a role is granted for, as the administrator chose it (R28: a forgotten choice must
+    not mean every location); only the central roles hold for all locations without one."""
+    try:
+        central = Role(role) in CENTRAL_ROLES
+    except ValueError:
+        central = False  # `check_grant` names the role
+    if location or central or not role:
+        return location or ALL_LOCATIONS
+    raise ValidationError(
+        "Choose a location for this role.", details=[{"field": "location", "message": "choose a location"}]
+    )
+
+
 @routes.get("/staff/admin/accounts")
 async def accounts_page(request: web.Request) -> web.Response:
     return await _accounts(request, errors=[], created=None)
 
 
 async def _accounts(
-    request: web.Request, *, errors: list[str], created: dict[str, Any] | None, status: int = 200
+    request: web.Request,
+    *,
+    errors: list[ErrorLine],
+    created: dict[str, Any] | None,
+    status: int = 200,
+    failed: dict[str, Any] | None = None,
 ) -> web.Response:
     accounts = await service.list_accounts(request.app[STAFF])
     return render(
@@ -611,9 +737,13 @@ async def _accounts(
             "roles": _role_choices(),
             "locations": await location_names(request),
             "notice": _notice(request),
+            "failed": failed,
         },
         status=status,
     )
+
+
+ACCOUNT_FIELDS = ("username", "display_name", "role", "location")
 
 
 @routes.post("/staff/admin/accounts")
@@ -621,8 +751,8 @@ async def accounts_create(request: web.Request) -> web.Response:
     form = await request.post()
     username = str(form.get("username", ""))
     role = str(form.get("role", ""))
-    location = str(form.get("location", "")) or ALL_LOCATIONS
     try:
+        location = _chosen_location(role, str(form.get("location", "")))
         grants = service.parse_grants([{"role": role, "location": location}]) if role else []
         view, password = await service.create_account(
             request.app[STAFF],
@@ -632,7 +762,8 @@ async def accounts_create(request: web.Request) -> web.Response:
             grants=grants,
         )
     except OTVError as exc:
-        return await _accounts(request, errors=error_messages(exc), created=None, status=exc.status)
+        lines, failed = form_refused("account", exc, form, ACCOUNT_FIELDS)
+        return await _accounts(request, errors=lines, created=None, status=exc.status, failed=failed)
     return await _accounts(
         request, errors=[], created={"username": view.username, "start_password": password}
     )
@@ -644,7 +775,12 @@ async def account_page(request: web.Request) -> web.Response:
 
 
 async def _account(
-    request: web.Request, *, errors: list[str], secret: str | None, status: int = 200
+    request: web.Request,
+    *,
+    errors: list[ErrorLine] | list[str],
+    secret: str | None,
+    status: int = 200,
+    failed: dict[str, Any] | None = None,
 ) -> web.Response:
     view = await service.get_account(request.app[STAFF], request.match_info["username"])
     return render(
@@ -658,6 +794,7 @@ async def _account(
             "roles": _role_choices(),
             "locations": await location_names(request),
             "notice": _notice(request),
+            "failed": failed,
         },
         status=status,
     )
@@ -673,23 +810,19 @@ async def account_grant_add(request: web.Request) -> web.Response:
     username = request.match_info["username"]
     form = await request.post()
     groups = [g.strip() for g in str(form.get("groups", "")).split(",") if g.strip()]
+    role = str(form.get("role", ""))
     try:
         view = await service.get_account(staff, username)
+        location = _chosen_location(role, str(form.get("location", "")))
         grants = service.parse_grants(
-            [
-                *_grant_rows(view),
-                {
-                    "role": str(form.get("role", "")),
-                    "location": str(form.get("location", "")) or "*",
-                    "groups": groups,
-                },
-            ]
+            [*_grant_rows(view), {"role": role, "location": location, "groups": groups}]
         )
         await service.replace_account_grants(staff, actor(request), username, grants)
     except OTVError as exc:
         if exc.status == 404:
             raise
-        return await _account(request, errors=error_messages(exc), secret=None, status=exc.status)
+        lines, failed = form_refused("grant", exc, form, ("role", "location", "groups"))
+        return await _account(request, errors=lines, secret=None, status=exc.status, failed=failed)
     raise redirect(f"/staff/admin/accounts/{username}?notice=saved")
 
 
@@ -715,6 +848,18 @@ async def account_active(request: web.Request) -> web.Response:
     username = request.match_info["username"]
     form = await request.post()
     active = form.get("active") == "true"
+    if not active and not confirmed(form):
+        view = await service.get_account(request.app[STAFF], username)
+        return ask_first(
+            request,
+            title="Konto deaktivieren?",
+            question=f"Das Konto {view.username} ({view.display_name or view.username}) deaktivieren?",
+            consequence="Die Person wird sofort abgemeldet und kann sich nicht mehr anmelden, bis das Konto "
+            "wieder aktiviert wird.",
+            button=f"Konto {view.username} deaktivieren",
+            back=f"/staff/admin/accounts/{view.username}",
+            fields=[("active", "false")],
+        )
     try:
         await service.set_account_active(request.app[STAFF], actor(request), username, active)
     except OTVError as exc:
@@ -726,6 +871,19 @@ async def account_active(request: web.Request) -> web.Response:
 
 @routes.post("/staff/admin/accounts/{username}/reset-password")
 async def account_reset(request: web.Request) -> web.Response:
+    if not confirmed(await request.post()):
+        view = await service.get_account(request.app[STAFF], request.match_info["username"])
+        return ask_first(
+            request,
+            title="Neues Startpasswort vergeben?",
+            question=f"Für das Konto {view.username} ({view.display_name or view.username}) ein neues "
+            "Startpasswort vergeben?",
+            consequence="Das bisherige Passwort gilt sofort nicht mehr, und die Person wird abgemeldet. "
+            "Das neue Startpasswort wird nur einmal angezeigt und muss bei der nächsten Anmeldung geändert "
+            "werden.",
+            button=f"Neues Startpasswort für {view.username} vergeben",
+            back=f"/staff/admin/accounts/{view.username}",
+        )
     password = await service.reset_password(
         request.app[STAFF], actor(request), request.match_info["username"]
     )
@@ -739,7 +897,12 @@ async def keys_page(request: web.Request) -> web.Response:
 
 
 async def _keys(
-    request: web.Request, *, errors: list[str], created: dict[str, str] | None, status: int = 200
+    request: web.Request,
+    *,
+    errors: list[ErrorLine],
+    created: dict[str, str] | None,
+    status: int = 200,
+    failed: dict[str, Any] | None = None,
 ) -> web.Response:
     return render(
         request,
@@ -752,6 +915,7 @@ async def _keys(
             "errors": errors,
             "created": created,
             "notice": _notice(request),
+            "failed": failed,
         },
         status=status,
     )
@@ -771,12 +935,27 @@ async def keys_create(request: web.Request) -> web.Response:
             operations=operations,
         )
     except OTVError as exc:
-        return await _keys(request, errors=error_messages(exc), created=None, status=exc.status)
+        lines, failed = form_refused("key", exc, form, ("name", "locations", "operations"))
+        return await _keys(request, errors=lines, created=None, status=exc.status, failed=failed)
     return await _keys(request, errors=[], created={"name": str(form.get("name", "")), "key": created.plain})
 
 
 @routes.post("/staff/admin/api-keys/{key_id}/revoke")
 async def keys_revoke(request: web.Request) -> web.Response:
+    if not confirmed(await request.post()):
+        keys = await service.list_api_keys(request.app[STAFF])
+        key = next((k for k in keys if str(k.id) == request.match_info["key_id"]), None)
+        if key is None:
+            raise NotFoundError("No such API key.")
+        return ask_first(
+            request,
+            title="API-Schlüssel sperren?",
+            question=f"Den API-Schlüssel „{key.name}“ (otv_{key.prefix}_…) sperren?",
+            consequence="Das System, das ihn verwendet, wird danach bei jeder Anfrage abgewiesen. Das kann "
+            "nicht rückgängig gemacht werden: Es braucht dann einen neuen Schlüssel.",
+            button=f"Schlüssel „{key.name}“ endgültig sperren",
+            back="/staff/admin/api-keys",
+        )
     await service.revoke_api_key(request.app[STAFF], actor(request), request.match_info["key_id"])
     raise redirect("/staff/admin/api-keys?notice=revoked")
 
@@ -879,6 +1058,18 @@ async def text_submit(request: web.Request) -> web.Response:
     form = await request.post()
     body = {k: str(form.get(k, "")) for k in ("subject", "text", "html")}
     path = _text_path(request)
+    if form.get("reset") == "true" and not confirmed(form):
+        label = _text_label(request.match_info["kind"], request.match_info["language"])
+        return ask_first(
+            request,
+            title="Auf den Standardtext zurücksetzen?",
+            question=f"Den Text „{label}“ auf den Standardtext zurücksetzen?",
+            consequence="Der hier geänderte Betreff und Text gehen verloren; die E-Mails verwenden danach "
+            "wieder den Standardtext.",
+            button="Auf den Standardtext zurücksetzen",
+            back=f"/staff/admin/texts/{request.match_info['kind']}/{request.match_info['language']}",
+            fields=[("reset", "true")],
+        )
     if form.get("reset") == "true":
         status, data = await upstream.call(request, "notifier", "DELETE", path)
         action = "reset"
@@ -899,6 +1090,7 @@ async def text_submit(request: web.Request) -> web.Response:
         )
         raise redirect("/staff/admin/texts?notice=saved")
     error = _upstream_error(status, data)
+    label = _text_label(request.match_info["kind"], request.match_info["language"])
     if error.code == "stale":
         # Saved by someone else since the form was loaded: the text as it is now, to check and edit.
         current_status, current = await upstream.call(request, "notifier", "GET", path)
@@ -917,7 +1109,7 @@ async def text_submit(request: web.Request) -> web.Response:
         request,
         "text_edit.html",
         {
-            "title": "Text bearbeiten",
+            "title": f"Text bearbeiten: {label}",
             "text": {
                 **body,
                 "kind": request.match_info["kind"],
@@ -936,7 +1128,9 @@ async def location_staff_page(request: web.Request) -> web.Response:
     return await _location_staff(request, errors=[])
 
 
-async def _location_staff(request: web.Request, *, errors: list[str], status: int = 200) -> web.Response:
+async def _location_staff(
+    request: web.Request, *, errors: list[ErrorLine], status: int = 200, failed: dict[str, Any] | None = None
+) -> web.Response:
     location = request.match_info["location_id"]
     rows = await service.staff_at_location(request.app[STAFF], location)
     names = await location_names(request)
@@ -950,6 +1144,7 @@ async def _location_staff(request: web.Request, *, errors: list[str], status: in
             "roles": [(str(r), ROLE_LABELS_DE[r]) for r in LOCATION_DELEGABLE_ROLES],
             "errors": errors,
             "notice": _notice(request),
+            "failed": failed,
         },
         status=status,
     )
@@ -966,7 +1161,8 @@ async def location_staff_submit(request: web.Request) -> web.Response:
             request.app[STAFF], actor(request), location, str(form.get("username", "")), roles, groups
         )
     except OTVError as exc:
-        return await _location_staff(request, errors=error_messages(exc), status=exc.status)
+        lines, failed = form_refused("staff", exc, form, ("username", "roles", "groups"))
+        return await _location_staff(request, errors=lines, status=exc.status, failed=failed)
     raise redirect(f"/staff/locations/{location}/staff-roles?notice=saved")
 
 

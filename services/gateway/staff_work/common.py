@@ -165,8 +165,14 @@ def render(
     status: int = 200,
 ) -> web.Response:
     identity = request.get(IDENTITY)
+    notice = NOTICES_DE.get(request.query.get("notice", ""), "")
+    # A page that jumps back to the row or section of the saved form (`notice_at`: its anchor) confirms it
+    # there, once: the top of a long list is neither where the eye nor where a screen reader is.
+    at = str(context.get("notice_at") or "") if notice else ""
     ctx = {
-        "notice": NOTICES_DE.get(request.query.get("notice", ""), ""),
+        "notice": "" if at else notice,
+        "saved_notice": notice if at else "",
+        "notice_at": at,
         "errors": [],
         "field_errors": {},
         # R20, R44: the mass change is offered to group leaders of the location only.

@@ -181,6 +181,8 @@ async def file_page(
         "work_file.html",
         {
             "title": f"Termin {a.get('reference', '')}",
+            # The contact form jumps back to its section (`#h-contact`), which confirms it.
+            "notice_at": "h-contact" if request.query.get("notice", "").startswith("contact") else "",
             # The file's own address: a refused form re-renders it at the POST address (see pages.py).
             "page_path": f"/staff/appointments/{appointment_id}",
             "a": a,

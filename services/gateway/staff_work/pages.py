@@ -16,6 +16,7 @@ the page's route repeats. Booking checks the appointment's location again (R28).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, NoReturn
@@ -26,7 +27,7 @@ from aiohttp import web
 
 from services.gateway.staff import pages as staff_pages
 from services.gateway.staff.keys import IDENTITY
-from services.gateway.staff.pages import UpstreamError, location_names
+from services.gateway.staff.pages import ErrorLine, UpstreamError, location_names
 from services.gateway.staff_work.common import (
     CALLBACK_REASONS_DE,
     CALLBACK_STATUS_DE,
@@ -98,24 +99,48 @@ async def work_index(request: web.Request) -> web.Response:
 
 # --- the day list (R22, R26, R27) -------------------------------------------------------------------
 def _failed_row(
-    row_id: str, values: dict[str, str], status: int, answer: Any, **explained: Any
-) -> tuple[list[str], dict[str, Any]]:
+    row_id: str,
+    row: str,
+    values: dict[str, str],
+    status: int,
+    answer: Any,
+    *,
+    targets: dict[str, str],
+    **explained: Any,
+) -> tuple[list[ErrorLine], dict[str, Any]]:
     """A row's form refused: the lines of the summary, and what the page needs to show that row's form
-    again with what was typed and the named fields marked (`aria-invalid`)."""
+    again with what was typed and each named field marked with its message (`aria-invalid`,
+    `aria-describedby`). Among hundreds of rows a line leads to its field (`targets`: the form's fields
+    to their ids), or to the row (`row`: its id) when it names none."""
     lines, by_field = explain(status, answer, **explained)
-    return lines, {"id": row_id, "typed": values, "fields": sorted(by_field)}
+    summary = (
+        [ErrorLine(message, targets.get(field, row)) for field, message in by_field.items()]
+        if by_field
+        else [ErrorLine(line, row) for line in lines]
+    )
+    return summary, {"id": row_id, "typed": values, "fields": by_field}
 
 
-def _name_row(errors: list[str], failed: dict[str, Any] | None, rows: list[dict[str, Any]]) -> list[str]:
+def _name_row(
+    errors: Sequence[str | ErrorLine], failed: dict[str, Any] | None, rows: list[dict[str, Any]]
+) -> list[str | ErrorLine]:
     """The summary's lines name the row the refused form belongs to ("08:00, Mustermann: ..." or, for a
     ticket, "fällig 05.03.2026 10:30, Mustermann: ..."), so that the reader knows which row to look at."""
     row = next((r for r in rows if failed is not None and r.get("id") == failed["id"]), None)
     if row is None:
-        return errors
+        return list(errors)
     customer = row.get("customer") if isinstance(row.get("customer"), dict) else {}
     name = str((customer or {}).get("last_name") or row.get("reference") or "")
     label = hm(row["start"]) if row.get("start") else f"fällig {when(row.get('due_at'))}"
-    return [f"{label}, {name}: {line}" if name else f"{label}: {line}" for line in errors]
+    prefix = f"{label}, {name}: " if name else f"{label}: "
+    return [ErrorLine(prefix + str(line), getattr(line, "target", "")) for line in errors]
+
+
+def _saved_row(request: web.Request, rows: list[dict[str, Any]]) -> str:
+    """The row a saved form jumped back to (`?saved=`), when the page shows it: its confirmation stands
+    there."""
+    saved = request.query.get("saved", "")
+    return f"a-{saved}" if saved and any(r.get("id") == saved for r in rows) else ""
 
 
 def _groups(appointments: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -141,7 +166,7 @@ async def _day_page(
     location_id: str,
     day: date,
     *,
-    errors: list[str],
+    errors: Sequence[str | ErrorLine],
     status: int = 200,
     failed: dict[str, Any] | None = None,
 ) -> web.Response:
@@ -180,6 +205,7 @@ async def _day_page(
             "statuses": STATUS_DE,
             "errors": _name_row(errors, failed, appointments),
             "failed": failed,
+            "notice_at": _saved_row(request, appointments),
         },
         status=status,
     )
@@ -284,7 +310,20 @@ async def outcome_submit(request: web.Request) -> web.StreamResponse:
     if not 200 <= status < 300:
         typed = {k: str(v) for k, v in data.items() if isinstance(v, str)}
         typed.update(team=team, correction=str(correction))
-        errors, failed = _failed_row(appointment_id, typed, status, answer, kinds=OUTCOME_KINDS)
+        form_ids = (
+            {"outcome": "co-", "team": "ct-", "reason": "cr-"}
+            if correction
+            else {"outcome": "o-", "team": "ot-", "note": "n-"}
+        )
+        errors, failed = _failed_row(
+            appointment_id,
+            f"a-{appointment_id}",
+            typed,
+            status,
+            answer,
+            targets={name: f"{prefix}{appointment_id}" for name, prefix in form_ids.items()},
+            kinds=OUTCOME_KINDS,
+        )
         return await _day_page(
             request,
             location,
@@ -295,7 +334,9 @@ async def outcome_submit(request: web.Request) -> web.StreamResponse:
         )
     callback = isinstance(answer, dict) and bool(answer.get("callback"))
     notice = "callback" if callback else "outcome"
-    raise web.HTTPSeeOther(f"/staff/locations/{location}/day?date={day}&notice={notice}#a-{appointment_id}")
+    raise web.HTTPSeeOther(
+        f"/staff/locations/{location}/day?date={day}&notice={notice}&saved={appointment_id}#a-{appointment_id}"
+    )
 
 
 # --- the callback queue (R23) -----------------------------------------------------------------------
@@ -303,7 +344,7 @@ async def _callbacks_page(
     request: web.Request,
     location_id: str,
     *,
-    errors: list[str],
+    errors: Sequence[str | ErrorLine],
     status: int = 200,
     failed: dict[str, Any] | None = None,
 ) -> web.Response:
@@ -354,7 +395,10 @@ async def _ticket_action(request: web.Request, action: str, data: dict[str, Any]
         _without_page(status, answer)
     if not 200 <= status < 300:
         typed = {k: v for k, v in data.items() if isinstance(v, str)}
-        errors, failed = _failed_row(request.match_info["callback_id"], typed, status, answer)
+        ticket = request.match_info["callback_id"]
+        errors, failed = _failed_row(
+            ticket, f"t-{ticket}", typed, status, answer, targets={"result": f"r-{ticket}"}
+        )
         return await _callbacks_page(
             request, location, errors=errors, status=page_status(status), failed=failed
         )
@@ -379,7 +423,7 @@ async def _calls_page(
     location_id: str,
     day: date,
     *,
-    errors: list[str],
+    errors: Sequence[str | ErrorLine],
     status: int = 200,
     failed: dict[str, Any] | None = None,
 ) -> web.Response:
@@ -408,6 +452,7 @@ async def _calls_page(
             "statuses": STATUS_DE,
             "errors": _name_row(errors, failed, calls),
             "failed": failed,
+            "notice_at": _saved_row(request, calls),
         },
         status=status,
     )
@@ -447,7 +492,15 @@ async def call_attempt_submit(request: web.Request) -> web.StreamResponse:
         _without_page(status, answer)
     if not 200 <= status < 300:
         typed = {"reached": reached, "note": text(form, "note"), "missed": str(form.get("missed") == "true")}
-        errors, failed = _failed_row(appointment_id, typed, status, answer, codes=CALL_CODES_DE)
+        errors, failed = _failed_row(
+            appointment_id,
+            f"a-{appointment_id}",
+            typed,
+            status,
+            answer,
+            targets={"reached": f"ca-{appointment_id}", "note": f"cn-{appointment_id}"},
+            codes=CALL_CODES_DE,
+        )
         return await _calls_page(
             request,
             location,
@@ -457,4 +510,6 @@ async def call_attempt_submit(request: web.Request) -> web.StreamResponse:
             failed=failed,
         )
     notice = "attempt_callback" if isinstance(answer, dict) and answer.get("callback") else "attempt"
-    raise web.HTTPSeeOther(f"/staff/locations/{location}/calls?date={day}&notice={notice}#a-{appointment_id}")
+    raise web.HTTPSeeOther(
+        f"/staff/locations/{location}/calls?date={day}&notice={notice}&saved={appointment_id}#a-{appointment_id}"
+    )

@@ -8,6 +8,16 @@
   if (summary && !window.location.hash) {
     summary.focus();
   }
+  // A saved form's confirmation stands at the row or section the page jumped back to; with the focus
+  // there a screen reader reads it (a status in the page as loaded is not announced reliably), and the
+  // keyboard continues from that row.
+  var saved = document.getElementById("saved-notice");
+  if (saved && !summary) {
+    // After the browser's own jump to the row, which leaves the focus on no element.
+    window.addEventListener("load", function () {
+      window.setTimeout(function () { saved.focus(); }, 0);
+    });
+  }
 
   // The session ends after some minutes without a request (typing does not count): two minutes before,
   // a warning with a button that extends it (WCAG 2.2.1), and a note when it has ended, so that text
