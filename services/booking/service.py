@@ -56,7 +56,7 @@ from services.booking.models import (
 from shared import invitation
 from shared.background import with_job_lock
 from shared.clock import BERLIN, Clock
-from shared.errors import NotFoundError, OTVError
+from shared.errors import ForbiddenError, NotFoundError, OTVError
 from shared.events.appointment import (
     AppointmentBookedV1,
     AppointmentCancelledV1,
@@ -576,11 +576,14 @@ def _check_token(stored_hash: bytes, token: str | None) -> bool:
 async def _authorised(
     conn: asyncpg.Connection | asyncpg.Pool, appointment_id: uuid.UUID, token: str | None, *, lock: bool
 ) -> Appointment:
-    """The appointment, if the token is its manage token. Otherwise 404, whether the appointment exists
-    or not: a guessed id or another appointment's token reveals nothing."""
+    """The appointment, if the token is its manage token. An unknown id is 404 `not_found`; an appointment
+    that exists without its token (missing, mistyped, or a link replaced by a newer one, R41) is 403
+    `forbidden`, as ARCHITECTURE.md lists. The ids are random UUIDs: the 403 tells a guesser nothing."""
     found = await db.find_appointment(conn, appointment_id, for_update=lock)
-    if found is None or not _check_token(found[1], token):
-        raise NotFoundError("There is no such appointment, or the link is not valid.")
+    if found is None:
+        raise NotFoundError("There is no such appointment.")
+    if not _check_token(found[1], token):
+        raise ForbiddenError("This link is not valid for the appointment: use the newest manage link.")
     return found[0]
 
 

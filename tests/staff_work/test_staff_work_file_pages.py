@@ -370,7 +370,7 @@ async def test_staff_send_a_caller_a_new_manage_link_and_the_history_and_audit_s
     assert renewed["appointment"]["id"] == booked["id"] and renewed["appointment"]["revision"] == 2
     assert old_token not in renewed["appointment"]["manage_url"]
     old = await client.get(f"/api/v1/appointments/{booked['id']}", params={"token": old_token})
-    assert old.status == 404
+    assert old.status == 403
     entries = await audit_rows(pages_gateway, entity="appointment")
     assert len(entries) == 1 and entries[0]["entity_id"] == booked["id"]
 
@@ -433,7 +433,7 @@ async def test_staff_correct_the_contact_data_from_the_file_and_a_refusal_keeps_
     assert "Kontaktdaten korrigiert: E-Mail-Adresse" in html  # the history names the field, not the data
     assert (
         await client.get(f"/api/v1/appointments/{booked['id']}", params={"token": old_token})
-    ).status == 404
+    ).status == 403
     [changed] = await events(pool, "appointment.contact_changed")
     assert changed["email_changed"] and changed["appointment"]["customer"]["email"] == "erika@example.org"
     [entry] = [
