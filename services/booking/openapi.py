@@ -163,6 +163,8 @@ ROUTES = (
         errors=("validation_error", "forbidden", "not_found", "slot_taken", "booking_closed", "too_late"),
         path_params={"appointment_id": APPOINTMENT_ID},
         tags=TAGS,
+        description="409 `too_late` with a detail on `start`: the new start has already passed (choose "
+        "another); without a detail: the appointment itself has begun, passed or was cancelled.",
     ),
     ApiRoute(
         "POST",

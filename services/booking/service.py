@@ -317,7 +317,7 @@ async def place_hold(deps: Deps, location_id: str, request: HoldRequest) -> Hold
     now = deps.clock.now()
     config = await deps.catalog.get(deps.pool, location_id)
     concern = offered_concern(config, request.concern_id, request.mode, where="concern_id")
-    slot = resolve_slot(config, concern, request.start, now, new=True)
+    slot = resolve_slot(config, concern, request.start, now)
     hold_id = uuid.uuid4()
     expires_at = now + timedelta(minutes=deps.settings.hold_minutes)
     async with db.transaction(deps.pool) as conn:
@@ -436,7 +436,7 @@ async def _book(
     if request.mode is Mode.PHONE and not customer.phone:
         # R4: staff call the customer at the booked time.
         raise field_error("customer.phone", "a phone number is required for a phone appointment")
-    slot = resolve_slot(config, concern, request.start, now, new=True)
+    slot = resolve_slot(config, concern, request.start, now)
     _require_evening_declaration(slot, bool(request.evening_declaration))
     allow_listed = is_allow_listed(customer.email, allow_list)
 

@@ -13,9 +13,11 @@ from aiohttp.test_utils import TestClient
 from icalendar import Calendar
 
 from shared.clock import ManualClock
+from shared.identity import Role
 from tests.booking import factory
 from tests.booking.conftest import counts
 from tests.booking.factory import at, booking, iso
+from tests.staff_work.conftest import identity_header
 
 Client = TestClient[Any, Any]
 TUESDAY_9 = iso("2026-03-03", "09:00")
@@ -156,6 +158,39 @@ async def test_cancelling_after_the_start_is_too_late(
 
 
 @pytest.mark.req("R41")
+async def test_moving_to_a_start_that_has_passed_is_too_late_naming_the_start(
+    client: Client, clock: ManualClock, pool: asyncpg.Pool
+) -> None:
+    """The contract's `too_late` (409: start already passed) for a move as for a booking, with a detail on
+    `start`: the requested time has passed, not the appointment (whose own `too_late` names no field)."""
+    appointment_id, token = await booked(client, iso("2026-03-04", "09:00"))
+    clock.set(at("2026-03-03", "12:05"))  # the manage page was left open over lunch
+    passed = iso("2026-03-03", "11:00")
+    customer = await client.post(
+        f"/api/v1/appointments/{appointment_id}/reschedule", params={"token": token}, json={"start": passed}
+    )
+    staff = await client.post(
+        f"/api/v1/staff/appointments/{appointment_id}/reschedule",
+        json={"start": passed},
+        headers=identity_header(clock, Role.APPOINTMENT_MANAGER, factory.LOCATION),
+    )
+    for response in (customer, staff):
+        assert response.status == 409, await response.text()
+        error = (await response.json())["error"]
+        assert error["code"] == "too_late"
+        assert [d["field"] for d in error["details"]] == ["start"]
+    # A time still ahead but on a day whose booking has closed stays `booking_closed`.
+    closed = await client.post(
+        f"/api/v1/appointments/{appointment_id}/reschedule",
+        params={"token": token},
+        json={"start": iso("2026-03-03", "13:00")},
+    )
+    assert closed.status in (409, 422)
+    assert (await closed.json())["error"]["code"] != "too_late"
+    assert await pool.fetchval("SELECT start_at FROM appointments") == at("2026-03-04", "09:00")
+
+
+@pytest.mark.req("R41")
 @pytest.mark.req("R39")
 async def test_rescheduling_takes_the_new_slot_and_frees_the_old_one_after_the_cool_down(
     client: Client, pool: asyncpg.Pool, clock: ManualClock
@@ -200,7 +235,7 @@ async def test_rescheduling_to_a_full_or_invalid_slot_changes_nothing(
         ({"start": iso("2026-03-08", "09:00")}, 422, "validation_error"),
         ({"start": "morgen"}, 422, "validation_error"),
         ({}, 422, "validation_error"),
-        ({"start": iso("2026-02-24", "09:00")}, 409, "booking_closed"),
+        ({"start": iso("2026-02-24", "09:00")}, 409, "too_late"),
     ]
     for body, status, code in cases:
         response = await client.post(
