@@ -147,6 +147,7 @@ ROUTES = (
         query=TokenQuery,
         headers=(MANAGE_TOKEN,),
         body=CancelRequest,
+        body_required=False,
         response=CancelledOut,
         errors=("validation_error", "forbidden", "not_found", "too_late"),
         path_params={"appointment_id": APPOINTMENT_ID},
