@@ -3,7 +3,9 @@
 
     python scripts/procfile.py REPLICAS [-o var/Procfile.run] [--base-port 8080]
 
-With REPLICAS=1 the result is the repository's Procfile (one process each, on its usual port). With more,
+With REPLICAS=1 the result is the repository's Procfile (one process each, on its usual port). Each
+service's line names its port (OTV_PORT), so that an OTV_PORT in the caller's environment moves only the
+gateway, the one process without it (`OTV_PORT=9000 make run`). With more,
 replica i (1-based) of a service listens on its usual port + 100 * (i - 1) (catalog 8081, 8181, ...), the
 gateway is told every replica's URL (OTV_<SERVICE>_URLS) and balances across them, and the gateway
 processes all listen on the one public port with SO_REUSEPORT (OTV_REUSE_PORT), the kernel spreading the
@@ -82,10 +84,9 @@ def processes(
 
     for service in ("catalog", "booking", "notifier", "reporting"):
         for i in range(1, replicas + 1):
-            env: dict[str, str] = {}
-            port = service_port(service, i, base_port)
-            if port != GATEWAY_PORT + SERVICE_OFFSETS[service]:
-                env["OTV_PORT"] = str(port)
+            # Always named, the usual port too: honcho hands the caller's environment to every process, and
+            # `OTV_PORT=9000 make run` is meant for the gateway (the one public port), not for all five.
+            env: dict[str, str] = {"OTV_PORT": str(service_port(service, i, base_port))}
             if moved and service in USES_PUBLIC_BASE_URL:
                 env["OTV_PUBLIC_BASE_URL"] = public_url
             if service == "notifier" and smtp_port != SMTP_PORT:

@@ -111,6 +111,8 @@ class ApiRoute:
     status: int = 200
     query: type[pydantic.BaseModel] | None = None
     body: type[pydantic.BaseModel] | None = None
+    # False where the handler takes the request without a body (the customer's cancellation).
+    body_required: bool = True
     errors: Sequence[str] = ()
     headers: Sequence[Header] = ()
     path_params: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -188,7 +190,7 @@ def build_document(
             operation["parameters"] = parameters
         if route.body is not None:
             operation["requestBody"] = {
-                "required": True,
+                "required": route.body_required,
                 "content": {"application/json": {"schema": ref(route.body, "validation")}},
             }
         responses: dict[str, Any] = {}

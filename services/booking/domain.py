@@ -530,13 +530,12 @@ def available_slots(
     ]
 
 
-def resolve_slot(
-    config: LocationConfig, concern: ConcernOffer, start: datetime, now: datetime, *, new: bool = False
-) -> Slot:
+def resolve_slot(config: LocationConfig, concern: ConcernOffer, start: datetime, now: datetime) -> Slot:
     """The slot a customer asks for: 422 when `start` is not a slot of the concern at all, 409
-    `booking_closed` when it is one but cannot be booked now (calendar, cutoff, lead time, horizon). For a
-    `new` booking or hold, a start that has passed is 409 `too_late` (the architecture's code for it); a
-    move keeps `booking_closed` there, since its `too_late` says the appointment itself has begun."""
+    `booking_closed` when it is one but cannot be booked now (calendar, cutoff, lead time, horizon). A
+    start that has passed is 409 `too_late` (the architecture's code for it), for a booking, a hold and a
+    move alike, with a detail naming `start`: a move's other `too_late` (the appointment itself has begun)
+    names no field, so a client tells the two apart."""
     if not config.snapshot.active:
         raise BookingClosedError("This location takes no bookings at the moment.")
     try:
@@ -549,8 +548,11 @@ def resolve_slot(
     slot = next((s for s in grid_slots(config, concern, day) if s.start_ts == wanted), None)
     if slot is None:
         raise field_error("start", "is not the start of an appointment slot of this concern")
-    if new and slot.start <= now:
-        raise TooLateError("This slot cannot be booked: this time has already passed.")
+    if slot.start <= now:
+        raise TooLateError(
+            "This slot cannot be booked: this time has already passed.",
+            details=[{"field": "start", "message": "this time has already passed", "type": "too_late"}],
+        )
     reason = day_blocked_reason(config, concern, day) or booking_closed_reason(
         slot, now, config.snapshot.lead_time
     )

@@ -11,12 +11,13 @@ import uuid
 from datetime import date
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from services.booking import contact
 from shared.events.appointment import AppointmentStatus
 from shared.events.catalog import Mode
 from shared.languages import LanguageTag
+from shared.web import blank_is_none
 
 # Ids of locations and concerns are readable slugs (the catalog's are stricter still).
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
@@ -116,9 +117,15 @@ class AvailabilityQuery(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
 
     concern: Id
+    # Left empty (`mode=&from=&to=`, the template as a client fills it): not given, the default.
     mode: Mode = Mode.IN_PERSON
-    from_: date | None = Field(default=None, alias="from")
-    to: date | None = None
+    from_: Annotated[date | None, BeforeValidator(blank_is_none)] = Field(default=None, alias="from")
+    to: Annotated[date | None, BeforeValidator(blank_is_none)] = None
+
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _blank_mode(cls, value: object) -> object:
+        return Mode.IN_PERSON if blank_is_none(value) is None else value
 
 
 # --- responses -----------------------------------------------------------------------------------------

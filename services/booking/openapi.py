@@ -46,8 +46,8 @@ APPOINTMENT_ID = {"type": "string", "format": "uuid"}
 LOCATION_ID = {"type": "string", "minLength": 1, "maxLength": 64, "examples": ["mitte"]}
 MANAGE_TOKEN = Header(
     "X-Manage-Token",
-    "The manage token from the manage link (or `?token=`). A missing or wrong token is answered 404 "
-    "`not_found`, as an unknown appointment is: nobody learns that an appointment exists.",
+    "The manage token from the manage link (or `?token=`). A missing or wrong token (also a link that a "
+    "newer one replaced, R41) is answered 403 `forbidden`; an unknown appointment id 404 `not_found`.",
     required=False,
 )
 IDEMPOTENCY_SCHEMA = {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x21-\\x7e]+$"}
@@ -119,7 +119,7 @@ ROUTES = (
         query=TokenQuery,
         headers=(MANAGE_TOKEN,),
         response=AppointmentView,
-        errors=("not_found",),
+        errors=("forbidden", "not_found"),
         path_params={"appointment_id": APPOINTMENT_ID},
         tags=TAGS,
     ),
@@ -134,7 +134,7 @@ ROUTES = (
         response_headers={
             "Content-Disposition": {"type": "string", "examples": ['attachment; filename="termin.ics"']}
         },
-        errors=("not_found",),
+        errors=("forbidden", "not_found"),
         path_params={"appointment_id": APPOINTMENT_ID},
         tags=TAGS,
         description="iCalendar with METHOD:PUBLISH and the same UID and SEQUENCE (the appointment's "
@@ -147,8 +147,9 @@ ROUTES = (
         query=TokenQuery,
         headers=(MANAGE_TOKEN,),
         body=CancelRequest,
+        body_required=False,
         response=CancelledOut,
-        errors=("validation_error", "not_found", "too_late"),
+        errors=("validation_error", "forbidden", "not_found", "too_late"),
         path_params={"appointment_id": APPOINTMENT_ID},
         tags=TAGS,
     ),
@@ -160,9 +161,11 @@ ROUTES = (
         headers=(MANAGE_TOKEN,),
         body=RescheduleRequest,
         response=AppointmentOut,
-        errors=("validation_error", "not_found", "slot_taken", "booking_closed", "too_late"),
+        errors=("validation_error", "forbidden", "not_found", "slot_taken", "booking_closed", "too_late"),
         path_params={"appointment_id": APPOINTMENT_ID},
         tags=TAGS,
+        description="409 `too_late` with a detail on `start`: the new start has already passed (choose "
+        "another); without a detail: the appointment itself has begun, passed or was cancelled.",
     ),
     ApiRoute(
         "POST",

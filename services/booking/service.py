@@ -56,7 +56,7 @@ from services.booking.models import (
 from shared import invitation
 from shared.background import with_job_lock
 from shared.clock import BERLIN, Clock
-from shared.errors import NotFoundError, OTVError
+from shared.errors import ForbiddenError, NotFoundError, OTVError
 from shared.events.appointment import (
     AppointmentBookedV1,
     AppointmentCancelledV1,
@@ -322,7 +322,7 @@ async def place_hold(deps: Deps, location_id: str, request: HoldRequest) -> Hold
     now = deps.clock.now()
     config = await deps.catalog.get(deps.pool, location_id)
     concern = offered_concern(config, request.concern_id, request.mode, where="concern_id")
-    slot = resolve_slot(config, concern, request.start, now, new=True)
+    slot = resolve_slot(config, concern, request.start, now)
     hold_id = uuid.uuid4()
     expires_at = now + timedelta(minutes=deps.settings.hold_minutes)
     async with db.transaction(deps.pool) as conn:
@@ -441,7 +441,7 @@ async def _book(
     if request.mode is Mode.PHONE and not customer.phone:
         # R4: staff call the customer at the booked time.
         raise field_error("customer.phone", "a phone number is required for a phone appointment")
-    slot = resolve_slot(config, concern, request.start, now, new=True)
+    slot = resolve_slot(config, concern, request.start, now)
     _require_evening_declaration(slot, bool(request.evening_declaration))
     allow_listed = is_allow_listed(customer.email, allow_list)
 
@@ -581,11 +581,14 @@ def _check_token(stored_hash: bytes, token: str | None) -> bool:
 async def _authorised(
     conn: asyncpg.Connection | asyncpg.Pool, appointment_id: uuid.UUID, token: str | None, *, lock: bool
 ) -> Appointment:
-    """The appointment, if the token is its manage token. Otherwise 404, whether the appointment exists
-    or not: a guessed id or another appointment's token reveals nothing."""
+    """The appointment, if the token is its manage token. An unknown id is 404 `not_found`; an appointment
+    that exists without its token (missing, mistyped, or a link replaced by a newer one, R41) is 403
+    `forbidden`, as ARCHITECTURE.md lists. The ids are random UUIDs: the 403 tells a guesser nothing."""
     found = await db.find_appointment(conn, appointment_id, for_update=lock)
-    if found is None or not _check_token(found[1], token):
-        raise NotFoundError("There is no such appointment, or the link is not valid.")
+    if found is None:
+        raise NotFoundError("There is no such appointment.")
+    if not _check_token(found[1], token):
+        raise ForbiddenError("This link is not valid for the appointment: use the newest manage link.")
     return found[0]
 
 

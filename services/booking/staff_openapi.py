@@ -72,7 +72,9 @@ class StaffCustomerOut(_Out):
     email: str
     phone: str | None = Field(
         default=None,
-        description="present for phone appointments, for the group's leaders and after a hand-over",
+        description="The customer's number, for every mode of appointment: shown to staff of the "
+        "appointment's location (and to the service centre's API key there, R37), and to staff of a "
+        "location a callback was handed to (R25); null when the customer gave none (R49).",
     )
     customer_number: str | None
     household_number: str | None

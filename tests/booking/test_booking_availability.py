@@ -12,9 +12,11 @@ from aiohttp.test_utils import TestClient
 
 from shared.clock import ManualClock
 from shared.events.catalog import Closure, LeadTime, MonthChangeBlock
+from shared.identity import Role
 from tests.booking import factory
 from tests.booking.conftest import configure
 from tests.booking.factory import at, booking, window
+from tests.staff_work.conftest import identity_header
 
 Client = TestClient[Any, Any]
 
@@ -262,6 +264,36 @@ async def test_bad_availability_questions_get_a_422_naming_the_field(
     body = await response.json()
     assert body["error"]["code"] == "validation_error"
     assert field in [d["field"] for d in body["error"]["details"]]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        f"/api/v1/locations/{factory.LOCATION}/availability",
+        f"/api/v1/staff/locations/{factory.LOCATION}/availability",
+    ],
+)
+async def test_the_documented_template_with_mode_from_and_to_left_empty_is_the_default_question(
+    client: Client, clock: ManualClock, path: str
+) -> None:
+    """`?concern=&mode=&from=&to=` as a homepage widget fills it, the optional fields left empty: the next
+    two weeks in person, as without them, not a 422; on the public and the staff route."""
+    headers = identity_header(clock, Role.APPOINTMENT_MANAGER, factory.LOCATION) if "/staff/" in path else {}
+    plain = await client.get(path, params={"concern": "veraenderung"}, headers=headers)
+    assert plain.status == 200, await plain.text()
+    expected = (await plain.json())["slots"]
+    assert expected
+    for blank in ({"mode": "", "from": "", "to": ""}, {"mode": " "}, {"from": ""}, {"to": ""}):
+        response = await client.get(path, params={"concern": "veraenderung", **blank}, headers=headers)
+        assert response.status == 200, (blank, await response.text())
+        assert (await response.json())["slots"] == expected, blank
+    # Given, they still count: one day's slots.
+    one_day = await client.get(
+        path,
+        params={"concern": "veraenderung", "mode": "", "from": "2026-03-03", "to": "2026-03-03"},
+        headers=headers,
+    )
+    assert {s["start"][:10] for s in (await one_day.json())["slots"]} == {"2026-03-03"}
 
 
 async def test_eight_weeks_at_once_are_allowed(client: Client) -> None:

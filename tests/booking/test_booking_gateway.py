@@ -70,7 +70,7 @@ async def test_hold_book_reschedule_and_cancel_through_the_gateway(
     view = await gateway.get(path, headers={"X-Manage-Token": token})
     assert view.status == 200 and (await view.json())["start"] == start
     foreign = await gateway.get(path, headers={"X-Manage-Token": "falsch"})
-    assert foreign.status == 404
+    assert foreign.status == 403 and (await foreign.json())["error"]["code"] == "forbidden"
 
     moved = await gateway.post(
         f"{path}/reschedule", params={"token": token}, json={"start": iso("2026-03-04", "10:00")}

@@ -13,9 +13,11 @@ from aiohttp.test_utils import TestClient
 from icalendar import Calendar
 
 from shared.clock import ManualClock
+from shared.identity import Role
 from tests.booking import factory
 from tests.booking.conftest import counts
 from tests.booking.factory import at, booking, iso
+from tests.staff_work.conftest import identity_header
 
 Client = TestClient[Any, Any]
 TUESDAY_9 = iso("2026-03-03", "09:00")
@@ -50,27 +52,55 @@ async def test_the_manage_token_shows_the_appointment_by_query_or_header(client:
 
 
 @pytest.mark.req("R41")
-async def test_a_wrong_missing_or_foreign_token_reveals_nothing_and_changes_nothing(
+async def test_a_wrong_missing_or_foreign_token_is_forbidden_an_unknown_id_not_found_and_nothing_changes(
     client: Client, pool: asyncpg.Pool
 ) -> None:
+    """The contract's 403 `forbidden` for an appointment that exists without its manage token (a link
+    replaced by a newer one, a typo), 404 `not_found` only for an appointment that does not exist."""
     mine, my_token = await booked(client)
     other, other_token = await booked(client, TUESDAY_10)
     before = await counts(pool)
+    unknown = "00000000-0000-0000-0000-000000000000"
     attempts = [
-        ("GET", f"/api/v1/appointments/{mine}", {"token": other_token}, None),
-        ("GET", f"/api/v1/appointments/{mine}", {}, None),
-        ("GET", f"/api/v1/appointments/{mine}", {"token": "x" * 5000}, None),
-        ("GET", "/api/v1/appointments/00000000-0000-0000-0000-000000000000", {"token": my_token}, None),
-        ("GET", "/api/v1/appointments/not-a-uuid", {"token": my_token}, None),
-        ("POST", f"/api/v1/appointments/{mine}/cancel", {"token": other_token}, None),
-        ("POST", f"/api/v1/appointments/{mine}/cancel", {}, None),
-        ("POST", f"/api/v1/appointments/{mine}/reschedule", {"token": other_token}, {"start": TUESDAY_10}),
-        ("POST", f"/api/v1/appointments/{mine}/cancel", {"token": "x\u0000y"}, None),
+        ("GET", f"/api/v1/appointments/{mine}", {"token": other_token}, None, 403),
+        ("GET", f"/api/v1/appointments/{mine}", {"token": "wrong"}, None, 403),
+        ("GET", f"/api/v1/appointments/{mine}", {}, None, 403),
+        ("GET", f"/api/v1/appointments/{mine}", {"token": "x" * 5000}, None, 403),
+        ("GET", f"/api/v1/appointments/{mine}/invitation.ics", {"token": "wrong"}, None, 403),
+        ("GET", f"/api/v1/appointments/{mine}/invitation.ics", {}, None, 403),
+        ("GET", f"/api/v1/appointments/{unknown}", {"token": my_token}, None, 404),
+        ("GET", f"/api/v1/appointments/{unknown}/invitation.ics", {"token": my_token}, None, 404),
+        ("GET", "/api/v1/appointments/not-a-uuid", {"token": my_token}, None, 404),
+        ("POST", f"/api/v1/appointments/{mine}/cancel", {"token": other_token}, None, 403),
+        ("POST", f"/api/v1/appointments/{mine}/cancel", {"token": "wrong"}, None, 403),
+        ("POST", f"/api/v1/appointments/{mine}/cancel", {}, None, 403),
+        ("POST", f"/api/v1/appointments/{mine}/cancel", {"token": "x\u0000y"}, None, 403),
+        ("POST", f"/api/v1/appointments/{unknown}/cancel", {"token": my_token}, None, 404),
+        (
+            "POST",
+            f"/api/v1/appointments/{mine}/reschedule",
+            {"token": other_token},
+            {"start": TUESDAY_10},
+            403,
+        ),
+        ("POST", f"/api/v1/appointments/{mine}/reschedule", {"token": "wrong"}, {"start": TUESDAY_10}, 403),
+        ("POST", f"/api/v1/appointments/{mine}/reschedule", {}, {"start": TUESDAY_10}, 403),
+        (
+            "POST",
+            f"/api/v1/appointments/{unknown}/reschedule",
+            {"token": my_token},
+            {"start": TUESDAY_10},
+            404,
+        ),
     ]
-    for method, path, params, body in attempts:
+    for method, path, params, body, status in attempts:
         response = await client.request(method, path, params=params, json=body)
-        assert response.status == 404, (method, path)
-        assert (await response.json())["error"]["code"] == "not_found"
+        assert response.status == status, (method, path, params)
+        code = (await response.json())["error"]["code"]
+        assert code == ("forbidden" if status == 403 else "not_found"), (method, path, params)
+    # By header as by query: a wrong `X-Manage-Token` is forbidden as well.
+    header = await client.get(f"/api/v1/appointments/{mine}", headers={"X-Manage-Token": other_token})
+    assert header.status == 403
     assert await counts(pool) == before
     assert await pool.fetchval("SELECT count(*) FROM appointments WHERE status = 'booked'") == 2
     assert other  # the other appointment exists, and its token opens only it
@@ -128,6 +158,39 @@ async def test_cancelling_after_the_start_is_too_late(
 
 
 @pytest.mark.req("R41")
+async def test_moving_to_a_start_that_has_passed_is_too_late_naming_the_start(
+    client: Client, clock: ManualClock, pool: asyncpg.Pool
+) -> None:
+    """The contract's `too_late` (409: start already passed) for a move as for a booking, with a detail on
+    `start`: the requested time has passed, not the appointment (whose own `too_late` names no field)."""
+    appointment_id, token = await booked(client, iso("2026-03-04", "09:00"))
+    clock.set(at("2026-03-03", "12:05"))  # the manage page was left open over lunch
+    passed = iso("2026-03-03", "11:00")
+    customer = await client.post(
+        f"/api/v1/appointments/{appointment_id}/reschedule", params={"token": token}, json={"start": passed}
+    )
+    staff = await client.post(
+        f"/api/v1/staff/appointments/{appointment_id}/reschedule",
+        json={"start": passed},
+        headers=identity_header(clock, Role.APPOINTMENT_MANAGER, factory.LOCATION),
+    )
+    for response in (customer, staff):
+        assert response.status == 409, await response.text()
+        error = (await response.json())["error"]
+        assert error["code"] == "too_late"
+        assert [d["field"] for d in error["details"]] == ["start"]
+    # A time still ahead but on a day whose booking has closed stays `booking_closed`.
+    closed = await client.post(
+        f"/api/v1/appointments/{appointment_id}/reschedule",
+        params={"token": token},
+        json={"start": iso("2026-03-03", "13:00")},
+    )
+    assert closed.status in (409, 422)
+    assert (await closed.json())["error"]["code"] != "too_late"
+    assert await pool.fetchval("SELECT start_at FROM appointments") == at("2026-03-04", "09:00")
+
+
+@pytest.mark.req("R41")
 @pytest.mark.req("R39")
 async def test_rescheduling_takes_the_new_slot_and_frees_the_old_one_after_the_cool_down(
     client: Client, pool: asyncpg.Pool, clock: ManualClock
@@ -172,7 +235,7 @@ async def test_rescheduling_to_a_full_or_invalid_slot_changes_nothing(
         ({"start": iso("2026-03-08", "09:00")}, 422, "validation_error"),
         ({"start": "morgen"}, 422, "validation_error"),
         ({}, 422, "validation_error"),
-        ({"start": iso("2026-02-24", "09:00")}, 409, "booking_closed"),
+        ({"start": iso("2026-02-24", "09:00")}, 409, "too_late"),
     ]
     for body, status, code in cases:
         response = await client.post(
@@ -430,4 +493,4 @@ async def test_the_manage_token_downloads_the_calendar_entry_that_the_mails_keep
 
     for params in ({}, {"token": "wrong"}):
         refused = await client.get(path, params=params)
-        assert refused.status == 404 and (await refused.json())["error"]["code"] == "not_found"
+        assert refused.status == 403 and (await refused.json())["error"]["code"] == "forbidden"

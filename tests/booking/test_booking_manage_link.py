@@ -48,7 +48,7 @@ async def test_asking_again_gives_a_new_link_and_the_old_one_stops_working(
     new_token = renewed["manage_url"].split("token=")[1]
     assert new_token and new_token != old_token
     old = await client.get(f"/api/v1/appointments/{appointment_id}", params={"token": old_token})
-    assert old.status == 404
+    assert old.status == 403 and (await old.json())["error"]["code"] == "forbidden"
     new = await client.get(f"/api/v1/appointments/{appointment_id}", params={"token": new_token})
     assert new.status == 200 and (await new.json())["start"].startswith("2026-03-03T09:00")
     # The new link does what the old one did.

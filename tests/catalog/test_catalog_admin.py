@@ -221,6 +221,10 @@ async def test_changing_a_concern_of_the_catalogue_republishes_every_location_of
         assert offer.info == info
     listed = await ok(await demo_client.get("/api/v1/locations/nord/concerns", params={"lang": "en"}))
     assert next(c for c in listed if c["id"] == "neuantrag")["info"] == "New notes."
+    # The documented enum of `lang` holds: another language is a 422 naming it, not German in silence.
+    other = await demo_client.get("/api/v1/locations/nord/concerns", params={"lang": "fr"})
+    assert other.status == 422
+    assert [d["field"] for d in (await other.json())["error"]["details"]] == ["lang"]
 
 
 async def test_concurrent_changes_of_one_location_get_strictly_increasing_revisions(

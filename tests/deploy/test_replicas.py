@@ -29,7 +29,7 @@ from services.catalog.config import Settings as CatalogSettings
 from services.gateway.config import Settings as GatewaySettings
 from services.notifier.config import Settings as NotifierSettings
 from services.reporting.config import Settings as ReportingSettings
-from shared.config import SERVICE_NAMES
+from shared.config import SERVICE_NAMES, CommonSettings
 from tests.conftest import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -260,6 +260,37 @@ async def request_counts(run: ReplicaRun, http: aiohttp.ClientSession, service: 
 def test_the_generated_procfile_for_one_replica_is_the_repositorys_procfile(tmp_path: Path) -> None:
     generated = generate_procfile(1, tmp_path / "Procfile.run")
     assert generated == (ROOT / "Procfile").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("replicas", [1, REPLICAS])
+def test_an_otv_port_given_to_make_run_moves_the_gateway_and_no_other_service(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, replicas: int
+) -> None:
+    """honcho hands the caller's environment to every process: `OTV_PORT=9000 make run` must not send
+    the catalog, booking, notifier and reporting to port 9000 too (they would fail to bind, and honcho
+    would stop everything). Each service's line names its own port; the gateway's takes the caller's."""
+    processes = parse_procfile(generate_procfile(replicas, tmp_path / "Procfile.run"), tmp_path)
+    settings: dict[str, type[CommonSettings]] = {
+        "gateway": GatewaySettings,
+        "catalog": CatalogSettings,
+        "booking": BookingSettings,
+        "reporting": ReportingSettings,
+        "notifier": NotifierSettings,
+    }
+    for process in processes:
+        if process.service == "mailsink":
+            continue
+        with monkeypatch.context() as env:
+            env.setenv("OTV_PORT", "9000")  # the operator's `OTV_PORT=9000 make run`
+            for key, value in process.env.items():
+                env.setenv(key, value)
+            port = settings[process.service]().port
+        if process.service == "gateway":
+            assert port == 9000, process.name
+        else:
+            index = int(process.name.rsplit("-", 1)[1]) if replicas > 1 else 1
+            usual = settings[process.service].model_fields["port"].default
+            assert port == usual + 100 * (index - 1), process.name
 
 
 def test_the_procfile_for_two_replicas_runs_two_of_every_service_on_distinct_ports(tmp_path: Path) -> None:

@@ -220,7 +220,7 @@ def expected(persona: str, rule: Rule, own: bool) -> bool:
 
 
 def _location_specific(rule: Rule) -> bool:
-    return rule.location.source in (From.PATH, From.QUERY, From.BODY, From.LOOKUP)
+    return rule.location.source in (From.PATH, From.QUERY, From.QUERY_OR_OWN, From.BODY, From.LOOKUP)
 
 
 async def _personas(gateway: Gateway) -> dict[str, StaffClient | dict[str, str]]:

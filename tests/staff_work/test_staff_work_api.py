@@ -373,11 +373,11 @@ async def test_a_location_administrator_erases_a_cancelled_or_past_appointments_
     file = await (await location_admin.get(f"/api/v1/staff/appointments/{appointment['id']}")).json()
     assert file["customer"]["email"] == "" and file["status"] == "cancelled"
     assert [(h["kind"], h["actor"]) for h in file["history"]][-1] == ("personal_data_erased", "user:kim")
-    # The manage link leads nowhere any more.
+    # The manage link leads nowhere any more: no token opens it (403 `forbidden`, R41).
     token = appointment["manage_url"].rsplit("token=", 1)[1]
     assert (
         await client.get(f"/api/v1/appointments/{appointment['id']}", params={"token": token})
-    ).status == 404
+    ).status == 403
     # The deletion report lists it (accountability, Art. 5(2) GDPR): counts, never data.
     [report] = await events(pool, "retention.run_completed")
     assert (report["job"], report["counts"]) == (

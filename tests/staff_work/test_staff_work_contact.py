@@ -73,7 +73,7 @@ async def test_a_corrected_address_gets_a_new_manage_link_and_the_old_link_stops
     assert event["appointment"]["customer"]["email"] == "Erika.Mustermann@example.org"
     new_token = _token(event["appointment"]["manage_url"])
     # The link sent to the mistyped address (maybe a stranger's) no longer opens the appointment.
-    assert await _view(client, appointment["id"], old_token) == 404
+    assert await _view(client, appointment["id"], old_token) == 403  # forbidden: not its link
     assert await _view(client, appointment["id"], new_token) == 200
     # The file says who changed which fields, never the data themselves.
     file = await (await manager.get(f"/api/v1/staff/appointments/{appointment['id']}")).json()

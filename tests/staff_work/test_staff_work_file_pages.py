@@ -312,6 +312,25 @@ async def test_staff_move_an_appointment_to_another_free_slot_from_its_file_and_
     assert f'action="{file_path}#h-move"' in html and f'action="{file_path}/reschedule#' not in html
 
 
+@pytest.mark.req("R41")
+async def test_a_move_to_a_time_that_passed_meanwhile_asks_for_another_time_not_says_the_appointment_began(
+    client: TestClient[Any, Any], pages_gateway: Gateway, pool: asyncpg.Pool, clock: ManualClock
+) -> None:
+    """Booking's `too_late` naming `start` (a list of times left open over lunch): the file says the time
+    has passed and offers the free times again; the appointment itself is still ahead and unchanged."""
+    booked = await book(client, "2026-03-04", "09:00")
+    clock.set(factory.at(TUESDAY, "12:05"))
+    browser = await signed_in(pages_gateway, "verlegen")
+    file_path = f"/staff/appointments/{booked['id']}"
+    refused = await form(browser, f"{file_path}/reschedule", start=factory.iso(TUESDAY, "11:00"))
+    html = await refused.text()
+    assert refused.status == 409
+    assert "Diese Zeit ist schon vorbei. Bitte wählen Sie eine andere." in html
+    assert "Der Termin hat begonnen" not in html
+    assert slot_buttons(html, f"{file_path}/reschedule")  # another time is one click away
+    assert await pool.fetchval("SELECT start_at FROM appointments") == factory.at("2026-03-04", "09:00")
+
+
 @pytest.mark.req("R12")
 @pytest.mark.req("R41")
 async def test_staff_move_a_caller_to_an_evening_slot_from_the_file_and_the_customer_still_declares_it(
@@ -370,7 +389,7 @@ async def test_staff_send_a_caller_a_new_manage_link_and_the_history_and_audit_s
     assert renewed["appointment"]["id"] == booked["id"] and renewed["appointment"]["revision"] == 2
     assert old_token not in renewed["appointment"]["manage_url"]
     old = await client.get(f"/api/v1/appointments/{booked['id']}", params={"token": old_token})
-    assert old.status == 404
+    assert old.status == 403
     entries = await audit_rows(pages_gateway, entity="appointment")
     assert len(entries) == 1 and entries[0]["entity_id"] == booked["id"]
 
@@ -433,7 +452,7 @@ async def test_staff_correct_the_contact_data_from_the_file_and_a_refusal_keeps_
     assert "Kontaktdaten korrigiert: E-Mail-Adresse" in html  # the history names the field, not the data
     assert (
         await client.get(f"/api/v1/appointments/{booked['id']}", params={"token": old_token})
-    ).status == 404
+    ).status == 403
     [changed] = await events(pool, "appointment.contact_changed")
     assert changed["email_changed"] and changed["appointment"]["customer"]["email"] == "erika@example.org"
     [entry] = [

@@ -35,6 +35,28 @@ def test_the_staff_booking_routes_are_documented_with_their_bodies_and_answers()
     assert {p["name"] for p in day["parameters"]} >= {"location_id", "date"}
 
 
+@pytest.mark.req("R49")
+@pytest.mark.req("R50")
+async def test_the_documented_phone_rule_is_what_an_appointment_manager_reads_for_an_in_person_row(
+    client: TestClient[Any, Any], manager: Staff
+) -> None:
+    """The document tells an integrator who gets the number: staff of the appointment's location, for
+    every mode (not only phone appointments or group leaders), as the answers show."""
+    schema = document()["components"]["schemas"]["StaffCustomerOut"]["properties"]["phone"]
+    described = schema["description"]
+    assert "every mode" in described and "staff of the appointment's location" in described
+    assert "for the group's leaders" not in described
+    in_person = await book(client, TUESDAY, "09:00", customer={"phone": "0421 123456"})
+    row = next(
+        r
+        for r in await (
+            await manager.get(f"/api/v1/staff/locations/{HERE}/appointments", params={"date": TUESDAY})
+        ).json()
+        if r["id"] == in_person["id"]
+    )
+    assert row["mode"] == "in_person" and row["customer"]["phone"] == "0421 123456"
+
+
 @pytest.mark.req("R50")
 async def test_real_staff_answers_read_through_their_documented_models(
     client: TestClient[Any, Any], manager: Staff, pool: asyncpg.Pool, clock: ManualClock

@@ -308,6 +308,44 @@ async def test_the_entrance_zone_hands_a_callback_ticket_to_the_responsible_team
     assert [e["callback"]["group_id"] for e in await events(pool, "callback.created")] == ["lt", "ez"]
 
 
+@pytest.mark.req("R23")
+@pytest.mark.req("R28")
+async def test_the_callback_api_through_the_gateway_without_a_location_lists_the_callers_own_locations(
+    client: TestClient[Any, Any],
+    manager: Staff,
+    other_manager: Staff,
+    gateway: Gateway,
+    pool: asyncpg.Pool,
+    clock: ManualClock,
+) -> None:
+    """The documented `GET /api/v1/staff/callbacks?location=&status=open`, left empty or without
+    `location`, is the open tickets of the caller's own locations, not a 403 for everybody who is not
+    central staff; another location named is still refused."""
+    phone = {"customer": {"phone": "0421 123456"}}
+    mine = await book(client, TUESDAY, "08:00", **phone)
+    theirs = await book(client, TUESDAY, "08:00", location_id=THERE, **phone)
+    clock.set(factory.at(TUESDAY, "11:30"))
+    for staff, appointment in ((manager, mine), (other_manager, theirs)):
+        done = await staff.post(
+            f"/api/v1/staff/appointments/{appointment['id']}/outcome", {"outcome": "callback"}
+        )
+        assert done.status == 200, await done.text()
+    tickets = {
+        e["callback"]["location_id"]: e["callback"]["id"] for e in await events(pool, "callback.created")
+    }
+
+    browser = await signed_in_manager(gateway)
+    for params in ({"location": "", "status": "open"}, {"status": "open"}, {}):
+        response = await browser.get("/api/v1/staff/callbacks", params=params)
+        assert response.status == 200, (params, await response.text())
+        assert [t["id"] for t in await response.json()] == [tickets[HERE]], params
+    named = await browser.get("/api/v1/staff/callbacks", params={"location": HERE, "status": "open"})
+    assert [t["id"] for t in await named.json()] == [tickets[HERE]]
+    refused = await browser.get("/api/v1/staff/callbacks", params={"location": THERE, "status": "open"})
+    assert refused.status == 403
+    assert (await refused.json())["error"]["code"] == "forbidden"
+
+
 async def test_after_a_refused_form_the_pages_own_day_picker_and_filter_still_lead_to_that_page(
     client: TestClient[Any, Any], gateway: Gateway, pool: asyncpg.Pool, clock: ManualClock
 ) -> None:

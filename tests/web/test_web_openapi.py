@@ -19,6 +19,8 @@ from schemathesis.specs.openapi.checks import (
 
 from services.gateway.routes import PUBLIC_ROUTES
 from tests.web.conftest import Stack
+from tests.web.test_web_reschedule import book_via_api, free_slots
+from tests.web.test_web_security_and_bot_defence import gateway_client
 
 pytestmark = pytest.mark.timeout(120)
 EXAMPLES_PER_OPERATION = 25
@@ -63,6 +65,24 @@ async def test_the_document_is_openapi_31_and_describes_every_public_route(stack
     } <= set(fields)
     assert {"409", "422", "428", "429"} <= set(booking["responses"])
     assert document["paths"]["/api/v1/challenge"]["get"]
+
+
+async def test_the_customer_cancel_documents_its_body_as_optional_and_takes_none(stack: Stack) -> None:
+    """ARCHITECTURE.md names no body for the cancellation: the document must not make one required (a
+    generated client would force it), and a POST without any body cancels."""
+    document = await fetch_document(stack)
+    cancel = document["paths"]["/api/v1/appointments/{appointment_id}/cancel"]["post"]
+    assert cancel["requestBody"]["required"] is False
+    assert document["paths"]["/api/v1/appointments"]["post"]["requestBody"]["required"] is True
+    client = await gateway_client(stack)
+    try:
+        appointment_id, token = await book_via_api(client, (await free_slots(client))[-8]["start"])
+        cancelled = await client.post(
+            f"/api/v1/appointments/{appointment_id}/cancel", headers={"X-Manage-Token": token}
+        )
+        assert cancelled.status == 200 and await cancelled.json() == {"status": "cancelled"}
+    finally:
+        await client.close()
 
 
 async def test_each_service_serves_its_own_part_of_the_document(stack: Stack) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import html as markup
 import re
+import uuid
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -326,5 +327,49 @@ async def test_the_list_of_new_times_does_not_offer_the_appointments_own_time(st
         assert chosen.status == 303
         assert chosen.headers["Location"] == f"/manage/{appointment_id}?token={token}"
         assert await start_of(client, appointment_id, token) == datetime.fromisoformat(own["start"])
+    finally:
+        await client.close()
+
+
+@pytest.mark.req("R41")
+async def test_a_wrong_or_missing_manage_token_is_forbidden_in_the_api_and_not_valid_on_every_manage_page(
+    stack: Stack,
+) -> None:
+    """The API answers 403 `forbidden` for an appointment that exists without its token and 404 only for
+    an unknown id; the customer's pages say "This link is not valid" for both, and nothing changes."""
+    client = await gateway_client(stack)
+    try:
+        slots = await free_slots(client)
+        appointment_id, token = await book_via_api(client, slots[-7]["start"])
+        booked_at = await start_of(client, appointment_id, token)
+        api = f"/api/v1/appointments/{appointment_id}"
+        for params in ({"token": "wrong"}, {}):
+            for method, path in (("GET", api), ("GET", f"{api}/invitation.ics"), ("POST", f"{api}/cancel")):
+                refused = await client.request(method, path, params=params)
+                assert refused.status == 403, (method, path, params)
+                assert (await refused.json())["error"]["code"] == "forbidden"
+        unknown = await client.get(f"/api/v1/appointments/{uuid.uuid4()}", params={"token": token})
+        assert unknown.status == 404 and (await unknown.json())["error"]["code"] == "not_found"
+
+        base = f"/manage/{appointment_id}"
+        csrf = csrf_of(await (await client.get(f"{base}/cancel", params={"token": token})).text())
+        new_start = slots[-3]["start"]
+        for wrong in ("wrong", ""):
+            for path in (base, f"{base}/cancel", f"{base}/reschedule", f"{base}/reschedule/confirm"):
+                page = await client.get(path, params={"token": wrong, "start": new_start})
+                assert page.status == 404, (path, wrong)
+                assert "Dieser Link ist nicht gültig" in await page.text(), (path, wrong)
+            for path in (f"{base}/cancel", f"{base}/reschedule/confirm"):
+                posted = await client.post(
+                    path,
+                    params={"token": wrong, "start": new_start},
+                    data={"csrf_token": csrf},
+                    allow_redirects=False,
+                )
+                assert posted.status == 404, (path, wrong, await posted.text())
+                assert "Dieser Link ist nicht gültig" in await posted.text()
+        assert await start_of(client, appointment_id, token) == booked_at  # neither moved nor cancelled
+        view = await client.get(api, headers={"X-Manage-Token": token})
+        assert (await view.json())["status"] == "booked"
     finally:
         await client.close()

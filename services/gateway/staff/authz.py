@@ -444,11 +444,14 @@ async def _location_of(request: web.Request, rule: Rule) -> tuple[str | None, st
         if not LOCATION_ID.fullmatch(location):
             raise NotFoundError("There is no such location.")
         return location, group
-    if where.source is From.QUERY:
+    if where.source in (From.QUERY, From.QUERY_OR_OWN):
         value = request.query.get(where.name)
         if value and not LOCATION_ID.fullmatch(value):
             raise _invalid_location(where.name)
-        return value or ALL_LOCATIONS_MARK, group
+        if value:
+            return value, group
+        # Absent or blank: central work needs every location; an own-locations list, the role somewhere.
+        return (ALL_LOCATIONS_MARK if where.source is From.QUERY else None), group
     if where.source is From.BODY:
         data = await json_body(request)
         if not isinstance(data, dict):

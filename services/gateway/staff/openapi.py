@@ -317,6 +317,10 @@ FORWARDED_SUMMARIES = {
 _WHERE = {
     From.PATH: "at the location `{name}` of the path",
     From.QUERY: "at the location of the query parameter `{name}` (absent: at every location)",
+    From.QUERY_OR_OWN: (
+        "at the location of the query parameter `{name}` (absent or empty: the role at some location;"
+        " the answer covers the caller's own locations)"
+    ),
     From.BODY: "at the location of the body field `{name}`",
     From.LOOKUP: "at the location of the {kind} in the path",
     From.EVERY_LOCATION: "for every location",

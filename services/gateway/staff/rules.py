@@ -30,6 +30,9 @@ ALL_LOCATIONS_MARK = "*"
 class From(StrEnum):
     PATH = "path"  # a path parameter
     QUERY = "query"  # a query parameter; absent: the role is needed at every location
+    # A query parameter; absent or blank: the role somewhere, and the owning service narrows the answer to
+    # the caller's own locations (the callback list's documented `?location=`).
+    QUERY_OR_OWN = "query_or_own"
     BODY = "body"  # a top-level field of the JSON body
     EVERY_LOCATION = "every_location"  # central work: the role at all locations (admin, statistics, audit)
     SOME_LOCATION = "some_location"  # the role somewhere; the owning service checks the entity's location
@@ -50,6 +53,12 @@ def path(name: str = "location_id") -> LocationFrom:
 
 def query(name: str = "location") -> LocationFrom:
     return LocationFrom(From.QUERY, name)
+
+
+def query_or_own(name: str = "location") -> LocationFrom:
+    """The location of a query parameter; left out or empty, the caller's own locations (the owning
+    service narrows a list to them), not every location."""
+    return LocationFrom(From.QUERY_OR_OWN, name)
 
 
 def body(name: str = "location_id") -> LocationFrom:
@@ -207,7 +216,7 @@ FORWARDED: tuple[Forwarded, ...] = (
         "booking",
         Rule(AM, SOME, entity="appointment"),
     ),
-    Forwarded("GET", "/api/v1/staff/callbacks", "booking", Rule(AM, query())),
+    Forwarded("GET", "/api/v1/staff/callbacks", "booking", Rule(AM, query_or_own())),
     # Staff work (issue 8): the call list, search and one file (booking checks the location, R28),
     # call attempts (R49), follow-ups (R24), transfers (R25), callback tickets (R23), mass changes (R44).
     Forwarded("GET", "/api/v1/staff/locations/{location_id}/calls", "booking", Rule(AM, path())),

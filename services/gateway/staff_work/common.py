@@ -64,6 +64,8 @@ CODES_DE = {
     "booking_closed": "Zu dieser Zeit kann nicht (mehr) gebucht werden.",
     "too_late": "Dieser Termin hat schon begonnen oder ist vorbei.",
 }
+# Booking's `too_late` with a detail on `start`: the chosen time has passed, not the appointment.
+START_PASSED = "Diese Zeit ist schon vorbei. Bitte wählen Sie eine andere."
 FIELDS_DE = {
     "outcome": "Ergebnis",
     "note": "Notiz",
@@ -218,6 +220,11 @@ def explain(
                 by_field[key] = worded or f"{name}: bitte prüfen bzw. ausfüllen."
                 lines.append(by_field[key])
         return lines or ["Bitte prüfen Sie Ihre Eingaben."], by_field
+    details = [d for d in error.get("details") or [] if isinstance(d, dict)]
+    if code == "too_late" and any(d.get("field") == "start" for d in details):
+        # The time chosen has passed (a list left open too long), not the appointment: choose another.
+        line = START_PASSED
+        return [line], ({"start": line} if "start" in names else {})
     words = {**CODES_DE, **(codes or {})}
     return [words.get(code) or words.get("conflict" if status == 409 else "", "Das hat nicht geklappt.")], {}
 

@@ -448,10 +448,15 @@ async def reschedule_confirm_submit(request: web.Request) -> web.StreamResponse:
     if answer.status >= 500:
         raise UpstreamUnavailable("booking")
     if not answer.ok:
+        # `too_late` naming `start` is the chosen time that has passed meanwhile (choose another one);
+        # without it, the appointment itself has begun.
+        appointment_begun = answer.error_code == "too_late" and not any(
+            d.get("field") == "start" for d in answer.error_details
+        )
         errors.add(
             "slots",
             _("The appointment can no longer be changed online, because it has already started or passed.")
-            if answer.error_code == "too_late"
+            if appointment_begun
             else _("This time is no longer free. Please choose another time."),
         )
         return await reschedule_page(request, errors)
