@@ -130,6 +130,17 @@ async def test_a_customer_books_in_person_on_a_desktop_reschedules_and_cancels_f
     confirmation = (await stack.mail_to(email))[0]
     assert reference in confirmation.raw_text
     await page.goto(stack.manage_link(confirmation))
+    # R41: the manage page offers to print the appointment; the printout keeps the appointment and the
+    # documents, without the page chrome and the buttons to change it.
+    await expect(page.get_by_role("button", name="Seite drucken")).to_be_visible()
+    await page.emulate_media(media="print")
+    await expect(page.locator(".site-header")).to_be_hidden()
+    await expect(page.locator(".actions")).to_be_hidden()
+    await expect(page.get_by_role("button", name="Seite drucken")).to_be_hidden()
+    await expect(page.locator(".summary.appointment")).to_contain_text(reference)
+    await expect(page.locator(".documents")).to_be_visible()
+    await shots.take(page, "7a-manage-printed")
+    await page.emulate_media(media="screen")
     await page.get_by_role("link", name="Anderen Tag oder andere Uhrzeit wählen").click()
     await expect(page.get_by_role("heading", level=1)).to_have_text("Neuen Tag und neue Uhrzeit wählen")
     await page.locator(".calendar td.has-slots a").nth(6).click()
