@@ -112,6 +112,7 @@ def retention_context(
 
     if not getattr(settings, "run_jobs", True):
         return idle
-    return periodic_context(
-        "retention", min(300.0, settings.retention_interval_seconds), job, first_delay=30.0
-    )
+    # Every few minutes at most; the first check half a minute after the start (the service settles
+    # first), or sooner when the interval is shorter.
+    every = min(300.0, settings.retention_interval_seconds)
+    return periodic_context("retention", every, job, first_delay=min(30.0, every))

@@ -42,8 +42,11 @@ class Settings(CommonSettings):
     translations_dir: str = ""
     # Who may frame the customer pages (R36): the CSP `frame-ancestors` sources, space-separated.
     frame_ancestors: str = "'self'"
-    # Where customers send accessibility feedback (BITV 2.0 statement).
-    accessibility_contact: str = "barrierefreiheit@jobcenter-bremen.example"
+    # Where customers send accessibility feedback (BITV 2.0 statement): an e-mail address (the page links
+    # it with mailto:; an empty one would reach nobody).
+    accessibility_contact: str = Field(
+        default="barrierefreiheit@jobcenter-bremen.example", pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+    )
     # The privacy notice (Art. 13 GDPR): the controller's postal address and the data protection officer.
     privacy_controller: str = "Jobcenter Bremen, Doventorsteinweg 44, 28195 Bremen"
     privacy_contact: str = "datenschutz@jobcenter-bremen.example"  # ... the data protection officer

@@ -31,6 +31,7 @@ async def book(client: Client, body: dict[str, Any], **headers: str) -> tuple[in
 
 @pytest.mark.req("R1")
 @pytest.mark.req("R2")
+@pytest.mark.req("R7")
 @pytest.mark.req("R16")
 async def test_a_booking_answers_201_with_the_appointment_and_writes_the_booked_event(
     client: Client, pool: asyncpg.Pool
@@ -70,6 +71,9 @@ async def test_a_booking_answers_201_with_the_appointment_and_writes_the_booked_
         snapshot["concern_name"] == "New application" and snapshot["location_name"] == "Jobcenter Teststadt"
     )
     assert snapshot["customer"]["customer_number"] and snapshot["service_point"] == 1
+    # R7: what the confirmation mail is written from carries the address and the documents to bring.
+    assert snapshot["location_address"] == body["location"]["address"]
+    assert snapshot["documents"] == body["documents"]
     # R41: only the token's hash is stored.
     token = body["manage_url"].split("token=")[1]
     stored = await pool.fetchval("SELECT manage_token_hash FROM appointments")

@@ -157,6 +157,41 @@ async def test_cancelling_after_the_start_is_too_late(
     assert (await view.json())["can_change"] is False
 
 
+@pytest.mark.req("R9")
+@pytest.mark.req("R41")
+async def test_on_the_appointments_day_after_six_the_customer_still_cancels_and_moves_until_the_start(
+    client: Client, clock: ManualClock, pool: asyncpg.Pool
+) -> None:
+    """Booking for a day closes at 06:00 (R19); cancelling and moving stay open until the start, so that
+    someone who falls ill that morning can still give the place back."""
+    to_cancel, cancel_token = await booked(client)
+    to_move, move_token = await booked(client)
+    clock.set(at("2026-03-03", "07:00"))
+    # Booking that day is closed by now ...
+    closed = await client.post("/api/v1/appointments", json=booking(TUESDAY_10))
+    assert closed.status == 409 and (await closed.json())["error"]["code"] == "booking_closed"
+    # ... changing one's own appointment is not.
+    for appointment_id, token in ((to_cancel, cancel_token), (to_move, move_token)):
+        view = await client.get(f"/api/v1/appointments/{appointment_id}", params={"token": token})
+        assert (await view.json())["can_change"] is True
+    cancelled = await client.post(f"/api/v1/appointments/{to_cancel}/cancel", params={"token": cancel_token})
+    assert cancelled.status == 200, await cancelled.text()
+    wednesday_9 = iso("2026-03-04", "09:00")
+    moved = await client.post(
+        f"/api/v1/appointments/{to_move}/reschedule",
+        params={"token": move_token},
+        json={"start": wednesday_9},
+    )
+    assert moved.status == 200, await moved.text()
+    rows = await pool.fetch("SELECT id::text, status, start_at FROM appointments")
+    assert {r["id"]: (r["status"], r["start_at"]) for r in rows} == {
+        to_cancel: ("cancelled", at("2026-03-03", "09:00")),
+        to_move: ("booked", at("2026-03-04", "09:00")),
+    }
+    events = [r["type"] for r in await pool.fetch("SELECT type FROM outbox ORDER BY seq")]
+    assert events[-2:] == ["appointment.cancelled", "appointment.rescheduled"]
+
+
 @pytest.mark.req("R41")
 async def test_moving_to_a_start_that_has_passed_is_too_late_naming_the_start(
     client: Client, clock: ManualClock, pool: asyncpg.Pool

@@ -22,6 +22,7 @@ from services.notifier import retention as notifier_retention
 from services.notifier.app import create_app as create_notifier
 from services.notifier.config import Settings as NotifierSettings
 from services.reporting import service as reporting_service
+from shared.clock import ManualClock
 from shared.config import SERVICE_NAMES
 from shared.identity import Role
 from tests.conftest import purge_test_queues, svc_settings, wait_for
@@ -183,3 +184,79 @@ async def test_after_the_retention_period_no_service_holds_the_customers_data(
     finally:
         for client in reversed(clients):
             await client.close()
+
+
+@pytest.mark.req("R33")
+@pytest.mark.req("R34")
+async def test_the_running_booking_and_notifier_erase_the_customers_data_by_themselves_on_schedule(
+    sink: MailSink, pools: dict[str, asyncpg.Pool], clock: ManualClock
+) -> None:
+    """Nobody calls a retention run here: booking and notifier run as in production, with their jobs on
+    (a short interval), and after the retention period each one's own schedule erases its copy. The
+    notifier's copy goes while booking is stopped, so not through booking's erasure event."""
+    for schema in ("booking", "notifier"):
+        await empty_schema(pools[schema], schema)
+    await purge_test_queues()
+    booking_settings = svc_settings(
+        BookingSettings, consume_catalog=False, run_jobs=True, retention_interval_seconds=0.2
+    )
+    notifier_settings = svc_settings(
+        NotifierSettings,
+        smtp_port=sink.smtp_port,
+        mail_poll_seconds=0.2,
+        smtp_timeout=5.0,
+        retention_interval_seconds=0.2,
+    )
+    async with pools["booking"].acquire() as conn, conn.transaction():
+        await apply_location_configured(conn, None, location_event("mitte"))
+    notifier: TestClient[Any, Any] = TestClient(
+        TestServer(create_notifier(cast(NotifierSettings, notifier_settings), clock=clock))
+    )
+    await notifier.start_server()
+    try:
+        async with TestClient(
+            TestServer(create_booking(cast(BookingSettings, booking_settings), clock=clock))
+        ) as booking:
+            response = await booking.post(
+                "/api/v1/appointments",
+                json={
+                    "location_id": "mitte",
+                    "concern_id": "veraenderung",
+                    "start": berlin(DAY, 9).isoformat(),
+                    "mode": "phone",
+                    "customer": {
+                        "first_name": "Quirin",
+                        "last_name": NAME,
+                        "email": EMAIL,
+                        "phone": "0421 7654321",
+                        "customer_number": "555D123456",
+                    },
+                },
+            )
+            assert response.status == 201, await response.text()
+            token = (await response.json())["manage_url"].split("token=")[1]
+            needles = [NAME, EMAIL, "7654321", "555D123456", token]
+            await sink.wait_for_messages(1, to=EMAIL)
+            assert await schema_holding(pools["booking"], "booking", needles)
+            assert await schema_holding(pools["notifier"], "notifier", needles)
+
+        async def erased_in(schema: str) -> bool:
+            clock.advance(timedelta(seconds=1))  # time goes on: the schedule's next interval comes
+            return not await schema_holding(pools[schema], schema, needles)
+
+        # Booking is down; after the retention period the notifier's own schedule erases its copy.
+        clock.set(berlin(DAY, 9, 15) + timedelta(days=28, hours=1))
+        await wait_for(functools.partial(erased_in, "notifier"), timeout=15, what="the notifier's erasure")
+        assert await schema_holding(pools["booking"], "booking", needles)
+
+        async with TestClient(
+            TestServer(create_booking(cast(BookingSettings, booking_settings), clock=clock))
+        ):
+            await wait_for(functools.partial(erased_in, "booking"), timeout=15, what="booking's erasure")
+    finally:
+        await notifier.close()
+    # Each service's own run is in its outbox for reporting's deletion report.
+    for schema in ("booking", "notifier"):
+        assert await pools[schema].fetchval(
+            "SELECT count(*) FROM outbox WHERE type = 'retention.run_completed'"
+        ), schema

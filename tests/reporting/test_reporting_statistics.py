@@ -131,6 +131,16 @@ def direct_counts(appts: list[Appt]) -> dict[str, Any]:
         "by_location": slice_(lambda a: a.location_id),
         "by_concern": slice_(lambda a: a.concern_id),
         "by_channel": slice_(lambda a: a.channel.value),
+        "by_group": slice_(lambda a: f"{a.location_id}/{a.group_id}"),
+        "by_mode": slice_(lambda a: a.mode.value),
+        "booked_minutes_by_group": sum(
+            (
+                Counter({f"{a.location_id}/{a.group_id}": a.minutes})
+                for a in in_period
+                if a.status is not AppointmentStatus.CANCELLED
+            ),
+            Counter(),
+        ),
         "cancelled_by": Counter(a.cancelled_by for a in cancelled),  # type: ignore[attr-defined]
         "booked_minutes_mitte": sum(
             a.minutes
@@ -151,6 +161,11 @@ def offered_minutes_mitte() -> int:
         if day.weekday() == 3:
             total += 4 * 60
     return total
+
+
+def offered_minutes_mitte_ez() -> int:
+    """The entrance zone's part of it: Mon-Fri 8-12 with 3 service points."""
+    return len(weekdays(FIRST, LAST)) * 4 * 60 * 3
 
 
 async def publish_generated(reporting: Reporting, seed: int = 7, count: int = 160) -> list[Appt]:
@@ -231,6 +246,25 @@ async def test_summary_from_the_events_agrees_with_a_direct_count_of_the_generat
     assert sum(d["appointments"] for d in report["by_day"]) == expected["appointments"]
     assert sum(w["appointments"] for w in report["by_week"]) == expected["appointments"]
     assert sum(sum(f["lead_time_buckets"].values()) for f in report["by_mode"]) == expected["appointments"]
+    # By group (each location's teams) and by mode, as for the other dimensions.
+    for name in ("by_location", "by_group", "by_mode", "by_concern", "by_channel"):
+        got = {
+            f["key"]: (f["appointments"], f["cancellations"], f["no_shows"])
+            for f in report[name]
+            if f["appointments"]
+        }
+        assert got == expected[name], name
+    assert {k.split("/")[1] for k in expected["by_group"]} == {"ez", "lt1"}
+    groups = {f["key"]: f for f in report["by_group"]}
+    for key, minutes in expected["booked_minutes_by_group"].items():
+        assert groups[key]["booked_minutes"] == minutes, key
+    offered = {
+        "mitte/ez": offered_minutes_mitte_ez(),
+        "mitte/lt1": offered_minutes_mitte() - offered_minutes_mitte_ez(),
+    }
+    for key, minutes in offered.items():
+        assert groups[key]["offered_minutes"] == minutes, key
+        assert groups[key]["utilisation"] == round(expected["booked_minutes_by_group"][key] / minutes, 4), key
 
     # A location's own figures: the same count, filtered.
     only = await (

@@ -10,7 +10,8 @@ from html.parser import HTMLParser
 import pytest
 
 from shared.identity import Role
-from tests.staff.conftest import Stack
+from tests.conftest import wait_for
+from tests.staff.conftest import Stack, wait_for_slots
 from tests.staff.test_staff_pages import form_fields, nord_meeting_the_directive, post_form
 
 # The customer pages (services/gateway/web) store their aiohttp-jinja2 environment under a plain string
@@ -220,3 +221,34 @@ async def test_a_saved_closure_or_window_is_confirmed_where_the_page_jumps_to(st
     # An address without a place on the page (an old link) confirms at the top.
     page = elements(await (await leader.get("/staff/locations/mitte?saved=elsewhere")).text())
     assert page.statuses == [(["main"], "Gespeichert.")]
+
+
+@pytest.mark.req("R19")
+async def test_a_lead_time_saved_on_the_location_page_changes_what_customers_can_book(stack: Stack) -> None:
+    """The location administrator sets the lead time on the page; the customers' calendar follows (here
+    Monday 09:00: with a day's notice Tuesday's first hour is gone, the rest stays)."""
+    tuesday = "2026-03-03"
+    nine = f"{tuesday}T09:00:00+01:00"
+    before = await wait_for_slots(
+        stack.admin, "mitte", "neuantrag", tuesday, present=f"{tuesday}T08:00:00+01:00"
+    )
+    assert nine in before and before[0] < nine
+    location_admin = await stack.gateway.signed_in("lead-la", (Role.LOCATION_ADMIN, "mitte"))
+    page = await (await location_admin.get("/staff/locations/mitte")).text()
+    form = dict(form_fields(page, "/staff/locations/mitte/lead-time"))
+    status, location, _ = await post_form(
+        location_admin, "/staff/locations/mitte/lead-time", {**form, "min_minutes": "1440"}
+    )
+    assert (status, location) == (303, "/staff/locations/mitte?saved=lead-time#lead-time")
+    page = await (await location_admin.get(location)).text()
+    assert dict(form_fields(page, "/staff/locations/mitte/lead-time"))["min_minutes"] == "1440"
+
+    async def tuesday_from_nine() -> bool:
+        response = await stack.admin.get(
+            "/api/v1/locations/mitte/availability",
+            params={"concern": "neuantrag", "mode": "in_person", "from": tuesday, "to": tuesday},
+        )
+        slots = [s["start"] for s in (await response.json())["slots"]]
+        return slots == [s for s in before if s >= nine]
+
+    await wait_for(tuesday_from_nine, timeout=15, what="Tuesday's slots before 09:00 gone")

@@ -14,6 +14,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from tests.booking import factory
+from tests.booking.conftest import configure
 from tests.staff_work.conftest import HERE, Staff, book
 
 TUESDAY = "2026-03-03"
@@ -207,3 +208,50 @@ async def test_a_mass_change_caught_in_a_deadlock_with_another_change_is_applied
     assert response.status == 200, await response.text()
     result = await response.json()
     assert sorted(result["moved"]) == sorted([first["id"], second["id"]])
+
+
+@pytest.mark.req("R44")
+async def test_the_proposal_is_the_next_free_slot_of_the_same_kind_never_an_evening_for_a_daytime_customer(
+    client: TestClient[Any, Any], location_admin: Staff, pool: asyncpg.Pool
+) -> None:
+    """A small, known grid: Wednesday 08:00 is taken, 08:15 free, an evening hour in the afternoon, and
+    Thursday morning. Closing Tuesday proposes exactly the next free place of the same group, duration
+    and mode for each customer; the evening hour only to the customer who had an evening appointment."""
+    windows = [
+        factory.window("ez", 1, "08:00", "08:30", 1),  # Tuesday
+        factory.window("ez", 1, "16:00", "16:15", 1, evening=True),
+        factory.window("ez", 2, "08:00", "08:30", 1),  # Wednesday
+        factory.window("ez", 2, "15:00", "15:15", 1, evening=True),
+        factory.window("ez", 3, "08:00", "08:30", 1),  # Thursday
+    ]
+    await configure(pool, factory.location(2, windows=windows))
+    await book(client, "2026-03-04", "08:00")  # Wednesday 08:00 is full
+    in_person = await book(client, TUESDAY, "08:00")
+    phone = await book(client, TUESDAY, "08:15", mode="phone")
+    evening = await book(client, TUESDAY, "16:00", evening_declaration=True)
+
+    response = await location_admin.post(
+        f"/api/v1/staff/locations/{HERE}/mass-change/preview", {"date": TUESDAY, "service_points_left": 0}
+    )
+    assert response.status == 201, await response.text()
+    proposed = {a["appointment_id"]: a for a in (await response.json())["affected"]}
+    assert {k: (v["action"], v["proposed_start"]) for k, v in proposed.items()} == {
+        in_person["id"]: ("move", factory.iso("2026-03-04", "08:15")),
+        # Wednesday's evening hour is free and earlier, but not for someone who did not ask for one.
+        phone["id"]: ("move", factory.iso("2026-03-05", "08:00")),
+        evening["id"]: ("move", factory.iso("2026-03-04", "15:00")),
+    }
+
+    applied = await location_admin.post(
+        f"/api/v1/staff/locations/{HERE}/mass-change/apply", {"preview_id": (await response.json())["id"]}
+    )
+    assert applied.status == 200, await applied.text()
+    rows = await pool.fetch(
+        "SELECT id::text, start_at, group_id, mode, concern_id FROM appointments WHERE id = ANY($1::uuid[])",
+        list(proposed),
+    )
+    assert {r["id"]: (r["start_at"], r["group_id"], r["mode"], r["concern_id"]) for r in rows} == {
+        in_person["id"]: (factory.at("2026-03-04", "08:15"), "ez", "in_person", "veraenderung"),
+        phone["id"]: (factory.at("2026-03-05", "08:00"), "ez", "phone", "veraenderung"),
+        evening["id"]: (factory.at("2026-03-04", "15:00"), "ez", "in_person", "veraenderung"),
+    }

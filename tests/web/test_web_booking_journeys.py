@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from typing import Any
 
+import aiohttp
 import pytest
 from playwright.async_api import Browser, Page, expect
 
@@ -21,6 +23,7 @@ from tests.web.conftest import (
     unique_customer_number,
     unique_email,
 )
+from tools.mailsink import StoredMessage
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -79,6 +82,21 @@ async def book(
     return reference
 
 
+async def catalog_facts(stack: Stack, location: str, concern: str) -> tuple[dict[str, Any], list[str]]:
+    """The location (name, street, postcode) and the concern's documents as the catalog publishes them."""
+    async with aiohttp.ClientSession(base_url=stack.catalog_url) as http:
+        async with http.get("/api/v1/locations") as response:
+            [found] = [c for c in await response.json() if c["id"] == location]
+        async with http.get(f"/api/v1/locations/{location}/concerns", params={"lang": "de"}) as response:
+            [offer] = [c for c in await response.json() if c["id"] == concern]
+    return found, offer["documents"]
+
+
+def plain_text(message: StoredMessage) -> str:
+    [part] = [p for p in message.leaf_parts() if p.get_content_type() == "text/plain"]
+    return str(part.get_content())
+
+
 async def expect_slots_name_their_day(page: Page) -> None:
     """A screen reader's list of buttons says the day of each time, not only "08:00 bis 09:00"."""
     day = (await page.locator("#slots-title").inner_text()).removeprefix("Freie Termine am ").strip()
@@ -107,6 +125,7 @@ async def cancel_from_mail(page: Page, stack: Stack, shots: Shots, email: str) -
 
 @pytest.mark.req("R1")
 @pytest.mark.req("R2")
+@pytest.mark.req("R7")
 @pytest.mark.req("R10")
 @pytest.mark.req("R41")
 async def test_a_customer_books_in_person_on_a_desktop_reschedules_and_cancels_from_the_mail(
@@ -129,7 +148,24 @@ async def test_a_customer_books_in_person_on_a_desktop_reschedules_and_cancels_f
 
     confirmation = (await stack.mail_to(email))[0]
     assert reference in confirmation.raw_text
+    # R7: the confirmation of the real booking names the location's address and what to bring, as the
+    # catalog has them.
+    mitte, documents = await catalog_facts(stack, "mitte", "veraenderung")
+    text = plain_text(confirmation)
+    assert mitte["name"] in text and mitte["street"] in text and mitte["postcode"] in text, text
+    assert documents and all(document in text for document in documents), text
     await page.goto(stack.manage_link(confirmation))
+    # R41: the manage page offers to print the appointment; the printout keeps the appointment and the
+    # documents, without the page chrome and the buttons to change it.
+    await expect(page.get_by_role("button", name="Seite drucken")).to_be_visible()
+    await page.emulate_media(media="print")
+    await expect(page.locator(".site-header")).to_be_hidden()
+    await expect(page.locator(".actions")).to_be_hidden()
+    await expect(page.get_by_role("button", name="Seite drucken")).to_be_hidden()
+    await expect(page.locator(".summary.appointment")).to_contain_text(reference)
+    await expect(page.locator(".documents")).to_be_visible()
+    await shots.take(page, "7a-manage-printed")
+    await page.emulate_media(media="screen")
     await page.get_by_role("link", name="Anderen Tag oder andere Uhrzeit wählen").click()
     await expect(page.get_by_role("heading", level=1)).to_have_text("Neuen Tag und neue Uhrzeit wählen")
     await page.locator(".calendar td.has-slots a").nth(6).click()

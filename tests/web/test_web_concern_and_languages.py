@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
 from playwright.async_api import Browser, expect
@@ -163,3 +164,36 @@ async def test_the_waiting_list_page_speaks_english_in_english_and_german_in_ger
         assert text in english, text
     assert not re.search(r"Warteliste|Wochentag|Vormittag|Montag|Uhrzeit", english)
     assert "Warteliste" in german and "Montag" in german and "Join the waiting list" not in german
+
+
+@pytest.mark.req("R11")
+@pytest.mark.parametrize("language", ["de", "en"])
+async def test_the_selection_shows_each_concerns_information_documents_and_links_from_the_catalog(
+    stack: Stack, browser: Browser, language: str
+) -> None:
+    """What the catalog says about a concern (how long it takes, what to bring, an explainer link) is
+    shown in the concern selection itself, in the customer's language, before anything is booked."""
+    async with aiohttp.ClientSession() as http:
+        url = f"{stack.catalog_url}/api/v1/locations/mitte/concerns"
+        async with http.get(url, params={"lang": language}) as response:
+            offered = {c["id"]: c for c in await response.json()}
+    concern = offered[IN_PERSON_ONLY]  # Neuantrag: information, documents and a link in the demo data
+    assert concern["info"] and concern["documents"] and concern["links"]
+    context = await new_context(browser, DESKTOP)
+    page = await context.new_page()
+    await page.goto(f"{stack.gateway_url}/?lang={language}")
+    await page.locator("input[name=location][value=mitte]").check()
+    await page.locator("form[action^='/'][novalidate] button[type=submit]").first.click()
+
+    choice = page.locator(".choice.concern", has=page.locator(f"input[value={IN_PERSON_ONLY}]"))
+    await expect(choice.locator(".choice-info")).to_have_text(concern["info"])
+    # The information is read out with the concern's radio button.
+    info_id = await choice.locator(".choice-info").get_attribute("id")
+    await expect(choice.locator("input[name=concern]")).to_have_attribute("aria-describedby", str(info_id))
+    details = choice.locator("details.concern-details")
+    await expect(details.locator("li", has_text=concern["documents"][0])).to_be_hidden()
+    await details.locator("summary").click()
+    await expect(details.locator("li").filter(has_text=concern["documents"][0]).first).to_be_visible()
+    link = concern["links"][0]
+    await expect(details.get_by_role("link", name=link["label"])).to_have_attribute("href", link["url"])
+    await context.close()

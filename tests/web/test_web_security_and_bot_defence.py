@@ -15,6 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import altcha
 import asyncpg
+import pydantic
 import pytest
 from aiohttp import ClientResponse, CookieJar
 from aiohttp.test_utils import TestClient, TestServer
@@ -22,6 +23,7 @@ from playwright.async_api import Browser, expect
 
 from services.gateway.app import create_app as create_gateway
 from services.gateway.bot_defence import ALTCHA_HEADER, BOT_DEFENCE, BotDefence, Bucket, Limits, Verdict
+from services.gateway.config import Settings as GatewaySettings
 from services.gateway.proxy import client_network
 from services.gateway.web.pages import SEALER
 from tests.conftest import free_port
@@ -494,6 +496,42 @@ async def test_the_chosen_language_is_kept_across_pages(client: TestClient[Any, 
     # The switcher is on every page, naming each language in itself.
     for name in ("Deutsch", "Leichte Sprache", "English"):
         assert f">{name}</a>" in easy
+
+
+# --- the accessibility statement (R42) --------------------------------------------------------------
+
+
+@pytest.mark.req("R42")
+@pytest.mark.parametrize(
+    ("language", "heading"),
+    [("de", "Barrieren melden"), ("en", "Tell us about barriers"), ("de-x-ls", "Probleme melden")],
+)
+async def test_the_accessibility_statement_gives_the_configured_feedback_address_and_the_conciliation_body(
+    stack: Stack, language: str, heading: str
+) -> None:
+    """BITV 2.0: whoever meets a barrier can report it (the address the operator configured, or the
+    hotline) and, if the answer does not satisfy, turn to the conciliation body."""
+    contact = "barrieren-melden@jobcenter-bremen.example"
+    client = await gateway_client(stack, accessibility_contact=contact, hotline="0421 566-7777")
+    try:
+        response = await client.get("/accessibility", params={"lang": language})
+        assert response.status == 200
+        html = await response.text()
+    finally:
+        await client.close()
+    feedback = html.split(f"<h2>{heading}</h2>", 1)[1].split("<h2>", 1)[0]
+    assert f'<a href="mailto:{contact}">{contact}</a>' in feedback
+    assert "0421 566-7777" in feedback
+    # (Leichte Sprache splits long words with a middle dot.)
+    assert "Schlichtungsstelle nach dem Behindertengleichstellungsgesetz" in html.replace("·", "")
+    assert "info@schlichtungsstelle-bgg.de" in html
+
+
+def test_the_gateway_refuses_an_accessibility_contact_that_is_no_mail_address() -> None:
+    """An empty or broken setting would give a `mailto:` link that reaches nobody."""
+    for wrong in ("", "barrierefreiheit", "a b@example.org"):
+        with pytest.raises(pydantic.ValidationError):
+            GatewaySettings(accessibility_contact=wrong)
 
 
 # --- errors tied to fields (R42) -------------------------------------------------------------------
