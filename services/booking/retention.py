@@ -7,8 +7,10 @@ manage link stops working (its token hash is replaced). What stays (location, gr
 status, channel, reference) identifies nobody. The staff work's free text goes as well: the outcome's
 note, callback tickets' notes and results, call attempts' notes, and history details other than ids,
 places, times and outcomes. Waiting-list wishes that ended that long ago lose their contact data
-(`waiting_list.erase_personal_data`). The events it published about such appointments leave
-the outbox, and dead letters of that age go too.
+(`waiting_list.erase_personal_data`). The events it published about such appointments and wishes leave
+the outbox with them, also those written after the end (an outcome recorded weeks later); any other
+published event left the outbox after `OTV_OUTBOX_KEEP_PUBLISHED_HOURS` (`shared.outbox`), and dead
+letters of the retention period's age go too.
 
 For each erased appointment it publishes `appointment.personal_data_erased`, so that the notifier and
 reporting erase their copies at once; and one `retention.run_completed` per run with the counts, which
@@ -32,7 +34,7 @@ from shared import retention
 from shared.clock import Clock
 from shared.config import CommonSettings
 from shared.events.retention import AppointmentPersonalDataErasedV1, RetentionRunCompletedV1
-from shared.outbox import add_event
+from shared.outbox import add_event, delete_published_about
 
 BATCH = 2000  # appointments per transaction; the next run takes the rest
 
@@ -61,6 +63,8 @@ async def _erase(
     )
     for row in erased:
         await _published(conn, row["id"], started, clock)
+    # Their events still in the outbox, also those written after the end (an outcome recorded late).
+    await delete_published_about(conn, "appointment", [row["id"] for row in erased])
     staff_notes = await _erase_staff_work(conn, "a.end_at < $1", cutoff)
     wishes = await waiting_list.erase_personal_data(conn, cutoff, started, clock)
     return {"appointments_erased": len(erased), "staff_notes_erased": staff_notes, "wishes_erased": wishes}
@@ -96,6 +100,7 @@ async def erase_appointment(
     if erased is None:
         return None
     await _published(conn, appointment_id, now, clock)
+    await delete_published_about(conn, "appointment", [appointment_id])
     return ErasedAppointment(email_key=erased["email_key"], staff_notes=notes)
 
 
