@@ -37,6 +37,7 @@ from services.reporting.models import DayListInfo
 from services.reporting.workbooks import build_day_list
 from shared.calendar import DAY_LIST_HORIZON
 from shared.clock import Clock
+from shared.erasure import erase_dead_letters
 from shared.errors import NotFoundError, ValidationError
 from shared.events import Envelope, EventData
 from shared.events.appointment import AppointmentSnapshot
@@ -231,6 +232,7 @@ async def apply_personal_data_erased(
     appointment whose day is still ahead: cancelled rows stay in the list, struck through). Without a copy
     yet (its events come later, or out of order), a marker keeps the erasure for the events to come."""
     await db.serialise_erasure(conn, data.appointment_id)
+    await erase_dead_letters(conn, data.appointment_id, clock.now())  # they hold whole events
     day = await db.appointment_day(conn, data.appointment_id)
     await db.anonymise_appointment(conn, data.appointment_id, clock.now())
     if day is not None:
