@@ -16,9 +16,9 @@ import structlog
 from services.reporting import db
 from services.reporting.config import Settings
 from services.reporting.domain import (
-    PERSONAL_COLUMNS,
     DayListRow,
     GoneError,
+    anonymise_values,
     berlin_day,
     concern_names,
     customer_key,
@@ -125,7 +125,7 @@ async def apply_appointment_event(
     expired = snapshot.end < now - timedelta(days=settings.retention_days)
     values = _snapshot_values(snapshot, settings.internal_secret)
     if expired:
-        values.update(dict.fromkeys(PERSONAL_COLUMNS))
+        anonymise_values(values)
     touched = {(values["location_id"], values["day"])}
 
     newest = await db.insert_appointment(
@@ -148,7 +148,7 @@ async def apply_appointment_event(
         if snapshot.revision > existing["revision"]:
             newest = True
             if anonymised:
-                values.update(dict.fromkeys(PERSONAL_COLUMNS))
+                anonymise_values(values)
             await db.update_appointment(conn, snapshot.id, values, now)
             touched.add((existing["location_id"], existing["day"]))
             if expired and existing["anonymised_at"] is None:
