@@ -226,6 +226,7 @@ async def erase_wish(conn: asyncpg.Connection, wish_id: uuid.UUID, now: datetime
         wish_id,
         now,
     )
+    await db.delete_suppressions_of(conn, wish_id)
     await erase_dead_letters(conn, wish_id, now)
 
 
