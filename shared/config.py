@@ -70,6 +70,11 @@ class CommonSettings(BaseSettings):
 
     # Outbox relay: how often it looks for rows even without a NOTIFY (safety net).
     outbox_poll_seconds: float = 1.0
+    # R34: hours a published event stays in its producer's outbox (then the relay deletes it). Events carry
+    # whole appointments with the manage link's token, so they are kept only for a restore after a lost
+    # broker, which publishes again what left within this time before the restore point (deploy/README.md,
+    # "Backup and restore"). The retention runs' own reports (counts only) stay for OTV_RETENTION_DAYS.
+    outbox_keep_published_hours: float = Field(default=24.0, ge=0)
     # How often each consumer looks at the depth of its queues (the otv_queue_messages gauge).
     queue_depth_seconds: float = Field(default=15.0, gt=0)
 

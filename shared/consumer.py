@@ -40,6 +40,7 @@ from aio_pika.abc import (
 import shared.events.all  # noqa: F401 -- every consumer knows every event model, whatever its service imports
 from shared.broker import declare_events_exchange
 from shared.config import CommonSettings
+from shared.erasure import dead_letter_body
 from shared.events import Envelope, EventData, known_versions, model_for
 from shared.logging import correlation_id_var
 from shared.metrics import CONSUMED, CONSUMED_OUTCOMES, QUEUE_CHECK_ERRORS, QUEUE_MESSAGES, count_from_zero
@@ -497,7 +498,7 @@ class Consumer:
         attempt = int(headers.get(ATTEMPT_HEADER) or 0)
         event_id, event_type = _peek_ids(message.body)
         try:
-            async with self._pool.acquire() as conn:
+            async with self._pool.acquire() as conn, conn.transaction():
                 await conn.execute(
                     "INSERT INTO dead_letters (consumer, queue, event_id, event_type, reason, attempts, body,"
                     " headers) VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb)",
@@ -507,7 +508,8 @@ class Consumer:
                     event_type,
                     reason,
                     attempt,
-                    message.body,
+                    # Without the person's data when the appointment or wish was erased already (R34).
+                    await dead_letter_body(conn, message.body),
                     headers,
                 )
         except Exception as exc:  # noqa: BLE001 -- never left unacknowledged: back to the queue, tried again

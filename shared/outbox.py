@@ -5,6 +5,11 @@
 publishing), publishes each persistently with publisher confirms and marks it published in the same
 transaction. A crash between confirm and commit publishes the row again: at least once, and the
 consumers' inbox makes that harmless.
+
+A published row is kept for `OTV_OUTBOX_KEEP_PUBLISHED_HOURS`, then the relay deletes it (R34): events
+carry whole appointments, the manage link's token included, and nothing reads a published row but a
+restore after a lost broker, which publishes again what left shortly before its restore point. The
+retention runs' reports (`retention.run_completed`, counts only) stay: the next run is decided by them.
 """
 
 from __future__ import annotations
@@ -12,9 +17,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import uuid
 from collections.abc import Sequence
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, Literal
 
 import aio_pika
 import asyncpg
@@ -30,6 +36,8 @@ from shared.metrics import OUTBOX_LAG, OUTBOX_PENDING, OUTBOX_PUBLISH_ERRORS, OU
 log = structlog.get_logger(__name__)
 
 BATCH_SIZE = 200
+PRUNE_BATCH = 1000  # published rows deleted per statement
+PRUNE_EVERY = 60.0  # seconds between two looks for published rows past their keep time (at most)
 
 
 async def add_envelope(conn: asyncpg.Connection, envelope: Envelope) -> None:
@@ -85,6 +93,37 @@ async def delete_published_before(conn: asyncpg.Connection, cutoff: datetime) ->
     return int(status.split()[-1])
 
 
+async def delete_published_about(
+    conn: asyncpg.Connection, aggregate: Literal["appointment", "wish"], ids: Sequence[uuid.UUID]
+) -> int:
+    """An erasure (R34, Art. 17 GDPR) in the producer's own transaction: delete the published events that
+    carry one of these appointments (`data.appointment`) or wishes (`data.wish`), whenever they were
+    written, also after the appointment's end; returns how many. An event not published yet stays: its
+    consumers still need it (they apply the erasure event after it), and it goes with the keep time."""
+    if not ids:
+        return 0
+    status = await conn.execute(
+        "DELETE FROM outbox WHERE published_at IS NOT NULL AND envelope->'data'->$1->>'id' = ANY($2::text[])",
+        aggregate,
+        [str(i) for i in ids],
+    )
+    return int(status.split()[-1])
+
+
+async def delete_published_kept_past(conn: asyncpg.Connection, keep: timedelta) -> int:
+    """Delete one batch of the events published longer than `keep` ago (by the database's clock, which
+    wrote `published_at`), but the retention runs' reports; returns how many. Rows another replica deletes
+    at the same moment are skipped, not waited for."""
+    status = await conn.execute(
+        "DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox"
+        " WHERE published_at < now() - $1::interval AND type <> 'retention.run_completed'"
+        " ORDER BY seq LIMIT $2 FOR UPDATE SKIP LOCKED)",
+        keep,
+        PRUNE_BATCH,
+    )
+    return int(status.split()[-1])
+
+
 class OutboxRelay:
     def __init__(
         self,
@@ -100,6 +139,8 @@ class OutboxRelay:
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self._listen_conn: asyncpg.Connection | None = None
+        self._keep = timedelta(hours=settings.outbox_keep_published_hours)
+        self._next_prune = 0.0  # the event loop's time of the next look for rows past their keep time
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"outbox-relay-{self._service}")
@@ -154,6 +195,7 @@ class OutboxRelay:
                 backoff = 0.2
                 if published:
                     continue  # there may be more
+                await self._prune_if_due()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=self._settings.outbox_poll_seconds)
                 self._wake.clear()
@@ -208,6 +250,24 @@ class OutboxRelay:
             )
         OUTBOX_PUBLISHED.labels(self._service).inc(len(rows))
         return len(rows)
+
+    async def _prune_if_due(self) -> None:
+        """While idle, now and then: delete the rows published longer than the keep time ago."""
+        loop = asyncio.get_running_loop()
+        if loop.time() < self._next_prune:
+            return
+        self._next_prune = loop.time() + min(PRUNE_EVERY, self._keep.total_seconds())
+        deleted = 0
+        try:
+            async with self._pool.acquire() as conn:
+                while (batch := await delete_published_kept_past(conn, self._keep)) and not self._stopping:
+                    deleted += batch
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 -- publishing goes on; the rows go at the next look
+            log.warning("outbox_prune_failed", error=type(exc).__name__)
+        if deleted:
+            log.info("outbox_pruned", events_deleted=deleted)
 
     async def _record_lag_after_failure(self) -> None:
         """While publishing fails (the broker is away) the lag grows: keep the gauge honest, so that the

@@ -12,6 +12,8 @@ import sys
 from typing import ClassVar
 
 import aio_pika
+import structlog
+from aio_pika.abc import AbstractConnection
 
 from shared.config import CommonSettings
 from shared.consumer import Consumer
@@ -25,20 +27,53 @@ CONSUMERS: dict[str, tuple[str, ...]] = {
 }
 
 
+# Consumers that run only where a setting switches them on; off, nothing may collect events for them.
+INTEGRATIONS = "gateway.integrations"  # the gateway's webhooks and event feed (OTV_INTEGRATIONS)
+
+log = structlog.get_logger(__name__)
+
+
 def bindings_of(consumer: str) -> tuple[str, ...]:
     return CONSUMERS[consumer]
 
 
-async def declare_all(settings: CommonSettings) -> None:
+def queues_of(consumer: str, settings: CommonSettings) -> tuple[str, str, str]:
+    """The work, retry and dead-letter queues of a consumer (shared/consumer.py)."""
+    name = f"{settings.queue_prefix}.{consumer}"
+    return name, f"{name}.retry", f"{name}.dead"
+
+
+async def remove_queues(connection: AbstractConnection, consumer: str, settings: CommonSettings) -> int:
+    """Delete a consumer's queues with what they hold (nothing where they do not exist); how many messages
+    went. For a consumer switched off: its queue would collect every event for ever (whole appointments,
+    R34), and a consumer switched on again later would act on months-old events."""
+    dropped = 0
+    channel = await connection.channel()
+    try:
+        for queue in queues_of(consumer, settings):
+            result = await channel.queue_delete(queue)
+            dropped += getattr(result, "message_count", 0) or 0
+    finally:
+        await channel.close()
+    if dropped:
+        log.warning("queues_removed", consumer=consumer, messages_dropped=dropped)
+    return dropped
+
+
+async def declare_all(settings: TopologySettings) -> None:
     connection = await aio_pika.connect_robust(settings.broker_url)
     try:
         channel = await connection.channel()
         for name, bindings in CONSUMERS.items():
+            if name == INTEGRATIONS and not settings.integrations:
+                continue
             spec = Consumer(
                 name, pool=None, connection=connection, settings=settings, handlers={}, bindings=bindings
             )
             await spec.declare(channel)
         await channel.close()
+        if not settings.integrations:
+            await remove_queues(connection, INTEGRATIONS, settings)
     finally:
         await connection.close()
 
@@ -47,6 +82,9 @@ class TopologySettings(CommonSettings):
     """The set-up's settings: it talks to the broker only (no database, no internal secret)."""
 
     secrets_used: ClassVar[frozenset[str] | None] = frozenset({"broker_url"})
+    # The gateway's OTV_INTEGRATIONS (services/gateway/config.py): off, its queues are not declared, and
+    # removed where they exist.
+    integrations: bool = True
 
 
 if __name__ == "__main__":

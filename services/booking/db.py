@@ -212,8 +212,36 @@ WHERE NOT EXISTS (  -- somebody else's live hold or cool-down on this point
      WHERE h.location_id = $3 AND h.group_id = $4 AND h.service_point = $5
        AND h.start_at < $11 AND h.end_at > $10 AND h.expires_at > $32
 )
-ON CONFLICT ON CONSTRAINT appointments_no_double_booking DO NOTHING  -- I1: the point is taken
+-- No target: every unique index and the exclusion constraint refuse the row without an ERROR (an ERROR
+-- goes into the server's log with its DETAIL, the key's value: the customer's address or number, R34).
+-- I1 (the point is taken), I2 (the customer has a pending appointment, R5, R47), the reference:
+-- `_WHY_NOT_INSERTED` says which.
+ON CONFLICT DO NOTHING
 RETURNING id
+"""
+
+# Why the insert above wrote no row, asked right after it in the same transaction (a statement of its own,
+# so under READ COMMITTED it sees what the insert waited for and found): the point (another appointment at
+# that time, I1, or somebody else's live hold), a pending appointment of the customer under one of the keys
+# (I2), the reference; NULL when nothing refuses it any more (that row was cancelled or rolled back
+# meanwhile). The point comes first, as it did when the exclusion constraint was the insert's only arbiter.
+_WHY_NOT_INSERTED = """
+SELECT CASE
+    WHEN EXISTS (
+        SELECT 1 FROM appointments a
+         WHERE a.location_id = $1 AND a.group_id = $2 AND a.service_point = $3 AND a.status <> 'cancelled'
+           AND tstzrange(a.start_at, a.end_at, '[)') && tstzrange($4, $5, '[)'))
+      OR EXISTS (
+        SELECT 1 FROM holds h
+         WHERE h.location_id = $1 AND h.group_id = $2 AND h.service_point = $3
+           AND h.start_at < $5 AND h.end_at > $4 AND h.expires_at > $6) THEN 'point'
+    WHEN EXISTS (SELECT 1 FROM appointments WHERE status = 'booked' AND email_key = $7) THEN 'email'
+    WHEN EXISTS (SELECT 1 FROM appointments WHERE status = 'booked' AND customer_number_key = $8)
+        THEN 'customer_number'
+    WHEN EXISTS (SELECT 1 FROM appointments WHERE status = 'booked' AND household_number_key = $9)
+        THEN 'household_number'
+    WHEN EXISTS (SELECT 1 FROM appointments WHERE reference = $10) THEN 'reference'
+END
 """
 
 
@@ -267,14 +295,34 @@ async def insert_appointment(
 
 async def _insert_on(conn: asyncpg.Connection, new: NewAppointment, point: int, now: datetime) -> bool:
     """The insert on a point whose lock we hold. It is its own statement, after the lock: its snapshot then
-    shows every hold committed before we got the lock. A taken point is no error (ON CONFLICT DO NOTHING),
-    so no savepoint is needed (two round trips fewer); the point stays locked until our transaction ends,
-    which only makes other writers wait for a point they could not book either."""
-    try:
-        inserted = await conn.fetchval(_INSERT_APPOINTMENT, *_insert_args(new, point, now))
-    except asyncpg.UniqueViolationError as exc:
-        raise _unique_error(exc) from None
-    return inserted is not None
+    shows every hold committed before we got the lock. A refusal is no error (ON CONFLICT DO NOTHING), so
+    no savepoint is needed (two round trips fewer) and nothing of the customer reaches the server's log;
+    the point stays locked until our transaction ends, which only makes other writers wait for a point they
+    could not book either. False: the point is taken; AlreadyBookedError, ReferenceTakenError."""
+    for _ in range(3):
+        if await conn.fetchval(_INSERT_APPOINTMENT, *_insert_args(new, point, now)) is not None:
+            return True
+        refusal = await conn.fetchval(
+            _WHY_NOT_INSERTED,
+            new.location_id,
+            new.group_id,
+            point,
+            new.start,
+            new.end,
+            now,
+            new.email_key,
+            new.customer_number_key,
+            new.household_number_key,
+            new.reference,
+        )
+        if refusal == "point":
+            return False
+        if refusal == "reference":
+            raise ReferenceTakenError
+        if refusal is not None:
+            raise already_booked(refusal)
+        # What refused the row is gone again (cancelled, or rolled back): the insert once more.
+    raise RuntimeError("the appointment's insert was refused for a reason not found")
 
 
 # The first of the given points whose lock nobody holds, locked (in the given order; the scan stops at the
@@ -311,19 +359,26 @@ async def insert_appointment_without_waiting(
     return None, skipped
 
 
+def already_booked(which: str) -> AlreadyBookedError:
+    """R5, R47: the customer has a pending appointment under this key (`email`, `customer_number`,
+    `household_number`). Never the address or number itself: the message goes to the client and maybe
+    into a log."""
+    return AlreadyBookedError(
+        "There is already a booked appointment for this customer. It has to take place, pass or be"
+        " cancelled before a new one can be booked.",
+        details=[{"field": f"customer.{which}", "message": "has a pending appointment"}],
+    )
+
+
 def _unique_error(exc: asyncpg.UniqueViolationError) -> Exception:
+    """A unique violation the database raised after all (a race the checks before it could not see)."""
     constraint = getattr(exc, "constraint_name", None) or ""
     if constraint == "appointments_reference_key":
         return ReferenceTakenError()
     which = _ONE_PER_CUSTOMER.get(constraint)
     if which is None:
         return RuntimeError(f"unexpected unique violation: {constraint}")
-    # Never the address or number itself: the message goes to the client and maybe into a log.
-    return AlreadyBookedError(
-        "There is already a booked appointment for this customer. It has to take place, pass or be"
-        " cancelled before a new one can be booked.",
-        details=[{"field": f"customer.{which}", "message": "has a pending appointment"}],
-    )
+    return already_booked(which)
 
 
 _INSERT_HOLD = """

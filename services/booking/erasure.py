@@ -45,7 +45,7 @@ from shared.errors import ForbiddenError, NotFoundError
 from shared.events.catalog import Mode
 from shared.events.waiting_list import EndReason, WaitingPersonalDataErasedV1, WaitingWithdrawnV1, WishStatus
 from shared.identity import IdentityKind, Role, StaffIdentity
-from shared.outbox import add_event
+from shared.outbox import add_event, delete_published_about
 
 log = structlog.get_logger(__name__)
 
@@ -158,4 +158,6 @@ async def erase_wishes(conn: asyncpg.Connection, deps: Deps, wishes: list[Wish],
             clock=deps.clock,
         )
     waiting_list.WISHES.labels("personal_data_erased").inc(len(erased))
+    # The wishes' events still in the outbox (their page links' tokens among them) go with them.
+    await delete_published_about(conn, "wish", list(erased))
     return len(erased)

@@ -3,12 +3,16 @@
 Booking owns the appointments, so it erases its own copy: this many days (`OTV_RETENTION_DAYS`, the
 setting every service shares) after an appointment's end, the customer's name, address, numbers, the
 keys of the one-appointment rule, the cancellation reason and the client network are erased, and the
-manage link stops working (its token hash is replaced). What stays (location, group, concern, times,
-status, channel, reference) identifies nobody. The staff work's free text goes as well: the outcome's
+manage link stops working (its token hash is replaced). The reference (in every mail the customer has)
+is replaced by a random one, so that it leads nobody to the file, and of the interpreter only that one
+was needed stays (`INTERPRETER_ERASED`), not the language. What stays (location, group, concern, times,
+status, channel) identifies nobody. The staff work's free text goes as well: the outcome's
 note, callback tickets' notes and results, call attempts' notes, and history details other than ids,
 places, times and outcomes. Waiting-list wishes that ended that long ago lose their contact data
-(`waiting_list.erase_personal_data`). The events it published about such appointments leave
-the outbox, and dead letters of that age go too.
+(`waiting_list.erase_personal_data`). The events it published about such appointments and wishes leave
+the outbox with them, also those written after the end (an outcome recorded weeks later); any other
+published event left the outbox after `OTV_OUTBOX_KEEP_PUBLISHED_HOURS` (`shared.outbox`), and dead
+letters of the retention period's age go too.
 
 For each erased appointment it publishes `appointment.personal_data_erased`, so that the notifier and
 reporting erase their copies at once; and one `retention.run_completed` per run with the counts, which
@@ -31,19 +35,26 @@ from services.booking import waiting_list
 from shared import retention
 from shared.clock import Clock
 from shared.config import CommonSettings
+from shared.events.appointment import INTERPRETER_ERASED
 from shared.events.retention import AppointmentPersonalDataErasedV1, RetentionRunCompletedV1
-from shared.outbox import add_event
+from shared.outbox import add_event, delete_published_about
 
 BATCH = 2000  # appointments per transaction; the next run takes the rest
+ERASED_REFERENCE_PREFIX = "GELOESCHT-"  # an erased appointment's reference: this and 32 random hex digits
 
 
 # What an erased appointment keeps of its customer: nothing. The manage link of an erased appointment must
-# lead nowhere (R41): no token matches a hash of a random value.
+# lead nowhere (R41): no token matches a hash of a random value. Nor does the reference: a random one of
+# another shape than the references handed out (so unique, and never one a customer could read out), as
+# migration 012 gave the appointments erased before.
 ERASE_CUSTOMER = (
     "first_name = '', last_name = '', email = '', phone = NULL, customer_number = NULL,"
     " household_number = NULL, email_key = NULL, customer_number_key = NULL, household_number_key = NULL,"
     " cancel_reason = NULL, client_network = NULL,"
-    " manage_token_hash = sha256(convert_to(gen_random_uuid()::text, 'UTF8'))"
+    " manage_token_hash = sha256(convert_to(gen_random_uuid()::text, 'UTF8')),"
+    f" reference = '{ERASED_REFERENCE_PREFIX}' || upper(replace(gen_random_uuid()::text, '-', '')),"
+    " interpreter_language = CASE WHEN interpreter_language IS NULL THEN NULL"
+    f" ELSE '{INTERPRETER_ERASED}' END"
 )
 
 
@@ -61,6 +72,8 @@ async def _erase(
     )
     for row in erased:
         await _published(conn, row["id"], started, clock)
+    # Their events still in the outbox, also those written after the end (an outcome recorded late).
+    await delete_published_about(conn, "appointment", [row["id"] for row in erased])
     staff_notes = await _erase_staff_work(conn, "a.end_at < $1", cutoff)
     wishes = await waiting_list.erase_personal_data(conn, cutoff, started, clock)
     return {"appointments_erased": len(erased), "staff_notes_erased": staff_notes, "wishes_erased": wishes}
@@ -96,6 +109,7 @@ async def erase_appointment(
     if erased is None:
         return None
     await _published(conn, appointment_id, now, clock)
+    await delete_published_about(conn, "appointment", [appointment_id])
     return ErasedAppointment(email_key=erased["email_key"], staff_notes=notes)
 
 

@@ -120,9 +120,12 @@ async def change_contact(
     now: datetime,
 ) -> StaffRow:
     """Correct the customer's contact data. The key of the one-appointment rule changes with the address
-    (`token_hash` is given then: a new manage token), so the partial unique index decides (I2):
-    AlreadyBookedError when the new address has another pending appointment. A correction of the name or
-    the phone number alone keeps the key the booking was made with (not one from today's allow-list)."""
+    (`token_hash` is given then: a new manage token): AlreadyBookedError when the new address has another
+    pending appointment (I2). The update itself leaves a pending appointment's row alone then, without an
+    ERROR (whose DETAIL, the address, would go into the database server's log, R34); the partial unique
+    index stays the last word for a booking under that address committed in the same moment. A correction
+    of the name or the phone number alone keeps the key the booking was made with (not one from today's
+    allow-list)."""
     try:
         row = await conn.fetchrow(
             "UPDATE appointments SET first_name = $2, last_name = $3, email = $4, phone = $5,"  # noqa: S608 -- fixed columns
@@ -130,6 +133,8 @@ async def change_contact(
             " manage_token_hash = coalesce($7, manage_token_hash),"
             " link_renewed_at = CASE WHEN $7::bytea IS NULL THEN link_renewed_at ELSE $8 END,"
             " updated_at = $8, revision = revision + 1 WHERE id = $1"
+            " AND NOT (status = 'booked' AND $7::bytea IS NOT NULL AND $6::text IS NOT NULL AND EXISTS ("
+            "   SELECT 1 FROM appointments o WHERE o.status = 'booked' AND o.email_key = $6 AND o.id <> $1))"
             f" RETURNING {db._COLUMNS}, {_EXTRA}",
             appointment_id,
             first_name,
@@ -142,6 +147,8 @@ async def change_contact(
         )
     except asyncpg.UniqueViolationError as exc:
         raise db._unique_error(exc) from None
+    if row is None:  # the appointment exists (the caller holds its lock): the guard above refused
+        raise db.already_booked("email")
     return _row(row)
 
 

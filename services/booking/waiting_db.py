@@ -34,12 +34,6 @@ _OFFER_COLUMNS = """
 id, wish_id, status, location_id, group_id, service_point, start_at, end_at, evening, expires_at, offered_at
 """
 
-_KEY_FIELDS = {
-    "wishes_one_active_per_email": "email",
-    "wishes_one_active_per_customer_number": "customer_number",
-    "wishes_one_active_per_household_number": "household_number",
-}
-
 
 def _wish(row: asyncpg.Record) -> Wish:
     return Wish(
@@ -161,55 +155,84 @@ INSERT INTO wishes (
     concern_name, sensitive, registered_at, updated_at
 ) VALUES ($1, $2, 'pending_opt_in', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
           $19, $20, $21, $22, $23, $24, $25, $26, $27, $27)
+ON CONFLICT DO NOTHING  -- the unique indexes refuse without an ERROR (its DETAIL, in the server's log,
+                        -- would name the address or number, R34); `_WHY_NO_WISH` says which
 RETURNING {_WISH_COLUMNS}
 """  # noqa: S608 -- a fixed column list, no input
 
+# Why the insert above wrote no row, asked right after it (a statement of its own: it sees what the insert
+# waited for and found): an active wish of the customer under one of the keys, the reference; NULL when
+# nothing refuses it any more.
+_WHY_NO_WISH = """
+SELECT CASE
+    WHEN EXISTS (SELECT 1 FROM wishes WHERE status IN ('pending_opt_in', 'waiting', 'offered')
+                 AND email_key = $1) THEN 'email'
+    WHEN EXISTS (SELECT 1 FROM wishes WHERE status IN ('pending_opt_in', 'waiting', 'offered')
+                 AND customer_number_key = $2) THEN 'customer_number'
+    WHEN EXISTS (SELECT 1 FROM wishes WHERE status IN ('pending_opt_in', 'waiting', 'offered')
+                 AND household_number_key = $3) THEN 'household_number'
+    WHEN EXISTS (SELECT 1 FROM wishes WHERE reference = $4) THEN 'reference'
+END
+"""
+
 
 async def insert_wish(conn: asyncpg.Connection, values: dict[str, Any]) -> Wish:
-    try:
-        async with conn.transaction():
-            row = await conn.fetchrow(
-                _INSERT_WISH,
-                values["id"],
-                values["reference"],
-                values["location_id"],
-                values["group_id"],
-                values["concern_id"],
-                values["mode"],
-                values["weekdays"],
-                values["earliest"],
-                values["latest"],
-                values["latest_date"],
-                values["evening_declared"],
-                values["language"],
-                values["first_name"],
-                values["last_name"],
-                values["email"],
-                values["phone"],
-                values["customer_number"],
-                values["household_number"],
-                values["email_key"],
-                values["customer_number_key"],
-                values["household_number_key"],
-                values["token_hash"],
-                values["location_name"],
-                values["location_address"],
-                values["concern_name"],
-                values["sensitive"],
-                values["registered_at"],
+    """The new wish; AlreadyWaitingError when the customer has an active one (one per key, by the partial
+    unique indexes), ReferenceTakenError when the random reference exists."""
+    args = [values[name] for name in _WISH_VALUES]
+    for _ in range(3):
+        row = await conn.fetchrow(_INSERT_WISH, *args)
+        if row is not None:
+            return _wish(row)
+        refusal = await conn.fetchval(
+            _WHY_NO_WISH,
+            values["email_key"],
+            values["customer_number_key"],
+            values["household_number_key"],
+            values["reference"],
+        )
+        if refusal == "reference":
+            raise ReferenceTakenError
+        if refusal is not None:
+            raise AlreadyWaitingError(
+                "This customer is already on the waiting list. Withdraw that wish first (link in its"
+                " e-mails).",
+                details=[{"field": f"customer.{refusal}", "message": "is already on the waiting list"}],
             )
-    except asyncpg.UniqueViolationError as exc:
-        constraint = getattr(exc, "constraint_name", None) or ""
-        if constraint == "wishes_reference_key":
-            raise ReferenceTakenError from None
-        which = _KEY_FIELDS.get(constraint)
-        if which is None:
-            raise RuntimeError(f"unexpected unique violation: {constraint}") from None
-        raise AlreadyWaitingError(
-            "This customer is already on the waiting list. Withdraw that wish first (link in its e-mails).",
-            details=[{"field": f"customer.{which}", "message": "is already on the waiting list"}],
-        ) from None
-    return _wish(row)
+        # The wish that refused it ended meanwhile (or rolled back): the insert once more.
+    raise RuntimeError("the wish's insert was refused for a reason not found")
+
+
+# The insert's parameters $1 to $27, in order.
+_WISH_VALUES = (
+    "id",
+    "reference",
+    "location_id",
+    "group_id",
+    "concern_id",
+    "mode",
+    "weekdays",
+    "earliest",
+    "latest",
+    "latest_date",
+    "evening_declared",
+    "language",
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "customer_number",
+    "household_number",
+    "email_key",
+    "customer_number_key",
+    "household_number_key",
+    "token_hash",
+    "location_name",
+    "location_address",
+    "concern_name",
+    "sensitive",
+    "registered_at",
+)
 
 
 # --- one wish -----------------------------------------------------------------------------------------

@@ -91,7 +91,7 @@ from shared.events.waiting_list import (
     WishStatus,
 )
 from shared.languages import nearest_built_in
-from shared.outbox import add_event
+from shared.outbox import add_event, delete_published_about
 
 log = structlog.get_logger(__name__)
 
@@ -758,6 +758,7 @@ async def erase_personal_data(conn: asyncpg.Connection, cutoff: datetime, now: d
             conn, WaitingPersonalDataErasedV1(wish_id=wish_id, erased_at=now), producer=PRODUCER, clock=clock
         )
     WISHES.labels("personal_data_erased").inc(len(erased))
+    await delete_published_about(conn, "wish", erased)
     await conn.execute("DELETE FROM waiting_freed WHERE done_at < $1", cutoff)
     await conn.execute("DELETE FROM waiting_catalog_changes WHERE done_at < $1", cutoff)
     return len(erased)

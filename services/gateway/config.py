@@ -113,8 +113,10 @@ class Settings(CommonSettings):
     demo_password: str = "otv-demo"  # noqa: S105 -- the documented demo password, for demo data only
 
     # Integrations (issue 12, R50): the consumer `gateway.integrations` and the webhook sender (off: only
-    # the API). Webhook targets must be https with public addresses; plain http to 127.0.0.1 only where
-    # `webhook_allow_loopback` is on (development and tests, never production).
+    # the API). Off, the consumer's queues are removed with what they hold (by the gateway at its start, and
+    # by the set-up's `python -m shared.topology` where it sees the setting too), so that no queue collects
+    # appointment events nobody reads (R34). Webhook targets must be https with public addresses; plain
+    # http to 127.0.0.1 only where `webhook_allow_loopback` is on (development and tests, never production).
     integrations: bool = True
     webhook_allow_loopback: bool = False  # ... never in production
     # Seconds a receiver may take to answer. A round of POSTs runs inside the transaction that holds its

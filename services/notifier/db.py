@@ -125,11 +125,13 @@ async def delete_erasure_marks_before(conn: asyncpg.Connection, cutoff: datetime
 
 async def erase_personal_data(conn: asyncpg.Connection, appointment_id: uuid.UUID, now: datetime) -> int:
     """The owner erased the appointment's personal data (R34, or a request under Art. 17 GDPR): so do
-    we, and what was still to be sent is not sent any more (a reminder, a manage link that would lead
+    we: address, content and the address's keyed hash of every mail, and the suppressions a refusal of
+    them left; what was still to be sent is not sent any more (a reminder, a manage link that would lead
     nowhere). Except: the cancellation (staff cancel, then erase on the customer's request: the customer
     must still learn that the appointment is off), and a mail a sender is delivering at this moment
     (taking it away would record a delivered mail as cancelled). Their end wipes them, as every mail's
-    end does (FINISH), at the latest when they give up.
+    end does (FINISH, which takes the hash too once the appointment is erased), at the latest when they
+    give up.
 
     Without a copy yet (the appointment's events come later: a replayed dead letter, a backlog out of
     order) a marker keeps the erasure for them (`take_erasure_mark`)."""
@@ -148,12 +150,25 @@ async def erase_personal_data(conn: asyncpg.Connection, appointment_id: uuid.UUI
         )
     result: str = await conn.execute(
         "UPDATE mails SET status = CASE WHEN status = 'pending' THEN 'cancelled' ELSE status END,"
-        " finished_at = coalesce(finished_at, $2), recipient = NULL, payload = NULL,"
+        " finished_at = coalesce(finished_at, $2), recipient = NULL, payload = NULL, recipient_hash = '',"
         " claim_token = NULL, claimed_until = NULL"
-        " WHERE appointment_id = $1 AND (recipient IS NOT NULL OR payload IS NOT NULL)"
+        " WHERE appointment_id = $1"
+        " AND (recipient IS NOT NULL OR payload IS NOT NULL OR recipient_hash <> '')"
         " AND NOT (status = 'pending' AND (kind = 'cancellation' OR coalesce(claimed_until > $2, false)))",
         appointment_id,
         now,
+    )
+    await delete_suppressions_of(conn, appointment_id)
+    return int(result.split()[-1])
+
+
+async def delete_suppressions_of(conn: asyncpg.Connection, appointment_id: uuid.UUID) -> int:
+    """An erasure (R34): the suppressions a refusal of the appointment's (or wish's) mails left. The keyed
+    hash of the address beside the refused mail ties the address to the appointment. A later refusal of
+    the address suppresses it again."""
+    result: str = await conn.execute(
+        "DELETE FROM suppressions WHERE mail_id IN (SELECT id FROM mails WHERE appointment_id = $1)",
+        appointment_id,
     )
     return int(result.split()[-1])
 
@@ -308,9 +323,16 @@ async def add_suppression(
     conn: asyncpg.Connection, recipient_hash: str, reason: str, mail_id: uuid.UUID, now: datetime
 ) -> None:
     """An address the receiving server refused for good; a new refusal renews it. The retention run
-    lifts it after the retention period (the hash is personal data too, and a mailbox may come back)."""
+    lifts it after the retention period (the hash is personal data too, and a mailbox may come back).
+    None for the last mail of an appointment or wish whose data were erased meanwhile (a cancellation, a
+    mail in a sender's hands): the erasure leaves no suppression (`delete_suppressions_of`)."""
     await conn.execute(
-        "INSERT INTO suppressions (recipient_hash, reason, mail_id, created_at) VALUES ($1, $2, $3, $4)"
+        "INSERT INTO suppressions (recipient_hash, reason, mail_id, created_at) SELECT $1, $2, $3, $4"
+        " FROM mails m WHERE m.id = $3 AND NOT EXISTS (SELECT 1 FROM appointments a"
+        "   WHERE a.id = m.appointment_id AND a.erased_at IS NOT NULL)"
+        " AND NOT EXISTS (SELECT 1 FROM erased_appointments e WHERE e.id = m.appointment_id)"
+        " AND NOT EXISTS (SELECT 1 FROM waiting_wishes w"
+        "   WHERE w.id = m.appointment_id AND w.erased_at IS NOT NULL)"
         " ON CONFLICT (recipient_hash) DO UPDATE SET reason = EXCLUDED.reason, mail_id = EXCLUDED.mail_id,"
         " created_at = EXCLUDED.created_at",
         recipient_hash,
@@ -329,7 +351,13 @@ async def remove_suppression(conn: asyncpg.Connection, recipient_hash: str) -> b
 FINISH = (
     "UPDATE mails SET status = $3::text, finished_at = $4,"
     " sent_at = CASE WHEN $3::text = 'sent' THEN $4::timestamptz END, last_error = $5,"
-    " recipient = NULL, payload = NULL, claim_token = NULL, claimed_until = NULL"
+    " recipient = NULL, payload = NULL, claim_token = NULL, claimed_until = NULL,"
+    # The end of a mail the erasure left to go out (a cancellation, one in a sender's hands): the keyed
+    # hash goes too, which the erasure left for the suppression check of its sending (R34).
+    " recipient_hash = CASE WHEN EXISTS (SELECT 1 FROM appointments a"
+    "   WHERE a.id = mails.appointment_id AND a.erased_at IS NOT NULL)"
+    "   OR EXISTS (SELECT 1 FROM erased_appointments e WHERE e.id = mails.appointment_id)"
+    "   THEN '' ELSE recipient_hash END"
     " WHERE id = $1 AND claim_token = $2 RETURNING true"
 )
 

@@ -25,6 +25,7 @@ from services.notifier.domain import (
     supersedes_mails_in_delivery,
 )
 from shared.clock import Clock
+from shared.erasure import erase_dead_letters
 from shared.events import Envelope
 from shared.events.appointment import (
     AppointmentCancelledV1,
@@ -210,4 +211,11 @@ async def erase_personal_data(
     conn: asyncpg.Connection, envelope: Envelope, data: AppointmentPersonalDataErasedV1, *, clock: Clock
 ) -> None:
     erased = await db.erase_personal_data(conn, data.appointment_id, clock.now())
-    log.info("mail_personal_data_erased", appointment_id=str(data.appointment_id), mails=erased)
+    # The appointment's events among the dead letters keep no personal data either (R34).
+    dead_letters = await erase_dead_letters(conn, data.appointment_id, clock.now())
+    log.info(
+        "mail_personal_data_erased",
+        appointment_id=str(data.appointment_id),
+        mails=erased,
+        dead_letters=dead_letters,
+    )

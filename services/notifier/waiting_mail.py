@@ -34,6 +34,7 @@ from services.notifier.config import Settings
 from services.notifier.domain import address_hash
 from shared.clock import Clock
 from shared.consumer import Handler
+from shared.erasure import erase_dead_letters
 from shared.events import Envelope
 from shared.events.mail import MailKind
 from shared.events.waiting_list import (
@@ -201,7 +202,8 @@ async def erase_wish(conn: asyncpg.Connection, wish_id: uuid.UUID, now: datetime
     A mail a sender is delivering at this moment stays with that sender (as in the appointment's
     erasure): taking it away would record a delivered mail as cancelled and never publish `mail.sent`.
     Its data are wiped all the same (the sender has its copy), and it is marked superseded, so that a
-    failed attempt cancels it instead of trying again, and a sender taking it over sends nothing."""
+    failed attempt cancels it instead of trying again, and a sender taking it over sends nothing. The
+    wish's events among the dead letters keep no personal data either."""
     await conn.execute(
         "INSERT INTO waiting_wishes (id, revision, page_url, updated_at, erased_at)"
         " VALUES ($1, 0, NULL, $2, $2)"
@@ -225,6 +227,8 @@ async def erase_wish(conn: asyncpg.Connection, wish_id: uuid.UUID, now: datetime
         wish_id,
         now,
     )
+    await db.delete_suppressions_of(conn, wish_id)
+    await erase_dead_letters(conn, wish_id, now)
 
 
 # -- rendering -----------------------------------------------------------------------------------------

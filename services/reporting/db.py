@@ -8,7 +8,7 @@ from typing import Any
 
 import asyncpg
 
-from services.reporting.domain import PERSONAL_COLUMNS
+from services.reporting.domain import ANONYMISED_INTERPRETER, PERSONAL_COLUMNS
 
 Row = Any  # asyncpg.Record: asyncpg ships no types
 
@@ -198,7 +198,7 @@ async def record_transfer(conn: asyncpg.Connection, appointment_id: Any, from_lo
     )
 
 
-_ERASE = ", ".join(f"{c} = NULL" for c in PERSONAL_COLUMNS)
+_ERASE = ", ".join([*(f"{c} = NULL" for c in PERSONAL_COLUMNS), ANONYMISED_INTERPRETER])
 
 
 async def appointment_day(conn: asyncpg.Connection, appointment_id: Any) -> tuple[str, date] | None:

@@ -13,6 +13,7 @@ from typing import Any
 from shared.calendar import is_public_holiday
 from shared.clock import BERLIN
 from shared.errors import OTVError, ValidationError
+from shared.events.appointment import INTERPRETER_ERASED
 from shared.events.catalog import LocationConfiguredV1
 from shared.labels import CHANNELS_DE, MODES_DE, OUTCOMES_DE, language_de
 
@@ -29,6 +30,20 @@ PERSONAL_COLUMNS = (
     "email_domain",
     "client_network",
 )
+
+# Of the interpreter an anonymised row keeps that one was needed (the statistics count it, R26), not the
+# language (personal data: it may tell where the customer comes from). Kept in step with migration 011.
+ANONYMISED_INTERPRETER = (
+    f"interpreter_language = CASE WHEN interpreter_language IS NULL THEN NULL ELSE '{INTERPRETER_ERASED}' END"
+)
+
+
+def anonymise_values(values: dict[str, Any]) -> None:
+    """A snapshot's values for an anonymised row: no personal data (R34, I6)."""
+    values.update(dict.fromkeys(PERSONAL_COLUMNS))
+    if values.get("interpreter_language") is not None:
+        values["interpreter_language"] = INTERPRETER_ERASED
+
 
 STATUS_LABELS = {
     "booked": "gebucht",

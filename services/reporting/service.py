@@ -16,9 +16,9 @@ import structlog
 from services.reporting import db
 from services.reporting.config import Settings
 from services.reporting.domain import (
-    PERSONAL_COLUMNS,
     DayListRow,
     GoneError,
+    anonymise_values,
     berlin_day,
     concern_names,
     customer_key,
@@ -37,6 +37,7 @@ from services.reporting.models import DayListInfo
 from services.reporting.workbooks import build_day_list
 from shared.calendar import DAY_LIST_HORIZON
 from shared.clock import Clock
+from shared.erasure import erase_dead_letters
 from shared.errors import NotFoundError, ValidationError
 from shared.events import Envelope, EventData
 from shared.events.appointment import AppointmentSnapshot
@@ -124,7 +125,7 @@ async def apply_appointment_event(
     expired = snapshot.end < now - timedelta(days=settings.retention_days)
     values = _snapshot_values(snapshot, settings.pseudonym_secret)
     if expired:
-        values.update(dict.fromkeys(PERSONAL_COLUMNS))
+        anonymise_values(values)
     touched = {(values["location_id"], values["day"])}
 
     newest = await db.insert_appointment(
@@ -147,7 +148,7 @@ async def apply_appointment_event(
         if snapshot.revision > existing["revision"]:
             newest = True
             if anonymised:
-                values.update(dict.fromkeys(PERSONAL_COLUMNS))
+                anonymise_values(values)
             await db.update_appointment(conn, snapshot.id, values, now)
             touched.add((existing["location_id"], existing["day"]))
             if expired and existing["anonymised_at"] is None:
@@ -231,6 +232,7 @@ async def apply_personal_data_erased(
     appointment whose day is still ahead: cancelled rows stay in the list, struck through). Without a copy
     yet (its events come later, or out of order), a marker keeps the erasure for the events to come."""
     await db.serialise_erasure(conn, data.appointment_id)
+    await erase_dead_letters(conn, data.appointment_id, clock.now())  # they hold whole events
     day = await db.appointment_day(conn, data.appointment_id)
     await db.anonymise_appointment(conn, data.appointment_id, clock.now())
     if day is not None:

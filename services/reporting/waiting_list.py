@@ -17,8 +17,9 @@ import asyncpg
 
 from shared.clock import BERLIN
 from shared.consumer import Handler
+from shared.erasure import erase_dead_letters
 from shared.events import Envelope
-from shared.events.waiting_list import WISH_EVENTS, EndReason
+from shared.events.waiting_list import WISH_EVENTS, EndReason, WaitingPersonalDataErasedV1
 
 
 def counted_as(event_type: str, data: Any) -> tuple[str, ...]:
@@ -53,4 +54,14 @@ async def count_waiting_event(conn: asyncpg.Connection, envelope: Envelope, data
         )
 
 
-HANDLERS: dict[str, Handler] = {model.event_type: count_waiting_event for model in WISH_EVENTS}
+async def erase_wish(conn: asyncpg.Connection, envelope: Envelope, data: Any) -> None:
+    """Booking erased a wish's personal data (R34, Art. 17 GDPR). The figures hold none; the wish's events
+    among the dead letters (whole events: name, address, the page link's token) do, and lose them."""
+    assert isinstance(data, WaitingPersonalDataErasedV1)  # noqa: S101 -- the registry's model
+    await erase_dead_letters(conn, data.wish_id, envelope.occurred_at)
+
+
+HANDLERS: dict[str, Handler] = {
+    **{model.event_type: count_waiting_event for model in WISH_EVENTS},
+    WaitingPersonalDataErasedV1.event_type: erase_wish,
+}

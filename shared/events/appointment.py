@@ -44,6 +44,12 @@ class Language(StrEnum):
     EN = "en"
 
 
+# What an erased or anonymised appointment keeps of its interpreter (R26, R34): that one was needed, for the
+# statistics, not the language (which may tell where the customer comes from). Booking writes it at the
+# erasure, so that the events after it carry it; reporting writes it at its own anonymisation.
+INTERPRETER_ERASED = "erforderlich"
+
+
 class _Part(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 

@@ -104,6 +104,32 @@ async def test_a_key_without_scope_for_a_location_never_sees_its_events_in_the_f
     assert {e["data"]["appointment"]["location_id"] for e in rec.received.values()} == {"nord"}
 
 
+@pytest.mark.req("R34")
+@pytest.mark.req("R50")
+async def test_the_feed_keeps_no_manage_token_not_even_for_a_key_with_personal_data(
+    make_env: EnvFactory, integration_db: asyncpg.Pool
+) -> None:
+    """The token lets whoever holds it cancel or move the appointment; the gateway never hands it out, so
+    it does not keep it either: a copy of the gateway's schema holds no working manage link."""
+    env = await make_env()
+    admin = await env.account("feed-admin", (Role.ADMIN, "*"))
+    personal = await key(admin, ["*"], ["events:read", "events:personal"])
+    appointment = uuid.uuid4()
+    await env.publish(booked(appointment))
+    await env.publish(cancelled(appointment, 2))
+
+    async def stored() -> bool:
+        return len((await page(env, personal))["events"]) == 2
+
+    await wait_for(stored, timeout=15, what="the events in the feed")
+    rows = await integration_db.fetch("SELECT envelope::text AS text FROM event_feed")
+    assert rows and not [r for r in rows if "token=" in r["text"]]
+    # What the key may read is all there: the customer, and the page without the token.
+    first = (await page(env, personal))["events"][0]["data"]["appointment"]
+    assert first["customer"]["last_name"] == "Mustermann"
+    assert first["manage_url"] == f"https://termine.example/manage/{appointment}"
+
+
 @pytest.mark.req("R50")
 @pytest.mark.req("R43")
 async def test_a_language_added_as_content_reaches_the_feed_only_with_personal_data(

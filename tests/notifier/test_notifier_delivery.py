@@ -268,8 +268,10 @@ async def _confirmed(
 
 
 async def _wiped(pool: asyncpg.Pool, appointment_id: Any) -> bool:
+    """Nothing of the customer on the appointment's mails: no address, no content, and not the keyed hash of
+    the address either (with the hash key it confirms that an address had this appointment)."""
     rows = await mail_rows(pool, appointment_id)
-    return all(r["recipient"] is None and r["payload"] is None for r in rows)
+    return all((r["recipient"], r["payload"], r["recipient_hash"]) == (None, None, "") for r in rows)
 
 
 async def test_erasing_an_appointments_personal_data_cancels_its_pending_mail_and_wipes_it(
@@ -280,6 +282,30 @@ async def test_erasing_an_appointments_personal_data_cancels_its_pending_mail_an
     await publish(AppointmentPersonalDataErasedV1(appointment_id=snap.id, erased_at=SystemClock().now()))
     await wait_for(functools.partial(_wiped, pool, snap.id), what="the erasure")
     assert dict(await statuses(pool, snap.id)) == {"confirmation": "sent", "reminder": "cancelled"}
+
+
+@pytest.mark.req("R34")
+async def test_an_erasure_lifts_the_suppression_a_refusal_of_the_appointments_mail_left(
+    start_notifier: StartNotifier, publish: Publisher, sink: MailSink, clean_db: dict[str, asyncpg.Pool]
+) -> None:
+    """The suppression keeps the keyed hash of the address beside the mail that was refused: it ties the
+    address to the appointment, and goes with the appointment's other data at an erasure on request."""
+    await start_notifier()
+    pool = clean_db["notifier"]
+    snap, other = an_appointment(), an_appointment()
+    sink.reject_permanent = {snap.customer.email, other.customer.email}
+    await publish(booked(snap))
+    await publish(booked(other))
+
+    async def suppressed() -> bool:
+        return bool(await pool.fetchval("SELECT count(*) = 2 FROM suppressions"))
+
+    await wait_for(suppressed, what="both refusals suppressing their addresses")
+    await publish(AppointmentPersonalDataErasedV1(appointment_id=snap.id, erased_at=SystemClock().now()))
+    await wait_for(functools.partial(_wiped, pool, snap.id), what="the erasure")
+    kept = await pool.fetch("SELECT m.appointment_id FROM suppressions s JOIN mails m ON m.id = s.mail_id")
+    assert [r["appointment_id"] for r in kept] == [other.id]
+    assert await pool.fetchval("SELECT count(*) FROM suppressions") == 1
 
 
 @pytest.mark.req("R34")

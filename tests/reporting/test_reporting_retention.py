@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import io
 from datetime import timedelta
+from typing import Any
 
 import asyncpg
 import pytest
 from openpyxl import load_workbook
 
 from services.reporting import service
-from shared.events.appointment import AppointmentLinkRenewedV1, CancelledBy, Channel
+from shared.events.appointment import INTERPRETER_ERASED, AppointmentLinkRenewedV1, CancelledBy, Channel
 from shared.events.catalog import Mode
 from shared.events.retention import AppointmentPersonalDataErasedV1, RetentionRunCompletedV1
 from shared.events.staff_work import AppointmentOutcomeRecordedV1, Outcome
@@ -403,3 +404,53 @@ async def test_the_deletion_report_shows_the_runs_of_every_service(reporting: Re
     assert "Excel-Tageslisten mit Ablauf ihres Tages" in html
     on_request = next(row for row in html.split("<tr>") if "Löschung auf Antrag (Art. 17 DSGVO)" in row)
     assert "Termine (Personendaten gelöscht): 1" in on_request and "<td>-</td>" in on_request  # no cutoff
+
+
+@pytest.mark.req("R34")
+@pytest.mark.req("R26")
+async def test_an_anonymised_appointment_keeps_that_an_interpreter_was_needed_not_the_language(
+    reporting: Reporting,
+) -> None:
+    """The statistics count appointments with an interpreter (R26); which language it was is personal data
+    (the gateway strips it from every feed), and goes with the erasure, on request or on schedule."""
+    client = await reporting.start()
+    erased, expired = person(), person()
+    erased.interpreter_language = "Tigrinya (Eritrea)"
+    expired.interpreter_language = "Farsi, Dolmetscherin bestellt"
+    path = f"/api/v1/staff/statistics/report?from={DAY}&to={DAY}"
+    headers = identity_header(reporting.clock, Role.STATISTICS, "*")
+    await reporting.send((erased.booked(), erased.booked_at), (expired.booked(), expired.booked_at))
+    before = await (await client.get(path, headers=headers)).json()
+
+    await reporting.send(
+        (
+            AppointmentPersonalDataErasedV1(appointment_id=erased.id, erased_at=reporting.clock.now()),
+            reporting.clock.now(),
+        )
+    )
+    reporting.clock.set(expired.end + timedelta(days=29))
+    await service.run_retention(reporting.pool, reporting.settings, reporting.clock, force=True)
+    # A late event of the expired one brings the language back no more.
+    await reporting.send((expired.passed(), expired.end))
+
+    rows = await reporting.pool.fetch("SELECT interpreter_language, anonymised_at FROM appointments")
+    assert [(r["interpreter_language"], r["anonymised_at"] is not None) for r in rows] == [
+        (INTERPRETER_ERASED, True),
+        (INTERPRETER_ERASED, True),
+    ]
+    assert await places_holding(reporting.pool, ["Tigrinya", "Farsi"]) == []
+    headers = identity_header(reporting.clock, Role.STATISTICS, "*")  # signed at the later "now"
+    after = await (await client.get(path, headers=headers)).json()
+    assert _interpreters(after) == _interpreters(before) and _interpreters(before)[0] == 2
+
+
+def _interpreters(report: Any) -> list[int]:
+    """Every count of appointments with an interpreter in the statistics report, in order."""
+    if isinstance(report, dict):
+        own = [report["interpreter"]] if isinstance(report.get("interpreter"), int) else []
+        return own + [
+            n for key, value in report.items() if key != "interpreter" for n in _interpreters(value)
+        ]
+    if isinstance(report, list):
+        return [n for value in report for n in _interpreters(value)]
+    return []

@@ -5,6 +5,8 @@ new manage link (R41), the change and its event commit together (I3)."""
 
 from __future__ import annotations
 
+import hashlib
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -12,11 +14,14 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 
+from services.booking import staff_db
+from services.booking.domain import AlreadyBookedError
 from shared.clock import ManualClock
 from shared.config import CommonSettings
 from shared.identity import HEADER, Grant, IdentityKind, Role, StaffIdentity, sign
 from tests.booking import factory
 from tests.booking.conftest import allow
+from tests.server_log import server_log_during
 from tests.staff_work.conftest import HERE, Staff, book, events
 
 TUESDAY = "2026-03-03"
@@ -259,3 +264,50 @@ async def test_a_callback_is_promised_once_a_number_was_added(
     assert promised.status == 200, await promised.text()
     assert (await promised.json())["callback"]["team"]
     assert len(await events(pool, "callback.created")) == 1
+
+
+@pytest.mark.req("R5")
+@pytest.mark.req("R34")
+async def test_a_refused_address_correction_writes_no_address_into_the_database_server_log(
+    client: TestClient[Any, Any], manager: Staff, pool: asyncpg.Pool
+) -> None:
+    await book(client, TUESDAY, "08:00", email="belegt.vom.anderen@example.org")
+    appointment = await book(client, TUESDAY, "08:15")
+    answers: list[Any] = []
+
+    async def correct() -> None:
+        answers.append(await manager.post(_path(appointment), {"email": "Belegt.vom.Anderen@example.org"}))
+
+    logged = await server_log_during(pool, correct)
+    assert answers[0].status == 409 and (await answers[0].json())["error"]["code"] == "already_booked"
+    assert "belegt.vom.anderen" not in logged.lower()
+    assert (await _stored(pool, appointment["id"]))["revision"] == 1
+
+
+@pytest.mark.req("R5")
+async def test_the_database_refuses_the_corrected_address_without_an_error_in_the_transaction(
+    client: TestClient[Any, Any], pool: asyncpg.Pool, clock: ManualClock
+) -> None:
+    """An ERROR in the server ends the transaction and goes into its log: the refusal raises none."""
+    await book(client, TUESDAY, "08:00", email="belegt@example.org")
+    appointment = await book(client, TUESDAY, "08:15")
+    async with pool.acquire() as conn, conn.transaction():
+        with pytest.raises(AlreadyBookedError) as refused:
+            await staff_db.change_contact(
+                conn,
+                uuid.UUID(appointment["id"]),
+                first_name="Erika",
+                last_name="Mustermann",
+                email="belegt@example.org",
+                phone=None,
+                email_key="belegt@example.org",
+                token_hash=hashlib.sha256(b"new token").digest(),
+                now=clock.now(),
+            )
+        assert [d["field"] for d in refused.value.details] == ["customer.email"]
+        assert (
+            await conn.fetchval(
+                "SELECT revision FROM appointments WHERE id = $1", uuid.UUID(appointment["id"])
+            )
+            == 1
+        )

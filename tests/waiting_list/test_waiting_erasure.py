@@ -62,16 +62,22 @@ async def until(check: Any, seconds: float = 15) -> None:
             await asyncio.sleep(0.1)
 
 
-async def waiting_figures(reporting: asyncpg.Pool, booking: asyncpg.Pool) -> dict[str, int]:
-    """Reporting's waiting-list figures of this test's events (applied as its consumer would, rolled back)."""
-    rows = await booking.fetch("SELECT envelope FROM outbox WHERE type LIKE 'waiting.%' ORDER BY seq")
+async def waiting_events(booking: asyncpg.Pool) -> dict[str, Any]:
+    """The waiting-list events in booking's outbox now, by id (an erasure takes the wishes' events out of
+    the outbox: reporting got them through the broker before)."""
+    rows = await booking.fetch("SELECT id, envelope FROM outbox WHERE type LIKE 'waiting.%' ORDER BY seq")
+    return {str(row["id"]): row["envelope"] for row in rows}
+
+
+async def waiting_figures(reporting: asyncpg.Pool, events: dict[str, Any]) -> dict[str, int]:
+    """Reporting's waiting-list figures of these events (applied as its consumer would, rolled back)."""
     async with reporting.acquire() as conn:
         transaction = conn.transaction()
         await transaction.start()
         try:
             await conn.execute("DELETE FROM waiting_counts WHERE location_id = $1", factory.LOCATION)
-            for row in rows:
-                envelope = Envelope.model_validate(row["envelope"])
+            for raw in events.values():
+                envelope = Envelope.model_validate(raw)
                 handler = REPORTING_WAITING.get(envelope.type)
                 model = model_for(envelope.type, envelope.version)
                 if handler is not None and model is not None:
@@ -111,6 +117,7 @@ async def test_erasing_an_appointment_on_request_erases_the_same_persons_waiting
             return len(mails) == 2 and all(m["status"] == "pending" and m["attempts"] >= 1 for m in mails)
 
         await until(mails_held)
+        published = await waiting_events(waiting.pool)
         admin = identity(Role.LOCATION_ADMIN, factory.LOCATION)
         erased = await waiting.client.post(
             f"/api/v1/staff/appointments/{appointment['id']}/erase", headers=admin
@@ -148,7 +155,7 @@ async def test_erasing_an_appointment_on_request_erases_the_same_persons_waiting
         waiting.sink.fail_temporarily = False
 
     # The figures still count every wish: three registered, two withdrawn (one by the erasure).
-    figures = await waiting_figures(pools["reporting"], waiting.pool)
+    figures = await waiting_figures(pools["reporting"], {**published, **await waiting_events(waiting.pool)})
     assert (figures["registered"], figures["confirmed"], figures["withdrawn"]) == (3, 3, 2)
     # The deletion report counts the wishes with the appointment; twice is once.
     reports = await waiting.pool.fetch(
@@ -184,9 +191,23 @@ async def test_a_location_administrator_erases_one_wish_on_request_and_nobody_el
     assert unknown.status == 404
     assert await kept(waiting, wish_id) != []
 
+    async def outbox_holding(needle: str) -> list[str]:
+        rows = await waiting.pool.fetch(
+            "SELECT type, envelope::text AS text FROM outbox WHERE published_at IS NOT NULL"
+        )
+        return [r["type"] for r in rows if needle in r["text"]]
+
+    async def published() -> bool:
+        return bool(await waiting.pool.fetchval("SELECT count(*) = 0 FROM outbox WHERE published_at IS NULL"))
+
+    await until(published)
+    assert await outbox_holding(token) == ["waiting.registered"]
     erased = await waiting.client.post(path, headers=admin)
     assert erased.status == 200 and await erased.json() == {"erased": True}
     assert await kept(waiting, wish_id) == []
+    # Its published events went with it: the page link's token, the name and address (R34).
+    assert await outbox_holding(token) == []
+    assert await outbox_holding(wish_id) == []
     assert (await waiting.wish_row(wish_id))["status"] == "withdrawn"  # it waits no more
     gone = await waiting.client.get(f"/api/v1/waiting-list/{wish_id}", params={"token": token})
     assert gone.status == 404

@@ -16,6 +16,7 @@ from shared.events.catalog import AllowListChangedV1, Closure, GroupKind, GroupS
 from shared.identity import Grant, IdentityKind, Role, StaffIdentity, sign
 from tests.booking import factory
 from tests.booking.conftest import configure
+from tests.server_log import server_log_during
 from tests.waiting_list.conftest import (
     DEFAULT_START,
     NARROW,
@@ -356,3 +357,34 @@ async def test_personal_data_of_ended_wishes_are_erased_after_the_retention_peri
     assert row["email"] == "" and row["first_name"] == "" and row["customer_number"] is None
     gone = await waiting.client.get(f"/api/v1/waiting-list/{wish_id}", params={"token": token})
     assert gone.status == 404
+
+
+@pytest.mark.req("R5")
+@pytest.mark.req("R47")
+@pytest.mark.req("R34")
+async def test_a_refused_second_wish_writes_no_address_or_number_into_the_database_server_log(
+    waiting: Waiting,
+) -> None:
+    """The unique indexes refuse the second wish (I2 for the list) without an ERROR in the database
+    server, whose log would keep the DETAIL: the key's value, the customer's address or number."""
+    email = unique_email("einmal-warten")
+    number = factory.customer_number(uuid.uuid4().int % 999_999 + 1)
+    await waiting.joined_and_confirmed(email, customer={"customer_number": number})
+    refused: list[dict[str, Any]] = []
+
+    async def join_again() -> None:
+        refused.append(
+            await waiting.join(email.upper(), status=409, customer={"customer_number": "999D000001"})
+        )
+        refused.append(
+            await waiting.join(unique_email("other"), status=409, customer={"customer_number": number})
+        )
+
+    logged = await server_log_during(waiting.pool, join_again)
+    assert [r["error"]["code"] for r in refused] == ["already_waiting", "already_waiting"]
+    assert [r["error"]["details"][0]["field"] for r in refused] == [
+        "customer.email",
+        "customer.customer_number",
+    ]
+    assert email not in logged and number not in logged
+    assert await active(waiting, email) == ["waiting"]

@@ -8,9 +8,12 @@ retention job. The routes' authorisation rules are in `staff/rules.py` with ever
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 
+import structlog
 from aiohttp import web
 
 from services.gateway.config import Settings
@@ -19,7 +22,12 @@ from services.gateway.integrations.domain import RetryPolicy
 from services.gateway.integrations.keys import INTEGRATIONS, RESOLVER, WEBHOOK_HTTP
 from services.gateway.integrations.net import SystemResolver, webhook_session
 from shared.background import consumers_context, periodic_context, with_job_lock
+from shared.broker import connection_in_background
+from shared.topology import INTEGRATIONS as INTEGRATIONS_CONSUMER
+from shared.topology import remove_queues
 from shared.web import CLOCK, POOL, SETTINGS, broker_context
+
+log = structlog.get_logger(__name__)
 
 
 def setup_integrations(app: web.Application) -> None:
@@ -46,6 +54,7 @@ def setup_integrations(app: web.Application) -> None:
     # After the database pool (a cleanup context registered before this one).
     app.cleanup_ctx.append(start)
     if not settings.integrations:
+        app.cleanup_ctx.append(_remove_queues(settings))
         return
     app.cleanup_ctx.extend(
         [
@@ -58,6 +67,34 @@ def setup_integrations(app: web.Application) -> None:
             periodic_context("webhook-state", 60, _report_state),
         ]
     )
+
+
+def _remove_queues(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
+    """Integrations off: the consumer's queues go, with what they hold (R34), whatever declared them (an
+    earlier release, or a set-up that did not see the setting). In the background, once the broker answers;
+    the gateway serves meanwhile and needs no broker otherwise."""
+
+    async def remove() -> None:
+        connection, connecting = connection_in_background(settings)
+        try:
+            await connecting
+            await remove_queues(connection, INTEGRATIONS_CONSUMER, settings)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 -- best effort: tried again at the next start
+            log.warning("integration_queues_not_removed", error=type(exc).__name__)
+        finally:
+            with contextlib.suppress(Exception):
+                await connection.close()
+
+    async def ctx(_app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(remove(), name="remove-integration-queues")
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    return ctx
 
 
 def _sender(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:

@@ -41,6 +41,7 @@ from services.gateway.integrations.domain import (
 from services.gateway.integrations.net import Resolver, check_target
 from services.gateway.staff.service import Actor, audit
 from shared.clock import Clock
+from shared.erasure import erase_dead_letters
 from shared.errors import ConflictError, NotFoundError
 from shared.events import Envelope
 from shared.events.retention import AppointmentPersonalDataErasedV1
@@ -83,7 +84,9 @@ class Integrations:
 
 # --- the consumer's effect --------------------------------------------------------------------------
 async def store_event(conn: asyncpg.Connection, envelope: Envelope, now: datetime) -> None:
-    raw = envelope.model_dump(mode="json")
+    # Kept as consumed but for the manage link's token, which never leaves the gateway (`reduce_data`):
+    # a copy of the feed must not open, cancel or move anybody's appointment (R34, R41).
+    raw = reduce_envelope(envelope.model_dump(mode="json"), include_personal_data=True)
     placement = place(envelope.id, raw["data"])
     stored = await db.insert_feed_row(conn, raw, placement, now)
     if stored is None:
@@ -95,6 +98,8 @@ async def store_event(conn: asyncpg.Connection, envelope: Envelope, now: datetim
         # ones (a replayed dead letter, a backlog out of order) are stored without them.
         await db.mark_erased(conn, placement.order_key, now)
         await db.strip_personal_data(conn, placement.order_key)
+        # And the appointment's events among the consumer's dead letters (whole events, R34).
+        await erase_dead_letters(conn, uuid.UUID(str(envelope.data["appointment_id"])), now)
     else:
         reduced = reduce_envelope(raw, include_personal_data=False)
         if reduced != raw:
