@@ -338,13 +338,14 @@ async def check_form_token(request: web.Request, session: SessionInfo) -> None:
 
 async def json_body(request: web.Request) -> Any:
     """The request's JSON body (None when there is none or it is not JSON); aiohttp keeps the bytes, so
-    the handler and the forwarder read them again."""
+    the handler and the forwarder read them again. A body nested deeper than Python's json module reads
+    (RecursionError) counts as not JSON, like the services' pydantic refuses it."""
     if JSON_BODY in request:
         return request[JSON_BODY]
     raw = await request.read()
     try:
         data: Any = json.loads(raw) if raw else None
-    except ValueError:
+    except (ValueError, RecursionError):
         data = None
     request[JSON_BODY] = data
     return data
