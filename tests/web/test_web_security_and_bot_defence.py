@@ -173,6 +173,28 @@ async def test_abnormal_booking_traffic_must_solve_a_challenge_and_is_then_accep
 
 
 @pytest.mark.req("R39")
+async def test_a_solution_nested_too_deep_for_json_is_refused_like_a_wrong_one(stack: Stack) -> None:
+    """A solution is base64 JSON: one nested thousands of levels deep (it fits in a header) made Python's
+    json module raise RecursionError, a 500 for the very clients the challenge is for. It is no solution:
+    428 on the API, the check page again on the pages."""
+    client = await gateway_client(stack, bot_defence=True, bot_booking_soft=0, bot_challenge_cost=500)
+    try:
+        deep = base64.b64encode(b"[" * 5000 + b"]" * 5000).decode()
+        body = {"location_id": "mitte", "concern_id": "bescheid", "start": "2027-03-09T08:00:00+01:00"}
+        refused = await client.post("/api/v1/appointments", json=body, headers={ALTCHA_HEADER: deep})
+        assert refused.status == 428, await refused.text()
+        assert (await refused.json())["error"]["code"] == "challenge_required"
+        token = csrf_of(await (await client.get("/")).text())
+        page = await client.post(
+            "/challenge", data={"csrf_token": token, "next": "/", "altcha": deep}, allow_redirects=False
+        )
+        assert page.status == 428, await page.text()
+        assert page.content_type == "text/html"
+    finally:
+        await client.close()
+
+
+@pytest.mark.req("R39")
 async def test_the_check_page_leads_back_only_to_a_page_of_ours_whatever_its_next_field_holds(
     stack: Stack,
 ) -> None:
