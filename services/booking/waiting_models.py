@@ -11,6 +11,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 
 from services.booking.domain import reference_in
 from services.booking.models import ConcernRef, CustomerIn, CustomerOut, Id, LocationRef
+from shared.calendar import WallTime
 from shared.events.appointment import Language
 from shared.events.catalog import Mode
 from shared.events.waiting_list import WishStatus
@@ -30,8 +31,8 @@ class WishRequest(BaseModel):
     weekdays: Annotated[list[Weekday], Field(min_length=1, max_length=7)]
     # Times of day that suit (Berlin wall clock): a slot starts at or after `earliest` and ends at or
     # before `latest`; absent: any time.
-    earliest: time | None = None
-    latest: time | None = None
+    earliest: WallTime | None = None
+    latest: WallTime | None = None
     # The last day an appointment would still help (at most 8 weeks ahead).
     latest_date: date
     # R12: evening slots (until 18:00) only for people in work or in a measure.

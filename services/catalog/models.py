@@ -4,7 +4,6 @@ not validate becomes a 422 naming it (shared.web.parse_json / parse_query)."""
 from __future__ import annotations
 
 import re
-from datetime import date, time
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -16,6 +15,7 @@ from pydantic import (
     StringConstraints,
 )
 
+from shared.calendar import CalendarDay, WallTime
 from shared.events.catalog import GroupKind, Mode
 from shared.web import blank_is_none
 
@@ -112,17 +112,17 @@ class GroupPatch(_Body):
 
 class WindowIn(_Body):
     weekday: int = Field(ge=0, le=6, description="0 = Monday")
-    start: time
-    end: time
+    start: WallTime
+    end: WallTime
     service_points: int = Field(ge=1, le=200)
     evening: bool = False
-    valid_from: date | None = None
-    valid_until: date | None = None
+    valid_from: CalendarDay | None = None
+    valid_until: CalendarDay | None = None
 
 
 class ClosureIn(_Body):
-    first: date
-    last: date
+    first: CalendarDay
+    last: CalendarDay
     group_id: ItemId | None = None
     reason: ShortText = ""
     # 0: closed; n: only the service points 1..n take appointments on those days (R20).
@@ -183,8 +183,8 @@ class ApprovalIn(_Body):
     rule: Literal["R17"]
     reference: Label
     approved_by: Label
-    valid_from: date
-    valid_until: date
+    valid_from: CalendarDay
+    valid_until: CalendarDay
     note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] = ""
 
 
