@@ -342,6 +342,31 @@ async def test_a_form_without_a_valid_csrf_token_is_refused(client: TestClient[A
     assert accepted.headers["Location"].startswith("/concern?s=")
 
 
+@pytest.mark.parametrize(
+    ("rest", "content_type"),
+    [
+        (b"&location=\xff\xfe", "application/x-www-form-urlencoded"),
+        (b"&location=mitte", "application/x-www-form-urlencoded; charset=bogus"),
+        (b"&location=mitte&pad=" + b"x" * 300_000, "application/x-www-form-urlencoded"),
+    ],
+    ids=["not-utf-8", "unknown-charset", "too-large"],
+)
+async def test_a_form_that_cannot_be_read_is_the_expired_form_page_not_a_500(
+    client: TestClient[Any, Any], rest: bytes, content_type: str
+) -> None:
+    """A body no browser sends (bytes that are not UTF-8, a charset Python does not know; more than the
+    gateway takes) made aiohttp raise: a 500 or a 413 with the JSON error body on a page. It is a form
+    that cannot be accepted, said on the page like an expired one."""
+    token = csrf_of(await (await client.get("/")).text())
+    for path in ("/", "/finder", "/manage"):
+        response = await client.post(
+            path, data=f"csrf_token={token}".encode() + rest, headers={"Content-Type": content_type}
+        )
+        page = await response.text()
+        assert response.status in (400, 413), (path, response.status, page[:200])
+        assert response.content_type == "text/html" and "Das Formular ist abgelaufen" in page
+
+
 async def test_a_foreign_origin_without_the_cookie_is_refused(stack: Stack) -> None:
     client = await gateway_client(stack)
     try:

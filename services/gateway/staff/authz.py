@@ -59,7 +59,7 @@ from shared.errors import ForbiddenError, NotFoundError, OTVError, Unauthenticat
 from shared.identity import IdentityKind, Role, StaffIdentity
 from shared.logging import current_correlation_id
 from shared.staff_nav import FORM_TOKEN_FIELD
-from shared.web import CLOCK, UNSTORABLE_INPUT, UNSTORABLE_MESSAGE
+from shared.web import CLOCK, UNSTORABLE_INPUT, UNSTORABLE_MESSAGE, parse_form
 
 log = structlog.get_logger(__name__)
 
@@ -240,6 +240,8 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
             await check_form_token(request, session)
         if session.must_change_password and key not in PASSWORD_CHANGE_ROUTES:
             raise PasswordChangeRequired("Please change your start password first.")
+    elif request.method not in SAFE_METHODS and request.content_type in FORM_TYPES:
+        await parse_form(request)  # an API key's form: refused as a whole when it cannot be read
     if rule is None:
         # Deny by default: a staff route someone added without a rule is closed, not open.
         log.error("staff_route_without_rule", route=key[1], method=key[0])
@@ -330,7 +332,7 @@ def _same(a: str, b: str) -> bool:
 
 async def check_form_token(request: web.Request, session: SessionInfo) -> None:
     """A form posted with the session cookie must carry the session's CSRF token."""
-    form = await request.post()  # parsed once; the handler's request.post() gets the same
+    form = await parse_form(request)  # parsed once; the handler's request.post() gets the same
     token = form.get(CSRF_FIELD)
     if not isinstance(token, str) or not _same(token, session.csrf_token):
         raise CsrfError("The form has expired. Please load the page again.")

@@ -49,7 +49,7 @@ from shared.identity import ALL_LOCATIONS, Role
 from shared.labels import LANGUAGES_DE, MAIL_KINDS_DE
 from shared.logging import current_correlation_id
 from shared.staff_nav import main_nav
-from shared.web import CLOCK, SETTINGS, validation_error
+from shared.web import CLOCK, SETTINGS, parse_form, validation_error
 
 HERE = Path(__file__).parent
 JINJA = web.AppKey("otv_staff_jinja2", jinja2.Environment)
@@ -71,6 +71,7 @@ ERROR_TEXTS_DE = {
     "conflict": "Das geht so nicht.",
     "rate_limited": "Zu viele Anfragen. Bitte warten Sie eine Minute.",
     "validation_error": "Bitte prüfen Sie Ihre Eingaben.",
+    "payload_too_large": "Das Formular ist zu groß. Bitte kürzen Sie Ihre Eingaben.",
 }
 
 routes = web.RouteTableDef()
@@ -352,7 +353,7 @@ def _login_form(
 
 @routes.post("/staff/login")
 async def login_submit(request: web.Request) -> web.StreamResponse:
-    form = await request.post()
+    form = await parse_form(request)
     username = str(form.get("username", ""))[:200]
     password = str(form.get("password", ""))[:500]
     token = str(form.get(CSRF_FIELD, ""))
