@@ -4,6 +4,7 @@ headers and `frame-ancestors` from configuration, the language kept across pages
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import re
@@ -365,6 +366,32 @@ async def test_a_form_that_cannot_be_read_is_the_expired_form_page_not_a_500(
         page = await response.text()
         assert response.status in (400, 413), (path, response.status, page[:200])
         assert response.content_type == "text/html" and "Das Formular ist abgelaufen" in page
+
+
+@pytest.mark.parametrize("value", [b"\xff\xfe", b"a" * 41 + b"\xff\xfe"], ids=["short", "43-long"])
+async def test_a_csrf_cookie_that_is_not_utf_8_is_no_cookie_not_a_500(
+    client: TestClient[Any, Any], value: bytes
+) -> None:
+    """The form token is an HMAC of the cookie's text, which raised for a cookie with bytes that are not
+    UTF-8 (aiohttp keeps them as lone surrogates): a 500 on every form, and on every page for one of the
+    cookie's length. A sibling host of the domain can set such a cookie for a customer's browser. It is
+    treated as no cookie: the page gets a new one, a form without a same-origin word is refused."""
+
+    async def raw(method: str, path: str, form: bytes = b"") -> bytes:
+        reader, writer = await asyncio.open_connection(client.server.host, client.server.port)
+        head = f"{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {len(form)}\r\n"
+        if form:
+            head += "Content-Type: application/x-www-form-urlencoded\r\n"
+        writer.write(head.encode() + b"Cookie: otv_csrf=" + value + b"\r\n\r\n" + form)
+        await writer.drain()
+        answer = await reader.read()
+        writer.close()
+        return answer
+
+    page = await raw("GET", "/")
+    assert page.startswith(b"HTTP/1.1 200") and b"Set-Cookie: otv_csrf=" in page, page[:300]
+    posted = await raw("POST", "/", b"csrf_token=" + b"0" * 64 + b"&location=mitte")
+    assert posted.startswith(b"HTTP/1.1 403") and b"Das Formular ist abgelaufen" in posted
 
 
 async def test_a_foreign_origin_without_the_cookie_is_refused(stack: Stack) -> None:

@@ -323,8 +323,8 @@ def _login_form(
     next_page: str | None = None,
 ) -> web.Response:
     # Login CSRF: a double-submit value in a cookie and in the form (there is no session yet).
-    token = request.cookies.get(LOGIN_COOKIE)
-    if not token or len(token) != 43:
+    token = login_cookie(request)
+    if len(token) != 43:
         token = secrets.token_urlsafe(32)
     response = render(
         request,
@@ -351,13 +351,20 @@ def _login_form(
     return response
 
 
+def login_cookie(request: web.Request) -> str:
+    """The sign-in page's double-submit token from its cookie, or "" for a value the gateway never set
+    (bytes that are not UTF-8 arrive as lone surrogates, and comparing them as bytes raised)."""
+    value = request.cookies.get(LOGIN_COOKIE, "")
+    return value if value.isascii() else ""
+
+
 @routes.post("/staff/login")
 async def login_submit(request: web.Request) -> web.StreamResponse:
     form = await parse_form(request)
     username = str(form.get("username", ""))[:200]
     password = str(form.get("password", ""))[:500]
     token = str(form.get(CSRF_FIELD, ""))
-    cookie = request.cookies.get(LOGIN_COOKIE, "")
+    cookie = login_cookie(request)
     # The double-submit cookie alone does not stop a login CSRF: another host of the registrable domain
     # (the framing homepage) can set `otv_staff_login` for us and post its own account's credentials, and
     # the victim works on in the attacker's session. A browser names the foreign page; as in check_csrf.
