@@ -7,7 +7,7 @@ from functools import lru_cache
 from typing import Annotated
 
 import holidays
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field, Strict
 
 from shared.clock import BERLIN
 
@@ -30,15 +30,24 @@ EARLIEST_DAY, LATEST_DAY = date(2000, 1, 1), date(2999, 12, 31)
 CalendarDay = Annotated[date, Field(ge=EARLIEST_DAY, le=LATEST_DAY)]
 
 
-def _without_offset(value: time) -> time:
+def _written_time(value: object) -> object:
+    """A time of day is written ("08:30"): pydantic would read a number as seconds after midnight UTC."""
+    if isinstance(value, str | time):
+        return value
+    raise ValueError("a time of day such as 08:30")
+
+
+def _wall_clock(value: time) -> time:
+    """Opening hours and wished times are Berlin wall-clock times: an offset ("08:30+02:00") would be
+    dropped in storage, and compared with a time without one it raised (a 500)."""
     if value.tzinfo is not None:
-        raise ValueError("a Berlin wall-clock time, without offset")
+        raise ValueError("a time of day without an offset (Berlin time), such as 08:30")
     return value
 
 
-# A time of day on the Berlin wall clock (opening windows, a wish's times). A time with an offset is
-# refused at the edge: it cannot be compared with a wall-clock time, and dropping it would shift the time.
-WallTime = Annotated[time, AfterValidator(_without_offset)]
+# A time of day on the Berlin wall clock, as a request names it: "08:30", never a number or an offset.
+# Not strict, also in a strict model: the text has passed `_written_time`, and strict would refuse it.
+WallTime = Annotated[time, Strict(False), BeforeValidator(_written_time), AfterValidator(_wall_clock)]
 
 
 def in_calendar(day: date) -> bool:

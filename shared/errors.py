@@ -52,6 +52,11 @@ class ForbiddenError(OTVError):
     status = 403
 
 
+class PayloadTooLargeError(OTVError):
+    code = "payload_too_large"
+    status = 413
+
+
 class UnavailableError(OTVError):
     code = "unavailable"
     status = 503

@@ -16,6 +16,8 @@ import pydantic
 import structlog
 from aio_pika.abc import AbstractRobustConnection
 from aiohttp import web
+from aiohttp.web_request import FileField
+from multidict import MultiDictProxy
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from shared import errors
@@ -350,6 +352,21 @@ async def parse_json(request: web.Request, model: type[M], *, allow_nul: bool = 
     if not allow_nul and b"\\u0000" in raw:  # JSON spells a NUL so
         refuse_nul(parsed.model_dump(mode="json"))
     return parsed
+
+
+async def parse_form(request: web.Request) -> MultiDictProxy[str | bytes | bytearray | FileField]:
+    """The posted form (parsed once: a later `request.post()` gets the same), or a 422 on the field
+    `body` when it cannot be read: bytes that are not UTF-8, a charset Python does not know, a multipart
+    body without its end (aiohttp raises ValueError or LookupError for them); 413 beyond the size limit.
+    Both as the service's error, so that a page can answer them with its own error page."""
+    try:
+        return await request.post()
+    except web.HTTPRequestEntityTooLarge:
+        raise errors.PayloadTooLargeError("The form is too large.") from None
+    except (ValueError, LookupError):  # UnicodeDecodeError is a ValueError
+        raise errors.ValidationError(
+            "The form could not be read.", details=[{"field": "body", "message": "not a readable form"}]
+        ) from None
 
 
 def blank_is_none(value: object) -> object:

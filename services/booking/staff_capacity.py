@@ -24,7 +24,7 @@ import asyncpg
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.calendar import WallTime
+from shared.calendar import CalendarDay, WallTime
 from shared.clock import BERLIN
 from shared.errors import NotFoundError
 from shared.identity import Role
@@ -43,8 +43,8 @@ class WindowIn(_In):
     end: WallTime
     service_points: int = Field(ge=0, le=200)
     evening: bool = False
-    valid_from: date | None = None
-    valid_until: date | None = None
+    valid_from: CalendarDay | None = None
+    valid_until: CalendarDay | None = None
 
 
 class GroupProposal(_In):
@@ -54,8 +54,8 @@ class GroupProposal(_In):
 
 
 class ClosureIn(_In):
-    first: date
-    last: date
+    first: CalendarDay
+    last: CalendarDay
     group_id: str | None = Field(default=None, max_length=64)
     service_points_left: int = Field(default=0, ge=0, le=200)
 

@@ -4,7 +4,6 @@ not validate becomes a 422 naming it (shared.web.parse_json / parse_query)."""
 from __future__ import annotations
 
 import re
-from datetime import date
 from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
@@ -16,7 +15,7 @@ from pydantic import (
     StringConstraints,
 )
 
-from shared.calendar import WallTime
+from shared.calendar import CalendarDay, WallTime
 from shared.events.catalog import GroupKind, Mode
 from shared.versions import MAX_VERSION_LENGTH
 from shared.web import blank_is_none
@@ -137,8 +136,8 @@ class WindowIn(_Body):
     end: WallTime
     service_points: int = Field(ge=1, le=200)
     evening: bool = False
-    valid_from: date | None = None
-    valid_until: date | None = None
+    valid_from: CalendarDay | None = None
+    valid_until: CalendarDay | None = None
 
 
 class WindowUpdate(WindowIn):
@@ -148,8 +147,8 @@ class WindowUpdate(WindowIn):
 
 
 class ClosureIn(_Body):
-    first: date
-    last: date
+    first: CalendarDay
+    last: CalendarDay
     group_id: ItemId | None = None
     reason: ShortText = ""
     # 0: closed; n: only the service points 1..n take appointments on those days (R20).
@@ -211,8 +210,8 @@ class ApprovalIn(_Body):
     rule: Literal["R17"]
     reference: Label
     approved_by: Label
-    valid_from: date
-    valid_until: date
+    valid_from: CalendarDay
+    valid_until: CalendarDay
     note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] = ""
 
 

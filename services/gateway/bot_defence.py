@@ -239,7 +239,7 @@ class BotDefence:
         try:
             payload = json.loads(base64.b64decode(solution, validate=True))
             signature = str(payload["challenge"]["signature"])
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):  # nested too deep: no solution either
             return False
         if signature in self._used:
             return False

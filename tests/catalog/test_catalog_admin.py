@@ -82,6 +82,38 @@ REFUSED: dict[str, tuple[str, str, dict[str, Any], str]] = {
         {"weekday": 0, "start": "10:00", "end": "13:00", "service_points": 1},
         "start",
     ),
+    # A time of day is written without an offset (Berlin wall clock): a number was read as seconds after
+    # midnight UTC and an offset compared with a time without one raised (500); two offsets were dropped.
+    "window start as a number": (
+        "POST",
+        "/api/v1/admin/groups/mitte-ez/windows",
+        {"weekday": 5, "start": 0, "end": "10:00", "service_points": 1},
+        "start",
+    ),
+    "window end with an offset": (
+        "POST",
+        "/api/v1/admin/groups/mitte-ez/windows",
+        {"weekday": 5, "start": "09:00", "end": "10:00+01:00", "service_points": 1},
+        "end",
+    ),
+    "window times both with an offset": (
+        "POST",
+        "/api/v1/admin/groups/mitte-ez/windows",
+        {"weekday": 5, "start": "09:00+02:00", "end": "10:00+02:00", "service_points": 1},
+        "start",
+    ),
+    "window valid until a day of no calendar": (
+        "POST",
+        "/api/v1/admin/groups/mitte-ez/windows",
+        {"weekday": 5, "start": "09:00", "end": "10:00", "service_points": 1, "valid_until": "9999-12-31"},
+        "valid_until",
+    ),
+    "closure in the year 1": (
+        "POST",
+        "/api/v1/admin/locations/mitte/closures",
+        {"first": "0001-01-01", "last": "0001-01-02"},
+        "first",
+    ),
     "weekday 7": (
         "POST",
         "/api/v1/admin/groups/mitte-ez/windows",
@@ -177,6 +209,23 @@ async def test_a_refused_change_names_the_field_and_publishes_nothing(
     error = (await response.json())["error"]
     assert error["code"] == "validation_error"
     assert field in {d["field"] for d in error["details"]}, error
+    assert await outbox_count(demo_pool) == before
+
+
+async def test_a_window_changed_to_end_in_the_year_9999_is_a_422_naming_it_not_a_500(
+    demo_client: Client, demo_pool: asyncpg.Pool
+) -> None:
+    """The policy check (R21) looks at the day after a dated window ends: after 9999-12-31 there is none
+    (OverflowError, a 500). Such a day is no day of any calendar and refused at the edge."""
+    windows = (await ok(await demo_client.get("/api/v1/admin/locations/mitte", headers=STAFF)))["windows"]
+    window = windows[0]
+    before = await outbox_count(demo_pool)
+    changed = {k: window[k] for k in ("weekday", "start", "end", "service_points")}
+    response = await demo_client.put(
+        f"/api/v1/admin/windows/{window['id']}", json={**changed, "valid_until": "9999-12-31"}, headers=STAFF
+    )
+    assert response.status == 422, await response.text()
+    assert (await response.json())["error"]["details"][0]["field"] == "valid_until"
     assert await outbox_count(demo_pool) == before
 
 

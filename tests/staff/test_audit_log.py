@@ -93,6 +93,39 @@ async def test_a_write_the_upstream_refused_is_not_entered_as_done(gateway: Gate
 
 
 @pytest.mark.req("R46")
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"location_id": "\\u0000"}',  # a location no id can be, in a field the service ignores
+        b'{"a\\u0000b": 1}',  # a field name with a NUL
+        b'{"\\ud800": 1}',  # a field name that is a lone surrogate (no UTF-8 for it)
+        b"[" * 5000 + b"]" * 5000,  # nested deeper than Python's json module can read
+    ],
+    ids=["nul-location", "nul-name", "surrogate-name", "deep"],
+)
+async def test_a_change_with_odd_json_is_in_the_log_and_answered_as_the_service_answered(
+    gateway: Gateway, body: bytes
+) -> None:
+    """The service made the change (it ignores what it does not read), so the log must have it: the
+    entry's location and field names come from the body, and a value PostgreSQL cannot store there lost
+    the entry (a NUL, a lone surrogate), or a body nested too deep for the gateway's own reading of it
+    answered 500 after the change was made."""
+    admin = await gateway.signed_in("audit-odd", (Role.ADMIN, "*"))
+    response = await admin.request(
+        "DELETE",
+        "/api/v1/admin/mail-templates/confirmation/de",
+        data=body,
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status == 200, await response.text()
+    assert gateway.upstreams["notifier"].calls
+    [entry] = await audit_rows(gateway, actor="audit-odd", entity="mail_template")
+    assert (entry["action"], entry["entity_id"], entry["status"]) == ("delete", "confirmation/de", 200)
+    assert entry["location"] is None
+    assert all("\x00" not in f for f in entry["changes"]["fields"])
+
+
+@pytest.mark.req("R46")
 async def test_only_audit_review_and_administrators_read_the_log_with_filters_and_paging(
     gateway: Gateway,
 ) -> None:

@@ -179,3 +179,27 @@ async def test_removing_a_window_or_reducing_service_points_lists_every_appointm
     assert {a["id"] for a in (await confirmed.json())["affected_appointments"]} == ids
     details = await (await stack.admin.get("/api/v1/admin/locations/mitte")).json()
     assert details["windows"] == []
+
+
+@pytest.mark.req("R20")
+@pytest.mark.parametrize(
+    ("times", "field"),
+    [({"start": "08:00+01:00", "end": "12:00+01:00"}, "start"), ({"start": "08:00", "end": 43200}, "end")],
+)
+async def test_a_window_time_with_an_offset_or_as_a_number_is_a_422_naming_it(
+    stack: Stack, times: dict[str, object], field: str
+) -> None:
+    """A window's times are Berlin wall-clock times. With an offset, booking's check of the booked
+    appointments could not compare them (500, answered as 503 "could not be checked"); as a number they
+    were read as seconds after midnight UTC. Refused at the edge instead, the window unchanged."""
+    await wait_for_slots(stack.admin, "mitte", "neuantrag", TUESDAY, present=TEN)
+    booked = await stack.gateway.browser().post("/api/v1/appointments", json=customer(TEN))
+    assert booked.status == 201, await booked.text()
+    window_id = await _window_id(stack)
+    window = {"weekday": 1, "service_points": 2, **times}
+    response = await stack.admin.put(f"/api/v1/admin/windows/{window_id}", json=window)
+    assert response.status == 422, await response.text()
+    error = (await response.json())["error"]
+    assert error["code"] == "validation_error" and error["details"][0]["field"] == field
+    unchanged = await (await stack.admin.get("/api/v1/admin/locations/mitte")).json()
+    assert (unchanged["windows"][0]["start"], unchanged["windows"][0]["end"]) == ("08:00", "12:00")

@@ -413,6 +413,19 @@ async def test_a_location_that_cannot_be_an_id_is_a_bad_request_before_any_rule_
     assert await audit_rows(gateway, actor="odd-manager", outcome="refused") == []
 
 
+async def test_a_body_nested_too_deep_to_read_is_a_422_not_a_500(gateway: Gateway) -> None:
+    """The gateway reads a write's body for the location its rule weighs; a body nested deeper than
+    Python's json module reads raised RecursionError (a 500). It is no JSON object, as the services say."""
+    manager = await gateway.signed_in("deep-manager", (Role.APPOINTMENT_MANAGER, "mitte"))
+    for deep in (b"[" * 5000 + b"]" * 5000, b'{"a":' * 5000 + b"1" + b"}" * 5000):
+        response = await manager.post(
+            "/api/v1/staff/appointments", data=deep, headers={"Content-Type": "application/json"}
+        )
+        assert response.status == 422, await response.text()
+        assert (await response.json())["error"]["details"][0]["field"] == "body"
+    assert not gateway.upstreams["booking"].calls
+
+
 # --- the signed identity between the gateway and the services -----------------------------------------
 async def test_an_identity_header_opens_only_the_request_the_gateway_signed_it_for(stack: Stack) -> None:
     """Defence in depth (I5): whoever sees an administrator's identity header on the pod network (here:

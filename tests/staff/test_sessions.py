@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import timedelta
 
@@ -92,6 +93,41 @@ async def test_a_forged_cookie_is_401_and_an_anonymous_call_is_401_even_for_an_u
         assert response.status == 401, (method, path)
         assert (await response.json())["error"]["code"] == "unauthenticated"
     assert not gateway.upstreams["booking"].calls
+
+
+async def raw_request(gateway: Gateway, path: str, cookie: bytes, form: bytes = b"") -> bytes:
+    """A request whose Cookie header holds bytes that are not UTF-8 (a client library would not send it;
+    aiohttp's server keeps them as lone surrogates), a POST of `form` if given: the status line and
+    headers of the answer."""
+    server = gateway.client.server
+    reader, writer = await asyncio.open_connection(server.host, server.port)
+    method = "POST" if form else "GET"
+    head = f"{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {len(form)}\r\n"
+    if form:
+        head += "Content-Type: application/x-www-form-urlencoded\r\n"
+    writer.write(head.encode() + cookie + b"\r\n\r\n" + form)
+    await writer.drain()
+    answer = await reader.read()
+    writer.close()
+    return answer.split(b"\r\n\r\n", 1)[0]
+
+
+@pytest.mark.parametrize("value", [b"\xff\xfe", b"a" * 41 + b"\xff\xfe", b"\xed\xa0\x80"])
+async def test_a_cookie_that_is_not_utf_8_is_no_session_or_sign_in_token_not_a_500(
+    gateway: Gateway, value: bytes
+) -> None:
+    """The session cookie's token is hashed to find the session, the sign-in page's double-submit token
+    compared: both encoded the text, which raised for such a cookie (a 500 on every staff route and on
+    the sign-in page). It is a cookie the gateway never set: 401, the sign-in page."""
+    api = await raw_request(gateway, "/api/v1/staff/me", b"Cookie: " + COOKIE.encode() + b"=" + value)
+    assert api.startswith(b"HTTP/1.1 401"), api
+    page = await raw_request(gateway, "/staff/", b"Cookie: " + COOKIE.encode() + b"=" + value)
+    assert page.startswith(b"HTTP/1.1 303") and b"Location: /staff/login" in page, page
+    sign_in = await raw_request(gateway, "/staff/login", b"Cookie: otv_staff_login=" + value)
+    assert sign_in.startswith(b"HTTP/1.1 200"), sign_in
+    form = b"csrf_token=" + b"a" * 43 + b"&username=someone&password=secret"
+    refused = await raw_request(gateway, "/staff/login", b"Cookie: otv_staff_login=" + value, form)
+    assert refused.startswith(b"HTTP/1.1 403"), refused  # the sign-in page expired, as without the cookie
 
 
 async def test_a_session_ends_after_the_idle_timeout_and_after_the_absolute_timeout(gateway: Gateway) -> None:

@@ -280,6 +280,38 @@ async def test_a_form_value_the_database_refuses_is_an_error_page_not_a_json_bod
     assert keys == []
 
 
+# Bodies no browser sends but any client can (with the form's CSRF token): bytes that are not UTF-8, a
+# charset Python does not know, a multipart body without its end, and more than the gateway takes.
+UNREADABLE_FORMS = {
+    "not utf-8": (b"&name=\xff\xfe&locations=mitte", "application/x-www-form-urlencoded"),
+    "unknown charset": (b"&name=x&locations=mitte", "application/x-www-form-urlencoded; charset=bogus"),
+    "broken multipart": (b"\r\n--b\r\nContent-Disposition: form-data", "multipart/form-data; boundary=b"),
+    "too large": (b"&name=x&pad=" + b"x" * 300_000, "application/x-www-form-urlencoded"),
+}
+
+
+@pytest.mark.parametrize("case", list(UNREADABLE_FORMS))
+async def test_a_form_that_cannot_be_read_is_the_german_error_page_not_a_500_or_json(
+    gateway: Gateway, case: str
+) -> None:
+    """aiohttp raises ValueError or LookupError for such a body (a 500 with the JSON error body) and
+    413 in JSON beyond the limit; on the pages (a signed-in form, and the sign-in itself) it is the
+    German error page with a 4xx, and nothing is stored."""
+    rest, content_type = UNREADABLE_FORMS[case]
+    admin = await gateway.signed_in("unreadable-admin", (Role.ADMIN, "*"))
+    if content_type.startswith("multipart"):
+        token = f"--b\r\nContent-Disposition: form-data; name=csrf_token\r\n\r\n{admin.csrf}".encode()
+    else:
+        token = f"csrf_token={admin.csrf}".encode()
+    headers = {"Content-Type": content_type}
+    for client, path in ((admin, "/staff/admin/api-keys"), (gateway.browser(), "/staff/login")):
+        response = await client.post(path, data=token + rest, headers=headers)
+        page = await response.text()
+        assert response.status in (413, 422), (path, response.status, page[:300])
+        assert response.content_type == "text/html" and "<!doctype html>" in page, (path, page[:200])
+    assert await (await admin.get("/api/v1/admin/api-keys")).json() == []
+
+
 @pytest.mark.req("R36")
 async def test_the_administrators_start_page_links_the_embedding_instructions(gateway: Gateway) -> None:
     """R36: the code to put the booking into the jobcenter's homepage is for its web team."""

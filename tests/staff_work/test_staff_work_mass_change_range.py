@@ -230,3 +230,24 @@ async def test_the_preview_of_several_days_names_each_appointments_day_in_its_ro
     )
     header = re.search(rf'<tr id="m-{tuesday["id"]}">\s*<th scope="row">(.*?)</th>', await one.text(), re.S)
     assert header and header.group(1).startswith("08:00 Uhr")
+
+
+@pytest.mark.req("R44")
+async def test_a_day_at_the_end_of_the_calendar_is_named_as_no_day_on_the_page_and_the_api(
+    client: TestClient[Any, Any], pages_gateway: Gateway
+) -> None:
+    """9999-12-31 plus the longest range overflowed Python's dates: a 500 with the JSON error body on the
+    preview form, its link and the API's confirmation. It is no day to change, said at the field."""
+    leader = await signed_in(pages_gateway, "gruppenleitung-far", Role.GROUP_LEADER)
+    path = f"/staff/locations/{HERE}/mass-change"
+    for far in ("9999-12-31", "0001-01-01"):
+        preview = await form(leader, f"{path}/preview", date=far, group_id="ez", service_points_left="0")
+        html = await preview.text()
+        assert preview.status == 422, html
+        assert preview.content_type == "text/html" and "Tag: bitte ein Datum wählen." in html
+        linked = await leader.get(path, params={"date": far, "group_id": "ez"})
+        assert linked.status == 200 and linked.content_type == "text/html"
+    body = {"preview_id": "7996cf79-2ec7-411f-b9b0-909175070abb", "date": "9999-12-31", "group_id": "ez"}
+    applied = await leader.post(f"/api/v1/staff/locations/{HERE}/mass-change/apply", json=body)
+    assert applied.status in (404, 422), await applied.text()
+    assert (await applied.json())["error"]["code"] in ("not_found", "validation_error")

@@ -218,6 +218,26 @@ async def test_nobody_joins_the_list_for_an_appointment_that_is_free_now(waiting
 
 
 @pytest.mark.req("R45")
+@pytest.mark.parametrize(
+    ("times", "field"),
+    [
+        ({"earliest": "08:00+01:00", "latest": "08:15"}, "earliest"),
+        ({"earliest": "08:00", "latest": "08:15Z"}, "latest"),
+        ({"earliest": "08:00+01:00", "latest": "08:15+01:00"}, "earliest"),
+    ],
+)
+async def test_a_wished_time_with_an_offset_is_a_422_naming_it(
+    waiting: Waiting, times: dict[str, str], field: str
+) -> None:
+    """Wished times are Berlin wall-clock times. One with an offset beside one without could not be
+    compared (a 500); two with offsets were kept without them, so the wish meant other times."""
+    refused = await waiting.join(unique_email("offset"), status=422, **{**NARROW, **times})
+    assert refused["error"]["code"] == "validation_error"
+    assert refused["error"]["details"][0]["field"] == field
+    assert await waiting.pool.fetchval("SELECT count(*) FROM wishes") == 0
+
+
+@pytest.mark.req("R45")
 async def test_an_unconfirmed_wish_is_not_offered_and_its_opt_in_link_expires(waiting: Waiting) -> None:
     appointment = (await waiting.fill(TUESDAY_EIGHT))[0]
     email = unique_email("unconfirmed")

@@ -4,6 +4,7 @@ headers and `frame-ancestors` from configuration, the language kept across pages
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import re
@@ -175,6 +176,28 @@ async def test_abnormal_booking_traffic_must_solve_a_challenge_and_is_then_accep
 
 
 @pytest.mark.req("R39")
+async def test_a_solution_nested_too_deep_for_json_is_refused_like_a_wrong_one(stack: Stack) -> None:
+    """A solution is base64 JSON: one nested thousands of levels deep (it fits in a header) made Python's
+    json module raise RecursionError, a 500 for the very clients the challenge is for. It is no solution:
+    428 on the API, the check page again on the pages."""
+    client = await gateway_client(stack, bot_defence=True, bot_booking_soft=0, bot_challenge_cost=500)
+    try:
+        deep = base64.b64encode(b"[" * 5000 + b"]" * 5000).decode()
+        body = {"location_id": "mitte", "concern_id": "bescheid", "start": "2027-03-09T08:00:00+01:00"}
+        refused = await client.post("/api/v1/appointments", json=body, headers={ALTCHA_HEADER: deep})
+        assert refused.status == 428, await refused.text()
+        assert (await refused.json())["error"]["code"] == "challenge_required"
+        token = csrf_of(await (await client.get("/")).text())
+        page = await client.post(
+            "/challenge", data={"csrf_token": token, "next": "/", "altcha": deep}, allow_redirects=False
+        )
+        assert page.status == 428, await page.text()
+        assert page.content_type == "text/html"
+    finally:
+        await client.close()
+
+
+@pytest.mark.req("R39")
 async def test_the_check_page_leads_back_only_to_a_page_of_ours_whatever_its_next_field_holds(
     stack: Stack,
 ) -> None:
@@ -320,6 +343,57 @@ async def test_a_form_without_a_valid_csrf_token_is_refused(client: TestClient[A
     accepted = await client.post("/", data={"location": "mitte", "csrf_token": token}, allow_redirects=False)
     assert accepted.status == 303
     assert accepted.headers["Location"].startswith("/concern?s=")
+
+
+@pytest.mark.parametrize(
+    ("rest", "content_type"),
+    [
+        (b"&location=\xff\xfe", "application/x-www-form-urlencoded"),
+        (b"&location=mitte", "application/x-www-form-urlencoded; charset=bogus"),
+        (b"&location=mitte&pad=" + b"x" * 300_000, "application/x-www-form-urlencoded"),
+    ],
+    ids=["not-utf-8", "unknown-charset", "too-large"],
+)
+async def test_a_form_that_cannot_be_read_is_the_expired_form_page_not_a_500(
+    client: TestClient[Any, Any], rest: bytes, content_type: str
+) -> None:
+    """A body no browser sends (bytes that are not UTF-8, a charset Python does not know; more than the
+    gateway takes) made aiohttp raise: a 500 or a 413 with the JSON error body on a page. It is a form
+    that cannot be accepted, said on the page like an expired one."""
+    token = csrf_of(await (await client.get("/")).text())
+    for path in ("/", "/finder", "/manage"):
+        response = await client.post(
+            path, data=f"csrf_token={token}".encode() + rest, headers={"Content-Type": content_type}
+        )
+        page = await response.text()
+        assert response.status in (400, 413), (path, response.status, page[:200])
+        assert response.content_type == "text/html" and "Das Formular ist abgelaufen" in page
+
+
+@pytest.mark.parametrize("value", [b"\xff\xfe", b"a" * 41 + b"\xff\xfe"], ids=["short", "43-long"])
+async def test_a_csrf_cookie_that_is_not_utf_8_is_no_cookie_not_a_500(
+    client: TestClient[Any, Any], value: bytes
+) -> None:
+    """The form token is an HMAC of the cookie's text, which raised for a cookie with bytes that are not
+    UTF-8 (aiohttp keeps them as lone surrogates): a 500 on every form, and on every page for one of the
+    cookie's length. A sibling host of the domain can set such a cookie for a customer's browser. It is
+    treated as no cookie: the page gets a new one, a form without a same-origin word is refused."""
+
+    async def raw(method: str, path: str, form: bytes = b"") -> bytes:
+        reader, writer = await asyncio.open_connection(client.server.host, client.server.port)
+        head = f"{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {len(form)}\r\n"
+        if form:
+            head += "Content-Type: application/x-www-form-urlencoded\r\n"
+        writer.write(head.encode() + b"Cookie: otv_csrf=" + value + b"\r\n\r\n" + form)
+        await writer.drain()
+        answer = await reader.read()
+        writer.close()
+        return answer
+
+    page = await raw("GET", "/")
+    assert page.startswith(b"HTTP/1.1 200") and b"Set-Cookie: otv_csrf=" in page, page[:300]
+    posted = await raw("POST", "/", b"csrf_token=" + b"0" * 64 + b"&location=mitte")
+    assert posted.startswith(b"HTTP/1.1 403") and b"Das Formular ist abgelaufen" in posted
 
 
 async def test_a_foreign_origin_without_the_cookie_is_refused(stack: Stack) -> None:
@@ -472,6 +546,13 @@ async def test_the_manage_page_with_a_wrong_token_says_the_link_is_not_valid(
     assert response.status == 404
     assert "Dieser Link ist nicht gültig" in await response.text()
     assert response.headers["Referrer-Policy"] == "no-referrer"
+    # A token no link has (a NUL, a line break: it travels to booking in a header, which aiohttp
+    # refuses to send) is a link that is not valid too, on every page of the link, not a 500.
+    for page in ("", "/cancel", "/reschedule"):
+        for odd in ("%00", "a%0Ab", "a%0D%0AX-Evil:%201", "%C3%A4"):
+            response = await client.get(f"/manage/00000000-0000-0000-0000-000000000000{page}?token={odd}")
+            assert response.status == 404, (page, odd, await response.text())
+            assert "Dieser Link ist nicht gültig" in await response.text()
 
 
 # --- languages (R43) ----------------------------------------------------------------------------------

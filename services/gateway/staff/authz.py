@@ -60,7 +60,7 @@ from shared.errors import ForbiddenError, NotFoundError, OTVError, Unauthenticat
 from shared.identity import IdentityKind, Role, StaffIdentity
 from shared.logging import current_correlation_id
 from shared.staff_nav import FORM_TOKEN_FIELD
-from shared.web import CLOCK, DATABASE_UNAVAILABLE, UNSTORABLE_INPUT, UNSTORABLE_MESSAGE
+from shared.web import CLOCK, DATABASE_UNAVAILABLE, UNSTORABLE_INPUT, UNSTORABLE_MESSAGE, parse_form
 
 log = structlog.get_logger(__name__)
 
@@ -309,6 +309,8 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
             await check_form_token(request, session)
         if session.must_change_password and key not in PASSWORD_CHANGE_ROUTES:
             raise PasswordChangeRequired("Please change your start password first.")
+    elif request.method not in SAFE_METHODS and request.content_type in FORM_TYPES:
+        await parse_form(request)  # an API key's form: refused as a whole when it cannot be read
     if rule is None:
         # Deny by default: a staff route someone added without a rule is closed, not open.
         log.error("staff_route_without_rule", route=key[1], method=key[0])
@@ -399,7 +401,7 @@ def _same(a: str, b: str) -> bool:
 
 async def check_form_token(request: web.Request, session: SessionInfo) -> None:
     """A form posted with the session cookie must carry the session's CSRF token."""
-    form = await request.post()  # parsed once; the handler's request.post() gets the same
+    form = await parse_form(request)  # parsed once; the handler's request.post() gets the same
     token = form.get(CSRF_FIELD)
     if not isinstance(token, str) or not _same(token, session.csrf_token):
         raise CsrfError("The form has expired. Please load the page again.")
@@ -407,13 +409,14 @@ async def check_form_token(request: web.Request, session: SessionInfo) -> None:
 
 async def json_body(request: web.Request) -> Any:
     """The request's JSON body (None when there is none or it is not JSON); aiohttp keeps the bytes, so
-    the handler and the forwarder read them again."""
+    the handler and the forwarder read them again. A body nested deeper than Python's json module reads
+    (RecursionError) counts as not JSON, like the services' pydantic refuses it."""
     if JSON_BODY in request:
         return request[JSON_BODY]
     raw = await request.read()
     try:
         data: Any = json.loads(raw) if raw else None
-    except ValueError:
+    except (ValueError, RecursionError):
         data = None
     request[JSON_BODY] = data
     return data

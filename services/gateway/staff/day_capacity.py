@@ -26,6 +26,7 @@ from services.gateway.staff.forwarding import Handler, apply_change, audit_upstr
 from services.gateway.staff.keys import IDENTITY
 from services.gateway.staff.rules import Forwarded
 from services.gateway.staff.upstream import api_path, identity_headers
+from shared.calendar import in_calendar
 from shared.errors import OTVError
 from shared.identity import Role, StaffIdentity
 
@@ -54,10 +55,12 @@ def may_change(request: web.Request, location_id: str, group_id: str | None) -> 
 
 def last_day(first: date, last: str) -> date | None:
     """The last day of a range from `first` as typed (empty: `first`), or None when it is no day from
-    `first` on within MAX_DAYS days."""
+    `first` on within MAX_DAYS days, or `first` is no day of the calendar (the range would overflow)."""
     try:
         day = date.fromisoformat(last) if last else first
     except ValueError:
+        return None
+    if not in_calendar(first):
         return None
     return day if first <= day < first + timedelta(days=MAX_DAYS) else None
 

@@ -358,7 +358,8 @@ def changed_fields(body: Any, prefix: str = "", depth: int = 0) -> list[str]:
         return []
     names: list[str] = []
     for key in sorted(body):
-        name = f"{prefix}{key}" if isinstance(key, str) else f"{prefix}?"
+        # A name no text column can store (a NUL, a lone surrogate) is no field of any form: "?".
+        name = f"{prefix}{key}" if isinstance(key, str) and key.isprintable() else f"{prefix}?"
         if len(name) > 80:
             continue
         names.append(name)

@@ -22,7 +22,7 @@ from services.gateway.proxy import client_ip, forward
 from services.gateway.staff import capacity, service, upstream
 from services.gateway.staff.authz import json_body
 from services.gateway.staff.catalog_index import learn_created
-from services.gateway.staff.domain import changed_fields
+from services.gateway.staff.domain import LOCATION_ID, changed_fields
 from services.gateway.staff.keys import GROUP, IDENTITY, LOCATION, RULE, SESSION, STAFF
 from services.gateway.staff.rules import ALL_LOCATIONS_MARK, Forwarded
 from services.gateway.staff.service import Actor
@@ -123,7 +123,9 @@ async def audit_change(
     if location == ALL_LOCATIONS_MARK:
         location = None
     if location is None and isinstance(data, dict) and isinstance(data.get("location_id"), str):
-        location = data["location_id"][:63]
+        # Only what can be a location id: a service that does not read the field (a DELETE, an action
+        # on an appointment) made the change whatever it holds, and a NUL would lose the entry.
+        location = data["location_id"] if LOCATION_ID.fullmatch(data["location_id"]) else None
     if method == "POST":
         learn_created(request, api_route, location, request.get(GROUP), data, answer)
     fields = [f for f in changed_fields(data) if f != capacity.CONFIRM]

@@ -51,7 +51,7 @@ from shared.identity import ALL_LOCATIONS, Role
 from shared.labels import LANGUAGES_DE, MAIL_KINDS_DE
 from shared.logging import current_correlation_id
 from shared.staff_nav import main_nav
-from shared.web import CLOCK, SETTINGS, validation_error
+from shared.web import CLOCK, SETTINGS, parse_form, validation_error
 
 HERE = Path(__file__).parent
 JINJA = web.AppKey("otv_staff_jinja2", jinja2.Environment)
@@ -77,6 +77,7 @@ ERROR_TEXTS_DE = {
     "internal_error": (
         "Es ist ein Fehler aufgetreten; er ist protokolliert. Bitte versuchen Sie es später noch einmal."
     ),
+    "payload_too_large": "Das Formular ist zu groß. Bitte kürzen Sie Ihre Eingaben.",
 }
 # The title of the error page says what went wrong (a tab or a screen reader's window list shows it).
 ERROR_TITLES_DE = {
@@ -448,8 +449,8 @@ def _login_form(
     next_page: str | None = None,
 ) -> web.Response:
     # Login CSRF: a double-submit value in a cookie and in the form (there is no session yet).
-    token = request.cookies.get(LOGIN_COOKIE)
-    if not token or len(token) != 43:
+    token = login_cookie(request)
+    if len(token) != 43:
         token = secrets.token_urlsafe(32)
     response = render(
         request,
@@ -476,13 +477,20 @@ def _login_form(
     return response
 
 
+def login_cookie(request: web.Request) -> str:
+    """The sign-in page's double-submit token from its cookie, or "" for a value the gateway never set
+    (bytes that are not UTF-8 arrive as lone surrogates, and comparing them as bytes raised)."""
+    value = request.cookies.get(LOGIN_COOKIE, "")
+    return value if value.isascii() else ""
+
+
 @routes.post("/staff/login")
 async def login_submit(request: web.Request) -> web.StreamResponse:
-    form = await request.post()
+    form = await parse_form(request)
     username = str(form.get("username", ""))[:200]
     password = str(form.get("password", ""))[:500]
     token = str(form.get(CSRF_FIELD, ""))
-    cookie = request.cookies.get(LOGIN_COOKIE, "")
+    cookie = login_cookie(request)
     # The double-submit cookie alone does not stop a login CSRF: another host of the registrable domain
     # (the framing homepage) can set `otv_staff_login` for us and post its own account's credentials, and
     # the victim works on in the attacker's session. A browser names the foreign page; as in check_csrf.

@@ -379,7 +379,7 @@ class SessionInfo:
 async def find_session(staff: Staff, token: str) -> SessionInfo | None:
     """The live session of a cookie's token, or None (unknown, expired, idle too long, account disabled).
     Grants are read afresh on every request, so that a revoked role stops at once."""
-    if not token or len(token) > 128:
+    if not token or len(token) > 128 or not token.isascii():  # bytes not UTF-8 arrive as lone surrogates
         return None
     id_hash = token_hash(token)
     now = staff.clock.now()

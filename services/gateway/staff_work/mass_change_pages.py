@@ -48,6 +48,7 @@ from services.gateway.staff_work.common import (
     text,
     today,
 )
+from shared.calendar import in_calendar
 from shared.labels import MODES_DE
 
 routes = web.RouteTableDef()
@@ -142,6 +143,8 @@ def _read(form: Any) -> tuple[dict[str, str], dict[str, Any], dict[str, str]]:
     body: dict[str, Any] = {}
     try:
         first = date.fromisoformat(values["date"])
+        if not in_calendar(first):  # 9999-12-31: no day to change, and its range would overflow
+            raise ValueError(values["date"])
         body["date"] = first.isoformat()
     except ValueError:
         problems["date"] = "Tag: bitte ein Datum wählen."

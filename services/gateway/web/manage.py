@@ -3,6 +3,7 @@ view, print, reschedule, cancel with a confirmation step), and the information p
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import date, datetime
 from typing import Any
@@ -121,8 +122,14 @@ def calendar_url(appointment_id: str, token: str) -> str:
     return url(f"/api/v1/appointments/{appointment_id}/invitation.ics", token=token)
 
 
+# What a manage token can be (URL-safe base64): it travels to booking in a header, and a NUL or a line
+# break there made aiohttp refuse to send the request (a 500); such a token is a link that is not valid.
+_TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,200}")
+
+
 def manage_token(request: web.Request) -> str:
-    return request.query.get("token", "")[:200]
+    token = request.query.get("token", "")
+    return token if _TOKEN_SHAPE.fullmatch(token) else ""
 
 
 def changeable(request: web.Request, found: dict[str, Any]) -> bool:

@@ -28,9 +28,10 @@ from services.gateway.web.client import UpstreamUnavailable, call
 from services.gateway.web.i18n import DEFAULT_LANGUAGE, LANGUAGE_PARAM, LANGUAGES, _, current, ngettext
 from services.gateway.web.security import CSRF_FIELD, Csrf, Sealer, set_csrf_cookie
 from shared.clock import BERLIN
+from shared.errors import OTVError
 from shared.events.catalog import BOOKING_CUTOFF
 from shared.languages import babel_locale as locale_for
-from shared.web import CLOCK, SETTINGS
+from shared.web import CLOCK, SETTINGS, parse_form
 
 log = structlog.get_logger(__name__)
 
@@ -225,22 +226,28 @@ def web_errors(handler: Handler) -> Handler:
 
 
 async def read_form(request: web.Request) -> dict[str, str] | web.Response:
-    """The posted form, after the CSRF check; a refused form is a 403 page."""
-    data = await request.post()
+    """The posted form, after the CSRF check; a refused form is a 403 page, one that cannot be read (bytes
+    that are not UTF-8, an unknown charset, too large: no browser sends it) a 400 or 413 page alike."""
+    try:
+        data = await parse_form(request)
+    except OTVError as exc:
+        log.info("form_unreadable", path=request.path, code=exc.code)
+        return _form_refused(request, 413 if exc.status == 413 else 400)
     form = {k: v for k, v in data.items() if isinstance(v, str)}
     if not request.app[CSRF].valid(request, form.get(CSRF_FIELD)):
         log.info("csrf_refused", path=request.path)
-        return error_page(
-            request,
-            403,
-            _("This form has expired"),
-            _(
-                "For your security we could not accept this form. "
-                "Please go back, reload the page and try again."
-            ),
-            back=str(request.rel_url),
-        )
+        return _form_refused(request, 403)
     return form
+
+
+def _form_refused(request: web.Request, status: int) -> web.Response:
+    return error_page(
+        request,
+        status,
+        _("This form has expired"),
+        _("For your security we could not accept this form. Please go back, reload the page and try again."),
+        back=str(request.rel_url),
+    )
 
 
 def state_of(request: web.Request) -> dict[str, Any]:

@@ -19,6 +19,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import secrets
 from typing import Any
 
@@ -75,8 +76,8 @@ class Csrf:
 
     def ensure_cookie(self, request: web.Request) -> str:
         """The request's CSRF cookie value; a new one is remembered for the response."""
-        value = request.cookies.get(CSRF_COOKIE)
-        if not value or len(value) != 43:
+        value = _our_cookie(request)
+        if not value:
             value = request.get(NEW_CSRF_COOKIE) or secrets.token_urlsafe(32)
             request[NEW_CSRF_COOKIE] = value
         return value
@@ -85,13 +86,23 @@ class Csrf:
         return self.token_for(self.ensure_cookie(request))
 
     def valid(self, request: web.Request, submitted: str | None) -> bool:
-        cookie = request.cookies.get(CSRF_COOKIE)
+        cookie = _our_cookie(request)
         if cookie and submitted:
             return hmac.compare_digest(self.token_for(cookie).encode(), submitted.encode())
         if cookie:
             return False
         # No cookie at all (cookies off, or blocked in a frame): the browser's word on where it comes from.
         return bool(submitted) and provenance(request, self._origins) is Provenance.SAME_ORIGIN
+
+
+_COOKIE_SHAPE = re.compile(r"[A-Za-z0-9_-]{43}")  # secrets.token_urlsafe(32)
+
+
+def _our_cookie(request: web.Request) -> str | None:
+    """The CSRF cookie if it can be one the gateway set; else none (a value of another shape, also bytes
+    that are not UTF-8, which arrive as lone surrogates and made the HMAC of the text raise)."""
+    value = request.cookies.get(CSRF_COOKIE)
+    return value if value and _COOKIE_SHAPE.fullmatch(value) else None
 
 
 def set_csrf_cookie(request: web.Request, response: web.StreamResponse) -> None:
