@@ -4,6 +4,6 @@
 -- From now on the erasure replaces both (services/booking/retention.py, ERASE_CUSTOMER); this does the same
 -- for the appointments erased before (their address is empty). Row locks only: the table stays usable.
 UPDATE appointments
-   SET reference = 'GELOESCHT-' || upper(replace(gen_random_uuid()::text, '-', '')),
+   SET reference = 'GELÖSCHT ' || upper(substr(md5(gen_random_uuid()::text), 1, 16)),
        interpreter_language = CASE WHEN interpreter_language IS NULL THEN NULL ELSE 'erforderlich' END
- WHERE email = '' AND reference NOT LIKE 'GELOESCHT-%';
+ WHERE email = '' AND reference NOT LIKE 'GELÖSCHT %';
