@@ -217,17 +217,27 @@ async def database_ready(app: web.Application) -> str | None:
 MIGRATIONS_FIX = "run the migrations Job of this release (deploy/README.md, '4. Each release')"
 
 
-class SchemaReadiness:
-    """A ready check: None once the service's schema has every migration this release ships (remembered:
-    migrations are never taken back); otherwise which are missing and what to do, logged once as an
-    error. A release whose migrations Job ran the previous image, or did not run, would otherwise go
-    ready and answer 500 to every request that touches what the missing migrations add; unready, its
-    rolling update waits with the previous release serving."""
+class SetUpReadiness:
+    """A ready check (READY_CHECKS) for something a release step sets up in the database: None once it is
+    in place (remembered: a release step is never taken back); otherwise what is missing and what to do,
+    logged once as an error. Subclasses say what they look for (`missing`) and how they say it."""
 
-    def __init__(self, schema: str) -> None:
-        self.schema = schema
+    missing_event = "set_up_missing"
+    complete_event = "set_up_complete"
+
+    def __init__(self) -> None:
         self.ready = False
         self.reported = False
+
+    async def missing(self, conn: asyncpg.Connection) -> list[str]:
+        """What is not set up yet; a database error other than the connection's counts as no answer."""
+        raise NotImplementedError
+
+    def message(self, missing: list[str]) -> str:
+        raise NotImplementedError
+
+    def log_fields(self) -> dict[str, Any]:
+        return {}
 
     async def __call__(self, app: web.Application) -> str | None:
         if self.ready:
@@ -237,17 +247,39 @@ class SchemaReadiness:
             return None  # not connected: database_ready says so
         try:
             async with asyncio.timeout(2), pool.acquire() as conn:
-                missing = await missing_migrations(conn, self.schema)
+                missing = await self.missing(conn)
         except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
             return None  # the database does not answer: database_ready says so
         if not missing:
             self.ready = True
             if self.reported:
-                log.info("migrations_complete", schema=self.schema)
+                log.info(self.complete_event, **self.log_fields())
             return None
         if not self.reported:
             self.reported = True
-            log.error("migrations_missing", schema=self.schema, missing=missing, fix=MIGRATIONS_FIX)
+            log.error(self.missing_event, **self.log_fields(), missing=missing)
+        return self.message(missing)
+
+
+class SchemaReadiness(SetUpReadiness):
+    """The service's schema has every migration this release ships. A release whose migrations Job ran the
+    previous image, or did not run, would otherwise go ready and answer 500 to every request that touches
+    what the missing migrations add; unready, its rolling update waits with the previous release serving."""
+
+    missing_event = "migrations_missing"
+    complete_event = "migrations_complete"
+
+    def __init__(self, schema: str) -> None:
+        super().__init__()
+        self.schema = schema
+
+    async def missing(self, conn: asyncpg.Connection) -> list[str]:
+        return await missing_migrations(conn, self.schema)
+
+    def log_fields(self) -> dict[str, Any]:
+        return {"schema": self.schema, "fix": MIGRATIONS_FIX}
+
+    def message(self, missing: list[str]) -> str:
         return f"migrations missing in schema {self.schema}: {', '.join(missing)}; {MIGRATIONS_FIX}"
 
 

@@ -8,47 +8,32 @@ audited write failing, and its /readyz and its log say which step was missed.
 
 from __future__ import annotations
 
-import asyncio
+from typing import Any
 
 import asyncpg
-import structlog
-from aiohttp import web
 
 from services.gateway.staff import db
-from shared.web import POOL
-
-log = structlog.get_logger(__name__)
+from shared.web import SetUpReadiness
 
 FIX = "run deploy/postgres-init.sql again (deploy/README.md, '4. Each release')"
 
 
-class AuditLogReadiness:
-    """A ready check (shared.web.READY_CHECKS): None once the audit log has all it needs (remembered);
-    otherwise what is missing and what to do, logged once as an error."""
+class AuditLogReadiness(SetUpReadiness):
+    """The audit log has all it needs (shared.web.SetUpReadiness says how it is checked and reported)."""
 
-    def __init__(self) -> None:
-        self.ready = False
-        self.reported = False
+    missing_event = "audit_log_not_set_up"
+    complete_event = "audit_log_set_up"
 
-    async def __call__(self, app: web.Application) -> str | None:
-        if self.ready:
-            return None
-        pool = app.get(POOL)
-        if pool is None:
-            return None  # not connected: shared.web.database_ready says so
+    async def missing(self, conn: asyncpg.Connection) -> list[str]:
         try:
-            async with asyncio.timeout(2), pool.acquire() as conn:
-                missing = await db.missing_audit_objects(conn)
-        except (TimeoutError, OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError):
-            return None  # the database is not there: shared.web.database_ready says so
+            return await db.missing_audit_objects(conn)
+        except asyncpg.PostgresConnectionError:
+            raise
         except asyncpg.PostgresError as exc:  # no USAGE on gateway_audit, say: also the bootstrap's part
-            missing = [f"access to gateway_audit ({type(exc).__name__})"]
-        if not missing:
-            self.ready = True
-            if self.reported:
-                log.info("audit_log_set_up")
-            return None
-        if not self.reported:
-            self.reported = True
-            log.error("audit_log_not_set_up", missing=missing, fix=FIX)
+            return [f"access to gateway_audit ({type(exc).__name__})"]
+
+    def log_fields(self) -> dict[str, Any]:
+        return {"fix": FIX}
+
+    def message(self, missing: list[str]) -> str:
         return f"audit log: {', '.join(missing)} missing; {FIX}"
