@@ -270,8 +270,10 @@ async def test_changing_a_concern_of_the_catalogue_republishes_every_location_of
         assert offer.info == info
     listed = await ok(await demo_client.get("/api/v1/locations/nord/concerns", params={"lang": "en"}))
     assert next(c for c in listed if c["id"] == "neuantrag")["info"] == "New notes."
-    # The documented enum of `lang` holds: another language is a 422 naming it, not German in silence.
-    other = await demo_client.get("/api/v1/locations/nord/concerns", params={"lang": "fr"})
+    # A language added as content (R43) gets the fallback texts; what is no language tag is a 422 naming it.
+    added = await demo_client.get("/api/v1/locations/nord/concerns", params={"lang": "fr"})
+    assert added.status == 200 and added.headers["Content-Language"] == "de"
+    other = await demo_client.get("/api/v1/locations/nord/concerns", params={"lang": "not a tag"})
     assert other.status == 422
     assert [d["field"] for d in (await other.json())["error"]["details"]] == ["lang"]
 
