@@ -207,7 +207,8 @@ async def test_a_location_administrator_erases_one_wish_on_request_and_nobody_el
     assert await kept(waiting, wish_id) == []
     # Its published events went with it: the page link's token, the name and address (R34).
     assert await outbox_holding(token) == []
-    assert await outbox_holding(wish_id) == []
+    # Only the erasure's own events may name the wish afterwards (once the relay has published them).
+    assert set(await outbox_holding(wish_id)) <= {"waiting.withdrawn", "waiting.personal_data_erased"}
     assert (await waiting.wish_row(wish_id))["status"] == "withdrawn"  # it waits no more
     gone = await waiting.client.get(f"/api/v1/waiting-list/{wish_id}", params={"token": token})
     assert gone.status == 404
