@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import contextlib
 import os
 import re
 import shutil
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aio_pika
 import aiohttp
 import pytest
 import yaml
@@ -33,7 +35,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from services.gateway.staff.domain import LoginOutcome
 from services.notifier.domain import Outcome
-from shared.config import SERVICE_NAMES
+from shared.config import SERVICE_NAMES, CommonSettings
 from shared.events.appointment import Channel
 from shared.events.mail import MailKind
 from shared.topology import CONSUMERS
@@ -87,12 +89,25 @@ class Started:
     log: Path
 
 
+async def _empty_session_queues() -> None:
+    """Earlier tests of this session leave events in its consumer queues; a fresh consumer would apply them
+    before its /metrics is read, and its counters would not show the start."""
+    connection = await aio_pika.connect(CommonSettings().broker_url)
+    async with connection:
+        for name in CONSUMERS:
+            channel = await connection.channel()  # a queue not declared yet closes its channel
+            with contextlib.suppress(aio_pika.exceptions.ChannelNotFoundEntity):
+                queue = await channel.declare_queue(f"{os.environ['OTV_QUEUE_PREFIX']}.{name}", passive=True)
+                await queue.purge()
+
+
 @pytest.fixture(scope="module")
 def fresh_metrics(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Sample]]:
     """Every service started as a new process; its /metrics read as soon as it is ready."""
     work = tmp_path_factory.mktemp("alert-metrics")
     # OTV_DB_NAME, OTV_EXCHANGE and OTV_QUEUE_PREFIX of this test session come from os.environ.
     common = {**os.environ, "OTV_LOG_JSON": "true", "OTV_SHUTDOWN_TIMEOUT": "5", "PYTHONUNBUFFERED": "1"}
+    asyncio.run(_empty_session_queues())
     started: list[Started] = []
     try:
         for service in SERVICE_NAMES:
