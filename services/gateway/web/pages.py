@@ -178,14 +178,18 @@ def redirect(location: str) -> web.HTTPSeeOther:
     return web.HTTPSeeOther(location)
 
 
-def error_page(request: web.Request, status: int, title: str, message: str, **extra: Any) -> web.Response:
-    return render(request, "error.html", {"title": title, "message": message, **extra}, status=status)
+def error_page(
+    request: web.Request, status: int, title: str, message: str, *, address: str | None = None, **extra: Any
+) -> web.Response:
+    context = {"title": title, "message": message, **extra}
+    return render(request, "error.html", context, status=status, address=address)
 
 
-def unavailable(request: web.Request) -> web.Response:
+def unavailable(request: web.Request, status: int = 503) -> web.Response:
+    """The booking cannot answer: a service is down (503), or something failed unexpectedly (500)."""
     return error_page(
         request,
-        503,
+        status,
         _("The appointment booking is not available right now"),
         _("Please try again in a few minutes. If it is urgent, call us: %(hotline)s.")
         % {"hotline": settings_of(request).hotline},
