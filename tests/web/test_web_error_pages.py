@@ -15,11 +15,14 @@ from yarl import URL
 
 from services.gateway.app import create_app as create_gateway
 from services.gateway.config import Settings as GatewaySettings
+from services.gateway.web.pages import SEALER
 from tests.conftest import free_port, svc_settings
 
 # A made-up address, a trailing slash, a path under a page, a typo, a doubled slash, bytes that are no text.
 UNKNOWN_PATHS = ("/foo", "/manage/", "/buchen/unknown", "/concernn", "/concern/", "//concern", "/%ff", "/%00")
 BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+# What the pages' state in the address may be at most: nginx answers 502 from 4 or 8 KB of headers on.
+LOCATION_LIMIT = 2000
 
 
 async def _boom(_request: web.Request) -> web.StreamResponse:
@@ -173,3 +176,50 @@ async def test_an_unexpected_failure_behind_a_page_shows_a_page_and_is_logged_wi
     logged = [entry for entry in logs if entry["event"] == "unhandled_error"]
     assert logged and logged[0]["error_type"] == "RuntimeError"
     assert logged[0]["path"] == "/test-only/failure"
+
+
+# --- the dialogue's state in the address (`s`) ---------------------------------------------------------
+
+
+@pytest.mark.req("R38")
+async def test_an_over_long_or_forged_state_in_a_step_address_leads_to_the_start_not_to_a_huge_redirect(
+    client: TestClient[Any, Any],
+) -> None:
+    """The renewal's address reloaded (`/details/hold?s=...`) sent its `s` back unchecked in Location: an
+    address with a very long `s` (a link cut and pasted twice, or a crafted one) made a header over
+    8 KB, which a proxy answers with 502. A state that is no state of ours leads to the start instead."""
+    for forged in ("A" * 20_000, "A" * 3000, "not-a-state", "%00"):
+        for lang, start in (("", "/"), ("&lang=en", "/?lang=en")):
+            response = await client.get(f"/details/hold?s={forged}{lang}", allow_redirects=False)
+            assert response.status == 303, (forged[:10], lang)
+            assert response.headers["Location"] == start, (forged[:10], lang)
+    # A state of ours still leads back to the contact form.
+    sealed = client.app[SEALER].seal(
+        {"loc": "mitte", "concern": "bescheid", "mode": "in_person", "start": "2027-03-09T08:00:00+01:00"}
+    )
+    reloaded = await client.get("/details/hold", params={"s": sealed}, allow_redirects=False)
+    assert reloaded.status == 303 and reloaded.headers["Location"] == f"/details?s={sealed}"
+
+
+@pytest.mark.req("R39")
+async def test_the_check_page_never_sends_back_to_an_over_long_address(client: TestClient[Any, Any]) -> None:
+    """The check page's `next` is the address the customer came from, as sent; a redirect to an address
+    too long for a proxy's header buffer leads to that page's start instead."""
+    token_page = await client.get("/manage")
+    token = _csrf(await token_page.text())
+    for target, expected in (
+        ("/time?day=" + "1" * 9000, "/time"),
+        ("/" + "a" * 9000, "/"),
+        ("/details?s=abc", "/details?s=abc"),
+    ):
+        solved = await client.post(
+            "/challenge", data={"csrf_token": token, "next": target}, allow_redirects=False
+        )
+        assert solved.status == 303, target[:20]
+        assert solved.headers["Location"] == expected, target[:20]
+        assert len(solved.headers["Location"]) <= LOCATION_LIMIT
+
+
+def _csrf(html: str) -> str:
+    marker = 'name="csrf_token" value="'
+    return html.split(marker, 1)[1].split('"', 1)[0]

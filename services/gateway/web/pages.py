@@ -174,7 +174,18 @@ def render(
     return response
 
 
+# The longest address a redirect of the pages sends. The dialogue's state (`s`) is a few hundred
+# characters and a manage link's token at most 200; far longer is an address pasted twice or a crafted
+# one, and a Location of several KB makes a proxy refuse the whole answer (nginx: 502 beyond its 4 or 8 KB
+# header buffer). Such an address leads to its page without the query (a step then starts over).
+MAX_LOCATION = 2000
+
+
 def redirect(location: str) -> web.HTTPSeeOther:
+    if len(location) > MAX_LOCATION:
+        path = urlsplit(location).path
+        log.info("redirect_shortened", length=len(location))
+        location = url(path if is_local_target(path) and len(path) <= MAX_LOCATION else "/")
     return web.HTTPSeeOther(location)
 
 
