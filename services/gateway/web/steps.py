@@ -400,7 +400,7 @@ async def time_page(request: web.Request, errors: forms.FormErrors | None = None
     if found is None:
         raise redirect(url("/"))
     state, context = found
-    if request.method == "GET":
+    if request.method != "POST":  # a HEAD reads the availability like a GET (aiohttp answers it here)
         refused = bot_check(request, Bucket.AVAILABILITY)
         if refused is not None:
             return refused
