@@ -140,15 +140,20 @@ async def error_middleware(
         response.headers["Retry-After"] = "5"
         return response
     except Exception as exc:  # noqa: BLE001 -- the client gets the error body, never a stack trace
-        # Only the type and where: an exception's message can carry personal data (a driver's DETAIL).
-        frames = traceback.extract_tb(exc.__traceback__)[-5:]
-        log.error(
-            "unhandled_error",
-            error_type=type(exc).__name__,
-            where=[f"{f.filename.rsplit('/', 2)[-1]}:{f.lineno}:{f.name}" for f in frames],
-            path=request.rel_url.path,
-        )
+        log_unhandled(request, exc)
         return error_response(500, "internal_error", "Internal error. Please try again later.")
+
+
+def log_unhandled(request: web.Request, exc: BaseException) -> None:
+    """An unexpected failure, logged as `unhandled_error`: only the type and where, since an exception's
+    message can carry personal data (a driver's DETAIL)."""
+    frames = traceback.extract_tb(exc.__traceback__)[-5:]
+    log.error(
+        "unhandled_error",
+        error_type=type(exc).__name__,
+        where=[f"{f.filename.rsplit('/', 2)[-1]}:{f.lineno}:{f.name}" for f in frames],
+        path=request.rel_url.path,
+    )
 
 
 def metrics_middleware(service: str) -> Any:

@@ -2,7 +2,7 @@
 
 One booking per language walks through every page of the dialogue (with the error states of the finder
 and the contact form), then the confirmation, the manage, reschedule and cancel pages, the accessibility
-statement, the embedding page and an error page."""
+statement, the embedding page, an error page and the page-not-found page."""
 
 from __future__ import annotations
 
@@ -142,6 +142,7 @@ async def test_no_customer_page_has_a_wcag_21_aa_violation(
         "/embed",
         "/manage/00000000-0000-0000-0000-000000000000?token=x",
         "/manage",
+        "/no-such-page",  # the page-not-found page
     )
     for path in (*paths, "/manage?sent=1"):
         await page.goto(f"{stack.gateway_url}{path}{'&' if '?' in path else '?'}lang={language}")

@@ -114,6 +114,23 @@ async def test_the_pages_answer_429_with_retry_after_beyond_the_rate_limit(stack
         await client.close()
 
 
+@pytest.mark.req("R39")
+async def test_head_requests_of_the_calendar_count_against_the_rate_limit_like_gets(stack: Stack) -> None:
+    """aiohttp answers HEAD with the GET handler, which reads the availability all the same; the limit
+    counted GETs only, so a client asking with HEAD made those reads unlimited."""
+    client = await gateway_client(
+        stack, bot_defence=True, bot_availability_burst=2, bot_availability_soft=2, bot_availability_rate=0.1
+    )
+    try:
+        state = client.app[SEALER].seal({"loc": "mitte", "concern": "veraenderung", "mode": "in_person"})
+        for _ in range(2):
+            assert (await client.head("/time", params={"s": state})).status == 200
+        assert (await client.head("/time", params={"s": state})).status == 429
+        assert (await client.get("/time", params={"s": state})).status == 429
+    finally:
+        await client.close()
+
+
 @pytest.mark.req("R43")
 async def test_the_429_page_asks_to_wait_one_second_in_the_singular(stack: Stack) -> None:
     client = await gateway_client(
@@ -361,7 +378,7 @@ async def test_a_form_that_cannot_be_read_is_the_expired_form_page_not_a_500(
     gateway takes) made aiohttp raise: a 500 or a 413 with the JSON error body on a page. It is a form
     that cannot be accepted, said on the page like an expired one."""
     token = csrf_of(await (await client.get("/")).text())
-    for path in ("/", "/finder", "/manage"):
+    for path in ("/", "/finder", "/manage", "/waiting-list/join", "/details/hold"):
         response = await client.post(
             path, data=f"csrf_token={token}".encode() + rest, headers={"Content-Type": content_type}
         )

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from services.gateway.config import Settings
 from services.gateway.openapi import openapi_json
-from services.gateway.web import i18n, manage, pages, steps
+from services.gateway.web import error_pages, i18n, manage, pages, steps
 from services.gateway.web.security import Csrf, Sealer, security_headers
 from shared.web import SETTINGS
 
@@ -41,6 +41,8 @@ def setup_web(app: web.Application) -> None:
     )
     environment.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]  # added by the i18n extension
     app.middlewares.append(i18n.language_middleware)
+    # Next inside it: errors of the customer pages' addresses as pages in the customer's language.
+    app.middlewares.append(error_pages.error_page_middleware)
     app.on_response_prepare.append(security_headers(settings.frame_ancestors))
 
     router = app.router

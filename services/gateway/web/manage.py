@@ -250,7 +250,7 @@ async def reschedule_page(request: web.Request, errors: forms.FormErrors | None 
         return not_found(request)
     if not changeable(request, found):  # no calendar for an appointment that can no longer move
         raise redirect(url(f"/manage/{appointment_id}", token=token))
-    if request.method == "GET":
+    if request.method != "POST":  # a HEAD reads the availability like a GET (aiohttp answers it here)
         refused = bot_check(request, Bucket.AVAILABILITY)
         if refused is not None:
             return refused

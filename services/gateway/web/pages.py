@@ -174,18 +174,33 @@ def render(
     return response
 
 
+# The longest address a redirect of the pages sends. The dialogue's state (`s`) is a few hundred
+# characters and a manage link's token at most 200; far longer is an address pasted twice or a crafted
+# one, and a Location of several KB makes a proxy refuse the whole answer (nginx: 502 beyond its 4 or 8 KB
+# header buffer). Such an address leads to its page without the query (a step then starts over).
+MAX_LOCATION = 2000
+
+
 def redirect(location: str) -> web.HTTPSeeOther:
+    if len(location) > MAX_LOCATION:
+        path = urlsplit(location).path
+        log.info("redirect_shortened", length=len(location))
+        location = url(path if is_local_target(path) and len(path) <= MAX_LOCATION else "/")
     return web.HTTPSeeOther(location)
 
 
-def error_page(request: web.Request, status: int, title: str, message: str, **extra: Any) -> web.Response:
-    return render(request, "error.html", {"title": title, "message": message, **extra}, status=status)
+def error_page(
+    request: web.Request, status: int, title: str, message: str, *, address: str | None = None, **extra: Any
+) -> web.Response:
+    context = {"title": title, "message": message, **extra}
+    return render(request, "error.html", context, status=status, address=address)
 
 
-def unavailable(request: web.Request) -> web.Response:
+def unavailable(request: web.Request, status: int = 503) -> web.Response:
+    """The booking cannot answer: a service is down (503), or something failed unexpectedly (500)."""
     return error_page(
         request,
-        503,
+        status,
         _("The appointment booking is not available right now"),
         _("Please try again in a few minutes. If it is urgent, call us: %(hotline)s.")
         % {"hotline": settings_of(request).hotline},

@@ -32,6 +32,8 @@ CSRF_COOKIE = "otv_csrf"
 CSRF_FIELD = "csrf_token"
 NEW_CSRF_COOKIE = web.RequestKey("otv_new_csrf_cookie", str)
 STATE_TTL_SECONDS = 24 * 3600
+# No state the pages seal comes near this (a few hundred characters): a longer `s` is not opened at all.
+MAX_SEALED_LENGTH = 2000
 
 PAGE_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
@@ -56,7 +58,7 @@ class Sealer:
         return self._fernet.encrypt(raw).decode()
 
     def open(self, token: str | None) -> dict[str, Any] | None:
-        if not token:
+        if not token or len(token) > MAX_SEALED_LENGTH:
             return None
         try:
             raw = self._fernet.decrypt(token.encode(), ttl=STATE_TTL_SECONDS)

@@ -400,7 +400,7 @@ async def time_page(request: web.Request, errors: forms.FormErrors | None = None
     if found is None:
         raise redirect(url("/"))
     state, context = found
-    if request.method == "GET":
+    if request.method != "POST":  # a HEAD reads the availability like a GET (aiohttp answers it here)
         refused = bot_check(request, Bucket.AVAILABILITY)
         if refused is not None:
             return refused
@@ -661,7 +661,12 @@ async def details_rehold(request: web.Request) -> web.StreamResponse:
 
 
 async def details_rehold_get(request: web.Request) -> web.StreamResponse:
-    """The renewal's answer reloaded or bookmarked (its address takes only POST): back to the form."""
+    """The renewal's answer reloaded or bookmarked (its address takes only POST): back to the form. An `s`
+    that is no state of a chosen time goes to the start like on every step, not back into the address
+    (a forged or over-long one made a Location header that proxies refuse)."""
+    state = state_of(request)
+    if not all(state.get(k) for k in ("loc", "concern", "mode", "start")):
+        raise redirect(url("/"))
     raise redirect(url("/details", s=request.query.get(STATE)))
 
 

@@ -140,10 +140,10 @@ def _times(parts: list[str]) -> tuple[str | None, str | None]:
 
 @web_errors
 async def join_submit(request: web.Request) -> web.StreamResponse:
-    form_data = await request.post()
     form = await read_form(request)
     if isinstance(form, web.Response):
         return form
+    form_data = await request.post()  # read (and found readable) by read_form: its repeated fields
     state = state_of(request)
     if not all(state.get(k) for k in ("loc", "concern", "mode")):
         raise redirect(url("/"))

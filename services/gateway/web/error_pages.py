@@ -1,0 +1,100 @@
+"""The customer pages' answer where no page answers (R42, R43): an address the pages do not have (404), a
+method a page does not take (405), and an unexpected failure behind a page (500), each as a page in the
+customer's language with the layout, the security headers and a link to the start page, instead of the
+JSON error body of the API.
+
+Which answer a request gets is decided by its path first, then by its Accept header:
+- JSON (the architecture's error body, from `shared.web.error_middleware`) for what programs call: `/api`
+  and below (the public, staff and admin APIs, the OpenAPI document, the challenge), the probes and
+  metrics (`/healthz`, `/readyz`, `/metrics`), and the static files (`/static/`). `/staff` and below is left
+  to the staff part, which answers its pages in German itself (`staff/authz.py`).
+- Every other path is the customer pages' own: a page, unless the client asks for JSON and not for HTML
+  (`Accept: application/json`, a script's fetch); a browser always names text/html, and a client that
+  names nothing (`*/*`, or no Accept) gets the page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import structlog
+from aiohttp import web
+
+from services.gateway.origins import is_local_target
+from services.gateway.web.i18n import _
+from services.gateway.web.pages import error_page, settings_of, unavailable
+from shared.web import DATABASE_UNAVAILABLE, log_unhandled
+
+log = structlog.get_logger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+MACHINE_PREFIXES = ("/api", "/static", "/staff")
+MACHINE_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+def answers_with_a_page(request: web.Request) -> bool:
+    """Whether an error of this request is answered with a customer page (the rule above)."""
+    path = request.path
+    if path in MACHINE_PATHS or any(path == p or path.startswith(p + "/") for p in MACHINE_PREFIXES):
+        return False
+    accept = request.headers.get("Accept", "").lower()
+    return "text/html" in accept or "json" not in accept
+
+
+@web.middleware
+async def error_page_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Inside the language middleware (the page is in the request's language) and inside the shared error
+    middleware, which still answers in JSON should the error page itself fail."""
+    if not answers_with_a_page(request):
+        return await handler(request)
+    try:
+        return await handler(request)
+    except web.HTTPNotFound:
+        return page_not_found(request)
+    except web.HTTPMethodNotAllowed as exc:
+        response = wrong_method(request)
+        response.headers["Allow"] = exc.headers.get("Allow", "")
+        return response
+    except web.HTTPException:
+        raise  # a redirect, or another of aiohttp's answers, as it is
+    except DATABASE_UNAVAILABLE as exc:
+        log.warning("database_unavailable", error_type=type(exc).__name__, path=request.rel_url.path)
+        response = unavailable(request)
+        response.headers["Retry-After"] = "5"
+        return response
+    except Exception as exc:  # noqa: BLE001 -- the customer gets a page, never a stack trace
+        log_unhandled(request, exc)
+        return unavailable(request, 500)
+
+
+def _address(request: web.Request) -> str | None:
+    """Where the page's language links lead: the address asked for (the same page in another language),
+    unless a browser would read it as another site's (`//evil.example`, `/\\evil.example`); then the start."""
+    return None if is_local_target(str(request.rel_url)) else "/"
+
+
+def page_not_found(request: web.Request) -> web.Response:
+    hotline = {"hotline": settings_of(request).hotline}
+    return error_page(
+        request,
+        404,
+        _("Page not found"),
+        _(
+            "There is no page at this address. Perhaps it was mistyped, or the link is out of date. "
+            "Please start again on the start page. If you need help, call us: %(hotline)s."
+        )
+        % hotline,
+        address=_address(request),
+    )
+
+
+def wrong_method(request: web.Request) -> web.Response:
+    hotline = {"hotline": settings_of(request).hotline}
+    return error_page(
+        request,
+        405,
+        _("This page cannot be opened this way"),
+        _("Please start again on the start page. If you need help, call us: %(hotline)s.") % hotline,
+        address=_address(request),
+    )
