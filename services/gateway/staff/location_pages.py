@@ -643,9 +643,26 @@ async def _admin_concerns(
             "group_kinds": GROUP_KINDS_DE,
             "errors": errors,
             "notice": notice,
+            "failed": failed,
         },
         status=status,
     )
+
+
+# The inputs of the new concern's form whose ids are not `c-<the field the catalog names>`.
+NEW_CONCERN_IDS = {
+    "c-group_kinds": "c-kind-" + next(iter(GROUP_KINDS_DE)),
+    "c-default_duration_minutes": "c-duration",
+}
+
+
+def _new_concern_refusal(exc: OTVError, form: Any) -> tuple[list[ErrorLine], dict[str, Any] | None]:
+    """The refused new concern as it was filled in, each field the catalog named marked and linked from
+    the summary, like the other forms of the administration (the catalog names `name.de`: the field
+    `name`, whose input is the German name)."""
+    fields = ("id", "name", "group_kinds", "default_duration_minutes")
+    lines, failed = form_refused("c", exc, form, fields)
+    return [ErrorLine(line.text, NEW_CONCERN_IDS.get(line.target, line.target)) for line in lines], failed
 
 
 LANGUAGES = ("de", "en", "de-x-ls")
@@ -706,6 +723,7 @@ async def admin_concern_create(request: web.Request) -> web.StreamResponse:
         _concern_data(await request.post(), new=True),
         back="/staff/admin/concerns",
         page=_admin_concerns,
+        refusal=_new_concern_refusal,
     )
 
 
