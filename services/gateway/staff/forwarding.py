@@ -178,10 +178,12 @@ async def apply_change(
     confirmed: bool = False,
     extra_headers: dict[str, str] | None = None,
     entity: str | None = None,
+    query: dict[str, str] | None = None,
 ) -> tuple[int, Any, list[dict[str, Any]]]:
     """A change made by a staff page: the same R20 check, call and audit entry as the API route whose
     rule the page's route repeats (`entity` names what it changes where that is not the page's own,
-    such as the closure a mass change saves). Raises `CapacityConflictError` (409) unless confirmed."""
+    such as the closure a mass change saves; `query` what a DELETE says beside its path, such as the
+    version it was made against). Raises `CapacityConflictError` (409) unless confirmed."""
     change = request[RULE].capacity_check
     affected: list[dict[str, Any]] = []
     if change is not None:
@@ -190,7 +192,7 @@ async def apply_change(
             raise capacity.conflict(affected)
     path = api_path(api_route, params)
     status, answer = await upstream.call(
-        request, service_name, method, path, json=data, extra_headers=extra_headers
+        request, service_name, method, path, json=data, params=query, extra_headers=extra_headers
     )
     if 200 <= status < 300:
         extra = {"affected_appointments": [str(a.get("id")) for a in affected]} if affected else None

@@ -68,7 +68,11 @@ FINDINGS_DE = {
 
 
 # The forms refused as `stale` whose row has no name of its own (name_the_row names windows and groups).
-STALE_FORMS_DE = {"details": "Standortdaten"}
+STALE_FORMS_DE = {
+    "details": "Standortdaten",
+    "lead-time": "Vorlaufzeit",
+    "block": "Sperre zum Monatswechsel",
+}
 
 APPROVAL_REQUIRED_DE = (
     "Nicht gespeichert: Diese Änderung schränkt die Zeitfenster nach Ziffer 3.3 ein. Das ist vorab mit der"
@@ -209,15 +213,19 @@ async def _change(
     *,
     anchor: str,
     form_key: str = "",
+    stale_key: str = "",
+    query: dict[str, str] | None = None,
 ) -> web.StreamResponse:
     """Make the change; back to the location page at `anchor`, or the page with the errors and the
-    form `form_key` as it was filled in, or (R20) the list of affected appointments to confirm."""
+    form `form_key` as it was filled in, or (R20) the list of affected appointments to confirm. A
+    change without fields of its own (a removal) names its form in `stale_key`: refused as stale, that
+    form is shown as stored now."""
     form = await request.post()
     location_id = request[LOCATION]
     confirmed = form.get("confirm_affected") == "true"
     try:
         status, answer, affected = await apply_change(
-            request, "catalog", method, api_route, params, data, confirmed=confirmed
+            request, "catalog", method, api_route, params, data, confirmed=confirmed, query=query
         )
     except CapacityConflictError as conflict:
         return render(
@@ -236,10 +244,26 @@ async def _change(
             status=409,
         )
     except OTVError as exc:
-        return await _refused_change(request, location_id, exc, form, form_key, data, anchor)
-    if not 200 <= status < 300:
+        error: OTVError = exc
+    else:
+        if 200 <= status < 300:
+            return _changed(request, location_id, affected, data, anchor)
         error = UpstreamError(status, answer)
-        return await _refused_change(request, location_id, error, form, form_key, data, anchor)
+    if error.code == "stale" and (stale_key or form_key):
+        lines = [ErrorLine(STALE_DE, anchor)]
+        key = stale_key or form_key
+        return await _location_page(request, location_id, errors=lines, status=error.status, stale=key)
+    return await _refused_change(request, location_id, error, form, form_key, data)
+
+
+def _changed(
+    request: web.Request,
+    location_id: str,
+    affected: list[dict[str, Any]],
+    data: dict[str, Any] | None,
+    anchor: str,
+) -> web.Response:
+    """Saved: the appointments it left without a service point (R20), else back to where it was made."""
     if affected:
         return render(
             request,
@@ -262,14 +286,10 @@ async def _refused_change(
     form: Any,
     form_key: str,
     data: dict[str, Any] | None,
-    anchor: str,
 ) -> web.Response:
-    """The page after a refused change. Made in a form loaded before someone else changed the same thing
-    (409 `stale`): the page shows that form as stored now, not what was typed (it was typed against
-    values that are no longer there), and says so at its row."""
-    if exc.code == "stale" and form_key:
-        lines = [ErrorLine(STALE_DE, anchor)]
-        return await _location_page(request, location_id, errors=lines, status=exc.status, stale=form_key)
+    """The page after a refused change, the form as it was filled in. (Made in a form loaded before
+    someone else changed the same thing, 409 `stale`, the page instead shows that form as stored now,
+    not what was typed against values that are no longer there, and says so at its row: `_change`.)"""
     errors, failed = _refusal(exc, form, form_key, data)
     return await _location_page(request, location_id, errors=errors, status=exc.status, failed=failed)
 
@@ -314,7 +334,7 @@ async def location_lead_time(request: web.Request) -> web.StreamResponse:
         "PUT",
         "/api/v1/admin/locations/{location_id}/lead-time",
         {"location_id": request.match_info["location_id"]},
-        data,
+        with_version(data, form),
         anchor="lead-time",
         form_key="lead-time",
     )
@@ -326,9 +346,15 @@ async def location_block(request: web.Request) -> web.StreamResponse:
     params = {"location_id": request.match_info["location_id"]}
     route = "/api/v1/admin/locations/{location_id}/month-change-block"
     if form.get("action") == "remove":
-        return await _change(request, "DELETE", route, params, None, anchor="block")
+        # A DELETE has no body: the version the form was loaded with goes as a query parameter.
+        query = with_version({}, form)
+        return await _change(
+            request, "DELETE", route, params, None, anchor="block", stale_key="block", query=query
+        )
     data = {"last_days": _int(form.get("last_days"), 0), "first_days": _int(form.get("first_days"), 0)}
-    return await _change(request, "PUT", route, params, data, anchor="block", form_key="block")
+    return await _change(
+        request, "PUT", route, params, with_version(data, form), anchor="block", form_key="block"
+    )
 
 
 @routes.post("/staff/locations/{location_id}/groups")

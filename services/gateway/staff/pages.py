@@ -1076,10 +1076,11 @@ async def text_submit(request: web.Request) -> web.Response:
             "wieder den Standardtext.",
             button="Auf den Standardtext zurücksetzen",
             back=f"/staff/admin/texts/{request.match_info['kind']}/{request.match_info['language']}",
-            fields=[("reset", "true")],
+            fields=[("reset", "true"), *with_version({}, form).items()],
         )
     if form.get("reset") == "true":
-        status, data = await upstream.call(request, "notifier", "DELETE", path)
+        # A DELETE has no body: the version the page was loaded with goes as a query parameter.
+        status, data = await upstream.call(request, "notifier", "DELETE", path, params=with_version({}, form))
         action = "reset"
     else:
         status, data = await upstream.call(request, "notifier", "PUT", path, json=with_version(body, form))
