@@ -7,19 +7,22 @@ the old behaviour (R20, R29, R30, R10)."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 import pytest
-from aiohttp.test_utils import TestServer
 
-from shared.clock import ManualClock
 from shared.identity import Role
-from tests.conftest import TEST_OVERRIDES, free_port, svc_settings
-from tests.staff.conftest import Gateway, GatewayFactory, Stack, StaffClient, customer, wait_for_slots
+from tests.staff.conftest import (
+    Gateway,
+    GatewayFactory,
+    Stack,
+    StaffClient,
+    customer,
+    notifier_behind_gateway,
+    wait_for_slots,
+)
 from tests.staff.test_location_page_forms import elements, tuesday_window
 from tests.staff.test_staff_pages import _grouped, form_fields, post_form
 
@@ -201,27 +204,8 @@ async def texts_gateway(
     clean_db: dict[str, asyncpg.Pool], make_gateway: GatewayFactory, amqp: Any
 ) -> AsyncIterator[Gateway]:
     """The real notifier (its own broker names, no mail to send) behind a gateway."""
-    from services.notifier.app import create_app as create_notifier
-    from services.notifier.config import Settings as NotifierSettings
-
-    clock = ManualClock(datetime(2026, 3, 2, 8, 0, tzinfo=UTC))  # one clock: the signed identity's time
-    own = uuid.uuid4().hex[:6]
-    settings = svc_settings(
-        NotifierSettings,
-        smtp_port=free_port(),
-        exchange=f"{TEST_OVERRIDES['exchange']}.{own}",
-        queue_prefix=f"{TEST_OVERRIDES['queue_prefix']}.{own}",
-    )
-    notifier = TestServer(create_notifier(settings, clock=clock))  # type: ignore[arg-type]
-    await notifier.start_server()
-    try:
-        yield await make_gateway(urls={"notifier": str(notifier.make_url("")).rstrip("/")}, clock=clock)
-    finally:
-        await notifier.close()
-        channel = await amqp.channel()
-        for name in (f"{TEST_OVERRIDES['exchange']}.{own}", f"{TEST_OVERRIDES['exchange']}.{own}.dlx"):
-            await channel.exchange_delete(name)
-        await channel.close()
+    async with notifier_behind_gateway(make_gateway, amqp) as started:
+        yield started
 
 
 def _text_form(html: str) -> dict[str, list[str]]:

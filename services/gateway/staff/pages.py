@@ -45,10 +45,12 @@ from services.gateway.staff.domain import (
 )
 from services.gateway.staff.keys import ALLOWED_ORIGINS, IDENTITY, PAGE_ERROR, PAGE_SIGN_IN, SESSION, STAFF
 from services.gateway.staff.service import Actor
+from services.gateway.web.i18n import offered_languages
 from shared.clock import BERLIN
 from shared.errors import NotFoundError, OTVError, ValidationError
 from shared.identity import ALL_LOCATIONS, Role
-from shared.labels import LANGUAGES_DE, MAIL_KINDS_DE
+from shared.labels import MAIL_KINDS_DE, language_de
+from shared.languages import pick
 from shared.logging import current_correlation_id
 from shared.staff_nav import main_nav
 from shared.web import CLOCK, SETTINGS, parse_form, validation_error
@@ -121,6 +123,7 @@ def setup_pages(app: web.Application) -> None:
     )
     env.filters["when"] = _when
     env.filters["date_de"] = _date_de
+    env.filters["language_de"] = language_de
     env.globals["role_label"] = lambda role: ROLE_LABELS_DE.get(Role(role), role)
     app[PAGE_ERROR] = render_error
     app[PAGE_SIGN_IN] = session_ended_page
@@ -1013,9 +1016,20 @@ async def texts_page(request: web.Request) -> web.Response:
             "texts": data,
             "notice": _notice(request),
             "kinds": MAIL_KINDS_DE,
-            "languages": LANGUAGES_DE,
+            "without_texts": _without_mail_texts(request, data),
         },
     )
+
+
+def _without_mail_texts(request: web.Request, texts: list[Any]) -> list[tuple[str, str]]:
+    """The languages customers book in (R43: those the customer pages offer) that have no mail texts of
+    their own, each with the language their mails come in instead (along the tag, else German)."""
+    mail_languages = list(dict.fromkeys(str(t.get("language")) for t in texts if isinstance(t, dict)))
+    return [
+        (language_de(tag), language_de(pick(tag, mail_languages)))
+        for tag in offered_languages(request.app)
+        if tag not in mail_languages
+    ]
 
 
 class UpstreamError(OTVError):
@@ -1042,7 +1056,7 @@ def _text_path(request: web.Request) -> str:
 
 
 def _text_label(kind: Any, language: Any) -> str:
-    return f"{MAIL_KINDS_DE.get(str(kind), kind)} ({LANGUAGES_DE.get(str(language), language)})"
+    return f"{MAIL_KINDS_DE.get(str(kind), kind)} ({language_de(str(language))})"
 
 
 @routes.get("/staff/admin/texts/{kind}/{language}")
