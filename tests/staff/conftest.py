@@ -133,19 +133,20 @@ class Gateway:
         username: str,
         *grants: tuple[Role, str] | tuple[Role, str, tuple[str, ...]],
         password: str = PASSWORD,
+        display_name: str = "",
     ) -> None:
         rows = [GrantRow(g[0], g[1], g[2] if len(g) > 2 else ()) for g in grants]
         await create_account(
             self.staff,
             Actor("test", "system"),
             username=username,
-            display_name=username,
+            display_name=display_name or username,
             grants=rows,
             password=password,
         )
 
-    async def signed_in(self, username: str, *grants: Any) -> StaffClient:
-        await self.account(username, *grants)
+    async def signed_in(self, username: str, *grants: Any, display_name: str = "") -> StaffClient:
+        await self.account(username, *grants, display_name=display_name)
         browser = self.browser()
         response = await browser.login(username)
         assert response.status == 200, await response.text()

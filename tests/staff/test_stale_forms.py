@@ -7,6 +7,7 @@ the old behaviour (R20, R29, R30, R10)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -28,7 +29,9 @@ from tests.staff.test_staff_pages import _grouped, form_fields, post_form
 
 pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
 
-MEANWHILE = "inzwischen von jemand anderem geändert"
+# "inzwischen von jemand anderem geändert", or, where the audit log has the change, "inzwischen von
+# Anna Becker (stale-leader-a) um 10:00 Uhr geändert".
+MEANWHILE = "inzwischen von"
 TUESDAY = "2026-03-03"
 TEN = "2026-03-03T10:00:00+01:00"
 
@@ -58,7 +61,9 @@ async def test_a_window_form_loaded_before_a_colleagues_change_does_not_undo_it(
     old_form = _fields(await (await admin_b.get("/staff/locations/mitte")).text(), action)
     assert old_form["expected_version"][0]
 
-    leader_a = await stack.gateway.signed_in("stale-leader-a", (Role.GROUP_LEADER, "mitte"))
+    leader_a = await stack.gateway.signed_in(
+        "stale-leader-a", (Role.GROUP_LEADER, "mitte"), display_name="Anna Becker"
+    )
     a_form = _fields(await (await leader_a.get("/staff/locations/mitte")).text(), action)
     status, _, _ = await post_form(leader_a, action, _one(a_form, service_points="1"))
     assert status == 303
@@ -66,6 +71,8 @@ async def test_a_window_form_loaded_before_a_colleagues_change_does_not_undo_it(
     status, _, html = await post_form(admin_b, action, _one(old_form, end="13:00"))
     assert status == 409, html
     assert "<title>Fehler:" in html and MEANWHILE in html
+    # Who made the change that came in between, and when (in Bremen), as the audit log has it.
+    assert "wurde inzwischen von Anna Becker (stale-leader-a) um 09:00 Uhr geändert" in html
     page = elements(html)
     assert any(target == f"#window-{window_id}" and MEANWHILE in text for target, text in page.summary_links)
     # The form shows the window as it is now (with its current version), not what B typed.
@@ -237,6 +244,7 @@ async def test_a_mail_text_form_loaded_before_a_colleagues_save_does_not_drop_th
 
     status, _, html = await post_form(admin_b, action, _one(old_form, text=old_form["text"][0] + "\nGruß"))
     assert status == 409 and MEANWHILE in html and "<title>Fehler:" in html
+    assert "wurde inzwischen von text-a um 09:00 Uhr geändert" in html
     assert _text_form(html)["subject"] == [a_subject]  # the form shows A's wording
     stored = await _text(admin_a)
     assert stored["subject"] == a_subject and not stored["text"].endswith("Gruß")
@@ -282,6 +290,7 @@ async def test_a_lead_time_or_month_change_block_form_loaded_before_a_colleagues
     )
     assert status == 409 and MEANWHILE in html and "<title>Fehler:" in html
     assert any(t == "#lead-time" and "Vorlaufzeit" in text for t, text in elements(html).summary_links)
+    assert re.search(r"wurde inzwischen von the-admin um \d\d:\d\d Uhr geändert", html)
     now_lead = _fields(html, "/staff/locations/mitte/lead-time")
     assert (now_lead["min_minutes"], now_lead["max_days"]) == (["120"], ["21"])
 
@@ -289,6 +298,7 @@ async def test_a_lead_time_or_month_change_block_form_loaded_before_a_colleagues
         admin_b, "/staff/locations/mitte/month-change-block", {**block_form, "action": ["remove"]}
     )
     assert status == 409 and MEANWHILE in html
+    assert re.search(r"wurde inzwischen von the-admin um \d\d:\d\d Uhr geändert", html)
     now_block = _fields(html, "/staff/locations/mitte/month-change-block")
     assert (now_block["last_days"], now_block["first_days"]) == (["1"], ["1"])
     status, _, html = await post_form(
@@ -306,6 +316,14 @@ async def test_a_lead_time_or_month_change_block_form_loaded_before_a_colleagues
     )
     assert status == 303
     assert (await _details(stack))["month_change_block"] is None
+    # B saves the lead time, then sends that same form once more (another tab): B made the change between.
+    status, _, _ = await post_form(admin_b, "/staff/locations/mitte/lead-time", _one(now_lead, max_days="14"))
+    assert status == 303
+    status, _, html = await post_form(
+        admin_b, "/staff/locations/mitte/lead-time", _one(now_lead, max_days="7")
+    )
+    assert status == 409 and "wurde inzwischen von Ihnen selbst (in einem anderen Fenster" in html
+    assert (await _details(stack))["lead_time"]["max_days"] == 14
 
 
 @pytest.mark.req("R18")

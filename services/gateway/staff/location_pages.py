@@ -21,11 +21,10 @@ from aiohttp import web
 
 from services.gateway.staff import upstream
 from services.gateway.staff.capacity import CapacityConflictError
-from services.gateway.staff.forwarding import apply_change
+from services.gateway.staff.forwarding import apply_change, last_change_of
 from services.gateway.staff.keys import IDENTITY, LOCATION
 from services.gateway.staff.location_forms import SAVED_DE, name_the_row, refused, saved_at, typed
 from services.gateway.staff.pages import (
-    STALE_DE,
     ErrorLine,
     UpstreamError,
     ask_first,
@@ -35,6 +34,7 @@ from services.gateway.staff.pages import (
     form_refused,
     redirect,
     render,
+    stale_text,
     with_version,
 )
 from shared.clock import BERLIN
@@ -250,7 +250,7 @@ async def _change(
             return _changed(request, location_id, affected, data, anchor)
         error = UpstreamError(status, answer)
     if error.code == "stale" and (stale_key or form_key):
-        lines = [ErrorLine(STALE_DE, anchor)]
+        lines = [ErrorLine(stale_text(request, await last_change_of(request, params)), anchor)]
         key = stale_key or form_key
         return await _location_page(request, location_id, errors=lines, status=error.status, stale=key)
     return await _refused_change(request, location_id, error, form, form_key, data)
@@ -594,7 +594,8 @@ async def _admin_change(
         error = UpstreamError(status, answer)
     if error.code == "stale":
         # Saved by someone else since the form was loaded: the page shows what is stored now.
-        stale: web.StreamResponse = await page(request, errors=[ErrorLine(STALE_DE)], status=error.status)
+        line = ErrorLine(stale_text(request, await last_change_of(request, params)))
+        stale: web.StreamResponse = await page(request, errors=[line], status=error.status)
         return stale
     lines, failed = refusal(error, await request.post())
     response: web.StreamResponse = await page(request, errors=lines, status=error.status, failed=failed)

@@ -97,6 +97,33 @@ STALE_DE = (
     "Nicht gespeichert: inzwischen von jemand anderem geändert \N{EN DASH} bitte prüfen. Das Formular zeigt "
     "jetzt den gespeicherten Stand; tragen Sie Ihre Änderung dort bitte erneut ein."
 )
+# ... when the audit log names who made that change, and when.
+STALE_BY_DE = (
+    "Nicht gespeichert: Das wurde inzwischen {who} {when} geändert \N{EN DASH} bitte prüfen. Das Formular "
+    "zeigt jetzt den gespeicherten Stand; tragen Sie Ihre Änderung dort bitte erneut ein."
+)
+
+
+def stale_text(request: web.Request, change: service.LastChange | None) -> str:
+    """The line of a form refused as `stale`: who changed it meanwhile and when, where the audit log has
+    the change (a colleague's name and login, an API key's name; never a customer's data)."""
+    if change is None:
+        return STALE_DE
+    identity = request.get(IDENTITY)
+    if identity is not None and change.actor == identity.subject and change.kind == str(identity.kind):
+        who = "von Ihnen selbst (in einem anderen Fenster oder Formular)"
+    elif change.kind == "api_key":
+        who = f"über den API-Schlüssel „{change.name}“" if change.name else "über einen API-Schlüssel"
+    elif change.name and change.name != change.actor:
+        who = f"von {change.name} ({change.actor})"
+    else:
+        who = f"von {change.actor}"
+    at = change.at.astimezone(BERLIN)
+    today = request.app[CLOCK].now().astimezone(BERLIN).date()
+    when = f"um {at:%H:%M} Uhr" if at.date() == today else f"am {at:%d.%m.%Y} um {at:%H:%M} Uhr"
+    return STALE_BY_DE.format(who=who, when=when)
+
+
 # The name of the form field that carries the `version` it was loaded with (shared.versions).
 VERSION_FIELD = "expected_version"
 # No turn for the password check came in time (OTV_STAFF_PASSWORD_CHECKS at once, all taken).
@@ -1117,6 +1144,8 @@ async def text_submit(request: web.Request) -> web.Response:
     if error.code == "stale":
         # Saved by someone else since the form was loaded: the text as it is now, to check and edit.
         current_status, current = await upstream.call(request, "notifier", "GET", path)
+        entity_id = f"{request.match_info['kind']}/{request.match_info['language']}"
+        changed = await service.last_change(request.app[STAFF], "mail_template", entity_id, None)
         if current_status == 200 and isinstance(current, dict):
             return render(
                 request,
@@ -1124,7 +1153,7 @@ async def text_submit(request: web.Request) -> web.Response:
                 {
                     "title": f"Text bearbeiten: {_text_label(current.get('kind'), current.get('language'))}",
                     "text": current,
-                    "errors": [STALE_DE],
+                    "errors": [stale_text(request, changed)],
                 },
                 status=409,
             )
