@@ -5,6 +5,8 @@ The customer pages have their own texts in the message catalogues."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from babel import Locale, UnknownLocaleError
 
 OUTCOMES_DE = {
@@ -29,6 +31,11 @@ def language_de(tag: str) -> str:
         return str(Locale.parse(tag, sep="-").get_display_name("de") or tag)
     except (ValueError, UnknownLocaleError):
         return tag
+
+
+def languages_de(tags: Iterable[str]) -> dict[str, str]:
+    """The languages `tags`, in their order, by their German names (for a choice of languages)."""
+    return {tag: language_de(tag) for tag in tags}
 
 
 MAIL_KINDS_DE = {

@@ -34,6 +34,7 @@ from services.catalog.models import (
     OfferIn,
     OtherJobcenterIn,
     StreetIn,
+    VersionQuery,
     WindowIn,
     WindowUpdate,
 )
@@ -80,8 +81,10 @@ def location_out(row: asyncpg.Record) -> dict[str, Any]:
             "min_minutes": row["lead_min_minutes"],
             "max_days": row["lead_max_days"],
             "cutoff": "06:00",
+            "version": service.lead_time_version(row),
         },
         "month_change_block": block,
+        "month_change_block_version": service.month_change_block_version(row),
         "revision": row["revision"],
         "version": service.location_version(row),
     }
@@ -246,8 +249,14 @@ async def admin_set_block(request: web.Request) -> web.Response:
 
 @routes.delete("/api/v1/admin/locations/{location_id}/month-change-block")
 async def admin_remove_block(request: web.Request) -> web.Response:
+    query = parse_query(request, VersionQuery)
     revision = await service.set_month_change_block(
-        request.app[POOL], request.app[CLOCK], actor_of(request), path_id(request, "location_id"), None
+        request.app[POOL],
+        request.app[CLOCK],
+        actor_of(request),
+        path_id(request, "location_id"),
+        None,
+        expected_version=query.expected_version,
     )
     return _changed(revision)
 

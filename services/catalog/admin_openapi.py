@@ -30,6 +30,7 @@ from services.catalog.models import (
     OfferIn,
     OtherJobcenterIn,
     StreetIn,
+    VersionQuery,
     WindowIn,
     WindowUpdate,
 )
@@ -53,6 +54,7 @@ class LeadTimeOut(_Out):
     min_minutes: int
     max_days: int
     cutoff: str = Field(description="booking for a day closes at this time (Berlin) on that day itself")
+    version: str = _version("`PUT /api/v1/admin/locations/{location_id}/lead-time`")
 
 
 class MonthChangeBlockOut(_Out):
@@ -73,6 +75,10 @@ class LocationOut(_Out):
     sort_order: int
     lead_time: LeadTimeOut
     month_change_block: MonthChangeBlockOut | None
+    month_change_block_version: str = _version(
+        "`PUT` or (as a query parameter) `DELETE /api/v1/admin/locations/{location_id}/month-change-block`"
+        " (also while there is no block)"
+    )
     revision: int = Field(description="the location's published snapshot revision")
     version: str = _version(
         "`PATCH /api/v1/admin/locations/{location_id}` (its name, address, phones, state)"
@@ -287,6 +293,7 @@ def _change(
     created: bool = False,
     tags: tuple[str, ...] = LOCATIONS,
     versioned: bool = False,
+    query: type[BaseModel] | None = None,
 ) -> ApiRoute:
     params = {name: INT_ID for name in ("window_id", "closure_id") if f"{{{name}}}" in path}
     if "{location_id}" in path:
@@ -298,6 +305,7 @@ def _change(
         body=body,
         response=CreatedOut if created else ChangedOut,
         status=201 if created else 200,
+        query=query,
         errors=VERSIONED_WRITE_ERRORS if versioned else WRITE_ERRORS,
         path_params=params,
         tags=tags,
@@ -346,15 +354,21 @@ ADMIN_ROUTES = (
         "/api/v1/admin/locations/{location_id}/lead-time",
         "Set the booking lead time and horizon",
         LeadTimeIn,
+        versioned=True,
     ),
     _change(
         "PUT",
         "/api/v1/admin/locations/{location_id}/month-change-block",
         "Block the last and first days of a month",
         MonthChangeBlockIn,
+        versioned=True,
     ),
     _change(
-        "DELETE", "/api/v1/admin/locations/{location_id}/month-change-block", "Lift the month-change block"
+        "DELETE",
+        "/api/v1/admin/locations/{location_id}/month-change-block",
+        "Lift the month-change block",
+        versioned=True,
+        query=VersionQuery,
     ),
     _change(
         "POST",

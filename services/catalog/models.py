@@ -100,13 +100,22 @@ class LocationPatch(_Body):
 
 
 class LeadTimeIn(_Body):
+    expected_version: str | None = _expected_version("lead time")
     min_minutes: int = Field(ge=0, le=20160)
     max_days: int = Field(ge=1, le=56)
 
 
 class MonthChangeBlockIn(_Body):
+    expected_version: str | None = _expected_version("month-change block")
     last_days: int = Field(ge=0, le=3)
     first_days: int = Field(ge=0, le=3)
+
+
+class VersionQuery(_Body):
+    """What a removal was made against: a DELETE carries no body, so its `expected_version` is a query
+    parameter."""
+
+    expected_version: str | None = _expected_version("month-change block")
 
 
 # --- groups and windows -----------------------------------------------------------------------------

@@ -87,6 +87,8 @@ WINDOW_VERSIONED = (
     "valid_from",
     "valid_until",
 )
+LEAD_TIME_VERSIONED = ("lead_min_minutes", "lead_max_days")
+BLOCK_VERSIONED = ("block_last_days", "block_first_days")
 CONCERN_VERSIONED = (
     "group_kinds",
     "name",
@@ -103,6 +105,16 @@ CONCERN_VERSIONED = (
 
 def location_version(row: asyncpg.Record) -> str:
     return version_of({c: row[c] for c in LOCATION_VERSIONED})
+
+
+def lead_time_version(row: asyncpg.Record) -> str:
+    """A location's lead time and horizon (its own form and route, not the location's data)."""
+    return version_of({c: row[c] for c in LEAD_TIME_VERSIONED})
+
+
+def month_change_block_version(row: asyncpg.Record) -> str:
+    """A location's month-change block, also while there is none (set and removed by its own route)."""
+    return version_of({c: row[c] for c in BLOCK_VERSIONED})
 
 
 def group_version(row: asyncpg.Record) -> str:
@@ -487,24 +499,41 @@ async def update_location(
 async def set_lead_time(
     pool: asyncpg.Pool, clock: Clock, actor: Actor, location_id: str, body: LeadTimeIn
 ) -> int | None:
-    async def work(conn: asyncpg.Connection, _location: asyncpg.Record) -> None:
+    async def work(conn: asyncpg.Connection, location: asyncpg.Record) -> None:
+        check_version(body.expected_version, lead_time_version(location), "lead time")
         values = {"lead_min_minutes": body.min_minutes, "lead_max_days": body.max_days}
         await db.update_location(conn, location_id, values)
         await log_change(
-            conn, clock, actor, "update", "lead_time", location_id, location_id, body.model_dump()
+            conn,
+            clock,
+            actor,
+            "update",
+            "lead_time",
+            location_id,
+            location_id,
+            body.model_dump(exclude=NOT_A_VALUE),
         )
 
     return (await _in_location(pool, clock, location_id, work))[1]
 
 
 async def set_month_change_block(
-    pool: asyncpg.Pool, clock: Clock, actor: Actor, location_id: str, body: MonthChangeBlockIn | None
+    pool: asyncpg.Pool,
+    clock: Clock,
+    actor: Actor,
+    location_id: str,
+    body: MonthChangeBlockIn | None,
+    *,
+    expected_version: str | None = None,
 ) -> int | None:
-    """Set (or with None remove) the month-change block (R18): at most 3 days, emergencies only."""
+    """Set (or with None remove) the month-change block (R18): at most 3 days, emergencies only. The
+    version it was made against comes in the body, or for a removal in `expected_version`."""
     if body is not None:
         domain.check_month_change_block(body.last_days, body.first_days)
+        expected_version = body.expected_version
 
-    async def work(conn: asyncpg.Connection, _location: asyncpg.Record) -> None:
+    async def work(conn: asyncpg.Connection, location: asyncpg.Record) -> None:
+        check_version(expected_version, month_change_block_version(location), "month-change block")
         values = (
             {"block_last_days": body.last_days, "block_first_days": body.first_days}
             if body is not None
@@ -519,7 +548,7 @@ async def set_month_change_block(
             "month_change_block",
             location_id,
             location_id,
-            body.model_dump() if body is not None else {},
+            body.model_dump(exclude=NOT_A_VALUE) if body is not None else {},
         )
 
     return (await _in_location(pool, clock, location_id, work))[1]

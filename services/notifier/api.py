@@ -8,6 +8,7 @@ in depth), so a call that did not pass the gateway is refused with 401.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
@@ -17,11 +18,22 @@ from services.notifier.config import Settings
 from services.notifier.texts import KINDS, TemplateSet, languages
 from shared.identity import Role, StaffIdentity
 from shared.versions import MAX_VERSION_LENGTH
-from shared.web import CLOCK, POOL, SETTINGS, json_model, parse_json, staff_identity
+from shared.web import CLOCK, POOL, SETTINGS, json_model, parse_json, parse_query, staff_identity
 
 routes = web.RouteTableDef()
 
 _MAX_TEMPLATE = 20_000
+
+
+def _expected_version() -> Any:
+    return Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_VERSION_LENGTH,
+        description="The text's `version` as the client read it. Given, a save or reset of the text made "
+        "since refuses this one with 409 `stale` and nothing changes: read it again and decide anew. "
+        "Absent: the change is made whatever happened since.",
+    )
 
 
 class MailTextsIn(BaseModel):
@@ -30,14 +42,15 @@ class MailTextsIn(BaseModel):
     subject: str = Field(min_length=1, max_length=1_000)
     text: str = Field(min_length=1, max_length=_MAX_TEMPLATE)
     html: str = Field(min_length=1, max_length=_MAX_TEMPLATE)
-    expected_version: str | None = Field(
-        default=None,
-        min_length=1,
-        max_length=MAX_VERSION_LENGTH,
-        description="The text's `version` as the client read it. Given, a save or reset of the text made "
-        "since refuses this one with 409 `stale` and nothing changes: read it again and decide anew. "
-        "Absent: the text is stored whatever happened since.",
-    )
+    expected_version: str | None = _expected_version()
+
+
+class ResetQuery(BaseModel):
+    """A reset has no body: the version it was made against is a query parameter."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    expected_version: str | None = _expected_version()
 
 
 class MailTextsOut(BaseModel):
@@ -114,8 +127,12 @@ async def put_mail_texts(request: web.Request) -> web.Response:
 @routes.delete("/api/v1/admin/mail-templates/{kind}/{language}")
 async def reset_mail_texts(request: web.Request) -> web.Response:
     require_admin(request)
+    query = parse_query(request, ResetQuery)
     reset = await service.reset_mail_texts(
-        request.app[POOL], request.match_info["kind"], request.match_info["language"]
+        request.app[POOL],
+        request.match_info["kind"],
+        request.match_info["language"],
+        expected_version=query.expected_version,
     )
     return json_model(_out(reset))
 

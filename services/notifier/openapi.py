@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from services.notifier.api import MailTextsIn, MailTextsOut, SuppressionIn
+from services.notifier.api import MailTextsIn, MailTextsOut, ResetQuery, SuppressionIn
 from services.notifier.texts import KINDS
 from shared.languages import TAG_PATTERN
 from shared.openapi import ApiRoute, build_document
@@ -56,8 +56,11 @@ ROUTES = (
         "DELETE",
         TEMPLATE,
         "Back to the built-in mail text",
+        query=ResetQuery,
         response=MailTextsOut,
-        errors=("not_found",),
+        errors=("validation_error", "not_found", "stale"),
+        description="With `expected_version` (the `version` read before) a save made since is refused with "
+        "409 `stale` and nothing changes; without it the text is reset whatever happened since.",
         path_params=PARAMS,
         tags=TAGS,
     ),

@@ -411,10 +411,16 @@ async def change_mail_texts(
     return await get_mail_texts(pool, kind, language)
 
 
-async def reset_mail_texts(pool: asyncpg.Pool, kind: str, language: str) -> MailTexts:
+async def reset_mail_texts(
+    pool: asyncpg.Pool, kind: str, language: str, *, expected_version: str | None = None
+) -> MailTexts:
+    """Back to the shipped default; with `expected_version` a save made since refuses it (409 `stale`):
+    a colleague's new wording is not thrown away unseen."""
     _check_names(kind, language)
     async with pool.acquire() as conn, conn.transaction():
         await db.lock_template(conn, kind, language)  # not between a checked save's read and its write
+        current = await get_mail_texts(conn, kind, language)
+        check_version(expected_version, current.version, "mail text")
         deleted = await db.delete_template(conn, kind, language)
     if deleted:
         log.info("mail_texts_reset", kind=kind, language=language)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -132,19 +133,20 @@ class Gateway:
         username: str,
         *grants: tuple[Role, str] | tuple[Role, str, tuple[str, ...]],
         password: str = PASSWORD,
+        display_name: str = "",
     ) -> None:
         rows = [GrantRow(g[0], g[1], g[2] if len(g) > 2 else ()) for g in grants]
         await create_account(
             self.staff,
             Actor("test", "system"),
             username=username,
-            display_name=username,
+            display_name=display_name or username,
             grants=rows,
             password=password,
         )
 
-    async def signed_in(self, username: str, *grants: Any) -> StaffClient:
-        await self.account(username, *grants)
+    async def signed_in(self, username: str, *grants: Any, display_name: str = "") -> StaffClient:
+        await self.account(username, *grants, display_name=display_name)
         browser = self.browser()
         response = await browser.login(username)
         assert response.status == 200, await response.text()
@@ -374,3 +376,33 @@ def customer(start: str, email: str = "kundin@example.org") -> dict[str, Any]:
             "customer_number": "123A456789",
         },
     }
+
+
+@asynccontextmanager
+async def notifier_behind_gateway(
+    make_gateway: GatewayFactory, amqp: Any, **overrides: Any
+) -> AsyncIterator[Gateway]:
+    """The real notifier (its own broker names, no mail to send) behind a gateway (with `overrides` of
+    its settings); the test's database must be clean (fixture `clean_db`)."""
+    from services.notifier.app import create_app as create_notifier
+    from services.notifier.config import Settings as NotifierSettings
+
+    clock = ManualClock(datetime(2026, 3, 2, 8, 0, tzinfo=UTC))  # one clock: the signed identity's time
+    own = uuid.uuid4().hex[:6]
+    settings = svc_settings(
+        NotifierSettings,
+        smtp_port=free_port(),
+        exchange=f"{TEST_OVERRIDES['exchange']}.{own}",
+        queue_prefix=f"{TEST_OVERRIDES['queue_prefix']}.{own}",
+    )
+    notifier = TestServer(create_notifier(settings, clock=clock))  # type: ignore[arg-type]
+    await notifier.start_server()
+    try:
+        urls = {"notifier": str(notifier.make_url("")).rstrip("/")}
+        yield await make_gateway(urls=urls, clock=clock, **overrides)
+    finally:
+        await notifier.close()
+        channel = await amqp.channel()
+        for name in (f"{TEST_OVERRIDES['exchange']}.{own}", f"{TEST_OVERRIDES['exchange']}.{own}.dlx"):
+            await channel.exchange_delete(name)
+        await channel.close()

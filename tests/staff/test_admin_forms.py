@@ -281,3 +281,41 @@ async def test_the_dead_letter_page_says_in_german_that_a_service_does_not_answe
     html = await (await admin.get("/staff/admin/dead-letters")).text()
     assert "Die Liste ist gerade nicht abrufbar: Ein Dienst antwortet gerade nicht" in html
     assert "not available" not in html
+
+
+@pytest.mark.req("R14")
+async def test_a_refused_new_concern_keeps_what_was_typed_and_names_the_field(stack: Stack) -> None:
+    """An administrator types a new concern whose id exists already: the form comes back as typed (the
+    name, the ticked group kinds, the duration), the summary names the field in German and leads to it."""
+    admin = stack.admin
+    typed = {
+        "id": "neuantrag",
+        "name_de": "Neuantrag für Selbstständige",
+        "group_kinds": ["benefits_team"],
+        "default_duration_minutes": "45",
+    }
+    status, _, html = await post_form(admin, "/staff/admin/concerns", typed)
+    assert status == 409, html
+    page = elements(html)
+    assert page.summary_links == [("#c-id", "Kennung: gibt es schon")]
+    assert page.attrs["c-id"].get("aria-invalid") == "true" and "gibt es schon" in page.text["c-id-error"]
+    assert page.attrs["c-id"]["value"] == "neuantrag"
+    assert page.attrs["c-name"]["value"] == "Neuantrag für Selbstständige"
+    assert (
+        "checked" in page.attrs["c-kind-benefits_team"]
+        and "checked" not in page.attrs["c-kind-entrance_zone"]
+    )
+    assert page.attrs["c-duration"]["value"] == "45"
+
+    # A duration out of range: named by its label, linked to its field, the rest still as typed.
+    typed = {**typed, "id": "gruendung", "default_duration_minutes": "500"}
+    status, _, html = await post_form(admin, "/staff/admin/concerns", typed)
+    assert status == 422, html
+    page = elements(html)
+    assert page.summary_links == [("#c-duration", "Übliche Dauer in Minuten: ist zu groß")]
+    assert (
+        page.attrs["c-duration"].get("aria-invalid") == "true" and page.attrs["c-duration"]["value"] == "500"
+    )
+    assert page.attrs["c-id"]["value"] == "gruendung" and "aria-invalid" not in page.attrs["c-id"]
+    concerns = await (await admin.get("/api/v1/admin/concerns")).json()
+    assert "gruendung" not in {c["id"] for c in concerns}

@@ -187,7 +187,14 @@ async def test_the_location_administrators_forms_come_back_as_typed_after_the_ca
         **group,
     }
 
-    lead = {"min_minutes": "30", "max_days": "99"}
+    # As the page sends it: with the version it was loaded with, which the refused form keeps.
+    page_form = dict(
+        form_fields(
+            await (await location_admin.get("/staff/locations/mitte")).text(),
+            "/staff/locations/mitte/lead-time",
+        )
+    )
+    lead = {"min_minutes": "30", "max_days": "99", "expected_version": page_form["expected_version"]}
     status, _, html = await post_form(location_admin, "/staff/locations/mitte/lead-time", lead)
     assert status == 422 and "<title>Fehler: Standort Bremen-Mitte" in html
     page = elements(html)

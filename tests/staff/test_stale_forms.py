@@ -7,25 +7,31 @@ the old behaviour (R20, R29, R30, R10)."""
 
 from __future__ import annotations
 
-import uuid
+import re
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 import pytest
-from aiohttp.test_utils import TestServer
 
-from shared.clock import ManualClock
 from shared.identity import Role
-from tests.conftest import TEST_OVERRIDES, free_port, svc_settings
-from tests.staff.conftest import Gateway, GatewayFactory, Stack, StaffClient, customer, wait_for_slots
+from tests.staff.conftest import (
+    Gateway,
+    GatewayFactory,
+    Stack,
+    StaffClient,
+    customer,
+    notifier_behind_gateway,
+    wait_for_slots,
+)
 from tests.staff.test_location_page_forms import elements, tuesday_window
 from tests.staff.test_staff_pages import _grouped, form_fields, post_form
 
 pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
 
-MEANWHILE = "inzwischen von jemand anderem geändert"
+# "inzwischen von jemand anderem geändert", or, where the audit log has the change, "inzwischen von
+# Anna Becker (stale-leader-a) um 10:00 Uhr geändert".
+MEANWHILE = "inzwischen von"
 TUESDAY = "2026-03-03"
 TEN = "2026-03-03T10:00:00+01:00"
 
@@ -55,7 +61,9 @@ async def test_a_window_form_loaded_before_a_colleagues_change_does_not_undo_it(
     old_form = _fields(await (await admin_b.get("/staff/locations/mitte")).text(), action)
     assert old_form["expected_version"][0]
 
-    leader_a = await stack.gateway.signed_in("stale-leader-a", (Role.GROUP_LEADER, "mitte"))
+    leader_a = await stack.gateway.signed_in(
+        "stale-leader-a", (Role.GROUP_LEADER, "mitte"), display_name="Anna Becker"
+    )
     a_form = _fields(await (await leader_a.get("/staff/locations/mitte")).text(), action)
     status, _, _ = await post_form(leader_a, action, _one(a_form, service_points="1"))
     assert status == 303
@@ -63,6 +71,8 @@ async def test_a_window_form_loaded_before_a_colleagues_change_does_not_undo_it(
     status, _, html = await post_form(admin_b, action, _one(old_form, end="13:00"))
     assert status == 409, html
     assert "<title>Fehler:" in html and MEANWHILE in html
+    # Who made the change that came in between, and when (in Bremen), as the audit log has it.
+    assert "wurde inzwischen von Anna Becker (stale-leader-a) um 09:00 Uhr geändert" in html
     page = elements(html)
     assert any(target == f"#window-{window_id}" and MEANWHILE in text for target, text in page.summary_links)
     # The form shows the window as it is now (with its current version), not what B typed.
@@ -201,27 +211,8 @@ async def texts_gateway(
     clean_db: dict[str, asyncpg.Pool], make_gateway: GatewayFactory, amqp: Any
 ) -> AsyncIterator[Gateway]:
     """The real notifier (its own broker names, no mail to send) behind a gateway."""
-    from services.notifier.app import create_app as create_notifier
-    from services.notifier.config import Settings as NotifierSettings
-
-    clock = ManualClock(datetime(2026, 3, 2, 8, 0, tzinfo=UTC))  # one clock: the signed identity's time
-    own = uuid.uuid4().hex[:6]
-    settings = svc_settings(
-        NotifierSettings,
-        smtp_port=free_port(),
-        exchange=f"{TEST_OVERRIDES['exchange']}.{own}",
-        queue_prefix=f"{TEST_OVERRIDES['queue_prefix']}.{own}",
-    )
-    notifier = TestServer(create_notifier(settings, clock=clock))  # type: ignore[arg-type]
-    await notifier.start_server()
-    try:
-        yield await make_gateway(urls={"notifier": str(notifier.make_url("")).rstrip("/")}, clock=clock)
-    finally:
-        await notifier.close()
-        channel = await amqp.channel()
-        for name in (f"{TEST_OVERRIDES['exchange']}.{own}", f"{TEST_OVERRIDES['exchange']}.{own}.dlx"):
-            await channel.exchange_delete(name)
-        await channel.close()
+    async with notifier_behind_gateway(make_gateway, amqp) as started:
+        yield started
 
 
 def _text_form(html: str) -> dict[str, list[str]]:
@@ -253,6 +244,7 @@ async def test_a_mail_text_form_loaded_before_a_colleagues_save_does_not_drop_th
 
     status, _, html = await post_form(admin_b, action, _one(old_form, text=old_form["text"][0] + "\nGruß"))
     assert status == 409 and MEANWHILE in html and "<title>Fehler:" in html
+    assert "wurde inzwischen von text-a um 09:00 Uhr geändert" in html
     assert _text_form(html)["subject"] == [a_subject]  # the form shows A's wording
     stored = await _text(admin_a)
     assert stored["subject"] == a_subject and not stored["text"].endswith("Gruß")
@@ -269,3 +261,151 @@ async def test_a_mail_text_form_loaded_before_a_colleagues_save_does_not_drop_th
         "/api/v1/admin/mail-templates/confirmation/de", json={**body, "subject": "Termin am {{ date }}"}
     )
     assert saved.status == 200, await saved.text()
+
+
+@pytest.mark.req("R18")
+@pytest.mark.req("R30")
+async def test_a_lead_time_or_month_change_block_form_loaded_before_a_colleagues_change_does_not_undo_it(
+    stack: Stack,
+) -> None:
+    """Administrator A shortens the horizon and sets a month-change block; B's page, loaded before,
+    saves its lead time and lifts the block: neither undoes A's change, and the forms show it."""
+    admin_b = await stack.gateway.signed_in("stale-admin-b", (Role.LOCATION_ADMIN, "mitte"))
+    page = await (await admin_b.get("/staff/locations/mitte")).text()
+    lead_form = _fields(page, "/staff/locations/mitte/lead-time")
+    block_form = _fields(page, "/staff/locations/mitte/month-change-block")
+    assert lead_form["expected_version"][0] and block_form["expected_version"][0]
+
+    lead = await stack.admin.put(
+        "/api/v1/admin/locations/mitte/lead-time", json={"min_minutes": 120, "max_days": 21}
+    )
+    assert lead.status == 200, await lead.text()
+    block = await stack.admin.put(
+        "/api/v1/admin/locations/mitte/month-change-block", json={"last_days": 1, "first_days": 1}
+    )
+    assert block.status == 200, await block.text()
+
+    status, _, html = await post_form(
+        admin_b, "/staff/locations/mitte/lead-time", _one(lead_form, min_minutes="30")
+    )
+    assert status == 409 and MEANWHILE in html and "<title>Fehler:" in html
+    assert any(t == "#lead-time" and "Vorlaufzeit" in text for t, text in elements(html).summary_links)
+    assert re.search(r"wurde inzwischen von the-admin um \d\d:\d\d Uhr geändert", html)
+    now_lead = _fields(html, "/staff/locations/mitte/lead-time")
+    assert (now_lead["min_minutes"], now_lead["max_days"]) == (["120"], ["21"])
+
+    status, _, html = await post_form(
+        admin_b, "/staff/locations/mitte/month-change-block", {**block_form, "action": ["remove"]}
+    )
+    assert status == 409 and MEANWHILE in html
+    assert re.search(r"wurde inzwischen von the-admin um \d\d:\d\d Uhr geändert", html)
+    now_block = _fields(html, "/staff/locations/mitte/month-change-block")
+    assert (now_block["last_days"], now_block["first_days"]) == (["1"], ["1"])
+    status, _, html = await post_form(
+        admin_b, "/staff/locations/mitte/month-change-block", _one(block_form, last_days="2")
+    )
+    assert status == 409 and MEANWHILE in html
+
+    details = await _details(stack)
+    assert details["lead_time"]["min_minutes"] == 120 and details["lead_time"]["max_days"] == 21
+    assert details["month_change_block"] == {"last_days": 1, "first_days": 1}
+
+    # In the form as it is now, B's change is saved.
+    status, _, _ = await post_form(
+        admin_b, "/staff/locations/mitte/month-change-block", {**now_block, "action": ["remove"]}
+    )
+    assert status == 303
+    assert (await _details(stack))["month_change_block"] is None
+    # B saves the lead time, then sends that same form once more (another tab): B made the change between.
+    status, _, _ = await post_form(admin_b, "/staff/locations/mitte/lead-time", _one(now_lead, max_days="14"))
+    assert status == 303
+    status, _, html = await post_form(
+        admin_b, "/staff/locations/mitte/lead-time", _one(now_lead, max_days="7")
+    )
+    assert status == 409 and "wurde inzwischen von Ihnen selbst (in einem anderen Fenster" in html
+    assert (await _details(stack))["lead_time"]["max_days"] == 14
+
+
+@pytest.mark.req("R18")
+async def test_the_lead_time_and_block_api_refuse_an_older_version_and_without_one_change_as_before(
+    stack: Stack,
+) -> None:
+    admin = stack.admin
+    details = await _details(stack)
+    lead_version = details["lead_time"]["version"]
+    block_version = details["month_change_block_version"]
+    # The location's own data changing does not make the lead time or the block stale.
+    assert (
+        await admin.request("PATCH", "/api/v1/admin/locations/mitte", json={"hotline": "0421 2"})
+    ).status == 200
+    saved = await admin.put(
+        "/api/v1/admin/locations/mitte/lead-time",
+        json={"min_minutes": 60, "max_days": 28, "expected_version": lead_version},
+    )
+    assert saved.status == 200, await saved.text()
+    saved = await admin.put(
+        "/api/v1/admin/locations/mitte/month-change-block",
+        json={"last_days": 1, "first_days": 0, "expected_version": block_version},
+    )
+    assert saved.status == 200, await saved.text()
+    for method, path, body in (
+        ("PUT", "/api/v1/admin/locations/mitte/lead-time", {"min_minutes": 0, "max_days": 56}),
+        ("PUT", "/api/v1/admin/locations/mitte/month-change-block", {"last_days": 2, "first_days": 1}),
+        (
+            "DELETE",
+            f"/api/v1/admin/locations/mitte/month-change-block?expected_version={block_version}",
+            None,
+        ),
+    ):
+        version = lead_version if "lead-time" in path else block_version
+        json = {**body, "expected_version": version} if body is not None else None
+        refused = await admin.request(method, path, json=json)
+        answer = await refused.json()
+        assert refused.status == 409 and answer["error"]["code"] == "stale", (path, answer)
+    after = await _details(stack)
+    assert (after["lead_time"]["min_minutes"], after["lead_time"]["max_days"]) == (60, 28)
+    assert after["month_change_block"] == {"last_days": 1, "first_days": 0}
+    # Without `expected_version`: as before.
+    assert (await admin.request("DELETE", "/api/v1/admin/locations/mitte/month-change-block")).status == 200
+    assert (
+        await admin.put("/api/v1/admin/locations/mitte/lead-time", json={"min_minutes": 0, "max_days": 56})
+    ).status == 200
+    assert (await _details(stack))["month_change_block"] is None
+
+
+@pytest.mark.req("R10")
+async def test_resetting_a_mail_text_loaded_before_a_colleagues_save_does_not_drop_their_wording(
+    texts_gateway: Gateway,
+) -> None:
+    action = "/staff/admin/texts/confirmation/de"
+    admin_a = await texts_gateway.signed_in("text-a", (Role.ADMIN, "*"))
+    admin_b = await texts_gateway.signed_in("text-b", (Role.ADMIN, "*"))
+    old_page = await (await admin_b.get(action)).text()
+    old_version = _text_form(old_page)["expected_version"][0]
+    # Both forms of the page carry the version: the edit form and the reset button's.
+    assert [v for k, v in form_fields(old_page, action) if k == "expected_version"] == [old_version] * 2
+
+    a_form = _text_form(await (await admin_a.get(action)).text())
+    a_subject = "Ihr Termin beim Jobcenter am {{ date }}"
+    status, _, _ = await post_form(admin_a, action, _one(a_form, subject=a_subject))
+    assert status == 303
+
+    # B presses "Auf den Standardtext zurücksetzen" in the old page, then confirms.
+    reset_only = {"reset": ["true"], "expected_version": [old_version]}
+    status, _, confirm_page = await post_form(admin_b, action, reset_only)
+    assert status == 200 and "zurücksetzen?" in confirm_page
+    confirmation = _grouped([(k, v) for k, v in form_fields(confirm_page, action) if k != "csrf_token"])
+    assert confirmation["expected_version"] == reset_only["expected_version"]
+    status, _, html = await post_form(admin_b, action, confirmation)
+    assert status == 409 and MEANWHILE in html, html
+    assert _text_form(html)["subject"] == [a_subject]
+    assert (await _text(admin_a))["subject"] == a_subject
+
+    # The API: a reset against an older version is refused, one without a version resets as before.
+    refused = await admin_a.request(
+        "DELETE", f"/api/v1/admin/mail-templates/confirmation/de?expected_version={old_version}"
+    )
+    assert refused.status == 409 and (await refused.json())["error"]["code"] == "stale"
+    assert (await _text(admin_a))["subject"] == a_subject
+    assert (await admin_a.request("DELETE", "/api/v1/admin/mail-templates/confirmation/de")).status == 200
+    assert not (await _text(admin_a))["customised"]

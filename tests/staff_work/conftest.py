@@ -164,7 +164,19 @@ async def pages_gateway(
     client: TestClient[Any, Any],
     clock: ManualClock,
 ) -> Gateway:
-    started = await make_gateway(urls={"booking": str(client.make_url("")).rstrip("/")}, clock=clock)
+    return await start_pages_gateway(make_gateway, client, clock)
+
+
+async def start_pages_gateway(
+    make_gateway: GatewayFactory,  # noqa: F811 -- the fixture imported above
+    client: TestClient[Any, Any],
+    clock: ManualClock,
+    **overrides: Any,
+) -> Gateway:
+    """A gateway in front of the real booking service, the catalog's answers for its two locations."""
+    started = await make_gateway(
+        urls={"booking": str(client.make_url("")).rstrip("/")}, clock=clock, **overrides
+    )
     catalog = started.upstreams["catalog"]
     catalog.answers["/api/v1/locations"] = [{"id": i, "name": n} for i, n in NAMES.items()]
     for location in NAMES:

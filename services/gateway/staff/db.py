@@ -488,6 +488,26 @@ async def missing_audit_objects(conn: asyncpg.Connection) -> list[str]:
     ]
 
 
+async def find_last_change(
+    conn: asyncpg.Connection, entity: str, entity_id: str | None, location: str | None
+) -> asyncpg.Record | None:
+    """The newest successful change of one thing in the audit log, with who made it: an account's display
+    name or an API key's name. A thing without an id of its own (a location's lead time) is named by its
+    location."""
+    return await conn.fetchrow(
+        "SELECT e.occurred_at, e.actor, e.actor_kind, coalesce(s.display_name, k.name, '') AS name"  # noqa: S608 -- the table's name is a constant
+        f" FROM {AUDIT_TABLE} e"
+        " LEFT JOIN staff_accounts s ON e.actor_kind = 'user' AND s.username = e.actor"
+        " LEFT JOIN api_keys k ON e.actor_kind = 'api_key' AND e.actor = 'api-key:' || k.id::text"
+        " WHERE e.entity = $1 AND e.outcome = 'ok' AND e.status BETWEEN 200 AND 299"
+        " AND (e.entity_id = $2 OR ($2::text IS NULL AND e.entity_id IS NULL AND e.location = $3))"
+        " ORDER BY e.id DESC LIMIT 1",
+        entity,
+        entity_id,
+        location,
+    )
+
+
 @dataclass(frozen=True)
 class AuditFilter:
     actor: str | None = None

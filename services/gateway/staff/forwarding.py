@@ -119,13 +119,7 @@ async def audit_change(
     """The audit entry of a change another service made (after its 2xx): who, what (entity and id),
     where, the names of the fields set; learns new catalog entities for the look-ups."""
     rule = request[RULE]
-    location = request.get(LOCATION) or None
-    if location == ALL_LOCATIONS_MARK:
-        location = None
-    if location is None and isinstance(data, dict) and isinstance(data.get("location_id"), str):
-        # Only what can be a location id: a service that does not read the field (a DELETE, an action
-        # on an appointment) made the change whatever it holds, and a NUL would lose the entry.
-        location = data["location_id"] if LOCATION_ID.fullmatch(data["location_id"]) else None
+    location = _location_of(request, data)
     if method == "POST":
         learn_created(request, api_route, location, request.get(GROUP), data, answer)
     fields = [f for f in changed_fields(data) if f != capacity.CONFIRM]
@@ -134,8 +128,7 @@ async def audit_change(
     # A booking with a hold names it: an audit review ties the hold's entry to the booking that took it.
     if hold_id := _uuid_of(data.get("hold_id") if isinstance(data, dict) else None):
         changes["hold_id"] = hold_id
-    ids = {k: v for k, v in params.items() if k != "location_id"}
-    entity_id = "/".join(ids.values())[:200] if ids else None
+    entity_id = _entity_id(params)
     if entity_id is None and isinstance(answer, dict):
         # A created thing's id from the answer: `id`, or `hold_id` for a hold (booking's HoldOut).
         for key in ("id", f"{entity or rule.entity}_id"):
@@ -159,6 +152,35 @@ async def audit_change(
         log.error("audit_write_failed", error=type(exc).__name__, route=api_route)
 
 
+def _location_of(request: web.Request, data: Any) -> str | None:
+    """The location an audit entry names: the route's, else (a route of every location) the body's."""
+    location = request.get(LOCATION) or None
+    if location == ALL_LOCATIONS_MARK:
+        location = None
+    if location is None and isinstance(data, dict) and isinstance(data.get("location_id"), str):
+        # Only what can be a location id: a service that does not read the field (a DELETE, an action
+        # on an appointment) made the change whatever it holds, and a NUL would lose the entry.
+        location = data["location_id"] if LOCATION_ID.fullmatch(data["location_id"]) else None
+    return location
+
+
+def _entity_id(params: dict[str, str]) -> str | None:
+    """The id an audit entry names: the route's parameters but the location (`window_id`: "17")."""
+    ids = {k: v for k, v in params.items() if k != "location_id"}
+    return "/".join(ids.values())[:200] if ids else None
+
+
+async def last_change_of(request: web.Request, params: dict[str, str]) -> service.LastChange | None:
+    """Who changed the thing this page's form changes (its rule's entity, `params` of its API route)
+    last, as `audit_change` recorded it: named in a refusal as `stale`."""
+    entity = request[RULE].entity
+    if not entity:
+        return None
+    return await service.last_change(
+        request.app[STAFF], entity, _entity_id(params), _location_of(request, None)
+    )
+
+
 def _uuid_of(value: Any) -> str | None:
     """A hold's id as the audit log keeps it: a UUID only, never free text of a request body."""
     try:
@@ -178,10 +200,12 @@ async def apply_change(
     confirmed: bool = False,
     extra_headers: dict[str, str] | None = None,
     entity: str | None = None,
+    query: dict[str, str] | None = None,
 ) -> tuple[int, Any, list[dict[str, Any]]]:
     """A change made by a staff page: the same R20 check, call and audit entry as the API route whose
     rule the page's route repeats (`entity` names what it changes where that is not the page's own,
-    such as the closure a mass change saves). Raises `CapacityConflictError` (409) unless confirmed."""
+    such as the closure a mass change saves; `query` what a DELETE says beside its path, such as the
+    version it was made against). Raises `CapacityConflictError` (409) unless confirmed."""
     change = request[RULE].capacity_check
     affected: list[dict[str, Any]] = []
     if change is not None:
@@ -190,7 +214,7 @@ async def apply_change(
             raise capacity.conflict(affected)
     path = api_path(api_route, params)
     status, answer = await upstream.call(
-        request, service_name, method, path, json=data, extra_headers=extra_headers
+        request, service_name, method, path, json=data, params=query, extra_headers=extra_headers
     )
     if 200 <= status < 300:
         extra = {"affected_appointments": [str(a.get("id")) for a in affected]} if affected else None

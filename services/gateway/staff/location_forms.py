@@ -20,7 +20,7 @@ from services.gateway.staff.pages import ErrorLine, error_details
 from shared.errors import OTVError
 
 # The fields a form sends once per ticked box; every other field is sent once.
-MULTIPLE = frozenset({"modes", "locations", "operations", "roles"})
+MULTIPLE = frozenset({"modes", "locations", "operations", "roles", "group_kinds"})
 # Not what the user typed: the form's token and the confirmation of affected appointments (R20).
 NOT_TYPED = frozenset({CSRF_FIELD, "confirm_affected"})
 SAVED_DE = "Gespeichert."

@@ -21,11 +21,10 @@ from aiohttp import web
 
 from services.gateway.staff import upstream
 from services.gateway.staff.capacity import CapacityConflictError
-from services.gateway.staff.forwarding import apply_change
+from services.gateway.staff.forwarding import apply_change, last_change_of
 from services.gateway.staff.keys import IDENTITY, LOCATION
 from services.gateway.staff.location_forms import SAVED_DE, name_the_row, refused, saved_at, typed
 from services.gateway.staff.pages import (
-    STALE_DE,
     ErrorLine,
     UpstreamError,
     ask_first,
@@ -35,6 +34,7 @@ from services.gateway.staff.pages import (
     form_refused,
     redirect,
     render,
+    stale_text,
     with_version,
 )
 from shared.clock import BERLIN
@@ -68,7 +68,11 @@ FINDINGS_DE = {
 
 
 # The forms refused as `stale` whose row has no name of its own (name_the_row names windows and groups).
-STALE_FORMS_DE = {"details": "Standortdaten"}
+STALE_FORMS_DE = {
+    "details": "Standortdaten",
+    "lead-time": "Vorlaufzeit",
+    "block": "Sperre zum Monatswechsel",
+}
 
 APPROVAL_REQUIRED_DE = (
     "Nicht gespeichert: Diese Änderung schränkt die Zeitfenster nach Ziffer 3.3 ein. Das ist vorab mit der"
@@ -209,15 +213,19 @@ async def _change(
     *,
     anchor: str,
     form_key: str = "",
+    stale_key: str = "",
+    query: dict[str, str] | None = None,
 ) -> web.StreamResponse:
     """Make the change; back to the location page at `anchor`, or the page with the errors and the
-    form `form_key` as it was filled in, or (R20) the list of affected appointments to confirm."""
+    form `form_key` as it was filled in, or (R20) the list of affected appointments to confirm. A
+    change without fields of its own (a removal) names its form in `stale_key`: refused as stale, that
+    form is shown as stored now."""
     form = await request.post()
     location_id = request[LOCATION]
     confirmed = form.get("confirm_affected") == "true"
     try:
         status, answer, affected = await apply_change(
-            request, "catalog", method, api_route, params, data, confirmed=confirmed
+            request, "catalog", method, api_route, params, data, confirmed=confirmed, query=query
         )
     except CapacityConflictError as conflict:
         return render(
@@ -236,10 +244,26 @@ async def _change(
             status=409,
         )
     except OTVError as exc:
-        return await _refused_change(request, location_id, exc, form, form_key, data, anchor)
-    if not 200 <= status < 300:
+        error: OTVError = exc
+    else:
+        if 200 <= status < 300:
+            return _changed(request, location_id, affected, data, anchor)
         error = UpstreamError(status, answer)
-        return await _refused_change(request, location_id, error, form, form_key, data, anchor)
+    if error.code == "stale" and (stale_key or form_key):
+        lines = [ErrorLine(stale_text(request, await last_change_of(request, params)), anchor)]
+        key = stale_key or form_key
+        return await _location_page(request, location_id, errors=lines, status=error.status, stale=key)
+    return await _refused_change(request, location_id, error, form, form_key, data)
+
+
+def _changed(
+    request: web.Request,
+    location_id: str,
+    affected: list[dict[str, Any]],
+    data: dict[str, Any] | None,
+    anchor: str,
+) -> web.Response:
+    """Saved: the appointments it left without a service point (R20), else back to where it was made."""
     if affected:
         return render(
             request,
@@ -262,14 +286,10 @@ async def _refused_change(
     form: Any,
     form_key: str,
     data: dict[str, Any] | None,
-    anchor: str,
 ) -> web.Response:
-    """The page after a refused change. Made in a form loaded before someone else changed the same thing
-    (409 `stale`): the page shows that form as stored now, not what was typed (it was typed against
-    values that are no longer there), and says so at its row."""
-    if exc.code == "stale" and form_key:
-        lines = [ErrorLine(STALE_DE, anchor)]
-        return await _location_page(request, location_id, errors=lines, status=exc.status, stale=form_key)
+    """The page after a refused change, the form as it was filled in. (Made in a form loaded before
+    someone else changed the same thing, 409 `stale`, the page instead shows that form as stored now,
+    not what was typed against values that are no longer there, and says so at its row: `_change`.)"""
     errors, failed = _refusal(exc, form, form_key, data)
     return await _location_page(request, location_id, errors=errors, status=exc.status, failed=failed)
 
@@ -314,7 +334,7 @@ async def location_lead_time(request: web.Request) -> web.StreamResponse:
         "PUT",
         "/api/v1/admin/locations/{location_id}/lead-time",
         {"location_id": request.match_info["location_id"]},
-        data,
+        with_version(data, form),
         anchor="lead-time",
         form_key="lead-time",
     )
@@ -326,9 +346,15 @@ async def location_block(request: web.Request) -> web.StreamResponse:
     params = {"location_id": request.match_info["location_id"]}
     route = "/api/v1/admin/locations/{location_id}/month-change-block"
     if form.get("action") == "remove":
-        return await _change(request, "DELETE", route, params, None, anchor="block")
+        # A DELETE has no body: the version the form was loaded with goes as a query parameter.
+        query = with_version({}, form)
+        return await _change(
+            request, "DELETE", route, params, None, anchor="block", stale_key="block", query=query
+        )
     data = {"last_days": _int(form.get("last_days"), 0), "first_days": _int(form.get("first_days"), 0)}
-    return await _change(request, "PUT", route, params, data, anchor="block", form_key="block")
+    return await _change(
+        request, "PUT", route, params, with_version(data, form), anchor="block", form_key="block"
+    )
 
 
 @routes.post("/staff/locations/{location_id}/groups")
@@ -568,7 +594,8 @@ async def _admin_change(
         error = UpstreamError(status, answer)
     if error.code == "stale":
         # Saved by someone else since the form was loaded: the page shows what is stored now.
-        stale: web.StreamResponse = await page(request, errors=[ErrorLine(STALE_DE)], status=error.status)
+        line = ErrorLine(stale_text(request, await last_change_of(request, params)))
+        stale: web.StreamResponse = await page(request, errors=[line], status=error.status)
         return stale
     lines, failed = refusal(error, await request.post())
     response: web.StreamResponse = await page(request, errors=lines, status=error.status, failed=failed)
@@ -643,9 +670,26 @@ async def _admin_concerns(
             "group_kinds": GROUP_KINDS_DE,
             "errors": errors,
             "notice": notice,
+            "failed": failed,
         },
         status=status,
     )
+
+
+# The inputs of the new concern's form whose ids are not `c-<the field the catalog names>`.
+NEW_CONCERN_IDS = {
+    "c-group_kinds": "c-kind-" + next(iter(GROUP_KINDS_DE)),
+    "c-default_duration_minutes": "c-duration",
+}
+
+
+def _new_concern_refusal(exc: OTVError, form: Any) -> tuple[list[ErrorLine], dict[str, Any] | None]:
+    """The refused new concern as it was filled in, each field the catalog named marked and linked from
+    the summary, like the other forms of the administration (the catalog names `name.de`: the field
+    `name`, whose input is the German name)."""
+    fields = ("id", "name", "group_kinds", "default_duration_minutes")
+    lines, failed = form_refused("c", exc, form, fields)
+    return [ErrorLine(line.text, NEW_CONCERN_IDS.get(line.target, line.target)) for line in lines], failed
 
 
 LANGUAGES = ("de", "en", "de-x-ls")
@@ -706,6 +750,7 @@ async def admin_concern_create(request: web.Request) -> web.StreamResponse:
         _concern_data(await request.post(), new=True),
         back="/staff/admin/concerns",
         page=_admin_concerns,
+        refusal=_new_concern_refusal,
     )
 
 

@@ -45,10 +45,12 @@ from services.gateway.staff.domain import (
 )
 from services.gateway.staff.keys import ALLOWED_ORIGINS, IDENTITY, PAGE_ERROR, PAGE_SIGN_IN, SESSION, STAFF
 from services.gateway.staff.service import Actor
+from services.gateway.web.i18n import offered_languages
 from shared.clock import BERLIN
 from shared.errors import NotFoundError, OTVError, ValidationError
 from shared.identity import ALL_LOCATIONS, Role
-from shared.labels import LANGUAGES_DE, MAIL_KINDS_DE
+from shared.labels import MAIL_KINDS_DE, language_de
+from shared.languages import pick
 from shared.logging import current_correlation_id
 from shared.staff_nav import main_nav
 from shared.web import CLOCK, SETTINGS, parse_form, validation_error
@@ -95,6 +97,33 @@ STALE_DE = (
     "Nicht gespeichert: inzwischen von jemand anderem geändert \N{EN DASH} bitte prüfen. Das Formular zeigt "
     "jetzt den gespeicherten Stand; tragen Sie Ihre Änderung dort bitte erneut ein."
 )
+# ... when the audit log names who made that change, and when.
+STALE_BY_DE = (
+    "Nicht gespeichert: Das wurde inzwischen {who} {when} geändert \N{EN DASH} bitte prüfen. Das Formular "
+    "zeigt jetzt den gespeicherten Stand; tragen Sie Ihre Änderung dort bitte erneut ein."
+)
+
+
+def stale_text(request: web.Request, change: service.LastChange | None) -> str:
+    """The line of a form refused as `stale`: who changed it meanwhile and when, where the audit log has
+    the change (a colleague's name and login, an API key's name; never a customer's data)."""
+    if change is None:
+        return STALE_DE
+    identity = request.get(IDENTITY)
+    if identity is not None and change.actor == identity.subject and change.kind == str(identity.kind):
+        who = "von Ihnen selbst (in einem anderen Fenster oder Formular)"
+    elif change.kind == "api_key":
+        who = f"über den API-Schlüssel „{change.name}“" if change.name else "über einen API-Schlüssel"
+    elif change.name and change.name != change.actor:
+        who = f"von {change.name} ({change.actor})"
+    else:
+        who = f"von {change.actor}"
+    at = change.at.astimezone(BERLIN)
+    today = request.app[CLOCK].now().astimezone(BERLIN).date()
+    when = f"um {at:%H:%M} Uhr" if at.date() == today else f"am {at:%d.%m.%Y} um {at:%H:%M} Uhr"
+    return STALE_BY_DE.format(who=who, when=when)
+
+
 # The name of the form field that carries the `version` it was loaded with (shared.versions).
 VERSION_FIELD = "expected_version"
 # No turn for the password check came in time (OTV_STAFF_PASSWORD_CHECKS at once, all taken).
@@ -121,6 +150,7 @@ def setup_pages(app: web.Application) -> None:
     )
     env.filters["when"] = _when
     env.filters["date_de"] = _date_de
+    env.filters["language_de"] = language_de
     env.globals["role_label"] = lambda role: ROLE_LABELS_DE.get(Role(role), role)
     app[PAGE_ERROR] = render_error
     app[PAGE_SIGN_IN] = session_ended_page
@@ -1013,9 +1043,20 @@ async def texts_page(request: web.Request) -> web.Response:
             "texts": data,
             "notice": _notice(request),
             "kinds": MAIL_KINDS_DE,
-            "languages": LANGUAGES_DE,
+            "without_texts": _without_mail_texts(request, data),
         },
     )
+
+
+def _without_mail_texts(request: web.Request, texts: list[Any]) -> list[tuple[str, str]]:
+    """The languages customers book in (R43: those the customer pages offer) that have no mail texts of
+    their own, each with the language their mails come in instead (along the tag, else German)."""
+    mail_languages = list(dict.fromkeys(str(t.get("language")) for t in texts if isinstance(t, dict)))
+    return [
+        (language_de(tag), language_de(pick(tag, mail_languages)))
+        for tag in offered_languages(request.app)
+        if tag not in mail_languages
+    ]
 
 
 class UpstreamError(OTVError):
@@ -1042,7 +1083,7 @@ def _text_path(request: web.Request) -> str:
 
 
 def _text_label(kind: Any, language: Any) -> str:
-    return f"{MAIL_KINDS_DE.get(str(kind), kind)} ({LANGUAGES_DE.get(str(language), language)})"
+    return f"{MAIL_KINDS_DE.get(str(kind), kind)} ({language_de(str(language))})"
 
 
 @routes.get("/staff/admin/texts/{kind}/{language}")
@@ -1076,10 +1117,11 @@ async def text_submit(request: web.Request) -> web.Response:
             "wieder den Standardtext.",
             button="Auf den Standardtext zurücksetzen",
             back=f"/staff/admin/texts/{request.match_info['kind']}/{request.match_info['language']}",
-            fields=[("reset", "true")],
+            fields=[("reset", "true"), *with_version({}, form).items()],
         )
     if form.get("reset") == "true":
-        status, data = await upstream.call(request, "notifier", "DELETE", path)
+        # A DELETE has no body: the version the page was loaded with goes as a query parameter.
+        status, data = await upstream.call(request, "notifier", "DELETE", path, params=with_version({}, form))
         action = "reset"
     else:
         status, data = await upstream.call(request, "notifier", "PUT", path, json=with_version(body, form))
@@ -1102,6 +1144,8 @@ async def text_submit(request: web.Request) -> web.Response:
     if error.code == "stale":
         # Saved by someone else since the form was loaded: the text as it is now, to check and edit.
         current_status, current = await upstream.call(request, "notifier", "GET", path)
+        entity_id = f"{request.match_info['kind']}/{request.match_info['language']}"
+        changed = await service.last_change(request.app[STAFF], "mail_template", entity_id, None)
         if current_status == 200 and isinstance(current, dict):
             return render(
                 request,
@@ -1109,7 +1153,7 @@ async def text_submit(request: web.Request) -> web.Response:
                 {
                     "title": f"Text bearbeiten: {_text_label(current.get('kind'), current.get('language'))}",
                     "text": current,
-                    "errors": [STALE_DE],
+                    "errors": [stale_text(request, changed)],
                 },
                 status=409,
             )

@@ -899,6 +899,26 @@ async def record(staff: Staff, actor: Actor, **entry: Any) -> None:
         await audit(conn, actor, staff.clock.now(), **entry)
 
 
+@dataclass(frozen=True)
+class LastChange:
+    """Who changed a thing last and when, as the audit log has it (staff, never customers' data)."""
+
+    actor: str  # a username or an API key's id
+    kind: str  # IdentityKind
+    name: str  # the account's display name or the API key's name ("" when gone)
+    at: datetime
+
+
+async def last_change(
+    staff: Staff, entity: str, entity_id: str | None, location: str | None
+) -> LastChange | None:
+    async with staff.pool.acquire() as conn:
+        row = await db.find_last_change(conn, entity, entity_id, location)
+    if row is None:
+        return None
+    return LastChange(row["actor"], row["actor_kind"], row["name"], row["occurred_at"])
+
+
 async def search_audit(staff: Staff, f: db.AuditFilter) -> list[dict[str, Any]]:
     async with staff.pool.acquire() as conn:
         return await db.search_audit(conn, f)

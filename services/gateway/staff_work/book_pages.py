@@ -34,7 +34,8 @@ from services.gateway.staff_work.common import (
     text,
     today,
 )
-from shared.labels import LANGUAGES_DE
+from services.gateway.web.i18n import offered_languages
+from shared.labels import languages_de
 
 routes = web.RouteTableDef()
 
@@ -50,7 +51,7 @@ FIELDS_DE = {
     "interpreter_language": "Dolmetschung (Sprache)",
     "start": "Zeit",
     "evening_declaration": "Abendtermin",
-    "language": "Sprache der E-Mails",
+    "language": "Sprache der Buchung",
     "concern_id": "Anliegen",
     "mode": "Art",
 }
@@ -106,7 +107,7 @@ async def _page(
             "mode": choice[1] if choice else "",
             "slot_days": _by_day(slots),
             "evening": any(s.get("evening_reserved") for s in slots),
-            "languages": LANGUAGES_DE,
+            "languages": languages_de(offered_languages(request.app)),
             "values": values or {},
             "idempotency_key": str(uuid.uuid4()),  # each form shown is one attempt; a corrected one, a new
             "errors": errors or [],
@@ -127,7 +128,9 @@ async def book_submit(request: web.Request) -> web.StreamResponse:
     location_id = request.match_info["location_id"]
     form = await request.post()
     values = {name: text(form, name, 254) for name in (*CUSTOMER_FIELDS, "interpreter_language", "start")}
-    values["language"] = text(form, "language", 10) if form.get("language") in LANGUAGES_DE else "de"
+    # The languages the customer pages offer (R43): the customer then reads the manage page in it too.
+    chosen = text(form, "language", 40)
+    values["language"] = chosen if chosen in offered_languages(request.app) else "de"
     values["evening_declaration"] = "true" if form.get("evening_declaration") == "true" else ""
     choice = concern_choice(str(form.get("choice", "")))
     if choice is None or not values["start"]:

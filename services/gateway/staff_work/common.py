@@ -21,7 +21,7 @@ from shared.calendar import day_list_available, in_calendar
 from shared.clock import BERLIN
 from shared.errors import OTVError
 from shared.identity import Role
-from shared.labels import MODES_DE
+from shared.labels import MODES_DE, language_de
 from shared.web import CLOCK
 
 WORK_JINJA = web.AppKey("otv_staff_work_jinja2", jinja2.Environment)
@@ -156,6 +156,7 @@ def register_filters(env: jinja2.Environment) -> None:
     env.filters["when"] = when
     env.filters["day_de"] = day_de
     env.filters["slot_de"] = slot_de
+    env.filters["language_de"] = language_de  # a customer's language (R43): "Türkisch", not `tr`
 
 
 # --- rendering --------------------------------------------------------------------------------------

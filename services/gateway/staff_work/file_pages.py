@@ -50,7 +50,7 @@ from services.gateway.staff_work.contact_form import CONTACT_FIELDS, ContactForm
 from services.gateway.staff_work.teams import ENTRANCE_KINDS
 from shared.errors import NotFoundError
 from shared.identity import Role
-from shared.labels import CHANNELS_DE, LANGUAGES_DE, MODES_DE, OUTCOMES_DE
+from shared.labels import CHANNELS_DE, MODES_DE, OUTCOMES_DE
 from shared.web import CLOCK
 
 routes = web.RouteTableDef()
@@ -205,7 +205,6 @@ async def file_page(
             "modes": MODES_DE,
             "statuses": STATUS_DE,
             "channels": CHANNELS_DE,
-            "languages": LANGUAGES_DE,
             "values": values or {},
             "errors": errors or [],
             "field_errors": field_errors or {},

@@ -53,7 +53,7 @@ from services.gateway.staff_work.common import (
 )
 from services.gateway.staff_work.teams import default_team, team_choices
 from shared.identity import Role, StaffIdentity
-from shared.labels import LANGUAGES_DE, MODES_DE, OUTCOME_CHOICES_DE, OUTCOMES_DE
+from shared.labels import MODES_DE, OUTCOME_CHOICES_DE, OUTCOMES_DE
 
 HERE = Path(__file__).parent
 
@@ -201,7 +201,6 @@ async def _day_page(
             "outcome_choices": OUTCOME_CHOICES_DE,
             "teams": teams,
             "modes": MODES_DE,
-            "languages": LANGUAGES_DE,
             "statuses": STATUS_DE,
             "errors": _name_row(errors, failed, appointments),
             "failed": failed,

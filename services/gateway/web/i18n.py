@@ -93,6 +93,15 @@ def load_languages(directory: Path = TRANSLATIONS_DIR, *, extra: Path | None = N
 
 
 LANGUAGES = web.AppKey("web_languages", dict)
+
+
+def offered_languages(app: web.Application) -> list[str]:
+    """The tags of the languages the customer pages offer (the built-in ones and those of
+    `OTV_TRANSLATIONS_DIR`), in the switcher's order: also what staff book a customer in (R43)."""
+    languages: dict[str, Language] = app[LANGUAGES]
+    return list(languages)
+
+
 _current: contextvars.ContextVar[Language | None] = contextvars.ContextVar("web_language", default=None)
 
 
