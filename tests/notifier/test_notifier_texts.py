@@ -378,7 +378,7 @@ def test_every_mail_links_the_privacy_notice_and_gives_the_hotline(kind: str, la
     else:
         context = mail_context(kind, sample_payload(language), public_base_url="https://termine.example")
     rendered = render(default_templates(kind, language), context)
-    link = "https://termine.example/privacy" + ("" if language == "de" else f"?lang={language}")
+    link = f"https://termine.example/privacy?lang={language}"
     assert f": {link}\n" in rendered.text
     assert f'<a href="{link}">' in rendered.html
     # ... and gives the number to call with questions: the mails ask not to reply.

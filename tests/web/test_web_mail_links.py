@@ -1,6 +1,7 @@
 """Every link in the customer mails works (R41, R43): booked, moved and cancelled through the public API in
 German, Leichte Sprache and English, each link of each mail (plain text and HTML) is opened against the
-running gateway, as a mail client would, without cookies, and opens a page in the customer's language."""
+running gateway and opens a page in the customer's language, also in a browser that last showed the
+pages in another language (a shared computer, the service centre's: the `otv_lang` cookie)."""
 
 from __future__ import annotations
 
@@ -32,12 +33,11 @@ def links_of(message: StoredMessage) -> tuple[set[str], set[str]]:
     return set(_URL.findall(text)), in_html
 
 
-async def open_link(url: str) -> tuple[int, str]:
-    # A fresh client per link, without cookies: a language remembered from an earlier page must not
-    # hide a link that lost it.
+async def open_link(url: str, remembered: str) -> tuple[int, str]:
+    """A fresh browser per link, which remembers the language `remembered` from an earlier visit."""
     async with (
         aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http,
-        http.get(url) as answer,
+        http.get(url, headers={"Cookie": f"otv_lang={remembered}"}) as answer,
     ):
         return answer.status, await answer.text()
 
@@ -93,7 +93,7 @@ async def test_every_link_in_the_mails_opens_a_page_in_the_customers_language(
         assert in_text, mail.subject
         for url in sorted(in_text - opened):
             assert url.startswith(stack.gateway_url + "/"), url  # absolute, to the customer pages
-            status, page = await open_link(url)
+            status, page = await open_link(url, remembered="de" if language == "en" else "en")
             assert status == 200, (url, status)
             assert f'<html lang="{language}"' in page, url
             opened.add(url)
