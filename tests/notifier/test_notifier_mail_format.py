@@ -57,7 +57,9 @@ class _Html(HTMLParser):
         self.images: list[dict[str, str | None]] = []
         self.landmarks: set[str] = set()
         self.footer: list[str] = []
+        self.title = ""
         self._in_footer = False
+        self._in_title = False
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         given = dict(attrs)
@@ -69,6 +71,8 @@ class _Html(HTMLParser):
             self.tables.append(given)
         elif tag == "img":
             self.images.append(given)
+        elif tag == "title":
+            self._in_title = True
         elif tag in ("main", "footer"):
             self.landmarks.add(tag)
             self._in_footer = tag == "footer"
@@ -76,8 +80,12 @@ class _Html(HTMLParser):
     def handle_endtag(self, tag: str) -> None:
         if tag == "footer":
             self._in_footer = False
+        elif tag == "title":
+            self._in_title = False
 
     def handle_data(self, data: str) -> None:
+        if self._in_title:
+            self.title += data
         if self._in_footer and data.strip():
             self.footer.append(" ".join(data.split()))
 
@@ -256,3 +264,12 @@ async def test_every_kind_of_mail_reads_right_in_every_language(
     wire = await sender.build_message(_claimed(kind, language, payload))
     message = StoredMessage(1, datetime.now(UTC), "", ("erika@example.org",), wire)
     check_mail(message, language=language, personal=personal, correlation_id="cid-format")
+    # The HTML document's title (WCAG 2.4.2) says what the mail is about: a wish is no appointment yet.
+    page = _Html()
+    page.feed(part(message, "html"))
+    about = (
+        ("Warteliste", "Warte·liste", "waiting list")
+        if kind in waiting_mail.KINDS
+        else ("Termin", "appointment")
+    )
+    assert any(word in page.title for word in about), page.title
