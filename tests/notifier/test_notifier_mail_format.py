@@ -102,6 +102,7 @@ def check_mail(
     """What every customer mail must get right, whatever its kind."""
     headers = message.parsed
     assert headers["Auto-Submitted"] == "auto-generated"  # RFC 3834: no out-of-office replies
+    assert headers["X-Auto-Response-Suppress"] == "All"  # the same for Exchange, which ignores RFC 3834
     assert headers["List-Unsubscribe"] is None  # a mail about one's own appointment is no list
     assert headers["Content-Language"] == language
     assert re.fullmatch(r"<[0-9a-f-]{36}@[^<>@\s]+>", str(headers["Message-ID"]))
