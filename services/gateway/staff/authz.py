@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hmac
 import json
-import traceback
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
@@ -60,7 +59,14 @@ from shared.errors import ForbiddenError, NotFoundError, OTVError, Unauthenticat
 from shared.identity import IdentityKind, Role, StaffIdentity
 from shared.logging import current_correlation_id
 from shared.staff_nav import FORM_TOKEN_FIELD
-from shared.web import CLOCK, DATABASE_UNAVAILABLE, UNSTORABLE_INPUT, UNSTORABLE_MESSAGE, parse_form
+from shared.web import (
+    CLOCK,
+    DATABASE_UNAVAILABLE,
+    UNSTORABLE_INPUT,
+    UNSTORABLE_MESSAGE,
+    log_unhandled,
+    parse_form,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -252,14 +258,7 @@ async def staff_middleware(request: web.Request, handler: Handler) -> web.Stream
     except Exception as exc:
         if not is_page(request):
             raise
-        # Only the type and where, as `error_middleware` logs it: a message can carry personal data.
-        frames = traceback.extract_tb(exc.__traceback__)[-5:]
-        log.error(
-            "unhandled_error",
-            error_type=type(exc).__name__,
-            where=[f"{f.filename.rsplit('/', 2)[-1]}:{f.lineno}:{f.name}" for f in frames],
-            path=request.rel_url.path,
-        )
+        log_unhandled(request, exc)  # only the type and where: a message can carry personal data
         return await _failure_page(request, PageFailure(500, "internal_error"), exc)
     if is_page(request) and response.status >= 400 and _is_json(response):
         # A page another service renders (reporting's statistics) whose service is down, slow or refused
