@@ -45,6 +45,7 @@ from services.gateway.staff.keys import (
     RULE,
     RULES,
     SESSION,
+    SESSION_COOKIE,
     STAFF,
 )
 from services.gateway.staff.rules import (
@@ -70,7 +71,7 @@ from shared.web import (
 
 log = structlog.get_logger(__name__)
 
-COOKIE = "otv_staff_session"
+COOKIE = "otv_staff_session"  # the bare name; `session_cookie` gives the one in use
 CSRF_FIELD = FORM_TOKEN_FIELD
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -114,6 +115,11 @@ class CsrfError(OTVError):
 class PasswordChangeRequired(OTVError):
     code = "password_change_required"
     status = 403
+
+
+def session_cookie(app: web.Application) -> str:
+    """The staff session cookie's name: `__Host-otv_staff_session` behind TLS, else the bare name."""
+    return app.get(SESSION_COOKIE, COOKIE)
 
 
 def route_key(request: web.Request) -> tuple[str, str] | None:
@@ -354,7 +360,9 @@ async def authenticate(request: web.Request) -> tuple[StaffIdentity, SessionInfo
             )
             log.info("api_key_refused", reason=refused.reason)
             raise UnauthenticatedError("The API key is not valid.") from None
-    token = request.cookies.get(COOKIE, "")
+    # Only the name in use: a cookie of the bare name behind TLS (the former release's, or one another host
+    # of the domain planted) is no session, and its browser is asked to sign in.
+    token = request.cookies.get(session_cookie(request.app), "")
     session = await service.find_session(staff, token) if token else None
     if session is None:
         raise UnauthenticatedError("Staff authentication required.")
