@@ -5,6 +5,7 @@
 #   - PostgreSQL >= 15 and RabbitMQ >= 3.10 on their standard loopback ports: used where they already
 #     answer, started where installed, installed with apt where absent and we are root; otherwise a clear
 #     message naming what to install
+#   - RabbitMQ's operator policy otv-retention: no queue keeps an event longer than OTV_RETENTION_DAYS
 #   - the databases otv and otv_test, one login role and one schema per service, then the migrations
 #   - optional: the demo data (SETUP_DEMO=1, unless OTV_SKIP_DEMO is set), Chromium (SETUP_BROWSER=1),
 #     promtool for the alerting rules' unit tests (SETUP_PROMTOOL=1)
@@ -15,6 +16,8 @@
 #   OTV_<SERVICE>_DB_PASSWORD  password of role otv_<service> (default: the role name; development only)
 #   SETUP_DEMO=1               load the demo data of Jobcenter Bremen into otv
 #   OTV_SKIP_DEMO=<anything>   never load demo data (wins over SETUP_DEMO)
+#   OTV_RETENTION_DAYS         the queues' message TTL in days (default 28; scripts/broker-policy.sh)
+#   OTV_QUEUE_PREFIX           the queues the TTL applies to (default otv)
 #   SETUP_BROWSER=1            make sure Debian's Chromium is there for the browser tests
 #   SETUP_PROMTOOL=1           make sure promtool (Debian's prometheus) is there for deploy/alerts.yaml's tests
 #   PYTHON                     interpreter for a new .venv (default python3; must be >= 3.11)
@@ -508,6 +511,21 @@ ensure_rabbitmq() {
     if have rabbitmqctl; then check_rabbit_version; fi
 }
 
+# R34: an upper bound for how long a queue keeps an event (scripts/broker-policy.sh). rabbitmqctl needs the
+# node's Erlang cookie: as root it has it; elsewhere the set-up says what to run instead.
+ensure_broker_retention_policy() {
+    if ! have rabbitmqctl; then
+        log "RabbitMQ: no rabbitmqctl here; set the queues' retention policy on the broker: scripts/broker-policy.sh"
+        return
+    fi
+    local out
+    if out=$(bash scripts/broker-policy.sh 2>&1); then
+        log "RabbitMQ: ${out#broker-policy: }"
+    else
+        log "RabbitMQ: could not set the queues' retention policy ($out); run scripts/broker-policy.sh as root"
+    fi
+}
+
 # --- browser tests ----------------------------------------------------------------------------------
 ensure_chromium() {
     if [ -x /usr/bin/chromium ]; then
@@ -541,6 +559,7 @@ main() {
     ensure_venv
     ensure_postgres
     ensure_rabbitmq
+    ensure_broker_retention_policy
     bootstrap_databases
     run_migrations
     load_demo
