@@ -10,6 +10,7 @@ its own policy name: nothing changes for anybody else's queues.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -122,3 +123,59 @@ def test_compose_sets_the_policy_before_any_queue_with_the_services_retention_pe
     assert policy["environment"]["OTV_RETENTION_DAYS"] == compose()["x-otv-env"]["OTV_RETENTION_DAYS"]
     assert policy["environment"]["OTV_QUEUE_PREFIX"] == compose()["x-otv-env"]["OTV_QUEUE_PREFIX"]
     assert services["setup"]["depends_on"]["broker-policy"]["condition"] == "service_completed_successfully"
+
+
+async def test_an_event_older_than_the_policy_goes_from_the_work_queue_to_the_dead_letters(
+    amqp: aio_pika.abc.AbstractRobustConnection,
+) -> None:
+    """What the policy takes out of a work queue is not lost silently: it reaches the consumer's dead
+    letters (which its service collects, staff see and erasure reaches). The same operator policy as the
+    script's, with a TTL of half a second instead of days."""
+    if rabbitmqctl("list_operator_policies").returncode != 0:
+        pytest.skip("rabbitmqctl cannot reach the broker here (no Erlang cookie)")
+    prefix = f"otv.test.privacy{uuid.uuid4().hex[:10]}"
+    policy = f"{prefix}-retention"
+    settings = CommonSettings(**{**TEST_OVERRIDES, "queue_prefix": prefix})
+    consumer = Consumer(
+        "notifier.appointments", pool=None, connection=amqp, settings=settings, handlers={}, bindings=()
+    )
+    # On the work queue alone here: with half a second on the `.dead` queue too, the event would leave
+    # that as well before the test looks.
+    pattern = "^" + consumer.queue_name.replace(".", "\\.") + "$"
+    channel = await amqp.channel(publisher_confirms=True)
+    try:
+        await consumer.declare(channel)
+        made = rabbitmqctl(
+            "set_operator_policy", "--apply-to", "queues", policy, pattern, '{"message-ttl": 500}'
+        )
+        assert made.returncode == 0, made.stderr
+        await wait_for(
+            lambda: queue_policies(prefix)[consumer.queue_name]["operator_policy"] == policy,
+            timeout=15,
+            what="the policy on the work queue",
+        )
+        await channel.default_exchange.publish(
+            aio_pika.Message(b'{"an": "event"}', message_id="old-event"), routing_key=consumer.queue_name
+        )
+
+        async def dead_lettered() -> aio_pika.abc.AbstractIncomingMessage | None:
+            dead = await channel.declare_queue(consumer.dead_queue_name, passive=True)
+            return await dead.get(no_ack=True, fail=False)
+
+        async def poll() -> aio_pika.abc.AbstractIncomingMessage:
+            for _ in range(60):
+                message = await dead_lettered()
+                if message is not None:
+                    return message
+                await asyncio.sleep(0.25)
+            raise AssertionError("the expired event did not reach the dead letters")
+
+        message = await poll()
+        assert message.message_id == "old-event" and message.body == b'{"an": "event"}'
+        work = await channel.declare_queue(consumer.queue_name, passive=True)
+        assert work.declaration_result.message_count == 0
+    finally:
+        rabbitmqctl("clear_operator_policy", policy)
+        for name in (consumer.queue_name, consumer.retry_queue_name, consumer.dead_queue_name):
+            await channel.queue_delete(name)
+        await channel.close()
