@@ -37,6 +37,7 @@ ERROR_STATUS: dict[str, int] = {
     "already_booked": 409,
     "booking_closed": 409,
     "too_late": 409,
+    "hold_limit_reached": 409,
     "already_waiting": 409,
     "slots_available": 409,
     "conflict": 409,

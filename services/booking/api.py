@@ -84,7 +84,12 @@ def availability_response(slots: list[Slot]) -> web.Response:
 @routes.post("/api/v1/locations/{location_id}/holds")
 async def post_hold(request: web.Request) -> web.Response:
     hold_request = await parse_json(request, HoldRequest)
-    hold = await service.place_hold(request.app[DEPS], _location_id(request), hold_request)
+    hold = await service.place_hold(
+        request.app[DEPS],
+        _location_id(request),
+        hold_request,
+        client_network=network_of(_client_address(request)),
+    )
     return _json(hold.model_dump_json(), 201)
 
 

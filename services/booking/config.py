@@ -19,6 +19,11 @@ class Settings(CommonSettings):
 
     # R38: how long a chosen slot is held for the customer while they type their data.
     hold_minutes: float = Field(default=5.0, gt=0, le=60)
+    # R38 with R39: ... and at most this long in one go by one holder (the renewed hold, or the same client
+    # network), renewals and holds taken again within a hold time included, so that one client cannot block
+    # a slot for ever (then 409 `hold_limit_reached`; the slot stays bookable without a hold). The default
+    # allows the ten renewals of WCAG 2.2.1 after the first hold.
+    hold_max_minutes: float = Field(default=60.0, gt=0, le=24 * 60)
     # R39: a cancelled slot becomes bookable again only after this delay (against slot trading).
     cancel_release_minutes: float = Field(default=10.0, ge=0, le=24 * 60)
     # A customer's request for the manage link again renews one appointment's link at most this often.

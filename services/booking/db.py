@@ -383,9 +383,9 @@ def _unique_error(exc: asyncpg.UniqueViolationError) -> Exception:
 
 _INSERT_HOLD = """
 INSERT INTO holds (id, kind, location_id, group_id, service_point, concern_id, mode, start_at, end_at,
-                   expires_at, created_at)
+                   expires_at, created_at, held_since, client_network)
 SELECT $1::uuid, $2::text, $3::text, $4::text, $5::int, $6::text, $7::text, $8::timestamptz,
-       $9::timestamptz, $10::timestamptz, $11::timestamptz
+       $9::timestamptz, $10::timestamptz, $11::timestamptz, $12::timestamptz, $13::text
 WHERE NOT EXISTS (
     SELECT 1 FROM holds h
      WHERE h.location_id = $3 AND h.group_id = $4 AND h.service_point = $5
@@ -413,6 +413,8 @@ async def insert_hold(
     end: datetime,
     expires_at: datetime,
     now: datetime,
+    held_since: datetime,
+    client_network: str | None,
 ) -> bool:
     """Hold one service point (R38); False when it is booked or held already."""
     async with conn.transaction():
@@ -430,8 +432,42 @@ async def insert_hold(
             end,
             expires_at,
             now,
+            held_since,
+            client_network,
         )
     return inserted is not None
+
+
+async def hold_chain_start(
+    conn: asyncpg.Connection,
+    *,
+    location_id: str,
+    group_id: str,
+    start: datetime,
+    end: datetime,
+    renews: uuid.UUID | None,
+    client_network: str | None,
+    ended_after: datetime,
+) -> datetime | None:
+    """Since when this holder has held exactly this slot without a break (R38 with R39): the earliest
+    `held_since` of its holds of the slot, `renews` or from the same client network, that are live or
+    ended after `ended_after`; None when it holds it afresh. A waiting-list offer's hold is not the
+    customer's to renew."""
+    since: datetime | None = await conn.fetchval(
+        "SELECT min(coalesce(h.held_since, h.created_at)) FROM holds h"
+        " WHERE h.kind = 'hold' AND h.location_id = $1 AND h.group_id = $2 AND h.start_at = $3"
+        " AND h.end_at = $4 AND h.expires_at > $7"
+        " AND (h.id = $5 OR (h.client_network IS NOT NULL AND h.client_network = $6))"
+        " AND NOT EXISTS (SELECT 1 FROM waiting_offers o WHERE o.id = h.id)",
+        location_id,
+        group_id,
+        start,
+        end,
+        renews,
+        client_network,
+        ended_after,
+    )
+    return since
 
 
 async def extend_hold(
@@ -446,11 +482,13 @@ async def extend_hold(
     now: datetime,
 ) -> bool:
     """Give a live hold of exactly this slot a later expiry (R38, WCAG 2.2.1); False when it has expired,
-    was used up or is another slot's. Under its point's lock, so that it cannot pass a writer that saw the
-    hold expire a moment ago."""
+    was used up, is another slot's or a waiting-list offer's. Under its point's lock, so that it cannot
+    pass a writer that saw the hold expire a moment ago."""
     point = await conn.fetchval(
         "SELECT service_point FROM holds WHERE id = $1 AND kind = 'hold' AND location_id = $2"
-        " AND group_id = $3 AND start_at = $4 AND end_at = $5 AND expires_at > $6",
+        " AND group_id = $3 AND start_at = $4 AND end_at = $5 AND expires_at > $6"
+        # A waiting-list offer runs out when its offer does (R45), however it is asked.
+        " AND NOT EXISTS (SELECT 1 FROM waiting_offers o WHERE o.id = holds.id)",
         hold_id,
         location_id,
         group_id,
@@ -463,7 +501,8 @@ async def extend_hold(
     async with conn.transaction():
         await _lock_point(conn, location_id, group_id, point)
         extended = await conn.fetchval(
-            "UPDATE holds SET expires_at = $2 WHERE id = $1 AND expires_at > $3 RETURNING id",
+            "UPDATE holds SET expires_at = greatest(expires_at, $2) WHERE id = $1 AND expires_at > $3"
+            " RETURNING id",
             hold_id,
             expires_at,
             now,

@@ -57,6 +57,21 @@ class TooLateError(ConflictError):
     code = "too_late"
 
 
+class HoldLimitError(ConflictError):
+    """R38 with R39: the client has held this slot for the longest time one hold may last (renewals and
+    holds taken again at once included); the slot can still be booked without a hold while it is free."""
+
+    code = "hold_limit_reached"
+
+
+def hold_expiry(now: datetime, held_since: datetime, hold: timedelta, longest: timedelta) -> datetime | None:
+    """Until when a hold placed or renewed now lasts: `hold` from now, but never past `longest` after the
+    holder began to hold the slot (one client must not block a slot for ever, R39); None when that time
+    is up."""
+    until = min(now + hold, held_since + longest)
+    return until if until > now else None
+
+
 def field_error(field_name: str, message: str, kind: str = "value_error") -> ValidationError:
     """A 422 that names the offending field, like the ones pydantic parsing produces."""
     return ValidationError(

@@ -90,9 +90,20 @@ ROUTES = (
         body=HoldRequest,
         response=HoldOut,
         status=201,
-        errors=("validation_error", "not_found", "slot_taken", "booking_closed", "too_late"),
+        errors=(
+            "validation_error",
+            "not_found",
+            "slot_taken",
+            "booking_closed",
+            "too_late",
+            "hold_limit_reached",
+        ),
         path_params={"location_id": LOCATION_ID},
         tags=TAGS,
+        description="`renews` (the caller's own hold of this slot) extends it. One holder (the renewed hold, "
+        "or the same client network) holds one slot for at most `OTV_HOLD_MAX_MINUTES` (60) without a "
+        "break of a whole hold time, renewals and holds taken again at once included: then 409 "
+        "`hold_limit_reached`; the slot can still be booked without a hold while it is free (R38, R39).",
     ),
     ApiRoute(
         "POST",

@@ -27,6 +27,7 @@ from services.booking.config import Settings
 from services.booking.contact import email_key, is_allow_listed
 from services.booking.domain import (
     Appointment,
+    HoldLimitError,
     LocationConfig,
     NewAppointment,
     Slot,
@@ -37,6 +38,7 @@ from services.booking.domain import (
     check_range,
     field_error,
     free_points,
+    hold_expiry,
     local_text,
     new_reference,
     resolve_slot,
@@ -318,14 +320,40 @@ async def _compute_availability(
 # --- holds (R38) --------------------------------------------------------------------------------------------
 
 
-async def place_hold(deps: Deps, location_id: str, request: HoldRequest) -> HoldOut:
+async def place_hold(
+    deps: Deps, location_id: str, request: HoldRequest, *, client_network: str | None = None
+) -> HoldOut:
+    """R38: hold the slot while the customer types; `renews` extends their own hold of it (WCAG 2.2.1).
+    R39: one holder (the renewed hold, or the same client network) holds one slot for at most
+    `hold_max_minutes` without a break of a whole hold time, so that nobody blocks a slot for ever by
+    renewing, or by taking it again the moment the hold runs out; then 409 `hold_limit_reached` (the slot
+    can still be booked while it is free)."""
     now = deps.clock.now()
     config = await deps.catalog.get(deps.pool, location_id)
     concern = offered_concern(config, request.concern_id, request.mode, where="concern_id")
     slot = resolve_slot(config, concern, request.start, now)
     hold_id = uuid.uuid4()
-    expires_at = now + timedelta(minutes=deps.settings.hold_minutes)
+    hold_for = timedelta(minutes=deps.settings.hold_minutes)
     async with db.transaction(deps.pool) as conn:
+        held_since = (
+            await db.hold_chain_start(
+                conn,
+                location_id=location_id,
+                group_id=slot.group_id,
+                start=slot.start,
+                end=slot.end,
+                renews=request.renews,
+                client_network=client_network,
+                ended_after=now - hold_for,
+            )
+            or now
+        )
+        expires_at = hold_expiry(now, held_since, hold_for, timedelta(minutes=deps.settings.hold_max_minutes))
+        if expires_at is None:
+            log.info("hold_limit_reached", location_id=location_id)
+            raise HoldLimitError(
+                "This time has been held for you as long as possible. You can still book it while it is free."
+            )
         if request.renews is not None and await db.extend_hold(
             conn,
             request.renews,
@@ -353,6 +381,8 @@ async def place_hold(deps: Deps, location_id: str, request: HoldRequest) -> Hold
                 end=slot.end,
                 expires_at=expires_at,
                 now=now,
+                held_since=held_since,
+                client_network=client_network,
             ):
                 break
         else:

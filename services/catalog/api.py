@@ -156,13 +156,10 @@ async def find_responsible_office(request: web.Request) -> web.Response:
             body["suggestions"] = list(answer.suggestions)
         if answer.reason in ("needs_house_number", "needs_postcode"):
             body["missing"] = [answer.reason.removeprefix("needs_")]
-        key = answer.reason
-        if key == "needs_postcode" and query.postcode:
-            # The postcode given fits none of the street's places (R3, WCAG 3.3.3): asking for "your
-            # postcode too" would ask for what the customer entered.
-            key = "postcode_not_matching"
+        # `postcode_not_matching`: the postcode given fits none of the street's places (R3, WCAG 3.3.3);
+        # it is not missing, so neither `missing` nor "your postcode too" asks for what was entered.
         body["message"] = finder_message(
-            key, language, hotline=hotline, suggest=suggest, postcode=query.postcode or ""
+            answer.reason, language, hotline=hotline, suggest=suggest, postcode=query.postcode or ""
         )
     youth = answer.youth_location
     if youth is not None and answer.result != "other_jobcenter" and answer.reason != "under_25":

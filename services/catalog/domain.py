@@ -465,7 +465,8 @@ class StreetEntry:
 class FinderMatch:
     """What the street table says: one responsible target, or why not."""
 
-    outcome: str  # found, unknown_street, needs_postcode, needs_house_number, number_not_covered
+    # found, unknown_street, needs_postcode, postcode_not_matching, needs_house_number, number_not_covered
+    outcome: str
     target: tuple[str, str] | None = None
     district: str = ""
 
@@ -473,25 +474,32 @@ class FinderMatch:
 def match_street(entries: list[StreetEntry], *, number: int | None, postcode: str | None) -> FinderMatch:
     """Pick the responsible target among the entries of one street name. The postcode narrows the
     entries where it agrees with some of them (a typo in it must not hide the street); the house number
-    decides a split street."""
+    decides a split street. Where only the postcode can decide (the same name in several places, the
+    house number found in more than one), a missing one is asked for (`needs_postcode`) and one that fits
+    none of the places is said not to fit (`postcode_not_matching`), never the house number blamed."""
     if not entries:
         return FinderMatch("unknown_street")
+    narrowed = False
     if postcode is not None:
         same_postcode = [e for e in entries if e.postcode == postcode]
         if same_postcode:
-            entries = same_postcode
+            entries, narrowed = same_postcode, True
+    ask_postcode = "postcode_not_matching" if postcode is not None and not narrowed else "needs_postcode"
     targets = {e.target for e in entries}
     if len(targets) == 1:
         return FinderMatch("found", entries[0].target, _district(entries))
     if all(e.first_number is None and e.last_number is None and e.parity == "all" for e in entries):
         # The same name in different places (not a split street): the postcode tells them apart.
-        return FinderMatch("needs_postcode")
+        return FinderMatch(ask_postcode)
     if number is None:
         return FinderMatch("needs_house_number")
     covering = [e for e in entries if e.covers(number)]
     targets = {e.target for e in covering}
     if len(targets) == 1:
         return FinderMatch("found", covering[0].target, _district(covering))
+    if not narrowed and len({e.postcode for e in covering}) > 1:
+        # The number exists in more than one place of that name: the postcode decides, not the number.
+        return FinderMatch(ask_postcode)
     return FinderMatch("number_not_covered")
 
 

@@ -106,7 +106,9 @@ ROUTES = (
         errors=("validation_error",),
         tags=TAGS,
         description="`other_jobcenter`: the address belongs to another jobcenter; call its hotline. "
-        "`unknown`: the address was not found, or (`reason`) needs more input, is outside Bremen, or its "
+        "`unknown`: the address was not found, or (`reason`) needs more input (`needs_house_number`, "
+        "`needs_postcode`, with the field in `missing`), has a part that fits nothing "
+        "(`postcode_not_matching`, `number_not_covered`), is outside Bremen, or its "
         "location takes no appointments at the moment (`location_inactive`: no channel books there, "
         "neither online nor the service centre; `hotline` is for information only); `message` says what "
         "to do.",

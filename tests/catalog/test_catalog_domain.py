@@ -261,6 +261,28 @@ def test_the_street_matcher_splits_by_range_parity_and_postcode() -> None:
     assert domain.match_street([], number=1, postcode=None).outcome == "unknown_street"
 
 
+@pytest.mark.req("R3")
+def test_a_street_in_several_places_asks_for_the_postcode_where_the_house_number_cannot_decide() -> None:
+    """The same name in Mitte (every number) and in Vegesack (split at 50): with a house number that both
+    have, the postcode decides; the number is right, so the finder must not call it unknown."""
+    places = [
+        _entry("mitte", postcode="28195"),
+        _entry("nord", 1, 50, postcode="28757"),
+        _entry("west", 51, None, postcode="28757"),
+    ]
+    assert domain.match_street(places, number=10, postcode=None).outcome == "needs_postcode"
+    assert domain.match_street(places, number=10, postcode="28757").target == ("location", "nord")
+    assert domain.match_street(places, number=60, postcode="28757").target == ("location", "west")
+    assert domain.match_street(places, number=10, postcode="28195").target == ("location", "mitte")
+    # A postcode that fits none of the places is not missing: it does not fit.
+    assert domain.match_street(places, number=10, postcode="28199").outcome == "postcode_not_matching"
+    unsplit = [_entry("mitte", postcode="28195"), _entry("nord", postcode="28757")]
+    assert domain.match_street(unsplit, number=3, postcode="28199").outcome == "postcode_not_matching"
+    # Within one place a number outside every range is still the number's fault.
+    gap = [_entry("mitte", 1, 10), _entry("ost", 20, 30)]
+    assert domain.match_street(gap, number=15, postcode="28195").outcome == "number_not_covered"
+
+
 @pytest.mark.parametrize(
     ("query", "header", "expected"),
     [

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from services.catalog import db as catalog_db
 from services.catalog.app import create_app
 from services.catalog.demo_data import OTHER_JOBCENTERS
 from services.catalog.demo_streets import DISTRICTS
+from services.catalog.domain import street_key
 from services.catalog.texts import FINDER_MESSAGES
 from shared.clock import ManualClock
 from tests.catalog.conftest import NOW, catalog_settings
@@ -274,3 +277,46 @@ async def test_an_inactive_location_is_said_to_take_no_appointments_and_no_calle
     assert no_appointments in message and "0421 999-1234" in message
     assert "Service-Center" not in message and "service centre" not in message
     assert "Online-Termine" not in message and "online appointments" not in message
+
+
+@pytest.mark.req("R3")
+async def test_a_street_in_two_places_one_of_them_split_asks_for_the_postcode_not_another_number(
+    demo_module: Client, pools: dict[str, asyncpg.Pool]
+) -> None:
+    """The same name in Mitte and in Vegesack (split there at 50): house number 10 exists in both, so the
+    postcode decides; a postcode that fits neither place is said not to fit, not to be missing."""
+    name = "Zweiorteweg"
+    rows = (
+        ("28195", "Mitte", "mitte", None, None),
+        ("28757", "Vegesack", "nord", 1, 50),
+        ("28757", "Vegesack", "west", 51, None),
+    )
+    async with pools["catalog"].acquire() as conn:
+        ids = [
+            await catalog_db.insert_street(
+                conn,
+                {
+                    "street": name,
+                    "street_key": street_key(name),
+                    "postcode": postcode,
+                    "district": district,
+                    "location_id": location_id,
+                    "first_number": first,
+                    "last_number": last,
+                },
+            )
+            for postcode, district, location_id, first, last in rows
+        ]
+    try:
+        number_only = await find(demo_module, street=name, house_number="10")
+        assert (number_only["result"], number_only["reason"]) == ("unknown", "needs_postcode")
+        assert number_only["missing"] == ["postcode"] and "Postleitzahl" in number_only["message"]
+        assert "Hausnummer" not in number_only["message"]  # the number is right
+        found = await find(demo_module, street=name, house_number="10", postcode="28757")
+        assert found["location"]["id"] == "nord"
+        wrong = await find(demo_module, street=name, house_number="10", postcode="28199")
+        assert (wrong["result"], wrong["reason"]) == ("unknown", "postcode_not_matching")
+        assert "missing" not in wrong and "28199" in wrong["message"]
+    finally:
+        async with pools["catalog"].acquire() as conn:
+            await catalog_db.delete_streets(conn, ids)

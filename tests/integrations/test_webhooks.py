@@ -4,11 +4,13 @@ targets refused (SSRF), and no event of a location outside the subscription's sc
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
 import pytest
 from prometheus_client import REGISTRY
 
@@ -246,6 +248,40 @@ async def test_an_older_revision_that_arrives_after_a_newer_one_is_not_sent_nor_
         "/api/v1/staff/events", params={"types": "appointment.booked"}, headers=feed_key
     )
     assert [e for e in (await answer.json())["events"] if e["data"]["appointment"]["id"] == str(a)] == []
+
+
+@pytest.mark.req("R50")
+async def test_a_resend_racing_a_newer_revision_never_takes_the_receiver_back_to_the_older_one(
+    make_env: EnvFactory, receiver: ReceiverFactory, integration_db: asyncpg.Pool
+) -> None:
+    """An administrator re-sends the booking (revision 1) while the appointment's move (revision 2) is
+    stored and delivered (two replicas, or the sender working while the resend waits for the delivery's
+    row): the resend must see the move and refuse, never send the booking after it."""
+    env = await make_env()
+    rec = await receiver(env.clock)
+    admin = await env.account("hook-admin", (Role.ADMIN, "*"))
+    rec.secret = (await subscribe(admin, rec.url))["secret"]
+    a = uuid.uuid4()
+    await env.publish(booked(a))
+    await wait_for(lambda: len(rec.received) == 1, timeout=15, what="the booking")
+    [first] = await deliveries(env, admin, appointment_id=str(a))
+
+    async with integration_db.acquire() as conn:
+        blocker = conn.transaction()
+        await blocker.start()
+        # Somebody else has the booking's delivery row at this moment (a sender's round, another resend).
+        await conn.execute("SELECT 1 FROM webhook_deliveries WHERE id = $1 FOR UPDATE", first["id"])
+        resend = asyncio.create_task(admin.post(f"/api/v1/admin/webhook-deliveries/{first['id']}/resend"))
+        await asyncio.sleep(0.3)  # the resend waits for the row
+        await env.publish(rescheduled(a, 2))
+        await wait_for(lambda: len(rec.received) == 2, timeout=15, what="the move")
+        await blocker.rollback()
+    answer = await resend
+    if answer.status == 200:
+        await wait_for(lambda: len(rec.requests) == 3, timeout=15, what="the re-sent booking")
+    revisions = [json.loads(body)["data"]["appointment"]["revision"] for _, body in rec.requests]
+    assert revisions == sorted(revisions), revisions
+    assert answer.status == 409 and (await answer.json())["error"]["code"] == "conflict"
 
 
 @pytest.mark.req("R50")

@@ -449,3 +449,82 @@ async def test_the_join_page_sends_to_the_hotline_when_the_location_has_no_appoi
                 f"{web_stack.catalog_url}/api/v1/admin/closures/{closure_id}", headers=headers
             ) as removed:
                 assert removed.status in (200, 204), await removed.text()
+
+
+@pytest.mark.req("R45")
+@pytest.mark.parametrize(
+    ("language", "expired", "still_waiting", "join_again"),
+    [
+        (
+            "de",
+            "Dieses Angebot ist abgelaufen",
+            "Sie bleiben auf der Warteliste",
+            "wieder auf die Warteliste",
+        ),
+        ("en", "This offer has expired", "You are still on the waiting list", "join the waiting list again"),
+    ],
+)
+async def test_the_link_of_an_offer_that_ran_out_says_so_and_that_the_customer_is_still_waiting(
+    web_stack: Stack, language: str, expired: str, still_waiting: str, join_again: str
+) -> None:
+    """The offer mail is read after the offer ran out: the link says the offer has expired and that the
+    customer keeps their place (the wish waits again), not that their place has ended and they should
+    join again (which the list would refuse: already on it)."""
+    email = unique_email(f"late-offer-{language}")
+    await fill_thursday_afternoon(web_stack)
+    wish = {
+        "location_id": "mitte",
+        "concern_id": "neuantrag",
+        "mode": "in_person",
+        "weekdays": [3],
+        "earliest": "12:00",
+        "latest_date": THURSDAY,
+        "language": language,
+        "customer": {
+            "first_name": "Erika",
+            "last_name": "Mustermann",
+            "email": email,
+            "customer_number": unique_customer_number(),
+        },
+    }
+    async with aiohttp.ClientSession(base_url=web_stack.gateway_url) as http:
+        async with http.post("/api/v1/waiting-list", json=wish) as response:
+            assert response.status == 201, await response.text()
+        (opt_in,) = await web_stack.mail_to(email)
+        found = LINK.search(text_of(opt_in))
+        assert found
+        async with http.post(
+            f"/api/v1/waiting-list/{found.group(1)}/confirm", params={"token": found.group(3)}
+        ) as response:
+            assert response.status == 200, await response.text()
+        freed = THURSDAY_BOOKED.pop(0)
+        manage_token = freed["manage_url"].rsplit("token=", 1)[1]
+        async with http.post(
+            f"/api/v1/appointments/{freed['id']}/cancel", params={"token": manage_token}
+        ) as response:
+            assert response.status == 200, await response.text()
+        web_stack.clock.advance(timedelta(minutes=11))
+        offer_mail = (await web_stack.mail_to(email, 3))[-1]
+        offer_link = links(offer_mail)["offer"]
+        if language != "de":  # the mail's link carries the language; LINK stops before it
+            assert f"{offer_link}&lang={language}" in text_of(offer_mail)
+            offer_link += f"&lang={language}"
+        # Two hours later the offer has run out (the matcher may not have noticed yet).
+        web_stack.clock.advance(timedelta(hours=2, minutes=1))
+    # Browsers accept Secure cookies on http://127.0.0.1; aiohttp's client must be told so.
+    jar = aiohttp.CookieJar(unsafe=True, treat_as_secure_origin=[web_stack.gateway_url])
+    async with aiohttp.ClientSession(cookie_jar=jar) as browser:
+        for method in ("GET", "POST"):  # the link, and the button of a page opened before it ran out
+            if method == "GET":
+                response = await browser.get(offer_link)
+            else:
+                start = await (await browser.get(f"{web_stack.gateway_url}/?lang={language}")).text()
+                csrf = re.search(r'name="csrf_token" value="([^"]+)"', start)
+                assert csrf
+                response = await browser.post(offer_link, data={"csrf_token": csrf.group(1)})
+            html = await response.text()
+            assert response.status == 410, (method, html)
+            main = html[html.index("<main") :]
+            assert expired in main and still_waiting in main, (method, main)
+            assert join_again not in main
+            assert f"/waiting-list/{found.group(1)}?token=" in main  # the way to the wish's page

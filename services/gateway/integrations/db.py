@@ -424,10 +424,25 @@ async def list_deliveries(conn: asyncpg.Connection, f: DeliveryFilter) -> list[a
     return rows
 
 
+async def lock_for_resend(conn: asyncpg.Connection, delivery_id: int) -> bool:
+    """Lock the delivery's row (waiting for a sender's round that has it), then the feed (False: no such
+    delivery). In this order and in statements of their own: a check after them sees every revision
+    committed before, and none can be stored until the resend commits; checked in the statement that
+    waited for the row, the revisions would be those of before the wait (READ COMMITTED re-reads only the
+    locked row), and a newer one stored and delivered meanwhile would be overtaken by the older one. Never
+    the other way round: a sender holds delivery rows while it POSTs, the feed lock must not wait on that."""
+    found = await conn.fetchval("SELECT true FROM webhook_deliveries WHERE id = $1 FOR UPDATE", delivery_id)
+    if not found:
+        return False
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", FEED_LOCK)
+    return True
+
+
 async def delivery_is_outdated(conn: asyncpg.Connection, delivery_id: int) -> bool | None:
     """Whether the delivery carries an older revision of its appointment than the newest one stored for its
     subscription (a superseded one always does; one given up can be overtaken too); None: no such delivery.
-    Events without a revision of their own (order 0 in the feed) are never outdated."""
+    Events without a revision of their own (order 0 in the feed) are never outdated. For a resend, only
+    after `lock_for_resend`."""
     row = await conn.fetchrow(
         "SELECT d.status = 'superseded' OR coalesce(f.order_seq > 0 AND f.order_seq < r.revision, false)"
         " AS outdated FROM webhook_deliveries d JOIN event_feed f ON f.position = d.position"

@@ -280,6 +280,11 @@ async def list_deliveries(it: Integrations, f: db.DeliveryFilter) -> list[dict[s
 async def resend_delivery(it: Integrations, actor: Actor, delivery_id: int) -> dict[str, Any]:
     now = it.clock.now()
     async with it.pool.acquire() as conn, conn.transaction():
+        # Two replicas (or two clicks) and the consumer storing a newer revision meet here: locked first,
+        # then checked, so that the check and the change are one step (docs/webhooks.md, "Order and
+        # revisions").
+        if not await db.lock_for_resend(conn, delivery_id):
+            raise NotFoundError("No such delivery.")
         outdated = await db.delivery_is_outdated(conn, delivery_id)
         if outdated is None:
             raise NotFoundError("No such delivery.")

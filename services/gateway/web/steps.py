@@ -159,6 +159,7 @@ NEEDED_FIELD = {
     "needs_house_number": "house_number",
     "number_not_covered": "house_number",
     "needs_postcode": "postcode",
+    "postcode_not_matching": "postcode",
 }
 
 

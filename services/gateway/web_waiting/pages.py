@@ -293,11 +293,22 @@ async def _wish(request: web.Request, wish_id: str, token: str) -> tuple[int, di
     return answer.status, answer.body if answer.ok and isinstance(answer.body, dict) else None
 
 
-def expired_page(request: web.Request) -> web.Response:
+def expired_page(
+    request: web.Request, wish: dict[str, Any] | None = None, page_url: str = ""
+) -> web.Response:
+    """410 for a link that no longer does anything. An offer's link while its wish still waits (the offer
+    ran out, R45: the wish waits again in its place) says so and leads to the wish's page; telling such a
+    customer to join again would send them to a refusal (already on the list)."""
+    still_waiting = bool(page_url) and wish is not None and wish.get("status") in ("waiting", "offered")
     return render(
         request,
         "waiting/expired.html",
-        {"title": _("This link has expired"), "start_url": url("/")},
+        {
+            "title": _("This offer has expired") if still_waiting else _("This link has expired"),
+            "still_waiting": still_waiting,
+            "page_url": page_url,
+            "start_url": url("/"),
+        },
         status=410,
     )
 
@@ -324,7 +335,7 @@ async def wish_page(request: web.Request, errors: forms.FormErrors | None = None
         return expired_page(request)
     offer = wish.get("offer")
     if action == "offer" and not offer:
-        return expired_page(request)
+        return expired_page(request, wish, url(f"/waiting-list/{wish_id}", token=token))
     # The withdraw link of every mail asks first: leaving gives up the place in the queue (and a held
     # offer), and joining again starts at the end (WCAG 3.3.4). The button on the page is a POST.
     asking = action == "withdraw" and not ended
@@ -377,7 +388,10 @@ async def wish_action(request: web.Request) -> web.StreamResponse:
     if answer.status == 404:
         return not_found(request)
     if answer.status == 410:
-        return expired_page(request)
+        if action != "offer":
+            return expired_page(request)
+        _status, wish = await _wish(request, wish_id, token)
+        return expired_page(request, wish, url(f"/waiting-list/{wish_id}", token=token))
     if answer.status >= 500:
         from services.gateway.web.client import UpstreamUnavailable
 
