@@ -533,7 +533,10 @@ async def details_page(
     state, context = found
     address = url("/details", s=token) if token else None
     token = token or request.query.get(STATE)
-    context.update(hold_context(request, state))
+    # A time others have taken (R38): nothing is held any more, so no countdown that speaks up later and no
+    # offer to hold it again, only "choose another time" (WCAG 3.3.3, 4.1.3).
+    taken = bool(notes(request).get("choose_again"))
+    context.update({"hold_seconds": None} if taken else hold_context(request, state))
     context.update(
         {
             "title": _("Your contact details"),
