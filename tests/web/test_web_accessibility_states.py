@@ -1,10 +1,12 @@
 """WCAG 2.1 AA in the states the happy path does not reach (R42, R43): the proof-of-work check of the bot
 defence while it runs and when it is done, with reduced motion; hover and focus colours in the calendar; a
-time taken by someone else while the customer typed (409). axe runs in each state."""
+time taken by someone else while the customer typed (409); a dialogue left open for more than a day. axe
+runs in each state."""
 
 from __future__ import annotations
 
 import re
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -14,6 +16,7 @@ from axe_playwright_python.async_playwright import Axe  # type: ignore[import-un
 from playwright.async_api import Browser, Page, expect
 
 from services.gateway.web.pages import SEALER
+from services.gateway.web.security import Sealer
 from tests.web.conftest import (
     DESKTOP,
     Stack,
@@ -23,7 +26,7 @@ from tests.web.conftest import (
     unique_email,
 )
 from tests.web.test_web_accessibility import NARROW, check
-from tests.web.test_web_security_and_bot_defence import gateway_client
+from tests.web.test_web_security_and_bot_defence import csrf_of, gateway_client
 
 pytestmark = pytest.mark.timeout(150)
 
@@ -199,4 +202,51 @@ async def test_the_chosen_day_keeps_its_contrast_hovered_and_a_time_taken_meanwh
     finally:
         stack.clock.advance(timedelta(minutes=-6))
     await context.close()
+    assert not found, found
+
+
+@pytest.mark.req("R42")
+@pytest.mark.req("R43")
+async def test_a_dialogue_left_open_for_more_than_a_day_says_so_on_the_start_page(
+    stack: Stack, browser: Browser
+) -> None:
+    """The dialogue's state in the address lives a day. A tab opened again the next day went to the start page
+    without a word; now the start page says why, takes the focus there and names it in the title."""
+    day_old = Sealer(stack.gateway_settings().web_secret, now=lambda: time.time() - 25 * 3600)
+    state = {"loc": "mitte", "concern": "geburt", "mode": "in_person"}
+    context = await new_context(browser, NARROW)
+    page = await context.new_page()
+    axe, found = Axe(), dict[str, list[str]]()
+    for language, said in (
+        ("de", "Ihre Buchung wurde nicht abgeschlossen"),
+        ("de-x-ls", "Ihre Buchung ist nicht fertig"),
+        ("en", "Your booking was not finished"),
+    ):
+        await page.goto(f"{stack.gateway_url}/time?s={day_old.seal(state)}&lang={language}")
+        await expect(page.locator("#ended")).to_be_focused()
+        await expect(page.locator("#ended h2")).to_have_text(said)
+        assert (await page.title()).startswith(f"{said} \N{EN DASH} ")
+        await expect(page.locator("html")).to_have_attribute("lang", language)
+        await expect(page.locator("input[name=location]").first).to_be_visible()  # start again right here
+        await check(page, axe, f"start page after the dialogue ran out ({language})", found)
+    # A state that is not ours (changed, cut short) is no dialogue that ran out: the plain start page.
+    await page.goto(f"{stack.gateway_url}/time?s={day_old.seal(state)[:-8]}")
+    await expect(page.get_by_role("heading", level=1)).to_be_visible()
+    await expect(page.locator("#ended")).to_have_count(0)
+    await context.close()
+
+    # The contact form sent after a day: nothing is booked, and the start page says why.
+    client = await gateway_client(stack)
+    try:
+        token = csrf_of(await (await client.get("/")).text())
+        sent = await client.post(
+            "/details",
+            params={"s": day_old.seal({**state, "start": "2027-03-10T09:00:00+01:00"}), "lang": "en"},
+            data={"csrf_token": token, "first_name": "Spät", "last_name": "Dran"},
+            allow_redirects=False,
+        )
+        assert sent.status == 303
+        assert sent.headers["Location"] == "/?ended=1&lang=en"
+    finally:
+        await client.close()
     assert not found, found
