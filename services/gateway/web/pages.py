@@ -189,6 +189,17 @@ def redirect(location: str) -> web.HTTPSeeOther:
     return web.HTTPSeeOther(location)
 
 
+ENDED = "ended"  # the start page's parameter: the dialogue the customer came from ran out
+
+
+def start_again(request: web.Request) -> web.HTTPSeeOther:
+    """To the start page, for a step whose earlier steps are missing. A dialogue whose state ran out (after a
+    day) says so there, instead of dropping the customer at the start without a word (WCAG 3.3.1)."""
+    if request.app[SEALER].stale(request.query.get(STATE)):
+        return redirect(url("/", **{ENDED: "1"}))
+    return redirect(url("/"))
+
+
 def error_page(
     request: web.Request, status: int, title: str, message: str, *, address: str | None = None, **extra: Any
 ) -> web.Response:

@@ -23,6 +23,8 @@ import hmac
 import json
 import re
 import secrets
+import time
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -51,24 +53,36 @@ def _derive(secret: str, label: bytes) -> bytes:
 
 
 class Sealer:
-    """Encrypts small JSON states for URLs; a tampered or stale token reads as None."""
+    """Encrypts small JSON states for URLs; a tampered or stale token reads as None. `now` (seconds since the
+    epoch) is the wall clock of the tokens' age, given only to make an old token in a test."""
 
-    def __init__(self, secret: str) -> None:
+    def __init__(self, secret: str, *, now: Callable[[], float] = time.time) -> None:
         self._fernet = Fernet(base64.urlsafe_b64encode(_derive(secret, b"otv-web-state")))
+        self._now = now
 
     def seal(self, data: dict[str, Any]) -> str:
         raw = json.dumps(data, separators=(",", ":"), sort_keys=True).encode()
-        return self._fernet.encrypt(raw).decode()
+        return self._fernet.encrypt_at_time(raw, int(self._now())).decode()
 
     def open(self, token: str | None) -> dict[str, Any] | None:
         if not token or len(token) > MAX_SEALED_LENGTH:
             return None
         try:
-            raw = self._fernet.decrypt(token.encode(), ttl=STATE_TTL_SECONDS)
+            raw = self._fernet.decrypt_at_time(token.encode(), STATE_TTL_SECONDS, int(self._now()))
             data = json.loads(raw)
         except (InvalidToken, ValueError):
             return None
         return data if isinstance(data, dict) else None
+
+    def stale(self, token: str | None) -> bool:
+        """A token of ours that is older than its time to live (not one that was changed or made up)."""
+        if not token or self.open(token) is not None:
+            return False
+        try:
+            self._fernet.decrypt(token.encode())
+        except (InvalidToken, ValueError):
+            return False
+        return True
 
 
 class Csrf:

@@ -21,6 +21,7 @@ from services.gateway.web import forms
 from services.gateway.web.client import Answer, UpstreamUnavailable, call
 from services.gateway.web.i18n import _
 from services.gateway.web.pages import (
+    ENDED,
     HORIZON_DAYS,
     MODES,
     STATE,
@@ -43,6 +44,7 @@ from services.gateway.web.pages import (
     render,
     seal,
     settings_of,
+    start_again,
     state_of,
     token_of,
     url,
@@ -59,11 +61,14 @@ log = structlog.get_logger(__name__)
 @web_errors
 async def location_page(request: web.Request) -> web.StreamResponse:
     state = state_of(request)
+    ended = request.query.get(ENDED) == "1"
     return render(
         request,
         "location.html",
         {
             "title": _("Choose your location"),
+            "title_state": _("Your booking was not finished") if ended else "",
+            "ended": ended,
             "step": 1,
             "locations": await locations(request),
             "state": state,
@@ -174,7 +179,7 @@ async def finder_get(request: web.Request) -> web.StreamResponse:
 async def concern_page(request: web.Request, errors: forms.FormErrors | None = None) -> web.StreamResponse:
     found = await dialogue(request, ("loc",))
     if found is None:
-        raise redirect(url("/"))
+        raise start_again(request)
     state, context = found
     concerns = await concerns_of(request, state["loc"])
     chosen = notes(request).get("chosen", {})
@@ -219,7 +224,7 @@ async def concern_submit(request: web.Request) -> web.StreamResponse:
         return form
     state = state_of(request)
     if not state.get("loc"):
-        raise redirect(url("/"))
+        raise start_again(request)
     concerns = {c.get("id"): c for c in await concerns_of(request, state["loc"])}
     errors = forms.FormErrors()
     concern = concerns.get(form.get("concern"))
@@ -399,7 +404,7 @@ async def time_context(
 async def time_page(request: web.Request, errors: forms.FormErrors | None = None) -> web.StreamResponse:
     found = await dialogue(request, ("loc", "concern", "mode"))
     if found is None:
-        raise redirect(url("/"))
+        raise start_again(request)
     state, context = found
     if request.method != "POST":  # a HEAD reads the availability like a GET (aiohttp answers it here)
         refused = bot_check(request, Bucket.AVAILABILITY)
@@ -437,7 +442,7 @@ async def time_submit(request: web.Request) -> web.StreamResponse:
         return form
     state = state_of(request)
     if not all(state.get(k) for k in ("loc", "concern", "mode")):
-        raise redirect(url("/"))
+        raise start_again(request)
     refused = bot_check(request, Bucket.BOOKING)
     if refused is not None:
         return refused
@@ -530,11 +535,14 @@ async def details_page(
     """The contact form; `token` is a new state made by this request (a renewed hold), else the address's."""
     found = await dialogue(request, ("loc", "concern", "mode", "start"), token=token)
     if found is None:
-        raise redirect(url("/"))
+        raise start_again(request)
     state, context = found
     address = url("/details", s=token) if token else None
     token = token or request.query.get(STATE)
-    context.update(hold_context(request, state))
+    # A time others have taken (R38): nothing is held any more, so no countdown that speaks up later and no
+    # offer to hold it again, only "choose another time" (WCAG 3.3.3, 4.1.3).
+    taken = bool(notes(request).get("choose_again"))
+    context.update({"hold_seconds": None} if taken else hold_context(request, state))
     context.update(
         {
             "title": _("Your contact details"),
@@ -565,7 +573,7 @@ async def _details_sent(
         return form
     state = state_of(request)
     if not all(state.get(k) for k in ("loc", "concern", "mode", "start")):
-        raise redirect(url("/"))
+        raise start_again(request)
     values = forms.clean(form)
     values["idempotency_key"] = form.get("idempotency_key", "")[:64]
     values["privacy"] = form.get("privacy", "")

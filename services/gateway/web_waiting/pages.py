@@ -30,6 +30,7 @@ from services.gateway.web.pages import (
     redirect,
     render,
     seal,
+    start_again,
     state_of,
     today,
     token_of,
@@ -113,7 +114,7 @@ async def join_page(
 ) -> web.StreamResponse:
     found = await dialogue(request, ("loc", "concern", "mode"))
     if found is None:
-        raise redirect(url("/"))
+        raise start_again(request)
     state, context = found
     offered = await offered_weekdays(request, state)
     defaults: dict[str, Any] = {
@@ -146,7 +147,7 @@ async def join_submit(request: web.Request) -> web.StreamResponse:
     form_data = await request.post()  # read (and found readable) by read_form: its repeated fields
     state = state_of(request)
     if not all(state.get(k) for k in ("loc", "concern", "mode")):
-        raise redirect(url("/"))
+        raise start_again(request)
     values: dict[str, Any] = forms.clean(form)
     values["weekdays"] = [v for v in form_data.getall("weekdays", []) if isinstance(v, str)]
     values["parts"] = [v for v in form_data.getall("parts", []) if isinstance(v, str) and v in DAY_PARTS]

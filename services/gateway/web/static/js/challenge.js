@@ -17,6 +17,17 @@ if (altcha) {
   }
   // Start at once: the person does not need to do anything but wait a moment.
   document.querySelectorAll("altcha-widget").forEach((widget) => {
+    // The widget announces none of its states: the page's status region says them (WCAG 4.1.3), the
+    // texts from its data attributes (altcha_status.html). Listening before verify() starts hears "verifying".
+    const status = document.getElementById("altcha-status");
+    if (status) {
+      widget.addEventListener("statechange", (event) => {
+        const said = event.detail ? status.dataset[event.detail.state] : undefined;
+        if (said) {
+          status.textContent = said;
+        }
+      });
+    }
     if (typeof widget.configure === "function" && block) {
       widget.configure({ language: language });
     }
