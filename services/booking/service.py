@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import secrets
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -168,6 +169,12 @@ def manage_url(settings: Settings, appointment_id: uuid.UUID, token: str | None)
     page, since only a hash of the token is kept."""
     page = f"{settings.public_base_url.rstrip('/')}/manage/{appointment_id}"
     return f"{page}?token={token}" if token else page
+
+
+# What a staff entry point records of a change (the file's history), in the change's own transaction:
+# called with the appointment before and after, only when the change was made (a repeated cancellation
+# or move, also one that raced the first, records nothing).
+Recorded = Callable[[asyncpg.Connection, Appointment, Appointment], Awaitable[None]]
 
 
 def _berlin(when: datetime) -> datetime:
@@ -638,6 +645,7 @@ async def cancel_appointment(
     cancelled_by: CancelledBy = CancelledBy.CUSTOMER,
     reason: str = "",
     for_customer: bool = False,
+    recorded: Recorded | None = None,
 ) -> Appointment:
     """R9: cancel while the start lies in the future; cancelling twice is harmless. The customer proves
     the right with the manage token; staff entry points pass their own `cancelled_by` and no token, and
@@ -665,6 +673,8 @@ async def cancel_appointment(
             producer=PRODUCER,
             clock=deps.clock,
         )
+        if recorded is not None:
+            await recorded(conn, appointment, cancelled)
     log.info("appointment_cancelled", appointment_id=str(cancelled.id), cancelled_by=cancelled_by.value)
     return cancelled
 
@@ -694,6 +704,7 @@ async def reschedule_appointment(
     request: RescheduleRequest,
     *,
     by_staff: bool = False,
+    recorded: Recorded | None = None,
 ) -> AppointmentOut:
     """R41: move to another slot of the same concern; the new slot is taken and the old one freed in one
     transaction (for a customer's move after the cool-down of R39, as after a cancellation). The
@@ -739,6 +750,8 @@ async def reschedule_appointment(
                     producer=PRODUCER,
                     clock=deps.clock,
                 )
+                if recorded is not None:
+                    await recorded(conn, appointment, moved)
         except db.RetryableError:
             if attempt == ATTEMPTS:
                 raise SlotTakenError("This slot is in high demand right now. Please try again.") from None

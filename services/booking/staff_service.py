@@ -323,21 +323,24 @@ async def staff_cancel(
     if on_customer_request is None:
         on_customer_request = identity.kind is IdentityKind.API_KEY
     require_operation(identity, "appointments:write")
-    row = await _load_for(deps.pool, identity, appointment_id, lock=False)
+    await _load_for(deps.pool, identity, appointment_id, lock=False)
     by = CancelledBy.SERVICE_CENTRE if identity.kind is IdentityKind.API_KEY else CancelledBy.STAFF
-    cancelled = await cancel_appointment(
-        deps, appointment_id, token=None, cancelled_by=by, reason=reason, for_customer=on_customer_request
+    detail = {"reason_given": True, "on_customer_request": on_customer_request}
+
+    async def recorded(conn: asyncpg.Connection, _before: Appointment, cancelled: Appointment) -> None:
+        # In the cancellation's transaction: a repeat (a retry after a timeout, also one that raced the
+        # first) cancels nothing and records nothing.
+        await staff_db.add_history(conn, cancelled, "cancelled", actor_of(identity), deps.clock.now(), detail)
+
+    await cancel_appointment(
+        deps,
+        appointment_id,
+        token=None,
+        cancelled_by=by,
+        reason=reason,
+        for_customer=on_customer_request,
+        recorded=recorded,
     )
-    if row.appointment.status != AppointmentStatus.CANCELLED:
-        async with deps.pool.acquire() as conn:
-            await staff_db.add_history(
-                conn,
-                cancelled,
-                "cancelled",
-                actor_of(identity),
-                deps.clock.now(),
-                {"reason_given": True, "on_customer_request": on_customer_request},
-            )
 
 
 async def staff_reschedule(
@@ -347,20 +350,15 @@ async def staff_reschedule(
     the same location, under the customer's rules (R41); the customer gets the mail with the new
     calendar invitation, and the file's history says who moved it from where."""
     require_operation(identity, "appointments:write")
-    before = (await _load_for(deps.pool, identity, appointment_id, lock=False)).appointment
-    moved = await reschedule_appointment(deps, appointment_id, None, request, by_staff=True)
-    if moved.start != before.start or moved.end != before.end:
-        async with deps.pool.acquire() as conn:
-            after = await _load(conn, appointment_id, lock=False)
-            await staff_db.add_history(
-                conn,
-                after.appointment,
-                "rescheduled",
-                actor_of(identity),
-                deps.clock.now(),
-                {"from_start": before.start.isoformat(), "from_group_id": before.group_id},
-            )
-    return moved
+    await _load_for(deps.pool, identity, appointment_id, lock=False)
+
+    async def recorded(conn: asyncpg.Connection, before: Appointment, moved: Appointment) -> None:
+        # In the move's transaction, with the appointment as it was locked: a repeat of the same move
+        # (a retry after a timeout, also one that raced the first) moves nothing and records nothing.
+        detail = {"from_start": before.start.isoformat(), "from_group_id": before.group_id}
+        await staff_db.add_history(conn, moved, "rescheduled", actor_of(identity), deps.clock.now(), detail)
+
+    return await reschedule_appointment(deps, appointment_id, None, request, by_staff=True, recorded=recorded)
 
 
 async def erase_on_request(deps: Deps, identity: StaffIdentity, appointment_id: uuid.UUID) -> bool:
