@@ -388,6 +388,11 @@ STAFF_ROUTES = (
         errors=("validation_error", "not_found", "forbidden", "too_late"),
         path_params={"appointment_id": APPOINTMENT_ID},
         tags=BOOKING,
+        description="409 `too_late` once the appointment has started or passed. Repeating is harmless "
+        "and needs no `Idempotency-Key`: an appointment that is already cancelled answers 200 "
+        '`{"status": "cancelled"}` again, and nothing is mailed or entered in its history a second time '
+        "(a retry after a 502, a 504 or a broken connection, also one that arrives while the first is "
+        "still being carried out).",
     ),
     ApiRoute(
         "POST",
@@ -465,7 +470,11 @@ STAFF_ROUTES = (
         "slot needs no `evening_declaration`: staff move a caller there knowingly (R12), as for a "
         "follow-up or a transfer. The customer gets the "
         "mail with the moved calendar invitation, and the appointment's history records who moved it. "
-        "`manage_url` of the answer is the bare manage page: only the customer's link carries the token.",
+        "`manage_url` of the answer is the bare manage page: only the customer's link carries the token. "
+        "Repeating the same move is harmless and needs no `Idempotency-Key`: when the appointment already "
+        "has that start, the answer is 200 with the appointment as it is, and nothing is mailed or entered "
+        "in its history again (a retry after a 502, a 504 or a broken connection, also one that arrives "
+        "while the first is still being carried out).",
     ),
     ApiRoute(
         "POST",

@@ -32,7 +32,8 @@ DESCRIPTION = (
     "`/api/v1/staff/` are not: they are authenticated instead. A forwarded route may answer 502 "
     "`upstream_unavailable` (the service could not be reached), 503 `unavailable` (its database is not "
     "reachable; Retry-After) or 504 `upstream_timeout` (no answer in time: a change may still have been "
-    "made, so repeat a booking only with its `Idempotency-Key`)."
+    "made, so repeat a booking only with its `Idempotency-Key`; a cancellation or a move may simply be "
+    "repeated)."
 )
 
 
@@ -120,6 +121,15 @@ def document() -> dict[str, Any]:
     # Staff and admin routes: how they are authenticated and what their rule needs (issue 7).
     staff_openapi.annotate(merged)
     integrations_openapi.annotate(merged)
+    # Every 429 the gateway answers (the bot defence, the sign-in's and the refused keys' limits) says
+    # when to try again; a client generated from the document should find the header declared.
+    for operations in merged["paths"].values():
+        for operation in operations.values():
+            if "429" in operation["responses"]:
+                operation["responses"]["429"].setdefault("headers", {})["Retry-After"] = {
+                    "description": "Seconds to wait before the next try.",
+                    "schema": {"type": "integer"},
+                }
     return merged
 
 
