@@ -325,46 +325,91 @@ async def _compute_availability(
 # --- holds (R38) --------------------------------------------------------------------------------------------
 
 
-async def place_hold(deps: Deps, location_id: str, request: HoldRequest) -> HoldOut:
+async def place_hold(
+    deps: Deps,
+    location_id: str,
+    request: HoldRequest,
+    *,
+    idempotency_key: str | None = None,
+    idempotency_scope: str = "",
+) -> HoldOut:
+    """Hold a free point of a slot for a few minutes (R38). With an `idempotency_key` (the service
+    centre's, scoped to the caller by `idempotency_scope`) a repeat answers with the first hold, as for a
+    booking: a retry after a lost answer must not find the slot taken by its own hold, nor hold a second
+    point."""
+    key = (
+        IdempotencyKey.of(
+            idempotency_key,
+            scope=f"hold\x1f{idempotency_scope}",
+            request=location_id.encode()
+            + b"\x1f"
+            + request.model_copy(update={"start": request.start.astimezone(UTC)}).model_dump_json().encode(),
+            secret=deps.settings.internal_secret,
+        )
+        if idempotency_key is not None
+        else None
+    )
+    if key is not None and (replayed := await _replay(deps.pool, key)) is not None:
+        return HoldOut.model_validate_json(replayed.body)
     now = deps.clock.now()
     config = await deps.catalog.get(deps.pool, location_id)
     concern = offered_concern(config, request.concern_id, request.mode, where="concern_id")
     slot = resolve_slot(config, concern, request.start, now)
-    hold_id = uuid.uuid4()
+    try:
+        async with db.transaction(deps.pool) as conn:
+            if key is not None and not await db.reserve_idempotent(conn, key.key_hash, key.fingerprint, now):
+                raise _AnsweredMeanwhileError
+            hold = await _hold(deps, conn, location_id, concern, slot, request, now)
+            if key is not None:
+                await db.store_idempotent(conn, key.key_hash, 201, key.seal(hold.model_dump_json().encode()))
+    except _AnsweredMeanwhileError:
+        assert key is not None  # noqa: S101 -- raised only with a key
+        replayed = await _replay(deps.pool, key)
+        if replayed is None:  # the stored answer cannot be read (the service's secret changed)
+            raise SlotTakenError("This slot is in high demand right now. Please try again.") from None
+        return HoldOut.model_validate_json(replayed.body)
+    return hold
+
+
+async def _hold(
+    deps: Deps,
+    conn: asyncpg.Connection,
+    location_id: str,
+    concern: ConcernOffer,
+    slot: Slot,
+    request: HoldRequest,
+    now: datetime,
+) -> HoldOut:
     expires_at = now + timedelta(minutes=deps.settings.hold_minutes)
-    async with db.transaction(deps.pool) as conn:
-        if request.renews is not None and await db.extend_hold(
+    if request.renews is not None and await db.extend_hold(
+        conn,
+        request.renews,
+        location_id=location_id,
+        group_id=slot.group_id,
+        start=slot.start,
+        end=slot.end,
+        expires_at=expires_at,
+        now=now,
+    ):
+        return HoldOut(hold_id=request.renews, expires_at=_berlin(expires_at), start=slot.start, end=slot.end)
+    hold_id = uuid.uuid4()
+    busy = await db.fetch_busy(conn, location_id, slot.group_id, slot.start, slot.end, now)
+    for point in free_points(slot, busy):
+        if await db.insert_hold(
             conn,
-            request.renews,
+            hold_id=hold_id,
             location_id=location_id,
             group_id=slot.group_id,
+            point=point,
+            concern_id=concern.concern_id,
+            mode=request.mode.value,
             start=slot.start,
             end=slot.end,
             expires_at=expires_at,
             now=now,
         ):
-            return HoldOut(
-                hold_id=request.renews, expires_at=_berlin(expires_at), start=slot.start, end=slot.end
-            )
-        busy = await db.fetch_busy(conn, location_id, slot.group_id, slot.start, slot.end, now)
-        for point in free_points(slot, busy):
-            if await db.insert_hold(
-                conn,
-                hold_id=hold_id,
-                location_id=location_id,
-                group_id=slot.group_id,
-                point=point,
-                concern_id=concern.concern_id,
-                mode=request.mode.value,
-                start=slot.start,
-                end=slot.end,
-                expires_at=expires_at,
-                now=now,
-            ):
-                break
-        else:
-            raise SlotTakenError("This slot has just been taken. Please choose another one.")
-    return HoldOut(hold_id=hold_id, expires_at=_berlin(expires_at), start=slot.start, end=slot.end)
+            return HoldOut(hold_id=hold_id, expires_at=_berlin(expires_at), start=slot.start, end=slot.end)
+    raise SlotTakenError("This slot has just been taken. Please choose another one.")
 
 
 # --- booking ------------------------------------------------------------------------------------------------

@@ -61,6 +61,19 @@ STAFF_IDEMPOTENCY_KEY = Header(
     schema=IDEMPOTENCY_SCHEMA,
 )
 
+STAFF_HOLD_IDEMPOTENCY_KEY = Header(
+    "Idempotency-Key",
+    "Optional, and recommended for the service centre: a random UUID per hold, kept for the retries of "
+    "that hold. A repeated request with the same key and the same body answers with the first hold: "
+    "same status 201, same body (same `hold_id` and `expires_at`), so that a retry after a 502, a 504 or "
+    "a broken connection neither finds the slot taken by its own hold nor holds a second service point. "
+    "Only a placed hold is stored, for `OTV_IDEMPOTENCY_HOURS` (24 hours); a refused request (409, 422, "
+    "...) is carried out anew when repeated. The same key with another body is refused with 422 "
+    "`validation_error` on `Idempotency-Key`. Keys of holds and of bookings are apart (the booking may "
+    "use the same key), and a key belongs to the API key or staff member that sent it.",
+    schema=IDEMPOTENCY_SCHEMA,
+)
+
 
 class _Out(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -345,6 +358,7 @@ STAFF_ROUTES = (
         body=HoldRequest,
         response=HoldOut,
         status=201,
+        headers=(STAFF_HOLD_IDEMPOTENCY_KEY,),
         errors=("validation_error", "not_found", "forbidden", "slot_taken", "booking_closed", "too_late"),
         path_params={"location_id": LOCATION_ID},
         tags=BOOKING,

@@ -276,11 +276,25 @@ async def staff_availability(
     return await availability(deps, location_id, concern_id, mode, first, last)
 
 
-async def staff_hold(deps: Deps, identity: StaffIdentity, location_id: str, request: HoldRequest) -> HoldOut:
-    """A hold of a slot while the agent takes the caller's details (R38), as the customers' hold."""
+async def staff_hold(
+    deps: Deps,
+    identity: StaffIdentity,
+    location_id: str,
+    request: HoldRequest,
+    idempotency_key: str | None = None,
+) -> HoldOut:
+    """A hold of a slot while the agent takes the caller's details (R38), as the customers' hold. With an
+    `Idempotency-Key` a retry (after a lost answer) gets the first hold, per staff member or API key."""
     require_location(identity, location_id)
     require_operation(identity, "appointments:write")
-    return await place_hold(deps, location_id, request)
+    channel = Channel.SERVICE_CENTRE if identity.kind is IdentityKind.API_KEY else Channel.STAFF
+    return await place_hold(
+        deps,
+        location_id,
+        request,
+        idempotency_key=idempotency_key,
+        idempotency_scope=f"{channel.value}\x1f{actor_of(identity)}",
+    )
 
 
 async def staff_book(

@@ -24,6 +24,7 @@ DAY = "2026-03-03"
 CENTRE_ADDRESS = "service-center@jobcenter-bremen.example"
 
 STAFF_AVAILABILITY = "/api/v1/staff/locations/{location_id}/availability"
+STAFF_HOLD = "/api/v1/staff/locations/{location_id}/holds"
 STAFF_BOOK = "/api/v1/staff/appointments"
 STAFF_FILE = "/api/v1/staff/appointments/{appointment_id}"
 STAFF_SEARCH = "/api/v1/staff/appointments/search"
@@ -279,4 +280,52 @@ async def test_retries_after_a_timeout_book_move_and_cancel_once(stack: Stack) -
     # ... as the document promises, so that the client repeats them without a key.
     for template in (STAFF_MOVE, STAFF_CANCEL):
         assert "Repeating" in api.document["paths"][template]["post"]["description"], template
+    assert api.findings == []
+
+
+@pytest.mark.req("R38")
+@pytest.mark.req("R50")
+async def test_a_hold_repeated_with_its_key_after_a_lost_answer_is_the_first_hold_not_slot_taken(
+    stack: Stack,
+) -> None:
+    """The agent's system held the last free point of a slot, but the answer was lost (a timeout); its
+    retry must not find the slot taken by its own hold, nor hold a second point while the caller waits."""
+    api = await _client(stack)
+    slots = await _free(api)
+    other = await api.call(
+        "POST", STAFF_BOOK, json=_caller(slots[0], email="o@example.org", customer_number="131O000013")
+    )
+    assert other.status == 201, other.body
+    hold = {"concern_id": "neuantrag", "mode": "in_person", "start": slots[0]}
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+    first = await api.call("POST", STAFF_HOLD, location_id="mitte", json=hold, headers=key)
+    assert first.status == 201, first.body
+    again = await api.call("POST", STAFF_HOLD, location_id="mitte", json=hold, headers=key)
+    assert (again.status, again.body) == (201, first.body)
+    booked = await api.call(
+        "POST",
+        STAFF_BOOK,
+        json={
+            **_caller(slots[0], email="h@example.org", customer_number="141H000014"),
+            "hold_id": first.body["hold_id"],
+        },
+        headers=key,  # the same key for the booking: another operation, another answer
+    )
+    assert booked.status == 201, booked.body
+
+    # Both copies at once, on a slot with two free points: one hold, not two.
+    other_slot = {**hold, "start": slots[1]}
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+    both = await asyncio.gather(
+        *(api.call("POST", STAFF_HOLD, location_id="mitte", json=other_slot, headers=key) for _ in range(2))
+    )
+    assert [a.status for a in both] == [201, 201] and both[0].body == both[1].body
+    third = await api.call("POST", STAFF_HOLD, location_id="mitte", json=other_slot)
+    assert third.status == 201, third.body  # the second point is still free
+    # The same key for another slot is another request.
+    reused = await api.call(
+        "POST", STAFF_HOLD, location_id="mitte", json={**hold, "start": slots[2]}, headers=key
+    )
+    assert (reused.status, reused.code) == (422, "validation_error")
+    assert reused.body["error"]["details"][0]["field"] == "Idempotency-Key"
     assert api.findings == []
