@@ -17,6 +17,7 @@ from aiohttp import web
 
 from services.gateway.bot_defence import ALTCHA_HEADER, API_PROTECTED, CHALLENGE_PATH
 from services.gateway.routes import PUBLIC_ROUTES
+from services.gateway.staff.authz import CHALLENGE
 from services.gateway.staff.rules import FORWARDED
 from shared.openapi import ApiRoute, add_error_responses, build_document, merge_documents
 
@@ -123,8 +124,14 @@ def document() -> dict[str, Any]:
     integrations_openapi.annotate(merged)
     # Every 429 the gateway answers (the bot defence, the sign-in's and the refused keys' limits) says
     # when to try again; a client generated from the document should find the header declared.
+    # ... and every 401 of an authenticated route the scheme to authenticate with (RFC 9110 15.5.2).
     for operations in merged["paths"].values():
         for operation in operations.values():
+            if "401" in operation["responses"] and operation.get("security"):
+                operation["responses"]["401"].setdefault("headers", {})["WWW-Authenticate"] = {
+                    "description": f"`{CHALLENGE}`: authenticate with an API key (or sign in).",
+                    "schema": {"type": "string"},
+                }
             if "429" in operation["responses"]:
                 operation["responses"]["429"].setdefault("headers", {})["Retry-After"] = {
                     "description": "Seconds to wait before the next try.",

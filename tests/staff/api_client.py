@@ -126,7 +126,7 @@ class DocumentedClient:
             if answer.code not in codes:
                 self.findings.append(f"{what} {status}: code `{answer.code}` is not among {sorted(codes)}")
         for header in documented.get("headers", {}):
-            # Retry-After is promised whenever declared; others (X-Result-Truncated) only at times.
-            if header == "Retry-After" and header not in response.headers:
+            # These are promised whenever declared; others (X-Result-Truncated) only at times.
+            if header in {"Retry-After", "WWW-Authenticate"} and header not in response.headers:
                 self.findings.append(f"{what} {status}: documented header {header} is missing")
         return answer

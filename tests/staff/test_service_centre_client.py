@@ -213,6 +213,10 @@ async def test_the_errors_a_service_centre_meets_are_the_documented_ones(stack: 
         (201, ""),
         (409, "slot_taken"),
     ], statuses
+    # A 401 names the scheme to authenticate with (RFC 9110 15.5.2), as the document declares it.
+    for refused in outcomes[11:13]:
+        assert refused.headers["WWW-Authenticate"].startswith("Bearer "), refused.headers
+    assert "WWW-Authenticate" in api.document["paths"][STAFF_FILE]["get"]["responses"]["401"]["headers"]
     # The rules behind the 422s a correct client could have kept are in the document, at their field.
     customer = api.document["components"]["schemas"]["CustomerIn"]["properties"]
     for refused, field in ((outcomes[1], "customer_number"), (outcomes[2], "phone")):
