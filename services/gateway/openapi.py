@@ -22,7 +22,9 @@ from services.gateway.staff.rules import FORWARDED
 from shared.openapi import ApiRoute, add_error_responses, build_document, merge_documents
 
 TITLE = "OTV public API (Jobcenter Bremen online appointments)"
-VERSION = "1.0.0"
+# Semantic versioning of the document within the path's major version `v1` (DESCRIPTION says the rule):
+# 1.1.0 added the staff hold's Idempotency-Key and the declared Retry-After and WWW-Authenticate headers.
+VERSION = "1.1.0"
 DESCRIPTION = (
     "Customer booking API of the online appointment booking of Jobcenter Bremen. All times are ISO 8601 "
     'with offset; JSON field names are snake_case. Errors are `{"error": {"code", "message", '
@@ -34,7 +36,11 @@ DESCRIPTION = (
     "`upstream_unavailable` (the service could not be reached), 503 `unavailable` (its database is not "
     "reachable; Retry-After) or 504 `upstream_timeout` (no answer in time: a change may still have been "
     "made, so repeat a booking only with its `Idempotency-Key`; a cancellation or a move may simply be "
-    "repeated)."
+    "repeated). Versions: `v1` in the path is the major version. Within it every change is additive (new "
+    "routes, new optional parameters, headers and request fields, new fields in answers, new error codes "
+    "under a status a route already declares), and this document's `info.version` counts them (semantic "
+    "versioning); so a client ignores answer fields it does not know and handles an unknown `error.code` "
+    "by its status. A change that is not additive would come as `/api/v2/`."
 )
 
 

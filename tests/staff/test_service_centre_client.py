@@ -333,3 +333,14 @@ async def test_a_hold_repeated_with_its_key_after_a_lost_answer_is_the_first_hol
     assert (reused.status, reused.code) == (422, "validation_error")
     assert reused.body["error"]["details"][0]["field"] == "Idempotency-Key"
     assert api.findings == []
+
+
+@pytest.mark.req("R50")
+def test_the_document_says_how_the_v1_api_changes_so_that_a_client_is_written_to_last() -> None:
+    from services.gateway.openapi import document
+
+    info = document()["info"]
+    major, minor, patch = (int(part) for part in info["version"].split("."))
+    assert major == 1 and (minor, patch) >= (1, 0)
+    for promise in ("additive", "ignores answer fields it does not know", "/api/v2/"):
+        assert promise in info["description"], promise
