@@ -391,7 +391,11 @@ STAFF_ROUTES = (
         "`POST /api/v1/staff/locations/{location_id}/holds` (with `hold_id` here), which, unlike the "
         "customers' routes, are not limited per client address by the bot defence. A 504 "
         "`upstream_timeout` does not mean that nothing was booked: repeat with the same `Idempotency-Key` "
-        "and body.",
+        "and body. 409 `already_booked` names in its detail the field that matched (`customer.email`, "
+        "`customer.customer_number` or `customer.household_number`) and, when the caller may read "
+        "appointments (`appointments:read`) at the pending appointment's location, that appointment: "
+        "`appointment_id`, `reference`, `start` and `location` (a booking repeated without its key finds "
+        "the appointment it made there).",
     ),
     ApiRoute(
         "POST",

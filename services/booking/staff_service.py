@@ -309,13 +309,47 @@ async def staff_book(
     require_location(identity, request.location_id)
     require_operation(identity, "appointments:write")
     channel = Channel.SERVICE_CENTRE if identity.kind is IdentityKind.API_KEY else Channel.STAFF
-    return await book_appointment(
-        deps,
-        request,
-        channel=channel,
-        interpreter_language=interpreter_language,
-        idempotency_key=idempotency_key,
-        idempotency_scope=f"{channel.value}\x1f{actor_of(identity)}",
+    try:
+        return await book_appointment(
+            deps,
+            request,
+            channel=channel,
+            interpreter_language=interpreter_language,
+            idempotency_key=idempotency_key,
+            idempotency_scope=f"{channel.value}\x1f{actor_of(identity)}",
+        )
+    except AlreadyBookedError as refused:
+        await _name_pending(deps, identity, request, refused)
+        raise
+
+
+async def _name_pending(
+    deps: Deps, identity: StaffIdentity, request: BookingRequest, refused: AlreadyBookedError
+) -> None:
+    """A booking repeated without its Idempotency-Key (the answer was lost) meets the one-appointment rule
+    with the appointment it made: the refusal names that appointment (id, reference, start, location) to a
+    caller who may read it there, so that the agent tells the caller their appointment instead of "already
+    booked". Anyone else learns the rule alone, as before."""
+    if not refused.details or not identity.may("appointments:read"):
+        return
+    which = str(refused.details[0].get("field", "")).removeprefix("customer.")
+    customer = request.customer
+    keys = {
+        "email": email_key(customer.email),
+        "customer_number": customer.customer_number,
+        "household_number": customer.household_number,
+    }
+    key = keys.get(which)
+    if key is None:
+        return
+    pending = await staff_db.find_pending(deps.pool, which, key)
+    if pending is None or not works_at(identity, pending.location_id):
+        return
+    refused.details[0].update(
+        appointment_id=str(pending.id),
+        reference=pending.reference,
+        start=pending.start.astimezone(BERLIN).isoformat(),
+        location=pending.location_id,
     )
 
 

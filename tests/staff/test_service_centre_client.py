@@ -213,6 +213,8 @@ async def test_the_errors_a_service_centre_meets_are_the_documented_ones(stack: 
         (201, ""),
         (409, "slot_taken"),
     ], statuses
+    # The repeat without a key names the appointment the first booking made.
+    assert outcomes[0].body["error"]["details"][0]["appointment_id"] == first.body["id"]
     # A 401 names the scheme to authenticate with (RFC 9110 15.5.2), as the document declares it.
     for refused in outcomes[11:13]:
         assert refused.headers["WWW-Authenticate"].startswith("Bearer "), refused.headers

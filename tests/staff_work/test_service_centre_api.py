@@ -16,20 +16,24 @@ from shared.clock import ManualClock
 from shared.config import CommonSettings
 from shared.identity import HEADER, Grant, IdentityKind, Role, StaffIdentity, sign
 from tests.booking import factory
-from tests.staff_work.conftest import HERE, Staff, book, events
+from tests.staff_work.conftest import HERE, THERE, Staff, book, events
 
 TUESDAY = "2026-03-03"
 NOTE = "Anruf: Kundin ist krank"
 
 
-def service_centre(clock: ManualClock) -> dict[str, str]:
+def service_centre(
+    clock: ManualClock,
+    *locations: str,
+    operations: tuple[str, ...] = ("appointments:read", "appointments:write"),
+) -> dict[str, str]:
     """The identity the gateway signs for the service centre's API key (scoped to HERE)."""
     identity = StaffIdentity(
         subject="api-key:service-centre",
         kind=IdentityKind.API_KEY,
-        grants=(Grant(role=Role.SERVICE_CENTRE, locations=(HERE,)),),
+        grants=(Grant(role=Role.SERVICE_CENTRE, locations=locations or (HERE,)),),
         issued_at=clock.now(),
-        operations=("appointments:read", "appointments:write"),
+        operations=operations,
         display_name="Service-Center",
     )
     return {HEADER: sign(identity, CommonSettings().internal_secret)}
@@ -172,3 +176,38 @@ async def test_the_answer_and_the_events_of_one_appointment_name_its_start_with_
     assert instants == {factory.at(TUESDAY, "09:00")}
     assert all(datetime.fromisoformat(start).utcoffset() is not None for start in starts)
     assert len(set(starts)) > 1  # the strings differ: "+01:00" in the answer, "Z" in the cancellation
+
+
+@pytest.mark.req("R5")
+@pytest.mark.req("R37")
+async def test_a_booking_repeated_without_its_key_names_the_pending_appointment_to_a_caller_who_may_read_it(
+    client: TestClient[Any, Any], clock: ManualClock
+) -> None:
+    """The CRM sent no Idempotency-Key and repeated a booking whose answer it lost: the 409
+    `already_booked` names the appointment it made (id, reference, start), so that the agent tells the
+    caller their appointment instead of "already booked". Only to a caller who may read that location's
+    appointments: the rule itself is all anyone else learns."""
+    body = factory.booking(factory.iso(TUESDAY, "09:00"))
+    first = await client.post("/api/v1/staff/appointments", json=body, headers=service_centre(clock))
+    assert first.status == 201, await first.text()
+    made = await first.json()
+    again = await client.post("/api/v1/staff/appointments", json=body, headers=service_centre(clock))
+    assert again.status == 409
+    error = (await again.json())["error"]
+    assert error["code"] == "already_booked"
+    [detail] = error["details"]
+    assert detail["field"] == "customer.email"
+    assert (detail["appointment_id"], detail["reference"]) == (made["id"], made["reference"])
+    assert datetime.fromisoformat(detail["start"]) == datetime.fromisoformat(made["start"])
+    assert detail["location"] == HERE
+
+    # The same customer at another location, by a key of that location only, or one that may not read.
+    elsewhere = {**body, "location_id": THERE}
+    for headers in (
+        service_centre(clock, THERE),
+        service_centre(clock, HERE, THERE, operations=("appointments:write",)),
+    ):
+        refused = await client.post("/api/v1/staff/appointments", json=elsewhere, headers=headers)
+        assert refused.status == 409
+        [detail] = (await refused.json())["error"]["details"]
+        assert detail == {"field": "customer.email", "message": "has a pending appointment"}
