@@ -78,6 +78,28 @@ SELECT format('ALTER ROLE %I IN DATABASE %I SET %s = %L', role, :'db', setting, 
   FROM unnest(ARRAY['otv_gateway', 'otv_catalog', 'otv_booking', 'otv_notifier', 'otv_reporting']) AS role,
        (VALUES ('idle_in_transaction_session_timeout', '60s'), ('tcp_keepalives_idle', '30'),
                ('tcp_keepalives_interval', '10'), ('tcp_keepalives_count', '3')) AS s (setting, value) \gexec
+-- The server log is kept outside OTV's retention and erasure (R34), so what the services' sessions make
+-- the server log must name no person. An error's DETAIL does (a unique violation's "Key (username)=(...)",
+-- a check's "Failing row contains (...)"), and so do bind parameters (logged with a slow statement's
+-- duration, or with an error's statement where log_parameter_max_length_on_error allows it). So the
+-- server logs these roles' errors terse (message and statement only: the statements carry $n, never
+-- values) and no parameter. The client still gets the whole error. log_error_verbosity and
+-- log_parameter_max_length may only be set by a superuser or a role granted SET on them (GRANT SET ON
+-- PARAMETER); a managed PostgreSQL's administrator may be neither: then the script says so, and the
+-- server-wide parameters must be set instead (deploy/README.md, "Personal data in the server log").
+SELECT format('ALTER ROLE %I IN DATABASE %I SET %s = %L', role, :'db', setting, value)
+  FROM unnest(ARRAY['otv_gateway', 'otv_catalog', 'otv_booking', 'otv_notifier', 'otv_reporting']) AS role,
+       (VALUES ('log_error_verbosity', 'terse'), ('log_parameter_max_length', '0'),
+               ('log_parameter_max_length_on_error', '0')) AS s (setting, value)
+ WHERE (SELECT context FROM pg_settings WHERE name = setting) = 'user' OR has_parameter_privilege(setting, 'SET')
+ ORDER BY role, setting \gexec
+SELECT format('DO $warn$ BEGIN RAISE WARNING %L; END $warn$',
+              'not allowed to set ' || string_agg(setting, ', ' ORDER BY setting) || ' for the OTV roles:'
+              || ' set them server-wide (log_error_verbosity = terse, log_parameter_max_length = 0),'
+              || ' or let a superuser GRANT SET ON PARAMETER them to this role (deploy/README.md)')
+  FROM (VALUES ('log_error_verbosity'), ('log_parameter_max_length')) AS s (setting)
+ WHERE NOT has_parameter_privilege(setting, 'SET')
+HAVING count(*) > 0 \gexec
 -- END role_settings_sql
 
 -- One schema per service, owned by its role: only the owner (and superusers) can use it, so no service

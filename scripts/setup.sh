@@ -5,6 +5,7 @@
 #   - PostgreSQL >= 15 and RabbitMQ >= 3.10 on their standard loopback ports: used where they already
 #     answer, started where installed, installed with apt where absent and we are root; otherwise a clear
 #     message naming what to install
+#   - RabbitMQ's operator policy otv-retention: no queue keeps an event longer than OTV_RETENTION_DAYS
 #   - the databases otv and otv_test, one login role and one schema per service, then the migrations
 #   - optional: the demo data (SETUP_DEMO=1, unless OTV_SKIP_DEMO is set), Chromium (SETUP_BROWSER=1),
 #     promtool for the alerting rules' unit tests (SETUP_PROMTOOL=1)
@@ -15,6 +16,8 @@
 #   OTV_<SERVICE>_DB_PASSWORD  password of role otv_<service> (default: the role name; development only)
 #   SETUP_DEMO=1               load the demo data of Jobcenter Bremen into otv
 #   OTV_SKIP_DEMO=<anything>   never load demo data (wins over SETUP_DEMO)
+#   OTV_RETENTION_DAYS         the queues' message TTL in days (default 28; scripts/broker-policy.sh)
+#   OTV_QUEUE_PREFIX           the queues the TTL applies to (default otv)
 #   SETUP_BROWSER=1            make sure Debian's Chromium is there for the browser tests
 #   SETUP_PROMTOOL=1           make sure promtool (Debian's prometheus) is there for deploy/alerts.yaml's tests
 #   PYTHON                     interpreter for a new .venv (default python3; must be >= 3.11)
@@ -259,6 +262,28 @@ SELECT format('ALTER ROLE %I IN DATABASE %I SET %s = %L', role, :'db', setting, 
   FROM unnest(ARRAY['otv_gateway', 'otv_catalog', 'otv_booking', 'otv_notifier', 'otv_reporting']) AS role,
        (VALUES ('idle_in_transaction_session_timeout', '60s'), ('tcp_keepalives_idle', '30'),
                ('tcp_keepalives_interval', '10'), ('tcp_keepalives_count', '3')) AS s (setting, value) \gexec
+-- The server log is kept outside OTV's retention and erasure (R34), so what the services' sessions make
+-- the server log must name no person. An error's DETAIL does (a unique violation's "Key (username)=(...)",
+-- a check's "Failing row contains (...)"), and so do bind parameters (logged with a slow statement's
+-- duration, or with an error's statement where log_parameter_max_length_on_error allows it). So the
+-- server logs these roles' errors terse (message and statement only: the statements carry $n, never
+-- values) and no parameter. The client still gets the whole error. log_error_verbosity and
+-- log_parameter_max_length may only be set by a superuser or a role granted SET on them (GRANT SET ON
+-- PARAMETER); a managed PostgreSQL's administrator may be neither: then the script says so, and the
+-- server-wide parameters must be set instead (deploy/README.md, "Personal data in the server log").
+SELECT format('ALTER ROLE %I IN DATABASE %I SET %s = %L', role, :'db', setting, value)
+  FROM unnest(ARRAY['otv_gateway', 'otv_catalog', 'otv_booking', 'otv_notifier', 'otv_reporting']) AS role,
+       (VALUES ('log_error_verbosity', 'terse'), ('log_parameter_max_length', '0'),
+               ('log_parameter_max_length_on_error', '0')) AS s (setting, value)
+ WHERE (SELECT context FROM pg_settings WHERE name = setting) = 'user' OR has_parameter_privilege(setting, 'SET')
+ ORDER BY role, setting \gexec
+SELECT format('DO $warn$ BEGIN RAISE WARNING %L; END $warn$',
+              'not allowed to set ' || string_agg(setting, ', ' ORDER BY setting) || ' for the OTV roles:'
+              || ' set them server-wide (log_error_verbosity = terse, log_parameter_max_length = 0),'
+              || ' or let a superuser GRANT SET ON PARAMETER them to this role (deploy/README.md)')
+  FROM (VALUES ('log_error_verbosity'), ('log_parameter_max_length')) AS s (setting)
+ WHERE NOT has_parameter_privilege(setting, 'SET')
+HAVING count(*) > 0 \gexec
 SQL
 }
 
@@ -486,6 +511,21 @@ ensure_rabbitmq() {
     if have rabbitmqctl; then check_rabbit_version; fi
 }
 
+# R34: an upper bound for how long a queue keeps an event (scripts/broker-policy.sh). rabbitmqctl needs the
+# node's Erlang cookie: as root it has it; elsewhere the set-up says what to run instead.
+ensure_broker_retention_policy() {
+    if ! have rabbitmqctl; then
+        log "RabbitMQ: no rabbitmqctl here; set the queues' retention policy on the broker: scripts/broker-policy.sh"
+        return
+    fi
+    local out
+    if out=$(bash scripts/broker-policy.sh 2>&1); then
+        log "RabbitMQ: ${out#broker-policy: }"
+    else
+        log "RabbitMQ: could not set the queues' retention policy ($out); run scripts/broker-policy.sh as root"
+    fi
+}
+
 # --- browser tests ----------------------------------------------------------------------------------
 ensure_chromium() {
     if [ -x /usr/bin/chromium ]; then
@@ -519,6 +559,7 @@ main() {
     ensure_venv
     ensure_postgres
     ensure_rabbitmq
+    ensure_broker_retention_policy
     bootstrap_databases
     run_migrations
     load_demo

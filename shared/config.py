@@ -106,6 +106,7 @@ class CommonSettings(BaseSettings):
 
     # R34: personal data of an appointment are erased this many days after its end. Every service that
     # keeps a copy runs its own retention job with this setting, at most once per interval across replicas.
+    # RabbitMQ's operator policy otv-retention (scripts/broker-policy.sh) gives the queues this message TTL.
     retention_days: int = Field(default=28, ge=1)
     retention_interval_seconds: float = Field(default=3600.0, gt=0)  # ... how often that job runs
 

@@ -204,7 +204,7 @@ class OutboxRelay:
             except Exception as exc:  # noqa: BLE001 -- the relay must survive any broker or database outage
                 OUTBOX_PUBLISH_ERRORS.labels(self._service).inc()
                 log.warning(
-                    "outbox_relay_error", error=type(exc).__name__, detail=str(exc)[:200], retry_in=backoff
+                    "outbox_relay_error", error=type(exc).__name__, detail=_without_row(exc), retry_in=backoff
                 )
                 channel = None
                 await self._unlisten()
@@ -289,3 +289,9 @@ class OutboxRelay:
         if row is not None:
             OUTBOX_PENDING.labels(self._service).set(row["pending"])
             OUTBOX_LAG.labels(self._service).set(float(row["lag"]))
+
+
+def _without_row(exc: Exception) -> str:
+    """What a failure says, for the log: a PostgreSQL error's first line only, since its DETAIL can quote
+    the row (an event's payload holds the person's data)."""
+    return str(exc).split("\n", 1)[0][:200]

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 import aio_pika
 import asyncpg
 import pytest
+import structlog
 
 from shared.clock import SystemClock
 from shared.config import CommonSettings
@@ -394,3 +395,36 @@ async def test_a_redelivered_event_whose_inbox_row_a_dead_replica_holds_waits_wi
         await harness.stop()
         harness.consumers = []
         await pool.close()
+
+
+async def test_a_database_error_of_the_relay_is_logged_without_the_row_it_quotes(harness: Harness) -> None:
+    # A PostgreSQL error's DETAIL can quote a row, and an outbox row holds the person's data.
+    await harness.pool.execute(
+        """
+        CREATE FUNCTION refuse_publishing() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            RAISE EXCEPTION 'publishing refused' USING DETAIL = 'Failing row contains (anna@example.org)';
+        END $$;
+        CREATE TRIGGER refuse_publishing BEFORE UPDATE ON outbox
+            FOR EACH ROW EXECUTE FUNCTION refuse_publishing();
+        """
+    )
+    try:
+        with structlog.testing.capture_logs() as logs:
+            await write_probe(harness.pool, 1)
+            await harness.relay()
+            await wait_for(
+                lambda: any(e["event"] == "outbox_relay_error" for e in logs), what="the relay's error"
+            )
+    finally:
+        await harness.pool.execute(
+            "DROP TRIGGER refuse_publishing ON outbox; DROP FUNCTION refuse_publishing()"
+        )
+    errors = [e for e in logs if e["event"] == "outbox_relay_error"]
+    assert errors[0]["detail"] == "publishing refused"  # the operator still learns what failed
+    assert "anna@example.org" not in repr(logs)
+
+    async def all_published() -> bool:
+        return await harness.unpublished() == 0
+
+    await wait_for(all_published, what="publishing once the fault is gone")

@@ -15,6 +15,8 @@ class Settings(CommonSettings):
 
     port: int = 8080
     # Where customers reach the pages: links, and the only origin that forms and staff requests may come from.
+    # An https address (TLS at the ingress) also names the session and CSRF cookies `__Host-...`, which no
+    # other host of the domain can set; switching to https signs staff in again once.
     public_base_url: str = "http://127.0.0.1:8080"
 
     # Upstreams: one URL per replica, comma-separated; the gateway balances across them.
@@ -107,7 +109,8 @@ class Settings(CommonSettings):
     # least 7: the database refuses to delete younger ones (the gateway must not hide its recent writes).
     audit_address_retention_days: int = Field(default=90, ge=7)
     # The session cookie is always HttpOnly and SameSite=Lax; Secure unless switched off for a plain-HTTP
-    # host other than localhost/127.0.0.1 (browsers accept Secure cookies there over http).
+    # host other than localhost/127.0.0.1 (browsers accept Secure cookies there over http). Off, it keeps
+    # its bare name even with an https public address (a `__Host-` cookie must be Secure).
     staff_cookie_secure: bool = True
     # Password of the demo logins that `load-demo` creates (never used by anything else).
     demo_password: str = "otv-demo"  # noqa: S105 -- the documented demo password, for demo data only

@@ -79,6 +79,8 @@ def compose(
         _header("Message-ID", message_id(mail_id, domain)),
         # RFC 3834: no out-of-office replies to an automatic mail.
         b"Auto-Submitted: auto-generated",
+        # Exchange and Outlook ignore RFC 3834: this asks them for no automatic replies either.
+        b"X-Auto-Response-Suppress: All",
         _header("X-Correlation-ID", _unstructured(correlation_id)),
         b"MIME-Version: 1.0",
     ]

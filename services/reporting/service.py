@@ -597,6 +597,10 @@ async def run_retention(
     return counts
 
 
+# The capacity of the coming days is written once an hour across replicas.
+CAPACITY_INTERVAL_SECONDS = 3600.0
+
+
 async def ensure_capacity(pool: asyncpg.Pool, settings: Settings, clock: Clock) -> int:
     """Write the offered capacity of the coming days from each location's newest snapshot (once an hour
     across replicas), so that utilisation has a denominator for every day.
@@ -610,7 +614,7 @@ async def ensure_capacity(pool: asyncpg.Pool, settings: Settings, clock: Clock) 
     last = today + timedelta(days=settings.capacity_horizon_days)
     written = 0
     async with pool.acquire() as conn, conn.transaction():
-        if not await db.claim_job(conn, "capacity", now, 3600.0):
+        if not await db.claim_job(conn, "capacity", now, CAPACITY_INTERVAL_SECONDS):
             return 0
         for reach in await db.capacity_reach(conn, today):
             snapshot = LocationConfiguredV1.model_validate(reach["snapshot"])
@@ -631,10 +635,30 @@ async def ensure_capacity(pool: asyncpg.Pool, settings: Settings, clock: Clock) 
     return written
 
 
+def _job_due(last_run: datetime | None, now: datetime, interval_seconds: float) -> bool:
+    """As `db.claim_job` judges it (which still decides, under its row lock)."""
+    return last_run is None or last_run <= now - timedelta(seconds=interval_seconds)
+
+
 async def run_schedule(pool: asyncpg.Pool, settings: Settings, clock: Clock) -> None:
-    """One tick of the scheduler: every step claims its own work, so any number of replicas may tick."""
-    await ensure_capacity(pool, settings, clock)
-    await delete_expired_lists(pool, settings, clock)
-    await generate_due_lists(pool, settings, clock)
-    await regenerate_stale_lists(pool, clock)
-    await run_retention(pool, settings, clock)
+    """One tick of the scheduler (every 30 s in every replica): one read of what is due, then only the
+    steps that have work. Every step claims its own work, so any number of replicas may tick; a tick
+    with nothing due (nearly all of them) writes nothing and locks nothing."""
+    now = clock.now()
+    today = berlin_day(now)
+    async with pool.acquire() as conn:
+        due = await db.scheduled_work(conn, now, today, now >= list_due_at(today, settings.day_list_hour))
+    capacity_written = 0
+    if _job_due(due["capacity_run"], now, CAPACITY_INTERVAL_SECONDS):
+        capacity_written = await ensure_capacity(pool, settings, clock)
+    if due["expired_lists"]:
+        await delete_expired_lists(pool, settings, clock)
+    if due["due_lists"] or capacity_written:  # new capacity of today: a location with a booking day
+        await generate_due_lists(pool, settings, clock)
+    if due["stale_lists"]:
+        await regenerate_stale_lists(pool, clock)
+    if _job_due(due["retention_run"], now, settings.retention_interval_seconds):
+        await run_retention(pool, settings, clock)
+    elif due["retention_run"] is not None:
+        # Another replica's (or an earlier) run: the alert's clock, as `run_retention` sets it then.
+        RETENTION_LAST_RUN.labels(settings.service_name).set(due["retention_run"].timestamp())

@@ -37,7 +37,7 @@ from services.reporting.commands import COMMANDS as REPORTING_COMMANDS
 from services.reporting.config import Settings as ReportingSettings
 from shared.config import SERVICE_NAMES, CommonSettings
 from shared.migrate import settings_for
-from shared.topology import CONSUMERS, TopologySettings
+from shared.topology import CONSUMERS, INTEGRATIONS, TopologySettings
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -643,7 +643,9 @@ def test_the_restore_steps_name_every_queue_outbox_and_command_as_the_code_has_t
     section = notes[notes.index("## Backup and restore") : notes.index("## How it scales")]
     loop = re.search(r"for q in ([^;]+);", section)
     assert loop is not None
-    assert set(loop.group(1).split()) == set(CONSUMERS)
+    # The integrations' queues exist only where OTV_INTEGRATIONS is on: purged apart, under that condition.
+    assert set(loop.group(1).split()) == set(CONSUMERS) - {INTEGRATIONS}
+    assert f"`otv.{INTEGRATIONS}`" in section and "OTV_INTEGRATIONS=true" in section
     for service in SERVICE_NAMES:
         assert f"{service}.outbox" in section, service
     assert "python -m services.reporting retention" in section and "retention" in REPORTING_COMMANDS
@@ -699,7 +701,7 @@ def test_compose_mounts_files_that_exist_and_sets_only_known_settings() -> None:
             source = volume.split(":")[0]
             if source.startswith("."):
                 assert (DEPLOY / source).exists(), f"{name}: {source}"
-        if name in ("postgres", "rabbitmq"):
+        if name in ("postgres", "rabbitmq", "broker-policy"):
             continue
         unknown = {k for k in spec.get("environment", {}) if k not in known}
         assert not unknown, f"{name}: {unknown}"

@@ -80,7 +80,7 @@ async def test_a_corrected_address_gets_the_confirmation_with_the_new_link_and_t
     assert "Musterfrau" in text and "Geschäftsstelle Mitte" in text and "Personalausweis" in text
     calendar, method = calendar_of(mail)
     [vevent] = calendar.walk("VEVENT")
-    assert method == "REQUEST" and vevent.decoded("SEQUENCE") == 2 and str(vevent["URL"]) == link
+    assert method == "REQUEST" and vevent.decoded("SEQUENCE") == 2 and str(vevent["URL"]) == f"{link}&lang=de"
     await asyncio.sleep(0.5)
     assert len(received(sink, address)) == 1
     assert len(received(sink, snap.customer.email)) == 1  # the first confirmation only

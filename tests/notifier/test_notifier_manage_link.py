@@ -58,7 +58,7 @@ async def test_a_renewed_link_is_mailed_once_and_replaces_the_old_one_everywhere
     calendar, method = calendar_of(mail)
     [vevent] = calendar.walk("VEVENT")
     assert method == "REQUEST" and vevent.decoded("SEQUENCE") == 2  # the calendar entry is updated
-    assert str(vevent["URL"]) == link
+    assert str(vevent["URL"]) == f"{link}&lang=de"
     await asyncio.sleep(0.5)
     assert len(received(sink, snap.customer.email)) == 2
 

@@ -51,6 +51,7 @@ def with_email_package(**mail: Any) -> bytes:
     msg["Date"] = email.utils.format_datetime(mail["date"])
     msg["Message-ID"] = message.message_id(mail["mail_id"], mail["domain"])
     msg["Auto-Submitted"] = "auto-generated"
+    msg["X-Auto-Response-Suppress"] = "All"
     msg["X-Correlation-ID"] = mail["correlation_id"]
     msg.set_content(mail["rendered"].text, subtype="plain", charset="utf-8", cte="quoted-printable")
     msg.add_alternative(mail["rendered"].html, subtype="html", charset="utf-8", cte="quoted-printable")
@@ -78,7 +79,16 @@ def as_read(raw: bytes) -> tuple[dict[str, Any], list[tuple[Any, ...]]]:
     """What a reader sees: the decoded headers, and every part's type, parameters (without the boundary),
     disposition, file name and decoded content."""
     parsed = BytesParser(policy=email.policy.default).parsebytes(raw)
-    names = ("From", "Reply-To", "Subject", "Date", "Message-ID", "Auto-Submitted", "X-Correlation-ID")
+    names = (
+        "From",
+        "Reply-To",
+        "Subject",
+        "Date",
+        "Message-ID",
+        "Auto-Submitted",
+        "X-Auto-Response-Suppress",
+        "X-Correlation-ID",
+    )
     headers: dict[str, Any] = {name: parsed.get(name) and str(parsed[name]) for name in names}
     headers["To"] = [(a.display_name, a.addr_spec) for a in parsed["To"].addresses]
     headers["Content-Language"] = str(parsed["Content-Language"])

@@ -208,6 +208,17 @@ def test_the_wish_in_a_waiting_list_mail_is_a_paragraph_of_its_own(kind: str, la
     assert after.startswith("\n\n"), after[:40]  # a blank line between the wish and what follows
 
 
+@pytest.mark.req("R26")
+@pytest.mark.req("R43")
+@pytest.mark.parametrize("kind", ["confirmation", "reminder", "reschedule", "transferred", "manage_link"])
+def test_the_leichte_sprache_mail_names_the_interpreter_in_a_paragraph_of_its_own(kind: str) -> None:
+    """As its HTML part does: run on after the booking number, the interpreter read as part of it."""
+    context = mail_context(kind, sample_payload("de-x-ls"), public_base_url="https://termine.example")
+    rendered = render(default_templates(kind, "de-x-ls"), context)
+    assert "\n\nEine Person übersetzt für Sie.\nDie Sprache ist: Arabisch\n" in rendered.text
+    assert "<p>Eine Person übersetzt für Sie.<br>\nDie Sprache ist: Arabisch</p>" in rendered.html
+
+
 @pytest.mark.req("R45")
 @pytest.mark.parametrize(
     ("language", "next_line"), [("de", "Bitte"), ("en", "Please"), ("de-x-ls", "Wollen")]
@@ -378,7 +389,7 @@ def test_every_mail_links_the_privacy_notice_and_gives_the_hotline(kind: str, la
     else:
         context = mail_context(kind, sample_payload(language), public_base_url="https://termine.example")
     rendered = render(default_templates(kind, language), context)
-    link = "https://termine.example/privacy" + ("" if language == "de" else f"?lang={language}")
+    link = f"https://termine.example/privacy?lang={language}"
     assert f": {link}\n" in rendered.text
     assert f'<a href="{link}">' in rendered.html
     # ... and gives the number to call with questions: the mails ask not to reply.

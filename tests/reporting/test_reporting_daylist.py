@@ -817,3 +817,51 @@ def test_an_ampersand_in_the_location_or_group_name_is_printed_as_it_is() -> Non
     assert printed["oddHeader.C"] == "Terminliste Leistungsgewährung & Eingangszone - M&I - 11.03.2025"
     assert printed["oddFooter.L"] == "Vertraulich - personenbezogene Daten"
     assert printed["oddFooter.R"] == "Seite 1 von 2"
+
+
+@pytest.mark.req("R22")
+async def test_two_first_downloads_of_a_list_at_the_same_time_on_two_instances_build_it_once(
+    reporting: Reporting, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two staff members open the day's list at the same moment (before 06:00) through two reporting
+    instances: one builds and keeps it, the other waits for that build and is sent the same file."""
+    reporting.clock.set(berlin(DAY, 5))
+    one = await reporting.start()
+    two = await reporting.start()
+    await reporting.send((location_event("mitte"), berlin(DAY, 0) - timedelta(days=5)))
+    early = Appt("mitte", "neuantrag", berlin(DAY, 8), last_name="Früh")
+    await reporting.send((early.booked(), early.booked_at))
+
+    rendering, release = threading.Event(), threading.Event()
+    render = build_day_list
+    renders = 0
+
+    def paused_render(**kwargs: Any) -> bytes:
+        nonlocal renders
+        renders += 1
+        rendering.set()
+        release.wait(timeout=30)
+        return render(**kwargs)
+
+    monkeypatch.setattr(service, "build_day_list", paused_render)
+    first = asyncio.create_task(download(reporting, one))
+    await wait_for(rendering.is_set, what="the first build rendering the file")
+    second = asyncio.create_task(download(reporting, two))
+
+    async def second_waits() -> bool:
+        return bool(
+            await reporting.pool.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND wait_event_type = 'Lock' AND query LIKE '%FROM day_lists%FOR UPDATE'"
+            )
+        )
+
+    await wait_for(second_waits, what="the second download waiting for the first build")
+    release.set()
+    answers = await asyncio.gather(first, second)
+    assert [a.status for a in answers] == [200, 200]
+    bodies = [await a.read() for a in answers]
+    assert bodies[0] == bodies[1]
+    assert renders == 1
+    runs = await reporting.pool.fetch("SELECT generation, trigger FROM day_list_runs")
+    assert [(r["generation"], r["trigger"]) for r in runs] == [(1, "demand")]

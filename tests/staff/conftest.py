@@ -73,6 +73,8 @@ class StaffClient:
     def __init__(self, client: TestClient[web.Request, web.Application]) -> None:
         self.client = client
         self.cookie: str | None = None
+        # The session cookie's name: `__Host-` prefixed behind TLS (an https public address).
+        self.cookie_name = COOKIE
         self.csrf: str | None = None
 
     @property
@@ -82,7 +84,7 @@ class StaffClient:
     def headers(self, extra: dict[str, str] | None = None, *, write: bool = False) -> dict[str, str]:
         headers: dict[str, str] = {}
         if self.cookie:
-            headers["Cookie"] = f"{COOKIE}={self.cookie}"
+            headers["Cookie"] = f"{self.cookie_name}={self.cookie}"
         if write:
             headers["Origin"] = self.origin
         headers.update(extra or {})
@@ -93,7 +95,8 @@ class StaffClient:
             "/api/v1/staff/login", json={"username": username, "password": password}
         )
         if response.status == 200:
-            self.cookie = response.cookies[COOKIE].value
+            self.cookie_name = next(n for n in (f"__Host-{COOKIE}", COOKIE) if n in response.cookies)
+            self.cookie = response.cookies[self.cookie_name].value
             self.csrf = (await response.json())["csrf_token"]
         return response
 

@@ -218,7 +218,7 @@ async def test_staff_writes_are_judged_by_origin_as_the_customer_forms_are(
     # Behind the TLS ingress the browser's Origin is the public https address, not the gateway's http.
     gateway = await make_gateway(public_base_url="https://termine.jobcenter-bremen.example")
     browser = await gateway.signed_in("fiete", (Role.ADMIN, "*"))
-    cookie = {"Cookie": f"{COOKIE}={browser.cookie}"}
+    cookie = {"Cookie": f"{browser.cookie_name}={browser.cookie}"}  # `__Host-` prefixed behind TLS
 
     async def create(name: str, headers: dict[str, str]) -> int:
         response = await gateway.client.post(

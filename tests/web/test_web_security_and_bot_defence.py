@@ -430,6 +430,65 @@ async def test_a_foreign_origin_without_the_cookie_is_refused(stack: Stack) -> N
 
 
 @pytest.mark.req("R42")
+async def test_behind_tls_a_csrf_cookie_another_host_of_the_domain_planted_is_no_cookie(stack: Stack) -> None:
+    """Cookie tossing: a sibling host of the domain (the framing homepage, any subdomain) fetches a form
+    itself, so it knows a cookie value and its token, sets that cookie for the whole domain in the
+    customer's browser and posts the form from its own page. Behind TLS the gateway's cookie is
+    `__Host-otv_csrf` (Secure, Path=/, no Domain: no other host can set it), and a cookie of the bare name
+    is no cookie at all, so the foreign post is refused; the customer's own form goes through."""
+    public = "https://termine.jobcenter-bremen.example"
+    client = await gateway_client(stack, public_base_url=public)
+    try:
+        page = await client.get("/")
+        raw = page.headers["Set-Cookie"]
+        assert raw.startswith("__Host-otv_csrf="), raw
+        attributes = {part.strip().split("=")[0].lower() for part in raw.split(";")[1:]}
+        assert {"secure", "path"} <= attributes and "domain" not in attributes, raw
+        assert "Path=/" in raw, raw
+        own_value = page.cookies["__Host-otv_csrf"].value
+        own_token = csrf_of(await page.text())
+        client.session.cookie_jar.clear()
+
+        # What the sibling host got for itself, planted under the bare name.
+        theirs = await client.get("/")
+        planted, planted_token = theirs.cookies["__Host-otv_csrf"].value, csrf_of(await theirs.text())
+        client.session.cookie_jar.clear()
+        tossed = await client.post(
+            "/",
+            data={"location": "mitte", "csrf_token": planted_token},
+            headers={
+                "Cookie": f"otv_csrf={planted}",
+                "Origin": "https://www.jobcenter-bremen.example",
+                "Sec-Fetch-Site": "same-site",
+            },
+            allow_redirects=False,
+        )
+        assert tossed.status == 403 and "Das Formular ist abgelaufen" in await tossed.text()
+
+        # A customer who still holds a cookie of the bare name (before the update) and posts from our page:
+        # accepted on the browser's word, and given the new cookie with the next page.
+        client.session.cookie_jar.clear()
+        former = await client.post(
+            "/",
+            data={"location": "mitte", "csrf_token": planted_token},
+            headers={"Cookie": f"otv_csrf={planted}", "Origin": public, "Sec-Fetch-Site": "same-origin"},
+            allow_redirects=False,
+        )
+        assert former.status == 303
+
+        client.session.cookie_jar.clear()
+        accepted = await client.post(
+            "/",
+            data={"location": "mitte", "csrf_token": own_token},
+            headers={"Cookie": f"__Host-otv_csrf={own_value}"},
+            allow_redirects=False,
+        )
+        assert accepted.status == 303
+    finally:
+        await client.close()
+
+
+@pytest.mark.req("R42")
 async def test_a_browser_without_the_cookie_posts_from_our_own_page_and_is_accepted(stack: Stack) -> None:
     # Under `Referrer-Policy: no-referrer` a browser sends `Origin: null` even from our own page, and
     # behind the TLS ingress its Origin is https while the gateway itself is reached over http.

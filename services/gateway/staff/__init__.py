@@ -14,6 +14,7 @@ import asyncpg
 from aiohttp import web
 
 from services.gateway.config import Settings
+from services.gateway.cookies import cookie_name
 from services.gateway.origins import origin_of
 from services.gateway.staff import api, authz, day_capacity, keys, pages
 from services.gateway.staff.catalog_index import CATALOG_INDEX, CatalogIndex
@@ -34,6 +35,9 @@ def setup_staff(app: web.Application) -> None:
     app[keys.RULES] = table
     app[CATALOG_INDEX] = CatalogIndex()
     app[keys.ALLOWED_ORIGINS] = frozenset({origin_of(settings.public_base_url)})
+    app[keys.SESSION_COOKIE] = cookie_name(
+        authz.COOKIE, settings.public_base_url, secure=settings.staff_cookie_secure
+    )
     app.middlewares.append(authz.staff_middleware)
 
     app.router.add_routes(api.routes)

@@ -14,7 +14,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 
 from services.gateway.proxy import client_ip
 from services.gateway.staff import service
-from services.gateway.staff.authz import COOKIE
+from services.gateway.staff.authz import session_cookie
 from services.gateway.staff.db import AuditFilter
 from services.gateway.staff.domain import LoginRefused, LoginThrottled
 from services.gateway.staff.keys import IDENTITY, SESSION, STAFF
@@ -122,9 +122,9 @@ def set_session_cookie(request: web.Request, response: web.StreamResponse, token
     staff = request.app[STAFF]
     settings = request.app[SETTINGS]
     response.set_cookie(
-        COOKIE,
+        session_cookie(request.app),
         token,
-        path="/",
+        path="/",  # and no Domain: both required of a `__Host-` cookie
         httponly=True,
         secure=bool(getattr(settings, "staff_cookie_secure", True)),
         samesite="Lax",
@@ -132,8 +132,10 @@ def set_session_cookie(request: web.Request, response: web.StreamResponse, token
     )
 
 
-def clear_session_cookie(response: web.StreamResponse) -> None:
-    response.del_cookie(COOKIE, path="/")
+def clear_session_cookie(request: web.Request, response: web.StreamResponse) -> None:
+    # With the attributes it was set with: a browser ignores a `__Host-` cookie's deletion without Secure.
+    secure = bool(getattr(request.app[SETTINGS], "staff_cookie_secure", True))
+    response.del_cookie(session_cookie(request.app), path="/", secure=secure, httponly=True, samesite="Lax")
 
 
 # --- sign-in and one's own account ------------------------------------------------------------------
@@ -177,7 +179,7 @@ async def logout(request: web.Request) -> web.Response:
     if session is not None:
         await service.logout(request.app[STAFF], session, actor(request))
     response = web.json_response({"status": "logged_out"})
-    clear_session_cookie(response)
+    clear_session_cookie(request, response)
     return response
 
 

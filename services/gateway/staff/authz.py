@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hmac
 import json
-import traceback
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
@@ -46,6 +45,7 @@ from services.gateway.staff.keys import (
     RULE,
     RULES,
     SESSION,
+    SESSION_COOKIE,
     STAFF,
 )
 from services.gateway.staff.rules import (
@@ -66,12 +66,13 @@ from shared.web import (
     UNSTORABLE_INPUT,
     UNSTORABLE_MESSAGE,
     error_response,
+    log_unhandled,
     parse_form,
 )
 
 log = structlog.get_logger(__name__)
 
-COOKIE = "otv_staff_session"
+COOKIE = "otv_staff_session"  # the bare name; `session_cookie` gives the one in use
 CSRF_FIELD = FORM_TOKEN_FIELD
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -115,6 +116,11 @@ class CsrfError(OTVError):
 class PasswordChangeRequired(OTVError):
     code = "password_change_required"
     status = 403
+
+
+def session_cookie(app: web.Application) -> str:
+    """The staff session cookie's name: `__Host-otv_staff_session` behind TLS, else the bare name."""
+    return app.get(SESSION_COOKIE, COOKIE)
 
 
 def route_key(request: web.Request) -> tuple[str, str] | None:
@@ -259,14 +265,7 @@ async def staff_middleware(request: web.Request, handler: Handler) -> web.Stream
     except Exception as exc:
         if not is_page(request):
             raise
-        # Only the type and where, as `error_middleware` logs it: a message can carry personal data.
-        frames = traceback.extract_tb(exc.__traceback__)[-5:]
-        log.error(
-            "unhandled_error",
-            error_type=type(exc).__name__,
-            where=[f"{f.filename.rsplit('/', 2)[-1]}:{f.lineno}:{f.name}" for f in frames],
-            path=request.rel_url.path,
-        )
+        log_unhandled(request, exc)  # only the type and where: a message can carry personal data
         return await _failure_page(request, PageFailure(500, "internal_error"), exc)
     if is_page(request) and response.status >= 400 and _is_json(response):
         # A page another service renders (reporting's statistics) whose service is down, slow or refused
@@ -377,7 +376,9 @@ async def authenticate(request: web.Request) -> tuple[StaffIdentity, SessionInfo
             )
             log.info("api_key_refused", reason=refused.reason)
             raise UnauthenticatedError("The API key is not valid.") from None
-    token = request.cookies.get(COOKIE, "")
+    # Only the name in use: a cookie of the bare name behind TLS (the former release's, or one another host
+    # of the domain planted) is no session, and its browser is asked to sign in.
+    token = request.cookies.get(session_cookie(request.app), "")
     session = await service.find_session(staff, token) if token else None
     if session is None:
         raise UnauthenticatedError("Staff authentication required.")

@@ -76,20 +76,21 @@ async def insert_account(
     now: datetime,
     demo: bool = False,
 ) -> uuid.UUID:
-    try:
-        account_id: uuid.UUID = await conn.fetchval(
-            "INSERT INTO staff_accounts (username, display_name, password_hash, must_change_password,"
-            " created_at, updated_at, password_changed_at, demo)"
-            " VALUES ($1, $2, $3, $4, $5, $5, $5, $6) RETURNING id",
-            username,
-            display_name,
-            password_hash,
-            must_change_password,
-            now,
-            demo,
-        )
-    except asyncpg.UniqueViolationError:
-        raise ConflictError("An account with this username exists already.") from None
+    # ON CONFLICT rather than a caught unique violation: the database server would log the violation's
+    # DETAIL, "Key (username)=(...)", an employee's name, outside OTV's retention (R34).
+    account_id: uuid.UUID | None = await conn.fetchval(
+        "INSERT INTO staff_accounts (username, display_name, password_hash, must_change_password,"
+        " created_at, updated_at, password_changed_at, demo)"
+        " VALUES ($1, $2, $3, $4, $5, $5, $5, $6) ON CONFLICT (username) DO NOTHING RETURNING id",
+        username,
+        display_name,
+        password_hash,
+        must_change_password,
+        now,
+        demo,
+    )
+    if account_id is None:
+        raise ConflictError("An account with this username exists already.")
     return account_id
 
 

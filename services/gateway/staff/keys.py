@@ -11,6 +11,8 @@ from shared.identity import StaffIdentity
 STAFF = web.AppKey("staff", Staff)
 RULES = web.AppKey("staff_rules", dict)
 ALLOWED_ORIGINS = web.AppKey("staff_allowed_origins", frozenset)
+# The session cookie's name: `__Host-` prefixed behind TLS (services/gateway/cookies.py).
+SESSION_COOKIE = web.AppKey("staff_session_cookie", str)
 # Renders a refusal as an HTML page for the staff pages (set by pages.py); JSON elsewhere.
 PAGE_ERROR = web.AppKey("staff_page_error", object)
 # Renders the sign-in page for a page's form sent without a live session (set by pages.py).

@@ -358,7 +358,8 @@ def annotate(merged: dict[str, Any]) -> None:
             "type": "apiKey",
             "in": "cookie",
             "name": COOKIE,
-            "description": "The session of the staff pages (POST /api/v1/staff/login). Writes need a "
+            "description": "The session of the staff pages (POST /api/v1/staff/login). Behind TLS (an "
+            f"https public address) the cookie is named `__Host-{COOKIE}`. Writes need a "
             "same-origin Origin header (or Sec-Fetch-Site: same-origin, or X-CSRF-Token).",
         },
         "apiKey": {

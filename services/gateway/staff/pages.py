@@ -31,7 +31,7 @@ from services.gateway.staff.api import (
     clear_session_cookie,
     set_session_cookie,
 )
-from services.gateway.staff.authz import COOKIE, CSRF_FIELD
+from services.gateway.staff.authz import CSRF_FIELD, session_cookie
 from services.gateway.staff.domain import (
     CENTRAL_ROLES,
     GRANTABLE_ROLES,
@@ -453,7 +453,7 @@ async def login_page(request: web.Request) -> web.Response:
 async def session_ended_page(request: web.Request, page_of_form: str) -> web.Response:
     """A page's form sent without a live session (WCAG 2.2.1): say in German that the session
     ended and the entry was not saved, and lead back to the form's page after signing in (401)."""
-    if request.cookies.get(COOKIE):
+    if request.cookies.get(session_cookie(request.app)):
         minutes = int(getattr(request.app[SETTINGS], "staff_session_idle_minutes", 30))
         reason = f"Ihre Sitzung ist nach {minutes} Minuten ohne Aktivität abgelaufen."
     else:
@@ -579,7 +579,7 @@ async def logout_submit(request: web.Request) -> web.StreamResponse:
     if session is not None:
         await service.logout(request.app[STAFF], session, actor(request))
     response = see_other("/staff/login")
-    clear_session_cookie(response)
+    clear_session_cookie(request, response)
     return response
 
 
@@ -709,7 +709,7 @@ async def password_submit(request: web.Request) -> web.StreamResponse:
                 username="",
                 status=401,
             )
-            clear_session_cookie(ended)
+            clear_session_cookie(request, ended)
             return ended
     if errors:
         return render(

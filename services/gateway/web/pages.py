@@ -26,7 +26,7 @@ from services.gateway.proxy import client_ip
 from services.gateway.web import forms
 from services.gateway.web.client import UpstreamUnavailable, call
 from services.gateway.web.i18n import DEFAULT_LANGUAGE, LANGUAGE_PARAM, LANGUAGES, _, current, ngettext
-from services.gateway.web.security import CSRF_FIELD, Csrf, Sealer, set_csrf_cookie
+from services.gateway.web.security import CSRF_FIELD, Csrf, Sealer
 from shared.clock import BERLIN
 from shared.errors import OTVError
 from shared.events.catalog import BOOKING_CUTOFF
@@ -170,7 +170,7 @@ def render(
     response = aiohttp_jinja2.render_template(template, request, ctx, status=status, app_key=JINJA)
     response.headers["Cache-Control"] = "no-store"
     response.headers["Content-Language"] = lang()
-    set_csrf_cookie(request, response)
+    request.app[CSRF].set_cookie(request, response)
     return response
 
 
