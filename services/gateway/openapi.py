@@ -40,7 +40,11 @@ DESCRIPTION = (
     "routes, new optional parameters, headers and request fields, new fields in answers, new error codes "
     "under a status a route already declares), and this document's `info.version` counts them (semantic "
     "versioning); so a client ignores answer fields it does not know and handles an unknown `error.code` "
-    "by its status. A change that is not additive would come as `/api/v2/`."
+    "by its status. A change that is not additive would come as `/api/v2/`. Every answer carries "
+    "`X-Correlation-ID`; a client may send its own (1 to 64 of `A-Za-z0-9._:-`), which then follows the "
+    "request through every service's log, event and mail (R51): quote it to the operators. On any route a "
+    "body over 256 KiB is 413 `payload_too_large` and a method the path does not have 405 "
+    "`method_not_allowed` (with `Allow`)."
 )
 
 

@@ -132,6 +132,12 @@ async def test_a_client_written_from_the_document_books_looks_up_moves_and_cance
         "POST", STAFF_CANCEL, appointment_id=by_phone.body["id"], json={"reason": "Anruf: verhindert"}
     )
     assert cancelled.status == 200 and cancelled.body == {"status": "cancelled"}
+    # The CRM's own correlation id comes back (the document's description), for tracing with operators.
+    traced = await api.client.get(
+        STAFF_FILE.format(appointment_id=booked.body["id"]),
+        headers={**api.headers, "X-Correlation-ID": "crm-call-4711"},
+    )
+    assert traced.headers["X-Correlation-ID"] == "crm-call-4711"
     assert api.findings == []
 
 
@@ -344,5 +350,5 @@ def test_the_document_says_how_the_v1_api_changes_so_that_a_client_is_written_to
     info = document()["info"]
     major, minor, patch = (int(part) for part in info["version"].split("."))
     assert major == 1 and (minor, patch) >= (1, 0)
-    for promise in ("additive", "ignores answer fields it does not know", "/api/v2/"):
+    for promise in ("additive", "ignores answer fields it does not know", "/api/v2/", "X-Correlation-ID"):
         assert promise in info["description"], promise
