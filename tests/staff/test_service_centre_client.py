@@ -100,6 +100,12 @@ async def test_a_client_written_from_the_document_books_looks_up_moves_and_cance
     )
     assert found.status == 200 and found.body["result"] == "location", found.body
     assert found.body["location"]["id"] == "mitte"
+    # What the agent tells a caller whose street is not found: the document explains every reason.
+    unknown = await api.call("GET", "/api/v1/finder", params={"street": "Nirgendweg"})
+    assert unknown.body["result"] == "unknown"
+    reasons = api.document["components"]["schemas"]["FinderOut"]["properties"]["reason"]
+    for answer in (found, unknown):
+        assert f"`{answer.body['reason']}`" in reasons.get("description", ""), answer.body["reason"]
     concerns = await api.call("GET", "/api/v1/locations/{location_id}/concerns", location_id="mitte")
     assert [c["id"] for c in concerns.body] == ["neuantrag"]
     phone_slots = await wait_for(lambda: _free(api, "phone"), timeout=15, what="phone slots")
