@@ -3,6 +3,7 @@ cancellation tells the customer (R9), and what a retry with the same Idempotency
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
@@ -211,3 +212,42 @@ async def test_a_booking_repeated_without_its_key_names_the_pending_appointment_
         assert refused.status == 409
         [detail] = (await refused.json())["error"]["details"]
         assert detail == {"field": "customer.email", "message": "has a pending appointment"}
+
+
+@pytest.mark.req("R38")
+@pytest.mark.req("R50")
+async def test_copies_of_one_hold_and_one_booking_sent_at_once_to_two_replicas_make_one_of_each(
+    client: TestClient[Any, Any], clock: ManualClock
+) -> None:
+    """Behind the gateway each copy of a retried request may reach another booking replica: the key's
+    row in PostgreSQL, not a replica's memory, makes them one hold and one appointment."""
+    from aiohttp.test_utils import TestServer
+
+    from services.booking.app import create_app
+    from tests.booking.conftest import booking_settings
+
+    async with TestClient(TestServer(create_app(booking_settings(), clock=clock))) as replica:
+        replicas = (client, replica)
+        start = factory.iso(TUESDAY, "10:00")
+        hold = {"concern_id": "veraenderung", "mode": "in_person", "start": start}
+        key = {**service_centre(clock), "Idempotency-Key": "crm-hold-4713"}
+        held = await asyncio.gather(
+            *(r.post(f"/api/v1/staff/locations/{HERE}/holds", json=hold, headers=key) for r in replicas)
+        )
+        assert [h.status for h in held] == [201, 201]
+        bodies = [await h.json() for h in held]
+        assert bodies[0] == bodies[1]
+        body = {**factory.booking(start), "hold_id": bodies[0]["hold_id"]}
+        key = {**service_centre(clock), "Idempotency-Key": "crm-call-4713"}
+        booked = await asyncio.gather(
+            *(r.post("/api/v1/staff/appointments", json=body, headers=key) for r in replicas)
+        )
+        assert [b.status for b in booked] == [201, 201]
+        answers = [await b.json() for b in booked]
+        assert answers[0] == answers[1]
+        day = await client.get(
+            f"/api/v1/staff/locations/{HERE}/appointments",
+            params={"date": TUESDAY},
+            headers=service_centre(clock),
+        )
+        assert [a["id"] for a in await day.json()] == [answers[0]["id"]]
