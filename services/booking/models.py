@@ -32,10 +32,45 @@ class _Request(BaseModel):
 class CustomerIn(_Request):
     first_name: Name
     last_name: Name
-    email: Annotated[str, Field(min_length=3, max_length=254)]
-    phone: Annotated[str | None, Field(max_length=40)] = None
-    customer_number: Annotated[str | None, Field(max_length=40)] = None
-    household_number: Annotated[str | None, Field(max_length=40)] = None
+    email: Annotated[
+        str,
+        Field(
+            min_length=3,
+            max_length=254,
+            description=(
+                "Where the confirmation, the reminder and the manage link go. At most one pending "
+                "appointment per address (R5: 409 `already_booked`), except for an address of the "
+                "internal allow-list (R6): the service centre books a caller without an e-mail address "
+                "of their own under its internal one."
+            ),
+        ),
+    ]
+    phone: Annotated[
+        str | None,
+        Field(
+            max_length=40,
+            description="Required for `mode` `phone` (422 on `customer.phone` without it): staff call this "
+            "number at the booked time. Digits, may start with +, e.g. `0421 123456`.",
+        ),
+    ] = None
+    customer_number: Annotated[
+        str | None,
+        Field(
+            max_length=40,
+            description="The Kundennummer, three digits, a letter, six digits (`123D456789`; spaces, dashes, "
+            "slashes and dots are dropped, the letter may be lower case). A customer number or a household "
+            "number is required: without both, 422 on `customer.customer_number`. It counts for the "
+            "one-appointment rule like the e-mail address (R47).",
+        ),
+    ] = None
+    household_number: Annotated[
+        str | None,
+        Field(
+            max_length=40,
+            description="The BG-Nummer, five digits, `BG`, seven digits (`12345BG1234567`; separators are "
+            "dropped as for `customer_number`). Either this or `customer_number` is required.",
+        ),
+    ] = None
 
     @field_validator("first_name", "last_name")
     @classmethod

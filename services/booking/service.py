@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import secrets
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -172,6 +173,12 @@ def manage_url(settings: Settings, appointment_id: uuid.UUID, token: str | None)
     return f"{page}?token={token}" if token else page
 
 
+# What a staff entry point records of a change (the file's history), in the change's own transaction:
+# called with the appointment before and after, only when the change was made (a repeated cancellation
+# or move, also one that raced the first, records nothing).
+Recorded = Callable[[asyncpg.Connection, Appointment, Appointment], Awaitable[None]]
+
+
 def _berlin(when: datetime) -> datetime:
     return when.astimezone(BERLIN)
 
@@ -321,73 +328,116 @@ async def _compute_availability(
 
 
 async def place_hold(
-    deps: Deps, location_id: str, request: HoldRequest, *, client_network: str | None = None
+    deps: Deps,
+    location_id: str,
+    request: HoldRequest,
+    *,
+    client_network: str | None = None,
+    idempotency_key: str | None = None,
+    idempotency_scope: str = "",
 ) -> HoldOut:
-    """R38: hold the slot while the customer types; `renews` extends their own hold of it (WCAG 2.2.1).
-    R39: one holder (the renewed hold, or the same client network) holds one slot for at most
+    """Hold a free point of a slot for a few minutes (R38); `renews` extends the customer's own hold of it
+    (WCAG 2.2.1). R39: one holder (the renewed hold, or the same client network) holds one slot for at most
     `hold_max_minutes` without a break of a whole hold time, so that nobody blocks a slot for ever by
     renewing, or by taking it again the moment the hold runs out; then 409 `hold_limit_reached` (the slot
-    can still be booked while it is free)."""
+    can still be booked while it is free). With an `idempotency_key` (the service centre's, scoped to the
+    caller by `idempotency_scope`) a repeat answers with the first hold, as for a booking: a retry after a
+    lost answer must not find the slot taken by its own hold, nor hold a second point."""
+    key = (
+        IdempotencyKey.of(
+            idempotency_key,
+            scope=f"hold\x1f{idempotency_scope}",
+            request=location_id.encode()
+            + b"\x1f"
+            + request.model_copy(update={"start": request.start.astimezone(UTC)}).model_dump_json().encode(),
+            secret=deps.settings.internal_secret,
+        )
+        if idempotency_key is not None
+        else None
+    )
+    if key is not None and (replayed := await _replay(deps.pool, key)) is not None:
+        return HoldOut.model_validate_json(replayed.body)
     now = deps.clock.now()
     config = await deps.catalog.get(deps.pool, location_id)
     concern = offered_concern(config, request.concern_id, request.mode, where="concern_id")
     slot = resolve_slot(config, concern, request.start, now)
-    hold_id = uuid.uuid4()
+    try:
+        async with db.transaction(deps.pool) as conn:
+            if key is not None and not await db.reserve_idempotent(conn, key.key_hash, key.fingerprint, now):
+                raise _AnsweredMeanwhileError
+            hold = await _hold(deps, conn, location_id, concern, slot, request, now, client_network)
+            if key is not None:
+                await db.store_idempotent(conn, key.key_hash, 201, key.seal(hold.model_dump_json().encode()))
+    except _AnsweredMeanwhileError:
+        assert key is not None  # noqa: S101 -- raised only with a key
+        replayed = await _replay(deps.pool, key)
+        if replayed is None:  # the stored answer cannot be read (the service's secret changed)
+            raise SlotTakenError("This slot is in high demand right now. Please try again.") from None
+        return HoldOut.model_validate_json(replayed.body)
+    return hold
+
+
+async def _hold(
+    deps: Deps,
+    conn: asyncpg.Connection,
+    location_id: str,
+    concern: ConcernOffer,
+    slot: Slot,
+    request: HoldRequest,
+    now: datetime,
+    client_network: str | None,
+) -> HoldOut:
     hold_for = timedelta(minutes=deps.settings.hold_minutes)
-    async with db.transaction(deps.pool) as conn:
-        held_since = (
-            await db.hold_chain_start(
-                conn,
-                location_id=location_id,
-                group_id=slot.group_id,
-                start=slot.start,
-                end=slot.end,
-                renews=request.renews,
-                client_network=client_network,
-                ended_after=now - hold_for,
-            )
-            or now
-        )
-        expires_at = hold_expiry(now, held_since, hold_for, timedelta(minutes=deps.settings.hold_max_minutes))
-        if expires_at is None:
-            log.info("hold_limit_reached", location_id=location_id)
-            raise HoldLimitError(
-                "This time has been held for you as long as possible. You can still book it while it is free."
-            )
-        if request.renews is not None and await db.extend_hold(
+    held_since = (
+        await db.hold_chain_start(
             conn,
-            request.renews,
             location_id=location_id,
             group_id=slot.group_id,
             start=slot.start,
             end=slot.end,
+            renews=request.renews,
+            client_network=client_network,
+            ended_after=now - hold_for,
+        )
+        or now
+    )
+    expires_at = hold_expiry(now, held_since, hold_for, timedelta(minutes=deps.settings.hold_max_minutes))
+    if expires_at is None:
+        log.info("hold_limit_reached", location_id=location_id)
+        raise HoldLimitError(
+            "This time has been held for you as long as possible. You can still book it while it is free."
+        )
+    if request.renews is not None and await db.extend_hold(
+        conn,
+        request.renews,
+        location_id=location_id,
+        group_id=slot.group_id,
+        start=slot.start,
+        end=slot.end,
+        expires_at=expires_at,
+        now=now,
+    ):
+        return HoldOut(hold_id=request.renews, expires_at=_berlin(expires_at), start=slot.start, end=slot.end)
+    hold_id = uuid.uuid4()
+    busy = await db.fetch_busy(conn, location_id, slot.group_id, slot.start, slot.end, now)
+    for point in free_points(slot, busy):
+        if await db.insert_hold(
+            conn,
+            hold_id=hold_id,
+            location_id=location_id,
+            group_id=slot.group_id,
+            point=point,
+            concern_id=concern.concern_id,
+            mode=request.mode.value,
+            start=slot.start,
+            end=slot.end,
             expires_at=expires_at,
             now=now,
+            held_since=held_since,
+            client_network=client_network,
         ):
-            return HoldOut(
-                hold_id=request.renews, expires_at=_berlin(expires_at), start=slot.start, end=slot.end
-            )
-        busy = await db.fetch_busy(conn, location_id, slot.group_id, slot.start, slot.end, now)
-        for point in free_points(slot, busy):
-            if await db.insert_hold(
-                conn,
-                hold_id=hold_id,
-                location_id=location_id,
-                group_id=slot.group_id,
-                point=point,
-                concern_id=concern.concern_id,
-                mode=request.mode.value,
-                start=slot.start,
-                end=slot.end,
-                expires_at=expires_at,
-                now=now,
-                held_since=held_since,
-                client_network=client_network,
-            ):
-                break
-        else:
-            raise SlotTakenError("This slot has just been taken. Please choose another one.")
-    return HoldOut(hold_id=hold_id, expires_at=_berlin(expires_at), start=slot.start, end=slot.end)
+            return HoldOut(hold_id=hold_id, expires_at=_berlin(expires_at), start=slot.start, end=slot.end)
+    raise SlotTakenError("This slot has just been taken. Please choose another one.")
 
 
 # --- booking ------------------------------------------------------------------------------------------------
@@ -668,6 +718,7 @@ async def cancel_appointment(
     cancelled_by: CancelledBy = CancelledBy.CUSTOMER,
     reason: str = "",
     for_customer: bool = False,
+    recorded: Recorded | None = None,
 ) -> Appointment:
     """R9: cancel while the start lies in the future; cancelling twice is harmless. The customer proves
     the right with the manage token; staff entry points pass their own `cancelled_by` and no token, and
@@ -695,6 +746,8 @@ async def cancel_appointment(
             producer=PRODUCER,
             clock=deps.clock,
         )
+        if recorded is not None:
+            await recorded(conn, appointment, cancelled)
     log.info("appointment_cancelled", appointment_id=str(cancelled.id), cancelled_by=cancelled_by.value)
     return cancelled
 
@@ -724,6 +777,7 @@ async def reschedule_appointment(
     request: RescheduleRequest,
     *,
     by_staff: bool = False,
+    recorded: Recorded | None = None,
 ) -> AppointmentOut:
     """R41: move to another slot of the same concern; the new slot is taken and the old one freed in one
     transaction (for a customer's move after the cool-down of R39, as after a cancellation). The
@@ -769,6 +823,8 @@ async def reschedule_appointment(
                     producer=PRODUCER,
                     clock=deps.clock,
                 )
+                if recorded is not None:
+                    await recorded(conn, appointment, moved)
         except db.RetryableError:
             if attempt == ATTEMPTS:
                 raise SlotTakenError("This slot is in high demand right now. Please try again.") from None

@@ -480,7 +480,13 @@ async def get_availability(request: web.Request) -> web.Response:
 async def post_hold(request: web.Request) -> web.Response:
     identity = staff_identity(request)
     hold_request = await parse_json(request, HoldRequest)
-    hold = await staff.staff_hold(request.app[DEPS], identity, _location_id(request), hold_request)
+    hold = await staff.staff_hold(
+        request.app[DEPS],
+        identity,
+        _location_id(request),
+        hold_request,
+        idempotency_key=request.headers.get(IDEMPOTENCY_HEADER),
+    )
     return _json(hold.model_dump_json(), 201)
 
 

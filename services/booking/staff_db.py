@@ -91,6 +91,24 @@ async def find(
     return _row(row) if row is not None else None
 
 
+# The keys of the one-appointment rule (R5, R47) by the field an `already_booked` names.
+_PENDING_KEYS = {
+    "email": "email_key",
+    "customer_number": "customer_number_key",
+    "household_number": "household_number_key",
+}
+
+
+async def find_pending(conn: asyncpg.Connection | asyncpg.Pool, which: str, key: str) -> Appointment | None:
+    """The customer's pending appointment under one key of the one-appointment rule (at most one: I2)."""
+    column = _PENDING_KEYS[which]
+    row = await conn.fetchrow(
+        f"SELECT {db._COLUMNS} FROM appointments WHERE {column} = $1 AND status = 'booked'",  # noqa: S608 -- fixed names
+        key,
+    )
+    return db._appointment(row) if row is not None else None
+
+
 async def set_outcome(
     conn: asyncpg.Connection, appointment_id: uuid.UUID, outcome: str, note: str, actor: str, now: datetime
 ) -> StaffRow:

@@ -61,6 +61,19 @@ STAFF_IDEMPOTENCY_KEY = Header(
     schema=IDEMPOTENCY_SCHEMA,
 )
 
+STAFF_HOLD_IDEMPOTENCY_KEY = Header(
+    "Idempotency-Key",
+    "Optional, and recommended for the service centre: a random UUID per hold, kept for the retries of "
+    "that hold. A repeated request with the same key and the same body answers with the first hold: "
+    "same status 201, same body (same `hold_id` and `expires_at`), so that a retry after a 502, a 504 or "
+    "a broken connection neither finds the slot taken by its own hold nor holds a second service point. "
+    "Only a placed hold is stored, for `OTV_IDEMPOTENCY_HOURS` (24 hours); a refused request (409, 422, "
+    "...) is carried out anew when repeated. The same key with another body is refused with 422 "
+    "`validation_error` on `Idempotency-Key`. Keys of holds and of bookings are apart (the booking may "
+    "use the same key), and a key belongs to the API key or staff member that sent it.",
+    schema=IDEMPOTENCY_SCHEMA,
+)
+
 
 class _Out(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -345,6 +358,7 @@ STAFF_ROUTES = (
         body=HoldRequest,
         response=HoldOut,
         status=201,
+        headers=(STAFF_HOLD_IDEMPOTENCY_KEY,),
         errors=("validation_error", "not_found", "forbidden", "slot_taken", "booking_closed", "too_late"),
         path_params={"location_id": LOCATION_ID},
         tags=BOOKING,
@@ -377,7 +391,11 @@ STAFF_ROUTES = (
         "`POST /api/v1/staff/locations/{location_id}/holds` (with `hold_id` here), which, unlike the "
         "customers' routes, are not limited per client address by the bot defence. A 504 "
         "`upstream_timeout` does not mean that nothing was booked: repeat with the same `Idempotency-Key` "
-        "and body.",
+        "and body. 409 `already_booked` names in its detail the field that matched (`customer.email`, "
+        "`customer.customer_number` or `customer.household_number`) and, when the caller may read "
+        "appointments (`appointments:read`) at the pending appointment's location, that appointment: "
+        "`appointment_id`, `reference`, `start` and `location` (a booking repeated without its key finds "
+        "the appointment it made there).",
     ),
     ApiRoute(
         "POST",
@@ -388,6 +406,11 @@ STAFF_ROUTES = (
         errors=("validation_error", "not_found", "forbidden", "too_late"),
         path_params={"appointment_id": APPOINTMENT_ID},
         tags=BOOKING,
+        description="409 `too_late` once the appointment has started or passed. Repeating is harmless "
+        "and needs no `Idempotency-Key`: an appointment that is already cancelled answers 200 "
+        '`{"status": "cancelled"}` again, and nothing is mailed or entered in its history a second time '
+        "(a retry after a 502, a 504 or a broken connection, also one that arrives while the first is "
+        "still being carried out).",
     ),
     ApiRoute(
         "POST",
@@ -465,7 +488,11 @@ STAFF_ROUTES = (
         "slot needs no `evening_declaration`: staff move a caller there knowingly (R12), as for a "
         "follow-up or a transfer. The customer gets the "
         "mail with the moved calendar invitation, and the appointment's history records who moved it. "
-        "`manage_url` of the answer is the bare manage page: only the customer's link carries the token.",
+        "`manage_url` of the answer is the bare manage page: only the customer's link carries the token. "
+        "Repeating the same move is harmless and needs no `Idempotency-Key`: when the appointment already "
+        "has that start, the answer is 200 with the appointment as it is, and nothing is mailed or entered "
+        "in its history again (a retry after a 502, a 504 or a broken connection, also one that arrives "
+        "while the first is still being carried out).",
     ),
     ApiRoute(
         "POST",

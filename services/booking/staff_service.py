@@ -276,11 +276,25 @@ async def staff_availability(
     return await availability(deps, location_id, concern_id, mode, first, last)
 
 
-async def staff_hold(deps: Deps, identity: StaffIdentity, location_id: str, request: HoldRequest) -> HoldOut:
-    """A hold of a slot while the agent takes the caller's details (R38), as the customers' hold."""
+async def staff_hold(
+    deps: Deps,
+    identity: StaffIdentity,
+    location_id: str,
+    request: HoldRequest,
+    idempotency_key: str | None = None,
+) -> HoldOut:
+    """A hold of a slot while the agent takes the caller's details (R38), as the customers' hold. With an
+    `Idempotency-Key` a retry (after a lost answer) gets the first hold, per staff member or API key."""
     require_location(identity, location_id)
     require_operation(identity, "appointments:write")
-    return await place_hold(deps, location_id, request)
+    channel = Channel.SERVICE_CENTRE if identity.kind is IdentityKind.API_KEY else Channel.STAFF
+    return await place_hold(
+        deps,
+        location_id,
+        request,
+        idempotency_key=idempotency_key,
+        idempotency_scope=f"{channel.value}\x1f{actor_of(identity)}",
+    )
 
 
 async def staff_book(
@@ -295,13 +309,47 @@ async def staff_book(
     require_location(identity, request.location_id)
     require_operation(identity, "appointments:write")
     channel = Channel.SERVICE_CENTRE if identity.kind is IdentityKind.API_KEY else Channel.STAFF
-    return await book_appointment(
-        deps,
-        request,
-        channel=channel,
-        interpreter_language=interpreter_language,
-        idempotency_key=idempotency_key,
-        idempotency_scope=f"{channel.value}\x1f{actor_of(identity)}",
+    try:
+        return await book_appointment(
+            deps,
+            request,
+            channel=channel,
+            interpreter_language=interpreter_language,
+            idempotency_key=idempotency_key,
+            idempotency_scope=f"{channel.value}\x1f{actor_of(identity)}",
+        )
+    except AlreadyBookedError as refused:
+        await _name_pending(deps, identity, request, refused)
+        raise
+
+
+async def _name_pending(
+    deps: Deps, identity: StaffIdentity, request: BookingRequest, refused: AlreadyBookedError
+) -> None:
+    """A booking repeated without its Idempotency-Key (the answer was lost) meets the one-appointment rule
+    with the appointment it made: the refusal names that appointment (id, reference, start, location) to a
+    caller who may read it there, so that the agent tells the caller their appointment instead of "already
+    booked". Anyone else learns the rule alone, as before."""
+    if not refused.details or not identity.may("appointments:read"):
+        return
+    which = str(refused.details[0].get("field", "")).removeprefix("customer.")
+    customer = request.customer
+    keys = {
+        "email": email_key(customer.email),
+        "customer_number": customer.customer_number,
+        "household_number": customer.household_number,
+    }
+    key = keys.get(which)
+    if key is None:
+        return
+    pending = await staff_db.find_pending(deps.pool, which, key)
+    if pending is None or not works_at(identity, pending.location_id):
+        return
+    refused.details[0].update(
+        appointment_id=str(pending.id),
+        reference=pending.reference,
+        start=pending.start.astimezone(BERLIN).isoformat(),
+        location=pending.location_id,
     )
 
 
@@ -323,21 +371,24 @@ async def staff_cancel(
     if on_customer_request is None:
         on_customer_request = identity.kind is IdentityKind.API_KEY
     require_operation(identity, "appointments:write")
-    row = await _load_for(deps.pool, identity, appointment_id, lock=False)
+    await _load_for(deps.pool, identity, appointment_id, lock=False)
     by = CancelledBy.SERVICE_CENTRE if identity.kind is IdentityKind.API_KEY else CancelledBy.STAFF
-    cancelled = await cancel_appointment(
-        deps, appointment_id, token=None, cancelled_by=by, reason=reason, for_customer=on_customer_request
+    detail = {"reason_given": True, "on_customer_request": on_customer_request}
+
+    async def recorded(conn: asyncpg.Connection, _before: Appointment, cancelled: Appointment) -> None:
+        # In the cancellation's transaction: a repeat (a retry after a timeout, also one that raced the
+        # first) cancels nothing and records nothing.
+        await staff_db.add_history(conn, cancelled, "cancelled", actor_of(identity), deps.clock.now(), detail)
+
+    await cancel_appointment(
+        deps,
+        appointment_id,
+        token=None,
+        cancelled_by=by,
+        reason=reason,
+        for_customer=on_customer_request,
+        recorded=recorded,
     )
-    if row.appointment.status != AppointmentStatus.CANCELLED:
-        async with deps.pool.acquire() as conn:
-            await staff_db.add_history(
-                conn,
-                cancelled,
-                "cancelled",
-                actor_of(identity),
-                deps.clock.now(),
-                {"reason_given": True, "on_customer_request": on_customer_request},
-            )
 
 
 async def staff_reschedule(
@@ -347,20 +398,15 @@ async def staff_reschedule(
     the same location, under the customer's rules (R41); the customer gets the mail with the new
     calendar invitation, and the file's history says who moved it from where."""
     require_operation(identity, "appointments:write")
-    before = (await _load_for(deps.pool, identity, appointment_id, lock=False)).appointment
-    moved = await reschedule_appointment(deps, appointment_id, None, request, by_staff=True)
-    if moved.start != before.start or moved.end != before.end:
-        async with deps.pool.acquire() as conn:
-            after = await _load(conn, appointment_id, lock=False)
-            await staff_db.add_history(
-                conn,
-                after.appointment,
-                "rescheduled",
-                actor_of(identity),
-                deps.clock.now(),
-                {"from_start": before.start.isoformat(), "from_group_id": before.group_id},
-            )
-    return moved
+    await _load_for(deps.pool, identity, appointment_id, lock=False)
+
+    async def recorded(conn: asyncpg.Connection, before: Appointment, moved: Appointment) -> None:
+        # In the move's transaction, with the appointment as it was locked: a repeat of the same move
+        # (a retry after a timeout, also one that raced the first) moves nothing and records nothing.
+        detail = {"from_start": before.start.isoformat(), "from_group_id": before.group_id}
+        await staff_db.add_history(conn, moved, "rescheduled", actor_of(identity), deps.clock.now(), detail)
+
+    return await reschedule_appointment(deps, appointment_id, None, request, by_staff=True, recorded=recorded)
 
 
 async def erase_on_request(deps: Deps, identity: StaffIdentity, appointment_id: uuid.UUID) -> bool:

@@ -72,7 +72,15 @@ class YouthHintOut(_Out):
 
 class FinderOut(_Out):
     result: Literal["location", "other_jobcenter", "unknown"]
-    reason: str | None = None
+    reason: str | None = Field(
+        default=None,
+        description="Why, for a client that acts on it (more may come; `message` always says what to do). "
+        "With `location`: `found`, or `under_25` (the youth employment agency's location, asked for with "
+        "`under_25`). With `other_jobcenter`: `other_jobcenter_postcode` or `other_jobcenter_street`. With "
+        "`unknown`: `unknown_street` (maybe with `suggestions`), `needs_postcode` or `needs_house_number` "
+        "(the street has several responsible locations: ask for it and repeat), `number_not_covered`, "
+        "`outside_area` (the postcode is not Bremen's), `location_inactive`.",
+    )
     message: str
     hotline: str | None = None
     location: LocationOut | None = None

@@ -17,11 +17,14 @@ from aiohttp import web
 
 from services.gateway.bot_defence import ALTCHA_HEADER, API_PROTECTED, CHALLENGE_PATH
 from services.gateway.routes import PUBLIC_ROUTES
+from services.gateway.staff.authz import CHALLENGE
 from services.gateway.staff.rules import FORWARDED
 from shared.openapi import ApiRoute, add_error_responses, build_document, merge_documents
 
 TITLE = "OTV public API (Jobcenter Bremen online appointments)"
-VERSION = "1.0.0"
+# Semantic versioning of the document within the path's major version `v1` (DESCRIPTION says the rule):
+# 1.1.0 added the staff hold's Idempotency-Key and the declared Retry-After and WWW-Authenticate headers.
+VERSION = "1.1.0"
 DESCRIPTION = (
     "Customer booking API of the online appointment booking of Jobcenter Bremen. All times are ISO 8601 "
     'with offset; JSON field names are snake_case. Errors are `{"error": {"code", "message", '
@@ -32,7 +35,16 @@ DESCRIPTION = (
     "`/api/v1/staff/` are not: they are authenticated instead. A forwarded route may answer 502 "
     "`upstream_unavailable` (the service could not be reached), 503 `unavailable` (its database is not "
     "reachable; Retry-After) or 504 `upstream_timeout` (no answer in time: a change may still have been "
-    "made, so repeat a booking only with its `Idempotency-Key`)."
+    "made, so repeat a booking only with its `Idempotency-Key`; a cancellation or a move may simply be "
+    "repeated). Versions: `v1` in the path is the major version. Within it every change is additive (new "
+    "routes, new optional parameters, headers and request fields, new fields in answers, new error codes "
+    "under a status a route already declares), and this document's `info.version` counts them (semantic "
+    "versioning); so a client ignores answer fields it does not know and handles an unknown `error.code` "
+    "by its status. A change that is not additive would come as `/api/v2/`. Every answer carries "
+    "`X-Correlation-ID`; a client may send its own (1 to 64 of `A-Za-z0-9._:-`), which then follows the "
+    "request through every service's log, event and mail (R51): quote it to the operators. On any route a "
+    "body over 256 KiB is 413 `payload_too_large` and a method the path does not have 405 "
+    "`method_not_allowed` (with `Allow`)."
 )
 
 
@@ -120,6 +132,21 @@ def document() -> dict[str, Any]:
     # Staff and admin routes: how they are authenticated and what their rule needs (issue 7).
     staff_openapi.annotate(merged)
     integrations_openapi.annotate(merged)
+    # Every 429 the gateway answers (the bot defence, the sign-in's and the refused keys' limits) says
+    # when to try again; a client generated from the document should find the header declared.
+    # ... and every 401 of an authenticated route the scheme to authenticate with (RFC 9110 15.5.2).
+    for operations in merged["paths"].values():
+        for operation in operations.values():
+            if "401" in operation["responses"] and operation.get("security"):
+                operation["responses"]["401"].setdefault("headers", {})["WWW-Authenticate"] = {
+                    "description": f"`{CHALLENGE}`: authenticate with an API key (or sign in).",
+                    "schema": {"type": "string"},
+                }
+            if "429" in operation["responses"]:
+                operation["responses"]["429"].setdefault("headers", {})["Retry-After"] = {
+                    "description": "Seconds to wait before the next try.",
+                    "schema": {"type": "integer"},
+                }
     return merged
 
 

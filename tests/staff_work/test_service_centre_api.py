@@ -3,6 +3,7 @@ cancellation tells the customer (R9), and what a retry with the same Idempotency
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,20 +17,24 @@ from shared.clock import ManualClock
 from shared.config import CommonSettings
 from shared.identity import HEADER, Grant, IdentityKind, Role, StaffIdentity, sign
 from tests.booking import factory
-from tests.staff_work.conftest import HERE, Staff, book, events
+from tests.staff_work.conftest import HERE, THERE, Staff, book, events
 
 TUESDAY = "2026-03-03"
 NOTE = "Anruf: Kundin ist krank"
 
 
-def service_centre(clock: ManualClock) -> dict[str, str]:
+def service_centre(
+    clock: ManualClock,
+    *locations: str,
+    operations: tuple[str, ...] = ("appointments:read", "appointments:write"),
+) -> dict[str, str]:
     """The identity the gateway signs for the service centre's API key (scoped to HERE)."""
     identity = StaffIdentity(
         subject="api-key:service-centre",
         kind=IdentityKind.API_KEY,
-        grants=(Grant(role=Role.SERVICE_CENTRE, locations=(HERE,)),),
+        grants=(Grant(role=Role.SERVICE_CENTRE, locations=locations or (HERE,)),),
         issued_at=clock.now(),
-        operations=("appointments:read", "appointments:write"),
+        operations=operations,
         display_name="Service-Center",
     )
     return {HEADER: sign(identity, CommonSettings().internal_secret)}
@@ -172,3 +177,77 @@ async def test_the_answer_and_the_events_of_one_appointment_name_its_start_with_
     assert instants == {factory.at(TUESDAY, "09:00")}
     assert all(datetime.fromisoformat(start).utcoffset() is not None for start in starts)
     assert len(set(starts)) > 1  # the strings differ: "+01:00" in the answer, "Z" in the cancellation
+
+
+@pytest.mark.req("R5")
+@pytest.mark.req("R37")
+async def test_a_booking_repeated_without_its_key_names_the_pending_appointment_to_a_caller_who_may_read_it(
+    client: TestClient[Any, Any], clock: ManualClock
+) -> None:
+    """The CRM sent no Idempotency-Key and repeated a booking whose answer it lost: the 409
+    `already_booked` names the appointment it made (id, reference, start), so that the agent tells the
+    caller their appointment instead of "already booked". Only to a caller who may read that location's
+    appointments: the rule itself is all anyone else learns."""
+    body = factory.booking(factory.iso(TUESDAY, "09:00"))
+    first = await client.post("/api/v1/staff/appointments", json=body, headers=service_centre(clock))
+    assert first.status == 201, await first.text()
+    made = await first.json()
+    again = await client.post("/api/v1/staff/appointments", json=body, headers=service_centre(clock))
+    assert again.status == 409
+    error = (await again.json())["error"]
+    assert error["code"] == "already_booked"
+    [detail] = error["details"]
+    assert detail["field"] == "customer.email"
+    assert (detail["appointment_id"], detail["reference"]) == (made["id"], made["reference"])
+    assert datetime.fromisoformat(detail["start"]) == datetime.fromisoformat(made["start"])
+    assert detail["location"] == HERE
+
+    # The same customer at another location, by a key of that location only, or one that may not read.
+    elsewhere = {**body, "location_id": THERE}
+    for headers in (
+        service_centre(clock, THERE),
+        service_centre(clock, HERE, THERE, operations=("appointments:write",)),
+    ):
+        refused = await client.post("/api/v1/staff/appointments", json=elsewhere, headers=headers)
+        assert refused.status == 409
+        [detail] = (await refused.json())["error"]["details"]
+        assert detail == {"field": "customer.email", "message": "has a pending appointment"}
+
+
+@pytest.mark.req("R38")
+@pytest.mark.req("R50")
+async def test_copies_of_one_hold_and_one_booking_sent_at_once_to_two_replicas_make_one_of_each(
+    client: TestClient[Any, Any], clock: ManualClock
+) -> None:
+    """Behind the gateway each copy of a retried request may reach another booking replica: the key's
+    row in PostgreSQL, not a replica's memory, makes them one hold and one appointment."""
+    from aiohttp.test_utils import TestServer
+
+    from services.booking.app import create_app
+    from tests.booking.conftest import booking_settings
+
+    async with TestClient(TestServer(create_app(booking_settings(), clock=clock))) as replica:
+        replicas = (client, replica)
+        start = factory.iso(TUESDAY, "10:00")
+        hold = {"concern_id": "veraenderung", "mode": "in_person", "start": start}
+        key = {**service_centre(clock), "Idempotency-Key": "crm-hold-4713"}
+        held = await asyncio.gather(
+            *(r.post(f"/api/v1/staff/locations/{HERE}/holds", json=hold, headers=key) for r in replicas)
+        )
+        assert [h.status for h in held] == [201, 201]
+        bodies = [await h.json() for h in held]
+        assert bodies[0] == bodies[1]
+        body = {**factory.booking(start), "hold_id": bodies[0]["hold_id"]}
+        key = {**service_centre(clock), "Idempotency-Key": "crm-call-4713"}
+        booked = await asyncio.gather(
+            *(r.post("/api/v1/staff/appointments", json=body, headers=key) for r in replicas)
+        )
+        assert [b.status for b in booked] == [201, 201]
+        answers = [await b.json() for b in booked]
+        assert answers[0] == answers[1]
+        day = await client.get(
+            f"/api/v1/staff/locations/{HERE}/appointments",
+            params={"date": TUESDAY},
+            headers=service_centre(clock),
+        )
+        assert [a["id"] for a in await day.json()] == [answers[0]["id"]]

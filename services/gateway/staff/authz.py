@@ -65,6 +65,7 @@ from shared.web import (
     DATABASE_UNAVAILABLE,
     UNSTORABLE_INPUT,
     UNSTORABLE_MESSAGE,
+    error_response,
     log_unhandled,
     parse_form,
 )
@@ -208,7 +209,7 @@ async def staff_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     try:
         response = await _guard(request, handler)
-    except UnauthenticatedError:
+    except UnauthenticatedError as exc:
         if is_page(request) and request.method in SAFE_METHODS:
             raise web.HTTPSeeOther(f"/staff/login?next={quote(_return_to(request), safe='/')}") from None
         sign_in = request.app.get(PAGE_SIGN_IN)
@@ -218,7 +219,7 @@ async def staff_middleware(request: web.Request, handler: Handler) -> web.Stream
             page_of_form = _same_origin_page(request) or await _page_above(request) or "/staff/"
             expired: web.StreamResponse = await sign_in(request, page_of_form)
             return expired
-        raise
+        return _challenge(request, exc)
     except PasswordChangeRequired:
         if is_page(request) and request.method in SAFE_METHODS:
             raise web.HTTPSeeOther("/staff/password") from None
@@ -270,6 +271,21 @@ async def staff_middleware(request: web.Request, handler: Handler) -> web.Stream
         # A page another service renders (reporting's statistics) whose service is down, slow or refused
         # in JSON: the German error page with the navigation instead of a JSON object.
         return await _failure_page(request, _failure_of(response), None)
+    return response
+
+
+# RFC 9110 15.5.2: a 401 names a scheme to authenticate with; for the API that is the API key (a
+# session cookie has no challenge of its own). Not for the sign-in itself: a wrong password is no call
+# for a key.
+CHALLENGE = 'Bearer realm="OTV"'
+
+
+def _challenge(request: web.Request, exc: UnauthenticatedError) -> web.Response:
+    response = error_response(exc.status, exc.code, exc.message, exc.details)
+    key = route_key(request)
+    rule = request.app[RULES].get(key) if key else None
+    if rule is None or not rule.public:
+        response.headers["WWW-Authenticate"] = CHALLENGE
     return response
 
 
