@@ -94,7 +94,8 @@ class CommonSettings(BaseSettings):
     mail_domain: str = "otv.jobcenter-bremen"
     # The jobcenter's hotline (the service centre), where the pages cannot help further and at the foot of
     # every mail; the same number the catalog's demo locations and finder give (services/catalog/demo_data.py,
-    # SERVICE_CENTRE). Shared: the gateway's pages and the notifier's mails.
+    # SERVICE_CENTRE). Shared: the gateway's pages and the notifier's mails. Linked as a global `tel:+49…`
+    # number (shared/phone.py); one that cannot be made global is shown without a link.
     hotline: str = "0421 566-0"
 
     # Secret shared by gateway and services to sign the verified staff identity (issue 7).

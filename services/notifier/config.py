@@ -34,7 +34,9 @@ class Settings(CommonSettings):
     # many mails (servers limit mails per connection) or when they waited this long (politeness).
     smtp_mails_per_connection: int = Field(default=100, ge=1)
     smtp_idle_seconds: float = Field(default=30.0, ge=0)  # ... waited this long
-    mail_reply_to: str | None = None  # the Reply-To of every mail; unset: none
+    # The Reply-To of every mail, a mailbox the jobcenter reads: the mails then say that a reply reaches the
+    # jobcenter. Unset: no Reply-To, and the mails ask not to reply.
+    mail_reply_to: str | None = None
     # Used for the "book again" link when a manage link does not show the public address.
     public_base_url: str = "http://127.0.0.1:8080"
     # Key of the hash that stands for an address on the suppression list (no address is kept there).

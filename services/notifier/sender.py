@@ -553,6 +553,7 @@ class MailSender:
             mail.payload,
             public_base_url=self._settings.public_base_url,
             hotline=self._settings.hotline,
+            replies_read=bool(self._settings.mail_reply_to),
         )
         current = mail.templates or await service.current_templates(self._pool, mail.kind.value, language)
         try:

@@ -10,6 +10,11 @@ Templates run in a sandbox (an administrator's text must not reach Python intern
 undefined variables (a typo is refused when the text is saved, not found in a customer's mail). HTML
 is autoescaped: customers type their own names, and a name is data, never markup.
 
+The foot every mail shares is one template per language (`_footer.txt.j2`, the footer of `_layout.html.j2`):
+an administrator's text includes it (or extends the layout) and so follows the operator's settings, such as
+whether replies are read (OTV_MAIL_REPLY_TO). Stored texts that wrote out the old shipped foot were changed
+to include it (migration 012).
+
 The subject gets a reduced context without the concern and without the customer's name or number, so
 no text, shipped or edited, can put them there (R52).
 """
@@ -33,6 +38,7 @@ from shared.events.appointment import AppointmentSnapshot, Language
 from shared.events.mail import MailKind
 from shared.languages import babel_locale, is_well_formed, nearest_built_in, pick
 from shared.links import in_language
+from shared.phone import tel_uri
 from shared.reasons import worded
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
@@ -194,10 +200,23 @@ def default_document(language: str) -> str:
 SAMPLE_HOTLINE = "0421 566-0"
 
 
+def footer_context(hotline: str, *, replies_read: bool) -> dict[str, Any]:
+    """What the foot of every mail shows (`_footer.txt.j2`, `_layout.html.j2`): the hotline, as a global
+    `tel:` link where it can be one (else as text), and whether a reply reaches the jobcenter (a Reply-To
+    that is read) or the mail asks for none."""
+    return {"hotline": hotline, "hotline_tel": tel_uri(hotline) or "", "replies_read": replies_read}
+
+
 def mail_context(
-    kind: str, payload: dict[str, Any], *, public_base_url: str, hotline: str = SAMPLE_HOTLINE
+    kind: str,
+    payload: dict[str, Any],
+    *,
+    public_base_url: str,
+    hotline: str = SAMPLE_HOTLINE,
+    replies_read: bool = False,
 ) -> dict[str, Any]:
-    """What a template may show, from the snapshot stored with the mail (and the jobcenter's hotline)."""
+    """What a template may show, from the snapshot stored with the mail (and the jobcenter's hotline;
+    `replies_read` when replies go to a mailbox that is read, OTV_MAIL_REPLY_TO)."""
     snap = AppointmentSnapshot.model_validate(payload["appointment"])
     # The texts in the language the notifier has for the customer's; the links in the customer's own (a
     # language the pages offer as content opens in it, even when the mail could not be written in it).
@@ -226,7 +245,7 @@ def mail_context(
         "manage_url": in_language(snap.manage_url, pages_language),
         "book_again_url": book_again_url(site_of(snap.manage_url, public_base_url), pages_language),
         "privacy_url": privacy_url(site_of(snap.manage_url, public_base_url), pages_language),
-        "hotline": hotline,
+        **footer_context(hotline, replies_read=replies_read),
         "previous_date": "",
         "previous_start_time": "",
         "cancelled_by": payload.get("cancelled_by") or "",

@@ -248,7 +248,12 @@ def _weekdays(days: list[int], language: str) -> str:
 
 
 def mail_context(
-    kind: str, payload: dict[str, Any], *, public_base_url: str, hotline: str = texts.SAMPLE_HOTLINE
+    kind: str,
+    payload: dict[str, Any],
+    *,
+    public_base_url: str,
+    hotline: str = texts.SAMPLE_HOTLINE,
+    replies_read: bool = False,
 ) -> dict[str, Any]:
     wish = WishSnapshot.model_validate(payload["wish"])
     # As an appointment's mails (texts.mail_context): the texts in the notifier's nearest language, the
@@ -293,7 +298,7 @@ def mail_context(
         "offer_url": _link(wish.page_url, "offer", pages_language),
         "book_again_url": texts.book_again_url(base, pages_language),
         "privacy_url": texts.privacy_url(base, pages_language),
-        "hotline": hotline,
+        **texts.footer_context(hotline, replies_read=replies_read),
         "reason": str(payload.get("reason") or ""),
     }
     return context
@@ -305,7 +310,11 @@ async def build_message(pool: asyncpg.Pool, settings: Settings, clock: Clock, ma
 
     language = texts.language_of(mail.language)
     context = mail_context(
-        mail.kind.value, mail.payload, public_base_url=settings.public_base_url, hotline=settings.hotline
+        mail.kind.value,
+        mail.payload,
+        public_base_url=settings.public_base_url,
+        hotline=settings.hotline,
+        replies_read=bool(settings.mail_reply_to),
     )
     current = mail.templates or await service.current_templates(pool, mail.kind.value, language)
     try:

@@ -402,12 +402,12 @@ def test_every_mail_links_the_privacy_notice_and_gives_the_hotline(kind: str, la
     [
         (
             "de",
-            "Das Angebot für den Termin am {date} ist abgelaufen",
+            "Das Angebot für den Termin am {date} im Jobcenter Bremen ist abgelaufen",
             "Sie haben den angebotenen Termin am {date} um",
         ),
         (
             "en",
-            "The offer of the appointment on {date} has expired",
+            "The offer of the appointment on {date} at Jobcenter Bremen has expired",
             "We offered you the appointment on {date} at",
         ),
     ],
@@ -497,3 +497,25 @@ def test_the_waiting_list_mails_name_the_place_as_the_pages_do(kind: str, langua
     assert re.search(rf"{label}:\s+Mitte", mail.text), mail.text
     if kind != "waiting_offer":  # whose HTML shows the place without a label, below the time
         assert re.search(rf"{label}(</th><td>|: )Mitte", mail.html), mail.html
+
+
+@pytest.mark.req("R43")
+@pytest.mark.req("R52")
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_subject_names_the_jobcenter_and_nothing_personal(kind: str, language: str) -> None:
+    """In an inbox full of mail the sender's name alone may not say who writes about what: every subject
+    names the jobcenter, the waiting list's as the appointments' (in Leichte Sprache too), never the
+    customer or the concern (R52)."""
+    if kind.startswith("waiting_"):
+        payload = waiting_mail.sample_payload(language)
+        context = waiting_mail.mail_context(kind, payload, public_base_url="https://termine.example")
+        customer = payload["wish"]["customer"]
+    else:
+        payload = sample_payload(language)
+        context = mail_context(kind, payload, public_base_url="https://termine.example")
+        customer = payload["appointment"]["customer"]
+    subject = render(default_templates(kind, language), context).subject
+    assert re.search(r"\bJobcenters? Bremen\b", subject), subject  # (German "des Jobcenters")
+    personal = [customer["last_name"], customer["email"], context["concern"], context["location_address"]]
+    assert not [value for value in personal if value and value.lower() in subject.lower()], subject

@@ -383,14 +383,21 @@ def customer(start: str, email: str = "kundin@example.org") -> dict[str, Any]:
 
 @asynccontextmanager
 async def notifier_behind_gateway(
-    make_gateway: GatewayFactory, amqp: Any, **overrides: Any
+    make_gateway: GatewayFactory,
+    amqp: Any,
+    *,
+    clock: ManualClock | None = None,
+    urls: dict[str, str] | None = None,
+    **overrides: Any,
 ) -> AsyncIterator[Gateway]:
     """The real notifier (its own broker names, no mail to send) behind a gateway (with `overrides` of
-    its settings); the test's database must be clean (fixture `clean_db`)."""
+    its settings, and `urls` of further real services); the test's database must be clean (fixture
+    `clean_db`)."""
     from services.notifier.app import create_app as create_notifier
     from services.notifier.config import Settings as NotifierSettings
 
-    clock = ManualClock(datetime(2026, 3, 2, 8, 0, tzinfo=UTC))  # one clock: the signed identity's time
+    # One clock: the signed identity's time.
+    clock = clock or ManualClock(datetime(2026, 3, 2, 8, 0, tzinfo=UTC))
     own = uuid.uuid4().hex[:6]
     settings = svc_settings(
         NotifierSettings,
@@ -401,7 +408,7 @@ async def notifier_behind_gateway(
     notifier = TestServer(create_notifier(settings, clock=clock))  # type: ignore[arg-type]
     await notifier.start_server()
     try:
-        urls = {"notifier": str(notifier.make_url("")).rstrip("/")}
+        urls = {**(urls or {}), "notifier": str(notifier.make_url("")).rstrip("/")}
         yield await make_gateway(urls=urls, clock=clock, **overrides)
     finally:
         await notifier.close()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from html import unescape
 from pathlib import Path
 from typing import Any
 
@@ -45,3 +46,11 @@ async def test_the_mail_texts_page_names_languages_in_german_and_lists_those_wit
     assert "Englisch" not in without.group(0)
     edit = await (await admin.get("/staff/admin/texts/confirmation/de-x-ls")).text()
     assert "<title>Text bearbeiten: Bestätigung (Leichte Sprache)" in edit
+    # The plain text ends in the foot all mails share; the page says what that line is.
+    include = '{% include "de-x-ls/_footer.txt.j2" %}'
+    text = re.search(
+        r'<textarea id="text"[^>]*aria-describedby="text-hint"[^>]*>(.*?)</textarea>', edit, re.S
+    )
+    assert text and unescape(text.group(1)).rstrip().endswith(include)
+    hint = re.search(r'<span id="text-hint" class="hint">(.*?)</span>', edit, re.S)
+    assert hint and include in unescape(re.sub(r"<[^>]+>", "", hint.group(1)))

@@ -177,11 +177,16 @@ async def start_pages_gateway(
     started = await make_gateway(
         urls={"booking": str(client.make_url("")).rstrip("/")}, clock=clock, **overrides
     )
+    answer_for_the_catalog(started)
+    return started
+
+
+def answer_for_the_catalog(started: Gateway) -> None:
+    """The catalog stand-in's answers for the two locations of these tests."""
     catalog = started.upstreams["catalog"]
     catalog.answers["/api/v1/locations"] = [{"id": i, "name": n} for i, n in NAMES.items()]
     for location in NAMES:
         catalog.answers[f"/api/v1/locations/{location}/concerns"] = public_concerns()
-    return started
 
 
 async def signed_in(

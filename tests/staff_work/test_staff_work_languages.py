@@ -14,8 +14,17 @@ from aiohttp.test_utils import TestClient
 
 from shared.clock import ManualClock
 from tests.booking import factory
-from tests.staff.conftest import Gateway, GatewayFactory
-from tests.staff_work.conftest import HERE, book, events, form, row_of, signed_in, start_pages_gateway
+from tests.staff.conftest import Gateway, GatewayFactory, notifier_behind_gateway
+from tests.staff_work.conftest import (
+    HERE,
+    answer_for_the_catalog,
+    book,
+    events,
+    form,
+    row_of,
+    signed_in,
+    start_pages_gateway,
+)
 from tests.web.test_web_further_language import turkish_catalogue
 
 pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
@@ -80,3 +89,36 @@ async def test_staff_book_in_a_language_the_pages_offer_and_read_it_by_its_germa
     assert "Sprache: Leichte Sprache" in row_of(day, f"a-{easy['id']}")
     assert "Sprache: Portugiesisch (Brasilien)" in row_of(day, f"a-{brazilian['id']}")
     assert ">tr<" not in day and "Sprache: tr" not in day and "pt-BR" not in day
+
+
+@pytest.mark.req("R9")
+@pytest.mark.req("R43")
+async def test_the_cancel_form_names_the_language_the_mail_comes_in_not_a_booking_language_without_texts(
+    make_gateway: GatewayFactory,
+    client: TestClient[Any, Any],
+    clock: ManualClock,
+    tmp_path: Path,
+    amqp: Any,
+) -> None:
+    """A Turkish customer (the pages offer Turkish, the notifier has no Turkish mail texts) gets the
+    jobcenter's reason in a German mail: the hint asks for it in German, as the notifier says it writes."""
+    turkish_catalogue(tmp_path)
+    booking = {"booking": str(client.make_url("")).rstrip("/")}
+    async with notifier_behind_gateway(
+        make_gateway, amqp, clock=clock, urls=booking, translations_dir=str(tmp_path)
+    ) as gateway:
+        answer_for_the_catalog(gateway)
+        browser = await signed_in(gateway, "absage-tr")
+        hints = {}
+        for language, at in (("tr", "08:00"), ("en", "08:15"), ("de-x-ls", "08:30")):
+            booked = await book(client, TUESDAY, at, language=language)
+            html = await (await browser.get(f"/staff/appointments/{booked['id']}")).text()
+            hint = re.search(r'id="cancel-reason-hint">([^<]*)<', html)
+            assert hint, html
+            hints[language] = hint.group(1)
+    assert hints["tr"].endswith(
+        "Schreiben Sie ihn darum in der Sprache der E-Mail: Deutsch."
+        " Für die Sprache der Buchung, Türkisch, gibt es keine E-Mail-Texte."
+    )
+    assert hints["en"].endswith("in der Sprache der Buchung: Englisch.")
+    assert hints["de-x-ls"].endswith("in der Sprache der Buchung: Leichte Sprache.")

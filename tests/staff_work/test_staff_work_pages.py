@@ -398,7 +398,9 @@ async def test_the_call_list_records_call_attempts_and_the_second_unreached_one_
     browser = await signed_in_again(gateway)
     page = await browser.get(f"/staff/locations/{HERE}/calls", params={"date": TUESDAY})
     html = await page.text()
-    assert page.status == 200 and "1 Telefontermin," in html and 'href="tel:' in row_of(html, phone["id"])
+    assert page.status == 200 and "1 Telefontermin," in html
+    # One click dials: a global number (RFC 3966; "tel:0421123456" has no context), the number as typed.
+    assert '<a href="tel:+49421123456">0421 123456</a>' in row_of(html, phone["id"])
     assert "Anrufliste" in html.split("</title>")[0] and "Dienstag, 3. März 2026" in html.split("</title>")[0]
     # The row's form names the row (hidden), as its table cell would only with table navigation.
     who = '<span class="visually-hidden"> (08:15, Mustermann)</span>'

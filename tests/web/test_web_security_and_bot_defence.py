@@ -899,16 +899,17 @@ async def test_the_finder_names_the_responsible_location_and_offers_to_continue_
 async def test_an_address_of_another_jobcenter_gets_the_hotline_notice(client: TestClient[Any, Any]) -> None:
     page = await find(client, street="Grimsbystraße", house_number="1", postcode="27568")
     assert "Für Sie ist ein anderes Jobcenter zuständig" in page
-    assert "0471 1428-450" in page
+    assert '<strong><a href="tel:+494711428450">0471 1428-450</a></strong>' in page
 
 
 @pytest.mark.req("R3")
 async def test_an_unknown_address_says_what_to_do(client: TestClient[Any, Any]) -> None:
     page = await find(client, street="Gibtsnichtweg", house_number="1", postcode="28195")
     assert "Wir haben diese Adresse nicht gefunden." in page
-    assert "Oder rufen Sie uns an, wir helfen Ihnen: 0421 566-0" in page
+    hotline = '<a href="tel:+494215660">0421 566-0</a>'  # a link a phone dials
+    assert f"Oder rufen Sie uns an, wir helfen Ihnen: {hotline}" in page
     # One hotline on the page: the footer names the number the finder gives.
-    assert "Rufen Sie die Hotline des Jobcenters Bremen an: 0421 566-0" in page
+    assert f"Rufen Sie die Hotline des Jobcenters Bremen an: {hotline}" in page
 
 
 @pytest.mark.req("R3")
@@ -1080,3 +1081,33 @@ async def test_a_held_time_can_be_held_again_after_it_ran_out_without_a_script_k
         assert reloaded.status == 303 and reloaded.headers["Location"].startswith("/details?s=")
     finally:
         stack.clock.advance(timedelta(minutes=-30))
+
+
+@pytest.mark.req("R42")
+@pytest.mark.parametrize(
+    ("hotline", "link"),
+    [
+        ("0421 566-0", '<a href="tel:+494215660">0421 566-0</a>'),
+        ("+49 (0)421 361-0", '<a href="tel:+494213610">+49 (0)421 361-0</a>'),
+        ("115", None),
+    ],
+)
+async def test_the_hotline_on_the_pages_dials_as_a_global_number_or_is_plain_text(
+    stack: Stack, hotline: str, link: str | None
+) -> None:
+    """A phone dials `tel:+49421…`; `tel:04215660` is a local number without a context (RFC 3966). A
+    number without a global form is shown, not linked."""
+    client = await gateway_client(stack, hotline=hotline)
+    try:
+        pages = [
+            await (await client.get(path, params={"lang": "de"})).text() for path in ("/", "/accessibility")
+        ]
+    finally:
+        await client.close()
+    for html in pages:
+        footer = html.split('<footer class="site-footer">', 1)[1]
+        if link is None:
+            assert "tel:" not in html and f"Jobcenters Bremen an: {hotline}</p>" in footer
+        else:
+            assert f"Rufen Sie die Hotline des Jobcenters Bremen an: {link}</p>" in footer
+            assert re.findall(r'href="(tel:[^"]*)"', html) == [link.split('"')[1]] * html.count("tel:")

@@ -20,6 +20,7 @@ from services.gateway.staff import api, authz, day_capacity, keys, pages
 from services.gateway.staff.catalog_index import CATALOG_INDEX, CatalogIndex
 from services.gateway.staff.domain import FailureThrottle, LockoutPolicy, SessionPolicy
 from services.gateway.staff.forwarding import make_forwarder
+from services.gateway.staff.mail_languages import MAIL_LANGUAGES, MailLanguages
 from services.gateway.staff.readiness import AuditLogReadiness
 from services.gateway.staff.rules import FORWARDED, is_staff_path, rule_table
 from services.gateway.staff.service import Passwords, Staff, erase_audit_addresses, purge_sessions
@@ -34,6 +35,7 @@ def setup_staff(app: web.Application) -> None:
     table = rule_table()
     app[keys.RULES] = table
     app[CATALOG_INDEX] = CatalogIndex()
+    app[MAIL_LANGUAGES] = MailLanguages()
     app[keys.ALLOWED_ORIGINS] = frozenset({origin_of(settings.public_base_url)})
     app[keys.SESSION_COOKIE] = cookie_name(
         authz.COOKIE, settings.public_base_url, secure=settings.staff_cookie_secure

@@ -44,6 +44,7 @@ from services.gateway.staff.domain import (
     PasswordGuessStopped,
 )
 from services.gateway.staff.keys import ALLOWED_ORIGINS, IDENTITY, PAGE_ERROR, PAGE_SIGN_IN, SESSION, STAFF
+from services.gateway.staff.mail_languages import MAIL_LANGUAGES
 from services.gateway.staff.service import Actor
 from services.gateway.web.i18n import offered_languages
 from shared.clock import BERLIN
@@ -1051,7 +1052,7 @@ async def texts_page(request: web.Request) -> web.Response:
 def _without_mail_texts(request: web.Request, texts: list[Any]) -> list[tuple[str, str]]:
     """The languages customers book in (R43: those the customer pages offer) that have no mail texts of
     their own, each with the language their mails come in instead (along the tag, else German)."""
-    mail_languages = list(dict.fromkeys(str(t.get("language")) for t in texts if isinstance(t, dict)))
+    mail_languages = request.app[MAIL_LANGUAGES].learn(texts)
     return [
         (language_de(tag), language_de(pick(tag, mail_languages)))
         for tag in offered_languages(request.app)

@@ -22,6 +22,7 @@ from shared.clock import BERLIN
 from shared.errors import OTVError
 from shared.identity import Role
 from shared.labels import MODES_DE, language_de
+from shared.phone import phone_link
 from shared.web import CLOCK
 
 WORK_JINJA = web.AppKey("otv_staff_work_jinja2", jinja2.Environment)
@@ -157,6 +158,7 @@ def register_filters(env: jinja2.Environment) -> None:
     env.filters["day_de"] = day_de
     env.filters["slot_de"] = slot_de
     env.filters["language_de"] = language_de  # a customer's language (R43): "Türkisch", not `tr`
+    env.filters["phone_link"] = phone_link  # a link that dials a global number, else the number as text
 
 
 # --- rendering --------------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from aiohttp import web
 
 from services.gateway.staff import upstream
 from services.gateway.staff.keys import IDENTITY
+from services.gateway.staff.mail_languages import MAIL_LANGUAGES
 from services.gateway.staff.pages import ErrorLine, UpstreamError, location_names
 from services.gateway.staff_work.common import (
     HORIZON_DAYS,
@@ -201,6 +202,11 @@ async def file_page(
             "last_day": (today(request) + timedelta(days=HORIZON_DAYS - 1)).isoformat(),
             "transfer": transfer,
             "may_erase": _may_erase(request, a),
+            # A reason the jobcenter gives is mailed as typed: in the language of the customer's mails, which
+            # is not the booking's where the notifier has no mail texts in it (then German, R43).
+            "mail_language": await request.app[MAIL_LANGUAGES].mail_language(
+                request, str(a.get("language") or "de")
+            ),
             "outcomes": OUTCOMES_DE,
             "modes": MODES_DE,
             "statuses": STATUS_DE,

@@ -31,6 +31,7 @@ from shared.clock import BERLIN
 from shared.errors import OTVError
 from shared.events.catalog import BOOKING_CUTOFF
 from shared.languages import babel_locale as locale_for
+from shared.phone import phone_link
 from shared.web import CLOCK, SETTINGS, parse_form
 
 log = structlog.get_logger(__name__)
@@ -158,7 +159,9 @@ def render(
         "fmt_date": fmt_date,
         "fmt_time": fmt_time,
         "german": german,
-        "hotline": settings_of(request).hotline,
+        # A link that dials it (a global tel: URI), or text where the number has no global form.
+        "hotline": phone_link(settings_of(request).hotline),
+        "phone_link": phone_link,
         "imprint_url": settings_of(request).imprint_url,
         "errors": forms.FormErrors(),
         "self_url": str(here),
