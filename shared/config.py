@@ -54,7 +54,8 @@ class CommonSettings(BaseSettings):
     db_sslmode: Literal["disable", "prefer", "require", "verify-ca", "verify-full"] = "prefer"
     # The CA certificate(s) (a PEM file) that the database's certificate must be signed by, or `system` for
     # the operating system's trusted CAs (a provider whose certificate comes from a public CA). Needed by
-    # verify-ca and verify-full; checked when the process starts.
+    # verify-ca and verify-full, refused with disable and prefer (which would check nothing); checked when
+    # the process starts.
     db_sslrootcert: str = ""
 
     broker_url: str = "amqp://guest:guest@127.0.0.1:5672/"  # RabbitMQ, with its user and password
@@ -141,7 +142,13 @@ class CommonSettings(BaseSettings):
                 f"OTV_DB_SSLMODE={self.db_sslmode} checks the database's certificate against a CA: set "
                 "OTV_DB_SSLROOTCERT to the CA certificate file (PEM) or to `system` for the system's CAs"
             )
-        if self.db_sslrootcert and self.db_sslmode in ("require", "verify-ca", "verify-full"):
+        if self.db_sslrootcert and self.db_sslmode in ("disable", "prefer"):
+            # Whoever names a CA expects a check; these modes would make none without a word.
+            raise ValueError(
+                f"OTV_DB_SSLROOTCERT is set, but OTV_DB_SSLMODE={self.db_sslmode} checks no certificate: "
+                "set OTV_DB_SSLMODE=verify-full (or verify-ca), or leave OTV_DB_SSLROOTCERT empty"
+            )
+        if self.db_sslrootcert:
             self.database_ssl()  # an unreadable or broken CA file stops the start, not every connection
         return self
 

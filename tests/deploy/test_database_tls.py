@@ -89,9 +89,13 @@ async def test_verify_full_refuses_a_certificate_for_another_host_but_verify_ca_
 
 
 async def test_require_encrypts_without_a_ca_and_disable_cannot_reach_a_tls_only_server(
-    front: TlsFront,
+    front: TlsFront, stranger: ThrowawayCA
 ) -> None:
     assert await one_query(through(front, db_sslmode="require")) == "otv_booking"
+    assert front.tls_sessions == 1
+    # With a CA, require checks the certificate as libpq does (like verify-ca).
+    with pytest.raises(ssl.SSLCertVerificationError):
+        await one_query(through(front, db_sslmode="require", db_sslrootcert=str(stranger.cert_file)))
     assert front.tls_sessions == 1
     with pytest.raises(asyncpg.ConnectionDoesNotExistError):
         await one_query(through(front, db_sslmode="disable"))
@@ -126,6 +130,15 @@ def test_a_missing_or_broken_ca_file_is_refused_at_the_start(tmp_path: Path) -> 
     broken.write_text("not a certificate\n")
     with pytest.raises(ValueError, match="no readable PEM file"):
         db_settings("booking", db_sslmode="verify-ca", db_sslrootcert=str(broken))
+
+
+@pytest.mark.parametrize("mode", ["disable", "prefer"])
+def test_a_ca_with_a_mode_that_checks_nothing_is_refused_rather_than_ignored(
+    mode: str, ca: ThrowawayCA
+) -> None:
+    with pytest.raises(ValueError, match=f"OTV_DB_SSLROOTCERT is set, but OTV_DB_SSLMODE={mode} checks no"):
+        db_settings("booking", db_sslmode=mode, db_sslrootcert=str(ca.cert_file))
+    assert db_settings("booking", db_sslmode="require", db_sslrootcert=str(ca.cert_file)).database_ssl()
 
 
 def test_an_unknown_mode_is_refused() -> None:
