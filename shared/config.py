@@ -8,7 +8,9 @@ service's `__main__` builds `Settings()`; everything else receives it.
 from __future__ import annotations
 
 import os
-from typing import ClassVar, Self
+import ssl
+from pathlib import Path
+from typing import ClassVar, Literal, Self
 from urllib.parse import quote
 
 from pydantic import Field, model_validator
@@ -43,6 +45,18 @@ class CommonSettings(BaseSettings):
     # the gateway's upstream timeout, so that a black-holed database (a failover in progress, a lost
     # route) gives the client the retry hint, not a 504 and a request that hangs on for a minute.
     db_connect_timeout: float = Field(default=5.0, gt=0)
+    # TLS towards the database (or its pooler), as libpq's sslmode: `disable` (plain), `prefer` (TLS when
+    # the server offers it, falling back to plain; the certificate unchecked: no protection against a man
+    # in the middle), `require` (TLS or no connection; the certificate checked only when
+    # OTV_DB_SSLROOTCERT is set, as with libpq), `verify-ca` (TLS, the certificate signed by that CA),
+    # `verify-full` (also issued for OTV_DB_HOST: what a managed PostgreSQL over a network needs).
+    # libpq's PGSSLMODE and PGSSLROOTCERT are not read: a process refuses to start while they are set.
+    db_sslmode: Literal["disable", "prefer", "require", "verify-ca", "verify-full"] = "prefer"
+    # The CA certificate(s) (a PEM file) that the database's certificate must be signed by, or `system` for
+    # the operating system's trusted CAs (a provider whose certificate comes from a public CA). Needed by
+    # verify-ca and verify-full, refused with disable and prefer (which would check nothing); checked when
+    # the process starts.
+    db_sslrootcert: str = ""
 
     broker_url: str = "amqp://guest:guest@127.0.0.1:5672/"  # RabbitMQ, with its user and password
     # How long a service waits at start for the broker before it starts without (and connects later).
@@ -114,6 +128,57 @@ class CommonSettings(BaseSettings):
     # Production (the k8s ConfigMap sets it): refuse to start while a secret is still its development
     # default or a placeholder of deploy/k8s/secrets.example.yaml ("REPLACE-..."); the defaults are public.
     refuse_dev_defaults: bool = False
+
+    @model_validator(mode="after")
+    def _database_tls(self) -> Self:
+        stale = [name for name in ("PGSSLMODE", "PGSSLROOTCERT") if os.environ.get(name)]
+        if stale:
+            # Read by asyncpg once (deploy/README.md said so); now OTV passes the TLS settings itself, so
+            # they would be ignored silently: a check of the certificate would end without a word.
+            raise ValueError(
+                f"{' and '.join(stale)} are not read by OTV: set OTV_DB_SSLMODE and OTV_DB_SSLROOTCERT "
+                "instead (docs/configuration.md)"
+            )
+        if self.db_sslmode in ("verify-ca", "verify-full") and not self.db_sslrootcert:
+            raise ValueError(
+                f"OTV_DB_SSLMODE={self.db_sslmode} checks the database's certificate against a CA: set "
+                "OTV_DB_SSLROOTCERT to the CA certificate file (PEM) or to `system` for the system's CAs"
+            )
+        if self.db_sslrootcert and self.db_sslmode in ("disable", "prefer"):
+            # Whoever names a CA expects a check; these modes would make none without a word.
+            raise ValueError(
+                f"OTV_DB_SSLROOTCERT is set, but OTV_DB_SSLMODE={self.db_sslmode} checks no certificate: "
+                "set OTV_DB_SSLMODE=verify-full (or verify-ca), or leave OTV_DB_SSLROOTCERT empty"
+            )
+        if self.db_sslrootcert:
+            self.database_ssl()  # an unreadable or broken CA file stops the start, not every connection
+        return self
+
+    def database_ssl(self) -> ssl.SSLContext | Literal["prefer", False]:
+        """The `ssl` argument of asyncpg's connect and create_pool for OTV_DB_SSLMODE. An SSLContext makes
+        asyncpg insist on TLS (no fall-back to plain)."""
+        if self.db_sslmode == "disable":
+            return False
+        if self.db_sslmode == "prefer":
+            return "prefer"  # asyncpg's own: TLS if offered, unchecked, else plain
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.check_hostname = self.db_sslmode == "verify-full"
+        if not self.db_sslrootcert:  # require without a CA: encrypted, the certificate unchecked (as libpq)
+            context.verify_mode = ssl.CERT_NONE
+            return context
+        if self.db_sslrootcert == "system":
+            context.load_default_certs()
+        else:
+            path = Path(self.db_sslrootcert)
+            try:
+                context.load_verify_locations(cafile=path)
+            except (OSError, ssl.SSLError) as exc:
+                raise ValueError(
+                    f"OTV_DB_SSLROOTCERT {path} is no readable PEM file of CA certificates: {exc}"
+                ) from None
+        context.verify_mode = ssl.CERT_REQUIRED
+        return context
 
     @model_validator(mode="after")
     def _no_development_secrets(self) -> Self:

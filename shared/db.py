@@ -60,6 +60,7 @@ async def create_pool(settings: CommonSettings, **overrides: Any) -> asyncpg.Poo
     """A pool whose connections see only the service's schema (and `public` for extensions)."""
     options: dict[str, Any] = {
         "dsn": settings.database_url,
+        "ssl": settings.database_ssl(),
         "min_size": settings.db_pool_min,
         "max_size": settings.db_pool_max,
         "init": _init_connection,

@@ -76,7 +76,7 @@ async def migrate_connection(conn: asyncpg.Connection, service: str) -> list[str
 
 
 async def migrate(settings: CommonSettings) -> list[str]:
-    conn = await asyncpg.connect(settings.database_url)
+    conn = await asyncpg.connect(settings.database_url, ssl=settings.database_ssl())
     try:
         return await migrate_connection(conn, settings.service_name)
     finally:

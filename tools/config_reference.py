@@ -71,6 +71,11 @@ PRODUCTION: tuple[tuple[tuple[str, ...], str], ...] = (
     (tuple(f"OTV_{s.upper()}_DB_PASSWORD" for s in SERVICES), "the password of each service's database role"),
     (("OTV_DB_HOST", "OTV_DB_PORT"), "the database (in a cluster its connection pooler)"),
     (
+        ("OTV_DB_SSLMODE", "OTV_DB_SSLROOTCERT"),
+        "`verify-full` and the CA file of a database (or pooler) reached over a network: without them the "
+        "database's certificate is not checked (deploy/README.md)",
+    ),
+    (
         ("OTV_PUBLIC_BASE_URL",),
         "the https address customers reach the pages at: the links in mails and calendar files",
     ),
@@ -264,7 +269,10 @@ def render_kind(field: FieldInfo) -> str:
         members = [a for a in typing.get_args(annotation) if a is not type(None)]
         optional = len(members) < len(typing.get_args(annotation))
         annotation = members[0] if len(members) == 1 else annotation
-    kind = _TYPE_NAMES.get(annotation, getattr(annotation, "__name__", str(annotation)))
+    if typing.get_origin(annotation) is typing.Literal:
+        kind = "one of " + ", ".join(f"`{choice}`" for choice in typing.get_args(annotation))
+    else:
+        kind = _TYPE_NAMES.get(annotation, getattr(annotation, "__name__", str(annotation)))
     limits = []
     for meta in field.metadata:
         if isinstance(meta, annotated_types.Ge):
@@ -376,7 +384,8 @@ def render() -> str:
         "",
         "Every OTV process reads environment variables with the prefix `OTV_`; the defaults work on a",
         "developer's machine. Booleans accept `true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off`. In Kubernetes",
-        "the settings are in `deploy/k8s/configmap.yaml` and the secrets in Secrets (`deploy/README.md`).",
+        "the settings are in `deploy/k8s/settings/otv.env` (the ConfigMap) and the secrets in Secrets",
+        "(`deploy/README.md`).",
         "",
         "## Must set in production",
         "",

@@ -2,7 +2,8 @@
 
 Each client (its IP address as the gateway sees it; of an IPv6 address its /64, `proxy.client_network`)
 has one token bucket per kind of traffic (`availability`, `booking`). A request takes a token; the bucket
-refills at a steady rate. Two thresholds:
+refills at a steady rate. A client in a known network (OTV_BOT_TRUSTED_NETWORKS: a jobcenter office whose
+customers share one NAT address) has buckets `trusted_factor` times as large and fast. Two thresholds:
 
 - beyond the *soft* threshold (the client used more than `soft` tokens recently) its traffic looks
   abnormal: it must solve a proof-of-work challenge (ALTCHA, no third party, no tracking). A solved
@@ -38,7 +39,7 @@ import structlog
 from aiohttp import web
 
 from services.gateway.config import Settings
-from services.gateway.proxy import client_ip, client_network
+from services.gateway.proxy import client_ip, client_network, parse_networks, within
 from shared.web import SETTINGS, error_response
 
 log = structlog.get_logger(__name__)
@@ -90,6 +91,10 @@ class Limits:
     burst: int  # bucket size: the hard limit
     soft: int  # tokens used recently beyond which a challenge is needed
 
+    def times(self, factor: float) -> Limits:
+        """The limits of a known network (`trusted_factor`)."""
+        return Limits(self.rate * factor, math.ceil(self.burst * factor), math.ceil(self.soft * factor))
+
 
 @dataclass
 class _State:
@@ -99,6 +104,7 @@ class _State:
 
 @dataclass
 class _Client:
+    limits: dict[Bucket, Limits]
     buckets: dict[Bucket, _State] = field(default_factory=dict)
     pass_until: float = 0.0
 
@@ -115,10 +121,14 @@ class BotDefence:
         challenge_cost: int = 5000,
         challenge_ttl: int = 600,
         pass_seconds: int = 900,
+        trusted_networks: str = "",
+        trusted_factor: float = 1.0,
         now: Callable[[], float] = time.monotonic,
     ) -> None:
         self.enabled = enabled
         self.limits = limits
+        self._trusted_networks = parse_networks(trusted_networks)
+        self._trusted_limits = {bucket: each.times(trusted_factor) for bucket, each in limits.items()}
         self._secret = hmac.new(secret.encode(), b"otv-altcha", hashlib.sha256).hexdigest()
         self._cost = challenge_cost
         self._ttl = challenge_ttl
@@ -145,13 +155,15 @@ class BotDefence:
             challenge_cost=settings.bot_challenge_cost,
             challenge_ttl=settings.bot_challenge_ttl_seconds,
             pass_seconds=settings.bot_pass_seconds,
+            trusted_networks=settings.bot_trusted_networks,
+            trusted_factor=settings.bot_trusted_factor,
             now=now,
         )
 
     # -- rate limits -------------------------------------------------------------------------------
 
     def _state(self, client: _Client, bucket: Bucket, now: float) -> _State:
-        limits = self.limits[bucket]
+        limits = client.limits[bucket]
         state = client.buckets.get(bucket)
         if state is None:
             state = client.buckets[bucket] = _State(float(limits.burst), now)
@@ -166,7 +178,8 @@ class BotDefence:
         if client is None:
             if len(self._clients) >= _MAX_CLIENTS:
                 self._sweep()
-            client = self._clients[key] = _Client()
+            trusted = within(address, self._trusted_networks)
+            client = self._clients[key] = _Client(self._trusted_limits if trusted else self.limits)
         return client
 
     def needs_challenge(self, key: str, bucket: Bucket) -> bool:
@@ -177,7 +190,7 @@ class BotDefence:
         client = self._client(key)
         if client.pass_until > now:
             return False
-        limits = self.limits[bucket]
+        limits = client.limits[bucket]
         return self._state(client, bucket, now).level - 1 < limits.burst - limits.soft
 
     def check(self, key: str, bucket: Bucket, solution: str | None = None) -> Decision:
@@ -186,7 +199,7 @@ class BotDefence:
             return Decision(Verdict.ALLOW)
         now = self._now()
         client = self._client(key)
-        limits = self.limits[bucket]
+        limits = client.limits[bucket]
         state = self._state(client, bucket, now)
         if state.level < 1:
             wait = (1 - state.level) / limits.rate if limits.rate > 0 else 3600
@@ -216,7 +229,7 @@ class BotDefence:
             for key, client in self._clients.items()
             if client.pass_until <= now
             and all(
-                s.level + (now - s.updated) * self.limits[b].rate >= self.limits[b].burst
+                s.level + (now - s.updated) * client.limits[b].rate >= client.limits[b].burst
                 for b, s in client.buckets.items()
             )
         ]

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import ClassVar
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from shared.config import CommonSettings
 
@@ -69,6 +70,14 @@ class Settings(CommonSettings):
     bot_challenge_cost: int = 5000  # ... the challenge's difficulty (ALTCHA's maximum number)
     bot_challenge_ttl_seconds: int = 600  # ... how long a challenge may be solved
     bot_pass_seconds: int = 900  # ... how long a solved challenge lifts `soft`
+    # Known networks with many customers behind one address (the public NAT address of a jobcenter office
+    # with its self-service PCs, the service centre), as comma-separated networks of the address the
+    # gateway sees (behind the ingress: from X-Forwarded-For, so OTV_TRUSTED_PROXIES must be right): their
+    # clients get `trusted_factor` times every `rate`, `burst` and `soft` above, still a limit. At most an
+    # IPv4 /16 or an IPv6 /48 each (an IPv6 network at least a /64): never a provider's network or the whole
+    # internet.
+    bot_trusted_networks: str = ""
+    bot_trusted_factor: float = Field(default=20.0, ge=1, le=1000)  # ... `trusted_factor`
 
     # Staff access (issue 7): sessions end after `idle` minutes without a request and at the latest after
     # `absolute` hours. `max_failures` wrong passwords within `lockout` minutes lock an account for the
@@ -134,6 +143,27 @@ class Settings(CommonSettings):
     webhook_pause_after_failures: int | None = Field(default=None, ge=1)  # ... or after this many; unset: off
     # The event feed keeps events (and their deliveries) this long (R34: not longer than needed).
     event_feed_retention_days: int = Field(default=7, ge=1)
+
+    @field_validator("bot_trusted_networks")
+    @classmethod
+    def _known_networks(cls, spec: str) -> str:
+        for part in (p.strip() for p in spec.split(",")):
+            if not part:
+                continue
+            try:
+                network = ipaddress.ip_network(part, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"OTV_BOT_TRUSTED_NETWORKS: {part!r} is no network (e.g. 192.0.2.0/28)"
+                ) from None
+            if network.prefixlen < (16 if network.version == 4 else 48):
+                raise ValueError(
+                    f"OTV_BOT_TRUSTED_NETWORKS: {part} is wider than an IPv4 /16 or an IPv6 /48: name the "
+                    "offices' own addresses"
+                )
+            if network.version == 6 and network.prefixlen > 64:  # the limits count an IPv6 /64 as one client
+                raise ValueError(f"OTV_BOT_TRUSTED_NETWORKS: {part} is narrower than an IPv6 /64")
+        return spec
 
     def extra_translations(self) -> Path | None:
         return Path(self.translations_dir) if self.translations_dir.strip() else None

@@ -77,11 +77,11 @@ def client_ip(request: web.Request) -> str:
     X-Forwarded-For that is not itself a trusted proxy (a client can prepend anything to that header)."""
     peer = request.remote or "unknown"
     trusted = request.app.get(TRUSTED_PROXIES, ())
-    if not trusted or not _within(peer, trusted):
+    if not trusted or not within(peer, trusted):
         return peer
     hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",") if h.strip()]
     for hop in reversed(hops):
-        if not _within(hop, trusted):
+        if not within(hop, trusted):
             return hop
     return peer
 
@@ -121,11 +121,15 @@ def _network_of(address: str, ipv6_prefix: int) -> str:
     return str(ip)
 
 
-def _within(address: str, networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]) -> bool:
+def within(address: str, networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]) -> bool:
+    """Whether an address (IPv4 also in its IPv6-mapped form, as a dual-stack socket gives it) lies in one
+    of the networks; anything that is no address lies in none."""
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
         return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
     return any(ip in net for net in networks)
 
 

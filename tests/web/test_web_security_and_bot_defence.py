@@ -317,6 +317,91 @@ async def test_holds_from_many_addresses_of_one_ipv6_network_are_limited_as_one_
         await client.close()
 
 
+OFFICE = "198.51.100.0/28"  # a jobcenter office's public NAT addresses (OTV_BOT_TRUSTED_NETWORKS)
+
+
+async def hold_statuses(client: TestClient[Any, Any], forwarded: str, count: int) -> list[int]:
+    statuses = []
+    for _ in range(count):
+        response = await client.post(
+            "/api/v1/locations/mitte/holds", json={}, headers={"X-Forwarded-For": forwarded}
+        )
+        statuses.append(response.status)
+    return statuses
+
+
+def throttled(statuses: list[int]) -> int:
+    return sum(status in (428, 429) for status in statuses)
+
+
+@pytest.mark.req("R39")
+async def test_customers_of_a_known_office_behind_one_nat_address_are_not_throttled_as_one_client(
+    stack: Stack,
+) -> None:
+    """The self-service PCs of a jobcenter office reach the gateway from one address: with the defaults
+    the ninth hold or booking within minutes met a challenge and the twenty-first a 429, for everyone in
+    the office. Known networks get OTV_BOT_TRUSTED_FACTOR times the allowance; anyone else still counts."""
+    client = await gateway_client(
+        stack, bot_defence=True, trusted_proxies="127.0.0.1/32", bot_trusted_networks=OFFICE
+    )
+    try:
+        assert throttled(await hold_statuses(client, "198.51.100.7", 40)) == 0
+        outside = await hold_statuses(client, "203.0.113.5", 40)
+        assert outside[:8] == [s for s in outside[:8] if s not in (428, 429)] and throttled(outside) == 32
+    finally:
+        await client.close()
+
+
+@pytest.mark.req("R39")
+async def test_naming_the_office_address_in_x_forwarded_for_gives_no_larger_allowance(stack: Stack) -> None:
+    """Only a trusted proxy's X-Forwarded-For counts, and of it only the address the proxy saw: a client
+    that writes the office's address into the header is still counted as itself."""
+    direct = await gateway_client(stack, bot_defence=True, bot_trusted_networks=OFFICE)
+    try:  # no trusted proxy: the header is ignored, the peer (127.0.0.1) is the client
+        assert throttled(await hold_statuses(direct, "198.51.100.7", 20)) == 12
+    finally:
+        await direct.close()
+    behind = await gateway_client(
+        stack, bot_defence=True, trusted_proxies="127.0.0.1/32", bot_trusted_networks=OFFICE
+    )
+    try:  # the ingress appends the address it saw (203.0.113.5) behind the client's forged entry
+        assert throttled(await hold_statuses(behind, "198.51.100.7, 203.0.113.5", 20)) == 12
+    finally:
+        await behind.close()
+
+
+def test_a_known_network_has_a_larger_allowance_but_still_a_limit() -> None:
+    defence = BotDefence(
+        enabled=True,
+        limits={Bucket.BOOKING: Limits(rate=0.0, burst=2, soft=2)},
+        secret="a-test-secret-of-enough-length",
+        trusted_networks="192.0.2.0/24, 2001:db8:5::/48",
+        trusted_factor=3,
+        now=lambda: 0.0,
+    )
+    for address in ("192.0.2.9", "::ffff:192.0.2.10", "2001:db8:5:1::9"):
+        verdicts = [defence.check(address, Bucket.BOOKING).verdict for _ in range(7)]
+        assert verdicts == [Verdict.ALLOW] * 6 + [Verdict.RATE_LIMITED], address
+    assert [defence.check("192.0.3.1", Bucket.BOOKING).verdict for _ in range(3)][-1] is Verdict.RATE_LIMITED
+
+
+@pytest.mark.parametrize(
+    ("networks", "message"),
+    [
+        ("198.51.100.0/28, office", "'office' is no network"),
+        ("10.0.0.0/8", "wider than an IPv4 /16"),
+        ("0.0.0.0/0", "wider than an IPv4 /16"),
+        ("2001:db8::/32", "wider than an IPv4 /16 or an IPv6 /48"),
+        ("2001:db8::1/128", "narrower than an IPv6 /64"),
+    ],
+)
+def test_the_gateway_refuses_known_networks_that_are_no_network_or_too_wide(
+    networks: str, message: str
+) -> None:
+    with pytest.raises(pydantic.ValidationError, match=re.escape(message)):
+        GatewaySettings(bot_trusted_networks=networks)
+
+
 def test_an_ipv6_client_counts_by_its_64_and_an_ipv4_client_by_its_address() -> None:
     assert client_network("2001:db8:1:2:aaaa:bbbb:cccc:dddd") == "2001:db8:1:2::/64"
     assert client_network("2001:db8:1:2::1") == client_network("2001:db8:1:2:ffff::2")
