@@ -4,7 +4,6 @@ administrator's text kept from an earlier release; the hotline as a link a phone
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,12 +13,12 @@ import pytest
 
 from services.notifier import texts, waiting_mail
 from services.notifier.sender import MailSender
-from services.notifier.service import ClaimedMail, current_templates
+from services.notifier.service import current_templates
 from shared.clock import SystemClock
 from shared.events.mail import MailKind
 from shared.phone import tel_uri
 from tests.notifier.conftest import an_appointment, notifier_settings
-from tests.notifier.test_notifier_mail_format import _Html, check_mail, part, personal_data
+from tests.notifier.test_notifier_mail_format import _Html, check_mail, claimed_mail, part, personal_data
 from tools.mailsink import StoredMessage
 
 LANGUAGES = ("de", "de-x-ls", "en")
@@ -50,23 +49,6 @@ def _payload(kind: str, language: str) -> tuple[dict[str, Any], list[str]]:
     return payload, personal_data(snap)
 
 
-def _claimed(kind: str, language: str, payload: dict[str, Any], templates: texts.TemplateSet) -> ClaimedMail:
-    return ClaimedMail(
-        id=uuid.uuid4(),
-        appointment_id=uuid.uuid4(),
-        kind=MailKind(kind),
-        revision=1,
-        language=language,
-        attempts=0,
-        deadline=datetime(2099, 1, 1, tzinfo=UTC),
-        recipient="erika@example.org",
-        recipient_hash="",
-        payload=payload,
-        correlation_id="cid-footer",
-        templates=templates,
-    )
-
-
 async def _mail(
     pool: asyncpg.Pool,
     kind: str,
@@ -79,7 +61,7 @@ async def _mail(
     payload, personal = _payload(kind, language)
     chosen = templates or texts.default_templates(kind, language)
     wire = await MailSender(pool, settings, SystemClock()).build_message(
-        _claimed(kind, language, payload, chosen)
+        claimed_mail(kind, language, payload, chosen, correlation_id="cid-footer")
     )
     return StoredMessage(1, datetime.now(UTC), "", ("erika@example.org",), wire), personal
 

@@ -226,7 +226,14 @@ async def test_one_appointment_s_mails_from_booking_to_cancellation_read_right_i
         assert "09:00" in text and "10:00" not in text and "08:00" not in text
 
 
-def _claimed(kind: str, language: str, payload: dict[str, Any]) -> ClaimedMail:
+def claimed_mail(
+    kind: str,
+    language: str,
+    payload: dict[str, Any],
+    templates: texts.TemplateSet | None = None,
+    correlation_id: str = "cid-format",
+) -> ClaimedMail:
+    """A mail as the sender claims it, to be built without a queue: the default texts unless given."""
     return ClaimedMail(
         id=uuid.uuid4(),
         appointment_id=uuid.uuid4(),
@@ -238,8 +245,8 @@ def _claimed(kind: str, language: str, payload: dict[str, Any]) -> ClaimedMail:
         recipient="erika@example.org",
         recipient_hash="",
         payload=payload,
-        correlation_id="cid-format",
-        templates=texts.default_templates(kind, language),
+        correlation_id=correlation_id,
+        templates=templates or texts.default_templates(kind, language),
     )
 
 
@@ -262,7 +269,7 @@ async def test_every_kind_of_mail_reads_right_in_every_language(
         payload = {"appointment": snap.model_dump(mode="json"), "cancelled_by": "staff", "reason": "Krank"}
         payload["previous_start"] = (snap.start - timedelta(days=1)).isoformat()
         personal = personal_data(snap)
-    wire = await sender.build_message(_claimed(kind, language, payload))
+    wire = await sender.build_message(claimed_mail(kind, language, payload))
     message = StoredMessage(1, datetime.now(UTC), "", ("erika@example.org",), wire)
     check_mail(message, language=language, personal=personal, correlation_id="cid-format")
     # The HTML document's title (WCAG 2.4.2) says what the mail is about: a wish is no appointment yet.
