@@ -788,6 +788,10 @@ async def reschedule_appointment(
     url = manage_url(deps.settings, current.id, token)
     if not can_change(current, now):
         raise TooLateError("The appointment has started, passed or was cancelled; it cannot be moved.")
+    if current.start == request.start:
+        # Already there: a repeat whose first answer was lost. Answered before the slot is judged anew,
+        # since booking for that day may have closed meanwhile (it is no new booking of the slot).
+        return appointment_out(current, url)
     config = await deps.catalog.get(deps.pool, current.location_id)
     concern = config.concern(current.concern_id)
     if concern is None or Mode(current.mode) not in concern.modes:

@@ -193,6 +193,26 @@ async def test_on_the_appointments_day_after_six_the_customer_still_cancels_and_
 
 
 @pytest.mark.req("R41")
+async def test_a_repeated_move_answers_as_the_first_even_once_that_days_booking_has_closed(
+    client: Client, clock: ManualClock, pool: asyncpg.Pool
+) -> None:
+    """The service centre repeats a move whose answer was lost. The appointment is already where it was
+    asked to go, so the repeat answers 200 with it, also when booking for that day has closed meanwhile
+    (06:00 of the day): it is no new booking of the slot."""
+    appointment_id, token = await booked(client)
+    wednesday_9 = iso("2026-03-04", "09:00")
+    path = f"/api/v1/appointments/{appointment_id}/reschedule"
+    first = await client.post(path, params={"token": token}, json={"start": wednesday_9})
+    assert first.status == 200, await first.text()
+    clock.set(at("2026-03-04", "07:00"))
+    again = await client.post(path, params={"token": token}, json={"start": wednesday_9})
+    assert again.status == 200, await again.text()
+    assert (await again.json())["start"] == (await first.json())["start"]
+    events = [r["type"] for r in await pool.fetch("SELECT type FROM outbox ORDER BY seq")]
+    assert events.count("appointment.rescheduled") == 1
+
+
+@pytest.mark.req("R41")
 async def test_moving_to_a_start_that_has_passed_is_too_late_naming_the_start(
     client: Client, clock: ManualClock, pool: asyncpg.Pool
 ) -> None:
