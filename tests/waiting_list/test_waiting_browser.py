@@ -335,15 +335,10 @@ async def test_opt_in_withdraw_and_an_expired_link_work_in_the_browser(
     await context.close()
 
 
-@pytest.mark.req("R45")
-@pytest.mark.req("R42")
-async def test_leaving_asks_first_and_names_the_appointment_held_without_javascript(
-    web_stack: Stack, chromium: Browser
-) -> None:
-    """The withdraw link of an offer mail opens a question, not the action: it names the appointment held
-    for the customer, which leaving gives up (WCAG 3.3.4); a browser without scripts can answer it."""
-    texts = TEXTS["de"]
-    email = unique_email("leave-offer")
+async def an_offer_mail(web_stack: Stack, email: str, language: str = "de") -> tuple[StoredMessage, str, str]:
+    """A confirmed wish for Thursday afternoon, one of whose booked appointments is cancelled: after the
+    cool-down (R39) the freed time is offered to the wish. The offer mail, the wish's id and the start
+    offered."""
     await fill_thursday_afternoon(web_stack)
     wish = {
         "location_id": "mitte",
@@ -352,6 +347,7 @@ async def test_leaving_asks_first_and_names_the_appointment_held_without_javascr
         "weekdays": [3],
         "earliest": "12:00",
         "latest_date": THURSDAY,
+        "language": language,
         "customer": {
             "first_name": "Erika",
             "last_name": "Mustermann",
@@ -369,7 +365,6 @@ async def test_leaving_asks_first_and_names_the_appointment_held_without_javascr
             f"/api/v1/waiting-list/{found.group(1)}/confirm", params={"token": found.group(3)}
         ) as response:
             assert response.status == 200, await response.text()
-        # One of Thursday's appointments is cancelled; after the cool-down (R39) it is offered to the wish.
         freed = THURSDAY_BOOKED.pop(0)
         manage_token = freed["manage_url"].rsplit("token=", 1)[1]
         async with http.post(
@@ -377,7 +372,20 @@ async def test_leaving_asks_first_and_names_the_appointment_held_without_javascr
         ) as response:
             assert response.status == 200, await response.text()
     web_stack.clock.advance(timedelta(minutes=11))
-    offer_mail = (await web_stack.mail_to(email, 3))[-1]
+    mail: StoredMessage = (await web_stack.mail_to(email, 3))[-1]
+    return mail, found.group(1), freed["start"]
+
+
+@pytest.mark.req("R45")
+@pytest.mark.req("R42")
+async def test_leaving_asks_first_and_names_the_appointment_held_without_javascript(
+    web_stack: Stack, chromium: Browser
+) -> None:
+    """The withdraw link of an offer mail opens a question, not the action: it names the appointment held
+    for the customer, which leaving gives up (WCAG 3.3.4); a browser without scripts can answer it."""
+    texts = TEXTS["de"]
+    email = unique_email("leave-offer")
+    offer_mail, _, offered = await an_offer_mail(web_stack, email)
     assert offer_mail.subject.startswith("Ein Termin ist frei")
 
     context = await new_context(chromium, DESKTOP, java_script_enabled=False)
@@ -385,7 +393,7 @@ async def test_leaving_asks_first_and_names_the_appointment_held_without_javascr
     await page.goto(links(offer_mail)["withdraw"])
     await page.get_by_role("heading", name=texts["leave_question"], level=1).wait_for()
     held = page.locator("section", has=page.get_by_role("heading", name=texts["held"]))
-    start = datetime.fromisoformat(freed["start"]).astimezone(BERLIN)
+    start = datetime.fromisoformat(offered).astimezone(BERLIN)
     named = f"{format_date(start.date(), format='full', locale='de_DE')}, {start:%H:%M} bis "
     assert named in await held.inner_text()
     await page.get_by_role("button", name=texts["yes_leave"]).click()
@@ -471,46 +479,13 @@ async def test_the_link_of_an_offer_that_ran_out_says_so_and_that_the_customer_i
     customer keeps their place (the wish waits again), not that their place has ended and they should
     join again (which the list would refuse: already on it)."""
     email = unique_email(f"late-offer-{language}")
-    await fill_thursday_afternoon(web_stack)
-    wish = {
-        "location_id": "mitte",
-        "concern_id": "neuantrag",
-        "mode": "in_person",
-        "weekdays": [3],
-        "earliest": "12:00",
-        "latest_date": THURSDAY,
-        "language": language,
-        "customer": {
-            "first_name": "Erika",
-            "last_name": "Mustermann",
-            "email": email,
-            "customer_number": unique_customer_number(),
-        },
-    }
-    async with aiohttp.ClientSession(base_url=web_stack.gateway_url) as http:
-        async with http.post("/api/v1/waiting-list", json=wish) as response:
-            assert response.status == 201, await response.text()
-        (opt_in,) = await web_stack.mail_to(email)
-        found = LINK.search(text_of(opt_in))
-        assert found
-        async with http.post(
-            f"/api/v1/waiting-list/{found.group(1)}/confirm", params={"token": found.group(3)}
-        ) as response:
-            assert response.status == 200, await response.text()
-        freed = THURSDAY_BOOKED.pop(0)
-        manage_token = freed["manage_url"].rsplit("token=", 1)[1]
-        async with http.post(
-            f"/api/v1/appointments/{freed['id']}/cancel", params={"token": manage_token}
-        ) as response:
-            assert response.status == 200, await response.text()
-        web_stack.clock.advance(timedelta(minutes=11))
-        offer_mail = (await web_stack.mail_to(email, 3))[-1]
-        offer_link = links(offer_mail)["offer"]
-        if language != "de":  # the mail's link carries the language; LINK stops before it
-            assert f"{offer_link}&lang={language}" in text_of(offer_mail)
-            offer_link += f"&lang={language}"
-        # Two hours later the offer has run out (the matcher may not have noticed yet).
-        web_stack.clock.advance(timedelta(hours=2, minutes=1))
+    offer_mail, wish_id, _ = await an_offer_mail(web_stack, email, language)
+    offer_link = links(offer_mail)["offer"]
+    if language != "de":  # the mail's link carries the language; LINK stops before it
+        assert f"{offer_link}&lang={language}" in text_of(offer_mail)
+        offer_link += f"&lang={language}"
+    # Two hours later the offer has run out (the matcher may not have noticed yet).
+    web_stack.clock.advance(timedelta(hours=2, minutes=1))
     # Browsers accept Secure cookies on http://127.0.0.1; aiohttp's client must be told so.
     jar = aiohttp.CookieJar(unsafe=True, treat_as_secure_origin=[web_stack.gateway_url])
     async with aiohttp.ClientSession(cookie_jar=jar) as browser:
@@ -527,4 +502,4 @@ async def test_the_link_of_an_offer_that_ran_out_says_so_and_that_the_customer_i
             main = html[html.index("<main") :]
             assert expired in main and still_waiting in main, (method, main)
             assert join_again not in main
-            assert f"/waiting-list/{found.group(1)}?token=" in main  # the way to the wish's page
+            assert f"/waiting-list/{wish_id}?token=" in main  # the way to the wish's page
