@@ -12,7 +12,7 @@ import os
 import socket
 import subprocess
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
 import aio_pika
@@ -25,7 +25,7 @@ from shared.events import Envelope
 from shared.events.appointment import AppointmentSnapshot
 from shared.events.staff_work import AppointmentTransferredV1
 from shared.migrate import migrate
-from shared.topology import CONSUMERS
+from shared.topology import CONSUMERS, queues_of
 
 RUN_ID = uuid.uuid4().hex[:8]
 TEST_DB = os.environ.get("OTV_TEST_DB_NAME", "otv_test")
@@ -180,6 +180,39 @@ async def amqp() -> AsyncIterator[aio_pika.abc.AbstractRobustConnection]:
     yield connection
     await _delete_test_broker_objects(connection)
     await connection.close()
+
+
+def own_broker_names() -> dict[str, str]:
+    """Exchange and queue names of one stack alone, below this session's (deleted with it at the latest)."""
+    own = uuid.uuid4().hex[:6]
+    return {
+        "exchange": f"{TEST_OVERRIDES['exchange']}.{own}",
+        "queue_prefix": f"{TEST_OVERRIDES['queue_prefix']}.{own}",
+    }
+
+
+async def delete_broker_objects(
+    amqp: aio_pika.abc.AbstractRobustConnection,
+    *,
+    queue_prefix: str,
+    exchange: str | None = None,
+    consumers: Iterable[str] = CONSUMERS,
+) -> None:
+    """Delete the work, retry and dead-letter queues of `consumers` under `queue_prefix` (what they hold
+    included) and `exchange` with its dead-letter exchange, when the stack that used them stops. Quorum
+    queues are not free: each is a Raft log the broker keeps and recovers at every restart, and a run
+    that kept every stack's queues to its end held some 300 of them when its broker restarts came."""
+    settings = svc_settings(CommonSettings, queue_prefix=queue_prefix)
+    channel = await amqp.channel()
+    try:
+        for consumer in consumers:
+            for queue in queues_of(consumer, settings):
+                await channel.queue_delete(queue)
+        if exchange is not None:
+            for name in (exchange, exchange + ".dlx"):
+                await channel.exchange_delete(name)
+    finally:
+        await channel.close()
 
 
 async def _delete_test_broker_objects(connection: aio_pika.abc.AbstractRobustConnection) -> None:

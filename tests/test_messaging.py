@@ -19,7 +19,7 @@ from shared.consumer import Consumer, list_dead_letters, replay_dead_letter
 from shared.db import create_pool
 from shared.events import Envelope, EventData, event, make_envelope
 from shared.outbox import OutboxRelay, add_event, add_event_where
-from tests.conftest import db_settings, wait_for
+from tests.conftest import db_settings, delete_broker_objects, wait_for
 
 SERVICE = "catalog"  # any service's schema has the messaging tables; the probe table lives beside them
 
@@ -113,6 +113,9 @@ class Harness:
             await relay.stop()
         for consumer in self.consumers:
             await consumer.stop()
+        prefixes = {consumer.queue_name.removesuffix(f".{self.name}") for consumer in self.consumers}
+        for prefix in prefixes:
+            await delete_broker_objects(self.amqp, queue_prefix=prefix, consumers=[self.name])
 
     async def effects(self) -> list[int]:
         return [r["probe"] for r in await self.pool.fetch("SELECT probe FROM messaging_probe ORDER BY probe")]

@@ -38,7 +38,7 @@ from shared.events.appointment import (
     CustomerData,
 )
 from shared.identity import Role
-from tests.conftest import TEST_OVERRIDES, free_port, svc_settings
+from tests.conftest import delete_broker_objects, free_port, own_broker_names, svc_settings
 from tests.staff.conftest import CHEAP_HASHER, StaffClient
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -177,14 +177,10 @@ async def integration_db(pools: dict[str, asyncpg.Pool]) -> asyncpg.Pool:
 async def make_env(
     integration_db: asyncpg.Pool, amqp: aio_pika.abc.AbstractRobustConnection
 ) -> AsyncIterator[EnvFactory]:
-    started: list[tuple[TestClient[web.Request, web.Application], str]] = []
+    started: list[tuple[TestClient[web.Request, web.Application], dict[str, str]]] = []
 
     async def start(**overrides: Any) -> Env:
-        own = uuid.uuid4().hex[:6]
-        broker = {
-            "exchange": f"{TEST_OVERRIDES['exchange']}.{own}",
-            "queue_prefix": f"{TEST_OVERRIDES['queue_prefix']}.{own}",
-        }
+        broker = own_broker_names()
         nowhere = f"http://127.0.0.1:{free_port()}"
         settings = svc_settings(
             GatewaySettings,
@@ -212,16 +208,13 @@ async def make_env(
         client = TestClient(TestServer(app), cookie_jar=aiohttp.DummyCookieJar())
         await client.start_server()
         app[STAFF].passwords.hasher = CHEAP_HASHER
-        started.append((client, broker["exchange"]))
+        started.append((client, {"exchange": settings.exchange, "queue_prefix": settings.queue_prefix}))
         return Env(app, client, clock, resolver, broker["exchange"], amqp)
 
     yield start
-    channel = await amqp.channel()
-    for client, exchange in started:
+    for client, broker in started:
         await client.close()
-        for name in (exchange, exchange + ".dlx"):
-            await channel.exchange_delete(name)
-    await channel.close()
+        await delete_broker_objects(amqp, **broker)
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import pytest
 from shared.clock import SystemClock
 from shared.events import EventData, make_envelope
 from shared.topology import TopologySettings, declare_all
-from tests.conftest import TEST_OVERRIDES, svc_settings, wait_for
+from tests.conftest import TEST_OVERRIDES, delete_broker_objects, own_broker_names, svc_settings, wait_for
 from tests.integrations.conftest import EnvFactory, booked
 
 pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
@@ -58,19 +58,22 @@ def _topology(prefix: str, **overrides: Any) -> TopologySettings:
 async def test_with_integrations_off_the_set_up_leaves_no_queue_that_collects_appointment_events(
     amqp: aio_pika.abc.AbstractRobustConnection,
 ) -> None:
-    prefix = f"{TEST_OVERRIDES['queue_prefix']}.off{uuid.uuid4().hex[:6]}"
-    # An earlier release (or the default) declared the queues, and an event went in.
-    await declare_all(_topology(prefix))
-    await _publish(amqp, TEST_OVERRIDES["exchange"], booked(uuid.uuid4()))
-    assert await _depth(amqp, f"{prefix}.gateway.integrations") == 1
+    prefix = own_broker_names()["queue_prefix"]
+    try:
+        # An earlier release (or the default) declared the queues, and an event went in.
+        await declare_all(_topology(prefix))
+        await _publish(amqp, TEST_OVERRIDES["exchange"], booked(uuid.uuid4()))
+        assert await _depth(amqp, f"{prefix}.gateway.integrations") == 1
 
-    await declare_all(_topology(prefix, integrations=False))
-    for name in QUEUES:
-        assert await _depth(amqp, f"{prefix}.{name}") is None, name
-    # The other consumers' queues are there as before.
-    assert await _depth(amqp, f"{prefix}.notifier.appointments") == 1
-    await _publish(amqp, TEST_OVERRIDES["exchange"], booked(uuid.uuid4()))
-    assert await _depth(amqp, f"{prefix}.gateway.integrations") is None
+        await declare_all(_topology(prefix, integrations=False))
+        for name in QUEUES:
+            assert await _depth(amqp, f"{prefix}.{name}") is None, name
+        # The other consumers' queues are there as before.
+        assert await _depth(amqp, f"{prefix}.notifier.appointments") == 1
+        await _publish(amqp, TEST_OVERRIDES["exchange"], booked(uuid.uuid4()))
+        assert await _depth(amqp, f"{prefix}.gateway.integrations") is None
+    finally:
+        await delete_broker_objects(amqp, queue_prefix=prefix)
 
 
 @pytest.mark.req("R34")
@@ -80,11 +83,7 @@ async def test_a_gateway_started_with_integrations_off_removes_the_queue_an_earl
 ) -> None:
     """Wherever the operator sets `OTV_INTEGRATIONS=false` (the gateway's environment alone, say), the
     queue goes: the gateway removes it at its start, with what it held."""
-    own = uuid.uuid4().hex[:6]
-    broker = {
-        "exchange": f"{TEST_OVERRIDES['exchange']}.{own}",
-        "queue_prefix": f"{TEST_OVERRIDES['queue_prefix']}.{own}",
-    }
+    broker = own_broker_names()
     on = await make_env(**broker)
     await on.client.close()  # the release with integrations on stops; its queue stays
     await _publish(amqp, broker["exchange"], booked(uuid.uuid4()))

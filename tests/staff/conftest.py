@@ -4,7 +4,6 @@ in and sends the session cookie and a same-origin `Origin` like a browser does."
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -26,7 +25,7 @@ from services.gateway.staff.keys import STAFF
 from services.gateway.staff.service import Actor, Staff, create_account
 from shared.clock import ManualClock
 from shared.identity import Role
-from tests.conftest import TEST_OVERRIDES, free_port, svc_settings
+from tests.conftest import delete_broker_objects, free_port, own_broker_names, svc_settings
 
 PASSWORD = "correct horse battery staple"
 CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
@@ -279,11 +278,7 @@ async def stack(
     clock = ManualClock(datetime(2026, 3, 2, 8, 0, tzinfo=UTC))  # Monday, 09:00 in Bremen
     # Broker names of this stack alone: an event a previous test's catalog published late must not reach
     # this test's booking (its revision would outrank the new catalog's and hide its changes).
-    own = uuid.uuid4().hex[:6]
-    broker = {
-        "exchange": f"{TEST_OVERRIDES['exchange']}.{own}",
-        "queue_prefix": f"{TEST_OVERRIDES['queue_prefix']}.{own}",
-    }
+    broker = own_broker_names()
     catalog = TestServer(create_catalog(svc_settings(CatalogSettings, **broker), clock=clock))  # type: ignore[arg-type]
     booking = TestServer(
         create_booking(svc_settings(BookingSettings, run_jobs=False, **broker), clock=clock)  # type: ignore[arg-type]
@@ -304,11 +299,7 @@ async def stack(
     finally:
         await booking.close()
         await catalog.close()
-        # Its queues go with the session's (their names start with the session's prefix).
-        channel = await amqp.channel()
-        for name in (broker["exchange"], broker["exchange"] + ".dlx"):
-            await channel.exchange_delete(name)
-        await channel.close()
+        await delete_broker_objects(amqp, **broker)
 
 
 async def configure_mitte(admin: StaffClient) -> None:
@@ -398,13 +389,8 @@ async def notifier_behind_gateway(
 
     # One clock: the signed identity's time.
     clock = clock or ManualClock(datetime(2026, 3, 2, 8, 0, tzinfo=UTC))
-    own = uuid.uuid4().hex[:6]
-    settings = svc_settings(
-        NotifierSettings,
-        smtp_port=free_port(),
-        exchange=f"{TEST_OVERRIDES['exchange']}.{own}",
-        queue_prefix=f"{TEST_OVERRIDES['queue_prefix']}.{own}",
-    )
+    broker = own_broker_names()
+    settings = svc_settings(NotifierSettings, smtp_port=free_port(), **broker)
     notifier = TestServer(create_notifier(settings, clock=clock))  # type: ignore[arg-type]
     await notifier.start_server()
     try:
@@ -412,7 +398,4 @@ async def notifier_behind_gateway(
         yield await make_gateway(urls=urls, clock=clock, **overrides)
     finally:
         await notifier.close()
-        channel = await amqp.channel()
-        for name in (f"{TEST_OVERRIDES['exchange']}.{own}", f"{TEST_OVERRIDES['exchange']}.{own}.dlx"):
-            await channel.exchange_delete(name)
-        await channel.close()
+        await delete_broker_objects(amqp, **broker)
