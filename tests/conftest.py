@@ -26,6 +26,7 @@ from shared.events.appointment import AppointmentSnapshot
 from shared.events.staff_work import AppointmentTransferredV1
 from shared.migrate import migrate
 from shared.topology import CONSUMERS, queues_of
+from tests.machine_watch import MachineWatch
 
 RUN_ID = uuid.uuid4().hex[:8]
 TEST_DB = os.environ.get("OTV_TEST_DB_NAME", "otv_test")
@@ -56,6 +57,25 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
+
+
+WATCH = MachineWatch(CommonSettings().broker_url)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    WATCH.start()
+
+
+def pytest_runtest_logstart(nodeid: str, location: tuple[str, int | None, str]) -> None:
+    WATCH.test = nodeid
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """Last before pytest's own closing line, where a CI log that keeps only its tail still shows it."""
+    WATCH.stop()
+    for line in WATCH.report():
+        terminalreporter.write_line(line)
 
 
 def pytest_configure(config: pytest.Config) -> None:
