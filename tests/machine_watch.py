@@ -137,13 +137,19 @@ def broker_complaints(around: str, limit: int = 6) -> list[str]:
         "%H:%M:%S", time.gmtime(max(0, began.tm_hour * 3600 + began.tm_min * 60 + began.tm_sec - 60))
     )
     found: list[str] = []
+    entries: set[str] = (
+        set()
+    )  # a report of several lines repeats its time and process on each: keep its first
     for log in sorted(BROKER_LOG.glob("rabbit@*.log")) if BROKER_LOG.is_dir() else []:
         with contextlib.suppress(OSError):
             for line in log.read_text(errors="replace").splitlines():
                 stamp = line[11:19]  # 2026-12-07 10:46:13.718512+00:00 [error] ...
                 complaint = any(f"[{level}]" in line for level in ("warning", "error", "critical"))
-                if complaint and since <= stamp <= around and not any(word in line for word in NOISE):
-                    found.append(line[:200])
+                entry = line.split("> ", 1)[0]
+                if complaint and since <= stamp <= around and entry not in entries:
+                    entries.add(entry)
+                    if not any(word in line for word in NOISE):
+                        found.append(line[:200])
     return found[-limit:]
 
 
