@@ -10,7 +10,9 @@ from datetime import timedelta
 import pytest
 from prometheus_client import REGISTRY
 
+from services.gateway import rate_limit
 from services.gateway.openapi import VERSION, document
+from services.gateway.rate_limit import RateLimiter
 from services.gateway.staff.rules import rule_table
 from shared.identity import Role
 from tests.staff.conftest import GatewayFactory, StaffClient
@@ -131,3 +133,19 @@ def test_the_document_declares_the_key_limit_on_every_operation_a_key_can_call()
         too_many = operation["responses"]["429"]
         assert "Retry-After" in too_many["headers"], (method, path)
         assert "OTV_API_KEY_REQUESTS_PER_MINUTE" in operation["description"], (method, path)
+
+
+def test_the_key_limiter_forgets_only_keys_whose_allowance_is_full_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Memory stays bounded (beyond its maximum of keys the limiter sweeps), but a key that is still
+    drawing on its allowance keeps its state; a clock stepped back refills nothing."""
+    monkeypatch.setattr(rate_limit, "_MAX_KEYS", 2)
+    limiter = RateLimiter(rate=1.0, burst=2)
+    assert [limiter.take("quiet", 0.0), limiter.take("busy", 0.0), limiter.take("busy", 0.0)] == [0, 0, 0]
+    assert limiter.take("busy", 0.0) == 1
+    # A second later "quiet" is full again and "busy" has one token: a third key sweeps "quiet" only.
+    assert limiter.take("new", 1.0) == 0
+    assert [limiter.take("busy", 1.0), limiter.take("busy", 1.0)] == [0, 1]
+    assert limiter.take("busy", 0.5) == 1  # the clock went back: no token for it
+    assert RateLimiter(rate=1.0, burst=1, enabled=False).take("any", 0.0) == 0
