@@ -14,9 +14,10 @@ The JSON API answers 428 `challenge_required` with a fresh challenge in `error.d
 solves it and repeats the request with the solution in the `X-Altcha` header. The web pages show the
 ALTCHA widget in their form instead (`services/gateway/web`).
 
-State is in memory, per gateway replica: with N replicas behind a round-robin balancer a client gets
-about N times the configured rate. That is deliberate: no database round trip on the hot path, and a
-restart forgets nothing that matters. The buckets of idle clients are swept, so memory stays bounded.
+The buckets are the gateway's token buckets (`rate_limit.py`), in memory per gateway replica: with N
+replicas behind a round-robin balancer a client gets about N times the configured rate. That is
+deliberate: no database round trip on the hot path, and a restart forgets nothing that matters. The
+buckets of idle clients are swept, so memory stays bounded.
 
 `OTV_BOT_DEFENCE=off` switches rate limits and challenges off (tests and load tests only).
 """
@@ -40,6 +41,7 @@ from aiohttp import web
 
 from services.gateway.config import Settings
 from services.gateway.proxy import client_ip, client_network, parse_networks, within
+from services.gateway.rate_limit import TokenBucket
 from shared.web import SETTINGS, error_response
 
 log = structlog.get_logger(__name__)
@@ -97,15 +99,9 @@ class Limits:
 
 
 @dataclass
-class _State:
-    level: float
-    updated: float
-
-
-@dataclass
 class _Client:
     limits: dict[Bucket, Limits]
-    buckets: dict[Bucket, _State] = field(default_factory=dict)
+    buckets: dict[Bucket, TokenBucket] = field(default_factory=dict)
     pass_until: float = 0.0
 
 
@@ -162,14 +158,13 @@ class BotDefence:
 
     # -- rate limits -------------------------------------------------------------------------------
 
-    def _state(self, client: _Client, bucket: Bucket, now: float) -> _State:
+    def _state(self, client: _Client, bucket: Bucket, now: float) -> TokenBucket:
         limits = client.limits[bucket]
         state = client.buckets.get(bucket)
         if state is None:
-            state = client.buckets[bucket] = _State(float(limits.burst), now)
+            state = client.buckets[bucket] = TokenBucket.full(limits.burst, now)
         else:
-            state.level = min(float(limits.burst), state.level + (now - state.updated) * limits.rate)
-            state.updated = now
+            state.refill(limits.rate, limits.burst, now)
         return state
 
     def _client(self, address: str) -> _Client:
@@ -202,9 +197,8 @@ class BotDefence:
         limits = client.limits[bucket]
         state = self._state(client, bucket, now)
         if state.level < 1:
-            wait = (1 - state.level) / limits.rate if limits.rate > 0 else 3600
             log.info("rate_limited", bucket=bucket.value)
-            return Decision(Verdict.RATE_LIMITED, retry_after=max(1, math.ceil(wait)))
+            return Decision(Verdict.RATE_LIMITED, retry_after=state.retry_after(limits.rate))
         if client.pass_until <= now and state.level - 1 < limits.burst - limits.soft:
             if not (solution and self.verify(solution)):
                 log.info("challenge_required", bucket=bucket.value)
@@ -229,7 +223,7 @@ class BotDefence:
             for key, client in self._clients.items()
             if client.pass_until <= now
             and all(
-                s.level + (now - s.updated) * client.limits[b].rate >= client.limits[b].burst
+                s.level_at(client.limits[b].rate, client.limits[b].burst, now) >= client.limits[b].burst
                 for b, s in client.buckets.items()
             )
         ]

@@ -59,7 +59,8 @@ class Settings(CommonSettings):
 
     # Bot defence (R39): token buckets per client IP (IPv6: per /64), in memory per replica. `burst`
     # requests at once, refilled at `rate` per second; beyond `soft` recent requests a proof-of-work
-    # challenge is needed.
+    # challenge is needed. Off (tests and load tests only, never in production) also lifts the request limit
+    # of API keys (OTV_API_KEY_REQUESTS_PER_MINUTE).
     bot_defence: bool = True
     bot_availability_rate: float = 1.0  # ... availability reads: `rate`
     bot_availability_burst: int = 120  # ... availability reads: `burst`
@@ -113,6 +114,15 @@ class Settings(CommonSettings):
     # otv_staff_refusals_total{outcome="throttled"} but not audited, so that a script run with one valid
     # session cannot bury the audit log (R46).
     staff_refusals_per_minute: int = Field(default=20, ge=1)
+    # Requests of one valid API key (the service centre's CRM, another system) a minute in the long run, and
+    # `burst` of them at once, per gateway replica (n replicas allow up to n times as many; a token bucket
+    # like the bot defence's). Beyond that 429 `rate_limited` with Retry-After, counted in
+    # otv_api_key_requests_total{outcome="limited"} by the key's id: a runaway integration with a good key
+    # must not starve the service centre's agents and the booking service. A busy service centre (tens of
+    # agents, a few requests a call) stays far below. Staff signed in through the browser have no such
+    # limit; OTV_BOT_DEFENCE=off switches it off with the other rate limits.
+    api_key_requests_per_minute: int = Field(default=600, ge=1)
+    api_key_burst: int = Field(default=120, ge=1)  # ... `burst`
     # The client address of an audit entry (R46 "from where") is personal data: deleted after this many days
     # by the gateway's retention job (every OTV_RETENTION_INTERVAL_SECONDS); the entry itself stays. At
     # least 7: the database refuses to delete younger ones (the gateway must not hide its recent writes).

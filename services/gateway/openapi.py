@@ -23,8 +23,9 @@ from shared.openapi import ApiRoute, add_error_responses, build_document, merge_
 
 TITLE = "OTV public API (Jobcenter Bremen online appointments)"
 # Semantic versioning of the document within the path's major version `v1` (DESCRIPTION says the rule):
-# 1.1.0 added the staff hold's Idempotency-Key and the declared Retry-After and WWW-Authenticate headers.
-VERSION = "1.1.0"
+# 1.1.0 added the staff hold's Idempotency-Key and the declared Retry-After and WWW-Authenticate headers;
+# 1.2.0 the request limit of each API key (429 `rate_limited` with Retry-After on every route a key calls).
+VERSION = "1.2.0"
 DESCRIPTION = (
     "Customer booking API of the online appointment booking of Jobcenter Bremen. All times are ISO 8601 "
     'with offset; JSON field names are snake_case. Errors are `{"error": {"code", "message", '
@@ -32,7 +33,9 @@ DESCRIPTION = (
     "Retry-After); when a client's traffic looks abnormal a proof-of-work challenge must be solved (428 "
     f"`challenge_required`, the challenge in `error.details[0].challenge`; repeat the request with the "
     f"ALTCHA solution in the `{ALTCHA_HEADER}` header). The staff and service-centre routes under "
-    "`/api/v1/staff/` are not: they are authenticated instead. A forwarded route may answer 502 "
+    "`/api/v1/staff/` are not: they are authenticated instead, and each API key has an allowance of its "
+    "own (OTV_API_KEY_REQUESTS_PER_MINUTE; beyond it 429 `rate_limited` with Retry-After, see the `apiKey` "
+    "security scheme). A forwarded route may answer 502 "
     "`upstream_unavailable` (the service could not be reached), 503 `unavailable` (its database is not "
     "reachable; Retry-After) or 504 `upstream_timeout` (no answer in time: a change may still have been "
     "made, so repeat a booking only with its `Idempotency-Key`; a cancellation or a move may simply be "

@@ -16,6 +16,7 @@ from aiohttp import web
 from services.gateway.config import Settings
 from services.gateway.cookies import cookie_name
 from services.gateway.origins import origin_of
+from services.gateway.rate_limit import RateLimiter
 from services.gateway.staff import api, authz, day_capacity, keys, pages
 from services.gateway.staff.catalog_index import CATALOG_INDEX, CatalogIndex
 from services.gateway.staff.domain import FailureThrottle, LockoutPolicy, SessionPolicy
@@ -86,6 +87,11 @@ def build_staff(settings: Settings, pool: asyncpg.Pool, clock: Clock) -> Staff:
         ),
         refusal_throttle=FailureThrottle(
             limit=settings.staff_refusals_per_minute, window=timedelta(minutes=1)
+        ),
+        key_requests=RateLimiter(
+            rate=settings.api_key_requests_per_minute / 60,
+            burst=settings.api_key_burst,
+            enabled=settings.bot_defence,  # OTV_BOT_DEFENCE=off: no rate limits (tests, load tests)
         ),
         address_retention=timedelta(days=settings.audit_address_retention_days),
         passwords=Passwords(

@@ -6,6 +6,9 @@ For every path under `/api/v1/staff/`, `/api/v1/admin/` and `/staff/` the middle
    401 `unauthenticated`, before anything else is looked at (so an id that does not exist is 401 too);
    a refused API key is written to the audit log (up to `staff_key_refusals_per_minute` per client
    network; beyond that 429 `rate_limited` and only a metric, so that nobody can fill the log);
+   a valid API key's request takes a token of the key's allowance (`api_key_requests_per_minute`,
+   `api_key_burst`, per gateway replica): none left is 429 `rate_limited` with `Retry-After`, so that a
+   runaway integration cannot starve the service centre's agents and the booking service (R50);
 3. protects cookie-authenticated writes against CSRF (same-origin `Origin` / `Sec-Fetch-Site` for JSON,
    the session's token for HTML forms; API keys need neither);
 4. checks the rule's role at the rule's location (or an API key's operation and locations): 403
@@ -97,6 +100,14 @@ KEY_REFUSALS = Counter(
     "otv_api_key_refusals_total",
     "Refused API keys: audited, or throttled (beyond the per-network limit, answered 429 without a row)",
     ["outcome"],
+)
+
+# By the key's id: its name is free text an administrator types, which may name a person.
+API_KEY_REQUESTS = Counter(
+    "otv_api_key_requests_total",
+    "Requests of valid API keys by the key's id: allowed, or limited (beyond the key's allowance, "
+    "OTV_API_KEY_REQUESTS_PER_MINUTE and OTV_API_KEY_BURST per replica; answered 429)",
+    ["key_id", "outcome"],
 )
 
 
@@ -322,6 +333,8 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     if rule is not None and rule.public:
         return await handler(request)
     identity, session = await authenticate(request)
+    if session is None:
+        _limit_key(request, identity)
     if key is None:
         return await handler(request)  # 404/405 for a signed-in caller
     if session is not None:
@@ -398,6 +411,22 @@ def _throttle_refusals(request: web.Request) -> None:
         )
     staff.key_throttle.failed(network, now)
     KEY_REFUSALS.labels(outcome="audited").inc()
+
+
+def _limit_key(request: web.Request, identity: StaffIdentity) -> None:
+    """A valid key's request takes a token of the key's allowance, whatever it asks for (a 403 or 404 too:
+    a runaway loop is one whatever it calls); none left: 429 `rate_limited` with `Retry-After`. Not for
+    staff signed in through the browser: their requests are their own clicks."""
+    staff = request.app[STAFF]
+    key_id = identity.subject.removeprefix("api-key:")
+    wait = staff.key_requests.take(key_id, request.app[CLOCK].now().timestamp())
+    if wait:
+        API_KEY_REQUESTS.labels(key_id=key_id, outcome="limited").inc()
+        raise web.HTTPTooManyRequests(
+            reason=f"Too many requests with this API key. Please try again in {wait} seconds.",
+            headers={"Retry-After": str(wait)},
+        )
+    API_KEY_REQUESTS.labels(key_id=key_id, outcome="allowed").inc()
 
 
 def check_csrf(request: web.Request, session: SessionInfo) -> None:

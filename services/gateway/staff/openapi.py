@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, Field
 
+from services.gateway.config import Settings
 from services.gateway.staff.api import (
     AccountIn,
     ApiKeyIn,
@@ -336,7 +337,12 @@ def rule_text(rule: Rule) -> str:
     if rule.relaxed is not None:
         text += f" A `{rule.relaxed.role}` of the group may make the narrower change"
         text += f" (fields {sorted(rule.relaxed.fields)})." if rule.relaxed.fields else "."
-    text += f" API keys: operation `{rule.operation}`." if rule.operation else " Not for API keys."
+    text += (
+        f" API keys: operation `{rule.operation}`, and at most OTV_API_KEY_REQUESTS_PER_MINUTE requests a"
+        " minute per key (see the `apiKey` scheme), beyond that 429 `rate_limited` with Retry-After."
+        if rule.operation
+        else " Not for API keys."
+    )
     if rule.capacity_check is not None:
         text += (
             " R20: answers 409 `capacity_conflict` listing booked appointments that would lose their"
@@ -345,6 +351,10 @@ def rule_text(rule: Rule) -> str:
             " before the body reaches the service, whose schema does not name it)."
         )
     return text
+
+
+def _default(setting: str) -> object:
+    return Settings.model_fields[setting].default
 
 
 def document() -> dict[str, Any]:
@@ -366,7 +376,12 @@ def annotate(merged: dict[str, Any]) -> None:
             "type": "http",
             "scheme": "bearer",
             "description": "An API key of the service centre or another system (`otv_<prefix>_<secret>`), "
-            "scoped to locations and operations.",
+            "scoped to locations and operations. Each key has an allowance of requests, whatever they ask "
+            f"for: OTV_API_KEY_BURST ({_default('api_key_burst')}) at once, refilled at "
+            f"OTV_API_KEY_REQUESTS_PER_MINUTE ({_default('api_key_requests_per_minute')}) a minute, per "
+            "gateway replica (the operator's settings; the defaults in brackets). Beyond it the answer is "
+            "429 `rate_limited` with `Retry-After` (seconds): wait that long before the next request, and "
+            "spread batch work out. Staff signed in with the session cookie have no such limit.",
         },
     }
     paths: dict[str, dict[str, Any]] = merged.setdefault("paths", {})
@@ -395,7 +410,7 @@ def annotate(merged: dict[str, Any]) -> None:
             description = operation.get("description", "")
             operation["description"] = (description + "\n\n" if description else "") + rule_text(rule)
             # rate_limited: beyond a few refused API keys a minute from one network (a refused request of
-            # a valid account or key stays 403, audited or not).
+            # a valid account or key stays 403, audited or not), and beyond a valid key's allowance.
             refusals = ["unauthenticated", "forbidden", "password_change_required", "rate_limited"]
             if method != "get":
                 refusals.append("csrf_failed")  # a cookie-authenticated write from another origin

@@ -20,6 +20,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from prometheus_client import Counter
 
 from services.gateway.proxy import client_network, lockout_network
+from services.gateway.rate_limit import RateLimiter
 from services.gateway.staff import db
 from services.gateway.staff.domain import (
     CENTRAL_ROLES,
@@ -166,6 +167,8 @@ class Staff:
     refusal_throttle: FailureThrottle = field(
         default_factory=lambda: FailureThrottle(limit=20, window=timedelta(minutes=1))
     )
+    # Requests of each valid API key (OTV_API_KEY_REQUESTS_PER_MINUTE, OTV_API_KEY_BURST; authz._limit_key).
+    key_requests: RateLimiter = field(default_factory=lambda: RateLimiter(rate=10.0, burst=120))
     # How long an audit entry's client address is kept (personal data; OTV_AUDIT_ADDRESS_RETENTION_DAYS).
     address_retention: timedelta = timedelta(days=90)
 
