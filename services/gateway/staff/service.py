@@ -227,6 +227,8 @@ class NewSession:
     csrf_token: str
     username: str
     must_change_password: bool
+    # The account's opaque id: what log lines name (never the username).
+    account_id: uuid.UUID
 
 
 async def login(staff: Staff, username: str, password: str, actor: Actor) -> NewSession:
@@ -311,7 +313,7 @@ async def login(staff: Staff, username: str, password: str, actor: Actor) -> New
             )
             who = Actor(account.username, "user", actor.ip, actor.correlation_id)
             await audit(conn, who, now, action="login", entity="session")
-            session = NewSession(token, csrf, account.username, account.must_change_password)
+            session = NewSession(token, csrf, account.username, account.must_change_password, account.id)
     if session is None:
         staff.throttle.failed(throttled, now)
         LOGINS_REFUSED.labels(reason=str(reason or LoginOutcome.UNKNOWN_USER)).inc()
@@ -319,10 +321,16 @@ async def login(staff: Staff, username: str, password: str, actor: Actor) -> New
             LOGIN_LOCKOUTS.labels(scope="network").inc()
         elif reason is LoginOutcome.ACCOUNT_LOCKED_NOW:
             LOGIN_LOCKOUTS.labels(scope="account").inc()
-            log.warning("staff_account_locked", subject=account.username if account else None)
-        log.info("staff_login_refused")
+            # The account's opaque id, never its username (a person's name, R34); a refused name that is
+            # no account is not logged at all.
+            log.warning("staff_account_locked", account_id=str(account.id) if account else None)
+        log.info(
+            "staff_login_refused",
+            reason=str(reason or LoginOutcome.UNKNOWN_USER),
+            account_id=str(account.id) if account else None,
+        )
         raise LoginRefused
-    log.info("staff_login", subject=session.username)
+    log.info("staff_login", account_id=str(session.account_id))
     return session
 
 
@@ -498,7 +506,7 @@ async def change_password(staff: Staff, session: SessionInfo, current: str, new:
             LOGIN_LOCKOUTS.labels(scope="network").inc()
         elif reason is LoginOutcome.ACCOUNT_LOCKED_NOW:
             LOGIN_LOCKOUTS.labels(scope="account").inc()
-        log.warning("staff_password_guess_stopped", subject=session.username, reason=str(reason))
+        log.warning("staff_password_guess_stopped", account_id=str(session.account_id), reason=str(reason))
         if reason in (LoginOutcome.LOCKED_NOW, LoginOutcome.ACCOUNT_LOCKED_NOW):
             raise PasswordGuessStopped("Too many wrong passwords: the session has ended.", guessed_here=True)
         raise PasswordGuessStopped(
