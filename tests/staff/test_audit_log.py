@@ -4,13 +4,18 @@ audit review and administrators only, with filters and paging."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
+from html import unescape
 from typing import Any
 
+import aiohttp
 import asyncpg
 import pytest
+import structlog
 from prometheus_client import REGISTRY
+from yarl import URL
 
 from services.gateway.staff.service import erase_audit_addresses
 from shared.clock import ManualClock
@@ -177,7 +182,7 @@ async def test_only_audit_review_and_administrators_read_the_log_with_filters_an
         assert bad.status == 422 and (await bad.json())["error"]["details"][0]["field"] in far_off
         bad_page = await reviewer.get("/staff/admin/audit-log", params=far_off)
         assert bad_page.status == 422 and "bitte ein Datum zwischen 2000 und 2999" in await bad_page.text()
-    page_html = await reviewer.get("/staff/admin/audit-log", params={"actor": actor})
+    page_html = await _audit_page(reviewer, actor)
     assert page_html.status == 200
     assert "p5" in await page_html.text()
 
@@ -189,8 +194,16 @@ async def _entries(reviewer: StaffClient, actor: str) -> list[dict[str, Any]]:
     return entries
 
 
+async def _audit_page(reviewer: StaffClient, actor: str) -> aiohttp.ClientResponse:
+    """The audit page filtered by a username the way an old link does it: redirected to the filter by the
+    account's id."""
+    old_link = await reviewer.get("/staff/admin/audit-log", params={"actor": actor})
+    assert old_link.status == 303 and actor not in old_link.headers["Location"]
+    return await reviewer.get(old_link.headers["Location"])
+
+
 async def _addresses_on_the_page(reviewer: StaffClient, actor: str) -> int:
-    page = await reviewer.get("/staff/admin/audit-log", params={"actor": actor})
+    page = await _audit_page(reviewer, actor)
     assert page.status == 200
     html = await page.text()
     assert "nach 90 Tagen gelöscht" in html
@@ -317,3 +330,110 @@ async def test_a_loop_of_refused_requests_of_one_account_writes_only_a_few_audit
     gateway.clock.advance(timedelta(minutes=1, seconds=1))
     assert (await looping.get("/api/v1/admin/accounts")).status == 403
     assert len(await audit_rows(gateway, actor="refused-looper", action="access", outcome="refused")) == 21
+
+
+def _options(html: str, name: str) -> dict[str, str]:
+    """The options of the page's select `name`: value to the text shown."""
+    select = html.split(f'name="{name}"', 1)[1].split("</select>", 1)[0]
+    return {
+        unescape(value): unescape(re.sub(r"<[^>]+>", "", text)).strip()
+        for value, text in re.findall(r'<option value="([^"]*)"[^>]*>(.*?)</option>', select)
+    }
+
+
+@pytest.mark.req("R34")
+@pytest.mark.req("R46")
+async def test_the_audit_page_filters_by_a_person_chosen_by_name_without_the_name_in_any_address(
+    gateway: Gateway,
+) -> None:
+    """A username names the staff member (erika.muster): the audit page lets the reviewer choose whom to
+    see by name, but its addresses (the filter's, the next page's, the redirect of an old link with the
+    name) carry the account's opaque id, so that the name stays out of the browser's history, the access
+    logs and proxies."""
+    # The log outlives test runs (append-only) and the test clock repeats: names of this run only.
+    run = uuid.uuid4().hex[:8]
+    erika, otto = f"erika.muster-{run}", f"otto.normal-{run}"
+    first = await gateway.signed_in(erika, (Role.ADMIN, "*"), display_name="Erika Muster")
+    for name in (f"p1-{run}", f"p2-{run}"):
+        assert (await first.post("/api/v1/admin/accounts", json={"username": name})).status == 201
+    second = await gateway.signed_in(otto, (Role.ADMIN, "*"))
+    assert (await second.post("/api/v1/admin/accounts", json={"username": f"q1-{run}"})).status == 201
+    erika_id = str(
+        await gateway.staff.pool.fetchval("SELECT id FROM staff_accounts WHERE username = $1", erika)
+    )
+    reviewer = await gateway.signed_in(f"reviewer-{run}", (Role.AUDIT, "*"))
+
+    page = await reviewer.get("/staff/admin/audit-log")
+    html = await page.text()
+    assert page.status == 200
+    assert 'name="actor"' not in html  # no field that would put a username into the address
+    choices = _options(html, "who")
+    assert erika in choices[erika_id] and "Erika Muster" in choices[erika_id]
+    assert all(erika not in value for value in choices)
+
+    chosen = await reviewer.get("/staff/admin/audit-log", params={"who": erika_id, "limit": "1"})
+    html = await chosen.text()
+    assert chosen.status == 200
+    assert f"<code>p2-{run}</code>" in html and f"<code>q1-{run}</code>" not in html
+    assert re.search(rf'<option value="{erika_id}" selected>', html)
+    assert erika in html  # the entries still name who did it
+    older = re.search(r'href="(/staff/admin/audit-log\?[^"]*)">Ältere Einträge', html)
+    assert older is not None and erika_id in unescape(older[1]) and erika not in unescape(older[1])
+    page_two = await (await reviewer.get(unescape(older[1]))).text()
+    assert f"<code>p1-{run}</code>" in page_two and f"<code>p2-{run}</code>" not in page_two
+
+    # An old link or bookmark with the name still works: it leads to the same filter by the id.
+    with structlog.testing.capture_logs() as logs:  # nor does the gateway's own log keep the old address
+        old_link = await reviewer.get(
+            "/staff/admin/audit-log", params={"actor": erika, "entity": "staff_account"}
+        )
+    assert all(erika not in str(entry) for entry in logs)
+    assert old_link.status == 303
+    target = URL(old_link.headers["Location"])
+    assert erika not in str(target) and target.query["who"] == erika_id
+    assert target.query["entity"] == "staff_account"
+    # A name that is no account is not kept in the address either; the page says the filter was dropped.
+    nobody = await reviewer.get("/staff/admin/audit-log", params={"actor": f"max.mustermann-{run}"})
+    assert nobody.status == 303 and "max.mustermann" not in nobody.headers["Location"]
+    assert "kein Konto" in await (await reviewer.get(nobody.headers["Location"])).text()
+    # The page takes no name in `who` (it would put it into the address again).
+    assert (await reviewer.get("/staff/admin/audit-log", params={"who": erika})).status == 422
+
+    # The API takes the same `who`; its `actor` (a username) stays for existing clients.
+    by_id = await reviewer.get("/api/v1/admin/audit-log", params={"who": erika_id, "entity": "staff_account"})
+    assert by_id.status == 200
+    assert [e["entity_id"] for e in (await by_id.json())["entries"]] == [f"p2-{run}", f"p1-{run}"]
+    by_name = await reviewer.get(
+        "/api/v1/admin/audit-log", params={"actor": erika, "entity": "staff_account"}
+    )
+    assert (await by_name.json())["entries"] == (await by_id.json())["entries"]
+
+
+@pytest.mark.req("R46")
+async def test_the_audit_page_filters_sign_ins_under_names_that_are_no_account_and_automatic_steps(
+    gateway: Gateway,
+) -> None:
+    """Who is no staff account has a choice of its own: refused sign-ins with a name that is no account
+    ("unknown"), the system's own steps, API keys by their name."""
+    run = uuid.uuid4().hex[:8]
+    admin = await gateway.signed_in(f"keys-admin-{run}", (Role.ADMIN, "*"))
+    created = await admin.post(
+        "/api/v1/admin/api-keys",
+        json={"name": f"CRM {run}", "locations": ["mitte"], "operations": ["appointments:write"]},
+    )
+    assert created.status == 201, await created.text()
+    key_id = (await created.json())["id"]
+    assert (await gateway.browser().login(f"max.mustermann-{run}", "wrong password")).status == 401
+    reviewer = await gateway.signed_in(f"reviewer-{run}", (Role.AUDIT, "*"))
+
+    choices = _options(await (await reviewer.get("/staff/admin/audit-log")).text(), "who")
+    assert f"CRM {run}" in choices[f"api-key:{key_id}"]
+    assert {"unknown", "system"} <= choices.keys()
+    unknown = await reviewer.get(
+        "/staff/admin/audit-log", params={"who": "unknown", "from": gateway.clock.now().date().isoformat()}
+    )
+    html = await unknown.text()
+    assert unknown.status == 200 and "unknown_user" in html
+    assert f"max.mustermann-{run}" not in html
+    by_key = await reviewer.get("/api/v1/admin/audit-log", params={"who": f"api-key:{key_id}"})
+    assert by_key.status == 200

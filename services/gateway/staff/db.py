@@ -512,6 +512,9 @@ async def find_last_change(
 @dataclass(frozen=True)
 class AuditFilter:
     actor: str | None = None
+    # `user`, `api_key` or `system`: with `actor`, a staff account's own entries (an account's username is
+    # no system's name); alone, every automatic step (`system`, `system:webhooks`, ...).
+    actor_kind: str | None = None
     entity: str | None = None
     entity_id: str | None = None
     location: str | None = None
@@ -532,6 +535,8 @@ async def search_audit(conn: asyncpg.Connection, f: AuditFilter) -> list[dict[st
 
     if f.actor:
         add("actor = {}", f.actor)
+    if f.actor_kind:
+        add("actor_kind = {}", f.actor_kind)
     if f.entity:
         add("entity = {}", f.entity)
     if f.entity_id:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp_jinja2
 import jinja2
@@ -233,6 +234,7 @@ async def render_error(request: web.Request, exc: OTVError) -> web.Response:
 # The labels of the staff forms' fields, for the lines of an error summary (the service names the field):
 # the visible labels, so that a reader finds the field the line speaks of.
 FIELD_LABELS_DE = {
+    "who": "Wer",
     "from": "Von (Datum)",
     "to": "Bis (Datum)",
     "first": "Erster Tag",
@@ -318,6 +320,8 @@ MESSAGES_DE = {
     "only for group_leader": "nur für die Rolle Serviceplatzgruppen-Leiter:in",
     "invalid group id": "bitte die Kennungen der Gruppen, durch Komma getrennt (zum Beispiel mitte-ez)",
     "unknown operation": "diesen Vorgang gibt es nicht",
+    "unknown actor": "bitte aus der Liste wählen",
+    "Value error, give either actor or who": "bitte nur eine Angabe unter „Wer“",
     "not delegable": "an einem Standort nur Termin-Manager:in und Serviceplatzgruppen-Leiter:in",
 }
 # What is wrong with a field of a certain name, where the kind of problem alone would not say it.
@@ -653,6 +657,8 @@ NOTICES = {
     "revoked": "Der API-Schlüssel ist gesperrt.",
     "disabled": "Das Konto ist deaktiviert.",
     "enabled": "Das Konto ist wieder aktiv.",
+    # An old link to the audit log with a name under "Wer" that is no account (see `audit_page`).
+    "no_account": "Zu dem Namen im Link gibt es kein Konto: Die Einträge sind nicht nach „Wer“ gefiltert.",
 }
 
 
@@ -1000,34 +1006,54 @@ async def keys_revoke(request: web.Request) -> web.Response:
 
 
 # --- the audit log (audit review, administrators) ---------------------------------------------------
-@routes.get("/staff/admin/audit-log")
+AUDIT_PAGE = "/staff/admin/audit-log"
+
+
+@routes.get(AUDIT_PAGE)
 async def audit_page(request: web.Request) -> web.Response:
-    raw = {k: v for k, v in request.query.items() if v}
+    """The audit log with its filters. "Wer" is chosen by name from a list, and its value in the address is
+    the account's opaque id (`who`): a username names the staff member, and the filter's address stays in
+    the browser's history, access logs and proxies (R34). An old link with a username under `actor` is
+    answered with a redirect to the same filter by id; the page itself never uses `actor`."""
+    staff = request.app[STAFF]
+    raw = {k: v for k, v in request.query.items() if v and k != "notice"}
+    if "actor" in raw:
+        raise redirect(await _audit_address_by_id(request, raw))
+    context: dict[str, Any] = {
+        "title": "Audit-Log",
+        "entries": [],
+        "q": raw,
+        "actors": await service.audit_actors(staff),
+        "address_days": staff.address_retention.days,
+        "notice": _notice(request),
+    }
     try:
         query = AuditQuery.model_validate(raw)
+        chosen = await service.audit_filter_by_who(staff, query.filter(), query.who)
     except pydantic.ValidationError as exc:
         return render(
-            request,
-            "audit.html",
-            {"title": "Audit-Log", "entries": [], "errors": error_messages(validation_error(exc)), "q": raw},
-            status=422,
+            request, "audit.html", {**context, "errors": error_messages(validation_error(exc))}, status=422
         )
-    entries = [audit_json(e) for e in await service.search_audit(request.app[STAFF], query.filter())]
+    except ValidationError as exc:
+        return render(request, "audit.html", {**context, "errors": error_messages(exc)}, status=422)
+    entries = [audit_json(e) for e in await service.search_audit(staff, chosen)]
     next_before = entries[-1]["id"] if len(entries) == query.limit else None
     next_query = {**raw, "before": str(next_before)} if next_before else None
-    address_days = request.app[STAFF].address_retention.days
     return render(
-        request,
-        "audit.html",
-        {
-            "title": "Audit-Log",
-            "entries": entries,
-            "errors": [],
-            "q": raw,
-            "next_query": next_query,
-            "address_days": address_days,
-        },
+        request, "audit.html", {**context, "entries": entries, "errors": [], "next_query": next_query}
     )
+
+
+async def _audit_address_by_id(request: web.Request, raw: dict[str, str]) -> str:
+    """The audit page's address for an old link's query: `actor` (a username, as the log names it) becomes
+    `who` (the account's id); a name that is no account is dropped, and the page says so."""
+    query = {k: v for k, v in raw.items() if k not in ("actor", "who")}
+    who = await service.audit_who(request.app[STAFF], raw["actor"])
+    if who is None:
+        query["notice"] = "no_account"
+    else:
+        query["who"] = who
+    return f"{AUDIT_PAGE}?{urlencode(query)}"
 
 
 # --- mail and page texts (R10, administrators; kept by the notifier) --------------------------------

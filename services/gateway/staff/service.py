@@ -9,7 +9,7 @@ import hmac
 import math
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -230,6 +230,8 @@ class NewSession:
     csrf_token: str
     username: str
     must_change_password: bool
+    # The account's opaque id: what log lines name (never the username).
+    account_id: uuid.UUID
 
 
 async def login(staff: Staff, username: str, password: str, actor: Actor) -> NewSession:
@@ -314,7 +316,7 @@ async def login(staff: Staff, username: str, password: str, actor: Actor) -> New
             )
             who = Actor(account.username, "user", actor.ip, actor.correlation_id)
             await audit(conn, who, now, action="login", entity="session")
-            session = NewSession(token, csrf, account.username, account.must_change_password)
+            session = NewSession(token, csrf, account.username, account.must_change_password, account.id)
     if session is None:
         staff.throttle.failed(throttled, now)
         LOGINS_REFUSED.labels(reason=str(reason or LoginOutcome.UNKNOWN_USER)).inc()
@@ -322,10 +324,16 @@ async def login(staff: Staff, username: str, password: str, actor: Actor) -> New
             LOGIN_LOCKOUTS.labels(scope="network").inc()
         elif reason is LoginOutcome.ACCOUNT_LOCKED_NOW:
             LOGIN_LOCKOUTS.labels(scope="account").inc()
-            log.warning("staff_account_locked", subject=account.username if account else None)
-        log.info("staff_login_refused")
+            # The account's opaque id, never its username (a person's name, R34); a refused name that is
+            # no account is not logged at all.
+            log.warning("staff_account_locked", account_id=str(account.id) if account else None)
+        log.info(
+            "staff_login_refused",
+            reason=str(reason or LoginOutcome.UNKNOWN_USER),
+            account_id=str(account.id) if account else None,
+        )
         raise LoginRefused
-    log.info("staff_login", subject=session.username)
+    log.info("staff_login", account_id=str(session.account_id))
     return session
 
 
@@ -501,7 +509,7 @@ async def change_password(staff: Staff, session: SessionInfo, current: str, new:
             LOGIN_LOCKOUTS.labels(scope="network").inc()
         elif reason is LoginOutcome.ACCOUNT_LOCKED_NOW:
             LOGIN_LOCKOUTS.labels(scope="account").inc()
-        log.warning("staff_password_guess_stopped", subject=session.username, reason=str(reason))
+        log.warning("staff_password_guess_stopped", account_id=str(session.account_id), reason=str(reason))
         if reason in (LoginOutcome.LOCKED_NOW, LoginOutcome.ACCOUNT_LOCKED_NOW):
             raise PasswordGuessStopped("Too many wrong passwords: the session has ended.", guessed_here=True)
         raise PasswordGuessStopped(
@@ -925,6 +933,103 @@ async def last_change(
 async def search_audit(staff: Staff, f: db.AuditFilter) -> list[dict[str, Any]]:
     async with staff.pool.acquire() as conn:
         return await db.search_audit(conn, f)
+
+
+# --- who, in the audit log's filter, without a person's name ------------------------------------------
+# A filter travels in an address (the page's GET form, a bookmark, the next page's link): the browser's
+# history, access logs and proxies keep it. A username names the staff member (erika.muster), so the
+# filter's `who` names a staff account by its opaque id, an API key as the log names it
+# (`api-key:<id>`), or one of the actors that are nobody's name (R34).
+AUDIT_NOBODY: dict[str, tuple[str | None, str]] = {
+    # Every automatic step: `system`, `system:webhooks`, `system:create-admin`, ...
+    "system": (None, "system"),
+    # Refused sign-ins with a name that is no account (the name itself is never stored).
+    "unknown": ("unknown", str(IdentityKind.USER)),
+    # Refused API keys that named no key.
+    "unknown-key": ("unknown-key", str(IdentityKind.API_KEY)),
+}
+API_KEY_ACTOR = "api-key:"
+
+
+@dataclass(frozen=True)
+class AuditActor:
+    """One choice of the audit page's "who": the filter's value, and what the reviewer reads: the name
+    (a display name, a key's name), the username or key prefix beside it, and whether it is out of use."""
+
+    who: str
+    name: str
+    detail: str
+    inactive: bool
+
+
+@dataclass(frozen=True)
+class AuditActors:
+    accounts: tuple[AuditActor, ...]
+    api_keys: tuple[AuditActor, ...]
+
+
+async def audit_filter_by_who(staff: Staff, f: db.AuditFilter, who: str | None) -> db.AuditFilter:
+    """`f` narrowed to the entries of `who` (see `AUDIT_NOBODY`); `ValidationError` (field `who`) for an
+    account or key that does not exist or anything else."""
+    if who is None:
+        return f
+    if who in AUDIT_NOBODY:
+        actor, kind = AUDIT_NOBODY[who]
+        return replace(f, actor=actor, actor_kind=kind)
+    key = who.removeprefix(API_KEY_ACTOR)
+    try:
+        parsed = uuid.UUID(key)
+    except ValueError:
+        raise _no_such_actor() from None
+    if key != who:
+        return replace(f, actor=f"{API_KEY_ACTOR}{parsed}", actor_kind=str(IdentityKind.API_KEY))
+    async with staff.pool.acquire() as conn:
+        account = await db.find_account_by_id(conn, parsed)
+    if account is None:
+        raise _no_such_actor()
+    return replace(f, actor=account.username, actor_kind=str(IdentityKind.USER))
+
+
+def _no_such_actor() -> ValidationError:
+    return ValidationError(
+        "`who` is a staff account's id, api-key:<id>, system, unknown or unknown-key.",
+        details=[{"field": "who", "message": "unknown actor"}],
+    )
+
+
+async def audit_who(staff: Staff, actor: str) -> str | None:
+    """The `who` of an actor as the audit log names it (an old link's `actor`, a username): the account's
+    id, an API key or one of `AUDIT_NOBODY` as they are; None for a name that is no account."""
+    name = actor.strip().lower()
+    if USERNAME.fullmatch(name):
+        async with staff.pool.acquire() as conn:
+            account = await db.find_account(conn, name)
+        if account is not None:
+            return str(account.id)
+    if name in AUDIT_NOBODY:
+        return name
+    if name.startswith("system:"):
+        return "system"
+    if name.startswith(API_KEY_ACTOR):
+        with contextlib.suppress(ValueError):
+            return f"{API_KEY_ACTOR}{uuid.UUID(name.removeprefix(API_KEY_ACTOR))}"
+    return None
+
+
+async def audit_actors(staff: Staff) -> AuditActors:
+    """The staff accounts and API keys the audit page offers to filter by, by name."""
+    async with staff.pool.acquire() as conn:
+        accounts = await db.list_accounts(conn)
+        keys = await db.list_api_keys(conn)
+    return AuditActors(
+        accounts=tuple(
+            AuditActor(str(a.id), a.display_name or a.username, a.username, not a.active) for a in accounts
+        ),
+        api_keys=tuple(
+            AuditActor(f"{API_KEY_ACTOR}{k.id}", k.name, f"otv_{k.prefix}_…", k.revoked_at is not None)
+            for k in keys
+        ),
+    )
 
 
 async def erase_audit_addresses(staff: Staff) -> int | None:
