@@ -318,7 +318,8 @@ async def test_service_process_starts_answers_and_stops_on_sigterm(service: str)
 
 
 async def test_gateway_takes_the_client_address_from_x_forwarded_for_only_behind_a_trusted_proxy() -> None:
-    from services.gateway.proxy import TRUSTED_PROXIES, client_ip, parse_networks
+    from services.gateway.proxy import TRUSTED_PROXIES, client_ip
+    from shared.networks import parse_networks
 
     def ip_seen(trusted: str, forwarded: str) -> str:
         app = web.Application()

@@ -16,7 +16,7 @@ from aiohttp import web
 from services.gateway.bot_defence import setup_bot_defence
 from services.gateway.config import Settings
 from services.gateway.integrations import setup_integrations
-from services.gateway.proxy import HTTP, TRUSTED_PROXIES, UPSTREAMS, Upstreams, make_proxy, parse_networks
+from services.gateway.proxy import HTTP, TRUSTED_PROXIES, UPSTREAMS, Upstreams, make_proxy
 from services.gateway.routes import PUBLIC_ROUTES
 from services.gateway.staff import setup_staff
 from services.gateway.staff_work import setup_staff_work
@@ -24,6 +24,7 @@ from services.gateway.web import setup_web
 from services.gateway.web_waiting import setup_waiting
 from shared.clock import Clock
 from shared.errors import NotFoundError
+from shared.networks import parse_networks
 from shared.web import create_base_app, database_context
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

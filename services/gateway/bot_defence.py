@@ -40,8 +40,9 @@ import structlog
 from aiohttp import web
 
 from services.gateway.config import Settings
-from services.gateway.proxy import client_ip, client_network, parse_networks, within
+from services.gateway.proxy import client_ip, client_network
 from services.gateway.rate_limit import TokenBucket
+from shared.networks import parse_networks, within
 from shared.web import SETTINGS, error_response
 
 log = structlog.get_logger(__name__)

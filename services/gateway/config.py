@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import ipaddress
 from pathlib import Path
 from typing import ClassVar
 
 from pydantic import Field, field_validator
 
 from shared.config import CommonSettings
+from shared.networks import check_office_networks
 
 
 class Settings(CommonSettings):
@@ -157,23 +157,7 @@ class Settings(CommonSettings):
     @field_validator("bot_trusted_networks")
     @classmethod
     def _known_networks(cls, spec: str) -> str:
-        for part in (p.strip() for p in spec.split(",")):
-            if not part:
-                continue
-            try:
-                network = ipaddress.ip_network(part, strict=False)
-            except ValueError:
-                raise ValueError(
-                    f"OTV_BOT_TRUSTED_NETWORKS: {part!r} is no network (e.g. 192.0.2.0/28)"
-                ) from None
-            if network.prefixlen < (16 if network.version == 4 else 48):
-                raise ValueError(
-                    f"OTV_BOT_TRUSTED_NETWORKS: {part} is wider than an IPv4 /16 or an IPv6 /48: name the "
-                    "offices' own addresses"
-                )
-            if network.version == 6 and network.prefixlen > 64:  # the limits count an IPv6 /64 as one client
-                raise ValueError(f"OTV_BOT_TRUSTED_NETWORKS: {part} is narrower than an IPv6 /64")
-        return spec
+        return check_office_networks(spec)
 
     def extra_translations(self) -> Path | None:
         return Path(self.translations_dir) if self.translations_dir.strip() else None

@@ -18,6 +18,7 @@ from aiohttp import web
 from yarl import URL
 
 from shared.logging import current_correlation_id
+from shared.networks import within
 from shared.web import CORRELATION_HEADER, error_response
 
 log = structlog.get_logger(__name__)
@@ -68,10 +69,6 @@ HTTP = web.AppKey("http_client", aiohttp.ClientSession)
 TRUSTED_PROXIES = web.AppKey("trusted_proxies", tuple)
 
 
-def parse_networks(spec: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
-    return tuple(ipaddress.ip_network(part.strip(), strict=False) for part in spec.split(",") if part.strip())
-
-
 def client_ip(request: web.Request) -> str:
     """The customer's address: the socket's peer, or, behind a trusted proxy, the last address in
     X-Forwarded-For that is not itself a trusted proxy (a client can prepend anything to that header)."""
@@ -119,18 +116,6 @@ def _network_of(address: str, ipv6_prefix: int) -> str:
             return str(ip.ipv4_mapped)
         return str(ipaddress.IPv6Network((ip, ipv6_prefix), strict=False))
     return str(ip)
-
-
-def within(address: str, networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]) -> bool:
-    """Whether an address (IPv4 also in its IPv6-mapped form, as a dual-stack socket gives it) lies in one
-    of the networks; anything that is no address lies in none."""
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return any(ip in net for net in networks)
 
 
 # R51: every write that passes the gateway leaves one log line with its correlation id (the line the

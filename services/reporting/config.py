@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from shared.config import CommonSettings
+from shared.networks import check_office_networks
 
 
 class Settings(CommonSettings):
@@ -37,6 +38,9 @@ class Settings(CommonSettings):
     pattern_domain_min: int = Field(default=20, ge=2)  # ... per e-mail domain
     pattern_rebook_minutes: int = Field(default=60, ge=1)  # ... rebooking after a cancellation
     pattern_reschedule_min: int = Field(default=2, ge=1)  # ... reschedules
+    # The known office networks, as the gateway reads them (one setting for both): their many bookings are
+    # listed in the report marked as a known office's, not hidden (a script there would still show).
+    bot_trusted_networks: str = ""
 
     # Keys the customer pseudonyms that the booking-pattern report compares over time (R48): the keyed
     # hash of the address that pairs a cancellation with the same customer's new booking, and the hash of
@@ -44,6 +48,11 @@ class Settings(CommonSettings):
     # while reporting holds data; before rotating OTV_INTERNAL_SECRET, set this to that secret's current
     # value (deploy/README.md, "Rotating secrets").
     pseudonym_key: str | None = Field(default=None, min_length=16)
+
+    @field_validator("bot_trusted_networks")
+    @classmethod
+    def _known_networks(cls, spec: str) -> str:
+        return check_office_networks(spec)
 
     @property
     def pseudonym_secret(self) -> str:

@@ -274,6 +274,10 @@ class NetworkPattern(_Model):
     locations: list[str]
     first_booked_at: datetime
     last_booked_at: datetime
+    known_office: bool = Field(
+        description="The network overlaps one of the known office networks (OTV_BOT_TRUSTED_NETWORKS): many "
+        "bookings are expected there (self-service PCs, the service centre behind one address)."
+    )
 
 
 class DomainPattern(_Model):

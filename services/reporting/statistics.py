@@ -44,6 +44,7 @@ from services.reporting.models import (
     WaitingFigures,
 )
 from shared.clock import Clock
+from shared.networks import overlaps_any, parse_networks
 
 
 def period_of(settings: Settings, clock: Clock, first: date | None, last: date | None) -> Period:
@@ -308,6 +309,7 @@ def _internal_domains(entries: list[str]) -> set[str]:
 async def booking_patterns(pool: asyncpg.Pool, settings: Settings, period: Period) -> BookingPatterns:
     start, end = day_start(period.first), day_end(period.last)
     internal = _internal_domains(await db.allow_list(pool))
+    offices = parse_networks(settings.bot_trusted_networks)
     return BookingPatterns(
         first=period.first,
         last=period.last,
@@ -326,6 +328,7 @@ async def booking_patterns(pool: asyncpg.Pool, settings: Settings, period: Perio
                 locations=sorted(r["locations"]),
                 first_booked_at=r["first_booked_at"],
                 last_booked_at=r["last_booked_at"],
+                known_office=overlaps_any(r["client_network"], offices),
             )
             for r in await sdb.networks(pool, start, end, settings.pattern_network_min)
         ],

@@ -29,7 +29,6 @@ from packaging.utils import canonicalize_name
 from services.booking.config import Settings as BookingSettings
 from services.catalog.config import Settings as CatalogSettings
 from services.gateway.config import Settings as GatewaySettings
-from services.gateway.proxy import parse_networks
 from services.gateway.staff.commands import COMMANDS as GATEWAY_COMMANDS
 from services.gateway.staff.forwarding import ACTION_SEGMENTS
 from services.notifier.config import Settings as NotifierSettings
@@ -37,6 +36,7 @@ from services.reporting.commands import COMMANDS as REPORTING_COMMANDS
 from services.reporting.config import Settings as ReportingSettings
 from shared.config import SERVICE_NAMES, CommonSettings
 from shared.migrate import settings_for
+from shared.networks import parse_networks
 from shared.topology import CONSUMERS, INTEGRATIONS, TopologySettings
 from tests.tls import ThrowawayCA
 

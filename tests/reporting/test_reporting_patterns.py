@@ -98,3 +98,62 @@ async def test_pattern_report_shows_networks_domains_rebooking_and_changes_to_ad
         denied = await client.get(path, headers=identity_header(reporting.clock, role, "*"))
         assert denied.status == 403
     assert (await client.get(path)).status == 401
+
+
+@pytest.mark.req("R48")
+async def test_many_bookings_from_a_known_office_network_are_listed_as_the_offices_not_as_a_script(
+    reporting: Reporting,
+) -> None:
+    """The self-service PCs of a jobcenter office book through one NAT address (OTV_BOT_TRUSTED_NETWORKS,
+    which gives them a larger allowance at the gateway too): the report still lists them, marked as a
+    known office, so that an administrator does not chase the office while a script's network stands out."""
+    reporting.clock.set(berlin(DAY, 12))
+    client = await reporting.start(
+        pattern_network_min=5, bot_trusted_networks="198.51.100.7/32, 2001:db8:1::/64"
+    )
+    base = berlin(DAY, 0) - timedelta(days=2)
+    items: list[tuple[object, object]] = []
+    for n, network in enumerate(["198.51.100.7"] * 6 + ["203.0.113.9"] * 5 + ["2001:db8:1::5"] * 5):
+        a = Appt(
+            "mitte",
+            "veraenderung",
+            berlin(DAY, 8) + timedelta(minutes=5 * n),
+            email=f"kunde{n}@example.org",
+            client_network=network,
+            booked_at=base + timedelta(minutes=n),
+        )
+        items.append((a.booked(), a.booked_at))
+    await reporting.send(*items)  # type: ignore[arg-type]
+
+    period = f"from={DAY - timedelta(days=3)}&to={DAY}"
+    response = await client.get(
+        f"/api/v1/admin/booking-patterns?{period}", headers=identity_header(reporting.clock, Role.ADMIN)
+    )
+    assert response.status == 200
+    report = await response.json()
+    assert {n["client_network"]: (n["bookings"], n["known_office"]) for n in report["networks"]} == {
+        "198.51.100.0/24": (6, True),
+        "203.0.113.0/24": (5, False),
+        "2001:db8:1::/48": (5, True),
+    }
+
+    page = await client.get(
+        f"/staff/admin/booking-patterns?{period}", headers=identity_header(reporting.clock, Role.ADMIN)
+    )
+    rows = {
+        row.split("</th>")[0].rsplit(">", 1)[-1]: row
+        for row in (await page.text()).split('<tr><th scope="row">')[1:]
+    }
+    assert '<th scope="col">bekanntes Büro-Netz</th>' in await page.text()
+    assert rows["198.51.100.0/24"].split("</tr>")[0].rstrip().endswith("<td>ja</td>")
+    assert rows["203.0.113.0/24"].split("</tr>")[0].rstrip().endswith("<td>nein</td>")
+
+
+def test_reporting_refuses_an_office_network_as_wide_as_a_providers_at_start() -> None:
+    """The same rule as the gateway's: a wide network would hide a script's bookings in the report."""
+    from pydantic import ValidationError
+
+    from tests.reporting.conftest import reporting_settings
+
+    with pytest.raises(ValidationError, match="wider than an IPv4 /16"):
+        reporting_settings(bot_trusted_networks="10.0.0.0/8")
