@@ -40,6 +40,7 @@ def setup_web(app: web.Application) -> None:
         app_key=pages.JINJA,
     )
     environment.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]  # added by the i18n extension
+    environment.filters["without_links"] = pages.without_links
     app.middlewares.append(i18n.language_middleware)
     # Next inside it: errors of the customer pages' addresses as pages in the customer's language.
     app.middlewares.append(error_pages.error_page_middleware)

@@ -23,6 +23,7 @@ from aiohttp import web
 from services.gateway.origins import is_local_target
 from services.gateway.web.i18n import _
 from services.gateway.web.pages import error_page, settings_of, unavailable
+from shared.phone import with_phone_links
 from shared.web import DATABASE_UNAVAILABLE, log_unhandled
 
 log = structlog.get_logger(__name__)
@@ -75,26 +76,29 @@ def _address(request: web.Request) -> str | None:
 
 
 def page_not_found(request: web.Request) -> web.Response:
-    hotline = {"hotline": settings_of(request).hotline}
     return error_page(
         request,
         404,
         _("Page not found"),
-        _(
-            "There is no page at this address. Perhaps it was mistyped, or the link is out of date. "
-            "Please start again on the start page. If you need help, call us: %(hotline)s."
-        )
-        % hotline,
+        with_phone_links(
+            _(
+                "There is no page at this address. Perhaps it was mistyped, or the link is out of date. "
+                "Please start again on the start page. If you need help, call us: %(hotline)s."
+            ),
+            hotline=settings_of(request).hotline,
+        ),
         address=_address(request),
     )
 
 
 def wrong_method(request: web.Request) -> web.Response:
-    hotline = {"hotline": settings_of(request).hotline}
     return error_page(
         request,
         405,
         _("This page cannot be opened this way"),
-        _("Please start again on the start page. If you need help, call us: %(hotline)s.") % hotline,
+        with_phone_links(
+            _("Please start again on the start page. If you need help, call us: %(hotline)s."),
+            hotline=settings_of(request).hotline,
+        ),
         address=_address(request),
     )
