@@ -148,8 +148,10 @@ async def finder_submit(request: web.Request) -> web.StreamResponse:
         raise UpstreamUnavailable("catalog")
     context["finder"] = answer.body
     # The finder's message names a hotline as text: a link a phone dials, as everywhere on the pages (R42).
-    message = link_phone_in(str(answer.body.get("message") or ""), str(answer.body.get("hotline") or ""))
+    text, hotline = str(answer.body.get("message") or ""), str(answer.body.get("hotline") or "")
+    message = link_phone_in(text, hotline)
     context["finder_message"] = message
+    context["finder_suggest"] = suggested_streets(text, hotline, answer.body.get("suggestions"))
     found = answer.body.get("location")
     if isinstance(found, dict):
         context["finder_location_address"] = address_line(found)
@@ -161,6 +163,23 @@ async def finder_submit(request: web.Request) -> web.StreamResponse:
         context["needed"] = needed
         return render(request, "location.html", context, status=422)
     return render(request, "location.html", context)
+
+
+def suggested_streets(text: str, hotline: str, suggestions: Any) -> dict[str, Any] | None:
+    """The finder's message split around the streets it suggests for a misspelt one ("Meinten Sie:
+    Sögestraße, Seestraße?"), so that the page makes each a button that searches with it (R3): the text
+    before and after them (each with the hotline as a link) and the streets; None without suggestions, or
+    when the message does not name them as the catalog does (joined by ", "): then it is shown as text."""
+    streets = [s for s in suggestions if isinstance(s, str) and s] if isinstance(suggestions, list) else []
+    names = ", ".join(streets)
+    if not streets or names not in text:
+        return None
+    before, after = text.split(names, 1)
+    return {
+        "before": link_phone_in(before, hotline),
+        "after": link_phone_in(after, hotline),
+        "streets": streets,
+    }
 
 
 # The finder's reasons that name a missing or wrong part of the address, and its field.
