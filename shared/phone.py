@@ -38,3 +38,18 @@ def phone_link(number: str) -> Markup:
     """The number as an HTML link that dials it, or as (escaped) text when it has no global form."""
     uri = tel_uri(number)
     return Markup('<a href="{}">{}</a>').format(uri, number) if uri else escape(number)
+
+
+def with_phone_links(text: str, **numbers: str) -> Markup:
+    """A text with `%(name)s` for phone numbers (a translated notice built in code), escaped, each number as
+    `phone_link` makes it: the same as a template's `_("… %(hotline)s", hotline=phone_link(…))`."""
+    return escape(text) % {name: phone_link(number) for name, number in numbers.items()}
+
+
+def link_phone_in(text: str, number: str) -> Markup:
+    """A text that already names `number` (another service's message, such as the finder's), escaped, with
+    the number as `phone_link` makes it wherever it stands."""
+    escaped = escape(text)
+    if not number.strip():
+        return escaped
+    return escaped.replace(escape(number), phone_link(number))

@@ -52,6 +52,34 @@ async def test_english_texts_are_marked_as_english_for_a_screen_reader(gateway: 
     assert "lang" not in page.attrs["name_de"] and "lang" not in page.attrs["info_de"]
 
 
+@pytest.mark.parametrize("language", ["de", "de-x-ls", "en"])
+async def test_every_mail_text_is_marked_with_its_language_for_a_screen_reader(
+    gateway: Gateway, language: str
+) -> None:
+    """Each mail text is read out in its own language (WCAG 3.1.2): German and Leichte Sprache as German
+    (Leichte Sprache with its tag, as the customer pages mark it), English as English; on the list of all
+    texts each subject as well."""
+    admin = await gateway.signed_in("lang-texts", (Role.ADMIN, "*"))
+    text = {
+        "kind": "confirmation",
+        "language": language,
+        "subject": "Ihr Termin",
+        "text": "Guten Tag",
+        "html": "<p>Guten Tag</p>",
+        "customised": False,
+    }
+    gateway.upstreams["notifier"].answers[f"/api/v1/admin/mail-templates/confirmation/{language}"] = text
+    page = elements(await (await admin.get(f"/staff/admin/texts/confirmation/{language}")).text())
+    for field in ("subject", "text", "html"):
+        assert page.attrs[field].get("lang") == language, field
+
+    gateway.upstreams["notifier"].answers["/api/v1/admin/mail-templates"] = [
+        {**text, "subject": f"Betreff {language}"}
+    ]
+    listed = await (await admin.get("/staff/admin/texts")).text()
+    assert f'<td lang="{language}">Betreff {language}</td>' in listed
+
+
 def _options(html: str, select_id: str) -> list[tuple[str, bool]]:
     """The options of a select: (value, selected)."""
     import re

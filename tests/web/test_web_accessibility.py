@@ -1,8 +1,9 @@
 """axe-core finds no WCAG 2.1 AA violation on any customer page, in each language (R42, R43).
 
-One booking per language walks through every page of the dialogue (with the error states of the finder
-and the contact form), then the confirmation, the manage, reschedule and cancel pages, the accessibility
-statement, the embedding page, an error page and the page-not-found page."""
+One booking per language walks through every page of the dialogue (with the error states and the
+suggested streets of the finder and the error states of the contact form), then the confirmation, the
+manage, reschedule and cancel pages, the accessibility statement, the embedding page, an error page and
+the page-not-found page."""
 
 from __future__ import annotations
 
@@ -71,6 +72,11 @@ async def test_no_customer_page_has_a_wcag_21_aa_violation(
     await page.locator("form[action^='/finder'] button[type=submit]").click()
     await expect(page.locator(".error-summary")).to_be_visible()
     await check(page, axe, "finder errors", found)
+    # A misspelt street: the suggested streets are buttons in the finder's sentence.
+    await page.locator("#field-street").fill("Sögestrase")
+    await page.locator("form[action^='/finder'][novalidate] button[type=submit]").click()
+    await expect(page.locator(".finder-suggestions button[name=street]").first).to_be_visible()
+    await check(page, axe, "finder suggestions", found)
 
     await page.locator("input[name=location][value=mitte]").check()
     await page.locator("form[action^='/'][novalidate] button[type=submit]").first.click()

@@ -119,13 +119,11 @@ async def test_the_api_and_the_probes_keep_the_json_error_body(client: TestClien
         ("/api", BROWSER),
         ("/api/v1/locations/mitte/nothing", {}),
         ("/foo", {"Accept": "application/json"}),
-        ("/static/no-such-file.css", BROWSER),
     ):
         response = await client.get(path, headers=headers)
         assert response.status == 404, path
-        assert response.content_type == "application/json" or path.startswith("/static/"), path
-        if response.content_type == "application/json":
-            assert (await response.json())["error"]["code"] == "not_found", path
+        assert response.content_type == "application/json", path
+        assert (await response.json())["error"]["code"] == "not_found", path
     for method, path in (("POST", "/healthz"), ("DELETE", "/api/v1/locations"), ("POST", "/metrics")):
         wrong = await client.request(method, path, headers=BROWSER)
         assert wrong.status == 405, path
@@ -133,6 +131,56 @@ async def test_the_api_and_the_probes_keep_the_json_error_body(client: TestClien
     # The probes through the ingress stay hidden, in JSON.
     outside = await client.get("/metrics", headers={**BROWSER, "X-Forwarded-For": "203.0.113.9"})
     assert outside.status == 404 and (await outside.json())["error"]["code"] == "not_found"
+
+
+# The Accept headers of what a page loads itself (Chromium, Firefox): a stylesheet, a script, an image.
+SUBRESOURCES = ("text/css,*/*;q=0.1", "*/*", "image/avif,image/webp,image/png,image/*;q=0.8,*/*;q=0.5")
+
+
+@pytest.mark.req("R43")
+async def test_a_static_address_opened_in_the_browser_that_has_no_file_shows_the_customer_page(
+    client: TestClient[Any, Any],
+) -> None:
+    """Someone opens an address under /static/ themselves (an old link, a typo): the same page as at any
+    other address of the pages, in their language, not the API's JSON; a wrong method likewise."""
+    # A missing file, a directory, and paths that lead out of the directory to the code beside it.
+    for path in (
+        "/static/no-such-file.css",
+        "/static/js/nothing.js",
+        "/static/css",
+        "/static/",
+        "/static/css/../../__init__.py",
+        "/static/%2e%2e/__init__.py",
+        "/static/..%2f__init__.py",
+        "/static/%2Fetc%2Fpasswd",
+    ):
+        response = await raw_get(client, path + "?lang=en", headers=BROWSER)
+        html = await response.text()
+        assert response.status == 404, path
+        assert_a_customer_page(response, "en")
+        assert "<h1>Page not found</h1>" in html and 'href="/?lang=en">To the start page</a>' in html, path
+    wrong = await client.post("/static/css/site.css?lang=de", headers=BROWSER)
+    assert wrong.status == 405 and wrong.headers["Allow"] == "GET,HEAD"
+    assert_a_customer_page(wrong, "de")
+    assert "<h1>Diese Seite kann so nicht geöffnet werden</h1>" in await wrong.text()
+    found = await client.get("/static/css/site.css", headers=BROWSER)
+    assert found.status == 200 and found.content_type == "text/css"
+
+
+async def test_a_file_a_page_loads_that_is_missing_gets_a_short_text_with_its_status(
+    client: TestClient[Any, Any],
+) -> None:
+    """A stylesheet, script or image a page asks for is never shown: a missing one gets a few words of
+    text with the status (no page rendered for nobody to see, no JSON a browser has no use for)."""
+    for accept in SUBRESOURCES:
+        missing = await client.get("/static/no-such-file.css", headers={"Accept": accept})
+        assert missing.status == 404, accept
+        assert missing.content_type == "text/plain", accept
+        assert (await missing.text()).strip() == "Not Found", accept
+        assert missing.headers["Cache-Control"] == "no-store"
+    wrong = await client.post("/static/js/app.js", headers={"Accept": "*/*"})
+    assert wrong.status == 405 and wrong.headers["Allow"] == "GET,HEAD"
+    assert wrong.content_type == "text/plain" and (await wrong.text()).strip() == "Method Not Allowed"
 
 
 # --- 405: a page called with a method it does not take ------------------------------------------------

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from html.parser import HTMLParser
 from typing import Any
 
 import asyncpg
@@ -161,3 +162,82 @@ async def test_a_postcode_that_fits_none_of_the_places_of_a_street_is_said_to_no
         data={"csrf_token": token, "street": street_in_two_places, "postcode": "28205"},
     )
     assert found.status == 200
+
+
+class _SuggestionForm(HTMLParser):
+    """The form of the finder's result panel that holds the suggested streets: its action, its hidden
+    fields, and each button's name, value, lang and text."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.action: str | None = None
+        self.hidden: dict[str, str] = {}
+        self.buttons: list[dict[str, str]] = []
+        self._in_result = self._in_form = False
+        self._button: dict[str, str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        if tag == "section" and "finder-result" in a.get("class", ""):
+            self._in_result = True
+        elif self._in_result and tag == "form" and a.get("action", "").startswith("/finder"):
+            self._in_form, self.action = True, a["action"]
+        elif self._in_form and tag == "input" and a.get("type") == "hidden":
+            self.hidden[a["name"]] = a.get("value", "")
+        elif self._in_form and tag == "button":
+            self._button = {**a, "text": ""}
+            self.buttons.append(self._button)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "button":
+            self._button = None
+        elif tag == "form":
+            self._in_form = False
+        elif tag == "section":
+            self._in_result = False
+
+    def handle_data(self, data: str) -> None:
+        if self._button is not None:
+            self._button["text"] += data
+
+
+@pytest.mark.req("R3")
+@pytest.mark.req("R42")
+@pytest.mark.parametrize(
+    ("language", "asked", "found"),
+    [
+        ("de", "Meinten Sie: ", "Ihr Standort ist:"),
+        ("de-x-ls", "Meinen Sie vielleicht: ", "Ihr Standort ist:"),
+        ("en", "Did you mean: ", "Your location is:"),
+    ],
+)
+async def test_a_suggested_street_is_a_button_that_searches_with_it(
+    client: TestClient[Any, Any], language: str, asked: str, found: str
+) -> None:
+    """A misspelt street: the finder's suggestions are buttons in the sentence that names them, which search
+    again with the suggested street and what else was entered, in the page's language, without JavaScript."""
+    token = csrf_of(await (await client.get(f"/?lang={language}")).text())
+    entered = {"street": "Sögestrase", "house_number": "1", "postcode": "28195", "under_25": "yes"}
+    answer = await client.post(f"/finder?lang={language}", data={"csrf_token": token, **entered})
+    assert answer.status == 200
+    html = await answer.text()
+    form = _SuggestionForm()
+    form.feed(html)
+    assert form.action == ("/finder" if language == "de" else f"/finder?lang={language}")
+    assert form.hidden == {"csrf_token": token, "house_number": "1", "postcode": "28195", "under_25": "yes"}
+    suggested = [b for b in form.buttons if b.get("value") == "Sögestraße"]
+    assert len(suggested) == 1, form.buttons
+    button = suggested[0]
+    assert button["type"] == "submit" and button["name"] == "street" and button["text"] == "Sögestraße"
+    # A German street name on an English page is read with a German voice (WCAG 3.1.2).
+    assert button.get("lang") == (None if language.startswith("de") else "de")
+    # The sentence still reads as before: the street stands where the finder named it.
+    sentence = re.sub(r"<[^>]+>", "", html[html.index(asked) : html.index("?", html.index(asked)) + 1])
+    assert "Sögestraße" in sentence
+
+    again = await client.post(
+        form.action, data={**form.hidden, "street": button["value"], "csrf_token": token}
+    )
+    assert again.status == 200
+    page = await again.text()
+    assert found in page and '<input type="hidden" name="location" value="jba">' in page

@@ -873,6 +873,13 @@ async def test_a_number_with_a_pending_appointment_is_named_at_its_field_with_wh
     html = await response.text()
     assert response.status == 409
     assert told in html and "0421 566-0" in html
+    # The hotline dials at the field; in the error summary, itself a link to the field, it is text.
+    error = re.search(rf'<p class="field-error" id="{field}-error">.*?</p>', html, re.S)
+    assert error and '<a href="tel:+494215660">0421 566-0</a>' in error.group(0)
+    summary = html[
+        html.index('class="error-summary"') : html.index("</div>", html.index('class="error-summary"'))
+    ]
+    assert "tel:" not in summary and "0421 566-0" in summary
     tag = re.search(rf'<input[^>]*id="field-{field}"[^>]*>', html)
     assert tag and 'aria-invalid="true"' in tag.group(0)
     assert "Sie haben schon einen Termin" not in html

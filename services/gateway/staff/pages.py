@@ -20,6 +20,7 @@ import aiohttp_jinja2
 import jinja2
 import pydantic
 from aiohttp import web
+from markupsafe import Markup
 
 from services.gateway.origins import Provenance, is_local_target, provenance
 from services.gateway.proxy import client_ip
@@ -52,7 +53,7 @@ from shared.clock import BERLIN
 from shared.errors import NotFoundError, OTVError, ValidationError
 from shared.identity import ALL_LOCATIONS, Role
 from shared.labels import MAIL_KINDS_DE, language_de
-from shared.languages import pick
+from shared.languages import is_well_formed, pick
 from shared.logging import current_correlation_id
 from shared.staff_nav import main_nav
 from shared.web import CLOCK, SETTINGS, parse_form, validation_error
@@ -141,6 +142,13 @@ def with_version(data: dict[str, Any], form: Any) -> dict[str, Any]:
     return {**data, VERSION_FIELD: version} if version else data
 
 
+def lang_attribute(tag: Any) -> Markup:
+    """` lang="…"` for a text in `tag` (WCAG 3.1.2: a screen reader reads it in its language; Leichte
+    Sprache keeps its tag `de-x-ls`, as the customer pages mark it), nothing for a tag that is not one."""
+    tag = str(tag or "")
+    return Markup(' lang="{}"').format(tag) if is_well_formed(tag) else Markup("")
+
+
 def setup_pages(app: web.Application) -> None:
     env = aiohttp_jinja2.setup(
         app,
@@ -153,6 +161,7 @@ def setup_pages(app: web.Application) -> None:
     env.filters["when"] = _when
     env.filters["date_de"] = _date_de
     env.filters["language_de"] = language_de
+    env.filters["lang_attribute"] = lang_attribute
     env.globals["role_label"] = lambda role: ROLE_LABELS_DE.get(Role(role), role)
     app[PAGE_ERROR] = render_error
     app[PAGE_SIGN_IN] = session_ended_page

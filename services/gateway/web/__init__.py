@@ -14,7 +14,7 @@ from aiohttp import web
 
 from services.gateway.config import Settings
 from services.gateway.openapi import openapi_json
-from services.gateway.web import error_pages, i18n, manage, pages, steps
+from services.gateway.web import error_pages, i18n, manage, pages, static_files, steps
 from services.gateway.web.security import Csrf, Sealer, security_headers
 from shared.web import SETTINGS
 
@@ -40,6 +40,7 @@ def setup_web(app: web.Application) -> None:
         app_key=pages.JINJA,
     )
     environment.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]  # added by the i18n extension
+    environment.filters["without_links"] = pages.without_links
     app.middlewares.append(i18n.language_middleware)
     # Next inside it: errors of the customer pages' addresses as pages in the customer's language.
     app.middlewares.append(error_pages.error_page_middleware)
@@ -72,6 +73,7 @@ def setup_web(app: web.Application) -> None:
     router.add_get("/accessibility", manage.accessibility_page)
     router.add_get("/privacy", manage.privacy_page)
     router.add_get("/embed", manage.embed_page)
-    router.add_static(STATIC_PREFIX, HERE / "static", append_version=False)
+    # A file's GET and HEAD; what has no file (or another method) is answered by error_pages.
+    router.add_get(STATIC_PREFIX + "{filename:.+}", static_files.static_file)
     # The public API's description (merged from the services' declarations, see services/gateway/openapi.py).
     router.add_get("/api/v1/openapi.json", openapi_json)

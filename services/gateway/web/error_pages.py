@@ -6,8 +6,12 @@ JSON error body of the API.
 Which answer a request gets is decided by its path first, then by its Accept header:
 - JSON (the architecture's error body, from `shared.web.error_middleware`) for what programs call: `/api`
   and below (the public, staff and admin APIs, the OpenAPI document, the challenge), the probes and
-  metrics (`/healthz`, `/readyz`, `/metrics`), and the static files (`/static/`). `/staff` and below is left
-  to the staff part, which answers its pages in German itself (`staff/authz.py`).
+  metrics (`/healthz`, `/readyz`, `/metrics`). `/staff` and below is left to the staff part, which answers
+  its pages in German itself (`staff/authz.py`).
+- The static files (`/static/`): the page, when a browser opens the address itself (it names text/html:
+  an old link, a typo); a file a page loads (a stylesheet, a script, an image: text/css, */*, image/*) is
+  never shown, so a missing one gets a short plain text with the status and `no-store` (a file a release
+  adds is then fetched once it is there), not a page rendered for nobody, nor JSON a browser cannot use.
 - Every other path is the customer pages' own: a page, unless the client asks for JSON and not for HTML
   (`Accept: application/json`, a script's fetch); a browser always names text/html, and a client that
   names nothing (`*/*`, or no Accept) gets the page.
@@ -23,23 +27,43 @@ from aiohttp import web
 from services.gateway.origins import is_local_target
 from services.gateway.web.i18n import _
 from services.gateway.web.pages import error_page, settings_of, unavailable
+from shared.phone import with_phone_links
 from shared.web import DATABASE_UNAVAILABLE, log_unhandled
 
 log = structlog.get_logger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-MACHINE_PREFIXES = ("/api", "/static", "/staff")
+MACHINE_PREFIXES = ("/api", "/staff")
 MACHINE_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+STATIC = "/static"
+
+
+def _under(path: str, prefix: str) -> bool:
+    return path == prefix or path.startswith(prefix + "/")
 
 
 def answers_with_a_page(request: web.Request) -> bool:
     """Whether an error of this request is answered with a customer page (the rule above)."""
     path = request.path
-    if path in MACHINE_PATHS or any(path == p or path.startswith(p + "/") for p in MACHINE_PREFIXES):
+    if path in MACHINE_PATHS or any(_under(path, p) for p in MACHINE_PREFIXES):
         return False
     accept = request.headers.get("Accept", "").lower()
+    if _under(path, STATIC):
+        return "text/html" in accept
     return "text/html" in accept or "json" not in accept
+
+
+async def _as_short_text(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A static file's error for what a page loads: its status and reason as plain text."""
+    try:
+        return await handler(request)
+    except (web.HTTPNotFound, web.HTTPMethodNotAllowed) as exc:
+        response = web.Response(status=exc.status, text=f"{exc.reason}\n")
+        response.headers["Cache-Control"] = "no-store"
+        if "Allow" in exc.headers:
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
 
 
 @web.middleware
@@ -47,6 +71,8 @@ async def error_page_middleware(request: web.Request, handler: Handler) -> web.S
     """Inside the language middleware (the page is in the request's language) and inside the shared error
     middleware, which still answers in JSON should the error page itself fail."""
     if not answers_with_a_page(request):
+        if _under(request.path, STATIC):
+            return await _as_short_text(request, handler)
         return await handler(request)
     try:
         return await handler(request)
@@ -75,26 +101,29 @@ def _address(request: web.Request) -> str | None:
 
 
 def page_not_found(request: web.Request) -> web.Response:
-    hotline = {"hotline": settings_of(request).hotline}
     return error_page(
         request,
         404,
         _("Page not found"),
-        _(
-            "There is no page at this address. Perhaps it was mistyped, or the link is out of date. "
-            "Please start again on the start page. If you need help, call us: %(hotline)s."
-        )
-        % hotline,
+        with_phone_links(
+            _(
+                "There is no page at this address. Perhaps it was mistyped, or the link is out of date. "
+                "Please start again on the start page. If you need help, call us: %(hotline)s."
+            ),
+            hotline=settings_of(request).hotline,
+        ),
         address=_address(request),
     )
 
 
 def wrong_method(request: web.Request) -> web.Response:
-    hotline = {"hotline": settings_of(request).hotline}
     return error_page(
         request,
         405,
         _("This page cannot be opened this way"),
-        _("Please start again on the start page. If you need help, call us: %(hotline)s.") % hotline,
+        with_phone_links(
+            _("Please start again on the start page. If you need help, call us: %(hotline)s."),
+            hotline=settings_of(request).hotline,
+        ),
         address=_address(request),
     )

@@ -31,7 +31,7 @@ from shared.clock import BERLIN
 from shared.errors import OTVError
 from shared.events.catalog import BOOKING_CUTOFF
 from shared.languages import babel_locale as locale_for
-from shared.phone import phone_link
+from shared.phone import phone_link, with_phone_links
 from shared.web import CLOCK, SETTINGS, parse_form
 
 log = structlog.get_logger(__name__)
@@ -177,6 +177,12 @@ def render(
     return response
 
 
+def without_links(message: str) -> str:
+    """A message as text for a place that is a link itself (the error summary's link to its field): a
+    message with markup (a hotline as a link, `shared.phone`) without its tags, any other as it is."""
+    return message.striptags() if isinstance(message, Markup) else message
+
+
 # The longest address a redirect of the pages sends. The dialogue's state (`s`) is a few hundred
 # characters and a manage link's token at most 200; far longer is an address pasted twice or a crafted
 # one, and a Location of several KB makes a proxy refuse the whole answer (nginx: 502 beyond its 4 or 8 KB
@@ -216,8 +222,10 @@ def unavailable(request: web.Request, status: int = 503) -> web.Response:
         request,
         status,
         _("The appointment booking is not available right now"),
-        _("Please try again in a few minutes. If it is urgent, call us: %(hotline)s.")
-        % {"hotline": settings_of(request).hotline},
+        with_phone_links(
+            _("Please try again in a few minutes. If it is urgent, call us: %(hotline)s."),
+            hotline=settings_of(request).hotline,
+        ),
     )
 
 
@@ -226,11 +234,13 @@ def not_found(request: web.Request) -> web.Response:
         request,
         404,
         _("This link is not valid"),
-        _(
-            "Please use the complete link from your newest e-mail about the appointment. "
-            "If you need help, call us: %(hotline)s."
-        )
-        % {"hotline": settings_of(request).hotline},
+        with_phone_links(
+            _(
+                "Please use the complete link from your newest e-mail about the appointment. "
+                "If you need help, call us: %(hotline)s."
+            ),
+            hotline=settings_of(request).hotline,
+        ),
         link_request=url("/manage"),
     )
 

@@ -50,6 +50,7 @@ from services.gateway.web.pages import (
     url,
     web_errors,
 )
+from shared.phone import link_phone_in, with_phone_links
 from shared.web import CLOCK
 
 log = structlog.get_logger(__name__)
@@ -146,6 +147,11 @@ async def finder_submit(request: web.Request) -> web.StreamResponse:
     if not answer.ok or not isinstance(answer.body, dict):
         raise UpstreamUnavailable("catalog")
     context["finder"] = answer.body
+    # The finder's message names a hotline as text: a link a phone dials, as everywhere on the pages (R42).
+    text, hotline = str(answer.body.get("message") or ""), str(answer.body.get("hotline") or "")
+    message = link_phone_in(text, hotline)
+    context["finder_message"] = message
+    context["finder_suggest"] = suggested_streets(text, hotline, answer.body.get("suggestions"))
     found = answer.body.get("location")
     if isinstance(found, dict):
         context["finder_location_address"] = address_line(found)
@@ -153,10 +159,27 @@ async def finder_submit(request: web.Request) -> web.StreamResponse:
     if needed and answer.body.get("message"):
         # The finder asks for one more part of the address: said at that field too, and the error summary
         # leads to it; the field is no longer "optional" then (WCAG 3.3.1, 3.3.3).
-        errors.add(needed, str(answer.body["message"]))
+        errors.add(needed, message)
         context["needed"] = needed
         return render(request, "location.html", context, status=422)
     return render(request, "location.html", context)
+
+
+def suggested_streets(text: str, hotline: str, suggestions: Any) -> dict[str, Any] | None:
+    """The finder's message split around the streets it suggests for a misspelt one ("Meinten Sie:
+    Sögestraße, Seestraße?"), so that the page makes each a button that searches with it (R3): the text
+    before and after them (each with the hotline as a link) and the streets; None without suggestions, or
+    when the message does not name them as the catalog does (joined by ", "): then it is shown as text."""
+    streets = [s for s in suggestions if isinstance(s, str) and s] if isinstance(suggestions, list) else []
+    names = ", ".join(streets)
+    if not streets or names not in text:
+        return None
+    before, after = text.split(names, 1)
+    return {
+        "before": link_phone_in(before, hotline),
+        "after": link_phone_in(after, hotline),
+        "streets": streets,
+    }
 
 
 # The finder's reasons that name a missing or wrong part of the address, and its field.
@@ -702,27 +725,31 @@ def already_booked(request: web.Request, errors: forms.FormErrors, answer: Answe
     the message is put at the field that matched and says what helps there; a household member may have
     booked the appointment with the shared number, and the link of someone else's mail is not theirs."""
     matched = {forms.field_of(str(d.get("field", ""))) for d in answer.error_details}
-    hotline = {"hotline": settings_of(request).hotline}
+    hotline = settings_of(request).hotline
     if "household_number" in matched:
         errors.add(
             "household_number",
-            _(
-                "An appointment that has not yet taken place is already booked with this household "
-                "number. Only one appointment per household is possible at a time. If someone in your "
-                "household booked it, they can cancel it with the link in their confirmation e-mail. "
-                "Otherwise please call us: %(hotline)s."
-            )
-            % hotline,
+            with_phone_links(
+                _(
+                    "An appointment that has not yet taken place is already booked with this household "
+                    "number. Only one appointment per household is possible at a time. If someone in your "
+                    "household booked it, they can cancel it with the link in their confirmation e-mail. "
+                    "Otherwise please call us: %(hotline)s."
+                ),
+                hotline=hotline,
+            ),
         )
     elif "customer_number" in matched:
         errors.add(
             "customer_number",
-            _(
-                "An appointment that has not yet taken place is already booked with this customer "
-                "number. You can cancel it with the link in its confirmation e-mail. If you did not book "
-                "it, please call us: %(hotline)s."
-            )
-            % hotline,
+            with_phone_links(
+                _(
+                    "An appointment that has not yet taken place is already booked with this customer "
+                    "number. You can cancel it with the link in its confirmation e-mail. If you did not "
+                    "book it, please call us: %(hotline)s."
+                ),
+                hotline=hotline,
+            ),
         )
     else:
         errors.add(
