@@ -57,6 +57,11 @@ class CommonSettings(BaseSettings):
     # verify-ca and verify-full, refused with disable and prefer (which would check nothing); checked when
     # the process starts.
     db_sslrootcert: str = ""
+    # The service's own certificate and its (unencrypted) key, PEM files, for a database or pooler that
+    # authenticates clients by certificate as well (`clientcert=verify-ca` in pg_hba.conf); both or neither,
+    # refused with disable and prefer; checked when the process starts.
+    db_sslcert: str = ""
+    db_sslkey: str = ""  # ... the key of OTV_DB_SSLCERT
 
     broker_url: str = "amqp://guest:guest@127.0.0.1:5672/"  # RabbitMQ, with its user and password
     # How long a service waits at start for the broker before it starts without (and connects later).
@@ -131,13 +136,15 @@ class CommonSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _database_tls(self) -> Self:
-        stale = [name for name in ("PGSSLMODE", "PGSSLROOTCERT") if os.environ.get(name)]
+        stale = [
+            name for name in ("PGSSLMODE", "PGSSLROOTCERT", "PGSSLCERT", "PGSSLKEY") if os.environ.get(name)
+        ]
         if stale:
             # Read by asyncpg once (deploy/README.md said so); now OTV passes the TLS settings itself, so
             # they would be ignored silently: a check of the certificate would end without a word.
             raise ValueError(
-                f"{' and '.join(stale)} are not read by OTV: set OTV_DB_SSLMODE and OTV_DB_SSLROOTCERT "
-                "instead (docs/configuration.md)"
+                f"{' and '.join(stale)} are not read by OTV: set OTV_DB_SSLMODE, OTV_DB_SSLROOTCERT, "
+                "OTV_DB_SSLCERT and OTV_DB_SSLKEY instead (docs/configuration.md)"
             )
         if self.db_sslmode in ("verify-ca", "verify-full") and not self.db_sslrootcert:
             raise ValueError(
@@ -150,8 +157,15 @@ class CommonSettings(BaseSettings):
                 f"OTV_DB_SSLROOTCERT is set, but OTV_DB_SSLMODE={self.db_sslmode} checks no certificate: "
                 "set OTV_DB_SSLMODE=verify-full (or verify-ca), or leave OTV_DB_SSLROOTCERT empty"
             )
-        if self.db_sslrootcert:
-            self.database_ssl()  # an unreadable or broken CA file stops the start, not every connection
+        if bool(self.db_sslcert) != bool(self.db_sslkey):
+            raise ValueError("OTV_DB_SSLCERT and OTV_DB_SSLKEY go together: the certificate and its key")
+        if self.db_sslcert and self.db_sslmode in ("disable", "prefer"):
+            raise ValueError(
+                f"OTV_DB_SSLCERT is set, but OTV_DB_SSLMODE={self.db_sslmode} may connect without TLS: "
+                "set OTV_DB_SSLMODE=verify-full (or require)"
+            )
+        if self.db_sslrootcert or self.db_sslcert:
+            self.database_ssl()  # an unreadable or broken file stops the start, not every connection
         return self
 
     def database_ssl(self) -> ssl.SSLContext | Literal["prefer", False]:
@@ -164,6 +178,16 @@ class CommonSettings(BaseSettings):
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         context.minimum_version = ssl.TLSVersion.TLSv1_2
         context.check_hostname = self.db_sslmode == "verify-full"
+        if self.db_sslcert:
+            try:
+                context.load_cert_chain(self.db_sslcert, self.db_sslkey)
+            except (OSError, ssl.SSLError) as exc:
+                problem = (
+                    "does not match OTV_DB_SSLKEY" if "KEY_VALUES_MISMATCH" in str(exc) else "cannot be read"
+                )
+                raise ValueError(
+                    f"OTV_DB_SSLCERT {self.db_sslcert} {problem} (OTV_DB_SSLKEY {self.db_sslkey}): {exc}"
+                ) from None
         if not self.db_sslrootcert:  # require without a CA: encrypted, the certificate unchecked (as libpq)
             context.verify_mode = ssl.CERT_NONE
             return context

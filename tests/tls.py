@@ -15,7 +15,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 # The first message of a client that wants TLS (PostgreSQL protocol: length 8, request code 80877103).
 _SSL_REQUEST = struct.pack("!ii", 8, 80877103)
@@ -62,33 +62,51 @@ class ThrowawayCA:
         self.cert_file = directory / f"{name.replace(' ', '-')}.crt"
         self.cert_file.write_bytes(self._cert.public_bytes(serialization.Encoding.PEM))
 
-    def server_context(self, *names: str) -> ssl.SSLContext:
-        """A server-side context whose certificate this CA issued for these DNS names or IP addresses."""
-        key = ec.generate_private_key(ec.SECP256R1())
+    def server_context(self, *names: str, client_ca: ThrowawayCA | None = None) -> ssl.SSLContext:
+        """A server-side context whose certificate this CA issued for these DNS names or IP addresses; with
+        `client_ca`, it asks every client for a certificate that CA issued (a managed PostgreSQL with
+        `clientcert=verify-ca`) and turns away a client without one."""
         alt_names: list[x509.GeneralName] = []
         for name in names:
             try:
                 alt_names.append(x509.IPAddress(ipaddress.ip_address(name)))
             except ValueError:
                 alt_names.append(x509.DNSName(name))
+        cert_file, key_file = self._issue("server", names[0], ExtendedKeyUsageOID.SERVER_AUTH, alt_names)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert_file, key_file)
+        if client_ca is not None:
+            context.load_verify_locations(cafile=client_ca.cert_file)
+            context.verify_mode = ssl.CERT_REQUIRED
+        return context
+
+    def client_certificate(self, user: str) -> tuple[Path, Path]:
+        """A client certificate for a database user (its common name), as PEM files: certificate, key."""
+        return self._issue("client", user, ExtendedKeyUsageOID.CLIENT_AUTH, [])
+
+    def _issue(
+        self, kind: str, common_name: str, usage: x509.ObjectIdentifier, alt_names: list[x509.GeneralName]
+    ) -> tuple[Path, Path]:
+        key = ec.generate_private_key(ec.SECP256R1())
         now = datetime.datetime.now(datetime.UTC)
-        cert = (
+        builder = (
             x509.CertificateBuilder()
-            .subject_name(_name(names[0]))
+            .subject_name(_name(common_name))
             .issuer_name(self._name)
             .public_key(key.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - datetime.timedelta(minutes=5))
             .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
             .add_extension(
                 x509.AuthorityKeyIdentifier.from_issuer_public_key(self._key.public_key()), critical=False
             )
-            .sign(self._key, hashes.SHA256())
         )
-        stem = self.directory / f"server-{len(list(self.directory.glob('server-*.pem')))}"
+        if alt_names:
+            builder = builder.add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
+        cert = builder.sign(self._key, hashes.SHA256())
+        stem = self.directory / f"{kind}-{len(list(self.directory.glob(f'{kind}-*.pem')))}"
         cert_file, key_file = stem.with_suffix(".pem"), stem.with_suffix(".key")
         cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
         key_file.write_bytes(
@@ -96,9 +114,7 @@ class ThrowawayCA:
                 serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
             )
         )
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(cert_file, key_file)
-        return context
+        return cert_file, key_file
 
 
 class TlsFront:

@@ -117,6 +117,51 @@ async def test_the_migration_runner_checks_the_certificate_too(
     assert front.tls_sessions == 1
 
 
+async def test_a_database_that_asks_for_a_client_certificate_gets_the_configured_one(
+    ca: ThrowawayCA, stranger: ThrowawayCA
+) -> None:
+    """A managed PostgreSQL (or its pooler) may authenticate the service by certificate as well
+    (`hostssl ... clientcert=verify-ca`): without one, or with one another CA issued, no connection."""
+    real = db_settings("booking")
+    cert, key = ca.client_certificate("otv_booking")
+    foreign_cert, foreign_key = stranger.client_certificate("otv_booking")
+    server = ca.server_context("127.0.0.1", client_ca=ca)
+    async with TlsFront(server, real.db_host, real.db_port, postgres=True) as front:
+        checked = {"db_sslmode": "verify-full", "db_sslrootcert": str(ca.cert_file)}
+        with pytest.raises((ConnectionError, ssl.SSLError, asyncpg.ConnectionDoesNotExistError)):
+            await one_query(through(front, **checked))
+        with pytest.raises((ConnectionError, ssl.SSLError, asyncpg.ConnectionDoesNotExistError)):
+            await one_query(
+                through(front, db_sslcert=str(foreign_cert), db_sslkey=str(foreign_key), **checked)
+            )
+        assert front.tls_sessions == 0
+        settings = through(front, db_sslcert=str(cert), db_sslkey=str(key), **checked)
+        assert await one_query(settings) == "otv_booking"
+        assert await migrate(settings) == []
+        # require (the server's certificate unchecked) still presents the service's own.
+        assert await one_query(through(front, db_sslmode="require", db_sslcert=str(cert), db_sslkey=str(key)))
+        assert front.tls_sessions == 3
+
+
+def test_a_client_certificate_is_refused_at_the_start_when_it_cannot_be_used(
+    ca: ThrowawayCA, tmp_path: Path
+) -> None:
+    cert, key = ca.client_certificate("otv_booking")
+    other_cert, _ = ca.client_certificate("otv_catalog")
+    checked = {"db_sslmode": "verify-full", "db_sslrootcert": str(ca.cert_file)}
+    with pytest.raises(ValueError, match="OTV_DB_SSLCERT and OTV_DB_SSLKEY go together"):
+        db_settings("booking", db_sslcert=str(cert), **checked)
+    with pytest.raises(ValueError, match="OTV_DB_SSLCERT and OTV_DB_SSLKEY go together"):
+        db_settings("booking", db_sslkey=str(key), **checked)
+    with pytest.raises(ValueError, match=r"OTV_DB_SSLCERT .*does not match OTV_DB_SSLKEY"):
+        db_settings("booking", db_sslcert=str(other_cert), db_sslkey=str(key), **checked)
+    with pytest.raises(ValueError, match=r"OTV_DB_SSLCERT .*missing\.pem"):
+        db_settings("booking", db_sslcert=str(tmp_path / "missing.pem"), db_sslkey=str(key), **checked)
+    for mode in ("disable", "prefer"):
+        with pytest.raises(ValueError, match=f"OTV_DB_SSLCERT is set, but OTV_DB_SSLMODE={mode}"):
+            db_settings("booking", db_sslmode=mode, db_sslcert=str(cert), db_sslkey=str(key))
+
+
 @pytest.mark.parametrize("mode", ["verify-ca", "verify-full"])
 def test_a_checking_mode_without_a_ca_is_refused_with_a_message_naming_the_setting(mode: str) -> None:
     with pytest.raises(ValueError, match=f"OTV_DB_SSLMODE={mode} .* set OTV_DB_SSLROOTCERT"):
@@ -157,6 +202,10 @@ def test_libpqs_variables_which_asyncpg_used_to_read_stop_the_start(monkeypatch:
     """deploy/README.md once said to set PGSSLMODE: now ignored, it would drop the check without a word."""
     monkeypatch.setenv("PGSSLMODE", "verify-full")
     with pytest.raises(ValueError, match="PGSSLMODE are not read by OTV: set OTV_DB_SSLMODE"):
+        db_settings("booking")
+    monkeypatch.delenv("PGSSLMODE")
+    monkeypatch.setenv("PGSSLCERT", "/home/otv/.postgresql/postgresql.crt")
+    with pytest.raises(ValueError, match="PGSSLCERT are not read by OTV"):
         db_settings("booking")
 
 
