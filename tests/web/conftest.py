@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,9 +25,11 @@ from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from services.booking.app import create_app as create_booking
 from services.booking.config import Settings as BookingSettings
+from services.catalog import db as catalog_db
 from services.catalog.app import create_app as create_catalog
 from services.catalog.config import Settings as CatalogSettings
 from services.catalog.demo import load_demo
+from services.catalog.domain import street_key
 from services.gateway.app import create_app as create_gateway
 from services.gateway.config import Settings as GatewaySettings
 from services.notifier.app import create_app as create_notifier
@@ -214,3 +217,19 @@ async def to_the_calendar(page: Page, stack: Stack, concern: str, mode: str | No
     if mode is not None:
         await page.locator(f"input[name=mode][value={mode}]").check()
     await page.get_by_role("button", name="Weiter").click()
+
+
+@asynccontextmanager
+async def streets_of(pool: asyncpg.Pool, name: str, parts: Iterable[dict[str, Any]]) -> AsyncIterator[str]:
+    """The street `name` in the catalog's directory, once for each part (postcode, location_id, and house
+    numbers or a district), for the time of a test."""
+    async with pool.acquire() as conn:
+        ids = [
+            await catalog_db.insert_street(conn, {"street": name, "street_key": street_key(name), **part})
+            for part in parts
+        ]
+    try:
+        yield name
+    finally:
+        async with pool.acquire() as conn:
+            await catalog_db.delete_streets(conn, ids)

@@ -13,9 +13,7 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 
-from services.catalog import db as catalog_db
-from services.catalog.domain import street_key
-from tests.web.conftest import Stack
+from tests.web.conftest import Stack, streets_of
 from tests.web.test_web_security_and_bot_defence import csrf_of, gateway_client
 
 pytestmark = pytest.mark.timeout(60)
@@ -85,27 +83,12 @@ async def test_a_found_address_is_no_error(client: TestClient[Any, Any]) -> None
 @pytest.fixture
 async def street_in_two_places(pools: dict[str, asyncpg.Pool]) -> AsyncIterator[str]:
     """A street name found in two parts of Bremen (28195 in Mitte, 28205 in Hemelingen)."""
-    name = "Zweiorteweg"
-    async with pools["catalog"].acquire() as conn:
-        ids = [
-            await catalog_db.insert_street(
-                conn,
-                {
-                    "street": name,
-                    "street_key": street_key(name),
-                    "postcode": postcode,
-                    "district": district,
-                    "location_id": location_id,
-                },
-            )
-            for postcode, district, location_id in (
-                ("28195", "Mitte", "mitte"),
-                ("28205", "Hemelingen", "ost"),
-            )
-        ]
-    yield name
-    async with pools["catalog"].acquire() as conn:
-        await catalog_db.delete_streets(conn, ids)
+    parts = [
+        {"postcode": postcode, "district": district, "location_id": location_id}
+        for postcode, district, location_id in (("28195", "Mitte", "mitte"), ("28205", "Hemelingen", "ost"))
+    ]
+    async with streets_of(pools["catalog"], "Zweiorteweg", parts) as name:
+        yield name
 
 
 @pytest.mark.req("R3")

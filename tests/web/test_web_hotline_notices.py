@@ -13,10 +13,8 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 
-from services.catalog import db as catalog_db
-from services.catalog.domain import street_key
 from tests.conftest import free_port
-from tests.web.conftest import Stack
+from tests.web.conftest import Stack, streets_of
 from tests.web.test_web_security_and_bot_defence import csrf_of, gateway_client
 
 pytestmark = pytest.mark.timeout(60)
@@ -81,25 +79,12 @@ async def test_the_hotline_on_the_page_of_an_unavailable_booking_dials(stack: St
 @pytest.fixture
 async def split_street(pools: dict[str, asyncpg.Pool]) -> AsyncIterator[str]:
     """A street of 28195 split between two locations by house number: 1-9 Mitte, 11-19 Ost."""
-    name = "Geteiltweg"
-    async with pools["catalog"].acquire() as conn:
-        ids = [
-            await catalog_db.insert_street(
-                conn,
-                {
-                    "street": name,
-                    "street_key": street_key(name),
-                    "postcode": "28195",
-                    "first_number": first,
-                    "last_number": last,
-                    "location_id": location_id,
-                },
-            )
-            for first, last, location_id in ((1, 9, "mitte"), (11, 19, "ost"))
-        ]
-    yield name
-    async with pools["catalog"].acquire() as conn:
-        await catalog_db.delete_streets(conn, ids)
+    parts = [
+        {"postcode": "28195", "first_number": first, "last_number": last, "location_id": location_id}
+        for first, last, location_id in ((1, 9, "mitte"), (11, 19, "ost"))
+    ]
+    async with streets_of(pools["catalog"], "Geteiltweg", parts) as name:
+        yield name
 
 
 @pytest.mark.req("R3")
