@@ -217,6 +217,7 @@ async def run(args: argparse.Namespace) -> int:
         exchange=f"otv.bench.{run_id}.events",
         queue_prefix=f"otv.bench.{run_id}",
         consume_catalog=False,
+        consume_mail_reports=False,
         run_jobs=False,
         db_pool_max=args.pool,
         log_level="WARNING",

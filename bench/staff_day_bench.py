@@ -60,6 +60,7 @@ async def run(args: argparse.Namespace) -> int:
         exchange=f"otv.bench.{own}.events",
         queue_prefix=f"otv.bench.{own}",
         consume_catalog=False,
+        consume_mail_reports=False,
         run_jobs=False,
         log_json=False,
         log_level="WARNING",

@@ -16,7 +16,7 @@ from services.booking import (  # issue 8: staff work
 )
 from services.booking.cache import AvailabilityCache
 from services.booking.config import Settings
-from services.booking.consumer import catalog_consumers
+from services.booking.consumer import booking_consumers
 from services.booking.openapi import setup_openapi
 from services.booking.retention import retention_context
 from shared import dead_letters
@@ -30,8 +30,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app.cleanup_ctx.extend(
         [database_context(settings), _deps_context(settings), broker_context(settings), relay_context]
     )
-    if settings.consume_catalog:
-        app.cleanup_ctx.append(consumers_context(catalog_consumers))
+    if settings.consume_catalog or settings.consume_mail_reports:
+        app.cleanup_ctx.append(consumers_context(booking_consumers))
     if settings.run_jobs:
         app.cleanup_ctx.append(
             periodic_context("passing", settings.passing_interval_seconds, _pass_started, first_delay=1.0)

@@ -40,7 +40,8 @@ class Settings(CommonSettings):
 
     # R45, the waiting list (issue 11): how long a freed slot is held for the wish it is offered to (never
     # past the cutoff of its day), the shortest offer worth making, how long the opt-in link of a new wish
-    # waits, how many unanswered offers end a wish, and how often the matcher job looks for work.
+    # waits, how many unanswered offers end a wish (only offers whose mail reached the customer count),
+    # and how often the matcher job looks for work.
     waiting_offer_hours: float = Field(default=2.0, gt=0, le=48)
     waiting_offer_min_minutes: float = Field(default=30.0, ge=0)  # ... the shortest offer
     waiting_opt_in_hours: float = Field(default=48.0, gt=0)  # ... the opt-in link
@@ -56,3 +57,7 @@ class Settings(CommonSettings):
     # Whether the app consumes catalog events and runs its periodic jobs (the benchmark turns them off).
     consume_catalog: bool = True
     run_jobs: bool = True  # ... the periodic jobs
+    # Whether the app consumes the notifier's reports of waiting-list offer mails (`mail.sent`,
+    # `mail.failed`; R45: only an offer whose mail was delivered counts as missed when it runs out). Off
+    # (the benchmark), no offer counts as missed.
+    consume_mail_reports: bool = True

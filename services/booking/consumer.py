@@ -1,5 +1,7 @@
-"""The catalog events the booking service consumes: its own copy of every location's bookable
-configuration and of the internal allow-list, so that customers can book while the catalog is down.
+"""The events the booking service consumes: the catalog's, for its own copy of every location's bookable
+configuration and of the internal allow-list, so that customers can book while the catalog is down; and
+the notifier's reports of the waiting list's offer mails (`booking.mail`), because only an offer whose
+mail reached the customer counts as missed when it runs out (R45, `waiting_list.expire_offers`).
 
 Each handler runs inside the consumer's transaction, beside the inbox row (I3). A snapshot whose
 revision is not higher than the stored one is stale (it was overtaken on the way) and is dropped.
@@ -13,16 +15,19 @@ import asyncpg
 import structlog
 from aiohttp import web
 
-from services.booking import db
+from services.booking import db, waiting_list
+from services.booking.config import Settings
 from shared.consumer import Consumer, Handler
 from shared.events import Envelope
 from shared.events.catalog import AllowListChangedV1, LocationConfiguredV1
+from shared.events.mail import MailFailedV1, MailKind, MailSentV1
 from shared.topology import bindings_of
 from shared.web import BROKER, POOL, SETTINGS
 
 log = structlog.get_logger(__name__)
 
 CONSUMER = "booking.catalog"
+MAIL_CONSUMER = "booking.mail"
 
 
 async def apply_location_configured(
@@ -57,14 +62,37 @@ HANDLERS: dict[str, Handler] = {
 }
 
 
-def catalog_consumers(app: web.Application) -> list[Consumer]:
+async def _offer_mail(conn: asyncpg.Connection, _envelope: Envelope, data: Any) -> None:
+    assert isinstance(data, MailSentV1 | MailFailedV1)  # noqa: S101 -- the registry's models
+    if data.kind is not MailKind.WAITING_OFFER:
+        return  # every other mail is the notifier's and reporting's business
+    outcome = "sent" if isinstance(data, MailSentV1) else "failed"
+    # For the waiting list's mails `appointment_id` is the wish's id, `revision` the wish's revision.
+    await waiting_list.record_offer_mail(conn, data.appointment_id, data.revision, outcome)
+
+
+MAIL_HANDLERS: dict[str, Handler] = {
+    MailSentV1.event_type: _offer_mail,
+    MailFailedV1.event_type: _offer_mail,
+}
+
+
+def booking_consumers(app: web.Application) -> list[Consumer]:
+    settings = app[SETTINGS]
+    assert isinstance(settings, Settings)  # noqa: S101 -- booking's own settings
+    wanted = [
+        (CONSUMER, HANDLERS, settings.consume_catalog),
+        (MAIL_CONSUMER, MAIL_HANDLERS, settings.consume_mail_reports),
+    ]
     return [
         Consumer(
-            CONSUMER,
+            name,
             pool=app[POOL],
             connection=app[BROKER],
-            settings=app[SETTINGS],
-            handlers=HANDLERS,
-            bindings=bindings_of(CONSUMER),
+            settings=settings,
+            handlers=handlers,
+            bindings=bindings_of(name),
         )
+        for name, handlers, on in wanted
+        if on
     ]

@@ -31,7 +31,8 @@ household_number, location_name, location_address, concern_name, sensitive, regi
 ended_at, end_reason, appointment_id, missed_offers, token_hash
 """
 _OFFER_COLUMNS = """
-id, wish_id, status, location_id, group_id, service_point, start_at, end_at, evening, expires_at, offered_at
+id, wish_id, status, location_id, group_id, service_point, start_at, end_at, evening, expires_at, offered_at,
+offered_revision, mail_outcome
 """
 
 
@@ -85,6 +86,8 @@ def _offer(row: Mapping[str, Any]) -> Offer:
         evening=row["evening"],
         expires_at=row["expires_at"],
         offered_at=row["offered_at"],
+        offered_revision=row["offered_revision"],
+        mail_outcome=row["mail_outcome"],
     )
 
 
@@ -414,6 +417,26 @@ async def place_offer(
     return True
 
 
+async def set_offered_revision(conn: asyncpg.Connection, offer_id: uuid.UUID, revision: int) -> None:
+    await conn.execute("UPDATE waiting_offers SET offered_revision = $2 WHERE id = $1", offer_id, revision)
+
+
+async def record_offer_mail(
+    conn: asyncpg.Connection, wish_id: uuid.UUID, revision: int, outcome: str
+) -> bool:
+    """The notifier's report of an offer mail (R45). A delivered mail stays delivered, whatever report
+    comes after it (a repeated or late event); a report after the offer's end is kept, but changes
+    nothing of how that end counted. False when no offer of the wish has that revision."""
+    found = await conn.fetchval(
+        "UPDATE waiting_offers SET mail_outcome = CASE WHEN mail_outcome = 'sent' THEN 'sent' ELSE $3 END"
+        " WHERE wish_id = $1 AND offered_revision = $2 RETURNING id",
+        wish_id,
+        revision,
+        outcome,
+    )
+    return found is not None
+
+
 async def end_offer(conn: asyncpg.Connection, offer: Offer, status: str, now: datetime) -> None:
     """Close an open offer: its hold goes, and its slot is freed capacity for the next wish."""
     await conn.execute(
@@ -718,7 +741,8 @@ async def staff_list(
         f"SELECT {_prefixed('w', _WISH_COLUMNS)}, o.id AS o_id, o.wish_id AS o_wish_id, o.status AS o_status,"  # noqa: S608 -- fixed columns
         " o.location_id AS o_location_id, o.group_id AS o_group_id, o.service_point AS o_service_point,"
         " o.start_at AS o_start_at, o.end_at AS o_end_at, o.evening AS o_evening,"
-        " o.expires_at AS o_expires_at, o.offered_at AS o_offered_at"
+        " o.expires_at AS o_expires_at, o.offered_at AS o_offered_at,"
+        " o.offered_revision AS o_offered_revision, o.mail_outcome AS o_mail_outcome"
         " FROM wishes w LEFT JOIN waiting_offers o ON o.wish_id = w.id AND o.status = 'open'"
         f" WHERE w.location_id = $1 AND w.status IN {ACTIVE} ORDER BY w.concern_id, w.registered_at, w.id",
         location_id,

@@ -116,6 +116,15 @@ class Offer:
     evening: bool
     expires_at: datetime
     offered_at: datetime
+    # The wish's revision of the offer (that of its offer mail), and what the notifier reported of that
+    # mail: "sent", "failed", or None (no report: it counts as not delivered, R45).
+    offered_revision: int | None = None
+    mail_outcome: str | None = None
+
+    @property
+    def delivered(self) -> bool:
+        """Whether the customer got the offer's mail: only then is an offer left to run out missed."""
+        return self.mail_outcome == "sent"
 
 
 @dataclass(frozen=True)

@@ -139,7 +139,12 @@ def snapshot(deps: Deps, wish: Wish, token: str | None = None) -> WishSnapshot:
 
 def offer_snapshot(offer: Offer) -> OfferSnapshot:
     return OfferSnapshot(
-        id=offer.id, start=offer.start, end=offer.end, expires_at=offer.expires_at, evening=offer.evening
+        id=offer.id,
+        start=offer.start,
+        end=offer.end,
+        expires_at=offer.expires_at,
+        evening=offer.evening,
+        offered_revision=offer.offered_revision,
     )
 
 
@@ -495,7 +500,13 @@ async def run_matcher(deps: Deps) -> dict[str, int]:
 
 async def expire_offers(deps: Deps) -> int:
     """Offers not accepted in time: the wish waits again (or ends after too many), and the slot goes to
-    the next wish in order (`waiting_freed`)."""
+    the next wish in order (`waiting_freed`).
+
+    Only an offer whose mail reached the customer (the notifier reported `mail.sent`) was missed: one the
+    relay never took (an outage until the offer's end, a suppressed address) or that was never sent does
+    not count against the wish, so the customer keeps their place, and the notifier sends no mail about
+    it. Without a report by now it counts as not delivered: the notifier gives an offer mail up only at
+    the offer's end, so a report of that arrives after the expiry; one that comes later changes nothing."""
     now = deps.clock.now()
     async with db.transaction(deps.pool) as conn:
         rows = await conn.fetch(
@@ -510,7 +521,8 @@ async def expire_offers(deps: Deps) -> int:
             found = await wdb.find_wish(conn, offer.wish_id)
             assert found is not None  # noqa: S101 -- a foreign key
             await wdb.end_offer(conn, offer, "expired", now)
-            if found[0].missed_offers + 1 >= deps.settings.waiting_max_missed_offers:
+            missed = offer.delivered
+            if missed and found[0].missed_offers + 1 >= deps.settings.waiting_max_missed_offers:
                 ended = await wdb.set_status(
                     conn,
                     offer.wish_id,
@@ -523,11 +535,25 @@ async def expire_offers(deps: Deps) -> int:
                     conn, deps, WaitingExpiredV1(wish=snapshot(deps, ended), reason=EndReason.OFFERS_MISSED)
                 )
                 continue
-            waiting = await wdb.set_status(conn, offer.wish_id, WishStatus.WAITING, now, missed_offer=True)
-            await _publish(
-                conn, deps, WaitingOfferExpiredV1(wish=snapshot(deps, waiting), offer=offer_snapshot(offer))
+            waiting = await wdb.set_status(conn, offer.wish_id, WishStatus.WAITING, now, missed_offer=missed)
+            expired = WaitingOfferExpiredV1(
+                wish=snapshot(deps, waiting), offer=offer_snapshot(offer), missed=missed
             )
+            await _publish(conn, deps, expired)
+            if not missed:
+                log.info("wish_offer_not_delivered", wish_id=str(offer.wish_id), outcome=offer.mail_outcome)
     return len(rows)
+
+
+async def record_offer_mail(
+    conn: asyncpg.Connection, wish_id: uuid.UUID, revision: int, outcome: str
+) -> None:
+    """The notifier's report of a waiting-list offer mail (`mail.sent`, `mail.failed`), in the consumer's
+    transaction (I3): whether the offer reached the customer decides, when it runs out, whether it was
+    missed (`expire_offers`)."""
+    if not await wdb.record_offer_mail(conn, wish_id, revision, outcome):
+        # An offer mail of a wish erased since, or of an offer made before this report was kept.
+        log.info("offer_mail_report_unmatched", wish_id=str(wish_id), revision=revision)
 
 
 async def expire_wishes(deps: Deps) -> int:
@@ -740,6 +766,9 @@ async def _place(
                 now=now,
             ):
                 offered = await wdb.set_status(conn, wish.id, WishStatus.OFFERED, now)
+                # The offer mail's reports name this revision (R45: only a delivered offer is missed).
+                await wdb.set_offered_revision(conn, offer.id, offered.revision)
+                offer = dataclasses.replace(offer, offered_revision=offered.revision)
                 await _publish(
                     conn, deps, WaitingOfferedV1(wish=snapshot(deps, offered), offer=offer_snapshot(offer))
                 )

@@ -7,7 +7,7 @@ administrators like every text, R10), sent by the existing sender.
 | waiting.registered    | waiting_opt_in (the double opt-in link) |
 | waiting.confirmed     | waiting_confirmed       |
 | waiting.offered       | waiting_offer (given up when the offer runs out) |
-| waiting.offer_expired | waiting_offer_expired   |
+| waiting.offer_expired | waiting_offer_expired (only when the offer's own mail was sent) |
 | waiting.expired       | waiting_expired (not for a wish whose address was never confirmed) |
 | waiting.withdrawn     | waiting_withdrawn (not when a new registration replaced it) |
 | waiting.fulfilled     | none: the booking's confirmation says it all |
@@ -147,6 +147,11 @@ async def apply_waiting_event(
         if ended:
             await _end_mails(conn, envelope.type, wish, now)
     kind = _mail_kind(envelope.type, data)
+    if isinstance(data, WaitingOfferExpiredV1) and not await _offer_mail_sent(conn, wish, data.offer):
+        # R45: no "your offer has expired" about an offer the customer never saw (the relay refused its
+        # mail until the offer's end, the address is suppressed, it was never sent).
+        log.info("wish_offer_expired_without_mail", wish_id=str(wish.id), revision=wish.revision)
+        kind = None
     recipient = wish.customer.email.strip()
     if kind is None or not recipient or link is None:
         return None
@@ -172,6 +177,28 @@ async def apply_waiting_event(
     )
     log.info("wish_mail_planned", wish_id=str(wish.id), revision=wish.revision, kind=kind.value)
     return kind if inserted else None
+
+
+async def _offer_mail_sent(conn: asyncpg.Connection, wish: WishSnapshot, offer: OfferSnapshot) -> bool:
+    """Whether the mail of this offer went out. It is the wish's offer mail of the offer's revision (of
+    events before booking sent it: the newest offer mail before the expiry, one open offer at a time).
+    One a sender is delivering at this moment, or one past its deadline not yet given up, has not."""
+    if offer.offered_revision is not None:
+        status = await conn.fetchval(
+            "SELECT status FROM mails WHERE appointment_id = $1 AND kind = $2 AND revision = $3",
+            wish.id,
+            MailKind.WAITING_OFFER.value,
+            offer.offered_revision,
+        )
+    else:
+        status = await conn.fetchval(
+            "SELECT status FROM mails WHERE appointment_id = $1 AND kind = $2 AND revision < $3"
+            " ORDER BY revision DESC LIMIT 1",
+            wish.id,
+            MailKind.WAITING_OFFER.value,
+            wish.revision,
+        )
+    return bool(status == "sent")
 
 
 async def _end_mails(conn: asyncpg.Connection, event_type: str, wish: WishSnapshot, now: datetime) -> None:

@@ -67,6 +67,7 @@ WAITING_LABELS = {
     "confirmed": "Adresse bestätigt",
     "offered": "Termin angeboten",
     "offer_expired": "Angebot verfallen",
+    "offer_not_delivered": "Angebot nicht zugestellt",
     "fulfilled": "Termin gebucht",
     "fulfilled_via_offer": "davon über ein Angebot",
     "fulfilled_on_own": "davon selbst gebucht",

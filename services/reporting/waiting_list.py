@@ -3,7 +3,8 @@ and kind; nothing else of the event is kept (no name, no address, no wish id: R3
 
 The kind is the event's type, made finer where a type mixes different things (review "stats" 4): a booking
 through an offer or on the customer's own, an unconfirmed wish replaced by a new registration of the same
-customer (and that registration), and an opt-in never used are counted under their own keys.
+customer (and that registration), an opt-in never used, and an offer that ran out while its mail had
+never reached the customer (`missed` false: not delivered, not missed) are counted under their own keys.
 
 `HANDLERS` plugs into the consumer's handler table (`services/reporting/consumer.py`); the routing key
 `waiting.*` is bound in `shared/topology.py`.
@@ -30,6 +31,8 @@ def counted_as(event_type: str, data: Any) -> tuple[str, ...]:
         return ("re_registered",)  # the customer's wish is counted once, under `registered`
     if kind == "withdrawn" and reason == EndReason.REPLACED:
         return ("replaced",)  # the customer did not withdraw; they registered again
+    if kind == "offer_expired" and not getattr(data, "missed", True):
+        return ("offer_not_delivered",)  # its mail never reached the customer: not missed (R45)
     if kind == "expired" and reason == EndReason.NOT_CONFIRMED:
         return ("not_confirmed",)  # never on the list: the opt-in link was not used
     if kind == "fulfilled":

@@ -8,7 +8,8 @@ secret token only in `waiting.registered` (booking keeps a hash of the token, li
 R41); later events carry the bare page, and the notifier keeps the link it got first.
 
 Reporting counts these events by type, location and concern, and reads nothing else of them but the
-kind of an ending (`reason`, `via_offer`, `replaces_unconfirmed`).
+kind of an ending (`reason`, `via_offer`, `replaces_unconfirmed`) and whether an expired offer was
+missed (`missed`: its mail had been delivered).
 """
 
 from __future__ import annotations
@@ -95,6 +96,9 @@ class OfferSnapshot(_Part):
     end: AwareDatetime
     expires_at: AwareDatetime
     evening: bool = False
+    # The wish's revision in the offer's `waiting.offered`, which is the `revision` of its offer mail
+    # (`mail.sent`, `mail.failed` of kind `waiting_offer`); None in events of booking versions before it.
+    offered_revision: int | None = None
 
 
 @event("waiting.registered", 1)
@@ -119,8 +123,18 @@ class WaitingOfferedV1(EventData):
 
 @event("waiting.offer_expired", 1)
 class WaitingOfferExpiredV1(EventData):
+    """The offer ran out unanswered; the wish waits again (or ended: `waiting.expired`, `offers_missed`).
+
+    `missed` is False when booking had no report that the offer's mail was delivered (`mail.sent`) when
+    the offer ran out: a relay outage until the offer's end, a suppressed address, a mail never sent.
+    Such an offer does not count against the wish (`OTV_WAITING_MAX_MISSED_OFFERS`), reporting counts it
+    as not delivered, and the notifier sends no mail about an offer the customer never saw (it asks its
+    own record of the offer mail, which a late `mail.sent` has not yet reached booking's). Events of
+    booking versions before this field counted every expiry: True."""
+
     wish: WishSnapshot
     offer: OfferSnapshot
+    missed: bool = True
 
 
 @event("waiting.withdrawn", 1)

@@ -26,7 +26,12 @@ MONDAY = datetime(2026, 3, 2, 10, 0, tzinfo=BERLIN)
 
 
 def booking_settings(**overrides: Any) -> Settings:
-    defaults: dict[str, Any] = {"consume_catalog": False, "run_jobs": False, "db_pool_max": 20}
+    defaults: dict[str, Any] = {
+        "consume_catalog": False,
+        "consume_mail_reports": False,
+        "run_jobs": False,
+        "db_pool_max": 20,
+    }
     settings = svc_settings(Settings, **{**defaults, **overrides})
     assert isinstance(settings, Settings)
     return settings

@@ -349,7 +349,7 @@ async def queue_depths(system: System) -> dict[str, int]:
     depths = {}
     channel = await system.amqp.channel()
     try:
-        for consumer in ("booking.catalog", "notifier.appointments", "reporting.events"):
+        for consumer in ("booking.catalog", "booking.mail", "notifier.appointments", "reporting.events"):
             for suffix in ("", ".retry", ".dead"):
                 name = f"{prefix}.{consumer}{suffix}"
                 queue = await channel.declare_queue(name, passive=True)

@@ -24,7 +24,7 @@ from services.notifier.config import Settings as NotifierSettings
 from shared.clock import ManualClock
 from tests.booking import factory
 from tests.booking.conftest import BOOKING_TABLES, MONDAY, booking_settings, configure
-from tests.conftest import purge_test_queues, svc_settings
+from tests.conftest import purge_test_queues, svc_settings, wait_for
 from tools.mailsink import MailSink, StoredMessage
 
 BASE = "https://termine.example"
@@ -152,6 +152,19 @@ class Waiting:
         assert len(found) == count, [m.subject for m in found]
         return found
 
+    async def offer_delivered(self, wish_id: str | uuid.UUID) -> None:
+        """Wait until booking has heard that the wish's open offer reached the customer (`mail.sent`):
+        only such an offer counts as missed when it runs out (R45)."""
+
+        async def reported() -> bool:
+            outcome = await self.pool.fetchval(
+                "SELECT mail_outcome FROM waiting_offers WHERE wish_id = $1 AND status = 'open'",
+                uuid.UUID(str(wish_id)),
+            )
+            return bool(outcome == "sent")
+
+        await wait_for(reported, timeout=15, what="booking to hear that the offer mail was delivered")
+
     async def wish_row(self, wish_id: str) -> asyncpg.Record:
         row = await self.pool.fetchrow("SELECT * FROM wishes WHERE id = $1", uuid.UUID(wish_id))
         assert row is not None
@@ -203,7 +216,9 @@ async def start_waiting(
     await empty_tables(pools)
     clock = ManualClock(MONDAY)
     await configure(pools["booking"], factory.location())
-    booking = create_booking(booking_settings(public_base_url=BASE, **booking_overrides), clock=clock)
+    # Booking hears of the offer mails' delivery (R45: only a delivered offer can be missed).
+    overrides = {"consume_mail_reports": True, **booking_overrides}
+    booking = create_booking(booking_settings(public_base_url=BASE, **overrides), clock=clock)
     notifier = create_notifier(
         svc_settings(  # type: ignore[arg-type]
             NotifierSettings,

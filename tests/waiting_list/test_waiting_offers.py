@@ -64,7 +64,8 @@ async def test_two_wishes_one_freed_slot_the_first_lets_the_offer_expire_and_the
     )
     assert TUESDAY_EIGHT not in [s["start"] for s in (await availability.json())["slots"]]
 
-    # Not confirmed in time: the next wish gets it.
+    # Not confirmed in time (the mail had reached them): the next wish gets it.
+    await waiting.offer_delivered(first_id)
     waiting.clock.advance(timedelta(hours=2, minutes=1))
     counts = await waiting.match()
     assert counts["offers_expired"] == 1 and counts["offers_made"] == 1

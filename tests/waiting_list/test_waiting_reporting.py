@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import asyncpg
 import pytest
@@ -11,7 +11,13 @@ import pytest
 from services.reporting.waiting_list import HANDLERS
 from shared.clock import ManualClock
 from shared.events import make_envelope
-from shared.events.waiting_list import WaitingConfirmedV1, WaitingRegisteredV1, WishSnapshot
+from shared.events.waiting_list import (
+    OfferSnapshot,
+    WaitingConfirmedV1,
+    WaitingOfferExpiredV1,
+    WaitingRegisteredV1,
+    WishSnapshot,
+)
 
 
 def wish(location: str) -> WishSnapshot:
@@ -58,3 +64,37 @@ async def test_reporting_counts_wishes_and_confirmations_without_personal_data(
         (date(2026, 3, 2), "registered", 2),
     ]
     assert set(rows[0].keys()) == {"day", "location_id", "concern_id", "event", "count"}
+
+
+def _offer() -> OfferSnapshot:
+    start = datetime(2026, 3, 3, 8, 0, tzinfo=UTC)
+    return OfferSnapshot(
+        id=uuid.uuid4(),
+        start=start,
+        end=start + timedelta(minutes=15),
+        expires_at=start - timedelta(hours=20),
+    )
+
+
+@pytest.mark.req("R45")
+async def test_reporting_counts_an_offer_whose_mail_never_arrived_as_not_delivered_not_as_missed(
+    pools: dict[str, asyncpg.Pool],
+) -> None:
+    pool = pools["reporting"]
+    location = f"count-{uuid.uuid4().hex[:6]}"
+    clock = ManualClock(datetime(2026, 3, 2, 12, 0, tzinfo=UTC))
+    events = [
+        WaitingOfferExpiredV1(wish=wish(location), offer=_offer()),  # the customer let it run out
+        WaitingOfferExpiredV1(wish=wish(location), offer=_offer(), missed=False),  # never reached them
+    ]
+    async with pool.acquire() as conn, conn.transaction():
+        for data in events:
+            envelope = make_envelope(data, producer="booking", clock=clock)
+            await HANDLERS[envelope.type](conn, envelope, data)
+    rows = await pool.fetch("SELECT * FROM waiting_counts WHERE location_id = $1 ORDER BY event", location)
+    assert [(r["event"], r["count"]) for r in rows] == [("offer_expired", 1), ("offer_not_delivered", 1)]
+    # An event of a booking before this field counted every expiry as missed, and still does.
+    older = WaitingOfferExpiredV1.model_validate(
+        {"wish": wish(location).model_dump(mode="json"), "offer": _offer().model_dump(mode="json")}
+    )
+    assert older.missed
