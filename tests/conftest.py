@@ -202,6 +202,27 @@ async def amqp() -> AsyncIterator[aio_pika.abc.AbstractRobustConnection]:
     await connection.close()
 
 
+def _rabbitmqctl(*args: str) -> None:
+    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=120)
+
+
+@contextlib.asynccontextmanager
+async def broker_stopped() -> AsyncIterator[None]:
+    """The body runs with RabbitMQ's application stopped: the SHARED broker of this machine (every other
+    run on it sees the outage too), started again and awaited afterwards, also when the body fails. The
+    machine watch reports an outage meanwhile as one a test made on purpose."""
+    WATCH.planned += 1
+    try:
+        await asyncio.to_thread(_rabbitmqctl, "stop_app")
+        try:
+            yield
+        finally:
+            await asyncio.to_thread(_rabbitmqctl, "start_app")
+            await asyncio.to_thread(_rabbitmqctl, "await_startup")
+    finally:
+        WATCH.planned -= 1
+
+
 def own_broker_names() -> dict[str, str]:
     """Exchange and queue names of one stack alone, below this session's (deleted with it at the latest)."""
     own = uuid.uuid4().hex[:6]

@@ -39,6 +39,7 @@ class Stall:
     ended: str = ""
     last_test: str = ""
     probes: int = 1
+    planned: bool = False  # begun while a test had stopped the broker on purpose (`broker_stopped`)
 
 
 @dataclass
@@ -46,6 +47,7 @@ class MachineWatch:
     broker_url: str
     answer_timeout: float = 15.0  # seconds a probe waits for the broker's first byte
     test: str = "(before the first test)"
+    planned: int = 0  # tests that have stopped the broker on purpose, now
     probes: int = 0
     slowest: float = 0.0
     stalls: list[Stall] = field(default_factory=list)
@@ -78,7 +80,7 @@ class MachineWatch:
         open_stall = self.stalls[-1] if self.stalls and not self.stalls[-1].ended else None
         if not answered or seconds > SLOW:
             if open_stall is None:
-                self.stalls.append(Stall(began=now, test=self.test))
+                self.stalls.append(Stall(began=now, test=self.test, planned=self.planned > 0))
             else:
                 open_stall.probes += 1
                 open_stall.last_test = self.test
@@ -125,7 +127,10 @@ class MachineWatch:
                 f"  the broker did not answer within {SLOW:.0f} s from {stall.began} {until} "
                 f"({stall.probes} probes), during {stall.test}"
                 + (f" … {stall.last_test}" if stall.last_test and stall.last_test != stall.test else "")
+                + ("; the test had stopped it on purpose" if stall.planned else "")
             )
+            if stall.planned:
+                continue
             lines.extend(f"    {line}" for line in broker_complaints(stall.began))
         return lines
 

@@ -44,3 +44,19 @@ def test_the_real_broker_answers_and_a_stall_that_ended_says_until_when() -> Non
     assert len(watch.stalls) == 1
     assert watch.stalls[0].ended  # answered again
     assert "until the end of the run" not in "\n".join(watch.report())
+
+
+def test_an_outage_a_test_made_on_purpose_is_named_as_such() -> None:
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        watch = MachineWatch(f"amqp://127.0.0.1:{silent.getsockname()[1]}/", answer_timeout=0.3)
+        watch.test = "tests/test_messaging.py::test_restart"
+        watch.planned = 1  # as `broker_stopped` sets it
+        watch.probe_once()
+
+    report = watch.report()
+    assert len(report) == 2
+    assert report[1].endswith(
+        "during tests/test_messaging.py::test_restart; the test had stopped it on purpose"
+    )

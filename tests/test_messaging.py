@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import uuid
 from collections.abc import AsyncIterator
 
@@ -19,7 +18,7 @@ from shared.consumer import Consumer, list_dead_letters, replay_dead_letter
 from shared.db import create_pool
 from shared.events import Envelope, EventData, event, make_envelope
 from shared.outbox import OutboxRelay, add_event, add_event_where
-from tests.conftest import db_settings, delete_broker_objects, wait_for
+from tests.conftest import broker_stopped, db_settings, delete_broker_objects, wait_for
 
 SERVICE = "catalog"  # any service's schema has the messaging tables; the probe table lives beside them
 
@@ -313,10 +312,6 @@ async def test_an_event_no_replica_knows_ends_in_the_dead_letters_and_a_type_not
     assert await harness.effects() == [2]
 
 
-def _rabbitmqctl(*args: str) -> None:
-    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=120)
-
-
 @pytest.mark.slow
 async def test_events_waiting_while_broker_is_down_are_published_once_after_restart(harness: Harness) -> None:
     await harness.consumer()
@@ -324,15 +319,11 @@ async def test_events_waiting_while_broker_is_down_are_published_once_after_rest
     await write_probe(harness.pool, 1)
     await wait_for(lambda: harness.effects(), what="the first event")
 
-    await asyncio.to_thread(_rabbitmqctl, "stop_app")
-    try:
+    async with broker_stopped():
         for probe in range(2, 12):
             await write_probe(harness.pool, probe)
         await asyncio.sleep(1.0)
         assert await harness.unpublished() == 10  # held in the outbox, not lost
-    finally:
-        await asyncio.to_thread(_rabbitmqctl, "start_app")
-        await asyncio.to_thread(_rabbitmqctl, "await_startup")
 
     async def all_arrived() -> bool:
         return len(await harness.effects()) >= 11

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from tests.conftest import wait_for
+from tests.conftest import broker_stopped, wait_for
 from tests.faults.system import System, assert_consistent, booking_stream
 
 
@@ -49,12 +49,8 @@ async def test_a_rabbitmq_restart_loses_no_booking_event_and_the_services_reconn
 
     async def restart_broker() -> None:
         await asyncio.sleep(1.0)
-        try:
-            await asyncio.to_thread(_run, "rabbitmqctl", "stop_app")
+        async with broker_stopped():
             await asyncio.sleep(2.0)  # bookings go on meanwhile: they wait in booking's outbox
-        finally:
-            await asyncio.to_thread(_run, "rabbitmqctl", "start_app")
-            await asyncio.to_thread(_run, "rabbitmqctl", "await_startup")
         await system.wait_ready(timeout=60)
 
     attempts = await booking_stream(system, "broker-restart", restart_broker)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
 import sys
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -19,7 +18,7 @@ import pytest
 
 from shared.clock import SystemClock
 from shared.outbox import OutboxRelay, add_event
-from tests.conftest import db_settings, free_port, wait_for
+from tests.conftest import broker_stopped, db_settings, free_port, wait_for
 from tests.notifier.conftest import Notifier, Publisher, an_appointment, booked, purge_queue
 from tests.notifier.smtp_gate import SmtpGate
 from tools.mailsink import MailSink
@@ -140,10 +139,6 @@ async def test_a_notifier_killed_while_sending_sends_every_mail_exactly_once_aft
         await gate.stop()
 
 
-def _rabbitmqctl(*args: str) -> None:
-    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=120)
-
-
 @pytest.mark.slow
 async def test_events_waiting_through_a_rabbitmq_restart_send_every_mail_exactly_once(
     start_notifier: StartNotifier,
@@ -171,13 +166,9 @@ async def test_events_waiting_through_a_rabbitmq_restart_send_every_mail_exactly
         async with asyncio.timeout(15):
             await sink.wait_for_messages(3)
 
-        await asyncio.to_thread(_rabbitmqctl, "stop_app")
-        try:
+        async with broker_stopped():
             addresses += await book(5)  # held in the booking outbox while the broker is down
             await asyncio.sleep(1.0)
-        finally:
-            await asyncio.to_thread(_rabbitmqctl, "start_app")
-            await asyncio.to_thread(_rabbitmqctl, "await_startup")
 
         async with asyncio.timeout(60):
             await sink.wait_for_messages(8)
