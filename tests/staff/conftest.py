@@ -270,6 +270,13 @@ async def stack(
     """Catalog and booking (consuming the catalog's events through RabbitMQ) behind a gateway, one clock;
     an administrator signed in; one location `mitte` with an entrance zone of 2 service points, a window
     on Tuesdays 08:00-12:00 and the concern `neuantrag` (30 minutes)."""
+    async with real_stack(make_gateway, amqp) as started:
+        yield started
+
+
+@asynccontextmanager
+async def real_stack(make_gateway: GatewayFactory, amqp: Any, **overrides: Any) -> AsyncIterator[Stack]:
+    """The fixture `stack` with `overrides` of the gateway's settings (the database must be clean)."""
     from services.booking.app import create_app as create_booking
     from services.booking.config import Settings as BookingSettings
     from services.catalog.app import create_app as create_catalog
@@ -292,6 +299,7 @@ async def stack(
                 "booking": str(booking.make_url("")).rstrip("/"),
             },
             clock=clock,
+            **overrides,
         )
         admin = await gateway.signed_in("the-admin", (Role.ADMIN, "*"))
         await configure_mitte(admin)

@@ -1,0 +1,222 @@
+"""Schemathesis against the staff, service-centre and admin API of the OpenAPI document (R50), on the real
+catalog, booking and gateway: bad input gets an error in the architecture's body, never a 5xx, and every
+answer is what the document declares. Once with an API key that may do everything an API key may (the
+service centre's routes), once as a signed-in administrator (the admin routes). Bounded and derandomized,
+so that a failure found in CI is found again on a developer's machine."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import hypothesis
+import pytest
+import schemathesis
+from schemathesis.checks import CheckContext, not_a_server_error
+from schemathesis.core.failures import FailureGroup
+from schemathesis.generation.modes import GenerationMode
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    negative_data_rejection,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from services.gateway.staff import catalog_index
+from services.gateway.staff.domain import OPERATIONS
+from services.gateway.staff.rules import FORWARDED
+from shared.identity import Role
+from shared.openapi import ErrorBody
+from tests.staff.conftest import GatewayFactory, Stack, customer, real_stack, wait_for_slots
+
+pytestmark = [
+    pytest.mark.timeout(150),
+    # The customer pages (services/gateway/web) store their aiohttp-jinja2 environment under a plain
+    # string key, which aiohttp warns about; irrelevant here.
+    pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning"),
+]
+EXAMPLES_PER_OPERATION = 20
+# Forwarded to services this stack runs as recording stand-ins (their answers say nothing).
+STAND_INS = {"reporting", "notifier"}
+# Routes that end the administrator's session or change its password: the run would lose its footing.
+SESSION_ROUTES = {
+    ("POST", "/api/v1/staff/login"),
+    ("POST", "/api/v1/staff/logout"),
+    ("POST", "/api/v1/staff/password"),
+}
+
+
+@dataclass
+class FuzzStack:
+    stack: Stack
+    key: str
+    # Path parameters that name things that exist (a location, its group and window, a booked
+    # appointment, an account), so that the generated requests get past the 404 into the services' code.
+    known: dict[str, str]
+
+    @property
+    def base_url(self) -> str:
+        return str(self.stack.gateway.client.make_url("")).rstrip("/")
+
+
+@pytest.fixture
+async def fuzz_stack(
+    clean_db: dict[str, asyncpg.Pool],
+    make_gateway: GatewayFactory,
+    amqp: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> AsyncIterator[FuzzStack]:
+    # Each unknown group, window or closure id waits for the gateway's next look-up in the catalog, at
+    # most one a second (catalog_index.py): random ids would spend the run's time waiting.
+    monkeypatch.setattr(catalog_index, "REFRESH_AT_MOST_EVERY", 0.0)
+    # A key's allowance (429 beyond it) would stop the run long before its examples are through.
+    async with real_stack(make_gateway, amqp, api_key_burst=100_000) as stack:
+        admin = stack.admin
+        created = await admin.post(
+            "/api/v1/admin/api-keys",
+            json={"name": "Fuzzing", "locations": ["*"], "operations": sorted(OPERATIONS)},
+        )
+        assert created.status == 201, await created.text()
+        key = (await created.json())["key"]
+        await stack.gateway.account("fuzz-target", (Role.APPOINTMENT_MANAGER, "mitte"))
+        slots = await wait_for_slots(admin, "mitte", "neuantrag", "2026-03-03")
+        booked = await admin.post("/api/v1/staff/appointments", json=customer(slots[-1]))
+        assert booked.status in (200, 201), await booked.text()
+        location = await (await admin.get("/api/v1/admin/locations/mitte")).json()
+        known = {
+            "location_id": "mitte",
+            "group_id": "mitte-ez",
+            "concern_id": "neuantrag",
+            "window_id": str(location["windows"][0]["id"]),
+            "appointment_id": (await booked.json())["id"],
+            "username": "fuzz-target",
+        }
+        yield FuzzStack(stack, key, known)
+
+
+def error_body_of_the_architecture(ctx: CheckContext, response: Any, case: schemathesis.Case[Any]) -> bool:
+    """Every 4xx/5xx of a JSON route is `{"error": {"code", "message", "details"}}`."""
+    if response.status_code < 400:
+        return True
+    try:
+        ErrorBody.model_validate_json(response.content)
+    except Exception as exc:
+        raise AssertionError(
+            f"{response.status_code} without the architecture's error body: {response.content[:300]!r}"
+        ) from exc
+    return True
+
+
+def invalid_data_is_rejected(ctx: CheckContext, response: Any, case: schemathesis.Case[Any]) -> bool | None:
+    """schemathesis's `negative_data_rejection`, except for an invalid cookie or header: the session
+    cookie and the key's header are sent by the test whatever the case holds."""
+    data = case.meta.phase.data if case.meta is not None else None
+    locations = [getattr(data, "parameter_location", None)]
+    locations += [m.parameter_location for m in getattr(data, "mutations", ())]
+    if any(location is not None and location.name.lower() in {"cookie", "header"} for location in locations):
+        return None
+    result: bool | None = negative_data_rejection(ctx, response, case)
+    return result
+
+
+CHECKS = [
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+    content_type_conformance,
+    error_body_of_the_architecture,
+]
+
+
+def _services() -> dict[tuple[str, str], str]:
+    return {(r.method, r.path): r.service for r in FORWARDED}
+
+
+def _exercise(
+    operation: Any,
+    base_url: str,
+    headers: dict[str, str],
+    mode: GenerationMode,
+    path_parameters: dict[str, str] | None,
+) -> None:
+    @hypothesis.settings(
+        max_examples=EXAMPLES_PER_OPERATION,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        suppress_health_check=list(hypothesis.HealthCheck),
+        phases=[hypothesis.Phase.explicit, hypothesis.Phase.generate],
+    )
+    @hypothesis.given(case=operation.as_strategy(mode, path_parameters=path_parameters))
+    def exercise(case: schemathesis.Case[Any]) -> None:
+        checks = CHECKS + ([invalid_data_is_rejected] if mode is GenerationMode.NEGATIVE else [])
+        case.call_and_validate(base_url=base_url, headers=headers, checks=checks, timeout=10)
+
+    exercise()
+
+
+def _run(document: dict[str, Any], fuzz: FuzzStack, headers: dict[str, str], *, api_key: bool) -> list[str]:
+    """Every staff/admin operation of the real services that this caller may call (`api_key`: those that
+    name the `apiKey` scheme, else the others): valid requests with random and with existing path
+    parameters, and invalid ones with existing path parameters."""
+    schema = schemathesis.openapi.from_dict(document)
+    services = _services()
+    failures: list[str] = []
+    for result in schema.get_all_operations():
+        operation = result.ok()  # type: ignore[union-attr]  # the document is valid (test_staff_openapi)
+        path, method = operation.path, operation.method.upper()
+        if not path.startswith(("/api/v1/staff/", "/api/v1/admin/")) or (method, path) in SESSION_ROUTES:
+            continue
+        if services.get((method, path)) in STAND_INS:
+            continue
+        security = operation.definition.raw.get("security") or []
+        if ({"apiKey": []} in security) != api_key:
+            continue
+        names = {p.name for p in operation.path_parameters}
+        known = {name: value for name, value in fuzz.known.items() if name in names}
+        # Random path parameters (mostly 404), then, where every one can name something that exists,
+        # valid and invalid requests about it; invalid ones with random path parameters otherwise.
+        passes: list[tuple[GenerationMode, dict[str, str] | None]] = [(GenerationMode.POSITIVE, None)]
+        if names and set(known) == names:
+            passes += [(GenerationMode.POSITIVE, known), (GenerationMode.NEGATIVE, known)]
+        else:
+            passes.append((GenerationMode.NEGATIVE, None))
+
+        for mode, path_parameters in passes:
+            try:
+                _exercise(operation, fuzz.base_url, headers, mode, path_parameters)
+            # schemathesis's FailureGroup is a BaseExceptionGroup, not an Exception.
+            except (Exception, FailureGroup) as exc:  # noqa: BLE001 -- collected, reported together
+                failures.append(f"{operation.label} ({mode.value}): {type(exc).__name__}: {str(exc)[:1500]}")
+    return failures
+
+
+async def _document(fuzz: FuzzStack) -> dict[str, Any]:
+    response = await fuzz.stack.gateway.client.get("/api/v1/openapi.json")
+    assert response.status == 200
+    document: dict[str, Any] = await response.json()
+    return document
+
+
+@pytest.mark.req("R50")
+async def test_the_service_centre_routes_answer_every_generated_request_as_documented(
+    fuzz_stack: FuzzStack,
+) -> None:
+    document = await _document(fuzz_stack)
+    headers = {"Authorization": f"Bearer {fuzz_stack.key}"}
+    failures = await asyncio.to_thread(_run, document, fuzz_stack, headers, api_key=True)
+    assert not failures, "\n\n".join(failures)
+
+
+@pytest.mark.req("R50")
+async def test_the_admin_routes_answer_every_generated_request_of_an_administrator_as_documented(
+    fuzz_stack: FuzzStack,
+) -> None:
+    document = await _document(fuzz_stack)
+    admin = fuzz_stack.stack.admin
+    headers = {"Cookie": f"{admin.cookie_name}={admin.cookie}", "Origin": admin.origin}
+    failures = await asyncio.to_thread(_run, document, fuzz_stack, headers, api_key=False)
+    assert not failures, "\n\n".join(failures)
