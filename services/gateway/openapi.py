@@ -27,7 +27,8 @@ TITLE = "OTV public API (Jobcenter Bremen online appointments)"
 # 1.2.0 the request limit of each API key (429 `rate_limited` with Retry-After on every route a key calls);
 # 1.3.0 the refusals of bad input that staff and admin routes already answered (found by schemathesis):
 # 404 for a location id in the path that cannot be one, 422 for one in the query or body, 422 of the
-# policy's `on`, of the dead letters' `include_replayed` and of a dead letter id that is not one.
+# policy's `on`, of the dead letters' `include_replayed` and of a dead letter id that is not one; and the
+# empty value of a query field that reads it as "not given" (`?from=&to=&location=`).
 VERSION = "1.3.0"
 DESCRIPTION = (
     "Customer booking API of the online appointment booking of Jobcenter Bremen. All times are ISO 8601 "

@@ -180,3 +180,36 @@ def test_every_refusal_of_bad_input_the_gateway_or_a_service_answers_is_declared
     if "422" not in replay["responses"]:
         missing.append("POST .../dead-letters/{dead_letter_id}/replay: 422")
     assert missing == []
+
+
+@pytest.mark.req("R50")
+def test_a_query_field_read_empty_as_not_given_admits_the_empty_string_in_its_schema() -> None:
+    """Found by schemathesis: `?from=&to=&location=` is "the default" (the descriptions say so, and a
+    client filling the documented template sends it), but the schemas said `format: date` and
+    `minLength: 1`, so the document called a request invalid that the service rightly answers."""
+    from jsonschema import Draft202012Validator, FormatChecker  # type: ignore[import-untyped]
+
+    from services.gateway.openapi import document
+
+    merged = document()
+    checked = 0
+    for path in (
+        "/api/v1/staff/statistics/summary",
+        "/api/v1/admin/booking-patterns",
+        "/api/v1/staff/callbacks",
+    ):
+        for parameter in merged["paths"][path]["get"]["parameters"]:
+            if parameter["in"] != "query" or parameter["name"] not in {"from", "to", "location"}:
+                continue
+            schema = {**parameter["schema"], "components": merged["components"]}
+            validator = Draft202012Validator(schema, format_checker=FormatChecker())
+            assert validator.is_valid(""), (path, parameter)
+            checked += 1
+    assert checked == 7
+    # A value is still checked: a date that is none is not.
+    to = next(
+        p
+        for p in merged["paths"]["/api/v1/staff/statistics/summary"]["get"]["parameters"]
+        if p["name"] == "to"
+    )
+    assert not Draft202012Validator(to["schema"], format_checker=FormatChecker()).is_valid("2026-13-45")
