@@ -275,29 +275,39 @@ async def stack(
 
 
 @asynccontextmanager
-async def real_stack(make_gateway: GatewayFactory, amqp: Any, **overrides: Any) -> AsyncIterator[Stack]:
-    """The fixture `stack` with `overrides` of the gateway's settings (the database must be clean)."""
+async def real_stack(
+    make_gateway: GatewayFactory, amqp: Any, *, reporting: bool = False, **overrides: Any
+) -> AsyncIterator[Stack]:
+    """The fixture `stack` with `overrides` of the gateway's settings (the database must be clean), and
+    where `reporting`, the real reporting service too (consuming the same events) instead of a stand-in."""
     from services.booking.app import create_app as create_booking
     from services.booking.config import Settings as BookingSettings
     from services.catalog.app import create_app as create_catalog
     from services.catalog.config import Settings as CatalogSettings
+    from services.reporting.app import create_app as create_reporting
+    from services.reporting.config import Settings as ReportingSettings
 
     clock = ManualClock(datetime(2026, 3, 2, 8, 0, tzinfo=UTC))  # Monday, 09:00 in Bremen
     # Broker names of this stack alone: an event a previous test's catalog published late must not reach
     # this test's booking (its revision would outrank the new catalog's and hide its changes).
     broker = own_broker_names()
-    catalog = TestServer(create_catalog(svc_settings(CatalogSettings, **broker), clock=clock))  # type: ignore[arg-type]
-    booking = TestServer(
-        create_booking(svc_settings(BookingSettings, run_jobs=False, **broker), clock=clock)  # type: ignore[arg-type]
-    )
-    await catalog.start_server()
-    await booking.start_server()
+    servers = {
+        "catalog": TestServer(create_catalog(svc_settings(CatalogSettings, **broker), clock=clock)),  # type: ignore[arg-type]
+        "booking": TestServer(
+            create_booking(svc_settings(BookingSettings, run_jobs=False, **broker), clock=clock)  # type: ignore[arg-type]
+        ),
+    }
+    if reporting:
+        servers["reporting"] = TestServer(
+            create_reporting(svc_settings(ReportingSettings, **broker), clock=clock)  # type: ignore[arg-type]
+        )
+    started: list[TestServer] = []
     try:
+        for server in servers.values():
+            await server.start_server()
+            started.append(server)
         gateway = await make_gateway(
-            urls={
-                "catalog": str(catalog.make_url("")).rstrip("/"),
-                "booking": str(booking.make_url("")).rstrip("/"),
-            },
+            urls={name: str(server.make_url("")).rstrip("/") for name, server in servers.items()},
             clock=clock,
             **overrides,
         )
@@ -305,8 +315,8 @@ async def real_stack(make_gateway: GatewayFactory, amqp: Any, **overrides: Any) 
         await configure_mitte(admin)
         yield Stack(gateway, admin)
     finally:
-        await booking.close()
-        await catalog.close()
+        for server in reversed(started):
+            await server.close()
         await delete_broker_objects(amqp, **broker)
 
 

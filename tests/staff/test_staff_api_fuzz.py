@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 import asyncpg
@@ -30,7 +31,7 @@ from services.gateway.staff.domain import OPERATIONS
 from services.gateway.staff.rules import FORWARDED
 from shared.identity import Role
 from shared.openapi import ErrorBody
-from tests.staff.conftest import GatewayFactory, Stack, customer, real_stack, wait_for_slots
+from tests.staff.conftest import GatewayFactory, Stack, StaffClient, customer, real_stack, wait_for_slots
 
 pytestmark = [
     pytest.mark.timeout(150),
@@ -39,8 +40,8 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning"),
 ]
 EXAMPLES_PER_OPERATION = 20
-# Forwarded to services this stack runs as recording stand-ins (their answers say nothing).
-STAND_INS = {"reporting", "notifier"}
+# Forwarded to a service this stack runs as a recording stand-in (its answers say nothing).
+STAND_IN = "notifier"
 # Routes that end the administrator's session or change its password: the run would lose its footing.
 SESSION_ROUTES = {
     ("POST", "/api/v1/staff/login"),
@@ -73,7 +74,7 @@ async def fuzz_stack(
     # most one a second (catalog_index.py): random ids would spend the run's time waiting.
     monkeypatch.setattr(catalog_index, "REFRESH_AT_MOST_EVERY", 0.0)
     # A key's allowance (429 beyond it) would stop the run long before its examples are through.
-    async with real_stack(make_gateway, amqp, api_key_burst=100_000) as stack:
+    async with real_stack(make_gateway, amqp, reporting=True, api_key_burst=100_000) as stack:
         admin = stack.admin
         created = await admin.post(
             "/api/v1/admin/api-keys",
@@ -158,10 +159,23 @@ def _exercise(
     exercise()
 
 
-def _run(document: dict[str, Any], fuzz: FuzzStack, headers: dict[str, str], *, api_key: bool) -> list[str]:
-    """Every staff/admin operation of the real services that this caller may call (`api_key`: those that
-    name the `apiKey` scheme, else the others): valid requests with random and with existing path
-    parameters, and invalid ones with existing path parameters."""
+class Caller(StrEnum):
+    KEY = "key"  # the routes an API key may call (apiKey scheme)
+    ADMIN = "admin"  # the other routes of catalog, booking and the gateway, as an administrator
+    REPORTING = "reporting"  # reporting's routes, as an administrator with the statistics role
+
+
+def _selected(caller: Caller, service: str | None, security: list[dict[str, Any]]) -> bool:
+    if service == STAND_IN:
+        return False
+    if caller is Caller.REPORTING:
+        return service == "reporting"
+    return service != "reporting" and ({"apiKey": []} in security) == (caller is Caller.KEY)
+
+
+def _run(document: dict[str, Any], fuzz: FuzzStack, headers: dict[str, str], caller: Caller) -> list[str]:
+    """Every staff/admin API operation of the real services that this caller calls: valid requests with
+    random and with existing path parameters, and invalid ones."""
     schema = schemathesis.openapi.from_dict(document)
     services = _services()
     failures: list[str] = []
@@ -170,10 +184,8 @@ def _run(document: dict[str, Any], fuzz: FuzzStack, headers: dict[str, str], *, 
         path, method = operation.path, operation.method.upper()
         if not path.startswith(("/api/v1/staff/", "/api/v1/admin/")) or (method, path) in SESSION_ROUTES:
             continue
-        if services.get((method, path)) in STAND_INS:
-            continue
         security = operation.definition.raw.get("security") or []
-        if ({"apiKey": []} in security) != api_key:
+        if not _selected(caller, services.get((method, path)), security):
             continue
         names = {p.name for p in operation.path_parameters}
         known = {name: value for name, value in fuzz.known.items() if name in names}
@@ -207,8 +219,12 @@ async def test_the_service_centre_routes_answer_every_generated_request_as_docum
 ) -> None:
     document = await _document(fuzz_stack)
     headers = {"Authorization": f"Bearer {fuzz_stack.key}"}
-    failures = await asyncio.to_thread(_run, document, fuzz_stack, headers, api_key=True)
+    failures = await asyncio.to_thread(_run, document, fuzz_stack, headers, Caller.KEY)
     assert not failures, "\n\n".join(failures)
+
+
+def _session(client: StaffClient) -> dict[str, str]:
+    return {"Cookie": f"{client.cookie_name}={client.cookie}", "Origin": client.origin}
 
 
 @pytest.mark.req("R50")
@@ -216,7 +232,16 @@ async def test_the_admin_routes_answer_every_generated_request_of_an_administrat
     fuzz_stack: FuzzStack,
 ) -> None:
     document = await _document(fuzz_stack)
-    admin = fuzz_stack.stack.admin
-    headers = {"Cookie": f"{admin.cookie_name}={admin.cookie}", "Origin": admin.origin}
-    failures = await asyncio.to_thread(_run, document, fuzz_stack, headers, api_key=False)
+    headers = _session(fuzz_stack.stack.admin)
+    failures = await asyncio.to_thread(_run, document, fuzz_stack, headers, Caller.ADMIN)
+    assert not failures, "\n\n".join(failures)
+
+
+@pytest.mark.req("R50")
+async def test_reportings_routes_answer_every_generated_request_as_documented(fuzz_stack: FuzzStack) -> None:
+    document = await _document(fuzz_stack)
+    central = await fuzz_stack.stack.gateway.signed_in(
+        "fuzz-central", (Role.ADMIN, "*"), (Role.STATISTICS, "*")
+    )
+    failures = await asyncio.to_thread(_run, document, fuzz_stack, _session(central), Caller.REPORTING)
     assert not failures, "\n\n".join(failures)
