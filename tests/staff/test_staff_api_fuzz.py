@@ -22,6 +22,7 @@ from schemathesis.generation.modes import GenerationMode
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     negative_data_rejection,
+    response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
 )
@@ -128,6 +129,7 @@ CHECKS = [
     response_schema_conformance,
     status_code_conformance,
     content_type_conformance,
+    response_headers_conformance,
     error_body_of_the_architecture,
 ]
 
@@ -142,9 +144,11 @@ def _exercise(
     headers: dict[str, str],
     mode: GenerationMode,
     path_parameters: dict[str, str] | None,
+    checks: list[Any],
+    examples: int = EXAMPLES_PER_OPERATION,
 ) -> None:
     @hypothesis.settings(
-        max_examples=EXAMPLES_PER_OPERATION,
+        max_examples=examples,
         deadline=None,
         database=None,
         derandomize=True,
@@ -153,7 +157,6 @@ def _exercise(
     )
     @hypothesis.given(case=operation.as_strategy(mode, path_parameters=path_parameters))
     def exercise(case: schemathesis.Case[Any]) -> None:
-        checks = CHECKS + ([invalid_data_is_rejected] if mode is GenerationMode.NEGATIVE else [])
         case.call_and_validate(base_url=base_url, headers=headers, checks=checks, timeout=10)
 
     exercise()
@@ -199,10 +202,43 @@ def _run(document: dict[str, Any], fuzz: FuzzStack, headers: dict[str, str], cal
 
         for mode, path_parameters in passes:
             try:
-                _exercise(operation, fuzz.base_url, headers, mode, path_parameters)
+                checks = CHECKS + ([invalid_data_is_rejected] if mode is GenerationMode.NEGATIVE else [])
+                _exercise(operation, fuzz.base_url, headers, mode, path_parameters, checks)
             # schemathesis's FailureGroup is a BaseExceptionGroup, not an Exception.
             except (Exception, FailureGroup) as exc:  # noqa: BLE001 -- collected, reported together
                 failures.append(f"{operation.label} ({mode.value}): {type(exc).__name__}: {str(exc)[:1500]}")
+    return failures
+
+
+def refused_as_unauthenticated(ctx: CheckContext, response: Any, case: schemathesis.Case[Any]) -> bool:
+    """Without a session or key (or with generated ones), whatever the request holds: 401
+    `unauthenticated` with the scheme, or, after a few refused keys from this network, 429."""
+    code = response.json()["error"]["code"]
+    if response.status_code == 429:
+        assert code == "rate_limited"
+        return True
+    assert response.status_code == 401, f"{response.status_code} without credentials"
+    assert code == "unauthenticated"
+    assert "www-authenticate" in {name.lower() for name in response.headers}, "401 without WWW-Authenticate"
+    return True
+
+
+def _run_anonymous(document: dict[str, Any], base_url: str) -> list[str]:
+    """Every staff/admin API operation that needs a session or key (of every service: the gateway refuses
+    before it forwards), a few requests each without either."""
+    schema = schemathesis.openapi.from_dict(document)
+    failures: list[str] = []
+    for result in schema.get_all_operations():
+        operation = result.ok()  # type: ignore[union-attr]  # the document is valid (test_staff_openapi)
+        if not operation.path.startswith(("/api/v1/staff/", "/api/v1/admin/")):
+            continue
+        if not operation.definition.raw.get("security"):
+            continue
+        checks = [*CHECKS, refused_as_unauthenticated]
+        try:
+            _exercise(operation, base_url, {}, GenerationMode.POSITIVE, None, checks, examples=3)
+        except (Exception, FailureGroup) as exc:  # noqa: BLE001 -- collected, reported together
+            failures.append(f"{operation.label}: {type(exc).__name__}: {str(exc)[:1500]}")
     return failures
 
 
@@ -244,4 +280,13 @@ async def test_reportings_routes_answer_every_generated_request_as_documented(fu
         "fuzz-central", (Role.ADMIN, "*"), (Role.STATISTICS, "*")
     )
     failures = await asyncio.to_thread(_run, document, fuzz_stack, _session(central), Caller.REPORTING)
+    assert not failures, "\n\n".join(failures)
+
+
+@pytest.mark.req("R50")
+async def test_every_staff_and_admin_route_refuses_a_generated_request_without_credentials_with_401(
+    fuzz_stack: FuzzStack,
+) -> None:
+    document = await _document(fuzz_stack)
+    failures = await asyncio.to_thread(_run_anonymous, document, fuzz_stack.base_url)
     assert not failures, "\n\n".join(failures)
