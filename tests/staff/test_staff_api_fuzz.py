@@ -1,14 +1,18 @@
 """Schemathesis against the staff, service-centre and admin API of the OpenAPI document (R50), on the real
-catalog, booking and gateway: bad input gets an error in the architecture's body, never a 5xx, and every
-answer is what the document declares. Once with an API key that may do everything an API key may (the
-service centre's routes), once as a signed-in administrator (the admin routes). Bounded and derandomized,
-so that a failure found in CI is found again on a developer's machine."""
+catalog, booking, reporting and gateway (the notifier is a stand-in): bad input gets an error in the
+architecture's body, never a 5xx, and every answer is what the document declares. With an API key that
+may do everything an API key may (the service centre's routes), as a signed-in administrator (the admin
+routes), as an administrator with the statistics role (reporting's routes), and without credentials (401
+everywhere); then a service-centre day by hand, whose successful answers random input rarely reaches.
+Bounded and derandomized, so that a failure found in CI is found again on a developer's machine: under a
+minute in all. (A deeper local run: raise EXAMPLES_PER_OPERATION and set derandomize=False.)"""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -290,3 +294,103 @@ async def test_every_staff_and_admin_route_refuses_a_generated_request_without_c
     document = await _document(fuzz_stack)
     failures = await asyncio.to_thread(_run_anonymous, document, fuzz_stack.base_url)
     assert not failures, "\n\n".join(failures)
+
+
+@pytest.mark.req("R37")
+@pytest.mark.req("R50")
+async def test_a_service_centre_day_answers_every_step_as_documented(fuzz_stack: FuzzStack) -> None:
+    """The successful answers are the ones random input rarely reaches: a day of the service centre with
+    its key, the staff's work on the appointment's day, and reporting's lists and figures, each answer
+    checked against the document as the generated ones are."""
+    document = await _document(fuzz_stack)
+    stack = fuzz_stack.stack
+    await stack.gateway.account("day-central", (Role.ADMIN, "*"), (Role.STATISTICS, "*"))
+    slots = await wait_for_slots(stack.admin, "mitte", "neuantrag", "2026-03-03")
+    schema = schemathesis.openapi.from_dict(document)
+    key = {"Authorization": f"Bearer {fuzz_stack.key}"}
+    mitte = {"location_id": "mitte"}
+
+    def call(headers: dict[str, str], method: str, path: str, status: int, **parts: Any) -> Any:
+        case = schema[path][method].Case(**parts)
+        response = case.call_and_validate(base_url=fuzz_stack.base_url, headers=headers, checks=CHECKS)
+        assert response.status_code == status, (method, path, response.text[:500])
+        content_type = {k.lower(): v for k, v in response.headers.items()}.get("content-type", [""])
+        return response.json() if "json" in str(content_type) else None
+
+    def book(start: str, number: str) -> str:
+        hold = call(
+            key,
+            "POST",
+            "/api/v1/staff/locations/{location_id}/holds",
+            201,
+            path_parameters=mitte,
+            body={"concern_id": "neuantrag", "mode": "in_person", "start": start},
+        )
+        person = {**customer(start)["customer"], "email": f"{number}@example.org", "customer_number": number}
+        body = {
+            **customer(start),
+            "customer": person,
+            "hold_id": hold["hold_id"],
+            "interpreter_language": "ar",
+        }
+        booked = call(key, "POST", "/api/v1/staff/appointments", 201, body=body)
+        return str(booked["id"])
+
+    def service_centre() -> str:
+        query = {"concern": "neuantrag", "mode": "in_person", "from": "2026-03-03", "to": "2026-03-03"}
+        path = "/api/v1/staff/locations/{location_id}/availability"
+        call(key, "GET", path, 200, path_parameters=mitte, query=query)
+        one = {"appointment_id": book(slots[0], "111A111111")}
+        other = {"appointment_id": book(slots[2], "222B222222")}
+        reference = call(key, "GET", "/api/v1/staff/appointments/{appointment_id}", 200, path_parameters=one)
+        path = "/api/v1/staff/locations/{location_id}/appointments"
+        call(key, "GET", path, 200, path_parameters=mitte, query={"date": "2026-03-03"})
+        call(key, "GET", "/api/v1/staff/appointments/search", 200, query={"q": reference["reference"]})
+        path = "/api/v1/staff/appointments/{appointment_id}/contact"
+        call(key, "POST", path, 200, path_parameters=one, body={"phone": "0421 123456"})
+        call(key, "POST", "/api/v1/staff/appointments/{appointment_id}/manage-link", 202, path_parameters=one)
+        path = "/api/v1/staff/appointments/{appointment_id}/reschedule"
+        call(key, "POST", path, 200, path_parameters=one, body={"start": slots[1]})
+        body = {"reason": "Kundin hat abgesagt", "on_customer_request": True}
+        call(
+            key,
+            "POST",
+            "/api/v1/staff/appointments/{appointment_id}/cancel",
+            200,
+            path_parameters=other,
+            body=body,
+        )
+        call(key, "GET", "/api/v1/staff/events", 200, query={"limit": 50})
+        return one["appointment_id"]
+
+    appointment_id = await asyncio.to_thread(service_centre)
+    # The appointment's day (a new session: yesterday's has ended): its outcome, a callback ticket, the
+    # day's list and the figures.
+    stack.gateway.clock.set(datetime(2026, 3, 3, 11, 0, tzinfo=UTC))
+    central = stack.gateway.browser()
+    assert (await central.login("day-central")).status == 200
+    staff = _session(central)
+    one = {"appointment_id": appointment_id}
+
+    def staff_work() -> None:
+        path = "/api/v1/staff/appointments/{appointment_id}/outcome"
+        call(staff, "POST", path, 200, path_parameters=one, body={"outcome": "callback"})
+        [ticket] = call(staff, "GET", "/api/v1/staff/callbacks", 200, query={"location": "mitte"})
+        callback = {"callback_id": str(ticket["id"])}
+        call(staff, "POST", "/api/v1/staff/callbacks/{callback_id}/claim", 200, path_parameters=callback)
+        path = "/api/v1/staff/callbacks/{callback_id}/close"
+        call(staff, "POST", path, 200, path_parameters=callback, body={"result": "Zurückgerufen"})
+        call(staff, "GET", "/api/v1/admin/audit-log", 200, query={"limit": 5})
+        path = "/api/v1/staff/locations/{location_id}/day-list"
+        call(staff, "GET", path, 200, path_parameters=mitte, query={"date": "2026-03-03"})
+        path = "/api/v1/staff/locations/{location_id}/day-lists"
+        call(staff, "GET", path, 200, path_parameters=mitte, query={"from": "2026-03-01", "to": "2026-03-31"})
+        period = {"from": "2026-03-01", "to": "2026-03-31"}
+        for path in ("/api/v1/staff/statistics/summary", "/api/v1/staff/statistics/report"):
+            call(staff, "GET", path, 200, query=period)
+        call(staff, "GET", "/api/v1/staff/statistics/breakdown", 200, query={**period, "by": "channel"})
+        call(staff, "GET", "/api/v1/staff/statistics/export", 200, query=period)
+        call(staff, "GET", "/api/v1/admin/booking-patterns", 200, query=period)
+        call(staff, "GET", "/api/v1/admin/retention-report", 200)
+
+    await asyncio.to_thread(staff_work)
