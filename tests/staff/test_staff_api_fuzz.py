@@ -59,8 +59,9 @@ SESSION_ROUTES = {
 class FuzzStack:
     stack: Stack
     key: str
-    # Path parameters that name things that exist (a location, its group and window, a booked
-    # appointment, an account), so that the generated requests get past the 404 into the services' code.
+    # Path parameters that name things that exist (a location, its group, window and closure, a booked
+    # appointment, an account, a second API key, a street of the finder), so that the generated requests
+    # get past the 404 into the services' code.
     known: dict[str, str]
 
     @property
@@ -92,6 +93,18 @@ async def fuzz_stack(
         booked = await admin.post("/api/v1/staff/appointments", json=customer(slots[-1]))
         assert booked.status in (200, 201), await booked.text()
         location = await (await admin.get("/api/v1/admin/locations/mitte")).json()
+        second = await admin.post(
+            "/api/v1/admin/api-keys",
+            json={"name": "Zweiter", "locations": ["mitte"], "operations": ["events:read"]},
+        )
+        closure = await admin.post(
+            "/api/v1/admin/locations/mitte/closures", json={"first": "2026-04-07", "last": "2026-04-07"}
+        )
+        street = await admin.post(
+            "/api/v1/admin/finder/streets", json={"street": "Fuzzweg", "location_id": "mitte"}
+        )
+        for created in (second, closure, street):
+            assert created.status in (200, 201), await created.text()
         known = {
             "location_id": "mitte",
             "group_id": "mitte-ez",
@@ -99,6 +112,9 @@ async def fuzz_stack(
             "window_id": str(location["windows"][0]["id"]),
             "appointment_id": (await booked.json())["id"],
             "username": "fuzz-target",
+            "key_id": (await second.json())["id"],
+            "closure_id": str((await closure.json())["id"]),
+            "street_id": str((await street.json())["id"]),
         }
         yield FuzzStack(stack, key, known)
 
