@@ -276,14 +276,22 @@ async def stack(
 
 @asynccontextmanager
 async def real_stack(
-    make_gateway: GatewayFactory, amqp: Any, *, reporting: bool = False, **overrides: Any
+    make_gateway: GatewayFactory,
+    amqp: Any,
+    *,
+    reporting: bool = False,
+    notifier: bool = False,
+    **overrides: Any,
 ) -> AsyncIterator[Stack]:
     """The fixture `stack` with `overrides` of the gateway's settings (the database must be clean), and
-    where `reporting`, the real reporting service too (consuming the same events) instead of a stand-in."""
+    where `reporting` or `notifier`, the real service too (consuming the same events; the notifier with
+    no mail server to reach) instead of a stand-in."""
     from services.booking.app import create_app as create_booking
     from services.booking.config import Settings as BookingSettings
     from services.catalog.app import create_app as create_catalog
     from services.catalog.config import Settings as CatalogSettings
+    from services.notifier.app import create_app as create_notifier
+    from services.notifier.config import Settings as NotifierSettings
     from services.reporting.app import create_app as create_reporting
     from services.reporting.config import Settings as ReportingSettings
 
@@ -301,6 +309,9 @@ async def real_stack(
         servers["reporting"] = TestServer(
             create_reporting(svc_settings(ReportingSettings, **broker), clock=clock)  # type: ignore[arg-type]
         )
+    if notifier:
+        settings = svc_settings(NotifierSettings, smtp_port=free_port(), **broker)
+        servers["notifier"] = TestServer(create_notifier(settings, clock=clock))  # type: ignore[arg-type]
     started: list[TestServer] = []
     try:
         for server in servers.values():

@@ -1,5 +1,5 @@
 """Schemathesis against the staff, service-centre and admin API of the OpenAPI document (R50), on the real
-catalog, booking, reporting and gateway (the notifier is a stand-in): bad input gets an error in the
+catalog, booking, reporting, notifier and gateway: bad input gets an error in the
 architecture's body, never a 5xx, and every answer is what the document declares. With an API key that
 may do everything an API key may (the service centre's routes), as a signed-in administrator (the admin
 routes), as an administrator with the statistics role (reporting's routes), and without credentials (401
@@ -45,8 +45,6 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning"),
 ]
 EXAMPLES_PER_OPERATION = 20
-# Forwarded to a service this stack runs as a recording stand-in (its answers say nothing).
-STAND_IN = "notifier"
 # Routes that end the administrator's session or change its password: the run would lose its footing.
 SESSION_ROUTES = {
     ("POST", "/api/v1/staff/login"),
@@ -80,7 +78,7 @@ async def fuzz_stack(
     # most one a second (catalog_index.py): random ids would spend the run's time waiting.
     monkeypatch.setattr(catalog_index, "REFRESH_AT_MOST_EVERY", 0.0)
     # A key's allowance (429 beyond it) would stop the run long before its examples are through.
-    async with real_stack(make_gateway, amqp, reporting=True, api_key_burst=100_000) as stack:
+    async with real_stack(make_gateway, amqp, reporting=True, notifier=True, api_key_burst=100_000) as stack:
         admin = stack.admin
         created = await admin.post(
             "/api/v1/admin/api-keys",
@@ -115,6 +113,8 @@ async def fuzz_stack(
             "key_id": (await second.json())["id"],
             "closure_id": str((await closure.json())["id"]),
             "street_id": str((await street.json())["id"]),
+            "kind": "confirmation",
+            "language": "de",
         }
         yield FuzzStack(stack, key, known)
 
@@ -184,13 +184,11 @@ def _exercise(
 
 class Caller(StrEnum):
     KEY = "key"  # the routes an API key may call (apiKey scheme)
-    ADMIN = "admin"  # the other routes of catalog, booking and the gateway, as an administrator
+    ADMIN = "admin"  # the other routes of catalog, booking, notifier and gateway, as an administrator
     REPORTING = "reporting"  # reporting's routes, as an administrator with the statistics role
 
 
 def _selected(caller: Caller, service: str | None, security: list[dict[str, Any]]) -> bool:
-    if service == STAND_IN:
-        return False
     if caller is Caller.REPORTING:
         return service == "reporting"
     return service != "reporting" and ({"apiKey": []} in security) == (caller is Caller.KEY)
