@@ -251,9 +251,9 @@ def _query_parameters(model: type[pydantic.BaseModel], schemas: dict[str, Any]) 
         prop.pop("title", None)
         if name in blank_means_absent:
             # `?location=` (a form's "all", a filled-in template) is as if absent: the value's schema, or
-            # the empty string.
+            # an empty (or blank) string.
             keep = {key: prop.pop(key) for key in ("default", "examples") if key in prop}
-            prop = {"anyOf": [prop, {"type": "string", "maxLength": 0}], **keep}
+            prop = {"anyOf": [prop, {"type": "string", "pattern": r"^\s*$"}], **keep}
         param: dict[str, Any] = {"name": name, "in": "query", "required": name in required, "schema": prop}
         if description:
             param["description"] = description
