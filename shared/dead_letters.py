@@ -14,7 +14,7 @@ from shared.consumer import list_dead_letters, replay_dead_letter
 from shared.errors import NotFoundError
 from shared.identity import Role
 from shared.openapi import ApiRoute
-from shared.web import BROKER, POOL, staff_identity
+from shared.web import BROKER, POOL, parse_query, staff_identity
 
 routes = web.RouteTableDef()
 
@@ -53,6 +53,7 @@ def api_routes(service: str) -> tuple[ApiRoute, ApiRoute]:
             f"The dead letters of {service}",
             query=DeadLetterQuery,
             response=list[DeadLetterOut],
+            errors=("validation_error",),
             tags=tags,
         ),
         ApiRoute(
@@ -60,7 +61,8 @@ def api_routes(service: str) -> tuple[ApiRoute, ApiRoute]:
             base + "/{dead_letter_id}/replay",
             f"Replay a dead letter of {service} to its consumer, with a fresh retry budget",
             response=ReplayedOut,
-            errors=("not_found",),
+            # 422: the gateway refuses an id that is not one path segment before forwarding it.
+            errors=("not_found", "validation_error"),
             path_params={"dead_letter_id": {"type": "integer", "minimum": 1}},
             tags=tags,
         ),
@@ -72,9 +74,10 @@ def _public(row: dict[str, Any]) -> dict[str, Any]:
 
 
 async def listing(request: web.Request) -> web.Response:
-    """The dead letters of this service (`?include_replayed=1`: the replayed ones too)."""
-    include_replayed = request.query.get("include_replayed") in ("1", "true")
-    rows = await list_dead_letters(request.app[POOL], include_replayed=include_replayed)
+    """The dead letters of this service (`?include_replayed=1`: the replayed ones too); a flag that is no
+    boolean is 422, not quietly "false"."""
+    query = parse_query(request, DeadLetterQuery)
+    rows = await list_dead_letters(request.app[POOL], include_replayed=query.include_replayed)
     return web.json_response([_public(r) for r in rows])
 
 

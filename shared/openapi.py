@@ -221,10 +221,22 @@ def build_document(
     return document
 
 
+def _blank_means_absent(model: type[pydantic.BaseModel]) -> set[str]:
+    """The query names of the fields that read an empty value as "not given" (`blank_is_none`)."""
+    from shared.web import blank_is_none
+
+    return {
+        info.alias or name
+        for name, info in model.model_fields.items()
+        if any(getattr(m, "func", None) is blank_is_none for m in info.metadata)
+    }
+
+
 def _query_parameters(model: type[pydantic.BaseModel], schemas: dict[str, Any]) -> list[dict[str, Any]]:
     schema = model.model_json_schema(ref_template=REF_TEMPLATE, mode="validation")
     schemas.update(schema.get("$defs", {}))
     required = set(schema.get("required", []))
+    blank_means_absent = _blank_means_absent(model)
     params = []
     for name, prop in schema.get("properties", {}).items():
         prop = dict(prop)
@@ -237,6 +249,11 @@ def _query_parameters(model: type[pydantic.BaseModel], schemas: dict[str, Any]) 
             del prop["default"]
         description = prop.pop("description", None)
         prop.pop("title", None)
+        if name in blank_means_absent:
+            # `?location=` (a form's "all", a filled-in template) is as if absent: the value's schema, or
+            # an empty (or blank) string.
+            keep = {key: prop.pop(key) for key in ("default", "examples") if key in prop}
+            prop = {"anyOf": [prop, {"type": "string", "pattern": r"^\s*$"}], **keep}
         param: dict[str, Any] = {"name": name, "in": "query", "required": name in required, "schema": prop}
         if description:
             param["description"] = description

@@ -452,6 +452,7 @@ ADMIN_ROUTES = (
         "Whether every location complies with the policy",
         query=PolicyQuery,
         response=PolicyOut,
+        errors=("validation_error",),
         tags=POLICY,
     ),
     ApiRoute(
@@ -460,7 +461,7 @@ ADMIN_ROUTES = (
         "Whether a location complies with the policy",
         query=PolicyQuery,
         response=PolicyLocationOut,
-        errors=("not_found",),
+        errors=("not_found", "validation_error"),
         path_params={"location_id": LOCATION_ID},
         tags=POLICY,
     ),

@@ -24,8 +24,13 @@ from shared.openapi import ApiRoute, add_error_responses, build_document, merge_
 TITLE = "OTV public API (Jobcenter Bremen online appointments)"
 # Semantic versioning of the document within the path's major version `v1` (DESCRIPTION says the rule):
 # 1.1.0 added the staff hold's Idempotency-Key and the declared Retry-After and WWW-Authenticate headers;
-# 1.2.0 the request limit of each API key (429 `rate_limited` with Retry-After on every route a key calls).
-VERSION = "1.2.0"
+# 1.2.0 the request limit of each API key (429 `rate_limited` with Retry-After on every route a key calls);
+# 1.3.0 the refusals of bad input that staff and admin routes already answered (found by schemathesis):
+# 404 for a location id in the path that cannot be one, 422 for one in the query or body, 422 of the
+# policy's `on`, of the dead letters' `include_replayed` and of a dead letter id that is not one; and the
+# empty value of a query field that reads it as "not given" (`?from=&to=&location=`); the 413 of a body
+# over the limit on every operation that takes a body.
+VERSION = "1.3.0"
 DESCRIPTION = (
     "Customer booking API of the online appointment booking of Jobcenter Bremen. All times are ISO 8601 "
     'with offset; JSON field names are snake_case. Errors are `{"error": {"code", "message", '
@@ -140,6 +145,8 @@ def document() -> dict[str, Any]:
     # ... and every 401 of an authenticated route the scheme to authenticate with (RFC 9110 15.5.2).
     for operations in merged["paths"].values():
         for operation in operations.values():
+            if "requestBody" in operation:  # any body over the limit (DESCRIPTION), before any check
+                add_error_responses(operation["responses"], ["payload_too_large"])
             if "401" in operation["responses"] and operation.get("security"):
                 operation["responses"]["401"].setdefault("headers", {})["WWW-Authenticate"] = {
                     "description": f"`{CHALLENGE}`: authenticate with an API key (or sign in).",

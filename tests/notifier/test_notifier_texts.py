@@ -195,6 +195,22 @@ async def test_administrators_see_the_notifiers_dead_letters(start_notifier: Sta
     assert await response.json() == []
 
 
+async def test_the_dead_letter_list_refuses_a_flag_it_cannot_read(start_notifier: StartNotifier) -> None:
+    """`include_replayed` is a boolean (the document says so): a value that is none is a 422 naming it,
+    not quietly "false" (schemathesis sent `-4719` and got the list without the replayed ones)."""
+    notifier = await start_notifier()
+    for flag in ("true", "1", "false"):
+        response = await notifier.client.get(
+            "/api/v1/admin/dead-letters", params={"include_replayed": flag}, headers=admin(notifier)
+        )
+        assert response.status == 200, flag
+    response = await notifier.client.get(
+        "/api/v1/admin/dead-letters", params={"include_replayed": "-4719"}, headers=admin(notifier)
+    )
+    assert response.status == 422
+    assert (await response.json())["error"]["details"][0]["field"] == "include_replayed"
+
+
 @pytest.mark.req("R45")
 @pytest.mark.parametrize("language", LANGUAGES)
 @pytest.mark.parametrize("kind", ["waiting_opt_in", "waiting_confirmed"])

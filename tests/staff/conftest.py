@@ -270,35 +270,64 @@ async def stack(
     """Catalog and booking (consuming the catalog's events through RabbitMQ) behind a gateway, one clock;
     an administrator signed in; one location `mitte` with an entrance zone of 2 service points, a window
     on Tuesdays 08:00-12:00 and the concern `neuantrag` (30 minutes)."""
+    async with real_stack(make_gateway, amqp) as started:
+        yield started
+
+
+@asynccontextmanager
+async def real_stack(
+    make_gateway: GatewayFactory,
+    amqp: Any,
+    *,
+    reporting: bool = False,
+    notifier: bool = False,
+    **overrides: Any,
+) -> AsyncIterator[Stack]:
+    """The fixture `stack` with `overrides` of the gateway's settings (the database must be clean), and
+    where `reporting` or `notifier`, the real service too (consuming the same events; the notifier with
+    no mail server to reach) instead of a stand-in."""
     from services.booking.app import create_app as create_booking
     from services.booking.config import Settings as BookingSettings
     from services.catalog.app import create_app as create_catalog
     from services.catalog.config import Settings as CatalogSettings
+    from services.notifier.app import create_app as create_notifier
+    from services.notifier.config import Settings as NotifierSettings
+    from services.reporting.app import create_app as create_reporting
+    from services.reporting.config import Settings as ReportingSettings
 
     clock = ManualClock(datetime(2026, 3, 2, 8, 0, tzinfo=UTC))  # Monday, 09:00 in Bremen
     # Broker names of this stack alone: an event a previous test's catalog published late must not reach
     # this test's booking (its revision would outrank the new catalog's and hide its changes).
     broker = own_broker_names()
-    catalog = TestServer(create_catalog(svc_settings(CatalogSettings, **broker), clock=clock))  # type: ignore[arg-type]
-    booking = TestServer(
-        create_booking(svc_settings(BookingSettings, run_jobs=False, **broker), clock=clock)  # type: ignore[arg-type]
-    )
-    await catalog.start_server()
-    await booking.start_server()
+    servers = {
+        "catalog": TestServer(create_catalog(svc_settings(CatalogSettings, **broker), clock=clock)),  # type: ignore[arg-type]
+        "booking": TestServer(
+            create_booking(svc_settings(BookingSettings, run_jobs=False, **broker), clock=clock)  # type: ignore[arg-type]
+        ),
+    }
+    if reporting:
+        servers["reporting"] = TestServer(
+            create_reporting(svc_settings(ReportingSettings, **broker), clock=clock)  # type: ignore[arg-type]
+        )
+    if notifier:
+        settings = svc_settings(NotifierSettings, smtp_port=free_port(), **broker)
+        servers["notifier"] = TestServer(create_notifier(settings, clock=clock))  # type: ignore[arg-type]
+    started: list[TestServer] = []
     try:
+        for server in servers.values():
+            await server.start_server()
+            started.append(server)
         gateway = await make_gateway(
-            urls={
-                "catalog": str(catalog.make_url("")).rstrip("/"),
-                "booking": str(booking.make_url("")).rstrip("/"),
-            },
+            urls={name: str(server.make_url("")).rstrip("/") for name, server in servers.items()},
             clock=clock,
+            **overrides,
         )
         admin = await gateway.signed_in("the-admin", (Role.ADMIN, "*"))
         await configure_mitte(admin)
         yield Stack(gateway, admin)
     finally:
-        await booking.close()
-        await catalog.close()
+        for server in reversed(started):
+            await server.close()
         await delete_broker_objects(amqp, **broker)
 
 

@@ -145,3 +145,89 @@ def test_the_public_api_document_is_valid_openapi_3_1() -> None:
     from services.gateway.openapi import document
 
     assert [str(error)[:200] for error in OpenAPIV31SpecValidator(document()).iter_errors()] == []
+
+
+@pytest.mark.req("R50")
+def test_every_refusal_of_bad_input_the_gateway_or_a_service_answers_is_declared() -> None:
+    """Found by schemathesis (test_staff_api_fuzz.py): a location id in the path that cannot be one is
+    404 at the gateway's rule check, one in the query or body 422; a route that reads a query or a body
+    answers 422 for an invalid one; the gateway refuses a forwarded path segment that is not an id with
+    422. A generated client must find each of these statuses in the document."""
+    from services.gateway.openapi import document
+    from services.gateway.staff.rules import From
+
+    paths = document()["paths"]
+    table = rule_table()
+    missing = []
+    for path, operations in paths.items():
+        if not path.startswith(("/api/v1/staff/", "/api/v1/admin/")):
+            continue
+        for method, operation in operations.items():
+            responses = operation["responses"]
+            reads_input = "requestBody" in operation or any(
+                p["in"] == "query" for p in operation.get("parameters", [])
+            )
+            if reads_input and "422" not in responses:
+                missing.append(f"{method.upper()} {path}: 422")
+            rule = table.get((method.upper(), path))
+            if rule is None or rule.public:
+                continue
+            if rule.location.source in (From.PATH, From.LOOKUP) and "404" not in responses:
+                missing.append(f"{method.upper()} {path}: 404")
+            if rule.location.source in (From.QUERY, From.QUERY_OR_OWN, From.BODY) and "422" not in responses:
+                missing.append(f"{method.upper()} {path}: 422")
+    replay = paths["/api/v1/admin/booking/dead-letters/{dead_letter_id}/replay"]["post"]
+    if "422" not in replay["responses"]:
+        missing.append("POST .../dead-letters/{dead_letter_id}/replay: 422")
+    assert missing == []
+
+
+@pytest.mark.req("R50")
+def test_a_query_field_read_empty_as_not_given_admits_the_empty_string_in_its_schema() -> None:
+    """Found by schemathesis: `?from=&to=&location=` is "the default" (the descriptions say so, and a
+    client filling the documented template sends it), but the schemas said `format: date` and
+    `minLength: 1`, so the document called a request invalid that the service rightly answers."""
+    from jsonschema import Draft202012Validator, FormatChecker  # type: ignore[import-untyped]
+
+    from services.gateway.openapi import document
+
+    merged = document()
+    checked = 0
+    for path in (
+        "/api/v1/staff/statistics/summary",
+        "/api/v1/admin/booking-patterns",
+        "/api/v1/staff/callbacks",
+    ):
+        for parameter in merged["paths"][path]["get"]["parameters"]:
+            if parameter["in"] != "query" or parameter["name"] not in {"from", "to", "location"}:
+                continue
+            schema = {**parameter["schema"], "components": merged["components"]}
+            validator = Draft202012Validator(schema, format_checker=FormatChecker())
+            for blank in ("", " ", "\t"):  # blank_is_none reads whitespace as empty
+                assert validator.is_valid(blank), (path, parameter, blank)
+            checked += 1
+    assert checked == 7
+    # A value is still checked: a date that is none is not.
+    to = next(
+        p
+        for p in merged["paths"]["/api/v1/staff/statistics/summary"]["get"]["parameters"]
+        if p["name"] == "to"
+    )
+    assert not Draft202012Validator(to["schema"], format_checker=FormatChecker()).is_valid("2026-13-45")
+
+
+@pytest.mark.req("R50")
+def test_every_operation_that_takes_a_body_declares_the_413_of_a_body_too_large() -> None:
+    """Found by schemathesis: the gateway answers 413 `payload_too_large` to any body over 256 KiB (the
+    description says so), but no operation declared the status, so a client generated from the document
+    had no case for it."""
+    from services.gateway.openapi import document
+
+    missing = [
+        f"{method.upper()} {path}"
+        for path, operations in document()["paths"].items()
+        for method, operation in operations.items()
+        if "requestBody" in operation
+        and "`payload_too_large`" not in operation["responses"].get("413", {}).get("description", "")
+    ]
+    assert missing == []

@@ -416,4 +416,11 @@ def annotate(merged: dict[str, Any]) -> None:
                 refusals.append("csrf_failed")  # a cookie-authenticated write from another origin
             if rule.capacity_check is not None:
                 refusals.append("capacity_conflict")
+            # The rule's check of the location (authz.py): an id in the path that cannot be one, or an
+            # unknown group, window or closure, is 404; one in the query or the body that cannot be, 422.
+            if path.startswith("/api/"):
+                if rule.location.source in (From.PATH, From.LOOKUP) or rule.group is not None:
+                    refusals.append("not_found")
+                elif rule.location.source in (From.QUERY, From.QUERY_OR_OWN, From.BODY):
+                    refusals.append("validation_error")
             add_error_responses(operation.setdefault("responses", {}), refusals)
