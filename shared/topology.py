@@ -21,7 +21,7 @@ from shared.consumer import Consumer
 # consumer name -> routing keys it binds (patterns of event types)
 CONSUMERS: dict[str, tuple[str, ...]] = {
     "booking.catalog": ("catalog.*",),
-    "booking.mail": ("mail.sent", "mail.failed"),  # R45: was a waiting-list offer's mail delivered?
+    "booking.mail": ("mail.offer_delivery",),  # R45: was a waiting-list offer's mail delivered?
     "notifier.appointments": ("appointment.*", "waiting.*"),
     "reporting.events": ("appointment.*", "callback.*", "catalog.*", "mail.*", "retention.*", "waiting.*"),
     "gateway.integrations": ("appointment.*", "callback.*"),

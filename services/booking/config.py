@@ -57,7 +57,7 @@ class Settings(CommonSettings):
     # Whether the app consumes catalog events and runs its periodic jobs (the benchmark turns them off).
     consume_catalog: bool = True
     run_jobs: bool = True  # ... the periodic jobs
-    # Whether the app consumes the notifier's reports of waiting-list offer mails (`mail.sent`,
-    # `mail.failed`; R45: only an offer whose mail was delivered counts as missed when it runs out). Off
+    # Whether the app consumes the notifier's reports of waiting-list offer mails (`mail.offer_delivery`;
+    # R45: only an offer whose mail was delivered counts as missed when it runs out). Off
     # (the benchmark), no offer counts as missed.
     consume_mail_reports: bool = True

@@ -20,7 +20,7 @@ from services.booking.config import Settings
 from shared.consumer import Consumer, Handler
 from shared.events import Envelope
 from shared.events.catalog import AllowListChangedV1, LocationConfiguredV1
-from shared.events.mail import MailFailedV1, MailKind, MailSentV1
+from shared.events.mail import OfferMailDeliveryV1
 from shared.topology import bindings_of
 from shared.web import BROKER, POOL, SETTINGS
 
@@ -63,18 +63,12 @@ HANDLERS: dict[str, Handler] = {
 
 
 async def _offer_mail(conn: asyncpg.Connection, _envelope: Envelope, data: Any) -> None:
-    assert isinstance(data, MailSentV1 | MailFailedV1)  # noqa: S101 -- the registry's models
-    if data.kind is not MailKind.WAITING_OFFER:
-        return  # every other mail is the notifier's and reporting's business
-    outcome = "sent" if isinstance(data, MailSentV1) else "failed"
-    # For the waiting list's mails `appointment_id` is the wish's id, `revision` the wish's revision.
-    await waiting_list.record_offer_mail(conn, data.appointment_id, data.revision, outcome)
+    assert isinstance(data, OfferMailDeliveryV1)  # noqa: S101 -- the registry's model
+    outcome = "sent" if data.delivered else "failed"
+    await waiting_list.record_offer_mail(conn, data.wish_id, data.revision, outcome)
 
 
-MAIL_HANDLERS: dict[str, Handler] = {
-    MailSentV1.event_type: _offer_mail,
-    MailFailedV1.event_type: _offer_mail,
-}
+MAIL_HANDLERS: dict[str, Handler] = {OfferMailDeliveryV1.event_type: _offer_mail}
 
 
 def booking_consumers(app: web.Application) -> list[Consumer]:

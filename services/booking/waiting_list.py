@@ -502,11 +502,12 @@ async def expire_offers(deps: Deps) -> int:
     """Offers not accepted in time: the wish waits again (or ends after too many), and the slot goes to
     the next wish in order (`waiting_freed`).
 
-    Only an offer whose mail reached the customer (the notifier reported `mail.sent`) was missed: one the
-    relay never took (an outage until the offer's end, a suppressed address) or that was never sent does
-    not count against the wish, so the customer keeps their place, and the notifier sends no mail about
-    it. Without a report by now it counts as not delivered: the notifier gives an offer mail up only at
-    the offer's end, so a report of that arrives after the expiry; one that comes later changes nothing."""
+    Only an offer whose mail reached the customer (the notifier said so, `mail.offer_delivery`) was
+    missed: one the relay never took (an outage until the offer's end, a suppressed address) or that was
+    never sent does not count against the wish, so the customer keeps their place, and the notifier sends
+    no mail about it. Without a report by now it counts as not delivered: the notifier gives an offer mail
+    up only at the offer's end, so a report of that arrives after the expiry; one that comes later
+    changes nothing."""
     now = deps.clock.now()
     async with db.transaction(deps.pool) as conn:
         rows = await conn.fetch(
@@ -548,7 +549,7 @@ async def expire_offers(deps: Deps) -> int:
 async def record_offer_mail(
     conn: asyncpg.Connection, wish_id: uuid.UUID, revision: int, outcome: str
 ) -> None:
-    """The notifier's report of a waiting-list offer mail (`mail.sent`, `mail.failed`), in the consumer's
+    """The notifier's report of a waiting-list offer mail (`mail.offer_delivery`), in the consumer's
     transaction (I3): whether the offer reached the customer decides, when it runs out, whether it was
     missed (`expire_offers`)."""
     if not await wdb.record_offer_mail(conn, wish_id, revision, outcome):

@@ -27,7 +27,7 @@ from services.notifier.domain import (
 from services.notifier.texts import KINDS, TemplateSet, default_templates, language_of, languages, validate
 from shared import errors
 from shared.clock import Clock
-from shared.events.mail import FailureReason, MailFailedV1, MailKind, MailSentV1
+from shared.events.mail import FailureReason, MailFailedV1, MailKind, MailSentV1, OfferMailDeliveryV1
 from shared.logging import correlation_id_var
 from shared.outbox import add_event, add_event_where
 from shared.versions import check_version, version_of
@@ -137,6 +137,14 @@ async def record_outcome(
     now = clock.now()
     token_cid = correlation_id_var.set(mail.correlation_id)
     try:
+        if outcome is Outcome.SENT and mail.kind is MailKind.WAITING_OFFER:
+            async with pool.acquire() as conn, conn.transaction():
+                if not await db.finish(conn, mail.id, token, status=MailStatus.SENT, now=now):
+                    _lost(mail)
+                    return None
+                await add_event(conn, _sent_event(mail), producer=PRODUCER, clock=clock)
+                await _report_offer_mail(conn, mail, delivered=True, clock=clock)
+            return MailStatus.SENT
         if outcome is Outcome.SENT:  # the common case: the mail's end and mail.sent in one statement
             sent = await add_event_where(
                 pool,
@@ -290,6 +298,7 @@ async def _fail(
         producer=PRODUCER,
         clock=clock,
     )
+    await _report_offer_mail(conn, mail, delivered=False, clock=clock)
     log.warning(
         "mail_failed",
         mail_id=str(mail.id),
@@ -299,6 +308,15 @@ async def _fail(
         error=error,
     )
     return status
+
+
+async def _report_offer_mail(
+    conn: asyncpg.Connection, mail: ClaimedMail, *, delivered: bool, clock: Clock
+) -> None:
+    """For booking, whether a waiting-list offer reached the customer (`mail.offer_delivery`, R45)."""
+    if mail.kind is MailKind.WAITING_OFFER:
+        report = OfferMailDeliveryV1(wish_id=mail.appointment_id, revision=mail.revision, delivered=delivered)
+        await add_event(conn, report, producer=PRODUCER, clock=clock)
 
 
 def _sent_event(mail: ClaimedMail) -> MailSentV1:

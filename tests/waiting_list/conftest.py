@@ -153,7 +153,8 @@ class Waiting:
         return found
 
     async def offer_delivered(self, wish_id: str | uuid.UUID) -> None:
-        """Wait until booking has heard that the wish's open offer reached the customer (`mail.sent`):
+        """Wait until booking has heard that the wish's open offer reached the customer
+        (`mail.offer_delivery`):
         only such an offer counts as missed when it runs out (R45)."""
 
         async def reported() -> bool:

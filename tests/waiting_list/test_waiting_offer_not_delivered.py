@@ -1,7 +1,7 @@
 """R45: an offer whose mail never reached the customer (the relay refused it until the offer ran out) is
 no offer they let run out. When it expires they get no "your offer has expired" mail about an offer they
 never saw, it does not count against their wish (`OTV_WAITING_MAX_MISSED_OFFERS`), and they keep their
-place. The notifier gives the mail up only at the offer's end, so its `mail.failed` reaches booking after
+place. The notifier gives the mail up only at the offer's end, so its report reaches booking after
 the expiry: the order the outage brings."""
 
 from __future__ import annotations
