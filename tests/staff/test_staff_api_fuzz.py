@@ -36,6 +36,7 @@ from services.gateway.staff.domain import OPERATIONS
 from services.gateway.staff.rules import FORWARDED
 from shared.identity import Role
 from shared.openapi import ErrorBody
+from tests.fuzzing import reproducible
 from tests.staff.conftest import GatewayFactory, Stack, StaffClient, customer, real_stack, wait_for_slots
 
 pytestmark = [
@@ -167,14 +168,7 @@ def _exercise(
     checks: list[Any],
     examples: int = EXAMPLES_PER_OPERATION,
 ) -> None:
-    @hypothesis.settings(
-        max_examples=examples,
-        deadline=None,
-        database=None,
-        derandomize=True,
-        suppress_health_check=list(hypothesis.HealthCheck),
-        phases=[hypothesis.Phase.explicit, hypothesis.Phase.generate],
-    )
+    @reproducible(examples)
     @hypothesis.given(case=operation.as_strategy(mode, path_parameters=path_parameters))
     def exercise(case: schemathesis.Case[Any]) -> None:
         case.call_and_validate(base_url=base_url, headers=headers, checks=checks, timeout=10)

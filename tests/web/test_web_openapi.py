@@ -18,6 +18,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from services.gateway.routes import PUBLIC_ROUTES
+from tests.fuzzing import reproducible
 from tests.web.conftest import Stack
 from tests.web.test_web_reschedule import book_via_api, free_slots
 from tests.web.test_web_security_and_bot_defence import gateway_client
@@ -110,14 +111,7 @@ def _run_schemathesis(document: dict[str, Any], base_url: str) -> list[str]:
         if not operation.path.startswith(CUSTOMER_PREFIXES):
             continue
 
-        @hypothesis.settings(
-            max_examples=EXAMPLES_PER_OPERATION,
-            deadline=None,
-            database=None,
-            derandomize=True,
-            suppress_health_check=list(hypothesis.HealthCheck),
-            phases=[hypothesis.Phase.explicit, hypothesis.Phase.generate],
-        )
+        @reproducible(EXAMPLES_PER_OPERATION)
         @hypothesis.given(case=operation.as_strategy())
         def exercise(case: schemathesis.Case[Any]) -> None:
             case.call_and_validate(base_url=base_url, checks=checks, timeout=10)
