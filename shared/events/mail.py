@@ -61,7 +61,7 @@ class OfferMailDeliveryV1(EventData):
     """Whether a waiting-list offer's mail reached the customer (R45), beside its `mail.sent` or
     `mail.failed`, for booking alone: an offer that runs out counts as missed only when its mail was
     delivered. An event of its own, so that booking binds this one routing key and not every mail's report
-    (one per booking: about 15 % more CPU per booking when booking consumed them all)."""
+    (one per booking: 0.7 ms, about 6 %, more CPU per booking when booking consumed them all)."""
 
     wish_id: uuid.UUID
     revision: int  # the wish's revision of the offer mail (the offer's `offered_revision`)
