@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 
 import asyncpg
@@ -10,7 +11,7 @@ import pytest
 
 from services.reporting.waiting_list import HANDLERS
 from shared.clock import ManualClock
-from shared.events import make_envelope
+from shared.events import EventData, make_envelope
 from shared.events.waiting_list import (
     OfferSnapshot,
     WaitingConfirmedV1,
@@ -42,23 +43,32 @@ def wish(location: str) -> WishSnapshot:
     )
 
 
+async def counted(pool: asyncpg.Pool, location: str, events: Sequence[EventData]) -> list[asyncpg.Record]:
+    """Apply booking's waiting-list events as reporting's consumer does, in one transaction; the location's
+    counts afterwards."""
+    clock = ManualClock(datetime(2026, 3, 2, 12, 0, tzinfo=UTC))
+    async with pool.acquire() as conn, conn.transaction():
+        for data in events:
+            envelope = make_envelope(data, producer="booking", clock=clock)
+            await HANDLERS[envelope.type](conn, envelope, data)
+    rows: list[asyncpg.Record] = await pool.fetch(
+        "SELECT * FROM waiting_counts WHERE location_id = $1 ORDER BY event", location
+    )
+    return rows
+
+
 @pytest.mark.req("R45")
 async def test_reporting_counts_wishes_and_confirmations_without_personal_data(
     pools: dict[str, asyncpg.Pool],
 ) -> None:
     pool = pools["reporting"]
     location = f"count-{uuid.uuid4().hex[:6]}"
-    clock = ManualClock(datetime(2026, 3, 2, 12, 0, tzinfo=UTC))
     events: list[WaitingRegisteredV1 | WaitingConfirmedV1] = [
         WaitingRegisteredV1(wish=wish(location)),
         WaitingRegisteredV1(wish=wish(location)),
         WaitingConfirmedV1(wish=wish(location)),
     ]
-    async with pool.acquire() as conn, conn.transaction():
-        for data in events:
-            envelope = make_envelope(data, producer="booking", clock=clock)
-            await HANDLERS[envelope.type](conn, envelope, data)
-    rows = await pool.fetch("SELECT * FROM waiting_counts WHERE location_id = $1 ORDER BY event", location)
+    rows = await counted(pool, location, events)
     assert [(r["day"], r["event"], r["count"]) for r in rows] == [
         (date(2026, 3, 2), "confirmed", 1),
         (date(2026, 3, 2), "registered", 2),
@@ -82,16 +92,11 @@ async def test_reporting_counts_an_offer_whose_mail_never_arrived_as_not_deliver
 ) -> None:
     pool = pools["reporting"]
     location = f"count-{uuid.uuid4().hex[:6]}"
-    clock = ManualClock(datetime(2026, 3, 2, 12, 0, tzinfo=UTC))
     events = [
         WaitingOfferExpiredV1(wish=wish(location), offer=_offer()),  # the customer let it run out
         WaitingOfferExpiredV1(wish=wish(location), offer=_offer(), missed=False),  # never reached them
     ]
-    async with pool.acquire() as conn, conn.transaction():
-        for data in events:
-            envelope = make_envelope(data, producer="booking", clock=clock)
-            await HANDLERS[envelope.type](conn, envelope, data)
-    rows = await pool.fetch("SELECT * FROM waiting_counts WHERE location_id = $1 ORDER BY event", location)
+    rows = await counted(pool, location, events)
     assert [(r["event"], r["count"]) for r in rows] == [("offer_expired", 1), ("offer_not_delivered", 1)]
     # An event of a booking before this field counted every expiry as missed, and still does.
     older = WaitingOfferExpiredV1.model_validate(
