@@ -347,3 +347,21 @@ async def test_a_refused_new_concern_keeps_what_was_typed_and_names_the_field(st
     assert page.attrs["c-id"]["value"] == "gruendung" and "aria-invalid" not in page.attrs["c-id"]
     concerns = await (await admin.get("/api/v1/admin/concerns")).json()
     assert "gruendung" not in {c["id"] for c in concerns}
+
+
+async def test_easy_language_texts_of_a_concern_are_marked_for_a_screen_reader(gateway: Gateway) -> None:
+    """Leichte Sprache fields carry `de-x-ls`, as the customer pages and the mail texts mark it
+    (WCAG 3.1.2), beside the English ones; German, the page's language, stays unmarked."""
+    admin = await gateway.signed_in("lang-easy", (Role.ADMIN, "*"))
+    gateway.upstreams["catalog"].answers["/api/v1/admin/concerns/neuantrag"] = {
+        **CONCERN,
+        "name": {**CONCERN["name"], "de-x-ls": "Einen Antrag stellen"},  # type: ignore[dict-item]
+        "documents": [{"de": "Ausweis", "en": "ID card", "de-x-ls": "Ausweis"}],
+        "links": [{"url": "https://example.org/", "label": {"de": "Mehr", "en": "More", "de-x-ls": "Mehr"}}],
+    }
+    page = elements(await (await admin.get("/staff/admin/concerns/neuantrag")).text())
+    for field in ("name_ls", "info_ls", "doc-1-ls", "link-1-ls"):
+        assert page.attrs[field].get("lang") == "de-x-ls", field
+    for field in ("name_en", "info_en", "doc-1-en", "link-1-en"):
+        assert page.attrs[field].get("lang") == "en", field
+    assert "lang" not in page.attrs["name_de"] and "lang" not in page.attrs["doc-1-de"]

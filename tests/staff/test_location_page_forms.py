@@ -259,3 +259,12 @@ async def test_a_lead_time_saved_on_the_location_page_changes_what_customers_can
         return slots == [s for s in before if s >= nine]
 
     await wait_for(tuesday_from_nine, timeout=15, what="Tuesday's slots before 09:00 gone")
+
+
+async def test_a_groups_english_and_easy_language_names_are_marked_for_a_screen_reader(stack: Stack) -> None:
+    """WCAG 3.1.2: the group's name in English and in Leichte Sprache is read in its own language."""
+    location_admin = await stack.gateway.signed_in("form-lang", (Role.LOCATION_ADMIN, "mitte"))
+    page = elements(await (await location_admin.get("/staff/locations/mitte")).text())
+    assert page.attrs["group-mitte-ez-name_en"].get("lang") == "en"
+    assert page.attrs["group-mitte-ez-name_de-x-ls"].get("lang") == "de-x-ls"
+    assert "lang" not in page.attrs["group-mitte-ez-name"]
