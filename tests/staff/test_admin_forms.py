@@ -355,7 +355,7 @@ async def test_easy_language_texts_of_a_concern_are_marked_for_a_screen_reader(g
     admin = await gateway.signed_in("lang-easy", (Role.ADMIN, "*"))
     gateway.upstreams["catalog"].answers["/api/v1/admin/concerns/neuantrag"] = {
         **CONCERN,
-        "name": {**CONCERN["name"], "de-x-ls": "Einen Antrag stellen"},  # type: ignore[dict-item]
+        "name": {"de": "Neuantrag stellen", "en": "New application", "de-x-ls": "Einen Antrag stellen"},
         "documents": [{"de": "Ausweis", "en": "ID card", "de-x-ls": "Ausweis"}],
         "links": [{"url": "https://example.org/", "label": {"de": "Mehr", "en": "More", "de-x-ls": "Mehr"}}],
     }
