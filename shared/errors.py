@@ -24,6 +24,11 @@ class ValidationError(OTVError):
     status = 422
 
 
+class RepeatedParameterError(ValidationError):
+    """A query parameter given more than once (`?to=2026-12-01&to=x`): which value the caller meant is not
+    ours to guess, and taking one would answer a question it did not ask (a report of another period)."""
+
+
 class NotFoundError(OTVError):
     code = "not_found"
     status = 404

@@ -207,7 +207,9 @@ def build_document(
         if route.response_headers:
             success["headers"] = {name: {"schema": schema} for name, schema in route.response_headers.items()}
         responses[str(route.status)] = success
-        add_error_responses(responses, route.errors)
+        # A query parameter given twice is refused whatever the route (shared.web.refuse_repeated_query).
+        query_errors = ["validation_error"] if any(p["in"] == "query" for p in parameters) else []
+        add_error_responses(responses, list(dict.fromkeys([*route.errors, *query_errors])))
         operation["responses"] = responses
         paths.setdefault(route.path, {})[route.method.lower()] = operation
     document: dict[str, Any] = {

@@ -415,7 +415,43 @@ def blank_is_none(value: object) -> object:
     return value
 
 
+# How many repeated parameters a refusal names, and how much of each name: the names are the caller's.
+_REPEATED_NAMED = 10
+_NAME_SHOWN = 64
+
+
+def refuse_repeated_query(request: web.Request) -> None:
+    """A 422 `validation_error` naming each query parameter given more than once (`?to=2026-12-01&to=x`),
+    also when one of the values is empty. No parameter of ours takes a list: a client that repeats one has
+    made a mistake (or probes), and taking its first or last value silently would answer a question it did
+    not ask. The one check of every service (`single_valued_query`, `parse_query`); a page shows it as
+    its error page."""
+    query = request.query
+    if len(set(query)) == len(query):  # the usual case: no name twice
+        return
+    repeated = [name for name in dict.fromkeys(query) if len(query.getall(name)) > 1]
+    details = [
+        {"field": name[:_NAME_SHOWN], "message": "may be given only once", "type": "repeated_parameter"}
+        for name in repeated[:_REPEATED_NAMED]
+    ]
+    fields = ", ".join(d["field"] for d in details[:5])
+    raise errors.RepeatedParameterError(f"Invalid input: {fields} given more than once.", details=details)
+
+
+@web.middleware
+async def single_valued_query(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """`refuse_repeated_query` for every route of a service, also those that read the query by hand.
+    Appended last by each service's `create_app` (innermost): authentication and the pages' own error
+    answers (the staff and customer pages' error page instead of JSON) are middlewares around it."""
+    if request.match_info.http_exception is None:  # no route: its 404 or 405 says more
+        refuse_repeated_query(request)
+    return await handler(request)
+
+
 def parse_query(request: web.Request, model: type[M]) -> M:
+    refuse_repeated_query(request)
     query = dict(request.query)
     refuse_nul(query)
     try:

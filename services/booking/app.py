@@ -22,11 +22,12 @@ from services.booking.retention import retention_context
 from shared import dead_letters
 from shared.background import consumers_context, periodic_context, relay_context
 from shared.clock import Clock
-from shared.web import CLOCK, POOL, broker_context, create_base_app, database_context
+from shared.web import CLOCK, POOL, broker_context, create_base_app, database_context, single_valued_query
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
     app = create_base_app(settings, clock=clock)
+    app.middlewares.append(single_valued_query)  # innermost: a repeated query parameter is a 422
     app.cleanup_ctx.extend(
         [database_context(settings), _deps_context(settings), broker_context(settings), relay_context]
     )

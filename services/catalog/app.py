@@ -10,7 +10,7 @@ from services.catalog.openapi import setup_openapi
 from services.catalog.outbox_cleanup import outbox_cleanup_context
 from shared.background import relay_context
 from shared.clock import Clock
-from shared.web import broker_context, create_base_app, database_context
+from shared.web import broker_context, create_base_app, database_context, single_valued_query
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
@@ -19,7 +19,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         clock=clock,
         handler_args={"max_line_size": settings.max_request_line, "max_field_size": 16384},
     )
-    app.middlewares.append(authz.admin_guard)  # innermost: its 401/403 get the error body
+    app.middlewares.append(authz.admin_guard)  # its 401/403 get the error body, before anything else
+    # Innermost, after the guard: a repeated query parameter is a 422 (for a caller the guard let in).
+    app.middlewares.append(single_valued_query)
     app.cleanup_ctx.extend(
         [
             database_context(settings),

@@ -25,7 +25,7 @@ from services.gateway.web_waiting import setup_waiting
 from shared.clock import Clock
 from shared.errors import NotFoundError
 from shared.networks import parse_networks
-from shared.web import create_base_app, database_context
+from shared.web import create_base_app, database_context, single_valued_query
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -44,6 +44,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     setup_staff_work(app)  # the staff member's day: day list, outcomes, callbacks, calls (issue 8)
     setup_integrations(app)
     app.middlewares.append(internal_endpoints_middleware)
+    # Innermost: a repeated query parameter is a 422 after the staff routes' authentication, and the
+    # pages' middlewares around it answer it with their error page (the API with the error body).
+    app.middlewares.append(single_valued_query)
     if asks_for_https_only(settings.public_base_url):
         app.on_response_prepare.append(strict_transport_security)
     return app

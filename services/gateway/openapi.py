@@ -29,8 +29,10 @@ TITLE = "OTV public API (Jobcenter Bremen online appointments)"
 # 404 for a location id in the path that cannot be one, 422 for one in the query or body, 422 of the
 # policy's `on`, of the dead letters' `include_replayed` and of a dead letter id that is not one; and the
 # empty value of a query field that reads it as "not given" (`?from=&to=&location=`); the 413 of a body
-# over the limit on every operation that takes a body.
-VERSION = "1.3.0"
+# over the limit on every operation that takes a body;
+# 1.4.0 the refusal of a query parameter given more than once (422 `validation_error` naming it), declared
+# on every operation that has query parameters.
+VERSION = "1.4.0"
 DESCRIPTION = (
     "Customer booking API of the online appointment booking of Jobcenter Bremen. All times are ISO 8601 "
     'with offset; JSON field names are snake_case. Errors are `{"error": {"code", "message", '
@@ -52,7 +54,9 @@ DESCRIPTION = (
     "`X-Correlation-ID`; a client may send its own (1 to 64 of `A-Za-z0-9._:-`), which then follows the "
     "request through every service's log, event and mail (R51): quote it to the operators. On any route a "
     "body over 256 KiB is 413 `payload_too_large` and a method the path does not have 405 "
-    "`method_not_allowed` (with `Allow`)."
+    "`method_not_allowed` (with `Allow`). Every query parameter takes one value: one given more than once "
+    "(`?to=2026-12-01&to=2026-12-31`) is 422 `validation_error` naming it in `error.details` (`field`, "
+    "type `repeated_parameter`), on any route; no value of it is used."
 )
 
 

@@ -13,7 +13,7 @@ from services.notifier.sender import MailSender, Transport
 from shared import dead_letters
 from shared.background import consumers_context, relay_context
 from shared.clock import Clock
-from shared.web import CLOCK, POOL, broker_context, create_base_app, database_context
+from shared.web import CLOCK, POOL, broker_context, create_base_app, database_context, single_valued_query
 
 SENDER = web.AppKey("mail_sender", MailSender)
 
@@ -22,6 +22,7 @@ def create_app(
     settings: Settings, *, clock: Clock | None = None, transport: Transport | None = None
 ) -> web.Application:
     app = create_base_app(settings, clock=clock)
+    app.middlewares.append(single_valued_query)  # innermost: a repeated query parameter is a 422
     app.add_routes(api.routes)
     app.add_routes(dead_letters.routes)
 

@@ -16,7 +16,7 @@ from services.reporting.consumer import consumers
 from shared import dead_letters
 from shared.background import consumers_context, periodic_context, relay_context
 from shared.clock import BERLIN, Clock
-from shared.web import CLOCK, POOL, broker_context, create_base_app, database_context
+from shared.web import CLOCK, POOL, broker_context, create_base_app, database_context, single_valued_query
 
 
 def _pct(value: float | None) -> str:
@@ -60,6 +60,7 @@ FILTERS: dict[str, Callable[..., str]] = {"pct": _pct, "hours": _hours, "berlin"
 
 def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
     app = create_base_app(settings, clock=clock)
+    app.middlewares.append(single_valued_query)  # innermost: a repeated query parameter is a 422
     aiohttp_jinja2.setup(
         app,
         loader=jinja2.PackageLoader("services.reporting", "templates"),

@@ -71,6 +71,7 @@ from shared.web import (
     error_response,
     log_unhandled,
     parse_form,
+    refuse_repeated_query,
 )
 
 log = structlog.get_logger(__name__)
@@ -500,6 +501,8 @@ async def _location_of(request: web.Request, rule: Rule) -> tuple[str | None, st
             raise NotFoundError("There is no such location.")
         return location, group
     if where.source in (From.QUERY, From.QUERY_OR_OWN):
+        # Two locations (`?location=mitte&location=nord`) are neither: a 422, not a rule checked for one.
+        refuse_repeated_query(request)
         value = request.query.get(where.name)
         if value and not LOCATION_ID.fullmatch(value):
             raise _invalid_location(where.name)

@@ -50,7 +50,7 @@ from services.gateway.staff.mail_languages import MAIL_LANGUAGES
 from services.gateway.staff.service import Actor
 from services.gateway.web.i18n import offered_languages
 from shared.clock import BERLIN
-from shared.errors import NotFoundError, OTVError, ValidationError
+from shared.errors import NotFoundError, OTVError, RepeatedParameterError, ValidationError
 from shared.identity import ALL_LOCATIONS, Role
 from shared.labels import MAIL_KINDS_DE, language_de
 from shared.languages import is_well_formed, pick
@@ -230,13 +230,22 @@ def no_store(response: web.StreamResponse) -> None:
     response.headers["Referrer-Policy"] = "same-origin"
 
 
+# An address that names a parameter twice (shared.web): a link put together wrongly or edited by hand.
+REPEATED_TITLE_DE = "Adresse nicht eindeutig"
+REPEATED_TEXT_DE = (
+    "Die Adresse dieser Seite nennt {fields} mehrfach; welcher Wert gemeint ist, bleibt offen. "
+    "Bitte öffnen Sie die Seite noch einmal über die Navigation."
+)
+
+
 async def render_error(request: web.Request, exc: OTVError) -> web.Response:
+    title = ERROR_TITLES_DE.get(exc.code, "Nicht möglich")
     message = ERROR_TEXTS_DE.get(exc.code, "Das hat nicht geklappt.")
+    if isinstance(exc, RepeatedParameterError):
+        title = REPEATED_TITLE_DE
+        message = REPEATED_TEXT_DE.format(fields=", ".join(f"„{d['field']}“" for d in exc.details))
     return render(
-        request,
-        "error.html",
-        {"title": ERROR_TITLES_DE.get(exc.code, "Nicht möglich"), "message": message, "code": exc.code},
-        status=exc.status,
+        request, "error.html", {"title": title, "message": message, "code": exc.code}, status=exc.status
     )
 
 

@@ -27,6 +27,7 @@ from aiohttp import web
 from services.gateway.origins import is_local_target
 from services.gateway.web.i18n import _
 from services.gateway.web.pages import error_page, settings_of, unavailable
+from shared.errors import RepeatedParameterError
 from shared.phone import with_phone_links
 from shared.web import DATABASE_UNAVAILABLE, log_unhandled
 
@@ -84,6 +85,10 @@ async def error_page_middleware(request: web.Request, handler: Handler) -> web.S
         return response
     except web.HTTPException:
         raise  # a redirect, or another of aiohttp's answers, as it is
+    except RepeatedParameterError:
+        # Not the names: they are the caller's text.
+        log.info("query_parameter_repeated", path=request.rel_url.path)
+        return link_not_valid(request)
     except DATABASE_UNAVAILABLE as exc:
         log.warning("database_unavailable", error_type=type(exc).__name__, path=request.rel_url.path)
         response = unavailable(request)
@@ -113,6 +118,20 @@ def page_not_found(request: web.Request) -> web.Response:
             hotline=settings_of(request).hotline,
         ),
         address=_address(request),
+    )
+
+
+def link_not_valid(request: web.Request) -> web.Response:
+    """An address that names a parameter twice (`?lang=en&lang=de`): a link put together wrongly, or one
+    that was tampered with; which value was meant is not the page's to guess (shared.web)."""
+    return error_page(
+        request,
+        400,
+        _("This link is not valid"),
+        with_phone_links(
+            _("Please start again on the start page. If you need help, call us: %(hotline)s."),
+            hotline=settings_of(request).hotline,
+        ),
     )
 
 

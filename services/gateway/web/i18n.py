@@ -105,9 +105,16 @@ def offered_languages(app: web.Application) -> list[str]:
 _current: contextvars.ContextVar[Language | None] = contextvars.ContextVar("web_language", default=None)
 
 
+def asked_language(request: web.Request) -> str | None:
+    """The language the address asks for; none when it names two (`?lang=en&lang=de`, refused as a
+    repeated parameter by shared.web): the refusal's page is then in the remembered language."""
+    asked = request.query.getall(LANGUAGE_PARAM, [])
+    return asked[0] if len(asked) == 1 else None
+
+
 def choose_language(request: web.Request) -> str:
     languages: dict[str, Language] = request.app[LANGUAGES]
-    for candidate in (request.query.get(LANGUAGE_PARAM), request.cookies.get(LANGUAGE_COOKIE)):
+    for candidate in (asked_language(request), request.cookies.get(LANGUAGE_COOKIE)):
         if candidate in languages:
             return candidate
     return DEFAULT_LANGUAGE
@@ -153,7 +160,7 @@ async def language_middleware(
     code = choose_language(request)
     with using(languages[code]):
         response = await handler(request)
-    chosen = request.query.get(LANGUAGE_PARAM)
+    chosen = asked_language(request)
     is_page = response.content_type == "text/html"
     if (
         is_page
