@@ -29,8 +29,10 @@ TITLE = "OTV public API (Jobcenter Bremen online appointments)"
 # 404 for a location id in the path that cannot be one, 422 for one in the query or body, 422 of the
 # policy's `on`, of the dead letters' `include_replayed` and of a dead letter id that is not one; and the
 # empty value of a query field that reads it as "not given" (`?from=&to=&location=`); the 413 of a body
-# over the limit on every operation that takes a body.
-VERSION = "1.3.0"
+# over the limit on every operation that takes a body;
+# 1.4.0 an API key's own request limit (`requests_per_minute` when it is created, `PUT
+# /api/v1/admin/api-keys/{key_id}/request-limit`, `requests_per_minute` and `allowance` in its answers).
+VERSION = "1.4.0"
 DESCRIPTION = (
     "Customer booking API of the online appointment booking of Jobcenter Bremen. All times are ISO 8601 "
     'with offset; JSON field names are snake_case. Errors are `{"error": {"code", "message", '
@@ -39,7 +41,8 @@ DESCRIPTION = (
     f"`challenge_required`, the challenge in `error.details[0].challenge`; repeat the request with the "
     f"ALTCHA solution in the `{ALTCHA_HEADER}` header). The staff and service-centre routes under "
     "`/api/v1/staff/` are not: they are authenticated instead, and each API key has an allowance of its "
-    "own (OTV_API_KEY_REQUESTS_PER_MINUTE; beyond it 429 `rate_limited` with Retry-After, see the `apiKey` "
+    "own (OTV_API_KEY_REQUESTS_PER_MINUTE, or the key's own limit an administrator set; beyond it 429 "
+    "`rate_limited` with Retry-After, see the `apiKey` "
     "security scheme). A forwarded route may answer 502 "
     "`upstream_unavailable` (the service could not be reached), 503 `unavailable` (its database is not "
     "reachable; Retry-After) or 504 `upstream_timeout` (no answer in time: a change may still have been "
