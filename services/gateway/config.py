@@ -119,8 +119,11 @@ class Settings(CommonSettings):
     # like the bot defence's). Beyond that 429 `rate_limited` with Retry-After, counted in
     # otv_api_key_requests_total{outcome="limited"} by the key's id: a runaway integration with a good key
     # must not starve the service centre's agents and the booking service. A busy service centre (tens of
-    # agents, a few requests a call) stays far below. Staff signed in through the browser have no such
-    # limit; OTV_BOT_DEFENCE=off switches it off with the other rate limits.
+    # agents, a few requests a call) stays far below. This is the default: an administrator may give a key
+    # a limit of its own (API keys page, PUT /api/v1/admin/api-keys/{key_id}/request-limit; 1 to 60000 a
+    # minute, with a burst of the same share of a minute as `burst` is of this), which every replica
+    # applies from the key's next request on. Staff signed in through the browser have no such limit;
+    # OTV_BOT_DEFENCE=off switches it off with the other rate limits.
     api_key_requests_per_minute: int = Field(default=600, ge=1)
     api_key_burst: int = Field(default=120, ge=1)  # ... `burst`
     # The client address of an audit entry (R46 "from where") is personal data: deleted after this many days

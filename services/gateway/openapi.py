@@ -32,6 +32,8 @@ TITLE = "OTV public API (Jobcenter Bremen online appointments)"
 # over the limit on every operation that takes a body;
 # 1.4.0 the refusal of a query parameter given more than once (422 `validation_error` naming it), declared
 # on every operation that has query parameters.
+# 1.4.0 also an API key's own request limit (`requests_per_minute` when it is created, `PUT
+# /api/v1/admin/api-keys/{key_id}/request-limit`, `requests_per_minute` and `allowance` in its answers).
 VERSION = "1.4.0"
 DESCRIPTION = (
     "Customer booking API of the online appointment booking of Jobcenter Bremen. All times are ISO 8601 "
@@ -41,7 +43,8 @@ DESCRIPTION = (
     f"`challenge_required`, the challenge in `error.details[0].challenge`; repeat the request with the "
     f"ALTCHA solution in the `{ALTCHA_HEADER}` header). The staff and service-centre routes under "
     "`/api/v1/staff/` are not: they are authenticated instead, and each API key has an allowance of its "
-    "own (OTV_API_KEY_REQUESTS_PER_MINUTE; beyond it 429 `rate_limited` with Retry-After, see the `apiKey` "
+    "own (OTV_API_KEY_REQUESTS_PER_MINUTE, or the key's own limit an administrator set; beyond it 429 "
+    "`rate_limited` with Retry-After, see the `apiKey` "
     "security scheme). A forwarded route may answer 502 "
     "`upstream_unavailable` (the service could not be reached), 503 `unavailable` (its database is not "
     "reachable; Retry-After) or 504 `upstream_timeout` (no answer in time: a change may still have been "

@@ -19,7 +19,7 @@ from services.gateway.origins import origin_of
 from services.gateway.rate_limit import RateLimiter
 from services.gateway.staff import api, authz, day_capacity, keys, pages
 from services.gateway.staff.catalog_index import CATALOG_INDEX, CatalogIndex
-from services.gateway.staff.domain import FailureThrottle, LockoutPolicy, SessionPolicy
+from services.gateway.staff.domain import FailureThrottle, KeyAllowance, LockoutPolicy, SessionPolicy
 from services.gateway.staff.forwarding import make_forwarder
 from services.gateway.staff.mail_languages import MAIL_LANGUAGES, MailLanguages
 from services.gateway.staff.readiness import AuditLogReadiness
@@ -92,6 +92,9 @@ def build_staff(settings: Settings, pool: asyncpg.Pool, clock: Clock) -> Staff:
             rate=settings.api_key_requests_per_minute / 60,
             burst=settings.api_key_burst,
             enabled=settings.bot_defence,  # OTV_BOT_DEFENCE=off: no rate limits (tests, load tests)
+        ),
+        key_allowance=KeyAllowance(
+            per_minute=settings.api_key_requests_per_minute, burst=settings.api_key_burst
         ),
         address_retention=timedelta(days=settings.audit_address_retention_days),
         passwords=Passwords(

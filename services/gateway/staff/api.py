@@ -7,7 +7,7 @@ call a use case and answer.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Annotated, Any
 
 from aiohttp import web
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -16,7 +16,12 @@ from services.gateway.proxy import client_ip
 from services.gateway.staff import service
 from services.gateway.staff.authz import session_cookie
 from services.gateway.staff.db import AuditFilter
-from services.gateway.staff.domain import LoginRefused, LoginThrottled
+from services.gateway.staff.domain import (
+    KEY_REQUESTS_PER_MINUTE_MAX,
+    KEY_REQUESTS_PER_MINUTE_MIN,
+    LoginRefused,
+    LoginThrottled,
+)
 from services.gateway.staff.keys import IDENTITY, SESSION, STAFF
 from services.gateway.staff.service import Actor, grant_json, key_json
 from shared.calendar import in_calendar
@@ -72,11 +77,32 @@ class LocationRolesIn(_In):
     groups: list[str] = Field(default_factory=list, max_length=50)
 
 
+# An API key's own request limit (R50): a whole number (strict: "600" or 600.5 is refused, not read as
+# 600), within the bounds the database holds too (migration 014).
+KeyRequestsPerMinute = Annotated[
+    int,
+    Field(
+        strict=True,
+        ge=KEY_REQUESTS_PER_MINUTE_MIN,
+        le=KEY_REQUESTS_PER_MINUTE_MAX,
+        description="The key's own request limit: requests a minute per gateway replica, with a burst of "
+        "the same share of a minute as OTV_API_KEY_BURST is of OTV_API_KEY_REQUESTS_PER_MINUTE (120 of 600 "
+        "by default: a fifth), at least 1. null: the settings' default for every key.",
+    ),
+]
+
+
 class ApiKeyIn(_In):
     name: str = Field(min_length=1, max_length=120)
     locations: list[str] = Field(min_length=1, max_length=50)
     operations: list[str] = Field(min_length=1, max_length=10)
     expires_at: AwareDatetime | None = None
+    requests_per_minute: KeyRequestsPerMinute | None = None
+
+
+class ApiKeyLimitIn(_In):
+    # Required, null included: a body that forgets the field does not silently reset the key's limit.
+    requests_per_minute: KeyRequestsPerMinute | None
 
 
 class AuditQuery(_In):
@@ -322,7 +348,8 @@ async def put_location_roles(request: web.Request) -> web.Response:
 # --- API keys ---------------------------------------------------------------------------------------
 @routes.get("/api/v1/admin/api-keys")
 async def list_keys(request: web.Request) -> web.Response:
-    return web.json_response([key_json(k) for k in await service.list_api_keys(request.app[STAFF])])
+    staff = request.app[STAFF]
+    return web.json_response([key_json(k, staff.key_allowance) for k in await service.list_api_keys(staff)])
 
 
 @routes.post("/api/v1/admin/api-keys")
@@ -335,16 +362,31 @@ async def create_key(request: web.Request) -> web.Response:
         locations=data.locations,
         operations=data.operations,
         expires_at=data.expires_at,
+        requests_per_minute=data.requests_per_minute,
     )
-    keys = {k.id: k for k in await service.list_api_keys(request.app[STAFF])}
+    staff = request.app[STAFF]
+    keys = {k.id: k for k in await service.list_api_keys(staff)}
     # The key itself is in this answer only: it is stored as a hash.
-    return web.json_response({**key_json(keys[created.id]), "key": created.plain}, status=201)
+    return web.json_response(
+        {**key_json(keys[created.id], staff.key_allowance), "key": created.plain}, status=201
+    )
+
+
+@routes.put("/api/v1/admin/api-keys/{key_id}/request-limit")
+async def put_key_limit(request: web.Request) -> web.Response:
+    data = await parse_json(request, ApiKeyLimitIn)
+    staff = request.app[STAFF]
+    key = await service.set_api_key_limit(
+        staff, actor(request), request.match_info["key_id"], data.requests_per_minute
+    )
+    return web.json_response(key_json(key, staff.key_allowance))
 
 
 @routes.post("/api/v1/admin/api-keys/{key_id}/revoke")
 async def revoke_key(request: web.Request) -> web.Response:
-    key = await service.revoke_api_key(request.app[STAFF], actor(request), request.match_info["key_id"])
-    return web.json_response(key_json(key))
+    staff = request.app[STAFF]
+    key = await service.revoke_api_key(staff, actor(request), request.match_info["key_id"])
+    return web.json_response(key_json(key, staff.key_allowance))
 
 
 # --- the audit log (R46) ----------------------------------------------------------------------------

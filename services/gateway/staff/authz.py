@@ -6,9 +6,10 @@ For every path under `/api/v1/staff/`, `/api/v1/admin/` and `/staff/` the middle
    401 `unauthenticated`, before anything else is looked at (so an id that does not exist is 401 too);
    a refused API key is written to the audit log (up to `staff_key_refusals_per_minute` per client
    network; beyond that 429 `rate_limited` and only a metric, so that nobody can fill the log);
-   a valid API key's request takes a token of the key's allowance (`api_key_requests_per_minute`,
-   `api_key_burst`, per gateway replica): none left is 429 `rate_limited` with `Retry-After`, so that a
-   runaway integration cannot starve the service centre's agents and the booking service (R50);
+   a valid API key's request takes a token of the key's allowance (its own requests a minute, set by an
+   administrator, or `api_key_requests_per_minute` and `api_key_burst`; per gateway replica): none left
+   is 429 `rate_limited` with `Retry-After`, so that a runaway integration cannot starve the service
+   centre's agents and the booking service (R50);
 3. protects cookie-authenticated writes against CSRF (same-origin `Origin` / `Sec-Fetch-Site` for JSON,
    the session's token for HTML forms; API keys need neither);
 4. checks the rule's role at the rule's location (or an API key's operation and locations): 403
@@ -106,8 +107,8 @@ KEY_REFUSALS = Counter(
 # By the key's id: its name is free text an administrator types, which may name a person.
 API_KEY_REQUESTS = Counter(
     "otv_api_key_requests_total",
-    "Requests of valid API keys by the key's id: allowed, or limited (beyond the key's allowance, "
-    "OTV_API_KEY_REQUESTS_PER_MINUTE and OTV_API_KEY_BURST per replica; answered 429)",
+    "Requests of valid API keys by the key's id: allowed, or limited (beyond the key's allowance per "
+    "replica: its own limit, else OTV_API_KEY_REQUESTS_PER_MINUTE and OTV_API_KEY_BURST; answered 429)",
     ["key_id", "outcome"],
 )
 
@@ -334,8 +335,6 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     if rule is not None and rule.public:
         return await handler(request)
     identity, session = await authenticate(request)
-    if session is None:
-        _limit_key(request, identity)
     if key is None:
         return await handler(request)  # 404/405 for a signed-in caller
     if session is not None:
@@ -368,7 +367,7 @@ async def authenticate(request: web.Request) -> tuple[StaffIdentity, SessionInfo
         if scheme.lower() != "bearer" or not credentials.strip():
             raise UnauthenticatedError("Staff authentication required.")
         try:
-            return await service.authenticate_key(staff, credentials.strip()), None
+            caller = await service.authenticate_key(staff, credentials.strip())
         except KeyRefused as refused:
             _throttle_refusals(request)
             await service.record(
@@ -390,6 +389,8 @@ async def authenticate(request: web.Request) -> tuple[StaffIdentity, SessionInfo
             )
             log.info("api_key_refused", reason=refused.reason)
             raise UnauthenticatedError("The API key is not valid.") from None
+        _limit_key(request, caller)
+        return caller.identity, None
     # Only the name in use: a cookie of the bare name behind TLS (the former release's, or one another host
     # of the domain planted) is no session, and its browser is asked to sign in.
     token = request.cookies.get(session_cookie(request.app), "")
@@ -414,13 +415,15 @@ def _throttle_refusals(request: web.Request) -> None:
     KEY_REFUSALS.labels(outcome="audited").inc()
 
 
-def _limit_key(request: web.Request, identity: StaffIdentity) -> None:
+def _limit_key(request: web.Request, caller: service.KeyCaller) -> None:
     """A valid key's request takes a token of the key's allowance, whatever it asks for (a 403 or 404 too:
-    a runaway loop is one whatever it calls); none left: 429 `rate_limited` with `Retry-After`. Not for
-    staff signed in through the browser: their requests are their own clicks."""
+    a runaway loop is one whatever it calls); none left: 429 `rate_limited` with `Retry-After`. The
+    allowance is the key's own limit as stored now, else the settings' default. Not for staff signed in
+    through the browser: their requests are their own clicks."""
     staff = request.app[STAFF]
-    key_id = identity.subject.removeprefix("api-key:")
-    wait = staff.key_requests.take(key_id, request.app[CLOCK].now().timestamp())
+    key_id = caller.identity.subject.removeprefix("api-key:")
+    rate, burst = staff.key_allowance.of(caller.requests_per_minute)
+    wait = staff.key_requests.take(key_id, request.app[CLOCK].now().timestamp(), rate=rate, burst=burst)
     if wait:
         API_KEY_REQUESTS.labels(key_id=key_id, outcome="limited").inc()
         raise web.HTTPTooManyRequests(

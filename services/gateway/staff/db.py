@@ -16,7 +16,7 @@ from typing import Any
 import asyncpg
 
 from services.gateway.staff.domain import GrantRow
-from shared.errors import ConflictError
+from shared.errors import ConflictError, ValidationError
 from shared.identity import Role
 
 AUDIT_TABLE = "gateway_audit.audit_log"
@@ -347,12 +347,22 @@ class ApiKey:
     revoked_at: datetime | None
     revoked_by: str | None
     last_used_at: datetime | None
+    # Its own request limit a minute (R50); None: the settings' default (OTV_API_KEY_REQUESTS_PER_MINUTE).
+    requests_per_minute: int | None = None
 
 
 _KEY_COLUMNS = (
     "id, prefix, secret_hash, name, locations, operations, created_at, created_by, expires_at,"
-    " revoked_at, revoked_by, last_used_at"
+    " revoked_at, revoked_by, last_used_at, requests_per_minute"
 )
+_KEY_LIMIT_CHECK = "api_keys_requests_per_minute_range"
+
+
+def _key_limit_refused() -> ValidationError:
+    return ValidationError(
+        "The request limit must be a whole number of requests a minute within the bounds.",
+        details=[{"field": "requests_per_minute", "message": "out of range"}],
+    )
 
 
 async def insert_api_key(
@@ -366,19 +376,26 @@ async def insert_api_key(
     created_by: str,
     now: datetime,
     expires_at: datetime | None,
+    requests_per_minute: int | None = None,
 ) -> uuid.UUID:
-    key_id: uuid.UUID = await conn.fetchval(
-        "INSERT INTO api_keys (prefix, secret_hash, name, locations, operations, created_at, created_by,"
-        " expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
-        prefix,
-        secret_hash,
-        name,
-        locations,
-        operations,
-        now,
-        created_by,
-        expires_at,
-    )
+    try:
+        key_id: uuid.UUID = await conn.fetchval(
+            "INSERT INTO api_keys (prefix, secret_hash, name, locations, operations, created_at, created_by,"
+            " expires_at, requests_per_minute) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+            prefix,
+            secret_hash,
+            name,
+            locations,
+            operations,
+            now,
+            created_by,
+            expires_at,
+            requests_per_minute,
+        )
+    except asyncpg.CheckViolationError as exc:
+        if exc.constraint_name == _KEY_LIMIT_CHECK:
+            raise _key_limit_refused() from None
+        raise
     return key_id
 
 
@@ -388,8 +405,9 @@ async def find_api_key_by_prefix(conn: asyncpg.Connection, prefix: str) -> ApiKe
     return ApiKey(**dict(row)) if row is not None else None
 
 
-async def find_api_key(conn: asyncpg.Connection, key_id: uuid.UUID) -> ApiKey | None:
-    sql = f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE id = $1"  # noqa: S608 -- fixed columns
+async def find_api_key(conn: asyncpg.Connection, key_id: uuid.UUID, *, lock: bool = False) -> ApiKey | None:
+    # `lock`: two changes at once each audit what they replaced (the second waits for the first).
+    sql = f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE id = $1" + (" FOR UPDATE" if lock else "")  # noqa: S608 -- fixed columns
     row = await conn.fetchrow(sql, key_id)
     return ApiKey(**dict(row)) if row is not None else None
 
@@ -407,6 +425,19 @@ async def mark_key_used(conn: asyncpg.Connection, key_id: uuid.UUID, now: dateti
         key_id,
         now,
     )
+
+
+async def set_api_key_limit(
+    conn: asyncpg.Connection, key_id: uuid.UUID, requests_per_minute: int | None
+) -> None:
+    try:
+        await conn.execute(
+            "UPDATE api_keys SET requests_per_minute = $2 WHERE id = $1", key_id, requests_per_minute
+        )
+    except asyncpg.CheckViolationError as exc:
+        if exc.constraint_name == _KEY_LIMIT_CHECK:
+            raise _key_limit_refused() from None
+        raise
 
 
 async def revoke_api_key(conn: asyncpg.Connection, key_id: uuid.UUID, by: str, now: datetime) -> bool:

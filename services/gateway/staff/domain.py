@@ -350,6 +350,33 @@ def check_key_scope(locations: list[str], operations: list[str]) -> tuple[list[s
     return locs, ops
 
 
+# An API key's own request limit (R50), requests a minute per gateway replica: at least one, at most 1000 a
+# second (beyond what one gateway serves: a higher value would mean no limit, which no key has). The
+# database's CHECK on api_keys.requests_per_minute holds the same bounds (migration 014).
+KEY_REQUESTS_PER_MINUTE_MIN = 1
+KEY_REQUESTS_PER_MINUTE_MAX = 60_000
+
+
+@dataclass(frozen=True)
+class KeyAllowance:
+    """The request limit of API keys without one of their own (OTV_API_KEY_REQUESTS_PER_MINUTE,
+    OTV_API_KEY_BURST), and from it a key's allowance as a token bucket's rate and size."""
+
+    per_minute: int = 600
+    burst: int = 120
+
+    def of(self, own_per_minute: int | None) -> tuple[float, int]:
+        """(tokens a second, bucket size) of a key. A key's own limit has a burst of the same share of a
+        minute as the default's (600 and 120: twelve seconds' worth), at least 1: a key with a tenth of the
+        default rate gets a tenth of its burst, one with twice the rate twice the burst. So an
+        administrator sets one number, and a throttled partner cannot still send the full default burst at
+        once."""
+        if own_per_minute is None:
+            return self.per_minute / 60, self.burst
+        burst = max(1, round(own_per_minute * self.burst / self.per_minute))
+        return own_per_minute / 60, burst
+
+
 # --- audit ------------------------------------------------------------------------------------------
 def changed_fields(body: Any, prefix: str = "", depth: int = 0) -> list[str]:
     """The names of the fields a request sets, nested as dotted paths: what changed, never the values

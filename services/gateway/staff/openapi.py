@@ -18,6 +18,7 @@ from services.gateway.config import Settings
 from services.gateway.staff.api import (
     AccountIn,
     ApiKeyIn,
+    ApiKeyLimitIn,
     AuditQuery,
     GrantsIn,
     LocationRolesIn,
@@ -25,6 +26,7 @@ from services.gateway.staff.api import (
     PasswordIn,
 )
 from services.gateway.staff.authz import COOKIE
+from services.gateway.staff.domain import KEY_REQUESTS_PER_MINUTE_MAX
 from services.gateway.staff.rules import FORWARDED, From, Rule, is_staff_path, rule_table
 from shared.openapi import ApiRoute, add_error_responses, build_document
 
@@ -97,6 +99,14 @@ class LocationRoleOut(BaseModel):
     groups: list[str]
 
 
+class KeyAllowanceOut(BaseModel):
+    """What the gateway lets the key send per replica (while its rate limits are on): its own limit or the
+    default, and the burst derived from it."""
+
+    requests_per_minute: int
+    burst: int
+
+
 class ApiKeyOut(BaseModel):
     id: str
     prefix: str
@@ -108,6 +118,11 @@ class ApiKeyOut(BaseModel):
     expires_at: AwareDatetime | None
     revoked_at: AwareDatetime | None
     last_used_at: AwareDatetime | None
+    requests_per_minute: int | None = Field(
+        description="The key's own request limit a minute (per gateway replica); null: the settings' "
+        "default (OTV_API_KEY_REQUESTS_PER_MINUTE)."
+    )
+    allowance: KeyAllowanceOut
 
 
 class ApiKeyCreatedOut(ApiKeyOut):
@@ -261,6 +276,23 @@ ROUTES = (
         tags=TAG_KEYS,
     ),
     ApiRoute(
+        "PUT",
+        "/api/v1/admin/api-keys/{key_id}/request-limit",
+        "Set an API key's own request limit (or null: the default)",
+        body=ApiKeyLimitIn,
+        response=ApiKeyOut,
+        errors=("not_found", "validation_error", "conflict"),
+        tags=TAG_KEYS,
+        description="The key's requests a minute per gateway replica, 1 to "
+        f"{KEY_REQUESTS_PER_MINUTE_MAX} (a whole number; anything else is 422 `validation_error` naming "
+        "`requests_per_minute`), or null for the settings' default. Its burst is the same share of a "
+        "minute as the default's (OTV_API_KEY_BURST of OTV_API_KEY_REQUESTS_PER_MINUTE), at least 1. "
+        "Every gateway replica applies it from the key's next request on (the key is read on every "
+        "request): a lower limit leaves the key at most its new burst at once. Written to the audit log "
+        "(action `set_limit`, before and after); setting the value the key has already changes nothing. "
+        "A revoked key: 409 `conflict`.",
+    ),
+    ApiRoute(
         "POST",
         "/api/v1/admin/api-keys/{key_id}/revoke",
         "Revoke an API key",
@@ -338,8 +370,9 @@ def rule_text(rule: Rule) -> str:
         text += f" A `{rule.relaxed.role}` of the group may make the narrower change"
         text += f" (fields {sorted(rule.relaxed.fields)})." if rule.relaxed.fields else "."
     text += (
-        f" API keys: operation `{rule.operation}`, and at most OTV_API_KEY_REQUESTS_PER_MINUTE requests a"
-        " minute per key (see the `apiKey` scheme), beyond that 429 `rate_limited` with Retry-After."
+        f" API keys: operation `{rule.operation}`, and at most the key's own limit or"
+        " OTV_API_KEY_REQUESTS_PER_MINUTE requests a minute per key (see the `apiKey` scheme), beyond that"
+        " 429 `rate_limited` with Retry-After."
         if rule.operation
         else " Not for API keys."
     )
@@ -379,7 +412,9 @@ def annotate(merged: dict[str, Any]) -> None:
             "scoped to locations and operations. Each key has an allowance of requests, whatever they ask "
             f"for: OTV_API_KEY_BURST ({_default('api_key_burst')}) at once, refilled at "
             f"OTV_API_KEY_REQUESTS_PER_MINUTE ({_default('api_key_requests_per_minute')}) a minute, per "
-            "gateway replica (the operator's settings; the defaults in brackets). Beyond it the answer is "
+            "gateway replica (the operator's settings; the defaults in brackets), unless an administrator "
+            "gave the key a limit of its own (`requests_per_minute` of `GET /api/v1/admin/api-keys`; its "
+            "`allowance` says what holds, burst included). Beyond it the answer is "
             "429 `rate_limited` with `Retry-After` (seconds): wait that long before the next request, and "
             "spread batch work out. Staff signed in with the session cookie have no such limit.",
         },

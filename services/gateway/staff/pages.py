@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 import aiohttp_jinja2
@@ -37,6 +37,8 @@ from services.gateway.staff.authz import CSRF_FIELD, session_cookie
 from services.gateway.staff.domain import (
     CENTRAL_ROLES,
     GRANTABLE_ROLES,
+    KEY_REQUESTS_PER_MINUTE_MAX,
+    KEY_REQUESTS_PER_MINUTE_MIN,
     LOCATION_DELEGABLE_ROLES,
     OPERATIONS,
     ROLE_LABELS_DE,
@@ -301,6 +303,7 @@ FIELD_LABELS_DE = {
     "info": "Hinweise",
     "documents": "Unterlagen",
     "links": "Links",
+    "requests_per_minute": "Anfragen je Minute",
 }
 # German for the usual kinds of invalid input (pydantic's `type`); other messages stay as the service said.
 PROBLEMS_DE = {
@@ -341,9 +344,17 @@ MESSAGES_DE = {
     "unknown actor": "bitte aus der Liste wählen",
     "Value error, give either actor or who": "bitte nur eine Angabe unter „Wer“",
     "not delegable": "an einem Standort nur Termin-Manager:in und Serviceplatzgruppen-Leiter:in",
+    "out of range": (
+        f"bitte eine ganze Zahl von {KEY_REQUESTS_PER_MINUTE_MIN} bis {KEY_REQUESTS_PER_MINUTE_MAX}"
+    ),
 }
 # What is wrong with a field of a certain name, where the kind of problem alone would not say it.
-FIELD_PROBLEMS_DE = {("url", "string_pattern_mismatch"): "bitte eine Adresse, die mit https:// beginnt"}
+FIELD_PROBLEMS_DE = {
+    ("url", "string_pattern_mismatch"): "bitte eine Adresse, die mit https:// beginnt",
+    ("requests_per_minute", "greater_than_equal"): f"bitte mindestens {KEY_REQUESTS_PER_MINUTE_MIN}",
+    ("requests_per_minute", "less_than_equal"): f"bitte höchstens {KEY_REQUESTS_PER_MINUTE_MAX}",
+    ("requests_per_minute", "int_parsing"): "bitte eine ganze Zahl (oder leer lassen für den Standard)",
+}
 # The staff service's refusals that name no field, as its API words them (in English): the field they
 # concern ("" for none) and the German line.
 REFUSALS_DE = {
@@ -673,6 +684,7 @@ NOTICES = {
     "password_changed": "Ihr Passwort ist geändert.",
     "saved": "Gespeichert.",
     "revoked": "Der API-Schlüssel ist gesperrt.",
+    "limit_saved": "Das Anfragelimit des API-Schlüssels ist gespeichert; es gilt ab der nächsten Anfrage.",
     "disabled": "Das Konto ist deaktiviert.",
     "enabled": "Das Konto ist wieder aktiv.",
     # An old link to the audit log with a name under "Wer" that is no account (see `audit_page`).
@@ -954,6 +966,31 @@ async def account_reset(request: web.Request) -> web.Response:
 
 
 # --- API keys (administrators) ----------------------------------------------------------------------
+class KeyLimitForm(pydantic.BaseModel):
+    """A key's own request limit as the form sends it (R50): a whole number within the bounds, or empty for
+    the default of the settings."""
+
+    model_config = pydantic.ConfigDict(extra="ignore")
+
+    requests_per_minute: (
+        Annotated[int, pydantic.Field(ge=KEY_REQUESTS_PER_MINUTE_MIN, le=KEY_REQUESTS_PER_MINUTE_MAX)] | None
+    ) = None
+
+    @pydantic.field_validator("requests_per_minute", mode="before")
+    @classmethod
+    def _empty_is_default(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+
+def _key_limit(form: Any) -> int | None:
+    """The form's limit, or 422 `validation_error` naming `requests_per_minute`."""
+    try:
+        parsed = KeyLimitForm.model_validate({"requests_per_minute": form.get("requests_per_minute", "")})
+    except pydantic.ValidationError as exc:
+        raise validation_error(exc) from None
+    return parsed.requests_per_minute
+
+
 @routes.get("/staff/admin/api-keys")
 async def keys_page(request: web.Request) -> web.Response:
     return await _keys(request, errors=[], created=None)
@@ -967,12 +1004,15 @@ async def _keys(
     status: int = 200,
     failed: dict[str, Any] | None = None,
 ) -> web.Response:
+    staff = request.app[STAFF]
     return render(
         request,
         "api_keys.html",
         {
             "title": "API-Schlüssel",
-            "keys": [service.key_json(k) for k in await service.list_api_keys(request.app[STAFF])],
+            "keys": [service.key_json(k, staff.key_allowance) for k in await service.list_api_keys(staff)],
+            "default_limit": staff.key_allowance,
+            "limit_max": KEY_REQUESTS_PER_MINUTE_MAX,
             "operations": OPERATIONS,
             "locations": await location_names(request),
             "errors": errors,
@@ -996,11 +1036,30 @@ async def keys_create(request: web.Request) -> web.Response:
             name=str(form.get("name", "")),
             locations=locations,
             operations=operations,
+            requests_per_minute=_key_limit(form),
         )
     except OTVError as exc:
-        lines, failed = form_refused("key", exc, form, ("name", "locations", "operations"))
+        fields = ("name", "locations", "operations", "requests_per_minute")
+        lines, failed = form_refused("key", exc, form, fields)
         return await _keys(request, errors=lines, created=None, status=exc.status, failed=failed)
     return await _keys(request, errors=[], created={"name": str(form.get("name", "")), "key": created.plain})
+
+
+@routes.post("/staff/admin/api-keys/{key_id}/request-limit")
+async def keys_limit(request: web.Request) -> web.Response:
+    form = await request.post()
+    key_id = request.match_info["key_id"]
+    try:
+        await service.set_api_key_limit(request.app[STAFF], actor(request), key_id, _key_limit(form))
+    except OTVError as exc:
+        if exc.status == 404:
+            raise
+        lines, failed = form_refused(f"limit-{key_id}", exc, form, ("requests_per_minute",))
+        keys = await service.list_api_keys(request.app[STAFF])
+        name = next((k.name for k in keys if str(k.id) == key_id), "")
+        lines = [ErrorLine(f"Schlüssel „{name}“: {line.text}", line.target) for line in lines]
+        return await _keys(request, errors=lines, created=None, status=exc.status, failed=failed)
+    raise redirect(f"/staff/admin/api-keys?notice=limit_saved#apikey-{key_id}")
 
 
 @routes.post("/staff/admin/api-keys/{key_id}/revoke")

@@ -486,6 +486,7 @@ OWN: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/admin/api-keys"): Rule(ADMIN, EVERY),
     ("POST", "/api/v1/admin/api-keys"): Rule(ADMIN, EVERY, entity="api_key"),
     ("POST", "/api/v1/admin/api-keys/{key_id}/revoke"): Rule(ADMIN, EVERY, entity="api_key"),
+    ("PUT", "/api/v1/admin/api-keys/{key_id}/request-limit"): Rule(ADMIN, EVERY, entity="api_key"),
     # The audit log (R46): audit review and administrators (an administrator's role includes it).
     ("GET", "/api/v1/admin/audit-log"): Rule(Role.AUDIT, EVERY),
     # Integrations (issue 12, R50): webhooks for administrators; the event feed for API keys with
@@ -537,6 +538,7 @@ OWN: dict[tuple[str, str], Rule] = {
     ),
     ("POST", "/staff/admin/api-keys"): Rule(ADMIN, EVERY, entity="api_key"),
     ("POST", "/staff/admin/api-keys/{key_id}/revoke"): Rule(ADMIN, EVERY, entity="api_key"),
+    ("POST", "/staff/admin/api-keys/{key_id}/request-limit"): Rule(ADMIN, EVERY, entity="api_key"),
     ("GET", "/staff/admin/audit-log"): Rule(Role.AUDIT, EVERY),
     ("GET", "/staff/admin/texts"): Rule(ADMIN, EVERY),
     ("GET", "/staff/admin/texts/{kind}/{language}"): Rule(ADMIN, EVERY),

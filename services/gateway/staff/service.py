@@ -28,6 +28,7 @@ from services.gateway.staff.domain import (
     USERNAME,
     FailureThrottle,
     GrantRow,
+    KeyAllowance,
     LockoutPolicy,
     LoginOutcome,
     LoginRefused,
@@ -167,8 +168,10 @@ class Staff:
     refusal_throttle: FailureThrottle = field(
         default_factory=lambda: FailureThrottle(limit=20, window=timedelta(minutes=1))
     )
-    # Requests of each valid API key (OTV_API_KEY_REQUESTS_PER_MINUTE, OTV_API_KEY_BURST; authz._limit_key).
+    # Requests of each valid API key (authz._limit_key): a key's own limit or the default of the settings
+    # (OTV_API_KEY_REQUESTS_PER_MINUTE, OTV_API_KEY_BURST), which `key_allowance` holds.
     key_requests: RateLimiter = field(default_factory=lambda: RateLimiter(rate=10.0, burst=120))
+    key_allowance: KeyAllowance = field(default_factory=KeyAllowance)
     # How long an audit entry's client address is kept (personal data; OTV_AUDIT_ADDRESS_RETENTION_DAYS).
     address_retention: timedelta = timedelta(days=90)
 
@@ -783,7 +786,10 @@ class CreatedKey:
     plain: str  # shown once, never stored
 
 
-def key_json(key: db.ApiKey) -> dict[str, Any]:
+def key_json(key: db.ApiKey, allowance: KeyAllowance) -> dict[str, Any]:
+    """A key as the admin API lists it; `allowance` is what the limiter applies to it (its own limit, or
+    the settings' default when `requests_per_minute` is null)."""
+    _, burst = allowance.of(key.requests_per_minute)
     return {
         "id": str(key.id),
         "prefix": key.prefix,
@@ -795,6 +801,8 @@ def key_json(key: db.ApiKey) -> dict[str, Any]:
         "expires_at": key.expires_at.isoformat() if key.expires_at else None,
         "revoked_at": key.revoked_at.isoformat() if key.revoked_at else None,
         "last_used_at": key.last_used_at.isoformat() if key.last_used_at else None,
+        "requests_per_minute": key.requests_per_minute,
+        "allowance": {"requests_per_minute": key.requests_per_minute or allowance.per_minute, "burst": burst},
     }
 
 
@@ -806,6 +814,7 @@ async def create_api_key(
     locations: list[str],
     operations: list[str],
     expires_at: datetime | None = None,
+    requests_per_minute: int | None = None,
 ) -> CreatedKey:
     name = name.strip()
     if not 1 <= len(name) <= 120:
@@ -830,6 +839,7 @@ async def create_api_key(
             created_by=actor.subject,
             now=now,
             expires_at=expires_at,
+            requests_per_minute=requests_per_minute,
         )
         await audit(
             conn,
@@ -838,7 +848,12 @@ async def create_api_key(
             action="create",
             entity="api_key",
             entity_id=str(key_id),
-            changes={"name": name, "locations": locs, "operations": ops},
+            changes={
+                "name": name,
+                "locations": locs,
+                "operations": ops,
+                "requests_per_minute": requests_per_minute,
+            },
         )
     return CreatedKey(key_id, key.prefix, key.plain)
 
@@ -846,6 +861,42 @@ async def create_api_key(
 async def list_api_keys(staff: Staff) -> list[db.ApiKey]:
     async with staff.pool.acquire() as conn:
         return await db.list_api_keys(conn)
+
+
+async def set_api_key_limit(
+    staff: Staff, actor: Actor, key_id: str, requests_per_minute: int | None
+) -> db.ApiKey:
+    """A key's own request limit a minute, None for the settings' default (R50). Every replica applies it
+    from the key's next request on: `authenticate_key` reads the key's row on every request."""
+    try:
+        parsed = uuid.UUID(key_id)
+    except ValueError:
+        raise NotFoundError("No such API key.") from None
+    now = staff.clock.now()
+    async with staff.pool.acquire() as conn, conn.transaction():
+        key = await db.find_api_key(conn, parsed, lock=True)
+        if key is None:
+            raise NotFoundError("No such API key.")
+        if key.revoked_at is not None:
+            raise ConflictError("The API key is revoked: its limit no longer matters.")
+        if key.requests_per_minute == requests_per_minute:
+            return key  # nothing changed, nothing to audit
+        await db.set_api_key_limit(conn, parsed, requests_per_minute)
+        await audit(
+            conn,
+            actor,
+            now,
+            action="set_limit",
+            entity="api_key",
+            entity_id=key_id,
+            changes={
+                "before": {"requests_per_minute": key.requests_per_minute},
+                "after": {"requests_per_minute": requests_per_minute},
+            },
+        )
+        changed = await db.find_api_key(conn, parsed)
+        assert changed is not None  # noqa: S101 -- locked above
+        return changed
 
 
 async def revoke_api_key(staff: Staff, actor: Actor, key_id: str) -> db.ApiKey:
@@ -874,9 +925,18 @@ class KeyRefused(UnauthenticatedError):
         self.key_id = key_id
 
 
-async def authenticate_key(staff: Staff, raw: str) -> StaffIdentity:
+@dataclass(frozen=True)
+class KeyCaller:
+    """A valid API key's identity and its own request limit a minute (None: the default)."""
+
+    identity: StaffIdentity
+    requests_per_minute: int | None
+
+
+async def authenticate_key(staff: Staff, raw: str) -> KeyCaller:
     """The identity of a valid API key: the service-centre role at the key's locations, and its
-    operations (R37, R50). `KeyRefused` otherwise."""
+    operations (R37, R50), with the key's request limit as it is stored now (read on every request, no
+    cache: a changed limit holds on every replica from the next request on). `KeyRefused` otherwise."""
     parsed = parse_api_key(raw)
     if parsed is None:
         raise KeyRefused("malformed", None)
@@ -893,7 +953,7 @@ async def authenticate_key(staff: Staff, raw: str) -> StaffIdentity:
         if key.expires_at is not None and key.expires_at <= now:
             raise KeyRefused("expired", str(key.id))
         await db.mark_key_used(conn, key.id, now)
-    return StaffIdentity(
+    identity = StaffIdentity(
         subject=f"api-key:{key.id}",
         kind=IdentityKind.API_KEY,
         grants=(Grant(role=Role.SERVICE_CENTRE, locations=tuple(key.locations)),),
@@ -901,6 +961,7 @@ async def authenticate_key(staff: Staff, raw: str) -> StaffIdentity:
         operations=tuple(key.operations),
         display_name=key.name,
     )
+    return KeyCaller(identity, key.requests_per_minute)
 
 
 # --- the audit log ----------------------------------------------------------------------------------
