@@ -231,14 +231,38 @@ async def test_no_username_has_the_shape_of_anaccount_id(gateway: Gateway) -> No
     assert (await (await admin.get(f"/api/v1/admin/accounts/{plain}")).json())["username"] == plain
 
 
+@pytest.mark.req("R34")
+@pytest.mark.req("R30")
+async def test_a_location_administrator_sets_roles_there_by_the_accounts_id(gateway: Gateway) -> None:
+    run = uuid.uuid4().hex[:8]
+    clerk = f"clerk.beispiel-{run}"
+    location_admin = await gateway.signed_in(f"la-{run}", (Role.LOCATION_ADMIN, "mitte"))
+    await gateway.account(clerk, (Role.APPOINTMENT_MANAGER, "mitte"))
+    clerk_id = await account_id(gateway, clerk)
+    listed = await (await location_admin.get("/api/v1/admin/locations/mitte/staff-roles")).json()
+    assert {"account_id": clerk_id, "username": clerk} in [
+        {"account_id": r["account_id"], "username": r["username"]} for r in listed
+    ]
+    body = {"roles": ["group_leader"], "groups": ["mitte-ez"]}
+    answer = await location_admin.put(f"/api/v1/admin/locations/mitte/staff-roles/{clerk_id}", json=body)
+    assert answer.status == 200 and (await answer.json())["id"] == clerk_id
+    assert [(g.role, g.groups) for g in (await service.get_account(gateway.staff, clerk_id)).grants] == [
+        (Role.GROUP_LEADER, ("mitte-ez",))
+    ]
+    [entry] = await audit_rows(gateway, entity="staff_account", action="grant")
+    assert (entry["entity_id"], entry["location"]) == (clerk_id, "mitte")
+    elsewhere = await location_admin.put(f"/api/v1/admin/locations/nord/staff-roles/{clerk_id}", json=body)
+    assert elsewhere.status == 403
+
+
 def test_the_document_names_the_account_by_its_id_and_marks_the_username_deprecated() -> None:
     doc = document()
     assert doc["info"]["version"] == "1.5.0"
-    paths = [p for p in doc["paths"] if p.startswith("/api/v1/admin/accounts/")]
-    assert paths and all(p.startswith("/api/v1/admin/accounts/{account_id}") for p in paths), paths
+    paths = [p for p in doc["paths"] if p.startswith("/api/v1/admin/accounts/") or "/staff-roles/" in p]
+    assert paths and all(p.endswith("{account_id}") or "{account_id}/" in p for p in paths), paths
     for path in paths:
         for operation in doc["paths"][path].values():
-            [param] = [p for p in operation["parameters"] if p["in"] == "path"]
+            [param] = [p for p in operation["parameters"] if p["in"] == "path" and p["name"] != "location_id"]
             assert param["name"] == "account_id"
             id_form, name_form = param["schema"]["anyOf"]
             assert id_form["format"] == "uuid" and "deprecated" not in id_form

@@ -331,17 +331,20 @@ async def reset_password(request: web.Request) -> web.Response:
 @routes.get("/api/v1/admin/locations/{location_id}/staff-roles")
 async def location_staff(request: web.Request) -> web.Response:
     rows = await service.staff_at_location(request.app[STAFF], request.match_info["location_id"])
-    return web.json_response([{"username": name, **grant_json(g)} for name, g in rows])
+    return web.json_response(
+        [{"account_id": str(account_id), "username": name, **grant_json(g)} for name, account_id, g in rows]
+    )
 
 
-@routes.put("/api/v1/admin/locations/{location_id}/staff-roles/{username}")
+# The account by its id, or (deprecated) its username, as on the account routes above.
+@routes.put("/api/v1/admin/locations/{location_id}/staff-roles/{account_id}")
 async def put_location_roles(request: web.Request) -> web.Response:
     data = await parse_json(request, LocationRolesIn)
     view = await service.set_location_roles(
         request.app[STAFF],
         actor(request),
         request.match_info["location_id"],
-        request.match_info["username"],
+        request.match_info["account_id"],
         data.roles,
         data.groups,
     )

@@ -118,6 +118,7 @@ class StartPasswordOut(BaseModel):
 
 
 class LocationRoleOut(BaseModel):
+    account_id: str = Field(description="The account's id, for `PUT .../staff-roles/{account_id}`")
     username: str
     role: str
     location: str
@@ -285,11 +286,12 @@ ROUTES = (
     ),
     ApiRoute(
         "PUT",
-        "/api/v1/admin/locations/{location_id}/staff-roles/{username}",
+        "/api/v1/admin/locations/{location_id}/staff-roles/{account_id}",
         "A location administrator sets an account's appointment-manager and group-leader roles there",
         body=LocationRolesIn,
         response=AccountOut,
         errors=("not_found", "validation_error"),
+        path_params=ACCOUNT_IN_PATH,
         tags=TAG_ACCOUNTS,
     ),
     ApiRoute(

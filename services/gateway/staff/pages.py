@@ -1330,7 +1330,7 @@ async def _location_staff(
         {
             "title": f"Personal \N{EN DASH} {names.get(location, location)}",
             "location": {"id": location, "name": names.get(location, location)},
-            "rows": [{"username": u, **service.grant_json(g)} for u, g in rows],
+            "rows": [{"username": u, **service.grant_json(g)} for u, _, g in rows],
             "roles": [(str(r), ROLE_LABELS_DE[r]) for r in LOCATION_DELEGABLE_ROLES],
             "errors": errors,
             "notice": _notice(request),

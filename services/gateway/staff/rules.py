@@ -481,7 +481,7 @@ OWN: dict[tuple[str, str], Rule] = {
         ADMIN, EVERY, entity="staff_account"
     ),
     ("GET", "/api/v1/admin/locations/{location_id}/staff-roles"): Rule(LA, path()),
-    ("PUT", "/api/v1/admin/locations/{location_id}/staff-roles/{username}"): Rule(
+    ("PUT", "/api/v1/admin/locations/{location_id}/staff-roles/{account_id}"): Rule(
         LA, path(), entity="staff_account"
     ),
     # API keys (R37, R50).

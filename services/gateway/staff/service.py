@@ -741,7 +741,7 @@ async def reset_password(staff: Staff, actor: Actor, ref: str) -> str:
     return password
 
 
-async def staff_at_location(staff: Staff, location: str) -> list[tuple[str, GrantRow]]:
+async def staff_at_location(staff: Staff, location: str) -> list[tuple[str, uuid.UUID, GrantRow]]:
     async with staff.pool.acquire() as conn:
         return await db.grants_at_location(conn, location)
 
