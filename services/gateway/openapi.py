@@ -34,7 +34,10 @@ TITLE = "OTV public API (Jobcenter Bremen online appointments)"
 # on every operation that has query parameters.
 # 1.4.0 also an API key's own request limit (`requests_per_minute` when it is created, `PUT
 # /api/v1/admin/api-keys/{key_id}/request-limit`, `requests_per_minute` and `allowance` in its answers).
-VERSION = "1.4.0"
+# 1.5.0 the admin API's account routes take the account's id in the path (`/api/v1/admin/accounts/
+# {account_id}...` and `.../staff-roles/{account_id}`, R34), and answer it as `id` (`account_id` in a
+# location's staff roles); a username in its place still works, deprecated.
+VERSION = "1.5.0"
 DESCRIPTION = (
     "Customer booking API of the online appointment booking of Jobcenter Bremen. All times are ISO 8601 "
     'with offset; JSON field names are snake_case. Errors are `{"error": {"code", "message", '

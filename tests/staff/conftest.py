@@ -219,6 +219,13 @@ async def gateway(make_gateway: GatewayFactory) -> Gateway:
     return await make_gateway()
 
 
+async def account_id(gateway: Gateway, username: str) -> str:
+    """A staff account's opaque id: how pages, the admin API and the audit log name it (R34)."""
+    found = await gateway.staff.pool.fetchval("SELECT id FROM staff_accounts WHERE username = $1", username)
+    assert found is not None, username
+    return str(found)
+
+
 async def audit_rows(gateway: Gateway, **where: Any) -> list[dict[str, Any]]:
     """This test's audit entries (the log keeps those of earlier runs: it cannot be emptied)."""
     conditions = "".join(f" AND {k} = ${i}" for i, k in enumerate(where, 2))

@@ -9,7 +9,7 @@ import pytest
 
 from services.gateway.staff import service
 from shared.identity import Role
-from tests.staff.conftest import Gateway, Stack, audit_rows
+from tests.staff.conftest import Gateway, Stack, account_id, audit_rows
 from tests.staff.test_staff_pages import form_fields, post_form
 
 pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
@@ -68,7 +68,8 @@ async def test_an_account_is_deactivated_or_given_a_new_start_password_only_afte
 ) -> None:
     admin = await gateway.signed_in("confirm-acc-admin", (Role.ADMIN, "*"))
     colleague = await gateway.signed_in("colleague", (Role.APPOINTMENT_MANAGER, "mitte"))
-    base = "/staff/admin/accounts/colleague"
+    colleague_id = await account_id(gateway, "colleague")
+    base = f"/staff/admin/accounts/{colleague_id}"
 
     status, _, html = await post_form(admin, f"{base}/active", {"active": "false"})
     assert status == 200 and _title(html).startswith("Konto deaktivieren?")
@@ -82,7 +83,7 @@ async def test_an_account_is_deactivated_or_given_a_new_start_password_only_afte
     assert "Startpasswort (wird nur jetzt angezeigt" not in html
     # Nothing happened: the colleague is still signed in with the same password.
     assert (await colleague.get("/api/v1/staff/me")).status == 200
-    assert await audit_rows(gateway, entity="staff_account", entity_id="colleague", action="disable") == []
+    assert await audit_rows(gateway, entity="staff_account", entity_id=colleague_id, action="disable") == []
 
     status, _, html = await post_form(admin, f"{base}/reset-password", {"confirm": "yes"})
     assert status == 200 and "Startpasswort" in html and "<code>" in html

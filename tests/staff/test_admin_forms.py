@@ -8,7 +8,7 @@ import pytest
 
 from services.gateway.staff import service
 from shared.identity import Role
-from tests.staff.conftest import Gateway, GatewayFactory, Stack
+from tests.staff.conftest import Gateway, GatewayFactory, Stack, account_id
 from tests.staff.test_location_page_forms import elements
 from tests.staff.test_staff_pages import form_fields, post_form
 
@@ -101,7 +101,8 @@ async def test_a_location_role_is_granted_only_for_a_location_the_administrator_
     location is refused in German. The central roles need none."""
     admin = await gateway.signed_in("grant-admin", (Role.ADMIN, "*"))
     await gateway.account("new-clerk")
-    page = await (await admin.get("/staff/admin/accounts/new-clerk")).text()
+    clerk = f"/staff/admin/accounts/{await account_id(gateway, 'new-clerk')}"
+    page = await (await admin.get(clerk)).text()
     assert _options(page, "grant-role")[0] == ("", False)
     assert _options(page, "grant-location")[0] == ("", False)
     assert not any(selected for _, selected in _options(page, "grant-location"))
@@ -109,7 +110,7 @@ async def test_a_location_role_is_granted_only_for_a_location_the_administrator_
     new_account = await (await admin.get("/staff/admin/accounts")).text()
     assert _options(new_account, "account-location")[0] == ("", False)
 
-    path = "/staff/admin/accounts/new-clerk/grants"
+    path = f"{clerk}/grants"
     status, _, html = await post_form(admin, path, {"role": "appointment_manager", "location": ""})
     assert status == 422
     assert "Standort: bitte wählen Sie einen Standort" in html
@@ -123,7 +124,7 @@ async def test_a_location_role_is_granted_only_for_a_location_the_administrator_
     # Chosen: the location, or explicitly all of them; a central role needs none.
     for role, location in (("appointment_manager", "mitte"), ("group_leader", "*"), ("statistics", "")):
         status, where, _ = await post_form(admin, path, {"role": role, "location": location})
-        assert (status, where) == (303, "/staff/admin/accounts/new-clerk?notice=saved"), role
+        assert (status, where) == (303, f"{clerk}?notice=saved"), role
     grants = {(g.role, g.location) for g in (await service.get_account(gateway.staff, "new-clerk")).grants}
     assert grants == {(Role.APPOINTMENT_MANAGER, "mitte"), (Role.GROUP_LEADER, "*"), (Role.STATISTICS, "*")}
 
@@ -187,7 +188,7 @@ async def test_a_refused_account_or_role_says_in_german_which_field_and_keeps_wh
         '<option value="mitte" selected>' in html and '<option value="appointment_manager" selected>' in html
     )
 
-    path = "/staff/admin/accounts/erika/grants"
+    path = f"/staff/admin/accounts/{await account_id(gateway, 'erika')}/grants"
     for groups, line in (
         ("Team A", "Gruppen: bitte die Kennungen der Gruppen, durch Komma getrennt (zum Beispiel mitte-ez)"),
         ("mitte-ez", "Gruppen: nur für die Rolle Serviceplatzgruppen-Leiter:in"),
@@ -202,14 +203,11 @@ async def test_a_refused_account_or_role_says_in_german_which_field_and_keeps_wh
         assert f'<option value="{role}" selected>' in html and '<option value="mitte" selected>' in html
 
     # Refusals that name no field are German too.
-    status, _, html = await post_form(
-        admin, "/staff/admin/accounts/acc-form-admin/active", {"active": "false", "confirm": "yes"}
-    )
+    own = f"/staff/admin/accounts/{await account_id(gateway, 'acc-form-admin')}"
+    status, _, html = await post_form(admin, f"{own}/active", {"active": "false", "confirm": "yes"})
     assert status == 409 and "Das eigene Konto können Sie nicht deaktivieren." in html
     _no_english(html)
-    status, _, html = await post_form(
-        admin, "/staff/admin/accounts/acc-form-admin/grants/remove", {"role": "admin", "location": "*"}
-    )
+    status, _, html = await post_form(admin, f"{own}/grants/remove", {"role": "admin", "location": "*"})
     assert status == 409 and "Die Rolle Administrator:in können Sie sich nicht selbst entziehen." in html
 
 

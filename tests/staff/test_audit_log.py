@@ -21,7 +21,7 @@ from services.gateway.staff.service import erase_audit_addresses
 from shared.clock import ManualClock
 from shared.identity import Role
 from tests.conftest import db_settings
-from tests.staff.conftest import Gateway, GatewayFactory, StaffClient, audit_rows
+from tests.staff.conftest import Gateway, GatewayFactory, StaffClient, account_id, audit_rows
 
 # The customer pages (services/gateway/web) store their aiohttp-jinja2 environment under a plain string
 # key, which aiohttp warns about; irrelevant to staff access.
@@ -63,10 +63,12 @@ async def test_the_applications_database_role_cannot_change_or_delete_the_audit_
 async def test_every_write_names_who_what_when_and_from_where(gateway: Gateway) -> None:
     admin = await gateway.signed_in("audit-admin2", (Role.ADMIN, "*"))
     await admin.post("/api/v1/admin/accounts", json={"username": "lisa", "grants": []})
+    lisa = await account_id(gateway, "lisa")  # an entry about an account names it by its id (R34)
     await admin.put(
-        "/api/v1/admin/accounts/lisa/grants", json={"grants": [{"role": "group_leader", "location": "mitte"}]}
+        f"/api/v1/admin/accounts/{lisa}/grants",
+        json={"grants": [{"role": "group_leader", "location": "mitte"}]},
     )
-    await admin.post("/api/v1/admin/accounts/lisa/disable")
+    await admin.post(f"/api/v1/admin/accounts/{lisa}/disable")
     # A write forwarded to another service: entered once the service answered 2xx, field names only.
     await admin.put(
         "/api/v1/admin/mail-templates/confirmation/de",
@@ -76,9 +78,9 @@ async def test_every_write_names_who_what_when_and_from_where(gateway: Gateway) 
     summary = [(e["action"], e["entity"], e["entity_id"]) for e in entries]
     assert summary == [
         ("login", "session", None),
-        ("create", "staff_account", "lisa"),
-        ("grant", "staff_account", "lisa"),
-        ("disable", "staff_account", "lisa"),
+        ("create", "staff_account", lisa),
+        ("grant", "staff_account", lisa),
+        ("disable", "staff_account", lisa),
         ("update", "mail_template", "confirmation/de"),
     ]
     grant = entries[2]
@@ -137,8 +139,10 @@ async def test_only_audit_review_and_administrators_read_the_log_with_filters_an
     # The log outlives test runs (append-only) and the test clock repeats: a name of this run only.
     actor = f"audit-admin-{uuid.uuid4().hex[:8]}"
     admin = await gateway.signed_in(actor, (Role.ADMIN, "*"))
+    ids = {}
     for name in ("p1", "p2", "p3", "p4", "p5"):
         await admin.post("/api/v1/admin/accounts", json={"username": name})
+        ids[name] = await account_id(gateway, name)
         gateway.clock.advance(timedelta(minutes=10))
     reviewer = await gateway.signed_in("reviewer", (Role.AUDIT, "*"))
     location_admin = await gateway.signed_in("audit-la", (Role.LOCATION_ADMIN, "mitte"))
@@ -152,7 +156,7 @@ async def test_only_audit_review_and_administrators_read_the_log_with_filters_an
     )
     assert first.status == 200
     page = await first.json()
-    assert [e["entity_id"] for e in page["entries"]] == ["p5", "p4"]
+    assert [e["entity_id"] for e in page["entries"]] == [ids["p5"], ids["p4"]]
     second = await reviewer.get(
         "/api/v1/admin/audit-log",
         params={
@@ -162,7 +166,7 @@ async def test_only_audit_review_and_administrators_read_the_log_with_filters_an
             "before": str(page["next_before"]),
         },
     )
-    assert [e["entity_id"] for e in (await second.json())["entries"]] == ["p3", "p2"]
+    assert [e["entity_id"] for e in (await second.json())["entries"]] == [ids["p3"], ids["p2"]]
     # A time range: the second and third account (created 10 and 20 minutes after the first).
     start = gateway.clock.now() - timedelta(minutes=40)
     ranged = await reviewer.get(
@@ -174,7 +178,7 @@ async def test_only_audit_review_and_administrators_read_the_log_with_filters_an
             "to": (start + timedelta(minutes=20)).isoformat(),
         },
     )
-    assert [e["entity_id"] for e in (await ranged.json())["entries"]] == ["p3", "p2"]
+    assert [e["entity_id"] for e in (await ranged.json())["entries"]] == [ids["p3"], ids["p2"]]
     bad = await reviewer.get("/api/v1/admin/audit-log", params={"from": "yesterday"})
     assert bad.status == 422
     for far_off in ({"from": "0001-01-01"}, {"to": "9999-12-31"}):  # no day of any log: a 422, not a 500
@@ -184,7 +188,7 @@ async def test_only_audit_review_and_administrators_read_the_log_with_filters_an
         assert bad_page.status == 422 and "bitte ein Datum zwischen 2000 und 2999" in await bad_page.text()
     page_html = await _audit_page(reviewer, actor)
     assert page_html.status == 200
-    assert "p5" in await page_html.text()
+    assert f"<code>{ids['p5']}</code> (p5)" in await page_html.text()  # the id, and the name beside
 
 
 async def _entries(reviewer: StaffClient, actor: str) -> list[dict[str, Any]]:
@@ -229,9 +233,9 @@ async def test_a_client_address_is_deleted_after_its_retention_period_and_the_en
     reviewer = await gateway.signed_in(f"audit-rev-{uuid.uuid4().hex[:8]}", (Role.AUDIT, "*"))
     before = await _entries(reviewer, actor)
     assert [(e["action"], e["entity_id"]) for e in before] == [
-        ("create", "later-one"),
+        ("create", await account_id(gateway, "later-one")),
         ("login", None),
-        ("create", "early-one"),
+        ("create", await account_id(gateway, "early-one")),
         ("login", None),
     ]
     assert [e["ip"] for e in before] == ["127.0.0.1"] * 4
@@ -374,13 +378,15 @@ async def test_the_audit_page_filters_by_a_person_chosen_by_name_without_the_nam
     chosen = await reviewer.get("/staff/admin/audit-log", params={"who": erika_id, "limit": "1"})
     html = await chosen.text()
     assert chosen.status == 200
-    assert f"<code>p2-{run}</code>" in html and f"<code>q1-{run}</code>" not in html
+    p1, p2 = [await account_id(gateway, f"{p}-{run}") for p in ("p1", "p2")]
+    q1 = await account_id(gateway, f"q1-{run}")
+    assert f"<code>{p2}</code> (p2-{run})" in html and f"<code>{q1}</code>" not in html
     assert re.search(rf'<option value="{erika_id}" selected>', html)
     assert erika in html  # the entries still name who did it
     older = re.search(r'href="(/staff/admin/audit-log\?[^"]*)">Ältere Einträge', html)
     assert older is not None and erika_id in unescape(older[1]) and erika not in unescape(older[1])
     page_two = await (await reviewer.get(unescape(older[1]))).text()
-    assert f"<code>p1-{run}</code>" in page_two and f"<code>p2-{run}</code>" not in page_two
+    assert f"<code>{p1}</code>" in page_two and f"<code>{p2}</code>" not in page_two
 
     # An old link or bookmark with the name still works: it leads to the same filter by the id.
     with structlog.testing.capture_logs() as logs:  # nor does the gateway's own log keep the old address
@@ -402,7 +408,7 @@ async def test_the_audit_page_filters_by_a_person_chosen_by_name_without_the_nam
     # The API takes the same `who`; its `actor` (a username) stays for existing clients.
     by_id = await reviewer.get("/api/v1/admin/audit-log", params={"who": erika_id, "entity": "staff_account"})
     assert by_id.status == 200
-    assert [e["entity_id"] for e in (await by_id.json())["entries"]] == [f"p2-{run}", f"p1-{run}"]
+    assert [e["entity_id"] for e in (await by_id.json())["entries"]] == [p2, p1]
     by_name = await reviewer.get(
         "/api/v1/admin/audit-log", params={"actor": erika, "entity": "staff_account"}
     )

@@ -13,7 +13,7 @@ from prometheus_client import REGISTRY
 
 from services.gateway.staff.service import purge_sessions
 from shared.identity import Role
-from tests.staff.conftest import PASSWORD, Gateway, GatewayFactory, StaffClient, audit_rows
+from tests.staff.conftest import PASSWORD, Gateway, GatewayFactory, StaffClient, account_id, audit_rows
 
 # The customer pages (services/gateway/web) store their aiohttp-jinja2 environment under a plain string
 # key, which aiohttp warns about; irrelevant to staff access.
@@ -160,12 +160,16 @@ async def test_twenty_failures_from_many_networks_lock_the_account_for_networks_
     assert refused.status == 401
     assert (await refused.json())["error"]["code"] == "unauthenticated"
     assert await locked_for_unknown_networks(admin, "carla")
-    page = await admin.get("/staff/admin/accounts/carla")
+    page = await admin.get(f"/staff/admin/accounts/{await account_id(gateway, 'carla')}")
     assert "vorübergehend für unbekannte Netze gesperrt" in await page.text()
     assert lockouts("account") == before + 1
     # The audit log says so under the account: how many failures and networks, never which.
     [lock] = await audit_rows(gateway, action="lock", entity="staff_account")
-    assert (lock["actor"], lock["entity_id"], lock["ip"]) == ("system", "carla", None)
+    assert (lock["actor"], lock["entity_id"], lock["ip"]) == (
+        "system",
+        await account_id(gateway, "carla"),
+        None,
+    )
     assert lock["changes"]["failures"] == CEILING and lock["changes"]["networks"] == 4
     assert "203.0.113" not in str(lock["changes"])
     refusals = await audit_rows(gateway, actor="carla", action="login", outcome="refused")

@@ -15,7 +15,7 @@ from playwright.async_api import Browser, Page, expect
 
 from shared.identity import Role
 from tests.browser import chromium_browser
-from tests.staff.conftest import PASSWORD, Gateway, Stack, audit_rows, customer, wait_for_slots
+from tests.staff.conftest import PASSWORD, Gateway, Stack, account_id, audit_rows, customer, wait_for_slots
 
 # The customer pages (services/gateway/web) store their aiohttp-jinja2 environment under a plain string
 # key, which aiohttp warns about; irrelevant to staff access.
@@ -268,6 +268,7 @@ async def test_axe_finds_no_serious_violation_on_the_admin_pages(stack: Stack, b
     gateway.upstreams["notifier"].answers["/api/v1/admin/dead-letters"] = [dead]
     gateway.upstreams["reporting"].answers["/api/v1/admin/dead-letters"] = []
     await gateway.account("axe-admin", (Role.ADMIN, "*"))
+    axe_admin = await account_id(gateway, "axe-admin")
     axe = Axe()
     problems: dict[str, list[str]] = {}
     # Every template of the staff pages once (the administrator sees every form of a location page).
@@ -282,7 +283,7 @@ async def test_axe_finds_no_serious_violation_on_the_admin_pages(stack: Stack, b
         ("/staff/admin/texts", "Texte der E-Mails"),
         ("/staff/admin/texts/confirmation/de", "Text bearbeiten: Bestätigung (Deutsch)"),
         ("/staff/admin/accounts", "Konten und Rollen"),
-        ("/staff/admin/accounts/axe-admin", "Konto axe-admin"),
+        (f"/staff/admin/accounts/{axe_admin}", "Konto axe-admin"),
         ("/staff/admin/api-keys", "API-Schlüssel"),
         ("/staff/admin/audit-log", "Audit-Log"),
         ("/staff/admin/dead-letters", "Nicht zustellbare Nachrichten"),
@@ -363,6 +364,44 @@ async def test_in_the_browser_a_refused_form_says_error_in_the_title_and_the_sum
         await expect(page.locator("#error-summary")).to_contain_text("Benutzername oder Passwort sind falsch")
     finally:
         await context.close()
+
+
+@pytest.mark.req("R34")
+async def test_in_the_browser_an_account_is_opened_and_deactivated_without_its_username_in_any_address(
+    gateway: Gateway, browser: Browser
+) -> None:
+    """The username names the employee: the browser's history, the address bar and the Referer of every
+    step of the account pages carry the account's id instead; an old bookmark leads to the same page."""
+    gateway.upstreams["catalog"].answers["/api/v1/locations"] = [{"id": "mitte", "name": "Bremen-Mitte"}]
+    await gateway.account("konto-admin", (Role.ADMIN, "*"))
+    await gateway.account("erika.muster", (Role.APPOINTMENT_MANAGER, "mitte"), display_name="Erika Muster")
+    erika = await account_id(gateway, "erika.muster")
+    base = str(gateway.client.make_url("")).rstrip("/")
+    context = await browser.new_context(locale="de-DE")
+    context.set_default_timeout(15_000)
+    page = await context.new_page()
+    addresses: list[str] = []
+    page.on("request", lambda request: addresses.extend([request.url, request.headers.get("referer", "")]))
+    try:
+        await sign_in(page, base, "konto-admin", "/staff/admin/accounts")
+        await page.get_by_role("link", name="erika.muster").click()
+        await expect(page.get_by_role("heading", level=1)).to_have_text("Konto erika.muster")
+        assert page.url == f"{base}/staff/admin/accounts/{erika}"
+        await page.get_by_role("button", name="Konto deaktivieren").click()
+        await page.get_by_role("button", name="Konto erika.muster deaktivieren").click()
+        await expect(page.get_by_text("Das Konto ist deaktiviert.")).to_be_visible()
+        assert page.url == f"{base}/staff/admin/accounts/{erika}?notice=disabled"
+        before_bookmark = len(addresses)
+        await page.goto(f"{base}/staff/admin/accounts/erika.muster")  # an old bookmark
+        await expect(page.get_by_role("heading", level=1)).to_have_text("Konto erika.muster")
+        assert page.url == f"{base}/staff/admin/accounts/{erika}"
+    finally:
+        await context.close()
+    assert (
+        addresses[before_bookmark:] and [a for a in addresses[:before_bookmark] if "erika.muster" in a] == []
+    )
+    [disable] = await audit_rows(gateway, action="disable", entity="staff_account")
+    assert disable["entity_id"] == erika
 
 
 @pytest.mark.req("R28")

@@ -285,42 +285,45 @@ async def create_account(request: web.Request) -> web.Response:
     return web.json_response({"account": view.as_json(), "start_password": password}, status=201)
 
 
-@routes.get("/api/v1/admin/accounts/{username}")
+# An account in the path: its id (`AccountOut.id`). A username in the same place still works for existing
+# clients but is deprecated (R34: it names the employee, and a URL ends up in logs); the two never overlap
+# (`domain.ACCOUNT_ID`), so `service._get` tells them apart by shape.
+@routes.get("/api/v1/admin/accounts/{account_id}")
 async def get_account(request: web.Request) -> web.Response:
-    view = await service.get_account(request.app[STAFF], request.match_info["username"])
+    view = await service.get_account(request.app[STAFF], request.match_info["account_id"])
     return web.json_response(view.as_json())
 
 
-@routes.put("/api/v1/admin/accounts/{username}/grants")
+@routes.put("/api/v1/admin/accounts/{account_id}/grants")
 async def put_grants(request: web.Request) -> web.Response:
     data = await parse_json(request, GrantsIn)
     grants = service.parse_grants([g.model_dump() for g in data.grants])
     view = await service.replace_account_grants(
-        request.app[STAFF], actor(request), request.match_info["username"], grants
+        request.app[STAFF], actor(request), request.match_info["account_id"], grants
     )
     return web.json_response(view.as_json())
 
 
-@routes.post("/api/v1/admin/accounts/{username}/disable")
+@routes.post("/api/v1/admin/accounts/{account_id}/disable")
 async def disable_account(request: web.Request) -> web.Response:
     view = await service.set_account_active(
-        request.app[STAFF], actor(request), request.match_info["username"], False
+        request.app[STAFF], actor(request), request.match_info["account_id"], False
     )
     return web.json_response(view.as_json())
 
 
-@routes.post("/api/v1/admin/accounts/{username}/enable")
+@routes.post("/api/v1/admin/accounts/{account_id}/enable")
 async def enable_account(request: web.Request) -> web.Response:
     view = await service.set_account_active(
-        request.app[STAFF], actor(request), request.match_info["username"], True
+        request.app[STAFF], actor(request), request.match_info["account_id"], True
     )
     return web.json_response(view.as_json())
 
 
-@routes.post("/api/v1/admin/accounts/{username}/reset-password")
+@routes.post("/api/v1/admin/accounts/{account_id}/reset-password")
 async def reset_password(request: web.Request) -> web.Response:
     password = await service.reset_password(
-        request.app[STAFF], actor(request), request.match_info["username"]
+        request.app[STAFF], actor(request), request.match_info["account_id"]
     )
     return web.json_response({"start_password": password})
 
@@ -328,17 +331,20 @@ async def reset_password(request: web.Request) -> web.Response:
 @routes.get("/api/v1/admin/locations/{location_id}/staff-roles")
 async def location_staff(request: web.Request) -> web.Response:
     rows = await service.staff_at_location(request.app[STAFF], request.match_info["location_id"])
-    return web.json_response([{"username": name, **grant_json(g)} for name, g in rows])
+    return web.json_response(
+        [{"account_id": str(account_id), "username": name, **grant_json(g)} for name, account_id, g in rows]
+    )
 
 
-@routes.put("/api/v1/admin/locations/{location_id}/staff-roles/{username}")
+# The account by its id, or (deprecated) its username, as on the account routes above.
+@routes.put("/api/v1/admin/locations/{location_id}/staff-roles/{account_id}")
 async def put_location_roles(request: web.Request) -> web.Response:
     data = await parse_json(request, LocationRolesIn)
     view = await service.set_location_roles(
         request.app[STAFF],
         actor(request),
         request.match_info["location_id"],
-        request.match_info["username"],
+        request.match_info["account_id"],
         data.roles,
         data.groups,
     )

@@ -229,14 +229,19 @@ async def grants_of(conn: asyncpg.Connection, account_id: uuid.UUID) -> list[Gra
     return [GrantRow(Role(r["role"]), r["location"], tuple(r["groups"])) for r in rows]
 
 
-async def grants_at_location(conn: asyncpg.Connection, location: str) -> list[tuple[str, GrantRow]]:
+async def grants_at_location(
+    conn: asyncpg.Connection, location: str
+) -> list[tuple[str, uuid.UUID, GrantRow]]:
+    """(username, account id, grant) of every grant at the location."""
     rows = await conn.fetch(
-        "SELECT a.username, g.role, g.location, g.groups FROM staff_grants g"
+        "SELECT a.username, a.id, g.role, g.location, g.groups FROM staff_grants g"
         " JOIN staff_accounts a ON a.id = g.account_id WHERE g.location = $1"
         " ORDER BY a.username, g.role",
         location,
     )
-    return [(r["username"], GrantRow(Role(r["role"]), r["location"], tuple(r["groups"]))) for r in rows]
+    return [
+        (r["username"], r["id"], GrantRow(Role(r["role"]), r["location"], tuple(r["groups"]))) for r in rows
+    ]
 
 
 async def replace_grants(

@@ -19,6 +19,10 @@ from shared.errors import UnauthenticatedError, UnavailableError, ValidationErro
 from shared.identity import ALL_LOCATIONS, Grant, Role
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,62}$")
+# A staff account's opaque id as addresses carry it (R34: a username names the employee and stays in the
+# browser's history, access logs and Referer headers). No username has this shape (`check_username`, and
+# the table's CHECK of gateway migration 015), so an address segment of this shape is always an id.
+ACCOUNT_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
 LOCATION_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 GROUP_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 PASSWORD_MIN_LENGTH = 12
@@ -103,7 +107,18 @@ def check_username(username: str) -> str:
             "The username needs 2 to 63 lowercase letters, digits, '.', '_' or '-'.",
             details=[{"field": "username", "message": "invalid username"}],
         )
+    if ACCOUNT_ID.fullmatch(name):
+        raise ValidationError(
+            "A username must not have the shape of an account id.",
+            details=[{"field": "username", "message": "looks like an account id"}],
+        )
     return name
+
+
+def is_account_id(ref: str) -> bool:
+    """Whether an address segment names an account by its id (else, in the deprecated API form, by its
+    username): the two never overlap (`ACCOUNT_ID`)."""
+    return ACCOUNT_ID.fullmatch(ref) is not None
 
 
 def check_new_password(password: str, *, username: str, field: str = "new_password") -> None:

@@ -26,7 +26,7 @@ from services.gateway.staff.api import (
     PasswordIn,
 )
 from services.gateway.staff.authz import COOKIE
-from services.gateway.staff.domain import KEY_REQUESTS_PER_MINUTE_MAX
+from services.gateway.staff.domain import ACCOUNT_ID, KEY_REQUESTS_PER_MINUTE_MAX, USERNAME
 from services.gateway.staff.rules import FORWARDED, From, Rule, is_staff_path, rule_table
 from shared.openapi import ApiRoute, add_error_responses, build_document
 
@@ -65,7 +65,32 @@ class MeOut(BaseModel):
     session_expires_at: AwareDatetime | None = None
 
 
+# The account in the admin API's paths: its id; a username in the same place is still answered for
+# existing clients, deprecated since document version 1.5.0 (R34). No username has the shape of an id
+# (gateway migration 015), so the segment is read by its shape.
+ACCOUNT_IN_PATH = {
+    "account_id": {
+        "description": "The account's id (`AccountOut.id`). A username in its place is deprecated: it still "
+        "names the account for existing clients, but a username names the employee and ends up in access "
+        "logs; no username has the shape of an id.",
+        "anyOf": [
+            {"type": "string", "format": "uuid", "pattern": ACCOUNT_ID.pattern},
+            {
+                "type": "string",
+                "pattern": USERNAME.pattern,
+                "not": {"pattern": ACCOUNT_ID.pattern},
+                "deprecated": True,
+            },
+        ],
+    }
+}
+
+
 class AccountOut(BaseModel):
+    id: str = Field(
+        description="The account's opaque id (a UUID): how the admin API's paths name the account, since a "
+        "username names the employee and does not belong in a URL"
+    )
     username: str
     display_name: str
     active: bool
@@ -93,6 +118,7 @@ class StartPasswordOut(BaseModel):
 
 
 class LocationRoleOut(BaseModel):
+    account_id: str = Field(description="The account's id, for `PUT .../staff-roles/{account_id}`")
     username: str
     role: str
     location: str
@@ -207,43 +233,48 @@ ROUTES = (
     ),
     ApiRoute(
         "GET",
-        "/api/v1/admin/accounts/{username}",
+        "/api/v1/admin/accounts/{account_id}",
         "One account",
         response=AccountOut,
         errors=("not_found",),
+        path_params=ACCOUNT_IN_PATH,
         tags=TAG_ACCOUNTS,
     ),
     ApiRoute(
         "PUT",
-        "/api/v1/admin/accounts/{username}/grants",
+        "/api/v1/admin/accounts/{account_id}/grants",
         "Replace an account's roles",
         body=GrantsIn,
         response=AccountOut,
         errors=("not_found", "validation_error", "conflict"),
+        path_params=ACCOUNT_IN_PATH,
         tags=TAG_ACCOUNTS,
     ),
     ApiRoute(
         "POST",
-        "/api/v1/admin/accounts/{username}/disable",
+        "/api/v1/admin/accounts/{account_id}/disable",
         "Disable an account (ends its sessions)",
         response=AccountOut,
         errors=("not_found", "conflict"),
+        path_params=ACCOUNT_IN_PATH,
         tags=TAG_ACCOUNTS,
     ),
     ApiRoute(
         "POST",
-        "/api/v1/admin/accounts/{username}/enable",
+        "/api/v1/admin/accounts/{account_id}/enable",
         "Enable an account",
         response=AccountOut,
         errors=("not_found",),
+        path_params=ACCOUNT_IN_PATH,
         tags=TAG_ACCOUNTS,
     ),
     ApiRoute(
         "POST",
-        "/api/v1/admin/accounts/{username}/reset-password",
+        "/api/v1/admin/accounts/{account_id}/reset-password",
         "A new one-time start password (unlocks the account)",
         response=StartPasswordOut,
         errors=("not_found",),
+        path_params=ACCOUNT_IN_PATH,
         tags=TAG_ACCOUNTS,
     ),
     ApiRoute(
@@ -255,11 +286,12 @@ ROUTES = (
     ),
     ApiRoute(
         "PUT",
-        "/api/v1/admin/locations/{location_id}/staff-roles/{username}",
+        "/api/v1/admin/locations/{location_id}/staff-roles/{account_id}",
         "A location administrator sets an account's appointment-manager and group-leader roles there",
         body=LocationRolesIn,
         response=AccountOut,
         errors=("not_found", "validation_error"),
+        path_params=ACCOUNT_IN_PATH,
         tags=TAG_ACCOUNTS,
     ),
     ApiRoute(

@@ -9,6 +9,7 @@ which the middleware checks before a handler runs.
 from __future__ import annotations
 
 import secrets
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -46,6 +47,7 @@ from services.gateway.staff.domain import (
     LoginThrottled,
     PasswordChecksBusy,
     PasswordGuessStopped,
+    is_account_id,
 )
 from services.gateway.staff.keys import ALLOWED_ORIGINS, IDENTITY, PAGE_ERROR, PAGE_SIGN_IN, SESSION, STAFF
 from services.gateway.staff.mail_languages import MAIL_LANGUAGES
@@ -336,6 +338,7 @@ MESSAGES_DE = {
     "empty": "bitte mindestens einen ankreuzen",
     "length": "bitte 1 bis 120 Zeichen",
     "invalid username": "bitte 2 bis 63 Kleinbuchstaben, Ziffern, Punkt, Unterstrich oder Bindestrich",
+    "looks like an account id": "darf nicht wie die Kennung eines Kontos aussehen (eine UUID)",
     "unknown role": "bitte eine Rolle wählen",
     "invalid location id": "diesen Standort gibt es nicht",
     "only for group_leader": "nur für die Rolle Serviceplatzgruppen-Leiter:in",
@@ -687,6 +690,9 @@ NOTICES = {
     "limit_saved": "Das Anfragelimit des API-Schlüssels ist gespeichert; es gilt ab der nächsten Anfrage.",
     "disabled": "Das Konto ist deaktiviert.",
     "enabled": "Das Konto ist wieder aktiv.",
+    # A form sent to an account's old address, with the username (see `_account_ref`).
+    "not_done": "Nicht ausgeführt: Die Seite war veraltet. Das Konto ist hier so zu sehen, wie es jetzt ist; "
+    "bitte wählen Sie noch einmal.",
     # An old link to the audit log with a name under "Wer" that is no account (see `audit_page`).
     "no_account": "Zu dem Namen im Link gibt es kein Konto: Die Einträge sind nicht nach „Wer“ gefiltert.",
 }
@@ -787,7 +793,10 @@ def _chosen_location(role: str, location: str) -> str:
     )
 
 
-@routes.get("/staff/admin/accounts")
+ACCOUNTS_PAGE = "/staff/admin/accounts"
+
+
+@routes.get(ACCOUNTS_PAGE)
 async def accounts_page(request: web.Request) -> web.Response:
     return await _accounts(request, errors=[], created=None)
 
@@ -821,7 +830,7 @@ async def _accounts(
 ACCOUNT_FIELDS = ("username", "display_name", "role", "location")
 
 
-@routes.post("/staff/admin/accounts")
+@routes.post(ACCOUNTS_PAGE)
 async def accounts_create(request: web.Request) -> web.Response:
     form = await request.post()
     username = str(form.get("username", ""))
@@ -840,30 +849,53 @@ async def accounts_create(request: web.Request) -> web.Response:
         lines, failed = form_refused("account", exc, form, ACCOUNT_FIELDS)
         return await _accounts(request, errors=lines, created=None, status=exc.status, failed=failed)
     return await _accounts(
-        request, errors=[], created={"username": view.username, "start_password": password}
+        request,
+        errors=[],
+        created={"username": view.username, "start_password": password, "page": account_address(view.id)},
     )
 
 
-@routes.get("/staff/admin/accounts/{username}")
+def account_address(account_id: uuid.UUID | str, notice: str = "") -> str:
+    """An account's page: by its opaque id, never its username (R34: the username names the employee,
+    and an address stays in the browser's history, access logs and Referer headers)."""
+    return f"{ACCOUNTS_PAGE}/{account_id}" + (f"?notice={notice}" if notice else "")
+
+
+async def _account_ref(request: web.Request) -> str:
+    """The account id of an account page's address. An old address with the username (a bookmark, a tab
+    opened before the pages used ids) is answered with a redirect to the page by id (404 for a name that
+    is no account). A form sent to an old address is not carried out: it comes from a page shown before
+    the change, and redirecting it with its body (307) would keep a second way to write by username;
+    the 303 shows the account as it is now, and the notice says that nothing was done."""
+    ref = request.match_info["account_id"]
+    if is_account_id(ref):
+        return ref
+    account_id = await service.account_id_of(request.app[STAFF], ref)
+    raise redirect(account_address(account_id, "" if request.method in ("GET", "HEAD") else "not_done"))
+
+
+@routes.get(ACCOUNTS_PAGE + "/{account_id}")
 async def account_page(request: web.Request) -> web.Response:
-    return await _account(request, errors=[], secret=None)
+    return await _account(request, await _account_ref(request), errors=[], secret=None)
 
 
 async def _account(
     request: web.Request,
+    ref: str,
     *,
     errors: list[ErrorLine] | list[str],
     secret: str | None,
     status: int = 200,
     failed: dict[str, Any] | None = None,
 ) -> web.Response:
-    view = await service.get_account(request.app[STAFF], request.match_info["username"])
+    view = await service.get_account(request.app[STAFF], ref)
     return render(
         request,
         "account.html",
         {
             "title": f"Konto {view.username}",
             "account": view,
+            "account_page": account_address(view.id),
             "errors": errors,
             "secret": secret,
             "roles": _role_choices(),
@@ -879,52 +911,52 @@ def _grant_rows(view: service.AccountView) -> list[dict[str, Any]]:
     return [service.grant_json(g) for g in view.grants]
 
 
-@routes.post("/staff/admin/accounts/{username}/grants")
+@routes.post(ACCOUNTS_PAGE + "/{account_id}/grants")
 async def account_grant_add(request: web.Request) -> web.Response:
     staff = request.app[STAFF]
-    username = request.match_info["username"]
+    ref = await _account_ref(request)
     form = await request.post()
     groups = [g.strip() for g in str(form.get("groups", "")).split(",") if g.strip()]
     role = str(form.get("role", ""))
     try:
-        view = await service.get_account(staff, username)
+        view = await service.get_account(staff, ref)
         location = _chosen_location(role, str(form.get("location", "")))
         grants = service.parse_grants(
             [*_grant_rows(view), {"role": role, "location": location, "groups": groups}]
         )
-        await service.replace_account_grants(staff, actor(request), username, grants)
+        await service.replace_account_grants(staff, actor(request), ref, grants)
     except OTVError as exc:
         if exc.status == 404:
             raise
         lines, failed = form_refused("grant", exc, form, ("role", "location", "groups"))
-        return await _account(request, errors=lines, secret=None, status=exc.status, failed=failed)
-    raise redirect(f"/staff/admin/accounts/{username}?notice=saved")
+        return await _account(request, ref, errors=lines, secret=None, status=exc.status, failed=failed)
+    raise redirect(account_address(view.id, "saved"))
 
 
-@routes.post("/staff/admin/accounts/{username}/grants/remove")
+@routes.post(ACCOUNTS_PAGE + "/{account_id}/grants/remove")
 async def account_grant_remove(request: web.Request) -> web.Response:
     staff = request.app[STAFF]
-    username = request.match_info["username"]
+    ref = await _account_ref(request)
     form = await request.post()
     role, location = str(form.get("role", "")), str(form.get("location", ""))
     try:
-        view = await service.get_account(staff, username)
+        view = await service.get_account(staff, ref)
         keep = [g for g in _grant_rows(view) if not (g["role"] == role and g["location"] == location)]
-        await service.replace_account_grants(staff, actor(request), username, service.parse_grants(keep))
+        await service.replace_account_grants(staff, actor(request), ref, service.parse_grants(keep))
     except OTVError as exc:
         if exc.status == 404:
             raise
-        return await _account(request, errors=error_messages(exc), secret=None, status=exc.status)
-    raise redirect(f"/staff/admin/accounts/{username}?notice=saved")
+        return await _account(request, ref, errors=error_messages(exc), secret=None, status=exc.status)
+    raise redirect(account_address(view.id, "saved"))
 
 
-@routes.post("/staff/admin/accounts/{username}/active")
+@routes.post(ACCOUNTS_PAGE + "/{account_id}/active")
 async def account_active(request: web.Request) -> web.Response:
-    username = request.match_info["username"]
+    ref = await _account_ref(request)
     form = await request.post()
     active = form.get("active") == "true"
     if not active and not confirmed(form):
-        view = await service.get_account(request.app[STAFF], username)
+        view = await service.get_account(request.app[STAFF], ref)
         return ask_first(
             request,
             title="Konto deaktivieren?",
@@ -932,22 +964,23 @@ async def account_active(request: web.Request) -> web.Response:
             consequence="Die Person wird sofort abgemeldet und kann sich nicht mehr anmelden, bis das Konto "
             "wieder aktiviert wird.",
             button=f"Konto {view.username} deaktivieren",
-            back=f"/staff/admin/accounts/{view.username}",
+            back=account_address(view.id),
             fields=[("active", "false")],
         )
     try:
-        await service.set_account_active(request.app[STAFF], actor(request), username, active)
+        view = await service.set_account_active(request.app[STAFF], actor(request), ref, active)
     except OTVError as exc:
         if exc.status == 404:
             raise
-        return await _account(request, errors=error_messages(exc), secret=None, status=exc.status)
-    raise redirect(f"/staff/admin/accounts/{username}?notice={'enabled' if active else 'disabled'}")
+        return await _account(request, ref, errors=error_messages(exc), secret=None, status=exc.status)
+    raise redirect(account_address(view.id, "enabled" if active else "disabled"))
 
 
-@routes.post("/staff/admin/accounts/{username}/reset-password")
+@routes.post(ACCOUNTS_PAGE + "/{account_id}/reset-password")
 async def account_reset(request: web.Request) -> web.Response:
+    ref = await _account_ref(request)
     if not confirmed(await request.post()):
-        view = await service.get_account(request.app[STAFF], request.match_info["username"])
+        view = await service.get_account(request.app[STAFF], ref)
         return ask_first(
             request,
             title="Neues Startpasswort vergeben?",
@@ -957,12 +990,10 @@ async def account_reset(request: web.Request) -> web.Response:
             "Das neue Startpasswort wird nur einmal angezeigt und muss bei der nächsten Anmeldung geändert "
             "werden.",
             button=f"Neues Startpasswort für {view.username} vergeben",
-            back=f"/staff/admin/accounts/{view.username}",
+            back=account_address(view.id),
         )
-    password = await service.reset_password(
-        request.app[STAFF], actor(request), request.match_info["username"]
-    )
-    return await _account(request, errors=[], secret=password)
+    password = await service.reset_password(request.app[STAFF], actor(request), ref)
+    return await _account(request, ref, errors=[], secret=password)
 
 
 # --- API keys (administrators) ----------------------------------------------------------------------
@@ -1096,11 +1127,14 @@ async def audit_page(request: web.Request) -> web.Response:
     raw = {k: v for k, v in request.query.items() if v and k != "notice"}
     if "actor" in raw:
         raise redirect(await _audit_address_by_id(request, raw))
+    actors = await service.audit_actors(staff)
     context: dict[str, Any] = {
         "title": "Audit-Log",
         "entries": [],
         "q": raw,
-        "actors": await service.audit_actors(staff),
+        "actors": actors,
+        # An entry about a staff account names it by its id (R34); the reviewer reads its username beside.
+        "account_names": {a.who: a.detail for a in actors.accounts},
         "address_days": staff.address_retention.days,
         "notice": _notice(request),
     }
@@ -1296,7 +1330,7 @@ async def _location_staff(
         {
             "title": f"Personal \N{EN DASH} {names.get(location, location)}",
             "location": {"id": location, "name": names.get(location, location)},
-            "rows": [{"username": u, **service.grant_json(g)} for u, g in rows],
+            "rows": [{"username": u, **service.grant_json(g)} for u, _, g in rows],
             "roles": [(str(r), ROLE_LABELS_DE[r]) for r in LOCATION_DELEGABLE_ROLES],
             "errors": errors,
             "notice": _notice(request),

@@ -473,13 +473,15 @@ OWN: dict[tuple[str, str], Rule] = {
     # Accounts and roles (R31: administrators; R30: a location administrator's own staff).
     ("GET", "/api/v1/admin/accounts"): Rule(ADMIN, EVERY),
     ("POST", "/api/v1/admin/accounts"): Rule(ADMIN, EVERY, entity="staff_account"),
-    ("GET", "/api/v1/admin/accounts/{username}"): Rule(ADMIN, EVERY),
-    ("PUT", "/api/v1/admin/accounts/{username}/grants"): Rule(ADMIN, EVERY, entity="staff_account"),
-    ("POST", "/api/v1/admin/accounts/{username}/disable"): Rule(ADMIN, EVERY, entity="staff_account"),
-    ("POST", "/api/v1/admin/accounts/{username}/enable"): Rule(ADMIN, EVERY, entity="staff_account"),
-    ("POST", "/api/v1/admin/accounts/{username}/reset-password"): Rule(ADMIN, EVERY, entity="staff_account"),
+    ("GET", "/api/v1/admin/accounts/{account_id}"): Rule(ADMIN, EVERY),
+    ("PUT", "/api/v1/admin/accounts/{account_id}/grants"): Rule(ADMIN, EVERY, entity="staff_account"),
+    ("POST", "/api/v1/admin/accounts/{account_id}/disable"): Rule(ADMIN, EVERY, entity="staff_account"),
+    ("POST", "/api/v1/admin/accounts/{account_id}/enable"): Rule(ADMIN, EVERY, entity="staff_account"),
+    ("POST", "/api/v1/admin/accounts/{account_id}/reset-password"): Rule(
+        ADMIN, EVERY, entity="staff_account"
+    ),
     ("GET", "/api/v1/admin/locations/{location_id}/staff-roles"): Rule(LA, path()),
-    ("PUT", "/api/v1/admin/locations/{location_id}/staff-roles/{username}"): Rule(
+    ("PUT", "/api/v1/admin/locations/{location_id}/staff-roles/{account_id}"): Rule(
         LA, path(), entity="staff_account"
     ),
     # API keys (R37, R50).
@@ -526,11 +528,11 @@ OWN: dict[tuple[str, str], Rule] = {
     ("POST", "/staff/password"): Rule(None, entity="staff_account"),
     ("GET", "/staff/admin/accounts"): Rule(ADMIN, EVERY),
     ("POST", "/staff/admin/accounts"): Rule(ADMIN, EVERY, entity="staff_account"),
-    ("GET", "/staff/admin/accounts/{username}"): Rule(ADMIN, EVERY),
-    ("POST", "/staff/admin/accounts/{username}/grants"): Rule(ADMIN, EVERY, entity="staff_account"),
-    ("POST", "/staff/admin/accounts/{username}/grants/remove"): Rule(ADMIN, EVERY, entity="staff_account"),
-    ("POST", "/staff/admin/accounts/{username}/active"): Rule(ADMIN, EVERY, entity="staff_account"),
-    ("POST", "/staff/admin/accounts/{username}/reset-password"): Rule(ADMIN, EVERY, entity="staff_account"),
+    ("GET", "/staff/admin/accounts/{account_id}"): Rule(ADMIN, EVERY),
+    ("POST", "/staff/admin/accounts/{account_id}/grants"): Rule(ADMIN, EVERY, entity="staff_account"),
+    ("POST", "/staff/admin/accounts/{account_id}/grants/remove"): Rule(ADMIN, EVERY, entity="staff_account"),
+    ("POST", "/staff/admin/accounts/{account_id}/active"): Rule(ADMIN, EVERY, entity="staff_account"),
+    ("POST", "/staff/admin/accounts/{account_id}/reset-password"): Rule(ADMIN, EVERY, entity="staff_account"),
     ("GET", "/staff/admin/api-keys"): Rule(ADMIN, EVERY),
     ("GET", "/staff/admin/dead-letters"): Rule(ADMIN, EVERY),
     ("POST", "/staff/admin/dead-letters/{service}/{dead_letter_id}/replay"): Rule(

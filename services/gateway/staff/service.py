@@ -40,6 +40,7 @@ from services.gateway.staff.domain import (
     check_key_scope,
     check_new_password,
     check_username,
+    is_account_id,
     new_api_key,
     new_token,
     parse_api_key,
@@ -359,7 +360,7 @@ async def _lock_for_unknown_networks(
         now,
         action="lock",
         entity="staff_account",
-        entity_id=account.username,
+        entity_id=str(account.id),
         changes={
             "reason": "failed_logins",
             "failures": recent.account,
@@ -484,7 +485,7 @@ async def change_password(staff: Staff, session: SessionInfo, current: str, new:
                 now,
                 action="change_password",
                 entity="staff_account",
-                entity_id=session.username,
+                entity_id=str(session.account_id),
                 outcome="refused",
                 changes={"reason": str(reason)},
             )
@@ -500,7 +501,7 @@ async def change_password(staff: Staff, session: SessionInfo, current: str, new:
                 now,
                 action="change_password",
                 entity="staff_account",
-                entity_id=session.username,
+                entity_id=str(session.account_id),
             )
     if reason is LoginOutcome.WRONG_PASSWORD:
         raise ValidationError(
@@ -536,6 +537,7 @@ async def purge_sessions(staff: Staff) -> int:
 # --- accounts and roles -----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class AccountView:
+    id: uuid.UUID
     username: str
     display_name: str
     active: bool
@@ -548,6 +550,7 @@ class AccountView:
 
     def as_json(self) -> dict[str, Any]:
         return {
+            "id": str(self.id),
             "username": self.username,
             "display_name": self.display_name,
             "active": self.active,
@@ -566,6 +569,7 @@ def grant_json(g: GrantRow) -> dict[str, Any]:
 
 async def _view(conn: asyncpg.Connection, account: db.Account, now: datetime) -> AccountView:
     return AccountView(
+        id=account.id,
         username=account.username,
         display_name=account.display_name,
         active=account.active,
@@ -584,16 +588,30 @@ async def list_accounts(staff: Staff) -> list[AccountView]:
         return [await _view(conn, a, now) for a in await db.list_accounts(conn)]
 
 
-async def get_account(staff: Staff, username: str) -> AccountView:
+async def get_account(staff: Staff, ref: str) -> AccountView:
+    """The account `ref` names: its id, or (the admin API's deprecated form) its username."""
     async with staff.pool.acquire() as conn:
-        account = await _get(conn, username, lock=False)
+        account = await _get(conn, ref, lock=False)
         return await _view(conn, account, staff.clock.now())
 
 
-async def _get(conn: asyncpg.Connection, username: str, *, lock: bool = True) -> db.Account:
-    if not USERNAME.fullmatch(username.lower()):  # no account has such a name (nor a NUL in it)
+async def account_id_of(staff: Staff, username: str) -> uuid.UUID:
+    """The id of the account with this username (an old page address, R34); `NotFoundError` if none."""
+    if is_account_id(username):
         raise NotFoundError("No such account.")
-    account = await db.find_account(conn, username.lower(), lock=lock)
+    async with staff.pool.acquire() as conn:
+        return (await _get(conn, username, lock=False)).id
+
+
+async def _get(conn: asyncpg.Connection, ref: str, *, lock: bool = True) -> db.Account:
+    """The account of an address segment: a segment in the shape of an id is the id (no username has that
+    shape: `domain.ACCOUNT_ID`), anything else a username."""
+    if is_account_id(ref):
+        account = await db.find_account_by_id(conn, uuid.UUID(ref), lock=lock)
+    elif USERNAME.fullmatch(ref.lower()):  # else no account has such a name (nor a NUL in it)
+        account = await db.find_account(conn, ref.lower(), lock=lock)
+    else:
+        account = None
     if account is None:
         raise NotFoundError("No such account.")
     return account
@@ -647,7 +665,7 @@ async def create_account(
             now,
             action="create",
             entity="staff_account",
-            entity_id=name,
+            entity_id=str(account_id),
             changes={"grants": [grant_json(g) for g in grants], "fields": ["display_name", "password"]},
         )
         account = await db.find_account_by_id(conn, account_id)
@@ -656,12 +674,12 @@ async def create_account(
     return view, (None if given else password)
 
 
-async def set_account_active(staff: Staff, actor: Actor, username: str, active: bool) -> AccountView:
-    if not active and username.lower() == actor.subject:
-        raise ConflictError("You cannot disable your own account.")
+async def set_account_active(staff: Staff, actor: Actor, ref: str, active: bool) -> AccountView:
     now = staff.clock.now()
     async with staff.pool.acquire() as conn, conn.transaction():
-        account = await _get(conn, username)
+        account = await _get(conn, ref)
+        if not active and account.username == actor.subject and actor.kind == IdentityKind.USER:
+            raise ConflictError("You cannot disable your own account.")
         await db.set_active(conn, account.id, active, now)
         if not active:
             await db.delete_sessions_of(conn, account.id)
@@ -671,18 +689,16 @@ async def set_account_active(staff: Staff, actor: Actor, username: str, active: 
             now,
             action="enable" if active else "disable",
             entity="staff_account",
-            entity_id=account.username,
+            entity_id=str(account.id),
             changes={"fields": ["active"]},
         )
-        return await _view(conn, await _get(conn, username, lock=False), now)
+        return await _view(conn, await _get(conn, str(account.id), lock=False), now)
 
 
-async def replace_account_grants(
-    staff: Staff, actor: Actor, username: str, grants: list[GrantRow]
-) -> AccountView:
+async def replace_account_grants(staff: Staff, actor: Actor, ref: str, grants: list[GrantRow]) -> AccountView:
     now = staff.clock.now()
     async with staff.pool.acquire() as conn, conn.transaction():
-        account = await _get(conn, username)
+        account = await _get(conn, ref)
         before = await db.grants_of(conn, account.id)
         if account.username == actor.subject and not any(g.role is Role.ADMIN for g in grants):
             raise ConflictError("You cannot take the administrator role from yourself.")
@@ -693,7 +709,7 @@ async def replace_account_grants(
             now,
             action="grant",
             entity="staff_account",
-            entity_id=account.username,
+            entity_id=str(account.id),
             changes={
                 "before": [grant_json(g) for g in before],
                 "after": [grant_json(g) for g in grants],
@@ -702,13 +718,13 @@ async def replace_account_grants(
         return await _view(conn, account, now)
 
 
-async def reset_password(staff: Staff, actor: Actor, username: str) -> str:
+async def reset_password(staff: Staff, actor: Actor, ref: str) -> str:
     """A new one-time start password (shown once); unlocks the account and ends its sessions."""
     password = start_password()
     now = staff.clock.now()
     password_hash = await staff.passwords.hash(password)
     async with staff.pool.acquire() as conn, conn.transaction():
-        account = await _get(conn, username)
+        account = await _get(conn, ref)
         await db.set_password(conn, account.id, password_hash, must_change=True, now=now)
         await db.delete_sessions_of(conn, account.id)
         # For a forgotten or leaked password: where the old one was used is no longer a sign of her.
@@ -719,13 +735,13 @@ async def reset_password(staff: Staff, actor: Actor, username: str) -> str:
             now,
             action="reset_password",
             entity="staff_account",
-            entity_id=account.username,
+            entity_id=str(account.id),
             changes={"fields": ["password"]},
         )
     return password
 
 
-async def staff_at_location(staff: Staff, location: str) -> list[tuple[str, GrantRow]]:
+async def staff_at_location(staff: Staff, location: str) -> list[tuple[str, uuid.UUID, GrantRow]]:
     async with staff.pool.acquire() as conn:
         return await db.grants_at_location(conn, location)
 
@@ -768,7 +784,7 @@ async def set_location_roles(
             now,
             action="grant",
             entity="staff_account",
-            entity_id=account.username,
+            entity_id=str(account.id),
             location=location,
             changes={
                 "before": [grant_json(g) for g in before if g.role in LOCATION_DELEGABLE_ROLES],
