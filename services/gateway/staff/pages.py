@@ -163,7 +163,7 @@ def setup_pages(app: web.Application) -> None:
         app_key=JINJA,
     )
     env.filters["when"] = _when
-    env.filters["date_de"] = _date_de
+    env.filters["date_de"] = date_de
     env.filters["language_de"] = language_de
     env.filters["lang_attribute"] = lang_attribute
     env.globals["role_label"] = lambda role: ROLE_LABELS_DE.get(Role(role), role)
@@ -187,7 +187,7 @@ def _when(value: Any) -> str:
     return "\N{EN DASH}" if value is None else str(value)
 
 
-def _date_de(value: Any) -> str:
+def date_de(value: Any) -> str:
     """A calendar day as staff write it (09.12.2026); anything else as it is."""
     try:
         return date.fromisoformat(str(value)).strftime("%d.%m.%Y")
@@ -428,8 +428,9 @@ def ask_first(
     fields: list[tuple[str, str]] | None = None,
 ) -> web.Response:
     """The page that asks before what cannot be undone with one click (a revoked key, a reset text, a
-    removed offer, a deactivated account, a new start password): nothing has changed yet; its button
-    sends the same form again with `confirm=yes`, "Abbrechen" leads back."""
+    removed offer, a deleted window, a lifted closure, a deactivated account, a new start password):
+    nothing has changed yet; its button sends the same form again with `confirm=yes`, "Abbrechen" leads
+    back."""
     return render(
         request,
         "confirm.html",
