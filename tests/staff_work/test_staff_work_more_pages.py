@@ -221,7 +221,7 @@ async def test_a_mass_change_page_previews_confirms_once_and_a_second_confirmati
     applied = await form(leader, f"{path}/apply", preview_id=preview_id.group(1), **chosen)
     html = await applied.text()
     assert applied.status == 200 and "Die Änderung ist angewendet: 2 Termine verlegt, 0 abgesagt" in html
-    assert "eingetragen als nur Serviceplätze 1 bis 1" in html
+    assert "eingetragen als nur Serviceplatz 1 (auf" in html
     assert "Bitte einzeln prüfen" in html and "Dienstag, 3. März 2026, 09:00 Uhr, Termin" in html
     assert sum(f'href="/staff/appointments/{a["id"]}"' in html for a in late) == 1
     assert await pool.fetchval("SELECT count(*) FROM outbox") == before + 2
