@@ -317,6 +317,7 @@ PROBLEMS_DE = {
     "string_too_long": "ist zu lang",
     "string_too_short": "fehlt oder ist zu kurz",
     "date_from_datetime_parsing": "bitte ein Datum",
+    "datetime_from_date_parsing": "bitte ein Datum",
     "date_parsing": "bitte ein Datum",
     "time_parsing": "bitte eine Uhrzeit",
     "string_pattern_mismatch": "hat nicht die erwartete Form",
@@ -379,7 +380,7 @@ def error_details(exc: OTVError, labels: Mapping[str, str] | None = None) -> lis
     if not details and exc.message in REFUSALS_DE:
         field, known = REFUSALS_DE[exc.message]
         details = [{"field": field, "message": known}]
-    lines = []
+    lines: list[tuple[str, str]] = []
     for detail in details:
         field = str(detail.get("field") or "")
         message = str(detail.get("message") or "")
@@ -390,7 +391,10 @@ def error_details(exc: OTVError, labels: Mapping[str, str] | None = None) -> lis
             kind, MESSAGES_DE.get(message, message)
         )
         label = labels[parts[0]] if parts else field
-        lines.append((field, f"{label}: {text}" if field else text))
+        line = f"{label}: {text}" if field else text
+        # A field of several types (a date, or a date and time) is refused once for each: one line.
+        if line not in (known for _, known in lines):
+            lines.append((field, line))
     return lines
 
 
@@ -1148,12 +1152,21 @@ async def audit_page(request: web.Request) -> web.Response:
         )
     except ValidationError as exc:
         return render(request, "audit.html", {**context, "errors": error_messages(exc)}, status=422)
+    first, last = _day_of(query.from_), _day_of(query.to)
+    if first is not None and last is not None and first > last:
+        # Otherwise an empty list, as if nothing had happened in the period.
+        errors = ["Bis (Datum, einschließlich): darf nicht vor „Von (Datum)“ liegen"]
+        return render(request, "audit.html", {**context, "errors": errors}, status=422)
     entries = [audit_json(e) for e in await service.search_audit(staff, chosen)]
     next_before = entries[-1]["id"] if len(entries) == query.limit else None
     next_query = {**raw, "before": str(next_before)} if next_before else None
     return render(
         request, "audit.html", {**context, "entries": entries, "errors": [], "next_query": next_query}
     )
+
+
+def _day_of(value: datetime | date | None) -> date | None:
+    return value.astimezone(BERLIN).date() if isinstance(value, datetime) else value
 
 
 async def _audit_address_by_id(request: web.Request, raw: dict[str, str]) -> str:
