@@ -313,7 +313,10 @@ PROBLEMS_DE = {
     "int_parsing": "bitte eine ganze Zahl",
     "int_type": "bitte eine ganze Zahl",
     "greater_than_equal": "ist zu klein",
+    "greater_than": "ist zu klein",
     "less_than_equal": "ist zu groß",
+    "less_than": "ist zu groß",
+    "too_short": "bitte mindestens eine Angabe ankreuzen",
     "string_too_long": "ist zu lang",
     "string_too_short": "fehlt oder ist zu kurz",
     "date_from_datetime_parsing": "bitte ein Datum",
@@ -324,6 +327,10 @@ PROBLEMS_DE = {
     "unknown_group": "diese Gruppe gibt es an diesem Standort nicht",
     "unknown_concern": "dieses Anliegen gibt es im Leistungskatalog nicht",
     "unknown_location": "diesen Standort gibt es nicht",
+    # The catalog's checks of windows and the month-change block (its kinds of problem).
+    "window_order": "muss nach „Von“ liegen",
+    "window_overlap": "überschneidet sich mit einem anderen Zeitfenster der Gruppe an diesem Wochentag",
+    "month_change_block_too_long": "zusammen mit den letzten Tagen des Monats höchstens 3 Tage (Ziffer 3.3)",
 }
 # The catalog's own messages for values that do not fit together.
 MESSAGES_DE = {
@@ -332,6 +339,17 @@ MESSAGES_DE = {
     "must not be null": "fehlt",
     "a location needs a hotline": "ein Standort braucht eine Hotline",
     "already exists": "gibt es schon",
+    "whole minutes in steps of 5": "bitte in Schritten von 5 Minuten (zum Beispiel 08:05)",
+    "German text is required": "der deutsche Text fehlt",
+    "Value error, the German text ('de') is required": "der deutsche Text fehlt",
+    "Value error, a postcode has five digits, e.g. 28195": "bitte fünf Ziffern, zum Beispiel 28195",
+    "Value error, a time of day such as 08:30": "bitte eine Uhrzeit wie 08:30",
+    "Value error, a time of day without an offset (Berlin time), such as 08:30": (
+        "bitte eine Uhrzeit wie 08:30"
+    ),
+    "last_days + first_days must be at least 1": "zusammen mindestens 1 Tag (sonst die Sperre entfernen)",
+    "still offers concerns": "bietet noch Anliegen an",
+    "was used at another location": "ist schon an einem anderen Standort vergeben",
     "Value error, is not a day of the audit log": "bitte ein Datum zwischen 2000 und 2999",
     "choose a location": "bitte wählen Sie einen Standort (oder ausdrücklich „alle Standorte“)",
     "an e-mail address (name@domain) or @domain": "bitte eine E-Mail-Adresse (name@domain) oder @domain",
