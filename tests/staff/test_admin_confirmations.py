@@ -166,6 +166,7 @@ async def test_a_closure_is_lifted_only_after_a_confirmation_that_names_its_days
         "Die Schließung der Gruppe „Eingangszone“ am Standort Bremen-Mitte vom 10.03.2026 bis 12.03.2026"
         in html
     )
+    assert "An diesen Tagen können Kundinnen und Kunden dann sofort wieder Termine buchen." in html
     assert form_fields(html, path) == [("csrf_token", location_admin.csrf or ""), ("confirm", "yes")]
     assert 'href="/staff/locations/mitte#closures">Abbrechen' in html
     details = await (await stack.admin.get("/api/v1/admin/locations/mitte")).json()
@@ -175,3 +176,19 @@ async def test_a_closure_is_lifted_only_after_a_confirmation_that_names_its_days
     assert (status, location) == (303, "/staff/locations/mitte?saved=closures#closures")
     details = await (await stack.admin.get("/api/v1/admin/locations/mitte")).json()
     assert details["closures"] == []
+    # One day, restricted: said so.
+    one_day = {
+        "first": "2026-03-17",
+        "last": "2026-03-17",
+        "group_id": "mitte-ez",
+        "reason": "Krank",
+        "service_points_left": 1,
+    }
+    added = await stack.admin.post("/api/v1/admin/locations/mitte/closures", json=one_day)
+    assert added.status == 201, await added.text()
+    status, _, html = await post_form(
+        location_admin, f"/staff/closures/{(await added.json())['id']}/delete", {}
+    )
+    assert status == 200 and _title(html).startswith("Einschränkung aufheben?")
+    assert "Die Einschränkung auf den Platz 1 der Gruppe „Eingangszone“" in html
+    assert "am 17.03.2026 aufheben?" in html and "An diesem Tag können" in html

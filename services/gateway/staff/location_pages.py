@@ -497,13 +497,15 @@ async def _ask_before_lifting_closure(request: web.Request, closure_id: str) -> 
     days = f"am {first}" if first == last else f"vom {first} bis {last}"
     points = closure.get("service_points_left") or 0
     kind = "Einschränkung" if points else "Schließung"
-    what = f"Die Einschränkung auf die Plätze 1 bis {points}" if points else "Die Schließung"
+    what = "Die Schließung"
+    if points:
+        what = f"Die Einschränkung auf {'den Platz 1' if points == 1 else f'die Plätze 1 bis {points}'}"
     return ask_first(
         request,
         title=f"{kind} aufheben?",
         question=f"{what} {where} am Standort {details.get('name', location_id)} {days} aufheben?",
-        consequence="An diesen Tagen können Kundinnen und Kunden dann sofort wieder Termine buchen. Um "
-        f"die {kind} wieder einzurichten, ist sie neu einzutragen.",
+        consequence=f"{'An diesem Tag' if first == last else 'An diesen Tagen'} können Kundinnen und Kunden "
+        f"dann sofort wieder Termine buchen. Um die {kind} wieder einzurichten, ist sie neu einzutragen.",
         button=f"{kind} ab {first} aufheben",
         back=f"/staff/locations/{location_id}#closures",
     )
