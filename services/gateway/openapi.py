@@ -37,7 +37,9 @@ TITLE = "OTV public API (Jobcenter Bremen online appointments)"
 # 1.5.0 the admin API's account routes take the account's id in the path (`/api/v1/admin/accounts/
 # {account_id}...` and `.../staff-roles/{account_id}`, R34), and answer it as `id` (`account_id` in a
 # location's staff roles); a username in its place still works, deprecated.
-VERSION = "1.5.0"
+# 1.6.0 a group leader's narrower change of a group (its service points) may carry the `expected_version`
+# it was made against.
+VERSION = "1.6.0"
 DESCRIPTION = (
     "Customer booking API of the online appointment booking of Jobcenter Bremen. All times are ISO 8601 "
     'with offset; JSON field names are snake_case. Errors are `{"error": {"code", "message", '

@@ -1,7 +1,7 @@
 """What cannot be undone with one click asks first, without JavaScript: revoking an API key, resetting a
-mail text to the standard text, removing a concern from a location, deactivating an account and giving
-it a new start password. The first press shows what will happen with the real button and "Abbrechen";
-only the second changes anything."""
+mail text to the standard text, removing a concern from a location, deleting a weekly window, lifting a
+closure, deactivating an account and giving it a new start password. The first press shows what will
+happen with the real button and "Abbrechen"; only the second changes anything."""
 
 from __future__ import annotations
 
@@ -126,3 +126,69 @@ async def test_a_concern_is_removed_from_a_location_only_after_a_confirmation(st
     assert (status, location) == (303, "/staff/locations/mitte?saved=concerns#concerns")
     details = await (await stack.admin.get("/api/v1/admin/locations/mitte")).json()
     assert [o["concern_id"] for o in details["concerns"]] == ["neuantrag"]
+
+
+async def test_a_weekly_window_is_deleted_only_after_a_confirmation_that_names_it(stack: Stack) -> None:
+    """One press of "Zeitfenster … löschen" took a weekly window away at once: its times and service
+    points had to be typed again, and customers could no longer book that time."""
+    leader = await stack.gateway.signed_in("confirm-leader", (Role.GROUP_LEADER, "mitte"))
+    # A second window on Tuesday (Mitte's only day): taking it away restricts nothing under directive 3.3.
+    afternoon = {"weekday": 1, "start": "13:00", "end": "14:00", "service_points": 2}
+    added = await stack.admin.post("/api/v1/admin/groups/mitte-ez/windows", json=afternoon)
+    assert added.status == 201, await added.text()
+    window = (await added.json())["id"]
+    path = f"/staff/windows/{window}/delete"
+    status, _, html = await post_form(leader, path, {})
+    assert status == 200 and _title(html).startswith("Zeitfenster löschen?")
+    assert "Dienstag 13:00 bis 14:00 Uhr der Gruppe „Eingangszone“ am Standort Bremen-Mitte" in html
+    assert form_fields(html, path) == [("csrf_token", leader.csrf or ""), ("confirm", "yes")]
+    assert f'href="/staff/locations/mitte#window-{window}">Abbrechen' in html
+    details = await (await stack.admin.get("/api/v1/admin/locations/mitte")).json()
+    assert window in [w["id"] for w in details["windows"]]
+
+    status, location, _ = await post_form(leader, path, {"confirm": "yes"})
+    assert status == 303 and location.startswith("/staff/locations/mitte?saved="), location
+    details = await (await stack.admin.get("/api/v1/admin/locations/mitte")).json()
+    assert window not in [w["id"] for w in details["windows"]]
+
+
+async def test_a_closure_is_lifted_only_after_a_confirmation_that_names_its_days(stack: Stack) -> None:
+    """One press of "Schließung ab … aufheben" opened the closed days to bookings at once."""
+    location_admin = await stack.gateway.signed_in("confirm-la", (Role.LOCATION_ADMIN, "mitte"))
+    closure = {"first": "2026-03-10", "last": "2026-03-12", "group_id": "mitte-ez", "reason": "Umbau"}
+    added = await stack.admin.post("/api/v1/admin/locations/mitte/closures", json=closure)
+    assert added.status == 201, await added.text()
+    closure_id = (await added.json())["id"]
+    path = f"/staff/closures/{closure_id}/delete"
+    status, _, html = await post_form(location_admin, path, {})
+    assert status == 200 and _title(html).startswith("Schließung aufheben?")
+    assert (
+        "Die Schließung der Gruppe „Eingangszone“ am Standort Bremen-Mitte vom 10.03.2026 bis 12.03.2026"
+        in html
+    )
+    assert "An diesen Tagen können Kundinnen und Kunden dann sofort wieder Termine buchen." in html
+    assert form_fields(html, path) == [("csrf_token", location_admin.csrf or ""), ("confirm", "yes")]
+    assert 'href="/staff/locations/mitte#closures">Abbrechen' in html
+    details = await (await stack.admin.get("/api/v1/admin/locations/mitte")).json()
+    assert [c["id"] for c in details["closures"]] == [closure_id]
+
+    status, location, _ = await post_form(location_admin, path, {"confirm": "yes"})
+    assert (status, location) == (303, "/staff/locations/mitte?saved=closures#closures")
+    details = await (await stack.admin.get("/api/v1/admin/locations/mitte")).json()
+    assert details["closures"] == []
+    # One day, restricted: said so.
+    one_day = {
+        "first": "2026-03-17",
+        "last": "2026-03-17",
+        "group_id": "mitte-ez",
+        "reason": "Krank",
+        "service_points_left": 1,
+    }
+    added = await stack.admin.post("/api/v1/admin/locations/mitte/closures", json=one_day)
+    assert added.status == 201, await added.text()
+    status, _, html = await post_form(
+        location_admin, f"/staff/closures/{(await added.json())['id']}/delete", {}
+    )
+    assert status == 200 and _title(html).startswith("Einschränkung aufheben?")
+    assert "Die Einschränkung auf den Platz 1 der Gruppe „Eingangszone“" in html
+    assert "am 17.03.2026 aufheben?" in html and "An diesem Tag können" in html

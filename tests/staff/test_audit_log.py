@@ -443,3 +443,25 @@ async def test_the_audit_page_filters_sign_ins_under_names_that_are_no_account_a
     assert f"max.mustermann-{run}" not in html
     by_key = await reviewer.get("/api/v1/admin/audit-log", params={"who": f"api-key:{key_id}"})
     assert by_key.status == 200
+
+
+@pytest.mark.req("R46")
+async def test_the_audit_page_says_once_in_german_what_is_wrong_with_its_dates(gateway: Gateway) -> None:
+    """A mistyped day was named twice, once in pydantic's English ("Input should be a valid datetime or
+    date, ..."); a "Bis" before the "Von" showed an empty list, as if nothing had happened."""
+    reviewer = await gateway.signed_in(f"reviewer-{uuid.uuid4().hex[:8]}", (Role.AUDIT, "*"))
+    page = await reviewer.get("/staff/admin/audit-log", params={"from": "2026-13-01"})
+    html = await page.text()
+    assert page.status == 422
+    summary = html.split('id="error-summary"', 1)[1].split("</div>", 1)[0]
+    assert re.findall(r"<li>(.*?)</li>", summary, re.S) == ["Von (Datum): bitte ein Datum"]
+    assert "Input should be" not in html
+
+    backwards = await reviewer.get(
+        "/staff/admin/audit-log", params={"from": "2026-03-02", "to": "2026-03-01"}
+    )
+    html = await backwards.text()
+    assert backwards.status == 422
+    assert "Bis (Datum, einschließlich): darf nicht vor „Von (Datum)“ liegen" in html
+    same_day = await reviewer.get("/staff/admin/audit-log", params={"from": "2026-03-02", "to": "2026-03-02"})
+    assert same_day.status == 200

@@ -268,3 +268,52 @@ async def test_a_groups_english_and_easy_language_names_are_marked_for_a_screen_
     assert page.attrs["group-mitte-ez-name_en"].get("lang") == "en"
     assert page.attrs["group-mitte-ez-name_de-x-ls"].get("lang") == "de-x-ls"
     assert "lang" not in page.attrs["group-mitte-ez-name"]
+
+
+@pytest.mark.req("R20")
+async def test_the_catalogs_refusals_of_windows_and_location_data_are_named_in_german(stack: Stack) -> None:
+    """A window closing before it opens came back as "Bis: must be after start", an overlapping one in
+    the catalog's English sentence, a postcode, a missing German name or no form of appointment in
+    pydantic's English ("Value error, ...", "List should have at least 1 item ...")."""
+    location_admin = await stack.gateway.signed_in("form-la-de", (Role.LOCATION_ADMIN, "mitte"))
+    new_window = "/staff/groups/mitte-ez/windows"
+    cases: list[tuple[str, dict[str, str], str]] = [
+        (new_window, {"weekday": "1", "start": "12:00", "end": "08:00"}, "Bis: muss nach „Von“ liegen"),
+        (
+            new_window,
+            {"weekday": "1", "start": "10:00", "end": "11:00"},
+            "Von: überschneidet sich mit einem anderen Zeitfenster der Gruppe an diesem Wochentag",
+        ),
+        (
+            new_window,
+            {"weekday": "2", "start": "08:03", "end": "11:00"},
+            "Von: bitte in Schritten von 5 Minuten (zum Beispiel 08:05)",
+        ),
+        (
+            "/staff/locations/mitte/groups",
+            {"id": "mitte-lt9", "kind": "benefits_team", "name": " ", "service_points": "1"},
+            "Name: der deutsche Text fehlt",
+        ),
+        (
+            "/staff/locations/mitte/concerns",
+            {"concern_id": "neuantrag", "group_id": "mitte-ez", "duration_minutes": "30"},
+            "Form des Termins: bitte mindestens eine Angabe ankreuzen",
+        ),
+    ]
+    for path, typed, line in cases:
+        status, _, html = await post_form(location_admin, path, {"service_points": "1", **typed})
+        assert status == 422, (typed, html)
+        texts = [text for _, text in elements(html).summary_links]
+        assert any(text.endswith(line) for text in texts), (line, texts)
+    page_form = dict(
+        form_fields(
+            await (await location_admin.get("/staff/locations/mitte")).text(),
+            "/staff/locations/mitte/details",
+        )
+    )
+    details = {**page_form, "postcode": "2819"}
+    status, _, html = await post_form(location_admin, "/staff/locations/mitte/details", details)
+    assert status == 422
+    assert [text for _, text in elements(html).summary_links] == [
+        "Postleitzahl: bitte fünf Ziffern, zum Beispiel 28195"
+    ]

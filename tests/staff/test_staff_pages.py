@@ -154,7 +154,7 @@ async def test_a_restriction_below_the_directive_waits_for_the_approval_an_admin
 
     # Its administrator may not take the evening away on their own (directive 3.6): nothing changes.
     location_admin = await stack.gateway.signed_in("nord-la", (Role.LOCATION_ADMIN, "nord"))
-    status, _, page = await post_form(location_admin, f"/staff/windows/{evening}/delete", {})
+    status, _, page = await post_form(location_admin, f"/staff/windows/{evening}/delete", {"confirm": "yes"})
     assert status == 409 and "Nicht gespeichert: Diese Änderung schränkt die Zeitfenster" in page
     assert "Ab 02.03.2026: Kein Tag mit Terminen bis 18 Uhr (Ziffer 3.3 verlangt mindestens einen)." in page
     assert len((await (await admin.get("/api/v1/admin/locations/nord")).json())["windows"]) == 4
@@ -170,7 +170,7 @@ async def test_a_restriction_below_the_directive_waits_for_the_approval_an_admin
     }
     status, location, _ = await post_form(admin, "/staff/locations/nord/policy-approvals", approval)
     assert (status, location) == (303, "/staff/locations/nord?saved=policy#policy")
-    status, _, _ = await post_form(location_admin, f"/staff/windows/{evening}/delete", {})
+    status, _, _ = await post_form(location_admin, f"/staff/windows/{evening}/delete", {"confirm": "yes"})
     assert status == 303
     page = await (await location_admin.get("/staff/locations/nord")).text()
     assert "(vorab abgestimmt: GBL2-2026-007)" in page and "31.03.2026" in page

@@ -409,3 +409,33 @@ async def test_resetting_a_mail_text_loaded_before_a_colleagues_save_does_not_dr
     assert (await _text(admin_a))["subject"] == a_subject
     assert (await admin_a.request("DELETE", "/api/v1/admin/mail-templates/confirmation/de")).status == 200
     assert not (await _text(admin_a))["customised"]
+
+
+@pytest.mark.req("R29")
+async def test_a_group_leader_saves_the_service_points_of_their_group_with_the_form_of_their_page(
+    stack: Stack,
+) -> None:
+    """The group's form carries the version it was loaded with; the rule that lets a leader change only
+    the service points counted that as a change of its own, and the leader's own form answered 403
+    "Keine Berechtigung". A stale one is still refused as stale, and the name stays the administrators'."""
+    leader = await stack.gateway.signed_in("stale-leader-points", (Role.GROUP_LEADER, "mitte"))
+    page = await (await leader.get("/staff/locations/mitte")).text()
+    group_form = _fields(page, "/staff/groups/mitte-ez")
+    assert set(group_form) == {"expected_version", "service_points"}
+    status, location, _ = await post_form(
+        leader, "/staff/groups/mitte-ez", _one(group_form, service_points="3")
+    )
+    assert status == 303, location
+    [group] = (await _details(stack))["groups"]
+    assert group["service_points"] == 3
+
+    # The same form again, now stale: refused as such, nothing changed.
+    status, _, html = await post_form(leader, "/staff/groups/mitte-ez", _one(group_form, service_points="4"))
+    assert status == 409 and MEANWHILE in html
+    [group] = (await _details(stack))["groups"]
+    assert group["service_points"] == 3
+    # Not the name, even with the current version.
+    fresh = _fields(await (await leader.get("/staff/locations/mitte")).text(), "/staff/groups/mitte-ez")
+    renamed = {**fresh, "name": ["Umbenannt"]}
+    status, _, _ = await post_form(leader, "/staff/groups/mitte-ez", _one(renamed, service_points="3"))
+    assert status == 403

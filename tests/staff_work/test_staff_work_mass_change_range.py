@@ -251,3 +251,33 @@ async def test_a_day_at_the_end_of_the_calendar_is_named_as_no_day_on_the_page_a
     applied = await leader.post(f"/api/v1/staff/locations/{HERE}/mass-change/apply", json=body)
     assert applied.status in (404, 422), await applied.text()
     assert (await applied.json())["error"]["code"] in ("not_found", "validation_error")
+
+
+@pytest.mark.req("R44")
+async def test_a_day_that_is_over_is_refused_at_the_field_and_closes_nothing(
+    client: TestClient[Any, Any], pages_gateway: Gateway
+) -> None:
+    """A mass change of a past day (a year typed wrong in January) was previewed with 0 appointments,
+    "applied" and saved as a closure of that past day, as if the change had been made."""
+    leader = await signed_in(pages_gateway, "gruppenleitung-past", Role.GROUP_LEADER)
+    path = f"/staff/locations/{HERE}/mass-change"
+    friday = "2026-02-27"  # the clock stands on Monday, 2 March 2026
+    preview = await form(leader, f"{path}/preview", date=friday, group_id="ez", service_points_left="0")
+    html = await preview.text()
+    assert preview.status == 422 and "Tag: Der Tag ist schon vorbei" in html
+    assert 'id="mc-date" name="date" required value="2026-02-27"' in html and 'aria-invalid="true"' in html
+    applied = await form(
+        leader,
+        f"{path}/apply",
+        preview_id="7996cf79-2ec7-411f-b9b0-909175070abb",
+        date=friday,
+        group_id="ez",
+        service_points_left="0",
+    )
+    assert applied.status == 422 and "Tag: Der Tag ist schon vorbei" in await applied.text()
+    catalog = pages_gateway.upstreams["catalog"]
+    assert [c for c in catalog.calls if c["method"] == "POST"] == []
+    # Today is no past day: a location that closes this morning still moves its customers.
+    today = await form(leader, f"{path}/preview", date="2026-03-02", group_id="ez", service_points_left="1")
+    html = await today.text()
+    assert today.status == 200 and "1 Serviceplatz bleibt" in html and "nur der Serviceplatz 1." in html

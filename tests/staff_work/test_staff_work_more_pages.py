@@ -221,7 +221,7 @@ async def test_a_mass_change_page_previews_confirms_once_and_a_second_confirmati
     applied = await form(leader, f"{path}/apply", preview_id=preview_id.group(1), **chosen)
     html = await applied.text()
     assert applied.status == 200 and "Die Änderung ist angewendet: 2 Termine verlegt, 0 abgesagt" in html
-    assert "eingetragen als nur Serviceplätze 1 bis 1" in html
+    assert "eingetragen als nur Serviceplatz 1 (auf" in html
     assert "Bitte einzeln prüfen" in html and "Dienstag, 3. März 2026, 09:00 Uhr, Termin" in html
     assert sum(f'href="/staff/appointments/{a["id"]}"' in html for a in late) == 1
     assert await pool.fetchval("SELECT count(*) FROM outbox") == before + 2
@@ -345,3 +345,26 @@ async def test_a_mass_change_through_the_api_saves_the_days_capacity_as_the_page
     assert late.status == 503 and (await late.json())["error"]["code"] == "unavailable"
     assert [(c["method"], c["path"]) for c in catalog.calls][-1] == ("DELETE", "/api/v1/admin/closures/92")
     catalog.answer = None
+
+
+@pytest.mark.req("R47")
+async def test_a_booking_form_names_a_missing_customer_number_together_with_the_other_fields(
+    client: TestClient[Any, Any], pages_gateway: Gateway
+) -> None:
+    """Booking checks the number only once every other field is valid: a form with a wrong e-mail
+    address and no number named the e-mail address, and after its correction the number."""
+    browser = await signed_in(pages_gateway, "buchung-nummer")
+    path = f"/staff/locations/{HERE}/book"
+    start = factory.iso(TUESDAY, "08:00")
+    fields = {"choice": "veraenderung|in_person", "start": start, "first_name": "Amal", "last_name": "Haddad"}
+    refused = await form(browser, path, **fields, email="kein-at-zeichen")
+    html = await refused.text()
+    assert refused.status == 422
+    summary = html.split('id="error-summary"', 1)[1].split("</ul>", 1)[0]
+    assert "E-Mail-Adresse: bitte prüfen" in summary and "Kundennummer: bitte prüfen" in summary
+    assert 'aria-describedby="f-customer_number-hint f-customer_number-error"' in html
+    # With a household number instead, the number is not asked for.
+    household = await form(
+        browser, path, **fields, email="kein-at-zeichen", household_number="12345BG0000001"
+    )
+    assert household.status == 422 and "Kundennummer: bitte prüfen" not in await household.text()

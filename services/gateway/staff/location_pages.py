@@ -29,6 +29,7 @@ from services.gateway.staff.pages import (
     UpstreamError,
     ask_first,
     confirmed,
+    date_de,
     error_details,
     error_messages,
     form_refused,
@@ -441,6 +442,10 @@ async def window_change(request: web.Request) -> web.StreamResponse:
 
 @routes.post("/staff/windows/{window_id}/delete")
 async def window_delete(request: web.Request) -> web.StreamResponse:
+    if not confirmed(await request.post()):
+        asked = await _ask_before_deleting_window(request, request.match_info["window_id"])
+        if asked is not None:
+            return asked
     return await _change(
         request,
         "DELETE",
@@ -448,6 +453,61 @@ async def window_delete(request: web.Request) -> web.StreamResponse:
         {"window_id": request.match_info["window_id"]},
         None,
         anchor="groups",
+    )
+
+
+async def _ask_before_deleting_window(request: web.Request, window_id: str) -> web.Response | None:
+    """The confirmation before a weekly window is deleted (its day, times, service points and validity
+    would have to be typed again, and the group takes no new appointments in that time); None for a
+    window the location does not have (the catalog refuses)."""
+    location_id = request[LOCATION]
+    details = await _get(request, f"/api/v1/admin/locations/{location_id}")
+    window = next((w for w in details.get("windows") or [] if str(w.get("id")) == window_id), None)
+    if window is None:
+        return None
+    groups = {g.get("id"): (g.get("name") or {}).get("de", g.get("id")) for g in details.get("groups") or []}
+    day = WEEKDAYS_DE[int(window["weekday"])]
+    start, end = str(window.get("start", ""))[:5], str(window.get("end", ""))[:5]
+    group = groups.get(window.get("group_id"), window.get("group_id"))
+    return ask_first(
+        request,
+        title="Zeitfenster löschen?",
+        question=f"Das Zeitfenster {day} {start} bis {end} Uhr der Gruppe „{group}“ am Standort "
+        f"{details.get('name', location_id)} löschen?",
+        consequence="In dieser Zeit nimmt die Gruppe dann keine neuen Termine mehr an. Um es wieder "
+        "einzurichten, sind Tag, Zeiten und Serviceplätze neu einzutragen.",
+        button=f"Zeitfenster {day} {start} löschen",
+        back=f"/staff/locations/{location_id}#window-{window_id}",
+    )
+
+
+async def _ask_before_lifting_closure(request: web.Request, closure_id: str) -> web.Response | None:
+    """The confirmation before a closure or restriction is lifted (customers can book those days again
+    at once; to close them again it must be typed again); None for a closure the location does not have
+    (the catalog refuses)."""
+    location_id = request[LOCATION]
+    details = await _get(request, f"/api/v1/admin/locations/{location_id}")
+    closure = next((c for c in details.get("closures") or [] if str(c.get("id")) == closure_id), None)
+    if closure is None:
+        return None
+    groups = {g.get("id"): (g.get("name") or {}).get("de", g.get("id")) for g in details.get("groups") or []}
+    group_id = closure.get("group_id")
+    where = f"der Gruppe „{groups.get(group_id, group_id)}“" if group_id else "des ganzen Standorts"
+    first, last = date_de(closure.get("first")), date_de(closure.get("last"))
+    days = f"am {first}" if first == last else f"vom {first} bis {last}"
+    points = closure.get("service_points_left") or 0
+    kind = "Einschränkung" if points else "Schließung"
+    what = "Die Schließung"
+    if points:
+        what = f"Die Einschränkung auf {'den Platz 1' if points == 1 else f'die Plätze 1 bis {points}'}"
+    return ask_first(
+        request,
+        title=f"{kind} aufheben?",
+        question=f"{what} {where} am Standort {details.get('name', location_id)} {days} aufheben?",
+        consequence=f"{'An diesem Tag' if first == last else 'An diesen Tagen'} können Kundinnen und Kunden "
+        f"dann sofort wieder Termine buchen. Um die {kind} wieder einzurichten, ist sie neu einzutragen.",
+        button=f"{kind} ab {first} aufheben",
+        back=f"/staff/locations/{location_id}#closures",
     )
 
 
@@ -522,6 +582,10 @@ async def closure_add(request: web.Request) -> web.StreamResponse:
 
 @routes.post("/staff/closures/{closure_id}/delete")
 async def closure_delete(request: web.Request) -> web.StreamResponse:
+    if not confirmed(await request.post()):
+        asked = await _ask_before_lifting_closure(request, request.match_info["closure_id"])
+        if asked is not None:
+            return asked
     return await _change(
         request,
         "DELETE",

@@ -163,7 +163,7 @@ def setup_pages(app: web.Application) -> None:
         app_key=JINJA,
     )
     env.filters["when"] = _when
-    env.filters["date_de"] = _date_de
+    env.filters["date_de"] = date_de
     env.filters["language_de"] = language_de
     env.filters["lang_attribute"] = lang_attribute
     env.globals["role_label"] = lambda role: ROLE_LABELS_DE.get(Role(role), role)
@@ -187,7 +187,7 @@ def _when(value: Any) -> str:
     return "\N{EN DASH}" if value is None else str(value)
 
 
-def _date_de(value: Any) -> str:
+def date_de(value: Any) -> str:
     """A calendar day as staff write it (09.12.2026); anything else as it is."""
     try:
         return date.fromisoformat(str(value)).strftime("%d.%m.%Y")
@@ -313,16 +313,24 @@ PROBLEMS_DE = {
     "int_parsing": "bitte eine ganze Zahl",
     "int_type": "bitte eine ganze Zahl",
     "greater_than_equal": "ist zu klein",
+    "greater_than": "ist zu klein",
     "less_than_equal": "ist zu groß",
+    "less_than": "ist zu groß",
+    "too_short": "bitte mindestens eine Angabe ankreuzen",
     "string_too_long": "ist zu lang",
     "string_too_short": "fehlt oder ist zu kurz",
     "date_from_datetime_parsing": "bitte ein Datum",
+    "datetime_from_date_parsing": "bitte ein Datum",
     "date_parsing": "bitte ein Datum",
     "time_parsing": "bitte eine Uhrzeit",
     "string_pattern_mismatch": "hat nicht die erwartete Form",
     "unknown_group": "diese Gruppe gibt es an diesem Standort nicht",
     "unknown_concern": "dieses Anliegen gibt es im Leistungskatalog nicht",
     "unknown_location": "diesen Standort gibt es nicht",
+    # The catalog's checks of windows and the month-change block (its kinds of problem).
+    "window_order": "muss nach „Von“ liegen",
+    "window_overlap": "überschneidet sich mit einem anderen Zeitfenster der Gruppe an diesem Wochentag",
+    "month_change_block_too_long": "zusammen mit den letzten Tagen des Monats höchstens 3 Tage (Ziffer 3.3)",
 }
 # The catalog's own messages for values that do not fit together.
 MESSAGES_DE = {
@@ -331,6 +339,17 @@ MESSAGES_DE = {
     "must not be null": "fehlt",
     "a location needs a hotline": "ein Standort braucht eine Hotline",
     "already exists": "gibt es schon",
+    "whole minutes in steps of 5": "bitte in Schritten von 5 Minuten (zum Beispiel 08:05)",
+    "German text is required": "der deutsche Text fehlt",
+    "Value error, the German text ('de') is required": "der deutsche Text fehlt",
+    "Value error, a postcode has five digits, e.g. 28195": "bitte fünf Ziffern, zum Beispiel 28195",
+    "Value error, a time of day such as 08:30": "bitte eine Uhrzeit wie 08:30",
+    "Value error, a time of day without an offset (Berlin time), such as 08:30": (
+        "bitte eine Uhrzeit wie 08:30"
+    ),
+    "last_days + first_days must be at least 1": "zusammen mindestens 1 Tag (sonst die Sperre entfernen)",
+    "still offers concerns": "bietet noch Anliegen an",
+    "was used at another location": "ist schon an einem anderen Standort vergeben",
     "Value error, is not a day of the audit log": "bitte ein Datum zwischen 2000 und 2999",
     "choose a location": "bitte wählen Sie einen Standort (oder ausdrücklich „alle Standorte“)",
     "an e-mail address (name@domain) or @domain": "bitte eine E-Mail-Adresse (name@domain) oder @domain",
@@ -379,7 +398,7 @@ def error_details(exc: OTVError, labels: Mapping[str, str] | None = None) -> lis
     if not details and exc.message in REFUSALS_DE:
         field, known = REFUSALS_DE[exc.message]
         details = [{"field": field, "message": known}]
-    lines = []
+    lines: list[tuple[str, str]] = []
     for detail in details:
         field = str(detail.get("field") or "")
         message = str(detail.get("message") or "")
@@ -390,7 +409,10 @@ def error_details(exc: OTVError, labels: Mapping[str, str] | None = None) -> lis
             kind, MESSAGES_DE.get(message, message)
         )
         label = labels[parts[0]] if parts else field
-        lines.append((field, f"{label}: {text}" if field else text))
+        line = f"{label}: {text}" if field else text
+        # A field of several types (a date, or a date and time) is refused once for each: one line.
+        if line not in (known for _, known in lines):
+            lines.append((field, line))
     return lines
 
 
@@ -428,8 +450,9 @@ def ask_first(
     fields: list[tuple[str, str]] | None = None,
 ) -> web.Response:
     """The page that asks before what cannot be undone with one click (a revoked key, a reset text, a
-    removed offer, a deactivated account, a new start password): nothing has changed yet; its button
-    sends the same form again with `confirm=yes`, "Abbrechen" leads back."""
+    removed offer, a deleted window, a lifted closure, a deactivated account, a new start password):
+    nothing has changed yet; its button sends the same form again with `confirm=yes`, "Abbrechen" leads
+    back."""
     return render(
         request,
         "confirm.html",
@@ -1147,12 +1170,21 @@ async def audit_page(request: web.Request) -> web.Response:
         )
     except ValidationError as exc:
         return render(request, "audit.html", {**context, "errors": error_messages(exc)}, status=422)
+    first, last = _day_of(query.from_), _day_of(query.to)
+    if first is not None and last is not None and first > last:
+        # Otherwise an empty list, as if nothing had happened in the period.
+        errors = ["Bis (Datum, einschließlich): darf nicht vor „Von (Datum)“ liegen"]
+        return render(request, "audit.html", {**context, "errors": errors}, status=422)
     entries = [audit_json(e) for e in await service.search_audit(staff, chosen)]
     next_before = entries[-1]["id"] if len(entries) == query.limit else None
     next_query = {**raw, "before": str(next_before)} if next_before else None
     return render(
         request, "audit.html", {**context, "entries": entries, "errors": [], "next_query": next_query}
     )
+
+
+def _day_of(value: datetime | date | None) -> date | None:
+    return value.astimezone(BERLIN).date() if isinstance(value, datetime) else value
 
 
 async def _audit_address_by_id(request: web.Request, raw: dict[str, str]) -> str:

@@ -123,6 +123,21 @@ async def book_form(request: web.Request) -> web.Response:
     return await _page(request, request.match_info["location_id"], query.get("choice"), query.get("from"))
 
 
+def _add_number_rule(status: int, answer: Any, values: dict[str, str]) -> None:
+    """Booking checks that a customer or household number is given (R47) only once every field is valid,
+    so a form with a wrong e-mail address and no number named the number only on the second try: a
+    refused form names it at once, with the other fields."""
+    if status != 422 or values["customer_number"] or values["household_number"]:
+        return
+    error = answer.get("error") if isinstance(answer, dict) else None
+    details = error.get("details") if isinstance(error, dict) else None
+    if not isinstance(details, list):
+        return
+    named = {str(d.get("field") or "").split(".")[-1] for d in details if isinstance(d, dict)}
+    if "customer_number" not in named:
+        details.append({"field": "customer.customer_number", "type": "missing"})
+
+
 @routes.post("/staff/locations/{location_id}/book")
 async def book_submit(request: web.Request) -> web.StreamResponse:
     location_id = request.match_info["location_id"]
@@ -158,6 +173,7 @@ async def book_submit(request: web.Request) -> web.StreamResponse:
         )
     if 200 <= status < 300 and isinstance(answer, dict) and isinstance(answer.get("id"), str):
         raise web.HTTPSeeOther(f"/staff/appointments/{answer['id']}?notice=booked")
+    _add_number_rule(status, answer, values)
     errors, by_field = explain(status, answer, fields=FIELDS_DE, codes=CODES_DE)
     return await _page(
         request,

@@ -171,10 +171,18 @@ def _read(form: Any) -> tuple[dict[str, str], dict[str, Any], dict[str, str]]:
     return values, body, problems
 
 
+def _refuse_past(request: web.Request, body: dict[str, Any], problems: dict[str, str]) -> None:
+    """A day that is over has nothing left to move, and a closure saved for it would only mislead (a
+    mistyped year in January "applied" with 0 moves): the first day is today or later."""
+    if "date" in body and date.fromisoformat(body["date"]) < today(request):
+        problems["date"] = "Tag: Der Tag ist schon vorbei; bitte heute oder einen späteren Tag wählen."
+
+
 @routes.post("/staff/locations/{location_id}/mass-change/preview")
 async def mass_change_preview(request: web.Request) -> web.Response:
     location_id = request.match_info["location_id"]
     values, body, problems = _read(await request.post())
+    _refuse_past(request, body, problems)
     if not values["group_id"] and not may_change(request, location_id, None):
         problems["group_id"] = WHOLE_LOCATION_DE
     if problems:
@@ -231,16 +239,22 @@ async def mass_change_apply(request: web.Request) -> web.Response:
     location_id = request.match_info["location_id"]
     form = await request.post()
     values, body, problems = _read(form)
+    _refuse_past(request, body, problems)
     try:
         body["preview_id"] = str(uuid.UUID(text(form, "preview_id", 40)))
     except ValueError:
         problems["preview_id"] = "Vorschau: bitte prüfen."
-    status: int = 422
-    answer: Any = {"error": {"code": "validation_error", "details": [{"field": f} for f in problems]}}
-    saved_closure: Any = None
-    if not problems:
-        status, saved_closure = await day_capacity.save(request, location_id, body)
-        answer = saved_closure
+    if problems:
+        return await _form_page(
+            request,
+            location_id,
+            values=values,
+            errors=list(problems.values()),
+            field_errors=problems,
+            status=422,
+        )
+    status, saved_closure = await day_capacity.save(request, location_id, body)
+    answer: Any = saved_closure
     if 200 <= status < 300:
         status, answer = await booking_change(
             request,
