@@ -198,7 +198,8 @@ def test_leichte_sprache_spells_each_long_word_one_way_on_pages_finder_and_mails
 
 @pytest.mark.req("R43")
 def test_english_pages_say_available_times_and_course_or_training() -> None:
-    """ "Free times" reads as leisure time and "a measure" (Maßnahme) is no English."""
+    """ "Free times" reads as leisure time, "a free day" as a day off (in a heading too, with a capital), and
+    "a measure" (Maßnahme) is no English."""
     catalogues = sorted(WEB.parent.glob("*/translations/en/LC_MESSAGES/*.po"))  # the pages' and the list's
     assert len(catalogues) >= 2
     for po_file in catalogues:
@@ -206,7 +207,25 @@ def test_english_pages_say_available_times_and_course_or_training() -> None:
             for message in read_po(handle):
                 english = message.string or message.id
                 for text in english if isinstance(english, (tuple, list)) else (english,):
-                    assert "free time" not in str(text) and "measure" not in str(text), message.id
+                    lower = str(text).lower()
+                    assert not any(word in lower for word in ("free time", "free day", "measure")), message.id
+
+
+@pytest.mark.req("R43")
+def test_german_pages_begin_a_whole_sentence_after_a_colon_with_a_capital() -> None:
+    """ "Telefonisch: Wir rufen Sie an", as "Ich bestätige: Ich bin berufstätig" on the same pages (a whole
+    sentence after a colon begins with a capital letter, § 81 of the official rules)."""
+    catalogues = sorted(WEB.parent.glob("*/translations/de*/LC_MESSAGES/*.po"))
+    assert len(catalogues) >= 4
+    lower_sentence = re.compile(r": (wir|ich|sie|es|er) \w")
+    wrong = []
+    for po_file in catalogues:
+        with po_file.open("rb") as handle:
+            for message in read_po(handle):
+                german = message.string if isinstance(message.string, (tuple, list)) else (message.string,)
+                language = po_file.parent.parent.name
+                wrong += [f"{language}: {text}" for text in german if lower_sentence.search(str(text))]
+    assert not wrong, wrong
 
 
 PLACEHOLDER = re.compile(r"%\((\w+)\)s")
