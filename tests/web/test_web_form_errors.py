@@ -63,3 +63,29 @@ async def test_a_wrong_first_and_last_name_are_told_apart_and_real_names_and_num
     await expect(page.get_by_role("heading", level=1)).to_have_text("Ihr Termin ist gebucht")
     await expect(page.locator("main")).to_contain_text("0421/123456")
     await context.close()
+
+
+@pytest.mark.req("R42")
+@pytest.mark.req("R45")
+async def test_the_waiting_list_form_summarises_its_errors_in_the_order_of_its_fields(
+    stack: Stack, browser: Browser
+) -> None:
+    context = await new_context(browser, DESKTOP)
+    page = await context.new_page()
+    await to_the_calendar(page, stack, "veraenderung")
+    await page.get_by_role("link", name="Auf die Warteliste").click()
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Auf die Warteliste")
+    for day in await page.locator("input[name=weekdays]").all():
+        await day.uncheck()
+    await page.locator("main form button[type=submit]").click()
+    await expect(page.locator(".error-summary")).to_be_focused()
+    targets = [target for target, _text in await summary_links(page)]
+    # The days of the week come first in the form, then the contact details.
+    assert targets == [
+        "#field-weekdays",
+        "#field-first_name",
+        "#field-last_name",
+        "#field-email",
+        "#field-customer_number",
+    ], targets
+    await context.close()
