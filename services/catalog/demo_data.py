@@ -334,8 +334,9 @@ CONCERNS: list[dict[str, Any]] = [
         ),
         "info": _t(
             "BG heißt Bedarfsgemeinschaft: die Menschen, die mit Ihnen zusammen Leistungen bekommen.",
-            "BG means the benefit household: the people who receive benefits together with you.",
-            "BG heißt: die Menschen, die mit Ihnen zusammen Geld vom Jobcenter bekommen.",
+            "Household means the benefit household: the people who receive benefits together with you.",
+            "Zum Beispiel: Ein Mensch zieht bei Ihnen ein. Oder Ihr Kind zieht aus. "
+            "Das müssen Sie uns sagen.",
         ),
         "documents": [DOC_ID, DOC_HOUSEHOLD_MEMBER, DOC_RENT],
         "default_duration_minutes": 30,
