@@ -81,22 +81,22 @@ def _t(de: str, en: str, ls: str) -> Text:
 
 
 DOC_ID = _t("Personalausweis oder Reisepass", "Identity card or passport", "Ihren Ausweis oder Pass")
-DOC_REGISTRATION = _t("Meldebescheinigung", "Certificate of registration", "Ihre Melde-Bescheinigung")
+DOC_REGISTRATION = _t("Meldebescheinigung", "Certificate of registration", "Ihre Melde·bescheinigung")
 DOC_HEALTH_INSURANCE = _t(
-    "Nachweis der Krankenversicherung", "Proof of health insurance", "Ein Papier von Ihrer Kranken-Kasse"
+    "Nachweis der Krankenversicherung", "Proof of health insurance", "Ein Papier von Ihrer Kranken·kasse"
 )
-DOC_RENT = _t("Mietvertrag", "Tenancy agreement", "Ihren Miet-Vertrag")
+DOC_RENT = _t("Mietvertrag", "Tenancy agreement", "Ihren Miet·vertrag")
 DOC_UTILITY_BILL = _t(
     "Nebenkostenabrechnung",
     "Service charge statement (utility bill)",
-    "Ihre Neben-Kosten-Abrechnung",
+    "Ihre Neben·kosten·abrechnung",
 )
 DOC_BANK_STATEMENTS = _t(
     "Kontoauszüge der letzten drei Monate",
     "Bank statements of the last three months",
-    "Ihre Konto-Auszüge von den letzten 3 Monaten",
+    "Ihre Konto·auszüge von den letzten 3 Monaten",
 )
-DOC_PAY_SLIPS = _t("Lohn- oder Gehaltsabrechnungen", "Pay slips", "Ihre Lohn-Zettel")
+DOC_PAY_SLIPS = _t("Lohn- oder Gehaltsabrechnungen", "Pay slips", "Ihre Lohn·zettel")
 DOC_NOTICE = _t(
     "Den Bescheid oder das Schreiben, um das es geht",
     "The decision notice or letter concerned",
@@ -105,25 +105,25 @@ DOC_NOTICE = _t(
 DOC_WORK_CONTRACT = _t(
     "Arbeits- oder Ausbildungsvertrag",
     "Employment or training contract",
-    "Ihren Arbeits-Vertrag oder Ausbildungs-Vertrag",
+    "Ihren Arbeits·vertrag oder Ausbildungs·vertrag",
 )
 DOC_BIRTH_CERTIFICATE = _t(
-    "Geburtsurkunde des Kindes", "The child's birth certificate", "Die Geburts-Urkunde von Ihrem Kind"
+    "Geburtsurkunde des Kindes", "The child's birth certificate", "Die Geburts·urkunde von Ihrem Kind"
 )
 DOC_CHILD_REGISTRATION = _t(
     "Meldebescheinigung des Kindes",
     "The child's certificate of registration",
-    "Die Melde-Bescheinigung von Ihrem Kind",
+    "Die Melde·bescheinigung von Ihrem Kind",
 )
 DOC_MUTTERPASS = _t(
     "Mutterpass (für den Mehrbedarf bei Schwangerschaft)",
     "Maternity record (Mutterpass), for the additional allowance in pregnancy",
-    "Ihren Mutter-Pass",
+    "Ihren Mutter·pass",
 )
 DOC_SUPPLY_NOTICE = _t(
     "Gelber oder roter Zettel des Versorgers (Sperrandrohung oder Sperrankündigung)",
     "The yellow or red notice of your supplier (threat or announcement of the cut-off)",
-    "Den gelben oder roten Zettel vom Strom-Anbieter oder Gas-Anbieter",
+    "Den gelben oder roten Zettel vom Strom·anbieter oder Gas·anbieter",
 )
 DOC_SUPPLY_BILL = _t(
     "Letzte Jahresabrechnung des Versorgers",
@@ -143,7 +143,7 @@ DOC_BUSINESS_FIGURES = _t(
     "Profit and loss statement of your business",
     "Die Zahlen von Ihrer Firma",
 )
-DOC_CV = _t("Lebenslauf und Zeugnisse", "CV and certificates", "Ihren Lebens-Lauf und Ihre Zeugnisse")
+DOC_CV = _t("Lebenslauf und Zeugnisse", "CV and certificates", "Ihren Lebens·lauf und Ihre Zeugnisse")
 DOC_COSTS = _t(
     "Nachweise über die Kosten (z. B. Klassenfahrt, Sportverein)",
     "Proof of the costs (e.g. school trip, sports club)",
@@ -152,7 +152,7 @@ DOC_COSTS = _t(
 DOC_MISSING_PAYMENT = _t(
     "Aktueller Kontoauszug, der die fehlende Zahlung zeigt",
     "A current bank statement that shows the missing payment",
-    "Ihren neuen Konto-Auszug",
+    "Ihren neuen Konto·auszug",
 )
 DOC_HOUSEHOLD_MEMBER = _t(
     "Ausweis und Einkommensnachweise der Person, die ein- oder auszieht",
@@ -261,7 +261,7 @@ CONCERNS: list[dict[str, Any]] = [
             "Bitte unterschreiben Sie einen neuen Mietvertrag erst, wenn wir der Übernahme der neuen "
             "Kosten zugestimmt haben.",
             "Please sign a new tenancy agreement only after we have agreed to cover the new costs.",
-            "Unterschreiben Sie den neuen Miet-Vertrag erst nach dem Termin. Erst müssen wir Ja sagen.",
+            "Unterschreiben Sie den neuen Miet·vertrag erst nach dem Termin. Erst müssen wir Ja sagen.",
         ),
         "documents": [DOC_ID, DOC_FLAT_OFFER, DOC_RENT],
         "default_duration_minutes": 30,
@@ -288,7 +288,7 @@ CONCERNS: list[dict[str, Any]] = [
         "info": _t(
             "Wie Lohn, Kindergeld oder andere Einnahmen auf Ihre Leistungen angerechnet werden.",
             "How wages, child benefit or other income are counted against your benefits.",
-            "Sie bekommen Geld von der Arbeit oder Kinder-Geld. Wir erklären: So wird das gerechnet.",
+            "Sie bekommen Geld von der Arbeit oder Kinder·geld. Wir erklären: So wird das gerechnet.",
         ),
         "documents": [DOC_ID, DOC_PAY_SLIPS, DOC_BANK_STATEMENTS],
         "default_duration_minutes": 20,
@@ -334,8 +334,9 @@ CONCERNS: list[dict[str, Any]] = [
         ),
         "info": _t(
             "BG heißt Bedarfsgemeinschaft: die Menschen, die mit Ihnen zusammen Leistungen bekommen.",
-            "BG means the benefit household: the people who receive benefits together with you.",
-            "BG heißt: die Menschen, die mit Ihnen zusammen Geld vom Jobcenter bekommen.",
+            "Household means the benefit household: the people who receive benefits together with you.",
+            "Zum Beispiel: Ein Mensch zieht bei Ihnen ein. Oder Ihr Kind zieht aus. "
+            "Das müssen Sie uns sagen.",
         ),
         "documents": [DOC_ID, DOC_HOUSEHOLD_MEMBER, DOC_RENT],
         "default_duration_minutes": 30,
@@ -367,7 +368,7 @@ CONCERNS: list[dict[str, Any]] = [
         "info": _t(
             "Notfall: Diese Termine bleiben auch in den Tagen um den Monatswechsel buchbar.",
             "Emergency: these appointments stay bookable in the days around the turn of the month.",
-            "Das ist ein Not-Fall. Dafür gibt es auch am Monats-Ende Termine.",
+            "Das ist ein Not·fall. Dafür gibt es auch am Monats·ende Termine.",
         ),
         "documents": [DOC_ID, DOC_MISSING_PAYMENT],
         "emergency": True,
@@ -387,7 +388,7 @@ CONCERNS: list[dict[str, Any]] = [
             "auch um den Monatswechsel buchbar.",
             "Emergency: bring the yellow or red notice of your supplier. These appointments stay bookable "
             "around the turn of the month.",
-            "Das ist ein Not-Fall. Bringen Sie den gelben oder roten Zettel mit.",
+            "Das ist ein Not·fall. Bringen Sie den gelben oder roten Zettel mit.",
         ),
         "documents": [DOC_ID, DOC_SUPPLY_NOTICE, DOC_SUPPLY_BILL],
         "emergency": True,
@@ -400,7 +401,7 @@ CONCERNS: list[dict[str, Any]] = [
         "name": _t(
             "Pfändungsschutzkonto",
             "Garnishment protection account (P-Konto)",
-            "Pfändungs-Schutz-Konto (P-Konto)",
+            "Pfändungs·schutz·konto (P-Konto)",
         ),
         "info": _t(
             "Wir stellen Ihnen die Bescheinigung für einen höheren Freibetrag auf Ihrem P-Konto aus.",
@@ -446,7 +447,7 @@ CONCERNS: list[dict[str, Any]] = [
         "info": _t(
             "Ab der 13. Schwangerschaftswoche gibt es einen Mehrbedarf. Bringen Sie den Mutterpass mit.",
             "From the 13th week of pregnancy there is an additional allowance. Bring your maternity record.",
-            "Sie bekommen mehr Geld, wenn Sie schwanger sind. Bringen Sie Ihren Mutter-Pass mit.",
+            "Sie bekommen mehr Geld, wenn Sie schwanger sind. Bringen Sie Ihren Mutter·pass mit.",
         ),
         "documents": [DOC_ID, DOC_MUTTERPASS],
         "sensitive": True,
@@ -465,7 +466,7 @@ CONCERNS: list[dict[str, Any]] = [
         "name": _t(
             "Mitteilung zur Änderung der Bankverbindung (weitere Nachweise notwendig)",
             "Change of bank account (further proof needed)",
-            "Ich habe ein neues Bank-Konto",
+            "Ich habe ein neues Bank·konto",
         ),
         "info": _t(
             "Aus Sicherheitsgründen nur persönlich und mit Nachweisen.",
@@ -546,7 +547,7 @@ CONCERNS: list[dict[str, Any]] = [
         "name": _t(
             "Änderung von Kontaktdaten",
             "Change of contact details",
-            "Ich habe eine neue Telefon-Nummer oder E-Mail-Adresse",
+            "Ich habe eine neue Telefon·nummer oder E-Mail-Adresse",
         ),
         "documents": [DOC_ID],
         "default_duration_minutes": 10,
@@ -807,7 +808,7 @@ LOCATIONS: list[dict[str, Any]] = [
                 "jba_entrance_zone",
                 "Eingangszone Jugendberufsagentur",
                 "Entrance zone of the youth employment agency",
-                "Empfang Jugend-Berufs-Agentur",
+                "Empfang Jugend·berufs·agentur",
                 4,
             ),
             _group(

@@ -273,3 +273,18 @@ async def test_admins_see_the_public_holidays_of_bremen_with_reformationstag(dem
     assert "2026-10-31" in holidays and "Reformation" in holidays["2026-10-31"]
     assert "2026-12-25" in holidays and "2026-11-25" not in holidays
     assert (await demo_module.get("/api/v1/admin/holidays", params={"year": "x"})).status == 422
+
+
+@pytest.mark.req("R11")
+@pytest.mark.req("R43")
+def test_an_explanation_in_a_concerns_info_explains_a_word_of_its_name() -> None:
+    """ "BG heißt ..." under "Jemand zieht bei mir ein oder aus" explains a word the reader never met: each
+    language names the concern in its own words, and its info explains those words, not the German ones."""
+    explains = re.compile(r"^(\S+) (heißt|means)\b")
+    wrong = []
+    for concern in CONCERNS:
+        for language, info in (concern.get("info") or {}).items():
+            found = explains.match(info)
+            if found and found.group(1).lower() not in concern["name"][language].lower():
+                wrong.append(f"{concern['id']} ({language}): {info}")
+    assert not wrong, wrong

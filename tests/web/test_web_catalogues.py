@@ -10,6 +10,7 @@ import pytest
 from babel.messages.catalog import Catalog
 from babel.messages.pofile import read_po
 
+from services.catalog import demo_data
 from services.catalog.texts import FINDER_MESSAGES
 from services.gateway.web.i18n import LANGUAGE_NAME, TRANSLATIONS_DIR, load_languages
 from services.gateway.web_waiting import TRANSLATIONS as WAITING_TRANSLATIONS
@@ -183,22 +184,61 @@ LS_WORDS = {
 }
 
 
+def demo_leichte_sprache() -> list[str]:
+    """Every Leichte-Sprache text of the demo catalogue (names, info, documents, groups, locations)."""
+    found: list[str] = []
+
+    def walk(value: object) -> None:
+        if isinstance(value, dict):
+            if isinstance(value.get("de-x-ls"), str):
+                found.append(value["de-x-ls"])
+            for inner in value.values():
+                walk(inner)
+        elif isinstance(value, (list, tuple)):
+            for inner in value:
+                walk(inner)
+
+    for name in dir(demo_data):
+        if name.isupper():
+            walk(getattr(demo_data, name))
+    return found
+
+
 @pytest.mark.req("R43")
 def test_leichte_sprache_spells_each_long_word_one_way_on_pages_finder_and_mails() -> None:
     texts = dict(leichte_sprache())
     texts.update({f"finder {key}": messages["de-x-ls"] for key, messages in FINDER_MESSAGES.items()})
     mails = WEB.parents[1] / "notifier" / "templates" / "de-x-ls"
     texts.update({path.name: path.read_text(encoding="utf-8") for path in sorted(mails.glob("*.j2"))})
+    # The demo catalogue's concerns, documents and group names stand on the same pages.
+    texts.update({f"demo catalogue {n}": text for n, text in enumerate(demo_leichte_sprache())})
     assert len(texts) > 250
     for word, others in LS_WORDS.items():
         assert any(word in text for text in texts.values()), word
         wrong = {key for key, text in texts.items() for other in others if other in text}
         assert not wrong, (word, sorted(wrong))
+    # Long words are split by the middle dot, as the pages do, not by a hyphen ("Not-Fall"); a hyphen stays
+    # where German writes one (E-Mail-Adresse, Spam-Ordner, a name: Datenschutz-Grundverordnung).
+    hyphenated = {
+        (key, word)
+        for key, text in texts.items()
+        for word in re.findall(r"\b[A-ZÄÖÜ][a-zäöüß]+-[A-ZÄÖÜ][a-zäöüß]+\b", text)
+        if word
+        not in (
+            "Mail-Adresse",
+            "Service-Center",
+            "Inkasso-Service",
+            "Spam-Ordner",
+            "Datenschutz-Grundverordnung",
+        )
+    }
+    assert not hyphenated, sorted(hyphenated)
 
 
 @pytest.mark.req("R43")
 def test_english_pages_say_available_times_and_course_or_training() -> None:
-    """ "Free times" reads as leisure time and "a measure" (Maßnahme) is no English."""
+    """ "Free times" reads as leisure time, "a free day" as a day off (in a heading too, with a capital), and
+    "a measure" (Maßnahme) is no English."""
     catalogues = sorted(WEB.parent.glob("*/translations/en/LC_MESSAGES/*.po"))  # the pages' and the list's
     assert len(catalogues) >= 2
     for po_file in catalogues:
@@ -206,7 +246,25 @@ def test_english_pages_say_available_times_and_course_or_training() -> None:
             for message in read_po(handle):
                 english = message.string or message.id
                 for text in english if isinstance(english, (tuple, list)) else (english,):
-                    assert "free time" not in str(text) and "measure" not in str(text), message.id
+                    lower = str(text).lower()
+                    assert not any(word in lower for word in ("free time", "free day", "measure")), message.id
+
+
+@pytest.mark.req("R43")
+def test_german_pages_begin_a_whole_sentence_after_a_colon_with_a_capital() -> None:
+    """ "Telefonisch: Wir rufen Sie an", as "Ich bestätige: Ich bin berufstätig" on the same pages (a whole
+    sentence after a colon begins with a capital letter, § 81 of the official rules)."""
+    catalogues = sorted(WEB.parent.glob("*/translations/de*/LC_MESSAGES/*.po"))
+    assert len(catalogues) >= 4
+    lower_sentence = re.compile(r": (wir|ich|sie|es|er) \w")
+    wrong = []
+    for po_file in catalogues:
+        with po_file.open("rb") as handle:
+            for message in read_po(handle):
+                german = message.string if isinstance(message.string, (tuple, list)) else (message.string,)
+                language = po_file.parent.parent.name
+                wrong += [f"{language}: {text}" for text in german if lower_sentence.search(str(text))]
+    assert not wrong, wrong
 
 
 PLACEHOLDER = re.compile(r"%\((\w+)\)s")

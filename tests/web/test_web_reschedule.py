@@ -285,7 +285,7 @@ async def test_the_confirmation_of_a_move_says_a_phone_appointment_stays_by_phon
         page = await client.get(confirm_url.replace("+", "%2B"))
         assert page.status == 200
         text = await page.text()
-        assert "<dt>Terminart</dt><dd>Telefonisch: wir rufen Sie unter 0421 998877 an.</dd>" in text
+        assert "<dt>Terminart</dt><dd>Telefonisch: Wir rufen Sie unter 0421 998877 an.</dd>" in text
         location = re.search(r"<dt>Standort</dt><dd>([^<]*)(<br>)?[^<]*</dd>", text)
         assert location and location.group(1) and location.group(2) is None, location
 

@@ -48,7 +48,7 @@ def check_contact(values: dict[str, str], *, phone_required: bool) -> FormErrors
         if not values[name]:
             errors.add(name, missing)
         elif len(values[name]) > MAX_LENGTH[name] or not any(ch.isalpha() for ch in values[name]):
-            errors.add(name, _("Enter your name in letters (at most 100 characters)."))
+            errors.add(name, generic_message(name))
     if not values["email"]:
         errors.add("email", _("Enter your e-mail address. We send the confirmation there."))
     elif not valid_email(values["email"]):
@@ -94,8 +94,9 @@ def field_of(api_field: str) -> str | None:
 
 def generic_message(name: str) -> str:
     return {
-        "first_name": _("Enter your name in letters (at most 100 characters)."),
-        "last_name": _("Enter your name in letters (at most 100 characters)."),
+        # Each name its own sentence: the error summary lists both, and a listener must know which is meant.
+        "first_name": _("Enter your first name in letters (at most 100 characters)."),
+        "last_name": _("Enter your last name in letters (at most 100 characters)."),
         "email": _("Enter the e-mail address in the right form, like name@example.org."),
         "phone": _("Enter the phone number with digits only, like 0421 123456."),
         "customer_number": _("A customer number looks like 123D456789."),

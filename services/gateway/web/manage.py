@@ -105,6 +105,10 @@ async def confirmation_page(request: web.Request) -> web.StreamResponse:
     found = await appointment(request, str(state.get("id", "")), str(state.get("token", "")))
     if found is None:
         return not_found(request)
+    if found.get("status") == "cancelled" or is_over(request, found):
+        # Opened again (Back, reload, a bookmark) after the appointment was cancelled or has taken place:
+        # the manage page says so; "booked" with the details would be wrong.
+        raise redirect(url(f"/manage/{state['id']}", token=state["token"]))
     context = appointment_context(found)
     context.update(
         {

@@ -153,7 +153,8 @@ async def join_submit(request: web.Request) -> web.StreamResponse:
     values["parts"] = [v for v in form_data.getall("parts", []) if isinstance(v, str) and v in DAY_PARTS]
     values["latest_date"] = form.get("latest_date", "").strip()
     values["evening"] = form.get("evening_declaration") == "yes"
-    errors = forms.check_contact(values, phone_required=state["mode"] == "phone")
+    # The wish's fields come first in the form, so their errors head the summary (its order is the form's).
+    errors = forms.FormErrors()
     weekdays = sorted({int(v) for v in values["weekdays"] if v.isdigit() and int(v) in WEEKDAYS})
     if not weekdays:
         errors.add("weekdays", _("Choose at least one day of the week."))
@@ -163,6 +164,9 @@ async def join_submit(request: web.Request) -> web.StreamResponse:
             raise ValueError(latest)
     except ValueError:
         errors.add("latest_date", _("Choose a date within the next 8 weeks."))
+    contact = forms.check_contact(values, phone_required=state["mode"] == "phone")
+    for field, message in contact.messages.items():
+        errors.add(field, message)
     if errors:
         return await join_page(request, errors, values)
     refused = bot_check(request, Bucket.BOOKING)
