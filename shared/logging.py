@@ -1,12 +1,15 @@
 """Structured JSON logs through stdlib logging, with the correlation id from contextvars (R51).
 
-Never log personal data: names, e-mail addresses, phone and customer numbers, a person's concern.
+Never log personal data: names, e-mail addresses, phone and customer numbers, a person's concern, staff
+usernames; nor secrets (tokens, session ids, keys, passwords). A request is named by its route's pattern
+(`shared.web.route_of`), never by its path or query.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+import traceback
 import uuid
 from contextvars import ContextVar
 
@@ -37,6 +40,25 @@ def _add_correlation_id(
     return event_dict
 
 
+class _NoRequestData(logging.Filter):
+    """aiohttp's own lines about a request that failed outside our handlers ("Error handling request from
+    <client address>" with the parser's exception) quote the raw request line or header: a manage link's
+    token, a finder's street, an e-mail address in a query, a username in a path. Such a line keeps the
+    fact, the error type and where, as `unhandled_error` does (shared/web.py), and neither the client's
+    address nor the exception's text."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.startswith("aiohttp.") and record.exc_info and record.exc_info[1] is not None:
+            exc = record.exc_info[1]
+            frames = traceback.extract_tb(exc.__traceback__)[-5:]
+            record.msg = "request_failed_in_server"
+            record.args = ()
+            record.exc_info = record.exc_text = None
+            record.error_type = type(exc).__name__
+            record.where = [f"{f.filename.rsplit('/', 2)[-1]}:{f.lineno}:{f.name}" for f in frames]
+        return True
+
+
 def configure_logging(service: str, *, level: str = "INFO", json: bool = True) -> None:
     shared_processors: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
@@ -59,7 +81,10 @@ def configure_logging(service: str, *, level: str = "INFO", json: bool = True) -
     )
     # The libraries' stdlib logging (aiohttp, aio-pika, asyncpg) in the same shape.
     formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=shared_processors,
+        foreign_pre_chain=[
+            *shared_processors,
+            structlog.stdlib.ExtraAdder(allow=["error_type", "where"]),
+        ],
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
@@ -68,6 +93,7 @@ def configure_logging(service: str, *, level: str = "INFO", json: bool = True) -
     )
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(formatter)
+    handler.addFilter(_NoRequestData())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

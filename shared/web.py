@@ -132,16 +132,25 @@ async def error_middleware(
     except UNSTORABLE_INPUT as exc:
         # The database refused a value of the input (the last line of defence behind the models): the
         # caller's mistake, answered as such; nothing was stored, the transaction rolled back.
-        log.warning("input_not_storable", error_type=type(exc).__name__, path=request.rel_url.path)
+        log.warning("input_not_storable", error_type=type(exc).__name__, route=route_of(request))
         return error_response(422, "validation_error", UNSTORABLE_MESSAGE)
     except DATABASE_UNAVAILABLE as exc:
-        log.warning("database_unavailable", error_type=type(exc).__name__, path=request.rel_url.path)
+        log.warning("database_unavailable", error_type=type(exc).__name__, route=route_of(request))
         response = error_response(503, "unavailable", UNAVAILABLE_MESSAGE)
         response.headers["Retry-After"] = "5"
         return response
     except Exception as exc:  # noqa: BLE001 -- the client gets the error body, never a stack trace
         log_unhandled(request, exc)
         return error_response(500, "internal_error", "Internal error. Please try again later.")
+
+
+def route_of(request: web.Request) -> str:
+    """What a log line or a metric label says about a request's address: the matched route's pattern
+    (`/manage/{appointment_id}`, `/api/v1/admin/accounts/{account_id}`), never the path or the query. A
+    path can hold a staff username (the deprecated `/api/v1/admin/accounts/<username>` and old bookmarks
+    of `/staff/admin/accounts/<username>`) and a query a manage token, an e-mail address or a street."""
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "unmatched"
 
 
 def log_unhandled(request: web.Request, exc: BaseException) -> None:
@@ -152,7 +161,7 @@ def log_unhandled(request: web.Request, exc: BaseException) -> None:
         "unhandled_error",
         error_type=type(exc).__name__,
         where=[f"{f.filename.rsplit('/', 2)[-1]}:{f.lineno}:{f.name}" for f in frames],
-        path=request.rel_url.path,
+        route=route_of(request),
     )
 
 
@@ -173,9 +182,7 @@ def metrics_middleware(service: str) -> Any:
             status = exc.status
             raise
         finally:
-            # The route's pattern, never the concrete path: paths can hold ids and tokens.
-            info = request.match_info.route.resource
-            route = info.canonical if info is not None else "unmatched"
+            route = route_of(request)
             HTTP_REQUESTS.labels(service, request.method, route, str(status)).inc()
             HTTP_LATENCY.labels(service, route).observe(time.perf_counter() - started)
 

@@ -19,7 +19,7 @@ from yarl import URL
 
 from shared.logging import current_correlation_id
 from shared.networks import within
-from shared.web import CORRELATION_HEADER, error_response
+from shared.web import CORRELATION_HEADER, error_response, route_of
 
 log = structlog.get_logger(__name__)
 
@@ -124,13 +124,11 @@ _QUIET_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def _log_write(request: web.Request, service: str, status: int, started: float) -> None:
-    resource = request.match_info.route.resource
     log.info(
         "request_forwarded",
         upstream_service=service,
         method=request.method,
-        # The route's pattern, never the path: paths carry appointment ids, queries manage tokens.
-        route=resource.canonical if resource is not None else "unmatched",
+        route=route_of(request),
         status=status,
         duration_ms=round((time.perf_counter() - started) * 1000, 1),
     )

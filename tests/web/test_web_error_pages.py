@@ -223,7 +223,8 @@ async def test_an_unexpected_failure_behind_a_page_shows_a_page_and_is_logged_wi
     assert "RuntimeError" not in html and "Traceback" not in html
     logged = [entry for entry in logs if entry["event"] == "unhandled_error"]
     assert logged and logged[0]["error_type"] == "RuntimeError"
-    assert logged[0]["path"] == "/test-only/failure"
+    assert logged[0]["route"] == "/test-only/failure"  # the pattern, never the address (R34)
+    assert "path" not in logged[0]
 
 
 # --- the dialogue's state in the address (`s`) ---------------------------------------------------------

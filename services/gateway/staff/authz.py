@@ -73,6 +73,7 @@ from shared.web import (
     log_unhandled,
     parse_form,
     refuse_repeated_query,
+    route_of,
 )
 
 log = structlog.get_logger(__name__)
@@ -271,7 +272,7 @@ async def staff_middleware(request: web.Request, handler: Handler) -> web.Stream
         # asks in German to try again; the API answers 503 in JSON (`shared.web.error_middleware`).
         if not is_page(request):
             raise
-        log.warning("database_unavailable", error_type=type(exc).__name__, path=request.rel_url.path)
+        log.warning("database_unavailable", error_type=type(exc).__name__, route=route_of(request))
         unavailable = await _failure_page(request, PageFailure(503, "unavailable"), exc)
         unavailable.headers["Retry-After"] = "5"
         return unavailable

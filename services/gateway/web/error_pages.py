@@ -29,7 +29,7 @@ from services.gateway.web.i18n import _
 from services.gateway.web.pages import error_page, settings_of, unavailable
 from shared.errors import RepeatedParameterError
 from shared.phone import with_phone_links
-from shared.web import DATABASE_UNAVAILABLE, log_unhandled
+from shared.web import DATABASE_UNAVAILABLE, log_unhandled, route_of
 
 log = structlog.get_logger(__name__)
 
@@ -87,10 +87,10 @@ async def error_page_middleware(request: web.Request, handler: Handler) -> web.S
         raise  # a redirect, or another of aiohttp's answers, as it is
     except RepeatedParameterError:
         # Not the names: they are the caller's text.
-        log.info("query_parameter_repeated", path=request.rel_url.path)
+        log.info("query_parameter_repeated", route=route_of(request))
         return link_not_valid(request)
     except DATABASE_UNAVAILABLE as exc:
-        log.warning("database_unavailable", error_type=type(exc).__name__, path=request.rel_url.path)
+        log.warning("database_unavailable", error_type=type(exc).__name__, route=route_of(request))
         response = unavailable(request)
         response.headers["Retry-After"] = "5"
         return response

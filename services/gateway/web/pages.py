@@ -32,7 +32,7 @@ from shared.errors import OTVError
 from shared.events.catalog import BOOKING_CUTOFF
 from shared.languages import babel_locale as locale_for
 from shared.phone import phone_link, with_phone_links
-from shared.web import CLOCK, SETTINGS, parse_form
+from shared.web import CLOCK, SETTINGS, parse_form, route_of
 
 log = structlog.get_logger(__name__)
 
@@ -270,11 +270,11 @@ async def read_form(request: web.Request) -> dict[str, str] | web.Response:
     try:
         data = await parse_form(request)
     except OTVError as exc:
-        log.info("form_unreadable", path=request.path, code=exc.code)
+        log.info("form_unreadable", route=route_of(request), code=exc.code)
         return _form_refused(request, 413 if exc.status == 413 else 400)
     form = {k: v for k, v in data.items() if isinstance(v, str)}
     if not request.app[CSRF].valid(request, form.get(CSRF_FIELD)):
-        log.info("csrf_refused", path=request.path)
+        log.info("csrf_refused", route=route_of(request))
         return _form_refused(request, 403)
     return form
 
