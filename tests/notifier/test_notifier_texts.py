@@ -3,6 +3,7 @@ refused with 422, and only a verified administrator reaches the endpoints (I5)."
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -247,6 +248,24 @@ def test_the_offer_mail_asks_for_the_confirmation_in_a_paragraph_of_its_own(
     )
     text = render(default_templates("waiting_offer", language), context).text
     assert f"\n\n{next_line}" in text and f"\n{next_line}" not in text.replace(f"\n\n{next_line}", "")
+
+
+@pytest.mark.req("R45")
+@pytest.mark.req("R42")
+@pytest.mark.parametrize("language", ["de", "en"])
+def test_the_html_offer_mail_labels_what_is_offered_as_the_plain_text_does(language: str) -> None:
+    """A screen reader of the HTML part hears "Anliegen: ..." as the plain text says it, not the concern,
+    the place and the kind of appointment as bare lines after the time."""
+    context = waiting_mail.mail_context(
+        "waiting_offer", waiting_mail.sample_payload(language), public_base_url="https://termine.example"
+    )
+    mail = render(default_templates("waiting_offer", language), context)
+    labelled = re.findall(r"^(\w+): {2,}(.+)$", mail.text, re.MULTILINE)
+    assert len(labelled) == 4, labelled
+    for label, value in labelled:
+        value_html = re.escape(html.escape(value, quote=False))
+        row = rf'<th scope="row"[^>]*>{label}</th><td>(<strong>)?{value_html}(</strong>)?</td>'
+        assert re.search(row, mail.html), (label, value, mail.html)
 
 
 @pytest.mark.req("R45")
