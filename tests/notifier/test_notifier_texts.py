@@ -250,6 +250,66 @@ def test_the_offer_mail_asks_for_the_confirmation_in_a_paragraph_of_its_own(
     assert f"\n\n{next_line}" in text and f"\n{next_line}" not in text.replace(f"\n\n{next_line}", "")
 
 
+@pytest.mark.req("R25")
+@pytest.mark.req("R43")
+@pytest.mark.parametrize(
+    ("mode", "news"),
+    [("phone", "Der neue Termin ist am Telefon."), ("in_person", "Bitte kommen Sie zu dem neuen Ort.")],
+)
+def test_the_leichte_sprache_transfer_mail_tells_the_news_in_a_paragraph_of_its_own(
+    mode: str, news: str
+) -> None:
+    """As its HTML part does: where the concern went, then, after a blank line, what that means for the
+    customer, and that the old appointment is gone."""
+    payload = sample_payload("de-x-ls")
+    payload["appointment"]["mode"] = mode
+    context = mail_context("transferred", payload, public_base_url="https://termine.example")
+    text = render(default_templates("transferred", "de-x-ls"), context).text
+    assert "zuständig.\n\n" in text, text
+    paragraph = text.split("zuständig.\n\n", 1)[1].split("\n\n", 1)[0]
+    assert paragraph.startswith(news) and paragraph.endswith("\nDer alte Termin gilt nicht mehr."), paragraph
+
+
+@pytest.mark.req("R45")
+@pytest.mark.parametrize("reason", ["latest_date", "offers_missed"])
+@pytest.mark.parametrize(
+    ("language", "way_back"),
+    [("de", "Sie können jederzeit"), ("en", "You can book"), ("de-x-ls", "Sie können einen Termin buchen.")],
+)
+def test_the_mail_of_an_ended_wish_gives_the_way_back_in_a_paragraph_of_its_own(
+    language: str, way_back: str, reason: str
+) -> None:
+    """As the HTML part does: why the wish ended, then, after a blank line, how to book again."""
+    payload = waiting_mail.sample_payload(language)
+    payload["reason"] = reason
+    context = waiting_mail.mail_context("waiting_expired", payload, public_base_url="https://termine.example")
+    text = render(default_templates("waiting_expired", language), context).text
+    assert f"\n\n{way_back}" in text, text
+
+
+@pytest.mark.req("R45")
+@pytest.mark.req("R12")
+@pytest.mark.parametrize(
+    ("language", "note"),
+    [
+        ("de", "Hinweis: Abendtermine"),
+        ("en", "Note: evening appointments"),
+        ("de-x-ls", "Der Termin ist am Abend."),
+    ],
+)
+def test_the_offer_of_an_evening_appointment_says_what_evenings_are_for_in_a_paragraph_of_its_own(
+    language: str, note: str
+) -> None:
+    """As the HTML part does: not run on after the kind of appointment, as if it were part of the offer."""
+    payload = waiting_mail.sample_payload(language)
+    payload["offer"]["evening"] = True
+    context = waiting_mail.mail_context("waiting_offer", payload, public_base_url="https://termine.example")
+    text = render(default_templates("waiting_offer", language), context).text
+    paragraph = text.split(f"\n\n{note}", 1)
+    assert len(paragraph) == 2, text
+    assert "\n\n" in paragraph[1], text  # and what follows is a paragraph of its own again
+
+
 @pytest.mark.req("R45")
 @pytest.mark.req("R42")
 @pytest.mark.parametrize("language", ["de", "en"])
