@@ -3,6 +3,7 @@ refused with 422, and only a verified administrator reaches the endpoints (I5)."
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -247,6 +248,84 @@ def test_the_offer_mail_asks_for_the_confirmation_in_a_paragraph_of_its_own(
     )
     text = render(default_templates("waiting_offer", language), context).text
     assert f"\n\n{next_line}" in text and f"\n{next_line}" not in text.replace(f"\n\n{next_line}", "")
+
+
+@pytest.mark.req("R25")
+@pytest.mark.req("R43")
+@pytest.mark.parametrize(
+    ("mode", "news"),
+    [("phone", "Der neue Termin ist am Telefon."), ("in_person", "Bitte kommen Sie zu dem neuen Ort.")],
+)
+def test_the_leichte_sprache_transfer_mail_tells_the_news_in_a_paragraph_of_its_own(
+    mode: str, news: str
+) -> None:
+    """As its HTML part does: where the concern went, then, after a blank line, what that means for the
+    customer, and that the old appointment is gone."""
+    payload = sample_payload("de-x-ls")
+    payload["appointment"]["mode"] = mode
+    context = mail_context("transferred", payload, public_base_url="https://termine.example")
+    text = render(default_templates("transferred", "de-x-ls"), context).text
+    assert "zuständig.\n\n" in text, text
+    paragraph = text.split("zuständig.\n\n", 1)[1].split("\n\n", 1)[0]
+    assert paragraph.startswith(news) and paragraph.endswith("\nDer alte Termin gilt nicht mehr."), paragraph
+
+
+@pytest.mark.req("R45")
+@pytest.mark.parametrize("reason", ["latest_date", "offers_missed"])
+@pytest.mark.parametrize(
+    ("language", "way_back"),
+    [("de", "Sie können jederzeit"), ("en", "You can book"), ("de-x-ls", "Sie können einen Termin buchen.")],
+)
+def test_the_mail_of_an_ended_wish_gives_the_way_back_in_a_paragraph_of_its_own(
+    language: str, way_back: str, reason: str
+) -> None:
+    """As the HTML part does: why the wish ended, then, after a blank line, how to book again."""
+    payload = waiting_mail.sample_payload(language)
+    payload["reason"] = reason
+    context = waiting_mail.mail_context("waiting_expired", payload, public_base_url="https://termine.example")
+    text = render(default_templates("waiting_expired", language), context).text
+    assert f"\n\n{way_back}" in text, text
+
+
+@pytest.mark.req("R45")
+@pytest.mark.req("R12")
+@pytest.mark.parametrize(
+    ("language", "note"),
+    [
+        ("de", "Hinweis: Abendtermine"),
+        ("en", "Note: evening appointments"),
+        ("de-x-ls", "Der Termin ist am Abend."),
+    ],
+)
+def test_the_offer_of_an_evening_appointment_says_what_evenings_are_for_in_a_paragraph_of_its_own(
+    language: str, note: str
+) -> None:
+    """As the HTML part does: not run on after the kind of appointment, as if it were part of the offer."""
+    payload = waiting_mail.sample_payload(language)
+    payload["offer"]["evening"] = True
+    context = waiting_mail.mail_context("waiting_offer", payload, public_base_url="https://termine.example")
+    text = render(default_templates("waiting_offer", language), context).text
+    paragraph = text.split(f"\n\n{note}", 1)
+    assert len(paragraph) == 2, text
+    assert "\n\n" in paragraph[1], text  # and what follows is a paragraph of its own again
+
+
+@pytest.mark.req("R45")
+@pytest.mark.req("R42")
+@pytest.mark.parametrize("language", ["de", "en"])
+def test_the_html_offer_mail_labels_what_is_offered_as_the_plain_text_does(language: str) -> None:
+    """A screen reader of the HTML part hears "Anliegen: ..." as the plain text says it, not the concern,
+    the place and the kind of appointment as bare lines after the time."""
+    context = waiting_mail.mail_context(
+        "waiting_offer", waiting_mail.sample_payload(language), public_base_url="https://termine.example"
+    )
+    mail = render(default_templates("waiting_offer", language), context)
+    labelled = re.findall(r"^(\w+): {2,}(.+)$", mail.text, re.MULTILINE)
+    assert len(labelled) == 4, labelled
+    for label, value in labelled:
+        value_html = re.escape(html.escape(value, quote=False))
+        row = rf'<th scope="row"[^>]*>{label}</th><td>(<strong>)?{value_html}(</strong>)?</td>'
+        assert re.search(row, mail.html), (label, value, mail.html)
 
 
 @pytest.mark.req("R45")
