@@ -149,6 +149,7 @@ def changeable(request: web.Request, found: dict[str, Any]) -> bool:
 # The result of a change heads the page's title: the first thing a screen reader says of the new page.
 DONE_TITLES = {
     "cancelled": N_("Appointment cancelled"),
+    "already_cancelled": N_("Appointment already cancelled"),
     "rescheduled": N_("Appointment moved"),
     "booked": N_("Appointment booked"),
 }
@@ -206,10 +207,13 @@ async def cancel_submit(request: web.Request) -> web.StreamResponse:
         return form
     appointment_id = request.match_info["appointment_id"]
     token = manage_token(request)
-    try:
-        uuid.UUID(appointment_id)
-    except ValueError:
+    before = await appointment(request, appointment_id, token)
+    if before is None:
         return not_found(request)
+    if before.get("status") == "cancelled":
+        # A second "Yes, cancel" (another tab, a double submit): booking cancels once and sends one mail,
+        # so the page must not promise another one.
+        raise redirect(url(f"/manage/{appointment_id}", token=token, done="already_cancelled"))
     answer = await call(
         request,
         "booking",
