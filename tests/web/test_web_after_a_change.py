@@ -195,3 +195,33 @@ async def test_the_manage_link_of_a_cancelled_or_past_appointment_still_says_whi
     finally:
         stack.clock.set(before)
     await context.close()
+
+
+@pytest.mark.req("R9")
+@pytest.mark.req("R41")
+async def test_a_cancellation_confirmed_after_the_start_offers_no_second_yes_cancel(
+    stack: Stack, browser: Browser
+) -> None:
+    """The cancel question left open until the appointment began: the answer says why it did not work and
+    leads to the appointment, instead of asking "Do you really want to cancel?" again with a button that
+    cannot work any more."""
+    appointment = await booked_through_the_api(stack, unique_email("late-cancel"), skip=32)
+    context = await new_context(browser, DESKTOP)
+    page = await context.new_page()
+    await to_the_cancel_question(page, manage_link(stack, appointment))
+    before = stack.clock.now()
+    try:
+        stack.clock.set(datetime.fromisoformat(appointment["start"]) + timedelta(minutes=5))
+        await page.get_by_role("button", name="Ja, Termin absagen").click()
+        await expect(page.locator(".error-summary")).to_contain_text(
+            "Der Termin kann nicht mehr online abgesagt werden, weil er schon begonnen hat oder vorbei ist."
+        )
+        await expect(page.get_by_role("button", name="Ja, Termin absagen")).to_have_count(0)
+        await expect(page.locator("main")).not_to_contain_text("Möchten Sie diesen Termin wirklich absagen?")
+        await page.get_by_role("link", name="Ihr Termin", exact=True).click()
+        await expect(page.locator("main .status")).to_have_text(
+            "Der Termin hat begonnen. Er kann nicht mehr online geändert werden."
+        )
+    finally:
+        stack.clock.set(before)
+    await context.close()

@@ -232,9 +232,10 @@ async def cancel_submit(request: web.Request) -> web.StreamResponse:
             return not_found(request)
         context = appointment_context(found)
         errors = forms.FormErrors()
+        too_late = answer.error_code == "too_late"
         errors.general.append(
             _("The appointment can no longer be cancelled online, because it has already started or passed.")
-            if answer.error_code == "too_late"
+            if too_late
             else _("The appointment could not be cancelled. Please try again.")
         )
         context.update(
@@ -243,6 +244,7 @@ async def cancel_submit(request: web.Request) -> web.StreamResponse:
                 "form_action": url(f"/manage/{appointment_id}/cancel", token=token),
                 "keep_url": url(f"/manage/{appointment_id}", token=token),
                 "errors": errors,
+                "too_late": too_late,  # no second "Yes, cancel" that cannot work
             }
         )
         return render(request, "cancel.html", context, status=409)
