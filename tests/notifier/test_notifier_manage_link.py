@@ -91,5 +91,7 @@ async def test_the_new_link_comes_in_the_language_the_customer_booked_in(
     assert "Links from earlier e-mails about this appointment no longer work." in body_of(in_english, "plain")
     assert "&lang=en" in body_of(in_english, "plain")
     _, in_easy = await mails_to(sink, easy.customer.email, 2)
-    assert in_easy.subject == "Ihr Termin im Jobcenter Bremen: Ihr neuer Link"
+    assert (
+        in_easy.subject == "Ihr neuer Link für Ihren Termin im Jobcenter Bremen am Dienstag, 8. Dezember 2037"
+    )
     assert "Die alten Links zu diesem Termin gehen nicht mehr." in body_of(in_easy, "plain")

@@ -614,3 +614,43 @@ def test_every_subject_names_the_jobcenter_and_nothing_personal(kind: str, langu
     assert re.search(r"\bJobcenters? Bremen\b", subject), subject  # (German "des Jobcenters")
     personal = [customer["last_name"], customer["email"], context["concern"], context["location_address"]]
     assert not [value for value in personal if value and value.lower() in subject.lower()], subject
+
+
+@pytest.mark.req("R43")
+@pytest.mark.req("R52")
+@pytest.mark.parametrize(
+    ("kind", "subject"),
+    [
+        ("confirmation", "Ihr Termin im Jobcenter Bremen ist gebucht: am {date} um {start_time} Uhr"),
+        ("reminder", "Erinnerung: Ihr Termin im Jobcenter Bremen ist am {date} um {start_time} Uhr"),
+        ("reschedule", "Ihr Termin im Jobcenter Bremen ist jetzt am {date} um {start_time} Uhr"),
+        ("cancellation", "Ihr Termin im Jobcenter Bremen am {date} ist abgesagt"),
+        (
+            "transferred",
+            "Ihr Termin im Jobcenter Bremen am {date} um {start_time} Uhr ist jetzt an einem anderen Ort",
+        ),
+        ("manage_link", "Ihr neuer Link für Ihren Termin im Jobcenter Bremen am {date}"),
+        ("waiting_opt_in", "Die Warte·liste im Jobcenter Bremen: Bitte bestätigen Sie Ihre Anmeldung"),
+        (
+            "waiting_offer_expired",
+            "Die Warte·liste im Jobcenter Bremen: Das Angebot für den Termin am {date} ist vorbei",
+        ),
+    ],
+)
+def test_leichte_sprache_subjects_say_in_one_plain_sentence_what_happened_to_which_appointment(
+    kind: str, subject: str
+) -> None:
+    """A customer with two appointments tells the mails apart by the day in the subject (the cancellation's
+    too), and Leichte Sprache says it as a plain statement: not "Bestätigung für den Dienstag, ...", not a
+    fragment like "an einem anderen Ort" or "Bitte bestätigen Sie" without what to confirm. The day and
+    time are no personal data; the name, address and concern stay out (R52)."""
+    if kind.startswith("waiting_"):
+        payload = waiting_mail.sample_payload("de-x-ls")
+        context = waiting_mail.mail_context(kind, payload, public_base_url="https://termine.example")
+    else:
+        context = mail_context(kind, sample_payload("de-x-ls"), public_base_url="https://termine.example")
+    mail = render(default_templates(kind, "de-x-ls"), context)
+    assert mail.subject == subject.format(date=context["date"], start_time=context["start_time"])
+    assert not re.search(
+        r"\b(?:für|an) den (?:Montag|Dienstag|Mittwoch|Donnerstag|Freitag|Samstag|Sonntag)", mail.subject
+    )

@@ -215,6 +215,9 @@ async def test_a_customer_books_by_phone_on_a_phone_and_cancels_from_the_mail(
         await expect(page.get_by_role("heading", level=1)).to_have_text("Ihr Termin")
         await expect(page.locator("main")).to_contain_text("Dieser Termin wurde abgesagt.")
         await expect(page.locator(".calendar, button.slot")).to_have_count(0)
+        # Which appointment it was, but no "we call you" for a call that will not come.
+        await expect(page.locator("main dl.summary")).to_contain_text("Telefonisch")
+        await expect(page.locator("main")).not_to_contain_text("Wir rufen Sie")
     await context.close()
 
 

@@ -267,6 +267,24 @@ def test_german_pages_begin_a_whole_sentence_after_a_colon_with_a_capital() -> N
     assert not wrong, wrong
 
 
+@pytest.mark.req("R43")
+def test_german_pages_and_mails_say_jemand_anders_not_jemand_anderes() -> None:
+    """Standard German says "jemand anders" / "niemand anders" ("anderes" is colloquial): on the pages, in
+    Leichte Sprache, and in the shipped mail texts the customer gets."""
+    colloquial = re.compile(r"\b(?:jemand|niemand)\s+anderes\b", re.IGNORECASE)
+    mails = Path(__file__).resolve().parents[2] / "services" / "notifier" / "templates"
+    wrong = []
+    for po_file in sorted(WEB.parent.glob("*/translations/de*/LC_MESSAGES/*.po")):
+        with po_file.open("rb") as handle:
+            for message in read_po(handle):
+                german = message.string if isinstance(message.string, (tuple, list)) else (message.string,)
+                wrong += [f"{po_file.parent.parent.name}: {t}" for t in german if colloquial.search(str(t))]
+    templates = sorted(mails.glob("de*/*.j2"))
+    assert len(templates) > 20
+    wrong += [t.name for t in templates if colloquial.search(t.read_text(encoding="utf-8"))]
+    assert not wrong, wrong
+
+
 PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 
 

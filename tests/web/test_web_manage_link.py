@@ -132,7 +132,8 @@ async def test_the_manage_page_confirms_an_accepted_offer_and_shows_where_and_wh
         stack.clock.set(end + timedelta(minutes=1))
         over = await (await client.get(f"{manage.path}?{manage.query}")).text()
         assert "Dieser Termin hat bereits stattgefunden." in over
-        assert "Doventorsteinweg 48-52" not in over
+        assert "Doventorsteinweg 48-52" in over  # which appointment it was, with nothing left to do
+        assert "Termin absagen" not in over and "Bitte bringen Sie mit" not in over
     finally:
         stack.clock.set(before)
         await client.close()

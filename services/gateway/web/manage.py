@@ -149,6 +149,7 @@ def changeable(request: web.Request, found: dict[str, Any]) -> bool:
 # The result of a change heads the page's title: the first thing a screen reader says of the new page.
 DONE_TITLES = {
     "cancelled": N_("Appointment cancelled"),
+    "already_cancelled": N_("Appointment already cancelled"),
     "rescheduled": N_("Appointment moved"),
     "booked": N_("Appointment booked"),
 }
@@ -206,10 +207,13 @@ async def cancel_submit(request: web.Request) -> web.StreamResponse:
         return form
     appointment_id = request.match_info["appointment_id"]
     token = manage_token(request)
-    try:
-        uuid.UUID(appointment_id)
-    except ValueError:
+    before = await appointment(request, appointment_id, token)
+    if before is None:
         return not_found(request)
+    if before.get("status") == "cancelled":
+        # A second "Yes, cancel" (another tab, a double submit): booking cancels once and sends one mail,
+        # so the page must not promise another one.
+        raise redirect(url(f"/manage/{appointment_id}", token=token, done="already_cancelled"))
     answer = await call(
         request,
         "booking",
@@ -228,9 +232,10 @@ async def cancel_submit(request: web.Request) -> web.StreamResponse:
             return not_found(request)
         context = appointment_context(found)
         errors = forms.FormErrors()
+        too_late = answer.error_code == "too_late"
         errors.general.append(
             _("The appointment can no longer be cancelled online, because it has already started or passed.")
-            if answer.error_code == "too_late"
+            if too_late
             else _("The appointment could not be cancelled. Please try again.")
         )
         context.update(
@@ -239,6 +244,7 @@ async def cancel_submit(request: web.Request) -> web.StreamResponse:
                 "form_action": url(f"/manage/{appointment_id}/cancel", token=token),
                 "keep_url": url(f"/manage/{appointment_id}", token=token),
                 "errors": errors,
+                "too_late": too_late,  # no second "Yes, cancel" that cannot work
             }
         )
         return render(request, "cancel.html", context, status=409)
