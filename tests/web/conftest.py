@@ -219,6 +219,21 @@ async def to_the_calendar(page: Page, stack: Stack, concern: str, mode: str | No
     await page.get_by_role("button", name="Weiter").click()
 
 
+async def book_on_the_pages(page: Page, stack: Stack, email: str, *, day: int) -> None:
+    """A booking of "veraenderung" at Mitte through the pages, as Erika Mustermann with a fresh customer
+    number: the first daytime slot of the `day`-th day with free times (tests share the slots, so each
+    takes its own day); ends on the confirmation page."""
+    await to_the_calendar(page, stack, "veraenderung")
+    await page.locator(".calendar td.has-slots a").nth(day).click()
+    await page.locator("button.slot:not(.slot-evening)").first.click()
+    await page.get_by_label("Vorname").fill("Erika")
+    await page.get_by_label("Nachname").fill("Mustermann")
+    await page.get_by_label("E-Mail-Adresse").fill(email)
+    await page.get_by_label("Kundennummer", exact=False).first.fill(unique_customer_number())
+    await page.get_by_role("button", name="Termin verbindlich buchen").click()
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Ihr Termin ist gebucht")
+
+
 @asynccontextmanager
 async def streets_of(pool: asyncpg.Pool, name: str, parts: Iterable[dict[str, Any]]) -> AsyncIterator[str]:
     """The street `name` in the catalog's directory, once for each part (postcode, location_id, and house

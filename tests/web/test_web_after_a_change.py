@@ -19,8 +19,8 @@ from services.booking.db import pass_started
 from tests.web.conftest import (
     DESKTOP,
     Stack,
+    book_on_the_pages,
     new_context,
-    to_the_calendar,
     unique_customer_number,
     unique_email,
 )
@@ -36,15 +36,7 @@ async def test_the_confirmation_opened_again_after_a_cancellation_does_not_say_b
 ) -> None:
     context = await new_context(browser, DESKTOP)
     page = await context.new_page()
-    await to_the_calendar(page, stack, "veraenderung")
-    await page.locator(".calendar td.has-slots a").nth(11).click()
-    await page.locator("button.slot:not(.slot-evening)").first.click()
-    await page.get_by_label("Vorname").fill("Erika")
-    await page.get_by_label("Nachname").fill("Mustermann")
-    await page.get_by_label("E-Mail-Adresse").fill(unique_email("again"))
-    await page.get_by_label("Kundennummer", exact=False).first.fill(unique_customer_number())
-    await page.get_by_role("button", name="Termin verbindlich buchen").click()
-    await expect(page.get_by_role("heading", level=1)).to_have_text("Ihr Termin ist gebucht")
+    await book_on_the_pages(page, stack, unique_email("again"), day=11)
     confirmation = page.url
 
     await page.get_by_role("link", name="Termin verwalten (ändern oder absagen)").click()

@@ -9,9 +9,8 @@ from playwright.async_api import Browser, Page, expect
 from tests.web.conftest import (
     DESKTOP,
     Stack,
+    book_on_the_pages,
     new_context,
-    to_the_calendar,
-    unique_customer_number,
     unique_email,
 )
 
@@ -35,15 +34,7 @@ async def test_the_printout_shows_no_manage_token_and_no_heading_without_its_but
 ) -> None:
     context = await new_context(browser, DESKTOP)
     page = await context.new_page()
-    await to_the_calendar(page, stack, "veraenderung")
-    await page.locator(".calendar td.has-slots a").nth(13).click()
-    await page.locator("button.slot:not(.slot-evening)").first.click()
-    await page.get_by_label("Vorname").fill("Erika")
-    await page.get_by_label("Nachname").fill("Mustermann")
-    await page.get_by_label("E-Mail-Adresse").fill(unique_email("print"))
-    await page.get_by_label("Kundennummer", exact=False).first.fill(unique_customer_number())
-    await page.get_by_role("button", name="Termin verbindlich buchen").click()
-    await expect(page.get_by_role("heading", level=1)).to_have_text("Ihr Termin ist gebucht")
+    await book_on_the_pages(page, stack, unique_email("print"), day=13)
 
     await page.emulate_media(media="print")
     await expect(page.locator(".documents")).to_be_visible()
