@@ -40,8 +40,8 @@ class PageNames(HTMLParser):
             self._where.append(a.get("aria-label") or "nav")
         elif tag == "section":
             self._where.append(a.get("aria-labelledby") or "section")
-        elif tag == "a" and self._where and a.get("href", "").startswith("/staff/"):
-            self._href, self._text = a["href"], ""
+        elif tag == "a" and self._where and (a.get("href") or "").startswith("/staff/"):
+            self._href, self._text = a.get("href"), ""
 
     def handle_endtag(self, tag: str) -> None:
         if tag in ("title", "h1"):

@@ -390,6 +390,14 @@ REFUSALS_DE = {
 }
 
 
+def _too_many_points_de(message: str) -> str:
+    """The catalog's refusal of more service points than the group has ("the group has 6 service
+    points"), in German with the number, so that the reader knows what to enter."""
+    most = "".join(c for c in message if c.isdigit()) or "?"
+    whose = "die größte Gruppe des Standorts" if "largest" in message else "die Gruppe"
+    return f"höchstens {most}, so viele Serviceplätze hat {whose}"
+
+
 def error_details(exc: OTVError, labels: Mapping[str, str] | None = None) -> list[tuple[str, str]]:
     """Each detail of a refusal as the field's path the service named ("" for none) and its German
     line: the field's visible label (a form's own `labels` first) and what is wrong."""
@@ -408,6 +416,8 @@ def error_details(exc: OTVError, labels: Mapping[str, str] | None = None) -> lis
         text = FIELD_PROBLEMS_DE.get((parts[0] if parts else "", kind)) or PROBLEMS_DE.get(
             kind, MESSAGES_DE.get(message, message)
         )
+        if kind == "too_many_service_points":
+            text = _too_many_points_de(message)
         label = labels[parts[0]] if parts else field
         line = f"{label}: {text}" if field else text
         # A field of several types (a date, or a date and time) is refused once for each: one line.
