@@ -40,7 +40,8 @@ TITLE = "OTV public API (Jobcenter Bremen online appointments)"
 # 1.6.0 a group leader's narrower change of a group (its service points) may carry the `expected_version`
 # it was made against.
 # 1.7.0 a closure's `service_points_left` above the group's service points (for the whole location:
-# above its largest group's) is refused with 422 `validation_error` naming the field.
+# above its largest group's) is refused with 422 `validation_error` naming the field; so is a mail text
+# whose HTML carries a script, frame, form, event handler or `javascript:` link.
 VERSION = "1.7.0"
 DESCRIPTION = (
     "Customer booking API of the online appointment booking of Jobcenter Bremen. All times are ISO 8601 "

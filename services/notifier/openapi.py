@@ -48,7 +48,9 @@ ROUTES = (
         errors=("validation_error", "not_found", "stale"),
         description="With `expected_version` (the `version` read before) a save or reset made since is "
         "refused with 409 `stale` and nothing changes; without it the text is stored whatever happened "
-        "since.",
+        "since. A text that does not render with sample data, names the concern in the subject, lacks its "
+        "link, or whose HTML carries a script, frame, form, event handler (`on...=`) or `javascript:` link "
+        "is refused with 422 `validation_error` naming the field.",
         path_params=PARAMS,
         tags=TAGS,
     ),

@@ -353,6 +353,11 @@ MESSAGES_DE = {
     "Value error, is not a day of the audit log": "bitte ein Datum zwischen 2000 und 2999",
     "choose a location": "bitte wählen Sie einen Standort (oder ausdrücklich „alle Standorte“)",
     "an e-mail address (name@domain) or @domain": "bitte eine E-Mail-Adresse (name@domain) oder @domain",
+    # The notifier's checks of a mail text.
+    "the subject is empty": "fehlt (nach dem Einsetzen der Platzhalter ist er leer)",
+    "the subject must not name the concern": "darf das Anliegen nicht nennen (Datenschutz)",
+    "the text must contain the manage link": "der Link zur Terminverwaltung {{ manage_url }} fehlt",
+    "the text must contain the book again link": "der Link für eine neue Buchung {{ book_again_url }} fehlt",
     # The staff service's checks of accounts, roles and API keys.
     "empty": "bitte mindestens einen ankreuzen",
     "length": "bitte 1 bis 120 Zeichen",
@@ -390,6 +395,33 @@ REFUSALS_DE = {
 }
 
 
+# The notifier's checks of a mail text (services/notifier/texts.py `validate`), by the start of its
+# message: the German line, given what follows (a line number, a placeholder's name, the HTML found).
+def _mail_text_problem_de(message: str) -> str | None:
+    head, _, rest = message.partition(": ")
+    if head.startswith("syntax error in line "):
+        line = head.removeprefix("syntax error in line ")
+        return (
+            f"in Zeile {line} ist ein Platzhalter {{{{ … }}}} oder eine Anweisung {{% … %}} nicht richtig "
+            "geschrieben oder nicht geschlossen"
+        )
+    if head == "unknown value":
+        name = rest.split("'")[1] if rest.count("'") >= 2 and rest.endswith("is undefined") else ""
+        return f"den Platzhalter „{name}“ gibt es nicht" if name else "ein Platzhalter ist unbekannt"
+    if head == "not allowed":
+        return "diese Anweisung ist in E-Mail-Texten nicht erlaubt"
+    if head == "unsafe HTML":
+        return (
+            f"nicht erlaubt in E-Mails: {rest} (Skripte, Frames, Formulare, on…-Attribute und "
+            "javascript:-Links)"
+        )
+    if head == "the text must contain the link":
+        return f"der Link {{{{ {rest} }}}} fehlt"
+    if message.endswith(" while rendering") or (": " in message and head.endswith("Error")):
+        return "lässt sich mit den Beispieldaten nicht erzeugen"
+    return None
+
+
 def _too_many_points_de(message: str) -> str:
     """The catalog's refusal of more service points than the group has ("the group has 6 service
     points"), in German with the number, so that the reader knows what to enter."""
@@ -414,7 +446,7 @@ def error_details(exc: OTVError, labels: Mapping[str, str] | None = None) -> lis
         # A nested path (`name.de`, `links.0.url`) is named by its innermost part that has a label.
         parts = [part for part in reversed(field.split(".")) if part in labels]
         text = FIELD_PROBLEMS_DE.get((parts[0] if parts else "", kind)) or PROBLEMS_DE.get(
-            kind, MESSAGES_DE.get(message, message)
+            kind, MESSAGES_DE.get(message) or _mail_text_problem_de(message) or message
         )
         if kind == "too_many_service_points":
             text = _too_many_points_de(message)
@@ -1321,6 +1353,9 @@ async def text_submit(request: web.Request) -> web.Response:
         raise redirect("/staff/admin/texts?notice=saved")
     error = _upstream_error(status, data)
     label = _text_label(request.match_info["kind"], request.match_info["language"])
+    if error.code == "stale" and await _saved_already(request, path, body):
+        # The same form sent twice (a double click, a reload of the answer): the first saved it.
+        raise redirect("/staff/admin/texts?notice=saved")
     if error.code == "stale":
         # Saved by someone else since the form was loaded: the text as it is now, to check and edit.
         current_status, current = await upstream.call(request, "notifier", "GET", path)
@@ -1348,10 +1383,35 @@ async def text_submit(request: web.Request) -> web.Response:
                 "language": request.match_info["language"],
                 "version": str(form.get(VERSION_FIELD, "")),
             },
-            "errors": error_messages(error),
+            **_text_errors(error),
         },
         status=status if status < 500 else 502,
     )
+
+
+# The mail text form's fields by their visible labels; their ids are the field names.
+TEXT_LABELS_DE = {"subject": "Betreff", "text": "Text (reine Textfassung)", "html": "HTML-Fassung"}
+
+
+def _text_errors(error: OTVError) -> dict[str, Any]:
+    """A refused mail text's summary, each line linked to the field it names, and each field's message
+    (to mark the field and describe it, as the other forms do; WCAG 3.3.1)."""
+    lines: list[ErrorLine] = []
+    fields: dict[str, str] = {}
+    for path, line in error_details(error, TEXT_LABELS_DE):
+        field = path if path in TEXT_LABELS_DE else ""
+        if field:
+            fields.setdefault(field, line)
+        lines.append(ErrorLine(line, field))
+    return {"errors": lines or [ErrorLine(line) for line in error_messages(error)], "field_errors": fields}
+
+
+async def _saved_already(request: web.Request, path: str, body: dict[str, str]) -> bool:
+    """Whether the mail text is now what the refused form says (its first sending saved it)."""
+    status, current = await upstream.call(request, "notifier", "GET", path)
+    if status != 200 or not isinstance(current, dict):
+        return False
+    return all(current.get(k) == v for k, v in body.items())
 
 
 # --- a location's staff (location administrators, R30) ----------------------------------------------
