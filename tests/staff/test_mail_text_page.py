@@ -4,14 +4,17 @@ that could attack a customer is refused; the same form sent twice saves once and
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
 import pytest
+from playwright.async_api import Browser, expect
 
 from shared.identity import Role
-from tests.staff.conftest import Gateway, GatewayFactory, StaffClient, notifier_behind_gateway
+from tests.browser import chromium_browser
+from tests.staff.conftest import PASSWORD, Gateway, GatewayFactory, StaffClient, notifier_behind_gateway
 from tests.staff.test_location_page_forms import assert_marked, elements
 from tests.staff.test_staff_pages import post_form
 from tests.staff.test_stale_forms import _one, _text_form
@@ -95,3 +98,51 @@ async def test_the_same_mail_text_form_sent_twice_saves_once_and_says_saved(text
     # A different text on the old version is still refused: a colleague's wording is not dropped unseen.
     status, _, _ = await post_form(admin, ACTION, _one(form, subject="Termin am {{ date }}"))
     assert status == 409
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async for launched in chromium_browser():
+        yield launched
+
+
+@pytest.mark.req("R10")
+async def test_in_the_browser_at_200_percent_a_refused_mail_text_leads_by_keyboard_to_the_field(
+    texts_gateway: Gateway, browser: Browser
+) -> None:
+    """By keyboard alone at 200 % zoom (a 1280 px screen is 640 CSS pixels wide): the refused save says
+    "Fehler:" in the title, the summary has the focus, its line leads to the HTML field, which says what
+    is wrong; the page does not scroll sideways."""
+    await texts_gateway.account("mail-text-keys", (Role.ADMIN, "*"))
+    base = str(texts_gateway.client.make_url("")).rstrip("/")
+    context = await browser.new_context(locale="de-DE", viewport={"width": 640, "height": 400})
+    context.set_default_timeout(15_000)
+    page = await context.new_page()
+    try:
+        await page.goto(base + "/staff/login?next=" + ACTION)
+        await page.get_by_label("Benutzername").fill("mail-text-keys")
+        await page.get_by_label("Passwort", exact=True).fill(PASSWORD)
+        await page.keyboard.press("Enter")
+        await expect(page.get_by_role("heading", level=1)).to_have_text(
+            "Text bearbeiten: Bestätigung (Deutsch)"
+        )
+        field = page.get_by_label("HTML-Fassung")
+        await field.fill(in_content({"html": [await field.input_value()]}, '<p onclick="x()">Hallo</p>'))
+        await page.keyboard.press("Tab")  # past the hint to the next control: the button
+        await expect(page.get_by_role("button", name="Speichern")).to_be_focused()
+        await page.keyboard.press("Enter")
+        await expect(page).to_have_title(re.compile(r"^Fehler: Text bearbeiten: Bestätigung \(Deutsch\)"))
+        summary = page.locator("#error-summary")
+        await expect(summary).to_be_focused()
+        await page.keyboard.press("Tab")
+        link = summary.get_by_role(
+            "link", name=re.compile("^HTML-Fassung: nicht erlaubt in E-Mails: onclick=")
+        )
+        await expect(link).to_be_focused()
+        await page.keyboard.press("Enter")
+        await expect(field).to_be_focused()
+        await expect(field).to_have_attribute("aria-invalid", "true")
+        await expect(field).to_have_accessible_description(re.compile("nicht erlaubt in E-Mails: onclick="))
+        assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    finally:
+        await context.close()
