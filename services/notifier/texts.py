@@ -358,6 +358,20 @@ def unsafe_html_problem(html: str) -> dict[str, str] | None:
     }
 
 
+def preview(kind: str, language: str, templates: TemplateSet) -> RenderedMail:
+    """The mail the texts make of the sample appointment (what `validate` checks), for an administrator
+    to read before saving; `TemplateProblem` where a part does not render."""
+    if kind.startswith("waiting_"):
+        from services.notifier import waiting_mail
+
+        context = waiting_mail.mail_context(
+            kind, waiting_mail.sample_payload(language), public_base_url="https://termine.example"
+        )
+    else:
+        context = mail_context(kind, sample_payload(language), public_base_url="https://termine.example")
+    return render(templates, context)
+
+
 def validate(kind: str, language: str, templates: TemplateSet) -> list[dict[str, str]]:
     """Problems of a text an administrator wants to save: it must compile in the sandbox and render the
     sample mail; the subject must not name the concern (R52); the body must carry the manage link

@@ -127,6 +127,7 @@ async def test_in_the_browser_at_200_percent_a_refused_mail_text_leads_by_keyboa
             "Text bearbeiten: Bestätigung (Deutsch)"
         )
         field = page.get_by_label("HTML-Fassung")
+        original = await field.input_value()
         await field.fill(in_content({"html": [await field.input_value()]}, '<p onclick="x()">Hallo</p>'))
         await page.keyboard.press("Tab")  # past the hint to the next control: the button
         await expect(page.get_by_role("button", name="Speichern")).to_be_focused()
@@ -144,5 +145,45 @@ async def test_in_the_browser_at_200_percent_a_refused_mail_text_leads_by_keyboa
         await expect(field).to_have_attribute("aria-invalid", "true")
         await expect(field).to_have_accessible_description(re.compile("nicht erlaubt in E-Mails: onclick="))
         assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        # Corrected, the preview by keyboard: the focus lands on it, and it fits the zoomed screen.
+        await field.fill(original)
+        await page.get_by_label("Betreff").focus()
+        await page.get_by_label("Betreff").fill("Vorschau am {{ date }}")
+        preview_button = page.get_by_role("button", name="Vorschau zeigen")
+        await preview_button.focus()
+        await page.keyboard.press("Enter")
+        preview = page.locator("#preview")
+        await expect(preview).to_be_focused()
+        await expect(preview).to_contain_text("Vorschau am ")
+        await expect(page.get_by_title("Vorschau der HTML-Fassung")).to_be_visible()
+        assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        # A preview of a broken text is refused as a save is, the summary first.
+        await field.fill("{{ kaputt")
+        await preview_button.focus()
+        await page.keyboard.press("Enter")
+        await expect(summary).to_be_focused()
+        await expect(summary).to_contain_text("HTML-Fassung: in Zeile 1")
     finally:
         await context.close()
+
+
+@pytest.mark.req("R10")
+async def test_the_preview_shows_the_mail_of_a_sample_appointment_and_saves_nothing(
+    texts_gateway: Gateway,
+) -> None:
+    admin = await texts_gateway.signed_in("mail-text-preview", (Role.ADMIN, "*"))
+    form = _text_form(await (await admin.get(ACTION)).text())
+    before = await _stored(admin)
+    typed = _one(form, subject="Vorschau: Ihr Termin am {{ date }}", action="preview")
+    status, _, html = await post_form(admin, ACTION, typed)
+    assert status == 200, html
+    preview = html.split('id="preview"', 1)[1]
+    assert "Vorschau: Ihr Termin am " in preview and "{{ date }}" not in preview  # filled in
+    assert "https://termine.example/manage/sample?token=sample-token" in preview  # the text version
+    assert 'sandbox srcdoc="' in preview  # the HTML version, without scripts or forms
+    assert _text_form(html)["subject"] == ["Vorschau: Ihr Termin am {{ date }}"]  # still as typed
+    assert await _stored(admin) == before
+    # A text a save would refuse is refused for the preview too, at its field.
+    status, _, html = await post_form(admin, ACTION, _one(typed, text="{{ kaputt"))
+    assert status == 422 and 'id="preview"' not in html
+    assert [href for href, _ in elements(html).summary_links] == ["#text"]

@@ -1319,6 +1319,8 @@ async def text_submit(request: web.Request) -> web.Response:
     form = await request.post()
     body = {k: str(form.get(k, "")) for k in ("subject", "text", "html")}
     path = _text_path(request)
+    if form.get("action") == "preview":
+        return await _text_preview(request, form, body)
     if form.get("reset") == "true" and not confirmed(form):
         label = _text_label(request.match_info["kind"], request.match_info["language"])
         return ask_first(
@@ -1387,6 +1389,28 @@ async def text_submit(request: web.Request) -> web.Response:
         },
         status=status if status < 500 else 502,
     )
+
+
+async def _text_preview(request: web.Request, form: Any, body: dict[str, str]) -> web.Response:
+    """The form as typed, and the mail it makes of a sample appointment (the notifier renders it and
+    checks it as a save would); nothing is saved."""
+    status, data = await upstream.call(
+        request, "notifier", "POST", _text_path(request) + "/preview", json=body
+    )
+    label = _text_label(request.match_info["kind"], request.match_info["language"])
+    context: dict[str, Any] = {
+        "title": f"Text bearbeiten: {label}",
+        "text": {
+            **body,
+            "kind": request.match_info["kind"],
+            "language": request.match_info["language"],
+            "version": str(form.get(VERSION_FIELD, "")),
+        },
+    }
+    if status == 200 and isinstance(data, dict):
+        return render(request, "text_edit.html", {**context, "preview": data, "errors": []})
+    error = _upstream_error(status, data)
+    return render(request, "text_edit.html", {**context, **_text_errors(error)}, status=error.status)
 
 
 # The mail text form's fields by their visible labels; their ids are the field names.
