@@ -41,7 +41,8 @@ TITLE = "OTV public API (Jobcenter Bremen online appointments)"
 # it was made against.
 # 1.7.0 a closure's `service_points_left` above the group's service points (for the whole location:
 # above its largest group's) is refused with 422 `validation_error` naming the field; so is a mail text
-# whose HTML carries a script, frame, form, event handler or `javascript:` link.
+# whose HTML carries a script, frame, form, event handler or `javascript:` link; and `POST
+# /api/v1/admin/mail-templates/{kind}/{language}/preview` (the sample mail of texts not saved yet).
 VERSION = "1.7.0"
 DESCRIPTION = (
     "Customer booking API of the online appointment booking of Jobcenter Bremen. All times are ISO 8601 "
