@@ -406,7 +406,8 @@ ADMIN_ROUTES = (
     _change(
         "POST",
         "/api/v1/admin/locations/{location_id}/closures",
-        "Close days, or restrict them to service points 1..n (`service_points_left`)",
+        "Close days, or restrict them to service points 1..n (`service_points_left`, at most the group's "
+        "service points; for the whole location, its largest group's: more is 422 `validation_error`)",
         ClosureIn,
         created=True,
     ),

@@ -39,7 +39,11 @@ TITLE = "OTV public API (Jobcenter Bremen online appointments)"
 # location's staff roles); a username in its place still works, deprecated.
 # 1.6.0 a group leader's narrower change of a group (its service points) may carry the `expected_version`
 # it was made against.
-VERSION = "1.6.0"
+# 1.7.0 a closure's `service_points_left` above the group's service points (for the whole location:
+# above its largest group's) is refused with 422 `validation_error` naming the field; so is a mail text
+# whose HTML carries a script, frame, form, event handler or `javascript:` link; and `POST
+# /api/v1/admin/mail-templates/{kind}/{language}/preview` (the sample mail of texts not saved yet).
+VERSION = "1.7.0"
 DESCRIPTION = (
     "Customer booking API of the online appointment booking of Jobcenter Bremen. All times are ISO 8601 "
     'with offset; JSON field names are snake_case. Errors are `{"error": {"code", "message", '

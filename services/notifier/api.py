@@ -124,6 +124,34 @@ async def put_mail_texts(request: web.Request) -> web.Response:
     return json_model(_out(changed))
 
 
+class MailPreviewIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    subject: str = Field(min_length=1, max_length=1_000)
+    text: str = Field(min_length=1, max_length=_MAX_TEMPLATE)
+    html: str = Field(min_length=1, max_length=_MAX_TEMPLATE)
+
+
+class MailPreviewOut(BaseModel):
+    subject: str
+    text: str
+    html: str
+
+
+@routes.post("/api/v1/admin/mail-templates/{kind}/{language}/preview")
+async def preview_mail_texts(request: web.Request) -> web.Response:
+    """The mail these (unsaved) texts make of a sample appointment; the checks of a save first, so that
+    a preview never shows what could not be saved. Nothing is stored."""
+    require_admin(request)
+    body = await parse_json(request, MailPreviewIn)
+    rendered = service.preview_mail_texts(
+        request.match_info["kind"],
+        request.match_info["language"],
+        TemplateSet(subject=body.subject, text=body.text, html=body.html),
+    )
+    return json_model(MailPreviewOut(subject=rendered.subject, text=rendered.text, html=rendered.html))
+
+
 @routes.delete("/api/v1/admin/mail-templates/{kind}/{language}")
 async def reset_mail_texts(request: web.Request) -> web.Response:
     require_admin(request)

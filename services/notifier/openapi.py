@@ -8,7 +8,14 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from services.notifier.api import MailTextsIn, MailTextsOut, ResetQuery, SuppressionIn
+from services.notifier.api import (
+    MailPreviewIn,
+    MailPreviewOut,
+    MailTextsIn,
+    MailTextsOut,
+    ResetQuery,
+    SuppressionIn,
+)
 from services.notifier.texts import KINDS
 from shared.languages import TAG_PATTERN
 from shared.openapi import ApiRoute, build_document
@@ -48,7 +55,9 @@ ROUTES = (
         errors=("validation_error", "not_found", "stale"),
         description="With `expected_version` (the `version` read before) a save or reset made since is "
         "refused with 409 `stale` and nothing changes; without it the text is stored whatever happened "
-        "since.",
+        "since. A text that does not render with sample data, names the concern in the subject, lacks its "
+        "link, or whose HTML carries a script, frame, form, event handler (`on...=`) or `javascript:` link "
+        "is refused with 422 `validation_error` naming the field.",
         path_params=PARAMS,
         tags=TAGS,
     ),
@@ -61,6 +70,18 @@ ROUTES = (
         errors=("validation_error", "not_found", "stale"),
         description="With `expected_version` (the `version` read before) a save made since is refused with "
         "409 `stale` and nothing changes; without it the text is reset whatever happened since.",
+        path_params=PARAMS,
+        tags=TAGS,
+    ),
+    ApiRoute(
+        "POST",
+        TEMPLATE + "/preview",
+        "The mail that texts not yet saved make of a sample appointment (nothing is stored)",
+        body=MailPreviewIn,
+        response=MailPreviewOut,
+        errors=("validation_error", "not_found"),
+        description="Checked as a save is: a text a save would refuse is refused with 422 "
+        "`validation_error` naming the field.",
         path_params=PARAMS,
         tags=TAGS,
     ),

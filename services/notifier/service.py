@@ -24,7 +24,16 @@ from services.notifier.domain import (
     has_token,
     retry_delay,
 )
-from services.notifier.texts import KINDS, TemplateSet, default_templates, language_of, languages, validate
+from services.notifier.texts import (
+    KINDS,
+    RenderedMail,
+    TemplateSet,
+    default_templates,
+    language_of,
+    languages,
+    validate,
+)
+from services.notifier.texts import preview as texts_preview
 from shared import errors
 from shared.clock import Clock
 from shared.events.mail import FailureReason, MailFailedV1, MailKind, MailSentV1, OfferMailDeliveryV1
@@ -427,6 +436,15 @@ async def change_mail_texts(
         )
     log.info("mail_texts_changed", kind=kind, language=language)
     return await get_mail_texts(pool, kind, language)
+
+
+def preview_mail_texts(kind: str, language: str, templates: TemplateSet) -> RenderedMail:
+    """The sample mail of texts not saved yet, checked as a save is (422 with the same details)."""
+    _check_names(kind, language)
+    problems = validate(kind, language, templates)
+    if problems:
+        raise errors.ValidationError("The text cannot be used.", details=problems)
+    return texts_preview(kind, language, templates)
 
 
 async def reset_mail_texts(

@@ -25,6 +25,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -316,6 +317,61 @@ def sample_payload(language: str) -> dict[str, Any]:
     }
 
 
+# What an administrator's HTML must not carry: a mail is no web page, and a script, a frame, a form or an
+# event handler in it is either stripped by the mail client or an attack on the customer (a stolen admin
+# session must not turn the confirmation mail into a phishing form).
+_UNSAFE_TAGS = frozenset(
+    {"script", "iframe", "frame", "frameset", "object", "embed", "applet", "form", "input", "button", "base"}
+)
+_URL_ATTRIBUTES = frozenset({"href", "src", "action", "formaction", "background", "srcset", "xlink:href"})
+_UNSAFE_SCHEMES = ("javascript:", "vbscript:", "data:")
+
+
+class _UnsafeHtml(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.found: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _UNSAFE_TAGS:
+            self.found.append(f"<{tag}>")
+        for name, value in attrs:
+            scheme = "".join((value or "").split()).lower()
+            if name.startswith("on") or name == "srcdoc":
+                self.found.append(f"{name}=")
+            elif name in _URL_ATTRIBUTES and scheme.startswith(_UNSAFE_SCHEMES):
+                self.found.append(f"{name}={scheme.split(':', 1)[0]}:")
+
+
+def unsafe_html_problem(html: str) -> dict[str, str] | None:
+    """The problem of a rendered HTML mail that carries a script, a frame, a form, an event handler or a
+    `javascript:` link (named in `message`), or None."""
+    parser = _UnsafeHtml()
+    parser.feed(html)
+    parser.close()
+    if not parser.found:
+        return None
+    return {
+        "field": "html",
+        "message": f"unsafe HTML: {', '.join(dict.fromkeys(parser.found))}",
+        "type": "unsafe_html",
+    }
+
+
+def preview(kind: str, language: str, templates: TemplateSet) -> RenderedMail:
+    """The mail the texts make of the sample appointment (what `validate` checks), for an administrator
+    to read before saving; `TemplateProblem` where a part does not render."""
+    if kind.startswith("waiting_"):
+        from services.notifier import waiting_mail
+
+        context = waiting_mail.mail_context(
+            kind, waiting_mail.sample_payload(language), public_base_url="https://termine.example"
+        )
+    else:
+        context = mail_context(kind, sample_payload(language), public_base_url="https://termine.example")
+    return render(templates, context)
+
+
 def validate(kind: str, language: str, templates: TemplateSet) -> list[dict[str, str]]:
     """Problems of a text an administrator wants to save: it must compile in the sandbox and render the
     sample mail; the subject must not name the concern (R52); the body must carry the manage link
@@ -339,6 +395,9 @@ def validate(kind: str, language: str, templates: TemplateSet) -> list[dict[str,
         return [{"field": exc.field, "message": exc.message}]
     if SAMPLE_CONCERN.lower() in rendered.subject.lower():
         problems.append({"field": "subject", "message": "the subject must not name the concern"})
+    unsafe = unsafe_html_problem(rendered.html)
+    if unsafe:
+        problems.append(unsafe)
     link = context["book_again_url"] if kind == MailKind.CANCELLATION else context["manage_url"]
     for field in ("text", "html"):
         body = getattr(rendered, field)

@@ -430,6 +430,9 @@ def validate(kind: str, language: str, templates: texts.TemplateSet) -> list[dic
         return [{"field": exc.field, "message": exc.message}]
     if texts.SAMPLE_CONCERN.lower() in rendered.subject.lower():
         problems.append({"field": "subject", "message": "the subject must not name the concern"})
+    unsafe = texts.unsafe_html_problem(rendered.html)
+    if unsafe:
+        problems.append(unsafe)
     link = context[_REQUIRED_LINK[kind]]
     for field in ("text", "html"):
         body = getattr(rendered, field)

@@ -43,7 +43,7 @@ RETENTION_LABELS_DE = {
     "day_list_files_deleted": "Excel-Tageslisten gelöscht",
     "revision_rows_deleted": "Änderungsstände gelöscht",
     "outbox_events_deleted": "gesendete Ereignisse gelöscht",
-    "dead_letters_deleted": "Störungen gelöscht",
+    "dead_letters_deleted": "nicht zustellbare Nachrichten gelöscht",
     "inbox_rows_deleted": "Empfangsvermerke gelöscht",
     "personal_data": "Personendaten",
     "day_list_files": "Excel-Tageslisten",

@@ -496,6 +496,36 @@ async def test_a_restriction_keeps_its_service_points_and_saving_it_twice_adds_n
     assert (await bad.json())["error"]["details"][0]["field"] == "service_points_left"
 
 
+@pytest.mark.req("R20")
+async def test_a_restriction_to_more_service_points_than_the_group_has_is_refused_naming_the_field(
+    demo_client: Client, demo_pool: asyncpg.Pool
+) -> None:
+    """A restriction to "only places 1 to 99" of a group of fewer places restricts nothing while the
+    page says it does: a slip, refused. (Lowering the group below a restriction later stays allowed: it
+    then restricts no more than the group itself.)"""
+    details = await ok(await demo_client.get("/api/v1/admin/locations/ost"))
+    group = next(g for g in details["groups"] if g["id"] == "ost-lt")
+    points = int(group["service_points"])
+    revision = (await latest(demo_pool, "ost")).revision
+    restriction = {"first": "2026-12-18", "last": "2026-12-18", "group_id": "ost-lt"}
+    for left, group_id in ((99, "ost-lt"), (points + 1, "ost-lt"), (200, None)):
+        bad = await demo_client.post(
+            "/api/v1/admin/locations/ost/closures",
+            json={**restriction, "group_id": group_id, "service_points_left": left},
+        )
+        assert bad.status == 422, (left, group_id)
+        error = (await bad.json())["error"]
+        assert error["code"] == "validation_error"
+        assert [d["field"] for d in error["details"]] == ["service_points_left"]
+    assert (await latest(demo_pool, "ost")).revision == revision  # nothing saved
+    await ok(
+        await demo_client.post(
+            "/api/v1/admin/locations/ost/closures", json={**restriction, "service_points_left": points}
+        ),
+        201,
+    )
+
+
 async def test_closures_and_the_block_change_the_snapshot(
     demo_client: Client, demo_pool: asyncpg.Pool
 ) -> None:

@@ -115,8 +115,31 @@ async def test_a_changed_text_applies_to_the_next_mail(
         ("html", "<p>{{ customer.email }}</p>{{ manage_url }}", "unknown value"),
         ("text", "{{ manage_url.__class__.__mro__ }}", "not allowed"),
         ("text", "Hallo {{ name }}, bis bald.", "manage link"),
+        (
+            "html",
+            '<p><a href="{{ manage_url }}">Termin</a></p><script>alert(1)</script>',
+            "unsafe HTML: <script>",
+        ),
+        ("html", '<p onclick="x()"><a href="{{ manage_url }}">Termin</a></p>', "unsafe HTML: onclick="),
+        ("html", '<a href="{{ manage_url }}">Termin</a><a href=" JavaScript:x()">x</a>', "href=javascript:"),
+        (
+            "html",
+            '<a href="{{ manage_url }}">Termin</a><iframe src="https://x.example"></iframe>',
+            "<iframe>",
+        ),
     ],
-    ids=["syntax", "concern-in-subject", "name-in-subject", "unknown-field", "sandbox", "no-manage-link"],
+    ids=[
+        "syntax",
+        "concern-in-subject",
+        "name-in-subject",
+        "unknown-field",
+        "sandbox",
+        "no-manage-link",
+        "script",
+        "event-handler",
+        "javascript-link",
+        "frame",
+    ],
 )
 async def test_a_broken_text_is_refused_with_422_and_the_old_one_stays(
     start_notifier: StartNotifier, field: str, source: str, says: str

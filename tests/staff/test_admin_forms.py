@@ -228,6 +228,19 @@ async def test_a_refused_location_staff_form_keeps_the_name_and_the_ticked_roles
     )
 
 
+async def test_a_location_staff_form_without_a_username_says_the_name_is_missing(gateway: Gateway) -> None:
+    """With the browser's check bypassed, an empty name was answered "no account of this name"."""
+    location_admin = await gateway.signed_in("staff-form-la-empty", (Role.LOCATION_ADMIN, "mitte"))
+    for username in ("", "   "):
+        form = {"username": username, "roles": ["appointment_manager"], "groups": ""}
+        status, _, html = await post_form(location_admin, "/staff/locations/mitte/staff-roles", form)
+        assert status == 422, username
+        page = elements(html)
+        assert page.summary_links == [("#staff-username", "Benutzername: fehlt")]
+        assert page.attrs["staff-username"].get("aria-invalid") == "true"
+        assert "checked" in page.attrs["staff-roles"]  # the first role, appointment manager
+
+
 async def test_the_catalogs_admin_forms_say_in_german_which_field_and_keep_what_was_typed(
     stack: Stack,
 ) -> None:

@@ -317,3 +317,32 @@ async def test_the_catalogs_refusals_of_windows_and_location_data_are_named_in_g
     assert [text for _, text in elements(html).summary_links] == [
         "Postleitzahl: bitte fünf Ziffern, zum Beispiel 28195"
     ]
+
+
+@pytest.mark.req("R20")
+async def test_a_restriction_to_more_places_than_the_group_has_is_refused_at_its_field_in_german(
+    stack: Stack,
+) -> None:
+    """A restriction "nur Platz 1 bis 99" of a group of 2 places was saved and listed as if it restricted
+    something; a window of more places than the group has was refused in English."""
+    leader = await stack.gateway.signed_in("form-leader-99", (Role.GROUP_LEADER, "mitte"))
+    typed = {
+        "first": "2026-03-10",
+        "last": "2026-03-10",
+        "group_id": "mitte-ez",
+        "service_points_left": "99",
+        "reason": "Krankheit",
+    }
+    status, _, html = await post_form(leader, "/staff/locations/mitte/closures", typed)
+    assert status == 422
+    line = "Serviceplätze, die bleiben: höchstens 2, so viele Serviceplätze hat die Gruppe"
+    page = elements(html)
+    assert page.summary_links == [("#closure-service_points_left", line)]
+    assert_marked(page, "closure-service_points_left", line)
+    details = await (await stack.admin.get("/api/v1/admin/locations/mitte")).json()
+    assert details["closures"] == []
+    window = {"weekday": "3", "start": "08:00", "end": "10:00", "service_points": "3"}
+    status, _, html = await post_form(leader, "/staff/groups/mitte-ez/windows", window)
+    assert status == 422
+    texts = [text for _, text in elements(html).summary_links]
+    assert texts == [f"Neues Zeitfenster für Eingangszone: Serviceplätze: {line.split(': ')[1]}"], texts

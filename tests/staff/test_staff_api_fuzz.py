@@ -135,12 +135,16 @@ def error_body_of_the_architecture(ctx: CheckContext, response: Any, case: schem
 
 def invalid_data_is_rejected(ctx: CheckContext, response: Any, case: schemathesis.Case[Any]) -> bool | None:
     """schemathesis's `negative_data_rejection`, except for an invalid cookie or header: the session
-    cookie and the key's header are sent by the test whatever the case holds."""
+    cookie and the key's header are sent by the test whatever the case holds; and a documented 413
+    `payload_too_large` (three text fields over their maxLength exceed the gateway's body limit) is a
+    refusal too, which schemathesis does not count as one."""
     data = case.meta.phase.data if case.meta is not None else None
     locations = [getattr(data, "parameter_location", None)]
     locations += [m.parameter_location for m in getattr(data, "mutations", ())]
     if any(location is not None and location.name.lower() in {"cookie", "header"} for location in locations):
         return None
+    if response.status_code == 413:  # a body over the gateway's limit (fields over their maxLength): refused
+        return True
     result: bool | None = negative_data_rejection(ctx, response, case)
     return result
 

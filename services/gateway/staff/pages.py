@@ -353,6 +353,11 @@ MESSAGES_DE = {
     "Value error, is not a day of the audit log": "bitte ein Datum zwischen 2000 und 2999",
     "choose a location": "bitte wählen Sie einen Standort (oder ausdrücklich „alle Standorte“)",
     "an e-mail address (name@domain) or @domain": "bitte eine E-Mail-Adresse (name@domain) oder @domain",
+    # The notifier's checks of a mail text.
+    "the subject is empty": "fehlt (nach dem Einsetzen der Platzhalter ist er leer)",
+    "the subject must not name the concern": "darf das Anliegen nicht nennen (Datenschutz)",
+    "the text must contain the manage link": "der Link zur Terminverwaltung {{ manage_url }} fehlt",
+    "the text must contain the book again link": "der Link für eine neue Buchung {{ book_again_url }} fehlt",
     # The staff service's checks of accounts, roles and API keys.
     "empty": "bitte mindestens einen ankreuzen",
     "length": "bitte 1 bis 120 Zeichen",
@@ -390,6 +395,41 @@ REFUSALS_DE = {
 }
 
 
+# The notifier's checks of a mail text (services/notifier/texts.py `validate`), by the start of its
+# message: the German line, given what follows (a line number, a placeholder's name, the HTML found).
+def _mail_text_problem_de(message: str) -> str | None:
+    head, _, rest = message.partition(": ")
+    if head.startswith("syntax error in line "):
+        line = head.removeprefix("syntax error in line ")
+        return (
+            f"in Zeile {line} ist ein Platzhalter {{{{ … }}}} oder eine Anweisung {{% … %}} nicht richtig "
+            "geschrieben oder nicht geschlossen"
+        )
+    if head == "unknown value":
+        name = rest.split("'")[1] if rest.count("'") >= 2 and rest.endswith("is undefined") else ""
+        return f"den Platzhalter „{name}“ gibt es nicht" if name else "ein Platzhalter ist unbekannt"
+    if head == "not allowed":
+        return "diese Anweisung ist in E-Mail-Texten nicht erlaubt"
+    if head == "unsafe HTML":
+        return (
+            f"nicht erlaubt in E-Mails: {rest} (Skripte, Frames, Formulare, on…-Attribute und "
+            "javascript:-Links)"
+        )
+    if head == "the text must contain the link":
+        return f"der Link {{{{ {rest} }}}} fehlt"
+    if message.endswith(" while rendering") or (": " in message and head.endswith("Error")):
+        return "lässt sich mit den Beispieldaten nicht erzeugen"
+    return None
+
+
+def _too_many_points_de(message: str) -> str:
+    """The catalog's refusal of more service points than the group has ("the group has 6 service
+    points"), in German with the number, so that the reader knows what to enter."""
+    most = "".join(c for c in message if c.isdigit()) or "?"
+    whose = "die größte Gruppe des Standorts" if "largest" in message else "die Gruppe"
+    return f"höchstens {most}, so viele Serviceplätze hat {whose}"
+
+
 def error_details(exc: OTVError, labels: Mapping[str, str] | None = None) -> list[tuple[str, str]]:
     """Each detail of a refusal as the field's path the service named ("" for none) and its German
     line: the field's visible label (a form's own `labels` first) and what is wrong."""
@@ -406,8 +446,10 @@ def error_details(exc: OTVError, labels: Mapping[str, str] | None = None) -> lis
         # A nested path (`name.de`, `links.0.url`) is named by its innermost part that has a label.
         parts = [part for part in reversed(field.split(".")) if part in labels]
         text = FIELD_PROBLEMS_DE.get((parts[0] if parts else "", kind)) or PROBLEMS_DE.get(
-            kind, MESSAGES_DE.get(message, message)
+            kind, MESSAGES_DE.get(message) or _mail_text_problem_de(message) or message
         )
+        if kind == "too_many_service_points":
+            text = _too_many_points_de(message)
         label = labels[parts[0]] if parts else field
         line = f"{label}: {text}" if field else text
         # A field of several types (a date, or a date and time) is refused once for each: one line.
@@ -1277,6 +1319,8 @@ async def text_submit(request: web.Request) -> web.Response:
     form = await request.post()
     body = {k: str(form.get(k, "")) for k in ("subject", "text", "html")}
     path = _text_path(request)
+    if form.get("action") == "preview":
+        return await _text_preview(request, form, body)
     if form.get("reset") == "true" and not confirmed(form):
         label = _text_label(request.match_info["kind"], request.match_info["language"])
         return ask_first(
@@ -1311,6 +1355,9 @@ async def text_submit(request: web.Request) -> web.Response:
         raise redirect("/staff/admin/texts?notice=saved")
     error = _upstream_error(status, data)
     label = _text_label(request.match_info["kind"], request.match_info["language"])
+    if error.code == "stale" and await _saved_already(request, path, body):
+        # The same form sent twice (a double click, a reload of the answer): the first saved it.
+        raise redirect("/staff/admin/texts?notice=saved")
     if error.code == "stale":
         # Saved by someone else since the form was loaded: the text as it is now, to check and edit.
         current_status, current = await upstream.call(request, "notifier", "GET", path)
@@ -1338,10 +1385,57 @@ async def text_submit(request: web.Request) -> web.Response:
                 "language": request.match_info["language"],
                 "version": str(form.get(VERSION_FIELD, "")),
             },
-            "errors": error_messages(error),
+            **_text_errors(error),
         },
         status=status if status < 500 else 502,
     )
+
+
+async def _text_preview(request: web.Request, form: Any, body: dict[str, str]) -> web.Response:
+    """The form as typed, and the mail it makes of a sample appointment (the notifier renders it and
+    checks it as a save would); nothing is saved."""
+    status, data = await upstream.call(
+        request, "notifier", "POST", _text_path(request) + "/preview", json=body
+    )
+    label = _text_label(request.match_info["kind"], request.match_info["language"])
+    context: dict[str, Any] = {
+        "title": f"Text bearbeiten: {label}",
+        "text": {
+            **body,
+            "kind": request.match_info["kind"],
+            "language": request.match_info["language"],
+            "version": str(form.get(VERSION_FIELD, "")),
+        },
+    }
+    if status == 200 and isinstance(data, dict):
+        return render(request, "text_edit.html", {**context, "preview": data, "errors": []})
+    error = _upstream_error(status, data)
+    return render(request, "text_edit.html", {**context, **_text_errors(error)}, status=error.status)
+
+
+# The mail text form's fields by their visible labels; their ids are the field names.
+TEXT_LABELS_DE = {"subject": "Betreff", "text": "Text (reine Textfassung)", "html": "HTML-Fassung"}
+
+
+def _text_errors(error: OTVError) -> dict[str, Any]:
+    """A refused mail text's summary, each line linked to the field it names, and each field's message
+    (to mark the field and describe it, as the other forms do; WCAG 3.3.1)."""
+    lines: list[ErrorLine] = []
+    fields: dict[str, str] = {}
+    for path, line in error_details(error, TEXT_LABELS_DE):
+        field = path if path in TEXT_LABELS_DE else ""
+        if field:
+            fields.setdefault(field, line)
+        lines.append(ErrorLine(line, field))
+    return {"errors": lines or [ErrorLine(line) for line in error_messages(error)], "field_errors": fields}
+
+
+async def _saved_already(request: web.Request, path: str, body: dict[str, str]) -> bool:
+    """Whether the mail text is now what the refused form says (its first sending saved it)."""
+    status, current = await upstream.call(request, "notifier", "GET", path)
+    if status != 200 or not isinstance(current, dict):
+        return False
+    return all(current.get(k) == v for k, v in body.items())
 
 
 # --- a location's staff (location administrators, R30) ----------------------------------------------

@@ -296,6 +296,10 @@ FORWARDED: tuple[Forwarded, ...] = (
         "notifier",
         Rule(ADMIN, EVERY, entity="mail_template"),
     ),
+    # A preview stores nothing: no audit entry.
+    Forwarded(
+        "POST", "/api/v1/admin/mail-templates/{kind}/{language}/preview", "notifier", Rule(ADMIN, EVERY)
+    ),
     Forwarded(
         "POST",
         "/api/v1/admin/mail-suppressions/lift",

@@ -756,6 +756,11 @@ async def set_location_roles(
 ) -> AccountView:
     """R30: a location administrator decides who is appointment manager or group leader (of which groups)
     at their location; other roles and other locations of the account stay as they are."""
+    if not username.strip():  # a form sent without the name says so, not that no such account exists
+        raise ValidationError(
+            "The username is required.",
+            details=[{"field": "username", "message": "missing", "type": "missing"}],
+        )
     grants: list[GrantRow] = []
     for role in roles:
         grant = check_grant(role, location, groups if role == Role.GROUP_LEADER else [])

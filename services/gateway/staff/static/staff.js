@@ -3,9 +3,11 @@
   "use strict";
 
   // After a refused form the error summary gets the focus, so that a screen reader reads it first and a
-  // keyboard user continues from there (WCAG 3.3.1); a fragment in the address (a row) keeps its place.
+  // keyboard user continues from there (WCAG 3.3.1); a fragment in the address (a row) keeps its place,
+  // unless the page has no such place (a refused preview of a mail text has no preview to jump to).
   var summary = document.getElementById("error-summary");
-  if (summary && !window.location.hash) {
+  var target = window.location.hash && document.getElementById(window.location.hash.slice(1));
+  if (summary && !target) {
     summary.focus();
   }
   // A saved form's confirmation stands at the row or section the page jumped back to; with the focus
