@@ -194,11 +194,21 @@ async def clean_db(pools: dict[str, asyncpg.Pool]) -> dict[str, asyncpg.Pool]:
     return pools
 
 
+SESSION_CLEANUP_SECONDS = 45
+
+
 @pytest.fixture(scope="session")
 async def amqp() -> AsyncIterator[aio_pika.abc.AbstractRobustConnection]:
     connection = await aio_pika.connect_robust(CommonSettings().broker_url)
     yield connection
-    await _delete_test_broker_objects(connection)
+    prefix = TEST_OVERRIDES["queue_prefix"]
+    try:
+        # Bounded: the run's result is decided by now, and a hang here would fail the last test by its
+        # timeout (seen once, at a load of ten with other runs beside it; where it hung is not known).
+        async with asyncio.timeout(SESSION_CLEANUP_SECONDS):
+            await _delete_test_broker_objects(connection)
+    except TimeoutError:
+        print(f"broker clean-up: not done within {SESSION_CLEANUP_SECONDS} s; {prefix}* queues may be left")
     await connection.close()
 
 
