@@ -19,6 +19,7 @@ from services.gateway.staff.domain import KeyAllowance
 from shared.errors import ValidationError
 from shared.identity import Role
 from tests.staff.conftest import Gateway, GatewayFactory, StaffClient, audit_rows
+from tests.staff.test_api_key_request_limit import BOOK, BOOKING
 from tests.staff.test_location_page_forms import assert_marked, elements
 from tests.staff.test_staff_pages import post_form
 
@@ -26,14 +27,6 @@ from tests.staff.test_staff_pages import post_form
 # key, which aiohttp warns about; irrelevant to staff access.
 pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
 
-BOOKING = {
-    "location_id": "mitte",
-    "concern_id": "neuantrag",
-    "start": "2026-03-03T10:00:00+01:00",
-    "mode": "in_person",
-    "customer": {"first_name": "Erika", "last_name": "Mustermann", "email": "kundin@example.org"},
-}
-BOOK = "/api/v1/staff/appointments"
 KEYS = "/api/v1/admin/api-keys"
 
 

@@ -884,15 +884,20 @@ async def list_api_keys(staff: Staff) -> list[db.ApiKey]:
         return await db.list_api_keys(conn)
 
 
+def _api_key_id(key_id: str) -> uuid.UUID:
+    """The id of a key named in a path; a 404 for one that cannot be an id."""
+    try:
+        return uuid.UUID(key_id)
+    except ValueError:
+        raise NotFoundError("No such API key.") from None
+
+
 async def set_api_key_limit(
     staff: Staff, actor: Actor, key_id: str, requests_per_minute: int | None
 ) -> db.ApiKey:
     """A key's own request limit a minute, None for the settings' default (R50). Every replica applies it
     from the key's next request on: `authenticate_key` reads the key's row on every request."""
-    try:
-        parsed = uuid.UUID(key_id)
-    except ValueError:
-        raise NotFoundError("No such API key.") from None
+    parsed = _api_key_id(key_id)
     now = staff.clock.now()
     async with staff.pool.acquire() as conn, conn.transaction():
         key = await db.find_api_key(conn, parsed, lock=True)
@@ -921,10 +926,7 @@ async def set_api_key_limit(
 
 
 async def revoke_api_key(staff: Staff, actor: Actor, key_id: str) -> db.ApiKey:
-    try:
-        parsed = uuid.UUID(key_id)
-    except ValueError:
-        raise NotFoundError("No such API key.") from None
+    parsed = _api_key_id(key_id)
     now = staff.clock.now()
     async with staff.pool.acquire() as conn, conn.transaction():
         if not await db.revoke_api_key(conn, parsed, actor.subject, now):
