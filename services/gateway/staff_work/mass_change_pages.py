@@ -118,6 +118,15 @@ async def _form_page(
     )
 
 
+async def _refused(
+    request: web.Request, location_id: str, values: dict[str, str], problems: dict[str, str]
+) -> web.Response:
+    """The form again as typed, each problem at its field and in the summary (422)."""
+    return await _form_page(
+        request, location_id, values=values, errors=list(problems.values()), field_errors=problems, status=422
+    )
+
+
 @routes.get("/staff/locations/{location_id}/mass-change")
 async def mass_change_form(request: web.Request) -> web.Response:
     """The form, filled in from the query where a link gives the day (the location page, after a closure)."""
@@ -186,14 +195,7 @@ async def mass_change_preview(request: web.Request) -> web.Response:
     if not values["group_id"] and not may_change(request, location_id, None):
         problems["group_id"] = WHOLE_LOCATION_DE
     if problems:
-        return await _form_page(
-            request,
-            location_id,
-            values=values,
-            errors=list(problems.values()),
-            field_errors=problems,
-            status=422,
-        )
+        return await _refused(request, location_id, values, problems)
     status, answer = await booking_change(
         request,
         "/api/v1/staff/locations/{location_id}/mass-change/preview",
@@ -245,14 +247,7 @@ async def mass_change_apply(request: web.Request) -> web.Response:
     except ValueError:
         problems["preview_id"] = "Vorschau: bitte prüfen."
     if problems:
-        return await _form_page(
-            request,
-            location_id,
-            values=values,
-            errors=list(problems.values()),
-            field_errors=problems,
-            status=422,
-        )
+        return await _refused(request, location_id, values, problems)
     status, saved_closure = await day_capacity.save(request, location_id, body)
     answer: Any = saved_closure
     if 200 <= status < 300:
