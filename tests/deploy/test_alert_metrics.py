@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import ast
 import asyncio
-import contextlib
 import os
 import re
 import shutil
@@ -27,7 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import aio_pika
 import aiohttp
 import pytest
 import yaml
@@ -35,11 +33,12 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from services.gateway.staff.domain import LoginOutcome
 from services.notifier.domain import Outcome
-from shared.config import SERVICE_NAMES, CommonSettings
+from shared.config import SERVICE_NAMES
+from shared.db import create_pool
 from shared.events.appointment import Channel
 from shared.events.mail import MailKind
 from shared.topology import CONSUMERS
-from tests.conftest import free_port, wait_for
+from tests.conftest import db_settings, empty_schemas, free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 ALERTS = ROOT / "deploy" / "alerts.yaml"
@@ -93,16 +92,16 @@ class Started:
     log: Path
 
 
-async def _empty_session_queues() -> None:
-    """Earlier tests of this session leave events in its consumer queues; a fresh consumer would apply them
-    before its /metrics is read, and its counters would not show the start."""
-    connection = await aio_pika.connect(CommonSettings().broker_url)
-    async with connection:
-        for name in CONSUMERS:
-            channel = await connection.channel()  # a queue not declared yet closes its channel
-            with contextlib.suppress(aio_pika.exceptions.ChannelNotFoundEntity):
-                queue = await channel.declare_queue(f"{os.environ['OTV_QUEUE_PREFIX']}.{name}", passive=True)
-                await queue.purge()
+async def _empty_system() -> None:
+    """Earlier tests of this session leave events in its consumer queues and work in the services' tables
+    (due mails, whose deadline passes with the real clock of these processes): a fresh service would act
+    on them before its /metrics is read, and its counters would not show the start."""
+    pools = {service: await create_pool(db_settings(service)) for service in SERVICE_NAMES}
+    try:
+        await empty_schemas(pools)
+    finally:
+        for pool in pools.values():
+            await pool.close()
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +110,7 @@ def fresh_metrics(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Sa
     work = tmp_path_factory.mktemp("alert-metrics")
     # OTV_DB_NAME, OTV_EXCHANGE and OTV_QUEUE_PREFIX of this test session come from os.environ.
     common = {**os.environ, "OTV_LOG_JSON": "true", "OTV_SHUTDOWN_TIMEOUT": "5", "PYTHONUNBUFFERED": "1"}
-    asyncio.run(_empty_session_queues())
+    asyncio.run(_empty_system())
     started: list[Started] = []
     try:
         for service in SERVICE_NAMES:
