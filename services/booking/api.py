@@ -13,7 +13,7 @@ from aiohttp import web
 
 from services.booking import link_renewal, service
 from services.booking.contact import network_of
-from services.booking.domain import Slot
+from services.booking.domain import Slots
 from services.booking.models import (
     AvailabilityQuery,
     BookingRequest,
@@ -75,10 +75,10 @@ async def get_availability(request: web.Request) -> web.Response:
     return availability_response(slots)
 
 
-def availability_response(slots: list[Slot]) -> web.Response:
-    # Built by hand from the slots' own JSON: eight weeks can be a few thousand slots, and this is the
-    # hottest read (AvailabilityOut documents the same shape).
-    return _json('{"slots":[' + ",".join(slot.json for slot in slots) + "]}")
+def availability_response(slots: Slots) -> web.Response:
+    # Built by hand from the slots' own JSON, once per kept answer: eight weeks can be a few thousand
+    # slots, and this is the hottest read (AvailabilityOut documents the same shape).
+    return _json(slots.answer_json)
 
 
 @routes.post("/api/v1/locations/{location_id}/holds")

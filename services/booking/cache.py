@@ -23,7 +23,7 @@ from typing import Generic, TypeVar
 
 from prometheus_client import Counter
 
-from services.booking.domain import LocationConfig, Slot
+from services.booking.domain import LocationConfig, Slots
 
 Key = tuple[str, str, str, date, date]  # location, concern, mode, first day, last day
 State = tuple[int, int]  # catalog revision, occupancy counter
@@ -38,7 +38,7 @@ LOOKUPS = Counter(
 class _Entry:
     state: State
     computed_at: datetime
-    slots: list[Slot]
+    slots: Slots
 
 
 class _SingleFlight(Generic[T]):
@@ -70,7 +70,7 @@ class AvailabilityCache:
         self._max = entries
         self._entries: OrderedDict[Key, _Entry] = OrderedDict()
         self._states: _SingleFlight[tuple[LocationConfig, int]] = _SingleFlight()
-        self._answers: _SingleFlight[list[Slot]] = _SingleFlight()
+        self._answers: _SingleFlight[Slots] = _SingleFlight()
 
     @property
     def enabled(self) -> bool:
@@ -84,8 +84,8 @@ class AvailabilityCache:
         return await self._states.run(location_id, read)
 
     async def slots(
-        self, key: Key, state: State, now: datetime, compute: Callable[[], Awaitable[list[Slot]]]
-    ) -> list[Slot]:
+        self, key: Key, state: State, now: datetime, compute: Callable[[], Awaitable[Slots]]
+    ) -> Slots:
         entry = self._entries.get(key)
         fresh = entry is not None and entry.computed_at <= now < entry.computed_at + self._ttl
         if entry is not None and fresh and entry.state == state:
@@ -94,7 +94,7 @@ class AvailabilityCache:
             return entry.slots
         LOOKUPS.labels("miss").inc()
 
-        async def computed() -> list[Slot]:
+        async def computed() -> Slots:
             slots = await compute()
             self._entries[key] = _Entry(state, now, slots)
             self._entries.move_to_end(key)

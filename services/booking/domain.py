@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import bisect
 import calendar
+import functools
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -533,16 +534,25 @@ def candidate_slots(
     return found
 
 
+class Slots(list[Slot]):
+    """The free slots of one availability question, with the answer's JSON built once: the availability
+    cache hands the same list to every reader of the same question (the hottest read)."""
+
+    @functools.cached_property
+    def answer_json(self) -> bytes:
+        return ('{"slots":[' + ",".join(slot.json for slot in self) + "]}").encode()
+
+
 def available_slots(
     config: LocationConfig, concern: ConcernOffer, first: date, last: date, now: datetime, busy: BusyMap
-) -> list[Slot]:
+) -> Slots:
     occupied_points = sorted(point for group, point in busy if group == concern.group_id)
-    return [
+    return Slots(
         slot
         for slot in candidate_slots(config, concern, first, last, now)
         # A point with nothing booked or held in the whole range is free for every slot.
         if bisect.bisect_right(occupied_points, slot.points) < slot.points or has_free_point(slot, busy)
-    ]
+    )
 
 
 def resolve_slot(config: LocationConfig, concern: ConcernOffer, start: datetime, now: datetime) -> Slot:

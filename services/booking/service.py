@@ -32,6 +32,7 @@ from services.booking.domain import (
     LocationConfig,
     NewAppointment,
     Slot,
+    Slots,
     SlotTakenError,
     TooLateError,
     available_slots,
@@ -289,7 +290,7 @@ def _require_evening_declaration(slot: Slot, declared: bool) -> None:
 
 async def availability(
     deps: Deps, location_id: str, concern_id: str, mode: Mode, first: date | None, last: date | None
-) -> list[Slot]:
+) -> Slots:
     now = deps.clock.now()
     today = now.astimezone(BERLIN).date()
     first = first or today
@@ -316,7 +317,7 @@ async def availability(
 
 async def _compute_availability(
     deps: Deps, config: LocationConfig, concern_id: str, mode: Mode, first: date, last: date, now: datetime
-) -> list[Slot]:
+) -> Slots:
     concern = offered_concern(config, concern_id, mode, where="concern")
     since = datetime.combine(first, datetime.min.time(), BERLIN)
     until = datetime.combine(last + timedelta(days=1), datetime.min.time(), BERLIN)

@@ -24,7 +24,7 @@ from services.booking.domain import (
     AlreadyBookedError,
     Appointment,
     NewAppointment,
-    Slot,
+    Slots,
     SlotTakenError,
     TooLateError,
     field_error,
@@ -267,7 +267,7 @@ async def staff_availability(
     mode: Mode,
     first: date | None,
     last: date | None,
-) -> list[Slot]:
+) -> Slots:
     """The customers' free slots, for staff and the service centre (R37): the same slots, behind the
     staff rules instead of the customers' per-address bot defence, which a service centre's many agents
     behind one address would run into (R39 is for anonymous clients)."""
