@@ -98,7 +98,10 @@ def _http_client(settings: Settings) -> Callable[[web.Application], AsyncIterato
             total=settings.upstream_timeout, sock_connect=settings.upstream_connect_timeout
         )
         connector = aiohttp.TCPConnector(limit=200, ttl_dns_cache=300)
-        async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
+        # One client carries everybody's requests: a cookie a service sets must not be kept and sent
+        # with the next person's request (the jar keeps none; the answer's Set-Cookie is not passed on).
+        jar = aiohttp.DummyCookieJar()
+        async with aiohttp.ClientSession(timeout=timeout, connector=connector, cookie_jar=jar) as session:
             app[HTTP] = session
             yield
 

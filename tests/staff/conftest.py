@@ -40,6 +40,8 @@ class Upstream:
     answer: Any = None
     # Answers by exact path (GET lists and details of a stand-in), before `answer`.
     answers: dict[str, Any] = field(default_factory=dict)
+    # A cookie (name, value) its answers set, as a misbehaving or compromised service might.
+    sets_cookie: tuple[str, str] | None = None
 
     def app(self) -> web.Application:
         async def handler(request: web.Request) -> web.Response:
@@ -55,11 +57,14 @@ class Upstream:
                 }
             )
             if request.path in self.answers:
-                return web.json_response(self.answers[request.path])
-            # `affected` answers booking's R20 capacity check: nothing booked in the way.
-            return web.json_response(
-                self.answer if self.answer is not None else {"ok": True, "affected": []}, status=self.status
-            )
+                response = web.json_response(self.answers[request.path])
+            else:
+                # `affected` answers booking's R20 capacity check: nothing booked in the way.
+                answer = self.answer if self.answer is not None else {"ok": True, "affected": []}
+                response = web.json_response(answer, status=self.status)
+            if self.sets_cookie is not None:
+                response.set_cookie(*self.sets_cookie)
+            return response
 
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", handler)
