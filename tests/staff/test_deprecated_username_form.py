@@ -14,6 +14,7 @@ import pytest
 import structlog
 from prometheus_client import REGISTRY
 
+from services.gateway.openapi import document
 from shared.identity import Role
 from tests.staff.conftest import Gateway, account_id
 
@@ -126,3 +127,32 @@ async def test_a_location_administrator_setting_roles_by_username_is_told_the_fo
     assert _used(logs) == [STAFF_ROLES, STAFF_ROLES]
     assert [entry for entry in logs if clerk in str(entry)] == []
     assert _uses(STAFF_ROLES) == before + 2
+
+
+@pytest.mark.req("R50")
+def test_the_document_declares_both_headers_on_every_answer_of_the_deprecated_form() -> None:
+    doc = document()
+    major, minor, _ = (int(part) for part in doc["info"]["version"].split("."))
+    assert (major, minor) >= (1, 8)  # the version that added the headers; later ones keep them
+    paths = [p for p in doc["paths"] if "{account_id}" in p]
+    assert sorted(paths) == sorted(
+        [
+            ACCOUNT,
+            f"{ACCOUNT}/grants",
+            f"{ACCOUNT}/disable",
+            f"{ACCOUNT}/enable",
+            f"{ACCOUNT}/reset-password",
+            STAFF_ROLES,
+        ]
+    )
+    for path in paths:
+        for method, operation in doc["paths"][path].items():
+            assert {"200", "401", "403", "404"} <= set(operation["responses"]), (method, path)
+            for status, response in operation["responses"].items():
+                headers = response.get("headers", {})
+                assert {"Deprecation", "Link"} <= set(headers), (method, path, status)
+                deprecation = headers["Deprecation"]
+                expected = STAFF_ROLES_DEPRECATED if path == STAFF_ROLES else ACCOUNTS_DEPRECATED
+                assert expected in deprecation["description"], (method, path, status)
+                assert "successor-version" in headers["Link"]["description"]
+                assert not deprecation.get("required") and not headers["Link"].get("required")
