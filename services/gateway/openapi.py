@@ -43,7 +43,9 @@ TITLE = "OTV public API (Jobcenter Bremen online appointments)"
 # above its largest group's) is refused with 422 `validation_error` naming the field; so is a mail text
 # whose HTML carries a script, frame, form, event handler or `javascript:` link; and `POST
 # /api/v1/admin/mail-templates/{kind}/{language}/preview` (the sample mail of texts not saved yet).
-VERSION = "1.7.0"
+# 1.8.0 every answer to the admin API's deprecated username form of an account in the path carries
+# `Deprecation` (RFC 9745) and, where the account is known, `Link` with rel="successor-version".
+VERSION = "1.8.0"
 DESCRIPTION = (
     "Customer booking API of the online appointment booking of Jobcenter Bremen. All times are ISO 8601 "
     'with offset; JSON field names are snake_case. Errors are `{"error": {"code", "message", '
@@ -173,6 +175,8 @@ def document() -> dict[str, Any]:
                     "description": "Seconds to wait before the next try.",
                     "schema": {"type": "integer"},
                 }
+    # Last: on every answer of those routes, the ones declared just above included.
+    staff_openapi.declare_deprecation(merged)
     return merged
 
 

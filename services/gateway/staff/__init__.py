@@ -17,7 +17,7 @@ from services.gateway.config import Settings
 from services.gateway.cookies import cookie_name
 from services.gateway.origins import origin_of
 from services.gateway.rate_limit import RateLimiter
-from services.gateway.staff import api, authz, day_capacity, keys, pages
+from services.gateway.staff import api, authz, day_capacity, deprecation, keys, pages
 from services.gateway.staff.catalog_index import CATALOG_INDEX, CatalogIndex
 from services.gateway.staff.domain import FailureThrottle, KeyAllowance, LockoutPolicy, SessionPolicy
 from services.gateway.staff.forwarding import make_forwarder
@@ -42,6 +42,7 @@ def setup_staff(app: web.Application) -> None:
         authz.COOKIE, settings.public_base_url, secure=settings.staff_cookie_secure
     )
     app.middlewares.append(authz.staff_middleware)
+    deprecation.setup_deprecation(app)  # the admin API's username form says it is deprecated
 
     app.router.add_routes(api.routes)
     pages.setup_pages(app)

@@ -6,6 +6,7 @@ call a use case and answer.
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
 
@@ -16,18 +17,20 @@ from services.gateway.proxy import client_ip
 from services.gateway.staff import service
 from services.gateway.staff.authz import session_cookie
 from services.gateway.staff.db import AuditFilter
+from services.gateway.staff.deprecation import name_successor
 from services.gateway.staff.domain import (
     KEY_REQUESTS_PER_MINUTE_MAX,
     KEY_REQUESTS_PER_MINUTE_MIN,
     LoginRefused,
     LoginThrottled,
+    is_account_id,
 )
 from services.gateway.staff.keys import IDENTITY, SESSION, STAFF
 from services.gateway.staff.service import Actor, grant_json, key_json
 from shared.calendar import in_calendar
 from shared.clock import BERLIN
 from shared.db import BIGINT_MAX
-from shared.errors import UnauthenticatedError, ValidationError
+from shared.errors import NotFoundError, UnauthenticatedError, ValidationError
 from shared.logging import current_correlation_id
 from shared.web import SETTINGS, parse_json, parse_query
 
@@ -288,26 +291,36 @@ async def create_account(request: web.Request) -> web.Response:
 # An account in the path: its id (`AccountOut.id`). A username in the same place still works for existing
 # clients but is deprecated (R34: it names the employee, and a URL ends up in logs); the two never overlap
 # (`domain.ACCOUNT_ID`), so `service._get` tells them apart by shape.
+async def account_in_path(request: web.Request) -> str:
+    """The path's account, as the use cases take it. In the deprecated username form the answer names the
+    same route by the account's id (`deprecation.py`), found here, once the caller has passed the rule."""
+    ref = request.match_info["account_id"]
+    if not is_account_id(ref):
+        # No such account: the use case answers 404 in its turn (after the body's checks).
+        with contextlib.suppress(NotFoundError):
+            name_successor(request, await service.account_id_of(request.app[STAFF], ref))
+    return ref
+
+
 @routes.get("/api/v1/admin/accounts/{account_id}")
 async def get_account(request: web.Request) -> web.Response:
-    view = await service.get_account(request.app[STAFF], request.match_info["account_id"])
+    view = await service.get_account(request.app[STAFF], await account_in_path(request))
     return web.json_response(view.as_json())
 
 
 @routes.put("/api/v1/admin/accounts/{account_id}/grants")
 async def put_grants(request: web.Request) -> web.Response:
+    ref = await account_in_path(request)
     data = await parse_json(request, GrantsIn)
     grants = service.parse_grants([g.model_dump() for g in data.grants])
-    view = await service.replace_account_grants(
-        request.app[STAFF], actor(request), request.match_info["account_id"], grants
-    )
+    view = await service.replace_account_grants(request.app[STAFF], actor(request), ref, grants)
     return web.json_response(view.as_json())
 
 
 @routes.post("/api/v1/admin/accounts/{account_id}/disable")
 async def disable_account(request: web.Request) -> web.Response:
     view = await service.set_account_active(
-        request.app[STAFF], actor(request), request.match_info["account_id"], False
+        request.app[STAFF], actor(request), await account_in_path(request), False
     )
     return web.json_response(view.as_json())
 
@@ -315,7 +328,7 @@ async def disable_account(request: web.Request) -> web.Response:
 @routes.post("/api/v1/admin/accounts/{account_id}/enable")
 async def enable_account(request: web.Request) -> web.Response:
     view = await service.set_account_active(
-        request.app[STAFF], actor(request), request.match_info["account_id"], True
+        request.app[STAFF], actor(request), await account_in_path(request), True
     )
     return web.json_response(view.as_json())
 
@@ -323,7 +336,7 @@ async def enable_account(request: web.Request) -> web.Response:
 @routes.post("/api/v1/admin/accounts/{account_id}/reset-password")
 async def reset_password(request: web.Request) -> web.Response:
     password = await service.reset_password(
-        request.app[STAFF], actor(request), request.match_info["account_id"]
+        request.app[STAFF], actor(request), await account_in_path(request)
     )
     return web.json_response({"start_password": password})
 
@@ -339,12 +352,13 @@ async def location_staff(request: web.Request) -> web.Response:
 # The account by its id, or (deprecated) its username, as on the account routes above.
 @routes.put("/api/v1/admin/locations/{location_id}/staff-roles/{account_id}")
 async def put_location_roles(request: web.Request) -> web.Response:
+    ref = await account_in_path(request)
     data = await parse_json(request, LocationRolesIn)
     view = await service.set_location_roles(
         request.app[STAFF],
         actor(request),
         request.match_info["location_id"],
-        request.match_info["account_id"],
+        ref,
         data.roles,
         data.groups,
     )

@@ -24,3 +24,5 @@ LOCATION = web.RequestKey("staff_location", str)
 GROUP = web.RequestKey("staff_group", str)
 RULE = web.RequestKey("staff_rule", Rule)
 JSON_BODY = web.RequestKey("staff_json_body", object)
+# The same route by the account's id, for an answer to the deprecated username form (deprecation.py).
+SUCCESSOR = web.RequestKey("staff_successor", str)

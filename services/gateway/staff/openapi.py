@@ -26,6 +26,7 @@ from services.gateway.staff.api import (
     PasswordIn,
 )
 from services.gateway.staff.authz import COOKIE
+from services.gateway.staff.deprecation import USERNAME_FORM_DEPRECATED, deprecation_header
 from services.gateway.staff.domain import ACCOUNT_ID, KEY_REQUESTS_PER_MINUTE_MAX, USERNAME
 from services.gateway.staff.rules import FORWARDED, From, Rule, is_staff_path, rule_table
 from shared.openapi import ApiRoute, add_error_responses, build_document
@@ -72,7 +73,8 @@ ACCOUNT_IN_PATH = {
     "account_id": {
         "description": "The account's id (`AccountOut.id`). A username in its place is deprecated: it still "
         "names the account for existing clients, but a username names the employee and ends up in access "
-        "logs; no username has the shape of an id.",
+        "logs; no username has the shape of an id. Every answer to the username form says so in the headers "
+        '`Deprecation` and (where the account is known) `Link` with `rel="successor-version"`.',
         "anyOf": [
             {"type": "string", "format": "uuid", "pattern": ACCOUNT_ID.pattern},
             {
@@ -491,3 +493,28 @@ def annotate(merged: dict[str, Any]) -> None:
                 elif rule.location.source in (From.QUERY, From.QUERY_OR_OWN, From.BODY):
                     refusals.append("validation_error")
             add_error_responses(operation.setdefault("responses", {}), refusals)
+
+
+def declare_deprecation(merged: dict[str, Any]) -> None:
+    """The headers of the username form (`deprecation.py`) on every answer of its routes' operations: to
+    be called once every response of the merged document is declared."""
+    for path, since in USERNAME_FORM_DEPRECATED.items():
+        when = since.strftime("%Y-%m-%d %H:%M:%S UTC")
+        headers = {
+            "Deprecation": {
+                "description": "Only in an answer to the deprecated form, an account named by its username "
+                f"in the path: `{deprecation_header(since)}` (RFC 9745), the form was deprecated on {when}. "
+                "Name the account by its id instead.",
+                "schema": {"type": "string", "pattern": "^@-?[0-9]+$"},
+            },
+            "Link": {
+                "description": "Only in an answer to the deprecated form, once the caller has passed "
+                "authentication and the route's rule and the username names an account: the same route by "
+                f'the account\'s id, `<{path}>; rel="successor-version"` with the id as `account_id` (RFC '
+                "8288, RFC 5829). Not for a name that is no account, nor in a refusal of the caller.",
+                "schema": {"type": "string"},
+            },
+        }
+        for operation in merged["paths"][path].values():
+            for response in operation["responses"].values():
+                response.setdefault("headers", {}).update(headers)
