@@ -43,7 +43,9 @@ TITLE = "OTV public API (Jobcenter Bremen online appointments)"
 # above its largest group's) is refused with 422 `validation_error` naming the field; so is a mail text
 # whose HTML carries a script, frame, form, event handler or `javascript:` link; and `POST
 # /api/v1/admin/mail-templates/{kind}/{language}/preview` (the sample mail of texts not saved yet).
-VERSION = "1.7.0"
+# 1.8.0 a closure whose last day lies before today (Berlin) is refused with 422 `validation_error` naming
+# `last` (`details[].type` `in_the_past`).
+VERSION = "1.8.0"
 DESCRIPTION = (
     "Customer booking API of the online appointment booking of Jobcenter Bremen. All times are ISO 8601 "
     'with offset; JSON field names are snake_case. Errors are `{"error": {"code", "message", '

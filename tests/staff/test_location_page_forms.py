@@ -349,6 +349,39 @@ async def test_a_restriction_to_more_places_than_the_group_has_is_refused_at_its
 
 
 @pytest.mark.req("R20")
+async def test_a_closure_that_would_be_over_already_is_refused_at_its_last_day_in_german(
+    stack: Stack,
+) -> None:
+    """A closure typed with last year (2025 for 2026) was saved and filed under the past closures at once,
+    closing nothing. Today is 02.03.2026: it is refused at "Letzter Tag"; one that began last week and
+    lasts until today is saved."""
+    leader = await stack.gateway.signed_in("form-leader-past", (Role.GROUP_LEADER, "mitte"))
+    typed = {
+        "first": "2025-03-10",
+        "last": "2025-03-12",
+        "group_id": "mitte-ez",
+        "service_points_left": "0",
+        "reason": "Umbau",
+    }
+    status, _, html = await post_form(leader, "/staff/locations/mitte/closures", typed)
+    assert status == 422
+    line = "Letzter Tag: liegt vor heute, die Schließung wäre schon vorbei; bitte das Datum prüfen"
+    line += ", auch das Jahr"
+    page = elements(html)
+    assert page.summary_links == [("#closure-last", line)]
+    assert_marked(page, "closure-last", line)
+    assert dict(form_fields(html, "/staff/locations/mitte/closures")) | {"csrf_token": ""} == {
+        **typed,
+        "csrf_token": "",
+    }
+    details = await (await stack.admin.get("/api/v1/admin/locations/mitte")).json()
+    assert details["closures"] == []
+    running = {**typed, "first": "2026-02-26", "last": "2026-03-02"}
+    status, location, _ = await post_form(leader, "/staff/locations/mitte/closures", running)
+    assert status == 303 and SAVED_CLOSURE.fullmatch(location), location
+
+
+@pytest.mark.req("R20")
 async def test_a_closure_over_days_already_closed_or_restricted_is_saved_with_a_notice_naming_the_days(
     stack: Stack,
 ) -> None:

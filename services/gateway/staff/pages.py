@@ -327,6 +327,8 @@ PROBLEMS_DE = {
     "unknown_group": "diese Gruppe gibt es an diesem Standort nicht",
     "unknown_concern": "dieses Anliegen gibt es im Leistungskatalog nicht",
     "unknown_location": "diesen Standort gibt es nicht",
+    # The catalog's refusal of a closure that would be over before it is saved (R20).
+    "in_the_past": "liegt vor heute, die Schließung wäre schon vorbei; bitte das Datum prüfen, auch das Jahr",
     # The catalog's checks of windows and the month-change block (its kinds of problem).
     "window_order": "muss nach „Von“ liegen",
     "window_overlap": "überschneidet sich mit einem anderen Zeitfenster der Gruppe an diesem Wochentag",
