@@ -407,7 +407,9 @@ ADMIN_ROUTES = (
         "POST",
         "/api/v1/admin/locations/{location_id}/closures",
         "Close days, or restrict them to service points 1..n (`service_points_left`, at most the group's "
-        "service points; for the whole location, its largest group's: more is 422 `validation_error`)",
+        "service points; for the whole location, its largest group's: more is 422 `validation_error`). A "
+        "closure whose `last` day lies before today (Europe/Berlin) is 422 `validation_error` naming `last` "
+        "(`details[].type` `in_the_past`); one that began earlier and lasts until today is accepted",
         ClosureIn,
         created=True,
     ),

@@ -715,6 +715,10 @@ async def add_closure(
 ) -> tuple[int, int | None]:
     if body.last < body.first:
         raise invalid_field("last", "must not be before first")
+    if body.last < today(clock):
+        # Over before it is saved, it closes nothing: mostly a slip of the year (R20). One that began
+        # earlier and lasts until today still closes today; one saved before stays listed and can go.
+        raise invalid_field("last", "the last day is before today (Europe/Berlin)", "in_the_past")
 
     async def work(conn: asyncpg.Connection, _location: asyncpg.Record) -> int:
         if body.group_id is not None:

@@ -45,7 +45,9 @@ TITLE = "OTV public API (Jobcenter Bremen online appointments)"
 # /api/v1/admin/mail-templates/{kind}/{language}/preview` (the sample mail of texts not saved yet).
 # 1.8.0 every answer to the admin API's deprecated username form of an account in the path carries
 # `Deprecation` (RFC 9745) and, where the account is known, `Link` with rel="successor-version".
-VERSION = "1.8.0"
+# 1.9.0 a closure whose last day lies before today (Berlin) is refused with 422 `validation_error` naming
+# `last` (`details[].type` `in_the_past`).
+VERSION = "1.9.0"
 DESCRIPTION = (
     "Customer booking API of the online appointment booking of Jobcenter Bremen. All times are ISO 8601 "
     'with offset; JSON field names are snake_case. Errors are `{"error": {"code", "message", '

@@ -5,7 +5,7 @@ kind of shortfall on purpose-built data."""
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import asyncpg
@@ -13,7 +13,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from services.catalog import demo, service
+from services.catalog import db, demo, service
 from services.catalog.domain import MANDATORY_CONCERNS
 from shared.clock import BERLIN, ManualClock
 from shared.events.catalog import GroupKind, LocationConfiguredV1
@@ -524,6 +524,44 @@ async def test_a_restriction_to_more_service_points_than_the_group_has_is_refuse
         ),
         201,
     )
+
+
+@pytest.mark.req("R20")
+async def test_a_closure_that_is_over_is_refused_naming_its_last_day_one_lasting_until_today_is_not(
+    demo_client: Client, demo_pool: asyncpg.Pool, clock: ManualClock
+) -> None:
+    """A closure whose last day lies before today (Berlin) closes nothing: usually a slip of the year
+    (2025 typed in January for 2026). It was saved and listed as if it closed something; now it is
+    refused naming `last`. One that began earlier and lasts until today still closes today; one saved
+    before (the demo data, an older rule) stays listed and can be lifted."""
+    before = await outbox_count(demo_pool)
+    for first, last in (("2026-11-24", "2026-11-24"), ("2025-12-28", "2025-12-30")):
+        bad = await demo_client.post(
+            "/api/v1/admin/locations/mitte/closures",
+            json={"first": first, "last": last, "reason": "Inventur"},
+        )
+        assert bad.status == 422, (first, last, await bad.text())
+        error = (await bad.json())["error"]
+        assert error["code"] == "validation_error"
+        assert [(d["field"], d["type"]) for d in error["details"]] == [("last", "in_the_past")]
+    assert await outbox_count(demo_pool) == before  # nothing saved, nothing published
+    running = {"first": "2026-11-24", "last": "2026-11-25", "group_id": "mitte-ez", "reason": "Krankheit"}
+    await ok(await demo_client.post("/api/v1/admin/locations/mitte/closures", json=running), 201)
+    # Today is Berlin's: at 00:30 in Bremen (23:30 UTC) the 25th is over.
+    clock.set(datetime(2026, 11, 25, 23, 30, tzinfo=UTC))
+    late = await demo_client.post(
+        "/api/v1/admin/locations/mitte/closures",
+        json={"first": "2026-11-25", "last": "2026-11-25"},
+        headers=staff_headers(at=clock.now()),
+    )
+    assert late.status == 422, await late.text()
+    async with demo_pool.acquire() as conn:
+        old = await db.insert_closure(conn, "mitte", None, date(2026, 11, 2), date(2026, 11, 3), "Umzug", 0)
+    details = await ok(
+        await demo_client.get("/api/v1/admin/locations/mitte", headers=staff_headers(at=clock.now()))
+    )
+    assert old in [c["id"] for c in details["closures"]]
+    await ok(await demo_client.delete(f"/api/v1/admin/closures/{old}", headers=staff_headers(at=clock.now())))
 
 
 async def test_closures_and_the_block_change_the_snapshot(

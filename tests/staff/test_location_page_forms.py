@@ -12,7 +12,7 @@ import pytest
 from shared.identity import Role
 from tests.conftest import wait_for
 from tests.staff.conftest import Stack, wait_for_slots
-from tests.staff.test_staff_pages import form_fields, nord_meeting_the_directive, post_form
+from tests.staff.test_staff_pages import SAVED_CLOSURE, form_fields, nord_meeting_the_directive, post_form
 
 # The customer pages (services/gateway/web) store their aiohttp-jinja2 environment under a plain string
 # key, which aiohttp warns about; irrelevant to staff access.
@@ -212,7 +212,7 @@ async def test_a_saved_closure_or_window_is_confirmed_where_the_page_jumps_to(st
     leader = await stack.gateway.signed_in("form-leader3", (Role.GROUP_LEADER, "mitte"))
     closure = {"first": "2026-03-10", "group_id": "mitte-ez", "service_points_left": "1", "reason": "Krank"}
     status, location, _ = await post_form(leader, "/staff/locations/mitte/closures", closure)
-    assert (status, location) == (303, "/staff/locations/mitte?saved=closures#closures")
+    assert status == 303 and SAVED_CLOSURE.fullmatch(location), location
     page = elements(await (await leader.get(location)).text())
     # Once, in the section the page jumps to (not a second time at the top for a screen reader).
     assert page.statuses == [(["main", "closures"], "Gespeichert.")]
@@ -346,3 +346,70 @@ async def test_a_restriction_to_more_places_than_the_group_has_is_refused_at_its
     assert status == 422
     texts = [text for _, text in elements(html).summary_links]
     assert texts == [f"Neues Zeitfenster für Eingangszone: Serviceplätze: {line.split(': ')[1]}"], texts
+
+
+@pytest.mark.req("R20")
+async def test_a_closure_that_would_be_over_already_is_refused_at_its_last_day_in_german(
+    stack: Stack,
+) -> None:
+    """A closure typed with last year (2025 for 2026) was saved and filed under the past closures at once,
+    closing nothing. Today is 02.03.2026: it is refused at "Letzter Tag"; one that began last week and
+    lasts until today is saved."""
+    leader = await stack.gateway.signed_in("form-leader-past", (Role.GROUP_LEADER, "mitte"))
+    typed = {
+        "first": "2025-03-10",
+        "last": "2025-03-12",
+        "group_id": "mitte-ez",
+        "service_points_left": "0",
+        "reason": "Umbau",
+    }
+    status, _, html = await post_form(leader, "/staff/locations/mitte/closures", typed)
+    assert status == 422
+    line = "Letzter Tag: liegt vor heute, die Schließung wäre schon vorbei; bitte das Datum prüfen"
+    line += ", auch das Jahr"
+    page = elements(html)
+    assert page.summary_links == [("#closure-last", line)]
+    assert_marked(page, "closure-last", line)
+    assert dict(form_fields(html, "/staff/locations/mitte/closures")) | {"csrf_token": ""} == {
+        **typed,
+        "csrf_token": "",
+    }
+    details = await (await stack.admin.get("/api/v1/admin/locations/mitte")).json()
+    assert details["closures"] == []
+    running = {**typed, "first": "2026-02-26", "last": "2026-03-02"}
+    status, location, _ = await post_form(leader, "/staff/locations/mitte/closures", running)
+    assert status == 303 and SAVED_CLOSURE.fullmatch(location), location
+
+
+@pytest.mark.req("R20")
+async def test_a_closure_over_days_already_closed_or_restricted_is_saved_with_a_notice_naming_the_days(
+    stack: Stack,
+) -> None:
+    """Two entries for the same day both apply, the stricter wins (fewer places, or closed): legitimate
+    (a restriction for a week, one day of it closed), but easily a slip. The confirmation names the days
+    and what else is entered for them."""
+    leader = await stack.gateway.signed_in("form-leader-overlap", (Role.GROUP_LEADER, "mitte"))
+    week = {"first": "2026-03-09", "last": "2026-03-13", "group_id": "mitte-ez", "reason": "Krankheit"}
+    status, location, _ = await post_form(
+        leader, "/staff/locations/mitte/closures", {**week, "service_points_left": "1"}
+    )
+    assert status == 303
+    page = elements(await (await leader.get(location)).text())
+    assert page.statuses == [(["main", "closures"], "Gespeichert.")]  # nothing else entered for those days
+    day = {"first": "2026-03-12", "last": "2026-03-16", "group_id": "mitte-ez", "service_points_left": "0"}
+    status, location, _ = await post_form(leader, "/staff/locations/mitte/closures", day)
+    assert status == 303 and location.startswith("/staff/locations/mitte?saved=closures&")
+    page = elements(await (await leader.get(location)).text())
+    assert page.statuses == [
+        (
+            ["main", "closures"],
+            "Gespeichert. Hinweis: Vom 12.03.2026 bis 13.03.2026 gilt schon die Einschränkung auf den Platz 1"
+            " der Gruppe „Eingangszone“. Wo sich Einträge überschneiden, gilt der strengere (weniger"
+            " Serviceplätze oder geschlossen).",
+        )
+    ]
+    details = await (await stack.admin.get("/api/v1/admin/locations/mitte")).json()
+    assert sorted((c["first"], c["service_points_left"]) for c in details["closures"]) == [
+        ("2026-03-09", 1),
+        ("2026-03-12", 0),
+    ]

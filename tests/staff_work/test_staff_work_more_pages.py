@@ -284,6 +284,61 @@ async def test_a_mass_change_page_previews_confirms_once_and_a_second_confirmati
 
 @pytest.mark.req("R20")
 @pytest.mark.req("R44")
+async def test_the_preview_refuses_more_places_left_than_the_group_has_as_the_confirmation_would(
+    client: TestClient[Any, Any], pages_gateway: Gateway, pool: asyncpg.Pool
+) -> None:
+    """ "5 places stay" for a group of 3 restricts nothing: the preview showed nobody affected, and its
+    confirmation was then refused by the catalog (422 `too_many_service_points`) with a vague "bitte
+    prüfen". Now the preview refuses it first, and both say the same: how many places there are."""
+    await book(client, TUESDAY, "08:00")
+    catalog = pages_gateway.upstreams["catalog"]
+    catalog.answers[f"/api/v1/admin/locations/{HERE}"] = {
+        "id": HERE,
+        "groups": [{"id": "ez", "service_points": 3}, {"id": "lt", "service_points": 4}],
+        "windows": [],
+    }
+    admin = await signed_in(pages_gateway, "standortleitung-plaetze", Role.LOCATION_ADMIN)
+    path = f"/staff/locations/{HERE}/mass-change"
+    line = "Verbleibende Serviceplätze: höchstens 3, so viele Serviceplätze hat die Gruppe."
+    too_many = await form(admin, f"{path}/preview", date=TUESDAY, group_id="ez", service_points_left="5")
+    html = await too_many.text()
+    assert too_many.status == 422 and line in html, html
+    assert 'aria-describedby="mc-points-hint mc-points-error" aria-invalid="true"' in html
+    assert 'name="service_points_left" min="0" max="200" required value="5"' in html  # as typed
+    whole = await form(admin, f"{path}/preview", date=TUESDAY, service_points_left="5")
+    assert whole.status == 422
+    assert "höchstens 4, so viele Serviceplätze hat die größte Gruppe des Standorts." in await whole.text()
+    assert await pool.fetchval("SELECT count(*) FROM mass_changes") == 0  # no preview stored
+    # As many as the group has restricts nothing either, but it is no slip: the preview is shown.
+    fits = await form(admin, f"{path}/preview", date=TUESDAY, group_id="ez", service_points_left="3")
+    assert fits.status == 200 and "Vorschau" in await fits.text()
+    preview_id = re.search(r'name="preview_id" value="([^"]+)"', await fits.text())
+    assert preview_id
+
+    # The confirmation of a preview made before the group shrank: the catalog refuses, in the same words.
+    catalog.status = 422
+    catalog.answer = {
+        "error": {
+            "code": "validation_error",
+            "message": "Invalid service_points_left: the group has 3 service points.",
+            "details": [
+                {
+                    "field": "service_points_left",
+                    "message": "the group has 3 service points",
+                    "type": "too_many_service_points",
+                }
+            ],
+        }
+    }
+    chosen = {"date": TUESDAY, "group_id": "ez", "service_points_left": "3"}
+    refused = await form(admin, f"{path}/apply", preview_id=preview_id.group(1), **chosen)
+    html = await refused.text()
+    catalog.status, catalog.answer = 200, None
+    assert refused.status == 422 and line in html, html
+
+
+@pytest.mark.req("R20")
+@pytest.mark.req("R44")
 async def test_a_mass_change_through_the_api_saves_the_days_capacity_as_the_page_does(
     client: TestClient[Any, Any], pages_gateway: Gateway, pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -185,6 +185,10 @@ async def _location_page(
     at = saved_at(request.query, context)
     saved = not at and ("saved" in request.query or request.query.get("notice") == "saved")
     page = {**context, "errors": errors, "failed": failed, "saved_at": at, "saved_text": SAVED_DE}
+    if at == "closures" and "closure" in request.query:
+        everything = [*context["closures"], *context["past_closures"]]
+        overlap = _overlap_notice(everything, request.query["closure"], context["group_names"])
+        page["saved_text"] = f"{SAVED_DE} {overlap}" if overlap else SAVED_DE
     return render(request, "location.html", {**page, "notice": SAVED_DE if saved else ""}, status=status)
 
 
@@ -216,11 +220,13 @@ async def _change(
     form_key: str = "",
     stale_key: str = "",
     query: dict[str, str] | None = None,
+    saved_as: str = "",
 ) -> web.StreamResponse:
     """Make the change; back to the location page at `anchor`, or the page with the errors and the
     form `form_key` as it was filled in, or (R20) the list of affected appointments to confirm. A
     change without fields of its own (a removal) names its form in `stale_key`: refused as stale, that
-    form is shown as stored now."""
+    form is shown as stored now. `saved_as` names the query parameter that takes the id of what was
+    created along to the page (which says more about it)."""
     form = await request.post()
     location_id = request[LOCATION]
     confirmed = form.get("confirm_affected") == "true"
@@ -248,7 +254,9 @@ async def _change(
         error: OTVError = exc
     else:
         if 200 <= status < 300:
-            return _changed(request, location_id, affected, data, anchor)
+            created = answer.get("id") if saved_as and isinstance(answer, dict) else None
+            saved = {saved_as: str(created)} if isinstance(created, int) else {}
+            return _changed(request, location_id, affected, data, anchor, saved)
         error = UpstreamError(status, answer)
     if error.code == "stale" and (stale_key or form_key):
         lines = [ErrorLine(stale_text(request, await last_change_of(request, params)), anchor)]
@@ -263,8 +271,10 @@ def _changed(
     affected: list[dict[str, Any]],
     data: dict[str, Any] | None,
     anchor: str,
+    saved: dict[str, str],
 ) -> web.Response:
-    """Saved: the appointments it left without a service point (R20), else back to where it was made."""
+    """Saved: the appointments it left without a service point (R20), else back to where it was made
+    (with `saved`, what the page says about the change)."""
     if affected:
         return render(
             request,
@@ -277,7 +287,7 @@ def _changed(
                 "mass_change": _mass_change_link(location_id, data),
             },
         )
-    raise redirect(f"/staff/locations/{location_id}?saved={anchor}#{anchor}")
+    raise redirect(f"/staff/locations/{location_id}?{urlencode({'saved': anchor, **saved})}#{anchor}")
 
 
 async def _refused_change(
@@ -481,6 +491,47 @@ async def _ask_before_deleting_window(request: web.Request, window_id: str) -> w
     )
 
 
+def _closure_de(closure: dict[str, Any], group_names: dict[str, str]) -> str:
+    """A closure or restriction and whom it concerns, after "die": "Schließung des ganzen Standorts",
+    "Einschränkung auf die Plätze 1 bis 2 der Gruppe „Eingangszone“"."""
+    group_id = closure.get("group_id")
+    where = f"der Gruppe „{group_names.get(group_id, group_id)}“" if group_id else "des ganzen Standorts"
+    points = closure.get("service_points_left") or 0
+    if not points:
+        return f"Schließung {where}"
+    return f"Einschränkung auf {'den Platz 1' if points == 1 else f'die Plätze 1 bis {points}'} {where}"
+
+
+def _days_de(first: str, last: str) -> str:
+    return f"am {first}" if first == last else f"vom {first} bis {last}"
+
+
+def _overlap_notice(closures: list[dict[str, Any]], saved_id: str, group_names: dict[str, str]) -> str:
+    """What else is entered for the days of the closure just saved (`saved_id`): both apply, the
+    stricter wins (R20). Legitimate (a restriction for a week, one day of it closed) but easily a slip,
+    so the confirmation names the days; "" when nothing overlaps."""
+    saved = next((c for c in closures if str(c.get("id")) == saved_id), None)
+    if saved is None:
+        return ""
+    lines = []
+    for other in closures:
+        concerns_both = None in (saved.get("group_id"), other.get("group_id")) or (
+            saved.get("group_id") == other.get("group_id")
+        )
+        first = max(str(saved.get("first")), str(other.get("first")))
+        last = min(str(saved.get("last")), str(other.get("last")))
+        if other is saved or not concerns_both or first > last:
+            continue
+        days = _days_de(date_de(first), date_de(last))
+        lines.append(f"{days[0].upper()}{days[1:]} gilt schon die {_closure_de(other, group_names)}.")
+    if not lines:
+        return ""
+    return (
+        f"Hinweis: {' '.join(lines)} Wo sich Einträge überschneiden, gilt der strengere (weniger "
+        "Serviceplätze oder geschlossen)."
+    )
+
+
 async def _ask_before_lifting_closure(request: web.Request, closure_id: str) -> web.Response | None:
     """The confirmation before a closure or restriction is lifted (customers can book those days again
     at once; to close them again it must be typed again); None for a closure the location does not have
@@ -491,19 +542,13 @@ async def _ask_before_lifting_closure(request: web.Request, closure_id: str) -> 
     if closure is None:
         return None
     groups = {g.get("id"): (g.get("name") or {}).get("de", g.get("id")) for g in details.get("groups") or []}
-    group_id = closure.get("group_id")
-    where = f"der Gruppe „{groups.get(group_id, group_id)}“" if group_id else "des ganzen Standorts"
     first, last = date_de(closure.get("first")), date_de(closure.get("last"))
-    days = f"am {first}" if first == last else f"vom {first} bis {last}"
-    points = closure.get("service_points_left") or 0
-    kind = "Einschränkung" if points else "Schließung"
-    what = "Die Schließung"
-    if points:
-        what = f"Die Einschränkung auf {'den Platz 1' if points == 1 else f'die Plätze 1 bis {points}'}"
+    kind = "Einschränkung" if closure.get("service_points_left") else "Schließung"
     return ask_first(
         request,
         title=f"{kind} aufheben?",
-        question=f"{what} {where} am Standort {details.get('name', location_id)} {days} aufheben?",
+        question=f"Die {_closure_de(closure, groups)} am Standort {details.get('name', location_id)} "
+        f"{_days_de(first, last)} aufheben?",
         consequence=f"{'An diesem Tag' if first == last else 'An diesen Tagen'} können Kundinnen und Kunden "
         f"dann sofort wieder Termine buchen. Um die {kind} wieder einzurichten, ist sie neu einzutragen.",
         button=f"{kind} ab {first} aufheben",
@@ -577,6 +622,7 @@ async def closure_add(request: web.Request) -> web.StreamResponse:
         data,
         anchor="closures",
         form_key="closure",
+        saved_as="closure",
     )
 
 

@@ -327,6 +327,8 @@ PROBLEMS_DE = {
     "unknown_group": "diese Gruppe gibt es an diesem Standort nicht",
     "unknown_concern": "dieses Anliegen gibt es im Leistungskatalog nicht",
     "unknown_location": "diesen Standort gibt es nicht",
+    # The catalog's refusal of a closure that would be over before it is saved (R20).
+    "in_the_past": "liegt vor heute, die Schließung wäre schon vorbei; bitte das Datum prüfen, auch das Jahr",
     # The catalog's checks of windows and the month-change block (its kinds of problem).
     "window_order": "muss nach „Von“ liegen",
     "window_overlap": "überschneidet sich mit einem anderen Zeitfenster der Gruppe an diesem Wochentag",
@@ -422,12 +424,18 @@ def _mail_text_problem_de(message: str) -> str | None:
     return None
 
 
-def _too_many_points_de(message: str) -> str:
-    """The catalog's refusal of more service points than the group has ("the group has 6 service
-    points"), in German with the number, so that the reader knows what to enter."""
-    most = "".join(c for c in message if c.isdigit()) or "?"
-    whose = "die größte Gruppe des Standorts" if "largest" in message else "die Gruppe"
+def too_many_points_de(most: int | str, *, location_wide: bool) -> str:
+    """More service points than the group has (for the whole location: its largest group), in German with
+    the number, so that the reader knows what to enter."""
+    whose = "die größte Gruppe des Standorts" if location_wide else "die Gruppe"
     return f"höchstens {most}, so viele Serviceplätze hat {whose}"
+
+
+def too_many_points_de_of(message: str) -> str:
+    """The catalog's refusal of more service points than the group has ("the group has 6 service
+    points"; `too_many_service_points`) in German."""
+    most = "".join(c for c in message if c.isdigit()) or "?"
+    return too_many_points_de(most, location_wide="largest" in message)
 
 
 def error_details(exc: OTVError, labels: Mapping[str, str] | None = None) -> list[tuple[str, str]]:
@@ -449,7 +457,7 @@ def error_details(exc: OTVError, labels: Mapping[str, str] | None = None) -> lis
             kind, MESSAGES_DE.get(message) or _mail_text_problem_de(message) or message
         )
         if kind == "too_many_service_points":
-            text = _too_many_points_de(message)
+            text = too_many_points_de_of(message)
         label = labels[parts[0]] if parts else field
         line = f"{label}: {text}" if field else text
         # A field of several types (a date, or a date and time) is refused once for each: one line.
