@@ -1,0 +1,109 @@
+"""What the mails say about a phone appointment (R4, R7, R40, R43): the jobcenter calls, the location is
+named (which jobcenter), and no street address reads like a place to go to, in the body, in the calendar
+invitation's LOCATION, in any language; the number called stays in the body, as it was, never in the
+subject. An appointment in person keeps its address."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from services.notifier import waiting_mail
+from services.notifier.texts import KINDS, default_templates, languages, mail_context, render
+from services.notifier.texts import sample_payload as appointment_sample
+from tests.notifier.conftest import (
+    Notifier,
+    Publisher,
+    an_appointment,
+    body_of,
+    booked,
+    calendar_of,
+    mails_to,
+)
+from tools.mailsink import MailSink
+
+StartNotifier = Callable[..., Awaitable[Notifier]]
+LANGUAGES = languages()
+STREET = "Doventorsteinweg"  # the street of the sample location and of an_appointment()
+NAME = "Geschäftsstelle Mitte"
+APPOINTMENT_KINDS = [k for k in KINDS if not k.startswith("waiting_")]
+# The waiting list's mails that name the wish or the offered appointment's place.
+WAITING_KINDS = [k for k in KINDS if k.startswith("waiting_")]
+CALLS = {"de": "Wir rufen Sie", "en": "We will call you", "de-x-ls": "Wir rufen Sie an."}
+
+
+def rendered(kind: str, language: str, mode: str, **changes: Any) -> Any:
+    if kind.startswith("waiting_"):
+        payload = waiting_mail.sample_payload(language)
+        payload["wish"]["mode"] = mode
+        context = waiting_mail.mail_context(kind, payload, public_base_url="https://termine.example")
+    else:
+        payload = appointment_sample(language)
+        payload["appointment"]["mode"] = mode
+        context = mail_context(kind, payload, public_base_url="https://termine.example")
+    context.update(changes)
+    return render(default_templates(kind, language), context)
+
+
+@pytest.mark.req("R4")
+@pytest.mark.req("R43")
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("kind", APPOINTMENT_KINDS + WAITING_KINDS)
+def test_no_mail_about_a_phone_appointment_gives_a_street_address(kind: str, language: str) -> None:
+    mail = rendered(kind, language, "phone")
+    for part in (mail.subject, mail.text, mail.html):
+        assert STREET not in part, part
+
+
+@pytest.mark.req("R7")
+@pytest.mark.req("R43")
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("kind", ["confirmation", "reminder", "reschedule", "transferred", "manage_link"])
+def test_a_mail_about_an_appointment_by_phone_says_we_call_and_one_in_person_where_to_come(
+    kind: str, language: str
+) -> None:
+    by_phone = rendered(kind, language, "phone")
+    in_person = rendered(kind, language, "in_person")
+    for part in (by_phone.text, by_phone.html):
+        assert NAME in part and CALLS[language] in part, part
+    for part in (in_person.text, in_person.html):
+        assert NAME in part and STREET in part, part
+
+
+@pytest.mark.req("R7")
+@pytest.mark.req("R40")
+@pytest.mark.req("R52")
+@pytest.mark.parametrize(
+    ("language", "location"),
+    [
+        ("de", f"Telefontermin \u2013 {NAME}"),
+        ("de-x-ls", f"Termin am Telefon \u2013 {NAME}"),
+        ("en", f"Phone appointment \u2013 {NAME}"),
+    ],
+)
+async def test_the_confirmation_of_a_phone_appointment_sends_nobody_to_the_address(
+    start_notifier: StartNotifier, publish: Publisher, sink: MailSink, language: str, location: str
+) -> None:
+    await start_notifier()
+    snap = an_appointment(mode="phone", language=language)
+    await publish(booked(snap))
+    [mail] = await mails_to(sink, snap.customer.email)
+    assert "0421" not in mail.subject and STREET not in mail.subject
+    for subtype in ("plain", "html"):
+        body = body_of(mail, subtype)
+        assert NAME in body and CALLS[language] in body, body
+        assert "0421 555 0101" in body  # the number called, in the body only, as before
+        assert STREET not in body, body
+    calendar, _ = calendar_of(mail)
+    [event] = calendar.walk("VEVENT")
+    assert str(event["LOCATION"]) == location
+    assert STREET not in calendar.to_ical().decode()
+
+    in_person = an_appointment(language=language)
+    await publish(booked(in_person))
+    [mail] = await mails_to(sink, in_person.customer.email)
+    assert STREET in body_of(mail, "plain") and STREET in body_of(mail, "html")
+    [event] = calendar_of(mail)[0].walk("VEVENT")
+    assert str(event["LOCATION"]) == f"{NAME}, Doventorsteinweg 48-52, 28195 Bremen"
