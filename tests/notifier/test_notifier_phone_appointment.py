@@ -1,7 +1,7 @@
 """What the mails say about a phone appointment (R4, R7, R40, R43): the jobcenter calls, the location is
 named (which jobcenter), and no street address reads like a place to go to, in the body, in the calendar
 invitation's LOCATION, in any language; the number called stays in the body, as it was, never in the
-subject. An appointment in person keeps its address."""
+subject. An appointment in person keeps its address. The evening note opens alike in every language (R12)."""
 
 from __future__ import annotations
 
@@ -107,3 +107,27 @@ async def test_the_confirmation_of_a_phone_appointment_sends_nobody_to_the_addre
     assert STREET in body_of(mail, "plain") and STREET in body_of(mail, "html")
     [event] = calendar_of(mail)[0].walk("VEVENT")
     assert str(event["LOCATION"]) == f"{NAME}, Doventorsteinweg 48-52, 28195 Bremen"
+
+
+EVENING_LEAD = {
+    "de": "Hinweis zum Abendtermin:",
+    "en": "Note on the evening appointment:",
+    "de-x-ls": "Ihr Termin ist am Abend.",
+}
+
+
+@pytest.mark.req("R12")
+@pytest.mark.req("R43")
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("kind", ["confirmation", "reminder", "reschedule", "transferred", "manage_link"])
+def test_the_evening_note_opens_with_the_same_lead_in_the_text_and_the_html_of_every_language(
+    kind: str, language: str
+) -> None:
+    """German says "Hinweis zum Abendtermin:" before the note, Leichte Sprache "Ihr Termin ist am Abend.";
+    English said nothing before it in the plain text and "Evening appointment:" in the HTML."""
+    mail = rendered(kind, language, "in_person", evening=True)
+    lead = EVENING_LEAD[language]
+    assert f"\n\n{lead}" in mail.text, mail.text  # a paragraph of its own, opened by the lead
+    assert f"<p>{lead}" in mail.html or f"<p><strong>{lead}</strong> " in mail.html, mail.html
+    without = rendered(kind, language, "in_person", evening=False)
+    assert lead not in without.text and lead not in without.html
