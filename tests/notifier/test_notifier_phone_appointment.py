@@ -1,17 +1,20 @@
 """What the mails say about a phone appointment (R4, R7, R40, R43): the jobcenter calls, the location is
 named (which jobcenter), and no street address reads like a place to go to, in the body, in the calendar
 invitation's LOCATION, in any language; the number called stays in the body, as it was, never in the
-subject. An appointment in person keeps its address. The evening note opens alike in every language (R12)."""
+subject. An appointment in person keeps its address. The evening note opens alike in every language (R12),
+and the customer's German says "absagen", as the pages' buttons do."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from services.notifier import waiting_mail
-from services.notifier.texts import KINDS, default_templates, languages, mail_context, render
+from services.notifier.texts import KINDS, TEMPLATE_DIR, default_templates, languages, mail_context, render
 from services.notifier.texts import sample_payload as appointment_sample
 from tests.notifier.conftest import (
     Notifier,
@@ -131,3 +134,33 @@ def test_the_evening_note_opens_with_the_same_lead_in_the_text_and_the_html_of_e
     assert f"<p>{lead}" in mail.html or f"<p><strong>{lead}</strong> " in mail.html, mail.html
     without = rendered(kind, language, "in_person", evening=False)
     assert lead not in without.text and lead not in without.html
+
+
+ROOT = Path(__file__).resolve().parents[2]
+# What a customer reads in German: the mails, the pages' and the waiting list pages' catalogues, the
+# reasons the system gives in mails, the calendar entry.
+CUSTOMER_TEXTS = [
+    *sorted((TEMPLATE_DIR / "de").glob("*.j2")),
+    *sorted((TEMPLATE_DIR / "de-x-ls").glob("*.j2")),
+    *[
+        ROOT / "services" / "gateway" / folder / "translations" / lang / "LC_MESSAGES" / catalogue
+        for folder, catalogue in (("web", "messages.po"), ("web_waiting", "waiting.po"))
+        for lang in ("de", "de-x-ls")
+    ],
+    ROOT / "shared" / "reasons.py",
+    ROOT / "shared" / "invitation.py",
+]
+
+
+@pytest.mark.req("R43")
+def test_the_customers_german_says_absagen_never_stornieren() -> None:
+    """The pages' buttons say "Termin absagen", the mails "abgesagt"; a text saying "Stornierung" for the
+    same thing makes a customer wonder whether it is something else (the staff's statistics may say it)."""
+    found = [
+        f"{path.name}: {line.strip()}"
+        for path in CUSTOMER_TEXTS
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if re.search(r"storn", line, re.IGNORECASE) and not line.startswith(("msgid", "#"))
+    ]
+    assert found == []
+    assert len(CUSTOMER_TEXTS) > 40 and all(path.is_file() for path in CUSTOMER_TEXTS)
