@@ -92,7 +92,8 @@ def invitation(
     event.add("dtend", snap.end.astimezone(BERLIN))
     event.add("summary", TITLES[language])
     if snap.mode.value == "phone":
-        event.add("location", PHONE_LOCATION[language])
+        # A call, not a place to go to: no street address, only which jobcenter calls.
+        event.add("location", f"{PHONE_LOCATION[language]} \u2013 {snap.location_name}")
     else:
         event.add("location", f"{snap.location_name}, {snap.location_address}")
     link = in_language(snap.manage_url, snap.customer_language)

@@ -168,7 +168,7 @@ async def test_a_phone_appointment_in_leichte_sprache_names_the_number_in_the_bo
     assert mail.parsed["Content-Language"] == "de-x-ls"
     calendar, _ = calendar_of(mail)
     [event] = calendar.walk("VEVENT")
-    assert str(event["LOCATION"]) == "Termin am Telefon"
+    assert str(event["LOCATION"]) == "Termin am Telefon \u2013 Geschäftsstelle Mitte"
     # The links open the manage page in Leichte Sprache, wherever the mail is read (R43).
     assert f"{snap.manage_url}&lang=de-x-ls" in text
     assert str(event["URL"]) == f"{snap.manage_url}&lang=de-x-ls"

@@ -76,16 +76,19 @@ def appointment_context(found: dict[str, Any]) -> dict[str, Any]:
         for d in found.get("documents") or []
     ]
     start = found.get("start")
+    is_phone = found.get("mode") == "phone"
     return {
         "appointment": found,
         "a_location": location,
-        "a_location_address": address_line(location),
+        # A phone appointment is a call: its location by name only, no street that reads like a place to
+        # go to (on the confirmation, the manage and cancel pages and their printout).
+        "a_location_address": "" if is_phone else address_line(location),
         "a_concern": concern,
         "documents": [d for d in documents if d],
         "date_label": fmt_date(start) if start else "",
         "time_label": fmt_time(start) if start else "",
         "end_label": fmt_time(found["end"]) if found.get("end") else "",
-        "is_phone": found.get("mode") == "phone",
+        "is_phone": is_phone,
         "cancelled": found.get("status") == "cancelled",
     }
 
