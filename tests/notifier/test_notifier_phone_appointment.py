@@ -1,8 +1,9 @@
 """What the mails say about a phone appointment (R4, R7, R40, R43): the jobcenter calls, the location is
 named (which jobcenter), and no street address reads like a place to go to, in the body, in the calendar
-invitation's LOCATION, in any language; the number called stays in the body, as it was, never in the
-subject. An appointment in person keeps its address. The evening note opens alike in every language (R12),
-and the customer's German says "absagen", as the pages' buttons do."""
+invitation's LOCATION, in any language: the mails of an appointment give the responsible location's
+address (R7) only with the words that nobody needs to go there; the number called stays in the body, as
+it was, never in the subject. An appointment in person keeps its address. The evening note opens alike
+in every language (R12), and the customer's German says "absagen", as the pages' buttons do."""
 
 from __future__ import annotations
 
@@ -35,6 +36,11 @@ APPOINTMENT_KINDS = [k for k in KINDS if not k.startswith("waiting_")]
 # The waiting list's mails that name the wish or the offered appointment's place.
 WAITING_KINDS = [k for k in KINDS if k.startswith("waiting_")]
 CALLS = {"de": "Wir rufen Sie", "en": "We will call you", "de-x-ls": "Wir rufen Sie an."}
+NO_VISIT = {
+    "de": "Ein Besuch ist nicht nötig",
+    "en": "No visit needed",
+    "de-x-ls": "Sie müssen nicht dorthin gehen.",
+}
 
 
 def rendered(kind: str, language: str, mode: str, **changes: Any) -> Any:
@@ -54,10 +60,16 @@ def rendered(kind: str, language: str, mode: str, **changes: Any) -> Any:
 @pytest.mark.req("R43")
 @pytest.mark.parametrize("language", LANGUAGES)
 @pytest.mark.parametrize("kind", APPOINTMENT_KINDS + WAITING_KINDS)
-def test_no_mail_about_a_phone_appointment_gives_a_street_address(kind: str, language: str) -> None:
+def test_no_mail_about_a_phone_appointment_gives_a_street_address_as_a_place_to_go(
+    kind: str, language: str
+) -> None:
     mail = rendered(kind, language, "phone")
-    for part in (mail.subject, mail.text, mail.html):
-        assert STREET not in part, part
+    assert STREET not in mail.subject
+    for part in (mail.text, mail.html):
+        if kind in WAITING_KINDS:
+            assert STREET not in part, part
+        elif STREET in part:  # the responsible location's address (R7), never as a place to go to
+            assert NO_VISIT[language] in part, part
 
 
 @pytest.mark.req("R7")
@@ -71,6 +83,7 @@ def test_a_mail_about_an_appointment_by_phone_says_we_call_and_one_in_person_whe
     in_person = rendered(kind, language, "in_person")
     for part in (by_phone.text, by_phone.html):
         assert NAME in part and CALLS[language] in part, part
+        assert STREET in part and NO_VISIT[language] in part, part  # R7: the address, and no visit
     for part in (in_person.text, in_person.html):
         assert NAME in part and STREET in part, part
 
@@ -98,7 +111,7 @@ async def test_the_confirmation_of_a_phone_appointment_sends_nobody_to_the_addre
         body = body_of(mail, subtype)
         assert NAME in body and CALLS[language] in body, body
         assert "0421 555 0101" in body  # the number called, in the body only, as before
-        assert STREET not in body, body
+        assert STREET in body and NO_VISIT[language] in body, body  # R7's address, and no visit
     calendar, _ = calendar_of(mail)
     [event] = calendar.walk("VEVENT")
     assert str(event["LOCATION"]) == location
