@@ -120,6 +120,9 @@ def _print_setup(ws: Worksheet, title_rows: str, *, landscape: bool = True) -> N
     ws.print_options.gridLines = True
     ws.page_margins.left = ws.page_margins.right = 0.4
     ws.page_margins.top = ws.page_margins.bottom = 0.6
+    # The printed header and footer (9 and 8 pt) end before the list begins: openpyxl's 0.5" would put
+    # them onto the title row and the last row of the list.
+    ws.page_margins.header = ws.page_margins.footer = 0.3
     ws.oddFooter.left.text = "Vertraulich - personenbezogene Daten"
     ws.oddFooter.left.size = 8
     ws.oddFooter.right.text = "Seite &P von &N"
