@@ -403,6 +403,15 @@ async def retention_report(
     )
 
 
+async def scope_label(pool: asyncpg.Pool, location: str | None) -> str:
+    """What figures cover, in the words of the statistics page: "Standort Bremen-Mitte" or "alle
+    Standorte" (a location reporting knows no name of by its id)."""
+    if location is None:
+        return "alle Standorte"
+    row = await db.location(pool, location)
+    return f"Standort {row['name'] if row is not None and row['name'] else location}"
+
+
 async def location_choices(pool: asyncpg.Pool) -> list[tuple[str, str]]:
     """Locations for the statistics page's filter."""
     return [(r["location_id"], r["name"]) for r in await db.locations(pool)]

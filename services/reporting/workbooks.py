@@ -355,11 +355,13 @@ def _waiting_row(w: WaitingFigures, label: str, threshold: int) -> list[Any]:
     return [label, *[suppress(getattr(w, k), threshold) for k in WAITING_LABELS]]
 
 
-def build_statistics_export(report: StatisticsReport, *, threshold: int, generated_at: datetime) -> bytes:
+def build_statistics_export(
+    report: StatisticsReport, *, scope: str, threshold: int, generated_at: datetime
+) -> bytes:
     """The statistics of a period as a workbook: an overview and one sheet per breakdown. Counts from 1
-    to threshold-1 are shown as "<threshold" (R35: small counts could identify a person)."""
+    to threshold-1 are shown as "<threshold" (R35: small counts could identify a person). `scope` says
+    what the figures cover ("Standort Bremen-Mitte", "alle Standorte"): a saved file names its filter."""
     wb = Workbook(write_only=True)
-    scope = report.location or "alle Standorte"
     period = f"{report.first:%d.%m.%Y} - {report.last:%d.%m.%Y}"
 
     info = wb.create_sheet("Hinweise")

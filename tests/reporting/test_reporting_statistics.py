@@ -1154,3 +1154,32 @@ async def test_a_months_statistics_list_every_iso_week_with_its_offered_minutes_
     sheet = load_workbook(io.BytesIO(await export.read()))["Wochen"]
     rows = list(sheet.iter_rows(min_row=2, values_only=True))
     assert [r[0] for r in rows if str(r[0]).startswith("2025-W")] == list(weeks)
+
+
+@pytest.mark.req("R35")
+async def test_an_export_of_one_location_names_it_as_the_page_does(reporting: Reporting) -> None:
+    """A saved file says what it holds: the location by the name the statistics page shows, not by its
+    internal id, in the title, in the overview's row and in the file's properties."""
+    reporting.clock.set(berlin(DAY + timedelta(days=1), 12))
+    client = await reporting.start()
+    await reporting.send((location_event("mitte"), berlin(DAY, 0) - timedelta(days=30)))
+    page = await client.get(
+        f"/staff/statistics?from={DAY}&to={DAY}&location=mitte", headers=stats_headers(reporting)
+    )
+    assert "Standort Bremen-Mitte" in await page.text()
+    response = await client.get(
+        f"/api/v1/staff/statistics/export?from={DAY}&to={DAY}&location=mitte",
+        headers=stats_headers(reporting),
+    )
+    assert response.status == 200
+    wb = load_workbook(io.BytesIO(await response.read()))
+    assert wb["Hinweise"]["A1"].value == "OTV-Statistik 11.03.2025 - 11.03.2025, Standort Bremen-Mitte"
+    assert wb["Übersicht"]["A2"].value == "Standort Bremen-Mitte"
+    assert wb.properties.subject == "Statistik der Online-Terminvergabe, Standort Bremen-Mitte"
+
+    everything = await client.get(
+        f"/api/v1/staff/statistics/export?from={DAY}&to={DAY}", headers=stats_headers(reporting)
+    )
+    wb = load_workbook(io.BytesIO(await everything.read()))
+    assert wb["Hinweise"]["A1"].value == "OTV-Statistik 11.03.2025 - 11.03.2025, alle Standorte"
+    assert wb["Übersicht"]["A2"].value == "alle Standorte"
