@@ -228,6 +228,11 @@ async def statistics_report(
     for key, label in EVENING_LABELS.items():
         if key not in buckets["evening"]:
             buckets["evening"][key] = _empty(key, label, offered.get(("evening", key)))
+    # Every mode and channel likewise: a week without a phone appointment shows it as 0, not as no row.
+    for dim, labels in (("mode", MODE_LABELS), ("channel", CHANNEL_LABELS)):
+        for key, label in labels.items():
+            if key not in buckets[dim]:
+                buckets[dim][key] = _empty(key, label, None)
 
     def ordered(dim: str) -> list[Figures]:
         items = list(buckets[dim].values())

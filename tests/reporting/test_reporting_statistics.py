@@ -1183,3 +1183,44 @@ async def test_an_export_of_one_location_names_it_as_the_page_does(reporting: Re
     wb = load_workbook(io.BytesIO(await everything.read()))
     assert wb["Hinweise"]["A1"].value == "OTV-Statistik 11.03.2025 - 11.03.2025, alle Standorte"
     assert wb["Übersicht"]["A2"].value == "alle Standorte"
+
+
+@pytest.mark.req("R35")
+async def test_a_mode_or_channel_nobody_used_shows_as_0_not_as_a_missing_row(reporting: Reporting) -> None:
+    """A week without a phone appointment, or without a booking by the service centre, is a finding: the
+    breakdowns by mode and channel list every mode and channel with 0, in the JSON, on the page and in
+    the export, as the days and the parts of the day do; a period without any appointment as well."""
+    reporting.clock.set(berlin(DAY + timedelta(days=30), 12))
+    client = await reporting.start()
+    await reporting.send((location_event("mitte"), berlin(DAY, 0) - timedelta(days=30)))
+    appt = Appt("mitte", "neuantrag", berlin(DAY, 9))  # in person, booked online
+    await reporting.send((appt.booked(), appt.booked_at))
+
+    for first, last, appointments in ((DAY, DAY, 1), (DAY + timedelta(days=1), DAY + timedelta(days=2), 0)):
+        period = f"from={first}&to={last}"
+        report = await (
+            await client.get(f"/api/v1/staff/statistics/report?{period}", headers=stats_headers(reporting))
+        ).json()
+        assert [(f["key"], f["appointments"]) for f in report["by_mode"]] == [
+            ("in_person", appointments),
+            ("phone", 0),
+        ]
+        assert [(f["key"], f["appointments"]) for f in report["by_channel"]] == [
+            ("online", appointments),
+            ("staff", 0),
+            ("service_centre", 0),
+        ]
+        page = await (
+            await client.get(f"/staff/statistics?{period}", headers=stats_headers(reporting))
+        ).text()
+        assert '<th scope="row">telefonisch</th><td class="n">0</td>' in page
+        assert '<th scope="row">Service-Center</th><td class="n">0</td>' in page
+        export = await client.get(
+            f"/api/v1/staff/statistics/export?{period}", headers=stats_headers(reporting)
+        )
+        wb = load_workbook(io.BytesIO(await export.read()))
+        shown = "<5" if appointments else 0
+        modes = [row[:2] for row in wb["Art"].iter_rows(min_row=2, values_only=True)]
+        assert modes == [("persönlich", shown), ("telefonisch", 0)]
+        channels = [row[:2] for row in wb["Kanal"].iter_rows(min_row=2, values_only=True)]
+        assert channels == [("online", shown), ("Mitarbeitende", 0), ("Service-Center", 0)]
