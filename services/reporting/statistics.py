@@ -142,8 +142,9 @@ async def statistics_report(
     now = clock.now()
     rows = await sdb.figures(pool, period.first, period.last, location)
     capacity_rows = await sdb.capacity(pool, period.first, period.last, location)
+    locations = await db.locations(pool)
     names = _Names(
-        await db.locations(pool),
+        locations,
         await sdb.concern_names(pool, period.first, period.last),
         await db.known_concern_names(pool),
     )
@@ -202,6 +203,25 @@ async def statistics_report(
             buckets[dim][key] = _empty(
                 key, label, minutes, moved_out.get(key, 0) if dim == "location" else None
             )
+    # Every location taking bookings, its groups and the concerns it offers, also in a period without an
+    # appointment or an offered minute there (a weekend, a closure): 0, not a row missing from a comparison.
+    for r in locations:
+        loc = r["location_id"]
+        if not r["active"] or (location is not None and loc != location):
+            continue
+        if loc not in buckets["location"]:
+            capacity = offered.get(("location", loc), 0 if has_capacity else None)
+            buckets["location"][loc] = _empty(loc, names.locations[loc], capacity, moved_out.get(loc, 0))
+        for gid in group_names(r["snapshot"]):
+            key = f"{loc}/{gid}"
+            if key not in buckets["group"]:
+                label = names.key_and_label("group", {"location_id": loc, "group_id": gid})[1]
+                buckets["group"][key] = _empty(
+                    key, label, offered.get(("group", key), 0 if has_capacity else None)
+                )
+        for cid in concern_names(r["snapshot"]):
+            if cid not in buckets["concern"]:
+                buckets["concern"][cid] = _empty(cid, names.concerns.get(cid, cid), None)
     # A location whose every appointment of the period went elsewhere still shows them as transferred.
     for key, count in moved_out.items():
         if key != "total" and key not in buckets["location"]:

@@ -1224,3 +1224,42 @@ async def test_a_mode_or_channel_nobody_used_shows_as_0_not_as_a_missing_row(rep
         assert modes == [("persönlich", shown), ("telefonisch", 0)]
         channels = [row[:2] for row in wb["Kanal"].iter_rows(min_row=2, values_only=True)]
         assert channels == [("online", shown), ("Mitarbeitende", 0), ("Service-Center", 0)]
+
+
+@pytest.mark.req("R35")
+async def test_a_location_its_groups_and_concerns_without_appointments_show_as_0(
+    reporting: Reporting,
+) -> None:
+    """A weekend, a public holiday or a closed location: every location that takes bookings, each of its
+    groups and every concern it offers stays in the breakdowns with 0, not a missing row (a month's
+    comparison of the locations must not lose the one that was closed); a location that takes no
+    bookings any more is left out."""
+    saturday = DAY + timedelta(days=4)
+    reporting.clock.set(berlin(saturday + timedelta(days=3), 12))
+    client = await reporting.start()
+    setup_at = berlin(DAY, 0) - timedelta(days=30)
+    closed = location_event("nord").model_copy(update={"name": "Bremen-Nord (geschlossen)", "active": False})
+    await reporting.send((location_event("mitte"), setup_at), (closed, setup_at))
+    assert saturday.weekday() == 5
+
+    period = f"from={saturday}&to={saturday + timedelta(days=1)}"
+    report = await (
+        await client.get(f"/api/v1/staff/statistics/report?{period}", headers=stats_headers(reporting))
+    ).json()
+    assert [(f["key"], f["appointments"]) for f in report["by_location"]] == [("mitte", 0)]
+    assert [(f["key"], f["appointments"]) for f in report["by_group"]] == [("mitte/ez", 0), ("mitte/lt1", 0)]
+    assert sorted((f["key"], f["appointments"]) for f in report["by_concern"]) == [
+        (concern, 0) for concern in sorted(CONCERNS)
+    ]
+    export = await client.get(f"/api/v1/staff/statistics/export?{period}", headers=stats_headers(reporting))
+    wb = load_workbook(io.BytesIO(await export.read()))
+    assert [row[:2] for row in wb["Standorte"].iter_rows(min_row=2, values_only=True)] == [
+        ("Bremen-Mitte", 0)
+    ]
+    assert [row[:2] for row in wb["Gruppen"].iter_rows(min_row=2, values_only=True)] == [
+        ("Bremen-Mitte - Eingangszone", 0),
+        ("Bremen-Mitte - Leistungsteam 1", 0),
+    ]
+    assert len(list(wb["Anliegen"].iter_rows(min_row=2))) == len(CONCERNS)
+    page = await (await client.get(f"/staff/statistics?{period}", headers=stats_headers(reporting))).text()
+    assert '<th scope="row">Bremen-Mitte</th><td class="n">0</td>' in page
