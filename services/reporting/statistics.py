@@ -139,14 +139,21 @@ def _empty(key: str, label: str, offered: int | None, moved_out: int | None = No
 async def statistics_report(
     pool: asyncpg.Pool, settings: Settings, clock: Clock, period: Period, location: str | None
 ) -> StatisticsReport:
+    async with sdb.snapshot(pool) as conn:
+        return await _statistics_report(conn, clock, period, location)
+
+
+async def _statistics_report(
+    conn: asyncpg.Connection, clock: Clock, period: Period, location: str | None
+) -> StatisticsReport:
     now = clock.now()
-    rows = await sdb.figures(pool, period.first, period.last, location)
-    capacity_rows = await sdb.capacity(pool, period.first, period.last, location)
-    locations = await db.locations(pool)
+    rows = await sdb.figures(conn, period.first, period.last, location)
+    capacity_rows = await sdb.capacity(conn, period.first, period.last, location)
+    locations = await db.locations(conn)
     names = _Names(
         locations,
-        await sdb.concern_names(pool, period.first, period.last),
-        await db.known_concern_names(pool),
+        await sdb.concern_names(conn, period.first, period.last),
+        await db.known_concern_names(conn),
     )
 
     offered: dict[tuple[str, str], int] = {}
@@ -164,10 +171,10 @@ async def statistics_report(
     has_capacity = bool(capacity_rows) and any(offered.values())
     moved_out = {
         r["location_id"] or "total": int(r["transferred_out"])
-        for r in await sdb.transfers_out(pool, period.first, period.last, location)
+        for r in await sdb.transfers_out(conn, period.first, period.last, location)
     }
 
-    evening = await sdb.evening_capacity(pool, period.first, period.last, location)
+    evening = await sdb.evening_capacity(conn, period.first, period.last, location)
     if has_capacity and evening is not None and not evening["unknown"]:
         offered[("evening", "evening")] = int(evening["evening"])
         offered[("evening", "daytime")] = int(evening["offered"]) - int(evening["evening"])
@@ -277,18 +284,18 @@ async def statistics_report(
             open_overdue=r["open_overdue"],
             withdrawn=r["withdrawn"],
         )
-        for r in await sdb.callbacks(pool, start, end, location, now)
+        for r in await sdb.callbacks(conn, start, end, location, now)
     ]
     callback_total = next(
         (c for c in callbacks if c.key == "total"), CallbackFigures(key="total", label="gesamt")
     )
     mails = [
         MailFigures(kind=r["kind"], sent=r["sent"], failed=r["failed"])
-        for r in await sdb.mails(pool, start, end, location)
+        for r in await sdb.mails(conn, start, end, location)
     ]
     waiting_total = WaitingFigures(key="total", label="gesamt")
     waiting: dict[str, list[WaitingFigures]] = {"location": [], "concern": []}
-    for r in await sdb.waiting(pool, period.first, period.last, location):
+    for r in await sdb.waiting(conn, period.first, period.last, location):
         dim = _waiting_dimension(r)
         key, label = names.key_and_label(dim, r)
         counts = WaitingFigures(key=key, label=label, **{k: int(r[k]) for k in WAITING_LABELS})
