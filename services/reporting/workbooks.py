@@ -5,6 +5,7 @@ in, bytes out."""
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -109,14 +110,30 @@ def _header_text(text: str) -> str:
     return text.replace("&", "&&")
 
 
-def _print_setup(ws: Worksheet, title_rows: str, *, landscape: bool = True) -> None:
+# Column-width characters across A4 landscape within the margins at 100 % (about 7 pixels of 96 per inch
+# each), and the smallest print scale a table may get (0.75: an 11 pt font printed at 8 pt or more).
+_PRINTABLE_CHARS = (11.69 - 2 * 0.4) * 96 / 7
+_MIN_PRINT_SCALE = 0.75
+
+
+def _print_setup(
+    ws: Worksheet,
+    title_rows: str | None,
+    *,
+    landscape: bool = True,
+    pages_wide: int = 1,
+    title_cols: str | None = None,
+) -> None:
     ws.page_setup.orientation = "landscape" if landscape else "portrait"
     ws.page_setup.paperSize = Worksheet.PAPERSIZE_A4
-    # Fit all columns onto the width of a page; as many pages down as needed.
-    ws.page_setup.fitToWidth = 1
+    # Fit all columns onto the width of `pages_wide` pages; as many pages down as needed.
+    ws.page_setup.fitToWidth = pages_wide
     ws.page_setup.fitToHeight = 0
     ws.sheet_properties.pageSetUpPr.fitToPage = True
-    ws.print_title_rows = title_rows
+    if title_rows:
+        ws.print_title_rows = title_rows
+    if title_cols:
+        ws.print_title_cols = title_cols
     ws.print_options.gridLines = True
     ws.page_margins.left = ws.page_margins.right = 0.4
     ws.page_margins.top = ws.page_margins.bottom = 0.6
@@ -318,7 +335,10 @@ def _table(
         ws.column_dimensions[get_column_letter(index)].width = width
     ws.freeze_panes = "B2"
     ws.auto_filter.ref = f"A1:{get_column_letter(len(header))}{max(len(rows), 1) + 1}"
-    _print_setup(ws, "1:1")
+    # A table too wide for one page at a readable size spreads over more, each with the row names.
+    room = _PRINTABLE_CHARS / _MIN_PRINT_SCALE - widths[0]
+    pages = max(1, math.ceil(sum(widths[1:]) / room))
+    _print_setup(ws, "1:1", pages_wide=pages, title_cols="A:A" if pages > 1 else None)
     ws.append([_cell(ws, h, font=_HEAD, fill=_HEAD_FILL, alignment=_WRAP) for h in header])
     percent = header.index("Auslastung") if "Auslastung" in header else -1
     for row in rows:
@@ -366,6 +386,7 @@ def build_statistics_export(
 
     info = wb.create_sheet("Hinweise")
     info.column_dimensions["A"].width = 110
+    _print_setup(info, None)
     for line, font in (
         (f"OTV-Statistik {period}, {scope}", _TITLE),
         (f"Erstellt {generated_at.astimezone(BERLIN):%d.%m.%Y %H:%M} Uhr", _NOTE),

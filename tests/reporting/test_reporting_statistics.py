@@ -1302,3 +1302,40 @@ async def test_the_statistics_of_a_long_period_are_not_slowed_by_query_compilati
         await pool.close()
     assert report.total.appointments == len(appts)
     assert took < 1.0, f"{took:.1f} s"  # compiled: 3 s and more
+
+
+def printed_scale(ws: Any) -> float:
+    """How large a sheet prints on A4 landscape fitted to its pages' width, as a share of its size on
+    screen: the columns (a column repeated on each page counted on each) spread over `fitToWidth` pages,
+    about 7 pixels (96 per inch) per character of column width."""
+    widths = {letter: dim.width for letter, dim in ws.column_dimensions.items() if dim.width}
+    repeated = (ws.print_title_cols or "").replace("$", "")
+    pages = ws.page_setup.fitToWidth or 1
+    title = widths.get("A", 0.0) if repeated == "A:A" else 0.0
+    per_page = (sum(widths.values()) + (pages - 1) * title) / pages
+    printable = (11.69 - ws.page_margins.left - ws.page_margins.right) * 96 / 7
+    return float(min(1.0, printable / per_page))
+
+
+@pytest.mark.req("R35")
+async def test_each_sheet_of_the_export_prints_readably_with_its_row_names_on_every_page(
+    reporting: Reporting,
+) -> None:
+    """Printed on A4 landscape, a sheet of 27 figures per location squeezed onto the width of one page
+    came out at 43 % (a 4.7 pt font): a wide sheet spreads over as many pages as it needs to stay at 70 %
+    or more, as the day list does, and repeats the row names (column A) on each of them."""
+    reporting.clock.set(berlin(DAY + timedelta(days=1), 12))
+    client = await reporting.start()
+    await reporting.send((location_event("mitte"), berlin(DAY, 0) - timedelta(days=30)))
+    export = await client.get(
+        f"/api/v1/staff/statistics/export?from={DAY}&to={DAY}", headers=stats_headers(reporting)
+    )
+    wb = load_workbook(io.BytesIO(await export.read()))
+    for ws in wb.worksheets:
+        if ws.title != "Hinweise":
+            assert ws.page_setup.orientation == "landscape"
+            assert (ws.print_title_rows or "").replace("$", "") == "1:1", ws.title  # the header row
+        assert printed_scale(ws) >= 0.7, (ws.title, round(printed_scale(ws), 2))
+        if (ws.page_setup.fitToWidth or 1) > 1:
+            assert (ws.print_title_cols or "").replace("$", "") == "A:A", ws.title
+    assert wb["Standorte"].page_setup.fitToWidth > 1  # 27 columns: more than one page wide
