@@ -123,6 +123,7 @@ def _print_setup(
     landscape: bool = True,
     pages_wide: int = 1,
     title_cols: str | None = None,
+    footer: str = "Vertraulich - personenbezogene Daten",
 ) -> None:
     ws.page_setup.orientation = "landscape" if landscape else "portrait"
     ws.page_setup.paperSize = Worksheet.PAPERSIZE_A4
@@ -140,7 +141,7 @@ def _print_setup(
     # The printed header and footer (9 and 8 pt) end before the list begins: openpyxl's 0.5" would put
     # them onto the title row and the last row of the list.
     ws.page_margins.header = ws.page_margins.footer = 0.3
-    ws.oddFooter.left.text = "Vertraulich - personenbezogene Daten"
+    ws.oddFooter.left.text = _header_text(footer)
     ws.oddFooter.left.size = 8
     ws.oddFooter.right.text = "Seite &P von &N"
     ws.oddFooter.right.size = 8
@@ -329,6 +330,7 @@ def _table(
     rows: list[list[Any]],
     widths: Sequence[float],
     *,
+    footer: str,
     first_format: str | None = None,
 ) -> None:
     for index, width in enumerate(widths, start=1):
@@ -338,7 +340,7 @@ def _table(
     # A table too wide for one page at a readable size spreads over more, each with the row names.
     room = _PRINTABLE_CHARS / _MIN_PRINT_SCALE - widths[0]
     pages = max(1, math.ceil(sum(widths[1:]) / room))
-    _print_setup(ws, "1:1", pages_wide=pages, title_cols="A:A" if pages > 1 else None)
+    _print_setup(ws, "1:1", pages_wide=pages, title_cols="A:A" if pages > 1 else None, footer=footer)
     ws.append([_cell(ws, h, font=_HEAD, fill=_HEAD_FILL, alignment=_WRAP) for h in header])
     percent = header.index("Auslastung") if "Auslastung" in header else -1
     for row in rows:
@@ -383,10 +385,12 @@ def build_statistics_export(
     what the figures cover ("Standort Bremen-Mitte", "alle Standorte"): a saved file names its filter."""
     wb = Workbook(write_only=True)
     period = f"{report.first:%d.%m.%Y} - {report.last:%d.%m.%Y}"
+    # Each printed page says what it holds (the statistics hold no personal data, R34).
+    footer = f"OTV-Statistik {period}, {scope} - ohne personenbezogene Daten"
 
     info = wb.create_sheet("Hinweise")
     info.column_dimensions["A"].width = 110
-    _print_setup(info, None)
+    _print_setup(info, None, footer=footer)
     for line, font in (
         (f"OTV-Statistik {period}, {scope}", _TITLE),
         (f"Erstellt {generated_at.astimezone(BERLIN):%d.%m.%Y %H:%M} Uhr", _NOTE),
@@ -430,7 +434,11 @@ def build_statistics_export(
     header = _figure_header("Bereich")
     widths = [34, *([12] * (len(header) - 1))]
     _table(
-        overview, header, [_figure_row(report.total.model_copy(update={"label": scope}), threshold)], widths
+        overview,
+        header,
+        [_figure_row(report.total.model_copy(update={"label": scope}), threshold)],
+        widths,
+        footer=footer,
     )
 
     for dimension, title, first in _DIMENSION_SHEETS:
@@ -442,7 +450,12 @@ def build_statistics_export(
             for row, f in zip(rows, figures, strict=True):
                 row[0] = date.fromisoformat(f.key)
         _table(
-            ws, _figure_header(first), rows, widths, first_format=DAY_FORMAT if dimension == "day" else None
+            ws,
+            _figure_header(first),
+            rows,
+            widths,
+            footer=footer,
+            first_format=DAY_FORMAT if dimension == "day" else None,
         )
 
     callbacks = wb.create_sheet("Rückrufe")
@@ -460,6 +473,7 @@ def build_statistics_export(
         [_callback_row(report.callbacks.model_copy(update={"label": "alle"}), threshold)]
         + [_callback_row(c, threshold) for c in report.callbacks_by_location],
         [34, 14, 14, 14, 14, 14, 14],
+        footer=footer,
     )
     waiting = wb.create_sheet("Warteliste")
     _table(
@@ -469,6 +483,7 @@ def build_statistics_export(
         + [_waiting_row(w, f"Standort: {w.label}", threshold) for w in report.waiting_by_location]
         + [_waiting_row(w, f"Anliegen: {w.label}", threshold) for w in report.waiting_by_concern],
         [44, *([14] * len(WAITING_LABELS))],
+        footer=footer,
     )
     mails = wb.create_sheet("E-Mails")
     _table(
@@ -479,6 +494,7 @@ def build_statistics_export(
             for m in report.mails
         ],
         [30, 14, 14],
+        footer=footer,
     )
 
     props = wb.properties

@@ -47,6 +47,7 @@ from tests.reporting.conftest import (
     identity_header,
     location_event,
 )
+from tests.reporting.test_reporting_daylist import printed_header_footer
 
 
 def outcome_event(appt: Appt, outcome: str) -> EventData:
@@ -1339,3 +1340,28 @@ async def test_each_sheet_of_the_export_prints_readably_with_its_row_names_on_ev
         if (ws.page_setup.fitToWidth or 1) > 1:
             assert (ws.print_title_cols or "").replace("$", "") == "A:A", ws.title
     assert wb["Standorte"].page_setup.fitToWidth > 1  # 27 columns: more than one page wide
+
+
+@pytest.mark.req("R35")
+@pytest.mark.req("R34")
+async def test_each_printed_page_of_the_export_says_what_it_holds_and_claims_no_personal_data(
+    reporting: Reporting,
+) -> None:
+    """A printed page of the statistics is read apart from the file: its footer names the period and the
+    locations. It said "Vertraulich - personenbezogene Daten" like the day list, though the statistics
+    hold none (R34) and their notes say so."""
+    reporting.clock.set(berlin(DAY + timedelta(days=1), 12))
+    client = await reporting.start()
+    await reporting.send((location_event("mitte"), berlin(DAY, 0) - timedelta(days=30)))
+    export = await client.get(
+        f"/api/v1/staff/statistics/export?from={DAY}&to={DAY}&location=mitte",
+        headers=stats_headers(reporting),
+    )
+    content = await export.read()
+    sheets = load_workbook(io.BytesIO(content)).sheetnames
+    for number, title in enumerate(sheets, start=1):
+        printed = printed_header_footer(content, number)
+        assert printed["oddFooter.L"] == (
+            "OTV-Statistik 11.03.2025 - 11.03.2025, Standort Bremen-Mitte - ohne personenbezogene Daten"
+        ), title
+        assert printed["oddFooter.R"] == "Seite 1 von 2", title
