@@ -238,7 +238,9 @@ async def _statistics_report(
     # Every day and ISO week of the period, like the days: a week without appointments is the one a
     # weekly trend looks for (its part within the period, as the database's `IYYY-"W"IW` counts it).
     day = period.first
+    week_days: dict[str, list[date]] = {}
     while day <= period.last:
+        week_days.setdefault(_iso_week(day), []).append(day)
         if day.isoformat() not in buckets["day"]:
             label = names.key_and_label("day", {"day": day})[1]
             buckets["day"][day.isoformat()] = _empty(
@@ -250,6 +252,12 @@ async def _statistics_report(
                 week, week, offered.get(("week", week), 0 if has_capacity else None)
             )
         day += timedelta(days=1)
+
+    # A week the period cuts says which of its days it counts: in a weekly trend it is no quiet week.
+    for week, days in week_days.items():
+        if len(days) < 7 and week in buckets["week"]:
+            label = f"{week} (nur {days[0]:%d.%m.}-{days[-1]:%d.%m.})"
+            buckets["week"][week] = buckets["week"][week].model_copy(update={"label": label})
 
     # Both parts of the day, also without appointments: an evening offered and not used is the finding.
     for key, label in EVENING_LABELS.items():

@@ -1154,11 +1154,12 @@ async def test_a_months_statistics_list_every_iso_week_with_its_offered_minutes_
 
     page = await (await client.get(f"/staff/statistics?{period}", headers=stats_headers(reporting))).text()
     week_table = page.split("Termine je Kalenderwoche</caption>", 1)[1].split("</table>", 1)[0]
-    assert re.findall(r'<th scope="row">(2025-W\d\d)</th>', week_table) == list(weeks)
+    # (the first and the last week with the days of March they count: "2025-W09 (nur 01.03.-02.03.)")
+    assert re.findall(r'<th scope="row">(2025-W\d\d)[^<]*</th>', week_table) == list(weeks)
     export = await client.get(f"/api/v1/staff/statistics/export?{period}", headers=stats_headers(reporting))
     sheet = load_workbook(io.BytesIO(await export.read()))["Wochen"]
     rows = list(sheet.iter_rows(min_row=2, values_only=True))
-    assert [r[0] for r in rows if str(r[0]).startswith("2025-W")] == list(weeks)
+    assert [str(r[0])[:8] for r in rows if str(r[0]).startswith("2025-W")] == list(weeks)
 
 
 @pytest.mark.req("R35")
@@ -1365,3 +1366,29 @@ async def test_each_printed_page_of_the_export_says_what_it_holds_and_claims_no_
             "OTV-Statistik 11.03.2025 - 11.03.2025, Standort Bremen-Mitte - ohne personenbezogene Daten"
         ), title
         assert printed["oddFooter.R"] == "Seite 1 von 2", title
+
+
+@pytest.mark.req("R35")
+async def test_a_week_cut_by_the_period_says_which_of_its_days_it_counts(reporting: Reporting) -> None:
+    """Wednesday to the Tuesday two weeks later: the first and the last calendar week count only some of
+    their days. In a weekly trend they look like weeks with few appointments unless their name says so;
+    a whole week keeps its plain name."""
+    first, last = date(2025, 3, 12), date(2025, 3, 25)
+    reporting.clock.set(berlin(last + timedelta(days=1), 12))
+    client = await reporting.start()
+    await reporting.send((location_event("mitte"), berlin(first, 0) - timedelta(days=30)))
+    period = f"from={first}&to={last}"
+    report = await (
+        await client.get(f"/api/v1/staff/statistics/report?{period}", headers=stats_headers(reporting))
+    ).json()
+    labels = [(w["key"], w["label"]) for w in report["by_week"]]
+    assert labels == [
+        ("2025-W11", "2025-W11 (nur 12.03.-16.03.)"),
+        ("2025-W12", "2025-W12"),
+        ("2025-W13", "2025-W13 (nur 24.03.-25.03.)"),
+    ]
+    export = await client.get(f"/api/v1/staff/statistics/export?{period}", headers=stats_headers(reporting))
+    sheet = load_workbook(io.BytesIO(await export.read()))["Wochen"]
+    assert [r[0] for r in sheet.iter_rows(min_row=2, values_only=True)] == [label for _, label in labels]
+    page = await (await client.get(f"/staff/statistics?{period}", headers=stats_headers(reporting))).text()
+    assert '<th scope="row">2025-W13 (nur 24.03.-25.03.)</th>' in page
