@@ -64,10 +64,10 @@ class Column:
 DAY_LIST_COLUMNS = (
     Column("Uhrzeit", 9),
     Column("Dauer (Min.)", 8),
-    Column("Serviceplatz", 8),
+    Column("Serviceplatz", 11),  # the header's one word whole, not "Servicepla" / "tz"
     Column("Name", 28, wrap=True),
     Column("Kunden-/BG-Nr.", 24, wrap=True),
-    Column("Anliegen", 36, wrap=True),
+    Column("Anliegen", 33, wrap=True),
     Column("Art", 12, wrap=True),
     Column("Telefon (Telefontermin)", 20, wrap=True),
     Column("Sprachmittlung / Hinweise", 22, wrap=True),

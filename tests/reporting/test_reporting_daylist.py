@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import re
 import threading
 import zipfile
 from datetime import datetime, timedelta
@@ -886,3 +887,18 @@ def test_the_printed_header_and_footer_stay_clear_of_the_list() -> None:
     assert margins.header + 9 * line <= margins.top  # the header is printed at 9 pt
     assert margins.footer + 8 * line <= margins.bottom  # the footer at 8 pt
     assert margins.header >= 0.2 and margins.footer >= 0.2  # within what a printer can print
+
+
+@pytest.mark.req("R22")
+def test_every_word_of_the_list_header_fits_its_column_and_the_list_keeps_its_printed_size() -> None:
+    """The header wraps at spaces and hyphens; a word wider than its column is broken inside it
+    ("Servicepla" / "tz" over the service point numbers). Each word fits (about 6.5 pixels a letter in
+    bold 11 pt; a column of width w is 7w + 5 pixels), and the columns together stay as wide as before,
+    so that the printed list keeps its size on A4 landscape."""
+    ws = one_day_list([("ez", "Eingangszone")])["Eingangszone"]
+    header = [str(c.value) for c in ws[HEADER_ROW]]
+    widths = [ws.column_dimensions[get_column_letter(i)].width for i in range(1, len(header) + 1)]
+    for title, width in zip(header, widths, strict=True):
+        for word in re.split(r"\s+|(?<=-)", title):
+            assert len(word) * 6.5 <= width * 7 + 5, (title, word, width)
+    assert sum(widths) <= 203
