@@ -184,7 +184,10 @@ async def statistics_export(request: web.Request) -> web.Response:
     period = statistics_period(request, query)
     report = await statistics.statistics_report(request.app[POOL], settings, clock, period, query.location)
     content = build_statistics_export(
-        report, threshold=settings.statistics_min_count, generated_at=clock.now()
+        report,
+        scope=await statistics.scope_label(request.app[POOL], query.location),
+        threshold=settings.statistics_min_count,
+        generated_at=clock.now(),
     )
     scope = query.location or "alle"
     filename = f"otv-statistik_{scope}_{period.first.isoformat()}_{period.last.isoformat()}.xlsx"

@@ -139,13 +139,21 @@ def _empty(key: str, label: str, offered: int | None, moved_out: int | None = No
 async def statistics_report(
     pool: asyncpg.Pool, settings: Settings, clock: Clock, period: Period, location: str | None
 ) -> StatisticsReport:
+    async with sdb.snapshot(pool) as conn:
+        return await _statistics_report(conn, clock, period, location)
+
+
+async def _statistics_report(
+    conn: asyncpg.Connection, clock: Clock, period: Period, location: str | None
+) -> StatisticsReport:
     now = clock.now()
-    rows = await sdb.figures(pool, period.first, period.last, location)
-    capacity_rows = await sdb.capacity(pool, period.first, period.last, location)
+    rows = await sdb.figures(conn, period.first, period.last, location)
+    capacity_rows = await sdb.capacity(conn, period.first, period.last, location)
+    locations = await db.locations(conn)
     names = _Names(
-        await db.locations(pool),
-        await sdb.concern_names(pool, period.first, period.last),
-        await db.known_concern_names(pool),
+        locations,
+        await sdb.concern_names(conn, period.first, period.last),
+        await db.known_concern_names(conn),
     )
 
     offered: dict[tuple[str, str], int] = {}
@@ -163,10 +171,10 @@ async def statistics_report(
     has_capacity = bool(capacity_rows) and any(offered.values())
     moved_out = {
         r["location_id"] or "total": int(r["transferred_out"])
-        for r in await sdb.transfers_out(pool, period.first, period.last, location)
+        for r in await sdb.transfers_out(conn, period.first, period.last, location)
     }
 
-    evening = await sdb.evening_capacity(pool, period.first, period.last, location)
+    evening = await sdb.evening_capacity(conn, period.first, period.last, location)
     if has_capacity and evening is not None and not evening["unknown"]:
         offered[("evening", "evening")] = int(evening["evening"])
         offered[("evening", "daytime")] = int(evening["offered"]) - int(evening["evening"])
@@ -202,6 +210,25 @@ async def statistics_report(
             buckets[dim][key] = _empty(
                 key, label, minutes, moved_out.get(key, 0) if dim == "location" else None
             )
+    # Every location taking bookings, its groups and the concerns it offers, also in a period without an
+    # appointment or an offered minute there (a weekend, a closure): 0, not a row missing from a comparison.
+    for r in locations:
+        loc = r["location_id"]
+        if not r["active"] or (location is not None and loc != location):
+            continue
+        if loc not in buckets["location"]:
+            capacity = offered.get(("location", loc), 0 if has_capacity else None)
+            buckets["location"][loc] = _empty(loc, names.locations[loc], capacity, moved_out.get(loc, 0))
+        for gid in group_names(r["snapshot"]):
+            key = f"{loc}/{gid}"
+            if key not in buckets["group"]:
+                label = names.key_and_label("group", {"location_id": loc, "group_id": gid})[1]
+                buckets["group"][key] = _empty(
+                    key, label, offered.get(("group", key), 0 if has_capacity else None)
+                )
+        for cid in concern_names(r["snapshot"]):
+            if cid not in buckets["concern"]:
+                buckets["concern"][cid] = _empty(cid, names.concerns.get(cid, cid), None)
     # A location whose every appointment of the period went elsewhere still shows them as transferred.
     for key, count in moved_out.items():
         if key != "total" and key not in buckets["location"]:
@@ -211,7 +238,9 @@ async def statistics_report(
     # Every day and ISO week of the period, like the days: a week without appointments is the one a
     # weekly trend looks for (its part within the period, as the database's `IYYY-"W"IW` counts it).
     day = period.first
+    week_days: dict[str, list[date]] = {}
     while day <= period.last:
+        week_days.setdefault(_iso_week(day), []).append(day)
         if day.isoformat() not in buckets["day"]:
             label = names.key_and_label("day", {"day": day})[1]
             buckets["day"][day.isoformat()] = _empty(
@@ -224,10 +253,21 @@ async def statistics_report(
             )
         day += timedelta(days=1)
 
+    # A week the period cuts says which of its days it counts: in a weekly trend it is no quiet week.
+    for week, days in week_days.items():
+        if len(days) < 7 and week in buckets["week"]:
+            label = f"{week} (nur {days[0]:%d.%m.}-{days[-1]:%d.%m.})"
+            buckets["week"][week] = buckets["week"][week].model_copy(update={"label": label})
+
     # Both parts of the day, also without appointments: an evening offered and not used is the finding.
     for key, label in EVENING_LABELS.items():
         if key not in buckets["evening"]:
             buckets["evening"][key] = _empty(key, label, offered.get(("evening", key)))
+    # Every mode and channel likewise: a week without a phone appointment shows it as 0, not as no row.
+    for dim, labels in (("mode", MODE_LABELS), ("channel", CHANNEL_LABELS)):
+        for key, label in labels.items():
+            if key not in buckets[dim]:
+                buckets[dim][key] = _empty(key, label, None)
 
     def ordered(dim: str) -> list[Figures]:
         items = list(buckets[dim].values())
@@ -252,18 +292,18 @@ async def statistics_report(
             open_overdue=r["open_overdue"],
             withdrawn=r["withdrawn"],
         )
-        for r in await sdb.callbacks(pool, start, end, location, now)
+        for r in await sdb.callbacks(conn, start, end, location, now)
     ]
     callback_total = next(
         (c for c in callbacks if c.key == "total"), CallbackFigures(key="total", label="gesamt")
     )
     mails = [
         MailFigures(kind=r["kind"], sent=r["sent"], failed=r["failed"])
-        for r in await sdb.mails(pool, start, end, location)
+        for r in await sdb.mails(conn, start, end, location)
     ]
     waiting_total = WaitingFigures(key="total", label="gesamt")
     waiting: dict[str, list[WaitingFigures]] = {"location": [], "concern": []}
-    for r in await sdb.waiting(pool, period.first, period.last, location):
+    for r in await sdb.waiting(conn, period.first, period.last, location):
         dim = _waiting_dimension(r)
         key, label = names.key_and_label(dim, r)
         counts = WaitingFigures(key=key, label=label, **{k: int(r[k]) for k in WAITING_LABELS})
@@ -401,6 +441,15 @@ async def retention_report(
             for r in runs
         ],
     )
+
+
+async def scope_label(pool: asyncpg.Pool, location: str | None) -> str:
+    """What figures cover, in the words of the statistics page: "Standort Bremen-Mitte" or "alle
+    Standorte" (a location reporting knows no name of by its id)."""
+    if location is None:
+        return "alle Standorte"
+    row = await db.location(pool, location)
+    return f"Standort {row['name'] if row is not None and row['name'] else location}"
 
 
 async def location_choices(pool: asyncpg.Pool) -> list[tuple[str, str]]:

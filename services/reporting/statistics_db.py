@@ -3,8 +3,12 @@ columns that stay after anonymisation, so erasing personal data does not change 
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import date, datetime
 from typing import Any
+
+import asyncpg
 
 from services.reporting.domain import CANCELLED_BY_LABELS, LEAD_TIME_BUCKETS, OUTCOME_LABELS, WAITING_LABELS
 
@@ -20,6 +24,17 @@ async def _fetch(conn: Any, sql: str, *args: Any) -> list[Row]:
 async def _fetchrow(conn: Any, sql: str, *args: Any) -> Row | None:
     row: Row | None = await conn.fetchrow(sql, *args)
     return row
+
+
+@asynccontextmanager
+async def snapshot(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+    """One connection for every query of a report: one read-only snapshot, so that the sheets count the
+    same appointments while events arrive, and no JIT compilation. Over a long period PostgreSQL would
+    compile the figures' query to machine code first, which costs seconds on each request and saves
+    nothing on a query run once (8 s instead of 4 s for a year of 300,000 appointments)."""
+    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+        await conn.execute("SET LOCAL jit = off")
+        yield conn
 
 
 # Dimensions of the breakdowns and the GROUPING SETS that compute them in one pass.

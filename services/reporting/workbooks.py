@@ -5,6 +5,7 @@ in, bytes out."""
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -63,10 +64,10 @@ class Column:
 DAY_LIST_COLUMNS = (
     Column("Uhrzeit", 9),
     Column("Dauer (Min.)", 8),
-    Column("Serviceplatz", 8),
+    Column("Serviceplatz", 11),  # the header's one word whole, not "Servicepla" / "tz"
     Column("Name", 28, wrap=True),
     Column("Kunden-/BG-Nr.", 24, wrap=True),
-    Column("Anliegen", 36, wrap=True),
+    Column("Anliegen", 33, wrap=True),
     Column("Art", 12, wrap=True),
     Column("Telefon (Telefontermin)", 20, wrap=True),
     Column("Sprachmittlung / Hinweise", 22, wrap=True),
@@ -109,18 +110,38 @@ def _header_text(text: str) -> str:
     return text.replace("&", "&&")
 
 
-def _print_setup(ws: Worksheet, title_rows: str, *, landscape: bool = True) -> None:
+# Column-width characters across A4 landscape within the margins at 100 % (about 7 pixels of 96 per inch
+# each), and the smallest print scale a table may get (0.75: an 11 pt font printed at 8 pt or more).
+_PRINTABLE_CHARS = (11.69 - 2 * 0.4) * 96 / 7
+_MIN_PRINT_SCALE = 0.75
+
+
+def _print_setup(
+    ws: Worksheet,
+    title_rows: str | None,
+    *,
+    landscape: bool = True,
+    pages_wide: int = 1,
+    title_cols: str | None = None,
+    footer: str = "Vertraulich - personenbezogene Daten",
+) -> None:
     ws.page_setup.orientation = "landscape" if landscape else "portrait"
     ws.page_setup.paperSize = Worksheet.PAPERSIZE_A4
-    # Fit all columns onto the width of a page; as many pages down as needed.
-    ws.page_setup.fitToWidth = 1
+    # Fit all columns onto the width of `pages_wide` pages; as many pages down as needed.
+    ws.page_setup.fitToWidth = pages_wide
     ws.page_setup.fitToHeight = 0
     ws.sheet_properties.pageSetUpPr.fitToPage = True
-    ws.print_title_rows = title_rows
+    if title_rows:
+        ws.print_title_rows = title_rows
+    if title_cols:
+        ws.print_title_cols = title_cols
     ws.print_options.gridLines = True
     ws.page_margins.left = ws.page_margins.right = 0.4
     ws.page_margins.top = ws.page_margins.bottom = 0.6
-    ws.oddFooter.left.text = "Vertraulich - personenbezogene Daten"
+    # The printed header and footer (9 and 8 pt) end before the list begins: openpyxl's 0.5" would put
+    # them onto the title row and the last row of the list.
+    ws.page_margins.header = ws.page_margins.footer = 0.3
+    ws.oddFooter.left.text = _header_text(footer)
     ws.oddFooter.left.size = 8
     ws.oddFooter.right.text = "Seite &P von &N"
     ws.oddFooter.right.size = 8
@@ -309,13 +330,17 @@ def _table(
     rows: list[list[Any]],
     widths: Sequence[float],
     *,
+    footer: str,
     first_format: str | None = None,
 ) -> None:
     for index, width in enumerate(widths, start=1):
         ws.column_dimensions[get_column_letter(index)].width = width
     ws.freeze_panes = "B2"
     ws.auto_filter.ref = f"A1:{get_column_letter(len(header))}{max(len(rows), 1) + 1}"
-    _print_setup(ws, "1:1")
+    # A table too wide for one page at a readable size spreads over more, each with the row names.
+    room = _PRINTABLE_CHARS / _MIN_PRINT_SCALE - widths[0]
+    pages = max(1, math.ceil(sum(widths[1:]) / room))
+    _print_setup(ws, "1:1", pages_wide=pages, title_cols="A:A" if pages > 1 else None, footer=footer)
     ws.append([_cell(ws, h, font=_HEAD, fill=_HEAD_FILL, alignment=_WRAP) for h in header])
     percent = header.index("Auslastung") if "Auslastung" in header else -1
     for row in rows:
@@ -352,15 +377,20 @@ def _waiting_row(w: WaitingFigures, label: str, threshold: int) -> list[Any]:
     return [label, *[suppress(getattr(w, k), threshold) for k in WAITING_LABELS]]
 
 
-def build_statistics_export(report: StatisticsReport, *, threshold: int, generated_at: datetime) -> bytes:
+def build_statistics_export(
+    report: StatisticsReport, *, scope: str, threshold: int, generated_at: datetime
+) -> bytes:
     """The statistics of a period as a workbook: an overview and one sheet per breakdown. Counts from 1
-    to threshold-1 are shown as "<threshold" (R35: small counts could identify a person)."""
+    to threshold-1 are shown as "<threshold" (R35: small counts could identify a person). `scope` says
+    what the figures cover ("Standort Bremen-Mitte", "alle Standorte"): a saved file names its filter."""
     wb = Workbook(write_only=True)
-    scope = report.location or "alle Standorte"
     period = f"{report.first:%d.%m.%Y} - {report.last:%d.%m.%Y}"
+    # Each printed page says what it holds (the statistics hold no personal data, R34).
+    footer = f"OTV-Statistik {period}, {scope} - ohne personenbezogene Daten"
 
     info = wb.create_sheet("Hinweise")
     info.column_dimensions["A"].width = 110
+    _print_setup(info, None, footer=footer)
     for line, font in (
         (f"OTV-Statistik {period}, {scope}", _TITLE),
         (f"Erstellt {generated_at.astimezone(BERLIN):%d.%m.%Y %H:%M} Uhr", _NOTE),
@@ -404,7 +434,11 @@ def build_statistics_export(report: StatisticsReport, *, threshold: int, generat
     header = _figure_header("Bereich")
     widths = [34, *([12] * (len(header) - 1))]
     _table(
-        overview, header, [_figure_row(report.total.model_copy(update={"label": scope}), threshold)], widths
+        overview,
+        header,
+        [_figure_row(report.total.model_copy(update={"label": scope}), threshold)],
+        widths,
+        footer=footer,
     )
 
     for dimension, title, first in _DIMENSION_SHEETS:
@@ -416,7 +450,12 @@ def build_statistics_export(report: StatisticsReport, *, threshold: int, generat
             for row, f in zip(rows, figures, strict=True):
                 row[0] = date.fromisoformat(f.key)
         _table(
-            ws, _figure_header(first), rows, widths, first_format=DAY_FORMAT if dimension == "day" else None
+            ws,
+            _figure_header(first),
+            rows,
+            widths,
+            footer=footer,
+            first_format=DAY_FORMAT if dimension == "day" else None,
         )
 
     callbacks = wb.create_sheet("Rückrufe")
@@ -434,6 +473,7 @@ def build_statistics_export(report: StatisticsReport, *, threshold: int, generat
         [_callback_row(report.callbacks.model_copy(update={"label": "alle"}), threshold)]
         + [_callback_row(c, threshold) for c in report.callbacks_by_location],
         [34, 14, 14, 14, 14, 14, 14],
+        footer=footer,
     )
     waiting = wb.create_sheet("Warteliste")
     _table(
@@ -443,6 +483,7 @@ def build_statistics_export(report: StatisticsReport, *, threshold: int, generat
         + [_waiting_row(w, f"Standort: {w.label}", threshold) for w in report.waiting_by_location]
         + [_waiting_row(w, f"Anliegen: {w.label}", threshold) for w in report.waiting_by_concern],
         [44, *([14] * len(WAITING_LABELS))],
+        footer=footer,
     )
     mails = wb.create_sheet("E-Mails")
     _table(
@@ -453,6 +494,7 @@ def build_statistics_export(report: StatisticsReport, *, threshold: int, generat
             for m in report.mails
         ],
         [30, 14, 14],
+        footer=footer,
     )
 
     props = wb.properties

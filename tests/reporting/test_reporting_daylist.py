@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import re
 import threading
 import zipfile
 from datetime import datetime, timedelta
@@ -865,3 +866,39 @@ async def test_two_first_downloads_of_a_list_at_the_same_time_on_two_instances_b
     assert renders == 1
     runs = await reporting.pool.fetch("SELECT generation, trigger FROM day_list_runs")
     assert [(r["generation"], r["trigger"]) for r in runs] == [(1, "demand")]
+
+
+@pytest.mark.req("R22")
+def test_the_printed_header_and_footer_stay_clear_of_the_list() -> None:
+    """Printed, the line above the list ("Terminliste ... - 11.03.2025") and the one below it ("Seite 1
+    von 2") sit in the page margins, not on the list's first title row or its last appointment: each
+    starts far enough from the paper's edge to end before the list begins."""
+    content = build_day_list(
+        location_id="mitte",
+        location_name="Bremen-Mitte",
+        day=DAY,
+        groups=[("ez", "Eingangszone")],
+        rows=[],
+        generated_at=berlin(DAY, 6),
+    )
+    ws = load_workbook(io.BytesIO(content))["Eingangszone"]
+    margins = ws.page_margins
+    line = 1.2 / 72  # inches of a printed line per point of its font size
+    assert margins.header + 9 * line <= margins.top  # the header is printed at 9 pt
+    assert margins.footer + 8 * line <= margins.bottom  # the footer at 8 pt
+    assert margins.header >= 0.2 and margins.footer >= 0.2  # within what a printer can print
+
+
+@pytest.mark.req("R22")
+def test_every_word_of_the_list_header_fits_its_column_and_the_list_keeps_its_printed_size() -> None:
+    """The header wraps at spaces and hyphens; a word wider than its column is broken inside it
+    ("Servicepla" / "tz" over the service point numbers). Each word fits (about 6.5 pixels a letter in
+    bold 11 pt; a column of width w is 7w + 5 pixels), and the columns together stay as wide as before,
+    so that the printed list keeps its size on A4 landscape."""
+    ws = one_day_list([("ez", "Eingangszone")])["Eingangszone"]
+    header = [str(c.value) for c in ws[HEADER_ROW]]
+    widths = [ws.column_dimensions[get_column_letter(i)].width for i in range(1, len(header) + 1)]
+    for title, width in zip(header, widths, strict=True):
+        for word in re.split(r"\s+|(?<=-)", title):
+            assert len(word) * 6.5 <= width * 7 + 5, (title, word, width)
+    assert sum(widths) <= 203

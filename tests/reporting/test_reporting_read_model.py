@@ -17,7 +17,16 @@ from shared.events.appointment import AppointmentBookedV1, CancelledBy, Language
 from shared.events.catalog import Closure
 from shared.identity import Role
 from tests.conftest import wait_for
-from tests.reporting.conftest import DAY, Appt, Reporting, berlin, envelope, identity_header, location_event
+from tests.reporting.conftest import (
+    CONCERNS,
+    DAY,
+    Appt,
+    Reporting,
+    berlin,
+    envelope,
+    identity_header,
+    location_event,
+)
 
 
 async def test_a_late_booked_event_after_the_cancellation_does_not_bring_the_appointment_back(
@@ -236,4 +245,8 @@ async def test_a_concern_no_longer_offered_keeps_its_german_name_in_the_day_list
         headers=identity_header(reporting.clock, Role.STATISTICS, "*"),
     )
     by_concern = {f["key"]: f["label"] for f in (await report.json())["by_concern"]}
-    assert by_concern == {"neuantrag": "Neuantrag stellen"}
+    assert by_concern["neuantrag"] == "Neuantrag stellen"
+    # The concerns still offered are there as well (with 0), each by its German name.
+    assert by_concern == {"neuantrag": "Neuantrag stellen"} | {
+        c: CONCERNS[c][1] for c in CONCERNS if c != "neuantrag"
+    }
