@@ -5,6 +5,7 @@ each marked for assistive technology; a saved form is confirmed where the page j
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from html.parser import HTMLParser
 
 import pytest
@@ -413,3 +414,47 @@ async def test_a_closure_over_days_already_closed_or_restricted_is_saved_with_a_
         ("2026-03-09", 1),
         ("2026-03-12", 0),
     ]
+
+
+@pytest.mark.req("R20")
+async def test_a_one_day_closure_already_over_is_refused_at_the_first_day_typed(stack: Stack) -> None:
+    """With "Letzter Tag" left empty the closure is of the first day only. That day typed with last year,
+    the refusal stands at "Erster Tag", the date that was typed, not at the empty field below it."""
+    leader = await stack.gateway.signed_in("form-leader-one-day", (Role.GROUP_LEADER, "mitte"))
+    typed = {
+        "first": "2025-03-10",
+        "last": "",
+        "group_id": "mitte-ez",
+        "service_points_left": "0",
+        "reason": "Umbau",
+    }
+    status, _, html = await post_form(leader, "/staff/locations/mitte/closures", typed)
+    assert status == 422
+    line = "Erster Tag: liegt vor heute, die Schließung wäre schon vorbei; bitte das Datum prüfen"
+    line += ", auch das Jahr"
+    page = elements(html)
+    assert page.summary_links == [("#closure-first", line)]
+    assert_marked(page, "closure-first", line)
+    assert "aria-invalid" not in page.attrs["closure-last"]
+    assert dict(form_fields(html, "/staff/locations/mitte/closures")) | {"csrf_token": ""} == {
+        **typed,
+        "csrf_token": "",
+    }
+    details = await (await stack.admin.get("/api/v1/admin/locations/mitte")).json()
+    assert details["closures"] == []
+
+
+@pytest.mark.req("R20")
+async def test_the_closures_last_day_cannot_be_picked_before_today_in_bremen(stack: Stack) -> None:
+    """The date picker of "Letzter Tag" offers no day already over: a closure must last until today at
+    least. At 00:30 in Bremen (23:30 UTC the day before) today is Bremen's day. "Erster Tag" keeps every
+    day: a closure that began last week and lasts until today is saved."""
+    now = stack.gateway.clock.now()
+    stack.gateway.clock.set(datetime(2026, 3, 2, 23, 30, tzinfo=UTC))
+    try:
+        leader = await stack.gateway.signed_in("form-leader-min", (Role.GROUP_LEADER, "mitte"))
+        page = elements(await (await leader.get("/staff/locations/mitte")).text())
+    finally:
+        stack.gateway.clock.set(now)
+    assert page.attrs["closure-last"].get("min") == "2026-03-03"
+    assert "min" not in page.attrs["closure-first"]

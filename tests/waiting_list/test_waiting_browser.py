@@ -503,3 +503,81 @@ async def test_the_link_of_an_offer_that_ran_out_says_so_and_that_the_customer_i
             assert expired in main and still_waiting in main, (method, main)
             assert join_again not in main
             assert f"/waiting-list/{wish_id}?token=" in main  # the way to the wish's page
+
+
+STREET = "Doventorsteinweg 48-52"  # Mitte's address in the demo data
+MITTE = "Geschäftsstelle Mitte"
+
+
+async def a_registered_wish(web_stack: Stack, mode: str, language: str) -> str:
+    """A wish for Thursday afternoon at Mitte (every place booked), by phone (a change of data, which Mitte
+    offers by phone too) or in person (a new application): the link to its page, as the opt-in mail's
+    link to confirm it names it."""
+    await fill_thursday_afternoon(web_stack)
+    email = unique_email(f"wish-{mode}-{language}")
+    customer = {
+        "first_name": "Erika",
+        "last_name": "Mustermann",
+        "email": email,
+        "customer_number": unique_customer_number(),
+        **({"phone": "0421 778899"} if mode == "phone" else {}),
+    }
+    wish = {
+        "location_id": "mitte",
+        "concern_id": "veraenderung" if mode == "phone" else "neuantrag",
+        "mode": mode,
+        "weekdays": [3],
+        "earliest": "14:00",
+        "latest": "16:00",
+        "latest_date": THURSDAY,
+        "language": language,
+        "customer": customer,
+    }
+    async with (
+        aiohttp.ClientSession(base_url=web_stack.gateway_url) as http,
+        http.post("/api/v1/waiting-list", json=wish) as response,
+    ):
+        assert response.status == 201, await response.text()
+    (opt_in,) = await web_stack.mail_to(email)
+    return links(opt_in)["confirm"].replace("/confirm?token=", "?token=")
+
+
+def summary_text(html: str) -> str:
+    """The text of the page's summary of the wish (its `dl`), tags taken out."""
+    start = html.index('<dl class="summary">')
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html[start : html.index("</dl>", start)]))
+
+
+@pytest.mark.req("R4")
+@pytest.mark.req("R43")
+@pytest.mark.req("R45")
+@pytest.mark.parametrize(
+    ("language", "by_phone", "in_person"),
+    [
+        ("de", "Telefonisch: Wir rufen Sie an", "Persönlich am Standort"),
+        ("de-x-ls", "Am Telefon: Wir rufen Sie an", "Sie kommen zu uns"),
+        ("en", "By phone: we call you", "In person at the location"),
+    ],
+)
+async def test_the_wish_pages_say_whether_we_call_and_give_a_phone_wish_no_street_to_go_to(
+    web_stack: Stack, language: str, by_phone: str, in_person: str
+) -> None:
+    """The wish's page and the question before leaving say what kind of appointment the customer waits
+    for, as the mails do: a phone wish names the location (which jobcenter calls) and no street address
+    that reads like a place to go to; a wish in person keeps its address."""
+    for mode in ("phone", "in_person"):
+        page_url = await a_registered_wish(web_stack, mode, language)
+        async with aiohttp.ClientSession() as browser:
+            for path in (page_url, page_url.replace("?token=", "/withdraw?token=")):
+                response = await browser.get(f"{path}&lang={language}")
+                html = await response.text()
+                assert response.status == 200, (path, html)
+                main = html[html.index("<main") :]
+                summary = summary_text(html)
+                assert MITTE in summary, summary
+                if mode == "phone":
+                    assert by_phone in summary, summary
+                    assert STREET not in main and "28195" not in main, main
+                else:
+                    assert in_person in summary, summary
+                    assert STREET in summary, summary

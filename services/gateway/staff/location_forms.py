@@ -12,7 +12,7 @@ line of the summary finds the field the service named.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from services.gateway.staff.authz import CSRF_FIELD
@@ -67,6 +67,19 @@ def refused(
             by_field.setdefault(field, line)
         lines.append(ErrorLine(line, f"{key}-{field}" if field else ""))
     return lines, {"key": key, "typed": values, "fields": by_field}
+
+
+def as_typed(exc: OTVError, taken_from: Mapping[str, str]) -> OTVError:
+    """The refusal with each field that was left empty, and sent with another field's value, named as that
+    field (a closure's empty "Letzter Tag" is its "Erster Tag"): the user reads the message at the date
+    they typed, not at an empty field."""
+    exc.details = [
+        {**detail, "field": ".".join(taken_from.get(part, part) for part in str(detail["field"]).split("."))}
+        if isinstance(detail, dict) and detail.get("field")
+        else detail
+        for detail in exc.details
+    ]
+    return exc
 
 
 def _labels(key: str) -> dict[str, str]:

@@ -23,7 +23,14 @@ from services.gateway.staff import upstream
 from services.gateway.staff.capacity import CapacityConflictError
 from services.gateway.staff.forwarding import apply_change, last_change_of
 from services.gateway.staff.keys import IDENTITY, LOCATION
-from services.gateway.staff.location_forms import SAVED_DE, name_the_row, refused, saved_at, typed
+from services.gateway.staff.location_forms import (
+    SAVED_DE,
+    as_typed,
+    name_the_row,
+    refused,
+    saved_at,
+    typed,
+)
 from services.gateway.staff.pages import (
     ErrorLine,
     UpstreamError,
@@ -156,6 +163,7 @@ async def _location_context(request: web.Request, location_id: str) -> dict[str,
         # Over closures stay for the record, folded away: the page shows what still lies ahead.
         "closures": [c for c in closures if str(c.get("last")) >= today],
         "past_closures": [c for c in reversed(closures) if str(c.get("last")) < today],
+        "today": today,
         "weekdays": WEEKDAYS_DE,
         "group_kinds": GROUP_KINDS_DE,
         "modes": MODES_DE,
@@ -221,12 +229,14 @@ async def _change(
     stale_key: str = "",
     query: dict[str, str] | None = None,
     saved_as: str = "",
+    taken_from: dict[str, str] | None = None,
 ) -> web.StreamResponse:
     """Make the change; back to the location page at `anchor`, or the page with the errors and the
     form `form_key` as it was filled in, or (R20) the list of affected appointments to confirm. A
     change without fields of its own (a removal) names its form in `stale_key`: refused as stale, that
     form is shown as stored now. `saved_as` names the query parameter that takes the id of what was
-    created along to the page (which says more about it)."""
+    created along to the page (which says more about it). `taken_from` names the fields left empty and
+    sent with another's value: a refusal of one of them is shown at that other field."""
     form = await request.post()
     location_id = request[LOCATION]
     confirmed = form.get("confirm_affected") == "true"
@@ -262,6 +272,8 @@ async def _change(
         lines = [ErrorLine(stale_text(request, await last_change_of(request, params)), anchor)]
         key = stale_key or form_key
         return await _location_page(request, location_id, errors=lines, status=error.status, stale=key)
+    if taken_from:
+        error = as_typed(error, taken_from)
     return await _refused_change(request, location_id, error, form, form_key, data)
 
 
@@ -607,6 +619,9 @@ async def closure_add(request: web.Request) -> web.StreamResponse:
     # Absent (an older form) means closed; anything but a number, even empty, goes on as typed for the
     # catalog to refuse (422): a cleared field must not close the day by mistake.
     points_left = _text(form.get("service_points_left", "0"))
+    # "Letzter Tag" left empty: a closure of the first day only, whose refusal (a day already over) is
+    # shown at "Erster Tag", the date that was typed.
+    one_day = not _text(form.get("last"))
     data = {
         "first": _text(form.get("first")),
         "last": _text(form.get("last")) or _text(form.get("first")),
@@ -623,6 +638,7 @@ async def closure_add(request: web.Request) -> web.StreamResponse:
         anchor="closures",
         form_key="closure",
         saved_as="closure",
+        taken_from={"last": "first"} if one_day else None,
     )
 
 

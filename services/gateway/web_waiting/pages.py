@@ -358,6 +358,7 @@ async def wish_page(request: web.Request, errors: forms.FormErrors | None = None
         "offer_end": fmt_time(offer["end"]) if offer else "",
         "offer_until": f"{fmt_date(offer['expires_at'])}, {fmt_time(offer['expires_at'])}" if offer else "",
         "ended": ended,
+        "is_phone": wish.get("mode") == "phone",
         "confirm_action": url(f"/waiting-list/{wish_id}/confirm", token=token),
         "withdraw_action": url(f"/waiting-list/{wish_id}/withdraw", token=token),
         "offer_action": url(f"/waiting-list/{wish_id}/offer", token=token),
