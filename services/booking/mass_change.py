@@ -30,7 +30,7 @@ from services.booking import db, staff_db
 from services.booking.api import DEPS, NO_STORE, _location_id
 from services.booking.domain import Appointment, Busy, LocationConfig, candidate_slots, free_points
 from services.booking.service import PRODUCER, Deps, manage_url, snapshot_of
-from services.booking.staff_service import actor_of, day_bounds
+from services.booking.staff_service import actor_of, day_bounds, today
 from shared.calendar import CalendarDay
 from shared.clock import BERLIN
 from shared.closures import check_points_left
@@ -125,6 +125,19 @@ def _require_range(first: date, last: date) -> None:
         )
 
 
+def _require_not_over(deps: Deps, request: PreviewIn) -> None:
+    """A change whose last day is over has nothing left to move, and the closure it stands for is refused
+    by the catalog (`in_the_past`): mostly a slip of the year. One that began earlier and lasts until
+    today still changes today."""
+    if (request.last or request.date) < today(deps):
+        field = "last" if request.last is not None else "date"
+        message = "the last day is before today (Europe/Berlin)"
+        raise ValidationError(
+            f"Invalid {field}: {message}.",
+            details=[{"field": field, "message": message, "type": "in_the_past"}],
+        )
+
+
 def _require_points_left(config: LocationConfig, group_id: str | None, points_left: int) -> None:
     """The catalog's rule for the closure the change stands for (`shared.closures`), on booking's copy of
     the groups: more service points left than the group has (the whole location: its largest group)
@@ -142,6 +155,7 @@ async def preview(
     _require_may_change(identity, location_id, request.group_id)
     last = request.last or request.date
     _require_range(request.date, last)
+    _require_not_over(deps, request)
     now = deps.clock.now()
     config = await deps.catalog.get(deps.pool, location_id)
     if request.group_id is not None and request.group_id not in config.groups:

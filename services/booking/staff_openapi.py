@@ -655,7 +655,9 @@ STAFF_ROUTES = (
         "change of several days, such as a closure's: the proposals lie after `last` or, when service "
         "points are left, later on those points within the range, never on a closed point of it, so that "
         "each customer is moved once and gets one notice. Refused as the catalog refuses the closure the "
-        "change stands for: more `service_points_left` than the group has (for the whole location: "
+        "change stands for: a last day (`last`, else `date`) before today (Europe/Berlin) is 422 "
+        "`validation_error` naming that field (`details[].type` `in_the_past`; a range that lasts until "
+        "today is accepted), and more `service_points_left` than the group has (for the whole location: "
         "than its largest group has) is 422 `validation_error` naming `service_points_left` "
         "(`details[].type` `too_many_service_points`).",
     ),

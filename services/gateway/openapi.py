@@ -48,6 +48,7 @@ TITLE = "OTV public API (Jobcenter Bremen online appointments)"
 # 1.9.0 a closure whose last day lies before today (Berlin) is refused with 422 `validation_error` naming
 # `last` (`details[].type` `in_the_past`).
 # 1.10.0 the staff API's mass change refuses as the catalog refuses the closure it stands for: its preview
+# a last day before today (422 `validation_error` naming `last`, else `date`; `in_the_past`), its preview
 # and its application more `service_points_left` than the group (the whole location: its largest group)
 # has (422 `validation_error` naming `service_points_left`; `too_many_service_points`), before anything
 # moves.

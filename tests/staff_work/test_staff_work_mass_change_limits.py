@@ -1,7 +1,7 @@
 """R20, R44: the mass change's API refuses up front what the catalog refuses when the closure it stands for
-is saved: more service points left than the group has (the whole location: its largest group). Before,
-its preview took it; its confirmation then failed at the catalog, or (a client that names no capacity)
-moved appointments for a restriction the catalog refuses."""
+is saved: more service points left than the group has (the whole location: its largest group), and days
+that are over. Before, its preview took both; its confirmation then failed at the catalog, or (a client
+that names no capacity) "applied" a restriction that restricted nothing."""
 
 from __future__ import annotations
 
@@ -102,3 +102,23 @@ async def test_a_preview_the_group_has_shrunk_below_is_applied_not_at_all_and_it
     assert await pool.fetchval("SELECT count(*) FROM outbox") == before
     assert await pool.fetchval("SELECT count(*) FROM appointment_history") == 0
     assert await pool.fetchval("SELECT applied_at FROM mass_changes") is None
+
+
+@pytest.mark.req("R44")
+async def test_the_preview_refuses_days_that_are_over_and_takes_a_range_that_lasts_until_today(
+    client: TestClient[Any, Any], leader: Staff, pool: asyncpg.Pool
+) -> None:
+    """The clock stands on Monday, 2 March 2026: Friday's change is over before it is made (mostly a year
+    typed wrong), as the catalog says of its closure; one from Friday until today still changes today."""
+    chosen = {"group_id": "ez", "service_points_left": 0}
+    friday = await leader.post(f"{BASE}/preview", {"date": "2026-02-27", **chosen})
+    assert friday.status == 422
+    assert refused_field(await friday.json()) == ("validation_error", "date", "in_the_past")
+    weekend = await leader.post(f"{BASE}/preview", {"date": "2026-02-27", "last": "2026-03-01", **chosen})
+    assert weekend.status == 422
+    assert refused_field(await weekend.json()) == ("validation_error", "last", "in_the_past")
+    assert await pool.fetchval("SELECT count(*) FROM mass_changes") == 0
+    until_today = await leader.post(f"{BASE}/preview", {"date": "2026-02-27", "last": "2026-03-02", **chosen})
+    assert until_today.status == 201, await until_today.text()
+    today = await leader.post(f"{BASE}/preview", {"date": "2026-03-02", **chosen})
+    assert today.status == 201
