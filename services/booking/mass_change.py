@@ -28,11 +28,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.booking import db, staff_db
 from services.booking.api import DEPS, NO_STORE, _location_id
-from services.booking.domain import Appointment, Busy, candidate_slots, free_points
+from services.booking.domain import Appointment, Busy, LocationConfig, candidate_slots, free_points
 from services.booking.service import PRODUCER, Deps, manage_url, snapshot_of
-from services.booking.staff_service import actor_of, day_bounds
+from services.booking.staff_service import actor_of, day_bounds, today
 from shared.calendar import CalendarDay
 from shared.clock import BERLIN
+from shared.closures import check_points_left
 from shared.errors import NotFoundError, UnavailableError, ValidationError
 from shared.events.appointment import (
     AppointmentCancelledV1,
@@ -124,18 +125,44 @@ def _require_range(first: date, last: date) -> None:
         )
 
 
+def _require_not_over(deps: Deps, request: PreviewIn) -> None:
+    """A change whose last day is over has nothing left to move, and the closure it stands for is refused
+    by the catalog (`in_the_past`): mostly a slip of the year. One that began earlier and lasts until
+    today still changes today."""
+    if (request.last or request.date) < today(deps):
+        field = "last" if request.last is not None else "date"
+        message = "the last day is before today (Europe/Berlin)"
+        raise ValidationError(
+            f"Invalid {field}: {message}.",
+            details=[{"field": field, "message": message, "type": "in_the_past"}],
+        )
+
+
+def _require_points_left(config: LocationConfig, group_id: str | None, points_left: int) -> None:
+    """The catalog's rule for the closure the change stands for (`shared.closures`), on booking's copy of
+    the groups: more service points left than the group has (the whole location: its largest group)
+    restricts nothing, and confirming it would be refused by the catalog. A group gone since the preview
+    is the catalog's to judge when the closure is saved."""
+    if group_id is None:
+        check_points_left(points_left, [g.service_points for g in config.groups.values()])
+    elif group_id in config.groups:
+        check_points_left(points_left, [config.groups[group_id].service_points])
+
+
 async def preview(
     deps: Deps, identity: StaffIdentity, location_id: str, request: PreviewIn
 ) -> dict[str, Any]:
     _require_may_change(identity, location_id, request.group_id)
     last = request.last or request.date
     _require_range(request.date, last)
+    _require_not_over(deps, request)
     now = deps.clock.now()
     config = await deps.catalog.get(deps.pool, location_id)
     if request.group_id is not None and request.group_id not in config.groups:
         raise ValidationError(
             "There is no such group.", details=[{"field": "group_id", "message": "not a group here"}]
         )
+    _require_points_left(config, request.group_id, request.service_points_left)
     since, until = day_bounds(request.date, last)
     affected = await staff_db.affected_by_capacity(
         deps.pool, location_id, since, until, request.group_id, request.service_points_left
@@ -316,6 +343,10 @@ async def _apply_once(
         change = await _preview_for(conn, identity, location_id, request)
         if change["applied_at"] is not None:
             return {"to_check": [], **change["result"], "already_applied": True}
+        # The groups may have shrunk since the preview (or it was made before the preview checked them):
+        # refused before anything moves, so that no moves are made for a closure the catalog refuses.
+        config = await deps.catalog.get(conn, location_id)
+        _require_points_left(config, change["group_id"], change["service_points_left"])
         for proposal in change["proposals"]:
             found = await db.find_appointment(conn, uuid.UUID(proposal["appointment_id"]), for_update=True)
             if found is None:

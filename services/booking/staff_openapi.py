@@ -654,7 +654,12 @@ STAFF_ROUTES = (
         "`last` (optional, default `date`; at most 31 days in all, 422 on `last` otherwise) makes it a "
         "change of several days, such as a closure's: the proposals lie after `last` or, when service "
         "points are left, later on those points within the range, never on a closed point of it, so that "
-        "each customer is moved once and gets one notice.",
+        "each customer is moved once and gets one notice. Refused as the catalog refuses the closure the "
+        "change stands for: a last day (`last`, else `date`) before today (Europe/Berlin) is 422 "
+        "`validation_error` naming that field (`details[].type` `in_the_past`; a range that lasts until "
+        "today is accepted), and more `service_points_left` than the group has (for the whole location: "
+        "than its largest group has) is 422 `validation_error` naming `service_points_left` "
+        "(`details[].type` `too_many_service_points`).",
     ),
     ApiRoute(
         "POST",
@@ -672,6 +677,9 @@ STAFF_ROUTES = (
         "that the places the moved appointments leave are not offered again; the moves wait until booking "
         "has that capacity (`catalog_revision`, set by the gateway; 503 `unavailable` after a few seconds, "
         "nothing moved); when the moves fail, that closure is taken back. A body with `preview_id` alone "
-        "only moves.",
+        "only moves. A preview whose `service_points_left` the group no longer has (it has shrunk since; for "
+        "the whole location: its largest group) is 422 `validation_error` naming `service_points_left` "
+        "(`details[].type` `too_many_service_points`) before anything moves, and the closure saved for it is "
+        "taken back.",
     ),
 )

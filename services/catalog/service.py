@@ -37,6 +37,7 @@ from services.catalog.models import (
 )
 from shared.calendar import BERLIN, holiday_name
 from shared.clock import Clock
+from shared.closures import check_points_left
 from shared.errors import ConflictError, NotFoundError, ValidationError
 from shared.events.catalog import (
     Address,
@@ -697,19 +698,6 @@ async def delete_window(pool: asyncpg.Pool, clock: Clock, actor: Actor, window_i
 # --- closures ---------------------------------------------------------------------------------------
 
 
-def _check_points_left(points_left: int, groups: Sequence[asyncpg.Record]) -> None:
-    """A restriction to the service points 1..n of a group that has fewer than n is a slip (99 for 6):
-    it would restrict nothing while the page says it does (R20). A location-wide one is measured
-    against its largest group. Lowering a group below a restriction later stays allowed: the restriction
-    then restricts nothing more than the group itself, and a past one must not block the change."""
-    most = max((int(g["service_points"]) for g in groups), default=0)
-    if points_left > most:
-        whose = "the group" if len(groups) == 1 else "the largest group of the location"
-        raise invalid_field(
-            "service_points_left", f"{whose} has {most} service points", "too_many_service_points"
-        )
-
-
 async def add_closure(
     pool: asyncpg.Pool, clock: Clock, actor: Actor, location_id: str, body: ClosureIn
 ) -> tuple[int, int | None]:
@@ -725,9 +713,14 @@ async def add_closure(
             group = await db.find_group(conn, body.group_id)
             if group is None or group["location_id"] != location_id:
                 raise invalid_field("group_id", "no such group at this location", "unknown_group")
-            _check_points_left(body.service_points_left, [group])
+            # Lowering a group below a restriction later stays allowed: the restriction then restricts
+            # nothing more than the group itself, and a past one must not block the change.
+            check_points_left(body.service_points_left, [int(group["service_points"])])
         elif body.service_points_left:
-            _check_points_left(body.service_points_left, await db.groups_of(conn, location_id))
+            check_points_left(
+                body.service_points_left,
+                [int(g["service_points"]) for g in await db.groups_of(conn, location_id)],
+            )
         same = await db.find_same_closure(
             conn, location_id, body.group_id, body.first, body.last, body.service_points_left
         )

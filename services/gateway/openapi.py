@@ -47,7 +47,12 @@ TITLE = "OTV public API (Jobcenter Bremen online appointments)"
 # `Deprecation` (RFC 9745) and, where the account is known, `Link` with rel="successor-version".
 # 1.9.0 a closure whose last day lies before today (Berlin) is refused with 422 `validation_error` naming
 # `last` (`details[].type` `in_the_past`).
-VERSION = "1.9.0"
+# 1.10.0 the staff API's mass change refuses as the catalog refuses the closure it stands for: its preview
+# a last day before today (422 `validation_error` naming `last`, else `date`; `in_the_past`), its preview
+# and its application more `service_points_left` than the group (the whole location: its largest group)
+# has (422 `validation_error` naming `service_points_left`; `too_many_service_points`), before anything
+# moves.
+VERSION = "1.10.0"
 DESCRIPTION = (
     "Customer booking API of the online appointment booking of Jobcenter Bremen. All times are ISO 8601 "
     'with offset; JSON field names are snake_case. Errors are `{"error": {"code", "message", '
