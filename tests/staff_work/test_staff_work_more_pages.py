@@ -294,7 +294,7 @@ async def test_the_preview_refuses_more_places_left_than_the_group_has_as_the_co
     catalog = pages_gateway.upstreams["catalog"]
     catalog.answers[f"/api/v1/admin/locations/{HERE}"] = {
         "id": HERE,
-        "groups": [{"id": "ez", "service_points": 3}, {"id": "lt", "service_points": 4}],
+        "groups": [{"id": "ez", "service_points": 3}, {"id": "lt", "service_points": 2}],
         "windows": [],
     }
     admin = await signed_in(pages_gateway, "standortleitung-plaetze", Role.LOCATION_ADMIN)
@@ -307,7 +307,7 @@ async def test_the_preview_refuses_more_places_left_than_the_group_has_as_the_co
     assert 'name="service_points_left" min="0" max="200" required value="5"' in html  # as typed
     whole = await form(admin, f"{path}/preview", date=TUESDAY, service_points_left="5")
     assert whole.status == 422
-    assert "höchstens 4, so viele Serviceplätze hat die größte Gruppe des Standorts." in await whole.text()
+    assert "höchstens 3, so viele Serviceplätze hat die größte Gruppe des Standorts." in await whole.text()
     assert await pool.fetchval("SELECT count(*) FROM mass_changes") == 0  # no preview stored
     # As many as the group has restricts nothing either, but it is no slip: the preview is shown.
     fits = await form(admin, f"{path}/preview", date=TUESDAY, group_id="ez", service_points_left="3")

@@ -28,7 +28,7 @@ from typing import Any
 
 from aiohttp import web
 
-from services.gateway.staff import day_capacity, upstream
+from services.gateway.staff import day_capacity
 from services.gateway.staff.day_capacity import (
     MAX_DAYS,
     MAX_POINTS,
@@ -36,7 +36,7 @@ from services.gateway.staff.day_capacity import (
     last_day,
     may_change,
 )
-from services.gateway.staff.pages import location_names, too_many_points_de, too_many_points_de_of
+from services.gateway.staff.pages import location_names, too_many_points_de_of
 from services.gateway.staff_work.common import (
     booking_change,
     catalog_id,
@@ -197,31 +197,6 @@ def _refused_points_left(answer: Any) -> dict[str, str]:
     return {}
 
 
-async def _refuse_too_many_points(
-    request: web.Request, location_id: str, body: dict[str, Any], problems: dict[str, str]
-) -> None:
-    """A restriction to 5 places for a group of 3 restricts nothing, and confirming it would be refused by
-    the catalog (`_check_points_left`: the group's places, for the whole location its largest group's):
-    refused at the preview already, in the same words. Without the catalog's groups the confirmation
-    still refuses it."""
-    points = body.get("service_points_left")
-    if not isinstance(points, int) or points <= 0 or problems:
-        return
-    status, details = await upstream.call(request, "catalog", "GET", f"/api/v1/admin/locations/{location_id}")
-    groups = details.get("groups") if status == 200 and isinstance(details, dict) else None
-    group_id = body.get("group_id")
-    sizes = [
-        g["service_points"]
-        for g in (groups if isinstance(groups, list) else [])
-        if isinstance(g, dict)
-        and isinstance(g.get("service_points"), int)
-        and group_id in (None, g.get("id"))
-    ]
-    if sizes and points > max(sizes):
-        most = too_many_points_de(max(sizes), location_wide=group_id is None)
-        problems["service_points_left"] = _points_left_de(most)
-
-
 def _refuse_past(request: web.Request, body: dict[str, Any], problems: dict[str, str]) -> None:
     """A day that is over has nothing left to move, and a closure saved for it would only mislead (a
     mistyped year in January "applied" with 0 moves): the first day is today or later."""
@@ -236,9 +211,10 @@ async def mass_change_preview(request: web.Request) -> web.Response:
     _refuse_past(request, body, problems)
     if not values["group_id"] and not may_change(request, location_id, None):
         problems["group_id"] = WHOLE_LOCATION_DE
-    await _refuse_too_many_points(request, location_id, body, problems)
     if problems:
         return await _refused(request, location_id, values, problems)
+    # Booking's preview refuses what the catalog would refuse when the closure is saved (more places
+    # left than the group has, shared.closures), in the same words as the confirmation.
     status, answer = await booking_change(
         request,
         "/api/v1/staff/locations/{location_id}/mass-change/preview",
@@ -246,7 +222,8 @@ async def mass_change_preview(request: web.Request) -> web.Response:
         body,
     )
     if not 200 <= status < 300 or not isinstance(answer, dict) or not isinstance(answer.get("id"), str):
-        errors, by_field = explain(status, answer, fields=FIELDS_DE, codes=CODES_DE)
+        kinds = _refused_points_left(answer)
+        errors, by_field = explain(status, answer, fields=FIELDS_DE, codes=CODES_DE, kinds=kinds)
         return await _form_page(
             request,
             location_id,
