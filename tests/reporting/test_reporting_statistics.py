@@ -475,10 +475,11 @@ async def test_a_follow_up_counts_as_its_own_outcome_and_not_as_passed_without_o
     reporting.clock.set(berlin(DAY + timedelta(days=1), 12))
     client = await reporting.start()
     envelopes = [envelope(location_event("mitte"), berlin(DAY, 0) - timedelta(days=30))]
-    for n in range(7):
+    # Five without an outcome: one would be "<5" in the export, and the 6 beside it hidden to protect it.
+    for n in range(11):
         appt = Appt("mitte", "veraenderung", berlin(DAY, 8 + n // 4, (n % 4) * 15))
         envelopes += [envelope(appt.booked(), appt.booked_at), envelope(appt.passed(), appt.end)]
-        if n < 6:  # the seventh passed without an outcome
+        if n < 6:  # the others passed without an outcome
             follow_up = outcome_event(appt, "follow_up")
             envelopes.append(envelope(follow_up, appt.end + timedelta(minutes=5)))
     await reporting.publish(*envelopes)
@@ -489,10 +490,10 @@ async def test_a_follow_up_counts_as_its_own_outcome_and_not_as_passed_without_o
         await client.get(f"/api/v1/staff/statistics/report?{period}", headers=stats_headers(reporting))
     ).json()
     assert report["total"]["outcomes"]["follow_up"] == 6
-    assert report["total"]["without_outcome"] == 1
+    assert report["total"]["without_outcome"] == 5
     html = await (await client.get(f"/staff/statistics?{period}", headers=stats_headers(reporting))).text()
     assert 'Ergebnis: Folgetermin im zuständigen Team</th><td class="n">6</td>' in html
-    assert 'stattgefunden, ohne erfasstes Ergebnis</th><td class="n">1</td>' in html
+    assert 'stattgefunden, ohne erfasstes Ergebnis</th><td class="n">5</td>' in html
     export = await client.get(f"/api/v1/staff/statistics/export?{period}", headers=stats_headers(reporting))
     overview = list(load_workbook(io.BytesIO(await export.read()))["Übersicht"].iter_rows(values_only=True))
     column = overview[0].index("Ergebnis: Folgetermin im zuständigen Team")
@@ -1051,8 +1052,9 @@ async def test_the_waiting_list_figures_show_on_the_page_in_the_report_and_in_th
     header, rows = sheet[0], {row[0]: dict(zip(sheet[0], row, strict=True)) for row in sheet[1:]}
     assert header[:3] == ("Bereich", "eingetragen", "Adresse bestätigt")
     assert rows["alle"]["eingetragen"] == 7 and rows["alle"]["Termin gebucht"] == "<5"
-    assert rows["Standort: Bremen-Mitte"]["eingetragen"] == 6
     assert rows["Standort: Bremen-Nord"]["eingetragen"] == "<5"
+    # 7 of all minus the 6 of Bremen-Mitte would give Bremen-Nord's one back: hidden for protection.
+    assert rows["Standort: Bremen-Mitte"]["eingetragen"] == "(x)"
     assert rows["Anliegen: Fragen zum Leistungsbezug"]["eingetragen"] == "<5"
     assert rows["alle"]["Termin angeboten"] == 0
 
