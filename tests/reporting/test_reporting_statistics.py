@@ -964,10 +964,10 @@ async def test_mail_outcomes_are_counted_by_kind(reporting: Reporting) -> None:
             f"/api/v1/staff/statistics/report?from={at.date()}&to={DAY}", headers=stats_headers(reporting)
         )
     ).json()
-    assert {m["kind"]: (m["sent"], m["failed"]) for m in report["mails"]} == {
-        "confirmation": (1, 0),
-        "reminder": (0, 1),
-    }
+    # Every kind, 0 where none went out: a period without a reminder shows it, not a missing row.
+    assert {m["kind"]: (m["sent"], m["failed"]) for m in report["mails"]} == dict.fromkeys(
+        MAIL_KINDS_DE, (0, 0)
+    ) | {"confirmation": (1, 0), "reminder": (0, 1)}
     # The page and the Excel file name each kind in German (the threshold hides counts under 5 there).
     period = f"from={at.date()}&to={DAY}"
     page = await client.get(f"/staff/statistics?{period}", headers=stats_headers(reporting))
@@ -975,9 +975,57 @@ async def test_mail_outcomes_are_counted_by_kind(reporting: Reporting) -> None:
     assert ">Bestätigung</th>" in html and ">Erinnerung</th>" in html and ">confirmation<" not in html
     export = await client.get(f"/api/v1/staff/statistics/export?{period}", headers=stats_headers(reporting))
     sheet = load_workbook(io.BytesIO(await export.read()))["E-Mails"]
-    assert [row[0] for row in sheet.iter_rows(min_row=2, values_only=True)] == ["Bestätigung", "Erinnerung"]
+    rows = {row[0]: row[1:] for row in sheet.iter_rows(min_row=2, values_only=True)}
+    assert list(rows) == list(MAIL_KINDS_DE.values())
+    assert rows["Bestätigung"] == ("<5", 0) and rows["Erinnerung"] == (0, "<5") and rows["Absage"] == (0, 0)
     # Every kind of mail the notifier sends has its German name (staff never read a code).
     assert set(MAIL_KINDS_DE) == {kind.value for kind in MailKind}
+
+
+@pytest.mark.req("R35")
+@pytest.mark.req("R45")
+async def test_a_location_without_callbacks_or_waiting_wishes_shows_them_as_0(reporting: Reporting) -> None:
+    """Like its appointments, a location's callbacks and waiting list count 0 in a period without any:
+    a row missing from the comparison of locations would read as "not counted"."""
+    reporting.clock.set(berlin(DAY + timedelta(days=1), 12))
+    client = await reporting.start()
+    setup_at = berlin(DAY, 0) - timedelta(days=30)
+    await reporting.send(
+        (location_event("mitte"), setup_at),
+        (location_event("nord"), setup_at),
+        (WaitingRegisteredV1(wish=waiting_wish("mitte")), berlin(DAY, 9)),
+    )
+    period = f"from={DAY}&to={DAY}"
+    report = await (
+        await client.get(f"/api/v1/staff/statistics/report?{period}", headers=stats_headers(reporting))
+    ).json()
+    assert {c["label"]: c["created"] for c in report["callbacks_by_location"]} == {
+        "Bremen-Mitte": 0,
+        "Bremen-Nord": 0,
+    }
+    assert {w["label"]: w["registered"] for w in report["waiting_by_location"]} == {
+        "Bremen-Mitte": 1,
+        "Bremen-Nord": 0,
+    }
+    one = await (
+        await client.get(
+            f"/api/v1/staff/statistics/report?{period}&location=nord", headers=stats_headers(reporting)
+        )
+    ).json()
+    assert [c["key"] for c in one["callbacks_by_location"]] == ["nord"]
+    assert [(w["key"], w["registered"]) for w in one["waiting_by_location"]] == [("nord", 0)]
+    # A location's figures count no waiting-list mail (it belongs to a wish): no row says 0 for one.
+    assert [m["kind"] for m in one["mails"]] == [k for k in MAIL_KINDS_DE if not k.startswith("waiting_")]
+
+    html = await (await client.get(f"/staff/statistics?{period}", headers=stats_headers(reporting))).text()
+    table = html.split("<caption>Warteliste je Standort</caption>")[1].split("</table>")[0]
+    assert '<tr><th scope="row">Bremen-Nord</th><td class="n">0</td>' in table
+    export = await client.get(f"/api/v1/staff/statistics/export?{period}", headers=stats_headers(reporting))
+    wb = load_workbook(io.BytesIO(await export.read()))
+    callbacks = {row[0]: row[1:] for row in wb["Rückrufe"].iter_rows(min_row=2, values_only=True)}
+    assert callbacks == dict.fromkeys(("alle", "Bremen-Mitte", "Bremen-Nord"), (0,) * 6)
+    waiting = {row[0]: row[1] for row in wb["Warteliste"].iter_rows(min_row=2, values_only=True)}
+    assert waiting["Standort: Bremen-Mitte"] == "<5" and waiting["Standort: Bremen-Nord"] == 0
 
 
 def waiting_wish(location: str, concern: str = "veraenderung") -> WishSnapshot:
