@@ -436,7 +436,7 @@ def _pinned(line: Line[K], values: dict[K, int], hidden: dict[K, Bounds], small:
         rest_low = -math.inf if low_inf - (a == -math.inf) else low - (0 if a == -math.inf else a)
         rest_high = math.inf if high_inf - (b == math.inf) else high - (0 if b == math.inf else b)
         term_low, term_high = max(a, known - rest_high), min(b, known - rest_low)
-        if term_low >= term_high:
+        if a < b and term_low >= term_high:  # ("<2" says 1 by itself: no line can give away more)
             return True
     return False
 

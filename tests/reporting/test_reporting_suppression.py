@@ -5,6 +5,7 @@ reads a real workbook with openpyxl and tries exactly that subtraction on every 
 from __future__ import annotations
 
 import io
+import math
 import random
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -14,7 +15,15 @@ import pytest
 from openpyxl import load_workbook
 from openpyxl.workbook import Workbook
 
-from services.reporting.domain import CANCELLED_BY_LABELS, LEAD_TIME_BUCKETS, OUTCOME_LABELS, iso_week
+from services.reporting.domain import (
+    CANCELLED_BY_LABELS,
+    LEAD_TIME_BUCKETS,
+    OUTCOME_LABELS,
+    Bounds,
+    Line,
+    iso_week,
+    protect,
+)
 from services.reporting.models import CallbackFigures, Figures, StatisticsReport, WaitingFigures
 from services.reporting.workbooks import build_statistics_export
 from tests.reporting.conftest import Reporting, berlin
@@ -337,3 +346,13 @@ def test_no_sum_of_a_season_gives_a_hidden_count_back_not_even_a_week_over_its_d
     cells = [v for ws in wb.worksheets[1:] for row in ws.iter_rows(min_row=2, values_only=True) for v in row]
     assert cells.count(SMALL) > 100 and cells.count(PROTECTED) > 10
     assert derivable(wb) == []
+
+
+@pytest.mark.req("R35")
+def test_with_a_threshold_of_2_the_counts_beside_two_ones_stay_shown() -> None:
+    """ "<2" says 1 by itself (OTV_STATISTICS_MIN_COUNT=2): no sum can give away more, so 12 = 10 + "<2" +
+    "<2" keeps its 10 and its 12."""
+    counts = {"total": 12, "ten": 10, "one": 1, "other": 1}
+    hidden: dict[str, Bounds] = {"one": (1, 1), "other": (1, 1)}
+    line = Line("total", ("ten", "one", "other"))
+    assert protect(counts, [line], hidden, protected=(2, math.inf), small=2) == set()
