@@ -27,7 +27,8 @@ class Settings(CommonSettings):
     # How many days ahead the offered capacity is written from a location's newest snapshot.
     capacity_horizon_days: int = Field(default=70, ge=1, le=400)
 
-    # Exports show counts below this as "<5" (counts that could identify a person, R35).
+    # Exports show counts below this as "<5" (counts that could identify a person, R35), and as "(x)" the
+    # counts that would give one of those back by subtraction from a total.
     statistics_min_count: int = Field(default=5, ge=1)
     # The longest period one statistics request may cover.
     statistics_max_days: int = Field(default=400, ge=1)

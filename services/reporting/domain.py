@@ -6,9 +6,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+import math
+from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from shared.calendar import is_public_holiday
 from shared.clock import BERLIN
@@ -386,6 +388,89 @@ def suppress(count: int, threshold: int) -> int | str:
     if 0 < count < threshold:
         return f"<{threshold}"
     return count
+
+
+# A hidden cell's range as a reader knows it: "<5" is 1 to 4, a cell hidden for protection is 5 or more.
+Bounds = tuple[float, float]
+K = TypeVar("K", bound=Hashable)
+
+
+@dataclass(frozen=True, slots=True)
+class Line(Generic[K]):
+    """A sum a reader of an export can check: `total` = the sum of `parts`. Where something else adds to
+    the total as well (appointments still to come beside those with an outcome), it is taken as known to
+    the reader: that can only hide more, never less."""
+
+    total: K
+    parts: tuple[K, ...]
+
+
+def _pinned(line: Line[K], values: dict[K, int], hidden: dict[K, Bounds], small: int | None) -> bool:
+    """Whether one line gives a hidden value of it back: total minus the shown parts leaves one hidden
+    cell, or leaves so little for its hidden cells that one of them can have only one value (two "<5"
+    adding up to 2), or (counts, `small` given) leaves their sum itself a count below `small`."""
+    terms = [(1, k) for k in line.parts if k in hidden]
+    if line.total in hidden:
+        terms.append((-1, line.total))
+    if not terms:
+        return False
+    if len(terms) == 1:
+        return True
+    known = sum(sign * values[k] for sign, k in terms)  # the total minus the shown parts
+    if small is not None and line.total not in hidden and 0 < known < small:
+        return True
+    # The range of the signed sum of all hidden terms, infinite ends counted apart.
+    low = high = 0.0
+    low_inf = high_inf = 0
+    ranges = []
+    for sign, k in terms:
+        lo, hi = hidden[k]
+        a, b = (lo, hi) if sign > 0 else (-hi, -lo)
+        ranges.append((a, b))
+        low_inf += a == -math.inf
+        high_inf += b == math.inf
+        low += 0 if a == -math.inf else a
+        high += 0 if b == math.inf else b
+    for a, b in ranges:
+        # The others' sum lies between rest_low and rest_high: this term is known minus it.
+        rest_low = -math.inf if low_inf - (a == -math.inf) else low - (0 if a == -math.inf else a)
+        rest_high = math.inf if high_inf - (b == math.inf) else high - (0 if b == math.inf else b)
+        term_low, term_high = max(a, known - rest_high), min(b, known - rest_low)
+        if a < b and term_low >= term_high:  # ("<2" says 1 by itself: no line can give away more)
+            return True
+    return False
+
+
+def protect(
+    values: dict[K, int],
+    lines: list[Line[K]],
+    hidden: dict[K, Bounds],
+    *,
+    protected: Bounds,
+    small: int | None,
+) -> set[K]:
+    """Secondary suppression (as statistical offices do it): hides more cells until no line gives a hidden
+    value back by subtraction. `hidden` holds the cells hidden at first with the range a reader knows for
+    each; a line that would give one back also loses its smallest shown part that is not 0 (a 0 tells
+    nothing and stays), or else its total; repeated until every line holds, since a cell hidden for one
+    line can open another. Returns the cells hidden for protection; `hidden` gets them too."""
+    added: set[K] = set()
+    changed = True
+    while changed:
+        changed = False
+        for line in lines:
+            while _pinned(line, values, hidden, small):
+                shown = [k for k in line.parts if k not in hidden and values[k] != 0]
+                if shown:
+                    cell = min(shown, key=lambda k: values[k])
+                elif line.total not in hidden and values[line.total] != 0:
+                    cell = line.total
+                else:
+                    break  # nothing left to hide; a line of zeros and hidden cells gives nothing back
+                hidden[cell] = protected
+                added.add(cell)
+                changed = True
+    return added
 
 
 def utilisation(booked_minutes: int, offered: int | None) -> float | None:

@@ -44,6 +44,7 @@ from services.reporting.models import (
     WaitingFigures,
 )
 from shared.clock import Clock
+from shared.labels import MAIL_KINDS_DE
 from shared.networks import overlaps_any, parse_networks
 
 
@@ -297,10 +298,18 @@ async def _statistics_report(
     callback_total = next(
         (c for c in callbacks if c.key == "total"), CallbackFigures(key="total", label="gesamt")
     )
-    mails = [
-        MailFigures(kind=r["kind"], sent=r["sent"], failed=r["failed"])
+    counted = {
+        r["kind"]: MailFigures(kind=r["kind"], sent=r["sent"], failed=r["failed"])
         for r in await sdb.mails(conn, start, end, location)
-    ]
+    }
+    # Every kind of mail, 0 where none went out: a month without a reminder is what a comparison looks
+    # for. A location's figures know no waiting-list mail (those belong to a wish, not an appointment, and
+    # are counted for all locations only), so there such kinds are left out rather than shown as 0.
+    mails = [
+        counted.pop(kind, MailFigures(kind=kind))
+        for kind in MAIL_KINDS_DE
+        if location is None or not kind.startswith("waiting_")
+    ] + list(counted.values())
     waiting_total = WaitingFigures(key="total", label="gesamt")
     waiting: dict[str, list[WaitingFigures]] = {"location": [], "concern": []}
     for r in await sdb.waiting(conn, period.first, period.last, location):
@@ -311,6 +320,15 @@ async def _statistics_report(
             waiting_total = counts
         else:
             waiting[dim].append(counts)
+    # Every location taking bookings, also without a ticket or a wish in the period: 0, not a row missing.
+    for r in locations:
+        loc = r["location_id"]
+        if not r["active"] or (location is not None and loc != location):
+            continue
+        if not any(c.key == loc for c in callbacks):
+            callbacks.append(CallbackFigures(key=loc, label=names.locations[loc]))
+        if not any(w.key == loc for w in waiting["location"]):
+            waiting["location"].append(WaitingFigures(key=loc, label=names.locations[loc]))
     return StatisticsReport(
         first=period.first,
         last=period.last,

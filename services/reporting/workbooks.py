@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -24,11 +24,15 @@ from services.reporting.domain import (
     LEAD_TIME_BUCKETS,
     OUTCOME_LABELS,
     WAITING_LABELS,
+    Bounds,
     DayListRow,
+    Line,
     date_label,
+    iso_week,
+    protect,
     suppress,
 )
-from services.reporting.models import CallbackFigures, Figures, StatisticsReport, WaitingFigures
+from services.reporting.models import Figures, StatisticsReport
 from shared.clock import BERLIN
 from shared.labels import MAIL_KINDS_DE
 
@@ -286,42 +290,190 @@ def _figure_header(first: str) -> list[str]:
     ]
 
 
-def _figure_row(f: Figures, threshold: int) -> list[Any]:
-    def s(n: int) -> int | str:
-        return suppress(n, threshold)
+# A count hidden for protection (secondary suppression): 5 or more, but shown it would give a count below 5
+# back by subtraction from a total.
+PROTECTED = "(x)"
+Key = tuple[str, ...]  # table, dimension, slice, column
 
-    few = 0 < f.appointments < threshold  # a mean over a handful would say too much about each one
-    # Each concern has one duration (R16): the booked minutes of the row give its count of appointments
-    # not cancelled back, and the utilisation gives the minutes back. Both go when that count, or one it
-    # would reveal (appointments, cancellations), is hidden; the offered minutes count no persons.
-    hidden = any(
-        0 < n < threshold
-        for n in (
-            f.appointments,
-            f.cancellations,
-            f.appointments - f.cancellations,
-            f.appointments - f.cancellations - f.handed_over,
+
+def _figure_counts(f: Figures) -> dict[str, int | None]:
+    """The counts of a row by column, in the header's order (None: no such count in this breakdown)."""
+    return {
+        "appointments": f.appointments,
+        "cancellations": f.cancellations,
+        **{f"cancelled_by:{k}": f.cancelled_by.get(k, 0) for k in _CANCEL_KEYS},
+        "handed_over": f.handed_over,
+        "transferred_in": f.transferred_in,
+        "transferred_out": f.transferred_out,
+        "no_shows": f.no_shows,
+        **{f"outcome:{k}": f.outcomes.get(k, 0) for k in _OUTCOME_KEYS if k != "no_show"},
+        "without_outcome": f.without_outcome,
+        "interpreter": f.interpreter,
+    }
+
+
+def _lead_counts(f: Figures) -> dict[str, int]:
+    return {f"lead:{label}": f.lead_time_buckets.get(label, 0) for label, _ in LEAD_TIME_BUCKETS}
+
+
+_CALLBACK_COUNTS = ("created", "closed_in_time", "closed_late", "open_in_time", "open_overdue", "withdrawn")
+
+
+class _Disclosure:
+    """What the export shows of each count (R35): "<5" for 1 to 4, PROTECTED for a count that a sum would
+    turn into one of those (every total with the cells adding up to it, in a row or a column, on one sheet
+    or across the overview), the count itself otherwise. Booked minutes go (shown empty, with the
+    utilisation) where they would give a hidden count back, and likewise where a sum of minutes would."""
+
+    def __init__(self, report: StatisticsReport, threshold: int) -> None:
+        self.threshold = threshold
+        self.values: dict[Key, int] = {}
+        self.hidden: dict[Key, Bounds] = {}
+        lines: list[Line[Key]] = []
+        figures = self._figure_rows(report)
+        for row, f in figures.items():
+            for column, count in (_figure_counts(f) | _lead_counts(f)).items():
+                if count is not None:
+                    self._count(("figures", *row, column), count)
+            cell = ("figures", *row)
+            lines += [
+                Line((*cell, "cancellations"), tuple((*cell, f"cancelled_by:{k}") for k in _CANCEL_KEYS)),
+                Line((*cell, "appointments"), tuple((*cell, k) for k in _lead_counts(f))),
+                Line(
+                    (*cell, "appointments"),
+                    tuple(
+                        (*cell, k)
+                        for k in _figure_counts(f)
+                        if k in ("cancellations", "handed_over", "no_shows", "without_outcome")
+                        or k.startswith("outcome:")
+                    ),
+                ),
+            ]
+        columns = [*_figure_counts(report.total), *_lead_counts(report.total)]
+        lines += self._sums("figures", figures, columns)
+        callbacks = {("total", "total"): report.callbacks} | {
+            ("location", c.key): c for c in report.callbacks_by_location
+        }
+        for row, c in callbacks.items():
+            for column in _CALLBACK_COUNTS:
+                self._count(("callbacks", *row, column), getattr(c, column))
+            lines.append(
+                Line(
+                    ("callbacks", *row, "created"),
+                    tuple(("callbacks", *row, k) for k in _CALLBACK_COUNTS[1:5]),
+                )
+            )
+        lines += self._sums("callbacks", callbacks, list(_CALLBACK_COUNTS))
+        waiting = (
+            {("total", "total"): report.waiting}
+            | {("location", w.key): w for w in report.waiting_by_location}
+            | {("concern", w.key): w for w in report.waiting_by_concern}
         )
-    )
-    return [
-        f.label,
-        s(f.appointments),
-        s(f.cancellations),
-        *[s(f.cancelled_by.get(k, 0)) for k in _CANCEL_KEYS],
-        s(f.handed_over),
-        s(f.transferred_in),
-        "" if f.transferred_out is None else s(f.transferred_out),
-        s(f.no_shows),
-        *[s(f.outcomes.get(k, 0)) for k in _OUTCOME_KEYS if k != "no_show"],
-        s(f.without_outcome),
-        s(f.interpreter),
-        "" if hidden else f.booked_minutes,
-        f.offered_minutes if f.offered_minutes is not None else "",
-        "" if hidden or f.utilisation is None else f.utilisation,
-        "" if few or f.lead_time_mean_hours is None else round(f.lead_time_mean_hours, 1),
-        "" if few or f.lead_time_median_hours is None else round(f.lead_time_median_hours, 1),
-        *[s(f.lead_time_buckets.get(label, 0)) for label, _ in LEAD_TIME_BUCKETS],
-    ]
+        for row, w in waiting.items():
+            for column in WAITING_LABELS:
+                self._count(("waiting", *row, column), getattr(w, column))
+            lines.append(
+                Line(
+                    ("waiting", *row, "fulfilled"),
+                    (("waiting", *row, "fulfilled_via_offer"), ("waiting", *row, "fulfilled_on_own")),
+                )
+            )
+        lines += self._sums("waiting", waiting, list(WAITING_LABELS))
+        protect(
+            self.values,
+            [line for line in lines if self._known(line)],
+            self.hidden,
+            protected=(threshold, math.inf),
+            small=threshold,
+        )
+
+        # Each concern has one duration (R16): the booked minutes of a row give its count of appointments
+        # not cancelled back, and the utilisation gives the minutes back. Both go when that count, or one
+        # it would reveal, is hidden, and so do others whose sum with them is shown.
+        self.minutes: dict[Key, int] = {}
+        minutes_hidden: dict[Key, Bounds] = {}
+        for row, f in figures.items():
+            self.minutes[("minutes", *row, "booked")] = f.booked_minutes
+            derived = (f.appointments - f.cancellations, f.appointments - f.cancellations - f.handed_over)
+            if any(0 < n < threshold for n in derived) or any(
+                ("figures", *row, k) in self.hidden for k in ("appointments", "cancellations", "handed_over")
+            ):
+                minutes_hidden[("minutes", *row, "booked")] = (0, math.inf)
+        protect(
+            self.minutes,
+            [line for line in self._sums("minutes", figures, ["booked"]) if line.total in self.minutes],
+            minutes_hidden,
+            protected=(0, math.inf),
+            small=None,
+        )
+        self.minutes_hidden = set(minutes_hidden)
+
+    @staticmethod
+    def _figure_rows(report: StatisticsReport) -> dict[tuple[str, str], Figures]:
+        rows = {("total", "total"): report.total}
+        for dimension, _, _ in _DIMENSION_SHEETS:
+            rows |= {(dimension, f.key): f for f in report.breakdown(dimension)}
+        return rows
+
+    def _count(self, cell: Key, count: int) -> None:
+        self.values[cell] = count
+        if 0 < count < self.threshold:
+            self.hidden[cell] = (1, self.threshold - 1)
+
+    def _known(self, line: Line[Key]) -> bool:
+        return line.total in self.values and all(p in self.values for p in line.parts)
+
+    @staticmethod
+    def _sums(table: str, rows: Mapping[tuple[str, str], object], columns: list[str]) -> list[Line[Key]]:
+        """The sums of each column: the total of the overview (or the row "alle") over each breakdown, a
+        location over its groups, a week over its days."""
+        within: dict[tuple[str, str], list[tuple[str, str]]] = {}
+        for dimension, key in rows:
+            if dimension != "total":
+                within.setdefault(("total", "total"), []).append((dimension, key))
+            if dimension == "group":
+                within.setdefault(("location", key.partition("/")[0]), []).append((dimension, key))
+            if dimension == "day":
+                within.setdefault(("week", iso_week(date.fromisoformat(key))), []).append((dimension, key))
+        lines: list[Line[Key]] = []
+        for total, parts in within.items():
+            by_dimension: dict[str, list[tuple[str, str]]] = {}
+            for part in parts:
+                by_dimension.setdefault(part[0], []).append(part)
+            for same in by_dimension.values():
+                for column in columns:
+                    lines.append(
+                        Line((table, *total, column), tuple((table, *part, column) for part in same))
+                    )
+        return lines
+
+    def count(self, cell: Key) -> int | str:
+        value = self.values[cell]
+        if cell not in self.hidden:
+            return value
+        return f"<{self.threshold}" if 0 < value < self.threshold else PROTECTED
+
+    def figure_row(self, dimension: str, f: Figures) -> list[Any]:
+        cell = ("figures", dimension, f.key)
+        counts = _figure_counts(f)
+        few = 0 < f.appointments < self.threshold  # a mean over a handful would say too much about each one
+        minutes_hidden = ("minutes", dimension, f.key, "booked") in self.minutes_hidden
+        return [
+            f.label,
+            *["" if n is None else self.count((*cell, k)) for k, n in counts.items()],
+            "" if minutes_hidden else f.booked_minutes,
+            f.offered_minutes if f.offered_minutes is not None else "",
+            "" if minutes_hidden or f.utilisation is None else f.utilisation,
+            "" if few or f.lead_time_mean_hours is None else round(f.lead_time_mean_hours, 1),
+            "" if few or f.lead_time_median_hours is None else round(f.lead_time_median_hours, 1),
+            *[self.count((*cell, k)) for k in _lead_counts(f)],
+        ]
+
+    def callback_row(self, row: tuple[str, str], label: str) -> list[Any]:
+        return [label, *[self.count(("callbacks", *row, k)) for k in _CALLBACK_COUNTS]]
+
+    def waiting_row(self, row: tuple[str, str], label: str) -> list[Any]:
+        return [label, *[self.count(("waiting", *row, k)) for k in WAITING_LABELS]]
 
 
 def _table(
@@ -356,33 +508,13 @@ def _table(
         )
 
 
-def _callback_row(c: CallbackFigures, threshold: int) -> list[Any]:
-    return [
-        c.label,
-        *[
-            suppress(n, threshold)
-            for n in (
-                c.created,
-                c.closed_in_time,
-                c.closed_late,
-                c.open_in_time,
-                c.open_overdue,
-                c.withdrawn,
-            )
-        ],
-    ]
-
-
-def _waiting_row(w: WaitingFigures, label: str, threshold: int) -> list[Any]:
-    return [label, *[suppress(getattr(w, k), threshold) for k in WAITING_LABELS]]
-
-
 def build_statistics_export(
     report: StatisticsReport, *, scope: str, threshold: int, generated_at: datetime
 ) -> bytes:
     """The statistics of a period as a workbook: an overview and one sheet per breakdown. Counts from 1
     to threshold-1 are shown as "<threshold" (R35: small counts could identify a person). `scope` says
     what the figures cover ("Standort Bremen-Mitte", "alle Standorte"): a saved file names its filter."""
+    shown = _Disclosure(report, threshold)
     wb = Workbook(write_only=True)
     period = f"{report.first:%d.%m.%Y} - {report.last:%d.%m.%Y}"
     # Each printed page says what it holds (the statistics hold no personal data, R34).
@@ -399,6 +531,11 @@ def build_statistics_export(
             f"Geheimhaltung: Anzahlen von 1 bis {threshold - 1} werden als „<{threshold}“ ausgewiesen, "
             f"Mittelwerte über weniger als {threshold} Termine nicht; ebenso fehlen in solchen Zeilen die "
             "gebuchten Minuten und die Auslastung, aus denen sich die Anzahl zurückrechnen ließe. "
+            f"„{PROTECTED}“ = zum Schutz gesperrt: die Anzahl ist {threshold} oder mehr, sie wird aber nicht "
+            f"gezeigt, weil sich sonst eine Anzahl unter {threshold} aus einer Summe zurückrechnen ließe "
+            "(Gesamtwert einer Zeile oder Spalte, der Übersicht oder der Zeile „alle“ minus die übrigen "
+            "Werte). Aus demselben Grund fehlen gebuchte Minuten und Auslastung auch in einzelnen weiteren "
+            "Zeilen. 0 wird immer genau ausgewiesen. "
             "Die Statistik enthält keine personenbezogenen Daten.",
             None,
         ),
@@ -436,7 +573,7 @@ def build_statistics_export(
     _table(
         overview,
         header,
-        [_figure_row(report.total.model_copy(update={"label": scope}), threshold)],
+        [shown.figure_row("total", report.total.model_copy(update={"label": scope}))],
         widths,
         footer=footer,
     )
@@ -444,7 +581,7 @@ def build_statistics_export(
     for dimension, title, first in _DIMENSION_SHEETS:
         ws = wb.create_sheet(title)
         figures = report.breakdown(dimension)
-        rows = [_figure_row(f, threshold) for f in figures]
+        rows = [shown.figure_row(dimension, f) for f in figures]
         if dimension == "day":
             # A date, not the label's text: it sorts by time and a pivot table groups it by month.
             for row, f in zip(rows, figures, strict=True):
@@ -470,8 +607,8 @@ def build_statistics_export(
             "offen überfällig",
             "zurückgenommen",
         ],
-        [_callback_row(report.callbacks.model_copy(update={"label": "alle"}), threshold)]
-        + [_callback_row(c, threshold) for c in report.callbacks_by_location],
+        [shown.callback_row(("total", "total"), "alle")]
+        + [shown.callback_row(("location", c.key), c.label) for c in report.callbacks_by_location],
         [34, 14, 14, 14, 14, 14, 14],
         footer=footer,
     )
@@ -479,9 +616,9 @@ def build_statistics_export(
     _table(
         waiting,
         ["Bereich", *WAITING_LABELS.values()],
-        [_waiting_row(report.waiting, "alle", threshold)]
-        + [_waiting_row(w, f"Standort: {w.label}", threshold) for w in report.waiting_by_location]
-        + [_waiting_row(w, f"Anliegen: {w.label}", threshold) for w in report.waiting_by_concern],
+        [shown.waiting_row(("total", "total"), "alle")]
+        + [shown.waiting_row(("location", w.key), f"Standort: {w.label}") for w in report.waiting_by_location]
+        + [shown.waiting_row(("concern", w.key), f"Anliegen: {w.label}") for w in report.waiting_by_concern],
         [44, *([14] * len(WAITING_LABELS))],
         footer=footer,
     )
@@ -503,7 +640,10 @@ def build_statistics_export(
     props.creator = CREATOR
     props.lastModifiedBy = CREATOR
     props.keywords = "Statistik; OTV; anonymisiert"
-    props.description = f"Anzahlen unter {threshold} sind unterdrückt. Keine personenbezogenen Daten."
+    props.description = (
+        f"Anzahlen unter {threshold} sind unterdrückt, dazu zum Schutz weitere ({PROTECTED}). "
+        "Keine personenbezogenen Daten."
+    )
     props.language = "de-DE"
     props.created = props.modified = _naive_utc(generated_at)
     buffer = io.BytesIO()
