@@ -91,7 +91,8 @@ ROUTES = (
     ApiRoute(
         "GET",
         "/api/v1/staff/statistics/export",
-        'The statistics as an Excel file; counts from 1 to 4 shown as "<5" (statistics role, R35)',
+        'The statistics as an Excel file; counts from 1 to 4 shown as "<5", and "(x)" for a count that would'
+        " give such a one back by subtraction from a total (statistics role, R35)",
         query=PeriodQuery,
         raw_response_schema=BINARY,
         content_type=XLSX,
