@@ -477,3 +477,50 @@ def test_a_busy_subscriber_down_for_an_hour_is_not_paused_by_its_number_of_faile
     assert default.pause_reason(5_000, now - timedelta(hours=1), now) is None
     assert default.pause_reason(5_000, now - timedelta(hours=24), now) is not None
     assert RetryPolicy(pause_after_failures=500).pause_reason(500, now - timedelta(hours=1), now) is not None
+
+
+@pytest.mark.req("R50")
+async def test_after_a_secret_rotation_a_receiver_verifies_with_either_secret_for_a_day(
+    make_env: EnvFactory, receiver: ReceiverFactory
+) -> None:
+    """docs/webhooks.md, "Rotating the secret": the receiving system switches to the new secret when it is
+    ready; until then (for a day) the old one still verifies, and after the day only the new one."""
+    env = await make_env()
+    rec = await receiver(env.clock)
+    admin = await env.account("hook-admin", (Role.ADMIN, "*"))
+    created = await subscribe(admin, rec.url)
+    old = rec.secret = created["secret"]
+    appointment = uuid.uuid4()
+    await env.publish(booked(appointment))
+    await wait_for(lambda: len(rec.received) == 1, timeout=15, what="the first delivery")
+
+    response = await admin.post(f"/api/v1/admin/webhooks/{created['id']}/rotate-secret")
+    assert response.status == 200, await response.text()
+    rotated = await response.json()
+    new = rotated["secret"]
+    assert new.startswith("whsec_") and new != old
+    assert rotated["previous_secret_expires_at"] == (env.clock.now() + timedelta(hours=24)).isoformat()
+    shown = await (await admin.get(f"/api/v1/admin/webhooks/{created['id']}")).json()
+    assert "secret" not in shown and "previous_secret" not in shown
+    assert shown["previous_secret_expires_at"] == rotated["previous_secret_expires_at"]
+
+    # The receiver still has the old secret: the next event verifies with it (no 401, no retries) ...
+    await env.publish(rescheduled(appointment, 2))
+    await wait_for(lambda: len(rec.received) == 2, timeout=15, what="a delivery signed with the old secret")
+    assert len(rec.requests) == 2
+    headers, body = rec.requests[-1]
+    # ... and with the new one, which the receiver switches to whenever it is ready.
+    verify(new, headers, body, env.clock.now())
+    assert len(headers["webhook-signature"].split(" ")) == 2
+
+    # A day later only the new secret signs.
+    env.clock.advance(timedelta(hours=24, minutes=1))
+    rec.secret = new
+    await env.publish(cancelled(appointment, 3))
+    await wait_for(lambda: len(rec.received) == 3, timeout=15, what="a delivery signed with the new secret")
+    headers, body = rec.requests[-1]
+    assert len(headers["webhook-signature"].split(" ")) == 1
+    with pytest.raises(SignatureError):
+        verify(old, headers, body, env.clock.now())
+    expired = await (await admin.get(f"/api/v1/admin/webhooks/{created['id']}")).json()
+    assert expired["previous_secret_expires_at"] is None

@@ -14,7 +14,8 @@ from services.gateway.integrations.domain import Placement, reduce_envelope
 
 SUBSCRIPTION_COLUMNS = (
     "id, name, url, event_types, locations, include_personal_data, status, paused_reason, paused_at,"
-    " consecutive_failures, failing_since, last_success_at, created_at, created_by, updated_at"
+    " consecutive_failures, failing_since, last_success_at, created_at, created_by, updated_at,"
+    " previous_secret_until"
 )
 DELIVERY_COLUMNS = (
     "id, subscription_id, position, event_id, event_type, order_key, status, attempts, next_attempt_at,"
@@ -231,6 +232,8 @@ async def update_subscription(
         "failing_since",
         "updated_at",
         "secret",
+        "previous_secret",
+        "previous_secret_until",
     }
     names = [k for k in changes if k in allowed]
     sets = ", ".join(f"{name} = ${i}" for i, name in enumerate(names, 2))
@@ -305,7 +308,8 @@ class Due:
     created_at: datetime
     envelope: dict[str, Any]
     url: str
-    secret: str
+    # The secrets that sign it: the current one, and the previous one during a rotation's overlap.
+    secrets: list[str]
     include_personal_data: bool
 
 
@@ -314,6 +318,7 @@ async def claim_due(conn: asyncpg.Connection, now: datetime, limit: int) -> list
     them); one waits while an earlier one of the same appointment and subscription is pending."""
     rows = await conn.fetch(
         "SELECT d.id, d.subscription_id, d.event_id, d.attempts, d.retry_from, f.envelope, s.url, s.secret,"
+        " CASE WHEN s.previous_secret_until > $1 THEN s.previous_secret END AS previous_secret,"
         " s.include_personal_data"
         " FROM webhook_deliveries d"
         " JOIN webhook_subscriptions s ON s.id = d.subscription_id"
@@ -336,7 +341,7 @@ async def claim_due(conn: asyncpg.Connection, now: datetime, limit: int) -> list
             created_at=r["retry_from"],
             envelope=json.loads(r["envelope"]) if isinstance(r["envelope"], str) else r["envelope"],
             url=r["url"],
-            secret=r["secret"],
+            secrets=[r["secret"], *([r["previous_secret"]] if r["previous_secret"] else [])],
             include_personal_data=r["include_personal_data"],
         )
         for r in rows

@@ -22,6 +22,9 @@ from shared.errors import ValidationError
 
 ALL_LOCATIONS = "*"
 SECRET_PREFIX = "whsec_"  # noqa: S105 -- the prefix of the format, not a secret
+# After a rotation the previous secret signs as well for this long: the receiving system switches to the
+# new one when it is ready (docs/webhooks.md, "Rotating the secret").
+ROTATION_OVERLAP = timedelta(hours=24)
 # The event families an integration may receive (ARCHITECTURE.md: appointment changes and callbacks).
 FAMILIES = ("appointment.", "callback.")
 _PATTERN = re.compile(r"^(appointment|callback)\.(\*|[a-z_]{1,60})$")
@@ -160,11 +163,14 @@ def message_id(subscription_id: uuid.UUID, event_id: uuid.UUID) -> str:
     return f"msg_{uuid.uuid5(subscription_id, str(event_id)).hex}"
 
 
-def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
-    """`webhook-signature`: `v1,` + base64(HMAC-SHA256(key, "{id}.{timestamp}.{body}"))."""
+def sign(signing_secrets: list[str], msg_id: str, timestamp: int, body: bytes) -> str:
+    """`webhook-signature`: `v1,` + base64(HMAC-SHA256(key, "{id}.{timestamp}.{body}")) for each secret
+    (the current one first; after a rotation the previous one too), separated by spaces."""
     signed = f"{msg_id}.{timestamp}.".encode() + body
-    digest = hmac.new(secret_bytes(secret), signed, hashlib.sha256).digest()
-    return "v1," + base64.b64encode(digest).decode()
+    return " ".join(
+        "v1," + base64.b64encode(hmac.new(secret_bytes(s), signed, hashlib.sha256).digest()).decode()
+        for s in signing_secrets
+    )
 
 
 # --- retries and pausing ----------------------------------------------------------------------------

@@ -32,6 +32,10 @@ class SubscriptionOut(BaseModel):
     created_at: AwareDatetime
     created_by: str
     updated_at: AwareDatetime
+    previous_secret_expires_at: AwareDatetime | None = Field(
+        description="after a rotation: until when the previous secret signs as well (a second signature "
+        "in `webhook-signature`); null when only the current secret signs"
+    )
 
 
 class SubscriptionCreatedOut(SubscriptionOut):
@@ -101,7 +105,9 @@ SIGNATURE_SCHEME = """Webhooks are signed following the Standard Webhooks specif
   duplicates by it: delivery is at least once);
 - `webhook-timestamp`: unix seconds of the attempt (refuse one more than 5 minutes away from now);
 - `webhook-signature`: `v1,` + base64(HMAC-SHA256(key, "{webhook-id}.{webhook-timestamp}.{body}")), where
-  `key` is the base64-decoded part of the secret after `whsec_`, and `body` the raw request body.
+  `key` is the base64-decoded part of the secret after `whsec_`, and `body` the raw request body. For a
+  day after a secret rotation the header carries two signatures, space-separated (new secret, then the
+  previous one): accept the request when one of them verifies.
 
 A 2xx answer within 10 seconds acknowledges; anything else is retried with exponential back-off for a day.
 Events of one appointment arrive in order (a later one waits while an earlier one is pending), and its
@@ -178,7 +184,7 @@ ROUTES = (
     ApiRoute(
         "POST",
         "/api/v1/admin/webhooks/{subscription_id}/rotate-secret",
-        "A new signing secret (in this answer only)",
+        "A new signing secret (in this answer only); the previous one signs as well for a day",
         response=SubscriptionCreatedOut,
         errors=("not_found",),
         tags=TAG_WEBHOOKS,
@@ -237,7 +243,11 @@ def annotate(merged: dict[str, Any]) -> None:
     headers = [
         ("webhook-id", "the message id (stable across attempts)"),
         ("webhook-timestamp", "unix seconds of the attempt"),
-        ("webhook-signature", "`v1,<base64 HMAC-SHA256>` (several, space-separated, after a rotation)"),
+        (
+            "webhook-signature",
+            "`v1,<base64 HMAC-SHA256>`; for a day after a rotation two, space-separated (the new secret's "
+            "first, then the previous one's): accept the request when one of them verifies",
+        ),
     ]
     merged["webhooks"] = {
         "otvEvent": {

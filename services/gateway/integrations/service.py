@@ -24,6 +24,7 @@ from prometheus_client import Counter, Gauge
 
 from services.gateway.integrations import db
 from services.gateway.integrations.domain import (
+    ROTATION_OVERLAP,
     RetryPolicy,
     address_refusal,
     check_locations,
@@ -130,12 +131,22 @@ async def store_event(conn: asyncpg.Connection, envelope: Envelope, now: datetim
 
 
 # --- subscriptions ----------------------------------------------------------------------------------
-def subscription_json(row: asyncpg.Record) -> dict[str, Any]:
+def subscription_json(row: asyncpg.Record, now: datetime) -> dict[str, Any]:
     out = {k: row[k] for k in db.SUBSCRIPTION_COLUMNS.replace(" ", "").split(",")}
+    # Until when the secret before the last rotation still signs (None: it no longer does).
+    until = out.pop("previous_secret_until")
+    out["previous_secret_expires_at"] = until if until is not None and until > now else None
     out["id"] = str(out["id"])
     out["event_types"] = list(out["event_types"])
     out["locations"] = list(out["locations"])
-    for key in ("paused_at", "failing_since", "last_success_at", "created_at", "updated_at"):
+    for key in (
+        "paused_at",
+        "failing_since",
+        "last_success_at",
+        "created_at",
+        "updated_at",
+        "previous_secret_expires_at",
+    ):
         out[key] = out[key].isoformat() if out[key] is not None else None
     return out
 
@@ -181,12 +192,13 @@ async def create_subscription(
                 "include_personal_data": include_personal_data,
             },
         )
-    return subscription_json(row), secret
+    return subscription_json(row, now), secret
 
 
 async def list_subscriptions(it: Integrations) -> list[dict[str, Any]]:
+    now = it.clock.now()
     async with it.pool.acquire() as conn:
-        return [subscription_json(r) for r in await db.list_subscriptions(conn)]
+        return [subscription_json(r, now) for r in await db.list_subscriptions(conn)]
 
 
 async def get_subscription(it: Integrations, subscription_id: uuid.UUID) -> dict[str, Any]:
@@ -194,7 +206,7 @@ async def get_subscription(it: Integrations, subscription_id: uuid.UUID) -> dict
         row = await db.find_subscription(conn, subscription_id)
     if row is None:
         raise NotFoundError("No such webhook subscription.")
-    return subscription_json(row)
+    return subscription_json(row, it.clock.now())
 
 
 async def change_subscription(
@@ -225,8 +237,12 @@ async def change_subscription(
         )
     changes["updated_at"] = now
     async with it.pool.acquire() as conn, conn.transaction():
-        if await db.find_subscription(conn, subscription_id, lock=True) is None:
+        found = await db.find_subscription(conn, subscription_id, lock=True)
+        if found is None:
             raise NotFoundError("No such webhook subscription.")
+        if secret is not None:
+            # The secret until now signs as well for a while (a second rotation meanwhile ends the first's).
+            changes.update(previous_secret=found["secret"], previous_secret_until=now + ROTATION_OVERLAP)
         if action == "resume":
             # What waited while it was paused is due now (in order per appointment, as always).
             await conn.execute(
@@ -243,9 +259,15 @@ async def change_subscription(
             action=action,
             entity="webhook_subscription",
             entity_id=str(subscription_id),
-            changes={"fields": sorted(k for k in changes if k not in {"updated_at", "secret"})},
+            changes={
+                "fields": sorted(
+                    k
+                    for k in changes
+                    if k not in {"updated_at", "secret", "previous_secret", "previous_secret_until"}
+                )
+            },
         )
-    out = subscription_json(row)
+    out = subscription_json(row, now)
     if secret is not None:
         out["secret"] = secret
     return out
@@ -338,7 +360,7 @@ async def _post(it: Integrations, session: aiohttp.ClientSession, d: db.Due, now
         "User-Agent": "OTV-Webhooks/1",
         "webhook-id": msg_id,
         "webhook-timestamp": str(timestamp),
-        "webhook-signature": sign(d.secret, msg_id, timestamp, body),
+        "webhook-signature": sign(d.secrets, msg_id, timestamp, body),
     }
     try:
         _, host, _port = check_url_shape(d.url, allow_loopback=it.allow_loopback)
