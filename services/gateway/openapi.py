@@ -53,7 +53,8 @@ TITLE = "OTV public API (Jobcenter Bremen online appointments)"
 # has (422 `validation_error` naming `service_points_left`; `too_many_service_points`), before anything
 # moves.
 # 1.11.0 a webhook subscription's `previous_secret_expires_at`: after `rotate-secret` the previous secret
-# signs as well for a day (a second signature in `webhook-signature`), so a receiver switches when ready.
+# signs as well for a day (a second signature in `webhook-signature`), so a receiver switches when ready;
+# and events without personal data keep a callback ticket's `reason` (a code, not a free text).
 VERSION = "1.11.0"
 DESCRIPTION = (
     "Customer booking API of the online appointment booking of Jobcenter Bremen. All times are ISO 8601 "

@@ -16,6 +16,7 @@ from services.gateway.integrations import service
 from services.gateway.integrations.keys import INTEGRATIONS
 from shared.events.appointment import Language
 from shared.events.retention import AppointmentPersonalDataErasedV1
+from shared.events.staff_work import CallbackCreatedV1, CallbackReason, CallbackStatus, CallbackTicket
 from shared.identity import Role
 from tests.conftest import wait_for
 from tests.integrations.conftest import EnvFactory, ReceiverFactory, booked, cancelled
@@ -102,6 +103,41 @@ async def test_a_key_without_scope_for_a_location_never_sees_its_events_in_the_f
     assert (await env.client.get("/api/v1/staff/events", headers=no_feed)).status == 403
     await wait_for(lambda: len(rec.received) == 2, timeout=15, what="Nord's two events")
     assert {e["data"]["appointment"]["location_id"] for e in rec.received.values()} == {"nord"}
+
+
+@pytest.mark.req("R34")
+@pytest.mark.req("R50")
+async def test_without_personal_data_a_callback_keeps_its_reason_code_and_a_cancellation_loses_its_text(
+    make_env: EnvFactory,
+) -> None:
+    """Only free texts go: a callback ticket's `reason` is a code (`outcome`, `missed_call`, ...), which the
+    service centre's system sorts its queue by; it stays, and the ticket is the documented one."""
+    env = await make_env()
+    admin = await env.account("feed-admin", (Role.ADMIN, "*"))
+    plain = await key(admin, ["mitte"], ["events:read"])
+    appointment = uuid.uuid4()
+    now = env.clock.now()
+    ticket = CallbackTicket(
+        id=uuid.uuid4(),
+        appointment_id=appointment,
+        location_id="mitte",
+        group_id="ez",
+        reason=CallbackReason.MISSED_CALL,
+        status=CallbackStatus.OPEN,
+        revision=1,
+        created_at=now,
+        due_at=now + timedelta(hours=48),
+    )
+    await env.publish(CallbackCreatedV1(callback=ticket))
+    await env.publish(cancelled(appointment, 2))
+
+    async def stored() -> bool:
+        return len((await page(env, plain))["events"]) == 2
+
+    await wait_for(stored, timeout=15, what="the events in the feed")
+    callback, cancellation = (await page(env, plain))["events"]
+    assert CallbackTicket.model_validate(callback["data"]["callback"]) == ticket
+    assert "reason" not in cancellation["data"] and "Mustermann" not in json.dumps(cancellation)
 
 
 @pytest.mark.req("R34")

@@ -124,21 +124,27 @@ PERSONAL_FIELDS = frozenset(
 )
 
 
-def reduce_data(data: Any, *, include_personal_data: bool) -> Any:
+# Codes under a name that elsewhere is a free text: (the object's field in its parent, the field). A callback
+# ticket's `reason` is a `CallbackReason` (`outcome`, `missed_call`, ...), never typed by a person.
+CODE_FIELDS = frozenset({("callback", "reason")})
+
+
+def reduce_data(data: Any, *, include_personal_data: bool, within: str | None = None) -> Any:
     """The event's data as an integration may see it. The manage link's token never leaves (it would let
-    the receiver act as the customer); without personal data, the fields above are removed."""
+    the receiver act as the customer); without personal data, the fields above are removed (`within`: the
+    field that holds `data`, for the codes above)."""
     if isinstance(data, dict):
         out: dict[str, Any] = {}
         for key, value in data.items():
-            if not include_personal_data and key in PERSONAL_FIELDS:
+            if not include_personal_data and key in PERSONAL_FIELDS and (within, key) not in CODE_FIELDS:
                 continue
             if key == "manage_url" and isinstance(value, str):
                 out[key] = value.split("?", 1)[0]
                 continue
-            out[key] = reduce_data(value, include_personal_data=include_personal_data)
+            out[key] = reduce_data(value, include_personal_data=include_personal_data, within=key)
         return out
     if isinstance(data, list):
-        return [reduce_data(v, include_personal_data=include_personal_data) for v in data]
+        return [reduce_data(v, include_personal_data=include_personal_data, within=within) for v in data]
     return data
 
 

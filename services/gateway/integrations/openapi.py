@@ -85,7 +85,8 @@ class EventOut(BaseModel):
         description="the event's data; `appointment.*` carry the whole appointment with its `revision`. "
         "Without personal data in the scope, `customer`, `client_network`, `interpreter_language`, "
         "`language_tag` (the customer's language as a BCP 47 tag; `language` is the nearest of de, de-x-ls "
-        "and en) and free texts (`reason`, `note`) are removed; the manage link never carries its token."
+        "and en) and free texts (`reason`, `note`; a callback ticket's `reason` is a code and stays) are "
+        "removed; the manage link never carries its token."
     )
 
 
