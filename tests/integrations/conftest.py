@@ -4,6 +4,7 @@ Standard Webhooks specification (not with the gateway's signer), and events publ
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -83,6 +84,8 @@ class Receiver:
     clock: ManualClock
     secret: str = ""
     status: int = 200
+    # Seconds it takes to answer (a slow but healthy receiver).
+    delay: float = 0.0
     # Every request as it came (headers, raw body), and the verified events by webhook-id.
     requests: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
     received: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -94,6 +97,7 @@ class Receiver:
             body = await request.read()
             headers = {k.lower(): v for k, v in request.headers.items()}
             self.requests.append((headers, body))
+            await asyncio.sleep(self.delay)
             if self.status != 200:
                 return web.Response(status=self.status)
             try:

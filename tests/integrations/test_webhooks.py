@@ -524,3 +524,37 @@ async def test_after_a_secret_rotation_a_receiver_verifies_with_either_secret_fo
         verify(old, headers, body, env.clock.now())
     expired = await (await admin.get(f"/api/v1/admin/webhooks/{created['id']}")).json()
     assert expired["previous_secret_expires_at"] is None
+
+
+@pytest.mark.req("R50")
+async def test_a_slow_receiver_that_answers_within_the_timeout_gets_a_backlog_without_failed_attempts(
+    make_env: EnvFactory, receiver: ReceiverFactory
+) -> None:
+    """After a pause, many events wait for one receiver that takes 1.2 s per request (the timeout is 3 s
+    here): each one arrives at its first attempt. None is recorded as a timeout it never had (waiting for
+    a free connection to the receiver is no part of the receiver's time)."""
+    env = await make_env()
+    rec = await receiver(env.clock)
+    admin = await env.account("hook-admin", (Role.ADMIN, "*"))
+    created = await subscribe(admin, rec.url)
+    rec.secret = created["secret"]
+    assert (await admin.post(f"/api/v1/admin/webhooks/{created['id']}/pause")).status == 200
+    for _ in range(15):
+        await env.publish(booked(uuid.uuid4()))
+
+    async def stored() -> bool:
+        return len(await deliveries(env, admin)) == 15
+
+    await wait_for(stored, timeout=15, what="fifteen deliveries waiting")
+    rec.delay = 1.2
+    assert (await admin.post(f"/api/v1/admin/webhooks/{created['id']}/resume")).status == 200
+
+    async def done() -> list[dict[str, Any]] | None:
+        rows = await deliveries(env, admin)
+        return rows if all(r["status"] != "pending" for r in rows) else None
+
+    rows = await wait_for(done, timeout=20, what="every delivery made")
+    assert [(r["status"], r["attempts"], r["last_error"]) for r in rows] == [("delivered", 1, None)] * 15
+    assert len(rec.requests) == 15
+    state = await (await admin.get(f"/api/v1/admin/webhooks/{created['id']}")).json()
+    assert state["consecutive_failures"] == 0 and state["failing_since"] is None

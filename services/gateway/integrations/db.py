@@ -10,7 +10,7 @@ from typing import Any
 
 import asyncpg
 
-from services.gateway.integrations.domain import Placement, reduce_envelope
+from services.gateway.integrations.domain import PARALLEL_PER_TARGET, Placement, reduce_envelope
 
 SUBSCRIPTION_COLUMNS = (
     "id, name, url, event_types, locations, include_personal_data, status, paused_reason, paused_at,"
@@ -313,25 +313,39 @@ class Due:
     include_personal_data: bool
 
 
+# Per target of the subscriptions' URLs (scheme, host and port, a default port left out: as the client's
+# connection pool counts them), the due deliveries in the order they are sent.
+_CLAIM_DUE = """
+WITH due AS (
+    SELECT d.id, row_number() OVER (
+               PARTITION BY regexp_replace(substring(lower(s.url) from '^[a-z][a-z0-9+.-]*://[^/?#]*'),
+                                           ':(443|80)$', '')
+               ORDER BY d.next_attempt_at, d.id) AS nth
+      FROM webhook_deliveries d
+      JOIN webhook_subscriptions s ON s.id = d.subscription_id
+     WHERE d.status = 'pending' AND d.next_attempt_at <= $1 AND s.status = 'active'
+       AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e WHERE e.subscription_id = d.subscription_id
+                          AND e.order_key = d.order_key AND e.status = 'pending'
+                          AND (e.order_seq, e.id) < (d.order_seq, d.id))
+)
+SELECT d.id, d.subscription_id, d.event_id, d.attempts, d.retry_from, f.envelope, s.url, s.secret,
+       CASE WHEN s.previous_secret_until > $1 THEN s.previous_secret END AS previous_secret,
+       s.include_personal_data
+  FROM webhook_deliveries d
+  JOIN webhook_subscriptions s ON s.id = d.subscription_id
+  JOIN event_feed f ON f.position = d.position
+ WHERE d.id IN (SELECT id FROM due WHERE nth <= $3) AND d.status = 'pending' AND d.next_attempt_at <= $1
+ ORDER BY d.next_attempt_at, d.id LIMIT $2
+   FOR UPDATE OF d SKIP LOCKED
+"""
+
+
 async def claim_due(conn: asyncpg.Connection, now: datetime, limit: int) -> list[Due]:
     """Due deliveries of active subscriptions, locked for this transaction (I7: other replicas skip
-    them); one waits while an earlier one of the same appointment and subscription is pending."""
-    rows = await conn.fetch(
-        "SELECT d.id, d.subscription_id, d.event_id, d.attempts, d.retry_from, f.envelope, s.url, s.secret,"
-        " CASE WHEN s.previous_secret_until > $1 THEN s.previous_secret END AS previous_secret,"
-        " s.include_personal_data"
-        " FROM webhook_deliveries d"
-        " JOIN webhook_subscriptions s ON s.id = d.subscription_id"
-        " JOIN event_feed f ON f.position = d.position"
-        " WHERE d.status = 'pending' AND d.next_attempt_at <= $1 AND s.status = 'active'"
-        " AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e WHERE e.subscription_id = d.subscription_id"
-        "   AND e.order_key = d.order_key AND e.status = 'pending'"
-        "   AND (e.order_seq, e.id) < (d.order_seq, d.id))"
-        " ORDER BY d.next_attempt_at, d.id LIMIT $2"
-        " FOR UPDATE OF d SKIP LOCKED",
-        now,
-        limit,
-    )
+    them); one waits while an earlier one of the same appointment and subscription is pending. At most
+    `PARALLEL_PER_TARGET` per target: the rest are due in the next round (one that another replica holds
+    counts too, so a target never gets more at once)."""
+    rows = await conn.fetch(_CLAIM_DUE, now, limit, PARALLEL_PER_TARGET)
     return [
         Due(
             id=r["id"],

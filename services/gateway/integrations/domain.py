@@ -179,6 +179,13 @@ def sign(signing_secrets: list[str], msg_id: str, timestamp: int, body: bytes) -
     )
 
 
+# --- sending ------------------------------------------------------------------------------------------
+# Requests to one target (scheme, host and port) in parallel: the client's connections per host, and what
+# the sender claims for one target in a round. Never more: a request waiting for a free connection would
+# spend the receiver's timeout waiting, and be recorded as its timeout without having been sent.
+PARALLEL_PER_TARGET = 5
+
+
 # --- retries and pausing ----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class RetryPolicy:
