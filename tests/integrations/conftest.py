@@ -169,7 +169,7 @@ async def integration_db(pools: dict[str, asyncpg.Pool]) -> asyncpg.Pool:
     pool = pools["gateway"]
     await pool.execute(
         "DELETE FROM webhook_deliveries; DELETE FROM webhook_subscriptions; DELETE FROM event_feed;"
-        " DELETE FROM feed_revisions;"
+        " DELETE FROM feed_revisions; DELETE FROM event_feed_purged;"
         " DELETE FROM inbox WHERE consumer = 'gateway.integrations';"
         " DELETE FROM staff_sessions; DELETE FROM staff_grants; DELETE FROM staff_accounts;"
         " DELETE FROM api_keys;"

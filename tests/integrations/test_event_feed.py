@@ -218,6 +218,40 @@ async def test_feed_rows_older_than_the_retention_period_are_deleted_with_their_
     assert REGISTRY.get_sample_value("otv_webhook_deliveries_dropped_total") == dropped_before + 1
 
 
+@pytest.mark.req("R50")
+async def test_a_reader_whose_cursor_is_older_than_the_retention_period_is_told_it_missed_events(
+    make_env: EnvFactory,
+) -> None:
+    """A receiving system that was away longer than the feed keeps its events must not page on as if
+    nothing had happened: the page says `missed_events` (then it compares its state with the API)."""
+    env = await make_env(event_feed_retention_days=7)
+    admin = await env.account("feed-admin", (Role.ADMIN, "*"))
+    everywhere = await key(admin, ["*"], ["events:read"])
+    for _ in range(2):
+        await env.publish(booked(uuid.uuid4()))
+
+    async def stored() -> bool:
+        return len((await page(env, everywhere))["events"]) == 2
+
+    await wait_for(stored, timeout=15, what="the events in the feed")
+    first = await page(env, everywhere, limit=1)
+    assert first["missed_events"] is False
+    env.clock.advance(timedelta(days=7, minutes=1))
+    assert await service.purge_feed(env.app[INTEGRATIONS]) == 2
+    await env.publish(booked(uuid.uuid4()))
+
+    async def newest() -> dict[str, Any] | None:
+        got = await page(env, everywhere, after=first["next_cursor"])
+        return got if got["events"] else None
+
+    # The second event was deleted before this reader got it.
+    late = await wait_for(newest, timeout=15, what="the new event")
+    assert late["missed_events"] is True and len(late["events"]) == 1
+    # Paging on from there, or from the start (what is kept), nothing is missed.
+    assert (await page(env, everywhere, after=late["next_cursor"]))["missed_events"] is False
+    assert (await page(env, everywhere))["missed_events"] is False
+
+
 @pytest.mark.req("R34")
 async def test_the_gateway_s_dead_letters_and_inbox_records_go_with_the_retention_period(
     make_env: EnvFactory,

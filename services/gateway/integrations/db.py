@@ -176,8 +176,21 @@ async def count_paused(conn: asyncpg.Connection) -> int:
 
 
 async def delete_feed_before(conn: asyncpg.Connection, cutoff: datetime) -> int:
+    """Delete the feed's rows stored before `cutoff`, remembering the highest position deleted."""
     deleted = await conn.fetch("DELETE FROM event_feed WHERE stored_at < $1 RETURNING position", cutoff)
+    if deleted:
+        await conn.execute(
+            "INSERT INTO event_feed_purged (one, upto) VALUES (true, $1) ON CONFLICT (one)"
+            " DO UPDATE SET upto = greatest(event_feed_purged.upto, EXCLUDED.upto)",
+            max(row["position"] for row in deleted),
+        )
     return len(deleted)
+
+
+async def purged_up_to(conn: asyncpg.Connection) -> int:
+    """The highest feed position deleted at the end of the retention period (0: none yet)."""
+    upto: int | None = await conn.fetchval("SELECT upto FROM event_feed_purged")
+    return upto or 0
 
 
 # --- subscriptions ----------------------------------------------------------------------------------

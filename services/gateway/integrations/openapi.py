@@ -98,6 +98,11 @@ class FeedPageOut(BaseModel):
     events: list[FeedEventOut]
     next_cursor: int = Field(description="pass as `after` for the next page (the same when nothing new)")
     has_more: bool
+    missed_events: bool = Field(
+        description="true when events after `after` were deleted at the end of the feed's retention period "
+        "before this reader got them (it was away too long): compare your state with the API. Never for "
+        "`after=0` (from the start of what is kept)"
+    )
 
 
 SIGNATURE_SCHEME = """Webhooks are signed following the Standard Webhooks specification:

@@ -447,6 +447,8 @@ async def read_feed(
     locations, personal = feed_scope(identity)
     async with it.pool.acquire() as conn:
         rows = await db.read_feed(conn, after=after, limit=limit, locations=locations, types=types)
+        # Read after the page: a purge between the two is reported (perhaps needlessly), never missed.
+        purged = await db.purged_up_to(conn)
     events = []
     for row in rows:
         envelope = json.loads(row["envelope"]) if isinstance(row["envelope"], str) else row["envelope"]
@@ -454,7 +456,13 @@ async def read_feed(
             {"cursor": row["position"], **reduce_envelope(envelope, include_personal_data=personal)}
         )
     next_cursor = rows[-1]["position"] if rows else after
-    return {"events": events, "next_cursor": next_cursor, "has_more": len(rows) == limit}
+    return {
+        "events": events,
+        "next_cursor": next_cursor,
+        "has_more": len(rows) == limit,
+        # Events after the cursor were deleted (retention) before the reader got them.
+        "missed_events": 0 < after < purged,
+    }
 
 
 async def purge_feed(it: Integrations) -> int:
