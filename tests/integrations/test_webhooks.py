@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -558,3 +562,45 @@ async def test_a_slow_receiver_that_answers_within_the_timeout_gets_a_backlog_wi
     assert len(rec.requests) == 15
     state = await (await admin.get(f"/api/v1/admin/webhooks/{created['id']}")).json()
     assert state["consecutive_failures"] == 0 and state["failing_since"] is None
+
+
+def documented_verifier() -> Callable[[str, dict[str, str], bytes], dict[str, Any]]:
+    """The verification example of docs/webhooks.md, as a receiving team would copy it."""
+    text = (Path(__file__).parents[2] / "docs" / "webhooks.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
+    assert len(blocks) == 1, "docs/webhooks.md has one Python example"
+    namespace: dict[str, Any] = {}
+    exec(compile(blocks[0], "docs/webhooks.md", "exec"), namespace)  # noqa: S102 -- our own documentation
+    verifier: Callable[[str, dict[str, str], bytes], dict[str, Any]] = namespace["verify_webhook"]
+    return verifier
+
+
+@pytest.mark.req("R50")
+async def test_the_documented_example_verifies_deliveries_with_the_old_secret_until_it_expires(
+    make_env: EnvFactory, receiver: ReceiverFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A receiver built from docs/webhooks.md alone (headers, what is signed, encoding, tolerance, several
+    signatures) accepts OTV's requests, with either secret during a rotation's overlap."""
+    verify_webhook = documented_verifier()
+    env = await make_env()
+    monkeypatch.setattr(time, "time", lambda: env.clock.now().timestamp())
+    rec = await receiver(env.clock)
+    admin = await env.account("hook-admin", (Role.ADMIN, "*"))
+    created = await subscribe(admin, rec.url)
+    old = rec.secret = created["secret"]
+    appointment = uuid.uuid4()
+    event_id = await env.publish(booked(appointment))
+    await wait_for(lambda: rec.requests, timeout=15, what="a delivery")
+    headers, body = rec.requests[-1]
+    assert verify_webhook(old, headers, body)["id"] == event_id
+    with pytest.raises(ValueError, match="bad signature"):
+        verify_webhook(old, headers, body.replace(b"mitte", b"nord"))
+    with pytest.raises(ValueError, match="stale"):
+        verify_webhook(old, {**headers, "webhook-timestamp": str(int(time.time()) - 301)}, body)
+
+    new = (await (await admin.post(f"/api/v1/admin/webhooks/{created['id']}/rotate-secret")).json())["secret"]
+    rec.secret = new
+    await env.publish(rescheduled(appointment, 2))
+    await wait_for(lambda: len(rec.requests) == 2, timeout=15, what="a delivery after the rotation")
+    headers, body = rec.requests[-1]
+    assert verify_webhook(old, headers, body) == verify_webhook(new, headers, body)
