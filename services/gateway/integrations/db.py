@@ -326,20 +326,26 @@ class Due:
     include_personal_data: bool
 
 
-# Per target of the subscriptions' URLs (scheme, host and port, a default port left out: as the client's
-# connection pool counts them), the due deliveries in the order they are sent.
+# The earliest due deliveries (a bounded number, found by the index: a backlog of many thousands is not
+# ranked whole every round), then per target of their URLs (scheme, host and port, a default port left
+# out: as the client's connection pool counts them) in the order they are sent.
 _CLAIM_DUE = """
-WITH due AS (
-    SELECT d.id, row_number() OVER (
-               PARTITION BY regexp_replace(substring(lower(s.url) from '^[a-z][a-z0-9+.-]*://[^/?#]*'),
-                                           ':(443|80)$', '')
-               ORDER BY d.next_attempt_at, d.id) AS nth
+WITH candidates AS (
+    SELECT d.id, d.next_attempt_at, s.url
       FROM webhook_deliveries d
       JOIN webhook_subscriptions s ON s.id = d.subscription_id
      WHERE d.status = 'pending' AND d.next_attempt_at <= $1 AND s.status = 'active'
        AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e WHERE e.subscription_id = d.subscription_id
                           AND e.order_key = d.order_key AND e.status = 'pending'
                           AND (e.order_seq, e.id) < (d.order_seq, d.id))
+     ORDER BY d.next_attempt_at, d.id LIMIT $4
+)
+, due AS (
+    SELECT id, row_number() OVER (
+               PARTITION BY regexp_replace(substring(lower(url) from '^[a-z][a-z0-9+.-]*://[^/?#]*'),
+                                           ':(443|80)$', '')
+               ORDER BY next_attempt_at, id) AS nth
+      FROM candidates
 )
 SELECT d.id, d.subscription_id, d.event_id, d.attempts, d.retry_from, f.envelope, s.url, s.secret,
        CASE WHEN s.previous_secret_until > $1 THEN s.previous_secret END AS previous_secret,
@@ -358,7 +364,7 @@ async def claim_due(conn: asyncpg.Connection, now: datetime, limit: int) -> list
     them); one waits while an earlier one of the same appointment and subscription is pending. At most
     `PARALLEL_PER_TARGET` per target: the rest are due in the next round (one that another replica holds
     counts too, so a target never gets more at once)."""
-    rows = await conn.fetch(_CLAIM_DUE, now, limit, PARALLEL_PER_TARGET)
+    rows = await conn.fetch(_CLAIM_DUE, now, limit, PARALLEL_PER_TARGET, limit * 20)
     return [
         Due(
             id=r["id"],
