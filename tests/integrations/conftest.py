@@ -86,6 +86,8 @@ class Receiver:
     status: int = 200
     # Seconds it takes to answer (a slow but healthy receiver).
     delay: float = 0.0
+    # A request whose body holds one of these is refused with 422 (a payload the receiver cannot take).
+    refuse: set[str] = field(default_factory=set)
     # Every request as it came (headers, raw body), and the verified events by webhook-id.
     requests: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
     received: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -100,6 +102,8 @@ class Receiver:
             await asyncio.sleep(self.delay)
             if self.status != 200:
                 return web.Response(status=self.status)
+            if any(text.encode() in body for text in self.refuse):
+                return web.Response(status=422)
             try:
                 event = verify(self.secret, headers, body, self.clock.now())
             except SignatureError:

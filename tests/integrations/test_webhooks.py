@@ -604,3 +604,41 @@ async def test_the_documented_example_verifies_deliveries_with_the_old_secret_un
     await wait_for(lambda: len(rec.requests) == 2, timeout=15, what="a delivery after the rotation")
     headers, body = rec.requests[-1]
     assert verify_webhook(old, headers, body) == verify_webhook(new, headers, body)
+
+
+@pytest.mark.req("R50")
+async def test_a_delivery_given_up_while_the_subscription_works_is_counted_for_the_operators(
+    make_env: EnvFactory, receiver: ReceiverFactory
+) -> None:
+    """The receiver takes every event but one (it answers 422 to that one): the subscription never pauses,
+    since its other deliveries succeed; the one given up after a day is counted for the operators' alert
+    (OTVWebhookDeliveriesFailed) and listed as failed, not lost silently."""
+    env = await make_env()
+    rec = await receiver(env.clock)
+    admin = await env.account("hook-admin", (Role.ADMIN, "*"))
+    created = await subscribe(admin, rec.url)
+    rec.secret = created["secret"]
+    failed_before = REGISTRY.get_sample_value("otv_webhook_deliveries_failed_total") or 0.0
+    refused = uuid.uuid4()
+    rec.refuse = {str(refused)}
+    await env.publish(booked(refused))
+
+    def attempts() -> int:
+        return sum(str(refused).encode() in body for _, body in rec.requests)
+
+    await wait_for(attempts, timeout=15, what="a first attempt")
+    for _ in range(13):
+        count = attempts()
+        env.clock.advance(timedelta(hours=2, minutes=1))
+        await env.publish(booked(uuid.uuid4()))  # taken: the subscription works
+        if await deliveries(env, admin, status="failed"):
+            break
+        await wait_for(lambda c=count: attempts() > c, timeout=10, what="a retry")  # type: ignore[misc]
+
+    gone = await wait_for(
+        lambda: deliveries(env, admin, status="failed"), timeout=10, what="the delivery given up"
+    )
+    assert len(gone) == 1 and gone[0]["last_status"] == 422
+    state = await (await admin.get(f"/api/v1/admin/webhooks/{created['id']}")).json()
+    assert state["status"] == "active"
+    assert REGISTRY.get_sample_value("otv_webhook_deliveries_failed_total") == failed_before + 1

@@ -60,6 +60,10 @@ DELIVERIES_DROPPED = Counter(
     "Webhook deliveries never made, deleted with their events at the end of the feed's retention period",
 )
 
+DELIVERIES_FAILED = Counter(
+    "otv_webhook_deliveries_failed_total",
+    "Webhook deliveries given up after the retry window (status failed: an administrator can re-send them)",
+)
 DELIVERIES_SUPERSEDED = Counter(
     "otv_webhook_deliveries_superseded_total",
     "Webhook deliveries not sent because a newer revision of the appointment was stored for the"
@@ -406,6 +410,16 @@ async def _record(
     log.info(
         "webhook_delivery_failed", delivery=d.id, attempts=attempts, status=outcome.status, gave_up=give_up
     )
+    if give_up:
+        # Also while the subscription works otherwise (a receiver refusing one event): for the alert.
+        DELIVERIES_FAILED.inc()
+        log.warning(
+            "webhook_delivery_given_up",
+            delivery=d.id,
+            subscription=str(d.subscription_id),
+            attempts=attempts,
+            status=outcome.status,
+        )
     state = await db.subscription_failed(conn, d.subscription_id, now)
     reason = it.policy.pause_reason(state["consecutive_failures"], state["failing_since"], now)
     if reason is not None and state["status"] == "active":
