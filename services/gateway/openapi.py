@@ -52,7 +52,11 @@ TITLE = "OTV public API (Jobcenter Bremen online appointments)"
 # and its application more `service_points_left` than the group (the whole location: its largest group)
 # has (422 `validation_error` naming `service_points_left`; `too_many_service_points`), before anything
 # moves.
-VERSION = "1.10.0"
+# 1.11.0 a webhook subscription's `previous_secret_expires_at`: after `rotate-secret` the previous secret
+# signs as well for a day (a second signature in `webhook-signature`), so a receiver switches when ready;
+# events without personal data keep a callback ticket's `reason` (a code, not a free text); and the event
+# feed's page says `missed_events` when events after the cursor were deleted before the reader got them.
+VERSION = "1.11.0"
 DESCRIPTION = (
     "Customer booking API of the online appointment booking of Jobcenter Bremen. All times are ISO 8601 "
     'with offset; JSON field names are snake_case. Errors are `{"error": {"code", "message", '

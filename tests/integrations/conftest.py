@@ -4,6 +4,7 @@ Standard Webhooks specification (not with the gateway's signer), and events publ
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -83,6 +84,10 @@ class Receiver:
     clock: ManualClock
     secret: str = ""
     status: int = 200
+    # Seconds it takes to answer (a slow but healthy receiver).
+    delay: float = 0.0
+    # A request whose body holds one of these is refused with 422 (a payload the receiver cannot take).
+    refuse: set[str] = field(default_factory=set)
     # Every request as it came (headers, raw body), and the verified events by webhook-id.
     requests: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
     received: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -94,8 +99,11 @@ class Receiver:
             body = await request.read()
             headers = {k.lower(): v for k, v in request.headers.items()}
             self.requests.append((headers, body))
+            await asyncio.sleep(self.delay)
             if self.status != 200:
                 return web.Response(status=self.status)
+            if any(text.encode() in body for text in self.refuse):
+                return web.Response(status=422)
             try:
                 event = verify(self.secret, headers, body, self.clock.now())
             except SignatureError:
@@ -165,7 +173,7 @@ async def integration_db(pools: dict[str, asyncpg.Pool]) -> asyncpg.Pool:
     pool = pools["gateway"]
     await pool.execute(
         "DELETE FROM webhook_deliveries; DELETE FROM webhook_subscriptions; DELETE FROM event_feed;"
-        " DELETE FROM feed_revisions;"
+        " DELETE FROM feed_revisions; DELETE FROM event_feed_purged;"
         " DELETE FROM inbox WHERE consumer = 'gateway.integrations';"
         " DELETE FROM staff_sessions; DELETE FROM staff_grants; DELETE FROM staff_accounts;"
         " DELETE FROM api_keys;"

@@ -16,6 +16,7 @@ from services.gateway.integrations import service
 from services.gateway.integrations.keys import INTEGRATIONS
 from shared.events.appointment import Language
 from shared.events.retention import AppointmentPersonalDataErasedV1
+from shared.events.staff_work import CallbackCreatedV1, CallbackReason, CallbackStatus, CallbackTicket
 from shared.identity import Role
 from tests.conftest import wait_for
 from tests.integrations.conftest import EnvFactory, ReceiverFactory, booked, cancelled
@@ -106,6 +107,41 @@ async def test_a_key_without_scope_for_a_location_never_sees_its_events_in_the_f
 
 @pytest.mark.req("R34")
 @pytest.mark.req("R50")
+async def test_without_personal_data_a_callback_keeps_its_reason_code_and_a_cancellation_loses_its_text(
+    make_env: EnvFactory,
+) -> None:
+    """Only free texts go: a callback ticket's `reason` is a code (`outcome`, `missed_call`, ...), which the
+    service centre's system sorts its queue by; it stays, and the ticket is the documented one."""
+    env = await make_env()
+    admin = await env.account("feed-admin", (Role.ADMIN, "*"))
+    plain = await key(admin, ["mitte"], ["events:read"])
+    appointment = uuid.uuid4()
+    now = env.clock.now()
+    ticket = CallbackTicket(
+        id=uuid.uuid4(),
+        appointment_id=appointment,
+        location_id="mitte",
+        group_id="ez",
+        reason=CallbackReason.MISSED_CALL,
+        status=CallbackStatus.OPEN,
+        revision=1,
+        created_at=now,
+        due_at=now + timedelta(hours=48),
+    )
+    await env.publish(CallbackCreatedV1(callback=ticket))
+    await env.publish(cancelled(appointment, 2))
+
+    async def stored() -> bool:
+        return len((await page(env, plain))["events"]) == 2
+
+    await wait_for(stored, timeout=15, what="the events in the feed")
+    callback, cancellation = (await page(env, plain))["events"]
+    assert CallbackTicket.model_validate(callback["data"]["callback"]) == ticket
+    assert "reason" not in cancellation["data"] and "Mustermann" not in json.dumps(cancellation)
+
+
+@pytest.mark.req("R34")
+@pytest.mark.req("R50")
 async def test_the_feed_keeps_no_manage_token_not_even_for_a_key_with_personal_data(
     make_env: EnvFactory, integration_db: asyncpg.Pool
 ) -> None:
@@ -180,6 +216,40 @@ async def test_feed_rows_older_than_the_retention_period_are_deleted_with_their_
     assert await service.purge_feed(env.app[INTEGRATIONS]) == 1
     assert (await page(env, everywhere))["events"] == []
     assert REGISTRY.get_sample_value("otv_webhook_deliveries_dropped_total") == dropped_before + 1
+
+
+@pytest.mark.req("R50")
+async def test_a_reader_whose_cursor_is_older_than_the_retention_period_is_told_it_missed_events(
+    make_env: EnvFactory,
+) -> None:
+    """A receiving system that was away longer than the feed keeps its events must not page on as if
+    nothing had happened: the page says `missed_events` (then it compares its state with the API)."""
+    env = await make_env(event_feed_retention_days=7)
+    admin = await env.account("feed-admin", (Role.ADMIN, "*"))
+    everywhere = await key(admin, ["*"], ["events:read"])
+    for _ in range(2):
+        await env.publish(booked(uuid.uuid4()))
+
+    async def stored() -> bool:
+        return len((await page(env, everywhere))["events"]) == 2
+
+    await wait_for(stored, timeout=15, what="the events in the feed")
+    first = await page(env, everywhere, limit=1)
+    assert first["missed_events"] is False
+    env.clock.advance(timedelta(days=7, minutes=1))
+    assert await service.purge_feed(env.app[INTEGRATIONS]) == 2
+    await env.publish(booked(uuid.uuid4()))
+
+    async def newest() -> dict[str, Any] | None:
+        got = await page(env, everywhere, after=first["next_cursor"])
+        return got if got["events"] else None
+
+    # The second event was deleted before this reader got it.
+    late = await wait_for(newest, timeout=15, what="the new event")
+    assert late["missed_events"] is True and len(late["events"]) == 1
+    # Paging on from there, or from the start (what is kept), nothing is missed.
+    assert (await page(env, everywhere, after=late["next_cursor"]))["missed_events"] is False
+    assert (await page(env, everywhere))["missed_events"] is False
 
 
 @pytest.mark.req("R34")

@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -477,3 +481,164 @@ def test_a_busy_subscriber_down_for_an_hour_is_not_paused_by_its_number_of_faile
     assert default.pause_reason(5_000, now - timedelta(hours=1), now) is None
     assert default.pause_reason(5_000, now - timedelta(hours=24), now) is not None
     assert RetryPolicy(pause_after_failures=500).pause_reason(500, now - timedelta(hours=1), now) is not None
+
+
+@pytest.mark.req("R50")
+async def test_after_a_secret_rotation_a_receiver_verifies_with_either_secret_for_a_day(
+    make_env: EnvFactory, receiver: ReceiverFactory
+) -> None:
+    """docs/webhooks.md, "Rotating the secret": the receiving system switches to the new secret when it is
+    ready; until then (for a day) the old one still verifies, and after the day only the new one."""
+    env = await make_env()
+    rec = await receiver(env.clock)
+    admin = await env.account("hook-admin", (Role.ADMIN, "*"))
+    created = await subscribe(admin, rec.url)
+    old = rec.secret = created["secret"]
+    appointment = uuid.uuid4()
+    await env.publish(booked(appointment))
+    await wait_for(lambda: len(rec.received) == 1, timeout=15, what="the first delivery")
+
+    response = await admin.post(f"/api/v1/admin/webhooks/{created['id']}/rotate-secret")
+    assert response.status == 200, await response.text()
+    rotated = await response.json()
+    new = rotated["secret"]
+    assert new.startswith("whsec_") and new != old
+    assert rotated["previous_secret_expires_at"] == (env.clock.now() + timedelta(hours=24)).isoformat()
+    shown = await (await admin.get(f"/api/v1/admin/webhooks/{created['id']}")).json()
+    assert "secret" not in shown and "previous_secret" not in shown
+    assert shown["previous_secret_expires_at"] == rotated["previous_secret_expires_at"]
+
+    # The receiver still has the old secret: the next event verifies with it (no 401, no retries) ...
+    await env.publish(rescheduled(appointment, 2))
+    await wait_for(lambda: len(rec.received) == 2, timeout=15, what="a delivery signed with the old secret")
+    assert len(rec.requests) == 2
+    headers, body = rec.requests[-1]
+    # ... and with the new one, which the receiver switches to whenever it is ready.
+    verify(new, headers, body, env.clock.now())
+    assert len(headers["webhook-signature"].split(" ")) == 2
+
+    # A day later only the new secret signs.
+    env.clock.advance(timedelta(hours=24, minutes=1))
+    rec.secret = new
+    await env.publish(cancelled(appointment, 3))
+    await wait_for(lambda: len(rec.received) == 3, timeout=15, what="a delivery signed with the new secret")
+    headers, body = rec.requests[-1]
+    assert len(headers["webhook-signature"].split(" ")) == 1
+    with pytest.raises(SignatureError):
+        verify(old, headers, body, env.clock.now())
+    expired = await (await admin.get(f"/api/v1/admin/webhooks/{created['id']}")).json()
+    assert expired["previous_secret_expires_at"] is None
+
+
+@pytest.mark.req("R50")
+async def test_a_slow_receiver_that_answers_within_the_timeout_gets_a_backlog_without_failed_attempts(
+    make_env: EnvFactory, receiver: ReceiverFactory
+) -> None:
+    """After a pause, many events wait for one receiver that takes 1.2 s per request (the timeout is 3 s
+    here): each one arrives at its first attempt. None is recorded as a timeout it never had (waiting for
+    a free connection to the receiver is no part of the receiver's time)."""
+    env = await make_env()
+    rec = await receiver(env.clock)
+    admin = await env.account("hook-admin", (Role.ADMIN, "*"))
+    created = await subscribe(admin, rec.url)
+    rec.secret = created["secret"]
+    assert (await admin.post(f"/api/v1/admin/webhooks/{created['id']}/pause")).status == 200
+    for _ in range(15):
+        await env.publish(booked(uuid.uuid4()))
+
+    async def stored() -> bool:
+        return len(await deliveries(env, admin)) == 15
+
+    await wait_for(stored, timeout=15, what="fifteen deliveries waiting")
+    rec.delay = 1.2
+    assert (await admin.post(f"/api/v1/admin/webhooks/{created['id']}/resume")).status == 200
+
+    async def done() -> list[dict[str, Any]] | None:
+        rows = await deliveries(env, admin)
+        return rows if all(r["status"] != "pending" for r in rows) else None
+
+    rows = await wait_for(done, timeout=20, what="every delivery made")
+    assert [(r["status"], r["attempts"], r["last_error"]) for r in rows] == [("delivered", 1, None)] * 15
+    assert len(rec.requests) == 15
+    state = await (await admin.get(f"/api/v1/admin/webhooks/{created['id']}")).json()
+    assert state["consecutive_failures"] == 0 and state["failing_since"] is None
+
+
+def documented_verifier() -> Callable[[str, dict[str, str], bytes], dict[str, Any]]:
+    """The verification example of docs/webhooks.md, as a receiving team would copy it."""
+    text = (Path(__file__).parents[2] / "docs" / "webhooks.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
+    assert len(blocks) == 1, "docs/webhooks.md has one Python example"
+    namespace: dict[str, Any] = {}
+    exec(compile(blocks[0], "docs/webhooks.md", "exec"), namespace)  # noqa: S102 -- our own documentation
+    verifier: Callable[[str, dict[str, str], bytes], dict[str, Any]] = namespace["verify_webhook"]
+    return verifier
+
+
+@pytest.mark.req("R50")
+async def test_the_documented_example_verifies_deliveries_with_the_old_secret_until_it_expires(
+    make_env: EnvFactory, receiver: ReceiverFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A receiver built from docs/webhooks.md alone (headers, what is signed, encoding, tolerance, several
+    signatures) accepts OTV's requests, with either secret during a rotation's overlap."""
+    verify_webhook = documented_verifier()
+    env = await make_env()
+    monkeypatch.setattr(time, "time", lambda: env.clock.now().timestamp())
+    rec = await receiver(env.clock)
+    admin = await env.account("hook-admin", (Role.ADMIN, "*"))
+    created = await subscribe(admin, rec.url)
+    old = rec.secret = created["secret"]
+    appointment = uuid.uuid4()
+    event_id = await env.publish(booked(appointment))
+    await wait_for(lambda: rec.requests, timeout=15, what="a delivery")
+    headers, body = rec.requests[-1]
+    assert verify_webhook(old, headers, body)["id"] == event_id
+    with pytest.raises(ValueError, match="bad signature"):
+        verify_webhook(old, headers, body.replace(b"mitte", b"nord"))
+    with pytest.raises(ValueError, match="stale"):
+        verify_webhook(old, {**headers, "webhook-timestamp": str(int(time.time()) - 301)}, body)
+
+    new = (await (await admin.post(f"/api/v1/admin/webhooks/{created['id']}/rotate-secret")).json())["secret"]
+    rec.secret = new
+    await env.publish(rescheduled(appointment, 2))
+    await wait_for(lambda: len(rec.requests) == 2, timeout=15, what="a delivery after the rotation")
+    headers, body = rec.requests[-1]
+    assert verify_webhook(old, headers, body) == verify_webhook(new, headers, body)
+
+
+@pytest.mark.req("R50")
+async def test_a_delivery_given_up_while_the_subscription_works_is_counted_for_the_operators(
+    make_env: EnvFactory, receiver: ReceiverFactory
+) -> None:
+    """The receiver takes every event but one (it answers 422 to that one): the subscription never pauses,
+    since its other deliveries succeed; the one given up after a day is counted for the operators' alert
+    (OTVWebhookDeliveriesFailed) and listed as failed, not lost silently."""
+    env = await make_env()
+    rec = await receiver(env.clock)
+    admin = await env.account("hook-admin", (Role.ADMIN, "*"))
+    created = await subscribe(admin, rec.url)
+    rec.secret = created["secret"]
+    failed_before = REGISTRY.get_sample_value("otv_webhook_deliveries_failed_total") or 0.0
+    refused = uuid.uuid4()
+    rec.refuse = {str(refused)}
+    await env.publish(booked(refused))
+
+    def attempts() -> int:
+        return sum(str(refused).encode() in body for _, body in rec.requests)
+
+    await wait_for(attempts, timeout=15, what="a first attempt")
+    for _ in range(13):
+        count = attempts()
+        env.clock.advance(timedelta(hours=2, minutes=1))
+        await env.publish(booked(uuid.uuid4()))  # taken: the subscription works
+        if await deliveries(env, admin, status="failed"):
+            break
+        await wait_for(lambda c=count: attempts() > c, timeout=10, what="a retry")  # type: ignore[misc]
+
+    gone = await wait_for(
+        lambda: deliveries(env, admin, status="failed"), timeout=10, what="the delivery given up"
+    )
+    assert len(gone) == 1 and gone[0]["last_status"] == 422
+    state = await (await admin.get(f"/api/v1/admin/webhooks/{created['id']}")).json()
+    assert state["status"] == "active"
+    assert REGISTRY.get_sample_value("otv_webhook_deliveries_failed_total") == failed_before + 1

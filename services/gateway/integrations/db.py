@@ -10,11 +10,12 @@ from typing import Any
 
 import asyncpg
 
-from services.gateway.integrations.domain import Placement, reduce_envelope
+from services.gateway.integrations.domain import PARALLEL_PER_TARGET, Placement, reduce_envelope
 
 SUBSCRIPTION_COLUMNS = (
     "id, name, url, event_types, locations, include_personal_data, status, paused_reason, paused_at,"
-    " consecutive_failures, failing_since, last_success_at, created_at, created_by, updated_at"
+    " consecutive_failures, failing_since, last_success_at, created_at, created_by, updated_at,"
+    " previous_secret_until"
 )
 DELIVERY_COLUMNS = (
     "id, subscription_id, position, event_id, event_type, order_key, status, attempts, next_attempt_at,"
@@ -175,8 +176,21 @@ async def count_paused(conn: asyncpg.Connection) -> int:
 
 
 async def delete_feed_before(conn: asyncpg.Connection, cutoff: datetime) -> int:
+    """Delete the feed's rows stored before `cutoff`, remembering the highest position deleted."""
     deleted = await conn.fetch("DELETE FROM event_feed WHERE stored_at < $1 RETURNING position", cutoff)
+    if deleted:
+        await conn.execute(
+            "INSERT INTO event_feed_purged (one, upto) VALUES (true, $1) ON CONFLICT (one)"
+            " DO UPDATE SET upto = greatest(event_feed_purged.upto, EXCLUDED.upto)",
+            max(row["position"] for row in deleted),
+        )
     return len(deleted)
+
+
+async def purged_up_to(conn: asyncpg.Connection) -> int:
+    """The highest feed position deleted at the end of the retention period (0: none yet)."""
+    upto: int | None = await conn.fetchval("SELECT upto FROM event_feed_purged")
+    return upto or 0
 
 
 # --- subscriptions ----------------------------------------------------------------------------------
@@ -231,6 +245,8 @@ async def update_subscription(
         "failing_since",
         "updated_at",
         "secret",
+        "previous_secret",
+        "previous_secret_until",
     }
     names = [k for k in changes if k in allowed]
     sets = ", ".join(f"{name} = ${i}" for i, name in enumerate(names, 2))
@@ -305,28 +321,50 @@ class Due:
     created_at: datetime
     envelope: dict[str, Any]
     url: str
-    secret: str
+    # The secrets that sign it: the current one, and the previous one during a rotation's overlap.
+    secrets: list[str]
     include_personal_data: bool
+
+
+# The earliest due deliveries (a bounded number, found by the index: a backlog of many thousands is not
+# ranked whole every round), then per target of their URLs (scheme, host and port, a default port left
+# out: as the client's connection pool counts them) in the order they are sent.
+_CLAIM_DUE = """
+WITH candidates AS (
+    SELECT d.id, d.next_attempt_at, s.url
+      FROM webhook_deliveries d
+      JOIN webhook_subscriptions s ON s.id = d.subscription_id
+     WHERE d.status = 'pending' AND d.next_attempt_at <= $1 AND s.status = 'active'
+       AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e WHERE e.subscription_id = d.subscription_id
+                          AND e.order_key = d.order_key AND e.status = 'pending'
+                          AND (e.order_seq, e.id) < (d.order_seq, d.id))
+     ORDER BY d.next_attempt_at, d.id LIMIT $4
+)
+, due AS (
+    SELECT id, row_number() OVER (
+               PARTITION BY regexp_replace(substring(lower(url) from '^[a-z][a-z0-9+.-]*://[^/?#]*'),
+                                           ':(443|80)$', '')
+               ORDER BY next_attempt_at, id) AS nth
+      FROM candidates
+)
+SELECT d.id, d.subscription_id, d.event_id, d.attempts, d.retry_from, f.envelope, s.url, s.secret,
+       CASE WHEN s.previous_secret_until > $1 THEN s.previous_secret END AS previous_secret,
+       s.include_personal_data
+  FROM webhook_deliveries d
+  JOIN webhook_subscriptions s ON s.id = d.subscription_id
+  JOIN event_feed f ON f.position = d.position
+ WHERE d.id IN (SELECT id FROM due WHERE nth <= $3) AND d.status = 'pending' AND d.next_attempt_at <= $1
+ ORDER BY d.next_attempt_at, d.id LIMIT $2
+   FOR UPDATE OF d SKIP LOCKED
+"""
 
 
 async def claim_due(conn: asyncpg.Connection, now: datetime, limit: int) -> list[Due]:
     """Due deliveries of active subscriptions, locked for this transaction (I7: other replicas skip
-    them); one waits while an earlier one of the same appointment and subscription is pending."""
-    rows = await conn.fetch(
-        "SELECT d.id, d.subscription_id, d.event_id, d.attempts, d.retry_from, f.envelope, s.url, s.secret,"
-        " s.include_personal_data"
-        " FROM webhook_deliveries d"
-        " JOIN webhook_subscriptions s ON s.id = d.subscription_id"
-        " JOIN event_feed f ON f.position = d.position"
-        " WHERE d.status = 'pending' AND d.next_attempt_at <= $1 AND s.status = 'active'"
-        " AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e WHERE e.subscription_id = d.subscription_id"
-        "   AND e.order_key = d.order_key AND e.status = 'pending'"
-        "   AND (e.order_seq, e.id) < (d.order_seq, d.id))"
-        " ORDER BY d.next_attempt_at, d.id LIMIT $2"
-        " FOR UPDATE OF d SKIP LOCKED",
-        now,
-        limit,
-    )
+    them); one waits while an earlier one of the same appointment and subscription is pending. At most
+    `PARALLEL_PER_TARGET` per target: the rest are due in the next round (one that another replica holds
+    counts too, so a target never gets more at once)."""
+    rows = await conn.fetch(_CLAIM_DUE, now, limit, PARALLEL_PER_TARGET, limit * 20)
     return [
         Due(
             id=r["id"],
@@ -336,7 +374,7 @@ async def claim_due(conn: asyncpg.Connection, now: datetime, limit: int) -> list
             created_at=r["retry_from"],
             envelope=json.loads(r["envelope"]) if isinstance(r["envelope"], str) else r["envelope"],
             url=r["url"],
-            secret=r["secret"],
+            secrets=[r["secret"], *([r["previous_secret"]] if r["previous_secret"] else [])],
             include_personal_data=r["include_personal_data"],
         )
         for r in rows

@@ -22,6 +22,9 @@ from shared.errors import ValidationError
 
 ALL_LOCATIONS = "*"
 SECRET_PREFIX = "whsec_"  # noqa: S105 -- the prefix of the format, not a secret
+# After a rotation the previous secret signs as well for this long: the receiving system switches to the
+# new one when it is ready (docs/webhooks.md, "Rotating the secret").
+ROTATION_OVERLAP = timedelta(hours=24)
 # The event families an integration may receive (ARCHITECTURE.md: appointment changes and callbacks).
 FAMILIES = ("appointment.", "callback.")
 _PATTERN = re.compile(r"^(appointment|callback)\.(\*|[a-z_]{1,60})$")
@@ -121,21 +124,27 @@ PERSONAL_FIELDS = frozenset(
 )
 
 
-def reduce_data(data: Any, *, include_personal_data: bool) -> Any:
+# Codes under a name that elsewhere is a free text: (the object's field in its parent, the field). A callback
+# ticket's `reason` is a `CallbackReason` (`outcome`, `missed_call`, ...), never typed by a person.
+CODE_FIELDS = frozenset({("callback", "reason")})
+
+
+def reduce_data(data: Any, *, include_personal_data: bool, within: str | None = None) -> Any:
     """The event's data as an integration may see it. The manage link's token never leaves (it would let
-    the receiver act as the customer); without personal data, the fields above are removed."""
+    the receiver act as the customer); without personal data, the fields above are removed (`within`: the
+    field that holds `data`, for the codes above)."""
     if isinstance(data, dict):
         out: dict[str, Any] = {}
         for key, value in data.items():
-            if not include_personal_data and key in PERSONAL_FIELDS:
+            if not include_personal_data and key in PERSONAL_FIELDS and (within, key) not in CODE_FIELDS:
                 continue
             if key == "manage_url" and isinstance(value, str):
                 out[key] = value.split("?", 1)[0]
                 continue
-            out[key] = reduce_data(value, include_personal_data=include_personal_data)
+            out[key] = reduce_data(value, include_personal_data=include_personal_data, within=key)
         return out
     if isinstance(data, list):
-        return [reduce_data(v, include_personal_data=include_personal_data) for v in data]
+        return [reduce_data(v, include_personal_data=include_personal_data, within=within) for v in data]
     return data
 
 
@@ -160,11 +169,21 @@ def message_id(subscription_id: uuid.UUID, event_id: uuid.UUID) -> str:
     return f"msg_{uuid.uuid5(subscription_id, str(event_id)).hex}"
 
 
-def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
-    """`webhook-signature`: `v1,` + base64(HMAC-SHA256(key, "{id}.{timestamp}.{body}"))."""
+def sign(signing_secrets: list[str], msg_id: str, timestamp: int, body: bytes) -> str:
+    """`webhook-signature`: `v1,` + base64(HMAC-SHA256(key, "{id}.{timestamp}.{body}")) for each secret
+    (the current one first; after a rotation the previous one too), separated by spaces."""
     signed = f"{msg_id}.{timestamp}.".encode() + body
-    digest = hmac.new(secret_bytes(secret), signed, hashlib.sha256).digest()
-    return "v1," + base64.b64encode(digest).decode()
+    return " ".join(
+        "v1," + base64.b64encode(hmac.new(secret_bytes(s), signed, hashlib.sha256).digest()).decode()
+        for s in signing_secrets
+    )
+
+
+# --- sending ------------------------------------------------------------------------------------------
+# Requests to one target (scheme, host and port) in parallel: the client's connections per host, and what
+# the sender claims for one target in a round. Never more: a request waiting for a free connection would
+# spend the receiver's timeout waiting, and be recorded as its timeout without having been sent.
+PARALLEL_PER_TARGET = 5
 
 
 # --- retries and pausing ----------------------------------------------------------------------------

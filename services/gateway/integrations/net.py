@@ -17,6 +17,7 @@ import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 from services.gateway.integrations.domain import (
+    PARALLEL_PER_TARGET,
     address_refusal,
     check_url_shape,
     literal_address,
@@ -106,7 +107,7 @@ def webhook_session(resolver: Resolver, *, allow_loopback: bool, timeout: float)
         resolver=CheckedResolver(resolver, allow_loopback=allow_loopback),
         use_dns_cache=False,
         limit=50,
-        limit_per_host=5,
+        limit_per_host=PARALLEL_PER_TARGET,
     )
     return aiohttp.ClientSession(
         connector=connector,

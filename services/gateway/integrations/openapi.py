@@ -32,6 +32,10 @@ class SubscriptionOut(BaseModel):
     created_at: AwareDatetime
     created_by: str
     updated_at: AwareDatetime
+    previous_secret_expires_at: AwareDatetime | None = Field(
+        description="after a rotation: until when the previous secret signs as well (a second signature "
+        "in `webhook-signature`); null when only the current secret signs"
+    )
 
 
 class SubscriptionCreatedOut(SubscriptionOut):
@@ -81,7 +85,8 @@ class EventOut(BaseModel):
         description="the event's data; `appointment.*` carry the whole appointment with its `revision`. "
         "Without personal data in the scope, `customer`, `client_network`, `interpreter_language`, "
         "`language_tag` (the customer's language as a BCP 47 tag; `language` is the nearest of de, de-x-ls "
-        "and en) and free texts (`reason`, `note`) are removed; the manage link never carries its token."
+        "and en) and free texts (`reason`, `note`; a callback ticket's `reason` is a code and stays) are "
+        "removed; the manage link never carries its token."
     )
 
 
@@ -93,6 +98,11 @@ class FeedPageOut(BaseModel):
     events: list[FeedEventOut]
     next_cursor: int = Field(description="pass as `after` for the next page (the same when nothing new)")
     has_more: bool
+    missed_events: bool = Field(
+        description="true when events after `after` were deleted at the end of the feed's retention period "
+        "before this reader got them (it was away too long): compare your state with the API. Never for "
+        "`after=0` (from the start of what is kept)"
+    )
 
 
 SIGNATURE_SCHEME = """Webhooks are signed following the Standard Webhooks specification:
@@ -101,14 +111,18 @@ SIGNATURE_SCHEME = """Webhooks are signed following the Standard Webhooks specif
   duplicates by it: delivery is at least once);
 - `webhook-timestamp`: unix seconds of the attempt (refuse one more than 5 minutes away from now);
 - `webhook-signature`: `v1,` + base64(HMAC-SHA256(key, "{webhook-id}.{webhook-timestamp}.{body}")), where
-  `key` is the base64-decoded part of the secret after `whsec_`, and `body` the raw request body.
+  `key` is the base64-decoded part of the secret after `whsec_`, and `body` the raw request body. For a
+  day after a secret rotation the header carries two signatures, space-separated (new secret, then the
+  previous one): accept the request when one of them verifies.
 
 A 2xx answer within 10 seconds acknowledges; anything else is retried with exponential back-off for a day.
 Events of one appointment arrive in order (a later one waits while an earlier one is pending), and its
 `data.appointment.revision` never goes down: an event that reaches OTV after a newer revision of its
-appointment was stored for the subscription is not sent (its delivery is `superseded`). A
-subscription that keeps failing for a day is paused, with the reason in its `paused_reason`. See
-docs/webhooks.md for a verification example."""
+appointment was stored for the subscription is not sent (its delivery is `superseded`). Callback events
+come in the order they reached OTV, not held back by their ticket's own `data.callback.revision`: keep
+the highest per ticket. Any answer but 2xx (also 410) is retried alike. A subscription that keeps failing
+for a day is paused, with the reason in its `paused_reason`. See docs/webhooks.md for a verification
+example."""
 
 TAG_WEBHOOKS = ("integration: webhooks",)
 TAG_FEED = ("integration: event feed",)
@@ -178,7 +192,7 @@ ROUTES = (
     ApiRoute(
         "POST",
         "/api/v1/admin/webhooks/{subscription_id}/rotate-secret",
-        "A new signing secret (in this answer only)",
+        "A new signing secret (in this answer only); the previous one signs as well for a day",
         response=SubscriptionCreatedOut,
         errors=("not_found",),
         tags=TAG_WEBHOOKS,
@@ -237,7 +251,11 @@ def annotate(merged: dict[str, Any]) -> None:
     headers = [
         ("webhook-id", "the message id (stable across attempts)"),
         ("webhook-timestamp", "unix seconds of the attempt"),
-        ("webhook-signature", "`v1,<base64 HMAC-SHA256>` (several, space-separated, after a rotation)"),
+        (
+            "webhook-signature",
+            "`v1,<base64 HMAC-SHA256>`; for a day after a rotation two, space-separated (the new secret's "
+            "first, then the previous one's): accept the request when one of them verifies",
+        ),
     ]
     merged["webhooks"] = {
         "otvEvent": {

@@ -24,6 +24,7 @@ from prometheus_client import Counter, Gauge
 
 from services.gateway.integrations import db
 from services.gateway.integrations.domain import (
+    ROTATION_OVERLAP,
     RetryPolicy,
     address_refusal,
     check_locations,
@@ -59,6 +60,10 @@ DELIVERIES_DROPPED = Counter(
     "Webhook deliveries never made, deleted with their events at the end of the feed's retention period",
 )
 
+DELIVERIES_FAILED = Counter(
+    "otv_webhook_deliveries_failed_total",
+    "Webhook deliveries given up after the retry window (status failed: an administrator can re-send them)",
+)
 DELIVERIES_SUPERSEDED = Counter(
     "otv_webhook_deliveries_superseded_total",
     "Webhook deliveries not sent because a newer revision of the appointment was stored for the"
@@ -130,12 +135,22 @@ async def store_event(conn: asyncpg.Connection, envelope: Envelope, now: datetim
 
 
 # --- subscriptions ----------------------------------------------------------------------------------
-def subscription_json(row: asyncpg.Record) -> dict[str, Any]:
+def subscription_json(row: asyncpg.Record, now: datetime) -> dict[str, Any]:
     out = {k: row[k] for k in db.SUBSCRIPTION_COLUMNS.replace(" ", "").split(",")}
+    # Until when the secret before the last rotation still signs (None: it no longer does).
+    until = out.pop("previous_secret_until")
+    out["previous_secret_expires_at"] = until if until is not None and until > now else None
     out["id"] = str(out["id"])
     out["event_types"] = list(out["event_types"])
     out["locations"] = list(out["locations"])
-    for key in ("paused_at", "failing_since", "last_success_at", "created_at", "updated_at"):
+    for key in (
+        "paused_at",
+        "failing_since",
+        "last_success_at",
+        "created_at",
+        "updated_at",
+        "previous_secret_expires_at",
+    ):
         out[key] = out[key].isoformat() if out[key] is not None else None
     return out
 
@@ -181,12 +196,13 @@ async def create_subscription(
                 "include_personal_data": include_personal_data,
             },
         )
-    return subscription_json(row), secret
+    return subscription_json(row, now), secret
 
 
 async def list_subscriptions(it: Integrations) -> list[dict[str, Any]]:
+    now = it.clock.now()
     async with it.pool.acquire() as conn:
-        return [subscription_json(r) for r in await db.list_subscriptions(conn)]
+        return [subscription_json(r, now) for r in await db.list_subscriptions(conn)]
 
 
 async def get_subscription(it: Integrations, subscription_id: uuid.UUID) -> dict[str, Any]:
@@ -194,7 +210,7 @@ async def get_subscription(it: Integrations, subscription_id: uuid.UUID) -> dict
         row = await db.find_subscription(conn, subscription_id)
     if row is None:
         raise NotFoundError("No such webhook subscription.")
-    return subscription_json(row)
+    return subscription_json(row, it.clock.now())
 
 
 async def change_subscription(
@@ -225,8 +241,12 @@ async def change_subscription(
         )
     changes["updated_at"] = now
     async with it.pool.acquire() as conn, conn.transaction():
-        if await db.find_subscription(conn, subscription_id, lock=True) is None:
+        found = await db.find_subscription(conn, subscription_id, lock=True)
+        if found is None:
             raise NotFoundError("No such webhook subscription.")
+        if secret is not None:
+            # The secret until now signs as well for a while (a second rotation meanwhile ends the first's).
+            changes.update(previous_secret=found["secret"], previous_secret_until=now + ROTATION_OVERLAP)
         if action == "resume":
             # What waited while it was paused is due now (in order per appointment, as always).
             await conn.execute(
@@ -243,9 +263,15 @@ async def change_subscription(
             action=action,
             entity="webhook_subscription",
             entity_id=str(subscription_id),
-            changes={"fields": sorted(k for k in changes if k not in {"updated_at", "secret"})},
+            changes={
+                "fields": sorted(
+                    k
+                    for k in changes
+                    if k not in {"updated_at", "secret", "previous_secret", "previous_secret_until"}
+                )
+            },
         )
-    out = subscription_json(row)
+    out = subscription_json(row, now)
     if secret is not None:
         out["secret"] = secret
     return out
@@ -338,7 +364,7 @@ async def _post(it: Integrations, session: aiohttp.ClientSession, d: db.Due, now
         "User-Agent": "OTV-Webhooks/1",
         "webhook-id": msg_id,
         "webhook-timestamp": str(timestamp),
-        "webhook-signature": sign(d.secret, msg_id, timestamp, body),
+        "webhook-signature": sign(d.secrets, msg_id, timestamp, body),
     }
     try:
         _, host, _port = check_url_shape(d.url, allow_loopback=it.allow_loopback)
@@ -384,6 +410,16 @@ async def _record(
     log.info(
         "webhook_delivery_failed", delivery=d.id, attempts=attempts, status=outcome.status, gave_up=give_up
     )
+    if give_up:
+        # Also while the subscription works otherwise (a receiver refusing one event): for the alert.
+        DELIVERIES_FAILED.inc()
+        log.warning(
+            "webhook_delivery_given_up",
+            delivery=d.id,
+            subscription=str(d.subscription_id),
+            attempts=attempts,
+            status=outcome.status,
+        )
     state = await db.subscription_failed(conn, d.subscription_id, now)
     reason = it.policy.pause_reason(state["consecutive_failures"], state["failing_since"], now)
     if reason is not None and state["status"] == "active":
@@ -425,6 +461,8 @@ async def read_feed(
     locations, personal = feed_scope(identity)
     async with it.pool.acquire() as conn:
         rows = await db.read_feed(conn, after=after, limit=limit, locations=locations, types=types)
+        # Read after the page: a purge between the two is reported (perhaps needlessly), never missed.
+        purged = await db.purged_up_to(conn)
     events = []
     for row in rows:
         envelope = json.loads(row["envelope"]) if isinstance(row["envelope"], str) else row["envelope"]
@@ -432,7 +470,13 @@ async def read_feed(
             {"cursor": row["position"], **reduce_envelope(envelope, include_personal_data=personal)}
         )
     next_cursor = rows[-1]["position"] if rows else after
-    return {"events": events, "next_cursor": next_cursor, "has_more": len(rows) == limit}
+    return {
+        "events": events,
+        "next_cursor": next_cursor,
+        "has_more": len(rows) == limit,
+        # Events after the cursor were deleted (retention) before the reader got them.
+        "missed_events": 0 < after < purged,
+    }
 
 
 async def purge_feed(it: Integrations) -> int:
