@@ -55,7 +55,8 @@ TITLE = "OTV public API (Jobcenter Bremen online appointments)"
 # 1.11.0 a webhook subscription's `previous_secret_expires_at`: after `rotate-secret` the previous secret
 # signs as well for a day (a second signature in `webhook-signature`), so a receiver switches when ready;
 # events without personal data keep a callback ticket's `reason` (a code, not a free text); and the event
-# feed's page says `missed_events` when events after the cursor were deleted before the reader got them.
+# feed's page says `missed_events` when events after the cursor were deleted before the reader got them;
+# a receiver's 410 Gone pauses its subscription at once (was retried for a day like any other error).
 VERSION = "1.11.0"
 DESCRIPTION = (
     "Customer booking API of the online appointment booking of Jobcenter Bremen. All times are ISO 8601 "

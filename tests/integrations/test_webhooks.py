@@ -642,3 +642,35 @@ async def test_a_delivery_given_up_while_the_subscription_works_is_counted_for_t
     state = await (await admin.get(f"/api/v1/admin/webhooks/{created['id']}")).json()
     assert state["status"] == "active"
     assert REGISTRY.get_sample_value("otv_webhook_deliveries_failed_total") == failed_before + 1
+
+
+@pytest.mark.req("R50")
+async def test_a_receiver_answering_410_gone_has_its_subscription_paused_at_once_and_nothing_lost(
+    make_env: EnvFactory, receiver: ReceiverFactory
+) -> None:
+    """410 Gone says the address is no more (Standard Webhooks: disable the endpoint): OTV stopped only
+    after a day of retries into it. Now the first 410 pauses the subscription with that reason; the event
+    stays due and arrives after a resume."""
+    env = await make_env()
+    rec = await receiver(env.clock)
+    rec.status = 410
+    admin = await env.account("hook-admin", (Role.ADMIN, "*"))
+    created = await subscribe(admin, rec.url)
+    await env.publish(booked(uuid.uuid4()))
+    await wait_for(lambda: rec.requests, timeout=15, what="a first attempt")
+
+    async def paused() -> dict[str, Any] | None:
+        body: dict[str, Any] = await (await admin.get(f"/api/v1/admin/webhooks/{created['id']}")).json()
+        return body if body["status"] == "paused" else None
+
+    subscription = await wait_for(paused, timeout=10, what="the paused subscription")
+    assert "410 Gone" in subscription["paused_reason"]
+    env.clock.advance(timedelta(hours=3))  # no retry into the gone address
+    await env.publish(booked(uuid.uuid4()))
+    await wait_for(lambda: True, timeout=1)
+    assert len(rec.requests) == 1
+
+    rec.status = 200  # the receiver is back (or the subscription got its new address)
+    rec.secret = created["secret"]
+    assert (await admin.post(f"/api/v1/admin/webhooks/{created['id']}/resume")).status == 200
+    await wait_for(lambda: len(rec.received) == 2, timeout=15, what="both events that waited")

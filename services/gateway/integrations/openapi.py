@@ -120,8 +120,9 @@ Events of one appointment arrive in order (a later one waits while an earlier on
 `data.appointment.revision` never goes down: an event that reaches OTV after a newer revision of its
 appointment was stored for the subscription is not sent (its delivery is `superseded`). Callback events
 come in the order they reached OTV, not held back by their ticket's own `data.callback.revision`: keep
-the highest per ticket. Any answer but 2xx (also 410) is retried alike. A subscription that keeps failing
-for a day is paused, with the reason in its `paused_reason`. See docs/webhooks.md for a verification
+the highest per ticket. Any answer but 2xx is retried alike, except 410 Gone, which pauses the
+subscription at once. A subscription that keeps failing for a day is paused, with the reason in its
+`paused_reason`. See docs/webhooks.md for a verification
 example."""
 
 TAG_WEBHOOKS = ("integration: webhooks",)

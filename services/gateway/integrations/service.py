@@ -389,6 +389,12 @@ async def _post(it: Integrations, session: aiohttp.ClientSession, d: db.Due, now
         return Outcome(None, type(exc).__name__)
 
 
+# 410 Gone: the receiver says the address is no more (Standard Webhooks: disable the endpoint). Paused at
+# once rather than retried for a day; the event stays due, and a resume (a new address) sends it.
+GONE = 410
+GONE_REASON = "the receiver answered 410 Gone (the address is no longer in use)"
+
+
 async def _record(
     it: Integrations, conn: asyncpg.Connection, d: db.Due, outcome: Outcome, now: datetime
 ) -> None:
@@ -421,7 +427,11 @@ async def _record(
             status=outcome.status,
         )
     state = await db.subscription_failed(conn, d.subscription_id, now)
-    reason = it.policy.pause_reason(state["consecutive_failures"], state["failing_since"], now)
+    reason = (
+        GONE_REASON
+        if outcome.status == GONE
+        else it.policy.pause_reason(state["consecutive_failures"], state["failing_since"], now)
+    )
     if reason is not None and state["status"] == "active":
         text = f"{reason}; last error: {outcome.error}"
         await db.update_subscription(
