@@ -154,8 +154,15 @@ class AvailabilityQuery(BaseModel):
     concern: Id
     # Left empty (`mode=&from=&to=`, the template as a client fills it): not given, the default.
     mode: Mode = Mode.IN_PERSON
-    from_: Annotated[date | None, BeforeValidator(blank_is_none)] = Field(default=None, alias="from")
-    to: Annotated[date | None, BeforeValidator(blank_is_none)] = None
+    from_: Annotated[date | None, BeforeValidator(blank_is_none)] = Field(
+        default=None, alias="from", description="The first day, YYYY-MM-DD; absent or empty: today (Berlin)."
+    )
+    to: Annotated[date | None, BeforeValidator(blank_is_none)] = Field(
+        default=None,
+        description="The last day, YYYY-MM-DD, inclusive: not before `from`, and at most 56 days (8 weeks) "
+        "from `from` to `to` (else 422 `validation_error` naming `to`); absent or empty: two weeks, "
+        "`from` and the 13 days after it. Slots beyond the booking horizon are not offered.",
+    )
 
     @field_validator("mode", mode="before")
     @classmethod

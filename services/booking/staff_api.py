@@ -38,6 +38,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -88,19 +89,27 @@ class _In(BaseModel):
 
 
 class DayQuery(_In):
-    date: CalendarDay
-    to: CalendarDay | None = None
+    date: CalendarDay = Field(description="The day, YYYY-MM-DD (Europe/Berlin).")
+    to: CalendarDay | None = Field(
+        default=None,
+        description="The last day of a range starting at `date`, inclusive: from `date` to at most 6 days "
+        "after it (a week); absent: `date` alone. Another value is 422 `validation_error` naming `to`.",
+    )
 
-    @model_validator(mode="after")
-    def _week_at_most(self) -> DayQuery:
-        if self.to is not None and not (self.date <= self.to <= self.date + timedelta(days=6)):
-            raise ValueError("to: at most a week after date")
-        return self
+    @field_validator("to")
+    @classmethod
+    def _week_at_most(cls, to: CalendarDay | None, info: ValidationInfo) -> CalendarDay | None:
+        first = info.data.get("date")  # absent when `date` itself was refused
+        if to is not None and first is not None and not (first <= to <= first + timedelta(days=6)):
+            raise ValueError("at most 6 days after date, and not before it")
+        return to
 
 
 class DayListQuery(DayQuery):
     # With the day's cancellations too (the day page strikes them through, as the Excel list does).
-    include_cancelled: bool = False
+    include_cancelled: bool = Field(
+        default=False, description="Also the day's cancelled appointments (`status` `cancelled`)."
+    )
 
 
 class SearchQuery(_In):

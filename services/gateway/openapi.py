@@ -52,7 +52,10 @@ TITLE = "OTV public API (Jobcenter Bremen online appointments)"
 # and its application more `service_points_left` than the group (the whole location: its largest group)
 # has (422 `validation_error` naming `service_points_left`; `too_many_service_points`), before anything
 # moves.
-VERSION = "1.10.0"
+# 1.11.0 the query parameters of the staff day list and call list (`date`, `to`: at most 6 days after
+# `date`, `include_cancelled`) and of availability (`from`, `to`: defaults and the 56 days) say their
+# ranges and defaults; a `to` out of range is 422 `validation_error` naming `to` (it named `body`).
+VERSION = "1.11.0"
 DESCRIPTION = (
     "Customer booking API of the online appointment booking of Jobcenter Bremen. All times are ISO 8601 "
     'with offset; JSON field names are snake_case. Errors are `{"error": {"code", "message", '

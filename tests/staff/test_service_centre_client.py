@@ -358,3 +358,37 @@ def test_the_document_says_how_the_v1_api_changes_so_that_a_client_is_written_to
     assert major == 1 and (minor, patch) >= (1, 0)
     for promise in ("additive", "ignores answer fields it does not know", "/api/v2/", "X-Correlation-ID"):
         assert promise in info["description"], promise
+
+
+@pytest.mark.req("R50")
+async def test_a_day_list_range_beyond_its_limit_is_refused_naming_the_parameter_the_document_limits(
+    stack: Stack,
+) -> None:
+    """The CRM reads a location's appointments for a day or a week (`to`): a range the document does not
+    allow is a 422 whose detail names the query parameter to correct, as for the availability's `to`."""
+    api = await _client(stack)
+    day_list = "/api/v1/staff/locations/{location_id}/appointments"
+    parameters = {p["name"]: p for p in api.document["paths"][day_list]["get"]["parameters"]}
+    assert "6 days" in parameters["to"].get("description", ""), parameters["to"]
+    week = await api.call("GET", day_list, location_id="mitte", params={"date": DAY, "to": "2026-03-09"})
+    assert week.status == 200, week.body
+    refused = [
+        await api.call("GET", day_list, location_id="mitte", params={"date": DAY, "to": to})
+        for to in ("2026-03-10", "2026-03-02")
+    ]
+    # The call list of a day (staff only) takes the same range.
+    calls = await stack.admin.get(
+        "/api/v1/staff/locations/mitte/calls", params={"date": DAY, "to": "2026-03-17"}
+    )
+    bodies = [*(a.body for a in refused), await calls.json()]
+    assert [a.status for a in refused] + [calls.status] == [422] * 3, bodies
+    for body in bodies:
+        assert body["error"]["code"] == "validation_error"
+        assert [d["field"] for d in body["error"]["details"]] == ["to"], body
+    # The availability's range and defaults are where the client reads its query parameters.
+    availability = {
+        p["name"]: p.get("description", "")
+        for p in api.document["paths"][STAFF_AVAILABILITY]["get"]["parameters"]
+    }
+    assert "56 days" in availability["to"] and "today" in availability["from"], availability
+    assert api.findings == []
