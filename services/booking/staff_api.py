@@ -126,9 +126,10 @@ class CancelIn(_In):
         Field(
             min_length=1,
             max_length=500,
+            pattern=r"\S",
             description="Why. The cancellation mail tells the customer this reason word for word when the "
             "jobcenter cancels (`on_customer_request` false); on the customer's request it stays in the "
-            "file only.",
+            "file only. Trimmed; a blank one (spaces alone) is 422 `validation_error` naming `reason`.",
         ),
     ]
     on_customer_request: bool | None = Field(
@@ -140,6 +141,11 @@ class CancelIn(_In):
         "staff member (the jobcenter cancels). Send `false` with an API key for a cancellation by the "
         "jobcenter whose reason the customer is to read.",
     )
+
+    @field_validator("reason")
+    @classmethod
+    def _reason(cls, value: str) -> str:
+        return value.strip()
 
 
 class ContactIn(_In):
@@ -524,7 +530,7 @@ async def post_cancel(request: web.Request) -> web.Response:
         request.app[DEPS],
         identity,
         _appointment_id(request),
-        cancel.reason.strip(),
+        cancel.reason,
         on_customer_request=cancel.on_customer_request,
     )
     return _ok({"status": "cancelled"})

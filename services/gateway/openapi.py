@@ -54,7 +54,8 @@ TITLE = "OTV public API (Jobcenter Bremen online appointments)"
 # moves.
 # 1.11.0 the query parameters of the staff day list and call list (`date`, `to`: at most 6 days after
 # `date`, `include_cancelled`) and of availability (`from`, `to`: defaults and the 56 days) say their
-# ranges and defaults; a `to` out of range is 422 `validation_error` naming `to` (it named `body`).
+# ranges and defaults; a `to` out of range is 422 `validation_error` naming `to` (it named `body`). A
+# staff cancellation's `reason` must not be blank (`pattern` `\S`; 422 `validation_error` naming it).
 VERSION = "1.11.0"
 DESCRIPTION = (
     "Customer booking API of the online appointment booking of Jobcenter Bremen. All times are ISO 8601 "

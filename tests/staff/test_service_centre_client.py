@@ -392,3 +392,42 @@ async def test_a_day_list_range_beyond_its_limit_is_refused_naming_the_parameter
     }
     assert "56 days" in availability["to"] and "today" in availability["from"], availability
     assert api.findings == []
+
+
+@pytest.mark.req("R9")
+@pytest.mark.req("R50")
+async def test_a_cancellation_whose_reason_is_blank_is_refused_and_the_appointment_stays(
+    stack: Stack,
+) -> None:
+    """The reason is required (ARCHITECTURE.md: `{reason}`), and the customer reads it word for word when
+    the jobcenter cancels: a reason of spaces alone is no reason, as on the staff page."""
+    api = await _client(stack)
+    slots = await _free(api)
+    booked = await api.call(
+        "POST", STAFF_BOOK, json=_caller(slots[0], email="blank@example.org", customer_number="151B000015")
+    )
+    assert booked.status == 201, booked.body
+    reason = api.document["components"]["schemas"]["CancelIn"]["properties"]["reason"]
+    assert reason.get("pattern") == "\\S", reason  # the document says so: not blank
+    for blank in ("   ", "\n\t"):
+        refused = await api.call(
+            "POST",
+            STAFF_CANCEL,
+            appointment_id=booked.body["id"],
+            json={"reason": blank, "on_customer_request": False},
+            wrong=True,
+        )
+        assert (refused.status, refused.code) == (422, "validation_error"), refused.body
+        assert [d["field"] for d in refused.body["error"]["details"]] == ["reason"]
+    file = await api.call("GET", STAFF_FILE, appointment_id=booked.body["id"])
+    assert file.body["status"] == "booked" and file.body["history"] == [], file.body
+    cancelled = await api.call(
+        "POST",
+        STAFF_CANCEL,
+        appointment_id=booked.body["id"],
+        json={"reason": "  Krankheit der Sachbearbeitung  ", "on_customer_request": False},
+    )
+    assert cancelled.status == 200, cancelled.body
+    file = await api.call("GET", STAFF_FILE, appointment_id=booked.body["id"])
+    assert file.body["cancel_reason"] == "Krankheit der Sachbearbeitung"
+    assert api.findings == []
