@@ -98,6 +98,14 @@ class CustomerIn(_Request):
         return contact.normalise_household_number(value) if value and value.strip() else None
 
 
+HOLD_ID_DESCRIPTION = (
+    "The `hold_id` of a live hold of this very slot (`POST .../holds`): the held service point is taken, "
+    "and the hold with it. A hold that has run out, is unknown or is of another slot refuses nothing: the "
+    "slot is then booked like one without a hold, on a free point (or 409 `slot_taken`), and a hold of "
+    "another slot stays until it runs out."
+)
+
+
 class BookingRequest(_Request):
     """`POST /api/v1/appointments`."""
 
@@ -108,7 +116,7 @@ class BookingRequest(_Request):
     customer: CustomerIn
     evening_declaration: bool | None = None
     language: LanguageTag = "de"
-    hold_id: uuid.UUID | None = None
+    hold_id: uuid.UUID | None = Field(default=None, description=HOLD_ID_DESCRIPTION)
 
 
 class HoldRequest(_Request):
@@ -131,7 +139,7 @@ class RescheduleRequest(_Request):
 
     start: AwareDatetime
     evening_declaration: bool | None = None
-    hold_id: uuid.UUID | None = None
+    hold_id: uuid.UUID | None = Field(default=None, description=HOLD_ID_DESCRIPTION)
 
 
 class CancelRequest(_Request):

@@ -56,6 +56,9 @@ TITLE = "OTV public API (Jobcenter Bremen online appointments)"
 # `date`, `include_cancelled`) and of availability (`from`, `to`: defaults and the 56 days) say their
 # ranges and defaults; a `to` out of range is 422 `validation_error` naming `to` (it named `body`). A
 # staff cancellation's `reason` must not be blank (`pattern` `\S`; 422 `validation_error` naming it).
+# The staff hold declares its 409 `hold_limit_reached` (a hold renewed beyond OTV_HOLD_MAX_MINUTES);
+# `hold_id` of a booking or move says what a hold that ran out does; every cookie-authenticated staff and
+# admin write declares the optional `X-CSRF-Token` header (a script's alternative to `Origin`).
 VERSION = "1.11.0"
 DESCRIPTION = (
     "Customer booking API of the online appointment booking of Jobcenter Bremen. All times are ISO 8601 "

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
+from shared.identity import Role
 from tests.conftest import wait_for
 from tests.staff.api_client import Answer, DocumentedClient
-from tests.staff.conftest import Stack, StaffClient, wait_for_slots
+from tests.staff.conftest import PASSWORD, Stack, StaffClient, wait_for_slots
 
 # The customer pages (services/gateway/web) store their aiohttp-jinja2 environment under a plain string
 # key, which aiohttp warns about; irrelevant to the API.
@@ -430,4 +432,89 @@ async def test_a_cancellation_whose_reason_is_blank_is_refused_and_the_appointme
     assert cancelled.status == 200, cancelled.body
     file = await api.call("GET", STAFF_FILE, appointment_id=booked.body["id"])
     assert file.body["cancel_reason"] == "Krankheit der Sachbearbeitung"
+    assert api.findings == []
+
+
+@pytest.mark.req("R38")
+@pytest.mark.req("R50")
+async def test_an_agent_renewing_a_hold_past_the_hold_limit_gets_the_documented_refusal(stack: Stack) -> None:
+    """A caller who takes long: the agent renews the hold (`renews`) until the limit of one holder
+    (OTV_HOLD_MAX_MINUTES, 60): the 409 is one the document names for the staff route too."""
+    api = await _client(stack)
+    slots = await _free(api)
+    hold = {"concern_id": "neuantrag", "mode": "in_person", "start": slots[0]}
+    first = await api.call("POST", STAFF_HOLD, location_id="mitte", json=hold)
+    assert first.status == 201, first.body
+    answers = []
+    for _ in range(16):  # every four minutes, for longer than an hour
+        stack.gateway.clock.advance(timedelta(minutes=4))
+        answers.append(
+            await api.call(
+                "POST", STAFF_HOLD, location_id="mitte", json={**hold, "renews": first.body["hold_id"]}
+            )
+        )
+    assert {a.status for a in answers[:14]} == {201}, [a.body for a in answers]
+    assert (answers[-1].status, answers[-1].code) == (409, "hold_limit_reached"), answers[-1].body
+    # ... and the slot can still be booked without the hold.
+    booked = await api.call(
+        "POST", STAFF_BOOK, json=_caller(slots[0], email="long@example.org", customer_number="161L000016")
+    )
+    assert booked.status == 201, booked.body
+    assert api.findings == []
+
+
+@pytest.mark.req("R38")
+@pytest.mark.req("R50")
+async def test_a_booking_with_a_hold_that_ran_out_is_booked_as_the_document_says(stack: Stack) -> None:
+    """The caller took longer than the hold: the agent's system books with the stale `hold_id`. The
+    document says what that does, and it does so: booked on a free point, as without a hold."""
+    api = await _client(stack)
+    slots = await _free(api)
+    hold = await api.call(
+        "POST",
+        STAFF_HOLD,
+        location_id="mitte",
+        json={"concern_id": "neuantrag", "mode": "in_person", "start": slots[0]},
+    )
+    assert hold.status == 201, hold.body
+    stack.gateway.clock.advance(timedelta(minutes=30))
+    booked = await api.call(
+        "POST",
+        STAFF_BOOK,
+        json={
+            **_caller(slots[0], email="late@example.org", customer_number="171L000017"),
+            "hold_id": hold.body["hold_id"],
+        },
+    )
+    assert booked.status == 201, booked.body
+    hold_id = api.document["components"]["schemas"]["StaffBookingRequest"]["properties"]["hold_id"]
+    assert "run out" in hold_id.get("description", ""), hold_id
+    assert api.findings == []
+
+
+@pytest.mark.req("R37")
+@pytest.mark.req("R50")
+async def test_a_client_signed_in_with_a_session_writes_with_the_documented_csrf_header(stack: Stack) -> None:
+    """A CRM without an API key signs in as an agent (`POST /api/v1/staff/login`) and, being no browser,
+    sends no `Origin`: the document names the header its writes carry instead, and the refusal says it."""
+    keyed = await _client(stack)
+    await stack.gateway.account("crm-agent", (Role.APPOINTMENT_MANAGER, "mitte"))
+    api = DocumentedClient(stack.gateway.client, keyed.document)
+    login = await api.call(
+        "POST", "/api/v1/staff/login", json={"username": "crm-agent", "password": PASSWORD}
+    )
+    assert login.status == 200, login.body
+    api.headers = {"Cookie": login.headers["Set-Cookie"].split(";")[0]}
+    stack.gateway.client.session.cookie_jar.clear()  # the session travels in the header above only
+    slots = await _free(api)
+    body = _caller(slots[0], email="agent@example.org", customer_number="181A000018")
+    refused = await api.call("POST", STAFF_BOOK, json=body)
+    assert (refused.status, refused.code) == (403, "csrf_failed"), refused.body
+    assert "X-CSRF-Token" in refused.body["error"]["message"]
+    booked = await api.call("POST", STAFF_BOOK, json=body, headers={"X-CSRF-Token": login.body["csrf_token"]})
+    assert booked.status == 201, booked.body
+    file = await api.call("GET", STAFF_FILE, appointment_id=booked.body["id"])
+    assert file.body["channel"] == "staff"
+    me = keyed.document["paths"]["/api/v1/staff/me"]["get"]["description"]
+    assert me.startswith("Needs any signed-in staff member."), me
     assert api.findings == []
