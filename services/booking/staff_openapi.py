@@ -324,9 +324,10 @@ STAFF_ROUTES = (
         description="Within the caller's locations; at most 50 appointments, the latest start first. When "
         "more matched, the list holds the first 50 and the header `X-Result-Truncated: true` says so: "
         "narrow the search (a reference or customer number finds one). Numbers and e-mail addresses match "
-        "exactly (case-insensitive), names also in part. An address of the internal allow-list (the "
-        "service centre's or the jobcenter's own, R6) matches nothing: many callers are booked under it; "
-        "search by name, reference or customer number instead.",
+        "exactly (case-insensitive), names also in part. A reference is found as a caller reads it out: "
+        "in any case, with or without its hyphen (`xsf2 8yfj`, `XSF28YFJ`). An address of the internal "
+        "allow-list (the service centre's or the jobcenter's own, R6) matches nothing: many callers are "
+        "booked under it; search by name, reference or customer number instead.",
     ),
     ApiRoute(
         "GET",

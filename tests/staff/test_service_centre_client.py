@@ -132,6 +132,11 @@ async def test_a_client_written_from_the_document_books_looks_up_moves_and_cance
     assert file.status == 200 and file.body["channel"] == "service_centre"
     search = await api.call("GET", STAFF_SEARCH, params={"q": by_phone.body["reference"]})
     assert [a["id"] for a in search.body] == [by_phone.body["id"]]
+    # ... also as the caller reads it out, and the document says so.
+    spoken = by_phone.body["reference"].replace("-", " ").lower()
+    heard = await api.call("GET", STAFF_SEARCH, params={"q": spoken})
+    assert [a["id"] for a in heard.body] == [by_phone.body["id"]]
+    assert "without its hyphen" in api.document["paths"][STAFF_SEARCH]["get"]["description"]
     assert search.body[0]["customer"]["phone"] == "0421 123456"
 
     moved = await api.call("POST", STAFF_MOVE, appointment_id=booked.body["id"], json={"start": slots[2]})
