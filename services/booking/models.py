@@ -114,7 +114,12 @@ class BookingRequest(_Request):
     start: AwareDatetime
     mode: Mode
     customer: CustomerIn
-    evening_declaration: bool | None = None
+    evening_declaration: bool | None = Field(
+        default=None,
+        description="`true`: the customer declares being in work or in a measure (R12). Required for a "
+        "slot whose `evening_reserved` is true (else 422 `validation_error` naming `evening_declaration`); "
+        "ask the caller.",
+    )
     language: LanguageTag = "de"
     hold_id: uuid.UUID | None = Field(default=None, description=HOLD_ID_DESCRIPTION)
 
@@ -138,7 +143,11 @@ class RescheduleRequest(_Request):
     """`POST /api/v1/appointments/{id}/reschedule`."""
 
     start: AwareDatetime
-    evening_declaration: bool | None = None
+    evening_declaration: bool | None = Field(
+        default=None,
+        description="As at booking: `true` for a slot whose `evening_reserved` is true, unless the "
+        "appointment was declared already (a staff move needs none, R12).",
+    )
     hold_id: uuid.UUID | None = Field(default=None, description=HOLD_ID_DESCRIPTION)
 
 

@@ -117,7 +117,12 @@ class SearchQuery(_In):
 
 
 class StaffBookingRequest(BookingRequest):
-    interpreter_language: Annotated[str | None, Field(max_length=60)] = None
+    interpreter_language: Annotated[str | None, Field(max_length=60)] = Field(
+        default=None,
+        description="The language the customer needs an interpreter for (R26), as staff read it (free "
+        "text); absent or blank: none. Shown to staff (day list, file) and in the customer's mails "
+        '("Sprachmittlung").',
+    )
 
 
 class CancelIn(_In):

@@ -356,6 +356,22 @@ async def test_a_hold_repeated_with_its_key_after_a_lost_answer_is_the_first_hol
     assert api.findings == []
 
 
+@pytest.mark.req("R12")
+@pytest.mark.req("R50")
+def test_the_booking_fields_whose_rules_a_client_must_know_are_described_in_the_document() -> None:
+    """A CRM developer reads the fields' meaning in the document: the evening declaration an evening slot
+    needs (else 422), the interpreter, the hold."""
+    from services.gateway.openapi import document
+
+    schemas = document()["components"]["schemas"]
+    booking = schemas["StaffBookingRequest"]["properties"]
+    assert "`evening_reserved`" in booking["evening_declaration"].get("description", "")
+    assert "interpreter" in booking["interpreter_language"].get("description", "")
+    move = schemas["RescheduleRequest"]["properties"]
+    assert "`evening_reserved`" in move["evening_declaration"].get("description", "")
+    assert "run out" in move["hold_id"].get("description", "")
+
+
 @pytest.mark.req("R50")
 def test_the_document_says_how_the_v1_api_changes_so_that_a_client_is_written_to_last() -> None:
     from services.gateway.openapi import document
