@@ -496,7 +496,7 @@ def annotate(merged: dict[str, Any]) -> None:
             if method != "get":
                 refusals.append("csrf_failed")  # a cookie-authenticated write from another origin
                 if path.startswith("/api/"):
-                    operation.setdefault("parameters", []).append(CSRF_PARAMETER)
+                    operation.setdefault("parameters", []).append(dict(CSRF_PARAMETER))
             if rule.capacity_check is not None:
                 refusals.append("capacity_conflict")
             # The rule's check of the location (authz.py): an id in the path that cannot be one, or an
