@@ -234,7 +234,13 @@ class AppointmentOut(_Response):
     location: LocationRef
     concern: ConcernRef
     documents: list[str]
-    manage_url: str
+    manage_url: str = Field(
+        description="The appointment's manage page, `<base>/manage/{id}`. In the answer to a booking (and to "
+        "the customer's own routes) with `?token=`: the customer's secret link, also in their mails; "
+        "pass it on to nobody else and keep it out of logs. In the answer to a staff move the bare page, "
+        "without the token (a new link for the customer: `POST "
+        "/api/v1/staff/appointments/{appointment_id}/manage-link`)."
+    )
     evening_reserved: bool
     language: str = Field(description="The language booked in, as the request gave it (a BCP 47 tag).")
 

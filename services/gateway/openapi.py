@@ -60,7 +60,8 @@ TITLE = "OTV public API (Jobcenter Bremen online appointments)"
 # `hold_id` of a booking or move says what a hold that ran out does; every cookie-authenticated staff and
 # admin write declares the optional `X-CSRF-Token` header (a script's alternative to `Origin`); the
 # staff search says that a reference is found in any case, with or without its hyphen; the booking's
-# `evening_declaration` and `interpreter_language` say what they mean and when one is required.
+# `evening_declaration` and `interpreter_language` say what they mean and when one is required, and an
+# appointment's `manage_url` when it carries the customer's token.
 VERSION = "1.11.0"
 DESCRIPTION = (
     "Customer booking API of the online appointment booking of Jobcenter Bremen. All times are ISO 8601 "

@@ -370,6 +370,9 @@ def test_the_booking_fields_whose_rules_a_client_must_know_are_described_in_the_
     move = schemas["RescheduleRequest"]["properties"]
     assert "`evening_reserved`" in move["evening_declaration"].get("description", "")
     assert "run out" in move["hold_id"].get("description", "")
+    # The booking's answer carries the customer's secret link: the CRM must know not to keep it.
+    manage_url = schemas["AppointmentOut"]["properties"]["manage_url"].get("description", "")
+    assert "?token=" in manage_url and "secret" in manage_url, manage_url
 
 
 @pytest.mark.req("R50")
