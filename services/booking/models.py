@@ -98,6 +98,14 @@ class CustomerIn(_Request):
         return contact.normalise_household_number(value) if value and value.strip() else None
 
 
+HOLD_ID_DESCRIPTION = (
+    "The `hold_id` of a live hold of this very slot (`POST .../holds`): the held service point is taken, "
+    "and the hold with it. A hold that has run out, is unknown or is of another slot refuses nothing: the "
+    "slot is then booked like one without a hold, on a free point (or 409 `slot_taken`), and a hold of "
+    "another slot stays until it runs out."
+)
+
+
 class BookingRequest(_Request):
     """`POST /api/v1/appointments`."""
 
@@ -106,9 +114,14 @@ class BookingRequest(_Request):
     start: AwareDatetime
     mode: Mode
     customer: CustomerIn
-    evening_declaration: bool | None = None
+    evening_declaration: bool | None = Field(
+        default=None,
+        description="`true`: the customer declares being in work or in a measure (R12). Required for a "
+        "slot whose `evening_reserved` is true (else 422 `validation_error` naming `evening_declaration`); "
+        "ask the caller.",
+    )
     language: LanguageTag = "de"
-    hold_id: uuid.UUID | None = None
+    hold_id: uuid.UUID | None = Field(default=None, description=HOLD_ID_DESCRIPTION)
 
 
 class HoldRequest(_Request):
@@ -130,8 +143,12 @@ class RescheduleRequest(_Request):
     """`POST /api/v1/appointments/{id}/reschedule`."""
 
     start: AwareDatetime
-    evening_declaration: bool | None = None
-    hold_id: uuid.UUID | None = None
+    evening_declaration: bool | None = Field(
+        default=None,
+        description="As at booking: `true` for a slot whose `evening_reserved` is true, unless the "
+        "appointment was declared already (a staff move needs none, R12).",
+    )
+    hold_id: uuid.UUID | None = Field(default=None, description=HOLD_ID_DESCRIPTION)
 
 
 class CancelRequest(_Request):
@@ -154,8 +171,15 @@ class AvailabilityQuery(BaseModel):
     concern: Id
     # Left empty (`mode=&from=&to=`, the template as a client fills it): not given, the default.
     mode: Mode = Mode.IN_PERSON
-    from_: Annotated[date | None, BeforeValidator(blank_is_none)] = Field(default=None, alias="from")
-    to: Annotated[date | None, BeforeValidator(blank_is_none)] = None
+    from_: Annotated[date | None, BeforeValidator(blank_is_none)] = Field(
+        default=None, alias="from", description="The first day, YYYY-MM-DD; absent or empty: today (Berlin)."
+    )
+    to: Annotated[date | None, BeforeValidator(blank_is_none)] = Field(
+        default=None,
+        description="The last day, YYYY-MM-DD, inclusive: not before `from`, and at most 56 days (8 weeks) "
+        "from `from` to `to` (else 422 `validation_error` naming `to`); absent or empty: two weeks, "
+        "`from` and the 13 days after it. Slots beyond the booking horizon are not offered.",
+    )
 
     @field_validator("mode", mode="before")
     @classmethod
@@ -210,7 +234,13 @@ class AppointmentOut(_Response):
     location: LocationRef
     concern: ConcernRef
     documents: list[str]
-    manage_url: str
+    manage_url: str = Field(
+        description="The appointment's manage page, `<base>/manage/{id}`. In the answer to a booking (and to "
+        "the customer's own routes) with `?token=`: the customer's secret link, also in their mails; "
+        "pass it on to nobody else and keep it out of logs. In the answer to a staff move the bare page, "
+        "without the token (a new link for the customer: `POST "
+        "/api/v1/staff/appointments/{appointment_id}/manage-link`)."
+    )
     evening_reserved: bool
     language: str = Field(description="The language booked in, as the request gave it (a BCP 47 tag).")
 

@@ -38,6 +38,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -88,19 +89,27 @@ class _In(BaseModel):
 
 
 class DayQuery(_In):
-    date: CalendarDay
-    to: CalendarDay | None = None
+    date: CalendarDay = Field(description="The day, YYYY-MM-DD (Europe/Berlin).")
+    to: CalendarDay | None = Field(
+        default=None,
+        description="The last day of a range starting at `date`, inclusive: from `date` to at most 6 days "
+        "after it (a week); absent: `date` alone. Another value is 422 `validation_error` naming `to`.",
+    )
 
-    @model_validator(mode="after")
-    def _week_at_most(self) -> DayQuery:
-        if self.to is not None and not (self.date <= self.to <= self.date + timedelta(days=6)):
-            raise ValueError("to: at most a week after date")
-        return self
+    @field_validator("to")
+    @classmethod
+    def _week_at_most(cls, to: CalendarDay | None, info: ValidationInfo) -> CalendarDay | None:
+        first = info.data.get("date")  # absent when `date` itself was refused
+        if to is not None and first is not None and not (first <= to <= first + timedelta(days=6)):
+            raise ValueError("at most 6 days after date, and not before it")
+        return to
 
 
 class DayListQuery(DayQuery):
     # With the day's cancellations too (the day page strikes them through, as the Excel list does).
-    include_cancelled: bool = False
+    include_cancelled: bool = Field(
+        default=False, description="Also the day's cancelled appointments (`status` `cancelled`)."
+    )
 
 
 class SearchQuery(_In):
@@ -108,7 +117,12 @@ class SearchQuery(_In):
 
 
 class StaffBookingRequest(BookingRequest):
-    interpreter_language: Annotated[str | None, Field(max_length=60)] = None
+    interpreter_language: Annotated[str | None, Field(max_length=60)] = Field(
+        default=None,
+        description="The language the customer needs an interpreter for (R26), as staff read it (free "
+        "text); absent or blank: none. Shown to staff (day list, file) and in the customer's mails "
+        '("Sprachmittlung").',
+    )
 
 
 class CancelIn(_In):
@@ -117,9 +131,10 @@ class CancelIn(_In):
         Field(
             min_length=1,
             max_length=500,
+            pattern=r"\S",
             description="Why. The cancellation mail tells the customer this reason word for word when the "
             "jobcenter cancels (`on_customer_request` false); on the customer's request it stays in the "
-            "file only.",
+            "file only. Trimmed; a blank one (spaces alone) is 422 `validation_error` naming `reason`.",
         ),
     ]
     on_customer_request: bool | None = Field(
@@ -131,6 +146,11 @@ class CancelIn(_In):
         "staff member (the jobcenter cancels). Send `false` with an API key for a cancellation by the "
         "jobcenter whose reason the customer is to read.",
     )
+
+    @field_validator("reason")
+    @classmethod
+    def _reason(cls, value: str) -> str:
+        return value.strip()
 
 
 class ContactIn(_In):
@@ -515,7 +535,7 @@ async def post_cancel(request: web.Request) -> web.Response:
         request.app[DEPS],
         identity,
         _appointment_id(request),
-        cancel.reason.strip(),
+        cancel.reason,
         on_customer_request=cancel.on_customer_request,
     )
     return _ok({"status": "cancelled"})

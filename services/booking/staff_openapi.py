@@ -324,9 +324,10 @@ STAFF_ROUTES = (
         description="Within the caller's locations; at most 50 appointments, the latest start first. When "
         "more matched, the list holds the first 50 and the header `X-Result-Truncated: true` says so: "
         "narrow the search (a reference or customer number finds one). Numbers and e-mail addresses match "
-        "exactly (case-insensitive), names also in part. An address of the internal allow-list (the "
-        "service centre's or the jobcenter's own, R6) matches nothing: many callers are booked under it; "
-        "search by name, reference or customer number instead.",
+        "exactly (case-insensitive), names also in part. A reference is found as a caller reads it out: "
+        "in any case, with or without its hyphen (`xsf2 8yfj`, `XSF28YFJ`). An address of the internal "
+        "allow-list (the service centre's or the jobcenter's own, R6) matches nothing: many callers are "
+        "booked under it; search by name, reference or customer number instead.",
     ),
     ApiRoute(
         "GET",
@@ -359,13 +360,24 @@ STAFF_ROUTES = (
         response=HoldOut,
         status=201,
         headers=(STAFF_HOLD_IDEMPOTENCY_KEY,),
-        errors=("validation_error", "not_found", "forbidden", "slot_taken", "booking_closed", "too_late"),
+        errors=(
+            "validation_error",
+            "not_found",
+            "forbidden",
+            "slot_taken",
+            "booking_closed",
+            "too_late",
+            "hold_limit_reached",
+        ),
         path_params={"location_id": LOCATION_ID},
         tags=BOOKING,
         description="The hold of the public `POST /api/v1/locations/{location_id}/holds` (same body, same "
         "answer); pass its `hold_id` to `POST /api/v1/staff/appointments`. Not rate-limited per client "
         "address and no proof-of-work challenge (no 428, no 429 of the bot defence). A hold is not "
-        "released explicitly: it runs out at `expires_at`, or the booking takes it.",
+        "released explicitly: it runs out at `expires_at`, or the booking of its slot takes it. While the "
+        "caller is still on the line, `renews` (the `hold_id`) extends it, for at most "
+        "`OTV_HOLD_MAX_MINUTES` (60) in all: then 409 `hold_limit_reached`, and the slot can still be "
+        "booked without a hold while it is free.",
     ),
     ApiRoute(
         "POST",
@@ -484,7 +496,9 @@ STAFF_ROUTES = (
         errors=MOVE_ERRORS,
         path_params={"appointment_id": APPOINTMENT_ID},
         tags=BOOKING,
-        description="The customer's rules apply (lead time, horizon, closures), except that an evening "
+        description="Only a booked appointment that has not started: once it has started or passed, or "
+        "when it was cancelled, 409 `too_late`. "
+        "The customer's rules apply (lead time, horizon, closures), except that an evening "
         "slot needs no `evening_declaration`: staff move a caller there knowingly (R12), as for a "
         "follow-up or a transfer. The customer gets the "
         "mail with the moved calendar invitation, and the appointment's history records who moved it. "

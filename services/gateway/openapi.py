@@ -57,7 +57,17 @@ TITLE = "OTV public API (Jobcenter Bremen online appointments)"
 # events without personal data keep a callback ticket's `reason` (a code, not a free text); and the event
 # feed's page says `missed_events` when events after the cursor were deleted before the reader got them;
 # a receiver's 410 Gone pauses its subscription at once (was retried for a day like any other error).
-VERSION = "1.11.0"
+# 1.12.0 the query parameters of the staff day list and call list (`date`, `to`: at most 6 days after
+# `date`, `include_cancelled`) and of availability (`from`, `to`: defaults and the 56 days) say their
+# ranges and defaults; a `to` out of range is 422 `validation_error` naming `to` (it named `body`). A
+# staff cancellation's `reason` must not be blank (`pattern` `\S`; 422 `validation_error` naming it).
+# The staff hold declares its 409 `hold_limit_reached` (a hold renewed beyond OTV_HOLD_MAX_MINUTES);
+# `hold_id` of a booking or move says what a hold that ran out does; every cookie-authenticated staff and
+# admin write declares the optional `X-CSRF-Token` header (a script's alternative to `Origin`); the
+# staff search says that a reference is found in any case, with or without its hyphen; the booking's
+# `evening_declaration` and `interpreter_language` say what they mean and when one is required, and an
+# appointment's `manage_url` when it carries the customer's token.
+VERSION = "1.12.0"
 DESCRIPTION = (
     "Customer booking API of the online appointment booking of Jobcenter Bremen. All times are ISO 8601 "
     'with offset; JSON field names are snake_case. Errors are `{"error": {"code", "message", '

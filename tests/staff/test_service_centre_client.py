@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
+from shared.identity import Role
 from tests.conftest import wait_for
 from tests.staff.api_client import Answer, DocumentedClient
-from tests.staff.conftest import Stack, StaffClient, wait_for_slots
+from tests.staff.conftest import PASSWORD, Stack, StaffClient, wait_for_slots
 
 # The customer pages (services/gateway/web) store their aiohttp-jinja2 environment under a plain string
 # key, which aiohttp warns about; irrelevant to the API.
@@ -130,6 +132,11 @@ async def test_a_client_written_from_the_document_books_looks_up_moves_and_cance
     assert file.status == 200 and file.body["channel"] == "service_centre"
     search = await api.call("GET", STAFF_SEARCH, params={"q": by_phone.body["reference"]})
     assert [a["id"] for a in search.body] == [by_phone.body["id"]]
+    # ... also as the caller reads it out, and the document says so.
+    spoken = by_phone.body["reference"].replace("-", " ").lower()
+    heard = await api.call("GET", STAFF_SEARCH, params={"q": spoken})
+    assert [a["id"] for a in heard.body] == [by_phone.body["id"]]
+    assert "without its hyphen" in api.document["paths"][STAFF_SEARCH]["get"]["description"]
     assert search.body[0]["customer"]["phone"] == "0421 123456"
 
     moved = await api.call("POST", STAFF_MOVE, appointment_id=booked.body["id"], json={"start": slots[2]})
@@ -349,6 +356,25 @@ async def test_a_hold_repeated_with_its_key_after_a_lost_answer_is_the_first_hol
     assert api.findings == []
 
 
+@pytest.mark.req("R12")
+@pytest.mark.req("R50")
+def test_the_booking_fields_whose_rules_a_client_must_know_are_described_in_the_document() -> None:
+    """A CRM developer reads the fields' meaning in the document: the evening declaration an evening slot
+    needs (else 422), the interpreter, the hold."""
+    from services.gateway.openapi import document
+
+    schemas = document()["components"]["schemas"]
+    booking = schemas["StaffBookingRequest"]["properties"]
+    assert "`evening_reserved`" in booking["evening_declaration"].get("description", "")
+    assert "interpreter" in booking["interpreter_language"].get("description", "")
+    move = schemas["RescheduleRequest"]["properties"]
+    assert "`evening_reserved`" in move["evening_declaration"].get("description", "")
+    assert "run out" in move["hold_id"].get("description", "")
+    # The booking's answer carries the customer's secret link: the CRM must know not to keep it.
+    manage_url = schemas["AppointmentOut"]["properties"]["manage_url"].get("description", "")
+    assert "?token=" in manage_url and "secret" in manage_url, manage_url
+
+
 @pytest.mark.req("R50")
 def test_the_document_says_how_the_v1_api_changes_so_that_a_client_is_written_to_last() -> None:
     from services.gateway.openapi import document
@@ -358,3 +384,161 @@ def test_the_document_says_how_the_v1_api_changes_so_that_a_client_is_written_to
     assert major == 1 and (minor, patch) >= (1, 0)
     for promise in ("additive", "ignores answer fields it does not know", "/api/v2/", "X-Correlation-ID"):
         assert promise in info["description"], promise
+
+
+@pytest.mark.req("R50")
+async def test_a_day_list_range_beyond_its_limit_is_refused_naming_the_parameter_the_document_limits(
+    stack: Stack,
+) -> None:
+    """The CRM reads a location's appointments for a day or a week (`to`): a range the document does not
+    allow is a 422 whose detail names the query parameter to correct, as for the availability's `to`."""
+    api = await _client(stack)
+    day_list = "/api/v1/staff/locations/{location_id}/appointments"
+    parameters = {p["name"]: p for p in api.document["paths"][day_list]["get"]["parameters"]}
+    assert "6 days" in parameters["to"].get("description", ""), parameters["to"]
+    week = await api.call("GET", day_list, location_id="mitte", params={"date": DAY, "to": "2026-03-09"})
+    assert week.status == 200, week.body
+    refused = [
+        await api.call("GET", day_list, location_id="mitte", params={"date": DAY, "to": to})
+        for to in ("2026-03-10", "2026-03-02")
+    ]
+    # The call list of a day (staff only) takes the same range.
+    calls = await stack.admin.get(
+        "/api/v1/staff/locations/mitte/calls", params={"date": DAY, "to": "2026-03-17"}
+    )
+    bodies = [*(a.body for a in refused), await calls.json()]
+    assert [a.status for a in refused] + [calls.status] == [422] * 3, bodies
+    for body in bodies:
+        assert body["error"]["code"] == "validation_error"
+        assert [d["field"] for d in body["error"]["details"]] == ["to"], body
+    # The availability's range and defaults are where the client reads its query parameters.
+    availability = {
+        p["name"]: p.get("description", "")
+        for p in api.document["paths"][STAFF_AVAILABILITY]["get"]["parameters"]
+    }
+    assert "56 days" in availability["to"] and "today" in availability["from"], availability
+    assert api.findings == []
+
+
+@pytest.mark.req("R9")
+@pytest.mark.req("R50")
+async def test_a_cancellation_whose_reason_is_blank_is_refused_and_the_appointment_stays(
+    stack: Stack,
+) -> None:
+    """The reason is required (ARCHITECTURE.md: `{reason}`), and the customer reads it word for word when
+    the jobcenter cancels: a reason of spaces alone is no reason, as on the staff page."""
+    api = await _client(stack)
+    slots = await _free(api)
+    booked = await api.call(
+        "POST", STAFF_BOOK, json=_caller(slots[0], email="blank@example.org", customer_number="151B000015")
+    )
+    assert booked.status == 201, booked.body
+    reason = api.document["components"]["schemas"]["CancelIn"]["properties"]["reason"]
+    assert reason.get("pattern") == "\\S", reason  # the document says so: not blank
+    for blank in ("   ", "\n\t"):
+        refused = await api.call(
+            "POST",
+            STAFF_CANCEL,
+            appointment_id=booked.body["id"],
+            json={"reason": blank, "on_customer_request": False},
+            wrong=True,
+        )
+        assert (refused.status, refused.code) == (422, "validation_error"), refused.body
+        assert [d["field"] for d in refused.body["error"]["details"]] == ["reason"]
+    file = await api.call("GET", STAFF_FILE, appointment_id=booked.body["id"])
+    assert file.body["status"] == "booked" and file.body["history"] == [], file.body
+    cancelled = await api.call(
+        "POST",
+        STAFF_CANCEL,
+        appointment_id=booked.body["id"],
+        json={"reason": "  Krankheit der Sachbearbeitung  ", "on_customer_request": False},
+    )
+    assert cancelled.status == 200, cancelled.body
+    file = await api.call("GET", STAFF_FILE, appointment_id=booked.body["id"])
+    assert file.body["cancel_reason"] == "Krankheit der Sachbearbeitung"
+    assert api.findings == []
+
+
+@pytest.mark.req("R38")
+@pytest.mark.req("R50")
+async def test_an_agent_renewing_a_hold_past_the_hold_limit_gets_the_documented_refusal(stack: Stack) -> None:
+    """A caller who takes long: the agent renews the hold (`renews`) until the limit of one holder
+    (OTV_HOLD_MAX_MINUTES, 60): the 409 is one the document names for the staff route too."""
+    api = await _client(stack)
+    slots = await _free(api)
+    hold = {"concern_id": "neuantrag", "mode": "in_person", "start": slots[0]}
+    first = await api.call("POST", STAFF_HOLD, location_id="mitte", json=hold)
+    assert first.status == 201, first.body
+    answers = []
+    for _ in range(16):  # every four minutes, for longer than an hour
+        stack.gateway.clock.advance(timedelta(minutes=4))
+        answers.append(
+            await api.call(
+                "POST", STAFF_HOLD, location_id="mitte", json={**hold, "renews": first.body["hold_id"]}
+            )
+        )
+    assert {a.status for a in answers[:14]} == {201}, [a.body for a in answers]
+    assert (answers[-1].status, answers[-1].code) == (409, "hold_limit_reached"), answers[-1].body
+    # ... and the slot can still be booked without the hold.
+    booked = await api.call(
+        "POST", STAFF_BOOK, json=_caller(slots[0], email="long@example.org", customer_number="161L000016")
+    )
+    assert booked.status == 201, booked.body
+    assert api.findings == []
+
+
+@pytest.mark.req("R38")
+@pytest.mark.req("R50")
+async def test_a_booking_with_a_hold_that_ran_out_is_booked_as_the_document_says(stack: Stack) -> None:
+    """The caller took longer than the hold: the agent's system books with the stale `hold_id`. The
+    document says what that does, and it does so: booked on a free point, as without a hold."""
+    api = await _client(stack)
+    slots = await _free(api)
+    hold = await api.call(
+        "POST",
+        STAFF_HOLD,
+        location_id="mitte",
+        json={"concern_id": "neuantrag", "mode": "in_person", "start": slots[0]},
+    )
+    assert hold.status == 201, hold.body
+    stack.gateway.clock.advance(timedelta(minutes=30))
+    booked = await api.call(
+        "POST",
+        STAFF_BOOK,
+        json={
+            **_caller(slots[0], email="late@example.org", customer_number="171L000017"),
+            "hold_id": hold.body["hold_id"],
+        },
+    )
+    assert booked.status == 201, booked.body
+    hold_id = api.document["components"]["schemas"]["StaffBookingRequest"]["properties"]["hold_id"]
+    assert "run out" in hold_id.get("description", ""), hold_id
+    assert api.findings == []
+
+
+@pytest.mark.req("R37")
+@pytest.mark.req("R50")
+async def test_a_client_signed_in_with_a_session_writes_with_the_documented_csrf_header(stack: Stack) -> None:
+    """A CRM without an API key signs in as an agent (`POST /api/v1/staff/login`) and, being no browser,
+    sends no `Origin`: the document names the header its writes carry instead, and the refusal says it."""
+    keyed = await _client(stack)
+    await stack.gateway.account("crm-agent", (Role.APPOINTMENT_MANAGER, "mitte"))
+    api = DocumentedClient(stack.gateway.client, keyed.document)
+    login = await api.call(
+        "POST", "/api/v1/staff/login", json={"username": "crm-agent", "password": PASSWORD}
+    )
+    assert login.status == 200, login.body
+    api.headers = {"Cookie": login.headers["Set-Cookie"].split(";")[0]}
+    stack.gateway.client.session.cookie_jar.clear()  # the session travels in the header above only
+    slots = await _free(api)
+    body = _caller(slots[0], email="agent@example.org", customer_number="181A000018")
+    refused = await api.call("POST", STAFF_BOOK, json=body)
+    assert (refused.status, refused.code) == (403, "csrf_failed"), refused.body
+    assert "X-CSRF-Token" in refused.body["error"]["message"]
+    booked = await api.call("POST", STAFF_BOOK, json=body, headers={"X-CSRF-Token": login.body["csrf_token"]})
+    assert booked.status == 201, booked.body
+    file = await api.call("GET", STAFF_FILE, appointment_id=booked.body["id"])
+    assert file.body["channel"] == "staff"
+    me = keyed.document["paths"]["/api/v1/staff/me"]["get"]["description"]
+    assert me.startswith("Needs any signed-in staff member."), me
+    assert api.findings == []

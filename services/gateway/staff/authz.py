@@ -449,7 +449,9 @@ def check_csrf(request: web.Request, session: SessionInfo) -> None:
         return
     if source is Provenance.SAME_ORIGIN:
         return
-    raise CsrfError("A cookie-authenticated write needs a same-origin Origin header.")
+    raise CsrfError(
+        f"A cookie-authenticated write needs a same-origin Origin header or the session's {CSRF_HEADER}."
+    )
 
 
 def _same(a: str, b: str) -> bool:

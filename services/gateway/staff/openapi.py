@@ -25,7 +25,7 @@ from services.gateway.staff.api import (
     LoginIn,
     PasswordIn,
 )
-from services.gateway.staff.authz import COOKIE
+from services.gateway.staff.authz import COOKIE, CSRF_HEADER
 from services.gateway.staff.deprecation import USERNAME_FORM_DEPRECATED, deprecation_header
 from services.gateway.staff.domain import ACCOUNT_ID, KEY_REQUESTS_PER_MINUTE_MAX, USERNAME
 from services.gateway.staff.rules import FORWARDED, From, Rule, is_staff_path, rule_table
@@ -396,10 +396,22 @@ _WHERE = {
 }
 
 
+# How a script signed in with the session cookie (no browser, no Origin) writes (`authz.check_csrf`).
+CSRF_PARAMETER = {
+    "name": CSRF_HEADER,
+    "in": "header",
+    "required": False,
+    "description": "Only with the session cookie (`staffSession`), not with an API key: the session's "
+    "`csrf_token` (from `POST /api/v1/staff/login` or `GET /api/v1/staff/me`), for a client that sends "
+    "no same-origin `Origin` header, such as a script. Without either: 403 `csrf_failed`.",
+    "schema": {"type": "string"},
+}
+
+
 def rule_text(rule: Rule) -> str:
-    who = f"role `{rule.role}`" if rule.role is not None else "any signed-in staff member"
+    who = f"the role `{rule.role}`" if rule.role is not None else "any signed-in staff member"
     where = _WHERE[rule.location.source].format(name=rule.location.name, kind=rule.location.kind)
-    text = f"Needs the {who} {where}".rstrip() + "."
+    text = f"Needs {who} {where}".rstrip() + "."
     if rule.relaxed is not None:
         text += f" A `{rule.relaxed.role}` of the group may make the narrower change"
         text += f" (fields {sorted(rule.relaxed.fields)})." if rule.relaxed.fields else "."
@@ -483,6 +495,8 @@ def annotate(merged: dict[str, Any]) -> None:
             refusals = ["unauthenticated", "forbidden", "password_change_required", "rate_limited"]
             if method != "get":
                 refusals.append("csrf_failed")  # a cookie-authenticated write from another origin
+                if path.startswith("/api/"):
+                    operation.setdefault("parameters", []).append(dict(CSRF_PARAMETER))
             if rule.capacity_check is not None:
                 refusals.append("capacity_conflict")
             # The rule's check of the location (authz.py): an id in the path that cannot be one, or an
