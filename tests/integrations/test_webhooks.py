@@ -528,6 +528,12 @@ async def test_after_a_secret_rotation_a_receiver_verifies_with_either_secret_fo
         verify(old, headers, body, env.clock.now())
     expired = await (await admin.get(f"/api/v1/admin/webhooks/{created['id']}")).json()
     assert expired["previous_secret_expires_at"] is None
+    # The retention run deletes the secret that no longer signs (it was kept until the next rotation).
+    await service.purge_feed(env.app[INTEGRATIONS])
+    kept = await env.app[INTEGRATIONS].pool.fetchval(
+        "SELECT previous_secret FROM webhook_subscriptions WHERE id = $1", uuid.UUID(created["id"])
+    )
+    assert kept is None
 
 
 @pytest.mark.req("R50")

@@ -109,6 +109,16 @@ async def delete_revision_marks_before(conn: asyncpg.Connection, cutoff: datetim
     return int(feed.split()[-1]) + int(hooks.split()[-1])
 
 
+async def forget_expired_secrets(conn: asyncpg.Connection, now: datetime) -> int:
+    """A rotated-out signing secret that no longer signs is deleted, not kept until the next rotation."""
+    result = await conn.execute(
+        "UPDATE webhook_subscriptions SET previous_secret = NULL, previous_secret_until = NULL"
+        " WHERE previous_secret_until <= $1",
+        now,
+    )
+    return int(result.split()[-1])
+
+
 async def delete_erasure_marks_before(conn: asyncpg.Connection, cutoff: datetime) -> int:
     result = await conn.execute("DELETE FROM erased_appointments WHERE erased_at < $1", cutoff)
     return int(result.split()[-1])

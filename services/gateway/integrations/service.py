@@ -490,7 +490,8 @@ async def read_feed(
 
 
 async def purge_feed(it: Integrations) -> int:
-    """Retention: feed rows (and their deliveries) older than the period are deleted. Deliveries not yet
+    """Retention: feed rows (and their deliveries) older than the period are deleted, and previous signing
+    secrets whose day of overlap is over (a secret kept is a secret that can leak). Deliveries not yet
     made go with them (a subscription paused for longer than the period): they are counted and logged,
     never lost silently. The consumer's dead letters and inbox records go after the retention period
     of personal data (R34)."""
@@ -505,6 +506,7 @@ async def purge_feed(it: Integrations) -> int:
         await db.delete_erasure_marks_before(conn, now - max(it.feed_retention, it.message_retention))
         # The same for the newest revision of an appointment (counted from its last stored event).
         await db.delete_revision_marks_before(conn, now - max(it.feed_retention, it.message_retention))
+        await db.forget_expired_secrets(conn, now)
     RETENTION_LAST_RUN.labels("gateway").set(it.clock.now().timestamp())  # the alert's clock
     if deleted or any(messages.values()):
         log.info("event_feed_purged", rows=deleted, **messages)
