@@ -67,7 +67,9 @@ TITLE = "OTV public API (Jobcenter Bremen online appointments)"
 # staff search says that a reference is found in any case, with or without its hyphen; the booking's
 # `evening_declaration` and `interpreter_language` say what they mean and when one is required, and an
 # appointment's `manage_url` when it carries the customer's token.
-VERSION = "1.12.0"
+# 1.13.0 `GET /api/v1/staff/me` answers every valid API key too (its kind `api_key`, channel
+# `service_centre`, grants and operations), so a client checks its key before the first caller.
+VERSION = "1.13.0"
 DESCRIPTION = (
     "Customer booking API of the online appointment booking of Jobcenter Bremen. All times are ISO 8601 "
     'with offset; JSON field names are snake_case. Errors are `{"error": {"code", "message", '

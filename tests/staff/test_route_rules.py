@@ -203,6 +203,8 @@ def expected(persona: str, rule: Rule, own: bool) -> bool:
     """What directive 3.6 and the route's rule allow the persona at its own location or another."""
     source = rule.location.source
     if persona == "key":  # the service centre's key: Mitte only, every operation
+        if rule.keys_too:  # its own "who am I"
+            return True
         if rule.operation is None or source is From.EVERY_LOCATION:
             return False
         return True if source in (From.SOME_LOCATION, From.NONE) else own

@@ -542,3 +542,20 @@ async def test_a_client_signed_in_with_a_session_writes_with_the_documented_csrf
     me = keyed.document["paths"]["/api/v1/staff/me"]["get"]["description"]
     assert me.startswith("Needs any signed-in staff member."), me
     assert api.findings == []
+
+
+@pytest.mark.req("R37")
+@pytest.mark.req("R50")
+async def test_a_key_reads_who_it_is_before_it_books_for_callers(stack: Stack) -> None:
+    """A CRM checks at start what its key may do (`GET /api/v1/staff/me`, whose answer names the kind
+    `api_key` and the channel `service_centre`): it was 403 for every key, so a wrongly scoped key showed
+    only at the first caller's booking."""
+    api = await _client(stack)
+    me = await api.call("GET", "/api/v1/staff/me")
+    assert me.status == 200, me.body
+    assert (me.body["kind"], me.body["channel"]) == ("api_key", "service_centre")
+    assert sorted(me.body["operations"]) == ["appointments:read", "appointments:write"]
+    assert [(g["role"], g["locations"]) for g in me.body["grants"]] == [("service_centre", ["mitte"])]
+    assert "csrf_token" not in me.body  # a key has no session
+    assert {"apiKey": []} in api.document["paths"]["/api/v1/staff/me"]["get"]["security"]
+    assert api.findings == []

@@ -559,6 +559,8 @@ def _role_permits(identity: StaffIdentity, role: Role, location: str | None, gro
 def permits(identity: StaffIdentity, rule: Rule, location: str | None, group: str | None) -> bool:
     """Whether the identity may call a route of this rule at this location (and group)."""
     if identity.kind is IdentityKind.API_KEY:
+        if rule.keys_too:
+            return True
         if rule.operation is None or not identity.may(rule.operation):
             return False
         return _role_permits(identity, Role.SERVICE_CENTRE, location, None)

@@ -420,6 +420,8 @@ def rule_text(rule: Rule) -> str:
         " OTV_API_KEY_REQUESTS_PER_MINUTE requests a minute per key (see the `apiKey` scheme), beyond that"
         " 429 `rate_limited` with Retry-After."
         if rule.operation
+        else " Every valid API key too (its own grants and operations)."
+        if rule.keys_too
         else " Not for API keys."
     )
     if rule.capacity_check is not None:
@@ -487,7 +489,8 @@ def annotate(merged: dict[str, Any]) -> None:
             rule = table.get((method.upper(), path))
             if rule is None or rule.public:
                 continue
-            operation["security"] = [{"staffSession": []}] + ([{"apiKey": []}] if rule.operation else [])
+            by_key = rule.operation is not None or rule.keys_too
+            operation["security"] = [{"staffSession": []}] + ([{"apiKey": []}] if by_key else [])
             description = operation.get("description", "")
             operation["description"] = (description + "\n\n" if description else "") + rule_text(rule)
             # rate_limited: beyond a few refused API keys a minute from one network (a refused request of

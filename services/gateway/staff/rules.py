@@ -118,12 +118,16 @@ class Rule:
     public: bool = False
     # A narrower form of the change that a lesser role may make.
     relaxed: Relaxed | None = None
+    # Open to every valid API key as well, whatever its operations: a key's own "who am I" (its grants and
+    # operations), which a client checks at start before it books for a caller.
+    keys_too: bool = False
     # R20: a change of windows or capacity that is checked against booked appointments first.
     capacity_check: CapacityChange | None = None
 
 
 PUBLIC = Rule(role=None, public=True)
 SIGNED_IN = Rule(role=None)
+ANY_CALLER = Rule(role=None, keys_too=True)
 
 
 @dataclass(frozen=True)
@@ -474,7 +478,7 @@ OWN: dict[tuple[str, str], Rule] = {
     # Sign-in, sign-out, one's own account.
     ("POST", "/api/v1/staff/login"): PUBLIC,
     ("POST", "/api/v1/staff/logout"): SIGNED_IN,
-    ("GET", "/api/v1/staff/me"): SIGNED_IN,
+    ("GET", "/api/v1/staff/me"): ANY_CALLER,
     ("POST", "/api/v1/staff/password"): Rule(None, entity="staff_account"),
     # Accounts and roles (R31: administrators; R30: a location administrator's own staff).
     ("GET", "/api/v1/admin/accounts"): Rule(ADMIN, EVERY),
