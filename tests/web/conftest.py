@@ -226,9 +226,17 @@ async def book_on_the_pages(page: Page, stack: Stack, email: str, *, day: int) -
     await to_the_calendar(page, stack, "veraenderung")
     await page.locator(".calendar td.has-slots a").nth(day).click()
     await page.locator("button.slot:not(.slot-evening)").first.click()
+    await fill_in_and_book(page, email)
+
+
+async def fill_in_and_book(page: Page, email: str, *, phone: str | None = None) -> None:
+    """The last step as Erika Mustermann with a fresh customer number (and `phone` for a phone
+    appointment); ends on the confirmation page."""
     await page.get_by_label("Vorname").fill("Erika")
     await page.get_by_label("Nachname").fill("Mustermann")
     await page.get_by_label("E-Mail-Adresse").fill(email)
+    if phone is not None:
+        await page.get_by_label("Telefonnummer").fill(phone)
     await page.get_by_label("Kundennummer", exact=False).first.fill(unique_customer_number())
     await page.get_by_role("button", name="Termin verbindlich buchen").click()
     await expect(page.get_by_role("heading", level=1)).to_have_text("Ihr Termin ist gebucht")
